@@ -1,0 +1,56 @@
+"""convplan: plan neural networks as text, with every tensor shape known before anything runs.
+
+    >>> import convplan
+    >>> plan = convplan.load("examples/cnn1d.plan")
+    >>> plan.output_shape
+    (N, 2)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import Diagnostic, PlanError, Span
+from .plan import Plan
+
+__all__ = ["Diagnostic", "Plan", "PlanError", "Span", "load", "parse"]
+__version__ = "0.1.0"
+
+
+def parse(text: str, filename: str = "<plan>", **sizes: int) -> Plan:
+    """Parse and check plan text; PlanError (with located diagnostics) if it is refused."""
+    from .check import check
+    from .errors import fail
+    from .parser import parse_module
+
+    module = parse_module(text, filename)
+    if len(module.plans) != 1:
+        where = module.plans[1].span if len(module.plans) > 1 else Span(1, 1, 1, 2)
+        what = "more than one plan" if module.plans else "no plan"
+        raise fail("E010", f"a .plan file holds exactly one plan; this one has {what}", where, filename, text,
+                   hints=["start the file with `plan NAME:` and an indented body"])
+    definition = module.plans[0]
+    return Plan(definition, check(definition, text, filename, sizes), text, filename, sizes)
+
+
+def load(path: str | Path, **sizes: int) -> Plan:
+    """Read and check a .plan file."""
+    path = Path(path)
+    return parse(read_source(path), str(path), **sizes)
+
+
+def read_source(path: Path) -> str:
+    """The text of a plan file; PlanError for files that are missing, unreadable or not UTF-8."""
+    from .errors import fail
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = "is a directory" if path.is_dir() else (exc.strerror or "cannot be read").lower()
+        raise fail("E011", f"{path} {reason}", Span(1, 1, 1, 1), str(path), "") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise fail("E012", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                   Span(line, 1, line, 2), str(path), "") from None

@@ -1,0 +1,495 @@
+"""Syntax tree -> shape graph.  Gives every name and argument its meaning, runs each
+layer's shape rule, solves `?` unknowns from `->` assertions and collects requirements.
+
+All problems become diagnostics; independent ones (a typo on line 3 and one on line 9)
+are reported together.  A layer that fails passes its input shape on, so later layers
+are still checked.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from dataclasses import dataclass
+
+import sympy
+
+from . import nodes as n
+from .errors import Collector, Span
+from .graph import Graph, Node, show_shape
+from .layers import (ANY, BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REGISTRY, REQUIRED, SCALE, SIZE,
+                     STR, LayerError, LayerSpec, Rule)
+from .shapes import at_least, dim, equal, floordiv, mod, pyrepr, unknown
+from .solve import SolveError, solve
+
+MAX_LAYERS = 10_000
+MAX_NAME = 64
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A condition on the input sizes (and parameters) for the plan to be valid."""
+
+    condition: sympy.Basic
+    reason: str
+    layer: str  # the node that needs it
+    span: Span
+
+    def __str__(self) -> str:
+        return pyrepr(self.condition)
+
+
+@dataclass(frozen=True)
+class Checked:
+    graph: Graph
+    requires: tuple[Requirement, ...]
+    unknowns: dict  # name -> solved int
+    env: dict  # plan parameter / size name -> sympy value
+    symbols: tuple[str, ...]  # free symbol names, in order of appearance
+    warnings: tuple
+
+
+class _Skip(Exception):
+    """A diagnostic was recorded; abandon this statement."""
+
+
+class Checker:
+    def __init__(self, plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None):
+        self.plan, self.sizes = plan, dict(sizes or {})
+        self.diag = Collector(source, filename)
+        self.env: dict[str, sympy.Basic] = {}
+        self.symbols: list[str] = []
+        self.unknowns: dict[sympy.Symbol, n.Unknown] = {}
+        self.solution: dict[sympy.Symbol, sympy.Integer] = {}
+        self.conds: list[tuple] = []  # (cond, message, node name, span)
+        self.nodes: list[Node] = []
+        self.counts: dict[str, int] = {}
+
+    # -- the plan ----------------------------------------------------------------------
+
+    def run(self) -> Checked:
+        self._name(self.plan.name, self.plan.name_span, "plan name")
+        self._params()
+        body = self.plan.body
+        if not body or not isinstance(body[0], n.Input):
+            span = body[0].span if body else self.plan.span
+            self.diag.error("E200", "a plan starts with its input, e.g. `input [N, C, L]`", span)
+            self.diag.raise_if_any()
+        if len(body) > MAX_LAYERS:
+            self.diag.error("E007", f"too many statements ({len(body)}; the limit is {MAX_LAYERS})", self.plan.span)
+            self.diag.raise_if_any()
+        current = None
+        for stmt in body:
+            try:
+                current = self._input(stmt) if isinstance(stmt, n.Input) else self._layer(stmt, current)
+            except _Skip:
+                pass
+        for sym, unk in self.unknowns.items():
+            if sym not in self.solution:
+                self.diag.error("E310", f"nothing determines {_unknown_label(unk)}", unk.span,
+                                hints=["add an `-> [shape]` assertion after this layer that fixes it"])
+        graph = Graph(tuple(self.nodes), (self.nodes[-1].id,) if self.nodes else ())
+        graph = graph.substitute(self.solution)
+        requires = self._requirements()
+        for name in self.sizes:
+            if name not in self.env and name not in self.symbols:
+                self.diag.error("E400", f"there is no size or parameter named {name!r} in plan {self.plan.name}",
+                                self.plan.name_span, hints=[_did_you_mean(name, [*self.env, *self.symbols])])
+        self.diag.raise_if_any()
+        unknowns = {s.name[1:]: int(v) for s, v in self.solution.items()}
+        return Checked(graph, requires, unknowns, dict(self.env), tuple(self.symbols), tuple(self.diag.warnings))
+
+    def _params(self) -> None:
+        for p in self.plan.params:
+            if p.name in self.env:
+                self.diag.error("E201", f"parameter {p.name!r} is declared twice", p.span)
+                continue
+            self._name(p.name, p.span, "parameter name")
+            if p.name in self.sizes:
+                value = sympy.Integer(self.sizes[p.name])
+            elif p.default is not None:
+                try:
+                    value = self._int(p.default, "a parameter default")
+                except _Skip:
+                    continue
+            else:
+                value = dim(p.name)
+            self.env[p.name] = value
+
+    def _name(self, name: str, span: Span, what: str) -> None:
+        problem = None
+        if not name.isascii() or not name.isidentifier():
+            problem = "is not an ASCII identifier"
+        elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            problem = "is a Python keyword"
+        elif name.startswith("__") and name.endswith("__"):
+            problem = "is a dunder name"
+        elif name in BUILTIN_NAMES:
+            problem = "shadows a Python builtin"
+        elif len(name) > MAX_NAME:
+            problem = f"is longer than {MAX_NAME} characters"
+        if problem:
+            self.diag.error("E202", f"{what} {name!r} {problem}", span, hints=["choose another name"])
+
+    # -- statements --------------------------------------------------------------------
+
+    def _input(self, stmt: n.Input) -> Node:
+        if self.nodes:
+            self.diag.error("E203", "a plan has one input statement (several inputs come with blocks)", stmt.span)
+            raise _Skip
+        dims = []
+        for d in stmt.shape.dims:
+            if isinstance(d, n.Name) and d.id not in self.env:
+                dims.append(self._symbol(d))
+            else:
+                dims.append(self._int(d, "an input dim"))
+                self._positive_dim(dims[-1], d.span)
+        if not dims:
+            self.diag.error("E204", "the input needs at least one dim", stmt.shape.span)
+            raise _Skip
+        node = Node(0, "input", "x", (), tuple(dims), stmt.span)
+        self.nodes.append(node)
+        return node
+
+    def _symbol(self, name: n.Name) -> sympy.Basic:
+        self._name(name.id, name.span, "dim name")
+        if name.id not in self.symbols:
+            self.symbols.append(name.id)
+        if name.id in self.sizes:
+            value = sympy.Integer(self.sizes[name.id])
+            self._positive_dim(value, name.span)
+            return value
+        return dim(name.id)
+
+    def _positive_dim(self, value, span: Span) -> None:
+        if at_least(value, 1) is sympy.false:
+            self.diag.error("E205", f"an input dim must be positive, got {pyrepr(value)}", span)
+
+    def _layer(self, stmt: n.Layer, prev: Node | None) -> Node:
+        if prev is None:
+            raise _Skip
+        call = stmt.call
+        spec = REGISTRY.get(call.name)
+        if spec is None:
+            self.diag.error("E100", f"unknown layer {call.name!r}", call.name_span,
+                            hints=[_did_you_mean(call.name, REGISTRY)])
+            raise _Skip
+        shape = prev.shape
+        self._check_rank(spec, shape, stmt)
+        args, given = self._bind_args(spec, call)
+        if spec.inferred:
+            args[spec.inferred] = spec.infer(shape, args)
+            given = (spec.inferred, *given)
+        rule = Rule(spec)
+        try:
+            out = tuple(sympy.sympify(d) for d in spec.rule(rule, shape, args))
+        except LayerError as exc:
+            self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
+                            hints=[exc.hint, f"the input here is {show_shape(shape)}"])
+            raise _Skip from None
+        name = self._node_name(spec)
+        for cond, message, arg in rule.conds:
+            self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
+        if stmt.expect is not None:
+            out = self._assert_shape(stmt, spec, out)
+        node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
+                    sympy.sympify(spec.count(args)))
+        self.nodes.append(node)
+        return node
+
+    @staticmethod
+    def _arg_span(call: n.Call, arg: str | None) -> Span:
+        """Where to point for a problem with argument `arg`: the argument if written, else the call."""
+        for a in call.args:
+            if a.name == arg:
+                return a.span
+        names = REGISTRY[call.name].arg_names
+        positional = [a for a in call.args if a.name is None]
+        if arg in names and names.index(arg) < len(positional):
+            return positional[names.index(arg)].span
+        return call.name_span
+
+    def _node_name(self, spec: LayerSpec) -> str:
+        base = spec.short or spec.name.lower()
+        self.counts[base] = self.counts.get(base, 0) + 1
+        return f"{base}{self.counts[base]}"
+
+    def _check_rank(self, spec: LayerSpec, shape, stmt: n.Layer) -> None:
+        r = len(shape)
+        ok = r in spec.ranks if spec.ranks else r >= spec.min_rank
+        if ok:
+            return
+        if spec.ranks:
+            names = {spec.nd + 1: "unbatched", spec.nd + 2: "batched"} if spec.nd else {}
+            want = " or ".join(f"{k}-D" + (f" ({names[k]})" if k in names and len(spec.ranks) > 1 else "")
+                               for k in spec.ranks)
+        else:
+            want = f"at least a {spec.min_rank}-D"
+        hints = []
+        if spec.family:
+            nd = r - 2
+            other = f"{spec.family}{nd}d"
+            if other in REGISTRY and other != spec.name:
+                hints.append(f"for a {r}-D input use {other}")
+        self.diag.error("E301", f"{spec.name} expects a {want} input, got {r}-D {show_shape(shape)}",
+                        stmt.call.name_span, hints=hints)
+        raise _Skip
+
+    # -- arguments ---------------------------------------------------------------------
+
+    def _bind_args(self, spec: LayerSpec, call: n.Call) -> tuple[dict, tuple[str, ...]]:
+        bound: dict[str, n.Arg] = {}
+        ok = True
+        names = spec.arg_names
+        for i, arg in enumerate(call.args):
+            if arg.name is None:
+                if any(a.name is not None for a in call.args[:i]):
+                    self.diag.error("E101", "a positional argument follows a keyword argument", arg.span)
+                    ok = False
+                elif i >= len(names):
+                    self.diag.error("E102", f"{spec.name} takes at most {len(names)} positional argument"
+                                    f"{'s' if len(names) != 1 else ''} here, got {len(call.args)}", arg.span,
+                                    hints=[_inferred_hint(spec)])
+                    ok = False
+                else:
+                    bound[names[i]] = arg
+            elif arg.name not in names:
+                hint = _did_you_mean(arg.name, names)
+                if arg.name == spec.inferred:
+                    hint = f"leave {arg.name} out: convplan reads it from the input"
+                self.diag.error("E103", f"{spec.name} has no argument {arg.name!r}", arg.span, hints=[hint])
+                ok = False
+            elif arg.name in bound:
+                self.diag.error("E104", f"argument {arg.name!r} is given twice", arg.span)
+                ok = False
+            else:
+                bound[arg.name] = arg
+        values = {}
+        for a in spec.args:
+            if a.name in bound:
+                try:
+                    values[a.name] = self._coerce(a, bound[a.name].value)
+                except _Skip:
+                    ok = False
+            elif a.default is REQUIRED:
+                self.diag.error("E105", f"{spec.name} needs the argument {a.name!r}", call.span,
+                                hints=[f"e.g. {spec.name}({a.name}=...)"])
+                ok = False
+            else:
+                values[a.name] = a.default
+        if not ok:
+            raise _Skip
+        return values, tuple(a for a in names if a in bound)
+
+    def _coerce(self, arg, expr: n.Expr):
+        kind = arg.kind
+        if isinstance(expr, n.Const) and expr.value is None and kind in (OPT_INT, OPT_SIZE, SCALE, BOOL, DIMS, ANY):
+            return None
+        if kind in (INT, OPT_INT):
+            return self._int(expr, arg.name)
+        if kind in (SIZE, OPT_SIZE, PADS, DIMS):
+            if isinstance(expr, n.Tuple):
+                if not expr.items:
+                    self._expected(arg.name, "at least one value", expr)
+                return tuple(None if _is_none(e) and kind == OPT_SIZE else self._int(e, arg.name) for e in expr.items)
+            return self._int(expr, arg.name)
+        if kind == PAD:
+            if isinstance(expr, n.Str):
+                if expr.value not in ("same", "valid"):
+                    self._expected(arg.name, "'same', 'valid', an int or a tuple of ints", expr)
+                return expr.value
+            return self._coerce(type(arg)(arg.name, kind=SIZE), expr)
+        if kind == BOOL:
+            if isinstance(expr, n.Const) and isinstance(expr.value, bool):
+                return expr.value
+            self._expected(arg.name, "True or False", expr)
+        if kind in (FLOAT, SCALE):
+            if kind == SCALE and isinstance(expr, n.Tuple) and expr.items:
+                return tuple(self._float(e, arg.name) for e in expr.items)
+            return self._float(expr, arg.name)
+        if kind == STR:
+            if isinstance(expr, n.Str) and (not arg.choices or expr.value in arg.choices):
+                return expr.value
+            choices = ", ".join(repr(c) for c in arg.choices)
+            hint = _did_you_mean(expr.value, arg.choices) if isinstance(expr, n.Str) else None
+            self._expected(arg.name, f"one of {choices}" if choices else "a string", expr, hint)
+        return self._value(expr)
+
+    def _expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None):
+        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint])
+        raise _Skip
+
+    def _float(self, expr: n.Expr, name: str) -> float:
+        if isinstance(expr, n.Float):
+            return expr.value
+        if isinstance(expr, n.Neg) and isinstance(expr.operand, n.Float):
+            return -expr.operand.value
+        value = self._int(expr, name)
+        if not value.is_Integer:
+            self._expected(name, "a number", expr)
+        return float(int(value))
+
+    def _value(self, expr: n.Expr):
+        if isinstance(expr, (n.Str, n.Const, n.Float)):
+            return expr.value
+        if isinstance(expr, n.Tuple):
+            return tuple(self._value(e) for e in expr.items)
+        return self._int(expr, "value")
+
+    # -- integer expressions (sympy built from the tree, never from text) ---------------
+
+    def _int(self, expr: n.Expr, what: str) -> sympy.Expr:
+        if isinstance(expr, n.Num):
+            return sympy.Integer(expr.value)
+        if isinstance(expr, n.Name):
+            if expr.id in self.env:
+                return self.env[expr.id]
+            if expr.id in self.symbols:
+                return sympy.Integer(self.sizes[expr.id]) if expr.id in self.sizes else dim(expr.id)
+            self.diag.error("E107", f"unknown name {expr.id!r}", expr.span,
+                            hints=[_did_you_mean(expr.id, [*self.env, *self.symbols])])
+            raise _Skip
+        if isinstance(expr, n.Unknown):
+            if not what.isidentifier():
+                self.diag.error("E311", f"a `?` unknown can stand only for a layer argument, not {what}", expr.span)
+                raise _Skip
+            return self._unknown(expr, what)
+        if isinstance(expr, n.Neg):
+            return -self._int(expr.operand, what)
+        if isinstance(expr, n.BinOp):
+            left, right = self._int(expr.left, what), self._int(expr.right, what)
+            return self._binop(expr, left, right)
+        self._expected(what, "an integer", expr)
+
+    def _binop(self, expr: n.BinOp, left, right):
+        if expr.op == "+":
+            return left + right
+        if expr.op == "-":
+            return left - right
+        if expr.op == "*":
+            return left * right
+        if not right.is_Integer:
+            self.diag.error("E108", f"the divisor of {expr.op} must be a constant here, got {pyrepr(right)}",
+                            expr.right.span)
+            raise _Skip
+        if right <= 0:
+            self.diag.error("E109", f"{expr.op} by {pyrepr(right)}: the divisor must be positive", expr.right.span)
+            raise _Skip
+        return floordiv(left, right) if expr.op == "//" else mod(left, right)
+
+    def _unknown(self, expr: n.Unknown, what: str) -> sympy.Symbol:
+        label = expr.name
+        if label is None:  # an anonymous `?` is named after the argument it stands in
+            taken = {s.name for s in self.unknowns}
+            label = next(c for c in (what, *(f"{what}_{i}" for i in range(2, 10**6))) if f"_{c}" not in taken)
+        sym = unknown(f"_{label}")  # `?p` -> `_p`: a legal name that reads back as the unknown
+        if expr.name and sym in self.unknowns:
+            return sym  # `?p` twice means the same unknown
+        self.unknowns[sym] = expr
+        return sym
+
+    # -- assertions and unknowns -------------------------------------------------------
+
+    def _assert_shape(self, stmt: n.Layer, spec: LayerSpec, out: tuple) -> tuple:
+        want_expr = stmt.expect
+        want = []
+        for d in want_expr.dims:
+            want.append(self._int(d, "an asserted dim"))
+        if len(want) != len(out):
+            self.diag.error("E320", f"{spec.name} gives a {len(out)}-D output {show_shape(out)}, but the plan "
+                            f"asserts {len(want)}-D {show_shape(want)}", want_expr.span)
+            raise _Skip
+        out = tuple(d.xreplace(self.solution) for d in out)
+        want = [d.xreplace(self.solution) for d in want]
+        free = {s for d in (*out, *want) for s in d.free_symbols if s in self.unknowns}
+        try:
+            found = solve(list(zip(out, want)), free)
+        except SolveError as exc:
+            self.diag.error("E321", f"{spec.name}: {exc.message}", want_expr.span, hints=[exc.hint])
+            raise _Skip from None
+        self.solution.update(found)
+        out = tuple(d.xreplace(found) for d in out)
+        for have, asserted, d in zip(out, want, want_expr.dims):
+            asserted = asserted.xreplace(found)
+            verdict = equal(have, asserted)
+            if verdict is False:
+                self.diag.error("E322", f"{spec.name} gives {show_shape(out)}, but the plan asserts "
+                                f"{show_shape([w.xreplace(found) for w in want])}", d.span,
+                                hints=[f"this dim is {pyrepr(have)}, not {pyrepr(asserted)}"])
+                raise _Skip
+            if verdict is None:  # true for some sizes only: the assertion becomes a requirement
+                self.conds.append((sympy.Eq(have, asserted), f"{spec.name}: the asserted dim {pyrepr(asserted)}",
+                                   self.nodes[-1].name if self.nodes else "", d.span, out))
+        return out
+
+    # -- requirements ------------------------------------------------------------------
+
+    def _requirements(self) -> tuple[Requirement, ...]:
+        found: dict[str, Requirement] = {}
+        for cond, message, layer, span, shape in self.conds:
+            cond = cond.xreplace(self.solution) if self.solution else cond
+            if cond.free_symbols & set(self.unknowns):
+                continue  # an unsolved unknown: already reported (E310)
+            if cond == sympy.true:
+                continue
+            if cond == sympy.false:
+                self.diag.error("E302", message, span, hints=[f"the input here is {show_shape(shape)}"])
+                continue
+            key = pyrepr(cond)
+            found.setdefault(key, Requirement(cond, message, layer, span))
+        return tuple(_strongest(found.values()))
+
+
+def _strongest(reqs) -> list[Requirement]:
+    """Keep, per symbol, only the largest lower bound `X >= k`; other conditions as they are."""
+    bounds: dict[sympy.Symbol, Requirement] = {}
+    rest = []
+    for r in reqs:
+        c = r.condition
+        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
+            best = bounds.get(c.lhs)
+            if best is None or c.rhs > best.condition.rhs:
+                bounds[c.lhs] = r
+        else:
+            rest.append(r)
+    return [*bounds.values(), *rest]
+
+
+def _is_none(e) -> bool:
+    return isinstance(e, n.Const) and e.value is None
+
+
+def _describe(expr: n.Expr) -> str:
+    if isinstance(expr, n.Str):
+        return f"the string {expr.value!r}"
+    if isinstance(expr, n.Const):
+        return repr(expr.value)
+    if isinstance(expr, n.Float):
+        return f"the number {expr.value!r}"
+    if isinstance(expr, n.Tuple):
+        return f"a {len(expr.items)}-tuple"
+    if isinstance(expr, n.Num):
+        return str(expr.value)
+    return "an expression"
+
+
+def _unknown_label(unk: n.Unknown) -> str:
+    return f"?{unk.name}" if unk.name else "this `?`"
+
+
+def _did_you_mean(word: str, choices) -> str | None:
+    from .errors import suggest
+
+    best = suggest(word, choices)
+    return f"did you mean {best}?" if best and best != word else None
+
+
+def _inferred_hint(spec: LayerSpec) -> str | None:
+    if spec.inferred:
+        return f"leave out {spec.inferred}: convplan reads it from the input"
+    return None
+
+
+def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None) -> Checked:
+    return Checker(plan, source, filename, sizes).run()

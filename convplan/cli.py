@@ -1,0 +1,128 @@
+"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`.
+
+Exit codes: 0 ok, 1 the plan was refused (or verification found a mismatch), 2 usage error.
+`check` must stay fast: it never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import load
+from .errors import PlanError
+from .graph import show_call, show_shape
+from .shapes import pyrepr
+
+MAX_SET = 10**12
+
+
+class UsageError(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its message
+        return 0 if exc.code == 0 else 2
+    try:
+        sizes = _sizes(args.set or [])
+        return args.func(args, sizes)
+    except UsageError as exc:
+        print(f"convplan: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `convplan check ... | head`
+        sys.stderr.close()
+        return 0
+    except PlanError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]}, indent=2))
+        print(exc.render(), file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convplan", description="Plan neural networks with every shape known.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    for name, func, text in (("check", cmd_check, "print every layer's shape, the requirements and unknowns"),
+                             ("verify", cmd_verify, "build the module with torch and compare every shape")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("file", type=Path, help="a .plan file")
+        p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+    return parser
+
+
+def _sizes(pairs: list[str]) -> dict[str, int]:
+    sizes = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--set expects NAME=INT, got {pair!r}")
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise UsageError(f"--set {name}: {value!r} is not an integer") from None
+        if not 1 <= number <= MAX_SET:
+            raise UsageError(f"--set {name}: sizes must be between 1 and {MAX_SET}, got {number}")
+        sizes[name] = number
+    return sizes
+
+
+def cmd_check(args, sizes) -> int:
+    plan = load(args.file, **sizes)
+    if args.json:
+        print(json.dumps({"ok": True, **plan.to_dict()}, indent=2))
+    else:
+        print(render_table(plan))
+    for w in plan.warnings:
+        print(PlanError([w], plan.source).render(), file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args, sizes) -> int:
+    plan = load(args.file)
+    report = plan.verify(**sizes)
+    if args.json:
+        print(json.dumps({"ok": report.ok, "plan": plan.name, "runs": [r.__dict__ for r in report.runs]}, indent=2))
+    else:
+        print(f"{plan.name}: {'verified' if report.ok else 'MISMATCH: this is a bug in convplan'}")
+        print(report)
+    return 0 if report.ok else 1
+
+
+def render_table(plan) -> str:
+    rows = [("line", "name", "layer", "output", "params")]
+    for node in plan.graph.nodes:
+        call = "input" if node.op == "input" else show_call(node)
+        rows.append((str(node.line), node.name, call, show_shape(node.shape),
+                     "" if node.op == "input" else pyrepr(node.params)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [f"plan {plan.name}" + _param_text(plan) + f"  ({plan.filename})"]
+    for r in rows:
+        lines.append(f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]}"
+                     .rstrip())
+    lines.append(f"total params: {pyrepr(plan.total_params)}")
+    lines.append(f"output: {show_shape(plan.output_shape)}")
+    if plan.requires:
+        lines.append("requires:")
+        lines.extend(f"  {r}    # {r.layer}, line {r.span.line}" for r in plan.requires)
+    if plan.unknowns:
+        lines.append("solved: " + ", ".join(f"?{k} = {v}" for k, v in plan.unknowns.items()))
+    return "\n".join(lines)
+
+
+def _param_text(plan) -> str:
+    if not plan.params:
+        return ""
+    return "(" + ", ".join(f"{k}={pyrepr(v)}" for k, v in plan.params.items()) + ")"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

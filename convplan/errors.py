@@ -1,0 +1,165 @@
+"""Diagnostics as data: a location, a message, hints; rendered gcc/rustc style.
+
+Every problem with a plan, from a stray character to an impossible shape, becomes a
+`Diagnostic`.  `PlanError` carries one or more of them and is the only exception type a
+user of convplan ever sees for bad plan text.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+MAX_REPORTED = 20  # beyond this, "... and N more"
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line and column of the first character, and of the character after the last."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @staticmethod
+    def of(meta_or_token) -> Span:
+        m = meta_or_token
+        return Span(m.line, m.column, m.end_line, m.end_column)
+
+    def to(self, other: Span) -> Span:
+        return Span(self.line, self.col, other.end_line, other.end_col)
+
+
+NOWHERE = Span(1, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    file: str = "<plan>"
+    hints: tuple[str, ...] = ()
+    severity: str = "error"  # or "warning"
+    notes: tuple[tuple[str, Span], ...] = ()  # secondary locations ("the block is called here")
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    @property
+    def column(self) -> int:
+        return self.span.col
+
+    def to_dict(self) -> dict:
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "file": self.file,
+            "line": self.span.line,
+            "column": self.span.col,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_col,
+            "message": self.message,
+            "hints": list(self.hints),
+        }
+
+
+@dataclass
+class PlanError(Exception):
+    """A plan was refused.  `diagnostics` holds every problem found, in source order."""
+
+    diagnostics: list[Diagnostic]
+    source: str = ""
+    extra: int = field(default=0)  # problems found but not kept (beyond MAX_REPORTED)
+
+    def __post_init__(self):
+        super().__init__(self.render(color=False))
+
+    def __str__(self) -> str:
+        return self.render(color=False)
+
+    def render(self, color: bool = False) -> str:
+        return render_all(self.diagnostics, self.source, self.extra)
+
+
+def render(diag: Diagnostic, source: str) -> str:
+    """`file:line:col: error[E...]: message`, the source line, a caret under the span, hints."""
+    head = f"{diag.file}:{diag.span.line}:{diag.span.col}: {diag.severity}[{diag.code}]: {diag.message}"
+    out = [head, *_excerpt(source, diag.span)]
+    for note, span in diag.notes:
+        out.append(f"note: {note} ({diag.file}:{span.line}:{span.col})")
+        out.extend(_excerpt(source, span))
+    out.extend(f"hint: {h}" for h in diag.hints)
+    return "\n".join(out)
+
+
+def render_all(diags: list[Diagnostic], source: str, extra: int = 0) -> str:
+    text = "\n".join(render(d, source) for d in diags)
+    if extra:
+        text += f"\n... and {extra} more"
+    return text
+
+
+def _excerpt(source: str, span: Span) -> list[str]:
+    lines = source.splitlines()
+    if not 1 <= span.line <= len(lines):
+        return []
+    text = lines[span.line - 1].expandtabs(1)  # one column per character, as Lark counts
+    if len(text) > 200:  # keep huge lines readable: show a window around the caret
+        start = max(0, span.col - 80)
+        text, shift = text[start : start + 160], start
+    else:
+        shift = 0
+    width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1 + shift
+    width = max(1, min(width, len(text) - (span.col - 1 - shift) if text else 1))
+    gutter = f"{span.line:>4} | "
+    pad = " " * (len(gutter) - 2) + "| "
+    return [gutter + text, pad + " " * (span.col - 1 - shift) + "^" * width]
+
+
+def suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
+    """The closest choice to `word` (case-insensitive first: Conv2D -> Conv2d), or None."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
+    return lowered[close[0]] if close else None
+
+
+class Collector:
+    """Gathers diagnostics for one source; `raise_if_any` turns them into one PlanError."""
+
+    def __init__(self, source: str, file: str):
+        self.source, self.file = source, file
+        self.diags: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, span: Span, hints=(), notes=()) -> Diagnostic:
+        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "error", tuple(notes))
+        self.diags.append(d)
+        return d
+
+    def warn(self, code: str, message: str, span: Span, hints=()) -> Diagnostic:
+        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "warning")
+        self.diags.append(d)
+        return d
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diags if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diags if d.severity == "warning"]
+
+    def raise_if_any(self) -> None:
+        errs = sorted(self.errors, key=lambda d: (d.span.line, d.span.col))
+        if errs:
+            raise PlanError(errs[:MAX_REPORTED], self.source, max(0, len(errs) - MAX_REPORTED))
+
+
+def fail(code: str, message: str, span: Span, file: str, source: str, hints=()) -> PlanError:
+    """A PlanError holding one diagnostic (for problems that stop a stage at once)."""
+    return PlanError([Diagnostic(code, message, span, file, tuple(h for h in hints if h))], source)

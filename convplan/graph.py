@@ -1,0 +1,99 @@
+"""The shape graph: nodes with inputs (so blocks and branches fit), each carrying its
+resolved arguments and symbolic output shape.  Built by check.py; read by build, verify
+and codegen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import sympy
+
+from .errors import Span
+from .layers import REGISTRY, REQUIRED, LayerSpec
+from .shapes import pyrepr
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    op: str  # "input" or "layer"
+    name: str  # unique, a valid Python identifier: input, conv1, relu1, ...
+    inputs: tuple[int, ...]
+    shape: tuple  # sympy expressions
+    span: Span
+    kind: str = ""  # layer class name for op == "layer"
+    args: dict = field(default_factory=dict)  # every torch argument, resolved (inferred ones included)
+    given: tuple[str, ...] = ()  # the arguments the user wrote, plus the inferred one: what to show
+    params: sympy.Expr = sympy.Integer(0)  # parameter count
+
+    @property
+    def spec(self) -> LayerSpec | None:
+        return REGISTRY.get(self.kind)
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.shape
+
+    def substitute(self, mapping: dict) -> Node:
+        if not mapping:
+            return self
+        sub = lambda v: _subst(v, mapping)  # noqa: E731
+        return replace(self, shape=tuple(sub(d) for d in self.shape), params=sub(self.params),
+                       args={k: sub(v) for k, v in self.args.items()})
+
+
+def _subst(value, mapping):
+    if isinstance(value, tuple):
+        return tuple(_subst(v, mapping) for v in value)
+    if isinstance(value, sympy.Basic):
+        return value.xreplace(mapping)
+    return value
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[Node, ...]
+    outputs: tuple[int, ...]
+
+    @property
+    def layers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.op == "layer")
+
+    @property
+    def inputs(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.op == "input")
+
+    def substitute(self, mapping: dict) -> Graph:
+        return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
+
+
+def show_value(v) -> str:
+    """A resolved argument value as the user would write it."""
+    if isinstance(v, tuple):
+        inner = ", ".join(show_value(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, sympy.Basic):
+        return pyrepr(v)
+    return repr(v)
+
+
+def show_call(node: Node) -> str:
+    """`Conv1d(1, 32, kernel_size=3, padding=1)`: required args positional, the rest by keyword."""
+    spec = node.spec
+    required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
+    parts = []
+    for name in spec.torch_order():
+        if name not in node.given:
+            continue
+        text = show_value(node.args[name])
+        parts.append(text if name in required else f"{name}={text}")
+    return f"{node.kind}({', '.join(parts)})"
+
+
+def show_shape(shape) -> str:
+    return "[" + ", ".join(pyrepr(d) for d in shape) + "]"
+

@@ -1,0 +1,161 @@
+"""`Plan`: a checked plan, the object the Python API and the CLI hand out."""
+
+from __future__ import annotations
+
+import sympy
+
+from . import nodes as n
+from .check import Checked, Requirement, check
+from .errors import Diagnostic, PlanError
+from .graph import Node, show_call, show_shape, show_value
+from .shapes import dim, pyrepr
+
+MAX_SIZE_SEARCH = 4096
+
+
+class Plan:
+    """A plan whose every shape is known symbolically.  Immutable; `bind` makes a new one."""
+
+    def __init__(self, definition: n.PlanDef, checked: Checked, source: str, filename: str,
+                 sizes: dict[str, int] | None = None):
+        self.definition, self.source, self.filename = definition, source, filename
+        self.sizes = dict(sizes or {})
+        self._checked = checked
+
+    # -- what was found ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def graph(self):
+        return self._checked.graph
+
+    @property
+    def layers(self) -> tuple[Node, ...]:
+        return self.graph.layers
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.graph.inputs[0].shape
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.graph.nodes[self.graph.outputs[0]].shape
+
+    @property
+    def requires(self) -> tuple[Requirement, ...]:
+        return self._checked.requires
+
+    @property
+    def unknowns(self) -> dict[str, int]:
+        return dict(self._checked.unknowns)
+
+    @property
+    def params(self) -> dict[str, sympy.Expr]:
+        """The plan's parameters with their values (a symbol where none was given)."""
+        return dict(self._checked.env)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Names of the free sizes: input dims and parameters without a value."""
+        names = [p for p, v in self._checked.env.items() if v == dim(p)]
+        return tuple(names + [s for s in self._checked.symbols if s not in self.sizes])
+
+    @property
+    def total_params(self) -> sympy.Expr:
+        return sympy.Add(*(node.params for node in self.layers))
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return self._checked.warnings
+
+    # -- sizes -------------------------------------------------------------------------
+
+    def bind(self, **sizes: int) -> Plan:
+        """The same plan with some sizes fixed; PlanError if they break a requirement."""
+        for name, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"size {name} must be an int, got {value!r}")
+        values = {dim(k): sympy.Integer(v) for k, v in sizes.items()}
+        for req in self.requires:
+            if req.condition.xreplace(values) == sympy.false:
+                shown = ", ".join(f"{k} = {sizes[k]}" for k in sorted(sizes) if dim(k) in req.condition.free_symbols)
+                diag = Diagnostic("E401", f"{shown} breaks the requirement {req} ({req.reason})", req.span,
+                                  self.filename)
+                raise PlanError([diag], self.source)
+        merged = {**self.sizes, **sizes}
+        return Plan(self.definition, check(self.definition, self.source, self.filename, merged), self.source,
+                    self.filename, merged)
+
+    def satisfied(self, values: dict[str, int]) -> bool:
+        subs = {dim(k): sympy.Integer(v) for k, v in values.items()}
+        return all(r.condition.xreplace(subs) == sympy.true for r in self.requires)
+
+    def smallest_sizes(self, start: int = 1) -> dict[str, int]:
+        """The smallest sizes (each at least `start`) that meet every requirement."""
+        names = self.symbols
+        values = {s: start for s in names}
+        for req in self.requires:  # jump straight to each lower bound `X >= k`
+            c = req.condition
+            if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
+                values[c.lhs.name] = max(values[c.lhs.name], int(c.rhs))
+        for _ in range(MAX_SIZE_SEARCH):
+            subs = {dim(k): sympy.Integer(v) for k, v in values.items()}
+            broken = [r for r in self.requires if r.condition.xreplace(subs) != sympy.true]
+            if not broken:
+                return values
+            for sym in broken[0].condition.free_symbols:
+                if sym.name in values:
+                    values[sym.name] += 1
+        raise PlanError([Diagnostic("E402", "no sizes found that meet every requirement: "
+                                    + ", ".join(str(r) for r in self.requires), self.definition.name_span,
+                                    self.filename)], self.source)
+
+    # -- torch -------------------------------------------------------------------------
+
+    def build(self, **sizes: int):
+        """A real torch.nn.Module with weights sized for these sizes."""
+        from .build import build_module
+
+        return build_module(self.bind(**sizes) if sizes else self)
+
+    def verify(self, **sizes: int):
+        """Run the built module and compare every layer's shape with the prediction."""
+        from .verify import verify
+
+        return verify(self, sizes)
+
+    # -- output ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "plan": self.name,
+            "file": self.filename,
+            "params": {k: pyrepr(v) for k, v in self.params.items()},
+            "symbols": list(self.symbols),
+            "input": [pyrepr(d) for d in self.input_shape],
+            "output": [pyrepr(d) for d in self.output_shape],
+            "layers": [_layer_dict(node) for node in self.layers],
+            "total_params": pyrepr(self.total_params),
+            "requires": [{"condition": str(r), "reason": r.reason, "layer": r.layer, "line": r.span.line}
+                         for r in self.requires],
+            "unknowns": self.unknowns,
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+    def __repr__(self) -> str:
+        return f"<Plan {self.name} {show_shape(self.input_shape)} -> {show_shape(self.output_shape)}>"
+
+
+def _layer_dict(node: Node) -> dict:
+    return {
+        "name": node.name,
+        "kind": node.kind,
+        "line": node.line,
+        "call": show_call(node),
+        "args": {k: show_value(v) for k, v in node.args.items()},
+        "output": [pyrepr(d) for d in node.shape],
+        "params": pyrepr(node.params),
+    }

@@ -1,0 +1,451 @@
+"""Symbolic tensor dimensions.
+
+Every dimension is a sympy expression of integer symbols (``dim``: positive,
+``unknown``: any integer).  Conv/pool arithmetic is floor division by a
+constant; sympy's ``floor`` nests without end and ``simplify`` is slow, so
+``FloorDiv`` keeps itself canonical on construction: a conv/pool chain stays
+one term ``(x + A)//B + C`` with ``0 <= A < B``.  Canonicalisation lives in
+``FloorDiv.eval`` / ``IntMod.eval`` so ``subs`` and ``xreplace`` re-apply it.
+"""
+from __future__ import annotations
+
+import functools
+import keyword
+import math
+import operator
+
+import sympy
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+__all__ = [
+    "dim", "unknown", "FloorDiv", "IntMod", "floordiv", "ceildiv", "mod",
+    "pyrepr", "is_int_const", "ops", "at_least", "divides", "equal",
+    "evaluate",
+]
+
+_ZERO = sympy.S.Zero
+
+
+def _check_name(name: str) -> None:
+    # Names end up in pyrepr output, which must be valid Python.
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"invalid dimension name: {name!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def dim(name: str) -> sympy.Symbol:
+    """A positive integer dimension symbol; same name gives the same object."""
+    _check_name(name)
+    return sympy.Symbol(name, integer=True, positive=True)
+
+
+@functools.lru_cache(maxsize=None)
+def unknown(name: str) -> sympy.Symbol:
+    """An integer solver unknown (may be zero or negative)."""
+    _check_name(name)
+    return sympy.Symbol(name, integer=True)
+
+
+def is_int_const(e) -> bool:
+    if isinstance(e, bool):
+        return False
+    return isinstance(e, (int, sympy.Integer))
+
+
+# ---------------------------------------------------------------- splitting
+
+def _split(a, b):
+    """Split ``a`` for division by positive int ``b``.
+
+    Returns (const, pulled, keep, integral): ``pulled`` are terms ``c*m`` with
+    ``b | c`` (already divided by b), ``keep`` the other (coeff, m, term)
+    triples, ``integral`` whether every kept term is integer-valued with an
+    integer coefficient (needed for the gcd and nesting rules).
+    """
+    const, pulled, keep, integral = _ZERO, [], [], True
+    for t in sympy.Add.make_args(a):
+        if t.is_Number:
+            const += t
+            continue
+        c, m = t.as_coeff_Mul()
+        if m.is_Mul and any(f.is_Add or (f.is_Pow and f.base.is_Add) for f in m.args):
+            # A product of sums: expand just this term so like terms meet.
+            parts = _split(t.expand(deep=False, power_exp=False, power_base=False, log=False), b)
+            const += parts[0]
+            pulled += parts[1]
+            keep += parts[2]
+            integral = integral and parts[3]
+            continue
+        if c.is_Integer and m.is_integer:
+            if int(c) % b == 0:
+                pulled.append(c // b * m)
+            else:
+                keep.append((int(c), m, t))
+        else:
+            keep.append((c, m, t))
+            integral = False
+    return const, pulled, keep, integral
+
+
+def _gcd(b, keep):
+    return math.gcd(b, *(c for c, _, _ in keep))
+
+
+def _divided(keep, g):
+    return [sympy.Integer(c // g) * m for c, m, _ in keep]
+
+
+# ---------------------------------------------------------------- floordiv
+
+def _floordiv(a, b):
+    """Canonical ``a//b`` or None (leave ``FloorDiv(a, b)`` as is)."""
+    if not b.is_Integer:
+        if a.is_Number and b.is_Number and b != 0:
+            return sympy.floor(a / b)
+        return None
+    b = int(b)
+    if b == 0:
+        raise ZeroDivisionError("floordiv by zero")
+    if b < 0:  # floor(a/b) == floor(-a/-b)
+        return _floordiv(-a, sympy.Integer(-b))
+    if a.is_Number:
+        return sympy.floor(a / b)
+    if b == 1 and a.is_integer:
+        return a
+    const, pulled, keep, integral = _split(a, b)
+    if const.is_Integer:  # fast path: python ints
+        q, rem = (sympy.Integer(v) for v in divmod(int(const), b))
+    else:
+        q = sympy.floor(const / b)
+        rem = const - q * b  # 0 <= rem < b
+    if not keep:  # 0 <= rem < b, so rem//b == 0
+        return sympy.Add(*pulled, q)
+    if integral:
+        rem = sympy.floor(rem)  # floor((r + rem)/b) == floor((r + floor(rem))/b) for integer r
+        core = _floordiv_core(keep, int(rem), b)
+    else:
+        core = FloorDiv(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+    return sympy.Add(core, *pulled, q)
+
+
+def _floordiv_core(keep, rem, b):
+    """``(r + rem)//b`` for integral terms r, 0 <= rem < b, no term divisible by b."""
+    g = _gcd(b, keep)
+    if g > 1:  # (g*r' + rem)//(g*b') == (r' + rem//g)//b'
+        return _floordiv(sympy.Add(*_divided(keep, g), rem // g), sympy.Integer(b // g))
+    nested = [k for k in keep if k[0] == 1 and isinstance(k[1], FloorDiv)
+              and k[1].args[1].is_Integer and k[1].args[1] > 0]
+    if len(nested) == 1:
+        # (y//m + s + rem)//b == (y + m*(s + rem))//(m*b) for integer s
+        y, m = nested[0][1].args
+        rest = [m * t for _, _, t in keep if t is not nested[0][2]]
+        return _floordiv(sympy.Add(y, *rest, m * rem), m * b)
+    return FloorDiv(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+
+
+class FloorDiv(sympy.Function):
+    """Integer floor division ``a//b``; canonicalises itself (see module doc)."""
+
+    @classmethod
+    def eval(cls, a, b):
+        return _floordiv(a, b)
+
+    def _eval_is_integer(self):
+        return True
+
+    def _eval_is_nonnegative(self):
+        a, b = self.args
+        if b.is_positive and a.is_nonnegative:
+            return True
+        return None
+
+
+def floordiv(a, b) -> sympy.Expr:
+    a, b = sympy.sympify(a), sympy.sympify(b)
+    r = _floordiv(a, b)
+    return FloorDiv(a, b, evaluate=False) if r is None else r
+
+
+def ceildiv(a, b) -> sympy.Expr:
+    a, b = sympy.sympify(a), sympy.sympify(b)
+    if b.is_Integer and b > 0:
+        return floordiv(a + b - 1, b)
+    return -floordiv(-a, b)
+
+
+# ---------------------------------------------------------------- mod
+
+def _mod(a, b):
+    """Canonical ``a % b`` (Python sign convention) or None."""
+    if not b.is_Integer:
+        if a.is_Number and b.is_Number and b != 0:
+            return a - b * sympy.floor(a / b)
+        return None
+    b = int(b)
+    if b == 0:
+        raise ZeroDivisionError("mod by zero")
+    if b < 0:  # a % b == -((-a) % -b)
+        return -_mod(-a, sympy.Integer(-b))
+    if a.is_Number:
+        return a - b * sympy.floor(a / b)
+    const, _, keep, integral = _split(a, b)  # terms divisible by b vanish
+    rem = const - b * sympy.floor(const / b)
+    if not keep:
+        return rem
+    if not (integral and rem.is_Integer):
+        return IntMod(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+    rem = int(rem)
+    g = math.gcd(_gcd(b, keep), rem)
+    if g > 1:  # (g*r' + g*c) % (g*b') == g*((r' + c) % b')
+        return g * _mod(sympy.Add(*_divided(keep, g), rem // g), sympy.Integer(b // g))
+    if len(keep) == 1 and isinstance(keep[0][1], IntMod) and keep[0][0] == 1:
+        y, m = keep[0][1].args
+        if m.is_Integer and int(m) % b == 0:  # (y % m) % b == y % b when b | m
+            return _mod(y + rem, sympy.Integer(b))
+    return IntMod(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+
+
+class IntMod(sympy.Function):
+    """Integer ``a % b`` (Python semantics); canonicalises itself."""
+
+    @classmethod
+    def eval(cls, a, b):
+        return _mod(a, b)
+
+    def _eval_is_integer(self):
+        a, b = self.args
+        if a.is_integer and b.is_integer:
+            return True
+        return None
+
+    def _eval_is_nonnegative(self):
+        if self.args[1].is_positive:
+            return True
+        return None
+
+
+def mod(a, b) -> sympy.Expr:
+    a, b = sympy.sympify(a), sympy.sympify(b)
+    r = _mod(a, b)
+    return IntMod(a, b, evaluate=False) if r is None else r
+
+
+def _mod_to_floordiv(e):
+    """Rewrite every ``a % b`` as ``a - b*(a//b)`` (for comparisons)."""
+    if not e.has(IntMod):
+        return e
+    return e.replace(lambda x: isinstance(x, IntMod),
+                     lambda x: x.args[0] - x.args[1] * floordiv(*x.args))
+
+
+# ---------------------------------------------------------------- printing
+
+def _print_binop(printer, e, op):
+    # "a//b" but "a % b": the forms people write (and PEP 8 tolerates).
+    a, b = e.args
+    prec = PRECEDENCE["Mul"]
+    # Python's // and % are left-associative at * level: the left operand needs
+    # parentheses only below that level, the right one also at it.
+    left = printer.parenthesize(a, prec, strict=True)
+    right = printer.parenthesize(b, prec, strict=False)
+    return f"{left}{op}{right}" if op == "//" else f"{left} {op} {right}"
+
+
+def _prec(x):
+    if isinstance(x, (FloorDiv, IntMod)):
+        return PRECEDENCE["Mul"]  # same level as Python's // and %
+    return precedence(x)
+
+
+class _PyPrinter(StrPrinter):
+    """sympy's str printer, with Python operators where str uses functions."""
+
+    def parenthesize(self, item, level, strict=False):
+        p = _prec(item)
+        if p < level or (not strict and p <= level):
+            return f"({self._print(item)})"
+        return self._print(item)
+
+    _relops = {"==": "==", "!=": "!=", ">=": ">=", "<=": "<=", ">": ">", "<": "<"}
+
+    def _print_FloorDiv(self, e):
+        return _print_binop(self, e, "//")
+
+    def _print_IntMod(self, e):
+        return _print_binop(self, e, "%")
+
+    def _print_Mod(self, e):  # sympy's own Mod, should one sneak in
+        return _print_binop(self, e, "%")
+
+    def _print_Mul(self, e):
+        # sympy gives a negative product Add precedence and prints its factors
+        # against that, so -2*(L//2) would come out as -2*L//2 == (-2*L)//2.
+        # Print the sign, then the positive product at its own level.
+        if e.as_coeff_Mul()[0].is_negative:
+            pos = -e
+            if not pos.is_Mul and _prec(pos) <= PRECEDENCE["Mul"]:
+                return f"-({self._print(pos)})"
+            return f"-{self._print(pos)}"
+        return super()._print_Mul(e)
+
+    def _print_Add(self, e, order=None):
+        # Binary minus binds looser than // and %, so "L - L//2" needs no
+        # parentheses (sympy's printer would add them around the negated term).
+        out = []
+        for i, term in enumerate(self._as_ordered_terms(e, order=order)):
+            if i and term.as_coeff_Mul()[0].is_negative:
+                out.append(f"- {self.parenthesize(-term, PRECEDENCE['Add'], strict=True)}")
+            elif i:
+                out.append(f"+ {self.parenthesize(term, PRECEDENCE['Add'], strict=True)}")
+            else:
+                out.append(self.parenthesize(term, PRECEDENCE["Add"], strict=True))
+        return " ".join(out)
+
+    def _print_Relational(self, e):
+        op = self._relops.get(e.rel_op)
+        if op is None:
+            return super()._print_Relational(e)
+        return f"{self._print_operand(e.lhs)} {op} {self._print_operand(e.rhs)}"
+
+    def _print_operand(self, x):
+        if isinstance(x, sympy.logic.boolalg.Boolean) and not x.is_Atom:
+            return f"({self._print(x)})"
+        return self._print(x)
+
+    def _print_And(self, e):
+        return " and ".join(self._print_bool_arg(a) for a in e.args)
+
+    def _print_Or(self, e):
+        return " or ".join(self._print_bool_arg(a) for a in e.args)
+
+    def _print_Not(self, e):
+        return f"not {self._print_bool_arg(e.args[0])}"
+
+    def _print_bool_arg(self, a):
+        if isinstance(a, (sympy.And, sympy.Or)):
+            return f"({self._print(a)})"
+        return self._print(a)
+
+
+_printer = _PyPrinter()
+
+
+def pyrepr(e) -> str:
+    """Python source for ``e``; evaluates to the same value for int symbols."""
+    if isinstance(e, bool):
+        return repr(e)
+    return _printer.doprint(sympy.sympify(e))
+
+
+# ---------------------------------------------------------------- measures
+
+def ops(e) -> int:
+    """Operation count: each +, *, **, //, %, comparison or call counts 1."""
+    e = sympy.sympify(e)
+    if e.is_Atom:
+        return 0
+    if e.is_Add or e.is_Mul:
+        return len(e.args) - 1 + sum(ops(a) for a in e.args)
+    return 1 + sum(ops(a) for a in e.args)
+
+
+# ---------------------------------------------------------------- conditions
+
+def _bool(v: bool):
+    return sympy.true if v else sympy.false
+
+
+def at_least(e, k) -> sympy.Basic:
+    """Condition ``e >= k`` for integer-valued ``e``; true/false if decidable."""
+    e, k = sympy.sympify(e), sympy.sympify(k)
+    return _nonneg(e - k)
+
+
+def _nonneg(d):
+    """Condition ``d >= 0`` for an integer-valued ``d``, in simplest form."""
+    c, rest = d.as_coeff_Add()
+    if rest == 0:
+        return _bool(c >= 0)
+    n = sympy.ceiling(-c)  # rest >= -c  <=>  rest >= ceil(-c), rest integral
+    terms = [t.as_coeff_Mul() + (t,) for t in sympy.Add.make_args(rest)]
+    if not all(cf.is_Integer and m.is_integer for cf, m, _ in terms):
+        return sympy.Ge(rest, -c)
+    nested = [x for x in terms if x[0] == 1 and isinstance(x[1], FloorDiv)
+              and x[1].args[1].is_Integer and x[1].args[1] > 0]
+    if len(nested) == 1:
+        # y//m + s >= n  <=>  (y + m*s)//m >= n  <=>  y + m*s >= m*n
+        y, m = nested[0][1].args
+        s = [m * t for _, _, t in terms if t is not nested[0][2]]
+        return _nonneg(sympy.Add(y, *s, -m * n))
+    verdict = _bound_verdict(terms, n)
+    if verdict is not None:
+        return verdict
+    g = math.gcd(*(int(cf) for cf, _, _ in terms))
+    if g > 1:  # g*r >= n  <=>  r >= ceil(n/g)
+        return _nonneg(sympy.Add(*(cf // g * m for cf, m, _ in terms)) - sympy.ceiling(n / g))
+    if len(terms) == 1 and terms[0][0] == -1:
+        return sympy.Le(terms[0][1], -n)
+    return sympy.Ge(rest, n)
+
+
+def _bound_verdict(terms, n):
+    """Decide ``sum(cf*m) >= n`` from signs alone, if possible.
+
+    A positive integer term is >= 1 and a nonnegative one >= 0, so with
+    all coefficients positive the sum has a lower bound (all negative: upper).
+    """
+    def floor_of(m):
+        if m.is_positive:
+            return 1
+        if m.is_nonnegative:
+            return 0
+        return None
+    lows = [floor_of(m) for _, m, _ in terms]
+    if None in lows:
+        return None
+    if all(cf > 0 for cf, _, _ in terms):
+        if sum(cf * lo for (cf, _, _), lo in zip(terms, lows)) >= n:
+            return sympy.true
+    elif all(cf < 0 for cf, _, _ in terms):
+        if sum(cf * lo for (cf, _, _), lo in zip(terms, lows)) < n:
+            return sympy.false
+    return None
+
+
+def divides(e, m) -> sympy.Basic:
+    """Condition ``e % m == 0``; true/false if decidable."""
+    r = mod(e, m)
+    if r.is_Number:
+        return _bool(r == 0)
+    return sympy.Eq(r, 0, evaluate=False)
+
+
+def equal(a, b) -> bool | None:
+    """True if equal for all symbol values, False if never equal, else None."""
+    a, b = sympy.sympify(a), sympy.sympify(b)
+    if a == b:
+        return True
+    d = _mod_to_floordiv(a - b)
+    if d.is_Number:
+        return d == 0
+    if ops(d) < 200:  # expand re-canonicalises FloorDiv args; skip huge exprs
+        d = sympy.expand(d)
+        if d.is_Number:
+            return d == 0
+    if at_least(d, 1) == sympy.true or at_least(-d, 1) == sympy.true:
+        return False
+    return None
+
+
+def evaluate(e, values: dict[str, int]):
+    """Substitute ints for symbols by name; a python int (or bool) if concrete."""
+    e = sympy.sympify(e)
+    repl = {s: sympy.Integer(operator.index(values[s.name]))
+            for s in e.free_symbols if s.name in values}
+    r = e.xreplace(repl) if repl else e
+    if r.is_Integer:
+        return int(r)
+    if r is sympy.true or r is sympy.false:
+        return bool(r)
+    return r
