@@ -9,6 +9,7 @@ are still checked.
 from __future__ import annotations
 
 import builtins
+import itertools
 import keyword
 from dataclasses import dataclass
 
@@ -382,7 +383,8 @@ class Checker:
         label = expr.name
         if label is None:  # an anonymous `?` is named after the argument it stands in
             taken = {s.name for s in self.unknowns}
-            label = next(c for c in (what, *(f"{what}_{i}" for i in range(2, 10**6))) if f"_{c}" not in taken)
+            label = what if f"_{what}" not in taken else next(
+                f"{what}_{i}" for i in itertools.count(2) if f"_{what}_{i}" not in taken)  # lazy: no list built
         sym = unknown(f"_{label}")  # `?p` -> `_p`: a legal name that reads back as the unknown
         if expr.name and sym in self.unknowns:
             return sym  # `?p` twice means the same unknown
