@@ -6,11 +6,12 @@ import functools
 from pathlib import Path
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedInput, VisitError
 from lark.indenter import Indenter
 
 from . import nodes as n
-from .errors import PlanError, Span, fail
+from . import syntax_errors
+from .errors import Span, fail
 
 MAX_SOURCE_CHARS = 1_000_000
 MAX_INT_DIGITS = 18  # sympy evaluates huge literals eagerly; nothing real needs more
@@ -79,14 +80,9 @@ def parse_module(text: str, filename: str = "<plan>") -> n.Module:
     body = text if text.endswith("\n") else text + "\n"
     try:
         tree = _lark().parse(body)
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, body, filename) from None
-    except _DedentError as exc:
-        tok = exc.token
-        line = tok.line + tok.count("\n")
-        col = len(tok.rsplit("\n", 1)[1]) + 1
-        raise fail("E004", "this line's indentation matches no enclosing block", Span(line, 1, line, col),
-                   filename, text, hints=[f"indent it by {' or '.join(map(str, exc.expected))} spaces"]) from None
+    except (UnexpectedInput, _DedentError) as exc:
+        raise syntax_errors.report(_diagnose(exc, body, filename), text, filename,
+                                   lambda t: _first_error(t, filename)) from None
     try:
         return _ToNodes(filename, text).transform(tree)
     except VisitError as exc:
@@ -96,90 +92,22 @@ def parse_module(text: str, filename: str = "<plan>") -> n.Module:
         raise fail(inner.code, inner.message, inner.span, filename, text) from None
 
 
-# -- syntax errors ---------------------------------------------------------------------
-
-_TOKEN_WORDS = {
-    "_NL": "end of line",
-    "_INDENT": "an indented block",
-    "_DEDENT": "the end of the block",
-    "$END": "end of file",
-    "NAME": "a name",
-    "INT": "an integer",
-    "FLOAT": "a number",
-    "STRING": "a string",
-    "UNKNOWN": "'?'",
-    "TRUE": "True",
-    "FALSE": "False",
-    "NONE": "None",
-}
+# -- syntax errors (worded in syntax_errors.py) -----------------------------------------
 
 
-def _word(term: str) -> str:
-    if term in _TOKEN_WORDS:
-        return _TOKEN_WORDS[term]
-    for t in _lark().terminals:
-        if t.name == term and t.pattern.type == "str":
-            return repr(t.pattern.value)
-    return term.lower()
+def _diagnose(exc: Exception, text: str, filename: str):
+    if isinstance(exc, _DedentError):
+        return syntax_errors.indentation(exc.token, exc.expected, text, filename)
+    return syntax_errors.diagnose(exc, text, filename, _lark().terminals)
 
 
-def _found(token: Token) -> str:
-    if token.type == "_NL":
-        return "end of line"
-    if token.type in ("_INDENT", "_DEDENT", "$END"):
-        return _word(token.type)
-    return repr(str(token))
-
-
-def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> PlanError:
-    line, col = max(1, exc.line or 1), max(1, exc.column or 1)
-    hints: list[str] = []
-    if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        message = f"unexpected character {ch!r}"
-        if ch == "/":
-            hints.append("integer division is '//'; sizes are integers")
-        elif ch == "*" or ch == "=":
-            hints.append("'**' and '==' are not part of the plan language")
-        span = Span(line, col, line, col + 1)
-    elif isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        expected = sorted({_word(t) for t in exc.expected if not t.startswith("__")})
-        message = f"expected {_one_of(expected)}, found {_found(tok)}"
-        if tok.type == "_NL" or tok.type == "$END":  # point at the end of the line, not the next one
-            line, col = _line_end(text, exc.token)
-        if tok.type == "_INDENT":
-            message = "unexpected indentation"
-            line, col = tok.line + tok.count("\n"), 1
-        span = Span(line, col, line, col + max(1, len(str(tok)) if tok.type not in ("_NL", "$END", "_DEDENT", "_INDENT") else 1))
-        if "')'" in expected and tok.type == "_NL":
-            hints.append("a '(' on this line is never closed")
-        if tok.type == "NAME" and "'plan'" in expected:
-            hints.append("a .plan file starts with `plan NAME:` followed by an indented body")
-    else:  # UnexpectedEOF and friends
-        message = "unexpected end of file"
-        span = Span(line, col, line, col + 1)
-    return fail("E001", message, span, filename, text, hints)
-
-
-def _line_end(text: str, tok: Token) -> tuple[int, int]:
-    line = tok.line or 1
-    lines = text.splitlines()
-    if tok.type == "$END" or line > len(lines):
-        line = len(lines)
-        while line > 1 and not lines[line - 1].strip():
-            line -= 1
-    src = lines[line - 1] if lines else ""
-    code = src.split("#", 1)[0].rstrip()
-    return line, len(code) + 1
-
-
-def _one_of(words: list[str]) -> str:
-    if len(words) > 6:
-        words = words[:6] + ["..."]
-    if len(words) <= 1:
-        return words[0] if words else "something else"
-    return ", ".join(words[:-1]) + " or " + words[-1]
+def _first_error(text: str, filename: str):
+    """The first syntax error in `text`, or None (used to find the next error after one)."""
+    try:
+        _lark().parse(text)
+    except (UnexpectedInput, _DedentError) as exc:
+        return _diagnose(exc, text, filename)
+    return None
 
 
 # -- parse tree -> nodes ---------------------------------------------------------------
