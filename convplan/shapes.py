@@ -33,14 +33,14 @@ def _check_name(name: str) -> None:
         raise ValueError(f"invalid dimension name: {name!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dim(name: str) -> sympy.Symbol:
     """A positive integer dimension symbol; same name gives the same object."""
     _check_name(name)
     return sympy.Symbol(name, integer=True, positive=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unknown(name: str) -> sympy.Symbol:
     """An integer solver unknown (may be zero or negative)."""
     _check_name(name)
@@ -69,9 +69,9 @@ def _split(a, b):
             const += t
             continue
         c, m = t.as_coeff_Mul()
-        if m.is_Mul and any(f.is_Add or (f.is_Pow and f.base.is_Add) for f in m.args):
-            # A product of sums: expand just this term so like terms meet.
-            parts = _split(t.expand(deep=False, power_exp=False, power_base=False, log=False), b)
+        expanded = _expand_term(t, m)
+        if expanded is not None:
+            parts = _split(expanded, b)
             const += parts[0]
             pulled += parts[1]
             keep += parts[2]
@@ -86,6 +86,17 @@ def _split(a, b):
             keep.append((c, m, t))
             integral = False
     return const, pulled, keep, integral
+
+
+def _expand_term(t, m):
+    """Expanded ``t`` if ``m`` is a product/power of sums (so like terms
+    meet), else None.  Only such terms are expanded: expand() is slow."""
+    def sum_power(f):
+        return f.is_Pow and f.base.is_Add and f.exp.is_Integer and f.exp > 0
+    if not (sum_power(m) or (m.is_Mul and any(f.is_Add or sum_power(f) for f in m.args))):
+        return None
+    e = t.expand(power_exp=False, power_base=False, log=False)
+    return None if e == t else e
 
 
 def _gcd(b, keep):
@@ -405,10 +416,10 @@ def _bound_verdict(terms, n):
     if None in lows:
         return None
     if all(cf > 0 for cf, _, _ in terms):
-        if sum(cf * lo for (cf, _, _), lo in zip(terms, lows)) >= n:
+        if sum(cf * lo for (cf, _, _), lo in zip(terms, lows, strict=True)) >= n:
             return sympy.true
     elif all(cf < 0 for cf, _, _ in terms):
-        if sum(cf * lo for (cf, _, _), lo in zip(terms, lows)) < n:
+        if sum(cf * lo for (cf, _, _), lo in zip(terms, lows, strict=True)) < n:
             return sympy.false
     return None
 
@@ -449,3 +460,94 @@ def evaluate(e, values: dict[str, int]):
     if r is sympy.true or r is sympy.false:
         return bool(r)
     return r
+
+
+# ---------------------------------------------------------------- periodic conditions
+
+MAX_PERIOD = 1 << 12
+
+
+def equal_condition(a, b) -> sympy.Basic:
+    """Condition ``a == b``: true/false if decidable, else the simplest form found.
+
+    A difference that is periodic in one symbol (``2*(H//2) - H``) depends only on the
+    residue of that symbol, so ``2*(H//2) == H`` becomes ``H % 2 == 0``.
+    """
+    verdict = equal(a, b)
+    if verdict is not None:
+        return _bool(verdict)
+    cond = sympy.Eq(sympy.sympify(a), sympy.sympify(b), evaluate=False)
+    found = residues(cond)
+    if found is None:
+        return cond
+    simpler = _residue_condition(*found)
+    return cond if simpler is None else simpler
+
+
+def residues(cond):
+    """``(x, period, good residues)`` if ``cond`` is an equation whose truth depends only on ``x % period``."""
+    if not isinstance(cond, sympy.Eq):
+        return None
+    d = _mod_to_floordiv(cond.lhs - cond.rhs)
+    if len(d.free_symbols) != 1:
+        return None
+    x = next(iter(d.free_symbols))
+    period = _period(d, x)
+    if period is None or not equal(d.xreplace({x: x + period}), d):
+        return None
+    # x is a positive dim: test each residue at a positive representative
+    good = [r for r in range(period) if d.xreplace({x: sympy.Integer(r + period)}) == 0]
+    return x, period, good
+
+
+def _period(d, x):
+    period = 1
+    for f in d.atoms(FloorDiv):
+        arg, b = f.args
+        if not b.is_Integer:
+            return None
+        c = sympy.Poly(arg, x).coeffs()[0] if arg.is_polynomial(x) and sympy.degree(arg, x) == 1 else None
+        if c is None or not c.is_Integer:
+            return None
+        period = math.lcm(period, int(b) // math.gcd(int(c), int(b)))
+        if period > MAX_PERIOD:
+            return None
+    return period if period > 1 else None
+
+
+def _residue_condition(x, period, good):
+    """``x % m == r`` when ``good`` (residues mod ``period``) is one class mod some m; else None."""
+    if not good:
+        return sympy.false
+    if len(good) == period:
+        return sympy.true
+    for m in sorted(k for k in range(2, period + 1) if period % k == 0):
+        r = good[0] % m
+        if good == [g for g in range(period) if g % m == r]:
+            return sympy.Eq(mod(x, m), r, evaluate=False)
+    return None
+
+
+def combine_residues(conds):
+    """Join the periodic one-symbol equations among ``conds``.
+
+    Returns ``[(condition, indices it replaces)]``, one per symbol with two or more such
+    equations: ``H % 2 == 0`` and ``(H//2) % 2 == 0`` give ``H % 4 == 0``.  The condition
+    is ``false`` when they contradict each other, and None when the joint set of residues
+    has no single-class form (then the originals stay).
+    """
+    groups: dict = {}
+    for i, c in enumerate(conds):
+        found = residues(c)
+        if found is not None:
+            groups.setdefault(found[0], []).append((i, found[1], set(found[2])))
+    out = []
+    for x, items in groups.items():
+        if len(items) < 2:
+            continue
+        period = math.lcm(*(p for _, p, _ in items))
+        if period > MAX_PERIOD:
+            continue
+        good = [r for r in range(period) if all(r % p in g for _, p, g in items)]
+        out.append((_residue_condition(x, period, good), [i for i, _, _ in items]))
+    return out

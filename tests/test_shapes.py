@@ -1,0 +1,407 @@
+import random
+
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convplan.shapes import (
+    FloorDiv,
+    IntMod,
+    at_least,
+    ceildiv,
+    dim,
+    divides,
+    equal,
+    evaluate,
+    floordiv,
+    is_int_const,
+    mod,
+    ops,
+    pyrepr,
+    unknown,
+)
+
+L, H, W = dim("L"), dim("H"), dim("W")
+p = unknown("p")
+
+
+def conv_len(x, k, s=1, pad=0, d=1):
+    """Conv/pool output length, symbolic or int (same formula as torch)."""
+    return floordiv(x + 2 * pad - d * (k - 1) - 1, s) + 1
+
+
+def int_conv_len(x, k, s=1, pad=0, d=1):
+    return (x + 2 * pad - d * (k - 1) - 1) // s + 1
+
+
+def tconv_len(x, k, s=1, pad=0, d=1, out_pad=0):
+    return (x - 1) * s - 2 * pad + d * (k - 1) + out_pad + 1
+
+
+def py_eval(e, values):
+    """Evaluate pyrepr output as Python (tests only, on printer output)."""
+    return eval(pyrepr(e), {"__builtins__": {}}, dict(values))  # noqa: S307 (our printer output)
+
+
+def assert_stable(e):
+    """Rebuilding any node with evaluation leaves it unchanged (canonical)."""
+    for node in sympy.preorder_traversal(e):
+        if not node.is_Atom:
+            assert node.func(*node.args) == node, node
+
+
+# ---------------------------------------------------------------- symbols
+
+def test_dim_and_unknown_symbols():
+    assert dim("L") is dim("L")
+    assert L.is_integer and L.is_positive
+    assert p.is_integer and p.is_positive is None
+    assert unknown("p") is p
+    with pytest.raises(ValueError):
+        dim("not a name")
+    with pytest.raises(ValueError):
+        dim("lambda")
+
+
+def test_is_int_const():
+    assert is_int_const(3) and is_int_const(sympy.Integer(-2))
+    assert not is_int_const(L) and not is_int_const(True)
+    assert not is_int_const(sympy.Rational(1, 2)) and not is_int_const(2.0)
+
+
+# ---------------------------------------------------------------- floordiv
+
+def test_floordiv_constants():
+    assert floordiv(7, 2) == 3 and floordiv(-7, 2) == -4
+    assert isinstance(floordiv(7, 2), sympy.Integer)
+    assert floordiv(L, 1) == L
+    assert floordiv(L + 2 * p - 2, 1) == L + 2 * p - 2
+    assert floordiv(7, -2) == -4
+    with pytest.raises(ZeroDivisionError):
+        floordiv(L, 0)
+
+
+def test_floordiv_pulls_constants_and_multiples():
+    assert floordiv(L - 1, 2) + 1 == FloorDiv(L + 1, 2, evaluate=False)
+    assert floordiv(L + 2 * p - 3, 2) == floordiv(L + 1, 2) + p - 2
+    assert floordiv(4 * L + 6 * H + 5, 2) == 2 * L + 3 * H + 2
+    assert floordiv(2 * L + 1, 2) == L                       # gcd rule
+    assert floordiv(2 * L + 2 * H + 3, 4) == floordiv(L + H + 1, 2)
+    assert floordiv(L * (H + 1), H + 0 + 1) == FloorDiv(L * (H + 1), H + 1)
+    assert floordiv(L * (H + 1) + 3, 2) == FloorDiv(H * L + L + 1, 2) + 1
+    assert floordiv((L + 1) ** 2, 2) == FloorDiv(L**2 + 1, 2) + L
+    assert floordiv(-((L + 1) ** 2), 2) == FloorDiv(-(L**2) + 1, 2) - L - 1
+
+
+def test_five_stride2_stages():
+    x = H
+    for _ in range(5):
+        x = conv_len(x, k=3, s=2, pad=1)
+    assert x == FloorDiv(H + 31, 32, evaluate=False)
+    assert pyrepr(x) == "(H + 31)//32"
+    assert ops(x) == 2
+
+
+def test_nested_merge_with_other_terms():
+    assert floordiv(floordiv(L, 2) + W, 3) == FloorDiv(L + 2 * W, 6)
+    assert floordiv(2 * floordiv(L + 1, 2) + 1, 4) == floordiv(L + 1, 4)
+    # k*(y//m) with gcd(k, b) == 1 is left alone (correct, just not merged)
+    e = floordiv(3 * floordiv(L, 2), 2)
+    assert isinstance(e, FloorDiv) and e.args == (3 * FloorDiv(L, 2), 2)
+
+
+def test_subs_recanonicalises():
+    e = floordiv(L + 1, 2) + 3
+    assert e.subs(L, 7) == 7 and isinstance(e.subs(L, 7), sympy.Integer)
+    assert e.xreplace({L: floordiv(H + 1, 2)}) == floordiv(H + 3, 4) + 3
+    assert e.subs(L, 2 * W) == W + 3
+    assert FloorDiv(sympy.Integer(9), 4) == 2
+
+
+def test_ceildiv():
+    assert ceildiv(L, 2) == FloorDiv(L + 1, 2)
+    assert ceildiv(7, 2) == 4 and ceildiv(-7, 2) == -3
+    for v in range(1, 20):
+        assert evaluate(ceildiv(L + 3, 4), {"L": v}) == -(-(v + 3) // 4)
+    s = unknown("s")
+    e = ceildiv(L, s)
+    assert evaluate(e, {"L": 7, "s": 2}) == 4
+
+
+# ---------------------------------------------------------------- mod
+
+def test_mod():
+    assert mod(7, 3) == 1 and mod(-7, 3) == 2 and mod(7, -3) == -2
+    assert mod(L * 2, 2) == 0
+    assert mod(L + 4, 2) == mod(L, 2)
+    assert mod(mod(L, 8), 4) == mod(L, 4)
+    assert mod(2 * L + 2, 4) == 2 * mod(L + 1, 2)
+    assert pyrepr(mod(L, 2)) == "L % 2"
+    assert pyrepr(mod(2 * L + 3, 4)) == "(2*L + 3) % 4"
+    assert equal(mod(L, 2), L - 2 * floordiv(L, 2)) is True
+    for v in range(-9, 9):
+        assert evaluate(mod(2 * L + 3, 4), {"L": v}) == (2 * v + 3) % 4
+    assert isinstance(mod(L, H), IntMod)
+
+
+def test_divides():
+    c = divides(H, 16)
+    assert pyrepr(c) == "H % 16 == 0"
+    assert divides(4 * H, 2) == sympy.true
+    assert divides(4 * H + 1, 2) == sympy.false
+    assert evaluate(c, {"H": 32}) is True and evaluate(c, {"H": 33}) is False
+
+
+# ---------------------------------------------------------------- printing
+
+def test_pyrepr_forms():
+    assert pyrepr(32 * floordiv(L, 2)) == "32*(L//2)"
+    assert pyrepr(H * W * 64) == "64*H*W"
+    assert pyrepr(sympy.Ge(L, 3)) == "L >= 3"
+    assert pyrepr(-floordiv(L, 2)) == "-(L//2)"
+    assert pyrepr(L - floordiv(L, 2)) == "L - L//2"
+    assert pyrepr(L - floordiv(L + 1, 2) - 3) == "L - (L + 1)//2 - 3"
+    assert pyrepr(-floordiv(L, 2) - mod(L, 3)) in ("-(L//2) - L % 3", "-(L % 3) - L//2")
+    assert pyrepr(H - 2 * floordiv(L, 2) - 1) == "H - 2*(L//2) - 1"
+    assert pyrepr(-2 * floordiv(L, 2)) == "-2*(L//2)"
+    assert pyrepr(-mod(L, 2)) == "-(L % 2)"
+    assert pyrepr(-L**2) == "-L**2"
+    assert pyrepr(floordiv(L, 2) ** 2) == "(L//2)**2"
+    assert pyrepr(5) == "5" and pyrepr(sympy.true) == "True"
+    assert pyrepr(sympy.And(sympy.Ge(L, 2), sympy.Ge(H, 3))) in (
+        "L >= 2 and H >= 3", "H >= 3 and L >= 2")
+    # str() stays sympy's (its negative-product printing would misplace //)
+    assert str(floordiv(L + 1, 2)) == "FloorDiv(L + 1, 2)"
+
+
+@pytest.mark.parametrize("e", [
+    32 * floordiv(L, 2), floordiv(-floordiv(L, 2), 2), floordiv(L * H + 1, 3),
+    mod(2 * floordiv(L, 3) + 1, 4) * W, -floordiv(-L, 3), floordiv(L, 2) ** 2,
+    floordiv(floordiv(L, 2) * floordiv(H, 3), 5), L - 3 * mod(H, 4),
+])
+def test_pyrepr_evals_like_evaluate(e):
+    for vals in [{"L": 1, "H": 1, "W": 1}, {"L": 17, "H": 6, "W": 5}, {"L": 100, "H": 31, "W": 2}]:
+        assert py_eval(e, vals) == evaluate(e, vals)
+
+
+def exprs():
+    """Random (expression, python function) pairs over L, H, p, using every
+    operation we canonicalise and print."""
+    sym = st.sampled_from([L, H, p]).map(lambda x: (x, lambda v, n=x.name: v[n]))
+    num = st.integers(-7, 7).map(lambda k: (sympy.Integer(k), lambda v, k=k: k))
+    divisor = st.sampled_from([1, 2, 3, 4, 6, -2])
+
+    def binop(f, g):
+        return lambda t: (f(t[0][0], t[1][0]),
+                          lambda v, a=t[0][1], b=t[1][1]: g(a(v), b(v)))
+
+    def divop(f, g):
+        return lambda t: (f(t[0][0], t[1]), lambda v, a=t[0][1], d=t[1]: g(a(v), d))
+
+    def extend(inner):
+        return st.one_of(
+            st.tuples(inner, inner).map(binop(lambda a, b: a + b, lambda a, b: a + b)),
+            st.tuples(inner, inner).map(binop(lambda a, b: a - b, lambda a, b: a - b)),
+            st.tuples(inner, inner).map(binop(lambda a, b: a * b, lambda a, b: a * b)),
+            inner.map(lambda t: (-t[0], lambda v, a=t[1]: -a(v))),
+            st.tuples(inner, divisor).map(divop(floordiv, lambda a, d: a // d)),
+            st.tuples(inner, divisor).map(divop(ceildiv, lambda a, d: -(-a // d))),
+            st.tuples(inner, divisor).map(divop(mod, lambda a, d: a % d)),
+        )
+    return st.recursive(sym | num, extend, max_leaves=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(exprs(), st.integers(1, 50), st.integers(1, 50), st.integers(-20, 20))
+def test_random_exprs_evaluate_and_print(pair, lv, hv, pv):
+    e, f = pair
+    vals = {"L": lv, "H": hv, "p": pv}
+    assert evaluate(e, vals) == f(vals)
+    assert py_eval(e, vals) == f(vals)
+    assert_stable(e)
+
+
+# ---------------------------------------------------------------- conditions
+
+def test_at_least():
+    assert at_least(floordiv(L - 2, 2) + 1, 1) == sympy.Ge(L, 2)
+    assert pyrepr(at_least(floordiv(L - 2, 2) + 1, 1)) == "L >= 2"
+    assert at_least(L, 1) == sympy.true
+    assert at_least(L + H, 2) == sympy.true
+    assert at_least(L, 0) == sympy.true
+    assert at_least(-L, 0) == sympy.false
+    assert at_least(sympy.Integer(3), 4) == sympy.false
+    assert at_least(floordiv(H + 31, 32), 1) == sympy.true
+    assert at_least(floordiv(H + 31, 32), 2) == sympy.Ge(H, 33)
+    assert at_least(floordiv(L + 1, 2) + 3, 1) == sympy.true
+    assert at_least(2 * L, 5) == sympy.Ge(L, 3)
+    assert at_least(-L, -5) == sympy.Le(L, 5)
+    c = at_least(L + 2 * p - 2, 1)
+    assert isinstance(c, sympy.Rel) and pyrepr(c) == "L + 2*p >= 3"
+    assert at_least(p, 0) == sympy.Ge(p, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(-5, 5), st.integers(-3, 3)),
+                min_size=1, max_size=5),
+       st.integers(-3, 6), st.integers(1, 300))
+def test_at_least_matches_ints(chain, k, v):
+    e = L
+    for s, a, c in chain:
+        e = floordiv(e + a, s) + c
+    cond = at_least(e, k)
+    assert evaluate(cond, {"L": v}) == (evaluate(e, {"L": v}) >= k)
+
+
+@settings(max_examples=300, deadline=None)
+@given(exprs(), exprs(), st.integers(-4, 6), st.integers(1, 6),
+       st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(-9, 9)),
+                min_size=1, max_size=4))
+def test_conditions_sound_on_random_exprs(p1, p2, k, m, points):
+    (e, f), (e2, f2) = p1, p2
+    ge, dv, eq = at_least(e, k), divides(e, m), equal(e, e2)
+    for lv, hv, pv in points:
+        vals = {"L": lv, "H": hv, "p": pv}
+        assert evaluate(ge, vals) == (f(vals) >= k)
+        assert evaluate(dv, vals) == (f(vals) % m == 0)
+        if eq is not None:
+            assert eq == (f(vals) == f2(vals))
+
+
+def test_equal():
+    assert equal(floordiv(L + 1, 2), floordiv(L - 1, 2) + 1) is True
+    assert equal(L * (H + 1), L * H + L) is True
+    assert equal(L, L + 1) is False
+    assert equal(floordiv(L, 2) + 1, floordiv(L, 2)) is False
+    assert equal(L + H, L) is False            # H >= 1
+    assert equal(L, floordiv(L, 2)) is None
+    assert equal(L, H) is None
+
+
+def test_evaluate():
+    e = floordiv(L + 2 * p - 3, 2) * H
+    assert evaluate(e, {"L": 9, "p": 1, "H": 3}) == ((9 + 2 - 3) // 2) * 3
+    assert type(evaluate(e, {"L": 9, "p": 1, "H": 3})) is int
+    part = evaluate(e, {"L": 9, "p": 1})
+    assert part == 4 * H
+    assert evaluate(e, {}) == e
+
+
+# ---------------------------------------------------------------- chains
+
+step = st.one_of(
+    st.tuples(st.just("div"), st.integers(-6, 6), st.integers(1, 5), st.integers(-3, 3)),
+    st.tuples(st.just("mul"), st.integers(1, 4), st.integers(-4, 4)),
+)
+
+
+def apply_chain(x, chain, div):
+    for kind, *args in chain:
+        if kind == "div":
+            a, s, c = args
+            x = div(x + a, s) + c
+        else:
+            s, c = args
+            x = x * s + c
+    return x
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(step, max_size=12), st.integers(1, 10_000))
+def test_chain_matches_python_ints(chain, v):
+    e = apply_chain(L, chain, floordiv)
+    expect = apply_chain(v, chain, lambda a, b: a // b)
+    assert evaluate(e, {"L": v}) == expect
+    assert py_eval(e, {"L": v}) == expect
+    assert_stable(e)
+    if all(kind == "div" for kind, *_ in chain):
+        assert ops(e) <= 6
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(step, max_size=6), st.lists(step, max_size=6), st.integers(1, 500))
+def test_substituting_chains_composes(c1, c2, v):
+    inner = apply_chain(H, c1, floordiv)
+    outer = apply_chain(L, c2, floordiv)
+    composed = outer.xreplace({L: inner})
+    assert evaluate(composed, {"H": v}) == apply_chain(
+        apply_chain(v, c1, lambda a, b: a // b), c2, lambda a, b: a // b)
+    assert_stable(composed)
+    if all(k == "div" for k, *_ in c1 + c2):
+        assert ops(composed) <= 6
+
+
+def test_long_chain_stays_small():
+    # 500 layers, 250 of them stride 2: one term, tiny.
+    x = L
+    for i in range(500):
+        x = conv_len(x, k=3, s=2 if i % 2 else 1, pad=1)
+    assert ops(x) <= 6
+    assert x == FloorDiv(L + 2**250 - 1, 2**250)
+    assert evaluate(x, {"L": 3 * 2**250 + 5}) == 4
+
+
+# ---------------------------------------------------------------- torch
+
+torch = pytest.importorskip("torch")
+
+layer = st.one_of(
+    st.tuples(st.just("conv"), st.integers(1, 5), st.integers(1, 3), st.integers(0, 2),
+              st.integers(1, 2)),
+    st.tuples(st.just("pool"), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2)),
+    st.tuples(st.just("tconv"), st.integers(1, 4), st.integers(1, 3), st.integers(0, 1),
+              st.integers(0, 2)),
+)
+
+
+def torch_module(spec):
+    kind, k, s, pad, *rest = spec
+    if kind == "conv":
+        return torch.nn.Conv1d(1, 1, k, stride=s, padding=pad, dilation=rest[0])
+    if kind == "pool":
+        return torch.nn.MaxPool1d(k, stride=s, padding=min(pad, k // 2))
+    return torch.nn.ConvTranspose1d(1, 1, k, stride=s, padding=pad,
+                                    output_padding=min(rest[0], s - 1))
+
+
+def symbolic_len(x, spec):
+    kind, k, s, pad, *rest = spec
+    if kind == "conv":
+        return conv_len(x, k, s, pad, rest[0])
+    if kind == "pool":
+        return conv_len(x, k, s, min(pad, k // 2))
+    return tconv_len(x, k, s, pad, out_pad=min(rest[0], s - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(layer, min_size=1, max_size=6), st.integers(1, 200))
+def test_matches_torch(specs, v):
+    e = L
+    n = v
+    for spec in specs:
+        e = symbolic_len(e, spec)
+        n = evaluate(symbolic_len(L, spec), {"L": n})
+        if n < 1:
+            return  # torch would reject this input length; nothing to compare
+    t = torch.zeros(1, 1, v)
+    with torch.no_grad():
+        for spec in specs:
+            t = torch_module(spec)(t)
+    assert evaluate(e, {"L": v}) == t.shape[-1]
+
+
+def test_matches_torch_fixed_chain():
+    rng = random.Random(0)
+    specs = [("conv", 7, 2, 3, 1), ("pool", 3, 2, 1), ("conv", 3, 1, 1, 2),
+             ("conv", 3, 2, 1, 1), ("tconv", 4, 2, 1, 0), ("pool", 2, 2, 0)]
+    e = L
+    for spec in specs:
+        e = symbolic_len(e, spec)
+    for _ in range(5):
+        v = rng.randint(32, 400)
+        t = torch.zeros(1, 1, v)
+        with torch.no_grad():
+            for spec in specs:
+                t = torch_module(spec)(t)
+        assert evaluate(e, {"L": v}) == t.shape[-1]
