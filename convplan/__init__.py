@@ -21,16 +21,20 @@ def parse(text: str, filename: str = "<plan>", **sizes: int) -> Plan:
     """Parse and check plan text; PlanError (with located diagnostics) if it is refused."""
     from .check import check
     from .errors import fail
+    from .imports import library
     from .parser import parse_module
 
     module = parse_module(text, filename)
     if len(module.plans) != 1:
         where = module.plans[1].span if len(module.plans) > 1 else Span(1, 1, 1, 2)
         what = "more than one plan" if module.plans else "no plan"
+        hint = ("a file of blocks only is for importing: `from \"this.plan\" import ...`" if module.blocks
+                else "start the file with `plan NAME:` and an indented body")
         raise fail("E010", f"a .plan file holds exactly one plan; this one has {what}", where, filename, text,
-                   hints=["start the file with `plan NAME:` and an indented body"])
+                   hints=[hint])
     definition = module.plans[0]
-    return Plan(definition, check(definition, text, filename, sizes), text, filename, sizes)
+    blocks = library(module, filename, text, None if filename.startswith("<") else Path(filename))
+    return Plan(definition, check(definition, text, filename, sizes, blocks), text, filename, sizes)
 
 
 def load(path: str | Path, **sizes: int) -> Plan:

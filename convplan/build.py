@@ -11,23 +11,58 @@ from .graph import Graph, Node
 
 
 class PlanModule(nn.Module):
-    """Runs the graph's nodes in order; each layer is a submodule named as in the plan's table."""
+    """Runs the graph's nodes in order; each layer is a submodule named as in the plan's table,
+    each merge a torch function.  Several inputs are positional; several outputs a tuple."""
 
     def __init__(self, graph: Graph, name: str):
         super().__init__()
         self.plan_name = name
-        self._steps = [(node.id, node.name, node.inputs) for node in graph.layers]
+        self._steps = [(node.id, node.op, node.name, node.inputs, dict(node.args))
+                       for node in graph.nodes if node.op != "input"]
         self._input_ids = [node.id for node in graph.inputs]
         self._output_ids = list(graph.outputs)
+        self._names = {node.id: node.name for node in graph.nodes}
         for node in graph.layers:
             self.add_module(node.name, make_layer(node))
 
     def forward(self, *inputs: torch.Tensor):
-        values = dict(zip(self._input_ids, inputs))
-        for node_id, name, sources in self._steps:
-            values[node_id] = getattr(self, name)(*(values[i] for i in sources))
+        values = self.run(*inputs)
         outputs = [values[i] for i in self._output_ids]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def run(self, *inputs: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Every node's value, by node id (verify compares each one's shape)."""
+        if len(inputs) != len(self._input_ids):
+            raise TypeError(f"{self.plan_name} takes {len(self._input_ids)} input tensor(s), got {len(inputs)}")
+        values = dict(zip(self._input_ids, inputs, strict=True))
+        for node_id, op, name, sources, args in self._steps:
+            operands = [values[i] for i in sources]
+            if op == "layer":
+                values[node_id] = getattr(self, name)(*operands)
+            else:
+                values[node_id] = MERGE_FUNCTIONS[op](operands, args)
+        return values
+
+
+def _product(operands):
+    out = operands[0]
+    for t in operands[1:]:
+        out = out * t
+    return out
+
+
+def _sum(operands):
+    out = operands[0]
+    for t in operands[1:]:
+        out = out + t  # not in place: an operand may be another node's value (a skip connection)
+    return out
+
+
+MERGE_FUNCTIONS = {
+    "add": lambda operands, args: _sum(operands),
+    "mul": lambda operands, args: _product(operands),
+    "cat": lambda operands, args: torch.cat(operands, dim=args["dim"]),
+}
 
 
 def make_layer(node: Node) -> nn.Module:

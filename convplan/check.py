@@ -1,5 +1,6 @@
 """Syntax tree -> shape graph.  Gives every name and argument its meaning, runs each
 layer's shape rule, solves `?` unknowns from `->` assertions and collects requirements.
+The structure around the layers (blocks, repeats, conditions, merges) is structure.py's.
 
 All problems become diagnostics; independent ones (a typo on line 3 and one on line 9)
 are reported together.  A layer that fails passes its input shape on, so later layers
@@ -11,7 +12,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import keyword
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -20,8 +21,10 @@ from .errors import Collector, Span
 from .graph import Graph, Node, show_shape
 from .layers import (ANY, BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REGISTRY, REQUIRED, SCALE, SIZE,
                      STR, LayerError, LayerSpec, Rule)
-from .shapes import at_least, dim, equal, floordiv, mod, pyrepr, unknown
+from .shapes import at_least, combine_residues, dim, equal, floordiv, mod, pyrepr, residues, unknown
 from .solve import SolveError, solve
+from .structure import Conds, Frame, ScopedCollector, Structure, Tensor, Value, _Abort
+from .structure import Skip as _Skip
 
 MAX_LAYERS = 10_000
 MAX_NAME = 64
@@ -36,6 +39,7 @@ class Requirement:
     reason: str
     layer: str  # the node that needs it
     span: Span
+    file: str = ""  # the file the span is in, when not the plan's own (a block from another file)
 
     def __str__(self) -> str:
         return pyrepr(self.condition)
@@ -49,48 +53,47 @@ class Checked:
     env: dict  # plan parameter / size name -> sympy value
     symbols: tuple[str, ...]  # free symbol names, in order of appearance
     warnings: tuple
+    library: dict = field(default_factory=dict)  # block name -> structure.BlockSource, as the plan sees them
 
 
-class _Skip(Exception):
-    """A diagnostic was recorded; abandon this statement."""
-
-
-class Checker:
-    def __init__(self, plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None):
+class Checker(Structure):
+    def __init__(self, plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,
+                 library: dict | None = None):
         self.plan, self.sizes = plan, dict(sizes or {})
-        self.diag = Collector(source, filename)
+        self.library = dict(library or {})
+        self.diag = ScopedCollector(source, filename)
+        self.taken: set[str] = set()  # node names
+        self.max_nodes = MAX_LAYERS
         self.env: dict[str, sympy.Basic] = {}
         self.symbols: list[str] = []
         self.unknowns: dict[sympy.Symbol, n.Unknown] = {}
         self.solution: dict[sympy.Symbol, sympy.Integer] = {}
-        self.conds: list[tuple] = []  # (cond, message, node name, span)
+        self.conds = Conds(self.diag)  # (cond, message, node name, span, shape), each with its frame
         self.nodes: list[Node] = []
-        self.counts: dict[str, int] = {}
 
     # -- the plan ----------------------------------------------------------------------
 
     def run(self) -> Checked:
         self._name(self.plan.name, self.plan.name_span, "plan name")
+        root = Frame({}, self.library, self.diag.file, self.diag.source)
+        self.diag.frames.append(root)
+        self._check_definitions()
         self._params()
         body = self.plan.body
         if not body or not isinstance(body[0], n.Input):
             span = body[0].span if body else self.plan.span
             self.diag.error("E200", "a plan starts with its input, e.g. `input [N, C, L]`", span)
             self.diag.raise_if_any()
-        if len(body) > MAX_LAYERS:
-            self.diag.error("E007", f"too many statements ({len(body)}; the limit is {MAX_LAYERS})", self.plan.span)
+        try:
+            self._body(body)
+        except _Abort:
             self.diag.raise_if_any()
-        current = None
-        for stmt in body:
-            try:
-                current = self._input(stmt) if isinstance(stmt, n.Input) else self._layer(stmt, current)
-            except _Skip:
-                pass
         for sym, unk in self.unknowns.items():
             if sym not in self.solution:
                 self.diag.error("E310", f"nothing determines {_unknown_label(unk)}", unk.span,
                                 hints=["add an `-> [shape]` assertion after this layer that fixes it"])
-        graph = Graph(tuple(self.nodes), (self.nodes[-1].id,) if self.nodes else ())
+        outputs = root.outputs or ((root.current,) if root.current is not None else ())
+        graph = Graph(tuple(self.nodes), tuple(t.id for t in outputs))
         graph = graph.substitute(self.solution)
         requires = self._requirements()
         for name in self.sizes:
@@ -99,7 +102,8 @@ class Checker:
                                 self.plan.name_span, hints=[_did_you_mean(name, [*self.env, *self.symbols])])
         self.diag.raise_if_any()
         unknowns = {s.name[1:]: int(v) for s, v in self.solution.items()}
-        return Checked(graph, requires, unknowns, dict(self.env), tuple(self.symbols), tuple(self.diag.warnings))
+        return Checked(graph, requires, unknowns, dict(self.env), tuple(self.symbols), tuple(self.diag.warnings),
+                       self.library)
 
     def _params(self) -> None:
         for p in self.plan.params:
@@ -117,6 +121,7 @@ class Checker:
             else:
                 value = dim(p.name)
             self.env[p.name] = value
+            self.frame.names[p.name] = value
 
     def _name(self, name: str, span: Span, what: str) -> None:
         problem = None
@@ -135,13 +140,11 @@ class Checker:
 
     # -- statements --------------------------------------------------------------------
 
-    def _input(self, stmt: n.Input) -> Node:
-        if self.nodes:
-            self.diag.error("E203", "a plan has one input statement (several inputs come with blocks)", stmt.span)
-            raise _Skip
+    def _input_dims(self, stmt: n.Input) -> list:
+        """A plan input's dims: a new name is a size symbol (N, L, H, W), the rest are expressions."""
         dims = []
         for d in stmt.shape.dims:
-            if isinstance(d, n.Name) and d.id not in self.env:
+            if isinstance(d, n.Name) and (d.id not in self.frame.names or d.id in self.symbols):
                 dims.append(self._symbol(d))
             else:
                 dims.append(self._int(d, "an input dim"))
@@ -149,9 +152,7 @@ class Checker:
         if not dims:
             self.diag.error("E204", "the input needs at least one dim", stmt.shape.span)
             raise _Skip
-        node = Node(0, "input", "x", (), tuple(dims), stmt.span)
-        self.nodes.append(node)
-        return node
+        return dims
 
     def _symbol(self, name: n.Name) -> sympy.Basic:
         self._name(name.id, name.span, "dim name")
@@ -160,8 +161,10 @@ class Checker:
         if name.id in self.sizes:
             value = sympy.Integer(self.sizes[name.id])
             self._positive_dim(value, name.span)
-            return value
-        return dim(name.id)
+        else:
+            value = dim(name.id)
+        self.frame.names[name.id] = value
+        return value
 
     def _positive_dim(self, value, span: Span) -> None:
         if at_least(value, 1) is sympy.false:
@@ -189,15 +192,14 @@ class Checker:
             self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}"])
             raise _Skip from None
-        name = self._node_name(spec)
+        name = self._node_name(spec.short or spec.name.lower(), stmt.target)
         for cond, message, arg in rule.conds:
             self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
         if stmt.expect is not None:
             out = self._assert_shape(stmt, spec, out)
         node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     sympy.sympify(spec.count(args)))
-        self.nodes.append(node)
-        return node
+        return self.nodes[self._add_node(node).id]
 
     @staticmethod
     def _arg_span(call: n.Call, arg: str | None) -> Span:
@@ -210,11 +212,6 @@ class Checker:
         if arg in names and names.index(arg) < len(positional):
             return positional[names.index(arg)].span
         return call.name_span
-
-    def _node_name(self, spec: LayerSpec) -> str:
-        base = spec.short or spec.name.lower()
-        self.counts[base] = self.counts.get(base, 0) + 1
-        return f"{base}{self.counts[base]}"
 
     def _check_rank(self, spec: LayerSpec, shape, stmt: n.Layer) -> None:
         r = len(shape)
@@ -270,7 +267,7 @@ class Checker:
         for a in spec.args:
             if a.name in bound:
                 try:
-                    values[a.name] = self._coerce(a, bound[a.name].value)
+                    values[a.name] = self._coerce(a, self._lower(bound[a.name].value))
                 except _Skip:
                     ok = False
             elif a.default is REQUIRED:
@@ -344,13 +341,17 @@ class Checker:
         if isinstance(expr, n.Num):
             return sympy.Integer(expr.value)
         if isinstance(expr, n.Name):
-            if expr.id in self.env:
-                return self.env[expr.id]
-            if expr.id in self.symbols:
-                return sympy.Integer(self.sizes[expr.id]) if expr.id in self.sizes else dim(expr.id)
-            self.diag.error("E107", f"unknown name {expr.id!r}", expr.span,
-                            hints=[_did_you_mean(expr.id, [*self.env, *self.symbols])])
-            raise _Skip
+            value = self._lookup(expr)
+            if isinstance(value, sympy.Basic):
+                return value
+            if isinstance(value, Tensor):
+                self.diag.error("E241", f"{expr.id!r} is a tensor; it cannot be {what}", expr.span)
+                raise _Skip
+            self._expected(what, "an integer", self._lower(expr))
+        if isinstance(expr, Value):
+            return expr.value
+        if isinstance(expr, n.IfExp):
+            return self._int(expr.then if self._truth(expr.cond) else expr.orelse, what)
         if isinstance(expr, n.Unknown):
             if not what.isidentifier():
                 self.diag.error("E311", f"a `?` unknown can stand only for a layer argument, not {what}", expr.span)
@@ -429,18 +430,39 @@ class Checker:
 
     def _requirements(self) -> tuple[Requirement, ...]:
         found: dict[str, Requirement] = {}
-        for cond, message, layer, span, shape in self.conds:
+        for (cond, message, layer, span, shape), frame in zip(self.conds, self.conds.frames, strict=True):
             cond = cond.xreplace(self.solution) if self.solution else cond
             if cond.free_symbols & set(self.unknowns):
                 continue  # an unsolved unknown: already reported (E310)
             if cond == sympy.true:
                 continue
             if cond == sympy.false:
-                self.diag.error("E302", message, span, hints=[f"the input here is {show_shape(shape)}"])
+                with self.diag.located(frame):
+                    self.diag.error("E302", message, span, hints=[f"the input here is {show_shape(shape)}"])
                 continue
             key = pyrepr(cond)
-            found.setdefault(key, Requirement(cond, message, layer, span))
-        return tuple(_strongest(found.values()))
+            file = frame.file if frame is not None and frame.file != self.diag.file else ""
+            found.setdefault(key, Requirement(cond, message, layer, span, file))
+        return tuple(self._joined(_strongest(found.values())))
+
+    def _joined(self, reqs: list[Requirement]) -> list[Requirement]:
+        """Divisibility conditions on one size, joined: H % 2 == 0 and (H//2) % 2 == 0 give H % 4 == 0."""
+        out: list = list(reqs)
+        for cond, replaced in combine_residues([r.condition for r in reqs]):
+            if cond is None:
+                continue
+            main = max(replaced, key=lambda i: residues(reqs[i].condition)[1])
+            r = reqs[main]
+            if cond is sympy.false:
+                self.diag.error("E303", "these requirements contradict each other: "
+                                + ", ".join(str(reqs[i]) for i in replaced), r.span)
+                continue
+            joined = Requirement(cond, f"{r.reason} (with {len(replaced) - 1} more like it)", r.layer, r.span,
+                                 r.file)
+            out[replaced[0]] = joined
+            for i in replaced[1:]:
+                out[i] = None
+        return [r for r in out if r is not None]
 
 
 def _strongest(reqs) -> list[Requirement]:
@@ -493,5 +515,6 @@ def _inferred_hint(spec: LayerSpec) -> str | None:
     return None
 
 
-def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None) -> Checked:
-    return Checker(plan, source, filename, sizes).run()
+def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,
+          library: dict | None = None) -> Checked:
+    return Checker(plan, source, filename, sizes, library).run()

@@ -42,7 +42,8 @@ class Diagnostic:
     file: str = "<plan>"
     hints: tuple[str, ...] = ()
     severity: str = "error"  # or "warning"
-    notes: tuple[tuple[str, Span], ...] = ()  # secondary locations ("the block is called here")
+    notes: tuple[tuple, ...] = ()  # secondary locations: (text, span) or (text, span, file, source)
+    source: str | None = field(default=None, compare=False, repr=False)  # the text of `file`, if not the main one
 
     @property
     def line(self) -> int:
@@ -87,10 +88,13 @@ class PlanError(Exception):
 def render(diag: Diagnostic, source: str) -> str:
     """`file:line:col: error[E...]: message`, the source line, a caret under the span, hints."""
     head = f"{diag.file}:{diag.span.line}:{diag.span.col}: {diag.severity}[{diag.code}]: {diag.message}"
+    main = source
+    source = diag.source if diag.source is not None else source
     out = [head, *_excerpt(source, diag.span)]
-    for note, span in diag.notes:
-        out.append(f"note: {note} ({diag.file}:{span.line}:{span.col})")
-        out.extend(_excerpt(source, span))
+    for note, span, *where in diag.notes:  # a note in another file (a block's caller) says which
+        file, text = where if where else (diag.file, source)
+        out.append(f"note: {note} ({file}:{span.line}:{span.col})")
+        out.extend(_excerpt(main if text is None else text, span))
     out.extend(f"hint: {h}" for h in diag.hints)
     return "\n".join(out)
 

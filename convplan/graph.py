@@ -12,19 +12,22 @@ from .errors import Span
 from .layers import REGISTRY, REQUIRED, LayerSpec
 from .shapes import pyrepr
 
+MERGE_OPS = ("add", "mul", "cat")
+
 
 @dataclass(frozen=True)
 class Node:
     id: int
-    op: str  # "input" or "layer"
-    name: str  # unique, a valid Python identifier: input, conv1, relu1, ...
-    inputs: tuple[int, ...]
+    op: str  # "input", "layer", or a merge: "add", "mul" (broadcasting), "cat" (args["dim"])
+    name: str  # unique, a valid Python identifier: x, conv1, layer1_basicblock1_conv2, add1, ...
+    inputs: tuple[int, ...]  # node ids, in order (a merge's operands, in the order written)
     shape: tuple  # sympy expressions
     span: Span
     kind: str = ""  # layer class name for op == "layer"
     args: dict = field(default_factory=dict)  # every torch argument, resolved (inferred ones included)
     given: tuple[str, ...] = ()  # the arguments the user wrote, plus the inferred one: what to show
     params: sympy.Expr = sympy.Integer(0)  # parameter count
+    file: str = ""  # the file its span is in, when not the plan's own (a block imported from another file)
 
     @property
     def spec(self) -> LayerSpec | None:
@@ -67,6 +70,10 @@ class Graph:
     def inputs(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.op == "input")
 
+    @property
+    def merges(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.op in MERGE_OPS)
+
     def substitute(self, mapping: dict) -> Graph:
         return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
 
@@ -81,8 +88,13 @@ def show_value(v) -> str:
     return repr(v)
 
 
-def show_call(node: Node) -> str:
-    """`Conv1d(1, 32, kernel_size=3, padding=1)`: required args positional, the rest by keyword."""
+def show_call(node: Node, graph: Graph | None = None) -> str:
+    """`Conv1d(1, 32, kernel_size=3, padding=1)`: required args positional, the rest by keyword.
+    A merge shows its inputs when the graph is given: `cat(b1, b2, dim=1)`."""
+    if node.op in MERGE_OPS:
+        parts = [graph.nodes[i].name for i in node.inputs] if graph is not None else []
+        parts += [f"{k}={show_value(v)}" for k, v in node.args.items()]
+        return f"{node.op}({', '.join(parts)})"
     spec = node.spec
     required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
     parts = []

@@ -7,7 +7,6 @@ them meaning.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .errors import Span
 
@@ -74,7 +73,47 @@ class Tuple:
     span: Span
 
 
-Expr = Union[Num, Float, Str, Const, Name, Unknown, BinOp, Neg, Tuple]
+@dataclass(frozen=True)
+class Compare:
+    """`a < b <= c`: ops[i] sits between operands[i] and operands[i + 1]."""
+
+    ops: tuple[str, ...]
+    operands: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "and" or "or"
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfExp:
+    """`a if cond else b`."""
+
+    cond: Expr
+    then: Expr
+    orelse: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ellipsis_:
+    """`...` in a block's input pattern: any number of leading dims."""
+
+    span: Span
+
+
+Expr = Num | Float | Str | Const | Name | Unknown | BinOp | Neg | Tuple | Compare | BoolOp | Not | IfExp
 
 # -- statements ------------------------------------------------------------------------
 
@@ -102,18 +141,82 @@ class Shape:
 
 @dataclass(frozen=True)
 class Input:
+    """`input [N, C, L]` or `input name [...]`; in a block the shape is a pattern the caller's input binds."""
+
     shape: Shape
     span: Span
+    name: str | None = None
 
 
 @dataclass(frozen=True)
 class Layer:
+    """A call in the chain: a torch layer, a block or a merge (`add`, `mul`, `cat`)."""
+
     call: Call
     expect: Shape | None  # the `-> [...]` assertion
     span: Span
+    target: str | None = None  # `target = call(...)`
+    target_span: Span | None = None
 
 
-Statement = Union[Input, Layer]
+@dataclass(frozen=True)
+class Ref:
+    """A bare `name` (the named tensor becomes the chain's value) or `target = name`."""
+
+    name: str
+    span: Span
+    target: str | None = None
+    target_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One sub-chain of a merge; it starts from the merge's input.  `name` names its result."""
+
+    body: tuple[Statement, ...]
+    span: Span
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Merge:
+    """`add:` / `mul:` / `cat(dim=1):` over branches; `residual:`/`shortcut:` is an `add` of two."""
+
+    call: Call  # the merge and its arguments (no tensors)
+    branches: tuple[Branch, ...]
+    span: Span  # the head, e.g. `cat(dim=1):`
+    target: str | None = None
+    target_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    var: str | None  # `repeat i in n:` binds i = 0 .. n-1
+    count: Expr
+    body: tuple[Statement, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class If:
+    cond: Expr
+    body: tuple[Statement, ...]
+    orelse: tuple[Statement, ...]  # an `elif` is an If inside orelse
+    span: Span  # `if cond`
+
+
+@dataclass(frozen=True)
+class Output:
+    names: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Pass:
+    span: Span
+
+
+Statement = Input | Layer | Ref | Merge | Repeat | If | Output | Pass
 
 
 @dataclass(frozen=True)
@@ -133,7 +236,30 @@ class PlanDef:
 
 
 @dataclass(frozen=True)
+class BlockDef:
+    """`block Name(params):` a reusable, parameterised piece of a chain, called like a layer."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Statement, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Import:
+    """`import "file.plan"` (names is None: every block) or `from "file.plan" import A, B`."""
+
+    path: str
+    names: tuple[Name, ...] | None
+    span: Span
+    path_span: Span
+
+
+@dataclass(frozen=True)
 class Module:
     """A whole .plan file."""
 
     plans: tuple[PlanDef, ...]
+    blocks: tuple[BlockDef, ...] = ()
+    imports: tuple[Import, ...] = ()

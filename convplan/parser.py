@@ -207,6 +207,25 @@ class _ToNodes(Transformer_NonRecursive):
         object.__setattr__(node, "_depth", depth)
         return node
 
+    def compare(self, meta, first, *rest):
+        ops, operands = tuple(str(t) for t in rest[0::2]), (first, *rest[1::2])
+        return self._nest(n.Compare(ops, operands, Span.of(meta)), *operands)
+
+    def or_(self, meta, left, right):
+        return self._nest(n.BoolOp("or", left, right, Span.of(meta)), left, right)
+
+    def and_(self, meta, left, right):
+        return self._nest(n.BoolOp("and", left, right, Span.of(meta)), left, right)
+
+    def not_(self, meta, operand):
+        return self._nest(n.Not(operand, Span.of(meta)), operand)
+
+    def ifexp(self, meta, then, cond, orelse):
+        return self._nest(n.IfExp(cond, then, orelse, Span.of(meta)), then, cond, orelse)
+
+    def ellipsis(self, meta):
+        return n.Ellipsis_(Span.of(meta))
+
     # statements
     def kwarg(self, meta, name, value):
         return n.Arg(str(name), value, Span.of(meta))
@@ -218,13 +237,89 @@ class _ToNodes(Transformer_NonRecursive):
     def shape(self, meta, *dims):
         return n.Shape(tuple(dims), Span.of(meta))
 
-    def input_stmt(self, meta, shape):
-        return n.Input(shape, Span(meta.line, meta.column, shape.span.end_line, shape.span.end_col))
+    def input_stmt(self, meta, *rest):
+        shape = rest[-1]
+        name = str(rest[0]) if len(rest) == 2 else None
+        return n.Input(shape, Span(meta.line, meta.column, shape.span.end_line, shape.span.end_col), name)
 
     def layer_stmt(self, meta, call, *rest):
         expect = rest[-1] if rest else None
         end = (expect or call).span
         return n.Layer(call, expect, call.span.to(end))
+
+    def assign_call(self, meta, target, call, *rest):
+        stmt = self.layer_stmt(meta, call, *rest)
+        return n.Layer(stmt.call, stmt.expect, Span.of(target).to(stmt.span), str(target), Span.of(target))
+
+    def ref_stmt(self, meta, name):
+        return n.Ref(str(name), Span.of(name))
+
+    def assign_ref(self, meta, target, name):
+        return n.Ref(str(name), Span.of(target).to(Span.of(name)), str(target), Span.of(target))
+
+    def merge_head(self, meta, head):
+        if isinstance(head, n.Call):
+            return head
+        return n.Call(str(head), (), Span.of(head), Span.of(head))
+
+    def branches(self, meta, *items):
+        return tuple(items)
+
+    def branch(self, meta, *rest):
+        name = str(rest[0]) if len(rest) == 2 else None
+        return n.Branch(rest[-1], Span(meta.line, meta.column, meta.line, meta.column + len("branch")), name)
+
+    def merge_stmt(self, meta, call, branches):
+        return n.Merge(call, branches, call.span, None, None)
+
+    def assign_merge(self, meta, target, call, branches):
+        return n.Merge(call, branches, Span.of(target).to(call.span), str(target), Span.of(target))
+
+    def residual_head(self, meta, body, shortcut=()):
+        # `residual: F  shortcut: S` is add(F(x), S(x)); no shortcut means S is the identity
+        head = Span(meta.line, meta.column, meta.line, meta.column + len("residual"))
+        call = n.Call("add", (), head, head)
+        return n.Merge(call, (n.Branch(body, head), n.Branch(tuple(shortcut), head)), head)
+
+    def shortcut(self, meta, body):
+        return body
+
+    def residual_stmt(self, meta, merge):
+        return merge
+
+    def assign_residual(self, meta, target, merge):
+        return n.Merge(merge.call, merge.branches, Span.of(target).to(merge.span), str(target), Span.of(target))
+
+    def repeat_stmt(self, meta, *rest):
+        var = str(rest[0]) if len(rest) == 3 else None
+        count, body = rest[-2], rest[-1]
+        return n.Repeat(var, count, body, Span(meta.line, meta.column, count.span.end_line, count.span.end_col))
+
+    def if_stmt(self, meta, cond, body, *clauses):
+        orelse: tuple = ()
+        for clause in reversed(clauses):  # `elif` nests: if a: .. else: (if b: .. else: ..)
+            if clause[0] == "else":
+                orelse = clause[1]
+            else:
+                _, c, b, span = clause
+                orelse = (n.If(c, b, orelse, span),)
+        return n.If(cond, body, orelse, Span(meta.line, meta.column, cond.span.end_line, cond.span.end_col))
+
+    def elif_clause(self, meta, cond, body):
+        return ("elif", cond, body, Span(meta.line, meta.column, cond.span.end_line, cond.span.end_col))
+
+    def else_clause(self, meta, body):
+        return ("else", body)
+
+    def output_stmt(self, meta, *names):
+        names = tuple(n.Name(str(t), Span.of(t)) for t in names)
+        return n.Output(names, Span(meta.line, meta.column, names[-1].span.end_line, names[-1].span.end_col))
+
+    def pass_stmt(self, meta):
+        return n.Pass(Span(meta.line, meta.column, meta.line, meta.column + 4))
+
+    def body(self, meta, *statements):
+        return tuple(statements)
 
     def param(self, meta, name, default=None):
         return n.Param(str(name), default, Span.of(meta))
@@ -232,11 +327,27 @@ class _ToNodes(Transformer_NonRecursive):
     def params(self, meta, *params):
         return tuple(params)
 
-    def plan(self, meta, name, *rest):
-        params = rest[0] if rest and isinstance(rest[0], tuple) else ()
-        body = tuple(s for s in rest if not isinstance(s, tuple))
+    def _definition(self, cls, meta, name, rest):
+        params = rest[0] if len(rest) == 2 else ()
         head = Span(meta.line, meta.column, name.end_line, name.end_column)
-        return n.PlanDef(str(name), params, body, head, Span.of(name))
+        return cls(str(name), params, rest[-1], head, Span.of(name))
 
-    def start(self, meta, *defs):
-        return n.Module(tuple(defs))
+    def plan(self, meta, name, *rest):
+        return self._definition(n.PlanDef, meta, name, rest)
+
+    def block(self, meta, name, *rest):
+        return self._definition(n.BlockDef, meta, name, rest)
+
+    def import_all(self, meta, path):
+        return n.Import(str(path)[1:-1], None, Span(meta.line, meta.column, path.end_line, path.end_column),
+                        Span.of(path))
+
+    def import_from(self, meta, path, *names):
+        last = names[-1]
+        return n.Import(str(path)[1:-1], tuple(n.Name(str(t), Span.of(t)) for t in names),
+                        Span(meta.line, meta.column, last.end_line, last.end_column), Span.of(path))
+
+    def start(self, meta, *items):
+        kinds = (n.PlanDef, n.BlockDef, n.Import)
+        plans, blocks, imports = ([i for i in items if isinstance(i, k)] for k in kinds)
+        return n.Module(tuple(plans), tuple(blocks), tuple(imports))

@@ -86,7 +86,8 @@ class Plan:
                                   self.filename)
                 raise PlanError([diag], self.source)
         merged = {**self.sizes, **sizes}
-        return Plan(self.definition, check(self.definition, self.source, self.filename, merged), self.source,
+        checked = check(self.definition, self.source, self.filename, merged, self._checked.library)
+        return Plan(self.definition, checked, self.source,
                     self.filename, merged)
 
     def satisfied(self, values: dict[str, int]) -> bool:

@@ -22,7 +22,7 @@ class Run:
     label: str  # "given", "smallest", "large (meta)"
     sizes: dict[str, int]
     device: str
-    checked: int = 0  # layers compared
+    checked: int = 0  # nodes compared: layers and merges
     mismatches: list[str] = field(default_factory=list)
 
 
@@ -40,7 +40,7 @@ class Report:
         for r in self.runs:
             sizes = ", ".join(f"{k}={v}" for k, v in r.sizes.items()) or "no free sizes"
             status = "ok" if not r.mismatches else f"{len(r.mismatches)} MISMATCH(ES)"
-            lines.append(f"{r.label:<13} {sizes} on {r.device}: {r.checked} layers {status}")
+            lines.append(f"{r.label:<13} {sizes} on {r.device}: {r.checked} layers and merges {status}")
             lines.extend(f"    {m}" for m in r.mismatches)
         return "\n".join(lines)
 
@@ -63,22 +63,22 @@ def _run(plan, sizes: dict[str, int], label: str, device: str) -> Run:
     bound = plan.bind(**sizes)
     with torch.device(device):
         module = build_module(bound).eval()
-    seen: dict[str, tuple] = {}
-    for node in bound.layers:
-        sub = getattr(module, node.name)
-        sub.register_forward_hook(lambda m, i, out, name=node.name: seen.__setitem__(name, tuple(out.shape)))
-    x = torch.randn(*(int(evaluate(d, sizes)) for d in bound.input_shape), device=device)
+    inputs = [torch.randn(*(int(evaluate(d, sizes)) for d in node.shape), device=device)
+              for node in bound.graph.inputs]
     try:
         with torch.no_grad():
-            module(x)
+            seen = module.run(*inputs)
     except Exception as exc:  # torch refused what the plan accepted: that is the mismatch
         run.mismatches.append(f"torch raised {type(exc).__name__}: {str(exc).splitlines()[0]}")
-    for node in bound.layers:
-        if node.name not in seen:
+        return run
+    for node in bound.graph.nodes:
+        if node.op == "input":  # made from the predicted shape: nothing to compare
             continue
         run.checked += 1
         want = tuple(int(evaluate(d, sizes)) for d in node.shape)
-        if seen[node.name] != want:
-            run.mismatches.append(f"line {node.line} {node.name} ({node.kind}): predicted {show_shape(want)}, "
-                                  f"torch gave {list(seen[node.name])}")
+        got = tuple(seen[node.id].shape)
+        if got != want:
+            where = f"{node.file}:{node.line}" if node.file else f"line {node.line}"
+            run.mismatches.append(f"{where} {node.name} ({node.kind or node.op}): predicted {show_shape(want)}, "
+                                  f"torch gave {list(got)}")
     return run

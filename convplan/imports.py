@@ -1,0 +1,105 @@
+"""Blocks a plan can call: those of its own file and those it imports.
+
+`import "other.plan"` brings every block of that file, `from "blocks.plan" import A, B`
+the named ones; paths are relative to the importing file.  Each file gets its own
+namespace (a block resolves the blocks *its* file sees), cycles are refused, and every
+problem is located in the file where it is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import nodes as n
+from .errors import Diagnostic, PlanError, Span, suggest
+from .layers import REGISTRY
+from .merges import MERGES
+from .structure import BlockSource
+
+MAX_FILES = 256
+
+
+class _Loader:
+    def __init__(self):
+        self.spaces: dict[Path, tuple[dict, list]] = {}  # resolved path -> (namespace, its own block names)
+        self.stack: list[Path] = []  # files being loaded, for cycles
+
+    def namespace(self, module: n.Module, file: str, source: str, path: Path | None) -> dict:
+        space: dict[str, BlockSource] = {}
+        for block in module.blocks:
+            self._own(space, block, file, source)
+        base = path.parent if path is not None else Path.cwd()
+        for imp in module.imports:
+            self._import(space, imp, base, file, source)
+        for src in space.values():
+            if src.file == file:
+                src.namespace = space
+        return space
+
+    def _own(self, space: dict, block: n.BlockDef, file: str, source: str) -> None:
+        clash = None
+        if block.name in space:
+            clash = f"block {block.name} is defined twice"
+        elif block.name in REGISTRY:
+            clash = f"block {block.name} has the name of a torch layer"
+        elif block.name in MERGES:
+            clash = f"block {block.name} has the name of the merge {block.name}()"
+        if clash:
+            raise _error("E022", clash, block.name_span, file, source, "choose another name")
+        space[block.name] = BlockSource(block, file, source)
+
+    def _import(self, space: dict, imp: n.Import, base: Path, file: str, source: str) -> None:
+        target = (base / imp.path).resolve()
+        theirs, own = self._load(target, imp, file, source)
+        if imp.names is None:
+            wanted = [(name, imp.span) for name in own]
+        else:
+            wanted = [(name.id, name.span) for name in imp.names]
+        for name, span in wanted:
+            if name not in theirs:
+                raise _error("E021", f"{imp.path} has no block {name}", span, file, source,
+                             _did_you_mean(name, theirs) or f"its blocks: {', '.join(sorted(theirs)) or 'none'}")
+            if name in space and space[name] is not theirs[name]:
+                raise _error("E022", f"block {name} is already defined here", span, file, source,
+                             "rename one of them")
+            space[name] = theirs[name]
+
+    def _load(self, path: Path, imp: n.Import, file: str, source: str) -> dict:
+        if path in self.stack:
+            chain = " -> ".join(p.name for p in [*self.stack[self.stack.index(path):], path])
+            raise _error("E020", f"import cycle: {chain}", imp.path_span, file, source)
+        if path in self.spaces:
+            return self.spaces[path]
+        if len(self.spaces) >= MAX_FILES:
+            raise _error("E023", f"more than {MAX_FILES} imported files", imp.path_span, file, source)
+        if not path.is_file():
+            raise _error("E023", f"cannot import {imp.path}: no such file ({path})", imp.path_span, file, source)
+        from . import read_source
+        from .parser import parse_module
+
+        text = read_source(path)
+        module = parse_module(text, str(path))
+        self.stack.append(path)
+        try:
+            space = self.namespace(module, str(path), text, path)
+        finally:
+            self.stack.pop()
+        self.spaces[path] = (space, [b.name for b in module.blocks])
+        return self.spaces[path]
+
+
+def library(module: n.Module, file: str, source: str, path: Path | None = None) -> dict:
+    """The blocks a file's plans can call: name -> BlockSource."""
+    loader = _Loader()
+    if path is not None:
+        loader.stack.append(path.resolve())
+    return loader.namespace(module, file, source, path.resolve() if path is not None else None)
+
+
+def _error(code: str, message: str, span: Span, file: str, source: str, hint: str | None = None) -> PlanError:
+    return PlanError([Diagnostic(code, message, span, file, (hint,) if hint else ())], source)
+
+
+def _did_you_mean(word: str, choices) -> str | None:
+    best = suggest(word, choices)
+    return f"did you mean {best}?" if best and best != word else None
