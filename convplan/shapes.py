@@ -304,7 +304,7 @@ class _PyPrinter(StrPrinter):
         # Binary minus binds looser than // and %, so "L - L//2" needs no
         # parentheses (sympy's printer would add them around the negated term).
         out = []
-        for i, term in enumerate(self._as_ordered_terms(e, order=order)):
+        for i, term in enumerate(self._ordered_terms(e, order)):
             if i and term.as_coeff_Mul()[0].is_negative:
                 out.append(f"- {self.parenthesize(-term, PRECEDENCE['Add'], strict=True)}")
             elif i:
@@ -312,6 +312,18 @@ class _PyPrinter(StrPrinter):
             else:
                 out.append(self.parenthesize(term, PRECEDENCE["Add"], strict=True))
         return " ".join(out)
+
+    def _ordered_terms(self, e, order):
+        """sympy's term order; `x + c` without its monomial sort, which costs ~0.2 ms per Add."""
+        args = e.args
+        if order is None and self.order is None and len(args) == 2 and args[0].is_Number:
+            c, t = args  # an Add keeps its number first
+            coeff, m = t.as_coeff_Mul()
+            if m.is_Symbol or isinstance(m, (FloorDiv, IntMod)):  # one monomial of degree 1
+                # as_ordered_terms' special case: "1 - L" when a positive number meets -k*x
+                number_first = c.is_positive and coeff.is_negative and t.is_Mul and len(t.args) == 2
+                return [c, t] if number_first else [t, c]
+        return self._as_ordered_terms(e, order=order)
 
     def _print_Relational(self, e):
         op = self._relops.get(e.rel_op)
