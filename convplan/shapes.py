@@ -99,6 +99,11 @@ def _expand_term(t, m):
     return None if e == t else e
 
 
+def _raw(cls, a, b):
+    """``cls(a, b, evaluate=False)`` for sympy args, without Function.__new__'s checks (a third of the cost)."""
+    return sympy.Basic.__new__(cls, a, sympy.Integer(b) if isinstance(b, int) else b)
+
+
 def _gcd(b, keep):
     return math.gcd(b, *(c for c, _, _ in keep))
 
@@ -136,7 +141,7 @@ def _floordiv(a, b):
         rem = sympy.floor(rem)  # floor((r + rem)/b) == floor((r + floor(rem))/b) for integer r
         core = _floordiv_core(keep, int(rem), b)
     else:
-        core = FloorDiv(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+        core = _raw(FloorDiv, sympy.Add(*(t for _, _, t in keep), rem), b)
     return sympy.Add(core, *pulled, q)
 
 
@@ -152,7 +157,7 @@ def _floordiv_core(keep, rem, b):
         y, m = nested[0][1].args
         rest = [m * t for _, _, t in keep if t is not nested[0][2]]
         return _floordiv(sympy.Add(y, *rest, m * rem), m * b)
-    return FloorDiv(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+    return _raw(FloorDiv, sympy.Add(*(t for _, _, t in keep), rem), b)
 
 
 class FloorDiv(sympy.Function):
@@ -175,7 +180,7 @@ class FloorDiv(sympy.Function):
 def floordiv(a, b) -> sympy.Expr:
     a, b = sympy.sympify(a), sympy.sympify(b)
     r = _floordiv(a, b)
-    return FloorDiv(a, b, evaluate=False) if r is None else r
+    return _raw(FloorDiv, a, b) if r is None else r
 
 
 def ceildiv(a, b) -> sympy.Expr:
@@ -205,7 +210,7 @@ def _mod(a, b):
     if not keep:
         return rem
     if not (integral and rem.is_Integer):
-        return IntMod(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+        return _raw(IntMod, sympy.Add(*(t for _, _, t in keep), rem), b)
     rem = int(rem)
     g = math.gcd(_gcd(b, keep), rem)
     if g > 1:  # (g*r' + g*c) % (g*b') == g*((r' + c) % b')
@@ -214,7 +219,7 @@ def _mod(a, b):
         y, m = keep[0][1].args
         if m.is_Integer and int(m) % b == 0:  # (y % m) % b == y % b when b | m
             return _mod(y + rem, sympy.Integer(b))
-    return IntMod(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+    return _raw(IntMod, sympy.Add(*(t for _, _, t in keep), rem), b)
 
 
 class IntMod(sympy.Function):
@@ -239,7 +244,7 @@ class IntMod(sympy.Function):
 def mod(a, b) -> sympy.Expr:
     a, b = sympy.sympify(a), sympy.sympify(b)
     r = _mod(a, b)
-    return IntMod(a, b, evaluate=False) if r is None else r
+    return _raw(IntMod, a, b) if r is None else r
 
 
 def _mod_to_floordiv(e):
@@ -390,7 +395,7 @@ def _nonneg(d):
     c, rest = d.as_coeff_Add()
     if rest == 0:
         return _bool(c >= 0)
-    n = sympy.ceiling(-c)  # rest >= -c  <=>  rest >= ceil(-c), rest integral
+    n = -c if c.is_Integer else sympy.ceiling(-c)  # rest >= -c  <=>  rest >= ceil(-c), rest integral
     terms = [t.as_coeff_Mul() + (t,) for t in sympy.Add.make_args(rest)]
     if not all(cf.is_Integer and m.is_integer for cf, m, _ in terms):
         return sympy.Ge(rest, -c)
@@ -489,11 +494,46 @@ def equal_condition(a, b) -> sympy.Basic:
     if verdict is not None:
         return _bool(verdict)
     cond = sympy.Eq(sympy.sympify(a), sympy.sympify(b), evaluate=False)
+    if _never_zero(_mod_to_floordiv(cond.lhs - cond.rhs)):
+        return sympy.false
     found = residues(cond)
     if found is None:
         return cond
     simpler = _residue_condition(*found)
     return cond if simpler is None else simpler
+
+
+def _never_zero(d) -> bool:
+    """True if ``d`` has one sign for all sizes: bound each ``a//b`` by ``a/b`` and
+    ``(a - b + 1)/b`` (whichever bounds ``d`` from the side wanted) and decide the now linear rest."""
+    terms = sympy.Add.make_args(sympy.expand(d)) if ops(d) < 200 else None
+    if terms is None or not all(_linear_or_floor(t) for t in terms):
+        return False
+    for side in (1, -1):  # side=1: is d <= -1 always?  side=-1: is d >= 1 always?
+        bound = sympy.Add(*(_bound(t, side) for t in terms))
+        den = math.lcm(*(int(sympy.fraction(t.as_coeff_Mul()[0])[1]) for t in sympy.Add.make_args(bound)))
+        scaled = sympy.expand(-side * bound * den)
+        if at_least(scaled, 1) == sympy.true:
+            return True
+    return False
+
+
+def _linear_or_floor(t) -> bool:
+    c, m = t.as_coeff_Mul()
+    if m == 1 or m.is_Symbol:
+        return True
+    return (isinstance(m, FloorDiv) and m.args[1].is_Integer and m.args[1] > 0
+            and all(_linear_or_floor(u) for u in sympy.Add.make_args(m.args[0])))
+
+
+def _bound(t, side):
+    """An upper (side=1) or lower (side=-1) bound of term ``t``, linear in the symbols."""
+    c, m = t.as_coeff_Mul()
+    if not isinstance(m, FloorDiv):
+        return t
+    a, b = m.args
+    upper = (c > 0) == (side == 1)
+    return c * (a / b if upper else (a - b + 1) / b)
 
 
 def residues(cond):
