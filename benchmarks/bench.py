@@ -1,0 +1,315 @@
+"""How fast is `convplan check` next to torch's own shape inference?
+
+Times parse + check of generated plans, side by side with torch's meta-device forward
+of the same networks (built here with torch.nn directly, not through convplan), then
+the `convplan check` process against `python -c "import torch"`.  Prints a table and
+PASS/FAIL per target; the exit status is 1 if a target fails.
+
+    python benchmarks/bench.py              # everything (a minute or two)
+    python benchmarks/bench.py --quick      # fewer repetitions
+    python benchmarks/bench.py --profile resnet50   # cProfile of one case's parse + check
+
+Every convplan timing is one parse + check in a FRESH interpreter (as `convplan check` runs:
+no sympy or convplan caches warm), after imports and after the Lark parser is built;
+the median over repetitions is reported.  torch's meta forward is timed warm (after one
+call), which favours torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+
+import convplan
+from convplan.parser import parse_module
+from convplan.shapes import evaluate, ops
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The issue's targets (ratios are convplan time / torch time).
+RESNET_RATIO = 1 / 4
+DEEP_RATIO = 1 / 10
+STRIDED_MS = 100.0
+STRIDED_MAX_OPS = 6
+LINEAR_SPREAD = 1.5  # largest / smallest per-layer cost over the depths
+PROCESS_RATIO = 0.35
+
+
+# -- networks, described once, written as a plan and built with torch ----------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    kind: str  # torch.nn class name
+    args: tuple = ()  # positional, without the inferred in_channels / num_features / in_features
+    kwargs: dict = field(default_factory=dict)
+
+    def plan_text(self) -> str:
+        parts = [str(a) for a in self.args] + [f"{k}={v}" for k, v in self.kwargs.items()]
+        return f"{self.kind}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    layers: tuple[Layer, ...]
+    in_channels: int
+    sizes: dict  # concrete input sizes for torch: N, H, W
+
+    def plan_text(self) -> str:
+        body = "\n".join(f"    {layer.plan_text()}" for layer in self.layers)
+        return f"plan {self.name}:\n    input [N, {self.in_channels}, H, W]\n{body}\n"
+
+    def torch_model(self):
+        """The same network with torch.nn, channels tracked by hand; parameters on the meta device."""
+        import torch
+        from torch import nn
+
+        modules, channels = [], self.in_channels
+        with torch.device("meta"):
+            for layer in self.layers:
+                cls = getattr(nn, layer.kind)
+                if layer.kind in ("Conv2d", "Linear"):
+                    modules.append(cls(channels, *layer.args, **layer.kwargs))
+                    channels = layer.args[0]
+                elif layer.kind == "BatchNorm2d":
+                    modules.append(cls(channels, *layer.args, **layer.kwargs))
+                else:
+                    modules.append(cls(*layer.args, **layer.kwargs))
+        return nn.Sequential(*modules)
+
+    def meta_input(self):
+        import torch
+
+        s = self.sizes
+        return torch.empty(s["N"], self.in_channels, s["H"], s["W"], device="meta")
+
+
+def conv_bn_relu(out: int, k: int, stride: int = 1) -> list[Layer]:
+    conv = Layer("Conv2d", (out, k), {"stride": stride, "padding": k // 2, "bias": False} if stride > 1
+                 else {"padding": k // 2, "bias": False})
+    return [conv, Layer("BatchNorm2d"), Layer("ReLU")]
+
+
+def resnet50_flat() -> Network:
+    """ResNet-50's convolutions in order (3 stages of bottlenecks after a stride-4 stem), without the
+    residual adds and the 4 downsample convs: 49 convs, each with BN and ReLU, then pool and fc."""
+    layers = [*conv_bn_relu(64, 7, stride=2), Layer("MaxPool2d", (3,), {"stride": 2, "padding": 1})]
+    for stage, (blocks, width) in enumerate(((3, 64), (4, 128), (6, 256), (3, 512))):
+        for block in range(blocks):
+            stride = 2 if stage > 0 and block == 0 else 1
+            layers += conv_bn_relu(width, 1) + conv_bn_relu(width, 3, stride) + conv_bn_relu(4 * width, 1)
+    layers += [Layer("AdaptiveAvgPool2d", (1,)), Layer("Flatten"), Layer("Linear", (1000,))]
+    return Network("ResNet50Flat", tuple(layers), 3, {"N": 8, "H": 224, "W": 224})
+
+
+def deep_stack(depth: int = 500) -> Network:
+    """Conv/BN/ReLU repeated, `depth` layers, no stride: every dim stays H, W."""
+    layers = []
+    while len(layers) < depth:
+        layers += conv_bn_relu(32, 3)
+    return Network(f"Deep{depth}", tuple(layers[:depth]), 3, {"N": 8, "H": 64, "W": 64})
+
+
+def strided_stack(depth: int = 500) -> Network:
+    """Conv(stride 2, padding 1)/ReLU pairs: depth/2 strided layers, each dim ceil(H/2**k).
+    Padding 1 keeps every size >= 1, so torch can run it at ordinary sizes."""
+    pair = [Layer("Conv2d", (16, 3), {"stride": 2, "padding": 1}), Layer("ReLU")]
+    return Network(f"Strided{depth}", tuple((pair * (depth // 2))[:depth]), 3, {"N": 8, "H": 512, "W": 512})
+
+
+# -- timing ---------------------------------------------------------------------------
+
+NETWORKS = {"resnet50": resnet50_flat, "deep": deep_stack, "strided": strided_stack}
+
+
+def network(name: str, depth: int | None = None) -> Network:
+    return NETWORKS[name]() if depth is None else NETWORKS[name](depth)
+
+
+def child(name: str, depth: int | None) -> None:
+    """Runs in a fresh interpreter: time one cold parse + check, print JSON."""
+    net = network(name, depth)
+    text = net.plan_text()
+    convplan.parse("plan Warm:\n    input [N, 1]\n    ReLU()\n")  # builds Lark, imports lazy modules
+    start = time.perf_counter()
+    parse_module(text, net.name)
+    parse_ms = (time.perf_counter() - start) * 1e3
+    sympy.core.cache.clear_cache()
+    start = time.perf_counter()
+    plan = convplan.parse(text, f"<{net.name}>")
+    total_ms = (time.perf_counter() - start) * 1e3
+    out = [evaluate(d, net.sizes) for d in plan.output_shape]
+    worst = max(ops(d) for node in plan.graph.nodes for d in node.shape)
+    print(json.dumps({"parse_ms": parse_ms, "total_ms": total_ms, "output": out, "max_ops": worst,
+                      "layers": len(plan.layers)}))
+
+
+def time_convplan(name: str, reps: int, depth: int | None = None) -> dict:
+    """Median over `reps` fresh interpreters (warnings from the plan go to /dev/null)."""
+    argv = [sys.executable, __file__, "--child", name] + ([str(depth)] if depth else [])
+    runs = []
+    for _ in range(reps):
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    result = dict(runs[0])
+    for key in ("parse_ms", "total_ms"):
+        result[key] = statistics.median(r[key] for r in runs)
+    return result
+
+
+def time_meta(net: Network, reps: int) -> tuple[float, tuple]:
+    import torch
+
+    model, x = net.torch_model(), net.meta_input()
+    with torch.no_grad():
+        out = tuple(model(x).shape)  # warm-up
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times), out
+
+
+def time_process(argv: list[str], reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def convplan_command() -> list[str]:
+    exe = shutil.which("convplan")
+    return [exe] if exe else [sys.executable, "-m", "convplan"]
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def row(case: str, layers: int, parse: str, ours: float, theirs: float, target: str, ok: bool) -> list[str]:
+    return [case, str(layers), parse, f"{ours:.1f}", f"{theirs:.1f}", f"{ours / theirs:.3f}", target,
+            "PASS" if ok else "FAIL"]
+
+
+HEAD = ["case", "layers", "parse ms", "parse+check ms", "torch ms", "ratio", "target", "result"]
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w) for c, w in zip(r, widths, strict=True))
+             for r in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def compare(name: str, reps: int, notes: list[str]) -> tuple[dict, float, Network]:
+    net = network(name)
+    ours = time_convplan(name, reps)
+    meta_ms, out = time_meta(net, reps)
+    if tuple(ours["output"]) != out:
+        notes.append(f"MISMATCH {net.name}: convplan {ours['output']}, torch {out}")
+    return ours, meta_ms, net
+
+
+def ratio_row(name: str, ratio: float, reps: int, notes: list[str]) -> list[str]:
+    ours, meta_ms, net = compare(name, reps, notes)
+    ok = ours["total_ms"] <= ratio * meta_ms
+    return row(net.name, ours["layers"], f"{ours['parse_ms']:.1f}", ours["total_ms"], meta_ms,
+               f"<= {ratio:.3g} x torch", ok)
+
+
+def strided_row(reps: int, notes: list[str]) -> list[str]:
+    ours, meta_ms, net = compare("strided", reps, notes)
+    notes.append(f"{net.name}: largest dim {ours['max_ops']} sympy ops (target <= {STRIDED_MAX_OPS})")
+    ok = ours["total_ms"] < STRIDED_MS and ours["max_ops"] <= STRIDED_MAX_OPS
+    return row(net.name, ours["layers"], f"{ours['parse_ms']:.1f}", ours["total_ms"], meta_ms,
+               f"< {STRIDED_MS:g} ms, <= {STRIDED_MAX_OPS} ops/dim", ok)
+
+
+def scaling(reps: int) -> tuple[list[list[str]], bool]:
+    rows = [["depth", "parse+check ms", "per layer ms"]]
+    per_layer = []
+    for depth in (125, 250, 500, 1000):
+        ms = time_convplan("strided", reps, depth)["total_ms"]
+        per_layer.append(ms / depth)
+        rows.append([str(depth), f"{ms:.1f}", f"{ms / depth:.3f}"])
+    spread = max(per_layer) / min(per_layer)
+    rows.append(["spread", "", f"{spread:.2f}"])
+    return rows, spread <= LINEAR_SPREAD
+
+
+def process_row(reps: int) -> list[str]:
+    check = time_process([*convplan_command(), "check", "examples/cnn1d.plan"], reps)
+    torch_import = time_process([sys.executable, "-c", "import torch"], reps)
+    return row("`convplan check examples/cnn1d.plan` process", 5, "", check, torch_import,
+               f"<= {PROCESS_RATIO} x import torch", check <= PROCESS_RATIO * torch_import)
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, torch {torch.__version__}, "
+            f"sympy {sympy.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+
+def profile(name: str) -> None:
+    text = network(name).plan_text()
+    convplan.parse("plan Warm:\n    input [N, 1]\n    ReLU()\n")
+    prof = cProfile.Profile()
+    prof.runcall(convplan.parse, text)
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
+def main() -> int:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args.add_argument("--profile", choices=sorted(NETWORKS), help="profile one case (fresh caches) and stop")
+    args.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    opts = args.parse_args()
+    if opts.child:
+        child(opts.child[0], int(opts.child[1]) if len(opts.child) > 1 else None)
+        return 0
+    if opts.profile:
+        profile(opts.profile)
+        return 0
+    reps = 3 if opts.quick else 7
+    notes: list[str] = []
+    print(machine())
+    rows = [HEAD, ratio_row("resnet50", RESNET_RATIO, reps, notes), ratio_row("deep", DEEP_RATIO, reps, notes),
+            strided_row(reps, notes), process_row(reps)]
+    print(table(rows))
+    depth_rows, linear = scaling(max(3, reps // 2))
+    print(f"\nstrided stack, cost against depth (per-layer spread <= {LINEAR_SPREAD}): {'PASS' if linear else 'FAIL'}")
+    print(table(depth_rows))
+    for note in notes:
+        print(note)
+    passed = all(r[-1] == "PASS" for r in rows[1:]) and linear
+    return 0 if passed and not any(n.startswith("MISMATCH") for n in notes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
