@@ -1,4 +1,4 @@
-"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`.
+"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`.
 
 Exit codes: 0 ok, 1 the plan was refused (or verification found a mismatch), 2 usage error.
 `check` must stay fast: it never imports torch.
@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=func)
+    text = "write the plan as a standalone PyTorch module (needs only torch)"
+    p = sub.add_parser("codegen", help=text, description=text)
+    p.add_argument("file", type=Path, help="a .plan file")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.py", help="write the module here instead of stdout")
+    p.add_argument("--set", action="append", metavar="NAME=INT", help="a size's default in the class (repeatable)")
+    p.set_defaults(func=cmd_codegen)
     return parser
 
 
@@ -95,6 +101,18 @@ def cmd_verify(args, sizes) -> int:
         print(f"{plan.name}: {'verified' if report.ok else 'MISMATCH: this is a bug in convplan'}")
         print(report)
     return 0 if report.ok else 1
+
+
+def cmd_codegen(args, sizes) -> int:
+    source = load(args.file).to_source(**sizes)
+    if args.output is None:
+        print(source, end="")
+        return 0
+    try:
+        args.output.write_text(source, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {(exc.strerror or 'error').lower()}") from None
+    return 0
 
 
 def render_table(plan) -> str:

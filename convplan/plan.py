@@ -128,6 +128,13 @@ class Plan:
 
         return verify(self, sizes)
 
+    def to_source(self, /, **sizes: int) -> str:
+        """A standalone PyTorch module (`class <name>(nn.Module)`) whose constructor takes the
+        sizes the weights depend on; `sizes` become its defaults (else the smallest valid ones)."""
+        from .codegen import generate
+
+        return generate(self, sizes)
+
     # -- output ------------------------------------------------------------------------
 
     def to_dict(self) -> dict:

@@ -1,0 +1,680 @@
+"""Shape graph -> one standalone, readable PyTorch module (no convplan needed to run it).
+
+The plan is checked again with its parameters left symbolic, so every size a weight
+depends on stays an expression of the class's constructor arguments: one class serves
+every input size the plan allows.  The forward is generated over the graph, one line per
+node, by a small per-op table (`EMITTERS`).  Submodules keep the graph's node names, so
+the generated module's state_dict matches `Plan.build()`'s key for key.
+
+Nothing from the plan's text reaches the output except validated identifiers, numbers
+and strings written with a literal printer; codegen never imports torch.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+import textwrap
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import sympy
+
+from .check import Checked, check
+from .errors import Diagnostic, PlanError, Span
+from .graph import Graph, Node, show_shape
+from .layers import REQUIRED
+from .shapes import dim, pyrepr
+
+LINE_LENGTH = 88  # ruff's and black's default: the file lands in the user's project
+TAB = "    "
+POSITIVE = "sizes are positive integers"
+
+# -- names -------------------------------------------------------------------------------
+
+
+class Namespace:
+    """Hands out legal, unique identifiers (after torch.fx's `_Namespace`): never a keyword,
+    a dunder or, unless allowed, a builtin; a clash gets a `_1`, `_2`, ... suffix."""
+
+    def __init__(self, reserved=(), allow_builtins: bool = False):
+        self._taken = set(reserved)
+        self._allow_builtins = allow_builtins
+
+    def create(self, base: str) -> str:
+        base = _legal(base)
+        name, i = base, 0
+        while not self._free(name):
+            i += 1
+            name = f"{base}_{i}"
+        self._taken.add(name)
+        return name
+
+    def taken(self, name: str) -> bool:
+        return name in self._taken
+
+    def _free(self, name: str) -> bool:
+        if name in self._taken or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            return False
+        if name.startswith("__") and name.endswith("__"):
+            return False
+        return self._allow_builtins or not hasattr(builtins, name)
+
+
+def _legal(base: str) -> str:
+    name = "".join(c if (c.isascii() and (c.isalnum() or c == "_")) else "_" for c in base)
+    if name.startswith("__"):  # a class mangles `__name`: `__init__(self, __L=1)` takes no `__L=`
+        name = "_" + name.lstrip("_")
+    if name in ("", "_"):
+        return "v"
+    return f"_{name}" if name[0].isdigit() else name
+
+
+# -- literals and expressions ------------------------------------------------------------
+
+# Python's precedence levels, loosest first.
+OR, AND, NOT, CMP, ADD, MUL, UNARY, POW, ATOM = range(9)
+NEGATED = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "==": "!=", "!=": "=="}
+
+
+class Printer:
+    """sympy integer expressions and conditions -> Python source in ruff's format
+    (`32 * (L // 2)`), with symbols renamed through `names`."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def __call__(self, e) -> str:
+        return self.expr(e)[0]
+
+    def expr(self, e) -> tuple[str, int]:
+        e = sympy.sympify(e)
+        method = getattr(self, f"_{type(e).__name__}", None)
+        if method is None:
+            for cls in type(e).__mro__:  # Integer subclasses (One, Zero, ...), relationals
+                method = getattr(self, f"_{cls.__name__}", None)
+                if method:
+                    break
+        if method is None:
+            raise ValueError(f"codegen cannot print {type(e).__name__}: {e}")
+        return method(e)
+
+    def wrap(self, e, level: int) -> str:
+        """`e` as an operand that must bind at least as tightly as `level`."""
+        text, prec = self.expr(e)
+        return f"({text})" if prec < level else text
+
+    def _Integer(self, e):
+        return str(int(e)), (ATOM if e >= 0 else UNARY)
+
+    def _Rational(self, e):
+        raise ValueError(f"codegen needs integer expressions, got {e}")
+
+    def _Symbol(self, e):
+        return self.names.get(e.name, e.name), ATOM  # sizes that are not arguments keep their names
+
+    def _Add(self, e):
+        terms = e.as_ordered_terms()
+        out = [self.wrap(terms[0], ADD)]
+        for t in terms[1:]:
+            if t.as_coeff_Mul()[0].is_negative:
+                out.append(f"- {self.wrap(-t, MUL)}")
+            else:
+                out.append(f"+ {self.wrap(t, MUL)}")
+        return " ".join(out), ADD
+
+    def _Mul(self, e):
+        c, rest = e.as_coeff_Mul()
+        if not c.is_Integer:
+            raise ValueError(f"codegen needs integer expressions, got {e}")
+        if c == -1:  # ruff writes -(L**2) for -L**2
+            return f"-{self.wrap(rest, POW + 1 if rest.is_Pow else UNARY)}", UNARY
+        factors = rest.as_ordered_factors()
+        parts = [] if c == 1 else [str(int(c))]
+        parts += [self.wrap(f, MUL if not parts and i == 0 else MUL + 1) for i, f in enumerate(factors)]
+        return " * ".join(parts), MUL
+
+    def _Pow(self, e):
+        base, exp = e.args
+        if not (exp.is_Integer and exp > 0):
+            raise ValueError(f"codegen needs integer expressions, got {e}")
+        left = self.wrap(base, POW + 1)
+        simple = base.is_Symbol or (base.is_Integer and base >= 0)
+        return (f"{left}**{exp}" if simple else f"{left} ** {exp}"), POW
+
+    def _FloorDiv(self, e):
+        return self._binary(e, "//"), MUL
+
+    def _IntMod(self, e):
+        return self._binary(e, "%"), MUL
+
+    def _binary(self, e, op):  # // and % are left-associative at the level of *
+        a, b = e.args
+        return f"{self.wrap(a, MUL)} {op} {self.wrap(b, MUL + 1)}"
+
+    def _Max(self, e):
+        return f"max({', '.join(self(a) for a in e.args)})", ATOM
+
+    def _Min(self, e):
+        return f"min({', '.join(self(a) for a in e.args)})", ATOM
+
+    def _Relational(self, e, op: str | None = None):  # comparisons chain in Python: operands bind tighter
+        return f"{self.wrap(e.lhs, CMP + 1)} {op or e.rel_op} {self.wrap(e.rhs, CMP + 1)}", CMP
+
+    def negation(self, cond) -> str:
+        """`not cond`, as a plain comparison where there is one (sympy would evaluate it)."""
+        if isinstance(cond, sympy.Rel) and cond.rel_op in NEGATED:
+            return self._Relational(cond, NEGATED[cond.rel_op])[0]
+        return f"not {self.wrap(cond, NOT)}"
+
+    def _And(self, e):
+        return " and ".join(self.wrap(a, AND + 1) for a in e.args), AND
+
+    def _Or(self, e):
+        return " or ".join(self.wrap(a, OR + 1) for a in e.args), OR
+
+    def _Not(self, e):
+        return f"not {self.wrap(e.args[0], NOT)}", NOT
+
+    def _BooleanTrue(self, e):
+        return "True", ATOM
+
+    def _BooleanFalse(self, e):
+        return "False", ATOM
+
+
+def str_literal(s: str, prefix: str = "") -> str:
+    """A string literal with ruff's quotes: double, unless single quotes need fewer escapes."""
+    quote = "'" if s.count('"') > s.count("'") else '"'
+    body = "".join(f"\\{c}" if c == quote else c if c in "\"'" else repr(c)[1:-1] for c in s)
+    return f"{prefix}{quote}{body}{quote}"
+
+
+def float_literal(v: float) -> str:
+    if math.isfinite(v):
+        return repr(v)
+    return f"float({str_literal(repr(v))})"  # inf, -inf, nan have no literal
+
+
+def value_source(v, expr: Printer) -> str:
+    """A resolved layer argument as Python source."""
+    if v is None or isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, str):
+        return str_literal(v)
+    if isinstance(v, float):
+        return float_literal(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (tuple, list)):
+        items = ", ".join(value_source(x, expr) for x in v)
+        if isinstance(v, list):
+            return f"[{items}]"
+        return f"({items},)" if len(v) == 1 else f"({items})"
+    if isinstance(v, sympy.Basic):
+        return expr(v)
+    raise ValueError(f"codegen cannot write the value {v!r}")
+
+
+def comment_text(s: str) -> str:
+    """Text safe inside a comment or a docstring: one line, ASCII, no quote runs."""
+    return s.encode("ascii", "backslashreplace").decode("ascii").replace("\n", "\\n").replace('"""', '\\"""')
+
+
+# -- layout ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Brackets:
+    """`head(item, item)`: a call, a list, a signature; `bare`: flat without the brackets
+    (`return a, b`, which splits as `return (...)`)."""
+
+    head: str
+    items: tuple
+    open: str = "("
+    close: str = ")"
+    bare: bool = False
+
+
+@dataclass(frozen=True)
+class Chain:
+    """`a + b + c`: operands joined by one operator."""
+
+    op: str
+    items: tuple[str, ...]
+
+
+def flat(doc) -> str:
+    if isinstance(doc, Brackets):
+        inner = ", ".join(flat(i) for i in doc.items)
+        return doc.head + (inner if doc.bare else f"{doc.open}{inner}{doc.close}")
+    if isinstance(doc, Chain):
+        return f" {doc.op} ".join(doc.items)
+    return doc
+
+
+def layout(prefix: str, doc, suffix: str, depth: int, width: int) -> list[str]:
+    """Lines for `prefix + doc + suffix` at `depth`: flat if it fits; else the brackets open
+    with the items on one line of their own if they fit there, else one item per line with a
+    trailing comma (ruff's order); an operator chain splits inside parentheses."""
+    indent, inner = TAB * depth, TAB * (depth + 1)
+    text = prefix + flat(doc) + suffix
+    if len(indent) + len(text) <= width or isinstance(doc, str):
+        return [indent + text]
+    if isinstance(doc, Chain):
+        body = flat(doc)
+        lines = [inner + body] if len(inner) + len(body) <= width else \
+            [inner + doc.items[0]] + [f"{inner}{doc.op} {x}" for x in doc.items[1:]]
+        return [f"{indent}{prefix}("] + lines + [f"{indent}){suffix}"]
+    head = prefix + doc.head + doc.open
+    if prefix.endswith(" = ") and (len(indent + head) > width or not doc.items):
+        body = flat(doc)  # `target = (` / the call / `)`: ruff's choice when the call cannot open here
+        if len(inner + body) <= width:
+            return [f"{indent}{prefix}(", inner + body, f"{indent}){suffix}"]
+    if not doc.items:
+        return [indent + text]
+    hugged = ", ".join(flat(i) for i in doc.items)
+    if len(inner) + len(hugged) <= width or len(doc.items) == 1:
+        body = layout("", doc.items[0], "", depth + 1, width) if len(doc.items) == 1 else [inner + hugged]
+    else:
+        body = [line for item in doc.items for line in layout("", item, ",", depth + 1, width)]
+    return [indent + head] + body + [indent + doc.close + suffix]
+
+
+class Writer:
+    """Lines at an indentation, laid out as ruff would for this line length."""
+
+    def __init__(self, line_length: int):
+        self.lines: list[str] = []
+        self.width = line_length
+        self.depth = 0
+
+    @property
+    def indent(self) -> str:
+        return TAB * self.depth
+
+    def line(self, text: str = "") -> None:
+        self.lines.append(self.indent + text if text else "")
+
+    def comment(self, text: str) -> None:
+        """A comment line, wrapped at spaces when it is too long."""
+        room = max(20, self.width - len(self.indent) - 2)
+        for part in textwrap.wrap(comment_text(text), room, break_long_words=False, break_on_hyphens=False):
+            self.line(f"# {part}")
+
+    def statement(self, prefix: str, doc, comment: str = "") -> None:
+        """`prefix + doc  # comment`; the comment moves above the code when the line is too long."""
+        code = prefix + flat(doc)
+        inline = f"{self.indent}{code}  # {comment_text(comment)}" if comment else self.indent + code
+        if len(inline) <= self.width:
+            self.lines.append(inline)
+            return
+        if comment:
+            self.comment(comment)
+        self.code(prefix, doc)
+
+    def code(self, prefix: str, doc, suffix: str = "") -> None:
+        """`prefix + doc + suffix`, split the way ruff splits brackets and operator chains."""
+        self.lines += layout(prefix, doc, suffix, self.depth, self.width)
+
+    def docstring(self, paragraphs: list[list[str]]) -> None:
+        """A docstring; each paragraph is a list of lines.  Long lines wrap; an indented
+        line's continuation hangs one level deeper (ruff keeps indentation relative to the
+        least indented line, so unindented text continues flush)."""
+        flat = [comment_text(text) for para in paragraphs for text in para]
+        if len(flat) == 1 and len(self.indent) + len(flat[0]) + 6 <= self.width:
+            self.line(f'"""{flat[0]}"""')
+            return
+        room = self.width - len(self.indent) - 3  # the opening quotes
+        out = []
+        for para in paragraphs:
+            if out:
+                out.append("")
+            for text in para:
+                lead = text[: len(text) - len(text.lstrip())]
+                out += textwrap.wrap(comment_text(text), room, subsequent_indent=lead + TAB if lead else "",
+                                     break_long_words=False, break_on_hyphens=False) or [""]
+        self.line(f'"""{out[0]}')
+        for text in out[1:]:
+            self.line(text)
+        self.line('"""')
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+# -- the plan, symbolically --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Symbolic:
+    """The plan re-checked with its parameters as symbols, where that works."""
+
+    checked: Checked
+    params: tuple[str, ...]  # the plan parameters that stayed symbolic
+    fixed: dict  # the other parameters, with their values
+
+
+def symbolic(plan, values: dict[str, int]) -> Symbolic:
+    """Re-check `plan` with each parameter symbolic.  A parameter stays a constant when the
+    plan cannot be checked with it symbolic (a rule needs its value, a `?` cannot be solved)
+    or when its value is not positive (symbols are positive)."""
+    names = [p.name for p in plan.definition.params]
+    fixed = {p: values[p] for p in names}
+    trial = [p for p in names if values[p] >= 1]
+    checked = _try_check(plan, {k: v for k, v in fixed.items() if k not in trial})
+    if checked is None:  # find the parameters that can stay symbolic, one at a time
+        trial, checked = [], _try_check(plan, fixed)
+        for p in names:
+            if values[p] >= 1:
+                found = _try_check(plan, {k: v for k, v in fixed.items() if k not in (*trial, p)})
+                if found is not None:
+                    trial, checked = [*trial, p], found
+    if checked is None:
+        checked = check(plan.definition, plan.source, plan.filename, fixed, plan._checked.library)
+    return Symbolic(checked, tuple(trial), {k: v for k, v in fixed.items() if k not in trial})
+
+
+def _try_check(plan, fixed: dict[str, int]) -> Checked | None:
+    definition = replace(plan.definition, params=tuple(replace(p, default=None) for p in plan.definition.params))
+    try:
+        return check(definition, plan.source, plan.filename, fixed, plan._checked.library)
+    except Exception:  # noqa: BLE001 - a rule may need a concrete value; keep the constant
+        return None
+
+
+def weight_symbols(graph: Graph) -> set[str]:
+    """Names of the symbols some node's arguments (hence its weights) depend on."""
+    found = set()
+    for node in graph.nodes:
+        for v in node.args.values():
+            found |= _free(v)
+    return found
+
+
+def _free(v) -> set[str]:
+    if isinstance(v, (tuple, list)):
+        return set().union(*(_free(x) for x in v))
+    return {s.name for s in v.free_symbols} if isinstance(v, sympy.Basic) else set()
+
+
+# -- what to generate --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the writer needs, however it was found: a plan (`describe`) or a test's graph."""
+
+    name: str  # the plan's name
+    file: str  # the plan file's name, for comments
+    graph: Graph
+    args: tuple[tuple[str, int], ...]  # constructor arguments: symbol name, default
+    requires: tuple[tuple[sympy.Basic, str, str], ...] = ()  # condition, reason, where ("" if nowhere)
+    fixed: tuple[tuple[str, int], ...] = ()  # plan parameters that had to stay constants
+    source: str = ""  # the plan's text and file, for diagnostics
+    filename: str = "<plan>"
+
+
+def describe(plan, sizes: dict[str, int] | None = None) -> Model:
+    """The plan with symbolic parameters; `sizes` (and the plan's own) become the defaults,
+    the smallest valid sizes the rest."""
+    sizes = dict(sizes or {})
+    base = plan.bind(**sizes) if sizes else plan  # refuses unknown names and broken requirements
+    values = {**{k: int(v) for k, v in base.params.items() if v.is_Integer}, **plan.sizes, **sizes}
+    values.update({k: v for k, v in base.smallest_sizes().items() if k not in values})
+    sym = symbolic(plan, values)
+    graph = sym.checked.graph
+    used = weight_symbols(graph)
+    args = [s for s in sym.checked.symbols if s in used] + list(sym.params)
+    file = Path(plan.filename).name
+    reqs = [(r.condition, r.reason, f"{r.layer}, {file}:{r.span.line}") for r in sym.checked.requires]
+    bounded = {c.lhs.name for c, _, _ in reqs
+               if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.rhs >= 1}
+    loose = [dim(a) for a in args if a not in bounded]
+    if loose:  # one check for all: `min(C, width) >= 1`
+        least = loose[0] if len(loose) == 1 else sympy.Min(*loose, evaluate=False)
+        reqs.append((sympy.Ge(least, 1, evaluate=False), POSITIVE, ""))
+    return Model(plan.name, file, graph, tuple((a, values[a]) for a in args), tuple(reqs),
+                 tuple(sym.fixed.items()), plan.source, plan.filename)
+
+
+def generate(plan, sizes: dict[str, int] | None = None, line_length: int = LINE_LENGTH) -> str:
+    """The source of a module defining `class <plan name>(nn.Module)`; `sizes` become the defaults."""
+    return write(describe(plan, sizes), line_length)
+
+
+# -- the writer --------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    model: Model
+    expr: Printer
+    attrs: dict[int, str]  # node id -> submodule attribute
+    uses_torch: bool = False
+
+
+def emit_layer(ctx: Context, node: Node, ins: list[str]) -> Brackets:
+    return Brackets(f"self.{ctx.attrs[node.id]}", tuple(ins))
+
+
+def emit_add(ctx: Context, node: Node, ins: list[str]) -> Chain:
+    return Chain("+", tuple(ins))
+
+
+def emit_mul(ctx: Context, node: Node, ins: list[str]) -> Chain:
+    return Chain("*", tuple(ins))
+
+
+def emit_cat(ctx: Context, node: Node, ins: list[str]) -> Brackets:
+    ctx.uses_torch = True
+    dim_arg = f"dim={value_source(node.args.get('dim', 0), ctx.expr)}"
+    return Brackets("torch.cat", (Brackets("", tuple(ins), "[", "]"), dim_arg))
+
+
+# op -> the right-hand side of the node's forward line (a layout doc).  A new op is one entry.
+EMITTERS = {"layer": emit_layer, "add": emit_add, "mul": emit_mul, "cat": emit_cat}
+
+
+def write(model: Model, line_length: int = LINE_LENGTH) -> str:
+    names = Namespace(["self", "torch", "nn"])
+    class_name = names.create(model.name)
+    arg_names = {a: names.create(a) for a, _ in model.args}
+    ctx = Context(model, Printer(arg_names), _attributes(model))
+    body = Writer(line_length)
+    body.depth = 1
+    _docstring(body, ctx)
+    body.line()
+    _init(body, ctx, class_name)
+    body.line()
+    _forward(body, ctx, names)
+    out = Writer(line_length)
+    out.docstring([[f"Generated by convplan from {model.file}; needs only torch."]])
+    out.line()
+    if ctx.uses_torch:
+        out.line("import torch")
+    out.line("from torch import nn")
+    out.line()
+    out.line()
+    out.line(f"class {class_name}(nn.Module):")
+    return out.text() + body.text()
+
+
+def _attributes(model: Model) -> dict[int, str]:
+    """Submodule names: the node names, unchanged, so state_dict keys match Plan.build()."""
+    names = Namespace(allow_builtins=True)
+    attrs = {}
+    for node in model.graph.nodes:
+        if node.op == "layer":
+            attrs[node.id] = names.create(node.name)
+            if attrs[node.id] != node.name:
+                raise _error(model, node.span, f"cannot name a submodule {node.name!r} in Python source")
+    return attrs
+
+
+def _error(model: Model, span: Span, message: str) -> PlanError:
+    return PlanError([Diagnostic("E600", f"codegen: {message}", span, model.filename)], model.source)
+
+
+# -- the class docstring and __init__ ------------------------------------------------------
+
+
+def _docstring(w: Writer, ctx: Context) -> None:
+    model, graph = ctx.model, ctx.model.graph
+    shapes = [f"Input {n.name}: {show_shape(n.shape)}" for n in graph.inputs]
+    outs = [graph.nodes[i] for i in graph.outputs]
+    shapes += [f"Output{' ' + n.name if len(outs) > 1 else ''}: {show_shape(n.shape)}" for n in outs]
+    total = sympy.Add(*(n.params for n in graph.nodes if n.op == "layer"))
+    shapes.append(f"Parameter count: {pyrepr(total)}")
+    if model.fixed:
+        shapes.append("Fixed: " + ", ".join(f"{k} = {v}" for k, v in model.fixed))
+    paras = [[f"Plan {model.name} from {model.file}."], shapes]
+    if model.requires:
+        paras.append(["Requires:"] + [f"{TAB}{ctx.expr(c)}: {reason}" + (f" ({where})" if where else "")
+                                      for c, reason, where in model.requires])
+    w.docstring(paras)
+
+
+def _init(w: Writer, ctx: Context, class_name: str) -> None:
+    names = ctx.expr.names
+    w.code("", Brackets("def __init__", ("self", *(f"{names[a]}={value}" for a, value in ctx.model.args))), ":")
+    w.depth += 1
+    w.line("super().__init__()")
+    for cond, _, where in ctx.model.requires:
+        if {s.name for s in cond.free_symbols} <= set(names):
+            _check(w, ctx, class_name, cond, where)
+    for node in ctx.model.graph.nodes:
+        if node.op == "layer":
+            call = Brackets(f"nn.{node.spec.name}", tuple(_layer_args(node, ctx.expr)))
+            w.code(f"self.{ctx.attrs[node.id]} = ", call)
+    w.depth -= 1
+
+
+def _check(w: Writer, ctx: Context, class_name: str, cond, where: str) -> None:
+    """`if <cond broken>: raise ValueError(f"... requires <cond> ..., got L={L}")`."""
+    names = ctx.expr.names
+    got = "got " + ", ".join(f"{names[s]}={{{names[s]}}}" for s in sorted(s.name for s in cond.free_symbols))
+    text = f"{class_name} requires {ctx.expr(cond)}" + (f" ({where})" if where else "") + ","
+    w.line(f"if {ctx.expr.negation(cond)}:")
+    w.depth += 1
+    joined = str_literal(text.replace("{", "{{").replace("}", "}}") + " " + got, prefix="f")
+    room = w.width - len(w.indent) - len(TAB)
+    if len(joined) <= room:
+        w.code("raise ", Brackets("ValueError", (joined,)))
+    else:  # implicitly joined pieces, as ruff leaves strings too long to join
+        fits = lambda piece: len(str_literal(piece)) + 1 <= room  # noqa: E731
+        pieces = [str_literal(p) for p in _wrap_words(text + " ", fits)]
+        pieces += [str_literal(p, prefix="f" if "{" in p else "") for p in _wrap_words(got, fits)]
+        w.lines += [w.indent + "raise ValueError(", *(w.indent + TAB + p for p in pieces), w.indent + ")"]
+    w.depth -= 1
+
+
+def _wrap_words(text: str, fits) -> list[str]:
+    """`text` in pieces that fit, split after spaces (which stay at the piece's end)."""
+    words = text.split(" ")
+    pieces, current = [], words[0]
+    for word in words[1:]:
+        if fits(f"{current} {word} "):
+            current = f"{current} {word}"
+        else:
+            pieces.append(current + " ")
+            current = word
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _layer_args(node: Node, expr: Printer) -> list[str]:
+    """Torch's leading required arguments by position, the rest by keyword."""
+    spec = node.spec
+    required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
+    out, positional = [], True
+    for name in spec.torch_order():
+        if name not in node.given:
+            positional = False
+            continue
+        positional = positional and name in required
+        text = value_source(node.args[name], expr)
+        out.append(text if positional else f"{name}={text}")
+    return out
+
+
+# -- forward -----------------------------------------------------------------------------
+
+
+def _forward(w: Writer, ctx: Context, names: Namespace) -> None:
+    graph, file = ctx.model.graph, ctx.model.file
+    steps, variables = assign_variables(graph, names)
+    w.code("", Brackets("def forward", ("self", *(variables[n.id] for n in graph.inputs))), ":")
+    w.depth += 1
+    for node in graph.inputs:
+        w.comment(f"{variables[node.id]}: {show_shape(node.shape)}  {file}:{node.line}")
+    for node in steps:
+        emit = EMITTERS.get(node.op)
+        if emit is None:
+            raise _error(ctx.model, node.span, f"no code for the operation {node.op!r}")
+        rhs = emit(ctx, node, [variables[i] for i in node.inputs])
+        target = "" if variables[node.id] is None else f"{variables[node.id]} = "
+        where = Path(node.file).name if node.file else file  # a block may come from another file
+        w.statement(target, rhs, f"{show_shape(node.shape)}  {where}:{node.line}")
+    w.code("", Brackets("return ", tuple(variables[i] for i in graph.outputs), bare=True))
+    w.depth -= 1
+
+
+def live_steps(graph: Graph) -> list[Node]:
+    """The nodes forward computes, in order: every layer (a layer may keep state, like
+    BatchNorm's running statistics, so it runs even when its value is unused) and the
+    merges that an output or a layer needs."""
+    needed = set(graph.outputs)
+    for node in reversed(graph.nodes):
+        if node.op == "layer" or node.id in needed:
+            needed.add(node.id)
+            needed.update(node.inputs)
+    return [node for node in graph.nodes if node.op != "input" and node.id in needed]
+
+
+def assign_variables(graph: Graph, names: Namespace) -> tuple[list[Node], dict[int, str | None]]:
+    """The steps of forward and a variable per node (None: the value is never read).  A
+    straight chain reuses one variable (`x = self.conv1(x)`); a value read by several steps,
+    or by a step other than the next one, gets its own name (the node's), so it survives
+    until its last use."""
+    steps = live_steps(graph)
+    pos = {node.id: i for i, node in enumerate(steps)}
+    left = {node.id: 0 for node in graph.nodes}  # reads still to come
+    readers: dict[int, list[int]] = {node.id: [] for node in graph.nodes}
+    for node in steps:
+        for i in node.inputs:
+            left[i] += 1
+            readers[i].append(pos[node.id])
+    for i in graph.outputs:
+        left[i] += 1
+        readers[i].append(len(steps))
+    if len(graph.outputs) > 1:  # `return a, b`: each output keeps its own name
+        for i in graph.outputs:
+            readers[i].append(-1)
+    variables: dict[int, str | None] = {node.id: names.create(node.name) for node in graph.inputs}
+    chain = set(variables.values())  # variables a chain may take over once their value is dead
+    holds_input = set(chain)  # not reused for an unrelated value: `x = a * b` would mislead
+    reusable: list[str] = []  # chain variables whose value is dead
+    for node in steps:
+        dying = []
+        for i in node.inputs:
+            left[i] -= 1
+            if left[i] == 0 and variables[i] in chain and variables[i] not in dying:
+                dying.append(variables[i])
+        if not readers[node.id]:
+            target = None
+        elif readers[node.id] != [pos[node.id] + 1]:
+            target = names.create(node.name)
+        elif dying:
+            target = dying[0]
+        elif reusable:
+            target = reusable.pop(0)
+        else:
+            target = names.create("out" if names.taken("x") else "x")
+            chain.add(target)
+        variables[node.id] = target
+        holds_input.discard(target)
+        reusable += [v for v in dying if v != target and v not in reusable and v not in holds_input]
+    return steps, variables
