@@ -23,6 +23,7 @@ from .layers import (ANY, BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, 
                      STR, LayerError, LayerSpec, Rule)
 from .shapes import at_least, combine_residues, dim, equal, floordiv, mod, pyrepr, residues, unknown
 from .solve import SolveError, solve
+from .merges import MERGES
 from .structure import Conds, Frame, ScopedCollector, Structure, Tensor, Value, _Abort
 from .structure import Skip as _Skip
 
@@ -177,7 +178,7 @@ class Checker(Structure):
         spec = REGISTRY.get(call.name)
         if spec is None:
             self.diag.error("E100", f"unknown layer {call.name!r}", call.name_span,
-                            hints=[_did_you_mean(call.name, REGISTRY)])
+                            hints=[_did_you_mean(call.name, [*REGISTRY, *self.frame.namespace, *MERGES])])
             raise _Skip
         shape = prev.shape
         self._check_rank(spec, shape, stmt)

@@ -170,6 +170,16 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class Let:
+    """`name = expr`: a number (or other value) computed once, e.g. `hidden = expand * C`."""
+
+    name: str
+    value: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
 class Branch:
     """One sub-chain of a merge; it starts from the merge's input.  `name` names its result."""
 
@@ -216,7 +226,7 @@ class Pass:
     span: Span
 
 
-Statement = Input | Layer | Ref | Merge | Repeat | If | Output | Pass
+Statement = Input | Layer | Ref | Let | Merge | Repeat | If | Output | Pass
 
 
 @dataclass(frozen=True)

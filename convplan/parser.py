@@ -254,8 +254,11 @@ class _ToNodes(Transformer_NonRecursive):
     def ref_stmt(self, meta, name):
         return n.Ref(str(name), Span.of(name))
 
-    def assign_ref(self, meta, target, name):
-        return n.Ref(str(name), Span.of(target).to(Span.of(name)), str(target), Span.of(target))
+    def assign_expr(self, meta, target, value):
+        span = Span.of(target).to(value.span)
+        if isinstance(value, n.Name):  # `a = b`: a tensor's second name, or a number's (decided when checked)
+            return n.Ref(value.id, span, str(target), Span.of(target))
+        return n.Let(str(target), value, span, Span.of(target))
 
     def merge_head(self, meta, head):
         if isinstance(head, n.Call):

@@ -227,7 +227,7 @@ class Structure:
 
     def _statement(self, stmt) -> None:
         handlers = {n.Input: self._input_stmt, n.Layer: self._call_stmt, n.Ref: self._ref_stmt,
-                    n.Merge: self._merge_stmt, n.Repeat: self._repeat_stmt, n.If: self._if_stmt,
+                    n.Let: self._let_stmt, n.Merge: self._merge_stmt, n.Repeat: self._repeat_stmt, n.If: self._if_stmt,
                     n.Output: self._output_stmt, n.Pass: lambda s: None}
         handlers[type(stmt)](stmt)
 
@@ -248,8 +248,14 @@ class Structure:
         self._bind(stmt.name or "x", tensor, stmt.span)
         f.current = tensor
 
+    def _let_stmt(self, stmt: n.Let) -> None:
+        self._bind(stmt.name, self._eval(stmt.value, stmt.name), stmt.name_span)
+
     def _ref_stmt(self, stmt: n.Ref) -> None:
         value = self._lookup(n.Name(stmt.name, stmt.span if stmt.target is None else _tail(stmt)))
+        if stmt.target is not None and not isinstance(value, Tensor):  # `a = b` of numbers
+            self._bind(stmt.target, value, stmt.target_span)
+            return
         if not isinstance(value, Tensor):
             self.diag.error("E240", f"{stmt.name!r} is {_what(value)}, not a tensor", stmt.span,
                             hints=["a name on its own line continues the chain from that tensor"])
