@@ -427,8 +427,12 @@ def describe(plan, sizes: dict[str, int] | None = None) -> Model:
     graph = sym.checked.graph
     used = weight_symbols(graph)
     args = [s for s in sym.checked.symbols if s in used] + list(sym.params)
+    if used - set(args):  # a bug upstream: the source would name an undefined size
+        raise _error(plan, plan.definition.name_span, f"the layers depend on {', '.join(sorted(used - set(args)))}, "
+                     "which is neither an input size nor a parameter")
     file = Path(plan.filename).name
-    reqs = [(r.condition, r.reason, f"{r.layer}, {file}:{r.span.line}") for r in sym.checked.requires]
+    reqs = [(r.condition, r.reason, f"{r.layer}, {Path(r.file).name if r.file else file}:{r.span.line}")
+            for r in sym.checked.requires]
     bounded = {c.lhs.name for c, _, _ in reqs
                if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.rhs >= 1}
     loose = [dim(a) for a in args if a not in bounded]
@@ -513,8 +517,9 @@ def _attributes(model: Model) -> dict[int, str]:
     return attrs
 
 
-def _error(model: Model, span: Span, message: str) -> PlanError:
-    return PlanError([Diagnostic("E600", f"codegen: {message}", span, model.filename)], model.source)
+def _error(where, span: Span, message: str) -> PlanError:
+    """E600: a graph that codegen cannot write (`where`: the Model or Plan, for its file and text)."""
+    return PlanError([Diagnostic("E600", f"codegen: {message}", span, where.filename)], where.source)
 
 
 # -- the class docstring and __init__ ------------------------------------------------------
@@ -528,7 +533,7 @@ def _docstring(w: Writer, ctx: Context) -> None:
     total = sympy.Add(*(n.params for n in graph.nodes if n.op == "layer"))
     shapes.append(f"Parameter count: {pyrepr(total)}")
     if model.fixed:
-        shapes.append("Fixed: " + ", ".join(f"{k} = {v}" for k, v in model.fixed))
+        shapes.append("Fixed parameters: " + ", ".join(f"{k} = {v}" for k, v in model.fixed))
     paras = [[f"Plan {model.name} from {model.file}."], shapes]
     if model.requires:
         paras.append(["Requires:"] + [f"{TAB}{ctx.expr(c)}: {reason}" + (f" ({where})" if where else "")

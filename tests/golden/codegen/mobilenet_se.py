@@ -9,7 +9,7 @@ class MobileNetSE(nn.Module):
     Input x: [N, 3, H, W]
     Output: [N, classes]
     Parameter count: 257*classes + 287588
-    Fixed: width = 16
+    Fixed parameters: width = 16
 
     Requires:
         classes >= 1: sizes are positive integers
