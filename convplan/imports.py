@@ -8,6 +8,7 @@ problem is located in the file where it is written.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from . import nodes as n
@@ -50,7 +51,8 @@ class _Loader:
 
     def _import(self, space: dict, imp: n.Import, base: Path, file: str, source: str) -> None:
         target = (base / imp.path).resolve()
-        theirs, own = self._load(target, imp, file, source)
+        shown = os.path.normpath(Path(file).parent / imp.path) if not file.startswith("<") else str(target)
+        theirs, own = self._load(target, shown, imp, file, source)
         if imp.names is None:
             wanted = [(name, imp.span) for name in own]
         else:
@@ -64,7 +66,8 @@ class _Loader:
                              "rename one of them")
             space[name] = theirs[name]
 
-    def _load(self, path: Path, imp: n.Import, file: str, source: str) -> dict:
+    def _load(self, path: Path, shown: str, imp: n.Import, file: str, source: str) -> tuple[dict, list]:
+        """The namespace of the file at `path` (`shown` is how diagnostics name it: as the import wrote it)."""
         if path in self.stack:
             chain = " -> ".join(p.name for p in [*self.stack[self.stack.index(path):], path])
             raise _error("E020", f"import cycle: {chain}", imp.path_span, file, source)
@@ -78,10 +81,10 @@ class _Loader:
         from .parser import parse_module
 
         text = read_source(path)
-        module = parse_module(text, str(path))
+        module = parse_module(text, shown)
         self.stack.append(path)
         try:
-            space = self.namespace(module, str(path), text, path)
+            space = self.namespace(module, shown, text, path)
         finally:
             self.stack.pop()
         self.spaces[path] = (space, [b.name for b in module.blocks])

@@ -513,6 +513,33 @@ def _never_zero(d) -> bool:
     return False
 
 
+def decide_at_least(e, k) -> bool | None:
+    """``e >= k`` for every size (True), for none (False), or depending on the sizes (None).
+
+    Stronger than ``at_least`` for floors: ``H - H//2 >= 1`` holds since ``H//2 <= H/2``.
+    """
+    cond = at_least(e, k)
+    if cond in (sympy.true, sympy.false):
+        return cond == sympy.true
+    d = _mod_to_floordiv(sympy.sympify(e) - k)
+    terms = sympy.Add.make_args(sympy.expand(d)) if ops(d) < 200 else None
+    if terms is None or not all(_linear_or_floor(t) for t in terms):
+        return None
+    low = sympy.Add(*(_bound(t, -1) for t in terms))  # d >= low
+    high = sympy.Add(*(_bound(t, 1) for t in terms))  # d <= high
+    if _above(low, -1):  # d is an integer: d >= low > -1 means d >= 0
+        return True
+    if _above(-high, 0):  # d <= high < 0
+        return False
+    return None
+
+
+def _above(e, k: int) -> bool:
+    """``e > k`` for every size, ``e`` linear with rational coefficients (denominators cleared)."""
+    den = math.lcm(*(int(sympy.fraction(t.as_coeff_Mul()[0])[1]) for t in sympy.Add.make_args(e)))
+    return at_least(sympy.expand(e * den), k * den + 1) == sympy.true
+
+
 def _linear_or_floor(t) -> bool:
     c, m = t.as_coeff_Mul()
     if m == 1 or m.is_Symbol:

@@ -20,7 +20,7 @@ from . import nodes as n
 from .errors import Collector, Diagnostic, Span, suggest
 from .graph import Node, show_shape
 from .merges import MERGES, MergeError
-from .shapes import at_least, equal, equal_condition, pyrepr
+from .shapes import decide_at_least, equal, equal_condition, pyrepr
 
 MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
 MAX_REPEAT = 10_000
@@ -406,7 +406,9 @@ class Structure:
 
     def _made_at(self, t: Tensor) -> str:
         node = self.nodes[t.id]
-        return f" ({node.name}, line {node.span.line})"
+        file = node.file or self.diag.file
+        where = f"line {node.span.line}" if file == self.frame.file else f"{file}:{node.span.line}"
+        return f" ({node.name}, {where})"
 
     def _merge_args(self, spec, call: n.Call) -> dict:
         names = [a for a, _ in spec.args]
@@ -621,10 +623,11 @@ class Structure:
 
     def _compare(self, a, op: str, b, expr) -> bool:
         if isinstance(a, sympy.Basic) and isinstance(b, sympy.Basic):
-            cond = {"==": lambda: equal(a, b), "!=": lambda: _negate(equal(a, b)),
-                    "<": lambda: at_least(b - a, 1), "<=": lambda: at_least(b - a, 0),
-                    ">": lambda: at_least(a - b, 1), ">=": lambda: at_least(a - b, 0)}[op]()
-            return self._decide(sympy.Rel(a, b, op) if cond is None else cond, expr)
+            same = {sympy.true: True, sympy.false: False}.get(equal_condition(a, b)) if op in ("==", "!=") else None
+            verdict = {"==": lambda: same, "!=": lambda: _negate(same),
+                       "<": lambda: decide_at_least(b - a, 1), "<=": lambda: decide_at_least(b - a, 0),
+                       ">": lambda: decide_at_least(a - b, 1), ">=": lambda: decide_at_least(a - b, 0)}[op]()
+            return self._decide(sympy.Rel(a, b, op) if verdict is None else verdict, expr)
         if op == "==":
             return a == b
         if op == "!=":

@@ -175,7 +175,7 @@ def test_two_tower_has_two_inputs_and_two_outputs():
 
 def test_imported_blocks_keep_their_file():
     plan = load("mobilenet_se.plan")
-    lib = str((EXAMPLES / "lib" / "mobile_blocks.plan").resolve())
+    lib = str(EXAMPLES / "lib" / "mobile_blocks.plan")
     from_lib = [n for n in plan.graph.nodes if n.file == lib]
     assert from_lib and all(n.name.startswith("bottlenecks") for n in from_lib)
     gates = [m for m in plan.graph.merges if m.op == "mul"]
@@ -184,6 +184,41 @@ def test_imported_blocks_keep_their_file():
     assert len(adds) == 1 + 1 + 2 + 1  # the residual only where shapes agree
     assert meta_count(plan) == plan.total_params
     assert plan.verify(N=2, H=32, W=32).ok
+
+
+# -- code generation: the generated module is the same network ---------------------------------------
+
+
+def generated_class(plan: convplan.Plan, **sizes):
+    source = plan.to_source(**sizes)
+    namespace: dict = {}
+    exec(compile(source, f"<generated {plan.name}>", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    return namespace[plan.name]
+
+
+@pytest.mark.parametrize("name", ["resnet18.plan", "vgg11.plan", "alexnet.plan", "unet.plan", "inception.plan",
+                                  "two_tower.plan", "mobilenet_se.plan"])
+def test_generated_code_has_the_same_parameters(name):
+    plan = load(name)
+    with torch.device("meta"):
+        module = generated_class(plan)()
+    assert sum(p.numel() for p in module.parameters()) == evaluate(plan.total_params, {}) == meta_count(plan)
+
+
+def test_generated_code_runs_the_merges():
+    unet = load("unet.plan", width=4)
+    module = generated_class(unet, H=32, W=32)().eval()
+    with torch.no_grad():
+        assert tuple(module(torch.randn(1, 3, 32, 64)).shape) == (1, 2, 32, 64)
+    towers = load("two_tower.plan")
+    score, intent = generated_class(towers)()(torch.randn(2, 40), torch.randn(2, 24))
+    assert (tuple(score.shape), tuple(intent.shape)) == ((2, 1), (2, 10))
+    resnet = load("resnet18.plan")
+    built, generated = resnet.build().eval(), generated_class(resnet)().eval()
+    generated.load_state_dict(built.state_dict())  # same names, same shapes
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(built(x), generated(x), atol=1e-5)
 
 
 # -- the language: small plans ------------------------------------------------------------------
@@ -414,7 +449,7 @@ def test_error_in_an_imported_block_shows_that_file(tmp_path):
     with pytest.raises(PlanError) as info:
         convplan.load(main)
     d = info.value.diagnostics[0]
-    assert (d.code, d.file, d.line) == ("E330", str(lib.resolve()), 4)
+    assert (d.code, d.file, d.line) == ("E330", str(lib), 4)  # named as the import wrote it
     shown = str(info.value)
     assert "   4 |     add(x)" in shown  # the line from blocks.plan, not main.plan
     assert f"called here ({main}:4:5)" in shown and "   4 |     Unit(2)" in shown
@@ -581,3 +616,45 @@ def test_random_residual_and_branch_structures_match_torch(c, chain, n, length):
     module = plan.build()
     with torch.no_grad():
         assert tuple(module(torch.randn(n, c, length)).shape) == want
+
+
+# -- deciding comparisons: what `if` relies on ---------------------------------------------------
+
+floor_terms = st.tuples(st.integers(-3, 3), st.integers(-4, 4), st.integers(1, 5))  # c * ((H + a) // b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(terms=st.lists(floor_terms, min_size=1, max_size=3), slope=st.integers(-2, 2), k=st.integers(-6, 6))
+def test_decide_at_least_is_never_wrong(terms, slope, k):
+    from convplan.shapes import decide_at_least
+
+    e = slope * H + sum(c * floordiv(H + a, b) for c, a, b in terms)
+    verdict = decide_at_least(e, k)
+    if verdict is None:
+        return
+    for h in range(1, 120):
+        value = slope * h + sum(c * ((h + a) // b) for c, a, b in terms)
+        assert (value >= k) == verdict, (pyrepr(e), k, h)
+
+
+@settings(max_examples=80, deadline=None)
+@given(left=st.lists(floor_terms, min_size=1, max_size=2), right=st.lists(floor_terms, min_size=1, max_size=2),
+       slope=st.integers(-1, 1))
+def test_merge_conditions_hold_exactly_when_the_dims_agree(left, right, slope):
+    from convplan.shapes import combine_residues, equal_condition
+
+    def expr(terms):
+        return sum(c * floordiv(H + a, b) for c, a, b in terms)
+
+    def value(terms, h):
+        return sum(c * ((h + a) // b) for c, a, b in terms)
+
+    cond = equal_condition(slope * H + expr(left), expr(right))
+    joined = combine_residues([cond, equal_condition(expr(left), expr(right))])
+    for h in range(1, 150):
+        same = slope * h + value(left, h) == value(right, h)
+        assert bool(cond.xreplace({H: h})) == same, (pyrepr(cond), h)
+        for both, _ in joined:
+            if both is not None:
+                want = same and value(left, h) == value(right, h)
+                assert bool(both.xreplace({H: h})) == want, (pyrepr(both), h)
