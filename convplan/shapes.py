@@ -99,6 +99,11 @@ def _expand_term(t, m):
     return None if e == t else e
 
 
+def _raw(cls, a, b):
+    """``cls(a, b, evaluate=False)`` for sympy args, without Function.__new__'s checks (a third of the cost)."""
+    return sympy.Basic.__new__(cls, a, sympy.Integer(b) if isinstance(b, int) else b)
+
+
 def _gcd(b, keep):
     return math.gcd(b, *(c for c, _, _ in keep))
 
@@ -136,7 +141,7 @@ def _floordiv(a, b):
         rem = sympy.floor(rem)  # floor((r + rem)/b) == floor((r + floor(rem))/b) for integer r
         core = _floordiv_core(keep, int(rem), b)
     else:
-        core = FloorDiv(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+        core = _raw(FloorDiv, sympy.Add(*(t for _, _, t in keep), rem), b)
     return sympy.Add(core, *pulled, q)
 
 
@@ -152,7 +157,7 @@ def _floordiv_core(keep, rem, b):
         y, m = nested[0][1].args
         rest = [m * t for _, _, t in keep if t is not nested[0][2]]
         return _floordiv(sympy.Add(y, *rest, m * rem), m * b)
-    return FloorDiv(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+    return _raw(FloorDiv, sympy.Add(*(t for _, _, t in keep), rem), b)
 
 
 class FloorDiv(sympy.Function):
@@ -175,7 +180,7 @@ class FloorDiv(sympy.Function):
 def floordiv(a, b) -> sympy.Expr:
     a, b = sympy.sympify(a), sympy.sympify(b)
     r = _floordiv(a, b)
-    return FloorDiv(a, b, evaluate=False) if r is None else r
+    return _raw(FloorDiv, a, b) if r is None else r
 
 
 def ceildiv(a, b) -> sympy.Expr:
@@ -205,7 +210,7 @@ def _mod(a, b):
     if not keep:
         return rem
     if not (integral and rem.is_Integer):
-        return IntMod(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+        return _raw(IntMod, sympy.Add(*(t for _, _, t in keep), rem), b)
     rem = int(rem)
     g = math.gcd(_gcd(b, keep), rem)
     if g > 1:  # (g*r' + g*c) % (g*b') == g*((r' + c) % b')
@@ -214,7 +219,7 @@ def _mod(a, b):
         y, m = keep[0][1].args
         if m.is_Integer and int(m) % b == 0:  # (y % m) % b == y % b when b | m
             return _mod(y + rem, sympy.Integer(b))
-    return IntMod(sympy.Add(*(t for _, _, t in keep), rem), b, evaluate=False)
+    return _raw(IntMod, sympy.Add(*(t for _, _, t in keep), rem), b)
 
 
 class IntMod(sympy.Function):
@@ -239,7 +244,7 @@ class IntMod(sympy.Function):
 def mod(a, b) -> sympy.Expr:
     a, b = sympy.sympify(a), sympy.sympify(b)
     r = _mod(a, b)
-    return IntMod(a, b, evaluate=False) if r is None else r
+    return _raw(IntMod, a, b) if r is None else r
 
 
 def _mod_to_floordiv(e):
@@ -390,7 +395,7 @@ def _nonneg(d):
     c, rest = d.as_coeff_Add()
     if rest == 0:
         return _bool(c >= 0)
-    n = sympy.ceiling(-c)  # rest >= -c  <=>  rest >= ceil(-c), rest integral
+    n = -c if c.is_Integer else sympy.ceiling(-c)  # rest >= -c  <=>  rest >= ceil(-c), rest integral
     terms = [t.as_coeff_Mul() + (t,) for t in sympy.Add.make_args(rest)]
     if not all(cf.is_Integer and m.is_integer for cf, m, _ in terms):
         return sympy.Ge(rest, -c)
