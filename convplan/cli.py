@@ -118,8 +118,9 @@ def cmd_codegen(args, sizes) -> int:
 def render_table(plan) -> str:
     rows = [("line", "name", "layer", "output", "params")]
     for node in plan.graph.nodes:
-        call = "input" if node.op == "input" else show_call(node)
-        rows.append((str(node.line), node.name, call, show_shape(node.shape),
+        call = "input" if node.op == "input" else show_call(node, plan.graph)
+        where = f"{Path(node.file).name}:{node.line}" if node.file else str(node.line)  # a block from another file
+        rows.append((where, node.name, call, show_shape(node.shape),
                      "" if node.op == "input" else pyrepr(node.params)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"plan {plan.name}" + _param_text(plan) + f"  ({plan.filename})"]
@@ -127,10 +128,14 @@ def render_table(plan) -> str:
         lines.append(f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]}"
                      .rstrip())
     lines.append(f"total params: {pyrepr(plan.total_params)}")
-    lines.append(f"output: {show_shape(plan.output_shape)}")
+    outputs = [plan.graph.nodes[i] for i in plan.graph.outputs]
+    if len(outputs) == 1:
+        lines.append(f"output: {show_shape(plan.output_shape)}")
+    else:
+        lines.append("outputs: " + ", ".join(f"{o.name} {show_shape(o.shape)}" for o in outputs))
     if plan.requires:
         lines.append("requires:")
-        lines.extend(f"  {r}    # {r.layer}, line {r.span.line}" for r in plan.requires)
+        lines.extend(f"  {r}    # {r.layer}, {f'{r.file}:' if r.file else 'line '}{r.span.line}" for r in plan.requires)
     if plan.unknowns:
         lines.append("solved: " + ", ".join(f"?{k} = {v}" for k, v in plan.unknowns.items()))
     return "\n".join(lines)

@@ -45,6 +45,16 @@ class Plan:
         return self.graph.nodes[self.graph.outputs[0]].shape
 
     @property
+    def input_shapes(self) -> dict[str, tuple]:
+        """Every input's shape, by name, in the order the module takes them."""
+        return {node.name: node.shape for node in self.graph.inputs}
+
+    @property
+    def output_shapes(self) -> dict[str, tuple]:
+        """Every output's shape, by node name, in the order the module returns them."""
+        return {self.graph.nodes[i].name: self.graph.nodes[i].shape for i in self.graph.outputs}
+
+    @property
     def requires(self) -> tuple[Requirement, ...]:
         return self._checked.requires
 
@@ -145,6 +155,9 @@ class Plan:
             "symbols": list(self.symbols),
             "input": [pyrepr(d) for d in self.input_shape],
             "output": [pyrepr(d) for d in self.output_shape],
+            "inputs": {k: [pyrepr(d) for d in v] for k, v in self.input_shapes.items()},
+            "outputs": {k: [pyrepr(d) for d in v] for k, v in self.output_shapes.items()},
+            "merges": [_merge_dict(node, self.graph) for node in self.graph.merges],
             "layers": [_layer_dict(node) for node in self.layers],
             "total_params": pyrepr(self.total_params),
             "requires": [{"condition": str(r), "reason": r.reason, "layer": r.layer, "line": r.span.line}
@@ -155,6 +168,11 @@ class Plan:
 
     def __repr__(self) -> str:
         return f"<Plan {self.name} {show_shape(self.input_shape)} -> {show_shape(self.output_shape)}>"
+
+
+def _merge_dict(node: Node, graph) -> dict:
+    return {"name": node.name, "op": node.op, "line": node.line, "inputs": [graph.nodes[i].name for i in node.inputs],
+            "args": dict(node.args), "output": [pyrepr(d) for d in node.shape]}
 
 
 def _layer_dict(node: Node) -> dict:

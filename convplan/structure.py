@@ -171,7 +171,7 @@ class Structure:
         else:
             while True:
                 f.counts[base] = f.counts.get(base, 0) + 1
-                name = f"{f.prefix}{base}{f.counts[base]}"
+                name = f"{f.prefix}{base}{'_' * base[-1].isdigit()}{f.counts[base]}"  # relu6_1, not relu61
                 if name not in self.taken:
                     break
         unique, k = name, 1
@@ -380,7 +380,11 @@ class Structure:
         f.current = out
 
     def _merge(self, call: n.Call, inputs: list, target: str | None, span: Span) -> Tensor:
-        spec = MERGES[call.name]
+        spec = MERGES.get(call.name)
+        if spec is None:  # `name:` with branches, where name is no merge
+            self.diag.error("E100", f"unknown merge {call.name!r}", call.name_span,
+                            hints=[_did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"])
+            raise Skip
         if len(inputs) < 2:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip

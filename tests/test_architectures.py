@@ -658,3 +658,30 @@ def test_merge_conditions_hold_exactly_when_the_dims_agree(left, right, slope):
             if both is not None:
                 want = same and value(left, h) == value(right, h)
                 assert bool(both.xreplace({H: h})) == want, (pyrepr(both), h)
+
+
+# -- the command line and the API show the structure ----------------------------------------------
+
+
+def test_cli_table_shows_merges_outputs_and_imported_lines(capsys):
+    from convplan import cli
+
+    assert cli.main(["check", str(EXAMPLES / "two_tower.plan")]) == 0
+    out = capsys.readouterr().out
+    assert "mul(q_linear2, v_linear2)" in out
+    assert "outputs: score [N, 1], intent [N, 10]" in out
+    assert cli.main(["check", str(EXAMPLES / "mobilenet_se.plan")]) == 0
+    out = capsys.readouterr().out
+    assert "mobile_blocks.plan:24  bottlenecks1_invertedresidual1_conv1" in out
+    assert cli.main(["check", "--json", str(EXAMPLES / "unet.plan")]) == 0
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert data["inputs"] == {"x": ["N", "3", "H", "W"]}
+    assert [m["inputs"] for m in data["merges"]][0] == ["enc4_relu2", "up1_up"]
+    assert {"condition": "H % 16 == 0"}.items() <= next(r for r in data["requires"] if "%" in r["condition"]).items()
+
+
+def test_plan_api_lists_inputs_and_outputs():
+    plan = load("two_tower.plan")
+    assert plan.input_shapes == {"query": (N, 40), "item": (N, 24)}
+    assert plan.output_shapes == {"score": (N, 1), "intent": (N, 10)}
+    assert plan.output_shape == (N, 1)  # the first output, as before
