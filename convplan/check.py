@@ -12,13 +12,16 @@ from __future__ import annotations
 import builtins
 import itertools
 import keyword
+import re
 from dataclasses import dataclass, field
 
 import sympy
 
 from . import nodes as n
-from .errors import Collector, Span
+from .errors import Collector, Span, suggest
 from .graph import Graph, Node, show_shape
+from .hints import (assertion_fixes, asymmetric_for_unknown, dropped_samples, flatten_hint, inferred_given,
+                    torch_order_hint)
 from .layers import (ANY, BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REGISTRY, REQUIRED, SCALE, SIZE,
                      STR, LayerError, LayerSpec, Rule)
 from .shapes import at_least, combine_residues, dim, equal, floordiv, mod, pyrepr, residues, unknown
@@ -29,6 +32,7 @@ from .structure import Skip as _Skip
 
 MAX_LAYERS = 10_000
 MAX_NAME = 64
+MAX_INT_DIGITS = 18  # as for literals (parser.py)
 BUILTIN_NAMES = frozenset(dir(builtins))
 
 
@@ -68,6 +72,7 @@ class Checker(Structure):
         self.env: dict[str, sympy.Basic] = {}
         self.symbols: list[str] = []
         self.unknowns: dict[sympy.Symbol, n.Unknown] = {}
+        self.unsolvable: set = set()  # unknowns whose E321 is already reported
         self.solution: dict[sympy.Symbol, sympy.Integer] = {}
         self.conds = Conds(self.diag)  # (cond, message, node name, span, shape), each with its frame
         self.nodes: list[Node] = []
@@ -90,7 +95,7 @@ class Checker(Structure):
         except _Abort:
             self.diag.raise_if_any()
         for sym, unk in self.unknowns.items():
-            if sym not in self.solution:
+            if sym not in self.solution and sym not in self.unsolvable:
                 self.diag.error("E310", f"nothing determines {_unknown_label(unk)}", unk.span,
                                 hints=["add an `-> [shape]` assertion after this layer that fixes it"])
         outputs = root.outputs or ((root.current,) if root.current is not None else ())
@@ -111,7 +116,7 @@ class Checker(Structure):
             if p.name in self.env:
                 self.diag.error("E201", f"parameter {p.name!r} is declared twice", p.span)
                 continue
-            self._name(p.name, p.span, "parameter name")
+            ok = self._name(p.name, p.span, "parameter name")
             if p.name in self.sizes:
                 value = sympy.Integer(self.sizes[p.name])
             elif p.default is not None:
@@ -120,11 +125,12 @@ class Checker(Structure):
                 except _Skip:
                     continue
             else:
-                value = dim(p.name)
+                value = dim(p.name if ok else f"refused{len(self.env)}")
             self.env[p.name] = value
             self.frame.names[p.name] = value
 
-    def _name(self, name: str, span: Span, what: str) -> None:
+    def _name(self, name: str, span: Span, what: str) -> bool:
+        """False (and an E202) for a name that could clash with Python in generated code."""
         problem = None
         if not name.isascii() or not name.isidentifier():
             problem = "is not an ASCII identifier"
@@ -138,6 +144,7 @@ class Checker(Structure):
             problem = f"is longer than {MAX_NAME} characters"
         if problem:
             self.diag.error("E202", f"{what} {name!r} {problem}", span, hints=["choose another name"])
+        return problem is None
 
     # -- statements --------------------------------------------------------------------
 
@@ -148,7 +155,10 @@ class Checker(Structure):
             if isinstance(d, n.Name) and (d.id not in self.frame.names or d.id in self.symbols):
                 dims.append(self._symbol(d))
             else:
-                dims.append(self._int(d, "an input dim"))
+                try:
+                    dims.append(self._int(d, "an input dim"))
+                except _Skip:  # reported; a stand-in keeps the layers below checked
+                    dims.append(dim(f"refused{len(dims)}"))
                 self._positive_dim(dims[-1], d.span)
         if not dims:
             self.diag.error("E204", "the input needs at least one dim", stmt.shape.span)
@@ -156,7 +166,8 @@ class Checker(Structure):
         return dims
 
     def _symbol(self, name: n.Name) -> sympy.Basic:
-        self._name(name.id, name.span, "dim name")
+        if not self._name(name.id, name.span, "dim name"):
+            return dim(f"refused{len(self.symbols)}")  # the plan is refused; later layers are still checked
         if name.id not in self.symbols:
             self.symbols.append(name.id)
         if name.id in self.sizes:
@@ -182,7 +193,7 @@ class Checker(Structure):
             raise _Skip
         shape = prev.shape
         self._check_rank(spec, shape, stmt)
-        args, given = self._bind_args(spec, call)
+        args, given = self._bind_args(spec, call, shape)
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
@@ -197,7 +208,10 @@ class Checker(Structure):
         for cond, message, arg in rule.conds:
             self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
         if stmt.expect is not None:
-            out = self._assert_shape(stmt, spec, out)
+            out = self._assert_shape(stmt, spec, out, shape, args)
+        for message in dropped_samples(spec, shape, out):
+            self.diag.warn("W310", message, call.name_span,
+                           hints=["if that is intended, ignore this; otherwise pad the input or change the stride"])
         node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     sympy.sympify(spec.count(args)))
         return self.nodes[self._add_node(node).id]
@@ -237,7 +251,7 @@ class Checker(Structure):
 
     # -- arguments ---------------------------------------------------------------------
 
-    def _bind_args(self, spec: LayerSpec, call: n.Call) -> tuple[dict, tuple[str, ...]]:
+    def _bind_args(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...]]:
         bound: dict[str, n.Arg] = {}
         ok = True
         names = spec.arg_names
@@ -255,9 +269,12 @@ class Checker(Structure):
                     bound[names[i]] = arg
             elif arg.name not in names:
                 hint = _did_you_mean(arg.name, names)
-                if arg.name == spec.inferred:
-                    hint = f"leave {arg.name} out: convplan reads it from the input"
-                self.diag.error("E103", f"{spec.name} has no argument {arg.name!r}", arg.span, hints=[hint])
+                if arg.name == spec.inferred and shape:  # Linear(in_features=320, ...): compare with the input
+                    written = arg.value.value if isinstance(arg.value, n.Num) else None
+                    message, hints = inferred_given(spec, shape, written)
+                    self.diag.error("E110", message, arg.span, hints=hints)
+                else:
+                    self.diag.error("E103", f"{spec.name} has no argument {arg.name!r}", arg.span, hints=[hint])
                 ok = False
             elif arg.name in bound:
                 self.diag.error("E104", f"argument {arg.name!r} is given twice", arg.span)
@@ -271,7 +288,9 @@ class Checker(Structure):
                     values[a.name] = self._coerce(a, self._lower(bound[a.name].value))
                 except _Skip:
                     ok = False
-            elif a.default is REQUIRED:
+                    if bound[a.name].name is None:  # Linear(320, 10): torch's order, in_features first
+                        self.diag.add_hint(torch_order_hint(spec, call, self.diag.source))
+            elif a.default is REQUIRED and ok:  # after a typo (E103) the typo is the news, not this
                 self.diag.error("E105", f"{spec.name} needs the argument {a.name!r}", call.span,
                                 hints=[f"e.g. {spec.name}({a.name}=...)"])
                 ok = False
@@ -311,7 +330,8 @@ class Checker(Structure):
             if isinstance(expr, n.Str) and (not arg.choices or expr.value in arg.choices):
                 return expr.value
             choices = ", ".join(repr(c) for c in arg.choices)
-            hint = _did_you_mean(expr.value, arg.choices) if isinstance(expr, n.Str) else None
+            best = suggest(expr.value, arg.choices) if isinstance(expr, n.Str) else None
+            hint = f"did you mean {best!r}?" if best else None
             self._expected(arg.name, f"one of {choices}" if choices else "a string", expr, hint)
         return self._value(expr)
 
@@ -362,7 +382,7 @@ class Checker(Structure):
             return -self._int(expr.operand, what)
         if isinstance(expr, n.BinOp):
             left, right = self._int(expr.left, what), self._int(expr.right, what)
-            return self._binop(expr, left, right)
+            return self._bounded(expr, self._binop(expr, left, right))
         self._expected(what, "an integer", expr)
 
     def _binop(self, expr: n.BinOp, left, right):
@@ -381,8 +401,17 @@ class Checker(Structure):
             raise _Skip
         return floordiv(left, right) if expr.op == "//" else mod(left, right)
 
+    def _bounded(self, expr: n.BinOp, value):
+        """Products of literals could build integers sympy and str() choke on: keep them to 18 digits."""
+        if value.is_Integer and abs(value) >= 10**MAX_INT_DIGITS:
+            self.diag.error("E005", f"this value has more than {MAX_INT_DIGITS} digits", expr.span)
+            raise _Skip
+        return value
+
     def _unknown(self, expr: n.Unknown, what: str) -> sympy.Symbol:
         label = expr.name
+        if label is not None and not self._name(label, expr.span, "`?` name"):
+            raise _Skip
         if label is None:  # an anonymous `?` is named after the argument it stands in
             taken = {s.name for s in self.unknowns}
             label = what if f"_{what}" not in taken else next(
@@ -395,14 +424,15 @@ class Checker(Structure):
 
     # -- assertions and unknowns -------------------------------------------------------
 
-    def _assert_shape(self, stmt: n.Layer, spec: LayerSpec, out: tuple) -> tuple:
+    def _assert_shape(self, stmt: n.Layer, spec: LayerSpec, out: tuple, shape=None, args=None) -> tuple:
         want_expr = stmt.expect
         want = []
         for d in want_expr.dims:
             want.append(self._int(d, "an asserted dim"))
         if len(want) != len(out):
             self.diag.error("E320", f"{spec.name} gives a {len(out)}-D output {show_shape(out)}, but the plan "
-                            f"asserts {len(want)}-D {show_shape(want)}", want_expr.span)
+                            f"asserts {len(want)}-D {show_shape(want)}", want_expr.span,
+                            hints=[shape and flatten_hint(spec, shape, out, want)])
             raise _Skip
         out = tuple(d.xreplace(self.solution) for d in out)
         want = [d.xreplace(self.solution) for d in want]
@@ -410,17 +440,21 @@ class Checker(Structure):
         try:
             found = solve(list(zip(out, want)), free)
         except SolveError as exc:
-            self.diag.error("E321", f"{spec.name}: {exc.message}", want_expr.span, hints=[exc.hint])
+            self.unsolvable |= free  # reported here, not again as E310
+            fix = asymmetric_for_unknown(spec, list(zip(out, want, strict=True)), free) if shape else None
+            self.diag.error("E321", f"{spec.name}: {exc.message}", want_expr.span, hints=[exc.hint, fix])
             raise _Skip from None
         self.solution.update(found)
         out = tuple(d.xreplace(found) for d in out)
-        for have, asserted, d in zip(out, want, want_expr.dims):
+        for i, (have, asserted, d) in enumerate(zip(out, want, want_expr.dims, strict=True)):
             asserted = asserted.xreplace(found)
             verdict = equal(have, asserted)
             if verdict is False:
                 self.diag.error("E322", f"{spec.name} gives {show_shape(out)}, but the plan asserts "
                                 f"{show_shape([w.xreplace(found) for w in want])}", d.span,
-                                hints=[f"this dim is {pyrepr(have)}, not {pyrepr(asserted)}"])
+                                hints=[f"this dim is {pyrepr(have)}, not {pyrepr(asserted)}",
+                                       *(assertion_fixes(spec, shape, args, (), len(want) - len(out) + i, asserted)
+                                         if shape and not free else ())])
                 raise _Skip
             if verdict is None:  # true for some sizes only: the assertion becomes a requirement
                 self.conds.append((sympy.Eq(have, asserted), f"{spec.name}: the asserted dim {pyrepr(asserted)}",
@@ -429,17 +463,31 @@ class Checker(Structure):
 
     # -- requirements ------------------------------------------------------------------
 
+    def _as_written(self, text: str) -> str:
+        """`_k` (the unknown's symbol in a message) back to `?k`, as the plan wrote it."""
+        for u, unk in self.unknowns.items():
+            text = re.sub(rf"(?<![\w?]){re.escape(u.name)}(?!\w)", _unknown_label(unk), text)
+        return text
+
+    def _solved_hint(self, cond) -> str | None:
+        """`?k = -1` for the unknowns in a condition that their solution made false."""
+        solved = [f"{_unknown_label(self.unknowns[u])} = {self.solution[u]}"
+                  for u in sorted(cond.free_symbols & set(self.solution), key=str)]
+        return f"solved from the `->` assertion: {', '.join(solved)}" if solved else None
+
     def _requirements(self) -> tuple[Requirement, ...]:
         found: dict[str, Requirement] = {}
-        for (cond, message, layer, span, shape), frame in zip(self.conds, self.conds.frames, strict=True):
-            cond = cond.xreplace(self.solution) if self.solution else cond
+        for (original, message, layer, span, shape), frame in zip(self.conds, self.conds.frames, strict=True):
+            cond = original.xreplace(self.solution) if self.solution else original
             if cond.free_symbols & set(self.unknowns):
                 continue  # an unsolved unknown: already reported (E310)
             if cond == sympy.true:
                 continue
             if cond == sympy.false:
                 with self.diag.located(frame):
-                    self.diag.error("E302", message, span, hints=[f"the input here is {show_shape(shape)}"])
+                    self.diag.error("E302", self._as_written(message), span,
+                                    hints=[f"the input here is {show_shape(shape)}",
+                                                                   self._solved_hint(original)])
                 continue
             key = pyrepr(cond)
             file = frame.file if frame is not None and frame.file != self.diag.file else ""

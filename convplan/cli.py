@@ -71,10 +71,13 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
         name, value = name.strip(), value.strip()
         if not sep or not name.isidentifier():
             raise UsageError(f"--set expects NAME=INT, got {pair!r}")
+        if value.lstrip("+-").isdigit() and len(value) > 15:  # before int(): it refuses 4,300+ digits
+            raise UsageError(f"--set {name}: sizes must be between 1 and {MAX_SET}, got a {len(value)}-digit number")
         try:
             number = int(value, 10)
         except ValueError:
-            raise UsageError(f"--set {name}: {value!r} is not an integer") from None
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise UsageError(f"--set {name}: {shown!r} is not an integer") from None
         if not 1 <= number <= MAX_SET:
             raise UsageError(f"--set {name}: sizes must be between 1 and {MAX_SET}, got {number}")
         sizes[name] = number

@@ -8,7 +8,7 @@ user of convplan ever sees for bad plan text.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 MAX_REPORTED = 20  # beyond this, "... and N more"
 
@@ -149,6 +149,12 @@ class Collector:
         d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "warning")
         self.diags.append(d)
         return d
+
+    def add_hint(self, hint: str | None) -> None:
+        """Append a hint to the diagnostic recorded last (a caller that knows more than the reporter)."""
+        if hint and self.diags:
+            last = self.diags[-1]
+            self.diags[-1] = replace(last, hints=(*last.hints, hint))
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -1,0 +1,239 @@
+"""Fixes worth suggesting: the argument value that satisfies an `->` assertion, asymmetric
+padding where no symmetric one exists, Flatten() before a Linear, torch's argument order,
+and warnings for strides that silently drop samples.
+
+Everything here is best effort and cheap: small searches with a deadline, and a hint is
+simply left out when none is found.  Layer kinds are never named: what matters is read
+from the registry (argument kinds, `nd`, the family of padding layers).
+"""
+
+from __future__ import annotations
+
+import time
+
+import sympy
+
+from .graph import show_shape, show_value
+from .layers import INT, PAD, REGISTRY, SIZE, LayerError, LayerSpec, Rule
+from .shapes import FloorDiv, equal, evaluate, mod, pyrepr
+
+SEARCH = range(0, 65)
+BUDGET_S = 0.2
+MAX_EXAMPLE = 64  # sizes tried when looking for one that drops samples
+
+
+def _u() -> sympy.Symbol:
+    return sympy.Symbol("_fix", integer=True)
+
+
+# -- a value that makes the assertion hold ---------------------------------------------
+
+
+def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, given: tuple, index: int, want) -> list[str]:
+    """Hints like "padding=2 gives [N, 32, L]" for an asserted dim `index` that came out wrong."""
+    deadline = time.monotonic() + BUDGET_S
+    order = sorted((a for a in spec.args if a.kind in (INT, SIZE, PAD)), key=lambda a: (a.kind != PAD, a.name))
+    hints = []
+    for arg in order:
+        if time.monotonic() > deadline or len(hints) == 2:
+            break
+        fix = _fix_one(spec, shape, args, arg, index, want, deadline)
+        if fix:
+            hints.append(fix)
+    return hints
+
+
+def _fix_one(spec, shape, args, arg, index, want, deadline) -> str | None:
+    j = index - (len(shape) - spec.nd) if spec.nd else None
+    value = _with(args[arg.name], _u(), j, spec.nd)
+    if value is None:
+        return None
+    out = _run(spec, shape, {**args, arg.name: value})
+    if out is None or index >= len(out) or not out[index].has(_u()):
+        return None
+    root = _solve(out[index], want, deadline)
+    if root is None:
+        return None
+    if root.is_Integer:
+        fixed = _with(args[arg.name], root, j, spec.nd)
+        new = _run(spec, shape, {**args, arg.name: fixed}, strict=True)
+        if new is None:
+            return None
+        return f"{arg.name}={show_value(fixed)} gives {show_shape(new)}"
+    if arg.kind == PAD and (2 * root).is_Integer and root > 0 and j is not None:
+        return _asymmetric(spec, root, j)
+    return None
+
+
+def _with(current, value, j, nd):
+    """`current` (an int or an nd-tuple) with component `j` replaced by `value`."""
+    if isinstance(current, (int, sympy.Integer)) and not isinstance(current, bool):
+        if nd and nd > 1 and j is not None:
+            return tuple(value if k == j else current for k in range(nd))
+        return value
+    if isinstance(current, tuple) and j is not None and len(current) == nd:
+        return tuple(value if k == j else c for k, c in enumerate(current))
+    return None
+
+
+def _run(spec, shape, args, strict: bool = False):
+    rule = Rule(spec)
+    try:
+        out = tuple(sympy.sympify(d) for d in spec.rule(rule, shape, args))
+    except (LayerError, TypeError, ValueError, ZeroDivisionError):  # a rule may refuse a symbolic value
+        return None
+    if strict and any(c is sympy.false or c == sympy.false for c, *_ in rule.conds):
+        return None
+    return out
+
+
+def _solve(have, want, deadline) -> sympy.Expr | None:
+    u = _u()
+    if not (have - want).has(FloorDiv):
+        free = sympy.Dummy("u")  # no integer assumption, so a half-integer padding is found (and explained)
+        roots = sympy.solve(sympy.Eq(have.xreplace({u: free}), want.xreplace({u: free})), free)
+        roots = [r for r in roots if not r.free_symbols and r.is_rational and r >= 0]
+        return roots[0] if roots else None
+    for c in SEARCH:
+        if time.monotonic() > deadline:
+            return None
+        try:
+            if equal(have.xreplace({u: c}), want) is True:
+                return sympy.Integer(c)
+        except (ZeroDivisionError, ValueError, TypeError):  # c = 0 as a stride: not a candidate
+            continue
+    return None
+
+
+def _asymmetric(spec: LayerSpec, half, j: int) -> str | None:
+    """`padding=3/2` is no padding, but (1, 2) on either side is: ZeroPadNd before the layer."""
+    pad = REGISTRY.get(f"ZeroPad{spec.nd}d")
+    if pad is None:
+        return None
+    total = int(2 * half)
+    pairs = [(0, 0)] * spec.nd
+    pairs[spec.nd - 1 - j] = (total // 2, total - total // 2)  # torch lists the last dim first
+    flat = tuple(v for p in pairs for v in p)
+    return (f"no symmetric padding works (it would be {half}); pad {total} unevenly with "
+            f"{pad.name}({show_value(flat)}) before {spec.name}, and padding=0")
+
+
+def asymmetric_for_unknown(spec: LayerSpec, pairs, unknowns) -> str | None:
+    """For an unsolvable `padding=?`: the asymmetric padding that works, if any."""
+    if not spec.nd or len(unknowns) != 1:
+        return None
+    (u,) = unknowns
+    free = sympy.Dummy("u")  # no integer assumption: the half-integer root is the point
+    for i, (have, want) in enumerate(pairs):
+        if not have.has(u) or have.has(FloorDiv):
+            continue
+        eq = sympy.Eq(have.xreplace({u: free}), want.xreplace({u: free}))
+        roots = [r for r in sympy.solve(eq, free) if r.is_rational and not r.free_symbols]
+        if roots and not roots[0].is_Integer and (2 * roots[0]).is_Integer and roots[0] > 0:
+            return _asymmetric(spec, roots[0], i - (len(pairs) - spec.nd))
+    return None
+
+
+# -- rank ------------------------------------------------------------------------------
+
+
+def flatten_hint(spec: LayerSpec, shape: tuple, out: tuple, want: list) -> str | None:
+    """The layer kept extra dims the assertion does not have: Flatten() first would merge them."""
+    if len(out) <= len(want) or len(shape) < 3 or "Flatten" not in REGISTRY:
+        return None
+    merged = sympy.Mul(*shape[1:])
+    return (f"insert Flatten() before {spec.name}: it turns {show_shape(shape)} into "
+            f"{show_shape((shape[0], merged))}")
+
+
+def torch_order_hint(spec: LayerSpec, call, source: str) -> str | None:
+    """`Linear(320, 10)` is torch's order; a plan leaves out the argument the input decides."""
+    if not spec.inferred or sum(1 for a in call.args if a.name is None) < 2:
+        return None
+    rest = [_text(a.span, source) for a in call.args[1:]]
+    fix = f", so write {spec.name}({', '.join(rest)})" if None not in rest else ""
+    return f"torch's {spec.name} takes {spec.inferred} first; a plan reads it from the input{fix}"
+
+
+def _text(span, source: str) -> str | None:
+    lines = source.splitlines()
+    if span.line != span.end_line or not 1 <= span.line <= len(lines):
+        return None
+    return lines[span.line - 1][span.col - 1 : span.end_col - 1]
+
+
+# -- warnings --------------------------------------------------------------------------
+
+
+def dropped_samples(spec: LayerSpec, shape: tuple, out: tuple) -> list[str]:
+    """Messages for each new `a // b` in the output whose remainder is thrown away for some sizes."""
+    before = set().union(*(d.atoms(FloorDiv) for d in shape)) if shape else set()
+    found = []
+    for d in out:
+        for fd in sorted(d.atoms(FloorDiv) - before, key=str):
+            a, b = fd.args
+            if not a.free_symbols or any(s.name.startswith("_") for s in a.free_symbols):
+                continue
+            example = _example(mod(a, b), d)
+            if example:
+                found.append(f"{spec.name} never reads the last {pyrepr(mod(a, b))} position(s) when "
+                             f"{pyrepr(a)} is not a multiple of {pyrepr(b)} ({example})")
+    return found
+
+
+def _example(rem, out) -> str | None:
+    """`L = 3 drops 1`: the smallest size where the layer is valid and the remainder is not 0."""
+    syms = sorted(rem.free_symbols, key=lambda s: s.name)
+    if len(syms) != 1:
+        return None
+    name = syms[0].name
+    for v in range(1, MAX_EXAMPLE):
+        try:
+            left = evaluate(rem, {name: v})
+        except (ValueError, ZeroDivisionError, TypeError, KeyError):
+            continue
+        if left and evaluate(out, {name: v}) >= 1:
+            return f"e.g. {name} = {v} drops {left}"
+    return None
+
+
+# -- the argument the input decides, written anyway ---------------------------------------
+
+
+def inferred_given(spec: LayerSpec, shape: tuple, written) -> tuple[str, list[str]]:
+    """Message and hints for `Linear(in_features=320, ...)`: what the input gives, and Flatten() if that helps."""
+    leave = f"leave {spec.inferred} out: convplan reads it from the input"
+    try:
+        actual = sympy.sympify(spec.infer(shape, {}))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return f"{spec.name}'s {spec.inferred} is read from the input, not written in a plan", [leave]
+    head = f"{spec.name}({spec.inferred}={written})" if written is not None else f"{spec.name}'s {spec.inferred}"
+    if written is not None and equal(actual, sympy.Integer(written)) is True:
+        return f"{head} is right, but a plan leaves it out: it is read from the input", [leave]
+    if written is None or len(shape) < 3 or actual != shape[-1] or "Flatten" not in REGISTRY:
+        return (f"{head} does not match the input: here it is {pyrepr(actual)} (the input is {show_shape(shape)})",
+                [leave])
+    merged = sympy.Mul(*shape[1:])
+    when = _size_where(merged, written)
+    flat = f"insert Flatten() before it: that gives {pyrepr(merged)}" + (f", which is {written} when {when}"
+                                                                          if when else "")
+    return (f"{spec.name} expects the last dim to be {written}, but the input here is {show_shape(shape)}",
+            [flat, f"and {leave}"])
+
+
+def _size_where(e, value: int) -> str | None:
+    syms = sorted(e.free_symbols, key=lambda s: s.name)
+    if not syms:
+        return None
+    if len(syms) != 1:
+        return None
+    deadline = time.monotonic() + BUDGET_S
+    for v in range(1, 4097):
+        if time.monotonic() > deadline:
+            return None
+        try:
+            if evaluate(e, {syms[0].name: v}) == value:
+                return f"{syms[0].name} = {v}"
+        except (ValueError, ZeroDivisionError, TypeError, KeyError):
+            return None
+    return None

@@ -1,0 +1,283 @@
+"""Diagnostics: golden stderr for bad plans, the Python API, the CLI, limits and injection.
+
+Golden files: tests/golden/errors/NAME.plan is run as `convplan check tests/golden/errors/NAME.plan`
+(plus the arguments of a first line `# args: ...`) from the repository root; NAME.stderr holds
+the exact stderr.  Regenerate with `python -m pytest tests/test_diagnostics.py --update-goldens`
+and read every changed file before committing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+import convplan
+from convplan import cli
+from convplan.errors import MAX_REPORTED, PlanError
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "errors"
+CASES = sorted(p.stem for p in GOLDEN.glob("*.plan"))
+DOCS = ROOT / "docs" / "errors.md"
+SENTINEL = Path("/tmp/convplan-pwned")
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _chdir(ROOT):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def _chdir(path: Path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _args(plan: Path) -> list[str]:
+    first = plan.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
+    return shlex.split(first[len("# args:"):]) if first.startswith("# args:") else []
+
+
+# -- golden files ----------------------------------------------------------------------
+
+
+def test_there_are_enough_golden_cases():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden(name, update_goldens):
+    plan = GOLDEN / f"{name}.plan"
+    rel = plan.relative_to(ROOT).as_posix()
+    code, _, err = run_cli("check", rel, *_args(plan))
+    expected_file = GOLDEN / f"{name}.stderr"
+    if update_goldens:
+        expected_file.write_text(err, encoding="utf-8")
+    assert err == expected_file.read_text(encoding="utf-8")
+    errors = re.findall(r"^\S+:\d+:\d+: error\[", err, re.M)
+    assert code == (1 if errors else 0), err
+    assert err.strip(), "a golden case must produce a diagnostic"
+    assert "Traceback" not in err
+
+
+def test_no_stale_golden_outputs():
+    assert sorted(p.stem for p in GOLDEN.glob("*.stderr")) == CASES
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden_api_agrees_with_cli(name):
+    """PlanError.diagnostics carries the same errors (code, line, column) the CLI printed."""
+    plan = GOLDEN / f"{name}.plan"
+    text = plan.read_text(encoding="utf-8")
+    err = (GOLDEN / f"{name}.stderr").read_text(encoding="utf-8")
+    printed = re.findall(r"^\S+?:(\d+):(\d+): error\[(\w+)\]", err, re.M)
+    sizes = dict(a.split("=") for a in _args(plan)[1::2])
+    try:
+        convplan.parse(text, "x.plan", **{k: int(v) for k, v in sizes.items()})
+    except PlanError as exc:
+        got = [(str(d.line), str(d.column), d.code) for d in exc.diagnostics if d.severity == "error"]
+        assert got == printed
+    else:
+        assert printed == []
+
+
+def test_json_carries_diagnostics():
+    code, out, err = run_cli("check", "tests/golden/errors/several_errors.plan", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["ok"] is False
+    codes = [d["code"] for d in data["diagnostics"]]
+    assert codes == ["E100", "E103", "E301"]
+    first = data["diagnostics"][0]
+    assert (first["line"], first["column"], first["end_column"]) == (4, 5, 11)
+    assert first["hints"] == ["did you mean Conv2d?"]
+    assert "error[E100]" in err
+
+
+def test_json_carries_warnings():
+    code, out, _ = run_cli("check", "tests/golden/errors/warn_pool_drops.plan", "--json")
+    assert code == 0
+    warnings = json.loads(out)["warnings"]
+    assert [w["severity"] for w in warnings] == ["warning"]
+
+
+# -- the error codes are documented ----------------------------------------------------
+
+
+def _codes_in_source() -> set[str]:
+    codes = set()
+    for path in (ROOT / "convplan").rglob("*.py"):
+        codes |= set(re.findall(r"[\"']([EW]\d{3})[\"']", path.read_text(encoding="utf-8")))
+    return codes
+
+
+def test_every_code_is_documented_with_example_and_fix():
+    docs = DOCS.read_text(encoding="utf-8")
+    sections = dict(re.findall(r"^## ([EW]\d{3})\b.*?\n(.*?)(?=^## |\Z)", docs, re.M | re.S))
+    missing = sorted(_codes_in_source() - set(sections))
+    assert not missing, f"error codes without a section in docs/errors.md: {missing}"
+    for code, body in sections.items():
+        assert "```" in body, f"{code}: no example"
+        assert re.search(r"\*\*Fix", body), f"{code}: no fix"
+
+
+def _doc_examples():
+    docs = DOCS.read_text(encoding="utf-8")
+    for code, body in re.findall(r"^## ([EW]\d{3})\b.*?\n(.*?)(?=^## |\Z)", docs, re.M | re.S):
+        for example in re.findall(r"```plan\n(.*?)```", body, re.S):
+            yield code, example
+
+
+@pytest.mark.parametrize("code, example", list(_doc_examples()), ids=lambda v: v if len(v) == 4 else "")
+def test_doc_examples_produce_their_code(code, example):
+    try:
+        plan = convplan.parse(example, "example.plan")
+    except PlanError as exc:
+        got = [d.code for d in exc.diagnostics]
+    else:
+        got = [w.code for w in plan.warnings]
+    assert code in got
+
+
+def test_goldens_cover_the_codes_they_should():
+    seen = set()
+    for name in CASES:
+        seen |= set(re.findall(r"(?:error|warning)\[(\w+)\]", (GOLDEN / f"{name}.stderr").read_text()))
+    wanted = {"E001", "E004", "E005", "E006", "E010", "E013", "E014", "E015", "E016", "E017", "E100", "E101",
+              "E102", "E103", "E104", "E105", "E106", "E107", "E108", "E109", "E202", "E300", "E301", "E302",
+              "E310", "E320", "E321", "E322", "E400"}
+    assert wanted <= seen, sorted(wanted - seen)
+
+
+# -- several errors, limits ------------------------------------------------------------
+
+
+def test_many_errors_are_cut_off_with_a_count():
+    body = "".join(f"    Lienar{i}(3)\n" for i in range(MAX_REPORTED + 7))
+    with pytest.raises(PlanError) as info:
+        convplan.parse("plan Many:\n    input [N, 4]\n" + body)
+    assert len(info.value.diagnostics) == MAX_REPORTED
+    assert str(info.value).endswith("... and 7 more")
+
+
+def _refused(text: str) -> PlanError:
+    with pytest.raises(PlanError) as info:
+        convplan.parse(text, "x.plan")
+    return info.value
+
+
+def test_file_size_limit():
+    err = _refused("# " + "x" * 2_000_000 + "\n")
+    assert err.diagnostics[0].code == "E002"
+
+
+def test_nul_byte():
+    err = _refused("plan A:\n    input [N, 1, L]\n    ReLU()\0\n")
+    assert (err.diagnostics[0].code, err.diagnostics[0].line) == ("E003", 3)
+
+
+def test_layer_count_limit():
+    from convplan.check import MAX_LAYERS
+
+    err = _refused("plan A:\n    input [N, 1, L]\n" + "    ReLU()\n" * (MAX_LAYERS + 1))
+    assert err.diagnostics[0].code == "E007"
+
+
+def test_deep_nesting_is_refused_not_recursed():
+    for opener, closer in (("(", ",)"), ("-", ""), ("-(", ")")):
+        text = f"plan A:\n    input [N, 1, L]\n    Conv1d({opener * 5000}1{closer * 5000}, kernel_size=3)\n"
+        assert _refused(text).diagnostics[0].code == "E006"
+
+
+def test_power_tower_and_long_ints_are_refused():
+    assert _refused("plan A:\n    input [N, 1, 10**10**6]\n").diagnostics[0].code == "E001"
+    assert _refused("plan A:\n    input [N, 1, " + "9" * 5000 + "]\n").diagnostics[0].code == "E005"
+
+
+def test_products_cannot_build_huge_integers():
+    text = "plan A:\n    input [N, 1, " + "*".join(["999999999999999999"] * 40) + "]\n    ReLU()\n"
+    err = _refused(text)
+    assert err.diagnostics[0].code == "E005"
+
+
+# -- names and injection ---------------------------------------------------------------
+
+PAYLOAD = "__import__('os').system('touch /tmp/convplan-pwned')"
+SLOTS = [
+    "plan {p}:\n    input [N, 1, L]\n    ReLU()\n",
+    "plan A({p}=1):\n    input [N, 1, L]\n    ReLU()\n",
+    "plan A:\n    input [N, {p}, L]\n    ReLU()\n",
+    "plan A:\n    input [N, 1, L]\n    {p}\n",
+    "plan A:\n    input [N, 1, L]\n    Conv1d({p}, kernel_size=3)\n",
+    "plan A:\n    input [N, 1, L]\n    Conv1d(3, {p}=3)\n",
+    "plan A:\n    input [N, 1, L]\n    Conv1d(3, kernel_size=3, padding_mode=\"{p}\")\n",
+    "plan A:\n    input [N, 1, L]\n    Conv1d(3, kernel_size=3, padding=\"{p}\")\n",
+    "plan A:\n    input [N, 1, L]\n    Conv1d(3, kernel_size=3, padding=?{p}) -> [N, 3, L]\n",
+    "plan A:\n    input [N, 1, L]\n    ReLU() -> [N, 1, {p}]\n",
+    "plan A:\n    input [N, 1, L]\n    x = ReLU()\n    {p}\n",
+    "plan A:\n    input [N, 1, L]\n    {p} = ReLU()\n",
+    "block {p}:\n    input [N, 1, L]\n    ReLU()\nplan A:\n    input [N, 1, L]\n    ReLU()\n",
+]
+NAMES = ["__import__", "eval", "exec", "class", "match", "__class__", "open", "_" * 100, "lambda"]
+
+
+@pytest.mark.parametrize("slot", SLOTS)
+@pytest.mark.parametrize("payload", [PAYLOAD, *NAMES])
+def test_payloads_are_refused_and_nothing_runs(slot, payload):
+    SENTINEL.unlink(missing_ok=True)
+    err = _refused(slot.format(p=payload.replace('"', "'") if '"' in slot else payload))
+    lines = slot.count("\n") + 1
+    assert all(1 <= d.line <= lines for d in err.diagnostics)
+    assert not SENTINEL.exists()
+
+
+@pytest.mark.parametrize("name", ["a" * 65, "sum", "print", "__x__", "None_", "type"])
+def test_name_rules(name):
+    text = f"plan A({name}=1):\n    input [N, 1, L]\n    ReLU()\n"
+    if name == "None_":
+        convplan.parse(text)  # an ordinary identifier
+        return
+    assert _refused(text).diagnostics[0].code == "E202"
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["check", "examples/cnn1d.plan", "--set", "L=-3"], 2, "between 1 and"),
+    (["check", "examples/cnn1d.plan", "--set", "L=abc"], 2, "is not an integer"),
+    (["check", "examples/cnn1d.plan", "--set", "L"], 2, "NAME=INT"),
+    (["check", "examples/cnn1d.plan", "--set", "1L=3"], 2, "NAME=INT"),
+    (["check", "examples/cnn1d.plan", "--set", "L=" + "9" * 5000], 2, "between 1 and"),
+    (["check", "examples/cnn1d.plan", "--set", "Q=3"], 1, "no size or parameter named 'Q'"),
+    (["check", "tests/golden/errors/does-not-exist.plan"], 1, "No such file"),
+    (["check", "tests"], 1, "is a directory"),
+    (["check", "tests/golden/errors/empty.plan"], 1, "no plan"),
+])
+def test_cli_errors_are_one_located_message(argv, code, words):
+    got, out, err = run_cli(*argv)
+    assert got == code
+    assert words.lower() in err.lower()
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_cli_not_utf8(tmp_path):
+    bad = tmp_path / "latin1.plan"
+    bad.write_bytes(b"plan A:\n    input [N, 1, L]\n    # caf\xe9\n    ReLU()\n")
+    code, _, err = run_cli("check", str(bad))
+    assert code == 1
+    assert f"{bad}:3:" in err and "not UTF-8" in err
