@@ -363,7 +363,12 @@ def pyrepr(e) -> str:
     """Python source for ``e``; evaluates to the same value for int symbols."""
     if isinstance(e, bool):
         return repr(e)
-    return _printer.doprint(sympy.sympify(e))
+    return _print(sympy.sympify(e))
+
+
+@functools.lru_cache(maxsize=4096)  # a plan prints the same dims again and again; printing is slow
+def _print(e: sympy.Basic) -> str:
+    return _printer.doprint(e)
 
 
 # ---------------------------------------------------------------- measures
@@ -390,6 +395,7 @@ def at_least(e, k) -> sympy.Basic:
     return _nonneg(e - k)
 
 
+@functools.lru_cache(maxsize=4096)  # layers repeat the same checks (kernel >= 1, H + 2 >= 3, ...)
 def _nonneg(d):
     """Condition ``d >= 0`` for an integer-valued ``d``, in simplest form."""
     c, rest = d.as_coeff_Add()
