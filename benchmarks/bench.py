@@ -10,9 +10,11 @@ PASS/FAIL per target; the exit status is 1 if a target fails.
     python benchmarks/bench.py --profile resnet50   # cProfile of one case's parse + check
 
 Every convplan timing is one parse + check in a FRESH interpreter (as `convplan check` runs:
-no sympy or convplan caches warm), after imports and after the Lark parser is built;
-the median over repetitions is reported.  torch's meta forward is timed warm (after one
-call), which favours torch.
+no sympy or convplan caches warm), after imports and after the Lark parser is built.
+Every number is CPU time (user + system; BENCH_CLOCK=wall for wall-clock time), the best of
+N repetitions, for convplan and torch alike: on a shared machine wall time mostly measures the
+neighbours.  All the work measured is single-threaded.  torch's meta forward is timed warm
+(after one call), which favours torch.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ import json
 import os
 import platform
 import pstats
+import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import lark
 import sympy
 
 import convplan
@@ -131,9 +134,94 @@ def strided_stack(depth: int = 500) -> Network:
     return Network(f"Strided{depth}", tuple((pair * (depth // 2))[:depth]), 3, {"N": 8, "H": 512, "W": 512})
 
 
+RESNET50_PLAN = """\
+block Bottleneck(planes, stride=1):
+    input [N, C, H, W]
+    residual:
+        Conv2d(planes, kernel_size=1, bias=False)
+        BatchNorm2d()
+        ReLU(inplace=True)
+        Conv2d(planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        BatchNorm2d()
+        ReLU(inplace=True)
+        Conv2d(planes * 4, kernel_size=1, bias=False)
+        BatchNorm2d()
+    shortcut:
+        if stride != 1 or C != planes * 4:
+            Conv2d(planes * 4, kernel_size=1, stride=stride, bias=False)
+            BatchNorm2d()
+    ReLU(inplace=True)
+
+block Stage(planes, blocks, stride=1):
+    input [N, C, H, W]
+    repeat i in blocks:
+        Bottleneck(planes, stride=stride if i == 0 else 1)
+
+plan ResNet50(classes=1000):
+    input [N, 3, H, W]
+    Conv2d(64, kernel_size=7, stride=2, padding=3, bias=False)
+    BatchNorm2d()
+    ReLU(inplace=True)
+    MaxPool2d(kernel_size=3, stride=2, padding=1)
+    Stage(64, blocks=3)
+    Stage(128, blocks=4, stride=2)
+    Stage(256, blocks=6, stride=2)
+    Stage(512, blocks=3, stride=2)
+    AdaptiveAvgPool2d((1, 1))
+    Flatten()
+    Linear(classes)
+"""
+
+
+class ResNet50:
+    """torchvision's resnet50 (Bottleneck blocks, 1x1 projection shortcuts): 53 convs, 25,557,032 parameters."""
+
+    name = "ResNet50"
+    sizes = {"N": 8, "H": 224, "W": 224}
+    in_channels = 3
+
+    def plan_text(self) -> str:
+        return RESNET50_PLAN
+
+    def torch_model(self):
+        import torch
+        from torch import nn
+
+        class Bottleneck(nn.Module):
+            def __init__(self, cin: int, planes: int, stride: int):
+                super().__init__()
+                out = planes * 4
+                self.body = nn.Sequential(
+                    nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(inplace=True),
+                    nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(planes),
+                    nn.ReLU(inplace=True), nn.Conv2d(planes, out, 1, bias=False), nn.BatchNorm2d(out))
+                self.shortcut = (nn.Sequential(nn.Conv2d(cin, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+                                 if stride != 1 or cin != out else nn.Identity())
+                self.relu = nn.ReLU(inplace=True)
+
+            def forward(self, x):
+                return self.relu(self.body(x) + self.shortcut(x))
+
+        with torch.device("meta"):
+            layers, cin = [nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
+                           nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1)], 64
+            for planes, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+                for i in range(blocks):
+                    layers.append(Bottleneck(cin, planes, stride if i == 0 else 1))
+                    cin = planes * 4
+            layers += [nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(2048, 1000)]
+            return nn.Sequential(*layers)
+
+    def meta_input(self):
+        return Network.meta_input(self)
+
+
 # -- timing ---------------------------------------------------------------------------
 
-NETWORKS = {"resnet50": resnet50_flat, "deep": deep_stack, "strided": strided_stack}
+# CPU time by default: on a shared machine wall time measures the neighbours.  BENCH_CLOCK=wall for wall time.
+CLOCK = time.perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else time.process_time
+WARM = "plan Warm:\n    input [N, 2, L]\n    Conv1d(2, 3, stride=2)\n    Flatten()\n    Linear(4)\n"
+NETWORKS = {"resnet50": ResNet50, "resnet50flat": resnet50_flat, "deep": deep_stack, "strided": strided_stack}
 
 
 def network(name: str, depth: int | None = None) -> Network:
@@ -144,22 +232,22 @@ def child(name: str, depth: int | None) -> None:
     """Runs in a fresh interpreter: time one cold parse + check, print JSON."""
     net = network(name, depth)
     text = net.plan_text()
-    convplan.parse("plan Warm:\n    input [N, 1]\n    ReLU()\n")  # builds Lark, imports lazy modules
-    start = time.perf_counter()
+    convplan.parse(WARM)  # builds Lark, and sympy imports sympy.tensor on its first Add (~0.1 s, once per process)
+    start = CLOCK()
     parse_module(text, net.name)
-    parse_ms = (time.perf_counter() - start) * 1e3
+    parse_ms = (CLOCK() - start) * 1e3
     sympy.core.cache.clear_cache()
-    start = time.perf_counter()
+    start = CLOCK()
     plan = convplan.parse(text, f"<{net.name}>")
-    total_ms = (time.perf_counter() - start) * 1e3
+    total_ms = (CLOCK() - start) * 1e3
     out = [evaluate(d, net.sizes) for d in plan.output_shape]
     worst = max(ops(d) for node in plan.graph.nodes for d in node.shape)
     print(json.dumps({"parse_ms": parse_ms, "total_ms": total_ms, "output": out, "max_ops": worst,
-                      "layers": len(plan.layers)}))
+                      "layers": len(plan.layers), "params": evaluate(plan.total_params, net.sizes)}))
 
 
 def time_convplan(name: str, reps: int, depth: int | None = None) -> dict:
-    """Median over `reps` fresh interpreters (warnings from the plan go to /dev/null)."""
+    """Best of `reps` fresh interpreters (warnings from the plan go to /dev/null)."""
     argv = [sys.executable, __file__, "--child", name] + ([str(depth)] if depth else [])
     runs = []
     for _ in range(reps):
@@ -167,11 +255,11 @@ def time_convplan(name: str, reps: int, depth: int | None = None) -> dict:
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     result = dict(runs[0])
     for key in ("parse_ms", "total_ms"):
-        result[key] = statistics.median(r[key] for r in runs)
+        result[key] = min(r[key] for r in runs)
     return result
 
 
-def time_meta(net: Network, reps: int) -> tuple[float, tuple]:
+def time_meta(net: Network, reps: int) -> tuple[float, tuple, int]:
     import torch
 
     model, x = net.torch_model(), net.meta_input()
@@ -179,19 +267,25 @@ def time_meta(net: Network, reps: int) -> tuple[float, tuple]:
         out = tuple(model(x).shape)  # warm-up
         times = []
         for _ in range(reps):
-            start = time.perf_counter()
+            start = CLOCK()
             model(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), out
+            times.append((CLOCK() - start) * 1e3)
+    return min(times), out, sum(p.numel() for p in model.parameters())
 
 
 def time_process(argv: list[str], reps: int) -> float:
     times = []
     for _ in range(reps):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        wall_ms, cpu_ms = (time.perf_counter() - start) * 1e3, (_children_cpu() - cpu) * 1e3
+        times.append(wall_ms if os.environ.get("BENCH_CLOCK") == "wall" else cpu_ms)
+    return min(times)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def convplan_command() -> list[str]:
@@ -220,9 +314,10 @@ def table(rows: list[list[str]]) -> str:
 def compare(name: str, reps: int, notes: list[str]) -> tuple[dict, float, Network]:
     net = network(name)
     ours = time_convplan(name, reps)
-    meta_ms, out = time_meta(net, reps)
-    if tuple(ours["output"]) != out:
-        notes.append(f"MISMATCH {net.name}: convplan {ours['output']}, torch {out}")
+    meta_ms, out, params = time_meta(net, reps)
+    if tuple(ours["output"]) != out or ours["params"] != params:
+        notes.append(f"MISMATCH {net.name}: convplan {ours['output']} ({ours['params']} params), "
+                     f"torch {out} ({params} params)")
     return ours, meta_ms, net
 
 
@@ -271,13 +366,15 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, torch {torch.__version__}, "
-            f"sympy {sympy.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    clock = "wall-clock" if os.environ.get("BENCH_CLOCK") == "wall" else "CPU"
+    return (f"{cpu}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, sympy {sympy.__version__}, lark {lark.__version__}; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; times are {clock} ms, best of the repetitions")
 
 
 def profile(name: str) -> None:
     text = network(name).plan_text()
-    convplan.parse("plan Warm:\n    input [N, 1]\n    ReLU()\n")
+    convplan.parse(WARM)
     prof = cProfile.Profile()
     prof.runcall(convplan.parse, text)
     pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
@@ -299,7 +396,8 @@ def main() -> int:
     reps = 3 if opts.quick else 7
     notes: list[str] = []
     print(machine())
-    rows = [HEAD, ratio_row("resnet50", RESNET_RATIO, reps, notes), ratio_row("deep", DEEP_RATIO, reps, notes),
+    rows = [HEAD, ratio_row("resnet50", RESNET_RATIO, reps, notes),
+            ratio_row("resnet50flat", RESNET_RATIO, reps, notes), ratio_row("deep", DEEP_RATIO, reps, notes),
             strided_row(reps, notes), process_row(reps)]
     print(table(rows))
     depth_rows, linear = scaling(max(3, reps // 2))
