@@ -207,6 +207,9 @@ class Checker(Structure):
         name = self._node_name(spec.short or spec.name.lower(), stmt.target)
         for cond, message, arg in rule.conds:
             self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
+        for cond, message, arg in rule.warns:  # torch warns, or refuses only in training
+            when = "" if cond is sympy.true else f" when {pyrepr(cond)}"
+            self.diag.warn("W300", f"{spec.name}: {message}{when}", self._arg_span(call, arg))
         if stmt.expect is not None:
             out = self._assert_shape(stmt, spec, out, shape, args)
         for message in dropped_samples(spec, shape, out):

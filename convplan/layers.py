@@ -12,11 +12,16 @@ context and return the output shape; a condition that may fail goes through
 `ctx.require(cond, message)`, which turns it into an error, a requirement or nothing.
 """
 
+# Messages are lambdas (printing sympy is slow) that Rule.require calls at once, never later:
+# ruff: noqa: B023
+
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from fractions import Fraction
 
 import sympy
 
@@ -67,7 +72,7 @@ class LayerSpec:
 
     def torch_order(self) -> tuple[str, ...]:
         """Constructor argument order including the inferred one (always first in torch)."""
-        first = () if self.inferred is None else (self.inferred,)
+        first = () if self.inferred is None or self.inferred in self.arg_names else (self.inferred,)
         if self.name == "GroupNorm":  # GroupNorm(num_groups, num_channels, ...)
             return (self.args[0].name, self.inferred) + self.arg_names[1:]
         return first + self.arg_names
@@ -87,21 +92,33 @@ class Rule:
 
     spec: LayerSpec
     conds: list = field(default_factory=list)  # (condition, message, arg)
+    warns: list = field(default_factory=list)  # (condition, message, arg): torch warns, or fails only in training
 
-    def require(self, cond, message: str, arg: str | None = None) -> None:
-        if cond is not sympy.true:
-            self.conds.append((cond, message, arg))
+    def require(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
+        """A condition torch checks.  False refuses the layer at once (later arithmetic may rely on it);
+        a symbolic one becomes a requirement.  `message` may be a lambda: printing sympy is slow."""
+        if cond is sympy.true:
+            return
+        text = message() if callable(message) else message
+        if cond is sympy.false:
+            raise LayerError(text, arg)
+        self.conds.append((cond, text, arg))
+
+    def warn(self, cond, message: str, arg: str | None = None) -> None:
+        """Something torch accepts in eval mode but warns about, or refuses in training, when `cond` holds."""
+        if cond is not sympy.false:
+            self.warns.append((cond, message, arg))
 
     def fail(self, message: str, arg: str | None = None, hint: str | None = None):
         raise LayerError(message, arg, hint)
 
     def positive(self, values, arg: str) -> None:
         for v in values:
-            self.require(at_least(v, 1), f"{arg} must be positive, got {_s(v)}", arg)
+            self.require(at_least(v, 1), lambda: f"{arg} must be positive, got {_s(v)}", arg)
 
     def nonneg(self, values, arg: str) -> None:
         for v in values:
-            self.require(at_least(v, 0), f"{arg} must not be negative, got {_s(v)}", arg)
+            self.require(at_least(v, 0), lambda: f"{arg} must not be negative, got {_s(v)}", arg)
 
 
 REGISTRY: dict[str, LayerSpec] = {}
@@ -123,6 +140,19 @@ def ntuple(value, nd: int) -> tuple:
     return tuple(value) if isinstance(value, tuple) else (value,) * nd
 
 
+def per_dim(ctx: Rule, value, nd: int, arg: str, broadcast: bool = True) -> tuple:
+    """An int, or a tuple of nd values (of 1 value when torch broadcasts it): nd values, else refused."""
+    if not isinstance(value, tuple):
+        return (value,) * nd
+    if len(value) == nd:
+        return value
+    if broadcast and len(value) == 1:
+        return value * nd
+    counts = f"{nd} value{'s' if nd > 1 else ''}" + (" (or 1)" if broadcast and nd > 1 else "")
+    ctx.fail(f"{arg} must be an int or a tuple of {counts} for {ctx.spec.name}, got {_s(value)}", arg,
+             hint=f"torch builds {ctx.spec.name} with it but fails when it runs")
+
+
 def prod(values):
     return math.prod(values, start=sympy.Integer(1))
 
@@ -132,26 +162,29 @@ def _split(shape, nd):
     return shape[: -nd - 1], shape[-nd - 1], shape[-nd:]
 
 
-def channels(shape, a, nd: int):
-    return shape[-nd - 1]
+def nonempty(ctx: Rule, out) -> tuple:
+    """torch returns empty tensors where a size reaches 0; a plan's dims are positive, so refuse those."""
+    for i, d in enumerate(out):
+        ctx.require(at_least(d, 1), lambda: f"output dim {i} would be {_s(d)}: empty tensors are not planned", None)
+    return tuple(out)
 
 
 # -- convolutions ----------------------------------------------------------------------
 
 
 def _conv_common(ctx: Rule, shape, a, nd):
-    k, s, d = ntuple(a["kernel_size"], nd), ntuple(a["stride"], nd), ntuple(a["dilation"], nd)
+    k = per_dim(ctx, a["kernel_size"], nd, "kernel_size", broadcast=False)
+    s, d = per_dim(ctx, a["stride"], nd, "stride"), per_dim(ctx, a["dilation"], nd, "dilation")
+    ctx.positive([a["groups"]], "groups")
+    ctx.positive([a["out_channels"]], "out_channels")
     ctx.positive(k, "kernel_size")
     ctx.positive(s, "stride")
     ctx.positive(d, "dilation")
-    ctx.positive([a["groups"]], "groups")
-    cin = shape[-nd - 1]
+    cin, g = shape[-nd - 1], a["groups"]
+    ctx.require(divides(cin, g), lambda: f"in_channels ({_s(cin)}) must be divisible by groups ({_s(g)})", "groups")
     ctx.require(
-        divides(cin, a["groups"]), f"in_channels ({_s(cin)}) must be divisible by groups ({_s(a['groups'])})", "groups"
-    )
-    ctx.require(
-        divides(a["out_channels"], a["groups"]),
-        f"out_channels ({_s(a['out_channels'])}) must be divisible by groups ({_s(a['groups'])})",
+        divides(a["out_channels"], g),
+        lambda: f"out_channels ({_s(a['out_channels'])}) must be divisible by groups ({_s(g)})",
         "groups",
     )
     return k, s, d
@@ -160,30 +193,50 @@ def _conv_common(ctx: Rule, shape, a, nd):
 def conv_rule(ctx: Rule, shape, a, nd):
     k, s, d = _conv_common(ctx, shape, a, nd)
     lead, _, spatial = _split(shape, nd)
-    pad = a["padding"]
-    if pad == "same":
-        if any(v != 1 for v in s):
-            ctx.fail(
-                "padding='same' is not supported for strided convolutions",
-                "padding",
-                hint="use an explicit padding, or stride=1",
-            )
-        totals = [di * (ki - 1) for di, ki in zip(d, k)]
-        pads = [(t // 2, t - t // 2) for t in totals]
-    else:
-        p = (0,) * nd if pad == "valid" else ntuple(pad, nd)
-        ctx.nonneg(p, "padding")
-        pads = [(pi, pi) for pi in p]
+    pads = _conv_pads(ctx, shape, a, nd, k, d)
     out = []
-    for x, (lo, hi), ki, si, di in zip(spatial, pads, k, s, d):
+    for x, (lo, hi), ki, si, di in zip(spatial, pads, k, s, d, strict=True):
         ext = di * (ki - 1) + 1
+        _padding_mode_limits(ctx, a["padding_mode"], x, lo, hi)
         ctx.require(
             at_least(x + lo + hi, ext),
-            f"the padded input ({_s(x + lo + hi)}) must be at least the kernel's extent ({_s(ext)})",
+            lambda: f"the padded input ({_s(x + lo + hi)}) must be at least the kernel's extent ({_s(ext)})",
         )
-        _padding_mode_limits(ctx, a["padding_mode"], x, lo, hi)
-        out.append(x if pad == "same" else floordiv(x + lo + hi - ext, si) + 1)
+        out.append(x if a["padding"] == "same" else floordiv(x + lo + hi - ext, si) + 1)
     return (*lead, a["out_channels"], *out)
+
+
+def _conv_pads(ctx: Rule, shape, a, nd, k, d):
+    """(left, right) padding of each spatial dim."""
+    pad, mode = a["padding"], a["padding_mode"]
+    if pad == "same":
+        if any(v != 1 for v in per_dim(ctx, a["stride"], nd, "stride")):
+            ctx.fail("padding='same' is not supported for strided convolutions", "padding",
+                     hint="use an explicit padding, or stride=1")
+        totals = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
+        return [(t // 2, t - t // 2) for t in totals]
+    if pad == "valid":
+        return [(0, 0)] * nd
+    if mode == "zeros":
+        p = per_dim(ctx, pad, nd, "padding")
+        ctx.nonneg(p, "padding")
+        return [(v, v) for v in p]
+    return _mode_pads(ctx, shape, pad, nd)
+
+
+def _mode_pads(ctx: Rule, shape, pad, nd):
+    """padding_mode != 'zeros': torch first runs F.pad(x, padding reversed, each twice, mode), which pads
+    the last len(padding) dims of the input as it is (unbatched too), then convolves without padding.
+    Negative values crop."""
+    p = ntuple(pad, nd)
+    m, r = len(p), len(shape)
+    if r not in (m + 1, m + 2):
+        ctx.fail(f"padding_mode needs a {m + 1}-D or {m + 2}-D input for a {m}-value padding, got {r}-D", "padding",
+                 hint=f"give padding as an int or {nd} values")
+    if m > nd:  # the extra leading value pads the channels, which only works when it is 0
+        ctx.require(sympy.Eq(p[0], 0), lambda: f"padding {_s(p)} would pad the channel dim", "padding")
+        p = p[1:]
+    return [(0, 0)] * (nd - len(p)) + [(v, v) for v in p]
 
 
 def _padding_mode_limits(ctx, mode, x, lo, hi):
@@ -191,14 +244,14 @@ def _padding_mode_limits(ctx, mode, x, lo, hi):
         for p in {lo, hi}:
             ctx.require(
                 at_least(x - p, 1),
-                f"padding_mode='reflect' needs padding ({_s(p)}) < the input size ({_s(x)})",
+                lambda: f"padding_mode='reflect' needs padding ({_s(p)}) < the input size ({_s(x)})",
                 "padding_mode",
             )
     elif mode == "circular":
         for p in {lo, hi}:
             ctx.require(
                 at_least(x - p, 0),
-                f"padding_mode='circular' needs padding ({_s(p)}) <= the input size ({_s(x)})",
+                lambda: f"padding_mode='circular' needs padding ({_s(p)}) <= the input size ({_s(x)})",
                 "padding_mode",
             )
 
@@ -210,24 +263,24 @@ def conv_count(a, nd):
 
 
 def conv_t_rule(ctx: Rule, shape, a, nd):
-    k, s, d = _conv_common(ctx, shape, a, nd)
     if isinstance(a["padding"], str):
         ctx.fail(f"padding={a['padding']!r} is not supported for {ctx.spec.name}", "padding")
     if a["padding_mode"] != "zeros":
         ctx.fail(f'only padding_mode="zeros" is supported for {ctx.spec.name}', "padding_mode")
-    p, op = ntuple(a["padding"], nd), ntuple(a["output_padding"], nd)
+    k, s, d = _conv_common(ctx, shape, a, nd)
+    p, op = per_dim(ctx, a["padding"], nd, "padding"), per_dim(ctx, a["output_padding"], nd, "output_padding")
     ctx.nonneg(p, "padding")
     ctx.nonneg(op, "output_padding")
     lead, _, spatial = _split(shape, nd)
     out = []
-    for x, pi, opi, ki, si, di in zip(spatial, p, op, k, s, d):
+    for x, pi, opi, ki, si, di in zip(spatial, p, op, k, s, d, strict=True):
         ctx.require(
             at_least(sympy.Max(si, di) - opi, 1),
-            f"output_padding ({_s(opi)}) must be smaller than either stride ({_s(si)}) or dilation ({_s(di)})",
+            lambda: f"output_padding ({_s(opi)}) must be smaller than either stride ({_s(si)}) or dilation ({_s(di)})",
             "output_padding",
         )
         size = (x - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
-        ctx.require(at_least(size, 1), f"the output size ({_s(size)}) would be less than 1", "padding")
+        ctx.require(at_least(size, 1), lambda: f"the output size ({_s(size)}) would be less than 1", "padding")
         out.append(size)
     return (*lead, a["out_channels"], *out)
 
@@ -244,41 +297,67 @@ def conv_t_count(a, nd):
 def pool_size(ctx: Rule, x, k, s, p, d, ceil_mode):
     """torch's pooling_output_shape, including "the last window must start inside the input"."""
     ext = d * (k - 1) + 1
+    # torch checks p against half the dilated kernel, then half the kernel: the second one binds.
     ctx.require(
-        at_least(k - 2 * p, 0), f"padding ({_s(p)}) must be at most half of the kernel size ({_s(k)})", "padding"
+        at_least(k - 2 * p, 0),
+        lambda: f"padding ({_s(p)}) must be at most half of the kernel size ({_s(k)})",
+        "padding",
     )
     if not ceil_mode:
         size = floordiv(x + 2 * p - ext, s) + 1
     else:
-        # ceil((x+2p-ext)/s) + 1, less one if that window would start past x + p.  The two
-        # candidates differ by a constant, so which one wins never depends on x.
+        # min(ceil((x+2p-ext)/s), ceil((x+p)/s) - 1) + 1: the last window must start inside x + the left pad.
+        # Both are floor((x + c)/s) for a constant c, so the smaller c wins.
         by_ceil, by_start = 2 * p - ext + s - 1, p - 1
-        shift = by_ceil if sympy.sympify(by_ceil - by_start).is_nonpositive else by_start
+        shift = sympy.Min(by_ceil, by_start)
         size = floordiv(x + shift, s) + 1
-    ctx.require(at_least(size, 1), f"the output size ({_s(size)}) would be less than 1 (input {_s(x)}, kernel {_s(k)})")
+    ctx.require(
+        at_least(size, 1),
+        lambda: f"the output size ({_s(size)}) would be less than 1 (input {_s(x)}, kernel {_s(k)})",
+    )
     return size
 
 
 def pool_rule(ctx: Rule, shape, a, nd):
     if a.get("return_indices"):
         ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
-    k = ntuple(a["kernel_size"], nd)
-    s = k if a["stride"] is None else ntuple(a["stride"], nd)
-    p, d = ntuple(a["padding"], nd), ntuple(a.get("dilation", 1), nd)
+    k = per_dim(ctx, a["kernel_size"], nd, "kernel_size")
+    s = k if a["stride"] is None else per_dim(ctx, a["stride"], nd, "stride")
+    p, d = per_dim(ctx, a["padding"], nd, "padding"), per_dim(ctx, a.get("dilation", 1), nd, "dilation")
     ctx.positive(k, "kernel_size")
     ctx.positive(s, "stride")
-    ctx.positive(d, "dilation")
     ctx.nonneg(p, "padding")
+    ctx.positive(d, "dilation")
+    if a.get("divisor_override") is not None:
+        v = a["divisor_override"]
+        ctx.require(sympy.Ne(v, 0), "divisor_override must not be 0", "divisor_override")
     lead, c, spatial = _split(shape, nd)
-    out = [pool_size(ctx, *v, a["ceil_mode"]) for v in zip(spatial, k, s, p, d)]
+    if ctx.spec.name == "AvgPool3d":  # its kernel compares the raw input (padding ignored) with the kernel
+        for x, ki in zip(spatial, k, strict=True):
+            ctx.require(at_least(x - ki, 0), lambda: f"the input ({_s(x)}) must be at least the kernel ({_s(ki)})",
+                        "kernel_size")
+    out = [pool_size(ctx, *v, a["ceil_mode"]) for v in zip(spatial, k, s, p, d, strict=True)]
     return (*lead, c, *out)
 
 
 def adaptive_rule(ctx: Rule, shape, a, nd):
-    lead, c, spatial = _split(shape, nd)
-    size = ntuple(a["output_size"], nd)
-    ctx.positive([v for v in size if v is not None], "output_size")
-    return (*lead, c, *(x if v is None else v for x, v in zip(spatial, size)))
+    if a.get("return_indices"):
+        ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
+    spatial = shape[-nd:]
+    if a["output_size"] is None:
+        ctx.fail("output_size must be an int or a tuple (None keeps a dim only inside a tuple)", "output_size")
+    size = per_dim(ctx, a["output_size"], nd, "output_size", broadcast=False)
+    if nd == 1 and size[0] is None:
+        ctx.fail(f"{ctx.spec.name} needs an int output_size", "output_size")
+    ctx.nonneg([v for v in size if v is not None], "output_size")
+    out = [x if v is None else v for x, v in zip(spatial, size, strict=True)]
+    if isinstance(a["output_size"], tuple) and len(shape) == nd:  # torch's tuple handling needs a dim more
+        ctx.fail(f"{ctx.spec.name} with a tuple output_size needs at least a {nd + 1}-D input", "output_size")
+    if len(shape) not in (nd + 1, nd + 2):  # torch's mean() shortcut for a 1 x 1 (x 1) output takes any rank
+        for v in out:
+            ctx.require(sympy.Eq(v, 1), f"{ctx.spec.name} expects a {nd + 1}-D or {nd + 2}-D input, got "
+                        f"{len(shape)}-D (torch takes other ranks only for output_size 1)")
+    return nonempty(ctx, (*shape[:-nd], *out))
 
 
 # -- normalisation, dropout, activations -------------------------------------------------
@@ -292,32 +371,53 @@ def norm_count(a, nd=0):
     return 2 * a["num_features"] if a["affine"] else 0
 
 
+def batch_norm_rule(ctx: Rule, shape, a, nd):
+    values = shape[0] * prod(shape[2:])
+    message = f"BatchNorm needs more than 1 value per channel (here {_s(values)})"
+    if a["track_running_stats"]:
+        ctx.warn(sympy.Eq(values, 1), message + " in training")
+    else:  # without running stats torch normalises by batch statistics in eval too
+        ctx.require(at_least(values, 2), message)
+    return tuple(shape)
+
+
+def instance_norm_rule(ctx: Rule, shape, a, nd):
+    values = prod(shape[-nd:])
+    message = f"InstanceNorm needs more than 1 spatial element (here {_s(values)})"
+    if a["track_running_stats"]:
+        ctx.warn(sympy.Eq(values, 1), message + " in training")
+    else:  # torch's check uses the input statistics, so it fires in eval mode too
+        ctx.require(at_least(values, 2), message)
+    return tuple(shape)
+
+
 def group_norm_rule(ctx: Rule, shape, a, nd=0):
-    ctx.positive([a["num_groups"]], "num_groups")
-    c = shape[1]
-    ctx.require(
-        divides(c, a["num_groups"]),
-        f"num_channels ({_s(c)}) must be divisible by num_groups ({_s(a['num_groups'])})",
-        "num_groups",
-    )
+    g = a["num_groups"]
+    ctx.positive([g], "num_groups")
+    n, c = shape[0], shape[1]
+    ctx.require(divides(c, g), lambda: f"num_channels ({_s(c)}) must be divisible by num_groups ({_s(g)})",
+                "num_groups")
+    values = floordiv(n * c, g) * prod(shape[2:])  # torch's own count, checked in eval too
+    ctx.require(at_least(values, 2), lambda: f"GroupNorm needs more than 1 value per group (here {_s(values)})",
+                "num_groups")
     return tuple(shape)
 
 
 def layer_norm_rule(ctx: Rule, shape, a, nd=0):
-    norm = ntuple(a["normalized_shape"], 1) if a["normalized_shape"] is not None else (shape[-1],)
+    norm = ntuple(a["normalized_shape"], 1)
     if len(norm) > len(shape):
-        ctx.fail(f"normalized_shape {_s(list(norm))} has more dims than the input ({len(shape)})", "normalized_shape")
-    for want, have in zip(norm, shape[len(shape) - len(norm) :]):
+        ctx.fail(f"normalized_shape {_s(norm)} has more dims than the input ({len(shape)})", "normalized_shape")
+    for want, have in zip(norm, shape[len(shape) - len(norm) :], strict=True):
         ctx.require(
-            sympy.Eq(sympy.sympify(want), have) if not isinstance(want, bool) else sympy.false,
-            f"normalized_shape {_s(list(norm))} must match the input's last dims {list(shape[-len(norm) :])}",
+            sympy.Eq(sympy.sympify(want), have),
+            lambda: f"normalized_shape {_s(norm)} must match the input's last dims {_s(shape[-len(norm) :])}",
             "normalized_shape",
         )
     return tuple(shape)
 
 
 def layer_norm_infer(shape, a):
-    return shape[-1] if a["normalized_shape"] is None else a["normalized_shape"]
+    return (shape[-1],) if a["normalized_shape"] is None else a["normalized_shape"]
 
 
 def layer_norm_count(a, nd=0):
@@ -325,6 +425,20 @@ def layer_norm_count(a, nd=0):
         return 0
     n = prod(ntuple(a["normalized_shape"], 1))
     return 2 * n if a["bias"] else n
+
+
+def dropout_rule(ctx: Rule, shape, a, nd=0):
+    p = a["p"]
+    if not 0 <= p <= 1:
+        ctx.fail(f"dropout probability has to be between 0 and 1, got {p}", "p")
+    r, name = len(shape), ctx.spec.name
+    if nd == 2 and r == 1:
+        ctx.warn(sympy.true, "Dropout2d refuses a 1-D input in training", None)
+    elif nd in (2, 3) and r not in (nd + 1, nd + 2):
+        ctx.warn(sympy.true, f"{name} on a {r}-D input is deprecated in torch (it expects {nd + 1}-D or {nd + 2}-D)")
+    elif nd == 2 and r == 3:
+        ctx.warn(sympy.true, "Dropout2d on a 3-D input drops whole channels as Dropout1d would (torch warns)")
+    return tuple(shape)
 
 
 def softmax_rule(ctx: Rule, shape, a, nd=0):
@@ -353,21 +467,26 @@ def flatten_rule(ctx: Rule, shape, a, nd=0):
 
 def unflatten_rule(ctx: Rule, shape, a, nd=0):
     i = _dim_index(ctx, shape, a["dim"], "dim")
-    sizes = ntuple(a["unflattened_size"], 1)
+    sizes = a["unflattened_size"]
+    if not isinstance(sizes, tuple):
+        ctx.fail(f"unflattened_size must be a tuple, got {_s(sizes)}", "unflattened_size",
+                 hint=f"write unflattened_size=({_s(sizes)},)")
     holes = [j for j, v in enumerate(sizes) if v == -1]
     if len(holes) > 1:
         ctx.fail("only one of unflattened_size may be -1", "unflattened_size")
-    known = prod(v for v in sizes if v != -1)
     ctx.positive([v for v in sizes if v != -1], "unflattened_size")
+    known = prod(v for v in sizes if v != -1)
     if holes:
         ctx.require(
-            divides(shape[i], known), f"dim {i} ({_s(shape[i])}) must be divisible by {_s(known)}", "unflattened_size"
+            divides(shape[i], known),
+            lambda: f"dim {i} ({_s(shape[i])}) must be divisible by {_s(known)}",
+            "unflattened_size",
         )
         sizes = tuple(floordiv(shape[i], known) if v == -1 else v for v in sizes)
     else:
         ctx.require(
             sympy.Eq(known, shape[i]),
-            f"unflattened_size {_s(list(sizes))} must multiply to the size of dim {i} ({_s(shape[i])})",
+            lambda: f"unflattened_size {_s(sizes)} must multiply to the size of dim {i} ({_s(shape[i])})",
             "unflattened_size",
         )
     return (*shape[:i], *sizes, *shape[i + 1 :])
@@ -383,65 +502,103 @@ def linear_count(a, nd=0):
 
 
 _UPSAMPLE_RANKS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+SCALE_CHECKED = 1 << 16  # sizes up to which a symbolic scale rule is checked against float64
 
 
 def upsample_rule(ctx: Rule, shape, a, nd=0):
-    size, scale, mode = a["size"], a["scale_factor"], a["mode"]
+    size, mode = a["size"], a["mode"]
+    scale = a["scale_factor"] or None  # torch's constructor turns scale_factor=0 into None
     spatial = len(shape) - 2
+    if a["align_corners"] is not None and mode not in _UPSAMPLE_RANKS:
+        ctx.fail("align_corners can only be set with the interpolating modes: linear, bilinear, bicubic, trilinear",
+                 "align_corners")
     if (size is None) == (scale is None):
         ctx.fail("give exactly one of size and scale_factor", "size" if size is not None else None)
     want = _UPSAMPLE_RANKS.get(mode)
     if want is not None and want != len(shape):
         ctx.fail(f"mode={mode!r} needs a {want}-D input, got {len(shape)}-D", "mode")
-    if a["align_corners"] is not None and mode not in _UPSAMPLE_RANKS:
-        ctx.fail(
-            "align_corners can only be set with the interpolating modes: linear, bilinear, bicubic, trilinear",
-            "align_corners",
-        )
     if size is not None:
-        sizes = _per_dim(ctx, size, spatial, "size")
+        if a["recompute_scale_factor"]:
+            ctx.fail("recompute_scale_factor is not meaningful with an explicit size", "recompute_scale_factor")
+        sizes = _exactly(ctx, size, spatial, "size")
         ctx.positive(sizes, "size")
         return (*shape[:2], *sizes)
-    scales = _per_dim(ctx, scale, spatial, "scale_factor")
-    out = []
-    for x, f in zip(shape[2:], scales):
-        ratio = sympy.Rational(float(f))  # exact binary value of the double torch multiplies by
-        if ratio <= 0:
-            ctx.fail(f"scale_factor must be positive, got {_s(f)}", "scale_factor")
-        size = floordiv(ratio.p * x, ratio.q)
-        ctx.require(at_least(size, 1), f"the output size ({_s(size)}) would be less than 1", "scale_factor")
-        out.append(size)
+    out = [_scaled(ctx, x, f) for x, f in zip(shape[2:], _exactly(ctx, scale, spatial, "scale_factor"), strict=True)]
     return (*shape[:2], *out)
 
 
-def _per_dim(ctx, value, nd, arg):
+def _exactly(ctx, value, nd, arg):
     values = ntuple(value, nd)
     if len(values) != nd:
         ctx.fail(f"{arg} needs {nd} values for a {nd + 2}-D input, got {len(values)}", arg)
     return values
 
 
+def _scaled(ctx: Rule, x, f: float):
+    """torch's int(float(x) * f) in float64: exact for a concrete x; for a symbolic one, floor(x*q) with
+    the simplest q that agrees with float64 for every x up to SCALE_CHECKED (a requirement then says so)."""
+    if x.is_Integer:
+        size = sympy.Integer(int(float(int(x)) * f))
+    else:
+        q = scale_ratio(f)
+        if q is None:
+            ctx.fail(f"scale_factor={f!r}: torch computes int({_s(x)} * {f!r}) in float64, which follows no "
+                     f"floor({_s(x)} * p/q) rule", "scale_factor", hint=f"give size=..., or fix {_s(x)}")
+        size = floordiv(q.numerator * x, q.denominator)
+        if Fraction(f) != q or q.denominator > 1 << 16:
+            ctx.require(at_least(SCALE_CHECKED - x, 0),
+                        lambda: f"scale_factor={f!r} follows floor({_s(x)}*{q}) (checked up to {SCALE_CHECKED})",
+                        "scale_factor")
+    ctx.require(at_least(size, 1), lambda: f"the output size ({_s(size)}) would be less than 1", "scale_factor")
+    return size
+
+
+@functools.lru_cache(maxsize=256)
+def scale_ratio(f: float) -> Fraction | None:
+    """The simplest p/q with int(float(x) * f) == x*p//q for x in 1..SCALE_CHECKED, if any."""
+    exact = Fraction(f)
+    if exact <= 0:
+        return exact
+    tried = []
+    for bound in (1, 10, 100, 1000, 10**4, 10**6, None):
+        q = exact if bound is None else exact.limit_denominator(bound)
+        if q in tried or q <= 0:
+            continue
+        tried.append(q)
+        a, b = q.numerator, q.denominator
+        if all(int(float(x) * f) == x * a // b for x in range(1, SCALE_CHECKED + 1)):
+            return q
+    return None
+
+
 def pad_rule(ctx: Rule, shape, a, nd):
     pads = a["padding"]
     pads = (pads,) * (2 * nd) if not isinstance(pads, tuple) else pads
-    if len(pads) != 2 * nd:
-        ctx.fail(f"padding must be an int or a {2 * nd}-tuple, got a {len(pads)}-tuple", "padding")
-    reflect = ctx.spec.name.startswith("Reflection")
+    if len(pads) % 2:
+        ctx.fail(f"padding needs an even number of values (left, right, ...), got {len(pads)}", "padding")
+    m, r, name = len(pads) // 2, len(shape), ctx.spec.name
+    by_mode = name.startswith(("Reflection", "Replication"))
+    if by_mode and (m > 3 or r not in (m + 1, m + 2)):
+        # torch picks the kernel from len(padding), not from the class name
+        ctx.fail(f"{name} with {len(pads)} padding values needs a {m + 1}-D or {m + 2}-D input, got {r}-D", "padding")
+    if m > r:
+        ctx.fail(f"{len(pads)} padding values pad {m} dims, but the input has {r}", "padding")
     out = list(shape)
-    for i in range(nd):  # torch lists pads from the last dim backwards: (left, right, top, bottom, ...)
+    for i in range(m):  # torch lists pads from the last dim backwards: (left, right, top, bottom, ...)
         lo, hi = pads[2 * i], pads[2 * i + 1]
         x = shape[-1 - i]
-        if reflect:
+        if name.startswith("Reflection"):
             for p in (lo, hi):
-                ctx.require(
-                    at_least(x - p, 1),
-                    f"reflection padding ({_s(p)}) must be less than the input size ({_s(x)})",
-                    "padding",
-                )
-        if ctx.spec.name.startswith(("Reflection", "Replication")):
-            ctx.nonneg((lo, hi), "padding")
+                ctx.require(at_least(x - p, 1),
+                            lambda: f"reflection padding ({_s(p)}) must be less than the input size ({_s(x)})",
+                            "padding")
+        elif not by_mode:  # constant padding crops first: the negative sides together must fit
+            crop = sympy.Min(lo, 0) + sympy.Min(hi, 0)
+            ctx.require(at_least(x + crop, 0), lambda: f"padding {_s((lo, hi))} crops more than the size {_s(x)}",
+                        "padding")
         out[-1 - i] = x + lo + hi
-        ctx.require(at_least(out[-1 - i], 1), f"the padded size ({_s(out[-1 - i])}) would be less than 1", "padding")
+        ctx.require(at_least(out[-1 - i], 1), lambda: f"the padded size ({_s(out[-1 - i])}) would be less than 1",
+                    "padding")
     return tuple(out)
 
 
@@ -451,7 +608,7 @@ def pixel_shuffle_rule(ctx: Rule, shape, a, nd=0):
     c, h, w = shape[-3:]
     ctx.require(
         divides(c, r * r),
-        f"the channels ({_s(c)}) must be divisible by upscale_factor**2 ({_s(r * r)})",
+        lambda: f"the channels ({_s(c)}) must be divisible by upscale_factor**2 ({_s(r * r)})",
         "upscale_factor",
     )
     return (*shape[:-3], floordiv(c, r * r), h * r, w * r)
@@ -463,7 +620,9 @@ def pixel_unshuffle_rule(ctx: Rule, shape, a, nd=0):
     c, h, w = shape[-3:]
     for name, x in (("height", h), ("width", w)):
         ctx.require(
-            divides(x, r), f"the {name} ({_s(x)}) must be divisible by downscale_factor ({r})", "downscale_factor"
+            divides(x, r),
+            lambda: f"the {name} ({_s(x)}) must be divisible by downscale_factor ({_s(r)})",
+            "downscale_factor",
         )
     return (*shape[:-3], c * r * r, floordiv(h, r), floordiv(w, r))
 
@@ -571,7 +730,8 @@ def _family(nd: int):
                 f"Adaptive{kind}Pool{nd}d",
                 args,
                 _bind(adaptive_rule, nd),
-                ranks=ranks,
+                ranks=None if kind == "Avg" and nd > 1 else ranks,  # the rule checks (see adaptive_rule)
+                min_rank=nd,
                 nd=nd,
                 family=f"Adaptive{kind}Pool",
                 short=f"adaptive{kind.lower()}pool",
@@ -587,7 +747,7 @@ def _family(nd: int):
                 Arg("affine", True, BOOL),
                 Arg("track_running_stats", True, BOOL),
             ),
-            same_shape,
+            _bind(batch_norm_rule, nd),
             norm_count,
             "num_features",
             lambda shape, a: shape[1],
@@ -606,7 +766,7 @@ def _family(nd: int):
                 Arg("affine", False, BOOL),
                 Arg("track_running_stats", False, BOOL),
             ),
-            same_shape,
+            _bind(instance_norm_rule, nd),
             norm_count,
             "num_features",
             infer_c,
@@ -620,14 +780,14 @@ def _family(nd: int):
         LayerSpec(
             f"Dropout{nd}d",
             (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL)),
-            same_shape,
-            ranks=ranks,
+            _bind(dropout_rule, nd),
+            ranks=ranks if nd == 1 else None,  # Dropout2d/3d only warn about other ranks
             nd=nd,
             family="Dropout",
             short="dropout",
         )
     )
-    pad_ranks = ranks
+    pad_ranks = None  # the rule checks ranks: they follow len(padding), not the class name
     register(
         LayerSpec(
             f"ZeroPad{nd}d",
@@ -681,9 +841,9 @@ for _name, _args in {
     "Sigmoid": (),
     "Tanh": (),
     "Identity": (),
-    "Dropout": (Arg("p", 0.5, FLOAT),) + _INPLACE,
 }.items():
     register(LayerSpec(_name, _args, same_shape, short=_name.lower()))
+register(LayerSpec("Dropout", (Arg("p", 0.5, FLOAT),) + _INPLACE, dropout_rule, short="dropout"))
 
 for _name in ("Softmax", "LogSoftmax"):
     register(LayerSpec(_name, (Arg("dim", None, OPT_INT),), softmax_rule, short=_name.lower()))
@@ -711,6 +871,8 @@ register(
         ),
         layer_norm_rule,
         layer_norm_count,
+        "normalized_shape",  # written or, by default, the input's last dim
+        layer_norm_infer,
         short="ln",
     )
 )

@@ -1,0 +1,164 @@
+"""Shared by the torch property tests: write a plan for (layers, input shape), run the same
+layers as real torch modules, and compare.  torch is the oracle; convplan must agree with it.
+
+A layer is `(kind, args)`: `kind` is the torch.nn class name, `args` the keyword arguments a
+plan writes (the inferred one, in_channels & co., is left out and read from the input here,
+independently of convplan's registry).
+
+One deliberate difference: convplan refuses a layer whose output would have a zero-size dim
+(plan dims are positive, like its input dims), where torch returns an empty tensor.  So
+"torch accepts" below means: torch runs, returns a tensor, and no output along the way is empty.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+import convplan
+from convplan import PlanError
+from convplan.shapes import evaluate
+
+SYMBOLS = ("N", "C", "D", "H", "W", "V")
+SYMBOLIC_LIMIT = "follows no floor("  # Upsample scale_factor refused for symbolic sizes
+
+
+def render(value) -> str:
+    """A Python value in plan syntax."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(render(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    raise TypeError(value)
+
+
+def layer_line(kind: str, args: dict) -> str:
+    return f"{kind}({', '.join(f'{k}={render(v)}' for k, v in args.items())})"
+
+
+def plan_text(shape, layers) -> str:
+    dims = ", ".join(str(d) for d in shape)
+    body = "".join(f"    {layer_line(kind, args)}\n" for kind, args in layers)
+    return f"plan T:\n    input [{dims}]\n{body}"
+
+
+# -- torch -----------------------------------------------------------------------------
+
+
+def _nd(kind: str) -> int:
+    return int(kind[-2]) if kind[-1] == "d" and kind[-2].isdigit() else 0
+
+
+def torch_layer(kind: str, args: dict, shape: tuple) -> nn.Module:
+    """nn.<kind>(**args) plus the argument torch reads off the input, found from the shape here."""
+    kwargs = dict(args)
+    nd = _nd(kind)
+    if kind.startswith(("Conv", "BatchNorm", "InstanceNorm")):
+        # The channel dim: BatchNorm always dim 1, the others the dim before the nd spatial ones.
+        ch = shape[1] if kind.startswith("BatchNorm") else shape[-nd - 1]
+        kwargs["num_features" if "Norm" in kind else "in_channels"] = ch
+    elif kind == "GroupNorm":
+        kwargs["num_channels"] = shape[1]
+    elif kind == "Linear":
+        kwargs["in_features"] = shape[-1]
+    elif kind == "LayerNorm" and "normalized_shape" not in kwargs:
+        kwargs["normalized_shape"] = shape[-1]
+    return getattr(nn, kind)(**kwargs).eval()
+
+
+def _channel_dim_exists(kind: str, shape) -> bool:
+    nd = _nd(kind)
+    if kind.startswith("BatchNorm") or kind == "GroupNorm":
+        return len(shape) >= 2
+    if kind.startswith(("Conv", "InstanceNorm")):
+        return len(shape) >= nd + 1
+    return len(shape) >= 1
+
+
+def torch_run(shape, layers):
+    """(output shape, None) if torch accepts every layer, else (None, why)."""
+    x = torch.randn(*shape)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        for kind, args in layers:
+            if not _channel_dim_exists(kind, x.shape):
+                return None, "rank: no channel dim"
+            try:
+                x = torch_layer(kind, args, tuple(x.shape))(x)
+            except Exception as exc:  # noqa: BLE001 - any raise is torch refusing
+                return None, f"{kind}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if not isinstance(x, torch.Tensor):
+                return None, f"{kind}: returns a {type(x).__name__}"
+            if 0 in x.shape:
+                return None, f"{kind}: empty output {list(x.shape)}"
+    return tuple(x.shape), None
+
+
+# -- convplan --------------------------------------------------------------------------
+
+
+def convplan_parse(shape, layers):
+    """The plan, or None if convplan refuses it (a PlanError; any other exception propagates)."""
+    try:
+        return convplan.parse(plan_text(shape, layers))
+    except PlanError:
+        return None
+
+
+def check_concrete(shape, layers):
+    """convplan accepts <=> torch accepts; both accept => same output shape, nothing left to require."""
+    want, why = torch_run(shape, layers)
+    plan = convplan_parse(shape, layers)
+    text = plan_text(shape, layers)
+    if plan is None:
+        assert want is None, f"convplan refused what torch accepts ({want}):\n{text}{_errors(shape, layers)}"
+        return None
+    assert want is not None, f"convplan accepted what torch refuses ({why}):\n{text}"
+    got = tuple(evaluate(d, {}) for d in plan.output_shape)
+    assert got == want, f"convplan says {got}, torch gives {want}:\n{text}"
+    assert not plan.requires, f"concrete plan left requirements {[str(r) for r in plan.requires]}:\n{text}"
+    return plan
+
+
+def check_symbolic(shape, layers):
+    """The same with every input dim a symbol: the symbolic output evaluated at the sizes equals torch's,
+    and the requirements hold at those sizes exactly when torch accepts."""
+    names = SYMBOLS[: len(shape)]
+    sizes = dict(zip(names, shape, strict=True))
+    want, why = torch_run(shape, layers)
+    text = plan_text(names, layers)
+    plan = convplan_parse(names, layers)
+    where = f"at {sizes}:\n{text}"
+    if plan is None:
+        errors = _errors(names, layers)
+        if want is not None and SYMBOLIC_LIMIT in errors:
+            return  # documented: a scale whose float64 rounding follows no floor(x*p/q) needs concrete sizes
+        assert want is None, f"convplan refused for all sizes, torch accepts ({want}) {where}{errors}"
+        return
+    broken = [str(r) for r in plan.requires if evaluate(r.condition, sizes) is not True]
+    for r in plan.requires:
+        assert isinstance(evaluate(r.condition, sizes), bool), f"requirement {r} is not decided {where}"
+    if want is None:
+        assert broken, f"every requirement holds but torch refuses ({why}) {where}"
+        return
+    assert not broken, f"torch accepts ({want}) but requirements {broken} fail {where}"
+    got = tuple(evaluate(d, sizes) for d in plan.output_shape)
+    assert got == want, f"convplan says {got}, torch gives {want} {where}"
+
+
+def check_both(shape, layers):
+    check_concrete(shape, layers)
+    check_symbolic(shape, layers)
+
+
+def _errors(shape, layers) -> str:
+    try:
+        convplan.parse(plan_text(shape, layers))
+    except PlanError as exc:
+        return "\nconvplan said: " + "; ".join(d.message for d in exc.diagnostics)
+    return ""

@@ -1,0 +1,362 @@
+"""Every layer kind against real torch 2.13 (CPU, eval mode): random arguments, valid or not,
+random input sizes.  convplan must accept exactly what torch runs, with torch's output shape,
+both for concrete sizes and for symbolic ones evaluated at those sizes (see _torch_oracle)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from _torch_oracle import check_both, check_concrete, torch_run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+# CONVPLAN_EXAMPLES=2000 for a deeper hunt; the default keeps the file near 20 s on 2 cores.
+EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 150)), deadline=None)
+
+small = st.integers(1, 4)
+dims = st.integers(1, 9)
+
+
+@st.composite
+def shapes(draw, ranks, lo=1, hi=9):
+    """Small sizes, with plenty of 1s and 2s: that is where torch's edge cases live."""
+    rank = draw(st.sampled_from(ranks))
+    size = st.one_of(st.integers(lo, hi), st.sampled_from([1, 1, 2]))
+    return tuple(draw(size) for _ in range(rank))
+
+
+def mostly(good, *bad):
+    """Usually a value from `good`, now and then one of the `bad` ones (values torch refuses).  The bad
+    branch hangs off a middle value: hypothesis favours the ends of a range."""
+    return st.integers(0, 9).flatmap(lambda i: st.sampled_from(bad) if i == 5 and bad else good)
+
+
+def sized(values, nd, lengths=None):
+    """An int from `values`, or a tuple of them (usually of length nd, sometimes not)."""
+    lengths = lengths or [nd] * 6 + [1, nd + 1]
+    return st.one_of(values, st.sampled_from(lengths).flatmap(lambda n: st.tuples(*[values] * n)))
+
+
+@st.composite
+def some(draw, options: dict):
+    """A random subset of the optional arguments, in torch's order."""
+    return {k: draw(v) for k, v in options.items() if draw(st.booleans())}
+
+
+def near_ranks(nd):
+    return [nd + 1, nd + 2, nd + 2, nd + 2, nd + 2, nd, nd + 3]
+
+
+# -- convolutions ----------------------------------------------------------------------
+
+
+@st.composite
+def conv_case(draw):
+    nd = draw(st.sampled_from([1, 2, 3]))
+    kind = draw(st.sampled_from(["Conv", "ConvTranspose"])) + f"{nd}d"
+    groups = draw(mostly(st.sampled_from([1, 1, 1, 2, 3]), 0, -1))
+    args = {
+        "out_channels": draw(mostly(st.sampled_from([1, 2, 3, 4, 6]), 0)),
+        "kernel_size": draw(sized(mostly(st.integers(1, 4), 0), nd, [nd] * 6 + [1, nd + 1])),
+    }
+    pads = mostly(st.integers(0, 2), -1)
+    if kind.startswith("Conv") and not kind.startswith("ConvT"):
+        pads = st.one_of(pads, st.sampled_from(["same", "valid"]))
+    options = {
+        "stride": sized(mostly(st.integers(1, 3), 0), nd),
+        "padding": st.one_of(pads, sized(mostly(st.integers(0, 2), -1), nd)),
+        "dilation": sized(mostly(st.integers(1, 2), 0), nd),
+        "groups": st.just(groups),
+        "bias": st.booleans(),
+        "padding_mode": mostly(st.just("zeros"), "reflect", "replicate", "circular"),
+    }
+    if kind.startswith("ConvT"):
+        options["output_padding"] = sized(mostly(st.integers(0, 1), -1, 2), nd)
+    args.update(draw(some(options)))
+    shape = draw(shapes(near_ranks(nd), hi={1: 12, 2: 8, 3: 6}[nd]))
+    if len(shape) > nd and draw(mostly(st.just(True), False)):  # usually make the channels fit the groups
+        ch = len(shape) - nd - 1
+        shape = shape[:ch] + (max(groups, 1) * draw(small),) + shape[ch + 1 :]
+    return shape, [(kind, args)]
+
+
+@given(conv_case())
+@EXAMPLES
+def test_conv(case):
+    check_both(*case)
+
+
+# -- pooling ---------------------------------------------------------------------------
+
+
+@st.composite
+def pool_case(draw):
+    nd = draw(st.sampled_from([1, 2, 3]))
+    kind = draw(st.sampled_from(["Max", "Avg"])) + f"Pool{nd}d"
+    args = {"kernel_size": draw(sized(mostly(st.integers(1, 4), 0, -1), nd))}
+    options = {
+        "stride": st.one_of(st.none(), sized(mostly(st.integers(1, 5), 0, -1), nd)),
+        "padding": sized(mostly(st.integers(0, 2), -1), nd),
+        "ceil_mode": st.booleans(),
+    }
+    if kind.startswith("Max"):
+        options["dilation"] = sized(mostly(st.integers(1, 2), 0), nd)
+        options["return_indices"] = mostly(st.just(False), True)
+    else:
+        options["count_include_pad"] = st.booleans()
+        if nd > 1:
+            options["divisor_override"] = mostly(st.sampled_from([None, 1, 2, -1]), 0)
+    args.update(draw(some(options)))
+    return draw(shapes(near_ranks(nd), hi={1: 10, 2: 7, 3: 5}[nd])), [(kind, args)]
+
+
+@given(pool_case())
+@EXAMPLES
+def test_pool(case):
+    check_both(*case)
+
+
+@st.composite
+def adaptive_case(draw):
+    nd = draw(st.sampled_from([1, 2, 3]))
+    kind = f"Adaptive{draw(st.sampled_from(['Avg', 'Max']))}Pool{nd}d"
+    entry = mostly(st.integers(1, 6), 0, -1, None) if nd > 1 else mostly(st.integers(1, 6), 0, -1)
+    args = {"output_size": draw(mostly(sized(entry, nd), None))}
+    if kind.startswith("AdaptiveMax") and draw(st.booleans()):
+        args["return_indices"] = draw(mostly(st.just(False), True))
+    return draw(shapes(near_ranks(nd), hi=7)), [(kind, args)]
+
+
+@given(adaptive_case())
+@EXAMPLES
+def test_adaptive_pool(case):
+    check_both(*case)
+
+
+# -- normalisation ---------------------------------------------------------------------
+
+
+@st.composite
+def norm_case(draw):
+    kind = draw(st.sampled_from(["BatchNorm", "InstanceNorm", "GroupNorm", "LayerNorm"]))
+    shape = draw(shapes([1, 2, 3, 4, 5, 6], hi=3))
+    if kind == "GroupNorm":
+        args = {"num_groups": draw(st.sampled_from([1, 2, 3, 4, 0, -1]))}
+        args.update(draw(some({"eps": st.just(1e-3), "affine": st.booleans()})))
+    elif kind == "LayerNorm":
+        tail = shape[len(shape) - draw(st.integers(0, len(shape))) :]
+        norm = st.one_of(st.just(tail), st.just(tail[-1:] or (2,)), st.integers(0, 3), st.tuples(small, small))
+        args = draw(some({"normalized_shape": norm, "elementwise_affine": st.booleans(), "bias": st.booleans()}))
+    else:
+        kind += f"{draw(st.sampled_from([1, 2, 3]))}d"
+        args = draw(some({"eps": st.just(1e-3), "affine": st.booleans(), "track_running_stats": st.booleans()}))
+    return shape, [(kind, args)]
+
+
+@given(norm_case())
+@EXAMPLES
+def test_norm(case):
+    check_both(*case)
+
+
+# -- element-wise, dropout, softmax ----------------------------------------------------
+
+ELEMENTWISE = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid", "Sigmoid",
+               "Tanh", "Identity"]
+
+
+@st.composite
+def pointwise_case(draw):
+    kind = draw(st.sampled_from([*ELEMENTWISE, "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Softmax",
+                                 "LogSoftmax"]))
+    shape = draw(shapes([1, 2, 3, 4, 5, 6], hi=3))
+    args = {}
+    if kind.startswith("Dropout"):
+        args = draw(some({"p": st.sampled_from([0.0, 0.5, 1.0, 1.5, -0.25])}))
+    elif kind.endswith("Softmax"):
+        args = draw(some({"dim": st.one_of(st.none(), st.integers(-7, 6))}))
+    elif kind == "LeakyReLU":
+        args = draw(some({"negative_slope": st.sampled_from([0.2, -1.0])}))
+    elif kind == "GELU":
+        args = draw(some({"approximate": st.sampled_from(["none", "tanh"])}))
+    return shape, [(kind, args)]
+
+
+@given(pointwise_case())
+@EXAMPLES
+def test_pointwise(case):
+    check_both(*case)
+
+
+# -- reshaping -------------------------------------------------------------------------
+
+
+@st.composite
+def reshape_case(draw):
+    kind = draw(st.sampled_from(["Flatten", "Unflatten", "Linear", "PixelShuffle", "PixelUnshuffle"]))
+    shape = draw(shapes([1, 2, 3, 4, 5], hi=6))
+    index = st.integers(-6, 5)
+    if kind == "Flatten":
+        args = draw(some({"start_dim": index, "end_dim": index}))
+    elif kind == "Unflatten":
+        entry = st.sampled_from([1, 2, 3, 4, 6, -1, -1, 0, -2])
+        sizes = st.one_of(st.lists(entry, min_size=1, max_size=3).map(tuple), entry)
+        args = {"dim": draw(index), "unflattened_size": draw(sizes)}
+    elif kind == "Linear":
+        args = {"out_features": draw(st.integers(0, 5))}
+        args.update(draw(some({"bias": st.booleans()})))
+    else:
+        name = "upscale_factor" if kind == "PixelShuffle" else "downscale_factor"
+        args = {name: draw(st.integers(-1, 3))}
+    return shape, [(kind, args)]
+
+
+@given(reshape_case())
+@EXAMPLES
+def test_reshape(case):
+    check_both(*case)
+
+
+# -- padding ---------------------------------------------------------------------------
+
+
+@st.composite
+def pad_case(draw):
+    nd = draw(st.sampled_from([1, 2, 3]))
+    kind = draw(st.sampled_from(["Zero", "Constant", "Reflection", "Replication"])) + f"Pad{nd}d"
+    entry = st.integers(-3, 4)
+    pads = st.one_of(entry, st.sampled_from([2 * nd, 2 * nd, 2, 4, 6, 3]).flatmap(lambda n: st.tuples(*[entry] * n)))
+    args = {"padding": draw(pads)}
+    if kind.startswith("Constant"):
+        args["value"] = 0.5
+    return draw(shapes([nd, nd + 1, nd + 2, nd + 2, nd + 3, 1], hi=6)), [(kind, args)]
+
+
+@given(pad_case())
+@EXAMPLES
+def test_pad(case):
+    check_both(*case)
+
+
+# -- upsampling ------------------------------------------------------------------------
+
+MODES = ["nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"]
+
+
+@st.composite
+def upsample_case(draw):
+    shape = draw(shapes([3, 4, 5, 2], hi=6))
+    nd = max(len(shape) - 2, 1)
+    args = {}
+    if draw(st.booleans()):
+        args["size"] = draw(sized(st.integers(0, 9), nd))
+    if draw(st.booleans()) or not args:
+        scales = st.sampled_from([0.5, 1.5, 2.0, 0.29, 1.1, 2.5, 3.0, 0.1, 1.0, 1 / 3])
+        args["scale_factor"] = draw(st.one_of(scales, sized(scales, nd)))
+    args.update(draw(some({"mode": st.sampled_from(MODES), "align_corners": st.booleans()})))
+    return shape, [("Upsample", args)]
+
+
+@given(upsample_case())
+@EXAMPLES
+def test_upsample(case):
+    check_both(*case)
+
+
+# -- hand-picked edge cases (expected values come from torch, in the test) ---------------
+
+
+def torch_shape(shape, layers):
+    out, why = torch_run(shape, layers)
+    assert out is not None, why
+    return out
+
+
+def torch_refuses(shape, layers):
+    out, _ = torch_run(shape, layers)
+    return out is None
+
+
+EDGE_ACCEPT = [
+    # ceil_mode: the last window must start inside the input (7 -> 3, not 4)
+    ((1, 1, 7), [("MaxPool1d", {"kernel_size": 2, "stride": 3, "ceil_mode": True})]),
+    ((1, 1, 6), [("AvgPool1d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True})]),
+    ((1, 1, 5, 5), [("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True, "dilation": 2})]),
+    # dilation
+    ((2, 3, 17), [("Conv1d", {"out_channels": 4, "kernel_size": 3, "stride": 2, "dilation": 2, "padding": 1})]),
+    # padding='same' with an even kernel: asymmetric padding, same length
+    ((1, 2, 6), [("Conv1d", {"out_channels": 3, "kernel_size": 4, "padding": "same"})]),
+    ((1, 2, 5, 4), [("Conv2d", {"out_channels": 3, "kernel_size": (2, 3), "padding": "same", "dilation": (3, 1)})]),
+    ((1, 2, 5), [("Conv1d", {"out_channels": 3, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"})]),
+    ((1, 2, 5), [("Conv1d", {"out_channels": 3, "kernel_size": 4, "padding": "valid"})]),
+    # output_padding below stride or dilation
+    ((1, 2, 5), [("ConvTranspose1d", {"out_channels": 3, "kernel_size": 3, "stride": 2, "output_padding": 1})]),
+    ((1, 2, 5), [("ConvTranspose1d", {"out_channels": 3, "kernel_size": 3, "dilation": 2, "output_padding": 1})]),
+    # groups
+    ((1, 4, 5), [("Conv1d", {"out_channels": 6, "kernel_size": 3, "groups": 2})]),
+    # unbatched inputs
+    ((3, 10), [("Conv1d", {"out_channels": 2, "kernel_size": 3})]),
+    ((3, 6, 6), [("MaxPool2d", {"kernel_size": 2})]),
+    # BatchNorm1d on (N, C); Linear on the last dim of any rank
+    ((4, 3), [("BatchNorm1d", {})]),
+    ((2, 3, 4, 5), [("Linear", {"out_features": 7})]),
+    ((7,), [("Linear", {"out_features": 2})]),
+    # Flatten start/end
+    ((2, 3, 4, 5), [("Flatten", {"start_dim": 1, "end_dim": 2})]),
+    ((2, 3, 4, 5), [("Flatten", {"start_dim": -3, "end_dim": -1})]),
+    # Upsample: int(float64(L) * scale)
+    ((1, 1, 100), [("Upsample", {"scale_factor": 0.29})]),
+    ((1, 1, 10), [("Upsample", {"scale_factor": 1.1})]),
+    ((1, 1, 3), [("Upsample", {"scale_factor": 2.5})]),
+    # pooling padding at exactly half the kernel
+    ((1, 1, 5), [("MaxPool1d", {"kernel_size": 4, "padding": 2})]),
+    # GroupNorm / InstanceNorm with just 2 values
+    ((1, 4, 2), [("GroupNorm", {"num_groups": 4})]),
+    ((1, 3, 1, 2), [("InstanceNorm2d", {})]),
+    ((1, 4, 1, 1), [("BatchNorm2d", {})]),  # only training needs > 1 value per channel
+    ((1, 8, 3, 3), [("PixelShuffle", {"upscale_factor": 2})]),
+    ((1, 2, 4, 6), [("PixelUnshuffle", {"downscale_factor": 2})]),
+    ((2, 12), [("Unflatten", {"dim": 1, "unflattened_size": (3, -1)})]),
+    ((2, 3, 5), [("ReflectionPad1d", {"padding": (4, 1)})]),
+]
+
+EDGE_REFUSE = [
+    ((1, 2, 5), [("Conv1d", {"out_channels": 1, "kernel_size": (2, 1)})]),  # torch builds it, dies at forward
+    ((1, 1, 5), [("MaxPool1d", {"kernel_size": 3, "padding": 2})]),  # padding > kernel//2
+    ((1, 1, 9), [("MaxPool1d", {"kernel_size": 3, "padding": 2, "dilation": 2})]),  # the UNdilated kernel counts
+    ((1, 1, 2, 4, 4), [("AvgPool3d", {"kernel_size": 3, "padding": 1})]),  # raw L >= k
+    ((1, 3, 1, 1), [("InstanceNorm2d", {})]),  # needs H*W >= 2, in eval too
+    ((1, 4, 1), [("GroupNorm", {"num_groups": 4})]),  # needs N*C/G*L >= 2, in eval too
+    ((1, 2, 5), [("Conv1d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "padding": "same"})]),
+    ((1, 2, 5), [("ConvTranspose1d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "output_padding": 2})]),
+    ((1, 3, 5), [("Conv1d", {"out_channels": 2, "kernel_size": 3, "groups": 2})]),
+    ((2, 5, 5, 5), [("Dropout1d", {})]),  # 2-D or 3-D only
+    ((2, 3), [("Softmax", {"dim": 2})]),
+    ((2, 3), [("LayerNorm", {"normalized_shape": (2, 3, 4)})]),
+    ((2, 3), [("LayerNorm", {"normalized_shape": 4})]),
+    ((2, 6), [("Unflatten", {"dim": 1, "unflattened_size": (4, -1)})]),
+    ((2, 6), [("Unflatten", {"dim": 1, "unflattened_size": 6})]),  # torch wants a tuple
+    ((1, 6, 3, 3), [("PixelShuffle", {"upscale_factor": 2})]),
+    ((1, 2, 5, 4), [("PixelUnshuffle", {"downscale_factor": 2})]),
+    ((2, 3, 5), [("ReflectionPad1d", {"padding": (5, 1)})]),
+    ((2, 3, 5), [("ZeroPad2d", {"padding": (1, 1, 1)})]),  # odd length
+    ((2, 3, 5, 5), [("ReflectionPad1d", {"padding": 1})]),  # 1-d reflect on a 4-D input
+    ((1, 1, 7), [("Upsample", {"scale_factor": 2.0, "mode": "bilinear"})]),
+    ((1, 1, 3, 3), [("Upsample", {"scale_factor": 0.2})]),  # output 0
+    ((1, 2, 5), [("Linear", {"out_features": 0})]),  # torch: an empty tensor; convplan refuses empty dims
+    ((1, 2, 5), [("AdaptiveAvgPool1d", {"output_size": 0})]),  # likewise
+]
+
+
+@pytest.mark.parametrize("shape, layers", EDGE_ACCEPT)
+def test_edge_accepted(shape, layers):
+    torch_shape(shape, layers)  # the case is what it claims: torch runs it
+    check_both(shape, layers)
+
+
+@pytest.mark.parametrize("shape, layers", EDGE_REFUSE)
+def test_edge_refused(shape, layers):
+    assert torch_refuses(shape, layers)
+    assert check_concrete(shape, layers) is None
+    check_both(shape, layers)
