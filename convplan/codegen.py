@@ -25,7 +25,7 @@ from .check import Checked, check
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, show_shape
 from .layers import REQUIRED
-from .shapes import dim, pyrepr
+from .shapes import FloorDiv, IntMod, dim, pyrepr
 
 LINE_LENGTH = 88  # ruff's and black's default: the file lands in the user's project
 TAB = "    "
@@ -80,7 +80,8 @@ NEGATED = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "==": "!=", "!=": "=="}
 
 class Printer:
     """sympy integer expressions and conditions -> Python source in ruff's format
-    (`32 * (L // 2)`), with symbols renamed through `names`."""
+    (`32 * (L // 2)`), with symbols renamed through `names`.  `doc` gives the same text as
+    an operator chain (`Ops`) that the layout may split across lines."""
 
     def __init__(self, names: dict[str, str]):
         self.names = names
@@ -89,21 +90,77 @@ class Printer:
         return self.expr(e)[0]
 
     def expr(self, e) -> tuple[str, int]:
+        """(source, precedence level) of `e`."""
         e = sympy.sympify(e)
-        method = getattr(self, f"_{type(e).__name__}", None)
-        if method is None:
-            for cls in type(e).__mro__:  # Integer subclasses (One, Zero, ...), relationals
-                method = getattr(self, f"_{cls.__name__}", None)
-                if method:
-                    break
-        if method is None:
-            raise ValueError(f"codegen cannot print {type(e).__name__}: {e}")
-        return method(e)
+        chain = self._chain(e, self.wrap)
+        if chain is not None:
+            items, ops, prec = chain
+            return items[0] + "".join(f" {op} {item}" for op, item in zip(ops, items[1:], strict=True)), prec
+        for cls in type(e).__mro__:  # Integer subclasses (One, Zero, ...), relationals
+            method = getattr(self, f"_{cls.__name__}", None)
+            if method:
+                return method(e)
+        raise ValueError(f"codegen cannot print {type(e).__name__}: {e}")
+
+    def doc(self, e):
+        """`e` as a layout doc: an `Ops` chain where `e` is one, else its text."""
+        e = sympy.sympify(e)
+        chain = self._chain(e, self._operand_doc)
+        if chain is None:
+            return self._call_doc(e) or self(e)
+        return Ops(tuple(chain[0]), tuple(chain[1]), chain[2])
 
     def wrap(self, e, level: int) -> str:
         """`e` as an operand that must bind at least as tightly as `level`."""
         text, prec = self.expr(e)
         return f"({text})" if prec < level else text
+
+    def _operand_doc(self, e, level: int):
+        prec = self.expr(e)[1]
+        return Brackets("", (self.doc(e),)) if prec < level else self.doc(e)
+
+    def _call_doc(self, e):
+        """Max/Min as calls, `-(...)` as brackets: splittable where the text has brackets."""
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            return Brackets(type(e).__name__.lower(), tuple(self.doc(a) for a in e.args))
+        if e.is_Mul and e.as_coeff_Mul()[0] == -1:
+            return Pre("-", self._operand_doc(-e, POW + 1 if (-e).is_Pow else UNARY))
+        return None
+
+    def _chain(self, e, operand):
+        """(operands, operators, level) for a binary-operator chain, else None."""
+        if e.is_Add:
+            terms = e.as_ordered_terms()
+            items, ops = [operand(terms[0], ADD)], []
+            for t in terms[1:]:
+                negative = t.as_coeff_Mul()[0].is_negative
+                ops.append("-" if negative else "+")
+                items.append(operand(-t if negative else t, MUL))
+            return items, ops, ADD
+        if e.is_Mul:
+            c, rest = e.as_coeff_Mul()
+            if not c.is_Integer:
+                raise ValueError(f"codegen needs integer expressions, got {e}")
+            if c == -1:
+                return None  # unary minus
+            factors = rest.as_ordered_factors()
+            items = ([] if c == 1 else [str(int(c))])
+            items += [operand(f, MUL if not items and i == 0 else MUL + 1) for i, f in enumerate(factors)]
+            ops = ["*"] * (len(items) - 1)
+            if isinstance(items[0], Ops) and items[0].level == MUL:  # `L // 2 * H`: one chain at the level of *
+                items, ops = [*items[0].items, *items[1:]], [*items[0].ops, *ops]
+            return items, ops, MUL
+        if isinstance(e, (FloorDiv, IntMod)):  # left-associative at the level of *
+            a, b = e.args
+            left = operand(a, MUL)
+            same = isinstance(left, Ops) and left.level == MUL
+            items, ops = (list(left.items), list(left.ops)) if same else ([left], [])
+            return items + [operand(b, MUL + 1)], ops + ["//" if isinstance(e, FloorDiv) else "%"], MUL
+        if e.is_Pow and e.exp.is_Integer and e.exp > 0 and not (e.base.is_Symbol or e.base.is_Integer):
+            return [operand(e.base, POW + 1), str(e.exp)], ["**"], POW  # `L**2` hugs; `(L + 1) ** 2` splits
+        if isinstance(e, sympy.Rel) and e.rel_op in NEGATED:  # comparisons chain: operands bind tighter
+            return [operand(e.lhs, CMP + 1), operand(e.rhs, CMP + 1)], [e.rel_op], CMP
+        return None
 
     def _Integer(self, e):
         return str(int(e)), (ATOM if e >= 0 else UNARY)
@@ -114,26 +171,9 @@ class Printer:
     def _Symbol(self, e):
         return self.names.get(e.name, e.name), ATOM  # sizes that are not arguments keep their names
 
-    def _Add(self, e):
-        terms = e.as_ordered_terms()
-        out = [self.wrap(terms[0], ADD)]
-        for t in terms[1:]:
-            if t.as_coeff_Mul()[0].is_negative:
-                out.append(f"- {self.wrap(-t, MUL)}")
-            else:
-                out.append(f"+ {self.wrap(t, MUL)}")
-        return " ".join(out), ADD
-
-    def _Mul(self, e):
-        c, rest = e.as_coeff_Mul()
-        if not c.is_Integer:
-            raise ValueError(f"codegen needs integer expressions, got {e}")
-        if c == -1:  # ruff writes -(L**2) for -L**2
-            return f"-{self.wrap(rest, POW + 1 if rest.is_Pow else UNARY)}", UNARY
-        factors = rest.as_ordered_factors()
-        parts = [] if c == 1 else [str(int(c))]
-        parts += [self.wrap(f, MUL if not parts and i == 0 else MUL + 1) for i, f in enumerate(factors)]
-        return " * ".join(parts), MUL
+    def _Mul(self, e):  # only -x reaches here; ruff writes -(L**2) for -L**2
+        rest = -e
+        return f"-{self.wrap(rest, POW + 1 if rest.is_Pow else UNARY)}", UNARY
 
     def _Pow(self, e):
         base, exp = e.args
@@ -143,29 +183,16 @@ class Printer:
         simple = base.is_Symbol or (base.is_Integer and base >= 0)
         return (f"{left}**{exp}" if simple else f"{left} ** {exp}"), POW
 
-    def _FloorDiv(self, e):
-        return self._binary(e, "//"), MUL
-
-    def _IntMod(self, e):
-        return self._binary(e, "%"), MUL
-
-    def _binary(self, e, op):  # // and % are left-associative at the level of *
-        a, b = e.args
-        return f"{self.wrap(a, MUL)} {op} {self.wrap(b, MUL + 1)}"
-
     def _Max(self, e):
         return f"max({', '.join(self(a) for a in e.args)})", ATOM
 
     def _Min(self, e):
         return f"min({', '.join(self(a) for a in e.args)})", ATOM
 
-    def _Relational(self, e, op: str | None = None):  # comparisons chain in Python: operands bind tighter
-        return f"{self.wrap(e.lhs, CMP + 1)} {op or e.rel_op} {self.wrap(e.rhs, CMP + 1)}", CMP
-
-    def negation(self, cond) -> str:
-        """`not cond`, as a plain comparison where there is one (sympy would evaluate it)."""
+    def negation(self, cond):
+        """The doc of `not cond`: a plain comparison where there is one (sympy would evaluate it)."""
         if isinstance(cond, sympy.Rel) and cond.rel_op in NEGATED:
-            return self._Relational(cond, NEGATED[cond.rel_op])[0]
+            return self.doc(sympy.Rel(cond.lhs, cond.rhs, NEGATED[cond.rel_op], evaluate=False))
         return f"not {self.wrap(cond, NOT)}"
 
     def _And(self, e):
@@ -238,48 +265,126 @@ class Brackets:
 
 
 @dataclass(frozen=True)
-class Chain:
-    """`a + b + c`: operands joined by one operator."""
+class Ops:
+    """`a + b - c`: operands (strings or nested `Ops`) and the operators between them, all
+    of one precedence `level`."""
 
-    op: str
-    items: tuple[str, ...]
+    items: tuple
+    ops: tuple[str, ...]
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class Pre:
+    """`text` glued to a doc: `padding=...` in a call, unary `-...`."""
+
+    text: str
+    value: object
 
 
 def flat(doc) -> str:
     if isinstance(doc, Brackets):
         inner = ", ".join(flat(i) for i in doc.items)
         return doc.head + (inner if doc.bare else f"{doc.open}{inner}{doc.close}")
-    if isinstance(doc, Chain):
-        return f" {doc.op} ".join(doc.items)
+    if isinstance(doc, Ops):
+        return flat(doc.items[0]) + "".join(f" {op} {flat(i)}" for op, i in zip(doc.ops, doc.items[1:], strict=True))
+    if isinstance(doc, Pre):
+        return doc.text + flat(doc.value)
     return doc
 
 
-def layout(prefix: str, doc, suffix: str, depth: int, width: int) -> list[str]:
-    """Lines for `prefix + doc + suffix` at `depth`: flat if it fits; else the brackets open
-    with the items on one line of their own if they fit there, else one item per line with a
-    trailing comma (ruff's order); an operator chain splits inside parentheses."""
-    indent, inner = TAB * depth, TAB * (depth + 1)
+def layout(prefix: str, doc, suffix: str, depth: int, width: int, enclosed: bool = False) -> list[str]:
+    """Lines for `prefix + doc + suffix` at `depth`, in ruff's order of preference: flat;
+    brackets opened with the items on one line of their own; one item per line with a
+    trailing comma.  An operator chain splits before its operators, inside parentheses
+    that it gets unless `enclosed` in brackets already."""
+    indent = TAB * depth
     text = prefix + flat(doc) + suffix
     if len(indent) + len(text) <= width or isinstance(doc, str):
         return [indent + text]
-    if isinstance(doc, Chain):
-        body = flat(doc)
-        lines = [inner + body] if len(inner) + len(body) <= width else \
-            [inner + doc.items[0]] + [f"{inner}{doc.op} {x}" for x in doc.items[1:]]
-        return [f"{indent}{prefix}("] + lines + [f"{indent}){suffix}"]
+    if isinstance(doc, Pre):
+        return layout(prefix + doc.text, doc.value, suffix, depth, width, enclosed)
+    if isinstance(doc, Ops):
+        if not enclosed:
+            return _unenclosed(prefix, doc, suffix, depth, width)
+        last = len(doc.items) - 1
+        return [line for i, item in enumerate(doc.items)
+                for line in layout(prefix if i == 0 else f"{doc.ops[i - 1]} ", item, suffix if i == last else "",
+                                   depth, width, True)]
     head = prefix + doc.head + doc.open
     if prefix.endswith(" = ") and (len(indent + head) > width or not doc.items):
-        body = flat(doc)  # `target = (` / the call / `)`: ruff's choice when the call cannot open here
-        if len(inner + body) <= width:
-            return [f"{indent}{prefix}(", inner + body, f"{indent}){suffix}"]
+        # `target = (` / the call / `)`: ruff's choice when the call cannot open on the line
+        return [f"{indent}{prefix}("] + layout("", doc, "", depth + 1, width, True) + [f"{indent}){suffix}"]
     if not doc.items:
         return [indent + text]
+    return [indent + head] + _bracket_body(doc, depth, width) + [indent + doc.close + suffix]
+
+
+def _unenclosed(prefix: str, doc: Ops, suffix: str, depth: int, width: int) -> list[str]:
+    """A too long operator chain outside brackets.  Like ruff: a chain of one operator that
+    starts or ends with brackets keeps its line and opens brackets, left to right, until
+    the rest fits (`if a < max(` / `b, c` / `):`); any other chain gets parentheses."""
+    indent = TAB * depth
+    first, last = _edge(doc, 0), _edge(doc, -1)
+    if len(doc.ops) == 1 and (first.head == "" and first.items or last.items):
+        lines = _open_brackets(_tokens(doc) + [suffix], indent + prefix, depth, width)
+        if all(len(line) <= width for line in lines):
+            return lines
+    return [f"{indent}{prefix}("] + layout("", doc, "", depth + 1, width, True) + [f"{indent}){suffix}"]
+
+
+def _edge(doc, end: int) -> Brackets:
+    """The chain's first (end=0) or last (end=-1) operand if in brackets, else empty ones.
+    Ruff counts a first operand in parentheses, and a last one in any brackets (`-(...)` too)."""
+    while isinstance(doc, Ops) or (end == -1 and isinstance(doc, Pre)):
+        doc = doc.items[end] if isinstance(doc, Ops) else doc.value
+    return doc if isinstance(doc, Brackets) else Brackets("-", ())
+
+
+def _tokens(doc) -> list:
+    """The chain as text pieces and the bracket groups between them, left to right."""
+    if isinstance(doc, Ops):
+        out = _tokens(doc.items[0])
+        for op, item in zip(doc.ops, doc.items[1:], strict=True):
+            out += [f" {op} ", *_tokens(item)]
+        return out
+    if isinstance(doc, Pre):
+        return [doc.text, *_tokens(doc.value)]
+    return [doc] if isinstance(doc, Brackets) else [flat(doc)]
+
+
+def _open_brackets(tokens: list, line: str, depth: int, width: int) -> list[str]:
+    """Ruff's printer: a group stays flat if the line fits up to the next place it could
+    break (the next group's opening bracket, or the end); else it opens."""
+    lines = []
+    for i, tok in enumerate(tokens):
+        if not isinstance(tok, Brackets):
+            line += tok
+            continue
+        rest = ""
+        for nxt in tokens[i + 1 :]:
+            if isinstance(nxt, Brackets):
+                rest += nxt.head + nxt.open
+                break
+            rest += nxt
+        if len(line + flat(tok) + rest) <= width or not tok.items:
+            line += flat(tok)
+            continue
+        lines.append(line + tok.head + tok.open)
+        lines += _bracket_body(tok, depth, width)
+        line = TAB * depth + tok.close
+    return lines + [line]
+
+
+def _bracket_body(doc: Brackets, depth: int, width: int) -> list[str]:
+    """The items of opened brackets: on one line if they fit, else one per line."""
+    inner = TAB * (depth + 1)
     hugged = ", ".join(flat(i) for i in doc.items)
-    if len(inner) + len(hugged) <= width or len(doc.items) == 1:
-        body = layout("", doc.items[0], "", depth + 1, width) if len(doc.items) == 1 else [inner + hugged]
-    else:
-        body = [line for item in doc.items for line in layout("", item, ",", depth + 1, width)]
-    return [indent + head] + body + [indent + doc.close + suffix]
+    if len(inner) + len(hugged) <= width:
+        return [inner + hugged]
+    if len(doc.items) == 1:
+        return layout("", doc.items[0], "", depth + 1, width, True)
+    return [line for item in doc.items for line in layout("", item, ",", depth + 1, width, True)]
 
 
 class Writer:
@@ -463,12 +568,12 @@ def emit_layer(ctx: Context, node: Node, ins: list[str]) -> Brackets:
     return Brackets(f"self.{ctx.attrs[node.id]}", tuple(ins))
 
 
-def emit_add(ctx: Context, node: Node, ins: list[str]) -> Chain:
-    return Chain("+", tuple(ins))
+def emit_add(ctx: Context, node: Node, ins: list[str]) -> Ops:
+    return Ops(tuple(ins), ("+",) * (len(ins) - 1))
 
 
-def emit_mul(ctx: Context, node: Node, ins: list[str]) -> Chain:
-    return Chain("*", tuple(ins))
+def emit_mul(ctx: Context, node: Node, ins: list[str]) -> Ops:
+    return Ops(tuple(ins), ("*",) * (len(ins) - 1))
 
 
 def emit_cat(ctx: Context, node: Node, ins: list[str]) -> Brackets:
@@ -561,7 +666,7 @@ def _check(w: Writer, ctx: Context, class_name: str, cond, where: str) -> None:
     names = ctx.expr.names
     got = "got " + ", ".join(f"{names[s]}={{{names[s]}}}" for s in sorted(s.name for s in cond.free_symbols))
     text = f"{class_name} requires {ctx.expr(cond)}" + (f" ({where})" if where else "") + ","
-    w.line(f"if {ctx.expr.negation(cond)}:")
+    w.code("if ", ctx.expr.negation(cond), ":")
     w.depth += 1
     joined = str_literal(text.replace("{", "{{").replace("}", "}}") + " " + got, prefix="f")
     room = w.width - len(w.indent) - len(TAB)
@@ -590,7 +695,7 @@ def _wrap_words(text: str, fits) -> list[str]:
     return pieces
 
 
-def _layer_args(node: Node, expr: Printer) -> list[str]:
+def _layer_args(node: Node, expr: Printer) -> list:
     """Torch's leading required arguments by position, the rest by keyword."""
     spec = node.spec
     required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
@@ -600,8 +705,9 @@ def _layer_args(node: Node, expr: Printer) -> list[str]:
             positional = False
             continue
         positional = positional and name in required
-        text = value_source(node.args[name], expr)
-        out.append(text if positional else f"{name}={text}")
+        value = node.args[name]
+        doc = expr.doc(value) if isinstance(value, sympy.Basic) else value_source(value, expr)
+        out.append(doc if positional else Pre(f"{name}=", doc))
     return out
 
 

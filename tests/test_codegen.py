@@ -32,10 +32,15 @@ import convplan
 from convplan import PlanError, cli
 from convplan.build import PlanModule
 from convplan.codegen import (
+    Brackets,
     Model,
     Namespace,
+    Ops,
+    Pre,
     Printer,
+    flat,
     float_literal,
+    layout,
     str_literal,
     write,
 )
@@ -502,6 +507,34 @@ def test_printed_expressions_are_ruff_formatted():
     assert fmt.stdout == source, "".join(_diff(source, fmt.stdout))
 
 
+@pytest.mark.skipif(RUFF is None, reason="ruff is not on PATH")
+@pytest.mark.parametrize("width", [32, 40, 60])
+def test_layout_splits_long_lines_as_ruff_does(width):
+    """Assignments, calls with (keyword) arguments and conditions, at narrow widths."""
+    rng = random.Random(width)
+    p = Printer({"L": "L", "H": "H"})
+    lines = []
+    for i in range(150):
+        e, f = _random_expr(rng, 4), _random_expr(rng, 3)
+        lines += layout(f"v{i} = ", p.doc(e), "", 0, width)
+        conv = Brackets("nn.Conv2d", (p.doc(f), "3", Pre("padding=", p.doc(e))))
+        lines += layout(f"self.layer{i} = ", conv, "", 0, width)
+        lines += layout("if ", p.negation(sympy.Ge(e, f, evaluate=False)), ":", 0, width) + ["    pass"]
+        lines += layout(f"out{i} = ", Ops((f"a{i}", f"b{i}", "c"), ("+", "+")), "", 0, width)
+    source = "\n".join(lines) + "\n"
+    fmt = subprocess.run([RUFF, "format", "--isolated", "--line-length", str(width), "-"], input=source,
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr
+    assert fmt.stdout == source, "".join(_diff(source, fmt.stdout))
+
+
+@given(int_exprs())
+@settings(max_examples=200, deadline=None)
+def test_expression_docs_read_like_the_flat_text(e):
+    p = Printer({"L": "L", "H": "H"})
+    assert flat(p.doc(e)) == p(e)
+
+
 def _random_expr(rng: random.Random, depth: int):
     if depth == 0 or rng.random() < 0.25:
         return rng.choice([L, H, sympy.Integer(rng.randint(-5, 9))])
@@ -514,9 +547,9 @@ def test_conditions_print_and_negate():
     p = Printer({"L": "L", "H": "H"})
     cond = sympy.Eq(mod(L, 2), 0, evaluate=False)
     assert p(cond) == "L % 2 == 0"
-    assert p.negation(cond) == "L % 2 != 0"
-    assert p.negation(sympy.Ge(L, 2)) == "L < 2"
-    assert p.negation(sympy.And(sympy.Ge(L, 2), sympy.Ge(H, 3))) == "not (H >= 3 and L >= 2)"
+    assert flat(p.negation(cond)) == "L % 2 != 0"
+    assert flat(p.negation(sympy.Ge(L, 2))) == "L < 2"
+    assert flat(p.negation(sympy.And(sympy.Ge(L, 2), sympy.Ge(H, 3)))) == "not (H >= 3 and L >= 2)"
     with pytest.raises(ValueError, match="integer"):
         p(L / 2)
 

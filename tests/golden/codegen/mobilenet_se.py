@@ -23,42 +23,42 @@ class MobileNetSE(nn.Module):
             )
         self.conv1 = nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
-        self.relu61 = nn.ReLU6(inplace=True)
+        self.relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks1_invertedresidual1_conv1 = nn.Conv2d(
             16, 16, 3, stride=1, padding=1, groups=16, bias=False
         )
         self.bottlenecks1_invertedresidual1_bn1 = nn.BatchNorm2d(16)
-        self.bottlenecks1_invertedresidual1_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks1_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks1_invertedresidual1_conv2 = nn.Conv2d(16, 16, 1, bias=False)
         self.bottlenecks1_invertedresidual1_bn2 = nn.BatchNorm2d(16)
         self.bottlenecks2_invertedresidual1_conv1 = nn.Conv2d(16, 96, 1, bias=False)
         self.bottlenecks2_invertedresidual1_bn1 = nn.BatchNorm2d(96)
-        self.bottlenecks2_invertedresidual1_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks2_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks2_invertedresidual1_conv2 = nn.Conv2d(
             96, 96, 3, stride=2, padding=1, groups=96, bias=False
         )
         self.bottlenecks2_invertedresidual1_bn2 = nn.BatchNorm2d(96)
-        self.bottlenecks2_invertedresidual1_relu62 = nn.ReLU6(inplace=True)
+        self.bottlenecks2_invertedresidual1_relu6_2 = nn.ReLU6(inplace=True)
         self.bottlenecks2_invertedresidual1_conv3 = nn.Conv2d(96, 24, 1, bias=False)
         self.bottlenecks2_invertedresidual1_bn3 = nn.BatchNorm2d(24)
         self.bottlenecks2_invertedresidual2_conv1 = nn.Conv2d(24, 144, 1, bias=False)
         self.bottlenecks2_invertedresidual2_bn1 = nn.BatchNorm2d(144)
-        self.bottlenecks2_invertedresidual2_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks2_invertedresidual2_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks2_invertedresidual2_conv2 = nn.Conv2d(
             144, 144, 3, stride=1, padding=1, groups=144, bias=False
         )
         self.bottlenecks2_invertedresidual2_bn2 = nn.BatchNorm2d(144)
-        self.bottlenecks2_invertedresidual2_relu62 = nn.ReLU6(inplace=True)
+        self.bottlenecks2_invertedresidual2_relu6_2 = nn.ReLU6(inplace=True)
         self.bottlenecks2_invertedresidual2_conv3 = nn.Conv2d(144, 24, 1, bias=False)
         self.bottlenecks2_invertedresidual2_bn3 = nn.BatchNorm2d(24)
         self.bottlenecks3_invertedresidual1_conv1 = nn.Conv2d(24, 144, 1, bias=False)
         self.bottlenecks3_invertedresidual1_bn1 = nn.BatchNorm2d(144)
-        self.bottlenecks3_invertedresidual1_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks3_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks3_invertedresidual1_conv2 = nn.Conv2d(
             144, 144, 3, stride=2, padding=1, groups=144, bias=False
         )
         self.bottlenecks3_invertedresidual1_bn2 = nn.BatchNorm2d(144)
-        self.bottlenecks3_invertedresidual1_relu62 = nn.ReLU6(inplace=True)
+        self.bottlenecks3_invertedresidual1_relu6_2 = nn.ReLU6(inplace=True)
         self.bottlenecks3_invertedresidual1_squeezeexcite1_adaptiveavgpool1 = (
             nn.AdaptiveAvgPool2d(1)
         )
@@ -72,12 +72,12 @@ class MobileNetSE(nn.Module):
         self.bottlenecks3_invertedresidual1_bn3 = nn.BatchNorm2d(32)
         self.bottlenecks3_invertedresidual2_conv1 = nn.Conv2d(32, 192, 1, bias=False)
         self.bottlenecks3_invertedresidual2_bn1 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual2_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks3_invertedresidual2_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks3_invertedresidual2_conv2 = nn.Conv2d(
             192, 192, 3, stride=1, padding=1, groups=192, bias=False
         )
         self.bottlenecks3_invertedresidual2_bn2 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual2_relu62 = nn.ReLU6(inplace=True)
+        self.bottlenecks3_invertedresidual2_relu6_2 = nn.ReLU6(inplace=True)
         self.bottlenecks3_invertedresidual2_squeezeexcite1_adaptiveavgpool1 = (
             nn.AdaptiveAvgPool2d(1)
         )
@@ -91,12 +91,12 @@ class MobileNetSE(nn.Module):
         self.bottlenecks3_invertedresidual2_bn3 = nn.BatchNorm2d(32)
         self.bottlenecks3_invertedresidual3_conv1 = nn.Conv2d(32, 192, 1, bias=False)
         self.bottlenecks3_invertedresidual3_bn1 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual3_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks3_invertedresidual3_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks3_invertedresidual3_conv2 = nn.Conv2d(
             192, 192, 3, stride=1, padding=1, groups=192, bias=False
         )
         self.bottlenecks3_invertedresidual3_bn2 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual3_relu62 = nn.ReLU6(inplace=True)
+        self.bottlenecks3_invertedresidual3_relu6_2 = nn.ReLU6(inplace=True)
         self.bottlenecks3_invertedresidual3_squeezeexcite1_adaptiveavgpool1 = (
             nn.AdaptiveAvgPool2d(1)
         )
@@ -110,12 +110,12 @@ class MobileNetSE(nn.Module):
         self.bottlenecks3_invertedresidual3_bn3 = nn.BatchNorm2d(32)
         self.bottlenecks4_invertedresidual1_conv1 = nn.Conv2d(32, 192, 1, bias=False)
         self.bottlenecks4_invertedresidual1_bn1 = nn.BatchNorm2d(192)
-        self.bottlenecks4_invertedresidual1_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks4_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks4_invertedresidual1_conv2 = nn.Conv2d(
             192, 192, 3, stride=2, padding=1, groups=192, bias=False
         )
         self.bottlenecks4_invertedresidual1_bn2 = nn.BatchNorm2d(192)
-        self.bottlenecks4_invertedresidual1_relu62 = nn.ReLU6(inplace=True)
+        self.bottlenecks4_invertedresidual1_relu6_2 = nn.ReLU6(inplace=True)
         self.bottlenecks4_invertedresidual1_squeezeexcite1_adaptiveavgpool1 = (
             nn.AdaptiveAvgPool2d(1)
         )
@@ -129,12 +129,12 @@ class MobileNetSE(nn.Module):
         self.bottlenecks4_invertedresidual1_bn3 = nn.BatchNorm2d(64)
         self.bottlenecks4_invertedresidual2_conv1 = nn.Conv2d(64, 384, 1, bias=False)
         self.bottlenecks4_invertedresidual2_bn1 = nn.BatchNorm2d(384)
-        self.bottlenecks4_invertedresidual2_relu61 = nn.ReLU6(inplace=True)
+        self.bottlenecks4_invertedresidual2_relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks4_invertedresidual2_conv2 = nn.Conv2d(
             384, 384, 3, stride=1, padding=1, groups=384, bias=False
         )
         self.bottlenecks4_invertedresidual2_bn2 = nn.BatchNorm2d(384)
-        self.bottlenecks4_invertedresidual2_relu62 = nn.ReLU6(inplace=True)
+        self.bottlenecks4_invertedresidual2_relu6_2 = nn.ReLU6(inplace=True)
         self.bottlenecks4_invertedresidual2_squeezeexcite1_adaptiveavgpool1 = (
             nn.AdaptiveAvgPool2d(1)
         )
@@ -148,7 +148,7 @@ class MobileNetSE(nn.Module):
         self.bottlenecks4_invertedresidual2_bn3 = nn.BatchNorm2d(64)
         self.conv2 = nn.Conv2d(64, 256, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(256)
-        self.relu62 = nn.ReLU6(inplace=True)
+        self.relu6_2 = nn.ReLU6(inplace=True)
         self.adaptiveavgpool1 = nn.AdaptiveAvgPool2d(1)
         self.flatten1 = nn.Flatten()
         self.linear1 = nn.Linear(256, classes)
@@ -157,30 +157,31 @@ class MobileNetSE(nn.Module):
         # x: [N, 3, H, W]  mobilenet_se.plan:12
         x = self.conv1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:13
         x = self.bn1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:14
-        relu61 = self.relu61(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:15
+        # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:15
+        relu6_1 = self.relu6_1(x)
         # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:24
-        x = self.bottlenecks1_invertedresidual1_conv1(relu61)
+        x = self.bottlenecks1_invertedresidual1_conv1(relu6_1)
         # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:25
         x = self.bottlenecks1_invertedresidual1_bn1(x)
         # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:26
-        x = self.bottlenecks1_invertedresidual1_relu61(x)
+        x = self.bottlenecks1_invertedresidual1_relu6_1(x)
         # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:29
         x = self.bottlenecks1_invertedresidual1_conv2(x)
         # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:30
         x = self.bottlenecks1_invertedresidual1_bn2(x)
-        x = x + relu61  # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:32
+        x = x + relu6_1  # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:32
         # [N, 96, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:21
         x = self.bottlenecks2_invertedresidual1_conv1(x)
         # [N, 96, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:22
         x = self.bottlenecks2_invertedresidual1_bn1(x)
         # [N, 96, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:23
-        x = self.bottlenecks2_invertedresidual1_relu61(x)
+        x = self.bottlenecks2_invertedresidual1_relu6_1(x)
         # [N, 96, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:24
         x = self.bottlenecks2_invertedresidual1_conv2(x)
         # [N, 96, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:25
         x = self.bottlenecks2_invertedresidual1_bn2(x)
         # [N, 96, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:26
-        x = self.bottlenecks2_invertedresidual1_relu62(x)
+        x = self.bottlenecks2_invertedresidual1_relu6_2(x)
         # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:29
         x = self.bottlenecks2_invertedresidual1_conv3(x)
         # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:30
@@ -192,13 +193,13 @@ class MobileNetSE(nn.Module):
         # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:22
         x = self.bottlenecks2_invertedresidual2_bn1(x)
         # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:23
-        x = self.bottlenecks2_invertedresidual2_relu61(x)
+        x = self.bottlenecks2_invertedresidual2_relu6_1(x)
         # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:24
         x = self.bottlenecks2_invertedresidual2_conv2(x)
         # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:25
         x = self.bottlenecks2_invertedresidual2_bn2(x)
         # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:26
-        x = self.bottlenecks2_invertedresidual2_relu62(x)
+        x = self.bottlenecks2_invertedresidual2_relu6_2(x)
         # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:29
         x = self.bottlenecks2_invertedresidual2_conv3(x)
         # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:30
@@ -210,18 +211,18 @@ class MobileNetSE(nn.Module):
         # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:22
         x = self.bottlenecks3_invertedresidual1_bn1(x)
         # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:23
-        x = self.bottlenecks3_invertedresidual1_relu61(x)
+        x = self.bottlenecks3_invertedresidual1_relu6_1(x)
         # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:24
         x = self.bottlenecks3_invertedresidual1_conv2(x)
         # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:25
         x = self.bottlenecks3_invertedresidual1_bn2(x)
         # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:26
-        bottlenecks3_invertedresidual1_relu62 = (
-            self.bottlenecks3_invertedresidual1_relu62(x)
+        bottlenecks3_invertedresidual1_relu6_2 = (
+            self.bottlenecks3_invertedresidual1_relu6_2(x)
         )
         # [N, 144, 1, 1]  mobile_blocks.plan:7
         x = self.bottlenecks3_invertedresidual1_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks3_invertedresidual1_relu62
+            bottlenecks3_invertedresidual1_relu6_2
         )
         # [N, 36, 1, 1]  mobile_blocks.plan:8
         x = self.bottlenecks3_invertedresidual1_squeezeexcite1_conv1(x)
@@ -232,7 +233,7 @@ class MobileNetSE(nn.Module):
         # [N, 144, 1, 1]  mobile_blocks.plan:11
         x = self.bottlenecks3_invertedresidual1_squeezeexcite1_hardsigmoid1(x)
         # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:12
-        x = x * bottlenecks3_invertedresidual1_relu62
+        x = x * bottlenecks3_invertedresidual1_relu6_2
         # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:29
         x = self.bottlenecks3_invertedresidual1_conv3(x)
         # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:30
@@ -244,18 +245,18 @@ class MobileNetSE(nn.Module):
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:22
         x = self.bottlenecks3_invertedresidual2_bn1(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:23
-        x = self.bottlenecks3_invertedresidual2_relu61(x)
+        x = self.bottlenecks3_invertedresidual2_relu6_1(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:24
         x = self.bottlenecks3_invertedresidual2_conv2(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:25
         x = self.bottlenecks3_invertedresidual2_bn2(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:26
-        bottlenecks3_invertedresidual2_relu62 = (
-            self.bottlenecks3_invertedresidual2_relu62(x)
+        bottlenecks3_invertedresidual2_relu6_2 = (
+            self.bottlenecks3_invertedresidual2_relu6_2(x)
         )
         # [N, 192, 1, 1]  mobile_blocks.plan:7
         x = self.bottlenecks3_invertedresidual2_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks3_invertedresidual2_relu62
+            bottlenecks3_invertedresidual2_relu6_2
         )
         # [N, 48, 1, 1]  mobile_blocks.plan:8
         x = self.bottlenecks3_invertedresidual2_squeezeexcite1_conv1(x)
@@ -266,7 +267,7 @@ class MobileNetSE(nn.Module):
         # [N, 192, 1, 1]  mobile_blocks.plan:11
         x = self.bottlenecks3_invertedresidual2_squeezeexcite1_hardsigmoid1(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:12
-        x = x * bottlenecks3_invertedresidual2_relu62
+        x = x * bottlenecks3_invertedresidual2_relu6_2
         # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:29
         x = self.bottlenecks3_invertedresidual2_conv3(x)
         # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:30
@@ -280,18 +281,18 @@ class MobileNetSE(nn.Module):
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:22
         x = self.bottlenecks3_invertedresidual3_bn1(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:23
-        x = self.bottlenecks3_invertedresidual3_relu61(x)
+        x = self.bottlenecks3_invertedresidual3_relu6_1(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:24
         x = self.bottlenecks3_invertedresidual3_conv2(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:25
         x = self.bottlenecks3_invertedresidual3_bn2(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:26
-        bottlenecks3_invertedresidual3_relu62 = (
-            self.bottlenecks3_invertedresidual3_relu62(x)
+        bottlenecks3_invertedresidual3_relu6_2 = (
+            self.bottlenecks3_invertedresidual3_relu6_2(x)
         )
         # [N, 192, 1, 1]  mobile_blocks.plan:7
         x = self.bottlenecks3_invertedresidual3_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks3_invertedresidual3_relu62
+            bottlenecks3_invertedresidual3_relu6_2
         )
         # [N, 48, 1, 1]  mobile_blocks.plan:8
         x = self.bottlenecks3_invertedresidual3_squeezeexcite1_conv1(x)
@@ -302,7 +303,7 @@ class MobileNetSE(nn.Module):
         # [N, 192, 1, 1]  mobile_blocks.plan:11
         x = self.bottlenecks3_invertedresidual3_squeezeexcite1_hardsigmoid1(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:12
-        x = x * bottlenecks3_invertedresidual3_relu62
+        x = x * bottlenecks3_invertedresidual3_relu6_2
         # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:29
         x = self.bottlenecks3_invertedresidual3_conv3(x)
         # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:30
@@ -314,18 +315,18 @@ class MobileNetSE(nn.Module):
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:22
         x = self.bottlenecks4_invertedresidual1_bn1(x)
         # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:23
-        x = self.bottlenecks4_invertedresidual1_relu61(x)
+        x = self.bottlenecks4_invertedresidual1_relu6_1(x)
         # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:24
         x = self.bottlenecks4_invertedresidual1_conv2(x)
         # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:25
         x = self.bottlenecks4_invertedresidual1_bn2(x)
         # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:26
-        bottlenecks4_invertedresidual1_relu62 = (
-            self.bottlenecks4_invertedresidual1_relu62(x)
+        bottlenecks4_invertedresidual1_relu6_2 = (
+            self.bottlenecks4_invertedresidual1_relu6_2(x)
         )
         # [N, 192, 1, 1]  mobile_blocks.plan:7
         x = self.bottlenecks4_invertedresidual1_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks4_invertedresidual1_relu62
+            bottlenecks4_invertedresidual1_relu6_2
         )
         # [N, 48, 1, 1]  mobile_blocks.plan:8
         x = self.bottlenecks4_invertedresidual1_squeezeexcite1_conv1(x)
@@ -336,7 +337,7 @@ class MobileNetSE(nn.Module):
         # [N, 192, 1, 1]  mobile_blocks.plan:11
         x = self.bottlenecks4_invertedresidual1_squeezeexcite1_hardsigmoid1(x)
         # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:12
-        x = x * bottlenecks4_invertedresidual1_relu62
+        x = x * bottlenecks4_invertedresidual1_relu6_2
         # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:29
         x = self.bottlenecks4_invertedresidual1_conv3(x)
         # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:30
@@ -348,18 +349,18 @@ class MobileNetSE(nn.Module):
         # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:22
         x = self.bottlenecks4_invertedresidual2_bn1(x)
         # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:23
-        x = self.bottlenecks4_invertedresidual2_relu61(x)
+        x = self.bottlenecks4_invertedresidual2_relu6_1(x)
         # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:24
         x = self.bottlenecks4_invertedresidual2_conv2(x)
         # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:25
         x = self.bottlenecks4_invertedresidual2_bn2(x)
         # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:26
-        bottlenecks4_invertedresidual2_relu62 = (
-            self.bottlenecks4_invertedresidual2_relu62(x)
+        bottlenecks4_invertedresidual2_relu6_2 = (
+            self.bottlenecks4_invertedresidual2_relu6_2(x)
         )
         # [N, 384, 1, 1]  mobile_blocks.plan:7
         x = self.bottlenecks4_invertedresidual2_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks4_invertedresidual2_relu62
+            bottlenecks4_invertedresidual2_relu6_2
         )
         # [N, 96, 1, 1]  mobile_blocks.plan:8
         x = self.bottlenecks4_invertedresidual2_squeezeexcite1_conv1(x)
@@ -370,7 +371,7 @@ class MobileNetSE(nn.Module):
         # [N, 384, 1, 1]  mobile_blocks.plan:11
         x = self.bottlenecks4_invertedresidual2_squeezeexcite1_hardsigmoid1(x)
         # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:12
-        x = x * bottlenecks4_invertedresidual2_relu62
+        x = x * bottlenecks4_invertedresidual2_relu6_2
         # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:29
         x = self.bottlenecks4_invertedresidual2_conv3(x)
         # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:30
@@ -379,7 +380,8 @@ class MobileNetSE(nn.Module):
         x = x + bottlenecks4_invertedresidual1_bn3
         x = self.conv2(x)  # [N, 256, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:20
         x = self.bn2(x)  # [N, 256, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:21
-        x = self.relu62(x)  # [N, 256, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:22
+        # [N, 256, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:22
+        x = self.relu6_2(x)
         x = self.adaptiveavgpool1(x)  # [N, 256, 1, 1]  mobilenet_se.plan:23
         x = self.flatten1(x)  # [N, 256]  mobilenet_se.plan:24
         x = self.linear1(x)  # [N, classes]  mobilenet_se.plan:25
