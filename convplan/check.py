@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from . import nodes as n
-from .errors import Collector, Span, suggest
+from .errors import MAX_REPORTED, Collector, Span, TooManyErrors, suggest
 from .graph import Graph, Node, show_shape
 from .hints import (assertion_fixes, asymmetric_for_unknown, dropped_samples, flatten_hint, inferred_given,
                     torch_order_hint)
@@ -69,6 +69,7 @@ class Checker(Structure):
         self.diag = ScopedCollector(source, filename)
         self.taken: set[str] = set()  # node names
         self.max_nodes = MAX_LAYERS
+        self.steps = 0  # statements run so far (structure.MAX_STEPS)
         self.env: dict[str, sympy.Basic] = {}
         self.symbols: list[str] = []
         self.unknowns: dict[sympy.Symbol, n.Unknown] = {}
@@ -92,7 +93,7 @@ class Checker(Structure):
             self.diag.raise_if_any()
         try:
             self._body(body)
-        except _Abort:
+        except (_Abort, TooManyErrors):
             self.diag.raise_if_any()
         for sym, unk in self.unknowns.items():
             if sym not in self.solution and sym not in self.unsolvable:
@@ -444,8 +445,10 @@ class Checker(Structure):
             found = solve(list(zip(out, want)), free)
         except SolveError as exc:
             self.unsolvable |= free  # reported here, not again as E310
-            fix = asymmetric_for_unknown(spec, list(zip(out, want, strict=True)), free) if shape else None
-            self.diag.error("E321", f"{spec.name}: {exc.message}", want_expr.span, hints=[exc.hint, fix])
+            fix = asymmetric_for_unknown(spec, list(zip(out, want, strict=True)), free) if self._fixes(shape) else None
+            self.diag.error("E323" if exc.timed_out else "E321", f"{spec.name}: {self._as_written(exc.message)}",
+                            want_expr.span,
+                            hints=[exc.hint, fix])
             raise _Skip from None
         self.solution.update(found)
         out = tuple(d.xreplace(found) for d in out)
@@ -457,7 +460,7 @@ class Checker(Structure):
                                 f"{show_shape([w.xreplace(found) for w in want])}", d.span,
                                 hints=[f"this dim is {pyrepr(have)}, not {pyrepr(asserted)}",
                                        *(assertion_fixes(spec, shape, args, (), len(want) - len(out) + i, asserted)
-                                         if shape and not free else ())])
+                                         if self._fixes(shape) and not free else ())])
                 raise _Skip
             if verdict is None:  # true for some sizes only: the assertion becomes a requirement
                 self.conds.append((sympy.Eq(have, asserted), f"{spec.name}: the asserted dim {pyrepr(asserted)}",
@@ -465,6 +468,10 @@ class Checker(Structure):
         return out
 
     # -- requirements ------------------------------------------------------------------
+
+    def _fixes(self, shape) -> bool:
+        """Whether to search for a fix: only for the errors that will be shown."""
+        return bool(shape) and len(self.diag.errors) < MAX_REPORTED
 
     def _as_written(self, text: str) -> str:
         """`_k` (the unknown's symbol in a message) back to `?k`, as the plan wrote it."""

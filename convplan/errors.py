@@ -11,6 +11,11 @@ import difflib
 from dataclasses import dataclass, field, replace
 
 MAX_REPORTED = 20  # beyond this, "... and N more"
+MAX_COLLECTED = 100  # beyond this, checking stops: a file of 10,000 typos is refused fast
+
+
+class TooManyErrors(Exception):
+    """Raised by a Collector when MAX_COLLECTED errors are recorded; the checker then stops."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class PlanError(Exception):
     diagnostics: list[Diagnostic]
     source: str = ""
     extra: int = field(default=0)  # problems found but not kept (beyond MAX_REPORTED)
+    stopped: bool = field(default=False)  # checking stopped at MAX_COLLECTED errors: there may be more
 
     def __post_init__(self):
         super().__init__(self.render(color=False))
@@ -82,7 +88,10 @@ class PlanError(Exception):
         return self.render(color=False)
 
     def render(self, color: bool = False) -> str:
-        return render_all(self.diagnostics, self.source, self.extra)
+        text = render_all(self.diagnostics, self.source, self.extra)
+        if self.stopped:
+            text += f"\n(checking stopped after {MAX_COLLECTED} errors)"
+        return text
 
 
 def render(diag: Diagnostic, source: str) -> str:
@@ -138,7 +147,7 @@ class Collector:
 
     def __init__(self, source: str, file: str):
         self.source, self.file = source, file
-        self.diags: list[Diagnostic] = []
+        self.diags: list[Diagnostic] = _Diagnostics()
 
     def error(self, code: str, message: str, span: Span, hints=(), notes=()) -> Diagnostic:
         d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "error", tuple(notes))
@@ -167,7 +176,23 @@ class Collector:
     def raise_if_any(self) -> None:
         errs = sorted(self.errors, key=lambda d: (d.span.line, d.span.col))
         if errs:
-            raise PlanError(errs[:MAX_REPORTED], self.source, max(0, len(errs) - MAX_REPORTED))
+            raise PlanError(errs[:MAX_REPORTED], self.source, max(0, len(errs) - MAX_REPORTED),
+                            stopped=len(errs) >= MAX_COLLECTED)
+
+
+class _Diagnostics(list):
+    """The collected diagnostics; recording error number MAX_COLLECTED raises TooManyErrors."""
+
+    def __init__(self):
+        super().__init__()
+        self.error_count = 0
+
+    def append(self, d: Diagnostic) -> None:
+        super().append(d)
+        if d.severity == "error":
+            self.error_count += 1
+            if self.error_count >= MAX_COLLECTED:
+                raise TooManyErrors
 
 
 def fail(code: str, message: str, span: Span, file: str, source: str, hints=()) -> PlanError:

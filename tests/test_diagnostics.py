@@ -173,6 +173,25 @@ def test_many_errors_are_cut_off_with_a_count():
     assert str(info.value).endswith("... and 7 more")
 
 
+def test_checking_stops_after_many_errors():
+    from convplan.errors import MAX_COLLECTED
+
+    err = _refused("plan Many:\n    input [N, 4]\n" + "    Lienar(3)\n" * 5000)
+    assert len(err.diagnostics) + err.extra == MAX_COLLECTED
+    assert err.stopped and str(err).endswith(f"(checking stopped after {MAX_COLLECTED} errors)")
+
+
+def test_solve_budget_has_its_own_error(monkeypatch):
+    import convplan.solve
+
+    text = "plan A:\n    input [N, 4, L]\n    Conv1d(4, kernel_size=5, stride=3, padding=?p) -> [N, 4, (L - 1)//3 + 1]"
+    assert convplan.parse(text).unknowns == {"p": 2}  # with time, the search finds it
+    monkeypatch.setattr(convplan.solve, "TIME_BUDGET_S", 0.0)
+    err = _refused(text)
+    assert err.diagnostics[0].code == "E323"
+    assert "gave up looking for ?p" in err.diagnostics[0].message
+
+
 def _refused(text: str) -> PlanError:
     with pytest.raises(PlanError) as info:
         convplan.parse(text, "x.plan")
