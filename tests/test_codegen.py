@@ -55,7 +55,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "codegen"
 GOLDEN_SIZES = {"cnn1d": {"L": 20}}  # defaults written into the goldens; else the smallest valid sizes
 RUFF = shutil.which("ruff")
 RUFF_RULES = "E,F,W,I,B,UP,A"  # pycodestyle, pyflakes, isort, bugbear, pyupgrade, builtins shadowing
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
                                                                           HealthCheck.too_slow])
 _counter = itertools.count()
 
@@ -491,7 +491,7 @@ def int_exprs(draw, depth=3):
 
 
 @given(int_exprs(), st.integers(1, 40), st.integers(1, 40))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 def test_printed_expressions_evaluate_like_sympy(e, lv, hv):
     text = Printer({"L": "L", "H": "H"})(e)
     value = eval(compile(text, "<expr>", "eval"), {"max": max}, {"L": lv, "H": hv})  # noqa: S307 - our printer's output
