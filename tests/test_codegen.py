@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sympy
 import test_layers_torch
+import test_properties
 import torch
 from _torch_oracle import layer_line
 from hypothesis import HealthCheck, assume, given, settings
@@ -143,6 +144,10 @@ def test_golden(path, update_goldens):
         golden.write_text(source, encoding="utf-8")
     assert golden.exists(), f"no golden for {path.name}: run pytest --update-goldens and review {golden}"
     assert source == golden.read_text(encoding="utf-8"), f"generated source of {path.name} changed"
+    imported = {alias.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    assert imported <= {"torch"}, imported
 
 
 def test_every_golden_has_its_example():
@@ -260,10 +265,8 @@ SYMBOLS = ("N", "C", "D", "H", "W", "V")
 SINGLE_LAYER_CASES = [getattr(test_layers_torch, n) for n in sorted(dir(test_layers_torch)) if n.endswith("_case")]
 
 
-@given(st.one_of(*(case() for case in SINGLE_LAYER_CASES)), st.integers(0, 2**16))
-@PROPERTY
-def test_round_trip_every_layer_kind(case, seed):
-    """Each layer kind with random (valid or not) arguments and symbolic input dims."""
+def round_trip_symbolic(case, seed):
+    """The stack with every input dim a symbol, generated at the case's sizes, round-tripped there."""
     shape, layers = case
     names = SYMBOLS[: len(shape)]
     text = f"plan T:\n    input [{', '.join(names)}]\n" + "".join(f"    {layer_line(k, a)}\n" for k, a in layers)
@@ -273,7 +276,21 @@ def test_round_trip_every_layer_kind(case, seed):
         assume(False)
     sizes = dict(zip(names, shape, strict=True))
     assume(plan.satisfied(sizes))
-    round_trip(plan, sizes, plan.to_source(**{k: v for k, v in sizes.items()}), seed)
+    round_trip(plan, sizes, plan.to_source(**sizes), seed)
+
+
+@given(st.one_of(*(case() for case in SINGLE_LAYER_CASES)), st.integers(0, 2**16))
+@PROPERTY
+def test_round_trip_every_layer_kind(case, seed):
+    """Each layer kind with random (valid or not) arguments (tests/test_layers_torch.py's cases)."""
+    round_trip_symbolic(case, seed)
+
+
+@given(test_properties.stacks(), st.integers(0, 2**16))
+@PROPERTY
+def test_round_trip_property_stacks(case, seed):
+    """Deep stacks over the whole vocabulary (tests/test_properties.py's generator)."""
+    round_trip_symbolic(case, seed)
 
 
 @st.composite
@@ -579,19 +596,22 @@ def test_namespace_makes_legal_unique_names():
 # -- the command line ----------------------------------------------------------------------
 
 
+CNN1D = str(ROOT / "examples" / "cnn1d.plan")
+
+
 def test_cli_codegen_writes_a_module(tmp_path, capsys):
-    assert cli.main(["codegen", "examples/cnn1d.plan", "--set", "L=20"]) == 0
+    assert cli.main(["codegen", CNN1D, "--set", "L=20"]) == 0
     printed = capsys.readouterr().out
-    assert printed == convplan.load(ROOT / "examples" / "cnn1d.plan").to_source(L=20)
+    assert printed == convplan.load(CNN1D).to_source(L=20)
     out = tmp_path / "cnn.py"
-    assert cli.main(["codegen", "examples/cnn1d.plan", "-o", str(out), "--set", "L=20"]) == 0
+    assert cli.main(["codegen", CNN1D, "-o", str(out), "--set", "L=20"]) == 0
     assert out.read_text() == printed
 
 
 def test_cli_codegen_refuses_bad_sizes(capsys):
-    assert cli.main(["codegen", "examples/cnn1d.plan", "--set", "L=1"]) == 1
+    assert cli.main(["codegen", CNN1D, "--set", "L=1"]) == 1
     assert "E401" in capsys.readouterr().err
-    assert cli.main(["codegen", "examples/cnn1d.plan", "--set", "Q=3"]) == 1
+    assert cli.main(["codegen", CNN1D, "--set", "Q=3"]) == 1
     assert "E400" in capsys.readouterr().err
 
 
