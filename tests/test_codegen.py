@@ -32,22 +32,11 @@ from torch import nn
 import convplan
 from convplan import PlanError, cli
 from convplan.build import PlanModule
-from convplan.codegen import (
-    Brackets,
-    Model,
-    Namespace,
-    Ops,
-    Pre,
-    Printer,
-    flat,
-    float_literal,
-    layout,
-    str_literal,
-    write,
-)
+from convplan.codegen import Model, write
 from convplan.errors import Span
 from convplan.graph import Graph, Node
 from convplan.layers import REGISTRY, REQUIRED
+from convplan.pysource import Brackets, Namespace, Ops, Pre, Printer, flat, float_literal, layout, str_literal
 from convplan.shapes import dim, evaluate, floordiv, mod
 
 ROOT = Path(__file__).resolve().parent.parent
