@@ -7,9 +7,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from _torch_oracle import check_both, check_concrete, torch_run
+import torch
+from _torch_oracle import check_both, check_concrete, plan_text, torch_layer, torch_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import convplan
+from convplan import PlanError
+from convplan.shapes import evaluate
 
 # CONVPLAN_EXAMPLES=2000 for a deeper hunt; the default keeps the file near 20 s on 2 cores.
 EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 150)), deadline=None)
@@ -360,3 +365,55 @@ def test_edge_refused(shape, layers):
     assert torch_refuses(shape, layers)
     assert check_concrete(shape, layers) is None
     check_both(shape, layers)
+
+
+def test_kernel_tuple_of_wrong_length_is_refused_at_kernel_size():
+    """torch builds Conv1d(2, 1, kernel_size=(2, 1)) and only fails in forward; convplan refuses the plan."""
+    layers = [("Conv1d", {"out_channels": 1, "kernel_size": (2, 1)})]
+    assert torch_refuses((1, 2, 5), layers)
+    text = plan_text((1, 2, 5), layers)
+    with pytest.raises(PlanError) as err:
+        convplan.parse(text)
+    diag = err.value.diagnostics[0]
+    assert "kernel_size" in diag.message and "1 value" in diag.message
+    assert text.splitlines()[diag.span.line - 1][diag.span.col - 1 :].startswith("kernel_size=(2, 1)")
+
+
+@pytest.mark.parametrize("scale, exact", [(0.5, True), (2.0, True), (2.5, True), (1 / 3, False), (0.1, False),
+                                          (1.1, False), (0.3, False)])
+def test_upsample_symbolic_scale_agrees_with_torch(scale, exact):
+    """torch sizes an upsample as int(float64(L) * scale); the symbolic rule must give the same for every L
+    (dyadic scales exactly; the others are checked up to 65536 and carry that bound as a requirement)."""
+    plan = convplan.parse(plan_text(("N", "C", "L"), [("Upsample", {"scale_factor": scale})]))
+    bounds = [str(r) for r in plan.requires if "65536" in str(r)]
+    assert bounds == ([] if exact else ["L <= 65536"])
+    for size in [*range(1, 150), 999, 4099, 65535, 65536]:
+        want, _ = torch_run((1, 1, size), [("Upsample", {"scale_factor": scale})])
+        got = evaluate(plan.output_shape[2], {"L": size})
+        assert (got, plan.satisfied({"N": 1, "C": 1, "L": size})) == ((want[2], True) if want else (got, False))
+
+
+@pytest.mark.parametrize("scale", [0.29, 0.7, 1.15])
+def test_upsample_scale_without_a_floor_rule(scale):
+    """For these scales float64 rounding follows no floor(L*p/q) (100 * 0.29 -> 28 but 200 * 0.29 -> 58):
+    symbolic sizes are refused with a clear message, concrete ones are exact."""
+    layers = [("Upsample", {"scale_factor": scale})]
+    with pytest.raises(PlanError, match="follows no floor"):
+        convplan.parse(plan_text(("N", "C", "L"), layers))
+    for size in (100, 200, 300, 999):
+        assert evaluate(check_concrete((1, 1, size), layers).output_shape[2], {}) == torch_shape((1, 1, size),
+                                                                                                 layers)[2]
+
+
+@pytest.mark.parametrize("kind, args", [("BatchNorm2d", {}), ("InstanceNorm2d", {"track_running_stats": True})])
+def test_training_only_failures_are_warnings(kind, args):
+    """One value per channel: torch fails only in training (with running stats), so convplan warns."""
+    shape = (1, 4, 1, 1)
+    plan = check_concrete(shape, [(kind, args)])  # accepted, like torch in eval mode
+    assert [w.code for w in plan.warnings] == ["W300"]
+    module = torch_layer(kind, args, shape).train()
+    with pytest.raises(ValueError, match="Expected more than 1"):
+        module(torch.randn(*shape))
+    assert not convplan.parse(plan_text((2, 4, 1, 2), [(kind, args)])).warnings
+    symbolic = convplan.parse(plan_text(("N", "C", "H", "W"), [(kind, args)]))
+    assert [w.code for w in symbolic.warnings] == ["W300"] and " when " in symbolic.warnings[0].message
