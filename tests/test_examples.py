@@ -155,11 +155,10 @@ def test_torch_builds_a_1d_conv_with_a_2d_kernel_then_fails():
         torch_shape(conv, 1, 2, 10)
 
 
-@pytest.mark.xfail(reason="layers.py does not yet refuse kernel tuples of the wrong length (fix in progress)")
 def test_conv1d_kernel_tuple_is_refused_at_its_line():
     diag = refusal(EXAMPLES / "errors" / "conv1d_kernel_tuple.plan")
-    assert diag.line == 6
-    assert "kernel_size" in diag.message
+    assert (diag.code, diag.line, diag.column) == ("E300", 6, 15)  # the kernel_size argument
+    assert "kernel_size" in diag.message and "(2, 1)" in diag.message
 
 
 # -- ?padding = 1 keeps the length ---------------------------------------------------------
@@ -202,7 +201,5 @@ def test_example_verifies_against_torch(path):
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
 def test_error_example_is_refused(path):
-    if path.name == "conv1d_kernel_tuple.plan":
-        pytest.xfail("layers.py does not yet refuse kernel tuples of the wrong length (fix in progress)")
     diag = refusal(path)
     assert diag.line > 1 and diag.file == str(path)
