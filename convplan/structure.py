@@ -24,6 +24,7 @@ from .shapes import decide_at_least, equal, equal_condition, pyrepr
 
 MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
 MAX_REPEAT = 10_000
+MAX_STEPS = 100_000  # statements executed while unrolling
 
 
 class Skip(Exception):
@@ -92,7 +93,7 @@ class ScopedCollector(Collector):
         frame = self.frames[-1] if self.frames else None
         file = frame.file if frame else self.file
         text = frame.source if frame and file != self.file else None
-        notes = tuple(notes) + (frame.notes if frame else ())
+        notes = tuple(notes) + _fold(frame.notes if frame else ())
         d = Diagnostic(code, message, span, file, tuple(h for h in hints if h), severity, notes, text)
         if not any(_same(d, old) for old in self.diags):  # a block called many times reports once
             self.diags.append(d)
@@ -122,6 +123,18 @@ class Conds(list):
     def append(self, item) -> None:
         super().append(item)
         self.frames.append(self.diag.frames[-1] if self.diag.frames else None)
+
+
+MAX_CALL_NOTES = 4
+
+
+def _fold(calls: tuple) -> tuple:
+    """The call sites of a deep nesting: the innermost ones and the outermost, with a count between."""
+    if len(calls) <= MAX_CALL_NOTES:
+        return calls
+    text, span, file, source = calls[-1]
+    skipped = len(calls) - MAX_CALL_NOTES
+    return (*calls[: MAX_CALL_NOTES - 1], (f"{text} (after {skipped} more nested calls)", span, file, source))
 
 
 def _same(a: Diagnostic, b: Diagnostic) -> bool:
@@ -226,6 +239,11 @@ class Structure:
             self.frame.nested -= nested
 
     def _statement(self, stmt) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
+            self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
+                            hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
+            raise _Abort
         handlers = {n.Input: self._input_stmt, n.Layer: self._call_stmt, n.Ref: self._ref_stmt,
                     n.Let: self._let_stmt, n.Merge: self._merge_stmt, n.Repeat: self._repeat_stmt, n.If: self._if_stmt,
                     n.Output: self._output_stmt, n.Pass: lambda s: None}
@@ -651,8 +669,9 @@ class Structure:
     def _undecidable(self, expr, value, what: str):
         names = sorted(s.name for s in sympy.sympify(value).free_symbols)
         shown = ", ".join(names)
-        self.diag.error("E230", f"{what} must be known when the plan is checked, but {pyrepr(value)} depends on "
-                        f"{shown}", expr.span,
+        why = (f"{shown} is a size without a value" if pyrepr(value) == shown
+               else f"{pyrepr(value)} depends on {shown}")  # not "L depends on L"
+        self.diag.error("E230", f"{what} must be known when the plan is checked, but {why}", expr.span,
                         hints=[f"give {shown} a value (`--set {names[0]}=...`), or decide on parameters and "
                                "channel counts" if names else None])
         raise Skip

@@ -17,6 +17,7 @@ import torch
 import convplan
 from convplan import PlanError
 from convplan.shapes import dim, evaluate, floordiv, pyrepr
+from convplan.verify import verify
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 N, H, W = dim("N"), dim("H"), dim("W")
@@ -63,7 +64,7 @@ def test_resnet18_runs_on_the_cpu_at_224():
     assert sum(p.numel() for p in module.parameters()) == 11_689_512
     bound = plan.bind(N=1, H=224, W=224)
     assert [pyrepr(d) for d in bound.graph.nodes[-1].shape] == ["1", "1000"]
-    report = plan.verify(N=1, H=224, W=224)
+    report = verify(plan, {"N": 1, "H": 224, "W": 224}, large=False)
     assert report.ok, str(report)
     assert report.runs[0].checked == len(plan.graph.layers) + len(plan.graph.merges) == 69  # 4 + 8*6 + 3*2 + 3 layers, 8 adds
 
@@ -378,6 +379,17 @@ def test_recursion_has_a_limit():
     assert len(convplan.parse(text).layers) == 4
     err = refusal(text.replace("n - 1", "n"))
     assert err.diagnostics[0].code == "E260"
+
+
+def test_exponential_unrolling_is_stopped_with_a_short_report():
+    text = ("block B(n=0):\n    input [N, C]\n    if n < 30:\n        B(n + 1)\n        B(n + 1)\n"
+            "plan P:\n    input [N, 2]\n    B()\n")
+    err = refusal(text)
+    d = err.diagnostics[0]
+    assert d.code == "E007" and "unrolls to more than" in d.message
+    assert len(d.notes) == 4 and "(after 26 more nested calls)" in d.notes[-1][0] and d.notes[-1][1].line == 8
+    err = refusal("plan P:\n    input [N, 2]\n    repeat 10000:\n        repeat 10000:\n            pass\n")
+    assert err.diagnostics[0].code == "E007"
 
 
 def test_block_input_pattern_checks_rank_and_values():
