@@ -61,7 +61,8 @@ def _fix_one(spec, shape, args, arg, index, want, deadline) -> str | None:
             return None
         return f"{arg.name}={show_value(fixed)} gives {show_shape(new)}"
     if arg.kind == PAD and (2 * root).is_Integer and root > 0 and j is not None:
-        return _asymmetric(spec, root, j)
+        rest = _with(args[arg.name], sympy.Integer(0), j, spec.nd)
+        return _asymmetric(spec, root, j, f"{arg.name}={show_value(rest)}" if rest is not None else "")
     return None
 
 
@@ -105,7 +106,7 @@ def _solve(have, want, deadline) -> sympy.Expr | None:
     return None
 
 
-def _asymmetric(spec: LayerSpec, half, j: int) -> str | None:
+def _asymmetric(spec: LayerSpec, half, j: int, then: str = "padding=0") -> str | None:
     """`padding=3/2` is no padding, but (1, 2) on either side is: ZeroPadNd before the layer."""
     pad = REGISTRY.get(f"ZeroPad{spec.nd}d")
     if pad is None:
@@ -115,7 +116,7 @@ def _asymmetric(spec: LayerSpec, half, j: int) -> str | None:
     pairs[spec.nd - 1 - j] = (total // 2, total - total // 2)  # torch lists the last dim first
     flat = tuple(v for p in pairs for v in p)
     return (f"no symmetric padding works (it would be {half}); pad {total} unevenly with "
-            f"{pad.name}({show_value(flat)}) before {spec.name}, and padding=0")
+            f"{pad.name}({show_value(flat)}) before {spec.name}" + (f", and {then}" if then else ""))
 
 
 def asymmetric_for_unknown(spec: LayerSpec, pairs, unknowns) -> str | None:
@@ -166,7 +167,7 @@ def _text(span, source: str) -> str | None:
 
 
 def dropped_samples(spec: LayerSpec, shape: tuple, out: tuple) -> list[str]:
-    """Messages for each new `a // b` in the output whose remainder is thrown away for some sizes."""
+    """One message for the new `a // b` in the output whose remainders are thrown away for some sizes."""
     before = set().union(*(d.atoms(FloorDiv) for d in shape)) if shape else set()
     found = []
     for d in out:
@@ -176,9 +177,9 @@ def dropped_samples(spec: LayerSpec, shape: tuple, out: tuple) -> list[str]:
                 continue
             example = _example(mod(a, b), d)
             if example:
-                found.append(f"{spec.name} never reads the last {pyrepr(mod(a, b))} position(s) when "
-                             f"{pyrepr(a)} is not a multiple of {pyrepr(b)} ({example})")
-    return found
+                found.append(f"the last {pyrepr(mod(a, b))} position(s) when {pyrepr(a)} is not a multiple of "
+                             f"{pyrepr(b)} ({example})")
+    return [f"{spec.name} never reads " + "; nor ".join(found)] if found else []
 
 
 def _example(rem, out) -> str | None:

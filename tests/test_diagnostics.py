@@ -300,3 +300,43 @@ def test_cli_not_utf8(tmp_path):
     code, _, err = run_cli("check", str(bad))
     assert code == 1
     assert f"{bad}:3:" in err and "not UTF-8" in err
+
+
+# -- the suggested fixes work ----------------------------------------------------------
+
+import itertools  # noqa: E402
+
+
+def _apply_fix(line: str, hint: str) -> str | None:
+    """The layer line with a hint's fix applied: `padding=2 gives ...` or `pad 3 unevenly with ZeroPad1d(...)`."""
+    m = re.match(r"(\w+)=(\(.*?\)|-?\d+) gives", hint)
+    if m:
+        name, value = m.groups()
+        return re.sub(rf"{name}=(\(.*?\)|-?\d+)", f"{name}={value}", line)
+    m = re.search(r"with (ZeroPad\dd\(.*\)) before \w+, and (\w+)=(\(.*?\)|-?\d+)", hint)
+    if m:
+        pad, name, value = m.groups()
+        indent = line[: len(line) - len(line.lstrip())]
+        return f"{indent}{pad}\n" + re.sub(rf"{name}=(\(.*?\)|-?\d+)", f"{name}={value}", line)
+    return None
+
+
+def test_suggested_fixes_make_the_assertion_true():
+    """Every `padding=2 gives ...` and `ZeroPad1d(...)` hint, applied to the plan, gives an accepted plan."""
+    applied = []
+    grid = itertools.product(range(1, 6), range(0, 3), range(1, 3), range(1, 3),
+                             ["L", "L // 2", "(L + 1) // 2", "L - 2", "L + 2"])
+    for k, p, s, d, target in grid:
+        line = f"    Conv1d(4, kernel_size={k}, stride={s}, padding={p}, dilation={d}) -> [N, 4, {target}]"
+        try:
+            convplan.parse("plan Fix:\n    input [N, 2, L]\n" + line + "\n")
+            continue
+        except PlanError as exc:
+            hints = [h for dg in exc.diagnostics if dg.code == "E322" for h in dg.hints]
+        for hint in hints:
+            fixed = _apply_fix(line, hint)
+            if fixed is not None:
+                convplan.parse("plan Fix:\n    input [N, 2, L]\n" + fixed + "\n")  # no PlanError
+                applied.append(hint)
+    assert len(applied) > 50
+    assert any("ZeroPad1d" in h for h in applied) and any(h.startswith("padding=") for h in applied)
