@@ -17,7 +17,7 @@ __all__ = ["Diagnostic", "Plan", "PlanError", "Span", "load", "parse"]
 __version__ = "0.1.0"
 
 
-def parse(text: str, filename: str = "<plan>", **sizes: int) -> Plan:
+def parse(text: str, /, filename: str = "<plan>", **sizes: int) -> Plan:
     """Parse and check plan text; PlanError (with located diagnostics) if it is refused."""
     from .check import check
     from .errors import fail
@@ -37,7 +37,7 @@ def parse(text: str, filename: str = "<plan>", **sizes: int) -> Plan:
     return Plan(definition, check(definition, text, filename, sizes, blocks), text, filename, sizes)
 
 
-def load(path: str | Path, **sizes: int) -> Plan:
+def load(path: str | Path, /, **sizes: int) -> Plan:
     """Read and check a .plan file."""
     path = Path(path)
     return parse(read_source(path), str(path), **sizes)

@@ -85,7 +85,9 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
 
 
 def cmd_check(args, sizes) -> int:
-    plan = load(args.file, **sizes)
+    plan = load(args.file)
+    if sizes:  # bind, not load(**sizes): a size may be called `filename` or `self`
+        plan = plan.bind(**sizes)
     if args.json:
         print(json.dumps({"ok": True, **plan.to_dict()}, indent=2))
     else:

@@ -83,7 +83,7 @@ class Plan:
 
     # -- sizes -------------------------------------------------------------------------
 
-    def bind(self, **sizes: int) -> Plan:
+    def bind(self, /, **sizes: int) -> Plan:
         """The same plan with some sizes fixed; PlanError if they break a requirement."""
         for name, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int):
@@ -126,13 +126,13 @@ class Plan:
 
     # -- torch -------------------------------------------------------------------------
 
-    def build(self, **sizes: int):
+    def build(self, /, **sizes: int):
         """A real torch.nn.Module with weights sized for these sizes."""
         from .build import build_module
 
         return build_module(self.bind(**sizes) if sizes else self)
 
-    def verify(self, **sizes: int):
+    def verify(self, /, **sizes: int):
         """Run the built module and compare every layer's shape with the prediction."""
         from .verify import verify
 
