@@ -21,6 +21,7 @@ from .errors import Collector, Diagnostic, Span, suggest
 from .graph import Node, show_shape
 from .merges import MERGES, MergeError
 from .shapes import decide_at_least, equal, equal_condition, pyrepr
+from .solve import SolveError, solve
 
 MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
 MAX_REPEAT = 10_000
@@ -407,7 +408,7 @@ class Structure:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip
         args = self._merge_args(spec, call)
-        shapes = [self.nodes[t.id].shape for t in inputs]
+        shapes = self._solve_merge(call, [self.nodes[t.id].shape for t in inputs], args)
         tainted = any(t.tainted for t in inputs)
         try:
             out, conds = spec.rule(shapes, args)
@@ -425,6 +426,23 @@ class Structure:
         node = Node(len(self.nodes), call.name, name, tuple(t.id for t in inputs), tuple(out), span,
                     args=args)
         return replace(self._add_node(node), tainted=tainted)
+
+    def _solve_merge(self, call: n.Call, shapes: list, args: dict) -> list:
+        """Solve `?` unknowns so that the operands agree: `Conv2d(64, 3, padding=?)` in a residual."""
+        shapes = [tuple(d.xreplace(self.solution) for d in s) for s in shapes]
+        free = {x for s in shapes for d in s for x in d.free_symbols if x in self.unknowns}
+        if not free or call.name == "mul" or len({len(s) for s in shapes}) > 1:
+            return shapes  # nothing to solve; broadcasting has no single answer; the rule reports the ranks
+        along = args["dim"] % len(shapes[0]) if "dim" in args and -len(shapes[0]) <= args["dim"] < len(shapes[0]) \
+            else None
+        pairs = [(s[i], shapes[0][i]) for s in shapes[1:] for i in range(len(s)) if i != along]
+        try:
+            found = solve(pairs, free)
+        except SolveError as exc:
+            self.diag.error("E321", f"{call.name}: {exc.message}", call.name_span, hints=[exc.hint])
+            raise Skip from None
+        self.solution.update(found)
+        return [tuple(d.xreplace(found) for d in s) for s in shapes]
 
     def _made_at(self, t: Tensor) -> str:
         node = self.nodes[t.id]

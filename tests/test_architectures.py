@@ -312,6 +312,33 @@ def test_mul_broadcasts_like_torch():
     assert err.diagnostics[0].code == "E330" and "dim 1" in str(err)
 
 
+def test_unknowns_are_solved_by_merges_and_assertions_check_merges_and_blocks():
+    text = (
+        "block Res(k, d=1):\n"
+        "    input [N, C, H, W]\n"
+        "    residual:\n"
+        "        Conv2d(C, kernel_size=k, padding=?, dilation=d)\n"
+        "        ReLU()\n"
+        "plan P:\n"
+        "    input [N, 8, H, W]\n"
+        "    Res(3) -> [N, 8, H, W]\n"
+        "    Res(5, d=2)\n"
+        "    a = ReLU()\n"
+        "    cat(a, dim=1) -> [N, 16, H, W]\n"
+    )
+    plan = convplan.parse(text)
+    assert plan.unknowns == {"padding": 1, "padding_2": 4}  # the padding that keeps H: what the add needs
+    assert [n.args["padding"] for n in plan.layers if n.kind == "Conv2d"] == [1, 4]
+    for k, d, h in ((3, 1, 9), (5, 2, 12)):
+        conv = torch.nn.Conv2d(8, 8, k, padding=plan.unknowns["padding" if d == 1 else "padding_2"], dilation=d)
+        assert tuple(conv(torch.randn(1, 8, h, h)).shape) == (1, 8, h, h)
+    assert plan.verify(N=1, H=9, W=9).ok
+    err = refusal(text.replace("-> [N, 16, H, W]", "-> [N, 12, H, W]"))
+    assert err.diagnostics[0].code == "E322" and err.diagnostics[0].line == 11
+    err = refusal(text.replace("Res(3) -> [N, 8, H, W]", "Res(3) -> [N, 8, H]"))
+    assert err.diagnostics[0].code == "E320" and err.diagnostics[0].line == 8
+
+
 def test_conditions_on_parameters_and_input_shapes():
     text = (
         "block Maybe(out):\n"
