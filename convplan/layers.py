@@ -104,10 +104,10 @@ class Rule:
             raise LayerError(text, arg)
         self.conds.append((cond, text, arg))
 
-    def warn(self, cond, message: str, arg: str | None = None) -> None:
+    def warn(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
         """Something torch accepts in eval mode but warns about, or refuses in training, when `cond` holds."""
         if cond is not sympy.false:
-            self.warns.append((cond, message, arg))
+            self.warns.append((cond, message() if callable(message) else message, arg))
 
     def fail(self, message: str, arg: str | None = None, hint: str | None = None):
         raise LayerError(message, arg, hint)
@@ -309,7 +309,8 @@ def pool_size(ctx: Rule, x, k, s, p, d, ceil_mode):
         # min(ceil((x+2p-ext)/s), ceil((x+p)/s) - 1) + 1: the last window must start inside x + the left pad.
         # Both are floor((x + c)/s) for a constant c, so the smaller c wins.
         by_ceil, by_start = 2 * p - ext + s - 1, p - 1
-        shift = sympy.Min(by_ceil, by_start)
+        gap = sympy.sympify(by_ceil - by_start)
+        shift = by_ceil if gap.is_nonpositive else by_start if gap.is_positive else sympy.Min(by_ceil, by_start)
         size = floordiv(x + shift, s) + 1
     ctx.require(
         at_least(size, 1),
@@ -373,22 +374,30 @@ def norm_count(a, nd=0):
 
 def batch_norm_rule(ctx: Rule, shape, a, nd):
     values = shape[0] * prod(shape[2:])
-    message = f"BatchNorm needs more than 1 value per channel (here {_s(values)})"
-    if a["track_running_stats"]:
-        ctx.warn(sympy.Eq(values, 1), message + " in training")
-    else:  # without running stats torch normalises by batch statistics in eval too
-        ctx.require(at_least(values, 2), message)
+    _more_than_one(ctx, values, "BatchNorm needs more than 1 value per channel (here {})", a["track_running_stats"])
     return tuple(shape)
 
 
 def instance_norm_rule(ctx: Rule, shape, a, nd):
     values = prod(shape[-nd:])
-    message = f"InstanceNorm needs more than 1 spatial element (here {_s(values)})"
-    if a["track_running_stats"]:
-        ctx.warn(sympy.Eq(values, 1), message + " in training")
-    else:  # torch's check uses the input statistics, so it fires in eval mode too
-        ctx.require(at_least(values, 2), message)
+    _more_than_one(ctx, values, "InstanceNorm needs more than 1 spatial element (here {})", a["track_running_stats"])
     return tuple(shape)
+
+
+def _more_than_one(ctx: Rule, values, message: str, training_only: bool) -> None:
+    """With running stats torch refuses one value only in training (a warning here); without, always
+    (torch's check uses the input statistics, so it fires in eval mode too)."""
+    if not training_only:
+        ctx.require(at_least(values, 2), lambda: message.format(_s(values)))  # printed only if needed (slow)
+    elif not _two_or_more(values):  # Eq(values, 1) without sympy's costly evaluation of a symbolic Eq
+        one = sympy.Eq(values, 1) if values.is_Number else sympy.Eq(values, 1, evaluate=False)
+        ctx.warn(one, lambda: message.format(_s(values)) + " in training")
+
+
+def _two_or_more(values) -> bool:
+    """A product of sizes (each >= 1) is >= 2 for sure if it is a number >= 2 or has a factor >= 2."""
+    factors = values.args if values.is_Mul else (values,)
+    return any(f.is_Number and f >= 2 for f in factors)
 
 
 def group_norm_rule(ctx: Rule, shape, a, nd=0):
