@@ -205,7 +205,8 @@ class Checker(Structure):
             self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}"])
             raise _Skip from None
-        name = self._node_name(spec.short or spec.name.lower(), stmt.target)
+        self._bounded_shape(spec, call, out)
+        name = self._node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         for cond, message, arg in rule.conds:
             self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
         for cond, message, arg in rule.warns:  # torch warns, or refuses only in training
@@ -404,6 +405,20 @@ class Checker(Structure):
             self.diag.error("E109", f"{expr.op} by {pyrepr(right)}: the divisor must be positive", expr.right.span)
             raise _Skip
         return floordiv(left, right) if expr.op == "//" else mod(left, right)
+
+    def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple) -> None:
+        """Dims whose formulas hold numbers past 18 digits (an Upsample tower) are refused before printing
+        them costs seconds or str() refuses an integer of 4,300 digits."""
+        limit = 10**MAX_INT_DIGITS
+        for d in out:
+            if any(abs(a.p) >= limit or abs(a.q) >= limit for a in d.atoms(sympy.Rational)):
+                shown = show_shape(out)  # cheap: the first layer past the limit is reported
+                shown = shown if len(shown) <= 160 else shown[:160] + "..."
+                self.diag.error("E008", f"{spec.name} makes a dim whose formula holds a number of more than "
+                                f"{MAX_INT_DIGITS} digits: {shown}", call.name_span,
+                                hints=["no real tensor is that large: check the scale factors, strides and "
+                                       "repeat counts before here"])
+                raise _Skip
 
     def _bounded(self, expr: n.BinOp, value):
         """Products of literals could build integers sympy and str() choke on: keep them to 18 digits."""

@@ -84,9 +84,11 @@ def test_golden_api_agrees_with_cli(name):
     text = plan.read_text(encoding="utf-8")
     err = (GOLDEN / f"{name}.stderr").read_text(encoding="utf-8")
     printed = re.findall(r"^\S+?:(\d+):(\d+): error\[(\w+)\]", err, re.M)
-    sizes = dict(a.split("=") for a in _args(plan)[1::2])
+    sizes = {k: int(v) for k, v in (a.split("=") for a in _args(plan)[1::2])}
     try:
-        convplan.parse(text, "x.plan", **{k: int(v) for k, v in sizes.items()})
+        checked = convplan.parse(text, "x.plan")
+        if sizes:  # as the CLI does: check the plan, then bind the sizes
+            checked.bind(**sizes)
     except PlanError as exc:
         got = [(str(d.line), str(d.column), d.code) for d in exc.diagnostics if d.severity == "error"]
         assert got == printed
