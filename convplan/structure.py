@@ -28,6 +28,27 @@ MAX_REPEAT = 10_000
 MAX_STEPS = 100_000  # statements executed while unrolling
 
 
+# Attributes of torch.nn.Module (torch 2.x) and of build.PlanModule: a layer named so could not be its
+# submodule.  Kept here as text because checking never imports torch; a test compares it with torch.
+MODULE_ATTRS = frozenset("""
+T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl
+_forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
+_forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_name _input_ids
+_is_full_backward_hook _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
+_maybe_warn_non_full_backward_hook _modules _named_members _names _non_persistent_buffers_set _output_ids
+_parameters _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _steps _version _wrapped_call_impl
+add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
+extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu load_state_dict
+modules mtia named_buffers named_children named_modules named_parameters parameters plan_name
+register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+register_state_dict_pre_hook requires_grad_ run set_extra_state set_submodule share_memory state_dict to
+to_empty train training type xpu zero_grad
+""".split())
+
+
 class Skip(Exception):
     """A diagnostic was recorded; abandon this statement."""
 
@@ -177,11 +198,16 @@ class Structure:
             raise Skip
         self.frame.names[name] = value
 
-    def _node_name(self, base: str, target: str | None = None) -> str:
-        """A unique node name: `prefix + target` (plus repeat indices), or `prefix + base + count`."""
+    def _node_name(self, base: str, target: str | None = None, span: Span | None = None) -> str:
+        """A unique node name: `prefix + target` (plus repeat indices), or `prefix + base + count`.
+        `span` locates the target, for a name the built module could not use."""
         f = self.frame
         if target:
             name = f.prefix + target + "".join(f"_{i}" for i in f.loop)
+            if name in MODULE_ATTRS:
+                self.diag.error("E202", f"name {name!r} is an attribute of torch.nn.Module; a layer cannot have it",
+                                span, hints=["choose another name"])
+                raise Skip
         else:
             while True:
                 f.counts[base] = f.counts.get(base, 0) + 1
@@ -262,7 +288,7 @@ class Structure:
                 self.diag.error("E207", "`...` stands for leading dims only in a block's input pattern", d.span)
                 raise Skip
         dims = self._input_dims(stmt)
-        name = self._node_name("x", stmt.name or "x")
+        name = self._node_name("x", stmt.name or "x", stmt.span)
         tensor = self._add_node(Node(len(self.nodes), "input", name, (), tuple(dims), stmt.span))
         self._bind(stmt.name or "x", tensor, stmt.span)
         f.current = tensor
@@ -419,7 +445,7 @@ class Structure:
                                  for i, (s, t) in enumerate(zip(shapes, inputs, strict=True)))]
             self.diag.error("E330", f"{call.name}: {exc.message}", call.name_span, hints=hints)
             raise Skip from None
-        name = self._node_name(call.name, target)
+        name = self._node_name(call.name, target, span)
         for cond, message in conds:
             if not tainted:
                 self.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
@@ -489,7 +515,7 @@ class Structure:
                             "without end?)", call.name_span)
             raise Skip
         given = self._block_args(block, call)
-        prefix = self._node_name(block.name.lower(), stmt.target) + "_"
+        prefix = self._node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
         note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
         frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block,
                       list(inputs))

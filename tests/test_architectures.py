@@ -724,3 +724,17 @@ def test_plan_api_lists_inputs_and_outputs():
     assert plan.input_shapes == {"query": (N, 40), "item": (N, 24)}
     assert plan.output_shapes == {"score": (N, 1), "intent": (N, 10)}
     assert plan.output_shape == (N, 1)  # the first output, as before
+
+
+def test_names_the_built_module_needs_are_refused():
+    from convplan.build import PlanModule
+    from convplan.structure import MODULE_ATTRS
+
+    graph = convplan.parse("plan P:\n    input [N, 3]\n    ReLU()\n").graph
+    module_attrs = {a for a in dir(PlanModule(graph, "P")) if not a.startswith("__")} - {"relu1"}
+    assert module_attrs <= MODULE_ATTRS  # a torch upgrade that adds attributes shows up here
+    for name in ("forward", "training", "to", "run", "state_dict"):
+        err = refusal(f"plan P:\n    input [N, 3]\n    {name} = Linear(3)\n")
+        assert err.diagnostics[0].code == "E202" and name in err.diagnostics[0].message
+    plan = convplan.parse("block B:\n    input [N, C]\n    forward = Linear(3)\nplan P:\n    input [N, 3]\n    B()\n")
+    assert names(plan)[1] == "b1_forward" and plan.build() is not None
