@@ -9,6 +9,7 @@ together (bounded in count and time).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -101,8 +102,11 @@ def indentation(token: Token, levels: list[int], text: str, filename: str) -> Di
     """A line dedented to a column no enclosing block uses."""
     line = token.line + token.count("\n")
     col = len(token.rsplit("\n", 1)[1]) + 1
+    hints = [f"indent it by {' or '.join(map(str, levels))} spaces, like a line above"]
+    if any(ln[: len(ln) - len(ln.lstrip())].count("\t") for ln in text.splitlines()):
+        hints.append("this file indents with tabs (a tab counts as 8 spaces); indent with spaces only")
     return Diagnostic("E004", "this line's indentation matches no enclosing block", Span(line, 1, line, col),
-                      filename, (f"indent it by {' or '.join(map(str, levels))} spaces, like a line above",))
+                      filename, tuple(hints))
 
 
 class _Words:
@@ -131,6 +135,10 @@ def _bad_character(exc: UnexpectedCharacters, text: str, filename: str) -> Diagn
         hints.append("names and numbers are ASCII")
     elif ch == "!":
         hints.append("'!' only appears in '!='")
+    elif ch == "." and re.search(r"[A-Za-z_]\w*$", text[: exc.pos_in_stream]):
+        pos = exc.pos_in_stream
+        full = re.search(r"[A-Za-z_]\w*$", text[:pos]).group(0) + re.match(r"[\w.]*", text[pos:]).group(0)
+        hints.append(f"names are not dotted: write {full.rstrip('.').split('.')[-1]}, not {full}")
     shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}" if ch else "end of file"
     return Diagnostic("E013", f"unexpected character {shown}", Span(line, col, line, col + 1), filename,
                       tuple(hints))
@@ -231,10 +239,18 @@ def _hints(expected: list[str], kind: str, tok: Token, text: str, stack: list[Br
         hints.append("a header line ends with ':'")
     if "a statement" in expected and kind in ("INT", "FLOAT", "STRING", "LPAR", "LSQB", "MINUS"):
         hints.append("each line of a body is a statement, such as a layer call `ReLU()`")
-    if expected and expected[-1] == "end of line" and kind != "_NL" and not stack and not _starts_line(text, tok):
-        hints.append("one statement per line")
-    if expected == ["'['"] and text[: tok.start_pos].rstrip().endswith("->"):
+    before = text[: tok.start_pos].rstrip() if isinstance(tok.start_pos, int) else ""
+    if "'['" in expected and before.endswith("->"):
         hints.append("'->' is followed by the shape it asserts, e.g. `-> [N, 32, L]`")
+    elif "'['" in expected and kind == "LPAR":
+        hints.append("shapes are written in square brackets, e.g. `[N, 1, L]`")
+    elif (expected and expected[-1] == "end of line" and kind == "NAME" and not stack
+          and not _starts_line(text, tok) and "a string" not in expected):
+        hints.append("one statement per line")
+    if "'branch'" in expected:
+        hints.append("under a merge (`add:`, `cat:`), each indented block starts with `branch:`")
+    if "a string" in expected and kind == "NAME":
+        hints.append("an imported file's name is a string: `import \"blocks.plan\"`")
     return hints
 
 
