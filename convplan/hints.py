@@ -29,7 +29,7 @@ def _u() -> sympy.Symbol:
 # -- a value that makes the assertion hold ---------------------------------------------
 
 
-def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, given: tuple, index: int, want) -> list[str]:
+def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, index: int, want) -> list[str]:
     """Hints like "padding=2 gives [N, 32, L]" for an asserted dim `index` that came out wrong."""
     deadline = time.monotonic() + BUDGET_S
     order = sorted((a for a in spec.args if a.kind in (INT, SIZE, PAD)), key=lambda a: (a.kind != PAD, a.name))
@@ -190,10 +190,10 @@ def _example(rem, out) -> str | None:
     name = syms[0].name
     for v in range(1, MAX_EXAMPLE):
         try:
-            left = evaluate(rem, {name: v})
+            left, size = evaluate(rem, {name: v}), evaluate(out, {name: v})
         except (ValueError, ZeroDivisionError, TypeError, KeyError):
             continue
-        if left and evaluate(out, {name: v}) >= 1:
+        if left and isinstance(size, int) and size >= 1:  # (size stays symbolic if `out` has other sizes)
             return f"e.g. {name} = {v} drops {left}"
     return None
 
@@ -224,8 +224,6 @@ def inferred_given(spec: LayerSpec, shape: tuple, written) -> tuple[str, list[st
 
 def _size_where(e, value: int) -> str | None:
     syms = sorted(e.free_symbols, key=lambda s: s.name)
-    if not syms:
-        return None
     if len(syms) != 1:
         return None
     deadline = time.monotonic() + BUDGET_S
