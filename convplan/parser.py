@@ -129,6 +129,7 @@ def _diagnose(exc: Exception, text: str, filename: str):
 
 def _first_error(text: str, filename: str):
     """The first syntax error in `text`, or None (used to find the next error after one)."""
+    text = text if text.endswith("\n") else text + "\n"  # as parse_module: a last comment needs its newline
     try:
         _lark().parse(text)
     except (UnexpectedInput, _DedentError) as exc:
