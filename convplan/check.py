@@ -33,6 +33,7 @@ from .structure import Skip as _Skip
 MAX_LAYERS = 10_000
 MAX_NAME = 64
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
+MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
 BUILTIN_NAMES = frozenset(dir(builtins))
 
 
@@ -407,15 +408,15 @@ class Checker(Structure):
         return floordiv(left, right) if expr.op == "//" else mod(left, right)
 
     def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple) -> None:
-        """Dims whose formulas hold numbers past 18 digits (an Upsample tower) are refused before printing
+        """Dims whose formulas hold numbers past 100 digits (an Upsample tower) are refused before printing
         them costs seconds or str() refuses an integer of 4,300 digits."""
-        limit = 10**MAX_INT_DIGITS
+        limit = 10**MAX_DIM_DIGITS
         for d in out:
             if any(abs(a.p) >= limit or abs(a.q) >= limit for a in d.atoms(sympy.Rational)):
                 shown = show_shape(out)  # cheap: the first layer past the limit is reported
                 shown = shown if len(shown) <= 160 else shown[:160] + "..."
                 self.diag.error("E008", f"{spec.name} makes a dim whose formula holds a number of more than "
-                                f"{MAX_INT_DIGITS} digits: {shown}", call.name_span,
+                                f"{MAX_DIM_DIGITS} digits: {shown}", call.name_span,
                                 hints=["no real tensor is that large: check the scale factors, strides and "
                                        "repeat counts before here"])
                 raise _Skip
