@@ -214,7 +214,7 @@ class Checker(Structure):
             when = "" if cond is sympy.true else f" when {pyrepr(cond)}"
             self.diag.warn("W300", f"{spec.name}: {message}{when}", self._arg_span(call, arg))
         if stmt.expect is not None:
-            out = self._assert_shape(stmt, spec, out, shape, args)
+            out = self._assert_shape(stmt, spec, out, shape, args, name)
         for message in dropped_samples(spec, shape, out):
             self.diag.warn("W310", message, call.name_span,
                            hints=["if that is intended, ignore this; otherwise pad the input or change the stride"])
@@ -444,7 +444,8 @@ class Checker(Structure):
 
     # -- assertions and unknowns -------------------------------------------------------
 
-    def _assert_shape(self, stmt: n.Layer, spec: LayerSpec, out: tuple, shape=None, args=None) -> tuple:
+    def _assert_shape(self, stmt: n.Layer, spec: LayerSpec, out: tuple, shape=None, args=None,
+                      name: str | None = None) -> tuple:
         want_expr = stmt.expect
         want = []
         for d in want_expr.dims:
@@ -480,7 +481,7 @@ class Checker(Structure):
                 raise _Skip
             if verdict is None:  # true for some sizes only: the assertion becomes a requirement
                 self.conds.append((sympy.Eq(have, asserted), f"{spec.name}: the asserted dim {pyrepr(asserted)}",
-                                   self.nodes[-1].name if self.nodes else "", d.span, out))
+                                   name or (self.nodes[-1].name if self.nodes else ""), d.span, out))
         return out
 
     # -- requirements ------------------------------------------------------------------

@@ -342,3 +342,10 @@ def test_suggested_fixes_make_the_assertion_true():
                 applied.append(hint)
     assert len(applied) > 50
     assert any("ZeroPad1d" in h for h in applied) and any(h.startswith("padding=") for h in applied)
+
+
+def test_an_assertion_requirement_names_its_own_layer():
+    plan = convplan.parse("plan A:\n    input [N, 1, L]\n    MaxPool1d(2)\n"
+                          "    Conv1d(1, kernel_size=1) -> [N, 1, (L + 1) // 2]\n")
+    asserted = [r for r in plan.requires if "asserted" in r.reason]
+    assert [(r.layer, r.span.line) for r in asserted] == [("conv1", 4)]
