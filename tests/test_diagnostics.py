@@ -251,6 +251,13 @@ SLOTS = [
     "plan A:\n    input [N, 1, L]\n    x = ReLU()\n    {p}\n",
     "plan A:\n    input [N, 1, L]\n    {p} = ReLU()\n",
     "block {p}:\n    input [N, 1, L]\n    ReLU()\nplan A:\n    input [N, 1, L]\n    ReLU()\n",
+    'import "{p}"\nplan A:\n    input [N, 1, L]\n    ReLU()\n',
+    'from "x.plan" import {p}\nplan A:\n    input [N, 1, L]\n    ReLU()\n',
+    "plan A:\n    input [N, 1, L]\n    repeat {p} in 3:\n        ReLU()\n",
+    "plan A:\n    input [N, 1, L]\n    add:\n        branch {p}:\n            ReLU()\n"
+    "        branch:\n            pass\n",
+    "plan A:\n    input [N, 1, L]\n    x = ReLU()\n    output {p}\n",
+    "plan A:\n    input {p} [N, 1, L]\n    ReLU()\n",
 ]
 NAMES = ["__import__", "eval", "exec", "class", "match", "__class__", "open", "_" * 100, "lambda"]
 
