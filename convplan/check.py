@@ -13,20 +13,36 @@ import builtins
 import itertools
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy
 
 from . import nodes as n
-from .errors import MAX_REPORTED, Collector, Span, TooManyErrors, suggest
+from .errors import MAX_REPORTED, Span, TooManyErrors, suggest
 from .graph import Graph, Node, show_shape
-from .hints import (assertion_fixes, asymmetric_for_unknown, dropped_samples, flatten_hint, inferred_given,
-                    torch_order_hint)
-from .layers import (ANY, BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REGISTRY, REQUIRED, SCALE, SIZE,
-                     STR, LayerError, LayerSpec, Rule)
+from .hints import assertion_fixes, asymmetric_for_unknown, flatten_hint, inferred_given, torch_order_hint
+from .layers import (
+    ANY,
+    BOOL,
+    DIMS,
+    FLOAT,
+    INT,
+    OPT_INT,
+    OPT_SIZE,
+    PAD,
+    PADS,
+    REGISTRY,
+    REQUIRED,
+    SCALE,
+    SIZE,
+    STR,
+    LayerError,
+    LayerSpec,
+    Rule,
+)
+from .merges import MERGES
 from .shapes import at_least, combine_residues, dim, equal, floordiv, mod, pyrepr, residues, unknown
 from .solve import SolveError, solve
-from .merges import MERGES
 from .structure import Conds, Frame, ScopedCollector, Structure, Tensor, Value, _Abort
 from .structure import Skip as _Skip
 
@@ -78,6 +94,7 @@ class Checker(Structure):
         self.solution: dict[sympy.Symbol, sympy.Integer] = {}
         self.conds = Conds(self.diag)  # (cond, message, node name, span, shape), each with its frame
         self.nodes: list[Node] = []
+        self.tails: list = []  # (W310 warning, its condition): dropped if the requirements rule it out
 
     # -- the plan ----------------------------------------------------------------------
 
@@ -104,6 +121,7 @@ class Checker(Structure):
         graph = Graph(tuple(self.nodes), tuple(t.id for t in outputs))
         graph = graph.substitute(self.solution)
         requires = self._requirements()
+        self._drop_ruled_out_tails(requires)
         for name in self.sizes:
             if name not in self.env and name not in self.symbols:
                 self.diag.error("E400", f"there is no size or parameter named {name!r} in plan {self.plan.name}",
@@ -210,14 +228,18 @@ class Checker(Structure):
         name = self._node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         for cond, message, arg in rule.conds:
             self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
-        for cond, message, arg in rule.warns:  # torch warns, or refuses only in training
-            when = "" if cond is sympy.true else f" when {pyrepr(cond)}"
-            self.diag.warn("W300", f"{spec.name}: {message}{when}", self._arg_span(call, arg))
+        for cond, message, arg, code in rule.warns:  # torch warns, or refuses only in training
+            if code != "W310":
+                when = "" if cond is sympy.true else f" when {pyrepr(cond)}"
+                self.diag.warn(code, f"{spec.name}: {message}{when}", self._arg_span(call, arg))
+        tails = [(cond, message) for cond, message, _, code in rule.warns if code == "W310"]
+        if tails:  # one warning per layer, worded at the end, when the requirements are known
+            warning = self.diag.warn("W310", f"{spec.name} never reads {tails[0][1]}", call.name_span,
+                                     ["torch drops them silently; if that is intended, ignore this, otherwise pad "
+                                      "the input or change the stride"])
+            self.tails.append((warning, spec.name, tails))
         if stmt.expect is not None:
             out = self._assert_shape(stmt, spec, out, shape, args, name)
-        for message in dropped_samples(spec, shape, out):
-            self.diag.warn("W310", message, call.name_span,
-                           hints=["if that is intended, ignore this; otherwise pad the input or change the stride"])
         node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     sympy.sympify(spec.count(args)))
         return self.nodes[self._add_node(node).id]
@@ -225,6 +247,8 @@ class Checker(Structure):
     @staticmethod
     def _arg_span(call: n.Call, arg: str | None) -> Span:
         """Where to point for a problem with argument `arg`: the argument if written, else the call."""
+        if arg is None:
+            return call.name_span
         for a in call.args:
             if a.name == arg:
                 return a.span
@@ -459,7 +483,7 @@ class Checker(Structure):
         want = [d.xreplace(self.solution) for d in want]
         free = {s for d in (*out, *want) for s in d.free_symbols if s in self.unknowns}
         try:
-            found = solve(list(zip(out, want)), free)
+            found = solve(list(zip(out, want, strict=True)), free)
         except SolveError as exc:
             self.unsolvable |= free  # reported here, not again as E310
             fix = asymmetric_for_unknown(spec, list(zip(out, want, strict=True)), free) if self._fixes(shape) else None
@@ -521,6 +545,23 @@ class Checker(Structure):
             found.setdefault(key, Requirement(cond, message, layer, span, file))
         return tuple(self._joined(_strongest(found.values())))
 
+    def _drop_ruled_out_tails(self, requires) -> None:
+        """A W310 is noise for the dims whose sizes the requirements already rule out (the U-Net's pools once
+        H % 16 == 0 is required); the rest get an example size."""
+        for warning, kind, tails in self.tails:
+            if not any(d is warning for d in self.diag.diags):
+                continue  # a block called many times: its copy was not kept
+            parts = []
+            for cond, message in tails:
+                example = _tail_example(cond.xreplace(self.solution), requires)
+                if example is not None:
+                    parts.append(f"{message} when {pyrepr(cond)}" + (f" (e.g. {example})" if example else ""))
+            index = next(i for i, d in enumerate(self.diag.diags) if d is warning)
+            if parts:
+                self.diag.diags[index] = replace(warning, message=f"{kind} never reads " + "; nor ".join(parts))
+            else:
+                del self.diag.diags[index]
+
     def _joined(self, reqs: list[Requirement]) -> list[Requirement]:
         """Divisibility conditions on one size, joined: H % 2 == 0 and (H//2) % 2 == 0 give H % 4 == 0."""
         out: list = list(reqs)
@@ -539,6 +580,20 @@ class Checker(Structure):
             for i in replaced[1:]:
                 out[i] = None
         return [r for r in out if r is not None]
+
+
+def _tail_example(cond, requires, tries: int = 64) -> str | None:
+    """`H = 9`: a size of the condition's one symbol that meets the requirements on it; None if there is
+    none among the first `tries`; "" when the condition has several symbols (kept, without an example)."""
+    if len(cond.free_symbols) != 1:
+        return ""
+    sym = next(iter(cond.free_symbols))
+    own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
+    for v in range(1, tries + 1):
+        at = {sym: sympy.Integer(v)}
+        if cond.xreplace(at) == sympy.true and all(c.xreplace(at) == sympy.true for c in own):
+            return f"{sym.name} = {v}"
+    return None
 
 
 def _strongest(reqs) -> list[Requirement]:

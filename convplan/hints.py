@@ -15,7 +15,7 @@ import sympy
 
 from .graph import show_shape, show_value
 from .layers import INT, PAD, REGISTRY, SIZE, LayerError, LayerSpec, Rule
-from .shapes import FloorDiv, equal, evaluate, mod, pyrepr
+from .shapes import FloorDiv, equal, evaluate, pyrepr
 
 SEARCH = range(0, 65)
 BUDGET_S = 0.2
@@ -164,38 +164,6 @@ def _text(span, source: str) -> str | None:
 
 
 # -- warnings --------------------------------------------------------------------------
-
-
-def dropped_samples(spec: LayerSpec, shape: tuple, out: tuple) -> list[str]:
-    """One message for the new `a // b` in the output whose remainders are thrown away for some sizes."""
-    before = set().union(*(d.atoms(FloorDiv) for d in shape)) if shape else set()
-    found = []
-    for d in out:
-        for fd in sorted(d.atoms(FloorDiv) - before, key=str):
-            a, b = fd.args
-            if not a.free_symbols or any(s.name.startswith("_") for s in a.free_symbols):
-                continue
-            example = _example(mod(a, b), d)
-            if example:
-                found.append(f"the last {pyrepr(mod(a, b))} position(s) when {pyrepr(a)} is not a multiple of "
-                             f"{pyrepr(b)} ({example})")
-    return [f"{spec.name} never reads " + "; nor ".join(found)] if found else []
-
-
-def _example(rem, out) -> str | None:
-    """`L = 3 drops 1`: the smallest size where the layer is valid and the remainder is not 0."""
-    syms = sorted(rem.free_symbols, key=lambda s: s.name)
-    if len(syms) != 1:
-        return None
-    name = syms[0].name
-    for v in range(1, MAX_EXAMPLE):
-        try:
-            left, size = evaluate(rem, {name: v}), evaluate(out, {name: v})
-        except (ValueError, ZeroDivisionError, TypeError, KeyError):
-            continue
-        if left and isinstance(size, int) and size >= 1:  # (size stays symbolic if `out` has other sizes)
-            return f"e.g. {name} = {v} drops {left}"
-    return None
 
 
 # -- the argument the input decides, written anyway ---------------------------------------

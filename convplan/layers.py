@@ -25,7 +25,7 @@ from fractions import Fraction
 
 import sympy
 
-from .shapes import at_least, divides, floordiv, pyrepr
+from .shapes import at_least, divides, floordiv, mod, pyrepr
 
 REQUIRED = object()  # marks an argument without a default
 
@@ -104,10 +104,22 @@ class Rule:
             raise LayerError(text, arg)
         self.conds.append((cond, text, arg))
 
-    def warn(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
+    def warn(self, cond, message: str | Callable[[], str], arg: str | None = None, code: str = "W300") -> None:
         """Something torch accepts in eval mode but warns about, or refuses in training, when `cond` holds."""
         if cond is not sympy.false:
-            self.warns.append((cond, message() if callable(message) else message, arg))
+            self.warns.append((cond, message() if callable(message) else message, arg, code))
+
+    def tail(self, x, m, s, hi, ext) -> None:
+        """Warn (W310) when, for some sizes, the last window stops before the end of the input.
+
+        With m = x + lo + hi - ext, the last window ends (m % s) - hi positions short of it: torch
+        silently never reads them.  A stride wider than the window skips samples everywhere by design,
+        and a constant size either drops or not, so both are left alone."""
+        s, hi, ext = sympy.sympify(s), sympy.sympify(hi), sympy.sympify(ext)
+        if not x.free_symbols or not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi:
+            return
+        short = mod(m, s) - hi
+        self.warn(sympy.Gt(short, 0), lambda: f"the last {_s(short)} position(s) of {_s(x)}", code="W310")
 
     def fail(self, message: str, arg: str | None = None, hint: str | None = None):
         raise LayerError(message, arg, hint)
@@ -202,6 +214,8 @@ def conv_rule(ctx: Rule, shape, a, nd):
             at_least(x + lo + hi, ext),
             lambda: f"the padded input ({_s(x + lo + hi)}) must be at least the kernel's extent ({_s(ext)})",
         )
+        if a["padding"] != "same":
+            ctx.tail(x, x + lo + hi - ext, si, hi, ext)
         out.append(x if a["padding"] == "same" else floordiv(x + lo + hi - ext, si) + 1)
     return (*lead, a["out_channels"], *out)
 
@@ -304,6 +318,7 @@ def pool_size(ctx: Rule, x, k, s, p, d, ceil_mode):
         "padding",
     )
     if not ceil_mode:
+        ctx.tail(x, x + 2 * p - ext, s, p, ext)
         size = floordiv(x + 2 * p - ext, s) + 1
     else:
         # min(ceil((x+2p-ext)/s), ceil((x+p)/s) - 1) + 1: the last window must start inside x + the left pad.
