@@ -20,7 +20,7 @@ import sympy
 from . import nodes as n
 from .errors import MAX_REPORTED, Span, TooManyErrors, suggest
 from .graph import Graph, Node, show_shape
-from .hints import assertion_fixes, asymmetric_for_unknown, flatten_hint, inferred_given, torch_order_hint
+from .hints import assertion_fixes, asymmetric_for_unknown, flatten_hint, inferred_given, source_text, torch_order_hint
 from .layers import (
     ANY,
     BOOL,
@@ -217,6 +217,7 @@ class Checker(Structure):
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
+            self._torch_order(spec, call, args)
         rule = Rule(spec)
         try:
             out = tuple(sympy.sympify(d) for d in spec.rule(rule, shape, args))
@@ -224,7 +225,7 @@ class Checker(Structure):
             self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}"])
             raise _Skip from None
-        self._bounded_shape(spec, call, out)
+        self._bounded_shape(spec, call, out, shape)
         name = self._node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         for cond, message, arg in rule.conds:
             self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
@@ -243,6 +244,21 @@ class Checker(Structure):
         node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     sympy.sympify(spec.count(args)))
         return self.nodes[self._add_node(node).id]
+
+    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> None:
+        """W320 for `Conv1d(1, 32, 3)` on a 1-channel input: torch's order, which a plan reads shifted by one
+        (out_channels=1, kernel_size=32, stride=3) and may well accept."""
+        positional = [a for a in call.args if a.name is None]
+        required = sum(1 for a in spec.args if a.default is REQUIRED)
+        if len(positional) <= required or not required:
+            return
+        first = args[spec.arg_names[0]]
+        if isinstance(first, sympy.Basic) and equal(first, args[spec.inferred]) is True:
+            texts = [source_text(a.span, self.diag.source) or "..." for a in positional]
+            shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
+            self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as "
+                           f"{shifted}: the first value equals the input's {spec.inferred}, as in torch's order",
+                           call.span, hints=[torch_order_hint(spec, call, self.diag.source)])
 
     @staticmethod
     def _arg_span(call: n.Call, arg: str | None) -> Span:
@@ -431,11 +447,14 @@ class Checker(Structure):
             raise _Skip
         return floordiv(left, right) if expr.op == "//" else mod(left, right)
 
-    def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple) -> None:
+    def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> None:
         """Dims whose formulas hold numbers past 100 digits (an Upsample tower) are refused before printing
-        them costs seconds or str() refuses an integer of 4,300 digits."""
+        them costs seconds or str() refuses an integer of 4,300 digits.  Dims passed through unchanged were
+        checked at the layer that made them."""
         limit = 10**MAX_DIM_DIGITS
         for d in out:
+            if d in before:
+                continue
             if any(abs(a.p) >= limit or abs(a.q) >= limit for a in d.atoms(sympy.Rational)):
                 shown = show_shape(out)  # cheap: the first layer past the limit is reported
                 shown = shown if len(shown) <= 160 else shown[:160] + "..."

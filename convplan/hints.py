@@ -151,12 +151,13 @@ def torch_order_hint(spec: LayerSpec, call, source: str) -> str | None:
     """`Linear(320, 10)` is torch's order; a plan leaves out the argument the input decides."""
     if not spec.inferred or sum(1 for a in call.args if a.name is None) < 2:
         return None
-    rest = [_text(a.span, source) for a in call.args[1:]]
+    rest = [source_text(a.span, source) for a in call.args[1:]]
     fix = f", so write {spec.name}({', '.join(rest)})" if None not in rest else ""
     return f"torch's {spec.name} takes {spec.inferred} first; a plan reads it from the input{fix}"
 
 
-def _text(span, source: str) -> str | None:
+def source_text(span, source: str) -> str | None:
+    """The text a one-line span covers, or None."""
     lines = source.splitlines()
     if span.line != span.end_line or not 1 <= span.line <= len(lines):
         return None

@@ -88,6 +88,10 @@ def torch_run(shape, layers):
         for kind, args in layers:
             if not _channel_dim_exists(kind, x.shape):
                 return None, "rank: no channel dim"
+            if kind.startswith("ConvTranspose") and min(_values(args.get("dilation", 1))) <= 0:
+                # Deliberate: torch's oneDNN path accepts dilation 0 for kernel 1 (d*(k-1) is 0 anyway) and
+                # refuses it otherwise; convplan refuses it always (docs/torch_rules.md, section 2).
+                return None, f"{kind}: dilation must be positive (convplan's choice)"
             try:
                 x = torch_layer(kind, args, tuple(x.shape))(x)
             except Exception as exc:  # noqa: BLE001 - any raise is torch refusing
@@ -100,6 +104,10 @@ def torch_run(shape, layers):
 
 
 # -- convplan --------------------------------------------------------------------------
+
+
+def _values(v) -> tuple:
+    return tuple(v) if isinstance(v, tuple) else (v,)
 
 
 def convplan_parse(shape, layers):

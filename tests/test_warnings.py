@@ -60,3 +60,19 @@ def test_warning_matches_what_torch_leaves_unread(k, s, p):
         assert unread_tail(torch_layer, example) > 0
     concrete = convplan.parse(plan(layer, "[N, 2, 11]"))
     assert not [w for w in concrete.warnings if w.code == "W310"]  # concrete sizes: nothing to warn about
+
+
+def w320(text: str) -> list[str]:
+    return [w.message for w in convplan.parse(text).warnings if w.code == "W320"]
+
+
+def test_torch_order_is_flagged_where_the_plan_would_read_it_shifted():
+    (message,) = w320(plan("Conv1d(2, 32, 3)"))
+    assert "out_channels=2, kernel_size=32, stride=3" in message
+
+
+@pytest.mark.parametrize("layer", ["Conv1d(2, 3)",  # out_channels equal to in_channels: fine
+                                   "Conv1d(32, 3, 2)",  # a stride, and 32 is not the input's channels
+                                   "Conv1d(2, kernel_size=3, stride=2)"])
+def test_plan_order_is_not_flagged(layer):
+    assert w320(plan(layer)) == []
