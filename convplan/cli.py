@@ -149,7 +149,8 @@ def render_table(plan) -> str:
 def _param_text(plan) -> str:
     if not plan.params:
         return ""
-    return "(" + ", ".join(f"{k}={pyrepr(v)}" for k, v in plan.params.items()) + ")"
+    shown = (k if pyrepr(v) == k else f"{k}={pyrepr(v)}" for k, v in plan.params.items())  # a free one is its symbol
+    return "(" + ", ".join(shown) + ")"
 
 
 if __name__ == "__main__":

@@ -404,7 +404,9 @@ def _more_than_one(ctx: Rule, values, message: str, training_only: bool) -> None
     (torch's check uses the input statistics, so it fires in eval mode too)."""
     if not training_only:
         ctx.require(at_least(values, 2), lambda: message.format(_s(values)))  # printed only if needed (slow)
-    elif not _two_or_more(values):  # Eq(values, 1) without sympy's costly evaluation of a symbolic Eq
+    elif not _two_or_more(values) and (values.is_Number or values.is_Symbol):
+        # A batch of one ([N, C] with N == 1) is a real training pitfall; N*H*W == 1 only at 1x1 maps, and a
+        # warning on every BatchNorm of a ResNet for that would be noise.
         one = sympy.Eq(values, 1) if values.is_Number else sympy.Eq(values, 1, evaluate=False)
         ctx.warn(one, lambda: message.format(_s(values)) + " in training")
 
