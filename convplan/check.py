@@ -455,7 +455,7 @@ class Checker(Structure):
         for d in out:
             if d in before:
                 continue
-            if any(abs(a.p) >= limit or abs(a.q) >= limit for a in d.atoms(sympy.Rational)):
+            if _holds_number_past(d, limit):
                 shown = show_shape(out)  # cheap: the first layer past the limit is reported
                 shown = shown if len(shown) <= 160 else shown[:160] + "..."
                 self.diag.error("E008", f"{spec.name} makes a dim whose formula holds a number of more than "
@@ -599,6 +599,14 @@ class Checker(Structure):
             for i in replaced[1:]:
                 out[i] = None
         return [r for r in out if r is not None]
+
+
+def _holds_number_past(e, limit: int) -> bool:
+    """Whether a number in `e` reaches `limit` (a plain walk: sympy's atoms() builds sets, and this runs on
+    every new dim)."""
+    if e.is_Rational:
+        return abs(e.p) >= limit or abs(e.q) >= limit
+    return any(_holds_number_past(a, limit) for a in e.args)
 
 
 def _tail_example(cond, requires, tries: int = 64) -> str | None:

@@ -391,6 +391,8 @@ def _bool(v: bool):
 
 def at_least(e, k) -> sympy.Basic:
     """Condition ``e >= k`` for integer-valued ``e``; true/false if decidable."""
+    if isinstance(e, (int, sympy.Integer)) and isinstance(k, (int, sympy.Integer)):  # most checks: kernel >= 1
+        return _bool(int(e) >= int(k))
     e, k = sympy.sympify(e), sympy.sympify(k)
     return _nonneg(e - k)
 
