@@ -41,7 +41,7 @@ from .layers import (
     Rule,
 )
 from .merges import MERGES
-from .shapes import at_least, combine_residues, dim, equal, floordiv, mod, pyrepr, residues, unknown
+from .shapes import at_least, combine_residues, dim, equal, floordiv, mod, pyrepr, residues, to_expr, unknown
 from .solve import SolveError, solve
 from .structure import Conds, Frame, ScopedCollector, Structure, Tensor, Value, _Abort
 from .structure import Skip as _Skip
@@ -220,7 +220,7 @@ class Checker(Structure):
             self._torch_order(spec, call, args)
         rule = Rule(spec)
         try:
-            out = tuple(sympy.sympify(d) for d in spec.rule(rule, shape, args))
+            out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
         except LayerError as exc:
             self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}"])
@@ -242,7 +242,7 @@ class Checker(Structure):
         if stmt.expect is not None:
             out = self._assert_shape(stmt, spec, out, shape, args, name)
         node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
-                    sympy.sympify(spec.count(args)))
+                    to_expr(spec.count(args)))
         return self.nodes[self._add_node(node).id]
 
     def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> None:

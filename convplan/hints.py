@@ -15,7 +15,7 @@ import sympy
 
 from .graph import show_shape, show_value
 from .layers import INT, PAD, REGISTRY, SIZE, LayerError, LayerSpec, Rule
-from .shapes import FloorDiv, equal, evaluate, pyrepr
+from .shapes import FloorDiv, equal, evaluate, pyrepr, to_expr
 
 SEARCH = range(0, 65)
 BUDGET_S = 0.2
@@ -80,7 +80,7 @@ def _with(current, value, j, nd):
 def _run(spec, shape, args, strict: bool = False):
     rule = Rule(spec)
     try:
-        out = tuple(sympy.sympify(d) for d in spec.rule(rule, shape, args))
+        out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
     except (LayerError, TypeError, ValueError, ZeroDivisionError):  # a rule may refuse a symbolic value
         return None
     if strict and any(c is sympy.false or c == sympy.false for c, *_ in rule.conds):
@@ -174,7 +174,7 @@ def inferred_given(spec: LayerSpec, shape: tuple, written) -> tuple[str, list[st
     """Message and hints for `Linear(in_features=320, ...)`: what the input gives, and Flatten() if that helps."""
     leave = f"leave {spec.inferred} out: convplan reads it from the input"
     try:
-        actual = sympy.sympify(spec.infer(shape, {}))
+        actual = to_expr(spec.infer(shape, {}))
     except (KeyError, IndexError, TypeError, ValueError):
         return f"{spec.name}'s {spec.inferred} is read from the input, not written in a plan", [leave]
     head = f"{spec.name}({spec.inferred}={written})" if written is not None else f"{spec.name}'s {spec.inferred}"

@@ -25,7 +25,7 @@ from fractions import Fraction
 
 import sympy
 
-from .shapes import at_least, divides, floordiv, mod, pyrepr
+from .shapes import at_least, divides, floordiv, mod, pyrepr, to_expr
 
 REQUIRED = object()  # marks an argument without a default
 
@@ -115,7 +115,7 @@ class Rule:
         With m = x + lo + hi - ext, the last window ends (m % s) - hi positions short of it: torch
         silently never reads them.  A stride wider than the window skips samples everywhere by design,
         and a constant size either drops or not, so both are left alone."""
-        s, hi, ext = sympy.sympify(s), sympy.sympify(hi), sympy.sympify(ext)
+        s, hi, ext = to_expr(s), to_expr(hi), to_expr(ext)
         if not x.free_symbols or not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi:
             return
         short = mod(m, s) - hi
@@ -324,7 +324,7 @@ def pool_size(ctx: Rule, x, k, s, p, d, ceil_mode):
         # min(ceil((x+2p-ext)/s), ceil((x+p)/s) - 1) + 1: the last window must start inside x + the left pad.
         # Both are floor((x + c)/s) for a constant c, so the smaller c wins.
         by_ceil, by_start = 2 * p - ext + s - 1, p - 1
-        gap = sympy.sympify(by_ceil - by_start)
+        gap = to_expr(by_ceil - by_start)
         shift = by_ceil if gap.is_nonpositive else by_start if gap.is_positive else sympy.Min(by_ceil, by_start)
         size = floordiv(x + shift, s) + 1
     ctx.require(
@@ -435,7 +435,7 @@ def layer_norm_rule(ctx: Rule, shape, a, nd=0):
         ctx.fail(f"normalized_shape {_s(norm)} has more dims than the input ({len(shape)})", "normalized_shape")
     for want, have in zip(norm, shape[len(shape) - len(norm) :], strict=True):
         ctx.require(
-            sympy.Eq(sympy.sympify(want), have),
+            sympy.Eq(to_expr(want), have),
             lambda: f"normalized_shape {_s(norm)} must match the input's last dims {_s(shape[-len(norm) :])}",
             "normalized_shape",
         )

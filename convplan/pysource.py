@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .shapes import FloorDiv, IntMod
+from .shapes import FloorDiv, IntMod, to_expr
 
 TAB = "    "
 
@@ -82,7 +82,7 @@ class Printer:
 
     def expr(self, e) -> tuple[str, int]:
         """(source, precedence level) of `e`."""
-        e = sympy.sympify(e)
+        e = to_expr(e)
         chain = self._chain(e, self.wrap)
         if chain is not None:
             items, ops, prec = chain
@@ -95,7 +95,7 @@ class Printer:
 
     def doc(self, e):
         """`e` as a layout doc: an `Ops` chain where `e` is one, else its text."""
-        e = sympy.sympify(e)
+        e = to_expr(e)
         chain = self._chain(e, self._operand_doc)
         if chain is None:
             return self._call_doc(e) or self(e)

@@ -15,14 +15,21 @@ import math
 import operator
 
 import sympy
+from sympy.core.sympify import _sympify
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 __all__ = [
     "dim", "unknown", "FloorDiv", "IntMod", "floordiv", "ceildiv", "mod",
     "pyrepr", "is_int_const", "ops", "at_least", "divides", "equal",
-    "evaluate",
+    "evaluate", "to_expr",
 ]
+
+def to_expr(value) -> sympy.Basic:
+    """An int or a sympy object as a sympy object.  Strict: a string raises instead of being parsed, so
+    no text can ever reach sympy's parser through here."""
+    return _sympify(value)
+
 
 _ZERO = sympy.S.Zero
 
@@ -178,13 +185,13 @@ class FloorDiv(sympy.Function):
 
 
 def floordiv(a, b) -> sympy.Expr:
-    a, b = sympy.sympify(a), sympy.sympify(b)
+    a, b = to_expr(a), to_expr(b)
     r = _floordiv(a, b)
     return _raw(FloorDiv, a, b) if r is None else r
 
 
 def ceildiv(a, b) -> sympy.Expr:
-    a, b = sympy.sympify(a), sympy.sympify(b)
+    a, b = to_expr(a), to_expr(b)
     if b.is_Integer and b > 0:
         return floordiv(a + b - 1, b)
     return -floordiv(-a, b)
@@ -242,7 +249,7 @@ class IntMod(sympy.Function):
 
 
 def mod(a, b) -> sympy.Expr:
-    a, b = sympy.sympify(a), sympy.sympify(b)
+    a, b = to_expr(a), to_expr(b)
     r = _mod(a, b)
     return _raw(IntMod, a, b) if r is None else r
 
@@ -363,7 +370,7 @@ def pyrepr(e) -> str:
     """Python source for ``e``; evaluates to the same value for int symbols."""
     if isinstance(e, bool):
         return repr(e)
-    return _print(sympy.sympify(e))
+    return _print(to_expr(e))
 
 
 @functools.lru_cache(maxsize=4096)  # a plan prints the same dims again and again; printing is slow
@@ -375,7 +382,7 @@ def _print(e: sympy.Basic) -> str:
 
 def ops(e) -> int:
     """Operation count: each +, *, **, //, %, comparison or call counts 1."""
-    e = sympy.sympify(e)
+    e = to_expr(e)
     if e.is_Atom:
         return 0
     if e.is_Add or e.is_Mul:
@@ -393,7 +400,7 @@ def at_least(e, k) -> sympy.Basic:
     """Condition ``e >= k`` for integer-valued ``e``; true/false if decidable."""
     if isinstance(e, (int, sympy.Integer)) and isinstance(k, (int, sympy.Integer)):  # most checks: kernel >= 1
         return _bool(int(e) >= int(k))
-    e, k = sympy.sympify(e), sympy.sympify(k)
+    e, k = to_expr(e), to_expr(k)
     return _nonneg(e - k)
 
 
@@ -459,7 +466,7 @@ def divides(e, m) -> sympy.Basic:
 
 def equal(a, b) -> bool | None:
     """True if equal for all symbol values, False if never equal, else None."""
-    a, b = sympy.sympify(a), sympy.sympify(b)
+    a, b = to_expr(a), to_expr(b)
     if a == b:
         return True
     d = _mod_to_floordiv(a - b)
@@ -476,7 +483,7 @@ def equal(a, b) -> bool | None:
 
 def evaluate(e, values: dict[str, int]):
     """Substitute ints for symbols by name; a python int (or bool) if concrete."""
-    e = sympy.sympify(e)
+    e = to_expr(e)
     repl = {s: sympy.Integer(operator.index(values[s.name]))
             for s in e.free_symbols if s.name in values}
     r = e.xreplace(repl) if repl else e
@@ -501,7 +508,7 @@ def equal_condition(a, b) -> sympy.Basic:
     verdict = equal(a, b)
     if verdict is not None:
         return _bool(verdict)
-    cond = sympy.Eq(sympy.sympify(a), sympy.sympify(b), evaluate=False)
+    cond = sympy.Eq(to_expr(a), to_expr(b), evaluate=False)
     if _never_zero(_mod_to_floordiv(cond.lhs - cond.rhs)):
         return sympy.false
     found = residues(cond)
@@ -534,7 +541,7 @@ def decide_at_least(e, k) -> bool | None:
     cond = at_least(e, k)
     if cond in (sympy.true, sympy.false):
         return cond == sympy.true
-    d = _mod_to_floordiv(sympy.sympify(e) - k)
+    d = _mod_to_floordiv(to_expr(e) - k)
     terms = sympy.Add.make_args(sympy.expand(d)) if ops(d) < 200 else None
     if terms is None or not all(_linear_or_floor(t) for t in terms):
         return None

@@ -20,7 +20,7 @@ from . import nodes as n
 from .errors import Collector, Diagnostic, Span, suggest
 from .graph import Node, show_shape
 from .merges import MERGES, MergeError
-from .shapes import decide_at_least, equal, equal_condition, pyrepr
+from .shapes import decide_at_least, equal, equal_condition, pyrepr, to_expr
 from .solve import SolveError, solve
 
 MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
@@ -711,7 +711,7 @@ class Structure:
         self._undecidable(expr, cond, "a condition")
 
     def _undecidable(self, expr, value, what: str):
-        names = sorted(s.name for s in sympy.sympify(value).free_symbols)
+        names = sorted(s.name for s in to_expr(value).free_symbols)
         shown = ", ".join(names)
         why = (f"{shown} is a size without a value" if pyrepr(value) == shown
                else f"{pyrepr(value)} depends on {shown}")  # not "L depends on L"
