@@ -35,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"convplan: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        command = args.func.__name__.removeprefix("cmd_")
+        print(f"convplan: error: `convplan {command}` runs the plan with torch, which is not installed: "
+              "pip install 'convplan[torch]'", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `convplan check ... | head`
         sys.stderr.close()
         return 0

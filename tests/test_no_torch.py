@@ -66,3 +66,12 @@ def test_the_probe_catches_torch():
     # the tests above would pass vacuously if the probe could not see torch
     result = probe("import convplan\nconvplan.load('examples/notebook_conv1d.plan').build()")
     assert result.returncode == 1 and "torch was imported" in result.stderr
+
+
+def test_verify_without_torch_is_a_usage_error_not_a_traceback():
+    code = ("import sys; sys.modules['torch'] = None\n"  # as if torch were not installed
+            "from convplan.cli import main\n"
+            "sys.exit(main(['verify', 'examples/cnn1d.plan']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'convplan[torch]'" in done.stderr and "Traceback" not in done.stderr
