@@ -95,6 +95,7 @@ class Checker(Structure):
         self.conds = Conds(self.diag)  # (cond, message, node name, span, shape), each with its frame
         self.nodes: list[Node] = []
         self.tails: list = []  # (W310 warning, its condition): dropped if the requirements rule it out
+        self.applied: dict = {}  # (kind, shape, args) -> (output shape, Rule): see _apply
 
     # -- the plan ----------------------------------------------------------------------
 
@@ -218,9 +219,8 @@ class Checker(Structure):
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
             self._torch_order(spec, call, args)
-        rule = Rule(spec)
         try:
-            out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
+            out, rule = self._apply(spec, shape, args)
         except LayerError as exc:
             self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}"])
@@ -244,6 +244,22 @@ class Checker(Structure):
         node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     to_expr(spec.count(args)))
         return self.nodes[self._add_node(node).id]
+
+    def _apply(self, spec: LayerSpec, shape: tuple, args: dict) -> tuple[tuple, Rule]:
+        """The rule's output shape and its conditions.  Rules are pure, and real networks repeat the same
+        layer on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args)."""
+        try:
+            key = (spec.name, shape, tuple(args.items()))
+            hash(key)
+        except TypeError:  # an argument value that cannot be a key: just run the rule
+            key = None
+        if key is not None and key in self.applied:
+            return self.applied[key]
+        rule = Rule(spec)
+        result = tuple(to_expr(d) for d in spec.rule(rule, shape, args)), rule
+        if key is not None:
+            self.applied[key] = result
+        return result
 
     def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> None:
         """W320 for `Conv1d(1, 32, 3)` on a 1-channel input: torch's order, which a plan reads shifted by one
