@@ -19,6 +19,10 @@ __version__ = "0.1.0"
 
 def parse(text: str, /, filename: str = "<plan>", **sizes: int) -> Plan:
     """Parse and check plan text; PlanError (with located diagnostics) if it is refused."""
+    return _parse(text, filename, sizes)
+
+
+def _parse(text: str, filename: str, sizes: dict[str, int]) -> Plan:
     from .check import check
     from .errors import fail
     from .imports import library
@@ -40,7 +44,7 @@ def parse(text: str, /, filename: str = "<plan>", **sizes: int) -> Plan:
 def load(path: str | Path, /, **sizes: int) -> Plan:
     """Read and check a .plan file."""
     path = Path(path)
-    return parse(read_source(path), str(path), **sizes)
+    return _parse(read_source(path), str(path), sizes)  # not parse(): a size may be called `filename`
 
 
 def read_source(path: Path) -> str:

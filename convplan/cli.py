@@ -91,9 +91,20 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
     return sizes
 
 
+def _load(path, sizes: dict[str, int]):
+    """The plan, checked with its sizes free if it can be (so --set values are checked against the
+    requirements, E401), else with them fixed: an `if H > 7:` needs H to decide the structure."""
+    try:
+        return load(path)
+    except PlanError:
+        if not sizes:
+            raise
+    return load(path, **sizes)
+
+
 def cmd_check(args, sizes) -> int:
-    plan = load(args.file)
-    if sizes:  # bind, not load(**sizes): a size may be called `filename` or `self`
+    plan = _load(args.file, sizes)
+    if sizes:
         plan = plan.bind(**sizes)
     if args.json:
         print(json.dumps({"ok": True, **plan.to_dict()}, indent=2))
@@ -105,7 +116,7 @@ def cmd_check(args, sizes) -> int:
 
 
 def cmd_verify(args, sizes) -> int:
-    plan = load(args.file)
+    plan = _load(args.file, sizes)
     report = plan.verify(**sizes)
     if args.json:
         print(json.dumps({"ok": report.ok, "plan": plan.name, "runs": [r.__dict__ for r in report.runs]}, indent=2))
@@ -116,7 +127,7 @@ def cmd_verify(args, sizes) -> int:
 
 
 def cmd_codegen(args, sizes) -> int:
-    source = load(args.file).to_source(**sizes)
+    source = _load(args.file, sizes).to_source(**sizes)
     if args.output is None:
         print(source, end="")
         return 0

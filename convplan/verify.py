@@ -50,12 +50,30 @@ def verify(plan, sizes: dict[str, int] | None = None, large: bool = True) -> Rep
     runs = []
     if sizes:
         base = plan.bind(**sizes)
-        runs.append(_run(plan, {**base.smallest_sizes(), **sizes}, "given", "cpu"))
+        given = {**base.smallest_sizes(), **sizes}
+        runs.append(_run(plan, given, "given", _device(base, given)))
+        # plan parameters the user fixed (depth=2) hold for every run; only the input sizes vary
+        fixed = {k: v for k, v in sizes.items() if k in plan.params}
+        plan = plan.bind(**fixed) if fixed else plan
     smallest = plan.smallest_sizes()
-    runs.append(_run(plan, smallest, "smallest", "cpu"))
+    runs.append(_run(plan, smallest, "smallest", _device(plan.bind(**smallest), smallest)))
     if large and plan.symbols:
         runs.append(_run(plan, plan.smallest_sizes(start=LARGE), "large", "meta"))
     return Report(plan.name, runs)
+
+
+CPU_ELEMENTS = 50_000_000  # beyond this many elements in a weight or activation, run on `meta` (shapes only)
+
+
+def _device(plan, sizes: dict[str, int]) -> str:
+    """cpu, unless a tensor at these sizes would be too large to allocate: then meta, which checks shapes."""
+    biggest = 0
+    for node in (*plan.graph.inputs, *plan.layers):
+        numel = 1
+        for d in node.shape:
+            numel *= int(evaluate(d, sizes))
+        biggest = max(biggest, numel, int(evaluate(node.params, sizes)))
+    return "cpu" if biggest <= CPU_ELEMENTS else "meta"
 
 
 def _run(plan, sizes: dict[str, int], label: str, device: str) -> Run:

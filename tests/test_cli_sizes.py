@@ -1,0 +1,52 @@
+"""`--set` on the command line: sizes that decide structure, parameters that hold for every verify
+run, and sizes too large to allocate (verified on `meta` instead of crashing)."""
+
+from __future__ import annotations
+
+import json
+
+import convplan
+from convplan.cli import main
+
+BRANCHY = """\
+plan C(w=8):
+    input [N, 3, H, W]
+    if H > 7:
+        Conv2d(w, kernel_size=3, stride=2)
+    else:
+        Conv2d(w, kernel_size=1)
+    Flatten()
+    Linear(10)
+"""
+
+
+def write(tmp_path, text: str, name: str = "p.plan"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_set_decides_a_structural_if(tmp_path, capsys):
+    path = write(tmp_path, BRANCHY)
+    assert main(["check", path]) == 1  # H decides the structure: refused while H is free
+    assert "E230" in capsys.readouterr().err
+    assert main(["check", path, "--set", "H=10", "--set", "W=9", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["output"] == ["N", "10"]
+    assert out["layers"][0]["call"].startswith("Conv2d(3, 8, 3, stride=2")
+    assert main(["verify", path, "--set", "H=4", "--set", "W=4"]) == 0  # the other branch, built and run
+    assert "given         N=1, H=4, W=4 on cpu: 3 layers" in capsys.readouterr().out
+
+
+def test_verify_keeps_fixed_parameters_in_every_run(tmp_path):
+    text = "plan D(depth=3):\n    input [N, 4, L]\n    repeat depth:\n        Conv1d(4, kernel_size=3, padding=1)\n"
+    plan = convplan.parse(text, "d.plan")
+    report = plan.verify(depth=2)
+    assert [r.checked for r in report.runs] == [2, 2, 2]  # not 3 in the smallest and large runs
+
+
+def test_verify_runs_sizes_too_large_for_memory_on_meta(tmp_path, capsys):
+    path = write(tmp_path, "plan P:\n    input [N, 3, L]\n    Flatten()\n    Linear(99999999999999)\n")
+    assert main(["verify", path]) == 0
+    out = capsys.readouterr().out
+    assert "smallest" in out and "on meta" in out
