@@ -49,6 +49,7 @@ from .structure import Skip as _Skip
 MAX_LAYERS = 10_000
 MAX_NAME = 64
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
+SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
 BUILTIN_NAMES = frozenset(dir(builtins))
 
@@ -578,7 +579,27 @@ class Checker(Structure):
             key = pyrepr(cond)
             file = frame.file if frame is not None and frame.file != self.diag.file else ""
             found.setdefault(key, Requirement(cond, message, layer, span, file))
-        return tuple(self._joined(_strongest(found.values())))
+        return tuple(self._satisfiable(self._joined(_strongest(found.values()))))
+
+    def _satisfiable(self, reqs: list[Requirement]) -> list[Requirement]:
+        """E304 when no size meets a size's requirements together: a merge of `(L + 3)//4` with `(L + 1)//2`
+        holds only for L < 5, and a kernel needs L >= 5.  Bounds and residues always have solutions, so only
+        the other equalities (from merges) are searched, over a window past the size's lower bound."""
+        for sym in {s for r in reqs for s in r.condition.free_symbols}:
+            own = [r for r in reqs if r.condition.free_symbols == {sym}]
+            odd = [r for r in own if isinstance(r.condition, sympy.Eq) and residues(r.condition) is None]
+            if not odd:
+                continue
+            low = max([int(r.condition.rhs) for r in own if isinstance(r.condition, sympy.GreaterThan)
+                       and r.condition.lhs == sym and r.condition.rhs.is_Integer] + [1])
+            if not any(all(r.condition.xreplace({sym: sympy.Integer(v)}) == sympy.true for r in own)
+                       for v in range(low, low + SATISFY_WINDOW)):
+                last = max(odd, key=lambda r: (r.span.line, r.span.col))
+                self.diag.error("E304", f"no {sym.name} meets these requirements together: "
+                                + ", ".join(str(r) for r in own), last.span,
+                                hints=[f"{last.reason}; the shapes meeting here cannot agree for any {sym.name} "
+                                       f">= {low}"])
+        return reqs
 
     def _drop_ruled_out_tails(self, requires) -> None:
         """A W310 is noise for the dims whose sizes the requirements already rule out (the U-Net's pools once
