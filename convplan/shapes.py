@@ -121,12 +121,21 @@ def _divided(keep, g):
 
 # ---------------------------------------------------------------- floordiv
 
+def _exact_quotient(a, b):
+    """``a/b`` when a positive symbolic ``b`` divides ``a`` exactly (depthwise ``groups=C``: ``C//C`` is 1,
+    ``16*T//T`` is 16), else None."""
+    if not b.is_positive or b.is_Number:
+        return None
+    num, den = sympy.fraction(sympy.cancel(a / b))
+    return num if den == 1 and num.is_integer else None
+
+
 def _floordiv(a, b):
     """Canonical ``a//b`` or None (leave ``FloorDiv(a, b)`` as is)."""
     if not b.is_Integer:
         if a.is_Number and b.is_Number and b != 0:
             return sympy.floor(a / b)
-        return None
+        return _exact_quotient(a, b)
     b = int(b)
     if b == 0:
         raise ZeroDivisionError("floordiv by zero")
@@ -204,7 +213,7 @@ def _mod(a, b):
     if not b.is_Integer:
         if a.is_Number and b.is_Number and b != 0:
             return a - b * sympy.floor(a / b)
-        return None
+        return None if _exact_quotient(a, b) is None else sympy.S.Zero
     b = int(b)
     if b == 0:
         raise ZeroDivisionError("mod by zero")

@@ -405,3 +405,24 @@ def test_matches_torch_fixed_chain():
             for spec in specs:
                 t = torch_module(spec)(t)
         assert evaluate(e, {"L": v}) == t.shape[-1]
+
+
+def test_division_by_a_symbolic_factor_is_exact():
+    """Depthwise convs (groups=C) divide by the symbol itself: C//C is 1, not a requirement C % C == 0."""
+    from convplan.shapes import dim, divides, floordiv, mod, pyrepr
+
+    c, t = dim("C"), dim("T")
+    assert floordiv(c, c) == 1 and floordiv(16 * t, t) == 16 and mod(16 * t, t) == 0
+    assert divides(c * t, t) is sympy.true
+    assert pyrepr(floordiv(c + 1, c)) == "(C + 1)//C"  # not a multiple: stays as it is
+
+
+def test_depthwise_conv_counts_like_torch():
+    import torch
+
+    import convplan
+
+    plan = convplan.parse("plan D:\n    input [N, C, L]\n    Conv1d(C, kernel_size=3, padding=1, groups=C)\n")
+    assert not plan.requires
+    layer = torch.nn.Conv1d(5, 5, 3, padding=1, groups=5)
+    assert plan.total_params.xreplace({dim("C"): 5}) == sum(p.numel() for p in layer.parameters())
