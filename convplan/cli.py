@@ -87,6 +87,8 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
             raise UsageError(f"--set {name}: {shown!r} is not an integer") from None
         if not 1 <= number <= MAX_SET:
             raise UsageError(f"--set {name}: sizes must be between 1 and {MAX_SET}, got {number}")
+        if name in sizes and sizes[name] != number:
+            raise UsageError(f"--set {name} is given twice ({sizes[name]} and {number})")
         sizes[name] = number
     return sizes
 

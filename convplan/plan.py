@@ -88,6 +88,10 @@ class Plan:
         for name, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"size {name} must be an int, got {value!r}")
+            if value < 1 and name not in self.params:  # before re-checking: every layer would fail on it
+                diag = Diagnostic("E205", f"size {name} must be positive, got {value}", self.definition.name_span,
+                                  self.filename)
+                raise PlanError([diag], self.source)
         values = {dim(k): sympy.Integer(v) for k, v in sizes.items()}
         for req in self.requires:
             if req.condition.xreplace(values) == sympy.false:

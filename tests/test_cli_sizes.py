@@ -50,3 +50,17 @@ def test_verify_runs_sizes_too_large_for_memory_on_meta(tmp_path, capsys):
     assert main(["verify", path]) == 0
     out = capsys.readouterr().out
     assert "smallest" in out and "on meta" in out
+
+
+def test_a_size_given_twice_is_a_usage_error(capsys):
+    assert main(["check", "examples/cnn1d.plan", "--set", "L=3", "--set", "L=4"]) == 2
+    assert "given twice" in capsys.readouterr().err
+
+
+def test_binding_a_non_positive_size_names_it_first():
+    import pytest
+
+    with pytest.raises(convplan.PlanError) as caught:
+        convplan.load("examples/unet.plan").bind(H=0)
+    (diag,) = caught.value.diagnostics
+    assert diag.code == "E205" and "H must be positive" in diag.message
