@@ -144,8 +144,8 @@ class Checker(Structure):
             elif p.default is not None:
                 try:
                     value = self._int(p.default, "a parameter default")
-                except _Skip:
-                    continue
+                except _Skip:  # reported; a stand-in symbol keeps its uses from each saying "unknown name"
+                    value = dim(p.name if ok else f"refused{len(self.env)}")
             else:
                 value = dim(p.name if ok else f"refused{len(self.env)}")
             self.env[p.name] = value
@@ -407,6 +407,8 @@ class Checker(Structure):
             return expr.value
         if isinstance(expr, n.Neg) and isinstance(expr.operand, n.Float):
             return -expr.operand.value
+        if isinstance(expr, n.Unknown):  # `?` stands for integers only; not registered, so no E310 follows
+            self._expected(name, "a number (a `?` unknown stands only for an integer argument)", expr)
         value = self._int(expr, name)
         if not value.is_Integer:
             self._expected(name, "a number", expr)
@@ -680,6 +682,8 @@ def _is_none(e) -> bool:
 
 
 def _describe(expr: n.Expr) -> str:
+    if isinstance(expr, n.Unknown):
+        return "an unknown `?`"
     if isinstance(expr, n.Str):
         return f"the string {expr.value!r}"
     if isinstance(expr, n.Const):
