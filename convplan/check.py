@@ -568,6 +568,8 @@ class Checker(Structure):
         found: dict[str, Requirement] = {}
         for (original, message, layer, span, shape), frame in zip(self.conds, self.conds.frames, strict=True):
             cond = original.xreplace(self.solution) if self.solution else original
+            if cond is not original and isinstance(cond, sympy.GreaterThan):  # `L - 2 >= 0` -> `L >= 2`
+                cond = at_least(cond.lhs, cond.rhs)
             if cond.free_symbols & set(self.unknowns):
                 continue  # an unsolved unknown: already reported (E310)
             if cond == sympy.true:
