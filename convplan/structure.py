@@ -290,8 +290,14 @@ class Structure:
         dims = self._input_dims(stmt)
         name = self._node_name("x", stmt.name or "x", stmt.span)
         tensor = self._add_node(Node(len(self.nodes), "input", name, (), tuple(dims), stmt.span))
-        self._bind(stmt.name or "x", tensor, stmt.span)
-        f.current = tensor
+        f.current = tensor  # first: the chain goes on even if the name is refused (no E244 on every line)
+        try:
+            self._bind(stmt.name or "x", tensor, stmt.span)
+        except Skip:
+            if stmt.name is None:
+                self.diag.add_hint("an unnamed input is called `x`: rename that dim, or name the input "
+                                   "(`input img [...]`)")
+            raise
 
     def _let_stmt(self, stmt: n.Let) -> None:
         self._bind(stmt.name, self._eval(stmt.value, stmt.name), stmt.name_span)
