@@ -237,7 +237,9 @@ class Param:
 
 
 @dataclass(frozen=True)
-class PlanDef:
+class Definition:
+    """What `plan` and `block` share: a name, parameters and a body."""
+
     name: str
     params: tuple[Param, ...]
     body: tuple[Statement, ...]
@@ -246,14 +248,13 @@ class PlanDef:
 
 
 @dataclass(frozen=True)
-class BlockDef:
-    """`block Name(params):` a reusable, parameterised piece of a chain, called like a layer."""
+class PlanDef(Definition):
+    """`plan Name(params):` the network a file describes."""
 
-    name: str
-    params: tuple[Param, ...]
-    body: tuple[Statement, ...]
-    span: Span
-    name_span: Span
+
+@dataclass(frozen=True)
+class BlockDef(Definition):
+    """`block Name(params):` a reusable, parameterised piece of a chain, called like a layer."""
 
 
 @dataclass(frozen=True)

@@ -203,3 +203,9 @@ def test_example_verifies_against_torch(path):
 def test_error_example_is_refused(path):
     diag = refusal(path)
     assert diag.line > 1 and diag.file == str(path)
+
+
+def test_requirement_after_a_solved_unknown_is_in_simplest_form():
+    solved = convplan.parse("plan P:\n    input [N, 2, L]\n    MaxPool1d(kernel_size=?, stride=2) -> [N, 2, L//2]\n")
+    assert solved.unknowns == {"kernel_size": 2}
+    assert [str(r) for r in solved.requires] == ["L >= 2"]  # not `L - 2 >= 0`
