@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
 import lark
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedInput, VisitError
+from lark import Lark, Token, Transformer_NonRecursive
+from lark.exceptions import UnexpectedInput
 from lark.indenter import Indenter
 
+from . import lalr, syntax_errors
 from . import nodes as n
-from . import syntax_errors
 from .errors import Span, fail
 
 MAX_SOURCE_CHARS = 1_000_000
@@ -104,18 +106,41 @@ def parse_module(text: str, filename: str = "<plan>") -> n.Module:
         raise fail("E003", "the file contains a NUL character; is it a binary file?", Span(line, 1, line, 2),
                    filename, text)
     body = text if text.endswith("\n") else text + "\n"
+    nodes = _Nodes(filename, body)
     try:
-        tree = _lark().parse(body)
-    except (UnexpectedInput, _DedentError) as exc:
-        raise syntax_errors.report(_diagnose(exc, body, filename), text, filename,
-                                   lambda t: _first_error(t, filename)) from None
+        try:
+            return _fast_parse(body, nodes)
+        except (lalr.Bail, _TreeError):
+            pass  # a syntax error, most likely: Lark's parser reports it (before any error of a builder)
+        try:
+            tree = _lark().parse(body)
+        except (UnexpectedInput, _DedentError) as exc:
+            raise syntax_errors.report(_diagnose(exc, body, filename), text, filename,
+                                       lambda t: _first_error(t, filename)) from None
+        return _FromTree(nodes).transform(tree)
+    except _TreeError as exc:
+        raise fail(exc.code, exc.message, exc.span, filename, text) from None
+
+
+def parse_tree(text: str, filename: str = "<plan>") -> n.Module:
+    """As parse_module, through Lark's parse tree only (slower): the reference the fast path is tested against."""
+    body = text if text.endswith("\n") else text + "\n"
+    return _FromTree(_Nodes(filename, body)).transform(_lark().parse(body))
+
+
+@functools.lru_cache(maxsize=1)
+def _tables(lark: Lark) -> lalr.Tables | None:
     try:
-        return _ToNodes(filename, text).transform(tree)
-    except VisitError as exc:
-        inner = exc.orig_exc
-        if not isinstance(inner, _TreeError):
-            raise
-        raise fail(inner.code, inner.message, inner.span, filename, text) from None
+        return lalr.tables(lark, PlanIndenter())
+    except (lalr.Bail, AttributeError, KeyError, TypeError):  # another Lark's internals: use Lark.parse
+        return None
+
+
+def _fast_parse(body: str, nodes: _Nodes) -> n.Module:
+    tables = _tables(_lark())
+    if tables is None:
+        raise lalr.Bail
+    return lalr.parse(body, tables, lalr.callbacks(tables, nodes), nodes, PlanIndenter)
 
 
 # -- syntax errors (worded in syntax_errors.py) -----------------------------------------
@@ -137,7 +162,7 @@ def _first_error(text: str, filename: str):
     return None
 
 
-# -- parse tree -> nodes ---------------------------------------------------------------
+# -- rules -> nodes --------------------------------------------------------------------
 
 
 class _TreeError(Exception):
@@ -149,57 +174,81 @@ def _depth(e) -> int:
     return getattr(e, "_depth", 1)
 
 
-@v_args(meta=True, inline=True)
-class _ToNodes(Transformer_NonRecursive):
+class _Nodes:
+    """One method per grammar rule (or alias): its kept children in, a node out.
+
+    `begin` and `end` are the character offsets of the rule's first and last token, set before each
+    call: by the fast loop in lalr.py, or from Lark's tree by `_FromTree`.
+    """
+
     def __init__(self, filename: str, text: str):
-        super().__init__()
         self.filename, self.text = filename, text
+        self.begin = self.end = 0
+        self._lines = [0] + [m.end() for m in re.finditer("\n", text)]  # offset of each line's start
+
+    def _at(self, offset: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self._lines, offset) - 1
+        return i + 1, offset - self._lines[i] + 1
+
+    def _span(self) -> Span:
+        """From the rule's first character to just after its last."""
+        return Span(*self._at(self.begin), *self._at(self.end))
+
+    def _head(self, node_or_token) -> Span:
+        """From the rule's first character (a keyword) to the end of `node_or_token`."""
+        end = node_or_token.span if hasattr(node_or_token, "span") else Span.of(node_or_token)
+        return Span(*self._at(self.begin), end.end_line, end.end_col)
+
+    def _keyword(self, word: str) -> Span:
+        """The keyword the rule starts with."""
+        line, col = self._at(self.begin)
+        return Span(line, col, line, col + len(word))
 
     # expressions
-    def int(self, meta, tok):
+    def int(self, tok):
         digits = str(tok).replace("_", "")
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise _TreeError("E005", f"integer literal too large ({len(digits)} digits; at most {MAX_INT_DIGITS})",
                              Span.of(tok))
         return n.Num(int(digits), Span.of(tok))
 
-    def float(self, meta, tok):
+    def float(self, tok):
         value = float(tok)
         if value != value or value in (float("inf"), float("-inf")):
             raise _TreeError("E005", f"number {tok} is out of range", Span.of(tok))
         return n.Float(value, Span.of(tok))
 
-    def string(self, meta, tok):
+    def string(self, tok):
         return n.Str(str(tok)[1:-1], Span.of(tok))
 
-    def true(self, meta, tok):
+    def true(self, tok):
         return n.Const(True, Span.of(tok))
 
-    def false(self, meta, tok):
+    def false(self, tok):
         return n.Const(False, Span.of(tok))
 
-    def none(self, meta, tok):
+    def none(self, tok):
         return n.Const(None, Span.of(tok))
 
-    def name(self, meta, tok):
+    def name(self, tok):
         return n.Name(str(tok), Span.of(tok))
 
-    def unknown(self, meta, tok):
+    def unknown(self, tok):
         return n.Unknown(str(tok)[1:] or None, Span.of(tok))
 
     def _bin(op):  # noqa: N805 - a factory used in the class body
-        def build(self, meta, left, right):
-            return self._nest(n.BinOp(op, left, right, Span.of(meta)), left, right)
+        def build(self, left, right):
+            return self._nest(n.BinOp(op, left, right, self._span()), left, right)
 
         return build
 
     add, sub, mul, floordiv, mod = _bin("+"), _bin("-"), _bin("*"), _bin("//"), _bin("%")
 
-    def neg(self, meta, operand):
-        return self._nest(n.Neg(operand, Span.of(meta)), operand)
+    def neg(self, operand):
+        return self._nest(n.Neg(operand, self._span()), operand)
 
-    def tuple(self, meta, *items):
-        return self._nest(n.Tuple(tuple(items), Span.of(meta)), *items)
+    def tuple(self, *items):
+        return self._nest(n.Tuple(tuple(items), self._span()), *items)
 
     def _nest(self, node, *children):
         depth = 1 + max((_depth(c) for c in children), default=0)
@@ -208,98 +257,98 @@ class _ToNodes(Transformer_NonRecursive):
         object.__setattr__(node, "_depth", depth)
         return node
 
-    def compare(self, meta, first, *rest):
+    def compare(self, first, *rest):
         ops, operands = tuple(str(t) for t in rest[0::2]), (first, *rest[1::2])
-        return self._nest(n.Compare(ops, operands, Span.of(meta)), *operands)
+        return self._nest(n.Compare(ops, operands, self._span()), *operands)
 
-    def or_(self, meta, left, right):
-        return self._nest(n.BoolOp("or", left, right, Span.of(meta)), left, right)
+    def or_(self, left, right):
+        return self._nest(n.BoolOp("or", left, right, self._span()), left, right)
 
-    def and_(self, meta, left, right):
-        return self._nest(n.BoolOp("and", left, right, Span.of(meta)), left, right)
+    def and_(self, left, right):
+        return self._nest(n.BoolOp("and", left, right, self._span()), left, right)
 
-    def not_(self, meta, operand):
-        return self._nest(n.Not(operand, Span.of(meta)), operand)
+    def not_(self, operand):
+        return self._nest(n.Not(operand, self._span()), operand)
 
-    def ifexp(self, meta, then, cond, orelse):
-        return self._nest(n.IfExp(cond, then, orelse, Span.of(meta)), then, cond, orelse)
+    def ifexp(self, then, cond, orelse):
+        return self._nest(n.IfExp(cond, then, orelse, self._span()), then, cond, orelse)
 
-    def ellipsis(self, meta):
-        return n.Ellipsis_(Span.of(meta))
+    def ellipsis(self):
+        return n.Ellipsis_(self._span())
 
     # statements
-    def kwarg(self, meta, name, value):
-        return n.Arg(str(name), value, Span.of(meta))
+    def kwarg(self, name, value):
+        return n.Arg(str(name), value, self._span())
 
-    def call(self, meta, name, *args):
+    def call(self, name, *args):
         args = tuple(a if isinstance(a, n.Arg) else n.Arg(None, a, a.span) for a in args)
-        return n.Call(str(name), args, Span.of(meta), Span.of(name))
+        return n.Call(str(name), args, self._span(), Span.of(name))
 
-    def shape(self, meta, *dims):
-        return n.Shape(tuple(dims), Span.of(meta))
+    def shape(self, *dims):
+        return n.Shape(tuple(dims), self._span())
 
-    def input_stmt(self, meta, *rest):
+    def input_stmt(self, *rest):
         shape = rest[-1]
         name = str(rest[0]) if len(rest) == 2 else None
-        return n.Input(shape, Span(meta.line, meta.column, shape.span.end_line, shape.span.end_col), name)
+        return n.Input(shape, self._head(shape), name)
 
-    def layer_stmt(self, meta, call, *rest):
+    def layer_stmt(self, call, *rest):
         expect = rest[-1] if rest else None
         end = (expect or call).span
         return n.Layer(call, expect, call.span.to(end))
 
-    def assign_call(self, meta, target, call, *rest):
-        stmt = self.layer_stmt(meta, call, *rest)
+    def assign_call(self, target, call, *rest):
+        stmt = self.layer_stmt(call, *rest)
         return n.Layer(stmt.call, stmt.expect, Span.of(target).to(stmt.span), str(target), Span.of(target))
 
-    def ref_stmt(self, meta, name):
+    def ref_stmt(self, name):
         return n.Ref(str(name), Span.of(name))
 
-    def assign_expr(self, meta, target, value):
+    def assign_expr(self, target, value):
         span = Span.of(target).to(value.span)
         if isinstance(value, n.Name):  # `a = b`: a tensor's second name, or a number's (decided when checked)
             return n.Ref(value.id, span, str(target), Span.of(target))
         return n.Let(str(target), value, span, Span.of(target))
 
-    def merge_head(self, meta, head):
+    def merge_head(self, head):
         if isinstance(head, n.Call):
             return head
         return n.Call(str(head), (), Span.of(head), Span.of(head))
 
-    def branches(self, meta, *items):
+    def branches(self, *items):
         return tuple(items)
 
-    def branch(self, meta, *rest):
+    def branch(self, *rest):
         name = str(rest[0]) if len(rest) == 2 else None
-        return n.Branch(rest[-1], Span(meta.line, meta.column, meta.line, meta.column + len("branch")), name)
+        return n.Branch(rest[-1], self._keyword("branch"), name)
 
-    def merge_stmt(self, meta, call, branches):
+    def merge_stmt(self, call, branches):
         return n.Merge(call, branches, call.span, None, None)
 
-    def assign_merge(self, meta, target, call, branches):
+    def assign_merge(self, target, call, branches):
         return n.Merge(call, branches, Span.of(target).to(call.span), str(target), Span.of(target))
 
-    def residual_head(self, meta, body, shortcut=()):
+    def residual_head(self, body, shortcut=()):
         # `residual: F  shortcut: S` is add(F(x), S(x)); no shortcut means S is the identity
-        head = Span(meta.line, meta.column, meta.line, meta.column + len("residual"))
+        head = self._keyword("residual")
         call = n.Call("add", (), head, head)
         return n.Merge(call, (n.Branch(body, head), n.Branch(tuple(shortcut), head)), head)
 
-    def shortcut(self, meta, body):
+    def shortcut(self, body):
         return body
 
-    def residual_stmt(self, meta, merge):
+    def residual_stmt(self, merge):
         return merge
 
-    def assign_residual(self, meta, target, merge):
+    def assign_residual(self, target, merge):
         return n.Merge(merge.call, merge.branches, Span.of(target).to(merge.span), str(target), Span.of(target))
 
-    def repeat_stmt(self, meta, *rest):
+    def repeat_stmt(self, *rest):
         var = str(rest[0]) if len(rest) == 3 else None
         count, body = rest[-2], rest[-1]
-        return n.Repeat(var, count, body, Span(meta.line, meta.column, count.span.end_line, count.span.end_col))
+        return n.Repeat(var, count, body, self._head(count))
 
-    def if_stmt(self, meta, cond, body, *clauses):
+    def if_stmt(self, cond, body, *clauses):
         orelse: tuple = ()
         for clause in reversed(clauses):  # `elif` nests: if a: .. else: (if b: .. else: ..)
             if clause[0] == "else":
@@ -307,51 +356,60 @@ class _ToNodes(Transformer_NonRecursive):
             else:
                 _, c, b, span = clause
                 orelse = (n.If(c, b, orelse, span),)
-        return n.If(cond, body, orelse, Span(meta.line, meta.column, cond.span.end_line, cond.span.end_col))
+        return n.If(cond, body, orelse, self._head(cond))
 
-    def elif_clause(self, meta, cond, body):
-        return ("elif", cond, body, Span(meta.line, meta.column, cond.span.end_line, cond.span.end_col))
+    def elif_clause(self, cond, body):
+        return ("elif", cond, body, self._head(cond))
 
-    def else_clause(self, meta, body):
+    def else_clause(self, body):
         return ("else", body)
 
-    def output_stmt(self, meta, *names):
+    def output_stmt(self, *names):
         names = tuple(n.Name(str(t), Span.of(t)) for t in names)
-        return n.Output(names, Span(meta.line, meta.column, names[-1].span.end_line, names[-1].span.end_col))
+        return n.Output(names, self._head(names[-1]))
 
-    def pass_stmt(self, meta):
-        return n.Pass(Span(meta.line, meta.column, meta.line, meta.column + 4))
+    def pass_stmt(self):
+        return n.Pass(self._keyword("pass"))
 
-    def body(self, meta, *statements):
+    def body(self, *statements):
         return tuple(statements)
 
-    def param(self, meta, name, default=None):
-        return n.Param(str(name), default, Span.of(meta))
+    def param(self, name, default=None):
+        return n.Param(str(name), default, self._span())
 
-    def params(self, meta, *params):
+    def params(self, *params):
         return tuple(params)
 
-    def _definition(self, cls, meta, name, rest):
+    def _definition(self, cls, name, rest):
         params = rest[0] if len(rest) == 2 else ()
-        head = Span(meta.line, meta.column, name.end_line, name.end_column)
-        return cls(str(name), params, rest[-1], head, Span.of(name))
+        return cls(str(name), params, rest[-1], self._head(name), Span.of(name))
 
-    def plan(self, meta, name, *rest):
-        return self._definition(n.PlanDef, meta, name, rest)
+    def plan(self, name, *rest):
+        return self._definition(n.PlanDef, name, rest)
 
-    def block(self, meta, name, *rest):
-        return self._definition(n.BlockDef, meta, name, rest)
+    def block(self, name, *rest):
+        return self._definition(n.BlockDef, name, rest)
 
-    def import_all(self, meta, path):
-        return n.Import(str(path)[1:-1], None, Span(meta.line, meta.column, path.end_line, path.end_column),
+    def import_all(self, path):
+        return n.Import(str(path)[1:-1], None, self._head(path), Span.of(path))
+
+    def import_from(self, path, *names):
+        return n.Import(str(path)[1:-1], tuple(n.Name(str(t), Span.of(t)) for t in names), self._head(names[-1]),
                         Span.of(path))
 
-    def import_from(self, meta, path, *names):
-        last = names[-1]
-        return n.Import(str(path)[1:-1], tuple(n.Name(str(t), Span.of(t)) for t in names),
-                        Span(meta.line, meta.column, last.end_line, last.end_column), Span.of(path))
-
-    def start(self, meta, *items):
+    def start(self, *items):
         kinds = (n.PlanDef, n.BlockDef, n.Import)
         plans, blocks, imports = ([i for i in items if isinstance(i, k)] for k in kinds)
         return n.Module(tuple(plans), tuple(blocks), tuple(imports))
+
+
+class _FromTree(Transformer_NonRecursive):
+    """Lark's parse tree -> nodes, through the same `_Nodes` methods (the reference for the fast path)."""
+
+    def __init__(self, nodes: _Nodes):
+        super().__init__()
+        self.nodes = nodes
+
+    def __default__(self, data, children, meta):
+        self.nodes.begin, self.nodes.end = getattr(meta, "start_pos", 0), getattr(meta, "end_pos", 0)
+        return getattr(self.nodes, data)(*children)

@@ -1,0 +1,113 @@
+"""The fast LALR loop (convplan/lalr.py) gives exactly what Lark's own parser and tree give.
+
+`parser.parse_tree` is the reference: `Lark.parse` with propagated positions, then the same node
+builders.  For every example, every golden plan, random sentences of the grammar and mutations of
+the examples: where the fast loop answers, its nodes (spans included) equal the reference's; where
+Lark accepts a text, the fast loop accepts it too (a fallback would be correct but slow); where it
+stops (a syntax error), Lark refuses the text as well.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from lark.exceptions import UnexpectedInput
+from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
+
+from convplan import lalr, parser
+from convplan.errors import PlanError
+
+ROOT = Path(__file__).resolve().parent.parent
+PLANS = sorted([*ROOT.glob("examples/*.plan"), *ROOT.glob("tests/**/*.plan")])
+
+
+def fast(text: str):
+    """The fast loop's module, or "bail" where it hands the text to Lark."""
+    body = text if text.endswith("\n") else text + "\n"
+    nodes = parser._Nodes("x.plan", body)
+    tables = parser._tables(parser._lark())
+    try:
+        return lalr.parse(body, tables, lalr.callbacks(tables, nodes), nodes, parser.PlanIndenter)
+    except lalr.Bail:
+        return "bail"
+
+
+def reference(text: str):
+    try:
+        return parser.parse_tree(text, "x.plan")
+    except (UnexpectedInput, parser._DedentError):
+        return "refused"
+    except parser._TreeError:  # a literal too large, nesting too deep: found by the node builders
+        return "builder error"
+
+
+def same(text: str) -> str:
+    """Assert the two paths agree on `text`; returns which way it went."""
+    try:
+        got = fast(text)
+    except parser._TreeError:  # parse_module then asks Lark, so that a syntax error later in the file comes first
+        got = "builder error"
+    want = reference(text)
+    if want == "refused":
+        assert got in ("bail", "builder error"), f"the fast loop accepted text Lark refuses:\n{text!r}"
+    elif want == "builder error":
+        assert got == want, f"the fast loop missed a builder error:\n{text!r}"
+    else:
+        assert got != "bail", f"the fast loop handed text Lark accepts to the slow path:\n{text!r}"
+        assert got == want, f"different nodes for\n{text!r}"
+        return "ok"
+    return want
+
+
+def test_the_fast_loop_is_used():
+    assert parser._tables(parser._lark()) is not None, "this Lark's internals were not understood"
+
+
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_plan_file(path):
+    same(path.read_text(encoding="utf-8"))
+
+
+def test_spans_from_the_fast_loop():
+    text = "plan A(k=3):\n    input [N, 2, L]\n    y = Conv1d(4, kernel_size=(k + 1) * 2, padding=-(-k))\n"
+    module = fast(text)
+    layer = module.plans[0].body[1]
+    kernel = layer.call.args[1]
+    assert (layer.span.line, layer.span.col, layer.span.end_col) == (3, 5, 58)
+    assert (layer.call.span.col, layer.call.span.end_col) == (9, 58)
+    # kernel_size=(k + 1) * 2: the product starts at its bracket, the sum inside it at `k`
+    assert (kernel.span.col, kernel.value.span.col, kernel.value.span.end_col) == (19, 31, 42)
+    assert (kernel.value.left.span.col, kernel.value.left.span.end_col) == (32, 37)
+    padding = layer.call.args[2].value
+    assert (padding.span.col, padding.span.end_col, padding.operand.operand.span.col) == (52, 57, 55)
+
+
+def test_errors_still_come_from_lark():
+    with pytest.raises(PlanError) as info:
+        parser.parse_module("plan A:\n    input [N, 2, L]\n    Conv1d(4, 3\n", "bad.plan")
+    assert info.value.diagnostics[0].file == "bad.plan"
+    assert info.value.diagnostics[0].code.startswith("E0")
+
+
+def test_grammar_walk():
+    rng = random.Random(SEED)
+    walker = Walker(_grammar(), rng)
+    seen = {same(walker.sentence()) for _ in range(int(1500 * SCALE))}
+    assert "ok" in seen  # grammar sentences: every one the fast loop's to accept
+
+
+@settings(max_examples=int(150 * SCALE), deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(_lark_strategy())
+def test_from_lark(text):
+    same(text)
+
+
+def test_mutations():
+    rng = random.Random(SEED)
+    sources = [p.read_text(encoding="utf-8") for p in SEEDS]
+    seen = {same(mutate(rng.choice(sources), rng)) for _ in range(int(2000 * SCALE))}
+    assert {"ok", "refused"} <= seen
