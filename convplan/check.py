@@ -96,7 +96,7 @@ class Checker(Structure):
         self.conds = Conds(self.diag)  # (cond, message, node name, span, shape), each with its frame
         self.nodes: list[Node] = []
         self.tails: list = []  # (W310 warning, its condition): dropped if the requirements rule it out
-        self.applied: dict = {}  # (kind, shape, args) -> (output shape, Rule): see _apply
+        self.applied: dict = {}  # (kind, shape, args) -> (output shape, Rule, parameter count): see _apply
 
     # -- the plan ----------------------------------------------------------------------
 
@@ -221,12 +221,11 @@ class Checker(Structure):
             given = (spec.inferred, *given)
             self._torch_order(spec, call, args)
         try:
-            out, rule = self._apply(spec, shape, args)
+            out, rule, params = self._apply(spec, call, shape, args)
         except LayerError as exc:
             self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}"])
             raise _Skip from None
-        self._bounded_shape(spec, call, out, shape)
         name = self._node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         for cond, message, arg in rule.conds:
             self.conds.append((cond, f"{spec.name}: {message}", name, self._arg_span(call, arg), shape))
@@ -242,13 +241,13 @@ class Checker(Structure):
             self.tails.append((warning, spec.name, tails))
         if stmt.expect is not None:
             out = self._assert_shape(stmt, spec, out, shape, args, name)
-        node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
-                    to_expr(spec.count(args)))
+        node = Node(len(self.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given, params)
         return self.nodes[self._add_node(node).id]
 
-    def _apply(self, spec: LayerSpec, shape: tuple, args: dict) -> tuple[tuple, Rule]:
-        """The rule's output shape and its conditions.  Rules are pure, and real networks repeat the same
-        layer on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args)."""
+    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, Rule, object]:
+        """The rule's output shape and conditions, and the parameter count.  Rules are pure, and real networks
+        repeat the same layer on the same shape (a stage of identical blocks), so results are kept per
+        (kind, shape, args), once the output is known to be in bounds."""
         try:
             key = (spec.name, shape, tuple(args.items()))
             hash(key)
@@ -257,7 +256,9 @@ class Checker(Structure):
         if key is not None and key in self.applied:
             return self.applied[key]
         rule = Rule(spec)
-        result = tuple(to_expr(d) for d in spec.rule(rule, shape, args)), rule
+        out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
+        self._bounded_shape(spec, call, out, shape)
+        result = out, rule, to_expr(spec.count(args))
         if key is not None:
             self.applied[key] = result
         return result
