@@ -428,7 +428,8 @@ def main() -> int:
             strided_row(reps, notes), process_row(reps)]
     print(table(rows))
     depth_rows, linear = scaling(max(3, reps // 2))
-    print(f"\nstrided stack, cost against depth (marginal cost per layer, spread <= {LINEAR_SPREAD}): {'PASS' if linear else 'FAIL'}")
+    verdict = "PASS" if linear else "FAIL"
+    print(f"\nstrided stack, cost against depth (marginal cost per layer, spread <= {LINEAR_SPREAD}): {verdict}")
     print(table(depth_rows))
     for note in notes:
         print(note)
