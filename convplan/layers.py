@@ -210,13 +210,14 @@ def conv_rule(ctx: Rule, shape, a, nd):
     for x, (lo, hi), ki, si, di in zip(spatial, pads, k, s, d, strict=True):
         ext = di * (ki - 1) + 1
         _padding_mode_limits(ctx, a["padding_mode"], x, lo, hi)
+        m = x + (lo + hi - ext)  # what the windows slide over; the constants are summed first: one sympy Add
         ctx.require(
-            at_least(x + lo + hi, ext),
+            at_least(m, 0),
             lambda: f"the padded input ({_s(x + lo + hi)}) must be at least the kernel's extent ({_s(ext)})",
         )
         if a["padding"] != "same":
-            ctx.tail(x, x + lo + hi - ext, si, hi, ext)
-        out.append(x if a["padding"] == "same" else floordiv(x + lo + hi - ext, si) + 1)
+            ctx.tail(x, m, si, hi, ext)
+        out.append(x if a["padding"] == "same" else floordiv(m, si) + 1)
     return (*lead, a["out_channels"], *out)
 
 

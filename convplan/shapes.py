@@ -145,6 +145,12 @@ def _floordiv(a, b):
         return sympy.floor(a / b)
     if b == 1 and a.is_integer:
         return a
+    step = _chain_step(a, b)
+    return step if step is not None else _floordiv_split(a, b)
+
+
+def _floordiv_split(a, b: int):
+    """Canonical ``a//b`` for an integer ``b >= 2``: the general path."""
     const, pulled, keep, integral = _split(a, b)
     if const.is_Integer:  # fast path: python ints
         q, rem = (sympy.Integer(v) for v in divmod(int(const), b))
@@ -159,6 +165,30 @@ def _floordiv(a, b):
     else:
         core = _raw(FloorDiv, sympy.Add(*(t for _, _, t in keep), rem), b)
     return sympy.Add(core, *pulled, q)
+
+
+def _chain_step(a, b):
+    """``a//b`` for ``a = (x + A)//B + c`` or ``a = x + c`` (x a symbol, b >= 2), the form every conv/pool
+    chain stays in, with Python integers: ``(x + A + B*c)//(B*b)``, its constant split into
+    ``(x + r)//M + q`` with ``0 <= r < M``.  The general path gives the same (tested) with three times the
+    sympy work; None where it does not apply."""
+    c, rest = a.as_coeff_Add()
+    if not c.is_Integer:
+        return None
+    if isinstance(rest, FloorDiv):
+        y, big = rest.args
+        if not big.is_Integer:
+            return None
+        low, x = y.as_coeff_Add()
+        if not low.is_Integer:
+            return None
+        shift, m = int(low) + int(big) * int(c), int(big) * b
+    else:
+        x, shift, m = rest, int(c), b
+    if not (x.is_Symbol and x.is_integer):
+        return None
+    q, r = divmod(shift, m)
+    return sympy.Add(_raw(FloorDiv, x + r, m), sympy.Integer(q))
 
 
 def _floordiv_core(keep, rem, b):
@@ -410,12 +440,38 @@ def at_least(e, k) -> sympy.Basic:
     if isinstance(e, (int, sympy.Integer)) and isinstance(k, (int, sympy.Integer)):  # most checks: kernel >= 1
         return _bool(int(e) >= int(k))
     e, k = to_expr(e), to_expr(k)
-    return _nonneg(e - k)
+    return _nonneg(e if k == 0 else e - k)
 
 
 @functools.lru_cache(maxsize=4096)  # layers repeat the same checks (kernel >= 1, H + 2 >= 3, ...)
 def _nonneg(d):
     """Condition ``d >= 0`` for an integer-valued ``d``, in simplest form."""
+    bound = _chain_bound(d)
+    return bound if bound is not None else _nonneg_general(d)
+
+
+def _chain_bound(d):
+    """``d >= 0`` for ``d = (x + A)//B + c`` or ``d = x + c`` (x a symbol), as conv/pool chains ask it:
+    ``x >= n`` with Python integers, true where x's sign decides it.  The general path gives the same
+    (tested) through two rewrites; None where it does not apply."""
+    c, rest = d.as_coeff_Add()
+    if not c.is_Integer:
+        return None
+    if isinstance(rest, FloorDiv):  # (x + A)//B + c >= 0  <=>  x + A >= -c*B
+        y, big = rest.args
+        low, x = y.as_coeff_Add()
+        if not (big.is_Integer and big > 0 and low.is_Integer):
+            return None
+        n = -(int(low) + int(big) * int(c))
+    else:
+        x, n = rest, -int(c)
+    if not (x.is_Symbol and x.is_integer):
+        return None
+    least = 1 if x.is_positive else 0 if x.is_nonnegative else None
+    return sympy.true if least is not None and least >= n else sympy.Ge(x, n)
+
+
+def _nonneg_general(d):
     c, rest = d.as_coeff_Add()
     if rest == 0:
         return _bool(c >= 0)

@@ -426,3 +426,44 @@ def test_depthwise_conv_counts_like_torch():
     assert not plan.requires
     layer = torch.nn.Conv1d(5, 5, 3, padding=1, groups=5)
     assert plan.total_params.xreplace({dim("C"): 5}) == sum(p.numel() for p in layer.parameters())
+
+
+# -- the chain fast paths give what the general rewrites give --------------------------
+
+from convplan import shapes  # noqa: E402 - the private paths under test
+
+SYMBOLS = [L, dim("H"), p, sympy.Symbol("m", integer=True, nonnegative=True)]
+chain_terms = st.builds(
+    lambda x, low, big, c, raw: (shapes._raw(FloorDiv, x + low, big) if raw else floordiv(x + low, big)) + c,
+    st.sampled_from(SYMBOLS), st.integers(-300, 300), st.integers(2, 64), st.integers(-40, 40), st.booleans())
+affine = st.builds(lambda x, c: x + c, st.sampled_from(SYMBOLS), st.integers(-300, 300))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(chain_terms, affine), st.integers(2, 16), st.integers(1, 2000))
+def test_chain_step_equals_the_general_floordiv(a, b, v):
+    fast = shapes._chain_step(a, b)
+    assert fast is not None
+    assert fast == shapes._floordiv_split(a, b)
+    (x,) = a.free_symbols
+    assert evaluate(fast, {x.name: v}) == evaluate(a, {x.name: v}) // b
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(chain_terms, affine), st.integers(-300, 300))
+def test_chain_bound_equals_the_general_condition(d, v):
+    fast = shapes._chain_bound(d)
+    assert fast is not None
+    assert fast == shapes._nonneg_general(d)
+    (x,) = d.free_symbols
+    if v >= 1 or not x.is_positive:
+        holds = evaluate(d, {x.name: v}) >= 0
+        assert (fast is sympy.true) or bool(fast.subs(x, v)) == holds
+
+
+def test_chain_fast_paths_decline_other_forms():
+    assert shapes._chain_step(2 * L + 1, 2) is None  # a coefficient: the gcd rule applies
+    assert shapes._chain_step(L + H, 2) is None
+    assert shapes._chain_step(L + sympy.Rational(1, 2), 2) is None
+    assert shapes._chain_bound(L - H) is None
+    assert shapes._chain_bound(shapes._raw(FloorDiv, 2 * L + 1, 4) - 3) is None
