@@ -171,7 +171,8 @@ def write(model: Model, line_length: int = LINE_LENGTH) -> str:
     ctx = Context(model, Printer(arg_names), _attributes(model))
     body = Writer(line_length)
     body.depth = 1
-    _docstring(body, ctx)
+    renamed = [(old, new) for old, new in [(model.name, class_name), *arg_names.items()] if old != new]
+    _docstring(body, ctx, renamed)
     body.line()
     _init(body, ctx, class_name)
     body.line()
@@ -208,7 +209,7 @@ def _error(where, span: Span, message: str) -> PlanError:
 # -- the class docstring and __init__ ------------------------------------------------------
 
 
-def _docstring(w: Writer, ctx: Context) -> None:
+def _docstring(w: Writer, ctx: Context, renamed: list[tuple[str, str]]) -> None:
     model, graph = ctx.model, ctx.model.graph
     shapes = [f"Input {n.name}: {show_shape(n.shape)}" for n in graph.inputs]
     outs = [graph.nodes[i] for i in graph.outputs]
@@ -218,6 +219,8 @@ def _docstring(w: Writer, ctx: Context) -> None:
     if model.fixed:
         shapes.append("Fixed parameters: " + ", ".join(f"{k} = {v}" for k, v in model.fixed))
     paras = [[f"Plan {model.name} from {model.file}."], shapes]
+    if renamed:  # the formulas above keep the plan's names; the code cannot (`self`, `nn`, `torch`)
+        paras.append(["Renamed for Python: " + ", ".join(f"{old} -> {new}" for old, new in renamed) + "."])
     if model.requires:
         paras.append(["Requires:"] + [f"{TAB}{ctx.expr(c)}: {reason}" + (f" ({where})" if where else "")
                                       for c, reason, where in model.requires])

@@ -235,6 +235,7 @@ def test_unsafe_names_are_renamed():
     plan = convplan.parse(text, "odd.plan")
     source = plan.to_source()
     assert "class torch_1(nn.Module):" in source
+    assert "Renamed for Python: torch -> torch_1, self -> self_1, nn -> nn_1." in source  # the docstring says so
     assert "def __init__(self, self_1=1, out=1, nn_1=4):" in source
     assert "self.conv1 = nn.Conv1d(self_1, nn_1, 1)" in source
     assert "def forward(self, x):" in source
