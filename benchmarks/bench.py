@@ -348,13 +348,12 @@ def ratio_row(name: str, ratio: float, reps: int, notes: list[str]) -> list[str]
                f"<= {ratio:.3g} x torch", ok)
 
 
-def strided_row(reps: int, notes: list[str]) -> list[str]:
-    ours, meta_ms, net = compare("strided", reps, notes)
-    chain = time_convplan("chain", 1)
-    notes.append(f"{net.name}: largest dim {ours['max_ops']} sympy ops; Chain500 (250 halvings, no upsampling): "
-                 f"{chain['max_ops']} ops, {chain['total_ms']:.1f} ms (target <= {STRIDED_MAX_OPS} ops)")
-    worst = max(ours["max_ops"], chain["max_ops"])
-    ok = ours["total_ms"] < STRIDED_MS and worst <= STRIDED_MAX_OPS
+def strided_row(name: str, reps: int, notes: list[str]) -> list[str]:
+    """The issue's "500-layer stack with 250 strided layers", read two ways: strided convs alternating with
+    upsampling (Strided500, sizes that a real input survives) or with ReLUs (Chain500, 250 halvings)."""
+    ours, meta_ms, net = compare(name, reps, notes)
+    notes.append(f"{net.name}: largest dim {ours['max_ops']} sympy ops (target <= {STRIDED_MAX_OPS})")
+    ok = ours["total_ms"] < STRIDED_MS and ours["max_ops"] <= STRIDED_MAX_OPS
     return row(net.name, ours["layers"], f"{ours['parse_ms']:.1f}", ours["total_ms"], meta_ms,
                f"< {STRIDED_MS:g} ms, <= {STRIDED_MAX_OPS} ops/dim", ok)
 
@@ -425,7 +424,7 @@ def main() -> int:
     print(machine())
     rows = [HEAD, ratio_row("resnet50", RESNET_RATIO, reps, notes),
             ratio_row("resnet50flat", RESNET_RATIO, reps, notes), ratio_row("deep", DEEP_RATIO, reps, notes),
-            strided_row(reps, notes), process_row(reps)]
+            strided_row("strided", reps, notes), strided_row("chain", reps, notes), process_row(reps)]
     print(table(rows))
     depth_rows, linear = scaling(max(3, reps // 2))
     verdict = "PASS" if linear else "FAIL"
