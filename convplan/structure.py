@@ -259,6 +259,8 @@ class Structure:
                 try:
                     self._statement(stmt)
                 except Skip:
+                    if isinstance(stmt, n.Input) and self.frame.block is not None:
+                        raise  # the caller's tensor does not fit the block: the rest would only say E244
                     cur = self.frame.current
                     if cur is not None:
                         self.frame.current = replace(cur, tainted=True)
