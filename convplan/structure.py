@@ -104,6 +104,7 @@ class ScopedCollector(Collector):
     def __init__(self, source: str, file: str):
         super().__init__(source, file)
         self.frames: list[Frame] = []
+        self._seen: set = set()  # _key of every diagnostic added
 
     def error(self, code, message, span, hints=(), notes=()) -> Diagnostic:
         return self._add(code, message, span, hints, notes, "error")
@@ -117,7 +118,9 @@ class ScopedCollector(Collector):
         text = frame.source if frame and file != self.file else None
         notes = tuple(notes) + _fold(frame.notes if frame else ())
         d = Diagnostic(code, message, span, file, tuple(h for h in hints if h), severity, notes, text)
-        if not any(_same(d, old) for old in self.diags):  # a block called many times reports once
+        key = _key(d)
+        if key not in self._seen:  # a block called many times reports once
+            self._seen.add(key)
             self.diags.append(d)
         return d
 
@@ -159,10 +162,11 @@ def _fold(calls: tuple) -> tuple:
     return (*calls[: MAX_CALL_NOTES - 1], (f"{text} (after {skipped} more nested calls)", span, file, source))
 
 
-def _same(a: Diagnostic, b: Diagnostic) -> bool:
-    if a.severity == b.severity == "warning":  # one per place, whatever the shapes of each call
-        return (a.code, a.span, a.file) == (b.code, b.span, b.file)
-    return (a.code, a.message, a.span, a.file) == (b.code, b.message, b.span, b.file)
+def _key(d: Diagnostic) -> tuple:
+    """Diagnostics with the same key are one report."""
+    if d.severity == "warning":  # one per place, whatever the shapes of each call
+        return ("warning", d.code, d.span, d.file)
+    return (d.severity, d.code, d.message, d.span, d.file)
 
 
 _MISSING = object()
