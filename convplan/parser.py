@@ -210,7 +210,7 @@ class _Nodes:
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise _TreeError("E005", f"integer literal too large ({len(digits)} digits; at most {MAX_INT_DIGITS})",
                              Span.of(tok))
-        return n.Num(int(digits), Span.of(tok))
+        return n.Num(int(digits.lstrip("0") or "0"), Span.of(tok))  # int() refuses 4301+ digits, zeros included
 
     def float(self, tok):
         value = float(tok)

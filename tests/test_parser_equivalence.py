@@ -92,6 +92,14 @@ def test_errors_still_come_from_lark():
     assert info.value.diagnostics[0].code.startswith("E0")
 
 
+def test_an_integer_with_thousands_of_leading_zeros():
+    # Python's int() refuses strings of 4301+ digits whatever their value: a ValueError escaped both paths
+    text = f"plan A:\n    input [N, 2, L]\n    x = {'0' * 5000}7\n    y = {'0_' * 3000}1_2\n"
+    assert same(text) == "ok"
+    body = parser.parse_module(text).plans[0].body
+    assert (body[1].value.value, body[2].value.value) == (7, 12)
+
+
 def test_grammar_walk():
     rng = random.Random(SEED)
     walker = Walker(_grammar(), rng)
