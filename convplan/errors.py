@@ -115,8 +115,17 @@ def render_all(diags: list[Diagnostic], source: str, extra: int = 0) -> str:
     return text
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a plan as the parser counts them: split at newlines only.  (str.splitlines also
+    splits at form feeds, U+2028 and others, which would put a caret under the wrong line.)"""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def _excerpt(source: str, span: Span) -> list[str]:
-    lines = source.splitlines()
+    lines = source_lines(source)
     if not 1 <= span.line <= len(lines):
         return []
     text = lines[span.line - 1].expandtabs(1)  # one column per character, as Lark counts

@@ -13,6 +13,7 @@ import time
 
 import sympy
 
+from .errors import source_lines
 from .graph import show_shape, show_value
 from .layers import INT, PAD, REGISTRY, SIZE, LayerError, LayerSpec, Rule
 from .shapes import FloorDiv, equal, evaluate, pyrepr, to_expr
@@ -158,7 +159,7 @@ def torch_order_hint(spec: LayerSpec, call, source: str) -> str | None:
 
 def source_text(span, source: str) -> str | None:
     """The text a one-line span covers, or None."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     if span.line != span.end_line or not 1 <= span.line <= len(lines):
         return None
     return lines[span.line - 1][span.col - 1 : span.end_col - 1]

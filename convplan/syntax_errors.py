@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .errors import Diagnostic, PlanError, Span
+from .errors import Diagnostic, PlanError, Span, source_lines
 
 MAX_SYNTAX_ERRORS = 10
 RECOVERY_BUDGET_S = 0.5
@@ -103,7 +103,7 @@ def indentation(token: Token, levels: list[int], text: str, filename: str) -> Di
     line = token.line + token.count("\n")
     col = len(token.rsplit("\n", 1)[1]) + 1
     hints = [f"indent it by {' or '.join(map(str, levels))} spaces, like a line above"]
-    if any(ln[: len(ln) - len(ln.lstrip())].count("\t") for ln in text.splitlines()):
+    if any(ln[: len(ln) - len(ln.lstrip())].count("\t") for ln in source_lines(text)):
         hints.append("this file indents with tabs (a tab counts as 8 spaces); indent with spaces only")
     return Diagnostic("E004", "this line's indentation matches no enclosing block", Span(line, 1, line, col),
                       filename, tuple(hints))
@@ -171,7 +171,7 @@ def _unexpected_indent(tok: Token, text: str, filename: str) -> Diagnostic:
     newline = text[tok.start_pos : tok.end_pos]  # an _INDENT borrows the position of the newline before it
     line = min(tok.line + newline.count("\n"), max(1, text.count("\n")))
     width = len(str(tok))
-    lines = text.splitlines()
+    lines = source_lines(text)
     above = next((ln for ln in reversed(lines[: line - 1]) if ln.strip() and not ln.lstrip().startswith("#")), "")
     level = len(above) - len(above.lstrip())
     return Diagnostic("E016", "unexpected indentation", Span(line, 1, line, width + 1), filename,
@@ -197,7 +197,7 @@ def _unclosed(opener: Bracket, expected: list[str], found: str, span: Span, file
 
 def _block_missing(text: str, span: Span, kind: str) -> bool:
     """The line before the failing one ends with ':' and the failing line is not indented deeper."""
-    lines = text.splitlines()
+    lines = source_lines(text)
     if kind in ("_NL", "$END") or not 1 < span.line <= len(lines):
         return False
     prev = next((ln for ln in reversed(lines[: span.line - 1]) if ln.split("#", 1)[0].strip()), "")
@@ -279,7 +279,7 @@ def _starts_line(text: str, tok: Token) -> bool:
 
 def _code_after(text: str, tok: Token) -> bool:
     rest = text[tok.start_pos :] if isinstance(tok.start_pos, int) else ""
-    return any(ln.split("#", 1)[0].strip() for ln in rest.splitlines())
+    return any(ln.split("#", 1)[0].strip() for ln in source_lines(rest))
 
 
 def _token_span(tok: Token, text: str) -> Span:
@@ -295,7 +295,7 @@ def _token_span(tok: Token, text: str) -> Span:
 
 
 def _line_end(text: str, tok: Token) -> tuple[int, int]:
-    lines = text.splitlines() or [""]
+    lines = source_lines(text) or [""]
     line = len(lines) if tok.type == "$END" or not tok.line else min(tok.line, len(lines))
     while line > 1 and not lines[line - 1].split("#", 1)[0].strip():
         line -= 1

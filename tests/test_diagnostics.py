@@ -356,3 +356,16 @@ def test_an_assertion_requirement_names_its_own_layer():
                           "    Conv1d(1, kernel_size=1) -> [N, 1, (L + 1) // 2]\n")
     asserted = [r for r in plan.requires if "asserted" in r.reason]
     assert [(r.layer, r.span.line) for r in asserted] == [("conv1", 4)]
+
+
+@pytest.mark.parametrize("odd", ["\f", "\v", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_line_breaks_other_than_newline_do_not_move_the_caret(odd):
+    """str.splitlines breaks at these, the parser does not: an error after them is still shown on its own line."""
+    text = f"plan A:\n    input [N, 1, L]  # a{odd}b\n    Conv1d(2, 3) Conv1d\n"
+    with pytest.raises(PlanError) as info:
+        convplan.parse(text, "odd.plan")
+    (d,) = info.value.diagnostics
+    assert (d.span.line, d.span.col) == (3, 18)
+    assert "   3 |     Conv1d(2, 3) Conv1d\n" in str(info.value)
+    with pytest.raises(PlanError):  # the syntax-error recovery counts lines the same way (this was an IndexError)
+        convplan.parse(f"planA:#{odd}{odd}c\n", "odd.plan")
