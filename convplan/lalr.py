@@ -106,7 +106,10 @@ class _Inline:
 
 
 def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
-    """Parse `text` (ending in a newline), calling `calls` on each reduction; raise Bail on anything odd."""
+    """Parse `text` (ending in a newline), calling `calls` on each reduction; raise Bail on anything odd.
+
+    One long function on purpose: it runs once per token, and a function call per step (lex, indent,
+    shift, reduce) would cost about a third more.  The three parts are marked below."""
     actions, lexers, ignore, newlines, kept, end_state = t.actions, t.lexers, t.ignore, t.newlines, t.kept, t.end
     chains = t.chains
     nl, indent_type, dedent_type = indenter.NL_type, indenter.INDENT_type, indenter.DEDENT_type
@@ -116,6 +119,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     paren, levels, queue = 0, [0], []
     p0 = p1 = 0
     while True:
+        # 1. the next token: a queued _INDENT/_DEDENT, one lexed by this state's lexer, or the end
         if queue:  # _INDENT/_DEDENT, at the position of the newline before them (as Lark's Indenter)
             kind, tok = queue.pop(), None
         elif pos < size:
@@ -141,7 +145,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 tok = Token(kind, value, p0, line, col, line, col + len(value), pos)
             else:
                 tok = None
-            if kind == nl:
+            if kind == nl:  # 2. indentation, as PlanIndenter: newlines inside brackets are dropped
                 if paren:
                     continue
                 indent_str = text[line_start:pos]
@@ -166,7 +170,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             kind, tok = dedent_type, None
         else:
             kind, tok = "$END", None
-        while True:  # reduce as often as the table says, then shift `kind`
+        while True:  # 3. reduce as often as the table says, then shift `kind`
             action = actions[states[-1]].get(kind)
             if action is None:
                 raise Bail
