@@ -245,6 +245,9 @@ def _mode_pads(ctx: Rule, shape, pad, nd):
     Negative values crop."""
     p = ntuple(pad, nd)
     m, r = len(p), len(shape)
+    if m > 3:  # F.pad's reflect/replicate/circular kernels stop at 3 dims
+        ctx.fail(f"padding_mode other than 'zeros' pads at most 3 dims, got {m} padding values", "padding",
+                 hint=f"give padding as an int or {nd} values")
     if r not in (m + 1, m + 2):
         ctx.fail(f"padding_mode needs a {m + 1}-D or {m + 2}-D input for a {m}-value padding, got {r}-D", "padding",
                  hint=f"give padding as an int or {nd} values")
