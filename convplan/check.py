@@ -41,7 +41,19 @@ from .layers import (
     Rule,
 )
 from .merges import MERGES
-from .shapes import at_least, combine_residues, dim, equal, floordiv, mod, pyrepr, residues, to_expr, unknown
+from .shapes import (
+    at_least,
+    combine_residues,
+    dim,
+    equal,
+    equal_condition,
+    floordiv,
+    mod,
+    pyrepr,
+    residues,
+    to_expr,
+    unknown,
+)
 from .solve import SolveError, solve
 from .structure import Conds, Frame, ScopedCollector, Structure, Tensor, Value, _Abort
 from .structure import Skip as _Skip
@@ -216,15 +228,16 @@ class Checker(Structure):
         shape = prev.shape
         self._check_rank(spec, shape, stmt)
         args, given = self._bind_args(spec, call, shape)
+        order = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
-            self._torch_order(spec, call, args)
+            order = self._torch_order(spec, call, args)
         try:
             out, rule, params = self._apply(spec, call, shape, args)
-        except LayerError as exc:
+        except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             self.diag.error("E300", f"{spec.name}: {exc.message}", self._arg_span(call, exc.arg),
-                            hints=[exc.hint, f"the input here is {show_shape(shape)}"])
+                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order])
             raise _Skip from None
         name = self._node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         for cond, message, arg in rule.conds:
@@ -263,20 +276,25 @@ class Checker(Structure):
             self.applied[key] = result
         return result
 
-    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> None:
+    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> str | None:
         """W320 for `Conv1d(1, 32, 3)` on a 1-channel input: torch's order, which a plan reads shifted by one
-        (out_channels=1, kernel_size=32, stride=3) and may well accept."""
+        (out_channels=1, kernel_size=32, stride=3) and may well accept; and for `BatchNorm2d(64)`, which reads
+        as eps=64.0.  Returns the hint, for an error the shifted reading causes."""
         positional = [a for a in call.args if a.name is None]
         required = sum(1 for a in spec.args if a.default is REQUIRED)
-        if len(positional) <= required or not required:
-            return
-        first = args[spec.arg_names[0]]
-        if isinstance(first, sympy.Basic) and equal(first, args[spec.inferred]) is True:
-            texts = [source_text(a.span, self.diag.source) or "..." for a in positional]
-            shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
-            self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as "
-                           f"{shifted}: the first value equals the input's {spec.inferred}, as in torch's order",
-                           call.span, hints=[torch_order_hint(spec, call, self.diag.source)])
+        first = args[spec.arg_names[0]] if spec.args else None
+        if required and len(positional) > required and isinstance(first, sympy.Basic) \
+                and equal(first, args[spec.inferred]) is True:
+            why = f"the first value equals the input's {spec.inferred}, as in torch's order"
+        elif whole := _whole_floats(spec, positional, args):
+            why = f"a whole number as {whole} looks like torch's {spec.inferred}"
+        else:
+            return None
+        texts = [source_text(a.span, self.diag.source) or "..." for a in positional]
+        shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
+        hint = torch_order_hint(spec, call, self.diag.source, least=1)
+        self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint])
+        return hint
 
     @staticmethod
     def _arg_span(call: n.Call, arg: str | None) -> Span:
@@ -376,6 +394,10 @@ class Checker(Structure):
                     self._expected(arg.name, "at least one value", expr)
                 return tuple(None if _is_none(e) and kind == OPT_SIZE else self._int(e, arg.name) for e in expr.items)
             return self._int(expr, arg.name)
+        if kind in (PAD, STR) and isinstance(expr, n.Name) and expr.id not in self.frame.names:
+            self.diag.error("E107", f"unknown name {expr.id!r}", expr.span,  # padding=same
+                            hints=[f"a string is written in quotes: {arg.name}='{expr.id}'"])
+            raise _Skip
         if kind == PAD:
             if isinstance(expr, n.Str):
                 if expr.value not in ("same", "valid"):
@@ -385,7 +407,8 @@ class Checker(Structure):
         if kind == BOOL:
             if isinstance(expr, n.Const) and isinstance(expr.value, bool):
                 return expr.value
-            self._expected(arg.name, "True or False", expr)
+            word = expr.id.capitalize() if isinstance(expr, n.Name) and expr.id.lower() in ("true", "false") else None
+            self._expected(arg.name, "True or False", expr, word and f"did you mean {word}?")
         if kind in (FLOAT, SCALE):
             if kind == SCALE and isinstance(expr, n.Tuple) and expr.items:
                 return tuple(self._float(e, arg.name) for e in expr.items)
@@ -542,8 +565,8 @@ class Checker(Structure):
                                        *(assertion_fixes(spec, shape, args, i, asserted)
                                          if self._fixes(shape) and not free else ())])
                 raise _Skip
-            if verdict is None:  # true for some sizes only: the assertion becomes a requirement
-                self.conds.append((sympy.Eq(have, asserted), f"{spec.name}: the asserted dim {pyrepr(asserted)}",
+            if verdict is None:  # true for some sizes only: the assertion becomes a requirement (H % 8 == 0)
+                self.conds.append((equal_condition(have, asserted), f"{spec.name}: the asserted dim {pyrepr(asserted)}",
                                    name or (self.nodes[-1].name if self.nodes else ""), d.span, out))
         return out
 
@@ -641,6 +664,18 @@ class Checker(Structure):
             for i in replaced[1:]:
                 out[i] = None
         return [r for r in out if r is not None]
+
+
+def _whole_floats(spec: LayerSpec, positional: list, args: dict) -> str | None:
+    """The name of a float argument (eps) given by position as a whole number: `BatchNorm2d(64)`,
+    `GroupNorm(8, 64)`.  Nobody means eps=64.0; torch's num_features came first."""
+    for a, arg in zip(spec.args, positional, strict=False):
+        written_float = isinstance(arg.value, n.Float) or (isinstance(arg.value, n.Neg)
+                                                           and isinstance(arg.value.operand, n.Float))
+        value = args[a.name]
+        if a.kind == FLOAT and not written_float and isinstance(value, float) and value.is_integer():
+            return a.name
+    return None
 
 
 def _holds_number_past(e, limit: int) -> bool:

@@ -148,13 +148,17 @@ def flatten_hint(spec: LayerSpec, shape: tuple, out: tuple, want: list) -> str |
             f"{show_shape((shape[0], merged))}")
 
 
-def torch_order_hint(spec: LayerSpec, call, source: str) -> str | None:
-    """`Linear(320, 10)` is torch's order; a plan leaves out the argument the input decides."""
-    if not spec.inferred or sum(1 for a in call.args if a.name is None) < 2:
+def torch_order_hint(spec: LayerSpec, call, source: str, least: int = 2) -> str | None:
+    """`Linear(320, 10)` is torch's order; a plan leaves out the argument the input decides (GroupNorm's
+    num_channels is its second)."""
+    at = spec.torch_order().index(spec.inferred) if spec.inferred else 0
+    positional = sum(1 for a in call.args if a.name is None)
+    if not spec.inferred or positional < max(least, at + 1):
         return None
-    rest = [source_text(a.span, source) for a in call.args[1:]]
+    rest = [source_text(a.span, source) for i, a in enumerate(call.args) if i != at]
     fix = f", so write {spec.name}({', '.join(rest)})" if None not in rest else ""
-    return f"torch's {spec.name} takes {spec.inferred} first; a plan reads it from the input{fix}"
+    place = ("first", "second", "third")[at] if at < 3 else f"as argument {at + 1}"
+    return f"torch's {spec.name} takes {spec.inferred} {place}; a plan reads it from the input{fix}"
 
 
 def source_text(span, source: str) -> str | None:
