@@ -94,10 +94,21 @@ def cat_rule(shapes, args):
     conds: list = []
     for i in range(rank):
         if i != d:
-            _agree(shapes, i, "concatenated", conds)
+            try:
+                _agree(shapes, i, "concatenated", conds)
+            except MergeError as exc:  # cat(a) joins along dim 0, as torch.cat: dim=1 was probably meant
+                raise MergeError(exc.message, _other_dim_hint(shapes, d, args["dim"])) from None
     out = list(shapes[0])
     out[d] = sympy.Add(*(s[d] for s in shapes))
     return tuple(out), conds
+
+
+def _other_dim_hint(shapes, d: int, written: int) -> str | None:
+    """`dim=1` when the shapes differ in that one dim only, the one cat could join along instead of `d`."""
+    differ = [i for i in range(len(shapes[0])) if any(equal(s[i], shapes[0][i]) is not True for s in shapes)]
+    if len(differ) != 1 or differ[0] == d:
+        return None
+    return f"cat joins along dim={written}; the tensors differ only in dim {differ[0]}: cat(..., dim={differ[0]})"
 
 
 MERGES: dict[str, MergeSpec] = {

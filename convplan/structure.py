@@ -186,8 +186,11 @@ class Structure:
         value = self.frame.names.get(name.id, _MISSING)
         if value is _MISSING:
             choices = list(self.frame.names)
+            unnamed = name.id == "x" and self.frame.block is not None  # a plan's unnamed input is `x`, a block's not
             self.diag.error("E107", f"unknown name {name.id!r}", name.span,
-                            hints=[_did_you_mean(name.id, choices)])
+                            hints=[_did_you_mean(name.id, choices),
+                                   "a block's input has a name only if it is given one: `input x [...]`"
+                                   if unnamed else None])
             raise Skip
         return value
 
@@ -442,6 +445,9 @@ class Structure:
             self.diag.error("E100", f"unknown merge {call.name!r}", call.name_span,
                             hints=[_did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"])
             raise Skip
+        for arg in call.args:  # `add(skp)`: a misspelt tensor is the news, not "needs two tensors"
+            if arg.name is None and isinstance(arg.value, n.Name):
+                self._lookup(arg.value)
         if len(inputs) < 2:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip
