@@ -562,7 +562,8 @@ class Checker(Structure):
                 self.diag.error("E322", f"{spec.name} gives {show_shape(out)}, but the plan asserts "
                                 f"{show_shape([w.xreplace(found) for w in want])}", d.span,
                                 hints=[f"this dim is {pyrepr(have)}, not {pyrepr(asserted)}",
-                                       *(assertion_fixes(spec, shape, args, i, asserted)
+                                       *(assertion_fixes(spec, shape, args, i, asserted,
+                                                         [w.xreplace(found) for w in want])
                                          if self._fixes(shape) and not free else ())])
                 raise _Skip
             if verdict is None:  # true for some sizes only: the assertion becomes a requirement (H % 8 == 0)

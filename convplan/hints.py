@@ -30,21 +30,22 @@ def _u() -> sympy.Symbol:
 # -- a value that makes the assertion hold ---------------------------------------------
 
 
-def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, index: int, want) -> list[str]:
-    """Hints like "padding=2 gives [N, 32, L]" for an asserted dim `index` that came out wrong."""
+def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, index: int, want, whole=None) -> list[str]:
+    """Hints like "padding=2 gives [N, 32, L]" for an asserted dim `index` that came out wrong (`whole`: the
+    asserted shape, when known, so that padding=1 is preferred to padding=(1, 0) where it gives all of it)."""
     deadline = time.monotonic() + BUDGET_S
     order = sorted((a for a in spec.args if a.kind in (INT, SIZE, PAD)), key=lambda a: (a.kind != PAD, a.name))
     hints = []
     for arg in order:
         if time.monotonic() > deadline or len(hints) == 2:
             break
-        fix = _fix_one(spec, shape, args, arg, index, want, deadline)
+        fix = _fix_one(spec, shape, args, arg, index, want, deadline, whole)
         if fix:
             hints.append(fix)
     return hints
 
 
-def _fix_one(spec, shape, args, arg, index, want, deadline) -> str | None:
+def _fix_one(spec, shape, args, arg, index, want, deadline, whole=None) -> str | None:
     j = index - (len(shape) - spec.nd) if spec.nd else None
     value = _with(args[arg.name], _u(), j, spec.nd)
     if value is None:
@@ -60,6 +61,10 @@ def _fix_one(spec, shape, args, arg, index, want, deadline) -> str | None:
         new = _run(spec, shape, {**args, arg.name: fixed}, strict=True)
         if new is None:
             return None
+        if isinstance(fixed, tuple) and not isinstance(args[arg.name], tuple) and whole is not None:
+            every = _run(spec, shape, {**args, arg.name: root}, strict=True)  # padding=1 for every dim
+            if every is not None and all(equal(a, b) is True for a, b in zip(every, whole, strict=True)):
+                fixed, new = root, every
         return f"{arg.name}={show_value(fixed)} gives {show_shape(new)}"
     if arg.kind == PAD and (2 * root).is_Integer and root > 0 and j is not None:
         rest = _with(args[arg.name], sympy.Integer(0), j, spec.nd)

@@ -16,6 +16,7 @@ import torch
 import convplan
 from convplan import cli
 from convplan.errors import PlanError
+from convplan.graph import show_shape
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -185,3 +186,15 @@ def test_an_assertion_that_holds_for_some_sizes_reads_as_divisibility():
 def test_an_unquoted_word_gets_a_hint(arg, quoted):
     (d,) = refused(plan(f"Conv2d(8, kernel_size=3, {arg})"))
     assert d.hints[-1] == (f"a string is written in quotes: {quoted}" if quoted else "did you mean False?")
+
+
+@pytest.mark.parametrize("layer, want, fix", [
+    ("Conv2d(8, kernel_size=3)", "[N, 8, H, W]", "padding=1"),
+    ("Conv2d(8, kernel_size=5, padding=1)", "[N, 8, H, W]", "padding=2"),
+    ("Conv2d(8, kernel_size=3)", "[N, 8, H, W - 2]", "padding=(1, 0)"),  # only H is to change
+])
+def test_an_assertion_fix_covers_the_whole_asserted_shape(layer, want, fix):
+    (d,) = refused(plan(f"{layer} -> {want}", "[N, 3, H, W]"))
+    assert d.code == "E322" and f"{fix} gives {want}" in d.hints
+    fixed = f"Conv2d(8, kernel_size={layer.split('kernel_size=')[1][0]}, {fix})"
+    assert show_shape(convplan.parse(plan(fixed, "[N, 3, H, W]")).output_shape) == want
