@@ -533,14 +533,16 @@ class Checker(Structure):
     def _assert_shape(self, stmt: n.Layer, spec: LayerSpec, out: tuple, shape=None, args=None,
                       name: str | None = None) -> tuple:
         want_expr = stmt.expect
-        want = []
-        for d in want_expr.dims:
-            want.append(self._int(d, "an asserted dim"))
-        if len(want) != len(out):
-            self.diag.error("E320", f"{spec.name} gives a {len(out)}-D output {show_shape(out)}, but the plan "
-                            f"asserts {len(want)}-D {show_shape(want)}", want_expr.span,
-                            hints=[shape and flatten_hint(spec, shape, out, want)])
-            raise _Skip
+        try:
+            want = [self._asserted_dim(d) for d in want_expr.dims]
+            if len(want) != len(out):
+                self.diag.error("E320", self._as_written(f"{spec.name} gives a {len(out)}-D output {show_shape(out)}, "
+                                                         f"but the plan asserts {len(want)}-D {show_shape(want)}"),
+                                want_expr.span, hints=[shape and flatten_hint(spec, shape, out, want)])
+                raise _Skip
+        except _Skip:  # the assertion is reported: its layer's `?` is not "determined by nothing" (E310) as well
+            self.unsolvable |= {s for d in out for s in d.free_symbols if s in self.unknowns}
+            raise
         out = tuple(d.xreplace(self.solution) for d in out)
         want = [d.xreplace(self.solution) for d in want]
         free = {s for d in (*out, *want) for s in d.free_symbols if s in self.unknowns}
@@ -577,10 +579,19 @@ class Checker(Structure):
         """Whether to search for a fix: only for the errors that will be shown."""
         return bool(shape) and len(self.diag.errors) < MAX_REPORTED
 
+    def _asserted_dim(self, d: n.Expr):
+        if isinstance(d, n.Ellipsis_):
+            self.diag.error("E207", "`...` stands for leading dims only in a block's input pattern, not in an "
+                            "assertion", d.span, hints=["write every dim out; in a block, name them in its input "
+                                                        "pattern (`input [N, C, L]`)"])
+            raise _Skip
+        return self._int(d, "an asserted dim")
+
     def _as_written(self, text: str) -> str:
-        """`_k` (the unknown's symbol in a message) back to `?k`, as the plan wrote it."""
-        for u, unk in self.unknowns.items():
-            text = re.sub(rf"(?<![\w?]){re.escape(u.name)}(?!\w)", _unknown_label(unk), text)
+        """`_k` (the unknown's symbol in a message) back to `?k`, as the plan wrote it; an anonymous `?` reads
+        as `?padding` (the `solved:` line's name for it), not "this `?`", inside an expression."""
+        for u in self.unknowns:
+            text = re.sub(rf"(?<![\w?]){re.escape(u.name)}(?!\w)", f"?{u.name[1:]}", text)
         return text
 
     def _solved_hint(self, cond) -> str | None:

@@ -146,7 +146,8 @@ def asymmetric_for_unknown(spec: LayerSpec, pairs, unknowns) -> str | None:
 
 def flatten_hint(spec: LayerSpec, shape: tuple, out: tuple, want: list) -> str | None:
     """The layer kept extra dims the assertion does not have: Flatten() first would merge them."""
-    if len(out) <= len(want) or len(shape) < 3 or "Flatten" not in REGISTRY:
+    takes_2d = 2 in spec.ranks if spec.ranks else spec.min_rank <= 2  # not before a Conv2d
+    if len(out) <= len(want) or len(shape) < 3 or "Flatten" not in REGISTRY or not takes_2d:
         return None
     merged = sympy.Mul(*shape[1:])
     return (f"insert Flatten() before {spec.name}: it turns {show_shape(shape)} into "

@@ -198,3 +198,18 @@ def test_an_assertion_fix_covers_the_whole_asserted_shape(layer, want, fix):
     assert d.code == "E322" and f"{fix} gives {want}" in d.hints
     fixed = f"Conv2d(8, kernel_size={layer.split('kernel_size=')[1][0]}, {fix})"
     assert show_shape(convplan.parse(plan(fixed, "[N, 3, H, W]")).output_shape) == want
+
+
+@pytest.mark.parametrize("expect, code", [("[..., 8, H, W]", "E207"), ("[N, 8, 'a', W]", "E106"),
+                                          ("[N, 8, H]", "E320")])
+def test_a_refused_assertion_is_one_error_not_two(expect, code):
+    (d,) = refused(plan(f"Conv2d(8, kernel_size=?) -> {expect}", "[N, 3, H, W]"))  # no E310 for the `?` too
+    assert d.code == code
+
+
+def test_an_unknown_inside_a_shape_reads_as_written():
+    (d,) = refused(plan("Conv2d(8, kernel_size=?) -> [N, 8, H]", "[N, 3, H, W]"))
+    assert "[N, 8, H - ?kernel_size + 1, W - ?kernel_size + 1]" in d.message
+    assert d.hints == ()  # Flatten() before a Conv2d is no fix
+    (d,) = refused(plan("Conv2d(8, kernel_size=3, stride=2, padding=?) -> [N, 8, H, W]", "[N, 3, H, W]"))
+    assert "makes ?padding + (H + 1)//2 - 1 equal H" in d.message
