@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import sympy
-import torch
+
+with warnings.catch_warnings():
+    # torch's CPU wheel runs without numpy but warns on import; convplan never gives torch a numpy array
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    import torch
 from torch import nn
 
 from .errors import Diagnostic, PlanError

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
-from .build import build_module
+from .build import build_module, torch  # torch as build.py imports it (without the numpy warning)
 from .graph import show_shape
 from .shapes import evaluate
 

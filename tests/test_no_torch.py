@@ -75,3 +75,14 @@ def test_verify_without_torch_is_a_usage_error_not_a_traceback():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2, done.stderr
     assert "pip install 'convplan[torch]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_verify_without_numpy_prints_no_torch_warning():
+    """torch's CPU wheel runs without numpy but warns about it on import; convplan needs no numpy."""
+    code = ("import sys; sys.modules['numpy'] = None\n"  # as if numpy were not installed
+            "from convplan.cli import main\n"
+            "sys.exit(main(['verify', 'examples/cnn1d.plan', '--set', 'L=8']))")
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "NumPy" not in done.stderr and "verified" in done.stdout
