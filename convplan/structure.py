@@ -501,10 +501,11 @@ class Structure:
             name = arg.name if arg.name is not None else (names[i] if i < len(names) else None)
             if name is None or name not in values:
                 hint = _did_you_mean(arg.name, names) if arg.name else None
-                what = f"no argument {arg.name!r}" if arg.name else f"at most {len(names)} positional arguments"
-                self.diag.error("E103", f"{spec.name} has {what}", arg.span,
-                                hints=[hint or (f"{spec.name} takes {', '.join(names)}" if names else
-                                                f"{spec.name} takes only tensors")])
+                what = (f"has no argument {arg.name!r}" if arg.name else
+                        f"takes at most {len(names)} positional argument{'s' * (len(names) != 1)} after the tensors"
+                        if names else "takes only tensors, and this is not one")
+                self.diag.error("E103", f"{spec.name} {what}", arg.span,
+                                hints=[hint or (f"{spec.name} takes {', '.join(names)}" if names else None)])
                 raise Skip
             value = self._int(arg.value, name)
             if not value.is_Integer:

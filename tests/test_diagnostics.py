@@ -369,3 +369,11 @@ def test_line_breaks_other_than_newline_do_not_move_the_caret(odd):
     assert "   3 |     Conv1d(2, 3) Conv1d\n" in str(info.value)
     with pytest.raises(PlanError):  # the syntax-error recovery counts lines the same way (this was an IndexError)
         convplan.parse(f"planA:#{odd}{odd}c\n", "odd.plan")
+
+
+def test_a_merge_given_a_number_says_it_takes_tensors():
+    base = "plan A:\n    input [N, 4, L]\n    a = ReLU()\n    b = ReLU()\n"
+    (d,) = _refused(base + "    add(a, b, 3)\n").diagnostics
+    assert (d.code, d.message, d.span.col) == ("E103", "add takes only tensors, and this is not one", 15)
+    (d,) = _refused(base + "    cat(a, b, 1, 2)\n").diagnostics
+    assert d.message == "cat takes at most 1 positional argument after the tensors" and d.hints == ("cat takes dim",)
