@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import keyword
+import math
 import re
 from dataclasses import dataclass, field, replace
 
@@ -61,6 +62,7 @@ from .structure import Skip as _Skip
 MAX_LAYERS = 10_000
 MAX_NAME = 64
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
+MAX_EXPONENT = 64  # of `**`: 2**i for the dilations of a deep stack, not towers
 SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -481,6 +483,8 @@ class Checker(Structure):
             return left - right
         if expr.op == "*":
             return left * right
+        if expr.op == "**":
+            return self._power(expr, left, right)
         if not right.is_Integer:
             self.diag.error("E108", f"the divisor of {expr.op} must be a constant here, got {pyrepr(right)}",
                             expr.right.span)
@@ -506,6 +510,20 @@ class Checker(Structure):
                                 hints=["no real tensor is that large: check the scale factors, strides and "
                                        "repeat counts before here"])
                 raise _Skip
+
+    def _power(self, expr: n.BinOp, base, exponent):
+        """`base ** exponent` for a constant exponent in 0..MAX_EXPONENT, so that sizes stay integers; an
+        integer power is sized from its logarithm before it is computed (10**10**9 would never finish)."""
+        if not exponent.is_Integer or not 0 <= exponent <= MAX_EXPONENT:
+            self.diag.error("E111", f"the exponent of ** must be a constant from 0 to {MAX_EXPONENT} here, got "
+                            f"{pyrepr(exponent)}", expr.right.span,
+                            hints=["a negative power is no integer" if exponent.is_Integer and exponent < 0 else
+                                   "write a number, a parameter with a value or a repeat index there"])
+            raise _Skip
+        if base.is_Integer and abs(base) > 1 and int(exponent) * math.log10(abs(int(base))) > MAX_INT_DIGITS + 1:
+            self.diag.error("E005", f"this value has more than {MAX_INT_DIGITS} digits", expr.span)
+            raise _Skip
+        return base ** exponent
 
     def _bounded(self, expr: n.BinOp, value):
         """Products of literals could build integers sympy and str() choke on: keep them to 18 digits."""

@@ -242,7 +242,7 @@ class _Nodes:
 
         return build
 
-    add, sub, mul, floordiv, mod = _bin("+"), _bin("-"), _bin("*"), _bin("//"), _bin("%")
+    add, sub, mul, floordiv, mod, pow = _bin("+"), _bin("-"), _bin("*"), _bin("//"), _bin("%"), _bin("**")
 
     def neg(self, operand):
         return self._nest(n.Neg(operand, self._span()), operand)

@@ -23,7 +23,7 @@ RECOVERY_BUDGET_S = 0.5
 MAX_RECOVERY_CHARS = 200_000  # beyond this, report only the first syntax error
 
 _CLOSER = {"(": ")", "[": "]"}
-_OPERATORS = {"'+'", "'-'", "'*'", "'//'", "'%'", "a comparison", "'if'", "'else'", "'or'", "'and'", "'not'"}
+_OPERATORS = {"'+'", "'-'", "'*'", "'**'", "'//'", "'%'", "a comparison", "'if'", "'else'", "'or'", "'and'", "'not'"}
 _VALUES = {"a name", "an integer", "a number", "a string", "'?'", "True", "False", "None", "'('", "'...'"}
 _STATEMENTS = {"'input'", "'repeat'", "'residual'", "'output'", "'pass'"}
 _DEFINITIONS = {"'plan'", "'block'", "'import'", "'from'"}
@@ -231,8 +231,6 @@ def _hints(expected: list[str], kind: str, tok: Token, text: str, stack: list[Br
     hints = []
     if "','" in expected and stack and kind in ("NAME", "INT", "FLOAT", "STRING", "UNKNOWN", "LPAR", "LSQB"):
         hints.append(f"a ',' is missing before {str(tok)!r}")
-    if kind == "STAR" and text[tok.start_pos - 1 : tok.start_pos] == "*":
-        hints.append("'**' is not part of the plan language; write the product out")
     if "`plan NAME:`" in expected:
         hints.append("a .plan file starts with `plan NAME:` followed by an indented body")
     if expected == ["':'"] or expected == ["'('", "':'"] or expected == ["':'", "'('"]:

@@ -209,3 +209,18 @@ def test_requirement_after_a_solved_unknown_is_in_simplest_form():
     solved = convplan.parse("plan P:\n    input [N, 2, L]\n    MaxPool1d(kernel_size=?, stride=2) -> [N, 2, L//2]\n")
     assert solved.unknowns == {"kernel_size": 2}
     assert [str(r) for r in solved.requires] == ["L >= 2"]  # not `L - 2 >= 0`
+
+
+def test_power_in_doubling_dilations_matches_torch():
+    """`**` with a repeat index: the WaveNet-style stack keeps the length, as torch does."""
+    text = ("plan Dilated(width=8):\n    input [N, 1, L]\n    repeat i in 4:\n"
+            "        Conv1d(width, kernel_size=3, dilation=2**i, padding=2**i)\n"
+            "    Conv1d(width**2 - 2**3 * 7, kernel_size=1)\n    Flatten()\n    Linear(-2**2 + 2**3)\n")
+    plan = convplan.parse(text, "dilated.plan")
+    assert [layer.args["dilation"] for layer in plan.layers[:4]] == [1, 2, 4, 8]
+    assert plan.layers[4].args["out_channels"] == 8  # 64 - 56
+    assert [str(d) for d in plan.output_shape] == ["N", "4"]
+    import torch
+
+    model = plan.build(L=13)
+    assert tuple(model(torch.randn(2, 1, 13)).shape) == (2, 4)
