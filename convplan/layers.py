@@ -217,7 +217,7 @@ def conv_rule(ctx: Rule, shape, a, nd):
         )
         if a["padding"] != "same":
             ctx.tail(x, m, si, hi, ext)
-        out.append(x if a["padding"] == "same" else floordiv(m, si) + 1)
+        out.append(m + 1 if a["padding"] == "same" else floordiv(m, si) + 1)  # 'same': m + 1 is x where padded
     return (*lead, a["out_channels"], *out)
 
 
@@ -225,11 +225,18 @@ def _conv_pads(ctx: Rule, shape, a, nd, k, d):
     """(left, right) padding of each spatial dim."""
     pad, mode = a["padding"], a["padding_mode"]
     if pad == "same":
-        if any(v != 1 for v in per_dim(ctx, a["stride"], nd, "stride")):
+        strides = [to_expr(v) for v in per_dim(ctx, a["stride"], nd, "stride")]
+        if any(v.is_Integer and v != 1 for v in strides):
             ctx.fail("padding='same' is not supported for strided convolutions", "padding",
                      hint="use an explicit padding, or stride=1")
+        for v in strides:  # a symbolic stride (stride=D - 1): torch runs it where it is 1
+            ctx.require(sympy.Eq(v, 1), lambda: f"padding='same' needs stride 1, got {_s(v)}", "stride")
         totals = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
-        return [(t // 2, t - t // 2) for t in totals]
+        if mode != "zeros" and isinstance(a["dilation"], tuple):
+            # torch sizes F.pad's 'same' padding by zipping the dilation AS WRITTEN with the kernel:
+            # dilation=(2,) pads the first spatial dim only (the conv still dilates every dim)
+            totals = totals[: len(a["dilation"])] + [0] * (nd - len(a["dilation"]))
+        return [(floordiv(t, 2), t - floordiv(t, 2)) for t in totals]
     if pad == "valid":
         return [(0, 0)] * nd
     if mode == "zeros":

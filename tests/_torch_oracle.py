@@ -25,8 +25,35 @@ SYMBOLS = ("N", "C", "D", "H", "W", "V")
 SYMBOLIC_LIMIT = "follows no floor("  # Upsample scale_factor refused for symbolic sizes
 
 
+class Sym(int):
+    """An int argument that the plan writes as an expression of the input's size symbols, equal to it at
+    the sizes tested (`C - 1` for 2 when C is 3): rules must hold for symbolic arguments too (groups=C,
+    Upsample(size=(H, W)), ZeroPad2d((0, W % 2, 0, H % 2))).  Concrete plans and torch see the int."""
+
+    def __new__(cls, value: int, text: str):
+        self = super().__new__(cls, value)
+        self.text = text
+        return self
+
+    def __repr__(self) -> str:
+        return f"Sym({int(self)}, {self.text!r})"
+
+
+def plain(value):
+    """`value` with every Sym replaced by its int (for torch and for concrete plans)."""
+    if isinstance(value, Sym):
+        return int(value)
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, list):
+        return [(kind, {k: plain(v) for k, v in args.items()}) for kind, args in value]
+    return value
+
+
 def render(value) -> str:
     """A Python value in plan syntax."""
+    if isinstance(value, Sym):
+        return f"({value.text})"
     if value is None or isinstance(value, (bool, int, str)):
         return repr(value)
     if isinstance(value, float):
@@ -56,7 +83,7 @@ def _nd(kind: str) -> int:
 
 def torch_layer(kind: str, args: dict, shape: tuple) -> nn.Module:
     """nn.<kind>(**args) plus the argument torch reads off the input, found from the shape here."""
-    kwargs = dict(args)
+    kwargs = {k: plain(v) for k, v in args.items()}
     nd = _nd(kind)
     if kind.startswith(("Conv", "BatchNorm", "InstanceNorm")):
         # The channel dim: BatchNorm always dim 1, the others the dim before the nd spatial ones.
@@ -82,7 +109,7 @@ def _channel_dim_exists(kind: str, shape) -> bool:
 
 def torch_run(shape, layers):
     """(output shape, None) if torch accepts every layer, else (None, why)."""
-    x = torch.randn(*shape)
+    x, layers = torch.randn(*shape), plain(layers)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         for kind, args in layers:
@@ -120,6 +147,7 @@ def convplan_parse(shape, layers):
 
 def check_concrete(shape, layers):
     """convplan accepts <=> torch accepts; both accept => same output shape, nothing left to require."""
+    layers = plain(layers)
     want, why = torch_run(shape, layers)
     plan = convplan_parse(shape, layers)
     text = plan_text(shape, layers)
@@ -148,9 +176,13 @@ def check_symbolic(shape, layers):
             return  # documented: a scale whose float64 rounding follows no floor(x*p/q) needs concrete sizes
         assert want is None, f"convplan refused for all sizes, torch accepts ({want}) {where}{errors}"
         return
-    broken = [str(r) for r in plan.requires if evaluate(r.condition, sizes) is not True]
-    for r in plan.requires:
-        assert isinstance(evaluate(r.condition, sizes), bool), f"requirement {r} is not decided {where}"
+    broken = []
+    for r in plan.requires:  # in order, as Plan.satisfied: past a broken one a divisor may be 0
+        verdict = evaluate(r.condition, sizes)
+        assert isinstance(verdict, bool), f"requirement {r} is not decided {where}"
+        if not verdict:
+            broken.append(str(r))
+            break
     if want is None:
         assert broken, f"every requirement holds but torch refuses ({why}) {where}"
         return

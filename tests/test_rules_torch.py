@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 import torch
-from _torch_oracle import check_both, check_concrete, torch_layer, torch_run
+from _torch_oracle import SYMBOLS, Sym, check_both, check_concrete, check_symbolic, torch_layer, torch_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_layers_torch import mostly, shapes, sized, some
@@ -41,8 +41,9 @@ def conv_mode_case(draw):
     ))
     args = {"out_channels": draw(st.integers(1, 3)), "kernel_size": draw(sized(st.integers(1, 4), nd, [nd])),
             "padding": padding, "padding_mode": draw(st.sampled_from(MODES[1:] + MODES[:1]))}
-    args.update(draw(some({"stride": mostly(st.integers(1, 2), (2,) * nd), "dilation": sized(st.integers(1, 2), nd),
-                           "bias": st.booleans()})))
+    dilation = sized(st.integers(1, 2), nd, [nd, nd, 1])  # a 1-tuple: see REGRESSIONS
+    stride = mostly(st.integers(1, 2), (2,) * nd)
+    args.update(draw(some({"stride": stride, "dilation": dilation, "bias": st.booleans()})))
     shape = draw(shapes([nd + 1, nd + 2, nd + 2], hi={1: 8, 2: 5, 3: 4}[nd]))
     return with_dim(shape, len(shape) - nd - 1, draw(st.integers(1, 3))), [(f"Conv{nd}d", args)]
 
@@ -353,15 +354,77 @@ def test_rule_branch(shape, layer, runs):
 
 # -- regressions: disagreements with torch these tests found ---------------------------
 
-REGRESSIONS = [
+REGRESSIONS = [  # (input shape, layers, does torch run it?)
     # F.pad's reflect/replicate/circular pad at most 3 dims: a 4-value Conv3d padding was accepted
-    ((1, 2, 3, 3, 3), [("Conv3d", {"out_channels": 1, "kernel_size": 1, "padding": (0, 1, 1, 1),
-                                   "padding_mode": mode})])
-    for mode in MODES[1:]
+    *[((1, 2, 3, 3, 3), [conv(3, padding=(0, 1, 1, 1), padding_mode=mode)], False) for mode in MODES[1:]],
+    # padding='same' + a non-zeros mode sizes F.pad by the dilation as written: (1,) pads H only
+    ((1, 2, 9, 9), [conv(2, kernel_size=3, padding="same", padding_mode="reflect", dilation=(1,))], True),
+    ((2, 9, 9), [conv(2, kernel_size=(3, 2), padding="same", padding_mode="circular", dilation=(2,))], True),
+    ((1, 2, 9, 3), [conv(2, kernel_size=3, padding="same", padding_mode="replicate", dilation=(2,))], False),
 ]
 
 
-@pytest.mark.parametrize("shape, layers", REGRESSIONS)
-def test_regressions(shape, layers):
-    assert torch_run(shape, layers)[0] is None  # the case is what it claims: torch refuses it
+@pytest.mark.parametrize("shape, layers, runs", REGRESSIONS)
+def test_regressions(shape, layers, runs):
+    assert (torch_run(shape, layers)[0] is not None) == runs  # the case is what it claims
     check_both(shape, layers)
+
+
+SYMBOLIC_REGRESSIONS = [
+    # padding='same' with a stride written in symbols was refused for all sizes; torch runs it where it is 1
+    ((1, 2, 4), [("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": "same", "stride": Sym(1, "N")})], True),
+    ((2, 2, 4), [("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": "same", "stride": Sym(2, "N")})], False),
+    ((1, 2, 5), [("Conv1d", {"out_channels": 2, "kernel_size": 3, "padding": "same", "padding_mode": "reflect",
+                             "stride": Sym(1, "D - 4")})], True),
+]
+
+
+@pytest.mark.parametrize("shape, layers, runs", SYMBOLIC_REGRESSIONS)
+def test_symbolic_regressions(shape, layers, runs):
+    assert (torch_run(shape, layers)[0] is not None) == runs
+    check_symbolic(shape, layers)
+
+
+# -- symbolic arguments ----------------------------------------------------------------
+
+DIM_INDEX = {"dim", "start_dim", "end_dim"}  # plans write dim indices as numbers
+
+
+def spellings(v: int, name: str, s: int) -> list[str]:
+    """Expressions of the size symbol `name` (= s at the tested sizes) that equal v there."""
+    out = [name if v == s else f"{name} + {v - s}" if v > s else f"{name} - {s - v}"]
+    out += [f"{v // s} * {name}"] if v > s and v % s == 0 else []
+    out += [f"{name} // {q}" for q in range(2, s + 1) if s // q == v][:1]
+    out += [f"{name} % {m}" for m in range(2, s + 2) if s % m == v][:1]
+    return out
+
+
+@st.composite
+def symbolic_args(draw, case):
+    """`case` with some int arguments written as expressions of the input's sizes (see Sym)."""
+    shape, layers = draw(case)
+    names = SYMBOLS[: len(shape)]
+
+    def maybe(v, key):
+        if isinstance(v, tuple):
+            return tuple(maybe(x, key) for x in v)
+        if type(v) is not int or key in DIM_INDEX or (key == "unflattened_size" and v == -1):
+            return v  # -1 in unflattened_size is a hole, not a size
+        if not draw(st.integers(0, 2)):
+            i = draw(st.integers(0, len(shape) - 1))
+            return Sym(v, draw(st.sampled_from(spellings(v, names[i], shape[i]))))
+        return v
+
+    return shape, [(kind, {k: maybe(v, k) for k, v in args.items()}) for kind, args in layers]
+
+
+ALL_CASES = st.one_of(conv_mode_case(), conv_groups_case(), pool_valid_case(), adaptive_none_case(),
+                      norm_valid_case(), pad_valid_case(), upsample_mode_case(), reshape_valid_case())
+
+
+@given(symbolic_args(ALL_CASES))
+@settings(EXAMPLES, max_examples=2 * EXAMPLES.max_examples)
+def test_symbolic_arguments(case):
+    """Arguments written in the input's symbols (groups=C, kernel_size=L - 2, padding=W % 2): the plan's
+    output at the sizes is torch's, its requirements hold exactly when torch runs it."""
+    check_symbolic(*case)
