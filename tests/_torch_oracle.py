@@ -161,11 +161,12 @@ def check_concrete(shape, layers):
     return plan
 
 
-def check_symbolic(shape, layers):
-    """The same with every input dim a symbol: the symbolic output evaluated at the sizes equals torch's,
-    and the requirements hold at those sizes exactly when torch accepts."""
-    names = SYMBOLS[: len(shape)]
-    sizes = dict(zip(names, shape, strict=True))
+def check_symbolic(shape, layers, keep=()):
+    """The same with every input dim a symbol (but those at the indices in `keep`, written as numbers): the
+    symbolic output evaluated at the sizes equals torch's, and the requirements hold at those sizes exactly
+    when torch accepts."""
+    names = tuple(shape[i] if i in keep else name for i, name in enumerate(SYMBOLS[: len(shape)]))
+    sizes = {n: v for n, v in zip(names, shape, strict=True) if isinstance(n, str)}
     want, why = torch_run(shape, layers)
     text = plan_text(names, layers)
     plan = convplan_parse(names, layers)

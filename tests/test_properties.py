@@ -59,17 +59,18 @@ def args_for(draw, kind: str, shape: tuple) -> dict:
     """Arguments that usually fit `shape`, now and then ones that do not."""
     r, nd = len(shape), _nd(kind)
     opt = lambda name, strategy: {name: draw(strategy)} if draw(st.booleans()) else {}  # noqa: E731
+    ch = shape[-nd - 1] if nd and r > nd else 1
+    groups = draw(mostly(st.sampled_from(_divisors(ch)), 2, 3))
     if kind.startswith("ConvTranspose"):
-        return {"out_channels": draw(mostly(st.integers(1, 4), 0)), "kernel_size": draw(st.integers(1, 3)),
-                **opt("stride", st.integers(1, 2)), **opt("padding", mostly(st.integers(0, 1), -1)),
-                **opt("output_padding", mostly(st.just(0), 1))}
+        stride, dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        return {"out_channels": groups * draw(mostly(st.integers(1, 4), 0)), "kernel_size": draw(st.integers(1, 3)),
+                "stride": stride, "dilation": dilation, **opt("padding", mostly(st.integers(0, 1), -1)),
+                **opt("output_padding", mostly(st.integers(0, max(stride, dilation) - 1), 2)), "groups": groups}
     if kind.startswith("Conv"):
-        ch = shape[-nd - 1] if r > nd else 1
-        groups = draw(mostly(st.sampled_from(_divisors(ch)), 2, 3))
         return {"out_channels": groups * draw(st.integers(1, 3)), "kernel_size": draw(st.integers(1, 3)),
-                **opt("stride", st.integers(1, 2)), **opt("padding", st.sampled_from([0, 1, "same", "valid"])),
+                **opt("stride", st.integers(1, 2)), **opt("padding", st.sampled_from([0, 1, 2, "same", "valid"])),
                 **opt("dilation", st.integers(1, 2)), "groups": groups,
-                **opt("padding_mode", mostly(st.just("zeros"), "reflect", "replicate", "circular"))}
+                **opt("padding_mode", st.sampled_from(["zeros", "reflect", "replicate", "circular"]))}
     if kind.startswith(("MaxPool", "AvgPool")):
         out = {"kernel_size": draw(st.integers(1, 3)), **opt("stride", st.one_of(st.none(), st.integers(1, 3))),
                **opt("padding", st.integers(0, 1)), **opt("ceil_mode", st.booleans())}
