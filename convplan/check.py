@@ -49,7 +49,9 @@ from .shapes import (
     equal,
     equal_condition,
     floordiv,
+    holds,
     mod,
+    pinned,
     pyrepr,
     residues,
     to_expr,
@@ -624,6 +626,8 @@ class Checker(Structure):
             cond = original.xreplace(self.solution) if self.solution else original
             if cond is not original and isinstance(cond, sympy.GreaterThan):  # `L - 2 >= 0` -> `L >= 2`
                 cond = at_least(cond.lhs, cond.rhs)
+            if isinstance(cond, sympy.Eq):  # `8 == C` -> `C == 8`
+                cond = pinned(cond)
             if cond.free_symbols & set(self.unknowns):
                 continue  # an unsolved unknown: already reported (E310)
             if cond == sympy.true:
@@ -650,7 +654,7 @@ class Checker(Structure):
                 continue
             low = max([int(r.condition.rhs) for r in own if isinstance(r.condition, sympy.GreaterThan)
                        and r.condition.lhs == sym and r.condition.rhs.is_Integer] + [1])
-            if not any(all(r.condition.xreplace({sym: sympy.Integer(v)}) == sympy.true for r in own)
+            if not any(all(holds(r.condition, {sym: sympy.Integer(v)}) for r in own)
                        for v in range(low, low + SATISFY_WINDOW)):
                 last = max(odd, key=lambda r: (r.span.line, r.span.col))
                 self.diag.error("E304", f"no {sym.name} meets these requirements together: "
@@ -725,7 +729,7 @@ def _tail_example(cond, requires, tries: int = 64) -> str | None:
     own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
     for v in range(1, tries + 1):
         at = {sym: sympy.Integer(v)}
-        if cond.xreplace(at) == sympy.true and all(c.xreplace(at) == sympy.true for c in own):
+        if all(holds(c, at) for c in own) and holds(cond, at):  # holds: a symbolic stride may be 0 at `at`
             return f"{sym.name} = {v}"
     return None
 

@@ -8,7 +8,7 @@ from . import nodes as n
 from .check import Checked, Requirement, check
 from .errors import Diagnostic, PlanError
 from .graph import Node, show_call, show_shape, show_value
-from .shapes import dim, pyrepr
+from .shapes import dim, holds, pyrepr
 
 MAX_SIZE_SEARCH = 4096
 
@@ -94,7 +94,7 @@ class Plan:
                 raise PlanError([diag], self.source)
         values = {dim(k): sympy.Integer(v) for k, v in sizes.items()}
         for req in self.requires:
-            if req.condition.xreplace(values) == sympy.false:
+            if _breaks(req.condition, values):
                 shown = ", ".join(f"{k} = {sizes[k]}" for k in sorted(sizes) if dim(k) in req.condition.free_symbols)
                 diag = Diagnostic("E401", f"{shown} breaks the requirement {req} ({req.reason})", req.span,
                                   self.filename)
@@ -106,19 +106,23 @@ class Plan:
 
     def satisfied(self, values: dict[str, int]) -> bool:
         subs = {dim(k): sympy.Integer(v) for k, v in values.items()}
-        return all(r.condition.xreplace(subs) == sympy.true for r in self.requires)
+        return all(holds(r.condition, subs) for r in self.requires)
 
     def smallest_sizes(self, start: int = 1) -> dict[str, int]:
         """The smallest sizes (each at least `start`) that meet every requirement."""
         names = self.symbols
         values = {s: start for s in names}
-        for req in self.requires:  # jump straight to each lower bound `X >= k`
+        for req in self.requires:  # jump straight to each lower bound `X >= k`, and to each fixed size `X == k`
             c = req.condition
             if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
                 values[c.lhs.name] = max(values[c.lhs.name], int(c.rhs))
+        for req in self.requires:  # after the bounds: `C == 8` holds even where the search starts higher
+            c = req.condition
+            if isinstance(c, sympy.Eq) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
+                values[c.lhs.name] = int(c.rhs)
         for _ in range(MAX_SIZE_SEARCH):
             subs = {dim(k): sympy.Integer(v) for k, v in values.items()}
-            broken = [r for r in self.requires if r.condition.xreplace(subs) != sympy.true]
+            broken = [r for r in self.requires if not holds(r.condition, subs)]
             if not broken:
                 return values
             for sym in broken[0].condition.free_symbols:
@@ -189,3 +193,11 @@ def _layer_dict(node: Node) -> dict:
         "output": [pyrepr(d) for d in node.shape],
         "params": pyrepr(node.params),
     }
+
+
+def _breaks(cond, values: dict) -> bool:
+    """A requirement that the given sizes make false (or make divide by zero)."""
+    try:
+        return cond.xreplace(values) == sympy.false
+    except ZeroDivisionError:
+        return True

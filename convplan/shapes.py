@@ -578,9 +578,28 @@ def equal_condition(a, b) -> sympy.Basic:
         return sympy.false
     found = residues(cond)
     if found is None:
-        return cond
+        return pinned(cond)
     simpler = _residue_condition(*found)
     return cond if simpler is None else simpler
+
+
+def pinned(cond):
+    """``C == 8`` for ``8 == C`` and ``L == 5`` for ``L - 4 == 1``: a size fixed to one value reads as that."""
+    c, rest = (cond.lhs - cond.rhs).as_coeff_Add()
+    if rest.is_Symbol:
+        return sympy.Eq(rest, -c, evaluate=False)
+    if (-rest).is_Symbol:
+        return sympy.Eq(-rest, c, evaluate=False)
+    return sympy.Eq(cond.rhs, cond.lhs, evaluate=False) if cond.lhs.is_Number else cond
+
+
+def holds(cond, values: dict) -> bool:
+    """Whether ``cond`` is true at ``values`` (symbol -> sympy.Integer).  A division by zero on the way
+    (a symbolic stride at a size that its own requirement ``stride >= 1`` excludes) is a no."""
+    try:
+        return cond.xreplace(values) == sympy.true
+    except ZeroDivisionError:
+        return False
 
 
 def _never_zero(d) -> bool:

@@ -64,3 +64,27 @@ def test_binding_a_non_positive_size_names_it_first():
         convplan.load("examples/unet.plan").bind(H=0)
     (diag,) = caught.value.diagnostics
     assert diag.code == "E205" and "H must be positive" in diag.message
+
+
+def test_a_size_fixed_by_a_requirement_is_verified_at_that_size(tmp_path, capsys):
+    """`Unflatten(1, (4, 2))` on [N, C, L] requires C == 8: the large run keeps C = 8 (it found no sizes)."""
+    path = write(tmp_path, "plan B:\n    input [N, C, L]\n    Unflatten(1, (4, 2))\n")
+    plan = convplan.load(path)
+    assert [str(r) for r in plan.requires] == ["C == 8"]  # not `8 == C`
+    assert plan.smallest_sizes(start=997) == {"N": 997, "C": 8, "L": 997}
+    assert main(["verify", str(path)]) == 0
+    assert "large         N=997, C=8, L=997 on meta" in capsys.readouterr().out
+
+
+def test_an_asserted_size_reads_as_that_size():
+    plan = convplan.parse("plan B:\n    input [N, C, L]\n    Conv1d(4, kernel_size=3) -> [N, 4, 1]\n")
+    assert "L == 3" in [str(r) for r in plan.requires]  # not `L - 2 == 1`
+
+
+def test_a_symbolic_stride_that_could_be_zero_does_not_crash_the_warning_example():
+    """W310's example size (`e.g. D = 4`) skips sizes where the symbolic stride D - 3 would be 0 (was a
+    ZeroDivisionError traceback); so do the size search and bind."""
+    text = "plan A:\n    input [N, C, D]\n    AvgPool1d(kernel_size=1, stride=D - 3)\n    AvgPool1d(kernel_size=3)\n"
+    plan = convplan.parse(text)
+    assert any("e.g. D = 4" in w.message for w in plan.warnings)
+    assert plan.smallest_sizes()["D"] == 4 and not plan.satisfied({"N": 1, "C": 1, "D": 3})
