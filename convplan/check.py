@@ -326,7 +326,11 @@ class Checker(Structure):
         else:
             want = f"at least a {spec.min_rank}-D"
         hints = []
-        if spec.family:
+        if spec.nd and r == spec.nd + 1 and spec.ranks == (spec.nd + 2,):  # BatchNorm2d on [C, H, W]
+            # BatchNorm1d would take it, reading C as the batch: the batch dim is what is missing
+            hints.append(f"{spec.name} takes batched input only: give the input a batch dim, "
+                         f"[N, {', '.join(pyrepr(d) for d in shape)}]")
+        elif spec.family:
             nd = r - 2
             other = f"{spec.family}{nd}d"
             if other in REGISTRY and other != spec.name:

@@ -382,3 +382,12 @@ def test_a_merge_given_a_number_says_it_takes_tensors():
     assert (d.code, d.message, d.span.col) == ("E103", "add takes only tensors, and this is not one", 15)
     (d,) = _refused(base + "    cat(a, b, 1, 2)\n").diagnostics
     assert d.message == "cat takes at most 1 positional argument after the tensors" and d.hints == ("cat takes dim",)
+
+
+def test_batchnorm_on_an_unbatched_input_asks_for_the_batch_dim():
+    """BatchNorm1d would accept [C, H, W] but read C as the batch: the hint is the missing batch dim."""
+    (d,) = _refused("plan A:\n    input [C, H, W]\n    BatchNorm2d()\n").diagnostics
+    assert d.code == "E301"
+    assert d.hints == ("BatchNorm2d takes batched input only: give the input a batch dim, [N, C, H, W]",)
+    (d,) = _refused("plan A:\n    input [N, C, H, W, D]\n    BatchNorm2d()\n").diagnostics
+    assert d.hints == ("for a 5-D input use BatchNorm3d",)
