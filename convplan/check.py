@@ -64,6 +64,7 @@ from .structure import Skip as _Skip
 MAX_LAYERS = 10_000
 MAX_NAME = 64
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
+BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 MAX_EXPONENT = 64  # of `**`: 2**i for the dilations of a deep stack, not towers
 SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
@@ -326,8 +327,8 @@ class Checker(Structure):
         else:
             want = f"at least a {spec.min_rank}-D"
         hints = []
-        if spec.nd and r == spec.nd + 1 and spec.ranks == (spec.nd + 2,):  # BatchNorm2d on [C, H, W]
-            # BatchNorm1d would take it, reading C as the batch: the batch dim is what is missing
+        if spec.nd and r == spec.nd + 1 and spec.ranks == (spec.nd + 2,) and str(shape[0]) not in BATCH_NAMES:
+            # BatchNorm2d on [C, H, W]: BatchNorm1d would take it, reading C as the batch; the batch dim is missing
             hints.append(f"{spec.name} takes batched input only: give the input a batch dim, "
                          f"[N, {', '.join(pyrepr(d) for d in shape)}]")
         elif spec.family:

@@ -391,3 +391,5 @@ def test_batchnorm_on_an_unbatched_input_asks_for_the_batch_dim():
     assert d.hints == ("BatchNorm2d takes batched input only: give the input a batch dim, [N, C, H, W]",)
     (d,) = _refused("plan A:\n    input [N, C, H, W, D]\n    BatchNorm2d()\n").diagnostics
     assert d.hints == ("for a 5-D input use BatchNorm3d",)
+    (d,) = _refused("plan A:\n    input [N, 16, L]\n    BatchNorm2d()\n").diagnostics  # batched 1-D: the family
+    assert d.hints == ("for a 3-D input use BatchNorm1d",)
