@@ -578,7 +578,7 @@ def equal_condition(a, b) -> sympy.Basic:
         return sympy.false
     found = residues(cond)
     if found is None:
-        return pinned(cond)
+        return cond
     simpler = _residue_condition(*found)
     return cond if simpler is None else simpler
 
