@@ -77,7 +77,7 @@ class _Loader:
             raise _error("E023", f"more than {MAX_FILES} imported files", imp.path_span, file, source)
         if not path.is_file():
             raise _error("E023", f"cannot import {imp.path}: no such file ({path})", imp.path_span, file, source)
-        from . import read_source
+        from .files import read_source
         from .parser import parse_module
 
         text = read_source(path)
