@@ -151,6 +151,12 @@ def suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
     return lowered[close[0]] if close else None
 
 
+def did_you_mean(word: str, choices) -> str | None:
+    """The hint `did you mean Conv2d?` for a misspelt name, or None."""
+    best = suggest(word, choices)
+    return f"did you mean {best}?" if best and best != word else None
+
+
 class Collector:
     """Gathers diagnostics for one source; `raise_if_any` turns them into one PlanError."""
 

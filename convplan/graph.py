@@ -26,12 +26,18 @@ class Node:
     kind: str = ""  # layer class name for op == "layer"
     args: dict = field(default_factory=dict)  # every torch argument, resolved (inferred ones included)
     given: tuple[str, ...] = ()  # the arguments the user wrote, plus the inferred one: what to show
-    params: sympy.Expr = sympy.Integer(0)  # parameter count
     file: str = ""  # the file its span is in, when not the plan's own (a block imported from another file)
+    # What the passes (passes.py) found about this node, by pass: like torch.fx's `node.meta`.
+    meta: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def spec(self) -> LayerSpec | None:
         return REGISTRY.get(self.kind)
+
+    @property
+    def params(self) -> sympy.Expr:
+        """The parameter count (the `params` pass)."""
+        return self.meta.get("params", sympy.Integer(0))
 
     @property
     def line(self) -> int:
@@ -45,8 +51,8 @@ class Node:
         if not mapping:
             return self
         sub = lambda v: _subst(v, mapping)  # noqa: E731
-        return replace(self, shape=tuple(sub(d) for d in self.shape), params=sub(self.params),
-                       args={k: sub(v) for k, v in self.args.items()})
+        return replace(self, shape=tuple(sub(d) for d in self.shape), args={k: sub(v) for k, v in self.args.items()},
+                       meta={k: sub(v) for k, v in self.meta.items()})
 
 
 def _subst(value, mapping):

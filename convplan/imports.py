@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 from . import nodes as n
-from .errors import Diagnostic, PlanError, Span, suggest
+from .errors import Diagnostic, PlanError, Span, did_you_mean
 from .layers import REGISTRY
 from .merges import MERGES
-from .structure import BlockSource
+from .scope import BlockSource
 
 MAX_FILES = 256
 
@@ -60,7 +60,7 @@ class _Loader:
         for name, span in wanted:
             if name not in theirs:
                 raise _error("E021", f"{imp.path} has no block {name}", span, file, source,
-                             _did_you_mean(name, theirs) or f"its blocks: {', '.join(sorted(theirs)) or 'none'}")
+                             did_you_mean(name, theirs) or f"its blocks: {', '.join(sorted(theirs)) or 'none'}")
             if name in space and space[name] is not theirs[name]:
                 raise _error("E022", f"block {name} is already defined here", span, file, source,
                              "rename one of them")
@@ -101,8 +101,3 @@ def library(module: n.Module, file: str, source: str, path: Path | None = None) 
 
 def _error(code: str, message: str, span: Span, file: str, source: str, hint: str | None = None) -> PlanError:
     return PlanError([Diagnostic(code, message, span, file, (hint,) if hint else ())], source)
-
-
-def _did_you_mean(word: str, choices) -> str | None:
-    best = suggest(word, choices)
-    return f"did you mean {best}?" if best and best != word else None

@@ -32,7 +32,7 @@ REQUIRED = object()  # marks an argument without a default
 # Argument kinds: how a value written in a plan is validated (see check.py `_coerce`).
 INT = "int"  # an integer expression
 SIZE = "size"  # an int or an nd-tuple of ints
-PAD = "pad"  # SIZE, or 'same' / 'valid'
+PAD = "pad"  # SIZE, or one of the strings in `choices` ('same', 'valid')
 BOOL = "bool"
 FLOAT = "float"
 STR = "str"
@@ -92,7 +92,8 @@ class Rule:
 
     spec: LayerSpec
     conds: list = field(default_factory=list)  # (condition, message, arg)
-    warns: list = field(default_factory=list)  # (condition, message, arg): torch warns, or fails only in training
+    warns: list = field(default_factory=list)  # (condition, message, arg, code): torch warns, or fails in training
+    tails: list = field(default_factory=list)  # (condition, message): positions a strided window never reads
 
     def require(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
         """A condition torch checks.  False refuses the layer at once (later arithmetic may rely on it);
@@ -119,7 +120,9 @@ class Rule:
         if not x.free_symbols or not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi:
             return
         short = mod(m, s) - hi
-        self.warn(sympy.Gt(short, 0), lambda: f"the last {_s(short)} position(s) of {_s(x)}", code="W310")
+        dropped = sympy.Gt(short, 0)
+        if dropped is not sympy.false:
+            self.tails.append((dropped, f"the last {_s(short)} position(s) of {_s(x)}"))
 
     def fail(self, message: str, arg: str | None = None, hint: str | None = None):
         raise LayerError(message, arg, hint)
@@ -683,7 +686,7 @@ def _family(nd: int):
         Arg("out_channels"),
         Arg("kernel_size", kind=SIZE),
         Arg("stride", 1, SIZE),
-        Arg("padding", 0, PAD),
+        Arg("padding", 0, PAD, ("same", "valid")),
         Arg("dilation", 1, SIZE),
         Arg("groups", 1),
         Arg("bias", True, BOOL),
@@ -707,7 +710,7 @@ def _family(nd: int):
         Arg("out_channels"),
         Arg("kernel_size", kind=SIZE),
         Arg("stride", 1, SIZE),
-        Arg("padding", 0, PAD),
+        Arg("padding", 0, PAD, ("same", "valid")),
         Arg("output_padding", 0, SIZE),
         Arg("groups", 1),
         Arg("bias", True, BOOL),

@@ -729,7 +729,7 @@ def test_plan_api_lists_inputs_and_outputs():
 
 def test_names_the_built_module_needs_are_refused():
     from convplan.build import PlanModule
-    from convplan.structure import MODULE_ATTRS
+    from convplan.scope import MODULE_ATTRS
 
     graph = convplan.parse("plan P:\n    input [N, 3]\n    ReLU()\n").graph
     module_attrs = {a for a in dir(PlanModule(graph, "P")) if not a.startswith("__")} - {"relu1"}

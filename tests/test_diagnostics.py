@@ -211,7 +211,7 @@ def test_nul_byte():
 
 
 def test_layer_count_limit():
-    from convplan.check import MAX_LAYERS
+    from convplan.scope import MAX_LAYERS
 
     err = _refused("plan A:\n    input [N, 1, L]\n" + "    ReLU()\n" * (MAX_LAYERS + 1))
     assert err.diagnostics[0].code == "E007"

@@ -1,0 +1,239 @@
+"""Arguments: ONE binder matches a call's arguments to what the callee declares (a layer's
+torch arguments, a block's parameters, a merge's options), then each kind of callee turns the
+matched syntax into values: a layer coerces each by its argument kind (the table `COERCE`,
+one entry per kind of layers.py), a block evaluates them where it is called, a merge takes
+integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import nodes as n
+from .errors import did_you_mean, suggest
+from .hints import inferred_given, torch_order_hint
+from .layers import ANY, BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REQUIRED, SCALE, SIZE, STR, LayerSpec
+from .scope import Skip, State
+from .values import Values
+
+
+@dataclass(frozen=True)
+class Callee:
+    """What the binder needs of the thing called, and how its messages name it."""
+
+    kind: str  # "layer", "block" or "merge"
+    name: str  # Conv2d, Stage, cat
+    names: tuple[str, ...]  # its arguments, in positional order
+    required: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"block {self.name}" if self.kind == "block" else self.name
+
+    @property
+    def word(self) -> str:
+        return "parameter" if self.kind == "block" else "argument"
+
+
+class Binder:
+    def __init__(self, st: State, values: Values):
+        self.st, self.values, self.diag = st, values, st.diag
+
+    def match(self, callee: Callee, call: n.Call, args, shape=None, spec: LayerSpec | None = None) -> dict:
+        """Argument name -> the argument written for it (of `args`, those of `call` that are not tensors):
+        positional first, then by keyword.  Every problem is reported (E101-E105); then Skip."""
+        bound: dict[str, n.Arg] = {}
+        ok = True
+        for i, arg in enumerate(args):
+            name = arg.name
+            if name is None:
+                if any(a.name is not None for a in args[:i]):
+                    self.diag.error("E101", "a positional argument follows a keyword argument", arg.span)
+                    ok = False
+                    continue
+                if i >= len(callee.names):
+                    self._too_many(callee, arg, len(args), spec)
+                    ok = False
+                    continue
+                name = callee.names[i]
+            if name not in callee.names:
+                self._no_such(callee, arg, shape, spec)
+                ok = False
+            elif name in bound:
+                self.diag.error("E104", f"argument {name!r} is given twice", arg.span)
+                ok = False
+            else:
+                bound[name] = arg
+        missing = [name for name in callee.required if name not in bound]
+        for name in missing if ok else ():  # after a typo (E103) the typo is the news, not this
+            self.diag.error("E105", f"{callee.label} needs the argument {name!r}", call.span,
+                            hints=[f"e.g. {callee.name}({name}=...)"])
+        if missing or not ok:
+            raise Skip
+        return bound
+
+    def _too_many(self, callee: Callee, arg: n.Arg, given: int, spec: LayerSpec | None) -> None:
+        count = len(callee.names)
+        s = "s" * (count != 1)
+        if callee.kind == "layer":
+            self.diag.error("E102", f"{callee.name} takes at most {count} positional argument{s} here, got {given}",
+                            arg.span, hints=[f"leave out {spec.inferred}: convplan reads it from the input"
+                                             if spec.inferred else None])
+        elif callee.kind == "block":
+            self.diag.error("E102", f"block {callee.name} takes at most {count} argument{s}, got {given}", arg.span)
+        else:  # a merge's tensors come first: a value past its options is a tensor that is not one
+            what = (f"takes at most {count} positional argument{s} after the tensors" if count
+                    else "takes only tensors, and this is not one")
+            self.diag.error("E103", f"{callee.name} {what}", arg.span,
+                            hints=[f"{callee.name} takes {', '.join(callee.names)}" if count else None])
+
+    def _no_such(self, callee: Callee, arg: n.Arg, shape, spec: LayerSpec | None) -> None:
+        hint = did_you_mean(arg.name, callee.names)
+        if spec is not None and arg.name == spec.inferred and shape:  # Linear(in_features=320): compare
+            written = arg.value.value if isinstance(arg.value, n.Num) else None
+            message, hints = inferred_given(spec, shape, written)
+            self.diag.error("E110", message, arg.span, hints=hints)
+            return
+        if callee.kind == "merge" and not hint and callee.names:
+            hint = f"{callee.name} takes {', '.join(callee.names)}"
+        self.diag.error("E103", f"{callee.label} has no {callee.word} {arg.name!r}", arg.span, hints=[hint])
+
+    # -- the three kinds of callee ---------------------------------------------------------
+
+    def layer(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...]]:
+        """A layer's arguments, every one coerced by its kind, defaults filled in; and the names written."""
+        callee = Callee("layer", spec.name, spec.arg_names,
+                        tuple(a.name for a in spec.args if a.default is REQUIRED))
+        bound = self.match(callee, call, call.args, shape, spec)
+        values, ok = {}, True
+        for a in spec.args:
+            if a.name not in bound:
+                values[a.name] = a.default
+                continue
+            try:
+                values[a.name] = self.coerce(a, self.values.lower(bound[a.name].value))
+            except Skip:
+                ok = False
+                if bound[a.name].name is None:  # Linear(320, 10): torch's order, in_features first
+                    self.diag.add_hint(torch_order_hint(spec, call, self.diag.source))
+        if not ok:
+            raise Skip
+        return values, tuple(a for a in spec.arg_names if a in bound)
+
+    def block(self, block: n.BlockDef, call: n.Call) -> dict:
+        """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""
+        callee = Callee("block", block.name, tuple(p.name for p in block.params),
+                        tuple(p.name for p in block.params if p.default is None))
+        bound = self.match(callee, call, call.args)
+        given, ok = {}, True
+        for name, arg in bound.items():
+            try:
+                given[name] = self.values.eval(arg.value, name)
+            except Skip:
+                ok = False
+        if not ok:
+            raise Skip
+        return given
+
+    def merge(self, spec, call: n.Call, args) -> dict:
+        """A merge's options (`dim` of cat): integers known when the plan is checked."""
+        callee = Callee("merge", spec.name, tuple(name for name, _ in spec.args))
+        values = dict(spec.args)
+        for name, arg in self.match(callee, call, args).items():
+            value = self.values.int(arg.value, name)
+            if not value.is_Integer:
+                self.values.undecidable(arg.value, value, f"{spec.name}'s {name}")
+            values[name] = int(value)
+        return values
+
+    # -- a layer argument's value, by its kind ---------------------------------------------
+
+    def coerce(self, arg, expr: n.Expr):
+        if isinstance(expr, n.Const) and expr.value is None and arg.kind in NONE_ALLOWED:
+            return None
+        return COERCE.get(arg.kind, Binder._any)(self, arg, expr)
+
+    def _int(self, arg, expr):
+        return self.values.int(expr, arg.name)
+
+    def _size(self, arg, expr):
+        """An int, or a tuple of them (None entries keep a dim of an adaptive pool)."""
+        if isinstance(expr, n.Tuple):
+            if not expr.items:
+                self.values.expected(arg.name, "at least one value", expr)
+            return tuple(None if _is_none(e) and arg.kind == OPT_SIZE else self.values.int(e, arg.name)
+                         for e in expr.items)
+        return self.values.int(expr, arg.name)
+
+    def _pad(self, arg, expr):
+        """A size, or one of the strings the argument declares (`padding='same'`)."""
+        self._quoted(arg, expr)
+        if isinstance(expr, n.Str):
+            if expr.value not in arg.choices:
+                choices = ", ".join(repr(c) for c in arg.choices)
+                self.values.expected(arg.name, f"{choices}, an int or a tuple of ints", expr)
+            return expr.value
+        return self._size(arg, expr)
+
+    def _bool(self, arg, expr):
+        if isinstance(expr, n.Const) and isinstance(expr.value, bool):
+            return expr.value
+        word = expr.id.capitalize() if isinstance(expr, n.Name) and expr.id.lower() in ("true", "false") else None
+        self.values.expected(arg.name, "True or False", expr, word and f"did you mean {word}?")
+
+    def _float(self, arg, expr):
+        if arg.kind == SCALE and isinstance(expr, n.Tuple) and expr.items:
+            return tuple(self._number(e, arg.name) for e in expr.items)
+        return self._number(expr, arg.name)
+
+    def _number(self, expr: n.Expr, name: str) -> float:
+        if isinstance(expr, n.Float):
+            return expr.value
+        if isinstance(expr, n.Neg) and isinstance(expr.operand, n.Float):
+            return -expr.operand.value
+        if isinstance(expr, n.Unknown):  # `?` stands for integers only; not registered, so no E310 follows
+            self.values.expected(name, "a number (a `?` unknown stands only for an integer argument)", expr)
+        value = self.values.int(expr, name)
+        if not value.is_Integer:
+            self.values.expected(name, "a number", expr)
+        return float(int(value))
+
+    def _str(self, arg, expr):
+        self._quoted(arg, expr)
+        if isinstance(expr, n.Str) and (not arg.choices or expr.value in arg.choices):
+            return expr.value
+        choices = ", ".join(repr(c) for c in arg.choices)
+        best = suggest(expr.value, arg.choices) if isinstance(expr, n.Str) else None
+        hint = f"did you mean {best!r}?" if best else None
+        self.values.expected(arg.name, f"one of {choices}" if choices else "a string", expr, hint)
+
+    def _quoted(self, arg, expr) -> None:
+        """`padding=same`: an unknown bare name where a string may stand was meant as one."""
+        if isinstance(expr, n.Name) and expr.id not in self.st.frame.names:
+            self.diag.error("E107", f"unknown name {expr.id!r}", expr.span,
+                            hints=[f"a string is written in quotes: {arg.name}='{expr.id}'"])
+            raise Skip
+
+    def _any(self, arg, expr):
+        if isinstance(expr, (n.Str, n.Const, n.Float)):
+            return expr.value
+        if isinstance(expr, n.Tuple):
+            return tuple(self._any(arg, e) for e in expr.items)
+        return self.values.int(expr, "value")
+
+
+# How a value written for each argument kind of layers.py is validated.
+COERCE = {
+    INT: Binder._int, OPT_INT: Binder._int,
+    SIZE: Binder._size, OPT_SIZE: Binder._size, PADS: Binder._size, DIMS: Binder._size,
+    PAD: Binder._pad,
+    BOOL: Binder._bool,
+    FLOAT: Binder._float, SCALE: Binder._float,
+    STR: Binder._str,
+    ANY: Binder._any,
+}
+NONE_ALLOWED = (OPT_INT, OPT_SIZE, SCALE, BOOL, DIMS, ANY)  # kinds whose value may be None
+
+
+def _is_none(e) -> bool:
+    return isinstance(e, n.Const) and e.value is None

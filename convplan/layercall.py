@@ -1,0 +1,185 @@
+"""One layer applied to its input: the rank check, the arguments bound and the inferred one read
+from the input, the registry's shape rule run, its conditions kept as requirements and its
+warnings reported, and the `->` assertion checked.  The result is a graph node."""
+
+from __future__ import annotations
+
+import sympy
+
+from . import nodes as n
+from .arguments import Binder
+from .assertions import Assertions
+from .errors import did_you_mean
+from .graph import Node, show_shape
+from .hints import source_text, torch_order_hint
+from .layers import FLOAT, REGISTRY, REQUIRED, LayerError, LayerSpec, Rule
+from .merges import MERGES
+from .scope import Skip, State
+from .shapes import equal, pyrepr, to_expr
+
+BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
+MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
+
+
+class LayerCalls:
+    def __init__(self, st: State, binder: Binder, assertions: Assertions):
+        self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
+        self.applied: dict = {}  # (kind, shape, args) -> (output shape, Rule): see _apply
+
+    def node(self, stmt: n.Layer, prev: Node) -> Node:
+        call = stmt.call
+        spec = REGISTRY.get(call.name)
+        if spec is None:
+            self.diag.error("E100", f"unknown layer {call.name!r}", call.name_span,
+                            hints=[did_you_mean(call.name, [*REGISTRY, *self.st.frame.namespace, *MERGES])])
+            raise Skip
+        shape = prev.shape
+        self._check_rank(spec, shape, call)
+        args, given = self.binder.layer(spec, call, shape)
+        order = None
+        if spec.inferred:
+            args[spec.inferred] = spec.infer(shape, args)
+            given = (spec.inferred, *given)
+            order = self._torch_order(spec, call, args)
+        try:
+            out, rule = self._apply(spec, call, shape, args)
+        except LayerError as exc:  # an error hides the W320 that explains it: say it here too
+            self.diag.error("E300", f"{spec.name}: {exc.message}", arg_span(call, exc.arg),
+                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order])
+            raise Skip from None
+        name = self.st.node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
+        self._report(spec, call, rule, name, shape)
+        if stmt.expect is not None:
+            out = self.assertions.check(stmt, spec, out, shape, args, name)
+        node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given)
+        return self.st.nodes[self.st.add_node(node).id]
+
+    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, Rule]:
+        """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
+        on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
+        the output is known to be in bounds."""
+        try:
+            key = (spec.name, shape, tuple(args.items()))
+            hash(key)
+        except TypeError:  # an argument value that cannot be a key: just run the rule
+            key = None
+        if key is not None and key in self.applied:
+            return self.applied[key]
+        rule = Rule(spec)
+        out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
+        self._bounded_shape(spec, call, out, shape)
+        if key is not None:
+            self.applied[key] = out, rule
+        return out, rule
+
+    def _report(self, spec: LayerSpec, call: n.Call, rule: Rule, name: str, shape) -> None:
+        """The rule's conditions become requirements; its warnings are reported, W310 once per layer and
+        worded when the requirements are known (requirements.word_tails)."""
+        for cond, message, arg in rule.conds:
+            self.st.conds.append((cond, f"{spec.name}: {message}", name, arg_span(call, arg), shape))
+        for cond, message, arg, code in rule.warns:  # torch warns, or refuses only in training
+            when = "" if cond is sympy.true else f" when {pyrepr(cond)}"
+            self.diag.warn(code, f"{spec.name}: {message}{when}", arg_span(call, arg))
+        if rule.tails:
+            warning = self.diag.warn("W310", f"{spec.name} never reads {rule.tails[0][1]}", call.name_span,
+                                     ["torch drops them silently; if that is intended, ignore this, otherwise pad "
+                                      "the input or change the stride"])
+            self.st.tails.append((warning, spec.name, rule.tails))
+
+    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> str | None:
+        """W320 for `Conv1d(1, 32, 3)` on a 1-channel input: torch's order, which a plan reads shifted by one
+        (out_channels=1, kernel_size=32, stride=3) and may well accept; and for `BatchNorm2d(64)`, which reads
+        as eps=64.0.  Returns the hint, for an error the shifted reading causes."""
+        positional = [a for a in call.args if a.name is None]
+        required = sum(1 for a in spec.args if a.default is REQUIRED)
+        first = args[spec.arg_names[0]] if spec.args else None
+        if required and len(positional) > required and isinstance(first, sympy.Basic) \
+                and equal(first, args[spec.inferred]) is True:
+            why = f"the first value equals the input's {spec.inferred}, as in torch's order"
+        elif whole := _whole_floats(spec, positional, args):
+            why = f"a whole number as {whole} looks like torch's {spec.inferred}"
+        else:
+            return None
+        texts = [source_text(a.span, self.diag.source) or "..." for a in positional]
+        shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
+        hint = torch_order_hint(spec, call, self.diag.source, least=1)
+        self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint])
+        return hint
+
+    def _check_rank(self, spec: LayerSpec, shape, call: n.Call) -> None:
+        r = len(shape)
+        if r in spec.ranks if spec.ranks else r >= spec.min_rank:
+            return
+        if spec.ranks:
+            names = {spec.nd + 1: "unbatched", spec.nd + 2: "batched"} if spec.nd else {}
+            want = " or ".join(f"{k}-D" + (f" ({names[k]})" if k in names and len(spec.ranks) > 1 else "")
+                               for k in spec.ranks)
+        else:
+            want = f"at least a {spec.min_rank}-D"
+        self.diag.error("E301", f"{spec.name} expects a {want} input, got {r}-D {show_shape(shape)}",
+                        call.name_span, hints=[_rank_hint(spec, shape)])
+        raise Skip
+
+    def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> None:
+        """Dims whose formulas hold numbers past 100 digits (an Upsample tower) are refused before printing
+        them costs seconds or str() refuses an integer of 4,300 digits.  Dims passed through unchanged were
+        checked at the layer that made them."""
+        limit = 10**MAX_DIM_DIGITS
+        for d in out:
+            if d in before:
+                continue
+            if _holds_number_past(d, limit):
+                shown = show_shape(out)  # cheap: the first layer past the limit is reported
+                shown = shown if len(shown) <= 160 else shown[:160] + "..."
+                self.diag.error("E008", f"{spec.name} makes a dim whose formula holds a number of more than "
+                                f"{MAX_DIM_DIGITS} digits: {shown}", call.name_span,
+                                hints=["no real tensor is that large: check the scale factors, strides and "
+                                       "repeat counts before here"])
+                raise Skip
+
+
+def arg_span(call: n.Call, arg: str | None):
+    """Where to point for a problem with argument `arg`: the argument if written, else the call."""
+    if arg is None:
+        return call.name_span
+    for a in call.args:
+        if a.name == arg:
+            return a.span
+    names = REGISTRY[call.name].arg_names
+    positional = [a for a in call.args if a.name is None]
+    if arg in names and names.index(arg) < len(positional):
+        return positional[names.index(arg)].span
+    return call.name_span
+
+
+def _rank_hint(spec: LayerSpec, shape) -> str | None:
+    r = len(shape)
+    if spec.nd and r == spec.nd + 1 and spec.ranks == (spec.nd + 2,) and str(shape[0]) not in BATCH_NAMES:
+        # BatchNorm2d on [C, H, W]: BatchNorm1d would take it, reading C as the batch; the batch dim is missing
+        return (f"{spec.name} takes batched input only: give the input a batch dim, "
+                f"[N, {', '.join(pyrepr(d) for d in shape)}]")
+    if spec.family:
+        other = f"{spec.family}{r - 2}d"
+        if other in REGISTRY and other != spec.name:
+            return f"for a {r}-D input use {other}"
+    return None
+
+
+def _whole_floats(spec: LayerSpec, positional: list, args: dict) -> str | None:
+    """The name of a float argument (eps) given by position as a whole number: `BatchNorm2d(64)`,
+    `GroupNorm(8, 64)`.  Nobody means eps=64.0; torch's num_features came first."""
+    for a, arg in zip(spec.args, positional, strict=False):
+        written_float = isinstance(arg.value, n.Float) or (isinstance(arg.value, n.Neg)
+                                                           and isinstance(arg.value.operand, n.Float))
+        value = args[a.name]
+        if a.kind == FLOAT and not written_float and isinstance(value, float) and value.is_integer():
+            return a.name
+    return None
+
+
+def _holds_number_past(e, limit: int) -> bool:
+    """Whether a number in `e` reaches `limit` (a plain walk: sympy's atoms() builds sets, and this runs on
+    every new dim)."""
+    if e.is_Rational:
+        return abs(e.p) >= limit or abs(e.q) >= limit
+    return any(_holds_number_past(a, limit) for a in e.args)

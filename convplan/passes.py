@@ -1,0 +1,51 @@
+"""Passes: analyses over a checked graph, as torch.fx passes are.  A pass is one function that
+reads each node's shape, arguments and registry entry and writes its result into
+`node.meta[<its name>]`; a new analysis is one new function here (or in a module of its own)
+plus its tests.  `run_passes` runs those registered with `@graph_pass` on every checked plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy
+
+from .graph import Graph
+from .shapes import to_expr
+
+PASSES: list[Callable[[Graph], None]] = []  # run on every checked graph, in order
+
+
+def graph_pass(fn: Callable[[Graph], None]) -> Callable[[Graph], None]:
+    """Register `fn` to run on every checked graph."""
+    PASSES.append(fn)
+    return fn
+
+
+def run_passes(graph: Graph, passes=None) -> Graph:
+    """Run `passes` (default: the registered ones) over `graph`, which they annotate in place."""
+    for fn in PASSES if passes is None else passes:
+        fn(graph)
+    return graph
+
+
+@graph_pass
+def params(graph: Graph) -> None:
+    """meta["params"]: the number of parameters of each node, by its kind's count in the registry (0 for
+    inputs and merges).  A stage of identical blocks repeats (kind, arguments): counted once."""
+    counted: dict = {}
+    for node in graph.nodes:
+        if node.op != "layer":
+            node.meta["params"] = sympy.Integer(0)
+            continue
+        try:
+            key = (node.kind, tuple(node.args.items()))
+            hash(key)
+        except TypeError:  # an argument value that cannot be a key: just count
+            key = None
+        if key is None or key not in counted:
+            value = to_expr(node.spec.count(node.args))
+            if key is None:
+                node.meta["params"] = value
+                continue
+            counted[key] = value
+        node.meta["params"] = counted[key]

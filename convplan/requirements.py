@@ -1,0 +1,163 @@
+"""Requirements: the conditions the layers found (`L >= 2`, `H % 16 == 0`), turned into what a
+plan requires of its sizes.  Unknowns are put in, proven and refuted ones leave (a refuted one
+is an error, E302), duplicates and weaker bounds go, divisibility conditions on one size are
+joined, and sizes no value satisfies are reported (E303, E304).  W310 warnings are worded here,
+once it is known which sizes the requirements leave."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import sympy
+
+from .errors import Span
+from .graph import show_shape
+from .scope import State
+from .shapes import at_least, combine_residues, holds, pinned, pyrepr, residues
+
+SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
+TAIL_TRIES = 64  # sizes searched for an example of a W310 warning
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A condition on the input sizes (and parameters) for the plan to be valid."""
+
+    condition: sympy.Basic
+    reason: str
+    layer: str  # the node that needs it
+    span: Span
+    file: str = ""  # the file the span is in, when not the plan's own (a block from another file)
+
+    def __str__(self) -> str:
+        return pyrepr(self.condition)
+
+
+def requirements(st: State) -> tuple[Requirement, ...]:
+    """The plan's requirements, from every condition found; reports E302-E304."""
+    found: dict[str, Requirement] = {}
+    unknowns = st.unknowns
+    for (original, message, layer, span, shape), frame in zip(st.conds, st.conds.frames, strict=True):
+        cond = original.xreplace(unknowns.solution) if unknowns.solution else original
+        if cond is not original and isinstance(cond, sympy.GreaterThan):  # `L - 2 >= 0` -> `L >= 2`
+            cond = at_least(cond.lhs, cond.rhs)
+        if isinstance(cond, sympy.Eq):  # `8 == C` -> `C == 8`
+            cond = pinned(cond)
+        if unknowns.in_((cond,)) or cond == sympy.true:
+            continue  # an unsolved unknown is reported already (E310)
+        if cond == sympy.false:
+            with st.diag.located(frame):
+                st.diag.error("E302", unknowns.as_written(message), span,
+                              hints=[f"the input here is {show_shape(shape)}", unknowns.solved_hint(original)])
+            continue
+        file = frame.file if frame is not None and frame.file != st.diag.file else ""
+        found.setdefault(pyrepr(cond), Requirement(cond, message, layer, span, file))
+    return tuple(_satisfiable(st, _joined(st, _strongest(found.values()))))
+
+
+def _strongest(reqs) -> list[Requirement]:
+    """Keep, per symbol, only the largest lower bound `X >= k`; other conditions as they are."""
+    bounds: dict[sympy.Symbol, Requirement] = {}
+    rest = []
+    for r in reqs:
+        c = r.condition
+        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
+            best = bounds.get(c.lhs)
+            if best is None or c.rhs > best.condition.rhs:
+                bounds[c.lhs] = r
+        else:
+            rest.append(r)
+    return [*bounds.values(), *rest]
+
+
+def _joined(st: State, reqs: list[Requirement]) -> list[Requirement]:
+    """Divisibility conditions on one size, joined: H % 2 == 0 and (H//2) % 2 == 0 give H % 4 == 0."""
+    out: list = list(reqs)
+    for cond, replaced in combine_residues([r.condition for r in reqs]):
+        if cond is None:
+            continue
+        main = max(replaced, key=lambda i: residues(reqs[i].condition)[1])
+        r = reqs[main]
+        if cond is sympy.false:
+            st.diag.error("E303", "these requirements contradict each other: "
+                          + ", ".join(str(reqs[i]) for i in replaced), r.span)
+            continue
+        joined = Requirement(cond, f"{r.reason} (with {len(replaced) - 1} more like it)", r.layer, r.span, r.file)
+        out[replaced[0]] = joined
+        for i in replaced[1:]:
+            out[i] = None
+    return [r for r in out if r is not None]
+
+
+def _satisfiable(st: State, reqs: list[Requirement]) -> list[Requirement]:
+    """E304 when no size meets a size's requirements together: a merge of `(L + 3)//4` with `(L + 1)//2`
+    holds only for L < 5, and a kernel needs L >= 5.  Bounds and residues always have solutions, so only
+    the other equalities (from merges) are searched, over a window past the size's lower bound."""
+    for sym in {s for r in reqs for s in r.condition.free_symbols}:
+        own = [r for r in reqs if r.condition.free_symbols == {sym}]
+        odd = [r for r in own if isinstance(r.condition, sympy.Eq) and residues(r.condition) is None]
+        if not odd:
+            continue
+        low = max([int(r.condition.rhs) for r in own if isinstance(r.condition, sympy.GreaterThan)
+                   and r.condition.lhs == sym and r.condition.rhs.is_Integer] + [1])
+        if not any(all(holds(r.condition, {sym: sympy.Integer(v)}) for r in own)
+                   for v in range(low, low + SATISFY_WINDOW)):
+            last = max(odd, key=lambda r: (r.span.line, r.span.col))
+            st.diag.error("E304", f"no {sym.name} meets these requirements together: "
+                          + ", ".join(str(r) for r in own), last.span,
+                          hints=[f"{last.reason}; the shapes meeting here cannot agree for any {sym.name} >= {low}"])
+    return reqs
+
+
+def word_tails(st: State, requires) -> None:
+    """A W310 is noise for the dims whose sizes the requirements already rule out (the U-Net's pools once
+    H % 16 == 0 is required); the rest get an example size.  The sizes the requirements leave are found
+    once per symbol, so the cost is linear in the number of warnings."""
+    if not st.tails:
+        return
+    allowed = _allowed_sizes(requires)
+    at = {id(d): i for i, d in enumerate(st.diag.diags)}
+    dropped = set()
+    for warning, kind, tails in st.tails:
+        index = at.get(id(warning))
+        if index is None or st.diag.diags[index] is not warning:
+            continue  # a block called many times: its copy was not kept
+        parts = []
+        for cond, message in tails:
+            example = _tail_example(cond.xreplace(st.unknowns.solution), allowed)
+            if example is not None:
+                parts.append(f"{message} when {pyrepr(cond)}" + (f" (e.g. {example})" if example else ""))
+        if parts:
+            st.diag.diags[index] = replace(warning, message=f"{kind} never reads " + "; nor ".join(parts))
+        else:
+            dropped.add(index)
+    if dropped:
+        kept = [d for i, d in enumerate(st.diag.diags) if i not in dropped]
+        st.diag.diags[:] = []
+        st.diag.diags.extend(kept)
+
+
+def _allowed_sizes(requires):
+    """symbol -> the sizes 1..TAIL_TRIES that meet its own requirements (computed when first asked)."""
+    cache: dict = {}
+
+    def allowed(sym) -> list[int]:
+        if sym not in cache:
+            own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
+            cache[sym] = [v for v in range(1, TAIL_TRIES + 1)
+                          if all(holds(c, {sym: sympy.Integer(v)}) for c in own)]
+        return cache[sym]
+
+    return allowed
+
+
+def _tail_example(cond, allowed) -> str | None:
+    """`H = 9`: a size of the condition's one symbol that meets the requirements on it; None if there is
+    none among the first TAIL_TRIES; "" when the condition has several symbols (kept, without an example)."""
+    if len(cond.free_symbols) != 1:
+        return ""
+    sym = next(iter(cond.free_symbols))
+    for v in allowed(sym):
+        if holds(cond, {sym: sympy.Integer(v)}):  # holds: a symbolic stride may be 0 at `v`
+            return f"{sym.name} = {v}"
+    return None

@@ -1,0 +1,247 @@
+"""What every part of the check stage shares: the frames (the plan, or one block call, being
+checked), the diagnostics located in them, and `State`, the graph built so far.
+
+The parts (values.py, arguments.py, layercall.py, assertions.py, walker.py,
+requirements.py) each hold the one `State` and call each other; none inherits from another.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from . import nodes as n
+from .errors import Collector, Diagnostic, Span
+from .graph import Node
+from .unknowns import Unknowns
+
+MAX_LAYERS = 10_000  # nodes a plan may unroll to
+MAX_NAME = 64
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+# Attributes of torch.nn.Module (torch 2.x) and of build.PlanModule: a layer named so could not be its
+# submodule.  Kept here as text because checking never imports torch; a test compares it with torch.
+MODULE_ATTRS = frozenset("""
+T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl
+_forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
+_forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_name _input_ids
+_is_full_backward_hook _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
+_maybe_warn_non_full_backward_hook _modules _named_members _names _non_persistent_buffers_set _output_ids
+_parameters _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _steps _version _wrapped_call_impl
+add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
+extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu load_state_dict
+modules mtia named_buffers named_children named_modules named_parameters parameters plan_name
+register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+register_state_dict_pre_hook requires_grad_ run set_extra_state set_submodule share_memory state_dict to
+to_empty train training type xpu zero_grad
+""".split())
+
+
+class Skip(Exception):
+    """A diagnostic was recorded; abandon this statement."""
+
+
+class Abort(Exception):
+    """Too big to go on: stop checking (what was built so far is kept)."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    id: int  # its graph node
+    tainted: bool = False  # made after a statement failed: merges do not check it again
+
+
+@dataclass(frozen=True)
+class Value:
+    """An already-evaluated integer standing where syntax is expected (a block parameter's value)."""
+
+    value: object
+    span: Span
+
+
+@dataclass
+class BlockSource:
+    """A block definition with the file it was written in; `namespace` holds the blocks that file sees."""
+
+    definition: n.BlockDef
+    file: str
+    source: str
+    namespace: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Frame:
+    """The plan, or one call of a block, being checked."""
+
+    names: dict  # name -> sympy int | Tensor | bool/float/str/None/tuple (block parameters)
+    namespace: dict  # block name -> BlockSource
+    file: str
+    source: str
+    prefix: str = ""  # of node names: "layer1_" inside `layer1 = Stage(...)`
+    notes: tuple = ()  # where this block was called from, innermost first
+    block: n.BlockDef | None = None
+    pending: list = field(default_factory=list)  # a block's input tensors not yet taken by `input`
+    current: Tensor | None = None
+    outputs: tuple | None = None
+    counts: dict = field(default_factory=dict)  # auto-names per base: conv1, conv2, ...
+    loop: tuple = ()  # indices of the enclosing repeats (suffix of named nodes)
+    nested: int = 0  # depth inside branches, repeats and ifs
+
+
+MAX_CALL_NOTES = 4
+
+
+class ScopedCollector(Collector):
+    """A Collector that locates each diagnostic in the frame being checked: its file, and
+    the call sites of the blocks it is in (as notes).  Identical reports (one block called
+    many times) are kept once."""
+
+    def __init__(self, source: str, file: str):
+        super().__init__(source, file)
+        self.frames: list[Frame] = []
+        self._seen: set = set()  # _key of every diagnostic added
+
+    def error(self, code, message, span, hints=(), notes=()) -> Diagnostic:
+        return self._add(code, message, span, hints, notes, "error")
+
+    def warn(self, code, message, span, hints=()) -> Diagnostic:
+        return self._add(code, message, span, hints, (), "warning")
+
+    def _add(self, code, message, span, hints, notes, severity) -> Diagnostic:
+        frame = self.frames[-1] if self.frames else None
+        file = frame.file if frame else self.file
+        text = frame.source if frame and file != self.file else None
+        notes = tuple(notes) + _fold(frame.notes if frame else ())
+        d = Diagnostic(code, message, span, file, tuple(h for h in hints if h), severity, notes, text)
+        key = _key(d)
+        if key not in self._seen:  # a block called many times reports once
+            self._seen.add(key)
+            self.diags.append(d)
+        return d
+
+    @contextmanager
+    def located(self, frame: Frame | None):
+        """Report as if `frame` were being checked (for problems found after it returned)."""
+        if frame is None:
+            yield
+            return
+        self.frames.append(frame)
+        try:
+            yield
+        finally:
+            self.frames.pop()
+
+
+def _fold(calls: tuple) -> tuple:
+    """The call sites of a deep nesting: the innermost ones and the outermost, with a count between."""
+    if len(calls) <= MAX_CALL_NOTES:
+        return calls
+    text, span, file, source = calls[-1]
+    skipped = len(calls) - MAX_CALL_NOTES
+    return (*calls[: MAX_CALL_NOTES - 1], (f"{text} (after {skipped} more nested calls)", span, file, source))
+
+
+def _key(d: Diagnostic) -> tuple:
+    """Diagnostics with the same key are one report."""
+    if d.severity == "warning":  # one per place, whatever the shapes of each call
+        return ("warning", d.code, d.span, d.file)
+    return (d.severity, d.code, d.message, d.span, d.file)
+
+
+class Conds(list):
+    """The conditions found so far, each (cond, message, node name, span, shape); `frames[i]` is the
+    frame condition i came from, for locating a problem found once they are all known."""
+
+    def __init__(self, diag: ScopedCollector):
+        super().__init__()
+        self.diag, self.frames = diag, []
+
+    def append(self, item) -> None:
+        super().append(item)
+        self.frames.append(self.diag.frames[-1] if self.diag.frames else None)
+
+
+def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
+    """False (and an E202) for a name that could clash with Python in generated code."""
+    problem = None
+    if not name.isascii() or not name.isidentifier():
+        problem = "is not an ASCII identifier"
+    elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        problem = "is a Python keyword"
+    elif name.startswith("__") and name.endswith("__"):
+        problem = "is a dunder name"
+    elif name in BUILTIN_NAMES:
+        problem = "shadows a Python builtin"
+    elif len(name) > MAX_NAME:
+        problem = f"is longer than {MAX_NAME} characters"
+    if problem:
+        diag.error("E202", f"{what} {name!r} {problem}", span, hints=["choose another name"])
+    return problem is None
+
+
+class State:
+    """One check of one plan: the diagnostics, the nodes made so far, the names taken, the sizes and
+    parameters, the `?` unknowns and the conditions found.  Every part of the check stage reads and
+    writes it; what is in it when checking stops (at an error too) is the partial result."""
+
+    def __init__(self, source: str, filename: str, sizes: dict | None, library: dict | None):
+        self.diag = ScopedCollector(source, filename)
+        self.sizes = dict(sizes or {})
+        self.library = dict(library or {})
+        self.nodes: list[Node] = []
+        self.taken: set[str] = set()  # node names
+        self.env: dict = {}  # plan parameter -> sympy value
+        self.symbols: list[str] = []  # free size names, in order of appearance
+        self.unknowns = Unknowns()
+        self.conds = Conds(self.diag)
+        self.tails: list = []  # (W310 warning, kind, [(condition, message)]): worded once requirements are known
+        self.steps = 0  # statements run so far (walker.MAX_STEPS)
+        self.max_nodes = MAX_LAYERS
+
+    @property
+    def frame(self) -> Frame:
+        return self.diag.frames[-1]
+
+    def node_name(self, base: str, target: str | None = None, span: Span | None = None) -> str:
+        """A unique node name: `prefix + target` (plus repeat indices), or `prefix + base + count`.
+        `span` locates the target, for a name the built module could not use."""
+        f = self.frame
+        if target:
+            name = f.prefix + target + "".join(f"_{i}" for i in f.loop)
+            if name in MODULE_ATTRS:
+                self.diag.error("E202", f"name {name!r} is an attribute of torch.nn.Module; a layer cannot have it",
+                                span, hints=["choose another name"])
+                raise Skip
+        else:
+            while True:
+                f.counts[base] = f.counts.get(base, 0) + 1
+                name = f"{f.prefix}{base}{'_' * base[-1].isdigit()}{f.counts[base]}"  # relu6_1, not relu61
+                if name not in self.taken:
+                    break
+        unique, k = name, 1
+        while unique in self.taken:
+            k += 1
+            unique = f"{name}_{k}"
+        self.taken.add(unique)
+        return unique
+
+    def add_node(self, node: Node) -> Tensor:
+        if len(self.nodes) >= self.max_nodes:
+            self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", node.span)
+            raise Abort
+        if self.frame.file != self.diag.file:
+            node = replace(node, file=self.frame.file)
+        self.nodes.append(node)
+        return Tensor(node.id)
+
+    def made_at(self, t: Tensor) -> str:
+        """` (conv1, line 4)`: where a tensor was made, for a message about it."""
+        node = self.nodes[t.id]
+        file = node.file or self.diag.file
+        where = f"line {node.span.line}" if file == self.frame.file else f"{file}:{node.span.line}"
+        return f" ({node.name}, {where})"

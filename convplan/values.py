@@ -1,0 +1,256 @@
+"""The value language of a plan: names, integer arithmetic (sympy built from the syntax tree,
+never from text), conditions and the other literals an argument can hold.
+
+Integers are sympy expressions of the plan's sizes; conditions must be decidable when the
+plan is checked, since they decide its structure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import sympy
+
+from . import nodes as n
+from .errors import did_you_mean
+from .scope import Skip, State, Tensor, Value, check_name
+from .shapes import decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
+
+MAX_INT_DIGITS = 18  # as for literals (parser.py)
+MAX_EXPONENT = 64  # of `**`: 2**i for the dilations of a deep stack, not towers
+
+_MISSING = object()
+
+
+class Values:
+    def __init__(self, st: State):
+        self.st = st
+        self.diag = st.diag
+
+    # -- names -------------------------------------------------------------------------
+
+    def lookup(self, name: n.Name):
+        value = self.st.frame.names.get(name.id, _MISSING)
+        if value is _MISSING:
+            unnamed = name.id == "x" and self.st.frame.block is not None  # a plan's unnamed input is `x`
+            self.diag.error("E107", f"unknown name {name.id!r}", name.span,
+                            hints=[did_you_mean(name.id, list(self.st.frame.names)),
+                                   "a block's input has a name only if it is given one: `input x [...]`"
+                                   if unnamed else None])
+            raise Skip
+        return value
+
+    # -- any value ---------------------------------------------------------------------
+
+    def eval(self, expr, what: str):
+        """Any argument value: a sympy int, bool, float, str, None or a tuple of them."""
+        if isinstance(expr, n.Name):
+            value = self.lookup(expr)
+            if isinstance(value, Tensor):
+                self.diag.error("E241", f"{expr.id!r} is a tensor; it cannot be {what}", expr.span)
+                raise Skip
+            return value
+        if isinstance(expr, (n.Str, n.Const, n.Float)):
+            return expr.value
+        if isinstance(expr, n.Tuple):
+            return tuple(self.eval(e, what) for e in expr.items)
+        if isinstance(expr, n.IfExp):
+            return self.eval(expr.then if self.truth(expr.cond) else expr.orelse, what)
+        if isinstance(expr, (n.Compare, n.BoolOp, n.Not)):
+            return self.truth(expr)
+        return self.int(expr, what)
+
+    def lower(self, expr):
+        """Syntax with parameter values put in: what a layer argument's checks read."""
+        if isinstance(expr, n.Name):
+            value = self.st.frame.names.get(expr.id, _MISSING)
+            if isinstance(value, Tensor):
+                self.diag.error("E241", f"{expr.id!r} is a tensor; it cannot be a layer argument", expr.span,
+                                hints=["tensors come first: Layer(x, ...)"])
+                raise Skip
+            if value is _MISSING or isinstance(value, sympy.Basic):
+                return expr
+            return _literal(value, expr.span)
+        if isinstance(expr, n.Tuple):
+            return replace(expr, items=tuple(self.lower(e) for e in expr.items))
+        if isinstance(expr, n.IfExp):
+            return self.lower(expr.then if self.truth(expr.cond) else expr.orelse)
+        if isinstance(expr, (n.Compare, n.BoolOp, n.Not)):
+            return n.Const(self.truth(expr), expr.span)
+        return expr
+
+    def expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None):
+        """E106: `name` must be `what`, and the value written is not."""
+        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint])
+        raise Skip
+
+    # -- conditions ----------------------------------------------------------------------
+
+    def truth(self, expr) -> bool:
+        """A condition's value; structure must be decidable, so an undecided one is an error."""
+        if isinstance(expr, n.BoolOp):
+            left = self.truth(expr.left)
+            if left == (expr.op == "or"):
+                return left
+            return self.truth(expr.right)
+        if isinstance(expr, n.Not):
+            return not self.truth(expr.operand)
+        if isinstance(expr, n.Compare):
+            values = [self.eval(e, "compared") for e in expr.operands]
+            for i, op in enumerate(expr.ops):
+                if not self._compare(values[i], op, values[i + 1], expr):
+                    return False
+            return True
+        value = self.eval(expr, "a condition")
+        if isinstance(value, sympy.Basic):  # a number is true when it is not 0
+            zero = equal(value, 0)
+            if zero is None:
+                self.undecidable(expr, value, "a condition")
+            return not zero
+        return bool(value)
+
+    def _compare(self, a, op: str, b, expr) -> bool:
+        if isinstance(a, sympy.Basic) and isinstance(b, sympy.Basic):
+            same = {sympy.true: True, sympy.false: False}.get(equal_condition(a, b)) if op in ("==", "!=") else None
+            verdict = {"==": lambda: same, "!=": lambda: _negate(same),
+                       "<": lambda: decide_at_least(b - a, 1), "<=": lambda: decide_at_least(b - a, 0),
+                       ">": lambda: decide_at_least(a - b, 1), ">=": lambda: decide_at_least(a - b, 0)}[op]()
+            return self._decide(sympy.Rel(a, b, op) if verdict is None else verdict, expr)
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        if all(isinstance(v, (float, sympy.Integer)) and not isinstance(v, bool) for v in (a, b)):
+            return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
+        self.diag.error("E231", f"cannot order {what_is(a)} and {what_is(b)} with {op}", expr.span)
+        raise Skip
+
+    def _decide(self, cond, expr) -> bool:
+        if cond is True or cond is sympy.true:
+            return True
+        if cond is False or cond is sympy.false:
+            return False
+        self.undecidable(expr, cond, "a condition")
+
+    def undecidable(self, expr, value, what: str):
+        """E230: `what` (a condition, a repeat count, a merge's dim) depends on a size without a value."""
+        names = sorted(s.name for s in to_expr(value).free_symbols)
+        shown = ", ".join(names)
+        why = (f"{shown} is a size without a value" if pyrepr(value) == shown
+               else f"{pyrepr(value)} depends on {shown}")  # not "L depends on L"
+        self.diag.error("E230", f"{what} must be known when the plan is checked, but {why}", expr.span,
+                        hints=[f"give {shown} a value (`--set {names[0]}=...`), or decide on parameters and "
+                               "channel counts" if names else None])
+        raise Skip
+
+    # -- integers ------------------------------------------------------------------------
+
+    def int(self, expr: n.Expr, what: str) -> sympy.Expr:
+        if isinstance(expr, n.Num):
+            return sympy.Integer(expr.value)
+        if isinstance(expr, n.Name):
+            value = self.lookup(expr)
+            if isinstance(value, sympy.Basic):
+                return value
+            if isinstance(value, Tensor):
+                self.diag.error("E241", f"{expr.id!r} is a tensor; it cannot be {what}", expr.span)
+                raise Skip
+            self.expected(what, "an integer", self.lower(expr))
+        if isinstance(expr, Value):
+            return expr.value
+        if isinstance(expr, n.IfExp):
+            return self.int(expr.then if self.truth(expr.cond) else expr.orelse, what)
+        if isinstance(expr, n.Unknown):
+            if not what.isidentifier():
+                self.diag.error("E311", f"a `?` unknown can stand only for a layer argument, not {what}", expr.span)
+                raise Skip
+            if expr.name is not None and not check_name(self.diag, expr.name, expr.span, "`?` name"):
+                raise Skip
+            return self.st.unknowns.new(expr, what)
+        if isinstance(expr, n.Neg):
+            return -self.int(expr.operand, what)
+        if isinstance(expr, n.BinOp):
+            left, right = self.int(expr.left, what), self.int(expr.right, what)
+            return self._bounded(expr, self._binop(expr, left, right))
+        self.expected(what, "an integer", expr)
+
+    def _binop(self, expr: n.BinOp, left, right):
+        if expr.op == "+":
+            return left + right
+        if expr.op == "-":
+            return left - right
+        if expr.op == "*":
+            return left * right
+        if expr.op == "**":
+            return self._power(expr, left, right)
+        if not right.is_Integer:
+            self.diag.error("E108", f"the divisor of {expr.op} must be a constant here, got {pyrepr(right)}",
+                            expr.right.span)
+            raise Skip
+        if right <= 0:
+            self.diag.error("E109", f"{expr.op} by {pyrepr(right)}: the divisor must be positive", expr.right.span)
+            raise Skip
+        return floordiv(left, right) if expr.op == "//" else mod(left, right)
+
+    def _power(self, expr: n.BinOp, base, exponent):
+        """`base ** exponent` for a constant exponent in 0..MAX_EXPONENT, so that sizes stay integers; an
+        integer power is sized from its logarithm before it is computed (10**10**9 would never finish)."""
+        if not exponent.is_Integer or not 0 <= exponent <= MAX_EXPONENT:
+            self.diag.error("E111", f"the exponent of ** must be a constant from 0 to {MAX_EXPONENT} here, got "
+                            f"{pyrepr(exponent)}", expr.right.span,
+                            hints=["a negative power is no integer" if exponent.is_Integer and exponent < 0 else
+                                   "write a number, a parameter with a value or a repeat index there"])
+            raise Skip
+        if base.is_Integer and abs(base) > 1 and int(exponent) * math.log10(abs(int(base))) > MAX_INT_DIGITS + 1:
+            self.diag.error("E005", f"this value has more than {MAX_INT_DIGITS} digits", expr.span)
+            raise Skip
+        return base ** exponent
+
+    def _bounded(self, expr: n.BinOp, value):
+        """Products of literals could build integers sympy and str() choke on: keep them to 18 digits."""
+        if value.is_Integer and abs(value) >= 10**MAX_INT_DIGITS:
+            self.diag.error("E005", f"this value has more than {MAX_INT_DIGITS} digits", expr.span)
+            raise Skip
+        return value
+
+
+def _negate(verdict):
+    return None if verdict is None else not verdict
+
+
+def _literal(value, span):
+    if isinstance(value, tuple):
+        return n.Tuple(tuple(_literal(v, span) for v in value), span)
+    if isinstance(value, sympy.Basic):
+        return Value(value, span)
+    if isinstance(value, float):
+        return n.Float(value, span)
+    if isinstance(value, str):
+        return n.Str(value, span)
+    return n.Const(value, span)
+
+
+def _describe(expr: n.Expr) -> str:
+    if isinstance(expr, n.Unknown):
+        return "an unknown `?`"
+    if isinstance(expr, n.Str):
+        return f"the string {expr.value!r}"
+    if isinstance(expr, n.Const):
+        return repr(expr.value)
+    if isinstance(expr, n.Float):
+        return f"the number {expr.value!r}"
+    if isinstance(expr, n.Tuple):
+        return f"a {len(expr.items)}-tuple"
+    if isinstance(expr, n.Num):
+        return str(expr.value)
+    return "an expression"
+
+
+def what_is(value) -> str:
+    """`a tensor`, `a number (L//2)`, `str 'same'`: a value, for a message."""
+    if isinstance(value, Tensor):
+        return "a tensor"
+    if isinstance(value, sympy.Basic):
+        return f"a number ({pyrepr(value)})"
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,460 @@
+"""The walker: a plan body run statement by statement, deciding what feeds what.
+
+A body is a chain: each statement consumes the chain's value and makes a new one.  Blocks
+are expanded at each call (their input shapes bind names, so a block can compute widths
+from its input), repeats are unrolled and conditions decided, so the graph that comes out
+is plain: layers and merges.  Structure must be decidable: a condition or repeat count
+that depends on an unknown size is refused.  A statement that fails passes its input on,
+so later lines are still checked (and keep their shapes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sympy
+
+from . import nodes as n
+from .arguments import Binder
+from .assertions import Assertions, Named
+from .errors import Span, did_you_mean
+from .graph import Node, show_shape
+from .layercall import LayerCalls
+from .merges import MERGES, MergeError
+from .scope import Abort, BlockSource, Frame, Skip, State, Tensor, check_name
+from .shapes import at_least, dim, equal_condition, pyrepr
+from .values import Values, what_is
+
+MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
+MAX_NESTING = 100  # bodies inside bodies (blocks, repeats, ifs, branches), all files together
+MAX_REPEAT = 10_000
+MAX_STEPS = 100_000  # statements executed while unrolling
+
+_MISSING = object()
+
+
+class Walker:
+    def __init__(self, st: State):
+        self.st, self.diag = st, st.diag
+        self.values = Values(st)
+        self.binder = Binder(st, self.values)
+        self.assertions = Assertions(st, self.values)
+        self.layers = LayerCalls(st, self.binder, self.assertions)
+        self.depth = 0  # bodies being walked, one inside the other
+
+    @property
+    def frame(self) -> Frame:
+        return self.st.frame
+
+    # -- the plan --------------------------------------------------------------------------
+
+    def plan(self, plan: n.PlanDef) -> Frame:
+        """Walk the plan; its frame holds the outputs.  Problems are diagnostics; Abort stops early."""
+        check_name(self.diag, plan.name, plan.name_span, "plan name")
+        root = Frame({}, self.st.library, self.diag.file, self.diag.source)
+        self.diag.frames.append(root)
+        self._definitions()
+        self._params(plan)
+        body = plan.body
+        if not body or not isinstance(body[0], n.Input):
+            span = body[0].span if body else plan.span
+            self.diag.error("E200", "a plan starts with its input, e.g. `input [N, C, L]`", span)
+            return root
+        self._body(body)
+        return root
+
+    def _params(self, plan: n.PlanDef) -> None:
+        env = self.st.env
+        for p in plan.params:
+            if p.name in env:
+                self.diag.error("E201", f"parameter {p.name!r} is declared twice", p.span)
+                continue
+            ok = check_name(self.diag, p.name, p.span, "parameter name")
+            if p.name in self.st.sizes:
+                value = sympy.Integer(self.st.sizes[p.name])
+            elif p.default is not None:
+                try:
+                    value = self.values.int(p.default, "a parameter default")
+                except Skip:  # reported; a stand-in symbol keeps its uses from each saying "unknown name"
+                    value = dim(p.name if ok else f"refused{len(env)}")
+            else:
+                value = dim(p.name if ok else f"refused{len(env)}")
+            env[p.name] = value
+            self.frame.names[p.name] = value
+
+    def _definitions(self) -> None:
+        """Names of the blocks the plan can call, checked once whether or not they are called."""
+        for src in {id(s): s for s in self.st.library.values()}.values():
+            frame = Frame({}, src.namespace, src.file, src.source)
+            with self.diag.located(frame):
+                check_name(self.diag, src.definition.name, src.definition.name_span, "block name")
+                seen = set()
+                for p in src.definition.params:
+                    if p.name in seen:
+                        self.diag.error("E201", f"parameter {p.name!r} is declared twice", p.span)
+                    seen.add(p.name)
+                    check_name(self.diag, p.name, p.span, "parameter name")
+
+    # -- bodies ----------------------------------------------------------------------------
+
+    def _body(self, stmts, nested: bool = False) -> None:
+        if self.depth >= MAX_NESTING:
+            self.diag.error("E262", f"statements nest more than {MAX_NESTING} deep", stmts[0].span if stmts else
+                            Span(1, 1, 1, 1), hints=["move the inner part into a block of its own"])
+            raise Abort
+        self.frame.nested += nested
+        self.depth += 1
+        try:
+            for stmt in stmts:
+                try:
+                    self._statement(stmt)
+                except Skip:
+                    if isinstance(stmt, n.Input) and self.frame.block is not None:
+                        raise  # the caller's tensor does not fit the block: the rest would only say E244
+                    cur = self.frame.current
+                    if cur is not None:
+                        self.frame.current = replace(cur, tainted=True)
+        finally:
+            self.frame.nested -= nested
+            self.depth -= 1
+
+    def _statement(self, stmt) -> None:
+        self.st.steps += 1
+        if self.st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
+            self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
+                            hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
+            raise Abort
+        handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
+                    n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
+                    n.Pass: lambda s: None}
+        handlers[type(stmt)](stmt)
+
+    def _bind(self, name: str | None, value, span: Span) -> None:
+        if name is None:
+            return
+        check_name(self.diag, name, span, "name")
+        old = self.frame.names.get(name, _MISSING)
+        if old is not _MISSING and isinstance(old, Tensor) != isinstance(value, Tensor):
+            what = "a tensor" if isinstance(old, Tensor) else "a parameter or size"
+            self.diag.error("E243", f"{name!r} is already {what} here; choose another name", span)
+            raise Skip
+        self.frame.names[name] = value
+
+    def _need_current(self, span: Span) -> Tensor:
+        if self.frame.current is None:
+            self.diag.error("E244", "there is no tensor here to work on", span,
+                            hints=["start with `input [...]`, or name a tensor on its own line first"])
+            raise Skip
+        return self.frame.current
+
+    # -- statements ------------------------------------------------------------------------
+
+    def _input(self, stmt: n.Input) -> None:
+        f = self.frame
+        if f.nested:
+            self.diag.error("E206", "an input belongs at the top level of a plan or block", stmt.span)
+            raise Skip
+        if f.block is not None:
+            return self._block_input(stmt)
+        for d in stmt.shape.dims:
+            if isinstance(d, n.Ellipsis_):
+                self.diag.error("E207", "`...` stands for leading dims only in a block's input pattern", d.span)
+                raise Skip
+        dims = self._input_dims(stmt)
+        name = self.st.node_name("x", stmt.name or "x", stmt.span)
+        tensor = self.st.add_node(Node(len(self.st.nodes), "input", name, (), tuple(dims), stmt.span))
+        f.current = tensor  # first: the chain goes on even if the name is refused (no E244 on every line)
+        try:
+            self._bind(stmt.name or "x", tensor, stmt.span)
+        except Skip:
+            if stmt.name is None:
+                self.diag.add_hint("an unnamed input is called `x`: rename that dim, or name the input "
+                                   "(`input img [...]`)")
+            raise
+
+    def _input_dims(self, stmt: n.Input) -> list:
+        """A plan input's dims: a new name is a size symbol (N, L, H, W), the rest are expressions."""
+        dims = []
+        for d in stmt.shape.dims:
+            if isinstance(d, n.Name) and (d.id not in self.frame.names or d.id in self.st.symbols):
+                dims.append(self._symbol(d))
+            else:
+                try:
+                    dims.append(self.values.int(d, "an input dim"))
+                except Skip:  # reported; a stand-in keeps the layers below checked
+                    dims.append(dim(f"refused{len(dims)}"))
+                self._positive_dim(dims[-1], d.span)
+        if not dims:
+            self.diag.error("E204", "the input needs at least one dim", stmt.shape.span)
+            raise Skip
+        return dims
+
+    def _symbol(self, name: n.Name) -> sympy.Basic:
+        if not check_name(self.diag, name.id, name.span, "dim name"):
+            return dim(f"refused{len(self.st.symbols)}")  # the plan is refused; later layers are still checked
+        if name.id not in self.st.symbols:
+            self.st.symbols.append(name.id)
+        if name.id in self.st.sizes:
+            value = sympy.Integer(self.st.sizes[name.id])
+            self._positive_dim(value, name.span)
+        else:
+            value = dim(name.id)
+        self.frame.names[name.id] = value
+        return value
+
+    def _positive_dim(self, value, span: Span) -> None:
+        if at_least(value, 1) is sympy.false:
+            self.diag.error("E205", f"an input dim must be positive, got {pyrepr(value)}", span)
+
+    def _let(self, stmt: n.Let) -> None:
+        self._bind(stmt.name, self.values.eval(stmt.value, stmt.name), stmt.name_span)
+
+    def _ref(self, stmt: n.Ref) -> None:
+        value = self.values.lookup(n.Name(stmt.name, stmt.span if stmt.target is None else _tail(stmt)))
+        if stmt.target is not None and not isinstance(value, Tensor):  # `a = b` of numbers
+            self._bind(stmt.target, value, stmt.target_span)
+            return
+        if not isinstance(value, Tensor):
+            self.diag.error("E240", f"{stmt.name!r} is {what_is(value)}, not a tensor", stmt.span,
+                            hints=["a name on its own line continues the chain from that tensor"])
+            raise Skip
+        self._bind(stmt.target, value, stmt.target_span or stmt.span)
+        self.frame.current = value
+
+    def _output(self, stmt: n.Output) -> None:
+        tensors = []
+        for name in stmt.names:
+            value = self.values.lookup(name)
+            if not isinstance(value, Tensor):
+                self.diag.error("E240", f"{name.id!r} is {what_is(value)}, not a tensor", name.span)
+                raise Skip
+            tensors.append(value)
+        f = self.frame
+        if f.block is not None and len(tensors) != 1:
+            self.diag.error("E250", f"a block gives one tensor; this output names {len(tensors)}", stmt.span)
+            raise Skip
+        if f.outputs is not None:
+            self.diag.error("E251", "there is already an output statement", stmt.span)
+            raise Skip
+        f.outputs = tuple(tensors)
+        f.current = tensors[-1]
+
+    def _repeat(self, stmt: n.Repeat) -> None:
+        count = self.values.int(stmt.count, "a repeat count")
+        if not count.is_Integer:
+            self.values.undecidable(stmt.count, count, "a repeat count")
+        if not 0 <= int(count) <= MAX_REPEAT:
+            self.diag.error("E221", f"a repeat count must be between 0 and {MAX_REPEAT}, got {count}",
+                            stmt.count.span)
+            raise Skip
+        f = self.frame
+        saved = f.names.get(stmt.var, _MISSING) if stmt.var else _MISSING
+        if stmt.var:
+            check_name(self.diag, stmt.var, stmt.span, "loop variable")
+        for i in range(int(count)):
+            if stmt.var:
+                f.names[stmt.var] = sympy.Integer(i)
+            f.loop += (i,)
+            try:
+                self._body(stmt.body, nested=True)
+            finally:
+                f.loop = f.loop[:-1]
+        if stmt.var:
+            if saved is _MISSING:
+                f.names.pop(stmt.var, None)
+            else:
+                f.names[stmt.var] = saved
+
+    def _if(self, stmt: n.If) -> None:
+        self._body(stmt.body if self.values.truth(stmt.cond) else stmt.orelse, nested=True)
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _call(self, stmt: n.Layer) -> None:
+        call = stmt.call
+        inputs, rest = self._tensor_args(call)
+        if call.name in MERGES:
+            out = self._merge(call, rest, self._with_current(inputs, 2, call), stmt.target, stmt.span)
+            if stmt.expect is not None:
+                self.assertions.check(stmt, Named(call.name), self.st.nodes[out.id].shape)
+        else:
+            if len(rest) != len(call.args):
+                stmt = replace(stmt, call=replace(call, args=rest))
+            if call.name in self.frame.namespace:
+                out = self._block_call(stmt, inputs)
+            else:
+                out = self._layer_call(stmt, inputs)
+        self._bind(stmt.target, out, stmt.target_span or stmt.span)
+        self.frame.current = out
+
+    def _tensor_args(self, call: n.Call):
+        """The call's leading positional arguments that name tensors, and the other arguments."""
+        tensors = []
+        names = self.frame.names
+        for i, arg in enumerate(call.args):
+            value = names.get(arg.value.id, None) if isinstance(arg.value, n.Name) else None
+            if not isinstance(value, Tensor):
+                for later in call.args[i:]:
+                    if isinstance(later.value, n.Name) and isinstance(names.get(later.value.id), Tensor):
+                        self.diag.error("E245", f"tensor {later.value.id!r} must come before the other arguments",
+                                        later.span, hints=[f"e.g. {call.name}({later.value.id}, ...)"])
+                        raise Skip
+                return tensors, call.args[i:]
+            if arg.name is not None:
+                self.diag.error("E245", "tensors are passed by position, not by keyword", arg.span)
+                raise Skip
+            tensors.append(value)
+        return tensors, ()
+
+    def _with_current(self, inputs: list, needed: int, call: n.Call) -> list:
+        """Inputs for a call that takes `needed` tensors: the chain's value fills the first place."""
+        if len(inputs) < needed:
+            inputs = [self._need_current(call.span), *inputs]
+        return inputs
+
+    def _layer_call(self, stmt: n.Layer, inputs: list) -> Tensor:
+        if len(inputs) > 1:
+            self.diag.error("E242", f"{stmt.call.name} takes one tensor, got {len(inputs)}", stmt.call.span)
+            raise Skip
+        source = inputs[0] if inputs else self._need_current(stmt.call.span)
+        node = self.layers.node(stmt, self.st.nodes[source.id])
+        return Tensor(node.id, source.tainted)
+
+    # -- merges ----------------------------------------------------------------------------
+
+    def _merge_stmt(self, stmt: n.Merge) -> None:
+        start = self._need_current(stmt.span)
+        f = self.frame
+        outs = []
+        for branch in stmt.branches:
+            f.current = start
+            self._body(branch.body, nested=True)
+            self._bind(branch.name, f.current, branch.span)
+            outs.append(f.current)
+        if len(outs) < 2:
+            self.diag.error("E333", f"{stmt.call.name} needs at least two branches, got {len(outs)}", stmt.span,
+                            hints=["an empty branch (`pass`) is the identity"])
+            raise Skip
+        out = self._merge(stmt.call, stmt.call.args, outs, stmt.target, stmt.span)
+        self._bind(stmt.target, out, stmt.target_span or stmt.span)
+        f.current = out
+
+    def _merge(self, call: n.Call, options, inputs: list, target: str | None, span: Span) -> Tensor:
+        """A merge of `inputs`; `options` are the call's arguments that are not tensors (cat's dim)."""
+        spec = MERGES.get(call.name)
+        if spec is None:  # `name:` with branches, where name is no merge
+            self.diag.error("E100", f"unknown merge {call.name!r}", call.name_span,
+                            hints=[did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"])
+            raise Skip
+        for arg in options:  # `add(skp)`: a misspelt tensor is the news, not "needs two tensors"
+            if arg.name is None and isinstance(arg.value, n.Name):
+                self.values.lookup(arg.value)
+        if len(inputs) < 2:
+            self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
+            raise Skip
+        args = self.binder.merge(spec, call, options)
+        shapes = self.assertions.merge(call, [self.st.nodes[t.id].shape for t in inputs], args)
+        tainted = any(t.tainted for t in inputs)
+        try:
+            out, conds = spec.rule(shapes, args)
+        except MergeError as exc:
+            if tainted:  # an earlier error made these shapes; do not report it twice
+                return Tensor(inputs[0].id, True)
+            hints = [exc.hint, *(f"input {i + 1} is {show_shape(s)}{self.st.made_at(t)}"
+                                 for i, (s, t) in enumerate(zip(shapes, inputs, strict=True)))]
+            self.diag.error("E330", f"{call.name}: {exc.message}", call.name_span, hints=hints)
+            raise Skip from None
+        name = self.st.node_name(call.name, target, span)
+        for cond, message in conds if not tainted else ():
+            self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
+        node = Node(len(self.st.nodes), call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
+        return replace(self.st.add_node(node), tainted=tainted)
+
+    # -- blocks ----------------------------------------------------------------------------
+
+    def _block_call(self, stmt: n.Layer, inputs: list) -> Tensor:
+        call, caller = stmt.call, self.frame
+        src: BlockSource = caller.namespace[call.name]
+        block = src.definition
+        wanted = sum(isinstance(s, n.Input) for s in block.body)
+        if wanted == 0:
+            self.diag.error("E210", f"block {block.name} has no input statement", call.name_span,
+                            notes=[(f"block {block.name} is defined here", block.name_span, src.file, src.source)])
+            raise Skip
+        inputs = self._with_current(inputs, wanted, call) if len(inputs) < wanted else inputs
+        if len(inputs) != wanted:
+            self.diag.error("E211", f"block {block.name} takes {wanted} tensor{'s' * (wanted != 1)}, "
+                            f"got {len(inputs)}", call.span)
+            raise Skip
+        if len(self.diag.frames) > MAX_BLOCK_DEPTH:
+            self.diag.error("E260", f"blocks nest more than {MAX_BLOCK_DEPTH} deep (does {block.name} call itself "
+                            "without end?)", call.name_span)
+            raise Skip
+        given = self.binder.block(block, call)
+        prefix = self.st.node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
+        note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
+        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs))
+        self.diag.frames.append(frame)
+        try:
+            for p in block.params:
+                frame.names[p.name] = given[p.name] if p.name in given else self.values.eval(p.default, p.name)
+            self._body(block.body)
+        finally:
+            self.diag.frames.pop()
+        result = frame.outputs[0] if frame.outputs else frame.current
+        if result is None:
+            raise Skip
+        if any(t.tainted for t in inputs) or (frame.current is not None and frame.current.tainted):
+            result = replace(result, tainted=True)
+        if stmt.expect is not None:
+            self.assertions.check(stmt, Named(block.name), self.st.nodes[result.id].shape)
+        return result
+
+    def _block_input(self, stmt: n.Input) -> None:
+        f = self.frame
+        tensor = f.pending.pop(0)
+        shape = self.st.nodes[tensor.id].shape
+        self._bind_pattern(stmt.shape, shape, f.block)
+        self._bind(stmt.name, tensor, stmt.span)
+        f.current = tensor
+
+    def _bind_pattern(self, pattern: n.Shape, shape: tuple, block: n.BlockDef) -> None:
+        """Match the caller's input shape against `input [N, C, H, W]`: new names bind, others must agree."""
+        dims = pattern.dims
+        rest = [i for i, d in enumerate(dims) if isinstance(d, n.Ellipsis_)]
+        if len(rest) > 1:
+            self.diag.error("E207", "an input pattern has at most one `...`", dims[rest[1]].span)
+            raise Skip
+        if rest:
+            head, tail = dims[: rest[0]], dims[rest[0] + 1:]
+            fits = len(shape) >= len(head) + len(tail)
+            pairs = [*zip(head, shape, strict=False), *zip(tail, shape[len(shape) - len(tail):], strict=False)]
+        else:
+            fits = len(shape) == len(dims)
+            pairs = list(zip(dims, shape, strict=False))
+        if not fits:
+            want = f"{'at least ' if rest else ''}{len(dims) - len(rest)}-D"
+            self.diag.error("E212", f"block {block.name} expects a {want} input, got {len(shape)}-D "
+                            f"{show_shape(shape)}", pattern.span)
+            raise Skip
+        for d, actual in pairs:
+            self._bind_dim(d, actual, shape, block)
+
+    def _bind_dim(self, d, actual, shape, block: n.BlockDef) -> None:
+        if isinstance(d, n.Name) and d.id not in self.frame.names:
+            check_name(self.diag, d.id, d.span, "dim name")
+            self.frame.names[d.id] = actual
+            return
+        want = self.values.int(d, "an input dim")
+        cond = equal_condition(want, actual)
+        if cond is sympy.false:
+            self.diag.error("E213", f"block {block.name} expects this dim to be {pyrepr(want)}, got "
+                            f"{pyrepr(actual)} (the input is {show_shape(shape)})", d.span)
+            raise Skip
+        if cond is not sympy.true:
+            self.st.conds.append((cond, f"{block.name}: the input dim {pyrepr(actual)} must be {pyrepr(want)}",
+                                  block.name, d.span, shape))
+
+
+def _tail(stmt: n.Ref) -> Span:
+    return Span(stmt.span.end_line, stmt.span.end_col - len(stmt.name), stmt.span.end_line, stmt.span.end_col)
