@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import Diagnostic, PlanError, Span
-from .plan import Plan
+from .plan import Plan, Result
 
-__all__ = ["Diagnostic", "Plan", "PlanError", "Span", "load", "parse"]
+__all__ = ["Diagnostic", "Plan", "PlanError", "Result", "Span", "analyse", "analyse_file", "load", "parse"]
 __version__ = "0.1.0"
 
 
@@ -22,8 +22,43 @@ def parse(text: str, /, filename: str = "<plan>", **sizes: int) -> Plan:
     return _parse(text, filename, sizes)
 
 
+def analyse(text: str, /, filename: str = "<plan>", **sizes: int) -> Result:
+    """Parse and check plan text without raising for what it says: `Result.plan` holds every shape that
+    could be computed (None if the text does not parse), `Result.diagnostics` every error and warning."""
+    return _analyse(text, filename, sizes)
+
+
+def analyse_file(path: str | Path, /, **sizes: int) -> Result:
+    """`analyse` for a .plan file."""
+    from .files import read_source
+
+    try:
+        text = read_source(Path(path))
+    except PlanError as exc:
+        return Result(None, tuple(exc.diagnostics))
+    return _analyse(text, str(path), sizes)
+
+
+def _analyse(text: str, filename: str, sizes: dict[str, int]) -> Result:
+    from .check import analyse as analyse_definition
+
+    try:
+        definition, blocks = _front(text, filename)
+    except PlanError as exc:
+        return Result(None, tuple(exc.diagnostics))
+    checked = analyse_definition(definition, text, filename, sizes, blocks)
+    return Result(Plan(definition, checked, text, filename, sizes), checked.diagnostics)
+
+
 def _parse(text: str, filename: str, sizes: dict[str, int]) -> Plan:
     from .check import check
+
+    definition, blocks = _front(text, filename)
+    return Plan(definition, check(definition, text, filename, sizes, blocks), text, filename, sizes)
+
+
+def _front(text: str, filename: str):
+    """The plan's definition and the blocks it can call; PlanError for text that does not parse."""
     from .errors import fail
     from .imports import library
     from .parser import parse_module
@@ -36,9 +71,8 @@ def _parse(text: str, filename: str, sizes: dict[str, int]) -> Plan:
                 else "start the file with `plan NAME:` and an indented body")
         raise fail("E010", f"a .plan file holds exactly one plan; this one has {what}", where, filename, text,
                    hints=[hint])
-    definition = module.plans[0]
     blocks = library(module, filename, text, None if filename.startswith("<") else Path(filename))
-    return Plan(definition, check(definition, text, filename, sizes, blocks), text, filename, sizes)
+    return module.plans[0], blocks
 
 
 def load(path: str | Path, /, **sizes: int) -> Plan:

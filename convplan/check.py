@@ -40,6 +40,11 @@ class Checked:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def diagnostics(self) -> tuple:
+        """Every error and warning, in source order (the plan's own file first)."""
+        return tuple(sorted((*self.errors, *self.warnings), key=_position))
+
 
 def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,
             library: dict | None = None) -> Checked:
@@ -75,6 +80,10 @@ def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | N
     if checked.error is not None:
         raise checked.error
     return checked
+
+
+def _position(d) -> tuple:
+    return (d.source is not None, d.file, d.span.line, d.span.col)
 
 
 def _unused_sizes(st: State, plan: n.PlanDef) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sympy
 
 from . import nodes as n
@@ -14,7 +16,10 @@ MAX_SIZE_SEARCH = 4096
 
 
 class Plan:
-    """A plan whose every shape is known symbolically.  Immutable; `bind` makes a new one."""
+    """A plan whose every shape is known symbolically.  Immutable; `bind` makes a new one.
+
+    A plan from `convplan.analyse` may be partial: `complete` is False and the graph holds what could
+    be computed around the errors (`errors`)."""
 
     def __init__(self, definition: n.PlanDef, checked: Checked, source: str, filename: str,
                  sizes: dict[str, int] | None = None):
@@ -80,6 +85,23 @@ class Plan:
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
         return self._checked.warnings
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The errors found (empty for a plan from `parse`/`load`, which raise instead)."""
+        return self._checked.errors
+
+    @property
+    def complete(self) -> bool:
+        """Whether the plan checked without errors: every shape, requirement and count is known."""
+        return not self._checked.errors
+
+    def node(self, name: str) -> Node:
+        """The graph node called `name` (as in `convplan check`'s table); KeyError if there is none."""
+        for node in self.graph.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -175,7 +197,31 @@ class Plan:
         }
 
     def __repr__(self) -> str:
-        return f"<Plan {self.name} {show_shape(self.input_shape)} -> {show_shape(self.output_shape)}>"
+        if not self.graph.inputs or not self.graph.outputs:
+            return f"<Plan {self.name} (partial: {len(self.errors)} errors)>"
+        partial = "" if self.complete else f" (partial: {len(self.errors)} errors)"
+        return f"<Plan {self.name} {show_shape(self.input_shape)} -> {show_shape(self.output_shape)}{partial}>"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What `convplan.analyse` found: the plan as far as it could be checked (None when the text does not
+    parse) and every diagnostic, errors and warnings, in source order."""
+
+    plan: Plan | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "warning")
 
 
 def _merge_dict(node: Node, graph) -> dict:
