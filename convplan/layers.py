@@ -120,7 +120,9 @@ class Rule:
         if not x.free_symbols or not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi:
             return
         short = mod(m, s) - hi
-        dropped = sympy.Gt(short, 0)
+        # A number where x's form fixes the residue (x = 2*H); else it runs through every residue as x grows
+        # and so is never decided (sympy's own try is slow): compared unevaluated.
+        dropped = sympy.Gt(short, 0) if short.is_Number else sympy.Gt(short, 0, evaluate=False)
         if dropped is not sympy.false:
             self.tails.append((dropped, f"the last {_s(short)} position(s) of {_s(x)}"))
 

@@ -468,7 +468,9 @@ def _chain_bound(d):
     if not (x.is_Symbol and x.is_integer):
         return None
     least = 1 if x.is_positive else 0 if x.is_nonnegative else None
-    return sympy.true if least is not None and least >= n else sympy.Ge(x, n)
+    if least is not None and least >= n:
+        return sympy.true
+    return sympy.Ge(x, n, evaluate=False)  # x has no upper bound: undecided (sympy's own try is slow)
 
 
 def _nonneg_general(d):
