@@ -10,7 +10,8 @@ import sympy
 
 from .errors import Span
 from .layers import REGISTRY, REQUIRED, LayerSpec
-from .shapes import pyrepr
+from .show import show_shape as show_shape  # re-exported: check, structure and cli import it from here
+from .show import show_value
 
 MERGE_OPS = ("add", "mul", "cat")
 
@@ -78,16 +79,6 @@ class Graph:
         return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
 
 
-def show_value(v) -> str:
-    """A resolved argument value as the user would write it."""
-    if isinstance(v, tuple):
-        inner = ", ".join(show_value(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    if isinstance(v, sympy.Basic):
-        return pyrepr(v)
-    return repr(v)
-
-
 def show_call(node: Node, graph: Graph | None = None) -> str:
     """`Conv1d(1, 32, kernel_size=3, padding=1)`: required args positional, the rest by keyword.
     A merge shows its inputs when the graph is given: `cat(b1, b2, dim=1)`."""
@@ -104,8 +95,4 @@ def show_call(node: Node, graph: Graph | None = None) -> str:
         text = show_value(node.args[name])
         parts.append(text if name in required else f"{name}={text}")
     return f"{node.kind}({', '.join(parts)})"
-
-
-def show_shape(shape) -> str:
-    return "[" + ", ".join(pyrepr(d) for d in shape) + "]"
 

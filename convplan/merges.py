@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sympy
 
 from .shapes import equal, equal_condition, pyrepr
+from .show import show_shape
 
 
 class MergeError(Exception):
@@ -31,15 +32,11 @@ class MergeSpec:
     what: str = ""  # for messages: "added", "multiplied", "concatenated"
 
 
-def _show(shape) -> str:
-    return "[" + ", ".join(pyrepr(d) for d in shape) + "]"
-
-
 def _same_rank(shapes, what: str) -> int:
     ranks = {len(s) for s in shapes}
     if len(ranks) > 1:
         raise MergeError(f"tensors of different ranks cannot be {what}: "
-                         + " and ".join(f"{len(s)}-D {_show(s)}" for s in shapes))
+                         + " and ".join(f"{len(s)}-D {show_shape(s)}" for s in shapes))
     return ranks.pop()
 
 
@@ -49,8 +46,8 @@ def _agree(shapes, i: int, what: str, conds: list) -> None:
     for other in shapes[1:]:
         cond = equal_condition(first, other[i])
         if cond is sympy.false:
-            raise MergeError(f"tensors {_show(shapes[0])} and {_show(other)} cannot be {what}: dim {i} differs "
-                             f"({pyrepr(first)} vs {pyrepr(other[i])})")
+            raise MergeError(f"tensors {show_shape(shapes[0])} and {show_shape(other)} cannot be {what}: "
+                             f"dim {i} differs ({pyrepr(first)} vs {pyrepr(other[i])})")
         if cond is not sympy.true:
             conds.append((cond, f"dim {i} of the {what} tensors must agree ({pyrepr(first)} vs {pyrepr(other[i])})"))
 
@@ -74,7 +71,7 @@ def mul_rule(shapes, args):
             continue
         for other in wide[1:]:
             if equal(wide[0], other) is False:
-                raise MergeError(f"tensors {' and '.join(_show(s) for s in shapes)} cannot be multiplied: dim {i} "
+                raise MergeError(f"tensors {' and '.join(show_shape(s) for s in shapes)} cannot be multiplied: dim {i} "
                                  f"is {pyrepr(wide[0])} in one and {pyrepr(other)} in another",
                                  "broadcasting stretches only a dim written as 1 (e.g. after AdaptiveAvgPool2d(1))")
             cond = equal_condition(wide[0], other)
