@@ -10,16 +10,15 @@ import sympy
 
 from .errors import Span
 from .layers import REGISTRY, REQUIRED, LayerSpec
+from .merges import MERGES
 from .show import show_shape as show_shape  # re-exported: check, structure and cli import it from here
 from .show import show_value
-
-MERGE_OPS = ("add", "mul", "cat")
 
 
 @dataclass(frozen=True)
 class Node:
     id: int
-    op: str  # "input", "layer", or a merge: "add", "mul" (broadcasting), "cat" (args["dim"])
+    op: str  # "input", "layer", or the name of a merge (merges.MERGES)
     name: str  # unique, a valid Python identifier: x, conv1, layer1_basicblock1_conv2, add1, ...
     inputs: tuple[int, ...]  # node ids, in order (a merge's operands, in the order written)
     shape: tuple  # sympy expressions
@@ -73,7 +72,7 @@ class Graph:
 
     @property
     def merges(self) -> tuple[Node, ...]:
-        return tuple(n for n in self.nodes if n.op in MERGE_OPS)
+        return tuple(n for n in self.nodes if n.op in MERGES)
 
     def substitute(self, mapping: dict) -> Graph:
         return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
@@ -82,7 +81,7 @@ class Graph:
 def show_call(node: Node, graph: Graph | None = None) -> str:
     """`Conv1d(1, 32, kernel_size=3, padding=1)`: required args positional, the rest by keyword.
     A merge shows its inputs when the graph is given: `cat(b1, b2, dim=1)`."""
-    if node.op in MERGE_OPS:
+    if node.op in MERGES:
         parts = [graph.nodes[i].name for i in node.inputs] if graph is not None else []
         parts += [f"{k}={show_value(v)}" for k, v in node.args.items()]
         return f"{node.op}({', '.join(parts)})"
