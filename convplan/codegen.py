@@ -20,11 +20,11 @@ import sympy
 
 from .check import Checked, check
 from .errors import Diagnostic, PlanError, Span
-from .graph import Graph, Node, show_shape
-from .layers import REQUIRED
+from .graph import Graph, Node
 from .merges import MERGES
 from .pysource import TAB, Brackets, Namespace, Pre, Printer, Writer, str_literal, value_source
 from .shapes import dim, pyrepr
+from .show import show_shape
 
 LINE_LENGTH = 88  # ruff's and black's default: the file lands in the user's project
 POSITIVE = "sizes are positive integers"
@@ -271,14 +271,8 @@ def _wrap_words(text: str, fits) -> list[str]:
 
 def _layer_args(node: Node, expr: Printer) -> list:
     """Torch's leading required arguments by position, the rest by keyword."""
-    spec = node.spec
-    required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
-    out, positional = [], True
-    for name in spec.torch_order():
-        if name not in node.given:
-            positional = False
-            continue
-        positional = positional and name in required
+    out = []
+    for name, positional in node.spec.call_args(node.given):
         value = node.args[name]
         doc = expr.doc(value) if isinstance(value, sympy.Basic) else value_source(value, expr)
         out.append(doc if positional else Pre(f"{name}=", doc))

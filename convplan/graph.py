@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import sympy
 
 from .errors import Span
-from .layers import REGISTRY, REQUIRED, LayerSpec
+from .layers import REGISTRY, LayerSpec
 from .merges import MERGES
 from .show import show_shape as show_shape  # re-exported: check, structure and cli import it from here
 from .show import show_value
@@ -79,19 +79,12 @@ class Graph:
 
 
 def show_call(node: Node, graph: Graph | None = None) -> str:
-    """`Conv1d(1, 32, kernel_size=3, padding=1)`: required args positional, the rest by keyword.
+    """`Conv1d(1, 32, kernel_size=3, padding=1)`: as codegen writes it (`LayerSpec.call_args`).
     A merge shows its inputs when the graph is given: `cat(b1, b2, dim=1)`."""
     if node.op in MERGES:
         parts = [graph.nodes[i].name for i in node.inputs] if graph is not None else []
         parts += [f"{k}={show_value(v)}" for k, v in node.args.items()]
         return f"{node.op}({', '.join(parts)})"
-    spec = node.spec
-    required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
-    parts = []
-    for name in spec.torch_order():
-        if name not in node.given:
-            continue
-        text = show_value(node.args[name])
-        parts.append(text if name in required else f"{name}={text}")
+    parts = [(f"{name}=" if not positional else "") + show_value(node.args[name])
+             for name, positional in node.spec.call_args(node.given)]
     return f"{node.kind}({', '.join(parts)})"
-

@@ -74,6 +74,17 @@ class LayerSpec:
     def arg_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.args)
 
+    def call_args(self, given) -> list[tuple[str, bool]]:
+        """The arguments a call writes (those in `given`), in torch's order, each with whether it goes
+        by position: torch's leading required ones, up to the first left out; the rest by keyword."""
+        required = {a.name for a in self.args if a.default is REQUIRED} | {self.inferred}
+        out, positional = [], True
+        for name in self.torch_order():
+            positional = positional and name in required and name in given
+            if name in given:
+                out.append((name, positional))
+        return out
+
     def torch_order(self) -> tuple[str, ...]:
         """torch's constructor argument order, the inferred argument included."""
         names = self.arg_names
