@@ -1,6 +1,6 @@
 """Fixes worth suggesting: the argument value that satisfies an `->` assertion, asymmetric
 padding where no symmetric one exists, Flatten() before a Linear, torch's argument order,
-and warnings for strides that silently drop samples.
+and what to do with an argument the input decides but the plan wrote anyway.
 
 Everything here is best effort and cheap: small searches with a deadline, and a hint is
 simply left out when none is found.  Layer kinds are never named: what matters is read
@@ -14,13 +14,12 @@ import time
 import sympy
 
 from .errors import source_lines
-from .graph import show_shape, show_value
 from .layers import FLATTEN, INT, PAD, SIZE, LayerError, LayerSpec, Rule, asymmetric_pad
 from .shapes import FloorDiv, equal, evaluate, pyrepr, to_expr
+from .show import show_shape, show_value
 
 SEARCH = range(0, 65)
 BUDGET_S = 0.2
-MAX_EXAMPLE = 64  # sizes tried when looking for one that drops samples
 
 
 def _u() -> sympy.Symbol:
@@ -173,9 +172,6 @@ def source_text(span, source: str) -> str | None:
     if span.line != span.end_line or not 1 <= span.line <= len(lines):
         return None
     return lines[span.line - 1][span.col - 1 : span.end_col - 1]
-
-
-# -- warnings --------------------------------------------------------------------------
 
 
 # -- the argument the input decides, written anyway ---------------------------------------

@@ -405,7 +405,7 @@ def adaptive_rule(ctx: Rule, shape, a, nd):
 # -- normalisation, dropout, activations -------------------------------------------------
 
 
-def same_shape(ctx, shape, a, nd=0):
+def same_shape(ctx, shape, a):
     return tuple(shape)
 
 
@@ -443,7 +443,7 @@ def _two_or_more(values) -> bool:
     return any(f.is_Number and f >= 2 for f in factors)
 
 
-def group_norm_rule(ctx: Rule, shape, a, nd=0):
+def group_norm_rule(ctx: Rule, shape, a):
     g = a["num_groups"]
     ctx.positive([g], "num_groups")
     n, c = shape[0], shape[1]
@@ -455,7 +455,7 @@ def group_norm_rule(ctx: Rule, shape, a, nd=0):
     return tuple(shape)
 
 
-def layer_norm_rule(ctx: Rule, shape, a, nd=0):
+def layer_norm_rule(ctx: Rule, shape, a):
     norm = ntuple(a["normalized_shape"], 1)
     if len(norm) > len(shape):
         ctx.fail(f"normalized_shape {_s(norm)} has more dims than the input ({len(shape)})", "normalized_shape")
@@ -472,7 +472,7 @@ def layer_norm_infer(shape, a):
     return (shape[-1],) if a["normalized_shape"] is None else a["normalized_shape"]
 
 
-def layer_norm_count(a, nd=0):
+def layer_norm_count(a):
     if not a["elementwise_affine"]:
         return 0
     n = prod(ntuple(a["normalized_shape"], 1))
@@ -493,7 +493,7 @@ def dropout_rule(ctx: Rule, shape, a, nd=0):
     return tuple(shape)
 
 
-def softmax_rule(ctx: Rule, shape, a, nd=0):
+def softmax_rule(ctx: Rule, shape, a):
     if a["dim"] is not None:
         _dim_index(ctx, shape, a["dim"], "dim")
     return tuple(shape)
@@ -509,7 +509,7 @@ def _dim_index(ctx: Rule, shape, dim, arg):
 # -- reshaping -------------------------------------------------------------------------
 
 
-def flatten_rule(ctx: Rule, shape, a, nd=0):
+def flatten_rule(ctx: Rule, shape, a):
     start = _dim_index(ctx, shape, a["start_dim"], "start_dim")
     end = _dim_index(ctx, shape, a["end_dim"], "end_dim")
     if start > end:
@@ -517,7 +517,7 @@ def flatten_rule(ctx: Rule, shape, a, nd=0):
     return (*shape[:start], prod(shape[start : end + 1]), *shape[end + 1 :])
 
 
-def unflatten_rule(ctx: Rule, shape, a, nd=0):
+def unflatten_rule(ctx: Rule, shape, a):
     i = _dim_index(ctx, shape, a["dim"], "dim")
     sizes = a["unflattened_size"]
     if not isinstance(sizes, tuple):
@@ -544,12 +544,12 @@ def unflatten_rule(ctx: Rule, shape, a, nd=0):
     return (*shape[:i], *sizes, *shape[i + 1 :])
 
 
-def linear_rule(ctx: Rule, shape, a, nd=0):
+def linear_rule(ctx: Rule, shape, a):
     ctx.positive([a["out_features"]], "out_features")
     return (*shape[:-1], a["out_features"])
 
 
-def linear_count(a, nd=0):
+def linear_count(a):
     return a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
 
 
@@ -557,7 +557,7 @@ _UPSAMPLE_RANKS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
 SCALE_CHECKED = 1 << 16  # sizes up to which a symbolic scale rule is checked against float64
 
 
-def upsample_rule(ctx: Rule, shape, a, nd=0):
+def upsample_rule(ctx: Rule, shape, a):
     size, mode = a["size"], a["mode"]
     scale = a["scale_factor"] or None  # torch's constructor turns scale_factor=0 into None
     spatial = len(shape) - 2
@@ -654,7 +654,7 @@ def pad_rule(ctx: Rule, shape, a, nd):
     return tuple(out)
 
 
-def pixel_shuffle_rule(ctx: Rule, shape, a, nd=0):
+def pixel_shuffle_rule(ctx: Rule, shape, a):
     r = a["upscale_factor"]
     ctx.positive([r], "upscale_factor")
     c, h, w = shape[-3:]
@@ -666,7 +666,7 @@ def pixel_shuffle_rule(ctx: Rule, shape, a, nd=0):
     return (*shape[:-3], floordiv(c, r * r), h * r, w * r)
 
 
-def pixel_unshuffle_rule(ctx: Rule, shape, a, nd=0):
+def pixel_unshuffle_rule(ctx: Rule, shape, a):
     r = a["downscale_factor"]
     ctx.positive([r], "downscale_factor")
     c, h, w = shape[-3:]
