@@ -14,6 +14,7 @@ from torch import nn
 
 from .errors import Diagnostic, PlanError
 from .graph import Graph, Node
+from .merges import MERGES
 
 
 class PlanModule(nn.Module):
@@ -46,29 +47,8 @@ class PlanModule(nn.Module):
             if op == "layer":
                 values[node_id] = getattr(self, name)(*operands)
             else:
-                values[node_id] = MERGE_FUNCTIONS[op](operands, args)
+                values[node_id] = MERGES[op].compute(torch, operands, args)
         return values
-
-
-def _product(operands):
-    out = operands[0]
-    for t in operands[1:]:
-        out = out * t
-    return out
-
-
-def _sum(operands):
-    out = operands[0]
-    for t in operands[1:]:
-        out = out + t  # not in place: an operand may be another node's value (a skip connection)
-    return out
-
-
-MERGE_FUNCTIONS = {
-    "add": lambda operands, args: _sum(operands),
-    "mul": lambda operands, args: _product(operands),
-    "cat": lambda operands, args: torch.cat(operands, dim=args["dim"]),
-}
 
 
 def make_layer(node: Node) -> nn.Module:

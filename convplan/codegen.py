@@ -3,8 +3,9 @@
 The plan is checked again with its parameters left symbolic, so every size a weight
 depends on stays an expression of the class's constructor arguments: one class serves
 every input size the plan allows.  The forward is generated over the graph, one line per
-node, by a small per-op table (`EMITTERS`).  Submodules keep the graph's node names, so
-the generated module's state_dict matches `Plan.build()`'s key for key.
+node: a layer calls its submodule, a merge writes what merges.py declares for it.
+Submodules keep the graph's node names, so the generated module's state_dict matches
+`Plan.build()`'s key for key.
 
 Nothing from the plan's text reaches the output except validated identifiers, numbers
 and strings written with a literal printer; codegen never imports torch.
@@ -19,10 +20,11 @@ import sympy
 
 from .check import Checked, check
 from .errors import Diagnostic, PlanError, Span
-from .graph import Graph, Node, show_shape
-from .layers import REQUIRED
-from .pysource import TAB, Brackets, Namespace, Ops, Pre, Printer, Writer, str_literal, value_source
+from .graph import Graph, Node
+from .merges import MERGES
+from .pysource import TAB, Brackets, Namespace, Pre, Printer, Writer, str_literal, value_source
 from .shapes import dim, pyrepr
+from .show import show_shape
 
 LINE_LENGTH = 88  # ruff's and black's default: the file lands in the user's project
 POSITIVE = "sizes are positive integers"
@@ -142,26 +144,17 @@ class Context:
     uses_torch: bool = False
 
 
-def emit_layer(ctx: Context, node: Node, ins: list[str]) -> Brackets:
-    return Brackets(f"self.{ctx.attrs[node.id]}", tuple(ins))
-
-
-def emit_add(ctx: Context, node: Node, ins: list[str]) -> Ops:
-    return Ops(tuple(ins), ("+",) * (len(ins) - 1))
-
-
-def emit_mul(ctx: Context, node: Node, ins: list[str]) -> Ops:
-    return Ops(tuple(ins), ("*",) * (len(ins) - 1))
-
-
-def emit_cat(ctx: Context, node: Node, ins: list[str]) -> Brackets:
-    ctx.uses_torch = True
-    dim_arg = f"dim={value_source(node.args.get('dim', 0), ctx.expr)}"
-    return Brackets("torch.cat", (Brackets("", tuple(ins), "[", "]"), dim_arg))
-
-
-# op -> the right-hand side of the node's forward line (a layout doc).  A new op is one entry.
-EMITTERS = {"layer": emit_layer, "add": emit_add, "mul": emit_mul, "cat": emit_cat}
+def emit(ctx: Context, node: Node, ins: list[str]):
+    """The right-hand side of the node's forward line (a layout doc): a submodule call, or
+    what the merge's declaration writes."""
+    if node.op == "layer":
+        return Brackets(f"self.{ctx.attrs[node.id]}", tuple(ins))
+    spec = MERGES.get(node.op)
+    if spec is None:
+        raise _error(ctx.model, node.span, f"no code for the operation {node.op!r}")
+    ctx.uses_torch = ctx.uses_torch or spec.needs_torch
+    args = {**dict(spec.args), **node.args}  # a graph made by hand may leave the defaults out
+    return spec.emit(ins, args, lambda v: value_source(v, ctx.expr))
 
 
 def write(model: Model, line_length: int = LINE_LENGTH) -> str:
@@ -278,14 +271,8 @@ def _wrap_words(text: str, fits) -> list[str]:
 
 def _layer_args(node: Node, expr: Printer) -> list:
     """Torch's leading required arguments by position, the rest by keyword."""
-    spec = node.spec
-    required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
-    out, positional = [], True
-    for name in spec.torch_order():
-        if name not in node.given:
-            positional = False
-            continue
-        positional = positional and name in required
+    out = []
+    for name, positional in node.spec.call_args(node.given):
         value = node.args[name]
         doc = expr.doc(value) if isinstance(value, sympy.Basic) else value_source(value, expr)
         out.append(doc if positional else Pre(f"{name}=", doc))
@@ -303,9 +290,6 @@ def _forward(w: Writer, ctx: Context, names: Namespace) -> None:
     for node in graph.inputs:
         w.comment(f"{variables[node.id]}: {show_shape(node.shape)}  {file}:{node.line}")
     for node in steps:
-        emit = EMITTERS.get(node.op)
-        if emit is None:
-            raise _error(ctx.model, node.span, f"no code for the operation {node.op!r}")
         rhs = emit(ctx, node, [variables[i] for i in node.inputs])
         target = "" if variables[node.id] is None else f"{variables[node.id]} = "
         where = Path(node.file).name if node.file else file  # a block may come from another file

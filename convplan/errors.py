@@ -36,9 +36,6 @@ class Span:
         return Span(self.line, self.col, other.end_line, other.end_col)
 
 
-NOWHERE = Span(1, 1, 1, 1)
-
-
 @dataclass(frozen=True)
 class Diagnostic:
     code: str
@@ -82,12 +79,12 @@ class PlanError(Exception):
     stopped: bool = field(default=False)  # checking stopped at MAX_COLLECTED errors: there may be more
 
     def __post_init__(self):
-        super().__init__(self.render(color=False))
+        super().__init__(self.render())
 
     def __str__(self) -> str:
-        return self.render(color=False)
+        return self.render()
 
-    def render(self, color: bool = False) -> str:
+    def render(self) -> str:
         text = render_all(self.diagnostics, self.source, self.extra)
         if self.stopped:
             text += f"\n(checking stopped after {MAX_COLLECTED} errors)"

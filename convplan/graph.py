@@ -9,16 +9,16 @@ from dataclasses import dataclass, field, replace
 import sympy
 
 from .errors import Span
-from .layers import REGISTRY, REQUIRED, LayerSpec
-from .shapes import pyrepr
-
-MERGE_OPS = ("add", "mul", "cat")
+from .layers import REGISTRY, LayerSpec
+from .merges import MERGES
+from .show import show_shape as show_shape  # re-exported: check, structure and cli import it from here
+from .show import show_value
 
 
 @dataclass(frozen=True)
 class Node:
     id: int
-    op: str  # "input", "layer", or a merge: "add", "mul" (broadcasting), "cat" (args["dim"])
+    op: str  # "input", "layer", or the name of a merge (merges.MERGES)
     name: str  # unique, a valid Python identifier: x, conv1, layer1_basicblock1_conv2, add1, ...
     inputs: tuple[int, ...]  # node ids, in order (a merge's operands, in the order written)
     shape: tuple  # sympy expressions
@@ -78,40 +78,19 @@ class Graph:
 
     @property
     def merges(self) -> tuple[Node, ...]:
-        return tuple(n for n in self.nodes if n.op in MERGE_OPS)
+        return tuple(n for n in self.nodes if n.op in MERGES)
 
     def substitute(self, mapping: dict) -> Graph:
         return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
 
 
-def show_value(v) -> str:
-    """A resolved argument value as the user would write it."""
-    if isinstance(v, tuple):
-        inner = ", ".join(show_value(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    if isinstance(v, sympy.Basic):
-        return pyrepr(v)
-    return repr(v)
-
-
 def show_call(node: Node, graph: Graph | None = None) -> str:
-    """`Conv1d(1, 32, kernel_size=3, padding=1)`: required args positional, the rest by keyword.
+    """`Conv1d(1, 32, kernel_size=3, padding=1)`: as codegen writes it (`LayerSpec.call_args`).
     A merge shows its inputs when the graph is given: `cat(b1, b2, dim=1)`."""
-    if node.op in MERGE_OPS:
+    if node.op in MERGES:
         parts = [graph.nodes[i].name for i in node.inputs] if graph is not None else []
         parts += [f"{k}={show_value(v)}" for k, v in node.args.items()]
         return f"{node.op}({', '.join(parts)})"
-    spec = node.spec
-    required = {a.name for a in spec.args if a.default is REQUIRED} | {spec.inferred}
-    parts = []
-    for name in spec.torch_order():
-        if name not in node.given:
-            continue
-        text = show_value(node.args[name])
-        parts.append(text if name in required else f"{name}={text}")
+    parts = [(f"{name}=" if not positional else "") + show_value(node.args[name])
+             for name, positional in node.spec.call_args(node.given)]
     return f"{node.kind}({', '.join(parts)})"
-
-
-def show_shape(shape) -> str:
-    return "[" + ", ".join(pyrepr(d) for d in shape) + "]"
-

@@ -1,10 +1,10 @@
 """Fixes worth suggesting: the argument value that satisfies an `->` assertion, asymmetric
 padding where no symmetric one exists, Flatten() before a Linear, torch's argument order,
-and warnings for strides that silently drop samples.
+and what to do with an argument the input decides but the plan wrote anyway.
 
 Everything here is best effort and cheap: small searches with a deadline, and a hint is
 simply left out when none is found.  Layer kinds are never named: what matters is read
-from the registry (argument kinds, `nd`, the family of padding layers).
+from the registry (argument kinds, `nd`, `asymmetric_pad`, `FLATTEN`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import time
 import sympy
 
 from .errors import source_lines
-from .graph import show_shape, show_value
-from .layers import INT, PAD, REGISTRY, SIZE, LayerError, LayerSpec, Rule
+from .layers import FLATTEN, INT, PAD, SIZE, LayerError, LayerSpec, Rule, asymmetric_pad
 from .shapes import FloorDiv, equal, evaluate, pyrepr, to_expr
+from .show import show_shape, show_value
 
 SEARCH = range(0, 65)
 BUDGET_S = 0.2
-MAX_EXAMPLE = 64  # sizes tried when looking for one that drops samples
 
 
 def _u() -> sympy.Symbol:
@@ -113,8 +112,8 @@ def _solve(have, want, deadline) -> sympy.Expr | None:
 
 
 def _asymmetric(spec: LayerSpec, half, j: int, then: str = "padding=0") -> str | None:
-    """`padding=3/2` is no padding, but (1, 2) on either side is: ZeroPadNd before the layer."""
-    pad = REGISTRY.get(f"ZeroPad{spec.nd}d")
+    """`padding=3/2` is no padding, but (1, 2) on either side is: a zero padding layer before it."""
+    pad = asymmetric_pad(spec.nd)
     if pad is None:
         return None
     total = int(2 * half)
@@ -145,12 +144,12 @@ def asymmetric_for_unknown(spec: LayerSpec, pairs, unknowns) -> str | None:
 
 
 def flatten_hint(spec: LayerSpec, shape: tuple, out: tuple, want: list) -> str | None:
-    """The layer kept extra dims the assertion does not have: Flatten() first would merge them."""
+    """The layer kept extra dims the assertion does not have: flattening first would merge them."""
     takes_2d = 2 in spec.ranks if spec.ranks else spec.min_rank <= 2  # not before a Conv2d
-    if len(out) <= len(want) or len(shape) < 3 or "Flatten" not in REGISTRY or not takes_2d:
+    if len(out) <= len(want) or len(shape) < 3 or not takes_2d:
         return None
     merged = sympy.Mul(*shape[1:])
-    return (f"insert Flatten() before {spec.name}: it turns {show_shape(shape)} into "
+    return (f"insert {FLATTEN.name}() before {spec.name}: it turns {show_shape(shape)} into "
             f"{show_shape((shape[0], merged))}")
 
 
@@ -175,14 +174,11 @@ def source_text(span, source: str) -> str | None:
     return lines[span.line - 1][span.col - 1 : span.end_col - 1]
 
 
-# -- warnings --------------------------------------------------------------------------
-
-
 # -- the argument the input decides, written anyway ---------------------------------------
 
 
 def inferred_given(spec: LayerSpec, shape: tuple, written) -> tuple[str, list[str]]:
-    """Message and hints for `Linear(in_features=320, ...)`: what the input gives, and Flatten() if that helps."""
+    """Message and hints for `Linear(in_features=320, ...)`: what the input gives, and flattening if that helps."""
     leave = f"leave {spec.inferred} out: convplan reads it from the input"
     try:
         actual = to_expr(spec.infer(shape, {}))
@@ -191,13 +187,14 @@ def inferred_given(spec: LayerSpec, shape: tuple, written) -> tuple[str, list[st
     head = f"{spec.name}({spec.inferred}={written})" if written is not None else f"{spec.name}'s {spec.inferred}"
     if written is not None and equal(actual, sympy.Integer(written)) is True:
         return f"{head} is right, but a plan leaves it out: it is read from the input", [leave]
-    if written is None or len(shape) < 3 or actual != shape[-1] or "Flatten" not in REGISTRY:
+    if written is None or len(shape) < 3 or actual != shape[-1]:
         return (f"{head} does not match the input: here it is {pyrepr(actual)} (the input is {show_shape(shape)})",
                 [leave])
     merged = sympy.Mul(*shape[1:])
     when = _size_where(merged, written)
-    flat = f"insert Flatten() before it: that gives {pyrepr(merged)}" + (f", which is {written} when {when}"
-                                                                          if when else "")
+    flat = f"insert {FLATTEN.name}() before it: that gives {pyrepr(merged)}"
+    if when:
+        flat += f", which is {written} when {when}"
     return (f"{spec.name} expects the last dim to be {written}, but the input here is {show_shape(shape)}",
             [flat, f"and {leave}"])
 

@@ -6,8 +6,9 @@
 - its shape rule (symbolic, torch-exact, with the conditions under which torch raises),
 - its parameter count.
 
-The torch constructor and the generated code both use `torch_name` and the resolved
-arguments, so nothing else in convplan special-cases a layer kind.  Rules receive a `Rule`
+The torch constructor and the generated code both use `name` (torch.nn's class name) and
+the resolved arguments, so nothing else in convplan special-cases a layer kind: what a rule
+or a hint needs to know about a kind is a field of its spec.  Rules receive a `Rule`
 context and return the output shape; a condition that may fail goes through
 `ctx.require(cond, message)`, which turns it into an error, a requirement or nothing.
 """
@@ -62,20 +63,34 @@ class LayerSpec:
     infer: Callable | None = None  # (shape, args) -> value of `inferred`
     ranks: tuple[int, ...] | None = None  # accepted input ranks; None = any >= min_rank
     min_rank: int = 1
+    inferred_at: int = 0  # its place in torch's constructor: GroupNorm(num_groups, num_channels) has it second
     nd: int = 0  # spatial dims of a 1d/2d/3d family member
     family: str = ""  # e.g. "Conv" for Conv1d/2d/3d: used to suggest the right member
     short: str = ""  # base of submodule names (conv1, pool2, ...)
+    kernel_within_input: bool = False  # torch refuses a kernel larger than the unpadded input (AvgPool3d)
+    pad_mode: str = ""  # padding layers: F.pad's mode ("constant", "reflect", "replicate"), which sets the limits
 
     @property
     def arg_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.args)
 
+    def call_args(self, given) -> list[tuple[str, bool]]:
+        """The arguments a call writes (those in `given`), in torch's order, each with whether it goes
+        by position: torch's leading required ones, up to the first left out; the rest by keyword."""
+        required = {a.name for a in self.args if a.default is REQUIRED} | {self.inferred}
+        out, positional = [], True
+        for name in self.torch_order():
+            positional = positional and name in required and name in given
+            if name in given:
+                out.append((name, positional))
+        return out
+
     def torch_order(self) -> tuple[str, ...]:
-        """Constructor argument order including the inferred one (always first in torch)."""
-        first = () if self.inferred is None or self.inferred in self.arg_names else (self.inferred,)
-        if self.name == "GroupNorm":  # GroupNorm(num_groups, num_channels, ...)
-            return (self.args[0].name, self.inferred) + self.arg_names[1:]
-        return first + self.arg_names
+        """torch's constructor argument order, the inferred argument included."""
+        names = self.arg_names
+        if self.inferred is None or self.inferred in names:  # LayerNorm's is written or defaulted
+            return names
+        return names[: self.inferred_at] + (self.inferred,) + names[self.inferred_at :]
 
 
 class LayerError(Exception):
@@ -364,7 +379,7 @@ def pool_rule(ctx: Rule, shape, a, nd):
         v = a["divisor_override"]
         ctx.require(sympy.Ne(v, 0), "divisor_override must not be 0", "divisor_override")
     lead, c, spatial = _split(shape, nd)
-    if ctx.spec.name == "AvgPool3d":  # its kernel compares the raw input (padding ignored) with the kernel
+    if ctx.spec.kernel_within_input:  # its torch kernel compares the raw input (padding ignored) with the kernel
         for x, ki in zip(spatial, k, strict=True):
             ctx.require(at_least(x - ki, 0), lambda: f"the input ({_s(x)}) must be at least the kernel ({_s(ki)})",
                         "kernel_size")
@@ -395,7 +410,7 @@ def adaptive_rule(ctx: Rule, shape, a, nd):
 # -- normalisation, dropout, activations -------------------------------------------------
 
 
-def same_shape(ctx, shape, a, nd=0):
+def same_shape(ctx, shape, a):
     return tuple(shape)
 
 
@@ -433,7 +448,7 @@ def _two_or_more(values) -> bool:
     return any(f.is_Number and f >= 2 for f in factors)
 
 
-def group_norm_rule(ctx: Rule, shape, a, nd=0):
+def group_norm_rule(ctx: Rule, shape, a):
     g = a["num_groups"]
     ctx.positive([g], "num_groups")
     n, c = shape[0], shape[1]
@@ -445,7 +460,7 @@ def group_norm_rule(ctx: Rule, shape, a, nd=0):
     return tuple(shape)
 
 
-def layer_norm_rule(ctx: Rule, shape, a, nd=0):
+def layer_norm_rule(ctx: Rule, shape, a):
     norm = ntuple(a["normalized_shape"], 1)
     if len(norm) > len(shape):
         ctx.fail(f"normalized_shape {_s(norm)} has more dims than the input ({len(shape)})", "normalized_shape")
@@ -462,7 +477,7 @@ def layer_norm_infer(shape, a):
     return (shape[-1],) if a["normalized_shape"] is None else a["normalized_shape"]
 
 
-def layer_norm_count(a, nd=0):
+def layer_norm_count(a):
     if not a["elementwise_affine"]:
         return 0
     n = prod(ntuple(a["normalized_shape"], 1))
@@ -483,7 +498,7 @@ def dropout_rule(ctx: Rule, shape, a, nd=0):
     return tuple(shape)
 
 
-def softmax_rule(ctx: Rule, shape, a, nd=0):
+def softmax_rule(ctx: Rule, shape, a):
     if a["dim"] is not None:
         _dim_index(ctx, shape, a["dim"], "dim")
     return tuple(shape)
@@ -499,7 +514,7 @@ def _dim_index(ctx: Rule, shape, dim, arg):
 # -- reshaping -------------------------------------------------------------------------
 
 
-def flatten_rule(ctx: Rule, shape, a, nd=0):
+def flatten_rule(ctx: Rule, shape, a):
     start = _dim_index(ctx, shape, a["start_dim"], "start_dim")
     end = _dim_index(ctx, shape, a["end_dim"], "end_dim")
     if start > end:
@@ -507,7 +522,7 @@ def flatten_rule(ctx: Rule, shape, a, nd=0):
     return (*shape[:start], prod(shape[start : end + 1]), *shape[end + 1 :])
 
 
-def unflatten_rule(ctx: Rule, shape, a, nd=0):
+def unflatten_rule(ctx: Rule, shape, a):
     i = _dim_index(ctx, shape, a["dim"], "dim")
     sizes = a["unflattened_size"]
     if not isinstance(sizes, tuple):
@@ -534,12 +549,12 @@ def unflatten_rule(ctx: Rule, shape, a, nd=0):
     return (*shape[:i], *sizes, *shape[i + 1 :])
 
 
-def linear_rule(ctx: Rule, shape, a, nd=0):
+def linear_rule(ctx: Rule, shape, a):
     ctx.positive([a["out_features"]], "out_features")
     return (*shape[:-1], a["out_features"])
 
 
-def linear_count(a, nd=0):
+def linear_count(a):
     return a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
 
 
@@ -547,7 +562,7 @@ _UPSAMPLE_RANKS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
 SCALE_CHECKED = 1 << 16  # sizes up to which a symbolic scale rule is checked against float64
 
 
-def upsample_rule(ctx: Rule, shape, a, nd=0):
+def upsample_rule(ctx: Rule, shape, a):
     size, mode = a["size"], a["mode"]
     scale = a["scale_factor"] or None  # torch's constructor turns scale_factor=0 into None
     spatial = len(shape) - 2
@@ -618,8 +633,8 @@ def pad_rule(ctx: Rule, shape, a, nd):
     pads = (pads,) * (2 * nd) if not isinstance(pads, tuple) else pads
     if len(pads) % 2:
         ctx.fail(f"padding needs an even number of values (left, right, ...), got {len(pads)}", "padding")
-    m, r, name = len(pads) // 2, len(shape), ctx.spec.name
-    by_mode = name.startswith(("Reflection", "Replication"))
+    m, r, name, mode = len(pads) // 2, len(shape), ctx.spec.name, ctx.spec.pad_mode
+    by_mode = mode != "constant"  # F.pad's reflect and replicate kernels
     if by_mode and (m > 3 or r not in (m + 1, m + 2)):
         # torch picks the kernel from len(padding), not from the class name
         ctx.fail(f"{name} with {len(pads)} padding values needs a {m + 1}-D or {m + 2}-D input, got {r}-D", "padding")
@@ -629,7 +644,7 @@ def pad_rule(ctx: Rule, shape, a, nd):
     for i in range(m):  # torch lists pads from the last dim backwards: (left, right, top, bottom, ...)
         lo, hi = pads[2 * i], pads[2 * i + 1]
         x = shape[-1 - i]
-        if name.startswith("Reflection"):
+        if mode == "reflect":
             for p in (lo, hi):
                 ctx.require(at_least(x - p, 1),
                             lambda: f"reflection padding ({_s(p)}) must be less than the input size ({_s(x)})",
@@ -644,7 +659,7 @@ def pad_rule(ctx: Rule, shape, a, nd):
     return tuple(out)
 
 
-def pixel_shuffle_rule(ctx: Rule, shape, a, nd=0):
+def pixel_shuffle_rule(ctx: Rule, shape, a):
     r = a["upscale_factor"]
     ctx.positive([r], "upscale_factor")
     c, h, w = shape[-3:]
@@ -656,7 +671,7 @@ def pixel_shuffle_rule(ctx: Rule, shape, a, nd=0):
     return (*shape[:-3], floordiv(c, r * r), h * r, w * r)
 
 
-def pixel_unshuffle_rule(ctx: Rule, shape, a, nd=0):
+def pixel_unshuffle_rule(ctx: Rule, shape, a):
     r = a["downscale_factor"]
     ctx.positive([r], "downscale_factor")
     c, h, w = shape[-3:]
@@ -672,19 +687,37 @@ def pixel_unshuffle_rule(ctx: Rule, shape, a, nd=0):
 # -- the vocabulary --------------------------------------------------------------------
 
 
-def _bind(fn, nd):
-    return lambda ctx, shape, a: fn(ctx, shape, a, nd)
+def _member(family: str, nd: int, *, rule: Callable, count: Callable | None = None, **fields) -> LayerSpec:
+    """Register `<family><nd>d`, whose rule and count see `nd`; it takes an unbatched or a
+    batched input unless `ranks` says otherwise."""
+    fields.setdefault("ranks", (nd + 1, nd + 2))
+    if count is not None:
+        fields["count"] = lambda a: count(a, nd)
+    return register(LayerSpec(name=f"{family}{nd}d", family=family, nd=nd,
+                              rule=lambda ctx, shape, a: rule(ctx, shape, a, nd), **fields))
 
 
-def _count(fn, nd):
-    return lambda a: fn(a, nd)
+def member(family: str, nd: int) -> LayerSpec | None:
+    """The `nd` member of a 1d/2d/3d family: ("Conv", 2) -> Conv2d's spec."""
+    spec = REGISTRY.get(f"{family}{nd}d")
+    return spec if spec is not None and spec.family == family else None
 
 
-def _family(nd: int):
-    """Register the 1d/2d/3d members of every N-d family."""
-    ranks = (nd + 1, nd + 2)
-    infer_c = lambda shape, a: shape[-nd - 1]  # noqa: E731
-    conv_args = (
+def asymmetric_pad(nd: int) -> LayerSpec | None:
+    """The layer that pads each side of each dim by its own amount, with zeros (a hint puts it
+    before a layer whose symmetric padding would have to be half an integer)."""
+    return member("ZeroPad", nd)
+
+
+def _channels(nd: int) -> Callable:
+    return lambda shape, a: shape[-nd - 1]  # the dim before the spatial ones: unbatched inputs too
+
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _conv(nd: int) -> None:
+    args = (
         Arg("out_channels"),
         Arg("kernel_size", kind=SIZE),
         Arg("stride", 1, SIZE),
@@ -692,23 +725,14 @@ def _family(nd: int):
         Arg("dilation", 1, SIZE),
         Arg("groups", 1),
         Arg("bias", True, BOOL),
-        Arg("padding_mode", "zeros", STR, ("zeros", "reflect", "replicate", "circular")),
+        Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
-    register(
-        LayerSpec(
-            f"Conv{nd}d",
-            conv_args,
-            _bind(conv_rule, nd),
-            _count(conv_count, nd),
-            "in_channels",
-            infer_c,
-            ranks,
-            nd=nd,
-            family="Conv",
-            short="conv",
-        )
-    )
-    convt_args = (
+    _member("Conv", nd, args=args, rule=conv_rule, count=conv_count, inferred="in_channels", infer=_channels(nd),
+            short="conv")
+
+
+def _conv_transpose(nd: int) -> None:
+    args = (
         Arg("out_channels"),
         Arg("kernel_size", kind=SIZE),
         Arg("stride", 1, SIZE),
@@ -717,157 +741,88 @@ def _family(nd: int):
         Arg("groups", 1),
         Arg("bias", True, BOOL),
         Arg("dilation", 1, SIZE),
-        Arg("padding_mode", "zeros", STR, ("zeros", "reflect", "replicate", "circular")),
+        Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
-    register(
-        LayerSpec(
-            f"ConvTranspose{nd}d",
-            convt_args,
-            _bind(conv_t_rule, nd),
-            _count(conv_t_count, nd),
-            "in_channels",
-            infer_c,
-            ranks,
-            nd=nd,
-            family="ConvTranspose",
-            short="deconv",
-        )
+    _member("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, inferred="in_channels",
+            infer=_channels(nd), short="deconv")
+
+
+def _max_pool(nd: int) -> None:
+    args = (
+        Arg("kernel_size", kind=SIZE),
+        Arg("stride", None, OPT_SIZE),
+        Arg("padding", 0, SIZE),
+        Arg("dilation", 1, SIZE),
+        Arg("return_indices", False, BOOL),
+        Arg("ceil_mode", False, BOOL),
     )
-    register(
-        LayerSpec(
-            f"MaxPool{nd}d",
-            (
-                Arg("kernel_size", kind=SIZE),
-                Arg("stride", None, OPT_SIZE),
-                Arg("padding", 0, SIZE),
-                Arg("dilation", 1, SIZE),
-                Arg("return_indices", False, BOOL),
-                Arg("ceil_mode", False, BOOL),
-            ),
-            _bind(pool_rule, nd),
-            ranks=ranks,
-            nd=nd,
-            family="MaxPool",
-            short="maxpool",
-        )
-    )
-    avg_args = (
+    _member("MaxPool", nd, args=args, rule=pool_rule, short="maxpool")
+
+
+def _avg_pool(nd: int) -> None:
+    args = (
         Arg("kernel_size", kind=SIZE),
         Arg("stride", None, OPT_SIZE),
         Arg("padding", 0, SIZE),
         Arg("ceil_mode", False, BOOL),
         Arg("count_include_pad", True, BOOL),
     )
-    if nd > 1:
-        avg_args += (Arg("divisor_override", None, OPT_INT),)
-    register(
-        LayerSpec(
-            f"AvgPool{nd}d", avg_args, _bind(pool_rule, nd), ranks=ranks, nd=nd, family="AvgPool", short="avgpool"
-        )
-    )
-    for kind in ("Avg", "Max"):
-        args = (Arg("output_size", kind=OPT_SIZE),) + ((Arg("return_indices", False, BOOL),) if kind == "Max" else ())
-        register(
-            LayerSpec(
-                f"Adaptive{kind}Pool{nd}d",
-                args,
-                _bind(adaptive_rule, nd),
-                ranks=None if kind == "Avg" and nd > 1 else ranks,  # the rule checks (see adaptive_rule)
-                min_rank=nd,
-                nd=nd,
-                family=f"Adaptive{kind}Pool",
-                short=f"adaptive{kind.lower()}pool",
-            )
-        )
-    bn_ranks = (2, 3) if nd == 1 else (nd + 2,)
-    register(
-        LayerSpec(
-            f"BatchNorm{nd}d",
-            (
-                Arg("eps", 1e-5, FLOAT),
-                Arg("momentum", 0.1, FLOAT),
-                Arg("affine", True, BOOL),
-                Arg("track_running_stats", True, BOOL),
-            ),
-            _bind(batch_norm_rule, nd),
-            norm_count,
-            "num_features",
-            lambda shape, a: shape[1],
-            bn_ranks,
-            nd=nd,
-            family="BatchNorm",
-            short="bn",
-        )
-    )
-    register(
-        LayerSpec(
-            f"InstanceNorm{nd}d",
-            (
-                Arg("eps", 1e-5, FLOAT),
-                Arg("momentum", 0.1, FLOAT),
-                Arg("affine", False, BOOL),
-                Arg("track_running_stats", False, BOOL),
-            ),
-            _bind(instance_norm_rule, nd),
-            norm_count,
-            "num_features",
-            infer_c,
-            ranks,
-            nd=nd,
-            family="InstanceNorm",
-            short="instnorm",
-        )
-    )
-    register(
-        LayerSpec(
-            f"Dropout{nd}d",
-            (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL)),
-            _bind(dropout_rule, nd),
-            ranks=ranks if nd == 1 else None,  # Dropout2d/3d only warn about other ranks
-            nd=nd,
-            family="Dropout",
-            short="dropout",
-        )
-    )
-    pad_ranks = None  # the rule checks ranks: they follow len(padding), not the class name
-    register(
-        LayerSpec(
-            f"ZeroPad{nd}d",
-            (Arg("padding", kind=PADS),),
-            _bind(pad_rule, nd),
-            ranks=pad_ranks,
-            nd=nd,
-            family="ZeroPad",
-            short="pad",
-        )
-    )
-    register(
-        LayerSpec(
-            f"ConstantPad{nd}d",
-            (Arg("padding", kind=PADS), Arg("value", kind=FLOAT)),
-            _bind(pad_rule, nd),
-            ranks=pad_ranks,
-            nd=nd,
-            family="ConstantPad",
-            short="pad",
-        )
-    )
-    for kind in ("Reflection", "Replication"):
-        register(
-            LayerSpec(
-                f"{kind}Pad{nd}d",
-                (Arg("padding", kind=PADS),),
-                _bind(pad_rule, nd),
-                ranks=pad_ranks,
-                nd=nd,
-                family=f"{kind}Pad",
-                short="pad",
-            )
-        )
+    if nd > 1:  # AvgPool1d has none
+        args += (Arg("divisor_override", None, OPT_INT),)
+    _member("AvgPool", nd, args=args, rule=pool_rule, short="avgpool", kernel_within_input=nd == 3)
 
 
-for _nd in (1, 2, 3):
-    _family(_nd)
+def _adaptive_pools(nd: int) -> None:
+    size = Arg("output_size", kind=OPT_SIZE)
+    # AdaptiveAvgPool2d/3d take any rank for a 1 x 1 (x 1) output: adaptive_rule checks the rank
+    _member("AdaptiveAvgPool", nd, args=(size,), rule=adaptive_rule, ranks=None if nd > 1 else (nd + 1, nd + 2),
+            min_rank=nd, short="adaptiveavgpool")
+    _member("AdaptiveMaxPool", nd, args=(size, Arg("return_indices", False, BOOL)), rule=adaptive_rule, min_rank=nd,
+            short="adaptivemaxpool")
+
+
+def _norm_args(affine: bool) -> tuple[Arg, ...]:
+    """BatchNorm's and InstanceNorm's, which differ in the defaults of affine and track_running_stats."""
+    return (
+        Arg("eps", 1e-5, FLOAT),
+        Arg("momentum", 0.1, FLOAT),
+        Arg("affine", affine, BOOL),
+        Arg("track_running_stats", affine, BOOL),
+    )
+
+
+def _batch_norm(nd: int) -> None:
+    _member("BatchNorm", nd, args=_norm_args(True), rule=batch_norm_rule, count=norm_count, inferred="num_features",
+            infer=lambda shape, a: shape[1], ranks=(2, 3) if nd == 1 else (nd + 2,), short="bn")
+
+
+def _instance_norm(nd: int) -> None:
+    _member("InstanceNorm", nd, args=_norm_args(False), rule=instance_norm_rule, count=norm_count,
+            inferred="num_features", infer=_channels(nd), short="instnorm")
+
+
+def _dropout(nd: int) -> None:
+    args = (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL))
+    # Dropout2d/3d only warn about other ranks
+    _member("Dropout", nd, args=args, rule=dropout_rule, ranks=(nd + 1, nd + 2) if nd == 1 else None, short="dropout")
+
+
+def _pads(nd: int) -> None:
+    padding = Arg("padding", kind=PADS)
+    for family, args, mode in (
+        ("ZeroPad", (padding,), "constant"),
+        ("ConstantPad", (padding, Arg("value", kind=FLOAT)), "constant"),
+        ("ReflectionPad", (padding,), "reflect"),
+        ("ReplicationPad", (padding,), "replicate"),
+    ):
+        # ranks=None: pad_rule checks them, as they follow len(padding), not the class name
+        _member(family, nd, args=args, rule=pad_rule, ranks=None, pad_mode=mode, short="pad")
+
+
+for _nd in (1, 2, 3):  # the 1d members first, as torch lists them
+    for _family in (_conv, _conv_transpose, _max_pool, _avg_pool, _adaptive_pools, _batch_norm, _instance_norm,
+                    _dropout, _pads):
+        _family(_nd)
 
 _INPLACE = (Arg("inplace", False, BOOL),)
 for _name, _args in {
@@ -884,72 +839,65 @@ for _name, _args in {
     "Tanh": (),
     "Identity": (),
 }.items():
-    register(LayerSpec(_name, _args, same_shape, short=_name.lower()))
-register(LayerSpec("Dropout", (Arg("p", 0.5, FLOAT),) + _INPLACE, dropout_rule, short="dropout"))
+    register(LayerSpec(name=_name, args=_args, rule=same_shape, short=_name.lower()))
+register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + _INPLACE, rule=dropout_rule, short="dropout"))
 
 for _name in ("Softmax", "LogSoftmax"):
-    register(LayerSpec(_name, (Arg("dim", None, OPT_INT),), softmax_rule, short=_name.lower()))
+    register(LayerSpec(name=_name, args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short=_name.lower()))
 
-register(
-    LayerSpec(
-        "GroupNorm",
-        (Arg("num_groups"), Arg("eps", 1e-5, FLOAT), Arg("affine", True, BOOL)),
-        group_norm_rule,
-        lambda a: 2 * a["num_channels"] if a["affine"] else 0,
-        "num_channels",
-        lambda shape, a: shape[1],
-        min_rank=2,
-        short="gn",
-    )
-)
-register(
-    LayerSpec(
-        "LayerNorm",
-        (
-            Arg("normalized_shape", None, DIMS),
-            Arg("eps", 1e-5, FLOAT),
-            Arg("elementwise_affine", True, BOOL),
-            Arg("bias", True, BOOL),
-        ),
-        layer_norm_rule,
-        layer_norm_count,
-        "normalized_shape",  # written or, by default, the input's last dim
-        layer_norm_infer,
-        short="ln",
-    )
-)
-register(LayerSpec("Flatten", (Arg("start_dim", 1), Arg("end_dim", -1)), flatten_rule, short="flatten"))
-register(LayerSpec("Unflatten", (Arg("dim"), Arg("unflattened_size", kind=DIMS)), unflatten_rule, short="unflatten"))
-register(
-    LayerSpec(
-        "Linear",
-        (Arg("out_features"), Arg("bias", True, BOOL)),
-        linear_rule,
-        linear_count,
-        "in_features",
-        lambda shape, a: shape[-1],
-        short="linear",
-    )
-)
-register(
-    LayerSpec(
-        "Upsample",
-        (
-            Arg("size", None, OPT_SIZE),
-            Arg("scale_factor", None, SCALE),
-            Arg(
-                "mode",
-                "nearest",
-                STR,
-                ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"),
-            ),
-            Arg("align_corners", None, BOOL),
-            Arg("recompute_scale_factor", None, BOOL),
-        ),
-        upsample_rule,
-        ranks=(3, 4, 5),
-        short="upsample",
-    )
-)
-register(LayerSpec("PixelShuffle", (Arg("upscale_factor"),), pixel_shuffle_rule, min_rank=3, short="shuffle"))
-register(LayerSpec("PixelUnshuffle", (Arg("downscale_factor"),), pixel_unshuffle_rule, min_rank=3, short="unshuffle"))
+register(LayerSpec(
+    name="GroupNorm",
+    args=(Arg("num_groups"), Arg("eps", 1e-5, FLOAT), Arg("affine", True, BOOL)),
+    rule=group_norm_rule,
+    count=lambda a: 2 * a["num_channels"] if a["affine"] else 0,
+    inferred="num_channels",
+    inferred_at=1,  # GroupNorm(num_groups, num_channels, ...)
+    infer=lambda shape, a: shape[1],
+    min_rank=2,
+    short="gn",
+))
+register(LayerSpec(
+    name="LayerNorm",
+    args=(
+        Arg("normalized_shape", None, DIMS),
+        Arg("eps", 1e-5, FLOAT),
+        Arg("elementwise_affine", True, BOOL),
+        Arg("bias", True, BOOL),
+    ),
+    rule=layer_norm_rule,
+    count=layer_norm_count,
+    inferred="normalized_shape",  # written or, by default, the input's last dim
+    infer=layer_norm_infer,
+    short="ln",
+))
+# Hints suggest it before a layer that wants the dims after the batch merged into one
+FLATTEN = register(LayerSpec(name="Flatten", args=(Arg("start_dim", 1), Arg("end_dim", -1)), rule=flatten_rule,
+                             short="flatten"))
+register(LayerSpec(name="Unflatten", args=(Arg("dim"), Arg("unflattened_size", kind=DIMS)), rule=unflatten_rule,
+                   short="unflatten"))
+register(LayerSpec(
+    name="Linear",
+    args=(Arg("out_features"), Arg("bias", True, BOOL)),
+    rule=linear_rule,
+    count=linear_count,
+    inferred="in_features",
+    infer=lambda shape, a: shape[-1],
+    short="linear",
+))
+register(LayerSpec(
+    name="Upsample",
+    args=(
+        Arg("size", None, OPT_SIZE),
+        Arg("scale_factor", None, SCALE),
+        Arg("mode", "nearest", STR, ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")),
+        Arg("align_corners", None, BOOL),
+        Arg("recompute_scale_factor", None, BOOL),
+    ),
+    rule=upsample_rule,
+    ranks=(3, 4, 5),
+    short="upsample",
+))
+register(LayerSpec(name="PixelShuffle", args=(Arg("upscale_factor"),), rule=pixel_shuffle_rule, min_rank=3,
+                   short="shuffle"))
+register(LayerSpec(name="PixelUnshuffle", args=(Arg("downscale_factor"),), rule=pixel_unshuffle_rule, min_rank=3,
+                   short="unshuffle"))

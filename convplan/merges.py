@@ -1,20 +1,28 @@
 """Merges: the operations that join tensors (`add`, `mul`, `cat`), declared once like layers.
 
-Each rule takes the input shapes and returns the output shape plus the conditions that
-must hold (dim equalities convplan could neither prove nor refute); a mismatch that is
-certain raises `MergeError` naming the dim.  torch is the oracle: `add` is strict (the
-shapes agree), `mul` broadcasts as torch does (a dim of 1 stretches), `cat` needs equal
-shapes except along `dim`.
+Each merge is one `MergeSpec`: its arguments, its shape rule, how build.py computes it with
+torch and what codegen writes for it.  Nothing else in convplan names a merge, so a new one
+is one declaration here.
+
+A rule takes the input shapes and returns the output shape plus the conditions that must
+hold (dim equalities convplan could neither prove nor refute); a mismatch that is certain
+raises `MergeError` naming the dim.  torch is the oracle: `add` is strict (the shapes
+agree), `mul` broadcasts as torch does (a dim of 1 stretches), `cat` needs equal shapes
+except along `dim`.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy
 
+from .pysource import Brackets, Ops
 from .shapes import equal, equal_condition, pyrepr
+from .show import show_shape
 
 
 class MergeError(Exception):
@@ -25,21 +33,23 @@ class MergeError(Exception):
 
 @dataclass(frozen=True)
 class MergeSpec:
-    name: str
+    name: str  # as written in a plan, and the base of the node's name (add1, cat2, ...)
     rule: Callable  # (shapes, args) -> (output shape, [(condition, message)])
+    # (torch, operands, args) -> tensor.  build.py passes torch in: `convplan check` never imports it.
+    compute: Callable
+    # (operand variables, args, value printer) -> the forward line's right-hand side, a pysource layout
+    emit: Callable
     args: tuple[tuple[str, object], ...] = ()  # (name, default); every argument is an int
-    what: str = ""  # for messages: "added", "multiplied", "concatenated"
-
-
-def _show(shape) -> str:
-    return "[" + ", ".join(pyrepr(d) for d in shape) + "]"
+    needs_torch: bool = False  # the generated code calls `torch.*`, so it imports torch
+    broadcasts: bool = False  # dims may differ where one is 1: equal operands are not required
+    along: str | None = None  # the argument naming the one dim the operands may differ in
 
 
 def _same_rank(shapes, what: str) -> int:
     ranks = {len(s) for s in shapes}
     if len(ranks) > 1:
         raise MergeError(f"tensors of different ranks cannot be {what}: "
-                         + " and ".join(f"{len(s)}-D {_show(s)}" for s in shapes))
+                         + " and ".join(f"{len(s)}-D {show_shape(s)}" for s in shapes))
     return ranks.pop()
 
 
@@ -49,8 +59,8 @@ def _agree(shapes, i: int, what: str, conds: list) -> None:
     for other in shapes[1:]:
         cond = equal_condition(first, other[i])
         if cond is sympy.false:
-            raise MergeError(f"tensors {_show(shapes[0])} and {_show(other)} cannot be {what}: dim {i} differs "
-                             f"({pyrepr(first)} vs {pyrepr(other[i])})")
+            raise MergeError(f"tensors {show_shape(shapes[0])} and {show_shape(other)} cannot be {what}: "
+                             f"dim {i} differs ({pyrepr(first)} vs {pyrepr(other[i])})")
         if cond is not sympy.true:
             conds.append((cond, f"dim {i} of the {what} tensors must agree ({pyrepr(first)} vs {pyrepr(other[i])})"))
 
@@ -74,7 +84,7 @@ def mul_rule(shapes, args):
             continue
         for other in wide[1:]:
             if equal(wide[0], other) is False:
-                raise MergeError(f"tensors {' and '.join(_show(s) for s in shapes)} cannot be multiplied: dim {i} "
+                raise MergeError(f"tensors {' and '.join(show_shape(s) for s in shapes)} cannot be multiplied: dim {i} "
                                  f"is {pyrepr(wide[0])} in one and {pyrepr(other)} in another",
                                  "broadcasting stretches only a dim written as 1 (e.g. after AdaptiveAvgPool2d(1))")
             cond = equal_condition(wide[0], other)
@@ -111,11 +121,29 @@ def _other_dim_hint(shapes, d: int, written: int) -> str | None:
     return f"cat joins along dim={written}; the tensors differ only in dim {differ[0]}: cat(..., dim={differ[0]})"
 
 
-MERGES: dict[str, MergeSpec] = {
-    spec.name: spec
-    for spec in (
-        MergeSpec("add", add_rule, what="added"),
-        MergeSpec("mul", mul_rule, what="multiplied"),
-        MergeSpec("cat", cat_rule, (("dim", 0),), "concatenated"),  # torch.cat's default dim
-    )
-}
+def _fold(op: Callable) -> Callable:
+    """The operator over the operands, left to right, never in place: an operand may be another
+    node's value too (a skip connection)."""
+    return lambda torch, ops, args: functools.reduce(op, ops)
+
+
+def _infix(op: str) -> Callable:
+    """`a + b + c` in the generated forward."""
+    return lambda ins, args, value: Ops(tuple(ins), (op,) * (len(ins) - 1))
+
+
+def _cat_code(ins, args, value) -> Brackets:
+    return Brackets("torch.cat", (Brackets("", tuple(ins), "[", "]"), f"dim={value(args['dim'])}"))
+
+
+def _register(*specs: MergeSpec) -> dict[str, MergeSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+MERGES: dict[str, MergeSpec] = _register(
+    MergeSpec(name="add", rule=add_rule, compute=_fold(operator.add), emit=_infix("+")),
+    MergeSpec(name="mul", rule=mul_rule, compute=_fold(operator.mul), emit=_infix("*"), broadcasts=True),
+    MergeSpec(name="cat", rule=cat_rule, emit=_cat_code, needs_torch=True,
+              args=(("dim", 0),), along="dim",  # torch.cat's default dim
+              compute=lambda torch, ops, args: torch.cat(ops, dim=args["dim"])),
+)

@@ -329,7 +329,9 @@ class _Nodes:
         return n.Merge(call, branches, Span.of(target).to(call.span), str(target), Span.of(target))
 
     def residual_head(self, body, shortcut=()):
-        # `residual: F  shortcut: S` is add(F(x), S(x)); no shortcut means S is the identity
+        # `residual: F  shortcut: S` is add(F(x), S(x)); no shortcut means S is the identity.
+        # "add" is what the keyword means in the language, not a registry lookup: the parser stays
+        # syntax only (merges.py brings sympy), and check refuses the name if `add` ever goes.
         head = self._keyword("residual")
         call = n.Call("add", (), head, head)
         return n.Merge(call, (n.Branch(body, head), n.Branch(tuple(shortcut), head)), head)

@@ -9,8 +9,9 @@ import sympy
 from . import nodes as n
 from .check import Checked, Requirement, check
 from .errors import Diagnostic, PlanError
-from .graph import Node, show_call, show_shape, show_value
+from .graph import Node, show_call
 from .shapes import dim, holds, pyrepr
+from .show import show_shape, show_value
 
 MAX_SIZE_SEARCH = 4096
 

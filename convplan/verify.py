@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .build import build_module, torch  # torch as build.py imports it (without the numpy warning)
-from .graph import show_shape
 from .shapes import evaluate
+from .show import show_shape
 
 LARGE = 997  # an odd prime: floors and ceilings of large sizes do not line up by chance
 
