@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from . import nodes as n
 from .errors import did_you_mean, suggest
 from .hints import inferred_given, torch_order_hint
-from .layers import ANY, BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REQUIRED, SCALE, SIZE, STR, LayerSpec
+from .layers import BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REQUIRED, SCALE, SIZE, STR, LayerSpec
 from .scope import Skip, State
 from .values import Values
 
@@ -230,9 +230,8 @@ COERCE = {
     BOOL: Binder._bool,
     FLOAT: Binder._float, SCALE: Binder._float,
     STR: Binder._str,
-    ANY: Binder._any,
 }
-NONE_ALLOWED = (OPT_INT, OPT_SIZE, SCALE, BOOL, DIMS, ANY)  # kinds whose value may be None
+NONE_ALLOWED = (OPT_INT, OPT_SIZE, SCALE, BOOL, DIMS)  # kinds whose value may be None
 
 
 def _is_none(e) -> bool:

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from . import nodes as n
 from .errors import MAX_REPORTED
-from .graph import show_shape
 from .hints import assertion_fixes, asymmetric_for_unknown, flatten_hint
 from .scope import Skip, State
 from .shapes import equal, equal_condition, pyrepr
+from .show import show_shape
 from .solve import SolveError, solve
 from .values import Values
 
@@ -85,15 +85,17 @@ class Assertions:
             raise Skip
         return self.values.int(d, "an asserted dim")
 
-    def merge(self, call: n.Call, shapes: list, args: dict) -> list:
-        """The operands' shapes with their unknowns solved so that they agree."""
+    def merge(self, spec, call: n.Call, shapes: list, args: dict) -> list:
+        """The operands' shapes with their unknowns solved so that they agree (except along the dim a
+        merge like cat joins on)."""
         solution = self.unknowns.solution
         shapes = [tuple(d.xreplace(solution) for d in s) for s in shapes]
         free = self.unknowns.in_(d for s in shapes for d in s)
-        if not free or call.name == "mul" or len({len(s) for s in shapes}) > 1:
+        if not free or spec.broadcasts or len({len(s) for s in shapes}) > 1:
             return shapes  # nothing to solve; broadcasting has no single answer; the rule reports the ranks
         rank = len(shapes[0])
-        along = args["dim"] % rank if "dim" in args and -rank <= args["dim"] < rank else None
+        written = args[spec.along] if spec.along else None
+        along = written % rank if written is not None and -rank <= written < rank else None
         pairs = [(s[i], shapes[0][i]) for s in shapes[1:] for i in range(len(s)) if i != along]
         try:
             found = solve(pairs, free)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from . import load
 from .errors import PlanError
-from .graph import show_call, show_shape
+from .graph import show_call
 from .shapes import pyrepr
+from .show import show_shape
 
 MAX_SET = 10**12
 

@@ -11,7 +11,6 @@ import sympy
 from .errors import Span
 from .layers import REGISTRY, LayerSpec
 from .merges import MERGES
-from .show import show_shape as show_shape  # re-exported: check, structure and cli import it from here
 from .show import show_value
 
 

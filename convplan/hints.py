@@ -14,7 +14,7 @@ import time
 import sympy
 
 from .errors import source_lines
-from .layers import FLATTEN, INT, PAD, SIZE, LayerError, LayerSpec, Rule, asymmetric_pad
+from .layers import FLATTEN, INT, PAD, SIZE, LayerError, LayerSpec, RuleContext, asymmetric_pad
 from .shapes import FloorDiv, equal, evaluate, pyrepr, to_expr
 from .show import show_shape, show_value
 
@@ -83,7 +83,7 @@ def _with(current, value, j, nd):
 
 
 def _run(spec, shape, args, strict: bool = False):
-    rule = Rule(spec)
+    rule = RuleContext(spec)
     try:
         out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
     except (LayerError, TypeError, ValueError, ZeroDivisionError):  # a rule may refuse a symbolic value

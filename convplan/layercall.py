@@ -10,12 +10,13 @@ from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions
 from .errors import did_you_mean
-from .graph import Node, show_shape
+from .graph import Node
 from .hints import source_text, torch_order_hint
-from .layers import FLOAT, REGISTRY, REQUIRED, LayerError, LayerSpec, Rule
+from .layers import FLOAT, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
 from .merges import MERGES
 from .scope import Skip, State
 from .shapes import equal, pyrepr, to_expr
+from .show import show_shape
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
@@ -24,7 +25,7 @@ MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 di
 class LayerCalls:
     def __init__(self, st: State, binder: Binder, assertions: Assertions):
         self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
-        self.applied: dict = {}  # (kind, shape, args) -> (output shape, Rule): see _apply
+        self.applied: dict = {}  # (kind, shape, args) -> (output shape, RuleContext): see _apply
 
     def node(self, stmt: n.Layer, prev: Node) -> Node:
         call = stmt.call
@@ -54,7 +55,7 @@ class LayerCalls:
         node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given)
         return self.st.nodes[self.st.add_node(node).id]
 
-    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, Rule]:
+    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, RuleContext]:
         """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
         the output is known to be in bounds."""
@@ -65,14 +66,14 @@ class LayerCalls:
             key = None
         if key is not None and key in self.applied:
             return self.applied[key]
-        rule = Rule(spec)
+        rule = RuleContext(spec)
         out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
         self._bounded_shape(spec, call, out, shape)
         if key is not None:
             self.applied[key] = out, rule
         return out, rule
 
-    def _report(self, spec: LayerSpec, call: n.Call, rule: Rule, name: str, shape) -> None:
+    def _report(self, spec: LayerSpec, call: n.Call, rule: RuleContext, name: str, shape) -> None:
         """The rule's conditions become requirements; its warnings are reported, W310 once per layer and
         worded when the requirements are known (requirements.word_tails)."""
         for cond, message, arg in rule.conds:
@@ -159,9 +160,9 @@ def _rank_hint(spec: LayerSpec, shape) -> str | None:
         return (f"{spec.name} takes batched input only: give the input a batch dim, "
                 f"[N, {', '.join(pyrepr(d) for d in shape)}]")
     if spec.family:
-        other = f"{spec.family}{r - 2}d"
-        if other in REGISTRY and other != spec.name:
-            return f"for a {r}-D input use {other}"
+        other = member(spec.family, r - 2)
+        if other is not None and other is not spec:
+            return f"for a {r}-D input use {other.name}"
     return None
 
 

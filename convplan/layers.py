@@ -8,12 +8,12 @@
 
 The torch constructor and the generated code both use `name` (torch.nn's class name) and
 the resolved arguments, so nothing else in convplan special-cases a layer kind: what a rule
-or a hint needs to know about a kind is a field of its spec.  Rules receive a `Rule`
+or a hint needs to know about a kind is a field of its spec.  Rules receive a `RuleContext`
 context and return the output shape; a condition that may fail goes through
 `ctx.require(cond, message)`, which turns it into an error, a requirement or nothing.
 """
 
-# Messages are lambdas (printing sympy is slow) that Rule.require calls at once, never later:
+# Messages are lambdas (printing sympy is slow) that RuleContext.require calls at once, never later:
 # ruff: noqa: B023
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ OPT_SIZE = "size or None"  # adaptive pools: None entries keep that dim
 PADS = "pads"  # an int or a tuple of 2*nd ints (ZeroPad & co.)
 DIMS = "dims"  # an int or a tuple of ints (LayerNorm, Unflatten)
 SCALE = "scale"  # a float or a tuple of floats
-ANY = "any"
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class LayerError(Exception):
 
 
 @dataclass
-class Rule:
+class RuleContext:
     """What a shape rule sees besides the shape and the arguments."""
 
     spec: LayerSpec
@@ -172,7 +171,7 @@ def ntuple(value, nd: int) -> tuple:
     return tuple(value) if isinstance(value, tuple) else (value,) * nd
 
 
-def per_dim(ctx: Rule, value, nd: int, arg: str, broadcast: bool = True) -> tuple:
+def per_dim(ctx: RuleContext, value, nd: int, arg: str, broadcast: bool = True) -> tuple:
     """An int, or a tuple of nd values (of 1 value when torch broadcasts it): nd values, else refused."""
     if not isinstance(value, tuple):
         return (value,) * nd
@@ -194,7 +193,7 @@ def _split(shape, nd):
     return shape[: -nd - 1], shape[-nd - 1], shape[-nd:]
 
 
-def nonempty(ctx: Rule, out) -> tuple:
+def nonempty(ctx: RuleContext, out) -> tuple:
     """torch returns empty tensors where a size reaches 0; a plan's dims are positive, so refuse those."""
     for i, d in enumerate(out):
         ctx.require(at_least(d, 1), lambda: f"output dim {i} would be {_s(d)}: empty tensors are not planned", None)
@@ -204,7 +203,7 @@ def nonempty(ctx: Rule, out) -> tuple:
 # -- convolutions ----------------------------------------------------------------------
 
 
-def _conv_common(ctx: Rule, shape, a, nd):
+def _conv_common(ctx: RuleContext, shape, a, nd):
     k = per_dim(ctx, a["kernel_size"], nd, "kernel_size", broadcast=False)
     s, d = per_dim(ctx, a["stride"], nd, "stride"), per_dim(ctx, a["dilation"], nd, "dilation")
     ctx.positive([a["groups"]], "groups")
@@ -222,7 +221,7 @@ def _conv_common(ctx: Rule, shape, a, nd):
     return k, s, d
 
 
-def conv_rule(ctx: Rule, shape, a, nd):
+def conv_rule(ctx: RuleContext, shape, a, nd):
     k, s, d = _conv_common(ctx, shape, a, nd)
     lead, _, spatial = _split(shape, nd)
     pads = _conv_pads(ctx, shape, a, nd, k, d)
@@ -241,7 +240,7 @@ def conv_rule(ctx: Rule, shape, a, nd):
     return (*lead, a["out_channels"], *out)
 
 
-def _conv_pads(ctx: Rule, shape, a, nd, k, d):
+def _conv_pads(ctx: RuleContext, shape, a, nd, k, d):
     """(left, right) padding of each spatial dim."""
     pad, mode = a["padding"], a["padding_mode"]
     if pad == "same":
@@ -266,7 +265,7 @@ def _conv_pads(ctx: Rule, shape, a, nd, k, d):
     return _mode_pads(ctx, shape, pad, nd)
 
 
-def _mode_pads(ctx: Rule, shape, pad, nd):
+def _mode_pads(ctx: RuleContext, shape, pad, nd):
     """padding_mode != 'zeros': torch first runs F.pad(x, padding reversed, each twice, mode), which pads
     the last len(padding) dims of the input as it is (unbatched too), then convolves without padding.
     Negative values crop."""
@@ -307,7 +306,7 @@ def conv_count(a, nd):
     return weight + (a["out_channels"] if a["bias"] else 0)
 
 
-def conv_t_rule(ctx: Rule, shape, a, nd):
+def conv_t_rule(ctx: RuleContext, shape, a, nd):
     if isinstance(a["padding"], str):
         ctx.fail(f"padding={a['padding']!r} is not supported for {ctx.spec.name}", "padding")
     if a["padding_mode"] != "zeros":
@@ -339,7 +338,7 @@ def conv_t_count(a, nd):
 # -- pooling ---------------------------------------------------------------------------
 
 
-def pool_size(ctx: Rule, x, k, s, p, d, ceil_mode):
+def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
     """torch's pooling_output_shape, including "the last window must start inside the input"."""
     ext = d * (k - 1) + 1
     # torch checks p against half the dilated kernel, then half the kernel: the second one binds.
@@ -365,7 +364,7 @@ def pool_size(ctx: Rule, x, k, s, p, d, ceil_mode):
     return size
 
 
-def pool_rule(ctx: Rule, shape, a, nd):
+def pool_rule(ctx: RuleContext, shape, a, nd):
     if a.get("return_indices"):
         ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
     k = per_dim(ctx, a["kernel_size"], nd, "kernel_size")
@@ -387,7 +386,7 @@ def pool_rule(ctx: Rule, shape, a, nd):
     return (*lead, c, *out)
 
 
-def adaptive_rule(ctx: Rule, shape, a, nd):
+def adaptive_rule(ctx: RuleContext, shape, a, nd):
     if a.get("return_indices"):
         ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
     spatial = shape[-nd:]
@@ -418,19 +417,19 @@ def norm_count(a, nd=0):
     return 2 * a["num_features"] if a["affine"] else 0
 
 
-def batch_norm_rule(ctx: Rule, shape, a, nd):
+def batch_norm_rule(ctx: RuleContext, shape, a, nd):
     values = shape[0] * prod(shape[2:])
     _more_than_one(ctx, values, "BatchNorm needs more than 1 value per channel (here {})", a["track_running_stats"])
     return tuple(shape)
 
 
-def instance_norm_rule(ctx: Rule, shape, a, nd):
+def instance_norm_rule(ctx: RuleContext, shape, a, nd):
     values = prod(shape[-nd:])
     _more_than_one(ctx, values, "InstanceNorm needs more than 1 spatial element (here {})", a["track_running_stats"])
     return tuple(shape)
 
 
-def _more_than_one(ctx: Rule, values, message: str, training_only: bool) -> None:
+def _more_than_one(ctx: RuleContext, values, message: str, training_only: bool) -> None:
     """With running stats torch refuses one value only in training (a warning here); without, always
     (torch's check uses the input statistics, so it fires in eval mode too)."""
     if not training_only:
@@ -448,7 +447,7 @@ def _two_or_more(values) -> bool:
     return any(f.is_Number and f >= 2 for f in factors)
 
 
-def group_norm_rule(ctx: Rule, shape, a):
+def group_norm_rule(ctx: RuleContext, shape, a):
     g = a["num_groups"]
     ctx.positive([g], "num_groups")
     n, c = shape[0], shape[1]
@@ -460,7 +459,7 @@ def group_norm_rule(ctx: Rule, shape, a):
     return tuple(shape)
 
 
-def layer_norm_rule(ctx: Rule, shape, a):
+def layer_norm_rule(ctx: RuleContext, shape, a):
     norm = ntuple(a["normalized_shape"], 1)
     if len(norm) > len(shape):
         ctx.fail(f"normalized_shape {_s(norm)} has more dims than the input ({len(shape)})", "normalized_shape")
@@ -484,7 +483,7 @@ def layer_norm_count(a):
     return 2 * n if a["bias"] else n
 
 
-def dropout_rule(ctx: Rule, shape, a, nd=0):
+def dropout_rule(ctx: RuleContext, shape, a, nd=0):
     p = a["p"]
     if not 0 <= p <= 1:
         ctx.fail(f"dropout probability has to be between 0 and 1, got {p}", "p")
@@ -498,13 +497,13 @@ def dropout_rule(ctx: Rule, shape, a, nd=0):
     return tuple(shape)
 
 
-def softmax_rule(ctx: Rule, shape, a):
+def softmax_rule(ctx: RuleContext, shape, a):
     if a["dim"] is not None:
         _dim_index(ctx, shape, a["dim"], "dim")
     return tuple(shape)
 
 
-def _dim_index(ctx: Rule, shape, dim, arg):
+def _dim_index(ctx: RuleContext, shape, dim, arg):
     r = len(shape)
     if not isinstance(dim, (int, sympy.Integer)) or not -r <= int(dim) < r:
         ctx.fail(f"{arg}={_s(dim)} is out of range for a {r}-D input (expected {_s(-r)} to {_s(r - 1)})", arg)
@@ -514,7 +513,7 @@ def _dim_index(ctx: Rule, shape, dim, arg):
 # -- reshaping -------------------------------------------------------------------------
 
 
-def flatten_rule(ctx: Rule, shape, a):
+def flatten_rule(ctx: RuleContext, shape, a):
     start = _dim_index(ctx, shape, a["start_dim"], "start_dim")
     end = _dim_index(ctx, shape, a["end_dim"], "end_dim")
     if start > end:
@@ -522,7 +521,7 @@ def flatten_rule(ctx: Rule, shape, a):
     return (*shape[:start], prod(shape[start : end + 1]), *shape[end + 1 :])
 
 
-def unflatten_rule(ctx: Rule, shape, a):
+def unflatten_rule(ctx: RuleContext, shape, a):
     i = _dim_index(ctx, shape, a["dim"], "dim")
     sizes = a["unflattened_size"]
     if not isinstance(sizes, tuple):
@@ -549,7 +548,7 @@ def unflatten_rule(ctx: Rule, shape, a):
     return (*shape[:i], *sizes, *shape[i + 1 :])
 
 
-def linear_rule(ctx: Rule, shape, a):
+def linear_rule(ctx: RuleContext, shape, a):
     ctx.positive([a["out_features"]], "out_features")
     return (*shape[:-1], a["out_features"])
 
@@ -562,7 +561,7 @@ _UPSAMPLE_RANKS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
 SCALE_CHECKED = 1 << 16  # sizes up to which a symbolic scale rule is checked against float64
 
 
-def upsample_rule(ctx: Rule, shape, a):
+def upsample_rule(ctx: RuleContext, shape, a):
     size, mode = a["size"], a["mode"]
     scale = a["scale_factor"] or None  # torch's constructor turns scale_factor=0 into None
     spatial = len(shape) - 2
@@ -591,7 +590,7 @@ def _exactly(ctx, value, nd, arg):
     return values
 
 
-def _scaled(ctx: Rule, x, f: float):
+def _scaled(ctx: RuleContext, x, f: float):
     """torch's int(float(x) * f) in float64: exact for a concrete x; for a symbolic one, floor(x*q) with
     the simplest q that agrees with float64 for every x up to SCALE_CHECKED (a requirement then says so)."""
     if x.is_Integer:
@@ -628,7 +627,7 @@ def scale_ratio(f: float) -> Fraction | None:
     return None
 
 
-def pad_rule(ctx: Rule, shape, a, nd):
+def pad_rule(ctx: RuleContext, shape, a, nd):
     pads = a["padding"]
     pads = (pads,) * (2 * nd) if not isinstance(pads, tuple) else pads
     if len(pads) % 2:
@@ -659,7 +658,7 @@ def pad_rule(ctx: Rule, shape, a, nd):
     return tuple(out)
 
 
-def pixel_shuffle_rule(ctx: Rule, shape, a):
+def pixel_shuffle_rule(ctx: RuleContext, shape, a):
     r = a["upscale_factor"]
     ctx.positive([r], "upscale_factor")
     c, h, w = shape[-3:]
@@ -671,7 +670,7 @@ def pixel_shuffle_rule(ctx: Rule, shape, a):
     return (*shape[:-3], floordiv(c, r * r), h * r, w * r)
 
 
-def pixel_unshuffle_rule(ctx: Rule, shape, a):
+def pixel_unshuffle_rule(ctx: RuleContext, shape, a):
     r = a["downscale_factor"]
     ctx.positive([r], "downscale_factor")
     c, h, w = shape[-3:]

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 import sympy
 
 from .errors import Span
-from .graph import show_shape
 from .scope import State
 from .shapes import at_least, combine_residues, holds, pinned, pyrepr, residues
+from .show import show_shape
 
 SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
 TAIL_TRIES = 64  # sizes searched for an example of a W310 warning

@@ -18,11 +18,12 @@ from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions, Named
 from .errors import Span, did_you_mean
-from .graph import Node, show_shape
+from .graph import Node
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
 from .scope import Abort, BlockSource, Frame, Skip, State, Tensor, check_name
 from .shapes import at_least, dim, equal_condition, pyrepr
+from .show import show_shape
 from .values import Values, what_is
 
 MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
@@ -353,7 +354,7 @@ class Walker:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip
         args = self.binder.merge(spec, call, options)
-        shapes = self.assertions.merge(call, [self.st.nodes[t.id].shape for t in inputs], args)
+        shapes = self.assertions.merge(spec, call, [self.st.nodes[t.id].shape for t in inputs], args)
         tainted = any(t.tainted for t in inputs)
         try:
             out, conds = spec.rule(shapes, args)

@@ -16,7 +16,7 @@ import torch
 import convplan
 from convplan import cli
 from convplan.errors import PlanError
-from convplan.graph import show_shape
+from convplan.show import show_shape
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
