@@ -58,6 +58,7 @@ class LayerSpec:
     args: tuple[Arg, ...]  # the arguments a plan may write, in torch's positional order
     rule: Callable  # (ctx, shape, args) -> output shape
     count: Callable = lambda a: 0  # (args) -> number of parameters
+    macs: Callable | None = None  # (input shape, output shape, args) -> multiply-accumulates with the weights
     inferred: str | None = None  # torch's name of the argument read from the input
     infer: Callable | None = None  # (shape, args) -> value of `inferred`
     ranks: tuple[int, ...] | None = None  # accepted input ranks; None = any >= min_rank
@@ -306,6 +307,14 @@ def conv_count(a, nd):
     return weight + (a["out_channels"] if a["bias"] else 0)
 
 
+def conv_macs(shape, out, a, nd):
+    """Each output element is a dot product of in_channels/groups x kernel inputs with the weights; an
+    unbatched input counts as a batch of one (torch adds the dim)."""
+    k = ntuple(a["kernel_size"], nd)
+    return prod(out[: -nd - 1]) * a["out_channels"] * prod(out[-nd:]) * floordiv(a["in_channels"], a["groups"]) \
+        * prod(k)
+
+
 def conv_t_rule(ctx: RuleContext, shape, a, nd):
     if isinstance(a["padding"], str):
         ctx.fail(f"padding={a['padding']!r} is not supported for {ctx.spec.name}", "padding")
@@ -333,6 +342,13 @@ def conv_t_count(a, nd):
     k = ntuple(a["kernel_size"], nd)
     weight = a["in_channels"] * floordiv(a["out_channels"], a["groups"]) * prod(k)
     return weight + (a["out_channels"] if a["bias"] else 0)
+
+
+def conv_t_macs(shape, out, a, nd):
+    """Each INPUT element is scattered through out_channels/groups x kernel weights."""
+    k = ntuple(a["kernel_size"], nd)
+    return prod(shape[: -nd - 1]) * a["in_channels"] * prod(shape[-nd:]) * floordiv(a["out_channels"], a["groups"]) \
+        * prod(k)
 
 
 # -- pooling ---------------------------------------------------------------------------
@@ -553,6 +569,10 @@ def linear_rule(ctx: RuleContext, shape, a):
     return (*shape[:-1], a["out_features"])
 
 
+def linear_macs(shape, out, a):
+    return prod(shape[:-1]) * a["in_features"] * a["out_features"]
+
+
 def linear_count(a):
     return a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
 
@@ -686,12 +706,15 @@ def pixel_unshuffle_rule(ctx: RuleContext, shape, a):
 # -- the vocabulary --------------------------------------------------------------------
 
 
-def _member(family: str, nd: int, *, rule: Callable, count: Callable | None = None, **fields) -> LayerSpec:
-    """Register `<family><nd>d`, whose rule and count see `nd`; it takes an unbatched or a
+def _member(family: str, nd: int, *, rule: Callable, count: Callable | None = None, macs: Callable | None = None,
+            **fields) -> LayerSpec:
+    """Register `<family><nd>d`, whose rule, count and macs see `nd`; it takes an unbatched or a
     batched input unless `ranks` says otherwise."""
     fields.setdefault("ranks", (nd + 1, nd + 2))
     if count is not None:
         fields["count"] = lambda a: count(a, nd)
+    if macs is not None:
+        fields["macs"] = lambda shape, out, a: macs(shape, out, a, nd)
     return register(LayerSpec(name=f"{family}{nd}d", family=family, nd=nd,
                               rule=lambda ctx, shape, a: rule(ctx, shape, a, nd), **fields))
 
@@ -726,8 +749,8 @@ def _conv(nd: int) -> None:
         Arg("bias", True, BOOL),
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
-    _member("Conv", nd, args=args, rule=conv_rule, count=conv_count, inferred="in_channels", infer=_channels(nd),
-            short="conv")
+    _member("Conv", nd, args=args, rule=conv_rule, count=conv_count, macs=conv_macs, inferred="in_channels",
+            infer=_channels(nd), short="conv")
 
 
 def _conv_transpose(nd: int) -> None:
@@ -742,7 +765,8 @@ def _conv_transpose(nd: int) -> None:
         Arg("dilation", 1, SIZE),
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
-    _member("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, inferred="in_channels",
+    _member("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, macs=conv_t_macs,
+            inferred="in_channels",
             infer=_channels(nd), short="deconv")
 
 
@@ -879,6 +903,7 @@ register(LayerSpec(
     args=(Arg("out_features"), Arg("bias", True, BOOL)),
     rule=linear_rule,
     count=linear_count,
+    macs=linear_macs,
     inferred="in_features",
     infer=lambda shape, a: shape[-1],
     short="linear",

@@ -155,6 +155,17 @@ class Plan:
                                     + ", ".join(str(r) for r in self.requires), self.definition.name_span,
                                     self.filename)], self.source)
 
+    # -- analyses ----------------------------------------------------------------------
+
+    def cost(self, convention: str = "macs"):
+        """The forward pass's cost as formulas of the plan's symbols: `.total`, `.by_layer` (node name ->
+        formula, in plan order), `.uncounted` (kinds the convention does not count).  Conventions: "macs"
+        (multiply-accumulates with the weights) and "flopcounter" (what torch's FlopCounterMode reports);
+        see convplan/cost.py."""
+        from .cost import cost
+
+        return cost(self.graph, convention)
+
     # -- torch -------------------------------------------------------------------------
 
     def build(self, /, **sizes: int):

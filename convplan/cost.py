@@ -1,0 +1,103 @@
+"""Cost as exact formulas: how many operations a plan's forward pass takes, for every size at once.
+
+Counting tools disagree because they count different things; each convention here is named
+for what it reproduces, says what it counts, and lists the kinds it does not count instead of
+counting them as zero:
+
+- "macs": multiply-accumulates with the weights: each output element of a convolution or a
+  Linear is a dot product of `in_channels/groups x kernel` (or `in_features`) terms; a
+  transposed convolution scatters each INPUT element through `out_channels/groups x kernel`
+  weights.  Bias adds are not counted.  Every other kind is listed in `uncounted`.
+- "flopcounter": exactly what `torch.utils.flop_counter.FlopCounterMode` reports for the
+  built module: 2 per multiply-accumulate of convolutions and matrix products (mm, addmm,
+  bmm), nothing else (normalisation, pooling, activations, merges are uncounted there).
+
+The per-node multiply-accumulates come from the registry (`LayerSpec.macs`), by the `macs`
+pass, which runs when a cost is first asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .graph import Graph
+from .shapes import evaluate, to_expr
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    counts: str  # what it counts, in words
+    per_mac: int  # units per multiply-accumulate of the layers it counts
+
+
+CONVENTIONS = {
+    c.name: c
+    for c in (
+        Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", 1),
+        Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
+                   "products, nothing else", 2),
+    )
+}
+
+
+def macs(graph: Graph) -> None:
+    """meta["macs"]: a node's multiply-accumulates with its weights, or None where its kind declares none."""
+    nodes = graph.nodes
+    for node in nodes:
+        spec = node.spec if node.op == "layer" else None
+        if spec is None or spec.macs is None:
+            node.meta["macs"] = None
+            continue
+        node.meta["macs"] = to_expr(spec.macs(nodes[node.inputs[0]].shape, node.shape, node.args))
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A plan's cost under one convention: formulas of the plan's symbols."""
+
+    convention: str
+    by_layer: dict  # node name -> its cost, in plan order: the nodes this convention counts
+    uncounted: tuple[str, ...]  # the kinds in the plan this convention does not count (never a silent 0)
+
+    @property
+    def total(self) -> sympy.Expr:
+        return sympy.Add(*self.by_layer.values())
+
+    def at(self, **sizes: int) -> int:
+        """The total at these sizes (every symbol of the total needs a value)."""
+        value = evaluate(self.total, sizes)
+        if not isinstance(value, int):
+            missing = sorted(s.name for s in value.free_symbols)
+            raise ValueError(f"the cost depends on {', '.join(missing)}: give {', '.join(m + '=...' for m in missing)}")
+        return value
+
+    def __str__(self) -> str:
+        from .shapes import pyrepr
+
+        text = f"{self.convention}: {pyrepr(self.total)}"
+        return text + (f" (not counted: {', '.join(self.uncounted)})" if self.uncounted else "")
+
+
+def cost(graph: Graph, convention: str = "macs") -> Cost:
+    """The cost of `graph` under `convention` (see CONVENTIONS); runs the macs pass if it has not run."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown cost convention {convention!r}; the conventions are "
+                         + ", ".join(sorted(CONVENTIONS)))
+    if any("macs" not in node.meta for node in graph.nodes):
+        macs(graph)
+    per = CONVENTIONS[convention].per_mac
+    by_layer, uncounted = {}, []
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        value = node.meta["macs"]
+        if value is None:
+            kind = node.kind or node.op
+            if kind not in uncounted:
+                uncounted.append(kind)
+        else:
+            by_layer[node.name] = per * value
+    return Cost(convention, by_layer, tuple(uncounted))
