@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sympy
 
 from .graph import Graph
-from .shapes import evaluate, to_expr
+from .shapes import to_expr, value_at
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,7 @@ class Cost:
 
     def at(self, **sizes: int) -> int:
         """The total at these sizes (every symbol of the total needs a value)."""
-        value = evaluate(self.total, sizes)
-        if not isinstance(value, int):
-            missing = sorted(s.name for s in value.free_symbols)
-            raise ValueError(f"the cost depends on {', '.join(missing)}: give {', '.join(m + '=...' for m in missing)}")
-        return value
+        return value_at(self.total, sizes, "the cost")
 
     def __str__(self) -> str:
         from .shapes import pyrepr

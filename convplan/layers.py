@@ -59,6 +59,9 @@ class LayerSpec:
     rule: Callable  # (ctx, shape, args) -> output shape
     count: Callable = lambda a: 0  # (args) -> number of parameters
     macs: Callable | None = None  # (input shape, output shape, args) -> multiply-accumulates with the weights
+    # In eval mode the output is the input's storage (a view, or the input itself): it takes no memory.
+    # A kind with an `inplace` argument writes into its input when that is True.
+    aliases_input: bool = False
     inferred: str | None = None  # torch's name of the argument read from the input
     infer: Callable | None = None  # (shape, args) -> value of `inferred`
     ranks: tuple[int, ...] | None = None  # accepted input ranks; None = any >= min_rank
@@ -827,7 +830,8 @@ def _instance_norm(nd: int) -> None:
 def _dropout(nd: int) -> None:
     args = (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL))
     # Dropout2d/3d only warn about other ranks
-    _member("Dropout", nd, args=args, rule=dropout_rule, ranks=(nd + 1, nd + 2) if nd == 1 else None, short="dropout")
+    _member("Dropout", nd, args=args, rule=dropout_rule, ranks=(nd + 1, nd + 2) if nd == 1 else None, short="dropout",
+            aliases_input=True)
 
 
 def _pads(nd: int) -> None:
@@ -862,8 +866,9 @@ for _name, _args in {
     "Tanh": (),
     "Identity": (),
 }.items():
-    register(LayerSpec(name=_name, args=_args, rule=same_shape, short=_name.lower()))
-register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + _INPLACE, rule=dropout_rule, short="dropout"))
+    register(LayerSpec(name=_name, args=_args, rule=same_shape, short=_name.lower(), aliases_input=_name == "Identity"))
+register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + _INPLACE, rule=dropout_rule, short="dropout",
+                   aliases_input=True))
 
 for _name in ("Softmax", "LogSoftmax"):
     register(LayerSpec(name=_name, args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short=_name.lower()))
@@ -895,8 +900,10 @@ register(LayerSpec(
 ))
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = register(LayerSpec(name="Flatten", args=(Arg("start_dim", 1), Arg("end_dim", -1)), rule=flatten_rule,
+                             aliases_input=True,
                              short="flatten"))
 register(LayerSpec(name="Unflatten", args=(Arg("dim"), Arg("unflattened_size", kind=DIMS)), rule=unflatten_rule,
+                   aliases_input=True,
                    short="unflatten"))
 register(LayerSpec(
     name="Linear",

@@ -157,6 +157,12 @@ class Plan:
 
     # -- analyses ----------------------------------------------------------------------
 
+    def evaluate(self, expr, /, **sizes: int) -> int:
+        """Any formula of this plan (a shape dim, `total_params`, a cost) at these sizes, as an int."""
+        from .shapes import value_at
+
+        return value_at(expr, sizes)
+
     def cost(self, convention: str = "macs"):
         """The forward pass's cost as formulas of the plan's symbols: `.total`, `.by_layer` (node name ->
         formula, in plan order), `.uncounted` (kinds the convention does not count).  Conventions: "macs"
@@ -165,6 +171,14 @@ class Plan:
         from .cost import cost
 
         return cost(self.graph, convention)
+
+    def memory(self, dtype: str = "float32"):
+        """Bytes as formulas of the plan's symbols: `.parameters`, `.gradients`, `.optimizer[name]` ("sgd",
+        "sgd_momentum", "adam", "adamw"), `.activations` (every tensor the eval-mode forward creates) and
+        `.by_layer`; `.training(optimizer)` adds them up.  See convplan/memory.py."""
+        from .memory import memory
+
+        return memory(self.graph, dtype)
 
     # -- torch -------------------------------------------------------------------------
 

@@ -731,3 +731,12 @@ def combine_residues(conds):
         good = [r for r in range(period) if all(r % p in g for _, p, g in items)]
         out.append((_residue_condition(x, period, good), [i for i, _, _ in items]))
     return out
+
+
+def value_at(e, sizes: dict[str, int], what: str = "the value") -> int:
+    """`e` at `sizes` (names -> ints) as a Python int; ValueError naming the sizes still missing."""
+    value = evaluate(e, sizes)
+    if isinstance(value, sympy.Basic):
+        missing = sorted(s.name for s in value.free_symbols)
+        raise ValueError(f"{what} depends on {', '.join(missing)}: give {', '.join(m + '=...' for m in missing)}")
+    return int(value)
