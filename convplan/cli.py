@@ -130,7 +130,10 @@ def cmd_verify(args, sizes) -> int:
 
 
 def cmd_codegen(args, sizes) -> int:
-    source = _load(args.file, sizes).to_source(**sizes)
+    plan = _load(args.file, sizes)
+    if args.output is not None:
+        _refuse_overwriting_a_plan(args.output, plan)
+    source = plan.to_source(**sizes)
     if args.output is None:
         print(source, end="")
         return 0
@@ -139,6 +142,23 @@ def cmd_codegen(args, sizes) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {(exc.strerror or 'error').lower()}") from None
     return 0
+
+
+def _refuse_overwriting_a_plan(output: Path, plan) -> None:
+    """The generated module never replaces what the user wrote: the plan, a file it imports, any .plan."""
+    target = output.resolve()  # through symlinks
+    imported = {src.path for src in plan._checked.library.values() if src.path}
+    if target == Path(plan.filename).resolve():
+        what = "the plan itself"
+    elif target in imported:
+        what = "a file the plan imports"
+    elif target.suffix.lower() == ".plan":
+        what = "a .plan file"
+    else:
+        return
+    suggestion = Path(plan.filename).with_suffix(".py").name
+    raise UsageError(f"refusing to write generated Python to {output}: it is {what}"
+                     + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
 
 
 def render_table(plan) -> str:

@@ -28,7 +28,7 @@ class _Loader:
     def namespace(self, module: n.Module, file: str, source: str, path: Path | None) -> dict:
         space: dict[str, BlockSource] = {}
         for block in module.blocks:
-            self._own(space, block, file, source)
+            self._own(space, block, file, source, path)
         base = path.parent if path is not None else Path.cwd()
         for imp in module.imports:
             self._import(space, imp, base, file, source)
@@ -37,7 +37,7 @@ class _Loader:
                 src.namespace = space
         return space
 
-    def _own(self, space: dict, block: n.BlockDef, file: str, source: str) -> None:
+    def _own(self, space: dict, block: n.BlockDef, file: str, source: str, path: Path | None) -> None:
         clash = None
         if block.name in space:
             clash = f"block {block.name} is defined twice"
@@ -47,7 +47,7 @@ class _Loader:
             clash = f"block {block.name} has the name of the merge {block.name}()"
         if clash:
             raise _error("E022", clash, block.name_span, file, source, "choose another name")
-        space[block.name] = BlockSource(block, file, source)
+        space[block.name] = BlockSource(block, file, source, path=path.resolve() if path is not None else None)
 
     def _import(self, space: dict, imp: n.Import, base: Path, file: str, source: str) -> None:
         target = (base / imp.path).resolve()

@@ -72,6 +72,7 @@ class BlockSource:
     file: str
     source: str
     namespace: dict = field(default_factory=dict, repr=False)
+    path: object = None  # the file, resolved (None for text that is no file): codegen never writes over it
 
 
 @dataclass
