@@ -78,3 +78,11 @@ def test_training_total_and_errors():
     with pytest.raises(ValueError, match="depends on L, N"):
         memory.at(memory.activations)
     assert plan.evaluate(plan.total_params, L=20) == 770
+
+
+def test_readme_budget_examples_are_the_real_output(monkeypatch):
+    import doctest
+
+    monkeypatch.chdir(ROOT)
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False)
+    assert result.attempted >= 7 and result.failed == 0
