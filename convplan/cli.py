@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 from . import load
+from .cost import CONVENTIONS
 from .errors import PlanError
 from .graph import show_call
-from .shapes import pyrepr
+from .shapes import pyrepr, to_expr
 from .show import show_shape
 
 MAX_SET = 10**12
@@ -63,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=func)
+    text = "the forward pass's cost per layer, as formulas (or numbers with --set)"
+    p = sub.add_parser("cost", help=text, description=text)
+    p.add_argument("file", type=Path, help="a .plan file")
+    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+    p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
+                   help="what to count: macs (multiply-accumulates with the weights, the default) or flopcounter "
+                   "(what torch's FlopCounterMode reports)")
+    p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_cost)
     text = "write the plan as a standalone PyTorch module (needs only torch)"
     p = sub.add_parser("codegen", help=text, description=text)
     p.add_argument("file", type=Path, help="a .plan file")
@@ -159,6 +170,77 @@ def _refuse_overwriting_a_plan(output: Path, plan) -> None:
     suggestion = Path(plan.filename).with_suffix(".py").name
     raise UsageError(f"refusing to write generated Python to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
+
+
+def cmd_cost(args, sizes) -> int:
+    plan = _load(args.file, sizes)
+    if sizes:
+        plan = plan.bind(**sizes)
+    if args.compare:
+        rows = _compare(plan)
+        if args.json:
+            print(json.dumps({"ok": True, "plan": plan.name, "by_kind": rows}, indent=2))
+        else:
+            print(_compare_table(plan, rows))
+        return 0
+    cost = plan.cost(args.convention)
+    if args.json:
+        print(json.dumps({"ok": True, "plan": plan.name, "convention": cost.convention, "total": _number(cost.total),
+                          "by_layer": {k: _number(v) for k, v in cost.by_layer.items()},
+                          "uncounted": list(cost.uncounted)}, indent=2))
+        return 0
+    nodes = {node.name: node for node in plan.graph.nodes}
+    rows = [("line", "name", "layer", cost.convention)]
+    rows += [(str(nodes[name].line), name, nodes[name].kind, _shown(value)) for name, value in cost.by_layer.items()]
+    lines = [f"plan {plan.name}  ({plan.filename}): {cost.convention}, {CONVENTIONS[cost.convention].counts}",
+             *_columns(rows), f"total: {_shown(cost.total)}"]
+    if cost.uncounted:
+        lines.append(f"not counted: {', '.join(cost.uncounted)}")
+    print("\n".join(lines))
+    return 0
+
+
+def _compare(plan) -> list[dict]:
+    """Per layer kind, what each convention counts (None: not counted); the differences between two
+    conventions are the differences of these rows, kind by kind, with nothing left over."""
+    costs = {name: plan.cost(name) for name in sorted(CONVENTIONS)}
+    kinds: dict[str, dict] = {}
+    for node in plan.graph.nodes:
+        if node.op != "input":
+            kinds.setdefault(node.kind or node.op, {})
+    for name, cost in costs.items():
+        for node in plan.graph.nodes:
+            if node.name in cost.by_layer:
+                row = kinds[node.kind or node.op]
+                row[name] = row.get(name, 0) + cost.by_layer[node.name]
+    return [{"kind": kind, **{name: _number(row[name]) if name in row else None for name in costs}}
+            for kind, row in kinds.items()]
+
+
+def _compare_table(plan, rows: list[dict]) -> str:
+    names = sorted(CONVENTIONS)
+    table = [("kind", *names)] + [(r["kind"], *("not counted" if r[c] is None else _shown(r[c]) for c in names))
+                                  for r in rows]
+    return "\n".join([f"plan {plan.name}  ({plan.filename}): cost by layer kind", *_columns(table, numbered=False)])
+
+
+def _columns(rows, numbered: bool = True) -> list[str]:
+    """Rows as aligned columns; the first (line numbers) aligned right when `numbered`."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(f"{c:>{w}}" if i == 0 and numbered else f"{c:<{w}}"
+                      for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
+
+
+def _number(value):
+    """An int for JSON where the value is a number, else the formula as text."""
+    value = to_expr(value)
+    return int(value) if value.is_Integer else pyrepr(value)
+
+
+def _shown(value) -> str:
+    """`1,814,073,344` for a number, the formula otherwise."""
+    value = _number(value)
+    return f"{value:,}" if isinstance(value, int) else value
 
 
 def render_table(plan) -> str:

@@ -102,3 +102,35 @@ def test_flopcounter_convention_on_random_stacks(case):
     got = evaluate(plan.cost("flopcounter").total, sizes)
     assert got == want, f"at {sizes}:\n{plan_text(names, layers)}"
     assert 2 * evaluate(plan.cost("macs").total, sizes) == want
+
+
+def _cli(capsys, *argv):
+    from convplan import cli
+
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cost_command_prints_formulas_and_numbers(capsys):
+    code, out, _ = _cli(capsys, "cost", "examples/cnn1d.plan")
+    assert code == 0 and "conv1    Conv1d  96*L*N" in out and "total: 96*L*N + 64*N*(L//2)" in out
+    assert "not counted: ReLU, MaxPool1d, Flatten" in out
+    code, out, _ = _cli(capsys, "cost", "examples/resnet18.plan", "--set", "N=1", "--set", "H=224", "--set", "W=224",
+                        "--convention", "flopcounter")
+    assert code == 0 and "total: 3,628,146,688" in out
+
+
+def test_cost_compare_attributes_every_difference_to_a_kind(capsys):
+    import json
+
+    argv = ["cost", "examples/unet.plan", "--compare", "--set", "N=2", "--set", "H=64", "--set", "W=96", "--json"]
+    code, out, _ = _cli(capsys, *argv)
+    rows = json.loads(out)["by_kind"]
+    plan = convplan.load(ROOT / "examples" / "unet.plan")
+    totals = {c: plan.cost(c).at(N=2, H=64, W=96) for c in ("macs", "flopcounter")}
+    for c, total in totals.items():
+        assert sum(r[c] or 0 for r in rows) == total  # nothing left over
+    assert {r["kind"] for r in rows if r["macs"] is None} == set(plan.cost("macs").uncounted)
+    code, out, _ = _cli(capsys, *argv[:-1])
+    assert code == 0 and "ConvTranspose2d" in out and "not counted" in out
