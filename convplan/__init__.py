@@ -42,6 +42,7 @@ def analyse_file(path: str | Path, /, **sizes: int) -> Result:
 def _analyse(text: str, filename: str, sizes: dict[str, int]) -> Result:
     from .check import analyse as analyse_definition
 
+    _check_call(text, filename, sizes)
     try:
         definition, blocks = _front(text, filename)
     except PlanError as exc:
@@ -53,8 +54,20 @@ def _analyse(text: str, filename: str, sizes: dict[str, int]) -> Result:
 def _parse(text: str, filename: str, sizes: dict[str, int]) -> Plan:
     from .check import check
 
+    _check_call(text, filename, sizes)
     definition, blocks = _front(text, filename)
     return Plan(definition, check(definition, text, filename, sizes, blocks), text, filename, sizes)
+
+
+def _check_call(text, filename, sizes) -> None:
+    """TypeError/ValueError for arguments no plan text could explain (an API misuse, not a plan error)."""
+    from .sizes import check_sizes
+
+    if not isinstance(text, str):
+        raise TypeError(f"plan text must be a str, got {type(text).__name__}")
+    if not isinstance(filename, str):
+        raise TypeError(f"filename must be a str, got {type(filename).__name__}")
+    check_sizes(sizes)
 
 
 def _front(text: str, filename: str):

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import keyword
 import sys
 from pathlib import Path
 
-from . import load
+from . import __version__, load
 from .cost import CONVENTIONS
 from .errors import PlanError
 from .graph import show_call
 from .shapes import pyrepr, to_expr
 from .show import show_shape
+from .sizes import MAX_SIZE
 
-MAX_SET = 10**12
+MAX_SET = MAX_SIZE
 
 
 class UsageError(Exception):
@@ -26,6 +28,14 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the exit status shells expect
+        print("convplan: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -56,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convplan", description="Plan neural networks with every shape known.")
+    parser.add_argument("--version", action="version", version=f"convplan {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     for name, func, text in (("check", cmd_check, "print every layer's shape, the requirements and unknowns"),
                              ("verify", cmd_verify, "build the module with torch and compare every shape")):
@@ -90,6 +101,8 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
         name, value = name.strip(), value.strip()
         if not sep or not name.isidentifier():
             raise UsageError(f"--set expects NAME=INT, got {pair!r}")
+        if keyword.iskeyword(name):
+            raise UsageError(f"--set {name}: a Python keyword names no size or parameter of a plan")
         if value.lstrip("+-").isdigit() and len(value) > 15:  # before int(): it refuses 4,300+ digits
             raise UsageError(f"--set {name}: sizes must be between 1 and {MAX_SET}, got a {len(value)}-digit number")
         try:
@@ -157,7 +170,10 @@ def cmd_codegen(args, sizes) -> int:
 
 def _refuse_overwriting_a_plan(output: Path, plan) -> None:
     """The generated module never replaces what the user wrote: the plan, a file it imports, any .plan."""
-    target = output.resolve()  # through symlinks
+    try:
+        target = output.resolve()  # through symlinks
+    except (OSError, RuntimeError):  # a symlink loop: writing there fails anyway, with its own message
+        return
     imported = {src.path for src in plan._checked.library.values() if src.path}
     if target == Path(plan.filename).resolve():
         what = "the plan itself"

@@ -36,6 +36,9 @@ class Span:
         return Span(self.line, self.col, other.end_line, other.end_col)
 
 
+WHOLE_FILE = Span(0, 0, 0, 0)  # a problem with the file itself (it cannot be read): no line to point at
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     code: str
@@ -93,7 +96,8 @@ class PlanError(Exception):
 
 def render(diag: Diagnostic, source: str) -> str:
     """`file:line:col: error[E...]: message`, the source line, a caret under the span, hints."""
-    head = f"{diag.file}:{diag.span.line}:{diag.span.col}: {diag.severity}[{diag.code}]: {diag.message}"
+    where = f"{diag.file}:{diag.span.line}:{diag.span.col}" if diag.span != WHOLE_FILE else diag.file
+    head = f"{where}: {diag.severity}[{diag.code}]: {diag.message}"
     main = source
     source = diag.source if diag.source is not None else source
     out = [head, *_excerpt(source, diag.span)]

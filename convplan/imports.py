@@ -50,7 +50,14 @@ class _Loader:
         space[block.name] = BlockSource(block, file, source, path=path.resolve() if path is not None else None)
 
     def _import(self, space: dict, imp: n.Import, base: Path, file: str, source: str) -> None:
-        target = (base / imp.path).resolve()
+        try:
+            target = (base / imp.path).resolve()
+            target.stat()
+        except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop (RuntimeError on Python < 3.13)
+            if not isinstance(exc, FileNotFoundError):
+                reason = getattr(exc, "strerror", None) or "a symlink loop"
+                raise _error("E023", f"cannot import {imp.path}: {reason.lower()}", imp.path_span, file,
+                             source) from None
         shown = os.path.normpath(Path(file).parent / imp.path) if not file.startswith("<") else str(target)
         theirs, own = self._load(target, shown, imp, file, source)
         if imp.names is None:

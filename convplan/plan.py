@@ -108,9 +108,9 @@ class Plan:
 
     def bind(self, /, **sizes: int) -> Plan:
         """The same plan with some sizes fixed; PlanError if they break a requirement."""
-        for name, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"size {name} must be an int, got {value!r}")
+        from .sizes import check_sizes
+
+        for name, value in check_sizes(sizes).items():
             if value < 1 and name not in self.params:  # before re-checking: every layer would fail on it
                 diag = Diagnostic("E205", f"size {name} must be positive, got {value}", self.definition.name_span,
                                   self.filename)
@@ -133,6 +133,8 @@ class Plan:
 
     def smallest_sizes(self, start: int = 1) -> dict[str, int]:
         """The smallest sizes (each at least `start`) that meet every requirement."""
+        if isinstance(start, bool) or not isinstance(start, int) or start < 1:
+            raise ValueError(f"start must be a positive int, got {start!r}")
         names = self.symbols
         values = {s: start for s in names}
         for req in self.requires:  # jump straight to each lower bound `X >= k`, and to each fixed size `X == k`
