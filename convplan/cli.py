@@ -17,7 +17,7 @@ from .cost import CONVENTIONS
 from .errors import PlanError
 from .graph import show_call
 from .shapes import pyrepr, to_expr
-from .show import show_shape
+from .show import json_value, show_shape
 from .sizes import MAX_SIZE
 
 MAX_SET = MAX_SIZE
@@ -45,6 +45,8 @@ def _main(argv: list[str] | None) -> int:
         sizes = _sizes(args.set or [])
         return args.func(args, sizes)
     except UsageError as exc:
+        if getattr(args, "json", False):  # a tool reading stdout gets JSON whatever went wrong
+            print(json.dumps({"ok": False, "usage_error": str(exc)}, indent=2))
         print(f"convplan: error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
@@ -249,8 +251,7 @@ def _columns(rows, numbered: bool = True) -> list[str]:
 
 def _number(value):
     """An int for JSON where the value is a number, else the formula as text."""
-    value = to_expr(value)
-    return int(value) if value.is_Integer else pyrepr(value)
+    return json_value(to_expr(value))
 
 
 def _shown(value) -> str:

@@ -10,8 +10,8 @@ from . import nodes as n
 from .check import Checked, Requirement, check
 from .errors import Diagnostic, PlanError
 from .graph import Node, show_call
-from .shapes import dim, holds, pyrepr
-from .show import show_shape, show_value
+from .shapes import dim, holds
+from .show import json_value, show_shape
 
 MAX_SIZE_SEARCH = 4096
 
@@ -209,15 +209,15 @@ class Plan:
         return {
             "plan": self.name,
             "file": self.filename,
-            "params": {k: pyrepr(v) for k, v in self.params.items()},
+            "params": {k: json_value(v) for k, v in self.params.items()},
             "symbols": list(self.symbols),
-            "input": [pyrepr(d) for d in self.input_shape],
-            "output": [pyrepr(d) for d in self.output_shape],
-            "inputs": {k: [pyrepr(d) for d in v] for k, v in self.input_shapes.items()},
-            "outputs": {k: [pyrepr(d) for d in v] for k, v in self.output_shapes.items()},
+            "input": json_value(self.input_shape),
+            "output": json_value(self.output_shape),
+            "inputs": {k: json_value(v) for k, v in self.input_shapes.items()},
+            "outputs": {k: json_value(v) for k, v in self.output_shapes.items()},
             "merges": [_merge_dict(node, self.graph) for node in self.graph.merges],
             "layers": [_layer_dict(node) for node in self.layers],
-            "total_params": pyrepr(self.total_params),
+            "total_params": json_value(self.total_params),
             "requires": [{"condition": str(r), "reason": r.reason, "layer": r.layer, "line": r.span.line}
                          for r in self.requires],
             "unknowns": self.unknowns,
@@ -252,9 +252,13 @@ class Result:
         return tuple(d for d in self.diagnostics if d.severity == "warning")
 
 
+def json_value_dict(args: dict) -> dict:
+    return {k: json_value(v) for k, v in args.items()}
+
+
 def _merge_dict(node: Node, graph) -> dict:
     return {"name": node.name, "op": node.op, "line": node.line, "inputs": [graph.nodes[i].name for i in node.inputs],
-            "args": dict(node.args), "output": [pyrepr(d) for d in node.shape]}
+            "args": json_value_dict(node.args), "output": json_value(node.shape)}
 
 
 def _layer_dict(node: Node) -> dict:
@@ -263,9 +267,9 @@ def _layer_dict(node: Node) -> dict:
         "kind": node.kind,
         "line": node.line,
         "call": show_call(node),
-        "args": {k: show_value(v) for k, v in node.args.items()},
-        "output": [pyrepr(d) for d in node.shape],
-        "params": pyrepr(node.params),
+        "args": json_value_dict(node.args),
+        "output": json_value(node.shape),
+        "params": json_value(node.params),
     }
 
 

@@ -21,3 +21,13 @@ def show_value(v) -> str:
     if isinstance(v, sympy.Basic):
         return pyrepr(v)
     return repr(v)
+
+
+def json_value(v):
+    """A value for JSON: numbers as numbers, booleans as booleans, None as null, tuples as lists and a
+    formula as its text (`L//2`)."""
+    if isinstance(v, tuple):
+        return [json_value(x) for x in v]
+    if isinstance(v, sympy.Basic):
+        return int(v) if v.is_Integer else pyrepr(v)
+    return v

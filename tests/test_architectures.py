@@ -715,7 +715,7 @@ def test_cli_table_shows_merges_outputs_and_imported_lines(capsys):
     assert "mobile_blocks.plan:24  bottlenecks1_invertedresidual1_conv1" in out
     assert cli.main(["check", "--json", str(EXAMPLES / "unet.plan")]) == 0
     data = __import__("json").loads(capsys.readouterr().out)
-    assert data["inputs"] == {"x": ["N", "3", "H", "W"]}
+    assert data["inputs"] == {"x": ["N", 3, "H", "W"]}  # numbers as JSON numbers
     assert [m["inputs"] for m in data["merges"]][0] == ["enc4_relu2", "up1_up"]
     assert {"condition": "H % 16 == 0"}.items() <= next(r for r in data["requires"] if "%" in r["condition"]).items()
 

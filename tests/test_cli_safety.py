@@ -120,3 +120,21 @@ def test_sizes_given_to_the_api_are_validated():
     with pytest.raises(ValueError, match="positive"):
         convplan.load(ROOT / "examples" / "cnn1d.plan").smallest_sizes(start=0)
     assert convplan.parse(text, L=20).evaluate(convplan.parse(text).total_params, L=20) == 770
+
+
+def test_json_has_numbers_booleans_and_plain_strings(capsys):
+    import json
+
+    code = cli.main(["check", "examples/alexnet.plan", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["total_params"] == 61_100_840
+    conv = data["layers"][0]
+    assert conv["args"]["kernel_size"] == 11 and conv["args"]["bias"] is True
+    assert conv["args"]["padding_mode"] == "zeros" and conv["output"][0] == "N"
+    assert isinstance(conv["params"], int)
+    code = cli.main(["check", "examples/cnn1d.plan", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["total_params"] == "64*(L//2) + 130"  # a formula stays text
+    code = cli.main(["check", "examples/cnn1d.plan", "--json", "--set", "L=x"])
+    out, err = capsys.readouterr()
+    assert code == 2 and json.loads(out) == {"ok": False, "usage_error": "--set L: 'x' is not an integer"}

@@ -32,7 +32,7 @@ def test_set_decides_a_structural_if(tmp_path, capsys):
     assert "E230" in capsys.readouterr().err
     assert main(["check", path, "--set", "H=10", "--set", "W=9", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["output"] == ["N", "10"]
+    assert out["output"] == ["N", 10]
     assert out["layers"][0]["call"].startswith("Conv2d(3, 8, 3, stride=2")
     assert main(["verify", path, "--set", "H=4", "--set", "W=4"]) == 0  # the other branch, built and run
     assert "given         N=1, H=4, W=4 on cpu: 3 layers" in capsys.readouterr().out
