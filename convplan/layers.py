@@ -62,6 +62,9 @@ class LayerSpec:
     # In eval mode the output is the input's storage (a view, or the input itself): it takes no memory.
     # A kind with an `inplace` argument writes into its input when that is True.
     aliases_input: bool = False
+    # How output positions read input positions (receptive.py): POINTWISE, GLOBAL, or (args, nd) -> one
+    # (extent, stride, left padding) per spatial dim of the window it slides; None: not modelled.
+    window: Callable | str | None = None
     inferred: str | None = None  # torch's name of the argument read from the input
     infer: Callable | None = None  # (shape, args) -> value of `inferred`
     ranks: tuple[int, ...] | None = None  # accepted input ranks; None = any >= min_rank
@@ -155,6 +158,9 @@ class RuleContext:
         for v in values:
             self.require(at_least(v, 0), lambda: f"{arg} must not be negative, got {_s(v)}", arg)
 
+
+POINTWISE = "pointwise"  # output position i reads input position i only (activations, eval-mode BatchNorm)
+GLOBAL = "global"  # every output position reads every input position (statistics over the input, Flatten)
 
 REGISTRY: dict[str, LayerSpec] = {}
 
@@ -304,6 +310,26 @@ def _padding_mode_limits(ctx, mode, x, lo, hi):
             )
 
 
+def _dims(value, nd: int) -> tuple:
+    """An int or a tuple of nd values (or of one, which torch broadcasts): nd values."""
+    value = ntuple(value, nd)
+    return value * nd if len(value) == 1 else value
+
+
+def conv_window(a, nd):
+    """(extent, stride, left padding) per spatial dim: the window each output position reads."""
+    k, s, d = _dims(a["kernel_size"], nd), _dims(a["stride"], nd), _dims(a["dilation"], nd)
+    if a["padding"] == "same":  # torch pads the smaller half on the left
+        left = [floordiv(di * (ki - 1), 2) for ki, di in zip(k, d, strict=True)]
+    elif a["padding"] == "valid":
+        left = [0] * nd
+    else:
+        left = _dims(a["padding"], nd)
+    if a["padding"] == "same" and a["padding_mode"] != "zeros" and isinstance(a["dilation"], tuple):
+        return [None] * nd  # torch's F.pad sizing with a 1-tuple dilation (see _conv_pads): not modelled
+    return [(di * (ki - 1) + 1, si, li) for ki, si, di, li in zip(k, s, d, left, strict=True)]
+
+
 def conv_count(a, nd):
     k = ntuple(a["kernel_size"], nd)
     weight = a["out_channels"] * floordiv(a["in_channels"], a["groups"]) * prod(k)
@@ -381,6 +407,27 @@ def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
         lambda: f"the output size ({_s(size)}) would be less than 1 (input {_s(x)}, kernel {_s(k)})",
     )
     return size
+
+
+def pool_window(a, nd):
+    k = _dims(a["kernel_size"], nd)
+    s = k if a["stride"] is None else _dims(a["stride"], nd)
+    p, d = _dims(a["padding"], nd), _dims(a.get("dilation", 1), nd)
+    return [(di * (ki - 1) + 1, si, pi) for ki, si, pi, di in zip(k, s, p, d, strict=True)]
+
+
+def adaptive_window(a, nd):
+    """A dim pooled to one position reads all of it; a dim kept (None) reads its own position; others read
+    windows that differ from position to position (not modelled)."""
+    size = _dims(a["output_size"], nd)
+    return [POINTWISE if v is None else GLOBAL if v == 1 else None for v in size]
+
+
+def pad_window(a, nd):
+    """Padding layers shift positions by the left padding of each padded dim (torch lists the last dim first)."""
+    pads = a["padding"] if isinstance(a["padding"], tuple) else (a["padding"],) * (2 * nd)
+    m = len(pads) // 2
+    return [(1, 1, pads[2 * (m - 1 - i)]) for i in range(m)]
 
 
 def pool_rule(ctx: RuleContext, shape, a, nd):
@@ -752,8 +799,8 @@ def _conv(nd: int) -> None:
         Arg("bias", True, BOOL),
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
-    _member("Conv", nd, args=args, rule=conv_rule, count=conv_count, macs=conv_macs, inferred="in_channels",
-            infer=_channels(nd), short="conv")
+    _member("Conv", nd, args=args, rule=conv_rule, count=conv_count, macs=conv_macs, window=conv_window,
+            inferred="in_channels", infer=_channels(nd), short="conv")
 
 
 def _conv_transpose(nd: int) -> None:
@@ -782,7 +829,7 @@ def _max_pool(nd: int) -> None:
         Arg("return_indices", False, BOOL),
         Arg("ceil_mode", False, BOOL),
     )
-    _member("MaxPool", nd, args=args, rule=pool_rule, short="maxpool")
+    _member("MaxPool", nd, args=args, rule=pool_rule, short="maxpool", window=pool_window)
 
 
 def _avg_pool(nd: int) -> None:
@@ -795,16 +842,17 @@ def _avg_pool(nd: int) -> None:
     )
     if nd > 1:  # AvgPool1d has none
         args += (Arg("divisor_override", None, OPT_INT),)
-    _member("AvgPool", nd, args=args, rule=pool_rule, short="avgpool", kernel_within_input=nd == 3)
+    _member("AvgPool", nd, args=args, rule=pool_rule, short="avgpool", kernel_within_input=nd == 3,
+            window=pool_window)
 
 
 def _adaptive_pools(nd: int) -> None:
     size = Arg("output_size", kind=OPT_SIZE)
     # AdaptiveAvgPool2d/3d take any rank for a 1 x 1 (x 1) output: adaptive_rule checks the rank
     _member("AdaptiveAvgPool", nd, args=(size,), rule=adaptive_rule, ranks=None if nd > 1 else (nd + 1, nd + 2),
-            min_rank=nd, short="adaptiveavgpool")
+            min_rank=nd, short="adaptiveavgpool", window=adaptive_window)
     _member("AdaptiveMaxPool", nd, args=(size, Arg("return_indices", False, BOOL)), rule=adaptive_rule, min_rank=nd,
-            short="adaptivemaxpool")
+            short="adaptivemaxpool", window=adaptive_window)
 
 
 def _norm_args(affine: bool) -> tuple[Arg, ...]:
@@ -819,19 +867,21 @@ def _norm_args(affine: bool) -> tuple[Arg, ...]:
 
 def _batch_norm(nd: int) -> None:
     _member("BatchNorm", nd, args=_norm_args(True), rule=batch_norm_rule, count=norm_count, inferred="num_features",
-            infer=lambda shape, a: shape[1], ranks=(2, 3) if nd == 1 else (nd + 2,), short="bn")
+            infer=lambda shape, a: shape[1], ranks=(2, 3) if nd == 1 else (nd + 2,), short="bn",
+            window=POINTWISE)  # eval mode: the running statistics, one scale and shift per channel
 
 
 def _instance_norm(nd: int) -> None:
     _member("InstanceNorm", nd, args=_norm_args(False), rule=instance_norm_rule, count=norm_count,
-            inferred="num_features", infer=_channels(nd), short="instnorm")
+            inferred="num_features", infer=_channels(nd), short="instnorm",
+            window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL)  # eval: whose statistics
 
 
 def _dropout(nd: int) -> None:
     args = (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL))
     # Dropout2d/3d only warn about other ranks
     _member("Dropout", nd, args=args, rule=dropout_rule, ranks=(nd + 1, nd + 2) if nd == 1 else None, short="dropout",
-            aliases_input=True)
+            aliases_input=True, window=POINTWISE)
 
 
 def _pads(nd: int) -> None:
@@ -843,7 +893,7 @@ def _pads(nd: int) -> None:
         ("ReplicationPad", (padding,), "replicate"),
     ):
         # ranks=None: pad_rule checks them, as they follow len(padding), not the class name
-        _member(family, nd, args=args, rule=pad_rule, ranks=None, pad_mode=mode, short="pad")
+        _member(family, nd, args=args, rule=pad_rule, ranks=None, pad_mode=mode, short="pad", window=pad_window)
 
 
 for _nd in (1, 2, 3):  # the 1d members first, as torch lists them
@@ -866,9 +916,10 @@ for _name, _args in {
     "Tanh": (),
     "Identity": (),
 }.items():
-    register(LayerSpec(name=_name, args=_args, rule=same_shape, short=_name.lower(), aliases_input=_name == "Identity"))
+    register(LayerSpec(name=_name, args=_args, rule=same_shape, short=_name.lower(), aliases_input=_name == "Identity",
+                       window=POINTWISE))
 register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + _INPLACE, rule=dropout_rule, short="dropout",
-                   aliases_input=True))
+                   aliases_input=True, window=POINTWISE))
 
 for _name in ("Softmax", "LogSoftmax"):
     register(LayerSpec(name=_name, args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short=_name.lower()))
@@ -883,6 +934,7 @@ register(LayerSpec(
     infer=lambda shape, a: shape[1],
     min_rank=2,
     short="gn",
+    window=GLOBAL,
 ))
 register(LayerSpec(
     name="LayerNorm",
@@ -897,6 +949,7 @@ register(LayerSpec(
     inferred="normalized_shape",  # written or, by default, the input's last dim
     infer=layer_norm_infer,
     short="ln",
+    window=GLOBAL,
 ))
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = register(LayerSpec(name="Flatten", args=(Arg("start_dim", 1), Arg("end_dim", -1)), rule=flatten_rule,
@@ -911,6 +964,7 @@ register(LayerSpec(
     rule=linear_rule,
     count=linear_count,
     macs=linear_macs,
+    window=lambda a, nd: [GLOBAL],  # every output feature reads every input feature of the last dim
     inferred="in_features",
     infer=lambda shape, a: shape[-1],
     short="linear",

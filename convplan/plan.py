@@ -174,6 +174,14 @@ class Plan:
 
         return cost(self.graph, convention)
 
+    def receptive_field(self) -> dict:
+        """Node name -> one `receptive.Field` (size, jump, start: formulas) per spatial dim of the input, or
+        GLOBAL (reads the whole input) or None (not modelled); through branches as the union of every path.
+        See convplan/receptive.py."""
+        from .receptive import receptive_field
+
+        return receptive_field(self.graph)
+
     def memory(self, dtype: str = "float32"):
         """Bytes as formulas of the plan's symbols: `.parameters`, `.gradients`, `.optimizer[name]` ("sgd",
         "sgd_momentum", "adam", "adamw"), `.activations` (every tensor the eval-mode forward creates) and
