@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__, load
 from .cost import CONVENTIONS
-from .errors import PlanError
+from .errors import PlanError, did_you_mean
 from .graph import show_call
 from .shapes import pyrepr, to_expr
 from .show import json_value, show_shape
@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_cost)
+    text = "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers"
+    p = sub.add_parser("explain", help=text, description=text)
+    p.add_argument("file", type=Path, help="a .plan file")
+    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+    p.add_argument("--layer", metavar="NAME", help="explain this node only (a name from `convplan check`)")
+    p.set_defaults(func=cmd_explain)
     text = "write the plan as a standalone PyTorch module (needs only torch)"
     p = sub.add_parser("codegen", help=text, description=text)
     p.add_argument("file", type=Path, help="a .plan file")
@@ -188,6 +194,19 @@ def _refuse_overwriting_a_plan(output: Path, plan) -> None:
     suggestion = Path(plan.filename).with_suffix(".py").name
     raise UsageError(f"refusing to write generated Python to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
+
+
+def cmd_explain(args, sizes) -> int:
+    from .explain import explain
+
+    plan = _load(args.file, sizes)
+    try:
+        print(explain(plan, sizes, args.layer))
+    except KeyError:
+        names = [node.name for node in plan.graph.nodes]
+        hint = did_you_mean(args.layer, names) or f"the names are those of `convplan check`: {', '.join(names[:8])}"
+        raise UsageError(f"--layer {args.layer}: plan {plan.name} has no node of that name; {hint}") from None
+    return 0
 
 
 def cmd_cost(args, sizes) -> int:

@@ -53,6 +53,27 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class SizeRule:
+    """torch's output size of one spatial dim, `numerator//divisor + 1` (no division where divisor is None),
+    for explaining it: `text` as torch's documentation writes it (`x`: the input size), `terms(x, v)` the
+    numerator's terms with one dim's argument values `v` put in, `divisor(v)`."""
+
+    text: str
+    terms: Callable
+    divisor: Callable | None = None
+
+
+CONV_SIZE = SizeRule("(x + 2*padding - dilation*(kernel_size - 1) - 1)//stride + 1",
+                     lambda x, v: [x, 2 * v["padding"], -v["dilation"] * (v["kernel_size"] - 1), -1],
+                     lambda v: v["stride"])
+AVG_POOL_SIZE = SizeRule("(x + 2*padding - kernel_size)//stride + 1",
+                         lambda x, v: [x, 2 * v["padding"], -v["kernel_size"]], lambda v: v["stride"])
+CONV_T_SIZE = SizeRule("(x - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1",
+                       lambda x, v: [(x - 1) * v["stride"], -2 * v["padding"], v["dilation"] * (v["kernel_size"] - 1),
+                                     v["output_padding"]])
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     name: str  # torch.nn class name, also the name used in plans
     args: tuple[Arg, ...]  # the arguments a plan may write, in torch's positional order
@@ -65,6 +86,9 @@ class LayerSpec:
     # How output positions read input positions (receptive.py): POINTWISE, GLOBAL, or (args, nd) -> one
     # (extent, stride, left padding) per spatial dim of the window it slides; None: not modelled.
     window: Callable | str | None = None
+    # torch's documented output size of one spatial dim, in its argument names (`x`: the input size), for
+    # `convplan explain`: SizeRule(text, numerator, divisor, addend) of one dim's values, or None.
+    size_rule: SizeRule | None = None
     inferred: str | None = None  # torch's name of the argument read from the input
     infer: Callable | None = None  # (shape, args) -> value of `inferred`
     ranks: tuple[int, ...] | None = None  # accepted input ranks; None = any >= min_rank
@@ -800,7 +824,7 @@ def _conv(nd: int) -> None:
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
     _member("Conv", nd, args=args, rule=conv_rule, count=conv_count, macs=conv_macs, window=conv_window,
-            inferred="in_channels", infer=_channels(nd), short="conv")
+            size_rule=CONV_SIZE, inferred="in_channels", infer=_channels(nd), short="conv")
 
 
 def _conv_transpose(nd: int) -> None:
@@ -816,8 +840,7 @@ def _conv_transpose(nd: int) -> None:
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
     _member("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, macs=conv_t_macs,
-            inferred="in_channels",
-            infer=_channels(nd), short="deconv")
+            size_rule=CONV_T_SIZE, inferred="in_channels", infer=_channels(nd), short="deconv")
 
 
 def _max_pool(nd: int) -> None:
@@ -829,7 +852,7 @@ def _max_pool(nd: int) -> None:
         Arg("return_indices", False, BOOL),
         Arg("ceil_mode", False, BOOL),
     )
-    _member("MaxPool", nd, args=args, rule=pool_rule, short="maxpool", window=pool_window)
+    _member("MaxPool", nd, args=args, rule=pool_rule, short="maxpool", window=pool_window, size_rule=CONV_SIZE)
 
 
 def _avg_pool(nd: int) -> None:
@@ -843,7 +866,7 @@ def _avg_pool(nd: int) -> None:
     if nd > 1:  # AvgPool1d has none
         args += (Arg("divisor_override", None, OPT_INT),)
     _member("AvgPool", nd, args=args, rule=pool_rule, short="avgpool", kernel_within_input=nd == 3,
-            window=pool_window)
+            window=pool_window, size_rule=AVG_POOL_SIZE)
 
 
 def _adaptive_pools(nd: int) -> None:

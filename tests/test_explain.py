@@ -1,0 +1,67 @@
+"""`convplan explain`: the notebook's cells as golden files (read line by line when written), and the worked
+numbers checked against the shapes convplan computes (themselves checked against torch elsewhere)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from _torch_oracle import SYMBOLS, convplan_parse, plain, torch_run
+from hypothesis import given, settings
+from test_properties import stacks
+
+import convplan
+from convplan import cli
+from convplan.explain import explain
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "explain"
+CELLS = {  # golden name -> (plan, --set)
+    "conv_length_L10": ("examples/conv_length.plan", ["N=1", "L=10"]),
+    "notebook_conv1d": ("examples/notebook_conv1d.plan", []),
+    "cnn1d_L20": ("examples/cnn1d.plan", ["L=20"]),
+    "cnn1d_symbolic": ("examples/cnn1d.plan", []),
+}
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_notebook_cells_read_like_worked_examples(name, capsys, update_goldens, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    path, sets = CELLS[name]
+    code = cli.main(["explain", path, *(a for s in sets for a in ("--set", s))])
+    out = capsys.readouterr().out
+    assert code == 0
+    golden = GOLDEN / f"{name}.txt"
+    if update_goldens:
+        golden.write_text(out)
+    assert out == golden.read_text()
+
+
+def test_the_notebook_length_is_6_not_6_5(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cli.main(["explain", "examples/conv_length.plan", "--set", "N=1", "--set", "L=10"])
+    assert "= (10 + 4 - 2 - 1)//2 + 1 = 11//2 + 1 = 5 + 1 = 6" in capsys.readouterr().out
+
+
+FINAL = re.compile(r"^  dim (\d+): .*\n\s+= .* = (-?\d+)$", re.M)
+
+
+@given(stacks())
+@settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
+def test_worked_numbers_equal_the_shapes(case):
+    shape, layers = case
+    layers = plain(layers)
+    if torch_run(shape, layers)[0] is None:
+        return
+    names = SYMBOLS[: len(shape)]
+    plan = convplan_parse(names, layers)
+    if plan is None:
+        return
+    sizes = dict(zip(names, shape, strict=True))
+    bound = plan.bind(**sizes)
+    for node in bound.graph.nodes[1:]:
+        text = explain(plan, sizes, node.name)
+        for dim, value in FINAL.findall(text):
+            assert int(value) == int(node.shape[int(dim)]), text
