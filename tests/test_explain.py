@@ -12,7 +12,6 @@ from _torch_oracle import SYMBOLS, convplan_parse, plain, torch_run
 from hypothesis import given, settings
 from test_properties import stacks
 
-import convplan
 from convplan import cli
 from convplan.explain import explain
 
