@@ -43,12 +43,14 @@ class Plan:
         return self.graph.layers
 
     @property
-    def input_shape(self) -> tuple:
-        return self.graph.inputs[0].shape
+    def input_shape(self) -> tuple | None:
+        """The first input's shape (None only for a partial plan that has no input)."""
+        return self.graph.inputs[0].shape if self.graph.inputs else None
 
     @property
-    def output_shape(self) -> tuple:
-        return self.graph.nodes[self.graph.outputs[0]].shape
+    def output_shape(self) -> tuple | None:
+        """The first output's shape (None only for a partial plan that has no output)."""
+        return self.graph.nodes[self.graph.outputs[0]].shape if self.graph.outputs else None
 
     @property
     def input_shapes(self) -> dict[str, tuple]:
@@ -188,6 +190,8 @@ class Plan:
         """A real torch.nn.Module with weights sized for these sizes."""
         from .build import build_module
 
+        if not self.complete:  # a partial plan (convplan.analyse) lacks the statements that failed
+            raise PlanError(list(self.errors), self.source)
         return build_module(self.bind(**sizes) if sizes else self)
 
     def verify(self, /, **sizes: int):
@@ -211,8 +215,8 @@ class Plan:
             "file": self.filename,
             "params": {k: json_value(v) for k, v in self.params.items()},
             "symbols": list(self.symbols),
-            "input": json_value(self.input_shape),
-            "output": json_value(self.output_shape),
+            "input": None if self.input_shape is None else json_value(self.input_shape),
+            "output": None if self.output_shape is None else json_value(self.output_shape),
             "inputs": {k: json_value(v) for k, v in self.input_shapes.items()},
             "outputs": {k: json_value(v) for k, v in self.output_shapes.items()},
             "merges": [_merge_dict(node, self.graph) for node in self.graph.merges],

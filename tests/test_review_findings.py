@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import convplan
 from convplan import cli
 
@@ -23,3 +25,22 @@ def test_cost_compare_prints_formulas_when_sizes_are_free(capsys):
     assert "Conv1d     192*L*N       96*L*N" in out and "Linear     128*N*(L//2)  64*N*(L//2)" in out
     code, out, err = _cli(capsys, "cost", str(ROOT / "examples" / "two_tower.plan"), "--compare", "--set", "N=2")
     assert code == 0 and "89,856" in out, err
+
+
+PARTIAL = "plan A:\n    input [2, 3]\n    Linear(4)\n    Conv2d(3, 3)\n    Linear(5)\n"
+
+
+def test_a_partial_plan_does_not_build():
+    # build() of a plan from analyse() silently left the failing Conv2d out of the module
+    plan = convplan.analyse(PARTIAL).plan
+    assert not plan.complete
+    with pytest.raises(convplan.PlanError, match="E301"):
+        plan.build()
+
+
+def test_a_partial_plan_without_input_has_no_shapes_and_serialises():
+    # input_shape, output_shape and to_dict() raised IndexError
+    plan = convplan.analyse("plan A:\n    Conv1d(4, kernel_size=3)\n").plan
+    assert plan.input_shape is None and plan.output_shape is None
+    data = plan.to_dict()
+    assert data["input"] is None and data["output"] is None and data["layers"] == []
