@@ -36,6 +36,8 @@ class Memory:
 
     def training(self, optimizer: str = "adam") -> sympy.Expr:
         """Parameters, gradients, optimizer state and the forward activations together."""
+        if optimizer not in self.optimizer:
+            raise ValueError(f"unknown optimizer {optimizer!r}; the optimizers are {', '.join(self.optimizer)}")
         return self.parameters + self.gradients + self.optimizer[optimizer] + self.activations
 
     def at(self, expr, **sizes: int) -> int:

@@ -44,3 +44,9 @@ def test_a_partial_plan_without_input_has_no_shapes_and_serialises():
     assert plan.input_shape is None and plan.output_shape is None
     data = plan.to_dict()
     assert data["input"] is None and data["output"] is None and data["layers"] == []
+
+
+def test_training_with_an_unknown_optimizer_is_a_plain_value_error():
+    memory = convplan.load(ROOT / "examples" / "cnn1d.plan").memory()
+    with pytest.raises(ValueError, match="optimizers are sgd, sgd_momentum, adam, adamw"):
+        memory.training("rmsprop")
