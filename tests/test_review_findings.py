@@ -50,3 +50,45 @@ def test_training_with_an_unknown_optimizer_is_a_plain_value_error():
     memory = convplan.load(ROOT / "examples" / "cnn1d.plan").memory()
     with pytest.raises(ValueError, match="optimizers are sgd, sgd_momentum, adam, adamw"):
         memory.training("rmsprop")
+
+
+def test_evaluate_takes_a_shape_and_refuses_what_is_no_formula():
+    # a shape gave "the value depends on : give "; a string raised sympy's SympifyError
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    assert plan.evaluate(plan.layers[2].shape, N=2, L=9) == (2, 32, 4)
+    with pytest.raises(TypeError, match="formula"):
+        plan.evaluate("L", L=3)
+
+
+@pytest.mark.parametrize("value, error", [(2.5, TypeError), ("4", TypeError), (True, TypeError), (10**30, ValueError)])
+def test_evaluate_and_at_validate_sizes_as_parse_does(value, error):
+    # a float or str failed inside int() with Python's message, True counted as 1, 10**30 was evaluated
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    for call in (lambda: plan.evaluate(plan.total_params, L=value), lambda: plan.cost().at(N=1, L=value),
+                 lambda: plan.memory().at(plan.memory().activations, N=1, L=value)):
+        with pytest.raises(error):
+            call()
+
+
+def test_counts_at_sizes_the_plan_refuses_are_errors():
+    # cost().at(N=1, L=1) gave 96 for a CNN1D that cannot run at L=1 (MaxPool1d needs L >= 2); L=0 gave numbers
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    memory = plan.memory()
+    for call in (lambda: plan.cost().at(N=1, L=1), lambda: memory.at(memory.activations, N=1, L=1),
+                 lambda: plan.evaluate(plan.total_params, L=1)):
+        with pytest.raises(convplan.PlanError, match="E401"):
+            call()
+    with pytest.raises(convplan.PlanError, match="E205"):
+        plan.evaluate(plan.total_params, L=0)
+
+
+def test_at_refuses_names_that_do_not_change_the_formula():
+    # at(classes=3) counted with classes=2 and at(Q=3) ignored Q, silently
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    with pytest.raises(ValueError, match=r"classes is 2 .*plan.bind\(classes=3\)"):
+        plan.cost().at(N=1, L=4, classes=3)
+    with pytest.raises(convplan.PlanError, match="E400"):
+        plan.evaluate(plan.total_params, L=4, Q=3)
+    assert plan.cost().at(N=1, L=4, classes=2) == plan.cost().at(N=1, L=4)
+    bound = plan.bind(N=2)
+    assert bound.cost().at(N=2, L=4) == bound.cost().at(L=4) == plan.cost().at(N=2, L=4)
