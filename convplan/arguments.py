@@ -52,7 +52,8 @@ class Binder:
                     ok = False
                     continue
                 if i >= len(callee.names):
-                    self._too_many(callee, arg, len(args), spec)
+                    if i == len(callee.names):  # once, at the first one too many
+                        self._too_many(callee, arg, sum(a.name is None for a in args), spec)
                     ok = False
                     continue
                 name = callee.names[i]

@@ -92,3 +92,13 @@ def test_at_refuses_names_that_do_not_change_the_formula():
     assert plan.cost().at(N=1, L=4, classes=2) == plan.cost().at(N=1, L=4)
     bound = plan.bind(N=2)
     assert bound.cost().at(N=2, L=4) == bound.cost().at(L=4) == plan.cost().at(N=2, L=4)
+
+
+def test_too_many_positional_arguments_is_one_error():
+    # each argument past the last was a copy of the same E102 (and of cat's E103)
+    for line, code in (("Conv1d(4, 3, 1, 0, 1, 1, True, 'zeros', None, None, 1)", "E102"), ("cat(x, x, 1, 2, 3)", "E103")):
+        result = convplan.analyse(f"plan A:\n    input [N, 4, L]\n    {line}\n")
+        assert [d.code for d in result.errors] == [code], result.errors
+    result = convplan.analyse("plan A:\n    input [N, 4, L]\n    Conv1d(4, 3, 1, 0, 1, 1, True, 'zeros', None, None, "
+                              "groups=1)\n")
+    assert "got 10" in result.errors[0].message  # the positional ones, not the keywords
