@@ -96,9 +96,25 @@ def test_at_refuses_names_that_do_not_change_the_formula():
 
 def test_too_many_positional_arguments_is_one_error():
     # each argument past the last was a copy of the same E102 (and of cat's E103)
-    for line, code in (("Conv1d(4, 3, 1, 0, 1, 1, True, 'zeros', None, None, 1)", "E102"), ("cat(x, x, 1, 2, 3)", "E103")):
+    cases = (("Conv1d(4, 3, 1, 0, 1, 1, True, 'zeros', None, None, 1)", "E102"), ("cat(x, x, 1, 2, 3)", "E103"))
+    for line, code in cases:
         result = convplan.analyse(f"plan A:\n    input [N, 4, L]\n    {line}\n")
         assert [d.code for d in result.errors] == [code], result.errors
     result = convplan.analyse("plan A:\n    input [N, 4, L]\n    Conv1d(4, 3, 1, 0, 1, 1, True, 'zeros', None, None, "
                               "groups=1)\n")
     assert "got 10" in result.errors[0].message  # the positional ones, not the keywords
+
+
+def test_norm_momentum_none_is_torchs_cumulative_average():
+    # refused with "momentum must be an integer, got None"; torch takes momentum=None
+    import torch
+
+    plan = convplan.parse("plan A:\n    input [N, 4, L]\n    BatchNorm1d(momentum=None)\n")
+    assert plan.build(N=2, L=5).bn1.momentum is None
+    assert "nn.BatchNorm1d(4, momentum=None)" in plan.to_source(N=2, L=5)
+    assert isinstance(torch.nn.BatchNorm1d(4, momentum=None), torch.nn.Module)
+
+
+def test_a_float_argument_asks_for_a_number_not_an_integer():
+    result = convplan.analyse("plan A:\n    input [N, 4, L]\n    BatchNorm1d(momentum='a')\n")
+    assert [d.message for d in result.errors] == ["momentum must be a number, got the string 'a'"]
