@@ -12,7 +12,22 @@ from dataclasses import dataclass
 from . import nodes as n
 from .errors import did_you_mean, suggest
 from .hints import inferred_given, torch_order_hint
-from .layers import BOOL, DIMS, FLOAT, INT, OPT_INT, OPT_SIZE, PAD, PADS, REQUIRED, SCALE, SIZE, STR, LayerSpec
+from .layers import (
+    BOOL,
+    DIMS,
+    FLOAT,
+    INT,
+    OPT_FLOAT,
+    OPT_INT,
+    OPT_SIZE,
+    PAD,
+    PADS,
+    REQUIRED,
+    SCALE,
+    SIZE,
+    STR,
+    LayerSpec,
+)
 from .scope import Skip, State
 from .values import Values
 
@@ -52,7 +67,8 @@ class Binder:
                     ok = False
                     continue
                 if i >= len(callee.names):
-                    self._too_many(callee, arg, len(args), spec)
+                    if i == len(callee.names):  # once, at the first one too many
+                        self._too_many(callee, arg, sum(a.name is None for a in args), spec)
                     ok = False
                     continue
                 name = callee.names[i]
@@ -191,6 +207,8 @@ class Binder:
             return expr.value
         if isinstance(expr, n.Neg) and isinstance(expr.operand, n.Float):
             return -expr.operand.value
+        if isinstance(expr, (n.Str, n.Const, n.Tuple)):  # not "must be an integer": 0.5 is fine here
+            self.values.expected(name, "a number", expr)
         if isinstance(expr, n.Unknown):  # `?` stands for integers only; not registered, so no E310 follows
             self.values.expected(name, "a number (a `?` unknown stands only for an integer argument)", expr)
         value = self.values.int(expr, name)
@@ -228,10 +246,10 @@ COERCE = {
     SIZE: Binder._size, OPT_SIZE: Binder._size, PADS: Binder._size, DIMS: Binder._size,
     PAD: Binder._pad,
     BOOL: Binder._bool,
-    FLOAT: Binder._float, SCALE: Binder._float,
+    FLOAT: Binder._float, OPT_FLOAT: Binder._float, SCALE: Binder._float,
     STR: Binder._str,
 }
-NONE_ALLOWED = (OPT_INT, OPT_SIZE, SCALE, BOOL, DIMS)  # kinds whose value may be None
+NONE_ALLOWED = (OPT_INT, OPT_FLOAT, OPT_SIZE, SCALE, BOOL, DIMS)  # kinds whose value may be None
 
 
 def _is_none(e) -> bool:

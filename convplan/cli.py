@@ -274,8 +274,9 @@ def _number(value):
 
 
 def _shown(value) -> str:
-    """`1,814,073,344` for a number, the formula otherwise."""
-    value = _number(value)
+    """`1,814,073,344` for a number, the formula otherwise (`value` a formula, or already `_number`'s)."""
+    if not isinstance(value, (int, str)):
+        value = _number(value)
     return f"{value:,}" if isinstance(value, int) else value
 
 

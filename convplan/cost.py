@@ -18,7 +18,8 @@ pass, which runs when a cost is first asked for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -61,6 +62,8 @@ class Cost:
     convention: str
     by_layer: dict  # node name -> its cost, in plan order: the nodes this convention counts
     uncounted: tuple[str, ...]  # the kinds in the plan this convention does not count (never a silent 0)
+    # raises for sizes the plan refuses (Plan.cost passes its own check): no count for a network that cannot run
+    check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def total(self) -> sympy.Expr:
@@ -68,6 +71,8 @@ class Cost:
 
     def at(self, **sizes: int) -> int:
         """The total at these sizes (every symbol of the total needs a value)."""
+        if self.check is not None:
+            self.check(sizes)
         return value_at(self.total, sizes, "the cost")
 
     def __str__(self) -> str:
@@ -77,9 +82,9 @@ class Cost:
         return text + (f" (not counted: {', '.join(self.uncounted)})" if self.uncounted else "")
 
 
-def cost(graph: Graph, convention: str = "macs") -> Cost:
+def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] | None = None) -> Cost:
     """The cost of `graph` under `convention` (see CONVENTIONS); runs the macs pass if it has not run."""
-    if convention not in CONVENTIONS:
+    if not isinstance(convention, str) or convention not in CONVENTIONS:
         raise ValueError(f"unknown cost convention {convention!r}; the conventions are "
                          + ", ".join(sorted(CONVENTIONS)))
     if any("macs" not in node.meta for node in graph.nodes):
@@ -96,4 +101,4 @@ def cost(graph: Graph, convention: str = "macs") -> Cost:
                 uncounted.append(kind)
         else:
             by_layer[node.name] = per * value
-    return Cost(convention, by_layer, tuple(uncounted))
+    return Cost(convention, by_layer, tuple(uncounted), check)

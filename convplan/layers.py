@@ -42,6 +42,7 @@ OPT_SIZE = "size or None"  # adaptive pools: None entries keep that dim
 PADS = "pads"  # an int or a tuple of 2*nd ints (ZeroPad & co.)
 DIMS = "dims"  # an int or a tuple of ints (LayerNorm, Unflatten)
 SCALE = "scale"  # a float or a tuple of floats
+OPT_FLOAT = "float or None"  # BatchNorm's momentum: None is a cumulative average
 
 
 @dataclass(frozen=True)
@@ -882,7 +883,7 @@ def _norm_args(affine: bool) -> tuple[Arg, ...]:
     """BatchNorm's and InstanceNorm's, which differ in the defaults of affine and track_running_stats."""
     return (
         Arg("eps", 1e-5, FLOAT),
-        Arg("momentum", 0.1, FLOAT),
+        Arg("momentum", 0.1, OPT_FLOAT),
         Arg("affine", affine, BOOL),
         Arg("track_running_stats", affine, BOOL),
     )

@@ -12,7 +12,8 @@ What autograd saves for backward in training is not modelled yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -33,13 +34,19 @@ class Memory:
     optimizer: dict  # optimizer name -> bytes of its state
     activations: sympy.Expr
     by_layer: dict  # node name -> bytes of the tensor it creates (0 where it aliases its input)
+    # raises for sizes the plan refuses (Plan.memory passes its own check)
+    check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
     def training(self, optimizer: str = "adam") -> sympy.Expr:
         """Parameters, gradients, optimizer state and the forward activations together."""
+        if optimizer not in self.optimizer:
+            raise ValueError(f"unknown optimizer {optimizer!r}; the optimizers are {', '.join(self.optimizer)}")
         return self.parameters + self.gradients + self.optimizer[optimizer] + self.activations
 
     def at(self, expr, **sizes: int) -> int:
         """`expr` (one of the fields) at these sizes."""
+        if self.check is not None:
+            self.check(sizes)
         return value_at(expr, sizes, "the memory")
 
 
@@ -52,12 +59,12 @@ def creates(node: Node) -> bool:
     return not (node.spec.aliases_input or node.args.get("inplace") is True)
 
 
-def memory(graph: Graph, dtype: str = "float32") -> Memory:
-    if dtype not in DTYPE_BYTES:
+def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] | None = None) -> Memory:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; the dtypes are {', '.join(DTYPE_BYTES)}")
     size = DTYPE_BYTES[dtype]
     params = size * sympy.Add(*(node.params for node in graph.nodes))
     by_layer = {node.name: size * sympy.Mul(*node.shape) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
     return Memory(dtype, params, params, {name: k * params for name, k in OPTIMIZER_BUFFERS.items()},
-                  sympy.Add(*by_layer.values()), by_layer)
+                  sympy.Add(*by_layer.values()), by_layer, check)

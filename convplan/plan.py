@@ -43,12 +43,14 @@ class Plan:
         return self.graph.layers
 
     @property
-    def input_shape(self) -> tuple:
-        return self.graph.inputs[0].shape
+    def input_shape(self) -> tuple | None:
+        """The first input's shape (None only for a partial plan that has no input)."""
+        return self.graph.inputs[0].shape if self.graph.inputs else None
 
     @property
-    def output_shape(self) -> tuple:
-        return self.graph.nodes[self.graph.outputs[0]].shape
+    def output_shape(self) -> tuple | None:
+        """The first output's shape (None only for a partial plan that has no output)."""
+        return self.graph.nodes[self.graph.outputs[0]].shape if self.graph.outputs else None
 
     @property
     def input_shapes(self) -> dict[str, tuple]:
@@ -108,6 +110,15 @@ class Plan:
 
     def bind(self, /, **sizes: int) -> Plan:
         """The same plan with some sizes fixed; PlanError if they break a requirement."""
+        self._check_sizes(sizes)
+        merged = {**self.sizes, **sizes}
+        checked = check(self.definition, self.source, self.filename, merged, self._checked.library)
+        return Plan(self.definition, checked, self.source,
+                    self.filename, merged)
+
+    def _check_sizes(self, sizes: dict) -> None:
+        """TypeError/ValueError for values that are no sizes; PlanError for sizes this plan refuses: an input
+        dim below 1 (E205) or a broken requirement (E401)."""
         from .sizes import check_sizes
 
         for name, value in check_sizes(sizes).items():
@@ -122,10 +133,21 @@ class Plan:
                 diag = Diagnostic("E401", f"{shown} breaks the requirement {req} ({req.reason})", req.span,
                                   self.filename)
                 raise PlanError([diag], self.source)
-        merged = {**self.sizes, **sizes}
-        checked = check(self.definition, self.source, self.filename, merged, self._checked.library)
-        return Plan(self.definition, checked, self.source,
-                    self.filename, merged)
+
+    def _check_values(self, sizes: dict) -> None:
+        """`_check_sizes`, and every name one of the plan's free symbols: a formula does not change with a
+        parameter that already has its value (`classes=3` where the plan says classes=2), nor with a name
+        the plan does not have (E400)."""
+        self._check_sizes(sizes)
+        free = set(self.symbols)
+        for name, value in sizes.items():
+            if name in free or self.sizes.get(name) == value or self.params.get(name) == value:
+                continue
+            if name in self.params:
+                raise ValueError(f"{name} is {self.params[name]} in this plan's formulas, not {value}: "
+                                 f"plan.bind({name}={value}) makes the plan with {name} = {value}")
+            raise PlanError([Diagnostic("E400", f"there is no size or parameter named {name!r} in plan {self.name}",
+                                        self.definition.name_span, self.filename)], self.source)
 
     def satisfied(self, values: dict[str, int]) -> bool:
         subs = {dim(k): sympy.Integer(v) for k, v in values.items()}
@@ -160,10 +182,12 @@ class Plan:
     # -- analyses ----------------------------------------------------------------------
 
     def evaluate(self, expr, /, **sizes: int) -> int:
-        """Any formula of this plan (a shape dim, `total_params`, a cost) at these sizes, as an int."""
+        """Any formula of this plan (a shape dim, `total_params`, a cost) at these sizes, as an int; a shape
+        (a tuple of formulas) as a tuple of ints.  PlanError for sizes the plan refuses (E205, E401), as `bind`."""
         from .shapes import value_at
 
-        return value_at(expr, sizes)
+        self._check_values(sizes)
+        return _value(expr, sizes, value_at)
 
     def cost(self, convention: str = "macs"):
         """The forward pass's cost as formulas of the plan's symbols: `.total`, `.by_layer` (node name ->
@@ -172,7 +196,7 @@ class Plan:
         see convplan/cost.py."""
         from .cost import cost
 
-        return cost(self.graph, convention)
+        return cost(self.graph, convention, self._check_values)
 
     def receptive_field(self) -> dict:
         """Node name -> one `receptive.Field` (size, jump, start: formulas) per spatial dim of the input, or
@@ -188,7 +212,7 @@ class Plan:
         `.by_layer`; `.training(optimizer)` adds them up.  See convplan/memory.py."""
         from .memory import memory
 
-        return memory(self.graph, dtype)
+        return memory(self.graph, dtype, self._check_values)
 
     # -- torch -------------------------------------------------------------------------
 
@@ -196,6 +220,8 @@ class Plan:
         """A real torch.nn.Module with weights sized for these sizes."""
         from .build import build_module
 
+        if not self.complete:  # a partial plan (convplan.analyse) lacks the statements that failed
+            raise PlanError(list(self.errors), self.source)
         return build_module(self.bind(**sizes) if sizes else self)
 
     def verify(self, /, **sizes: int):
@@ -219,8 +245,8 @@ class Plan:
             "file": self.filename,
             "params": {k: json_value(v) for k, v in self.params.items()},
             "symbols": list(self.symbols),
-            "input": json_value(self.input_shape),
-            "output": json_value(self.output_shape),
+            "input": None if self.input_shape is None else json_value(self.input_shape),
+            "output": None if self.output_shape is None else json_value(self.output_shape),
             "inputs": {k: json_value(v) for k, v in self.input_shapes.items()},
             "outputs": {k: json_value(v) for k, v in self.output_shapes.items()},
             "merges": [_merge_dict(node, self.graph) for node in self.graph.merges],
@@ -279,6 +305,17 @@ def _layer_dict(node: Node) -> dict:
         "output": json_value(node.shape),
         "params": json_value(node.params),
     }
+
+
+def _value(expr, sizes: dict, value_at):
+    """`value_at` for a formula, elementwise for a shape; TypeError for what is no formula (text included:
+    no string reaches sympy's parser)."""
+    if isinstance(expr, (tuple, list)):
+        return tuple(_value(e, sizes, value_at) for e in expr)
+    if isinstance(expr, bool) or not isinstance(expr, (int, sympy.Basic)):
+        raise TypeError(f"evaluate takes a formula of the plan (a sympy expression, an int or a shape), "
+                        f"got {type(expr).__name__} {expr!r:.40}")
+    return value_at(expr, sizes)
 
 
 def _breaks(cond, values: dict) -> bool:
