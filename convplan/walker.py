@@ -223,6 +223,10 @@ class Walker:
         self.frame.current = value
 
     def _output(self, stmt: n.Output) -> None:
+        if self.frame.nested:
+            self.diag.error("E206", "an output belongs at the top level of a plan or block", stmt.span,
+                            hints=["name the tensor here (`skip = ...`) and write `output` at the end of the body"])
+            raise Skip
         tensors = []
         for name in stmt.names:
             value = self.values.lookup(name)

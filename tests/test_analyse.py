@@ -143,3 +143,10 @@ def test_meta_follows_a_substitution():
     plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
     bound = plan.graph.substitute({sympy.Symbol("L", integer=True, positive=True): sympy.Integer(20)})
     assert bound.nodes[-1].params == 64 * 10 + 2
+
+
+def test_output_inside_a_branch_is_refused():
+    text = ("plan A:\n    input [N, 4]\n    add:\n        branch:\n            output x\n"
+            "        branch:\n            ReLU()\n    Linear(3)\n")
+    result = convplan.analyse(text)
+    assert [(d.code, d.span.line) for d in result.errors] == [("E206", 5)]
