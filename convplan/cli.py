@@ -70,29 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convplan", description="Plan neural networks with every shape known.")
     parser.add_argument("--version", action="version", version=f"convplan {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    for name, func, text in (("check", cmd_check, "print every layer's shape, the requirements and unknowns"),
-                             ("verify", cmd_verify, "build the module with torch and compare every shape")):
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("file", type=Path, help="a .plan file")
-        p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-        p.set_defaults(func=func)
-    text = "the forward pass's cost per layer, as formulas (or numbers with --set)"
-    p = sub.add_parser("cost", help=text, description=text)
-    p.add_argument("file", type=Path, help="a .plan file")
-    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+    _command(sub, "check", cmd_check, "print every layer's shape, the requirements and unknowns")
+    _command(sub, "verify", cmd_verify, "build the module with torch and compare every shape")
+    p = _command(sub, "cost", cmd_cost, "the forward pass's cost per layer, as formulas (or numbers with --set)")
     p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
                    help="what to count: macs (multiply-accumulates with the weights, the default) or flopcounter "
                    "(what torch's FlopCounterMode reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_cost)
-    text = "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers"
-    p = sub.add_parser("explain", help=text, description=text)
-    p.add_argument("file", type=Path, help="a .plan file")
-    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+    p = _command(sub, "explain", cmd_explain,
+                 "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
+                 json=False)
     p.add_argument("--layer", metavar="NAME", help="explain this node only (a name from `convplan check`)")
-    p.set_defaults(func=cmd_explain)
     text = "write the plan as a standalone PyTorch module (needs only torch)"
     p = sub.add_parser("codegen", help=text, description=text)
     p.add_argument("file", type=Path, help="a .plan file")
@@ -100,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME=INT", help="a size's default in the class (repeatable)")
     p.set_defaults(func=cmd_codegen)
     return parser
+
+
+def _command(sub, name: str, func, text: str, json: bool = True) -> argparse.ArgumentParser:
+    """A subcommand over one plan file, with --set (and --json)."""
+    p = sub.add_parser(name, help=text, description=text)
+    p.add_argument("file", type=Path, help="a .plan file")
+    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+    if json:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=func)
+    return p
 
 
 def _sizes(pairs: list[str]) -> dict[str, int]:

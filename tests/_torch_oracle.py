@@ -203,3 +203,14 @@ def _errors(shape, layers) -> str:
     except PlanError as exc:
         return "\nconvplan said: " + "; ".join(d.message for d in exc.diagnostics)
     return ""
+
+
+def symbolic_plan(shape, layers):
+    """(plan, sizes) for a stack that torch runs, with every input dim a symbol and `sizes` its values at
+    `shape`; None if torch refuses the stack or convplan refuses it symbolically (documented limits)."""
+    layers = plain(layers)
+    if torch_run(shape, layers)[0] is None:
+        return None
+    names = SYMBOLS[: len(shape)]
+    plan = convplan_parse(names, layers)
+    return None if plan is None else (plan, dict(zip(names, shape, strict=True)))

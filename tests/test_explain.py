@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _torch_oracle import SYMBOLS, convplan_parse, plain, torch_run
+from _torch_oracle import symbolic_plan
 from hypothesis import given, settings
 from test_properties import stacks
 
@@ -50,15 +50,10 @@ FINAL = re.compile(r"^  dim (\d+): .*\n\s+= .* = (-?\d+)$", re.M)
 @given(stacks())
 @settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
 def test_worked_numbers_equal_the_shapes(case):
-    shape, layers = case
-    layers = plain(layers)
-    if torch_run(shape, layers)[0] is None:
+    found = symbolic_plan(*case)
+    if found is None:
         return
-    names = SYMBOLS[: len(shape)]
-    plan = convplan_parse(names, layers)
-    if plan is None:
-        return
-    sizes = dict(zip(names, shape, strict=True))
+    plan, sizes = found
     bound = plan.bind(**sizes)
     for node in bound.graph.nodes[1:]:
         text = explain(plan, sizes, node.name)
