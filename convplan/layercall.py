@@ -42,6 +42,7 @@ class LayerCalls:
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
             order = self._torch_order(spec, call, args)
+            self._batch_as_weight(spec, call, shape, args[spec.inferred])
         try:
             out, rule = self._apply(spec, call, shape, args)
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
@@ -106,6 +107,19 @@ class LayerCalls:
         hint = torch_order_hint(spec, call, self.diag.source, least=1)
         self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint])
         return hint
+
+    def _batch_as_weight(self, spec: LayerSpec, call: n.Call, shape, inferred) -> None:
+        """W330: `input [N, 28, 28]` then `Conv2d(16, 3)` is valid torch, read as one unbatched image with N
+        channels: the weights would depend on the batch size.  A dim named like a batch was meant as one."""
+        batch = sorted(s.name for s in to_expr(inferred).free_symbols if s.name in BATCH_NAMES) \
+            if isinstance(inferred, sympy.Basic) else []
+        if not batch:
+            return
+        fix = f"give the input a channel dim: [{batch[0]}, 1, {', '.join(pyrepr(d) for d in shape[1:])}]" \
+            if spec.nd and len(shape) == spec.nd + 1 else None
+        self.diag.warn("W330", f"{spec.name} reads its {spec.inferred} from {', '.join(batch)}, a dim named like "
+                       f"a batch: the input {show_shape(shape)} is taken as unbatched", call.name_span,
+                       hints=[fix, "if that dim really is the channels, rename it (C)"])
 
     def _check_rank(self, spec: LayerSpec, shape, call: n.Call) -> None:
         r = len(shape)

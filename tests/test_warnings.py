@@ -77,3 +77,14 @@ def test_torch_order_is_flagged_where_the_plan_would_read_it_shifted():
 def test_plan_order_is_not_flagged(layer):
     assert w320(plan(layer)) == []
 
+
+
+def test_a_batch_dim_read_as_channels_warns():
+    import convplan
+
+    plan = convplan.parse("plan A:\n    input [N, 28, 28]\n    Conv2d(16, kernel_size=3)\n")
+    (w,) = [w for w in plan.warnings if w.code == "W330"]
+    assert "reads its in_channels from N" in w.message and "[N, 1, 28, 28]" in w.hints[0]
+    quiet = convplan.parse("plan A:\n    input [N, 1, 28, 28]\n    Conv2d(16, kernel_size=3)\n    Flatten()\n"
+                           "    Linear(10)\n")
+    assert not [w for w in quiet.warnings if w.code == "W330"]  # in_features depends on sizes, not the batch
