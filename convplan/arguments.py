@@ -156,7 +156,7 @@ class Binder:
         callee = Callee("merge", spec.name, tuple(name for name, _ in spec.args))
         values = dict(spec.args)
         for name, arg in self.match(callee, call, args).items():
-            value = self.values.int(arg.value, name)
+            value = self.values.int(arg.value, f"{spec.name}'s {name}")  # not an identifier: a `?` is E311
             if not value.is_Integer:
                 self.values.undecidable(arg.value, value, f"{spec.name}'s {name}")
             values[name] = int(value)

@@ -663,6 +663,8 @@ def upsample_rule(ctx: RuleContext, shape, a):
     if a["align_corners"] is not None and mode not in _UPSAMPLE_RANKS:
         ctx.fail("align_corners can only be set with the interpolating modes: linear, bilinear, bicubic, trilinear",
                  "align_corners")
+    if size is None and a["scale_factor"] is not None and not scale:
+        ctx.fail("scale_factor must be positive, got 0 (torch then reads it as not given)", "scale_factor")
     if (size is None) == (scale is None):
         ctx.fail("give exactly one of size and scale_factor", "size" if size is not None else None)
     want = _UPSAMPLE_RANKS.get(mode)

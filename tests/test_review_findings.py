@@ -118,3 +118,13 @@ def test_norm_momentum_none_is_torchs_cumulative_average():
 def test_a_float_argument_asks_for_a_number_not_an_integer():
     result = convplan.analyse("plan A:\n    input [N, 4, L]\n    BatchNorm1d(momentum='a')\n")
     assert [d.message for d in result.errors] == ["momentum must be a number, got the string 'a'"]
+
+
+def test_an_unknown_as_a_merge_option_and_a_zero_scale_say_so():
+    import convplan as cp
+
+    result = cp.analyse("plan A:\n    input [N, 4]\n    a = ReLU()\n    cat(a, a, dim=?)\n")
+    assert [(d.code, d.message) for d in result.errors] == [
+        ("E311", "a `?` unknown can stand only for a layer argument, not cat's dim")]
+    result = cp.analyse("plan A:\n    input [N, 4, L]\n    Upsample(scale_factor=0.0)\n")
+    assert "scale_factor must be positive" in result.errors[0].message
