@@ -17,13 +17,15 @@ from .layers import REGISTRY
 from .merges import MERGES
 from .scope import BlockSource
 
-MAX_FILES = 256
+MAX_FILES = 256  # files imported, directly or not
+MAX_DEPTH = 64  # imports of imports of ...: each level is a few Python frames
 
 
 class _Loader:
     def __init__(self):
         self.spaces: dict[Path, tuple[dict, list]] = {}  # resolved path -> (namespace, its own block names)
         self.stack: list[Path] = []  # files being loaded, for cycles
+        self.started = 0  # files imported so far, loaded or being loaded
 
     def namespace(self, module: n.Module, file: str, source: str, path: Path | None) -> dict:
         space: dict[str, BlockSource] = {}
@@ -80,10 +82,14 @@ class _Loader:
             raise _error("E020", f"import cycle: {chain}", imp.path_span, file, source)
         if path in self.spaces:
             return self.spaces[path]
-        if len(self.spaces) >= MAX_FILES:
+        if self.started >= MAX_FILES:  # counted as they start: a chain finishes none until its end
             raise _error("E023", f"more than {MAX_FILES} imported files", imp.path_span, file, source)
+        if len(self.stack) > MAX_DEPTH:
+            chain = " -> ".join(p.name for p in [*self.stack[:2], Path("..."), *self.stack[-2:], path])
+            raise _error("E023", f"imports nested more than {MAX_DEPTH} deep: {chain}", imp.path_span, file, source)
         if not path.is_file():
             raise _error("E023", f"cannot import {imp.path}: no such file ({path})", imp.path_span, file, source)
+        self.started += 1
         from .files import read_source
         from .parser import parse_module
 
