@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .build import build_module, torch  # torch as build.py imports it (without the numpy warning)
+from .limits import addressable, require_addressable, tensors
 from .shapes import evaluate
 from .show import show_shape
 
 LARGE = 997  # an odd prime: floors and ceilings of large sizes do not line up by chance
+SMALLER = (251, 61, 13)  # odd primes too, for the large run where 997 would make a tensor torch cannot address
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Run:
     device: str
     checked: int = 0  # nodes compared: layers and merges
     mismatches: list[str] = field(default_factory=list)
+    skipped: str = ""  # why the run did not happen (nothing at these sizes fits in what torch can address)
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Report:
     def __str__(self) -> str:
         lines = []
         for r in self.runs:
+            if r.skipped:
+                lines.append(f"{r.label:<13} skipped: {r.skipped}")
+                continue
             sizes = ", ".join(f"{k}={v}" for k, v in r.sizes.items()) or "no free sizes"
             status = "ok" if not r.mismatches else f"{len(r.mismatches)} MISMATCH(ES)"
             lines.append(f"{r.label:<13} {sizes} on {r.device}: {r.checked} layers and merges {status}")
@@ -44,39 +50,65 @@ class Report:
 
 
 def verify(plan, sizes: dict[str, int] | None = None, large: bool = True) -> Report:
+    """PlanError E404 where the given or the smallest sizes make a tensor too large for torch to address."""
     sizes = dict(sizes or {})
     runs = []
     if sizes:
         base = plan.bind(**sizes)
         given = {**base.smallest_sizes(), **sizes}
-        runs.append(_run(plan, given, "given", _device(base, given)))
+        bound = plan.bind(**given)
+        require_addressable(bound, given, "verify")
+        runs.append(_run(bound, given, "given", _device(bound, given)))
         # plan parameters the user fixed (depth=2) hold for every run; only the input sizes vary
         fixed = {k: v for k, v in sizes.items() if k in plan.params}
         plan = plan.bind(**fixed) if fixed else plan
     smallest = plan.smallest_sizes()
-    runs.append(_run(plan, smallest, "smallest", _device(plan.bind(**smallest), smallest)))
+    bound = plan.bind(**smallest)
+    require_addressable(bound, smallest, "verify")
+    runs.append(_run(bound, smallest, "smallest", _device(bound, smallest)))
     if large and plan.symbols:
-        runs.append(_run(plan, plan.smallest_sizes(start=LARGE), "large", "meta"))
+        runs.append(_large(plan))
     return Report(plan.name, runs)
 
 
+def _large(plan) -> Run:
+    """The large run on `meta`, at 997 or, where a tensor would be too large for torch, a smaller odd prime."""
+    for start in (LARGE, *SMALLER):
+        sizes = plan.smallest_sizes(start=start)
+        bound = plan.bind(**sizes)
+        if addressable(bound, sizes):
+            return _run(bound, sizes, "large", "meta")
+    return Run("large", sizes, "meta", skipped=f"at every size from {SMALLER[-1]} up, a tensor would be too large "
+                                              "for torch to address (2**63 bytes)")
+
+
 CPU_ELEMENTS = 50_000_000  # beyond this many elements in a weight or activation, run on `meta` (shapes only)
+CPU_TOTAL = 250_000_000  # or beyond this many in all of them together (1 GB of float32): a run keeps every output
 
 
 def _device(plan, sizes: dict[str, int]) -> str:
-    """cpu, unless a tensor at these sizes would be too large to allocate: then meta, which checks shapes."""
-    biggest = 0
-    for node in (*plan.graph.inputs, *plan.layers):
-        numel = 1
-        for d in node.shape:
-            numel *= int(evaluate(d, sizes))
-        biggest = max(biggest, numel, int(evaluate(node.params, sizes)))
-    return "cpu" if biggest <= CPU_ELEMENTS else "meta"
+    """cpu, unless the tensors at these sizes would be too large to allocate: then meta, which checks shapes."""
+    counts = [numel for _, _, numel in tensors(plan, sizes)]
+    return "cpu" if max(counts) <= CPU_ELEMENTS and sum(counts) <= CPU_TOTAL else "meta"
 
 
-def _run(plan, sizes: dict[str, int], label: str, device: str) -> Run:
+def _run(bound, sizes: dict[str, int], label: str, device: str) -> Run:
+    """Build and run `bound` (the plan bound to `sizes`) on `device`; on `meta` where the CPU has not the memory."""
+    try:
+        return _attempt(bound, sizes, label, device)
+    except (MemoryError, RuntimeError) as exc:
+        if device == "meta" or not _out_of_memory(exc):
+            raise
+    return _attempt(bound, sizes, label, "meta")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
+def _attempt(bound, sizes: dict[str, int], label: str, device: str) -> Run:
     run = Run(label, sizes, device)
-    bound = plan.bind(**sizes)
     with torch.device(device):
         module = build_module(bound).eval()
     inputs = [torch.randn(*(int(evaluate(d, sizes)) for d in node.shape), device=device)
@@ -85,6 +117,8 @@ def _run(plan, sizes: dict[str, int], label: str, device: str) -> Run:
         with torch.no_grad():
             seen = module.run(*inputs)
     except Exception as exc:  # torch refused what the plan accepted: that is the mismatch
+        if device != "meta" and _out_of_memory(exc):
+            raise
         run.mismatches.append(f"torch raised {type(exc).__name__}: {str(exc).splitlines()[0]}")
         return run
     for node in bound.graph.nodes:
