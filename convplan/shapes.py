@@ -468,9 +468,11 @@ def _chain_bound(d):
     if not (x.is_Symbol and x.is_integer):
         return None
     least = 1 if x.is_positive else 0 if x.is_nonnegative else None
-    if least is not None and least >= n:
-        return sympy.true
-    return sympy.Ge(x, n, evaluate=False)  # x has no upper bound: undecided (sympy's own try is slow)
+    if least is None:  # a solver unknown (any integer): sympy decides what its assumptions allow
+        return sympy.Ge(x, n)
+    # x >= least and nothing bounds it above: true, or undecidable, which is what sympy.Ge would find through
+    # its assumption system (~1 ms for each new bound in a fresh process)
+    return sympy.true if least >= n else sympy.Ge(x, sympy.Integer(n), evaluate=False)
 
 
 def _nonneg_general(d):
@@ -599,9 +601,71 @@ def holds(cond, values: dict) -> bool:
     """Whether ``cond`` is true at ``values`` (symbol -> sympy.Integer).  A division by zero on the way
     (a symbolic stride at a size that its own requirement ``stride >= 1`` excludes) is a no."""
     try:
-        return cond.xreplace(values) == sympy.true
+        try:
+            return _truth(cond, {s: int(v) for s, v in values.items() if v.is_Integer})
+        except _Opaque:
+            return cond.xreplace(values) == sympy.true
     except ZeroDivisionError:
         return False
+
+
+class _Opaque(Exception):
+    """An expression the integer evaluator below does not know: sympy's xreplace decides."""
+
+
+def _truth(c, values: dict) -> bool:
+    """``c`` at ``values`` (symbol -> int) with Python integers: what ``c.xreplace(values) == true`` gives when
+    every symbol has a value, without building a sympy object per node (tested equal)."""
+    if c is sympy.true or c is sympy.false:
+        return c is sympy.true
+    compare = _COMPARE.get(type(c))
+    if compare is not None:
+        a, b = c.args
+        if a.is_Integer and b.is_Integer:  # left unevaluated and without symbols: xreplace keeps it so
+            raise _Opaque
+        return compare(_number(a, values), _number(b, values))
+    if isinstance(c, sympy.And):
+        return all(_truth(a, values) for a in c.args)
+    if isinstance(c, sympy.Or):
+        return any(_truth(a, values) for a in c.args)
+    if isinstance(c, sympy.Not):
+        return not _truth(c.args[0], values)
+    raise _Opaque
+
+
+_COMPARE = {sympy.Eq: operator.eq, sympy.Ne: operator.ne, sympy.Ge: operator.ge, sympy.Gt: operator.gt,
+            sympy.Le: operator.le, sympy.Lt: operator.lt}
+
+
+def _number(e, values: dict) -> int:
+    if e.is_Integer:
+        return int(e)
+    if e.is_Symbol:
+        v = values.get(e)
+        if v is None:
+            raise _Opaque
+        return v
+    t = type(e)
+    if t is sympy.Add:
+        return sum(_number(a, values) for a in e.args)
+    if t is sympy.Mul:
+        return math.prod(_number(a, values) for a in e.args)
+    if all(a.is_Integer for a in e.args):  # an operation on numbers left unevaluated: xreplace keeps it so
+        raise _Opaque
+    if t is FloorDiv:
+        return _number(e.args[0], values) // _number(e.args[1], values)  # ZeroDivisionError as sympy's
+    if t is IntMod:
+        return _number(e.args[0], values) % _number(e.args[1], values)
+    if t is sympy.Pow:
+        base, exp = _number(e.args[0], values), _number(e.args[1], values)
+        if exp < 0:
+            raise _Opaque  # a fraction
+        return base**exp
+    if t is sympy.Max:
+        return max(_number(a, values) for a in e.args)
+    if t is sympy.Min:
+        return min(_number(a, values) for a in e.args)
+    raise _Opaque
 
 
 def _never_zero(d) -> bool:

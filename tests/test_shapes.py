@@ -2,7 +2,7 @@ import random
 
 import pytest
 import sympy
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from convplan.shapes import (
@@ -467,3 +467,77 @@ def test_chain_fast_paths_decline_other_forms():
     assert shapes._chain_step(L + sympy.Rational(1, 2), 2) is None
     assert shapes._chain_bound(L - H) is None
     assert shapes._chain_bound(shapes._raw(FloorDiv, 2 * L + 1, 4) - 3) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(SYMBOLS), st.integers(-300, 300))
+def test_chain_bound_equals_sympys_own_relation(x, n):
+    # _chain_bound builds `x >= n` unevaluated where x's sign decides nothing: what sympy.Ge itself gives
+    got = shapes._chain_bound(x - n)
+    assert got == sympy.Ge(x, n) and type(got) is type(sympy.Ge(x, n))
+
+
+# -- holds: Python integers where every symbol has a value, tested against sympy's xreplace ----------
+
+_x, _y = dim("H"), unknown("k")
+_leaves = st.one_of(st.integers(-9, 9).map(sympy.Integer), st.sampled_from([_x, _y]))
+_divisors = st.one_of(st.integers(1, 7).map(sympy.Integer), st.sampled_from([_x, _y]))
+
+
+def _expressions(depth: int = 3):
+    if depth == 0:
+        return _leaves
+    sub = _expressions(depth - 1)
+    return st.one_of(
+        _leaves,
+        st.builds(lambda a, b: a + b, sub, sub),
+        st.builds(lambda a, b: a * b, sub, sub),
+        st.builds(floordiv, sub, _divisors),
+        st.builds(mod, sub, _divisors),
+        st.builds(lambda a, b: shapes._raw(FloorDiv, a + _x, b), sub, _divisors),  # unevaluated, as sympy may
+        st.builds(lambda a, b: shapes._raw(IntMod, a + _x, b), sub, _divisors),  # leave them
+        st.builds(lambda a, b: a // b, sub, _divisors),  # sympy's own floor and Mod: left to xreplace
+        st.builds(lambda a, b: a % b, sub, _divisors),
+        st.builds(lambda a, b: sympy.Rational(1, 2) * a + b, sub, sub),
+        st.builds(lambda a, e: a**e, sub, st.integers(0, 3)),
+        st.builds(lambda a: 1 / (_x + a * a), sub),
+        st.builds(lambda a, b: sympy.Max(a, b), sub, sub),
+        st.builds(lambda a, b: sympy.Min(a, b), sub, sub),
+    )
+
+
+_RELATIONS = (sympy.Eq, sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt)
+_atoms = st.one_of(
+    st.tuples(st.sampled_from(_RELATIONS), _expressions(), _expressions(), st.booleans()),
+    st.tuples(st.just(at_least), _expressions(2), st.integers(-5, 5)),
+    st.tuples(st.just(divides), _expressions(2), st.integers(1, 6)),
+    st.sampled_from([sympy.true, sympy.false]))
+_conditions = st.one_of(_atoms, st.tuples(st.sampled_from([sympy.And, sympy.Or]), _atoms, _atoms),
+                        st.tuples(st.just(sympy.Not), _atoms))
+
+
+def _build(c):
+    if not isinstance(c, tuple):
+        return c
+    if c[0] in _RELATIONS:
+        return c[0](c[1], c[2], evaluate=c[3])
+    if c[0] in (sympy.And, sympy.Or, sympy.Not):
+        return c[0](*(_build(a) for a in c[1:]))
+    return c[0](c[1], c[2])
+
+
+@settings(max_examples=500, deadline=None)
+@given(_conditions, st.integers(1, 40), st.integers(-40, 40), st.booleans())
+def test_holds_equals_the_sympy_substitution(c, h, k, partial):
+    try:
+        cond = _build(c)
+    except (TypeError, ValueError, ZeroDivisionError):  # sympy refuses to build it (a comparison with zoo)
+        assume(False)
+    values = {_x: sympy.Integer(h)} if partial else {_x: sympy.Integer(h), _y: sympy.Integer(k)}
+    try:
+        want = cond.xreplace(values) == sympy.true
+    except ZeroDivisionError:
+        want = False
+    except (TypeError, ValueError):  # sympy cannot compare what the substitution gave (zoo)
+        assume(False)
+    assert shapes.holds(cond, values) == want
