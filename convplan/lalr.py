@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lark import Lark, Token
+from lark import Lark
 from lark.lexer import UnlessCallback
-from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_analysis import Shift
-from lark.tree import Tree
+
+from .errors import Span
 
 
 class Bail(Exception):
@@ -41,7 +41,6 @@ class Tables:
     kept: frozenset  # terminals that reach the tree as tokens; the rest are placeholders
     start: int
     end: int
-    builder: ParseTreeBuilder
     rules: tuple
     chains: dict = field(default_factory=dict)  # (state below, top state, terminal) -> top after `?rule` steps
 
@@ -60,9 +59,8 @@ def tables(lark: Lark, indenter) -> Tables:
     lexers = {state: _state_lexer(lexer) for state, lexer in contextual.lexers.items()}
     root = contextual.root_lexer
     kept = frozenset(str(sym.name) for rule in rules for sym in rule.expansion if sym.is_term and not sym.filter_out)
-    builder = ParseTreeBuilder(rules, Tree, propagate_positions=False, maybe_placeholders=False)
     return Tables(actions, lexers, root.ignore_types, root.newline_types, kept,
-                  table.start_states["start"], table.end_states["start"], builder, rules)
+                  table.start_states["start"], table.end_states["start"], rules)
 
 
 def _reduction(rule, index: int) -> tuple | str:
@@ -87,29 +85,69 @@ def _state_lexer(lexer) -> tuple:
 
 
 def callbacks(t: Tables, builder) -> list:
-    """Lark's tree-builder callbacks (child filters, `?rule` inlining) around `builder`, by rule index.
+    """A reducer per rule index: the rule's children in (tokens and filtered placeholders as the loop pushed
+    them), what Lark's tree builder would give out, with `builder`'s method per rule (or alias) for a Tree.
 
-    `builder` has a method per rule (or alias) taking the rule's kept children as arguments; rules
-    without one (Lark's `__anon` helpers) build Trees that Lark's child filters splice into their parent.
-    """
-    by_rule = t.builder.create_callback(_Inline(builder))
-    return [by_rule[rule] for rule in t.rules]
+    As Lark's filters: anonymous tokens are dropped, the children of `_rule`s and of Lark's `__anon`
+    helpers (which have no method: they build a list here, not a Tree) are spliced into their parent, and a
+    `?rule` left with one child passes it on.  A named rule without a method would give a Tree: Bail."""
+    return [_reducer(rule, builder) for rule in t.rules]
 
 
-class _Inline:
-    def __init__(self, builder):
-        self.builder = builder
+class _Splice(list):
+    """The children of a rule spliced into its parent (Lark: a Tree of a `_rule`, inlined by the parent)."""
 
-    def __getattr__(self, name: str):
-        method = getattr(self.builder, name)  # AttributeError for a rule without a method, as Lark expects
+
+def _reducer(rule, builder):
+    keep = tuple(i for i, sym in enumerate(rule.expansion) if not (sym.is_term and sym.filter_out))
+    spliced = frozenset(i for i in keep if not rule.expansion[i].is_term and rule.expansion[i].name.startswith("_"))
+    single = rule.options.expand1 and not rule.alias
+    method = getattr(builder, rule.alias or rule.options.template_source or rule.origin.name, None)
+    pack = method is None
+    if single and len(keep) == 1 and not spliced:  # `?rule: "(" expr ")"`: the child passes on
+        (i,) = keep
+        return lambda children: children[i]
+    if pack and not rule.origin.name.startswith("_"):
+        raise Bail(f"no node builder for rule {rule.origin.name}")
+    if spliced:
+        def reduce(children):
+            kept = []
+            for i in keep:
+                if i in spliced:
+                    kept += children[i]
+                else:
+                    kept.append(children[i])
+            if single and len(kept) == 1:
+                return kept[0]
+            return _Splice(kept) if pack else method(*kept)
+        return reduce
+    whole = len(keep) == len(rule.expansion)
+    if pack:
+        return _Splice if whole else (lambda children: _Splice([children[i] for i in keep]))
+    if whole:
         return lambda children: method(*children)
+    if len(keep) == 1:
+        (i,) = keep
+        return lambda children: method(children[i])
+    return lambda children: method(*[children[i] for i in keep])
+
+
+_SEEN = object()  # a line met once: recorded the second time, replayed from the third
+_NEVER = object()  # a line whose parse reaches below its own start (not replayable)
 
 
 def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     """Parse `text` (ending in a newline), calling `calls` on each reduction; raise Bail on anything odd.
 
     One long function on purpose: it runs once per token, and a function call per step (lex, indent,
-    shift, reduce) would cost about a third more.  The three parts are marked below."""
+    shift, reduce) would cost about a third more.  The three parts are marked below.
+
+    Lines repeat (a stack of identical layers): a line's content, from its first token to the newline, is
+    parsed the same way wherever the parser meets it in the same state, since LALR actions depend only on the
+    states above that point.  So a line met a second time is recorded (its shifts and reductions, positions
+    relative to its start) and from the third time on replayed: the same node builders run on the same texts
+    at the new positions, and the states the line left are pushed, without lexing or table lookups.  A line
+    is recorded only if its parse stays above the state it started in and it holds no newline."""
     actions, lexers, ignore, newlines, kept, end_state = t.actions, t.lexers, t.ignore, t.newlines, t.kept, t.end
     chains = t.chains
     nl, indent_type, dedent_type = indenter.NL_type, indenter.INDENT_type, indenter.DEDENT_type
@@ -118,10 +156,15 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     pos, size, line, line_start = 0, len(text), 1, 0
     paren, levels, queue = 0, [0], []
     p0 = p1 = 0
+    memo: dict = {}  # (state, first token's kind, the line from that token) -> _SEEN, _NEVER or a recording
+    at_line = True  # the next token lexed begins a line's content
+    record = None  # the recording under way: [(shift: kept?, start, end) or (reduce: size, rule, lookahead start)]
+    rec_key = rec_base = rec_p0 = None
     while True:
         # 1. the next token: a queued _INDENT/_DEDENT, one lexed by this state's lexer, or the end
         if queue:  # _INDENT/_DEDENT, at the position of the newline before them (as Lark's Indenter)
             kind, tok = queue.pop(), None
+            first_of_line = False
         elif pos < size:
             regex, keywords = lexers[states[-1]]
             m = regex.match(text, pos)
@@ -136,18 +179,29 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 if breaks:
                     line += breaks
                     line_start = p0 + value.rindex("\n") + 1
+                    if record is not None and kind != nl:
+                        record = None  # a line continued with a backslash
+                        memo[rec_key] = _NEVER
             if kind in ignore:
                 continue
             p1 = pos
-            if kind in kept:
+            if kind in kept:  # (text, span): what the node builders read of a token
                 value = m.group()
                 col = p0 - line_start + 1
-                tok = Token(kind, value, p0, line, col, line, col + len(value), pos)
+                tok = (value, Span(line, col, line, col + pos - p0))
             else:
                 tok = None
+            first_of_line, at_line = at_line, False
             if kind == nl:  # 2. indentation, as PlanIndenter: newlines inside brackets are dropped
+                if record is not None:  # the line is done: keep what it did
+                    if paren:
+                        memo[rec_key] = _NEVER
+                    else:
+                        memo[rec_key] = _compiled(record, states[rec_base:], p0 - rec_p0)
+                    record = None
                 if paren:
                     continue
+                at_line = True
                 indent_str = text[line_start:pos]
                 indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
                 if indent > levels[-1]:
@@ -167,9 +221,9 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     raise Bail
         elif len(levels) > 1:
             levels.pop()
-            kind, tok = dedent_type, None
+            kind, tok, first_of_line = dedent_type, None, False
         else:
-            kind, tok = "$END", None
+            kind, tok, first_of_line = "$END", None, False
         while True:  # 3. reduce as often as the table says, then shift `kind`
             action = actions[states[-1]].get(kind)
             if action is None:
@@ -177,10 +231,36 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             if action.__class__ is int:
                 if kind == "$END":
                     raise Bail
+                if first_of_line and not paren:  # the line's first token, its reductions done: seen before?
+                    eol = text.find("\n", p0)
+                    key = (states[-1], kind, text[p0:eol])
+                    known = memo.get(key)
+                    if known is None:
+                        memo[key] = _SEEN
+                    elif known is _SEEN:
+                        record, rec_key, rec_base, rec_p0 = [], key, len(states), p0
+                    elif known is not _NEVER:  # replay the line, then lex its newline
+                        tokens, steps, final, above, rel_nl = known
+                        base, col0 = p0, p0 - line_start + 1
+                        regs = [None]
+                        for a, b in tokens:
+                            regs.append((text[base + a:base + b], Span(line, col0 + a, line, col0 + b)))
+                        for rule, sources, a, b in steps:
+                            builder.begin, builder.end = base + a, base + b
+                            regs.append(calls[rule]([regs[i] for i in sources]))
+                        for i, a, b in final:
+                            values.append(regs[i])
+                            starts.append(base + a)
+                            ends.append(base + b)
+                        states += above
+                        pos = base + rel_nl
+                        break
                 states.append(action)
                 values.append(tok)
                 starts.append(p0)
                 ends.append(p1)
+                if record is not None:
+                    record.append((None, tok is not None, p0 - rec_p0, p1 - rec_p0))
                 break
             if action.__class__ is str:  # `?rule`s passing their one child through: only the top state changes
                 key = (states[-2], states[-1], kind)
@@ -197,6 +277,12 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 del states[-n:], values[-n:], starts[-n:], ends[-n:]
             else:
                 children, first, last = [], p0, p0
+            if record is not None:
+                if len(states) < rec_base:  # the line's parse reaches below where it started
+                    memo[rec_key] = _NEVER
+                    record = None
+                else:
+                    record.append((n, rule, p0 - rec_p0))
             builder.begin, builder.end = first, last
             value = calls[rule](children)
             states.append(actions[states[-1]][origin])
@@ -205,6 +291,34 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             ends.append(last)
             if kind == "$END" and states[-1] == end_state:
                 return value
+
+
+def _compiled(record: list, above: list, rel_nl: int) -> tuple:
+    """A recorded line as a program: the kept tokens (offsets from the line's first token), then each
+    reduction as (rule, its children as register numbers, begin, end), then what the line leaves on the
+    stack.  Register 0 is None (a dropped token), then the tokens, then each reduction's node in order."""
+    tokens, steps, stack = [], [], []  # stack: (register, start, end)
+    for op in record:
+        if op[0] is None:
+            _, keep, a, b = op
+            if keep:
+                tokens.append((a, b))
+            stack.append((len(tokens) if keep else 0, a, b))
+        else:
+            n, rule, at = op
+            popped = stack[len(stack) - n:]
+            del stack[len(stack) - n:]
+            a, b = (popped[0][1], popped[-1][2]) if n else (at, at)
+            steps.append((rule, tuple(r for r, _, _ in popped), a, b))
+            stack.append((-len(steps), a, b))  # numbered once the tokens are counted
+    first_step = len(tokens) + 1
+
+    def register(r: int) -> int:
+        return first_step - r - 1 if r < 0 else r
+
+    steps = [(rule, tuple(register(r) for r in sources), a, b) for rule, sources, a, b in steps]
+    final = [(register(r), a, b) for r, a, b in stack]
+    return tuple(tokens), steps, final, above, rel_nl
 
 
 def _pass_through(actions: dict, below: int, top: int, kind: str) -> int:

@@ -176,7 +176,8 @@ def _depth(e) -> int:
 
 
 class _Nodes:
-    """One method per grammar rule (or alias): its kept children in, a node out.
+    """One method per grammar rule (or alias): its kept children in, a node out.  A token comes as
+    (text, Span).
 
     `begin` and `end` are the character offsets of the rule's first and last token, set before each
     call: by the fast loop in lalr.py, or from Lark's tree by `_FromTree`.
@@ -197,7 +198,7 @@ class _Nodes:
 
     def _head(self, node_or_token) -> Span:
         """From the rule's first character (a keyword) to the end of `node_or_token`."""
-        end = node_or_token.span if hasattr(node_or_token, "span") else Span.of(node_or_token)
+        end = node_or_token[1] if isinstance(node_or_token, tuple) else node_or_token.span
         return Span(*self._at(self.begin), end.end_line, end.end_col)
 
     def _keyword(self, word: str) -> Span:
@@ -207,35 +208,35 @@ class _Nodes:
 
     # expressions
     def int(self, tok):
-        digits = str(tok).replace("_", "")
+        digits = tok[0].replace("_", "")
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise _TreeError("E005", f"integer literal too large ({len(digits)} digits; at most {MAX_INT_DIGITS})",
-                             Span.of(tok))
-        return n.Num(int(digits.lstrip("0") or "0"), Span.of(tok))  # int() refuses 4301+ digits, zeros included
+                             tok[1])
+        return n.Num(int(digits.lstrip("0") or "0"), tok[1])  # int() refuses 4301+ digits, zeros included
 
     def float(self, tok):
-        value = float(tok)
+        value = float(tok[0])
         if value != value or value in (float("inf"), float("-inf")):
-            raise _TreeError("E005", f"number {tok} is out of range", Span.of(tok))
-        return n.Float(value, Span.of(tok))
+            raise _TreeError("E005", f"number {tok[0]} is out of range", tok[1])
+        return n.Float(value, tok[1])
 
     def string(self, tok):
-        return n.Str(str(tok)[1:-1], Span.of(tok))
+        return n.Str(tok[0][1:-1], tok[1])
 
     def true(self, tok):
-        return n.Const(True, Span.of(tok))
+        return n.Const(True, tok[1])
 
     def false(self, tok):
-        return n.Const(False, Span.of(tok))
+        return n.Const(False, tok[1])
 
     def none(self, tok):
-        return n.Const(None, Span.of(tok))
+        return n.Const(None, tok[1])
 
     def name(self, tok):
-        return n.Name(str(tok), Span.of(tok))
+        return n.Name(tok[0], tok[1])
 
     def unknown(self, tok):
-        return n.Unknown(str(tok)[1:] or None, Span.of(tok))
+        return n.Unknown(tok[0][1:] or None, tok[1])
 
     def _bin(op):  # noqa: N805 - a factory used in the class body
         def build(self, left, right):
@@ -259,7 +260,7 @@ class _Nodes:
         return node
 
     def compare(self, first, *rest):
-        ops, operands = tuple(str(t) for t in rest[0::2]), (first, *rest[1::2])
+        ops, operands = tuple(t[0] for t in rest[0::2]), (first, *rest[1::2])
         return self._nest(n.Compare(ops, operands, self._span()), *operands)
 
     def or_(self, left, right):
@@ -279,18 +280,18 @@ class _Nodes:
 
     # statements
     def kwarg(self, name, value):
-        return n.Arg(str(name), value, self._span())
+        return n.Arg(name[0], value, self._span())
 
     def call(self, name, *args):
         args = tuple(a if isinstance(a, n.Arg) else n.Arg(None, a, a.span) for a in args)
-        return n.Call(str(name), args, self._span(), Span.of(name))
+        return n.Call(name[0], args, self._span(), name[1])
 
     def shape(self, *dims):
         return n.Shape(tuple(dims), self._span())
 
     def input_stmt(self, *rest):
         shape = rest[-1]
-        name = str(rest[0]) if len(rest) == 2 else None
+        name = rest[0][0] if len(rest) == 2 else None
         return n.Input(shape, self._head(shape), name)
 
     def layer_stmt(self, call, *rest):
@@ -300,34 +301,34 @@ class _Nodes:
 
     def assign_call(self, target, call, *rest):
         stmt = self.layer_stmt(call, *rest)
-        return n.Layer(stmt.call, stmt.expect, Span.of(target).to(stmt.span), str(target), Span.of(target))
+        return n.Layer(stmt.call, stmt.expect, target[1].to(stmt.span), target[0], target[1])
 
     def ref_stmt(self, name):
-        return n.Ref(str(name), Span.of(name))
+        return n.Ref(name[0], name[1])
 
     def assign_expr(self, target, value):
-        span = Span.of(target).to(value.span)
+        span = target[1].to(value.span)
         if isinstance(value, n.Name):  # `a = b`: a tensor's second name, or a number's (decided when checked)
-            return n.Ref(value.id, span, str(target), Span.of(target))
-        return n.Let(str(target), value, span, Span.of(target))
+            return n.Ref(value.id, span, target[0], target[1])
+        return n.Let(target[0], value, span, target[1])
 
     def merge_head(self, head):
         if isinstance(head, n.Call):
             return head
-        return n.Call(str(head), (), Span.of(head), Span.of(head))
+        return n.Call(head[0], (), head[1], head[1])
 
     def branches(self, *items):
         return tuple(items)
 
     def branch(self, *rest):
-        name = str(rest[0]) if len(rest) == 2 else None
+        name = rest[0][0] if len(rest) == 2 else None
         return n.Branch(rest[-1], self._keyword("branch"), name)
 
     def merge_stmt(self, call, branches):
         return n.Merge(call, branches, call.span, None, None)
 
     def assign_merge(self, target, call, branches):
-        return n.Merge(call, branches, Span.of(target).to(call.span), str(target), Span.of(target))
+        return n.Merge(call, branches, target[1].to(call.span), target[0], target[1])
 
     def residual_head(self, body, shortcut=()):
         # `residual: F  shortcut: S` is add(F(x), S(x)); no shortcut means S is the identity.
@@ -344,10 +345,10 @@ class _Nodes:
         return merge
 
     def assign_residual(self, target, merge):
-        return n.Merge(merge.call, merge.branches, Span.of(target).to(merge.span), str(target), Span.of(target))
+        return n.Merge(merge.call, merge.branches, target[1].to(merge.span), target[0], target[1])
 
     def repeat_stmt(self, *rest):
-        var = str(rest[0]) if len(rest) == 3 else None
+        var = rest[0][0] if len(rest) == 3 else None
         count, body = rest[-2], rest[-1]
         return n.Repeat(var, count, body, self._head(count))
 
@@ -368,7 +369,7 @@ class _Nodes:
         return ("else", body)
 
     def output_stmt(self, *names):
-        names = tuple(n.Name(str(t), Span.of(t)) for t in names)
+        names = tuple(n.Name(t[0], t[1]) for t in names)
         return n.Output(names, self._head(names[-1]))
 
     def pass_stmt(self):
@@ -378,14 +379,14 @@ class _Nodes:
         return tuple(statements)
 
     def param(self, name, default=None):
-        return n.Param(str(name), default, self._span())
+        return n.Param(name[0], default, self._span())
 
     def params(self, *params):
         return tuple(params)
 
     def _definition(self, cls, name, rest):
         params = rest[0] if len(rest) == 2 else ()
-        return cls(str(name), params, rest[-1], self._head(name), Span.of(name))
+        return cls(name[0], params, rest[-1], self._head(name), name[1])
 
     def plan(self, name, *rest):
         return self._definition(n.PlanDef, name, rest)
@@ -394,11 +395,11 @@ class _Nodes:
         return self._definition(n.BlockDef, name, rest)
 
     def import_all(self, path):
-        return n.Import(str(path)[1:-1], None, self._head(path), Span.of(path))
+        return n.Import(path[0][1:-1], None, self._head(path), path[1])
 
     def import_from(self, path, *names):
-        return n.Import(str(path)[1:-1], tuple(n.Name(str(t), Span.of(t)) for t in names), self._head(names[-1]),
-                        Span.of(path))
+        return n.Import(path[0][1:-1], tuple(n.Name(t[0], t[1]) for t in names), self._head(names[-1]),
+                        path[1])
 
     def start(self, *items):
         kinds = (n.PlanDef, n.BlockDef, n.Import)
@@ -415,6 +416,7 @@ class _FromTree(Transformer_NonRecursive):
 
     def __default__(self, data, children, meta):
         self.nodes.begin, self.nodes.end = getattr(meta, "start_pos", 0), getattr(meta, "end_pos", 0)
+        children = [(str(c), Span.of(c)) if isinstance(c, Token) else c for c in children]  # as the fast loop's
         return getattr(self.nodes, data)(*children)
 
 

@@ -119,3 +119,60 @@ def test_mutations():
     sources = [p.read_text(encoding="utf-8") for p in SEEDS]
     seen = {same(mutate(rng.choice(sources), rng)) for _ in range(int(2000 * SCALE))}
     assert {"ok", "refused"} <= seen
+
+
+# -- repeated lines: recorded the second time, replayed from the third (lalr.parse) ----------------
+
+
+def repeated(text: str, rng: random.Random, times: int = 3) -> str:
+    """`text` with some of its lines written `times` times in a row (in place)."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        out += [line] * (times if rng.random() < 0.5 else 1)
+    return "".join(out)
+
+
+REPEATS = [
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n" * 5,
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)  # a comment\n" * 4 + "    ReLU()\n" * 3,
+    "plan A:\r\n    input [N, 2, L]\r\n" + "    Conv1d(4, 3, padding=1)\r\n" * 4,
+    "plan A:\n    input [N, 2, L]\n" + "    x = Conv1d(4, 3) -> [N, 4, L - 2]\n" * 3 + "    y = x\n" * 3,
+    "block B(k):\n    input [N, C, L]\n" + "    Conv1d(C, k, padding=k // 2)\n" * 3
+    + "plan A:\n    input [N, 2, L]\n" + "    Conv1d(C, k, padding=k // 2)\n" * 3
+    + "    cat(dim=1):\n        branch:\n" + "            Conv1d(C, k, padding=k // 2)\n" * 3
+    + "        branch:\n            pass\n",
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4,\n           3)\n" * 4 + "    ReLU()\n" * 3,
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3) \\\n        -> [N, 4, L - 2]\n" * 3,
+    "plan A:\n    input [N, 2, L]\n    repeat 2:\n" + "        ReLU()\n" * 3 + "    ReLU()\n" * 3,
+    "plan A:\n    input [N, 2, L]\n" + "    ReLU()\n" * 3 + "    ReLU()\n" * 3 + "  ReLU()\n",  # a bad dedent
+    "plan A:\n    input [N, 2, L]\n" + "    ReLU()\n" * 3 + "    ReLU(\n",  # unclosed
+    "plan A:\n    input [N, 2, L]\n" + "    output x\n" * 3 + "    x = 1\n" * 3 + "    pass\n" * 3,
+    "plan A:\n    input [N, 2, L]\n" + f"    x = {'9' * 30}\n" * 3,  # a builder error
+]
+
+
+@pytest.mark.parametrize("text", REPEATS)
+def test_repeated_lines(text):
+    same(text)
+
+
+def test_repeated_lines_are_replayed(monkeypatch):
+    compiled = []
+    real = lalr._compiled
+    monkeypatch.setattr(lalr, "_compiled", lambda *a: compiled.append(a) or real(*a))
+    assert same(REPEATS[0]) == "ok"
+    assert len(compiled) == 1  # the second of five lines: recorded once, replayed three times
+
+
+def test_grammar_walk_with_repeated_lines():
+    rng = random.Random(SEED + 1)
+    walker = Walker(_grammar(), rng)
+    seen = {same(repeated(walker.sentence(), rng)) for _ in range(int(800 * SCALE))}
+    assert "ok" in seen
+
+
+def test_mutations_with_repeated_lines():
+    rng = random.Random(SEED + 1)
+    sources = [p.read_text(encoding="utf-8") for p in SEEDS]
+    seen = {same(repeated(mutate(rng.choice(sources), rng), rng)) for _ in range(int(1000 * SCALE))}
+    assert {"ok", "refused"} <= seen
