@@ -43,6 +43,7 @@ class Tables:
     end: int
     rules: tuple
     chains: dict = field(default_factory=dict)  # (state below, top state, terminal) -> top after `?rule` steps
+    reducers: dict = field(default_factory=dict)  # node builder class -> reducers (see callbacks)
 
 
 def tables(lark: Lark, indenter) -> Tables:
@@ -85,32 +86,37 @@ def _state_lexer(lexer) -> tuple:
 
 
 def callbacks(t: Tables, builder) -> list:
-    """A reducer per rule index: the rule's children in (tokens and filtered placeholders as the loop pushed
-    them), what Lark's tree builder would give out, with `builder`'s method per rule (or alias) for a Tree.
+    """A reducer per rule index, called as reducer(builder, children): the rule's children in (tokens and
+    filtered placeholders as the loop pushed them), what Lark's tree builder would give out, with the
+    builder's method per rule (or alias) for a Tree.  Made once per builder class (`t.reducers`).
 
     As Lark's filters: anonymous tokens are dropped, the children of `_rule`s and of Lark's `__anon`
     helpers (which have no method: they build a list here, not a Tree) are spliced into their parent, and a
     `?rule` left with one child passes it on.  A named rule without a method would give a Tree: Bail."""
-    return [_reducer(rule, builder) for rule in t.rules]
+    cls = type(builder)
+    made = t.reducers.get(cls)
+    if made is None:
+        made = t.reducers[cls] = [_reducer(rule, cls) for rule in t.rules]
+    return made
 
 
 class _Splice(list):
     """The children of a rule spliced into its parent (Lark: a Tree of a `_rule`, inlined by the parent)."""
 
 
-def _reducer(rule, builder):
+def _reducer(rule, cls):
     keep = tuple(i for i, sym in enumerate(rule.expansion) if not (sym.is_term and sym.filter_out))
     spliced = frozenset(i for i in keep if not rule.expansion[i].is_term and rule.expansion[i].name.startswith("_"))
     single = rule.options.expand1 and not rule.alias
-    method = getattr(builder, rule.alias or rule.options.template_source or rule.origin.name, None)
+    method = getattr(cls, rule.alias or rule.options.template_source or rule.origin.name, None)
     pack = method is None
     if single and len(keep) == 1 and not spliced:  # `?rule: "(" expr ")"`: the child passes on
         (i,) = keep
-        return lambda children: children[i]
+        return lambda builder, children: children[i]
     if pack and not rule.origin.name.startswith("_"):
         raise Bail(f"no node builder for rule {rule.origin.name}")
     if spliced:
-        def reduce(children):
+        def reduce(builder, children):
             kept = []
             for i in keep:
                 if i in spliced:
@@ -119,17 +125,18 @@ def _reducer(rule, builder):
                     kept.append(children[i])
             if single and len(kept) == 1:
                 return kept[0]
-            return _Splice(kept) if pack else method(*kept)
+            return _Splice(kept) if pack else method(builder, *kept)
         return reduce
     whole = len(keep) == len(rule.expansion)
     if pack:
-        return _Splice if whole else (lambda children: _Splice([children[i] for i in keep]))
+        return (lambda builder, children: _Splice(children)) if whole else (
+            lambda builder, children: _Splice([children[i] for i in keep]))
     if whole:
-        return lambda children: method(*children)
+        return lambda builder, children: method(builder, *children)
     if len(keep) == 1:
         (i,) = keep
-        return lambda children: method(children[i])
-    return lambda children: method(*[children[i] for i in keep])
+        return lambda builder, children: method(builder, children[i])
+    return lambda builder, children: method(builder, *[children[i] for i in keep])
 
 
 _SEEN = object()  # a line met once: recorded the second time, replayed from the third
@@ -247,7 +254,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                             regs.append((text[base + a:base + b], Span(line, col0 + a, line, col0 + b)))
                         for rule, sources, a, b in steps:
                             builder.begin, builder.end = base + a, base + b
-                            regs.append(calls[rule]([regs[i] for i in sources]))
+                            regs.append(calls[rule](builder, [regs[i] for i in sources]))
                         for i, a, b in final:
                             values.append(regs[i])
                             starts.append(base + a)
@@ -284,7 +291,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 else:
                     record.append((n, rule, p0 - rec_p0))
             builder.begin, builder.end = first, last
-            value = calls[rule](children)
+            value = calls[rule](builder, children)
             states.append(actions[states[-1]][origin])
             values.append(value)
             starts.append(first)

@@ -194,7 +194,10 @@ class _Nodes:
 
     def _span(self) -> Span:
         """From the rule's first character to just after its last."""
-        return Span(*self._at(self.begin), *self._at(self.end))
+        lines, begin, end = self._lines, self.begin, self.end
+        i = bisect.bisect_right(lines, begin) - 1
+        j = i if i + 1 == len(lines) or end < lines[i + 1] else bisect.bisect_right(lines, end) - 1
+        return Span(i + 1, begin - lines[i] + 1, j + 1, end - lines[j] + 1)
 
     def _head(self, node_or_token) -> Span:
         """From the rule's first character (a keyword) to the end of `node_or_token`."""
@@ -208,7 +211,10 @@ class _Nodes:
 
     # expressions
     def int(self, tok):
-        digits = tok[0].replace("_", "")
+        text = tok[0]
+        if len(text) <= MAX_INT_DIGITS and text.isdigit():  # most literals: no `_`, short
+            return n.Num(int(text), tok[1])
+        digits = text.replace("_", "")
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise _TreeError("E005", f"integer literal too large ({len(digits)} digits; at most {MAX_INT_DIGITS})",
                              tok[1])
