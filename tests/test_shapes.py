@@ -461,12 +461,48 @@ def test_chain_bound_equals_the_general_condition(d, v):
         assert (fast is sympy.true) or bool(fast.subs(x, v)) == holds
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)), st.integers(2, 16), st.integers(1, 2000))
+def test_chain_mod_equals_the_general_mod(a, b, v):
+    fast = shapes._chain_mod(a, b)
+    assert fast is not None
+    general = shapes._mod_split(a, b)
+    assert fast == general and fast.args == general.args and hash(fast) == hash(general)
+    (x,) = a.free_symbols
+    assert evaluate(fast, {x.name: v}) == evaluate(a, {x.name: v}) % b
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.sampled_from(SYMBOLS), chain_terms.map(lambda e: e.as_coeff_Add()[1]),
+                 st.builds(lambda x, b: shapes._raw(IntMod, x + 1, b), st.sampled_from(SYMBOLS), st.integers(2, 9))),
+       st.integers(-10**30, 10**30))
+def test_plus_is_sympys_add(t, c):
+    fast, general = shapes._plus(t, c), sympy.Add(t, c)
+    assert fast == general and fast.args == general.args and hash(fast) == hash(general)
+    assert fast.is_commutative and type(fast) is type(general)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS), st.integers(-50, 50).map(sympy.Integer),
+                 st.builds(lambda x, b, c: mod(x + c, b), st.sampled_from(SYMBOLS), st.integers(2, 9),
+                           st.integers(-20, 20)),
+                 st.builds(lambda a, b: a * b, st.sampled_from(SYMBOLS), st.sampled_from(SYMBOLS))),
+       st.one_of(st.integers(-10**20, 10**20), st.integers(-5, 5).map(sympy.Integer)))
+def test_offset_is_sympys_sum(e, c):
+    fast, general = shapes.offset(e, c), e + c
+    assert fast == general and fast.args == general.args and hash(fast) == hash(general)
+    assert type(fast) is type(general)
+
+
 def test_chain_fast_paths_decline_other_forms():
     assert shapes._chain_step(2 * L + 1, 2) is None  # a coefficient: the gcd rule applies
     assert shapes._chain_step(L + H, 2) is None
     assert shapes._chain_step(L + sympy.Rational(1, 2), 2) is None
     assert shapes._chain_bound(L - H) is None
     assert shapes._chain_bound(shapes._raw(FloorDiv, 2 * L + 1, 4) - 3) is None
+    assert shapes._chain_mod(2 * L + 1, 4) is None
+    assert shapes._chain_mod(shapes._raw(IntMod, L + 1, 8) + 1, 4) is None  # (y % 8) % 4 is y % 4
+    assert shapes._chain_mod(L + 1, 1) is None
 
 
 @settings(max_examples=300, deadline=None)
