@@ -21,7 +21,7 @@ from sympy.printing.str import StrPrinter
 
 __all__ = [
     "dim", "unknown", "FloorDiv", "IntMod", "floordiv", "ceildiv", "mod", "offset",
-    "pyrepr", "is_int_const", "ops", "at_least", "divides", "equal",
+    "pyrepr", "is_int_const", "ops", "at_least", "greater", "divides", "equal",
     "evaluate", "to_expr",
 ]
 
@@ -569,6 +569,27 @@ def _bound_verdict(terms, n):
         if sum(cf * lo for (cf, _, _), lo in zip(terms, lows, strict=True)) < n:
             return sympy.false
     return None
+
+
+def greater(e, k) -> sympy.Basic:
+    """Condition ``e > k``: what sympy.Gt(e, k) gives (tested).  For ``k == 0`` and ``e`` a remainder of a
+    conv/pool chain plus a number, ``(x + r) % b + c`` (the windows a layer never reads), decided as sympy
+    decides it, true for c >= 1 (a remainder is nonnegative) and open otherwise, without its assumption
+    system (~1 ms for each new condition in a fresh process)."""
+    if (k == 0) is True and not isinstance(e, (int, bool)):
+        c, t = 0, e
+        if type(e) is sympy.Add and len(e.args) == 2 and e.args[0].is_Integer:
+            c, t = int(e.args[0]), e.args[1]
+        if type(t) is IntMod and t.args[1].is_Integer and t.args[1] > 1 and _chain_dim(t.args[0]):
+            return sympy.true if c >= 1 else sympy.Gt(e, sympy.S.Zero, evaluate=False)
+    return sympy.Gt(e, k)
+
+
+def _chain_dim(a) -> bool:
+    """``a`` is an integer symbol or a FloorDiv, plus a number or not."""
+    if type(a) is sympy.Add and len(a.args) == 2 and a.args[0].is_Integer:
+        a = a.args[1]
+    return type(a) is FloorDiv or (a.is_Symbol and a.is_integer is True)
 
 
 def divides(e, m) -> sympy.Basic:

@@ -494,6 +494,17 @@ def test_offset_is_sympys_sum(e, c):
     assert type(fast) is type(general)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS),
+                 st.builds(lambda x: x / 2 + 1, st.sampled_from(SYMBOLS)),
+                 st.builds(lambda x: x * x, st.sampled_from(SYMBOLS))),
+       st.integers(1, 9), st.integers(-12, 12), st.sampled_from([0, sympy.S.Zero, 1, -2]))
+def test_greater_is_sympys_relation(y, b, c, k):
+    e = shapes.offset(shapes.mod(y, b), c)
+    fast, general = shapes.greater(e, k), sympy.Gt(e, k)
+    assert fast == general and type(fast) is type(general)
+
+
 def test_chain_fast_paths_decline_other_forms():
     assert shapes._chain_step(2 * L + 1, 2) is None  # a coefficient: the gcd rule applies
     assert shapes._chain_step(L + H, 2) is None
