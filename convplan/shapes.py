@@ -28,6 +28,10 @@ __all__ = [
 def to_expr(value) -> sympy.Basic:
     """An int or a sympy object as a sympy object.  Strict: a string raises instead of being parsed, so
     no text can ever reach sympy's parser through here."""
+    if isinstance(value, sympy.Basic):  # most calls: already sympy (what _sympify returns as it is)
+        return value
+    if type(value) is int:  # not bool: True is sympy.true
+        return sympy.Integer(value)
     return _sympify(value)
 
 
@@ -141,9 +145,11 @@ def _floordiv(a, b):
         raise ZeroDivisionError("floordiv by zero")
     if b < 0:  # floor(a/b) == floor(-a/-b)
         return _floordiv(-a, sympy.Integer(-b))
+    if a.is_Integer:  # in_channels // groups: not through a Rational and sympy's floor
+        return sympy.Integer(int(a) // b)
     if a.is_Number:
         return sympy.floor(a / b)
-    if b == 1 and a.is_integer:
+    if b == 1 and (_chain_dim(a) or a.is_integer):  # a conv's stride 1: no assumption query on a new size
         return a
     step = _chain_step(a, b)
     return step if step is not None else _floordiv_split(a, b)
@@ -278,6 +284,8 @@ def _mod(a, b):
         raise ZeroDivisionError("mod by zero")
     if b < 0:  # a % b == -((-a) % -b)
         return -_mod(-a, sympy.Integer(-b))
+    if a.is_Integer:  # in_channels % groups
+        return sympy.Integer(int(a) % b)
     if a.is_Number:
         return a - b * sympy.floor(a / b)
     step = _chain_mod(a, b)
@@ -460,7 +468,52 @@ def pyrepr(e) -> str:
 
 @functools.lru_cache(maxsize=4096)  # a plan prints the same dims again and again; printing is slow
 def _print(e: sympy.Basic) -> str:
-    return _printer.doprint(e)
+    quick = _quick_relation(e) if isinstance(e, sympy.core.relational.Relational) else _quick(e)
+    return _printer.doprint(e) if quick is None else quick
+
+
+_QUICK_OPS = {sympy.Eq: "==", sympy.Ne: "!=", sympy.Ge: ">=", sympy.Gt: ">", sympy.Le: "<=", sympy.Lt: "<"}
+
+
+def _quick(e) -> str | None:
+    """What the printer gives for a conv/pool chain dim (tested): a symbol, ``a//b`` or ``a % b`` of such a
+    dim by a positive number, each plus a number or not; None for anything else.  sympy's printer spends
+    ~0.1 ms on each new one: sorting the terms, precedences, dispatch."""
+    if e.is_Symbol:
+        return e.name
+    if e.is_Integer:
+        return str(e.p)
+    t = type(e)
+    if t is sympy.Add:
+        args = e.args
+        if len(args) != 2 or not args[0].is_Integer or args[1].is_Integer:
+            return None
+        c, m = int(args[0]), args[1]
+        if not (m.is_Symbol or type(m) is FloorDiv or type(m) is IntMod):
+            return None
+        inner = _quick(m)
+        if inner is None:
+            return None
+        return f"{inner} + {c}" if c > 0 else f"{inner} - {-c}"
+    if t is FloorDiv or t is IntMod:
+        a, b = e.args
+        if not (b.is_Integer and b.p > 0):
+            return None
+        inner = _quick(a)
+        if inner is None:
+            return None
+        if type(a) is sympy.Add:
+            inner = f"({inner})"
+        return f"{inner}//{b.p}" if t is FloorDiv else f"{inner} % {b.p}"
+    return None
+
+
+def _quick_relation(e) -> str | None:
+    op = _QUICK_OPS.get(type(e))
+    if op is None:
+        return None
+    lhs, rhs = _quick(e.args[0]), _quick(e.args[1])
+    return None if lhs is None or rhs is None else f"{lhs} {op} {rhs}"
 
 
 # ---------------------------------------------------------------- measures

@@ -588,3 +588,36 @@ def test_holds_equals_the_sympy_substitution(c, h, k, partial):
     except (TypeError, ValueError):  # sympy cannot compare what the substitution gave (zoo)
         assume(False)
     assert shapes.holds(cond, values) == want
+
+
+@given(st.integers(-10**6, 10**6), st.integers(-50, 50).filter(bool))
+def test_integer_floordiv_and_mod_are_pythons(a, b):
+    assert floordiv(a, b) == sympy.floor(sympy.Rational(a, b)) == a // b
+    assert mod(a, b) == a % b and type(mod(a, b)) is type(sympy.Integer(a % b))
+
+
+@given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)))
+def test_floordiv_by_one_keeps_a_chain_dim(a):
+    assert floordiv(a, 1) is a and shapes._chain_dim(a) and a.is_integer
+
+
+def _chain_dims(depth: int = 3):
+    """Symbols, and floors and remainders of chain dims by positive numbers, each plus a number or not."""
+    base = st.sampled_from(SYMBOLS)
+    if depth == 0:
+        return base
+    sub = _chain_dims(depth - 1)
+    term = st.one_of(base, st.builds(lambda a, b: shapes._raw(FloorDiv, a, b), sub, st.integers(1, 16)),
+                     st.builds(lambda a, b: shapes._raw(IntMod, a, b), sub, st.integers(1, 16)))
+    return st.one_of(term, st.builds(lambda t, c: t + c, term, st.integers(-300, 300)))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_chain_dims(), st.integers(-50, 50).map(sympy.Integer),
+                 st.builds(lambda r, a, b: r(a, b, evaluate=False),
+                           st.sampled_from([sympy.Eq, sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt]),
+                           st.one_of(_chain_dims(2), st.integers(-9, 9).map(sympy.Integer)),
+                           st.one_of(_chain_dims(2), st.integers(-9, 9).map(sympy.Integer))),
+                 st.builds(lambda a, b: a * b + 1, _chain_dims(1), _chain_dims(1))))
+def test_quick_printing_is_the_printers(e):
+    assert shapes._print.__wrapped__(e) == shapes._printer.doprint(e)
