@@ -116,11 +116,15 @@ def _reducer(rule, cls):
     if pack and not rule.origin.name.startswith("_"):
         raise Bail(f"no node builder for rule {rule.origin.name}")
     if spliced:
+        first = keep[0] if keep[0] in spliced else None
+
         def reduce(builder, children):
-            kept = []
+            # as Lark's filter, the list of a left-recursive `x: x item` grows in place: each list is consumed once
+            kept = [] if first is None else children[first]
             for i in keep:
                 if i in spliced:
-                    kept += children[i]
+                    if i != first:
+                        kept += children[i]
                 else:
                     kept.append(children[i])
             if single and len(kept) == 1:
