@@ -30,6 +30,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -534,7 +535,7 @@ def after_imports() -> None:
     cache of convplan and sympy is as empty as in a fresh `convplan check`."""
     for module in ("check", "imports", "lalr", "parser", "syntax_errors"):
         importlib.import_module(f"convplan.{module}")
-    parser._tables(parser._lark())
+    parser._tables()
     sympy.Symbol("x") + 1
 
 
@@ -606,6 +607,12 @@ def _children_cpu() -> float:
 
 
 def convplan_command() -> list[str]:
+    """The `convplan` console script of this interpreter (as `python -c "import torch"` runs this interpreter
+    directly), not whatever `convplan` PATH finds first: under pyenv that is a bash shim that starts pyenv
+    before Python (~0.1 s that is not convplan's)."""
+    script = Path(sysconfig.get_path("scripts")) / "convplan"
+    if script.is_file():
+        return [sys.executable, str(script)]
     exe = shutil.which("convplan")
     return [exe] if exe else [sys.executable, "-m", "convplan"]
 
