@@ -1,20 +1,24 @@
 """How fast is `convplan check` next to torch's own shape inference?
 
-Times parse + check of generated plans, side by side with torch's meta-device forward
-of the same networks (built here with torch.nn directly, not through convplan), then
-the `convplan check` process against `python -c "import torch"`.  Prints a table and
-PASS/FAIL per target; the exit status is 1 if a target fails.
+Times parse + check of plans (generated stacks, and torchvision networks written as plans), side by
+side with torch's meta-device forward of the same networks (built here with plain torch.nn, not
+through convplan; output shapes and parameter counts compared), then the `convplan check` process
+against `python -c "import torch"`.  Prints a table and PASS/FAIL per target; the exit status is 1 if
+a target fails or convplan and torch disagree on a network.
 
-    python benchmarks/bench.py              # everything (a minute or two)
-    python benchmarks/bench.py --quick      # fewer repetitions
-    python benchmarks/bench.py --profile resnet50   # cProfile of one case's parse + check
+    python benchmarks/bench.py                          # everything (~7 minutes here)
+    python benchmarks/bench.py --quick                  # 3 repetitions
+    python benchmarks/bench.py --quick --only conv vgg16bn   # some cases (no process row, no scaling)
+    python benchmarks/bench.py --profile squeezenet     # cProfile of the first plan of a process
+    python benchmarks/bench.py --profile squeezenet --again  # ... of a second parse of it
 
-Every convplan timing is one parse + check in a FRESH interpreter (as `convplan check` runs:
-no sympy or convplan caches warm), after imports and after the Lark parser is built.
-Every number is CPU time (user + system; BENCH_CLOCK=wall for wall-clock time), the best of
-N repetitions, for convplan and torch alike: on a shared machine wall time mostly measures the
-neighbours.  All the work measured is single-threaded.  torch's meta forward is timed warm
-(after one call), which favours torch.
+The judged convplan time ("first ms") is the FIRST parse + check in a fresh interpreter, after
+imports (see after_imports for exactly what that excludes), as a `convplan check` runs it: no
+convplan or sympy cache is warm.  Every number is CPU time (user + system; BENCH_CLOCK=wall for
+wall-clock time), the best of N repetitions, for convplan and torch alike: on a shared machine wall
+time mostly measures the neighbours.  All the work measured is single-threaded.  torch's meta
+forward is timed warm (after one call), which favours torch; its first call in a fresh process is
+shown too ("torch 1st ms", not judged).
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lark
 import sympy
 
 import convplan
@@ -529,13 +532,17 @@ def network(name: str, depth: int | None = None) -> Network:
 
 def after_imports() -> None:
     """What `after imports` excludes from a timed first plan, all of it counted in the process row instead:
-    the imports (convplan and every module a check imports lazily; sympy, Lark), loading Lark's analysed
-    grammar from its cache and reading its tables (parser._lark, parser._tables), and sympy's one-time
-    lazy import of sympy.tensor.tensor on the first Add of a symbol (~0.08 s).  No plan is parsed: every
-    cache of convplan and sympy is as empty as in a fresh `convplan check`."""
-    for module in ("check", "imports", "lalr", "parser", "syntax_errors"):
+    the imports (sympy; convplan and every module a check imports lazily), reading the parser's tables from
+    the cache directory (parser._tables: JSON, ~2 ms; Lark itself is not imported by a plan without syntax
+    errors), and sympy's one-time lazy import of sympy.tensor.tensor on the first Add of a symbol (~20 to
+    80 ms).  No plan is parsed: every cache of convplan and sympy is as empty as in a fresh `convplan check`,
+    and the lexer regexes the plan needs are compiled inside the timing."""
+    for module in ("check", "imports", "lalr", "parser"):
         importlib.import_module(f"convplan.{module}")
-    parser._tables()
+    try:
+        parser._tables()
+    except TypeError:  # a tree from before the tables were saved (before 0.1.0's speed work): _tables(lark)
+        parser._tables(parser._lark())
     sympy.Symbol("x") + 1
 
 
@@ -708,8 +715,14 @@ def machine() -> str:
         pass
     clock = "wall-clock" if os.environ.get("BENCH_CLOCK") == "wall" else "CPU"
     return (f"{cpu}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, sympy {sympy.__version__}, lark {lark.__version__}; "
+            f"torch {torch.__version__}, sympy {sympy.__version__}, lark {_lark_version()}; "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; times are {clock} ms, best of the repetitions")
+
+
+def _lark_version() -> str:
+    import lark
+
+    return lark.__version__
 
 
 def profile(name: str, again: bool) -> None:

@@ -1,13 +1,14 @@
 """Lark's LALR(1) tables and contextual lexer, run by one tight loop that builds nodes directly.
 
 Lark analyses `grammar/plan.lark`; this module reads what it built (the parse table, each parser
-state's lexer regex and keyword table, the tree builder's child filters) and drives it without
-Lark's per-token machinery: no Tree, no second pass, no `propagate_positions` walk.  On a 500-line
-plan that is 3x faster than `Lark.parse` plus a transform (benchmarks/bench.py).
+state's lexer regex and keyword table, the rules' child filters) into plain data, which ships in
+`_grammar_tables.py` beside Lark's own analysis, and drives it without Lark's per-token machinery: no
+Tree, no second pass, no `propagate_positions` walk, and no Lark at all.  On a
+500-line plan that is 3x faster than `Lark.parse` plus a transform (benchmarks/bench.py).
 
 It accepts exactly what Lark accepts and builds what Lark's tree would give: each token is lexed
 with the lexer of the current parser state (as Lark's contextual lexer does), indentation is
-handled as `PlanIndenter` does, and reductions call the callbacks of Lark's own tree builder.
+handled as `PlanIndenter` does, and reductions filter and splice children as Lark's tree builder.
 Anything unexpected (a syntax error, a bad dedent) raises `Bail`; the caller then parses with
 Lark itself, which raises the error it always did.  tests/test_parser_equivalence.py checks the two
 paths give equal nodes on every example and on random plans.
@@ -18,13 +19,13 @@ offsets of the first and last token the rule consumed, anonymous ones (brackets,
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 
-from lark import Lark
-from lark.lexer import UnlessCallback
-from lark.parsers.lalr_analysis import Shift
-
 from .errors import Span
+
+FORMAT = 1  # of the shipped tables (data/from_data); a change of the layout bumps it
 
 
 class Bail(Exception):
@@ -33,35 +34,63 @@ class Bail(Exception):
 
 @dataclass(frozen=True)
 class Tables:
+    """What the loop needs of Lark's analysis, as plain data (shipped in `_grammar_tables.py`, so that a
+    `convplan check` never imports Lark unless the text has a syntax error)."""
+
     actions: dict  # state -> {terminal or rule name: next state (shift/goto), (size, rule index, origin) to
     #                reduce, or origin alone to reduce a `?rule` of one child (the child passes through unchanged)
-    lexers: dict  # state -> (compiled regex, {terminal: {text: keyword terminal}})
+    lexers: _Lexers  # state -> (compiled regex, {terminal: {text: keyword terminal}})
     ignore: frozenset
     newlines: frozenset  # terminals whose text may hold a newline
     kept: frozenset  # terminals that reach the tree as tokens; the rest are placeholders
     start: int
     end: int
-    rules: tuple
+    rules: tuple  # per rule index: (origin, alias, template, expand1, ((symbol, is_term, dropped), ...))
     chains: dict = field(default_factory=dict)  # (state below, top state, terminal) -> top after `?rule` steps
     reducers: dict = field(default_factory=dict)  # node builder class -> reducers (see callbacks)
 
 
-def tables(lark: Lark, indenter) -> Tables:
-    """Read the tables of a LALR `Lark` built with a contextual lexer and `indenter` as postlex."""
+class _Lexers(dict):
+    """state -> (compiled regex, keyword table); `specs` are the distinct ones (32: ~7 ms to compile, once per
+    process, with the tables)."""
+
+    def __init__(self, by_state: dict, specs: list):
+        compiled = [(re.compile(pattern, flags), keywords) for pattern, flags, keywords in specs]
+        super().__init__((state, compiled[i]) for state, i in by_state.items())
+        self.by_state, self.specs = by_state, specs
+
+
+def tables(lark) -> Tables:
+    """Read the tables of a LALR `Lark` built with a contextual lexer (and an Indenter as postlex)."""
+    from lark.parsers.lalr_analysis import Shift
+
     table = lark.parser.parser._parse_table
-    rules = tuple(lark.rules)
-    index = {rule: i for i, rule in enumerate(rules)}
+    index = {rule: i for i, rule in enumerate(lark.rules)}
     actions = {}
     for state, row in table.states.items():
         # Lark's keys are grammar Tokens, whose __eq__ is Python code: plain str keys hash and compare in C
         actions[state] = {str(sym): arg if action is Shift else _reduction(arg, index[arg])
                           for sym, (action, arg) in row.items()}
     contextual = lark.parser.lexer.lexer
-    lexers = {state: _state_lexer(lexer) for state, lexer in contextual.lexers.items()}
+    specs, by_state, seen = [], {}, {}
+    for state, lexer in contextual.lexers.items():
+        spec = _state_lexer(lexer)
+        key = json.dumps(spec, sort_keys=True)
+        if key not in seen:
+            seen[key] = len(specs)
+            specs.append(spec)
+        by_state[state] = seen[key]
     root = contextual.root_lexer
-    kept = frozenset(str(sym.name) for rule in rules for sym in rule.expansion if sym.is_term and not sym.filter_out)
-    return Tables(actions, lexers, root.ignore_types, root.newline_types, kept,
-                  table.start_states["start"], table.end_states["start"], rules)
+    rules = tuple((str(r.origin.name), _name(r.alias), _name(r.options.template_source), bool(r.options.expand1),
+                   tuple((str(sym.name), bool(sym.is_term), bool(sym.is_term and sym.filter_out))
+                         for sym in r.expansion)) for r in lark.rules)
+    kept = frozenset(name for *_, expansion in rules for name, term, dropped in expansion if term and not dropped)
+    return Tables(actions, _Lexers(by_state, specs), frozenset(root.ignore_types), frozenset(root.newline_types),
+                  kept, table.start_states["start"], table.end_states["start"], rules)
+
+
+def _name(name) -> str | None:
+    return None if name is None else str(name)
 
 
 def _reduction(rule, index: int) -> tuple | str:
@@ -74,6 +103,8 @@ def _reduction(rule, index: int) -> tuple | str:
 
 
 def _state_lexer(lexer) -> tuple:
+    from lark.lexer import UnlessCallback
+
     scanner = lexer.scanner
     if len(scanner._mres) != 1:
         raise Bail("a lexer with more than one regex")  # Lark splits past 100 terminals; ours has ~50
@@ -82,7 +113,50 @@ def _state_lexer(lexer) -> tuple:
         if not isinstance(callback, UnlessCallback):
             raise Bail(f"an unknown lexer callback on {terminal}")
         keywords[terminal] = {t.pattern.value: t.name for t in callback.scanner.terminals}
-    return scanner._mres[0], keywords
+    regex = scanner._mres[0]
+    if not isinstance(regex, re.Pattern):
+        raise Bail("a lexer regex of another module than re")
+    return regex.pattern, regex.flags, keywords
+
+
+def data(t: Tables) -> dict:
+    """The tables as plain literals (lists, dicts, str, int, bool, None): what `_grammar_tables.py` ships."""
+    return {
+        "actions": [[state, {sym: list(a) if isinstance(a, tuple) else a for sym, a in row.items()}]
+                    for state, row in t.actions.items()],
+        "lexers": [[state, i] for state, i in t.lexers.by_state.items()],
+        "specs": [[pattern, flags, keywords] for pattern, flags, keywords in t.lexers.specs],
+        "ignore": sorted(t.ignore), "newlines": sorted(t.newlines), "kept": sorted(t.kept),
+        "start": t.start, "end": t.end,
+        "rules": [[origin, alias, template, expand1, [list(sym) for sym in expansion]]
+                  for origin, alias, template, expand1, expansion in t.rules]}
+
+
+def from_data(data: dict) -> Tables | None:
+    """Tables from `data`, or None if they do not hold together (every state the loop can reach has a row and a
+    lexer, every reduction names a rule, every regex compiles)."""
+    try:
+        actions = {int(state): {str(sym): tuple(a) if isinstance(a, list) else a for sym, a in row.items()}
+                   for state, row in data["actions"]}
+        rules = tuple((str(origin), _name(alias), _name(template), bool(expand1),
+                       tuple((str(sym), bool(term), bool(dropped)) for sym, term, dropped in expansion))
+                      for origin, alias, template, expand1, expansion in data["rules"])
+        for row in actions.values():
+            for a in row.values():
+                if not (a in actions if type(a) is int else type(a) is str or (
+                        len(a) == 3 and type(a[0]) is int and type(a[1]) is int and 0 <= a[1] < len(rules)
+                        and type(a[2]) is str)):
+                    return None
+        specs = [(str(p), int(f), {str(k): {str(t): str(n) for t, n in v.items()} for k, v in kw.items()})
+                 for p, f, kw in data["specs"]]
+        by_state = {int(state): int(i) for state, i in data["lexers"]}
+        if by_state.keys() != actions.keys() or any(not 0 <= i < len(specs) for i in by_state.values()):
+            return None
+        return Tables(actions, _Lexers(by_state, specs), frozenset(map(str, data["ignore"])),
+                      frozenset(map(str, data["newlines"])), frozenset(map(str, data["kept"])),
+                      int(data["start"]), int(data["end"]), rules)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, re.error):
+        return None
 
 
 def callbacks(t: Tables, builder) -> list:
@@ -93,7 +167,11 @@ def callbacks(t: Tables, builder) -> list:
     As Lark's filters: anonymous tokens are dropped, the children of `_rule`s and of Lark's `__anon`
     helpers (which have no method: they build a list here, not a Tree) are spliced into their parent, and a
     `?rule` left with one child passes it on.  A named rule without a method would give a Tree: Bail."""
-    cls = type(builder)
+    return reducers(t, type(builder))
+
+
+def reducers(t: Tables, cls) -> list:
+    """The reducers for node builders of class `cls`, made on first use."""
     made = t.reducers.get(cls)
     if made is None:
         made = t.reducers[cls] = [_reducer(rule, cls) for rule in t.rules]
@@ -104,17 +182,18 @@ class _Splice(list):
     """The children of a rule spliced into its parent (Lark: a Tree of a `_rule`, inlined by the parent)."""
 
 
-def _reducer(rule, cls):
-    keep = tuple(i for i, sym in enumerate(rule.expansion) if not (sym.is_term and sym.filter_out))
-    spliced = frozenset(i for i in keep if not rule.expansion[i].is_term and rule.expansion[i].name.startswith("_"))
-    single = rule.options.expand1 and not rule.alias
-    method = getattr(cls, rule.alias or rule.options.template_source or rule.origin.name, None)
+def _reducer(rule: tuple, cls):
+    origin, alias, template, expand1, expansion = rule
+    keep = tuple(i for i, (_, _, dropped) in enumerate(expansion) if not dropped)
+    spliced = frozenset(i for i in keep if not expansion[i][1] and expansion[i][0].startswith("_"))
+    single = expand1 and not alias
+    method = getattr(cls, alias or template or origin, None)
     pack = method is None
     if single and len(keep) == 1 and not spliced:  # `?rule: "(" expr ")"`: the child passes on
         (i,) = keep
         return lambda builder, children: children[i]
-    if pack and not rule.origin.name.startswith("_"):
-        raise Bail(f"no node builder for rule {rule.origin.name}")
+    if pack and not origin.startswith("_"):
+        raise Bail(f"no node builder for rule {origin}")
     if spliced:
         first = keep[0] if keep[0] in spliced else None
 
@@ -131,7 +210,7 @@ def _reducer(rule, cls):
                 return kept[0]
             return _Splice(kept) if pack else method(builder, *kept)
         return reduce
-    whole = len(keep) == len(rule.expansion)
+    whole = len(keep) == len(expansion)
     if pack:
         return (lambda builder, children: _Splice(children)) if whole else (
             lambda builder, children: _Splice([children[i] for i in keep]))

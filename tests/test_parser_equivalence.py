@@ -28,7 +28,7 @@ def fast(text: str):
     """The fast loop's module, or "bail" where it hands the text to Lark."""
     body = text if text.endswith("\n") else text + "\n"
     nodes = parser._Nodes("x.plan", body)
-    tables = parser._tables(parser._lark())
+    tables = parser._tables()
     try:
         return lalr.parse(body, tables, lalr.callbacks(tables, nodes), nodes, parser.PlanIndenter)
     except lalr.Bail:
@@ -63,7 +63,7 @@ def same(text: str) -> str:
 
 
 def test_the_fast_loop_is_used():
-    assert parser._tables(parser._lark()) is not None, "this Lark's internals were not understood"
+    assert parser._tables() is not None, "this Lark's internals were not understood"
 
 
 @pytest.mark.parametrize("path", PLANS, ids=lambda p: str(p.relative_to(ROOT)))
