@@ -689,6 +689,9 @@ def scaling(reps: int) -> tuple[list[list[str]], bool]:
         marginal = "" if len(totals) < 2 else f"{(totals[-1] - totals[-2]) / (depth - depths[len(totals) - 2]):.3f}"
         rows.append([str(depth), f"{totals[-1]:.1f}", f"{totals[-1] / depth:.3f}", marginal])
     marginals = [(b - a) / (db - da) for a, b, da, db in zip(totals, totals[1:], depths, depths[1:], strict=False)]
+    if min(marginals) <= 0:  # a deeper stack measured no slower: the machine's noise, not a result
+        rows.append(["spread", "", "", "n/a (a marginal cost <= 0: rerun)"])
+        return rows, False
     spread = max(marginals) / min(marginals)
     rows.append(["spread", "", "", f"{spread:.2f}"])
     return rows, spread <= LINEAR_SPREAD
