@@ -26,6 +26,7 @@ class LayerCalls:
     def __init__(self, st: State, binder: Binder, assertions: Assertions):
         self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
         self.applied: dict = {}  # (kind, shape, args) -> (output shape, RuleContext): see _apply
+        self.bound: dict = {}  # (kind, literal arguments) -> (arguments, names written): see _bind
 
     def node(self, stmt: n.Layer, prev: Node) -> Node:
         call = stmt.call
@@ -36,7 +37,7 @@ class LayerCalls:
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
-        args, given = self.binder.layer(spec, call, shape)
+        args, given = self._bind(spec, call, shape)
         order = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
@@ -55,6 +56,19 @@ class LayerCalls:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
         node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given)
         return self.st.nodes[self.st.add_node(node).id]
+
+    def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple) -> tuple[dict, tuple[str, ...]]:
+        """Binder.layer's result, kept per (kind, arguments) where every argument is a literal (nothing else
+        decides the binding) and binding reported nothing: a stack repeats the same call."""
+        key = _literal_key(spec, call)
+        if key is not None and key in self.bound:
+            args, given = self.bound[key]
+            return dict(args), given
+        reported = len(self.diag.diags)
+        args, given = self.binder.layer(spec, call, shape)
+        if key is not None and len(self.diag.diags) == reported:
+            self.bound[key] = dict(args), given
+        return args, given
 
     def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, RuleContext]:
         """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
@@ -151,6 +165,22 @@ class LayerCalls:
                                 hints=["no real tensor is that large: check the scale factors, strides and "
                                        "repeat counts before here"])
                 raise Skip
+
+
+_LITERALS = (n.Num, n.Float, n.Str, n.Const)
+
+
+def _literal_key(spec: LayerSpec, call: n.Call) -> tuple | None:
+    """A key for a call whose arguments are all literals; None otherwise.  The node type is in it (1, 1.0
+    and True are equal keys in Python), and a float as its repr (0.0 and -0.0 too)."""
+    key = [spec.name]
+    for a in call.args:
+        value = a.value
+        kind = type(value)
+        if kind not in _LITERALS:
+            return None
+        key.append((a.name, kind, repr(value.value) if kind is n.Float else value.value))
+    return tuple(key)
 
 
 def arg_span(call: n.Call, arg: str | None):

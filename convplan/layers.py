@@ -26,7 +26,7 @@ from fractions import Fraction
 
 import sympy
 
-from .shapes import at_least, divides, floordiv, mod, pyrepr, to_expr
+from .shapes import at_least, divides, floordiv, mod, offset, pyrepr, to_expr
 
 REQUIRED = object()  # marks an argument without a default
 
@@ -101,7 +101,7 @@ class LayerSpec:
     kernel_within_input: bool = False  # torch refuses a kernel larger than the unpadded input (AvgPool3d)
     pad_mode: str = ""  # padding layers: F.pad's mode ("constant", "reflect", "replicate"), which sets the limits
 
-    @property
+    @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.args)
 
@@ -264,14 +264,14 @@ def conv_rule(ctx: RuleContext, shape, a, nd):
     for x, (lo, hi), ki, si, di in zip(spatial, pads, k, s, d, strict=True):
         ext = di * (ki - 1) + 1
         _padding_mode_limits(ctx, a["padding_mode"], x, lo, hi)
-        m = x + (lo + hi - ext)  # what the windows slide over; the constants are summed first: one sympy Add
+        m = offset(x, lo + hi - ext)  # what the windows slide over; the constants are summed first: one sympy Add
         ctx.require(
             at_least(m, 0),
             lambda: f"the padded input ({_s(x + lo + hi)}) must be at least the kernel's extent ({_s(ext)})",
         )
         if a["padding"] != "same":
             ctx.tail(x, m, si, hi, ext)
-        out.append(m + 1 if a["padding"] == "same" else floordiv(m, si) + 1)  # 'same': m + 1 is x where padded
+        out.append(offset(m, 1) if a["padding"] == "same" else offset(floordiv(m, si), 1))  # 'same': x where padded
     return (*lead, a["out_channels"], *out)
 
 
@@ -418,15 +418,16 @@ def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
         "padding",
     )
     if not ceil_mode:
-        ctx.tail(x, x + 2 * p - ext, s, p, ext)
-        size = floordiv(x + 2 * p - ext, s) + 1
+        m = offset(x, 2 * p - ext)
+        ctx.tail(x, m, s, p, ext)
+        size = offset(floordiv(m, s), 1)
     else:
         # min(ceil((x+2p-ext)/s), ceil((x+p)/s) - 1) + 1: the last window must start inside x + the left pad.
         # Both are floor((x + c)/s) for a constant c, so the smaller c wins.
         by_ceil, by_start = 2 * p - ext + s - 1, p - 1
         gap = to_expr(by_ceil - by_start)
         shift = by_ceil if gap.is_nonpositive else by_start if gap.is_positive else sympy.Min(by_ceil, by_start)
-        size = floordiv(x + shift, s) + 1
+        size = offset(floordiv(offset(x, shift), s), 1)
     ctx.require(
         at_least(size, 1),
         lambda: f"the output size ({_s(size)}) would be less than 1 (input {_s(x)}, kernel {_s(k)})",
@@ -712,6 +713,13 @@ def scale_ratio(f: float) -> Fraction | None:
     exact = Fraction(f)
     if exact <= 0:
         return exact
+    if exact.denominator == 1 and exact.numerator * SCALE_CHECKED < 2**53:
+        return exact  # float(x) * f is exact below 2**53, and f the search's first candidate: no 65,536 checks
+    return _scale_search(f, exact)
+
+
+def _scale_search(f: float, exact: Fraction) -> Fraction | None:
+    """scale_ratio's search: each simpler candidate checked at every size up to SCALE_CHECKED."""
     tried = []
     for bound in (1, 10, 100, 1000, 10**4, 10**6, None):
         q = exact if bound is None else exact.limit_denominator(bound)
