@@ -4,6 +4,8 @@ warnings reported, and the `->` assertion checked.  The result is a graph node."
 
 from __future__ import annotations
 
+import functools
+
 import sympy
 
 from . import nodes as n
@@ -15,7 +17,7 @@ from .hints import source_text, torch_order_hint
 from .layers import FLOAT, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
 from .merges import MERGES
 from .scope import Skip, State
-from .shapes import equal, pyrepr, to_expr
+from .shapes import equal, numbers_below, pyrepr, to_expr
 from .show import show_shape
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
@@ -155,9 +157,9 @@ class LayerCalls:
         checked at the layer that made them."""
         limit = 10**MAX_DIM_DIGITS
         for d in out:
-            if d in before:
+            if any(d is b for b in before):  # not `in`: that hashes (walks) each new long sum
                 continue
-            if _holds_number_past(d, limit):
+            if not numbers_below(d, limit) and any(_holds_number_past(a, limit) for a in sympy.Add.make_args(d)):
                 shown = show_shape(out)  # cheap: the first layer past the limit is reported
                 shown = shown if len(shown) <= 160 else shown[:160] + "..."
                 self.diag.error("E008", f"{spec.name} makes a dim whose formula holds a number of more than "
@@ -222,9 +224,10 @@ def _whole_floats(spec: LayerSpec, positional: list, args: dict) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # the terms of a sum recur in the next layer's sums
 def _holds_number_past(e, limit: int) -> bool:
     """Whether a number in `e` reaches `limit` (a plain walk: sympy's atoms() builds sets, and this runs on
-    every new dim)."""
+    every term of every new dim)."""
     if e.is_Rational:
         return abs(e.p) >= limit or abs(e.q) >= limit
     return any(_holds_number_past(a, limit) for a in e.args)

@@ -163,8 +163,8 @@ class RuleContext:
         silently never reads them.  A stride wider than the window skips samples everywhere by design,
         and a constant size either drops or not, so both are left alone."""
         s, hi, ext = to_expr(s), to_expr(hi), to_expr(ext)
-        if not x.free_symbols or not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi:
-            return
+        if not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi or not x.free_symbols:
+            return  # (free_symbols last: it walks the whole of x)
         short = mod(m, s) - hi
         # A number where x's form fixes the residue (x = 2*H); else it runs through every residue as x grows
         # and so is never decided (sympy's own try is slow): compared unevaluated.
@@ -267,7 +267,7 @@ def conv_rule(ctx: RuleContext, shape, a, nd):
         m = offset(x, lo + hi - ext)  # what the windows slide over; the constants are summed first: one sympy Add
         ctx.require(
             at_least(m, 0),
-            lambda: f"the padded input ({_s(x + lo + hi)}) must be at least the kernel's extent ({_s(ext)})",
+            lambda: f"the padded input ({_s(offset(x, lo + hi))}) must be at least the kernel's extent ({_s(ext)})",
         )
         if a["padding"] != "same":
             ctx.tail(x, m, si, hi, ext)

@@ -2,7 +2,7 @@ import random
 
 import pytest
 import sympy
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from convplan.shapes import (
@@ -430,7 +430,7 @@ def test_depthwise_conv_counts_like_torch():
 
 # -- the chain fast paths give what the general rewrites give --------------------------
 
-from convplan import shapes  # noqa: E402 - the private paths under test
+from convplan import layercall, shapes  # noqa: E402 - the private paths under test
 
 SYMBOLS = [L, dim("H"), p, sympy.Symbol("m", integer=True, nonnegative=True)]
 chain_terms = st.builds(
@@ -621,3 +621,79 @@ def _chain_dims(depth: int = 3):
                  st.builds(lambda a, b: a * b + 1, _chain_dims(1), _chain_dims(1))))
 def test_quick_printing_is_the_printers(e):
     assert shapes._print.__wrapped__(e) == shapes._printer.doprint(e)
+
+
+# -- long sums (named unknowns, layer after layer): merged term by term, tested against sympy.Add -------------
+
+_MANY = [dim(f"d{i}") for i in range(9)] + [unknown(f"u{i}") for i in range(5)] + [
+    unknown("d0"),  # a second symbol named d0: the printer's order is sympy's own
+    sympy.Symbol("n", integer=True, nonnegative=True), sympy.Symbol("q", integer=True, negative=True)]
+_SYMBOL_COUNT = len(_MANY)
+_monomials = st.one_of(
+    st.sampled_from(_MANY),
+    st.builds(lambda x, b, c: floordiv(x + c, b), st.sampled_from(_MANY[7:10]), st.integers(2, 5), st.integers(0, 4)),
+    st.builds(lambda x, b: mod(x, b), st.sampled_from(_MANY[7:10]), st.integers(2, 5)))
+# mostly small; now and then past the 100 digits a dim may hold (E008)
+_coefficients = st.integers(-60, 60).filter(bool).map(lambda k: (k % 9 - 4 or 1) if abs(k) < 58 else k * 10**99)
+
+
+def _summed(terms, c):
+    return sympy.Add(*(k * m for k, m in terms), c)
+
+
+_symbol_sums = st.builds(_summed, st.lists(st.tuples(_coefficients, st.sampled_from(_MANY)), min_size=shapes.LONG_SUM,
+                                           max_size=_SYMBOL_COUNT, unique_by=lambda t: t[1]), st.integers(-50, 50))
+_long_sums = st.one_of(_symbol_sums, st.builds(
+    _summed, st.lists(st.tuples(_coefficients, _monomials), min_size=shapes.LONG_SUM, max_size=14,
+                      unique_by=lambda t: t[1]), st.integers(-50, 50)))
+_additions = st.one_of(
+    st.integers(-9, 9), st.integers(-9, 9).map(sympy.Integer), _monomials,
+    st.builds(_summed, st.lists(st.tuples(_coefficients, _monomials), max_size=4), st.integers(-5, 5)))
+
+
+def _same(fast, general):
+    assert fast == general and type(fast) is type(general)
+    assert fast.args == general.args and hash(fast) == hash(general)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_long_sums, st.lists(_additions, min_size=1, max_size=8), st.randoms())
+def test_long_sums_grow_as_sympy_adds(e, additions, rnd):
+    fast, general = e, e
+    for d in additions:
+        fast, general = shapes.offset(fast, d), general + d
+        _same(fast, general)
+        assert pyrepr(fast) == shapes._printer.doprint(general)
+        assert at_least(fast, 0) == shapes._nonneg_general(general)
+        assert type(at_least(fast, 0)) is type(shapes._nonneg_general(general))
+        assert floordiv(fast, 1) == general
+        limit = 10**100
+        walked = any(layercall._holds_number_past(a, limit) for a in sympy.Add.make_args(general))
+        assert not (shapes.numbers_below(fast, limit) and walked)
+    values = {s.name: rnd.randint(1, 50) for s in general.free_symbols}  # names shared by two symbols: one value
+    assert evaluate(fast, values) == evaluate(general, values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_symbol_sums, st.lists(st.tuples(_coefficients, st.sampled_from(_MANY)), min_size=1, max_size=6))
+@example(sympy.Add(*_MANY[:8], _MANY[-2], -5), [(1, _MANY[8])])  # no unknown: sizes >= 1 decide it
+@example(sympy.Add(*_MANY[:8], _MANY[-1], -20), [(-1, _MANY[-1])])  # q < 0 cancels out
+def test_long_symbol_sums_print_and_bound_as_sympy(e, steps):
+    for k, m in steps:  # like terms meet, and cancel
+        e = shapes.offset(e, k * m)
+        general = sympy.Add(*e.args)
+        assert pyrepr(e) == shapes._printer.doprint(general)
+        for bound in (0, 3, -7):
+            assert at_least(e, bound) == shapes._nonneg_general(general - bound)
+            assert type(at_least(e, bound)) is type(shapes._nonneg_general(general - bound))
+        walked = any(layercall._holds_number_past(a, 10**100) for a in sympy.Add.make_args(e))
+        assert not (shapes.numbers_below(e, 10**100) and walked)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_symbol_sums, st.integers(-9, 9), st.randoms())
+def test_an_unsorted_sum_is_left_to_sympy(e, c, rnd):
+    args = list(e.args)
+    rnd.shuffle(args)
+    unsorted = sympy.Add(*args, evaluate=False)
+    _same(shapes.offset(unsorted, c), unsorted + c)
