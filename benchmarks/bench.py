@@ -2,9 +2,10 @@
 
 Times parse + check of plans (generated stacks, and torchvision networks written as plans), side by
 side with torch's meta-device forward of the same networks (built here with plain torch.nn, not
-through convplan; output shapes and parameter counts compared), then the `convplan check` process
-against `python -c "import torch"`.  Prints a table and PASS/FAIL per target; the exit status is 1 if
-a target fails or convplan and torch disagree on a network.
+through convplan; output shapes and parameter counts compared), a plan of named unknowns (no torch
+twin: an absolute target), then the `convplan check` process against `python -c "import torch"`.
+Prints a table and PASS/FAIL per target; the exit status is 1 if a target fails or convplan and
+torch disagree on a network.
 
     python benchmarks/bench.py                          # everything (~7 minutes here)
     python benchmarks/bench.py --quick                  # 3 repetitions
@@ -55,6 +56,8 @@ STRIDED_MS = 100.0
 STRIDED_MAX_OPS = 6
 LINEAR_SPREAD = 1.5  # largest / smallest marginal cost per layer over the doublings
 PROCESS_RATIO = 0.3
+UNKNOWNS_MS = 1000.0  # issue 13: 500 lines of named unknowns under a second, the cost linear in the lines
+UNKNOWNS_GROWTH = 2.6  # 500 lines against 250: linear is 2, quadratic 4
 CASES = ("resnet50", "resnet50flat", "deep", "conv", "strided", "chain", "squeezenet", "vgg16bn", "mobilenetv2",
          "densenet121")
 
@@ -567,6 +570,41 @@ def child(name: str, depth: int | None) -> None:
                       "max_ops": worst, "layers": len(plan.layers), "params": evaluate(plan.total_params, net.sizes)}))
 
 
+def unknowns_plan(depth: int) -> str:
+    """`depth` lines of `Conv2d(?c, kernel_size=?k, padding=?p)`, each unknown named: every spatial dim grows by
+    three terms a line, and nothing determines them (E310 for each, up to the error limit)."""
+    lines = [f"    Conv2d(?c{i}, kernel_size=?k{i}, padding=?p{i})" for i in range(depth)]
+    return "plan Unknowns:\n    input [N, 3, H, W]\n" + "\n".join(lines) + "\n"
+
+
+def unknowns_child(depth: int) -> None:
+    """Runs in a fresh interpreter: the first analyse of a named-unknowns plan after imports (it has errors, so
+    convplan.analyse, not parse); print JSON."""
+    text = unknowns_plan(depth)
+    after_imports()
+    start = CLOCK()
+    result = convplan.analyse(text)
+    first_ms = (CLOCK() - start) * 1e3
+    print(json.dumps({"total_ms": first_ms, "errors": len(result.errors)}))
+
+
+def time_unknowns(depth: int, reps: int) -> float:
+    argv = [sys.executable, __file__, "--unknowns-child", str(depth)]
+    return min(json.loads(subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+                          .stdout.strip().splitlines()[-1])["total_ms"] for _ in range(reps))
+
+
+def unknowns_row(reps: int, notes: list[str]) -> list[str]:
+    """Issue 13's named unknowns: 500 lines under UNKNOWNS_MS, and twice the lines at most UNKNOWNS_GROWTH
+    times the time (no torch twin: torch has no unknowns)."""
+    half, full = time_unknowns(250, reps), time_unknowns(500, reps)
+    notes.append(f"Unknowns500: 250 lines {half:.1f} ms, 500 lines {full:.1f} ms: x{full / half:.2f} "
+                 f"(target <= {UNKNOWNS_GROWTH}; linear 2, quadratic 4)")
+    ok = full < UNKNOWNS_MS and full <= UNKNOWNS_GROWTH * half
+    return ["Unknowns500 (named `?`s)", "500", "", f"{full:.1f}", "", "", "", "",
+            f"< {UNKNOWNS_MS:g} ms, x{UNKNOWNS_GROWTH} of 250", "PASS" if ok else "FAIL"]
+
+
 def time_convplan(name: str, reps: int, depth: int | None = None) -> dict:
     """Best of `reps` fresh interpreters (warnings from the plan go to /dev/null)."""
     argv = [sys.executable, __file__, "--child", name] + ([str(depth)] if depth else [])
@@ -749,7 +787,11 @@ def main() -> int:
                       "no scaling)")
     args.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args.add_argument("--torch-child", help=argparse.SUPPRESS)
+    args.add_argument("--unknowns-child", type=int, help=argparse.SUPPRESS)
     opts = args.parse_args()
+    if opts.unknowns_child:
+        unknowns_child(opts.unknowns_child)
+        return 0
     if opts.child:
         child(opts.child[0], int(opts.child[1]) if len(opts.child) > 1 else None)
         return 0
@@ -764,6 +806,7 @@ def main() -> int:
     print(machine())
     rows = [HEAD, *(case_row(name, reps, notes) for name in opts.only or CASES)]
     if not opts.only:
+        rows.append(unknowns_row(reps, notes))
         rows.append(process_row(reps))
     print(table(rows))
     linear = True

@@ -127,8 +127,9 @@ class LayerCalls:
     def _batch_as_weight(self, spec: LayerSpec, call: n.Call, shape, inferred) -> None:
         """W330: `input [N, 28, 28]` then `Conv2d(16, 3)` is valid torch, read as one unbatched image with N
         channels: the weights would depend on the batch size.  A dim named like a batch was meant as one."""
-        batch = sorted(s.name for s in to_expr(inferred).free_symbols if s.name in BATCH_NAMES) \
-            if isinstance(inferred, sympy.Basic) else []
+        if not isinstance(inferred, sympy.Basic) or inferred.is_Integer:  # most layers: channels written out
+            return
+        batch = sorted(s.name for s in inferred.free_symbols if s.name in BATCH_NAMES)
         if not batch:
             return
         fix = f"give the input a channel dim: [{batch[0]}, 1, {', '.join(pyrepr(d) for d in shape[1:])}]" \
