@@ -107,18 +107,19 @@ class ScopedCollector(Collector):
         self.frames: list[Frame] = []
         self._seen: set = set()  # _key of every diagnostic added
 
-    def error(self, code, message, span, hints=(), notes=()) -> Diagnostic:
-        return self._add(code, message, span, hints, notes, "error")
+    def error(self, code, message, span, hints=(), notes=(), fixes=()) -> Diagnostic:
+        return self._add(code, message, span, hints, notes, "error", fixes)
 
-    def warn(self, code, message, span, hints=()) -> Diagnostic:
-        return self._add(code, message, span, hints, (), "warning")
+    def warn(self, code, message, span, hints=(), fixes=()) -> Diagnostic:
+        return self._add(code, message, span, hints, (), "warning", fixes)
 
-    def _add(self, code, message, span, hints, notes, severity) -> Diagnostic:
+    def _add(self, code, message, span, hints, notes, severity, fixes=()) -> Diagnostic:
         frame = self.frames[-1] if self.frames else None
         file = frame.file if frame else self.file
         text = frame.source if frame and file != self.file else None
         notes = tuple(notes) + _fold(frame.notes if frame else ())
-        d = Diagnostic(code, message, span, file, tuple(h for h in hints if h), severity, notes, text)
+        d = Diagnostic(code, message, span, file, tuple(h for h in hints if h), severity, notes, text,
+                       tuple(f for f in fixes if f))
         key = _key(d)
         if key not in self._seen:  # a block called many times reports once
             self._seen.add(key)

@@ -13,7 +13,7 @@ from dataclasses import replace
 import sympy
 
 from . import nodes as n
-from .errors import did_you_mean
+from .errors import did_you_mean, rename_fix
 from .scope import Skip, State, Tensor, Value, check_name
 from .shapes import decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
 
@@ -37,7 +37,8 @@ class Values:
             self.diag.error("E107", f"unknown name {name.id!r}", name.span,
                             hints=[did_you_mean(name.id, list(self.st.frame.names)),
                                    "a block's input has a name only if it is given one: `input x [...]`"
-                                   if unnamed else None])
+                                   if unnamed else None],
+                            fixes=[rename_fix(name.id, list(self.st.frame.names), name.span)])
             raise Skip
         return value
 
@@ -80,9 +81,10 @@ class Values:
             return n.Const(self.truth(expr), expr.span)
         return expr
 
-    def expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None):
-        """E106: `name` must be `what`, and the value written is not."""
-        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint])
+    def expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None, fix=None):
+        """E106: `name` must be `what`, and the value written is not (`fix`: the hint as an edit)."""
+        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint],
+                        fixes=[fix])
         raise Skip
 
     # -- conditions ----------------------------------------------------------------------

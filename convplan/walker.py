@@ -17,7 +17,7 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions, Named
-from .errors import Span, did_you_mean
+from .errors import Span, did_you_mean, rename_fix
 from .graph import Node
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
@@ -349,7 +349,8 @@ class Walker:
         spec = MERGES.get(call.name)
         if spec is None:  # `name:` with branches, where name is no merge
             self.diag.error("E100", f"unknown merge {call.name!r}", call.name_span,
-                            hints=[did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"])
+                            hints=[did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"],
+                            fixes=[rename_fix(call.name, MERGES, call.name_span)])
             raise Skip
         for arg in options:  # `add(skp)`: a misspelt tensor is the news, not "needs two tensors"
             if arg.name is None and isinstance(arg.value, n.Name):
