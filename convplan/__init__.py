@@ -70,13 +70,14 @@ def _check_call(text, filename, sizes) -> None:
     check_sizes(sizes)
 
 
-def _front(text: str, filename: str):
-    """The plan's definition and the blocks it can call; PlanError for text that does not parse."""
+def _front(text: str, filename: str, module=None):
+    """The plan's definition and the blocks it can call; PlanError for text that does not parse.  `module`:
+    the text already parsed (the language server keeps the syntax tree)."""
     from .errors import fail
     from .imports import library
     from .parser import parse_module
 
-    module = parse_module(text, filename)
+    module = parse_module(text, filename) if module is None else module
     if len(module.plans) != 1:
         where = module.plans[1].span if len(module.plans) > 1 else Span(1, 1, 1, 2)
         what = "more than one plan" if module.plans else "no plan"

@@ -186,6 +186,19 @@ def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     return problem is None
 
 
+@dataclass(frozen=True)
+class Made:
+    """What one statement made (the nodes `start` to `end`, its value the node `result`), or which unknown a
+    `?` is (`sym`), at a place in a file: editors show a line's shape and a `?`'s value from these."""
+
+    file: str
+    span: Span
+    start: int = 0
+    end: int = 0
+    result: int | None = None
+    sym: object = None
+
+
 class State:
     """One check of one plan: the diagnostics, the nodes made so far, the names taken, the sizes and
     parameters, the `?` unknowns and the conditions found.  Every part of the check stage reads and
@@ -203,6 +216,7 @@ class State:
         self.conds = Conds(self.diag)
         self.tails: list = []  # (W310 warning, kind, [(condition, message)]): worded once requirements are known
         self.steps = 0  # statements run so far (walker.MAX_STEPS)
+        self.trace: list[Made] = []  # per statement run and `?` met, in order
         self.max_nodes = MAX_LAYERS
 
     @property

@@ -14,7 +14,7 @@ import sympy
 
 from . import nodes as n
 from .errors import did_you_mean, rename_fix
-from .scope import Skip, State, Tensor, Value, check_name
+from .scope import Made, Skip, State, Tensor, Value, check_name
 from .shapes import decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
 
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
@@ -169,7 +169,9 @@ class Values:
                 raise Skip
             if expr.name is not None and not check_name(self.diag, expr.name, expr.span, "`?` name"):
                 raise Skip
-            return self.st.unknowns.new(expr, what)
+            sym = self.st.unknowns.new(expr, what)
+            self.st.trace.append(Made(self.st.frame.file, expr.span, sym=sym))
+            return sym
         if isinstance(expr, n.Neg):
             return -self.int(expr.operand, what)
         if isinstance(expr, n.BinOp):
