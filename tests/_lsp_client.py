@@ -112,7 +112,11 @@ class Client:
         return self.wait_published(uri, count)
 
     def close(self, path: Path) -> None:
-        self.notify("textDocument/didClose", {"textDocument": {"uri": path.resolve().as_uri()}})
+        """Close a document, once the server has withdrawn its diagnostics."""
+        uri = path.resolve().as_uri()
+        count = self.published.get(uri, 0)
+        self.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        self.wait_published(uri, count)
 
     def at(self, method: str, path: Path, line: int, character: int, **extra):
         """A request about a position (0-based, as LSP counts)."""
