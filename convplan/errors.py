@@ -53,8 +53,8 @@ class Edit:
 
 @dataclass(frozen=True)
 class Fix:
-    """A hint that is a concrete change to the text: the hint's words and the edits that carry it out
-    (in the diagnostic's file).  Editors offer it as a quick fix."""
+    """A hint that is a concrete change to the text: its title (the hint, or what the edit does) and the
+    edits that carry it out (in the diagnostic's file).  Editors offer it as a quick fix."""
 
     hint: str
     edits: tuple[Edit, ...]

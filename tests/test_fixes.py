@@ -17,6 +17,7 @@ GOLDEN = Path(__file__).parent / "golden" / "errors"
 REVEALED = {
     "rank_conv2d_volume.plan": {"E300"},  # Conv3d wants 3 kernel sizes, the plan wrote 2
     "several_errors.plan": {"E100", "E103", "E106", "E301"},  # one fix at a time; eps='small' has none
+    "syntax_several.plan": {"E001", "E015"},  # one syntax error fixed, the next ones reported
 }
 
 

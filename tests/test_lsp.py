@@ -29,7 +29,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
 GOLDEN = sorted((ROOT / "tests" / "golden" / "errors").glob("*.plan")) + sorted(
     (ROOT / "examples" / "errors").glob("*.plan"))
 UNET = ROOT / "examples" / "unet.plan"
-REVEALED = {"rank_conv2d_volume.plan": {"E300"}, "several_errors.plan": {"E100", "E103", "E106", "E301"}}
+REVEALED = {"rank_conv2d_volume.plan": {"E300"}, "several_errors.plan": {"E100", "E103", "E106", "E301"},
+            "syntax_several.plan": {"E001", "E015"}}
 
 
 @pytest.fixture(scope="module")
