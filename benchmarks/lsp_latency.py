@@ -9,7 +9,9 @@ warms it up, then times, as the client sees them (wall clock, round trip over th
   until its publishDiagnostics arrives;
 - hover: a hover request on a layer line of the analysed text, until its answer arrives (the first hover
   after an edit also computes the MACs of every layer; it is reported apart);
-- inlay hints for the whole file.
+- inlay hints for the whole file;
+- and the server's own CPU time per edit (from /proc, Linux): what the edit costs without the wait for a
+  core that a loaded machine adds to the wall times.
 
     python benchmarks/lsp_latency.py [--edits 40] [--hovers 200]
 
@@ -58,6 +60,15 @@ def shrinking(channels: int = 32) -> str:
 PLANS = {"same shapes": stack, "every shape new": shrinking}
 
 
+def cpu_ms(pid: int) -> float | None:
+    """CPU time (user + system) the process has used so far, in ms (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -65,7 +76,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(plan_text, edits: int, hovers: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"edit -> diagnostics": [], "hover": [], "first hover after an edit": [],
-                                     "inlay hints (whole file)": []}
+                                     "inlay hints (whole file)": []}  # wall ms, as the client waits
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "deep200.plan"
         path.write_text(plan_text(), encoding="utf-8")
@@ -86,6 +97,11 @@ def run(plan_text, edits: int, hovers: int) -> dict[str, list[float]]:
                 if k >= 5:
                     times["first hover after an edit"].append((time.perf_counter() - start) * 1000)
                 assert answer and "output" in answer["contents"]["value"], answer
+            before = cpu_ms(client.proc.pid)
+            for k in range(edits):  # the same edits again, for the server's CPU time alone (no hover between)
+                client.change(path, plan_text(200 + k), version=1000 + k)
+            if before is not None:
+                times["edit (server CPU ms)"] = [(cpu_ms(client.proc.pid) - before) / edits]
             for k in range(hovers):
                 start = time.perf_counter()
                 answer = client.at("textDocument/hover", path, 2 + (k * 7) % 198, 5)
