@@ -70,9 +70,10 @@ def _check_call(text, filename, sizes) -> None:
     check_sizes(sizes)
 
 
-def _front(text: str, filename: str, module=None):
+def _front(text: str, filename: str, module=None, read=None):
     """The plan's definition and the blocks it can call; PlanError for text that does not parse.  `module`:
-    the text already parsed (the language server keeps the syntax tree)."""
+    the text already parsed, `read`: the texts of imported files not read from disk (for the language
+    server, which keeps the syntax tree and has the editor's unsaved buffers)."""
     from .errors import fail
     from .imports import library
     from .parser import parse_module
@@ -85,7 +86,7 @@ def _front(text: str, filename: str, module=None):
                 else "start the file with `plan NAME:` and an indented body")
         raise fail("E010", f"a .plan file holds exactly one plan; this one has {what}", where, filename, text,
                    hints=[hint])
-    blocks = library(module, filename, text, None if filename.startswith("<") else Path(filename))
+    blocks = library(module, filename, text, None if filename.startswith("<") else Path(filename), read)
     return module.plans[0], blocks
 
 

@@ -114,14 +114,21 @@ def test_an_imported_file_is_checked_with_its_importer(client, tmp_path):
     assert [d["code"] for d in in_lib] == ["E103"]  # published for the file the error is in
     assert in_lib[0]["relatedInformation"][0]["location"]["uri"] == main.resolve().as_uri()  # the call site
     fixed = "block Head(k):\n    input [N, C, L]\n    Conv1d(k, kernel_size=3)\n"
-    lib.write_text(fixed, encoding="utf-8")
-    count = client.published[main.resolve().as_uri()]
     client.open(lib)
-    client.change(lib, fixed)  # the change re-checks the open file that imports it
+    count = client.published[main.resolve().as_uri()]
+    client.change(lib, fixed)  # unsaved: the change re-checks the open file that imports it, with this text
     client.wait_published(main.resolve().as_uri(), count)
     assert client.diagnostics[lib.resolve().as_uri()] == []
     assert client.diagnostics[main.resolve().as_uri()] == []
-    client.close(lib)
+    count = client.published[main.resolve().as_uri()]
+    client.change(lib, fixed.replace("kernel_size=3", "kernel_size=3, strid=1"), version=3)
+    client.wait_published(main.resolve().as_uri(), count)
+    assert [d["code"] for d in client.diagnostics[lib.resolve().as_uri()]] == ["E103"]
+    count = client.published[main.resolve().as_uri()]
+    client.close(lib)  # closed: the file on disk counts again
+    client.wait_published(main.resolve().as_uri(), count)
+    assert [d["code"] for d in client.diagnostics[lib.resolve().as_uri()]] == ["E103"]
+    assert "kernal_size" in client.diagnostics[lib.resolve().as_uri()][0]["message"]
     client.close(main)
 
 

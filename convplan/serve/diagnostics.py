@@ -28,6 +28,8 @@ def where(doc: Document, file: str, text: str | None) -> tuple[str, Lines]:
     if file == doc.filename:
         return doc.uri, doc.lines
     path = Path(file)
+    if text is None and doc.read is not None:
+        text = doc.read(path.resolve())
     if text is None:
         try:
             text = path.read_text(encoding="utf-8-sig")

@@ -46,6 +46,7 @@ class Document:
     lines: Lines
     version: int | None = None
     settings_sizes: dict = field(default_factory=dict)
+    read: object = field(default=None, repr=False)  # path -> the editor's text of that file, or None (disk)
 
     @property
     def plan(self) -> Plan | None:
@@ -108,14 +109,16 @@ class Document:
 
 
 def analyse_document(uri: str, text: str, version: int | None = None, encoding: str = "utf-16",
-                     settings_sizes: dict | None = None) -> Document:
-    """`convplan.analyse` of the text, keeping what the features need besides the Result."""
+                     settings_sizes: dict | None = None, read=None) -> Document:
+    """`convplan.analyse` of the text, keeping what the features need besides the Result.  `read(path)`:
+    the text of an imported file open in the editor (None: read it from disk)."""
     path = uri_path(uri)
     filename = str(path) if path is not None else uri
     lines = Lines(text, encoding)
 
     def doc(result, module=None, blocks=None) -> Document:
-        return Document(uri, filename, text, result, module, blocks or {}, lines, version, dict(settings_sizes or {}))
+        return Document(uri, filename, text, result, module, blocks or {}, lines, version, dict(settings_sizes or {}),
+                        read)
 
     try:
         module = parse_module(text, filename)
@@ -123,12 +126,12 @@ def analyse_document(uri: str, text: str, version: int | None = None, encoding: 
         return doc(Result(None, tuple(exc.diagnostics)))
     if not module.plans and module.blocks:
         try:
-            blocks = library(module, filename, text, path)
+            blocks = library(module, filename, text, path, read)
         except PlanError as exc:
             return doc(Result(None, tuple(exc.diagnostics)), module)
         return doc(Result(None, ()), module, blocks)
     try:
-        definition, blocks = _front(text, filename, module)
+        definition, blocks = _front(text, filename, module, read)
     except PlanError as exc:
         return doc(Result(None, tuple(exc.diagnostics)), module)
     checked = analyse(definition, text, filename, {}, blocks)

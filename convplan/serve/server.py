@@ -7,6 +7,8 @@ the open files that import it are checked again.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
@@ -31,12 +33,20 @@ class PlanServer(LanguageServer):
 
     def analyse(self, uri: str) -> Document:
         text = self.workspace.get_text_document(uri).source
-        doc = analyse_document(uri, text, None, self.encoding, self.sizes)
+        doc = analyse_document(uri, text, None, self.encoding, self.sizes, self.read)
         self.docs[uri] = doc
         if doc.module is not None:
             self.parsed[uri] = doc
         self.publish(uri, diagnostics.by_file(doc))
         return doc
+
+    def read(self, path: Path) -> str | None:
+        """The editor's text of the file at `path` (resolved), if it is open: imports see unsaved changes."""
+        for uri, document in self.workspace.text_documents.items():
+            own = uri_path(uri)
+            if own is not None and own.resolve() == path:
+                return document.source
+        return None
 
     def recheck_importers(self, uri: str) -> None:
         """Check again the open documents that call blocks of the file at `uri`."""
@@ -106,6 +116,7 @@ def make_server() -> PlanServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: PlanServer, params: lsp.DidCloseTextDocumentParams):
         ls.forget(params.text_document.uri)
+        ls.recheck_importers(params.text_document.uri)  # they read the file from disk again
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
     def inlay_hint(ls: PlanServer, params: lsp.InlayHintParams):
