@@ -132,6 +132,23 @@ def test_an_imported_file_is_checked_with_its_importer(client, tmp_path):
     client.close(main)
 
 
+def test_a_library_shows_the_shapes_of_its_calls(client):
+    main = ROOT / "examples" / "mobilenet_se.plan"
+    lib = ROOT / "examples" / "lib" / "mobile_blocks.plan"
+    client.open(lib)
+    assert inlay(client, lib, keep_open=True) == {}  # no plan calls its blocks yet
+    client.open(main)
+    labels = inlay(client, lib, keep_open=True)
+    plan = convplan.load(main)
+    lines = {node.span.line for node in plan.graph.nodes if node.file}
+    assert lines and lines <= set(labels)
+    for node in plan.graph.nodes:
+        if node.file:
+            assert show_shape(node.shape) in labels[node.span.line] or "more" in labels[node.span.line]
+    client.close(main)
+    client.close(lib)
+
+
 def test_diagnostics_follow_edits(client, tmp_path):
     path = tmp_path / "edit.plan"
     text = "plan P:\n    input [N, 1, L]\n    Conv1d(32, kernel_size=3)\n"
@@ -146,11 +163,13 @@ def test_diagnostics_follow_edits(client, tmp_path):
 # -- inlay hints -----------------------------------------------------------------------------
 
 
-def inlay(client: Client, path: Path) -> dict[int, str]:
-    client.open(path)
+def inlay(client: Client, path: Path, keep_open: bool = False) -> dict[int, str]:
+    if not keep_open:
+        client.open(path)
     hints = client.request("textDocument/inlayHint", {"textDocument": {"uri": path.resolve().as_uri()},
                                                       "range": whole(path)})
-    client.close(path)
+    if not keep_open:
+        client.close(path)
     return {h["position"]["line"] + 1: h["label"] for h in hints if h["kind"] == 1}
 
 

@@ -3,13 +3,14 @@ diagnostics as `convplan check`), the syntax tree, the blocks the file can call,
 made.  Every feature reads it; the costlier parts (the symbol index, MACs) are made on first use.
 
 A file of blocks only is a library for importing: it is parsed and its imports resolved, but it is not
-refused for having no plan (E010), as `convplan check` would refuse it.
+refused for having no plan (E010), as `convplan check` would refuse it; its lines show the shapes of the
+calls of an open plan that imports it (`seen_from`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -106,6 +107,15 @@ class Document:
         for m in SIZES.finditer(self.text):
             found.update((k, int(v)) for k, v in PAIR.findall(m.group(1)) if int(v) > 0)
         return found
+
+
+def seen_from(library_doc: Document, importer: Document) -> Document | None:
+    """A file of blocks as a plan that calls them sees it: `importer`'s analysis over the library's text, so
+    its lines get the shapes of each call.  None if `importer` calls none of its blocks."""
+    if importer.plan is None or not any(m.file == library_doc.filename for m in importer.plan._checked.trace):
+        return None
+    return replace(importer, uri=library_doc.uri, filename=library_doc.filename, text=library_doc.text,
+                   lines=library_doc.lines, module=library_doc.module, blocks=library_doc.blocks)
 
 
 def analyse_document(uri: str, text: str, version: int | None = None, encoding: str = "utf-16",

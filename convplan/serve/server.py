@@ -14,7 +14,7 @@ from pygls.lsp.server import LanguageServer
 
 from .. import __version__
 from . import actions, complete, diagnostics, hover, inlay, navigate
-from .document import Document, analyse_document, uri_path
+from .document import Document, analyse_document, seen_from, uri_path
 
 ENCODINGS = {lsp.PositionEncodingKind.Utf8: "utf-8", lsp.PositionEncodingKind.Utf32: "utf-32"}
 
@@ -82,6 +82,16 @@ class PlanServer(LanguageServer):
     def doc(self, uri: str) -> Document:
         return self.docs[uri] if uri in self.docs else self.analyse(uri)
 
+    def shapes(self, uri: str) -> Document:
+        """The analysis whose shapes `uri`'s lines show: its own, or for a file of blocks, that of an open plan
+        calling them."""
+        doc = self.doc(uri)
+        if doc.plan is None and doc.library_only:
+            for other in self.docs.values():
+                if (view := seen_from(doc, other)) is not None:
+                    return view
+        return doc
+
 
 def make_server() -> PlanServer:
     server = PlanServer()
@@ -120,14 +130,14 @@ def make_server() -> PlanServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
     def inlay_hint(ls: PlanServer, params: lsp.InlayHintParams):
-        doc = ls.doc(params.text_document.uri)
+        doc = ls.shapes(params.text_document.uri)
         if doc.plan is None:
             return []
         return inlay.hints(doc, params.range.start.line + 1, params.range.end.line + 1)
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def on_hover(ls: PlanServer, params: lsp.HoverParams):
-        doc = ls.doc(params.text_document.uri)
+        doc = ls.shapes(params.text_document.uri)
         text = hover.hover(doc, *doc.lines.point(params.position))
         if text is None:
             return None
