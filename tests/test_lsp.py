@@ -239,6 +239,9 @@ def test_unet_shows_every_shape_and_derives_h_mod_16(client):
     up = next(i for i in body if source_lines(text)[i - 1].strip().startswith("Up(enc4"))
     hover = client.at("textDocument/hover", UNET, up - 1, 6)["contents"]["value"]
     assert "H % 16 == 0" in hover and "W % 16 == 0" in hover
+    cat = next(i for i, ln in enumerate(source_lines(text)) if ln.strip().startswith("cat("))
+    hover = client.at("textDocument/hover", UNET, cat, 6)["contents"]["value"]  # inside block Up: each call
+    assert "H % 16 == 0" in hover and hover.count("→") == 4
     h = source_lines(text)[plan_start].index("H")  # the input's H
     hover = client.at("textDocument/hover", UNET, plan_start, h)["contents"]["value"]
     assert "H % 16 == 0" in hover and "H >= 16" in hover
@@ -280,6 +283,10 @@ def test_hover_uses_the_workspace_sizes():
         c.open(path)
         line = next(i for i, ln in enumerate(source_lines(path.read_text())) if "MaxPool1d(" in ln)
         assert "**at L=64** `[N, 32, 32]`" in c.at("textDocument/hover", path, line, 6)["contents"]["value"]
+        count = c.published[path.resolve().as_uri()]
+        c.notify("workspace/didChangeConfiguration", {"settings": {"convplan": {"sizes": {"L": 128}}}})
+        c.wait_published(path.resolve().as_uri(), count)  # checked again with the new settings
+        assert "**at L=128** `[N, 32, 64]`" in c.at("textDocument/hover", path, line, 6)["contents"]["value"]
     finally:
         c.shutdown()
 
@@ -467,3 +474,44 @@ def test_every_position_answers_without_torch():
     result = assert_no_torch(f"PATHS = {paths!r}\n{SWEEP}\nimport convplan.serve.server\n"
                              "convplan.serve.server.make_server()")
     assert int(result.stdout.split("positions")[1].split()[0]) > 5000
+
+
+# -- the shape at example sizes: the plan's own evaluation (tested against torch elsewhere) -------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 64), h=st.integers(1, 40), w=st.integers(1, 40))
+def test_hover_sizes_are_the_plans_values(n, h, w):
+    from convplan.serve import hover
+    from convplan.serve.document import analyse_document
+
+    h, w = 16 * h, 16 * w  # the U-Net's requirements: multiples of 16
+    text = f"# sizes: N={n}, H={h}, W={w}\n" + UNET.read_text(encoding="utf-8")
+    doc = analyse_document((UNET.parent / "sized.plan").as_uri(), text)
+    plan = convplan.load(UNET)
+    sizes = {"N": n, "H": h, "W": w}
+    for made in doc.made.values():
+        for m in made:
+            node = doc.plan.graph.nodes[m.result]
+            shown = hover._at_sizes(doc, node.shape)
+            assert shown.endswith(f"`{show_shape(plan.evaluate(node.shape, **sizes))}`"), (node.name, shown)
+
+
+def test_positions_count_utf16_units(client, tmp_path):
+    path = tmp_path / "emoji.plan"
+    text = "plan P:\n    input [N, 1, L]\n    Conv1d(32, padding_mode='😀é', kernal_size=3)\n"
+    path.write_text(text, encoding="utf-8")
+    diags = [d for d in client.open(path) if d["code"] == "E103"]
+    line = source_lines(text)[2]
+    col = line.index("kernal_size") + 1
+    assert diags[0]["range"]["start"] == {"line": 2, "character": utf16(line, col)}
+    assert utf16(line, col) == col  # col - 1 characters before it, the emoji 2 UTF-16 units of them
+    actions = client.request("textDocument/codeAction", {"textDocument": {"uri": path.resolve().as_uri()},
+                                                         "range": diags[0]["range"],
+                                                         "context": {"diagnostics": diags}})
+    fixed = apply_lsp(text, actions[0]["edit"]["changes"][path.resolve().as_uri()])
+    assert "kernel_size=3" in fixed and "😀é" in fixed
+    client.close(path)

@@ -39,11 +39,27 @@ def hover(doc: Document, line: int, col: int) -> str | None:
     runs = [m for m in runs if (m.span.end_line, m.span.end_col - m.span.col) == width]
     if len(runs) == 1:
         return statement(doc, runs[0])
-    parts = [f"this line runs {len(runs)} times (once per call of its block):"]
-    parts += [statement(doc, m, brief=True) for m in runs[:MAX_CALLS]]
-    if len(runs) > MAX_CALLS:
-        parts.append(f"... and {len(runs) - MAX_CALLS} more")
-    return "\n\n---\n\n".join(parts)
+    return _calls(doc, runs)
+
+
+def _calls(doc: Document, runs) -> str:
+    """A line that ran once per call of its block: each distinct (call, shape), with the nodes it made."""
+    nodes = doc.plan.graph.nodes
+    groups: dict[tuple, list[str]] = {}
+    for m in runs:
+        node = nodes[m.result]
+        single = m.end - m.start == 1 and m.result == m.start and node.op != "input"
+        what = f"`{show_call(node, doc.plan.graph)}`" if single else f"{m.end - m.start} nodes"
+        groups.setdefault((what, show_shape(node.shape)), []).append(node.name)
+    lines = [f"this line runs {len(runs)} times (once per call of its block):", ""]
+    for (what, shape), names in list(groups.items())[:MAX_CALLS]:
+        lines.append(f"- {what} → `{shape}` ({', '.join(f'`{n}`' for n in names[:3])}"
+                     f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})")
+    if len(groups) > MAX_CALLS:
+        lines.append(f"- ... and {len(groups) - MAX_CALLS} more")
+    names = {n.name for m in runs for n in nodes[m.start: m.end]}
+    lines += [f"\n**requires** `{r}`: {r.reason} (`{r.layer}`)" for r in doc.plan.requires if r.layer in names]
+    return "\n".join(lines)
 
 
 def statement(doc: Document, made, brief: bool = False) -> str:
@@ -64,7 +80,7 @@ def statement(doc: Document, made, brief: bool = False) -> str:
         return "\n\n".join(out)
     params = sympy.Add(*(n.params for n in made_nodes))
     macs = [doc.macs[n.name] for n in made_nodes if n.name in doc.macs]
-    counts = f"**parameters** `{pyrepr(params)}`" if made_nodes else ""
+    counts = f"**parameters** `{pyrepr(params)}`" if any(n.op != "input" for n in made_nodes) else ""
     if macs:
         counts += f" · **MACs** `{pyrepr(sympy.Add(*macs))}`"
     if counts:
