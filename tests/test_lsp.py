@@ -132,6 +132,19 @@ def test_an_imported_file_is_checked_with_its_importer(client, tmp_path):
     client.close(main)
 
 
+def test_fixing_a_failed_import_rechecks_the_importer(client, tmp_path):
+    lib, main = tmp_path / "lib.plan", tmp_path / "main.plan"
+    lib.write_text("block Hed:\n    input [N, C, L]\n    ReLU()\n", encoding="utf-8")
+    main.write_text('from "lib.plan" import Head\nplan P:\n    input [N, 2, L]\n    Head()\n', encoding="utf-8")
+    assert [d["code"] for d in client.open(main)] == ["E021"]  # lib.plan has no block Head
+    client.open(lib)
+    count = client.published[main.resolve().as_uri()]
+    client.change(lib, "block Head:\n    input [N, C, L]\n    ReLU()\n")
+    assert client.wait_published(main.resolve().as_uri(), count) == []
+    client.close(lib)
+    client.close(main)
+
+
 def test_a_library_shows_the_shapes_of_its_calls(client):
     main = ROOT / "examples" / "mobilenet_se.plan"
     lib = ROOT / "examples" / "lib" / "mobile_blocks.plan"

@@ -89,15 +89,18 @@ class Document:
 
     @cached_property
     def imported(self) -> set[Path]:
-        """Every file whose blocks this one calls, directly or through another file."""
+        """Every file whose blocks this one calls, directly or through another file, and every file it names in
+        an import (one that failed to import included: fixing it changes this file's diagnostics)."""
         found: set[Path] = set()
+        own = uri_path(self.uri)
+        if self.module is not None and own is not None:
+            found.update((own.parent / imp.path).resolve() for imp in self.module.imports)
         todo = list(self.blocks.values())
         while todo:
             src = todo.pop()
             if src.path is not None and src.path not in found:
                 found.add(src.path)
                 todo.extend(src.namespace.values())
-        own = uri_path(self.uri)
         found.discard(own.resolve() if own else None)
         return found
 

@@ -62,10 +62,11 @@ class PlanServer(LanguageServer):
         self.docs.pop(uri, None)
         self.parsed.pop(uri, None)
         self.publish(uri, {})
+        self.published.pop(uri, None)
 
     def publish(self, origin: str, found: dict[str, list]) -> None:
-        """Record what `origin`'s analysis found in each file, and publish every file whose list changed: the
-        union of what each open document found there."""
+        """Record what `origin`'s analysis found in each file, and publish each file it found something in, now
+        or before: the union of what every open document found there."""
         before = self.published.get(origin, {})
         self.published[origin] = found
         order = [u for u in {**found, **before} if u != origin] + [origin]  # its own last: the others are out then
