@@ -528,3 +528,33 @@ def test_positions_count_utf16_units(client, tmp_path):
     fixed = apply_lsp(text, actions[0]["edit"]["changes"][path.resolve().as_uri()])
     assert "kernel_size=3" in fixed and "😀é" in fixed
     client.close(path)
+
+
+def test_mutated_plans_always_get_an_answer():
+    """rust-analyzer's rule: every query answers on whatever text the editor holds (test_fuzz's mutations)."""
+    import random
+
+    from test_fuzz import SEED, SEEDS, mutate
+
+    from convplan.serve import actions, complete, diagnostics, hover, inlay, navigate
+    from convplan.serve.document import analyse_document
+
+    rng = random.Random(SEED)
+    sources = [p.read_text(encoding="utf-8") for p in SEEDS]
+    answered = 0
+    for _ in range(150):
+        text = mutate(rng.choice(sources), rng)
+        doc = analyse_document((ROOT / "examples" / "mutant.plan").as_uri(), text)
+        diagnostics.by_file(doc)
+        inlay.hints(doc, 1, 10_000) if doc.plan is not None else None
+        navigate.outline(doc)
+        actions.quick_fixes(doc, 1, 10_000)
+        lines = doc.lines.lines or [""]
+        for _ in range(10):
+            line = rng.randrange(len(lines)) + 1
+            col = rng.randrange(len(lines[line - 1]) + 1) + 1
+            answered += hover.hover(doc, line, col) is not None
+            complete.complete(doc, doc, line, col)
+            navigate.definition(doc, line, col)
+            navigate.references(doc, line, col)
+    assert answered > 0
