@@ -72,7 +72,9 @@ def statement(doc: Document, made, brief: bool = False) -> str:
         out.append(_call(doc, result))
     elif made_nodes:
         kinds = sorted({n.kind or n.op for n in made_nodes})
-        out.append(f"`{made_nodes[0].name}` .. `{result.name}`: {len(made_nodes)} nodes ({', '.join(kinds)})")
+        block = _callee(doc, made.span)
+        out.append((f"block {block}: " if block else "")
+                   + f"`{made_nodes[0].name}` .. `{result.name}`: {len(made_nodes)} nodes ({', '.join(kinds)})")
     else:
         out.append(f"`{result.name}`")
     out.append(f"**output** `{show_shape(result.shape)}`")
@@ -91,6 +93,16 @@ def statement(doc: Document, made, brief: bool = False) -> str:
     if at:
         out.append(at)
     return "\n\n".join(out)
+
+
+def _callee(doc: Document, span) -> str | None:
+    """`DoubleConv(width)` for a statement at `span` that calls a block (its signature), else None."""
+    uses = doc.symbols.uses if doc.symbols else ()
+    for use in uses:
+        if use.call and use.name in doc.blocks and use.span.line == span.line and span.col <= use.span.col:
+            params = ", ".join(p.name for p in doc.blocks[use.name].definition.params)
+            return f"`{use.name}({params})`"
+    return None
 
 
 def _call(doc: Document, node: Node) -> str:
