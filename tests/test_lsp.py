@@ -170,6 +170,12 @@ def test_diagnostics_follow_edits(client, tmp_path):
     broken = client.change(path, text.replace("Conv1d", "Conv1D"))
     assert [d["code"] for d in broken] == ["E100"]
     assert client.change(path, text, version=3) == []
+    uri, count = path.resolve().as_uri(), client.published[path.resolve().as_uri()]
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 4}, "contentChanges": [
+        {"range": {"start": {"line": 2, "character": 11}, "end": {"line": 2, "character": 13}}, "text": "8"}]})
+    assert client.wait_published(uri, count) == []  # an incremental change, as editors send them
+    hover = client.at("textDocument/hover", path, 2, 6)["contents"]["value"]
+    assert "`[N, 8, L - 2]`" in hover
     client.close(path)
 
 
