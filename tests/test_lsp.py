@@ -564,3 +564,13 @@ def test_mutated_plans_always_get_an_answer():
             navigate.definition(doc, line, col)
             navigate.references(doc, line, col)
     assert answered > 0
+
+
+def test_without_pygls_the_command_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = "import sys\nsys.modules['pygls'] = None\nfrom convplan.cli import main\nsys.exit(main(['lsp']))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "pip install 'convplan[lsp]'" in result.stderr and "Traceback" not in result.stderr

@@ -24,7 +24,7 @@ def main() -> int:
     try:
         from .server import make_server
     except ModuleNotFoundError as exc:
-        if exc.name not in ("pygls", "lsprotocol"):
+        if (exc.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
             raise
         import sys
 
