@@ -261,6 +261,11 @@ def test_unet_shows_every_shape_and_derives_h_mod_16(client):
     cat = next(i for i, ln in enumerate(source_lines(text)) if ln.strip().startswith("cat("))
     hover = client.at("textDocument/hover", UNET, cat, 6)["contents"]["value"]  # inside block Up: each call
     assert "H % 16 == 0" in hover and hover.count("→") == 4
+    use = source_lines(text)[up - 1].index("enc4")  # a named tensor where it is used: its shape
+    hover = client.at("textDocument/hover", UNET, up - 1, use + 1)["contents"]["value"]
+    assert "tensor `enc4`" in hover and "`[N, 512, H//8, W//8]`" in hover
+    width = source_lines(text)[up - 1].index("width")
+    assert "`width` = `64`" in client.at("textDocument/hover", UNET, up - 1, width + 1)["contents"]["value"]
     h = source_lines(text)[plan_start].index("H")  # the input's H
     hover = client.at("textDocument/hover", UNET, plan_start, h)["contents"]["value"]
     assert "H % 16 == 0" in hover and "H >= 16" in hover
