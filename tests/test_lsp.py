@@ -389,6 +389,11 @@ def test_definition_and_references(client):
     calls = client.at("textDocument/references", UNET, block, lines[block].index("DoubleConv"),
                       context={"includeDeclaration": False})
     assert len(calls) == sum(ln.count("DoubleConv(") for ln in lines) - 1  # every call, not the definition
+    up_input = next(i for i, ln in enumerate(lines) if "input x [N, C, H, W]" in ln)  # a size of block Up
+    refs = client.at("textDocument/references", UNET, up_input, lines[up_input].index("C"),
+                     context={"includeDeclaration": True})
+    uses = [i for i, ln in enumerate(lines) if "C // 2" in ln]
+    assert sorted(r["range"]["start"]["line"] for r in refs) == [up_input, *uses]
     outline = client.request("textDocument/documentSymbol", {"textDocument": {"uri": UNET.resolve().as_uri()}})
     assert [s["name"] for s in outline] == ["DoubleConv", "Up", "UNet"]
     assert {"enc1", "enc4", "head"} <= {c["name"] for c in outline[2]["children"]}

@@ -74,11 +74,13 @@ class Index:
         return self.resolve(item.name, item.scope, item.span.line, item.call)
 
     def references(self, symbol: Symbol) -> list[Span]:
-        """Every place `symbol` is written: its definition and the uses that resolve to it."""
-        found = [symbol.span] if symbol.kind != "size" else []
-        found += [u.span for u in self.uses if u.name == symbol.name and self.target(u) == symbol]
-        if symbol.kind in ("size", "index"):  # a size's later mentions in shapes are uses too
-            found = [s.span for s in self.symbols if s.name == symbol.name and s.scope == symbol.scope] + found[1:]
+        """Every place `symbol` is written: its definition and the uses that resolve to it (for a size, every
+        mention in its scope: each input pattern that names it defines it again)."""
+        same = [symbol]
+        if symbol.kind == "size":
+            same = [s for s in self.symbols if s.name == symbol.name and s.scope == symbol.scope and s.kind == "size"]
+        found = [s.span for s in same]
+        found += [u.span for u in self.uses if u.name == symbol.name and self.target(u) in same]
         return sorted(set(found), key=lambda s: (s.line, s.col))
 
     def in_scope(self, scope: str | None, line: int, kinds) -> list[Symbol]:
