@@ -136,7 +136,7 @@ class Binder:
             except Skip:
                 ok = False
                 if bound[a.name].name is None:  # Linear(320, 10): torch's order, in_features first
-                    self.diag.add_hint(torch_order_hint(spec, call, self.diag.source),
+                    self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
                                        torch_order_fix(spec, call, self.st.frame.source))
         if not ok:
             raise Skip

@@ -105,9 +105,9 @@ class LayerCalls:
             why = f"a whole number as {whole} looks like torch's {spec.inferred}"
         else:
             return None, None
-        texts = [source_text(a.span, self.diag.source) or "..." for a in positional]
+        texts = [source_text(a.span, self.st.frame.source) or "..." for a in positional]
         shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
-        hint = torch_order_hint(spec, call, self.diag.source, least=1)
+        hint = torch_order_hint(spec, call, self.st.frame.source, least=1)
         fix = torch_order_fix(spec, call, self.st.frame.source, least=1)
         self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint],
                        fixes=[fix])

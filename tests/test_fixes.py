@@ -72,3 +72,13 @@ def test_apply_removes_an_argument_and_its_comma():
     text = "plan P:\n    input [N, 4]\n    Linear(in_features=4, out_features=2)\n"
     diag = convplan.analyse(text).errors[0]
     assert apply(text, diag.fixes[0].edits).splitlines()[2] == "    Linear(out_features=2)"
+
+
+def test_torch_order_in_a_block_of_another_file_reads_that_file(tmp_path):
+    (tmp_path / "lib.plan").write_text("block Head:\n    input [N, F]\n    Linear(320, 10)\n", encoding="utf-8")
+    main = tmp_path / "main.plan"
+    main.write_text('from "lib.plan" import Head\nplan P:\n    input [N, 320]\n    Head()\n', encoding="utf-8")
+    diag = convplan.analyse_file(main).errors[0]
+    assert diag.file.endswith("lib.plan")
+    assert diag.hints[-1].endswith("so write Linear(10)")  # the call's text in lib.plan, not main.plan's
+    assert apply((tmp_path / "lib.plan").read_text(), diag.fixes[0].edits).splitlines()[2] == "    Linear(10)"
