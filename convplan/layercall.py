@@ -22,6 +22,7 @@ from .shapes import equal, numbers_below, pyrepr, to_expr
 from .show import show_shape
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
+LONG_KEY = 32  # terms from which a dim is not hashed for the rule cache
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
 
 
@@ -81,6 +82,8 @@ class LayerCalls:
         the output is known to be in bounds."""
         try:
             key = (spec.name, shape, tuple(args.items()))
+            if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
+                key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
             hash(key)
         except TypeError:  # an argument value that cannot be a key: just run the rule
             key = None

@@ -10,6 +10,7 @@ one term ``(x + A)//B + C`` with ``0 <= A < B``.  Canonicalisation lives in
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import keyword
 import math
@@ -231,7 +232,7 @@ def offset(e, c) -> sympy.Expr:
 # and messages of each layer walk them again (quadratic in the plan: 6 s for 160 layers).  _merged puts the
 # few new terms into a long sum's sorted ones instead, and keeps what those checks ask of the sum (_Sum).
 LONG_SUM = 8  # terms from which a sum is merged into rather than rebuilt
-_SUMS: dict = {}  # id(sum) -> (sum, _Sum), for the sums _merged read or made
+_SUMS: collections.OrderedDict = collections.OrderedDict()  # id(sum) -> (sum, _Sum), the sums _merged read or made
 _SUMS_KEPT = 256
 _ORDER = sympy.core.basic._args_sortkey  # the order of an Add's terms (Add.flatten sorts with it)
 
@@ -394,7 +395,7 @@ def _term(t):
 
 def _remember(e, known: _Sum) -> None:
     if len(_SUMS) >= _SUMS_KEPT:
-        del _SUMS[next(iter(_SUMS))]  # the oldest: a chain's newest sums stay
+        _SUMS.popitem(last=False)  # the oldest: a chain's newest sums stay
     _SUMS[id(e)] = e, known  # by identity: hashing a long sum walks it (e kept alive, so its id stays its own)
 
 
