@@ -31,7 +31,7 @@ from torch import nn
 
 import convplan
 from convplan import PlanError, cli
-from convplan.build import PlanModule
+from convplan.build import make_tree
 from convplan.codegen import Model, write
 from convplan.errors import Span
 from convplan.graph import Graph, Node
@@ -63,10 +63,11 @@ def load_source(source: str) -> dict:
 
 
 def module_class(source: str) -> type:
+    """The plan's class: the last one (a class per block comes before it)."""
     classes = [v for v in load_source(source).values()
                if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "convplan_generated"]
-    assert len(classes) == 1, classes
-    return classes[0]
+    assert classes and len(classes) == source.count("\nclass "), classes
+    return classes[-1]
 
 
 def init_args(cls: type) -> dict:
@@ -397,7 +398,7 @@ def interpret(graph: Graph, modules: nn.Module, xs):
 def test_merge_graphs_generate_correct_forwards(graph, seed):
     source = write(Model("Dag", "dag.plan", graph, ()))
     model = module_class(source)()
-    reference = PlanModule(graph, "Dag")  # same submodules, same names
+    reference = make_tree(graph, "Dag")  # same submodules, same names
     model.load_state_dict(reference.state_dict(), strict=True)
     gen = torch.Generator().manual_seed(seed)
     xs = [torch.randn(2, 3, generator=gen) for _ in graph.inputs]
