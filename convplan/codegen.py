@@ -22,7 +22,8 @@ from .check import Checked, check
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, Step
 from .merges import MERGES
-from .pysource import TAB, Brackets, Namespace, Pre, Printer, Writer, str_literal, value_source
+from .pysource import CMP, OR, TAB, Brackets, Namespace, Ops, Pre, Printer, Writer, str_literal, value_source
+from .scope import MODULE_ATTRS
 from .shapes import dim, pyrepr
 from .show import show_shape
 
@@ -124,8 +125,13 @@ def describe(plan, sizes: dict[str, int] | None = None) -> Model:
     if loose:  # one check for all: `min(C, width) >= 1`
         least = loose[0] if len(loose) == 1 else sympy.Min(*loose, evaluate=False)
         reqs.append((sympy.Ge(least, 1, evaluate=False), POSITIVE, ""))
-    return Model(plan.name, file, graph, tuple((a, values[a]) for a in args), tuple(reqs),
-                 tuple(sym.fixed.items()), plan.source, plan.filename)
+    # a size the weights depend on has a default only where one was given: the smallest valid size
+    # (L=2) would be a guess that the first real input breaks
+    given = {**plan.sizes, **sizes}
+    defaults = [(a, values[a] if a in given or a in sym.params else None) for a in args]
+    defaults.sort(key=lambda item: item[1] is not None)  # Python: no default after a default
+    return Model(plan.name, file, graph, tuple(defaults), tuple(reqs), tuple(sym.fixed.items()), plan.source,
+                 plan.filename)
 
 
 def generate(plan, sizes: dict[str, int] | None = None, line_length: int = LINE_LENGTH) -> str:
@@ -142,6 +148,8 @@ class Context:
     expr: Printer
     classes: dict = field(default_factory=dict)  # block call path -> (class name, ((argument, value), ...))
     uses_torch: bool = False
+    class_name: str = ""
+    kept: dict = field(default_factory=dict)  # constructor argument -> the attribute forward reads it from
 
 
 def access(path: tuple[str, ...], owner: tuple[str, ...]) -> str:
@@ -166,8 +174,9 @@ def write(model: Model, line_length: int = LINE_LENGTH) -> str:
     names = Namespace(["self", "torch", "nn"])
     class_name = names.create(model.name)
     arg_names = {a: names.create(a) for a, _ in model.args}
-    ctx = Context(model, Printer(arg_names))
+    ctx = Context(model, Printer(arg_names), class_name=class_name)
     _check_attributes(model)
+    ctx.kept = _kept(model, arg_names)
     blocks = [cls.text for cls in block_classes(ctx, names, line_length)]
     body = Writer(line_length)
     body.depth = 1
@@ -227,14 +236,80 @@ def _docstring(w: Writer, ctx: Context, renamed: list[tuple[str, str]]) -> None:
 
 def _init(w: Writer, ctx: Context, class_name: str) -> None:
     names = ctx.expr.names
-    w.code("", Brackets("def __init__", ("self", *(f"{names[a]}={value}" for a, value in ctx.model.args))), ":")
+    params = [names[a] if value is None else f"{names[a]}={value}" for a, value in ctx.model.args]
+    w.code("", Brackets("def __init__", ("self", *params)), ":")
     w.depth += 1
     w.line("super().__init__()")
     for cond, _, where in ctx.model.requires:
         if {s.name for s in cond.free_symbols} <= set(names):
             _check(w, ctx, class_name, cond, where)
+    for a, attr in ctx.kept.items():
+        w.line(f"self.{attr} = {names[a]}  # the input's size must match it")
     children(w, ctx, (), plan_slot(ctx.expr))
     w.depth -= 1
+
+
+def _kept(model: Model, names: dict[str, str]) -> dict[str, str]:
+    """The constructor's arguments that forward's checks read (an input dim must equal one the weights
+    were built for; a requirement on the input's sizes names one), each kept as an attribute that is
+    not a submodule's name."""
+    args = {a for a, _ in model.args}
+    dims = {s.name for node in model.graph.inputs for d in node.shape for s in _free_syms(d)}
+    for cond, _, _ in model.requires:
+        found = {s.name for s in cond.free_symbols}
+        if not found <= args:
+            dims |= found
+    taken = Namespace([*(c.module_path[-1] if isinstance(c, Node) else c.path[-1]
+                         for c in model.graph.children(())), *MODULE_ATTRS])
+    return {a: taken.create(names[a]) for a, _ in model.args if a in dims}
+
+
+def _is_int(d) -> bool:
+    return isinstance(d, int) or (isinstance(d, sympy.Basic) and d.is_Integer)
+
+
+def _free_syms(d) -> set:
+    return d.free_symbols if isinstance(d, sympy.Basic) else set()
+
+
+def _input_checks(w: Writer, ctx: Context, variables: dict) -> None:
+    """forward's first lines: each input's rank and sizes against the plan's (a fixed dim, a size the
+    weights were built for, the same size named twice), then the requirements on the input's sizes;
+    a ValueError names the requirement and the plan line."""
+    model = ctx.model
+    local = {a: f"self.{attr}" for a, attr in ctx.kept.items()}
+    args = {a for a, _ in model.args}
+    later = [r for r in model.requires if not {s.name for s in r[0].free_symbols} <= args]
+    needed = {s.name for cond, _, _ in later for s in cond.free_symbols}
+    seen: set[str] = set()
+    for node in model.graph.inputs:
+        for d in node.shape:
+            needed |= {s.name for s in _free_syms(d) if s.name in seen}
+            seen |= {s.name for s in _free_syms(d)}
+    names = Namespace(["self", "torch", "nn", *variables.values()])
+    for node in model.graph.inputs:
+        v, where = variables[node.id], f"{model.file}:{node.line}"
+        shape = show_shape(node.shape)
+        # the rank and the dims written as numbers: one check, one message with the whole pattern
+        fixed = [f"{v}.shape[{i}] != {int(d)}" for i, d in enumerate(node.shape) if _is_int(d)]
+        broken = Ops((f"{v}.dim() != {len(node.shape)}", *fixed), ("or",) * len(fixed), OR)
+        _raise_if(w, broken, f"{ctx.class_name} expects {v} to be {len(node.shape)}-D {shape} ({where}),",
+                  f"got {{list({v}.shape)}}")
+        for i, d in enumerate(node.shape):
+            if _is_int(d):
+                continue
+            if isinstance(d, sympy.Symbol) and d.name not in args and d.name not in local:
+                if d.name in needed:
+                    local[d.name] = names.create(d.name)
+                    w.line(f"{local[d.name]} = {v}.shape[{i}]")
+                continue
+            code = Printer(local)
+            text = f"{ctx.class_name} requires {v}.shape[{i}] == {ctx.expr(d)} (input {v}, {where}),"
+            got = f"got {{list({v}.shape)}}" + "".join(f", {s.name}={{{local[s.name]}}}"
+                                                        for s in sorted(_free_syms(d), key=str))
+            _raise_if(w, Ops((f"{v}.shape[{i}]", code.doc(d)), ("!=",), CMP), text, got)
+    for cond, _, where in later:
+        _check(w, ctx, ctx.class_name, cond, where, Printer(local))
 
 
 def plan_slot(expr: Printer):
@@ -342,6 +417,8 @@ def _forward(w: Writer, ctx: Context, names: Namespace, f: Forward) -> None:
         for i, _ in f.inputs:
             node = graph.nodes[i]
             w.comment(f"{variables[i]}: {show_shape(node.shape)}  {file}:{node.line}")
+        if graph.inputs and graph.inputs[0].shape and not f.owner:
+            _input_checks(w, ctx, variables)
     for step in steps:
         rhs = emit(ctx, step, [variables[i] for i in step.inputs], f.owner)
         target = "" if variables[step.out] is None else f"{variables[step.out]} = "

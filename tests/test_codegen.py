@@ -237,7 +237,7 @@ def test_unsafe_names_are_renamed():
     source = plan.to_source()
     assert "class torch_1(nn.Module):" in source
     assert "Renamed for Python: torch -> torch_1, self -> self_1, nn -> nn_1." in source  # the docstring says so
-    assert "def __init__(self, self_1=1, out=1, nn_1=4):" in source
+    assert "def __init__(self, self_1, out, nn_1=4):" in source  # sizes without --set: no guessed default
     assert "self.conv1 = nn.Conv1d(self_1, nn_1, 1)" in source
     assert "def forward(self, x):" in source
     cls = module_class(source)
@@ -409,10 +409,15 @@ def test_merge_graphs_generate_correct_forwards(graph, seed):
 
 
 def forward_of(source: str) -> list[str]:
+    """The plan class's forward, less its input checks (tests/test_codegen_checks.py tests those)."""
     lines = source.splitlines()
     start = lines.index("    def forward(self, x):") if "    def forward(self, x):" in lines else None
     start = start if start is not None else next(i for i, s in enumerate(lines) if "def forward(" in s)
-    return [s.strip() for s in lines[start:]]
+    plan_class = [c for c in ast.parse(source).body if isinstance(c, ast.ClassDef)][-1]
+    forward = next(f for f in plan_class.body if isinstance(f, ast.FunctionDef) and f.name == "forward")
+    checks = {i for stmt in forward.body if isinstance(stmt, ast.If) and isinstance(stmt.body[0], ast.Raise)
+              for i in range(stmt.lineno - 1, stmt.end_lineno)}
+    return [s.strip() for i, s in enumerate(lines[start:], start) if i not in checks]
 
 
 def test_residual_forward_reads_like_handwritten_code():

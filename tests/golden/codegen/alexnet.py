@@ -51,6 +51,23 @@ class AlexNet(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  alexnet.plan:7
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "AlexNet expects x to be 4-D [N, 3, H, W] (alexnet.plan:7), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 63:
+            raise ValueError(
+                "AlexNet requires H >= 63 (features_maxpool3, alexnet.plan:21), "
+                f"got H={H}"
+            )
+        if W < 63:
+            raise ValueError(
+                "AlexNet requires W >= 63 (features_maxpool3, alexnet.plan:21), "
+                f"got W={W}"
+            )
         # [N, 256, (H + 1)//32 - 1, (W + 1)//32 - 1]  alexnet.plan:8
         x = self.features(x)
         x = self.avgpool(x)  # [N, 256, 6, 6]  alexnet.plan:22

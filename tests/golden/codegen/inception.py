@@ -108,6 +108,23 @@ class MiniGoogLeNet(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  inception.plan:27
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "MiniGoogLeNet expects x to be 4-D [N, 3, H, W] (inception.plan:27), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 15:
+            raise ValueError(
+                "MiniGoogLeNet requires H >= 15 (maxpool3, inception.plan:35), "
+                f"got H={H}"
+            )
+        if W < 15:
+            raise ValueError(
+                "MiniGoogLeNet requires W >= 15 (maxpool3, inception.plan:35), "
+                f"got W={W}"
+            )
         x = self.convbn1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  inception.plan:28
         x = self.maxpool1(x)  # [N, 64, (H + 1)//4, (W + 1)//4]  inception.plan:29
         x = self.convbn2(x)  # [N, 64, (H + 1)//4, (W + 1)//4]  inception.plan:30

@@ -297,6 +297,11 @@ class MobileNetSE(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  mobilenet_se.plan:12
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "MobileNetSE expects x to be 4-D [N, 3, H, W] (mobilenet_se.plan:12), "
+                f"got {list(x.shape)}"
+            )
         x = self.conv1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:13
         x = self.bn1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:14
         x = self.relu6_1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:15

@@ -88,6 +88,11 @@ class ResNet18(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  resnet18.plan:27
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "ResNet18 expects x to be 4-D [N, 3, H, W] (resnet18.plan:27), "
+                f"got {list(x.shape)}"
+            )
         x = self.conv1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:28
         x = self.bn1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:29
         x = self.relu(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:30

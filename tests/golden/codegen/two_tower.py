@@ -47,6 +47,23 @@ class TwoTower(nn.Module):
     def forward(self, query, item):
         # query: [N, 40]  two_tower.plan:13
         # item: [N, 24]  two_tower.plan:14
+        if query.dim() != 2 or query.shape[1] != 40:
+            raise ValueError(
+                "TwoTower expects query to be 2-D [N, 40] (two_tower.plan:13), "
+                f"got {list(query.shape)}"
+            )
+        N = query.shape[0]
+        if item.dim() != 2 or item.shape[1] != 24:
+            raise ValueError(
+                "TwoTower expects item to be 2-D [N, 24] (two_tower.plan:14), "
+                f"got {list(item.shape)}"
+            )
+        if item.shape[0] != N:
+            raise ValueError(
+                "TwoTower requires item.shape[0] == N (input item, "
+                "two_tower.plan:14), "
+                f"got {list(item.shape)}, N={N}"
+            )
         q = self.q(query)  # [N, dim]  two_tower.plan:15
         item = self.v(item)  # [N, dim]  two_tower.plan:16
         item = q * item  # [N, dim]  two_tower.plan:17

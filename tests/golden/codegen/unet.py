@@ -106,6 +106,29 @@ class UNet(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  unet.plan:26
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "UNet expects x to be 4-D [N, 3, H, W] (unet.plan:26), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 16:
+            raise ValueError(
+                f"UNet requires H >= 16 (maxpool4, unet.plan:34), got H={H}"
+            )
+        if W < 16:
+            raise ValueError(
+                f"UNet requires W >= 16 (maxpool4, unet.plan:34), got W={W}"
+            )
+        if H % 16 != 0:
+            raise ValueError(
+                f"UNet requires H % 16 == 0 (up1_cat1, unet.plan:22), got H={H}"
+            )
+        if W % 16 != 0:
+            raise ValueError(
+                f"UNet requires W % 16 == 0 (up1_cat1, unet.plan:22), got W={W}"
+            )
         enc1 = self.enc1(x)  # [N, width, H, W]  unet.plan:27
         out = self.maxpool1(enc1)  # [N, width, H//2, W//2]  unet.plan:28
         enc2 = self.enc2(out)  # [N, 2*width, H//2, W//2]  unet.plan:29

@@ -59,6 +59,21 @@ class VGG11(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  vgg11.plan:8
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "VGG11 expects x to be 4-D [N, 3, H, W] (vgg11.plan:8), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 32:
+            raise ValueError(
+                f"VGG11 requires H >= 32 (features_maxpool5, vgg11.plan:14), got H={H}"
+            )
+        if W < 32:
+            raise ValueError(
+                f"VGG11 requires W >= 32 (features_maxpool5, vgg11.plan:14), got W={W}"
+            )
         x = self.features(x)  # [N, 512, H//32, W//32]  vgg11.plan:9
         x = self.avgpool(x)  # [N, 512, 7, 7]  vgg11.plan:15
         x = self.flatten1(x)  # [N, 25088]  vgg11.plan:16
