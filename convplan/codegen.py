@@ -253,7 +253,8 @@ def _init(w: Writer, ctx: Context, class_name: str) -> None:
 
 def plan_slot(expr: Printer):
     """How the plan's class writes a value: sizes as expressions of its constructor's arguments."""
-    return lambda value, hint: expr.doc(value) if isinstance(value, sympy.Basic) else value_source(value, expr)
+    return lambda value, hint, written=None, inferred=False: (expr.doc(value) if isinstance(value, sympy.Basic)
+                                                              else value_source(value, expr))
 
 
 def children(w: Writer, ctx: Context, owner: tuple[str, ...], slot) -> None:
@@ -268,8 +269,10 @@ def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
     writes each value (a literal, an expression, or an argument of the enclosing block's class)."""
     graph = ctx.model.graph
     if isinstance(item, Node):
-        hint = "_".join(item.module_path[len(owner):])
-        return Brackets(f"nn.{item.spec.name}", tuple(_layer_args(item, lambda v, a: slot(v, f"{hint}_{a}"))))
+        hint, written = "_".join(item.module_path[len(owner):]), dict(item.written)
+        return Brackets(f"nn.{item.spec.name}",
+                        tuple(_layer_args(item, lambda v, a: slot(v, f"{hint}_{a}", written.get(a),
+                                                                  a == item.spec.inferred))))
     if item.kind == "seq":
         return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot) for c in graph.children(item.path)))
     name, args = ctx.classes[item.path]
@@ -426,12 +429,16 @@ class _Slots:
     def __init__(self, decided: list | None = None):
         self.values: list = []
         self.hints: list[str] = []
+        self.written: list[str | None] = []  # the name the plan wrote for the value, if it wrote one
+        self.inferred: list[bool] = []  # a layer's argument read from its input (in_channels, ...)
         self.decided = decided
 
-    def __call__(self, value, hint: str):
+    def __call__(self, value, hint: str, written: str | None = None, inferred: bool = False):
         k = len(self.values)
         self.values.append(value)
         self.hints.append(hint)
+        self.written.append(written)
+        self.inferred.append(inferred)
         return "_" if self.decided is None else self.decided[k]
 
 
@@ -448,8 +455,18 @@ def block_classes(ctx: Context, names: Namespace, line_length: int) -> list[Bloc
             text = _class_body(ctx, m, slots, line_length)
             groups.setdefault((m.name, text), []).append((m, slots))
         for (block, _), calls in groups.items():
-            out.append(_block_class(ctx, names.create(block), calls, line_length))
+            made = _block_class(ctx, names.create(block), calls, line_length)
+            same = next((c for c in out if _unnamed(c) == _unnamed(made)), None)
+            if same is None:
+                out.append(made)
+            else:  # the same code as a class made for deeper calls: use that one
+                for m, _ in calls:
+                    ctx.classes[m.path] = (same.name, ctx.classes[m.path][1])
     return out
+
+
+def _unnamed(c: BlockClass) -> str:
+    return c.text.replace(f"class {c.name}(", "class (", 1)
 
 
 def _block_class(ctx: Context, class_name: str, calls: list, line_length: int) -> BlockClass:
@@ -457,19 +474,41 @@ def _block_class(ctx: Context, class_name: str, calls: list, line_length: int) -
     known = [dict(m.values) for m, _ in calls]
     args = Namespace(["self", "torch", "nn"])
     params: dict[str, list] = {}  # argument -> its value in each call
-    decided = []
-    for k, hint in enumerate(first.hints):
-        values = [slots.values[k] for _, slots in calls]
-        if all(_same(v, values[0]) for v in values) and not _free(values[0]):
-            decided.append(plan_slot(ctx.expr)(values[0], hint))
-            continue
-        name = next((n for n in known[0] if all(n in kv and _same(kv[n], v) for kv, v in zip(known, values,
-                                                                                              strict=True))), hint)
+    decided: list = [None] * len(first.hints)
+
+    def holds(name: str, values: list) -> bool:
+        return all(name in kv and _same(kv[name], v) for kv, v in zip(known, values, strict=True))
+
+    def lift(k: int, name: str, values: list) -> None:
         found = next((p for p, vs in params.items() if p.startswith(name) and vs == values), None)
         if found is None:
             found = args.create(name)
             params[found] = values
-        decided.append(found)
+        decided[k] = found
+
+    # the values the plan wrote as names, and those that differ between calls, first; then the
+    # arguments read from the input (in_channels, num_features): the argument with their value, if any
+    order = [k for k in range(len(decided)) if not first.inferred[k]]
+    for k in order + [k for k in range(len(decided)) if first.inferred[k]]:
+        values = [slots.values[k] for _, slots in calls]
+        same = all(_same(v, values[0]) for v in values) and not _free(values[0])
+        written = first.written[k]
+        if written and holds(written, values):  # `stride=stride`: the block's parameter, in its class too
+            lift(k, written, values)
+        elif first.inferred[k]:  # the channels the layer before gave, as it wrote them; else a name
+            before = (decided[j] for j in range(k - 1, -1, -1) if not first.inferred[j])
+            name = next((p for p in before if p in params and params[p] == values), None) or \
+                next((n for n in known[0] if holds(n, values)), None)
+            if name is None and same:
+                decided[k] = plan_slot(ctx.expr)(values[0], first.hints[k])
+            else:
+                lift(k, name or first.hints[k], values)
+        elif same:
+            decided[k] = plan_slot(ctx.expr)(values[0], first.hints[k])
+        else:
+            lift(k, next((n for n in known[0] if holds(n, values)), first.hints[k]), values)
+    rank = {name: i for i, name in enumerate(known[0])}  # the block's parameters, then its input dims, ...
+    params = dict(sorted(params.items(), key=lambda item: rank.get(item[0], len(rank))))
     for j, (m, _) in enumerate(calls):
         ctx.classes[m.path] = (class_name, tuple((p, vs[j]) for p, vs in params.items()))
     body = _class_body(ctx, calls[0][0], _Slots(decided), line_length)

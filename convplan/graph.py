@@ -30,6 +30,7 @@ class Node:
     # block call (or the plan, ()) whose forward computes it.  Empty for a graph made by hand: flat.
     path: tuple[str, ...] = ()
     owner: tuple[str, ...] = ()
+    written: tuple[tuple[str, str], ...] = ()  # (argument, name): arguments written as a bare name
     # What the passes (passes.py) found about this node, by pass: like torch.fx's `node.meta`.
     meta: dict = field(default_factory=dict, compare=False, repr=False)
 

@@ -6,12 +6,12 @@ from torch import nn
 class SqueezeExcite(nn.Module):
     """Block SqueezeExcite of mobilenet_se.plan."""
 
-    def __init__(self, C, conv1_out_channels, conv2_in_channels):
+    def __init__(self, C, conv1_out_channels):
         super().__init__()
         self.adaptiveavgpool1 = nn.AdaptiveAvgPool2d(1)
         self.conv1 = nn.Conv2d(C, conv1_out_channels, 1)
         self.relu1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(conv2_in_channels, C, 1)
+        self.conv2 = nn.Conv2d(conv1_out_channels, C, 1)
         self.hardsigmoid1 = nn.Hardsigmoid()
 
     def forward(self, x):
@@ -27,13 +27,15 @@ class SqueezeExcite(nn.Module):
 class InvertedResidual(nn.Module):
     """Block InvertedResidual of mobilenet_se.plan."""
 
-    def __init__(self):
+    def __init__(self, out, stride, hidden):
         super().__init__()
-        self.conv1 = nn.Conv2d(16, 16, 3, stride=1, padding=1, groups=16, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.conv1 = nn.Conv2d(
+            out, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn1 = nn.BatchNorm2d(hidden)
         self.relu6_1 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(16, 16, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
 
     def forward(self, x):
         out = self.conv1(x)  # mobile_blocks.plan:24
@@ -48,16 +50,18 @@ class InvertedResidual(nn.Module):
 class InvertedResidual_1(nn.Module):
     """Block InvertedResidual of mobilenet_se.plan."""
 
-    def __init__(self):
+    def __init__(self, out, stride, C, hidden):
         super().__init__()
-        self.conv1 = nn.Conv2d(16, 96, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(96)
+        self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden)
         self.relu6_1 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(96, 96, 3, stride=2, padding=1, groups=96, bias=False)
-        self.bn2 = nn.BatchNorm2d(96)
+        self.conv2 = nn.Conv2d(
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(hidden)
         self.relu6_2 = nn.ReLU6(inplace=True)
-        self.conv3 = nn.Conv2d(96, 24, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(24)
+        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
 
     def forward(self, x):
         x = self.conv1(x)  # mobile_blocks.plan:21
@@ -74,16 +78,18 @@ class InvertedResidual_1(nn.Module):
 class InvertedResidual_2(nn.Module):
     """Block InvertedResidual of mobilenet_se.plan."""
 
-    def __init__(self):
+    def __init__(self, out, stride, hidden):
         super().__init__()
-        self.conv1 = nn.Conv2d(24, 144, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(144)
+        self.conv1 = nn.Conv2d(out, hidden, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden)
         self.relu6_1 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(144, 144, 3, stride=1, padding=1, groups=144, bias=False)
-        self.bn2 = nn.BatchNorm2d(144)
+        self.conv2 = nn.Conv2d(
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(hidden)
         self.relu6_2 = nn.ReLU6(inplace=True)
-        self.conv3 = nn.Conv2d(144, 24, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(24)
+        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
 
     def forward(self, x):
         out = self.conv1(x)  # mobile_blocks.plan:21
@@ -101,27 +107,18 @@ class InvertedResidual_2(nn.Module):
 class InvertedResidual_3(nn.Module):
     """Block InvertedResidual of mobilenet_se.plan."""
 
-    def __init__(
-        self,
-        C,
-        hidden,
-        squeezeexcite1_conv1_out_channels,
-        squeezeexcite1_conv2_in_channels,
-        out,
-    ):
+    def __init__(self, out, stride, C, hidden, squeezeexcite1_conv1_out_channels):
         super().__init__()
         self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
         self.relu6_1 = nn.ReLU6(inplace=True)
         self.conv2 = nn.Conv2d(
-            hidden, hidden, 3, stride=2, padding=1, groups=hidden, bias=False
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
         )
         self.bn2 = nn.BatchNorm2d(hidden)
         self.relu6_2 = nn.ReLU6(inplace=True)
         self.squeezeexcite1 = SqueezeExcite(
-            C=hidden,
-            conv1_out_channels=squeezeexcite1_conv1_out_channels,
-            conv2_in_channels=squeezeexcite1_conv2_in_channels,
+            C=hidden, conv1_out_channels=squeezeexcite1_conv1_out_channels
         )
         self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out)
@@ -142,26 +139,18 @@ class InvertedResidual_3(nn.Module):
 class InvertedResidual_4(nn.Module):
     """Block InvertedResidual of mobilenet_se.plan."""
 
-    def __init__(
-        self,
-        out,
-        hidden,
-        squeezeexcite1_conv1_out_channels,
-        squeezeexcite1_conv2_in_channels,
-    ):
+    def __init__(self, out, stride, hidden, squeezeexcite1_conv1_out_channels):
         super().__init__()
         self.conv1 = nn.Conv2d(out, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
         self.relu6_1 = nn.ReLU6(inplace=True)
         self.conv2 = nn.Conv2d(
-            hidden, hidden, 3, stride=1, padding=1, groups=hidden, bias=False
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
         )
         self.bn2 = nn.BatchNorm2d(hidden)
         self.relu6_2 = nn.ReLU6(inplace=True)
         self.squeezeexcite1 = SqueezeExcite(
-            C=hidden,
-            conv1_out_channels=squeezeexcite1_conv1_out_channels,
-            conv2_in_channels=squeezeexcite1_conv2_in_channels,
+            C=hidden, conv1_out_channels=squeezeexcite1_conv1_out_channels
         )
         self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out)
@@ -185,7 +174,7 @@ class Bottlenecks(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.invertedresidual1 = InvertedResidual()
+        self.invertedresidual1 = InvertedResidual(out=16, stride=1, hidden=16)
 
     def forward(self, x):
         x = self.invertedresidual1(x)  # mobilenet_se.plan:9
@@ -197,8 +186,8 @@ class Bottlenecks_1(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.invertedresidual1 = InvertedResidual_1()
-        self.invertedresidual2 = InvertedResidual_2()
+        self.invertedresidual1 = InvertedResidual_1(out=24, stride=2, C=16, hidden=96)
+        self.invertedresidual2 = InvertedResidual_2(out=24, stride=1, hidden=144)
 
     def forward(self, x):
         x = self.invertedresidual1(x)  # mobilenet_se.plan:9
@@ -212,23 +201,13 @@ class Bottlenecks_2(nn.Module):
     def __init__(self):
         super().__init__()
         self.invertedresidual1 = InvertedResidual_3(
-            C=24,
-            hidden=144,
-            squeezeexcite1_conv1_out_channels=36,
-            squeezeexcite1_conv2_in_channels=36,
-            out=32,
+            out=32, stride=2, C=24, hidden=144, squeezeexcite1_conv1_out_channels=36
         )
         self.invertedresidual2 = InvertedResidual_4(
-            out=32,
-            hidden=192,
-            squeezeexcite1_conv1_out_channels=48,
-            squeezeexcite1_conv2_in_channels=48,
+            out=32, stride=1, hidden=192, squeezeexcite1_conv1_out_channels=48
         )
         self.invertedresidual3 = InvertedResidual_4(
-            out=32,
-            hidden=192,
-            squeezeexcite1_conv1_out_channels=48,
-            squeezeexcite1_conv2_in_channels=48,
+            out=32, stride=1, hidden=192, squeezeexcite1_conv1_out_channels=48
         )
 
     def forward(self, x):
@@ -244,17 +223,10 @@ class Bottlenecks_3(nn.Module):
     def __init__(self):
         super().__init__()
         self.invertedresidual1 = InvertedResidual_3(
-            C=32,
-            hidden=192,
-            squeezeexcite1_conv1_out_channels=48,
-            squeezeexcite1_conv2_in_channels=48,
-            out=64,
+            out=64, stride=2, C=32, hidden=192, squeezeexcite1_conv1_out_channels=48
         )
         self.invertedresidual2 = InvertedResidual_4(
-            out=64,
-            hidden=384,
-            squeezeexcite1_conv1_out_channels=96,
-            squeezeexcite1_conv2_in_channels=96,
+            out=64, stride=1, hidden=384, squeezeexcite1_conv1_out_channels=96
         )
 
     def forward(self, x):

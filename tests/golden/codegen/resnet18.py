@@ -6,9 +6,9 @@ from torch import nn
 class BasicBlock(nn.Module):
     """Block BasicBlock of resnet18.plan."""
 
-    def __init__(self, planes):
+    def __init__(self, planes, stride):
         super().__init__()
-        self.conv1 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
@@ -29,15 +29,15 @@ class BasicBlock(nn.Module):
 class BasicBlock_1(nn.Module):
     """Block BasicBlock of resnet18.plan."""
 
-    def __init__(self, C, planes):
+    def __init__(self, planes, stride, C):
         super().__init__()
-        self.conv1 = nn.Conv2d(C, planes, 3, stride=2, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(C, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = nn.Sequential(
-            nn.Conv2d(C, planes, 1, stride=2, bias=False), nn.BatchNorm2d(planes)
+            nn.Conv2d(C, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
         )
         self.relu1 = nn.ReLU(inplace=True)
 
@@ -72,15 +72,17 @@ class ResNet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(BasicBlock(planes=64), BasicBlock(planes=64))
+        self.layer1 = nn.Sequential(
+            BasicBlock(planes=64, stride=1), BasicBlock(planes=64, stride=1)
+        )
         self.layer2 = nn.Sequential(
-            BasicBlock_1(C=64, planes=128), BasicBlock(planes=128)
+            BasicBlock_1(planes=128, stride=2, C=64), BasicBlock(planes=128, stride=1)
         )
         self.layer3 = nn.Sequential(
-            BasicBlock_1(C=128, planes=256), BasicBlock(planes=256)
+            BasicBlock_1(planes=256, stride=2, C=128), BasicBlock(planes=256, stride=1)
         )
         self.layer4 = nn.Sequential(
-            BasicBlock_1(C=256, planes=512), BasicBlock(planes=512)
+            BasicBlock_1(planes=512, stride=2, C=256), BasicBlock(planes=512, stride=1)
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()
