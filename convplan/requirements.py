@@ -16,7 +16,7 @@ from .shapes import at_least, combine_residues, holds, pinned, pyrepr, residues
 from .show import show_shape
 
 SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
-TAIL_TRIES = 64  # sizes searched for an example of a W310 warning
+TAIL_TRIES = 256  # sizes searched (from a size's lower bound) for an example of a W310 warning
 
 
 @dataclass(frozen=True)
@@ -138,13 +138,17 @@ def word_tails(st: State, requires) -> None:
 
 
 def _allowed_sizes(requires):
-    """symbol -> the sizes 1..TAIL_TRIES that meet its own requirements (computed when first asked)."""
+    """symbol -> the TAIL_TRIES sizes from its lower bound on that meet its own requirements (computed when
+    first asked).  From the bound, not from 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80, and a
+    search below it found no example and dropped a warning that torch's real tail deserves."""
     cache: dict = {}
 
     def allowed(sym) -> list[int]:
         if sym not in cache:
             own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
-            cache[sym] = [v for v in range(1, TAIL_TRIES + 1)
+            low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
+                       and c.rhs.is_Integer] + [1])
+            cache[sym] = [v for v in range(low, low + TAIL_TRIES)
                           if all(holds(c, {sym: sympy.Integer(v)}) for c in own)]
         return cache[sym]
 
@@ -153,7 +157,8 @@ def _allowed_sizes(requires):
 
 def _tail_example(cond, allowed) -> str | None:
     """`H = 9`: a size of the condition's one symbol that meets the requirements on it; None if there is
-    none among the first TAIL_TRIES; "" when the condition has several symbols (kept, without an example)."""
+    none among the TAIL_TRIES sizes from its lower bound; "" when the condition has several symbols (kept,
+    without an example)."""
     if len(cond.free_symbols) != 1:
         return ""
     sym = next(iter(cond.free_symbols))
