@@ -167,10 +167,11 @@ class Plan:
         subs = {dim(k): sympy.Integer(v) for k, v in given.items()}
         return all(holds(r.condition, subs) is True for r in self.requires)
 
-    def smallest_sizes(self, start: int = 1, /, **sizes: int) -> dict[str, int]:
+    def smallest_sizes(self, start: int = 1, **sizes: int) -> dict[str, int]:
         """The smallest sizes (each at least `start`) that meet every requirement, every free size named; sizes
         given as keywords stay as given (`plan.smallest_sizes(N=8)`: the smallest H and W with N = 8), checked
-        as `bind` checks them.  PlanError E402 if none are found."""
+        as `bind` checks them (a size called `start` cannot be fixed here: use `bind`).  PlanError E402 if
+        none are found."""
         if isinstance(start, bool) or not isinstance(start, int) or start < 1:
             raise ValueError(f"start must be a positive int, got {start!r}")
         self._check_sizes(sizes)
