@@ -9,7 +9,7 @@ import itertools
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import convplan
@@ -54,6 +54,7 @@ OPENERS = ["if N > 0:", "residual:", "repeat i in 1:", "if L > 0:\n{pad}    ReLU
 
 @SETTINGS
 @given(depth=st.integers(1, 420), kinds=st.lists(st.sampled_from(OPENERS), min_size=1, max_size=4))
+@example(depth=400, kinds=["residual:"])  # past the nesting limit
 def test_any_nesting_depth(depth, kinds):
     lines = ["plan P:", "    input [N, 4, L]"]
     for level, opener in zip(range(depth), itertools.cycle(kinds)):
@@ -70,6 +71,7 @@ def test_any_nesting_depth(depth, kinds):
 
 @settings(max_examples=6, deadline=None)
 @given(n=st.integers(1, 340), style=st.sampled_from(["import", "from"]))
+@example(n=330, style="from")  # past the import depth limit
 def test_any_import_chain(n, style):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -95,7 +97,11 @@ def test_any_import_chain(n, style):
 
 @settings(max_examples=6, deadline=None)  # named unknowns cost time per line: few, but past 100 (E-limit) lines
 @given(count=st.integers(1, 130), named=st.booleans(), assert_every=st.integers(0, 3))
+@example(count=101, named=False, assert_every=0)  # past the 100 errors at which checking stops
+@example(count=34, named=True, assert_every=0)  # 34 such lines make 100 errors
 def test_any_number_of_unknowns(count, named, assert_every):
+    if named:  # each named line costs time (the check of many named unknowns is being made linear)
+        count = min(count, 40)
     lines = ["plan P:", "    input [N, 3, H, W]"]
     for i in range(count):
         call = (f"Conv2d(?c{i}, kernel_size=?k{i}, padding=?p{i})" if named else "Conv2d(?, kernel_size=1)")
@@ -114,6 +120,7 @@ PLAN = "plan S(classes=2):\n    input [N, C, L]\n    Conv1d(8, kernel_size=3)\n 
 
 
 @SETTINGS
+@example(exponent=100, sign=1, name="L", offset=0)
 @given(exponent=st.integers(0, 100), sign=st.sampled_from([1, -1]), name=st.sampled_from(["N", "C", "L", "classes",
                                                                                           "Q", "filename"]),
        offset=st.integers(-2, 2))
