@@ -30,7 +30,11 @@ STDIN = "<stdin>"  # the name `-` is shown by
 
 
 class UsageError(Exception):
-    pass
+    """A command line that cannot run (exit status 2), or a run refused for a reason of its own (`code`)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.message, self.code = message, code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +77,7 @@ def _run(args, sizes: dict[str, int], source, out: Output) -> int:
         strict = _strict_failure(args, plan)
         if strict and getattr(args.func, "writes", False):  # codegen: nothing written for a plan that fails
             _warnings(plan, out)
-            raise UsageError(strict, 1)
+            raise UsageError(strict, code=1)
         code = args.func(args, sizes, plan, out)
         _warnings(plan, out)
         if strict:
@@ -81,17 +85,17 @@ def _run(args, sizes: dict[str, int], source, out: Output) -> int:
             return max(code, 1)
         return code
     except UsageError as exc:
-        out.usage_error(exc, _name(source))
-        return exc.args[1] if len(exc.args) > 1 else 2
+        out.usage_error(exc, str(source))
+        return exc.code
     except ModuleNotFoundError as exc:
         if exc.name != "torch":
             raise
         command = args.func.__name__.removeprefix("cmd_")
         out.usage_error(UsageError(f"`convplan {command}` runs the plan with torch, which is not installed: "
-                                   "pip install 'convplan[torch]'"), _name(source))
+                                   "pip install 'convplan[torch]'"), str(source))
         return 2
     except PlanError as exc:
-        out.add({"ok": False, "file": _name(source), "diagnostics": [d.to_dict() for d in exc.diagnostics]})
+        out.add({"ok": False, "file": str(source), "diagnostics": [d.to_dict() for d in exc.diagnostics]})
         out.diagnostics(exc)
         return 1
 
@@ -114,14 +118,15 @@ class Output:
 
     def __init__(self, as_json: bool, color: bool):
         self.as_json, self.color = as_json, color
-        self.objects: list[dict] = []
+        self.objects: list[dict] = []  # with --json: one per file
+        self.texts = 0  # without: outputs printed so far
 
     def text(self, text: str) -> None:
         if not self.as_json:
-            if self.objects:  # files after the first: a blank line between their outputs
+            if self.texts:  # files after the first: a blank line between their outputs
                 print()
             print(text)
-            self.objects.append({})
+            self.texts += 1
 
     def add(self, obj: dict) -> None:
         self.objects.append(obj)
@@ -136,8 +141,8 @@ class Output:
         print(exc.render(color=self.color), file=sys.stderr)
 
     def usage_error(self, exc: UsageError, file: str | None = None) -> None:
-        self.add({"ok": False, **({"file": file} if file else {}), "usage_error": str(exc.args[0])})
-        print(f"{paint('convplan: error:', 'error', self.color)} {exc.args[0]}", file=sys.stderr)
+        self.add({"ok": False, **({"file": file} if file else {}), "usage_error": exc.message})
+        print(f"{paint('convplan: error:', 'error', self.color)} {exc.message}", file=sys.stderr)
 
     def finish(self) -> None:
         if not self.as_json or not self.objects:
@@ -216,10 +221,6 @@ def _sources(names: list[str]) -> list:
 
 class _NoMatch(str):
     """A glob that matched no file: reported as that file's E011."""
-
-
-def _name(source) -> str:
-    return str(source)
 
 
 def _sizes(pairs: list[str]) -> dict[str, int]:
