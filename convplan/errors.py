@@ -29,10 +29,12 @@ class Span:
 
     @staticmethod
     def of(meta_or_token) -> Span:
+        """The span of a Lark token or tree node (anything with line, column, end_line, end_column)."""
         m = meta_or_token
         return Span(m.line, m.column, m.end_line, m.end_column)
 
     def to(self, other: Span) -> Span:
+        """From the start of this span to the end of `other`."""
         return Span(self.line, self.col, other.end_line, other.end_col)
 
 
@@ -41,6 +43,9 @@ WHOLE_FILE = Span(0, 0, 0, 0)  # a problem with the file itself (it cannot be re
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One problem found in a plan: a code (E... error, W... warning; docs/errors.md), a message, where
+    (`file`, `span`), `hints` (fixes), `notes` (other places that matter)."""
+
     code: str
     message: str
     span: Span
@@ -52,13 +57,16 @@ class Diagnostic:
 
     @property
     def line(self) -> int:
+        """The 1-based line of the span's start (0 for a problem with the whole file)."""
         return self.span.line
 
     @property
     def column(self) -> int:
+        """The 1-based column of the span's start."""
         return self.span.col
 
     def to_dict(self) -> dict:
+        """As `--json` prints it."""
         return {
             "severity": self.severity,
             "code": self.code,

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 import convplan
+from convplan.check import Requirement
 from convplan.graph import Graph, Node
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("cls", [convplan.Plan, convplan.Result, Node, Graph])
+@pytest.mark.parametrize("cls", [convplan.Plan, convplan.Result, Node, Graph, Requirement, convplan.Diagnostic,
+                                 convplan.Span, convplan.PlanError])
 def test_every_public_property_and_method_has_a_docstring(cls):
     missing = []
     for name, member in vars(cls).items():
