@@ -134,3 +134,15 @@ def test_w310_of_a_large_conv_and_the_pool_after_it_match_torch(k, s, k2, s2):
     t_pool = torch.nn.AvgPool1d(k2, stride=s2)
     inner = {t_conv(torch.zeros(1, 2, n)).shape[-1] for n in lengths}  # the pool's input lengths
     assert any(unread_tail(t_pool, m) for m in inner) == (4 in warned), (conv, pool, warned)
+
+
+@pytest.mark.parametrize("depth", [1, 4, 8])
+def test_w310_of_a_pool_after_a_deep_strided_chain_has_an_example_torch_confirms(depth):
+    """After 8 stride-2 convs the pool reads (L + 255)//256, constant over the 256 sizes from its bound."""
+    convs = ["Conv1d(2, 3, stride=2, padding=1)"] * depth
+    checked = convplan.parse(plan("[N, 2, L]", *convs, "AvgPool1d(4)"))
+    (message,) = [w.message for w in checked.warnings if w.code == "W310" and w.span.line == depth + 3]
+    example = int(message.split("(e.g. L = ")[1].split(")")[0])
+    chain = torch.nn.Sequential(*[torch.nn.Conv1d(2, 2, 3, stride=2, padding=1) for _ in range(depth)])
+    inner = chain(torch.zeros(1, 2, example)).shape[-1]
+    assert checked.satisfied(N=1, L=example) and unread_tail(torch.nn.AvgPool1d(4), inner) > 0
