@@ -74,6 +74,8 @@ def _run(args, sizes: dict[str, int], source, out: Output) -> int:
     """One file: the command's exit status (its output and diagnostics written to `out`)."""
     try:
         plan = _load(source, sizes)
+        if sizes and getattr(args.func, "binds", False):  # its output, and so its warnings, are at these sizes
+            plan = plan.bind(**sizes)
         strict = _strict_failure(args, plan)
         if strict and getattr(args.func, "writes", False):  # codegen: nothing written for a plan that fails
             _warnings(plan, out)
@@ -271,8 +273,6 @@ def _read(source) -> tuple[str, str]:
 
 
 def cmd_check(args, sizes, plan, out: Output) -> int:
-    if sizes:
-        plan = plan.bind(**sizes)
     if args.json:
         out.add({"ok": True, **plan.to_dict()})
     else:
@@ -340,8 +340,6 @@ def cmd_explain(args, sizes, plan, out: Output) -> int:
 
 
 def cmd_cost(args, sizes, plan, out: Output) -> int:
-    if sizes:
-        plan = plan.bind(**sizes)
     if args.compare:
         rows = _compare(plan)
         if args.json:
@@ -440,6 +438,9 @@ def _param_text(plan) -> str:
         return ""
     shown = (k if pyrepr(v) == k else f"{k}={pyrepr(v)}" for k, v in plan.params.items())  # a free one is its symbol
     return "(" + ", ".join(shown) + ")"
+
+
+cmd_check.binds = cmd_cost.binds = True  # they show the plan bound to --set's sizes, and its warnings
 
 
 if __name__ == "__main__":

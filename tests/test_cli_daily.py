@@ -173,3 +173,12 @@ def test_colour_on_a_terminal_through_main(plans, monkeypatch):
     monkeypatch.setattr("sys.stdout", io.StringIO())
     assert cli.main(["check", "b.plan"]) == 1
     assert RED in tty.getvalue()
+
+
+def test_check_with_set_shows_and_judges_the_warnings_at_those_sizes(plans, capsys):
+    code, out, err = run(capsys, "check", "w.plan", "--set", "L=8", "--strict")  # L = 8: MaxPool1d(2) drops none
+    assert code == 0 and "W310" not in err and "[N, 1, 4]" in out
+    code, _, err = run(capsys, "check", "w.plan", "--set", "L=9", "--strict")
+    assert code == 0 and "W310" not in err  # a number: the shape says what is kept, as for `input [N, 1, 9]`
+    code, _, err = run(capsys, "check", "w.plan", "--strict")
+    assert code == 1 and "W310" in err
