@@ -92,10 +92,11 @@ class LayerCalls:
 
     def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> str | None:
         """A call copied in torch's order, which a plan reads shifted by one.  Surely wrong, E112: a whole
-        number given by position for a float argument (eps, momentum) that equals the input's channels,
-        `BatchNorm2d(32)` on 32 channels (eps=32.0).  Perhaps meant, W320: `Conv1d(1, 32, 3)` on a 1-channel
-        input (out_channels=1, kernel_size=32, stride=3 is a valid layer), and a whole-number eps that is
-        not the channel count.  Returns the hint, for an error the shifted reading causes."""
+        number given by position for the float argument in the place torch's order has the inferred one (eps),
+        equal to the input's channels: `BatchNorm2d(32)` on 32 channels (eps=32.0).  Perhaps meant, W320:
+        `Conv1d(1, 32, 3)` on a 1-channel input (out_channels=1, kernel_size=32, stride=3 is a valid layer),
+        and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
+        reading causes."""
         positional = [a for a in call.args if a.name is None]
         required = sum(1 for a in spec.args if a.default is REQUIRED)
         first = args[spec.arg_names[0]] if spec.args else None
