@@ -69,3 +69,14 @@ def test_a_reader_that_ran_before_makes_training_fail():
 @pytest.mark.parametrize("path", ["examples/resnet18.plan", "examples/alexnet.plan", "examples/mobilenet_se.plan"])
 def test_no_w350_in_networks_that_use_inplace_safely(path):
     assert not [w for w in convplan.load(path).warnings if w.code == "W350"]
+
+
+def test_a_block_from_another_file_is_warned_once_in_that_file(tmp_path):
+    (tmp_path / "blocks.plan").write_text("block Res():\n    input [N, C, L]\n    residual:\n"
+                                          "        ReLU(inplace=True)\n        Conv1d(C, kernel_size=3, padding=1)\n")
+    main = tmp_path / "main.plan"
+    main.write_text('from "blocks.plan" import Res\nplan M:\n    input [N, 4, L]\n    Conv1d(4, kernel_size=1)\n'
+                    "    Res()\n    Res()\n")
+    (w,) = [w for w in convplan.load(main).warnings if w.code == "W350"]
+    assert w.file.endswith("blocks.plan") and w.span.line == 4
+    assert "ReLU(inplace=True)" in convplan.PlanError([w], "").render()  # the excerpt is from blocks.plan
