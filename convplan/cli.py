@@ -1,4 +1,5 @@
-"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`.
+"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`,
+`convplan draw FILE [-o OUT.svg|png|dot]`.
 
 Exit codes: 0 ok, 1 the plan was refused (or verification found a mismatch), 2 usage error.
 `check` must stay fast: it never imports torch.
@@ -87,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, metavar="OUT.py", help="write the module here instead of stdout")
     p.add_argument("--set", action="append", metavar="NAME=INT", help="a size's default in the class (repeatable)")
     p.set_defaults(func=cmd_codegen)
+    text = "draw the plan's graph: blocks as clusters, every edge labelled with its shape (numbers with --set)"
+    p = sub.add_parser("draw", help=text, description=text)
+    p.add_argument("file", type=Path, help="a .plan file")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.svg|png|dot",
+                   help="write the picture here, its format from the suffix (default: DOT text on stdout)")
+    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+    p.set_defaults(func=cmd_draw)
     return parser
 
 
@@ -175,8 +183,31 @@ def cmd_codegen(args, sizes) -> int:
     return 0
 
 
-def _refuse_overwriting_a_plan(output: Path, plan) -> None:
-    """The generated module never replaces what the user wrote: the plan, a file it imports, any .plan."""
+def cmd_draw(args, sizes) -> int:
+    from .draw import DrawError, format_of, render
+
+    plan = _load(args.file, sizes)
+    if sizes:
+        plan = plan.bind(**sizes)
+    try:
+        if args.output is None:
+            sys.stdout.write(render(plan, "dot").decode("utf-8"))
+            return 0
+        _refuse_overwriting_a_plan(args.output, plan, "a drawing", "svg")
+        fmt = format_of(args.output)
+        picture = render(plan, fmt)
+    except DrawError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        args.output.write_bytes(picture)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {(exc.strerror or 'error').lower()}") from None
+    return 0
+
+
+def _refuse_overwriting_a_plan(output: Path, plan, what_is_written: str = "generated Python",
+                               suffix: str = "py") -> None:
+    """What convplan writes never replaces what the user wrote: the plan, a file it imports, any .plan."""
     try:
         target = output.resolve()  # through symlinks
     except (OSError, RuntimeError):  # a symlink loop: writing there fails anyway, with its own message
@@ -190,8 +221,8 @@ def _refuse_overwriting_a_plan(output: Path, plan) -> None:
         what = "a .plan file"
     else:
         return
-    suggestion = Path(plan.filename).with_suffix(".py").name
-    raise UsageError(f"refusing to write generated Python to {output}: it is {what}"
+    suggestion = Path(plan.filename).with_suffix("." + suffix).name
+    raise UsageError(f"refusing to write {what_is_written} to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
 
 

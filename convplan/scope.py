@@ -237,6 +237,9 @@ class State:
             raise Abort
         if self.frame.file != self.diag.file:
             node = replace(node, file=self.frame.file)
+        scope = tuple((f.prefix.removesuffix("_"), f.block.name) for f in self.diag.frames if f.block is not None)
+        if scope:
+            node = replace(node, scope=scope)
         self.nodes.append(node)
         return Tensor(node.id)
 
