@@ -174,8 +174,8 @@ def test_draw_never_writes_over_a_plan_and_wants_a_known_suffix(tmp_path, capsys
     before = Path("lib/mobile_blocks.plan").read_text()
     Path("lib.svg").symlink_to("lib/mobile_blocks.plan")
     for target, said in [("m.plan", "it is the plan itself"), ("lib.svg", "a file the plan imports"),
-                         ("x.PLAN", "it is a .plan file (write it to m.svg"), ("m.txt", "cannot tell the format from .txt"),
-                         ("m", "a name without a suffix")]:
+                         ("x.PLAN", "it is a .plan file (write it to m.svg"),
+                         ("m.txt", "cannot tell the format from .txt"), ("m", "a name without a suffix")]:
         code = cli.main(["draw", "m.plan", "-o", target])
         err = capsys.readouterr().err
         assert code == 2 and said in err, (target, err)
