@@ -2,7 +2,7 @@
 Pygments) highlight plans: ```` ```plan ````.  Registered as the `pygments.lexers` entry point `plan`.
 
 The words come from where the language defines them: the keywords are `grammar/plan.lark`'s
-(tests/test_pygments_lexer.py compares), the layer kinds and merges are the registries' (no torch).
+(vocabulary.py; tests/test_pygments_lexer.py compares), the layer kinds and merges are the registries' (no torch).
 A character outside the language (a `.` in `nn.Conv2d`, a smart quote) is plain Text, not Error:
 docs show wrong plans on purpose (docs/errors.md), and Sphinx drops the highlighting of a whole
 block that has one Error token.
@@ -13,20 +13,13 @@ from __future__ import annotations
 from pygments.lexer import RegexLexer, bygroups, include, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
 
+from . import vocabulary as v
 from .layers import REGISTRY
 from .merges import MERGES
+from .vocabulary import END, IDENT, KEYWORDS
 
-# grammar/plan.lark's keywords, by what they do
-STATEMENTS = ("input", "output", "residual", "shortcut", "branch", "repeat", "if", "elif", "else", "pass")
-DECLARATIONS = ("plan", "block")
-NAMESPACE = ("import", "from")
-WORD_OPERATORS = ("and", "or", "not", "in")
-CONSTANTS = ("True", "False", "None")
-
-IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
-END = r"(?![A-Za-z0-9_])"  # a whole word: `input_proj` is a name, not `input`
-KEYWORDS = (*STATEMENTS, *DECLARATIONS, *NAMESPACE, *WORD_OPERATORS, *CONSTANTS)
 NOT_KEYWORD = rf"(?!(?:{'|'.join(KEYWORDS)}){END})"
+DECLARED = rf"({'|'.join(v.DECLARATIONS)})([ \t\f]+)({NOT_KEYWORD}{IDENT})"  # `plan UNet`, `block Up`
 
 
 class PlanLexer(RegexLexer):
@@ -55,19 +48,19 @@ class PlanLexer(RegexLexer):
             (r"[ \t\f]+|\r?\n", Whitespace),
             (r"\\[ \t\f]*\r?\n", Whitespace),  # a line continuation
             (r"#[^\n]*", Comment.Single),
-            (rf"({'|'.join(DECLARATIONS)})([ \t\f]+)({NOT_KEYWORD}{IDENT})", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
-            (words(DECLARATIONS, suffix=END), Keyword.Declaration),
-            (words(NAMESPACE, suffix=END), Keyword.Namespace),
-            (words(STATEMENTS, suffix=END), Keyword),
-            (words(WORD_OPERATORS, suffix=END), Operator.Word),
-            (words(CONSTANTS, suffix=END), Keyword.Constant),
-            (rf"\?(?:{IDENT})?", Name.Variable.Magic),  # `?`, `?pad`: solved by convplan
-            (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+", Number.Float),
-            (r"[0-9]+(_[0-9]+)*", Number.Integer),
-            (r"'[^'\\\n]*'", String.Single),
-            (r'"[^"\\\n]*"', String.Double),
+            (DECLARED, bygroups(Keyword.Declaration, Whitespace, Name.Class)),
+            (words(v.DECLARATIONS, suffix=END), Keyword.Declaration),
+            (words(v.NAMESPACE, suffix=END), Keyword.Namespace),
+            (words(v.STATEMENTS, suffix=END), Keyword),
+            (words(v.WORD_OPERATORS, suffix=END), Operator.Word),
+            (words(v.CONSTANTS, suffix=END), Keyword.Constant),
+            (v.UNKNOWN, Name.Variable.Magic),  # `?`, `?pad`: solved by convplan
+            (v.FLOAT, Number.Float),
+            (v.INT, Number.Integer),
+            (v.SINGLE_QUOTED, String.Single),
+            (v.DOUBLE_QUOTED, String.Double),
             (r"\.\.\.", Keyword.Pseudo),  # `input [..., C]` in a block's pattern
-            (r"->|==|!=|<=|>=|<|>|\*\*|//|[-+*%=]", Operator),
+            (v.OPERATORS, Operator),
             (r"[\[\],:)]", Punctuation),
         ],
         "names": [
