@@ -27,6 +27,17 @@ PLANS = sorted([*ROOT.glob("examples/**/*.plan"), *ROOT.glob("tests/golden/**/*.
 CONSTANTS = {"TRUE", "FALSE", "NONE"}
 SIMPLE = {"INT": "int", "FLOAT": "float", "STRING": "string", "UNKNOWN": "unknown"}
 
+# Pieces of random "token soup" for the highlighters' property tests: joined at random, they make words
+# that run together (`in` + `put`), numbers next to names, unclosed strings and stray characters.
+PIECES = [
+    "plan", "block", "import", "from", "input", "output", "residual", "shortcut", "branch", "repeat", "if", "elif",
+    "else", "pass", "and", "or", "not", "in", "True", "False", "None",
+    "Conv2d", "ReLU", "BatchNorm2d", "add", "cat", "x", "enc1", "kernel_size", "N", "input_proj", "planes", "inplace",
+    "0", "32", "1_000", "0.5", "1e3", ".5", "2.", "'same'", '"zeros"', "?", "?pad", "# a comment",
+    "->", "==", "//", "**", "%", "=", "(", ")", "[", "]", ",", ":", "...",
+    " ", " ", "\n", "\n    ", "\\\n", ".", "'", "é", "\U0001F600",
+]
+
 
 @dataclass(frozen=True)
 class Tok:

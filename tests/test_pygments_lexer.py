@@ -8,7 +8,7 @@ import re
 from importlib.metadata import EntryPoint
 
 import pytest
-from _plan_tokens import PLANS, ROOT, keywords, tokens
+from _plan_tokens import PIECES, PLANS, ROOT, keywords, tokens
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String, Text, Whitespace
@@ -59,12 +59,6 @@ def test_every_plan_lexes_as_the_grammar_cuts_it(path):
     agree(text)
     if "golden" not in path.parts:  # valid plans: every character is the language's, none falls to Text
         assert not [(s, e) for s, (t, e) in lex(text).items() if t is Text]
-
-
-PIECES = [*sorted(keywords()), "Conv2d", "ReLU", "BatchNorm2d", "add", "cat", "x", "enc1", "kernel_size", "N",
-          "input_proj", "planes", "inplace", "0", "32", "1_000", "0.5", "1e3", ".5", "2.", "'same'", '"zeros"',
-          "?", "?pad", "# a comment", "->", "==", "//", "**", "%", "=", "(", ")", "[", "]", ",", ":", "...",
-          " ", " ", "\n", "\n    ", "\\\n", ".", "'", "é"]
 
 
 @settings(max_examples=300, deadline=None)
