@@ -134,9 +134,16 @@ def _emit(dot, cluster: _Cluster, plan, graphviz) -> None:
 
 
 def _node_label(node: Node, plan) -> str:
+    """`conv1` and its call, `Conv2d(16, 96, 1, bias=False)`; the edges show a merge's operands."""
     if node.op == "input":
         return f"input {node.name}"
-    return f"{node.name}\\n{show_call(node, plan.graph)}"  # DOT's line break
+    call = show_call(node).removesuffix("()") if node.op in MERGES else show_call(node)  # `add`, `cat(dim=1)`
+    return f"{local_name(node)}\\n{call}"  # DOT's line break
+
+
+def local_name(node: Node) -> str:
+    """The name inside its block call's cluster: `conv1` for `layer1_basicblock1_conv1`."""
+    return node.name.removeprefix(node.scope[-1][0] + "_") if node.scope else node.name
 
 
 def _edge_label(node: Node) -> str:
@@ -144,7 +151,7 @@ def _edge_label(node: Node) -> str:
 
 
 def _where(node: Node, plan) -> str:
-    return f"{node.file or plan.filename}:{node.line}"
+    return f"{node.name}  {node.file or plan.filename}:{node.line}"
 
 
 def _title(plan) -> str:

@@ -52,9 +52,11 @@ def test_every_example_renders_to_svg_with_every_node_edge_shape_and_block(path,
     assert len(seen["nodes"]) == len(graph.nodes) + len(graph.outputs)
     for node in graph.nodes:
         text = seen["nodes"][f"n{node.id}"]
-        assert text[0] == (f"input {node.name}" if node.op == "input" else node.name)
-        if node.op != "input":
-            assert text[1].startswith(f"{node.kind or node.op}(")
+        if node.op == "input":
+            assert text == [f"input {node.name}"]
+        else:  # its name in its block call's cluster (the cluster's label says which call), and its call
+            assert node.name == "_".join([node.scope[-1][0], text[0]] if node.scope else [text[0]])
+            assert text[1] == node.op or text[1].startswith(f"{node.kind or node.op}(")
         for source in node.inputs:  # every edge, merges' operands included, with its shape
             assert seen["edges"][(f"n{source}", f"n{node.id}")] == show_shape(graph.nodes[source].shape)
     assert len(seen["edges"]) == sum(len(node.inputs) for node in graph.nodes) + len(graph.outputs)
