@@ -88,3 +88,12 @@ def test_the_entry_point_names_this_lexer_and_pygments_finds_it(monkeypatch):
                         lambda group: [entry] if group == pygments.plugin.LEXER_ENTRY_POINT else [])
     assert type(pygments.lexers.get_lexer_by_name("plan")) is pl.PlanLexer
     assert type(pygments.lexers.get_lexer_for_filename("unet.plan")) is pl.PlanLexer
+
+
+def test_highlighting_and_drawing_never_import_torch():
+    """The lexer reads the registry, and `convplan draw` the checked graph: neither needs torch."""
+    from test_no_torch import assert_no_torch
+
+    assert_no_torch("from convplan.pygments_lexer import PlanLexer\n"
+                    "assert list(PlanLexer().get_tokens('plan P:\\n    Conv2d(3)\\n'))")
+    assert_no_torch("import convplan.cli\nassert convplan.cli.main(['draw', 'examples/resnet18.plan']) == 0")
