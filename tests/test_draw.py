@@ -204,3 +204,13 @@ def test_the_readme_picture_is_the_current_drawing():
     assert committed == fresh
     assert "docs/img/two_tower.svg" in (ROOT / "README.md").read_text()
 
+
+
+def test_a_partial_plan_draws_what_was_built_and_a_bad_path_is_a_message(tmp_path, capsys):
+    """In a notebook, `convplan.analyse` of a plan with errors still shows the graph around them."""
+    result = convplan.analyse((ROOT / "tests" / "golden" / "errors" / "several_errors.plan").read_text())
+    assert len(result.errors) == 3 and result.plan.graph.nodes
+    seen = parse_svg(result.plan._repr_svg_())
+    assert {f"n{node.id}" for node in result.plan.graph.nodes} <= set(seen["nodes"])
+    code = cli.main(["draw", str(ROOT / "examples" / "cnn1d.plan"), "-o", str(tmp_path / "missing" / "g.svg")])
+    assert code == 2 and "cannot write" in capsys.readouterr().err
