@@ -1,5 +1,4 @@
-"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`,
-`convplan draw FILE [-o OUT.svg|png|dot]`.
+"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`.
 
 Exit codes: 0 ok, 1 the plan was refused (or verification found a mismatch), 2 usage error.
 `check` must stay fast: it never imports torch.
@@ -82,12 +81,6 @@ def _parser() -> argparse.ArgumentParser:
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
                  json=False)
     p.add_argument("--layer", metavar="NAME", help="explain this node only (a name from `convplan check`)")
-    text = "write the plan as a standalone PyTorch module (needs only torch)"
-    p = sub.add_parser("codegen", help=text, description=text)
-    p.add_argument("file", type=Path, help="a .plan file")
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.py", help="write the module here instead of stdout")
-    p.add_argument("--set", action="append", metavar="NAME=INT", help="a size's default in the class (repeatable)")
-    p.set_defaults(func=cmd_codegen)
     text = "draw the plan's graph: blocks as clusters, every edge labelled with its shape (numbers with --set)"
     p = sub.add_parser("draw", help=text, description=text)
     p.add_argument("file", type=Path, help="a .plan file")
@@ -95,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the picture here, its format from the suffix (default: DOT text on stdout)")
     p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
     p.set_defaults(func=cmd_draw)
+    text = "write the plan as a standalone PyTorch module (needs only torch)"
+    p = sub.add_parser("codegen", help=text, description=text)
+    p.add_argument("file", type=Path, help="a .plan file")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.py", help="write the module here instead of stdout")
+    p.add_argument("--set", action="append", metavar="NAME=INT", help="a size's default in the class (repeatable)")
+    p.set_defaults(func=cmd_codegen)
     return parser
 
 
