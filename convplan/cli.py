@@ -77,17 +77,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="what to count: macs (multiply-accumulates with the weights, the default) or flopcounter "
                    "(what torch's FlopCounterMode reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
+    p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
+                 "shape (numbers with --set)", json=False)
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.svg|png|dot",
+                   help="write the picture here, its format from the suffix (default: DOT text on stdout)")
     p = _command(sub, "explain", cmd_explain,
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
                  json=False)
     p.add_argument("--layer", metavar="NAME", help="explain this node only (a name from `convplan check`)")
-    text = "draw the plan's graph: blocks as clusters, every edge labelled with its shape (numbers with --set)"
-    p = sub.add_parser("draw", help=text, description=text)
-    p.add_argument("file", type=Path, help="a .plan file")
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.svg|png|dot",
-                   help="write the picture here, its format from the suffix (default: DOT text on stdout)")
-    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
-    p.set_defaults(func=cmd_draw)
     text = "write the plan as a standalone PyTorch module (needs only torch)"
     p = sub.add_parser("codegen", help=text, description=text)
     p.add_argument("file", type=Path, help="a .plan file")
@@ -183,24 +180,26 @@ def cmd_codegen(args, sizes) -> int:
 
 
 def cmd_draw(args, sizes) -> int:
+    plan = _load(args.file, sizes)
+    return _draw(plan.bind(**sizes) if sizes else plan, args.output)
+
+
+def _draw(plan, output: Path | None) -> int:
+    """The picture to `output` (its format from the suffix), or the DOT text to stdout."""
     from .draw import DrawError, format_of, render
 
-    plan = _load(args.file, sizes)
-    if sizes:
-        plan = plan.bind(**sizes)
     try:
-        if args.output is None:
+        if output is None:
             sys.stdout.write(render(plan, "dot").decode("utf-8"))
             return 0
-        _refuse_overwriting_a_plan(args.output, plan, "a drawing", "svg")
-        fmt = format_of(args.output)
-        picture = render(plan, fmt)
+        _refuse_overwriting_a_plan(output, plan, "a drawing", "svg")
+        picture = render(plan, format_of(output))
     except DrawError as exc:
         raise UsageError(str(exc)) from None
     try:
-        args.output.write_bytes(picture)
+        output.write_bytes(picture)
     except OSError as exc:
-        raise UsageError(f"cannot write {args.output}: {(exc.strerror or 'error').lower()}") from None
+        raise UsageError(f"cannot write {output}: {(exc.strerror or 'error').lower()}") from None
     return 0
 
 
