@@ -179,30 +179,6 @@ def cmd_codegen(args, sizes) -> int:
     return 0
 
 
-def cmd_draw(args, sizes) -> int:
-    plan = _load(args.file, sizes)
-    return _draw(plan.bind(**sizes) if sizes else plan, args.output)
-
-
-def _draw(plan, output: Path | None) -> int:
-    """The picture to `output` (its format from the suffix), or the DOT text to stdout."""
-    from .draw import DrawError, format_of, render
-
-    try:
-        if output is None:
-            sys.stdout.write(render(plan, "dot").decode("utf-8"))
-            return 0
-        _refuse_overwriting_a_plan(output, plan, "a drawing", "svg")
-        picture = render(plan, format_of(output))
-    except DrawError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        output.write_bytes(picture)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {(exc.strerror or 'error').lower()}") from None
-    return 0
-
-
 def _refuse_overwriting_a_plan(output: Path, plan, what_is_written: str = "generated Python",
                                suffix: str = "py") -> None:
     """What convplan writes never replaces what the user wrote: the plan, a file it imports, any .plan."""
@@ -306,6 +282,30 @@ def _shown(value) -> str:
     if not isinstance(value, (int, str)):
         value = _number(value)
     return f"{value:,}" if isinstance(value, int) else value
+
+
+def cmd_draw(args, sizes) -> int:
+    plan = _load(args.file, sizes)
+    return _draw(plan.bind(**sizes) if sizes else plan, args.output)
+
+
+def _draw(plan, output: Path | None) -> int:
+    """The picture to `output` (its format from the suffix), or the DOT text to stdout."""
+    from .draw import DrawError, format_of, render
+
+    try:
+        if output is None:
+            sys.stdout.write(render(plan, "dot").decode("utf-8"))
+            return 0
+        _refuse_overwriting_a_plan(output, plan, "a drawing", "svg")
+        picture = render(plan, format_of(output))
+    except DrawError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        output.write_bytes(picture)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {(exc.strerror or 'error').lower()}") from None
+    return 0
 
 
 def render_table(plan) -> str:
