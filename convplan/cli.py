@@ -300,7 +300,7 @@ def _draw(plan, output: Path | None) -> int:
         _refuse_overwriting_a_plan(output, plan, "a drawing", "svg")
         picture = render(plan, format_of(output))
     except DrawError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"-o {output}: {exc}" if output is not None else str(exc)) from None
     try:
         output.write_bytes(picture)
     except OSError as exc:

@@ -83,7 +83,7 @@ def format_of(output: Path) -> str:
     """The format `-o` asks for, by its suffix."""
     fmt = FORMATS.get(output.suffix.lower())
     if fmt is None:
-        raise DrawError(f"-o {output}: cannot tell the format from {output.suffix or 'a name without a suffix'}; "
+        raise DrawError(f"cannot tell the format from {output.suffix or 'a name without a suffix'}; "
                         f"use one of {', '.join(sorted(FORMATS))}")
     return fmt
 

@@ -157,7 +157,8 @@ def test_dot_output_needs_no_graphviz_programs_but_svg_says_how_to_get_them(tmp_
     code = cli.main(["draw", str(plan), "-o", str(tmp_path / "g.svg")])
     err = capsys.readouterr().err
     assert code == 2 and not (tmp_path / "g.svg").exists()
-    assert err.startswith("convplan: error: drawing SVG needs Graphviz's `dot` program, which is not on PATH")
+    assert err.startswith(f"convplan: error: -o {tmp_path / 'g.svg'}: drawing SVG needs Graphviz's `dot` program, "
+                          "which is not on PATH")
     assert "apt-get install graphviz" in err and "-o graph.dot" in err and "Traceback" not in err
     assert convplan.load(plan)._repr_svg_() is None  # the notebook falls back to the text repr
 
@@ -177,7 +178,7 @@ def test_draw_never_writes_over_a_plan_and_wants_a_known_suffix(tmp_path, capsys
     Path("lib.svg").symlink_to("lib/mobile_blocks.plan")
     for target, said in [("m.plan", "it is the plan itself"), ("lib.svg", "a file the plan imports"),
                          ("x.PLAN", "it is a .plan file (write it to m.svg"),
-                         ("m.txt", "cannot tell the format from .txt"), ("m", "a name without a suffix")]:
+                         ("m.txt", "-o m.txt: cannot tell the format from .txt"), ("m", "a name without a suffix")]:
         code = cli.main(["draw", "m.plan", "-o", target])
         err = capsys.readouterr().err
         assert code == 2 and said in err, (target, err)
