@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from . import nodes as n
 from .errors import PlanError, TooManyErrors, did_you_mean
 from .graph import Graph
+from .overwrites import overwrite_warnings
 from .passes import run_passes
 from .requirements import Requirement, requirements, word_tails
 from .scope import Abort, State
@@ -35,6 +36,7 @@ class Checked:
     library: dict = field(default_factory=dict)  # block name -> scope.BlockSource, as the plan sees them
     errors: tuple = ()  # empty for a plan that checked; else the graph is what could be built
     error: PlanError | None = field(default=None, compare=False)  # the errors as check() raises them
+    trace: tuple = field(default=(), compare=False, repr=False)  # scope.Made per statement and `?`: for editors
 
     @property
     def ok(self) -> bool:
@@ -61,6 +63,7 @@ def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] |
         requires = requirements(st)
         word_tails(st, requires)
         _unused_sizes(st, plan)
+        overwrite_warnings(st, tuple(t.id for t in outputs))
     except (Abort, TooManyErrors):
         pass  # what was built so far stands; the errors say why it stopped
     graph = Graph(tuple(st.nodes), tuple(t.id for t in outputs), tuple(st.tree))
@@ -71,7 +74,7 @@ def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] |
     except PlanError as exc:
         error = exc
     return Checked(graph, requires, st.unknowns.solved(), dict(st.env), tuple(st.symbols),
-                   tuple(st.diag.warnings), st.library, tuple(st.diag.errors), error)
+                   tuple(st.diag.warnings), st.library, tuple(st.diag.errors), error, tuple(st.trace))
 
 
 def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,

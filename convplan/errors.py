@@ -29,10 +29,12 @@ class Span:
 
     @staticmethod
     def of(meta_or_token) -> Span:
+        """The span of a Lark token or tree node (anything with line, column, end_line, end_column)."""
         m = meta_or_token
         return Span(m.line, m.column, m.end_line, m.end_column)
 
     def to(self, other: Span) -> Span:
+        """From the start of this span to the end of `other`."""
         return Span(self.line, self.col, other.end_line, other.end_col)
 
 
@@ -40,7 +42,34 @@ WHOLE_FILE = Span(0, 0, 0, 0)  # a problem with the file itself (it cannot be re
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace the text `span` covers with `text`; a span that ends where it starts inserts."""
+
+    span: Span
+    text: str
+
+    def to_dict(self) -> dict:
+        s = self.span
+        return {"line": s.line, "column": s.col, "end_line": s.end_line, "end_column": s.end_col, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A hint that is a concrete change to the text: its title (the hint, or what the edit does) and the
+    edits that carry it out (in the diagnostic's file).  Editors offer it as a quick fix."""
+
+    hint: str
+    edits: tuple[Edit, ...]
+
+    def to_dict(self) -> dict:
+        return {"hint": self.hint, "edits": [e.to_dict() for e in self.edits]}
+
+
+@dataclass(frozen=True)
 class Diagnostic:
+    """One problem found in a plan: a code (E... error, W... warning; docs/errors.md), a message, where
+    (`file`, `span`), `hints` (fixes), `notes` (other places that matter)."""
+
     code: str
     message: str
     span: Span
@@ -49,16 +78,20 @@ class Diagnostic:
     severity: str = "error"  # or "warning"
     notes: tuple[tuple, ...] = ()  # secondary locations: (text, span) or (text, span, file, source)
     source: str | None = field(default=None, compare=False, repr=False)  # the text of `file`, if not the main one
+    fixes: tuple[Fix, ...] = ()  # the hints that are concrete edits, as edits
 
     @property
     def line(self) -> int:
+        """The 1-based line of the span's start (0 for a problem with the whole file)."""
         return self.span.line
 
     @property
     def column(self) -> int:
+        """The 1-based column of the span's start."""
         return self.span.col
 
     def to_dict(self) -> dict:
+        """As `--json` prints it."""
         return {
             "severity": self.severity,
             "code": self.code,
@@ -69,6 +102,7 @@ class Diagnostic:
             "end_column": self.span.end_col,
             "message": self.message,
             "hints": list(self.hints),
+            "fixes": [f.to_dict() for f in self.fixes],
         }
 
 
@@ -87,30 +121,43 @@ class PlanError(Exception):
     def __str__(self) -> str:
         return self.render()
 
-    def render(self) -> str:
-        text = render_all(self.diagnostics, self.source, self.extra)
+    def render(self, color: bool = False) -> str:
+        """The diagnostics as text; `color` adds ANSI colours (for a terminal)."""
+        text = render_all(self.diagnostics, self.source, self.extra, color)
         if self.stopped:
             text += f"\n(checking stopped after {MAX_COLLECTED} errors)"
         return text
 
 
-def render(diag: Diagnostic, source: str) -> str:
-    """`file:line:col: error[E...]: message`, the source line, a caret under the span, hints."""
+# ANSI styles of the parts of a diagnostic, as gcc and rustc colour them
+STYLES = {"error": "1;31", "warning": "1;33", "note": "1;36", "hint": "1;32", "where": "1"}
+
+
+def paint(text: str, style: str, color: bool = True) -> str:
+    """`text` in the ANSI style named `style` (a key of STYLES), or as it is when `color` is False."""
+    return f"\x1b[{STYLES[style]}m{text}\x1b[0m" if color else text
+
+
+def render(diag: Diagnostic, source: str, color: bool = False) -> str:
+    """`file:line:col: error[E...]: message`, the source line, a caret under the span, hints; `color`
+    paints the severity and the carets (red for errors, yellow for warnings), notes and hints."""
     where = f"{diag.file}:{diag.span.line}:{diag.span.col}" if diag.span != WHOLE_FILE else diag.file
-    head = f"{where}: {diag.severity}[{diag.code}]: {diag.message}"
+    severity = diag.severity if diag.severity in STYLES else "error"
+    head = f"{paint(where + ':', 'where', color)} {paint(f'{diag.severity}[{diag.code}]:', severity, color)} " \
+           f"{diag.message}"
     main = source
     source = diag.source if diag.source is not None else source
-    out = [head, *_excerpt(source, diag.span)]
+    out = [head, *_excerpt(source, diag.span, severity if color else None)]
     for note, span, *where in diag.notes:  # a note in another file (a block's caller) says which
         file, text = where if where else (diag.file, source)
-        out.append(f"note: {note} ({file}:{span.line}:{span.col})")
-        out.extend(_excerpt(main if text is None else text, span))
-    out.extend(f"hint: {h}" for h in diag.hints)
+        out.append(f"{paint('note:', 'note', color)} {note} ({file}:{span.line}:{span.col})")
+        out.extend(_excerpt(main if text is None else text, span, "note" if color else None))
+    out.extend(f"{paint('hint:', 'hint', color)} {h}" for h in diag.hints)
     return "\n".join(out)
 
 
-def render_all(diags: list[Diagnostic], source: str, extra: int = 0) -> str:
-    text = "\n".join(render(d, source) for d in diags)
+def render_all(diags: list[Diagnostic], source: str, extra: int = 0, color: bool = False) -> str:
+    text = "\n".join(render(d, source, color) for d in diags)
     if extra:
         text += f"\n... and {extra} more"
     return text
@@ -125,7 +172,7 @@ def source_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def _excerpt(source: str, span: Span) -> list[str]:
+def _excerpt(source: str, span: Span, style: str | None = None) -> list[str]:
     lines = source_lines(source)
     if not 1 <= span.line <= len(lines):
         return []
@@ -139,7 +186,8 @@ def _excerpt(source: str, span: Span) -> list[str]:
     width = max(1, min(width, len(text) - (span.col - 1 - shift) if text else 1))
     gutter = f"{span.line:>4} | "
     pad = " " * (len(gutter) - 2) + "| "
-    return [gutter + text, pad + " " * (span.col - 1 - shift) + "^" * width]
+    carets = "^" * width
+    return [gutter + text, pad + " " * (span.col - 1 - shift) + (paint(carets, style) if style else carets)]
 
 
 def suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
@@ -158,6 +206,12 @@ def did_you_mean(word: str, choices) -> str | None:
     return f"did you mean {best}?" if best and best != word else None
 
 
+def rename_fix(word: str, choices, span: Span) -> Fix | None:
+    """`did_you_mean` as an edit: the closest choice written over `span` (where `word` is)."""
+    best = suggest(word, choices)
+    return Fix(f"did you mean {best}?", (Edit(span, best),)) if best and best != word else None
+
+
 class Collector:
     """Gathers diagnostics for one source; `raise_if_any` turns them into one PlanError."""
 
@@ -165,21 +219,24 @@ class Collector:
         self.source, self.file = source, file
         self.diags: list[Diagnostic] = _Diagnostics()
 
-    def error(self, code: str, message: str, span: Span, hints=(), notes=()) -> Diagnostic:
-        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "error", tuple(notes))
+    def error(self, code: str, message: str, span: Span, hints=(), notes=(), fixes=()) -> Diagnostic:
+        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "error", tuple(notes),
+                       fixes=tuple(f for f in fixes if f))
         self.diags.append(d)
         return d
 
-    def warn(self, code: str, message: str, span: Span, hints=()) -> Diagnostic:
-        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "warning")
+    def warn(self, code: str, message: str, span: Span, hints=(), fixes=()) -> Diagnostic:
+        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "warning",
+                       fixes=tuple(f for f in fixes if f))
         self.diags.append(d)
         return d
 
-    def add_hint(self, hint: str | None) -> None:
-        """Append a hint to the diagnostic recorded last (a caller that knows more than the reporter)."""
+    def add_hint(self, hint: str | None, fix: Fix | None = None) -> None:
+        """Append a hint (and the fix that carries it out) to the diagnostic recorded last (a caller that
+        knows more than the reporter)."""
         if hint and self.diags:
             last = self.diags[-1]
-            self.diags[-1] = replace(last, hints=(*last.hints, hint))
+            self.diags[-1] = replace(last, hints=(*last.hints, hint), fixes=(*last.fixes, *([fix] if fix else [])))
 
     @property
     def errors(self) -> list[Diagnostic]:

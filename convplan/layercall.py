@@ -9,10 +9,11 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions
-from .errors import did_you_mean
+from .errors import did_you_mean, rename_fix
+from .fixes import replace as replace_fix
 from .graph import Node
-from .hints import source_text, torch_order_hint
-from .layers import FLOAT, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
+from .hints import source_text, torch_order_fix, torch_order_hint
+from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
 from .merges import MERGES
 from .scope import Skip, State
 from .shapes import equal, pyrepr, to_expr
@@ -31,23 +32,27 @@ class LayerCalls:
         call = stmt.call
         spec = REGISTRY.get(call.name)
         if spec is None:
+            known = [*REGISTRY, *self.st.frame.namespace, *MERGES]
             self.diag.error("E100", f"unknown layer {call.name!r}", call.name_span,
-                            hints=[did_you_mean(call.name, [*REGISTRY, *self.st.frame.namespace, *MERGES])])
+                            hints=[did_you_mean(call.name, known)],
+                            fixes=[rename_fix(call.name, known, call.name_span)])
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
         args, given, written = self.binder.layer(spec, call, shape)
-        order = None
+        order = order_fix = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
-            order = self._torch_order(spec, call, args)
+            order, order_fix = self._torch_order(spec, call, args)
             self._batch_as_weight(spec, call, shape, args[spec.inferred])
+        if spec.last_dim_features:
+            self._flatten_missing(spec, call, prev)
         try:
             out, rule = self._apply(spec, call, shape, args)
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             self.diag.error("E300", f"{spec.name}: {exc.message}", arg_span(call, exc.arg),
-                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order])
+                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order], fixes=[order_fix])
             raise Skip from None
         name = self.st.node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         self._report(spec, call, rule, name, shape)
@@ -89,25 +94,36 @@ class LayerCalls:
                                       "the input or change the stride"])
             self.st.tails.append((warning, spec.name, rule.tails))
 
-    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> str | None:
-        """W320 for `Conv1d(1, 32, 3)` on a 1-channel input: torch's order, which a plan reads shifted by one
-        (out_channels=1, kernel_size=32, stride=3) and may well accept; and for `BatchNorm2d(64)`, which reads
-        as eps=64.0.  Returns the hint, for an error the shifted reading causes."""
+    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> tuple:
+        """A call copied in torch's order, which a plan reads shifted by one.  Surely wrong, E112: a whole
+        number given by position for the float argument in the place torch's order has the inferred one (eps),
+        equal to the input's channels: `BatchNorm2d(32)` on 32 channels (eps=32.0).  Perhaps meant, W320:
+        `Conv1d(1, 32, 3)` on a 1-channel input (out_channels=1, kernel_size=32, stride=3 is a valid layer),
+        and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
+        reading causes, and its fix (or None, None)."""
         positional = [a for a in call.args if a.name is None]
         required = sum(1 for a in spec.args if a.default is REQUIRED)
         first = args[spec.arg_names[0]] if spec.args else None
+        inferred = args[spec.inferred]
+        code = "W320"
         if required and len(positional) > required and isinstance(first, sympy.Basic) \
-                and equal(first, args[spec.inferred]) is True:
+                and equal(first, inferred) is True:
             why = f"the first value equals the input's {spec.inferred}, as in torch's order"
         elif whole := _whole_floats(spec, positional, args):
-            why = f"a whole number as {whole} looks like torch's {spec.inferred}"
+            value = args[whole]
+            if isinstance(inferred, sympy.Basic) and equal(sympy.Integer(int(value)), inferred) is True:
+                code, why = "E112", f"{int(value)} is the input's {spec.inferred}, torch's argument in that place"
+            else:
+                why = f"a whole number as {whole} looks like torch's {spec.inferred}"
         else:
-            return None
-        texts = [source_text(a.span, self.diag.source) or "..." for a in positional]
+            return None, None
+        texts = [source_text(a.span, self.st.frame.source) or "..." for a in positional]
         shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
-        hint = torch_order_hint(spec, call, self.diag.source, least=1)
-        self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint])
-        return hint
+        hint = torch_order_hint(spec, call, self.st.frame.source, least=1)
+        fix = torch_order_fix(spec, call, self.st.frame.source, least=1)
+        report = self.diag.error if code.startswith("E") else self.diag.warn
+        report(code, f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint], fixes=[fix])
+        return hint, fix
 
     def _batch_as_weight(self, spec: LayerSpec, call: n.Call, shape, inferred) -> None:
         """W330: `input [N, 28, 28]` then `Conv2d(16, 3)` is valid torch, read as one unbatched image with N
@@ -122,6 +138,25 @@ class LayerCalls:
                        f"a batch: the input {show_shape(shape)} is taken as unbatched", call.name_span,
                        hints=[fix, "if that dim really is the channels, rename it (C)"])
 
+    def _flatten_missing(self, spec: LayerSpec, call: n.Call, prev: Node) -> None:
+        """W340: `MaxPool2d(2)` then `Linear(10)` is valid torch, a Linear over the last spatial dim alone
+        ([N, C, H, W] -> [N, C, H, 10]); a Flatten() was nearly always left out.  The input is traced back
+        through pointwise layers (ReLU, BatchNorm) to the conv/pool/pad layer that made its spatial dims."""
+        source = prev
+        while source.op == "layer" and source.spec.window == POINTWISE and source.inputs:
+            source = self.st.nodes[source.inputs[0]]
+        made_by = source.spec if source.op == "layer" else None
+        if made_by is None or not made_by.nd or len(prev.shape) < made_by.nd + 1:
+            return
+        shape = prev.shape
+        flat = (shape[0], sympy.Mul(*shape[1:])) if len(shape) == made_by.nd + 2 else (sympy.Mul(*shape),)
+        self.diag.warn("W340", f"{spec.name} acts on the last dim alone ({pyrepr(shape[-1])}, a spatial dim of "
+                       f"{source.name}'s output {show_shape(shape)}): the other dims pass through unmixed",
+                       call.name_span,
+                       hints=[f"insert {FLATTEN.name}() before {spec.name}: it turns {show_shape(shape)} into "
+                              f"{show_shape(flat)}",
+                              f"if {spec.name} is meant for that dim alone, ignore this"])
+
     def _check_rank(self, spec: LayerSpec, shape, call: n.Call) -> None:
         r = len(shape)
         if r in spec.ranks if spec.ranks else r >= spec.min_rank:
@@ -132,8 +167,11 @@ class LayerCalls:
                                for k in spec.ranks)
         else:
             want = f"at least a {spec.min_rank}-D"
+        hint = _rank_hint(spec, shape)
+        other = _rank_member(spec, r)
         self.diag.error("E301", f"{spec.name} expects a {want} input, got {r}-D {show_shape(shape)}",
-                        call.name_span, hints=[_rank_hint(spec, shape)])
+                        call.name_span, hints=[hint],
+                        fixes=[replace_fix(hint, call.name_span, other.name) if hint and other else None])
         raise Skip
 
     def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> None:
@@ -174,22 +212,29 @@ def _rank_hint(spec: LayerSpec, shape) -> str | None:
         # BatchNorm2d on [C, H, W]: BatchNorm1d would take it, reading C as the batch; the batch dim is missing
         return (f"{spec.name} takes batched input only: give the input a batch dim, "
                 f"[N, {', '.join(pyrepr(d) for d in shape)}]")
-    if spec.family:
-        other = member(spec.family, r - 2)
-        if other is not None and other is not spec:
-            return f"for a {r}-D input use {other.name}"
-    return None
+    other = _rank_member(spec, r)
+    return f"for a {r}-D input use {other.name}" if other else None
+
+
+def _rank_member(spec: LayerSpec, r: int) -> LayerSpec | None:
+    """The kind of `spec`'s family that takes an `r`-D input, if it is another one."""
+    other = member(spec.family, r - 2) if spec.family else None
+    return other if other is not None and other is not spec else None
 
 
 def _whole_floats(spec: LayerSpec, positional: list, args: dict) -> str | None:
-    """The name of a float argument (eps) given by position as a whole number: `BatchNorm2d(64)`,
-    `GroupNorm(8, 64)`.  Nobody means eps=64.0; torch's num_features came first."""
-    for a, arg in zip(spec.args, positional, strict=False):
-        written_float = isinstance(arg.value, n.Float) or (isinstance(arg.value, n.Neg)
-                                                           and isinstance(arg.value.operand, n.Float))
-        value = args[a.name]
-        if a.kind == FLOAT and not written_float and isinstance(value, float) and value.is_integer():
-            return a.name
+    """The name of the float argument (eps) given by position where torch's order has the inferred argument,
+    as a whole number: `BatchNorm2d(64)`, `GroupNorm(8, 64)`.  Nobody means eps=64.0; torch's
+    num_features came first."""
+    at = spec.inferred_at
+    if at >= min(len(spec.args), len(positional)):
+        return None
+    a, arg = spec.args[at], positional[at]
+    written_float = isinstance(arg.value, n.Float) or (isinstance(arg.value, n.Neg)
+                                                       and isinstance(arg.value.operand, n.Float))
+    value = args[a.name]
+    if a.kind in (FLOAT, OPT_FLOAT) and not written_float and isinstance(value, float) and value.is_integer():
+        return a.name
     return None
 
 

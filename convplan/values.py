@@ -13,8 +13,8 @@ from dataclasses import replace
 import sympy
 
 from . import nodes as n
-from .errors import did_you_mean
-from .scope import Skip, State, Tensor, Value, check_name
+from .errors import did_you_mean, rename_fix
+from .scope import Made, Skip, State, Tensor, Value, check_name
 from .shapes import decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
 
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
@@ -37,7 +37,8 @@ class Values:
             self.diag.error("E107", f"unknown name {name.id!r}", name.span,
                             hints=[did_you_mean(name.id, list(self.st.frame.names)),
                                    "a block's input has a name only if it is given one: `input x [...]`"
-                                   if unnamed else None])
+                                   if unnamed else None],
+                            fixes=[rename_fix(name.id, list(self.st.frame.names), name.span)])
             raise Skip
         return value
 
@@ -80,9 +81,10 @@ class Values:
             return n.Const(self.truth(expr), expr.span)
         return expr
 
-    def expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None):
-        """E106: `name` must be `what`, and the value written is not."""
-        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint])
+    def expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None, fix=None):
+        """E106: `name` must be `what`, and the value written is not (`fix`: the hint as an edit)."""
+        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint],
+                        fixes=[fix])
         raise Skip
 
     # -- conditions ----------------------------------------------------------------------
@@ -167,7 +169,9 @@ class Values:
                 raise Skip
             if expr.name is not None and not check_name(self.diag, expr.name, expr.span, "`?` name"):
                 raise Skip
-            return self.st.unknowns.new(expr, what)
+            sym = self.st.unknowns.new(expr, what)
+            self.st.trace.append(Made(self.st.frame.file, expr.span, sym=sym))
+            return sym
         if isinstance(expr, n.Neg):
             return -self.int(expr.operand, what)
         if isinstance(expr, n.BinOp):

@@ -17,12 +17,13 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions, Named
-from .errors import Span, did_you_mean
+from .errors import Span, did_you_mean, rename_fix
 from .graph import Node
+from .hints import source_text
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
-from .scope import Abort, BlockSource, Frame, Skip, State, Tensor, check_name
-from .shapes import at_least, dim, equal_condition, pyrepr
+from .scope import Abort, BlockSource, Frame, Made, Skip, State, Tensor, check_name
+from .shapes import at_least, dim, equal_condition, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
 
@@ -77,9 +78,9 @@ class Walker:
                 try:
                     value = self.values.int(p.default, "a parameter default")
                 except Skip:  # reported; a stand-in symbol keeps its uses from each saying "unknown name"
-                    value = dim(p.name if ok else f"refused{len(env)}")
+                    value = dim(p.name) if ok else stand_in(p.name)
             else:
-                value = dim(p.name if ok else f"refused{len(env)}")
+                value = dim(p.name) if ok else stand_in(p.name)
             env[p.name] = value
             self.frame.names[p.name] = value
 
@@ -128,7 +129,10 @@ class Walker:
         handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
                     n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
                     n.Pass: lambda s: None}
+        start = len(self.st.nodes)
         handlers[type(stmt)](stmt)
+        if self.frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
+            self.st.trace.append(Made(self.frame.file, stmt.span, start, len(self.st.nodes), self.frame.current.id))
 
     def _bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -183,7 +187,7 @@ class Walker:
                 try:
                     dims.append(self.values.int(d, "an input dim"))
                 except Skip:  # reported; a stand-in keeps the layers below checked
-                    dims.append(dim(f"refused{len(dims)}"))
+                    dims.append(stand_in(source_text(d.span, self.diag.source) or f"dim {len(dims) + 1}"))
                 self._positive_dim(dims[-1], d.span)
         if not dims:
             self.diag.error("E204", "the input needs at least one dim", stmt.shape.span)
@@ -192,7 +196,7 @@ class Walker:
 
     def _symbol(self, name: n.Name) -> sympy.Basic:
         if not check_name(self.diag, name.id, name.span, "dim name"):
-            return dim(f"refused{len(self.st.symbols)}")  # the plan is refused; later layers are still checked
+            return stand_in(name.id)  # the plan is refused; later layers are still checked
         if name.id not in self.st.symbols:
             self.st.symbols.append(name.id)
         if name.id in self.st.sizes:
@@ -366,7 +370,8 @@ class Walker:
         spec = MERGES.get(call.name)
         if spec is None:  # `name:` with branches, where name is no merge
             self.diag.error("E100", f"unknown merge {call.name!r}", call.name_span,
-                            hints=[did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"])
+                            hints=[did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"],
+                            fixes=[rename_fix(call.name, MERGES, call.name_span)])
             raise Skip
         for arg in options:  # `add(skp)`: a misspelt tensor is the news, not "needs two tensors"
             if arg.name is None and isinstance(arg.value, n.Name):
