@@ -121,8 +121,9 @@ class Binder:
 
     # -- the three kinds of callee ---------------------------------------------------------
 
-    def layer(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...]]:
-        """A layer's arguments, every one coerced by its kind, defaults filled in; and the names written."""
+    def layer(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...], tuple]:
+        """A layer's arguments, every one coerced by its kind, defaults filled in; the names written; and
+        (argument, name) for each argument written as a bare name (a block's class takes it as its own)."""
         callee = Callee("layer", spec.name, spec.arg_names,
                         tuple(a.name for a in spec.args if a.default is REQUIRED))
         bound = self.match(callee, call, call.args, shape, spec)
@@ -140,7 +141,8 @@ class Binder:
                                        torch_order_fix(spec, call, self.st.frame.source))
         if not ok:
             raise Skip
-        return values, tuple(a for a in spec.arg_names if a in bound)
+        written = tuple((a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name))
+        return values, tuple(a for a in spec.arg_names if a in bound), written
 
     def block(self, block: n.BlockDef, call: n.Call) -> dict:
         """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""
@@ -171,8 +173,8 @@ class Binder:
     # -- a layer argument's value, by its kind ---------------------------------------------
 
     def coerce(self, arg, expr: n.Expr):
-        if isinstance(expr, n.Const) and expr.value is None and arg.kind in NONE_ALLOWED:
-            return None
+        if _is_none(expr) and arg.kind in NONE_ALLOWED and (arg.kind != BOOL or arg.default is None):
+            return None  # a bool argument takes None where torch's default is None (align_corners)
         return COERCE.get(arg.kind, Binder._any)(self, arg, expr)
 
     def _int(self, arg, expr):
@@ -201,7 +203,10 @@ class Binder:
         if isinstance(expr, n.Const) and isinstance(expr.value, bool):
             return expr.value
         word = expr.id.capitalize() if isinstance(expr, n.Name) and expr.id.lower() in ("true", "false") else None
-        self.values.expected(arg.name, "True or False", expr, word and f"did you mean {word}?")
+        hint = word and f"did you mean {word}?"
+        if _is_none(expr):  # torch's type is bool; its `if bias:` happens to read None as False
+            hint = f"write {arg.name}=False (torch's {arg.name} is a bool, where None would act as False)"
+        self.values.expected(arg.name, "True or False", expr, hint)
 
     def _float(self, arg, expr):
         if arg.kind == SCALE and isinstance(expr, n.Tuple) and expr.items:

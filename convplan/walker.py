@@ -19,10 +19,11 @@ from .arguments import Binder
 from .assertions import Assertions, Named
 from .errors import Span, did_you_mean, rename_fix
 from .graph import Node
+from .hints import source_text
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
 from .scope import Abort, BlockSource, Frame, Made, Skip, State, Tensor, check_name
-from .shapes import at_least, dim, equal_condition, pyrepr
+from .shapes import at_least, dim, equal_condition, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
 
@@ -77,9 +78,9 @@ class Walker:
                 try:
                     value = self.values.int(p.default, "a parameter default")
                 except Skip:  # reported; a stand-in symbol keeps its uses from each saying "unknown name"
-                    value = dim(p.name if ok else f"refused{len(env)}")
+                    value = dim(p.name) if ok else stand_in(p.name)
             else:
-                value = dim(p.name if ok else f"refused{len(env)}")
+                value = dim(p.name) if ok else stand_in(p.name)
             env[p.name] = value
             self.frame.names[p.name] = value
 
@@ -186,7 +187,7 @@ class Walker:
                 try:
                     dims.append(self.values.int(d, "an input dim"))
                 except Skip:  # reported; a stand-in keeps the layers below checked
-                    dims.append(dim(f"refused{len(dims)}"))
+                    dims.append(stand_in(source_text(d.span, self.diag.source) or f"dim {len(dims) + 1}"))
                 self._positive_dim(dims[-1], d.span)
         if not dims:
             self.diag.error("E204", "the input needs at least one dim", stmt.shape.span)
@@ -195,7 +196,7 @@ class Walker:
 
     def _symbol(self, name: n.Name) -> sympy.Basic:
         if not check_name(self.diag, name.id, name.span, "dim name"):
-            return dim(f"refused{len(self.st.symbols)}")  # the plan is refused; later layers are still checked
+            return stand_in(name.id)  # the plan is refused; later layers are still checked
         if name.id not in self.st.symbols:
             self.st.symbols.append(name.id)
         if name.id in self.st.sizes:
@@ -248,18 +249,35 @@ class Walker:
         f.current = tensors[-1]
 
     def _repeat(self, stmt: n.Repeat) -> None:
-        count = self.values.int(stmt.count, "a repeat count")
+        count = sympy.Integer(1) if stmt.count is None else self.values.int(stmt.count, "a repeat count")
         if not count.is_Integer:
             self.values.undecidable(stmt.count, count, "a repeat count")
         if not 0 <= int(count) <= MAX_REPEAT:
             self.diag.error("E221", f"a repeat count must be between 0 and {MAX_REPEAT}, got {count}",
                             stmt.count.span)
             raise Skip
+        if stmt.target is None:
+            return self._unroll(stmt, int(count))
+        # `name = repeat ...:` is a numbered submodule (an nn.Sequential): its children are numbered
+        name = self.st.node_name("repeat", stmt.target, stmt.target_span)
+        f = self.frame
+        f.containers.append(self.st.open_module("seq", name, stmt.target_span))
+        saved = f.prefix, f.counts
+        f.prefix, f.counts = name + "_", {}  # node names follow the tree: layer1_basicblock1_conv1
+        try:
+            self._unroll(stmt, int(count))
+        finally:
+            f.containers.pop()
+            f.prefix, f.counts = saved
+        if f.current is not None:
+            self._bind(stmt.target, f.current, stmt.target_span)
+
+    def _unroll(self, stmt: n.Repeat, count: int) -> None:
         f = self.frame
         saved = f.names.get(stmt.var, _MISSING) if stmt.var else _MISSING
         if stmt.var:
             check_name(self.diag, stmt.var, stmt.span, "loop variable")
-        for i in range(int(count)):
+        for i in range(count):
             if stmt.var:
                 f.names[stmt.var] = sympy.Integer(i)
             f.loop += (i,)
@@ -401,8 +419,10 @@ class Walker:
             raise Skip
         given = self.binder.block(block, call)
         prefix = self.st.node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
+        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block)
         note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
-        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs))
+        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs),
+                      containers=[module])
         self.diag.frames.append(frame)
         try:
             for p in block.params:
@@ -413,6 +433,7 @@ class Walker:
         result = frame.outputs[0] if frame.outputs else frame.current
         if result is None:
             raise Skip
+        self.st.close_block(module, tuple(t.id for t in inputs), result.id, frame.names)
         if any(t.tainted for t in inputs) or (frame.current is not None and frame.current.tainted):
             result = replace(result, tainted=True)
         if stmt.expect is not None:
