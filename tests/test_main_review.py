@@ -28,3 +28,13 @@ def test_output_dash_is_standard_output(command, starts, capsys, tmp_path, monke
     code, default, _ = run(capsys, command, CNN1D)
     assert out == default
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("bad_lines, shown", [(1, "1 error)"), (2, "2 errors)")])
+def test_a_partial_plan_counts_its_errors_in_words(bad_lines, shown):
+    import convplan
+
+    text = "plan P:\n    input [N, 3, H, W]\n    Conv2d(8, 3)\n" + "    Frob()\n" * bad_lines
+    plan = convplan.analyse(text).plan
+    assert len(plan.errors) == bad_lines
+    assert repr(plan).endswith(f"(partial: {shown}>")
