@@ -38,3 +38,24 @@ def test_a_partial_plan_counts_its_errors_in_words(bad_lines, shown):
     plan = convplan.analyse(text).plan
     assert len(plan.errors) == bad_lines
     assert repr(plan).endswith(f"(partial: {shown}>")
+
+
+def test_the_language_server_answers_nothing_about_a_document_it_cannot_read(tmp_path):
+    # a request about a file that is neither open nor readable was an internal error with a Python traceback
+    from _lsp_client import Client
+
+    binary = tmp_path / "binary.plan"
+    binary.write_bytes(b"\xff\xfe\x00plan")
+    c = Client()
+    try:
+        for path in (tmp_path / "missing.plan", binary):
+            assert c.at("textDocument/hover", path, 0, 0) is None
+            assert c.at("textDocument/definition", path, 0, 0) == []
+            assert c.request("textDocument/documentSymbol", {"textDocument": {"uri": path.as_uri()}}) == []
+        assert c.request("textDocument/hover", {"textDocument": {"uri": "untitled:Untitled-1"},
+                                                "position": {"line": 0, "character": 0}}) is None
+        good = c.open(tmp_path / "good.plan", "plan P:\n    input [N, 3]\n    Linear(4)\n")
+        assert good == []  # the server is still there and answers
+        assert "Traceback" not in c.server_stderr()
+    finally:
+        c.shutdown()
