@@ -89,7 +89,9 @@ class _Loader:
             chain = " -> ".join(p.name for p in [*self.stack[:2], Path("..."), *self.stack[-2:], path])
             raise _error("E023", f"imports nested more than {MAX_DEPTH} deep: {chain}", imp.path_span, file, source)
         if not path.is_file():
-            raise _error("E023", f"cannot import {imp.path}: no such file ({path})", imp.path_span, file, source)
+            what = ("is a directory" if path.is_dir() else "is not a regular file" if path.exists()
+                    else f"no such file ({path})")
+            raise _error("E023", f"cannot import {imp.path}: {what}", imp.path_span, file, source)
         self.started += 1
         from .files import read_source
         from .parser import parse_module

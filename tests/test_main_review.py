@@ -59,3 +59,14 @@ def test_the_language_server_answers_nothing_about_a_document_it_cannot_read(tmp
         assert "Traceback" not in c.server_stderr()
     finally:
         c.shutdown()
+
+
+def test_importing_a_directory_says_so(tmp_path):
+    # it said "no such file (/the/dir)" of a directory that is there
+    import convplan
+
+    (tmp_path / "lib").mkdir()
+    text = 'from "lib" import B\nplan P:\n    input [N, 3]\n    B()\n'
+    [error] = convplan.analyse(text, str(tmp_path / "p.plan")).errors
+    assert (error.code, error.message) == ("E023", "cannot import lib: is a directory")
+    assert (error.span.line, error.span.col) == (1, 6)
