@@ -70,3 +70,23 @@ def test_importing_a_directory_says_so(tmp_path):
     [error] = convplan.analyse(text, str(tmp_path / "p.plan")).errors
     assert (error.code, error.message) == ("E023", "cannot import lib: is a directory")
     assert (error.span.line, error.span.col) == (1, 6)
+
+
+def test_completion_at_the_margin_offers_what_starts_a_file(tmp_path):
+    # at the start of an empty file it offered layer kinds and `residual:`, which cannot stand there, and no `plan`
+    from _lsp_client import Client
+
+    path = tmp_path / "new.plan"
+    body = "plan P:\n    input [N, 3]\n    Linear(4)\n"
+    c = Client()
+    try:
+        c.open(path, "")
+        for text, line, col in [("", 0, 0), ("pl", 0, 2), ("# sizes: H=8\n", 1, 0), (body + "\n", 3, 0)]:
+            c.change(path, text)
+            items = c.at("textDocument/completion", path, line, col)["items"]
+            assert {i["label"] for i in items} == {"plan", "block", "from", "import"}, text
+        c.change(path, body + "    \n")  # indented: a statement of the body, as before
+        items = {i["label"] for i in c.at("textDocument/completion", path, 3, 4)["items"]}
+        assert {"Conv2d", "residual:", "input"} <= items and "plan" not in items
+    finally:
+        c.shutdown()
