@@ -90,3 +90,21 @@ def test_completion_at_the_margin_offers_what_starts_a_file(tmp_path):
         assert {"Conv2d", "residual:", "input"} <= items and "plan" not in items
     finally:
         c.shutdown()
+
+
+def test_hover_on_a_blocks_input_line_says_input_not_0_nodes():
+    # a block's `input [N, C, H, W]` makes no node: each call was listed as "0 nodes → [shape]"
+    from _lsp_client import Client
+
+    path = ROOT / "examples" / "mobilenet_se.plan"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = next(i for i, text in enumerate(lines) if text.strip().startswith("input [N, C"))
+    c = Client()
+    try:
+        c.open(path)
+        text = c.at("textDocument/hover", path, line, lines[line].index("input") + 1)["contents"]["value"]
+    finally:
+        c.shutdown()
+    calls = [row for row in text.splitlines() if row.startswith("- ")]
+    assert calls and "0 nodes" not in text
+    assert all(row.startswith("- input → `[N, ") for row in calls), text
