@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,17 @@ def test_hover_on_a_blocks_input_line_says_input_not_0_nodes():
     calls = [row for row in text.splitlines() if row.startswith("- ")]
     assert calls and "0 nodes" not in text
     assert all(row.startswith("- input → `[N, ") for row in calls), text
+
+
+def test_the_readmes_explain_example_is_what_its_command_prints(capsys):
+    # the README printed [1, 1, 10] -> [1, 32, 6] under a command (`--set L=10`) that prints [N, 1, 10]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"\(`convplan (explain [^`]+)`\):\n\n```\n(.*?)```", readme, re.S)
+    assert command, "the README's explain example names its command"
+    argv = [str(ROOT / a) if a.endswith(".plan") else a for a in command.group(1).split()]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    shown = [line for line in command.group(2).splitlines() if line]
+    printed = out.splitlines()
+    start = printed.index(shown[0])
+    assert printed[start: start + len(shown)] == shown
