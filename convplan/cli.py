@@ -227,6 +227,8 @@ def _sources(names: list[str]) -> list:
         elif glob.has_magic(name) and not os.path.lexists(name):
             matches = sorted(glob.glob(name, recursive=True))
             out.extend(Path(m) for m in matches) if matches else out.append(_NoMatch(name))
+        elif not name:  # Path("") is ".", the current directory: say what was given
+            raise UsageError("an empty file name")
         else:
             out.append(Path(name))
     return out
@@ -341,6 +343,8 @@ def _refuse_overwriting_a_plan(output: Path, plan, what_is_written: str = "gener
 
 def _output(name: str) -> Path | None:
     """-o's path; `-` is standard output, as `-` is standard input for the files (None: print)."""
+    if not name:  # Path("") is ".", the current directory
+        raise argparse.ArgumentTypeError("an empty file name")
     return None if name == "-" else Path(name)
 
 

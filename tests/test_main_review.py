@@ -123,3 +123,12 @@ def test_the_readmes_explain_example_is_what_its_command_prints(capsys):
     printed = out.splitlines()
     start = printed.index(shown[0])
     assert printed[start: start + len(shown)] == shown
+
+
+@pytest.mark.parametrize("argv", [("check", ""), ("verify", CNN1D, ""), ("codegen", CNN1D, "-o", ""),
+                                  ("draw", CNN1D, "-o", "")])
+def test_an_empty_file_name_is_named_as_such(capsys, argv):
+    # an empty name became Path("") == ".": "-o .: cannot tell the format", ".: error[E011]: is a directory"
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert "an empty file name" in err and " ." not in err and ".:" not in err, err
