@@ -91,7 +91,9 @@ class _Loader:
         if not path.is_file():
             what = ("is a directory" if path.is_dir() else "is not a regular file" if path.exists()
                     else f"no such file ({path})")
-            raise _error("E023", f"cannot import {imp.path}: {what}", imp.path_span, file, source)
+            unsaved = file.startswith("<")  # standard input, or text given to the API: no folder of its own
+            raise _error("E023", f"cannot import {imp.path}: {what}", imp.path_span, file, source,
+                         f"the imports of {file} are found from the current directory" if unsaved else None)
         self.started += 1
         from .files import read_source
         from .parser import parse_module

@@ -132,3 +132,16 @@ def test_an_empty_file_name_is_named_as_such(capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert "an empty file name" in err and " ." not in err and ".:" not in err, err
+
+
+def test_a_missing_import_from_standard_input_says_where_it_was_looked_for(tmp_path, capsys, monkeypatch):
+    # `convplan check - < examples/mobilenet_se.plan` looked for lib/ in the current directory and did not say why
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "examples" / "mobilenet_se.plan").read_text(encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    code, _, err = run(capsys, "check", "--color=never", "-")
+    assert code == 1
+    assert f"no such file ({tmp_path / 'lib' / 'mobile_blocks.plan'})" in err
+    assert "hint: the imports of <stdin> are found from the current directory" in err
