@@ -99,7 +99,11 @@ class _Loader:
         from .parser import parse_module
 
         text = self.read(path) if self.read is not None else None
-        text = read_source(path) if text is None else text
+        try:
+            text = read_source(path) if text is None else text
+        except PlanError as exc:  # unreadable, not UTF-8: said at the import, which is what the user can change
+            raise _error("E023", f"cannot import {imp.path}: {exc.diagnostics[0].message}", imp.path_span, file,
+                         source) from None
         module = parse_module(text, shown)
         self.stack.append(path)
         try:

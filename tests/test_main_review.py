@@ -145,3 +145,14 @@ def test_a_missing_import_from_standard_input_says_where_it_was_looked_for(tmp_p
     assert code == 1
     assert f"no such file ({tmp_path / 'lib' / 'mobile_blocks.plan'})" in err
     assert "hint: the imports of <stdin> are found from the current directory" in err
+
+
+def test_an_import_that_is_not_utf8_is_reported_at_the_import(tmp_path):
+    # it was "bin.plan:1:1: error[E012]: the file is not UTF-8 text", naming neither the importing file nor its line
+    import convplan
+
+    (tmp_path / "bin.plan").write_bytes(b"\xff\xfe\x00block")
+    text = 'plan P:\n    input [N, 3]\n    Linear(4)\nfrom "bin.plan" import B\n'
+    [error] = convplan.analyse(text, str(tmp_path / "p.plan")).errors
+    assert (error.code, error.file, error.span.line, error.span.col) == ("E023", str(tmp_path / "p.plan"), 4, 6)
+    assert error.message == "cannot import bin.plan: the file is not UTF-8 text (byte 0xff at offset 0)"
