@@ -156,3 +156,16 @@ def test_an_import_that_is_not_utf8_is_reported_at_the_import(tmp_path):
     [error] = convplan.analyse(text, str(tmp_path / "p.plan")).errors
     assert (error.code, error.file, error.span.line, error.span.col) == ("E023", str(tmp_path / "p.plan"), 4, 6)
     assert error.message == "cannot import bin.plan: the file is not UTF-8 text (byte 0xff at offset 0)"
+
+
+def test_holds_is_no_where_any_part_of_an_or_divides_by_zero():
+    # hypothesis found it (tests/test_shapes.py): `k >= 0 or 0 == 0//k` at k = 0 held, short-circuited before the
+    # division; the substitution (and so `holds`' contract) divides by zero, which is a no
+    import sympy
+
+    from convplan import shapes
+
+    k = sympy.Symbol("k", integer=True)
+    cond = sympy.Or(k >= 0, sympy.Eq(0, shapes.FloorDiv(0, k), evaluate=False))
+    assert shapes.holds(cond, {k: sympy.Integer(0)}) is False
+    assert shapes.holds(cond, {k: sympy.Integer(3)}) is True
