@@ -178,15 +178,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
     p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
                  "shape (numbers with --set)", json=False, several=False)
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.svg|png|dot",
-                   help="write the picture here, its format from the suffix (default: DOT text on stdout)")
+    p.add_argument("-o", "--output", type=_output, metavar="OUT.svg|png|dot",
+                   help="write the picture here, its format from the suffix (default, or `-`: DOT text on stdout)")
     p = _command(sub, "explain", cmd_explain,
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
                  json=False)
     p.add_argument("--layer", metavar="NAME", help="explain this node only (a name from `convplan check`)")
     p = _command(sub, "codegen", cmd_codegen, "write the plan as a standalone PyTorch module (needs only torch)",
                  json=False, several=False)
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.py", help="write the module here instead of stdout")
+    p.add_argument("-o", "--output", type=_output, metavar="OUT.py",
+                   help="write the module here instead of stdout (`-`: stdout)")
     text = "run the language server for .plan files on stdin/stdout (for editors; needs pygls)"
     p = sub.add_parser("lsp", help=text, description=text)
     p.add_argument("--stdio", action="store_true", help="accepted for editors that pass it: stdio is the transport")
@@ -226,6 +227,8 @@ def _sources(names: list[str]) -> list:
         elif glob.has_magic(name) and not os.path.lexists(name):
             matches = sorted(glob.glob(name, recursive=True))
             out.extend(Path(m) for m in matches) if matches else out.append(_NoMatch(name))
+        elif not name:  # Path("") is ".", the current directory: say what was given
+            raise UsageError("an empty file name")
         else:
             out.append(Path(name))
     return out
@@ -336,6 +339,13 @@ def _refuse_overwriting_a_plan(output: Path, plan, what_is_written: str = "gener
     suggestion = ("model" if plan.filename == STDIN else Path(plan.filename).stem) + "." + suffix
     raise UsageError(f"refusing to write {what_is_written} to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
+
+
+def _output(name: str) -> Path | None:
+    """-o's path; `-` is standard output, as `-` is standard input for the files (None: print)."""
+    if not name:  # Path("") is ".", the current directory
+        raise argparse.ArgumentTypeError("an empty file name")
+    return None if name == "-" else Path(name)
 
 
 def cmd_lsp(args) -> int:

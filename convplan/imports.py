@@ -89,13 +89,21 @@ class _Loader:
             chain = " -> ".join(p.name for p in [*self.stack[:2], Path("..."), *self.stack[-2:], path])
             raise _error("E023", f"imports nested more than {MAX_DEPTH} deep: {chain}", imp.path_span, file, source)
         if not path.is_file():
-            raise _error("E023", f"cannot import {imp.path}: no such file ({path})", imp.path_span, file, source)
+            what = ("is a directory" if path.is_dir() else "is not a regular file" if path.exists()
+                    else f"no such file ({path})")
+            unsaved = file.startswith("<")  # standard input, or text given to the API: no folder of its own
+            raise _error("E023", f"cannot import {imp.path}: {what}", imp.path_span, file, source,
+                         f"the imports of {file} are found from the current directory" if unsaved else None)
         self.started += 1
         from .files import read_source
         from .parser import parse_module
 
         text = self.read(path) if self.read is not None else None
-        text = read_source(path) if text is None else text
+        try:
+            text = read_source(path) if text is None else text
+        except PlanError as exc:  # unreadable, not UTF-8: said at the import, which is what the user can change
+            raise _error("E023", f"cannot import {imp.path}: {exc.diagnostics[0].message}", imp.path_span, file,
+                         source) from None
         module = parse_module(text, shown)
         self.stack.append(path)
         try:

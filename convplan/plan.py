@@ -294,9 +294,11 @@ class Plan:
         return svg_or_none(self)
 
     def __repr__(self) -> str:
+        count = len(self.errors)
+        partial = f" (partial: {count} error{'s' if count != 1 else ''})"
         if not self.graph.inputs or not self.graph.outputs:
-            return f"<Plan {self.name} (partial: {len(self.errors)} errors)>"
-        partial = "" if self.complete else f" (partial: {len(self.errors)} errors)"
+            return f"<Plan {self.name}{partial}>"
+        partial = "" if self.complete else partial
         return f"<Plan {self.name} {show_shape(self.input_shape)} -> {show_shape(self.output_shape)}{partial}>"
 
 

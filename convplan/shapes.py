@@ -994,10 +994,9 @@ def _truth(c, values: dict) -> bool:
         if a.is_Integer and b.is_Integer:  # left unevaluated and without symbols: xreplace keeps it so
             raise _Opaque
         return compare(_number(a, values), _number(b, values))
-    if isinstance(c, sympy.And):
-        return all(_truth(a, values) for a in c.args)
-    if isinstance(c, sympy.Or):
-        return any(_truth(a, values) for a in c.args)
+    if isinstance(c, (sympy.And, sympy.Or)):  # every argument, as xreplace: a division by zero in any is a no
+        found = [_truth(a, values) for a in c.args]
+        return all(found) if isinstance(c, sympy.And) else any(found)
     if isinstance(c, sympy.Not):
         return not _truth(c.args[0], values)
     raise _Opaque

@@ -9,7 +9,6 @@ time and reported as "other".
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,18 +53,8 @@ def keywords() -> set[str]:
 
 
 def _lexer():
-    """Lark's context-free lexer for the grammar, with one change: True, False and None are whole words, as
-    the other keywords are.  (plan.lark gives them priority 2, so Lark's lexer cuts `Nonesuch` into `None`
-    and `such`: `k = Nonesuch` is a syntax error while `Linear(Truthy)` parses.  A highlighter follows the
-    evident intent.)"""
-    lark = parser._lark()
-    conf = copy.copy(lark.lexer_conf)
-    conf.terminals = [copy.copy(t) for t in conf.terminals]
-    for t in conf.terminals:
-        if t.name in CONSTANTS:
-            t.priority = 0
-    conf.terminals_by_name = {t.name: t for t in conf.terminals}
-    return BasicLexer(conf)
+    """Lark's context-free lexer for the grammar (True, False and None are whole words, as the other keywords)."""
+    return BasicLexer(parser._lark().lexer_conf)
 
 
 def tokens(text: str) -> list[Tok]:

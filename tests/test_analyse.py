@@ -69,7 +69,7 @@ def test_lines_beside_an_error_keep_their_shapes():
     assert shapes["relu1"] == (N, 8, H - 2, W - 2)  # the failed line passed its input on
     assert plan.node("conv2").params == 16 * 8 * 9 + 16
     assert plan.output_shape == plan.node("conv2").shape
-    assert "partial: 1 errors" in repr(plan)
+    assert "partial: 1 error)" in repr(plan)  # one error, not "1 errors"
 
 
 def test_analyse_gives_every_error_and_the_warnings():

@@ -176,3 +176,13 @@ def test_mutations_with_repeated_lines():
     sources = [p.read_text(encoding="utf-8") for p in SEEDS]
     seen = {same(repeated(mutate(rng.choice(sources), rng), rng)) for _ in range(int(1000 * SCALE))}
     assert {"ok", "refused"} <= seen
+
+
+@pytest.mark.parametrize("word", ["Nonesuch", "Truely", "False_", "None1", "TrueFalse"])
+def test_a_name_that_starts_with_a_constant_is_a_name(word):
+    # True/False/None are whole words: `k = Nonesuch` is the name Nonesuch, not None then `such`
+    text = f"plan P({word}=4):\n    input [N, {word}]\n    Linear({word}, bias=True)\n"
+    same(text)
+    layer = parser.parse_module(text).plans[0].body[1]
+    assert layer.call.args[0].value.id == word
+    assert layer.call.args[1].value.value is True

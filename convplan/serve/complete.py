@@ -1,7 +1,7 @@
-"""Completion from the registry and the file: layer kinds, merges and blocks where a statement starts,
-a callee's keyword arguments inside its call (choices after `mode=`), the names in scope elsewhere, and
-a file's blocks after `from "file.plan" import`.  The line is read as text: while one types, the file
-rarely parses, so names come from the last version that did."""
+"""Completion from the registry and the file: `plan`, `block` and the imports at the margin, layer kinds,
+merges and blocks where a statement starts, a callee's keyword arguments inside its call (choices after
+`mode=`), the names in scope elsewhere, and a file's blocks after `from "file.plan" import`.  The line is
+read as text: while one types, the file rarely parses, so names come from the last version that did."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from .document import Document
 from .symbols import TENSORS
 
 KEYWORDS = ("input", "output", "repeat", "if", "elif", "else:", "residual:", "shortcut:", "branch:")
+TOP_KEYWORDS = ("plan", "block", "from", "import")  # what a line may start with outside any body
+TOP = re.compile(r"^\w*$")  # a word at the margin: outside any body
 STATEMENT = re.compile(r"^\s*(?:\w+\s*=\s*)?(\w*)$")
 IMPORT = re.compile(r'^\s*from\s+"([^"]+)"\s+import\s+(?:\w+\s*,\s*)*(\w*)$')
 ARG_VALUE = re.compile(r"(\w+)\s*=\s*['\"]?(\w*)$")
@@ -33,6 +35,8 @@ def complete(doc: Document, known: Document, line: int, col: int) -> list[lsp.Co
     prefix = doc.lines.line(line)[: col - 1]
     if m := IMPORT.match(prefix):
         return _file_blocks(doc, m.group(1))
+    if TOP.match(prefix):
+        return [lsp.CompletionItem(k, kind=K.Keyword) for k in TOP_KEYWORDS]
     if STATEMENT.match(prefix):
         return _statement_start(known, line)
     callee = _open_call(prefix)

@@ -49,7 +49,10 @@ def _calls(doc: Document, runs) -> str:
     for m in runs:
         node = nodes[m.result]
         single = m.end - m.start == 1 and m.result == m.start and node.op != "input"
-        what = f"`{show_call(node, doc.plan.graph)}`" if single else f"{m.end - m.start} nodes"
+        if m.end == m.start:  # a block's `input` pattern: it binds the caller's tensor and makes no node
+            what = "input"
+        else:
+            what = f"`{show_call(node, doc.plan.graph)}`" if single else f"{m.end - m.start} nodes"
         groups.setdefault((what, show_shape(node.shape)), []).append(node.name)
     lines = [f"this line runs {len(runs)} times (once per call of its block):", ""]
     for (what, shape), names in list(groups.items())[:MAX_CALLS]:

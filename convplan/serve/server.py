@@ -81,7 +81,12 @@ class PlanServer(LanguageServer):
             self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=merged))
 
     def doc(self, uri: str) -> Document:
-        return self.docs[uri] if uri in self.docs else self.analyse(uri)
+        if uri in self.docs:
+            return self.docs[uri]
+        try:
+            return self.analyse(uri)
+        except (OSError, UnicodeDecodeError):  # not open, and no readable file there: nothing to show (not stored)
+            return analyse_document(uri, "", None, self.encoding, self.sizes, self.read)
 
     def shapes(self, uri: str) -> Document:
         """The analysis whose shapes `uri`'s lines show: its own, or for a file of blocks, that of an open plan
