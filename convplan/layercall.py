@@ -17,6 +17,7 @@ from .merges import MERGES
 from .scope import Skip, State
 from .shapes import equal, pyrepr, to_expr
 from .show import show_shape
+from .torch_names import unknown_layer
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
@@ -31,8 +32,10 @@ class LayerCalls:
         call = stmt.call
         spec = REGISTRY.get(call.name)
         if spec is None:
-            self.diag.error("E100", f"unknown layer {call.name!r}", call.name_span,
-                            hints=[did_you_mean(call.name, [*REGISTRY, *self.st.frame.namespace, *MERGES])])
+            known = unknown_layer(call.name, REGISTRY)  # torch has it: say what it is, and what to write
+            message, hints = known if known else (f"unknown layer {call.name!r}", [])
+            hints = hints or [did_you_mean(call.name, [*REGISTRY, *self.st.frame.namespace, *MERGES])]
+            self.diag.error("E100", message, call.name_span, hints=hints)
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
