@@ -59,7 +59,7 @@ NOT_LAYERS: dict[str, str] = {  # torch.nn classes that are no layer of a plan, 
     "ParameterList": CONTAINER,
     "ParameterDict": CONTAINER,
     "DataParallel": "it runs a module on several devices: wrap the built module (plan.build()) instead",
-    "AdaptiveLogSoftmaxWithLoss": f"it takes the input and its target and returns a loss: {LOSS}",
+    "AdaptiveLogSoftmaxWithLoss": f"it takes the input and its target: {LOSS}",
     **{f"Lazy{kind}": f"{kind} that reads its input size at the first call; convplan reads every size from the "
                       f"input already: write {kind}(...)"
        for kind in ("Linear", *(f"{f}{nd}d" for f in ("Conv", "ConvTranspose", "BatchNorm", "InstanceNorm")
