@@ -1174,7 +1174,8 @@ def _more_activations() -> None:
                        count=lambda a: a["num_parameters"], short="prelu", window=POINTWISE))
     register(LayerSpec(name="GLU", args=(Arg("dim", -1),), rule=glu_rule, short="glu"))
     register(LayerSpec(name="Softmin", args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short="softmin"))
-    register(LayerSpec(name="Softmax2d", args=(), rule=same_shape, ranks=(3, 4), short="softmax2d"))
+    register(LayerSpec(name="Softmax2d", args=(), rule=same_shape, ranks=(3, 4), short="softmax2d",
+                       window=POINTWISE))  # over the channels at each position
     for name in ("AlphaDropout", "FeatureAlphaDropout"):
         register(LayerSpec(name=name, args=(Arg("p", 0.5, FLOAT),) + _INPLACE, short=name.lower(),
                            rule=dropout_rule if name == "AlphaDropout" else feature_alpha_dropout_rule,
@@ -1200,7 +1201,8 @@ def _more_norms() -> None:
     # On one process (eval mode, or no process group) SyncBatchNorm is BatchNorm over dim 1, any rank from 2
     register(LayerSpec(name="SyncBatchNorm", args=_norm_args(True), count=norm_count,
                        rule=lambda ctx, shape, a: batch_norm_rule(ctx, shape, a, 0), inferred="num_features",
-                       infer=lambda shape, a: shape[1], min_rank=2, short="bn", window=POINTWISE))
+                       infer=lambda shape, a: shape[1], min_rank=2, short="bn",
+                       window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL))  # eval: whose stats
 
 
 def _more_reshaping() -> None:
@@ -1216,11 +1218,14 @@ def _more_reshaping() -> None:
         register(LayerSpec(name=name, args=scale, rule=upsampling_rule, ranks=(3, 4, 5), short="upsample"))
 
 
+LP_POOL_SIZE = SizeRule("(x - kernel_size)//stride + 1", lambda x, v: [x, -v["kernel_size"]], lambda v: v["stride"])
+
+
 def _lp_pool(nd: int) -> None:
     args = (Arg("norm_type", kind=FLOAT), Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE),
             Arg("ceil_mode", False, BOOL))
     _member("LPPool", nd, args=args, rule=lp_pool_rule, short="lppool", kernel_within_input=nd == 3,
-            window=lp_pool_window, size_rule=AVG_POOL_SIZE)
+            window=lp_pool_window, size_rule=LP_POOL_SIZE)
 
 
 def _circular_pad(nd: int) -> None:
