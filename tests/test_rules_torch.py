@@ -268,7 +268,8 @@ def test_reshape_divisibility(case):
 
 @st.composite
 def train_case(draw):
-    kind = draw(st.sampled_from(["Dropout1d", "Dropout2d", "Dropout3d", "Dropout"]))
+    kind = draw(st.sampled_from(["Dropout1d", "Dropout2d", "Dropout3d", "Dropout", "AlphaDropout",
+                                 "FeatureAlphaDropout", "SyncBatchNorm"]))
     return draw(st.one_of(norm_valid_case(), st.tuples(shapes([1, 2, 3, 4, 5, 6], hi=3), st.just([(kind, {})]))))
 
 
