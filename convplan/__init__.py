@@ -70,13 +70,15 @@ def _check_call(text, filename, sizes) -> None:
     check_sizes(sizes)
 
 
-def _front(text: str, filename: str):
-    """The plan's definition and the blocks it can call; PlanError for text that does not parse."""
+def _front(text: str, filename: str, module=None, read=None):
+    """The plan's definition and the blocks it can call; PlanError for text that does not parse.  `module`:
+    the text already parsed, `read`: the texts of imported files not read from disk (for the language
+    server, which keeps the syntax tree and has the editor's unsaved buffers)."""
     from .errors import fail
     from .imports import library
     from .parser import parse_module
 
-    module = parse_module(text, filename)
+    module = parse_module(text, filename) if module is None else module
     if len(module.plans) != 1:
         where = module.plans[1].span if len(module.plans) > 1 else Span(1, 1, 1, 2)
         what = "more than one plan" if module.plans else "no plan"
@@ -84,7 +86,7 @@ def _front(text: str, filename: str):
                 else "start the file with `plan NAME:` and an indented body")
         raise fail("E010", f"a .plan file holds exactly one plan; this one has {what}", where, filename, text,
                    hints=[hint])
-    blocks = library(module, filename, text, None if filename.startswith("<") else Path(filename))
+    blocks = library(module, filename, text, None if filename.startswith("<") else Path(filename), read)
     return module.plans[0], blocks
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import nodes as n
-from .errors import did_you_mean, suggest
-from .hints import inferred_given, torch_order_hint
+from .errors import did_you_mean, rename_fix, suggest
+from .fixes import name_span
+from .fixes import replace as replace_fix
+from .hints import inferred_given, inferred_given_fixes, torch_order_fix, torch_order_hint
 from .layers import (
     BOOL,
     DIMS,
@@ -73,7 +75,7 @@ class Binder:
                     continue
                 name = callee.names[i]
             if name not in callee.names:
-                self._no_such(callee, arg, shape, spec)
+                self._no_such(callee, call, arg, shape, spec)
                 ok = False
             elif name in bound:
                 self.diag.error("E104", f"argument {name!r} is given twice", arg.span)
@@ -103,16 +105,19 @@ class Binder:
             self.diag.error("E103", f"{callee.name} {what}", arg.span,
                             hints=[f"{callee.name} takes {', '.join(callee.names)}" if count else None])
 
-    def _no_such(self, callee: Callee, arg: n.Arg, shape, spec: LayerSpec | None) -> None:
+    def _no_such(self, callee: Callee, call: n.Call, arg: n.Arg, shape, spec: LayerSpec | None) -> None:
         hint = did_you_mean(arg.name, callee.names)
         if spec is not None and arg.name == spec.inferred and shape:  # Linear(in_features=320): compare
             written = arg.value.value if isinstance(arg.value, n.Num) else None
             message, hints = inferred_given(spec, shape, written)
-            self.diag.error("E110", message, arg.span, hints=hints)
+            self.diag.error("E110", message, arg.span, hints=hints,
+                            fixes=inferred_given_fixes(hints, call, arg, self.st.frame.source))
             return
+        fix = rename_fix(arg.name, callee.names, name_span(arg))
         if callee.kind == "merge" and not hint and callee.names:
             hint = f"{callee.name} takes {', '.join(callee.names)}"
-        self.diag.error("E103", f"{callee.label} has no {callee.word} {arg.name!r}", arg.span, hints=[hint])
+        self.diag.error("E103", f"{callee.label} has no {callee.word} {arg.name!r}", arg.span, hints=[hint],
+                        fixes=[fix])
 
     # -- the three kinds of callee ---------------------------------------------------------
 
@@ -131,7 +136,8 @@ class Binder:
             except Skip:
                 ok = False
                 if bound[a.name].name is None:  # Linear(320, 10): torch's order, in_features first
-                    self.diag.add_hint(torch_order_hint(spec, call, self.diag.source))
+                    self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
+                                       torch_order_fix(spec, call, self.st.frame.source))
         if not ok:
             raise Skip
         return values, tuple(a for a in spec.arg_names if a in bound)
@@ -225,13 +231,15 @@ class Binder:
         choices = ", ".join(repr(c) for c in arg.choices)
         best = suggest(expr.value, arg.choices) if isinstance(expr, n.Str) else None
         hint = f"did you mean {best!r}?" if best else None
-        self.values.expected(arg.name, f"one of {choices}" if choices else "a string", expr, hint)
+        self.values.expected(arg.name, f"one of {choices}" if choices else "a string", expr, hint,
+                             replace_fix(hint, expr.span, repr(best)) if best else None)
 
     def _quoted(self, arg, expr) -> None:
         """`padding=same`: an unknown bare name where a string may stand was meant as one."""
         if isinstance(expr, n.Name) and expr.id not in self.st.frame.names:
             self.diag.error("E107", f"unknown name {expr.id!r}", expr.span,
-                            hints=[f"a string is written in quotes: {arg.name}='{expr.id}'"])
+                            hints=[f"a string is written in quotes: {arg.name}='{expr.id}'"],
+                            fixes=[replace_fix(f"write it in quotes: '{expr.id}'", expr.span, f"'{expr.id}'")])
             raise Skip
 
     def _any(self, arg, expr):

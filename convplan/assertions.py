@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import nodes as n
-from .errors import MAX_REPORTED
+from .errors import MAX_REPORTED, Fix
+from .fixes import insert_line
 from .hints import assertion_fixes, asymmetric_for_unknown, flatten_hint
+from .layers import FLATTEN
 from .scope import Skip, State
 from .shapes import equal, equal_condition, pyrepr
 from .show import show_shape
@@ -34,9 +36,12 @@ class Assertions:
         try:
             want = [self._dim(d) for d in written.dims]
             if len(want) != len(out):
+                flat = shape and flatten_hint(spec, shape, out, want)
                 self.diag.error("E320", self.unknowns.as_written(
                     f"{spec.name} gives a {len(out)}-D output {show_shape(out)}, but the plan asserts {len(want)}-D "
-                    f"{show_shape(want)}"), written.span, hints=[shape and flatten_hint(spec, shape, out, want)])
+                    f"{show_shape(want)}"), written.span, hints=[flat],
+                    fixes=[Fix(flat, (insert_line(stmt.span, self.st.frame.source, f"{FLATTEN.name}()"),))
+                           if flat and isinstance(stmt, n.Layer) else None])
                 raise Skip
         except Skip:  # the assertion is reported: its layer's `?` is not "determined by nothing" (E310) as well
             self.unknowns.unsolvable |= self.unknowns.in_(out)
@@ -53,7 +58,7 @@ class Assertions:
             fix = asymmetric_for_unknown(spec, pairs, free) if self._fixes(shape) else None
             self.diag.error("E323" if exc.timed_out else "E321",
                             f"{spec.name}: {self.unknowns.as_written(exc.message)}", written.span,
-                            hints=[exc.hint, fix])
+                            hints=[exc.hint, fix and fix.hint], fixes=[self._edit(fix, stmt, spec)])
             raise Skip from None
         solution.update(found)
         out = tuple(d.xreplace(found) for d in out)
@@ -61,17 +66,24 @@ class Assertions:
         for i, (have, asserted, d) in enumerate(zip(out, want, written.dims, strict=True)):
             verdict = equal(have, asserted)
             if verdict is False:
+                found = assertion_fixes(spec, shape, args, i, asserted, want) if self._fixes(shape) and not free \
+                    else []
                 self.diag.error("E322", f"{spec.name} gives {show_shape(out)}, but the plan asserts "
                                 f"{show_shape(want)}", d.span,
-                                hints=[f"this dim is {pyrepr(have)}, not {pyrepr(asserted)}",
-                                       *(assertion_fixes(spec, shape, args, i, asserted, want)
-                                         if self._fixes(shape) and not free else ())])
+                                hints=[f"this dim is {pyrepr(have)}, not {pyrepr(asserted)}", *(f.hint for f in found)],
+                                fixes=[self._edit(f, stmt, spec) for f in found])
                 raise Skip
             if verdict is None:  # true for some sizes only: the assertion becomes a requirement (H % 8 == 0)
                 self.st.conds.append((equal_condition(have, asserted), f"{spec.name}: the asserted dim "
                                       f"{pyrepr(asserted)}", name or (self.st.nodes[-1].name if self.st.nodes else ""),
                                       d.span, out))
         return out
+
+    def _edit(self, found, stmt, spec):
+        """A suggested argument value as an edit of the layer's call (None for no layer, or no edit)."""
+        if found is None or not isinstance(stmt, n.Layer) or not hasattr(spec, "arg_names"):
+            return None
+        return found.fix(stmt.call, spec.arg_names, self.st.frame.source)
 
     def _fixes(self, shape) -> bool:
         """Whether to search for a fix: only for the errors that will be shown."""

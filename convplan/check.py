@@ -35,6 +35,7 @@ class Checked:
     library: dict = field(default_factory=dict)  # block name -> scope.BlockSource, as the plan sees them
     errors: tuple = ()  # empty for a plan that checked; else the graph is what could be built
     error: PlanError | None = field(default=None, compare=False)  # the errors as check() raises them
+    trace: tuple = field(default=(), compare=False, repr=False)  # scope.Made per statement and `?`: for editors
 
     @property
     def ok(self) -> bool:
@@ -70,7 +71,7 @@ def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] |
     except PlanError as exc:
         error = exc
     return Checked(graph, requires, st.unknowns.solved(), dict(st.env), tuple(st.symbols),
-                   tuple(st.diag.warnings), st.library, tuple(st.diag.errors), error)
+                   tuple(st.diag.warnings), st.library, tuple(st.diag.errors), error, tuple(st.trace))
 
 
 def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,

@@ -1,4 +1,5 @@
-"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`.
+"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`,
+`convplan lsp` (the language server, convplan/serve/).
 
 Exit codes: 0 ok, 1 the plan was refused (or verification found a mismatch), 2 usage error.
 `check` must stay fast: it never imports torch.
@@ -87,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, metavar="OUT.py", help="write the module here instead of stdout")
     p.add_argument("--set", action="append", metavar="NAME=INT", help="a size's default in the class (repeatable)")
     p.set_defaults(func=cmd_codegen)
+    text = "run the language server for .plan files on stdin/stdout (for editors; needs pygls)"
+    p = sub.add_parser("lsp", help=text, description=text)
+    p.add_argument("--stdio", action="store_true", help="accepted for editors that pass it: stdio is the transport")
+    p.set_defaults(func=cmd_lsp, set=None)
     return parser
 
 
@@ -193,6 +198,12 @@ def _refuse_overwriting_a_plan(output: Path, plan) -> None:
     suggestion = Path(plan.filename).with_suffix(".py").name
     raise UsageError(f"refusing to write generated Python to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
+
+
+def cmd_lsp(args, sizes) -> int:
+    from .serve import main as serve
+
+    return serve()
 
 
 def cmd_explain(args, sizes) -> int:

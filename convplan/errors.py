@@ -40,6 +40,30 @@ WHOLE_FILE = Span(0, 0, 0, 0)  # a problem with the file itself (it cannot be re
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace the text `span` covers with `text`; a span that ends where it starts inserts."""
+
+    span: Span
+    text: str
+
+    def to_dict(self) -> dict:
+        s = self.span
+        return {"line": s.line, "column": s.col, "end_line": s.end_line, "end_column": s.end_col, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A hint that is a concrete change to the text: its title (the hint, or what the edit does) and the
+    edits that carry it out (in the diagnostic's file).  Editors offer it as a quick fix."""
+
+    hint: str
+    edits: tuple[Edit, ...]
+
+    def to_dict(self) -> dict:
+        return {"hint": self.hint, "edits": [e.to_dict() for e in self.edits]}
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     code: str
     message: str
@@ -49,6 +73,7 @@ class Diagnostic:
     severity: str = "error"  # or "warning"
     notes: tuple[tuple, ...] = ()  # secondary locations: (text, span) or (text, span, file, source)
     source: str | None = field(default=None, compare=False, repr=False)  # the text of `file`, if not the main one
+    fixes: tuple[Fix, ...] = ()  # the hints that are concrete edits, as edits
 
     @property
     def line(self) -> int:
@@ -69,6 +94,7 @@ class Diagnostic:
             "end_column": self.span.end_col,
             "message": self.message,
             "hints": list(self.hints),
+            "fixes": [f.to_dict() for f in self.fixes],
         }
 
 
@@ -158,6 +184,12 @@ def did_you_mean(word: str, choices) -> str | None:
     return f"did you mean {best}?" if best and best != word else None
 
 
+def rename_fix(word: str, choices, span: Span) -> Fix | None:
+    """`did_you_mean` as an edit: the closest choice written over `span` (where `word` is)."""
+    best = suggest(word, choices)
+    return Fix(f"did you mean {best}?", (Edit(span, best),)) if best and best != word else None
+
+
 class Collector:
     """Gathers diagnostics for one source; `raise_if_any` turns them into one PlanError."""
 
@@ -165,21 +197,24 @@ class Collector:
         self.source, self.file = source, file
         self.diags: list[Diagnostic] = _Diagnostics()
 
-    def error(self, code: str, message: str, span: Span, hints=(), notes=()) -> Diagnostic:
-        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "error", tuple(notes))
+    def error(self, code: str, message: str, span: Span, hints=(), notes=(), fixes=()) -> Diagnostic:
+        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "error", tuple(notes),
+                       fixes=tuple(f for f in fixes if f))
         self.diags.append(d)
         return d
 
-    def warn(self, code: str, message: str, span: Span, hints=()) -> Diagnostic:
-        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "warning")
+    def warn(self, code: str, message: str, span: Span, hints=(), fixes=()) -> Diagnostic:
+        d = Diagnostic(code, message, span, self.file, tuple(h for h in hints if h), "warning",
+                       fixes=tuple(f for f in fixes if f))
         self.diags.append(d)
         return d
 
-    def add_hint(self, hint: str | None) -> None:
-        """Append a hint to the diagnostic recorded last (a caller that knows more than the reporter)."""
+    def add_hint(self, hint: str | None, fix: Fix | None = None) -> None:
+        """Append a hint (and the fix that carries it out) to the diagnostic recorded last (a caller that
+        knows more than the reporter)."""
         if hint and self.diags:
             last = self.diags[-1]
-            self.diags[-1] = replace(last, hints=(*last.hints, hint))
+            self.diags[-1] = replace(last, hints=(*last.hints, hint), fixes=(*last.fixes, *([fix] if fix else [])))
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -10,10 +10,12 @@ from the registry (argument kinds, `nd`, `asymmetric_pad`, `FLATTEN`).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import sympy
 
-from .errors import source_lines
+from .errors import Fix, source_lines
+from .fixes import insert_line, remove_arg, rewrite_args, set_arg
 from .layers import FLATTEN, INT, PAD, SIZE, LayerError, LayerSpec, RuleContext, asymmetric_pad
 from .shapes import FloorDiv, equal, evaluate, pyrepr, to_expr
 from .show import show_shape, show_value
@@ -29,7 +31,27 @@ def _u() -> sympy.Symbol:
 # -- a value that makes the assertion hold ---------------------------------------------
 
 
-def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, index: int, want, whole=None) -> list[str]:
+@dataclass(frozen=True)
+class Suggestion:
+    """A hint, and what carries it out: argument `arg` set to the text `value`, after a new line `before`
+    (a layer call) where one is needed."""
+
+    hint: str
+    arg: str | None = None
+    value: str | None = None
+    before: str | None = None
+
+    def fix(self, call, positional_names, source: str) -> Fix | None:
+        """The edits on `call` (whose callee takes `positional_names` in order), in the file `source`."""
+        if self.arg is None:
+            return None
+        edits = (set_arg(call, positional_names, self.arg, self.value),)
+        if self.before:
+            edits = (insert_line(call.span, source, self.before), *edits)
+        return Fix(self.hint, edits)
+
+
+def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, index: int, want, whole=None) -> list[Suggestion]:
     """Hints like "padding=2 gives [N, 32, L]" for an asserted dim `index` that came out wrong (`whole`: the
     asserted shape, when known, so that padding=1 is preferred to padding=(1, 0) where it gives all of it)."""
     deadline = time.monotonic() + BUDGET_S
@@ -44,7 +66,7 @@ def assertion_fixes(spec: LayerSpec, shape: tuple, args: dict, index: int, want,
     return hints
 
 
-def _fix_one(spec, shape, args, arg, index, want, deadline, whole=None) -> str | None:
+def _fix_one(spec, shape, args, arg, index, want, deadline, whole=None) -> Suggestion | None:
     j = index - (len(shape) - spec.nd) if spec.nd else None
     value = _with(args[arg.name], _u(), j, spec.nd)
     if value is None:
@@ -64,10 +86,10 @@ def _fix_one(spec, shape, args, arg, index, want, deadline, whole=None) -> str |
             every = _run(spec, shape, {**args, arg.name: root}, strict=True)  # padding=1 for every dim
             if every is not None and all(equal(a, b) is True for a, b in zip(every, whole, strict=True)):
                 fixed, new = root, every
-        return f"{arg.name}={show_value(fixed)} gives {show_shape(new)}"
+        return Suggestion(f"{arg.name}={show_value(fixed)} gives {show_shape(new)}", arg.name, show_value(fixed))
     if arg.kind == PAD and (2 * root).is_Integer and root > 0 and j is not None:
         rest = _with(args[arg.name], sympy.Integer(0), j, spec.nd)
-        return _asymmetric(spec, root, j, f"{arg.name}={show_value(rest)}" if rest is not None else "")
+        return _asymmetric(spec, root, j, (arg.name, show_value(rest)) if rest is not None else None)
     return None
 
 
@@ -111,8 +133,9 @@ def _solve(have, want, deadline) -> sympy.Expr | None:
     return None
 
 
-def _asymmetric(spec: LayerSpec, half, j: int, then: str = "padding=0") -> str | None:
-    """`padding=3/2` is no padding, but (1, 2) on either side is: a zero padding layer before it."""
+def _asymmetric(spec: LayerSpec, half, j: int, then: tuple | None = ("padding", "0")) -> Suggestion | None:
+    """`padding=3/2` is no padding, but (1, 2) on either side is: a zero padding layer before it (`then`: the
+    argument and value the layer then takes)."""
     pad = asymmetric_pad(spec.nd)
     if pad is None:
         return None
@@ -120,11 +143,13 @@ def _asymmetric(spec: LayerSpec, half, j: int, then: str = "padding=0") -> str |
     pairs = [(0, 0)] * spec.nd
     pairs[spec.nd - 1 - j] = (total // 2, total - total // 2)  # torch lists the last dim first
     flat = tuple(v for p in pairs for v in p)
-    return (f"no symmetric padding works (it would be {half}); pad {total} unevenly with "
-            f"{pad.name}({show_value(flat)}) before {spec.name}" + (f", and {then}" if then else ""))
+    layer = f"{pad.name}({show_value(flat)})"
+    hint = (f"no symmetric padding works (it would be {half}); pad {total} unevenly with {layer} before {spec.name}"
+            + (f", and {then[0]}={then[1]}" if then else ""))
+    return Suggestion(hint, then[0], then[1], layer) if then else Suggestion(hint)
 
 
-def asymmetric_for_unknown(spec: LayerSpec, pairs, unknowns) -> str | None:
+def asymmetric_for_unknown(spec: LayerSpec, pairs, unknowns) -> Suggestion | None:
     """For an unsolvable `padding=?`: the asymmetric padding that works, if any."""
     if not spec.nd or len(unknowns) != 1:
         return None
@@ -156,14 +181,31 @@ def flatten_hint(spec: LayerSpec, shape: tuple, out: tuple, want: list) -> str |
 def torch_order_hint(spec: LayerSpec, call, source: str, least: int = 2) -> str | None:
     """`Linear(320, 10)` is torch's order; a plan leaves out the argument the input decides (GroupNorm's
     num_channels is its second)."""
+    found = _torch_order(spec, call, source, least)
+    if found is None:
+        return None
+    at, rest = found
+    fix = f", so write {spec.name}({', '.join(rest)})" if None not in rest else ""
+    place = ("first", "second", "third")[at] if at < 3 else f"as argument {at + 1}"
+    return f"torch's {spec.name} takes {spec.inferred} {place}; a plan reads it from the input{fix}"
+
+
+def torch_order_fix(spec: LayerSpec, call, source: str, least: int = 2) -> Fix | None:
+    """`torch_order_hint` as an edit: the call's arguments without the one the input decides."""
+    found = _torch_order(spec, call, source, least)
+    if found is None or None in found[1]:
+        return None
+    return Fix(torch_order_hint(spec, call, source, least), (rewrite_args(call, found[1]),))
+
+
+def _torch_order(spec: LayerSpec, call, source: str, least: int):
+    """Where torch puts the inferred argument, and the texts of the other arguments; None if the call does
+    not look like torch's order."""
     at = spec.torch_order().index(spec.inferred) if spec.inferred else 0
     positional = sum(1 for a in call.args if a.name is None)
     if not spec.inferred or positional < max(least, at + 1):
         return None
-    rest = [source_text(a.span, source) for i, a in enumerate(call.args) if i != at]
-    fix = f", so write {spec.name}({', '.join(rest)})" if None not in rest else ""
-    place = ("first", "second", "third")[at] if at < 3 else f"as argument {at + 1}"
-    return f"torch's {spec.name} takes {spec.inferred} {place}; a plan reads it from the input{fix}"
+    return at, [source_text(a.span, source) for i, a in enumerate(call.args) if i != at]
 
 
 def source_text(span, source: str) -> str | None:
@@ -197,6 +239,14 @@ def inferred_given(spec: LayerSpec, shape: tuple, written) -> tuple[str, list[st
         flat += f", which is {written} when {when}"
     return (f"{spec.name} expects the last dim to be {written}, but the input here is {show_shape(shape)}",
             [flat, f"and {leave}"])
+
+
+def inferred_given_fixes(hints: list[str], call, arg, source: str) -> list[Fix]:
+    """`inferred_given`'s hints as edits: the argument removed, after a Flatten() line where that is the fix."""
+    remove = remove_arg(call, arg)
+    if len(hints) == 2:  # [insert Flatten() ..., and leave it out]
+        return [Fix(f"{hints[0]}, {hints[1]}", (insert_line(call.span, source, f"{FLATTEN.name}()"), remove))]
+    return [Fix(hints[0], (remove,))]
 
 
 def _size_where(e, value: int) -> str | None:

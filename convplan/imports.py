@@ -22,7 +22,8 @@ MAX_DEPTH = 64  # imports of imports of ...: each level is a few Python frames
 
 
 class _Loader:
-    def __init__(self):
+    def __init__(self, read=None):
+        self.read = read  # path -> text: an editor's unsaved buffers (None: every file from disk)
         self.spaces: dict[Path, tuple[dict, list]] = {}  # resolved path -> (namespace, its own block names)
         self.stack: list[Path] = []  # files being loaded, for cycles
         self.started = 0  # files imported so far, loaded or being loaded
@@ -93,7 +94,8 @@ class _Loader:
         from .files import read_source
         from .parser import parse_module
 
-        text = read_source(path)
+        text = self.read(path) if self.read is not None else None
+        text = read_source(path) if text is None else text
         module = parse_module(text, shown)
         self.stack.append(path)
         try:
@@ -104,9 +106,10 @@ class _Loader:
         return self.spaces[path]
 
 
-def library(module: n.Module, file: str, source: str, path: Path | None = None) -> dict:
-    """The blocks a file's plans can call: name -> BlockSource."""
-    loader = _Loader()
+def library(module: n.Module, file: str, source: str, path: Path | None = None, read=None) -> dict:
+    """The blocks a file's plans can call: name -> BlockSource.  `read(path)` gives the text of a file to
+    import, or None to read it from disk (a language server passes its open documents)."""
+    loader = _Loader(read)
     if path is not None:
         loader.stack.append(path.resolve())
     return loader.namespace(module, file, source, path.resolve() if path is not None else None)

@@ -9,9 +9,10 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions
-from .errors import did_you_mean
+from .errors import did_you_mean, rename_fix
+from .fixes import replace as replace_fix
 from .graph import Node
-from .hints import source_text, torch_order_hint
+from .hints import source_text, torch_order_fix, torch_order_hint
 from .layers import FLOAT, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
 from .merges import MERGES
 from .scope import Skip, State
@@ -32,25 +33,28 @@ class LayerCalls:
         call = stmt.call
         spec = REGISTRY.get(call.name)
         if spec is None:
-            known = unknown_layer(call.name, REGISTRY)  # torch has it: say what it is, and what to write
-            message, hints = known if known else (f"unknown layer {call.name!r}", [])
-            hints = hints or [did_you_mean(call.name, [*REGISTRY, *self.st.frame.namespace, *MERGES])]
-            self.diag.error("E100", message, call.name_span, hints=hints)
+            known = [*REGISTRY, *self.st.frame.namespace, *MERGES]
+            # torch has the name: say what it is and what to write; else the closest name, as an edit
+            message, hints = unknown_layer(call.name, REGISTRY) or (f"unknown layer {call.name!r}", [])
+            fixes = []
+            if not hints:
+                hints, fixes = [did_you_mean(call.name, known)], [rename_fix(call.name, known, call.name_span)]
+            self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
         args, given = self.binder.layer(spec, call, shape)
-        order = None
+        order = order_fix = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
-            order = self._torch_order(spec, call, args)
+            order, order_fix = self._torch_order(spec, call, args)
             self._batch_as_weight(spec, call, shape, args[spec.inferred])
         try:
             out, rule = self._apply(spec, call, shape, args)
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             self.diag.error("E300", f"{spec.name}: {exc.message}", arg_span(call, exc.arg),
-                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order])
+                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order], fixes=[order_fix])
             raise Skip from None
         name = self.st.node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         self._report(spec, call, rule, name, shape)
@@ -91,10 +95,10 @@ class LayerCalls:
                                       "the input or change the stride"])
             self.st.tails.append((warning, spec.name, rule.tails))
 
-    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> str | None:
+    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> tuple:
         """W320 for `Conv1d(1, 32, 3)` on a 1-channel input: torch's order, which a plan reads shifted by one
         (out_channels=1, kernel_size=32, stride=3) and may well accept; and for `BatchNorm2d(64)`, which reads
-        as eps=64.0.  Returns the hint, for an error the shifted reading causes."""
+        as eps=64.0.  Returns the hint and its fix (or None, None), for an error the shifted reading causes."""
         positional = [a for a in call.args if a.name is None]
         required = sum(1 for a in spec.args if a.default is REQUIRED)
         first = args[spec.arg_names[0]] if spec.args else None
@@ -104,12 +108,14 @@ class LayerCalls:
         elif whole := _whole_floats(spec, positional, args):
             why = f"a whole number as {whole} looks like torch's {spec.inferred}"
         else:
-            return None
-        texts = [source_text(a.span, self.diag.source) or "..." for a in positional]
+            return None, None
+        texts = [source_text(a.span, self.st.frame.source) or "..." for a in positional]
         shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
-        hint = torch_order_hint(spec, call, self.diag.source, least=1)
-        self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint])
-        return hint
+        hint = torch_order_hint(spec, call, self.st.frame.source, least=1)
+        fix = torch_order_fix(spec, call, self.st.frame.source, least=1)
+        self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint],
+                       fixes=[fix])
+        return hint, fix
 
     def _batch_as_weight(self, spec: LayerSpec, call: n.Call, shape, inferred) -> None:
         """W330: `input [N, 28, 28]` then `Conv2d(16, 3)` is valid torch, read as one unbatched image with N
@@ -134,8 +140,11 @@ class LayerCalls:
                                for k in spec.ranks)
         else:
             want = f"at least a {spec.min_rank}-D"
+        hint = _rank_hint(spec, shape)
+        other = _rank_member(spec, r)
         self.diag.error("E301", f"{spec.name} expects a {want} input, got {r}-D {show_shape(shape)}",
-                        call.name_span, hints=[_rank_hint(spec, shape)])
+                        call.name_span, hints=[hint],
+                        fixes=[replace_fix(hint, call.name_span, other.name) if hint and other else None])
         raise Skip
 
     def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> None:
@@ -176,11 +185,14 @@ def _rank_hint(spec: LayerSpec, shape) -> str | None:
         # BatchNorm2d on [C, H, W]: BatchNorm1d would take it, reading C as the batch; the batch dim is missing
         return (f"{spec.name} takes batched input only: give the input a batch dim, "
                 f"[N, {', '.join(pyrepr(d) for d in shape)}]")
-    if spec.family:
-        other = member(spec.family, r - 2)
-        if other is not None and other is not spec:
-            return f"for a {r}-D input use {other.name}"
-    return None
+    other = _rank_member(spec, r)
+    return f"for a {r}-D input use {other.name}" if other else None
+
+
+def _rank_member(spec: LayerSpec, r: int) -> LayerSpec | None:
+    """The kind of `spec`'s family that takes an `r`-D input, if it is another one."""
+    other = member(spec.family, r - 2) if spec.family else None
+    return other if other is not None and other is not spec else None
 
 
 def _whole_floats(spec: LayerSpec, positional: list, args: dict) -> str | None:

@@ -107,18 +107,19 @@ class ScopedCollector(Collector):
         self.frames: list[Frame] = []
         self._seen: set = set()  # _key of every diagnostic added
 
-    def error(self, code, message, span, hints=(), notes=()) -> Diagnostic:
-        return self._add(code, message, span, hints, notes, "error")
+    def error(self, code, message, span, hints=(), notes=(), fixes=()) -> Diagnostic:
+        return self._add(code, message, span, hints, notes, "error", fixes)
 
-    def warn(self, code, message, span, hints=()) -> Diagnostic:
-        return self._add(code, message, span, hints, (), "warning")
+    def warn(self, code, message, span, hints=(), fixes=()) -> Diagnostic:
+        return self._add(code, message, span, hints, (), "warning", fixes)
 
-    def _add(self, code, message, span, hints, notes, severity) -> Diagnostic:
+    def _add(self, code, message, span, hints, notes, severity, fixes=()) -> Diagnostic:
         frame = self.frames[-1] if self.frames else None
         file = frame.file if frame else self.file
         text = frame.source if frame and file != self.file else None
         notes = tuple(notes) + _fold(frame.notes if frame else ())
-        d = Diagnostic(code, message, span, file, tuple(h for h in hints if h), severity, notes, text)
+        d = Diagnostic(code, message, span, file, tuple(h for h in hints if h), severity, notes, text,
+                       tuple(f for f in fixes if f))
         key = _key(d)
         if key not in self._seen:  # a block called many times reports once
             self._seen.add(key)
@@ -185,6 +186,19 @@ def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     return problem is None
 
 
+@dataclass(frozen=True)
+class Made:
+    """What one statement made (the nodes `start` to `end`, its value the node `result`), or which unknown a
+    `?` is (`sym`), at a place in a file: editors show a line's shape and a `?`'s value from these."""
+
+    file: str
+    span: Span
+    start: int = 0
+    end: int = 0
+    result: int | None = None
+    sym: object = None
+
+
 class State:
     """One check of one plan: the diagnostics, the nodes made so far, the names taken, the sizes and
     parameters, the `?` unknowns and the conditions found.  Every part of the check stage reads and
@@ -202,6 +216,7 @@ class State:
         self.conds = Conds(self.diag)
         self.tails: list = []  # (W310 warning, kind, [(condition, message)]): worded once requirements are known
         self.steps = 0  # statements run so far (walker.MAX_STEPS)
+        self.trace: list[Made] = []  # per statement run and `?` met, in order
         self.max_nodes = MAX_LAYERS
 
     @property

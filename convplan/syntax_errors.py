@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .errors import Diagnostic, PlanError, Span, source_lines
+from .errors import Diagnostic, Edit, Fix, PlanError, Span, source_lines
 
 MAX_SYNTAX_ERRORS = 10
 RECOVERY_BUDGET_S = 0.5
@@ -125,11 +125,12 @@ class _Words:
 def _bad_character(exc: UnexpectedCharacters, text: str, filename: str) -> Diagnostic:
     line, col = _clamp(text, exc.line, exc.column)
     ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
-    hints = []
+    hints, fixes = [], []
     if ch == "/":
         hints.append("'/' and '//' divide inside a value only")
     elif ch in "“”‘’":
         hints.append("use plain quotes ' or \"")
+        fixes.append(_plain_quotes(text, line))
     elif ch in "'\"":
         hints.append("a string ends on the line it starts on, with the same quote")
     elif not ch.isascii():
@@ -140,9 +141,25 @@ def _bad_character(exc: UnexpectedCharacters, text: str, filename: str) -> Diagn
         pos = exc.pos_in_stream
         full = re.search(r"[A-Za-z_]\w*$", text[:pos]).group(0) + re.match(r"[\w.]*", text[pos:]).group(0)
         hints.append(f"names are not dotted: write {full.rstrip('.').split('.')[-1]}, not {full}")
+        start = pos - len(re.search(r"[A-Za-z_]\w*$", text[:pos]).group(0))
+        fixes.append(Fix(f"write {full.rstrip('.').split('.')[-1]}", (Edit(
+            Span(*_line_col(text, start), *_line_col(text, start + len(full))), full.rstrip('.').split('.')[-1]),)))
     shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}" if ch else "end of file"
     return Diagnostic("E013", f"unexpected character {shown}", Span(line, col, line, col + 1), filename,
-                      tuple(hints))
+                      tuple(hints), fixes=tuple(fixes))
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of a character offset."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _plain_quotes(text: str, line: int) -> Fix:
+    """Every typographic quote on `line` made plain: “same” -> "same"."""
+    plain = {"“": '"', "”": '"', "‘": "'", "’": "'"}
+    row = source_lines(text)[line - 1] if 0 < line <= len(source_lines(text)) else ""
+    return Fix("use plain quotes", tuple(Edit(Span(line, k + 1, line, k + 2), plain[c])
+                                         for k, c in enumerate(row) if c in plain))
 
 
 def _bad_token(exc: UnexpectedToken, text: str, filename: str, words: _Words) -> Diagnostic:
@@ -165,7 +182,20 @@ def _bad_token(exc: UnexpectedToken, text: str, filename: str, words: _Words) ->
     if not stack and _starts_line(text, tok) and kind not in ("NAME", "_NL", "$END", "_DEDENT") and span.col > 1:
         expected = ["a statement"]
     hints = _hints(expected, kind, tok, text, stack)
-    return Diagnostic("E001", f"expected {_one_of(expected)}, found {found}", span, filename, tuple(hints))
+    return Diagnostic("E001", f"expected {_one_of(expected)}, found {found}", span, filename, tuple(hints),
+                      fixes=_token_fixes(hints, kind, tok, text, span))
+
+
+def _token_fixes(hints: list[str], kind: str, tok: Token, text: str, span: Span) -> tuple[Fix, ...]:
+    """The hints of `_hints` that are one insertion: a missing ',' or a header's ':'."""
+    fixes = []
+    if any(h.startswith("a ',' is missing") for h in hints) and isinstance(tok.start_pos, int):
+        end = len(text[: tok.start_pos].rstrip())
+        at = Span(*_line_col(text, end), *_line_col(text, end))
+        fixes.append(Fix(f"insert ',' before {str(tok)!r}", (Edit(at, ","),)))
+    if "a header line ends with ':'" in hints and kind == "_NL":
+        fixes.append(Fix("end the header with ':'", (Edit(Span(span.line, span.col, span.line, span.col), ":"),)))
+    return tuple(fixes)
 
 
 def _unexpected_indent(tok: Token, text: str, filename: str) -> Diagnostic:
@@ -181,7 +211,8 @@ def _unexpected_indent(tok: Token, text: str, filename: str) -> Diagnostic:
 
 def _stray_closer(stray: Bracket, stack: list[Bracket], filename: str) -> Diagnostic:
     if not stack:
-        return Diagnostic("E015", f"{stray.char!r} closes nothing", stray.span, filename, ("remove it",))
+        return Diagnostic("E015", f"{stray.char!r} closes nothing", stray.span, filename, ("remove it",),
+                          fixes=(Fix(f"remove {stray.char!r}", (Edit(stray.span, ""),)),))
     opener = stack[-1]
     want = _CLOSER[opener.char]
     return Diagnostic("E015", f"{stray.char!r} does not close the {opener.char!r} opened at line {opener.line}",

@@ -14,8 +14,8 @@ from dataclasses import replace
 import sympy
 
 from . import nodes as n
-from .errors import did_you_mean
-from .scope import Skip, State, Tensor, Value, check_name
+from .errors import Edit, Fix, Span, did_you_mean, rename_fix
+from .scope import Made, Skip, State, Tensor, Value, check_name
 from .shapes import ceildiv, decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
 
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
@@ -38,7 +38,8 @@ class Values:
             self.diag.error("E107", f"unknown name {name.id!r}", name.span,
                             hints=[did_you_mean(name.id, list(self.st.frame.names)),
                                    "a block's input has a name only if it is given one: `input x [...]`"
-                                   if unnamed else None])
+                                   if unnamed else None],
+                            fixes=[rename_fix(name.id, list(self.st.frame.names), name.span)])
             raise Skip
         return value
 
@@ -84,9 +85,10 @@ class Values:
             return n.Const(self.truth(expr), expr.span)
         return expr
 
-    def expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None):
-        """E106: `name` must be `what`, and the value written is not."""
-        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint])
+    def expected(self, name: str, what: str, expr: n.Expr, hint: str | None = None, fix=None):
+        """E106: `name` must be `what`, and the value written is not (`fix`: the hint as an edit)."""
+        self.diag.error("E106", f"{name} must be {what}, got {_describe(expr)}", expr.span, hints=[hint],
+                        fixes=[fix])
         raise Skip
 
     # -- conditions ----------------------------------------------------------------------
@@ -173,7 +175,9 @@ class Values:
                 raise Skip
             if expr.name is not None and not check_name(self.diag, expr.name, expr.span, "`?` name"):
                 raise Skip
-            return self.st.unknowns.new(expr, what)
+            sym = self.st.unknowns.new(expr, what)
+            self.st.trace.append(Made(self.st.frame.file, expr.span, sym=sym))
+            return sym
         if isinstance(expr, n.Neg):
             return -self.int(expr.operand, what)
         if isinstance(expr, n.BinOp):
@@ -218,8 +222,18 @@ class Values:
         shown = repr(value) if isinstance(value, float) else pyrepr(value)
         self.diag.error("E106", f"{what} must be an integer, got {shown}", expr.span,
                         hints=["round it as Python would: round(...), floor(...), ceil(...) or int(...)",
-                               "`//` divides integers, `/` gives a float" if _has_div(expr) else None])
+                               "`//` divides integers, `/` gives a float" if _has_div(expr) else None],
+                        fixes=[self._floor_division(expr)])
         raise Skip
+
+    def _floor_division(self, expr) -> Fix | None:
+        """`a / b` -> `a // b`, as an edit of the operator (found between the operands, on their line)."""
+        if not (isinstance(expr, n.BinOp) and expr.op == "/") or expr.left.span.end_line != expr.right.span.line:
+            return None
+        line = expr.right.span.line
+        text = self.st.frame.source.splitlines()[line - 1]
+        at = text.find("/", expr.left.span.end_col - 1, expr.right.span.col - 1)
+        return Fix("write '//'", (Edit(Span(line, at + 1, line, at + 2), "//"),)) if at >= 0 else None
 
     def _concrete(self, value, expr):
         """A Python int or float, for arithmetic with a float: a size without a value cannot take part."""

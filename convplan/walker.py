@@ -17,11 +17,11 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions, Named
-from .errors import Span, did_you_mean
+from .errors import Span, did_you_mean, rename_fix
 from .graph import Node
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
-from .scope import Abort, BlockSource, Frame, Skip, State, Tensor, check_name
+from .scope import Abort, BlockSource, Frame, Made, Skip, State, Tensor, check_name
 from .shapes import at_least, dim, equal_condition, pyrepr
 from .show import show_shape
 from .values import Values, what_is
@@ -130,7 +130,10 @@ class Walker:
         handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
                     n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
                     n.Pass: lambda s: None}
+        start = len(self.st.nodes)
         handlers[type(stmt)](stmt)
+        if self.frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
+            self.st.trace.append(Made(self.frame.file, stmt.span, start, len(self.st.nodes), self.frame.current.id))
 
     def _bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -351,7 +354,8 @@ class Walker:
         spec = MERGES.get(call.name)
         if spec is None:  # `name:` with branches, where name is no merge
             self.diag.error("E100", f"unknown merge {call.name!r}", call.name_span,
-                            hints=[did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"])
+                            hints=[did_you_mean(call.name, MERGES) or f"merges: {', '.join(sorted(MERGES))}"],
+                            fixes=[rename_fix(call.name, MERGES, call.name_span)])
             raise Skip
         for arg in options:  # `add(skp)`: a misspelt tensor is the news, not "needs two tensors"
             if arg.name is None and isinstance(arg.value, n.Name):

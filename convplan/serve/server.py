@@ -1,0 +1,185 @@
+"""The wiring: one small function per LSP method, each reading the document's analysis.
+
+Documents are analysed on open, change and save.  A document's diagnostics are published for the file
+each is in (an error in an imported block, for the imported file); when a file changes or is saved,
+the open files that import it are checked again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+
+from .. import __version__
+from . import actions, complete, diagnostics, hover, inlay, navigate
+from .document import Document, analyse_document, seen_from, uri_path
+
+ENCODINGS = {lsp.PositionEncodingKind.Utf8: "utf-8", lsp.PositionEncodingKind.Utf32: "utf-32"}
+
+
+class PlanServer(LanguageServer):
+    def __init__(self):
+        super().__init__("convplan", __version__)
+        self.docs: dict[str, Document] = {}  # uri -> the analysis of its current text
+        self.parsed: dict[str, Document] = {}  # uri -> the last analysis whose text parsed (for completion)
+        self.published: dict[str, dict[str, list]] = {}  # document uri -> file uri -> its diagnostics there
+        self.sizes: dict[str, int] = {}  # example sizes from the workspace settings (`convplan.sizes`)
+
+    @property
+    def encoding(self) -> str:
+        return ENCODINGS.get(self.workspace.position_encoding, "utf-16")
+
+    def analyse(self, uri: str) -> Document:
+        text = self.workspace.get_text_document(uri).source
+        doc = analyse_document(uri, text, None, self.encoding, self.sizes, self.read)
+        self.docs[uri] = doc
+        if doc.module is not None:
+            self.parsed[uri] = doc
+        self.publish(uri, diagnostics.by_file(doc))
+        return doc
+
+    def read(self, path: Path) -> str | None:
+        """The editor's text of the file at `path` (resolved), if it is open: imports see unsaved changes."""
+        for uri, document in self.workspace.text_documents.items():
+            own = uri_path(uri)
+            if own is not None and own.resolve() == path:
+                return document.source
+        return None
+
+    def recheck_importers(self, uri: str) -> None:
+        """Check again the open documents that call blocks of the file at `uri`."""
+        path = uri_path(uri)
+        if path is None:
+            return
+        path = path.resolve()
+        for other, doc in list(self.docs.items()):
+            if other != uri and path in doc.imported:
+                self.analyse(other)
+
+    def forget(self, uri: str) -> None:
+        self.docs.pop(uri, None)
+        self.parsed.pop(uri, None)
+        self.publish(uri, {})
+        self.published.pop(uri, None)
+
+    def publish(self, origin: str, found: dict[str, list]) -> None:
+        """Record what `origin`'s analysis found in each file, and publish each file it found something in, now
+        or before: the union of what every open document found there."""
+        before = self.published.get(origin, {})
+        self.published[origin] = found
+        order = [u for u in {**found, **before} if u != origin] + [origin]  # its own last: the others are out then
+        for uri in order:
+            merged, seen = [], set()
+            for per_file in self.published.values():
+                for d in per_file.get(uri, ()):
+                    key = (d.range.start.line, d.range.start.character, d.code, d.message)
+                    if key not in seen:
+                        seen.add(key)
+                        merged.append(d)
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=merged))
+
+    def doc(self, uri: str) -> Document:
+        return self.docs[uri] if uri in self.docs else self.analyse(uri)
+
+    def shapes(self, uri: str) -> Document:
+        """The analysis whose shapes `uri`'s lines show: its own, or for a file of blocks, that of an open plan
+        calling them."""
+        doc = self.doc(uri)
+        if doc.plan is None and doc.library_only:
+            for other in self.docs.values():
+                if (view := seen_from(doc, other)) is not None:
+                    return view
+        return doc
+
+
+def make_server() -> PlanServer:
+    server = PlanServer()
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: PlanServer, params: lsp.InitializeParams):
+        options = params.initialization_options or {}
+        ls.sizes = _sizes(options.get("sizes") if isinstance(options, dict) else None)
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def configuration(ls: PlanServer, params: lsp.DidChangeConfigurationParams):
+        settings = params.settings if isinstance(params.settings, dict) else {}
+        section = settings.get("convplan", settings)
+        ls.sizes = _sizes(section.get("sizes") if isinstance(section, dict) else None)
+        for uri in list(ls.docs):
+            ls.analyse(uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: PlanServer, params: lsp.DidOpenTextDocumentParams):
+        ls.analyse(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: PlanServer, params: lsp.DidChangeTextDocumentParams):
+        ls.analyse(params.text_document.uri)
+        ls.recheck_importers(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: PlanServer, params: lsp.DidSaveTextDocumentParams):
+        ls.analyse(params.text_document.uri)
+        ls.recheck_importers(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: PlanServer, params: lsp.DidCloseTextDocumentParams):
+        ls.forget(params.text_document.uri)
+        ls.recheck_importers(params.text_document.uri)  # they read the file from disk again
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
+    def inlay_hint(ls: PlanServer, params: lsp.InlayHintParams):
+        doc = ls.shapes(params.text_document.uri)
+        if doc.plan is None:
+            return []
+        return inlay.hints(doc, params.range.start.line + 1, params.range.end.line + 1)
+
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: PlanServer, params: lsp.HoverParams):
+        doc = ls.shapes(params.text_document.uri)
+        text = hover.hover(doc, *doc.lines.point(params.position))
+        if text is None:
+            return None
+        return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
+
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["(", ",", "=", " "]))
+    def completion(ls: PlanServer, params: lsp.CompletionParams):
+        uri = params.text_document.uri
+        doc = ls.doc(uri)
+        items = complete.complete(doc, ls.parsed.get(uri, doc), *doc.lines.point(params.position))
+        return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: PlanServer, params: lsp.DefinitionParams):
+        doc = ls.doc(params.text_document.uri)
+        return navigate.definition(doc, *doc.lines.point(params.position))
+
+    @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+    def references(ls: PlanServer, params: lsp.ReferenceParams):
+        doc = ls.doc(params.text_document.uri)
+        return navigate.references(doc, *doc.lines.point(params.position), params.context.include_declaration)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def document_symbol(ls: PlanServer, params: lsp.DocumentSymbolParams):
+        return navigate.outline(ls.doc(params.text_document.uri))
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
+                    lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+    def code_action(ls: PlanServer, params: lsp.CodeActionParams):
+        doc = ls.doc(params.text_document.uri)
+        return actions.quick_fixes(doc, params.range.start.line + 1, params.range.end.line + 1)
+
+    return server
+
+
+def _sizes(value) -> dict[str, int]:
+    """`{"H": 224}` from the settings, keeping only names with positive integer sizes."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and k.isidentifier()
+            and isinstance(v, int) and not isinstance(v, bool) and v > 0}
+
+
+__all__ = ["PlanServer", "make_server"]
