@@ -278,19 +278,19 @@ class Values:
         name = call.name
         if name not in n.SIZE_FUNCTIONS:
             functions = ", ".join(n.SIZE_FUNCTIONS)
-            self.diag.error("E112", f"{name!r} is not a function of sizes; they are {functions}", call.name_span,
+            self.diag.error("E113", f"{name!r} is not a function of sizes; they are {functions}", call.name_span,
                             hints=[did_you_mean(name, n.SIZE_FUNCTIONS),
                                    "a layer is called on its own line, or as `h = Layer(...)`"])
             raise Skip
         for arg in call.args:
             if arg.name is not None:
-                self.diag.error("E112", f"{name}() takes no keyword arguments here, got {arg.name}=", arg.span)
+                self.diag.error("E113", f"{name}() takes no keyword arguments here, got {arg.name}=", arg.span)
                 raise Skip
         values = [self.number(a.value, f"{name}()'s argument") for a in call.args]
         counts = {"max": (2, None), "min": (2, None), "round": (1, 2)}.get(name, (1, 1))
         if len(values) < counts[0] or counts[1] is not None and len(values) > counts[1]:
             wanted = {(2, None): "at least 2 arguments", (1, 2): "1 or 2 arguments", (1, 1): "1 argument"}[counts]
-            self.diag.error("E112", f"{name}() takes {wanted}, got {len(values)}", call.span)
+            self.diag.error("E113", f"{name}() takes {wanted}, got {len(values)}", call.span)
             raise Skip
         return getattr(self, f"_{name}")(call, values)
 
