@@ -8,13 +8,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os as _os
+from pathlib import Path as _Path
 
 from .errors import Diagnostic, PlanError, Span
 from .plan import Plan, Result
 
 __all__ = ["Diagnostic", "Plan", "PlanError", "Result", "Span", "analyse", "analyse_file", "load", "parse"]
 __version__ = "0.1.0"
+
+
+def __dir__() -> list[str]:
+    """The public API only: not the modules and names the package imports for itself (Path, annotations)."""
+    return sorted([*__all__, "__version__"])
 
 
 def parse(text: str, /, filename: str = "<plan>", **sizes: int) -> Plan:
@@ -28,12 +34,13 @@ def analyse(text: str, /, filename: str = "<plan>", **sizes: int) -> Result:
     return _analyse(text, filename, sizes)
 
 
-def analyse_file(path: str | Path, /, **sizes: int) -> Result:
+def analyse_file(path: str | _os.PathLike, /, **sizes: int) -> Result:
     """`analyse` for a .plan file."""
     from .files import read_source
 
+    path = _path(path)
     try:
-        text = read_source(Path(path))
+        text = read_source(path)
     except PlanError as exc:
         return Result(None, tuple(exc.diagnostics))
     return _analyse(text, str(path), sizes)
@@ -86,13 +93,20 @@ def _front(text: str, filename: str, module=None, read=None):
                 else "start the file with `plan NAME:` and an indented body")
         raise fail("E010", f"a .plan file holds exactly one plan; this one has {what}", where, filename, text,
                    hints=[hint])
-    blocks = library(module, filename, text, None if filename.startswith("<") else Path(filename), read)
+    blocks = library(module, filename, text, None if filename.startswith("<") else _Path(filename), read)
     return module.plans[0], blocks
 
 
-def load(path: str | Path, /, **sizes: int) -> Plan:
+def load(path: str | _os.PathLike, /, **sizes: int) -> Plan:
     """Read and check a .plan file."""
     from .files import read_source
 
-    path = Path(path)
+    path = _path(path)
     return _parse(read_source(path), str(path), sizes)  # not parse(): a size may be called `filename`
+
+
+def _path(path) -> _Path:
+    """A path argument as a Path; TypeError for what is none (`load(3)`), before pathlib says it obscurely."""
+    if not isinstance(path, (str, _os.PathLike)):
+        raise TypeError(f"a plan file's path must be a str or os.PathLike, got {type(path).__name__} {path!r:.40}")
+    return _Path(path)

@@ -171,8 +171,8 @@ class Binder:
     # -- a layer argument's value, by its kind ---------------------------------------------
 
     def coerce(self, arg, expr: n.Expr):
-        if isinstance(expr, n.Const) and expr.value is None and arg.kind in NONE_ALLOWED:
-            return None
+        if _is_none(expr) and arg.kind in NONE_ALLOWED and (arg.kind != BOOL or arg.default is None):
+            return None  # a bool argument takes None where torch's default is None (align_corners)
         return COERCE.get(arg.kind, Binder._any)(self, arg, expr)
 
     def _int(self, arg, expr):
@@ -201,7 +201,10 @@ class Binder:
         if isinstance(expr, n.Const) and isinstance(expr.value, bool):
             return expr.value
         word = expr.id.capitalize() if isinstance(expr, n.Name) and expr.id.lower() in ("true", "false") else None
-        self.values.expected(arg.name, "True or False", expr, word and f"did you mean {word}?")
+        hint = word and f"did you mean {word}?"
+        if _is_none(expr):  # torch's type is bool; its `if bias:` happens to read None as False
+            hint = f"write {arg.name}=False (torch's {arg.name} is a bool, where None would act as False)"
+        self.values.expected(arg.name, "True or False", expr, hint)
 
     def _float(self, arg, expr):
         if arg.kind == SCALE and isinstance(expr, n.Tuple) and expr.items:

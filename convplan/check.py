@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from . import nodes as n
 from .errors import PlanError, TooManyErrors, did_you_mean
 from .graph import Graph
+from .overwrites import overwrite_warnings
 from .passes import run_passes
 from .requirements import Requirement, requirements, word_tails
 from .scope import Abort, State
@@ -62,6 +63,7 @@ def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] |
         requires = requirements(st)
         word_tails(st, requires)
         _unused_sizes(st, plan)
+        overwrite_warnings(st, tuple(t.id for t in outputs))
     except (Abort, TooManyErrors):
         pass  # what was built so far stands; the errors say why it stopped
     graph = run_passes(Graph(tuple(st.nodes), tuple(t.id for t in outputs)).substitute(st.unknowns.solution))

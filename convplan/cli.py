@@ -1,31 +1,40 @@
-"""The command line: `convplan check|verify FILE [--set NAME=INT ...] [--json]`, `convplan codegen FILE [-o OUT.py]`,
-`convplan lsp` (the language server, convplan/serve/).
+"""The command line: `convplan check|verify|cost|explain FILE... [--set NAME=INT ...] [--json] [--strict]`,
+`convplan codegen FILE [-o OUT.py]`, `convplan lsp` (the language server, convplan/serve/).
 
-Exit codes: 0 ok, 1 the plan was refused (or verification found a mismatch), 2 usage error.
-`check` must stay fast: it never imports torch.
+FILE may be several files, quoted globs (`'examples/*.plan'`) and `-` for standard input (shown as
+`<stdin>`); each gets its own output, and the exit status is the worst: 0 ok, 1 a plan was refused (or
+verification found a mismatch, or `--strict` found a warning), 2 usage error.  Diagnostics go to stderr,
+coloured on a terminal (`--color`, `NO_COLOR`).  `check` must stay fast: it never imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import keyword
+import os
 import sys
 from pathlib import Path
 
-from . import __version__, load
+from . import __version__, _parse
 from .cost import CONVENTIONS
-from .errors import PlanError, did_you_mean
+from .errors import WHOLE_FILE, Diagnostic, PlanError, did_you_mean, paint
 from .graph import show_call
 from .shapes import pyrepr, to_expr
 from .show import json_value, show_shape, show_value
 from .sizes import MAX_SIZE
 
 MAX_SET = MAX_SIZE
+STDIN = "<stdin>"  # the name `-` is shown by
 
 
 class UsageError(Exception):
-    pass
+    """A command line that cannot run (exit status 2), or a run refused for a reason of its own (`code`)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.message, self.code = message, code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,29 +51,118 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message
         return 0 if exc.code == 0 else 2
+    if args.func is cmd_lsp:  # a server, not a command over files
+        return cmd_lsp(args)
+    out = Output(getattr(args, "json", False), use_color(args.color, sys.stderr))
     try:
         sizes = _sizes(args.set or [])
-        return args.func(args, sizes)
+        sources = _sources(args.files)
     except UsageError as exc:
-        if getattr(args, "json", False):  # a tool reading stdout gets JSON whatever went wrong
-            print(json.dumps({"ok": False, "usage_error": str(exc)}, indent=2))
-        print(f"convplan: error: {exc}", file=sys.stderr)
+        out.usage_error(exc)
+        out.finish()
         return 2
+    try:
+        worst = 0
+        for source in sources:
+            worst = max(worst, _run(args, sizes, source, out))
+        out.finish()
+    except BrokenPipeError:  # `convplan check ... | head`
+        sys.stderr.close()
+        return 0
+    return worst
+
+
+def _run(args, sizes: dict[str, int], source, out: Output) -> int:
+    """One file: the command's exit status (its output and diagnostics written to `out`)."""
+    try:
+        plan = _load(source, sizes)
+        if sizes and getattr(args.func, "binds", False):  # its output, and so its warnings, are at these sizes
+            plan = plan.bind(**sizes)
+        strict = _strict_failure(args, plan)
+        if strict and getattr(args.func, "writes", False):  # codegen: nothing written for a plan that fails
+            _warnings(plan, out)
+            raise UsageError(strict, code=1)
+        code = args.func(args, sizes, plan, out)
+        _warnings(plan, out)
+        if strict:
+            out.fail(strict)
+            return max(code, 1)
+        return code
+    except UsageError as exc:
+        out.usage_error(exc, str(source))
+        return exc.code
     except ModuleNotFoundError as exc:
         if exc.name != "torch":
             raise
         command = args.func.__name__.removeprefix("cmd_")
-        print(f"convplan: error: `convplan {command}` runs the plan with torch, which is not installed: "
-              "pip install 'convplan[torch]'", file=sys.stderr)
+        out.usage_error(UsageError(f"`convplan {command}` runs the plan with torch, which is not installed: "
+                                   "pip install 'convplan[torch]'"), str(source))
         return 2
-    except BrokenPipeError:  # `convplan check ... | head`
-        sys.stderr.close()
-        return 0
     except PlanError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]}, indent=2))
-        print(exc.render(), file=sys.stderr)
+        out.add({"ok": False, "file": str(source), "diagnostics": [d.to_dict() for d in exc.diagnostics]})
+        out.diagnostics(exc)
         return 1
+
+
+def _warnings(plan, out: Output) -> None:
+    for w in plan.warnings:
+        out.diagnostics(PlanError([w], plan.source))
+
+
+def _strict_failure(args, plan) -> str | None:
+    if not args.strict or not plan.warnings:
+        return None
+    count = len(plan.warnings)
+    return f"--strict: {count} warning{'s' * (count != 1)} in {plan.filename}"
+
+
+class Output:
+    """Where a run writes: text to stdout as it goes, or with --json one JSON document at the end (an
+    object for one file, `{"ok": ..., "files": [...]}` for several); diagnostics to stderr."""
+
+    def __init__(self, as_json: bool, color: bool):
+        self.as_json, self.color = as_json, color
+        self.objects: list[dict] = []  # with --json: one per file
+        self.texts = 0  # without: outputs printed so far
+
+    def text(self, text: str) -> None:
+        if not self.as_json:
+            if self.texts:  # files after the first: a blank line between their outputs
+                print()
+            print(text)
+            self.texts += 1
+
+    def add(self, obj: dict) -> None:
+        self.objects.append(obj)
+
+    def fail(self, message: str) -> None:
+        """A run that did its work but fails (--strict): said on stderr, and in its JSON object."""
+        if self.as_json and self.objects:
+            self.objects[-1].update(ok=False, failed=message)
+        print(f"{paint('convplan: error:', 'error', self.color)} {message}", file=sys.stderr)
+
+    def diagnostics(self, exc: PlanError) -> None:
+        print(exc.render(color=self.color), file=sys.stderr)
+
+    def usage_error(self, exc: UsageError, file: str | None = None) -> None:
+        self.add({"ok": False, **({"file": file} if file else {}), "usage_error": exc.message})
+        print(f"{paint('convplan: error:', 'error', self.color)} {exc.message}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if not self.as_json or not self.objects:
+            return
+        if len(self.objects) == 1:
+            print(json.dumps(self.objects[0], indent=2))
+        else:
+            print(json.dumps({"ok": all(o.get("ok") for o in self.objects), "files": self.objects}, indent=2))
+
+
+def use_color(choice: str, stream) -> bool:
+    """--color=always|never, or auto: on a terminal, unless NO_COLOR is set (no-color.org) or TERM=dumb."""
+    if choice != "auto":
+        return choice == "always"
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,28 +180,55 @@ def _parser() -> argparse.ArgumentParser:
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
                  json=False)
     p.add_argument("--layer", metavar="NAME", help="explain this node only (a name from `convplan check`)")
-    text = "write the plan as a standalone PyTorch module (needs only torch)"
-    p = sub.add_parser("codegen", help=text, description=text)
-    p.add_argument("file", type=Path, help="a .plan file")
+    p = _command(sub, "codegen", cmd_codegen, "write the plan as a standalone PyTorch module (needs only torch)",
+                 json=False, several=False)
     p.add_argument("-o", "--output", type=Path, metavar="OUT.py", help="write the module here instead of stdout")
-    p.add_argument("--set", action="append", metavar="NAME=INT", help="a size's default in the class (repeatable)")
-    p.set_defaults(func=cmd_codegen)
     text = "run the language server for .plan files on stdin/stdout (for editors; needs pygls)"
     p = sub.add_parser("lsp", help=text, description=text)
     p.add_argument("--stdio", action="store_true", help="accepted for editors that pass it: stdio is the transport")
-    p.set_defaults(func=cmd_lsp, set=None)
+    p.set_defaults(func=cmd_lsp)
     return parser
 
 
-def _command(sub, name: str, func, text: str, json: bool = True) -> argparse.ArgumentParser:
-    """A subcommand over one plan file, with --set (and --json)."""
+def _command(sub, name: str, func, text: str, json: bool = True, several: bool = True) -> argparse.ArgumentParser:
+    """A subcommand over plan files, with --set, --strict, --color (and --json)."""
     p = sub.add_parser(name, help=text, description=text)
-    p.add_argument("file", type=Path, help="a .plan file")
-    p.add_argument("--set", action="append", metavar="NAME=INT", help="fix a size or parameter (repeatable)")
+    if several:
+        p.add_argument("files", nargs="+", metavar="FILE",
+                       help=".plan files, quoted globs ('examples/*.plan'), or - for standard input")
+    else:
+        p.add_argument("files", nargs=1, metavar="FILE", help="a .plan file, or - for standard input")
+    p.add_argument("--set", action="append", metavar="NAME=INT",
+                   help="a size's default in the class (repeatable)" if func is cmd_codegen
+                   else "fix a size or parameter (repeatable)")
     if json:
         p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too, for CI")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the diagnostics: on a terminal unless NO_COLOR is set (auto, the default)")
     p.set_defaults(func=func)
     return p
+
+
+def _sources(names: list[str]) -> list:
+    """The files to run on, in the order given: a name as it is if it exists (or has no glob characters,
+    so that a missing file gets its E011), a glob's matches sorted, STDIN for `-`."""
+    out: list = []
+    for name in names:
+        if name == "-":
+            if STDIN in out:
+                raise UsageError("- (standard input) is given twice")
+            out.append(STDIN)
+        elif glob.has_magic(name) and not os.path.lexists(name):
+            matches = sorted(glob.glob(name, recursive=True))
+            out.extend(Path(m) for m in matches) if matches else out.append(_NoMatch(name))
+        else:
+            out.append(Path(name))
+    return out
+
+
+class _NoMatch(str):
+    """A glob that matched no file: reported as that file's E011."""
 
 
 def _sizes(pairs: list[str]) -> dict[str, int]:
@@ -130,43 +255,47 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
     return sizes
 
 
-def _load(path, sizes: dict[str, int]):
+def _load(source, sizes: dict[str, int]):
     """The plan, checked with its sizes free if it can be (so --set values are checked against the
     requirements, E401), else with them fixed: an `if H > 7:` needs H to decide the structure."""
+    text, filename = _read(source)
     try:
-        return load(path)
+        return _parse(text, filename, {})
     except PlanError:
         if not sizes:
             raise
-    return load(path, **sizes)
+    return _parse(text, filename, sizes)
 
 
-def cmd_check(args, sizes) -> int:
-    plan = _load(args.file, sizes)
-    if sizes:
-        plan = plan.bind(**sizes)
+def _read(source) -> tuple[str, str]:
+    """(text, the name diagnostics show) of a file, of standard input, or E011 for a glob that matched nothing."""
+    from .files import decode, read_source
+
+    if isinstance(source, _NoMatch):
+        raise PlanError([Diagnostic("E011", "no file matches this pattern", WHOLE_FILE, source)], "")
+    if source == STDIN:
+        return decode(sys.stdin.buffer.read(), STDIN), STDIN
+    return read_source(source), str(source)
+
+
+def cmd_check(args, sizes, plan, out: Output) -> int:
     if args.json:
-        print(json.dumps({"ok": True, **plan.to_dict()}, indent=2))
+        out.add({"ok": True, **plan.to_dict()})
     else:
-        print(render_table(plan))
-    for w in plan.warnings:
-        print(PlanError([w], plan.source).render(), file=sys.stderr)
+        out.text(render_table(plan))
     return 0
 
 
-def cmd_verify(args, sizes) -> int:
-    plan = _load(args.file, sizes)
+def cmd_verify(args, sizes, plan, out: Output) -> int:
     report = plan.verify(**sizes)
     if args.json:
-        print(json.dumps({"ok": report.ok, "plan": plan.name, "runs": [r.__dict__ for r in report.runs]}, indent=2))
+        out.add({"ok": report.ok, "plan": plan.name, "file": plan.filename, "runs": [r.__dict__ for r in report.runs]})
     else:
-        print(f"{plan.name}: {'verified' if report.ok else 'MISMATCH: this is a bug in convplan'}")
-        print(report)
+        out.text(f"{plan.name}: {'verified' if report.ok else 'MISMATCH: this is a bug in convplan'}\n{report}")
     return 0 if report.ok else 1
 
 
-def cmd_codegen(args, sizes) -> int:
-    plan = _load(args.file, sizes)
+def cmd_codegen(args, sizes, plan, out: Output) -> int:
     if args.output is not None:
         _refuse_overwriting_a_plan(args.output, plan)
     source = plan.to_source(**sizes)
@@ -180,6 +309,9 @@ def cmd_codegen(args, sizes) -> int:
     return 0
 
 
+cmd_codegen.writes = True  # --strict refuses before anything is written
+
+
 def _refuse_overwriting_a_plan(output: Path, plan) -> None:
     """The generated module never replaces what the user wrote: the plan, a file it imports, any .plan."""
     try:
@@ -187,7 +319,8 @@ def _refuse_overwriting_a_plan(output: Path, plan) -> None:
     except (OSError, RuntimeError):  # a symlink loop: writing there fails anyway, with its own message
         return
     imported = {src.path for src in plan._checked.library.values() if src.path}
-    if target == Path(plan.filename).resolve():
+    own = plan.filename != STDIN and target == Path(plan.filename).resolve()
+    if own:
         what = "the plan itself"
     elif target in imported:
         what = "a file the plan imports"
@@ -195,23 +328,22 @@ def _refuse_overwriting_a_plan(output: Path, plan) -> None:
         what = "a .plan file"
     else:
         return
-    suggestion = Path(plan.filename).with_suffix(".py").name
+    suggestion = "model.py" if plan.filename == STDIN else Path(plan.filename).with_suffix(".py").name
     raise UsageError(f"refusing to write generated Python to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
 
 
-def cmd_lsp(args, sizes) -> int:
+def cmd_lsp(args) -> int:
     from .serve import main as serve
 
     return serve()
 
 
-def cmd_explain(args, sizes) -> int:
+def cmd_explain(args, sizes, plan, out: Output) -> int:
     from .explain import explain
 
-    plan = _load(args.file, sizes)
     try:
-        print(explain(plan, sizes, args.layer))
+        out.text(explain(plan, sizes, args.layer))
     except KeyError:
         names = [node.name for node in plan.graph.nodes]
         hint = did_you_mean(args.layer, names) or f"the names are those of `convplan check`: {', '.join(names[:8])}"
@@ -219,22 +351,19 @@ def cmd_explain(args, sizes) -> int:
     return 0
 
 
-def cmd_cost(args, sizes) -> int:
-    plan = _load(args.file, sizes)
-    if sizes:
-        plan = plan.bind(**sizes)
+def cmd_cost(args, sizes, plan, out: Output) -> int:
     if args.compare:
         rows = _compare(plan)
         if args.json:
-            print(json.dumps({"ok": True, "plan": plan.name, "by_kind": rows}, indent=2))
+            out.add({"ok": True, "plan": plan.name, "file": plan.filename, "by_kind": rows})
         else:
-            print(_compare_table(plan, rows))
+            out.text(_compare_table(plan, rows))
         return 0
     cost = plan.cost(args.convention)
     if args.json:
-        print(json.dumps({"ok": True, "plan": plan.name, "convention": cost.convention, "total": _number(cost.total),
-                          "by_layer": {k: _number(v) for k, v in cost.by_layer.items()},
-                          "uncounted": list(cost.uncounted)}, indent=2))
+        out.add({"ok": True, "plan": plan.name, "file": plan.filename, "convention": cost.convention,
+                 "total": _number(cost.total), "by_layer": {k: _number(v) for k, v in cost.by_layer.items()},
+                 "uncounted": list(cost.uncounted)})
         return 0
     nodes = {node.name: node for node in plan.graph.nodes}
     rows = [("line", "name", "layer", cost.convention)]
@@ -243,7 +372,7 @@ def cmd_cost(args, sizes) -> int:
              *_columns(rows), f"total: {_shown(cost.total)}"]
     if cost.uncounted:
         lines.append(f"not counted: {', '.join(cost.uncounted)}")
-    print("\n".join(lines))
+    out.text("\n".join(lines))
     return 0
 
 
@@ -321,6 +450,9 @@ def _param_text(plan) -> str:
         return ""
     shown = (k if show_value(v) == k else f"{k}={show_value(v)}" for k, v in plan.params.items())  # free: its symbol
     return "(" + ", ".join(shown) + ")"
+
+
+cmd_check.binds = cmd_cost.binds = True  # they show the plan bound to --set's sizes, and its warnings
 
 
 if __name__ == "__main__":

@@ -29,10 +29,12 @@ class Span:
 
     @staticmethod
     def of(meta_or_token) -> Span:
+        """The span of a Lark token or tree node (anything with line, column, end_line, end_column)."""
         m = meta_or_token
         return Span(m.line, m.column, m.end_line, m.end_column)
 
     def to(self, other: Span) -> Span:
+        """From the start of this span to the end of `other`."""
         return Span(self.line, self.col, other.end_line, other.end_col)
 
 
@@ -65,6 +67,9 @@ class Fix:
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One problem found in a plan: a code (E... error, W... warning; docs/errors.md), a message, where
+    (`file`, `span`), `hints` (fixes), `notes` (other places that matter)."""
+
     code: str
     message: str
     span: Span
@@ -77,13 +82,16 @@ class Diagnostic:
 
     @property
     def line(self) -> int:
+        """The 1-based line of the span's start (0 for a problem with the whole file)."""
         return self.span.line
 
     @property
     def column(self) -> int:
+        """The 1-based column of the span's start."""
         return self.span.col
 
     def to_dict(self) -> dict:
+        """As `--json` prints it."""
         return {
             "severity": self.severity,
             "code": self.code,
@@ -113,30 +121,43 @@ class PlanError(Exception):
     def __str__(self) -> str:
         return self.render()
 
-    def render(self) -> str:
-        text = render_all(self.diagnostics, self.source, self.extra)
+    def render(self, color: bool = False) -> str:
+        """The diagnostics as text; `color` adds ANSI colours (for a terminal)."""
+        text = render_all(self.diagnostics, self.source, self.extra, color)
         if self.stopped:
             text += f"\n(checking stopped after {MAX_COLLECTED} errors)"
         return text
 
 
-def render(diag: Diagnostic, source: str) -> str:
-    """`file:line:col: error[E...]: message`, the source line, a caret under the span, hints."""
+# ANSI styles of the parts of a diagnostic, as gcc and rustc colour them
+STYLES = {"error": "1;31", "warning": "1;33", "note": "1;36", "hint": "1;32", "where": "1"}
+
+
+def paint(text: str, style: str, color: bool = True) -> str:
+    """`text` in the ANSI style named `style` (a key of STYLES), or as it is when `color` is False."""
+    return f"\x1b[{STYLES[style]}m{text}\x1b[0m" if color else text
+
+
+def render(diag: Diagnostic, source: str, color: bool = False) -> str:
+    """`file:line:col: error[E...]: message`, the source line, a caret under the span, hints; `color`
+    paints the severity and the carets (red for errors, yellow for warnings), notes and hints."""
     where = f"{diag.file}:{diag.span.line}:{diag.span.col}" if diag.span != WHOLE_FILE else diag.file
-    head = f"{where}: {diag.severity}[{diag.code}]: {diag.message}"
+    severity = diag.severity if diag.severity in STYLES else "error"
+    head = f"{paint(where + ':', 'where', color)} {paint(f'{diag.severity}[{diag.code}]:', severity, color)} " \
+           f"{diag.message}"
     main = source
     source = diag.source if diag.source is not None else source
-    out = [head, *_excerpt(source, diag.span)]
+    out = [head, *_excerpt(source, diag.span, severity if color else None)]
     for note, span, *where in diag.notes:  # a note in another file (a block's caller) says which
         file, text = where if where else (diag.file, source)
-        out.append(f"note: {note} ({file}:{span.line}:{span.col})")
-        out.extend(_excerpt(main if text is None else text, span))
-    out.extend(f"hint: {h}" for h in diag.hints)
+        out.append(f"{paint('note:', 'note', color)} {note} ({file}:{span.line}:{span.col})")
+        out.extend(_excerpt(main if text is None else text, span, "note" if color else None))
+    out.extend(f"{paint('hint:', 'hint', color)} {h}" for h in diag.hints)
     return "\n".join(out)
 
 
-def render_all(diags: list[Diagnostic], source: str, extra: int = 0) -> str:
-    text = "\n".join(render(d, source) for d in diags)
+def render_all(diags: list[Diagnostic], source: str, extra: int = 0, color: bool = False) -> str:
+    text = "\n".join(render(d, source, color) for d in diags)
     if extra:
         text += f"\n... and {extra} more"
     return text
@@ -151,7 +172,7 @@ def source_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def _excerpt(source: str, span: Span) -> list[str]:
+def _excerpt(source: str, span: Span, style: str | None = None) -> list[str]:
     lines = source_lines(source)
     if not 1 <= span.line <= len(lines):
         return []
@@ -165,7 +186,8 @@ def _excerpt(source: str, span: Span) -> list[str]:
     width = max(1, min(width, len(text) - (span.col - 1 - shift) if text else 1))
     gutter = f"{span.line:>4} | "
     pad = " " * (len(gutter) - 2) + "| "
-    return [gutter + text, pad + " " * (span.col - 1 - shift) + "^" * width]
+    carets = "^" * width
+    return [gutter + text, pad + " " * (span.col - 1 - shift) + (paint(carets, style) if style else carets)]
 
 
 def suggest(word: str, choices, cutoff: float = 0.6) -> str | None:

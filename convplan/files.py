@@ -20,12 +20,17 @@ def read_source(path: Path) -> str:
         data = path.read_bytes()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on some Pythons
         raise fail("E011", _reason(exc), WHOLE_FILE, str(path), "") from None
+    return decode(data, str(path))
+
+
+def decode(data: bytes, name: str) -> str:
+    """Plan text from bytes (a file's, standard input's); E012 for what is not UTF-8."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise fail("E012", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                   Span(line, 1, line, 2), str(path), "") from None
+                   Span(line, 1, line, 2), name, "") from None
 
 
 def _reason(exc: Exception) -> str:

@@ -11,11 +11,13 @@ import sympy
 from .errors import Span
 from .layers import REGISTRY, LayerSpec
 from .merges import MERGES
-from .show import show_value
+from .show import show_shape, show_value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Node:
+    """One tensor of the plan: an input, a layer's output or a merge's; read-only."""
+
     id: int
     op: str  # "input", "layer", or the name of a merge (merges.MERGES)
     name: str  # unique, a valid Python identifier: x, conv1, layer1_basicblock1_conv2, add1, ...
@@ -31,6 +33,7 @@ class Node:
 
     @property
     def spec(self) -> LayerSpec | None:
+        """The layer registry's entry for `kind` (None for inputs and merges)."""
         return REGISTRY.get(self.kind)
 
     @property
@@ -40,13 +43,23 @@ class Node:
 
     @property
     def line(self) -> int:
+        """The line it is written on (in `file` when that is set)."""
         return self.span.line
 
     @property
     def output_shape(self) -> tuple:
+        """Its shape (`shape`): one sympy formula per dim."""
         return self.shape
 
+    def __repr__(self) -> str:
+        what = "input" if self.op == "input" else show_call(self)
+        if self.op in MERGES:  # without the graph, its operands by node id
+            what += " of " + ", ".join(f"#{i}" for i in self.inputs)
+        where = f"{self.file}:{self.line}" if self.file else f"line {self.line}"
+        return f"<Node {self.name} = {what} -> {show_shape(self.shape)}, {where}>"
+
     def substitute(self, mapping: dict) -> Node:
+        """The same node with symbols replaced (`{L: 20}`) in its shape, arguments and pass results."""
         if not mapping:
             return self
         sub = lambda v: _subst(v, mapping)  # noqa: E731
@@ -64,22 +77,28 @@ def _subst(value, mapping):
 
 @dataclass(frozen=True)
 class Graph:
+    """The nodes in plan order (a node's inputs come before it) and the ids of the outputs."""
+
     nodes: tuple[Node, ...]
     outputs: tuple[int, ...]
 
     @property
     def layers(self) -> tuple[Node, ...]:
+        """The layer nodes, in plan order."""
         return tuple(n for n in self.nodes if n.op == "layer")
 
     @property
     def inputs(self) -> tuple[Node, ...]:
+        """The input nodes, in the order the module takes them."""
         return tuple(n for n in self.nodes if n.op == "input")
 
     @property
     def merges(self) -> tuple[Node, ...]:
+        """The merge nodes (add, cat, ...), in plan order."""
         return tuple(n for n in self.nodes if n.op in MERGES)
 
     def substitute(self, mapping: dict) -> Graph:
+        """Every node with symbols replaced (`Node.substitute`)."""
         return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
 
 

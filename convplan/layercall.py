@@ -13,7 +13,7 @@ from .errors import did_you_mean, rename_fix
 from .fixes import replace as replace_fix
 from .graph import Node
 from .hints import source_text, torch_order_fix, torch_order_hint
-from .layers import FLOAT, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
+from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
 from .merges import MERGES
 from .scope import Skip, State
 from .shapes import equal, pyrepr, to_expr
@@ -50,6 +50,8 @@ class LayerCalls:
             given = (spec.inferred, *given)
             order, order_fix = self._torch_order(spec, call, args)
             self._batch_as_weight(spec, call, shape, args[spec.inferred])
+        if spec.last_dim_features:
+            self._flatten_missing(spec, call, prev)
         try:
             out, rule = self._apply(spec, call, shape, args)
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
@@ -96,25 +98,34 @@ class LayerCalls:
             self.st.tails.append((warning, spec.name, rule.tails))
 
     def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> tuple:
-        """W320 for `Conv1d(1, 32, 3)` on a 1-channel input: torch's order, which a plan reads shifted by one
-        (out_channels=1, kernel_size=32, stride=3) and may well accept; and for `BatchNorm2d(64)`, which reads
-        as eps=64.0.  Returns the hint and its fix (or None, None), for an error the shifted reading causes."""
+        """A call copied in torch's order, which a plan reads shifted by one.  Surely wrong, E112: a whole
+        number given by position for the float argument in the place torch's order has the inferred one (eps),
+        equal to the input's channels: `BatchNorm2d(32)` on 32 channels (eps=32.0).  Perhaps meant, W320:
+        `Conv1d(1, 32, 3)` on a 1-channel input (out_channels=1, kernel_size=32, stride=3 is a valid layer),
+        and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
+        reading causes, and its fix (or None, None)."""
         positional = [a for a in call.args if a.name is None]
         required = sum(1 for a in spec.args if a.default is REQUIRED)
         first = args[spec.arg_names[0]] if spec.args else None
+        inferred = args[spec.inferred]
+        code = "W320"
         if required and len(positional) > required and isinstance(first, sympy.Basic) \
-                and equal(first, args[spec.inferred]) is True:
+                and equal(first, inferred) is True:
             why = f"the first value equals the input's {spec.inferred}, as in torch's order"
         elif whole := _whole_floats(spec, positional, args):
-            why = f"a whole number as {whole} looks like torch's {spec.inferred}"
+            value = args[whole]
+            if isinstance(inferred, sympy.Basic) and equal(sympy.Integer(int(value)), inferred) is True:
+                code, why = "E112", f"{int(value)} is the input's {spec.inferred}, torch's argument in that place"
+            else:
+                why = f"a whole number as {whole} looks like torch's {spec.inferred}"
         else:
             return None, None
         texts = [source_text(a.span, self.st.frame.source) or "..." for a in positional]
         shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
         hint = torch_order_hint(spec, call, self.st.frame.source, least=1)
         fix = torch_order_fix(spec, call, self.st.frame.source, least=1)
-        self.diag.warn("W320", f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint],
-                       fixes=[fix])
+        report = self.diag.error if code.startswith("E") else self.diag.warn
+        report(code, f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint], fixes=[fix])
         return hint, fix
 
     def _batch_as_weight(self, spec: LayerSpec, call: n.Call, shape, inferred) -> None:
@@ -129,6 +140,25 @@ class LayerCalls:
         self.diag.warn("W330", f"{spec.name} reads its {spec.inferred} from {', '.join(batch)}, a dim named like "
                        f"a batch: the input {show_shape(shape)} is taken as unbatched", call.name_span,
                        hints=[fix, "if that dim really is the channels, rename it (C)"])
+
+    def _flatten_missing(self, spec: LayerSpec, call: n.Call, prev: Node) -> None:
+        """W340: `MaxPool2d(2)` then `Linear(10)` is valid torch, a Linear over the last spatial dim alone
+        ([N, C, H, W] -> [N, C, H, 10]); a Flatten() was nearly always left out.  The input is traced back
+        through pointwise layers (ReLU, BatchNorm) to the conv/pool/pad layer that made its spatial dims."""
+        source = prev
+        while source.op == "layer" and source.spec.window == POINTWISE and source.inputs:
+            source = self.st.nodes[source.inputs[0]]
+        made_by = source.spec if source.op == "layer" else None
+        if made_by is None or not made_by.nd or len(prev.shape) < made_by.nd + 1:
+            return
+        shape = prev.shape
+        flat = (shape[0], sympy.Mul(*shape[1:])) if len(shape) == made_by.nd + 2 else (sympy.Mul(*shape),)
+        self.diag.warn("W340", f"{spec.name} acts on the last dim alone ({pyrepr(shape[-1])}, a spatial dim of "
+                       f"{source.name}'s output {show_shape(shape)}): the other dims pass through unmixed",
+                       call.name_span,
+                       hints=[f"insert {FLATTEN.name}() before {spec.name}: it turns {show_shape(shape)} into "
+                              f"{show_shape(flat)}",
+                              f"if {spec.name} is meant for that dim alone, ignore this"])
 
     def _check_rank(self, spec: LayerSpec, shape, call: n.Call) -> None:
         r = len(shape)
@@ -196,14 +226,18 @@ def _rank_member(spec: LayerSpec, r: int) -> LayerSpec | None:
 
 
 def _whole_floats(spec: LayerSpec, positional: list, args: dict) -> str | None:
-    """The name of a float argument (eps) given by position as a whole number: `BatchNorm2d(64)`,
-    `GroupNorm(8, 64)`.  Nobody means eps=64.0; torch's num_features came first."""
-    for a, arg in zip(spec.args, positional, strict=False):
-        written_float = isinstance(arg.value, n.Float) or (isinstance(arg.value, n.Neg)
-                                                           and isinstance(arg.value.operand, n.Float))
-        value = args[a.name]
-        if a.kind == FLOAT and not written_float and isinstance(value, float) and value.is_integer():
-            return a.name
+    """The name of the float argument (eps) given by position where torch's order has the inferred argument,
+    as a whole number: `BatchNorm2d(64)`, `GroupNorm(8, 64)`.  Nobody means eps=64.0; torch's
+    num_features came first."""
+    at = spec.inferred_at
+    if at >= min(len(spec.args), len(positional)):
+        return None
+    a, arg = spec.args[at], positional[at]
+    written_float = isinstance(arg.value, n.Float) or (isinstance(arg.value, n.Neg)
+                                                       and isinstance(arg.value.operand, n.Float))
+    value = args[a.name]
+    if a.kind in (FLOAT, OPT_FLOAT) and not written_float and isinstance(value, float) and value.is_integer():
+        return a.name
     return None
 
 

@@ -100,6 +100,9 @@ class LayerSpec:
     short: str = ""  # base of submodule names (conv1, pool2, ...)
     kernel_within_input: bool = False  # torch refuses a kernel larger than the unpadded input (AvgPool3d)
     pad_mode: str = ""  # padding layers: F.pad's mode ("constant", "reflect", "replicate"), which sets the limits
+    # It mixes the last dim only (Linear): after a conv/pool that is a spatial dim, and a Flatten() was probably
+    # left out (W340)
+    last_dim_features: bool = False
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -994,6 +997,7 @@ register(LayerSpec(
     inferred="in_features",
     infer=lambda shape, a: shape[-1],
     short="linear",
+    last_dim_features=True,
 ))
 register(LayerSpec(
     name="Upsample",

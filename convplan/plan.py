@@ -32,14 +32,17 @@ class Plan:
 
     @property
     def name(self) -> str:
+        """The plan's name, as `plan NAME:` writes it."""
         return self.definition.name
 
     @property
     def graph(self):
+        """The shape graph: `.nodes` (inputs, layers, merges, in plan order; each a `graph.Node`) and `.outputs`."""
         return self._checked.graph
 
     @property
     def layers(self) -> tuple[Node, ...]:
+        """The layer nodes, in plan order: each with `.kind`, `.args` (torch's, resolved), `.shape`, `.params`."""
         return self.graph.layers
 
     @property
@@ -64,10 +67,13 @@ class Plan:
 
     @property
     def requires(self) -> tuple[Requirement, ...]:
+        """What the plan requires of its sizes (`L >= 2`, `H % 16 == 0`): each with `.condition` (sympy),
+        `.reason`, `.layer` and `.span`; `str()` prints it as Python."""
         return self._checked.requires
 
     @property
     def unknowns(self) -> dict[str, int]:
+        """The `?` unknowns solved, by name (`{"padding": 1}` for an anonymous `padding=?`)."""
         return dict(self._checked.unknowns)
 
     @property
@@ -83,10 +89,12 @@ class Plan:
 
     @property
     def total_params(self) -> sympy.Expr:
+        """The parameter count of the whole plan, a formula of its sizes (`plan.evaluate(...)` gives a number)."""
         return sympy.Add(*(node.params for node in self.layers))
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
+        """The warnings found (W300-W340), in source order."""
         return self._checked.warnings
 
     @property
@@ -149,16 +157,26 @@ class Plan:
             raise PlanError([Diagnostic("E400", f"there is no size or parameter named {name!r} in plan {self.name}",
                                         self.definition.name_span, self.filename)], self.source)
 
-    def satisfied(self, values: dict[str, int]) -> bool:
-        subs = {dim(k): sympy.Integer(v) for k, v in values.items()}
-        return all(holds(r.condition, subs) for r in self.requires)
+    def satisfied(self, values: dict[str, int] | None = None, /, **sizes: int) -> bool:
+        """Whether these sizes meet every requirement: `plan.satisfied(N=1, L=20)`, with the keywords and the
+        checks of `bind` (a dict is taken too: `plan.satisfied({"L": 20})`).  A requirement on a size not
+        given counts as unmet."""
+        from .sizes import check_sizes
 
-    def smallest_sizes(self, start: int = 1) -> dict[str, int]:
-        """The smallest sizes (each at least `start`) that meet every requirement."""
+        given = check_sizes({**(values or {}), **sizes})
+        subs = {dim(k): sympy.Integer(v) for k, v in given.items()}
+        return all(holds(r.condition, subs) is True for r in self.requires)
+
+    def smallest_sizes(self, start: int = 1, **sizes: int) -> dict[str, int]:
+        """The smallest sizes (each at least `start`) that meet every requirement, every free size named; sizes
+        given as keywords stay as given (`plan.smallest_sizes(N=8)`: the smallest H and W with N = 8), checked
+        as `bind` checks them (a size called `start` cannot be fixed here: use `bind`).  PlanError E402 if
+        none are found."""
         if isinstance(start, bool) or not isinstance(start, int) or start < 1:
             raise ValueError(f"start must be a positive int, got {start!r}")
-        names = self.symbols
-        values = {s: start for s in names}
+        self._check_sizes(sizes)
+        fixed = {k: v for k, v in sizes.items() if k in self.symbols}
+        values = {s: start for s in self.symbols if s not in fixed}
         for req in self.requires:  # jump straight to each lower bound `X >= k`, and to each fixed size `X == k`
             c = req.condition
             if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
@@ -168,16 +186,19 @@ class Plan:
             if isinstance(c, sympy.Eq) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
                 values[c.lhs.name] = int(c.rhs)
         for _ in range(MAX_SIZE_SEARCH):
-            subs = {dim(k): sympy.Integer(v) for k, v in values.items()}
+            subs = {dim(k): sympy.Integer(v) for k, v in {**values, **fixed}.items()}
             broken = [r for r in self.requires if not holds(r.condition, subs)]
             if not broken:
-                return values
-            for sym in broken[0].condition.free_symbols:
-                if sym.name in values:
-                    values[sym.name] += 1
+                return {s: fixed.get(s, values.get(s)) for s in self.symbols}
+            free = [sym.name for sym in broken[0].condition.free_symbols if sym.name in values]
+            if not free:  # only the fixed sizes are in it: no search helps
+                break
+            for name in free:
+                values[name] += 1
         raise PlanError([Diagnostic("E402", "no sizes found that meet every requirement: "
-                                    + ", ".join(str(r) for r in self.requires), self.definition.name_span,
-                                    self.filename)], self.source)
+                                    + ", ".join(str(r) for r in self.requires)
+                                    + (f" (with {', '.join(f'{k} = {v}' for k, v in fixed.items())})" if fixed else ""),
+                                    self.definition.name_span, self.filename)], self.source)
 
     # -- analyses ----------------------------------------------------------------------
 
@@ -240,6 +261,7 @@ class Plan:
     # -- output ------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
+        """Everything `convplan check --json` prints: JSON-ready (numbers as ints, formulas as Python text)."""
         return {
             "plan": self.name,
             "file": self.filename,
@@ -275,14 +297,17 @@ class Result:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing was refused (warnings allowed): then `plan` is complete."""
         return not self.errors
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics of severity "error"."""
         return tuple(d for d in self.diagnostics if d.severity == "error")
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics of severity "warning"."""
         return tuple(d for d in self.diagnostics if d.severity == "warning")
 
 

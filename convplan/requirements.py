@@ -12,11 +12,11 @@ import sympy
 
 from .errors import Span
 from .scope import State
-from .shapes import at_least, combine_residues, holds, pinned, pyrepr, residues
+from .shapes import FloorDiv, at_least, combine_residues, holds, pinned, pyrepr, residues
 from .show import show_shape
 
 SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
-TAIL_TRIES = 64  # sizes searched for an example of a W310 warning
+TAIL_TRIES = 256  # sizes searched (from a size's lower bound, see _candidates) for an example of a W310
 
 
 @dataclass(frozen=True)
@@ -138,14 +138,24 @@ def word_tails(st: State, requires) -> None:
 
 
 def _allowed_sizes(requires):
-    """symbol -> the sizes 1..TAIL_TRIES that meet its own requirements (computed when first asked)."""
+    """symbol -> (its lower bound, whether a size meets its own requirements), computed when first asked.
+    The search starts at the bound, not at 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80, and a
+    search below it found no example and dropped a warning that torch's real tail deserves."""
     cache: dict = {}
 
-    def allowed(sym) -> list[int]:
+    def allowed(sym):
         if sym not in cache:
             own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
-            cache[sym] = [v for v in range(1, TAIL_TRIES + 1)
-                          if all(holds(c, {sym: sympy.Integer(v)}) for c in own)]
+            low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
+                       and c.rhs.is_Integer] + [1])
+            meets: dict[int, bool] = {}
+
+            def ok(v: int) -> bool:
+                if v not in meets:
+                    meets[v] = all(holds(c, {sym: sympy.Integer(v)}) for c in own)
+                return meets[v]
+
+            cache[sym] = low, ok
         return cache[sym]
 
     return allowed
@@ -153,11 +163,26 @@ def _allowed_sizes(requires):
 
 def _tail_example(cond, allowed) -> str | None:
     """`H = 9`: a size of the condition's one symbol that meets the requirements on it; None if there is
-    none among the first TAIL_TRIES; "" when the condition has several symbols (kept, without an example)."""
+    none among the sizes tried (`_candidates`); "" when the condition has several symbols (kept, without an
+    example)."""
     if len(cond.free_symbols) != 1:
         return ""
     sym = next(iter(cond.free_symbols))
-    for v in allowed(sym):
-        if holds(cond, {sym: sympy.Integer(v)}):  # holds: a symbolic stride may be 0 at `v`
+    low, ok = allowed(sym)
+    for v in _candidates(low, _period(cond)):
+        if ok(v) and holds(cond, {sym: sympy.Integer(v)}):  # holds: a symbolic stride may be 0 at `v`
             return f"{sym.name} = {v}"
     return None
+
+
+def _candidates(low: int, period: int):
+    """TAIL_TRIES sizes from `low` on, then TAIL_TRIES more `period` apart: after eight stride-2 layers a pool
+    reads (L + 255)//256, which a window of consecutive sizes from L = 769 does not move past 4."""
+    yield from range(low, low + TAIL_TRIES)
+    if period > 1:
+        yield from range(low + period, low + period * TAIL_TRIES, period)
+
+
+def _period(cond) -> int:
+    """The largest divisor of a floor division in `cond`: stepping the size by it moves that quotient by one."""
+    return max((int(f.args[1]) for f in cond.atoms(FloorDiv) if f.args[1].is_Integer), default=1)

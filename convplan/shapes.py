@@ -20,7 +20,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 __all__ = [
-    "dim", "unknown", "FloorDiv", "IntMod", "floordiv", "ceildiv", "mod", "offset",
+    "dim", "unknown", "stand_in", "FloorDiv", "IntMod", "floordiv", "ceildiv", "mod", "offset",
     "pyrepr", "is_int_const", "ops", "at_least", "greater", "divides", "equal",
     "evaluate", "to_expr",
 ]
@@ -53,9 +53,27 @@ def dim(name: str) -> sympy.Symbol:
 
 @functools.cache
 def unknown(name: str) -> sympy.Symbol:
-    """An integer solver unknown (may be zero or negative)."""
+    """An integer solver unknown (may be zero or negative); `_k` prints as the plan wrote it, `?k`."""
     _check_name(name)
-    return sympy.Symbol(name, integer=True)
+    sym = sympy.Symbol(name, integer=True)
+    _SHOWN[sym] = "?" + name[1:] if name.startswith("_") else name
+    return sym
+
+
+# Symbols printed otherwise than by their name: a `?` unknown as the plan wrote it (`?k`), and the stand-in for
+# something the plan wrote but was refused (`<refused: 3*foo>`), so that a partial plan's shapes and messages
+# say what they hold.  Neither reaches generated code: a plan that holds one is refused.
+_SHOWN: dict[sympy.Symbol, str] = {}
+
+
+@functools.cache
+def stand_in(text: str) -> sympy.Symbol:
+    """A positive size standing in for what the plan wrote (`text`) and was refused, so that the layers below it
+    are still checked; it prints as `<refused: text>`."""
+    sym = dim(f"_refused{len(_SHOWN)}_")
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    _SHOWN[sym] = f"<refused: {shown}>"
+    return sym
 
 
 def is_int_const(e) -> bool:
@@ -385,6 +403,9 @@ class _PyPrinter(StrPrinter):
 
     _relops = {"==": "==", "!=": "!=", ">=": ">=", "<=": "<=", ">": ">", "<": "<"}
 
+    def _print_Symbol(self, e):
+        return _SHOWN.get(e, e.name)
+
     def _print_FloorDiv(self, e):
         return _print_binop(self, e, "//")
 
@@ -486,7 +507,7 @@ def _quick(e) -> str | None:
     dim by a positive number, each plus a number or not; None for anything else.  sympy's printer spends
     ~0.1 ms on each new one: sorting the terms, precedences, dispatch."""
     if e.is_Symbol:
-        return e.name
+        return _SHOWN.get(e, e.name)
     if e.is_Integer:
         return str(e.p)
     t = type(e)

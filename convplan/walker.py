@@ -19,10 +19,11 @@ from .arguments import Binder
 from .assertions import Assertions, Named
 from .errors import Span, did_you_mean, rename_fix
 from .graph import Node
+from .hints import source_text
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
 from .scope import Abort, BlockSource, Frame, Made, Skip, State, Tensor, check_name
-from .shapes import at_least, dim, equal_condition, pyrepr
+from .shapes import at_least, dim, equal_condition, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
 
@@ -79,9 +80,9 @@ class Walker:
                     if not isinstance(value, float):
                         value = self.values.integer(value, p.default, "a parameter default")
                 except Skip:  # reported; a stand-in symbol keeps its uses from each saying "unknown name"
-                    value = dim(p.name if ok else f"refused{len(env)}")
+                    value = dim(p.name) if ok else stand_in(p.name)
             else:
-                value = dim(p.name if ok else f"refused{len(env)}")
+                value = dim(p.name) if ok else stand_in(p.name)
             env[p.name] = value
             self.frame.names[p.name] = value
 
@@ -188,7 +189,7 @@ class Walker:
                 try:
                     dims.append(self.values.int(d, "an input dim"))
                 except Skip:  # reported; a stand-in keeps the layers below checked
-                    dims.append(dim(f"refused{len(dims)}"))
+                    dims.append(stand_in(source_text(d.span, self.diag.source) or f"dim {len(dims) + 1}"))
                 self._positive_dim(dims[-1], d.span)
         if not dims:
             self.diag.error("E204", "the input needs at least one dim", stmt.shape.span)
@@ -197,7 +198,7 @@ class Walker:
 
     def _symbol(self, name: n.Name) -> sympy.Basic:
         if not check_name(self.diag, name.id, name.span, "dim name"):
-            return dim(f"refused{len(self.st.symbols)}")  # the plan is refused; later layers are still checked
+            return stand_in(name.id)  # the plan is refused; later layers are still checked
         if name.id not in self.st.symbols:
             self.st.symbols.append(name.id)
         if name.id in self.st.sizes:

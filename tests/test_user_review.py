@@ -95,23 +95,24 @@ def plan(layer: str, shape: str = "[N, 64, 8, 8]") -> str:
     return f"plan A:\n    input {shape}\n    {layer}\n"
 
 
-@pytest.mark.parametrize("layer, arg, fix", [
-    ("BatchNorm2d(64)", "eps=64", "BatchNorm2d()"),
-    ("BatchNorm2d(64, affine=False)", "eps=64", "BatchNorm2d(affine=False)"),
-    ("InstanceNorm2d(64)", "eps=64", "InstanceNorm2d()"),
-    ("BatchNorm2d(32)", "eps=32", "BatchNorm2d()"),  # not even the input's channels: still no eps
-    ("GroupNorm(8, 64)", "num_groups=8, eps=64", "GroupNorm(8)"),
+@pytest.mark.parametrize("layer, arg, fix, code", [
+    ("BatchNorm2d(64)", "eps=64", "BatchNorm2d()", "E112"),  # the input's channels: surely torch's order
+    ("BatchNorm2d(64, affine=False)", "eps=64", "BatchNorm2d(affine=False)", "E112"),
+    ("InstanceNorm2d(64)", "eps=64", "InstanceNorm2d()", "E112"),
+    ("BatchNorm2d(32)", "eps=32", "BatchNorm2d()", "W320"),  # not even the input's channels: still no eps
+    ("GroupNorm(8, 64)", "num_groups=8, eps=64", "GroupNorm(8)", "E112"),
+    ("GroupNorm(8, 32)", "num_groups=8, eps=32", "GroupNorm(8)", "W320"),
 ])
-def test_a_norm_layer_in_torch_order_is_flagged(layer, arg, fix):
-    (warning,) = warnings(plan(layer), "W320")
-    assert f"reads as {arg}:" in warning.message
-    assert warning.hints[-1].endswith(f"so write {fix}")
+def test_a_norm_layer_in_torch_order_is_flagged(layer, arg, fix, code):
+    (found,) = [d for d in convplan.analyse(plan(layer)).diagnostics if d.code in ("W320", "E112")]
+    assert found.code == code and f"reads as {arg}:" in found.message
+    assert found.hints[-1].endswith(f"so write {fix}")
 
 
 def test_the_flagged_norm_really_gets_that_eps():
-    model = convplan.parse(plan("BatchNorm2d(64)")).build(N=2)
+    model = convplan.parse(plan("BatchNorm2d(32)")).build(N=2)
     (bn,) = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert bn.num_features == 64 and bn.eps == 64.0  # what the warning says happens
+    assert bn.num_features == 64 and bn.eps == 32.0  # what the warning says happens
 
 
 @pytest.mark.parametrize("layer", ["BatchNorm2d()", "BatchNorm2d(1e-3)", "BatchNorm2d(eps=1)", "GroupNorm(8)",
