@@ -176,6 +176,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="what to count: macs (multiply-accumulates with the weights, the default) or flopcounter "
                    "(what torch's FlopCounterMode reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
+    p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
+                 "shape (numbers with --set)", json=False, several=False)
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.svg|png|dot",
+                   help="write the picture here, its format from the suffix (default: DOT text on stdout)")
     p = _command(sub, "explain", cmd_explain,
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
                  json=False)
@@ -312,8 +316,9 @@ def cmd_codegen(args, sizes, plan, out: Output) -> int:
 cmd_codegen.writes = True  # --strict refuses before anything is written
 
 
-def _refuse_overwriting_a_plan(output: Path, plan) -> None:
-    """The generated module never replaces what the user wrote: the plan, a file it imports, any .plan."""
+def _refuse_overwriting_a_plan(output: Path, plan, what_is_written: str = "generated Python",
+                               suffix: str = "py") -> None:
+    """What convplan writes never replaces what the user wrote: the plan, a file it imports, any .plan."""
     try:
         target = output.resolve()  # through symlinks
     except (OSError, RuntimeError):  # a symlink loop: writing there fails anyway, with its own message
@@ -328,8 +333,8 @@ def _refuse_overwriting_a_plan(output: Path, plan) -> None:
         what = "a .plan file"
     else:
         return
-    suggestion = "model.py" if plan.filename == STDIN else Path(plan.filename).with_suffix(".py").name
-    raise UsageError(f"refusing to write generated Python to {output}: it is {what}"
+    suggestion = ("model" if plan.filename == STDIN else Path(plan.filename).stem) + "." + suffix
+    raise UsageError(f"refusing to write {what_is_written} to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
 
 
@@ -417,6 +422,33 @@ def _shown(value) -> str:
     if not isinstance(value, (int, str)):
         value = _number(value)
     return f"{value:,}" if isinstance(value, int) else value
+
+
+def cmd_draw(args, sizes, plan, out: Output) -> int:
+    return _draw(plan, args.output)
+
+
+cmd_draw.binds = True  # the numbers on the edges are at --set's sizes
+cmd_draw.writes = True  # --strict refuses before anything is written
+
+
+def _draw(plan, output: Path | None) -> int:
+    """The picture to `output` (its format from the suffix), or the DOT text to stdout."""
+    from .draw import DrawError, format_of, render
+
+    try:
+        if output is None:
+            sys.stdout.write(render(plan, "dot").decode("utf-8"))
+            return 0
+        _refuse_overwriting_a_plan(output, plan, "a drawing", "svg")
+        picture = render(plan, format_of(output))
+    except DrawError as exc:
+        raise UsageError(f"-o {output}: {exc}" if output is not None else str(exc)) from None
+    try:
+        output.write_bytes(picture)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {(exc.strerror or 'error').lower()}") from None
+    return 0
 
 
 def render_table(plan) -> str:

@@ -30,6 +30,9 @@ class Node:
     file: str = ""  # the file its span is in, when not the plan's own (a block imported from another file)
     # What the passes (passes.py) found about this node, by pass: like torch.fx's `node.meta`.
     meta: dict = field(default_factory=dict, compare=False, repr=False)
+    # The block calls it is inside, outermost first, each (node-name prefix, block name):
+    # (("layer1", "Stage"), ("layer1_basicblock1", "BasicBlock")).  Drawings group by it.
+    scope: tuple[tuple[str, str], ...] = ()
 
     @property
     def spec(self) -> LayerSpec | None:

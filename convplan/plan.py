@@ -280,6 +280,19 @@ class Plan:
             "warnings": [w.to_dict() for w in self.warnings],
         }
 
+    def draw(self, /, **sizes: int):
+        """The graph as a `graphviz.Digraph` (blocks as clusters, edges labelled with shapes; numbers for
+        `sizes`): `.source` is its DOT text, `.pipe(format="svg")` the picture.  Needs `convplan[draw]`."""
+        from .draw import digraph
+
+        return digraph(self.bind(**sizes) if sizes else self)
+
+    def _repr_svg_(self) -> str | None:
+        """A notebook shows the graph (None, and so the text repr, without Graphviz)."""
+        from .draw import svg_or_none
+
+        return svg_or_none(self)
+
     def __repr__(self) -> str:
         if not self.graph.inputs or not self.graph.outputs:
             return f"<Plan {self.name} (partial: {len(self.errors)} errors)>"

@@ -250,6 +250,9 @@ class State:
         if len(self.nodes) >= self.max_nodes:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", node.span)
             raise Abort
+        scope = tuple((f.prefix.removesuffix("_"), f.block.name) for f in self.diag.frames if f.block is not None)
+        if scope:
+            node = replace(node, scope=scope)
         if self.frame.file != self.diag.file:
             node = replace(node, file=self.frame.file)
         self.nodes.append(node)
