@@ -121,8 +121,9 @@ class Binder:
 
     # -- the three kinds of callee ---------------------------------------------------------
 
-    def layer(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...]]:
-        """A layer's arguments, every one coerced by its kind, defaults filled in; and the names written."""
+    def layer(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...], tuple]:
+        """A layer's arguments, every one coerced by its kind, defaults filled in; the names written; and
+        (argument, name) for each argument written as a bare name (a block's class takes it as its own)."""
         callee = Callee("layer", spec.name, spec.arg_names,
                         tuple(a.name for a in spec.args if a.default is REQUIRED))
         bound = self.match(callee, call, call.args, shape, spec)
@@ -140,7 +141,8 @@ class Binder:
                                        torch_order_fix(spec, call, self.st.frame.source))
         if not ok:
             raise Skip
-        return values, tuple(a for a in spec.arg_names if a in bound)
+        written = tuple((a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name))
+        return values, tuple(a for a in spec.arg_names if a in bound), written
 
     def block(self, block: n.BlockDef, call: n.Call) -> dict:
         """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""

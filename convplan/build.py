@@ -13,42 +13,80 @@ with warnings.catch_warnings():
 from torch import nn
 
 from .errors import Diagnostic, PlanError
-from .graph import Graph, Node
+from .graph import Graph, Module, Node, Step
 from .merges import MERGES
 
 
-class PlanModule(nn.Module):
-    """Runs the graph's nodes in order; each layer is a submodule named as in the plan's table,
-    each merge a torch function.  Several inputs are positional; several outputs a tuple."""
+class BlockModule(nn.Module):
+    """One block call (or the plan): its submodules named as in the plan, and a forward that runs the
+    nodes it owns, in order: its layers (however deep in numbered containers), merges (torch functions)
+    and the blocks it calls.  A numbered container is an nn.Sequential that this forward indexes."""
 
-    def __init__(self, graph: Graph, name: str):
+    def __init__(self, steps: list, inputs: list[int], outputs: list[int], name: str):
         super().__init__()
         self.plan_name = name
-        self._steps = [(node.id, node.op, node.name, node.inputs, dict(node.args))
-                       for node in graph.nodes if node.op != "input"]
-        self._input_ids = [node.id for node in graph.inputs]
-        self._output_ids = list(graph.outputs)
-        self._names = {node.id: node.name for node in graph.nodes}
-        for node in graph.layers:
-            self.add_module(node.name, make_layer(node))
+        self._steps = steps  # (node id, op, relative submodule path or None, input ids, merge arguments)
+        self._input_ids = inputs
+        self._output_ids = outputs
+        self._trace: dict | None = None  # set by run(): every value, by node id
 
     def forward(self, *inputs: torch.Tensor):
-        values = self.run(*inputs)
-        outputs = [values[i] for i in self._output_ids]
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-    def run(self, *inputs: torch.Tensor) -> dict[int, torch.Tensor]:
-        """Every node's value, by node id (verify compares each one's shape)."""
         if len(inputs) != len(self._input_ids):
             raise TypeError(f"{self.plan_name} takes {len(self._input_ids)} input tensor(s), got {len(inputs)}")
         values = dict(zip(self._input_ids, inputs, strict=True))
-        for node_id, op, name, sources, args in self._steps:
+        for node_id, op, path, sources, args in self._steps:
             operands = [values[i] for i in sources]
-            if op == "layer":
-                values[node_id] = getattr(self, name)(*operands)
+            if path is not None:
+                values[node_id] = self.get_submodule(path)(*operands)
             else:
                 values[node_id] = MERGES[op].compute(torch, operands, args)
-        return values
+        if self._trace is not None:
+            self._trace.update(values)
+        outputs = [values[i] for i in self._output_ids]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+class PlanModule(BlockModule):
+    """The plan: several inputs are positional; several outputs a tuple."""
+
+    def run(self, *inputs: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Every node's value, by node id, from every block call in the tree (verify compares each shape)."""
+        trace: dict = {}
+        blocks = [m for m in self.modules() if isinstance(m, BlockModule)]
+        for m in blocks:
+            m._trace = trace
+        try:
+            self(*inputs)
+        finally:
+            for m in blocks:
+                m._trace = None
+        return trace
+
+
+def make_tree(graph: Graph, name: str) -> PlanModule:
+    """The module tree the plan describes: a BlockModule per block call, an nn.Sequential per numbered
+    container, a torch layer per layer node, each added to its parent in the order the plan makes them."""
+    steps = {owner: [_step(s, owner) for s in found] for owner, found in graph.steps().items()}
+    root = PlanModule(steps.get((), []), [n.id for n in graph.inputs], list(graph.outputs), name)
+    modules: dict[tuple, nn.Module] = {(): root}
+    for item in graph.tree or [n.id for n in graph.layers]:
+        if isinstance(item, Module):
+            path = item.path
+            module = nn.Sequential() if item.kind == "seq" else \
+                BlockModule(steps.get(path, []), list(item.inputs), [item.output], item.name)
+        else:
+            node = graph.nodes[item]
+            path, module = node.module_path, make_layer(node)
+        modules[path] = module
+        modules[path[:-1]].add_module(path[-1], module)
+    return root
+
+
+def _step(step: Step, owner: tuple[str, ...]) -> tuple:
+    """(node id, op, submodule path relative to the owner or None, input ids, merge arguments)"""
+    path = ".".join(step.path[len(owner):]) if step.path else None
+    args = dict(step.item.args) if step.op not in ("layer", "block") else {}
+    return step.out, step.op, path, tuple(step.inputs), args
 
 
 def make_layer(node: Node) -> nn.Module:
@@ -75,7 +113,7 @@ def build_module(plan) -> PlanModule:
         message = (f"building {plan.name} needs a value for {', '.join(missing)}: the layers' weights depend on it; "
                    f"pass {', '.join(f'{m}=...' for m in missing)}")
         raise PlanError([Diagnostic("E403", message, plan.definition.name_span, plan.filename)], plan.source)
-    return PlanModule(plan.graph, plan.name)
+    return make_tree(plan.graph, plan.name)
 
 
 def _symbols(value):

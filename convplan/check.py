@@ -66,7 +66,8 @@ def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] |
         overwrite_warnings(st, tuple(t.id for t in outputs))
     except (Abort, TooManyErrors):
         pass  # what was built so far stands; the errors say why it stopped
-    graph = run_passes(Graph(tuple(st.nodes), tuple(t.id for t in outputs)).substitute(st.unknowns.solution))
+    graph = Graph(tuple(st.nodes), tuple(t.id for t in outputs), tuple(st.tree))
+    graph = run_passes(graph.substitute(st.unknowns.solution))
     error = None
     try:
         st.diag.raise_if_any()

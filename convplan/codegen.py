@@ -2,10 +2,12 @@
 
 The plan is checked again with its parameters left symbolic, so every size a weight
 depends on stays an expression of the class's constructor arguments: one class serves
-every input size the plan allows.  The forward is generated over the graph, one line per
-node: a layer calls its submodule, a merge writes what merges.py declares for it.
-Submodules keep the graph's node names, so the generated module's state_dict matches
-`Plan.build()`'s key for key.
+every input size the plan allows.  Each block becomes a class (calls that differ only in
+values share one), each numbered container an nn.Sequential, and forward is generated over
+the graph, one line per step: a layer or block calls its submodule, a merge writes what
+merges.py declares for it.  The module tree is the graph's (graph.Module, node.path), so
+the generated module's state_dict matches `Plan.build()`'s key for key.  The checks it
+makes on its arguments and input are codechecks.py's.
 
 Nothing from the plan's text reaches the output except validated identifiers, numbers
 and strings written with a literal printer; codegen never imports torch.
@@ -13,16 +15,17 @@ and strings written with a literal printer; codegen never imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy
 
 from .check import Checked, check
+from .codechecks import input_checks, kept, raise_unless
 from .errors import Diagnostic, PlanError, Span
-from .graph import Graph, Node
+from .graph import Graph, Node, Step
 from .merges import MERGES
-from .pysource import TAB, Brackets, Namespace, Pre, Printer, Writer, str_literal, value_source
+from .pysource import TAB, Brackets, Namespace, Pre, Printer, Writer, value_source
 from .shapes import dim, pyrepr
 from .show import show_shape
 
@@ -128,8 +131,13 @@ def describe(plan, sizes: dict[str, int] | None = None) -> Model:
     if loose:  # one check for all: `min(C, width) >= 1`
         least = loose[0] if len(loose) == 1 else sympy.Min(*loose, evaluate=False)
         reqs.append((sympy.Ge(least, 1, evaluate=False), POSITIVE, ""))
-    return Model(plan.name, file, graph, tuple((a, values[a]) for a in args), tuple(reqs),
-                 tuple(sym.fixed.items()), plan.source, plan.filename)
+    # a size the weights depend on has a default only where one was given: the smallest valid size
+    # (L=2) would be a guess that the first real input breaks
+    given = {**plan.sizes, **sizes}
+    defaults = [(a, values[a] if a in given or a in sym.params else None) for a in args]
+    defaults.sort(key=lambda item: item[1] is not None)  # Python: no default after a default
+    return Model(plan.name, file, graph, tuple(defaults), tuple(reqs), tuple(sym.fixed.items()), plan.source,
+                 plan.filename)
 
 
 def generate(plan, sizes: dict[str, int] | None = None, line_length: int = LINE_LENGTH) -> str:
@@ -144,20 +152,27 @@ def generate(plan, sizes: dict[str, int] | None = None, line_length: int = LINE_
 class Context:
     model: Model
     expr: Printer
-    attrs: dict[int, str]  # node id -> submodule attribute
+    classes: dict = field(default_factory=dict)  # block call path -> (class name, ((argument, value), ...))
     uses_torch: bool = False
+    class_name: str = ""
+    kept: dict = field(default_factory=dict)  # constructor argument -> the attribute forward reads it from
 
 
-def emit(ctx: Context, node: Node, ins: list[str]):
-    """The right-hand side of the node's forward line (a layout doc): a submodule call, or
+def access(path: tuple[str, ...], owner: tuple[str, ...]) -> str:
+    """`self.features[3]`: a submodule, from the class whose forward calls it."""
+    return "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path[len(owner):])
+
+
+def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...]):
+    """The right-hand side of the step's forward line (a layout doc): a submodule call, or
     what the merge's declaration writes."""
-    if node.op == "layer":
-        return Brackets(f"self.{ctx.attrs[node.id]}", tuple(ins))
-    spec = MERGES.get(node.op)
+    if step.op in ("layer", "block"):
+        return Brackets(access(step.path, owner), tuple(ins))
+    spec = MERGES.get(step.op)
     if spec is None:
-        raise _error(ctx.model, node.span, f"no code for the operation {node.op!r}")
+        raise _error(ctx.model, step.item.span, f"no code for the operation {step.op!r}")
     ctx.uses_torch = ctx.uses_torch or spec.needs_torch
-    args = {**dict(spec.args), **node.args}  # a graph made by hand may leave the defaults out
+    args = {**dict(spec.args), **step.item.args}  # a graph made by hand may leave the defaults out
     return spec.emit(ins, args, lambda v: value_source(v, ctx.expr))
 
 
@@ -165,7 +180,10 @@ def write(model: Model, line_length: int = LINE_LENGTH) -> str:
     names = Namespace(["self", "torch", "nn"])
     class_name = names.create(model.name)
     arg_names = {a: names.create(a) for a, _ in model.args}
-    ctx = Context(model, Printer(arg_names), _attributes(model))
+    ctx = Context(model, Printer(arg_names), class_name=class_name)
+    _check_attributes(model)
+    ctx.kept = kept(model, arg_names)
+    blocks = [cls.text for cls in block_classes(ctx, names, line_length)]
     body = Writer(line_length)
     body.depth = 1
     renamed = [(old, new) for old, new in [(model.name, class_name), *arg_names.items()] if old != new]
@@ -173,29 +191,27 @@ def write(model: Model, line_length: int = LINE_LENGTH) -> str:
     body.line()
     _init(body, ctx, class_name)
     body.line()
-    _forward(body, ctx, names)
+    graph = model.graph
+    _forward(body, ctx, names, Forward((), [(n.id, n.name) for n in graph.inputs], list(graph.outputs)))
     out = Writer(line_length)
     out.docstring([[f"Generated by convplan from {model.file}; needs only torch."]])
     out.line()
     if ctx.uses_torch:
         out.line("import torch")
     out.line("from torch import nn")
-    out.line()
-    out.line()
-    out.line(f"class {class_name}(nn.Module):")
-    return out.text() + body.text()
+    for text in [*blocks, f"class {class_name}(nn.Module):\n" + body.text()]:
+        out.line()
+        out.line()
+        out.lines.append(text.rstrip("\n"))
+    return out.text()
 
 
-def _attributes(model: Model) -> dict[int, str]:
-    """Submodule names: the node names, unchanged, so state_dict keys match Plan.build()."""
-    names = Namespace(allow_builtins=True)
-    attrs = {}
-    for node in model.graph.nodes:
-        if node.op == "layer":
-            attrs[node.id] = names.create(node.name)
-            if attrs[node.id] != node.name:
-                raise _error(model, node.span, f"cannot name a submodule {node.name!r} in Python source")
-    return attrs
+def _check_attributes(model: Model) -> None:
+    """Submodule names are the plan's, unchanged, so state_dict keys match Plan.build()."""
+    for node in model.graph.layers:
+        attr = node.module_path[-1]
+        if not attr.isdigit() and Namespace(allow_builtins=True).create(attr) != attr:
+            raise _error(model, node.span, f"cannot name a submodule {attr!r} in Python source")
 
 
 def _error(where, span: Span, message: str) -> PlanError:
@@ -226,59 +242,53 @@ def _docstring(w: Writer, ctx: Context, renamed: list[tuple[str, str]]) -> None:
 
 def _init(w: Writer, ctx: Context, class_name: str) -> None:
     names = ctx.expr.names
-    w.code("", Brackets("def __init__", ("self", *(f"{names[a]}={value}" for a, value in ctx.model.args))), ":")
+    params = [names[a] if value is None else f"{names[a]}={value}" for a, value in ctx.model.args]
+    w.code("", Brackets("def __init__", ("self", *params)), ":")
     w.depth += 1
     w.line("super().__init__()")
     for cond, _, where in ctx.model.requires:
         if {s.name for s in cond.free_symbols} <= set(names):
-            _check(w, ctx, class_name, cond, where)
-    for node in ctx.model.graph.nodes:
-        if node.op == "layer":
-            call = Brackets(f"nn.{node.spec.name}", tuple(_layer_args(node, ctx.expr)))
-            w.code(f"self.{ctx.attrs[node.id]} = ", call)
+            raise_unless(w, ctx, class_name, cond, where)
+    for a, attr in ctx.kept.items():
+        w.line(f"self.{attr} = {names[a]}  # the input's size must match it")
+    children(w, ctx, (), plan_slot(ctx.expr))
     w.depth -= 1
 
 
-def _check(w: Writer, ctx: Context, class_name: str, cond, where: str) -> None:
-    """`if <cond broken>: raise ValueError(f"... requires <cond> ..., got L={L}")`."""
-    names = ctx.expr.names
-    got = "got " + ", ".join(f"{names[s]}={{{names[s]}}}" for s in sorted(s.name for s in cond.free_symbols))
-    text = f"{class_name} requires {ctx.expr(cond)}" + (f" ({where})" if where else "") + ","
-    w.code("if ", ctx.expr.negation(cond), ":")
-    w.depth += 1
-    joined = str_literal(text.replace("{", "{{").replace("}", "}}") + " " + got, prefix="f")
-    room = w.width - len(w.indent) - len(TAB)
-    if len(joined) <= room:
-        w.code("raise ", Brackets("ValueError", (joined,)))
-    else:  # implicitly joined pieces, as ruff leaves strings too long to join
-        fits = lambda piece: len(str_literal(piece)) + 1 <= room  # noqa: E731
-        pieces = [str_literal(p) for p in _wrap_words(text + " ", fits)]
-        pieces += [str_literal(p, prefix="f" if "{" in p else "") for p in _wrap_words(got, fits)]
-        w.lines += [w.indent + "raise ValueError(", *(w.indent + TAB + p for p in pieces), w.indent + ")"]
-    w.depth -= 1
+def plan_slot(expr: Printer):
+    """How the plan's class writes a value: sizes as expressions of its constructor's arguments."""
+    return lambda value, hint, written=None, inferred=False: (expr.doc(value) if isinstance(value, sympy.Basic)
+                                                              else value_source(value, expr))
 
 
-def _wrap_words(text: str, fits) -> list[str]:
-    """`text` in pieces that fit, split after spaces (which stay at the piece's end)."""
-    words = text.split(" ")
-    pieces, current = [], words[0]
-    for word in words[1:]:
-        if fits(f"{current} {word} "):
-            current = f"{current} {word}"
-        else:
-            pieces.append(current + " ")
-            current = word
-    if current:
-        pieces.append(current)
-    return pieces
+def children(w: Writer, ctx: Context, owner: tuple[str, ...], slot) -> None:
+    """`self.<name> = ...` for each submodule of `owner`, in the order the plan made them."""
+    for item in ctx.model.graph.children(owner):
+        path = item.module_path if isinstance(item, Node) else item.path
+        w.code(f"{access(path, owner)} = ", child_doc(ctx, item, owner, slot))
 
 
-def _layer_args(node: Node, expr: Printer) -> list:
+def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
+    """A submodule's constructor call: a torch layer, an nn.Sequential, or a block's class.  `slot`
+    writes each value (a literal, an expression, or an argument of the enclosing block's class)."""
+    graph = ctx.model.graph
+    if isinstance(item, Node):
+        hint, written = "_".join(item.module_path[len(owner):]), dict(item.written)
+        return Brackets(f"nn.{item.spec.name}",
+                        tuple(_layer_args(item, lambda v, a: slot(v, f"{hint}_{a}", written.get(a),
+                                                                  a == item.spec.inferred))))
+    if item.kind == "seq":
+        return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot) for c in graph.children(item.path)))
+    name, args = ctx.classes[item.path]
+    hint = "_".join(item.path[len(owner):])
+    return Brackets(name, tuple(Pre(f"{a}=", slot(v, f"{hint}_{a}")) for a, v in args))
+
+
+def _layer_args(node: Node, slot) -> list:
     """Torch's leading required arguments by position, the rest by keyword."""
     out = []
     for name, positional in node.spec.call_args(node.given):
-        value = node.args[name]
-        doc = expr.doc(value) if isinstance(value, sympy.Basic) else value_source(value, expr)
+        doc = slot(node.args[name], name)
         out.append(doc if positional else Pre(f"{name}=", doc))
     return out
 
@@ -286,67 +296,114 @@ def _layer_args(node: Node, expr: Printer) -> list:
 # -- forward -----------------------------------------------------------------------------
 
 
-def _forward(w: Writer, ctx: Context, names: Namespace) -> None:
+@dataclass(frozen=True)
+class Forward:
+    """What one class's forward computes: the steps of `owner` (the plan, (), or a block call)."""
+
+    owner: tuple[str, ...]
+    inputs: list  # (node id, variable name)
+    outputs: list[int]
+    prefix: str = ""  # of the node names inside a block call: variables drop it
+    shapes: bool = True  # comments give each value's shape (a block's class serves several shapes: no)
+
+
+def _forward(w: Writer, ctx: Context, names: Namespace, f: Forward) -> None:
     graph, file = ctx.model.graph, ctx.model.file
-    steps, variables = assign_variables(graph, names)
-    w.code("", Brackets("def forward", ("self", *(variables[n.id] for n in graph.inputs))), ":")
+    steps, variables = assign_variables(graph, _chains(graph, graph.steps().get(f.owner, []), f), f, names)
+    w.code("", Brackets("def forward", ("self", *(variables[i] for i, _ in f.inputs))), ":")
     w.depth += 1
-    for node in graph.inputs:
-        w.comment(f"{variables[node.id]}: {show_shape(node.shape)}  {file}:{node.line}")
-    for node in steps:
-        rhs = emit(ctx, node, [variables[i] for i in node.inputs])
-        target = "" if variables[node.id] is None else f"{variables[node.id]} = "
-        where = Path(node.file).name if node.file else file  # a block may come from another file
-        w.statement(target, rhs, f"{show_shape(node.shape)}  {where}:{node.line}")
-    w.code("", Brackets("return ", tuple(variables[i] for i in graph.outputs), bare=True))
+    if f.shapes:
+        for i, _ in f.inputs:
+            node = graph.nodes[i]
+            w.comment(f"{variables[i]}: {show_shape(node.shape)}  {file}:{node.line}")
+        if graph.inputs and graph.inputs[0].shape and not f.owner:
+            input_checks(w, ctx, variables)
+    for step in steps:
+        rhs = emit(ctx, step, [variables[i] for i in step.inputs], f.owner)
+        target = "" if variables[step.out] is None else f"{variables[step.out]} = "
+        item = step.item
+        where = f"{Path(item.file).name if item.file else file}:{item.span.line}"  # a block may be imported
+        shape = f"{show_shape(graph.nodes[step.out].shape)}  " if f.shapes else ""
+        w.statement(target, rhs, shape + where)
+    w.code("", Brackets("return ", tuple(variables[i] for i in f.outputs), bare=True))
     w.depth -= 1
 
 
-def live_steps(graph: Graph) -> list[Node]:
-    """The nodes forward computes, in order: every layer (a layer may keep state, like
+def _chains(graph: Graph, steps: list[Step], f: Forward) -> list[Step]:
+    """Each numbered container whose steps are a chain (one input, each step reading the one before,
+    nothing else reading inside it) becomes one call: `x = self.layer1(x)`."""
+    for seq in (m for m in graph.children(f.owner) if not isinstance(m, Node) and m.kind == "seq"):
+        inside = [k for k, s in enumerate(steps) if s.path[:len(seq.path)] == seq.path]
+        if not inside or inside != list(range(inside[0], inside[-1] + 1)):
+            continue
+        run = [steps[k] for k in inside]
+        chained = len(run[0].inputs) == 1 and all(b.inputs == (a.out,) for a, b in zip(run, run[1:], strict=False))
+        inner = {s.out for s in run[:-1]}
+        read_outside = any(i in inner for s in steps if s not in run for i in s.inputs) or inner & set(f.outputs)
+        if chained and not read_outside:
+            call = Step(run[-1].out, "block", seq.path, run[0].inputs, seq)
+            steps = [*steps[:inside[0]], call, *steps[inside[-1] + 1:]]
+    return steps
+
+
+def live_steps(steps: list[Step], outputs: list[int]) -> list[Step]:
+    """The steps forward runs, in order: every layer and block (a layer may keep state, like
     BatchNorm's running statistics, so it runs even when its value is unused) and the
-    merges that an output or a layer needs."""
-    needed = set(graph.outputs)
-    for node in reversed(graph.nodes):
-        if node.op == "layer" or node.id in needed:
-            needed.add(node.id)
-            needed.update(node.inputs)
-    return [node for node in graph.nodes if node.op != "input" and node.id in needed]
+    merges that an output, a layer or a block needs."""
+    needed = set(outputs)
+    for step in reversed(steps):
+        if step.op in ("layer", "block") or step.out in needed:
+            needed.add(step.out)
+            needed.update(step.inputs)
+    return [step for step in steps if step.out in needed]
 
 
-def assign_variables(graph: Graph, names: Namespace) -> tuple[list[Node], dict[int, str | None]]:
-    """The steps of forward and a variable per node (None: the value is never read).  A
+def _local(graph: Graph, step: Step, f: Forward) -> str:
+    """A variable's name: the node's, less the block call's prefix (a block's call: its submodule's)."""
+    if step.op == "block":
+        return "_".join(step.path[len(f.owner):])
+    name = graph.nodes[step.out].name
+    return name[len(f.prefix):] if f.prefix and name.startswith(f.prefix) else name
+
+
+def assign_variables(graph: Graph, all_steps: list[Step], f: Forward,
+                     names: Namespace) -> tuple[list[Step], dict[int, str | None]]:
+    """The steps of forward and a variable per value (None: the value is never read).  A
     straight chain reuses one variable (`x = self.conv1(x)`); a value read by several steps,
     or by a step other than the next one, gets its own name (the node's), so it survives
     until its last use."""
-    steps = live_steps(graph)
-    pos = {node.id: i for i, node in enumerate(steps)}
-    left = {node.id: 0 for node in graph.nodes}  # reads still to come
-    readers: dict[int, list[int]] = {node.id: [] for node in graph.nodes}
-    for node in steps:
-        for i in node.inputs:
+    steps = live_steps(all_steps, f.outputs)
+    pos = {step.out: i for i, step in enumerate(steps)}
+    left: dict[int, int] = {}  # reads still to come
+    readers: dict[int, list[int]] = {}
+    for i, _ in f.inputs:
+        left[i], readers[i] = 0, []
+    for step in steps:
+        left[step.out], readers[step.out] = 0, []
+    for step in steps:
+        for i in step.inputs:
             left[i] += 1
-            readers[i].append(pos[node.id])
-    for i in graph.outputs:
+            readers[i].append(pos[step.out])
+    for i in f.outputs:
         left[i] += 1
         readers[i].append(len(steps))
-    if len(graph.outputs) > 1:  # `return a, b`: each output keeps its own name
-        for i in graph.outputs:
+    if len(f.outputs) > 1:  # `return a, b`: each output keeps its own name
+        for i in f.outputs:
             readers[i].append(-1)
-    variables: dict[int, str | None] = {node.id: names.create(node.name) for node in graph.inputs}
+    variables: dict[int, str | None] = {i: names.create(name) for i, name in f.inputs}
     chain = set(variables.values())  # variables a chain may take over once their value is dead
     holds_input = set(chain)  # not reused for an unrelated value: `x = a * b` would mislead
     reusable: list[str] = []  # chain variables whose value is dead
-    for node in steps:
+    for step in steps:
         dying = []
-        for i in node.inputs:
+        for i in step.inputs:
             left[i] -= 1
             if left[i] == 0 and variables[i] in chain and variables[i] not in dying:
                 dying.append(variables[i])
-        if not readers[node.id]:
+        if not readers[step.out]:
             target = None
-        elif readers[node.id] != [pos[node.id] + 1]:
-            target = names.create(node.name)
+        elif readers[step.out] != [pos[step.out] + 1]:
+            target = names.create(_local(graph, step, f))
         elif dying:
             target = dying[0]
         elif reusable:
@@ -354,7 +411,134 @@ def assign_variables(graph: Graph, names: Namespace) -> tuple[list[Node], dict[i
         else:
             target = names.create("out" if names.taken("x") else "x")
             chain.add(target)
-        variables[node.id] = target
+        variables[step.out] = target
         holds_input.discard(target)
         reusable += [v for v in dying if v != target and v not in reusable and v not in holds_input]
     return steps, variables
+
+
+# -- one class per block -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockClass:
+    name: str
+    text: str
+
+
+class _Slots:
+    """Records the values a block call's class body writes, in order (the first pass), or writes each
+    as what was decided for it: a literal or a constructor argument (the second)."""
+
+    def __init__(self, decided: list | None = None):
+        self.values: list = []
+        self.hints: list[str] = []
+        self.written: list[str | None] = []  # the name the plan wrote for the value, if it wrote one
+        self.inferred: list[bool] = []  # a layer's argument read from its input (in_channels, ...)
+        self.decided = decided
+
+    def __call__(self, value, hint: str, written: str | None = None, inferred: bool = False):
+        k = len(self.values)
+        self.values.append(value)
+        self.hints.append(hint)
+        self.written.append(written)
+        self.inferred.append(inferred)
+        return "_" if self.decided is None else self.decided[k]
+
+
+def block_classes(ctx: Context, names: Namespace, line_length: int) -> list[BlockClass]:
+    """A class per block, deepest first: calls of one block whose code differs only in values share
+    a class, each differing value a constructor argument (named as the block's parameter or number
+    that has that value in every call, else after the layer and argument it sets)."""
+    graph = ctx.model.graph
+    out = []
+    for depth in sorted({len(m.path) for m in graph.blocks}, reverse=True):
+        groups: dict = {}
+        for m in (m for m in graph.blocks if len(m.path) == depth):
+            slots = _Slots()
+            text = _class_body(ctx, m, slots, line_length)
+            groups.setdefault((m.name, text), []).append((m, slots))
+        for (block, _), calls in groups.items():
+            made = _block_class(ctx, names.create(block), calls, line_length)
+            same = next((c for c in out if _unnamed(c) == _unnamed(made)), None)
+            if same is None:
+                out.append(made)
+            else:  # the same code as a class made for deeper calls: use that one
+                for m, _ in calls:
+                    ctx.classes[m.path] = (same.name, ctx.classes[m.path][1])
+    return out
+
+
+def _unnamed(c: BlockClass) -> str:
+    return c.text.replace(f"class {c.name}(", "class (", 1)
+
+
+def _block_class(ctx: Context, class_name: str, calls: list, line_length: int) -> BlockClass:
+    first = calls[0][1]
+    known = [dict(m.values) for m, _ in calls]
+    args = Namespace(["self", "torch", "nn"])
+    params: dict[str, list] = {}  # argument -> its value in each call
+    decided: list = [None] * len(first.hints)
+
+    def holds(name: str, values: list) -> bool:
+        return all(name in kv and _same(kv[name], v) for kv, v in zip(known, values, strict=True))
+
+    def lift(k: int, name: str, values: list) -> None:
+        found = next((p for p, vs in params.items() if p.startswith(name) and vs == values), None)
+        if found is None:
+            found = args.create(name)
+            params[found] = values
+        decided[k] = found
+
+    # the values the plan wrote as names, and those that differ between calls, first; then the
+    # arguments read from the input (in_channels, num_features): the argument with their value, if any
+    order = [k for k in range(len(decided)) if not first.inferred[k]]
+    for k in order + [k for k in range(len(decided)) if first.inferred[k]]:
+        values = [slots.values[k] for _, slots in calls]
+        same = all(_same(v, values[0]) for v in values) and not _free(values[0])
+        written = first.written[k]
+        if written and holds(written, values):  # `stride=stride`: the block's parameter, in its class too
+            lift(k, written, values)
+        elif first.inferred[k]:  # the channels the layer before gave, as it wrote them; else a name
+            before = (decided[j] for j in range(k - 1, -1, -1) if not first.inferred[j])
+            name = next((p for p in before if p in params and params[p] == values), None) or \
+                next((n for n in known[0] if holds(n, values)), None)
+            if name is None and same:
+                decided[k] = plan_slot(ctx.expr)(values[0], first.hints[k])
+            else:
+                lift(k, name or first.hints[k], values)
+        elif same:
+            decided[k] = plan_slot(ctx.expr)(values[0], first.hints[k])
+        else:
+            lift(k, next((n for n in known[0] if holds(n, values)), first.hints[k]), values)
+    rank = {name: i for i, name in enumerate(known[0])}  # the block's parameters, then its input dims, ...
+    params = dict(sorted(params.items(), key=lambda item: rank.get(item[0], len(rank))))
+    for j, (m, _) in enumerate(calls):
+        ctx.classes[m.path] = (class_name, tuple((p, vs[j]) for p, vs in params.items()))
+    body = _class_body(ctx, calls[0][0], _Slots(decided), line_length)
+    w = Writer(line_length)
+    w.line(f"class {class_name}(nn.Module):")
+    w.depth = 1
+    m = calls[0][0]
+    w.docstring([[f"Block {m.name} of {ctx.model.file}."]])
+    w.line()
+    w.code("", Brackets("def __init__", ("self", *params)), ":")
+    w.lines.append(body)
+    return BlockClass(class_name, w.text())
+
+
+def _same(a, b) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _class_body(ctx: Context, m, slots, line_length: int) -> str:
+    """A block call's __init__ body and forward, as its class would have them."""
+    w = Writer(line_length)
+    w.depth = 2
+    w.line("super().__init__()")
+    children(w, ctx, m.path, slots)
+    w.line()
+    w.depth = 1
+    inputs = list(zip(m.inputs, m.input_names, strict=True))
+    _forward(w, ctx, Namespace(["self", "torch", "nn"]), Forward(m.path, inputs, [m.output], m.prefix, False))
+    return w.text().rstrip("\n")

@@ -28,10 +28,16 @@ class Node:
     args: dict = field(default_factory=dict)  # every torch argument, resolved (inferred ones included)
     given: tuple[str, ...] = ()  # the arguments the user wrote, plus the inferred one: what to show
     file: str = ""  # the file its span is in, when not the plan's own (a block imported from another file)
+    # Where it lives in the built module: a layer's submodule path (("layer1", "0", "conv1")), and the
+    # block call (or the plan, ()) whose forward computes it.  Empty for a graph made by hand: flat.
+    path: tuple[str, ...] = ()
+    owner: tuple[str, ...] = ()
+    written: tuple[tuple[str, str], ...] = ()  # (argument, name): arguments written as a bare name
     # What the passes (passes.py) found about this node, by pass: like torch.fx's `node.meta`.
     meta: dict = field(default_factory=dict, compare=False, repr=False)
-    # The block calls it is inside, outermost first, each (node-name prefix, block name):
-    # (("layer1", "Stage"), ("layer1_basicblock1", "BasicBlock")).  Drawings group by it.
+    # The block calls and numbered containers it is inside, outermost first, each (node-name prefix,
+    # block name or "Sequential"): (("layer1", "Sequential"), ("layer1_basicblock1", "BasicBlock")).
+    # Drawings group by it.
     scope: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -53,6 +59,11 @@ class Node:
     def output_shape(self) -> tuple:
         """Its shape (`shape`): one sympy formula per dim."""
         return self.shape
+
+    @property
+    def module_path(self) -> tuple[str, ...]:
+        """A layer's submodule path in the built module (its name, in a flat graph made by hand)."""
+        return self.path or (self.name,)
 
     def __repr__(self) -> str:
         what = "input" if self.op == "input" else show_call(self)
@@ -79,11 +90,33 @@ def _subst(value, mapping):
 
 
 @dataclass(frozen=True)
+class Module:
+    """A submodule that holds others: a block call (`kind` "block", its forward runs the nodes it
+    owns) or a numbered container (`name = repeat ...:` / `name = sequential:`, kind "seq")."""
+
+    path: tuple[str, ...]
+    kind: str
+    span: Span
+    owner: tuple[str, ...]  # the block call (or the plan, ()) that runs it
+    name: str = ""  # the block's name
+    inputs: tuple[int, ...] = ()  # a block's input tensors, in order
+    output: int = -1  # the tensor a block gives
+    file: str = ""
+    start: int = 0  # the id of the first node made inside it: a block's place among its owner's steps
+    prefix: str = ""  # of its nodes' names (layer1_basicblock1_)
+    input_names: tuple[str, ...] = ()  # as the block's `input` statements name them
+    values: tuple = ()  # (name, value): the block's parameters and the other numbers it named, when called
+
+
+@dataclass(frozen=True)
 class Graph:
     """The nodes in plan order (a node's inputs come before it) and the ids of the outputs."""
 
     nodes: tuple[Node, ...]
     outputs: tuple[int, ...]
+    # The built module's tree in the order its submodules are made: a layer's node id, or a Module.
+    # Empty for a graph made by hand: every layer is a submodule of the plan, by its node name.
+    tree: tuple = ()
 
     @property
     def layers(self) -> tuple[Node, ...]:
@@ -103,6 +136,43 @@ class Graph:
     def substitute(self, mapping: dict) -> Graph:
         """Every node with symbols replaced (`Node.substitute`)."""
         return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
+
+    @property
+    def blocks(self) -> tuple[Module, ...]:
+        """The block calls, each a submodule of the built module, in the order they are made."""
+        return tuple(m for m in self.tree if isinstance(m, Module) and m.kind == "block")
+
+    def children(self, path: tuple[str, ...]) -> list:
+        """The submodules directly in `path`, in the order they are made: layer nodes and Modules."""
+        items = self.tree or [n.id for n in self.layers]
+        out = [self.nodes[i] if isinstance(i, int) else i for i in items]
+        return [m for m in out if (m.module_path if isinstance(m, Node) else m.path)[:-1] == path]
+
+    def steps(self) -> dict[tuple[str, ...], list[Step]]:
+        """What each block call's (and the plan's, ()) forward runs, in the order the plan made it:
+        its layers and merges, and the blocks it calls (a call after the tensors it reads, before
+        the nodes made inside it)."""
+        keyed: dict[tuple, list] = {}
+        for k, item in enumerate(self.tree):
+            if isinstance(item, Module) and item.kind == "block":
+                step = Step(item.output, "block", item.path, item.inputs, item)
+                keyed.setdefault(item.owner, []).append(((item.start, 0, k), step))
+        for node in self.nodes:
+            if node.op != "input":
+                step = Step(node.id, node.op, node.module_path if node.op == "layer" else (), node.inputs, node)
+                keyed.setdefault(node.owner, []).append(((node.id, 1, 0), step))
+        return {owner: [step for _, step in sorted(steps, key=lambda s: s[0])] for owner, steps in keyed.items()}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a forward: a layer, a merge or a block call, computing node `out` from `inputs`."""
+
+    out: int
+    op: str  # "layer", a merge's name, or "block"
+    path: tuple[str, ...]  # the submodule called (a layer's or a block's); () for a merge
+    inputs: tuple[int, ...]
+    item: Node | Module
 
 
 def show_call(node: Node, graph: Graph | None = None) -> str:

@@ -43,7 +43,7 @@ class LayerCalls:
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
-        args, given = self.binder.layer(spec, call, shape)
+        args, given, written = self.binder.layer(spec, call, shape)
         order = order_fix = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
@@ -62,7 +62,8 @@ class LayerCalls:
         self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
-        node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given)
+        node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
+                    written=written)
         return self.st.nodes[self.st.add_node(node).id]
 
     def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, RuleContext]:

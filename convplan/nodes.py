@@ -205,9 +205,11 @@ class Merge:
 @dataclass(frozen=True)
 class Repeat:
     var: str | None  # `repeat i in n:` binds i = 0 .. n-1
-    count: Expr
+    count: Expr | None  # None: `name = sequential:`, the body once
     body: tuple[Statement, ...]
     span: Span
+    target: str | None = None  # `target = repeat ...:` is a numbered container of the built module
+    target_span: Span | None = None
 
 
 @dataclass(frozen=True)

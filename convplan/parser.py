@@ -14,6 +14,7 @@ import functools
 import hashlib
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import lalr
@@ -449,6 +450,17 @@ class _Nodes:
         var = rest[0][0] if len(rest) == 3 else None
         count, body = rest[-2], rest[-1]
         return n.Repeat(var, count, body, self._head(count))
+
+    def assign_repeat(self, target, *rest):
+        stmt = self.repeat_stmt(*rest)
+        return replace(stmt, span=target[1].to(stmt.count.span), target=target[0], target_span=target[1])
+
+    def assign_sequential(self, target, body):
+        span = target[1]
+        start = self.text.find("sequential", self._lines[span.end_line - 1] + span.end_col - 1)
+        line, col = self._at(start)
+        head = Span(span.line, span.col, line, col + len("sequential"))
+        return n.Repeat(None, None, body, head, target[0], target[1])
 
     def if_stmt(self, cond, body, *clauses):
         orelse: tuple = ()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from . import nodes as n
 from .errors import Collector, Diagnostic, Span
-from .graph import Node
+from .graph import Module, Node
 from .unknowns import Unknowns
 
 MAX_LAYERS = 10_000  # nodes a plan may unroll to
@@ -30,7 +30,7 @@ _forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_
 _is_full_backward_hook _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
 _maybe_warn_non_full_backward_hook _modules _named_members _names _non_persistent_buffers_set _output_ids
 _parameters _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
-_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _steps _version _wrapped_call_impl
+_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _steps _trace _version _wrapped_call_impl
 add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
 extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu load_state_dict
 modules mtia named_buffers named_children named_modules named_parameters parameters plan_name
@@ -76,6 +76,16 @@ class BlockSource:
 
 
 @dataclass
+class Container:
+    """A submodule being filled: the plan, a block call, or a numbered `name = repeat`/`sequential`."""
+
+    path: tuple[str, ...]
+    numbered: bool = False
+    size: int = 0  # children numbered so far
+    entry: int = -1  # its place in State.tree
+
+
+@dataclass
 class Frame:
     """The plan, or one call of a block, being checked."""
 
@@ -92,6 +102,7 @@ class Frame:
     counts: dict = field(default_factory=dict)  # auto-names per base: conv1, conv2, ...
     loop: tuple = ()  # indices of the enclosing repeats (suffix of named nodes)
     nested: int = 0  # depth inside branches, repeats and ifs
+    containers: list = field(default_factory=lambda: [Container(())])  # the frame's module first, innermost last
 
 
 MAX_CALL_NOTES = 4
@@ -218,6 +229,36 @@ class State:
         self.steps = 0  # statements run so far (walker.MAX_STEPS)
         self.trace: list[Made] = []  # per statement run and `?` met, in order
         self.max_nodes = MAX_LAYERS
+        self.tree: list = []  # graph.Graph.tree, as it is made
+
+    def place(self, name: str, span: Span) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A new submodule's path (named as in the plan, or numbered in a numbered container) and its
+        owner, the block call (or plan) whose forward runs it.  `name` is its node name."""
+        f = self.frame
+        inner = f.containers[-1]
+        if inner.numbered:
+            attr = str(inner.size)
+            inner.size += 1
+        else:
+            attr = name[len(f.prefix):] if name.startswith(f.prefix) else name
+            if attr in MODULE_ATTRS:
+                self.diag.error("E202", f"name {attr!r} is an attribute of torch.nn.Module; a submodule cannot "
+                                "have it", span, hints=["choose another name"])
+                raise Skip
+        return (*inner.path, attr), f.containers[0].path
+
+    def open_module(self, kind: str, name: str, span: Span, block: n.BlockDef | None = None) -> Container:
+        """A block call's or numbered container's submodule, placed in the tree now (its output later)."""
+        path, owner = self.place(name, span)
+        file = self.frame.file if self.frame.file != self.diag.file else ""
+        names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input)) if block else ()
+        self.tree.append(Module(path, kind, span, owner, block.name if block else "", file=file,
+                                start=len(self.nodes), prefix=name + "_", input_names=names))
+        return Container(path, numbered=kind == "seq", entry=len(self.tree) - 1)
+
+    def close_block(self, block: Container, inputs: tuple[int, ...], output: int, names: dict) -> None:
+        values = tuple((k, v) for k, v in names.items() if not isinstance(v, Tensor))
+        self.tree[block.entry] = replace(self.tree[block.entry], inputs=inputs, output=output, values=values)
 
     @property
     def frame(self) -> Frame:
@@ -246,15 +287,29 @@ class State:
         self.taken.add(unique)
         return unique
 
+    def _scope(self):
+        """The block calls and numbered containers a node made now is inside, outermost first: (node-name
+        prefix, block name or "Sequential"), as drawings group them."""
+        for f in self.diag.frames:
+            for c in f.containers if f.block is not None else f.containers[1:]:
+                module = self.tree[c.entry]
+                yield module.prefix.removesuffix("_"), module.name or "Sequential"
+
     def add_node(self, node: Node) -> Tensor:
         if len(self.nodes) >= self.max_nodes:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", node.span)
             raise Abort
-        scope = tuple((f.prefix.removesuffix("_"), f.block.name) for f in self.diag.frames if f.block is not None)
+        scope = tuple(self._scope())
         if scope:
             node = replace(node, scope=scope)
         if self.frame.file != self.diag.file:
             node = replace(node, file=self.frame.file)
+        if node.op == "layer":
+            path, owner = self.place(node.name, node.span)
+            node = replace(node, path=path, owner=owner)
+            self.tree.append(node.id)
+        else:
+            node = replace(node, owner=self.frame.containers[0].path)
         self.nodes.append(node)
         return Tensor(node.id)
 

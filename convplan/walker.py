@@ -251,18 +251,35 @@ class Walker:
         f.current = tensors[-1]
 
     def _repeat(self, stmt: n.Repeat) -> None:
-        count = self.values.int(stmt.count, "a repeat count")
+        count = sympy.Integer(1) if stmt.count is None else self.values.int(stmt.count, "a repeat count")
         if not count.is_Integer:
             self.values.undecidable(stmt.count, count, "a repeat count")
         if not 0 <= int(count) <= MAX_REPEAT:
             self.diag.error("E221", f"a repeat count must be between 0 and {MAX_REPEAT}, got {count}",
                             stmt.count.span)
             raise Skip
+        if stmt.target is None:
+            return self._unroll(stmt, int(count))
+        # `name = repeat ...:` is a numbered submodule (an nn.Sequential): its children are numbered
+        name = self.st.node_name("repeat", stmt.target, stmt.target_span)
+        f = self.frame
+        f.containers.append(self.st.open_module("seq", name, stmt.target_span))
+        saved = f.prefix, f.counts
+        f.prefix, f.counts = name + "_", {}  # node names follow the tree: layer1_basicblock1_conv1
+        try:
+            self._unroll(stmt, int(count))
+        finally:
+            f.containers.pop()
+            f.prefix, f.counts = saved
+        if f.current is not None:
+            self._bind(stmt.target, f.current, stmt.target_span)
+
+    def _unroll(self, stmt: n.Repeat, count: int) -> None:
         f = self.frame
         saved = f.names.get(stmt.var, _MISSING) if stmt.var else _MISSING
         if stmt.var:
             check_name(self.diag, stmt.var, stmt.span, "loop variable")
-        for i in range(int(count)):
+        for i in range(count):
             if stmt.var:
                 f.names[stmt.var] = sympy.Integer(i)
             f.loop += (i,)
@@ -404,8 +421,10 @@ class Walker:
             raise Skip
         given = self.binder.block(block, call)
         prefix = self.st.node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
+        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block)
         note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
-        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs))
+        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs),
+                      containers=[module])
         self.diag.frames.append(frame)
         try:
             for p in block.params:
@@ -416,6 +435,7 @@ class Walker:
         result = frame.outputs[0] if frame.outputs else frame.current
         if result is None:
             raise Skip
+        self.st.close_block(module, tuple(t.id for t in inputs), result.id, frame.names)
         if any(t.tainted for t in inputs) or (frame.current is not None and frame.current.tainted):
             result = replace(result, tainted=True)
         if stmt.expect is not None:

@@ -66,8 +66,8 @@ def test_reprs_are_one_readable_line():
     plan = convplan.load(ROOT / "examples" / "resnet18.plan")
     conv = plan.layers[0]
     assert repr(conv) == "<Node conv1 = Conv2d(3, 64, 7, stride=2, padding=3, bias=False) -> [N, 64, (H + 1)//2, " \
-                         "(W + 1)//2], line 30>"
-    assert repr(plan.graph.inputs[0]) == "<Node x = input -> [N, 3, H, W], line 29>"
+                         "(W + 1)//2], line 28>"
+    assert repr(plan.graph.inputs[0]) == "<Node x = input -> [N, 3, H, W], line 27>"
     add = plan.graph.merges[0]
     assert repr(add).startswith(f"<Node {add.name} = add() of #") and "\n" not in repr(plan.graph)
     assert len(repr(plan.layers)) < 200 * len(plan.layers)

@@ -84,7 +84,7 @@ def test_resnet18_structure():
     # the shortcut of a strided block is the projection, the other operand the residual branch
     first = next(m for m in adds if m.name == "layer2_basicblock1_add1")
     operands = [graph.nodes[i].name for i in first.inputs]
-    assert operands == ["layer2_basicblock1_bn2", "layer2_basicblock1_bn3"]
+    assert operands == ["layer2_basicblock1_bn2", "layer2_basicblock1_downsample_bn1"]
     assert first.shape == (N, 128, floordiv(H + 7, 8), floordiv(W + 7, 8))
 
 
@@ -728,14 +728,16 @@ def test_plan_api_lists_inputs_and_outputs():
 
 
 def test_names_the_built_module_needs_are_refused():
-    from convplan.build import PlanModule
+    from convplan.build import make_tree
     from convplan.scope import MODULE_ATTRS
 
     graph = convplan.parse("plan P:\n    input [N, 3]\n    ReLU()\n").graph
-    module_attrs = {a for a in dir(PlanModule(graph, "P")) if not a.startswith("__")} - {"relu1"}
+    module_attrs = {a for a in dir(make_tree(graph, "P")) if not a.startswith("__")} - {"relu1"}
     assert module_attrs <= MODULE_ATTRS  # a torch upgrade that adds attributes shows up here
     for name in ("forward", "training", "to", "run", "state_dict"):
         err = refusal(f"plan P:\n    input [N, 3]\n    {name} = Linear(3)\n")
         assert err.diagnostics[0].code == "E202" and name in err.diagnostics[0].message
-    plan = convplan.parse("block B:\n    input [N, C]\n    forward = Linear(3)\nplan P:\n    input [N, 3]\n    B()\n")
-    assert names(plan)[1] == "b1_forward" and plan.build() is not None
+    # inside a block the name is an attribute of the block's own module (b1.forward): refused there too
+    err = refusal("block B:\n    input [N, C]\n    forward = Linear(3)\nplan P:\n    input [N, 3]\n    B()\n")
+    assert err.diagnostics[0].code == "E202" and "'forward'" in err.diagnostics[0].message
+    assert err.diagnostics[0].span.line == 3

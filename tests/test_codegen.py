@@ -31,7 +31,7 @@ from torch import nn
 
 import convplan
 from convplan import PlanError, cli
-from convplan.build import PlanModule
+from convplan.build import make_tree
 from convplan.codegen import Model, write
 from convplan.errors import Span
 from convplan.graph import Graph, Node
@@ -63,10 +63,11 @@ def load_source(source: str) -> dict:
 
 
 def module_class(source: str) -> type:
+    """The plan's class: the last one (a class per block comes before it)."""
     classes = [v for v in load_source(source).values()
                if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "convplan_generated"]
-    assert len(classes) == 1, classes
-    return classes[0]
+    assert classes and len(classes) == source.count("\nclass "), classes
+    return classes[-1]
 
 
 def init_args(cls: type) -> dict:
@@ -237,7 +238,7 @@ def test_unsafe_names_are_renamed():
     source = plan.to_source()
     assert "class torch_1(nn.Module):" in source
     assert "Renamed for Python: torch -> torch_1, self -> self_1, nn -> nn_1." in source  # the docstring says so
-    assert "def __init__(self, self_1=1, out=1, nn_1=4):" in source
+    assert "def __init__(self, self_1, out, nn_1=4):" in source  # sizes without --set: no guessed default
     assert "self.conv1 = nn.Conv1d(self_1, nn_1, 1)" in source
     assert "def forward(self, x):" in source
     cls = module_class(source)
@@ -398,7 +399,7 @@ def interpret(graph: Graph, modules: nn.Module, xs):
 def test_merge_graphs_generate_correct_forwards(graph, seed):
     source = write(Model("Dag", "dag.plan", graph, ()))
     model = module_class(source)()
-    reference = PlanModule(graph, "Dag")  # same submodules, same names
+    reference = make_tree(graph, "Dag")  # same submodules, same names
     model.load_state_dict(reference.state_dict(), strict=True)
     gen = torch.Generator().manual_seed(seed)
     xs = [torch.randn(2, 3, generator=gen) for _ in graph.inputs]
@@ -409,10 +410,15 @@ def test_merge_graphs_generate_correct_forwards(graph, seed):
 
 
 def forward_of(source: str) -> list[str]:
+    """The plan class's forward, less its input checks (tests/test_codegen_checks.py tests those)."""
     lines = source.splitlines()
     start = lines.index("    def forward(self, x):") if "    def forward(self, x):" in lines else None
     start = start if start is not None else next(i for i, s in enumerate(lines) if "def forward(" in s)
-    return [s.strip() for s in lines[start:]]
+    plan_class = [c for c in ast.parse(source).body if isinstance(c, ast.ClassDef)][-1]
+    forward = next(f for f in plan_class.body if isinstance(f, ast.FunctionDef) and f.name == "forward")
+    checks = {i for stmt in forward.body if isinstance(stmt, ast.If) and isinstance(stmt.body[0], ast.Raise)
+              for i in range(stmt.lineno - 1, stmt.end_lineno)}
+    return [s.strip() for i, s in enumerate(lines[start:], start) if i not in checks]
 
 
 def test_residual_forward_reads_like_handwritten_code():

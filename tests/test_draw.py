@@ -69,11 +69,11 @@ def test_every_example_renders_to_svg_with_every_node_edge_shape_and_block(path,
 def test_blocks_are_nested_clusters_and_merges_stand_out():
     plan = convplan.load(ROOT / "examples" / "resnet18.plan")
     dot = plan.draw().source
-    # layer1 = Stage(...) holds its two BasicBlocks; each block a cluster inside it
+    # layer1 = repeat ...: holds its two BasicBlocks (an nn.Sequential); each block a cluster inside it
     stage = dot.index("subgraph cluster_layer1 {")
     inner = dot.index("subgraph cluster_layer1_basicblock1 {")
     assert stage < inner < dot.index("subgraph cluster_layer2 {")
-    assert re.search(r'label="basicblock1: BasicBlock"', dot) and re.search(r'label="layer1: Stage"', dot)
+    assert re.search(r'label="basicblock1: BasicBlock"', dot) and re.search(r'label="layer1: Sequential"', dot)
     adds = [n for n in plan.graph.nodes if n.op == "add"]
     assert len(adds) == 8  # one residual per BasicBlock
     for node in adds:

@@ -127,7 +127,7 @@ def test_the_field_is_the_gradient_support(case):
 
 def test_known_fields():
     resnet = convplan.load(ROOT / "examples" / "resnet18.plan").receptive_field()
-    last_conv = resnet["layer4_basicblock2_relu2"]
+    last_conv = resnet["layer4_basicblock2_relu1"]  # the block's last ReLU
     assert last_conv[0] == Field(435, 32, -217)  # ResNet-18's published receptive field: 435
     assert resnet["fc"] == (GLOBAL, GLOBAL)
     se = convplan.load(ROOT / "examples" / "mobilenet_se.plan").receptive_field()

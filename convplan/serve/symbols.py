@@ -196,10 +196,13 @@ class _Builder:
             self.define(stmt.target, "tensor", stmt.target_span, self.scope)
 
     def repeat(self, stmt: n.Repeat) -> None:
-        self.expr(stmt.count)
+        if stmt.count is not None:  # None: `name = sequential:`
+            self.expr(stmt.count)
         if stmt.var:
             self.define(stmt.var, "index", self.find(stmt.span, stmt.var, "repeat"), self.scope)
         self.body(stmt.body)
+        if stmt.target:  # `layer1 = repeat ...:` names the tensor after it
+            self.define(stmt.target, "tensor", stmt.target_span, self.scope)
 
     def if_(self, stmt: n.If) -> None:
         self.expr(stmt.cond)

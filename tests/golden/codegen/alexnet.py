@@ -12,9 +12,9 @@ class AlexNet(nn.Module):
 
     Requires:
         H >= 63: MaxPool2d: the output size ((H + 1)//32 - 1) would be less than 1
-            (input (H + 1)//16 - 1, kernel 3) (maxpool3, alexnet.plan:19)
+            (input (H + 1)//16 - 1, kernel 3) (features_maxpool3, alexnet.plan:21)
         W >= 63: MaxPool2d: the output size ((W + 1)//32 - 1) would be less than 1
-            (input (W + 1)//16 - 1, kernel 3) (maxpool3, alexnet.plan:19)
+            (input (W + 1)//16 - 1, kernel 3) (features_maxpool3, alexnet.plan:21)
         classes >= 1: sizes are positive integers
     """
 
@@ -22,53 +22,55 @@ class AlexNet(nn.Module):
         super().__init__()
         if classes < 1:
             raise ValueError(f"AlexNet requires classes >= 1, got classes={classes}")
-        self.conv1 = nn.Conv2d(3, 64, 11, stride=4, padding=2)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.maxpool1 = nn.MaxPool2d(3, stride=2)
-        self.conv2 = nn.Conv2d(64, 192, 5, padding=2)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.maxpool2 = nn.MaxPool2d(3, stride=2)
-        self.conv3 = nn.Conv2d(192, 384, 3, padding=1)
-        self.relu3 = nn.ReLU(inplace=True)
-        self.conv4 = nn.Conv2d(384, 256, 3, padding=1)
-        self.relu4 = nn.ReLU(inplace=True)
-        self.conv5 = nn.Conv2d(256, 256, 3, padding=1)
-        self.relu5 = nn.ReLU(inplace=True)
-        self.maxpool3 = nn.MaxPool2d(3, stride=2)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+        )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.flatten1 = nn.Flatten()
-        self.dropout1 = nn.Dropout(p=0.5)
-        self.linear1 = nn.Linear(9216, 4096)
-        self.relu6 = nn.ReLU(inplace=True)
-        self.dropout2 = nn.Dropout(p=0.5)
-        self.linear2 = nn.Linear(4096, 4096)
-        self.relu7 = nn.ReLU(inplace=True)
-        self.linear3 = nn.Linear(4096, classes)
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=0.5),
+            nn.Linear(9216, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, classes),
+        )
 
     def forward(self, x):
-        # x: [N, 3, H, W]  alexnet.plan:6
-        x = self.conv1(x)  # [N, 64, (H + 1)//4 - 1, (W + 1)//4 - 1]  alexnet.plan:7
-        x = self.relu1(x)  # [N, 64, (H + 1)//4 - 1, (W + 1)//4 - 1]  alexnet.plan:8
-        x = self.maxpool1(x)  # [N, 64, (H + 1)//8 - 1, (W + 1)//8 - 1]  alexnet.plan:9
-        x = self.conv2(x)  # [N, 192, (H + 1)//8 - 1, (W + 1)//8 - 1]  alexnet.plan:10
-        x = self.relu2(x)  # [N, 192, (H + 1)//8 - 1, (W + 1)//8 - 1]  alexnet.plan:11
-        # [N, 192, (H + 1)//16 - 1, (W + 1)//16 - 1]  alexnet.plan:12
-        x = self.maxpool2(x)
-        x = self.conv3(x)  # [N, 384, (H + 1)//16 - 1, (W + 1)//16 - 1]  alexnet.plan:13
-        x = self.relu3(x)  # [N, 384, (H + 1)//16 - 1, (W + 1)//16 - 1]  alexnet.plan:14
-        x = self.conv4(x)  # [N, 256, (H + 1)//16 - 1, (W + 1)//16 - 1]  alexnet.plan:15
-        x = self.relu4(x)  # [N, 256, (H + 1)//16 - 1, (W + 1)//16 - 1]  alexnet.plan:16
-        x = self.conv5(x)  # [N, 256, (H + 1)//16 - 1, (W + 1)//16 - 1]  alexnet.plan:17
-        x = self.relu5(x)  # [N, 256, (H + 1)//16 - 1, (W + 1)//16 - 1]  alexnet.plan:18
-        # [N, 256, (H + 1)//32 - 1, (W + 1)//32 - 1]  alexnet.plan:19
-        x = self.maxpool3(x)
-        x = self.avgpool(x)  # [N, 256, 6, 6]  alexnet.plan:20
-        x = self.flatten1(x)  # [N, 9216]  alexnet.plan:21
-        x = self.dropout1(x)  # [N, 9216]  alexnet.plan:22
-        x = self.linear1(x)  # [N, 4096]  alexnet.plan:23
-        x = self.relu6(x)  # [N, 4096]  alexnet.plan:24
-        x = self.dropout2(x)  # [N, 4096]  alexnet.plan:25
-        x = self.linear2(x)  # [N, 4096]  alexnet.plan:26
-        x = self.relu7(x)  # [N, 4096]  alexnet.plan:27
-        x = self.linear3(x)  # [N, classes]  alexnet.plan:28
+        # x: [N, 3, H, W]  alexnet.plan:7
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "AlexNet expects x to be 4-D [N, 3, H, W] (alexnet.plan:7), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 63:
+            raise ValueError(
+                "AlexNet requires H >= 63 (features_maxpool3, alexnet.plan:21), "
+                f"got H={H}"
+            )
+        if W < 63:
+            raise ValueError(
+                "AlexNet requires W >= 63 (features_maxpool3, alexnet.plan:21), "
+                f"got W={W}"
+            )
+        # [N, 256, (H + 1)//32 - 1, (W + 1)//32 - 1]  alexnet.plan:8
+        x = self.features(x)
+        x = self.avgpool(x)  # [N, 256, 6, 6]  alexnet.plan:22
+        x = self.flatten1(x)  # [N, 9216]  alexnet.plan:23
+        x = self.classifier(x)  # [N, classes]  alexnet.plan:24
         return x

@@ -24,6 +24,7 @@ class CNN1D(nn.Module):
             )
         if classes < 1:
             raise ValueError(f"CNN1D requires classes >= 1, got classes={classes}")
+        self.L = L  # the input's size must match it
         self.conv1 = nn.Conv1d(1, 32, 3, stride=1, padding=1)
         self.relu1 = nn.ReLU()
         self.maxpool1 = nn.MaxPool1d(2, stride=2)
@@ -32,6 +33,16 @@ class CNN1D(nn.Module):
 
     def forward(self, x):
         # x: [N, 1, L]  cnn1d.plan:4
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(
+                "CNN1D expects x to be 3-D [N, 1, L] (cnn1d.plan:4), "
+                f"got {list(x.shape)}"
+            )
+        if x.shape[2] != self.L:
+            raise ValueError(
+                "CNN1D requires x.shape[2] == L (input x, cnn1d.plan:4), "
+                f"got {list(x.shape)}, L={self.L}"
+            )
         x = self.conv1(x)  # [N, 32, L]  cnn1d.plan:5
         x = self.relu1(x)  # [N, 32, L]  cnn1d.plan:6
         x = self.maxpool1(x)  # [N, 32, L//2]  cnn1d.plan:7

@@ -17,5 +17,17 @@ class Volume(nn.Module):
 
     def forward(self, x):
         # x: [20, 16, 10, 50, 100]  conv3d.plan:4
+        if (
+            x.dim() != 5
+            or x.shape[0] != 20
+            or x.shape[1] != 16
+            or x.shape[2] != 10
+            or x.shape[3] != 50
+            or x.shape[4] != 100
+        ):
+            raise ValueError(
+                "Volume expects x to be 5-D [20, 16, 10, 50, 100] (conv3d.plan:4), "
+                f"got {list(x.shape)}"
+            )
         x = self.conv1(x)  # [20, 8, 8, 48, 98]  conv3d.plan:5
         return x

@@ -17,5 +17,10 @@ class ConvLength(nn.Module):
 
     def forward(self, x):
         # x: [N, 1, L]  conv_length.plan:5
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(
+                "ConvLength expects x to be 3-D [N, 1, L] (conv_length.plan:5), "
+                f"got {list(x.shape)}"
+            )
         x = self.conv1(x)  # [N, 32, (L + 1)//2 + 1]  conv_length.plan:6
         return x

@@ -4,6 +4,49 @@ import torch
 from torch import nn
 
 
+class ConvBN(nn.Module):
+    """Block ConvBN of inception.plan."""
+
+    def __init__(self, width, kernel_size, stride, padding, C):
+        super().__init__()
+        self.conv1 = nn.Conv2d(
+            C, width, kernel_size, stride=stride, padding=padding, bias=False
+        )
+        self.bn1 = nn.BatchNorm2d(width, eps=0.001)
+        self.relu1 = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.conv1(x)  # inception.plan:7
+        x = self.bn1(x)  # inception.plan:8
+        x = self.relu1(x)  # inception.plan:9
+        return x
+
+
+class Inception(nn.Module):
+    """Block Inception of inception.plan."""
+
+    def __init__(self, c1, c3_reduce, c3, c5_reduce, c5, pool_proj, C):
+        super().__init__()
+        self.convbn1 = ConvBN(width=c1, kernel_size=1, stride=1, padding=0, C=C)
+        self.convbn2 = ConvBN(width=c3_reduce, kernel_size=1, stride=1, padding=0, C=C)
+        self.convbn3 = ConvBN(width=c3, kernel_size=3, stride=1, padding=1, C=c3_reduce)
+        self.convbn4 = ConvBN(width=c5_reduce, kernel_size=1, stride=1, padding=0, C=C)
+        self.convbn5 = ConvBN(width=c5, kernel_size=5, stride=1, padding=2, C=c5_reduce)
+        self.maxpool1 = nn.MaxPool2d(3, stride=1, padding=1)
+        self.convbn6 = ConvBN(width=pool_proj, kernel_size=1, stride=1, padding=0, C=C)
+
+    def forward(self, x):
+        convbn1 = self.convbn1(x)  # inception.plan:15
+        out = self.convbn2(x)  # inception.plan:17
+        convbn3 = self.convbn3(out)  # inception.plan:18
+        out = self.convbn4(x)  # inception.plan:20
+        convbn5 = self.convbn5(out)  # inception.plan:21
+        x = self.maxpool1(x)  # inception.plan:23
+        x = self.convbn6(x)  # inception.plan:24
+        x = torch.cat([convbn1, convbn3, convbn5, x], dim=1)  # inception.plan:13
+        return x
+
+
 class MiniGoogLeNet(nn.Module):
     """Plan MiniGoogLeNet from inception.plan.
 
@@ -25,111 +68,21 @@ class MiniGoogLeNet(nn.Module):
             raise ValueError(
                 f"MiniGoogLeNet requires classes >= 1, got classes={classes}"
             )
-        self.convbn1_conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.convbn1_bn1 = nn.BatchNorm2d(64, eps=0.001)
-        self.convbn1_relu1 = nn.ReLU(inplace=True)
+        self.convbn1 = ConvBN(width=64, kernel_size=7, stride=2, padding=3, C=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.convbn2_conv1 = nn.Conv2d(64, 64, 1, stride=1, padding=0, bias=False)
-        self.convbn2_bn1 = nn.BatchNorm2d(64, eps=0.001)
-        self.convbn2_relu1 = nn.ReLU(inplace=True)
-        self.convbn3_conv1 = nn.Conv2d(64, 192, 3, stride=1, padding=1, bias=False)
-        self.convbn3_bn1 = nn.BatchNorm2d(192, eps=0.001)
-        self.convbn3_relu1 = nn.ReLU(inplace=True)
+        self.convbn2 = ConvBN(width=64, kernel_size=1, stride=1, padding=0, C=64)
+        self.convbn3 = ConvBN(width=192, kernel_size=3, stride=1, padding=1, C=64)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception3a_convbn1_conv1 = nn.Conv2d(
-            192, 64, 1, stride=1, padding=0, bias=False
+        self.inception3a = Inception(
+            c1=64, c3_reduce=96, c3=128, c5_reduce=16, c5=32, pool_proj=32, C=192
         )
-        self.inception3a_convbn1_bn1 = nn.BatchNorm2d(64, eps=0.001)
-        self.inception3a_convbn1_relu1 = nn.ReLU(inplace=True)
-        self.inception3a_convbn2_conv1 = nn.Conv2d(
-            192, 96, 1, stride=1, padding=0, bias=False
+        self.inception3b = Inception(
+            c1=128, c3_reduce=128, c3=192, c5_reduce=32, c5=96, pool_proj=64, C=256
         )
-        self.inception3a_convbn2_bn1 = nn.BatchNorm2d(96, eps=0.001)
-        self.inception3a_convbn2_relu1 = nn.ReLU(inplace=True)
-        self.inception3a_convbn3_conv1 = nn.Conv2d(
-            96, 128, 3, stride=1, padding=1, bias=False
-        )
-        self.inception3a_convbn3_bn1 = nn.BatchNorm2d(128, eps=0.001)
-        self.inception3a_convbn3_relu1 = nn.ReLU(inplace=True)
-        self.inception3a_convbn4_conv1 = nn.Conv2d(
-            192, 16, 1, stride=1, padding=0, bias=False
-        )
-        self.inception3a_convbn4_bn1 = nn.BatchNorm2d(16, eps=0.001)
-        self.inception3a_convbn4_relu1 = nn.ReLU(inplace=True)
-        self.inception3a_convbn5_conv1 = nn.Conv2d(
-            16, 32, 5, stride=1, padding=2, bias=False
-        )
-        self.inception3a_convbn5_bn1 = nn.BatchNorm2d(32, eps=0.001)
-        self.inception3a_convbn5_relu1 = nn.ReLU(inplace=True)
-        self.inception3a_maxpool1 = nn.MaxPool2d(3, stride=1, padding=1)
-        self.inception3a_convbn6_conv1 = nn.Conv2d(
-            192, 32, 1, stride=1, padding=0, bias=False
-        )
-        self.inception3a_convbn6_bn1 = nn.BatchNorm2d(32, eps=0.001)
-        self.inception3a_convbn6_relu1 = nn.ReLU(inplace=True)
-        self.inception3b_convbn1_conv1 = nn.Conv2d(
-            256, 128, 1, stride=1, padding=0, bias=False
-        )
-        self.inception3b_convbn1_bn1 = nn.BatchNorm2d(128, eps=0.001)
-        self.inception3b_convbn1_relu1 = nn.ReLU(inplace=True)
-        self.inception3b_convbn2_conv1 = nn.Conv2d(
-            256, 128, 1, stride=1, padding=0, bias=False
-        )
-        self.inception3b_convbn2_bn1 = nn.BatchNorm2d(128, eps=0.001)
-        self.inception3b_convbn2_relu1 = nn.ReLU(inplace=True)
-        self.inception3b_convbn3_conv1 = nn.Conv2d(
-            128, 192, 3, stride=1, padding=1, bias=False
-        )
-        self.inception3b_convbn3_bn1 = nn.BatchNorm2d(192, eps=0.001)
-        self.inception3b_convbn3_relu1 = nn.ReLU(inplace=True)
-        self.inception3b_convbn4_conv1 = nn.Conv2d(
-            256, 32, 1, stride=1, padding=0, bias=False
-        )
-        self.inception3b_convbn4_bn1 = nn.BatchNorm2d(32, eps=0.001)
-        self.inception3b_convbn4_relu1 = nn.ReLU(inplace=True)
-        self.inception3b_convbn5_conv1 = nn.Conv2d(
-            32, 96, 5, stride=1, padding=2, bias=False
-        )
-        self.inception3b_convbn5_bn1 = nn.BatchNorm2d(96, eps=0.001)
-        self.inception3b_convbn5_relu1 = nn.ReLU(inplace=True)
-        self.inception3b_maxpool1 = nn.MaxPool2d(3, stride=1, padding=1)
-        self.inception3b_convbn6_conv1 = nn.Conv2d(
-            256, 64, 1, stride=1, padding=0, bias=False
-        )
-        self.inception3b_convbn6_bn1 = nn.BatchNorm2d(64, eps=0.001)
-        self.inception3b_convbn6_relu1 = nn.ReLU(inplace=True)
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a_convbn1_conv1 = nn.Conv2d(
-            480, 192, 1, stride=1, padding=0, bias=False
+        self.inception4a = Inception(
+            c1=192, c3_reduce=96, c3=208, c5_reduce=16, c5=48, pool_proj=64, C=480
         )
-        self.inception4a_convbn1_bn1 = nn.BatchNorm2d(192, eps=0.001)
-        self.inception4a_convbn1_relu1 = nn.ReLU(inplace=True)
-        self.inception4a_convbn2_conv1 = nn.Conv2d(
-            480, 96, 1, stride=1, padding=0, bias=False
-        )
-        self.inception4a_convbn2_bn1 = nn.BatchNorm2d(96, eps=0.001)
-        self.inception4a_convbn2_relu1 = nn.ReLU(inplace=True)
-        self.inception4a_convbn3_conv1 = nn.Conv2d(
-            96, 208, 3, stride=1, padding=1, bias=False
-        )
-        self.inception4a_convbn3_bn1 = nn.BatchNorm2d(208, eps=0.001)
-        self.inception4a_convbn3_relu1 = nn.ReLU(inplace=True)
-        self.inception4a_convbn4_conv1 = nn.Conv2d(
-            480, 16, 1, stride=1, padding=0, bias=False
-        )
-        self.inception4a_convbn4_bn1 = nn.BatchNorm2d(16, eps=0.001)
-        self.inception4a_convbn4_relu1 = nn.ReLU(inplace=True)
-        self.inception4a_convbn5_conv1 = nn.Conv2d(
-            16, 48, 5, stride=1, padding=2, bias=False
-        )
-        self.inception4a_convbn5_bn1 = nn.BatchNorm2d(48, eps=0.001)
-        self.inception4a_convbn5_relu1 = nn.ReLU(inplace=True)
-        self.inception4a_maxpool1 = nn.MaxPool2d(3, stride=1, padding=1)
-        self.inception4a_convbn6_conv1 = nn.Conv2d(
-            480, 64, 1, stride=1, padding=0, bias=False
-        )
-        self.inception4a_convbn6_bn1 = nn.BatchNorm2d(64, eps=0.001)
-        self.inception4a_convbn6_relu1 = nn.ReLU(inplace=True)
         self.adaptiveavgpool1 = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()
         self.dropout1 = nn.Dropout(p=0.4)
@@ -137,164 +90,32 @@ class MiniGoogLeNet(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  inception.plan:27
-        x = self.convbn1_conv1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  inception.plan:7
-        x = self.convbn1_bn1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  inception.plan:8
-        x = self.convbn1_relu1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  inception.plan:9
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "MiniGoogLeNet expects x to be 4-D [N, 3, H, W] (inception.plan:27), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 15:
+            raise ValueError(
+                "MiniGoogLeNet requires H >= 15 (maxpool3, inception.plan:35), "
+                f"got H={H}"
+            )
+        if W < 15:
+            raise ValueError(
+                "MiniGoogLeNet requires W >= 15 (maxpool3, inception.plan:35), "
+                f"got W={W}"
+            )
+        x = self.convbn1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  inception.plan:28
         x = self.maxpool1(x)  # [N, 64, (H + 1)//4, (W + 1)//4]  inception.plan:29
-        x = self.convbn2_conv1(x)  # [N, 64, (H + 1)//4, (W + 1)//4]  inception.plan:7
-        x = self.convbn2_bn1(x)  # [N, 64, (H + 1)//4, (W + 1)//4]  inception.plan:8
-        x = self.convbn2_relu1(x)  # [N, 64, (H + 1)//4, (W + 1)//4]  inception.plan:9
-        x = self.convbn3_conv1(x)  # [N, 192, (H + 1)//4, (W + 1)//4]  inception.plan:7
-        x = self.convbn3_bn1(x)  # [N, 192, (H + 1)//4, (W + 1)//4]  inception.plan:8
-        x = self.convbn3_relu1(x)  # [N, 192, (H + 1)//4, (W + 1)//4]  inception.plan:9
-        # [N, 192, (H + 1)//8, (W + 1)//8]  inception.plan:32
-        maxpool2 = self.maxpool2(x)
-        # [N, 64, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3a_convbn1_conv1(maxpool2)
-        # [N, 64, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3a_convbn1_bn1(x)
-        # [N, 64, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        inception3a_convbn1_relu1 = self.inception3a_convbn1_relu1(x)
-        # [N, 96, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3a_convbn2_conv1(maxpool2)
-        # [N, 96, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3a_convbn2_bn1(x)
-        # [N, 96, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        x = self.inception3a_convbn2_relu1(x)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3a_convbn3_conv1(x)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3a_convbn3_bn1(x)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        inception3a_convbn3_relu1 = self.inception3a_convbn3_relu1(x)
-        # [N, 16, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3a_convbn4_conv1(maxpool2)
-        # [N, 16, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3a_convbn4_bn1(x)
-        # [N, 16, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        x = self.inception3a_convbn4_relu1(x)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3a_convbn5_conv1(x)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3a_convbn5_bn1(x)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        inception3a_convbn5_relu1 = self.inception3a_convbn5_relu1(x)
-        # [N, 192, (H + 1)//8, (W + 1)//8]  inception.plan:23
-        x = self.inception3a_maxpool1(maxpool2)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3a_convbn6_conv1(x)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3a_convbn6_bn1(x)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        x = self.inception3a_convbn6_relu1(x)
-        # [N, 256, (H + 1)//8, (W + 1)//8]  inception.plan:13
-        inception3a_cat1 = torch.cat(
-            [
-                inception3a_convbn1_relu1,
-                inception3a_convbn3_relu1,
-                inception3a_convbn5_relu1,
-                x,
-            ],
-            dim=1,
-        )
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3b_convbn1_conv1(inception3a_cat1)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3b_convbn1_bn1(x)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        inception3b_convbn1_relu1 = self.inception3b_convbn1_relu1(x)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3b_convbn2_conv1(inception3a_cat1)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3b_convbn2_bn1(x)
-        # [N, 128, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        x = self.inception3b_convbn2_relu1(x)
-        # [N, 192, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3b_convbn3_conv1(x)
-        # [N, 192, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3b_convbn3_bn1(x)
-        # [N, 192, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        inception3b_convbn3_relu1 = self.inception3b_convbn3_relu1(x)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3b_convbn4_conv1(inception3a_cat1)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3b_convbn4_bn1(x)
-        # [N, 32, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        x = self.inception3b_convbn4_relu1(x)
-        # [N, 96, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3b_convbn5_conv1(x)
-        # [N, 96, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3b_convbn5_bn1(x)
-        # [N, 96, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        inception3b_convbn5_relu1 = self.inception3b_convbn5_relu1(x)
-        # [N, 256, (H + 1)//8, (W + 1)//8]  inception.plan:23
-        x = self.inception3b_maxpool1(inception3a_cat1)
-        # [N, 64, (H + 1)//8, (W + 1)//8]  inception.plan:7
-        x = self.inception3b_convbn6_conv1(x)
-        # [N, 64, (H + 1)//8, (W + 1)//8]  inception.plan:8
-        x = self.inception3b_convbn6_bn1(x)
-        # [N, 64, (H + 1)//8, (W + 1)//8]  inception.plan:9
-        x = self.inception3b_convbn6_relu1(x)
-        # [N, 480, (H + 1)//8, (W + 1)//8]  inception.plan:13
-        x = torch.cat(
-            [
-                inception3b_convbn1_relu1,
-                inception3b_convbn3_relu1,
-                inception3b_convbn5_relu1,
-                x,
-            ],
-            dim=1,
-        )
-        # [N, 480, (H + 1)//16, (W + 1)//16]  inception.plan:35
-        maxpool3 = self.maxpool3(x)
-        # [N, 192, (H + 1)//16, (W + 1)//16]  inception.plan:7
-        x = self.inception4a_convbn1_conv1(maxpool3)
-        # [N, 192, (H + 1)//16, (W + 1)//16]  inception.plan:8
-        x = self.inception4a_convbn1_bn1(x)
-        # [N, 192, (H + 1)//16, (W + 1)//16]  inception.plan:9
-        inception4a_convbn1_relu1 = self.inception4a_convbn1_relu1(x)
-        # [N, 96, (H + 1)//16, (W + 1)//16]  inception.plan:7
-        x = self.inception4a_convbn2_conv1(maxpool3)
-        # [N, 96, (H + 1)//16, (W + 1)//16]  inception.plan:8
-        x = self.inception4a_convbn2_bn1(x)
-        # [N, 96, (H + 1)//16, (W + 1)//16]  inception.plan:9
-        x = self.inception4a_convbn2_relu1(x)
-        # [N, 208, (H + 1)//16, (W + 1)//16]  inception.plan:7
-        x = self.inception4a_convbn3_conv1(x)
-        # [N, 208, (H + 1)//16, (W + 1)//16]  inception.plan:8
-        x = self.inception4a_convbn3_bn1(x)
-        # [N, 208, (H + 1)//16, (W + 1)//16]  inception.plan:9
-        inception4a_convbn3_relu1 = self.inception4a_convbn3_relu1(x)
-        # [N, 16, (H + 1)//16, (W + 1)//16]  inception.plan:7
-        x = self.inception4a_convbn4_conv1(maxpool3)
-        # [N, 16, (H + 1)//16, (W + 1)//16]  inception.plan:8
-        x = self.inception4a_convbn4_bn1(x)
-        # [N, 16, (H + 1)//16, (W + 1)//16]  inception.plan:9
-        x = self.inception4a_convbn4_relu1(x)
-        # [N, 48, (H + 1)//16, (W + 1)//16]  inception.plan:7
-        x = self.inception4a_convbn5_conv1(x)
-        # [N, 48, (H + 1)//16, (W + 1)//16]  inception.plan:8
-        x = self.inception4a_convbn5_bn1(x)
-        # [N, 48, (H + 1)//16, (W + 1)//16]  inception.plan:9
-        inception4a_convbn5_relu1 = self.inception4a_convbn5_relu1(x)
-        # [N, 480, (H + 1)//16, (W + 1)//16]  inception.plan:23
-        x = self.inception4a_maxpool1(maxpool3)
-        # [N, 64, (H + 1)//16, (W + 1)//16]  inception.plan:7
-        x = self.inception4a_convbn6_conv1(x)
-        # [N, 64, (H + 1)//16, (W + 1)//16]  inception.plan:8
-        x = self.inception4a_convbn6_bn1(x)
-        # [N, 64, (H + 1)//16, (W + 1)//16]  inception.plan:9
-        x = self.inception4a_convbn6_relu1(x)
-        # [N, 512, (H + 1)//16, (W + 1)//16]  inception.plan:13
-        x = torch.cat(
-            [
-                inception4a_convbn1_relu1,
-                inception4a_convbn3_relu1,
-                inception4a_convbn5_relu1,
-                x,
-            ],
-            dim=1,
-        )
+        x = self.convbn2(x)  # [N, 64, (H + 1)//4, (W + 1)//4]  inception.plan:30
+        x = self.convbn3(x)  # [N, 192, (H + 1)//4, (W + 1)//4]  inception.plan:31
+        x = self.maxpool2(x)  # [N, 192, (H + 1)//8, (W + 1)//8]  inception.plan:32
+        x = self.inception3a(x)  # [N, 256, (H + 1)//8, (W + 1)//8]  inception.plan:33
+        x = self.inception3b(x)  # [N, 480, (H + 1)//8, (W + 1)//8]  inception.plan:34
+        x = self.maxpool3(x)  # [N, 480, (H + 1)//16, (W + 1)//16]  inception.plan:35
+        x = self.inception4a(x)  # [N, 512, (H + 1)//16, (W + 1)//16]  inception.plan:36
         x = self.adaptiveavgpool1(x)  # [N, 512, 1, 1]  inception.plan:37
         x = self.flatten1(x)  # [N, 512]  inception.plan:38
         x = self.dropout1(x)  # [N, 512]  inception.plan:39

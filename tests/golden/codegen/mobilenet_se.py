@@ -3,6 +3,238 @@
 from torch import nn
 
 
+class SqueezeExcite(nn.Module):
+    """Block SqueezeExcite of mobilenet_se.plan."""
+
+    def __init__(self, C, conv1_out_channels):
+        super().__init__()
+        self.adaptiveavgpool1 = nn.AdaptiveAvgPool2d(1)
+        self.conv1 = nn.Conv2d(C, conv1_out_channels, 1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(conv1_out_channels, C, 1)
+        self.hardsigmoid1 = nn.Hardsigmoid()
+
+    def forward(self, x):
+        out = self.adaptiveavgpool1(x)  # mobile_blocks.plan:7
+        out = self.conv1(out)  # mobile_blocks.plan:8
+        out = self.relu1(out)  # mobile_blocks.plan:9
+        out = self.conv2(out)  # mobile_blocks.plan:10
+        out = self.hardsigmoid1(out)  # mobile_blocks.plan:11
+        out = out * x  # mobile_blocks.plan:12
+        return out
+
+
+class InvertedResidual(nn.Module):
+    """Block InvertedResidual of mobilenet_se.plan."""
+
+    def __init__(self, out, stride, hidden):
+        super().__init__()
+        self.conv1 = nn.Conv2d(
+            out, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.relu6_1 = nn.ReLU6(inplace=True)
+        self.conv2 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
+
+    def forward(self, x):
+        out = self.conv1(x)  # mobile_blocks.plan:24
+        out = self.bn1(out)  # mobile_blocks.plan:25
+        out = self.relu6_1(out)  # mobile_blocks.plan:26
+        out = self.conv2(out)  # mobile_blocks.plan:29
+        out = self.bn2(out)  # mobile_blocks.plan:30
+        out = out + x  # mobile_blocks.plan:32
+        return out
+
+
+class InvertedResidual_1(nn.Module):
+    """Block InvertedResidual of mobilenet_se.plan."""
+
+    def __init__(self, out, stride, C, hidden):
+        super().__init__()
+        self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.relu6_1 = nn.ReLU6(inplace=True)
+        self.conv2 = nn.Conv2d(
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(hidden)
+        self.relu6_2 = nn.ReLU6(inplace=True)
+        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+
+    def forward(self, x):
+        x = self.conv1(x)  # mobile_blocks.plan:21
+        x = self.bn1(x)  # mobile_blocks.plan:22
+        x = self.relu6_1(x)  # mobile_blocks.plan:23
+        x = self.conv2(x)  # mobile_blocks.plan:24
+        x = self.bn2(x)  # mobile_blocks.plan:25
+        x = self.relu6_2(x)  # mobile_blocks.plan:26
+        x = self.conv3(x)  # mobile_blocks.plan:29
+        x = self.bn3(x)  # mobile_blocks.plan:30
+        return x
+
+
+class InvertedResidual_2(nn.Module):
+    """Block InvertedResidual of mobilenet_se.plan."""
+
+    def __init__(self, out, stride, hidden):
+        super().__init__()
+        self.conv1 = nn.Conv2d(out, hidden, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.relu6_1 = nn.ReLU6(inplace=True)
+        self.conv2 = nn.Conv2d(
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(hidden)
+        self.relu6_2 = nn.ReLU6(inplace=True)
+        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+
+    def forward(self, x):
+        out = self.conv1(x)  # mobile_blocks.plan:21
+        out = self.bn1(out)  # mobile_blocks.plan:22
+        out = self.relu6_1(out)  # mobile_blocks.plan:23
+        out = self.conv2(out)  # mobile_blocks.plan:24
+        out = self.bn2(out)  # mobile_blocks.plan:25
+        out = self.relu6_2(out)  # mobile_blocks.plan:26
+        out = self.conv3(out)  # mobile_blocks.plan:29
+        out = self.bn3(out)  # mobile_blocks.plan:30
+        out = out + x  # mobile_blocks.plan:32
+        return out
+
+
+class InvertedResidual_3(nn.Module):
+    """Block InvertedResidual of mobilenet_se.plan."""
+
+    def __init__(self, out, stride, C, hidden, squeezeexcite1_conv1_out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.relu6_1 = nn.ReLU6(inplace=True)
+        self.conv2 = nn.Conv2d(
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(hidden)
+        self.relu6_2 = nn.ReLU6(inplace=True)
+        self.squeezeexcite1 = SqueezeExcite(
+            C=hidden, conv1_out_channels=squeezeexcite1_conv1_out_channels
+        )
+        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+
+    def forward(self, x):
+        x = self.conv1(x)  # mobile_blocks.plan:21
+        x = self.bn1(x)  # mobile_blocks.plan:22
+        x = self.relu6_1(x)  # mobile_blocks.plan:23
+        x = self.conv2(x)  # mobile_blocks.plan:24
+        x = self.bn2(x)  # mobile_blocks.plan:25
+        x = self.relu6_2(x)  # mobile_blocks.plan:26
+        x = self.squeezeexcite1(x)  # mobile_blocks.plan:28
+        x = self.conv3(x)  # mobile_blocks.plan:29
+        x = self.bn3(x)  # mobile_blocks.plan:30
+        return x
+
+
+class InvertedResidual_4(nn.Module):
+    """Block InvertedResidual of mobilenet_se.plan."""
+
+    def __init__(self, out, stride, hidden, squeezeexcite1_conv1_out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(out, hidden, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.relu6_1 = nn.ReLU6(inplace=True)
+        self.conv2 = nn.Conv2d(
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(hidden)
+        self.relu6_2 = nn.ReLU6(inplace=True)
+        self.squeezeexcite1 = SqueezeExcite(
+            C=hidden, conv1_out_channels=squeezeexcite1_conv1_out_channels
+        )
+        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+
+    def forward(self, x):
+        out = self.conv1(x)  # mobile_blocks.plan:21
+        out = self.bn1(out)  # mobile_blocks.plan:22
+        out = self.relu6_1(out)  # mobile_blocks.plan:23
+        out = self.conv2(out)  # mobile_blocks.plan:24
+        out = self.bn2(out)  # mobile_blocks.plan:25
+        out = self.relu6_2(out)  # mobile_blocks.plan:26
+        out = self.squeezeexcite1(out)  # mobile_blocks.plan:28
+        out = self.conv3(out)  # mobile_blocks.plan:29
+        out = self.bn3(out)  # mobile_blocks.plan:30
+        out = out + x  # mobile_blocks.plan:32
+        return out
+
+
+class Bottlenecks(nn.Module):
+    """Block Bottlenecks of mobilenet_se.plan."""
+
+    def __init__(self):
+        super().__init__()
+        self.invertedresidual1 = InvertedResidual(out=16, stride=1, hidden=16)
+
+    def forward(self, x):
+        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
+        return x
+
+
+class Bottlenecks_1(nn.Module):
+    """Block Bottlenecks of mobilenet_se.plan."""
+
+    def __init__(self):
+        super().__init__()
+        self.invertedresidual1 = InvertedResidual_1(out=24, stride=2, C=16, hidden=96)
+        self.invertedresidual2 = InvertedResidual_2(out=24, stride=1, hidden=144)
+
+    def forward(self, x):
+        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
+        x = self.invertedresidual2(x)  # mobilenet_se.plan:9
+        return x
+
+
+class Bottlenecks_2(nn.Module):
+    """Block Bottlenecks of mobilenet_se.plan."""
+
+    def __init__(self):
+        super().__init__()
+        self.invertedresidual1 = InvertedResidual_3(
+            out=32, stride=2, C=24, hidden=144, squeezeexcite1_conv1_out_channels=36
+        )
+        self.invertedresidual2 = InvertedResidual_4(
+            out=32, stride=1, hidden=192, squeezeexcite1_conv1_out_channels=48
+        )
+        self.invertedresidual3 = InvertedResidual_4(
+            out=32, stride=1, hidden=192, squeezeexcite1_conv1_out_channels=48
+        )
+
+    def forward(self, x):
+        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
+        x = self.invertedresidual2(x)  # mobilenet_se.plan:9
+        x = self.invertedresidual3(x)  # mobilenet_se.plan:9
+        return x
+
+
+class Bottlenecks_3(nn.Module):
+    """Block Bottlenecks of mobilenet_se.plan."""
+
+    def __init__(self):
+        super().__init__()
+        self.invertedresidual1 = InvertedResidual_3(
+            out=64, stride=2, C=32, hidden=192, squeezeexcite1_conv1_out_channels=48
+        )
+        self.invertedresidual2 = InvertedResidual_4(
+            out=64, stride=1, hidden=384, squeezeexcite1_conv1_out_channels=96
+        )
+
+    def forward(self, x):
+        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
+        x = self.invertedresidual2(x)  # mobilenet_se.plan:9
+        return x
+
+
 class MobileNetSE(nn.Module):
     """Plan MobileNetSE from mobilenet_se.plan.
 
@@ -24,128 +256,10 @@ class MobileNetSE(nn.Module):
         self.conv1 = nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks1_invertedresidual1_conv1 = nn.Conv2d(
-            16, 16, 3, stride=1, padding=1, groups=16, bias=False
-        )
-        self.bottlenecks1_invertedresidual1_bn1 = nn.BatchNorm2d(16)
-        self.bottlenecks1_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks1_invertedresidual1_conv2 = nn.Conv2d(16, 16, 1, bias=False)
-        self.bottlenecks1_invertedresidual1_bn2 = nn.BatchNorm2d(16)
-        self.bottlenecks2_invertedresidual1_conv1 = nn.Conv2d(16, 96, 1, bias=False)
-        self.bottlenecks2_invertedresidual1_bn1 = nn.BatchNorm2d(96)
-        self.bottlenecks2_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks2_invertedresidual1_conv2 = nn.Conv2d(
-            96, 96, 3, stride=2, padding=1, groups=96, bias=False
-        )
-        self.bottlenecks2_invertedresidual1_bn2 = nn.BatchNorm2d(96)
-        self.bottlenecks2_invertedresidual1_relu6_2 = nn.ReLU6(inplace=True)
-        self.bottlenecks2_invertedresidual1_conv3 = nn.Conv2d(96, 24, 1, bias=False)
-        self.bottlenecks2_invertedresidual1_bn3 = nn.BatchNorm2d(24)
-        self.bottlenecks2_invertedresidual2_conv1 = nn.Conv2d(24, 144, 1, bias=False)
-        self.bottlenecks2_invertedresidual2_bn1 = nn.BatchNorm2d(144)
-        self.bottlenecks2_invertedresidual2_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks2_invertedresidual2_conv2 = nn.Conv2d(
-            144, 144, 3, stride=1, padding=1, groups=144, bias=False
-        )
-        self.bottlenecks2_invertedresidual2_bn2 = nn.BatchNorm2d(144)
-        self.bottlenecks2_invertedresidual2_relu6_2 = nn.ReLU6(inplace=True)
-        self.bottlenecks2_invertedresidual2_conv3 = nn.Conv2d(144, 24, 1, bias=False)
-        self.bottlenecks2_invertedresidual2_bn3 = nn.BatchNorm2d(24)
-        self.bottlenecks3_invertedresidual1_conv1 = nn.Conv2d(24, 144, 1, bias=False)
-        self.bottlenecks3_invertedresidual1_bn1 = nn.BatchNorm2d(144)
-        self.bottlenecks3_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks3_invertedresidual1_conv2 = nn.Conv2d(
-            144, 144, 3, stride=2, padding=1, groups=144, bias=False
-        )
-        self.bottlenecks3_invertedresidual1_bn2 = nn.BatchNorm2d(144)
-        self.bottlenecks3_invertedresidual1_relu6_2 = nn.ReLU6(inplace=True)
-        self.bottlenecks3_invertedresidual1_squeezeexcite1_adaptiveavgpool1 = (
-            nn.AdaptiveAvgPool2d(1)
-        )
-        self.bottlenecks3_invertedresidual1_squeezeexcite1_conv1 = nn.Conv2d(144, 36, 1)
-        self.bottlenecks3_invertedresidual1_squeezeexcite1_relu1 = nn.ReLU(inplace=True)
-        self.bottlenecks3_invertedresidual1_squeezeexcite1_conv2 = nn.Conv2d(36, 144, 1)
-        self.bottlenecks3_invertedresidual1_squeezeexcite1_hardsigmoid1 = (
-            nn.Hardsigmoid()
-        )
-        self.bottlenecks3_invertedresidual1_conv3 = nn.Conv2d(144, 32, 1, bias=False)
-        self.bottlenecks3_invertedresidual1_bn3 = nn.BatchNorm2d(32)
-        self.bottlenecks3_invertedresidual2_conv1 = nn.Conv2d(32, 192, 1, bias=False)
-        self.bottlenecks3_invertedresidual2_bn1 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual2_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks3_invertedresidual2_conv2 = nn.Conv2d(
-            192, 192, 3, stride=1, padding=1, groups=192, bias=False
-        )
-        self.bottlenecks3_invertedresidual2_bn2 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual2_relu6_2 = nn.ReLU6(inplace=True)
-        self.bottlenecks3_invertedresidual2_squeezeexcite1_adaptiveavgpool1 = (
-            nn.AdaptiveAvgPool2d(1)
-        )
-        self.bottlenecks3_invertedresidual2_squeezeexcite1_conv1 = nn.Conv2d(192, 48, 1)
-        self.bottlenecks3_invertedresidual2_squeezeexcite1_relu1 = nn.ReLU(inplace=True)
-        self.bottlenecks3_invertedresidual2_squeezeexcite1_conv2 = nn.Conv2d(48, 192, 1)
-        self.bottlenecks3_invertedresidual2_squeezeexcite1_hardsigmoid1 = (
-            nn.Hardsigmoid()
-        )
-        self.bottlenecks3_invertedresidual2_conv3 = nn.Conv2d(192, 32, 1, bias=False)
-        self.bottlenecks3_invertedresidual2_bn3 = nn.BatchNorm2d(32)
-        self.bottlenecks3_invertedresidual3_conv1 = nn.Conv2d(32, 192, 1, bias=False)
-        self.bottlenecks3_invertedresidual3_bn1 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual3_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks3_invertedresidual3_conv2 = nn.Conv2d(
-            192, 192, 3, stride=1, padding=1, groups=192, bias=False
-        )
-        self.bottlenecks3_invertedresidual3_bn2 = nn.BatchNorm2d(192)
-        self.bottlenecks3_invertedresidual3_relu6_2 = nn.ReLU6(inplace=True)
-        self.bottlenecks3_invertedresidual3_squeezeexcite1_adaptiveavgpool1 = (
-            nn.AdaptiveAvgPool2d(1)
-        )
-        self.bottlenecks3_invertedresidual3_squeezeexcite1_conv1 = nn.Conv2d(192, 48, 1)
-        self.bottlenecks3_invertedresidual3_squeezeexcite1_relu1 = nn.ReLU(inplace=True)
-        self.bottlenecks3_invertedresidual3_squeezeexcite1_conv2 = nn.Conv2d(48, 192, 1)
-        self.bottlenecks3_invertedresidual3_squeezeexcite1_hardsigmoid1 = (
-            nn.Hardsigmoid()
-        )
-        self.bottlenecks3_invertedresidual3_conv3 = nn.Conv2d(192, 32, 1, bias=False)
-        self.bottlenecks3_invertedresidual3_bn3 = nn.BatchNorm2d(32)
-        self.bottlenecks4_invertedresidual1_conv1 = nn.Conv2d(32, 192, 1, bias=False)
-        self.bottlenecks4_invertedresidual1_bn1 = nn.BatchNorm2d(192)
-        self.bottlenecks4_invertedresidual1_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks4_invertedresidual1_conv2 = nn.Conv2d(
-            192, 192, 3, stride=2, padding=1, groups=192, bias=False
-        )
-        self.bottlenecks4_invertedresidual1_bn2 = nn.BatchNorm2d(192)
-        self.bottlenecks4_invertedresidual1_relu6_2 = nn.ReLU6(inplace=True)
-        self.bottlenecks4_invertedresidual1_squeezeexcite1_adaptiveavgpool1 = (
-            nn.AdaptiveAvgPool2d(1)
-        )
-        self.bottlenecks4_invertedresidual1_squeezeexcite1_conv1 = nn.Conv2d(192, 48, 1)
-        self.bottlenecks4_invertedresidual1_squeezeexcite1_relu1 = nn.ReLU(inplace=True)
-        self.bottlenecks4_invertedresidual1_squeezeexcite1_conv2 = nn.Conv2d(48, 192, 1)
-        self.bottlenecks4_invertedresidual1_squeezeexcite1_hardsigmoid1 = (
-            nn.Hardsigmoid()
-        )
-        self.bottlenecks4_invertedresidual1_conv3 = nn.Conv2d(192, 64, 1, bias=False)
-        self.bottlenecks4_invertedresidual1_bn3 = nn.BatchNorm2d(64)
-        self.bottlenecks4_invertedresidual2_conv1 = nn.Conv2d(64, 384, 1, bias=False)
-        self.bottlenecks4_invertedresidual2_bn1 = nn.BatchNorm2d(384)
-        self.bottlenecks4_invertedresidual2_relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks4_invertedresidual2_conv2 = nn.Conv2d(
-            384, 384, 3, stride=1, padding=1, groups=384, bias=False
-        )
-        self.bottlenecks4_invertedresidual2_bn2 = nn.BatchNorm2d(384)
-        self.bottlenecks4_invertedresidual2_relu6_2 = nn.ReLU6(inplace=True)
-        self.bottlenecks4_invertedresidual2_squeezeexcite1_adaptiveavgpool1 = (
-            nn.AdaptiveAvgPool2d(1)
-        )
-        self.bottlenecks4_invertedresidual2_squeezeexcite1_conv1 = nn.Conv2d(384, 96, 1)
-        self.bottlenecks4_invertedresidual2_squeezeexcite1_relu1 = nn.ReLU(inplace=True)
-        self.bottlenecks4_invertedresidual2_squeezeexcite1_conv2 = nn.Conv2d(96, 384, 1)
-        self.bottlenecks4_invertedresidual2_squeezeexcite1_hardsigmoid1 = (
-            nn.Hardsigmoid()
-        )
-        self.bottlenecks4_invertedresidual2_conv3 = nn.Conv2d(384, 64, 1, bias=False)
-        self.bottlenecks4_invertedresidual2_bn3 = nn.BatchNorm2d(64)
+        self.bottlenecks1 = Bottlenecks()
+        self.bottlenecks2 = Bottlenecks_1()
+        self.bottlenecks3 = Bottlenecks_2()
+        self.bottlenecks4 = Bottlenecks_3()
         self.conv2 = nn.Conv2d(64, 256, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(256)
         self.relu6_2 = nn.ReLU6(inplace=True)
@@ -155,229 +269,22 @@ class MobileNetSE(nn.Module):
 
     def forward(self, x):
         # x: [N, 3, H, W]  mobilenet_se.plan:12
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "MobileNetSE expects x to be 4-D [N, 3, H, W] (mobilenet_se.plan:12), "
+                f"got {list(x.shape)}"
+            )
         x = self.conv1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:13
         x = self.bn1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:14
-        # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:15
-        relu6_1 = self.relu6_1(x)
-        # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:24
-        x = self.bottlenecks1_invertedresidual1_conv1(relu6_1)
-        # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:25
-        x = self.bottlenecks1_invertedresidual1_bn1(x)
-        # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:26
-        x = self.bottlenecks1_invertedresidual1_relu6_1(x)
-        # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:29
-        x = self.bottlenecks1_invertedresidual1_conv2(x)
-        # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:30
-        x = self.bottlenecks1_invertedresidual1_bn2(x)
-        x = x + relu6_1  # [N, 16, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:32
-        # [N, 96, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:21
-        x = self.bottlenecks2_invertedresidual1_conv1(x)
-        # [N, 96, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:22
-        x = self.bottlenecks2_invertedresidual1_bn1(x)
-        # [N, 96, (H + 1)//2, (W + 1)//2]  mobile_blocks.plan:23
-        x = self.bottlenecks2_invertedresidual1_relu6_1(x)
-        # [N, 96, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:24
-        x = self.bottlenecks2_invertedresidual1_conv2(x)
-        # [N, 96, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:25
-        x = self.bottlenecks2_invertedresidual1_bn2(x)
-        # [N, 96, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:26
-        x = self.bottlenecks2_invertedresidual1_relu6_2(x)
-        # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:29
-        x = self.bottlenecks2_invertedresidual1_conv3(x)
-        # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:30
-        bottlenecks2_invertedresidual1_bn3 = self.bottlenecks2_invertedresidual1_bn3(x)
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:21
-        x = self.bottlenecks2_invertedresidual2_conv1(
-            bottlenecks2_invertedresidual1_bn3
-        )
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:22
-        x = self.bottlenecks2_invertedresidual2_bn1(x)
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:23
-        x = self.bottlenecks2_invertedresidual2_relu6_1(x)
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:24
-        x = self.bottlenecks2_invertedresidual2_conv2(x)
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:25
-        x = self.bottlenecks2_invertedresidual2_bn2(x)
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:26
-        x = self.bottlenecks2_invertedresidual2_relu6_2(x)
-        # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:29
-        x = self.bottlenecks2_invertedresidual2_conv3(x)
-        # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:30
-        x = self.bottlenecks2_invertedresidual2_bn3(x)
-        # [N, 24, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:32
-        x = x + bottlenecks2_invertedresidual1_bn3
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:21
-        x = self.bottlenecks3_invertedresidual1_conv1(x)
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:22
-        x = self.bottlenecks3_invertedresidual1_bn1(x)
-        # [N, 144, (H + 3)//4, (W + 3)//4]  mobile_blocks.plan:23
-        x = self.bottlenecks3_invertedresidual1_relu6_1(x)
-        # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:24
-        x = self.bottlenecks3_invertedresidual1_conv2(x)
-        # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:25
-        x = self.bottlenecks3_invertedresidual1_bn2(x)
-        # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:26
-        bottlenecks3_invertedresidual1_relu6_2 = (
-            self.bottlenecks3_invertedresidual1_relu6_2(x)
-        )
-        # [N, 144, 1, 1]  mobile_blocks.plan:7
-        x = self.bottlenecks3_invertedresidual1_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks3_invertedresidual1_relu6_2
-        )
-        # [N, 36, 1, 1]  mobile_blocks.plan:8
-        x = self.bottlenecks3_invertedresidual1_squeezeexcite1_conv1(x)
-        # [N, 36, 1, 1]  mobile_blocks.plan:9
-        x = self.bottlenecks3_invertedresidual1_squeezeexcite1_relu1(x)
-        # [N, 144, 1, 1]  mobile_blocks.plan:10
-        x = self.bottlenecks3_invertedresidual1_squeezeexcite1_conv2(x)
-        # [N, 144, 1, 1]  mobile_blocks.plan:11
-        x = self.bottlenecks3_invertedresidual1_squeezeexcite1_hardsigmoid1(x)
-        # [N, 144, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:12
-        x = x * bottlenecks3_invertedresidual1_relu6_2
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:29
-        x = self.bottlenecks3_invertedresidual1_conv3(x)
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:30
-        bottlenecks3_invertedresidual1_bn3 = self.bottlenecks3_invertedresidual1_bn3(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:21
-        x = self.bottlenecks3_invertedresidual2_conv1(
-            bottlenecks3_invertedresidual1_bn3
-        )
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:22
-        x = self.bottlenecks3_invertedresidual2_bn1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:23
-        x = self.bottlenecks3_invertedresidual2_relu6_1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:24
-        x = self.bottlenecks3_invertedresidual2_conv2(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:25
-        x = self.bottlenecks3_invertedresidual2_bn2(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:26
-        bottlenecks3_invertedresidual2_relu6_2 = (
-            self.bottlenecks3_invertedresidual2_relu6_2(x)
-        )
-        # [N, 192, 1, 1]  mobile_blocks.plan:7
-        x = self.bottlenecks3_invertedresidual2_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks3_invertedresidual2_relu6_2
-        )
-        # [N, 48, 1, 1]  mobile_blocks.plan:8
-        x = self.bottlenecks3_invertedresidual2_squeezeexcite1_conv1(x)
-        # [N, 48, 1, 1]  mobile_blocks.plan:9
-        x = self.bottlenecks3_invertedresidual2_squeezeexcite1_relu1(x)
-        # [N, 192, 1, 1]  mobile_blocks.plan:10
-        x = self.bottlenecks3_invertedresidual2_squeezeexcite1_conv2(x)
-        # [N, 192, 1, 1]  mobile_blocks.plan:11
-        x = self.bottlenecks3_invertedresidual2_squeezeexcite1_hardsigmoid1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:12
-        x = x * bottlenecks3_invertedresidual2_relu6_2
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:29
-        x = self.bottlenecks3_invertedresidual2_conv3(x)
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:30
-        x = self.bottlenecks3_invertedresidual2_bn3(x)
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:32
-        bottlenecks3_invertedresidual2_add1 = x + bottlenecks3_invertedresidual1_bn3
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:21
-        x = self.bottlenecks3_invertedresidual3_conv1(
-            bottlenecks3_invertedresidual2_add1
-        )
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:22
-        x = self.bottlenecks3_invertedresidual3_bn1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:23
-        x = self.bottlenecks3_invertedresidual3_relu6_1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:24
-        x = self.bottlenecks3_invertedresidual3_conv2(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:25
-        x = self.bottlenecks3_invertedresidual3_bn2(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:26
-        bottlenecks3_invertedresidual3_relu6_2 = (
-            self.bottlenecks3_invertedresidual3_relu6_2(x)
-        )
-        # [N, 192, 1, 1]  mobile_blocks.plan:7
-        x = self.bottlenecks3_invertedresidual3_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks3_invertedresidual3_relu6_2
-        )
-        # [N, 48, 1, 1]  mobile_blocks.plan:8
-        x = self.bottlenecks3_invertedresidual3_squeezeexcite1_conv1(x)
-        # [N, 48, 1, 1]  mobile_blocks.plan:9
-        x = self.bottlenecks3_invertedresidual3_squeezeexcite1_relu1(x)
-        # [N, 192, 1, 1]  mobile_blocks.plan:10
-        x = self.bottlenecks3_invertedresidual3_squeezeexcite1_conv2(x)
-        # [N, 192, 1, 1]  mobile_blocks.plan:11
-        x = self.bottlenecks3_invertedresidual3_squeezeexcite1_hardsigmoid1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:12
-        x = x * bottlenecks3_invertedresidual3_relu6_2
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:29
-        x = self.bottlenecks3_invertedresidual3_conv3(x)
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:30
-        x = self.bottlenecks3_invertedresidual3_bn3(x)
-        # [N, 32, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:32
-        x = x + bottlenecks3_invertedresidual2_add1
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:21
-        x = self.bottlenecks4_invertedresidual1_conv1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:22
-        x = self.bottlenecks4_invertedresidual1_bn1(x)
-        # [N, 192, (H + 7)//8, (W + 7)//8]  mobile_blocks.plan:23
-        x = self.bottlenecks4_invertedresidual1_relu6_1(x)
-        # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:24
-        x = self.bottlenecks4_invertedresidual1_conv2(x)
-        # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:25
-        x = self.bottlenecks4_invertedresidual1_bn2(x)
-        # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:26
-        bottlenecks4_invertedresidual1_relu6_2 = (
-            self.bottlenecks4_invertedresidual1_relu6_2(x)
-        )
-        # [N, 192, 1, 1]  mobile_blocks.plan:7
-        x = self.bottlenecks4_invertedresidual1_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks4_invertedresidual1_relu6_2
-        )
-        # [N, 48, 1, 1]  mobile_blocks.plan:8
-        x = self.bottlenecks4_invertedresidual1_squeezeexcite1_conv1(x)
-        # [N, 48, 1, 1]  mobile_blocks.plan:9
-        x = self.bottlenecks4_invertedresidual1_squeezeexcite1_relu1(x)
-        # [N, 192, 1, 1]  mobile_blocks.plan:10
-        x = self.bottlenecks4_invertedresidual1_squeezeexcite1_conv2(x)
-        # [N, 192, 1, 1]  mobile_blocks.plan:11
-        x = self.bottlenecks4_invertedresidual1_squeezeexcite1_hardsigmoid1(x)
-        # [N, 192, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:12
-        x = x * bottlenecks4_invertedresidual1_relu6_2
-        # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:29
-        x = self.bottlenecks4_invertedresidual1_conv3(x)
-        # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:30
-        bottlenecks4_invertedresidual1_bn3 = self.bottlenecks4_invertedresidual1_bn3(x)
-        # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:21
-        x = self.bottlenecks4_invertedresidual2_conv1(
-            bottlenecks4_invertedresidual1_bn3
-        )
-        # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:22
-        x = self.bottlenecks4_invertedresidual2_bn1(x)
-        # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:23
-        x = self.bottlenecks4_invertedresidual2_relu6_1(x)
-        # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:24
-        x = self.bottlenecks4_invertedresidual2_conv2(x)
-        # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:25
-        x = self.bottlenecks4_invertedresidual2_bn2(x)
-        # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:26
-        bottlenecks4_invertedresidual2_relu6_2 = (
-            self.bottlenecks4_invertedresidual2_relu6_2(x)
-        )
-        # [N, 384, 1, 1]  mobile_blocks.plan:7
-        x = self.bottlenecks4_invertedresidual2_squeezeexcite1_adaptiveavgpool1(
-            bottlenecks4_invertedresidual2_relu6_2
-        )
-        # [N, 96, 1, 1]  mobile_blocks.plan:8
-        x = self.bottlenecks4_invertedresidual2_squeezeexcite1_conv1(x)
-        # [N, 96, 1, 1]  mobile_blocks.plan:9
-        x = self.bottlenecks4_invertedresidual2_squeezeexcite1_relu1(x)
-        # [N, 384, 1, 1]  mobile_blocks.plan:10
-        x = self.bottlenecks4_invertedresidual2_squeezeexcite1_conv2(x)
-        # [N, 384, 1, 1]  mobile_blocks.plan:11
-        x = self.bottlenecks4_invertedresidual2_squeezeexcite1_hardsigmoid1(x)
-        # [N, 384, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:12
-        x = x * bottlenecks4_invertedresidual2_relu6_2
-        # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:29
-        x = self.bottlenecks4_invertedresidual2_conv3(x)
-        # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:30
-        x = self.bottlenecks4_invertedresidual2_bn3(x)
-        # [N, 64, (H + 15)//16, (W + 15)//16]  mobile_blocks.plan:32
-        x = x + bottlenecks4_invertedresidual1_bn3
+        x = self.relu6_1(x)  # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:15
+        # [N, 16, (H + 1)//2, (W + 1)//2]  mobilenet_se.plan:16
+        x = self.bottlenecks1(x)
+        # [N, 24, (H + 3)//4, (W + 3)//4]  mobilenet_se.plan:17
+        x = self.bottlenecks2(x)
+        # [N, 32, (H + 7)//8, (W + 7)//8]  mobilenet_se.plan:18
+        x = self.bottlenecks3(x)
+        # [N, 64, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:19
+        x = self.bottlenecks4(x)
         x = self.conv2(x)  # [N, 256, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:20
         x = self.bn2(x)  # [N, 256, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:21
         # [N, 256, (H + 15)//16, (W + 15)//16]  mobilenet_se.plan:22

@@ -17,5 +17,11 @@ class NotebookConv1d(nn.Module):
 
     def forward(self, x):
         # x: [1, 5, 10]  notebook_conv1d.plan:4
+        if x.dim() != 3 or x.shape[0] != 1 or x.shape[1] != 5 or x.shape[2] != 10:
+            raise ValueError(
+                "NotebookConv1d expects x to be 3-D [1, 5, 10] "
+                "(notebook_conv1d.plan:4), "
+                f"got {list(x.shape)}"
+            )
         x = self.conv1(x)  # [1, 3, 8]  notebook_conv1d.plan:5
         return x

@@ -3,6 +3,56 @@
 from torch import nn
 
 
+class BasicBlock(nn.Module):
+    """Block BasicBlock of resnet18.plan."""
+
+    def __init__(self, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.conv1(x)  # resnet18.plan:11
+        out = self.bn1(out)  # resnet18.plan:12
+        out = self.relu(out)  # resnet18.plan:13
+        out = self.conv2(out)  # resnet18.plan:14
+        out = self.bn2(out)  # resnet18.plan:15
+        out = out + x  # resnet18.plan:10
+        out = self.relu1(out)  # resnet18.plan:21
+        return out
+
+
+class BasicBlock_1(nn.Module):
+    """Block BasicBlock of resnet18.plan."""
+
+    def __init__(self, planes, stride, C):
+        super().__init__()
+        self.conv1 = nn.Conv2d(C, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = nn.Sequential(
+            nn.Conv2d(C, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+        )
+        self.relu1 = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.conv1(x)  # resnet18.plan:11
+        out = self.bn1(out)  # resnet18.plan:12
+        out = self.relu(out)  # resnet18.plan:13
+        out = self.conv2(out)  # resnet18.plan:14
+        bn2 = self.bn2(out)  # resnet18.plan:15
+        x = self.downsample(x)  # resnet18.plan:18
+        x = bn2 + x  # resnet18.plan:10
+        x = self.relu1(x)  # resnet18.plan:21
+        return x
+
+
 class ResNet18(nn.Module):
     """Plan ResNet18 from resnet18.plan.
 
@@ -22,210 +72,38 @@ class ResNet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1_basicblock1_conv1 = nn.Conv2d(
-            64, 64, 3, stride=1, padding=1, bias=False
+        self.layer1 = nn.Sequential(
+            BasicBlock(planes=64, stride=1), BasicBlock(planes=64, stride=1)
         )
-        self.layer1_basicblock1_bn1 = nn.BatchNorm2d(64)
-        self.layer1_basicblock1_relu1 = nn.ReLU(inplace=True)
-        self.layer1_basicblock1_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_basicblock1_bn2 = nn.BatchNorm2d(64)
-        self.layer1_basicblock1_relu2 = nn.ReLU(inplace=True)
-        self.layer1_basicblock2_conv1 = nn.Conv2d(
-            64, 64, 3, stride=1, padding=1, bias=False
+        self.layer2 = nn.Sequential(
+            BasicBlock_1(planes=128, stride=2, C=64), BasicBlock(planes=128, stride=1)
         )
-        self.layer1_basicblock2_bn1 = nn.BatchNorm2d(64)
-        self.layer1_basicblock2_relu1 = nn.ReLU(inplace=True)
-        self.layer1_basicblock2_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_basicblock2_bn2 = nn.BatchNorm2d(64)
-        self.layer1_basicblock2_relu2 = nn.ReLU(inplace=True)
-        self.layer2_basicblock1_conv1 = nn.Conv2d(
-            64, 128, 3, stride=2, padding=1, bias=False
+        self.layer3 = nn.Sequential(
+            BasicBlock_1(planes=256, stride=2, C=128), BasicBlock(planes=256, stride=1)
         )
-        self.layer2_basicblock1_bn1 = nn.BatchNorm2d(128)
-        self.layer2_basicblock1_relu1 = nn.ReLU(inplace=True)
-        self.layer2_basicblock1_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_basicblock1_bn2 = nn.BatchNorm2d(128)
-        self.layer2_basicblock1_conv3 = nn.Conv2d(64, 128, 1, stride=2, bias=False)
-        self.layer2_basicblock1_bn3 = nn.BatchNorm2d(128)
-        self.layer2_basicblock1_relu2 = nn.ReLU(inplace=True)
-        self.layer2_basicblock2_conv1 = nn.Conv2d(
-            128, 128, 3, stride=1, padding=1, bias=False
+        self.layer4 = nn.Sequential(
+            BasicBlock_1(planes=512, stride=2, C=256), BasicBlock(planes=512, stride=1)
         )
-        self.layer2_basicblock2_bn1 = nn.BatchNorm2d(128)
-        self.layer2_basicblock2_relu1 = nn.ReLU(inplace=True)
-        self.layer2_basicblock2_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_basicblock2_bn2 = nn.BatchNorm2d(128)
-        self.layer2_basicblock2_relu2 = nn.ReLU(inplace=True)
-        self.layer3_basicblock1_conv1 = nn.Conv2d(
-            128, 256, 3, stride=2, padding=1, bias=False
-        )
-        self.layer3_basicblock1_bn1 = nn.BatchNorm2d(256)
-        self.layer3_basicblock1_relu1 = nn.ReLU(inplace=True)
-        self.layer3_basicblock1_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_basicblock1_bn2 = nn.BatchNorm2d(256)
-        self.layer3_basicblock1_conv3 = nn.Conv2d(128, 256, 1, stride=2, bias=False)
-        self.layer3_basicblock1_bn3 = nn.BatchNorm2d(256)
-        self.layer3_basicblock1_relu2 = nn.ReLU(inplace=True)
-        self.layer3_basicblock2_conv1 = nn.Conv2d(
-            256, 256, 3, stride=1, padding=1, bias=False
-        )
-        self.layer3_basicblock2_bn1 = nn.BatchNorm2d(256)
-        self.layer3_basicblock2_relu1 = nn.ReLU(inplace=True)
-        self.layer3_basicblock2_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_basicblock2_bn2 = nn.BatchNorm2d(256)
-        self.layer3_basicblock2_relu2 = nn.ReLU(inplace=True)
-        self.layer4_basicblock1_conv1 = nn.Conv2d(
-            256, 512, 3, stride=2, padding=1, bias=False
-        )
-        self.layer4_basicblock1_bn1 = nn.BatchNorm2d(512)
-        self.layer4_basicblock1_relu1 = nn.ReLU(inplace=True)
-        self.layer4_basicblock1_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_basicblock1_bn2 = nn.BatchNorm2d(512)
-        self.layer4_basicblock1_conv3 = nn.Conv2d(256, 512, 1, stride=2, bias=False)
-        self.layer4_basicblock1_bn3 = nn.BatchNorm2d(512)
-        self.layer4_basicblock1_relu2 = nn.ReLU(inplace=True)
-        self.layer4_basicblock2_conv1 = nn.Conv2d(
-            512, 512, 3, stride=1, padding=1, bias=False
-        )
-        self.layer4_basicblock2_bn1 = nn.BatchNorm2d(512)
-        self.layer4_basicblock2_relu1 = nn.ReLU(inplace=True)
-        self.layer4_basicblock2_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_basicblock2_bn2 = nn.BatchNorm2d(512)
-        self.layer4_basicblock2_relu2 = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(512, classes)
 
     def forward(self, x):
-        # x: [N, 3, H, W]  resnet18.plan:29
-        x = self.conv1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:30
-        x = self.bn1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:31
-        x = self.relu(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:32
-        maxpool = self.maxpool(x)  # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:33
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:11
-        x = self.layer1_basicblock1_conv1(maxpool)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:12
-        x = self.layer1_basicblock1_bn1(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:13
-        x = self.layer1_basicblock1_relu1(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:14
-        x = self.layer1_basicblock1_conv2(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:15
-        x = self.layer1_basicblock1_bn2(x)
-        x = x + maxpool  # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:10
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:20
-        layer1_basicblock1_relu2 = self.layer1_basicblock1_relu2(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:11
-        x = self.layer1_basicblock2_conv1(layer1_basicblock1_relu2)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:12
-        x = self.layer1_basicblock2_bn1(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:13
-        x = self.layer1_basicblock2_relu1(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:14
-        x = self.layer1_basicblock2_conv2(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:15
-        x = self.layer1_basicblock2_bn2(x)
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:10
-        x = x + layer1_basicblock1_relu2
-        # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:20
-        layer1_basicblock2_relu2 = self.layer1_basicblock2_relu2(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:11
-        x = self.layer2_basicblock1_conv1(layer1_basicblock2_relu2)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:12
-        x = self.layer2_basicblock1_bn1(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:13
-        x = self.layer2_basicblock1_relu1(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:14
-        x = self.layer2_basicblock1_conv2(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:15
-        layer2_basicblock1_bn2 = self.layer2_basicblock1_bn2(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:18
-        x = self.layer2_basicblock1_conv3(layer1_basicblock2_relu2)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:19
-        x = self.layer2_basicblock1_bn3(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:10
-        x = layer2_basicblock1_bn2 + x
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:20
-        layer2_basicblock1_relu2 = self.layer2_basicblock1_relu2(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:11
-        x = self.layer2_basicblock2_conv1(layer2_basicblock1_relu2)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:12
-        x = self.layer2_basicblock2_bn1(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:13
-        x = self.layer2_basicblock2_relu1(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:14
-        x = self.layer2_basicblock2_conv2(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:15
-        x = self.layer2_basicblock2_bn2(x)
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:10
-        x = x + layer2_basicblock1_relu2
-        # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:20
-        layer2_basicblock2_relu2 = self.layer2_basicblock2_relu2(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:11
-        x = self.layer3_basicblock1_conv1(layer2_basicblock2_relu2)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:12
-        x = self.layer3_basicblock1_bn1(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:13
-        x = self.layer3_basicblock1_relu1(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:14
-        x = self.layer3_basicblock1_conv2(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:15
-        layer3_basicblock1_bn2 = self.layer3_basicblock1_bn2(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:18
-        x = self.layer3_basicblock1_conv3(layer2_basicblock2_relu2)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:19
-        x = self.layer3_basicblock1_bn3(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:10
-        x = layer3_basicblock1_bn2 + x
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:20
-        layer3_basicblock1_relu2 = self.layer3_basicblock1_relu2(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:11
-        x = self.layer3_basicblock2_conv1(layer3_basicblock1_relu2)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:12
-        x = self.layer3_basicblock2_bn1(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:13
-        x = self.layer3_basicblock2_relu1(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:14
-        x = self.layer3_basicblock2_conv2(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:15
-        x = self.layer3_basicblock2_bn2(x)
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:10
-        x = x + layer3_basicblock1_relu2
-        # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:20
-        layer3_basicblock2_relu2 = self.layer3_basicblock2_relu2(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:11
-        x = self.layer4_basicblock1_conv1(layer3_basicblock2_relu2)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:12
-        x = self.layer4_basicblock1_bn1(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:13
-        x = self.layer4_basicblock1_relu1(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:14
-        x = self.layer4_basicblock1_conv2(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:15
-        layer4_basicblock1_bn2 = self.layer4_basicblock1_bn2(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:18
-        x = self.layer4_basicblock1_conv3(layer3_basicblock2_relu2)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:19
-        x = self.layer4_basicblock1_bn3(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:10
-        x = layer4_basicblock1_bn2 + x
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:20
-        layer4_basicblock1_relu2 = self.layer4_basicblock1_relu2(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:11
-        x = self.layer4_basicblock2_conv1(layer4_basicblock1_relu2)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:12
-        x = self.layer4_basicblock2_bn1(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:13
-        x = self.layer4_basicblock2_relu1(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:14
-        x = self.layer4_basicblock2_conv2(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:15
-        x = self.layer4_basicblock2_bn2(x)
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:10
-        x = x + layer4_basicblock1_relu2
-        # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:20
-        x = self.layer4_basicblock2_relu2(x)
-        x = self.avgpool(x)  # [N, 512, 1, 1]  resnet18.plan:38
-        x = self.flatten1(x)  # [N, 512]  resnet18.plan:39
-        x = self.fc(x)  # [N, classes]  resnet18.plan:40
+        # x: [N, 3, H, W]  resnet18.plan:27
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "ResNet18 expects x to be 4-D [N, 3, H, W] (resnet18.plan:27), "
+                f"got {list(x.shape)}"
+            )
+        x = self.conv1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:28
+        x = self.bn1(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:29
+        x = self.relu(x)  # [N, 64, (H + 1)//2, (W + 1)//2]  resnet18.plan:30
+        x = self.maxpool(x)  # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:31
+        x = self.layer1(x)  # [N, 64, (H + 3)//4, (W + 3)//4]  resnet18.plan:32
+        x = self.layer2(x)  # [N, 128, (H + 7)//8, (W + 7)//8]  resnet18.plan:34
+        x = self.layer3(x)  # [N, 256, (H + 15)//16, (W + 15)//16]  resnet18.plan:36
+        x = self.layer4(x)  # [N, 512, (H + 31)//32, (W + 31)//32]  resnet18.plan:38
+        x = self.avgpool(x)  # [N, 512, 1, 1]  resnet18.plan:40
+        x = self.flatten1(x)  # [N, 512]  resnet18.plan:41
+        x = self.fc(x)  # [N, classes]  resnet18.plan:42
         return x

@@ -17,5 +17,10 @@ class SameLength(nn.Module):
 
     def forward(self, x):
         # x: [N, 5, L]  same_length.plan:3
+        if x.dim() != 3 or x.shape[1] != 5:
+            raise ValueError(
+                "SameLength expects x to be 3-D [N, 5, L] (same_length.plan:3), "
+                f"got {list(x.shape)}"
+            )
         x = self.conv1(x)  # [N, 3, L]  same_length.plan:4
         return x

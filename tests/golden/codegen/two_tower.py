@@ -3,6 +3,22 @@
 from torch import nn
 
 
+class Tower(nn.Module):
+    """Block Tower of two_tower.plan."""
+
+    def __init__(self, hidden, out, F):
+        super().__init__()
+        self.linear1 = nn.Linear(F, hidden)
+        self.relu1 = nn.ReLU()
+        self.linear2 = nn.Linear(hidden, out)
+
+    def forward(self, x):
+        x = self.linear1(x)  # two_tower.plan:8
+        x = self.relu1(x)  # two_tower.plan:9
+        x = self.linear2(x)  # two_tower.plan:10
+        return x
+
+
 class TwoTower(nn.Module):
     """Plan TwoTower from two_tower.plan.
 
@@ -23,25 +39,34 @@ class TwoTower(nn.Module):
                 "TwoTower requires min(dim, intents) >= 1, "
                 f"got dim={dim}, intents={intents}"
             )
-        self.q_linear1 = nn.Linear(40, 128)
-        self.q_relu1 = nn.ReLU()
-        self.q_linear2 = nn.Linear(128, dim)
-        self.v_linear1 = nn.Linear(24, 96)
-        self.v_relu1 = nn.ReLU()
-        self.v_linear2 = nn.Linear(96, dim)
+        self.q = Tower(hidden=128, out=dim, F=40)
+        self.v = Tower(hidden=96, out=dim, F=24)
         self.score = nn.Linear(dim, 1)
         self.intent = nn.Linear(dim, intents)
 
     def forward(self, query, item):
         # query: [N, 40]  two_tower.plan:13
         # item: [N, 24]  two_tower.plan:14
-        query = self.q_linear1(query)  # [N, 128]  two_tower.plan:8
-        query = self.q_relu1(query)  # [N, 128]  two_tower.plan:9
-        q_linear2 = self.q_linear2(query)  # [N, dim]  two_tower.plan:10
-        item = self.v_linear1(item)  # [N, 96]  two_tower.plan:8
-        item = self.v_relu1(item)  # [N, 96]  two_tower.plan:9
-        item = self.v_linear2(item)  # [N, dim]  two_tower.plan:10
-        item = q_linear2 * item  # [N, dim]  two_tower.plan:17
+        if query.dim() != 2 or query.shape[1] != 40:
+            raise ValueError(
+                "TwoTower expects query to be 2-D [N, 40] (two_tower.plan:13), "
+                f"got {list(query.shape)}"
+            )
+        N = query.shape[0]
+        if item.dim() != 2 or item.shape[1] != 24:
+            raise ValueError(
+                "TwoTower expects item to be 2-D [N, 24] (two_tower.plan:14), "
+                f"got {list(item.shape)}"
+            )
+        if item.shape[0] != N:
+            raise ValueError(
+                "TwoTower requires item.shape[0] == N (input item, "
+                "two_tower.plan:14), "
+                f"got {list(item.shape)}, N={N}"
+            )
+        q = self.q(query)  # [N, dim]  two_tower.plan:15
+        item = self.v(item)  # [N, dim]  two_tower.plan:16
+        item = q * item  # [N, dim]  two_tower.plan:17
         score = self.score(item)  # [N, 1]  two_tower.plan:18
-        intent = self.intent(q_linear2)  # [N, intents]  two_tower.plan:20
+        intent = self.intent(q)  # [N, intents]  two_tower.plan:20
         return score, intent

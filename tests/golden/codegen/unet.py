@@ -4,6 +4,43 @@ import torch
 from torch import nn
 
 
+class DoubleConv(nn.Module):
+    """Block DoubleConv of unet.plan."""
+
+    def __init__(self, width, C):
+        super().__init__()
+        self.conv1 = nn.Conv2d(C, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.relu2 = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.conv1(x)  # unet.plan:12
+        x = self.bn1(x)  # unet.plan:13
+        x = self.relu1(x)  # unet.plan:14
+        x = self.conv2(x)  # unet.plan:12
+        x = self.bn2(x)  # unet.plan:13
+        x = self.relu2(x)  # unet.plan:14
+        return x
+
+
+class Up(nn.Module):
+    """Block Up of unet.plan."""
+
+    def __init__(self, width, C):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(C, width, 2, stride=2)
+        self.doubleconv1 = DoubleConv(width=width, C=C)
+
+    def forward(self, x, skip):
+        x = self.up(x)  # unet.plan:21
+        skip = torch.cat([skip, x], dim=1)  # unet.plan:22
+        skip = self.doubleconv1(skip)  # unet.plan:23
+        return skip
+
+
 class UNet(nn.Module):
     """Plan UNet from unet.plan.
 
@@ -30,155 +67,58 @@ class UNet(nn.Module):
                 "UNet requires min(classes, width) >= 1, "
                 f"got classes={classes}, width={width}"
             )
-        self.enc1_conv1 = nn.Conv2d(3, width, 3, padding=1, bias=False)
-        self.enc1_bn1 = nn.BatchNorm2d(width)
-        self.enc1_relu1 = nn.ReLU(inplace=True)
-        self.enc1_conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
-        self.enc1_bn2 = nn.BatchNorm2d(width)
-        self.enc1_relu2 = nn.ReLU(inplace=True)
+        self.enc1 = DoubleConv(width=width, C=3)
         self.maxpool1 = nn.MaxPool2d(2)
-        self.enc2_conv1 = nn.Conv2d(width, 2 * width, 3, padding=1, bias=False)
-        self.enc2_bn1 = nn.BatchNorm2d(2 * width)
-        self.enc2_relu1 = nn.ReLU(inplace=True)
-        self.enc2_conv2 = nn.Conv2d(2 * width, 2 * width, 3, padding=1, bias=False)
-        self.enc2_bn2 = nn.BatchNorm2d(2 * width)
-        self.enc2_relu2 = nn.ReLU(inplace=True)
+        self.enc2 = DoubleConv(width=2 * width, C=width)
         self.maxpool2 = nn.MaxPool2d(2)
-        self.enc3_conv1 = nn.Conv2d(2 * width, 4 * width, 3, padding=1, bias=False)
-        self.enc3_bn1 = nn.BatchNorm2d(4 * width)
-        self.enc3_relu1 = nn.ReLU(inplace=True)
-        self.enc3_conv2 = nn.Conv2d(4 * width, 4 * width, 3, padding=1, bias=False)
-        self.enc3_bn2 = nn.BatchNorm2d(4 * width)
-        self.enc3_relu2 = nn.ReLU(inplace=True)
+        self.enc3 = DoubleConv(width=4 * width, C=2 * width)
         self.maxpool3 = nn.MaxPool2d(2)
-        self.enc4_conv1 = nn.Conv2d(4 * width, 8 * width, 3, padding=1, bias=False)
-        self.enc4_bn1 = nn.BatchNorm2d(8 * width)
-        self.enc4_relu1 = nn.ReLU(inplace=True)
-        self.enc4_conv2 = nn.Conv2d(8 * width, 8 * width, 3, padding=1, bias=False)
-        self.enc4_bn2 = nn.BatchNorm2d(8 * width)
-        self.enc4_relu2 = nn.ReLU(inplace=True)
+        self.enc4 = DoubleConv(width=8 * width, C=4 * width)
         self.maxpool4 = nn.MaxPool2d(2)
-        self.doubleconv1_conv1 = nn.Conv2d(
-            8 * width, 16 * width, 3, padding=1, bias=False
-        )
-        self.doubleconv1_bn1 = nn.BatchNorm2d(16 * width)
-        self.doubleconv1_relu1 = nn.ReLU(inplace=True)
-        self.doubleconv1_conv2 = nn.Conv2d(
-            16 * width, 16 * width, 3, padding=1, bias=False
-        )
-        self.doubleconv1_bn2 = nn.BatchNorm2d(16 * width)
-        self.doubleconv1_relu2 = nn.ReLU(inplace=True)
-        self.up1_up = nn.ConvTranspose2d(16 * width, 8 * width, 2, stride=2)
-        self.up1_doubleconv1_conv1 = nn.Conv2d(
-            16 * width, 8 * width, 3, padding=1, bias=False
-        )
-        self.up1_doubleconv1_bn1 = nn.BatchNorm2d(8 * width)
-        self.up1_doubleconv1_relu1 = nn.ReLU(inplace=True)
-        self.up1_doubleconv1_conv2 = nn.Conv2d(
-            8 * width, 8 * width, 3, padding=1, bias=False
-        )
-        self.up1_doubleconv1_bn2 = nn.BatchNorm2d(8 * width)
-        self.up1_doubleconv1_relu2 = nn.ReLU(inplace=True)
-        self.up2_up = nn.ConvTranspose2d(8 * width, 4 * width, 2, stride=2)
-        self.up2_doubleconv1_conv1 = nn.Conv2d(
-            8 * width, 4 * width, 3, padding=1, bias=False
-        )
-        self.up2_doubleconv1_bn1 = nn.BatchNorm2d(4 * width)
-        self.up2_doubleconv1_relu1 = nn.ReLU(inplace=True)
-        self.up2_doubleconv1_conv2 = nn.Conv2d(
-            4 * width, 4 * width, 3, padding=1, bias=False
-        )
-        self.up2_doubleconv1_bn2 = nn.BatchNorm2d(4 * width)
-        self.up2_doubleconv1_relu2 = nn.ReLU(inplace=True)
-        self.up3_up = nn.ConvTranspose2d(4 * width, 2 * width, 2, stride=2)
-        self.up3_doubleconv1_conv1 = nn.Conv2d(
-            4 * width, 2 * width, 3, padding=1, bias=False
-        )
-        self.up3_doubleconv1_bn1 = nn.BatchNorm2d(2 * width)
-        self.up3_doubleconv1_relu1 = nn.ReLU(inplace=True)
-        self.up3_doubleconv1_conv2 = nn.Conv2d(
-            2 * width, 2 * width, 3, padding=1, bias=False
-        )
-        self.up3_doubleconv1_bn2 = nn.BatchNorm2d(2 * width)
-        self.up3_doubleconv1_relu2 = nn.ReLU(inplace=True)
-        self.up4_up = nn.ConvTranspose2d(2 * width, width, 2, stride=2)
-        self.up4_doubleconv1_conv1 = nn.Conv2d(
-            2 * width, width, 3, padding=1, bias=False
-        )
-        self.up4_doubleconv1_bn1 = nn.BatchNorm2d(width)
-        self.up4_doubleconv1_relu1 = nn.ReLU(inplace=True)
-        self.up4_doubleconv1_conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
-        self.up4_doubleconv1_bn2 = nn.BatchNorm2d(width)
-        self.up4_doubleconv1_relu2 = nn.ReLU(inplace=True)
+        self.doubleconv1 = DoubleConv(width=16 * width, C=8 * width)
+        self.up1 = Up(width=8 * width, C=16 * width)
+        self.up2 = Up(width=4 * width, C=8 * width)
+        self.up3 = Up(width=2 * width, C=4 * width)
+        self.up4 = Up(width=width, C=2 * width)
         self.head = nn.Conv2d(width, classes, 1)
 
     def forward(self, x):
         # x: [N, 3, H, W]  unet.plan:26
-        x = self.enc1_conv1(x)  # [N, width, H, W]  unet.plan:12
-        x = self.enc1_bn1(x)  # [N, width, H, W]  unet.plan:13
-        x = self.enc1_relu1(x)  # [N, width, H, W]  unet.plan:14
-        x = self.enc1_conv2(x)  # [N, width, H, W]  unet.plan:12
-        x = self.enc1_bn2(x)  # [N, width, H, W]  unet.plan:13
-        enc1_relu2 = self.enc1_relu2(x)  # [N, width, H, W]  unet.plan:14
-        x = self.maxpool1(enc1_relu2)  # [N, width, H//2, W//2]  unet.plan:28
-        x = self.enc2_conv1(x)  # [N, 2*width, H//2, W//2]  unet.plan:12
-        x = self.enc2_bn1(x)  # [N, 2*width, H//2, W//2]  unet.plan:13
-        x = self.enc2_relu1(x)  # [N, 2*width, H//2, W//2]  unet.plan:14
-        x = self.enc2_conv2(x)  # [N, 2*width, H//2, W//2]  unet.plan:12
-        x = self.enc2_bn2(x)  # [N, 2*width, H//2, W//2]  unet.plan:13
-        enc2_relu2 = self.enc2_relu2(x)  # [N, 2*width, H//2, W//2]  unet.plan:14
-        x = self.maxpool2(enc2_relu2)  # [N, 2*width, H//4, W//4]  unet.plan:30
-        x = self.enc3_conv1(x)  # [N, 4*width, H//4, W//4]  unet.plan:12
-        x = self.enc3_bn1(x)  # [N, 4*width, H//4, W//4]  unet.plan:13
-        x = self.enc3_relu1(x)  # [N, 4*width, H//4, W//4]  unet.plan:14
-        x = self.enc3_conv2(x)  # [N, 4*width, H//4, W//4]  unet.plan:12
-        x = self.enc3_bn2(x)  # [N, 4*width, H//4, W//4]  unet.plan:13
-        enc3_relu2 = self.enc3_relu2(x)  # [N, 4*width, H//4, W//4]  unet.plan:14
-        x = self.maxpool3(enc3_relu2)  # [N, 4*width, H//8, W//8]  unet.plan:32
-        x = self.enc4_conv1(x)  # [N, 8*width, H//8, W//8]  unet.plan:12
-        x = self.enc4_bn1(x)  # [N, 8*width, H//8, W//8]  unet.plan:13
-        x = self.enc4_relu1(x)  # [N, 8*width, H//8, W//8]  unet.plan:14
-        x = self.enc4_conv2(x)  # [N, 8*width, H//8, W//8]  unet.plan:12
-        x = self.enc4_bn2(x)  # [N, 8*width, H//8, W//8]  unet.plan:13
-        enc4_relu2 = self.enc4_relu2(x)  # [N, 8*width, H//8, W//8]  unet.plan:14
-        x = self.maxpool4(enc4_relu2)  # [N, 8*width, H//16, W//16]  unet.plan:34
-        x = self.doubleconv1_conv1(x)  # [N, 16*width, H//16, W//16]  unet.plan:12
-        x = self.doubleconv1_bn1(x)  # [N, 16*width, H//16, W//16]  unet.plan:13
-        x = self.doubleconv1_relu1(x)  # [N, 16*width, H//16, W//16]  unet.plan:14
-        x = self.doubleconv1_conv2(x)  # [N, 16*width, H//16, W//16]  unet.plan:12
-        x = self.doubleconv1_bn2(x)  # [N, 16*width, H//16, W//16]  unet.plan:13
-        x = self.doubleconv1_relu2(x)  # [N, 16*width, H//16, W//16]  unet.plan:14
-        x = self.up1_up(x)  # [N, 8*width, 2*(H//16), 2*(W//16)]  unet.plan:21
-        x = torch.cat([enc4_relu2, x], dim=1)  # [N, 16*width, H//8, W//8]  unet.plan:22
-        x = self.up1_doubleconv1_conv1(x)  # [N, 8*width, H//8, W//8]  unet.plan:12
-        x = self.up1_doubleconv1_bn1(x)  # [N, 8*width, H//8, W//8]  unet.plan:13
-        x = self.up1_doubleconv1_relu1(x)  # [N, 8*width, H//8, W//8]  unet.plan:14
-        x = self.up1_doubleconv1_conv2(x)  # [N, 8*width, H//8, W//8]  unet.plan:12
-        x = self.up1_doubleconv1_bn2(x)  # [N, 8*width, H//8, W//8]  unet.plan:13
-        x = self.up1_doubleconv1_relu2(x)  # [N, 8*width, H//8, W//8]  unet.plan:14
-        x = self.up2_up(x)  # [N, 4*width, 2*(H//8), 2*(W//8)]  unet.plan:21
-        x = torch.cat([enc3_relu2, x], dim=1)  # [N, 8*width, H//4, W//4]  unet.plan:22
-        x = self.up2_doubleconv1_conv1(x)  # [N, 4*width, H//4, W//4]  unet.plan:12
-        x = self.up2_doubleconv1_bn1(x)  # [N, 4*width, H//4, W//4]  unet.plan:13
-        x = self.up2_doubleconv1_relu1(x)  # [N, 4*width, H//4, W//4]  unet.plan:14
-        x = self.up2_doubleconv1_conv2(x)  # [N, 4*width, H//4, W//4]  unet.plan:12
-        x = self.up2_doubleconv1_bn2(x)  # [N, 4*width, H//4, W//4]  unet.plan:13
-        x = self.up2_doubleconv1_relu2(x)  # [N, 4*width, H//4, W//4]  unet.plan:14
-        x = self.up3_up(x)  # [N, 2*width, 2*(H//4), 2*(W//4)]  unet.plan:21
-        x = torch.cat([enc2_relu2, x], dim=1)  # [N, 4*width, H//2, W//2]  unet.plan:22
-        x = self.up3_doubleconv1_conv1(x)  # [N, 2*width, H//2, W//2]  unet.plan:12
-        x = self.up3_doubleconv1_bn1(x)  # [N, 2*width, H//2, W//2]  unet.plan:13
-        x = self.up3_doubleconv1_relu1(x)  # [N, 2*width, H//2, W//2]  unet.plan:14
-        x = self.up3_doubleconv1_conv2(x)  # [N, 2*width, H//2, W//2]  unet.plan:12
-        x = self.up3_doubleconv1_bn2(x)  # [N, 2*width, H//2, W//2]  unet.plan:13
-        x = self.up3_doubleconv1_relu2(x)  # [N, 2*width, H//2, W//2]  unet.plan:14
-        x = self.up4_up(x)  # [N, width, 2*(H//2), 2*(W//2)]  unet.plan:21
-        x = torch.cat([enc1_relu2, x], dim=1)  # [N, 2*width, H, W]  unet.plan:22
-        x = self.up4_doubleconv1_conv1(x)  # [N, width, H, W]  unet.plan:12
-        x = self.up4_doubleconv1_bn1(x)  # [N, width, H, W]  unet.plan:13
-        x = self.up4_doubleconv1_relu1(x)  # [N, width, H, W]  unet.plan:14
-        x = self.up4_doubleconv1_conv2(x)  # [N, width, H, W]  unet.plan:12
-        x = self.up4_doubleconv1_bn2(x)  # [N, width, H, W]  unet.plan:13
-        x = self.up4_doubleconv1_relu2(x)  # [N, width, H, W]  unet.plan:14
-        x = self.head(x)  # [N, classes, H, W]  unet.plan:40
-        return x
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "UNet expects x to be 4-D [N, 3, H, W] (unet.plan:26), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 16:
+            raise ValueError(
+                f"UNet requires H >= 16 (maxpool4, unet.plan:34), got H={H}"
+            )
+        if W < 16:
+            raise ValueError(
+                f"UNet requires W >= 16 (maxpool4, unet.plan:34), got W={W}"
+            )
+        if H % 16 != 0:
+            raise ValueError(
+                f"UNet requires H % 16 == 0 (up1_cat1, unet.plan:22), got H={H}"
+            )
+        if W % 16 != 0:
+            raise ValueError(
+                f"UNet requires W % 16 == 0 (up1_cat1, unet.plan:22), got W={W}"
+            )
+        enc1 = self.enc1(x)  # [N, width, H, W]  unet.plan:27
+        out = self.maxpool1(enc1)  # [N, width, H//2, W//2]  unet.plan:28
+        enc2 = self.enc2(out)  # [N, 2*width, H//2, W//2]  unet.plan:29
+        out = self.maxpool2(enc2)  # [N, 2*width, H//4, W//4]  unet.plan:30
+        enc3 = self.enc3(out)  # [N, 4*width, H//4, W//4]  unet.plan:31
+        out = self.maxpool3(enc3)  # [N, 4*width, H//8, W//8]  unet.plan:32
+        enc4 = self.enc4(out)  # [N, 8*width, H//8, W//8]  unet.plan:33
+        out = self.maxpool4(enc4)  # [N, 8*width, H//16, W//16]  unet.plan:34
+        out = self.doubleconv1(out)  # [N, 16*width, H//16, W//16]  unet.plan:35
+        out = self.up1(out, enc4)  # [N, 8*width, H//8, W//8]  unet.plan:36
+        out = self.up2(out, enc3)  # [N, 4*width, H//4, W//4]  unet.plan:37
+        out = self.up3(out, enc2)  # [N, 2*width, H//2, W//2]  unet.plan:38
+        out = self.up4(out, enc1)  # [N, width, H, W]  unet.plan:39
+        out = self.head(out)  # [N, classes, H, W]  unet.plan:40
+        return out

@@ -12,9 +12,9 @@ class VGG11(nn.Module):
 
     Requires:
         H >= 32: MaxPool2d: the output size (H//32) would be less than 1 (input
-            H//16, kernel 2) (features5_maxpool1, vgg11.plan:10)
+            H//16, kernel 2) (features_maxpool5, vgg11.plan:14)
         W >= 32: MaxPool2d: the output size (W//32) would be less than 1 (input
-            W//16, kernel 2) (features5_maxpool1, vgg11.plan:10)
+            W//16, kernel 2) (features_maxpool5, vgg11.plan:14)
         classes >= 1: sizes are positive integers
     """
 
@@ -22,67 +22,60 @@ class VGG11(nn.Module):
         super().__init__()
         if classes < 1:
             raise ValueError(f"VGG11 requires classes >= 1, got classes={classes}")
-        self.features1_conv1 = nn.Conv2d(3, 64, 3, padding=1)
-        self.features1_relu1 = nn.ReLU(inplace=True)
-        self.features1_maxpool1 = nn.MaxPool2d(2, stride=2)
-        self.features2_conv1 = nn.Conv2d(64, 128, 3, padding=1)
-        self.features2_relu1 = nn.ReLU(inplace=True)
-        self.features2_maxpool1 = nn.MaxPool2d(2, stride=2)
-        self.features3_conv1 = nn.Conv2d(128, 256, 3, padding=1)
-        self.features3_relu1 = nn.ReLU(inplace=True)
-        self.features3_conv2 = nn.Conv2d(256, 256, 3, padding=1)
-        self.features3_relu2 = nn.ReLU(inplace=True)
-        self.features3_maxpool1 = nn.MaxPool2d(2, stride=2)
-        self.features4_conv1 = nn.Conv2d(256, 512, 3, padding=1)
-        self.features4_relu1 = nn.ReLU(inplace=True)
-        self.features4_conv2 = nn.Conv2d(512, 512, 3, padding=1)
-        self.features4_relu2 = nn.ReLU(inplace=True)
-        self.features4_maxpool1 = nn.MaxPool2d(2, stride=2)
-        self.features5_conv1 = nn.Conv2d(512, 512, 3, padding=1)
-        self.features5_relu1 = nn.ReLU(inplace=True)
-        self.features5_conv2 = nn.Conv2d(512, 512, 3, padding=1)
-        self.features5_relu2 = nn.ReLU(inplace=True)
-        self.features5_maxpool1 = nn.MaxPool2d(2, stride=2)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, stride=2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, stride=2),
+            nn.Conv2d(128, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, stride=2),
+            nn.Conv2d(256, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, stride=2),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, stride=2),
+        )
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.flatten1 = nn.Flatten()
-        self.linear1 = nn.Linear(25088, 4096)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.dropout1 = nn.Dropout(p=0.5)
-        self.linear2 = nn.Linear(4096, 4096)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.dropout2 = nn.Dropout(p=0.5)
-        self.linear3 = nn.Linear(4096, classes)
+        self.classifier = nn.Sequential(
+            nn.Linear(25088, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(4096, classes),
+        )
 
     def forward(self, x):
-        # x: [N, 3, H, W]  vgg11.plan:13
-        x = self.features1_conv1(x)  # [N, 64, H, W]  vgg11.plan:8
-        x = self.features1_relu1(x)  # [N, 64, H, W]  vgg11.plan:9
-        x = self.features1_maxpool1(x)  # [N, 64, H//2, W//2]  vgg11.plan:10
-        x = self.features2_conv1(x)  # [N, 128, H//2, W//2]  vgg11.plan:8
-        x = self.features2_relu1(x)  # [N, 128, H//2, W//2]  vgg11.plan:9
-        x = self.features2_maxpool1(x)  # [N, 128, H//4, W//4]  vgg11.plan:10
-        x = self.features3_conv1(x)  # [N, 256, H//4, W//4]  vgg11.plan:8
-        x = self.features3_relu1(x)  # [N, 256, H//4, W//4]  vgg11.plan:9
-        x = self.features3_conv2(x)  # [N, 256, H//4, W//4]  vgg11.plan:8
-        x = self.features3_relu2(x)  # [N, 256, H//4, W//4]  vgg11.plan:9
-        x = self.features3_maxpool1(x)  # [N, 256, H//8, W//8]  vgg11.plan:10
-        x = self.features4_conv1(x)  # [N, 512, H//8, W//8]  vgg11.plan:8
-        x = self.features4_relu1(x)  # [N, 512, H//8, W//8]  vgg11.plan:9
-        x = self.features4_conv2(x)  # [N, 512, H//8, W//8]  vgg11.plan:8
-        x = self.features4_relu2(x)  # [N, 512, H//8, W//8]  vgg11.plan:9
-        x = self.features4_maxpool1(x)  # [N, 512, H//16, W//16]  vgg11.plan:10
-        x = self.features5_conv1(x)  # [N, 512, H//16, W//16]  vgg11.plan:8
-        x = self.features5_relu1(x)  # [N, 512, H//16, W//16]  vgg11.plan:9
-        x = self.features5_conv2(x)  # [N, 512, H//16, W//16]  vgg11.plan:8
-        x = self.features5_relu2(x)  # [N, 512, H//16, W//16]  vgg11.plan:9
-        x = self.features5_maxpool1(x)  # [N, 512, H//32, W//32]  vgg11.plan:10
-        x = self.avgpool(x)  # [N, 512, 7, 7]  vgg11.plan:19
-        x = self.flatten1(x)  # [N, 25088]  vgg11.plan:20
-        x = self.linear1(x)  # [N, 4096]  vgg11.plan:21
-        x = self.relu1(x)  # [N, 4096]  vgg11.plan:22
-        x = self.dropout1(x)  # [N, 4096]  vgg11.plan:23
-        x = self.linear2(x)  # [N, 4096]  vgg11.plan:24
-        x = self.relu2(x)  # [N, 4096]  vgg11.plan:25
-        x = self.dropout2(x)  # [N, 4096]  vgg11.plan:26
-        x = self.linear3(x)  # [N, classes]  vgg11.plan:27
+        # x: [N, 3, H, W]  vgg11.plan:8
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                "VGG11 expects x to be 4-D [N, 3, H, W] (vgg11.plan:8), "
+                f"got {list(x.shape)}"
+            )
+        H = x.shape[2]
+        W = x.shape[3]
+        if H < 32:
+            raise ValueError(
+                f"VGG11 requires H >= 32 (features_maxpool5, vgg11.plan:14), got H={H}"
+            )
+        if W < 32:
+            raise ValueError(
+                f"VGG11 requires W >= 32 (features_maxpool5, vgg11.plan:14), got W={W}"
+            )
+        x = self.features(x)  # [N, 512, H//32, W//32]  vgg11.plan:9
+        x = self.avgpool(x)  # [N, 512, 7, 7]  vgg11.plan:15
+        x = self.flatten1(x)  # [N, 25088]  vgg11.plan:16
+        x = self.classifier(x)  # [N, classes]  vgg11.plan:17
         return x
