@@ -222,7 +222,9 @@ class Binder:
             self.values.expected(name, "a number", expr)
         if isinstance(expr, n.Unknown):  # `?` stands for integers only; not registered, so no E310 follows
             self.values.expected(name, "a number (a `?` unknown stands only for an integer argument)", expr)
-        value = self.values.int(expr, name)
+        value = self.values.number(expr, name)  # `slope * 2`, `p / 2`: Python's arithmetic
+        if isinstance(value, float):
+            return value
         if not value.is_Integer:
             self.values.expected(name, "a number", expr)
         return float(int(value))

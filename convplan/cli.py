@@ -22,7 +22,7 @@ from .cost import CONVENTIONS
 from .errors import WHOLE_FILE, Diagnostic, PlanError, did_you_mean, paint
 from .graph import show_call
 from .shapes import pyrepr, to_expr
-from .show import json_value, show_shape
+from .show import json_value, show_shape, show_value
 from .sizes import MAX_SIZE
 
 MAX_SET = MAX_SIZE
@@ -490,7 +490,7 @@ def render_table(plan) -> str:
 def _param_text(plan) -> str:
     if not plan.params:
         return ""
-    shown = (k if pyrepr(v) == k else f"{k}={pyrepr(v)}" for k, v in plan.params.items())  # a free one is its symbol
+    shown = (k if show_value(v) == k else f"{k}={show_value(v)}" for k, v in plan.params.items())  # free: its symbol
     return "(" + ", ".join(shown) + ")"
 
 

@@ -48,7 +48,8 @@ def symbolic(plan, values: dict[str, int]) -> Symbolic:
     """Re-check `plan` with each parameter symbolic.  A parameter stays a constant when the
     plan cannot be checked with it symbolic (a rule needs its value, a `?` cannot be solved)
     or when its value is not positive (symbols are positive)."""
-    names = [p.name for p in plan.definition.params]
+    floats = {k: v for k, v in plan.params.items() if isinstance(v, float)}  # constants: sizes are integers
+    names = [p.name for p in plan.definition.params if p.name not in floats]
     fixed = {p: values[p] for p in names}
     trial = [p for p in names if values[p] >= 1]
     checked = _try_check(plan, {k: v for k, v in fixed.items() if k not in trial})
@@ -61,11 +62,13 @@ def symbolic(plan, values: dict[str, int]) -> Symbolic:
                     trial, checked = [*trial, p], found
     if checked is None:
         checked = check(plan.definition, plan.source, plan.filename, fixed, plan._checked.library)
-    return Symbolic(checked, tuple(trial), {k: v for k, v in fixed.items() if k not in trial})
+    return Symbolic(checked, tuple(trial), {**floats, **{k: v for k, v in fixed.items() if k not in trial}})
 
 
 def _try_check(plan, fixed: dict[str, int]) -> Checked | None:
-    definition = replace(plan.definition, params=tuple(replace(p, default=None) for p in plan.definition.params))
+    floats = {k for k, v in plan.params.items() if isinstance(v, float)}  # keep their defaults
+    definition = replace(plan.definition, params=tuple(p if p.name in floats else replace(p, default=None)
+                                                       for p in plan.definition.params))
     try:
         return check(definition, plan.source, plan.filename, fixed, plan._checked.library)
     except Exception:  # noqa: BLE001 - a rule may need a concrete value; keep the constant
@@ -109,7 +112,8 @@ def describe(plan, sizes: dict[str, int] | None = None) -> Model:
     the smallest valid sizes the rest."""
     sizes = dict(sizes or {})
     base = plan.bind(**sizes) if sizes else plan  # refuses unknown names and broken requirements
-    values = {**{k: int(v) for k, v in base.params.items() if v.is_Integer}, **plan.sizes, **sizes}
+    values = {**{k: int(v) for k, v in base.params.items() if isinstance(v, sympy.Basic) and v.is_Integer},
+              **plan.sizes, **sizes}
     values.update({k: v for k, v in base.smallest_sizes().items() if k not in values})
     sym = symbolic(plan, values)
     graph = sym.checked.graph

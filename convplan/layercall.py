@@ -20,6 +20,7 @@ from .merges import MERGES
 from .scope import Skip, State
 from .shapes import equal, numbers_below, pyrepr, to_expr
 from .show import show_shape
+from .torch_names import unknown_layer
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 LONG_KEY = 32  # terms from which a dim is not hashed for the rule cache
@@ -37,9 +38,12 @@ class LayerCalls:
         spec = REGISTRY.get(call.name)
         if spec is None:
             known = [*REGISTRY, *self.st.frame.namespace, *MERGES]
-            self.diag.error("E100", f"unknown layer {call.name!r}", call.name_span,
-                            hints=[did_you_mean(call.name, known)],
-                            fixes=[rename_fix(call.name, known, call.name_span)])
+            # torch has the name: say what it is and what to write; else the closest name, as an edit
+            message, hints = unknown_layer(call.name, REGISTRY) or (f"unknown layer {call.name!r}", [])
+            fixes = []
+            if not hints:
+                hints, fixes = [did_you_mean(call.name, known)], [rename_fix(call.name, known, call.name_span)]
+            self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)

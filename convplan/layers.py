@@ -1024,3 +1024,231 @@ register(LayerSpec(name="PixelShuffle", args=(Arg("upscale_factor"),), rule=pixe
                    short="shuffle"))
 register(LayerSpec(name="PixelUnshuffle", args=(Arg("downscale_factor"),), rule=pixel_unshuffle_rule, min_rank=3,
                    short="unshuffle"))
+
+
+# -- the rest of torch.nn's one-tensor-in, one-tensor-out modules ------------------------
+
+
+def _float_check(ctx: RuleContext, ok: bool, message: str, arg: str) -> None:
+    """A float argument torch refuses (its constructor asserts, or the kernel raises at once)."""
+    if not ok:
+        ctx.fail(message, arg)
+
+
+def activation_rule(ctx: RuleContext, shape, a):
+    """Element-wise activations whose float arguments torch limits."""
+    name = ctx.spec.name
+    if name == "Hardtanh":
+        _float_check(ctx, a["max_val"] > a["min_val"],
+                     f"max_val ({a['max_val']}) must be greater than min_val ({a['min_val']})", "max_val")
+    elif name == "Softshrink":
+        _float_check(ctx, a["lambd"] >= 0, f"lambd must not be negative, got {a['lambd']}", "lambd")
+    elif name == "RReLU":
+        _float_check(ctx, a["lower"] <= a["upper"],
+                     f"lower ({a['lower']}) must be at most upper ({a['upper']})", "lower")
+    elif name == "CELU":
+        _float_check(ctx, a["alpha"] != 0, "alpha must not be 0 (CELU divides by it)", "alpha")
+    return tuple(shape)
+
+
+def prelu_rule(ctx: RuleContext, shape, a):
+    """One slope, or one per channel: torch's channel dim is 1 (0-D and 1-D inputs have one channel)."""
+    n = to_expr(a["num_parameters"])
+    c = shape[1] if len(shape) >= 2 else sympy.Integer(1)
+    ctx.require(sympy.Or(sympy.Eq(n, 1), sympy.Eq(n, c)),
+                lambda: f"num_parameters ({_s(n)}) must be 1 or the channels ({_s(c)})", "num_parameters")
+    return tuple(shape)
+
+
+def glu_rule(ctx: RuleContext, shape, a):
+    i = _dim_index(ctx, shape, a["dim"], "dim")
+    x = shape[i]
+    ctx.require(divides(x, 2), lambda: f"GLU halves dim {i}, whose size ({_s(x)}) must be even", "dim")
+    return (*shape[:i], floordiv(x, 2), *shape[i + 1 :])
+
+
+def channel_shuffle_rule(ctx: RuleContext, shape, a):
+    g, c = a["groups"], shape[1]
+    ctx.positive([g], "groups")
+    ctx.require(divides(c, g), lambda: f"the channels ({_s(c)}) must be divisible by groups ({_s(g)})", "groups")
+    return tuple(shape)
+
+
+def lrn_rule(ctx: RuleContext, shape, a):
+    ctx.positive([a["size"]], "size")
+    return tuple(shape)
+
+
+def circular_pad_rule(ctx: RuleContext, shape, a, nd):
+    """F.pad's circular mode copies the kept part (negative pads crop it first) to each padded side, so each
+    positive pad must fit in what is kept.  Where it does not, torch may still run, filling the output
+    with its own uninitialised memory (a size-1 slice broadcasts): convplan refuses those."""
+    pads = a["padding"]
+    pads = (pads,) * (2 * nd) if not isinstance(pads, tuple) else pads
+    if len(pads) % 2 == 0 and len(pads) // 2 <= len(shape):
+        for i in range(len(pads) // 2):
+            lo, hi, x = to_expr(pads[2 * i]), to_expr(pads[2 * i + 1]), shape[-1 - i]
+            kept = x + sympy.Min(lo, 0) + sympy.Min(hi, 0)
+            for p in (lo, hi):
+                ctx.require(at_least(kept - p, 0) if p.is_nonnegative is not False else sympy.true,
+                            lambda: f"circular padding ({_s(p)}) must be at most the size it wraps ({_s(kept)})",
+                            "padding")
+            ctx.require(at_least(kept, 0), lambda: f"padding {_s((lo, hi))} crops more than the size {_s(x)}",
+                        "padding")
+    return pad_rule(ctx, shape, a, nd)
+
+
+def lp_pool_rule(ctx: RuleContext, shape, a, nd):
+    """avg_pool of x**p without padding, times the window size, to the 1/p: avg_pool's sizes."""
+    if a["norm_type"] == 0:
+        ctx.fail("norm_type must not be 0 (torch takes the 1/norm_type power)", "norm_type")
+    k = a["kernel_size"]
+    if nd == 1 and isinstance(k, tuple):  # torch multiplies by kernel_size itself
+        ctx.fail(f"kernel_size must be an int for {ctx.spec.name}, got {_s(k)}", "kernel_size")
+    if isinstance(k, tuple) and len(k) != nd:  # torch unpacks it into nd values
+        ctx.fail(f"kernel_size must be an int or {nd} values for {ctx.spec.name}, got {_s(k)}", "kernel_size")
+    return pool_rule(ctx, shape, {**a, "padding": 0}, nd)
+
+
+def lp_pool_window(a, nd):
+    return pool_window({**a, "padding": 0}, nd)
+
+
+def _blocks(ctx: RuleContext, sizes, a, what: str):
+    """im2col/col2im: the sliding blocks along each of the 2 dims, each at least one."""
+    k, d = per_dim(ctx, a["kernel_size"], 2, "kernel_size", False), per_dim(ctx, a["dilation"], 2, "dilation", False)
+    p, s = per_dim(ctx, a["padding"], 2, "padding", False), per_dim(ctx, a["stride"], 2, "stride", False)
+    ctx.positive(k, "kernel_size")
+    ctx.positive(d, "dilation")
+    ctx.nonneg(p, "padding")
+    ctx.positive(s, "stride")
+    out = []
+    for x, ki, di, pi, si in zip(sizes, k, d, p, s, strict=True):
+        m = x + 2 * pi - di * (ki - 1) - 1
+        ctx.require(at_least(m, 0), lambda: f"the padded {what} ({_s(x + 2 * pi)}) must be at least the kernel's "
+                    f"extent ({_s(di * (ki - 1) + 1)})", "kernel_size")
+        out.append(floordiv(m, si) + 1)
+    return prod(k), prod(out)
+
+
+def unfold_rule(ctx: RuleContext, shape, a):
+    window, blocks = _blocks(ctx, shape[-2:], a, "input")
+    return (*shape[:-3], shape[-3] * window, blocks)
+
+
+def fold_rule(ctx: RuleContext, shape, a):
+    size = per_dim(ctx, a["output_size"], 2, "output_size", False)
+    ctx.positive(size, "output_size")
+    window, blocks = _blocks(ctx, size, a, "output_size")
+    c, n = shape[-2], shape[-1]
+    ctx.require(divides(c, window), lambda: f"dim {len(shape) - 2} ({_s(c)}) must be divisible by the kernel's "
+                f"size ({_s(window)})", "kernel_size")
+    ctx.require(sympy.Eq(n, blocks), lambda: f"the last dim ({_s(n)}) must be the number of sliding blocks "
+                f"({_s(blocks)})", "output_size")
+    return (*shape[:-2], floordiv(c, window), *size)
+
+
+def feature_alpha_dropout_rule(ctx: RuleContext, shape, a):
+    dropout_rule(ctx, shape, a)
+    if len(shape) < 2:
+        ctx.warn(sympy.true, "FeatureAlphaDropout refuses a 1-D input in training")
+    return tuple(shape)
+
+
+def upsampling_rule(ctx: RuleContext, shape, a):
+    """UpsamplingNearest2d/UpsamplingBilinear2d: F.interpolate with the mode the class fixes."""
+    bilinear = ctx.spec.name == "UpsamplingBilinear2d"
+    fixed = {"mode": "bilinear" if bilinear else "nearest", "align_corners": True if bilinear else None,
+             "recompute_scale_factor": None}
+    return upsample_rule(ctx, shape, {**a, **fixed})
+
+
+def rms_norm_count(a):
+    return prod(ntuple(a["normalized_shape"], 1)) if a["elementwise_affine"] else 0
+
+
+def _more_activations() -> None:
+    for name, args in {
+        "CELU": (Arg("alpha", 1.0, FLOAT),) + _INPLACE,
+        "SELU": _INPLACE,
+        "Hardtanh": (Arg("min_val", -1.0, FLOAT), Arg("max_val", 1.0, FLOAT)) + _INPLACE,
+        "RReLU": (Arg("lower", 1 / 8, FLOAT), Arg("upper", 1 / 3, FLOAT)) + _INPLACE,  # eval: (lower + upper)/2
+        "Softplus": (Arg("beta", 1.0, FLOAT), Arg("threshold", 20.0, FLOAT)),
+        "Threshold": (Arg("threshold", kind=FLOAT), Arg("value", kind=FLOAT)) + _INPLACE,
+        "Hardshrink": (Arg("lambd", 0.5, FLOAT),),
+        "Softshrink": (Arg("lambd", 0.5, FLOAT),),
+        "LogSigmoid": (),
+        "Softsign": (),
+        "Tanhshrink": (),
+    }.items():
+        register(LayerSpec(name=name, args=args, rule=activation_rule, short=name.lower(), window=POINTWISE))
+    register(LayerSpec(name="PReLU", args=(Arg("num_parameters", 1), Arg("init", 0.25, FLOAT)), rule=prelu_rule,
+                       count=lambda a: a["num_parameters"], short="prelu", window=POINTWISE))
+    register(LayerSpec(name="GLU", args=(Arg("dim", -1),), rule=glu_rule, short="glu"))
+    register(LayerSpec(name="Softmin", args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short="softmin"))
+    register(LayerSpec(name="Softmax2d", args=(), rule=same_shape, ranks=(3, 4), short="softmax2d",
+                       window=POINTWISE))  # over the channels at each position
+    for name in ("AlphaDropout", "FeatureAlphaDropout"):
+        register(LayerSpec(name=name, args=(Arg("p", 0.5, FLOAT),) + _INPLACE, short=name.lower(),
+                           rule=dropout_rule if name == "AlphaDropout" else feature_alpha_dropout_rule,
+                           aliases_input=True, window=POINTWISE))
+
+
+def _more_norms() -> None:
+    register(LayerSpec(
+        name="RMSNorm",
+        args=(Arg("normalized_shape", None, DIMS), Arg("eps", None, OPT_FLOAT), Arg("elementwise_affine", True, BOOL)),
+        rule=layer_norm_rule,
+        count=rms_norm_count,
+        inferred="normalized_shape",  # written or, by default, the input's last dim (as LayerNorm)
+        infer=layer_norm_infer,
+        short="rmsnorm",
+        window=GLOBAL,
+    ))
+    lrn = (Arg("size"), Arg("alpha", 1e-4, FLOAT), Arg("beta", 0.75, FLOAT))
+    register(LayerSpec(name="LocalResponseNorm", args=lrn + (Arg("k", 1.0, FLOAT),), rule=lrn_rule, min_rank=3,
+                       short="lrn", window=POINTWISE))  # across channels: each position reads itself
+    register(LayerSpec(name="CrossMapLRN2d", args=lrn + (Arg("k", 1, FLOAT),), rule=lrn_rule, ranks=(4,),
+                       short="lrn", window=POINTWISE))
+    # On one process (eval mode, or no process group) SyncBatchNorm is BatchNorm over dim 1, any rank from 2
+    register(LayerSpec(name="SyncBatchNorm", args=_norm_args(True), count=norm_count,
+                       rule=lambda ctx, shape, a: batch_norm_rule(ctx, shape, a, 0), inferred="num_features",
+                       infer=lambda shape, a: shape[1], min_rank=2, short="bn",
+                       window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL))  # eval: whose stats
+
+
+def _more_reshaping() -> None:
+    register(LayerSpec(name="ChannelShuffle", args=(Arg("groups"),), rule=channel_shuffle_rule, min_rank=3,
+                       short="channelshuffle", window=POINTWISE))
+    window = (Arg("dilation", 1, SIZE), Arg("padding", 0, SIZE), Arg("stride", 1, SIZE))
+    register(LayerSpec(name="Unfold", args=(Arg("kernel_size", kind=SIZE),) + window, rule=unfold_rule,
+                       ranks=(3, 4), short="unfold"))
+    register(LayerSpec(name="Fold", args=(Arg("output_size", kind=SIZE), Arg("kernel_size", kind=SIZE)) + window,
+                       rule=fold_rule, ranks=(2, 3), short="fold"))
+    scale = (Arg("size", None, OPT_SIZE), Arg("scale_factor", None, SCALE))
+    for name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        register(LayerSpec(name=name, args=scale, rule=upsampling_rule, ranks=(3, 4, 5), short="upsample"))
+
+
+LP_POOL_SIZE = SizeRule("(x - kernel_size)//stride + 1", lambda x, v: [x, -v["kernel_size"]], lambda v: v["stride"])
+
+
+def _lp_pool(nd: int) -> None:
+    args = (Arg("norm_type", kind=FLOAT), Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE),
+            Arg("ceil_mode", False, BOOL))
+    _member("LPPool", nd, args=args, rule=lp_pool_rule, short="lppool", kernel_within_input=nd == 3,
+            window=lp_pool_window, size_rule=LP_POOL_SIZE)
+
+
+def _circular_pad(nd: int) -> None:
+    # unlike the other pads, the class checks the rank first; F.pad then pads as len(padding) says
+    _member("CircularPad", nd, args=(Arg("padding", kind=PADS),), rule=circular_pad_rule, pad_mode="circular",
+            short="pad", window=pad_window)
+
+
+_more_activations()
+_more_norms()
+_more_reshaping()
+for _nd in (1, 2, 3):
+    _lp_pool(_nd)
+    _circular_pad(_nd)

@@ -55,7 +55,7 @@ class Unknown:
 
 @dataclass(frozen=True)
 class BinOp:
-    op: str  # one of + - * // %
+    op: str  # one of + - * / // % **
     left: Expr
     right: Expr
     span: Span
@@ -113,7 +113,10 @@ class Ellipsis_:
     span: Span
 
 
-Expr = Num | Float | Str | Const | Name | Unknown | BinOp | Neg | Tuple | Compare | BoolOp | Not | IfExp
+Expr = Num | Float | Str | Const | Name | Unknown | BinOp | Neg | Tuple | Compare | BoolOp | Not | IfExp  # | Call
+
+# The functions of the value language (values.py), called as Python calls them: `max(1, C // 4)`.
+SIZE_FUNCTIONS = ("max", "min", "ceil", "floor", "round", "int")
 
 # -- statements ------------------------------------------------------------------------
 

@@ -341,6 +341,7 @@ class _Nodes:
         return build
 
     add, sub, mul, floordiv, mod, pow = _bin("+"), _bin("-"), _bin("*"), _bin("//"), _bin("%"), _bin("**")
+    truediv = _bin("/")
 
     def neg(self, operand):
         return self._nest(n.Neg(operand, self._span()), operand)
@@ -380,7 +381,7 @@ class _Nodes:
 
     def call(self, name, *args):
         args = tuple(a if isinstance(a, n.Arg) else n.Arg(None, a, a.span) for a in args)
-        return n.Call(name[0], args, self._span(), name[1])
+        return self._nest(n.Call(name[0], args, self._span(), name[1]), *(a.value for a in args))  # in exprs too
 
     def shape(self, *dims):
         return n.Shape(tuple(dims), self._span())
@@ -403,6 +404,8 @@ class _Nodes:
         return n.Ref(name[0], name[1])
 
     def assign_expr(self, target, value):
+        if isinstance(value, n.Call) and value.name not in n.SIZE_FUNCTIONS:  # `h = Conv2d(8)`: a layer
+            return self.assign_call(target, value)
         span = target[1].to(value.span)
         if isinstance(value, n.Name):  # `a = b`: a tensor's second name, or a number's (decided when checked)
             return n.Ref(value.id, span, target[0], target[1])

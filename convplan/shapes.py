@@ -592,6 +592,12 @@ class _PyPrinter(StrPrinter):
     def _print_FloorDiv(self, e):
         return _print_binop(self, e, "//")
 
+    def _print_Max(self, e):  # Python's max(), as a plan writes it
+        return f"max({', '.join(self._print(a) for a in e.args)})"
+
+    def _print_Min(self, e):
+        return f"min({', '.join(self._print(a) for a in e.args)})"
+
     def _print_IntMod(self, e):
         return _print_binop(self, e, "%")
 

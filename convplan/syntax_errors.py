@@ -23,7 +23,8 @@ RECOVERY_BUDGET_S = 0.5
 MAX_RECOVERY_CHARS = 200_000  # beyond this, report only the first syntax error
 
 _CLOSER = {"(": ")", "[": "]"}
-_OPERATORS = {"'+'", "'-'", "'*'", "'**'", "'//'", "'%'", "a comparison", "'if'", "'else'", "'or'", "'and'", "'not'"}
+_OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'**'", "'//'", "'%'", "a comparison", "'if'", "'else'", "'or'", "'and'",
+              "'not'"}
 _VALUES = {"a name", "an integer", "a number", "a string", "'?'", "True", "False", "None", "'('", "'...'"}
 _STATEMENTS = {"'input'", "'repeat'", "'residual'", "'output'", "'pass'"}
 _DEFINITIONS = {"'plan'", "'block'", "'import'", "'from'"}
@@ -126,8 +127,7 @@ def _bad_character(exc: UnexpectedCharacters, text: str, filename: str) -> Diagn
     ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
     hints, fixes = [], []
     if ch == "/":
-        hints.append("integer division is '//'; sizes are integers")
-        fixes.append(Fix("write '//'", (Edit(Span(line, col, line, col + 1), "//"),)))
+        hints.append("'/' and '//' divide inside a value only")
     elif ch in "“”‘’":
         hints.append("use plain quotes ' or \"")
         fixes.append(_plain_quotes(text, line))
@@ -249,6 +249,8 @@ def _expected(terms, stack: list[Bracket], words: _Words) -> list[str]:
         got -= {"')'", "']'"}
     if got - _OPERATORS:
         got -= _OPERATORS
+    if stack and "'('" in got and len(got) > 1 and not got & (_VALUES - {"'('"}):  # a name in brackets may be
+        got.discard("'('")  # called (`max(...)`), which is rarely what was meant
     if len(got & _VALUES) >= 3:
         got = (got - _VALUES - {"'-'", "'+'", "'not'"}) | {"a value"}
     if len(got & _STATEMENTS) >= 3:

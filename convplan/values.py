@@ -7,15 +7,16 @@ plan is checked, since they decide its structure.
 
 from __future__ import annotations
 
+import fractions
 import math
 from dataclasses import replace
 
 import sympy
 
 from . import nodes as n
-from .errors import did_you_mean, rename_fix
+from .errors import Edit, Fix, Span, did_you_mean, rename_fix
 from .scope import Made, Skip, State, Tensor, Value, check_name
-from .shapes import decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
+from .shapes import ceildiv, decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
 
 MAX_INT_DIGITS = 18  # as for literals (parser.py)
 MAX_EXPONENT = 64  # of `**`: 2**i for the dilations of a deep stack, not towers
@@ -60,6 +61,9 @@ class Values:
             return self.eval(expr.then if self.truth(expr.cond) else expr.orelse, what)
         if isinstance(expr, (n.Compare, n.BoolOp, n.Not)):
             return self.truth(expr)
+        if isinstance(expr, (n.Float, n.Call, n.BinOp)):  # a float stays one: `0.9 * w`, `max(0.1, p)`
+            value = self.number(expr, what)
+            return value if isinstance(value, float) else self.integer(value, expr, what)
         return self.int(expr, what)
 
     def lower(self, expr):
@@ -159,6 +163,8 @@ class Values:
                 self.diag.error("E241", f"{expr.id!r} is a tensor; it cannot be {what}", expr.span)
                 raise Skip
             self.expected(what, "an integer", self.lower(expr))
+        if isinstance(expr, (n.Call, n.Float)) or isinstance(expr, n.BinOp) and expr.op == "/":
+            return self.integer(self.number(expr, what), expr, what)
         if isinstance(expr, Value):
             return expr.value
         if isinstance(expr, n.IfExp):
@@ -175,9 +181,163 @@ class Values:
         if isinstance(expr, n.Neg):
             return -self.int(expr.operand, what)
         if isinstance(expr, n.BinOp):
-            left, right = self.int(expr.left, what), self.int(expr.right, what)
+            left, right = self.int_or_float(expr.left, what), self.int_or_float(expr.right, what)
+            if isinstance(left, float) or isinstance(right, float):  # `C * 0.5`: Python's float, then an int?
+                return self.integer(self._float_op(expr, left, right), expr, what)
             return self._bounded(expr, self._binop(expr, left, right))
         self.expected(what, "an integer", expr)
+
+    def int_or_float(self, expr, what: str):
+        """An integer, or a float where one is written or named (`w * 0.75`, a float parameter)."""
+        if isinstance(expr, n.Name):
+            value = self.st.frame.names.get(expr.id)
+            if isinstance(value, float) and not isinstance(value, bool):
+                return value
+        if isinstance(expr, n.Neg):
+            value = self.int_or_float(expr.operand, what)
+            return -value
+        return self.number(expr, what) if isinstance(expr, (n.Float, n.Call, n.BinOp)) else self.int(expr, what)
+
+    # -- numbers: floats and the size functions, with Python's semantics ------------------------
+
+    def number(self, expr, what: str):
+        """A sympy integer (or a ratio, from `/` of sizes without values) or a Python float."""
+        if isinstance(expr, n.Float):
+            return expr.value
+        if isinstance(expr, n.Call):
+            return self._call(expr, what)
+        if isinstance(expr, n.BinOp):
+            left, right = self.int_or_float(expr.left, what), self.int_or_float(expr.right, what)
+            if isinstance(left, float) or isinstance(right, float):
+                return self._float_op(expr, left, right)
+            if expr.op == "/":
+                return self._divide(expr, left, right)
+            return self._bounded(expr, self._binop(expr, left, right))
+        return self.int_or_float(expr, what)
+
+    def integer(self, value, expr, what: str) -> sympy.Expr:
+        """`value` where an integer must stand: a float or a ratio is refused, with the functions that round."""
+        if isinstance(value, sympy.Basic) and value.is_integer:
+            return value
+        shown = repr(value) if isinstance(value, float) else pyrepr(value)
+        self.diag.error("E106", f"{what} must be an integer, got {shown}", expr.span,
+                        hints=["round it as Python would: round(...), floor(...), ceil(...) or int(...)",
+                               "`//` divides integers, `/` gives a float" if _has_div(expr) else None],
+                        fixes=[self._floor_division(expr)])
+        raise Skip
+
+    def _floor_division(self, expr) -> Fix | None:
+        """`a / b` -> `a // b`, as an edit of the operator (found between the operands, on their line)."""
+        if not (isinstance(expr, n.BinOp) and expr.op == "/") or expr.left.span.end_line != expr.right.span.line:
+            return None
+        line = expr.right.span.line
+        text = self.st.frame.source.splitlines()[line - 1]
+        at = text.find("/", expr.left.span.end_col - 1, expr.right.span.col - 1)
+        return Fix("write '//'", (Edit(Span(line, at + 1, line, at + 2), "//"),)) if at >= 0 else None
+
+    def _concrete(self, value, expr):
+        """A Python int or float, for arithmetic with a float: a size without a value cannot take part."""
+        if isinstance(value, float):
+            return value
+        if value.is_Integer:
+            return int(value)
+        self.undecidable(expr, value, "a computation with a float")
+
+    def _float_op(self, expr: n.BinOp, left, right) -> float:
+        a, b = self._concrete(left, expr.left), self._concrete(right, expr.right)
+        if expr.op in ("/", "//", "%") and b == 0:
+            self.diag.error("E109", f"{expr.op} by {b!r}: division by zero", expr.right.span)
+            raise Skip
+        try:
+            value = {"+": a.__add__, "-": a.__sub__, "*": a.__mul__, "/": a.__truediv__, "//": a.__floordiv__,
+                     "%": a.__mod__, "**": a.__pow__}[expr.op](b)
+        except OverflowError:
+            value = math.inf
+        if value is NotImplemented:  # int <op> float: Python asks the float
+            value = {"+": b.__radd__, "-": b.__rsub__, "*": b.__rmul__, "/": b.__rtruediv__,
+                     "//": b.__rfloordiv__, "%": b.__rmod__, "**": b.__rpow__}[expr.op](a)
+        if not isinstance(value, float) or not math.isfinite(value):
+            self.diag.error("E005", f"this value is out of range ({value!r})", expr.span)
+            raise Skip
+        return value
+
+    def _divide(self, expr: n.BinOp, left, right):
+        """`/` as Python: a float for numbers; for sizes without values, the exact ratio, which only
+        floor/ceil/int/round (or an integer result) may take."""
+        if right.is_Integer and right == 0:
+            self.diag.error("E109", "/ by 0: division by zero", expr.right.span)
+            raise Skip
+        if left.is_Integer and right.is_Integer:
+            return int(left) / int(right)
+        if not right.is_Integer:
+            self.diag.error("E108", f"the divisor of / must be a constant here, got {pyrepr(right)}", expr.right.span)
+            raise Skip
+        return left / right
+
+    def _call(self, call: n.Call, what: str):
+        name = call.name
+        if name not in n.SIZE_FUNCTIONS:
+            functions = ", ".join(n.SIZE_FUNCTIONS)
+            self.diag.error("E113", f"{name!r} is not a function of sizes; they are {functions}", call.name_span,
+                            hints=[did_you_mean(name, n.SIZE_FUNCTIONS),
+                                   "a layer is called on its own line, or as `h = Layer(...)`"])
+            raise Skip
+        for arg in call.args:
+            if arg.name is not None:
+                self.diag.error("E113", f"{name}() takes no keyword arguments here, got {arg.name}=", arg.span)
+                raise Skip
+        values = [self.number(a.value, f"{name}()'s argument") for a in call.args]
+        counts = {"max": (2, None), "min": (2, None), "round": (1, 2)}.get(name, (1, 1))
+        if len(values) < counts[0] or counts[1] is not None and len(values) > counts[1]:
+            wanted = {(2, None): "at least 2 arguments", (1, 2): "1 or 2 arguments", (1, 1): "1 argument"}[counts]
+            self.diag.error("E113", f"{name}() takes {wanted}, got {len(values)}", call.span)
+            raise Skip
+        return getattr(self, f"_{name}")(call, values)
+
+    def _max(self, call, values):
+        return self._extreme(call, values, max, sympy.Max)
+
+    def _min(self, call, values):
+        return self._extreme(call, values, min, sympy.Min)
+
+    def _extreme(self, call, values, python, symbolic):
+        if any(isinstance(v, float) for v in values) or all(v.is_Number for v in values):
+            result = python(self._concrete(v, a.value) for v, a in zip(values, call.args, strict=True))
+            return result if isinstance(result, float) else sympy.Integer(result)
+        return symbolic(*values)
+
+    def _floor(self, call, values):
+        return self._rounded(call, values[0], math.floor, lambda p, q: floordiv(p, q))
+
+    def _ceil(self, call, values):
+        return self._rounded(call, values[0], math.ceil, ceildiv)
+
+    def _int(self, call, values):
+        value = values[0]  # toward zero: the floor of a ratio of sizes known not to be negative
+        return self._rounded(call, value, int, floordiv if getattr(value, "is_nonnegative", False) else None)
+
+    def _round(self, call, values):
+        if len(values) == 2:  # round(x, ndigits): Python's, on numbers with values
+            x, digits = (self._concrete(v, a.value) for v, a in zip(values, call.args, strict=True))
+            if not isinstance(digits, int):
+                self.diag.error("E106", f"round()'s ndigits must be an integer, got {digits!r}", call.args[1].span)
+                raise Skip
+            result = round(x, digits)
+            return result if isinstance(result, float) else sympy.Integer(result)
+        return self._rounded(call, values[0], round, None)  # half to even: no floor rule for sizes
+
+    def _rounded(self, call, value, python, ratio):
+        """An integer from a float (Python's function) or from an exact ratio p/q of sizes (`ratio`)."""
+        if isinstance(value, float):
+            return sympy.Integer(python(value))
+        if value.is_integer:
+            return value
+        if value.is_Rational:
+            return sympy.Integer(python(fractions.Fraction(int(value.p), int(value.q))))
+        p, q = sympy.fraction(sympy.together(value))
+        if ratio is not None and q.is_Integer and q > 0 and p.is_integer:
+            return ratio(p, q)
+        self.undecidable(call, value, f"{call.name}() of a ratio")
 
     def _binop(self, expr: n.BinOp, left, right):
         if expr.op == "+":
@@ -217,6 +377,10 @@ class Values:
             self.diag.error("E005", f"this value has more than {MAX_INT_DIGITS} digits", expr.span)
             raise Skip
         return value
+
+
+def _has_div(expr) -> bool:
+    return isinstance(expr, n.BinOp) and (expr.op == "/" or _has_div(expr.left) or _has_div(expr.right))
 
 
 def _negate(verdict):

@@ -76,7 +76,9 @@ class Walker:
                 value = sympy.Integer(self.st.sizes[p.name])
             elif p.default is not None:
                 try:
-                    value = self.values.int(p.default, "a parameter default")
+                    value = self.values.number(p.default, "a parameter default")  # an int, or a float as a block's
+                    if not isinstance(value, float):
+                        value = self.values.integer(value, p.default, "a parameter default")
                 except Skip:  # reported; a stand-in symbol keeps its uses from each saying "unknown name"
                     value = dim(p.name) if ok else stand_in(p.name)
             else:

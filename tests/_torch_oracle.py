@@ -85,7 +85,9 @@ def torch_layer(kind: str, args: dict, shape: tuple) -> nn.Module:
     """nn.<kind>(**args) plus the argument torch reads off the input, found from the shape here."""
     kwargs = {k: plain(v) for k, v in args.items()}
     nd = _nd(kind)
-    if kind.startswith(("Conv", "BatchNorm", "InstanceNorm")):
+    if kind == "SyncBatchNorm":
+        kwargs["num_features"] = shape[1]
+    elif kind.startswith(("Conv", "BatchNorm", "InstanceNorm")):
         # The channel dim: BatchNorm always dim 1, the others the dim before the nd spatial ones.
         ch = shape[1] if kind.startswith("BatchNorm") else shape[-nd - 1]
         kwargs["num_features" if "Norm" in kind else "in_channels"] = ch
@@ -93,14 +95,14 @@ def torch_layer(kind: str, args: dict, shape: tuple) -> nn.Module:
         kwargs["num_channels"] = shape[1]
     elif kind == "Linear":
         kwargs["in_features"] = shape[-1]
-    elif kind == "LayerNorm" and "normalized_shape" not in kwargs:
+    elif kind in ("LayerNorm", "RMSNorm") and "normalized_shape" not in kwargs:
         kwargs["normalized_shape"] = shape[-1]
     return getattr(nn, kind)(**kwargs).eval()
 
 
 def _channel_dim_exists(kind: str, shape) -> bool:
     nd = _nd(kind)
-    if kind.startswith("BatchNorm") or kind == "GroupNorm":
+    if kind.startswith("BatchNorm") or kind in ("GroupNorm", "SyncBatchNorm"):
         return len(shape) >= 2
     if kind.startswith(("Conv", "InstanceNorm")):
         return len(shape) >= nd + 1
@@ -119,6 +121,10 @@ def torch_run(shape, layers):
                 # Deliberate: torch's oneDNN path accepts dilation 0 for kernel 1 (d*(k-1) is 0 anyway) and
                 # refuses it otherwise; convplan refuses it always (docs/torch_rules.md, section 2).
                 return None, f"{kind}: dilation must be positive (convplan's choice)"
+            if kind.startswith("CircularPad") and not _circular_fits(args["padding"], _nd(kind), x.shape):
+                # Deliberate: where a pad does not fit in the part kept, torch copies from memory it never wrote
+                # (a size-1 slice broadcasts); convplan refuses it (docs/torch_rules.md).
+                return None, f"{kind}: padding wraps past the kept part (convplan's choice)"
             try:
                 x = torch_layer(kind, args, tuple(x.shape))(x)
             except Exception as exc:  # noqa: BLE001 - any raise is torch refusing
@@ -128,6 +134,30 @@ def torch_run(shape, layers):
             if 0 in x.shape:
                 return None, f"{kind}: empty output {list(x.shape)}"
     return tuple(x.shape), None
+
+
+def _circular_fits(padding, nd, shape) -> bool:
+    pads = padding if isinstance(padding, tuple) else (padding,) * (2 * nd)
+    if len(pads) % 2 or len(pads) // 2 > len(shape):
+        return True  # torch refuses it anyway
+    for i in range(len(pads) // 2):
+        lo, hi, x = pads[2 * i], pads[2 * i + 1], shape[-1 - i]
+        kept = x + min(lo, 0) + min(hi, 0)
+        if kept < 0 or lo > kept or hi > kept:
+            return False
+    return True
+
+
+def torch_params(shape, layers) -> int:
+    """The number of parameters of the layers torch builds for this input (every layer must run)."""
+    x, total = torch.randn(*shape), 0
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        for kind, args in plain(layers):
+            layer = torch_layer(kind, args, tuple(x.shape))
+            total += sum(p.numel() for p in layer.parameters())
+            x = layer(x)
+    return total
 
 
 # -- convplan --------------------------------------------------------------------------
@@ -146,7 +176,8 @@ def convplan_parse(shape, layers):
 
 
 def check_concrete(shape, layers):
-    """convplan accepts <=> torch accepts; both accept => same output shape, nothing left to require."""
+    """convplan accepts <=> torch accepts; both accept => same output shape and parameter count, nothing left
+    to require."""
     layers = plain(layers)
     want, why = torch_run(shape, layers)
     plan = convplan_parse(shape, layers)
@@ -158,6 +189,8 @@ def check_concrete(shape, layers):
     got = tuple(evaluate(d, {}) for d in plan.output_shape)
     assert got == want, f"convplan says {got}, torch gives {want}:\n{text}"
     assert not plan.requires, f"concrete plan left requirements {[str(r) for r in plan.requires]}:\n{text}"
+    params = torch_params(shape, layers)
+    assert evaluate(plan.total_params, {}) == params, f"convplan counts {plan.total_params}, torch {params}:\n{text}"
     return plan
 
 
@@ -190,6 +223,8 @@ def check_symbolic(shape, layers, keep=()):
     assert not broken, f"torch accepts ({want}) but requirements {broken} fail {where}"
     got = tuple(evaluate(d, sizes) for d in plan.output_shape)
     assert got == want, f"convplan says {got}, torch gives {want} {where}"
+    params = torch_params(shape, layers)
+    assert evaluate(plan.total_params, sizes) == params, f"convplan counts {plan.total_params}, torch {params} {where}"
 
 
 def check_both(shape, layers):

@@ -419,3 +419,155 @@ def test_training_only_failures_are_warnings(kind, args):
     assert not convplan.parse(plan_text(("N", "C", "H", "W"), [(kind, args)])).warnings
     batch = convplan.parse(plan_text(("N", "C"), [("BatchNorm1d", {})]))
     assert [w.code for w in batch.warnings] == ["W300"] and "when N == 1" in batch.warnings[0].message
+
+
+# -- the rest of torch.nn's one-tensor modules -------------------------------------------
+
+MORE_ELEMENTWISE = ["CELU", "SELU", "Hardtanh", "RReLU", "Softplus", "Threshold", "Hardshrink", "Softshrink",
+                    "LogSigmoid", "Softsign", "Tanhshrink", "AlphaDropout", "FeatureAlphaDropout"]
+FLOATS = st.sampled_from([0.0, 0.5, -0.5, 1.0, 2.0, -1.0])
+
+
+@st.composite
+def more_pointwise_case(draw):
+    """Activations with their float limits (Hardtanh's max > min, Softshrink's lambd >= 0, RReLU's lower <=
+    upper, CELU's alpha != 0), PReLU's slopes (1 or one per channel), GLU's even dim, Softmin, Softmax2d."""
+    kind = draw(st.sampled_from([*MORE_ELEMENTWISE, "PReLU", "GLU", "Softmin", "Softmax2d"]))
+    shape = draw(shapes([1, 2, 3, 4, 5], hi=4))
+    floats = {"CELU": ["alpha"], "Hardtanh": ["min_val", "max_val"], "RReLU": ["lower", "upper"],
+              "Softplus": ["beta", "threshold"], "Hardshrink": ["lambd"], "Softshrink": ["lambd"],
+              "AlphaDropout": ["p"], "FeatureAlphaDropout": ["p"]}
+    args = draw(some({name: FLOATS for name in floats.get(kind, [])}))
+    if kind == "Threshold":
+        args = {"threshold": draw(FLOATS), "value": draw(st.sampled_from([0.0, 20.0, -1.5]))}
+    elif kind == "PReLU":
+        channels = shape[1] if len(shape) > 1 else 1
+        args = draw(some({"num_parameters": mostly(st.sampled_from([1, channels]), 0, 2, 3)}))
+    elif kind in ("GLU", "Softmin"):
+        args = draw(some({"dim": st.integers(-6, 5)}))
+    if kind == "GLU" and draw(st.booleans()):  # usually an even dim to halve
+        i = args.get("dim", -1)
+        if -len(shape) <= i < len(shape):
+            shape = shape[: i % len(shape)] + (2 * draw(small),) + shape[i % len(shape) + 1 :]
+    return shape, [(kind, args)]
+
+
+@given(more_pointwise_case())
+@EXAMPLES
+def test_more_pointwise(case):
+    check_both(*case)
+
+
+@st.composite
+def more_norm_case(draw):
+    """RMSNorm (as LayerNorm, no bias), LocalResponseNorm (3-D and up), CrossMapLRN2d (4-D), SyncBatchNorm
+    (BatchNorm on one process, any rank from 2)."""
+    kind = draw(st.sampled_from(["RMSNorm", "LocalResponseNorm", "CrossMapLRN2d", "SyncBatchNorm"]))
+    shape = draw(shapes([1, 2, 3, 4, 5, 6], hi=3))
+    if kind == "RMSNorm":
+        tail = shape[len(shape) - draw(st.integers(1, len(shape))) :]
+        norm = st.one_of(st.just(tail), st.just(tail[-1:]), st.integers(1, 3), st.tuples(small, small))
+        args = draw(some({"normalized_shape": norm, "eps": st.sampled_from([None, 1e-3]),
+                          "elementwise_affine": st.booleans()}))
+    elif kind == "SyncBatchNorm":
+        args = draw(some({"eps": st.just(1e-3), "affine": st.booleans(), "track_running_stats": st.booleans()}))
+    else:
+        args = {"size": draw(mostly(st.integers(1, 6), 0, -1))}
+        args.update(draw(some({"alpha": st.just(1e-3), "beta": st.just(0.5), "k": st.just(2.0)})))
+    return shape, [(kind, args)]
+
+
+@given(more_norm_case())
+@EXAMPLES
+def test_more_norms(case):
+    check_both(*case)
+
+
+@st.composite
+def fold_case(draw):
+    """Unfold (3-D/4-D, blocks at least 1 per dim) and Fold (the last dim must be the number of blocks, the
+    one before divisible by the kernel's size), usually with sizes that fit; ChannelShuffle's groups."""
+    kind = draw(st.sampled_from(["Unfold", "Fold", "ChannelShuffle"]))
+    if kind == "ChannelShuffle":
+        g = draw(mostly(st.integers(1, 3), 0, -1))
+        shape = draw(shapes([2, 3, 4, 5], hi=4))
+        if len(shape) > 1 and draw(st.booleans()):
+            shape = shape[:1] + (max(g, 1) * draw(small),) + shape[2:]
+        return shape, [(kind, {"groups": g})]
+    pair = lambda values: sized(values, 2, [2, 2, 2, 1])  # noqa: E731
+    args = {"kernel_size": draw(pair(mostly(st.integers(1, 3), 0)))}
+    args.update(draw(some({"dilation": pair(mostly(st.integers(1, 2), 0)),
+                           "padding": pair(mostly(st.integers(0, 1), -1)),
+                           "stride": pair(mostly(st.integers(1, 2), 0))})))
+    if kind == "Unfold":
+        return draw(shapes([3, 4, 4, 2, 5], hi=6)), [(kind, args)]
+    size = draw(pair(mostly(st.integers(1, 6), 0)))
+    blocks, window = 1, 1
+    for i in range(2):  # what torch will count, so that the input usually fits
+        k, d, p, s, x = (_entry(args.get(n, v), i) for n, v in (("kernel_size", 1), ("dilation", 1), ("padding", 0),
+                                                                 ("stride", 1), ("output_size", size)))
+        blocks *= max((x + 2 * p - d * (k - 1) - 1) // max(s, 1) + 1, 0)
+        window *= k
+    last = draw(mostly(st.just(max(blocks, 1)), blocks + 1, 1))
+    lead = draw(st.sampled_from([(), (2,)]))
+    channels = max(window, 1) * draw(small) + draw(mostly(st.just(0), 1))
+    return (*lead, channels, last), [(kind, {"output_size": size, **args})]
+
+
+def _entry(value, i):
+    return value if isinstance(value, int) else value[min(i, len(value) - 1)]
+
+
+@given(fold_case())
+@EXAMPLES
+def test_fold_unfold_shuffle(case):
+    check_both(*case)
+
+
+@st.composite
+def lp_pool_case(draw):
+    nd = draw(st.sampled_from([1, 2, 3]))
+    args = {"norm_type": draw(mostly(st.sampled_from([1.0, 2.0, 3.0]), 0.0, -1.0)),
+            "kernel_size": draw(sized(mostly(st.integers(1, 4), 0), nd))}
+    args.update(draw(some({"stride": st.one_of(st.none(), sized(mostly(st.integers(1, 3), 0), nd)),
+                           "ceil_mode": st.booleans()})))
+    return draw(shapes(near_ranks(nd), hi={1: 9, 2: 7, 3: 5}[nd])), [(f"LPPool{nd}d", args)]
+
+
+@given(lp_pool_case())
+@EXAMPLES
+def test_lp_pool(case):
+    check_both(*case)
+
+
+@st.composite
+def circular_pad_case(draw):
+    nd = draw(st.sampled_from([1, 2, 3]))
+    entry = st.integers(-3, 5)
+    pads = st.one_of(entry, st.sampled_from([2 * nd, 2 * nd, 2, 4, 6, 3]).flatmap(lambda n: st.tuples(*[entry] * n)))
+    return draw(shapes([nd, nd + 1, nd + 2, nd + 2, nd + 3], hi=5)), [(f"CircularPad{nd}d", {"padding": draw(pads)})]
+
+
+@given(circular_pad_case())
+@EXAMPLES
+def test_circular_pad(case):
+    check_both(*case)
+
+
+@st.composite
+def upsampling_case(draw):
+    kind = draw(st.sampled_from(["UpsamplingNearest2d", "UpsamplingBilinear2d"]))
+    shape = draw(shapes([4, 4, 3, 5, 2], hi=5))
+    nd = max(len(shape) - 2, 1)
+    if draw(st.booleans()):
+        args = {"size": draw(sized(mostly(st.integers(1, 7), 0), nd))}
+    else:
+        scales = mostly(st.sampled_from([2.0, 1.5, 0.5, 3.0, 1.0]), 0.0, -1.0)
+        args = {"scale_factor": draw(st.one_of(scales, sized(scales, nd)))}
+    return shape, [(kind, args)]
+
+
+@given(upsampling_case())
+@EXAMPLES
+def test_upsampling_classes(case):
+    check_both(*case)

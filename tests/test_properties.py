@@ -16,7 +16,7 @@ import torch
 from _torch_oracle import check_concrete, check_symbolic, torch_layer, torch_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_layers_torch import ELEMENTWISE, mostly
+from test_layers_torch import ELEMENTWISE, MORE_ELEMENTWISE, mostly
 from torch import nn
 
 from convplan.layers import REGISTRY
@@ -24,12 +24,25 @@ from convplan.layers import REGISTRY
 EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)), deadline=None)
 MAX_NUMEL = 4096  # keep tensors (and Linear weights) small
 FAMILIES = ("Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "InstanceNorm",
-            "Dropout", "ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad")
+            "Dropout", "ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad", "LPPool", "CircularPad")
 
 
 def kinds_for(rank: int) -> list[str]:
     """The layer kinds torch documents for an input of this rank."""
     kinds = [*ELEMENTWISE, "Dropout", "Softmax", "LogSoftmax", "Flatten", "Linear", "LayerNorm", "Unflatten"]
+    kinds += [*MORE_ELEMENTWISE, "PReLU", "GLU", "Softmin", "RMSNorm"]
+    if rank >= 2:
+        kinds += ["SyncBatchNorm"]
+    if rank >= 3:
+        kinds += ["ChannelShuffle", "LocalResponseNorm"]
+    if rank in (2, 3):
+        kinds.append("Fold")
+    if rank in (3, 4):
+        kinds += ["Softmax2d", "Unfold"]
+    if rank == 4:
+        kinds += ["CrossMapLRN2d", "UpsamplingBilinear2d"]
+    if 3 <= rank <= 5:
+        kinds.append("UpsamplingNearest2d")
     if rank >= 2:
         kinds.append("GroupNorm")
     if rank in (2, 3):
@@ -96,6 +109,8 @@ def args_for(draw, kind: str, shape: tuple) -> dict:
         return {"dim": i, "unflattened_size": sizes}
     if kind == "Linear":
         return {"out_features": draw(st.integers(1, 8))}
+    if kind.startswith("CircularPad"):
+        return {"padding": draw(st.integers(0, min(2, *shape[-nd:])))}
     if "Pad" in kind:
         pads = st.one_of(st.integers(0, 2), st.tuples(*[mostly(st.integers(0, 2), -1, 3)] * (2 * nd)))
         return {"padding": draw(pads), **({"value": 0.0} if kind.startswith("Constant") else {})}
@@ -106,6 +121,29 @@ def args_for(draw, kind: str, shape: tuple) -> dict:
         return {**how, **opt("mode", mostly(st.sampled_from(["nearest", mode]), "bicubic", "area"))}
     if kind == "PixelShuffle":
         return {"upscale_factor": draw(st.integers(1, 2))}
+    if kind == "PReLU":
+        return opt("num_parameters", mostly(st.sampled_from([1, shape[1] if r > 1 else 1]), 2))
+    if kind in ("GLU", "Softmin"):
+        even = [i - r for i in range(r) if shape[i] % 2 == 0] or [-1]
+        return opt("dim", mostly(st.sampled_from(even), -1) if kind == "GLU" else st.integers(-r, r - 1))
+    if kind == "RMSNorm":
+        return opt("normalized_shape", mostly(st.just(tuple(shape[-draw(st.integers(1, min(r, 2))):])), (2,)))
+    if kind == "ChannelShuffle":
+        return {"groups": draw(mostly(st.sampled_from(_divisors(shape[1])), 2, 3))}
+    if kind in ("LocalResponseNorm", "CrossMapLRN2d"):
+        return {"size": draw(st.integers(1, 5))}
+    if kind == "Unfold":
+        return {"kernel_size": draw(st.integers(1, 2)), **opt("stride", st.integers(1, 2)),
+                **opt("padding", st.integers(0, 1)), **opt("dilation", st.integers(1, 2))}
+    if kind == "Fold":  # kernel 1 over a 1 x L output: L blocks, as many as the input has
+        return {"output_size": draw(mostly(st.just((1, shape[-1])), (shape[-1], 2))), "kernel_size": 1}
+    if kind.startswith("Upsampling"):
+        return {"scale_factor": draw(st.sampled_from([0.5, 1.0, 2.0]))}
+    if kind.startswith("LPPool"):
+        return {"norm_type": 2.0, "kernel_size": draw(st.integers(1, 3)), **opt("stride", st.integers(1, 2)),
+                **opt("ceil_mode", st.booleans())}
+    if kind == "Threshold":
+        return {"threshold": 0.1, "value": 0.0}
     if kind == "PixelUnshuffle":
         return {"downscale_factor": draw(st.integers(1, 2))}
     return {}

@@ -50,7 +50,23 @@ VGG_STYLE = """plan VggStyle:
         MaxPool2d(2)
 """
 
+ISSUE_11 = """plan NewKinds:
+    input [N, 4, H, W]
+    Conv2d(8, kernel_size=3, padding=1)
+    PReLU(8)
+    LPPool2d(2.0, 3, stride=2)
+    ChannelShuffle(2)
+    LocalResponseNorm(3)
+    CircularPad2d((1, 2, 0, 1))
+    Conv2d(8, kernel_size=3, dilation=2)
+    CELU()
+    Softplus()
+    SyncBatchNorm()
+    LPPool2d(1.0, (2, 3), stride=(1, 2))
+"""
+
 CASES = {
+    "issue_11_kinds": (ISSUE_11, [{"H": 41, "W": 37}, {"H": 64, "W": 64}]),
     "dilated": (DILATED, [{"H": 41, "W": 37}, {"H": 64, "W": 64}]),
     "same_1d": (SAME_1D, [{"L": 400}, {"L": 731}]),
     "vgg_style": (VGG_STYLE, [{"H": 32, "W": 40}, {"H": 57, "W": 64}]),

@@ -9,6 +9,7 @@ import os
 import warnings
 
 import pytest
+import test_layers_torch
 import torch
 from _torch_oracle import SYMBOLS, Sym, check_both, check_concrete, check_symbolic, torch_layer, torch_run
 from hypothesis import given, settings
@@ -267,7 +268,8 @@ def test_reshape_divisibility(case):
 
 @st.composite
 def train_case(draw):
-    kind = draw(st.sampled_from(["Dropout1d", "Dropout2d", "Dropout3d", "Dropout"]))
+    kind = draw(st.sampled_from(["Dropout1d", "Dropout2d", "Dropout3d", "Dropout", "AlphaDropout",
+                                 "FeatureAlphaDropout", "SyncBatchNorm"]))
     return draw(st.one_of(norm_valid_case(), st.tuples(shapes([1, 2, 3, 4, 5, 6], hi=3), st.just([(kind, {})]))))
 
 
@@ -430,4 +432,16 @@ ALL_CASES = st.one_of(conv_mode_case(), conv_groups_case(), pool_valid_case(), a
 def test_symbolic_arguments(case):
     """Arguments written in the input's symbols (groups=C, kernel_size=L - 2, padding=W % 2), some input
     dims numbers: the plan's output at the sizes is torch's, its requirements hold exactly when torch runs it."""
+    check_symbolic(*case)
+
+
+MORE_CASES = st.one_of(test_layers_torch.more_pointwise_case(), test_layers_torch.more_norm_case(),
+                       test_layers_torch.fold_case(), test_layers_torch.lp_pool_case(),
+                       test_layers_torch.circular_pad_case(), test_layers_torch.upsampling_case())
+
+
+@given(symbolic_args(MORE_CASES))
+@EXAMPLES
+def test_symbolic_arguments_of_the_rest_of_torch_nn(case):
+    """The same for the kinds added for issue 11 (num_parameters=C, groups=C // 2, output_size=(H, W), ...)."""
     check_symbolic(*case)

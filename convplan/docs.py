@@ -1,0 +1,54 @@
+"""docs/layers.md from the registry: every layer kind with its arguments, in torch's order, and their
+defaults, the argument read from the input, and the input ranks it takes; then the torch.nn classes
+that are not layer kinds, with why.  `python -m convplan.docs` rewrites the file; a test checks
+that it is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .layers import REGISTRY, REQUIRED, LayerSpec
+from .torch_names import NOT_LAYERS, NOT_YET
+
+PATH = Path(__file__).resolve().parent.parent / "docs" / "layers.md"
+
+HEAD = """# Layers
+
+Generated from the registry (`convplan/layers.py`) by `python -m convplan.docs`; do not edit.
+
+A plan calls a layer with torch.nn's class name and torch's arguments, in torch's order, leaving out
+the one the input decides (the *read from the input* column).  Every shape rule, requirement and
+parameter count is checked against torch by the property tests (`tests/test_layers_torch.py`).
+`docs/torch_rules.md` says where torch refuses what.
+"""
+
+
+def signature(spec: LayerSpec) -> str:
+    args = [a.name if a.default is REQUIRED else f"{a.name}={a.default!r}" for a in spec.args]
+    return f"{spec.name}({', '.join(args)})"
+
+
+def ranks(spec: LayerSpec) -> str:
+    if spec.ranks is not None:
+        return ", ".join(f"{r}-D" for r in spec.ranks)
+    return f"{spec.min_rank}-D or more"
+
+
+def _choices(spec: LayerSpec) -> str:
+    return "; ".join(f"{a.name}: {', '.join(repr(c) for c in a.choices)}" for a in spec.args if a.choices)
+
+
+def render() -> str:
+    rows = ["| layer | read from the input | input | string values |", "|---|---|---|---|"]
+    for spec in sorted(REGISTRY.values(), key=lambda s: (s.family or s.name, s.nd)):  # 1d/2d/3d together
+        rows.append(f"| `{signature(spec)}` | {spec.inferred or ''} | {ranks(spec)} | {_choices(spec)} |")
+    out = [HEAD, f"## The {len(REGISTRY)} layer kinds\n", *rows, ""]
+    out += ["## torch.nn classes that are not layer kinds yet\n", "| class | why |", "|---|---|"]
+    out += [f"| `{name}` | {why} |" for name, why in sorted(NOT_YET.items())]
+    out += ["", "## torch.nn classes that are no layer of a plan\n", "| class | why |", "|---|---|"]
+    out += [f"| `{name}` | {why} |" for name, why in sorted(NOT_LAYERS.items())]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    PATH.write_text(render(), encoding="utf-8")

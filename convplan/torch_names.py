@@ -1,0 +1,152 @@
+"""What convplan says about a torch name it does not have as a layer: a torch.nn class that is not
+(yet) a layer kind, and why; a torch function or tensor method, and the layer that does the same
+where there is one.
+
+`convplan check` must not import torch, so torch's own names are kept as data: the torch.nn
+classes that are not layer kinds are listed here by hand, each with its reason (a test enumerates
+torch.nn and fails on any class that is neither a kind nor listed), and torch's public functions
+and Tensor methods are generated into `_torch_names.py` by `python -m convplan.torch_names`
+(a test compares them with the installed torch of that version).
+"""
+
+from __future__ import annotations
+
+from ._torch_names import FUNCTIONAL, FUNCTIONS, METHODS, TORCH_VERSION  # noqa: F401 - the tests read the version
+
+SEVERAL = "several inputs or outputs need the named-tensor syntax (issue 11 part 2)"
+LOSS = "a loss compares a prediction with a target: a plan describes the network, not its training"
+CONTAINER = "a container: in convplan a plan or a block holds the layers"
+ABSTRACT = "an abstract base class"
+
+NOT_YET: dict[str, str] = {  # torch.nn classes a plan should be able to use, and why it cannot yet
+    # several inputs or outputs
+    "RNN": f"it returns (output, h_n): {SEVERAL}",
+    "LSTM": f"it returns (output, (h_n, c_n)): {SEVERAL}",
+    "GRU": f"it returns (output, h_n): {SEVERAL}",
+    "RNNCell": f"it takes (input, hx): {SEVERAL}",
+    "LSTMCell": f"it takes (input, (h, c)) and returns (h, c): {SEVERAL}",
+    "GRUCell": f"it takes (input, hx): {SEVERAL}",
+    "MultiheadAttention": f"it takes query, key and value and returns (output, weights): {SEVERAL}",
+    "Transformer": f"it takes src and tgt: {SEVERAL}",
+    "TransformerEncoder": f"it is built from a layer module and takes masks: {SEVERAL}",
+    "TransformerDecoder": f"it takes tgt and memory: {SEVERAL}",
+    "TransformerEncoderLayer": "not done yet: attention and its masks come with the named-tensor syntax "
+                               "(issue 11 part 2)",
+    "TransformerDecoderLayer": f"it takes tgt and memory: {SEVERAL}",
+    "Bilinear": f"it takes two inputs: {SEVERAL}",
+    "CosineSimilarity": f"it compares two inputs: {SEVERAL}",
+    "PairwiseDistance": f"it compares two inputs: {SEVERAL}",
+    "MaxUnpool1d": f"it takes the pooled tensor and MaxPool1d's indices: {SEVERAL}",
+    "MaxUnpool2d": f"it takes the pooled tensor and MaxPool2d's indices: {SEVERAL}",
+    "MaxUnpool3d": f"it takes the pooled tensor and MaxPool3d's indices: {SEVERAL}",
+    "EmbeddingBag": f"it takes indices and their offsets (or per-sample weights): {SEVERAL}",
+    # not done yet, for a reason of their own
+    "Embedding": "not done yet: its input holds integer indices, which a plan's input cannot declare yet",
+    "FractionalMaxPool2d": "not done yet: its pooling regions are random even in eval mode, so a built module "
+                           "and its generated code give different outputs unless both are seeded",
+    "FractionalMaxPool3d": "not done yet: its pooling regions are random even in eval mode, so a built module "
+                           "and its generated code give different outputs unless both are seeded",
+}
+
+NOT_LAYERS: dict[str, str] = {  # torch.nn classes that are no layer of a plan, and what they are
+    "Module": ABSTRACT + " (every layer is a Module)",
+    "RNNBase": ABSTRACT + " (of RNN, LSTM and GRU)",
+    "RNNCellBase": ABSTRACT + " (of RNNCell, LSTMCell and GRUCell)",
+    "Container": CONTAINER + " (deprecated in torch)",
+    "Sequential": CONTAINER,
+    "ModuleList": CONTAINER,
+    "ModuleDict": CONTAINER,
+    "ParameterList": CONTAINER,
+    "ParameterDict": CONTAINER,
+    "DataParallel": "it runs a module on several devices: wrap the built module (plan.build()) instead",
+    "AdaptiveLogSoftmaxWithLoss": f"it takes the input and its target: {LOSS}",
+    **{f"Lazy{kind}": f"{kind} that reads its input size at the first call; convplan reads every size from the "
+                      f"input already: write {kind}(...)"
+       for kind in ("Linear", *(f"{f}{nd}d" for f in ("Conv", "ConvTranspose", "BatchNorm", "InstanceNorm")
+                                for nd in (1, 2, 3)))},
+    **{name: LOSS for name in (
+        "L1Loss", "MSELoss", "CrossEntropyLoss", "CTCLoss", "NLLLoss", "NLLLoss2d", "PoissonNLLLoss",
+        "GaussianNLLLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "MarginRankingLoss", "HingeEmbeddingLoss",
+        "MultiLabelMarginLoss", "HuberLoss", "SmoothL1Loss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
+        "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
+        "LinearCrossEntropyLoss")},
+}
+
+# The layer that does what a tensor operation or function does, where one does.
+ALTERNATIVES: dict[str, str] = {
+    "mean": "AdaptiveAvgPool2d(1) then Flatten() averages over H and W ([N, C, H, W] -> [N, C])",
+    "amax": "AdaptiveMaxPool2d(1) then Flatten() takes the maximum over H and W ([N, C, H, W] -> [N, C])",
+    "max": "AdaptiveMaxPool2d(1) then Flatten() takes the maximum over H and W ([N, C, H, W] -> [N, C])",
+    "view": "Flatten(start_dim, end_dim) merges dims, Unflatten(dim, sizes) splits one",
+    "reshape": "Flatten(start_dim, end_dim) merges dims, Unflatten(dim, sizes) splits one",
+    "pad": "ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d or CircularPad2d (and their 1d/3d kin)",
+    "interpolate": "Upsample(size=..., scale_factor=..., mode=...)",
+    "cat": "`cat(dim=1):` with `branch:` bodies, or cat(a, b, dim=1) on named tensors",
+    "add": "`residual:` with `shortcut:`, or add(a, b) on named tensors",
+    "mul": "mul(a, b) on named tensors",
+    "dropout": "Dropout(p)",
+    "linear": "Linear(out_features)",
+}
+
+
+def torch_kind(name: str) -> str | None:
+    """Where torch has `name`, in words ("torch.nn.LSTM", "torch.permute, Tensor.permute"), or None."""
+    if name in NOT_YET or name in NOT_LAYERS:
+        return f"torch.nn.{name}"
+    places = [f"{where}.{name}" for where, names in (("torch", FUNCTIONS), ("Tensor", METHODS),
+                                                     ("torch.nn.functional", FUNCTIONAL)) if name in names]
+    return ", ".join(places[:2]) or None
+
+
+def unknown_layer(name: str, layers) -> tuple[str, list[str]] | None:
+    """(message, hints) for a layer name that torch has and convplan does not; `layers`: the kinds there are
+    (a function's module twin, `max_pool1d` -> MaxPool1d, is suggested).  None: not a torch name."""
+    if name in NOT_YET:
+        return f"torch.nn.{name} is not supported yet: {NOT_YET[name]}", []
+    if name in NOT_LAYERS:
+        return f"torch.nn.{name} is not a layer of a plan: {NOT_LAYERS[name]}", []
+    where = torch_kind(name)
+    if where is None:
+        return None
+    twin = next((k for k in layers if k.lower() == name.lower().replace("_", "")), None)
+    hint = f"the layer {twin} does this: write {twin}(...)" if twin else ALTERNATIVES.get(name)
+    return (f"{name!r} is a tensor operation ({where}), not a layer: convplan has no tensor operations yet "
+            "(issue 11)", [hint] if hint else [])
+
+
+def _generate() -> str:
+    """The text of `_torch_names.py` from the installed torch."""
+    import inspect
+
+    import torch
+    import torch.nn.functional
+
+    functions = sorted(n for n in dir(torch) if not n.startswith("_") and n.islower()
+                       and callable(getattr(torch, n)) and not inspect.isclass(getattr(torch, n))
+                       and not inspect.ismodule(getattr(torch, n)))
+    methods = sorted(n for n in dir(torch.Tensor) if not n.startswith("_") and callable(getattr(torch.Tensor, n)))
+    functional = sorted(n for n, v in vars(torch.nn.functional).items() if not n.startswith("_") and n.islower()
+                        and (inspect.isfunction(v) or inspect.isbuiltin(v)))
+
+    def lines(names):
+        out, line = [], ""
+        for n in names:
+            if len(line) + len(n) + 1 > 110:
+                out.append(line)
+                line = ""
+            line = f"{line} {n}" if line else n
+        return "\n".join([*out, line])
+
+    version = torch.__version__.split("+")[0]
+    return (f'"""Generated by `python -m convplan.torch_names` from torch {version}: its public functions and '
+            f'Tensor\nmethods, so that `convplan check` can name them without importing torch.  Do not edit."""\n\n'
+            f"# ruff: noqa\nTORCH_VERSION = {version!r}\n"
+            f'FUNCTIONS = frozenset("""\n{lines(functions)}\n""".split())\n'
+            f'METHODS = frozenset("""\n{lines(methods)}\n""".split())\n'
+            f'FUNCTIONAL = frozenset("""\n{lines(functional)}\n""".split())\n')
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    Path(__file__).with_name("_torch_names.py").write_text(_generate(), encoding="utf-8")
