@@ -11,9 +11,14 @@ counting them as zero:
 - "flopcounter": exactly what `torch.utils.flop_counter.FlopCounterMode` reports for the
   built module: 2 per multiply-accumulate of convolutions and matrix products (mm, addmm,
   bmm), nothing else (normalisation, pooling, activations, merges are uncounted there).
+- "fvcore": exactly what fvcore's `FlopCountAnalysis(module, inputs).total()` reports: the
+  multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
+  average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a
+  warning, by kind.
 
 The per-node multiply-accumulates come from the registry (`LayerSpec.macs`), by the `macs`
-pass, which runs when a cost is first asked for.
+pass, which runs when a cost is first asked for.  A convention is one rule over a node and its
+first input: (count or None, operators the tool skips with a warning).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .graph import Graph
+from . import cost_fvcore
+from .graph import Graph, Node
 from .shapes import to_expr, value_at
 
 
@@ -31,15 +37,21 @@ from .shapes import to_expr, value_at
 class Convention:
     name: str
     counts: str  # what it counts, in words
-    per_mac: int  # units per multiply-accumulate of the layers it counts
+    rule: Callable[[Node, Node], tuple]  # (node, its first input) -> (count or None, operators skipped with a warning)
+
+
+def _per_mac(k: int) -> Callable:
+    return lambda node, source: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
 
 
 CONVENTIONS = {
     c.name: c
     for c in (
-        Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", 1),
+        Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
-                   "products, nothing else", 2),
+                   "products, nothing else", _per_mac(2)),
+        Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
+                   "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
     )
 }
 
@@ -62,6 +74,7 @@ class Cost:
     convention: str
     by_layer: dict  # node name -> its cost, in plan order: the nodes this convention counts
     uncounted: tuple[str, ...]  # the kinds in the plan this convention does not count (never a silent 0)
+    skipped: dict = field(default_factory=dict)  # kind -> operators the tool skips with a warning (fvcore)
     # raises for sizes the plan refuses (Plan.cost passes its own check): no count for a network that cannot run
     check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
@@ -81,6 +94,11 @@ class Cost:
         text = f"{self.convention}: {pyrepr(self.total)}"
         return text + (f" (not counted: {', '.join(self.uncounted)})" if self.uncounted else "")
 
+    @property
+    def skipped_ops(self) -> set[str]:
+        """Every operator the tool skips with a warning (fvcore's `unsupported_ops()`)."""
+        return {op for ops in self.skipped.values() for op in ops}
+
 
 def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] | None = None) -> Cost:
     """The cost of `graph` under `convention` (see CONVENTIONS); runs the macs pass if it has not run."""
@@ -89,16 +107,18 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
                          + ", ".join(sorted(CONVENTIONS)))
     if any("macs" not in node.meta for node in graph.nodes):
         macs(graph)
-    per = CONVENTIONS[convention].per_mac
-    by_layer, uncounted = {}, []
+    rule = CONVENTIONS[convention].rule
+    by_layer, uncounted, skipped = {}, [], {}
     for node in graph.nodes:
         if node.op == "input":
             continue
-        value = node.meta["macs"]
+        value, ops = rule(node, graph.nodes[node.inputs[0]])
+        kind = node.kind or node.op
+        if ops:
+            skipped[kind] = tuple(dict.fromkeys(skipped.get(kind, ()) + ops))
         if value is None:
-            kind = node.kind or node.op
             if kind not in uncounted:
                 uncounted.append(kind)
         else:
-            by_layer[node.name] = per * value
-    return Cost(convention, by_layer, tuple(uncounted), check)
+            by_layer[node.name] = to_expr(value)
+    return Cost(convention, by_layer, tuple(uncounted), skipped, check)

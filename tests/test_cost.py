@@ -80,7 +80,7 @@ def test_by_layer_is_in_plan_order_and_sums_to_the_total():
 
 def test_cost_errors_are_plain():
     plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
-    with pytest.raises(ValueError, match="conventions are flopcounter, macs"):
+    with pytest.raises(ValueError, match="conventions are flopcounter, fvcore, macs"):
         plan.cost("flops")
     with pytest.raises(ValueError, match="depends on L, N"):
         plan.cost().at()
