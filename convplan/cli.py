@@ -74,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     _command(sub, "verify", cmd_verify, "build the module with torch and compare every shape")
     p = _command(sub, "cost", cmd_cost, "the forward pass's cost per layer, as formulas (or numbers with --set)")
     p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
-                   help="what to count: macs (multiply-accumulates with the weights, the default) or flopcounter "
-                   "(what torch's FlopCounterMode reports)")
+                   help="what to count: macs (multiply-accumulates with the weights, the default), flopcounter "
+                   "(what torch's FlopCounterMode reports) or fvcore (what fvcore's FlopCountAnalysis reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
     p = _command(sub, "explain", cmd_explain,
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
@@ -213,17 +213,17 @@ def cmd_cost(args, sizes) -> int:
     if sizes:
         plan = plan.bind(**sizes)
     if args.compare:
-        rows = _compare(plan)
+        found = _compare(plan)
         if args.json:
-            print(json.dumps({"ok": True, "plan": plan.name, "by_kind": rows}, indent=2))
+            print(json.dumps({"ok": True, "plan": plan.name, **found}, indent=2))
         else:
-            print(_compare_table(plan, rows))
+            print(_compare_table(plan, found))
         return 0
     cost = plan.cost(args.convention)
     if args.json:
         print(json.dumps({"ok": True, "plan": plan.name, "convention": cost.convention, "total": _number(cost.total),
                           "by_layer": {k: _number(v) for k, v in cost.by_layer.items()},
-                          "uncounted": list(cost.uncounted)}, indent=2))
+                          "uncounted": list(cost.uncounted), "skipped": cost.skipped}, indent=2))
         return 0
     nodes = {node.name: node for node in plan.graph.nodes}
     rows = [("line", "name", "layer", cost.convention)]
@@ -232,32 +232,44 @@ def cmd_cost(args, sizes) -> int:
              *_columns(rows), f"total: {_shown(cost.total)}"]
     if cost.uncounted:
         lines.append(f"not counted: {', '.join(cost.uncounted)}")
+    if cost.skipped:
+        lines.append("skipped with a warning by the tool: "
+                     + ", ".join(f"{kind} ({', '.join(ops)})" for kind, ops in cost.skipped.items()))
     print("\n".join(lines))
     return 0
 
 
-def _compare(plan) -> list[dict]:
-    """Per layer kind, what each convention counts (None: not counted); the differences between two
-    conventions are the differences of these rows, kind by kind, with nothing left over."""
-    costs = {name: plan.cost(name) for name in sorted(CONVENTIONS)}
-    kinds: dict[str, dict] = {}
-    for node in plan.graph.nodes:
-        if node.op != "input":
-            kinds.setdefault(node.kind or node.op, {})
-    for name, cost in costs.items():
-        for node in plan.graph.nodes:
-            if node.name in cost.by_layer:
-                row = kinds[node.kind or node.op]
-                row[name] = row.get(name, 0) + cost.by_layer[node.name]
-    return [{"kind": kind, **{name: _number(row[name]) if name in row else None for name in costs}}
-            for kind, row in kinds.items()]
+BASE = "macs"  # --compare attributes each other convention's difference from this one to layer kinds
 
 
-def _compare_table(plan, rows: list[dict]) -> str:
+def _compare(plan) -> dict:
+    """Per layer kind, what each convention counts (None: not counted), the totals, and each convention's
+    difference from "macs" by kind: those differences add up to the totals' difference, with nothing left over."""
+    comparison = plan.compare_costs()
+    names = sorted(comparison.costs)
+    rows = [{"kind": kind, **{name: None if row[name] is None else _number(row[name]) for name in names}}
+            for kind, row in comparison.by_kind.items()]
+    differences = {f"{name} - {BASE}": {kind: _number(d) for kind, d in comparison.difference(name, BASE).items()}
+                   for name in names if name != BASE}
+    return {"by_kind": rows, "totals": {name: _number(t) for name, t in comparison.totals.items()},
+            "differences": differences}
+
+
+def _compare_table(plan, found: dict) -> str:
     names = sorted(CONVENTIONS)
     table = [("kind", *names)] + [(r["kind"], *("not counted" if r[c] is None else _shown(r[c]) for c in names))
-                                  for r in rows]
-    return "\n".join([f"plan {plan.name}  ({plan.filename}): cost by layer kind", *_columns(table, numbered=False)])
+                                  for r in found["by_kind"]]
+    table.append(("total", *(_shown(found["totals"][c]) for c in names)))
+    lines = [f"plan {plan.name}  ({plan.filename}): cost by layer kind", *_columns(table, numbered=False)]
+    for pair, by_kind in found["differences"].items():
+        parts = ", ".join(f"{kind} {_signed(d)}" for kind, d in by_kind.items()) or "none"
+        lines.append(f"{pair}: {parts}")
+    return "\n".join(lines)
+
+
+def _signed(value) -> str:
+    shown = _shown(value)
+    return shown if shown.startswith("-") else "+" + shown
 
 
 def _columns(rows, numbered: bool = True) -> list[str]:

@@ -122,3 +122,40 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
         else:
             by_layer[node.name] = to_expr(value)
     return Cost(convention, by_layer, tuple(uncounted), skipped, check)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every convention's count of a plan, by layer kind (in plan order): where two conventions differ, the
+    difference is the sum of their per-kind differences, with nothing left over."""
+
+    by_kind: dict  # kind -> {convention: its count of that kind's nodes, or None where it counts none of them}
+    costs: dict  # convention -> its Cost
+
+    @property
+    def totals(self) -> dict:
+        return {name: c.total for name, c in self.costs.items()}
+
+    def difference(self, a: str, b: str) -> dict:
+        """kind -> a's count minus b's (an uncounted kind counts 0), for the kinds where they may differ."""
+        out = {}
+        for kind, row in self.by_kind.items():
+            delta = to_expr((row[a] or 0) - (row[b] or 0))
+            if delta != 0:
+                out[kind] = delta
+        return out
+
+
+def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None = None) -> Comparison:
+    """The conventions (all, by default) side by side, by layer kind."""
+    names = tuple(conventions or CONVENTIONS)
+    costs = {name: cost(graph, name, check) for name in names}
+    kinds: dict[str, dict] = {}
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        row = kinds.setdefault(node.kind or node.op, dict.fromkeys(names))
+        for name, c in costs.items():
+            if node.name in c.by_layer:
+                row[name] = (row[name] or 0) + c.by_layer[node.name]
+    return Comparison(kinds, costs)

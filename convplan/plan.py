@@ -192,11 +192,20 @@ class Plan:
     def cost(self, convention: str = "macs"):
         """The forward pass's cost as formulas of the plan's symbols: `.total`, `.by_layer` (node name ->
         formula, in plan order), `.uncounted` (kinds the convention does not count).  Conventions: "macs"
-        (multiply-accumulates with the weights) and "flopcounter" (what torch's FlopCounterMode reports);
-        see convplan/cost.py."""
+        (multiply-accumulates with the weights), "flopcounter" (what torch's FlopCounterMode reports) and
+        "fvcore" (what fvcore's FlopCountAnalysis reports, `.skipped`: the operators it warns about); see
+        convplan/cost.py."""
         from .cost import cost
 
         return cost(self.graph, convention, self._check_values)
+
+    def compare_costs(self, conventions=None):
+        """Every convention (or those named) side by side by layer kind: `.by_kind` (kind -> convention ->
+        formula, None where not counted), `.totals`, `.difference(a, b)` (kind -> formula: they add up to the
+        totals' difference).  See convplan/cost.py."""
+        from .cost import compare
+
+        return compare(self.graph, conventions, self._check_values)
 
     def receptive_field(self) -> dict:
         """Node name -> one `receptive.Field` (size, jump, start: formulas) per spatial dim of the input, or
