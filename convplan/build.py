@@ -51,6 +51,34 @@ class PlanModule(nn.Module):
         return values
 
 
+    def values(self, *inputs: torch.Tensor):
+        """(node id, value) of every node in order, each value dropped once the last node that reads it has
+        run: only the live values take memory (verify compares shapes as they come).  `peak_bytes`: the most
+        bytes of distinct storages alive at once, the inputs included (measured on devices with storage)."""
+        last = {i: k for k, step in enumerate(self._steps) for i in step[3]}
+        values = dict(zip(self._input_ids, inputs, strict=True))
+        yield from values.items()
+        self.peak_bytes = _storage_bytes(inputs)
+        for k, (node_id, op, name, sources, args) in enumerate(self._steps):
+            operands = [values[i] for i in sources]
+            value = getattr(self, name)(*operands) if op == "layer" else MERGES[op].compute(torch, operands, args)
+            self.peak_bytes = max(self.peak_bytes, _storage_bytes([*inputs, *values.values(), value]))
+            del operands
+            for i in set(sources):
+                if last[i] == k:
+                    del values[i]
+            if node_id in last:
+                values[node_id] = value
+            yield node_id, value
+            del value
+
+
+def _storage_bytes(tensors) -> int:
+    if tensors and tensors[0].device.type == "meta":
+        return 0
+    return sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}.values())
+
+
 def make_layer(node: Node) -> nn.Module:
     """`torch.nn.<kind>(**arguments)`, every argument concrete."""
     spec = node.spec

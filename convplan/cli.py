@@ -71,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"convplan {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     _command(sub, "check", cmd_check, "print every layer's shape, the requirements and unknowns")
-    _command(sub, "verify", cmd_verify, "build the module with torch and compare every shape")
+    p = _command(sub, "verify", cmd_verify, "build the module with torch and compare every shape")
+    p.add_argument("--memory-budget", metavar="BYTES", type=_bytes, default=None,
+                   help="runs estimated above this (weights and live values; e.g. 4GB, 500MB) check shapes on "
+                   "torch's meta device instead of allocating (default 1GB)")
     p = _command(sub, "cost", cmd_cost, "the forward pass's cost per layer, as formulas (or numbers with --set)")
     p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
                    help="what to count: macs (multiply-accumulates with the weights, the default), flopcounter "
@@ -125,6 +128,19 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
     return sizes
 
 
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}
+
+
+def _bytes(text: str) -> int:
+    """`4GB`, `500MB`, `2GiB`, `1000000`: a number of bytes (argparse reports a ValueError as a usage error)."""
+    digits = text.strip().rstrip("BbIiKkMmGgTt ")
+    unit = text.strip()[len(digits):].strip().upper()
+    if not digits.isdigit() or unit not in _UNITS or len(digits) > 15:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes such as 4GB or 500MB, got {text!r}")
+    return int(digits) * _UNITS[unit]
+
+
 def _load(path, sizes: dict[str, int]):
     """The plan, checked with its sizes free if it can be (so --set values are checked against the
     requirements, E401), else with them fixed: an `if H > 7:` needs H to decide the structure."""
@@ -151,7 +167,7 @@ def cmd_check(args, sizes) -> int:
 
 def cmd_verify(args, sizes) -> int:
     plan = _load(args.file, sizes)
-    report = plan.verify(**sizes)
+    report = plan.verify(memory_budget=args.memory_budget, **sizes)
     if args.json:
         print(json.dumps({"ok": report.ok, "plan": plan.name, "runs": [r.__dict__ for r in report.runs]}, indent=2))
     else:

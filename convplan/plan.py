@@ -233,11 +233,13 @@ class Plan:
             raise PlanError(list(self.errors), self.source)
         return build_module(self.bind(**sizes) if sizes else self)
 
-    def verify(self, /, **sizes: int):
-        """Run the built module and compare every layer's shape with the prediction."""
+    def verify(self, /, memory_budget: int | None = None, **sizes: int):
+        """Run the built module and compare every layer's shape with the prediction.  A run whose estimated
+        bytes (weights and the values alive at once) exceed `memory_budget` (default 1 GB) runs on torch's
+        `meta` device (shapes only); `Report.runs` says which runs were concrete."""
         from .verify import verify
 
-        return verify(self, sizes)
+        return verify(self, sizes, memory_budget=memory_budget)
 
     def to_source(self, /, **sizes: int) -> str:
         """A standalone PyTorch module (`class <name>(nn.Module)`) whose constructor takes the
