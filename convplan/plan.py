@@ -218,7 +218,8 @@ class Plan:
     def memory(self, dtype: str = "float32"):
         """Bytes as formulas of the plan's symbols: `.parameters`, `.gradients`, `.optimizer[name]` ("sgd",
         "sgd_momentum", "adam", "adamw"), `.activations` (every tensor the eval-mode forward creates) and
-        `.by_layer`; `.training(optimizer)` adds them up.  See convplan/memory.py."""
+        `.by_layer`; `.training(optimizer)` adds them up.  `.saved` (`.saved_by_layer`): what autograd keeps
+        for backward in training mode, distinct storages, the input not requiring grad.  See convplan/memory.py."""
         from .memory import memory
 
         return memory(self.graph, dtype, self._check_values)
