@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "cost", cmd_cost, "the forward pass's cost per layer, as formulas (or numbers with --set)")
     p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
                    help="what to count: macs (multiply-accumulates with the weights, the default), flopcounter "
-                   "(what torch's FlopCounterMode reports) or fvcore (what fvcore's FlopCountAnalysis reports)")
+                   "(what torch's FlopCounterMode reports), fvcore (what fvcore's FlopCountAnalysis reports) or "
+                   "ptflops (what ptflops' get_model_complexity_info reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
     p = _command(sub, "explain", cmd_explain,
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",

@@ -15,6 +15,9 @@ counting them as zero:
   multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
   average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a
   warning, by kind.
+- "ptflops": exactly what ptflops' `get_model_complexity_info` (pytorch backend) reports: module hooks
+  per sample plus patched functions per batch, truncated to an int (cost_ptflops.py).  Its per-layer
+  counts are rationals (a hook's share of the batch); the total is the floor of their sum.
 
 The per-node multiply-accumulates come from the registry (`LayerSpec.macs`), by the `macs`
 pass, which runs when a cost is first asked for.  A convention is one rule over a node and its
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from . import cost_fvcore
+from . import cost_fvcore, cost_ptflops
 from .graph import Graph, Node
 from .shapes import to_expr, value_at
 
@@ -37,11 +40,12 @@ from .shapes import to_expr, value_at
 class Convention:
     name: str
     counts: str  # what it counts, in words
-    rule: Callable[[Node, Node], tuple]  # (node, its first input) -> (count or None, operators skipped with a warning)
+    rule: Callable[[Node, Graph], tuple]  # (node, graph) -> (count or None, operators skipped with a warning)
+    total: Callable[[dict], sympy.Expr] | None = None  # by_layer -> the total, where it is not their sum
 
 
 def _per_mac(k: int) -> Callable:
-    return lambda node, source: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
+    return lambda node, graph: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
 
 
 CONVENTIONS = {
@@ -52,6 +56,8 @@ CONVENTIONS = {
                    "products, nothing else", _per_mac(2)),
         Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
                    "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
+        Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "
+                   "plus patched functions per batch, truncated", cost_ptflops.count, cost_ptflops.total),
     )
 }
 
@@ -80,7 +86,8 @@ class Cost:
 
     @property
     def total(self) -> sympy.Expr:
-        return sympy.Add(*self.by_layer.values())
+        finish = CONVENTIONS[self.convention].total
+        return finish(self.by_layer) if finish is not None else sympy.Add(*self.by_layer.values())
 
     def at(self, **sizes: int) -> int:
         """The total at these sizes (every symbol of the total needs a value)."""
@@ -112,7 +119,7 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
     for node in graph.nodes:
         if node.op == "input":
             continue
-        value, ops = rule(node, graph.nodes[node.inputs[0]])
+        value, ops = rule(node, graph)
         kind = node.kind or node.op
         if ops:
             skipped[kind] = tuple(dict.fromkeys(skipped.get(kind, ()) + ops))
@@ -158,4 +165,10 @@ def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None
         for name, c in costs.items():
             if node.name in c.by_layer:
                 row[name] = (row[name] or 0) + c.by_layer[node.name]
+    for name, c in costs.items():  # a total that is not the sum of the layers (ptflops' int()): its own row
+        if CONVENTIONS[name].total is not None:
+            kinds.setdefault(ROUNDING, dict.fromkeys(names))[name] = c.total - sympy.Add(*c.by_layer.values())
     return Comparison(kinds, costs)
+
+
+ROUNDING = "int() of the sum"  # the --compare row of what a tool's rounding of its total adds

@@ -44,8 +44,9 @@ def numel(shape) -> sympy.Expr:
     return prod(shape)
 
 
-def count(node: Node, source: Node) -> tuple[sympy.Expr | None, tuple[str, ...]]:
+def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
     """(fvcore's count of the node, or None where it gives none; the operators it skips with a warning)."""
+    source = graph.nodes[node.inputs[0]]
     kind = node.kind or node.op
     if kind in _IGNORED:
         return None, ()

@@ -192,8 +192,9 @@ class Plan:
     def cost(self, convention: str = "macs"):
         """The forward pass's cost as formulas of the plan's symbols: `.total`, `.by_layer` (node name ->
         formula, in plan order), `.uncounted` (kinds the convention does not count).  Conventions: "macs"
-        (multiply-accumulates with the weights), "flopcounter" (what torch's FlopCounterMode reports) and
-        "fvcore" (what fvcore's FlopCountAnalysis reports, `.skipped`: the operators it warns about); see
+        (multiply-accumulates with the weights), "flopcounter" (what torch's FlopCounterMode reports),
+        "fvcore" (what fvcore's FlopCountAnalysis reports, `.skipped`: the operators it warns about) and
+        "ptflops" (what ptflops' get_model_complexity_info reports); see
         convplan/cost.py."""
         from .cost import cost
 

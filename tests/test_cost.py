@@ -127,7 +127,8 @@ def test_cost_compare_attributes_every_difference_to_a_kind(capsys):
     totals = {c: plan.cost(c).at(N=2, H=64, W=96) for c in ("macs", "flopcounter")}
     for c, total in totals.items():
         assert sum(r[c] or 0 for r in rows) == total  # nothing left over
-    assert {r["kind"] for r in rows if r["macs"] is None} == set(plan.cost("macs").uncounted)
+    rounding = {"int() of the sum"}  # ptflops truncates its total
+    assert {r["kind"] for r in rows if r["macs"] is None} - rounding == set(plan.cost("macs").uncounted)
     code, out, _ = _cli(capsys, *argv[:-1])
     assert code == 0 and "ConvTranspose2d" in out and "not counted" in out
 
