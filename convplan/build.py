@@ -51,26 +51,34 @@ class PlanModule(nn.Module):
         return values
 
 
-    def values(self, *inputs: torch.Tensor):
-        """(node id, value) of every node in order, each value dropped once the last node that reads it has
-        run: only the live values take memory (verify compares shapes as they come).  `peak_bytes`: the most
-        bytes of distinct storages alive at once, the inputs included (measured on devices with storage)."""
-        last = {i: k for k, step in enumerate(self._steps) for i in step[3]}
-        values = dict(zip(self._input_ids, inputs, strict=True))
-        yield from values.items()
-        self.peak_bytes = _storage_bytes(inputs)
-        for k, (node_id, op, name, sources, args) in enumerate(self._steps):
-            operands = [values[i] for i in sources]
-            value = getattr(self, name)(*operands) if op == "layer" else MERGES[op].compute(torch, operands, args)
-            self.peak_bytes = max(self.peak_bytes, _storage_bytes([*inputs, *values.values(), value]))
-            del operands
-            for i in set(sources):
-                if last[i] == k:
-                    del values[i]
-            if node_id in last:
-                values[node_id] = value
-            yield node_id, value
-            del value
+class Peak:
+    """The most bytes of distinct storages alive at once during `values` (measured where tensors have storage)."""
+
+    bytes: int = 0
+
+
+def values(module: PlanModule, inputs, peak: Peak | None = None):
+    """(node id, value) of every node in order, each value dropped once the last node that reads it has
+    run: only the live values take memory (verify compares shapes as they come).  `peak` records the most
+    bytes alive at once, the inputs included.  A function, not a method: a layer may be called `values`."""
+    peak = peak if peak is not None else Peak()
+    steps = module._steps
+    last = {i: k for k, step in enumerate(steps) for i in step[3]}
+    live = dict(zip(module._input_ids, inputs, strict=True))
+    yield from live.items()
+    peak.bytes = _storage_bytes(inputs)
+    for k, (node_id, op, name, sources, args) in enumerate(steps):
+        operands = [live[i] for i in sources]
+        value = getattr(module, name)(*operands) if op == "layer" else MERGES[op].compute(torch, operands, args)
+        peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *live.values(), value]))
+        del operands
+        for i in set(sources):
+            if last[i] == k:
+                del live[i]
+        if node_id in last:
+            live[node_id] = value
+        yield node_id, value
+        del value
 
 
 def _storage_bytes(tensors) -> int:

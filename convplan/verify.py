@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .build import build_module, torch  # torch as build.py imports it (without the numpy warning)
+from .build import Peak, build_module, torch, values  # torch as build.py imports it (without the numpy warning)
 from .limits import addressable, require_addressable, run_bytes, show_bytes
 from .shapes import evaluate
 from .show import show_shape
@@ -131,10 +131,10 @@ def _attempt(bound, sizes: dict[str, int], run: Run) -> Run:
         module = build_module(bound).eval()
     inputs = [torch.randn(*(int(evaluate(d, sizes)) for d in node.shape), device=device)
               for node in bound.graph.inputs]
-    seen = {}  # node id -> the shape torch gave; each value is dropped once nothing reads it
+    seen, peak = {}, Peak()  # node id -> the shape torch gave; each value is dropped once nothing reads it
     try:
         with torch.no_grad():
-            for node_id, value in module.values(*inputs):
+            for node_id, value in values(module, inputs, peak):
                 seen[node_id] = tuple(value.shape)
                 del value
     except Exception as exc:  # torch refused what the plan accepted: that is the mismatch
@@ -142,7 +142,7 @@ def _attempt(bound, sizes: dict[str, int], run: Run) -> Run:
             raise
         run.mismatches.append(f"torch raised {type(exc).__name__}: {str(exc).splitlines()[0]}")
         return run
-    run.peak = module.peak_bytes
+    run.peak = peak.bytes
     for node in bound.graph.nodes:
         if node.op == "input":  # made from the predicted shape: nothing to compare
             continue
