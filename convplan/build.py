@@ -89,6 +89,59 @@ def _step(step: Step, owner: tuple[str, ...]) -> tuple:
     return step.out, step.op, path, tuple(step.inputs), args
 
 
+class Peak:
+    """The most bytes of distinct storages alive at once during `values` (measured where tensors have storage)."""
+
+    bytes: int = 0
+
+
+def values(module: PlanModule, inputs, peak: Peak | None = None):
+    """(node id, value) of every node in order, each value dropped once the last node that reads it has
+    run: only the live values take memory (verify compares shapes as they come).  Block calls run here, not
+    through their forward, so that a block's input is dropped after its last reader inside the block, as
+    the plan's estimate counts.  `peak` records the most bytes alive at once, the inputs included.  A
+    function, not a method: a layer may be called `values`."""
+    peak = peak if peak is not None else Peak()
+    peak.bytes = _storage_bytes(inputs)
+    yield from zip(module._input_ids, inputs, strict=True)
+    yield from _frame(module, list(inputs), [], inputs, peak)
+
+
+def _frame(block: BlockModule, operands: list, frames: list, inputs, peak: Peak):
+    """Run one block call's steps (consuming `operands`), yielding every value; returns its output(s)."""
+    live = dict(zip(block._input_ids, operands, strict=True))
+    operands.clear()  # the caller holds no reference: the block's live values are the only ones
+    frames.append(live)
+    keep = set(block._output_ids)
+    last = {i: k for k, step in enumerate(block._steps) for i in step[3]}
+    for k, (node_id, op, path, sources, args) in enumerate(block._steps):
+        ops = [live[i] for i in sources]
+        for i in set(sources):
+            if last[i] == k and i not in keep:
+                del live[i]
+        sub = block.get_submodule(path) if path is not None else None
+        if isinstance(sub, BlockModule):
+            value = yield from _frame(sub, ops, frames, inputs, peak)
+        else:
+            value = sub(*ops) if sub is not None else MERGES[op].compute(torch, ops, args)
+            alive = [t for frame in frames for t in frame.values()]
+            peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *alive, *ops, value]))
+        del ops
+        if node_id in last or node_id in keep:
+            live[node_id] = value
+        yield node_id, value
+        del value
+    frames.pop()
+    outputs = [live[i] for i in block._output_ids]
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _storage_bytes(tensors) -> int:
+    if tensors and tensors[0].device.type == "meta":
+        return 0
+    return sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}.values())
+
+
 def make_layer(node: Node) -> nn.Module:
     """`torch.nn.<kind>(**arguments)`, every argument concrete."""
     spec = node.spec

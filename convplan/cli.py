@@ -170,11 +170,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"convplan {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     _command(sub, "check", cmd_check, "print every layer's shape, the requirements and unknowns")
-    _command(sub, "verify", cmd_verify, "build the module with torch and compare every shape")
+    p = _command(sub, "verify", cmd_verify, "build the module with torch and compare every shape")
+    p.add_argument("--memory-budget", metavar="BYTES", type=_bytes, default=None,
+                   help="runs estimated above this (weights and live values; e.g. 4GB, 500MB) check shapes on "
+                   "torch's meta device instead of allocating (default 1GB)")
     p = _command(sub, "cost", cmd_cost, "the forward pass's cost per layer, as formulas (or numbers with --set)")
     p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
-                   help="what to count: macs (multiply-accumulates with the weights, the default) or flopcounter "
-                   "(what torch's FlopCounterMode reports)")
+                   help="what to count: macs (multiply-accumulates with the weights, the default), flopcounter "
+                   "(what torch's FlopCounterMode reports), fvcore (what fvcore's FlopCountAnalysis reports) or "
+                   "ptflops (what ptflops' get_model_complexity_info reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
     p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
                  "shape (numbers with --set)", json=False, several=False)
@@ -262,6 +266,19 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
     return sizes
 
 
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}
+
+
+def _bytes(text: str) -> int:
+    """`4GB`, `500MB`, `2GiB`, `1000000`: a number of bytes (argparse reports a ValueError as a usage error)."""
+    digits = text.strip().rstrip("BbIiKkMmGgTt ")
+    unit = text.strip()[len(digits):].strip().upper()
+    if not digits.isdigit() or unit not in _UNITS or len(digits) > 15:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes such as 4GB or 500MB, got {text!r}")
+    return int(digits) * _UNITS[unit]
+
+
 def _load(source, sizes: dict[str, int]):
     """The plan, checked with its sizes free if it can be (so --set values are checked against the
     requirements, E401), else with them fixed: an `if H > 7:` needs H to decide the structure."""
@@ -294,7 +311,7 @@ def cmd_check(args, sizes, plan, out: Output) -> int:
 
 
 def cmd_verify(args, sizes, plan, out: Output) -> int:
-    report = plan.verify(**sizes)
+    report = plan.verify(memory_budget=args.memory_budget, **sizes)
     if args.json:
         out.add({"ok": report.ok, "plan": plan.name, "file": plan.filename, "runs": [r.__dict__ for r in report.runs]})
     else:
@@ -368,17 +385,17 @@ def cmd_explain(args, sizes, plan, out: Output) -> int:
 
 def cmd_cost(args, sizes, plan, out: Output) -> int:
     if args.compare:
-        rows = _compare(plan)
+        found = _compare(plan)
         if args.json:
-            out.add({"ok": True, "plan": plan.name, "file": plan.filename, "by_kind": rows})
+            out.add({"ok": True, "plan": plan.name, "file": plan.filename, **found})
         else:
-            out.text(_compare_table(plan, rows))
+            out.text(_compare_table(plan, found))
         return 0
     cost = plan.cost(args.convention)
     if args.json:
         out.add({"ok": True, "plan": plan.name, "file": plan.filename, "convention": cost.convention,
                  "total": _number(cost.total), "by_layer": {k: _number(v) for k, v in cost.by_layer.items()},
-                 "uncounted": list(cost.uncounted)})
+                 "uncounted": list(cost.uncounted), "skipped": cost.skipped})
         return 0
     nodes = {node.name: node for node in plan.graph.nodes}
     rows = [("line", "name", "layer", cost.convention)]
@@ -387,32 +404,44 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
              *_columns(rows), f"total: {_shown(cost.total)}"]
     if cost.uncounted:
         lines.append(f"not counted: {', '.join(cost.uncounted)}")
+    if cost.skipped:
+        lines.append("skipped with a warning by the tool: "
+                     + ", ".join(f"{kind} ({', '.join(ops)})" for kind, ops in cost.skipped.items()))
     out.text("\n".join(lines))
     return 0
 
 
-def _compare(plan) -> list[dict]:
-    """Per layer kind, what each convention counts (None: not counted); the differences between two
-    conventions are the differences of these rows, kind by kind, with nothing left over."""
-    costs = {name: plan.cost(name) for name in sorted(CONVENTIONS)}
-    kinds: dict[str, dict] = {}
-    for node in plan.graph.nodes:
-        if node.op != "input":
-            kinds.setdefault(node.kind or node.op, {})
-    for name, cost in costs.items():
-        for node in plan.graph.nodes:
-            if node.name in cost.by_layer:
-                row = kinds[node.kind or node.op]
-                row[name] = row.get(name, 0) + cost.by_layer[node.name]
-    return [{"kind": kind, **{name: _number(row[name]) if name in row else None for name in costs}}
-            for kind, row in kinds.items()]
+BASE = "macs"  # --compare attributes each other convention's difference from this one to layer kinds
 
 
-def _compare_table(plan, rows: list[dict]) -> str:
+def _compare(plan) -> dict:
+    """Per layer kind, what each convention counts (None: not counted), the totals, and each convention's
+    difference from "macs" by kind: those differences add up to the totals' difference, with nothing left over."""
+    comparison = plan.compare_costs()
+    names = sorted(comparison.costs)
+    rows = [{"kind": kind, **{name: None if row[name] is None else _number(row[name]) for name in names}}
+            for kind, row in comparison.by_kind.items()]
+    differences = {f"{name} - {BASE}": {kind: _number(d) for kind, d in comparison.difference(name, BASE).items()}
+                   for name in names if name != BASE}
+    return {"by_kind": rows, "totals": {name: _number(t) for name, t in comparison.totals.items()},
+            "differences": differences}
+
+
+def _compare_table(plan, found: dict) -> str:
     names = sorted(CONVENTIONS)
     table = [("kind", *names)] + [(r["kind"], *("not counted" if r[c] is None else _shown(r[c]) for c in names))
-                                  for r in rows]
-    return "\n".join([f"plan {plan.name}  ({plan.filename}): cost by layer kind", *_columns(table, numbered=False)])
+                                  for r in found["by_kind"]]
+    table.append(("total", *(_shown(found["totals"][c]) for c in names)))
+    lines = [f"plan {plan.name}  ({plan.filename}): cost by layer kind", *_columns(table, numbered=False)]
+    for pair, by_kind in found["differences"].items():
+        parts = ", ".join(f"{kind} {_signed(d)}" for kind, d in by_kind.items()) or "none"
+        lines.append(f"{pair}: {parts}")
+    return "\n".join(lines)
+
+
+def _signed(value) -> str:
+    shown = _shown(value)
+    return shown if shown.startswith("-") else "+" + shown
 
 
 def _columns(rows, numbered: bool = True) -> list[str]:

@@ -11,9 +11,17 @@ counting them as zero:
 - "flopcounter": exactly what `torch.utils.flop_counter.FlopCounterMode` reports for the
   built module: 2 per multiply-accumulate of convolutions and matrix products (mm, addmm,
   bmm), nothing else (normalisation, pooling, activations, merges are uncounted there).
+- "fvcore": exactly what fvcore's `FlopCountAnalysis(module, inputs).total()` reports: the
+  multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
+  average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a
+  warning, by kind.
+- "ptflops": exactly what ptflops' `get_model_complexity_info` (pytorch backend) reports: module hooks
+  per sample plus patched functions per batch, truncated to an int (cost_ptflops.py).  Its per-layer
+  counts are rationals (a hook's share of the batch); the total is the floor of their sum.
 
 The per-node multiply-accumulates come from the registry (`LayerSpec.macs`), by the `macs`
-pass, which runs when a cost is first asked for.
+pass, which runs when a cost is first asked for.  A convention is one rule over a node and its
+first input: (count or None, operators the tool skips with a warning).
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .graph import Graph
+from . import cost_fvcore, cost_ptflops
+from .graph import Graph, Node
 from .shapes import to_expr, value_at
 
 
@@ -31,15 +40,24 @@ from .shapes import to_expr, value_at
 class Convention:
     name: str
     counts: str  # what it counts, in words
-    per_mac: int  # units per multiply-accumulate of the layers it counts
+    rule: Callable[[Node, Graph], tuple]  # (node, graph) -> (count or None, operators skipped with a warning)
+    total: Callable[[dict], sympy.Expr] | None = None  # by_layer -> the total, where it is not their sum
+
+
+def _per_mac(k: int) -> Callable:
+    return lambda node, graph: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
 
 
 CONVENTIONS = {
     c.name: c
     for c in (
-        Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", 1),
+        Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
-                   "products, nothing else", 2),
+                   "products, nothing else", _per_mac(2)),
+        Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
+                   "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
+        Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "
+                   "plus patched functions per batch, truncated", cost_ptflops.count, cost_ptflops.total),
     )
 }
 
@@ -62,12 +80,14 @@ class Cost:
     convention: str
     by_layer: dict  # node name -> its cost, in plan order: the nodes this convention counts
     uncounted: tuple[str, ...]  # the kinds in the plan this convention does not count (never a silent 0)
+    skipped: dict = field(default_factory=dict)  # kind -> operators the tool skips with a warning (fvcore)
     # raises for sizes the plan refuses (Plan.cost passes its own check): no count for a network that cannot run
     check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def total(self) -> sympy.Expr:
-        return sympy.Add(*self.by_layer.values())
+        finish = CONVENTIONS[self.convention].total
+        return finish(self.by_layer) if finish is not None else sympy.Add(*self.by_layer.values())
 
     def at(self, **sizes: int) -> int:
         """The total at these sizes (every symbol of the total needs a value)."""
@@ -81,6 +101,11 @@ class Cost:
         text = f"{self.convention}: {pyrepr(self.total)}"
         return text + (f" (not counted: {', '.join(self.uncounted)})" if self.uncounted else "")
 
+    @property
+    def skipped_ops(self) -> set[str]:
+        """Every operator the tool skips with a warning (fvcore's `unsupported_ops()`)."""
+        return {op for ops in self.skipped.values() for op in ops}
+
 
 def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] | None = None) -> Cost:
     """The cost of `graph` under `convention` (see CONVENTIONS); runs the macs pass if it has not run."""
@@ -89,16 +114,61 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
                          + ", ".join(sorted(CONVENTIONS)))
     if any("macs" not in node.meta for node in graph.nodes):
         macs(graph)
-    per = CONVENTIONS[convention].per_mac
-    by_layer, uncounted = {}, []
+    rule = CONVENTIONS[convention].rule
+    by_layer, uncounted, skipped = {}, [], {}
     for node in graph.nodes:
         if node.op == "input":
             continue
-        value = node.meta["macs"]
+        value, ops = rule(node, graph)
+        kind = node.kind or node.op
+        if ops:
+            skipped[kind] = tuple(dict.fromkeys(skipped.get(kind, ()) + ops))
         if value is None:
-            kind = node.kind or node.op
             if kind not in uncounted:
                 uncounted.append(kind)
         else:
-            by_layer[node.name] = per * value
-    return Cost(convention, by_layer, tuple(uncounted), check)
+            by_layer[node.name] = to_expr(value)
+    return Cost(convention, by_layer, tuple(uncounted), skipped, check)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every convention's count of a plan, by layer kind (in plan order): where two conventions differ, the
+    difference is the sum of their per-kind differences, with nothing left over."""
+
+    by_kind: dict  # kind -> {convention: its count of that kind's nodes, or None where it counts none of them}
+    costs: dict  # convention -> its Cost
+
+    @property
+    def totals(self) -> dict:
+        return {name: c.total for name, c in self.costs.items()}
+
+    def difference(self, a: str, b: str) -> dict:
+        """kind -> a's count minus b's (an uncounted kind counts 0), for the kinds where they may differ."""
+        out = {}
+        for kind, row in self.by_kind.items():
+            delta = to_expr((row[a] or 0) - (row[b] or 0))
+            if delta != 0:
+                out[kind] = delta
+        return out
+
+
+def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None = None) -> Comparison:
+    """The conventions (all, by default) side by side, by layer kind."""
+    names = tuple(conventions or CONVENTIONS)
+    costs = {name: cost(graph, name, check) for name in names}
+    kinds: dict[str, dict] = {}
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        row = kinds.setdefault(node.kind or node.op, dict.fromkeys(names))
+        for name, c in costs.items():
+            if node.name in c.by_layer:
+                row[name] = (row[name] or 0) + c.by_layer[node.name]
+    for name, c in costs.items():  # a total that is not the sum of the layers (ptflops' int()): its own row
+        if CONVENTIONS[name].total is not None:
+            kinds.setdefault(ROUNDING, dict.fromkeys(names))[name] = c.total - sympy.Add(*c.by_layer.values())
+    return Comparison(kinds, costs)
+
+
+ROUNDING = "int() of the sum"  # the --compare row of what a tool's rounding of its total adds

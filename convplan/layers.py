@@ -26,6 +26,7 @@ from fractions import Fraction
 
 import sympy
 
+from . import saves as sv
 from .shapes import at_least, divides, floordiv, mod, offset, pyrepr, to_expr
 
 REQUIRED = object()  # marks an argument without a default
@@ -84,6 +85,9 @@ class LayerSpec:
     # In eval mode the output is the input's storage (a view, or the input itself): it takes no memory.
     # A kind with an `inplace` argument writes into its input when that is True.
     aliases_input: bool = False
+    # What autograd saves for backward in training (saves.py): (args, input shape, output shape) -> Saves;
+    # None: not modelled (memory lists the kind instead of counting it as nothing).
+    saves: Callable | None = None
     # How output positions read input positions (receptive.py): POINTWISE, GLOBAL, or (args, nd) -> one
     # (extent, stride, left padding) per spatial dim of the window it slides; None: not modelled.
     window: Callable | str | None = None
@@ -838,7 +842,7 @@ def _conv(nd: int) -> None:
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
     _member("Conv", nd, args=args, rule=conv_rule, count=conv_count, macs=conv_macs, window=conv_window,
-            size_rule=CONV_SIZE, inferred="in_channels", infer=_channels(nd), short="conv")
+            saves=sv.conv(nd), size_rule=CONV_SIZE, inferred="in_channels", infer=_channels(nd), short="conv")
 
 
 def _conv_transpose(nd: int) -> None:
@@ -854,7 +858,7 @@ def _conv_transpose(nd: int) -> None:
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
     _member("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, macs=conv_t_macs,
-            size_rule=CONV_T_SIZE, inferred="in_channels", infer=_channels(nd), short="deconv")
+            saves=sv.SAVES_INPUT, size_rule=CONV_T_SIZE, inferred="in_channels", infer=_channels(nd), short="deconv")
 
 
 def _max_pool(nd: int) -> None:
@@ -866,7 +870,8 @@ def _max_pool(nd: int) -> None:
         Arg("return_indices", False, BOOL),
         Arg("ceil_mode", False, BOOL),
     )
-    _member("MaxPool", nd, args=args, rule=pool_rule, short="maxpool", window=pool_window, size_rule=CONV_SIZE)
+    _member("MaxPool", nd, args=args, rule=pool_rule, short="maxpool", window=pool_window, size_rule=CONV_SIZE,
+            saves=sv.max_pool)
 
 
 def _avg_pool(nd: int) -> None:
@@ -880,16 +885,16 @@ def _avg_pool(nd: int) -> None:
     if nd > 1:  # AvgPool1d has none
         args += (Arg("divisor_override", None, OPT_INT),)
     _member("AvgPool", nd, args=args, rule=pool_rule, short="avgpool", kernel_within_input=nd == 3,
-            window=pool_window, size_rule=AVG_POOL_SIZE)
+            window=pool_window, size_rule=AVG_POOL_SIZE, saves=sv.SAVES_INPUT)
 
 
 def _adaptive_pools(nd: int) -> None:
     size = Arg("output_size", kind=OPT_SIZE)
     # AdaptiveAvgPool2d/3d take any rank for a 1 x 1 (x 1) output: adaptive_rule checks the rank
     _member("AdaptiveAvgPool", nd, args=(size,), rule=adaptive_rule, ranks=None if nd > 1 else (nd + 1, nd + 2),
-            min_rank=nd, short="adaptiveavgpool", window=adaptive_window)
+            min_rank=nd, short="adaptiveavgpool", window=adaptive_window, saves=sv.adaptive_avg_pool(nd))
     _member("AdaptiveMaxPool", nd, args=(size, Arg("return_indices", False, BOOL)), rule=adaptive_rule, min_rank=nd,
-            short="adaptivemaxpool", window=adaptive_window)
+            short="adaptivemaxpool", window=adaptive_window, saves=sv.max_pool)
 
 
 def _norm_args(affine: bool) -> tuple[Arg, ...]:
@@ -905,12 +910,14 @@ def _norm_args(affine: bool) -> tuple[Arg, ...]:
 def _batch_norm(nd: int) -> None:
     _member("BatchNorm", nd, args=_norm_args(True), rule=batch_norm_rule, count=norm_count, inferred="num_features",
             infer=lambda shape, a: shape[1], ranks=(2, 3) if nd == 1 else (nd + 2,), short="bn",
+            saves=sv.norm(lambda a, shape: shape[1]),  # mean and inverse std per channel
             window=POINTWISE)  # eval mode: the running statistics, one scale and shift per channel
 
 
 def _instance_norm(nd: int) -> None:
     _member("InstanceNorm", nd, args=_norm_args(False), rule=instance_norm_rule, count=norm_count,
             inferred="num_features", infer=_channels(nd), short="instnorm",
+            saves=sv.norm(lambda a, shape: prod(shape[:-nd])),  # per sample and channel
             window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL)  # eval: whose statistics
 
 
@@ -918,7 +925,7 @@ def _dropout(nd: int) -> None:
     args = (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL))
     # Dropout2d/3d only warn about other ranks
     _member("Dropout", nd, args=args, rule=dropout_rule, ranks=(nd + 1, nd + 2) if nd == 1 else None, short="dropout",
-            aliases_input=True, window=POINTWISE)
+            aliases_input=True, window=POINTWISE, saves=sv.dropout(nd))
 
 
 def _pads(nd: int) -> None:
@@ -930,7 +937,8 @@ def _pads(nd: int) -> None:
         ("ReplicationPad", (padding,), "replicate"),
     ):
         # ranks=None: pad_rule checks them, as they follow len(padding), not the class name
-        _member(family, nd, args=args, rule=pad_rule, ranks=None, pad_mode=mode, short="pad", window=pad_window)
+        _member(family, nd, args=args, rule=pad_rule, ranks=None, pad_mode=mode, short="pad", window=pad_window,
+                saves=sv.NOTHING if mode == "constant" else sv.SAVES_INPUT)
 
 
 for _nd in (1, 2, 3):  # the 1d members first, as torch lists them
@@ -939,6 +947,11 @@ for _nd in (1, 2, 3):  # the 1d members first, as torch lists them
         _family(_nd)
 
 _INPLACE = (Arg("inplace", False, BOOL),)
+# What each saves for backward (saves.py): its output or its input; in place, its output or a copy of its input
+_ACTIVATION_SAVES = {name: sv.activation(sv.OUTPUT if name in ("ReLU", "Sigmoid", "Tanh") else sv.INPUT,
+                                         name in ("ReLU", "LeakyReLU", "ELU")) for name in (
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh")}
+_ACTIVATION_SAVES["Identity"] = sv.VIEW
 for _name, _args in {
     "ReLU": _INPLACE,
     "ReLU6": _INPLACE,
@@ -954,12 +967,13 @@ for _name, _args in {
     "Identity": (),
 }.items():
     register(LayerSpec(name=_name, args=_args, rule=same_shape, short=_name.lower(), aliases_input=_name == "Identity",
-                       window=POINTWISE))
+                       window=POINTWISE, saves=_ACTIVATION_SAVES[_name]))
 register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + _INPLACE, rule=dropout_rule, short="dropout",
-                   aliases_input=True, window=POINTWISE))
+                   aliases_input=True, window=POINTWISE, saves=sv.dropout(0)))
 
 for _name in ("Softmax", "LogSoftmax"):
-    register(LayerSpec(name=_name, args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short=_name.lower()))
+    register(LayerSpec(name=_name, args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short=_name.lower(),
+                       saves=sv.SAVES_OUTPUT))
 
 register(LayerSpec(
     name="GroupNorm",
@@ -972,6 +986,7 @@ register(LayerSpec(
     min_rank=2,
     short="gn",
     window=GLOBAL,
+    saves=sv.norm(lambda a, shape: shape[0] * a["num_groups"]),  # per sample and group
 ))
 register(LayerSpec(
     name="LayerNorm",
@@ -987,13 +1002,15 @@ register(LayerSpec(
     infer=layer_norm_infer,
     short="ln",
     window=GLOBAL,
+    # mean and inverse std per normalised row
+    saves=sv.norm(lambda a, shape: prod(shape[: len(shape) - len(ntuple(a["normalized_shape"], 1))])),
 ))
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = register(LayerSpec(name="Flatten", args=(Arg("start_dim", 1), Arg("end_dim", -1)), rule=flatten_rule,
-                             aliases_input=True,
+                             aliases_input=True, saves=sv.VIEW,
                              short="flatten"))
 register(LayerSpec(name="Unflatten", args=(Arg("dim"), Arg("unflattened_size", kind=DIMS)), rule=unflatten_rule,
-                   aliases_input=True,
+                   aliases_input=True, saves=sv.VIEW,
                    short="unflatten"))
 register(LayerSpec(
     name="Linear",
@@ -1006,6 +1023,7 @@ register(LayerSpec(
     infer=lambda shape, a: shape[-1],
     short="linear",
     last_dim_features=True,
+    saves=sv.SAVES_INPUT,  # for the weight's gradient
 ))
 register(LayerSpec(
     name="Upsample",
@@ -1019,11 +1037,12 @@ register(LayerSpec(
     rule=upsample_rule,
     ranks=(3, 4, 5),
     short="upsample",
+    saves=sv.upsample,
 ))
 register(LayerSpec(name="PixelShuffle", args=(Arg("upscale_factor"),), rule=pixel_shuffle_rule, min_rank=3,
-                   short="shuffle"))
+                   short="shuffle", saves=sv.NOTHING))
 register(LayerSpec(name="PixelUnshuffle", args=(Arg("downscale_factor"),), rule=pixel_unshuffle_rule, min_rank=3,
-                   short="unshuffle"))
+                   short="unshuffle", saves=sv.NOTHING))
 
 
 # -- the rest of torch.nn's one-tensor-in, one-tensor-out modules ------------------------

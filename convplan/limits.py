@@ -31,6 +31,43 @@ def tensors(plan, sizes: dict[str, int]):
             yield node, "weights", int(evaluate(node.params, sizes))
 
 
+def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
+    """(parameter bytes, the most bytes of values alive at once) of a float32 run that drops each value after
+    the last node that reads it (`PlanModule.values`): the inputs for the whole run, a node's output from its
+    step to its last reader's, a view or an in-place output in its source's storage (which then lives as
+    long as the last of them).  `plan` must be bound to `sizes`."""
+    from .memory import creates
+
+    nodes = plan.graph.nodes
+    steps = [n for n in nodes if n.op != "input"]
+    owner: dict[int, int] = {}  # node id -> the node whose storage its output is
+    for n in nodes:
+        owner[n.id] = owner[n.inputs[0]] if n.op == "layer" and not creates(n) else n.id
+    last = {n.id: len(steps) for n in nodes if n.op == "input"}  # the caller holds the inputs
+    for k, n in enumerate(steps):
+        for i in (n.id, *n.inputs):
+            last[owner[i]] = max(last.get(owner[i], k), k)
+    size = {n.id: ITEM_BYTES * _numel(n, sizes) for n in nodes if owner[n.id] == n.id}
+    freed = [0] * (len(steps) + 1)  # bytes dropped after each step
+    for i, b in size.items():
+        freed[last[i]] += b
+    live = sum(size[n.id] for n in nodes if n.op == "input")
+    peak = live
+    for k, n in enumerate(steps):
+        live += size.get(n.id, 0)
+        peak = max(peak, live)
+        live -= freed[k]
+    params = sum(int(evaluate(n.params, sizes)) for n in nodes)
+    return ITEM_BYTES * params, peak
+
+
+def _numel(node, sizes: dict[str, int]) -> int:
+    numel = 1
+    for d in node.shape:
+        numel *= int(evaluate(d, sizes))
+    return numel
+
+
 def largest(plan, sizes: dict[str, int]) -> tuple:
     """The (node, what, elements) of the largest tensor."""
     return max(tensors(plan, sizes), key=lambda t: t[2])

@@ -7,7 +7,12 @@
   whose output is its input's storage takes nothing: views and eval-mode dropout (the registry's
   `aliases_input`) and layers written with `inplace=True`.
 
-What autograd saves for backward in training is not modelled yet.
+- saved: what autograd keeps for backward in training mode (the `saved` pass): the distinct storages
+  the layers save (registry: `LayerSpec.saves`, saves.py; a product merge saves its operands), the
+  input's among them where a layer saves it; the model's input does not require grad.  A layer saves
+  only where autograd records it: its input requires grad or it has weights.  A view or an in-place
+  layer shares its input's storage, so what two layers save of one storage is counted once.  Kinds
+  whose rule is not modelled are listed in `unmodelled`, never counted as nothing.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ from dataclasses import dataclass, field
 import sympy
 
 from .graph import Graph, Node
+from .merges import MERGES
+from .saves import INPUT, INT64, NEW, SAME, STATS
 from .shapes import value_at
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
+ITEM_BYTES = {STATS: lambda size: 8 if size == 8 else 4, INT64: lambda size: 8, SAME: lambda size: size}
 OPTIMIZER_BUFFERS = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
 
 
@@ -34,6 +42,9 @@ class Memory:
     optimizer: dict  # optimizer name -> bytes of its state
     activations: sympy.Expr
     by_layer: dict  # node name -> bytes of the tensor it creates (0 where it aliases its input)
+    saved: sympy.Expr = sympy.Integer(0)  # bytes autograd keeps for backward in training
+    saved_by_layer: dict = field(default_factory=dict)  # node name -> bytes of the storages it is first to save
+    unmodelled: tuple[str, ...] = ()  # kinds whose saved tensors are not modelled (not counted in `saved`)
     # raises for sizes the plan refuses (Plan.memory passes its own check)
     check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
@@ -66,5 +77,61 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
     params = size * sympy.Add(*(node.params for node in graph.nodes))
     by_layer = {node.name: size * sympy.Mul(*node.shape) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
+    saved_by_layer, unmodelled = saved(graph, size)
     return Memory(dtype, params, params, {name: k * params for name, k in OPTIMIZER_BUFFERS.items()},
-                  sympy.Add(*by_layer.values()), by_layer, check)
+                  sympy.Add(*by_layer.values()), by_layer, saved=sympy.Add(*saved_by_layer.values()),
+                  saved_by_layer=saved_by_layer, unmodelled=unmodelled, check=check)
+
+
+def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
+    """(node name -> bytes of the storages it is the first to save for backward, kinds not modelled)."""
+    nodes = graph.nodes
+    storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
+    grad: dict[int, bool] = {}  # node id -> whether its output requires grad
+    kept: set = set()  # the storages saved so far (node ids)
+    by_layer, unmodelled = {}, []
+    for node in nodes:
+        ins = [nodes[i] for i in node.inputs]
+        grad[node.id] = node.op == "layer" and node.params != 0 or any(grad[i.id] for i in ins)
+        storage[node.id] = node.id
+        if node.op == "input":
+            continue
+        if node.op != "layer":  # a product saves each operand where another one requires grad
+            saving = [(storage[i.id], size * _numel(i), 1) for k, i in enumerate(ins) if MERGES[node.op].saves_operands
+                      and any(grad[j.id] for m, j in enumerate(ins) if m != k)]
+        elif node.spec.saves is None:
+            unmodelled.append(node.kind)
+            continue
+        else:
+            rule = node.spec.saves(node.args, ins[0].shape, node.shape)
+            if rule.aliases:
+                storage[node.id] = storage[ins[0].id]
+            saving = [_item(item, node, ins[0], storage, size) for item in rule.items
+                      if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
+        by_layer[node.name] = _keep(saving, kept)
+    return by_layer, tuple(dict.fromkeys(unmodelled))
+
+
+def _item(item, node: Node, source: Node, storage: dict, size: int) -> tuple:
+    """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own."""
+    if item.what == NEW:
+        return object(), ITEM_BYTES[item.dtype](size) * item.numel, item.scale
+    of = source if item.what == INPUT else node
+    return storage[of.id], size * _numel(of), item.scale
+
+
+def _numel(node: Node) -> sympy.Expr:
+    return sympy.Mul(*node.shape)
+
+
+def _keep(saving: list, kept: set) -> sympy.Expr:
+    """Bytes of the storages in `saving` not saved before.  A storage saved only at some sizes (an adaptive
+    pool that torch turns into a mean) is not marked as saved."""
+    total = sympy.Integer(0)
+    for key, nbytes, scale in saving:
+        if key in kept:
+            continue
+        if scale == 1:
+            kept.add(key)
+        total += scale * nbytes
+    return total

@@ -43,6 +43,7 @@ class MergeSpec:
     needs_torch: bool = False  # the generated code calls `torch.*`, so it imports torch
     broadcasts: bool = False  # dims may differ where one is 1: equal operands are not required
     along: str | None = None  # the argument naming the one dim the operands may differ in
+    saves_operands: bool = False  # autograd saves each operand for the others' gradients (a product)
 
 
 def _same_rank(shapes, what: str) -> int:
@@ -142,7 +143,8 @@ def _register(*specs: MergeSpec) -> dict[str, MergeSpec]:
 
 MERGES: dict[str, MergeSpec] = _register(
     MergeSpec(name="add", rule=add_rule, compute=_fold(operator.add), emit=_infix("+")),
-    MergeSpec(name="mul", rule=mul_rule, compute=_fold(operator.mul), emit=_infix("*"), broadcasts=True),
+    MergeSpec(name="mul", rule=mul_rule, compute=_fold(operator.mul), emit=_infix("*"), broadcasts=True,
+              saves_operands=True),
     MergeSpec(name="cat", rule=cat_rule, emit=_cat_code, needs_torch=True,
               args=(("dim", 0),), along="dim",  # torch.cat's default dim
               compute=lambda torch, ops, args: torch.cat(ops, dim=args["dim"])),

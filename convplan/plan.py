@@ -213,11 +213,21 @@ class Plan:
     def cost(self, convention: str = "macs"):
         """The forward pass's cost as formulas of the plan's symbols: `.total`, `.by_layer` (node name ->
         formula, in plan order), `.uncounted` (kinds the convention does not count).  Conventions: "macs"
-        (multiply-accumulates with the weights) and "flopcounter" (what torch's FlopCounterMode reports);
-        see convplan/cost.py."""
+        (multiply-accumulates with the weights), "flopcounter" (what torch's FlopCounterMode reports),
+        "fvcore" (what fvcore's FlopCountAnalysis reports, `.skipped`: the operators it warns about) and
+        "ptflops" (what ptflops' get_model_complexity_info reports); see
+        convplan/cost.py."""
         from .cost import cost
 
         return cost(self.graph, convention, self._check_values)
+
+    def compare_costs(self, conventions=None):
+        """Every convention (or those named) side by side by layer kind: `.by_kind` (kind -> convention ->
+        formula, None where not counted), `.totals`, `.difference(a, b)` (kind -> formula: they add up to the
+        totals' difference).  See convplan/cost.py."""
+        from .cost import compare
+
+        return compare(self.graph, conventions, self._check_values)
 
     def receptive_field(self) -> dict:
         """Node name -> one `receptive.Field` (size, jump, start: formulas) per spatial dim of the input, or
@@ -230,7 +240,8 @@ class Plan:
     def memory(self, dtype: str = "float32"):
         """Bytes as formulas of the plan's symbols: `.parameters`, `.gradients`, `.optimizer[name]` ("sgd",
         "sgd_momentum", "adam", "adamw"), `.activations` (every tensor the eval-mode forward creates) and
-        `.by_layer`; `.training(optimizer)` adds them up.  See convplan/memory.py."""
+        `.by_layer`; `.training(optimizer)` adds them up.  `.saved` (`.saved_by_layer`): what autograd keeps
+        for backward in training mode, distinct storages, the input not requiring grad.  See convplan/memory.py."""
         from .memory import memory
 
         return memory(self.graph, dtype, self._check_values)
@@ -245,11 +256,13 @@ class Plan:
             raise PlanError(list(self.errors), self.source)
         return build_module(self.bind(**sizes) if sizes else self)
 
-    def verify(self, /, **sizes: int):
-        """Run the built module and compare every layer's shape with the prediction."""
+    def verify(self, /, memory_budget: int | None = None, **sizes: int):
+        """Run the built module and compare every layer's shape with the prediction.  A run whose estimated
+        bytes (weights and the values alive at once) exceed `memory_budget` (default 1 GB) runs on torch's
+        `meta` device (shapes only); `Report.runs` says which runs were concrete."""
         from .verify import verify
 
-        return verify(self, sizes)
+        return verify(self, sizes, memory_budget=memory_budget)
 
     def to_source(self, /, **sizes: int) -> str:
         """A standalone PyTorch module (`class <name>(nn.Module)`) whose constructor takes the

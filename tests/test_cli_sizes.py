@@ -35,7 +35,8 @@ def test_set_decides_a_structural_if(tmp_path, capsys):
     assert out["output"] == ["N", 10]
     assert out["layers"][0]["call"].startswith("Conv2d(3, 8, 3, stride=2")
     assert main(["verify", path, "--set", "H=4", "--set", "W=4"]) == 0  # the other branch, built and run
-    assert "given         N=1, H=4, W=4 on cpu: 3 layers" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "given         N=1, H=4, W=4 on cpu (concrete, about " in out and "): 3 layers" in out
 
 
 def test_verify_keeps_fixed_parameters_in_every_run(tmp_path):

@@ -4,11 +4,21 @@ of memory hands the run to `meta`."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+from _torch_oracle import symbolic_plan
+from hypothesis import given, settings
+from test_properties import stacks
 
 import convplan
 from convplan import verify
+from convplan.build import Peak, values
 from convplan.cli import main
+from convplan.limits import run_bytes
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 torch = pytest.importorskip("torch")
 
@@ -71,7 +81,75 @@ def test_a_cpu_out_of_memory_runs_on_meta(monkeypatch):
     assert report.ok and [r.device for r in report.runs] == ["meta", "meta"]
 
 
-def test_a_run_keeps_every_output_so_their_total_decides_the_device(monkeypatch):
-    monkeypatch.setattr(verify, "CPU_TOTAL", 100)
-    report = plan_of("input [N, 3, L]", *["ReLU()"] * 6).verify(L=10)
-    assert [r.device for r in report.runs][:1] == ["meta"]  # 7 tensors of 30 elements: 210 > 100
+def test_sixteen_wide_linears_run_on_meta_within_the_default_budget():
+    """16 x Linear(7000) took 3.3 GB: the weights alone are over the 1 GB default, so no run allocates them."""
+    plan = plan_of("input [N, 7000]", *["Linear(7000)"] * 16)
+    report = plan.verify(N=1)
+    weights = 16 * (7000 * 7000 + 7000) * 4
+    assert report.ok and [r.device for r in report.runs] == ["meta", "meta", "meta"]
+    assert all(r.estimate > weights > r.budget == verify.DEFAULT_BUDGET for r in report.runs)
+    assert "on meta (shapes only: about 3.1 GB, over the 1.0 GB budget)" in str(report)
+
+
+def test_the_budget_is_an_argument_and_a_flag(tmp_path, capsys):
+    plan = plan_of("input [N, 3, L]", "Conv1d(4, kernel_size=3)", "ReLU()")
+    assert [r.device for r in plan.verify(L=10).runs] == ["cpu", "cpu", "meta"]
+    assert [r.device for r in plan.verify(L=10, memory_budget=0).runs] == ["meta", "meta", "meta"]
+    with pytest.raises(ValueError, match="memory_budget must be a number of bytes"):
+        plan.verify(memory_budget=-1)
+    path = tmp_path / "s.plan"
+    path.write_text(plan.source)
+    # weights (4*3*3 + 4)*4 = 160; at the ReLU the input (36), the conv's output and the ReLU's (16 each) live
+    assert main(["verify", str(path), "--memory-budget", "100B"]) == 0
+    out = capsys.readouterr().out
+    assert "smallest      N=1, L=3 on meta (shapes only: about 228 bytes, over the 100 bytes budget)" in out
+    assert main(["verify", str(path), "--memory-budget", "1MB"]) == 0
+    assert "smallest      N=1, L=3 on cpu (concrete, about 228 bytes)" in capsys.readouterr().out
+    assert main(["verify", str(path), "--memory-budget", "lots"]) == 2
+
+
+def test_values_are_dropped_after_their_last_reader():
+    """20 convolutions at 4000 x 4000 kept every output (6 GB); now the input and two outputs at most."""
+    plan = plan_of("input [N, 3, H, W]", *["Conv2d(3, 1)"] * 20)
+    (run, *_) = plan.verify(N=1, H=64, W=64).runs
+    one = 3 * 64 * 64 * 4
+    assert run.device == "cpu" and run.peak == 3 * one
+    assert run.estimate == 20 * (3 * 3 + 3) * 4 + 3 * one
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.plan")), ids=lambda p: p.stem)
+def test_the_estimate_is_what_a_run_holds(path):
+    """The plan's estimate of the live values equals the bytes of distinct storages the run held at its peak
+    (views, in-place layers and branches included), at the smallest sizes and a larger one."""
+    plan = convplan.load(path)
+    for sizes in _two_sizes(plan):
+        bound = plan.bind(**sizes)
+        module = bound.build().eval()
+        weights = sum(p.numel() * p.element_size() for p in module.parameters())
+        inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+        peak = Peak()
+        with torch.no_grad():
+            for _ in values(module, inputs, peak):
+                pass
+        assert run_bytes(bound, sizes) == (weights, peak.bytes), sizes
+
+
+def _two_sizes(plan) -> list[dict]:
+    smallest = plan.smallest_sizes()
+    larger = {k: v + 5 if k in ("H", "W", "L", "D") else v + 1 for k, v in smallest.items()}
+    return [smallest] + ([larger] if plan.satisfied(larger) and larger != smallest else [])
+
+
+@given(stacks())
+@settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
+def test_the_estimate_is_what_a_run_holds_on_random_stacks(case):
+    shape, layers = case
+    found = symbolic_plan(shape, layers)
+    if found is None:
+        return
+    plan, sizes = found
+    bound = plan.bind(**sizes)
+    run = verify._run(bound, sizes, "given", verify.DEFAULT_BUDGET)
+    module = bound.build().eval()
+    weights = sum(p.numel() * p.element_size() for p in module.parameters())
+    assert run.device == "cpu" and run.estimate == weights + run.peak, f"at {sizes}:\n{plan.source}"

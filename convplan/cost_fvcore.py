@@ -1,0 +1,186 @@
+"""The "fvcore" cost convention: what fvcore's `FlopCountAnalysis(module, inputs).total()` reports for the
+built module, as formulas.
+
+fvcore traces the module with `torch.jit.trace` and counts each aten operator of the trace with a
+handler (fvcore/nn/flop_count.py, jit_handles.py); one multiply-add is one "flop".  Per operator:
+
+- `aten::_convolution`: batch x prod(weight shape) x prod(output spatial dims) (transposed: of the
+  input's spatial dims): the multiply-accumulates, as the "macs" convention.  A convolution written
+  with `padding='same'` or `'valid'` traces to `aten::_convolution_mode`, which fvcore does not count;
+- `aten::linear`: prod(input shape) x out_features (the multiply-accumulates);
+- `aten::batch_norm`: elements x 2 with an affine, x 1 without, in eval mode; where the module
+  normalises with the batch's statistics (`track_running_stats=False`) fvcore's norm rule applies:
+- `aten::group_norm`, `aten::layer_norm`, `aten::instance_norm`: elements x 5 with an affine, x 4 without;
+- `aten::adaptive_avg_pool2d`: the input's elements (also `Upsample(mode='area')` on a 4-D input);
+- `aten::upsample_nearest2d`: the output's elements; `aten::upsample_bilinear2d`: 4 per output element.
+
+fvcore ignores some operators by design (a fixed list: relu, dropout, flatten, cat, ...): their layers
+are listed as uncounted here, without a warning.  It skips every other operator with a warning
+("Unsupported operator aten::max_pool2d encountered 1 time(s)"): those are listed in `skipped`, by kind.
+fvcore itself fails (an AssertionError) on a norm layer whose input has fewer than 2 or more than 5
+dims; the formulas here count those as its handlers are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy
+
+from .graph import Node
+from .layers import prod
+
+_ACTIVATIONS = {  # kind -> the aten operator it traces to (in place: with a trailing `_`)
+    "ReLU6": "hardtanh", "LeakyReLU": "leaky_relu", "ELU": "elu", "GELU": "gelu", "SiLU": "silu", "Mish": "mish",
+    "Hardswish": "hardswish", "Hardsigmoid": "hardsigmoid", "Sigmoid": "sigmoid", "Tanh": "tanh",
+    "Softmax": "softmax", "LogSoftmax": "log_softmax", "PixelShuffle": "pixel_shuffle",
+    "PixelUnshuffle": "pixel_unshuffle", "Unflatten": "unflatten",
+    "CELU": "celu", "SELU": "selu", "Hardtanh": "hardtanh", "RReLU": "rrelu", "Softplus": "softplus",
+    "Threshold": "threshold", "Hardshrink": "hardshrink", "Softshrink": "softshrink", "LogSigmoid": "log_sigmoid",
+    "PReLU": "prelu", "GLU": "glu", "Softmax2d": "softmax", "RMSNorm": "rms_norm", "ChannelShuffle": "channel_shuffle",
+    "Unfold": "im2col", "Fold": "col2im",
+}
+_COMPOSITE = {  # kind -> the operators its Python forward traces to, all skipped (measured with fvcore 0.1.5)
+    "Softsign": ("aten::abs", "aten::add", "aten::div"),  # x / (1 + |x|)
+    "Tanhshrink": ("aten::tanh", "aten::sub"),
+    "Softmin": ("aten::neg", "aten::softmax"),
+    "CrossMapLRN2d": ("prim::PythonOp.CrossMapLRN2d",),  # an autograd Function: fvcore cannot see inside
+    # eval mode: F.alpha_dropout returns its input through the out-of-place operator even with inplace=True
+    "AlphaDropout": ("aten::alpha_dropout",),
+    "FeatureAlphaDropout": ("aten::feature_alpha_dropout",),
+}
+_IGNORED = {"ReLU", "Flatten", "Identity", "cat"}  # aten::relu(_), flatten, cat are on fvcore's ignore list; none
+_MERGES = {"add": "aten::add", "mul": "aten::mul"}
+
+
+def numel(shape) -> sympy.Expr:
+    return prod(shape)
+
+
+def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
+    """(fvcore's count of the node, or None where it gives none; the operators it skips with a warning)."""
+    source = graph.nodes[node.inputs[0]]
+    kind = node.kind or node.op
+    if kind in _IGNORED:
+        return None, ()
+    if kind in _MERGES:
+        return None, (_MERGES[kind],)
+    if kind in _COMPOSITE:
+        return None, _COMPOSITE[kind]
+    if kind in _ACTIVATIONS:
+        return None, (f"aten::{_ACTIVATIONS[kind]}" + ("_" if node.args.get("inplace") is True else ""),)
+    spec = node.spec
+    rule = _FAMILIES.get(spec.family if spec is not None and spec.family else kind)
+    if rule is None:
+        raise ValueError(f"the fvcore convention has no rule for {kind} yet (convplan/cost_fvcore.py)")
+    return rule(node, source)
+
+
+def _conv(node: Node, source: Node):
+    skipped = () if node.args["padding_mode"] == "zeros" else ("aten::pad",)
+    if isinstance(node.args["padding"], str) and not skipped:  # F.conv2d(padding='same'): _convolution_mode
+        return None, ("aten::_convolution_mode",)
+    return node.meta["macs"], skipped
+
+
+def _norm(node: Node, source: Node):
+    affine = node.args.get("affine", node.args.get("elementwise_affine"))
+    return numel(source.shape) * (5 if affine else 4), ()
+
+
+def _batch_norm(node: Node, source: Node):
+    if not node.args["track_running_stats"]:  # eval mode without running statistics normalises like training
+        return _norm(node, source)
+    return numel(source.shape) * (2 if node.args["affine"] else 1), ()
+
+
+def _dropout(node: Node, source: Node):
+    """nn.Dropout traces to aten::dropout (ignored) or, in place, aten::dropout_ (skipped); Dropout1d/2d/3d
+    to aten::feature_dropout(_), skipped; Dropout1d/3d in place on an unbatched input add and remove the batch
+    dim in place too (aten::unsqueeze_ is ignored, aten::squeeze_ skipped)."""
+    nd, inplace = node.spec.nd, node.args.get("inplace") is True
+    if nd == 0:
+        return None, ("aten::dropout_",) if inplace else ()
+    unbatched = nd in (1, 3) and len(source.shape) == nd + 1
+    return None, ("aten::feature_dropout_",) + (("aten::squeeze_",) if unbatched else ()) if inplace \
+        else ("aten::feature_dropout",)
+
+
+def _skip(op: str) -> Callable:
+    """A family fvcore skips: its operator, `{nd}` filled in."""
+    return lambda node, source: (None, (f"aten::{op.format(nd=node.spec.nd)}",))
+
+
+def _adaptive_avg(node: Node, source: Node):
+    if node.spec.nd == 2:
+        return numel(source.shape), ()
+    return None, (f"aten::adaptive_avg_pool{node.spec.nd}d",)
+
+
+_UPSAMPLE_OPS = {"nearest": "upsample_nearest{nd}d", "linear": "upsample_linear1d", "bilinear": "upsample_bilinear2d",
+                 "bicubic": "upsample_bicubic2d", "trilinear": "upsample_trilinear3d",
+                 "nearest-exact": "_upsample_nearest_exact{nd}d", "area": "adaptive_avg_pool{nd}d"}
+
+
+def _upsample(node: Node, source: Node):
+    nd, mode = len(node.shape) - 2, node.args["mode"]
+    op = "aten::" + _UPSAMPLE_OPS[mode].format(nd=nd)
+    # area: F.interpolate multiplies the traced sizes by the scale (aten::mul, skipped) before pooling
+    extra = ("aten::mul",) if mode == "area" and node.args["size"] is None else ()
+    if op == "aten::upsample_nearest2d":
+        return numel(node.shape), extra
+    if op == "aten::upsample_bilinear2d":
+        return 4 * numel(node.shape), extra
+    if op == "aten::adaptive_avg_pool2d":
+        return numel(source.shape), extra
+    return None, (op, *extra)
+
+
+def _local_response_norm(node: Node, source: Node):
+    """F.local_response_norm: x*x, padded, averaged (avg_pool2d on a 3-D input, else avg_pool3d over a view),
+    times alpha, plus k, to the beta, and x divided by that."""
+    pool = "aten::avg_pool2d" if len(source.shape) == 3 else "aten::avg_pool3d"
+    return None, ("aten::mul", "aten::pad", pool, "aten::add", "aten::pow", "aten::div")
+
+
+def _lp_pool(node: Node, source: Node):
+    """avg_pool of x**p, then sign(out) * relu(|out|) times the window size, to the 1/p."""
+    return None, ("aten::pow", f"aten::avg_pool{node.spec.nd}d", "aten::sign", "aten::abs", "aten::mul")
+
+
+def _upsampling(node: Node, source: Node):
+    """UpsamplingNearest2d / UpsamplingBilinear2d: F.interpolate's nearest / bilinear (align_corners) on 4-D."""
+    return numel(node.shape) * (1 if node.kind == "UpsamplingNearest2d" else 4), ()
+
+
+_FAMILIES: dict[str, Callable] = {
+    "LocalResponseNorm": _local_response_norm,
+    "LPPool": _lp_pool,
+    "CircularPad": _skip("pad"),
+    "SyncBatchNorm": lambda node, source: _batch_norm(node, source),
+    "UpsamplingNearest2d": _upsampling,
+    "UpsamplingBilinear2d": _upsampling,
+    "Conv": _conv,
+    "ConvTranspose": lambda node, source: (node.meta["macs"], ()),
+    "Linear": lambda node, source: (node.meta["macs"], ()),
+    "BatchNorm": _batch_norm,
+    "InstanceNorm": _norm,
+    "GroupNorm": _norm,
+    "LayerNorm": _norm,
+    "MaxPool": _skip("max_pool{nd}d"),
+    "AvgPool": _skip("avg_pool{nd}d"),
+    "AdaptiveMaxPool": _skip("adaptive_max_pool{nd}d"),
+    "AdaptiveAvgPool": _adaptive_avg,
+    "Dropout": _dropout,
+    "ZeroPad": _skip("pad"),
+    "ConstantPad": _skip("pad"),
+    "ReflectionPad": _skip("pad"),
+    "ReplicationPad": _skip("pad"),
+    "Upsample": _upsample,
+}
+
+
+def known(kind: str, family: str = "") -> bool:
+    """Whether the convention has a rule for this kind (every registry kind should)."""
+    return kind in _IGNORED or kind in _MERGES or kind in _ACTIVATIONS or kind in _COMPOSITE \
+        or (family or kind) in _FAMILIES

@@ -1,0 +1,135 @@
+"""What autograd saves for backward in training mode, per layer kind: the registry's `LayerSpec.saves` rules.
+
+A rule takes (arguments, input shape, output shape) and returns `Saves`: the tensors the layer's backward
+keeps, each the layer's input, its output or a new tensor (statistics, max-pool indices, dropout noise),
+and whether its output is its input's storage (a view, or written in place).  Measured on torch 2.13 with
+`torch.autograd.graph.saved_tensors_hooks` (tests/test_memory.py):
+
+- a convolution and Linear save their input (for the weight's gradient); with a padding_mode other than
+  'zeros' the convolution saves the padded copy instead, and F.pad saves the input;
+- ReLU, Sigmoid, Tanh, Softmax and LogSoftmax save their output; the other activations their input;
+  ReLU, LeakyReLU and ELU in place save their output (the input's storage); the rest in place save a copy;
+- BatchNorm, InstanceNorm, GroupNorm and LayerNorm save their input and two statistics (mean and inverse
+  std, float32 or float64) per normalised group;
+- max pools save their input and int64 indices (one per output element); average pools their input
+  (adaptive ones nothing where every output size is 1: torch takes the mean);
+- dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
+  p=0 returns the input;
+- reflection and replication pads save their input; views, constant pads, upsampling and pixel shuffles
+  save nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy
+
+INPUT, OUTPUT, NEW = "input", "output", "new"
+SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', float32 (float64 for float64), int64
+
+
+@dataclass(frozen=True)
+class Saved:
+    what: str  # INPUT, OUTPUT or NEW
+    numel: object = None  # NEW: its elements
+    dtype: str = SAME
+    input_grad_only: bool = False  # saved only where the input requires grad, not for the weights' gradient
+    scale: object = 1  # 0 or 1, a formula where torch decides by the sizes (adaptive pools to 1 x 1)
+
+
+@dataclass(frozen=True)
+class Saves:
+    items: tuple[Saved, ...] = ()
+    aliases: bool = False  # the output is the input's storage (a view, or written in place)
+
+
+def _prod(values) -> sympy.Expr:
+    return math.prod(values, start=sympy.Integer(1))
+
+
+NOTHING = lambda a, shape, out: Saves()  # noqa: E731
+VIEW = lambda a, shape, out: Saves(aliases=True)  # noqa: E731
+SAVES_INPUT = lambda a, shape, out: Saves((Saved(INPUT),))  # noqa: E731
+SAVES_OUTPUT = lambda a, shape, out: Saves((Saved(OUTPUT),))  # noqa: E731
+
+
+def activation(saves: str, inplace_keeps_output: bool):
+    """An activation that saves its input or its output; in place it either saves its output (the input's
+    storage) or a copy of the input it overwrites."""
+    def rule(a, shape, out):
+        if a.get("inplace") is not True:
+            return Saves((Saved(saves),))
+        return Saves((Saved(OUTPUT) if inplace_keeps_output else Saved(NEW, _prod(shape)),), aliases=True)
+    return rule
+
+
+def conv(nd: int):
+    def rule(a, shape, out):
+        if a["padding_mode"] == "zeros":
+            return Saves((Saved(INPUT),))
+        lead = 1 if len(shape) == nd + 1 else shape[0]  # F.pad of an unbatched input adds the batch dim
+        return Saves((Saved(NEW, lead * _prod(shape[-nd - 1:-nd]) * _prod(_padded(a, shape[-nd:], nd))),
+                      Saved(INPUT, input_grad_only=True)))
+    return rule
+
+
+def _padded(a, spatial, nd: int) -> list:
+    pad = a["padding"]
+    if pad == "valid":
+        return list(spatial)
+    if pad == "same":
+        k, d = _each(a["kernel_size"], nd), _each(a["dilation"], nd)
+        return [x + di * (ki - 1) for x, ki, di in zip(spatial, k, d, strict=True)]
+    p = _each(pad, nd)[-nd:]
+    return [x + 2 * pi for x, pi in zip(spatial, p, strict=True)]
+
+
+def _each(value, nd: int) -> tuple:
+    value = tuple(value) if isinstance(value, tuple) else (value,) * nd
+    return value * nd if len(value) == 1 else value
+
+
+def max_pool(a, shape, out):
+    return Saves((Saved(INPUT), Saved(NEW, _prod(out), INT64)))
+
+
+def adaptive_avg_pool(nd: int):
+    """torch takes the mean where every output size is 1: then nothing is saved."""
+    def rule(a, shape, out):
+        ones = sympy.And(*(sympy.Eq(d, 1) for d in out[-nd:]))
+        return Saves((Saved(INPUT, scale=sympy.Piecewise((0, ones), (1, True))),))
+    return rule
+
+
+def norm(groups):
+    """Input, mean and inverse std (`groups(args, shape)` values each)."""
+    def rule(a, shape, out):
+        stats = Saved(NEW, groups(a, shape), STATS)
+        return Saves((Saved(INPUT), stats, stats))
+    return rule
+
+
+def dropout(nd: int):
+    def rule(a, shape, out):
+        inplace = a.get("inplace") is True
+        if a["p"] == 0:
+            return Saves(aliases=True)
+        if a["p"] == 1:
+            numel = 1  # torch multiplies by a zero scalar
+        elif nd == 0:
+            numel = _prod(shape)
+        elif len(shape) == nd + 1 and nd != 2:  # Dropout1d/3d add the batch dim: noise [1, C, 1, ...]
+            numel = shape[0]
+        else:
+            numel = shape[0] * shape[1]  # one value per channel: [N, C, 1, ...]
+        return Saves((Saved(NEW, numel),), aliases=inplace)
+    return rule
+
+
+def upsample(a, shape, out):
+    if a["mode"] == "area":  # F.interpolate pools adaptively
+        return adaptive_avg_pool(len(shape) - 2)(a, shape, out)
+    return Saves()
+

@@ -1,0 +1,92 @@
+"""The "ptflops" convention against ptflops itself: `cost("ptflops").total` equals what
+`get_model_complexity_info(module, ..., backend="pytorch")` returns for the built module, at several sizes
+and batches, for the example plans and for random stacks."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from _torch_oracle import symbolic_plan
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ptflops import get_model_complexity_info  # the `test` extra installs it
+from test_cost import EXAMPLES, _size_sets
+from test_cost_fvcore import ONE_TENSOR_KINDS
+from test_properties import stacks
+
+import convplan
+from convplan.shapes import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
+
+
+def ptflops_count(module, inputs) -> int | None:
+    """ptflops' MACs of the module on these inputs (None where ptflops itself fails: it prints why)."""
+    with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        macs, _ = get_model_complexity_info(module.eval(), tuple(inputs[0].shape), as_strings=False,
+                                            print_per_layer_stat=False, backend="pytorch",
+                                            input_constructor=lambda _: inputs[0])
+    return macs
+
+
+def assert_equal_to_ptflops(plan, sizes: dict) -> None:
+    bound = plan.bind(**sizes)
+    inputs = [torch.randn(*(int(d) for d in shape)) for shape in bound.input_shapes.values()]
+    want = ptflops_count(bound.build(), inputs)
+    assert want is not None
+    assert evaluate(plan.cost("ptflops").total, sizes) == want, f"at {sizes}:\n{plan.source}"
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if p.stem != "two_tower"], ids=lambda p: p.stem)
+def test_ptflops_convention_equals_ptflops_on_examples(path):
+    """two_tower takes two inputs; ptflops passes one."""
+    plan = convplan.load(path)
+    sets = _size_sets(plan)
+    if path.stem in ("vgg11", "alexnet"):
+        sets = sets[:1] + sets[-1:]
+    for sizes in sets:
+        assert_equal_to_ptflops(plan, sizes)
+
+
+def test_resnet18_at_224_is_ptflops_published_count():
+    plan = convplan.load(ROOT / "examples" / "resnet18.plan")
+    assert plan.cost("ptflops").at(N=1, H=224, W=224) == 1_825_313_768  # "1.82 GMac"
+
+
+@given(stacks())
+@SETTINGS
+def test_ptflops_convention_on_random_stacks(case):
+    shape, layers = case
+    found = symbolic_plan(shape, layers)
+    if found is None:
+        return
+    plan, sizes = found
+    assert_equal_to_ptflops(plan, sizes)
+
+
+@given(st.sampled_from(["nearest", "bilinear", "area"]), st.sampled_from(["scale_factor=2.0", "scale_factor=1.5",
+       "scale_factor=(2.0, 1.5)", "size=7", "size=(5, 6)"]), st.integers(1, 4), st.integers(2, 9))
+@settings(max_examples=30, deadline=None)
+def test_ptflops_convention_on_upsampling(mode, how, batch, size):
+    plan = convplan.parse(f"plan T:\n    input [N, 3, H, W]\n    Upsample({how}, mode='{mode}')\n    SiLU()\n")
+    assert_equal_to_ptflops(plan, {"N": batch, "H": size, "W": size + 2})
+
+
+@pytest.mark.parametrize(("shape", "call"), ONE_TENSOR_KINDS, ids=[c for _, c in ONE_TENSOR_KINDS])
+def test_ptflops_convention_on_each_one_tensor_kind(shape, call):
+    plan = convplan.parse(f"plan T:\n    input {shape}\n    {call}\n")
+    checked = 0
+    for n, c, x in ((1, 2, 6), (2, 4, 8), (3, 6, 7)):
+        sizes = {k: v for k, v in {"N": n, "C": c, "L": x, "H": x, "W": x + 1, "D": x - 2}.items() if k in plan.symbols}
+        if plan.satisfied(sizes):
+            assert_equal_to_ptflops(plan, sizes)
+            checked += 1
+    assert checked >= 2  # at least two size sets reach the tool
