@@ -149,13 +149,19 @@ ONE_TENSOR_KINDS = [  # (input, call): the kinds added with the rest of torch.nn
 ]
 
 
-@pytest.mark.parametrize(("shape", "call"), ONE_TENSOR_KINDS, ids=[c for _, c in ONE_TENSOR_KINDS])
-def test_fvcore_convention_on_each_one_tensor_kind(shape, call):
+def one_tensor_sizes(shape: str, call: str):
+    """The plan of one such layer, and the size sets (of three tried) it accepts: at least two."""
     plan = convplan.parse(f"plan T:\n    input {shape}\n    {call}\n")
-    checked = 0
+    found = []
     for n, c, x in ((1, 2, 6), (2, 4, 8), (3, 6, 7)):
         sizes = {k: v for k, v in {"N": n, "C": c, "L": x, "H": x, "W": x + 1, "D": x - 2}.items() if k in plan.symbols}
         if plan.satisfied(sizes):
-            assert assert_equal_to_fvcore(plan, sizes)
-            checked += 1
-    assert checked >= 2  # at least two size sets reach the tool
+            found.append(sizes)
+    assert len(found) >= 2  # at least two size sets reach the tool
+    return plan, found
+
+
+@pytest.mark.parametrize(("shape", "call"), ONE_TENSOR_KINDS, ids=[c for _, c in ONE_TENSOR_KINDS])
+def test_fvcore_convention_on_each_one_tensor_kind(shape, call):
+    plan, found = one_tensor_sizes(shape, call)
+    assert all(assert_equal_to_fvcore(plan, sizes) for sizes in found)
