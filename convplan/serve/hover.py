@@ -12,7 +12,7 @@ import sympy
 
 from ..graph import Node, show_call
 from ..merges import MERGES
-from ..shapes import pyrepr
+from ..shapes import pyrepr, to_expr
 from ..show import show_shape
 from .document import Document
 from .inlay import unknown_values
@@ -122,12 +122,12 @@ def _at_sizes(doc: Document, shape) -> str | None:
     sizes = doc.sizes()
     if not sizes:
         return None
-    free = {s for d in shape for s in sympy.sympify(d).free_symbols}
+    free = {s for d in shape for s in to_expr(d).free_symbols}
     mapping = {s: sympy.Integer(sizes[s.name]) for s in free if s.name in sizes}
     if not mapping:
         return None
     shown = ", ".join(f"{s.name}={mapping[s]}" for s in sorted(mapping, key=lambda s: s.name))
-    return f"**at {shown}** `{show_shape(tuple(sympy.sympify(d).xreplace(mapping) for d in shape))}`"
+    return f"**at {shown}** `{show_shape(tuple(to_expr(d).xreplace(mapping) for d in shape))}`"
 
 
 def _name(doc: Document, line: int, col: int) -> str | None:
