@@ -124,9 +124,13 @@ _UPSAMPLE_OPS = {"nearest": "upsample_nearest{nd}d", "linear": "upsample_linear1
 
 def _upsample(node: Node, source: Node):
     nd, mode = len(node.shape) - 2, node.args["mode"]
-    op = "aten::" + _UPSAMPLE_OPS[mode].format(nd=nd)
     # area: F.interpolate multiplies the traced sizes by the scale (aten::mul, skipped) before pooling
     extra = ("aten::mul",) if mode == "area" and node.args["size"] is None else ()
+    return _interpolate(nd, mode, node, source, extra)
+
+
+def _interpolate(nd: int, mode: str, node: Node, source: Node, extra: tuple):
+    op = "aten::" + _UPSAMPLE_OPS[mode].format(nd=nd)
     if op == "aten::upsample_nearest2d":
         return numel(node.shape), extra
     if op == "aten::upsample_bilinear2d":
@@ -149,8 +153,10 @@ def _lp_pool(node: Node, source: Node):
 
 
 def _upsampling(node: Node, source: Node):
-    """UpsamplingNearest2d / UpsamplingBilinear2d: F.interpolate's nearest / bilinear (align_corners) on 4-D."""
-    return numel(node.shape) * (1 if node.kind == "UpsamplingNearest2d" else 4), ()
+    """UpsamplingNearest2d / UpsamplingBilinear2d: F.interpolate's nearest / bilinear (align_corners), whose
+    operator follows the input's rank as Upsample's does."""
+    mode = "nearest" if node.kind == "UpsamplingNearest2d" else "bilinear"
+    return _interpolate(len(node.shape) - 2, mode, node, source, ())
 
 
 _FAMILIES: dict[str, Callable] = {

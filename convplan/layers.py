@@ -1186,6 +1186,19 @@ def rms_norm_count(a):
     return prod(ntuple(a["normalized_shape"], 1)) if a["elementwise_affine"] else 0
 
 
+_MORE_ACTIVATION_SAVES = {  # measured with saved_tensors_hooks (tests/test_memory.py); RReLU, Threshold: not yet
+    "CELU": sv.activation(sv.INPUT, True),  # ELU's kernel: in place it keeps its output
+    "SELU": sv.activation(sv.INPUT, True),
+    "Hardtanh": sv.activation(sv.INPUT, False),  # as ReLU6: in place it keeps a copy of its input
+    "Softplus": sv.SAVES_INPUT,
+    "Hardshrink": sv.SAVES_INPUT,
+    "Softshrink": sv.SAVES_INPUT,
+    "LogSigmoid": sv.input_and_new,  # and its buffer
+    "Softsign": sv.input_and_new,  # x / (1 + |x|): the division keeps the new denominator
+    "Tanhshrink": sv.new_like_input,  # x - tanh(x): tanh keeps its own output
+}
+
+
 def _more_activations() -> None:
     for name, args in {
         "CELU": (Arg("alpha", 1.0, FLOAT),) + _INPLACE,
@@ -1200,17 +1213,20 @@ def _more_activations() -> None:
         "Softsign": (),
         "Tanhshrink": (),
     }.items():
-        register(LayerSpec(name=name, args=args, rule=activation_rule, short=name.lower(), window=POINTWISE))
+        register(LayerSpec(name=name, args=args, rule=activation_rule, short=name.lower(), window=POINTWISE,
+                           saves=_MORE_ACTIVATION_SAVES.get(name)))
     register(LayerSpec(name="PReLU", args=(Arg("num_parameters", 1), Arg("init", 0.25, FLOAT)), rule=prelu_rule,
-                       count=lambda a: a["num_parameters"], short="prelu", window=POINTWISE))
-    register(LayerSpec(name="GLU", args=(Arg("dim", -1),), rule=glu_rule, short="glu"))
-    register(LayerSpec(name="Softmin", args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short="softmin"))
+                       count=lambda a: a["num_parameters"], short="prelu", window=POINTWISE, saves=sv.SAVES_INPUT))
+    register(LayerSpec(name="GLU", args=(Arg("dim", -1),), rule=glu_rule, short="glu", saves=sv.SAVES_INPUT))
+    register(LayerSpec(name="Softmin", args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short="softmin",
+                       saves=sv.SAVES_OUTPUT))  # softmax of -x saves its output
     register(LayerSpec(name="Softmax2d", args=(), rule=same_shape, ranks=(3, 4), short="softmax2d",
-                       window=POINTWISE))  # over the channels at each position
+                       window=POINTWISE, saves=sv.SAVES_OUTPUT))  # over the channels at each position
     for name in ("AlphaDropout", "FeatureAlphaDropout"):
         register(LayerSpec(name=name, args=(Arg("p", 0.5, FLOAT),) + _INPLACE, short=name.lower(),
                            rule=dropout_rule if name == "AlphaDropout" else feature_alpha_dropout_rule,
-                           aliases_input=True, window=POINTWISE))
+                           aliases_input=True, window=POINTWISE,
+                           saves=sv.dropout(0) if name == "AlphaDropout" else None))  # its noise, as Dropout's
 
 
 def _more_norms() -> None:
@@ -1223,6 +1239,7 @@ def _more_norms() -> None:
         infer=layer_norm_infer,
         short="rmsnorm",
         window=GLOBAL,
+        saves=sv.rms_norm,
     ))
     lrn = (Arg("size"), Arg("alpha", 1e-4, FLOAT), Arg("beta", 0.75, FLOAT))
     register(LayerSpec(name="LocalResponseNorm", args=lrn + (Arg("k", 1.0, FLOAT),), rule=lrn_rule, min_rank=3,
@@ -1233,20 +1250,22 @@ def _more_norms() -> None:
     register(LayerSpec(name="SyncBatchNorm", args=_norm_args(True), count=norm_count,
                        rule=lambda ctx, shape, a: batch_norm_rule(ctx, shape, a, 0), inferred="num_features",
                        infer=lambda shape, a: shape[1], min_rank=2, short="bn",
+                       saves=sv.norm(lambda a, shape: shape[1]),  # as BatchNorm: statistics per channel
                        window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL))  # eval: whose stats
 
 
 def _more_reshaping() -> None:
     register(LayerSpec(name="ChannelShuffle", args=(Arg("groups"),), rule=channel_shuffle_rule, min_rank=3,
-                       short="channelshuffle", window=POINTWISE))
+                       short="channelshuffle", window=POINTWISE, saves=sv.NOTHING))
     window = (Arg("dilation", 1, SIZE), Arg("padding", 0, SIZE), Arg("stride", 1, SIZE))
     register(LayerSpec(name="Unfold", args=(Arg("kernel_size", kind=SIZE),) + window, rule=unfold_rule,
-                       ranks=(3, 4), short="unfold"))
+                       ranks=(3, 4), short="unfold", saves=sv.NOTHING))
     register(LayerSpec(name="Fold", args=(Arg("output_size", kind=SIZE), Arg("kernel_size", kind=SIZE)) + window,
-                       rule=fold_rule, ranks=(2, 3), short="fold"))
+                       rule=fold_rule, ranks=(2, 3), short="fold", saves=sv.NOTHING))
     scale = (Arg("size", None, OPT_SIZE), Arg("scale_factor", None, SCALE))
     for name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
-        register(LayerSpec(name=name, args=scale, rule=upsampling_rule, ranks=(3, 4, 5), short="upsample"))
+        register(LayerSpec(name=name, args=scale, rule=upsampling_rule, ranks=(3, 4, 5), short="upsample",
+                           saves=sv.NOTHING))
 
 
 LP_POOL_SIZE = SizeRule("(x - kernel_size)//stride + 1", lambda x, v: [x, -v["kernel_size"]], lambda v: v["stride"])
@@ -1262,7 +1281,7 @@ def _lp_pool(nd: int) -> None:
 def _circular_pad(nd: int) -> None:
     # unlike the other pads, the class checks the rank first; F.pad then pads as len(padding) says
     _member("CircularPad", nd, args=(Arg("padding", kind=PADS),), rule=circular_pad_rule, pad_mode="circular",
-            short="pad", window=pad_window)
+            short="pad", window=pad_window, saves=sv.NOTHING)
 
 
 _more_activations()

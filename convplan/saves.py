@@ -55,6 +55,25 @@ SAVES_INPUT = lambda a, shape, out: Saves((Saved(INPUT),))  # noqa: E731
 SAVES_OUTPUT = lambda a, shape, out: Saves((Saved(OUTPUT),))  # noqa: E731
 
 
+def input_and_new(a, shape, out):
+    """The input and a new tensor of its shape (LogSigmoid's buffer, Softsign's denominator)."""
+    return Saves((Saved(INPUT), Saved(NEW, _prod(shape))))
+
+
+def new_like_input(a, shape, out):
+    """A new tensor of the input's shape (Tanhshrink: tanh's output)."""
+    return Saves((Saved(NEW, _prod(shape)),))
+
+
+def rms_norm(a, shape, out):
+    """The input and one inverse rms per normalised group (for the input's gradient); with a weight also the
+    normalised input (for the weight's)."""
+    normalized = a["normalized_shape"]
+    groups = _prod(shape[: len(shape) - (len(normalized) if isinstance(normalized, tuple) else 1)])
+    items = (Saved(INPUT, input_grad_only=True), Saved(NEW, groups, input_grad_only=True))
+    return Saves(items + ((Saved(NEW, _prod(shape)),) if a["elementwise_affine"] else ()))
+
+
 def activation(saves: str, inplace_keeps_output: bool):
     """An activation that saves its input or its output; in place it either saves its output (the input's
     storage) or a copy of the input it overwrites."""
@@ -67,12 +86,29 @@ def activation(saves: str, inplace_keeps_output: bool):
 
 def conv(nd: int):
     def rule(a, shape, out):
-        if a["padding_mode"] == "zeros":
-            return Saves((Saved(INPUT),))
         lead = 1 if len(shape) == nd + 1 else shape[0]  # F.pad of an unbatched input adds the batch dim
+        if a["padding_mode"] == "zeros":
+            odd = _odd_same_padding(a, nd)
+            if odd:  # torch pads the odd part with F.pad first, and the convolution keeps that copy
+                spatial = [x + o for x, o in zip(shape[-nd:], odd, strict=True)]
+                return Saves((Saved(NEW, lead * _prod(shape[-nd - 1:-nd]) * _prod(spatial)),))
+            return Saves((Saved(INPUT),))
         return Saves((Saved(NEW, lead * _prod(shape[-nd - 1:-nd]) * _prod(_padded(a, shape[-nd:], nd))),
                       Saved(INPUT, input_grad_only=True)))
     return rule
+
+
+def _odd_same_padding(a, nd: int) -> list | None:
+    """padding='same' where a dim's total padding d*(k-1) is odd: torch's _convolution_same pads that one
+    extra position on the right with constant_pad_nd, then convolves the copy.  Per dim 1 or 0; None where
+    every total is even (or not a number: then the convolution pads symmetrically as far as is known)."""
+    if a["padding"] != "same":
+        return None
+    totals = [di * (ki - 1) for ki, di in zip(_each(a["kernel_size"], nd), _each(a["dilation"], nd), strict=True)]
+    if not all(isinstance(t, int) or getattr(t, "is_Integer", False) for t in totals):
+        return None
+    odd = [int(t) % 2 for t in totals]
+    return odd if any(odd) else None
 
 
 def _padded(a, spatial, nd: int) -> list:

@@ -144,6 +144,7 @@ ONE_TENSOR_KINDS = [  # (input, call): the kinds added with the rest of torch.nn
     ("[N, C, H, W]", "LocalResponseNorm(2)"), ("[N, C, H, W]", "CrossMapLRN2d(3)"), ("[N, C, L]", "SyncBatchNorm()"),
     ("[N, C, H, W]", "ChannelShuffle(2)"), ("[N, C, H, W]", "Unfold(3)"),
     ("[N, C, H, W]", "UpsamplingNearest2d(scale_factor=2)"), ("[N, C, H, W]", "UpsamplingBilinear2d(size=(5, 7))"),
+    ("[N, C, L]", "UpsamplingNearest2d(scale_factor=2)"), ("[N, C, D, H, W]", "UpsamplingNearest2d(scale_factor=0.5)"),
     ("[N, C, L]", "LPPool1d(2, 2)"), ("[N, C, H, W]", "LPPool2d(3, 2)"), ("[N, C, D, H, W]", "LPPool3d(2, 2)"),
     ("[N, C, L]", "CircularPad1d(1)"), ("[N, C, H, W]", "CircularPad2d(1)"), ("[N, C, D, H, W]", "CircularPad3d(1)"),
 ]

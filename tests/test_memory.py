@@ -168,3 +168,45 @@ def test_in_place_layers_change_what_is_kept(kind, inplace, before, p, batch, si
     memory = plan.memory("float32")
     sizes = {"N": batch, "H": size, "W": size + 1}
     assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), text
+
+
+ONE_TENSOR_SAVES = [  # (input, the layer): kinds of the rest of torch.nn whose saved tensors are modelled
+    ("[N, C, L]", "CELU()"), ("[N, C, L]", "CELU(inplace=True)"), ("[N, C, L]", "SELU(inplace=True)"),
+    ("[N, C, L]", "Hardtanh()"), ("[N, C, L]", "Hardtanh(inplace=True)"), ("[N, C, L]", "Softplus()"),
+    ("[N, C, L]", "Hardshrink()"), ("[N, C, L]", "Softshrink()"), ("[N, C, L]", "LogSigmoid()"),
+    ("[N, C, L]", "Softsign()"), ("[N, C, L]", "Tanhshrink()"), ("[N, C, L]", "PReLU()"), ("[N, C, L]", "GLU(1)"),
+    ("[N, C, L]", "Softmin(1)"), ("[N, C, H, W]", "Softmax2d()"), ("[N, C, L]", "AlphaDropout()"),
+    ("[N, C, L]", "AlphaDropout(0.0)"), ("[N, C, L]", "AlphaDropout(1.0, inplace=True)"),
+    ("[N, C, L]", "AlphaDropout(inplace=True)"), ("[N, C, L]", "RMSNorm(L)"),
+    ("[N, C, L]", "RMSNorm((C, L), elementwise_affine=False)"), ("[N, C, L]", "SyncBatchNorm()"),
+    ("[N, C, H, W]", "SyncBatchNorm(affine=False)"), ("[N, C, H, W]", "ChannelShuffle(2)"),
+    ("[N, C, H, W]", "Unfold(3)"), ("[N, C, H, W]", "UpsamplingNearest2d(scale_factor=2)"),
+    ("[N, C, H, W]", "UpsamplingBilinear2d(size=(5, 7))"), ("[N, C, L]", "CircularPad1d(1)"),
+    ("[N, C, H, W]", "CircularPad2d((1, 0, 2, 1))"),
+]
+
+
+@pytest.mark.parametrize(("shape", "call"), ONE_TENSOR_SAVES, ids=[c for _, c in ONE_TENSOR_SAVES])
+def test_saved_for_backward_of_each_one_tensor_kind(shape, call):
+    """After a convolution (so that autograd records the layer), in float32 and float64, at two sizes."""
+    conv = "Conv1d(C, 1)" if shape.count(",") == 2 else "Conv2d(C, 1)"
+    plan = convplan.parse(f"plan T:\n    input {shape}\n    {conv}\n    {call}\n")
+    assert plan.memory("float32").unmodelled == ()
+    for sizes in ({"N": 2, "C": 4, "L": 8, "H": 8, "W": 9}, {"N": 3, "C": 6, "L": 5, "H": 7, "W": 6}):
+        sizes = {k: v for k, v in sizes.items() if k in plan.symbols}
+        for dtype, name in ((torch.float32, "float32"), (torch.float64, "float64")):
+            memory = plan.memory(name)
+            assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), dtype), (sizes, name)
+
+
+@pytest.mark.parametrize("kernel", [2, 3, 4, "(2, 3)"])
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+@pytest.mark.parametrize("shape", ["[N, C, H, W]", "[C, H, W]"])
+def test_a_same_convolution_with_odd_total_padding_keeps_the_padded_copy(kernel, dilation, shape):
+    """torch pads the odd part of padding='same' with constant_pad_nd first: the convolution saves that copy."""
+    plan = convplan.parse(f"plan T:\n    input {shape}\n    Conv2d(3, kernel_size={kernel}, padding='same', "
+                          f"dilation={dilation})\n    ReLU()\n")
+    for sizes in ({"N": 2, "C": 3, "H": 7, "W": 8}, {"N": 1, "C": 2, "H": 9, "W": 6}):
+        sizes = {k: v for k, v in sizes.items() if k in plan.symbols}
+        memory = plan.memory("float32")
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), sizes
