@@ -299,17 +299,18 @@ class State:
         if len(self.nodes) >= self.max_nodes:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", node.span)
             raise Abort
+        changes: dict = {}  # one replace per node: dataclasses.replace was 11 % of checking ResNet-50 at three
         scope = tuple(self._scope())
         if scope:
-            node = replace(node, scope=scope)
+            changes["scope"] = scope
         if self.frame.file != self.diag.file:
-            node = replace(node, file=self.frame.file)
+            changes["file"] = self.frame.file
         if node.op == "layer":
-            path, owner = self.place(node.name, node.span)
-            node = replace(node, path=path, owner=owner)
+            changes["path"], changes["owner"] = self.place(node.name, node.span)
             self.tree.append(node.id)
         else:
-            node = replace(node, owner=self.frame.containers[0].path)
+            changes["owner"] = self.frame.containers[0].path
+        node = replace(node, **changes)
         self.nodes.append(node)
         return Tensor(node.id)
 
