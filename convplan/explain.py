@@ -23,8 +23,13 @@ PER_DIM = ("kernel_size", "stride", "padding", "dilation", "output_padding")
 OUTPUT_ARGS = ("out_channels", "out_features")  # arguments that are an output dim as they are
 
 
+class NoSuchNode(KeyError):
+    """`layer` names no node of the plan (a KeyError, so that callers catching one still do)."""
+
+
 def explain(plan, sizes: dict[str, int] | None = None, layer: str | None = None) -> str:
-    """The worked explanation of every node (or of `layer`), then the requirements and solved unknowns."""
+    """The worked explanation of every node (or of `layer`), then the requirements and solved unknowns;
+    NoSuchNode if `layer` names none."""
     sizes = dict(sizes or {})
     bound = plan.bind(**sizes) if sizes else plan
     symbolic = {node.name: node for node in plan.graph.nodes}
@@ -32,7 +37,7 @@ def explain(plan, sizes: dict[str, int] | None = None, layer: str | None = None)
     lines = [f"plan {plan.name}  ({plan.filename}){at}"]
     names = [node.name for node in bound.graph.nodes]
     if layer is not None and layer not in names:
-        raise KeyError(layer)
+        raise NoSuchNode(layer)
     for node in bound.graph.nodes:
         if layer is None or node.name == layer:
             lines += _node(bound, node, symbolic[node.name], symbolic)

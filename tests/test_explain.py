@@ -59,3 +59,18 @@ def test_worked_numbers_equal_the_shapes(case):
         text = explain(plan, sizes, node.name)
         for dim, value in FINAL.findall(text):
             assert int(value) == int(node.shape[int(dim)]), text
+
+
+def test_only_the_name_lookup_is_an_unknown_layer(capsys, monkeypatch):
+    """A KeyError from inside the explanation is a bug to show, not "--layer conv1: no node of that name"."""
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["explain", "examples/cnn1d.plan", "--layer", "nosuch"]) == 2
+    assert "has no node of that name" in capsys.readouterr().err
+
+    def broken(*args):
+        raise KeyError("stride")
+
+    monkeypatch.setattr("convplan.explain._node", broken)
+    with pytest.raises(KeyError, match="stride"):
+        cli.main(["explain", "examples/cnn1d.plan", "--layer", "conv1"])
+    assert "has no node of that name" not in capsys.readouterr().err
