@@ -10,10 +10,9 @@ from . import nodes as n
 from .check import Checked, Requirement, check
 from .errors import Diagnostic, PlanError
 from .graph import Node, show_call
+from .requirements import smallest_sizes
 from .shapes import dim, holds
 from .show import json_value, show_shape
-
-MAX_SIZE_SEARCH = 4096
 
 
 class Plan:
@@ -176,29 +175,11 @@ class Plan:
             raise ValueError(f"start must be a positive int, got {start!r}")
         self._check_sizes(sizes)
         fixed = {k: v for k, v in sizes.items() if k in self.symbols}
-        values = {s: start for s in self.symbols if s not in fixed}
-        for req in self.requires:  # jump straight to each lower bound `X >= k`, and to each fixed size `X == k`
-            c = req.condition
-            if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
-                values[c.lhs.name] = max(values[c.lhs.name], int(c.rhs))
-        for req in self.requires:  # after the bounds: `C == 8` holds even where the search starts higher
-            c = req.condition
-            if isinstance(c, sympy.Eq) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
-                values[c.lhs.name] = int(c.rhs)
-        for _ in range(MAX_SIZE_SEARCH):
-            subs = {dim(k): sympy.Integer(v) for k, v in {**values, **fixed}.items()}
-            broken = [r for r in self.requires if not holds(r.condition, subs)]
-            if not broken:
-                return {s: fixed.get(s, values.get(s)) for s in self.symbols}
-            free = [sym.name for sym in broken[0].condition.free_symbols if sym.name in values]
-            if not free:  # only the fixed sizes are in it: no search helps
-                break
-            for name in free:
-                values[name] += 1
-        raise PlanError([Diagnostic("E402", "no sizes found that meet every requirement: "
-                                    + ", ".join(str(r) for r in self.requires)
-                                    + (f" (with {', '.join(f'{k} = {v}' for k, v in fixed.items())})" if fixed else ""),
-                                    self.definition.name_span, self.filename)], self.source)
+        found, why, req = smallest_sizes(self.requires, self.symbols, fixed, start)
+        if found is not None:
+            return found
+        span, file = (req.span, req.file or self.filename) if req else (self.definition.name_span, self.filename)
+        raise PlanError([Diagnostic("E402", f"no sizes meet every requirement: {why}", span, file)], self.source)
 
     # -- analyses ----------------------------------------------------------------------
 

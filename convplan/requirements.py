@@ -12,7 +12,7 @@ import sympy
 
 from .errors import Span
 from .scope import State
-from .shapes import FloorDiv, at_least, combine_residues, holds, pinned, pyrepr, residues
+from .shapes import FloorDiv, at_least, combine_residues, dim, evaluate, holds, pinned, pyrepr, residues
 from .show import show_shape
 
 SATISFY_WINDOW = 1024  # sizes searched past a lower bound for a merge's equality (E304)
@@ -186,3 +186,84 @@ def _candidates(low: int, period: int):
 def _period(cond) -> int:
     """The largest divisor of a floor division in `cond`: stepping the size by it moves that quotient by one."""
     return max((int(f.args[1]) for f in cond.atoms(FloorDiv) if f.args[1].is_Integer), default=1)
+
+
+SIZE_SEARCH = 4096  # steps of smallest_sizes' search
+
+
+def smallest_sizes(requires, symbols, fixed: dict[str, int], start: int):
+    """The smallest sizes (each at least `start`) meeting `requires`, the `fixed` ones as given: (sizes, None,
+    None), or (None, why none were found, the requirement that cannot be met or None).  Each bound `X >= k`
+    is jumped to and each `X == k` pins X; then a size of the first unmet requirement that is neither fixed
+    nor pinned steps up (see _stepped), until all are met.  A requirement on fixed and pinned sizes only
+    cannot be helped: the answer says what holds each of them."""
+    values = {s: start for s in symbols if s not in fixed}
+    held: dict[str, tuple[int, Requirement | None]] = {k: (v, None) for k, v in fixed.items()}
+    for req in requires:
+        c = req.condition
+        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
+            values[c.lhs.name] = max(values[c.lhs.name], int(c.rhs))
+    for req in requires:  # after the bounds: `C == 8` holds even where the search starts higher
+        c = req.condition
+        if isinstance(c, sympy.Eq) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
+            values[c.lhs.name] = int(c.rhs)
+            held.setdefault(c.lhs.name, (int(c.rhs), req))
+    for _ in range(SIZE_SEARCH):
+        at = {**values, **fixed}
+        broken = next((r for r in requires if not holds(r.condition, _subs(at))), None)
+        if broken is None:
+            return {s: at[s] for s in symbols}, None, None
+        names = sorted(sym.name for sym in broken.condition.free_symbols)
+        free = [name for name in names if name in values and name not in held]
+        if not free:
+            return None, _held_against(broken, names, held), broken
+        for name in _stepped(broken.condition, free, at):
+            values[name] += 1
+    given = f" with {', '.join(f'{k} = {v}' for k, v in fixed.items())}" if fixed else ""
+    return None, f"none found{given} in {SIZE_SEARCH} steps of the search: " + ", ".join(map(str, requires)), None
+
+
+def _subs(sizes: dict[str, int]) -> dict:
+    return {dim(k): sympy.Integer(v) for k, v in sizes.items()}
+
+
+def _stepped(cond, free: list[str], at: dict[str, int]) -> list[str]:
+    """The sizes to step up for the unmet `cond` at sizes `at`: the one whose step brings it closest to holding
+    (`C*D >= 6` steps one size up to 6, not both to 3: each size stays as small as the others allow), the
+    first of equals; all of them where no single step helps or the condition has no distance."""
+    now = _distance(cond, at)
+    steps = [_distance(cond, {**at, name: at[name] + 1}) for name in free]
+    best = min((d, i) for i, d in enumerate(steps) if d is not None) if any(d is not None for d in steps) else None
+    if best is not None and now is not None and best[0] < now:
+        return [free[best[1]]]
+    return free
+
+
+def _distance(cond, at: dict[str, int]) -> int | None:
+    """How far `cond` is from holding at `at` (0 where it holds), for a comparison of two sides that evaluate to
+    integers; None for anything else."""
+    if holds(cond, _subs(at)):
+        return 0
+    if not isinstance(cond, (sympy.Eq, sympy.GreaterThan, sympy.StrictGreaterThan, sympy.LessThan,
+                             sympy.StrictLessThan)):
+        return None
+    try:
+        diff = evaluate(cond.lhs - cond.rhs, at)
+    except ZeroDivisionError:
+        return None
+    if not isinstance(diff, int):
+        return None
+    if isinstance(cond, sympy.Eq):
+        return abs(diff)
+    upward = isinstance(cond, (sympy.GreaterThan, sympy.StrictGreaterThan))  # the left side must grow
+    return (max(-diff, 0) if upward else max(diff, 0)) + 1  # + 1: unmet, even where both sides are equal (>)
+
+
+def _held_against(req: Requirement, names: list[str], held: dict) -> str:
+    """Why `req` cannot be met: each of its sizes (all given or pinned) with its value and what holds it."""
+    parts = []
+    for name in names:
+        value, by = held[name]
+        parts.append(f"{name} = {value} (" + (f"{by} is required at line {by.span.line}: {by.reason})" if by
+                                              else "given)"))
+    return f"{req} cannot hold with " + " and ".join(parts) + f"; it is required for {req.reason}"

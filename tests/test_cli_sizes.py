@@ -89,3 +89,62 @@ def test_a_symbolic_stride_that_could_be_zero_does_not_crash_the_warning_example
     plan = convplan.parse(text)
     assert any("e.g. D = 4" in w.message for w in plan.warnings)
     assert plan.smallest_sizes()["D"] == 4 and not plan.satisfied({"N": 1, "C": 1, "D": 3})
+
+
+PINNED = "plan P:\n    input [N, C, D]\n    ReLU() -> [{}, {}, {}]\n    Flatten()\n    InstanceNorm1d()\n"
+
+
+def test_smallest_sizes_steps_past_a_product_of_pinned_sizes():
+    """`-> [1, C, 1]` pins N and D to 1 and InstanceNorm1d on the flattened [N, C*D] needs C*D >= 2: the search
+    stepped every size of `C*D >= 2` up, D with it, broke `D == 1` and never came back (E402).  The sizes
+    found run in torch."""
+    plan = convplan.parse(PINNED.format(1, "C", 1))
+    assert [str(r) for r in plan.requires] == ["N == 1", "D == 1", "C*D >= 2"]
+    sizes = plan.smallest_sizes()
+    assert sizes == {"N": 1, "C": 2, "D": 1} and plan.satisfied(sizes)
+    assert plan.verify(**sizes).ok
+
+
+def test_smallest_sizes_says_what_holds_a_requirement_no_size_can_meet():
+    import pytest
+
+    plan = convplan.parse(PINNED.format(1, 1, 1))
+    with pytest.raises(convplan.PlanError) as caught:
+        plan.smallest_sizes()
+    (diag,) = caught.value.diagnostics
+    assert diag.code == "E402" and diag.span.line == 5  # at the layer that needs it, not at the plan's name
+    assert "C*D >= 2 cannot hold with C = 1 (C == 1 is required at line 3" in diag.message
+    assert "D = 1 (D == 1 is required at line 3" in diag.message and "InstanceNorm" in diag.message
+    with pytest.raises(convplan.PlanError, match=r"C = 1 \(given\) and D = 1 \(D == 1 is required"):
+        convplan.parse(PINNED.format(1, "C", 1)).smallest_sizes(C=1)
+
+
+def _smallest_or_none(plan, names, box: int):
+    """Every point of [1, box]**len(names) that meets the plan's requirements, smallest sum first."""
+    import itertools
+
+    points = [dict(zip(names, p, strict=True)) for p in itertools.product(range(1, box + 1), repeat=len(names))]
+    return [p for p in sorted(points, key=lambda p: sum(p.values())) if plan.satisfied(p)]
+
+
+def test_smallest_sizes_finds_sizes_wherever_some_exist():
+    """Every way of pinning N, C and D to 1, 2 or leaving them free: sizes are found exactly where a brute
+    force over [1, 4]**3 finds some, they meet the requirements, and none is larger than it needs to be
+    (each one less breaks a requirement, or is below 1)."""
+    import itertools
+
+    import pytest
+
+    for pins in itertools.product(["1", "2", None], repeat=3):
+        dims = [p or name for p, name in zip(pins, "NCD", strict=True)]
+        plan = convplan.parse(PINNED.format(*dims))
+        valid = _smallest_or_none(plan, ["N", "C", "D"], 4)
+        if not valid:
+            with pytest.raises(convplan.PlanError, match="E402"):
+                plan.smallest_sizes()
+            continue
+        sizes = plan.smallest_sizes()
+        assert plan.satisfied(sizes), (pins, sizes)
+        for name in sizes:
+            if sizes[name] > 1:
+                assert not plan.satisfied({**sizes, name: sizes[name] - 1}), (pins, sizes, name)
