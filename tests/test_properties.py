@@ -14,7 +14,7 @@ import warnings
 
 import torch
 from _torch_oracle import check_concrete, check_symbolic, torch_layer, torch_run
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_layers_torch import ELEMENTWISE, MORE_ELEMENTWISE, mostly
 from torch import nn
@@ -91,8 +91,9 @@ def args_for(draw, kind: str, shape: tuple) -> dict:
     if kind.startswith("Adaptive"):
         entry = st.one_of(st.integers(1, 4), st.none()) if nd > 1 else st.integers(1, 4)
         return {"output_size": draw(st.one_of(st.integers(1, 4), st.tuples(*[entry] * nd)))}
+    channels = shape[1] if r > 1 else 1  # a 1-D input has none: a kind that needs them is drawn for torch to refuse
     if kind == "GroupNorm":
-        return {"num_groups": draw(mostly(st.sampled_from(_divisors(shape[1])), 2, 3))}
+        return {"num_groups": draw(mostly(st.sampled_from(_divisors(channels)), 2, 3))}
     if kind == "LayerNorm":
         k = draw(st.integers(1, min(r, 2)))
         return opt("normalized_shape", mostly(st.just(tuple(shape[-k:])), (2,), 3))
@@ -129,7 +130,7 @@ def args_for(draw, kind: str, shape: tuple) -> dict:
     if kind == "RMSNorm":
         return opt("normalized_shape", mostly(st.just(tuple(shape[-draw(st.integers(1, min(r, 2))):])), (2,)))
     if kind == "ChannelShuffle":
-        return {"groups": draw(mostly(st.sampled_from(_divisors(shape[1])), 2, 3))}
+        return {"groups": draw(mostly(st.sampled_from(_divisors(channels)), 2, 3))}
     if kind in ("LocalResponseNorm", "CrossMapLRN2d"):
         return {"size": draw(st.integers(1, 5))}
     if kind == "Unfold":
@@ -161,6 +162,21 @@ def stacks(draw):
         if current is None or torch.Size(current).numel() > MAX_NUMEL:
             break
     return shape, layers
+
+
+@given(st.data())
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.large_base_example])  # every kind
+def test_arguments_are_drawn_for_every_kind_at_every_rank(data):
+    """stacks() now and then draws any kind at all (one torch refuses there): its arguments are drawn for
+    every rank, 1-D included (GroupNorm and ChannelShuffle read the channels of a 1-D shape: an IndexError
+    in this generator instead of a stack for convplan to refuse), and convplan refuses what torch refuses."""
+    for kind in sorted(REGISTRY):
+        for rank in range(1, 6):
+            shape = tuple(data.draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
+            layer = (kind, data.draw(args_for(kind, shape)))
+            if rank == 1 and kind in ("GroupNorm", "ChannelShuffle"):
+                assert torch_run(shape, [layer])[0] is None
+                assert check_concrete(shape, [layer]) is None
 
 
 def sequential(shape, layers) -> nn.Sequential:
