@@ -209,7 +209,9 @@ def _command(sub, name: str, func, text: str, json: bool = True, several: bool =
         p.add_argument("files", nargs=1, metavar="FILE", help="a .plan file, or - for standard input")
     p.add_argument("--set", action="append", metavar="NAME=INT",
                    help="a size's default in the class (repeatable)" if func is cmd_codegen
-                   else "fix a size or parameter (repeatable)")
+                   else "fix a size or parameter to a whole number (repeatable); with several files, each "
+                   "--set applies to every file, and a file without that name fails (E400)" if several
+                   else "fix a size or parameter to a whole number (repeatable)")
     if json:
         p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too, for CI")
@@ -251,6 +253,8 @@ def _sizes(pairs: list[str]) -> dict[str, int]:
             raise UsageError(f"--set expects NAME=INT, got {pair!r}")
         if keyword.iskeyword(name):
             raise UsageError(f"--set {name}: a Python keyword names no size or parameter of a plan")
+        if not value.isascii():  # int() reads any script's digits: '٣' is 3
+            raise UsageError(f"--set {name}: {value[:40]!r} is not an integer (digits 0-9)")
         if value.lstrip("+-").isdigit() and len(value) > 15:  # before int(): it refuses 4,300+ digits
             raise UsageError(f"--set {name}: sizes must be between 1 and {MAX_SET}, got a {len(value)}-digit number")
         try:

@@ -4,6 +4,9 @@ run, and sizes too large to allocate (verified on `meta` instead of crashing).""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 import convplan
 from convplan.cli import main
@@ -148,3 +151,32 @@ def test_smallest_sizes_finds_sizes_wherever_some_exist():
         for name in sizes:
             if sizes[name] > 1:
                 assert not plan.satisfied({**sizes, name: sizes[name] - 1}), (pins, sizes, name)
+
+
+@pytest.mark.parametrize(("value", "shown"), [("3.5", "'3.5' is not an integer"), ("1e3", "'1e3' is not an integer"),
+                                              ("abc", "'abc' is not an integer"), ("", "'' is not an integer"),
+                                              ("\u0663", "is not an integer (digits 0-9)"),  # Arabic-Indic 3
+                                              ("0", "between 1 and"), ("-4", "between 1 and")])
+def test_set_takes_whole_numbers_only(value, shown, capsys):
+    """A float, a word or another script's digits is one clear line and exit 2, never a traceback (int() took
+    '\u0663' as 3)."""
+    assert main(["check", "examples/cnn1d.plan", "--set", f"L={value}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convplan: error: --set L: ") and shown in err and "Traceback" not in err
+
+
+def test_set_applies_to_every_file_given(tmp_path, capsys):
+    """With several files each --set is given to each of them (documented in --help and the README): the
+    plan with an L takes it, the plan without one says so (E400), and the run fails."""
+    one = write(tmp_path, "plan A:\n    input [N, 3, L]\n    Conv1d(4, kernel_size=3)\n", "a.plan")
+    two = write(tmp_path, "plan B:\n    input [N, 3, H, W]\n    Conv2d(4, kernel_size=3)\n", "b.plan")
+    assert main(["check", one, two, "--set", "L=10"]) == 1
+    out, err = capsys.readouterr()
+    assert "[N, 4, 8]" in out and "b.plan:1:6: error[E400]: there is no size or parameter named 'L' in plan B" in err
+    assert main(["check", one, two, "--set", "L=10", "--set", "H=5"]) == 1
+    err = capsys.readouterr().err
+    assert "named 'H' in plan A" in err and "named 'L' in plan B" in err
+    assert main(["check", "--help"]) == 0
+    assert "each --set applies to every file" in " ".join(capsys.readouterr().out.split())
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert "every `--set NAME=INT` applies to every file" in readme
