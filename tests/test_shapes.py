@@ -675,6 +675,26 @@ def test_long_sums_grow_as_sympy_adds(e, additions, rnd):
     assert evaluate(fast, values) == evaluate(general, values)
 
 
+@settings(max_examples=150, deadline=None)
+@given(_long_sums, st.lists(st.tuples(st.integers(0, 10**6), _additions), min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(0, 10**6), _additions), min_size=1, max_size=12))
+def test_sums_read_again_in_any_order_are_what_sympy_makes(e, grow, revisit):
+    """Sums grown from any earlier one (a tree, as a layer's message adds to its input after its output was
+    made from it), then each read again in another order: the terms they share are held by one of them at a
+    time (sums._Family), so every read moves them; each sum still prints, bounds and grows as sympy's own."""
+    fast, general = [e], [e]
+    for pick, d in grow:
+        i = pick % len(fast)
+        fast.append(shapes.offset(fast[i], d))
+        general.append(general[i] + d)
+        _same(fast[-1], general[-1])
+    for pick, d in revisit:
+        i = pick % len(fast)
+        assert pyrepr(fast[i]) == printing._printer.doprint(general[i])
+        assert at_least(fast[i], 0) == conditions._nonneg_general(general[i])
+        _same(shapes.offset(fast[i], d), general[i] + d)
+
+
 @settings(max_examples=200, deadline=None)
 @given(_symbol_sums, st.lists(st.tuples(_coefficients, st.sampled_from(_MANY)), min_size=1, max_size=6))
 @example(sympy.Add(*_MANY[:8], _MANY[-2], -5), [(1, _MANY[8])])  # no unknown: sizes >= 1 decide it

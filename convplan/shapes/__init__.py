@@ -1,13 +1,13 @@
 """Symbolic tensor dimensions: every dim a sympy expression of integer symbols, kept in a canonical form.
 
 - `canonical`: the symbols (`dim`, `unknown`) and the floor-division form a conv/pool chain stays in;
+- `sums`: `e + c`, and the long sums of named unknowns grown term by term without copying them;
 - `printing`: expressions printed as the Python a user would write;
 - `conditions`: `>=`, divisibility and equality, decided where they can be;
 - `periodic`: congruences from remainder conditions, and evaluation at concrete sizes.
 """
 
 from .canonical import (  # noqa: F401
-    LONG_SUM,
     FloorDiv,
     IntMod,
     ceildiv,
@@ -15,8 +15,6 @@ from .canonical import (  # noqa: F401
     floordiv,
     is_int_const,
     mod,
-    numbers_below,
-    offset,
     stand_in,
     to_expr,
     unknown,
@@ -40,4 +38,9 @@ from .periodic import (  # noqa: F401
 )
 from .printing import (  # noqa: F401
     pyrepr,
+)
+from .sums import (  # noqa: F401
+    LONG_SUM,
+    numbers_below,
+    offset,
 )

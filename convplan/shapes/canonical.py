@@ -10,8 +10,6 @@ one term ``(x + A)//B + C`` with ``0 <= A < B``.  Canonicalisation lives in
 
 from __future__ import annotations
 
-import bisect
-import collections
 import functools
 import keyword
 import math
@@ -176,8 +174,9 @@ def _floordiv(a, b):
 
 
 def _integral_sum(a) -> bool:
-    known = _long_sum(a)
-    return known is not None and known.integral
+    from .sums import integral_sum  # sums.py builds on this module
+
+    return integral_sum(a)
 
 
 def _floordiv_split(a, b: int):
@@ -220,201 +219,6 @@ def _chain_step(a, b):
         return None
     q, r = divmod(shift, m)
     return _plus(_raw(FloorDiv, _plus(x, r), m), q)
-
-
-def offset(e, c) -> sympy.Expr:
-    """``e + c``: sympy's own sum (tested), built without Add.flatten and sympy's cache where ``c`` is an
-    integer and ``e`` a number, or a symbol, FloorDiv or IntMod plus a number, as every conv/pool chain dim is
-    (~30 us saved on each new one), and where ``e`` is a long sum (see _merged); sympy adds anything else."""
-    if isinstance(c, sympy.Integer):
-        c = int(c)
-    t = type(e)
-    if type(c) is int:
-        if e.is_Integer:
-            return sympy.Integer(int(e) + c)
-        if t is sympy.Add:
-            args = e.args
-            if len(args) == 2 and args[0].is_Integer and _monomial(args[1]):
-                return _plus(args[1], int(args[0]) + c)
-        elif _monomial(e):
-            return _plus(e, c)
-    if t is sympy.Add and len(e.args) >= LONG_SUM:
-        merged = _merged(e, c)
-        if merged is not None:
-            return merged
-    return e + c
-
-
-# A plan of n layers with named unknowns (`Conv2d(?c, kernel_size=?k, padding=?p)`) adds a few terms to each
-# spatial dim per layer; Add.flatten collects and sorts all of a sum's terms on every addition, and the checks
-# and messages of each layer walk them again (quadratic in the plan: 6 s for 160 layers).  _merged puts the
-# few new terms into a long sum's sorted ones instead, and keeps what those checks ask of the sum (_Sum).
-LONG_SUM = 8  # terms from which a sum is merged into rather than rebuilt
-_SUMS: collections.OrderedDict = collections.OrderedDict()  # id(sum) -> (sum, _Sum), the sums _merged read or made
-_SUMS_KEPT = 256
-_ORDER = sympy.core.basic._args_sortkey  # the order of an Add's terms (Add.flatten sorts with it)
-
-
-class _Sum:
-    """A sum of a number and integer multiples of distinct symbols, FloorDivs and IntMods, read once and then
-    kept up to date term by term.  ``terms``: monomial -> (coefficient, term); ``integral``: every monomial
-    is an integer, ``symbols``: every one is an integer symbol (both may read False after a term cancels:
-    then the general paths decide); ``free``: how many are integer symbols of any sign (solver unknowns);
-    ``ones``: how many coefficients are 1 or -1; ``top``: at least the largest coefficient's size;
-    ``printed``: (names, pieces) in name order, for _quick_sum, where every monomial is a symbol."""
-
-    __slots__ = ("number", "terms", "integral", "symbols", "free", "ones", "top", "printed")
-
-    def __init__(self, number: int, terms: dict, like: _Sum | None = None):
-        self.number, self.terms, self.printed = number, terms, None
-        if like is None:
-            self.integral, self.symbols, self.free, self.ones, self.top = True, True, 0, 0, 0
-            for m, (c, _) in terms.items():
-                self.count(m, c, 1)
-        else:
-            self.integral, self.symbols, self.free, self.ones, self.top = (like.integral, like.symbols, like.free,
-                                                                           like.ones, like.top)
-
-    def count(self, m, c: int, sign: int) -> None:
-        """Count the term ``c*m`` into (sign 1) or out of (sign -1) the flags."""
-        whole = m.is_integer is True
-        symbol = whole and type(m) is sympy.Symbol
-        if sign > 0:
-            self.integral = self.integral and whole
-            self.symbols = self.symbols and symbol
-            self.top = max(self.top, abs(c))
-        if symbol and m.is_nonnegative is None and m.is_nonpositive is None:
-            self.free += sign
-        if c in (1, -1):
-            self.ones += sign
-
-
-def _merged(e, d):
-    """``e + d`` as sympy.Add gives it (tested) for a sum ``e`` and a number or sum ``d`` of integer multiples
-    of symbols, FloorDivs and IntMods: a copy of ``e``'s terms with ``d``'s put in their sorted places.  None
-    for other forms."""
-    base = _linear_terms(e)
-    if base is None:
-        return None
-    if type(d) is int:
-        number, new = d, ()
-    else:
-        number, new = 0, []
-        for t in sympy.Add.make_args(d):
-            if t.is_Integer:
-                number += int(t)
-                continue
-            term = _term(t)
-            if term is None:
-                return None
-            new.append(term)
-    number += base.number
-    terms, args = dict(base.terms), list(e.args[1:] if base.number else e.args)
-    known = _Sum(number, terms, like=base)
-    changed = []
-    for c, m in new:
-        old = terms.pop(m, None)
-        if old is not None:  # like terms: the old one leaves its place
-            i = bisect.bisect_left(args, _ORDER(old[1]), key=_ORDER)
-            if args[i] is not old[1]:
-                return None
-            del args[i]
-            known.count(m, old[0], -1)
-            c += old[0]
-        if c:
-            term = m if c == 1 else sympy.Mul(sympy.Integer(c), m)  # as Add.flatten makes it
-            terms[m] = (c, term)
-            known.count(m, c, 1)
-            bisect.insort(args, term, key=_ORDER)
-        changed.append((m, c, old is not None))
-    if number:
-        args.insert(0, sympy.Integer(number))
-    out = sympy.Add._from_args(args, True)
-    if type(out) is sympy.Add:
-        if base.printed is not None and known.symbols:
-            known.printed = _reprinted(base.printed, changed)
-        elif known.symbols:
-            known.printed = _printed(terms)
-        _remember(out, known)
-    return out
-
-
-def _reprinted(printed, changed):
-    """_Sum.printed with the ``changed`` terms (monomial, new coefficient, whether it was there) put in."""
-    names, pieces = list(printed[0]), list(printed[1])
-    for m, c, was in changed:
-        i = bisect.bisect_left(names, m.name)
-        there = i < len(names) and names[i] == m.name
-        if there != was:  # another symbol of the same name: _quick_sum declines
-            return None
-        if not c:
-            del names[i], pieces[i]
-        elif was:
-            pieces[i] = _piece(m.name, c)
-        else:
-            names.insert(i, m.name)
-            pieces.insert(i, _piece(m.name, c))
-    return names, pieces
-
-
-def _printed(terms) -> tuple | None:
-    """_Sum.printed of symbol ``terms``; None where two symbols share a name (sympy's order is its own)."""
-    order = sorted((m.name, c) for m, (c, _) in terms.items())
-    names = [name for name, _ in order]
-    if any(a == b for a, b in zip(names, names[1:], strict=False)):
-        return None
-    return names, [_piece(name, c) for name, c in order]
-
-
-def _piece(name: str, c: int) -> str:
-    return ("- " if c < 0 else "+ ") + (name if abs(c) == 1 else f"{abs(c)}*{name}")
-
-
-def _linear_terms(e) -> _Sum | None:
-    """``e`` read as a _Sum (its terms in Add's order), or None for any other sum."""
-    hit = _SUMS.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
-    args, number, terms = e.args, 0, {}
-    if args[0].is_Integer:
-        number, args = int(args[0]), args[1:]
-    for t in args:
-        term = _term(t)
-        if term is None or term[1] in terms:
-            return None
-        terms[term[1]] = (term[0], t)
-    if any(a.compare(b) >= 0 for a, b in zip(args, args[1:], strict=False)):  # built unsorted (evaluate=False)
-        return None
-    known = _Sum(number, terms)
-    _remember(e, known)
-    return known
-
-
-def numbers_below(e, limit: int) -> bool:
-    """True if every number in ``e`` is below ``limit`` in size, for a long sum of integer multiples of
-    symbols (the coefficients and the number, kept as the sum grew); False where that is not known."""
-    known = _long_sum(e)
-    return known is not None and known.symbols and known.top < limit and abs(known.number) < limit
-
-
-def _long_sum(e) -> _Sum | None:
-    return _linear_terms(e) if type(e) is sympy.Add and len(e.args) >= LONG_SUM else None
-
-
-def _term(t):
-    """(coefficient, monomial) of ``k*m`` or ``m`` for an integer k and a symbol, FloorDiv or IntMod m."""
-    if type(t) is sympy.Mul:
-        args = t.args
-        if len(args) == 2 and args[0].is_Integer and _monomial(args[1]):
-            return int(args[0]), args[1]
-        return None
-    return (1, t) if _monomial(t) else None
-
-
-def _remember(e, known: _Sum) -> None:
-    if len(_SUMS) >= _SUMS_KEPT:
-        _SUMS.popitem(last=False)  # the oldest: a chain's newest sums stay
-    _SUMS[id(e)] = e, known  # by identity: hashing a long sum walks it (e kept alive, so its id stays its own)
 
 
 def _monomial(t) -> bool:

@@ -11,7 +11,8 @@ import operator
 
 import sympy
 
-from .canonical import LONG_SUM, FloorDiv, IntMod, _chain_dim, _long_sum, _mod_to_floordiv, _Sum, mod, offset, to_expr
+from .canonical import FloorDiv, IntMod, _chain_dim, _mod_to_floordiv, mod, to_expr
+from .sums import LONG_SUM, _long_sum, _Sum, offset, without_number
 
 # ---------------------------------------------------------------- measures
 
@@ -54,7 +55,7 @@ def _nonneg(d):
 
 
 def _gcd_of(known: _Sum) -> int:
-    return math.gcd(*(c for c, _ in known.terms.values()))
+    return math.gcd(*(c for c, _ in known.terms().values()))
 
 
 def _free_sum_bound(d):
@@ -64,7 +65,7 @@ def _free_sum_bound(d):
     known = _long_sum(d)
     if known is None or not (known.symbols and known.free and (known.ones or _gcd_of(known) == 1)):
         return None
-    c, rest = d.as_coeff_Add()
+    c, rest = without_number(d)
     return sympy.Ge(rest, -c, evaluate=False)
 
 

@@ -11,7 +11,8 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from .canonical import _SHOWN, LONG_SUM, FloorDiv, IntMod, _long_sum, _printed, to_expr
+from .canonical import _SHOWN, FloorDiv, IntMod, to_expr
+from .sums import LONG_SUM, quick_sum
 
 
 def _print_binop(printer, e, op):
@@ -130,7 +131,7 @@ def pyrepr(e) -> str:
     if isinstance(e, bool):
         return repr(e)
     if type(e) is sympy.Add and len(e.args) >= LONG_SUM:  # before the cache: hashing walks the sum
-        quick = _quick_sum(e)
+        quick = quick_sum(e)
         if quick is not None:
             return quick
     return _print(to_expr(e))
@@ -157,7 +158,7 @@ def _quick(e) -> str | None:
     if t is sympy.Add:
         args = e.args
         if len(args) >= LONG_SUM:
-            return _quick_sum(e)
+            return quick_sum(e)
         if len(args) != 2 or not args[0].is_Integer or args[1].is_Integer:
             return None
         c, m = int(args[0]), args[1]
@@ -178,22 +179,6 @@ def _quick(e) -> str | None:
             inner = f"({inner})"
         return f"{inner}//{b.p}" if t is FloorDiv else f"{inner} % {b.p}"
     return None
-
-
-def _quick_sum(e) -> str | None:
-    """What the printer gives for a long sum of integer multiples of distinct symbols and a number: the
-    symbols by name, the number last (sympy's lex order of the monomials; tested).  None for other sums."""
-    known = _long_sum(e)
-    if known is None or not known.symbols:
-        return None
-    if known.printed is None:
-        known.printed = _printed(known.terms)
-        if known.printed is None:
-            return None
-    pieces, number = known.printed[1], known.number
-    first = pieces[0][2:] if pieces[0][0] == "+" else "-" + pieces[0][2:]
-    tail = f" + {number}" if number > 0 else f" - {-number}" if number else ""
-    return " ".join([first, *pieces[1:]]) + tail
 
 
 def _quick_relation(e) -> str | None:
