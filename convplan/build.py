@@ -166,7 +166,20 @@ def build_module(plan) -> PlanModule:
         message = (f"building {plan.name} needs a value for {', '.join(missing)}: the layers' weights depend on it; "
                    f"pass {', '.join(f'{m}=...' for m in missing)}")
         raise PlanError([Diagnostic("E403", message, plan.definition.name_span, plan.filename)], plan.source)
-    return make_tree(plan.graph, plan.name)
+    try:
+        return make_tree(plan.graph, plan.name)
+    except (RuntimeError, MemoryError) as exc:  # torch's allocator refusing the weights: say so, not a traceback
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc):
+            raise
+        from .limits import ITEM_BYTES, show_bytes
+
+        weights = sum(int(n.params) for n in plan.layers) * ITEM_BYTES
+        at = ", ".join(f"{k}={v}" for k, v in plan.sizes.items()) or "these sizes"
+        message = (f"cannot build {plan.name} at {at}: torch could not allocate its weights (about "
+                   f"{show_bytes(weights)} in float32)")
+        raise PlanError([Diagnostic("E403", message, plan.definition.name_span, plan.filename,
+                                    ("give smaller sizes, or count on the formulas: plan.total_params",))],
+                        plan.source) from None
 
 
 def _symbols(value):

@@ -153,3 +153,13 @@ def test_the_estimate_is_what_a_run_holds_on_random_stacks(case):
     module = bound.build().eval()
     weights = sum(p.numel() * p.element_size() for p in module.parameters())
     assert run.device == "cpu" and run.estimate == weights + run.peak, f"at {sizes}:\n{plan.source}"
+
+
+def test_build_at_sizes_torch_cannot_allocate_is_a_located_error():
+    """`build(L=10**12)` asks torch for 128 TB of weights: E403 saying so, not the allocator's RuntimeError."""
+    plan = convplan.load(EXAMPLES / "cnn1d.plan")
+    with pytest.raises(convplan.PlanError) as caught:
+        plan.build(L=10**12)
+    (diag,) = caught.value.diagnostics
+    assert diag.code == "E403" and "torch could not allocate its weights (about 128.0 TB" in diag.message
+    assert plan.build(L=20)(torch.randn(1, 1, 20)).shape == (1, 2)
