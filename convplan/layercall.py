@@ -37,13 +37,7 @@ class LayerCalls:
         call = stmt.call
         spec = REGISTRY.get(call.name)
         if spec is None:
-            known = [*REGISTRY, *self.st.frame.namespace, *MERGES]
-            # torch has the name: say what it is and what to write; else the closest name, as an edit
-            message, hints = unknown_layer(call.name, REGISTRY) or (f"unknown layer {call.name!r}", [])
-            fixes = []
-            if not hints:
-                hints, fixes = [did_you_mean(call.name, known)], [rename_fix(call.name, known, call.name_span)]
-            self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
+            self._unknown(call)
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
@@ -69,6 +63,25 @@ class LayerCalls:
         node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     written=written)
         return self.st.nodes[self.st.add_node(node).id]
+
+    def _unknown(self, call: n.Call) -> None:
+        """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
+        a torch name (what it is and what to write), else the closest name, as an edit."""
+        space = self.st.frame.namespace
+        failed = getattr(space, "failed", {}).get(call.name)
+        if failed is not None:
+            path, span = failed
+            self.diag.error("E100", f"unknown block {call.name!r}: its import from {path} failed", call.name_span,
+                            hints=[f"fix the import (line {span.line})"], notes=[("the import is here", span)])
+            return
+        known = [*REGISTRY, *space, *MERGES]
+        message, hints = unknown_layer(call.name, REGISTRY) or (f"unknown layer {call.name!r}", [])
+        fixes = []
+        if not hints:
+            hints, fixes = [did_you_mean(call.name, known)], [rename_fix(call.name, known, call.name_span)]
+        hints = [*hints, *(f"{path} could not be imported (line {span.line}): its blocks are unknown"
+                  for path, span in getattr(space, "broken", ()))]
+        self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
 
     def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple) -> tuple[dict, tuple[str, ...], tuple]:
         """Binder.layer's result, kept per (kind, arguments) where every argument is a literal (nothing else

@@ -136,12 +136,31 @@ def test_fixing_a_failed_import_rechecks_the_importer(client, tmp_path):
     lib, main = tmp_path / "lib.plan", tmp_path / "main.plan"
     lib.write_text("block Hed:\n    input [N, C, L]\n    ReLU()\n", encoding="utf-8")
     main.write_text('from "lib.plan" import Head\nplan P:\n    input [N, 2, L]\n    Head()\n', encoding="utf-8")
-    assert [d["code"] for d in client.open(main)] == ["E021"]  # lib.plan has no block Head
+    assert [d["code"] for d in client.open(main)] == ["E021", "E100"]  # lib.plan has no block Head; its call
     client.open(lib)
     count = client.published[main.resolve().as_uri()]
     client.change(lib, "block Head:\n    input [N, C, L]\n    ReLU()\n")
     assert client.wait_published(main.resolve().as_uri(), count) == []
     client.close(lib)
+    client.close(main)
+
+
+def test_a_failed_import_leaves_the_rest_of_the_file_its_shapes(client, tmp_path):
+    main = tmp_path / "main.plan"
+    main.write_text('from "gone.plan" import Head\nplan P:\n    input [N, 2, L]\n    Conv1d(8, 3)\n    Head()\n'
+                    '    ReLU()\n', encoding="utf-8")
+    found = client.open(main)
+    assert [(d["code"], d["range"]["start"]["line"]) for d in found] == [("E023", 0), ("E100", 4)]
+    assert "its import from gone.plan failed" in found[1]["message"]
+    assert found[1]["relatedInformation"][0]["location"]["range"]["start"]["line"] == 0  # the import
+    labels = inlay(client, main, keep_open=True)
+    assert labels[4] == labels[6] == "[N, 8, L - 2]" and 5 not in labels  # the lines around keep theirs
+    # an import whose file has errors of its own: shown in that file, and the rest of this one still checked
+    (tmp_path / "gone.plan").write_text("block Head:\n    input [N, C, L]\n    ReLU(\n", encoding="utf-8")
+    client.change(main, main.read_text(encoding="utf-8") + "    Conv1d(4, 1)\n")
+    assert [d["code"] for d in client.diagnostics[(tmp_path / "gone.plan").resolve().as_uri()]] == ["E014"]
+    assert [d["code"] for d in client.diagnostics[main.resolve().as_uri()]] == ["E100"]
+    assert inlay(client, main, keep_open=True)[7] == "[N, 4, L - 2]"
     client.close(main)
 
 
