@@ -11,8 +11,8 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions
-from .errors import did_you_mean, rename_fix
-from .fixes import replace as replace_fix
+from .errors import Edit, Fix, did_you_mean, rename_fix
+from .fixes import change_rank
 from .graph import Node
 from .hints import source_text, torch_order_fix, torch_order_hint
 from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
@@ -206,9 +206,12 @@ class LayerCalls:
             want = f"at least a {spec.min_rank}-D"
         hint = _rank_hint(spec, shape)
         other = _rank_member(spec, r)
+        fix = None
+        if hint and other:  # the kind renamed, its per-dim tuples given the new kind's length
+            tuples = change_rank(call, spec.arg_names, spec.nd, other.nd)
+            fix = None if tuples is None else Fix(hint, (Edit(call.name_span, other.name), *tuples))
         self.diag.error("E301", f"{spec.name} expects a {want} input, got {r}-D {show_shape(shape)}",
-                        call.name_span, hints=[hint],
-                        fixes=[replace_fix(hint, call.name_span, other.name) if hint and other else None])
+                        call.name_span, hints=[hint], fixes=[fix])
         raise Skip
 
     def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> None:
