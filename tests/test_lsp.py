@@ -163,6 +163,44 @@ def test_a_failed_import_leaves_the_rest_of_the_file_its_shapes(client, tmp_path
     client.close(main)
 
 
+def test_an_imported_file_changed_on_disk_rechecks_its_importers(tmp_path):
+    """Not open in the editor, lib.plan changes on disk (git checkout, another editor): the client reports
+    it (workspace/didChangeWatchedFiles, which the server registered for) and main.plan is checked again."""
+    watching = {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
+    client = Client(capabilities=watching)
+    try:
+        lib, main = tmp_path / "lib.plan", tmp_path / "main.plan"
+        lib.write_text("block Head(k):\n    input [N, C, L]\n    Conv1d(k, kernel_size=3)\n", encoding="utf-8")
+        main.write_text('from "lib.plan" import Head\nplan P:\n    input [N, 2, L]\n    Head(4)\n', encoding="utf-8")
+        assert client.open(main) == []
+        [registration] = [r for q in client.server_requests if q["method"] == "client/registerCapability"
+                          for r in q["params"]["registrations"]]
+        assert registration["method"] == "workspace/didChangeWatchedFiles"
+        assert registration["registerOptions"]["watchers"][0]["globPattern"] == "**/*.plan"
+        uri = main.resolve().as_uri()
+        for text, kind, codes in [
+            ("block Head(k):\n    input [N, C, L]\n    Conv1d(k, kernal_size=3)\n", 2, ["E103"]),  # changed
+            (None, 3, ["E023", "E100"]),  # deleted: the import fails, and the call says why
+            ("block Head(k):\n    input [N, C, L]\n    Conv1d(k, kernel_size=3)\n", 1, []),  # made again
+        ]:
+            lib.write_text(text, encoding="utf-8") if text is not None else lib.unlink()
+            count = client.published.get(uri, 0)
+            client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": lib.resolve().as_uri(),
+                                                                           "type": kind}]})
+            client.wait_published(uri, count)
+            found = [d["code"] for ds in client.diagnostics.values() for d in ds]
+            assert sorted(found) == codes
+        # a change on disk of a file open in the editor changes nothing: the editor's text counts
+        client.open(lib, "block Head(k):\n    input [N, C, L]\n    ReLU()\n")
+        lib.write_text("block Head(k):\n    input [N, C, L]\n    Conv1d(k, kernal_size=3)\n", encoding="utf-8")
+        client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": lib.resolve().as_uri(), "type": 2}]})
+        assert client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": {
+            "line": 3, "character": 5}}) is not None  # answered after the notification: it was handled
+        assert [d["code"] for ds in client.diagnostics.values() for d in ds] == []
+    finally:
+        client.shutdown()
+
+
 def test_a_library_shows_the_shapes_of_its_calls(client):
     main = ROOT / "examples" / "mobilenet_se.plan"
     lib = ROOT / "examples" / "lib" / "mobile_blocks.plan"

@@ -48,14 +48,11 @@ class PlanServer(LanguageServer):
                 return document.source
         return None
 
-    def recheck_importers(self, uri: str) -> None:
-        """Check again the open documents that call blocks of the file at `uri`."""
-        path = uri_path(uri)
-        if path is None:
-            return
-        path = path.resolve()
+    def recheck_importers(self, *uris: str) -> None:
+        """Check again (once each) the open documents that import one of the files at `uris`."""
+        paths = {p.resolve() for p in map(uri_path, uris) if p is not None}
         for other, doc in list(self.docs.items()):
-            if other != uri and path in doc.imported:
+            if other not in uris and paths & doc.imported:
                 self.analyse(other)
 
     def forget(self, uri: str) -> None:
@@ -107,6 +104,24 @@ def make_server() -> PlanServer:
         options = params.initialization_options or {}
         ls.sizes = _sizes(options.get("sizes") if isinstance(options, dict) else None)
 
+    @server.feature(lsp.INITIALIZED)
+    def initialized(ls: PlanServer, params: lsp.InitializedParams):
+        """Ask to be told of .plan files changed on disk (by git, another editor, a script), where the client
+        lets a server register for it (VS Code's extension sends them anyway: `synchronize.fileEvents`)."""
+        workspace = ls.client_capabilities.workspace
+        watched = workspace.did_change_watched_files if workspace else None
+        if watched and watched.dynamic_registration:
+            options = lsp.DidChangeWatchedFilesRegistrationOptions(watchers=[lsp.FileSystemWatcher(
+                glob_pattern="**/*.plan")])
+            ls.client_register_capability(lsp.RegistrationParams(registrations=[lsp.Registration(
+                id="convplan-plan-files", method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options)]))
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files(ls: PlanServer, params: lsp.DidChangeWatchedFilesParams):
+        """Files changed, made or deleted on disk: the open documents importing them are checked again (a
+        file open in the editor is read from the editor, so its change on disk changes nothing)."""
+        ls.recheck_importers(*(c.uri for c in params.changes if c.uri not in ls.workspace.text_documents))
+
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def configuration(ls: PlanServer, params: lsp.DidChangeConfigurationParams):
         settings = params.settings if isinstance(params.settings, dict) else {}
@@ -118,6 +133,8 @@ def make_server() -> PlanServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: PlanServer, params: lsp.DidOpenTextDocumentParams):
         ls.analyse(params.text_document.uri)
+        if params.text_document.text != _disk_text(params.text_document.uri):  # its importers read the editor's
+            ls.recheck_importers(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: PlanServer, params: lsp.DidChangeTextDocumentParams):
@@ -177,6 +194,14 @@ def make_server() -> PlanServer:
         return actions.quick_fixes(doc, params.range.start.line + 1, params.range.end.line + 1)
 
     return server
+
+
+def _disk_text(uri: str) -> str | None:
+    path = uri_path(uri)
+    try:
+        return path.read_text(encoding="utf-8-sig") if path is not None else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _sizes(value) -> dict[str, int]:
