@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Client:
-    def __init__(self, command=None, init_options=None, capabilities=None):
+    def __init__(self, command=None, init_options=None, capabilities=None, root: Path = ROOT):
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(command or [sys.executable, "-m", "convplan", "lsp"], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
@@ -28,7 +28,7 @@ class Client:
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self.capabilities = self.request("initialize", {"processId": None, "rootUri": ROOT.as_uri(),
+        self.capabilities = self.request("initialize", {"processId": None, "rootUri": root.as_uri(),
                                                         "capabilities": capabilities or {},
                                                         "initializationOptions": init_options})
         self.notify("initialized", {})

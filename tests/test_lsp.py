@@ -14,6 +14,7 @@ import shutil
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -469,6 +470,57 @@ def test_definition_of_an_imported_block(client):
     lib_lines = source_lines(lib.read_text(encoding="utf-8"))
     assert lib_lines[found[0]["range"]["start"]["line"]].startswith(f"block {name.group(1)}")
     client.close(path)
+
+
+def test_references_of_a_block_in_every_file_that_sees_it(tmp_path):
+    """A block's references: its definition, and the imports and calls in every open or workspace file whose
+    name resolves to it (directly, by `import "..."`, from a sub-folder); not a block of the same name
+    defined elsewhere, nor a file that does not import it."""
+    files = {
+        "lib.plan": "block Head(k):\n    input [N, C, L]\n    Conv1d(k, kernel_size=3)\n",
+        "a.plan": 'from "lib.plan" import Head\nplan A:\n    input [N, 2, L]\n    Head(4)\n    Head(8)\n',
+        "b.plan": 'import "lib.plan"\nplan B:\n    input [N, 2, L]\n    x = Head(4)\n',
+        "sub/d.plan": 'from "../lib.plan" import Head\nplan D:\n    input [N, 2, L]\n    Head(2)\n',
+        "c.plan": "block Head:\n    input [N, C, L]\n    ReLU()\nplan C:\n    input [N, 2, L]\n    Head()\n",
+        "e.plan": "plan E:\n    input [N, 2, L]\n    Head(3)\n",  # no import: an unknown layer, not the block
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    unsaved = tmp_path / "new.plan"  # open in the editor, never saved
+    client = Client(root=tmp_path)
+    try:
+        a = tmp_path / "a.plan"
+        client.open(a)
+        client.open(unsaved, 'from "lib.plan" import Head\nplan U:\n    input [N, 2, L]\n    Head(1)\n')
+
+        def where(found):
+            return sorted((Path(unquote(urlparse(x["uri"]).path)).relative_to(tmp_path).as_posix(),
+                           x["range"]["start"]["line"], x["range"]["start"]["character"]) for x in found)
+
+        expected = [("a.plan", 0, 23), ("a.plan", 3, 4), ("a.plan", 4, 4), ("b.plan", 3, 8), ("lib.plan", 0, 6),
+                    ("new.plan", 0, 23), ("new.plan", 3, 4), ("sub/d.plan", 0, 26), ("sub/d.plan", 3, 4)]
+        refs = client.at("textDocument/references", a, 3, 5, context={"includeDeclaration": True})
+        assert where(refs) == expected
+        refs = client.at("textDocument/references", a, 0, 24, context={"includeDeclaration": False})  # the import
+        assert where(refs) == [x for x in expected if x[0] != "lib.plan"]
+        # from the definition, in the library (not open): the same places
+        lib = tmp_path / "lib.plan"
+        client.open(lib)
+        assert where(client.at("textDocument/references", lib, 0, 7, context={"includeDeclaration": True})) == \
+            expected
+        # and from c.plan's own Head: only c.plan's
+        c = tmp_path / "c.plan"
+        client.open(c)
+        assert where(client.at("textDocument/references", c, 5, 5, context={"includeDeclaration": True})) == [
+            ("c.plan", 0, 6), ("c.plan", 5, 4)]
+        # go to definition from a call in a file that imports it through `import "..."`
+        b = tmp_path / "b.plan"
+        client.open(b)
+        [found] = client.at("textDocument/definition", b, 3, 9)
+        assert found["uri"] == lib.resolve().as_uri() and found["range"]["start"] == {"line": 0, "character": 6}
+    finally:
+        client.shutdown()
 
 
 # -- quick fixes ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
-from . import actions, complete, diagnostics, hover, inlay, navigate
+from . import actions, complete, diagnostics, hover, inlay, navigate, workspace
 from .document import Document, analyse_document, seen_from, uri_path
 
 ENCODINGS = {lsp.PositionEncodingKind.Utf8: "utf-8", lsp.PositionEncodingKind.Utf32: "utf-32"}
@@ -47,6 +47,28 @@ class PlanServer(LanguageServer):
             if own is not None and own.resolve() == path:
                 return document.source
         return None
+
+    def files(self, block) -> list[tuple[str, Path | None, str]]:
+        """(uri, path, text) of every file that may name `block`: the open documents (the editor's text), the
+        .plan files of the workspace folders and the block's own file."""
+        out, seen = [], set()
+        for uri, document in self.workspace.text_documents.items():
+            path = uri_path(uri)
+            path = path.resolve() if path is not None else None
+            out.append((uri, path, document.source))
+            seen.add(path or uri)
+        roots = [p for p in (uri_path(f.uri) for f in self.workspace.folders.values()) if p is not None]
+        if not roots and self.workspace.root_path:
+            roots = [Path(self.workspace.root_path)]
+        extra = [block.path] if block.path is not None else []
+        for path in [*extra, *workspace.plan_files(roots)]:
+            if path not in seen:
+                seen.add(path)
+                try:
+                    out.append((path.as_uri(), path, path.read_text(encoding="utf-8-sig")))
+                except (OSError, UnicodeDecodeError):
+                    continue
+        return out
 
     def recheck_importers(self, *uris: str) -> None:
         """Check again (once each) the open documents that import one of the files at `uris`."""
@@ -181,7 +203,12 @@ def make_server() -> PlanServer:
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     def references(ls: PlanServer, params: lsp.ReferenceParams):
         doc = ls.doc(params.text_document.uri)
-        return navigate.references(doc, *doc.lines.point(params.position), params.context.include_declaration)
+        point = doc.lines.point(params.position)
+        block = navigate.block_at(doc, *point)
+        if block is not None:  # a block: in every file that sees it
+            return workspace.references(block, ls.files(block), ls.read, ls.encoding,
+                                        params.context.include_declaration)
+        return navigate.references(doc, *point, params.context.include_declaration)
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbol(ls: PlanServer, params: lsp.DocumentSymbolParams):
