@@ -357,6 +357,24 @@ def test_hover_on_a_layer(client, tmp_path):
     client.close(path)
 
 
+@pytest.mark.parametrize(("call", "help_text"), [
+    ("Conv2D(16, 3)", "hint: did you mean Conv2d?"),  # a typo: the closest name
+    ("MultiheadAttention(16, 2)", "torch.nn.MultiheadAttention is not supported yet"),  # torch's name: what it is
+    ("Head()", "its import from gone.plan failed"),  # a block whose import failed
+])
+def test_hover_on_an_unknown_layer_gives_its_help(client, tmp_path, call, help_text):
+    path = tmp_path / "p.plan"
+    text = f'from "gone.plan" import Head\nplan P:\n    input [N, 3, H, W]\n    {call}\n    ReLU()\n'
+    path.write_text(text, encoding="utf-8")
+    diags = client.open(path)
+    value = client.at("textDocument/hover", path, 3, 6)["contents"]["value"]
+    [e100] = [d for d in diags if d["code"] == "E100"]
+    assert value.startswith("**error[E100]** ") and help_text in value
+    assert e100["message"].split("\nhint: ")[0] in value  # the diagnostic's own words
+    assert "**output** `[N, 3, H, W]`" in client.at("textDocument/hover", path, 4, 6)["contents"]["value"]
+    client.close(path)
+
+
 def test_hover_uses_the_workspace_sizes():
     c = Client(init_options={"sizes": {"L": 64}})
     try:
