@@ -24,13 +24,15 @@ from .torch_names import unknown_layer
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 LONG_KEY = 32  # terms from which a dim is not hashed for the rule cache
+MAX_APPLIED = 50_000  # rule results kept (then forgotten all at once): about 40 MB at most
+_APPLIED: dict = {}  # kept across checks: an editor checks the same layers on the same shapes at every edit
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
 
 
 class LayerCalls:
     def __init__(self, st: State, binder: Binder, assertions: Assertions):
         self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
-        self.applied: dict = {}  # (kind, shape, args) -> (output shape, RuleContext): see _apply
+        self.applied = _APPLIED  # (kind, shape, args) -> (output shape, RuleContext): see _apply
         self.bound: dict = {}  # (kind, literal arguments) -> (arguments, names written): see _bind
 
     def node(self, stmt: n.Layer, prev: Node) -> Node:
@@ -99,7 +101,8 @@ class LayerCalls:
     def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, RuleContext]:
         """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
-        the output is known to be in bounds."""
+        the output is known to be in bounds; kept for the process, so that checking a plan again after an
+        edit (the language server) runs the rules only of the layers whose input or arguments changed."""
         try:
             key = (spec.name, shape, tuple(args.items()))
             if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
@@ -113,6 +116,8 @@ class LayerCalls:
         out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
         self._bounded_shape(spec, call, out, shape)
         if key is not None:
+            if len(self.applied) >= MAX_APPLIED:
+                self.applied.clear()
             self.applied[key] = out, rule
         return out, rule
 

@@ -24,6 +24,7 @@ class Client:
         self.diagnostics: dict[str, list] = {}  # uri -> the latest published list
         self.published: dict[str, int] = {}  # uri -> how many times it was published
         self.arrival: dict[str, float] = {}  # uri -> when it was last published (perf_counter)
+        self.versions: dict[str, int | None] = {}  # uri -> the document version of its latest diagnostics
         self.server_requests: list[dict] = []  # requests the server sent (registrations), in order
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -65,6 +66,7 @@ class Client:
                 self.diagnostics[uri] = message["params"]["diagnostics"]
                 self.published[uri] = self.published.get(uri, 0) + 1
                 self.arrival[uri] = time.perf_counter()
+                self.versions[uri] = message["params"].get("version")
             elif "id" in message:  # a request from the server (registration, configuration): accept it
                 self.server_requests.append(message)
                 self._send({"id": message["id"], "result": None})

@@ -236,6 +236,28 @@ def test_diagnostics_follow_edits(client, tmp_path):
     client.close(path)
 
 
+def test_a_burst_of_changes_ends_checked_on_its_last_text(client, tmp_path):
+    """Typing sends a change per key while a check runs: the server checks the last one (a change is checked
+    a moment after it arrives, unless a newer one came), and a request right after the burst is answered
+    on the last text, whether or not its check has run."""
+    path = tmp_path / "burst.plan"
+    text = "plan P:\n    input [N, 1, L]\n    Conv1d({}, kernel_size=3)\n    ReLU()\n"
+    path.write_text(text.format(8), encoding="utf-8")
+    assert client.open(path) == []
+    uri, count = path.resolve().as_uri(), client.published[path.resolve().as_uri()]
+    for width in range(9, 21):
+        last = text.format(width) + ("    Conv1d(4, kernal_size=1)\n" if width == 20 else "")
+        client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": width},
+                                                 "contentChanges": [{"text": last}]})
+    hover = client.at("textDocument/hover", path, 2, 6)["contents"]["value"]
+    assert "`[N, 20, L - 2]`" in hover  # the last text, though its check may not have been due yet
+    found = client.diagnostics[uri]  # published before the hover's answer, and no older check comes after
+    assert [d["code"] for d in found] == ["E103"] and found[0]["range"]["start"]["line"] == 4
+    assert client.versions[uri] == 20  # the diagnostics say which version of the text they are of
+    assert client.published[uri] - count <= 12  # at most once per change; usually once for the whole burst
+    client.close(path)
+
+
 # -- inlay hints -----------------------------------------------------------------------------
 
 

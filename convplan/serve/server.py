@@ -1,12 +1,14 @@
 """The wiring: one small function per LSP method, each reading the document's analysis.
 
-Documents are analysed on open, change and save.  A document's diagnostics are published for the file
-each is in (an error in an imported block, for the imported file); when a file changes or is saved,
-the open files that import it are checked again.
+Documents are analysed on open, change and save: a change a moment later (COALESCE_S), so that of the
+changes sent while a check runs (typing) only the last is checked, or at once when a request needs it.
+A document's diagnostics are published for the file each is in (an error in an imported block, for the
+imported file); when a file changes or is saved, the open files that import it are checked again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -15,6 +17,8 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from . import actions, complete, diagnostics, hover, inlay, navigate, workspace
 from .document import Document, analyse_document, seen_from, uri_path
+
+COALESCE_S = 0.005  # a change waits this long for a newer one: enough to read the changes already sent
 
 ENCODINGS = {lsp.PositionEncodingKind.Utf8: "utf-8", lsp.PositionEncodingKind.Utf32: "utf-32"}
 
@@ -26,15 +30,19 @@ class PlanServer(LanguageServer):
         self.parsed: dict[str, Document] = {}  # uri -> the last analysis whose text parsed (for completion)
         self.published: dict[str, dict[str, list]] = {}  # document uri -> file uri -> its diagnostics there
         self.sizes: dict[str, int] = {}  # example sizes from the workspace settings (`convplan.sizes`)
+        self.edits: dict[str, int] = {}  # uri -> changes received so far
+        self.checked: dict[str, int] = {}  # uri -> the change its analysis in `docs` is of
+        self.unpropagated: set[str] = set()  # changed documents whose importers are not checked again yet
 
     @property
     def encoding(self) -> str:
         return ENCODINGS.get(self.workspace.position_encoding, "utf-16")
 
     def analyse(self, uri: str) -> Document:
-        text = self.workspace.get_text_document(uri).source
-        doc = analyse_document(uri, text, None, self.encoding, self.sizes, self.read)
+        document = self.workspace.get_text_document(uri)
+        doc = analyse_document(uri, document.source, document.version, self.encoding, self.sizes, self.read)
         self.docs[uri] = doc
+        self.checked[uri] = self.edits.get(uri, 0)
         if doc.module is not None:
             self.parsed[uri] = doc
         self.publish(uri, diagnostics.by_file(doc))
@@ -97,10 +105,31 @@ class PlanServer(LanguageServer):
                     if key not in seen:
                         seen.add(key)
                         merged.append(d)
-            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=merged))
+            version = self.docs[uri].version if uri == origin and uri in self.docs else None  # of the text checked
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=merged,
+                                                                                version=version))
+
+    def changed(self, uri: str) -> None:
+        """A change: checked a moment later, unless a newer change arrives first (typing sends one per key;
+        only the last is worth checking), or a request needs the analysis before."""
+        self.edits[uri] = count = self.edits.get(uri, 0) + 1
+        self.unpropagated.add(uri)
+        try:
+            asyncio.get_running_loop().call_later(COALESCE_S, self.check_change, uri, count)
+        except RuntimeError:  # no event loop (called directly): check now
+            self.check_change(uri, count)
+
+    def check_change(self, uri: str, count: int) -> None:
+        if self.edits.get(uri) != count or uri not in self.workspace.text_documents:
+            return  # superseded by a newer change (checked in its turn), or closed
+        if self.checked.get(uri) != count:
+            self.analyse(uri)
+        if uri in self.unpropagated:
+            self.unpropagated.discard(uri)
+            self.recheck_importers(uri)
 
     def doc(self, uri: str) -> Document:
-        if uri in self.docs:
+        if uri in self.docs and self.checked.get(uri) == self.edits.get(uri, 0):
             return self.docs[uri]
         try:
             return self.analyse(uri)
@@ -160,12 +189,12 @@ def make_server() -> PlanServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: PlanServer, params: lsp.DidChangeTextDocumentParams):
-        ls.analyse(params.text_document.uri)
-        ls.recheck_importers(params.text_document.uri)
+        ls.changed(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: PlanServer, params: lsp.DidSaveTextDocumentParams):
         ls.analyse(params.text_document.uri)
+        ls.unpropagated.discard(params.text_document.uri)
         ls.recheck_importers(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
