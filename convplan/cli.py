@@ -51,8 +51,8 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message
         return 0 if exc.code == 0 else 2
-    if args.func is cmd_lsp:  # a server, not a command over files
-        return cmd_lsp(args)
+    if args.func in (cmd_lsp, cmd_fmt):  # a server; a command over texts, not plans
+        return args.func(args)
     out = Output(getattr(args, "json", False), use_color(args.color, sys.stderr))
     try:
         sizes = _sizes(args.set or [])
@@ -192,6 +192,14 @@ def _parser() -> argparse.ArgumentParser:
                  json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.py",
                    help="write the module here instead of stdout (`-`: stdout)")
+    text = ("lay .plan files out canonically, in place (4-space indents, one space after commas, keyword `=` "
+            "without spaces, ` -> `, blank lines collapsed; comments kept)")
+    p = sub.add_parser("fmt", help=text, description=text)
+    p.add_argument("files", nargs="+", metavar="FILE", help=".plan files, quoted globs, or - (standard input to "
+                   "standard output)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file would change")
+    p.add_argument("--diff", action="store_true", help="write nothing; print the changes as a unified diff")
+    p.set_defaults(func=cmd_fmt)
     text = "run the language server for .plan files on stdin/stdout (for editors; needs pygls)"
     p = sub.add_parser("lsp", help=text, description=text)
     p.add_argument("--stdio", action="store_true", help="accepted for editors that pass it: stdio is the transport")
@@ -369,6 +377,52 @@ def cmd_lsp(args) -> int:
     from .serve import main as serve
 
     return serve()
+
+
+def cmd_fmt(args) -> int:
+    """Each file laid out canonically: rewritten in place (as black and ruff format do), or with --check
+    and --diff only reported.  Status 1 if a file does not parse (its errors shown, the file untouched), or
+    with --check if one would change."""
+    import difflib
+
+    from .formatter import FormatError, format_text
+
+    try:
+        sources = _sources(args.files)
+    except UsageError as exc:
+        print(f"convplan fmt: {exc}", file=sys.stderr)
+        return 2
+    status, changed, refused = 0, 0, 0
+    for source in sources:
+        try:
+            text, name = _read(source)
+            new = format_text(text, name)
+        except PlanError as exc:
+            print(exc.render(), file=sys.stderr)
+            status, refused = 1, refused + 1
+            continue
+        except FormatError as exc:
+            print(PlanError(exc.diagnostics, text).render() if exc.diagnostics else f"{name}: {exc}", file=sys.stderr)
+            status, refused = 1, refused + 1
+            continue
+        if source == STDIN and not (args.check or args.diff):
+            sys.stdout.write(new)
+            changed += new != text
+        elif new != text:
+            changed += 1
+            if args.diff:
+                sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True), name, name))
+            if args.check:
+                print(f"would reformat {name}", file=sys.stderr)
+                status = max(status, 1)
+            elif not args.diff:
+                bom = "\ufeff" if Path(name).read_bytes().startswith(b"\xef\xbb\xbf") else ""
+                Path(name).write_text(bom + new, encoding="utf-8", newline="")
+                print(f"reformatted {name}", file=sys.stderr)
+    what = "would be reformatted" if args.check or args.diff else "reformatted"
+    print(f"{changed} file{'s' * (changed != 1)} {what}, {len(sources) - changed - refused} unchanged"
+          + (f", {refused} not formatted (errors above)" if refused else ""), file=sys.stderr)
+    return status
 
 
 def cmd_explain(args, sizes, plan, out: Output) -> int:

@@ -637,6 +637,28 @@ def test_quick_fixes_in_turn_end_in_a_plan_that_checks(client, path, tmp_path):
     assert check_json(copy)["ok"], text
 
 
+# -- formatting --------------------------------------------------------------------------------------
+
+
+def test_formatting_gives_the_canonical_layout(client, tmp_path):
+    from convplan.formatter import format_text
+
+    path = tmp_path / "messy.plan"
+    text = "plan P(a = 1):\n  input [N,3, L]  # é\n\n\n  Conv1d(8,kernel_size = 3)->[N, 8, L - 2]\n  ReLU()"
+    path.write_text(text, encoding="utf-8")
+    client.open(path)
+    uri = path.resolve().as_uri()
+    options = {"tabSize": 2, "insertSpaces": True}  # the layout is canonical: 4 spaces whatever the editor's
+    edits = client.request("textDocument/formatting", {"textDocument": {"uri": uri}, "options": options})
+    formatted = apply_lsp(text, edits)
+    assert formatted == format_text(text) and formatted.splitlines()[1] == "    input [N, 3, L]  # é"
+    client.change(path, formatted)
+    assert client.request("textDocument/formatting", {"textDocument": {"uri": uri}, "options": options}) == []
+    client.change(path, "plan P:\n  input [N, 3 L]\n", version=3)  # does not parse: left as it is
+    assert client.request("textDocument/formatting", {"textDocument": {"uri": uri}, "options": options}) is None
+    client.close(path)
+
+
 # -- every position, every file: an answer, never an exception; never torch ------------------------
 
 SWEEP = '''

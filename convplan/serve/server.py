@@ -17,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from . import actions, complete, diagnostics, hover, inlay, navigate, workspace
 from .document import Document, analyse_document, seen_from, uri_path
+from .positions import Lines
 
 COALESCE_S = 0.005  # a change waits this long for a newer one: enough to read the changes already sent
 
@@ -242,6 +243,24 @@ def make_server() -> PlanServer:
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbol(ls: PlanServer, params: lsp.DocumentSymbolParams):
         return navigate.outline(ls.doc(params.text_document.uri))
+
+    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    def formatting(ls: PlanServer, params: lsp.DocumentFormattingParams):
+        """The canonical layout (formatter.py) as one edit of the whole text; none for a text that does not
+        parse (the editor keeps it as it is)."""
+        from ..formatter import FormatError, format_text
+
+        uri = params.text_document.uri
+        text = ls.workspace.get_text_document(uri).source
+        try:
+            new = format_text(text, ls.doc(uri).filename)
+        except FormatError:
+            return None
+        if new == text:
+            return []
+        last = text.rsplit("\n", 1)[-1]
+        end = lsp.Position(text.count("\n"), Lines(last, ls.encoding).end_of(1).character)
+        return [lsp.TextEdit(range=lsp.Range(lsp.Position(0, 0), end), new_text=new)]
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
                     lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
