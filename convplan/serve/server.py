@@ -160,8 +160,8 @@ def make_server() -> PlanServer:
     def initialized(ls: PlanServer, params: lsp.InitializedParams):
         """Ask to be told of .plan files changed on disk (by git, another editor, a script), where the client
         lets a server register for it (VS Code's extension sends them anyway: `synchronize.fileEvents`)."""
-        workspace = ls.client_capabilities.workspace
-        watched = workspace.did_change_watched_files if workspace else None
+        client = ls.client_capabilities.workspace
+        watched = client.did_change_watched_files if client else None
         if watched and watched.dynamic_registration:
             options = lsp.DidChangeWatchedFilesRegistrationOptions(watchers=[lsp.FileSystemWatcher(
                 glob_pattern="**/*.plan")])
