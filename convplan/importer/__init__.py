@@ -25,7 +25,7 @@ def from_module(module, example_input, name: str | None = None) -> str:
     import torch
 
     from .fold import fold
-    from .trace import trace_model
+    from .trace import class_key, trace_model
     from .write import write
 
     if not isinstance(module, torch.nn.Module):
@@ -33,7 +33,7 @@ def from_module(module, example_input, name: str | None = None) -> str:
     inputs = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
     if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
         raise TypeError("example_input must be a tensor or a tuple of tensors")
-    plan_name = _plan_name(name or type(module).__name__)
+    plan_name = _plan_name(name or class_key(module))
     bodies = trace_model(module, tuple(inputs))
     folded = fold(bodies, plan_name)
     text = write(folded, plan_name)

@@ -147,6 +147,7 @@ _fn([torch.cat, torch.concat, torch.concatenate], "cat", (("dim", 0),), merge=Tr
 # Calls that change nothing a plan describes: their output is their input
 ALIASES = frozenset({"contiguous"})
 RESHAPES = frozenset({"view", "reshape"})
+BROADCASTS = frozenset({"expand_as", "expand"})  # before a mul, which broadcasts anyway
 
 
 def bind(fn: Fn, args: tuple, kwargs: dict) -> dict:

@@ -20,6 +20,7 @@ from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 from .ir import Body, ImportFailure, Op, Problem
 from .mapping import (
     ALIASES,
+    BROADCASTS,
     FUNCTIONS,
     RESHAPES,
     Unmapped,
@@ -290,22 +291,21 @@ class _Converter:
 
     def _function(self, node: fx.Node) -> int:
         target = node.target
-        if node.op == "call_method" and target in ALIASES:
-            got = self.values.get(node.args[0], _FAILED)
-            return got
+        if node.op == "call_method" and (target in ALIASES or target in BROADCASTS and all(
+                getattr(FUNCTIONS.get(user.target), "kind", "") == "mul" for user in node.users)):
+            return self.values.get(node.args[0], _FAILED)  # mul broadcasts by itself
         try:
             if node.op == "call_method" and target in RESHAPES:
                 return self._reshape(node)
             fn = FUNCTIONS.get(target)
             if fn is None:
-                raise Unmapped(f"{_what(node)} is not a layer kind or merge convplan knows")
+                raise Unmapped("not a layer kind or merge convplan knows (the kinds: docs/layers.md)")
             if fn.merge:
                 return self._merge(fn, node)
             inputs = self._tensors(node.args[:1])
             bound = bind(fn, tuple(node.args[1:]), dict(node.kwargs))
             if any(isinstance(v, fx.Node) for v in bound.values()):
-                raise Unmapped(f"{_what(node)} takes an argument computed while running: a plan's arguments "
-                               "are fixed")
+                raise Unmapped("an argument is computed while running: a plan's arguments are fixed")
             return self._add("layer", fn.kind, node, inputs, args=function_args(fn, bound))
         except _Skip:
             return _FAILED

@@ -155,7 +155,7 @@ class BodyWriter:
             {p for op in body.ops for p in op.path[:1]} | set(dir(builtins))
 
     def statements(self) -> list[Stmt]:
-        entry = self.body.inputs[0].id if self.body.inputs else None
+        entry = self.body.inputs[-1].id if self.body.inputs else None  # after `input` lines: the last
         last = self.body.outputs[-1] if len(self.body.outputs) == 1 else None
         stmts = self.region(self.units, entry, last)
         if len(self.body.outputs) > 1:
