@@ -1,5 +1,6 @@
 """The command line: `convplan check|verify|cost|explain FILE... [--set NAME=INT ...] [--json] [--strict]`,
-`convplan codegen FILE [-o OUT.py]`, `convplan lsp` (the language server, convplan/serve/).
+`convplan codegen FILE [-o OUT.py]`, `convplan import MODULE:FACTORY [-o OUT.plan]` (an nn.Module in, the one
+command that runs user code), `convplan lsp` (the language server, convplan/serve/).
 
 FILE may be several files, quoted globs (`'examples/*.plan'`) and `-` for standard input (shown as
 `<stdin>`); each gets its own output, and the exit status is the worst: 0 ok, 1 a plan was refused (or
@@ -51,8 +52,8 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message
         return 0 if exc.code == 0 else 2
-    if args.func is cmd_lsp:  # a server, not a command over files
-        return cmd_lsp(args)
+    if args.func in (cmd_lsp, cmd_import):  # a server, a model: not commands over plan files
+        return args.func(args)
     out = Output(getattr(args, "json", False), use_color(args.color, sys.stderr))
     try:
         sizes = _sizes(args.set or [])
@@ -192,6 +193,23 @@ def _parser() -> argparse.ArgumentParser:
                  json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.py",
                    help="write the module here instead of stdout (`-`: stdout)")
+    text = ("turn an existing torch.nn.Module into a plan (docs/import.md).  This is the one convplan command "
+            "that runs your code: it imports the module, calls the factory and runs the model once on a random "
+            "example input")
+    p = sub.add_parser("import", help=text, description=text)
+    p.add_argument("target", metavar="MODULE:FACTORY", help="module.path:factory_or_class, as in "
+                   "torchvision.models:resnet18 (the current directory is searched first)")
+    p.add_argument("--input", action="append", metavar="SIZES", default=[],
+                   help="the example input's shape, as 1,3,224,224 (the default); once per input of the model. "
+                   "It only checks: the plan's sizes are symbols")
+    p.add_argument("--arg", action="append", metavar="NAME=VALUE", default=[],
+                   help="a keyword argument of the factory (a Python literal, else text; repeatable)")
+    p.add_argument("-o", "--output", metavar="OUT.plan", help="write the plan here (default, or `-`: stdout); "
+                   "an existing file only with --force")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.add_argument("--name", help="the plan's name (default: the model's class)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour the errors")
+    p.set_defaults(func=cmd_import)
     text = "run the language server for .plan files on stdin/stdout (for editors; needs pygls)"
     p = sub.add_parser("lsp", help=text, description=text)
     p.add_argument("--stdio", action="store_true", help="accepted for editors that pass it: stdio is the transport")
@@ -369,6 +387,32 @@ def cmd_lsp(args) -> int:
     from .serve import main as serve
 
     return serve()
+
+
+def cmd_import(args) -> int:
+    """Not over plan files: the model is the input.  Errors are one message each, exit 1 (the model) or 2."""
+    color = use_color(args.color, sys.stderr)
+    try:
+        from .importer.command import CommandError, run
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        print(f"{paint('convplan: error:', 'error', color)} `convplan import` traces the model with torch, which "
+              "is not installed: pip install 'convplan[torch]'", file=sys.stderr)
+        return 2
+    try:
+        text = run(args.target, args.input, args.arg, args.output, args.force, args.name)
+    except CommandError as exc:
+        print(f"{paint('convplan: error:', 'error', color)} {exc.message}", file=sys.stderr)
+        return exc.code
+    except ValueError as exc:  # a --name that is no identifier
+        print(f"{paint('convplan: error:', 'error', color)} {exc}", file=sys.stderr)
+        return 2
+    if args.output in (None, "-"):
+        print(text, end="")
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
 
 
 def cmd_explain(args, sizes, plan, out: Output) -> int:
