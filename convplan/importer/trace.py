@@ -14,6 +14,7 @@ from collections import defaultdict
 import torch
 import torch.fx as fx
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx._symbolic_trace import PH
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
@@ -39,9 +40,9 @@ _OWN_DIR = os.path.dirname(os.path.dirname(__file__))
 class _Tracer(fx.Tracer):
     """Every submodule is a leaf but a plain nn.Sequential, whose forward is a chain of its children."""
 
-    def __init__(self):
+    def __init__(self, locate: bool):
         super().__init__()
-        self.record_stack_traces = True
+        self.record_stack_traces = locate
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return type(m) is not nn.Sequential
@@ -120,14 +121,26 @@ def _shared(model: nn.Module, problems: list) -> None:
 
 
 def _trace_one(qualname: str, module: nn.Module, args: tuple, problems: list) -> Body | None:
+    """The module's body.  fx records the Python line of each node only when asked, and that costs more than
+    the trace (torch symbolises every stack): a module with a problem is traced again to say where it is."""
+    found: list[Problem] = []
+    body = _trace(qualname, module, args, found, locate=False)
+    if any(p.node for p in found):
+        found = []
+        body = _trace(qualname, module, args, found, locate=True)
+    problems.extend(found)
+    return body
+
+
+def _trace(qualname: str, module: nn.Module, args: tuple, problems: list, locate: bool) -> Body | None:
     cls = class_key(module)
     try:
-        graph = _Tracer().trace(module, concrete_args=_concrete(module, args))
+        graph = _Tracer(locate).trace(module, concrete_args=_concrete(module, args))
         gm = fx.GraphModule(module, graph)
         flags = {m: m.training for m in gm.modules()}
         gm.eval()
-        with torch.no_grad():
-            ShapeProp(gm).propagate(*args)
+        with torch.no_grad():  # shapes only: fake tensors, no arithmetic (the real run checked the model runs)
+            ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(*args)
         for m, flag in flags.items():
             m.train(flag)
     except Exception as exc:  # fx refuses control flow on tensors, and so on: the user's line says where
