@@ -15,7 +15,7 @@ from ..layers import REGISTRY, REQUIRED
 from ..merges import MERGES
 from ..scope import MODULE_ATTRS
 from ..vocabulary import KEYWORDS
-from .fold import SIZE_FUNCTIONS, BlockDef, Folded, Ref
+from .fold import SIZE_FUNCTIONS, Folded, Ref
 from .ir import Body, ImportFailure, Op, Problem
 
 INDENT = "    "
@@ -99,6 +99,10 @@ def _units(body: Body) -> list[Unit]:
                              "ModuleDict) has no place in a plan's module tree")
         if len(op.path) == 2:
             spans.setdefault(op.path[0], []).append(k)
+        elif len(op.path) == 1 and not op.path[0].isidentifier():
+            raise Unwritable(f"its submodule {op.path[0]!r} has a name a plan cannot write (an nn.Sequential's "
+                             "children are numbered): put the Sequential in a module (self.body = ...), and the "
+                             "keys become body.0.weight, ...")
     units, k = [], 0
     starts = {v[0]: name for name, v in spans.items()}
     while k < len(ops):
@@ -490,6 +494,13 @@ def write_plan(folded: Folded, plan_name: str, concrete: dict[tuple[int, int], i
 
 
 def _body_text(header: str, body: Body, params: set, defaults: dict, concrete: dict | None) -> str:
+    try:
+        return _lines(header, body, params, defaults, concrete)
+    except Unwritable as exc:  # located at the module whose body it is
+        raise ImportFailure([Problem(body.qualname, body.cls, str(exc))]) from None
+
+
+def _lines(header: str, body: Body, params: set, defaults: dict, concrete: dict | None) -> str:
     writer = BodyWriter(body, params)
     stmts = writer.statements()
     names = writer.names(stmts)
@@ -522,10 +533,8 @@ def _dims(shape: tuple, k: int, first_batch, concrete: dict | None) -> list[str]
 
 
 def write(folded: Folded, plan_name: str, concrete=None) -> str:
+    """The plan text; ImportFailure where a body has no plan syntax (located at its module)."""
     try:
         return write_plan(folded, plan_name, concrete)
-    except Unwritable as exc:
+    except Unwritable as exc:  # a block's parameter default
         raise ImportFailure([Problem("", plan_name, str(exc))]) from None
-
-
-__all__ = ["BlockDef", "write"]
