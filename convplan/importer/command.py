@@ -1,12 +1,13 @@
-"""`convplan import module.path:factory`: load the user's model (this runs their code, by design), turn it
+"""`convplan import module.path:factory`: load the user's model (this runs their code, by design: the module
+named on the command line is imported, through pkgutil.resolve_name; no plan text ever reaches it), turn it
 into plan text, write it.  Every failure is one located message, never a traceback: exit 1 for the model
 (cannot import, the factory raises, something cannot be planned), 2 for the command line."""
 
 from __future__ import annotations
 
 import ast
-import importlib
 import os
+import pkgutil
 import sys
 import traceback
 from pathlib import Path
@@ -59,7 +60,7 @@ def load_model(target: str, kwargs: dict):
     module_name, attr = parse_target(target)
     sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        module = pkgutil.resolve_name(module_name + ":")  # the module itself
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise CommandError(f"cannot import {module_name!r}: no module named {exc.name!r} (run from the "

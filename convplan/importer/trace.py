@@ -16,7 +16,7 @@ import torch.fx as fx
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx._symbolic_trace import PH
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
+from torch.fx.passes.shape_prop import TensorMetadata, _extract_tensor_metadata
 
 from .ir import Body, ImportFailure, Op, Problem
 from .mapping import (
@@ -60,7 +60,7 @@ def trace_model(model: nn.Module, inputs: tuple) -> dict[str, Body]:
     """The bodies of the model and of every user-class submodule it calls, by qualified name; ImportFailure
     listing every problem found."""
     problems: list[Problem] = []
-    calls = _record_calls(model, inputs)
+    calls, outputs = _record_calls(model, inputs)
     modules = dict(model.named_modules(remove_duplicate=False))
     _shared(model, problems)
     bodies: dict[str, Body] = {}
@@ -68,7 +68,7 @@ def trace_model(model: nn.Module, inputs: tuple) -> dict[str, Body]:
     while todo:
         qualname = todo.pop(0)
         module = modules[qualname]
-        body = _trace_one(qualname, module, calls[qualname][1], problems)
+        body = _trace_one(qualname, module, calls[qualname][1], problems, outputs)
         if body is None:
             continue
         bodies[qualname] = body
@@ -80,11 +80,16 @@ def trace_model(model: nn.Module, inputs: tuple) -> dict[str, Body]:
 
 
 def _record_calls(model: nn.Module, inputs: tuple) -> dict:
-    """qualified name -> (number of calls, the first call's positional arguments), from one run in eval mode
-    without gradients (the model's training flags are put back after)."""
+    """qualified name -> (number of calls, the first call's positional arguments), and the first outputs of the
+    modules that are no layer kind, from one run in eval mode without gradients (the model's training flags are
+    put back after)."""
     calls: dict = defaultdict(lambda: [0, ()])
+    outputs: dict = {}  # qualified name -> the first call's output, for modules that are no layer kind
     names = {id(m): q for q, m in model.named_modules()}
     hooks = []
+
+    def hook(module, args, output):
+        outputs.setdefault(names[id(module)], output)
 
     def pre_hook(module, args):
         entry = calls[names[id(module)]]
@@ -96,6 +101,7 @@ def _record_calls(model: nn.Module, inputs: tuple) -> dict:
     try:
         model.eval()
         hooks = [m.register_forward_pre_hook(pre_hook) for m in model.modules()]
+        hooks += [m.register_forward_hook(hook) for m in model.modules() if layer_spec(m) is None]
         with torch.no_grad():
             model(*inputs)
     except Exception as exc:  # the model itself fails on the example input: nothing to trace
@@ -107,7 +113,7 @@ def _record_calls(model: nn.Module, inputs: tuple) -> dict:
             h.remove()
         for m, flag in flags.items():
             m.train(flag)
-    return calls
+    return calls, outputs
 
 
 def _shared(model: nn.Module, problems: list) -> None:
@@ -120,33 +126,75 @@ def _shared(model: nn.Module, problems: list) -> None:
         seen.setdefault(id(m), q)
 
 
-def _trace_one(qualname: str, module: nn.Module, args: tuple, problems: list) -> Body | None:
+def _trace_one(qualname: str, module: nn.Module, args: tuple, problems: list, known: dict) -> Body | None:
     """The module's body.  fx records the Python line of each node only when asked, and that costs more than
     the trace (torch symbolises every stack): a module with a problem is traced again to say where it is."""
     found: list[Problem] = []
-    body = _trace(qualname, module, args, found, locate=False)
+    body = _trace(qualname, module, args, found, False, known)
     if any(p.node for p in found):
         found = []
-        body = _trace(qualname, module, args, found, locate=True)
+        body = _trace(qualname, module, args, found, True, known)
     problems.extend(found)
     return body
 
 
-def _trace(qualname: str, module: nn.Module, args: tuple, problems: list, locate: bool) -> Body | None:
+def _trace(qualname: str, module: nn.Module, args: tuple, problems: list, locate: bool, known: dict) -> Body | None:
     cls = class_key(module)
     try:
         graph = _Tracer(locate).trace(module, concrete_args=_concrete(module, args))
         gm = fx.GraphModule(module, graph)
-        flags = {m: m.training for m in gm.modules()}
-        gm.eval()
-        with torch.no_grad():  # shapes only: fake tensors, no arithmetic (the real run checked the model runs)
-            ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(*args)
-        for m, flag in flags.items():
-            m.train(flag)
     except Exception as exc:  # fx refuses control flow on tensors, and so on: the user's line says where
         problems.append(Problem(qualname, cls, _why(exc), source=_user_line(exc)))
         return None
+    prefix = f"{qualname}." if qualname else ""
+    outputs = {t: known[prefix + t] for t in (str(n.target) for n in graph.nodes if n.op == "call_module")
+               if prefix + t in known}
+    try:
+        _Shapes(gm, outputs, fake=True).run(*args)
+    except Exception:  # an op fake tensors do not support: run it for real
+        try:
+            _Shapes(gm, outputs, fake=False).run(*args)
+        except Exception as exc:
+            problems.append(Problem(qualname, cls, f"running its traced graph failed: {type(exc).__name__}: "
+                                    f"{str(exc).strip()[:200]}", source=_user_line(exc)))
+            return None
     return _Converter(qualname, cls, gm, problems).body()
+
+
+class _Shapes(fx.Interpreter):
+    """Every node's shape (node.meta["tensor_meta"], as fx's ShapeProp): layers and functions run on fake
+    tensors (no arithmetic), a user-class submodule gives the output it gave in the real run (it is traced
+    on its own: running it here would run an `if` fx refuses)."""
+
+    def __init__(self, gm: fx.GraphModule, outputs: dict, fake: bool):
+        super().__init__(gm)
+        self.outputs = outputs
+        self.mode = FakeTensorMode(allow_non_fake_inputs=True) if fake else None
+
+    def run(self, *args):
+        flags = {m: m.training for m in self.module.modules()}
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                if self.mode is None:
+                    return super().run(*args)
+                with self.mode:
+                    return super().run(*(self.mode.from_tensor(a) for a in args))
+        finally:
+            for m, flag in flags.items():
+                m.train(flag)
+
+    def run_node(self, n: fx.Node):
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta["tensor_meta"] = _extract_tensor_metadata(result)
+        return result
+
+    def call_module(self, target, args, kwargs):
+        if target in self.outputs:
+            out = self.outputs[target]
+            return self.mode.from_tensor(out) if self.mode is not None and isinstance(out, torch.Tensor) else out
+        return super().call_module(target, args, kwargs)
 
 
 def _concrete(module: nn.Module, args: tuple):
