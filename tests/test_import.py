@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import convplan
+from convplan.cli import _parser as build_parser
+from convplan.cli import main
 from convplan.importer import ImportFailure
 from convplan.importer.mapping import layer_spec, module_args, written
 from convplan.layers import REGISTRY
@@ -295,22 +297,36 @@ def test_random_conv_stacks_round_trip(k, stride, padding, dilation, groups, bia
 # -- the command line -------------------------------------------------------------------------
 
 
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "convplan", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd or Path(__file__).resolve().parent, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+                          cwd=Path(__file__).resolve().parent, env={"PYTHONPATH": str(ROOT), "PATH": ""})
 
 
-def test_cli_imports_a_factory_to_stdout_and_to_a_file(tmp_path):
+def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    """`convplan ARGS` in this process (run from tests/, where _import_models is): status, stdout, stderr."""
+    monkeypatch.chdir(Path(__file__).resolve().parent)
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_imports_a_factory_with_arguments_to_stdout():
     out = run_cli("import", "_import_models:resnet18", "--input", "1,3,64,64", "--arg", "num_classes=10")
     assert out.returncode == 0, out.stderr
-    assert "plan ResNet18:" in out.stdout and "fc = Linear(10)" in out.stdout
-    target = tmp_path / "r.plan"
-    out = run_cli("import", "_import_models:ResNet18", "--input", "1,3,64,64", "-o", str(target))
-    assert out.returncode == 0 and convplan.load(target).name == "ResNet18"
-    again = run_cli("import", "_import_models:ResNet18", "--input", "1,3,64,64", "-o", str(target))
-    assert again.returncode == 2 and "exists (--force replaces it)" in again.stderr
-    forced = run_cli("import", "_import_models:ResNet18", "--input", "1,3,64,64", "-o", str(target), "--force")
-    assert forced.returncode == 0
+    assert "plan ResNet18:" in out.stdout and "fc = Linear(10)" in out.stdout and not out.stderr
+
+
+def test_cli_writes_a_file_only_over_nothing_unless_forced(tmp_path, capsys, monkeypatch):
+    target = tmp_path / "se.plan"
+    args = ("import", "_import_models:SENet", "--input", "1,3,16,16", "-o", str(target))
+    assert cli(capsys, monkeypatch, *args)[0] == 0
+    assert convplan.load(target).name == "SENet"
+    target.write_text("# mine\n")
+    code, _, err = cli(capsys, monkeypatch, *args)
+    assert code == 2 and "exists (--force replaces it)" in err and target.read_text() == "# mine\n"
+    assert cli(capsys, monkeypatch, *args, "--force")[0] == 0 and convplan.load(target).name == "SENet"
+    code, out, _ = cli(capsys, monkeypatch, "import", "_import_models:SENet", "--input", "1,3,16,16", "-o", "-")
+    assert code == 0 and out == target.read_text()
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
@@ -318,20 +334,22 @@ def test_cli_imports_a_factory_to_stdout_and_to_a_file(tmp_path):
     (["_import_models:ResNet19"], 1, "has no attribute 'ResNet19'; did you mean"),
     (["_import_models:broken_factory"], 1, "raised ValueError: this factory is broken (" ),
     (["_import_models:DataDependent", "--input", "1,3,16,16"], 1, "gate (Gate)"),
+    (["_import_models:Unplannable", "--input", "1,3,8,8"], 1, "5 problem(s)"),
     (["_import_models"], 2, "expected module.path:factory_or_class"),
-    (["_import_models:ResNet18", "--input", "1,3,x"], 2, "--input expects sizes"),
-    (["_import_models:ResNet18", "-o", "_import_models.py"], 2, "a .py file is code"),
-    (["_import_models:ResNet18", "--input", "1,3"], 1, "does not run on the example input"),
+    (["_import_models:SENet", "--input", "1,3,x"], 2, "--input expects sizes"),
+    (["_import_models:SENet", "-o", "_import_models.py"], 2, "a .py file is code"),
+    (["_import_models:SENet", "--input", "1,3"], 1, "does not run on the example input"),
 ])
-def test_cli_errors_are_located_messages_without_a_traceback(args, code, message):
-    out = run_cli("import", *args)
-    assert out.returncode == code, out.stderr
-    assert message in out.stderr and "Traceback" not in out.stderr
+def test_cli_errors_are_located_messages_without_a_traceback(capsys, monkeypatch, args, code, message):
+    got, out, err = cli(capsys, monkeypatch, "import", *args, "--color", "never")
+    assert got == code, err
+    assert message in err and "Traceback" not in err and not out
 
 
-def test_cli_help_says_import_runs_user_code():
-    out = run_cli("import", "--help")
-    assert "runs your code" in " ".join(out.stdout.split())
+def test_cli_help_says_import_runs_user_code(capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["import", "--help"])
+    assert "runs your code" in " ".join(capsys.readouterr().out.split())
 
 
 # -- torchvision, where it imports -----------------------------------------------------------

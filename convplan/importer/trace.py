@@ -64,16 +64,17 @@ def trace_model(model: nn.Module, inputs: tuple) -> dict[str, Body]:
     modules = dict(model.named_modules(remove_duplicate=False))
     _shared(model, problems)
     bodies: dict[str, Body] = {}
+    direct: set[str] = set()  # weights read directly in a forward: reported there, not again as lost
     todo = [""]
     while todo:
         qualname = todo.pop(0)
         module = modules[qualname]
-        body = _trace_one(qualname, module, calls[qualname][1], problems, outputs)
+        body = _trace_one(qualname, module, calls[qualname][1], problems, outputs, direct)
         if body is None:
             continue
         bodies[qualname] = body
         todo.extend(op.instance for op in body.ops if op.what == "block")
-    _coverage(model, bodies, calls, problems)
+    _coverage(model, bodies, calls, problems, direct)
     if problems:
         raise ImportFailure(problems)
     return bodies
@@ -126,19 +127,20 @@ def _shared(model: nn.Module, problems: list) -> None:
         seen.setdefault(id(m), q)
 
 
-def _trace_one(qualname: str, module: nn.Module, args: tuple, problems: list, known: dict) -> Body | None:
+def _trace_one(qualname: str, module: nn.Module, args: tuple, problems: list, known: dict, direct: set) -> Body | None:
     """The module's body.  fx records the Python line of each node only when asked, and that costs more than
     the trace (torch symbolises every stack): a module with a problem is traced again to say where it is."""
     found: list[Problem] = []
-    body = _trace(qualname, module, args, found, False, known)
+    body = _trace(qualname, module, args, found, False, known, direct)
     if any(p.node for p in found):
         found = []
-        body = _trace(qualname, module, args, found, True, known)
+        body = _trace(qualname, module, args, found, True, known, direct)
     problems.extend(found)
     return body
 
 
-def _trace(qualname: str, module: nn.Module, args: tuple, problems: list, locate: bool, known: dict) -> Body | None:
+def _trace(qualname: str, module: nn.Module, args: tuple, problems: list, locate: bool, known: dict,
+           direct: set) -> Body | None:
     cls = class_key(module)
     try:
         graph = _Tracer(locate).trace(module, concrete_args=_concrete(module, args))
@@ -158,7 +160,10 @@ def _trace(qualname: str, module: nn.Module, args: tuple, problems: list, locate
             problems.append(Problem(qualname, cls, f"running its traced graph failed: {type(exc).__name__}: "
                                     f"{str(exc).strip()[:200]}", source=_user_line(exc)))
             return None
-    return _Converter(qualname, cls, gm, problems).body()
+    converter = _Converter(qualname, cls, gm, problems)
+    body = converter.body()
+    direct |= converter.direct
+    return body
 
 
 class _Shapes(fx.Interpreter):
@@ -245,6 +250,7 @@ class _Converter:
         self.qualname, self.cls, self.gm, self.problems = qualname, cls, gm, problems
         self.ops: list[Op] = []
         self.values: dict = {}  # fx node -> op id, _FAILED or _SIZES
+        self.direct: set[str] = set()  # parameters and buffers read directly (reported where they are read)
 
     def body(self) -> Body | None:
         outputs: tuple = ()
@@ -260,9 +266,8 @@ class _Converter:
                 self.problems.append(Problem(self.qualname, self.cls, str(exc), node.name, _node_line(node)))
             if node.op == "placeholder":
                 names.append(node.name)
-        if outputs is None:
-            return None
-        return Body(self.qualname, self.cls, self.ops, outputs, tuple(names))
+        # with a problem in its outputs the body is still kept: its layers' weights are accounted for
+        return Body(self.qualname, self.cls, self.ops, outputs or (), tuple(names))
 
     def _outputs(self, node: fx.Node):
         value = node.args[0]
@@ -289,6 +294,7 @@ class _Converter:
         if node.op == "placeholder":
             return self._add("input", "", node, ())
         if node.op == "get_attr":
+            self.direct.add(f"{self.qualname}.{node.target}" if self.qualname else str(node.target))
             raise Unmapped(f"reads self.{node.target} directly: a plan holds weights only in its layers")
         if node.op == "call_module":
             return self._module(node)
@@ -439,7 +445,7 @@ def _what(node: fx.Node) -> str:
     return f"{prefix}{name}()"
 
 
-def _coverage(model: nn.Module, bodies: dict, calls: dict, problems: list) -> None:
+def _coverage(model: nn.Module, bodies: dict, calls: dict, problems: list, direct: set) -> None:
     """Every weight of the model must belong to a layer some body calls, once: else the plan would lose it."""
     called: dict[str, int] = {}
     layers: set[str] = set()
@@ -458,6 +464,8 @@ def _coverage(model: nn.Module, bodies: dict, calls: dict, problems: list) -> No
                                     "so shared weights cannot be planned"))
     for key in model.state_dict():
         owner = key.rpartition(".")[0]
+        if key in direct:
+            continue
         if owner not in layers:
             if any(p.module and (owner == p.module or owner.startswith(p.module + ".")) for p in problems):
                 continue  # inside a module already reported

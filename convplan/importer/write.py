@@ -467,7 +467,8 @@ class _Renderer:
             if any(v is None for v in vals) or len(set(vals[1:])) > 1:
                 return None
             if vals[0] != vals[1]:
-                alt[k] = f"{vals[0]} if i == 0 else {vals[1]}"
+                alt[k] = {("True", "False"): "i == 0", ("False", "True"): "i != 0"}.get(
+                    (vals[0], vals[1]), f"{vals[0]} if i == 0 else {vals[1]}")
         rest = [k for k in keys if k not in written[1]]
         if rest:  # an argument only the first call writes: calls[1] must show it too
             for k in rest:
