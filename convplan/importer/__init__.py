@@ -1,9 +1,10 @@
 """`convplan.from_module`: an existing torch.nn.Module as plan text.  The stages are the files:
 
-    trace.py    run the model once, trace each user-class module with torch.fx, shapes by ShapeProp
-    mapping.py  torch modules and functions -> the registry's layer kinds (non-default arguments) and merges
-    fold.py     instances of one class -> one block, with parameters where they differ
-    write.py    bodies -> plan text: chains, residual/cat/mul blocks, numbered containers, repeats
+    trace.py      run the model once, trace each user-class module with torch.fx, shapes on fake tensors
+    mapping.py    torch modules and functions -> the registry's layer kinds (non-default arguments) and merges
+    fold.py       instances of one class -> one block, with parameters where they differ
+    structure.py  a body -> statements: chains, residual/cat/mul blocks, `if` flags, numbered containers
+    write.py      statements -> plan text: block headers, input patterns, repeats
 
 What cannot be mapped is an `ImportFailure` listing every problem with its place in the model.  This
 package imports torch; `convplan check` never imports it (convplan/__init__.py loads it on first use)."""
