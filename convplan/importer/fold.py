@@ -186,9 +186,11 @@ def _slot(op: Op, arg: str, slot: list, params: list, values: list, taken: set, 
     defaults, flags = known
     present = [v for v in slot if v is not _ABSENT]
     if all(same(v, present[0]) for v in present):
-        if len(present) < len(slot):  # an op only some instances run: a parameter that agrees where it runs
+        # an op only some instances run: the parameter of the same argument, where it agrees wherever it runs
+        if len(present) < len(slot):
             for p in params:
-                if p.name not in flags and not same(p.default, present[0]) and \
+                if p.name not in flags and (p.name == arg or p.name.endswith("_" + arg)) and \
+                        not same(p.default, present[0]) and \
                         all(v is _ABSENT or same(values[i][p.name], v) for i, v in enumerate(slot)):
                     return Ref(p.name)
         return present[0]
