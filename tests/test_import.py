@@ -96,6 +96,15 @@ def test_the_imported_resnet18_plan_has_torchvisions_keys_and_is_short():
     assert [(k, list(v.shape)) for k, v in built.state_dict().items()] == [(k, s) for k, s in reference]
 
 
+def test_docs_show_the_plan_the_importer_writes():
+    """docs/import.md's ResNet-18 is the importer's output, as it is now."""
+    doc = (ROOT / "docs" / "import.md").read_text(encoding="utf-8")
+    shown = doc.split("comes out as 32 lines:\n\n```\n", 1)[1].split("```", 1)[0]
+    text = convplan.from_module(models.ResNet18().eval(), torch.randn(1, 3, 64, 64))
+    assert shown == text
+    assert len(text.splitlines()) == 32  # a blank line between the block and the plan
+
+
 def test_inception_style_branches_become_cat_branches():
     text, _ = round_trip(models.InceptionNet(), torch.randn(1, 3, 33, 33),
                          [(1, 3, 33, 33), (2, 3, 20, 41), (1, 3, 64, 64)])
