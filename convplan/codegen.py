@@ -21,7 +21,9 @@ from pathlib import Path
 import sympy
 
 from .check import Checked, check
+from .codeblock import BlockWriter
 from .codechecks import input_checks, kept, raise_unless
+from .codeclasses import NO_DEFAULT, Unmergeable, equal
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, Step
 from .merges import MERGES
@@ -105,6 +107,7 @@ class Model:
     fixed: tuple[tuple[str, int], ...] = ()  # plan parameters that had to stay constants
     source: str = ""  # the plan's text and file, for diagnostics
     filename: str = "<plan>"
+    blocks: dict = field(default_factory=dict)  # block name -> its BlockDefs (two files may each have one)
 
 
 def describe(plan, sizes: dict[str, int] | None = None) -> Model:
@@ -137,7 +140,20 @@ def describe(plan, sizes: dict[str, int] | None = None) -> Model:
     defaults = [(a, values[a] if a in given or a in sym.params else None) for a in args]
     defaults.sort(key=lambda item: item[1] is not None)  # Python: no default after a default
     return Model(plan.name, file, graph, tuple(defaults), tuple(reqs), tuple(sym.fixed.items()), plan.source,
-                 plan.filename)
+                 plan.filename, definitions(sym.checked.library))
+
+
+def definitions(library: dict) -> dict:
+    """Every block the plan can reach, by name."""
+    found: dict = {}
+    seen, todo = set(), list(library.values())
+    while todo:
+        src = todo.pop()
+        if id(src.definition) not in seen:
+            seen.add(id(src.definition))
+            found.setdefault(src.definition.name, []).append(src)
+            todo += list(src.namespace.values())
+    return found
 
 
 def generate(plan, sizes: dict[str, int] | None = None, line_length: int = LINE_LENGTH) -> str:
@@ -153,6 +169,8 @@ class Context:
     model: Model
     expr: Printer
     classes: dict = field(default_factory=dict)  # block call path -> (class name, ((argument, value), ...))
+    defaults: dict = field(default_factory=dict)  # class name -> {argument: default}: callers leave those out
+    block_args: dict = field(default_factory=dict)  # class name -> {block parameter: its argument}
     uses_torch: bool = False
     class_name: str = ""
     kept: dict = field(default_factory=dict)  # constructor argument -> the attribute forward reads it from
@@ -281,7 +299,9 @@ def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
         return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot) for c in graph.children(item.path)))
     name, args = ctx.classes[item.path]
     hint = "_".join(item.path[len(owner):])
-    return Brackets(name, tuple(Pre(f"{a}=", slot(v, f"{hint}_{a}")) for a, v in args))
+    defaults = ctx.defaults.get(name, {})
+    return Brackets(name, tuple(Pre(f"{a}=", slot(v, f"{hint}_{a}")) for a, v in args
+                                if not (a in defaults and equal(v, defaults[a]))))
 
 
 def _layer_args(node: Node, slot) -> list:
@@ -447,24 +467,80 @@ class _Slots:
 
 
 def block_classes(ctx: Context, names: Namespace, line_length: int) -> list[BlockClass]:
-    """A class per block, deepest first: calls of one block whose code differs only in values share
-    a class, each differing value a constructor argument (named as the block's parameter or number
-    that has that value in every call, else after the layer and argument it sets)."""
+    """A class per block, callees first (a block's calls sit deeper than its callers' deepest), written
+    from the block's syntax (codeblock.py); where its calls cannot share one class, a class per variant."""
     graph = ctx.model.graph
+    calls: dict = {}
+    for m in graph.blocks:
+        calls.setdefault(m.name, []).append(m)
+    order = sorted(calls, key=lambda key: -max(len(m.path) for m in calls[key]))
     out = []
-    for depth in sorted({len(m.path) for m in graph.blocks}, reverse=True):
+    for key in order:
+        sources = ctx.model.blocks.get(key, [])
+        reason = "two files define a block of this name" if len(sources) > 1 else ""
+        if len(sources) == 1:
+            try:
+                out += _one_class(ctx, sources[0], calls[key], names, line_length)
+                continue
+            except Unmergeable as exc:
+                reason = str(exc)
+        out += _variants(ctx, calls[key], names, line_length, reason or "its definition is not known")
+    return out
+
+
+def _one_class(ctx: Context, source, modules: list, names: Namespace, line_length: int) -> list[BlockClass]:
+    """The block's class; where the calls cannot share one, the fewest classes that each serve a group
+    of calls (greedily: each call joins the first group it fits), each saying why."""
+    if any(m.path[:len(o.path)] == o.path for m in modules for o in modules if o is not m):
+        raise Unmergeable("it calls itself: its structure differs with every level of the recursion")
+    block = source.definition
+    file = Path(source.file).name
+    groups: list = []  # [calls, text, signature, reason]
+    for m in modules:
+        for g in groups:
+            try:
+                text, signature = BlockWriter(ctx, block, file, [*g[0], m], "", line_length).write()
+            except Unmergeable as exc:
+                g[3] = g[3] or str(exc)
+                continue
+            g[0].append(m)
+            break
+        else:
+            BlockWriter(ctx, block, file, [m], "", line_length).write()  # Unmergeable: its syntax is the reason
+            groups.append([[m], "", {}, ""])
+    reason = next((g[3] for g in groups if g[3]), "")
+    out = []
+    for calls, _, _, _ in groups:
+        name = names.create(block.name)
+        text, signature = BlockWriter(ctx, block, file, calls, name, line_length,
+                                      reason if len(groups) > 1 else "").write()
+        for j, m in enumerate(calls):
+            ctx.classes[m.path] = (name, tuple((a, arg.values[j]) for a, arg in signature.items()))
+        ctx.defaults[name] = {a: arg.default for a, arg in signature.items() if arg.default is not NO_DEFAULT}
+        local = Namespace(["self", "torch", "nn"])
+        ctx.block_args[name] = {p.name: local.create(p.name) for p in block.params}
+        out.append(BlockClass(name, text))
+    return out
+
+
+def _variants(ctx: Context, modules: list, names: Namespace, line_length: int, reason: str) -> list[BlockClass]:
+    """The calls of one block as a class per variant (calls whose code differs only in values share
+    one), deepest first, each saying why the block is not one class."""
+    out: list[BlockClass] = []
+    for depth in sorted({len(m.path) for m in modules}, reverse=True):
         groups: dict = {}
-        for m in (m for m in graph.blocks if len(m.path) == depth):
+        for m in (m for m in modules if len(m.path) == depth):
             slots = _Slots()
             text = _class_body(ctx, m, slots, line_length)
-            groups.setdefault((m.name, text), []).append((m, slots))
-        for (block, _), calls in groups.items():
-            made = _block_class(ctx, names.create(block), calls, line_length)
+            groups.setdefault(text, []).append((m, slots))
+        for group in groups.values():
+            made = _block_class(ctx, names.create(group[0][0].name), group, line_length, reason)
             same = next((c for c in out if _unnamed(c) == _unnamed(made)), None)
             if same is None:
                 out.append(made)
             else:  # the same code as a class made for deeper calls: use that one
-                for m, _ in calls:
+                names.release(made.name)
+                for m, _ in group:
                     ctx.classes[m.path] = (same.name, ctx.classes[m.path][1])
     return out
 
@@ -473,7 +549,7 @@ def _unnamed(c: BlockClass) -> str:
     return c.text.replace(f"class {c.name}(", "class (", 1)
 
 
-def _block_class(ctx: Context, class_name: str, calls: list, line_length: int) -> BlockClass:
+def _block_class(ctx: Context, class_name: str, calls: list, line_length: int, reason: str = "") -> BlockClass:
     first = calls[0][1]
     known = [dict(m.values) for m, _ in calls]
     args = Namespace(["self", "torch", "nn"])
@@ -520,7 +596,10 @@ def _block_class(ctx: Context, class_name: str, calls: list, line_length: int) -
     w.line(f"class {class_name}(nn.Module):")
     w.depth = 1
     m = calls[0][0]
-    w.docstring([[f"Block {m.name} of {ctx.model.file}."]])
+    doc = [[f"Block {m.name} of {ctx.model.file}, for some of its calls."]]
+    if reason:
+        doc.append([f"A class per variant: {reason}."])
+    w.docstring(doc if reason else [[f"Block {m.name} of {ctx.model.file}."]])
     w.line()
     w.code("", Brackets("def __init__", ("self", *params)), ":")
     w.lines.append(body)

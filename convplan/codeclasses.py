@@ -1,0 +1,416 @@
+"""One class per block, written from the block's own syntax: its parameters are the constructor's
+arguments, its `if`s are Python `if`s (a flag attribute where forward's data flow changes), its
+`let`s are assignments, its repeats are unrolled where every call repeats as often.
+
+The graph says, per call, which submodule each statement made and with which values; the class
+must fit them all: each argument is the expression the plan wrote where that gives every call's
+value, else a name that has the value in every call (the block's input dims, such as `C`, become
+constructor arguments the caller passes), else a literal, else a constructor argument of its own.
+Where the calls cannot share one class (an automatic name that the branch taken shifts, a repeat
+count that differs, a block that calls itself) codegen.py falls back to a class per variant and
+says why.  Plan text reaches the output only through `py`, which prints the syntax tree it is
+given (validated names, literals); nothing here evaluates text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from . import nodes as n
+from .graph import Module
+from .pysource import (
+    ADD,
+    AND,
+    ATOM,
+    CMP,
+    MUL,
+    NOT,
+    OR,
+    POW,
+    UNARY,
+    Brackets,
+    Namespace,
+    Writer,
+    float_literal,
+    str_literal,
+    value_source,
+)
+from .shapes import floordiv, mod
+
+
+class Unmergeable(Exception):
+    """The calls of a block need a class per variant; the message says why."""
+
+
+# -- the plan's expressions: evaluated per call, printed as Python ---------------------------
+
+IFEXP = OR - 1
+_BINOPS = {"+": ADD, "-": ADD, "*": MUL, "//": MUL, "%": MUL, "**": POW}
+
+
+def interp(e, env: dict):
+    """The value of expression `e` with the plan's names in `env`, as the checker computes it,
+    for the expressions `py` can print (others: Unmergeable)."""
+    if isinstance(e, (n.Num, n.Float, n.Str, n.Const)):
+        return e.value
+    if isinstance(e, n.Name):
+        if e.id not in env:
+            raise Unmergeable(f"{e.id!r} has no value here")
+        return plain(env[e.id])
+    if isinstance(e, n.Neg):
+        return -interp(e.operand, env)
+    if isinstance(e, n.Tuple):
+        return tuple(interp(i, env) for i in e.items)
+    if isinstance(e, n.BinOp) and e.op in _BINOPS:
+        a, b = interp(e.left, env), interp(e.right, env)
+        if e.op in ("//", "%") and not _concrete(a) and isinstance(b, int) and b > 0:  # as the checker writes it
+            return (floordiv if e.op == "//" else mod)(a, sympy.Integer(b))
+        if e.op in ("//", "%", "**") and not (_concrete(a) and _concrete(b)):
+            raise Unmergeable("a symbolic size in // % **")
+        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "//": lambda: a // b,
+                "%": lambda: a % b, "**": lambda: a**b}[e.op]()
+    if isinstance(e, n.Compare):
+        values = [interp(o, env) for o in e.operands]
+        if not all(_concrete(v) for v in values):
+            raise Unmergeable("a condition on a symbolic size")
+        ops = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+               "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+        return all(ops[op](a, b) for op, a, b in zip(e.ops, values, values[1:], strict=False))
+    if isinstance(e, n.BoolOp):
+        a = _truth(interp(e.left, env))
+        if (e.op == "and") != a:
+            return a
+        return _truth(interp(e.right, env))
+    if isinstance(e, n.Not):
+        return not _truth(interp(e.operand, env))
+    if isinstance(e, n.IfExp):
+        return interp(e.then if _truth(interp(e.cond, env)) else e.orelse, env)
+    if isinstance(e, n.Call) and e.name in ("max", "min") and e.args and all(a.name is None for a in e.args):
+        values = [interp(a.value, env) for a in e.args]
+        if not all(_concrete(v) for v in values):
+            raise Unmergeable("max or min of a symbolic size")
+        return (max if e.name == "max" else min)(values)
+    raise Unmergeable(f"cannot write {type(e).__name__} in Python")
+
+
+def _concrete(v) -> bool:
+    return not isinstance(v, sympy.Basic)
+
+
+def _truth(v) -> bool:
+    if not _concrete(v):
+        raise Unmergeable("a condition on a symbolic size")
+    return bool(v)
+
+
+def plain(v):
+    """sympy integers as ints (tuples too): how values compare and print."""
+    if isinstance(v, tuple):
+        return tuple(plain(x) for x in v)
+    if isinstance(v, sympy.Basic) and v.is_Integer:
+        return int(v)
+    return v
+
+
+def equal(a, b) -> bool:
+    """The same value of the same type (1 is not 1.0 or True: torch may care)."""
+    a, b = plain(a), plain(b)
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, sympy.Basic) and isinstance(b, sympy.Basic):
+        return a == b or sympy.expand(a - b) == 0
+    return type(a) is type(b) and a == b
+
+
+def py(e, names: dict) -> tuple[str, int]:
+    """(Python source, precedence level) of expression `e`; `names` maps each plan name to its
+    Python text (an argument, a local, or a literal for a loop index)."""
+    if isinstance(e, n.Num):
+        return str(e.value), ATOM
+    if isinstance(e, n.Float):
+        return float_literal(e.value), ATOM
+    if isinstance(e, n.Str):
+        return str_literal(e.value), ATOM
+    if isinstance(e, n.Const):
+        return repr(e.value), ATOM
+    if isinstance(e, n.Name):
+        if e.id not in names:
+            raise Unmergeable(f"{e.id!r} is not known in the class")
+        text = names[e.id]
+        return text, (UNARY if text.startswith("-") else ATOM)
+    if isinstance(e, n.Neg):
+        inner = e.operand
+        level = POW + 1 if isinstance(inner, n.BinOp) and inner.op == "**" else UNARY
+        return "-" + _wrap(inner, names, level), UNARY
+    if isinstance(e, n.Tuple):
+        items = [_wrap(i, names, IFEXP) for i in e.items]
+        return (f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"), ATOM
+    if isinstance(e, n.BinOp) and e.op in _BINOPS:
+        level = _BINOPS[e.op]
+        if e.op == "**":
+            simple = all(isinstance(x, (n.Name, n.Num)) for x in (e.left, e.right))
+            left, right = _wrap(e.left, names, POW + 1), _wrap(e.right, names, UNARY)
+            return (f"{left}**{right}" if simple else f"{left} ** {right}"), POW
+        return f"{_wrap(e.left, names, level)} {e.op} {_wrap(e.right, names, level + 1)}", level
+    if isinstance(e, n.Compare):
+        parts = [_wrap(o, names, CMP + 1) for o in e.operands]
+        return parts[0] + "".join(f" {op} {p}" for op, p in zip(e.ops, parts[1:], strict=True)), CMP
+    if isinstance(e, n.BoolOp):
+        level = AND if e.op == "and" else OR
+        return f"{_wrap(e.left, names, level)} {e.op} {_wrap(e.right, names, level + 1)}", level
+    if isinstance(e, n.Not):
+        return "not " + _wrap(e.operand, names, NOT), NOT
+    if isinstance(e, n.IfExp):
+        return (f"{_wrap(e.then, names, OR)} if {_wrap(e.cond, names, OR)} else "
+                f"{_wrap(e.orelse, names, IFEXP)}"), IFEXP
+    if isinstance(e, n.Call) and e.name in ("max", "min") and e.args and all(a.name is None for a in e.args):
+        return f"{e.name}({', '.join(_wrap(a.value, names, IFEXP) for a in e.args)})", ATOM
+    raise Unmergeable(f"cannot write {type(e).__name__} in Python")
+
+
+def fold(e, consts: dict):
+    """`e` with the loop indices of an unrolled repeat as numbers, and what they decide decided:
+    `stride if i == 0 else 1` is `stride` in the first iteration."""
+    if not consts:
+        return e
+    if isinstance(e, n.Name) and e.id in consts:
+        return n.Num(consts[e.id], e.span)
+    if isinstance(e, n.IfExp):
+        cond = fold(e.cond, consts)
+        if isinstance(cond, (n.Num, n.Const)):
+            return fold(e.then if cond.value else e.orelse, consts)
+        return n.IfExp(cond, fold(e.then, consts), fold(e.orelse, consts), e.span)
+    if isinstance(e, (n.BinOp, n.Compare, n.BoolOp, n.Not, n.Neg, n.Tuple, n.Call)):
+        parts = {k: (tuple(fold(x, consts) for x in v) if isinstance(v, tuple) else fold(v, consts))
+                 for k, v in vars(e).items() if k != "span" and not isinstance(v, str)}
+        folded = type(e)(**{**vars(e), **parts})
+        if all(isinstance(x, (n.Num, n.Const)) for x in _operands(folded)):
+            try:
+                value = interp(folded, {})
+            except (Unmergeable, ArithmeticError, TypeError):
+                return folded
+            if isinstance(value, bool):
+                return n.Const(value, e.span)
+            if isinstance(value, int) and value >= 0:
+                return n.Num(value, e.span)
+        return folded
+    if isinstance(e, n.Arg):
+        return n.Arg(e.name, fold(e.value, consts), e.span)
+    return e
+
+
+def _operands(e) -> list:
+    out = []
+    for k, v in vars(e).items():
+        if k == "span" or isinstance(v, str):
+            continue
+        for x in v if isinstance(v, tuple) else (v,):
+            out.append(x.value if isinstance(x, n.Arg) else x)
+    return out
+
+
+def _wrap(e, names: dict, level: int) -> str:
+    text, prec = py(e, names)
+    return f"({text})" if prec < level else text
+
+
+# -- what a class is made of ---------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One call of the block, as the walk goes through its statements."""
+
+    module: Module
+    known: dict  # the call's parameters and named numbers, as the checker left them
+    env: dict  # plan name -> its value in this call, as the walk goes
+    queues: list  # the submodules not yet met, per open container (innermost last)
+    steps: list  # forward's steps not yet met
+
+
+@dataclass
+class Arg:
+    """A constructor argument: its kind (dim, param, lifted), its value in each call, its default."""
+
+    kind: str
+    values: list
+    default: object = None  # the Python value, or `NO_DEFAULT`
+    text: str = ""  # the default's source
+
+
+NO_DEFAULT = object()
+
+
+@dataclass
+class Assign:
+    """A forward line: `target = rhs` (target None: the value is not read)."""
+
+    target: str | None
+    rhs: object
+    reads: tuple[str, ...]
+    comment: str = ""
+    merge: bool = False  # a merge whose value nobody reads is left out
+
+
+@dataclass
+class If:
+    cond: object  # a doc
+    body: list
+    orelse: list = field(default_factory=list)
+
+
+@dataclass
+class Forward:
+    """forward's variables as the walk goes: a chain variable is overwritten step by step unless a later
+    statement still reads it (`pinned`)."""
+
+    names: Namespace
+    tensors: dict  # plan tensor name -> variable
+    cur: str | None = None
+    pinned: set = field(default_factory=set)
+    output: str | None = None
+    silent: int = 0  # inside a numbered container that forward calls as one
+    free: list = field(default_factory=list)  # chain variables whose value is dead
+    label: str = "out"  # what made the last value: a name for it
+
+
+def inputs_of(block: n.BlockDef) -> list[n.Input]:
+    return [s for s in block.body if isinstance(s, n.Input)]
+
+
+def tensor_names(stmts) -> set[str]:
+    """The names the statements give tensors: inputs, targets, branches."""
+    found: set[str] = set()
+    for s in stmts:
+        if isinstance(s, n.Input) and s.name:
+            found.add(s.name)
+        if isinstance(s, (n.Layer, n.Merge, n.Repeat)) and s.target:
+            found.add(s.target)
+        for b in getattr(s, "branches", ()):
+            found |= {b.name} if b.name else set()
+            found |= tensor_names(b.body)
+        found |= tensor_names(getattr(s, "body", ()) or ()) | tensor_names(getattr(s, "orelse", ()) or ())
+    return found
+
+
+def walk_names(stmts) -> set[str]:
+    """Tensor names the statements read: by reference, as a call's tensor argument, in an output."""
+    found: set[str] = set()
+    for s in stmts:
+        if isinstance(s, n.Ref):
+            found.add(s.name)
+        elif isinstance(s, n.Layer):
+            found |= {a.value.id for a in s.call.args if a.name is None and isinstance(a.value, n.Name)}
+        elif isinstance(s, n.Output):
+            found |= {x.id for x in s.names}
+        elif isinstance(s, n.Merge):
+            found |= {a.value.id for a in s.call.args if a.name is None and isinstance(a.value, n.Name)}
+            for b in s.branches:
+                found |= walk_names(b.body)
+        elif isinstance(s, n.Repeat):
+            found |= walk_names(s.body)
+        elif isinstance(s, n.If):
+            found |= walk_names(s.body) | walk_names(s.orelse)
+    return found
+
+
+def render_init(w: Writer, items: list) -> None:
+    for item in items:
+        kind = item[0]
+        if kind == "code":
+            w.code(item[1], item[2])
+        elif kind == "let":
+            w.line(f"{item[1]} = {item[2]}")
+        elif kind == "raise":
+            message = str_literal(item[1])
+            if len(w.indent) + 4 + len(message) <= w.width:
+                w.code("raise ", Brackets("ValueError", (message,)))
+            else:  # implicitly joined pieces, as ruff leaves a string too long for the line
+                room = w.width - len(w.indent) - 6
+                w.lines += [w.indent + "raise ValueError(",
+                            *(w.indent + "    " + str_literal(p) for p in _pieces(item[1], room)), w.indent + ")"]
+        else:
+            _render_if(w, item[1], item[2], item[3], render_init, lambda x: x[0] == "if", lambda x: x[1:])
+
+
+def _pieces(text: str, room: int) -> list[str]:
+    """`text` in pieces whose literals fit in `room`, split after spaces."""
+    pieces, current = [], ""
+    for word in text.split(" "):
+        if current and len(str_literal(f"{current}{word} ")) > room:
+            pieces.append(current)
+            current = ""
+        current += word + " "
+    pieces.append(current.rstrip(" "))
+    return pieces
+
+
+def _render_if(w: Writer, cond, body, orelse, render, is_if, parts, word: str = "if ") -> None:
+    w.code(word, cond, ":")
+    w.depth += 1
+    render(w, body) if body else w.line("pass")
+    w.depth -= 1
+    if len(orelse) == 1 and is_if(orelse[0]):
+        c, b, o = parts(orelse[0])
+        _render_if(w, c, b, o, render, is_if, parts, "elif ")
+    elif orelse:
+        w.line("else:")
+        w.depth += 1
+        render(w, orelse)
+        w.depth -= 1
+
+
+def render_forward(w: Writer, items: list) -> None:
+    for item in items:
+        if isinstance(item, Assign):
+            w.statement("" if item.target is None else f"{item.target} = ", item.rhs, item.comment)
+        else:
+            _render_if(w, item.cond, item.body, item.orelse, render_forward, lambda x: isinstance(x, If),
+                       lambda x: (x.cond, x.body, x.orelse))
+
+
+def prune(items: list, live: set) -> tuple[list, set]:
+    """Backward liveness: a value nobody reads loses its target (a merge, its line)."""
+    out = []
+    for item in reversed(items):
+        if isinstance(item, Assign):
+            if item.target is not None and item.target not in live:
+                if item.merge or not isinstance(item.rhs, Brackets):
+                    continue
+                item = Assign(None, item.rhs, item.reads, item.comment)
+            live = (live - {item.target}) | set(item.reads)
+        else:
+            body, a = prune(item.body, set(live))
+            orelse, b = prune(item.orelse, set(live))
+            if not body and not orelse:
+                continue
+            item, live = If(item.cond, body, orelse), a | b
+        out.append(item)
+    return out[::-1], live
+
+
+def default_text(p: n.Param):
+    """A parameter's default as a literal (value, source), or None where it is an expression."""
+    e = p.default
+    literal = (n.Num, n.Float, n.Str, n.Const)
+    if e is None or not (isinstance(e, literal) or isinstance(e, n.Neg) and isinstance(e.operand, literal)
+                         or isinstance(e, n.Tuple) and all(isinstance(i, literal) for i in e.items)):
+        return None
+    return interp(e, {}), py(e, {})[0]
+
+
+def literal(value, expr) -> str:
+    return value_source(value, expr)
+
+
+def is_literal(values: list) -> bool:
+    first = values[0]
+    return all(equal(v, first) for v in values) and not _symbolic(first)
+
+
+def _symbolic(v) -> bool:
+    if isinstance(v, tuple):
+        return any(_symbolic(x) for x in v)
+    return isinstance(v, sympy.Basic) and bool(v.free_symbols)
