@@ -314,7 +314,11 @@ class BlockWriter:
         if fwd.silent:
             fwd.cur = None
             return
+        before = fwd.cur
         target = self._target(getattr(s, "target", None), fwd)
+        if before in tensors and before != target and before not in fwd.pinned and \
+                before not in fwd.tensors.values() and before not in fwd.free:
+            fwd.free.append(before)  # the chain went on in a named variable: its own is free again
         fwd.label = step.path[-1] if step.op in ("layer", "block") else step.op
         where = f"{self.file}:{step.item.span.line}"
         fwd_items.append(Assign(target, rhs, tuple(tensors), where, step.op not in ("layer", "block")))

@@ -73,11 +73,7 @@ def interp(e, env: dict):
                 "%": lambda: a % b, "**": lambda: a**b}[e.op]()
     if isinstance(e, n.Compare):
         values = [interp(o, env) for o in e.operands]
-        if not all(_concrete(v) for v in values):
-            raise Unmergeable("a condition on a symbolic size")
-        ops = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-               "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-        return all(ops[op](a, b) for op, a, b in zip(e.ops, values, values[1:], strict=False))
+        return all(_compare(op, a, b) for op, a, b in zip(e.ops, values, values[1:], strict=False))
     if isinstance(e, n.BoolOp):
         a = _truth(interp(e.left, env))
         if (e.op == "and") != a:
@@ -93,6 +89,26 @@ def interp(e, env: dict):
             raise Unmergeable("max or min of a symbolic size")
         return (max if e.name == "max" else min)(values)
     raise Unmergeable(f"cannot write {type(e).__name__} in Python")
+
+
+def _compare(op: str, a, b) -> bool:
+    """`a op b`; on sizes with symbols only where the answer holds for every size (as the checker decides)."""
+    if _concrete(a) and _concrete(b):
+        return {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b, "<=": lambda: a <= b,
+                ">": lambda: a > b, ">=": lambda: a >= b}[op]()
+    if not all(isinstance(v, (int, sympy.Basic)) and not isinstance(v, bool) for v in (a, b)):
+        raise Unmergeable("a condition on a symbolic size")
+    diff = sympy.expand(sympy.Integer(a) - b if isinstance(a, int) else a - b)
+    if op in ("==", "!="):
+        if diff == 0:
+            return op == "=="
+        if diff.is_number or (diff > 0) is sympy.true or (diff < 0) is sympy.true:
+            return op == "!="
+        raise Unmergeable("a condition on a symbolic size")
+    verdict = sympy.Rel(diff, 0, op)
+    if verdict in (sympy.true, sympy.false):
+        return bool(verdict)
+    raise Unmergeable("a condition on a symbolic size")
 
 
 def _concrete(v) -> bool:
