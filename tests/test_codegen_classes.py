@@ -196,3 +196,10 @@ def test_random_branching_blocks_are_one_class_each_and_build_s_module(text, see
     same_as_build(plan, source, {"N": 1, "C": 3, "L": 13}, seed + 1)
     if RUFF and seed % 4 == 0:
         assert not ruff_problems(source), ruff_problems(source) + "\n" + source
+
+
+def test_the_docs_show_the_generated_basicblock():
+    docs = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    shown = docs.split("```python\nclass BasicBlock(nn.Module):", 1)[1].split("```", 1)[0]
+    source = convplan.load(ROOT / "examples" / "resnet18.plan").to_source()
+    assert "class BasicBlock(nn.Module):" + shown in source
