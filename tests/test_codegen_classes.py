@@ -12,10 +12,12 @@ import inspect
 from pathlib import Path
 
 import pytest
+import test_properties
 import torch
+from _torch_oracle import layer_line
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from test_codegen import PROPERTY, RUFF, init_args, module_class, round_trip, ruff_problems
+from test_codegen import PROPERTY, RUFF, SYMBOLS, init_args, module_class, round_trip, ruff_problems
 
 import convplan
 from convplan import PlanError, cli
@@ -203,3 +205,24 @@ def test_the_docs_show_the_generated_basicblock():
     shown = docs.split("```python\nclass BasicBlock(nn.Module):", 1)[1].split("```", 1)[0]
     source = convplan.load(ROOT / "examples" / "resnet18.plan").to_source()
     assert "class BasicBlock(nn.Module):" + shown in source
+
+
+@given(test_properties.stacks(), st.integers(0, 2**16))
+@PROPERTY
+def test_property_stacks_inside_a_block_are_one_class_and_build_s_module(case, seed):
+    """tests/test_properties.py's stacks over the whole vocabulary, as a block called twice on the plan's
+    input: its class takes every layer's arguments from its own (the input dims the caller passes)."""
+    shape, layers = case
+    names = SYMBOLS[: len(shape)]
+    body = "".join(f"    {layer_line(k, a)}\n" for k, a in layers)
+    text = (f"block Body():\n    input [{', '.join(names)}]\n{body}"
+            f"plan T:\n    input [{', '.join(names)}]\n    a = Body(x)\n    b = Body(x)\n    output a, b\n")
+    try:
+        plan = convplan.parse(text, "t.plan")
+    except PlanError:
+        assume(False)
+    sizes = dict(zip(names, shape, strict=True))
+    assume(plan.satisfied(sizes))
+    source = plan.to_source(**sizes)
+    assert len(check_classes(plan, source)["Body"]) == 1
+    same_as_build(plan, source, sizes, seed)
