@@ -1,13 +1,15 @@
-"""A block's one class: its syntax walked once for all its calls (codeclasses.py holds the parts).
+"""A block's one class: its syntax walked once for all its calls (codeclasses.py holds the parts,
+codeexpr.py the expressions).
 
 Each statement is matched with what it made in every call (the next submodule and the next step
-of forward, in order), so the class has the plan's names and the graph's values; `if`s are
-decided per call, and each branch is written from the calls that took it.
+of forward, in order), so the class has the plan's names and the graph's values.  Each argument is
+the expression the plan wrote where that gives every call's value, else a name that has the value in
+every call (the block's input dims, such as `C`, become constructor arguments the caller passes),
+else a literal, else a constructor argument of its own.  `if`s are decided per call, and each branch
+is written from the calls that took it; where the calls cannot share the class, Unmergeable says why.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from . import nodes as n
 from .codeclasses import (
@@ -17,25 +19,22 @@ from .codeclasses import (
     Call,
     Forward,
     If,
-    Unmergeable,
-    default_text,
-    equal,
-    fold,
+    chainable,
+    count_of,
     inputs_of,
-    interp,
-    is_literal,
-    literal,
-    plain,
+    inside,
+    label,
+    names_in,
     prune,
-    py,
+    prune_lets,
     render_forward,
     render_init,
     tensor_names,
     walk_names,
 )
+from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
 from .graph import Module, Node
-from .merges import MERGES
-from .pysource import Brackets, Namespace, Pre, Writer
+from .pysource import Brackets, Namespace, Pre, Writer, value_source
 from .scope import MODULE_ATTRS
 
 
@@ -116,7 +115,7 @@ class BlockWriter:
         w.code("", Brackets("def __init__", ("self", *sig)), ":")
         w.depth = 2
         w.line("super().__init__()")
-        render_init(w, _drop_unused_lets(init))
+        render_init(w, prune_lets(init, set())[0])
         w.line()
         w.depth = 1
         w.code("", Brackets("def forward", ("self", *params)), ":")
@@ -213,20 +212,20 @@ class BlockWriter:
                 text = self.expr(written, resolve=False)
                 if all(equal(interp(written, c.env), v) for c, v in zip(calls, values, strict=True)):
                     text = self.resolve(text)
-                    if _names(written) - set(self.consts):  # `planes`, not `3`: what a later layer may take
+                    if names_in(written) - set(self.consts):  # `planes`, not `3`: what a later layer may take
                         self._remember(text, calls, values)
                     return text
             except (Unmergeable, ArithmeticError, TypeError):
                 pass
         if not inferred and is_literal(values):
-            return literal(plain(values[0]), self.ctx.expr)
+            return value_source(plain(values[0]), self.ctx.expr)
         for text, known in self._candidates(calls):
             if all(equal(k, v) for k, v in zip(known, values, strict=True)):
                 text = self.resolve(text)
                 self._remember(text, calls, values)
                 return text
         if is_literal(values):
-            return literal(plain(values[0]), self.ctx.expr)
+            return value_source(plain(values[0]), self.ctx.expr)
         return self._lift(calls, values, hint)
 
     def _remember(self, text: str, calls: list[Call], values: list) -> None:
@@ -291,7 +290,7 @@ class BlockWriter:
         st = c.steps.pop(0)
         span = st.item.span
         name = st.item.name if st.op == "block" else (st.item.kind if st.op == "layer" else st.op)
-        if name != s.call.name or not _inside(span, s.span):
+        if name != s.call.name or not inside(span, s.span):
             raise Unmergeable("the statements and the graph do not line up")
         return st
 
@@ -421,7 +420,7 @@ class BlockWriter:
     # -- repeats and conditions ---------------------------------------------------------
 
     def _repeat(self, s: n.Repeat, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        counts = {1 if s.count is None else _int(interp(s.count, c.env)) for c in calls}
+        counts = {1 if s.count is None else count_of(interp(s.count, c.env)) for c in calls}
         if len(counts) != 1:
             raise Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(counts)))}): "
                               "the submodules are numbered per call")
@@ -437,7 +436,7 @@ class BlockWriter:
         for m, c in zip(seqs, calls, strict=True):
             c.queues.append(list(self.graph.children(m.path)))
         docs: list = []
-        chained = _chainable(s.body, self.refs) and count > 0 and not fwd.silent
+        chained = chainable(s.body, self.refs) and count > 0 and not fwd.silent
         entry = fwd.cur
         self.frozen += 1
         fwd.silent += chained
@@ -486,7 +485,7 @@ class BlockWriter:
                 taken.append(bool(interp(s.cond, c.env)))
             except (ArithmeticError, TypeError) as exc:
                 raise Unmergeable("a condition it cannot decide") from exc
-        static = _names(s.cond) <= set(self.consts)
+        static = names_in(s.cond) <= set(self.consts)
         if static or len(calls) == 0:
             branch = s.body if (taken and taken[0]) else s.orelse
             return self.body(branch, calls, init, fwd_items, fwd, seq)
@@ -516,7 +515,7 @@ class BlockWriter:
         fwd.tensors, fwd.pinned, self.lets = tensors, pinned, lets
         (init_yes, fwd_yes), (init_no, fwd_no) = parts
         if fwd_yes or fwd_no:
-            flag = self.flags.create("use_" + (_label(s.body) or _label(s.orelse) or "branch"))
+            flag = self.flags.create("use_" + (label(s.body) or label(s.orelse) or "branch"))
             init.append(("code", f"self.{flag} = ", cond))
             if init_yes or init_no:
                 init.append(("if", f"self.{flag}", init_yes, init_no))
@@ -530,93 +529,3 @@ class BlockWriter:
             if phi != entry:
                 fwd.names.release(phi)
             fwd.cur = entry
-
-
-def _int(v) -> int:
-    if isinstance(v, bool) or not isinstance(plain(v), int):
-        raise Unmergeable("a repeat count it cannot decide")
-    return plain(v)
-
-
-def _inside(inner, outer) -> bool:
-    return (outer.line, outer.col) <= (inner.line, inner.col) and \
-        (inner.end_line, inner.end_col) <= (outer.end_line, outer.end_col)
-
-
-def _names(e) -> set[str]:
-    if isinstance(e, n.Name):
-        return {e.id}
-    found: set[str] = set()
-    for v in vars(e).values():
-        for x in v if isinstance(v, tuple) else (v,):
-            if isinstance(x, n.Arg):
-                found |= _names(x.value)
-            elif hasattr(x, "__dataclass_fields__") and hasattr(x, "span") and not isinstance(x, type(e.span)):
-                found |= _names(x)
-    return found
-
-
-def _chainable(stmts, refs: set[str]) -> bool:
-    """A numbered container forward can call as one: a chain of calls, nothing named that is read."""
-    for s in stmts:
-        if isinstance(s, n.Layer):
-            if s.call.name in MERGES or (s.target and s.target in refs) or any(
-                    a.name is None and isinstance(a.value, n.Name) and a.value.id in refs for a in s.call.args):
-                return False
-        elif isinstance(s, n.Repeat):
-            if (s.target and s.target in refs) or not _chainable(s.body, refs):
-                return False
-        elif not isinstance(s, (n.Pass, n.Let, n.If)):
-            return False
-        elif isinstance(s, n.If) and not (_chainable(s.body, refs) and _chainable(s.orelse, refs)):
-            return False
-    return True
-
-
-def _label(stmts) -> str:
-    """A flag's name from what its branch makes: `use_downsample`, `use_residual`."""
-    for s in stmts:
-        target = getattr(s, "target", None)
-        if target:
-            return target
-        if isinstance(s, n.Layer):
-            return "residual" if s.call.name == "add" else s.call.name.lower()
-        inner = [b for br in getattr(s, "branches", ()) for b in br.body] + list(getattr(s, "body", ()))
-        if inner and _label(inner):
-            return _label(inner)
-    return ""
-
-
-def _drop_unused_lets(items: list) -> list:
-    return _prune_lets(items, set())[0]
-
-
-def _prune_lets(items: list, read: set) -> tuple[list, set]:
-    """Backward over __init__'s items: a let whose name nothing later reads is dropped."""
-    out = []
-    for item in reversed(items):
-        if item[0] == "let":
-            if item[1] not in read:
-                continue
-            read = (read - {item[1]}) | _idents(item[2])
-        elif item[0] == "code":
-            from .pysource import flat
-
-            read = read | _idents(flat(item[2]))
-        elif item[0] == "if":
-            body, a = _prune_lets(item[2], set(read))
-            orelse, b = _prune_lets(item[3], set(read))
-            item = ("if", item[1], body, orelse)
-            read = a | b | _idents(item[1])
-        out.append(item)
-    return out[::-1], read
-
-
-def _idents(text: str) -> set[str]:
-    import re
-
-    return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text))
-
-
-def file_name(m: Module, model) -> str:
-    return Path(m.file).name if m.file else model.file
