@@ -16,7 +16,13 @@ and whether its output is its input's storage (a view, or written in place).  Me
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
   p=0 returns the input;
 - reflection and replication pads save their input; views, constant pads, upsampling and pixel shuffles
-  save nothing.
+  save nothing;
+- RReLU (training) saves its input and its random slopes (the input's shape), in place too; Threshold its
+  input (in place a copy); CrossMapLRN2d its input and output; the layers torch writes as several
+  operations save what each operation saves: LocalResponseNorm its input, the squares padded along the
+  channels (size - 1 more channels) and two tensors of the input's shape, LPPool its input, its power (the
+  input's shape) and four tensors of the output's shape; FeatureAlphaDropout its noise, one value per
+  channel ([N, C, 1, ...]).
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ NOTHING = lambda a, shape, out: Saves()  # noqa: E731
 VIEW = lambda a, shape, out: Saves(aliases=True)  # noqa: E731
 SAVES_INPUT = lambda a, shape, out: Saves((Saved(INPUT),))  # noqa: E731
 SAVES_OUTPUT = lambda a, shape, out: Saves((Saved(OUTPUT),))  # noqa: E731
+SAVES_INPUT_AND_OUTPUT = lambda a, shape, out: Saves((Saved(INPUT), Saved(OUTPUT)))  # noqa: E731
 
 
 def input_and_new(a, shape, out):
@@ -162,6 +169,33 @@ def dropout(nd: int):
             numel = shape[0] * shape[1]  # one value per channel: [N, C, 1, ...]
         return Saves((Saved(NEW, numel),), aliases=inplace)
     return rule
+
+
+def rrelu(a, shape, out):
+    """Training draws one slope per element: the slopes and the input (in place: the output's storage)."""
+    return Saves((Saved(NEW, _prod(shape)), Saved(INPUT)), aliases=a.get("inplace") is True)
+
+
+def local_response_norm(a, shape, out):
+    """F.local_response_norm: x*x padded by size - 1 along the channels (avg_pool keeps it), then
+    (k + alpha*avg)**beta (pow keeps its input and the division its result): two of the input's shape."""
+    padded = shape[0] * (shape[1] + a["size"] - 1) * _prod(shape[2:])
+    return Saves((Saved(INPUT), Saved(NEW, padded), Saved(NEW, _prod(shape)), Saved(NEW, _prod(shape))))
+
+
+def lp_pool(a, shape, out):
+    """F.lp_poolNd: avg_pool(x**p) keeps x and x**p; sign(y)*relu(|y|), the product and its 1/p power keep
+    four tensors of the output's shape."""
+    return Saves((Saved(INPUT), Saved(NEW, _prod(shape))) + (Saved(NEW, _prod(out)),) * 4)
+
+
+def feature_alpha_dropout(a, shape, out):
+    """Noise of one value per channel, [N, C, 1, ...] (dim 0 is always the batch); p=1 a zero scalar; p=0
+    returns the input."""
+    if a["p"] == 0:
+        return Saves(aliases=True)
+    numel = 1 if a["p"] == 1 else shape[0] * shape[1]
+    return Saves((Saved(NEW, numel),), aliases=a.get("inplace") is True)
 
 
 def upsample(a, shape, out):

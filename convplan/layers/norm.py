@@ -144,9 +144,9 @@ def more_norms() -> None:
     ))
     lrn = (Arg("size"), Arg("alpha", 1e-4, FLOAT), Arg("beta", 0.75, FLOAT))
     register(LayerSpec(name="LocalResponseNorm", args=lrn + (Arg("k", 1.0, FLOAT),), rule=lrn_rule, min_rank=3,
-                       short="lrn", window=POINTWISE))  # across channels: each position reads itself
+                       short="lrn", window=POINTWISE, saves=sv.local_response_norm))  # across channels only
     register(LayerSpec(name="CrossMapLRN2d", args=lrn + (Arg("k", 1, FLOAT),), rule=lrn_rule, ranks=(4,),
-                       short="lrn", window=POINTWISE))
+                       short="lrn", window=POINTWISE, saves=sv.SAVES_INPUT_AND_OUTPUT))  # an autograd Function
     # On one process (eval mode, or no process group) SyncBatchNorm is BatchNorm over dim 1, any rank from 2
     register(LayerSpec(name="SyncBatchNorm", args=norm_args(True), count=norm_count,
                        rule=lambda ctx, shape, a: batch_norm_rule(ctx, shape, a, 0), inferred="num_features",
