@@ -10,7 +10,8 @@ and whether its output is its input's storage (a view, or written in place).  Me
 - ReLU, Sigmoid, Tanh, Softmax and LogSoftmax save their output; the other activations their input;
   ReLU, LeakyReLU and ELU in place save their output (the input's storage); the rest in place save a copy;
 - BatchNorm, InstanceNorm, GroupNorm and LayerNorm save their input and two statistics (mean and inverse
-  std, float32 or float64) per normalised group;
+  std, in the module's dtype: 16-bit for a module converted with .half()) per normalised group;
+  InstanceNorm also the weight and the running statistics repeated per sample, where it has them;
 - max pools save their input and int64 indices (one per output element); average pools their input
   (adaptive ones nothing where every output size is 1: torch takes the mean);
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
@@ -33,7 +34,8 @@ from dataclasses import dataclass
 import sympy
 
 INPUT, OUTPUT, NEW = "input", "output", "new"
-SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', float32 (float64 for float64), int64
+SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', the module's (statistics), int64
+OPMATH = "opmath"  # float32 at least: what torch computes a 16-bit op in (an input: a float32 copy of it)
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,12 @@ def new_like_input(a, shape, out):
 
 def rms_norm(a, shape, out):
     """The input and one inverse rms per normalised group (for the input's gradient); with a weight also the
-    normalised input (for the weight's)."""
+    normalised input (for the weight's).  A 16-bit module computes in float32: the input it keeps is a
+    float32 copy, and the rest is float32 too."""
     normalized = a["normalized_shape"]
     groups = _prod(shape[: len(shape) - (len(normalized) if isinstance(normalized, tuple) else 1)])
-    items = (Saved(INPUT, input_grad_only=True), Saved(NEW, groups, input_grad_only=True))
-    return Saves(items + ((Saved(NEW, _prod(shape)),) if a["elementwise_affine"] else ()))
+    items = (Saved(INPUT, dtype=OPMATH, input_grad_only=True), Saved(NEW, groups, OPMATH, input_grad_only=True))
+    return Saves(items + ((Saved(NEW, _prod(shape), OPMATH),) if a["elementwise_affine"] else ()))
 
 
 def activation(saves: str, inplace_keeps_output: bool):
@@ -151,6 +154,16 @@ def norm(groups):
     def rule(a, shape, out):
         stats = Saved(NEW, groups(a, shape), STATS)
         return Saves((Saved(INPUT), stats, stats))
+    return rule
+
+
+def instance_norm(groups):
+    """As `norm`, on the input viewed as [1, N*C, ...]: batch_norm also keeps the weight repeated per sample
+    (affine) and the running statistics repeated per sample (track_running_stats), N*C values each."""
+    def rule(a, shape, out):
+        extra = Saved(NEW, groups(a, shape), STATS)
+        copies = int(a["affine"] is True) + 2 * int(a["track_running_stats"] is True)
+        return Saves(norm(groups)(a, shape, out).items + (extra,) * copies)
     return rule
 
 

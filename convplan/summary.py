@@ -21,6 +21,7 @@ import sympy
 
 from .graph import Graph, Module, Node
 from .layers import GLOBAL
+from .memory import buffers as memory_buffers
 from .shapes import pyrepr, to_expr
 from .show import json_value, show_shape
 
@@ -156,11 +157,8 @@ def _values(node: Node, costs: dict, memory: dict, fields: dict) -> tuple:
 
 
 def buffers(node: Node) -> sympy.Expr:
-    """Elements of the buffers a layer's module holds: a norm tracking running statistics keeps a mean and a
-    variance per channel and one int64 count of the batches seen."""
-    if node.op == "layer" and node.args.get("track_running_stats") is True:
-        return to_expr(2 * node.args["num_features"] + 1)
-    return sympy.Integer(0)
+    """Elements of the buffers a layer's module holds (memory.buffers: BatchNorm's statistics and count)."""
+    return sympy.Add(*memory_buffers(node))
 
 
 def _node_row(node: Node, depth: int, v: tuple, prefix: str) -> Row:

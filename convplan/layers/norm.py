@@ -117,7 +117,7 @@ def batch_norm_family(nd: int) -> None:
 def instance_norm_family(nd: int) -> None:
     member_of("InstanceNorm", nd, args=norm_args(False), rule=instance_norm_rule, count=norm_count,
             inferred="num_features", infer=channels_at(nd), short="instnorm",
-            saves=sv.norm(lambda a, shape: prod(shape[:-nd])),  # per sample and channel
+            saves=sv.instance_norm(lambda a, shape: prod(shape[:-nd])),  # per sample and channel
             window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL)  # eval: whose statistics
 
 
