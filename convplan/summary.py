@@ -257,12 +257,18 @@ def bytes_(value) -> str:
 
 
 def show_field(field: tuple) -> str:
-    """`435x435` (the size per spatial dim), `all` where every dim reads the whole input, `?` where not modelled."""
+    """`435x435` (the size per spatial dim; `<=215` where it varies with the position, after a transposed
+    convolution or an upsampling), `all` where every dim reads the whole input, `?` where not modelled."""
     if not field:
         return ""
     if all(f == GLOBAL for f in field):
         return WHOLE
-    return "x".join(WHOLE if f == GLOBAL else UNMODELLED if f is None else pyrepr(f.size) for f in field)
+    return "x".join(WHOLE if f == GLOBAL else UNMODELLED if f is None else _size(f) for f in field)
+
+
+def _size(f) -> str:
+    """After a fractional window the span varies with the position: at most the real window's size."""
+    return pyrepr(f.size) if f.first is None else f"<={pyrepr(f.size)}"
 
 
 def _field_json(f):
@@ -270,5 +276,8 @@ def _field_json(f):
         return None
     if f == GLOBAL:
         return "global"
-    return {"size": json_value(to_expr(f.size)), "jump": json_value(to_expr(f.jump)),
-            "start": json_value(to_expr(f.start))}
+    found = {"size": json_value(to_expr(f.size)), "jump": json_value(to_expr(f.jump)),
+             "start": json_value(to_expr(f.start))}
+    if f.first is not None:  # the exact span of output position i
+        found |= {"first": pyrepr(f.first), "last": pyrepr(f.last)}
+    return found

@@ -111,7 +111,8 @@ def batch_norm_family(nd: int) -> None:
     member_of("BatchNorm", nd, args=norm_args(True), rule=batch_norm_rule, count=norm_count, inferred="num_features",
             infer=lambda shape, a: shape[1], ranks=(2, 3) if nd == 1 else (nd + 2,), short="bn",
             saves=sv.norm(lambda a, shape: shape[1]),  # mean and inverse std per channel
-            window=POINTWISE)  # eval mode: the running statistics, one scale and shift per channel
+            # eval mode: the running statistics, one scale and shift per channel; without them the batch's
+            window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL)
 
 
 def instance_norm_family(nd: int) -> None:
