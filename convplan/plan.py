@@ -230,9 +230,10 @@ class Plan:
         return compare(self.graph, conventions, self._check_values)
 
     def receptive_field(self) -> dict:
-        """Node name -> one `receptive.Field` (size, jump, start: formulas) per spatial dim of the input, or
-        GLOBAL (reads the whole input) or None (not modelled); through branches as the union of every path.
-        See convplan/receptive.py."""
+        """Node name -> one `receptive.Field` (size, jump, start: formulas; `span(i)`: the first and last input
+        position output position i reads, exact after transposed convolutions and upsampling too) per spatial
+        dim of the input, or GLOBAL (reads the whole input) or None (not modelled); through branches as the
+        union of every path; the module in eval mode.  See convplan/receptive.py."""
         from .receptive import receptive_field
 
         return receptive_field(self.graph)
