@@ -1,4 +1,4 @@
-"""The command line: `convplan check|verify|cost|explain FILE... [--set NAME=INT ...] [--json] [--strict]`,
+"""The command line: `convplan check|verify|cost|summary|explain FILE... [--set NAME=INT ...] [--json] [--strict]`,
 `convplan codegen FILE [-o OUT.py]`, `convplan import MODULE:FACTORY [-o OUT.plan]` (an nn.Module in, the one
 command that runs user code), `convplan lsp` (the language server, convplan/serve/).
 
@@ -22,6 +22,7 @@ from . import __version__, _parse
 from .cost import CONVENTIONS
 from .errors import WHOLE_FILE, Diagnostic, PlanError, did_you_mean, paint
 from .graph import show_call
+from .memory import DTYPE_BYTES
 from .shapes import pyrepr, to_expr
 from .show import json_value, show_shape, show_value
 from .sizes import MAX_SIZE
@@ -181,6 +182,12 @@ def _parser() -> argparse.ArgumentParser:
                    "(what torch's FlopCounterMode reports), fvcore (what fvcore's FlopCountAnalysis reports) or "
                    "ptflops (what ptflops' get_model_complexity_info reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
+    p = _command(sub, "summary", cmd_summary, "one table, nested as the built module: each layer's output, "
+                 "params, cost, activation bytes and receptive field (numbers with --set)")
+    p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
+                   help="what the cost column counts (as `convplan cost --convention`; default macs)")
+    p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32",
+                   help="the activations' element type (default float32)")
     p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
                  "shape (numbers with --set)", json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.svg|png|dot",
@@ -455,6 +462,15 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
     return 0
 
 
+def cmd_summary(args, sizes, plan, out: Output) -> int:
+    table = plan.summary(convention=args.convention, dtype=args.dtype)
+    if args.json:
+        out.add({"ok": True, **table.to_dict()})
+    else:
+        out.text(str(table))
+    return 0
+
+
 BASE = "macs"  # --compare attributes each other convention's difference from this one to layer kinds
 
 
@@ -567,7 +583,7 @@ def _param_text(plan) -> str:
     return "(" + ", ".join(shown) + ")"
 
 
-cmd_check.binds = cmd_cost.binds = True  # they show the plan bound to --set's sizes, and its warnings
+cmd_check.binds = cmd_cost.binds = cmd_summary.binds = True  # they show the plan bound to --set's sizes
 
 
 if __name__ == "__main__":
