@@ -78,6 +78,8 @@ def _analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] 
     st = State(source, filename, sizes, library)
     outputs, requires = (), ()
     try:
+        for d in getattr(st.library, "errors", ()):  # the imports' problems (imports.library), then the plan's
+            st.diag.diags.append(d)
         root = Walker(st).plan(plan)
         outputs = root.outputs or ((root.current,) if root.current is not None else ())
         for _, unk in st.unknowns.unsolved():

@@ -63,6 +63,41 @@ def rewrite_args(call: n.Call, texts: list[str]) -> Edit:
     return Edit(Span(first.line, first.col, last.end_line, last.end_col), ", ".join(texts))
 
 
+NEUTRAL = {"kernel_size": 1, "stride": 1, "dilation": 1, "padding": 0, "output_padding": 0}  # a dim left as is
+
+
+def change_rank(call: n.Call, arg_names, old_nd: int, new_nd: int) -> tuple[Edit, ...] | None:
+    """The per-dim tuples of `call` (`kernel_size=(1, 2)`) rewritten for a kind of `new_nd` spatial dims
+    instead of `old_nd`: an added leading dim gets the value that leaves it as it is (kernel 1, padding 0),
+    so the written dims keep their meaning; a dropped leading dim must hold that value.  None when some
+    tuple cannot be so rewritten (another argument, another length): then the kind alone is no fix."""
+    positional = [a for a in call.args if a.name is None]
+    edits = []
+    for arg in call.args:
+        if not isinstance(arg.value, n.Tuple):
+            continue
+        k = next((i for i, p in enumerate(positional) if p is arg), None)
+        name = arg.name if arg.name is not None else arg_names[k] if k < len(arg_names) else None
+        items = arg.value.items
+        if name not in NEUTRAL or len(items) != old_nd:
+            return None
+        first = items[0].span
+        if new_nd > old_nd:
+            edits.append(Edit(Span(first.line, first.col, first.line, first.col), f"{NEUTRAL[name]}, " *
+                              (new_nd - old_nd)))
+            continue
+        dropped, kept = items[: old_nd - new_nd], items[old_nd - new_nd:]
+        if not all(isinstance(x, n.Num) and x.value == NEUTRAL[name] for x in dropped):
+            return None
+        whole, start, end = arg.value.span, kept[0].span, kept[-1].span
+        if len(kept) == 1:  # `(1, 3)` -> `3`
+            edits += [Edit(Span(whole.line, whole.col, start.line, start.col), ""),
+                      Edit(Span(end.end_line, end.end_col, whole.end_line, whole.end_col), "")]
+        else:
+            edits.append(Edit(Span(first.line, first.col, start.line, start.col), ""))
+    return tuple(edits)
+
+
 def apply(text: str, edits) -> str:
     """`text` with `edits` made (spans as the parser counts them: 1-based lines and columns in characters);
     the edits must not overlap."""

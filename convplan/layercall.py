@@ -11,8 +11,8 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions
-from .errors import did_you_mean, rename_fix
-from .fixes import replace as replace_fix
+from .errors import Edit, Fix, did_you_mean, rename_fix
+from .fixes import change_rank
 from .graph import Node
 from .hints import source_text, torch_order_fix, torch_order_hint
 from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
@@ -24,26 +24,22 @@ from .torch_names import unknown_layer
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 LONG_KEY = 32  # terms from which a dim is not hashed for the rule cache
+MAX_APPLIED = 50_000  # rule results kept (then forgotten all at once): about 40 MB at most
+_APPLIED: dict = {}  # kept across checks: an editor checks the same layers on the same shapes at every edit
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
 
 
 class LayerCalls:
     def __init__(self, st: State, binder: Binder, assertions: Assertions):
         self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
-        self.applied: dict = {}  # (kind, shape, args) -> (output shape, RuleContext): see _apply
+        self.applied = _APPLIED  # (kind, shape, args) -> (output shape, RuleContext): see _apply
         self.bound: dict = {}  # (kind, literal arguments) -> (arguments, names written): see _bind
 
     def node(self, stmt: n.Layer, prev: Node) -> Node:
         call = stmt.call
         spec = REGISTRY.get(call.name)
         if spec is None:
-            known = [*REGISTRY, *self.st.frame.namespace, *MERGES]
-            # torch has the name: say what it is and what to write; else the closest name, as an edit
-            message, hints = unknown_layer(call.name, REGISTRY) or (f"unknown layer {call.name!r}", [])
-            fixes = []
-            if not hints:
-                hints, fixes = [did_you_mean(call.name, known)], [rename_fix(call.name, known, call.name_span)]
-            self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
+            self._unknown(call)
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
@@ -70,6 +66,25 @@ class LayerCalls:
                     written=written)
         return self.st.nodes[self.st.add_node(node).id]
 
+    def _unknown(self, call: n.Call) -> None:
+        """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
+        a torch name (what it is and what to write), else the closest name, as an edit."""
+        space = self.st.frame.namespace
+        failed = getattr(space, "failed", {}).get(call.name)
+        if failed is not None:
+            path, span = failed
+            self.diag.error("E100", f"unknown block {call.name!r}: its import from {path} failed", call.name_span,
+                            hints=[f"fix the import (line {span.line})"], notes=[("the import is here", span)])
+            return
+        known = [*REGISTRY, *space, *MERGES]
+        message, hints = unknown_layer(call.name, REGISTRY) or (f"unknown layer {call.name!r}", [])
+        fixes = []
+        if not hints:
+            hints, fixes = [did_you_mean(call.name, known)], [rename_fix(call.name, known, call.name_span)]
+        hints = [*hints, *(f"{path} could not be imported (line {span.line}): its blocks are unknown"
+                  for path, span in getattr(space, "broken", ()))]
+        self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
+
     def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple) -> tuple[dict, tuple[str, ...], tuple]:
         """Binder.layer's result, kept per (kind, arguments) where every argument is a literal (nothing else
         decides the binding) and binding reported nothing: a stack repeats the same call."""
@@ -86,7 +101,8 @@ class LayerCalls:
     def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, RuleContext]:
         """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
-        the output is known to be in bounds."""
+        the output is known to be in bounds; kept for the process, so that checking a plan again after an
+        edit (the language server) runs the rules only of the layers whose input or arguments changed."""
         try:
             key = (spec.name, shape, tuple(args.items()))
             if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
@@ -100,6 +116,8 @@ class LayerCalls:
         out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
         self._bounded_shape(spec, call, out, shape)
         if key is not None:
+            if len(self.applied) >= MAX_APPLIED:
+                self.applied.clear()
             self.applied[key] = out, rule
         return out, rule
 
@@ -193,9 +211,12 @@ class LayerCalls:
             want = f"at least a {spec.min_rank}-D"
         hint = _rank_hint(spec, shape)
         other = _rank_member(spec, r)
+        fix = None
+        if hint and other:  # the kind renamed, its per-dim tuples given the new kind's length
+            tuples = change_rank(call, spec.arg_names, spec.nd, other.nd)
+            fix = None if tuples is None else Fix(hint, (Edit(call.name_span, other.name), *tuples))
         self.diag.error("E301", f"{spec.name} expects a {want} input, got {r}-D {show_shape(shape)}",
-                        call.name_span, hints=[hint],
-                        fixes=[replace_fix(hint, call.name_span, other.name) if hint and other else None])
+                        call.name_span, hints=[hint], fixes=[fix])
         raise Skip
 
     def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> None:

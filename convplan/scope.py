@@ -75,6 +75,25 @@ class BlockSource:
     path: object = None  # the file, resolved (None for text that is no file): codegen never writes over it
 
 
+class Namespace(dict):
+    """Block name -> BlockSource: the blocks one file sees.  An import that failed brings nothing, so the
+    rest of the file is still checked; `failed` says which names it should have brought (name -> (the
+    import's path, its span)), `broken` which imports of every block of a file failed (path, span); the
+    file's callers of those names are told why they are unknown.  `errors`: every import problem found
+    (the root namespace of a plan holds those of every file it imports)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failed: dict[str, tuple] = {}
+        self.broken: list[tuple] = []
+        self.errors: tuple[Diagnostic, ...] = ()
+
+    def copy(self) -> Namespace:
+        other = Namespace(self)
+        other.failed, other.broken, other.errors = dict(self.failed), list(self.broken), self.errors
+        return other
+
+
 @dataclass
 class Container:
     """A submodule being filled: the plan, a block call, or a numbered `name = repeat`/`sequential`."""
@@ -218,7 +237,7 @@ class State:
     def __init__(self, source: str, filename: str, sizes: dict | None, library: dict | None):
         self.diag = ScopedCollector(source, filename)
         self.sizes = dict(sizes or {})
-        self.library = dict(library or {})
+        self.library = library.copy() if isinstance(library, Namespace) else Namespace(library or {})
         self.nodes: list[Node] = []
         self.taken: set[str] = set()  # node names
         self.env: dict = {}  # plan parameter -> sympy value

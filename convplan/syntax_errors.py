@@ -195,6 +195,8 @@ def _token_fixes(hints: list[str], kind: str, tok: Token, text: str, span: Span)
         fixes.append(Fix(f"insert ',' before {str(tok)!r}", (Edit(at, ","),)))
     if "a header line ends with ':'" in hints and kind == "_NL":
         fixes.append(Fix("end the header with ':'", (Edit(Span(span.line, span.col, span.line, span.col), ":"),)))
+    if "one ',' too many: remove it" in hints:
+        fixes.append(Fix("remove the second ','", (Edit(span, ""),)))
     return tuple(fixes)
 
 
@@ -217,7 +219,8 @@ def _stray_closer(stray: Bracket, stack: list[Bracket], filename: str) -> Diagno
     want = _CLOSER[opener.char]
     return Diagnostic("E015", f"{stray.char!r} does not close the {opener.char!r} opened at line {opener.line}",
                       stray.span, filename, (f"close it with {want!r}",),
-                      notes=((f"{opener.char!r} opened here", opener.span),))
+                      notes=((f"{opener.char!r} opened here", opener.span),),
+                      fixes=(Fix(f"close it with {want!r}", (Edit(stray.span, want),)),))
 
 
 def _unclosed(opener: Bracket, expected: list[str], found: str, span: Span, filename: str) -> Diagnostic:
@@ -283,6 +286,8 @@ def _hints(expected: list[str], kind: str, tok: Token, text: str, stack: list[Br
         hints.append("under a merge (`add:`, `cat:`), each indented block starts with `branch:`")
     if "a string" in expected and kind == "NAME":
         hints.append("an imported file's name is a string: `import \"blocks.plan\"`")
+    if kind == "COMMA" and before.endswith(","):
+        hints.append("one ',' too many: remove it")
     return hints
 
 

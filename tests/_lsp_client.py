@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Client:
-    def __init__(self, command=None, init_options=None):
+    def __init__(self, command=None, init_options=None, capabilities=None, root: Path = ROOT):
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(command or [sys.executable, "-m", "convplan", "lsp"], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
@@ -24,11 +24,14 @@ class Client:
         self.diagnostics: dict[str, list] = {}  # uri -> the latest published list
         self.published: dict[str, int] = {}  # uri -> how many times it was published
         self.arrival: dict[str, float] = {}  # uri -> when it was last published (perf_counter)
+        self.versions: dict[str, int | None] = {}  # uri -> the document version of its latest diagnostics
+        self.server_requests: list[dict] = []  # requests the server sent (registrations), in order
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self.capabilities = self.request("initialize", {"processId": None, "rootUri": ROOT.as_uri(),
-                                                        "capabilities": {}, "initializationOptions": init_options})
+        self.capabilities = self.request("initialize", {"processId": None, "rootUri": root.as_uri(),
+                                                        "capabilities": capabilities or {},
+                                                        "initializationOptions": init_options})
         self.notify("initialized", {})
 
     # -- the wire -------------------------------------------------------------------------
@@ -63,7 +66,9 @@ class Client:
                 self.diagnostics[uri] = message["params"]["diagnostics"]
                 self.published[uri] = self.published.get(uri, 0) + 1
                 self.arrival[uri] = time.perf_counter()
+                self.versions[uri] = message["params"].get("version")
             elif "id" in message:  # a request from the server (registration, configuration): accept it
+                self.server_requests.append(message)
                 self._send({"id": message["id"], "result": None})
             self.cond.notify_all()
 

@@ -150,3 +150,72 @@ def test_output_inside_a_branch_is_refused():
             "        branch:\n            ReLU()\n    Linear(3)\n")
     result = convplan.analyse(text)
     assert [(d.code, d.span.line) for d in result.errors] == [("E206", 5)]
+
+
+# -- a failed import: the rest of the file is still checked ----------------------------------------
+
+LIB_OK = "block Head(k):\n    input [N, C, L]\n    Conv1d(k, kernel_size=3)\n"
+FAILED_IMPORTS = {  # how the import fails: (the files besides main.plan, its import line, the import's error)
+    "no such file": ({}, 'from "lib.plan" import Head', ("E023", "main.plan", 1)),
+    "no such block": ({"lib.plan": LIB_OK.replace("Head", "Hed")}, 'from "lib.plan" import Head',
+                      ("E021", "main.plan", 1)),
+    "a syntax error in it": ({"lib.plan": LIB_OK.replace("kernel_size=3)", "kernel_size=3")},
+                             'from "lib.plan" import Head', ("E014", "lib.plan", 3)),
+    "a cycle": ({"lib.plan": 'from "main.plan" import Head\n'}, 'from "lib.plan" import Head',
+                ("E020", "lib.plan", 1)),
+    "a whole file that does not parse": ({"lib.plan": "block Head(k:\n"}, 'import "lib.plan"',
+                                         ("E001", "lib.plan", 1)),
+}
+BODY = "plan P:\n    input [N, 2, L]\n    Conv1d(8, 3)\n    Head(4)\n    ReLU()\n    Flatten()\n    Linear(3)\n"
+
+
+@pytest.mark.parametrize("case", FAILED_IMPORTS, ids=str)
+def test_a_failed_import_leaves_the_rest_of_the_file_checked(tmp_path, case):
+    files, import_line, (code, file, line) = FAILED_IMPORTS[case]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    main = tmp_path / "main.plan"
+    main.write_text(f"{import_line}\n{BODY}", encoding="utf-8")
+    result = convplan.analyse_file(main)
+    assert result.plan is not None and not result.ok
+    found = [(d.code, Path(d.file).name, d.span.line) for d in result.errors]
+    assert (code, file, line) in found  # the import's own problem, where it is written
+    assert ("E100", "main.plan", 5) in found  # the call of the name it should have brought, and only that
+    # nothing else: no error on a line that does not depend on the import, and each error once
+    assert all(f == "lib.plan" or ln == 1 for c, f, ln in found if (c, f, ln) != ("E100", "main.plan", 5))
+    assert len(set(found)) == len(found)
+    [call] = [d for d in result.errors if d.code == "E100"]
+    assert ("import" in call.message and call.notes[0][1].line == 1) or "could not be imported" in call.hints[-1]
+    # every line that does not depend on the missing block has the shape it has without that line
+    without = convplan.parse(BODY.replace("    Head(4)\n", ""), str(tmp_path / "other.plan"))
+    shapes = {node.name: node.shape for node in result.plan.graph.nodes}
+    assert shapes == {node.name: node.shape for node in without.graph.nodes}
+    with pytest.raises(PlanError) as info:  # the strict API refuses it, with every error at once
+        convplan.load(main)
+    assert [(d.code, d.span.line) for d in info.value.diagnostics] == [(d.code, d.span.line) for d in
+                                                                         sorted(result.errors, key=lambda d: (
+                                                                             d.span.line, d.span.col))]
+
+
+def test_a_block_of_a_failed_import_used_inside_another_block(tmp_path):
+    # the library's own block calls the missing one: its error is located there, the plan still checked
+    (tmp_path / "lib.plan").write_text('from "gone.plan" import Unit\nblock Pair:\n    input [N, C, L]\n'
+                                       '    Unit()\n    ReLU()\n', encoding="utf-8")
+    main = tmp_path / "main.plan"
+    main.write_text('from "lib.plan" import Pair\nplan P:\n    input [N, 2, L]\n    Pair()\n    Conv1d(4, 3)\n',
+                    encoding="utf-8")
+    result = convplan.analyse_file(main)
+    assert [(d.code, Path(d.file).name, d.span.line) for d in result.errors] == [
+        ("E023", "lib.plan", 1), ("E100", "lib.plan", 4)]
+    assert result.plan.layers[-1].shape == (sympy.Symbol("N", integer=True, positive=True), 4,
+                                             sympy.Symbol("L", integer=True, positive=True) - 2)
+
+
+def test_a_library_whose_own_import_fails_keeps_its_blocks(tmp_path):
+    (tmp_path / "lib.plan").write_text('import "gone.plan"\n' + LIB_OK, encoding="utf-8")
+    main = tmp_path / "main.plan"
+    main.write_text(f'import "lib.plan"\n{BODY}', encoding="utf-8")
+    result = convplan.analyse_file(main)
+    assert [(d.code, Path(d.file).name, d.span.line) for d in result.errors] == [("E023", "lib.plan", 1)]
+    assert "gone.plan" in result.errors[0].message and result.errors[0].source.startswith('import "gone.plan"')
+    assert str(result.plan.node("head1_conv1").shape) == "(N, 4, L - 4)"  # Head is there and checked

@@ -68,9 +68,10 @@ def test_importing_a_directory_says_so(tmp_path):
 
     (tmp_path / "lib").mkdir()
     text = 'from "lib" import B\nplan P:\n    input [N, 3]\n    B()\n'
-    [error] = convplan.analyse(text, str(tmp_path / "p.plan")).errors
+    error, call = convplan.analyse(text, str(tmp_path / "p.plan")).errors
     assert (error.code, error.message) == ("E023", "cannot import lib: is a directory")
     assert (error.span.line, error.span.col) == (1, 6)
+    assert (call.code, call.span.line) == ("E100", 4)  # the rest is checked: B is unknown, and why
 
 
 def test_completion_at_the_margin_offers_what_starts_a_file(tmp_path):

@@ -138,11 +138,8 @@ def analyse_document(uri: str, text: str, version: int | None = None, encoding: 
     except PlanError as exc:
         return doc(Result(None, tuple(exc.diagnostics)))
     if not module.plans and module.blocks:
-        try:
-            blocks = library(module, filename, text, path, read)
-        except PlanError as exc:
-            return doc(Result(None, tuple(exc.diagnostics)), module)
-        return doc(Result(None, ()), module, blocks)
+        blocks = library(module, filename, text, path, read)
+        return doc(Result(None, blocks.errors), module, blocks)
     try:
         definition, blocks = _front(text, filename, module, read)
     except PlanError as exc:

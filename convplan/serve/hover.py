@@ -3,7 +3,8 @@
 On a statement: the torch call it resolves to, its output shape, parameters and MACs, the requirements
 its layers add and why, and the shape at the example sizes (workspace settings or a `# sizes: H=224`
 comment).  A block's call sums its layers; a line inside a block lists each call.  On a name: the tensor's
-shape, a size's requirements, a parameter's value; on a `?`: its solved value.
+shape, a size's requirements, a parameter's value; on a `?`: its solved value.  On a statement that
+made nothing (an unknown layer): its error and the help (did you mean, torch's name).
 """
 
 from __future__ import annotations
@@ -34,12 +35,21 @@ def hover(doc: Document, line: int, col: int) -> str | None:
         return named
     runs = [m for m in doc.trace if m.sym is None and contains(m.span, line, col)]
     if not runs:
-        return None
+        return _error(doc, line, col)
     width = min((m.span.end_line, m.span.end_col - m.span.col) for m in runs)  # the innermost statement
     runs = [m for m in runs if (m.span.end_line, m.span.end_col - m.span.col) == width]
     if len(runs) == 1:
         return statement(doc, runs[0])
     return _calls(doc, runs)
+
+
+def _error(doc: Document, line: int, col: int) -> str | None:
+    """A statement that made nothing because of an error (an unknown layer: E100): the error and its help
+    (`did you mean Conv2d?`, what torch's name is and what to write)."""
+    for d in doc.result.errors:
+        if d.file == doc.filename and contains(d.span, line, col):
+            return "\n\n".join([f"**error[{d.code}]** {d.message}", *(f"hint: {h}" for h in d.hints)])
+    return None
 
 
 def _calls(doc: Document, runs) -> str:

@@ -1,6 +1,7 @@
 """Go to definition, find references, and the outline (plans and blocks, with their named tensors), for
 blocks, named tensors, parameters, sizes and imports.  A block imported from another file is found
-there (`Document.blocks` knows each block's file)."""
+there (`Document.blocks` knows each block's file); the references of a block are found in every file
+that sees it (workspace.py, `block_at` says which block a position names)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 
 from ..errors import Span
+from ..scope import BlockSource
 from .document import Document
 from .positions import Lines
 from .symbols import TENSORS, Symbol, Use
@@ -43,6 +45,15 @@ def references(doc: Document, line: int, col: int, include_declaration: bool = T
     if not include_declaration:
         spans = [s for s in spans if s != target.span]
     return [lsp.Location(doc.uri, doc.lines.range(s)) for s in spans]
+
+
+def block_at(doc: Document, line: int, col: int) -> BlockSource | None:
+    """The block whose name is at (line, col): its definition, a call of it or an import naming it."""
+    index = doc.symbols
+    item = index.at(line, col) if index else None
+    if isinstance(item, Symbol) and item.kind in ("block", "import") or isinstance(item, Use) and item.call:
+        return doc.blocks.get(item.name)
+    return None
 
 
 def outline(doc: Document) -> list[lsp.DocumentSymbol]:

@@ -1,0 +1,167 @@
+"""`convplan fmt` and the language server's formatting: the canonical layout never changes what a plan
+says (the same syntax tree, every comment kept), is idempotent, and undoes any re-spacing of a plan."""
+
+from __future__ import annotations
+
+import io
+import re
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convplan import cli
+from convplan.errors import PlanError
+from convplan.formatter import FormatError, comments, format_text, tree
+from convplan.parser import parse_module
+
+ROOT = Path(__file__).resolve().parent.parent
+PLANS = sorted((ROOT / "examples").rglob("*.plan")) + sorted((ROOT / "tests").rglob("*.plan"))
+
+
+def _parses(path: Path) -> bool:
+    try:
+        parse_module(path.read_text(encoding="utf-8"), str(path))
+    except PlanError:
+        return False
+    return True
+
+
+PARSED = [p for p in PLANS if _parses(p)]
+EXAMPLES = [p for p in PARSED if "examples" in p.parts]
+
+
+def test_there_are_plans_to_format():
+    assert len(PARSED) >= 60 and len(EXAMPLES) >= 12
+
+
+@pytest.mark.parametrize("path", PARSED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_formatting_keeps_the_tree_and_the_comments_and_is_idempotent(path):
+    text = path.read_text(encoding="utf-8")
+    formatted = format_text(text, str(path))
+    assert tree(parse_module(formatted, str(path))) == tree(parse_module(text, str(path)))
+    assert comments(formatted) == comments(text) and len(comments(text)) == text.count("#") - _hashes_in_strings(text)
+    assert format_text(formatted, str(path)) == formatted
+
+
+def _hashes_in_strings(text: str) -> int:
+    return sum(s.count("#") for s in re.findall(r"'[^'\n]*'|\"[^\"\n]*\"", text))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_the_examples_are_in_the_canonical_layout(path):
+    text = path.read_text(encoding="utf-8")
+    assert format_text(text, str(path)) == text
+
+
+def test_the_layout():
+    messy = ("\n\n# top\nplan  P(classes = 10,width=64):\n  input [N ,3,H,W]   # the input\n"
+             "  x=Conv2d(width,kernel_size = 3 , padding=1)->[N,width,H,W]\n\n\n\n  # merge\n  y = add:\n"
+             "      branch a:\n          ReLU()\n        # odd\n      branch b:\n          Conv2d(width, 1,\n"
+             "                 bias = False)\n  Flatten()\t\n  Linear(classes)  \n\n\n")
+    assert format_text(messy) == (
+        "# top\nplan  P(classes=10, width=64):\n    input [N, 3, H, W]   # the input\n"
+        "    x = Conv2d(width, kernel_size=3, padding=1) -> [N, width, H, W]\n\n    # merge\n    y = add:\n"
+        "        branch a:\n            ReLU()\n        # odd\n        branch b:\n            Conv2d(width, 1,\n"
+        "                   bias=False)\n    Flatten()\n    Linear(classes)\n")
+
+
+def test_a_tuple_a_string_and_line_endings_are_kept():
+    text = "plan P:\r\n  input [N, 3, L]\r\n  Conv1d(4, (3,), padding_mode='zeros' ,bias=True)  # a, b = c\r\n"
+    assert format_text(text) == ("plan P:\r\n    input [N, 3, L]\r\n"
+                                 "    Conv1d(4, (3,), padding_mode='zeros', bias=True)  # a, b = c\r\n")
+
+
+def test_text_that_does_not_parse_is_refused():
+    with pytest.raises(FormatError) as info:
+        format_text("plan P:\n    input [N, 3 L]\n")
+    assert info.value.diagnostics[0].code == "E001"
+
+
+# -- any re-spacing of an example formats back to it ------------------------------------------------
+
+PROTECTED = re.compile(r"""('[^'\n]*'|"[^"\n]*"|#.*$)""")
+
+
+def respace(text: str, data) -> str:
+    """`text` (canonical) with its spacing changed where the layout decides it: the indentation unit, the
+    spaces around commas, keyword `=`, `->`, trailing spaces, blank lines doubled."""
+    unit = data.draw(st.sampled_from([" ", "  ", "   ", "        ", "\t"]), label="indent unit")
+    pad = st.sampled_from(["", " ", "  "])
+    out, depth, shift = [], 0, 0
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        lead = len(line) - len(body)
+        if depth > 0:  # a continued line keeps its place relative to its statement
+            new_lead = " " * max(0, lead + shift)
+        else:
+            new_lead = unit * (lead // 4)
+            shift = len(new_lead.expandtabs(8)) - lead  # a tab is 8 columns to the parser
+        pieces = PROTECTED.split(body)
+        for i in range(0, len(pieces), 2):  # the code between strings and comments
+            code = pieces[i]
+            code = re.sub(r" ?, ?", lambda m: data.draw(pad) + "," + data.draw(pad), code)
+            code = re.sub(r" ?(?<![=!<>])=(?!=) ?", lambda m: data.draw(pad) + "=" + data.draw(pad), code)
+            code = re.sub(r" ?-> ?", lambda m: data.draw(pad) + "->" + data.draw(pad), code)
+            depth += code.count("(") + code.count("[") - code.count(")") - code.count("]")
+            pieces[i] = code
+        new = (new_lead + "".join(pieces)).rstrip(" ") + data.draw(pad) if body else data.draw(pad)
+        out.append(new)
+        if not body and data.draw(st.booleans()):
+            out.append(data.draw(pad))
+    return "\n".join(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(path=st.sampled_from(EXAMPLES), data=st.data())
+def test_any_respacing_formats_back_to_the_canonical_text(path, data):
+    text = path.read_text(encoding="utf-8")
+    messy = respace(text, data)
+    assert tree(parse_module(messy, str(path))) == tree(parse_module(text, str(path)))  # the same plan
+    assert format_text(messy, str(path)) == text
+
+
+# -- the command -------------------------------------------------------------------------------------
+
+
+def run(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(["fmt", *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_fmt_rewrites_in_place_and_check_and_diff_write_nothing(tmp_path):
+    messy = tmp_path / "messy.plan"
+    messy.write_bytes(b"\xef\xbb\xbfplan P:\n  input [N,3, L]\n  Conv1d(8,kernel_size = 3)  # keep me\n")
+    clean = tmp_path / "clean.plan"
+    clean.write_text("plan Q:\n    input [N, 3, L]\n", encoding="utf-8")
+    before = messy.read_bytes()
+    code, out, err = run("--check", str(messy), str(clean))
+    assert code == 1 and f"would reformat {messy}" in err and messy.read_bytes() == before
+    code, out, err = run("--diff", str(messy))
+    assert code == 0 and "-  Conv1d(8,kernel_size = 3)  # keep me" in out
+    assert "+    Conv1d(8, kernel_size=3)  # keep me" in out and messy.read_bytes() == before
+    code, out, err = run(str(messy), str(clean))
+    assert code == 0 and f"reformatted {messy}" in err and "1 file reformatted, 1 unchanged" in err
+    assert messy.read_bytes() == (b"\xef\xbb\xbfplan P:\n    input [N, 3, L]\n"
+                                  b"    Conv1d(8, kernel_size=3)  # keep me\n")  # the byte-order mark kept
+    assert run("--check", str(messy), str(clean))[0] == 0
+
+
+def test_fmt_leaves_a_file_that_does_not_parse_alone(tmp_path):
+    bad = tmp_path / "bad.plan"
+    bad.write_text("plan P:\n  input [N, 3 L]\n", encoding="utf-8")
+    code, out, err = run(str(bad))
+    assert code == 1 and "error[E001]" in err and "Traceback" not in err
+    assert bad.read_text(encoding="utf-8") == "plan P:\n  input [N, 3 L]\n"
+
+
+def test_fmt_does_not_import_torch():
+    from test_no_torch import assert_no_torch
+
+    result = assert_no_torch("import convplan.cli\nrc = convplan.cli.main(['fmt', '--check', 'examples/cnn1d.plan'])\n"
+                             "assert rc == 0, rc")
+    assert "0 files would be reformatted, 1 unchanged" in result.stderr
