@@ -24,9 +24,9 @@ from .check import Checked, check
 from .codechecks import input_checks, kept, raise_unless
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, Step
-from .merges import MERGES
-from .pysource import TAB, Brackets, Namespace, Pre, Printer, Writer, value_source
-from .shapes import dim, pyrepr
+from .ops import FUNCTIONS
+from .pysource import TAB, Brackets, Namespace, Ops, Pre, Printer, Writer, value_source
+from .shapes import dim, pyrepr, to_expr
 from .show import show_shape
 
 LINE_LENGTH = 88  # ruff's and black's default: the file lands in the user's project
@@ -76,11 +76,13 @@ def _try_check(plan, fixed: dict[str, int]) -> Checked | None:
 
 
 def weight_symbols(graph: Graph) -> set[str]:
-    """Names of the symbols some node's arguments (hence its weights) depend on."""
+    """Names of the symbols some layer's arguments (hence its weights) or a learnable tensor's shape depend
+    on.  An operation's sizes are read from the tensors at hand when forward runs (`x.shape[0]`)."""
     found = set()
     for node in graph.nodes:
-        for v in node.args.values():
-            found |= _free(v)
+        if node.op in ("layer", "param"):
+            for v in (*node.args.values(), node.shape if node.op == "param" else ()):
+                found |= _free(v)
     return found
 
 
@@ -163,17 +165,40 @@ def access(path: tuple[str, ...], owner: tuple[str, ...]) -> str:
     return "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path[len(owner):])
 
 
-def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...]):
-    """The right-hand side of the step's forward line (a layout doc): a submodule call, or
-    what the merge's declaration writes."""
+def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...], known: dict | None = None):
+    """The right-hand side of the step's forward line (a layout doc): a submodule call, or what the
+    function's declaration writes.  `known`: variable -> the shape of its value, for sizes read at run time."""
     if step.op in ("layer", "block"):
         return Brackets(access(step.path, owner), tuple(ins))
-    spec = MERGES.get(step.op)
+    spec = FUNCTIONS.get(step.op)
     if spec is None:
         raise _error(ctx.model, step.item.span, f"no code for the operation {step.op!r}")
     ctx.uses_torch = ctx.uses_torch or spec.needs_torch
-    args = {**dict(spec.args), **step.item.args}  # a graph made by hand may leave the defaults out
-    return spec.emit(ins, args, lambda v: value_source(v, ctx.expr))
+    if isinstance(spec.args, tuple) and spec.args and isinstance(spec.args[0], tuple):  # a merge: (name, default)
+        args = {**dict(spec.args), **step.item.args}  # a graph made by hand may leave the defaults out
+        return spec.emit(ins, args, lambda v: value_source(v, ctx.expr))
+    sizes = lambda e: _runtime(ctx, step, e, known or {})  # noqa: E731
+    return spec.emit(ins, step.item.args, lambda v: value_source(v, sizes))
+
+
+def _runtime(ctx: Context, step: Step, value, known: dict) -> str:
+    """An operation's size in forward: a number, or an expression of the sizes of the values at hand
+    (`x.shape[0]`): the plan's sizes are no constructor arguments, and a block's class serves many."""
+    e = to_expr(value)
+    if not e.free_symbols:
+        return ctx.expr(e)
+    mapping, names = {}, {}
+    for var, shape in known.items():
+        for k, d in enumerate(shape):
+            if d.free_symbols and d not in mapping:
+                mapping[d] = sympy.Symbol(f"_size{len(mapping)}", integer=True, positive=True)
+                names[mapping[d].name] = f"{var}.shape[{k}]"
+    for d in sorted(mapping, key=lambda d: (-sympy.count_ops(d), str(d))):  # a floor division before its symbol
+        e = e.xreplace({d: mapping[d]})
+    if e.free_symbols - set(mapping.values()):
+        raise _error(ctx.model, step.item.span, f"cannot write the size {pyrepr(to_expr(value))} of "
+                     f"{step.op} from the sizes of the tensors at hand")
+    return Printer(names)(e)
 
 
 def write(model: Model, line_length: int = LINE_LENGTH) -> str:
@@ -227,7 +252,7 @@ def _docstring(w: Writer, ctx: Context, renamed: list[tuple[str, str]]) -> None:
     shapes = [f"Input {n.name}: {show_shape(n.shape)}" for n in graph.inputs]
     outs = [graph.nodes[i] for i in graph.outputs]
     shapes += [f"Output{' ' + n.name if len(outs) > 1 else ''}: {show_shape(n.shape)}" for n in outs]
-    total = sympy.Add(*(n.params for n in graph.nodes if n.op == "layer"))
+    total = sympy.Add(*(n.params for n in graph.nodes if n.op in ("layer", "param")))
     shapes.append(f"Parameter count: {pyrepr(total)}")
     if model.fixed:
         shapes.append("Fixed parameters: " + ", ".join(f"{k} = {v}" for k, v in model.fixed))
@@ -262,10 +287,21 @@ def plan_slot(expr: Printer):
 
 
 def children(w: Writer, ctx: Context, owner: tuple[str, ...], slot) -> None:
-    """`self.<name> = ...` for each submodule of `owner`, in the order the plan made them."""
+    """`self.<name> = ...` for each submodule of `owner`, in the order the plan made them, then its
+    learnable tensors."""
     for item in ctx.model.graph.children(owner):
         path = item.module_path if isinstance(item, Node) else item.path
         w.code(f"{access(path, owner)} = ", child_doc(ctx, item, owner, slot))
+    for node in ctx.model.graph.nodes:
+        if node.op == "param" and node.path[:-1] == owner:
+            ctx.uses_torch = True
+            hint = "_".join(node.path[len(owner):])
+            size = tuple(slot(d, f"{hint}_size{k}") for k, d in enumerate(node.shape))
+            value = Brackets(f"torch.{node.args['init']}", size)
+            scale = node.args["scale"]
+            doc = Brackets("nn.Parameter", (Ops((value, value_source(scale, ctx.expr)), ("*",), 1) if scale != 1
+                                            else value,))
+            w.code(f"{access(node.path, owner)} = ", doc)
 
 
 def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
@@ -318,15 +354,47 @@ def _forward(w: Writer, ctx: Context, names: Namespace, f: Forward) -> None:
             w.comment(f"{variables[i]}: {show_shape(node.shape)}  {file}:{node.line}")
         if graph.inputs and graph.inputs[0].shape and not f.owner:
             input_checks(w, ctx, variables)
+    known = {variables[i]: graph.nodes[i].shape for i, _ in f.inputs}  # variable -> its value's shape now
+    known.update({variables[s.out]: s.item.shape for s in steps if s.op == "param"})
     for step in steps:
-        rhs = emit(ctx, step, [variables[i] for i in step.inputs], f.owner)
-        target = "" if variables[step.out] is None else f"{variables[step.out]} = "
+        if step.op == "param":  # read where it is used: `self.class_token`
+            continue
+        rhs = emit(ctx, step, [variables[i] for i in step.inputs], f.owner, known)
+        target = _target(step, variables)
+        for i in _outputs(step):
+            if variables[i] not in (None, "_"):
+                known[variables[i]] = graph.nodes[i].shape
         item = step.item
         where = f"{Path(item.file).name if item.file else file}:{item.span.line}"  # a block may be imported
         shape = f"{show_shape(graph.nodes[step.out].shape)}  " if f.shapes else ""
         w.statement(target, rhs, shape + where)
     w.code("", Brackets("return ", tuple(variables[i] for i in f.outputs), bare=True))
     w.depth -= 1
+
+
+def _target(step: Step, variables: dict) -> str:
+    """`x = `, `a, b = ` (a call with several outputs: `out, (h, c) = `), or nothing for a value never read."""
+    unpack = step.item.unpack if isinstance(step.item, Node) else ()
+    if not unpack:
+        return "" if variables[step.out] is None else f"{variables[step.out]} = "
+    if all(variables.get(i) in (None, "_") for i in _leaves(unpack)):
+        return ""
+
+    def pattern(ids, top: bool) -> str:
+        text = ", ".join(pattern(i, False) if isinstance(i, tuple) else (variables.get(i) or "_") for i in ids)
+        return text if top else f"({text})"
+
+    return f"{pattern(unpack, True)} = "
+
+
+def _leaves(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_leaves(item) if isinstance(item, tuple) else (item,))]
+
+
+def _outputs(step: Step) -> list[int]:
+    """The values a step makes: its node's, or each output of a call with several."""
+    unpack = step.item.unpack if isinstance(step.item, Node) else ()
+    return _leaves(unpack) if unpack else [step.out]
 
 
 def _chains(graph: Graph, steps: list[Step], f: Forward) -> list[Step]:
@@ -352,7 +420,7 @@ def live_steps(steps: list[Step], outputs: list[int]) -> list[Step]:
     merges that an output, a layer or a block needs."""
     needed = set(outputs)
     for step in reversed(steps):
-        if step.op in ("layer", "block") or step.out in needed:
+        if step.op in ("layer", "block") or any(i in needed for i in _outputs(step)):
             needed.add(step.out)
             needed.update(step.inputs)
     return [step for step in steps if step.out in needed]
@@ -379,7 +447,8 @@ def assign_variables(graph: Graph, all_steps: list[Step], f: Forward,
     for i, _ in f.inputs:
         left[i], readers[i] = 0, []
     for step in steps:
-        left[step.out], readers[step.out] = 0, []
+        for i in _outputs(step):
+            left[i], readers[i] = 0, []
     for step in steps:
         for i in step.inputs:
             left[i] += 1
@@ -395,6 +464,9 @@ def assign_variables(graph: Graph, all_steps: list[Step], f: Forward,
     holds_input = set(chain)  # not reused for an unrelated value: `x = a * b` would mislead
     reusable: list[str] = []  # chain variables whose value is dead
     for step in steps:
+        if step.op == "param":  # a learnable tensor is read where it is used
+            variables[step.out] = access(step.path, f.owner)
+            continue
         dying = []
         for i in step.inputs:
             left[i] -= 1
@@ -412,6 +484,11 @@ def assign_variables(graph: Graph, all_steps: list[Step], f: Forward,
             target = names.create("out" if names.taken("x") else "x")
             chain.add(target)
         variables[step.out] = target
+        for i in _outputs(step)[1:]:  # the other outputs of a call with several: each its own name, if read
+            variables[i] = names.create(_local(graph, Step(i, "item", (), (), graph.nodes[i]), f)) \
+                if readers[i] else "_"
+        if step.item is not None and isinstance(step.item, Node) and step.item.unpack and target is None:
+            variables[step.out] = "_"
         holds_input.discard(target)
         reusable += [v for v in dying if v != target and v not in reusable and v not in holds_input]
     return steps, variables

@@ -22,6 +22,8 @@ from .graph import Node
 from .hints import source_text
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
+from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
+from .ops import OPS
 from .scope import Abort, BlockSource, Frame, Made, Skip, State, Tensor, check_name
 from .shapes import at_least, dim, equal_condition, pyrepr, stand_in
 from .show import show_shape
@@ -42,6 +44,7 @@ class Walker:
         self.binder = Binder(st, self.values)
         self.assertions = Assertions(st, self.values)
         self.layers = LayerCalls(st, self.binder, self.assertions)
+        self.ops = OpCalls(st, self.binder)
         self.depth = 0  # bodies being walked, one inside the other
 
     @property
@@ -301,6 +304,19 @@ class Walker:
     def _call(self, stmt: n.Layer) -> None:
         call = stmt.call
         inputs, rest = self._tensor_args(call)
+        if call.name in OPS:
+            outs = self.ops.call(stmt, self._with_current(inputs, OPS[call.name].tensors, call), rest)
+            return self._bind_outputs(stmt, outs)
+        if call.name == PARAMETER and call.name not in self.frame.namespace:
+            if inputs:
+                self.diag.error("E242", "Parameter takes no tensor", call.span)
+                raise Skip
+            self._bind(stmt.target, self.ops.parameter(stmt, rest), stmt.target_span)
+            return None  # the chain goes on from the tensor before it
+        if stmt.targets is not None:
+            self.diag.error("E246", f"{call.name} gives one tensor, but the statement names "
+                            f"{len(stmt.targets.names())}", stmt.targets.span)
+            raise Skip
         if call.name in MERGES:
             out = self._merge(call, rest, self._with_current(inputs, 2, call), stmt.target, stmt.span)
             if stmt.expect is not None:
@@ -314,6 +330,15 @@ class Walker:
                 out = self._layer_call(stmt, inputs)
         self._bind(stmt.target, out, stmt.target_span or stmt.span)
         self.frame.current = out
+
+    def _bind_outputs(self, stmt: n.Layer, outs: list[Tensor]) -> None:
+        """Each output to the name the statement gives it; the chain goes on from the first."""
+        if stmt.targets is None:
+            self._bind(stmt.target, outs[0], stmt.target_span or stmt.span)
+        else:
+            for name, out in zip(stmt.targets.names(), outs, strict=True):
+                self._bind(name.id, out, name.span)
+        self.frame.current = outs[0]
 
     def _tensor_args(self, call: n.Call):
         """The call's leading positional arguments that name tensors, and the other arguments."""
@@ -346,6 +371,8 @@ class Walker:
             raise Skip
         source = inputs[0] if inputs else self._need_current(stmt.call.span)
         node = self.layers.node(stmt, self.st.nodes[source.id])
+        if source.id in self.st.strided and node.kind not in MAKES_CONTIGUOUS:
+            self.st.strided.add(node.id)  # an elementwise layer keeps its input's layout
         return Tensor(node.id, source.tainted)
 
     # -- merges ----------------------------------------------------------------------------
@@ -397,7 +424,10 @@ class Walker:
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
         node = Node(len(self.st.nodes), call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
-        return replace(self.st.add_node(node), tainted=tainted)
+        made = self.st.add_node(node)
+        if any(t.id in self.st.strided for t in inputs):
+            self.st.strided.add(made.id)  # torch gives the output its operands' layout
+        return replace(made, tainted=tainted)
 
     # -- blocks ----------------------------------------------------------------------------
 
