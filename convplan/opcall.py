@@ -67,27 +67,7 @@ class OpCalls:
         return [Tensor(t.id, tainted) for t in made]
 
     def _count(self, spec: OpSpec, stmt: n.Layer, out) -> None:
-        """A call with several outputs names each (E246)."""
-        targets = stmt.targets
-        several = isinstance(out, Several)
-        if several and targets is None:
-            names = ", ".join(f"t{k + 1}" for k in range(len(out)))
-            self.diag.error("E246", f"{spec.name} gives {len(out)} tensors here: name each", stmt.span,
-                            hints=[f"e.g. {names} = {spec.name}(...)"])
-            raise Skip
-        if targets is not None and not several:
-            self.diag.error("E246", f"{spec.name} gives one tensor, but the statement names "
-                            f"{len(targets.names())}", targets.span)
-            raise Skip
-        if several and any(isinstance(t, n.Targets) for t in targets.items):
-            self.diag.error("E246", f"{spec.name} gives a flat tuple of tensors; the statement nests its names",
-                            targets.span)
-            raise Skip
-        if several and len(out) != len(targets.items):
-            self.diag.error("E246", f"{spec.name} gives {len(out)} tensors here, but the statement names "
-                            f"{len(targets.items)}", targets.span,
-                            hints=[f"each of {', '.join(show_shape(s) for s in out)} needs a name"])
-            raise Skip
+        fit_targets(self.diag, spec.name, stmt, out)
 
     def _contiguous(self, spec: OpSpec, call: n.Call, inputs: list[Tensor]) -> None:
         """torch's view reinterprets memory in place: it refuses a tensor whose layout a permute, transpose,
@@ -119,6 +99,42 @@ class OpCalls:
         name = self.st.node_name("param", stmt.target, stmt.target_span)
         args = {**args, "size": size}
         return self.st.add_param(Node(len(self.st.nodes), "param", name, (), size, stmt.span, args=args), stmt.span)
+
+
+def fit_targets(diag, name: str, stmt: n.Layer, out) -> None:
+    """A call with several outputs names each, nested as torch nests them; one with one output, one name
+    (E246).  Layers and operations alike."""
+    targets = stmt.targets
+    several = isinstance(out, Several)
+    if several and targets is None:
+        names = ", ".join(f"t{k + 1}" for k in range(len(out)))
+        diag.error("E246", f"{name} gives {len(out)} tensors here: name each", stmt.span,
+                   hints=[f"e.g. {names} = {name}(...)"])
+        raise Skip
+    if targets is not None and not several:
+        diag.error("E246", f"{name} gives one tensor, but the statement names {len(targets.names())}", targets.span)
+        raise Skip
+    if several:
+        _fit(diag, name, targets, out)
+
+
+def _fit(diag, name: str, targets: n.Targets, out: Several) -> None:
+    if len(out) != len(targets.items):
+        diag.error("E246", f"{name} gives {len(out)} tensors here, but the statement names {len(targets.items)}",
+                   targets.span, hints=[f"each of {', '.join(_show(s) for s in out)} needs a name"])
+        raise Skip
+    for item, shape in zip(targets.items, out, strict=True):
+        if isinstance(item, n.Targets) != isinstance(shape, Several):
+            what = "a tuple of tensors" if isinstance(shape, Several) else "one tensor"
+            diag.error("E246", f"{name} gives {what} here; the statement writes "
+                       f"{'a group of names' if isinstance(item, n.Targets) else 'one name'}", item.span)
+            raise Skip
+        if isinstance(item, n.Targets):
+            _fit(diag, name, item, shape)
+
+
+def _show(shape) -> str:
+    return "(" + ", ".join(_show(s) for s in shape) + ")" if isinstance(shape, Several) else show_shape(shape)
 
 
 class _ParamSpec:

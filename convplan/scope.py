@@ -185,7 +185,7 @@ def _flatten(shapes) -> list:
 
 
 def _nested(item) -> bool:
-    return bool(item) and isinstance(item[0], tuple)
+    return type(item).__name__ == "Several"  # ops.Several: a tuple of outputs, not a shape
 
 
 def _nest(shapes, ids) -> tuple:

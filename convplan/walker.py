@@ -313,10 +313,16 @@ class Walker:
                 raise Skip
             self._bind(stmt.target, self.ops.parameter(stmt, rest), stmt.target_span)
             return None  # the chain goes on from the tensor before it
-        if stmt.targets is not None:
+        if stmt.targets is not None and (call.name in MERGES or call.name in self.frame.namespace):
             self.diag.error("E246", f"{call.name} gives one tensor, but the statement names "
                             f"{len(stmt.targets.names())}", stmt.targets.span)
             raise Skip
+        if stmt.targets is not None:  # a layer with several outputs (LSTM's `out, (h, c)`)
+            if len(rest) != len(call.args):
+                stmt = replace(stmt, call=replace(call, args=rest))
+            node = self.st.nodes[self._layer_call(stmt, inputs).id]
+            tainted = any(t.tainted for t in inputs)
+            return self._bind_outputs(stmt, [Tensor(i, tainted) for i in _leaf_ids(node.unpack or (node.id,))])
         if call.name in MERGES:
             out = self._merge(call, rest, self._with_current(inputs, 2, call), stmt.target, stmt.span)
             if stmt.expect is not None:
@@ -516,6 +522,10 @@ class Walker:
         if cond is not sympy.true:
             self.st.conds.append((cond, f"{block.name}: the input dim {pyrepr(actual)} must be {pyrepr(want)}",
                                   block.name, d.span, shape))
+
+
+def _leaf_ids(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_leaf_ids(item) if isinstance(item, tuple) else (item,))]
 
 
 def _tail(stmt: n.Ref) -> Span:

@@ -64,7 +64,8 @@ def test_generated_code_unpacks_and_matches_build():
     ("a, b, c = chunk(2, dim=1)", "E246", "gives 2 tensors here, but the statement names 3"),
     ("a = chunk(2, dim=1)", "E246", "gives 2 tensors here: name each"),
     ("a, b = Conv2d(4, 1)", "E246", "Conv2d gives one tensor"),
-    ("a, (b, c) = split((1, 2, C - 3), dim=1)", "E246", "flat tuple"),
+    ("a, b, (c, d) = split((1, 2, C - 3), dim=1)", "E246", "split gives one tensor here; the statement writes a "
+                                                           "group of names"),
     ("a, b = permute(0, 2, 3, 1)", "E246", "permute gives one tensor"),
 ])
 def test_the_names_must_fit_the_outputs(line, code, words):
@@ -73,6 +74,25 @@ def test_the_names_must_fit_the_outputs(line, code, words):
     d = info.value.diagnostics[0]
     assert d.code == code and words in d.message, d.message
     assert d.span.line == 3
+
+
+def test_a_layer_with_nested_outputs_binds_each_name(monkeypatch):
+    """The layer path (LSTM's `out, (h, c)`, seq's kinds): a rule returning nested Several shapes."""
+    from convplan.layers import REGISTRY, Arg, LayerSpec
+    from convplan.ops import Several
+
+    def rule(ctx, shape, a):
+        n_, l_, d_ = shape
+        return Several((tuple(shape), Several(((1, n_, a["hidden"]), (1, n_, a["hidden"] + d_)))))
+
+    monkeypatch.setitem(REGISTRY, "Pair", LayerSpec(name="Pair", args=(Arg("hidden"),), rule=rule))
+    plan = convplan.parse("plan P:\n    input [N, L, D]\n    out, (h, c) = Pair(4)\n    cat(h, c, dim=2)\n")
+    out, h, c = plan.node("pair1"), plan.node("h"), plan.node("c")
+    assert out.unpack == (out.id, (h.id, c.id)) and h.op == c.op == "item" and h.kind == "Pair"
+    assert [str(d) for d in plan.output_shape] == ["1", "N", "D + 8"]
+    with pytest.raises(PlanError) as info:
+        convplan.parse("plan P:\n    input [N, L, D]\n    out, h = Pair(4)\n")
+    assert "gives a tuple of tensors here; the statement writes one name" in info.value.diagnostics[0].message
 
 
 def test_an_unread_output_is_underscore_in_the_generated_code():
