@@ -10,7 +10,7 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .graph import Node
-from .layers import DIMS, FLOAT, REQUIRED, STR, Arg, LayerError, RuleContext, _s
+from .layers import DIMS, FLOAT, REQUIRED, STR, Arg, LayerError, RuleContext
 from .ops import OPS, OpSpec, Several
 from .scope import Skip, State, Tensor
 from .shapes import at_least, pyrepr
@@ -169,4 +169,4 @@ def param_count(node: Node) -> sympy.Expr:
     return out
 
 
-__all__ = ["OpCalls", "PARAMETER", "MAKES_CONTIGUOUS", "param_count", "_s"]
+__all__ = ["OpCalls", "PARAMETER", "MAKES_CONTIGUOUS", "param_count"]

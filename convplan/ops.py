@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import sympy
 
 from . import saves as sv
-from .layers import BOOL, DIMS, FLOAT, INT, OPT_FLOAT, REQUIRED, Arg, RuleContext, _s
+from .layers import BOOL, DIMS, FLOAT, INT, OPT_FLOAT, REQUIRED, Arg, RuleContext
+from .layers.spec import show as _s
 from .merges import MERGES
 from .pysource import Brackets, Pre
 from .shapes import at_least, ceildiv, divides, equal, equal_condition, floordiv, to_expr
