@@ -382,6 +382,7 @@ def _target(step: Step, variables: dict) -> str:
 
     def pattern(ids, top: bool) -> str:
         text = ", ".join(pattern(i, False) if isinstance(i, tuple) else (variables.get(i) or "_") for i in ids)
+        text += "," * (len(ids) == 1)  # a tuple of one: `a, = x.chunk(1)`
         return text if top else f"({text})"
 
     return f"{pattern(unpack, True)} = "

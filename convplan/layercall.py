@@ -72,7 +72,8 @@ class LayerCalls:
         node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     written=written)
         if isinstance(out, Several):  # LSTM's `out, (h, c)`: the first output's node, an item node per other
-            made = self.st.add_several(node, out, [(x.id, x.span) for x in stmt.targets.names()[1:]])
+            names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
+            made = self.st.add_several(node, out, names)
             return self.st.nodes[made[0].id]
         return self.st.nodes[self.st.add_node(node).id]
 

@@ -40,7 +40,7 @@ class OpCalls:
         targets = stmt.targets
         ctx = RuleContext(spec)
         try:
-            out = spec.rule(ctx, shapes, {**args, "_count": len(targets.names())} if targets else args)
+            out = spec.rule(ctx, shapes, {**args, "_count": len(targets.names()) if targets else 1})
         except LayerError as exc:
             if tainted:
                 return [Tensor(inputs[0].id, True)]
@@ -58,7 +58,7 @@ class OpCalls:
         node = Node(len(self.st.nodes), spec.name, name, tuple(t.id for t in inputs), tuple(shape0), stmt.span,
                     args=args)
         if isinstance(out, Several):
-            made = self.st.add_several(node, out, [(x.id, x.span) for x in targets.names()[1:]])
+            made = self.st.add_several(node, out, [(x.id, x.span) for x in targets.names()[1:]] if targets else [])
         else:
             made = [self.st.add_node(node)]
         strided = spec.restrides or any(t.id in self.st.strided for t in inputs[:1])
@@ -106,7 +106,7 @@ def fit_targets(diag, name: str, stmt: n.Layer, out) -> None:
     (E246).  Layers and operations alike."""
     targets = stmt.targets
     several = isinstance(out, Several)
-    if several and targets is None:
+    if several and targets is None and len(out) > 1:  # one piece (chunk(1)) takes one name
         names = ", ".join(f"t{k + 1}" for k in range(len(out)))
         diag.error("E246", f"{name} gives {len(out)} tensors here: name each", stmt.span,
                    hints=[f"e.g. {names} = {name}(...)"])
@@ -114,7 +114,7 @@ def fit_targets(diag, name: str, stmt: n.Layer, out) -> None:
     if targets is not None and not several:
         diag.error("E246", f"{name} gives one tensor, but the statement names {len(targets.names())}", targets.span)
         raise Skip
-    if several:
+    if several and targets is not None:
         _fit(diag, name, targets, out)
 
 

@@ -199,6 +199,9 @@ def narrow_rule(ctx, shapes, a):
 def select_rule(ctx, shapes, a):
     shape = shapes[0]
     i = _dim(ctx, len(shape), a["dim"])
+    if len(shape) == 1:
+        ctx.fail("select on a 1-D tensor gives a 0-d tensor, which a plan does not hold", "dim",
+                 hint="narrow(dim, index, 1) keeps the dim")
     index = to_expr(a["index"])
     ctx.require(at_least(index, 0), lambda: f"index must not be negative here, got {_s(index)}", "index")
     ctx.require(at_least(shape[i] - index, 1), lambda: f"index {_s(index)} is past the end of dim {i} "
@@ -255,12 +258,7 @@ def split_rule(ctx, shapes, a):
                     f"dim {i} ({_s(shape[i])})", "split_size_or_sections")
         return Several(_with(shape, i, s) for s in sizes)
     ctx.positive([sizes], "split_size_or_sections")
-    count = a.get("_count")  # how many names the plan gives them: the number of pieces must be that
-    if count is None:
-        count = shape[i] // sizes if isinstance(shape[i], sympy.Integer) else None
-        if count is None:
-            ctx.fail("split's number of pieces depends on the size", "split_size_or_sections")
-        count = int(ceildiv(shape[i], sizes))
+    count = a["_count"]  # how many names the plan gives them: the number of pieces must be that
     last = shape[i] - (count - 1) * sizes
     ctx.require(sympy.And(at_least(last, 1), at_least(sizes - last, 0)),
                 lambda: f"dim {i} ({_s(shape[i])}) must split into {count} pieces of {_s(sizes)} (the last "

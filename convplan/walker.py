@@ -131,7 +131,7 @@ class Walker:
             self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
                             hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
             raise Abort
-        handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
+        handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
                     n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
                     n.Pass: lambda s: None}
         start = len(self.st.nodes)
@@ -336,6 +336,19 @@ class Walker:
                 out = self._layer_call(stmt, inputs)
         self._bind(stmt.target, out, stmt.target_span or stmt.span)
         self.frame.current = out
+
+    def _call_or_stand_in(self, stmt: n.Layer) -> None:
+        """A call; where it fails, the names it gives stand for its input (tainted), so that later lines
+        using them are still checked instead of each saying "unknown name"."""
+        try:
+            self._call(stmt)
+        except Skip:
+            current = self.frame.current
+            if stmt.targets is not None and current is not None:
+                for name in stmt.targets.names():
+                    if name.id not in self.frame.names:
+                        self.frame.names[name.id] = replace(current, tainted=True)
+            raise
 
     def _bind_outputs(self, stmt: n.Layer, outs: list[Tensor]) -> None:
         """Each output to the name the statement gives it; the chain goes on from the first."""
