@@ -183,7 +183,7 @@ def make_layer(node: Node) -> nn.Module:
     concrete."""
     spec = node.spec
     kwargs = {name: concrete(node.args[name]) for name in spec.torch_order() if name in node.given}
-    if not hasattr(nn, spec.name):
+    if spec.module != "torch.nn":
         from . import modules
 
         return getattr(modules, spec.name)(**kwargs)

@@ -52,7 +52,8 @@ _COMPOSITE = {  # kind -> the operators its Python forward traces to, all skippe
 _IGNORED = {"ReLU", "Flatten", "Identity", "cat"}  # aten::relu(_), flatten, cat are on fvcore's ignore list; none
 # The operations (ops.py): those whose aten operator is on fvcore's ignore list, and the operators of the rest
 _IGNORED |= {"permute", "transpose", "reshape", "view", "flatten", "expand", "narrow", "select", "contiguous", "chunk",
-             "split", "stack"}
+             "split", "stack",
+             "Permute", "StochasticDepth"}  # torchvision's: aten::permute (ignored); the identity in eval
 _OPS_SKIPPED = {"unflatten": "aten::unflatten", "mean": "aten::mean", "sum": "aten::sum", "amax": "aten::amax",
                 "softmax": "aten::softmax", "scaled_dot_product_attention": "aten::scaled_dot_product_attention"}
 _MERGES = {"add": "aten::add", "mul": "aten::mul"}

@@ -30,6 +30,7 @@ import sympy
 from . import saves as sv
 from .layers import BOOL, DIMS, FLOAT, INT, OPT_FLOAT, REQUIRED, Arg, RuleContext
 from .layers.spec import show as _s
+from .layers.torchvision import permutation
 from .merges import MERGES
 from .pysource import Brackets, Pre
 from .shapes import at_least, ceildiv, divides, equal, equal_condition, floordiv, to_expr
@@ -91,17 +92,7 @@ def _positive(ctx: RuleContext, out) -> tuple:
 
 
 def permute_rule(ctx, shapes, a):
-    shape, dims = shapes[0], a["dims"]
-    dims = dims if isinstance(dims, tuple) else (dims,)
-    if len(dims) != len(shape):
-        ctx.fail(f"dims {_s(dims)} has {len(dims)} entries for a {len(shape)}-D tensor", "dims",
-                 hint=f"name each of the {len(shape)} dims once, e.g. {_s(tuple(range(len(shape)))[::-1])}")
-    order = [_dim(ctx, len(shape), d, "dims") for d in dims]
-    if sorted(order) != list(range(len(shape))):
-        missing = sorted(set(range(len(shape))) - set(order))
-        ctx.fail(f"dims {_s(dims)} is not a permutation of the {len(shape)} dims (dim {missing[0]} is missing)", "dims",
-                 hint="each dim appears exactly once")
-    return tuple(shape[i] for i in order)
+    return permutation(ctx, shapes[0], a["dims"])
 
 
 def transpose_rule(ctx, shapes, a):
