@@ -50,7 +50,8 @@ class OpSpec:
     tensors: int = 1  # how many tensors it takes (the chain's value fills the first place)
     star: bool = False  # its first argument also takes the positional values: x.permute(0, 2, 1)
     aliases_input: bool = False  # the output is a view of the first input (no new memory)
-    restrides: bool = False  # the output may not be contiguous: view refuses it
+    restrides: bool = False  # the output may not be contiguous (a slice, a broadcast): view refuses it
+    reorders: bool = False  # the output's strides are out of order (a permute): so are those of what it feeds
     saves: Callable | None = None  # (args, first input's shape, output shape) -> saves.Saves
     # (input shapes, output shape, args) -> multiply-accumulates of a product of tensors (not with weights):
     # torch's FlopCounterMode counts 2 per one (cost.py)
@@ -318,6 +319,30 @@ def sdpa_products(shapes, out, a):
     return _prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # q @ k^T, then the weights @ v
 
 
+# -- sizes read when forward runs ----------------------------------------------------------
+
+
+def runtime_form(value, available) -> tuple | None:
+    """An operation's size argument as a formula of the sizes of tensors at hand when forward runs (the plan's
+    size symbols are not known to a module that serves every size): (formula, {placeholder: (ref, dim)}),
+    where `available` lists (ref, shape) of the tensors at hand, the operands first.  None where some symbol
+    is in no shape at hand."""
+    e = to_expr(value)
+    if not e.free_symbols:
+        return e, {}
+    mapping, refs = {}, {}
+    for ref, shape in available:
+        for k, d in enumerate(shape):
+            if d.free_symbols and d not in mapping:
+                mapping[d] = sympy.Symbol(f"_size{len(mapping)}", integer=True, positive=True)
+                refs[mapping[d]] = (ref, k)
+    for d in sorted(mapping, key=lambda d: (-sympy.count_ops(d), str(d))):  # a floor division before its symbol
+        e = e.xreplace({d: mapping[d]})
+    if e.free_symbols - set(mapping.values()):
+        return None
+    return e, {s: refs[s] for s in e.free_symbols}
+
+
 # -- registry --------------------------------------------------------------------------
 
 
@@ -366,9 +391,9 @@ _VIEW = dict(aliases_input=True, saves=sv.VIEW, needs_torch=False)
 
 OPS: dict[str, OpSpec] = _reg(
     OpSpec("permute", (Arg("dims", REQUIRED, DIMS),), permute_rule, _call("permute", True), _method("permute", True),
-           star=True, restrides=True, **_VIEW),
+           star=True, restrides=True, reorders=True, **_VIEW),
     OpSpec("transpose", (Arg("dim0"), Arg("dim1")), transpose_rule, _call("transpose"), _method("transpose"),
-           restrides=True, **_VIEW),
+           restrides=True, reorders=True, **_VIEW),
     OpSpec("reshape", (Arg("shape", REQUIRED, DIMS),), reshape_rule, _call("reshape", True), _method("reshape", True),
            star=True, **_VIEW),
     OpSpec("view", (Arg("shape", REQUIRED, DIMS),), reshape_rule, _call("view", True), _method("view", True),
