@@ -67,7 +67,8 @@ def _dim(ctx: RuleContext, rank: int, d, arg: str = "dim", extra: int = 0) -> in
     """A dim index in [-rank - extra, rank + extra) as torch wraps it; refused otherwise."""
     top = rank + extra
     if not isinstance(d, (int, sympy.Integer)) or not -top <= int(d) < top:
-        ctx.fail(f"{arg}={_s(d)} is out of range for a {rank}-D tensor (expected {-top} to {top - 1})", arg)
+        ctx.fail(f"{arg}={_s(d)} is out of range for a {rank}-D tensor (expected {-top} to {top - 1})", arg,
+                 hint=f"dims count from 0 (the first) to {top - 1}, or from -1 (the last) back to {-top}")
     return int(d) % top
 
 
@@ -115,25 +116,44 @@ def reshape_rule(ctx, shapes, a):
         ctx.require(at_least(v, 1), lambda: f"a size must be positive (or -1), got {_s(v)}", "shape")
     numel, fixed = _prod(shapes[0]), _prod(known)
     if not holes:
-        ctx.require(equal_condition(fixed, numel), lambda: f"shape {_s(sizes)} ({_s(fixed)} elements) must hold "
-                    f"the input's {_s(numel)} elements ({_s(tuple(shape))})", "shape")
+        message = lambda: (f"shape {_s(sizes)} ({_s(fixed)} elements) must hold the input's {_s(numel)} "  # noqa: E731
+                           f"elements ({_s(tuple(shape))})")
+        same = equal_condition(fixed, numel)
+        if same is sympy.false:
+            ctx.fail(message(), "shape", hint="write -1 for the one size torch should compute from the others")
+        ctx.require(same, message, "shape")
         return tuple(sizes)
-    solved = _quotient(ctx, numel, fixed, lambda: f"the input's {_s(numel)} elements ({_s(tuple(shape))}) must "
-                       f"divide into rows of {_s(fixed)} for the -1 in {_s(sizes)}")
+    message = lambda: (f"the input's {_s(numel)} elements ({_s(tuple(shape))}) must divide into rows of "  # noqa: E731
+                       f"{_s(fixed)} for the -1 in {_s(sizes)}")
+    solved = _quotient(ctx, numel, fixed, message, lambda: _divisor_hint(numel, fixed))
     return tuple(solved if k in holes else v for k, v in enumerate(sizes))
+
+
+def _divisor_hint(numel, fixed) -> str | None:
+    """What the sizes written besides the -1 could multiply to: the whole-number factor of the element count
+    times its symbols (the batch N), each divisor of the number."""
+    count, rest = numel.as_coeff_Mul()
+    if not count.is_Integer or count > 10**6:
+        return None
+    found = [d for d in range(2, min(int(count), 64) + 1) if int(count) % d == 0][:6]
+    shown = ", ".join(_s(rest * d) for d in found)
+    return f"the sizes besides the -1 multiply to {_s(fixed)}; to divide {_s(numel)} they could multiply to {shown}"
 
 
 def _is(v, k: int) -> bool:
     return isinstance(v, (int, sympy.Integer)) and int(v) == k
 
 
-def _quotient(ctx, numel, known, message):
+def _quotient(ctx, numel, known, message, hint):
     """numel / known, exact: the cancelled quotient where nothing is left to divide, else a floor division of
-    what is left, with its divisibility a requirement."""
+    what is left, with its divisibility a requirement (refused with `hint()` where it never holds)."""
     top, bottom = sympy.fraction(sympy.together(sympy.cancel(numel / known)))
     if bottom == 1:
         return to_expr(top)
-    ctx.require(divides(top, bottom), message, "shape")
+    whole = divides(top, bottom)
+    if whole is sympy.false:
+        ctx.fail(message(), "shape", hint=hint())
+    ctx.require(whole, message, "shape")
     return floordiv(top, bottom)
 
 
