@@ -98,7 +98,8 @@ class OpCalls:
                 raise Skip
         name = self.st.node_name("param", stmt.target, stmt.target_span)
         args = {**args, "size": size}
-        return self.st.add_param(Node(len(self.st.nodes), "param", name, (), size, stmt.span, args=args), stmt.span)
+        node = Node(len(self.st.nodes), "param", name, (), size, stmt.span, kind=PARAMETER, args=args)
+        return self.st.add_param(node, stmt.span)
 
 
 def fit_targets(diag, name: str, stmt: n.Layer, out) -> None:
