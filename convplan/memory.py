@@ -111,11 +111,12 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
             rule = spec.saves(node.args, ins[0].shape, node.shape)
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins[0], storage, size) for item in rule.items
+            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
                       if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
-        elif node.op != "layer":  # a product saves each operand where another one requires grad
+        elif node.op != "layer":  # a product saves each operand where another one requires grad (a learnable
+            # tensor is a weight, counted as parameters)
             saving = [(storage[i.id], size * _numel(i), 1) for k, i in enumerate(ins) if spec.saves_operands
-                      and any(grad[j.id] for m, j in enumerate(ins) if m != k)]
+                      and i.op != "param" and any(grad[j.id] for m, j in enumerate(ins) if m != k)]
         elif node.spec.saves is None:
             unmodelled.append(node.kind)
             continue
@@ -123,18 +124,20 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
             rule = node.spec.saves(node.args, ins[0].shape, node.shape)
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins[0], storage, size) for item in rule.items
+            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
                       if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
         by_layer[node.name] = _keep(saving, kept)
     return by_layer, tuple(dict.fromkeys(unmodelled))
 
 
-def _item(item, node: Node, source: Node, storage: dict, size: int) -> tuple:
-    """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own."""
+def _item(item, node: Node, source: Node, storage: dict, size: int, nodes=None) -> tuple:
+    """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
+    whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
     if item.what == NEW:
         return object(), ITEM_BYTES[item.dtype](size) * item.numel, item.scale
     of = source if item.what == INPUT else node
-    return storage[of.id], size * _numel(of), item.scale
+    owner = nodes[storage[of.id]] if nodes is not None else of
+    return storage[of.id], size * _numel(owner), item.scale
 
 
 def _numel(node: Node) -> sympy.Expr:
