@@ -9,8 +9,9 @@ from torch import nn
 
 
 class StochasticDepth(nn.Module):
-    """torchvision.ops.StochasticDepth: drops whole samples ('row') or the whole batch ('batch') of a
-    residual branch with probability p in training, scaling the rest by 1/(1-p); the identity in eval."""
+    """torchvision.ops.StochasticDepth: in training, drops whole samples ('row') or the
+    whole batch ('batch') of a residual branch with probability p, scaling the rest by
+    1/(1-p); the identity in eval."""
 
     def __init__(self, p: float, mode: str) -> None:
         super().__init__()
@@ -21,8 +22,12 @@ class StochasticDepth(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         survival_rate = 1.0 - self.p
-        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
-        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival_rate)
+        if self.mode == "row":
+            size = [x.shape[0]] + [1] * (x.dim() - 1)
+        else:
+            size = [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device)
+        noise = noise.bernoulli_(survival_rate)
         if survival_rate > 0.0:
             noise.div_(survival_rate)
         return x * noise
@@ -32,7 +37,7 @@ class StochasticDepth(nn.Module):
 
 
 class Permute(nn.Module):
-    """torchvision.ops.Permute: torch.permute(x, dims) as a module (ConvNeXt's blocks hold two)."""
+    """torchvision.ops.Permute: torch.permute(x, dims) as a module."""
 
     def __init__(self, dims: list[int]) -> None:
         super().__init__()
