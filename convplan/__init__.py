@@ -14,7 +14,8 @@ from pathlib import Path as _Path
 from .errors import Diagnostic, PlanError, Span
 from .plan import Plan, Result
 
-__all__ = ["Diagnostic", "Plan", "PlanError", "Result", "Span", "analyse", "analyse_file", "load", "parse"]
+__all__ = ["Diagnostic", "Plan", "PlanError", "Result", "Span", "analyse", "analyse_file", "from_module", "load",
+           "parse"]
 __version__ = "0.1.0"
 
 
@@ -95,6 +96,16 @@ def _front(text: str, filename: str, module=None, read=None):
                    hints=[hint])
     blocks = library(module, filename, text, None if filename.startswith("<") else _Path(filename), read)
     return module.plans[0], blocks
+
+
+def from_module(module, example_input, /, name: str | None = None) -> str:
+    """An existing torch.nn.Module as plan text (docs/import.md): torch.fx traces it at `example_input` (a
+    tensor, or a tuple of them), layers keep their torch names and non-default arguments, repeated classes
+    become blocks with parameters, so the state_dict keys stay the model's.  `convplan.importer.ImportFailure`
+    lists what cannot be planned, each with its place in the model.  Imports torch (on first use only)."""
+    from .importer import from_module as run
+
+    return run(module, example_input, name)
 
 
 def load(path: str | _os.PathLike, /, **sizes: int) -> Plan:

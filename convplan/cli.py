@@ -1,5 +1,6 @@
-"""The command line: `convplan check|verify|cost|explain FILE... [--set NAME=INT ...] [--json] [--strict]`,
-`convplan codegen FILE [-o OUT.py]`, `convplan lsp` (the language server, convplan/serve/).
+"""The command line: `convplan check|verify|cost|summary|explain FILE... [--set NAME=INT ...] [--json] [--strict]`,
+`convplan codegen FILE [-o OUT.py]`, `convplan import MODULE:FACTORY [-o OUT.plan]` (an nn.Module in, the one
+command that runs user code), `convplan lsp` (the language server, convplan/serve/).
 
 FILE may be several files, quoted globs (`'examples/*.plan'`) and `-` for standard input (shown as
 `<stdin>`); each gets its own output, and the exit status is the worst: 0 ok, 1 a plan was refused (or
@@ -21,6 +22,7 @@ from . import __version__, _parse
 from .cost import CONVENTIONS
 from .errors import WHOLE_FILE, Diagnostic, PlanError, did_you_mean, paint
 from .graph import show_call
+from .memory import DTYPE_BYTES
 from .shapes import pyrepr, to_expr
 from .show import json_value, show_shape, show_value
 from .sizes import MAX_SIZE
@@ -51,8 +53,8 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message
         return 0 if exc.code == 0 else 2
-    if args.func is cmd_lsp:  # a server, not a command over files
-        return cmd_lsp(args)
+    if args.func in (cmd_lsp, cmd_import):  # a server, a model: not commands over plan files
+        return args.func(args)
     out = Output(getattr(args, "json", False), use_color(args.color, sys.stderr))
     try:
         sizes = _sizes(args.set or [])
@@ -180,6 +182,12 @@ def _parser() -> argparse.ArgumentParser:
                    "(what torch's FlopCounterMode reports), fvcore (what fvcore's FlopCountAnalysis reports) or "
                    "ptflops (what ptflops' get_model_complexity_info reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
+    p = _command(sub, "summary", cmd_summary, "one table, nested as the built module: each layer's output, "
+                 "params, cost, activation bytes and receptive field (numbers with --set)")
+    p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
+                   help="what the cost column counts (as `convplan cost --convention`; default macs)")
+    p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32",
+                   help="the activations' element type (default float32)")
     p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
                  "shape (numbers with --set)", json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.svg|png|dot",
@@ -192,6 +200,23 @@ def _parser() -> argparse.ArgumentParser:
                  json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.py",
                    help="write the module here instead of stdout (`-`: stdout)")
+    text = ("turn an existing torch.nn.Module into a plan (docs/import.md).  This is the one convplan command "
+            "that runs your code: it imports the module, calls the factory and runs the model once on a random "
+            "example input")
+    p = sub.add_parser("import", help=text, description=text)
+    p.add_argument("target", metavar="MODULE:FACTORY", help="module.path:factory_or_class, as in "
+                   "torchvision.models:resnet18 (the current directory is searched first)")
+    p.add_argument("--input", action="append", metavar="SIZES", default=[],
+                   help="the example input's shape, as 1,3,224,224 (the default); once per input of the model. "
+                   "It only checks: the plan's sizes are symbols")
+    p.add_argument("--arg", action="append", metavar="NAME=VALUE", default=[],
+                   help="a keyword argument of the factory (a Python literal, else text; repeatable)")
+    p.add_argument("-o", "--output", metavar="OUT.plan", help="write the plan here (default, or `-`: stdout); "
+                   "an existing file only with --force")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.add_argument("--name", help="the plan's name (default: the model's class)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour the errors")
+    p.set_defaults(func=cmd_import)
     text = "run the language server for .plan files on stdin/stdout (for editors; needs pygls)"
     p = sub.add_parser("lsp", help=text, description=text)
     p.add_argument("--stdio", action="store_true", help="accepted for editors that pass it: stdio is the transport")
@@ -371,6 +396,32 @@ def cmd_lsp(args) -> int:
     return serve()
 
 
+def cmd_import(args) -> int:
+    """Not over plan files: the model is the input.  Errors are one message each, exit 1 (the model) or 2."""
+    color = use_color(args.color, sys.stderr)
+    try:
+        from .importer.command import CommandError, run
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        print(f"{paint('convplan: error:', 'error', color)} `convplan import` traces the model with torch, which "
+              "is not installed: pip install 'convplan[torch]'", file=sys.stderr)
+        return 2
+    try:
+        text = run(args.target, args.input, args.arg, args.output, args.force, args.name)
+    except CommandError as exc:
+        print(f"{paint('convplan: error:', 'error', color)} {exc.message}", file=sys.stderr)
+        return exc.code
+    except ValueError as exc:  # a --name that is no identifier
+        print(f"{paint('convplan: error:', 'error', color)} {exc}", file=sys.stderr)
+        return 2
+    if args.output in (None, "-"):
+        print(text, end="")
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_explain(args, sizes, plan, out: Output) -> int:
     from .explain import explain
 
@@ -408,6 +459,15 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
         lines.append("skipped with a warning by the tool: "
                      + ", ".join(f"{kind} ({', '.join(ops)})" for kind, ops in cost.skipped.items()))
     out.text("\n".join(lines))
+    return 0
+
+
+def cmd_summary(args, sizes, plan, out: Output) -> int:
+    table = plan.summary(convention=args.convention, dtype=args.dtype)
+    if args.json:
+        out.add({"ok": True, **table.to_dict()})
+    else:
+        out.text(str(table))
     return 0
 
 
@@ -523,7 +583,7 @@ def _param_text(plan) -> str:
     return "(" + ", ".join(shown) + ")"
 
 
-cmd_check.binds = cmd_cost.binds = True  # they show the plan bound to --set's sizes, and its warnings
+cmd_check.binds = cmd_cost.binds = cmd_summary.binds = True  # they show the plan bound to --set's sizes
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 The plan is checked again with its parameters left symbolic, so every size a weight
 depends on stays an expression of the class's constructor arguments: one class serves
-every input size the plan allows.  Each block becomes a class (calls that differ only in
-values share one), each numbered container an nn.Sequential, and forward is generated over
-the graph, one line per step: a layer or block calls its submodule, a merge writes what
+every input size the plan allows.  Each block becomes one class (codevariants.py, codeblock.py),
+each numbered container an nn.Sequential, and the plan's forward is generated over the graph,
+one line per step: a layer or block calls its submodule, a merge writes what
 merges.py declares for it.  The module tree is the graph's (graph.Module, node.path), so
 the generated module's state_dict matches `Plan.build()`'s key for key.  The checks it
 makes on its arguments and input are codechecks.py's.
@@ -22,6 +22,7 @@ import sympy
 
 from .check import Checked, check
 from .codechecks import input_checks, kept, raise_unless
+from .codeexpr import equal
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, Step
 from .ops import FUNCTIONS, runtime_form
@@ -107,6 +108,7 @@ class Model:
     fixed: tuple[tuple[str, int], ...] = ()  # plan parameters that had to stay constants
     source: str = ""  # the plan's text and file, for diagnostics
     filename: str = "<plan>"
+    blocks: dict = field(default_factory=dict)  # block name -> its BlockDefs (two files may each have one)
 
 
 def describe(plan, sizes: dict[str, int] | None = None) -> Model:
@@ -139,7 +141,20 @@ def describe(plan, sizes: dict[str, int] | None = None) -> Model:
     defaults = [(a, values[a] if a in given or a in sym.params else None) for a in args]
     defaults.sort(key=lambda item: item[1] is not None)  # Python: no default after a default
     return Model(plan.name, file, graph, tuple(defaults), tuple(reqs), tuple(sym.fixed.items()), plan.source,
-                 plan.filename)
+                 plan.filename, definitions(sym.checked.library))
+
+
+def definitions(library: dict) -> dict:
+    """Every block the plan can reach, by name."""
+    found: dict = {}
+    seen, todo = set(), list(library.values())
+    while todo:
+        src = todo.pop()
+        if id(src.definition) not in seen:
+            seen.add(id(src.definition))
+            found.setdefault(src.definition.name, []).append(src)
+            todo += list(src.namespace.values())
+    return found
 
 
 def generate(plan, sizes: dict[str, int] | None = None, line_length: int = LINE_LENGTH) -> str:
@@ -155,6 +170,8 @@ class Context:
     model: Model
     expr: Printer
     classes: dict = field(default_factory=dict)  # block call path -> (class name, ((argument, value), ...))
+    defaults: dict = field(default_factory=dict)  # class name -> {argument: default}: callers leave those out
+    block_args: dict = field(default_factory=dict)  # class name -> {block parameter: its argument}
     uses_torch: bool = False
     class_name: str = ""
     kept: dict = field(default_factory=dict)  # constructor argument -> the attribute forward reads it from
@@ -200,6 +217,8 @@ def write(model: Model, line_length: int = LINE_LENGTH) -> str:
     ctx = Context(model, Printer(arg_names), class_name=class_name)
     _check_attributes(model)
     ctx.kept = kept(model, arg_names)
+    from .codevariants import block_classes  # it writes block classes with this module's parts
+
     blocks = [cls.text for cls in block_classes(ctx, names, line_length)]
     body = Writer(line_length)
     body.depth = 1
@@ -326,7 +345,9 @@ def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
         return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot) for c in graph.children(item.path)))
     name, args = ctx.classes[item.path]
     hint = "_".join(item.path[len(owner):])
-    return Brackets(name, tuple(Pre(f"{a}=", slot(v, f"{hint}_{a}")) for a, v in args))
+    defaults = ctx.defaults.get(name, {})
+    return Brackets(name, tuple(Pre(f"{a}=", slot(v, f"{hint}_{a}")) for a, v in args
+                                if not (a in defaults and equal(v, defaults[a]))))
 
 
 def _layer_args(node: Node, slot) -> list:
@@ -502,130 +523,3 @@ def assign_variables(graph: Graph, all_steps: list[Step], f: Forward,
         holds_input.discard(target)
         reusable += [v for v in dying if v != target and v not in reusable and v not in holds_input]
     return steps, variables
-
-
-# -- one class per block -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BlockClass:
-    name: str
-    text: str
-
-
-class _Slots:
-    """Records the values a block call's class body writes, in order (the first pass), or writes each
-    as what was decided for it: a literal or a constructor argument (the second)."""
-
-    def __init__(self, decided: list | None = None):
-        self.values: list = []
-        self.hints: list[str] = []
-        self.written: list[str | None] = []  # the name the plan wrote for the value, if it wrote one
-        self.inferred: list[bool] = []  # a layer's argument read from its input (in_channels, ...)
-        self.decided = decided
-
-    def __call__(self, value, hint: str, written: str | None = None, inferred: bool = False):
-        k = len(self.values)
-        self.values.append(value)
-        self.hints.append(hint)
-        self.written.append(written)
-        self.inferred.append(inferred)
-        return "_" if self.decided is None else self.decided[k]
-
-
-def block_classes(ctx: Context, names: Namespace, line_length: int) -> list[BlockClass]:
-    """A class per block, deepest first: calls of one block whose code differs only in values share
-    a class, each differing value a constructor argument (named as the block's parameter or number
-    that has that value in every call, else after the layer and argument it sets)."""
-    graph = ctx.model.graph
-    out = []
-    for depth in sorted({len(m.path) for m in graph.blocks}, reverse=True):
-        groups: dict = {}
-        for m in (m for m in graph.blocks if len(m.path) == depth):
-            slots = _Slots()
-            text = _class_body(ctx, m, slots, line_length)
-            groups.setdefault((m.name, text), []).append((m, slots))
-        for (block, _), calls in groups.items():
-            made = _block_class(ctx, names.create(block), calls, line_length)
-            same = next((c for c in out if _unnamed(c) == _unnamed(made)), None)
-            if same is None:
-                out.append(made)
-            else:  # the same code as a class made for deeper calls: use that one
-                for m, _ in calls:
-                    ctx.classes[m.path] = (same.name, ctx.classes[m.path][1])
-    return out
-
-
-def _unnamed(c: BlockClass) -> str:
-    return c.text.replace(f"class {c.name}(", "class (", 1)
-
-
-def _block_class(ctx: Context, class_name: str, calls: list, line_length: int) -> BlockClass:
-    first = calls[0][1]
-    known = [dict(m.values) for m, _ in calls]
-    args = Namespace(["self", "torch", "nn"])
-    params: dict[str, list] = {}  # argument -> its value in each call
-    decided: list = [None] * len(first.hints)
-
-    def holds(name: str, values: list) -> bool:
-        return all(name in kv and _same(kv[name], v) for kv, v in zip(known, values, strict=True))
-
-    def lift(k: int, name: str, values: list) -> None:
-        found = next((p for p, vs in params.items() if p.startswith(name) and vs == values), None)
-        if found is None:
-            found = args.create(name)
-            params[found] = values
-        decided[k] = found
-
-    # the values the plan wrote as names, and those that differ between calls, first; then the
-    # arguments read from the input (in_channels, num_features): the argument with their value, if any
-    order = [k for k in range(len(decided)) if not first.inferred[k]]
-    for k in order + [k for k in range(len(decided)) if first.inferred[k]]:
-        values = [slots.values[k] for _, slots in calls]
-        same = all(_same(v, values[0]) for v in values) and not _free(values[0])
-        written = first.written[k]
-        if written and holds(written, values):  # `stride=stride`: the block's parameter, in its class too
-            lift(k, written, values)
-        elif first.inferred[k]:  # the channels the layer before gave, as it wrote them; else a name
-            before = (decided[j] for j in range(k - 1, -1, -1) if not first.inferred[j])
-            name = next((p for p in before if p in params and params[p] == values), None) or \
-                next((n for n in known[0] if holds(n, values)), None)
-            if name is None and same:
-                decided[k] = plan_slot(ctx.expr)(values[0], first.hints[k])
-            else:
-                lift(k, name or first.hints[k], values)
-        elif same:
-            decided[k] = plan_slot(ctx.expr)(values[0], first.hints[k])
-        else:
-            lift(k, next((n for n in known[0] if holds(n, values)), first.hints[k]), values)
-    rank = {name: i for i, name in enumerate(known[0])}  # the block's parameters, then its input dims, ...
-    params = dict(sorted(params.items(), key=lambda item: rank.get(item[0], len(rank))))
-    for j, (m, _) in enumerate(calls):
-        ctx.classes[m.path] = (class_name, tuple((p, vs[j]) for p, vs in params.items()))
-    body = _class_body(ctx, calls[0][0], _Slots(decided), line_length)
-    w = Writer(line_length)
-    w.line(f"class {class_name}(nn.Module):")
-    w.depth = 1
-    m = calls[0][0]
-    w.docstring([[f"Block {m.name} of {ctx.model.file}."]])
-    w.line()
-    w.code("", Brackets("def __init__", ("self", *params)), ":")
-    w.lines.append(body)
-    return BlockClass(class_name, w.text())
-
-
-def _same(a, b) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _class_body(ctx: Context, m, slots, line_length: int) -> str:
-    """A block call's __init__ body and forward, as its class would have them."""
-    w = Writer(line_length)
-    w.depth = 2
-    w.line("super().__init__()")
-    children(w, ctx, m.path, slots)
-    w.line()
-    w.depth = 1
-    inputs = list(zip(m.inputs, m.input_names, strict=True))
-    _forward(w, ctx, Namespace(["self", "torch", "nn"]), Forward(m.path, inputs, [m.output], m.prefix, False))
-    return w.text().rstrip("\n")

@@ -3,16 +3,21 @@
 - parameters: every weight and bias (the `params` pass), at the dtype's size;
 - gradients: one per parameter (training);
 - optimizer state: SGD none, SGD with momentum one buffer per parameter, Adam two;
+- buffers: the modules' buffers (BatchNorm's running mean and variance, and its int64 count);
 - activations: every tensor the forward pass creates in eval mode (inputs excluded).  A layer
   whose output is its input's storage takes nothing: views and eval-mode dropout (the registry's
   `aliases_input`) and layers written with `inplace=True`.
 
 - saved: what autograd keeps for backward in training mode (the `saved` pass): the distinct storages
-  the layers save (registry: `LayerSpec.saves`, saves.py; a product merge saves its operands), the
+  the layers save (registry: `LayerSpec.saves`, saves.py; a product merge saves its operands, and from the
+  third on the product so far, as torch folds `a * b * c`), the
   input's among them where a layer saves it; the model's input does not require grad.  A layer saves
   only where autograd records it: its input requires grad or it has weights.  A view or an in-place
   layer shares its input's storage, so what two layers save of one storage is counted once.  Kinds
   whose rule is not modelled are listed in `unmodelled`, never counted as nothing.
+
+`training(optimizer)` adds up what a training step holds when its backward starts: parameters, buffers,
+gradients, optimizer state and the saved tensors.
 """
 
 from __future__ import annotations
@@ -24,12 +29,17 @@ import sympy
 
 from .graph import Graph, Node
 from .layers import REGISTRY
+from .merges import mul_rule
 from .ops import FUNCTIONS, OpSpec
-from .saves import INPUT, INT64, NEW, SAME, STATS
-from .shapes import value_at
+from .saves import INPUT, INT64, NEW, OPMATH, SAME, STATS
+from .shapes import to_expr, value_at
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
-ITEM_BYTES = {STATS: lambda size: 8 if size == 8 else 4, INT64: lambda size: 8, SAME: lambda size: size}
+# A norm's saved statistics are in the module's dtype: a module converted with .half() or .to(torch.bfloat16)
+# keeps them in 16 bits (measured on CPU, tests/test_memory.py; autocast, which keeps float32 weights, is not
+# modelled).
+ITEM_BYTES = {STATS: lambda size: size, INT64: lambda size: 8, SAME: lambda size: size,
+              OPMATH: lambda size: max(size, 4)}
 OPTIMIZER_BUFFERS = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
 
 
@@ -44,16 +54,21 @@ class Memory:
     activations: sympy.Expr
     by_layer: dict  # node name -> bytes of the tensor it creates (0 where it aliases its input)
     saved: sympy.Expr = sympy.Integer(0)  # bytes autograd keeps for backward in training
+    buffers: sympy.Expr = sympy.Integer(0)  # the modules' buffers: BatchNorm's running statistics and count
     saved_by_layer: dict = field(default_factory=dict)  # node name -> bytes of the storages it is first to save
     unmodelled: tuple[str, ...] = ()  # kinds whose saved tensors are not modelled (not counted in `saved`)
     # raises for sizes the plan refuses (Plan.memory passes its own check)
     check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
     def training(self, optimizer: str = "adam") -> sympy.Expr:
-        """Parameters, gradients, optimizer state and the forward activations together."""
+        """What a training step holds when its backward starts: parameters, buffers, gradients (kept from the
+        step before, as `zero_grad(set_to_none=False)` keeps them), the optimizer's state and what autograd
+        saved for backward.  The step's peak is higher by what backward makes while these are alive (the
+        gradients of the activations): tests/test_memory.py measures it with torch's memory profiler.
+        Adam's step counters (a 4-byte scalar per parameter tensor) are not counted."""
         if optimizer not in self.optimizer:
             raise ValueError(f"unknown optimizer {optimizer!r}; the optimizers are {', '.join(self.optimizer)}")
-        return self.parameters + self.gradients + self.optimizer[optimizer] + self.activations
+        return self.parameters + self.buffers + self.gradients + self.optimizer[optimizer] + self.saved
 
     def at(self, expr, **sizes: int) -> int:
         """`expr` (one of the fields) at these sizes."""
@@ -82,9 +97,18 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
     by_layer = {node.name: size * sympy.Mul(*node.shape) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
     saved_by_layer, unmodelled = saved(graph, size)
+    kept = sympy.Add(*(size * floats + 8 * counts for floats, counts in map(buffers, graph.nodes)))
     return Memory(dtype, params, params, {name: k * params for name, k in OPTIMIZER_BUFFERS.items()},
                   sympy.Add(*by_layer.values()), by_layer, saved=sympy.Add(*saved_by_layer.values()),
-                  saved_by_layer=saved_by_layer, unmodelled=unmodelled, check=check)
+                  saved_by_layer=saved_by_layer, unmodelled=unmodelled, buffers=kept, check=check)
+
+
+def buffers(node: Node) -> tuple:
+    """(floating-point elements, int64 elements) of the buffers a layer's module holds: a norm that tracks
+    running statistics keeps a mean and a variance per channel, in the module's dtype, and one int64 count."""
+    if node.op == "layer" and node.args.get("track_running_stats") is True:
+        return to_expr(2 * node.args["num_features"]), sympy.Integer(1)
+    return sympy.Integer(0), sympy.Integer(0)
 
 
 def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
@@ -113,10 +137,8 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
                 storage[node.id] = storage[ins[0].id]
             saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
                       if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
-        elif node.op != "layer":  # a product saves each operand where another one requires grad (a learnable
-            # tensor is a weight, counted as parameters)
-            saving = [(storage[i.id], size * _numel(i), 1) for k, i in enumerate(ins) if spec.saves_operands
-                      and i.op != "param" and any(grad[j.id] for m, j in enumerate(ins) if m != k)]
+        elif node.op != "layer":
+            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
         elif node.spec.saves is None:
             unmodelled.append(node.kind)
             continue
@@ -130,12 +152,34 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
     return by_layer, tuple(dict.fromkeys(unmodelled))
 
 
+def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
+    """A product of operands, left to right as torch folds it: each `left * right` saves `left` where `right`
+    requires grad and `right` where `left` does; from the third operand on, `left` is a new tensor (the
+    product so far, broadcast: `mul_rule`)."""
+    saving = []
+    left, left_bytes, left_grad = storage[ins[0].id], size * _numel(ins[0]), grad[ins[0].id]
+    shapes = [ins[0].shape]
+    if ins[0].op == "param":  # a learnable tensor is a weight, counted as parameters
+        left = None
+    for right in ins[1:]:
+        if grad[right.id] and left is not None:
+            saving.append((left, left_bytes, 1))
+        if left_grad and right.op != "param":
+            saving.append((storage[right.id], size * _numel(right), 1))
+        shapes.append(right.shape)
+        left, left_bytes = object(), size * sympy.Mul(*mul_rule(shapes, {})[0])
+        left_grad = left_grad or grad[right.id]
+    return saving
+
+
 def _item(item, node: Node, source: Node, storage: dict, size: int, nodes=None) -> tuple:
     """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
     whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
     if item.what == NEW:
         return object(), ITEM_BYTES[item.dtype](size) * item.numel, item.scale
     of = source if item.what == INPUT else node
+    if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
+        return object(), 4 * _numel(of), item.scale
     owner = nodes[storage[of.id]] if nodes is not None else of
     return storage[of.id], size * _numel(owner), item.scale
 

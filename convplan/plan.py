@@ -230,9 +230,10 @@ class Plan:
         return compare(self.graph, conventions, self._check_values)
 
     def receptive_field(self) -> dict:
-        """Node name -> one `receptive.Field` (size, jump, start: formulas) per spatial dim of the input, or
-        GLOBAL (reads the whole input) or None (not modelled); through branches as the union of every path.
-        See convplan/receptive.py."""
+        """Node name -> one `receptive.Field` (size, jump, start: formulas; `span(i)`: the first and last input
+        position output position i reads, exact after transposed convolutions and upsampling too) per spatial
+        dim of the input, or GLOBAL (reads the whole input) or None (not modelled); through branches as the
+        union of every path; the module in eval mode.  See convplan/receptive.py."""
         from .receptive import receptive_field
 
         return receptive_field(self.graph)
@@ -245,6 +246,15 @@ class Plan:
         from .memory import memory
 
         return memory(self.graph, dtype, self._check_values)
+
+    def summary(self, /, convention: str = "macs", dtype: str = "float32", **sizes: int):
+        """One table of the plan, nested as the built module's tree: each layer's, merge's and block's output
+        shape, parameters, buffers, cost (`convention`), activation bytes (`dtype`) and receptive field, as
+        formulas, or numbers at `sizes`; `str()` prints it, `.to_dict()` is `convplan summary --json`'s, a
+        notebook shows `_repr_html_`.  See convplan/summary.py."""
+        from .summary import summary
+
+        return summary(self.bind(**sizes) if sizes else self, convention, dtype)
 
     # -- torch -------------------------------------------------------------------------
 
@@ -301,10 +311,23 @@ class Plan:
         return digraph(self.bind(**sizes) if sizes else self)
 
     def _repr_svg_(self) -> str | None:
-        """A notebook shows the graph (None, and so the text repr, without Graphviz)."""
+        """The graph as SVG (None without Graphviz), for front-ends that show SVG but not HTML."""
         from .draw import svg_or_none
 
         return svg_or_none(self)
+
+    def _repr_html_(self) -> str | None:
+        """What a notebook shows: the summary table, then the drawing (folded) where Graphviz is installed.
+        Jupyter prefers text/html to image/svg+xml when an object gives both, so the drawing goes inside the
+        HTML rather than being hidden by it.  None for a partial plan: the notebook shows the SVG or the text."""
+        if not self.complete:
+            return None
+        table = self.summary()._repr_html_()
+        svg = self._repr_svg_()
+        if svg is None:
+            return table
+        svg = svg[svg.find("<svg"):]  # the XML prologue and DOCTYPE do not belong inside HTML
+        return f"{table}<details><summary>graph</summary>{svg}</details>"
 
     def __repr__(self) -> str:
         count = len(self.errors)

@@ -42,6 +42,10 @@ class Namespace:
         self._taken.add(name)
         return name
 
+    def release(self, name: str) -> None:
+        """Give a name back (a class that was not written after all)."""
+        self._taken.discard(name)
+
     def taken(self, name: str) -> bool:
         return name in self._taken
 

@@ -10,13 +10,20 @@ and whether its output is its input's storage (a view, or written in place).  Me
 - ReLU, Sigmoid, Tanh, Softmax and LogSoftmax save their output; the other activations their input;
   ReLU, LeakyReLU and ELU in place save their output (the input's storage); the rest in place save a copy;
 - BatchNorm, InstanceNorm, GroupNorm and LayerNorm save their input and two statistics (mean and inverse
-  std, float32 or float64) per normalised group;
+  std, in the module's dtype: 16-bit for a module converted with .half()) per normalised group;
+  InstanceNorm also the weight and the running statistics repeated per sample, where it has them;
 - max pools save their input and int64 indices (one per output element); average pools their input
   (adaptive ones nothing where every output size is 1: torch takes the mean);
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
   p=0 returns the input;
 - reflection and replication pads save their input; views, constant pads, upsampling and pixel shuffles
-  save nothing.
+  save nothing;
+- RReLU (training) saves its input and its random slopes (the input's shape), in place too; Threshold its
+  input (in place a copy); CrossMapLRN2d its input and output; the layers torch writes as several
+  operations save what each operation saves: LocalResponseNorm its input, the squares padded along the
+  channels (size - 1 more channels) and two tensors of the input's shape, LPPool its input, its power (the
+  input's shape) and four tensors of the output's shape; FeatureAlphaDropout its noise, one value per
+  channel ([N, C, 1, ...]).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from dataclasses import dataclass
 import sympy
 
 INPUT, OUTPUT, NEW = "input", "output", "new"
-SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', float32 (float64 for float64), int64
+SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', the module's (statistics), int64
+OPMATH = "opmath"  # float32 at least: what torch computes a 16-bit op in (an input: a float32 copy of it)
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ NOTHING = lambda a, shape, out: Saves()  # noqa: E731
 VIEW = lambda a, shape, out: Saves(aliases=True)  # noqa: E731
 SAVES_INPUT = lambda a, shape, out: Saves((Saved(INPUT),))  # noqa: E731
 SAVES_OUTPUT = lambda a, shape, out: Saves((Saved(OUTPUT),))  # noqa: E731
+SAVES_INPUT_AND_OUTPUT = lambda a, shape, out: Saves((Saved(INPUT), Saved(OUTPUT)))  # noqa: E731
 
 
 def input_and_new(a, shape, out):
@@ -67,11 +76,12 @@ def new_like_input(a, shape, out):
 
 def rms_norm(a, shape, out):
     """The input and one inverse rms per normalised group (for the input's gradient); with a weight also the
-    normalised input (for the weight's)."""
+    normalised input (for the weight's).  A 16-bit module computes in float32: the input it keeps is a
+    float32 copy, and the rest is float32 too."""
     normalized = a["normalized_shape"]
     groups = _prod(shape[: len(shape) - (len(normalized) if isinstance(normalized, tuple) else 1)])
-    items = (Saved(INPUT, input_grad_only=True), Saved(NEW, groups, input_grad_only=True))
-    return Saves(items + ((Saved(NEW, _prod(shape)),) if a["elementwise_affine"] else ()))
+    items = (Saved(INPUT, dtype=OPMATH, input_grad_only=True), Saved(NEW, groups, OPMATH, input_grad_only=True))
+    return Saves(items + ((Saved(NEW, _prod(shape), OPMATH),) if a["elementwise_affine"] else ()))
 
 
 def activation(saves: str, inplace_keeps_output: bool):
@@ -147,6 +157,16 @@ def norm(groups):
     return rule
 
 
+def instance_norm(groups):
+    """As `norm`, on the input viewed as [1, N*C, ...]: batch_norm also keeps the weight repeated per sample
+    (affine) and the running statistics repeated per sample (track_running_stats), N*C values each."""
+    def rule(a, shape, out):
+        extra = Saved(NEW, groups(a, shape), STATS)
+        copies = int(a["affine"] is True) + 2 * int(a["track_running_stats"] is True)
+        return Saves(norm(groups)(a, shape, out).items + (extra,) * copies)
+    return rule
+
+
 def dropout(nd: int):
     def rule(a, shape, out):
         inplace = a.get("inplace") is True
@@ -162,6 +182,33 @@ def dropout(nd: int):
             numel = shape[0] * shape[1]  # one value per channel: [N, C, 1, ...]
         return Saves((Saved(NEW, numel),), aliases=inplace)
     return rule
+
+
+def rrelu(a, shape, out):
+    """Training draws one slope per element: the slopes and the input (in place: the output's storage)."""
+    return Saves((Saved(NEW, _prod(shape)), Saved(INPUT)), aliases=a.get("inplace") is True)
+
+
+def local_response_norm(a, shape, out):
+    """F.local_response_norm: x*x padded by size - 1 along the channels (avg_pool keeps it), then
+    (k + alpha*avg)**beta (pow keeps its input and the division its result): two of the input's shape."""
+    padded = shape[0] * (shape[1] + a["size"] - 1) * _prod(shape[2:])
+    return Saves((Saved(INPUT), Saved(NEW, padded), Saved(NEW, _prod(shape)), Saved(NEW, _prod(shape))))
+
+
+def lp_pool(a, shape, out):
+    """F.lp_poolNd: avg_pool(x**p) keeps x and x**p; sign(y)*relu(|y|), the product and its 1/p power keep
+    four tensors of the output's shape."""
+    return Saves((Saved(INPUT), Saved(NEW, _prod(shape))) + (Saved(NEW, _prod(out)),) * 4)
+
+
+def feature_alpha_dropout(a, shape, out):
+    """Noise of one value per channel, [N, C, 1, ...] (dim 0 is always the batch); p=1 a zero scalar; p=0
+    returns the input."""
+    if a["p"] == 0:
+        return Saves(aliases=True)
+    numel = 1 if a["p"] == 1 else shape[0] * shape[1]
+    return Saves((Saved(NEW, numel),), aliases=a.get("inplace") is True)
 
 
 def upsample(a, shape, out):

@@ -259,18 +259,19 @@ def test_generated_resnet_has_a_class_per_block_with_its_parameters():
 
     source = load("resnet18").to_source()
     classes = {c.name: c for c in ast.parse(source).body if isinstance(c, ast.ClassDef)}
-    assert list(classes) == ["BasicBlock", "BasicBlock_1", "ResNet18"]  # without and with the downsample
+    assert list(classes) == ["BasicBlock", "ResNet18"]  # one class, with and without the downsample
 
     def params(name):
         init = next(f for f in classes[name].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
         return [a.arg for a in init.args.args[1:]]
 
-    assert params("BasicBlock") == ["planes", "stride"] and params("BasicBlock_1") == ["planes", "stride", "C"]
-    assert "self.layer2 = nn.Sequential(\n            BasicBlock_1(planes=128, stride=2, C=64)," in source
-    assert "self.conv1 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)" in source
+    assert params("BasicBlock") == ["C", "planes", "stride"]  # C: the caller's channels
+    assert "self.layer2 = nn.Sequential(\n            BasicBlock(C=64, planes=128, stride=2)," in source
+    assert "self.conv1 = nn.Conv2d(C, planes, 3, stride=stride, padding=1, bias=False)" in source
+    assert "self.use_downsample = stride != 1 or C != planes\n        if self.use_downsample:" in source
     assert "x = self.layer1(x)" in source and "x = self.downsample(x)" in source  # chains called at once
 
 
 def test_a_block_called_at_two_depths_is_one_class():
     source = load("unet").to_source()
-    assert source.count("class DoubleConv") == 1 and "self.doubleconv1 = DoubleConv(width=width, C=C)" in source
+    assert source.count("class DoubleConv") == 1 and "self.doubleconv1 = DoubleConv(C=C, width=width)" in source

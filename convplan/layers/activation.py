@@ -99,7 +99,7 @@ def feature_alpha_dropout_rule(ctx: RuleContext, shape, a):
     return tuple(shape)
 
 
-_MORE_ACTIVATION_SAVES = {  # measured with saved_tensors_hooks (tests/test_memory.py); RReLU, Threshold: not yet
+_MORE_ACTIVATION_SAVES = {  # measured with saved_tensors_hooks (tests/test_memory.py)
     "CELU": sv.activation(sv.INPUT, True),  # ELU's kernel: in place it keeps its output
     "SELU": sv.activation(sv.INPUT, True),
     "Hardtanh": sv.activation(sv.INPUT, False),  # as ReLU6: in place it keeps a copy of its input
@@ -109,6 +109,8 @@ _MORE_ACTIVATION_SAVES = {  # measured with saved_tensors_hooks (tests/test_memo
     "LogSigmoid": sv.input_and_new,  # and its buffer
     "Softsign": sv.input_and_new,  # x / (1 + |x|): the division keeps the new denominator
     "Tanhshrink": sv.new_like_input,  # x - tanh(x): tanh keeps its own output
+    "RReLU": sv.rrelu,  # training: the random slopes too
+    "Threshold": sv.activation(sv.INPUT, False),
 }
 
 
@@ -139,7 +141,7 @@ def more_activations() -> None:
         register(LayerSpec(name=name, args=(Arg("p", 0.5, FLOAT),) + INPLACE, short=name.lower(),
                            rule=dropout_rule if name == "AlphaDropout" else feature_alpha_dropout_rule,
                            aliases_input=True, window=POINTWISE,
-                           saves=sv.dropout(0) if name == "AlphaDropout" else None))  # its noise, as Dropout's
+                           saves=sv.dropout(0) if name == "AlphaDropout" else sv.feature_alpha_dropout))  # noise
 
 
 def register_activations() -> None:

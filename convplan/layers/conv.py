@@ -139,6 +139,20 @@ def conv_window(a, nd):
     return [(di * (ki - 1) + 1, si, li) for ki, si, di, li in zip(k, s, d, left, strict=True)]
 
 
+def conv_t_window(a, nd):
+    """The window as the input sees it: output position o is the sum over i*stride - padding + j*dilation = o,
+    so it reads the inputs i from (o + padding - dilation*(kernel_size - 1))/stride to (o + padding)/stride
+    (those that are integers): extent 1 + dilation*(kernel_size - 1)/stride, stride 1/stride, left
+    (dilation*(kernel_size - 1) - padding)/stride, fractions (receptive.py rounds the span inwards).  Not
+    modelled: a stride and a dilation both above 1 (the ends of that range need not be read: only the i
+    where o + padding - i*stride is a multiple of the dilation are), and a stride above the kernel size
+    (some output positions read no input at all, only the bias)."""
+    k, s, d, p = (dims_of(a[n], nd) for n in ("kernel_size", "stride", "dilation", "padding"))
+    return [None if to_expr(si) != 1 and to_expr(di) != 1 or (to_expr(si) > ki) is not sympy.false else
+            (1 + to_expr(di * (ki - 1)) / si, 1 / to_expr(si), to_expr(di * (ki - 1) - pi) / si)
+            for ki, si, di, pi in zip(k, s, d, p, strict=True)]
+
+
 def conv_count(a, nd):
     k = ntuple(a["kernel_size"], nd)
     weight = a["out_channels"] * floordiv(a["in_channels"], a["groups"]) * prod(k)
@@ -221,5 +235,6 @@ def conv_transpose_family(nd: int) -> None:
         Arg("padding_mode", "zeros", STR, _PADDING_MODES),
     )
     member_of("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, macs=conv_t_macs,
-            saves=sv.SAVES_INPUT, size_rule=CONV_T_SIZE, inferred="in_channels", infer=channels_at(nd), short="deconv")
+            saves=sv.SAVES_INPUT, window=conv_t_window, size_rule=CONV_T_SIZE, inferred="in_channels",
+            infer=channels_at(nd), short="deconv")
 

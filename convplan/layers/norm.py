@@ -111,13 +111,14 @@ def batch_norm_family(nd: int) -> None:
     member_of("BatchNorm", nd, args=norm_args(True), rule=batch_norm_rule, count=norm_count, inferred="num_features",
             infer=lambda shape, a: shape[1], ranks=(2, 3) if nd == 1 else (nd + 2,), short="bn",
             saves=sv.norm(lambda a, shape: shape[1]),  # mean and inverse std per channel
-            window=POINTWISE)  # eval mode: the running statistics, one scale and shift per channel
+            # eval mode: the running statistics, one scale and shift per channel; without them the batch's
+            window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL)
 
 
 def instance_norm_family(nd: int) -> None:
     member_of("InstanceNorm", nd, args=norm_args(False), rule=instance_norm_rule, count=norm_count,
             inferred="num_features", infer=channels_at(nd), short="instnorm",
-            saves=sv.norm(lambda a, shape: prod(shape[:-nd])),  # per sample and channel
+            saves=sv.instance_norm(lambda a, shape: prod(shape[:-nd])),  # per sample and channel
             window=lambda a, nd: POINTWISE if a["track_running_stats"] else GLOBAL)  # eval: whose statistics
 
 
@@ -144,9 +145,9 @@ def more_norms() -> None:
     ))
     lrn = (Arg("size"), Arg("alpha", 1e-4, FLOAT), Arg("beta", 0.75, FLOAT))
     register(LayerSpec(name="LocalResponseNorm", args=lrn + (Arg("k", 1.0, FLOAT),), rule=lrn_rule, min_rank=3,
-                       short="lrn", window=POINTWISE))  # across channels: each position reads itself
+                       short="lrn", window=POINTWISE, saves=sv.local_response_norm))  # across channels only
     register(LayerSpec(name="CrossMapLRN2d", args=lrn + (Arg("k", 1, FLOAT),), rule=lrn_rule, ranks=(4,),
-                       short="lrn", window=POINTWISE))
+                       short="lrn", window=POINTWISE, saves=sv.SAVES_INPUT_AND_OUTPUT))  # an autograd Function
     # On one process (eval mode, or no process group) SyncBatchNorm is BatchNorm over dim 1, any rank from 2
     register(LayerSpec(name="SyncBatchNorm", args=norm_args(True), count=norm_count,
                        rule=lambda ctx, shape, a: batch_norm_rule(ctx, shape, a, 0), inferred="num_features",

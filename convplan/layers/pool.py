@@ -172,5 +172,5 @@ def lp_pool_family(nd: int) -> None:
     args = (Arg("norm_type", kind=FLOAT), Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE),
             Arg("ceil_mode", False, BOOL))
     member_of("LPPool", nd, args=args, rule=lp_pool_rule, short="lppool", kernel_within_input=nd == 3,
-            window=lp_pool_window, size_rule=LP_POOL_SIZE)
+            window=lp_pool_window, size_rule=LP_POOL_SIZE, saves=sv.lp_pool)
 

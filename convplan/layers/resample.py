@@ -102,6 +102,19 @@ def upsampling_rule(ctx: RuleContext, shape, a):
     return upsample_rule(ctx, shape, {**a, **fixed})
 
 
+def upsample_window(a, nd):
+    """Nearest-neighbour upsampling by an integer factor s: output position o reads input o//s (nearest-exact
+    too, for an integer factor): extent (2s - 1)/s, stride 1/s, left (s - 1)/s, rounded inwards by
+    receptive.py.  Other modes and sizes given as `size=` read windows that vary by position: not modelled."""
+    if a.get("mode", "nearest") not in ("nearest", "nearest-exact") or a["size"] is not None:
+        return None
+    factors = a["scale_factor"] if isinstance(a["scale_factor"], tuple) else (a["scale_factor"],) * nd
+    if len(factors) != nd or not all(float(f).is_integer() and f >= 1 for f in factors):
+        return None
+    return [(sympy.Rational(2 * int(f) - 1, int(f)), sympy.Rational(1, int(f)), sympy.Rational(int(f) - 1, int(f)))
+            for f in factors]
+
+
 def register_upsample() -> None:
     """Upsample."""
     register(LayerSpec(
@@ -118,6 +131,7 @@ def register_upsample() -> None:
         ranks=(3, 4, 5),
         short="upsample",
         saves=sv.upsample,
+        window=upsample_window,
     ))
 
 
@@ -126,4 +140,4 @@ def register_upsampling() -> None:
     scale = (Arg("size", None, OPT_SIZE), Arg("scale_factor", None, SCALE))
     for name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
         register(LayerSpec(name=name, args=scale, rule=upsampling_rule, ranks=(3, 4, 5), short="upsample",
-                           saves=sv.NOTHING))
+                           saves=sv.NOTHING, window=upsample_window if name == "UpsamplingNearest2d" else None))

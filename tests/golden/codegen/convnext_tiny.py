@@ -44,7 +44,10 @@ class StochasticDepth(nn.Module):
 
 
 class CNBlock(nn.Module):
-    """Block CNBlock of convnext_tiny.plan."""
+    """Block CNBlock of convnext_tiny.plan, for some of its calls.
+
+    A class per variant: the statements and the graph do not line up.
+    """
 
     def __init__(self, p, C, block_3_out_features, block_2_normalized_shape):
         super().__init__()

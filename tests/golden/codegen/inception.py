@@ -7,7 +7,7 @@ from torch import nn
 class ConvBN(nn.Module):
     """Block ConvBN of inception.plan."""
 
-    def __init__(self, width, kernel_size, stride, padding, C):
+    def __init__(self, C, width, kernel_size=1, stride=1, padding=0):
         super().__init__()
         self.conv1 = nn.Conv2d(
             C, width, kernel_size, stride=stride, padding=padding, bias=False
@@ -25,15 +25,15 @@ class ConvBN(nn.Module):
 class Inception(nn.Module):
     """Block Inception of inception.plan."""
 
-    def __init__(self, c1, c3_reduce, c3, c5_reduce, c5, pool_proj, C):
+    def __init__(self, C, c1, c3_reduce, c3, c5_reduce, c5, pool_proj):
         super().__init__()
-        self.convbn1 = ConvBN(width=c1, kernel_size=1, stride=1, padding=0, C=C)
-        self.convbn2 = ConvBN(width=c3_reduce, kernel_size=1, stride=1, padding=0, C=C)
-        self.convbn3 = ConvBN(width=c3, kernel_size=3, stride=1, padding=1, C=c3_reduce)
-        self.convbn4 = ConvBN(width=c5_reduce, kernel_size=1, stride=1, padding=0, C=C)
-        self.convbn5 = ConvBN(width=c5, kernel_size=5, stride=1, padding=2, C=c5_reduce)
+        self.convbn1 = ConvBN(C=C, width=c1)
+        self.convbn2 = ConvBN(C=C, width=c3_reduce)
+        self.convbn3 = ConvBN(C=c3_reduce, width=c3, kernel_size=3, padding=1)
+        self.convbn4 = ConvBN(C=C, width=c5_reduce)
+        self.convbn5 = ConvBN(C=c5_reduce, width=c5, kernel_size=5, padding=2)
         self.maxpool1 = nn.MaxPool2d(3, stride=1, padding=1)
-        self.convbn6 = ConvBN(width=pool_proj, kernel_size=1, stride=1, padding=0, C=C)
+        self.convbn6 = ConvBN(C=C, width=pool_proj)
 
     def forward(self, x):
         convbn1 = self.convbn1(x)  # inception.plan:15
@@ -68,20 +68,20 @@ class MiniGoogLeNet(nn.Module):
             raise ValueError(
                 f"MiniGoogLeNet requires classes >= 1, got classes={classes}"
             )
-        self.convbn1 = ConvBN(width=64, kernel_size=7, stride=2, padding=3, C=3)
+        self.convbn1 = ConvBN(C=3, width=64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.convbn2 = ConvBN(width=64, kernel_size=1, stride=1, padding=0, C=64)
-        self.convbn3 = ConvBN(width=192, kernel_size=3, stride=1, padding=1, C=64)
+        self.convbn2 = ConvBN(C=64, width=64)
+        self.convbn3 = ConvBN(C=64, width=192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.inception3a = Inception(
-            c1=64, c3_reduce=96, c3=128, c5_reduce=16, c5=32, pool_proj=32, C=192
+            C=192, c1=64, c3_reduce=96, c3=128, c5_reduce=16, c5=32, pool_proj=32
         )
         self.inception3b = Inception(
-            c1=128, c3_reduce=128, c3=192, c5_reduce=32, c5=96, pool_proj=64, C=256
+            C=256, c1=128, c3_reduce=128, c3=192, c5_reduce=32, c5=96, pool_proj=64
         )
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.inception4a = Inception(
-            c1=192, c3_reduce=96, c3=208, c5_reduce=16, c5=48, pool_proj=64, C=480
+            C=480, c1=192, c3_reduce=96, c3=208, c5_reduce=16, c5=48, pool_proj=64
         )
         self.adaptiveavgpool1 = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()

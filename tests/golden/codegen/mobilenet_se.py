@@ -4,14 +4,14 @@ from torch import nn
 
 
 class SqueezeExcite(nn.Module):
-    """Block SqueezeExcite of mobilenet_se.plan."""
+    """Block SqueezeExcite of mobile_blocks.plan."""
 
-    def __init__(self, C, conv1_out_channels):
+    def __init__(self, C, reduction=4):
         super().__init__()
         self.adaptiveavgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.conv1 = nn.Conv2d(C, conv1_out_channels, 1)
+        self.conv1 = nn.Conv2d(C, C // reduction, 1)
         self.relu1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(conv1_out_channels, C, 1)
+        self.conv2 = nn.Conv2d(C // reduction, C, 1)
         self.hardsigmoid1 = nn.Hardsigmoid()
 
     def forward(self, x):
@@ -25,17 +25,33 @@ class SqueezeExcite(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Block InvertedResidual of mobilenet_se.plan."""
+    """Block InvertedResidual of mobile_blocks.plan, for some of its calls.
 
-    def __init__(self, out, stride, hidden):
+    A class per group of calls: an `if` shifts the automatic names (conv1 or conv2);
+    naming the layers in the plan (`conv = ...`) gives one class.
+    """
+
+    def __init__(self, C, out, stride=1, expand=6, se=False):
         super().__init__()
+        hidden = expand * C
+        if expand != 1:
+            raise ValueError(
+                "InvertedResidual serves the plan's calls, which never take this "
+                "branch (mobile_blocks.plan:21)"
+            )
         self.conv1 = nn.Conv2d(
-            out, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+            C, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
         )
         self.bn1 = nn.BatchNorm2d(hidden)
         self.relu6_1 = nn.ReLU6(inplace=True)
+        if se:
+            raise ValueError(
+                "InvertedResidual serves the plan's calls, which never take this "
+                "branch (mobile_blocks.plan:28)"
+            )
         self.conv2 = nn.Conv2d(hidden, out, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out)
+        self.use_residual = stride == 1 and C == out
 
     def forward(self, x):
         out = self.conv1(x)  # mobile_blocks.plan:24
@@ -43,138 +59,66 @@ class InvertedResidual(nn.Module):
         out = self.relu6_1(out)  # mobile_blocks.plan:26
         out = self.conv2(out)  # mobile_blocks.plan:29
         out = self.bn2(out)  # mobile_blocks.plan:30
-        out = out + x  # mobile_blocks.plan:32
+        if self.use_residual:
+            out = out + x  # mobile_blocks.plan:32
         return out
 
 
 class InvertedResidual_1(nn.Module):
-    """Block InvertedResidual of mobilenet_se.plan."""
+    """Block InvertedResidual of mobile_blocks.plan, for some of its calls.
 
-    def __init__(self, out, stride, C, hidden):
+    A class per group of calls: an `if` shifts the automatic names (conv1 or conv2);
+    naming the layers in the plan (`conv = ...`) gives one class.
+    """
+
+    def __init__(self, C, out, stride=1, expand=6, se=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.relu6_1 = nn.ReLU6(inplace=True)
+        hidden = expand * C
+        self.use_conv2d = expand != 1
+        if self.use_conv2d:
+            self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(hidden)
+            self.relu6_1 = nn.ReLU6(inplace=True)
         self.conv2 = nn.Conv2d(
             hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
         )
         self.bn2 = nn.BatchNorm2d(hidden)
         self.relu6_2 = nn.ReLU6(inplace=True)
+        self.use_squeezeexcite = se
+        if self.use_squeezeexcite:
+            self.squeezeexcite1 = SqueezeExcite(C=hidden)
         self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out)
+        self.use_residual = stride == 1 and C == out
 
     def forward(self, x):
-        x = self.conv1(x)  # mobile_blocks.plan:21
-        x = self.bn1(x)  # mobile_blocks.plan:22
-        x = self.relu6_1(x)  # mobile_blocks.plan:23
-        x = self.conv2(x)  # mobile_blocks.plan:24
-        x = self.bn2(x)  # mobile_blocks.plan:25
-        x = self.relu6_2(x)  # mobile_blocks.plan:26
-        x = self.conv3(x)  # mobile_blocks.plan:29
-        x = self.bn3(x)  # mobile_blocks.plan:30
-        return x
-
-
-class InvertedResidual_2(nn.Module):
-    """Block InvertedResidual of mobilenet_se.plan."""
-
-    def __init__(self, out, stride, hidden):
-        super().__init__()
-        self.conv1 = nn.Conv2d(out, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.relu6_1 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(
-            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.relu6_2 = nn.ReLU6(inplace=True)
-        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-
-    def forward(self, x):
-        out = self.conv1(x)  # mobile_blocks.plan:21
-        out = self.bn1(out)  # mobile_blocks.plan:22
-        out = self.relu6_1(out)  # mobile_blocks.plan:23
+        out = x
+        if self.use_conv2d:
+            out = self.conv1(out)  # mobile_blocks.plan:21
+            out = self.bn1(out)  # mobile_blocks.plan:22
+            out = self.relu6_1(out)  # mobile_blocks.plan:23
         out = self.conv2(out)  # mobile_blocks.plan:24
         out = self.bn2(out)  # mobile_blocks.plan:25
         out = self.relu6_2(out)  # mobile_blocks.plan:26
+        if self.use_squeezeexcite:
+            out = self.squeezeexcite1(out)  # mobile_blocks.plan:28
         out = self.conv3(out)  # mobile_blocks.plan:29
         out = self.bn3(out)  # mobile_blocks.plan:30
-        out = out + x  # mobile_blocks.plan:32
-        return out
-
-
-class InvertedResidual_3(nn.Module):
-    """Block InvertedResidual of mobilenet_se.plan."""
-
-    def __init__(self, out, stride, C, hidden, squeezeexcite1_conv1_out_channels):
-        super().__init__()
-        self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.relu6_1 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(
-            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.relu6_2 = nn.ReLU6(inplace=True)
-        self.squeezeexcite1 = SqueezeExcite(
-            C=hidden, conv1_out_channels=squeezeexcite1_conv1_out_channels
-        )
-        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-
-    def forward(self, x):
-        x = self.conv1(x)  # mobile_blocks.plan:21
-        x = self.bn1(x)  # mobile_blocks.plan:22
-        x = self.relu6_1(x)  # mobile_blocks.plan:23
-        x = self.conv2(x)  # mobile_blocks.plan:24
-        x = self.bn2(x)  # mobile_blocks.plan:25
-        x = self.relu6_2(x)  # mobile_blocks.plan:26
-        x = self.squeezeexcite1(x)  # mobile_blocks.plan:28
-        x = self.conv3(x)  # mobile_blocks.plan:29
-        x = self.bn3(x)  # mobile_blocks.plan:30
-        return x
-
-
-class InvertedResidual_4(nn.Module):
-    """Block InvertedResidual of mobilenet_se.plan."""
-
-    def __init__(self, out, stride, hidden, squeezeexcite1_conv1_out_channels):
-        super().__init__()
-        self.conv1 = nn.Conv2d(out, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.relu6_1 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(
-            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.relu6_2 = nn.ReLU6(inplace=True)
-        self.squeezeexcite1 = SqueezeExcite(
-            C=hidden, conv1_out_channels=squeezeexcite1_conv1_out_channels
-        )
-        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-
-    def forward(self, x):
-        out = self.conv1(x)  # mobile_blocks.plan:21
-        out = self.bn1(out)  # mobile_blocks.plan:22
-        out = self.relu6_1(out)  # mobile_blocks.plan:23
-        out = self.conv2(out)  # mobile_blocks.plan:24
-        out = self.bn2(out)  # mobile_blocks.plan:25
-        out = self.relu6_2(out)  # mobile_blocks.plan:26
-        out = self.squeezeexcite1(out)  # mobile_blocks.plan:28
-        out = self.conv3(out)  # mobile_blocks.plan:29
-        out = self.bn3(out)  # mobile_blocks.plan:30
-        out = out + x  # mobile_blocks.plan:32
+        if self.use_residual:
+            out = out + x  # mobile_blocks.plan:32
         return out
 
 
 class Bottlenecks(nn.Module):
-    """Block Bottlenecks of mobilenet_se.plan."""
+    """Block Bottlenecks of mobilenet_se.plan, for some of its calls.
 
-    def __init__(self):
+    A class per group of calls: its repeat count differs between calls (1, 2): the
+    submodules are numbered per call.
+    """
+
+    def __init__(self, C, expand, out, repeats, stride, se=False):
         super().__init__()
-        self.invertedresidual1 = InvertedResidual(out=16, stride=1, hidden=16)
+        self.invertedresidual1 = InvertedResidual(C=C, out=out, expand=expand)
 
     def forward(self, x):
         x = self.invertedresidual1(x)  # mobilenet_se.plan:9
@@ -182,12 +126,16 @@ class Bottlenecks(nn.Module):
 
 
 class Bottlenecks_1(nn.Module):
-    """Block Bottlenecks of mobilenet_se.plan."""
+    """Block Bottlenecks of mobilenet_se.plan, for some of its calls.
 
-    def __init__(self):
+    A class per group of calls: its repeat count differs between calls (1, 2): the
+    submodules are numbered per call.
+    """
+
+    def __init__(self, C, expand, out, repeats, stride, se=False):
         super().__init__()
-        self.invertedresidual1 = InvertedResidual_1(out=24, stride=2, C=16, hidden=96)
-        self.invertedresidual2 = InvertedResidual_2(out=24, stride=1, hidden=144)
+        self.invertedresidual1 = InvertedResidual_1(C=C, out=out, stride=2, se=se)
+        self.invertedresidual2 = InvertedResidual_1(C=out, out=out, se=se)
 
     def forward(self, x):
         x = self.invertedresidual1(x)  # mobilenet_se.plan:9
@@ -196,42 +144,22 @@ class Bottlenecks_1(nn.Module):
 
 
 class Bottlenecks_2(nn.Module):
-    """Block Bottlenecks of mobilenet_se.plan."""
+    """Block Bottlenecks of mobilenet_se.plan, for some of its calls.
 
-    def __init__(self):
+    A class per group of calls: its repeat count differs between calls (1, 2): the
+    submodules are numbered per call.
+    """
+
+    def __init__(self, C, expand, out, repeats, stride, se=False):
         super().__init__()
-        self.invertedresidual1 = InvertedResidual_3(
-            out=32, stride=2, C=24, hidden=144, squeezeexcite1_conv1_out_channels=36
-        )
-        self.invertedresidual2 = InvertedResidual_4(
-            out=32, stride=1, hidden=192, squeezeexcite1_conv1_out_channels=48
-        )
-        self.invertedresidual3 = InvertedResidual_4(
-            out=32, stride=1, hidden=192, squeezeexcite1_conv1_out_channels=48
-        )
+        self.invertedresidual1 = InvertedResidual_1(C=C, out=out, stride=2, se=se)
+        self.invertedresidual2 = InvertedResidual_1(C=out, out=out, se=se)
+        self.invertedresidual3 = InvertedResidual_1(C=out, out=out, se=se)
 
     def forward(self, x):
         x = self.invertedresidual1(x)  # mobilenet_se.plan:9
         x = self.invertedresidual2(x)  # mobilenet_se.plan:9
         x = self.invertedresidual3(x)  # mobilenet_se.plan:9
-        return x
-
-
-class Bottlenecks_3(nn.Module):
-    """Block Bottlenecks of mobilenet_se.plan."""
-
-    def __init__(self):
-        super().__init__()
-        self.invertedresidual1 = InvertedResidual_3(
-            out=64, stride=2, C=32, hidden=192, squeezeexcite1_conv1_out_channels=48
-        )
-        self.invertedresidual2 = InvertedResidual_4(
-            out=64, stride=1, hidden=384, squeezeexcite1_conv1_out_channels=96
-        )
-
-    def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
-        x = self.invertedresidual2(x)  # mobilenet_se.plan:9
         return x
 
 
@@ -256,10 +184,14 @@ class MobileNetSE(nn.Module):
         self.conv1 = nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu6_1 = nn.ReLU6(inplace=True)
-        self.bottlenecks1 = Bottlenecks()
-        self.bottlenecks2 = Bottlenecks_1()
-        self.bottlenecks3 = Bottlenecks_2()
-        self.bottlenecks4 = Bottlenecks_3()
+        self.bottlenecks1 = Bottlenecks(C=16, expand=1, out=16, repeats=1, stride=1)
+        self.bottlenecks2 = Bottlenecks_1(C=16, expand=6, out=24, repeats=2, stride=2)
+        self.bottlenecks3 = Bottlenecks_2(
+            C=24, expand=6, out=32, repeats=3, stride=2, se=True
+        )
+        self.bottlenecks4 = Bottlenecks_1(
+            C=32, expand=6, out=64, repeats=2, stride=2, se=True
+        )
         self.conv2 = nn.Conv2d(64, 256, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(256)
         self.relu6_2 = nn.ReLU6(inplace=True)

@@ -6,39 +6,19 @@ from torch import nn
 class BasicBlock(nn.Module):
     """Block BasicBlock of resnet18.plan."""
 
-    def __init__(self, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        out = self.conv1(x)  # resnet18.plan:11
-        out = self.bn1(out)  # resnet18.plan:12
-        out = self.relu(out)  # resnet18.plan:13
-        out = self.conv2(out)  # resnet18.plan:14
-        out = self.bn2(out)  # resnet18.plan:15
-        out = out + x  # resnet18.plan:10
-        out = self.relu1(out)  # resnet18.plan:21
-        return out
-
-
-class BasicBlock_1(nn.Module):
-    """Block BasicBlock of resnet18.plan."""
-
-    def __init__(self, planes, stride, C):
+    def __init__(self, C, planes, stride=1):
         super().__init__()
         self.conv1 = nn.Conv2d(C, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = nn.Sequential(
-            nn.Conv2d(C, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-        )
+        self.use_downsample = stride != 1 or C != planes
+        if self.use_downsample:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(C, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
         self.relu1 = nn.ReLU(inplace=True)
 
     def forward(self, x):
@@ -47,7 +27,8 @@ class BasicBlock_1(nn.Module):
         out = self.relu(out)  # resnet18.plan:13
         out = self.conv2(out)  # resnet18.plan:14
         bn2 = self.bn2(out)  # resnet18.plan:15
-        x = self.downsample(x)  # resnet18.plan:18
+        if self.use_downsample:
+            x = self.downsample(x)  # resnet18.plan:18
         x = bn2 + x  # resnet18.plan:10
         x = self.relu1(x)  # resnet18.plan:21
         return x
@@ -73,16 +54,16 @@ class ResNet18(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            BasicBlock(planes=64, stride=1), BasicBlock(planes=64, stride=1)
+            BasicBlock(C=64, planes=64), BasicBlock(C=64, planes=64)
         )
         self.layer2 = nn.Sequential(
-            BasicBlock_1(planes=128, stride=2, C=64), BasicBlock(planes=128, stride=1)
+            BasicBlock(C=64, planes=128, stride=2), BasicBlock(C=128, planes=128)
         )
         self.layer3 = nn.Sequential(
-            BasicBlock_1(planes=256, stride=2, C=128), BasicBlock(planes=256, stride=1)
+            BasicBlock(C=128, planes=256, stride=2), BasicBlock(C=256, planes=256)
         )
         self.layer4 = nn.Sequential(
-            BasicBlock_1(planes=512, stride=2, C=256), BasicBlock(planes=512, stride=1)
+            BasicBlock(C=256, planes=512, stride=2), BasicBlock(C=512, planes=512)
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()

@@ -5,9 +5,12 @@ from torch import nn
 
 
 class ChannelShuffle2(nn.Module):
-    """Block ChannelShuffle2 of shufflenet_v2.plan."""
+    """Block ChannelShuffle2 of shufflenet_v2.plan, for some of its calls.
 
-    def __init__(self):
+    A class per group of calls: view's arguments differ between calls.
+    """
+
+    def __init__(self, groups):
         super().__init__()
 
     def forward(self, x):
@@ -19,9 +22,12 @@ class ChannelShuffle2(nn.Module):
 
 
 class ChannelShuffle2_1(nn.Module):
-    """Block ChannelShuffle2 of shufflenet_v2.plan."""
+    """Block ChannelShuffle2 of shufflenet_v2.plan, for some of its calls.
 
-    def __init__(self):
+    A class per group of calls: view's arguments differ between calls.
+    """
+
+    def __init__(self, groups):
         super().__init__()
 
     def forward(self, x):
@@ -33,9 +39,12 @@ class ChannelShuffle2_1(nn.Module):
 
 
 class ChannelShuffle2_2(nn.Module):
-    """Block ChannelShuffle2 of shufflenet_v2.plan."""
+    """Block ChannelShuffle2 of shufflenet_v2.plan, for some of its calls.
 
-    def __init__(self):
+    A class per group of calls: view's arguments differ between calls.
+    """
+
+    def __init__(self, groups):
         super().__init__()
 
     def forward(self, x):
@@ -47,7 +56,10 @@ class ChannelShuffle2_2(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan."""
+    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
+
+    A class per variant: 'x2' is no tensor.
+    """
 
     def __init__(self, stride, C, half):
         super().__init__()
@@ -68,7 +80,7 @@ class InvertedResidual(nn.Module):
             nn.BatchNorm2d(half),
             nn.ReLU(inplace=True),
         )
-        self.channelshuffle2_1 = ChannelShuffle2()
+        self.channelshuffle2_1 = ChannelShuffle2(groups=2)
 
     def forward(self, x):
         branch1 = self.branch1(x)  # shufflenet_v2.plan:32
@@ -79,7 +91,10 @@ class InvertedResidual(nn.Module):
 
 
 class InvertedResidual_1(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan."""
+    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
+
+    A class per variant: 'x2' is no tensor.
+    """
 
     def __init__(self, half):
         super().__init__()
@@ -93,7 +108,7 @@ class InvertedResidual_1(nn.Module):
             nn.BatchNorm2d(half),
             nn.ReLU(inplace=True),
         )
-        self.channelshuffle2_1 = ChannelShuffle2()
+        self.channelshuffle2_1 = ChannelShuffle2(groups=2)
 
     def forward(self, x):
         x1, x2 = x.chunk(2, dim=1)  # shufflenet_v2.plan:17
@@ -104,7 +119,10 @@ class InvertedResidual_1(nn.Module):
 
 
 class InvertedResidual_2(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan."""
+    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
+
+    A class per variant: 'x2' is no tensor.
+    """
 
     def __init__(self, stride, C, half):
         super().__init__()
@@ -125,7 +143,7 @@ class InvertedResidual_2(nn.Module):
             nn.BatchNorm2d(half),
             nn.ReLU(inplace=True),
         )
-        self.channelshuffle2_1 = ChannelShuffle2_1()
+        self.channelshuffle2_1 = ChannelShuffle2_1(groups=2)
 
     def forward(self, x):
         branch1 = self.branch1(x)  # shufflenet_v2.plan:32
@@ -136,7 +154,10 @@ class InvertedResidual_2(nn.Module):
 
 
 class InvertedResidual_3(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan."""
+    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
+
+    A class per variant: 'x2' is no tensor.
+    """
 
     def __init__(self, half):
         super().__init__()
@@ -150,7 +171,7 @@ class InvertedResidual_3(nn.Module):
             nn.BatchNorm2d(half),
             nn.ReLU(inplace=True),
         )
-        self.channelshuffle2_1 = ChannelShuffle2_1()
+        self.channelshuffle2_1 = ChannelShuffle2_1(groups=2)
 
     def forward(self, x):
         x1, x2 = x.chunk(2, dim=1)  # shufflenet_v2.plan:17
@@ -161,7 +182,10 @@ class InvertedResidual_3(nn.Module):
 
 
 class InvertedResidual_4(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan."""
+    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
+
+    A class per variant: 'x2' is no tensor.
+    """
 
     def __init__(self, stride, C, half):
         super().__init__()
@@ -182,7 +206,7 @@ class InvertedResidual_4(nn.Module):
             nn.BatchNorm2d(half),
             nn.ReLU(inplace=True),
         )
-        self.channelshuffle2_1 = ChannelShuffle2_2()
+        self.channelshuffle2_1 = ChannelShuffle2_2(groups=2)
 
     def forward(self, x):
         branch1 = self.branch1(x)  # shufflenet_v2.plan:32
@@ -193,7 +217,10 @@ class InvertedResidual_4(nn.Module):
 
 
 class InvertedResidual_5(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan."""
+    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
+
+    A class per variant: 'x2' is no tensor.
+    """
 
     def __init__(self, half):
         super().__init__()
@@ -207,7 +234,7 @@ class InvertedResidual_5(nn.Module):
             nn.BatchNorm2d(half),
             nn.ReLU(inplace=True),
         )
-        self.channelshuffle2_1 = ChannelShuffle2_2()
+        self.channelshuffle2_1 = ChannelShuffle2_2(groups=2)
 
     def forward(self, x):
         x1, x2 = x.chunk(2, dim=1)  # shufflenet_v2.plan:17

@@ -6,7 +6,7 @@ from torch import nn
 class Tower(nn.Module):
     """Block Tower of two_tower.plan."""
 
-    def __init__(self, hidden, out, F):
+    def __init__(self, F, hidden, out):
         super().__init__()
         self.linear1 = nn.Linear(F, hidden)
         self.relu1 = nn.ReLU()
@@ -39,8 +39,8 @@ class TwoTower(nn.Module):
                 "TwoTower requires min(dim, intents) >= 1, "
                 f"got dim={dim}, intents={intents}"
             )
-        self.q = Tower(hidden=128, out=dim, F=40)
-        self.v = Tower(hidden=96, out=dim, F=24)
+        self.q = Tower(F=40, hidden=128, out=dim)
+        self.v = Tower(F=24, hidden=96, out=dim)
         self.score = nn.Linear(dim, 1)
         self.intent = nn.Linear(dim, intents)
 

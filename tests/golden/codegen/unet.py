@@ -7,7 +7,7 @@ from torch import nn
 class DoubleConv(nn.Module):
     """Block DoubleConv of unet.plan."""
 
-    def __init__(self, width, C):
+    def __init__(self, C, width):
         super().__init__()
         self.conv1 = nn.Conv2d(C, width, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -29,16 +29,16 @@ class DoubleConv(nn.Module):
 class Up(nn.Module):
     """Block Up of unet.plan."""
 
-    def __init__(self, width, C):
+    def __init__(self, C, width):
         super().__init__()
-        self.up = nn.ConvTranspose2d(C, width, 2, stride=2)
-        self.doubleconv1 = DoubleConv(width=width, C=C)
+        self.up = nn.ConvTranspose2d(C, C // 2, 2, stride=2)
+        self.doubleconv1 = DoubleConv(C=C, width=width)
 
     def forward(self, x, skip):
-        x = self.up(x)  # unet.plan:21
-        skip = torch.cat([skip, x], dim=1)  # unet.plan:22
-        skip = self.doubleconv1(skip)  # unet.plan:23
-        return skip
+        up = self.up(x)  # unet.plan:21
+        out = torch.cat([skip, up], dim=1)  # unet.plan:22
+        out = self.doubleconv1(out)  # unet.plan:23
+        return out
 
 
 class UNet(nn.Module):
@@ -67,19 +67,19 @@ class UNet(nn.Module):
                 "UNet requires min(classes, width) >= 1, "
                 f"got classes={classes}, width={width}"
             )
-        self.enc1 = DoubleConv(width=width, C=3)
+        self.enc1 = DoubleConv(C=3, width=width)
         self.maxpool1 = nn.MaxPool2d(2)
-        self.enc2 = DoubleConv(width=2 * width, C=width)
+        self.enc2 = DoubleConv(C=width, width=2 * width)
         self.maxpool2 = nn.MaxPool2d(2)
-        self.enc3 = DoubleConv(width=4 * width, C=2 * width)
+        self.enc3 = DoubleConv(C=2 * width, width=4 * width)
         self.maxpool3 = nn.MaxPool2d(2)
-        self.enc4 = DoubleConv(width=8 * width, C=4 * width)
+        self.enc4 = DoubleConv(C=4 * width, width=8 * width)
         self.maxpool4 = nn.MaxPool2d(2)
-        self.doubleconv1 = DoubleConv(width=16 * width, C=8 * width)
-        self.up1 = Up(width=8 * width, C=16 * width)
-        self.up2 = Up(width=4 * width, C=8 * width)
-        self.up3 = Up(width=2 * width, C=4 * width)
-        self.up4 = Up(width=width, C=2 * width)
+        self.doubleconv1 = DoubleConv(C=8 * width, width=16 * width)
+        self.up1 = Up(C=16 * width, width=8 * width)
+        self.up2 = Up(C=8 * width, width=4 * width)
+        self.up3 = Up(C=4 * width, width=2 * width)
+        self.up4 = Up(C=2 * width, width=width)
         self.head = nn.Conv2d(width, classes, 1)
 
     def forward(self, x):

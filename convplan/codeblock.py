@@ -1,0 +1,548 @@
+"""A block's one class: its syntax walked once for all its calls (codeclasses.py holds the parts,
+codeexpr.py the expressions).
+
+Each statement is matched with what it made in every call (the next submodule and the next step
+of forward, in order), so the class has the plan's names and the graph's values.  Each argument is
+the expression the plan wrote where that gives every call's value, else a name that has the value in
+every call (the block's input dims, such as `C`, become constructor arguments the caller passes),
+else a literal, else a constructor argument of its own.  `if`s are decided per call, and each branch
+is written from the calls that took it; where the calls cannot share the class, Unmergeable says why.
+"""
+
+from __future__ import annotations
+
+from . import nodes as n
+from .codeclasses import (
+    NO_DEFAULT,
+    Arg,
+    Assign,
+    Call,
+    Forward,
+    If,
+    chainable,
+    count_of,
+    inputs_of,
+    inside,
+    label,
+    names_in,
+    prune,
+    prune_lets,
+    render_forward,
+    render_init,
+    tensor_names,
+    walk_names,
+)
+from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
+from .graph import Module, Node
+from .pysource import Brackets, Namespace, Pre, Writer, value_source
+from .scope import MODULE_ATTRS
+
+
+class BlockWriter:
+    """Writes `class <name>(nn.Module)` for every call of one block definition."""
+
+    def __init__(self, ctx, block: n.BlockDef, file: str, modules: list[Module], class_name: str, line_length: int,
+                 reason: str = ""):
+        self.ctx, self.block, self.file, self.class_name = ctx, block, file, class_name
+        self.reason = reason  # why the block's calls need more than this class
+        self.width = line_length
+        graph = ctx.model.graph
+        self.graph = graph
+        self.steps = graph.steps()
+        self.calls = [Call(m, dict(m.values), {}, [list(graph.children(m.path))], list(self.steps.get(m.path, [])))
+                      for m in modules]
+        self.local = Namespace(["self", "torch", "nn"])  # __init__'s names
+        self.names: dict[str, str] = {}  # plan name -> its Python text in __init__
+        self.args: dict[str, Arg] = {}  # Python argument name -> Arg
+        self.dims: dict[str, str] = {}  # input dim (plan name) -> its argument, once used
+        self.lets: set[str] = set()  # plan names assigned in __init__ so far, in scope here
+        self.consts: dict[str, int] = {}  # loop indices of unrolled repeats
+        self.decided: list = []  # (text, values): expressions chosen so far, for the arguments read from the input
+        attrs = {(c.module_path if isinstance(c, Node) else c.path)[-1]
+                 for m in modules for c in graph.children(m.path)}
+        self.flags = Namespace([*attrs, *MODULE_ATTRS])
+        self.refs = walk_names(block.body) & tensor_names(block.body)
+        self.frozen = 0  # inside a numbered container: __init__ builds it as one expression
+
+    # -- the class ----------------------------------------------------------------------
+
+    def write(self) -> tuple[str, dict]:
+        block = self.block
+        for p in block.params:
+            self.names[p.name] = self.local.create(p.name)
+            found = default_text(p)
+            default, text = found if found else (NO_DEFAULT, "")
+            self.args[self.names[p.name]] = Arg("param", [c.known[p.name] for c in self.calls], default,
+                                                text)
+        for c in self.calls:
+            c.env = {p.name: c.known[p.name] for p in block.params}
+        fwd = Forward(Namespace(["self", "torch", "nn"]), {})
+        params = []
+        for s, name in zip(inputs_of(block), self.calls[0].module.input_names, strict=True):
+            var = fwd.names.create(name)
+            params.append(var)
+            if s.name:
+                fwd.tensors[s.name] = var
+        fwd.cur = params[0] if params else None
+        init, forward = [], []
+        self.body(block.body, self.calls, init, forward, fwd, None)
+        for c in self.calls:
+            if any(c.queues[0]) or c.steps:
+                raise Unmergeable("the statements and the graph do not line up")
+        result = fwd.output or fwd.cur
+        forward, _ = prune(forward, {result})
+        return self._text(init, forward, params, result), self._signature()
+
+    def _signature(self) -> dict:
+        """Python argument -> Arg, in the constructor's order: input dims, required parameters, the
+        arguments of their own, parameters with defaults."""
+        rank = {"dim": 0, "lifted": 2}
+        order = sorted(self.args.items(), key=lambda kv: rank.get(kv[1].kind, 1 if kv[1].default is NO_DEFAULT
+                                                                   else 3))
+        return dict(order)
+
+    def _text(self, init: list, forward: list, params: list, result: str) -> str:
+        w = Writer(self.width)
+        w.line(f"class {self.class_name}(nn.Module):")
+        w.depth = 1
+        doc = [[f"Block {self.block.name} of {self.file}."]]
+        if self.reason:
+            doc = [[f"Block {self.block.name} of {self.file}, for some of its calls."],
+                   [f"A class per group of calls: {self.reason}."]]
+        w.docstring(doc)
+        w.line()
+        sig = [a if arg.default is NO_DEFAULT else f"{a}={arg.text}" for a, arg in self._signature().items()]
+        w.code("", Brackets("def __init__", ("self", *sig)), ":")
+        w.depth = 2
+        w.line("super().__init__()")
+        render_init(w, prune_lets(init, set())[0])
+        w.line()
+        w.depth = 1
+        w.code("", Brackets("def forward", ("self", *params)), ":")
+        w.depth = 2
+        render_forward(w, forward)
+        w.line(f"return {result}")
+        return w.text()
+
+    # -- statements ---------------------------------------------------------------------
+
+    def body(self, stmts, calls: list[Call], init: list, fwd_items: list, fwd: Forward, seq: list | None) -> None:
+        for s in stmts:
+            if isinstance(s, n.Input):
+                self._input(s, calls)
+            elif isinstance(s, n.Let):
+                self._let(s.name, s.value, calls, init)
+            elif isinstance(s, n.Ref):
+                if s.name in fwd.tensors:
+                    if s.target:
+                        fwd.tensors[s.target] = fwd.tensors[s.name]
+                    fwd.cur = fwd.tensors[s.name]
+                elif s.target:
+                    self._let(s.target, n.Name(s.name, s.span), calls, init)
+                else:
+                    raise Unmergeable(f"{s.name!r} is no tensor")
+            elif isinstance(s, n.Layer):
+                self._call(s, calls, init, fwd_items, fwd, seq)
+            elif isinstance(s, n.Merge):
+                self._merge(s, calls, init, fwd_items, fwd, seq)
+            elif isinstance(s, n.Repeat):
+                self._repeat(s, calls, init, fwd_items, fwd, seq)
+            elif isinstance(s, n.If):
+                self._if(s, calls, init, fwd_items, fwd, seq)
+            elif isinstance(s, n.Output):
+                fwd.output = fwd.tensors[s.names[0].id]
+            elif not isinstance(s, n.Pass):
+                raise Unmergeable(f"cannot write {type(s).__name__}")
+
+    def _input(self, s: n.Input, calls: list[Call]) -> None:
+        for d in s.shape.dims:
+            if isinstance(d, n.Name) and d.id not in self.names and d.id not in self.dims:
+                self.dims[d.id] = ""  # an argument once an expression needs it
+                for c in calls:
+                    c.env[d.id] = c.known[d.id]
+
+    def _let(self, name: str, value, calls: list[Call], init: list) -> None:
+        for c in calls:
+            try:
+                c.env[name] = interp(value, c.env)
+            except (Unmergeable, ArithmeticError, TypeError):
+                c.env.pop(name, None)
+        if self.frozen or not all(name in c.env for c in calls):
+            self.lets.discard(name)
+            self.names.pop(name, None) if name not in self.args_by_plan() else None
+            return
+        try:
+            text = self.expr(value)
+        except Unmergeable:
+            self.lets.discard(name)
+            return
+        if name in self.args_by_plan():  # a parameter rebound: a local of its own
+            self.names[name] = self.local.create(name)
+        self.names.setdefault(name, self.local.create(name))
+        self.lets.add(name)
+        init.append(("let", self.names[name], text))
+
+    def args_by_plan(self) -> set[str]:
+        return {p.name for p in self.block.params}
+
+    def expr(self, e, resolve: bool = True) -> str:
+        """`e` in __init__'s names; an input dim it reads becomes a constructor argument (once resolved)."""
+        names = {k: v for k, v in self.names.items() if k in self.args_by_plan() or k in self.lets}
+        for d in self.dims:
+            names[d] = self.dims[d] or f"\0{d}\0"
+        text = py(fold(e, self.consts), names)[0]
+        return self.resolve(text) if resolve else text
+
+    def resolve(self, text: str) -> str:
+        for d in [d for d in self.dims if f"\0{d}\0" in text]:
+            text = text.replace(f"\0{d}\0", self._dim(d))
+        return text
+
+    def _dim(self, d: str) -> str:
+        if not self.dims[d]:
+            self.dims[d] = self.names[d] = self.local.create(d)
+            self.args[self.dims[d]] = Arg("dim", [c.env[d] for c in self.calls], NO_DEFAULT)
+        return self.dims[d]
+
+    # -- a value in __init__: the plan's expression, a name, a literal or an argument -------
+
+    def value(self, calls: list[Call], values: list, written, hint: str, inferred: bool):
+        if written is not None:
+            try:
+                text = self.expr(written, resolve=False)
+                if all(equal(interp(written, c.env), v) for c, v in zip(calls, values, strict=True)):
+                    text = self.resolve(text)
+                    if names_in(written) - set(self.consts):  # `planes`, not `3`: what a later layer may take
+                        self._remember(text, calls, values)
+                    return text
+            except (Unmergeable, ArithmeticError, TypeError):
+                pass
+        if not inferred and is_literal(values):
+            return value_source(plain(values[0]), self.ctx.expr)
+        for text, known in self._candidates(calls):
+            if all(equal(k, v) for k, v in zip(known, values, strict=True)):
+                text = self.resolve(text)
+                self._remember(text, calls, values)
+                return text
+        if is_literal(values):
+            return value_source(plain(values[0]), self.ctx.expr)
+        return self._lift(calls, values, hint)
+
+    def _remember(self, text: str, calls: list[Call], values: list) -> None:
+        self.decided.append((text, {id(c): v for c, v in zip(calls, values, strict=True)}))
+
+    def _candidates(self, calls: list[Call]):
+        for text, known in reversed(self.decided):  # the layer before: in_channels is its out_channels
+            if all(id(c) in known for c in calls):
+                yield text, [known[id(c)] for c in calls]
+        for d in self.dims:
+            if all(d in c.env for c in calls):
+                yield (self.dims[d] or f"\0{d}\0"), [c.env[d] for c in calls]
+        for name in [*(p.name for p in self.block.params), *sorted(self.lets)]:
+            if name in self.names and all(name in c.env for c in calls):
+                yield self.names[name], [c.env[name] for c in calls]
+
+    def _lift(self, calls: list[Call], values: list, hint: str) -> str:
+        """A constructor argument of its own, which each caller passes."""
+        if len(calls) != len(self.calls):
+            raise Unmergeable(f"{hint} would be an argument that only some calls need")
+        for a, arg in self.args.items():
+            if arg.kind == "lifted" and all(equal(x, y) for x, y in zip(arg.values, values, strict=True)):
+                return a
+        a = self.local.create(hint)
+        self.args[a] = Arg("lifted", list(values), NO_DEFAULT)
+        return a
+
+    # -- calls of layers, blocks and merges ---------------------------------------------
+
+    def _call(self, s: n.Layer, calls, init, fwd_items, fwd: Forward, seq) -> None:
+        tensors = []
+        for a in s.call.args:
+            if a.name is None and isinstance(a.value, n.Name) and a.value.id in fwd.tensors:
+                tensors.append(fwd.tensors[a.value.id])
+            else:
+                break
+        options = s.call.args[len(tensors):]
+        steps = [self._next_step(c, s) for c in calls]
+        step = steps[0]
+        if step.op == "layer" or step.op == "block":
+            children = [c.queues[-1].pop(0) if c.queues[-1] else None for c in calls]
+            for child, st in zip(children, steps, strict=True):
+                path = child.module_path if isinstance(child, Node) else getattr(child, "path", None)
+                if path != st.path:
+                    raise Unmergeable("the statements and the graph do not line up")
+            doc = self._child_doc(s, calls, steps, options)
+            self._place(calls, steps, doc, init, seq)
+            wanted = len(step.item.inputs) if step.op == "block" else 1
+        else:
+            wanted = 2
+        if step.op not in ("layer", "block"):
+            for st in steps[1:]:
+                if st.item.args != step.item.args:
+                    raise Unmergeable(f"{step.op}'s arguments differ between calls")
+        if len(tensors) < wanted:
+            tensors = [fwd.cur, *tensors]
+        self._step(s, calls, steps, tensors, fwd_items, fwd)
+
+    def _next_step(self, c: Call, s: n.Layer):
+        if not c.steps:
+            raise Unmergeable("the statements and the graph do not line up")
+        st = c.steps.pop(0)
+        span = st.item.span
+        name = st.item.name if st.op == "block" else (st.item.kind if st.op == "layer" else st.op)
+        if name != s.call.name or not inside(span, s.span):
+            raise Unmergeable("the statements and the graph do not line up")
+        return st
+
+    def _step(self, s, calls, steps, tensors: list, fwd_items: list, fwd: Forward) -> None:
+        """forward's line for the step every call made here."""
+        step = steps[0]
+        owner = calls[0].module.path
+        if step.op in ("layer", "block"):
+            rel = step.path[len(owner):]
+            other = next((st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)
+                          if st.path[len(c.module.path):] != rel), None)
+            if other is not None:
+                raise Unmergeable(f"an `if` shifts the automatic names ({'.'.join(rel)} or {'.'.join(other)}); "
+                                  "naming the layers in the plan (`conv = ...`) gives one class")
+            rhs = Brackets("self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel), tuple(tensors))
+        else:
+            rhs = self._function(calls, steps, tensors, owner)
+        if fwd.silent:
+            fwd.cur = None
+            return
+        before = fwd.cur
+        target = self._target(getattr(s, "target", None), fwd)
+        if before in tensors and before != target and before not in fwd.pinned and \
+                before not in fwd.tensors.values() and before not in fwd.free:
+            fwd.free.append(before)  # the chain went on in a named variable: its own is free again
+        fwd.label = step.path[-1] if step.op in ("layer", "block") else step.op
+        where = f"{self.file}:{step.item.span.line}"
+        fwd_items.append(Assign(target, rhs, tuple(tensors), where, step.op not in ("layer", "block")))
+        fwd.cur = target
+
+    def _function(self, calls, steps, tensors: list, owner) -> object:
+        """A function's right-hand side, the same for every call: an operation's sizes read from its operands
+        when forward runs (`x.shape[0]`); calls whose code differs cannot share the class."""
+        from .codegen import emit
+        from .errors import PlanError
+        from .pysource import flat
+
+        nodes = self.ctx.model.graph.nodes
+        docs = []
+        for c, st in zip(calls, steps, strict=True):
+            known = {var: nodes[i].shape for var, i in zip(tensors, st.inputs, strict=True)}
+            try:
+                docs.append(emit(self.ctx, st, tensors, c.module.path, known))
+            except PlanError as exc:
+                raise Unmergeable(exc.diagnostics[0].message) from None
+        if len({flat(d) for d in docs}) > 1:
+            raise Unmergeable(f"the sizes of {steps[0].op} differ between the calls")
+        return docs[0]
+
+    def _target(self, name: str | None, fwd: Forward) -> str:
+        """The variable a value goes to: its own where a later statement names it, else the chain's."""
+        if name and name in self.refs:
+            var = fwd.names.create(name)
+            fwd.tensors[name] = var
+            return var
+        if fwd.cur is not None and fwd.cur not in fwd.pinned and fwd.cur not in fwd.tensors.values():
+            return fwd.cur
+        while fwd.free:
+            var = fwd.free.pop(0)
+            if var not in fwd.pinned:
+                return var
+        return fwd.names.create("out" if fwd.names.taken("x") else "x")
+
+    def _child_doc(self, s: n.Layer, calls, steps, options):
+        """The constructor call of the submodule every call made here."""
+        step = steps[0]
+        written = self._written(s, step, options)
+        if step.op == "layer":
+            node = step.item
+            if any(st.item.kind != node.kind or st.item.given != node.given for st in steps):
+                raise Unmergeable(f"{node.kind} is given different arguments in different calls")
+            hint = node.module_path[-1]
+            out = []
+            for name, positional in node.spec.call_args(node.given):
+                doc = self.value(calls, [st.item.args[name] for st in steps], written.get(name), f"{hint}_{name}",
+                                 name == node.spec.inferred)
+                out.append(doc if positional else Pre(f"{name}=", doc))
+            return Brackets(f"nn.{node.spec.name}", tuple(out))
+        cls, args = self.ctx.classes[step.item.path]
+        if any(self.ctx.classes[st.item.path][0] != cls for st in steps):
+            raise Unmergeable(f"the calls of {step.item.name} here are different classes")
+        defaults = self.ctx.defaults.get(cls, {})
+        hint = step.path[-1]
+        out = []
+        for a, _ in args:
+            values = [dict(self.ctx.classes[st.item.path][1])[a] for st in steps]
+            if a in defaults and all(equal(v, defaults[a]) for v in values):
+                continue
+            out.append(Pre(f"{a}=", self.value(calls, values, written.get(a), f"{hint}_{a}",
+                                               a not in written)))
+        return Brackets(cls, tuple(out))
+
+    def _written(self, s: n.Layer, step, options) -> dict:
+        """Argument name -> the expression written for it."""
+        if step.op == "layer":
+            order = step.item.spec.arg_names
+        else:
+            order = [p.name for p in self._definition(step.item).params]
+        out = {}
+        for i, a in enumerate(options):
+            name = a.name if a.name is not None else (order[i] if i < len(order) else None)
+            if name is not None:
+                out[name] = a.value
+        if step.op == "block":  # the callee's parameter -> its Python argument
+            pymap = self.ctx.block_args.get(self.ctx.classes[step.item.path][0], {})
+            out = {pymap.get(k, k): v for k, v in out.items()}
+        return out
+
+    def _definition(self, m: Module) -> n.BlockDef:
+        return self.ctx.model.blocks[m.name][0].definition
+
+    def _place(self, calls, steps, doc, init: list, seq: list | None) -> None:
+        if seq is not None:
+            seq.append(doc)
+            return
+        rel = steps[0].path[len(calls[0].module.path):]
+        init.append(("code", "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel) + " = ", doc))
+
+    def _merge(self, s: n.Merge, calls, init, fwd_items, fwd: Forward, seq) -> None:
+        start, outs = fwd.cur, []
+        saved = set(fwd.pinned)
+        for k, branch in enumerate(s.branches):
+            fwd.cur = start
+            fwd.pinned = saved | set(outs) | ({start} if k < len(s.branches) - 1 else set())
+            mark = len(fwd_items)
+            self.body(branch.body, calls, init, fwd_items, fwd, seq)
+            last = fwd_items[-1] if len(fwd_items) > mark else None
+            if k < len(s.branches) - 1 and isinstance(last, Assign) and last.target == fwd.cur and \
+                    fwd.cur != start and fwd.cur not in fwd.tensors.values() and fwd.cur not in saved:
+                # the branch's value waits for the merge: named after what made it (`convbn3`); the chain's
+                # variable is free again
+                fwd.free.append(fwd.cur)
+                last.target = fwd.cur = fwd.names.create(fwd.label)
+            outs.append(fwd.cur)
+            if branch.name:
+                fwd.tensors[branch.name] = fwd.cur
+        fwd.pinned = saved
+        steps = [self._next_step(c, n.Layer(s.call, None, s.span)) for c in calls]
+        for st in steps[1:]:
+            if st.item.args != steps[0].item.args:
+                raise Unmergeable(f"{s.call.name}'s arguments differ between calls")
+        self._step(s, calls, steps, outs, fwd_items, fwd)
+
+    # -- repeats and conditions ---------------------------------------------------------
+
+    def _repeat(self, s: n.Repeat, calls, init, fwd_items, fwd: Forward, seq) -> None:
+        counts = {1 if s.count is None else count_of(interp(s.count, c.env)) for c in calls}
+        if len(counts) != 1:
+            raise Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(counts)))}): "
+                              "the submodules are numbered per call")
+        count = counts.pop()
+        if s.target is None:
+            return self._unroll(s, count, calls, init, fwd_items, fwd, seq)
+        seqs = [c.queues[-1].pop(0) if c.queues[-1] else None for c in calls]
+        if any(not isinstance(m, Module) or m.kind != "seq" for m in seqs):
+            raise Unmergeable("the statements and the graph do not line up")
+        rel = {m.path[len(c.module.path):] for m, c in zip(seqs, calls, strict=True)}
+        if len(rel) != 1:
+            raise Unmergeable("the submodules' paths differ between calls")
+        for m, c in zip(seqs, calls, strict=True):
+            c.queues.append(list(self.graph.children(m.path)))
+        docs: list = []
+        chained = chainable(s.body, self.refs) and count > 0 and not fwd.silent
+        entry = fwd.cur
+        self.frozen += 1
+        fwd.silent += chained
+        try:
+            self._unroll(s, count, calls, init, fwd_items, fwd, docs)
+        finally:
+            self.frozen -= 1
+            fwd.silent -= chained
+        for c in calls:
+            if c.queues.pop():
+                raise Unmergeable("the statements and the graph do not line up")
+        path = rel.pop()
+        doc = Brackets("nn.Sequential", tuple(docs))
+        if seq is not None:
+            seq.append(doc)
+        else:
+            init.append(("code", "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path) + " = ", doc))
+        if chained:
+            fwd.cur = entry
+            target = self._target(s.target, fwd)
+            line = seqs[0].span.line
+            access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
+            fwd_items.append(Assign(target, Brackets(access, (entry,)), (entry,), f"{self.file}:{line}"))
+            fwd.label = path[-1]
+            fwd.cur = target
+        elif s.target in self.refs and fwd.cur is not None:
+            fwd.tensors[s.target] = fwd.cur
+
+    def _unroll(self, s: n.Repeat, count: int, calls, init, fwd_items, fwd: Forward, seq) -> None:
+        saved = self.consts.get(s.var) if s.var else None
+        for i in range(count):
+            if s.var:
+                self.consts[s.var] = i
+                for c in calls:
+                    c.env[s.var] = i
+            self.body(s.body, calls, init, fwd_items, fwd, seq)
+        if s.var:
+            self.consts.pop(s.var, None)
+            if saved is not None:
+                self.consts[s.var] = saved
+
+    def _if(self, s: n.If, calls, init, fwd_items, fwd: Forward, seq) -> None:
+        taken = []
+        for c in calls:
+            try:
+                taken.append(bool(interp(s.cond, c.env)))
+            except (ArithmeticError, TypeError) as exc:
+                raise Unmergeable("a condition it cannot decide") from exc
+        static = names_in(s.cond) <= set(self.consts)
+        if static or len(calls) == 0:
+            branch = s.body if (taken and taken[0]) else s.orelse
+            return self.body(branch, calls, init, fwd_items, fwd, seq)
+        if seq is not None or fwd.silent:
+            raise Unmergeable("an `if` inside a numbered container")
+        cond = self.expr(s.cond)
+        yes = [c for c, t in zip(calls, taken, strict=True) if t]
+        no = [c for c, t in zip(calls, taken, strict=True) if not t]
+        entry, tensors, pinned = fwd.cur, dict(fwd.tensors), set(fwd.pinned)
+        reusable = entry is not None and entry not in pinned and entry not in tensors.values()
+        phi = entry if reusable else fwd.names.create("out" if fwd.names.taken("x") else "x")
+        lets = set(self.lets)
+        parts = []
+        for branch, group in ((s.body, yes), (s.orelse, no)):
+            init_b, fwd_b = [], []
+            fwd.cur, fwd.tensors, fwd.pinned = phi, dict(tensors), set(pinned)
+            self.lets = set(lets)
+            if group:
+                self.body(branch, group, init_b, fwd_b, fwd, None)
+                if fwd.cur != phi:
+                    fwd_b.append(Assign(phi, fwd.cur, (fwd.cur,)))
+            elif any(not isinstance(x, (n.Pass, n.Let)) for x in branch):
+                line = branch[0].span.line
+                init_b.append(("raise", f"{self.class_name} serves the plan's calls, which never take this branch "
+                                        f"({self.file}:{line})"))
+            parts.append((init_b, fwd_b))
+        fwd.tensors, fwd.pinned, self.lets = tensors, pinned, lets
+        (init_yes, fwd_yes), (init_no, fwd_no) = parts
+        if fwd_yes or fwd_no:
+            flag = self.flags.create("use_" + (label(s.body) or label(s.orelse) or "branch"))
+            init.append(("code", f"self.{flag} = ", cond))
+            if init_yes or init_no:
+                init.append(("if", f"self.{flag}", init_yes, init_no))
+            if phi != entry:
+                fwd_items.append(Assign(phi, entry, (entry,)))
+            fwd_items.append(If(f"self.{flag}", fwd_yes, fwd_no))
+            fwd.cur = phi
+        else:
+            if init_yes or init_no:
+                init.append(("if", cond, init_yes, init_no))
+            if phi != entry:
+                fwd.names.release(phi)
+            fwd.cur = entry

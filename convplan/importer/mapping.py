@@ -1,0 +1,204 @@
+"""Torch -> plan vocabulary: a module of a registered layer kind to its kind and arguments (read from the
+module's attributes, by the registry's argument list), a functional call (`F.relu`, `torch.flatten(x, 1)`,
+`x + y`, `torch.cat`) to a layer kind or a merge.  Nothing here knows one kind from another beyond the
+registry's `Arg`s and the table of functions below."""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import BOOL, DIMS, OPT_SIZE, PAD, PADS, REGISTRY, REQUIRED, SCALE, SIZE, LayerSpec
+
+
+class Unmapped(Exception):
+    """This node cannot be written in a plan; the message says why."""
+
+
+# -- modules ------------------------------------------------------------------------------
+
+
+def layer_spec(module: nn.Module) -> LayerSpec | None:
+    """The registry's spec when `module` is exactly that torch.nn class (a subclass may change forward)."""
+    spec = REGISTRY.get(type(module).__name__)
+    return spec if spec is not None and getattr(nn, spec.name, None) is type(module) else None
+
+
+def module_args(module: nn.Module, spec: LayerSpec) -> dict:
+    """Every argument of the spec, read from the module's attributes and normalised as a plan writes it
+    (a tuple of equal sizes as one int, a bias tensor as True).  An attribute torch does not keep (PReLU's
+    `init` only fills the weight, which the state dict carries) takes the registry's default."""
+    args = {}
+    for a in spec.args:
+        value = getattr(module, a.name, a.default)
+        if a.kind == BOOL and (value is None or isinstance(value, torch.Tensor)):
+            value = value is not None  # `bias`: the parameter or None
+        args[a.name] = normalise(value, a.kind)
+    if "kernel_size" in args and "stride" in args and _default(spec, "stride") is None \
+            and args["stride"] == args["kernel_size"]:
+        args["stride"] = None  # pools keep stride=kernel_size for torch's default None
+    return args
+
+
+def inferred_value(module: nn.Module, spec: LayerSpec):
+    """The module's value of the argument a plan reads from the input (in_channels, ...), or None."""
+    if spec.inferred is None:
+        return None
+    return normalise(getattr(module, spec.inferred, None), DIMS if spec.inferred == "normalized_shape" else SIZE)
+
+
+def _default(spec: LayerSpec, name: str):
+    return next(a.default for a in spec.args if a.name == name)
+
+
+def normalise(value, kind: str):
+    """A value as a plan writes it: lists as tuples, a tuple of one repeated size as that size, floats for
+    a SCALE."""
+    if isinstance(value, list):
+        value = tuple(value)
+    if isinstance(value, tuple) and kind in (SIZE, PAD, PADS, OPT_SIZE) and value and \
+            all(v == value[0] and type(v) is type(value[0]) for v in value) and value[0] is not None:
+        value = value[0]
+    if kind == SCALE and isinstance(value, (int, tuple)) and not isinstance(value, bool):
+        value = tuple(float(v) for v in value) if isinstance(value, tuple) else float(value)
+    if isinstance(value, torch.Size):
+        value = tuple(value)
+    return value
+
+
+def written(spec: LayerSpec, args: dict) -> dict:
+    """The arguments that differ from torch's defaults: what a plan writes."""
+    defaults = {a.name: a.default for a in spec.args}
+    return {k: v for k, v in args.items() if defaults.get(k, REQUIRED) is REQUIRED or not same(v, defaults[k])}
+
+
+def same(a, b) -> bool:
+    """Equal values of the same type (True is not 1, 1 is not 1.0 for a plan's text; 1.0 == 1.0)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+# -- functional calls ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fn:
+    """A function (or tensor method) that is a layer kind or a merge: its parameters after the tensor, with
+    their defaults, and those that must keep a value (`training=False`: eval-mode dropout)."""
+
+    kind: str
+    params: tuple[tuple[str, object], ...] = ()
+    fixed: dict = field(default_factory=dict)
+    merge: bool = False
+
+
+_INPLACE = (("inplace", False),)
+FUNCTIONS: dict = {}
+
+
+def _fn(targets, kind, params=(), fixed=None, merge=False) -> None:
+    for t in targets:
+        FUNCTIONS[t] = Fn(kind, tuple(params), fixed or {}, merge)
+
+
+_fn([F.relu, "relu"], "ReLU", _INPLACE)
+_fn([torch.relu, "relu_"], "ReLU")
+_fn([F.relu6], "ReLU6", _INPLACE)
+_fn([F.silu], "SiLU", _INPLACE)
+_fn([F.mish], "Mish", _INPLACE)
+_fn([F.hardswish], "Hardswish", _INPLACE)
+_fn([F.hardsigmoid], "Hardsigmoid", _INPLACE)
+_fn([F.leaky_relu], "LeakyReLU", (("negative_slope", 0.01), *_INPLACE))
+_fn([F.elu], "ELU", (("alpha", 1.0), *_INPLACE))
+_fn([F.gelu], "GELU", (("approximate", "none"),))
+_fn([torch.sigmoid, F.sigmoid, "sigmoid"], "Sigmoid")
+_fn([torch.tanh, F.tanh, "tanh"], "Tanh")
+for _name, _f in (("Softmax", F.softmax), ("LogSoftmax", F.log_softmax)):
+    _fn([_f], _name, (("dim", None), ("_stacklevel", 3), ("dtype", None)), fixed={"dtype": None})
+_fn([torch.softmax, "softmax"], "Softmax", (("dim", None), ("dtype", None)), fixed={"dtype": None})
+_fn([torch.flatten, "flatten"], "Flatten", (("start_dim", 0), ("end_dim", -1)))
+_fn([F.dropout], "Dropout", (("p", 0.5), ("training", True), ("inplace", False)), fixed={"training": False})
+_fn([F.interpolate], "Upsample", (("size", None), ("scale_factor", None), ("mode", "nearest"),
+                                  ("align_corners", None), ("recompute_scale_factor", None), ("antialias", False)),
+    fixed={"antialias": False})
+for _nd in (1, 2, 3):
+    _fn([getattr(F, f"adaptive_avg_pool{_nd}d")], f"AdaptiveAvgPool{_nd}d", (("output_size", REQUIRED),))
+    _fn([getattr(F, f"adaptive_max_pool{_nd}d")], f"AdaptiveMaxPool{_nd}d",
+        (("output_size", REQUIRED), ("return_indices", False)), fixed={"return_indices": False})
+    _fn([getattr(F, f"max_pool{_nd}d")], f"MaxPool{_nd}d",
+        (("kernel_size", REQUIRED), ("stride", None), ("padding", 0), ("dilation", 1), ("ceil_mode", False),
+         ("return_indices", False)), fixed={"return_indices": False})
+    avg = (("kernel_size", REQUIRED), ("stride", None), ("padding", 0), ("ceil_mode", False),
+           ("count_include_pad", True))
+    _fn([getattr(F, f"avg_pool{_nd}d")], f"AvgPool{_nd}d", avg + ((("divisor_override", None),) if _nd > 1 else ()))
+_fn([operator.add, operator.iadd, torch.add, "add", "add_"], "add", (("alpha", 1),), fixed={"alpha": 1},
+    merge=True)
+_fn([operator.mul, operator.imul, torch.mul, "mul", "mul_"], "mul", merge=True)
+_fn([torch.cat, torch.concat, torch.concatenate], "cat", (("dim", 0),), merge=True)
+
+# Calls that change nothing a plan describes: their output is their input
+ALIASES = frozenset({"contiguous"})
+RESHAPES = frozenset({"view", "reshape"})
+BROADCASTS = frozenset({"expand_as", "expand"})  # before a mul, which broadcasts anyway
+
+
+def bind(fn: Fn, args: tuple, kwargs: dict) -> dict:
+    """The call's parameters after the tensor(s), by name, defaults filled in."""
+    names = [p for p, _ in fn.params]
+    if len(args) > len(names):
+        raise Unmapped(f"takes at most {len(names)} argument(s) after the tensor, got {len(args)}")
+    bound = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise Unmapped(f"its argument {key}= has no counterpart in the plan's {fn.kind}")
+        if key in bound:
+            raise Unmapped(f"{key} is given twice")
+        bound[key] = value
+    for name, default in fn.params:
+        if name not in bound:
+            if default is REQUIRED:
+                raise Unmapped(f"{name} is missing")
+            bound[name] = default
+    for name, value in fn.fixed.items():
+        if not same(bound[name], value) and bound[name] != value:
+            raise Unmapped(f"{name}={bound[name]!r} has no counterpart in a plan (it needs {name}={value!r})")
+    return bound
+
+
+def function_args(fn: Fn, bound: dict) -> dict:
+    """A layer kind's full arguments from a bound functional call (the function's extra parameters, such as
+    `training` or `dtype`, were checked by `bind`)."""
+    spec = REGISTRY[fn.kind]
+    out = {a.name: normalise(bound.get(a.name, a.default), a.kind) for a in spec.args}
+    if "inplace" in out and not isinstance(out["inplace"], bool):
+        out["inplace"] = bool(out["inplace"])
+    if "stride" in out and out.get("stride") is not None and "kernel_size" in out and \
+            out["stride"] == out["kernel_size"]:
+        out["stride"] = None
+    for a in spec.args:
+        if out[a.name] is REQUIRED:
+            raise Unmapped(f"{a.name} is missing")
+    return out
+
+
+def reshape_kind(in_shape: tuple, out_shape: tuple, args: tuple) -> tuple[str, dict]:
+    """`x.view(x.size(0), -1)`, `x.reshape(b, c, 1, 1)`: a reshape that keeps the batch (written as a size read
+    from a tensor, or -1) as Flatten() or Unflatten(1, ...)."""
+    batch = args[0] if args else None
+    if isinstance(batch, int) and batch != -1:
+        raise Unmapped(f"the batch dim is written as the constant {batch}: a plan keeps the batch symbolic")
+    if len(in_shape) < 2 or len(out_shape) < 2 or in_shape[0] != out_shape[0]:
+        raise Unmapped(f"a reshape from {list(in_shape)} to {list(out_shape)} that does not keep the batch dim")
+    if tuple(out_shape) == (in_shape[0], math.prod(in_shape[1:])):
+        return "Flatten", {"start_dim": 1, "end_dim": -1}
+    if len(in_shape) == 2:
+        return "Unflatten", {"dim": 1, "unflattened_size": tuple(out_shape[1:])}
+    raise Unmapped(f"a reshape from {list(in_shape)} to {list(out_shape)} is neither Flatten nor Unflatten")

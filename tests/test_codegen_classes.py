@@ -1,0 +1,228 @@
+"""One class per block: the generated code has a class per block the plan uses (its parameters the
+constructor's arguments, its `if`s Python `if`s), and it is still `Plan.build()`'s module: the same
+module tree, state_dict keys and shapes, and, with build()'s weights copied, the same outputs at two
+sizes, for every example and for random plans whose blocks branch on their parameters and on their
+input's channels.  Where the calls of a block cannot share a class the classes say why.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+import test_properties
+import torch
+from _torch_oracle import layer_line
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from test_codegen import PROPERTY, RUFF, SYMBOLS, init_args, module_class, round_trip, ruff_problems
+
+import convplan
+from convplan import PlanError, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
+GROUPED = "A class per group of calls:"  # the docstring of a class that serves some of a block's calls
+# The examples' blocks that need more than one class, and why (the plan can name its layers, or
+# give each row its own block, to have one).
+EXPECTED_GROUPS = {("mobilenet_se", "InvertedResidual"): "an `if` shifts the automatic names",
+                   ("mobilenet_se", "Bottlenecks"): "its repeat count differs between calls"}
+
+
+def classes_of(source: str) -> dict[str, ast.ClassDef]:
+    return {c.name: c for c in ast.parse(source).body if isinstance(c, ast.ClassDef)}
+
+
+def block_classes(source: str, plan: convplan.Plan) -> dict[str, list[ast.ClassDef]]:
+    """Block name -> its classes (`BasicBlock`, `BasicBlock_1`, ...), the plan's class left out."""
+    out: dict[str, list] = {}
+    for name, cls in classes_of(source).items():
+        doc = ast.get_docstring(cls) or ""
+        if doc.startswith("Block "):
+            out.setdefault(doc.split()[1], []).append(cls)
+        else:
+            assert name == plan.name.replace(" ", "_") or doc.startswith(f"Plan {plan.name}"), name
+    return out
+
+
+def keys_and_shapes(module: torch.nn.Module) -> list[tuple[str, list[int]]]:
+    return [(k, list(v.shape)) for k, v in module.state_dict().items()]
+
+
+def same_as_build(plan: convplan.Plan, source: str, sizes: dict, seed: int = 0) -> None:
+    """The generated module at `sizes` has build()'s tree, keys and shapes, and its outputs."""
+    model = round_trip(plan, sizes, source, seed)  # build()'s weights, loaded strictly; the same outputs
+    built = plan.build(**sizes)
+    assert [n for n, _ in model.named_modules()] == [n for n, _ in built.named_modules()]
+    layers = {n: type(m).__name__ for n, m in built.named_modules() if type(m).__module__.startswith("torch.nn")}
+    assert {n: type(m).__name__ for n, m in model.named_modules() if n in layers} == layers  # the same kinds
+    assert keys_and_shapes(model) == keys_and_shapes(built)
+
+
+def check_classes(plan: convplan.Plan, source: str) -> dict[str, list]:
+    """A class per block the plan uses, unless the block's classes say why not."""
+    found = block_classes(source, plan)
+    used = {m.name for m in plan.graph.blocks}
+    assert set(found) == used
+    for name, classes in found.items():
+        if len(classes) > 1:
+            assert all(GROUPED in (ast.get_docstring(c) or "") for c in classes), name
+    return found
+
+
+# -- the examples --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_generate_build_s_module_with_a_class_per_block(path):
+    plan = convplan.load(path)
+    source = plan.to_source()
+    found = check_classes(plan, source)
+    grouped = {(path.stem, name) for name, classes in found.items() if len(classes) > 1}
+    assert grouped == {k for k in EXPECTED_GROUPS if k[0] == path.stem}
+    for key in grouped:
+        assert all(EXPECTED_GROUPS[key] in ast.get_docstring(c) for c in found[key[1]])
+    sizes = plan.smallest_sizes()
+    if path.stem == "cnn1d":
+        sizes = {**sizes, "L": 20}
+    same_as_build(plan, source, sizes)
+    bigger = {k: v + 5 for k, v in sizes.items()}
+    if plan.satisfied(bigger):
+        same_as_build(plan, source, bigger, seed=1)
+
+
+def test_resnet18_has_one_basicblock_class():
+    plan = convplan.load(ROOT / "examples" / "resnet18.plan")
+    source = plan.to_source()
+    assert list(classes_of(source)) == ["BasicBlock", "ResNet18"]
+    cls = module_class(source)
+    block = cls().layer2[0]
+    assert type(block).__name__ == "BasicBlock" and block.use_downsample and not cls().layer2[1].use_downsample
+    assert list(inspect.signature(type(block)).parameters) == ["C", "planes", "stride"]
+    assert init_args(type(block))["stride"] == 1 and init_args(type(block))["C"] is inspect.Parameter.empty
+    # the same class builds torchvision's first block of layer2 and its second, from the arguments alone
+    assert [k for k, _ in type(block)(C=64, planes=128, stride=2).state_dict().items()][-1] == \
+        "downsample.1.num_batches_tracked"
+    assert not any("downsample" in k for k in type(block)(C=128, planes=128).state_dict())
+
+
+def test_a_block_s_input_channels_are_an_argument_its_caller_passes():
+    plan = convplan.load(ROOT / "examples" / "mobilenet_se.plan")
+    source = plan.to_source()
+    assert "def __init__(self, C, reduction=4):" in source  # SqueezeExcite: C // reduction, as written
+    assert "self.conv1 = nn.Conv2d(C, C // reduction, 1)" in source
+    assert "self.squeezeexcite1 = SqueezeExcite(C=hidden)" in source  # hidden = expand * C, in __init__
+    assert "        hidden = expand * C\n" in source
+
+
+def test_codegen_without_set_gives_no_block_size_a_default(tmp_path, capsys):
+    """Without --set the sizes that depend on the input are arguments without a guessed default, in
+    the plan's class and in every block's; stderr says nothing about defaults chosen."""
+    out = tmp_path / "m.py"
+    assert cli.main(["codegen", str(ROOT / "examples" / "unet.plan"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "default" not in err
+    source = out.read_text()
+    assert "def __init__(self, C, width):" in source  # DoubleConv: C from its caller
+    assert "def __init__(self, classes=2, width=64):" in source  # the plan's own defaults only
+    namespace: dict = {}
+    exec(compile(source, "m.py", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    with pytest.raises(TypeError, match="required positional argument: 'C'"):
+        namespace["DoubleConv"](width=4)
+
+
+# -- random plans: blocks that branch on their parameters and their input ------------------
+
+CONDITIONS = ["flag", "not flag", "C != width", "stride == 1 and C == width", "width > 2", "stride != 1 or C != width"]
+
+
+@st.composite
+def branching_block(draw, k: int) -> str:
+    """A block whose layers are all named (an `if` shifts no automatic name), with `if`s that add
+    layers, a residual, a projection shortcut, or a numbered container."""
+    lines = [f"block B{k}(width, stride=1, flag=False):", "    input x [N, C, L]"]
+    lines.append("    conv = Conv1d(width, kernel_size=3, stride=stride, padding=1, bias=False)")
+    for j in range(draw(st.integers(1, 3))):
+        cond = draw(st.sampled_from(CONDITIONS))
+        kind = draw(st.sampled_from(["layer", "seq", "else"]))
+        lines.append(f"    if {cond}:")
+        if kind == "layer":
+            lines.append(f"        extra{j} = Conv1d(width, kernel_size=1)")
+        elif kind == "seq":
+            lines += [f"        more{j} = sequential:", "            Conv1d(width, kernel_size=1)",
+                      "            ReLU()"]
+        else:
+            lines += [f"        bn{j} = BatchNorm1d()", "    else:", f"        act{j} = ReLU()"]
+    if draw(st.booleans()):
+        lines += ["    if stride == 1 and C == width:", "        add(x)"]
+    else:
+        lines += ["    y = ReLU()", "    residual:", "        x",
+                  "        skip = Conv1d(width, kernel_size=1, stride=stride)", "        skip_bn = BatchNorm1d()",
+                  "    shortcut:", "        y", "        if stride == 2:",
+                  "            pool = AvgPool1d(kernel_size=1, stride=1)"]
+    lines.append("    last = ReLU()")
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def branching_plans(draw) -> str:
+    blocks = [draw(branching_block(k)) for k in range(draw(st.integers(1, 2)))]
+    calls = []
+    for _ in range(draw(st.integers(2, 4))):
+        b = draw(st.integers(0, len(blocks) - 1))
+        width = draw(st.sampled_from(["2", "3", "w", "w + 1"]))
+        flag = draw(st.booleans())
+        if draw(st.booleans()):
+            calls += [f"r{len(calls)} = repeat i in {draw(st.integers(1, 2))}:",
+                      f"    B{b}({width}, stride=2 if i == 0 else 1, flag={flag})"]
+        else:
+            calls.append(f"B{b}({width}, stride={draw(st.integers(1, 2))}, flag={flag})")
+    body = "".join(f"    {line}\n" for line in calls)
+    return "".join(blocks) + f"plan T(w=3):\n    input [N, C, L]\n{body}"
+
+
+@given(branching_plans(), st.integers(0, 2**16))
+@PROPERTY
+def test_random_branching_blocks_are_one_class_each_and_build_s_module(text, seed):
+    try:
+        plan = convplan.parse(text, "t.plan")
+    except PlanError:
+        assume(False)
+    sizes = {"N": 2, "C": 3, "L": 8}
+    source = plan.to_source(**sizes)
+    found = check_classes(plan, source)
+    assert all(len(classes) == 1 for classes in found.values()), source  # every name is written: one class
+    same_as_build(plan, source, sizes, seed)
+    same_as_build(plan, source, {"N": 1, "C": 3, "L": 13}, seed + 1)
+    if RUFF and seed % 4 == 0:
+        assert not ruff_problems(source), ruff_problems(source) + "\n" + source
+
+
+def test_the_docs_show_the_generated_basicblock():
+    docs = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    shown = docs.split("```python\nclass BasicBlock(nn.Module):", 1)[1].split("```", 1)[0]
+    source = convplan.load(ROOT / "examples" / "resnet18.plan").to_source()
+    assert "class BasicBlock(nn.Module):" + shown in source
+
+
+@given(test_properties.stacks(), st.integers(0, 2**16))
+@PROPERTY
+def test_property_stacks_inside_a_block_are_one_class_and_build_s_module(case, seed):
+    """tests/test_properties.py's stacks over the whole vocabulary, as a block called twice on the plan's
+    input: its class takes every layer's arguments from its own (the input dims the caller passes)."""
+    shape, layers = case
+    names = SYMBOLS[: len(shape)]
+    body = "".join(f"    {layer_line(k, a)}\n" for k, a in layers)
+    text = (f"block Body():\n    input [{', '.join(names)}]\n{body}"
+            f"plan T:\n    input [{', '.join(names)}]\n    a = Body(x)\n    b = Body(x)\n    output a, b\n")
+    try:
+        plan = convplan.parse(text, "t.plan")
+    except PlanError:
+        assume(False)
+    sizes = dict(zip(names, shape, strict=True))
+    assume(plan.satisfied(sizes))
+    source = plan.to_source(**sizes)
+    assert len(check_classes(plan, source)["Body"]) == 1
+    same_as_build(plan, source, sizes, seed)
