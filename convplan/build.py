@@ -14,7 +14,7 @@ from torch import nn
 
 from .errors import Diagnostic, PlanError
 from .graph import Graph, Module, Node, Step
-from .merges import MERGES
+from .ops import FUNCTIONS, runtime_form
 
 
 class BlockModule(nn.Module):
@@ -25,7 +25,8 @@ class BlockModule(nn.Module):
     def __init__(self, steps: list, inputs: list[int], outputs: list[int], name: str):
         super().__init__()
         self.plan_name = name
-        self._steps = steps  # (node id, op, relative submodule path or None, input ids, merge arguments)
+        # (node id, op, relative submodule or parameter path or None, input ids, function arguments, unpack)
+        self._steps = steps
         self._input_ids = inputs
         self._output_ids = outputs
         self._trace: dict | None = None  # set by run(): every value, by node id
@@ -34,12 +35,16 @@ class BlockModule(nn.Module):
         if len(inputs) != len(self._input_ids):
             raise TypeError(f"{self.plan_name} takes {len(self._input_ids)} input tensor(s), got {len(inputs)}")
         values = dict(zip(self._input_ids, inputs, strict=True))
-        for node_id, op, path, sources, args in self._steps:
+        for node_id, op, path, sources, args, unpack in self._steps:
             operands = [values[i] for i in sources]
-            if path is not None:
+            if op == "param":
+                values[node_id] = self.get_parameter(path)
+            elif path is not None:
                 values[node_id] = self.get_submodule(path)(*operands)
             else:
-                values[node_id] = MERGES[op].compute(torch, operands, args)
+                values[node_id] = FUNCTIONS[op].compute(torch, operands, _resolve(args, lambda i: values[i].shape))
+            if unpack:  # a call with several outputs: each is a node's value
+                values.update(_leaves(unpack, values[node_id]))
         if self._trace is not None:
             self._trace.update(values)
         outputs = [values[i] for i in self._output_ids]
@@ -66,7 +71,8 @@ class PlanModule(BlockModule):
 def make_tree(graph: Graph, name: str) -> PlanModule:
     """The module tree the plan describes: a BlockModule per block call, an nn.Sequential per numbered
     container, a torch layer per layer node, each added to its parent in the order the plan makes them."""
-    steps = {owner: [_step(s, owner) for s in found] for owner, found in graph.steps().items()}
+    inputs = {m.path: m.inputs for m in graph.blocks} | {(): tuple(n.id for n in graph.inputs)}
+    steps = {owner: _steps(graph, owner, found, inputs.get(owner, ())) for owner, found in graph.steps().items()}
     root = PlanModule(steps.get((), []), [n.id for n in graph.inputs], list(graph.outputs), name)
     modules: dict[tuple, nn.Module] = {(): root}
     for item in graph.tree or [n.id for n in graph.layers]:
@@ -79,14 +85,83 @@ def make_tree(graph: Graph, name: str) -> PlanModule:
             path, module = node.module_path, make_layer(node)
         modules[path] = module
         modules[path[:-1]].add_module(path[-1], module)
+    for node in graph.nodes:
+        if node.op == "param":
+            modules[node.path[:-1]].register_parameter(node.path[-1], make_parameter(node))
     return root
 
 
-def _step(step: Step, owner: tuple[str, ...]) -> tuple:
-    """(node id, op, submodule path relative to the owner or None, input ids, merge arguments)"""
+def make_parameter(node: Node) -> nn.Parameter:
+    """torch.<init>(size) * scale, as the plan declares it."""
+    a = node.args
+    value = getattr(torch, a["init"])(*concrete(node.shape))
+    return nn.Parameter(value * a["scale"] if a["scale"] != 1 else value)
+
+
+def _leaves(unpack: tuple, value) -> list:
+    """(node id, tensor) of each output of a call with several, nested alike."""
+    out = []
+    for ids, v in zip(unpack, value, strict=True):
+        out += _leaves(ids, v) if isinstance(ids, tuple) else [(ids, v)]
+    return out
+
+
+def _steps(graph: Graph, owner: tuple[str, ...], found: list[Step], inputs) -> list[tuple]:
+    """The owner's steps, each with the shapes of the values at hand before it (an operation reads its sizes
+    from them when forward runs)."""
+    at_hand = [(i, graph.nodes[i].shape) for i in inputs]
+    out = []
+    for step in found:
+        out.append(_step(step, owner, at_hand))
+        unpack = step.item.unpack if isinstance(step.item, Node) else ()
+        at_hand = at_hand + [(i, graph.nodes[i].shape) for i in (_ids(unpack) if unpack else [step.out])]
+    return out
+
+
+def _ids(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_ids(item) if isinstance(item, tuple) else (item,))]
+
+
+def _step(step: Step, owner: tuple[str, ...], at_hand: list) -> tuple:
+    """(node id, op, submodule or parameter path relative to the owner or None, input ids, function arguments,
+    unpack)"""
     path = ".".join(step.path[len(owner):]) if step.path else None
-    args = dict(step.item.args) if step.op not in ("layer", "block") else {}
-    return step.out, step.op, path, tuple(step.inputs), args
+    args = {k: _sized(v, at_hand) for k, v in step.item.args.items()} if step.op not in ("layer", "block", "param") \
+        else {}
+    unpack = step.item.unpack if isinstance(step.item, Node) else ()
+    return step.out, step.op, path, tuple(step.inputs), args, unpack
+
+
+class Sized:
+    """A size an operation reads when forward runs: a formula of the sizes of values at hand (a module serves
+    every batch size and image size the plan allows, where its weights do not depend on them)."""
+
+    def __init__(self, formula, refs: dict):
+        self.formula, self.refs = formula, refs
+
+    def at(self, shape_of) -> int:
+        return int(self.formula.xreplace({s: sympy.Integer(shape_of(i)[k]) for s, (i, k) in self.refs.items()}))
+
+
+def _sized(value, at_hand: list):
+    if isinstance(value, tuple):
+        return tuple(_sized(v, at_hand) for v in value)
+    if not isinstance(value, sympy.Basic) or value.is_Integer:
+        return concrete(value)
+    found = runtime_form(value, at_hand)
+    if found is None:
+        raise ValueError(f"not a size of the tensors at hand: {value}")
+    return Sized(*found)
+
+
+def _resolve(args: dict, shape_of) -> dict:
+    """The arguments with each size read from the values at hand (`shape_of(node id)`)."""
+    def one(v):
+        if isinstance(v, tuple):
+            return tuple(one(x) for x in v)
+        return v.at(shape_of) if isinstance(v, Sized) else v
+
+    return {k: one(v) for k, v in args.items()}
 
 
 class Peak:
@@ -110,30 +185,43 @@ def values(module: PlanModule, inputs, peak: Peak | None = None):
 def _frame(block: BlockModule, operands: list, frames: list, inputs, peak: Peak):
     """Run one block call's steps (consuming `operands`), yielding every value; returns its output(s)."""
     live = dict(zip(block._input_ids, operands, strict=True))
+    shapes = {i: v.shape for i, v in live.items()}  # of every value made here: operations read sizes from them
     operands.clear()  # the caller holds no reference: the block's live values are the only ones
     frames.append(live)
     keep = set(block._output_ids)
     last = {i: k for k, step in enumerate(block._steps) for i in step[3]}
-    for k, (node_id, op, path, sources, args) in enumerate(block._steps):
+    for k, (node_id, op, path, sources, args, unpack) in enumerate(block._steps):
         ops = [live[i] for i in sources]
         for i in set(sources):
             if last[i] == k and i not in keep:
                 del live[i]
-        sub = block.get_submodule(path) if path is not None else None
-        if isinstance(sub, BlockModule):
+        sub = block.get_submodule(path) if path is not None and op != "param" else None
+        if op == "param":
+            value = block.get_parameter(path)
+        elif isinstance(sub, BlockModule):
             value = yield from _frame(sub, ops, frames, inputs, peak)
         else:
-            value = sub(*ops) if sub is not None else MERGES[op].compute(torch, ops, args)
+            value = sub(*ops) if sub is not None else FUNCTIONS[op].compute(torch, ops, _resolve(args, shapes.get))
             alive = [t for frame in frames for t in frame.values()]
-            peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *alive, *ops, value]))
+            peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *alive, *ops, *_tensors(value)]))
         del ops
-        if node_id in last or node_id in keep:
-            live[node_id] = value
-        yield node_id, value
-        del value
+        made = _leaves(unpack, value) if unpack else [(node_id, value)]
+        for i, v in made:
+            shapes[i] = v.shape
+            if i in last or i in keep:
+                live[i] = v
+            yield i, v
+        del value, made
     frames.pop()
     outputs = [live[i] for i in block._output_ids]
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _tensors(value) -> list:
+    """The tensors in a value: one, or a call's several (nested) outputs."""
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tensors(v)]
+    return [value]
 
 
 def _storage_bytes(tensors) -> int:
@@ -143,9 +231,14 @@ def _storage_bytes(tensors) -> int:
 
 
 def make_layer(node: Node) -> nn.Module:
-    """`torch.nn.<kind>(**arguments)`, every argument concrete."""
+    """`torch.nn.<kind>(**arguments)` (or convplan's own module of that name: modules.py), every argument
+    concrete."""
     spec = node.spec
     kwargs = {name: concrete(node.args[name]) for name in spec.torch_order() if name in node.given}
+    if spec.module != "torch.nn":
+        from . import modules
+
+        return getattr(modules, spec.name)(**kwargs)
     return getattr(nn, spec.name)(**kwargs)
 
 
@@ -161,7 +254,9 @@ def concrete(value):
 
 
 def build_module(plan) -> PlanModule:
-    missing = sorted({s.name for node in plan.layers for v in node.args.values() for s in _symbols(v)})
+    params = [node.shape for node in plan.graph.nodes if node.op == "param"]  # a learnable tensor's size
+    values = [*(v for node in plan.layers for v in node.args.values()), *params]
+    missing = sorted({s.name for v in values for s in _symbols(v)})
     if missing:
         message = (f"building {plan.name} needs a value for {', '.join(missing)}: the layers' weights depend on it; "
                    f"pass {', '.join(f'{m}=...' for m in missing)}")

@@ -307,9 +307,7 @@ class BlockWriter:
                                   "naming the layers in the plan (`conv = ...`) gives one class")
             rhs = Brackets("self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel), tuple(tensors))
         else:
-            from .codegen import emit
-
-            rhs = emit(self.ctx, step, tensors, owner)
+            rhs = self._function(calls, steps, tensors, owner)
         if fwd.silent:
             fwd.cur = None
             return
@@ -322,6 +320,25 @@ class BlockWriter:
         where = f"{self.file}:{step.item.span.line}"
         fwd_items.append(Assign(target, rhs, tuple(tensors), where, step.op not in ("layer", "block")))
         fwd.cur = target
+
+    def _function(self, calls, steps, tensors: list, owner) -> object:
+        """A function's right-hand side, the same for every call: an operation's sizes read from its operands
+        when forward runs (`x.shape[0]`); calls whose code differs cannot share the class."""
+        from .codegen import emit
+        from .errors import PlanError
+        from .pysource import flat
+
+        nodes = self.ctx.model.graph.nodes
+        docs = []
+        for c, st in zip(calls, steps, strict=True):
+            known = {var: nodes[i].shape for var, i in zip(tensors, st.inputs, strict=True)}
+            try:
+                docs.append(emit(self.ctx, st, tensors, c.module.path, known))
+            except PlanError as exc:
+                raise Unmergeable(exc.diagnostics[0].message) from None
+        if len({flat(d) for d in docs}) > 1:
+            raise Unmergeable(f"the sizes of {steps[0].op} differ between the calls")
+        return docs[0]
 
     def _target(self, name: str | None, fwd: Forward) -> str:
         """The variable a value goes to: its own where a later statement names it, else the chain's."""

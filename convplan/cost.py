@@ -10,7 +10,8 @@ counting them as zero:
   weights.  Bias adds are not counted.  Every other kind is listed in `uncounted`.
 - "flopcounter": exactly what `torch.utils.flop_counter.FlopCounterMode` reports for the
   built module: 2 per multiply-accumulate of convolutions and matrix products (mm, addmm,
-  bmm), nothing else (normalisation, pooling, activations, merges are uncounted there).
+  bmm; the operations matmul and scaled_dot_product_attention: their `products`), nothing else
+  (normalisation, pooling, activations, merges are uncounted there).
 - "fvcore": exactly what fvcore's `FlopCountAnalysis(module, inputs).total()` reports: the
   multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
   average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a
@@ -33,6 +34,7 @@ import sympy
 
 from . import cost_fvcore, cost_ptflops
 from .graph import Graph, Node
+from .ops import OPS
 from .shapes import to_expr, value_at
 
 
@@ -48,12 +50,30 @@ def _per_mac(k: int) -> Callable:
     return lambda node, graph: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
 
 
+def _flopcounter(node: Node, graph: Graph) -> tuple:
+    """2 per multiply-accumulate of convolutions and Linear, and of products of tensors (matmul, attention)."""
+    macs = node.meta["macs"] if node.meta["macs"] is not None else node.meta.get("products")
+    if macs is not None and node.op == "scaled_dot_product_attention":
+        macs = _unless_cpu_flash(node, graph, macs)
+    return (None if macs is None else 2 * macs), ()
+
+
+def _unless_cpu_flash(node: Node, graph: Graph, macs):
+    """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims and no dropout in one fused
+    kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no formula for: 0 there;
+    elsewhere the math path's two matrix products (measured, tests/test_ops_cost.py)."""
+    q, _, v = (graph.nodes[i].shape for i in node.inputs)
+    if len(q) != 4 or node.args["dropout_p"] != 0:
+        return macs
+    return sympy.Piecewise((0, sympy.Eq(q[-1], v[-1])), (macs, True))
+
+
 CONVENTIONS = {
     c.name: c
     for c in (
         Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
-                   "products, nothing else", _per_mac(2)),
+                   "products (Linear, matmul, attention), nothing else", _flopcounter),
         Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
                    "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
         Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "
@@ -63,9 +83,14 @@ CONVENTIONS = {
 
 
 def macs(graph: Graph) -> None:
-    """meta["macs"]: a node's multiply-accumulates with its weights, or None where its kind declares none."""
+    """meta["macs"]: a node's multiply-accumulates with its weights, or None where its kind declares none;
+    meta["products"]: those of a product of tensors (matmul, attention: no weights), or None."""
     nodes = graph.nodes
     for node in nodes:
+        function = OPS.get(node.op)
+        products = function.products if function is not None else None
+        node.meta["products"] = None if products is None else \
+            to_expr(products([nodes[i].shape for i in node.inputs], node.shape, node.args))
         spec = node.spec if node.op == "layer" else None
         if spec is None or spec.macs is None:
             node.meta["macs"] = None
@@ -117,7 +142,7 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
     rule = CONVENTIONS[convention].rule
     by_layer, uncounted, skipped = {}, [], {}
     for node in graph.nodes:
-        if node.op == "input":
+        if node.op in UNCOSTED:
             continue
         value, ops = rule(node, graph)
         kind = node.kind or node.op
@@ -159,7 +184,7 @@ def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None
     costs = {name: cost(graph, name, check) for name in names}
     kinds: dict[str, dict] = {}
     for node in graph.nodes:
-        if node.op == "input":
+        if node.op in UNCOSTED:
             continue
         row = kinds.setdefault(node.kind or node.op, dict.fromkeys(names))
         for name, c in costs.items():
@@ -171,4 +196,7 @@ def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None
     return Comparison(kinds, costs)
 
 
-ROUNDING = "int() of the sum"  # the --compare row of what a tool's rounding of its total adds
+ROUNDING = "int() of the sum"
+# Nodes that compute nothing: inputs, learnable tensors (weights), and the other outputs of a call (counted
+# at the call)
+UNCOSTED = ("input", "param", "item")  # the --compare row of what a tool's rounding of its total adds

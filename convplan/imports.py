@@ -17,6 +17,8 @@ from . import nodes as n
 from .errors import Diagnostic, PlanError, Span, did_you_mean
 from .layers import REGISTRY
 from .merges import MERGES
+from .opcall import PARAMETER
+from .ops import OPS
 from .scope import BlockSource, Namespace
 
 MAX_FILES = 256  # files imported, directly or not
@@ -60,6 +62,8 @@ class _Loader:
             clash = f"block {block.name} has the name of a torch layer"
         elif block.name in MERGES:
             clash = f"block {block.name} has the name of the merge {block.name}()"
+        elif block.name in OPS or block.name == PARAMETER:
+            clash = f"block {block.name} has the name of the tensor operation {block.name}()"
         if clash:  # the first definition stands; a layer or merge keeps its name
             self.fail("E022", clash, block.name_span, file, source, "choose another name")
             return

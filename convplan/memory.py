@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 import sympy
 
 from .graph import Graph, Node
-from .merges import MERGES, mul_rule
+from .layers import REGISTRY
+from .merges import mul_rule
+from .ops import FUNCTIONS, OpSpec
 from .saves import INPUT, INT64, NEW, OPMATH, SAME, STATS
 from .shapes import to_expr, value_at
 
@@ -76,11 +78,14 @@ class Memory:
 
 
 def creates(node: Node) -> bool:
-    """Whether the node's output is a new tensor in eval mode (not a view or its input itself)."""
-    if node.op == "input":
+    """Whether the node's output is a new tensor in eval mode (not a view or its input itself, nor a weight)."""
+    if node.op in ("input", "param"):
         return False
+    if node.op == "item":  # one of several outputs: a view where its call's are
+        spec = FUNCTIONS.get(node.kind) or REGISTRY.get(node.kind)
+        return not getattr(spec, "aliases_input", False)
     if node.op != "layer":
-        return True  # merges compute new tensors
+        return not getattr(FUNCTIONS[node.op], "aliases_input", False)  # merges compute new tensors
     return not (node.spec.aliases_input or node.args.get("inplace") is True)
 
 
@@ -115,12 +120,25 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
     by_layer, unmodelled = {}, []
     for node in nodes:
         ins = [nodes[i] for i in node.inputs]
-        grad[node.id] = node.op == "layer" and node.params != 0 or any(grad[i.id] for i in ins)
+        grad[node.id] = node.op in ("layer", "param") and node.params != 0 or any(grad[i.id] for i in ins)
         storage[node.id] = node.id
-        if node.op == "input":
+        if node.op in ("input", "param"):
             continue
-        if node.op != "layer":
-            saving = _product(ins, grad, storage, size) if MERGES[node.op].saves_operands else []
+        if node.op == "item":  # saved by its call; its storage is the call's input's where that is a view
+            storage[node.id] = storage[ins[0].id] if not creates(node) else node.id
+            continue
+        spec = FUNCTIONS.get(node.op)
+        if isinstance(spec, OpSpec):
+            if spec.saves is None:
+                unmodelled.append(node.op)
+                continue
+            rule = spec.saves(node.args, ins[0].shape, node.shape)
+            if rule.aliases:
+                storage[node.id] = storage[ins[0].id]
+            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
+                      if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
+        elif node.op != "layer":
+            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
         elif node.spec.saves is None:
             unmodelled.append(node.kind)
             continue
@@ -128,7 +146,7 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
             rule = node.spec.saves(node.args, ins[0].shape, node.shape)
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins[0], storage, size) for item in rule.items
+            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
                       if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
         by_layer[node.name] = _keep(saving, kept)
     return by_layer, tuple(dict.fromkeys(unmodelled))
@@ -141,10 +159,12 @@ def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
     saving = []
     left, left_bytes, left_grad = storage[ins[0].id], size * _numel(ins[0]), grad[ins[0].id]
     shapes = [ins[0].shape]
+    if ins[0].op == "param":  # a learnable tensor is a weight, counted as parameters
+        left = None
     for right in ins[1:]:
-        if grad[right.id]:
+        if grad[right.id] and left is not None:
             saving.append((left, left_bytes, 1))
-        if left_grad:
+        if left_grad and right.op != "param":
             saving.append((storage[right.id], size * _numel(right), 1))
         shapes.append(right.shape)
         left, left_bytes = object(), size * sympy.Mul(*mul_rule(shapes, {})[0])
@@ -152,14 +172,16 @@ def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
     return saving
 
 
-def _item(item, node: Node, source: Node, storage: dict, size: int) -> tuple:
-    """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own."""
+def _item(item, node: Node, source: Node, storage: dict, size: int, nodes=None) -> tuple:
+    """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
+    whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
     if item.what == NEW:
         return object(), ITEM_BYTES[item.dtype](size) * item.numel, item.scale
     of = source if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
-    return storage[of.id], size * _numel(of), item.scale
+    owner = nodes[storage[of.id]] if nodes is not None else of
+    return storage[of.id], size * _numel(owner), item.scale
 
 
 def _numel(node: Node) -> sympy.Expr:

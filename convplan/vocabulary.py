@@ -20,4 +20,4 @@ INT = r"[0-9]+(?:_[0-9]+)*"
 UNKNOWN = rf"\?(?:{IDENT})?"
 SINGLE_QUOTED = r"'[^'\\\n]*'"
 DOUBLE_QUOTED = r'"[^"\\\n]*"'
-OPERATORS = r"->|==|!=|<=|>=|<|>|\*\*|//|[-+*%=]"
+OPERATORS = r"->|==|!=|<=|>=|<|>|\*\*|//|[-+*/%=]"

@@ -40,7 +40,7 @@ def _created_bytes(bound, dtype) -> int:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         values = module.run(*inputs)
-    given = {t.untyped_storage().data_ptr() for t in inputs}
+    given = {t.untyped_storage().data_ptr() for t in [*inputs, *module.parameters()]}  # a Parameter is no activation
     storages = {}
     for value in values.values():
         storage = value.untyped_storage()

@@ -134,6 +134,9 @@ class LayerSpec:
     # It mixes the last dim only (Linear): after a conv/pool that is a spatial dim, and a Flatten() was probably
     # left out (W340)
     last_dim_features: bool = False
+    # Where the class lives: torch.nn, or torchvision.ops for the few kinds torchvision's models need that
+    # convplan carries a copy of (convplan/modules.py: build() uses it, generated code includes it)
+    module: str = "torch.nn"
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:

@@ -122,7 +122,8 @@ def _call(doc: Document, node: Node) -> str:
     if node.op == "input":
         return f"input `{node.name}`"
     call = show_call(node, doc.plan.graph)
-    where = f"torch.nn.{node.kind}" if node.op == "layer" else f"merge `{node.op}`"
+    where = (f"{node.spec.module}.{node.kind}" if node.op == "layer" else f"merge `{node.op}`" if node.op in MERGES
+             else "torch.nn.Parameter" if node.op == "param" else f"tensor operation `{node.kind or node.op}`")
     if node.op in MERGES and MERGES[node.op].along:
         where += f" (joins along `{MERGES[node.op].along}`)"
     return f"`{node.name}` = `{call}`  ({where})"
