@@ -18,6 +18,7 @@ from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions, Named
 from .errors import Span, did_you_mean, rename_fix
+from .functions import Functions
 from .graph import Node
 from .hints import source_text
 from .layercall import LayerCalls
@@ -42,6 +43,7 @@ class Walker:
         self.binder = Binder(st, self.values)
         self.assertions = Assertions(st, self.values)
         self.layers = LayerCalls(st, self.binder, self.assertions)
+        self.values.functions = Functions(st, self.values, self.binder)
         self.depth = 0  # bodies being walked, one inside the other
 
     @property
@@ -91,7 +93,8 @@ class Walker:
         for src in {id(s): s for s in self.st.library.values()}.values():
             frame = Frame({}, src.namespace, src.file, src.source)
             with self.diag.located(frame):
-                check_name(self.diag, src.definition.name, src.definition.name_span, "block name")
+                what = "function name" if isinstance(src.definition, n.FunctionDef) else "block name"
+                check_name(self.diag, src.definition.name, src.definition.name_span, what)
                 seen = set()
                 for p in src.definition.params:
                     if p.name in seen:
@@ -130,7 +133,7 @@ class Walker:
             raise Abort
         handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
                     n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
-                    n.Pass: lambda s: None}
+                    n.Pass: lambda s: None, n.Return: self._return}
         start = len(self.st.nodes)
         handlers[type(stmt)](stmt)
         if self.frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
@@ -228,6 +231,11 @@ class Walker:
         self._bind(stmt.target, value, stmt.target_span or stmt.span)
         self.frame.current = value
 
+    def _return(self, stmt: n.Return) -> None:
+        self.diag.error("E209", "`return` belongs in a def (a size function); a plan or block ends with its "
+                        "chain's value, or `output name`", stmt.span)
+        raise Skip
+
     def _output(self, stmt: n.Output) -> None:
         if self.frame.nested:
             self.diag.error("E206", "an output belongs at the top level of a plan or block", stmt.span,
@@ -300,6 +308,9 @@ class Walker:
 
     def _call(self, stmt: n.Layer) -> None:
         call = stmt.call
+        src = self.frame.namespace.get(call.name)
+        if src is not None and isinstance(src.definition, n.FunctionDef):
+            return self._function_stmt(stmt)
         inputs, rest = self._tensor_args(call)
         if call.name in MERGES:
             out = self._merge(call, rest, self._with_current(inputs, 2, call), stmt.target, stmt.span)
@@ -314,6 +325,15 @@ class Walker:
                 out = self._layer_call(stmt, inputs)
         self._bind(stmt.target, out, stmt.target_span or stmt.span)
         self.frame.current = out
+
+    def _function_stmt(self, stmt: n.Layer) -> None:
+        """`c = make_divisible(v, 8)` parses as a layer call: a def's value is a number, named like one."""
+        if stmt.target is None or stmt.expect is not None:
+            self.diag.error("E114", f"{stmt.call.name} is a size function: it gives a number, not a tensor",
+                            stmt.call.name_span, hints=[f"name its value (`c = {stmt.call.name}(...)`) or use it "
+                                                        "in an argument"])
+            raise Skip
+        self._let(n.Let(stmt.target, stmt.call, stmt.span, stmt.target_span))
 
     def _tensor_args(self, call: n.Call):
         """The call's leading positional arguments that name tensors, and the other arguments."""
