@@ -1,7 +1,7 @@
 """Arguments: ONE binder matches a call's arguments to what the callee declares (a layer's
 torch arguments, a block's parameters, a merge's options), then each kind of callee turns the
 matched syntax into values: a layer coerces each by its argument kind (the table `COERCE`,
-one entry per kind of layers.py), a block evaluates them where it is called, a merge takes
+one entry per kind of layers/spec.py), a block evaluates them where it is called, a merge takes
 integers.
 """
 
@@ -255,7 +255,7 @@ class Binder:
         return self.values.int(expr, "value")
 
 
-# How a value written for each argument kind of layers.py is validated.
+# How a value written for each argument kind of layers/spec.py is validated.
 COERCE = {
     INT: Binder._int, OPT_INT: Binder._int,
     SIZE: Binder._size, OPT_SIZE: Binder._size, PADS: Binder._size, DIMS: Binder._size,

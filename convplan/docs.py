@@ -14,7 +14,7 @@ PATH = Path(__file__).resolve().parent.parent / "docs" / "layers.md"
 
 HEAD = """# Layers
 
-Generated from the registry (`convplan/layers.py`) by `python -m convplan.docs`; do not edit.
+Generated from the registry (`convplan/layers/`) by `python -m convplan.docs`; do not edit.
 
 A plan calls a layer with torch.nn's class name and torch's arguments, in torch's order, leaving out
 the one the input decides (the *read from the input* column).  Every shape rule, requirement and

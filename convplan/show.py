@@ -1,5 +1,5 @@
 """Printers for shapes and argument values as a plan writes them.  A leaf module (only
-shapes.py below it), so the rules, the graph and the hints can all print the same way."""
+shapes/ below it), so the rules, the graph and the hints can all print the same way."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convplan.shapes import _printer, dim, floordiv, mod, pyrepr, unknown
+from convplan.shapes import dim, floordiv, mod, pyrepr, unknown
+from convplan.shapes.printing import _printer
 
 L, H = dim("L"), dim("H")
 ATOMS = [L, H, unknown("_p"), floordiv(L + 1, 2), floordiv(H, 3), mod(L, 4), floordiv(L - 1, 2), floordiv(L, 7) + 0]

@@ -431,10 +431,11 @@ def test_depthwise_conv_counts_like_torch():
 # -- the chain fast paths give what the general rewrites give --------------------------
 
 from convplan import layercall, shapes  # noqa: E402 - the private paths under test
+from convplan.shapes import canonical, conditions, printing  # noqa: E402
 
 SYMBOLS = [L, dim("H"), p, sympy.Symbol("m", integer=True, nonnegative=True)]
 chain_terms = st.builds(
-    lambda x, low, big, c, raw: (shapes._raw(FloorDiv, x + low, big) if raw else floordiv(x + low, big)) + c,
+    lambda x, low, big, c, raw: (canonical._raw(FloorDiv, x + low, big) if raw else floordiv(x + low, big)) + c,
     st.sampled_from(SYMBOLS), st.integers(-300, 300), st.integers(2, 64), st.integers(-40, 40), st.booleans())
 affine = st.builds(lambda x, c: x + c, st.sampled_from(SYMBOLS), st.integers(-300, 300))
 
@@ -442,9 +443,9 @@ affine = st.builds(lambda x, c: x + c, st.sampled_from(SYMBOLS), st.integers(-30
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(chain_terms, affine), st.integers(2, 16), st.integers(1, 2000))
 def test_chain_step_equals_the_general_floordiv(a, b, v):
-    fast = shapes._chain_step(a, b)
+    fast = canonical._chain_step(a, b)
     assert fast is not None
-    assert fast == shapes._floordiv_split(a, b)
+    assert fast == canonical._floordiv_split(a, b)
     (x,) = a.free_symbols
     assert evaluate(fast, {x.name: v}) == evaluate(a, {x.name: v}) // b
 
@@ -452,9 +453,9 @@ def test_chain_step_equals_the_general_floordiv(a, b, v):
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(chain_terms, affine), st.integers(-300, 300))
 def test_chain_bound_equals_the_general_condition(d, v):
-    fast = shapes._chain_bound(d)
+    fast = conditions._chain_bound(d)
     assert fast is not None
-    assert fast == shapes._nonneg_general(d)
+    assert fast == conditions._nonneg_general(d)
     (x,) = d.free_symbols
     if v >= 1 or not x.is_positive:
         holds = evaluate(d, {x.name: v}) >= 0
@@ -464,9 +465,9 @@ def test_chain_bound_equals_the_general_condition(d, v):
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)), st.integers(2, 16), st.integers(1, 2000))
 def test_chain_mod_equals_the_general_mod(a, b, v):
-    fast = shapes._chain_mod(a, b)
+    fast = canonical._chain_mod(a, b)
     assert fast is not None
-    general = shapes._mod_split(a, b)
+    general = canonical._mod_split(a, b)
     assert fast == general and fast.args == general.args and hash(fast) == hash(general)
     (x,) = a.free_symbols
     assert evaluate(fast, {x.name: v}) == evaluate(a, {x.name: v}) % b
@@ -474,10 +475,10 @@ def test_chain_mod_equals_the_general_mod(a, b, v):
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.sampled_from(SYMBOLS), chain_terms.map(lambda e: e.as_coeff_Add()[1]),
-                 st.builds(lambda x, b: shapes._raw(IntMod, x + 1, b), st.sampled_from(SYMBOLS), st.integers(2, 9))),
+                 st.builds(lambda x, b: canonical._raw(IntMod, x + 1, b), st.sampled_from(SYMBOLS), st.integers(2, 9))),
        st.integers(-10**30, 10**30))
 def test_plus_is_sympys_add(t, c):
-    fast, general = shapes._plus(t, c), sympy.Add(t, c)
+    fast, general = canonical._plus(t, c), sympy.Add(t, c)
     assert fast == general and fast.args == general.args and hash(fast) == hash(general)
     assert fast.is_commutative and type(fast) is type(general)
 
@@ -506,21 +507,21 @@ def test_greater_is_sympys_relation(y, b, c, k):
 
 
 def test_chain_fast_paths_decline_other_forms():
-    assert shapes._chain_step(2 * L + 1, 2) is None  # a coefficient: the gcd rule applies
-    assert shapes._chain_step(L + H, 2) is None
-    assert shapes._chain_step(L + sympy.Rational(1, 2), 2) is None
-    assert shapes._chain_bound(L - H) is None
-    assert shapes._chain_bound(shapes._raw(FloorDiv, 2 * L + 1, 4) - 3) is None
-    assert shapes._chain_mod(2 * L + 1, 4) is None
-    assert shapes._chain_mod(shapes._raw(IntMod, L + 1, 8) + 1, 4) is None  # (y % 8) % 4 is y % 4
-    assert shapes._chain_mod(L + 1, 1) is None
+    assert canonical._chain_step(2 * L + 1, 2) is None  # a coefficient: the gcd rule applies
+    assert canonical._chain_step(L + H, 2) is None
+    assert canonical._chain_step(L + sympy.Rational(1, 2), 2) is None
+    assert conditions._chain_bound(L - H) is None
+    assert conditions._chain_bound(canonical._raw(FloorDiv, 2 * L + 1, 4) - 3) is None
+    assert canonical._chain_mod(2 * L + 1, 4) is None
+    assert canonical._chain_mod(canonical._raw(IntMod, L + 1, 8) + 1, 4) is None  # (y % 8) % 4 is y % 4
+    assert canonical._chain_mod(L + 1, 1) is None
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(SYMBOLS), st.integers(-300, 300))
 def test_chain_bound_equals_sympys_own_relation(x, n):
     # _chain_bound builds `x >= n` unevaluated where x's sign decides nothing: what sympy.Ge itself gives
-    got = shapes._chain_bound(x - n)
+    got = conditions._chain_bound(x - n)
     assert got == sympy.Ge(x, n) and type(got) is type(sympy.Ge(x, n))
 
 
@@ -541,8 +542,8 @@ def _expressions(depth: int = 3):
         st.builds(lambda a, b: a * b, sub, sub),
         st.builds(floordiv, sub, _divisors),
         st.builds(mod, sub, _divisors),
-        st.builds(lambda a, b: shapes._raw(FloorDiv, a + _x, b), sub, _divisors),  # unevaluated, as sympy may
-        st.builds(lambda a, b: shapes._raw(IntMod, a + _x, b), sub, _divisors),  # leave them
+        st.builds(lambda a, b: canonical._raw(FloorDiv, a + _x, b), sub, _divisors),  # unevaluated, as sympy may
+        st.builds(lambda a, b: canonical._raw(IntMod, a + _x, b), sub, _divisors),  # leave them
         st.builds(lambda a, b: a // b, sub, _divisors),  # sympy's own floor and Mod: left to xreplace
         st.builds(lambda a, b: a % b, sub, _divisors),
         st.builds(lambda a, b: sympy.Rational(1, 2) * a + b, sub, sub),
@@ -598,7 +599,7 @@ def test_integer_floordiv_and_mod_are_pythons(a, b):
 
 @given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)))
 def test_floordiv_by_one_keeps_a_chain_dim(a):
-    assert floordiv(a, 1) is a and shapes._chain_dim(a) and a.is_integer
+    assert floordiv(a, 1) is a and canonical._chain_dim(a) and a.is_integer
 
 
 def _chain_dims(depth: int = 3):
@@ -607,8 +608,8 @@ def _chain_dims(depth: int = 3):
     if depth == 0:
         return base
     sub = _chain_dims(depth - 1)
-    term = st.one_of(base, st.builds(lambda a, b: shapes._raw(FloorDiv, a, b), sub, st.integers(1, 16)),
-                     st.builds(lambda a, b: shapes._raw(IntMod, a, b), sub, st.integers(1, 16)))
+    term = st.one_of(base, st.builds(lambda a, b: canonical._raw(FloorDiv, a, b), sub, st.integers(1, 16)),
+                     st.builds(lambda a, b: canonical._raw(IntMod, a, b), sub, st.integers(1, 16)))
     return st.one_of(term, st.builds(lambda t, c: t + c, term, st.integers(-300, 300)))
 
 
@@ -620,7 +621,7 @@ def _chain_dims(depth: int = 3):
                            st.one_of(_chain_dims(2), st.integers(-9, 9).map(sympy.Integer))),
                  st.builds(lambda a, b: a * b + 1, _chain_dims(1), _chain_dims(1))))
 def test_quick_printing_is_the_printers(e):
-    assert shapes._print.__wrapped__(e) == shapes._printer.doprint(e)
+    assert printing._print.__wrapped__(e) == printing._printer.doprint(e)
 
 
 # -- long sums (named unknowns, layer after layer): merged term by term, tested against sympy.Add -------------
@@ -663,9 +664,9 @@ def test_long_sums_grow_as_sympy_adds(e, additions, rnd):
     for d in additions:
         fast, general = shapes.offset(fast, d), general + d
         _same(fast, general)
-        assert pyrepr(fast) == shapes._printer.doprint(general)
-        assert at_least(fast, 0) == shapes._nonneg_general(general)
-        assert type(at_least(fast, 0)) is type(shapes._nonneg_general(general))
+        assert pyrepr(fast) == printing._printer.doprint(general)
+        assert at_least(fast, 0) == conditions._nonneg_general(general)
+        assert type(at_least(fast, 0)) is type(conditions._nonneg_general(general))
         assert floordiv(fast, 1) == general
         limit = 10**100
         walked = any(layercall._holds_number_past(a, limit) for a in sympy.Add.make_args(general))
@@ -682,10 +683,10 @@ def test_long_symbol_sums_print_and_bound_as_sympy(e, steps):
     for k, m in steps:  # like terms meet, and cancel
         e = shapes.offset(e, k * m)
         general = sympy.Add(*e.args)
-        assert pyrepr(e) == shapes._printer.doprint(general)
+        assert pyrepr(e) == printing._printer.doprint(general)
         for bound in (0, 3, -7):
-            assert at_least(e, bound) == shapes._nonneg_general(general - bound)
-            assert type(at_least(e, bound)) is type(shapes._nonneg_general(general - bound))
+            assert at_least(e, bound) == conditions._nonneg_general(general - bound)
+            assert type(at_least(e, bound)) is type(conditions._nonneg_general(general - bound))
         walked = any(layercall._holds_number_past(a, 10**100) for a in sympy.Add.make_args(e))
         assert not (shapes.numbers_below(e, 10**100) and walked)
 

@@ -1,0 +1,225 @@
+"""Convolutions and transposed convolutions (Conv1d-3d, ConvTranspose1d-3d)."""
+
+# ruff: noqa: B023
+
+from __future__ import annotations
+
+import sympy
+
+from .. import saves as sv
+from ..shapes import at_least, divides, floordiv, offset, to_expr
+from .spec import (
+    BOOL,
+    CONV_SIZE,
+    CONV_T_SIZE,
+    PAD,
+    SIZE,
+    STR,
+    Arg,
+    RuleContext,
+    channels_at,
+    dims_of,
+    member_of,
+    ntuple,
+    per_dim,
+    prod,
+    show,
+    split_channels,
+)
+
+
+def _conv_common(ctx: RuleContext, shape, a, nd):
+    k = per_dim(ctx, a["kernel_size"], nd, "kernel_size", broadcast=False)
+    s, d = per_dim(ctx, a["stride"], nd, "stride"), per_dim(ctx, a["dilation"], nd, "dilation")
+    ctx.positive([a["groups"]], "groups")
+    ctx.positive([a["out_channels"]], "out_channels")
+    ctx.positive(k, "kernel_size")
+    ctx.positive(s, "stride")
+    ctx.positive(d, "dilation")
+    cin, g = shape[-nd - 1], a["groups"]
+    ctx.require(divides(cin, g), lambda: f"in_channels ({show(cin)}) must be divisible by groups ({show(g)})", "groups")
+    ctx.require(
+        divides(a["out_channels"], g),
+        lambda: f"out_channels ({show(a['out_channels'])}) must be divisible by groups ({show(g)})",
+        "groups",
+    )
+    return k, s, d
+
+
+def conv_rule(ctx: RuleContext, shape, a, nd):
+    k, s, d = _conv_common(ctx, shape, a, nd)
+    lead, _, spatial = split_channels(shape, nd)
+    pads = _conv_pads(ctx, shape, a, nd, k, d)
+    out = []
+    for x, (lo, hi), ki, si, di in zip(spatial, pads, k, s, d, strict=True):
+        ext = di * (ki - 1) + 1
+        _padding_mode_limits(ctx, a["padding_mode"], x, lo, hi)
+        m = offset(x, lo + hi - ext)  # what the windows slide over; the constants are summed first: one sympy Add
+        ctx.require(
+            at_least(m, 0),
+            lambda: f"the padded input ({show(offset(x, lo + hi))}) must be at least the kernel's extent ({show(ext)})",
+        )
+        if a["padding"] != "same":
+            ctx.tail(x, m, si, hi, ext)
+        out.append(offset(m, 1) if a["padding"] == "same" else offset(floordiv(m, si), 1))  # 'same': x where padded
+    return (*lead, a["out_channels"], *out)
+
+
+def _conv_pads(ctx: RuleContext, shape, a, nd, k, d):
+    """(left, right) padding of each spatial dim."""
+    pad, mode = a["padding"], a["padding_mode"]
+    if pad == "same":
+        strides = [to_expr(v) for v in per_dim(ctx, a["stride"], nd, "stride")]
+        if any(v.is_Integer and v != 1 for v in strides):
+            ctx.fail("padding='same' is not supported for strided convolutions", "padding",
+                     hint="use an explicit padding, or stride=1")
+        for v in strides:  # a symbolic stride (stride=D - 1): torch runs it where it is 1
+            ctx.require(sympy.Eq(v, 1), lambda: f"padding='same' needs stride 1, got {show(v)}", "stride")
+        totals = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
+        if mode != "zeros" and isinstance(a["dilation"], tuple):
+            # torch sizes F.pad's 'same' padding by zipping the dilation AS WRITTEN with the kernel:
+            # dilation=(2,) pads the first spatial dim only (the conv still dilates every dim)
+            totals = totals[: len(a["dilation"])] + [0] * (nd - len(a["dilation"]))
+        return [(floordiv(t, 2), t - floordiv(t, 2)) for t in totals]
+    if pad == "valid":
+        return [(0, 0)] * nd
+    if mode == "zeros":
+        p = per_dim(ctx, pad, nd, "padding")
+        ctx.nonneg(p, "padding")
+        return [(v, v) for v in p]
+    return _mode_pads(ctx, shape, pad, nd)
+
+
+def _mode_pads(ctx: RuleContext, shape, pad, nd):
+    """padding_mode != 'zeros': torch first runs F.pad(x, padding reversed, each twice, mode), which pads
+    the last len(padding) dims of the input as it is (unbatched too), then convolves without padding.
+    Negative values crop."""
+    p = ntuple(pad, nd)
+    m, r = len(p), len(shape)
+    if m > 3:  # F.pad's reflect/replicate/circular kernels stop at 3 dims
+        ctx.fail(f"padding_mode other than 'zeros' pads at most 3 dims, got {m} padding values", "padding",
+                 hint=f"give padding as an int or {nd} values")
+    if r not in (m + 1, m + 2):
+        ctx.fail(f"padding_mode needs a {m + 1}-D or {m + 2}-D input for a {m}-value padding, got {r}-D", "padding",
+                 hint=f"give padding as an int or {nd} values")
+    if m > nd:  # the extra leading value pads the channels, which only works when it is 0
+        ctx.require(sympy.Eq(p[0], 0), lambda: f"padding {show(p)} would pad the channel dim", "padding")
+        p = p[1:]
+    return [(0, 0)] * (nd - len(p)) + [(v, v) for v in p]
+
+
+def _padding_mode_limits(ctx, mode, x, lo, hi):
+    if mode == "reflect":
+        for p in {lo, hi}:
+            ctx.require(
+                at_least(x - p, 1),
+                lambda: f"padding_mode='reflect' needs padding ({show(p)}) < the input size ({show(x)})",
+                "padding_mode",
+            )
+    elif mode == "circular":
+        for p in {lo, hi}:
+            ctx.require(
+                at_least(x - p, 0),
+                lambda: f"padding_mode='circular' needs padding ({show(p)}) <= the input size ({show(x)})",
+                "padding_mode",
+            )
+
+
+def conv_window(a, nd):
+    """(extent, stride, left padding) per spatial dim: the window each output position reads."""
+    k, s, d = dims_of(a["kernel_size"], nd), dims_of(a["stride"], nd), dims_of(a["dilation"], nd)
+    if a["padding"] == "same":  # torch pads the smaller half on the left
+        left = [floordiv(di * (ki - 1), 2) for ki, di in zip(k, d, strict=True)]
+    elif a["padding"] == "valid":
+        left = [0] * nd
+    else:
+        left = dims_of(a["padding"], nd)
+    if a["padding"] == "same" and a["padding_mode"] != "zeros" and isinstance(a["dilation"], tuple):
+        return [None] * nd  # torch's F.pad sizing with a 1-tuple dilation (see _conv_pads): not modelled
+    return [(di * (ki - 1) + 1, si, li) for ki, si, di, li in zip(k, s, d, left, strict=True)]
+
+
+def conv_count(a, nd):
+    k = ntuple(a["kernel_size"], nd)
+    weight = a["out_channels"] * floordiv(a["in_channels"], a["groups"]) * prod(k)
+    return weight + (a["out_channels"] if a["bias"] else 0)
+
+
+def conv_macs(shape, out, a, nd):
+    """Each output element is a dot product of in_channels/groups x kernel inputs with the weights; an
+    unbatched input counts as a batch of one (torch adds the dim)."""
+    k = ntuple(a["kernel_size"], nd)
+    return prod(out[: -nd - 1]) * a["out_channels"] * prod(out[-nd:]) * floordiv(a["in_channels"], a["groups"]) \
+        * prod(k)
+
+
+def conv_t_rule(ctx: RuleContext, shape, a, nd):
+    if isinstance(a["padding"], str):
+        ctx.fail(f"padding={a['padding']!r} is not supported for {ctx.spec.name}", "padding")
+    if a["padding_mode"] != "zeros":
+        ctx.fail(f'only padding_mode="zeros" is supported for {ctx.spec.name}', "padding_mode")
+    k, s, d = _conv_common(ctx, shape, a, nd)
+    p, op = per_dim(ctx, a["padding"], nd, "padding"), per_dim(ctx, a["output_padding"], nd, "output_padding")
+    ctx.nonneg(p, "padding")
+    ctx.nonneg(op, "output_padding")
+    lead, _, spatial = split_channels(shape, nd)
+    out = []
+    for x, pi, opi, ki, si, di in zip(spatial, p, op, k, s, d, strict=True):
+        ctx.require(
+            at_least(sympy.Max(si, di) - opi, 1),
+            lambda: f"output_padding ({show(opi)}) must be smaller than either stride ({show(si)})"
+                    f" or dilation ({show(di)})",
+            "output_padding",
+        )
+        size = (x - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
+        ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1", "padding")
+        out.append(size)
+    return (*lead, a["out_channels"], *out)
+
+
+def conv_t_count(a, nd):
+    k = ntuple(a["kernel_size"], nd)
+    weight = a["in_channels"] * floordiv(a["out_channels"], a["groups"]) * prod(k)
+    return weight + (a["out_channels"] if a["bias"] else 0)
+
+
+def conv_t_macs(shape, out, a, nd):
+    """Each INPUT element is scattered through out_channels/groups x kernel weights."""
+    k = ntuple(a["kernel_size"], nd)
+    return prod(shape[: -nd - 1]) * a["in_channels"] * prod(shape[-nd:]) * floordiv(a["out_channels"], a["groups"]) \
+        * prod(k)
+
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def conv_family(nd: int) -> None:
+    args = (
+        Arg("out_channels"),
+        Arg("kernel_size", kind=SIZE),
+        Arg("stride", 1, SIZE),
+        Arg("padding", 0, PAD, ("same", "valid")),
+        Arg("dilation", 1, SIZE),
+        Arg("groups", 1),
+        Arg("bias", True, BOOL),
+        Arg("padding_mode", "zeros", STR, _PADDING_MODES),
+    )
+    member_of("Conv", nd, args=args, rule=conv_rule, count=conv_count, macs=conv_macs, window=conv_window,
+            saves=sv.conv(nd), size_rule=CONV_SIZE, inferred="in_channels", infer=channels_at(nd), short="conv")
+
+
+def conv_transpose_family(nd: int) -> None:
+    args = (
+        Arg("out_channels"),
+        Arg("kernel_size", kind=SIZE),
+        Arg("stride", 1, SIZE),
+        Arg("padding", 0, PAD, ("same", "valid")),
+        Arg("output_padding", 0, SIZE),
+        Arg("groups", 1),
+        Arg("bias", True, BOOL),
+        Arg("dilation", 1, SIZE),
+        Arg("padding_mode", "zeros", STR, _PADDING_MODES),
+    )
+    member_of("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, macs=conv_t_macs,
+            saves=sv.SAVES_INPUT, size_rule=CONV_T_SIZE, inferred="in_channels", infer=channels_at(nd), short="deconv")
+

@@ -1,0 +1,176 @@
+"""Pools: max, average, adaptive and power-average (LPPool), 1d to 3d."""
+
+# ruff: noqa: B023
+
+from __future__ import annotations
+
+import sympy
+
+from .. import saves as sv
+from ..shapes import at_least, floordiv, offset, to_expr
+from .spec import (
+    AVG_POOL_SIZE,
+    BOOL,
+    CONV_SIZE,
+    FLOAT,
+    GLOBAL,
+    OPT_INT,
+    OPT_SIZE,
+    POINTWISE,
+    SIZE,
+    Arg,
+    RuleContext,
+    SizeRule,
+    dims_of,
+    member_of,
+    nonempty,
+    per_dim,
+    show,
+    split_channels,
+)
+
+
+def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
+    """torch's pooling_output_shape, including "the last window must start inside the input"."""
+    ext = d * (k - 1) + 1
+    # torch checks p against half the dilated kernel, then half the kernel: the second one binds.
+    ctx.require(
+        at_least(k - 2 * p, 0),
+        lambda: f"padding ({show(p)}) must be at most half of the kernel size ({show(k)})",
+        "padding",
+    )
+    if not ceil_mode:
+        m = offset(x, 2 * p - ext)
+        ctx.tail(x, m, s, p, ext)
+        size = offset(floordiv(m, s), 1)
+    else:
+        # min(ceil((x+2p-ext)/s), ceil((x+p)/s) - 1) + 1: the last window must start inside x + the left pad.
+        # Both are floor((x + c)/s) for a constant c, so the smaller c wins.
+        by_ceil, by_start = 2 * p - ext + s - 1, p - 1
+        gap = to_expr(by_ceil - by_start)
+        shift = by_ceil if gap.is_nonpositive else by_start if gap.is_positive else sympy.Min(by_ceil, by_start)
+        size = offset(floordiv(offset(x, shift), s), 1)
+    ctx.require(
+        at_least(size, 1),
+        lambda: f"the output size ({show(size)}) would be less than 1 (input {show(x)}, kernel {show(k)})",
+    )
+    return size
+
+
+def pool_window(a, nd):
+    k = dims_of(a["kernel_size"], nd)
+    s = k if a["stride"] is None else dims_of(a["stride"], nd)
+    p, d = dims_of(a["padding"], nd), dims_of(a.get("dilation", 1), nd)
+    return [(di * (ki - 1) + 1, si, pi) for ki, si, pi, di in zip(k, s, p, d, strict=True)]
+
+
+def adaptive_window(a, nd):
+    """A dim pooled to one position reads all of it; a dim kept (None) reads its own position; others read
+    windows that differ from position to position (not modelled)."""
+    size = dims_of(a["output_size"], nd)
+    return [POINTWISE if v is None else GLOBAL if v == 1 else None for v in size]
+
+
+def pool_rule(ctx: RuleContext, shape, a, nd):
+    if a.get("return_indices"):
+        ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
+    k = per_dim(ctx, a["kernel_size"], nd, "kernel_size")
+    s = k if a["stride"] is None else per_dim(ctx, a["stride"], nd, "stride")
+    p, d = per_dim(ctx, a["padding"], nd, "padding"), per_dim(ctx, a.get("dilation", 1), nd, "dilation")
+    ctx.positive(k, "kernel_size")
+    ctx.positive(s, "stride")
+    ctx.nonneg(p, "padding")
+    ctx.positive(d, "dilation")
+    if a.get("divisor_override") is not None:
+        v = a["divisor_override"]
+        ctx.require(sympy.Ne(v, 0), "divisor_override must not be 0", "divisor_override")
+    lead, c, spatial = split_channels(shape, nd)
+    if ctx.spec.kernel_within_input:  # its torch kernel compares the raw input (padding ignored) with the kernel
+        for x, ki in zip(spatial, k, strict=True):
+            ctx.require(at_least(x - ki, 0), lambda: f"the input ({show(x)}) must be at least the kernel ({show(ki)})",
+                        "kernel_size")
+    out = [pool_size(ctx, *v, a["ceil_mode"]) for v in zip(spatial, k, s, p, d, strict=True)]
+    return (*lead, c, *out)
+
+
+def adaptive_rule(ctx: RuleContext, shape, a, nd):
+    if a.get("return_indices"):
+        ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
+    spatial = shape[-nd:]
+    if a["output_size"] is None:
+        ctx.fail("output_size must be an int or a tuple (None keeps a dim only inside a tuple)", "output_size")
+    size = per_dim(ctx, a["output_size"], nd, "output_size", broadcast=False)
+    if nd == 1 and size[0] is None:
+        ctx.fail(f"{ctx.spec.name} needs an int output_size", "output_size")
+    ctx.nonneg([v for v in size if v is not None], "output_size")
+    out = [x if v is None else v for x, v in zip(spatial, size, strict=True)]
+    if isinstance(a["output_size"], tuple) and len(shape) == nd:  # torch's tuple handling needs a dim more
+        ctx.fail(f"{ctx.spec.name} with a tuple output_size needs at least a {nd + 1}-D input", "output_size")
+    if len(shape) not in (nd + 1, nd + 2):  # torch's mean() shortcut for a 1 x 1 (x 1) output takes any rank
+        for v in out:
+            ctx.require(sympy.Eq(v, 1), f"{ctx.spec.name} expects a {nd + 1}-D or {nd + 2}-D input, got "
+                        f"{len(shape)}-D (torch takes other ranks only for output_size 1)")
+    return nonempty(ctx, (*shape[:-nd], *out))
+
+
+def max_pool_family(nd: int) -> None:
+    args = (
+        Arg("kernel_size", kind=SIZE),
+        Arg("stride", None, OPT_SIZE),
+        Arg("padding", 0, SIZE),
+        Arg("dilation", 1, SIZE),
+        Arg("return_indices", False, BOOL),
+        Arg("ceil_mode", False, BOOL),
+    )
+    member_of("MaxPool", nd, args=args, rule=pool_rule, short="maxpool", window=pool_window, size_rule=CONV_SIZE,
+            saves=sv.max_pool)
+
+
+def avg_pool_family(nd: int) -> None:
+    args = (
+        Arg("kernel_size", kind=SIZE),
+        Arg("stride", None, OPT_SIZE),
+        Arg("padding", 0, SIZE),
+        Arg("ceil_mode", False, BOOL),
+        Arg("count_include_pad", True, BOOL),
+    )
+    if nd > 1:  # AvgPool1d has none
+        args += (Arg("divisor_override", None, OPT_INT),)
+    member_of("AvgPool", nd, args=args, rule=pool_rule, short="avgpool", kernel_within_input=nd == 3,
+            window=pool_window, size_rule=AVG_POOL_SIZE, saves=sv.SAVES_INPUT)
+
+
+def adaptive_pool_family(nd: int) -> None:
+    size = Arg("output_size", kind=OPT_SIZE)
+    # AdaptiveAvgPool2d/3d take any rank for a 1 x 1 (x 1) output: adaptive_rule checks the rank
+    member_of("AdaptiveAvgPool", nd, args=(size,), rule=adaptive_rule, ranks=None if nd > 1 else (nd + 1, nd + 2),
+            min_rank=nd, short="adaptiveavgpool", window=adaptive_window, saves=sv.adaptive_avg_pool(nd))
+    member_of("AdaptiveMaxPool", nd, args=(size, Arg("return_indices", False, BOOL)), rule=adaptive_rule, min_rank=nd,
+            short="adaptivemaxpool", window=adaptive_window, saves=sv.max_pool)
+
+
+def lp_pool_rule(ctx: RuleContext, shape, a, nd):
+    """avg_pool of x**p without padding, times the window size, to the 1/p: avg_pool's sizes."""
+    if a["norm_type"] == 0:
+        ctx.fail("norm_type must not be 0 (torch takes the 1/norm_type power)", "norm_type")
+    k = a["kernel_size"]
+    if nd == 1 and isinstance(k, tuple):  # torch multiplies by kernel_size itself
+        ctx.fail(f"kernel_size must be an int for {ctx.spec.name}, got {show(k)}", "kernel_size")
+    if isinstance(k, tuple) and len(k) != nd:  # torch unpacks it into nd values
+        ctx.fail(f"kernel_size must be an int or {nd} values for {ctx.spec.name}, got {show(k)}", "kernel_size")
+    return pool_rule(ctx, shape, {**a, "padding": 0}, nd)
+
+
+def lp_pool_window(a, nd):
+    return pool_window({**a, "padding": 0}, nd)
+
+
+LP_POOL_SIZE = SizeRule("(x - kernel_size)//stride + 1", lambda x, v: [x, -v["kernel_size"]], lambda v: v["stride"])
+
+
+def lp_pool_family(nd: int) -> None:
+    args = (Arg("norm_type", kind=FLOAT), Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE),
+            Arg("ceil_mode", False, BOOL))
+    member_of("LPPool", nd, args=args, rule=lp_pool_rule, short="lppool", kernel_within_input=nd == 3,
+            window=lp_pool_window, size_rule=LP_POOL_SIZE)
+

@@ -1,0 +1,327 @@
+"""The layer registry: ONE place where each torch layer kind declares
+
+- its arguments, in torch's positional order, with torch's defaults (`Arg`),
+- which argument the input decides (`inferred`: in_channels, in_features, ...),
+- the input ranks it accepts,
+- its shape rule (symbolic, torch-exact, with the conditions under which torch raises),
+- its parameter count.
+
+The torch constructor and the generated code both use `name` (torch.nn's class name) and
+the resolved arguments, so nothing else in convplan special-cases a layer kind: what a rule
+or a hint needs to know about a kind is a field of its spec.  Rules receive a `RuleContext`
+context and return the output shape; a condition that may fail goes through
+`ctx.require(cond, message)`, which turns it into an error, a requirement or nothing.
+
+This module holds the spec types and the helpers rules share; the kinds are registered by family in the
+other modules of the package, in the order `__init__` gives."""
+
+# Messages are lambdas (printing sympy is slow) that RuleContext.require calls at once, never later:
+# ruff: noqa: B023
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sympy
+
+from ..shapes import at_least, mod, pyrepr, to_expr
+
+REQUIRED = object()  # marks an argument without a default
+
+
+# Argument kinds: how a value written in a plan is validated (see check.py `_coerce`).
+INT = "int"  # an integer expression
+
+
+SIZE = "size"  # an int or an nd-tuple of ints
+
+
+PAD = "pad"  # SIZE, or one of the strings in `choices` ('same', 'valid')
+
+
+BOOL = "bool"
+
+
+FLOAT = "float"
+
+
+STR = "str"
+
+
+OPT_INT = "int or None"
+
+
+OPT_SIZE = "size or None"  # adaptive pools: None entries keep that dim
+
+
+PADS = "pads"  # an int or a tuple of 2*nd ints (ZeroPad & co.)
+
+
+DIMS = "dims"  # an int or a tuple of ints (LayerNorm, Unflatten)
+
+
+SCALE = "scale"  # a float or a tuple of floats
+
+
+OPT_FLOAT = "float or None"  # BatchNorm's momentum: None is a cumulative average
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    default: object = REQUIRED
+    kind: str = INT
+    choices: tuple = ()  # for STR
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """torch's output size of one spatial dim, `numerator//divisor + 1` (no division where divisor is None),
+    for explaining it: `text` as torch's documentation writes it (`x`: the input size), `terms(x, v)` the
+    numerator's terms with one dim's argument values `v` put in, `divisor(v)`."""
+
+    text: str
+    terms: Callable
+    divisor: Callable | None = None
+
+
+CONV_SIZE = SizeRule("(x + 2*padding - dilation*(kernel_size - 1) - 1)//stride + 1",
+                     lambda x, v: [x, 2 * v["padding"], -v["dilation"] * (v["kernel_size"] - 1), -1],
+                     lambda v: v["stride"])
+
+
+AVG_POOL_SIZE = SizeRule("(x + 2*padding - kernel_size)//stride + 1",
+                         lambda x, v: [x, 2 * v["padding"], -v["kernel_size"]], lambda v: v["stride"])
+
+
+CONV_T_SIZE = SizeRule("(x - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1",
+                       lambda x, v: [(x - 1) * v["stride"], -2 * v["padding"], v["dilation"] * (v["kernel_size"] - 1),
+                                     v["output_padding"]])
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str  # torch.nn class name, also the name used in plans
+    args: tuple[Arg, ...]  # the arguments a plan may write, in torch's positional order
+    rule: Callable  # (ctx, shape, args) -> output shape
+    count: Callable = lambda a: 0  # (args) -> number of parameters
+    macs: Callable | None = None  # (input shape, output shape, args) -> multiply-accumulates with the weights
+    # In eval mode the output is the input's storage (a view, or the input itself): it takes no memory.
+    # A kind with an `inplace` argument writes into its input when that is True.
+    aliases_input: bool = False
+    # What autograd saves for backward in training (saves.py): (args, input shape, output shape) -> Saves;
+    # None: not modelled (memory lists the kind instead of counting it as nothing).
+    saves: Callable | None = None
+    # How output positions read input positions (receptive.py): POINTWISE, GLOBAL, or (args, nd) -> one
+    # (extent, stride, left padding) per spatial dim of the window it slides; None: not modelled.
+    window: Callable | str | None = None
+    # torch's documented output size of one spatial dim, in its argument names (`x`: the input size), for
+    # `convplan explain`: SizeRule(text, numerator, divisor, addend) of one dim's values, or None.
+    size_rule: SizeRule | None = None
+    inferred: str | None = None  # torch's name of the argument read from the input
+    infer: Callable | None = None  # (shape, args) -> value of `inferred`
+    ranks: tuple[int, ...] | None = None  # accepted input ranks; None = any >= min_rank
+    min_rank: int = 1
+    inferred_at: int = 0  # its place in torch's constructor: GroupNorm(num_groups, num_channels) has it second
+    nd: int = 0  # spatial dims of a 1d/2d/3d family member
+    family: str = ""  # e.g. "Conv" for Conv1d/2d/3d: used to suggest the right member
+    short: str = ""  # base of submodule names (conv1, pool2, ...)
+    kernel_within_input: bool = False  # torch refuses a kernel larger than the unpadded input (AvgPool3d)
+    pad_mode: str = ""  # padding layers: F.pad's mode ("constant", "reflect", "replicate"), which sets the limits
+    # It mixes the last dim only (Linear): after a conv/pool that is a spatial dim, and a Flatten() was probably
+    # left out (W340)
+    last_dim_features: bool = False
+
+    @functools.cached_property  # read on every layer call
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+    def call_args(self, given) -> list[tuple[str, bool]]:
+        """The arguments a call writes (those in `given`), in torch's order, each with whether it goes
+        by position: torch's leading required ones, up to the first left out; the rest by keyword."""
+        required = {a.name for a in self.args if a.default is REQUIRED} | {self.inferred}
+        out, positional = [], True
+        for name in self.torch_order():
+            positional = positional and name in required and name in given
+            if name in given:
+                out.append((name, positional))
+        return out
+
+    def torch_order(self) -> tuple[str, ...]:
+        """torch's constructor argument order, the inferred argument included."""
+        names = self.arg_names
+        if self.inferred is None or self.inferred in names:  # LayerNorm's is written or defaulted
+            return names
+        return names[: self.inferred_at] + (self.inferred,) + names[self.inferred_at :]
+
+
+class LayerError(Exception):
+    """Raised by a rule: the layer is refused.  `arg` names the argument to point at."""
+
+    def __init__(self, message: str, arg: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.arg, self.hint = message, arg, hint
+
+
+@dataclass
+class RuleContext:
+    """What a shape rule sees besides the shape and the arguments."""
+
+    spec: LayerSpec
+    conds: list = field(default_factory=list)  # (condition, message, arg)
+    warns: list = field(default_factory=list)  # (condition, message, arg, code): torch warns, or fails in training
+    tails: list = field(default_factory=list)  # (condition, message): positions a strided window never reads
+
+    def require(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
+        """A condition torch checks.  False refuses the layer at once (later arithmetic may rely on it);
+        a symbolic one becomes a requirement.  `message` may be a lambda: printing sympy is slow."""
+        if cond is sympy.true:
+            return
+        text = message() if callable(message) else message
+        if cond is sympy.false:
+            raise LayerError(text, arg)
+        self.conds.append((cond, text, arg))
+
+    def warn(self, cond, message: str | Callable[[], str], arg: str | None = None, code: str = "W300") -> None:
+        """Something torch accepts in eval mode but warns about, or refuses in training, when `cond` holds."""
+        if cond is not sympy.false:
+            self.warns.append((cond, message() if callable(message) else message, arg, code))
+
+    def tail(self, x, m, s, hi, ext) -> None:
+        """Warn (W310) when, for some sizes, the last window stops before the end of the input.
+
+        With m = x + lo + hi - ext, the last window ends (m % s) - hi positions short of it: torch
+        silently never reads them.  A stride wider than the window skips samples everywhere by design,
+        and a constant size either drops or not, so both are left alone."""
+        s, hi, ext = to_expr(s), to_expr(hi), to_expr(ext)
+        if not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi or not x.free_symbols:
+            return  # (free_symbols last: it walks the whole of x)
+        short = mod(m, s) - hi
+        # A number where x's form fixes the residue (x = 2*H); else it runs through every residue as x grows
+        # and so is never decided (sympy's own try is slow): compared unevaluated.
+        dropped = sympy.Gt(short, 0) if short.is_Number else sympy.Gt(short, 0, evaluate=False)
+        if dropped is not sympy.false:
+            self.tails.append((dropped, f"the last {show(short)} position(s) of {show(x)}"))
+
+    def fail(self, message: str, arg: str | None = None, hint: str | None = None):
+        raise LayerError(message, arg, hint)
+
+    def positive(self, values, arg: str) -> None:
+        for v in values:
+            self.require(at_least(v, 1), lambda: f"{arg} must be positive, got {show(v)}", arg)
+
+    def nonneg(self, values, arg: str) -> None:
+        for v in values:
+            self.require(at_least(v, 0), lambda: f"{arg} must not be negative, got {show(v)}", arg)
+
+
+POINTWISE = "pointwise"  # output position i reads input position i only (activations, eval-mode BatchNorm)
+
+
+GLOBAL = "global"  # every output position reads every input position (statistics over the input, Flatten)
+
+
+REGISTRY: dict[str, LayerSpec] = {}
+
+
+def register(spec: LayerSpec) -> LayerSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def show(v) -> str:
+    """A value for a message, in Python syntax (`L//2`, not `FloorDiv(L, 2)`)."""
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(show(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return pyrepr(v) if isinstance(v, sympy.Basic) else str(v)
+
+
+def ntuple(value, nd: int) -> tuple:
+    return tuple(value) if isinstance(value, tuple) else (value,) * nd
+
+
+def per_dim(ctx: RuleContext, value, nd: int, arg: str, broadcast: bool = True) -> tuple:
+    """An int, or a tuple of nd values (of 1 value when torch broadcasts it): nd values, else refused."""
+    if not isinstance(value, tuple):
+        return (value,) * nd
+    if len(value) == nd:
+        return value
+    if broadcast and len(value) == 1:
+        return value * nd
+    counts = f"{nd} value{'s' if nd > 1 else ''}" + (" (or 1)" if broadcast and nd > 1 else "")
+    ctx.fail(f"{arg} must be an int or a tuple of {counts} for {ctx.spec.name}, got {show(value)}", arg,
+             hint=f"torch builds {ctx.spec.name} with it but fails when it runs")
+
+
+def prod(values):
+    return math.prod(values, start=sympy.Integer(1))
+
+
+def split_channels(shape, nd):
+    """(leading dims, channels, spatial dims) of a [.., C, *spatial] input."""
+    return shape[: -nd - 1], shape[-nd - 1], shape[-nd:]
+
+
+def nonempty(ctx: RuleContext, out) -> tuple:
+    """torch returns empty tensors where a size reaches 0; a plan's dims are positive, so refuse those."""
+    for i, d in enumerate(out):
+        ctx.require(at_least(d, 1), lambda: f"output dim {i} would be {show(d)}: empty tensors are not planned", None)
+    return tuple(out)
+
+
+def dims_of(value, nd: int) -> tuple:
+    """An int or a tuple of nd values (or of one, which torch broadcasts): nd values."""
+    value = ntuple(value, nd)
+    return value * nd if len(value) == 1 else value
+
+
+def same_shape(ctx, shape, a):
+    return tuple(shape)
+
+
+def member_of(family: str, nd: int, *, rule: Callable, count: Callable | None = None, macs: Callable | None = None,
+            **fields) -> LayerSpec:
+    """Register `<family><nd>d`, whose rule, count and macs see `nd`; it takes an unbatched or a
+    batched input unless `ranks` says otherwise."""
+    fields.setdefault("ranks", (nd + 1, nd + 2))
+    if count is not None:
+        fields["count"] = lambda a: count(a, nd)
+    if macs is not None:
+        fields["macs"] = lambda shape, out, a: macs(shape, out, a, nd)
+    return register(LayerSpec(name=f"{family}{nd}d", family=family, nd=nd,
+                              rule=lambda ctx, shape, a: rule(ctx, shape, a, nd), **fields))
+
+
+def member(family: str, nd: int) -> LayerSpec | None:
+    """The `nd` member of a 1d/2d/3d family: ("Conv", 2) -> Conv2d's spec."""
+    spec = REGISTRY.get(f"{family}{nd}d")
+    return spec if spec is not None and spec.family == family else None
+
+
+def asymmetric_pad(nd: int) -> LayerSpec | None:
+    """The layer that pads each side of each dim by its own amount, with zeros (a hint puts it
+    before a layer whose symmetric padding would have to be half an integer)."""
+    return member("ZeroPad", nd)
+
+
+def channels_at(nd: int) -> Callable:
+    return lambda shape, a: shape[-nd - 1]  # the dim before the spatial ones: unbatched inputs too
+
+
+INPLACE = (Arg("inplace", False, BOOL),)
+
+
+def float_check(ctx: RuleContext, ok: bool, message: str, arg: str) -> None:
+    """A float argument torch refuses (its constructor asserts, or the kernel raises at once)."""
+    if not ok:
+        ctx.fail(message, arg)
+
+
+def dim_index(ctx: RuleContext, shape, dim, arg):
+    r = len(shape)
+    if not isinstance(dim, (int, sympy.Integer)) or not -r <= int(dim) < r:
+        ctx.fail(f"{arg}={show(dim)} is out of range for a {r}-D input (expected {show(-r)} to {show(r - 1)})", arg)
+    return int(dim) % r
