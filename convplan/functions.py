@@ -80,7 +80,8 @@ class Functions:
         return _FELL_OFF
 
     def _number(self, value, stmt: n.Return):
-        if isinstance(value, float) or isinstance(value, sympy.Basic) and not isinstance(value, sympy.logic.Boolean):
+        boolean = isinstance(value, sympy.logic.boolalg.Boolean)
+        if isinstance(value, float) or isinstance(value, sympy.Basic) and not boolean:
             return value
         self.diag.error("E114", f"a size function returns a number, got {value!r}", stmt.value.span)
         raise Skip
