@@ -159,7 +159,15 @@ def _upsampling(node: Node, source: Node):
     return _interpolate(len(node.shape) - 2, mode, node, source, ())
 
 
+def _embedding(node: Node, source: Node):
+    """A lookup: no count.  With max_norm the looked-up rows are renormalised first, an operator of its own."""
+    renorm = ("aten::embedding_renorm_",) if node.args["max_norm"] is not None else ()
+    return None, (*renorm, "aten::embedding")
+
+
 _FAMILIES: dict[str, Callable] = {
+    "Embedding": _embedding,
+    "EmbeddingBag": lambda node, source: (None, ("aten::numel", "aten::embedding_bag")),  # numel: its bag count
     "LocalResponseNorm": _local_response_norm,
     "LPPool": _lp_pool,
     "CircularPad": _skip("pad"),

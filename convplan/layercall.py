@@ -47,6 +47,11 @@ class LayerCalls:
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
+        if spec.indices and prev.op != "input":
+            self.diag.error("E305", f"{spec.name} reads integer indices, and {prev.name}'s output holds floats",
+                            call.name_span, hints=[f"give {spec.name} a plan input of indices: `input tokens "
+                                                   f"{show_shape(shape)}` then `{spec.name}(tokens, ...)`"])
+            raise Skip
         args, given, written = self._bind(spec, call, shape)
         order = order_fix = None
         if spec.inferred:

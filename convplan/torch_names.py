@@ -39,9 +39,7 @@ NOT_YET: dict[str, str] = {  # torch.nn classes a plan should be able to use, an
     "MaxUnpool1d": f"it takes the pooled tensor and MaxPool1d's indices: {SEVERAL}",
     "MaxUnpool2d": f"it takes the pooled tensor and MaxPool2d's indices: {SEVERAL}",
     "MaxUnpool3d": f"it takes the pooled tensor and MaxPool3d's indices: {SEVERAL}",
-    "EmbeddingBag": f"it takes indices and their offsets (or per-sample weights): {SEVERAL}",
     # not done yet, for a reason of their own
-    "Embedding": "not done yet: its input holds integer indices, which a plan's input cannot declare yet",
     "FractionalMaxPool2d": "not done yet: its pooling regions are random even in eval mode, so a built module "
                            "and its generated code give different outputs unless both are seeded",
     "FractionalMaxPool3d": "not done yet: its pooling regions are random even in eval mode, so a built module "

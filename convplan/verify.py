@@ -14,7 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .build import Peak, build_module, torch, values  # torch as build.py imports it (without the numpy warning)
+from .build import (
+    Peak,
+    build_module,
+    example_inputs,
+    torch,  # as build.py imports it (without the numpy warning)
+    values,
+)
 from .limits import addressable, require_addressable, run_bytes, show_bytes
 from .shapes import evaluate
 from .show import show_shape
@@ -129,8 +135,7 @@ def _attempt(bound, sizes: dict[str, int], run: Run) -> Run:
     device = run.device
     with torch.device(device):
         module = build_module(bound).eval()
-    inputs = [torch.randn(*(int(evaluate(d, sizes)) for d in node.shape), device=device)
-              for node in bound.graph.inputs]
+    inputs = example_inputs(bound.graph, sizes, device)
     seen, peak = {}, Peak()  # node id -> the shape torch gave; each value is dropped once nothing reads it
     try:
         with torch.no_grad():

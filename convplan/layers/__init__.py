@@ -8,6 +8,7 @@ registry's order is what docs/layers.md, completion and the editor grammar list.
 
 from .activation import dropout_family, more_activations, register_activations
 from .conv import conv_family, conv_transpose_family
+from .embedding import register_embeddings
 from .linear import register_linear
 from .norm import batch_norm_family, instance_norm_family, more_norms, register_group_and_layer_norm
 from .pad import circular_pad_family, pad_family
@@ -60,6 +61,7 @@ register_upsampling()
 for _nd in (1, 2, 3):
     lp_pool_family(_nd)
     circular_pad_family(_nd)
+register_embeddings()
 
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = REGISTRY["Flatten"]

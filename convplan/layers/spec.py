@@ -134,6 +134,9 @@ class LayerSpec:
     # It mixes the last dim only (Linear): after a conv/pool that is a spatial dim, and a Flatten() was probably
     # left out (W340)
     last_dim_features: bool = False
+    # Its input holds integer indices below the argument so named (Embedding: num_embeddings): it reads a
+    # plan input, which build/verify fill with indices in range (build.example_inputs)
+    indices: str = ""
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
