@@ -170,6 +170,30 @@ class Binder:
             values[name] = int(value)
         return values
 
+    def op(self, spec, call: n.Call, args) -> dict:
+        """An operation's arguments after its tensors (ops.py), coerced as a layer's are, defaults filled
+        in.  A `star` operation takes its positional values as its first argument, as torch's tensor methods
+        do: `permute(0, 2, 1)` is `permute((0, 2, 1))`."""
+        positional = [a for a in args if a.name is None]
+        if spec.star and positional and (len(positional) > 1 or not isinstance(positional[0].value, n.Tuple)):
+            span = positional[0].span.to(positional[-1].span)
+            gathered = n.Arg(None, n.Tuple(tuple(a.value for a in positional), span), span)
+            args = (gathered, *(a for a in args if a.name is not None))
+        callee = Callee("merge", spec.name, spec.arg_names, tuple(a.name for a in spec.args if a.default is REQUIRED))
+        bound = self.match(callee, call, args)
+        values, ok = {}, True
+        for a in spec.args:
+            if a.name not in bound:
+                values[a.name] = a.default
+                continue
+            try:
+                values[a.name] = self.coerce(a, self.values.lower(bound[a.name].value))
+            except Skip:
+                ok = False
+        if not ok:
+            raise Skip
+        return values
+
     # -- a layer argument's value, by its kind ---------------------------------------------
 
     def coerce(self, arg, expr: n.Expr):

@@ -14,7 +14,7 @@ from torch import nn
 
 from .errors import Diagnostic, PlanError
 from .graph import Graph, Module, Node, Step
-from .merges import MERGES
+from .ops import FUNCTIONS
 
 
 class BlockModule(nn.Module):
@@ -25,7 +25,8 @@ class BlockModule(nn.Module):
     def __init__(self, steps: list, inputs: list[int], outputs: list[int], name: str):
         super().__init__()
         self.plan_name = name
-        self._steps = steps  # (node id, op, relative submodule path or None, input ids, merge arguments)
+        # (node id, op, relative submodule or parameter path or None, input ids, function arguments, unpack)
+        self._steps = steps
         self._input_ids = inputs
         self._output_ids = outputs
         self._trace: dict | None = None  # set by run(): every value, by node id
@@ -34,12 +35,16 @@ class BlockModule(nn.Module):
         if len(inputs) != len(self._input_ids):
             raise TypeError(f"{self.plan_name} takes {len(self._input_ids)} input tensor(s), got {len(inputs)}")
         values = dict(zip(self._input_ids, inputs, strict=True))
-        for node_id, op, path, sources, args in self._steps:
+        for node_id, op, path, sources, args, unpack in self._steps:
             operands = [values[i] for i in sources]
-            if path is not None:
+            if op == "param":
+                values[node_id] = self.get_parameter(path)
+            elif path is not None:
                 values[node_id] = self.get_submodule(path)(*operands)
             else:
-                values[node_id] = MERGES[op].compute(torch, operands, args)
+                values[node_id] = FUNCTIONS[op].compute(torch, operands, args)
+            if unpack:  # a call with several outputs: each is a node's value
+                values.update(_leaves(unpack, values[node_id]))
         if self._trace is not None:
             self._trace.update(values)
         outputs = [values[i] for i in self._output_ids]
@@ -79,14 +84,34 @@ def make_tree(graph: Graph, name: str) -> PlanModule:
             path, module = node.module_path, make_layer(node)
         modules[path] = module
         modules[path[:-1]].add_module(path[-1], module)
+    for node in graph.nodes:
+        if node.op == "param":
+            modules[node.path[:-1]].register_parameter(node.path[-1], make_parameter(node))
     return root
 
 
+def make_parameter(node: Node) -> nn.Parameter:
+    """torch.<init>(size) * scale, as the plan declares it."""
+    a = node.args
+    value = getattr(torch, a["init"])(*concrete(node.shape))
+    return nn.Parameter(value * a["scale"] if a["scale"] != 1 else value)
+
+
+def _leaves(unpack: tuple, value) -> list:
+    """(node id, tensor) of each output of a call with several, nested alike."""
+    out = []
+    for ids, v in zip(unpack, value, strict=True):
+        out += _leaves(ids, v) if isinstance(ids, tuple) else [(ids, v)]
+    return out
+
+
 def _step(step: Step, owner: tuple[str, ...]) -> tuple:
-    """(node id, op, submodule path relative to the owner or None, input ids, merge arguments)"""
+    """(node id, op, submodule or parameter path relative to the owner or None, input ids, function arguments,
+    unpack)"""
     path = ".".join(step.path[len(owner):]) if step.path else None
-    args = dict(step.item.args) if step.op not in ("layer", "block") else {}
-    return step.out, step.op, path, tuple(step.inputs), args
+    args = {k: concrete(v) for k, v in step.item.args.items()} if step.op not in ("layer", "block", "param") else {}
+    unpack = step.item.unpack if isinstance(step.item, Node) else ()
+    return step.out, step.op, path, tuple(step.inputs), args, unpack
 
 
 class Peak:
@@ -114,26 +139,37 @@ def _frame(block: BlockModule, operands: list, frames: list, inputs, peak: Peak)
     frames.append(live)
     keep = set(block._output_ids)
     last = {i: k for k, step in enumerate(block._steps) for i in step[3]}
-    for k, (node_id, op, path, sources, args) in enumerate(block._steps):
+    for k, (node_id, op, path, sources, args, unpack) in enumerate(block._steps):
         ops = [live[i] for i in sources]
         for i in set(sources):
             if last[i] == k and i not in keep:
                 del live[i]
-        sub = block.get_submodule(path) if path is not None else None
-        if isinstance(sub, BlockModule):
+        sub = block.get_submodule(path) if path is not None and op != "param" else None
+        if op == "param":
+            value = block.get_parameter(path)
+        elif isinstance(sub, BlockModule):
             value = yield from _frame(sub, ops, frames, inputs, peak)
         else:
-            value = sub(*ops) if sub is not None else MERGES[op].compute(torch, ops, args)
+            value = sub(*ops) if sub is not None else FUNCTIONS[op].compute(torch, ops, args)
             alive = [t for frame in frames for t in frame.values()]
-            peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *alive, *ops, value]))
+            peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *alive, *ops, *_tensors(value)]))
         del ops
-        if node_id in last or node_id in keep:
-            live[node_id] = value
-        yield node_id, value
-        del value
+        made = _leaves(unpack, value) if unpack else [(node_id, value)]
+        for i, v in made:
+            if i in last or i in keep:
+                live[i] = v
+            yield i, v
+        del value, made
     frames.pop()
     outputs = [live[i] for i in block._output_ids]
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _tensors(value) -> list:
+    """The tensors in a value: one, or a call's several (nested) outputs."""
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tensors(v)]
+    return [value]
 
 
 def _storage_bytes(tensors) -> int:
@@ -158,9 +194,14 @@ def example_inputs(graph: Graph, sizes: dict[str, int], device: str = "cpu") -> 
 
 
 def make_layer(node: Node) -> nn.Module:
-    """`torch.nn.<kind>(**arguments)`, every argument concrete."""
+    """`torch.nn.<kind>(**arguments)` (or convplan's own module of that name: modules.py), every argument
+    concrete."""
     spec = node.spec
     kwargs = {name: concrete(node.args[name]) for name in spec.torch_order() if name in node.given}
+    if spec.module != "torch.nn":
+        from . import modules
+
+        return getattr(modules, spec.name)(**kwargs)
     return getattr(nn, spec.name)(**kwargs)
 
 
@@ -176,7 +217,9 @@ def concrete(value):
 
 
 def build_module(plan) -> PlanModule:
-    missing = sorted({s.name for node in plan.layers for v in node.args.values() for s in _symbols(v)})
+    params = [node.shape for node in plan.graph.nodes if node.op == "param"]  # a learnable tensor's size
+    values = [*(v for node in plan.layers for v in node.args.values()), *params]
+    missing = sorted({s.name for v in values for s in _symbols(v)})
     if missing:
         message = (f"building {plan.name} needs a value for {', '.join(missing)}: the layers' weights depend on it; "
                    f"pass {', '.join(f'{m}=...' for m in missing)}")

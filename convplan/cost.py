@@ -33,6 +33,7 @@ import sympy
 
 from . import cost_fvcore, cost_ptflops
 from .graph import Graph, Node
+from .ops import OPS
 from .shapes import to_expr, value_at
 
 
@@ -46,6 +47,12 @@ class Convention:
 
 def _per_mac(k: int) -> Callable:
     return lambda node, graph: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
+
+
+def _flopcounter(node: Node, graph: Graph) -> tuple:
+    """2 per multiply-accumulate of convolutions and Linear, and of products of tensors (matmul, attention)."""
+    macs = node.meta["macs"] if node.meta["macs"] is not None else node.meta.get("products")
+    return (None if macs is None else 2 * macs), ()
 
 
 CONVENTIONS = {
@@ -63,9 +70,14 @@ CONVENTIONS = {
 
 
 def macs(graph: Graph) -> None:
-    """meta["macs"]: a node's multiply-accumulates with its weights, or None where its kind declares none."""
+    """meta["macs"]: a node's multiply-accumulates with its weights, or None where its kind declares none;
+    meta["products"]: those of a product of tensors (matmul, attention: no weights), or None."""
     nodes = graph.nodes
     for node in nodes:
+        function = OPS.get(node.op)
+        products = function.products if function is not None else None
+        node.meta["products"] = None if products is None else \
+            to_expr(products([nodes[i].shape for i in node.inputs], node.shape, node.args))
         spec = node.spec if node.op == "layer" else None
         if spec is None or spec.macs is None:
             node.meta["macs"] = None
@@ -117,7 +129,7 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
     rule = CONVENTIONS[convention].rule
     by_layer, uncounted, skipped = {}, [], {}
     for node in graph.nodes:
-        if node.op == "input":
+        if node.op in UNCOSTED:
             continue
         value, ops = rule(node, graph)
         kind = node.kind or node.op
@@ -159,7 +171,7 @@ def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None
     costs = {name: cost(graph, name, check) for name in names}
     kinds: dict[str, dict] = {}
     for node in graph.nodes:
-        if node.op == "input":
+        if node.op in UNCOSTED:
             continue
         row = kinds.setdefault(node.kind or node.op, dict.fromkeys(names))
         for name, c in costs.items():
@@ -171,4 +183,7 @@ def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None
     return Comparison(kinds, costs)
 
 
-ROUNDING = "int() of the sum"  # the --compare row of what a tool's rounding of its total adds
+ROUNDING = "int() of the sum"
+# Nodes that compute nothing: inputs, learnable tensors (weights), and the other outputs of a call (counted
+# at the call)
+UNCOSTED = ("input", "param", "item")  # the --compare row of what a tool's rounding of its total adds

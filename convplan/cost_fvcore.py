@@ -50,6 +50,12 @@ _COMPOSITE = {  # kind -> the operators its Python forward traces to, all skippe
     "FeatureAlphaDropout": ("aten::feature_alpha_dropout",),
 }
 _IGNORED = {"ReLU", "Flatten", "Identity", "cat"}  # aten::relu(_), flatten, cat are on fvcore's ignore list; none
+# The operations (ops.py): those whose aten operator is on fvcore's ignore list, and the operators of the rest
+_IGNORED |= {"permute", "transpose", "reshape", "view", "flatten", "expand", "narrow", "select", "contiguous", "chunk",
+             "split", "stack",
+             "Permute", "StochasticDepth"}  # torchvision's: aten::permute (ignored); the identity in eval
+_OPS_SKIPPED = {"unflatten": "aten::unflatten", "mean": "aten::mean", "sum": "aten::sum", "amax": "aten::amax",
+                "softmax": "aten::softmax", "scaled_dot_product_attention": "aten::scaled_dot_product_attention"}
 _MERGES = {"add": "aten::add", "mul": "aten::mul"}
 
 
@@ -65,6 +71,10 @@ def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
         return None, ()
     if kind in _MERGES:
         return None, (_MERGES[kind],)
+    if kind in _OPS_SKIPPED:
+        return None, (_OPS_SKIPPED[kind],)
+    if kind == "matmul":  # matmul_flop_jit: prod(first shape) x the second's last dim
+        return numel(source.shape) * graph.nodes[node.inputs[1]].shape[-1], ()
     if kind in _COMPOSITE:
         return None, _COMPOSITE[kind]
     if kind in _ACTIVATIONS:
@@ -196,5 +206,6 @@ _FAMILIES: dict[str, Callable] = {
 
 def known(kind: str, family: str = "") -> bool:
     """Whether the convention has a rule for this kind (every registry kind should)."""
-    return kind in _IGNORED or kind in _MERGES or kind in _ACTIVATIONS or kind in _COMPOSITE \
+    return kind in _IGNORED or kind in _MERGES or kind in _OPS_SKIPPED or kind == "matmul" or kind in _ACTIVATIONS \
+        or kind in _COMPOSITE \
         or (family or kind) in _FAMILIES

@@ -36,6 +36,8 @@ def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
     """(ptflops' count of the node: its module hook's share of the batch plus its patched calls, or None)."""
     source = graph.nodes[node.inputs[0]]
     batch = graph.inputs[0].shape[0]  # len() of the model's first input
+    if node.op == "matmul":  # torch.matmul is patched: prod(first shape) x the second's last dim, per batch
+        return prod(source.shape) * graph.nodes[node.inputs[1]].shape[-1], ()
     module, functional = _module(node, source), _functional(node, source)
     if module is None and functional is None:
         return None, ()

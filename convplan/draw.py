@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .graph import Graph, Node, show_call
-from .merges import MERGES
+from .ops import FUNCTIONS
 from .show import show_shape
 
 FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
@@ -123,7 +123,7 @@ def _clusters(graph: Graph) -> _Cluster:
 
 def _emit(dot, cluster: _Cluster, plan, graphviz) -> None:
     for node in cluster.nodes:
-        kind = "merge" if node.op in MERGES else "input" if node.op == "input" else "layer"
+        kind = "merge" if node.op in FUNCTIONS else "input" if node.op in ("input", "param", "item") else "layer"
         dot.node(_id(node.id), graphviz.nohtml(_node_label(node, plan)), tooltip=graphviz.nohtml(_where(node, plan)),
                  **STYLE[kind])
     for child in cluster.children.values():
@@ -135,9 +135,9 @@ def _emit(dot, cluster: _Cluster, plan, graphviz) -> None:
 
 def _node_label(node: Node, plan) -> str:
     """`conv1` and its call, `Conv2d(16, 96, 1, bias=False)`; the edges show a merge's operands."""
-    if node.op == "input":
-        return f"input {node.name}"
-    call = show_call(node).removesuffix("()") if node.op in MERGES else show_call(node)  # `add`, `cat(dim=1)`
+    if node.op in ("input", "param", "item"):
+        return f"{node.op} {node.name}"
+    call = show_call(node).removesuffix("()") if node.op in FUNCTIONS else show_call(node)  # `add`, `cat(dim=1)`
     return f"{local_name(node)}\\n{call}"  # DOT's line break
 
 

@@ -10,7 +10,7 @@ import sympy
 
 from .errors import Span
 from .layers import REGISTRY, LayerSpec
-from .merges import MERGES
+from .ops import FUNCTIONS
 from .show import show_shape, show_value
 
 
@@ -19,7 +19,9 @@ class Node:
     """One tensor of the plan: an input, a layer's output or a merge's; read-only."""
 
     id: int
-    op: str  # "input", "layer", or the name of a merge (merges.MERGES)
+    # "input", "layer", a function's name (a merge or an operation: ops.FUNCTIONS), "param" (a learnable
+    # tensor: an nn.Parameter of the module `path` names) or "item" (one of several outputs, see `unpack`)
+    op: str
     name: str  # unique, a valid Python identifier: x, conv1, layer1_basicblock1_conv2, add1, ...
     inputs: tuple[int, ...]  # node ids, in order (a merge's operands, in the order written)
     shape: tuple  # sympy expressions
@@ -39,6 +41,10 @@ class Node:
     # block name or "Sequential"): (("layer1", "Sequential"), ("layer1_basicblock1", "BasicBlock")).
     # Drawings group by it.
     scope: tuple[tuple[str, str], ...] = ()
+    # A call with several outputs is this node (its first output) and an "item" node per other output, each
+    # reading this one: `unpack` nests their ids as torch nests the outputs, `(5, (6, 7))` for LSTM's
+    # `out, (h, c)`.  The call runs once, at this node; its items are its other outputs.  Empty: one output.
+    unpack: tuple = ()
 
     @property
     def spec(self) -> LayerSpec | None:
@@ -66,8 +72,8 @@ class Node:
         return self.path or (self.name,)
 
     def __repr__(self) -> str:
-        what = "input" if self.op == "input" else show_call(self)
-        if self.op in MERGES:  # without the graph, its operands by node id
+        what = self.op if self.op in ("input", "param", "item") else show_call(self)
+        if self.op in FUNCTIONS:  # without the graph, its operands by node id
             what += " of " + ", ".join(f"#{i}" for i in self.inputs)
         where = f"{self.file}:{self.line}" if self.file else f"line {self.line}"
         return f"<Node {self.name} = {what} -> {show_shape(self.shape)}, {where}>"
@@ -130,8 +136,8 @@ class Graph:
 
     @property
     def merges(self) -> tuple[Node, ...]:
-        """The merge nodes (add, cat, ...), in plan order."""
-        return tuple(n for n in self.nodes if n.op in MERGES)
+        """The function nodes (merges: add, cat, ...; operations: permute, chunk, ...), in plan order."""
+        return tuple(n for n in self.nodes if n.op in FUNCTIONS)
 
     def substitute(self, mapping: dict) -> Graph:
         """Every node with symbols replaced (`Node.substitute`)."""
@@ -158,8 +164,9 @@ class Graph:
                 step = Step(item.output, "block", item.path, item.inputs, item)
                 keyed.setdefault(item.owner, []).append(((item.start, 0, k), step))
         for node in self.nodes:
-            if node.op != "input":
-                step = Step(node.id, node.op, node.module_path if node.op == "layer" else (), node.inputs, node)
+            if node.op not in ("input", "item"):  # an item is made by the step of the call it is an output of
+                path = node.module_path if node.op in ("layer", "param") else ()
+                step = Step(node.id, node.op, path, node.inputs, node)
                 keyed.setdefault(node.owner, []).append(((node.id, 1, 0), step))
         return {owner: [step for _, step in sorted(steps, key=lambda s: s[0])] for owner, steps in keyed.items()}
 
@@ -169,8 +176,8 @@ class Step:
     """One line of a forward: a layer, a merge or a block call, computing node `out` from `inputs`."""
 
     out: int
-    op: str  # "layer", a merge's name, or "block"
-    path: tuple[str, ...]  # the submodule called (a layer's or a block's); () for a merge
+    op: str  # "layer", a function's name, "param" or "block"
+    path: tuple[str, ...]  # the submodule called (a layer's or a block's), a parameter's; () for a function
     inputs: tuple[int, ...]
     item: Node | Module
 
@@ -178,7 +185,9 @@ class Step:
 def show_call(node: Node, graph: Graph | None = None) -> str:
     """`Conv1d(1, 32, kernel_size=3, padding=1)`: as codegen writes it (`LayerSpec.call_args`).
     A merge shows its inputs when the graph is given: `cat(b1, b2, dim=1)`."""
-    if node.op in MERGES:
+    if node.op in ("param", "item"):
+        return f"{node.op} {show_shape(node.shape)}"
+    if node.op in FUNCTIONS:
         parts = [graph.nodes[i].name for i in node.inputs] if graph is not None else []
         parts += [f"{k}={show_value(v)}" for k, v in node.args.items()]
         return f"{node.op}({', '.join(parts)})"

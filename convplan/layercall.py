@@ -17,6 +17,8 @@ from .graph import Node
 from .hints import source_text, torch_order_fix, torch_order_hint
 from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
 from .merges import MERGES
+from .opcall import fit_targets
+from .ops import Several
 from .scope import Skip, State
 from .shapes import equal, numbers_below, pyrepr, to_expr
 from .show import show_shape
@@ -67,12 +69,17 @@ class LayerCalls:
             self.diag.error("E300", f"{spec.name}: {exc.message}", arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}", order], fixes=[order_fix])
             raise Skip from None
+        fit_targets(self.diag, spec.name, stmt, out)
         name = self.st.node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
         self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
         node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
                     written=written)
+        if isinstance(out, Several):  # LSTM's `out, (h, c)`: the first output's node, an item node per other
+            names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
+            made = self.st.add_several(node, out, names)
+            return self.st.nodes[made[0].id]
         return self.st.nodes[self.st.add_node(node).id]
 
     def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple) -> tuple[dict, tuple[str, ...], tuple]:
@@ -102,8 +109,9 @@ class LayerCalls:
         if key is not None and key in self.applied:
             return self.applied[key]
         rule = RuleContext(spec)
-        out = tuple(to_expr(d) for d in spec.rule(rule, shape, args))
-        self._bounded_shape(spec, call, out, shape)
+        out = _exprs(spec.rule(rule, shape, args))
+        for leaf in _leaves(out):
+            self._bounded_shape(spec, call, leaf, shape)
         if key is not None:
             self.applied[key] = out, rule
         return out, rule
@@ -219,6 +227,17 @@ class LayerCalls:
                                 hints=["no real tensor is that large: check the scale factors, strides and "
                                        "repeat counts before here"])
                 raise Skip
+
+
+def _exprs(out):
+    """A rule's output shape with every dim a sympy expression; a rule giving several (ops.Several), each."""
+    if isinstance(out, Several):
+        return Several(_exprs(s) for s in out)
+    return tuple(to_expr(d) for d in out)
+
+
+def _leaves(out) -> list:
+    return [leaf for s in out for leaf in _leaves(s)] if isinstance(out, Several) else [out]
 
 
 _LITERALS = (n.Num, n.Float, n.Str, n.Const)

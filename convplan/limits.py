@@ -42,7 +42,7 @@ def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
     steps = [n for n in nodes if n.op != "input"]
     owner: dict[int, int] = {}  # node id -> the node whose storage its output is
     for n in nodes:
-        owner[n.id] = owner[n.inputs[0]] if n.op == "layer" and not creates(n) else n.id
+        owner[n.id] = owner[n.inputs[0]] if n.inputs and not creates(n) else n.id
     last = {n.id: len(steps) for n in nodes if n.op == "input"}  # the caller holds the inputs
     for k, n in enumerate(steps):
         for i in (n.id, *n.inputs):

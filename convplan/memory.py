@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import sympy
 
 from .graph import Graph, Node
-from .merges import MERGES
+from .layers import REGISTRY
+from .ops import FUNCTIONS, OpSpec
 from .saves import INPUT, INT64, NEW, SAME, STATS
 from .shapes import value_at
 
@@ -62,11 +63,14 @@ class Memory:
 
 
 def creates(node: Node) -> bool:
-    """Whether the node's output is a new tensor in eval mode (not a view or its input itself)."""
-    if node.op == "input":
+    """Whether the node's output is a new tensor in eval mode (not a view or its input itself, nor a weight)."""
+    if node.op in ("input", "param"):
         return False
+    if node.op == "item":  # one of several outputs: a view where its call's are
+        spec = FUNCTIONS.get(node.kind) or REGISTRY.get(node.kind)
+        return not getattr(spec, "aliases_input", False)
     if node.op != "layer":
-        return True  # merges compute new tensors
+        return not getattr(FUNCTIONS[node.op], "aliases_input", False)  # merges compute new tensors
     return not (node.spec.aliases_input or node.args.get("inplace") is True)
 
 
@@ -92,12 +96,25 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
     by_layer, unmodelled = {}, []
     for node in nodes:
         ins = [nodes[i] for i in node.inputs]
-        grad[node.id] = node.op == "layer" and node.params != 0 or any(grad[i.id] for i in ins)
+        grad[node.id] = node.op in ("layer", "param") and node.params != 0 or any(grad[i.id] for i in ins)
         storage[node.id] = node.id
-        if node.op == "input":
+        if node.op in ("input", "param"):
             continue
-        if node.op != "layer":  # a product saves each operand where another one requires grad
-            saving = [(storage[i.id], size * _numel(i), 1) for k, i in enumerate(ins) if MERGES[node.op].saves_operands
+        if node.op == "item":  # saved by its call; its storage is the call's input's where that is a view
+            storage[node.id] = storage[ins[0].id] if not creates(node) else node.id
+            continue
+        spec = FUNCTIONS.get(node.op)
+        if isinstance(spec, OpSpec):
+            if spec.saves is None:
+                unmodelled.append(node.op)
+                continue
+            rule = spec.saves(node.args, ins[0].shape, node.shape)
+            if rule.aliases:
+                storage[node.id] = storage[ins[0].id]
+            saving = [_item(item, node, ins[0], storage, size) for item in rule.items
+                      if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
+        elif node.op != "layer":  # a product saves each operand where another one requires grad
+            saving = [(storage[i.id], size * _numel(i), 1) for k, i in enumerate(ins) if spec.saves_operands
                       and any(grad[j.id] for m, j in enumerate(ins) if m != k)]
         elif node.spec.saves is None:
             unmodelled.append(node.kind)

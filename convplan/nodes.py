@@ -152,6 +152,18 @@ class Input:
 
 
 @dataclass(frozen=True)
+class Targets:
+    """The names of a call's several outputs, nested as torch's tuples are: `out, (h, c)`."""
+
+    items: tuple[Name | Targets, ...]
+    span: Span
+
+    def names(self) -> tuple[Name, ...]:
+        """Every name, in order (depth first)."""
+        return tuple(x for item in self.items for x in (item.names() if isinstance(item, Targets) else (item,)))
+
+
+@dataclass(frozen=True)
 class Layer:
     """A call in the chain: a torch layer, a block or a merge (`add`, `mul`, `cat`)."""
 
@@ -160,6 +172,7 @@ class Layer:
     span: Span
     target: str | None = None  # `target = call(...)`
     target_span: Span | None = None
+    targets: Targets | None = None  # `a, b = call(...)`: a call with several outputs
 
 
 @dataclass(frozen=True)

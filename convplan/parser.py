@@ -400,6 +400,18 @@ class _Nodes:
         stmt = self.layer_stmt(call, *rest)
         return n.Layer(stmt.call, stmt.expect, target[1].to(stmt.span), target[0], target[1])
 
+    def target_name(self, tok):
+        return n.Name(tok[0], tok[1])
+
+    def target_group(self, *items):
+        return n.Targets(tuple(items), self._span())
+
+    def assign_unpack(self, first, *rest):
+        *more, call = rest
+        items = (n.Name(first[0], first[1]), *more)
+        targets = n.Targets(items, first[1].to(more[-1].span))
+        return n.Layer(call, None, first[1].to(call.span), targets=targets)
+
     def ref_stmt(self, name):
         return n.Ref(name[0], name[1])
 

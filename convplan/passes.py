@@ -31,9 +31,13 @@ def run_passes(graph: Graph, passes=None) -> Graph:
 @graph_pass
 def params(graph: Graph) -> None:
     """meta["params"]: the number of parameters of each node, by its kind's count in the registry (0 for
-    inputs and merges).  A stage of identical blocks repeats (kind, arguments): counted once."""
+    inputs and functions; a learnable tensor's elements).  A stage of identical blocks repeats (kind,
+    arguments): counted once."""
     counted: dict = {}
     for node in graph.nodes:
+        if node.op == "param":  # a learnable tensor: its elements
+            node.meta["params"] = sympy.Mul(*node.shape)
+            continue
         if node.op != "layer":
             node.meta["params"] = sympy.Integer(0)
             continue

@@ -90,7 +90,7 @@ class Plan:
     @property
     def total_params(self) -> sympy.Expr:
         """The parameter count of the whole plan, a formula of its sizes (`plan.evaluate(...)` gives a number)."""
-        return sympy.Add(*(node.params for node in self.layers))
+        return sympy.Add(*(node.params for node in self.graph.nodes))  # layers and learnable tensors
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:

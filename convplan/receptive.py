@@ -21,6 +21,7 @@ import sympy
 
 from .graph import Graph, Node
 from .layers import GLOBAL, POINTWISE
+from .ops import OPS
 from .shapes import to_expr
 
 
@@ -47,8 +48,13 @@ def receptive_fields(graph: Graph) -> None:
                 if node is graph.inputs[0] else (None,) * spatial
             continue
         fields = [nodes[i].meta["receptive_field"] for i in node.inputs]
-        node.meta["receptive_field"] = _layer(node, nodes[node.inputs[0]], fields[0], spatial) \
-            if node.op == "layer" else _merge(node, fields, spatial)
+        if node.op in OPS or node.op == "param":  # operations rearrange dims: not modelled; weights read nothing
+            node.meta["receptive_field"] = fields[0] if node.op == "contiguous" else (None,) * spatial
+        elif node.op == "item":
+            node.meta["receptive_field"] = fields[0]
+        else:
+            node.meta["receptive_field"] = _layer(node, nodes[node.inputs[0]], fields[0], spatial) \
+                if node.op == "layer" else _merge(node, fields, spatial)
 
 
 def _layer(node: Node, source: Node, field: tuple, spatial: int) -> tuple:

@@ -179,6 +179,19 @@ class Conds(list):
         self.frames.append(self.diag.frames[-1] if self.diag.frames else None)
 
 
+def _flatten(shapes) -> list:
+    """The shapes of several outputs, nested as torch nests them, in order."""
+    return [leaf for item in shapes for leaf in (_flatten(item) if _nested(item) else [item])]
+
+
+def _nested(item) -> bool:
+    return type(item).__name__ == "Several"  # ops.Several: a tuple of outputs, not a shape
+
+
+def _nest(shapes, ids) -> tuple:
+    return tuple(_nest(item, ids) if _nested(item) else next(ids) for item in shapes)
+
+
 def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     """False (and an E202) for a name that could clash with Python in generated code."""
     problem = None
@@ -230,6 +243,7 @@ class State:
         self.trace: list[Made] = []  # per statement run and `?` met, in order
         self.max_nodes = MAX_LAYERS
         self.tree: list = []  # graph.Graph.tree, as it is made
+        self.strided: set[int] = set()  # nodes whose output may not be contiguous (torch's view refuses them)
 
     def place(self, name: str, span: Span) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A new submodule's path (named as in the plan, or numbered in a numbered container) and its
@@ -308,11 +322,39 @@ class State:
         if node.op == "layer":
             changes["path"], changes["owner"] = self.place(node.name, node.span)
             self.tree.append(node.id)
-        else:
+        else:  # a function, an item of several outputs, or a parameter (its path is set by add_param)
             changes["owner"] = self.frame.containers[0].path
         node = replace(node, **changes)
         self.nodes.append(node)
         return Tensor(node.id)
+
+    def add_several(self, node: Node, shapes: tuple, names: list[tuple[str, Span]]) -> list[Tensor]:
+        """A call with several outputs (`shapes`, nested as torch nests them): `node` gives the first, an
+        "item" node each of the others, named `names` (after the first).  Returns a Tensor per output."""
+        flat = _flatten(shapes)
+        ids = iter(range(len(self.nodes), len(self.nodes) + len(flat)))
+        unpack = _nest(shapes, ids)
+        first = self.add_node(replace(node, shape=tuple(flat[0]), unpack=unpack))
+        out = [first]
+        for k, (shape, (name, span)) in enumerate(zip(flat[1:], names, strict=True), 1):
+            item = Node(len(self.nodes), "item", self.node_name("item", name, span), (first.id,), tuple(shape),
+                        span, kind=node.kind or node.op, args={"index": k})
+            out.append(self.add_node(item))
+        return out
+
+    def add_param(self, node: Node, span: Span) -> Tensor:
+        """A learnable tensor: an nn.Parameter of the module being filled, named as the plan names it."""
+        inner = self.frame.containers[-1]
+        if inner.numbered:
+            self.diag.error("E248", "a Parameter cannot be part of a numbered container (an nn.Sequential holds "
+                            "modules only)", span, hints=["declare it before the `sequential:` or `repeat`"])
+            raise Skip
+        attr = node.name[len(self.frame.prefix):] if node.name.startswith(self.frame.prefix) else node.name
+        if attr in MODULE_ATTRS:
+            self.diag.error("E202", f"name {attr!r} is an attribute of torch.nn.Module; a parameter cannot "
+                            "have it", span, hints=["choose another name"])
+            raise Skip
+        return self.add_node(replace(node, path=(*inner.path, attr)))
 
     def made_at(self, t: Tensor) -> str:
         """` (conv1, line 4)`: where a tensor was made, for a message about it."""

@@ -72,11 +72,9 @@ NOT_LAYERS: dict[str, str] = {  # torch.nn classes that are no layer of a plan, 
 
 # The layer that does what a tensor operation or function does, where one does.
 ALTERNATIVES: dict[str, str] = {
-    "mean": "AdaptiveAvgPool2d(1) then Flatten() averages over H and W ([N, C, H, W] -> [N, C])",
-    "amax": "AdaptiveMaxPool2d(1) then Flatten() takes the maximum over H and W ([N, C, H, W] -> [N, C])",
-    "max": "AdaptiveMaxPool2d(1) then Flatten() takes the maximum over H and W ([N, C, H, W] -> [N, C])",
-    "view": "Flatten(start_dim, end_dim) merges dims, Unflatten(dim, sizes) splits one",
-    "reshape": "Flatten(start_dim, end_dim) merges dims, Unflatten(dim, sizes) splits one",
+    "max": "amax(dim=(2, 3)) takes the maximum over H and W ([N, C, H, W] -> [N, C])",
+    "squeeze": "reshape(...) or select(dim, 0) drops a dim of 1",
+    "unsqueeze": "reshape(...) or unflatten(dim, (1, size)) adds a dim of 1",
     "pad": "ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d or CircularPad2d (and their 1d/3d kin)",
     "interpolate": "Upsample(size=..., scale_factor=..., mode=...)",
     "cat": "`cat(dim=1):` with `branch:` bodies, or cat(a, b, dim=1) on named tensors",
@@ -108,8 +106,8 @@ def unknown_layer(name: str, layers) -> tuple[str, list[str]] | None:
         return None
     twin = next((k for k in layers if k.lower() == name.lower().replace("_", "")), None)
     hint = f"the layer {twin} does this: write {twin}(...)" if twin else ALTERNATIVES.get(name)
-    return (f"{name!r} is a tensor operation ({where}), not a layer: convplan has no tensor operations yet "
-            "(issue 11)", [hint] if hint else [])
+    return (f"{name!r} is a tensor operation ({where}) that convplan does not have yet (docs/layers.md lists "
+            "the operations it has)", [hint] if hint else [])
 
 
 def _generate() -> str:

@@ -23,6 +23,8 @@ from .graph import Node
 from .hints import source_text
 from .layercall import LayerCalls
 from .merges import MERGES, MergeError
+from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
+from .ops import OPS
 from .scope import Abort, BlockSource, Frame, Made, Skip, State, Tensor, check_name
 from .shapes import at_least, dim, equal_condition, pyrepr, stand_in
 from .show import show_shape
@@ -44,6 +46,7 @@ class Walker:
         self.assertions = Assertions(st, self.values)
         self.layers = LayerCalls(st, self.binder, self.assertions)
         self.values.functions = Functions(st, self.values, self.binder)
+        self.ops = OpCalls(st, self.binder)
         self.depth = 0  # bodies being walked, one inside the other
 
     @property
@@ -131,7 +134,7 @@ class Walker:
             self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
                             hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
             raise Abort
-        handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
+        handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
                     n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
                     n.Pass: lambda s: None, n.Return: self._return}
         start = len(self.st.nodes)
@@ -312,6 +315,25 @@ class Walker:
         if src is not None and isinstance(src.definition, n.FunctionDef):
             return self._function_stmt(stmt)
         inputs, rest = self._tensor_args(call)
+        if call.name in OPS:
+            outs = self.ops.call(stmt, self._with_current(inputs, OPS[call.name].tensors, call), rest)
+            return self._bind_outputs(stmt, outs)
+        if call.name == PARAMETER and call.name not in self.frame.namespace:
+            if inputs:
+                self.diag.error("E242", "Parameter takes no tensor", call.span)
+                raise Skip
+            self._bind(stmt.target, self.ops.parameter(stmt, rest), stmt.target_span)
+            return None  # the chain goes on from the tensor before it
+        if stmt.targets is not None and (call.name in MERGES or call.name in self.frame.namespace):
+            self.diag.error("E246", f"{call.name} gives one tensor, but the statement names "
+                            f"{len(stmt.targets.names())}", stmt.targets.span)
+            raise Skip
+        if stmt.targets is not None:  # a layer with several outputs (LSTM's `out, (h, c)`)
+            if len(rest) != len(call.args):
+                stmt = replace(stmt, call=replace(call, args=rest))
+            node = self.st.nodes[self._layer_call(stmt, inputs).id]
+            tainted = any(t.tainted for t in inputs)
+            return self._bind_outputs(stmt, [Tensor(i, tainted) for i in _leaf_ids(node.unpack or (node.id,))])
         if call.name in MERGES:
             out = self._merge(call, rest, self._with_current(inputs, 2, call), stmt.target, stmt.span)
             if stmt.expect is not None:
@@ -328,12 +350,34 @@ class Walker:
 
     def _function_stmt(self, stmt: n.Layer) -> None:
         """`c = make_divisible(v, 8)` parses as a layer call: a def's value is a number, named like one."""
-        if stmt.target is None or stmt.expect is not None:
+        if stmt.target is None or stmt.expect is not None or stmt.targets is not None:
             self.diag.error("E114", f"{stmt.call.name} is a size function: it gives a number, not a tensor",
                             stmt.call.name_span, hints=[f"name its value (`c = {stmt.call.name}(...)`) or use it "
                                                         "in an argument"])
             raise Skip
         self._let(n.Let(stmt.target, stmt.call, stmt.span, stmt.target_span))
+
+    def _call_or_stand_in(self, stmt: n.Layer) -> None:
+        """A call; where it fails, the names it gives stand for its input (tainted), so that later lines
+        using them are still checked instead of each saying "unknown name"."""
+        try:
+            self._call(stmt)
+        except Skip:
+            current = self.frame.current
+            if stmt.targets is not None and current is not None:
+                for name in stmt.targets.names():
+                    if name.id not in self.frame.names:
+                        self.frame.names[name.id] = replace(current, tainted=True)
+            raise
+
+    def _bind_outputs(self, stmt: n.Layer, outs: list[Tensor]) -> None:
+        """Each output to the name the statement gives it; the chain goes on from the first."""
+        if stmt.targets is None:
+            self._bind(stmt.target, outs[0], stmt.target_span or stmt.span)
+        else:
+            for name, out in zip(stmt.targets.names(), outs, strict=True):
+                self._bind(name.id, out, name.span)
+        self.frame.current = outs[0]
 
     def _tensor_args(self, call: n.Call):
         """The call's leading positional arguments that name tensors, and the other arguments."""
@@ -366,6 +410,8 @@ class Walker:
             raise Skip
         source = inputs[0] if inputs else self._need_current(stmt.call.span)
         node = self.layers.node(stmt, self.st.nodes[source.id])
+        if source.id in self.st.strided and node.kind not in MAKES_CONTIGUOUS:
+            self.st.strided.add(node.id)  # an elementwise layer keeps its input's layout
         return Tensor(node.id, source.tainted)
 
     # -- merges ----------------------------------------------------------------------------
@@ -417,7 +463,10 @@ class Walker:
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
         node = Node(len(self.st.nodes), call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
-        return replace(self.st.add_node(node), tainted=tainted)
+        made = self.st.add_node(node)
+        if any(t.id in self.st.strided for t in inputs):
+            self.st.strided.add(made.id)  # torch gives the output its operands' layout
+        return replace(made, tainted=tainted)
 
     # -- blocks ----------------------------------------------------------------------------
 
@@ -506,6 +555,10 @@ class Walker:
         if cond is not sympy.true:
             self.st.conds.append((cond, f"{block.name}: the input dim {pyrepr(actual)} must be {pyrepr(want)}",
                                   block.name, d.span, shape))
+
+
+def _leaf_ids(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_leaf_ids(item) if isinstance(item, tuple) else (item,))]
 
 
 def _tail(stmt: n.Ref) -> Span:

@@ -43,6 +43,7 @@ from .spec import (  # noqa: F401 (the registry's public names)
     prod,
     register,
 )
+from .torchvision import register_torchvision
 
 for _nd in (1, 2, 3):  # the 1d members first, as torch lists them
     for _family in (conv_family, conv_transpose_family, max_pool_family, avg_pool_family, adaptive_pool_family,
@@ -62,6 +63,7 @@ for _nd in (1, 2, 3):
     lp_pool_family(_nd)
     circular_pad_family(_nd)
 register_embeddings()
+register_torchvision()
 
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = REGISTRY["Flatten"]

@@ -41,6 +41,8 @@ def embedding_bag_rule(ctx: RuleContext, shape, a):
     _padding_idx(ctx, a)
     if a["mode"] == "max" and a["sparse"]:
         ctx.fail("mode='max' does not support sparse weights", "sparse")
+    if a["mode"] == "max" and a["scale_grad_by_freq"]:
+        ctx.fail("mode='max' does not support scaling the gradient by the frequency", "scale_grad_by_freq")
     return (shape[0], a["embedding_dim"])
 
 

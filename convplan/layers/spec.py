@@ -137,6 +137,9 @@ class LayerSpec:
     # Its input holds integer indices below the argument so named (Embedding: num_embeddings): it reads a
     # plan input, which build/verify fill with indices in range (build.example_inputs)
     indices: str = ""
+    # Where the class lives: torch.nn, or torchvision.ops for the few kinds torchvision's models need that
+    # convplan carries a copy of (convplan/modules.py: build() uses it, generated code includes it)
+    module: str = "torch.nn"
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
