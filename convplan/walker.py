@@ -22,6 +22,7 @@ from .functions import Functions
 from .graph import Node
 from .hints import source_text
 from .layercall import LayerCalls
+from .layers import REGISTRY
 from .merges import MERGES, MergeError
 from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
 from .ops import OPS
@@ -405,14 +406,22 @@ class Walker:
         return inputs
 
     def _layer_call(self, stmt: n.Layer, inputs: list) -> Tensor:
-        if len(inputs) > 1:
-            self.diag.error("E242", f"{stmt.call.name} takes one tensor, got {len(inputs)}", stmt.call.span)
+        spec = REGISTRY.get(stmt.call.name)
+        most = len(spec.tensors) if spec else 1
+        least = most - (spec.optional_tensors if spec else 0)
+        if len(inputs) < least:  # the chain's value is the first
+            inputs = [self._need_current(stmt.call.span), *inputs]
+        if not least <= len(inputs) <= most:
+            names = ", ".join(spec.tensors) if spec else "input"
+            self.diag.error("E242", f"{stmt.call.name} takes {least if least == most else f'{least} to {most}'} "
+                            f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", stmt.call.span,
+                            hints=["the chain's value is the first, where the call names fewer"] if most > 1 else [])
             raise Skip
-        source = inputs[0] if inputs else self._need_current(stmt.call.span)
-        node = self.layers.node(stmt, self.st.nodes[source.id])
+        source = inputs[0]
+        node = self.layers.node(stmt, self.st.nodes[source.id], tuple(self.st.nodes[t.id] for t in inputs[1:]))
         if source.id in self.st.strided and node.kind not in MAKES_CONTIGUOUS:
             self.st.strided.add(node.id)  # an elementwise layer keeps its input's layout
-        return Tensor(node.id, source.tainted)
+        return Tensor(node.id, any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
 
