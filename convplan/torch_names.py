@@ -20,11 +20,11 @@ ABSTRACT = "an abstract base class"
 
 NOT_YET: dict[str, str] = {  # torch.nn classes a plan should be able to use, and why it cannot yet
     # several inputs or outputs
-    "Transformer": "not done yet: torch builds it from encoder and decoder stacks; write the stacks with "
+    "Transformer": "torch builds it from encoder and decoder stacks; write the stacks with "
                    "TransformerEncoderLayer and TransformerDecoderLayer in a `repeat` (parameter counts equal)",
-    "TransformerEncoder": "not done yet: torch builds it from a layer module (TransformerEncoder(layer, num_layers)); "
+    "TransformerEncoder": "torch builds it from a layer module (TransformerEncoder(layer, num_layers)); "
                           "write `layers = repeat num_layers:` with TransformerEncoderLayer (parameter counts equal)",
-    "TransformerDecoder": "not done yet: torch builds it from a layer module; write `layers = repeat num_layers:` "
+    "TransformerDecoder": "torch builds it from a layer module; write `layers = repeat num_layers:` "
                           "with TransformerDecoderLayer(memory, ...) (parameter counts equal)",
     "CosineSimilarity": f"it compares two inputs: {SEVERAL}",
     "PairwiseDistance": f"it compares two inputs: {SEVERAL}",
