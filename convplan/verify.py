@@ -21,6 +21,7 @@ from .build import (
     torch,  # as build.py imports it (without the numpy warning)
     values,
 )
+from .errors import PlanError
 from .limits import addressable, require_addressable, run_bytes, show_bytes
 from .shapes import evaluate
 from .show import show_shape
@@ -102,14 +103,19 @@ def verify(plan, sizes: dict[str, int] | None = None, large: bool = True, memory
 
 
 def _large(plan, budget: int) -> Run:
-    """The large run on `meta`, at 997 or, where a tensor would be too large for torch, a smaller odd prime."""
+    """The large run on `meta`, at 997 or, where a tensor would be too large for torch or a requirement bounds a
+    size from above (`L <= 64`: a position table's length), a smaller odd prime."""
+    sizes: dict = {}
     for start in (LARGE, *SMALLER):
-        sizes = plan.smallest_sizes(start=start)
+        try:
+            sizes = plan.smallest_sizes(start=start)
+        except PlanError:  # no sizes from `start` up meet the requirements
+            continue
         bound = plan.bind(**sizes)
         if addressable(bound, sizes):
             return _run(bound, sizes, "large", budget, "meta")
     return Run("large", sizes, "meta", skipped=f"at every size from {SMALLER[-1]} up, a tensor would be too large "
-                                              "for torch to address (2**63 bytes)")
+                                              "for torch to address (2**63 bytes), or a requirement bounds a size")
 
 
 def _run(bound, sizes: dict[str, int], label: str, budget: int, device: str | None = None) -> Run:

@@ -96,6 +96,7 @@ def test_naming_torch_does_not_import_it():
     from test_no_torch import assert_no_torch
 
     assert_no_torch("import convplan\n"
-                    "try:\n    convplan.parse('plan T:\\n    input [N, C]\\n    TransformerEncoder(3)\\n    roll(1)\\n')\n"
+                    "try:\n    convplan.parse('plan T:\\n    input [N, C]\\n    TransformerEncoder(3)\\n"
+                    "    roll(1)\\n')\n"
                     "except convplan.PlanError as e:\n    assert 'torch.nn.TransformerEncoder' in str(e), str(e)\n"
                     "else:\n    raise AssertionError('accepted')")
