@@ -14,7 +14,7 @@ from torch import nn
 
 from .errors import Diagnostic, PlanError
 from .graph import Graph, Module, Node, Step
-from .ops import FUNCTIONS
+from .ops import FUNCTIONS, runtime_form
 
 
 class BlockModule(nn.Module):
@@ -42,7 +42,7 @@ class BlockModule(nn.Module):
             elif path is not None:
                 values[node_id] = self.get_submodule(path)(*operands)
             else:
-                values[node_id] = FUNCTIONS[op].compute(torch, operands, args)
+                values[node_id] = FUNCTIONS[op].compute(torch, operands, _resolve(args, lambda i: values[i].shape))
             if unpack:  # a call with several outputs: each is a node's value
                 values.update(_leaves(unpack, values[node_id]))
         if self._trace is not None:
@@ -71,7 +71,8 @@ class PlanModule(BlockModule):
 def make_tree(graph: Graph, name: str) -> PlanModule:
     """The module tree the plan describes: a BlockModule per block call, an nn.Sequential per numbered
     container, a torch layer per layer node, each added to its parent in the order the plan makes them."""
-    steps = {owner: [_step(s, owner) for s in found] for owner, found in graph.steps().items()}
+    inputs = {m.path: m.inputs for m in graph.blocks} | {(): tuple(n.id for n in graph.inputs)}
+    steps = {owner: _steps(graph, owner, found, inputs.get(owner, ())) for owner, found in graph.steps().items()}
     root = PlanModule(steps.get((), []), [n.id for n in graph.inputs], list(graph.outputs), name)
     modules: dict[tuple, nn.Module] = {(): root}
     for item in graph.tree or [n.id for n in graph.layers]:
@@ -105,13 +106,62 @@ def _leaves(unpack: tuple, value) -> list:
     return out
 
 
-def _step(step: Step, owner: tuple[str, ...]) -> tuple:
+def _steps(graph: Graph, owner: tuple[str, ...], found: list[Step], inputs) -> list[tuple]:
+    """The owner's steps, each with the shapes of the values at hand before it (an operation reads its sizes
+    from them when forward runs)."""
+    at_hand = [(i, graph.nodes[i].shape) for i in inputs]
+    out = []
+    for step in found:
+        out.append(_step(step, owner, at_hand))
+        unpack = step.item.unpack if isinstance(step.item, Node) else ()
+        at_hand = at_hand + [(i, graph.nodes[i].shape) for i in (_ids(unpack) if unpack else [step.out])]
+    return out
+
+
+def _ids(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_ids(item) if isinstance(item, tuple) else (item,))]
+
+
+def _step(step: Step, owner: tuple[str, ...], at_hand: list) -> tuple:
     """(node id, op, submodule or parameter path relative to the owner or None, input ids, function arguments,
     unpack)"""
     path = ".".join(step.path[len(owner):]) if step.path else None
-    args = {k: concrete(v) for k, v in step.item.args.items()} if step.op not in ("layer", "block", "param") else {}
+    args = {k: _sized(v, at_hand) for k, v in step.item.args.items()} if step.op not in ("layer", "block", "param") \
+        else {}
     unpack = step.item.unpack if isinstance(step.item, Node) else ()
     return step.out, step.op, path, tuple(step.inputs), args, unpack
+
+
+class Sized:
+    """A size an operation reads when forward runs: a formula of the sizes of values at hand (a module serves
+    every batch size and image size the plan allows, where its weights do not depend on them)."""
+
+    def __init__(self, formula, refs: dict):
+        self.formula, self.refs = formula, refs
+
+    def at(self, shape_of) -> int:
+        return int(self.formula.xreplace({s: sympy.Integer(shape_of(i)[k]) for s, (i, k) in self.refs.items()}))
+
+
+def _sized(value, at_hand: list):
+    if isinstance(value, tuple):
+        return tuple(_sized(v, at_hand) for v in value)
+    if not isinstance(value, sympy.Basic) or value.is_Integer:
+        return concrete(value)
+    found = runtime_form(value, at_hand)
+    if found is None:
+        raise ValueError(f"not a size of the tensors at hand: {value}")
+    return Sized(*found)
+
+
+def _resolve(args: dict, shape_of) -> dict:
+    """The arguments with each size read from the values at hand (`shape_of(node id)`)."""
+    def one(v):
+        if isinstance(v, tuple):
+            return tuple(one(x) for x in v)
+        return v.at(shape_of) if isinstance(v, Sized) else v
+
+    return {k: one(v) for k, v in args.items()}
 
 
 class Peak:
@@ -135,6 +185,7 @@ def values(module: PlanModule, inputs, peak: Peak | None = None):
 def _frame(block: BlockModule, operands: list, frames: list, inputs, peak: Peak):
     """Run one block call's steps (consuming `operands`), yielding every value; returns its output(s)."""
     live = dict(zip(block._input_ids, operands, strict=True))
+    shapes = {i: v.shape for i, v in live.items()}  # of every value made here: operations read sizes from them
     operands.clear()  # the caller holds no reference: the block's live values are the only ones
     frames.append(live)
     keep = set(block._output_ids)
@@ -150,12 +201,13 @@ def _frame(block: BlockModule, operands: list, frames: list, inputs, peak: Peak)
         elif isinstance(sub, BlockModule):
             value = yield from _frame(sub, ops, frames, inputs, peak)
         else:
-            value = sub(*ops) if sub is not None else FUNCTIONS[op].compute(torch, ops, args)
+            value = sub(*ops) if sub is not None else FUNCTIONS[op].compute(torch, ops, _resolve(args, shapes.get))
             alive = [t for frame in frames for t in frame.values()]
             peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *alive, *ops, *_tensors(value)]))
         del ops
         made = _leaves(unpack, value) if unpack else [(node_id, value)]
         for i, v in made:
+            shapes[i] = v.shape
             if i in last or i in keep:
                 live[i] = v
             yield i, v

@@ -24,7 +24,7 @@ from .check import Checked, check
 from .codechecks import input_checks, kept, raise_unless
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, Step
-from .ops import FUNCTIONS
+from .ops import FUNCTIONS, runtime_form
 from .pysource import TAB, Brackets, Namespace, Ops, Pre, Printer, Writer, value_source
 from .shapes import dim, pyrepr, to_expr
 from .show import show_shape
@@ -184,21 +184,12 @@ def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...], known
 def _runtime(ctx: Context, step: Step, value, known: dict) -> str:
     """An operation's size in forward: a number, or an expression of the sizes of the values at hand
     (`x.shape[0]`): the plan's sizes are no constructor arguments, and a block's class serves many."""
-    e = to_expr(value)
-    if not e.free_symbols:
-        return ctx.expr(e)
-    mapping, names = {}, {}
-    for var, shape in known.items():
-        for k, d in enumerate(shape):
-            if d.free_symbols and d not in mapping:
-                mapping[d] = sympy.Symbol(f"_size{len(mapping)}", integer=True, positive=True)
-                names[mapping[d].name] = f"{var}.shape[{k}]"
-    for d in sorted(mapping, key=lambda d: (-sympy.count_ops(d), str(d))):  # a floor division before its symbol
-        e = e.xreplace({d: mapping[d]})
-    if e.free_symbols - set(mapping.values()):
+    found = runtime_form(value, list(known.items()))
+    if found is None:
         raise _error(ctx.model, step.item.span, f"cannot write the size {pyrepr(to_expr(value))} of "
                      f"{step.op} from the sizes of the tensors at hand")
-    return Printer(names)(e)
+    e, refs = found
+    return Printer({s.name: f"{var}.shape[{k}]" for s, (var, k) in refs.items()})(e)
 
 
 def write(model: Model, line_length: int = LINE_LENGTH) -> str:

@@ -10,7 +10,8 @@ counting them as zero:
   weights.  Bias adds are not counted.  Every other kind is listed in `uncounted`.
 - "flopcounter": exactly what `torch.utils.flop_counter.FlopCounterMode` reports for the
   built module: 2 per multiply-accumulate of convolutions and matrix products (mm, addmm,
-  bmm), nothing else (normalisation, pooling, activations, merges are uncounted there).
+  bmm; the operations matmul and scaled_dot_product_attention: their `products`), nothing else
+  (normalisation, pooling, activations, merges are uncounted there).
 - "fvcore": exactly what fvcore's `FlopCountAnalysis(module, inputs).total()` reports: the
   multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
   average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a
@@ -58,7 +59,19 @@ FLOPCOUNTER_UNSEEN = frozenset({"Bilinear", "MultiheadAttention"})
 def _flopcounter(node: Node, graph: Graph) -> tuple:
     """2 per multiply-accumulate of convolutions and Linear, and of products of tensors (matmul, attention)."""
     macs = node.meta["macs"] if node.meta["macs"] is not None else node.meta.get("products")
+    if macs is not None and node.op == "scaled_dot_product_attention":
+        macs = _unless_cpu_flash(node, graph, macs)
     return (None if macs is None else 2 * macs), ()
+
+
+def _unless_cpu_flash(node: Node, graph: Graph, macs):
+    """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims and no dropout in one fused
+    kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no formula for: 0 there;
+    elsewhere the math path's two matrix products (measured, tests/test_ops_cost.py)."""
+    q, _, v = (graph.nodes[i].shape for i in node.inputs)
+    if len(q) != 4 or node.args["dropout_p"] != 0:
+        return macs
+    return sympy.Piecewise((0, sympy.Eq(q[-1], v[-1])), (macs, True))
 
 
 CONVENTIONS = {
@@ -66,7 +79,11 @@ CONVENTIONS = {
     for c in (
         Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
+<<<<<<< HEAD
                    "products, nothing else", _per_mac(2, FLOPCOUNTER_UNSEEN)),
+=======
+                   "products (Linear, matmul, attention), nothing else", _flopcounter),
+>>>>>>> ops
         Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
                    "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
         Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "

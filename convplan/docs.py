@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .layers import REGISTRY, REQUIRED, LayerSpec
+from .merges import MERGES
+from .ops import OPS
 from .torch_names import NOT_LAYERS, NOT_YET
 
 PATH = Path(__file__).resolve().parent.parent / "docs" / "layers.md"
@@ -20,6 +22,12 @@ A plan calls a layer with torch.nn's class name and torch's arguments, in torch'
 the one the input decides (the *read from the input* column).  Every shape rule, requirement and
 parameter count is checked against torch by the property tests (`tests/test_layers_torch.py`).
 `docs/torch_rules.md` says where torch refuses what.
+"""
+
+
+OPS_HEAD = """torch's functions and tensor methods, with torch's names and arguments (docs/language.md): no
+weights, no place in the module tree.  A `*` argument takes its values as torch's tensor methods do,
+`permute(0, 2, 1)`, or as one tuple.  chunk and split give several tensors: `a, b = chunk(2, dim=1)`.
 """
 
 
@@ -38,11 +46,27 @@ def _choices(spec: LayerSpec) -> str:
     return "; ".join(f"{a.name}: {', '.join(repr(c) for c in a.choices)}" for a in spec.args if a.choices)
 
 
+def operation(spec) -> str:
+    """`permute(x, *dims)`, `matmul(x, y)`: as a plan calls it (the chain's value fills the first tensor)."""
+    tensors = ["query", "key", "value"] if spec.tensors == 3 else ["x", "y"][: spec.tensors]
+    args = [f"*{a.name}" if spec.star and k == 0 else a.name if a.default is REQUIRED else f"{a.name}={a.default!r}"
+            for k, a in enumerate(spec.args)]
+    return f"{spec.name}({', '.join([*tensors, *args])})"
+
+
 def render() -> str:
     rows = ["| layer | read from the input | input | string values |", "|---|---|---|---|"]
     for spec in sorted(REGISTRY.values(), key=lambda s: (s.family or s.name, s.nd)):  # 1d/2d/3d together
-        rows.append(f"| `{signature(spec)}` | {spec.inferred or ''} | {ranks(spec)} | {_choices(spec)} |")
+        where = "" if spec.module == "torch.nn" else f"{'; ' if _choices(spec) else ''}(from {spec.module})"
+        rows.append(f"| `{signature(spec)}` | {spec.inferred or ''} | {ranks(spec)} | {_choices(spec)}{where} |")
     out = [HEAD, f"## The {len(REGISTRY)} layer kinds\n", *rows, ""]
+    out += [f"## The {len(OPS)} tensor operations\n", OPS_HEAD, "| operation | gives |", "|---|---|"]
+    out += [f"| `{operation(spec)}` | {'a view' if spec.aliases_input else 'a new tensor'} |" for spec in OPS.values()]
+    out += ["", f"## The {len(MERGES)} merges\n", "| merge | joins |", "|---|---|"]
+    out += [f"| `{name}(a, b, ...{''.join(f', {k}={v!r}' for k, v in spec.args)})` | "
+            f"{'along ' + spec.along if spec.along else 'broadcasting' if spec.broadcasts else 'equal shapes'} |"
+            for name, spec in MERGES.items()]
+    out += [""]
     out += ["## torch.nn classes that are not layer kinds yet\n", "| class | why |", "|---|---|"]
     out += [f"| `{name}` | {why} |" for name, why in sorted(NOT_YET.items())]
     out += ["", "## torch.nn classes that are no layer of a plan\n", "| class | why |", "|---|---|"]

@@ -135,8 +135,8 @@ def _emit(dot, cluster: _Cluster, plan, graphviz) -> None:
 
 def _node_label(node: Node, plan) -> str:
     """`conv1` and its call, `Conv2d(16, 96, 1, bias=False)`; the edges show a merge's operands."""
-    if node.op in ("input", "param", "item"):
-        return f"{node.op} {node.name}"
+    if node.op == "input":
+        return f"input {node.name}"
     call = show_call(node).removesuffix("()") if node.op in FUNCTIONS else show_call(node)  # `add`, `cat(dim=1)`
     return f"{local_name(node)}\\n{call}"  # DOT's line break
 

@@ -185,8 +185,11 @@ class Step:
 def show_call(node: Node, graph: Graph | None = None) -> str:
     """`Conv1d(1, 32, kernel_size=3, padding=1)`: as codegen writes it (`LayerSpec.call_args`).
     A merge shows its inputs when the graph is given: `cat(b1, b2, dim=1)`."""
-    if node.op in ("param", "item"):
-        return f"{node.op} {show_shape(node.shape)}"
+    if node.op == "item":  # one of several outputs: its call is the node it reads
+        return "item"
+    if node.op == "param":
+        given = [show_value(node.args["size"]), *(f"{k}={show_value(node.args[k])}" for k in ("init", "scale"))]
+        return f"Parameter({', '.join(given)})"
     if node.op in FUNCTIONS:
         parts = [graph.nodes[i].name for i in node.inputs] if graph is not None else []
         parts += [f"{k}={show_value(v)}" for k, v in node.args.items()]

@@ -1,4 +1,4 @@
-"""Merges: the operations that join tensors (`add`, `mul`, `cat`), declared once like layers.
+"""Merges: the operations that join tensors (`add`, `mul`, `cat`, `stack`), declared once like layers.
 
 Each merge is one `MergeSpec`: its arguments, its shape rule, how build.py computes it with
 torch and what codegen writes for it.  Nothing else in convplan names a merge, so a new one
@@ -114,6 +114,21 @@ def cat_rule(shapes, args):
     return tuple(out), conds
 
 
+def stack_rule(shapes, args):
+    """torch.stack: equal shapes, joined along a new dim."""
+    rank = _same_rank(shapes, "stacked")
+    d = args["dim"]
+    if not -(rank + 1) <= d <= rank:
+        raise MergeError(f"dim={d} is out of range for stacking {rank}-D tensors (expected {-rank - 1} to {rank})")
+    conds: list = []
+    for i in range(rank):
+        _agree(shapes, i, "stacked", conds)
+    d %= rank + 1
+    out = list(shapes[0])
+    out.insert(d, sympy.Integer(len(shapes)))
+    return tuple(out), conds
+
+
 def _other_dim_hint(shapes, d: int, written: int) -> str | None:
     """`dim=1` when the shapes differ in that one dim only, the one cat could join along instead of `d`."""
     differ = [i for i in range(len(shapes[0])) if any(equal(s[i], shapes[0][i]) is not True for s in shapes)]
@@ -133,8 +148,12 @@ def _infix(op: str) -> Callable:
     return lambda ins, args, value: Ops(tuple(ins), (op,) * (len(ins) - 1))
 
 
-def _cat_code(ins, args, value) -> Brackets:
-    return Brackets("torch.cat", (Brackets("", tuple(ins), "[", "]"), f"dim={value(args['dim'])}"))
+def _joined(function: str) -> Callable:
+    """`torch.cat([a, b], dim=1)`, `torch.stack(...)`."""
+    def emit(ins, args, value) -> Brackets:
+        return Brackets(function, (Brackets("", tuple(ins), "[", "]"), f"dim={value(args['dim'])}"))
+
+    return emit
 
 
 def _register(*specs: MergeSpec) -> dict[str, MergeSpec]:
@@ -145,7 +164,9 @@ MERGES: dict[str, MergeSpec] = _register(
     MergeSpec(name="add", rule=add_rule, compute=_fold(operator.add), emit=_infix("+")),
     MergeSpec(name="mul", rule=mul_rule, compute=_fold(operator.mul), emit=_infix("*"), broadcasts=True,
               saves_operands=True),
-    MergeSpec(name="cat", rule=cat_rule, emit=_cat_code, needs_torch=True,
+    MergeSpec(name="cat", rule=cat_rule, emit=_joined("torch.cat"), needs_torch=True,
               args=(("dim", 0),), along="dim",  # torch.cat's default dim
               compute=lambda torch, ops, args: torch.cat(ops, dim=args["dim"])),
+    MergeSpec(name="stack", rule=stack_rule, emit=_joined("torch.stack"), needs_torch=True, args=(("dim", 0),),
+              compute=lambda torch, ops, args: torch.stack(ops, dim=args["dim"])),
 )

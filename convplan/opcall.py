@@ -61,9 +61,8 @@ class OpCalls:
             made = self.st.add_several(node, out, [(x.id, x.span) for x in targets.names()[1:]] if targets else [])
         else:
             made = [self.st.add_node(node)]
-        strided = spec.restrides or any(t.id in self.st.strided for t in inputs[:1])
-        if strided and spec.name != "contiguous":
-            self.st.strided.update(t.id for t in made)
+        self.st.layout([t.id for t in made], [t.id for t in inputs], spec.aliases_input, spec.restrides,
+                       spec.reorders, spec.name == "contiguous")
         return [Tensor(t.id, tainted) for t in made]
 
     def _count(self, spec: OpSpec, stmt: n.Layer, out) -> None:
@@ -71,7 +70,8 @@ class OpCalls:
 
     def _contiguous(self, spec: OpSpec, call: n.Call, inputs: list[Tensor]) -> None:
         """torch's view reinterprets memory in place: it refuses a tensor whose layout a permute, transpose,
-        expand or slice changed.  convplan does not follow strides exactly, so it asks for proof."""
+        expand or slice changed.  convplan does not follow strides exactly (State.layout), so it asks for
+        proof: a view of a tensor that may not be contiguous is refused, though torch takes some of them."""
         if spec.name != "view" or inputs[0].id not in self.st.strided:
             return
         self.diag.error("E300", "view: the input may not be contiguous in memory (it comes from "
@@ -98,7 +98,8 @@ class OpCalls:
                 raise Skip
         name = self.st.node_name("param", stmt.target, stmt.target_span)
         args = {**args, "size": size}
-        return self.st.add_param(Node(len(self.st.nodes), "param", name, (), size, stmt.span, args=args), stmt.span)
+        node = Node(len(self.st.nodes), "param", name, (), size, stmt.span, kind=PARAMETER, args=args)
+        return self.st.add_param(node, stmt.span)
 
 
 def fit_targets(diag, name: str, stmt: n.Layer, out) -> None:

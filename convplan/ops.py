@@ -50,7 +50,8 @@ class OpSpec:
     tensors: int = 1  # how many tensors it takes (the chain's value fills the first place)
     star: bool = False  # its first argument also takes the positional values: x.permute(0, 2, 1)
     aliases_input: bool = False  # the output is a view of the first input (no new memory)
-    restrides: bool = False  # the output may not be contiguous: view refuses it
+    restrides: bool = False  # the output may not be contiguous (a slice, a broadcast): view refuses it
+    reorders: bool = False  # the output's strides are out of order (a permute): so are those of what it feeds
     saves: Callable | None = None  # (args, first input's shape, output shape) -> saves.Saves
     # (input shapes, output shape, args) -> multiply-accumulates of a product of tensors (not with weights):
     # torch's FlopCounterMode counts 2 per one (cost.py)
@@ -66,7 +67,8 @@ def _dim(ctx: RuleContext, rank: int, d, arg: str = "dim", extra: int = 0) -> in
     """A dim index in [-rank - extra, rank + extra) as torch wraps it; refused otherwise."""
     top = rank + extra
     if not isinstance(d, (int, sympy.Integer)) or not -top <= int(d) < top:
-        ctx.fail(f"{arg}={_s(d)} is out of range for a {rank}-D tensor (expected {-top} to {top - 1})", arg)
+        ctx.fail(f"{arg}={_s(d)} is out of range for a {rank}-D tensor (expected {-top} to {top - 1})", arg,
+                 hint=f"dims count from 0 (the first) to {top - 1}, or from -1 (the last) back to {-top}")
     return int(d) % top
 
 
@@ -114,25 +116,44 @@ def reshape_rule(ctx, shapes, a):
         ctx.require(at_least(v, 1), lambda: f"a size must be positive (or -1), got {_s(v)}", "shape")
     numel, fixed = _prod(shapes[0]), _prod(known)
     if not holes:
-        ctx.require(equal_condition(fixed, numel), lambda: f"shape {_s(sizes)} ({_s(fixed)} elements) must hold "
-                    f"the input's {_s(numel)} elements ({_s(tuple(shape))})", "shape")
+        message = lambda: (f"shape {_s(sizes)} ({_s(fixed)} elements) must hold the input's {_s(numel)} "  # noqa: E731
+                           f"elements ({_s(tuple(shape))})")
+        same = equal_condition(fixed, numel)
+        if same is sympy.false:
+            ctx.fail(message(), "shape", hint="write -1 for the one size torch should compute from the others")
+        ctx.require(same, message, "shape")
         return tuple(sizes)
-    solved = _quotient(ctx, numel, fixed, lambda: f"the input's {_s(numel)} elements ({_s(tuple(shape))}) must "
-                       f"divide into rows of {_s(fixed)} for the -1 in {_s(sizes)}")
+    message = lambda: (f"the input's {_s(numel)} elements ({_s(tuple(shape))}) must divide into rows of "  # noqa: E731
+                       f"{_s(fixed)} for the -1 in {_s(sizes)}")
+    solved = _quotient(ctx, numel, fixed, message, lambda: _divisor_hint(numel, fixed))
     return tuple(solved if k in holes else v for k, v in enumerate(sizes))
+
+
+def _divisor_hint(numel, fixed) -> str | None:
+    """What the sizes written besides the -1 could multiply to: the whole-number factor of the element count
+    times its symbols (the batch N), each divisor of the number."""
+    count, rest = numel.as_coeff_Mul()
+    if not count.is_Integer or count > 10**6:
+        return None
+    found = [d for d in range(2, min(int(count), 64) + 1) if int(count) % d == 0][:6]
+    shown = ", ".join(_s(rest * d) for d in found)
+    return f"the sizes besides the -1 multiply to {_s(fixed)}; to divide {_s(numel)} they could multiply to {shown}"
 
 
 def _is(v, k: int) -> bool:
     return isinstance(v, (int, sympy.Integer)) and int(v) == k
 
 
-def _quotient(ctx, numel, known, message):
+def _quotient(ctx, numel, known, message, hint):
     """numel / known, exact: the cancelled quotient where nothing is left to divide, else a floor division of
-    what is left, with its divisibility a requirement."""
+    what is left, with its divisibility a requirement (refused with `hint()` where it never holds)."""
     top, bottom = sympy.fraction(sympy.together(sympy.cancel(numel / known)))
     if bottom == 1:
         return to_expr(top)
-    ctx.require(divides(top, bottom), message, "shape")
+    whole = divides(top, bottom)
+    if whole is sympy.false:
+        ctx.fail(message(), "shape", hint=hint())
+    ctx.require(whole, message, "shape")
     return floordiv(top, bottom)
 
 
@@ -318,6 +339,30 @@ def sdpa_products(shapes, out, a):
     return _prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # q @ k^T, then the weights @ v
 
 
+# -- sizes read when forward runs ----------------------------------------------------------
+
+
+def runtime_form(value, available) -> tuple | None:
+    """An operation's size argument as a formula of the sizes of tensors at hand when forward runs (the plan's
+    size symbols are not known to a module that serves every size): (formula, {placeholder: (ref, dim)}),
+    where `available` lists (ref, shape) of the tensors at hand, the operands first.  None where some symbol
+    is in no shape at hand."""
+    e = to_expr(value)
+    if not e.free_symbols:
+        return e, {}
+    mapping, refs = {}, {}
+    for ref, shape in available:
+        for k, d in enumerate(shape):
+            if d.free_symbols and d not in mapping:
+                mapping[d] = sympy.Symbol(f"_size{len(mapping)}", integer=True, positive=True)
+                refs[mapping[d]] = (ref, k)
+    for d in sorted(mapping, key=lambda d: (-sympy.count_ops(d), str(d))):  # a floor division before its symbol
+        e = e.xreplace({d: mapping[d]})
+    if e.free_symbols - set(mapping.values()):
+        return None
+    return e, {s: refs[s] for s in e.free_symbols}
+
+
 # -- registry --------------------------------------------------------------------------
 
 
@@ -366,9 +411,9 @@ _VIEW = dict(aliases_input=True, saves=sv.VIEW, needs_torch=False)
 
 OPS: dict[str, OpSpec] = _reg(
     OpSpec("permute", (Arg("dims", REQUIRED, DIMS),), permute_rule, _call("permute", True), _method("permute", True),
-           star=True, restrides=True, **_VIEW),
+           star=True, restrides=True, reorders=True, **_VIEW),
     OpSpec("transpose", (Arg("dim0"), Arg("dim1")), transpose_rule, _call("transpose"), _method("transpose"),
-           restrides=True, **_VIEW),
+           restrides=True, reorders=True, **_VIEW),
     OpSpec("reshape", (Arg("shape", REQUIRED, DIMS),), reshape_rule, _call("reshape", True), _method("reshape", True),
            star=True, **_VIEW),
     OpSpec("view", (Arg("shape", REQUIRED, DIMS),), reshape_rule, _call("view", True), _method("view", True),

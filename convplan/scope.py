@@ -244,6 +244,22 @@ class State:
         self.max_nodes = MAX_LAYERS
         self.tree: list = []  # graph.Graph.tree, as it is made
         self.strided: set[int] = set()  # nodes whose output may not be contiguous (torch's view refuses them)
+        self.reordered: set[int] = set()  # of those, the ones whose strides a permute may have reordered
+
+    def layout(self, made: list[int], inputs: list[int], aliases: bool, strides: bool = False,
+               reorders: bool = False, contiguous: bool = False) -> None:
+        """Follow memory layout (for `view`), conservatively: a view (`aliases`) keeps its input's, a slice or
+        broadcast (`strides`) leaves gaps, a permute (`reorders`) reorders the strides; a new tensor computed
+        from a reordered one keeps that order (torch's elementwise kernels, convolutions, cat do), from a
+        sliced one it is contiguous.  `contiguous`: always contiguous (contiguous(), Linear, LayerNorm)."""
+        if contiguous:
+            return
+        reordered = reorders or any(i in self.reordered for i in inputs)
+        strided = reordered or (aliases and (strides or any(i in self.strided for i in inputs[:1])))
+        if strided:
+            self.strided.update(made)
+        if reordered:
+            self.reordered.update(made)
 
     def place(self, name: str, span: Span) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A new submodule's path (named as in the plan, or numbered in a numbered container) and its

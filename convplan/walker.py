@@ -417,11 +417,21 @@ class Walker:
                             f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", stmt.call.span,
                             hints=["the chain's value is the first, where the call names fewer"] if most > 1 else [])
             raise Skip
+<<<<<<< HEAD
         source = inputs[0]
         node = self.layers.node(stmt, self.st.nodes[source.id], tuple(self.st.nodes[t.id] for t in inputs[1:]))
         if source.id in self.st.strided and node.kind not in MAKES_CONTIGUOUS:
             self.st.strided.add(node.id)  # an elementwise layer keeps its input's layout
         return Tensor(node.id, any(t.tainted for t in inputs))
+=======
+        source = inputs[0] if inputs else self._need_current(stmt.call.span)
+        node = self.layers.node(stmt, self.st.nodes[source.id])
+        spec = node.spec
+        made = [node.id, *(i for i in range(node.id + 1, len(self.st.nodes)))]  # and its other outputs
+        self.st.layout(made, [source.id], spec.aliases_input or node.args.get("inplace") is True,
+                       reorders=spec.name == "Permute", contiguous=spec.name in MAKES_CONTIGUOUS)
+        return Tensor(node.id, source.tainted)
+>>>>>>> ops
 
     # -- merges ----------------------------------------------------------------------------
 
@@ -473,8 +483,7 @@ class Walker:
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
         node = Node(len(self.st.nodes), call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
         made = self.st.add_node(node)
-        if any(t.id in self.st.strided for t in inputs):
-            self.st.strided.add(made.id)  # torch gives the output its operands' layout
+        self.st.layout([made.id], [t.id for t in inputs], aliases=False)
         return replace(made, tainted=tainted)
 
     # -- blocks ----------------------------------------------------------------------------

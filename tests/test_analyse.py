@@ -121,10 +121,10 @@ def test_nesting_too_deep_is_an_error_not_a_recursion_error():
 def test_the_params_pass_counts_each_layer_by_its_registry_entry(path):
     plan = convplan.load(path)
     for node in plan.graph.nodes:
-        want = node.spec.count(node.args) if node.op == "layer" else 0
+        want = node.spec.count(node.args) if node.op == "layer" else sympy.Mul(*node.shape) if node.op == "param" else 0
         assert sympy.expand(node.meta["params"] - want) == 0
         assert node.params is node.meta["params"]
-    assert plan.total_params == sympy.Add(*(node.meta["params"] for node in plan.layers))
+    assert plan.total_params == sympy.Add(*(node.meta["params"] for node in plan.graph.nodes))  # learnable tensors too
 
 
 def test_a_pass_is_one_function_that_annotates_nodes():

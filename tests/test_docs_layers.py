@@ -20,3 +20,16 @@ def test_every_kind_and_every_missing_class_is_listed_with_its_arguments():
                                                   "groups=1, bias=True, padding_mode='zeros')")
     for name in (*NOT_YET, *NOT_LAYERS):
         assert f"| `{name}` |" in text
+
+
+def test_every_operation_and_merge_is_listed():
+    from convplan.merges import MERGES
+    from convplan.ops import OPS
+
+    text = docs.PATH.read_text(encoding="utf-8")
+    for spec in OPS.values():
+        assert f"| `{docs.operation(spec)}` |" in text
+        assert all(a.name in docs.operation(spec) for a in spec.args)
+    assert docs.operation(OPS["permute"]) == "permute(x, *dims)"
+    for name in MERGES:
+        assert f"| `{name}(a, b, ..." in text

@@ -234,3 +234,51 @@ def product_case(draw):
 @EXAMPLES
 def test_products(case):
     check(*case)
+
+
+def round_trip(op, shapes_, args, outputs=None):
+    """The generated code of the symbolic plan (sizes read at run time, `x.shape[0]`) and build() of the plan
+    left symbolic compute what torch computes, at the drawn sizes."""
+    want = torch_run(op, shapes_, args)
+    if want is None or (outputs is not None and len(want) != outputs):
+        return
+    names = [tuple(f"{s}{i}" if d != 1 else 1 for s, d in zip(SYMBOLS, shape, strict=False))
+             for i, shape in enumerate(shapes_)]
+    try:
+        plan = convplan.parse(plan_text(op, shapes_, args, names, len(want)))
+    except PlanError:
+        return  # refused for all sizes: test_one_tensor_operations says whether rightly
+    try:
+        source = plan.to_source()
+    except PlanError as exc:  # E402: no smallest sizes found for a product pinned to a number (C*N == 6)
+        assert exc.diagnostics[0].code == "E402", exc
+        return
+    namespace: dict = {}
+    exec(compile(source, "<generated>", "exec"), namespace)  # noqa: S102 - convplan's own output
+    generated = namespace["T"]()
+    xs = [torch.randn(*s) for s in shapes_]
+    with torch.no_grad():
+        got = generated(*xs)
+        built = plan.build()(*xs)
+    got, built = (list(v) if isinstance(v, tuple) else [v] for v in (got, built))
+    assert [tuple(t.shape) for t in got] == want
+    assert all(torch.equal(a, b) for a, b in zip(got, built, strict=True))
+
+
+@given(one_tensor_case())
+@settings(EXAMPLES, max_examples=EXAMPLES.max_examples // 3)
+def test_generated_code_of_one_tensor_operations(case):
+    round_trip(*case)
+
+
+@given(several_outputs_case())
+@settings(EXAMPLES, max_examples=EXAMPLES.max_examples // 3)
+def test_generated_code_of_several_outputs(case):
+    op, shapes_, args, count = case
+    round_trip(op, shapes_, args, count)
+
+
+@given(product_case())
+@settings(EXAMPLES, max_examples=EXAMPLES.max_examples // 3)
+def test_generated_code_of_products(case):
+    round_trip(*case)

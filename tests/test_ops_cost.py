@@ -1,0 +1,120 @@
+"""Cost and memory of the tensor operations against the tools and torch: FlopCounterMode counts matmul and
+attention, fvcore counts matmul by its own rule and skips or ignores the rest, ptflops patches torch.matmul;
+autograd saves what `saves` declares (saved_tensors_hooks)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_cost import flop_counter
+from test_cost_fvcore import assert_equal_to_fvcore
+from test_cost_ptflops import assert_equal_to_ptflops
+
+import convplan
+from convplan.shapes import evaluate
+
+ATTENTION = """
+plan Attention(D=16, heads=2):
+    input [N, L, D]
+    q = Linear(D)
+    x
+    k = Linear(D)
+    x
+    v = Linear(D)
+    q
+    q = reshape(N, L, heads, D // heads)
+    q = transpose(1, 2)
+    k
+    k = reshape(N, L, heads, D // heads)
+    k = transpose(1, 2)
+    v
+    v = reshape(N, L, heads, D // heads)
+    v = transpose(1, 2)
+    a = scaled_dot_product_attention(q, k, v)
+    a = transpose(1, 2)
+    reshape(N, L, D)
+    kt = transpose(k, 2, 3)
+    s = matmul(q, kt)
+    a
+    mean(dim=1, keepdim=True)
+    softmax(-1)
+    o = Linear(4)
+    output o, s
+"""
+
+PRODUCTS = """
+plan Products:
+    input x [N, L, D]
+    input y [D, E]
+    m = matmul(x, y)
+    amax(dim=2, keepdim=True)
+    sum(1)
+"""
+
+ATTENTION_3D = """
+plan Attention3(E=8, V=6):
+    input q [N, L, E]
+    input k [N, S, E]
+    input v [N, S, V]
+    scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+"""
+
+ATTENTION_HEADS = """
+plan Attention4(E=8):
+    input q [N, H, L, E]
+    input k [N, H, S, E]
+    input v [N, H, S, E]
+    scaled_dot_product_attention(q, k, v, is_causal=True)
+"""
+
+
+@pytest.mark.parametrize("text", [ATTENTION, PRODUCTS, ATTENTION_3D, ATTENTION_HEADS],
+                         ids=["attention", "products", "attention3", "attention4"])
+@pytest.mark.parametrize("sizes", [{"N": 1, "L": 3, "E": 5}, {"N": 4, "L": 7, "E": 2}])
+def test_products_cost_as_each_tool_counts(text, sizes):
+    plan = convplan.parse(text)
+    sizes = {k: v for k, v in sizes.items() if k in plan.symbols}
+    sizes.update({k: 6 for k in plan.symbols if k not in sizes})
+    bound = plan.bind(**sizes)
+    inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+    assert plan.cost("flopcounter").at(**sizes) == flop_counter(bound.build(), inputs)
+    assert assert_equal_to_fvcore(plan, sizes)
+    if len(inputs) == 1:  # ptflops feeds one input
+        assert_equal_to_ptflops(plan, sizes)
+
+
+def test_attention_flops_are_the_two_products():
+    plan = convplan.parse(ATTENTION)
+    by = plan.cost("flopcounter").by_layer
+    assert evaluate(by["s"], {"N": 2, "L": 5}) == 2 * 2 * 2 * 5 * 5 * 8  # q @ k^T per head
+    assert evaluate(by["a"], {"N": 2, "L": 5}) == 0  # CPU's fused kernel: FlopCounterMode counts nothing
+    assert evaluate(plan.graph.nodes[plan.node("a").id].meta["products"], {"N": 2, "L": 5}) == 2 * 2 * 5 * 5 * 16
+    assert "scaled_dot_product_attention" in plan.cost("macs").uncounted  # no weights
+    assert plan.cost("fvcore").skipped["scaled_dot_product_attention"] == ("aten::scaled_dot_product_attention",)
+
+
+def saved_bytes(module, x) -> int:
+    """Bytes of the distinct storages autograd saves in a training forward."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module.train()(x)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("line", ["permute(0, 2, 1)", "reshape(N, -1)", "transpose(1, 2)", "mean(dim=1)",
+                                  "sum(2, keepdim=True)", "softmax(-1)", "narrow(2, 1, 3)", "expand(2, N, C, L)",
+                                  "flatten(1)", "unflatten(2, (2, 3))", "select(1, 0)", "contiguous()"])
+def test_saved_for_backward_as_autograd(line):
+    plan = convplan.parse(f"plan S:\n    input [N, C, L]\n    Linear(6)\n    {line}\n")
+    sizes = {"N": 3, "C": 4, "L": 6}
+    memory = plan.bind(**sizes).memory()
+    assert not memory.unmodelled
+    bound = plan.bind(**sizes)
+    module = bound.build()
+    x = torch.randn(3, 4, 6)
+    assert evaluate(memory.saved, {}) == saved_bytes(module, x), line
