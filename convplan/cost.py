@@ -46,9 +46,8 @@ class Convention:
     total: Callable[[dict], sympy.Expr] | None = None  # by_layer -> the total, where it is not their sum
 
 
-def _per_mac(k: int, unseen: frozenset = frozenset()) -> Callable:
-    return lambda node, graph: (None if node.meta["macs"] is None or node.kind in unseen else k * node.meta["macs"],
-                                ())
+def _per_mac(k: int) -> Callable:
+    return lambda node, graph: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
 
 
 # FlopCounterMode sees no matrix product in these: Bilinear runs aten::bilinear, and MultiheadAttention's
@@ -59,6 +58,8 @@ FLOPCOUNTER_UNSEEN = frozenset({"Bilinear", "MultiheadAttention"})
 def _flopcounter(node: Node, graph: Graph) -> tuple:
     """2 per multiply-accumulate of convolutions and Linear, and of products of tensors (matmul, attention)."""
     macs = node.meta["macs"] if node.meta["macs"] is not None else node.meta.get("products")
+    if node.kind in FLOPCOUNTER_UNSEEN:
+        return None, ()
     if macs is not None and node.op == "scaled_dot_product_attention":
         macs = _unless_cpu_flash(node, graph, macs)
     return (None if macs is None else 2 * macs), ()
@@ -79,11 +80,7 @@ CONVENTIONS = {
     for c in (
         Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
-<<<<<<< HEAD
-                   "products, nothing else", _per_mac(2, FLOPCOUNTER_UNSEEN)),
-=======
                    "products (Linear, matmul, attention), nothing else", _flopcounter),
->>>>>>> ops
         Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
                    "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
         Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "

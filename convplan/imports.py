@@ -51,13 +51,9 @@ class _Loader:
         elif block.name in REGISTRY:
             clash = f"{what} {block.name} has the name of a torch layer"
         elif block.name in MERGES:
-<<<<<<< HEAD
             clash = f"{what} {block.name} has the name of the merge {block.name}()"
-=======
-            clash = f"block {block.name} has the name of the merge {block.name}()"
         elif block.name in OPS or block.name == PARAMETER:
-            clash = f"block {block.name} has the name of the tensor operation {block.name}()"
->>>>>>> ops
+            clash = f"{what} {block.name} has the name of the tensor operation {block.name}()"
         if clash:
             raise _error("E022", clash, block.name_span, file, source, "choose another name")
         space[block.name] = BlockSource(block, file, source, path=path.resolve() if path is not None else None)

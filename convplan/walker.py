@@ -417,21 +417,13 @@ class Walker:
                             f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", stmt.call.span,
                             hints=["the chain's value is the first, where the call names fewer"] if most > 1 else [])
             raise Skip
-<<<<<<< HEAD
         source = inputs[0]
         node = self.layers.node(stmt, self.st.nodes[source.id], tuple(self.st.nodes[t.id] for t in inputs[1:]))
-        if source.id in self.st.strided and node.kind not in MAKES_CONTIGUOUS:
-            self.st.strided.add(node.id)  # an elementwise layer keeps its input's layout
-        return Tensor(node.id, any(t.tainted for t in inputs))
-=======
-        source = inputs[0] if inputs else self._need_current(stmt.call.span)
-        node = self.layers.node(stmt, self.st.nodes[source.id])
         spec = node.spec
         made = [node.id, *(i for i in range(node.id + 1, len(self.st.nodes)))]  # and its other outputs
         self.st.layout(made, [source.id], spec.aliases_input or node.args.get("inplace") is True,
                        reorders=spec.name == "Permute", contiguous=spec.name in MAKES_CONTIGUOUS)
-        return Tensor(node.id, source.tainted)
->>>>>>> ops
+        return Tensor(node.id, any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
 
