@@ -91,6 +91,7 @@ def _front(text: str, filename: str, module=None, read=None):
         where = module.plans[1].span if len(module.plans) > 1 else Span(1, 1, 1, 2)
         what = "more than one plan" if module.plans else "no plan"
         hint = ("a file of blocks only is for importing: `from \"this.plan\" import ...`" if module.blocks
+                or module.functions
                 else "start the file with `plan NAME:` and an indented body")
         raise fail("E010", f"a .plan file holds exactly one plan; this one has {what}", where, filename, text,
                    hints=[hint])

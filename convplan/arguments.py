@@ -38,18 +38,18 @@ from .values import Values
 class Callee:
     """What the binder needs of the thing called, and how its messages name it."""
 
-    kind: str  # "layer", "block" or "merge"
+    kind: str  # "layer", "block", "function" or "merge"
     name: str  # Conv2d, Stage, cat
     names: tuple[str, ...]  # its arguments, in positional order
     required: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"block {self.name}" if self.kind == "block" else self.name
+        return f"{self.kind} {self.name}" if self.kind in ("block", "function") else self.name
 
     @property
     def word(self) -> str:
-        return "parameter" if self.kind == "block" else "argument"
+        return "parameter" if self.kind in ("block", "function") else "argument"
 
 
 class Binder:
@@ -97,8 +97,8 @@ class Binder:
             self.diag.error("E102", f"{callee.name} takes at most {count} positional argument{s} here, got {given}",
                             arg.span, hints=[f"leave out {spec.inferred}: convplan reads it from the input"
                                              if spec.inferred else None])
-        elif callee.kind == "block":
-            self.diag.error("E102", f"block {callee.name} takes at most {count} argument{s}, got {given}", arg.span)
+        elif callee.kind in ("block", "function"):
+            self.diag.error("E102", f"{callee.label} takes at most {count} argument{s}, got {given}", arg.span)
         else:  # a merge's tensors come first: a value past its options is a tensor that is not one
             what = (f"takes at most {count} positional argument{s} after the tensors" if count
                     else "takes only tensors, and this is not one")

@@ -230,6 +230,21 @@ def _storage_bytes(tensors) -> int:
     return sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}.values())
 
 
+def example_inputs(graph: Graph, sizes: dict[str, int], device: str = "cpu") -> list:
+    """A random tensor per plan input at `sizes`: floats, or integer indices in range where a layer reads
+    indices from it (Embedding: below the smallest num_embeddings of the layers that read it)."""
+    from .shapes import evaluate
+
+    out = []
+    for node in graph.inputs:
+        shape = [int(evaluate(d, sizes)) for d in node.shape]
+        bounds = [int(evaluate(r.args[r.spec.indices], sizes)) for r in graph.nodes
+                  if r.op == "layer" and r.spec.indices and node.id in r.inputs]
+        out.append(torch.randint(0, min(bounds), shape, device=device) if bounds
+                   else torch.randn(*shape, device=device))
+    return out
+
+
 def make_layer(node: Node) -> nn.Module:
     """`torch.nn.<kind>(**arguments)` (or convplan's own module of that name: modules.py), every argument
     concrete."""

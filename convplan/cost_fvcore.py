@@ -83,7 +83,8 @@ def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
     rule = _FAMILIES.get(spec.family if spec is not None and spec.family else kind)
     if rule is None:
         raise ValueError(f"the fvcore convention has no rule for {kind} yet (convplan/cost_fvcore.py)")
-    return rule(node, source)
+    others = [graph.nodes[i] for i in node.inputs[1:]]  # Bilinear's second input, attention's key and value
+    return rule(node, source, *others)
 
 
 def _conv(node: Node, source: Node):
@@ -118,7 +119,7 @@ def _dropout(node: Node, source: Node):
 
 def _skip(op: str) -> Callable:
     """A family fvcore skips: its operator, `{nd}` filled in."""
-    return lambda node, source: (None, (f"aten::{op.format(nd=node.spec.nd)}",))
+    return lambda node, source, *others: (None, (f"aten::{op.format(nd=node.spec.nd)}",))
 
 
 def _adaptive_avg(node: Node, source: Node):
@@ -169,7 +170,62 @@ def _upsampling(node: Node, source: Node):
     return _interpolate(len(node.shape) - 2, mode, node, source, ())
 
 
+def _embedding(node: Node, source: Node):
+    """A lookup: no count.  With max_norm the looked-up rows are renormalised first, an operator of its own."""
+    renorm = ("aten::embedding_renorm_",) if node.args["max_norm"] is not None else ()
+    return None, (*renorm, "aten::embedding")
+
+
+def _attention(node: Node, source: Node, key: Node, value: Node):
+    """fvcore counts the projections (aten::linear) and the two batched products (aten::bmm): the
+    multiply-accumulates; the scaling, softmax and the average of the heads' weights are skipped."""
+    return node.meta["macs"], ("aten::div", "aten::mul", "aten::softmax", "aten::mean")
+
+
+def _transformer_layer(node: Node, source: Node, memory: Node | None = None):
+    """The projections and the feed-forward Linears (multiply-accumulates) and 5 per element per LayerNorm;
+    attention itself runs as aten::scaled_dot_product_attention, which fvcore skips."""
+    a = node.args
+    e, f = a["d_model"], a["dim_feedforward"]
+    tokens = prod(source.shape[:-1])
+    decoder = node.kind == "TransformerDecoderLayer"
+    memory = prod(memory.shape[:-1]) if decoder else 0
+    linear = tokens * (4 * e * e + 2 * e * f) + (tokens * 2 * e * e + memory * 2 * e * e if decoder else 0)
+    norms = (3 if decoder else 2) * tokens * e * 5
+    skipped = ["aten::div", "aten::unflatten", "aten::mul", "aten::scaled_dot_product_attention", "aten::add"]
+    if a["activation"] == "gelu":
+        skipped.append("aten::gelu")
+    return linear + norms, tuple(skipped)
+
+
+_CELL_OPS = {  # measured with fvcore 0.1.5: the elementwise operators of each cell's step
+    "LSTMCell": ("aten::unsafe_chunk", "aten::sigmoid_", "aten::tanh_", "aten::mul", "aten::tanh"),
+    "GRUCell": ("aten::unsafe_chunk", "aten::sigmoid_", "aten::mul_", "aten::add", "aten::tanh_", "aten::sub"),
+    "RNNCell": ("aten::tanh",),
+}
+
+
+def _cell(node: Node, source: Node, *hx: Node):
+    """The input's and the state's matrix products (multiply-accumulates); the gates' arithmetic skipped."""
+    a = node.args
+    gate = {"LSTMCell": 4, "GRUCell": 3, "RNNCell": 1}[node.kind] * a["hidden_size"]
+    ops = _CELL_OPS[node.kind] if node.kind != "RNNCell" or a["nonlinearity"] == "tanh" else ()
+    return prod(source.shape[:-1]) * gate * (a["input_size"] + a["hidden_size"]), ("aten::add_", *ops)
+
+
 _FAMILIES: dict[str, Callable] = {
+    "Embedding": _embedding,
+    "LSTMCell": _cell,
+    "GRUCell": _cell,
+    "RNNCell": _cell,
+    "Bilinear": _skip("bilinear"),
+    "MultiheadAttention": _attention,
+    "TransformerEncoderLayer": _transformer_layer,
+    "TransformerDecoderLayer": _transformer_layer,
+    "LSTM": _skip("lstm"),
+    "GRU": _skip("gru"),
+    "RNN": lambda node, source, *h0: (None, (f"aten::rnn_{node.args['nonlinearity']}",)),
+    "EmbeddingBag": lambda node, source: (None, ("aten::numel", "aten::embedding_bag")),  # numel: its bag count
     "LocalResponseNorm": _local_response_norm,
     "LPPool": _lp_pool,
     "CircularPad": _skip("pad"),

@@ -44,8 +44,8 @@ class _Loader:
 
     def namespace(self, module: n.Module, file: str, source: str, path: Path | None) -> Namespace:
         space = Namespace()
-        for block in module.blocks:
-            self._own(space, block, file, source, path)
+        for definition in (*module.blocks, *module.functions):
+            self._own(space, definition, file, source, path)
         base = path.parent if path is not None else Path.cwd()
         for imp in module.imports:
             self._import(space, imp, base, file, source)
@@ -54,16 +54,18 @@ class _Loader:
                 src.namespace = space
         return space
 
-    def _own(self, space: dict, block: n.BlockDef, file: str, source: str, path: Path | None) -> None:
+    def _own(self, space: dict, block: n.BlockDef | n.FunctionDef, file: str, source: str, path: Path | None) -> None:
         clash = None
+        what = "function" if isinstance(block, n.FunctionDef) else "block"
         if block.name in space:
-            clash = f"block {block.name} is defined twice"
+            clash = f"{what} {block.name} is defined twice" if what == "block" or not isinstance(
+                space[block.name].definition, n.BlockDef) else f"{block.name} is both a block and a function"
         elif block.name in REGISTRY:
-            clash = f"block {block.name} has the name of a torch layer"
+            clash = f"{what} {block.name} has the name of a torch layer"
         elif block.name in MERGES:
-            clash = f"block {block.name} has the name of the merge {block.name}()"
+            clash = f"{what} {block.name} has the name of the merge {block.name}()"
         elif block.name in OPS or block.name == PARAMETER:
-            clash = f"block {block.name} has the name of the tensor operation {block.name}()"
+            clash = f"{what} {block.name} has the name of the tensor operation {block.name}()"
         if clash:  # the first definition stands; a layer or merge keeps its name
             self.fail("E022", clash, block.name_span, file, source, "choose another name")
             return
@@ -84,8 +86,8 @@ class _Loader:
             wanted = [(name.id, name.span) for name in imp.names]
         for name, span in wanted:
             if name not in theirs:
-                self.fail("E021", f"{imp.path} has no block {name}", span, file, source,
-                          did_you_mean(name, theirs) or f"its blocks: {', '.join(sorted(theirs)) or 'none'}")
+                self.fail("E021", f"{imp.path} has no block or function {name}", span, file, source,
+                          did_you_mean(name, theirs) or f"it defines: {', '.join(sorted(theirs)) or 'nothing'}")
                 space.failed.setdefault(name, (imp.path, imp.span))
             elif name in space and space[name] is not theirs[name]:
                 self.fail("E022", f"block {name} is already defined here", span, file, source, "rename one of them")
@@ -146,7 +148,7 @@ class _Loader:
             space = self.namespace(module, shown, text, path)
         finally:
             self.stack.pop()
-        self.spaces[path] = (space, [b.name for b in module.blocks])
+        self.spaces[path] = (space, [d.name for d in (*module.blocks, *module.functions)])
         return self.spaces[path]
 
 

@@ -37,7 +37,8 @@ class LayerCalls:
         self.applied = _APPLIED  # (kind, shape, args) -> (output shape, RuleContext): see _apply
         self.bound: dict = {}  # (kind, literal arguments) -> (arguments, names written): see _bind
 
-    def node(self, stmt: n.Layer, prev: Node) -> Node:
+    def node(self, stmt: n.Layer, prev: Node, others: tuple = ()) -> Node:
+        """The layer on `prev` (and `others`, the further tensors of a kind that takes several)."""
         call = stmt.call
         spec = REGISTRY.get(call.name)
         if spec is None:
@@ -45,17 +46,25 @@ class LayerCalls:
             raise Skip
         shape = prev.shape
         self._check_rank(spec, shape, call)
+        if spec.indices and prev.op != "input":
+            self.diag.error("E305", f"{spec.name} reads integer indices, and {prev.name}'s output holds floats",
+                            call.name_span, hints=[f"give {spec.name} a plan input of indices: `input tokens "
+                                                   f"{show_shape(shape)}` then `{spec.name}(tokens, ...)`"])
+            raise Skip
         args, given, written = self._bind(spec, call, shape)
         order = order_fix = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
             given = (spec.inferred, *given)
+            if spec.infer_others is not None:  # read from the other tensors: Bilinear's in2_features
+                args.update(spec.infer_others(tuple(o.shape for o in others), args))
+                given = (*given, *spec.infer_more)
             order, order_fix = self._torch_order(spec, call, args)
             self._batch_as_weight(spec, call, shape, args[spec.inferred])
         if spec.last_dim_features:
             self._flatten_missing(spec, call, prev)
         try:
-            out, rule = self._apply(spec, call, shape, args)
+            out, rule = self._apply(spec, call, shape, args, tuple(o.shape for o in others))
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             self.diag.error("E300", f"{spec.name}: {exc.message}", arg_span(call, exc.arg),
                             hints=[exc.hint, f"the input here is {show_shape(shape)}", order], fixes=[order_fix])
@@ -65,7 +74,8 @@ class LayerCalls:
         self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
-        node = Node(len(self.st.nodes), "layer", name, (prev.id,), out, stmt.span, spec.name, args, given,
+        node = Node(len(self.st.nodes), "layer", name, (prev.id, *(o.id for o in others)), out, stmt.span, spec.name,
+                    args, given,
                     written=written)
         if isinstance(out, Several):  # LSTM's `out, (h, c)`: the first output's node, an item node per other
             names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
@@ -105,13 +115,14 @@ class LayerCalls:
             self.bound[key] = dict(args), given, written
         return args, given, written
 
-    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict) -> tuple[tuple, RuleContext]:
+    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict, others: tuple = ()) \
+            -> tuple[tuple, RuleContext]:
         """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
         the output is known to be in bounds; kept for the process, so that checking a plan again after an
         edit (the language server) runs the rules only of the layers whose input or arguments changed."""
         try:
-            key = (spec.name, shape, tuple(args.items()))
+            key = (spec.name, shape, tuple(args.items()), others)
             if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
                 key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
             hash(key)
@@ -119,7 +130,7 @@ class LayerCalls:
             key = None
         if key is not None and key in self.applied:
             return self.applied[key]
-        rule = RuleContext(spec)
+        rule = RuleContext(spec, inputs=(shape, *others))
         out = _exprs(spec.rule(rule, shape, args))
         for leaf in _leaves(out):
             self._bounded_shape(spec, call, leaf, shape)

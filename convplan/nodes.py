@@ -244,7 +244,15 @@ class Pass:
     span: Span
 
 
-Statement = Input | Layer | Ref | Let | Merge | Repeat | If | Output | Pass
+@dataclass(frozen=True)
+class Return:
+    """`return expr`: a size function's value (only in a `def`)."""
+
+    value: Expr
+    span: Span
+
+
+Statement = Input | Layer | Ref | Let | Merge | Repeat | If | Output | Pass | Return
 
 
 @dataclass(frozen=True)
@@ -276,6 +284,13 @@ class BlockDef(Definition):
 
 
 @dataclass(frozen=True)
+class FunctionDef(Definition):
+    """`def name(params):` a size function, written in the value language: its body holds `name = expr`,
+    `if`/`elif`/`else` and `return` only (the parser refuses anything else), so it computes numbers, never
+    tensors, and is evaluated when the plan is checked (values.py)."""
+
+
+@dataclass(frozen=True)
 class Import:
     """`import "file.plan"` (names is None: every block) or `from "file.plan" import A, B`."""
 
@@ -292,3 +307,4 @@ class Module:
     plans: tuple[PlanDef, ...]
     blocks: tuple[BlockDef, ...] = ()
     imports: tuple[Import, ...] = ()
+    functions: tuple[FunctionDef, ...] = ()

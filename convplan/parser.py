@@ -497,6 +497,9 @@ class _Nodes:
     def pass_stmt(self):
         return n.Pass(self._keyword("pass"))
 
+    def return_stmt(self, value):
+        return n.Return(value, self._head(value))
+
     def body(self, *statements):
         return tuple(statements)
 
@@ -516,6 +519,9 @@ class _Nodes:
     def block(self, name, *rest):
         return self._definition(n.BlockDef, name, rest)
 
+    def function(self, name, params, body):
+        return n.FunctionDef(name[0], params, _function_body(body), self._head(name), name[1])
+
     def import_all(self, path):
         return n.Import(path[0][1:-1], None, self._head(path), path[1])
 
@@ -524,9 +530,33 @@ class _Nodes:
                         path[1])
 
     def start(self, *items):
-        kinds = (n.PlanDef, n.BlockDef, n.Import)
-        plans, blocks, imports = ([i for i in items if isinstance(i, k)] for k in kinds)
-        return n.Module(tuple(plans), tuple(blocks), tuple(imports))
+        kinds = (n.PlanDef, n.BlockDef, n.Import, n.FunctionDef)
+        plans, blocks, imports, functions = ([i for i in items if isinstance(i, k)] for k in kinds)
+        return n.Module(tuple(plans), tuple(blocks), tuple(imports), tuple(functions))
+
+
+def _function_body(body: tuple) -> tuple:
+    """A def's statements as values: `h = f(x)` and `a = b` parse as a layer call and a second name (a plan's
+    meanings), and are numbers here; anything that makes tensors is refused where it is written."""
+    out = []
+    for stmt in body:
+        if isinstance(stmt, n.Layer) and stmt.target is not None and stmt.expect is None:
+            stmt = n.Let(stmt.target, stmt.call, stmt.span, stmt.target_span)
+        elif isinstance(stmt, n.Ref) and stmt.target is not None:
+            stmt = n.Let(stmt.target, n.Name(stmt.name, _ref_value_span(stmt)), stmt.span, stmt.target_span)
+        elif isinstance(stmt, n.If):
+            stmt = replace(stmt, body=_function_body(stmt.body), orelse=_function_body(stmt.orelse))
+        elif not isinstance(stmt, (n.Let, n.Return, n.Pass)):
+            raise _TreeError("E208", "a def computes a number: its body holds `name = expr`, `if` and `return` "
+                             "only", stmt.span)
+        out.append(stmt)
+    return tuple(out)
+
+
+def _ref_value_span(stmt: n.Ref) -> Span:
+    """The `b` of `a = b`, which ends the statement."""
+    end = stmt.span
+    return Span(end.end_line, end.end_col - len(stmt.name), end.end_line, end.end_col)
 
 
 if __name__ == "__main__":  # python -m convplan.parser: write _grammar_tables.py after a grammar change

@@ -27,7 +27,7 @@ _OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'**'", "'//'", "'%'", "a comparison",
               "'not'"}
 _VALUES = {"a name", "an integer", "a number", "a string", "'?'", "True", "False", "None", "'('", "'...'"}
 _STATEMENTS = {"'input'", "'repeat'", "'residual'", "'output'", "'pass'"}
-_DEFINITIONS = {"'plan'", "'block'", "'import'", "'from'"}
+_DEFINITIONS = {"'plan'", "'block'", "'def'", "'import'", "'from'"}
 _WORDS = {
     "_NL": "end of line",
     "_INDENT": "an indented block",

@@ -20,28 +20,18 @@ ABSTRACT = "an abstract base class"
 
 NOT_YET: dict[str, str] = {  # torch.nn classes a plan should be able to use, and why it cannot yet
     # several inputs or outputs
-    "RNN": f"it returns (output, h_n): {SEVERAL}",
-    "LSTM": f"it returns (output, (h_n, c_n)): {SEVERAL}",
-    "GRU": f"it returns (output, h_n): {SEVERAL}",
-    "RNNCell": f"it takes (input, hx): {SEVERAL}",
-    "LSTMCell": f"it takes (input, (h, c)) and returns (h, c): {SEVERAL}",
-    "GRUCell": f"it takes (input, hx): {SEVERAL}",
-    "MultiheadAttention": f"it takes query, key and value and returns (output, weights): {SEVERAL}",
-    "Transformer": f"it takes src and tgt: {SEVERAL}",
-    "TransformerEncoder": f"it is built from a layer module and takes masks: {SEVERAL}",
-    "TransformerDecoder": f"it takes tgt and memory: {SEVERAL}",
-    "TransformerEncoderLayer": "not done yet: attention and its masks come with the named-tensor syntax "
-                               "(issue 11 part 2)",
-    "TransformerDecoderLayer": f"it takes tgt and memory: {SEVERAL}",
-    "Bilinear": f"it takes two inputs: {SEVERAL}",
+    "Transformer": "torch builds it from encoder and decoder stacks; write the stacks with "
+                   "TransformerEncoderLayer and TransformerDecoderLayer in a `repeat` (parameter counts equal)",
+    "TransformerEncoder": "torch builds it from a layer module (TransformerEncoder(layer, num_layers)); "
+                          "write `layers = repeat num_layers:` with TransformerEncoderLayer (parameter counts equal)",
+    "TransformerDecoder": "torch builds it from a layer module; write `layers = repeat num_layers:` "
+                          "with TransformerDecoderLayer(memory, ...) (parameter counts equal)",
     "CosineSimilarity": f"it compares two inputs: {SEVERAL}",
     "PairwiseDistance": f"it compares two inputs: {SEVERAL}",
     "MaxUnpool1d": f"it takes the pooled tensor and MaxPool1d's indices: {SEVERAL}",
     "MaxUnpool2d": f"it takes the pooled tensor and MaxPool2d's indices: {SEVERAL}",
     "MaxUnpool3d": f"it takes the pooled tensor and MaxPool3d's indices: {SEVERAL}",
-    "EmbeddingBag": f"it takes indices and their offsets (or per-sample weights): {SEVERAL}",
     # not done yet, for a reason of their own
-    "Embedding": "not done yet: its input holds integer indices, which a plan's input cannot declare yet",
     "FractionalMaxPool2d": "not done yet: its pooling regions are random even in eval mode, so a built module "
                            "and its generated code give different outputs unless both are seeded",
     "FractionalMaxPool3d": "not done yet: its pooling regions are random even in eval mode, so a built module "

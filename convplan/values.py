@@ -28,6 +28,7 @@ class Values:
     def __init__(self, st: State):
         self.st = st
         self.diag = st.diag
+        self.functions = None  # functions.Functions: the file's `def`s (set by the walker)
 
     # -- names -------------------------------------------------------------------------
 
@@ -277,10 +278,15 @@ class Values:
     def _call(self, call: n.Call, what: str):
         name = call.name
         if name not in n.SIZE_FUNCTIONS:
-            functions = ", ".join(n.SIZE_FUNCTIONS)
+            src = self.st.frame.namespace.get(name)
+            if src is not None and isinstance(src.definition, n.FunctionDef):
+                return self.functions.call(call, src)
+            defined = [k for k, v in self.st.frame.namespace.items() if isinstance(v.definition, n.FunctionDef)]
+            functions = ", ".join((*n.SIZE_FUNCTIONS, *defined))
             self.diag.error("E113", f"{name!r} is not a function of sizes; they are {functions}", call.name_span,
-                            hints=[did_you_mean(name, n.SIZE_FUNCTIONS),
-                                   "a layer is called on its own line, or as `h = Layer(...)`"])
+                            hints=[did_you_mean(name, (*n.SIZE_FUNCTIONS, *defined)),
+                                   "a layer is called on its own line, or as `h = Layer(...)`",
+                                   "define one in the file: `def name(a, b):` with `return expr`"])
             raise Skip
         for arg in call.args:
             if arg.name is not None:

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .build import Peak, build_module, torch, values  # torch as build.py imports it (without the numpy warning)
+from .build import (
+    Peak,
+    build_module,
+    example_inputs,
+    torch,  # as build.py imports it (without the numpy warning)
+    values,
+)
+from .errors import PlanError
 from .limits import addressable, require_addressable, run_bytes, show_bytes
 from .shapes import evaluate
 from .show import show_shape
@@ -96,14 +103,19 @@ def verify(plan, sizes: dict[str, int] | None = None, large: bool = True, memory
 
 
 def _large(plan, budget: int) -> Run:
-    """The large run on `meta`, at 997 or, where a tensor would be too large for torch, a smaller odd prime."""
+    """The large run on `meta`, at 997 or, where a tensor would be too large for torch or a requirement bounds a
+    size from above (`L <= 64`: a position table's length), a smaller odd prime."""
+    sizes: dict = {}
     for start in (LARGE, *SMALLER):
-        sizes = plan.smallest_sizes(start=start)
+        try:
+            sizes = plan.smallest_sizes(start=start)
+        except PlanError:  # no sizes from `start` up meet the requirements
+            continue
         bound = plan.bind(**sizes)
         if addressable(bound, sizes):
             return _run(bound, sizes, "large", budget, "meta")
     return Run("large", sizes, "meta", skipped=f"at every size from {SMALLER[-1]} up, a tensor would be too large "
-                                              "for torch to address (2**63 bytes)")
+                                              "for torch to address (2**63 bytes), or a requirement bounds a size")
 
 
 def _run(bound, sizes: dict[str, int], label: str, budget: int, device: str | None = None) -> Run:
@@ -129,8 +141,7 @@ def _attempt(bound, sizes: dict[str, int], run: Run) -> Run:
     device = run.device
     with torch.device(device):
         module = build_module(bound).eval()
-    inputs = [torch.randn(*(int(evaluate(d, sizes)) for d in node.shape), device=device)
-              for node in bound.graph.inputs]
+    inputs = example_inputs(bound.graph, sizes, device)
     seen, peak = {}, Peak()  # node id -> the shape torch gave; each value is dropped once nothing reads it
     try:
         with torch.no_grad():

@@ -5,8 +5,8 @@ grammar/plan.lark is the source of truth; tests/test_pygments_lexer.py checks th
 from __future__ import annotations
 
 STATEMENTS = ("input", "output", "residual", "shortcut", "branch", "repeat", "if", "elif", "else", "pass",
-              "sequential")  # `name = sequential:` (a keyword there only)
-DECLARATIONS = ("plan", "block")  # followed by the name they declare
+              "return", "sequential")  # `name = sequential:` (a keyword there only)
+DECLARATIONS = ("plan", "block", "def")  # followed by the name they declare
 NAMESPACE = ("import", "from")
 WORD_OPERATORS = ("and", "or", "not", "in")
 CONSTANTS = ("True", "False", "None")

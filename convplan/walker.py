@@ -18,9 +18,11 @@ from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions, Named
 from .errors import Span, did_you_mean, rename_fix
+from .functions import Functions
 from .graph import Node
 from .hints import source_text
 from .layercall import LayerCalls
+from .layers import REGISTRY
 from .merges import MERGES, MergeError
 from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
 from .ops import OPS
@@ -44,6 +46,7 @@ class Walker:
         self.binder = Binder(st, self.values)
         self.assertions = Assertions(st, self.values)
         self.layers = LayerCalls(st, self.binder, self.assertions)
+        self.values.functions = Functions(st, self.values, self.binder)
         self.ops = OpCalls(st, self.binder)
         self.depth = 0  # bodies being walked, one inside the other
 
@@ -94,7 +97,8 @@ class Walker:
         for src in {id(s): s for s in self.st.library.values()}.values():
             frame = Frame({}, src.namespace, src.file, src.source)
             with self.diag.located(frame):
-                check_name(self.diag, src.definition.name, src.definition.name_span, "block name")
+                what = "function name" if isinstance(src.definition, n.FunctionDef) else "block name"
+                check_name(self.diag, src.definition.name, src.definition.name_span, what)
                 seen = set()
                 for p in src.definition.params:
                     if p.name in seen:
@@ -133,7 +137,7 @@ class Walker:
             raise Abort
         handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
                     n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
-                    n.Pass: lambda s: None}
+                    n.Pass: lambda s: None, n.Return: self._return}
         start = len(self.st.nodes)
         handlers[type(stmt)](stmt)
         if self.frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
@@ -231,6 +235,11 @@ class Walker:
         self._bind(stmt.target, value, stmt.target_span or stmt.span)
         self.frame.current = value
 
+    def _return(self, stmt: n.Return) -> None:
+        self.diag.error("E209", "`return` belongs in a def (a size function); a plan or block ends with its "
+                        "chain's value, or `output name`", stmt.span)
+        raise Skip
+
     def _output(self, stmt: n.Output) -> None:
         if self.frame.nested:
             self.diag.error("E206", "an output belongs at the top level of a plan or block", stmt.span,
@@ -303,6 +312,9 @@ class Walker:
 
     def _call(self, stmt: n.Layer) -> None:
         call = stmt.call
+        src = self.frame.namespace.get(call.name)
+        if src is not None and isinstance(src.definition, n.FunctionDef):
+            return self._function_stmt(stmt)
         inputs, rest = self._tensor_args(call)
         if call.name in OPS:
             outs = self.ops.call(stmt, self._with_current(inputs, OPS[call.name].tensors, call), rest)
@@ -336,6 +348,15 @@ class Walker:
                 out = self._layer_call(stmt, inputs)
         self._bind(stmt.target, out, stmt.target_span or stmt.span)
         self.frame.current = out
+
+    def _function_stmt(self, stmt: n.Layer) -> None:
+        """`c = make_divisible(v, 8)` parses as a layer call: a def's value is a number, named like one."""
+        if stmt.target is None or stmt.expect is not None or stmt.targets is not None:
+            self.diag.error("E114", f"{stmt.call.name} is a size function: it gives a number, not a tensor",
+                            stmt.call.name_span, hints=[f"name its value (`c = {stmt.call.name}(...)`) or use it "
+                                                        "in an argument"])
+            raise Skip
+        self._let(n.Let(stmt.target, stmt.call, stmt.span, stmt.target_span))
 
     def _call_or_stand_in(self, stmt: n.Layer) -> None:
         """A call; where it fails, the names it gives stand for its input (tainted), so that later lines
@@ -385,16 +406,24 @@ class Walker:
         return inputs
 
     def _layer_call(self, stmt: n.Layer, inputs: list) -> Tensor:
-        if len(inputs) > 1:
-            self.diag.error("E242", f"{stmt.call.name} takes one tensor, got {len(inputs)}", stmt.call.span)
+        spec = REGISTRY.get(stmt.call.name)
+        most = len(spec.tensors) if spec else 1
+        least = most - (spec.optional_tensors if spec else 0)
+        if len(inputs) < least:  # the chain's value is the first
+            inputs = [self._need_current(stmt.call.span), *inputs]
+        if not least <= len(inputs) <= most:
+            names = ", ".join(spec.tensors) if spec else "input"
+            self.diag.error("E242", f"{stmt.call.name} takes {least if least == most else f'{least} to {most}'} "
+                            f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", stmt.call.span,
+                            hints=["the chain's value is the first, where the call names fewer"] if most > 1 else [])
             raise Skip
-        source = inputs[0] if inputs else self._need_current(stmt.call.span)
-        node = self.layers.node(stmt, self.st.nodes[source.id])
+        source = inputs[0]
+        node = self.layers.node(stmt, self.st.nodes[source.id], tuple(self.st.nodes[t.id] for t in inputs[1:]))
         spec = node.spec
         made = [node.id, *(i for i in range(node.id + 1, len(self.st.nodes)))]  # and its other outputs
         self.st.layout(made, [source.id], spec.aliases_input or node.args.get("inplace") is True,
                        reorders=spec.name == "Permute", contiguous=spec.name in MAKES_CONTIGUOUS)
-        return Tensor(node.id, source.tainted)
+        return Tensor(node.id, any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
 

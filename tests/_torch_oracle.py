@@ -109,9 +109,18 @@ def _channel_dim_exists(kind: str, shape) -> bool:
     return len(shape) >= 1
 
 
+def example_input(shape, layers) -> torch.Tensor:
+    """Random floats, or integer indices below num_embeddings where the first layer reads indices."""
+    first = plain(layers[:1])
+    if first and first[0][0] in ("Embedding", "EmbeddingBag") and isinstance(first[0][1].get("num_embeddings"), int) \
+            and first[0][1]["num_embeddings"] > 0:
+        return torch.randint(0, first[0][1]["num_embeddings"], shape)
+    return torch.randn(*shape)
+
+
 def torch_run(shape, layers):
     """(output shape, None) if torch accepts every layer, else (None, why)."""
-    x, layers = torch.randn(*shape), plain(layers)
+    x, layers = example_input(shape, layers), plain(layers)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         for kind, args in layers:
@@ -150,7 +159,7 @@ def _circular_fits(padding, nd, shape) -> bool:
 
 def torch_params(shape, layers) -> int:
     """The number of parameters of the layers torch builds for this input (every layer must run)."""
-    x, total = torch.randn(*shape), 0
+    x, total = example_input(shape, layers), 0
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         for kind, args in plain(layers):

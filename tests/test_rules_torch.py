@@ -11,10 +11,22 @@ import warnings
 import pytest
 import test_layers_torch
 import torch
-from _torch_oracle import SYMBOLS, Sym, check_both, check_concrete, check_symbolic, torch_layer, torch_run
+from _torch_oracle import (
+    SYMBOLS,
+    Sym,
+    check_both,
+    check_concrete,
+    check_symbolic,
+    convplan_parse,
+    torch_layer,
+    torch_run,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_layers_torch import mostly, shapes, sized, some
+
+import convplan
+from convplan import PlanError
 
 EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 150)), deadline=None)  # ~10 s on 2 cores
 MODES = ("zeros", "reflect", "replicate", "circular")
@@ -445,3 +457,41 @@ MORE_CASES = st.one_of(test_layers_torch.more_pointwise_case(), test_layers_torc
 def test_symbolic_arguments_of_the_rest_of_torch_nn(case):
     """The same for the kinds added for issue 11 (num_parameters=C, groups=C // 2, output_size=(H, W), ...)."""
     check_symbolic(*case)
+
+
+# -- embeddings: integer indices in, a vector per index out ------------------------------------------
+
+
+@st.composite
+def embedding_case(draw):
+    """Embedding on any rank, EmbeddingBag on bags of equal length (2-D), with padding_idx near its limits,
+    max_norm and the modes; the oracle feeds indices below num_embeddings."""
+    bag = draw(st.booleans())
+    n = draw(st.integers(1, 12))
+    args = {"num_embeddings": n, "embedding_dim": draw(mostly(st.integers(1, 6), 0))}
+    options = {"padding_idx": st.one_of(st.none(), st.integers(-n - 1, n)), "max_norm": st.sampled_from([None, 1.0]),
+               "scale_grad_by_freq": st.booleans(), "sparse": st.booleans()}
+    if bag:
+        options.update(mode=st.sampled_from(["sum", "mean", "max"]), include_last_offset=st.booleans())
+    args.update(draw(some(options)))
+    shape = draw(shapes([2] if bag else [1, 2, 3, 4], hi=6))
+    return shape, [("EmbeddingBag" if bag else "Embedding", args)]
+
+
+@given(embedding_case())
+@EXAMPLES
+def test_embeddings(case):
+    """torch on concrete and symbolic sizes; where torch runs, verify (which feeds indices in range) agrees."""
+    check_both(*case)
+    shape, layers = case
+    if torch_run(shape, layers)[0] is not None:
+        plan = convplan_parse(SYMBOLS[: len(shape)], layers)
+        report = plan.verify(**dict(zip(SYMBOLS, shape, strict=False)))
+        assert report.ok and report.runs[0].device == "cpu", str(report)
+
+
+def test_embedding_reads_a_plan_input_only():
+    with pytest.raises(PlanError) as info:
+        convplan.parse("plan A:\n    input x [N, L]\n    Linear(8)\n    Embedding(100, 16)\n")
+    d = info.value.diagnostics[0]
+    assert (d.code, d.span.line, d.span.col) == ("E305", 4, 5)

@@ -134,6 +134,18 @@ class LayerSpec:
     # It mixes the last dim only (Linear): after a conv/pool that is a spatial dim, and a Flatten() was probably
     # left out (W340)
     last_dim_features: bool = False
+    # Its input holds integer indices below the argument so named (Embedding: num_embeddings): it reads a
+    # plan input, which build/verify fill with indices in range (build.example_inputs)
+    indices: str = ""
+    # The tensors it takes (torch's forward arguments): the first is the chain's; the rest are named in the
+    # call (`Bilinear(other, 16)`, `TransformerDecoderLayer(memory, ...)`); the rule reads all in ctx.inputs
+    tensors: tuple[str, ...] = ("input",)
+    optional_tensors: int = 0  # of the last ones: GRU's h0
+    # Further arguments read from the other tensors (Bilinear's in2_features, MultiheadAttention's kdim/vdim),
+    # placed right after `inferred` in torch's order: (shapes of the other tensors, args) -> {name: value}
+    infer_more: tuple[str, ...] = ()
+    infer_others: Callable | None = None
+    order: tuple[str, ...] = ()  # torch's constructor order, where `infer_more` does not follow `inferred` there
     # Where the class lives: torch.nn, or torchvision.ops for the few kinds torchvision's models need that
     # convplan carries a copy of (convplan/modules.py: build() uses it, generated code includes it)
     module: str = "torch.nn"
@@ -145,7 +157,7 @@ class LayerSpec:
     def call_args(self, given) -> list[tuple[str, bool]]:
         """The arguments a call writes (those in `given`), in torch's order, each with whether it goes
         by position: torch's leading required ones, up to the first left out; the rest by keyword."""
-        required = {a.name for a in self.args if a.default is REQUIRED} | {self.inferred}
+        required = {a.name for a in self.args if a.default is REQUIRED} | {self.inferred} | set(self.infer_more)
         out, positional = [], True
         for name in self.torch_order():
             positional = positional and name in required and name in given
@@ -155,10 +167,12 @@ class LayerSpec:
 
     def torch_order(self) -> tuple[str, ...]:
         """torch's constructor argument order, the inferred argument included."""
+        if self.order:
+            return self.order
         names = self.arg_names
         if self.inferred is None or self.inferred in names:  # LayerNorm's is written or defaulted
             return names
-        return names[: self.inferred_at] + (self.inferred,) + names[self.inferred_at :]
+        return names[: self.inferred_at] + (self.inferred, *self.infer_more) + names[self.inferred_at :]
 
 
 class LayerError(Exception):
@@ -177,6 +191,7 @@ class RuleContext:
     conds: list = field(default_factory=list)  # (condition, message, arg)
     warns: list = field(default_factory=list)  # (condition, message, arg, code): torch warns, or fails in training
     tails: list = field(default_factory=list)  # (condition, message): positions a strided window never reads
+    inputs: tuple = ()  # the shape of every tensor it takes (LayerSpec.tensors), the first one included
 
     def require(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
         """A condition torch checks.  False refuses the layer at once (later arithmetic may rely on it);

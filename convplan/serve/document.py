@@ -55,7 +55,7 @@ class Document:
 
     @property
     def library_only(self) -> bool:
-        return self.module is not None and not self.module.plans and bool(self.module.blocks)
+        return self.module is not None and not self.module.plans and bool(self.module.blocks or self.module.functions)
 
     @cached_property
     def trace(self) -> tuple[Made, ...]:
@@ -137,7 +137,7 @@ def analyse_document(uri: str, text: str, version: int | None = None, encoding: 
         module = parse_module(text, filename)
     except PlanError as exc:
         return doc(Result(None, tuple(exc.diagnostics)))
-    if not module.plans and module.blocks:
+    if not module.plans and (module.blocks or module.functions):
         blocks = library(module, filename, text, path, read)
         return doc(Result(None, blocks.errors), module, blocks)
     try:

@@ -1,0 +1,179 @@
+"""Layers over several tensors or with several outputs: Bilinear, MultiheadAttention and the Transformer
+encoder and decoder layers.
+
+Each takes torch's tensors in torch's order (LayerSpec.tensors; the chain's value is the first) and
+reads their feature sizes off them (`inferred`, `infer_more`), so a plan writes only what it chooses:
+`MultiheadAttention(key, value, 8)`, `TransformerDecoderLayer(memory, 8)`.  MultiheadAttention returns
+torch's (attn_output, attn_weights), named `out, weights = MultiheadAttention(...)`.
+"""
+
+# ruff: noqa: B023
+
+from __future__ import annotations
+
+import sympy
+
+from ..shapes import divides
+from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
+
+
+def _same(ctx: RuleContext, a, b, message, arg=None) -> None:
+    ctx.require(sympy.Eq(a, b), lambda: message(show(a), show(b)), arg)
+
+
+def _heads(ctx: RuleContext, e, h, what: str) -> None:
+    ctx.positive([h], "num_heads" if what == "embed_dim" else "nhead")
+    ctx.require(divides(e, h), lambda: f"{what} ({show(e)}) must be divisible by "
+                f"{'num_heads' if what == 'embed_dim' else 'nhead'} ({show(h)}): each head takes {what} // heads "
+                f"features", "num_heads" if what == "embed_dim" else "nhead")
+
+
+# -- Bilinear ----------------------------------------------------------------------------------
+
+
+def bilinear_rule(ctx: RuleContext, shape, a):
+    other = ctx.inputs[1]
+    ctx.positive([a["out_features"]], "out_features")
+    if len(other) != len(shape):
+        ctx.fail(f"both inputs need the same rank, got {len(shape)}-D and {len(other)}-D")
+    for i, (x, y) in enumerate(zip(shape[:-1], other[:-1], strict=True)):
+        _same(ctx, x, y, lambda p, q: f"the inputs' leading dims must agree: dim {i} is {p} and {q}")
+    return (*shape[:-1], a["out_features"])
+
+
+def bilinear_count(a):
+    return a["in1_features"] * a["in2_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
+
+
+def bilinear_macs(shape, out, a, other):
+    return prod(shape[:-1]) * a["in1_features"] * a["in2_features"] * a["out_features"]
+
+
+# -- MultiheadAttention ---------------------------------------------------------------------------
+
+
+def _sequence(ctx: RuleContext, shape, batch_first: bool, name: str):
+    """(batch or None for an unbatched input, length) of a [L, N, E] / [N, L, E] / [L, E] tensor."""
+    if len(shape) == 2:
+        return None, shape[0]
+    if len(shape) != 3:
+        ctx.fail(f"{name} must be 2-D (unbatched) or 3-D (batched), got {len(shape)}-D")
+    return (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
+
+
+def mha_rule(ctx: RuleContext, shape, a):
+    query, key, value = ctx.inputs
+    e, h = a["embed_dim"], a["num_heads"]
+    _heads(ctx, e, h, "embed_dim")
+    if not len(query) == len(key) == len(value):
+        ctx.fail(f"query, key and value must have one rank, got {len(query)}-D, {len(key)}-D and {len(value)}-D")
+    bf = a["batch_first"]
+    (n, lq), (nk, s), (nv, sv) = (_sequence(ctx, t, bf, w) for t, w in ((query, "query"), (key, "key"),
+                                                                         (value, "value")))
+    if n is not None:
+        _same(ctx, n, nk, lambda p, q: f"query and key must have one batch size, got {p} and {q}")
+        _same(ctx, n, nv, lambda p, q: f"query and value must have one batch size, got {p} and {q}")
+    _same(ctx, s, sv, lambda p, q: f"key and value must have one length, got {p} and {q}")
+    s = s + (1 if a["add_bias_kv"] else 0) + (1 if a["add_zero_attn"] else 0)
+    out = tuple(query)
+    weights = (lq, s) if n is None else (n, lq, s)
+    from ..ops import Several  # ops imports the registry's types
+
+    return Several((out, weights))
+
+
+def mha_others(shapes, a):
+    return {"kdim": shapes[0][-1], "vdim": shapes[1][-1]}
+
+
+def mha_count(a):
+    e, bias = a["embed_dim"], a["bias"]
+    return e * (e + a["kdim"] + a["vdim"]) + (3 * e if bias else 0) + e * e + (e if bias else 0) \
+        + (2 * e if a["add_bias_kv"] else 0)
+
+
+def _attention_macs(n, lq, s, e, kdim, vdim):
+    """Projections of query, key and value, the two products of attention (q k^T and weights v, summed over
+    the heads: e in all), the output projection."""
+    return n * (lq * e * e + s * kdim * e + s * vdim * e + 2 * lq * s * e + lq * e * e)
+
+
+def mha_macs(query, out, a, key, value):
+    """Projections of query, key and value, the two products of attention (q k^T, then the weights times v,
+    over all heads: embed_dim in all), the output projection.  add_bias_kv and add_zero_attn attend to a
+    position more each."""
+    e, bf = a["embed_dim"], a["batch_first"]
+    n = 1 if len(query) == 2 else query[0] if bf else query[1]
+    lq = query[0] if len(query) == 2 or not bf else query[1]
+    s = key[0] if len(key) == 2 or not bf else key[1]
+    attended = s + (1 if a["add_bias_kv"] else 0) + (1 if a["add_zero_attn"] else 0)
+    return n * (2 * lq * e * e + s * (a["kdim"] + a["vdim"]) * e + 2 * lq * attended * e)
+
+
+# -- Transformer layers ----------------------------------------------------------------------------
+
+
+def _transformer_args():
+    return (Arg("nhead"), Arg("dim_feedforward", 2048), Arg("dropout", 0.1, FLOAT),
+            Arg("activation", "relu", STR, ("relu", "gelu")), Arg("layer_norm_eps", 1e-5, FLOAT),
+            Arg("batch_first", False, BOOL), Arg("norm_first", False, BOOL), Arg("bias", True, BOOL))
+
+
+def encoder_layer_rule(ctx: RuleContext, shape, a):
+    _heads(ctx, a["d_model"], a["nhead"], "d_model")
+    ctx.positive([a["dim_feedforward"]], "dim_feedforward")
+    _sequence(ctx, shape, a["batch_first"], "src")
+    return tuple(shape)
+
+
+def decoder_layer_rule(ctx: RuleContext, shape, a):
+    memory = ctx.inputs[1]
+    _heads(ctx, a["d_model"], a["nhead"], "d_model")
+    ctx.positive([a["dim_feedforward"]], "dim_feedforward")
+    n, _ = _sequence(ctx, shape, a["batch_first"], "tgt")
+    if len(memory) != len(shape):
+        ctx.fail(f"tgt and memory must have one rank, got {len(shape)}-D and {len(memory)}-D")
+    m, _ = _sequence(ctx, memory, a["batch_first"], "memory")
+    _same(ctx, memory[-1], a["d_model"], lambda p, q: f"memory's features ({p}) must be d_model ({q})")
+    if n is not None:
+        _same(ctx, n, m, lambda p, q: f"tgt and memory must have one batch size, got {p} and {q}")
+    return tuple(shape)
+
+
+def _attention_count(e, bias):
+    return 4 * e * e + (4 * e if bias else 0)
+
+
+def _layer_count(a, attentions: int, norms: int):
+    e, f, bias = a["d_model"], a["dim_feedforward"], a["bias"]
+    feedforward = 2 * e * f + ((f + e) if bias else 0)
+    return attentions * _attention_count(e, bias) + feedforward + norms * (2 * e if bias else e)
+
+
+def register_attention() -> None:
+    register(LayerSpec(
+        name="Bilinear", args=(Arg("out_features"), Arg("bias", True, BOOL)), rule=bilinear_rule,
+        count=bilinear_count, macs=bilinear_macs, inferred="in1_features", infer=lambda shape, a: shape[-1],
+        infer_more=("in2_features",), infer_others=lambda shapes, a: {"in2_features": shapes[0][-1]},
+        tensors=("input1", "input2"), short="bilinear",
+    ))
+    register(LayerSpec(
+        name="MultiheadAttention",
+        args=(Arg("num_heads"), Arg("dropout", 0.0, FLOAT), Arg("bias", True, BOOL), Arg("add_bias_kv", False, BOOL),
+              Arg("add_zero_attn", False, BOOL), Arg("batch_first", False, BOOL)),
+        rule=mha_rule, count=mha_count, macs=mha_macs, inferred="embed_dim", infer=lambda shape, a: shape[-1],
+        infer_more=("kdim", "vdim"), infer_others=mha_others, tensors=("query", "key", "value"),
+        order=("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim",
+               "batch_first"),
+        ranks=(2, 3), short="attention",
+    ))
+    register(LayerSpec(
+        name="TransformerEncoderLayer", args=_transformer_args(), rule=encoder_layer_rule,
+        count=lambda a: _layer_count(a, 1, 2), inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3),
+        short="encoderlayer",
+    ))
+    register(LayerSpec(
+        name="TransformerDecoderLayer", args=_transformer_args(), rule=decoder_layer_rule,
+        count=lambda a: _layer_count(a, 2, 3), inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3),
+        tensors=("tgt", "memory"), short="decoderlayer",
+    ))

@@ -1,0 +1,116 @@
+"""Recurrent layers: RNN, LSTM and GRU over a sequence, and their cells over one step.
+
+torch's shapes: a batched input is [L, N, H_in] ([N, L, H_in] with batch_first), an unbatched one
+[L, H_in]; the output holds every step's hidden state, D * H_out features (D = 2 if bidirectional,
+H_out = proj_size if an LSTM projects, else hidden_size), and the final states h_n [D * num_layers, N,
+H_out] (an LSTM's c_n: hidden_size features) come as torch returns them: `out, h = GRU(...)`,
+`out, (h, c) = LSTM(...)`.  RNN and GRU take an initial state as a second tensor (`GRU(x, h0, 32)`);
+an LSTM's is a tuple, which a plan does not pass (it starts from zeros).
+"""
+
+# ruff: noqa: B023
+
+from __future__ import annotations
+
+import sympy
+
+from ..shapes import at_least
+from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, register, show
+
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def _several(*shapes):
+    from ..ops import Several  # ops imports the registry's types
+
+    return Several(shapes)
+
+
+def _check(ctx: RuleContext, a, kind: str) -> None:
+    ctx.positive([a["hidden_size"]], "hidden_size")
+    if "num_layers" in a:
+        ctx.positive([a["num_layers"]], "num_layers")
+        p = a["dropout"]
+        if not 0 <= p <= 1:
+            ctx.fail(f"dropout should be a number in range [0, 1], got {p}", "dropout")
+        if p > 0:
+            ctx.warn(sympy.Eq(a["num_layers"], 1), "dropout acts between layers: with num_layers=1 it does nothing "
+                     "(torch warns)", "dropout")
+    if kind == "LSTM":
+        proj = a["proj_size"]
+        ctx.nonneg([proj], "proj_size")
+        ctx.require(at_least(a["hidden_size"] - proj - 1, 0), lambda: f"proj_size ({show(proj)}) must be smaller "
+                    f"than hidden_size ({show(a['hidden_size'])})", "proj_size")
+
+
+def recurrent_rule(ctx: RuleContext, shape, a):
+    kind = ctx.spec.name
+    _check(ctx, a, kind)
+    d = 2 if a["bidirectional"] else 1
+    h = a["hidden_size"]
+    h_out = a["proj_size"] if kind == "LSTM" and a["proj_size"] != 0 else h
+    batched = len(shape) == 3
+    n = (shape[0] if a["batch_first"] else shape[1]) if batched else None
+    out = (*shape[:-1], d * h_out)
+    state = (d * a["num_layers"], n, h_out) if batched else (d * a["num_layers"], h_out)
+    if len(ctx.inputs) > 1:  # h0 for RNN and GRU: torch checks its shape exactly
+        h0 = ctx.inputs[1]
+        if len(h0) != len(state):
+            ctx.fail(f"h0 must be {len(state)}-D for a {len(shape)}-D input, got {len(h0)}-D")
+        for want, have in zip(state, h0, strict=True):
+            ctx.require(sympy.Eq(want, have), lambda: f"h0 must be {show(state)}, got {show(h0)}")
+    if kind == "LSTM":
+        cell = (*state[:-1], h)
+        return _several(out, _several(state, cell))
+    return _several(out, state)
+
+
+def recurrent_count(a, kind: str):
+    gate, h, d = GATES[kind] * a["hidden_size"], a["hidden_size"], 2 if a["bidirectional"] else 1
+    proj = a.get("proj_size", 0)
+    h_out = proj if proj else h
+    total = 0
+    for layer in range(int(a["num_layers"])):
+        inputs = a["input_size"] if layer == 0 else d * h_out
+        per = gate * inputs + gate * h_out + (2 * gate if a["bias"] else 0) + (proj * h if proj else 0)
+        total += d * per
+    return total
+
+
+def cell_rule(ctx: RuleContext, shape, a):
+    _check(ctx, a, "")
+    h = a["hidden_size"]
+    out = (*shape[:-1], h)
+    if len(ctx.inputs) > 1:
+        hx = ctx.inputs[1]
+        if tuple(hx) != out and len(hx) != len(out):
+            ctx.fail(f"hx must be {len(out)}-D, got {len(hx)}-D")
+        for want, have in zip(out, hx, strict=True):
+            ctx.require(sympy.Eq(want, have), lambda: f"hx must be {show(out)}, got {show(hx)}")
+    return _several(out, out) if ctx.spec.name == "LSTMCell" else out
+
+
+def cell_count(a, kind: str):
+    gate, h = GATES[kind] * a["hidden_size"], a["hidden_size"]
+    return gate * a["input_size"] + gate * h + (2 * gate if a["bias"] else 0)
+
+
+def register_recurrent() -> None:
+    nonlinearity = (Arg("nonlinearity", "tanh", STR, ("tanh", "relu")),)
+    for kind in ("RNN", "LSTM", "GRU"):
+        args = (Arg("hidden_size"), Arg("num_layers", 1), *(nonlinearity if kind == "RNN" else ()),
+                Arg("bias", True, BOOL), Arg("batch_first", False, BOOL), Arg("dropout", 0.0, FLOAT),
+                Arg("bidirectional", False, BOOL), *((Arg("proj_size", 0),) if kind == "LSTM" else ()))
+        register(LayerSpec(
+            name=kind, args=args, rule=recurrent_rule, count=lambda a, k=kind: recurrent_count(a, k),
+            inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(2, 3), short=kind.lower(),
+            tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+        ))
+    for kind in ("RNN", "LSTM", "GRU"):
+        name = f"{kind}Cell"
+        args = (Arg("hidden_size"), Arg("bias", True, BOOL), *(nonlinearity if kind == "RNN" else ()))
+        register(LayerSpec(
+            name=name, args=args, rule=cell_rule, count=lambda a, k=kind: cell_count(a, k),
+            inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(1, 2), short=name.lower(),
+            tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+        ))

@@ -1,0 +1,248 @@
+"""Sequence and attention layers against real torch: RNN, LSTM, GRU and their cells, MultiheadAttention,
+Bilinear and the Transformer encoder/decoder layers, with random arguments and sizes.  Each case is a plan
+with named inputs and every output named; torch builds the same module from the same arguments and runs
+it.  Both accept or both refuse; where both accept, every output's shape, the parameter count and
+fvcore's count agree, at concrete sizes and with every size a symbol."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import convplan
+from convplan import PlanError
+from convplan.shapes import evaluate
+
+EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 120)), deadline=None)
+NAMES = "NLSEFH"  # size symbols
+
+
+def render(v) -> str:
+    return repr(v)
+
+
+def plan_for(inputs: dict, kind: str, args: dict, outputs: str, symbolic: bool):
+    """(plan text, sizes) where `inputs` maps names to concrete shapes; symbolic: each dim a symbol."""
+    sizes, lines, k = {}, ["plan T:"], 0
+    for name, shape in inputs.items():
+        dims = []
+        for d in shape:
+            if symbolic:
+                sym = f"{NAMES[k % len(NAMES)]}{k}"
+                sizes[sym] = d
+                dims.append(sym)
+                k += 1
+            else:
+                dims.append(str(d))
+        lines.append(f"    input {name} [{', '.join(dims)}]")
+    call = ", ".join([*inputs, *(f"{a}={render(v)}" for a, v in args.items())])
+    lines += [f"    {outputs} = {kind}({call})"]
+    return "\n".join(lines) + "\n", sizes
+
+
+def flat(value):
+    if isinstance(value, tuple):
+        return [x for v in value for x in flat(v)]
+    return [value]
+
+
+def torch_case(kind, inferred: dict, args: dict, tensors):
+    """(module, output shapes) or (None, why)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            module = getattr(nn, kind)(**inferred, **args).eval()
+            with torch.no_grad():
+                out = module(*tensors)
+        except Exception as exc:  # noqa: BLE001 - torch refusing
+            return None, f"{type(exc).__name__}: {exc}"
+    shapes = [tuple(t.shape) for t in flat(out) if t is not None]
+    if any(0 in s for s in shapes):
+        return None, "empty"
+    return module, shapes
+
+
+def fvcore_count(module, tensors):
+    from fvcore.nn import FlopCountAnalysis
+
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = FlopCountAnalysis(module, tuple(tensors) if len(tensors) > 1 else tensors[0])
+            f.unsupported_ops_warnings(False)
+            f.uncalled_modules_warnings(False)
+            return f.total(), set(f.unsupported_ops())
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def check(kind, inputs: dict, inferred: dict, args: dict, outputs: str, fvcore: bool = True):
+    tensors = [torch.randn(*s) for s in inputs.values()]
+    module, want = torch_case(kind, inferred, args, tensors)
+    for symbolic in (False, True):
+        text, sizes = plan_for(inputs, kind, args, outputs, symbolic)
+        try:
+            plan = convplan.parse(text)
+        except PlanError as exc:
+            assert module is None or symbolic, f"convplan refused what torch accepts ({want}):\n{text}{exc}"
+            if module is not None:  # symbolic refusal only where no size could satisfy: never here
+                raise AssertionError(f"refused symbolically, torch accepts {want}:\n{text}{exc}") from None
+            continue
+        if module is None:
+            broken = [r for r in plan.requires if not evaluate(r.condition, sizes)]
+            assert symbolic and broken, f"convplan accepted what torch refuses ({want}):\n{text}"
+            continue
+        got = [tuple(int(evaluate(d, sizes)) for d in plan.graph.nodes[i].shape) for i in _output_ids(plan)]
+        assert got == want, f"convplan says {got}, torch gives {want}:\n{text}"
+        params = sum(p.numel() for p in module.parameters())
+        assert int(evaluate(plan.total_params, sizes)) == params, f"{plan.total_params} vs torch {params}:\n{text}"
+        if fvcore and not symbolic:
+            cost = plan.cost("fvcore")
+            total, skipped = fvcore_count(module, tensors)
+            assert (cost.at(**sizes), cost.skipped_ops) == (total, skipped), text
+    return module
+
+
+def _output_ids(plan):
+    """The node of every output the statement names, in torch's order (the inputs come first)."""
+    return [n.id for n in plan.graph.nodes if n.op != "input"]
+
+
+# -- RNN, LSTM, GRU ----------------------------------------------------------------------------------
+
+
+@st.composite
+def recurrent_case(draw):
+    kind = draw(st.sampled_from(["RNN", "LSTM", "GRU"]))
+    batched, batch_first = draw(st.booleans()), draw(st.booleans())
+    n, length, features = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    hidden = draw(st.integers(1, 6))
+    args = {"hidden_size": hidden, "num_layers": draw(st.integers(1, 3)), "bias": draw(st.booleans()),
+            "batch_first": batch_first, "bidirectional": draw(st.booleans())}
+    if kind == "LSTM":
+        args["proj_size"] = draw(st.sampled_from([0, 0, 1, hidden - 1, hidden]))
+    if kind == "RNN":
+        args["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    shape = ((n, length, features) if batch_first else (length, n, features)) if batched else (length, features)
+    inputs = {"x": shape}
+    d = 2 if args["bidirectional"] else 1
+    if kind != "LSTM" and draw(st.booleans()):
+        h = (d * args["num_layers"], n, hidden) if batched else (d * args["num_layers"], hidden)
+        inputs["h0"] = h if draw(st.integers(0, 5)) else (h[0] + 1, *h[1:])  # now and then a wrong one
+    outputs = "out, (h, c)" if kind == "LSTM" else "out, h"
+    return kind, inputs, {"input_size": features}, args, outputs
+
+
+@given(recurrent_case())
+@EXAMPLES
+def test_recurrent_layers(case):
+    check(*case)
+
+
+@st.composite
+def cell_case(draw):
+    kind = draw(st.sampled_from(["RNNCell", "LSTMCell", "GRUCell"]))
+    batched = draw(st.booleans())
+    n, features, hidden = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 6))
+    args = {"hidden_size": hidden, "bias": draw(st.booleans())}
+    if kind == "RNNCell":
+        args["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    inputs = {"x": (n, features) if batched else (features,)}
+    if kind != "LSTMCell" and draw(st.booleans()):
+        inputs["hx"] = (n, hidden) if batched else (hidden,)
+    outputs = "h, c" if kind == "LSTMCell" else "h"
+    return kind, inputs, {"input_size": features}, args, outputs
+
+
+@given(cell_case())
+@EXAMPLES
+def test_cells(case):
+    kind, inputs, inferred, args, outputs = case
+    check(kind, inputs, inferred, args, outputs, fvcore=args["bias"] and len(inputs) == 1
+          and len(inputs["x"]) == 2)
+
+
+# -- attention --------------------------------------------------------------------------------------
+
+
+@st.composite
+def attention_case(draw):
+    heads = draw(st.integers(1, 4))
+    e = heads * draw(st.integers(1, 3)) + draw(st.sampled_from([0, 0, 0, 1]))  # now and then indivisible
+    batched, batch_first = draw(st.booleans()), draw(st.booleans())
+    n, lq, s = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kdim, vdim = draw(st.sampled_from([e, e, 3])), draw(st.sampled_from([e, e, 5]))
+    args = {"num_heads": heads, "bias": draw(st.booleans()), "add_bias_kv": draw(st.booleans()),
+            "add_zero_attn": draw(st.booleans()), "batch_first": batch_first}
+
+    def seq(length, features):
+        return ((n, length, features) if batch_first else (length, n, features)) if batched else (length, features)
+
+    inputs = {"q": seq(lq, e), "k": seq(s, kdim), "v": seq(s + draw(st.sampled_from([0, 0, 0, 1])), vdim)}
+    return "MultiheadAttention", inputs, {"embed_dim": e, "kdim": kdim, "vdim": vdim}, args, "out, weights"
+
+
+@given(attention_case())
+@EXAMPLES
+def test_multihead_attention(case):
+    kind, inputs, inferred, args, outputs = case
+    check(kind, inputs, inferred, args, outputs, fvcore=not (args["add_bias_kv"] or args["add_zero_attn"]))
+
+
+def test_attention_heads_must_divide_with_a_located_error():
+    with pytest.raises(PlanError) as info:
+        convplan.parse("plan T:\n    input q [N, L, 10]\n    out, w = MultiheadAttention(q, q, q, 3)\n")
+    d = info.value.diagnostics[0]
+    assert (d.code, d.span.line, d.span.col) == ("E300", 3, 42)
+    assert "embed_dim (10) must be divisible by num_heads (3)" in d.message
+
+
+@st.composite
+def bilinear_case(draw):
+    lead = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    a, b = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    other = lead if draw(st.integers(0, 5)) else (*lead[:-1], 4) if lead else (2,)
+    args = {"out_features": draw(st.integers(1, 4)), "bias": draw(st.booleans())}
+    return "Bilinear", {"x1": (*lead, a), "x2": (*other, b)}, {"in1_features": a, "in2_features": b}, args, "y"
+
+
+@given(bilinear_case())
+@EXAMPLES
+def test_bilinear(case):
+    check(*case)
+
+
+@st.composite
+def transformer_case(draw):
+    decoder = draw(st.booleans())
+    heads = draw(st.integers(1, 3))
+    e = heads * draw(st.integers(1, 3)) + draw(st.sampled_from([0, 0, 0, 1]))
+    batched, batch_first = draw(st.booleans()), draw(st.booleans())
+    n, length, s = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    args = {"nhead": heads, "dim_feedforward": draw(st.integers(1, 8)), "batch_first": batch_first,
+            "norm_first": draw(st.booleans()), "bias": draw(st.booleans()),
+            "activation": draw(st.sampled_from(["relu", "gelu"])), "dropout": 0.0}
+
+    def seq(length, features):
+        return ((n, length, features) if batch_first else (length, n, features)) if batched else (length, features)
+
+    inputs = {"src": seq(length, e)}
+    if decoder:
+        inputs["memory"] = seq(s, e + draw(st.sampled_from([0, 0, 0, 1])))
+    kind = "TransformerDecoderLayer" if decoder else "TransformerEncoderLayer"
+    return kind, inputs, {"d_model": e}, args, "y"
+
+
+@given(transformer_case())
+@EXAMPLES
+def test_transformer_layers(case):
+    kind, inputs, inferred, args, outputs = case
+    check(kind, inputs, inferred, args, outputs, fvcore=args["bias"] and len(inputs["src"]) == 3)
