@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from convplan import cli
+from convplan.cli import commands
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,7 +92,7 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "render_table", interrupted)
+    monkeypatch.setattr(commands, "render_table", interrupted)  # what check prints through
     code, out, err = _check(capsys, "examples/cnn1d.plan")
     assert code == 130 and err == "convplan: interrupted\n"
 
