@@ -350,7 +350,12 @@ class _Nodes:
         return self._nest(n.Tuple(tuple(items), self._span()), *items)
 
     def _nest(self, node, *children):
-        depth = 1 + max((_depth(c) for c in children), default=0)
+        depth = 0
+        for c in children:  # a loop, not max() of a generator: this runs for every operator and call
+            d = getattr(c, "_depth", 1)
+            if d > depth:
+                depth = d
+        depth += 1
         if depth > MAX_DEPTH:
             raise _TreeError("E006", f"expression nested too deeply (more than {MAX_DEPTH} levels)", node.span)
         object.__setattr__(node, "_depth", depth)
@@ -380,8 +385,8 @@ class _Nodes:
         return n.Arg(name[0], value, self._span())
 
     def call(self, name, *args):
-        args = tuple(a if isinstance(a, n.Arg) else n.Arg(None, a, a.span) for a in args)
-        return self._nest(n.Call(name[0], args, self._span(), name[1]), *(a.value for a in args))  # in exprs too
+        args = tuple([a if a.__class__ is n.Arg else n.Arg(None, a, a.span) for a in args])
+        return self._nest(n.Call(name[0], args, self._span(), name[1]), *[a.value for a in args])  # in exprs too
 
     def shape(self, *dims):
         return n.Shape(tuple(dims), self._span())
