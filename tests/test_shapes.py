@@ -602,6 +602,16 @@ def test_floordiv_by_one_keeps_a_chain_dim(a):
     assert floordiv(a, 1) is a and canonical._chain_dim(a) and a.is_integer
 
 
+@given(st.integers(-64, 64).filter(lambda k: k not in (0, 1)), st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)))
+def test_floordiv_by_one_keeps_a_whole_multiple_of_a_chain_dim(k, a):
+    """An Upsample by a whole factor: k*d//1 is k*d, as the assumption query (`is_integer`) says."""
+    scaled = k * a
+    assert canonical._scaled_chain_dim(scaled) == (type(scaled) is sympy.Mul)
+    assert floordiv(scaled, 1) is scaled and scaled.is_integer
+    assert not canonical._scaled_chain_dim((2 * k + 1) * a / 2)
+    assert not canonical._scaled_chain_dim(a * sympy.Symbol("r"))
+
+
 def _chain_dims(depth: int = 3):
     """Symbols, and floors and remainders of chain dims by positive numbers, each plus a number or not."""
     base = st.sampled_from(SYMBOLS)

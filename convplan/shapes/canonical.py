@@ -152,6 +152,11 @@ def _chain_dim(a) -> bool:
     return type(a) is FloorDiv or (a.is_Symbol and a.is_integer is True)
 
 
+def _scaled_chain_dim(a) -> bool:
+    """``a`` is ``n*d``, an integer times a chain dim (`_chain_dim`): an Upsample's output by a whole factor."""
+    return type(a) is sympy.Mul and len(a.args) == 2 and a.args[0].is_Integer and _chain_dim(a.args[1])
+
+
 def _floordiv(a, b):
     """Canonical ``a//b`` or None (leave ``FloorDiv(a, b)`` as is)."""
     if not b.is_Integer:
@@ -167,8 +172,8 @@ def _floordiv(a, b):
         return sympy.Integer(int(a) // b)
     if a.is_Number:
         return sympy.floor(a / b)
-    if b == 1 and (_chain_dim(a) or _integral_sum(a) or a.is_integer):  # a conv's stride 1: no assumption query
-        return a
+    if b == 1 and (_chain_dim(a) or _scaled_chain_dim(a) or _integral_sum(a) or a.is_integer):
+        return a  # a conv's stride 1, an Upsample by a whole factor: no assumption query (the first is ~5 ms)
     step = _chain_step(a, b)
     return step if step is not None else _floordiv_split(a, b)
 
