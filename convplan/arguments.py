@@ -127,20 +127,13 @@ class Binder:
         callee = Callee("layer", spec.name, spec.arg_names,
                         tuple(a.name for a in spec.args if a.default is REQUIRED))
         bound = self.match(callee, call, call.args, shape, spec)
-        values, ok = {}, True
-        for a in spec.args:
-            if a.name not in bound:
-                values[a.name] = a.default
-                continue
-            try:
-                values[a.name] = self.coerce(a, self.values.lower(bound[a.name].value))
-            except Skip:
-                ok = False
-                if bound[a.name].name is None:  # Linear(320, 10): torch's order, in_features first
-                    self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
-                                       torch_order_fix(spec, call, self.st.frame.source))
-        if not ok:
-            raise Skip
+
+        def refused(arg: n.Arg) -> None:
+            if arg.name is None:  # Linear(320, 10): torch's order, in_features first
+                self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
+                                   torch_order_fix(spec, call, self.st.frame.source))
+
+        values = self._coerced(spec.args, bound, refused)
         written = tuple((a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name))
         return values, tuple(a for a in spec.arg_names if a in bound), written
 
@@ -180,9 +173,13 @@ class Binder:
             gathered = n.Arg(None, n.Tuple(tuple(a.value for a in positional), span), span)
             args = (gathered, *(a for a in args if a.name is not None))
         callee = Callee("merge", spec.name, spec.arg_names, tuple(a.name for a in spec.args if a.default is REQUIRED))
-        bound = self.match(callee, call, args)
+        return self._coerced(spec.args, self.match(callee, call, args))
+
+    def _coerced(self, args, bound: dict, refused=None) -> dict:
+        """Every argument of a layer or an operation: the bound ones coerced by their kind, the others their
+        default.  Each refusal is reported (and `refused` told) before the call is skipped."""
         values, ok = {}, True
-        for a in spec.args:
+        for a in args:
             if a.name not in bound:
                 values[a.name] = a.default
                 continue
@@ -190,6 +187,8 @@ class Binder:
                 values[a.name] = self.coerce(a, self.values.lower(bound[a.name].value))
             except Skip:
                 ok = False
+                if refused is not None:
+                    refused(bound[a.name])
         if not ok:
             raise Skip
         return values
