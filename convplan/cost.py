@@ -7,11 +7,14 @@ counting them as zero:
 - "macs": multiply-accumulates with the weights: each output element of a convolution or a
   Linear is a dot product of `in_channels/groups x kernel` (or `in_features`) terms; a
   transposed convolution scatters each INPUT element through `out_channels/groups x kernel`
-  weights.  Bias adds are not counted.  Every other kind is listed in `uncounted`.
+  weights; a recurrent layer multiplies every step's input and state by its weights; attention
+  counts its projections and both products of attention (docs/layers.md has each kind's rule).
+  Bias adds are not counted.  Every other kind is listed in `uncounted`.
 - "flopcounter": exactly what `torch.utils.flop_counter.FlopCounterMode` reports for the
-  built module: 2 per multiply-accumulate of convolutions and matrix products (mm, addmm,
-  bmm; the operations matmul and scaled_dot_product_attention: their `products`), nothing else
-  (normalisation, pooling, activations, merges are uncounted there).
+  built module on the CPU in eval mode under no_grad: 2 per multiply-accumulate of convolutions
+  and matrix products (mm, addmm, bmm; the operations matmul and scaled_dot_product_attention:
+  their `products`), nothing else (normalisation, pooling, activations, merges are uncounted
+  there); the kinds torch runs in fused kernels it cannot see (cost_flopcounter.py) are listed.
 - "fvcore": exactly what fvcore's `FlopCountAnalysis(module, inputs).total()` reports: the
   multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
   average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from . import cost_fvcore, cost_ptflops
+from . import cost_flopcounter, cost_fvcore, cost_ptflops
 from .graph import Graph, Node
 from .ops import OPS
 from .shapes import to_expr, value_at
@@ -50,37 +53,12 @@ def _per_mac(k: int) -> Callable:
     return lambda node, graph: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
 
 
-# FlopCounterMode sees no matrix product in these: Bilinear runs aten::bilinear, and MultiheadAttention's
-# self-attention in eval mode takes torch's fused fast path (measured: 0); listed as uncounted, not 0
-FLOPCOUNTER_UNSEEN = frozenset({"Bilinear", "MultiheadAttention"})
-
-
-def _flopcounter(node: Node, graph: Graph) -> tuple:
-    """2 per multiply-accumulate of convolutions and Linear, and of products of tensors (matmul, attention)."""
-    macs = node.meta["macs"] if node.meta["macs"] is not None else node.meta.get("products")
-    if node.kind in FLOPCOUNTER_UNSEEN:
-        return None, ()
-    if macs is not None and node.op == "scaled_dot_product_attention":
-        macs = _unless_cpu_flash(node, graph, macs)
-    return (None if macs is None else 2 * macs), ()
-
-
-def _unless_cpu_flash(node: Node, graph: Graph, macs):
-    """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims and no dropout in one fused
-    kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no formula for: 0 there;
-    elsewhere the math path's two matrix products (measured, tests/test_ops_cost.py)."""
-    q, _, v = (graph.nodes[i].shape for i in node.inputs)
-    if len(q) != 4 or node.args["dropout_p"] != 0:
-        return macs
-    return sympy.Piecewise((0, sympy.Eq(q[-1], v[-1])), (macs, True))
-
-
 CONVENTIONS = {
     c.name: c
     for c in (
         Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
-                   "products (Linear, matmul, attention), nothing else", _flopcounter),
+                   "products (Linear, matmul, attention, recurrent layers), nothing else", cost_flopcounter.count),
         Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
                    "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
         Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "

@@ -14,7 +14,7 @@ from _torch_oracle import symbolic_plan
 from fvcore.nn import FlopCountAnalysis  # the `test` extra installs it
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cost import EXAMPLES, _size_sets
+from test_cost import EXAMPLES, SPATIAL, _size_sets
 from test_properties import stacks
 
 import convplan
@@ -73,7 +73,7 @@ def test_fvcore_convention_equals_fvcore_on_examples(path):
     if path.stem in ("vgg11", "alexnet"):  # ~130 M weights each: the smallest and one image size
         sets = sets[:1] + sets[-1:]
     assert all(assert_equal_to_fvcore(plan, sizes) for sizes in sets)
-    spatial = {"H", "W", "D", "L"} & set(plan.symbols)
+    spatial = set(SPATIAL) & set(plan.symbols)
     assert len(sets) >= (2 if path.stem in ("vgg11", "alexnet") else 4 if spatial else 1)
 
 

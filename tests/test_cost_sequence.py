@@ -1,0 +1,121 @@
+"""The cost conventions of the sequence kinds (RNN, LSTM, GRU, their cells, MultiheadAttention, the Transformer
+layers) against the tools themselves, on random configurations with every size a symbol: the plan's formula,
+evaluated, equals FlopCounterMode's count of the built module (CPU, eval, no_grad), fvcore's and ptflops'."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from test_cost import flop_counter
+from test_sequence_layers import cell_case, plan_for, recurrent_case, transformer_case
+
+import convplan
+from convplan import PlanError
+from convplan.build import example_inputs
+from convplan.shapes import evaluate
+
+EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
+
+
+@st.composite
+def attention_case(draw):
+    """MultiheadAttention over one tensor (self-attention: torch's fast path where its other conditions hold),
+    over query and one key-value tensor, or over three (with kdim, vdim of their own)."""
+    fast = draw(st.booleans())  # every condition of the fast path but the one drawn to fail, if any
+    fails = draw(st.sampled_from(["", "batched", "batch_first", "bias", "heads", "add_bias_kv", "add_zero_attn"]))
+    heads = draw(st.sampled_from([2, 4] if fast and fails != "heads" else [1, 3] if fast else [1, 2, 3, 4]))
+    e = heads * draw(st.integers(1, 3))
+    n, lq, s = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+
+    def flag(name, on):
+        return (fails != name) == on if fast else draw(st.booleans())
+
+    batched, batch_first = flag("batched", True), flag("batch_first", True)
+    args = {"num_heads": heads, "bias": flag("bias", True), "add_bias_kv": flag("add_bias_kv", False),
+            "add_zero_attn": flag("add_zero_attn", False), "batch_first": batch_first}
+
+    def seq(length, features):
+        return ((n, length, features) if batch_first else (length, n, features)) if batched else (length, features)
+
+    how = "self" if fast else draw(st.sampled_from(["self", "kv", "qkv"]))
+    if how == "self":
+        return "MultiheadAttention", {"x": seq(lq, e)}, ("x", "x", "x"), args, "out, weights"
+    if how == "kv":
+        return "MultiheadAttention", {"q": seq(lq, e), "m": seq(s, e)}, ("q", "m", "m"), args, "out, weights"
+    kdim, vdim = draw(st.sampled_from([e, 3])), draw(st.sampled_from([e, 5]))
+    inputs = {"q": seq(lq, e), "k": seq(s, kdim), "v": seq(s, vdim)}
+    return "MultiheadAttention", inputs, ("q", "k", "v"), args, "out, weights"
+
+
+def _plain(case):
+    """A case of test_sequence_layers' strategies, its tensors passed in order."""
+    kind, inputs, _, args, outputs = case
+    return kind, inputs, tuple(inputs), args, outputs
+
+
+@st.composite
+def layer_case(draw):
+    """A Transformer layer, half the time with every condition of the encoder's fast path (batched, batch_first,
+    biases, an even number of heads) but at most one."""
+    kind, inputs, inferred, args, outputs = draw(transformer_case())
+    if draw(st.booleans()):
+        fails = draw(st.sampled_from(["", "batched", "batch_first", "bias", "heads"]))
+        heads = draw(st.sampled_from([1, 3] if fails == "heads" else [2, 4]))
+        e, n = heads * draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        bf = fails != "batch_first"
+        args = {**args, "nhead": heads, "batch_first": bf, "bias": fails != "bias"}
+        lengths = {name: draw(st.integers(1, 4)) for name in inputs}  # the target's, memory's
+        inputs = {name: ((n, t, e) if bf else (t, n, e)) if fails != "batched" else (t, e)
+                  for name, t in lengths.items()}
+    return kind, inputs, tuple(inputs), args, outputs
+
+
+sequence_cases = st.one_of(recurrent_case().map(_plain), cell_case().map(_plain), layer_case(), attention_case())
+
+
+def symbolic_case(case):
+    """(plan with every dim of every input a symbol, sizes) or None where convplan or torch refuse it."""
+    kind, inputs, tensors, args, outputs = case
+    text, sizes = plan_for(inputs, kind, {k: v for k, v in args.items() if k != "dropout"}, outputs, True)
+    head, call = text.rsplit(f"{kind}(", 1)
+    call = ", ".join([*tensors, *call.split(", ")[len(inputs):]])  # the tensors as the case passes them
+    text = f"{head}{kind}({call}"
+    try:
+        plan = convplan.parse(text)
+    except PlanError:
+        return None
+    return (plan, sizes) if plan.satisfied(sizes) else None
+
+
+def built(plan, sizes):
+    bound = plan.bind(**sizes)
+    return bound.build(), example_inputs(bound.graph, sizes)
+
+
+@given(sequence_cases)
+@EXAMPLES
+def test_flopcounter_convention_on_sequence_kinds(case):
+    found = symbolic_case(case)
+    assume(found is not None)
+    plan, sizes = found
+    cost = plan.cost("flopcounter")
+    want = flop_counter(*built(plan, sizes))
+    assert evaluate(cost.total, sizes) == want, f"at {sizes}:\n{plan.source}{cost}"
+    if cost.uncounted:  # what FlopCounterMode cannot see counts nothing there: listed, and 0 measured
+        assert want == 0 and not cost.by_layer, plan.source
+
+
+def test_flopcounter_sees_nothing_of_the_fused_kernels():
+    """LSTM without projections (oneDNN) and attention on torch's fast path are listed, not counted as 0."""
+    lstm = convplan.parse("plan T:\n    input x [N, L, 8]\n    out, (h, c) = LSTM(x, 16, batch_first=True)\n")
+    assert lstm.cost("flopcounter").uncounted == ("LSTM",)
+    projected = convplan.parse("plan T:\n    input x [N, L, 8]\n    out, (h, c) = LSTM(x, 16, proj_size=4)\n")
+    assert projected.cost("flopcounter").at(N=2, L=5) == 2 * 2 * 5 * (64 * 8 + 64 * 4 + 16 * 4)
+    fast = "plan T:\n    input x [N, L, 8]\n    out, w = MultiheadAttention(x, x, x, {}, batch_first=True)\n"
+    assert convplan.parse(fast.format(2)).cost("flopcounter").uncounted == ("MultiheadAttention",)
+    odd = convplan.parse(fast.format(1)).cost("flopcounter")  # an odd number of heads: the slow path
+    assert odd.uncounted == () and odd.at(N=2, L=5) == 2 * convplan.parse(fast.format(1)).cost("macs").at(N=2, L=5)
+    assert torch.backends.mha.get_fastpath_enabled()  # the rules assume torch's default
