@@ -10,7 +10,8 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_cost import flop_counter
-from test_sequence_layers import cell_case, plan_for, recurrent_case, transformer_case
+from test_cost_fvcore import assert_equal_to_fvcore
+from test_sequence_layers import cell_case, recurrent_case, transformer_case
 
 import convplan
 from convplan import PlanError
@@ -77,12 +78,16 @@ sequence_cases = st.one_of(recurrent_case().map(_plain), cell_case().map(_plain)
 
 
 def symbolic_case(case):
-    """(plan with every dim of every input a symbol, sizes) or None where convplan or torch refuse it."""
+    """(plan with every dim of every input a symbol, sizes) or None where convplan or torch refuse it.  The
+    feature dims (last) share a symbol where they are equal, as a plan writes `[N, L, d]` for both tensors."""
     kind, inputs, tensors, args, outputs = case
-    text, sizes = plan_for(inputs, kind, {k: v for k, v in args.items() if k != "dropout"}, outputs, True)
-    head, call = text.rsplit(f"{kind}(", 1)
-    call = ", ".join([*tensors, *call.split(", ")[len(inputs):]])  # the tensors as the case passes them
-    text = f"{head}{kind}({call}"
+    sizes, lines = {}, ["plan T:"]
+    for k, (name, shape) in enumerate(inputs.items()):
+        dims = [f"{'NLS'[j % 3]}{k}" for j in range(len(shape) - 1)] + [f"E{shape[-1]}"]
+        sizes.update(zip(dims, shape, strict=True))
+        lines.append(f"    input {name} [{', '.join(dims)}]")
+    call = ", ".join([*tensors, *(f"{a}={v!r}" for a, v in args.items() if a != "dropout")])
+    text = "\n".join([*lines, f"    {outputs} = {kind}({call})"]) + "\n"
     try:
         plan = convplan.parse(text)
     except PlanError:
@@ -119,3 +124,11 @@ def test_flopcounter_sees_nothing_of_the_fused_kernels():
     odd = convplan.parse(fast.format(1)).cost("flopcounter")  # an odd number of heads: the slow path
     assert odd.uncounted == () and odd.at(N=2, L=5) == 2 * convplan.parse(fast.format(1)).cost("macs").at(N=2, L=5)
     assert torch.backends.mha.get_fastpath_enabled()  # the rules assume torch's default
+
+
+@given(sequence_cases)
+@EXAMPLES
+def test_fvcore_convention_on_sequence_kinds(case):
+    found = symbolic_case(case)
+    assume(found is not None)
+    assert_equal_to_fvcore(*found)  # the total, the layer's count, the operators skipped with a warning
