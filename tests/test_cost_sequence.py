@@ -5,12 +5,14 @@ evaluated, equals FlopCounterMode's count of the built module (CPU, eval, no_gra
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_cost import flop_counter
 from test_cost_fvcore import assert_equal_to_fvcore
+from test_cost_ptflops import ptflops_count
 from test_sequence_layers import cell_case, recurrent_case, transformer_case
 
 import convplan
@@ -18,6 +20,7 @@ from convplan import PlanError
 from convplan.build import example_inputs
 from convplan.shapes import evaluate
 
+ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
 
 
@@ -113,6 +116,21 @@ def test_flopcounter_convention_on_sequence_kinds(case):
         assert want == 0 and not cost.by_layer, plan.source
 
 
+@given(sequence_cases)
+@EXAMPLES
+def test_macs_convention_is_half_flop_counter_mode_on_the_meta_device(case):
+    """On the meta device torch takes no fused kernel (no oneDNN LSTM, no attention fast path, attention's
+    math path): FlopCounterMode sees every product, 2 per multiply-accumulate of the "macs" rule."""
+    found = symbolic_case(case)
+    assume(found is not None)
+    plan, sizes = found
+    bound = plan.bind(**sizes)
+    with torch.device("meta"):
+        module = bound.build()
+    want = flop_counter(module, example_inputs(bound.graph, sizes, device="meta"))
+    assert 2 * evaluate(plan.cost("macs").total, sizes) == want, f"at {sizes}:\n{plan.source}"
+
+
 def test_flopcounter_sees_nothing_of_the_fused_kernels():
     """LSTM without projections (oneDNN) and attention on torch's fast path are listed, not counted as 0."""
     lstm = convplan.parse("plan T:\n    input x [N, L, 8]\n    out, (h, c) = LSTM(x, 16, batch_first=True)\n")
@@ -132,3 +150,30 @@ def test_fvcore_convention_on_sequence_kinds(case):
     found = symbolic_case(case)
     assume(found is not None)
     assert_equal_to_fvcore(*found)  # the total, the layer's count, the operators skipped with a warning
+
+
+@given(sequence_cases)
+@EXAMPLES
+def test_ptflops_convention_on_sequence_kinds(case):
+    found = symbolic_case(case)
+    assume(found is not None and len(found[0].graph.inputs) == 1)  # ptflops passes one tensor
+    plan, sizes = found
+    module, inputs = built(plan, sizes)
+    want = ptflops_count(module, inputs)
+    cost = plan.cost("ptflops")
+    if want is None:  # ptflops fails on it (an unbatched attention or cell): listed, not counted as 0
+        assert cost.uncounted and not cost.by_layer, plan.source
+        return
+    assert not cost.uncounted and evaluate(cost.total, sizes) == want, f"at {sizes}:\n{plan.source}{cost}"
+
+
+def test_compare_attributes_the_fused_lstm_to_its_kind():
+    """speech_lstm: FlopCounterMode cannot see oneDNN's LSTM, so `--compare` puts the whole of its
+    multiply-accumulates (twice) on the LSTM row, and the Conv1d and Linear rows differ by their own count."""
+    plan = convplan.load(ROOT / "examples" / "speech_lstm.plan")
+    macs, flops = plan.cost("macs"), plan.cost("flopcounter")
+    difference = plan.compare_costs().difference("flopcounter", "macs")
+    (lstm,) = (n.name for n in plan.layers if n.kind == "LSTM")
+    assert flops.uncounted[-1:] == ("LSTM",) and "LSTM" not in macs.uncounted
+    assert difference["LSTM"] == -macs.by_layer[lstm]
+    assert sum(difference.values()) - (flops.total - macs.total) == 0  # nothing left over

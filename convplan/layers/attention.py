@@ -46,6 +46,7 @@ def bilinear_count(a):
 
 
 def bilinear_macs(shape, out, a, other):
+    """Each output element is x1^T W x2: in1_features x in2_features products, for every row."""
     return prod(shape[:-1]) * a["in1_features"] * a["in2_features"] * a["out_features"]
 
 

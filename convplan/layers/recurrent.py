@@ -91,8 +91,10 @@ def _per_token(a, kind: str):
 
 
 def recurrent_macs(shape, out, a, *h0, kind: str):
-    """Every step of every sequence: the tokens (L x N, or L unbatched) times the weights' multiply-accumulates
-    per token (bias adds not counted, as for Linear)."""
+    """Every token (L x N, or L unbatched), in each layer and direction: W_ih times its input (gates x
+    input_size; D x H_out features past the first layer), W_hh times the previous state (gates x H_out), and
+    for a projecting LSTM W_hr times the new state (proj_size x hidden_size); gates: 1 (RNN), 3 (GRU) or 4
+    (LSTM) x hidden_size.  Bias adds are not counted, as for Linear."""
     return prod(shape[:-1]) * _per_token(a, kind)
 
 
