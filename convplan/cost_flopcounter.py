@@ -60,7 +60,7 @@ def _unless_cpu_flash(node: Node, graph: Graph, macs):
     return sympy.Piecewise((0, sympy.Eq(q[-1], v[-1])), (macs, True))
 
 
-def _even(value):
+def even(value):
     """True or False, or a condition where `value` is a symbol."""
     if isinstance(value, int) or getattr(value, "is_Integer", False):
         return int(value) % 2 == 0
@@ -84,7 +84,7 @@ def _rnn(node: Node, graph: Graph):
 
 def _fast_path(a, batched: bool, heads):
     """The fast path's test on the arguments (self-attention aside): True, False or a condition."""
-    return batched and a["batch_first"] and a["bias"] and _even(heads)
+    return batched and a["batch_first"] and a["bias"] and even(heads)
 
 
 def _mha(node: Node, graph: Graph):

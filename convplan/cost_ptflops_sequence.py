@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sympy
 
+from .cost_flopcounter import even
 from .graph import Node
 from .layers import prod
 from .shapes import floordiv
@@ -94,11 +95,9 @@ def _attention_hook(a, heads, batch_first: bool, q, k, v):
 def _patched(node: Node, inputs: list[Node]):
     """The patched torch.bmm and F.softmax of F.multi_head_attention_forward's slow path (need_weights=True);
     torch's fast path calls none."""
-    from .cost_flopcounter import _even
-
     a = node.args
     fast = len({n.id for n in inputs}) == 1 and a["batch_first"] and a["bias"] and not a["add_bias_kv"] \
-        and not a["add_zero_attn"] and _even(a["num_heads"])
+        and not a["add_zero_attn"] and even(a["num_heads"])
     if fast is True:
         return 0
     n, lq, e = _sequence(inputs[0].shape, a["batch_first"])
