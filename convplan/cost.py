@@ -47,6 +47,7 @@ class Convention:
     counts: str  # what it counts, in words
     rule: Callable[[Node, Graph], tuple]  # (node, graph) -> (count or None, operators skipped with a warning)
     total: Callable[[dict], sympy.Expr] | None = None  # by_layer -> the total, where it is not their sum
+    why: Callable[[Node, Graph], str | None] | None = None  # why a node it does not count is left out
 
 
 def _per_mac(k: int) -> Callable:
@@ -58,11 +59,13 @@ CONVENTIONS = {
     for c in (
         Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
-                   "products (Linear, matmul, attention, recurrent layers), nothing else", cost_flopcounter.count),
+                   "products (Linear, matmul, attention, recurrent layers), nothing else", cost_flopcounter.count,
+                   why=cost_flopcounter.why),
         Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
                    "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
         Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "
-                   "plus patched functions per batch, truncated", cost_ptflops.count, cost_ptflops.total),
+                   "plus patched functions per batch, truncated", cost_ptflops.count, cost_ptflops.total,
+                   cost_ptflops.why),
     )
 }
 
@@ -92,6 +95,7 @@ class Cost:
     by_layer: dict  # node name -> its cost, in plan order: the nodes this convention counts
     uncounted: tuple[str, ...]  # the kinds in the plan this convention does not count (never a silent 0)
     skipped: dict = field(default_factory=dict)  # kind -> operators the tool skips with a warning (fvcore)
+    reasons: dict = field(default_factory=dict)  # kind -> why the tool counts it as nothing, where it says why
     # raises for sizes the plan refuses (Plan.cost passes its own check): no count for a network that cannot run
     check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
@@ -125,8 +129,8 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
                          + ", ".join(sorted(CONVENTIONS)))
     if any("macs" not in node.meta for node in graph.nodes):
         macs(graph)
-    rule = CONVENTIONS[convention].rule
-    by_layer, uncounted, skipped = {}, [], {}
+    rule, why = CONVENTIONS[convention].rule, CONVENTIONS[convention].why
+    by_layer, uncounted, skipped, reasons = {}, [], {}, {}
     for node in graph.nodes:
         if node.op in UNCOSTED:
             continue
@@ -137,9 +141,12 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
         if value is None:
             if kind not in uncounted:
                 uncounted.append(kind)
+            reason = why(node, graph) if why is not None and kind not in reasons else None
+            if reason:
+                reasons[kind] = reason
         else:
             by_layer[node.name] = to_expr(value)
-    return Cost(convention, by_layer, tuple(uncounted), skipped, check)
+    return Cost(convention, by_layer, tuple(uncounted), skipped, reasons, check)
 
 
 @dataclass(frozen=True)

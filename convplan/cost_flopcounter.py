@@ -50,6 +50,18 @@ def count(node: Node, graph: Graph) -> tuple:
     return (None if macs is None else 2 * macs), ()
 
 
+_FUSED = {"Bilinear": "as aten::bilinear", "LSTM": "in oneDNN's fused kernel (aten::mkldnn_rnn_layer)",
+          "MultiheadAttention": "on its attention fast path (aten::_native_multi_head_attention)",
+          "TransformerEncoderLayer": "on its encoder fast path (aten::_transformer_encoder_layer_fwd)"}
+
+
+def why(node: Node, graph: Graph) -> str | None:
+    """Why FlopCounterMode counts a node as nothing: the kernel torch runs it in has no flop formula."""
+    if node.kind in _FUSED:
+        return f"on the CPU torch runs it {_FUSED[node.kind]}, which FlopCounterMode has no formula for (it reports 0)"
+    return None
+
+
 def _unless_cpu_flash(node: Node, graph: Graph, macs):
     """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims and no dropout in one fused
     kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no formula for: 0 there;

@@ -49,6 +49,13 @@ def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
     return (module or 0) / batch + (functional or 0), ()
 
 
+def why(node: Node, graph) -> str | None:
+    """Why ptflops gives no count: its own hook fails on the node (and ptflops returns None for the model)."""
+    if node.kind in SEQUENCE:
+        return cost_ptflops_sequence.why(node)
+    return None
+
+
 def _module(node: Node, source: Node):
     kind, family = node.kind, node.spec.family if node.spec is not None else ""
     shape, out, a = source.shape, node.shape, node.args

@@ -60,6 +60,12 @@ def count(node: Node, inputs: list[Node]):
     return hooks, 0
 
 
+def why(node: Node) -> str:
+    """Where ptflops fails: an unbatched input lacks the dim its hook reads."""
+    dim = "1 (the cell hook's input_size)" if node.kind.endswith("Cell") else "2 (the attention hook's features)"
+    return f"ptflops fails on an unbatched input (its hook reads dim {dim}) and returns no count for the model"
+
+
 def _rnn_per_step(a, kind: str):
     gate, h, d = _GATES[kind] * a["hidden_size"], a["hidden_size"], 2 if a["bidirectional"] else 1
     proj = a.get("proj_size", 0)

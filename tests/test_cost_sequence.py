@@ -112,8 +112,8 @@ def test_flopcounter_convention_on_sequence_kinds(case):
     cost = plan.cost("flopcounter")
     want = flop_counter(*built(plan, sizes))
     assert evaluate(cost.total, sizes) == want, f"at {sizes}:\n{plan.source}{cost}"
-    if cost.uncounted:  # what FlopCounterMode cannot see counts nothing there: listed, and 0 measured
-        assert want == 0 and not cost.by_layer, plan.source
+    if cost.uncounted:  # what FlopCounterMode cannot see counts nothing there: listed with why, and 0 measured
+        assert want == 0 and not cost.by_layer and set(cost.reasons) == set(cost.uncounted), plan.source
 
 
 @given(sequence_cases)
@@ -135,6 +135,7 @@ def test_flopcounter_sees_nothing_of_the_fused_kernels():
     """LSTM without projections (oneDNN) and attention on torch's fast path are listed, not counted as 0."""
     lstm = convplan.parse("plan T:\n    input x [N, L, 8]\n    out, (h, c) = LSTM(x, 16, batch_first=True)\n")
     assert lstm.cost("flopcounter").uncounted == ("LSTM",)
+    assert "oneDNN's fused kernel (aten::mkldnn_rnn_layer)" in lstm.cost("flopcounter").reasons["LSTM"]
     projected = convplan.parse("plan T:\n    input x [N, L, 8]\n    out, (h, c) = LSTM(x, 16, proj_size=4)\n")
     assert projected.cost("flopcounter").at(N=2, L=5) == 2 * 2 * 5 * (64 * 8 + 64 * 4 + 16 * 4)
     fast = "plan T:\n    input x [N, L, 8]\n    out, w = MultiheadAttention(x, x, x, {}, batch_first=True)\n"
@@ -163,6 +164,7 @@ def test_ptflops_convention_on_sequence_kinds(case):
     cost = plan.cost("ptflops")
     if want is None:  # ptflops fails on it (an unbatched attention or cell): listed, not counted as 0
         assert cost.uncounted and not cost.by_layer, plan.source
+        assert "ptflops fails on an unbatched input" in cost.reasons[case[0]]
         return
     assert not cost.uncounted and evaluate(cost.total, sizes) == want, f"at {sizes}:\n{plan.source}{cost}"
 
@@ -177,3 +179,12 @@ def test_compare_attributes_the_fused_lstm_to_its_kind():
     assert flops.uncounted[-1:] == ("LSTM",) and "LSTM" not in macs.uncounted
     assert difference["LSTM"] == -macs.by_layer[lstm]
     assert sum(difference.values()) - (flops.total - macs.total) == 0  # nothing left over
+
+
+def test_cost_command_says_why_a_kind_is_not_counted(capsys):
+    from convplan import cli
+
+    assert cli.main(["cost", "examples/speech_lstm.plan", "--convention", "flopcounter"]) == 0
+    out = capsys.readouterr().out
+    assert "not counted: BatchNorm1d, ReLU, permute, LSTM\n  LSTM: on the CPU torch runs it in oneDNN's fused " \
+        "kernel (aten::mkldnn_rnn_layer), which FlopCounterMode has no formula for (it reports 0)" in out
