@@ -327,3 +327,15 @@ def test_block_rows_sum_what_they_hold_and_name_merges_within_the_block():
     names = [r.name for r in inside if r.depth == 2]
     assert names == ["conv1", "bn1", "relu", "conv2", "bn2", "downsample", "add1", "relu1"]
     assert block.field == next(r for r in rows if r.path == "layer2.0.relu1").field
+
+
+def test_the_total_is_the_conventions_own_total():
+    """ptflops rounds its sum (`int()` of it): the table's total is the convention's, every convention."""
+    from convplan.cost import CONVENTIONS
+
+    plan = convplan.parse("plan P:\n    input x [N, 8]\n    flatten(0)\n    Linear(3)\n")  # ptflops: (24N + 3)/N
+    for convention in CONVENTIONS:
+        for n in (1, 2, 4):
+            table = plan.summary(convention=convention, N=n)
+            assert table.totals["cost"] == plan.cost(convention).at(N=n), convention
+    assert plan.summary(convention="ptflops", N=2).totals["cost"] == 25  # int(51 / 2)
