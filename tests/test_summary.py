@@ -339,3 +339,50 @@ def test_the_total_is_the_conventions_own_total():
             table = plan.summary(convention=convention, N=n)
             assert table.totals["cost"] == plan.cost(convention).at(N=n), convention
     assert plan.summary(convention="ptflops", N=2).totals["cost"] == 25  # int(51 / 2)
+
+
+def test_sizes_named_like_an_argument_are_given_in_a_mapping(tmp_path, capsys):
+    """A symbol may be called `convention`, `dtype`, `start`, `memory_budget` or `sizes`: such a size is given in
+    `sizes=` and the method's own argument positionally; a keyword that could mean either is refused."""
+    plan = convplan.parse("plan P:\n    input [N, dtype, convention]\n    Conv1d(4, 3)\n")
+    sizes = {"N": 2, "dtype": 3, "convention": 10}
+    table = plan.summary("fvcore", "float16", sizes=sizes)
+    assert table.convention == "fvcore" and table.dtype == "float16" and table.sizes == sizes
+    module = plan.build(**sizes)
+    assert table.totals["params"] == sum(p.numel() for p in module.parameters()) == 4 * 3 * 3 + 4
+    assert table.totals["activations"] == 2 * 2 * 4 * 8  # float16: the conv's [2, 4, 8]
+    assert table.rows == plan.bind(**sizes).summary("fvcore", "float16").rows
+    for keyword in ({"dtype": 3}, {"convention": "macs"}):
+        with pytest.raises(TypeError, match=r"could mean either.*plan.summary\('macs', 'float32', sizes="):
+            plan.summary(**keyword)
+    with pytest.raises(TypeError, match="mapping of size names"):
+        plan.summary(sizes=3)
+    with pytest.raises(TypeError, match="given twice"):
+        plan.summary(sizes={"N": 1}, N=2)
+    other = convplan.parse("plan P:\n    input [N, 2, L]\n    Conv1d(4, 3)\n")  # no collision: keywords as before
+    assert other.summary(convention="fvcore", dtype="float16", N=1, L=5).totals == \
+        other.summary("fvcore", "float16", sizes={"N": 1, "L": 5}).totals
+    called = convplan.parse("plan P:\n    input [N, 2, sizes]\n    Conv1d(4, 3)\n")
+    assert called.summary(sizes={"N": 1, "sizes": 5}).rows[-1].output == (1, 4, 3)
+    with pytest.raises(TypeError, match="has a size called 'sizes'"):
+        called.summary(sizes=5)
+
+    named = convplan.parse("plan P:\n    input [N, start, memory_budget]\n    Conv1d(4, 3)\n")
+    assert named.smallest_sizes(2, sizes={"start": 5}) == {"N": 2, "start": 5, "memory_budget": 3}
+    with pytest.raises(TypeError, match="could mean either"):
+        named.smallest_sizes(start=2)
+    with pytest.raises(TypeError, match="could mean either"):
+        named.verify(memory_budget=0)
+    report = named.verify(0, sizes={"N": 1, "start": 2, "memory_budget": 5})
+    assert report.runs[0].sizes == {"N": 1, "start": 2, "memory_budget": 5} and report.runs[0].device == "meta"
+    assert convplan.parse("plan P:\n    input [N, 2, L]\n    Conv1d(4, 3)\n").smallest_sizes(start=4)["L"] == 4
+
+    expr = convplan.parse("plan P:\n    input [N, 2, expr]\n    Conv1d(4, 3)\n").memory()
+    assert expr.at(expr.activations, N=1, expr=5) == 4 * 4 * 3
+
+    path = tmp_path / "named.plan"
+    path.write_text("plan P:\n    input [N, dtype, convention]\n    Conv1d(4, 3)\n", encoding="utf-8")
+    assert cli.main(["summary", str(path), "--json", "--dtype", "float16", "--set", "N=2", "--set", "dtype=3",
+                     "--set", "convention=10"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["dtype"] == "float16" and shown["totals"]["params"] == 40 and shown["totals"]["activations"] == 128
