@@ -59,7 +59,8 @@ def _calls(doc: Document, runs) -> str:
     groups: dict[tuple, list[str]] = {}
     for m in runs:
         node = nodes[m.result]
-        single = [n for n in nodes[m.start: m.end] if n.op != "item"] == [node] and node.op != "input"
+        calls = [n for n in nodes[m.start: m.end] if n.op != "item"]  # a call with several outputs is one
+        single = len(calls) == 1 and calls[0] is node and node.op != "input"
         if m.end == m.start:  # a block's `input` pattern: it binds the caller's tensor and makes no node
             what = "input"
         else:
@@ -84,7 +85,7 @@ def statement(doc: Document, made, brief: bool = False) -> str:
     gives = outputs(doc, made)
     calls = [n for n in made_nodes if n.op != "item"]  # a call with several outputs is one call
     out = []
-    if len(calls) == 1 and calls[0] in (result, gives[0][1]):
+    if len(calls) == 1 and (calls[0] is result or calls[0] is gives[0][1]):
         out.append(_call(doc, calls[0]))
     elif made_nodes:
         kinds = sorted({n.kind or n.op for n in made_nodes})
