@@ -193,16 +193,11 @@ def _node_row(node: Node, depth: int, v: tuple, inner: Module | None) -> Row:
     return Row(name, ".".join(node.module_path) if node.op == "layer" else "", kind, depth, node.name, *v)
 
 
-def _module_row(graph: Graph, module: Module, depth: int, inside: list, values: dict) -> Row:
+def _module_row(graph: Graph, module: Module, depth: int, inside: tuple, values: dict) -> Row:
     """A submodule: the sums of the rows directly and deeper inside it; the output and field of the tensor it
-    gives (a block's output; a numbered container's last tensor, what its last statement made; its input
-    where it holds nothing)."""
-    if module.kind == "block":
-        out = graph.nodes[module.output]
-    elif inside:
-        out = graph.nodes[inside[-1]]
-    else:
-        out = graph.nodes[module.start - 1]
+    gives (`_walk`)."""
+    inside, gives = inside
+    out = graph.nodes[gives]
     made = [values[i] for i in inside]
     counted = [v[3] for v in made if v[3] is not None]
     return Row(module.path[-1], ".".join(module.path), module.name or "Sequential", depth, out.name,
@@ -211,8 +206,9 @@ def _module_row(graph: Graph, module: Module, depth: int, inside: list, values: 
 
 
 def _walk(graph: Graph):
-    """(a node or a Module, its depth, and for a Module the ids of the nodes made inside it, for a node the
-    innermost Module it is in, or None) in the order of the module tree: each submodule before its rows.
+    """(a node or a Module, its depth, and for a Module the ids of the nodes made inside it and of the tensor
+    it gives, for a node the innermost Module it is in, or None) in the order of the module tree: each
+    submodule before its rows.
 
     A node is inside the block calls and numbered containers its `scope` names (layers, functions and
     learnable tensors alike: a container indexes no function, but the plan wrote it there).  The "item"
@@ -230,10 +226,23 @@ def _walk(graph: Graph):
     for _, item in sorted(events, key=lambda e: e[0]):
         if isinstance(item, Module):
             depth = sum(1 for m in modules if m.path != item.path and item.path[:len(m.path)] == m.path)
-            yield item, depth, inside[item.path]
+            yield item, depth, (inside[item.path], _gives(item, inside, around))
         else:
             found = around[item.id]
             yield item, len(found), max(found, key=lambda m: len(m.path), default=None)
+
+
+def _gives(module: Module, inside: dict, around: dict) -> int:
+    """The id of the tensor a submodule gives: a block's output; what a numbered container's last statement
+    made (the output of a block it ends with, however deep); its input where it holds nothing."""
+    if module.kind == "block":
+        return module.output
+    if not inside[module.path]:
+        return module.start - 1
+    last = inside[module.path][-1]
+    chain = [m.path for m in around[last]]  # the submodules the last node is in, outermost first
+    k = chain.index(module.path)
+    return _gives(around[last][k + 1], inside, around) if k + 1 < len(chain) else last
 
 
 def _sum(values) -> sympy.Expr:

@@ -98,8 +98,15 @@ def test_every_submodule_is_a_row_with_the_module_counts_and_shapes(path):
 
 # Every new kind of row at once: functions in numbered containers (one ends with a permute), a learnable tensor
 # in a block, a layer of several tensors and several outputs (MultiheadAttention), a function with several
-# outputs (chunk), a container that ends with LSTM (what calling it would give: the whole tuple).
+# outputs (chunk), a container that ends with LSTM (what calling it would give: the whole tuple), and one that
+# ends with a block whose output is not the last tensor it makes.
 MIXED = """
+block Early:
+    input [N, L, E]
+    a = Linear(E)
+    Linear(2 * E)
+    output a
+
 block Attend(heads):
     input x [N, L, E]
     gain = Parameter((E,), init='ones')
@@ -121,6 +128,9 @@ plan Mixed(hidden=16):
         Linear(hidden)
         frames, (h, c) = LSTM(8, batch_first=True)
     cat(frames, b, dim=2)
+    tail = sequential:
+        Linear(hidden)
+        Early()
     Linear(3)
 """
 
@@ -137,6 +147,7 @@ def test_several_outputs_show_every_shape():
     assert rows["rnn.1"].output == ((2, 5, 8), ((1, 2, 8), (1, 2, 8))) == rows["rnn"].output
     assert rows["att.0.attention1"].output == ((2, 5, 16), (2, 5, 5))
     assert rows["enc"].output == (2, 5, 16)  # its last statement, the permute back: not its Conv1d's [2, 16, 5]
+    assert rows["tail"].output == (2, 5, 16) and rows["tail.1.linear1"].output == (2, 5, 32)  # Early gives `a`
     lines = str(table).splitlines()
     assert any(line.split()[:2] == ["1", "LSTM"] and "[2, 5, 8], ([1, 2, 8], [1, 2, 8])" in line for line in lines)
     assert any(line.split()[:2] == ["a", "chunk"] and "[2, 5, 8], [2, 5, 8]" in line for line in lines)
