@@ -97,7 +97,7 @@ def statement(doc: Document, made, brief: bool = False) -> str:
     if len(gives) == 1:
         out.append(f"**output** `{show_shape(gives[0][1].shape)}`")
     else:
-        out.append("**outputs** " + ", ".join(f"`{name}` `{show_shape(n.shape)}`" for name, n in gives))
+        out.append("**outputs** " + ", ".join(f"`{name or n.name}` `{show_shape(n.shape)}`" for name, n in gives))
     if brief:
         return "\n\n".join(out)
     params = sympy.Add(*(n.params for n in made_nodes))
