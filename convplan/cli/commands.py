@@ -21,7 +21,7 @@ def cmd_check(args, sizes, plan, out: Output) -> int:
 
 
 def cmd_verify(args, sizes, plan, out: Output) -> int:
-    report = plan.verify(memory_budget=args.memory_budget, **sizes)
+    report = plan.verify(args.memory_budget, sizes=sizes)  # a size may be called memory_budget
     if args.json:
         out.add({"ok": report.ok, "plan": plan.name, "file": plan.filename, "runs": [r.__dict__ for r in report.runs]})
     else:
@@ -163,7 +163,7 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
 
 
 def cmd_summary(args, sizes, plan, out: Output) -> int:
-    table = plan.summary(convention=args.convention, dtype=args.dtype)
+    table = plan.summary(args.convention, args.dtype)  # positional: a size may be called dtype
     if args.json:
         out.add({"ok": True, **table.to_dict()})
     else:
