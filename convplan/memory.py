@@ -96,7 +96,7 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
     params = size * sympy.Add(*(node.params for node in graph.nodes))
     by_layer = {node.name: size * sympy.Mul(*node.shape) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
-    saved_by_layer, unmodelled = saved(graph, size)
+    saved_by_layer, unmodelled = saved(graph, dtype)
     kept = sympy.Add(*(size * floats + 8 * counts for floats, counts in map(buffers, graph.nodes)))
     return Memory(dtype, params, params, {name: k * params for name, k in OPTIMIZER_BUFFERS.items()},
                   sympy.Add(*by_layer.values()), by_layer, saved=sympy.Add(*saved_by_layer.values()),
@@ -111,9 +111,9 @@ def buffers(node: Node) -> tuple:
     return sympy.Integer(0), sympy.Integer(0)
 
 
-def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
+def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
     """(node name -> bytes of the storages it is the first to save for backward, kinds not modelled)."""
-    nodes = graph.nodes
+    nodes, size = graph.nodes, DTYPE_BYTES[dtype]
     storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
     grad: dict[int, bool] = {}  # node id -> whether its output requires grad
     kept: set = set()  # the storages saved so far (node ids)
@@ -128,28 +128,31 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
             storage[node.id] = storage[ins[0].id] if not creates(node) else node.id
             continue
         spec = FUNCTIONS.get(node.op)
-        if isinstance(spec, OpSpec):
+        if isinstance(spec, OpSpec) or node.op == "layer":
+            if node.op == "layer":
+                spec = node.spec
             if spec.saves is None:
-                unmodelled.append(node.op)
+                unmodelled.append(node.kind or node.op)
                 continue
-            rule = spec.saves(node.args, ins[0].shape, node.shape)
+            rule = _rule(spec, node, ins)
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
-                      if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
-        elif node.op != "layer":
-            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
-        elif node.spec.saves is None:
-            unmodelled.append(node.kind)
-            continue
+            saving = [_item(item, node, ins, storage, size, nodes) for item in rule.items
+                      if grad[node.id] and (grad[ins[item.index].id] or not item.input_grad_only)
+                      and (not item.only or dtype in item.only)]
         else:
-            rule = node.spec.saves(node.args, ins[0].shape, node.shape)
-            if rule.aliases:
-                storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
-                      if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
+            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
         by_layer[node.name] = _keep(saving, kept)
     return by_layer, tuple(dict.fromkeys(unmodelled))
+
+
+def _rule(spec, node: Node, ins: list):
+    """The kind's Saves here.  A layer of several tensors gets the others' shapes too, and `tied`: for each of
+    its tensors the index of the first that is the same tensor (MultiheadAttention(x, x, x) projects once)."""
+    if len(ins) < 2 or node.op != "layer":
+        return spec.saves(node.args, ins[0].shape, node.shape)
+    tied = tuple(node.inputs.index(i) for i in node.inputs)
+    return spec.saves(node.args, ins[0].shape, node.shape, *(i.shape for i in ins[1:]), tied=tied)
 
 
 def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
@@ -172,16 +175,15 @@ def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
     return saving
 
 
-def _item(item, node: Node, source: Node, storage: dict, size: int, nodes=None) -> tuple:
+def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple:
     """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
     whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
     if item.what == NEW:
         return object(), ITEM_BYTES[item.dtype](size) * item.numel, item.scale
-    of = source if item.what == INPUT else node
+    of = ins[item.index] if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
-    owner = nodes[storage[of.id]] if nodes is not None else of
-    return storage[of.id], size * _numel(owner), item.scale
+    return storage[of.id], ITEM_BYTES[item.dtype](size) * _numel(nodes[storage[of.id]]), item.scale
 
 
 def _numel(node: Node) -> sympy.Expr:

@@ -45,6 +45,9 @@ class Saved:
     dtype: str = SAME
     input_grad_only: bool = False  # saved only where the input requires grad, not for the weights' gradient
     scale: object = 1  # 0 or 1, a formula where torch decides by the sizes (adaptive pools to 1 x 1)
+    index: int = 0  # INPUT: which of the layer's tensors (LayerSpec.tensors), the chain's first
+    # the dtypes it is saved in (torch's CPU kernels differ by dtype: oneDNN's LSTM runs float32 only); () all
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

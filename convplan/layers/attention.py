@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sympy
 
+from .. import saves_sequence as ss
 from ..shapes import divides
 from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
 
@@ -156,6 +157,7 @@ def register_attention() -> None:
         count=bilinear_count, macs=bilinear_macs, inferred="in1_features", infer=lambda shape, a: shape[-1],
         infer_more=("in2_features",), infer_others=lambda shapes, a: {"in2_features": shapes[0][-1]},
         tensors=("input1", "input2"), short="bilinear",
+        saves=ss.bilinear,
     ))
     register(LayerSpec(
         name="MultiheadAttention",
