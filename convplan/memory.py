@@ -116,7 +116,7 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
     nodes, size = graph.nodes, DTYPE_BYTES[dtype]
     storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
     grad: dict[int, bool] = {}  # node id -> whether its output requires grad
-    kept: set = set()  # the storages saved so far (node ids)
+    kept: dict = {}  # storage -> 1 where it is saved so far (a formula where that depends on the sizes)
     by_layer, unmodelled = {}, []
     for node in nodes:
         ins = [nodes[i] for i in node.inputs]
@@ -190,14 +190,16 @@ def _numel(node: Node) -> sympy.Expr:
     return sympy.Mul(*node.shape)
 
 
-def _keep(saving: list, kept: set) -> sympy.Expr:
-    """Bytes of the storages in `saving` not saved before.  A storage saved only at some sizes (an adaptive
-    pool that torch turns into a mean) is not marked as saved."""
+def _keep(saving: list, kept: dict) -> sympy.Expr:
+    """Bytes of the storages in `saving` not saved before.  A storage saved only at some sizes (a scale of
+    0 or 1 by the sizes: an adaptive pool that torch turns into a mean) is saved so far where any of its
+    savers saved it."""
     total = sympy.Integer(0)
     for key, nbytes, scale in saving:
-        if key in kept:
+        before = kept.get(key, sympy.Integer(0))
+        if before == 1:
             continue
-        if scale == 1:
-            kept.add(key)
-        total += scale * nbytes
+        new = scale * (1 - before)
+        kept[key] = before + new
+        total += new * nbytes
     return total

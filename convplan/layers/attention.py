@@ -168,14 +168,17 @@ def register_attention() -> None:
         order=("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim",
                "batch_first"),
         ranks=(2, 3), short="attention",
+        saves=ss.attention,
     ))
     register(LayerSpec(
         name="TransformerEncoderLayer", args=_transformer_args(), rule=encoder_layer_rule,
         count=lambda a: _layer_count(a, 1, 2), inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3),
         short="encoderlayer",
+        saves=ss.transformer_layer,
     ))
     register(LayerSpec(
         name="TransformerDecoderLayer", args=_transformer_args(), rule=decoder_layer_rule,
         count=lambda a: _layer_count(a, 2, 3), inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3),
         tensors=("tgt", "memory"), short="decoderlayer",
+        saves=ss.transformer_layer,
     ))
