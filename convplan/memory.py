@@ -31,7 +31,7 @@ from .graph import Graph, Node
 from .layers import REGISTRY
 from .merges import mul_rule
 from .ops import FUNCTIONS, OpSpec
-from .saves import INPUT, INT64, NEW, OPMATH, SAME, STATS
+from .saves import BYTE, INPUT, INT64, NEW, OPMATH, SAME, STATS
 from .shapes import to_expr, value_at
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
@@ -39,7 +39,7 @@ DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8"
 # keeps them in 16 bits (measured on CPU, tests/test_memory.py; autocast, which keeps float32 weights, is not
 # modelled).
 ITEM_BYTES = {STATS: lambda size: size, INT64: lambda size: 8, SAME: lambda size: size,
-              OPMATH: lambda size: max(size, 4)}
+              OPMATH: lambda size: max(size, 4), BYTE: lambda size: 1}
 OPTIMIZER_BUFFERS = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
 
 
@@ -135,6 +135,9 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
                 unmodelled.append(node.kind or node.op)
                 continue
             rule = _rule(spec, node, ins)
+            if dtype in rule.unmodelled_in:
+                unmodelled.append(node.kind)
+                continue
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
             saving = [_item(item, node, ins, storage, size, nodes) for item in rule.items

@@ -35,6 +35,7 @@ import sympy
 
 INPUT, OUTPUT, NEW = "input", "output", "new"
 SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', the module's (statistics), int64
+BYTE = "byte"  # bytes (oneDNN's workspace)
 OPMATH = "opmath"  # float32 at least: what torch computes a 16-bit op in (an input: a float32 copy of it)
 
 
@@ -54,6 +55,7 @@ class Saved:
 class Saves:
     items: tuple[Saved, ...] = ()
     aliases: bool = False  # the output is the input's storage (a view, or written in place)
+    unmodelled_in: tuple[str, ...] = ()  # dtypes where what torch saves is not modelled (the kind is listed)
 
 
 def _prod(values) -> sympy.Expr:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy
 
-from .saves import INPUT, INT64, NEW, OPMATH, STATS, Saved, Saves, _prod
+from .saves import BYTE, INPUT, INT64, NEW, OPMATH, STATS, Saved, Saves, _prod
 
 
 def embedding(a, shape, out):
@@ -210,3 +210,106 @@ def transformer_layer(a, shape, out, memory=None, tied=None):
             items.append(Saved(NEW, x))  # the norm's output, which this block's first linear keeps
         items += list(block) + list(_normed(a, x, groups))
     return Saves(tuple(items))
+
+
+# -- recurrent layers and cells ----------------------------------------------------------------------------
+# torch's CPU kernels (aten/src/ATen/native/RNN.cpp): a float32 LSTM without projections runs oneDNN's
+# kernel (mkldnn_rnn_layer, one call per layer and direction); every other case runs the cells step by step.
+ONEDNN = ("float32",)
+STEPWISE = ("float64", "float16")  # bfloat16: oneDNN where the CPU has it (not modelled for LSTM)
+
+
+def recurrent(kind: str):
+    def rule(a, shape, out, *others, tied=None):
+        """RNN, LSTM, GRU: the first layer's input (a copy where batch_first transposes it, unless the batch or
+        the length is 1), h0 (the plan's, or zeros; an LSTM's c0 zeros), each layer and direction's saved
+        tensors and, between layers, the layer's output (the next layer's input: dropout's noise and the
+        dropped output where dropout is on)."""
+        batched = len(shape) == 3
+        n, length = _batch(a, shape) if batched else (sympy.Integer(1), shape[0])
+        d, h, layers, p = 2 if a["bidirectional"] else 1, a["hidden_size"], int(a["num_layers"]), a["dropout"]
+        proj = a.get("proj_size", 0)
+        h_out = proj or h
+        onednn = kind == "LSTM" and not proj
+        items = _first_input(a, shape, d, onednn)
+        items.append(Saved(INPUT, index=1) if others else Saved(NEW, d * layers * n * h_out))
+        if kind == "LSTM":
+            items.append(Saved(NEW, d * layers * n * h))
+        for layer in range(layers):
+            features = shape[-1] if layer == 0 else d * h_out
+            per = _onednn_layer(length, n, features, h, a["bias"]) if onednn else ()
+            per += tuple(Saved(NEW, numel, only=STEPWISE if onednn else ())
+                         for numel in _steps(kind, length, n, h, proj))
+            items += list(per) * d
+            if layer + 1 < layers:
+                between = length * n * d * h_out
+                if p != 0:
+                    items += _dropped(p, between)
+                elif d == 2 or not onednn:
+                    # the directions' concatenation, or the stacked steps (oneDNN's output is its own)
+                    items.append(Saved(NEW, between, only=STEPWISE if onednn and d == 1 else ()))
+        return Saves(tuple(items), unmodelled_in=("bfloat16",) if onednn else ())
+    return rule
+
+
+def _first_input(a, shape, d: int, onednn: bool) -> list:
+    """The first layer's input, which its input-to-hidden linear keeps.  batch_first transposes a batched
+    input to [L, N, F]: not contiguous unless the batch or the length is 1, so each direction's linear keeps
+    a copy of its own (oneDNN's LSTM one copy for both)."""
+    if len(shape) == 2 or not a["batch_first"]:
+        return [Saved(INPUT)]
+    n, length = _batch(a, shape)
+    view = _when(sympy.Or(sympy.Eq(n, 1), sympy.Eq(length, 1)))
+    copy = Saved(NEW, _prod(shape), scale=1 - view, only=STEPWISE if onednn else ())
+    copies = [copy] * d + ([Saved(NEW, _prod(shape), scale=1 - view, only=ONEDNN)] if onednn else [])
+    return [Saved(INPUT, scale=view)] + copies
+
+
+def _steps(kind: str, length, n, h, proj) -> tuple:
+    """What one layer and direction keeps, step by step (elements): RNN each step's output (which the next
+    step's linear keeps too); GRU the hidden gates (3h), the two copies its in-place products keep, the new
+    gate, and each step's output but the last; LSTM the gates (4h), tanh of the cell state, the cell state
+    and the output of each step but the last (with proj_size the unprojected output of every step, which
+    the projection keeps)."""
+    if kind == "RNN":
+        return (length * n * h,)
+    if kind == "GRU":
+        return (length * n * 6 * h, (length - 1) * n * h)
+    hidden = (length * n * h, (length - 1) * n * proj) if proj else ((length - 1) * n * h,)
+    return (length * n * 5 * h, (length - 1) * n * h) + hidden
+
+
+def _onednn_layer(length, n, features, h, bias: bool) -> tuple:
+    """mkldnn_rnn_layer keeps its output, h_n and c_n, and oneDNN's workspace (bytes): the gates, the
+    hidden states, three tensors of the layer's states and two of the cell states, each over every step
+    (length + 1 with the initial state) and each starting on a 4096-byte page (oneDNN's rnn_utils:
+    set_workspace_sizes, set_offsets; leading dims rounded by get_good_ld).  Without biases it keeps
+    copies of the two weights as well."""
+    wide = _good_ld(sympy.Max(h, features))
+    pages = (_pages(length * n * _good_ld(4 * h) * 4) + _pages(length * n * _good_ld(h) * 4)
+             + 3 * _pages(2 * (length + 1) * n * wide * 4) + 2 * _pages(2 * (length + 1) * n * h * 4))
+    weights = () if bias else (Saved(NEW, 4 * h * features, only=ONEDNN), Saved(NEW, 4 * h * h, only=ONEDNN))
+    return (Saved(NEW, length * n * h, only=ONEDNN), Saved(NEW, n * h, only=ONEDNN),
+            Saved(NEW, n * h, only=ONEDNN), Saved(NEW, pages, BYTE, only=ONEDNN)) + weights
+
+
+def _good_ld(dim):
+    """oneDNN's get_good_ld for float32: rounded up to 16 elements (64 bytes), 16 more where that is a
+    multiple of 256."""
+    ld = sympy.ceiling(sympy.sympify(dim) / 16) * 16
+    return ld + 16 * _when(sympy.Eq(sympy.Mod(ld, 256), 0))
+
+
+def _pages(nbytes):
+    return sympy.ceiling(sympy.sympify(nbytes) / 4096) * 4096
+
+
+def cell(kind: str):
+    def rule(a, shape, out, *others, tied=None):
+        """RNNCell, LSTMCell, GRUCell: the input (the input-to-hidden linear's), hx (the plan's, or zeros:
+        an LSTMCell's h and c are one zeros tensor) and one step's tensors (`_steps`, the last step)."""
+        n = shape[0] if len(shape) == 2 else sympy.Integer(1)
+        h = a["hidden_size"]
+        state = Saved(INPUT, index=1) if others else Saved(NEW, n * h)
+        return Saves((Saved(INPUT), state) + tuple(Saved(NEW, x) for x in _steps(kind, 1, n, h, 0) if x != 0))
+    return rule

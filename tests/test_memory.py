@@ -19,11 +19,6 @@ from convplan.build import example_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
-# The sequence kinds have no saves rule yet (they are `unmodelled`, listed, never zero): left to do (issue 10)
-NO_SAVES_YET = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
-SEQUENCE_EXAMPLES = {"speech_lstm"}
-WITH_GAPS = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="sequence kinds have no saves rule yet"))
-             if p.stem in SEQUENCE_EXAMPLES else p for p in EXAMPLES]
 SMALL = {"vgg11", "alexnet"}  # ~130 M weights: measured at their smallest sizes only
 SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
 
@@ -92,7 +87,7 @@ def test_training_total_and_errors():
     assert plan.evaluate(plan.total_params, L=20) == 770
 
 
-@pytest.mark.parametrize("path", WITH_GAPS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("optimizer", ["sgd", "sgd_momentum", "adam"])
 def test_training_is_weights_buffers_gradients_state_and_saved(path, optimizer):
     """Against the module: its parameters (and as many gradients), its buffers, the optimizer's buffers per
@@ -185,7 +180,7 @@ def saved_for_backward(bound, dtype=torch.float32) -> int:
     return sum(storages.values())
 
 
-@pytest.mark.parametrize("path", WITH_GAPS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_saved_for_backward_equals_what_autograd_saves(path):
     plan = convplan.load(path)
     memory = plan.memory("float32")
@@ -226,7 +221,7 @@ def test_every_kind_has_a_saves_rule():
     through the examples and the random stacks)."""
     from convplan.layers import REGISTRY
 
-    assert [name for name, spec in REGISTRY.items() if spec.saves is None] == NO_SAVES_YET
+    assert [name for name, spec in REGISTRY.items() if spec.saves is None] == []
 
 
 IN_PLACE = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid", "Dropout", "Dropout2d"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sympy
 
+from .. import saves_sequence as ss
 from ..shapes import at_least
 from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, register, show
 
@@ -105,6 +106,7 @@ def register_recurrent() -> None:
             name=kind, args=args, rule=recurrent_rule, count=lambda a, k=kind: recurrent_count(a, k),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(2, 3), short=kind.lower(),
             tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+            saves=ss.recurrent(kind),
         ))
     for kind in ("RNN", "LSTM", "GRU"):
         name = f"{kind}Cell"
@@ -113,4 +115,5 @@ def register_recurrent() -> None:
             name=name, args=args, rule=cell_rule, count=lambda a, k=kind: cell_count(a, k),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(1, 2), short=name.lower(),
             tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+            saves=ss.cell(kind),
         ))
