@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import test_sequence_layers as sequence_cases
 import torch
 from _torch_oracle import symbolic_plan
 from hypothesis import given, settings
@@ -337,3 +338,128 @@ def test_a_product_of_three_or_more_saves_the_partial_products(body):
     memory = plan.memory("float32")
     for sizes in ({"N": 2, "C": 3, "H": 5, "W": 4}, {"N": 1, "C": 4, "H": 6, "W": 7}):
         assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), sizes
+
+
+# -- the sequence kinds: random configurations and sizes against torch ----------------------------------------
+
+SEQUENCE_SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 4, deadline=None)
+
+
+def _sequence_plan(case, grad: int, tie: str = ""):
+    """(plan, sizes) for a case of test_sequence_layers, every dim a symbol; the inputs picked by the bits of
+    `grad` first go through a Linear (so that they require grad); `tie` passes one tensor as several
+    (MultiheadAttention(q, q, q): 'self', (q, k, k): 'kv').  None where convplan refuses it."""
+    kind, inputs, _, args, outputs = case
+    text, sizes = sequence_cases.plan_for(inputs, kind, args, outputs, True)
+    *head, call = text.rstrip("\n").split("\n")
+    names = list(inputs)
+    for k, name in enumerate(names):
+        if grad >> k & 1:
+            head.append(f"    {name}g = Linear({name}, {inputs[name][-1]})")
+            names[k] = f"{name}g"
+    if tie == "self":
+        names = [names[0]] * 3
+    elif tie == "kv":
+        names = [names[0], names[1], names[1]]
+    lhs, rest = call.split(" = ", 1)
+    keywords = rest[rest.index("(") + 1:-1].split(", ")[len(inputs):]
+    call = f"{lhs} = {kind}({', '.join(names + keywords)})"
+    try:
+        plan = convplan.parse("\n".join([*head, call]) + "\n")
+        plan.bind(**sizes)
+    except convplan.PlanError:
+        return None
+    return plan, sizes
+
+
+def _check_sequence(found, dtypes=("float32", "float64")):
+    if found is None:
+        return
+    plan, sizes = found
+    for dtype in dtypes:
+        memory = plan.memory(dtype)
+        assert memory.unmodelled == ()
+        want = saved_for_backward(plan.bind(**sizes), getattr(torch, dtype))
+        assert memory.at(memory.saved, **sizes) == want, f"{dtype} at {sizes}:\n{plan.source}"
+
+
+@st.composite
+def _with_dropout(draw, cases):
+    kind, inputs, inferred, args, outputs = draw(cases)
+    if kind != "Bilinear" and not kind.endswith("Cell"):
+        args = {**args, "dropout": draw(st.sampled_from([0.0, 0.0, 0.5, 1.0]))}
+    return kind, inputs, inferred, args, outputs
+
+
+def _sequence_cases(name):
+    return _with_dropout(getattr(sequence_cases, name)())
+
+
+@given(st.data())
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_recurrent_layers(data):
+    """RNN, LSTM (oneDNN's kernel in float32, the cells step by step in float64 and float16), GRU: layers,
+    directions, projections, batch_first, h0, dropout between layers, unbatched."""
+    case = data.draw(_sequence_cases("recurrent_case"))
+    _check_sequence(_sequence_plan(case, data.draw(st.integers(0, 3))), ("float32", "float64", "float16"))
+
+
+@given(st.data())
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_cells(data):
+    case = data.draw(_sequence_cases("cell_case"))
+    _check_sequence(_sequence_plan(case, data.draw(st.integers(0, 3))))
+
+
+@given(st.data())
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_attention(data):
+    """MultiheadAttention: kdim/vdim, add_bias_kv, add_zero_attn, batch_first, bias, dropout, unbatched, and
+    query, key and value one tensor or two (torch projects them together)."""
+    kind, inputs, inferred, args, outputs = data.draw(_sequence_cases("attention_case"))
+    tie = data.draw(st.sampled_from(["", "self", "kv"]))
+    if tie:
+        inputs = dict(list(inputs.items())[: 1 if tie == "self" else 2])
+    _check_sequence(_sequence_plan((kind, inputs, inferred, args, outputs), data.draw(st.integers(0, 7)), tie))
+
+
+@given(st.data())
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_transformer_layers(data):
+    """Encoder and decoder layers: norm_first, activation, bias, batch_first, dropout (0: torch's flash
+    kernel; otherwise the math kernel), unbatched."""
+    case = data.draw(_sequence_cases("transformer_case"))
+    _check_sequence(_sequence_plan(case, data.draw(st.integers(0, 3))))
+
+
+@st.composite
+def _embedding_case(draw):
+    bag = draw(st.booleans())
+    args = {"padding_idx": draw(st.sampled_from([None, 0, 2]))}
+    if bag:
+        args["mode"] = draw(st.sampled_from(["sum", "mean", "max"]))
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))
+    if not bag and draw(st.booleans()):
+        shape = shape[:1] if draw(st.booleans()) else (*shape, 2)
+    args["max_norm"] = draw(st.sampled_from([None, None, 1.0]))
+    return "EmbeddingBag" if bag else "Embedding", shape, draw(st.integers(3, 9)), draw(st.integers(1, 6)), args
+
+
+@given(_embedding_case(), st.sampled_from(["float32", "float64", "float16", "bfloat16"]))
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_embeddings(case, dtype):
+    """Embedding keeps its int64 indices; EmbeddingBag also _embedding_bag's int64 tensors (offset2bag only
+    off the fast path: mode 'sum' without padding_idx, in a dtype other than float64)."""
+    kind, shape, count, dim, args = case
+    dims = ", ".join(f"S{k}" for k in range(len(shape)))
+    call = ", ".join([str(count), str(dim), *(f"{k}={v!r}" for k, v in args.items())])
+    plan = convplan.parse(f"plan T:\n    input t [{dims}]\n    e = {kind}(t, {call})\n    Linear(3)\n")
+    sizes = {f"S{k}": v for k, v in enumerate(shape)}
+    _check_sequence((plan, sizes), (dtype,))
+
+
+@given(st.data())
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_bilinear(data):
+    case = data.draw(sequence_cases.bilinear_case())
+    _check_sequence(_sequence_plan(case, data.draw(st.integers(0, 3))))
