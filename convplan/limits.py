@@ -48,8 +48,8 @@ def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
         for i in (n.id, *n.inputs):
             last[owner[i]] = max(last.get(owner[i], k), k)
     indices = {i for n in nodes if n.op == "layer" and n.spec.indices for i in n.inputs}  # int64 (Embedding)
-    size = {n.id: (8 if n.op == "input" and n.id in indices else ITEM_BYTES) * _numel(n, sizes) for n in nodes
-            if owner[n.id] == n.id}
+    size = {n.id: (8 if n.op == "input" and n.id in indices else ITEM_BYTES) * _elements(nodes, n, sizes)
+            for n in nodes if owner[n.id] == n.id}
     freed = [0] * (len(steps) + 1)  # bytes dropped after each step
     for i, b in size.items():
         freed[last[i]] += b
@@ -67,11 +67,11 @@ def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
     return ITEM_BYTES * params, peak
 
 
-def _numel(node, sizes: dict[str, int]) -> int:
-    numel = 1
-    for d in node.shape:
-        numel *= int(evaluate(d, sizes))
-    return numel
+def _elements(nodes, node, sizes: dict[str, int]) -> int:
+    """Elements of the storage the node's output is made in (Unfold's with a 1 x 1 kernel: more)."""
+    from .memory import storage_elements
+
+    return int(evaluate(storage_elements(nodes, node), sizes))
 
 
 def largest(plan, sizes: dict[str, int]) -> tuple:

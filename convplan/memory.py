@@ -94,13 +94,23 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
         raise ValueError(f"unknown dtype {dtype!r}; the dtypes are {', '.join(DTYPE_BYTES)}")
     size = DTYPE_BYTES[dtype]
     params = size * sympy.Add(*(node.params for node in graph.nodes))
-    by_layer = {node.name: size * sympy.Mul(*node.shape) if creates(node) else sympy.Integer(0)
+    by_layer = {node.name: size * storage_elements(graph.nodes, node) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
     saved_by_layer, unmodelled = saved(graph, dtype)
     kept = sympy.Add(*(size * floats + 8 * counts for floats, counts in map(buffers, graph.nodes)))
     return Memory(dtype, params, params, {name: k * params for name, k in OPTIMIZER_BUFFERS.items()},
                   sympy.Add(*by_layer.values()), by_layer, saved=sympy.Add(*saved_by_layer.values()),
                   saved_by_layer=saved_by_layer, unmodelled=unmodelled, buffers=kept, check=check)
+
+
+def storage_elements(nodes, node: Node) -> sympy.Expr:
+    """Elements of the storage a node's output is made in: its own, or more where its kind's saves rule says
+    so (Unfold with a 1 x 1 kernel keeps a storage of its input's size)."""
+    if node.op == "layer" and node.spec.saves is not None:
+        found = _rule(node.spec, node, [nodes[i] for i in node.inputs]).storage
+        if found is not None:
+            return found
+    return sympy.Mul(*node.shape)
 
 
 def buffers(node: Node) -> tuple:
@@ -186,7 +196,7 @@ def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple
     of = ins[item.index] if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
-    return storage[of.id], ITEM_BYTES[item.dtype](size) * _numel(nodes[storage[of.id]]), item.scale
+    return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, nodes[storage[of.id]]), item.scale
 
 
 def _numel(node: Node) -> sympy.Expr:

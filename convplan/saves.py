@@ -56,6 +56,7 @@ class Saves:
     items: tuple[Saved, ...] = ()
     aliases: bool = False  # the output is the input's storage (a view, or written in place)
     unmodelled_in: tuple[str, ...] = ()  # dtypes where what torch saves is not modelled (the kind is listed)
+    storage: object = None  # elements of the output's storage where it holds more than the output (Unfold)
 
 
 def _prod(values) -> sympy.Expr:
@@ -214,6 +215,13 @@ def feature_alpha_dropout(a, shape, out):
         return Saves(aliases=True)
     numel = 1 if a["p"] == 1 else shape[0] * shape[1]
     return Saves((Saved(NEW, numel),), aliases=a.get("inplace") is True)
+
+
+def resized(a, shape, out):
+    """Saves nothing; torch's im2col and col2im (Unfold, Fold) make their output in a tensor of the input's
+    size, resized: the storage holds max(input, output) elements (measured: Unfold(1, stride=2) keeps its
+    input's size)."""
+    return Saves(storage=sympy.Max(_prod(shape), _prod(out)))
 
 
 def upsample(a, shape, out):

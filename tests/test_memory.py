@@ -463,3 +463,34 @@ def test_saved_for_backward_of_embeddings(case, dtype):
 def test_saved_for_backward_of_bilinear(data):
     case = data.draw(sequence_cases.bilinear_case())
     _check_sequence(_sequence_plan(case, data.draw(st.integers(0, 3))))
+
+
+@given(st.sampled_from([1, 2, (1, 1), (1, 2), (2, 1)]), st.sampled_from([1, 2, (2, 1), (1, 3)]),
+       st.sampled_from([0, 1, (2, 0)]), st.sampled_from([1, 2]), st.booleans(),
+       st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(3, 7), st.integers(3, 7)))
+@settings(max_examples=40, deadline=None)
+def test_an_unfold_keeps_a_storage_of_its_inputs_size_at_least(kernel, stride, padding, dilation, batched, sizes):
+    """PReLU -> Unfold -> ReLU6: ReLU6 keeps its input, Unfold's output, whose storage torch's im2col makes
+    max(input, output) elements large (found by the random stacks: Unfold(kernel_size=1, stride=2) kept 32
+    bytes where the output is 24).  Saved and eval-mode activation bytes, against torch."""
+    shape = "[N, C, H, W]" if batched else "[C, H, W]"
+    plan = convplan.parse(f"plan T:\n    input {shape}\n    PReLU()\n    Unfold({kernel!r}, stride={stride!r}, "
+                          f"padding={padding!r}, dilation={dilation})\n    ReLU6()\n")
+    values = dict(zip("NCHW", sizes, strict=True)) if batched else dict(zip("CHW", sizes[1:], strict=True))
+    if not plan.satisfied(values):
+        return
+    memory = plan.memory("float64")
+    bound = plan.bind(**values)
+    assert memory.at(memory.saved, **values) == saved_for_backward(bound, torch.float64), values
+    assert memory.at(memory.activations, **values) == _created_bytes(bound, torch.float64), values
+
+
+@pytest.mark.parametrize("fold", ["Fold((2, L + 1), 2)", "Fold((1, L), 1)", "Fold((2, 2 * L), 2, stride=2)"])
+def test_a_fold_keeps_a_storage_of_its_inputs_size_at_least(fold):
+    """col2im, like im2col, resizes a tensor of the input's size: overlapping blocks make a smaller output."""
+    plan = convplan.parse(f"plan T:\n    input [N, 4, L]\n    PReLU()\n    {fold}\n    ReLU6()\n")
+    memory = plan.memory("float32")
+    for sizes in ({"N": 2, "L": 3}, {"N": 1, "L": 5}):
+        bound = plan.bind(**sizes)
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(bound), sizes
+        assert memory.at(memory.activations, **sizes) == _created_bytes(bound, torch.float32), sizes
