@@ -13,8 +13,9 @@
   third on the product so far, as torch folds `a * b * c`), the
   input's among them where a layer saves it; the model's input does not require grad.  A layer saves
   only where autograd records it: its input requires grad or it has weights.  A view or an in-place
-  layer shares its input's storage, so what two layers save of one storage is counted once.  Kinds
-  whose rule is not modelled are listed in `unmodelled`, never counted as nothing.
+  layer shares its input's storage, so what two layers save of one storage is counted once (where
+  torch decides by the sizes, a formula: 1 where it is saved).  Kinds whose rule is not modelled (in
+  this dtype: an LSTM in bfloat16) are listed in `unmodelled`, never counted as nothing.
 
 `training(optimizer)` adds up what a training step holds when its backward starts: parameters, buffers,
 gradients, optimizer state and the saved tensors.

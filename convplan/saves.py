@@ -17,13 +17,16 @@ and whether its output is its input's storage (a view, or written in place).  Me
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
   p=0 returns the input;
 - reflection and replication pads save their input; views, constant pads, upsampling and pixel shuffles
-  save nothing;
+  save nothing; Unfold and Fold save nothing, but make their output in a tensor of the input's size
+  (`Saves.storage`: max(input, output) elements, which whoever saves the output keeps);
 - RReLU (training) saves its input and its random slopes (the input's shape), in place too; Threshold its
   input (in place a copy); CrossMapLRN2d its input and output; the layers torch writes as several
   operations save what each operation saves: LocalResponseNorm its input, the squares padded along the
   channels (size - 1 more channels) and two tensors of the input's shape, LPPool its input, its power (the
   input's shape) and four tensors of the output's shape; FeatureAlphaDropout its noise, one value per
   channel ([N, C, 1, ...]).
+
+The sequence kinds' rules are in saves_sequence.py.
 """
 
 from __future__ import annotations

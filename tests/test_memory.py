@@ -29,7 +29,7 @@ def _sizes(plan) -> list[dict]:
     found = []
     for step in (0, 3, 16):
         for batch in (1, 3):
-            sizes = {k: batch if k == "N" else v + step if k in ("H", "W", "L") else v for k, v in base.items()}
+            sizes = {k: batch if k == "N" else v + step if k in ("H", "W", "L", "T") else v for k, v in base.items()}
             if plan.satisfied(sizes) and sizes not in found:
                 found.append(sizes)
     return found or [base]
@@ -194,7 +194,7 @@ def test_saved_for_backward_equals_what_autograd_saves(path):
             continue
         assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), sizes
         measured += 1
-    spatial = {"H", "W", "L", "D"} & set(plan.symbols)
+    spatial = {"H", "W", "L", "D", "T"} & set(plan.symbols)
     assert measured >= (1 if not plan.symbols else 2 if path.stem in SMALL or not spatial else 4), found
     assert memory.saved == sum(memory.saved_by_layer.values())
 
