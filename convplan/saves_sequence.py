@@ -15,6 +15,12 @@ import sympy
 
 from .saves import BYTE, INPUT, INT64, NEW, OPMATH, STATS, Saved, Saves, _prod
 
+# torch's CPU kernels (aten/src/ATen/native/RNN.cpp): a float32 LSTM without projections runs oneDNN's
+# kernel (mkldnn_rnn_layer, one call per layer and direction); every other case runs the cells step by step.
+ONEDNN = ("float32",)
+STEPWISE = ("float64", "float16")  # bfloat16: oneDNN where the CPU has it (not modelled for LSTM)
+HALF = ("float16", "bfloat16")
+
 
 def embedding(a, shape, out):
     return Saves((Saved(INPUT, dtype=INT64),))
@@ -158,9 +164,11 @@ def _sdpa(a, query, key, self_attention: bool) -> tuple:
         q, k, v = (Saved(NEW, n * lq * e),), (), (Saved(NEW, 2 * n * s * e),)
     if p == 0:
         return q + k + v + (Saved(NEW, n * heads * lq, OPMATH), Saved(NEW, n * lq * e))
-    weights = n * heads * lq * s
-    return (v + (Saved(NEW, n * lq * e), Saved(NEW, n * s * e), Saved(NEW, weights))
-            + _dropped(p, weights) + (Saved(NEW, n * lq * e),))
+    # the math kernel computes a 16-bit attention in float32: v's float32 copy instead of v's storage
+    weights, wide = n * heads * lq * s, ("float32", "float64")
+    v = tuple(Saved(NEW, item.numel, only=wide) for item in v) + (Saved(NEW, n * s * e, OPMATH, only=HALF),)
+    return (v + (Saved(NEW, n * lq * e, OPMATH), Saved(NEW, n * s * e, OPMATH), Saved(NEW, weights, OPMATH))
+            + tuple(Saved(NEW, item.numel, OPMATH) for item in _dropped(p, weights)) + (Saved(NEW, n * lq * e),))
 
 
 def _noise(p, numel) -> tuple:
@@ -213,10 +221,6 @@ def transformer_layer(a, shape, out, memory=None, tied=None):
 
 
 # -- recurrent layers and cells ----------------------------------------------------------------------------
-# torch's CPU kernels (aten/src/ATen/native/RNN.cpp): a float32 LSTM without projections runs oneDNN's
-# kernel (mkldnn_rnn_layer, one call per layer and direction); every other case runs the cells step by step.
-ONEDNN = ("float32",)
-STEPWISE = ("float64", "float16")  # bfloat16: oneDNN where the CPU has it (not modelled for LSTM)
 
 
 def recurrent(kind: str):
