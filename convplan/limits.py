@@ -34,8 +34,8 @@ def tensors(plan, sizes: dict[str, int]):
 def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
     """(parameter bytes, the most bytes of values alive at once) of a float32 run that drops each value after
     the last node that reads it (`PlanModule.values`): the inputs for the whole run, a node's output from its
-    step to its last reader's, a view or an in-place output in its source's storage (which then lives as
-    long as the last of them).  `plan` must be bound to `sizes`."""
+    step to its last reader's (a call's several outputs all from the call's step), a view or an in-place
+    output in its source's storage (which then lives as long as the last of them).  `plan` must be bound to `sizes`."""
     from .memory import creates
 
     nodes = plan.graph.nodes
@@ -47,25 +47,31 @@ def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
     for k, n in enumerate(steps):
         for i in (n.id, *n.inputs):
             last[owner[i]] = max(last.get(owner[i], k), k)
-    size = {n.id: ITEM_BYTES * _numel(n, sizes) for n in nodes if owner[n.id] == n.id}
+    indices = {i for n in nodes if n.op == "layer" and n.spec.indices for i in n.inputs}  # int64 (Embedding)
+    size = {n.id: (8 if n.op == "input" and n.id in indices else ITEM_BYTES) * _elements(nodes, n, sizes)
+            for n in nodes if owner[n.id] == n.id}
     freed = [0] * (len(steps) + 1)  # bytes dropped after each step
     for i, b in size.items():
         freed[last[i]] += b
+    made = [0] * len(steps)  # bytes each step makes: a call with several outputs makes them all at once
+    index = {n.id: k for k, n in enumerate(steps)}
+    for k, n in enumerate(steps):
+        made[index[n.inputs[0]] if n.op == "item" else k] += size.get(n.id, 0)
     live = sum(size[n.id] for n in nodes if n.op == "input")
     peak = live
-    for k, n in enumerate(steps):
-        live += size.get(n.id, 0)
+    for k in range(len(steps)):
+        live += made[k]
         peak = max(peak, live)
         live -= freed[k]
     params = sum(int(evaluate(n.params, sizes)) for n in nodes)
     return ITEM_BYTES * params, peak
 
 
-def _numel(node, sizes: dict[str, int]) -> int:
-    numel = 1
-    for d in node.shape:
-        numel *= int(evaluate(d, sizes))
-    return numel
+def _elements(nodes, node, sizes: dict[str, int]) -> int:
+    """Elements of the storage the node's output is made in (Unfold's with a 1 x 1 kernel: more)."""
+    from .memory import storage_elements
+
+    return int(evaluate(storage_elements(nodes, node), sizes))
 
 
 def largest(plan, sizes: dict[str, int]) -> tuple:

@@ -13,8 +13,9 @@
   third on the product so far, as torch folds `a * b * c`), the
   input's among them where a layer saves it; the model's input does not require grad.  A layer saves
   only where autograd records it: its input requires grad or it has weights.  A view or an in-place
-  layer shares its input's storage, so what two layers save of one storage is counted once.  Kinds
-  whose rule is not modelled are listed in `unmodelled`, never counted as nothing.
+  layer shares its input's storage, so what two layers save of one storage is counted once (where
+  torch decides by the sizes, a formula: 1 where it is saved).  Kinds whose rule is not modelled (in
+  this dtype: an LSTM in bfloat16) are listed in `unmodelled`, never counted as nothing.
 
 `training(optimizer)` adds up what a training step holds when its backward starts: parameters, buffers,
 gradients, optimizer state and the saved tensors.
@@ -31,7 +32,7 @@ from .graph import Graph, Node
 from .layers import REGISTRY
 from .merges import mul_rule
 from .ops import FUNCTIONS, OpSpec
-from .saves import INPUT, INT64, NEW, OPMATH, SAME, STATS
+from .saves import BYTE, INPUT, INT64, NEW, OPMATH, SAME, STATS
 from .shapes import to_expr, value_at
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
@@ -39,7 +40,7 @@ DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8"
 # keeps them in 16 bits (measured on CPU, tests/test_memory.py; autocast, which keeps float32 weights, is not
 # modelled).
 ITEM_BYTES = {STATS: lambda size: size, INT64: lambda size: 8, SAME: lambda size: size,
-              OPMATH: lambda size: max(size, 4)}
+              OPMATH: lambda size: max(size, 4), BYTE: lambda size: 1}
 OPTIMIZER_BUFFERS = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
 
 
@@ -94,13 +95,23 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
         raise ValueError(f"unknown dtype {dtype!r}; the dtypes are {', '.join(DTYPE_BYTES)}")
     size = DTYPE_BYTES[dtype]
     params = size * sympy.Add(*(node.params for node in graph.nodes))
-    by_layer = {node.name: size * sympy.Mul(*node.shape) if creates(node) else sympy.Integer(0)
+    by_layer = {node.name: size * storage_elements(graph.nodes, node) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
-    saved_by_layer, unmodelled = saved(graph, size)
+    saved_by_layer, unmodelled = saved(graph, dtype)
     kept = sympy.Add(*(size * floats + 8 * counts for floats, counts in map(buffers, graph.nodes)))
     return Memory(dtype, params, params, {name: k * params for name, k in OPTIMIZER_BUFFERS.items()},
                   sympy.Add(*by_layer.values()), by_layer, saved=sympy.Add(*saved_by_layer.values()),
                   saved_by_layer=saved_by_layer, unmodelled=unmodelled, buffers=kept, check=check)
+
+
+def storage_elements(nodes, node: Node) -> sympy.Expr:
+    """Elements of the storage a node's output is made in: its own, or more where its kind's saves rule says
+    so (Unfold with a 1 x 1 kernel keeps a storage of its input's size)."""
+    if node.op == "layer" and node.spec.saves is not None:
+        found = _rule(node.spec, node, [nodes[i] for i in node.inputs]).storage
+        if found is not None:
+            return found
+    return sympy.Mul(*node.shape)
 
 
 def buffers(node: Node) -> tuple:
@@ -111,12 +122,12 @@ def buffers(node: Node) -> tuple:
     return sympy.Integer(0), sympy.Integer(0)
 
 
-def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
+def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
     """(node name -> bytes of the storages it is the first to save for backward, kinds not modelled)."""
-    nodes = graph.nodes
+    nodes, size = graph.nodes, DTYPE_BYTES[dtype]
     storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
     grad: dict[int, bool] = {}  # node id -> whether its output requires grad
-    kept: set = set()  # the storages saved so far (node ids)
+    kept: dict = {}  # storage -> 1 where it is saved so far (a formula where that depends on the sizes)
     by_layer, unmodelled = {}, []
     for node in nodes:
         ins = [nodes[i] for i in node.inputs]
@@ -128,28 +139,34 @@ def saved(graph: Graph, size: int) -> tuple[dict, tuple[str, ...]]:
             storage[node.id] = storage[ins[0].id] if not creates(node) else node.id
             continue
         spec = FUNCTIONS.get(node.op)
-        if isinstance(spec, OpSpec):
+        if isinstance(spec, OpSpec) or node.op == "layer":
+            if node.op == "layer":
+                spec = node.spec
             if spec.saves is None:
-                unmodelled.append(node.op)
+                unmodelled.append(node.kind or node.op)
                 continue
-            rule = spec.saves(node.args, ins[0].shape, node.shape)
+            rule = _rule(spec, node, ins)
+            if dtype in rule.unmodelled_in:
+                unmodelled.append(node.kind)
+                continue
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
-                      if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
-        elif node.op != "layer":
-            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
-        elif node.spec.saves is None:
-            unmodelled.append(node.kind)
-            continue
+            saving = [_item(item, node, ins, storage, size, nodes) for item in rule.items
+                      if grad[node.id] and (grad[ins[item.index].id] or not item.input_grad_only)
+                      and (not item.only or dtype in item.only)]
         else:
-            rule = node.spec.saves(node.args, ins[0].shape, node.shape)
-            if rule.aliases:
-                storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins[0], storage, size, nodes) for item in rule.items
-                      if grad[node.id] and (grad[ins[0].id] or not item.input_grad_only)]
+            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
         by_layer[node.name] = _keep(saving, kept)
     return by_layer, tuple(dict.fromkeys(unmodelled))
+
+
+def _rule(spec, node: Node, ins: list):
+    """The kind's Saves here.  A layer of several tensors gets the others' shapes too, and `tied`: for each of
+    its tensors the index of the first that is the same tensor (MultiheadAttention(x, x, x) projects once)."""
+    if len(ins) < 2 or node.op != "layer":
+        return spec.saves(node.args, ins[0].shape, node.shape)
+    tied = tuple(node.inputs.index(i) for i in node.inputs)
+    return spec.saves(node.args, ins[0].shape, node.shape, *(i.shape for i in ins[1:]), tied=tied)
 
 
 def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
@@ -172,30 +189,31 @@ def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
     return saving
 
 
-def _item(item, node: Node, source: Node, storage: dict, size: int, nodes=None) -> tuple:
+def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple:
     """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
     whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
     if item.what == NEW:
         return object(), ITEM_BYTES[item.dtype](size) * item.numel, item.scale
-    of = source if item.what == INPUT else node
+    of = ins[item.index] if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
-    owner = nodes[storage[of.id]] if nodes is not None else of
-    return storage[of.id], size * _numel(owner), item.scale
+    return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, nodes[storage[of.id]]), item.scale
 
 
 def _numel(node: Node) -> sympy.Expr:
     return sympy.Mul(*node.shape)
 
 
-def _keep(saving: list, kept: set) -> sympy.Expr:
-    """Bytes of the storages in `saving` not saved before.  A storage saved only at some sizes (an adaptive
-    pool that torch turns into a mean) is not marked as saved."""
+def _keep(saving: list, kept: dict) -> sympy.Expr:
+    """Bytes of the storages in `saving` not saved before.  A storage saved only at some sizes (a scale of
+    0 or 1 by the sizes: an adaptive pool that torch turns into a mean) is saved so far where any of its
+    savers saved it."""
     total = sympy.Integer(0)
     for key, nbytes, scale in saving:
-        if key in kept:
+        before = kept.get(key, sympy.Integer(0))
+        if before == 1:
             continue
-        if scale == 1:
-            kept.add(key)
-        total += scale * nbytes
+        new = scale * (1 - before)
+        kept[key] = before + new
+        total += new * nbytes
     return total

@@ -17,13 +17,16 @@ and whether its output is its input's storage (a view, or written in place).  Me
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
   p=0 returns the input;
 - reflection and replication pads save their input; views, constant pads, upsampling and pixel shuffles
-  save nothing;
+  save nothing; Unfold and Fold save nothing, but make their output in a tensor of the input's size
+  (`Saves.storage`: max(input, output) elements, which whoever saves the output keeps);
 - RReLU (training) saves its input and its random slopes (the input's shape), in place too; Threshold its
   input (in place a copy); CrossMapLRN2d its input and output; the layers torch writes as several
   operations save what each operation saves: LocalResponseNorm its input, the squares padded along the
   channels (size - 1 more channels) and two tensors of the input's shape, LPPool its input, its power (the
   input's shape) and four tensors of the output's shape; FeatureAlphaDropout its noise, one value per
   channel ([N, C, 1, ...]).
+
+The sequence kinds' rules are in saves_sequence.py.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import sympy
 
 INPUT, OUTPUT, NEW = "input", "output", "new"
 SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', the module's (statistics), int64
+BYTE = "byte"  # bytes (oneDNN's workspace)
 OPMATH = "opmath"  # float32 at least: what torch computes a 16-bit op in (an input: a float32 copy of it)
 
 
@@ -45,12 +49,17 @@ class Saved:
     dtype: str = SAME
     input_grad_only: bool = False  # saved only where the input requires grad, not for the weights' gradient
     scale: object = 1  # 0 or 1, a formula where torch decides by the sizes (adaptive pools to 1 x 1)
+    index: int = 0  # INPUT: which of the layer's tensors (LayerSpec.tensors), the chain's first
+    # the dtypes it is saved in (torch's CPU kernels differ by dtype: oneDNN's LSTM runs float32 only); () all
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Saves:
     items: tuple[Saved, ...] = ()
     aliases: bool = False  # the output is the input's storage (a view, or written in place)
+    unmodelled_in: tuple[str, ...] = ()  # dtypes where what torch saves is not modelled (the kind is listed)
+    storage: object = None  # elements of the output's storage where it holds more than the output (Unfold)
 
 
 def _prod(values) -> sympy.Expr:
@@ -209,6 +218,13 @@ def feature_alpha_dropout(a, shape, out):
         return Saves(aliases=True)
     numel = 1 if a["p"] == 1 else shape[0] * shape[1]
     return Saves((Saved(NEW, numel),), aliases=a.get("inplace") is True)
+
+
+def resized(a, shape, out):
+    """Saves nothing; torch's im2col and col2im (Unfold, Fold) make their output in a tensor of the input's
+    size, resized: the storage holds max(input, output) elements (measured: Unfold(1, stride=2) keeps its
+    input's size)."""
+    return Saves(storage=sympy.Max(_prod(shape), _prod(out)))
 
 
 def upsample(a, shape, out):

@@ -14,7 +14,7 @@ from test_properties import stacks
 
 import convplan
 from convplan import verify
-from convplan.build import Peak, values
+from convplan.build import Peak, example_inputs, values
 from convplan.cli import main
 from convplan.limits import run_bytes
 
@@ -117,10 +117,7 @@ def test_values_are_dropped_after_their_last_reader():
     assert run.estimate == 20 * (3 * 3 + 3) * 4 + 3 * one
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="the estimate of a run with several outputs (LSTM) or indices (Embedding): left to do"))
-    if p.stem in ("speech_lstm", "text_transformer") else p for p in sorted(EXAMPLES.glob("*.plan"))],
-    ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.plan")), ids=lambda p: p.stem)
 def test_the_estimate_is_what_a_run_holds(path):
     """The plan's estimate of the live values equals the bytes of distinct storages the run held at its peak
     (views, in-place layers and branches included), at the smallest sizes and a larger one."""
@@ -129,7 +126,7 @@ def test_the_estimate_is_what_a_run_holds(path):
         bound = plan.bind(**sizes)
         module = bound.build().eval()
         weights = sum(p.numel() * p.element_size() for p in module.parameters())
-        inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+        inputs = example_inputs(bound.graph, bound.sizes)
         peak = Peak()
         with torch.no_grad():
             for _ in values(module, inputs, peak):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sympy
 
+from .. import saves_sequence as ss
 from ..shapes import divides
 from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
 
@@ -182,6 +183,7 @@ def register_attention() -> None:
         count=bilinear_count, macs=bilinear_macs, inferred="in1_features", infer=lambda shape, a: shape[-1],
         infer_more=("in2_features",), infer_others=lambda shapes, a: {"in2_features": shapes[0][-1]},
         tensors=("input1", "input2"), short="bilinear",
+        saves=ss.bilinear,
     ))
     register(LayerSpec(
         name="MultiheadAttention",
@@ -192,16 +194,19 @@ def register_attention() -> None:
         order=("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim",
                "batch_first"),
         ranks=(2, 3), short="attention",
+        saves=ss.attention,
     ))
     register(LayerSpec(
         name="TransformerEncoderLayer", args=_transformer_args(), rule=encoder_layer_rule,
         count=lambda a: _layer_count(a, 1, 2), macs=encoder_layer_macs, inferred="d_model",
         infer=lambda shape, a: shape[-1], ranks=(2, 3),
         short="encoderlayer",
+        saves=ss.transformer_layer,
     ))
     register(LayerSpec(
         name="TransformerDecoderLayer", args=_transformer_args(), rule=decoder_layer_rule,
         count=lambda a: _layer_count(a, 2, 3), macs=decoder_layer_macs, inferred="d_model",
         infer=lambda shape, a: shape[-1], ranks=(2, 3),
         tensors=("tgt", "memory"), short="decoderlayer",
+        saves=ss.transformer_layer,
     ))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sympy
 
+from .. import saves_sequence as ss
 from ..shapes import at_least
 from .spec import BOOL, FLOAT, OPT_FLOAT, OPT_INT, STR, Arg, LayerSpec, RuleContext, register, show
 
@@ -58,10 +59,12 @@ def register_embeddings() -> None:
         args=(Arg("num_embeddings"), Arg("embedding_dim"), Arg("padding_idx", None, OPT_INT), *norm,
               Arg("sparse", False, BOOL)),
         rule=embedding_rule, count=embedding_count, short="embedding", indices="num_embeddings",
+        saves=ss.embedding,
     ))
     register(LayerSpec(
         name="EmbeddingBag",
         args=(Arg("num_embeddings"), Arg("embedding_dim"), *norm, Arg("mode", "mean", STR, ("sum", "mean", "max")),
               Arg("sparse", False, BOOL), Arg("include_last_offset", False, BOOL), Arg("padding_idx", None, OPT_INT)),
         rule=embedding_bag_rule, count=embedding_count, short="embeddingbag", indices="num_embeddings", ranks=(2,),
+        saves=ss.embedding_bag,
     ))

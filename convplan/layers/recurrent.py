@@ -16,6 +16,7 @@ from functools import partial
 
 import sympy
 
+from .. import saves_sequence as ss
 from ..shapes import at_least
 from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
 
@@ -132,6 +133,7 @@ def register_recurrent() -> None:
             macs=partial(recurrent_macs, kind=kind),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(2, 3), short=kind.lower(),
             tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+            saves=ss.recurrent(kind),
         ))
     for kind in ("RNN", "LSTM", "GRU"):
         name = f"{kind}Cell"
@@ -141,4 +143,5 @@ def register_recurrent() -> None:
             macs=partial(cell_macs, kind=kind),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(1, 2), short=name.lower(),
             tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+            saves=ss.cell(kind),
         ))

@@ -129,9 +129,9 @@ def more_reshaping() -> None:
                        short="channelshuffle", window=POINTWISE, saves=sv.NOTHING))
     window = (Arg("dilation", 1, SIZE), Arg("padding", 0, SIZE), Arg("stride", 1, SIZE))
     register(LayerSpec(name="Unfold", args=(Arg("kernel_size", kind=SIZE),) + window, rule=unfold_rule,
-                       ranks=(3, 4), short="unfold", saves=sv.NOTHING))
+                       ranks=(3, 4), short="unfold", saves=sv.resized))
     register(LayerSpec(name="Fold", args=(Arg("output_size", kind=SIZE), Arg("kernel_size", kind=SIZE)) + window,
-                       rule=fold_rule, ranks=(2, 3), short="fold", saves=sv.NOTHING))
+                       rule=fold_rule, ranks=(2, 3), short="fold", saves=sv.resized))
 
 
 def register_flatten() -> None:
