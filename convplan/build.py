@@ -249,6 +249,9 @@ def make_layer(node: Node) -> nn.Module:
     """`torch.nn.<kind>(**arguments)` (or convplan's own module of that name: modules.py), every argument
     concrete."""
     spec = node.spec
+    if spec.compose is not None:  # torch builds it from other modules: TransformerEncoder
+        return spec.compose(lambda kind, args, kwargs: getattr(nn, kind)(*args, **kwargs),
+                            lambda name: concrete(node.args[name]), node.args, node.given)
     kwargs = {name: concrete(node.args[name]) for name in spec.torch_order() if name in node.given}
     if spec.module != "torch.nn":
         from . import modules

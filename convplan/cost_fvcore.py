@@ -185,17 +185,36 @@ def _attention(node: Node, source: Node, key: Node, value: Node):
 def _transformer_layer(node: Node, source: Node, memory: Node | None = None):
     """The projections and the feed-forward Linears (multiply-accumulates) and 5 per element per LayerNorm;
     attention itself runs as aten::scaled_dot_product_attention, which fvcore skips."""
-    a = node.args
-    e, f = a["d_model"], a["dim_feedforward"]
-    tokens = prod(source.shape[:-1])
     decoder = node.kind == "TransformerDecoderLayer"
-    memory = prod(memory.shape[:-1]) if decoder else 0
+    return _layer_cost(node.args, prod(source.shape[:-1]), prod(memory.shape[:-1]) if decoder else 0, decoder)
+
+
+def _layer_cost(a, tokens, memory, decoder: bool):
+    e, f = a["d_model"], a["dim_feedforward"]
     linear = tokens * (4 * e * e + 2 * e * f) + (tokens * 2 * e * e + memory * 2 * e * e if decoder else 0)
     norms = (3 if decoder else 2) * tokens * e * 5
     skipped = ["aten::div", "aten::unflatten", "aten::mul", "aten::scaled_dot_product_attention", "aten::add"]
     if a["activation"] == "gelu":
         skipped.append("aten::gelu")
     return linear + norms, tuple(skipped)
+
+
+def _stack(node: Node, source: Node, memory: Node | None = None):
+    """num_layers layers (as `_transformer_layer`) and the final LayerNorm, where there is one."""
+    a, tokens = node.args, prod(source.shape[:-1])
+    decoder = node.kind == "TransformerDecoder"
+    count, skipped = _layer_cost(a, tokens, prod(memory.shape[:-1]) if decoder else 0, decoder)
+    return a["num_layers"] * count + (tokens * a["d_model"] * 5 if a["norm"] else 0), skipped
+
+
+def _transformer(node: Node, src: Node, tgt: Node):
+    """nn.Transformer: its encoder over src, its decoder over tgt and the encoder's output, a final LayerNorm
+    each."""
+    a, source, target = node.args, prod(src.shape[:-1]), prod(tgt.shape[:-1])
+    encoder, skipped = _layer_cost(a, source, 0, False)
+    decoder, more = _layer_cost(a, target, source, True)
+    return (a["num_encoder_layers"] * encoder + a["num_decoder_layers"] * decoder
+            + (source + target) * a["d_model"] * 5), tuple(dict.fromkeys(skipped + more))
 
 
 _CELL_OPS = {  # measured with fvcore 0.1.5: the elementwise operators of each cell's step
@@ -222,6 +241,9 @@ _FAMILIES: dict[str, Callable] = {
     "MultiheadAttention": _attention,
     "TransformerEncoderLayer": _transformer_layer,
     "TransformerDecoderLayer": _transformer_layer,
+    "TransformerEncoder": _stack,
+    "TransformerDecoder": _stack,
+    "Transformer": _transformer,
     "LSTM": _skip("lstm"),
     "GRU": _skip("gru"),
     "RNN": lambda node, source, *h0: (None, (f"aten::rnn_{node.args['nonlinearity']}",)),

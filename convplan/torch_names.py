@@ -20,12 +20,6 @@ ABSTRACT = "an abstract base class"
 
 NOT_YET: dict[str, str] = {  # torch.nn classes a plan should be able to use, and why it cannot yet
     # several inputs or outputs
-    "Transformer": "torch builds it from encoder and decoder stacks; write the stacks with "
-                   "TransformerEncoderLayer and TransformerDecoderLayer in a `repeat` (parameter counts equal)",
-    "TransformerEncoder": "torch builds it from a layer module (TransformerEncoder(layer, num_layers)); "
-                          "write `layers = repeat num_layers:` with TransformerEncoderLayer (parameter counts equal)",
-    "TransformerDecoder": "torch builds it from a layer module; write `layers = repeat num_layers:` "
-                          "with TransformerDecoderLayer(memory, ...) (parameter counts equal)",
     "CosineSimilarity": f"it compares two inputs: {SEVERAL}",
     "PairwiseDistance": f"it compares two inputs: {SEVERAL}",
     "MaxUnpool1d": f"it takes the pooled tensor and MaxPool1d's indices: {SEVERAL}",

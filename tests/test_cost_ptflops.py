@@ -47,7 +47,7 @@ def assert_equal_to_ptflops(plan, sizes: dict) -> None:
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
     strict=True, reason="ptflops hooks RNNs and attention; convplan's ptflops rules for them are not written"))
-    if p.stem in ("speech_lstm", "text_transformer") else p for p in EXAMPLES if p.stem != "two_tower"],
+    if p.stem in ("speech_lstm", "text_transformer", "vit_b_16") else p for p in EXAMPLES if p.stem != "two_tower"],
     ids=lambda p: p.stem)
 def test_ptflops_convention_equals_ptflops_on_examples(path):
     """two_tower takes two inputs; ptflops passes one."""

@@ -282,6 +282,10 @@ OTHERS = {
     "MultiheadAttention": dict(embed_dim=8, num_heads=2),
     "TransformerEncoderLayer": dict(d_model=8, nhead=2, dim_feedforward=16, batch_first=True),
     "TransformerDecoderLayer": dict(d_model=8, nhead=2, dim_feedforward=16, batch_first=True),
+    "TransformerEncoder": dict(encoder_layer=nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), num_layers=2,
+                               enable_nested_tensor=False),
+    "TransformerDecoder": dict(decoder_layer=nn.TransformerDecoderLayer(8, 2, 16, batch_first=True), num_layers=2),
+    "Transformer": dict(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=16),
 }
 TORCHVISION = {name for name, spec in REGISTRY.items() if spec.module == "torchvision.ops"}  # no nn class
 
@@ -293,8 +297,10 @@ def _config(name: str) -> dict:
     return OTHERS.get(name, {})
 
 
-# the importer does not read these yet: Bilinear's second inferred size, the Transformer layers' d_model
-IMPORT_GAPS = {"Bilinear", "TransformerEncoderLayer", "TransformerDecoderLayer"}
+# the importer does not read these yet: Bilinear's second inferred size, the Transformer layers' d_model, the
+# stacks' arguments (held by their layer modules) and nn.Transformer's layer counts
+IMPORT_GAPS = {"Bilinear", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+               "TransformerDecoder", "Transformer"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="importer: not read yet"))

@@ -53,12 +53,13 @@ def flat(value):
     return [value]
 
 
-def torch_case(kind, inferred: dict, args: dict, tensors):
-    """(module, output shapes) or (None, why)."""
+def torch_case(kind, inferred: dict, args: dict, tensors, make=None):
+    """(module, output shapes) or (None, why); `make(**arguments)` builds the module where torch's constructor
+    is not the plan's call (TransformerEncoder takes a layer module)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            module = getattr(nn, kind)(**inferred, **args).eval()
+            module = (make or getattr(nn, kind))(**inferred, **args).eval()
             with torch.no_grad():
                 out = module(*tensors)
         except Exception as exc:  # noqa: BLE001 - torch refusing
@@ -84,9 +85,9 @@ def fvcore_count(module, tensors):
         logging.disable(logging.NOTSET)
 
 
-def check(kind, inputs: dict, inferred: dict, args: dict, outputs: str, fvcore: bool = True):
+def check(kind, inputs: dict, inferred: dict, args: dict, outputs: str, fvcore: bool = True, make=None):
     tensors = [torch.randn(*s) for s in inputs.values()]
-    module, want = torch_case(kind, inferred, args, tensors)
+    module, want = torch_case(kind, inferred, args, tensors, make)
     for symbolic in (False, True):
         text, sizes = plan_for(inputs, kind, args, outputs, symbolic)
         try:

@@ -35,6 +35,7 @@ ROW_GAPS = {
     "shufflenet_v2": "a container holding an operation (chunk, view): rows keyed by the wrong index",
     "speech_lstm": "a layer with several outputs (LSTM): the hook's output is a tuple",
     "text_transformer": "a learnable tensor and several-tensor layers: no row matches the module",
+    "vit_b_16": "a layer with several outputs (MultiheadAttention): the hook's output is a tuple",
 }
 SUM_GAPS = {
     "convnext_tiny": "the activation column and memory().activations disagree on operations (views)",

@@ -7,7 +7,7 @@ registry's order is what docs/layers.md, completion and the editor grammar list.
 """
 
 from .activation import dropout_family, more_activations, register_activations
-from .attention import register_attention
+from .attention import register_attention, register_stacks
 from .conv import conv_family, conv_transpose_family
 from .embedding import register_embeddings
 from .linear import register_linear
@@ -66,6 +66,7 @@ for _nd in (1, 2, 3):
     circular_pad_family(_nd)
 register_embeddings()
 register_attention()
+register_stacks()
 register_recurrent()
 register_torchvision()
 
