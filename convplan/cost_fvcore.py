@@ -244,6 +244,9 @@ _FAMILIES: dict[str, Callable] = {
     "TransformerEncoder": _stack,
     "TransformerDecoder": _stack,
     "Transformer": _transformer,
+    "MaxUnpool": _skip("max_unpool{nd}d"),  # fvcore's trace of max_unpool fails in torch 2.13: a guess, untested
+    "CosineSimilarity": _skip("cosine_similarity"),
+    "PairwiseDistance": _skip("pairwise_distance"),
     "LSTM": _skip("lstm"),
     "GRU": _skip("gru"),
     "RNN": lambda node, source, *h0: (None, (f"aten::rnn_{node.args['nonlinearity']}",)),

@@ -21,7 +21,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
 # The sequence kinds have no saves rule yet (they are `unmodelled`, listed, never zero): left to do (issue 10)
 NO_SAVES_YET = ["Embedding", "EmbeddingBag", "Bilinear", "MultiheadAttention", "TransformerEncoderLayer",
                 "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer", "RNN", "LSTM",
-                "GRU", "RNNCell", "LSTMCell", "GRUCell"]
+                "GRU", "RNNCell", "LSTMCell", "GRUCell", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+                "CosineSimilarity", "PairwiseDistance"]  # MaxUnpool saves indices another layer made: not modelled
 SEQUENCE_EXAMPLES = {"speech_lstm", "text_transformer", "vit_b_16"}  # vit_b_16: MultiheadAttention
 WITH_GAPS = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="sequence kinds have no saves rule yet"))
              if p.stem in SEQUENCE_EXAMPLES else p for p in EXAMPLES]
