@@ -186,6 +186,8 @@ def access(path: tuple[str, ...], owner: tuple[str, ...]) -> str:
 def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...], known: dict | None = None):
     """The right-hand side of the step's forward line (a layout doc): a submodule call, or what the
     function's declaration writes.  `known`: variable -> the shape of its value, for sizes read at run time."""
+    if step.op == "layer" and step.item.spec.state_pair and len(ins) > 1:  # LSTM's (h0, c0): one tuple
+        return Brackets(access(step.path, owner), (ins[0], Brackets("", tuple(ins[1:]))))
     if step.op in ("layer", "block"):
         return Brackets(access(step.path, owner), tuple(ins))
     spec = FUNCTIONS.get(step.op)

@@ -141,6 +141,8 @@ class LayerSpec:
     # call (`Bilinear(other, 16)`, `TransformerDecoderLayer(memory, ...)`); the rule reads all in ctx.inputs
     tensors: tuple[str, ...] = ("input",)
     optional_tensors: int = 0  # of the last ones: GRU's h0
+    # The optional tensors go to torch as one tuple, written as one in a plan: LSTM's `LSTM(x, (h0, c0), 32)`
+    state_pair: bool = False
     # Further arguments read from the other tensors (Bilinear's in2_features, MultiheadAttention's kdim/vdim),
     # placed right after `inferred` in torch's order: (shapes of the other tensors, args) -> {name: value}
     infer_more: tuple[str, ...] = ()
