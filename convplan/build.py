@@ -40,6 +40,8 @@ class BlockModule(nn.Module):
             if op == "param":
                 values[node_id] = self.get_parameter(path)
             elif path is not None:
+                if args.get("pair"):  # LSTM's (h0, c0): one tuple
+                    operands = [operands[0], tuple(operands[1:])]
                 values[node_id] = self.get_submodule(path)(*operands)
             else:
                 values[node_id] = FUNCTIONS[op].compute(torch, operands, _resolve(args, lambda i: values[i].shape))
@@ -127,7 +129,7 @@ def _step(step: Step, owner: tuple[str, ...], at_hand: list) -> tuple:
     unpack)"""
     path = ".".join(step.path[len(owner):]) if step.path else None
     args = {k: _sized(v, at_hand) for k, v in step.item.args.items()} if step.op not in ("layer", "block", "param") \
-        else {}
+        else {"pair": True} if step.op == "layer" and step.item.spec.state_pair and len(step.inputs) > 1 else {}
     unpack = step.item.unpack if isinstance(step.item, Node) else ()
     return step.out, step.op, path, tuple(step.inputs), args, unpack
 
@@ -249,6 +251,9 @@ def make_layer(node: Node) -> nn.Module:
     """`torch.nn.<kind>(**arguments)` (or convplan's own module of that name: modules.py), every argument
     concrete."""
     spec = node.spec
+    if spec.compose is not None:  # torch builds it from other modules: TransformerEncoder
+        return spec.compose(lambda kind, args, kwargs: getattr(nn, kind)(*args, **kwargs),
+                            lambda name: concrete(node.args[name]), node.args, node.given)
     kwargs = {name: concrete(node.args[name]) for name in spec.torch_order() if name in node.given}
     if spec.module != "torch.nn":
         from . import modules

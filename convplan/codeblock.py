@@ -24,6 +24,7 @@ from .codeclasses import (
     inputs_of,
     inside,
     label,
+    layer_source,
     names_in,
     prune,
     prune_lets,
@@ -363,12 +364,9 @@ class BlockWriter:
             if any(st.item.kind != node.kind or st.item.given != node.given for st in steps):
                 raise Unmergeable(f"{node.kind} is given different arguments in different calls")
             hint = node.module_path[-1]
-            out = []
-            for name, positional in node.spec.call_args(node.given):
-                doc = self.value(calls, [st.item.args[name] for st in steps], written.get(name), f"{hint}_{name}",
-                                 name == node.spec.inferred)
-                out.append(doc if positional else Pre(f"{name}=", doc))
-            return Brackets(f"nn.{node.spec.name}", tuple(out))
+            return layer_source(node, lambda name: self.value(calls, [st.item.args[name] for st in steps],
+                                                              written.get(name), f"{hint}_{name}",
+                                                              name == node.spec.inferred))
         cls, args = self.ctx.classes[step.item.path]
         if any(self.ctx.classes[st.item.path][0] != cls for st in steps):
             raise Unmergeable(f"the calls of {step.item.name} here are different classes")

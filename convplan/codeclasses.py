@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from . import nodes as n
 from .codeexpr import Unmergeable, plain
-from .graph import Module
+from .graph import Module, Node
 from .merges import MERGES
-from .pysource import Brackets, Namespace, Writer, flat, str_literal
+from .pysource import Brackets, Namespace, Pre, Writer, flat, str_literal
 
 
 @dataclass
@@ -38,6 +38,20 @@ class Arg:
 
 
 NO_DEFAULT = object()
+
+
+def layer_source(node: Node, value) -> Brackets:
+    """A layer's constructor call, `value(argument)` writing each value: torch's leading required arguments
+    by position, the rest by keyword; a kind torch builds from other modules (LayerSpec.compose) as the calls
+    of those."""
+    spec = node.spec
+    if spec.compose is not None:
+        return spec.compose(lambda kind, args, kwargs: Brackets(f"nn.{kind}", (*args, *(Pre(f"{k}=", v) for k, v
+                                                                                       in kwargs.items()))),
+                            value, node.args, node.given)
+    head = f"nn.{spec.name}" if spec.module == "torch.nn" else spec.name  # a copied class: codegen._copies
+    return Brackets(head, tuple(value(name) if positional else Pre(f"{name}=", value(name))
+                                for name, positional in spec.call_args(node.given)))
 
 
 @dataclass

@@ -22,6 +22,7 @@ import sympy
 
 from .check import Checked, check
 from .codechecks import input_checks, kept, raise_unless
+from .codeclasses import layer_source
 from .codeexpr import equal
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, Step
@@ -185,6 +186,8 @@ def access(path: tuple[str, ...], owner: tuple[str, ...]) -> str:
 def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...], known: dict | None = None):
     """The right-hand side of the step's forward line (a layout doc): a submodule call, or what the
     function's declaration writes.  `known`: variable -> the shape of its value, for sizes read at run time."""
+    if step.op == "layer" and step.item.spec.state_pair and len(ins) > 1:  # LSTM's (h0, c0): one tuple
+        return Brackets(access(step.path, owner), (ins[0], Brackets("", tuple(ins[1:]))))
     if step.op in ("layer", "block"):
         return Brackets(access(step.path, owner), tuple(ins))
     spec = FUNCTIONS.get(step.op)
@@ -337,10 +340,7 @@ def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
     graph = ctx.model.graph
     if isinstance(item, Node):
         hint, written = "_".join(item.module_path[len(owner):]), dict(item.written)
-        head = f"nn.{item.spec.name}" if item.spec.module == "torch.nn" else item.spec.name  # copied: _copies
-        return Brackets(head,
-                        tuple(_layer_args(item, lambda v, a: slot(v, f"{hint}_{a}", written.get(a),
-                                                                  a == item.spec.inferred))))
+        return layer_source(item, lambda a: slot(item.args[a], f"{hint}_{a}", written.get(a), a == item.spec.inferred))
     if item.kind == "seq":
         return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot) for c in graph.children(item.path)))
     name, args = ctx.classes[item.path]
@@ -348,15 +348,6 @@ def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
     defaults = ctx.defaults.get(name, {})
     return Brackets(name, tuple(Pre(f"{a}=", slot(v, f"{hint}_{a}")) for a, v in args
                                 if not (a in defaults and equal(v, defaults[a]))))
-
-
-def _layer_args(node: Node, slot) -> list:
-    """Torch's leading required arguments by position, the rest by keyword."""
-    out = []
-    for name, positional in node.spec.call_args(node.given):
-        doc = slot(node.args[name], name)
-        out.append(doc if positional else Pre(f"{name}=", doc))
-    return out
 
 
 # -- forward -----------------------------------------------------------------------------

@@ -239,7 +239,12 @@ def _transformer_layer(node: Node, source: Node, memory: Node | None = None, gra
     attention runs as aten::scaled_dot_product_attention (skipped), its self-attention on torch's fast path
     (aten::_native_multi_head_attention, skipped, its projections uncounted) where MultiheadAttention's
     conditions hold; the residual adds and GELU are skipped."""
-    a = node.args
+    decoder = node.kind == "TransformerDecoderLayer"
+    return _layer_cost(node.args, source, prod(memory.shape[:-1]) if decoder else 0, decoder)
+
+
+def _layer_cost(a, source: Node, memory, decoder: bool):
+    """One encoder or decoder layer over `source` (and `memory` tokens for a decoder's cross-attention)."""
     e, f = a["d_model"], a["dim_feedforward"]
     batched = len(source.shape) == 3
     tokens = prod(source.shape[:-1])
@@ -247,14 +252,32 @@ def _transformer_layer(node: Node, source: Node, memory: Node | None = None, gra
     skipped = ["aten::_native_multi_head_attention"] if fast else list(_attention_ops(batched, True, False))
     linear = tokens * 2 * e * f + (0 if fast else tokens * 4 * e * e)
     norms = 2
-    if node.kind == "TransformerDecoderLayer":  # cross-attention: query and memory differ, never the fast path
-        linear += tokens * 2 * e * e + prod(memory.shape[:-1]) * 2 * e * e
+    if decoder:  # cross-attention: query and memory differ, never the fast path
+        linear += tokens * 2 * e * e + memory * 2 * e * e
         skipped += _attention_ops(batched, True, False)
         norms = 3
     skipped.append("aten::add")
     if a["activation"] == "gelu":
         skipped.append("aten::gelu")
     return linear + norms * tokens * e * 5, tuple(dict.fromkeys(skipped))
+
+
+def _stack(node: Node, source: Node, memory: Node | None = None):
+    """num_layers layers (as `_transformer_layer`) and the final LayerNorm, where there is one."""
+    a, tokens = node.args, prod(source.shape[:-1])
+    decoder = node.kind == "TransformerDecoder"
+    count, skipped = _layer_cost(a, source, prod(memory.shape[:-1]) if decoder else 0, decoder)
+    return a["num_layers"] * count + (tokens * a["d_model"] * 5 if a["norm"] else 0), skipped
+
+
+def _transformer(node: Node, src: Node, tgt: Node):
+    """nn.Transformer: its encoder over src, its decoder over tgt and the encoder's output, a final LayerNorm
+    each."""
+    a, source, target = node.args, prod(src.shape[:-1]), prod(tgt.shape[:-1])
+    encoder, skipped = _layer_cost(a, src, 0, False)
+    decoder, more = _layer_cost(a, tgt, source, True)
+    return (a["num_encoder_layers"] * encoder + a["num_decoder_layers"] * decoder
+            + (source + target) * a["d_model"] * 5), tuple(dict.fromkeys(skipped + more))
 
 
 _CELL_OPS = {  # measured with fvcore 0.1.5: the elementwise operators of each cell's step
@@ -281,6 +304,12 @@ _FAMILIES: dict[str, Callable] = {
     "MultiheadAttention": _attention,
     "TransformerEncoderLayer": _transformer_layer,
     "TransformerDecoderLayer": _transformer_layer,
+    "TransformerEncoder": _stack,
+    "TransformerDecoder": _stack,
+    "Transformer": _transformer,
+    "MaxUnpool": _skip("max_unpool{nd}d"),  # fvcore's trace of max_unpool fails in torch 2.13: a guess, untested
+    "CosineSimilarity": _skip("cosine_similarity"),
+    "PairwiseDistance": _skip("pairwise_distance"),
     "LSTM": _skip("lstm"),
     "GRU": _skip("gru"),
     "RNN": lambda node, source, *h0: (None, (f"aten::rnn_{node.args['nonlinearity']}",)),

@@ -14,7 +14,7 @@ from .assertions import Assertions
 from .errors import Edit, Fix, did_you_mean, rename_fix
 from .fixes import change_rank
 from .graph import Node
-from .hints import source_text, torch_order_fix, torch_order_hint
+from .hints import Suggestion, source_text, torch_order_fix, torch_order_hint
 from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
 from .merges import MERGES
 from .opcall import fit_targets
@@ -66,11 +66,16 @@ class LayerCalls:
         try:
             out, rule = self._apply(spec, call, shape, args, tuple(o.shape for o in others))
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
+            value_fix = Suggestion(exc.hint, exc.arg, exc.value).fix(call, spec.arg_names, self.st.frame.source) \
+                if exc.value is not None else None
             self.diag.error("E300", f"{spec.name}: {exc.message}", arg_span(call, exc.arg),
-                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order], fixes=[order_fix])
+                            hints=[exc.hint, f"the input here is {show_shape(shape)}", order],
+                            fixes=[order_fix, value_fix])
             raise Skip from None
         fit_targets(self.diag, spec.name, stmt, out)
-        name = self.st.node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
+        first = stmt.targets.items[0] if stmt.targets else None  # `out, (h, c) = LSTM(...)`: named `out`
+        name = self.st.node_name(spec.short or spec.name.lower(), first.id if first else stmt.target,
+                                 first.span if first else stmt.target_span)
         self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)

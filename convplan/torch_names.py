@@ -13,25 +13,11 @@ from __future__ import annotations
 
 from ._torch_names import FUNCTIONAL, FUNCTIONS, METHODS, TORCH_VERSION  # noqa: F401 - the tests read the version
 
-SEVERAL = "several inputs or outputs need the named-tensor syntax (issue 11 part 2)"
 LOSS = "a loss compares a prediction with a target: a plan describes the network, not its training"
 CONTAINER = "a container: in convplan a plan or a block holds the layers"
 ABSTRACT = "an abstract base class"
 
 NOT_YET: dict[str, str] = {  # torch.nn classes a plan should be able to use, and why it cannot yet
-    # several inputs or outputs
-    "Transformer": "torch builds it from encoder and decoder stacks; write the stacks with "
-                   "TransformerEncoderLayer and TransformerDecoderLayer in a `repeat` (parameter counts equal)",
-    "TransformerEncoder": "torch builds it from a layer module (TransformerEncoder(layer, num_layers)); "
-                          "write `layers = repeat num_layers:` with TransformerEncoderLayer (parameter counts equal)",
-    "TransformerDecoder": "torch builds it from a layer module; write `layers = repeat num_layers:` "
-                          "with TransformerDecoderLayer(memory, ...) (parameter counts equal)",
-    "CosineSimilarity": f"it compares two inputs: {SEVERAL}",
-    "PairwiseDistance": f"it compares two inputs: {SEVERAL}",
-    "MaxUnpool1d": f"it takes the pooled tensor and MaxPool1d's indices: {SEVERAL}",
-    "MaxUnpool2d": f"it takes the pooled tensor and MaxPool2d's indices: {SEVERAL}",
-    "MaxUnpool3d": f"it takes the pooled tensor and MaxPool3d's indices: {SEVERAL}",
-    # not done yet, for a reason of their own
     "FractionalMaxPool2d": "not done yet: its pooling regions are random even in eval mode, so a built module "
                            "and its generated code give different outputs unless both are seeded",
     "FractionalMaxPool3d": "not done yet: its pooling regions are random even in eval mode, so a built module "

@@ -381,10 +381,14 @@ class Walker:
         self.frame.current = outs[0]
 
     def _tensor_args(self, call: n.Call):
-        """The call's leading positional arguments that name tensors, and the other arguments."""
+        """The call's leading positional arguments that name tensors, and the other arguments.  A pair of
+        tensors is one argument of a kind that takes its state so (LSTM's `(h0, c0)`)."""
         tensors = []
         names = self.frame.names
         for i, arg in enumerate(call.args):
+            if self._pair(call, arg, tensors):
+                tensors += [names[item.id] for item in arg.value.items]
+                continue
             value = names.get(arg.value.id, None) if isinstance(arg.value, n.Name) else None
             if not isinstance(value, Tensor):
                 for later in call.args[i:]:
@@ -398,6 +402,29 @@ class Walker:
                 raise Skip
             tensors.append(value)
         return tensors, ()
+
+    def _pair(self, call: n.Call, arg: n.Arg, before: list) -> bool:
+        """Whether `arg` is a tuple of tensors: the state pair of a kind that takes one, after its input (E242
+        elsewhere); a kind that takes one refuses its tensors written one by one."""
+        value, names = arg.value, self.frame.names
+        spec = REGISTRY.get(call.name)
+        if not (isinstance(value, n.Tuple) and value.items and arg.name is None
+                and all(isinstance(v, n.Name) and isinstance(names.get(v.id), Tensor) for v in value.items)):
+            if spec is not None and spec.state_pair and before and isinstance(value, n.Name) \
+                    and isinstance(names.get(value.id), Tensor):
+                self.diag.error("E242", f"{call.name} takes its initial state as one pair of tensors", arg.span,
+                                hints=[f"e.g. {call.name}(x, (h0, c0), ...)"])
+                raise Skip
+            return False
+        if spec is None or not spec.state_pair or len(value.items) != 2:
+            self.diag.error("E242", f"{call.name} takes its tensors one by one, not as a tuple", arg.span,
+                            hints=["LSTM and LSTMCell take their state as a pair: LSTM(x, (h0, c0), ...)"])
+            raise Skip
+        if not before:
+            self.diag.error("E242", f"{call.name}'s state comes after its input", arg.span,
+                            hints=[f"name the input first: {call.name}(x, (h0, c0), ...)"])
+            raise Skip
+        return True
 
     def _with_current(self, inputs: list, needed: int, call: n.Call) -> list:
         """Inputs for a call that takes `needed` tensors: the chain's value fills the first place."""

@@ -26,7 +26,8 @@ from convplan.verify import verify
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = json.loads((Path(__file__).resolve().parent / "data" / "torchvision_state_dicts.json").read_text())
 PRETRAINED = {"resnet18": "resnet18", "vgg11": "vgg11", "alexnet": "alexnet",  # example -> torchvision model
-              "convnext_tiny": "convnext_tiny", "shufflenet_v2": "shufflenet_v2_x1_0"}
+              "convnext_tiny": "convnext_tiny", "shufflenet_v2": "shufflenet_v2_x1_0", "vit_b_16": "vit_b_16"}
+IMAGE = {"vit_b_16": 224}  # its position embedding fixes the image size; the others take a small one
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
                                                                           HealthCheck.too_slow])
 
@@ -74,7 +75,8 @@ def test_torchvision_weights_load_strictly(example):
     with torch.device("meta"):
         generated = cls()
     generated.load_state_dict(weights, strict=True, assign=True)
-    x = torch.randn(1, 3, 64, 64, generator=gen)
+    side = IMAGE.get(example, 64)
+    x = torch.randn(1, 3, side, side, generator=gen)
     with torch.no_grad():
         want = built.eval()(x)
         assert torch.equal(generated.eval()(x), want)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_codegen import module_class
 from torch import nn
 
 import convplan
@@ -23,6 +24,7 @@ from convplan.shapes import evaluate
 
 EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 120)), deadline=None)
 NAMES = "NLSEFH"  # size symbols
+PAIRED = ("LSTM", "LSTMCell")  # their state is one tuple: (h0, c0)
 
 
 def render(v) -> str:
@@ -43,7 +45,10 @@ def plan_for(inputs: dict, kind: str, args: dict, outputs: str, symbolic: bool):
             else:
                 dims.append(str(d))
         lines.append(f"    input {name} [{', '.join(dims)}]")
-    call = ", ".join([*inputs, *(f"{a}={render(v)}" for a, v in args.items())])
+    names = list(inputs)
+    if kind in PAIRED and len(names) == 3:  # LSTM(x, (h0, c0), ...), as torch takes it
+        names = [names[0], f"({names[1]}, {names[2]})"]
+    call = ", ".join([*names, *(f"{a}={render(v)}" for a, v in args.items())])
     # every output an output of the plan, as torch's module returns them all (a traced module drops the rest)
     lines += [f"    {outputs} = {kind}({call})", f"    output {', '.join(re.findall(r'[a-z0-9]+', outputs))}"]
     return "\n".join(lines) + "\n", sizes
@@ -55,14 +60,16 @@ def flat(value):
     return [value]
 
 
-def torch_case(kind, inferred: dict, args: dict, tensors):
-    """(module, output shapes) or (None, why)."""
+def torch_case(kind, inferred: dict, args: dict, tensors, make=None):
+    """(module, output shapes) or (None, why); `make(**arguments)` builds the module where torch's constructor
+    is not the plan's call (TransformerEncoder takes a layer module)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            module = getattr(nn, kind)(**inferred, **args).eval()
+            module = (make or getattr(nn, kind))(**inferred, **args).eval()
             with torch.no_grad():
-                out = module(*tensors)
+                out = module(tensors[0], tuple(tensors[1:])) if kind in PAIRED and len(tensors) == 3 \
+                    else module(*tensors)
         except Exception as exc:  # noqa: BLE001 - torch refusing
             return None, f"{type(exc).__name__}: {exc}"
     shapes = [tuple(t.shape) for t in flat(out) if t is not None]
@@ -86,9 +93,9 @@ def fvcore_count(module, tensors):
         logging.disable(logging.NOTSET)
 
 
-def check(kind, inputs: dict, inferred: dict, args: dict, outputs: str, fvcore: bool = True):
+def check(kind, inputs: dict, inferred: dict, args: dict, outputs: str, fvcore: bool = True, make=None):
     tensors = [torch.randn(*s) for s in inputs.values()]
-    module, want = torch_case(kind, inferred, args, tensors)
+    module, want = torch_case(kind, inferred, args, tensors, make)
     for symbolic in (False, True):
         text, sizes = plan_for(inputs, kind, args, outputs, symbolic)
         try:
@@ -108,7 +115,8 @@ def check(kind, inputs: dict, inferred: dict, args: dict, outputs: str, fvcore: 
         assert int(evaluate(plan.total_params, sizes)) == params, f"{plan.total_params} vs torch {params}:\n{text}"
         if fvcore and not symbolic:
             cost = plan.cost("fvcore")
-            total, skipped = fvcore_count(module, tensors)
+            paired = kind in PAIRED and len(tensors) == 3
+            total, skipped = fvcore_count(module, [tensors[0], tuple(tensors[1:])] if paired else tensors)
             assert (cost.at(**sizes), cost.skipped_ops) == (total, skipped), text
     return module
 
@@ -136,9 +144,12 @@ def recurrent_case(draw):
     shape = ((n, length, features) if batch_first else (length, n, features)) if batched else (length, features)
     inputs = {"x": shape}
     d = 2 if args["bidirectional"] else 1
-    if kind != "LSTM" and draw(st.booleans()):
+    if draw(st.booleans()):
         h = (d * args["num_layers"], n, hidden) if batched else (d * args["num_layers"], hidden)
         inputs["h0"] = h if draw(st.integers(0, 5)) else (h[0] + 1, *h[1:])  # now and then a wrong one
+        if kind == "LSTM":  # c0 has hidden_size features where h0 has proj_size
+            inputs["h0"] = (*inputs["h0"][:-1], args["proj_size"] or hidden)
+            inputs["c0"] = (*h[:-1], hidden + (0 if draw(st.integers(0, 5)) else 1))
     outputs = "out, (h, c)" if kind == "LSTM" else "out, h"
     return kind, inputs, {"input_size": features}, args, outputs
 
@@ -158,8 +169,10 @@ def cell_case(draw):
     if kind == "RNNCell":
         args["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
     inputs = {"x": (n, features) if batched else (features,)}
-    if kind != "LSTMCell" and draw(st.booleans()):
+    if draw(st.booleans()):
         inputs["hx"] = (n, hidden) if batched else (hidden,)
+        if kind == "LSTMCell":
+            inputs["cx"] = (n, hidden + (0 if draw(st.integers(0, 5)) else 1)) if batched else (hidden,)
     outputs = "h, c" if kind == "LSTMCell" else "h"
     return kind, inputs, {"input_size": features}, args, outputs
 
@@ -248,3 +261,29 @@ def transformer_case(draw):
 def test_transformer_layers(case):
     kind, inputs, inferred, args, outputs = case
     check(kind, inputs, inferred, args, outputs, fvcore=args["bias"] and len(inputs["src"]) == 3)
+
+
+def test_an_lstm_state_is_one_pair_built_and_generated_as_torch_takes_it():
+    text = ("plan Seq:\n    input x [N, L, 4]\n    input h0 [2, N, 6]\n    input c0 [2, N, 6]\n"
+            "    out, (h, c) = LSTM(x, (h0, c0), 6, num_layers=2, batch_first=True)\n")
+    plan = convplan.parse(text)
+    built = plan.build().eval()
+    source = plan.to_source()
+    assert "self.out(x, (h0, c0))" in source
+    generated = module_class(source)().eval()
+    generated.load_state_dict(built.state_dict(), strict=True)
+    x, h0, c0 = torch.randn(3, 5, 4), torch.randn(2, 3, 6), torch.randn(2, 3, 6)
+    with torch.no_grad():
+        want = built.out(x, (h0, c0))[0]
+        assert torch.equal(built(x, h0, c0), want) and torch.equal(generated(x, h0, c0), want)
+    for call, message, col in [("LSTM(x, h0, c0, 6)", "takes its initial state as one pair", 13),
+                               ("LSTM((h0, c0), 6)", "state comes after its input", 10),
+                               ("GRU(x, (h0, c0), 6)", "takes its tensors one by one", 12)]:
+        with pytest.raises(PlanError) as info:
+            convplan.parse(text.replace("LSTM(x, (h0, c0), 6, num_layers=2, batch_first=True)", call))
+        (d,) = info.value.diagnostics
+        assert (d.code, d.span.line, d.span.col) == ("E242", 5, 14 + col), d
+        assert message in d.message
+    with pytest.raises(PlanError) as info:  # c0 of another size: located at the call, torch's message
+        convplan.parse(text.replace("input c0 [2, N, 6]", "input c0 [2, N, 7]"))
+    assert "c0 must be (2, N, 6), got (2, N, 7)" in info.value.diagnostics[0].message

@@ -77,7 +77,8 @@ def test_the_names_must_fit_the_outputs(line, code, words):
 
 
 def test_a_layer_with_nested_outputs_binds_each_name(monkeypatch):
-    """The layer path (LSTM's `out, (h, c)`, seq's kinds): a rule returning nested Several shapes."""
+    """The layer path (LSTM's `out, (h, c)`, seq's kinds): a rule returning nested Several shapes; the layer is named
+    by the first name, as an operation with several outputs is."""
     from convplan.layers import REGISTRY, Arg, LayerSpec
     from convplan.ops import Several
 
@@ -87,7 +88,7 @@ def test_a_layer_with_nested_outputs_binds_each_name(monkeypatch):
 
     monkeypatch.setitem(REGISTRY, "Pair", LayerSpec(name="Pair", args=(Arg("hidden"),), rule=rule))
     plan = convplan.parse("plan P:\n    input [N, L, D]\n    out, (h, c) = Pair(4)\n    cat(h, c, dim=2)\n")
-    out, h, c = plan.node("pair1"), plan.node("h"), plan.node("c")
+    out, h, c = plan.node("out"), plan.node("h"), plan.node("c")
     assert out.unpack == (out.id, (h.id, c.id)) and h.op == c.op == "item" and h.kind == "Pair"
     assert [str(d) for d in plan.output_shape] == ["1", "N", "D + 8"]
     with pytest.raises(PlanError) as info:

@@ -7,12 +7,13 @@ registry's order is what docs/layers.md, completion and the editor grammar list.
 """
 
 from .activation import dropout_family, more_activations, register_activations
-from .attention import register_attention
+from .attention import register_attention, register_stacks
 from .conv import conv_family, conv_transpose_family
 from .embedding import register_embeddings
 from .linear import register_linear
 from .norm import batch_norm_family, instance_norm_family, more_norms, register_group_and_layer_norm
 from .pad import circular_pad_family, pad_family
+from .pairs import register_pairs
 from .pool import adaptive_pool_family, avg_pool_family, lp_pool_family, max_pool_family
 from .recurrent import register_recurrent
 from .resample import SCALE_CHECKED, _scale_search, register_upsample, register_upsampling, scale_ratio  # noqa: F401 (tests reach them here)
@@ -66,7 +67,9 @@ for _nd in (1, 2, 3):
     circular_pad_family(_nd)
 register_embeddings()
 register_attention()
+register_stacks()
 register_recurrent()
+register_pairs()
 register_torchvision()
 
 # Hints suggest it before a layer that wants the dims after the batch merged into one

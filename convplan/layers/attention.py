@@ -1,10 +1,15 @@
-"""Layers over several tensors or with several outputs: Bilinear, MultiheadAttention and the Transformer
-encoder and decoder layers.
+"""Layers over several tensors or with several outputs: Bilinear, MultiheadAttention, the Transformer
+encoder and decoder layers, their stacks (TransformerEncoder, TransformerDecoder) and nn.Transformer.
 
 Each takes torch's tensors in torch's order (LayerSpec.tensors; the chain's value is the first) and
 reads their feature sizes off them (`inferred`, `infer_more`), so a plan writes only what it chooses:
 `MultiheadAttention(key, value, 8)`, `TransformerDecoderLayer(memory, 8)`.  MultiheadAttention returns
 torch's (attn_output, attn_weights), named `out, weights = MultiheadAttention(...)`.
+
+torch builds a stack from a layer module, `nn.TransformerEncoder(nn.TransformerEncoderLayer(d_model, nhead,
+...), num_layers, norm)`; a plan writes the layer's arguments, num_layers and `norm=True` (a final
+LayerNorm(d_model, eps=layer_norm_eps, bias=bias), as nn.Transformer makes it) in one call,
+`TransformerEncoder(8, 6, dim_feedforward=1024, norm=True)`, and `compose` makes torch's modules of them.
 """
 
 # ruff: noqa: B023
@@ -23,10 +28,15 @@ def _same(ctx: RuleContext, a, b, message, arg=None) -> None:
 
 
 def _heads(ctx: RuleContext, e, h, what: str) -> None:
-    ctx.positive([h], "num_heads" if what == "embed_dim" else "nhead")
-    ctx.require(divides(e, h), lambda: f"{what} ({show(e)}) must be divisible by "
-                f"{'num_heads' if what == 'embed_dim' else 'nhead'} ({show(h)}): each head takes {what} // heads "
-                f"features", "num_heads" if what == "embed_dim" else "nhead")
+    arg = "num_heads" if what == "embed_dim" else "nhead"
+    ctx.positive([h], arg)
+    cond = divides(e, h)
+    message = lambda: f"{what} ({show(e)}) must be divisible by {arg} ({show(h)}): each head takes {what} // heads " \
+        "features"  # noqa: E731
+    if cond is sympy.false and isinstance(e, (int, sympy.Integer)):  # the nearest count of heads that divides
+        best = min((k for k in range(1, int(e) + 1) if int(e) % k == 0), key=lambda k: (abs(k - int(h)), -k))
+        ctx.fail(message(), arg, hint=f"{arg}={best} divides {show(e)}", value=str(best))
+    ctx.require(cond, message, arg)
 
 
 # -- Bilinear ----------------------------------------------------------------------------------
@@ -209,4 +219,92 @@ def register_attention() -> None:
         infer=lambda shape, a: shape[-1], ranks=(2, 3),
         tensors=("tgt", "memory"), short="decoderlayer",
         saves=ss.transformer_layer,
+    ))
+
+
+# -- Transformer stacks ----------------------------------------------------------------------------
+
+_LAYER_KEYWORDS = ("dim_feedforward", "dropout", "activation", "layer_norm_eps", "batch_first", "norm_first", "bias")
+
+
+def _stack_args(encoder: bool):
+    nhead, *rest = _transformer_args()
+    own = (Arg("enable_nested_tensor", True, BOOL), Arg("mask_check", True, BOOL)) if encoder else ()
+    return (nhead, Arg("num_layers"), *rest, Arg("norm", False, BOOL), *own)
+
+
+def encoder_rule(ctx: RuleContext, shape, a):
+    ctx.positive([a["num_layers"]], "num_layers")  # torch's forward reads layers[0]
+    return encoder_layer_rule(ctx, shape, a)
+
+
+def decoder_rule(ctx: RuleContext, shape, a):
+    ctx.positive([a["num_layers"]], "num_layers")
+    return decoder_layer_rule(ctx, shape, a)
+
+
+def _final_norm(a) -> int:
+    e = a["d_model"]
+    return 2 * e if a["bias"] else e
+
+
+def _compose_stack(kind: str, layer: str):
+    """torch's `kind(layer(d_model, nhead, ...), num_layers, norm=LayerNorm(...))`, made by `call(class name,
+    positional values, keyword values)` (build: the modules; codegen: their source) of `value(argument)`.
+    Keywords are those the plan wrote, as for any layer."""
+
+    def compose(call, value, a, given):
+        kw = lambda names: {k: value(k) for k in names if k in given}  # noqa: E731
+        inner = call(layer, [value("d_model"), value("nhead")], kw(_LAYER_KEYWORDS))
+        norm = {"eps": value("layer_norm_eps")} if "layer_norm_eps" in given else {}
+        norm |= {"bias": value("bias")} if "bias" in given else {}
+        own = {"norm": call("LayerNorm", [value("d_model")], norm)} if a["norm"] else {}
+        return call(kind, [inner, value("num_layers")], own | kw(("enable_nested_tensor", "mask_check")))
+
+    return compose
+
+
+def transformer_rule(ctx: RuleContext, shape, a):
+    """nn.Transformer(src, tgt): the encoder over src, the decoder over tgt and the encoder's output; torch
+    checks the batch sizes (of a batched src) and that both tensors have d_model features."""
+    src, tgt = ctx.inputs
+    _heads(ctx, a["d_model"], a["nhead"], "d_model")
+    ctx.positive([a["num_encoder_layers"]], "num_encoder_layers")  # torch's stacks read layers[0]
+    ctx.positive([a["num_decoder_layers"]], "num_decoder_layers")
+    ctx.positive([a["dim_feedforward"]], "dim_feedforward")
+    if len(src) != len(tgt):
+        ctx.fail(f"src and tgt must have one rank, got {len(src)}-D and {len(tgt)}-D")
+    n, _ = _sequence(ctx, src, a["batch_first"], "src")
+    m, _ = _sequence(ctx, tgt, a["batch_first"], "tgt")
+    if n is not None:
+        _same(ctx, n, m, lambda p, q: f"the batch number of src and tgt must be equal, got {p} and {q}")
+    _same(ctx, tgt[-1], a["d_model"], lambda p, q: f"tgt's features ({p}) must be d_model ({q}), as src's are")
+    return tuple(tgt)
+
+
+def transformer_count(a):
+    return (a["num_encoder_layers"] * _layer_count(a, 1, 2) + a["num_decoder_layers"] * _layer_count(a, 2, 3)
+            + 2 * _final_norm(a))
+
+
+def register_stacks() -> None:
+    register(LayerSpec(
+        name="TransformerEncoder", args=_stack_args(True), rule=encoder_rule,
+        count=lambda a: a["num_layers"] * _layer_count(a, 1, 2) + (_final_norm(a) if a["norm"] else 0),
+        inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3), short="encoder",
+        compose=_compose_stack("TransformerEncoder", "TransformerEncoderLayer"),
+    ))
+    register(LayerSpec(
+        name="TransformerDecoder", args=_stack_args(False), rule=decoder_rule,
+        count=lambda a: a["num_layers"] * _layer_count(a, 2, 3) + (_final_norm(a) if a["norm"] else 0),
+        inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3), tensors=("tgt", "memory"),
+        short="decoder", compose=_compose_stack("TransformerDecoder", "TransformerDecoderLayer"),
+    ))
+    nhead, feedforward, dropout, activation, eps, batch_first, norm_first, bias = _transformer_args()
+    register(LayerSpec(
+        name="Transformer",
+        args=(Arg("nhead", 8), Arg("num_encoder_layers", 6), Arg("num_decoder_layers", 6), feedforward, dropout,
+              activation, eps, batch_first, norm_first, bias),
+        rule=transformer_rule, count=transformer_count, inferred="d_model", infer=lambda shape, a: shape[-1],
+        ranks=(2, 3), tensors=("src", "tgt"), short="transformer",
     ))

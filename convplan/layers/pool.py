@@ -72,8 +72,9 @@ def adaptive_window(a, nd):
 
 
 def pool_rule(ctx: RuleContext, shape, a, nd):
-    if a.get("return_indices"):
-        ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
+    if a.get("return_indices"):  # (output, indices) as torch returns them: `y, idx = MaxPool2d(2, ...)`
+        out = pool_rule(ctx, shape, {**a, "return_indices": False}, nd)
+        return _with_indices(out)
     k = per_dim(ctx, a["kernel_size"], nd, "kernel_size")
     s = k if a["stride"] is None else per_dim(ctx, a["stride"], nd, "stride")
     p, d = per_dim(ctx, a["padding"], nd, "padding"), per_dim(ctx, a.get("dilation", 1), nd, "dilation")
@@ -93,9 +94,15 @@ def pool_rule(ctx: RuleContext, shape, a, nd):
     return (*lead, c, *out)
 
 
+def _with_indices(out):
+    from ..ops import Several  # ops imports the registry's types
+
+    return Several((out, out))
+
+
 def adaptive_rule(ctx: RuleContext, shape, a, nd):
     if a.get("return_indices"):
-        ctx.fail("return_indices=True makes the layer return a tuple, which a plan cannot pass on", "return_indices")
+        return _with_indices(adaptive_rule(ctx, shape, {**a, "return_indices": False}, nd))
     spatial = shape[-nd:]
     if a["output_size"] is None:
         ctx.fail("output_size must be an int or a tuple (None keeps a dim only inside a tuple)", "output_size")

@@ -4,8 +4,8 @@ torch's shapes: a batched input is [L, N, H_in] ([N, L, H_in] with batch_first),
 [L, H_in]; the output holds every step's hidden state, D * H_out features (D = 2 if bidirectional,
 H_out = proj_size if an LSTM projects, else hidden_size), and the final states h_n [D * num_layers, N,
 H_out] (an LSTM's c_n: hidden_size features) come as torch returns them: `out, h = GRU(...)`,
-`out, (h, c) = LSTM(...)`.  RNN and GRU take an initial state as a second tensor (`GRU(x, h0, 32)`);
-an LSTM's is a tuple, which a plan does not pass (it starts from zeros).
+`out, (h, c) = LSTM(...)`.  RNN and GRU take an initial state as a second tensor (`GRU(x, h0, 32)`), an
+LSTM a pair (`LSTM(x, (h0, c0), 32)`), as torch's forward does; torch checks their shapes exactly.
 """
 
 # ruff: noqa: B023
@@ -56,16 +56,19 @@ def recurrent_rule(ctx: RuleContext, shape, a):
     n = (shape[0] if a["batch_first"] else shape[1]) if batched else None
     out = (*shape[:-1], d * h_out)
     state = (d * a["num_layers"], n, h_out) if batched else (d * a["num_layers"], h_out)
-    if len(ctx.inputs) > 1:  # h0 for RNN and GRU: torch checks its shape exactly
-        h0 = ctx.inputs[1]
-        if len(h0) != len(state):
-            ctx.fail(f"h0 must be {len(state)}-D for a {len(shape)}-D input, got {len(h0)}-D")
-        for want, have in zip(state, h0, strict=True):
-            ctx.require(sympy.Eq(want, have), lambda: f"h0 must be {show(state)}, got {show(h0)}")
+    cell = (*state[:-1], h)
+    for name, want, have in zip(("h0", "c0"), (state, cell), ctx.inputs[1:], strict=False):  # as torch checks
+        _state(ctx, name, want, have, f"for a {len(shape)}-D input")
     if kind == "LSTM":
-        cell = (*state[:-1], h)
         return _several(out, _several(state, cell))
     return _several(out, state)
+
+
+def _state(ctx: RuleContext, name: str, want: tuple, have: tuple, why: str) -> None:
+    if len(have) != len(want):
+        ctx.fail(f"{name} must be {len(want)}-D {why}, got {len(have)}-D")
+    for w, h in zip(want, have, strict=True):
+        ctx.require(sympy.Eq(w, h), lambda: f"{name} must be {show(want)}, got {show(have)}")
 
 
 def recurrent_count(a, kind: str):
@@ -103,12 +106,8 @@ def cell_rule(ctx: RuleContext, shape, a):
     _check(ctx, a, "")
     h = a["hidden_size"]
     out = (*shape[:-1], h)
-    if len(ctx.inputs) > 1:
-        hx = ctx.inputs[1]
-        if tuple(hx) != out and len(hx) != len(out):
-            ctx.fail(f"hx must be {len(out)}-D, got {len(hx)}-D")
-        for want, have in zip(out, hx, strict=True):
-            ctx.require(sympy.Eq(want, have), lambda: f"hx must be {show(out)}, got {show(hx)}")
+    for name, have in zip(("hx", "cx"), ctx.inputs[1:], strict=False):
+        _state(ctx, name, out, have, f"for a {len(shape)}-D input")
     return _several(out, out) if ctx.spec.name == "LSTMCell" else out
 
 
@@ -132,7 +131,8 @@ def register_recurrent() -> None:
             name=kind, args=args, rule=recurrent_rule, count=lambda a, k=kind: recurrent_count(a, k),
             macs=partial(recurrent_macs, kind=kind),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(2, 3), short=kind.lower(),
-            tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+            tensors=("input", "hx") if kind != "LSTM" else ("input", "h0", "c0"),
+            optional_tensors=1 if kind != "LSTM" else 2, state_pair=kind == "LSTM",
             saves=ss.recurrent(kind),
         ))
     for kind in ("RNN", "LSTM", "GRU"):
@@ -142,6 +142,7 @@ def register_recurrent() -> None:
             name=name, args=args, rule=cell_rule, count=lambda a, k=kind: cell_count(a, k),
             macs=partial(cell_macs, kind=kind),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(1, 2), short=name.lower(),
-            tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
+            tensors=("input", "hx") if kind != "LSTM" else ("input", "hx", "cx"),
+            optional_tensors=1 if kind != "LSTM" else 2, state_pair=kind == "LSTM",
             saves=ss.cell(kind),
         ))

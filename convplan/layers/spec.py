@@ -141,6 +141,8 @@ class LayerSpec:
     # call (`Bilinear(other, 16)`, `TransformerDecoderLayer(memory, ...)`); the rule reads all in ctx.inputs
     tensors: tuple[str, ...] = ("input",)
     optional_tensors: int = 0  # of the last ones: GRU's h0
+    # The optional tensors go to torch as one tuple, written as one in a plan: LSTM's `LSTM(x, (h0, c0), 32)`
+    state_pair: bool = False
     # Further arguments read from the other tensors (Bilinear's in2_features, MultiheadAttention's kdim/vdim),
     # placed right after `inferred` in torch's order: (shapes of the other tensors, args) -> {name: value}
     infer_more: tuple[str, ...] = ()
@@ -149,6 +151,10 @@ class LayerSpec:
     # Where the class lives: torch.nn, or torchvision.ops for the few kinds torchvision's models need that
     # convplan carries a copy of (convplan/modules.py: build() uses it, generated code includes it)
     module: str = "torch.nn"
+    # Where torch builds it from other modules (TransformerEncoder from a layer module and num_layers), those
+    # modules from its arguments: (call, value, args, given) -> call(class name, positional values, keyword
+    # values) of torch.nn's classes, `value(argument)` each value as build() or codegen writes it
+    compose: Callable | None = None
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
@@ -176,11 +182,12 @@ class LayerSpec:
 
 
 class LayerError(Exception):
-    """Raised by a rule: the layer is refused.  `arg` names the argument to point at."""
+    """Raised by a rule: the layer is refused.  `arg` names the argument to point at; `value`, where given, is
+    the text of a value of it that fits, which the hint suggests (a quick fix writes it)."""
 
-    def __init__(self, message: str, arg: str | None = None, hint: str | None = None):
+    def __init__(self, message: str, arg: str | None = None, hint: str | None = None, value: str | None = None):
         super().__init__(message)
-        self.message, self.arg, self.hint = message, arg, hint
+        self.message, self.arg, self.hint, self.value = message, arg, hint, value
 
 
 @dataclass
@@ -224,8 +231,8 @@ class RuleContext:
         if dropped is not sympy.false:
             self.tails.append((dropped, f"the last {show(short)} position(s) of {show(x)}"))
 
-    def fail(self, message: str, arg: str | None = None, hint: str | None = None):
-        raise LayerError(message, arg, hint)
+    def fail(self, message: str, arg: str | None = None, hint: str | None = None, value: str | None = None):
+        raise LayerError(message, arg, hint, value)
 
     def positive(self, values, arg: str) -> None:
         for v in values:

@@ -31,7 +31,7 @@ class SpeechLSTM(nn.Module):
         self.conv2 = nn.Conv1d(channels, channels, 3, padding=1)
         self.bn2 = nn.BatchNorm1d(channels)
         self.relu2 = nn.ReLU()
-        self.lstm1 = nn.LSTM(
+        self.frames = nn.LSTM(
             channels,
             hidden,
             num_layers=2,
@@ -61,6 +61,6 @@ class SpeechLSTM(nn.Module):
         x = self.bn2(x)  # [N, channels, (T + 1)//2]  speech_lstm.plan:11
         x = self.relu2(x)  # [N, channels, (T + 1)//2]  speech_lstm.plan:12
         x = x.permute(0, 2, 1)  # [N, (T + 1)//2, channels]  speech_lstm.plan:13
-        x, (_, _) = self.lstm1(x)  # [N, (T + 1)//2, 2*hidden]  speech_lstm.plan:14
+        x, (_, _) = self.frames(x)  # [N, (T + 1)//2, 2*hidden]  speech_lstm.plan:14
         x = self.linear1(x)  # [N, (T + 1)//2, classes]  speech_lstm.plan:16
         return x

@@ -1,0 +1,102 @@
+"""Layers over a pair of tensors: MaxUnpool1d/2d/3d (a pooled tensor and the indices MaxPool gave with
+return_indices=True), CosineSimilarity and PairwiseDistance (two tensors compared along a dim).
+
+Each takes torch's tensors in torch's order (LayerSpec.tensors; the chain's value is the first):
+`y, idx = MaxPool2d(2, return_indices=True)` ... `MaxUnpool2d(y, idx, 2)`, `CosineSimilarity(a, b)`.
+"""
+
+# ruff: noqa: B023
+
+from __future__ import annotations
+
+import sympy
+
+from ..shapes import at_least, equal, equal_condition, to_expr
+from .spec import BOOL, FLOAT, OPT_SIZE, SIZE, Arg, LayerSpec, RuleContext, member_of, per_dim, register, show
+
+# -- MaxUnpool ---------------------------------------------------------------------------------
+
+
+def unpool_rule(ctx: RuleContext, shape, a, nd):
+    """torch's _unpool_output_size without output_size: (x - 1) * stride + kernel_size - 2 * padding per
+    spatial dim (stride None: the kernel); the indices have the input's shape."""
+    indices = ctx.inputs[1]
+    if tuple(indices) != tuple(shape):
+        if len(indices) != len(shape):
+            ctx.fail(f"the indices must have the input's shape {show(tuple(shape))}, got {len(indices)}-D "
+                     f"{show(tuple(indices))}", hint="pass the indices MaxPool gave with return_indices=True")
+        for x, i in zip(shape, indices, strict=True):
+            ctx.require(sympy.Eq(x, i), lambda: f"the indices must have the input's shape {show(tuple(shape))}, got "
+                        f"{show(tuple(indices))}")
+    k = per_dim(ctx, a["kernel_size"], nd, "kernel_size")
+    s = k if a["stride"] is None else per_dim(ctx, a["stride"], nd, "stride")
+    p = per_dim(ctx, a["padding"], nd, "padding")
+    ctx.positive(k, "kernel_size")
+    ctx.positive(s, "stride")
+    ctx.nonneg(p, "padding")
+    out = []
+    for x, ki, si, pi in zip(shape[-nd:], k, s, p, strict=True):
+        size = to_expr((x - 1) * si + ki - 2 * pi)
+        ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1 (input "
+                    f"{show(x)}, kernel {show(ki)}, stride {show(si)}, padding {show(pi)})", "padding")
+        out.append(size)
+    return (*shape[:-nd], *out)
+
+
+def unpool_family(nd: int) -> None:
+    args = (Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE), Arg("padding", 0, SIZE))
+    member_of("MaxUnpool", nd, args=args, rule=unpool_rule, short="maxunpool", tensors=("input", "indices"))
+
+
+# -- distances ---------------------------------------------------------------------------------
+
+
+def _broadcast(ctx: RuleContext, x: tuple, y: tuple) -> tuple:
+    """torch's broadcast shape of x and y, right-aligned: a dim of 1 stretches to the other."""
+    rank = max(len(x), len(y))
+    x, y = (sympy.Integer(1),) * (rank - len(x)) + tuple(x), (sympy.Integer(1),) * (rank - len(y)) + tuple(y)
+    out = []
+    for k, (p, q) in enumerate(zip(x, y, strict=True)):
+        if equal(p, 1) is True or equal(p, q) is True:
+            out.append(q)
+        elif equal(q, 1) is True:
+            out.append(p)
+        else:
+            ctx.require(equal_condition(p, q), lambda: f"the inputs must broadcast: dim {k} is {show(p)} in one and "
+                        f"{show(q)} in the other (or one be 1)")
+            out.append(p)
+    return tuple(out)
+
+
+def cosine_rule(ctx: RuleContext, shape, a):
+    """x1 and x2 broadcast to one shape; `dim` of that shape is reduced."""
+    common = _broadcast(ctx, shape, ctx.inputs[1])
+    r, d = len(common), a["dim"]
+    if not isinstance(d, (int, sympy.Integer)) or not -r <= int(d) < r:
+        ctx.fail(f"dim={show(d)} is out of range for the inputs' {r}-D broadcast shape (expected {-r} to {r - 1})",
+                 "dim")
+    if r == 1:
+        ctx.fail("the similarity of two 1-D tensors is a 0-d tensor, which a plan does not hold", "dim",
+                 hint="give the tensors a batch dim")
+    ctx.require(sympy.true if a["eps"] >= 0 else sympy.false, "eps must not be negative", "eps")
+    d = int(d) % r
+    return common[:d] + common[d + 1 :]
+
+
+def pairwise_rule(ctx: RuleContext, shape, a):
+    """The p-norm of x1 - x2 + eps over the last dim of their broadcast shape (kept as 1 with keepdim)."""
+    common = _broadcast(ctx, shape, ctx.inputs[1])
+    if len(common) == 1 and not a["keepdim"]:
+        ctx.fail("the distance of two 1-D tensors is a 0-d tensor, which a plan does not hold", None,
+                 hint="keepdim=True keeps the last dim as 1, or give the tensors a batch dim")
+    return (*common[:-1], sympy.Integer(1)) if a["keepdim"] else common[:-1]
+
+
+def register_pairs() -> None:
+    for nd in (1, 2, 3):
+        unpool_family(nd)
+    register(LayerSpec(name="CosineSimilarity", args=(Arg("dim", 1), Arg("eps", 1e-8, FLOAT)), rule=cosine_rule,
+                       tensors=("x1", "x2"), short="cosine"))
+    register(LayerSpec(name="PairwiseDistance", args=(Arg("p", 2.0, FLOAT), Arg("eps", 1e-6, FLOAT),
+                                                      Arg("keepdim", False, BOOL)),
+                       rule=pairwise_rule, tensors=("x1", "x2"), short="distance"))

@@ -1,0 +1,160 @@
+"""MaxUnpool1d/2d/3d, CosineSimilarity and PairwiseDistance against real torch, with random arguments and
+sizes: a plan names MaxPool's (output, indices) with return_indices=True and unpools them; two tensors are
+compared.  Both accept or both refuse; where both accept, every output's shape agrees, at concrete sizes and
+with every size a symbol (a dim of 1 that broadcasts stays a written 1: a symbol may be any size)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from test_codegen import module_class
+from test_sequence_layers import fvcore_count
+from torch import nn
+
+import convplan
+from convplan import PlanError
+from convplan.shapes import evaluate
+
+EXAMPLES = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 120)), deadline=None)
+
+
+def dims(shape, symbolic: bool, sizes: dict, tag: str) -> str:
+    out = []
+    for k, d in enumerate(shape):
+        if symbolic and d != 1:
+            sizes[f"{tag}{k}"] = d
+            out.append(f"{tag}{k}")
+        else:
+            out.append(str(d))
+    return "[" + ", ".join(out) + "]"
+
+
+def agree(text: str, sizes: dict, run, names: list[str]):
+    """`run()` gives torch's output shapes (or raises: torch refuses); the plan gives them at `sizes`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = [tuple(t.shape) for t in run()]
+        if any(0 in s or s == () for s in want):
+            want = None  # an empty tensor or a 0-d one: a plan refuses it
+    except RuntimeError as exc:
+        assume("invalid max index" not in str(exc))  # where the indices point: the data's, not the shapes'
+        want = None
+    except (ValueError, IndexError):
+        want = None
+    try:
+        plan = convplan.parse(text)
+    except PlanError as exc:
+        assert want is None, f"convplan refused what torch accepts ({want}):\n{text}{exc}"
+        return None
+    if want is None:
+        broken = [r for r in plan.requires if not evaluate(r.condition, sizes)]
+        assert broken, f"convplan accepted what torch refuses:\n{text}"
+        return None
+    nodes = {n.name: n for n in plan.graph.nodes}
+    got = [tuple(int(evaluate(d, sizes)) for d in nodes[name].shape) for name in names]
+    assert got == want, f"convplan says {got}, torch gives {want}:\n{text}"
+    return plan
+
+
+@st.composite
+def unpool_case(draw):
+    nd = draw(st.integers(1, 3))
+    batched = draw(st.booleans())
+    shape = (*((draw(st.integers(1, 2)),) if batched else ()), draw(st.integers(1, 3)),
+             *(draw(st.integers(1, 9)) for _ in range(nd)))
+    k = draw(st.integers(1, 4))
+    pool = {"kernel_size": k, "stride": draw(st.sampled_from([None, 1, 2, 3])), "padding": draw(st.integers(0, 2)),
+            "ceil_mode": draw(st.booleans())}
+    unpool = dict(pool) if draw(st.integers(0, 3)) else {
+        "kernel_size": draw(st.integers(1, 4)), "stride": draw(st.sampled_from([None, 1, 2])),
+        "padding": draw(st.integers(0, 2))}
+    unpool.pop("ceil_mode", None)
+    return nd, shape, pool, unpool
+
+
+@given(unpool_case())
+@EXAMPLES
+def test_max_unpool(case):
+    nd, shape, pool, unpool = case
+    x = torch.randn(*shape)
+    for symbolic in (False, True):
+        sizes: dict = {}
+        args = lambda a: ", ".join(f"{k}={v!r}" for k, v in a.items())  # noqa: E731
+        text = (f"plan T:\n    input x {dims(shape, symbolic, sizes, 'D')}\n"
+                f"    y, idx = MaxPool{nd}d({args(pool)}, return_indices=True)\n"
+                f"    out = MaxUnpool{nd}d(y, idx, {args(unpool)})\n")
+
+        def run():
+            y, idx = getattr(nn, f"MaxPool{nd}d")(**pool, return_indices=True)(x)
+            return y, idx, getattr(nn, f"MaxUnpool{nd}d")(**unpool)(y, idx)
+
+        agree(text, sizes, run, ["y", "idx", "out"])
+
+
+def test_unpool_needs_the_pools_indices_with_a_located_error():
+    text = ("plan T:\n    input x [N, 3, 8, 8]\n    y, idx = MaxPool2d(2, return_indices=True)\n"
+            "    z = Conv2d(y, 3, 3)\n    MaxUnpool2d(idx, 2)\n")
+    with pytest.raises(PlanError) as info:
+        convplan.parse(text)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.span.line) == ("E300", 5)
+    assert "the indices must have the input's shape (N, 3, 2, 2)" in d.message and "got (N, 3, 4, 4)" in d.message
+
+
+def test_unpool_builds_and_generates_code_that_inverts_the_pool():
+    plan = convplan.parse("plan SegNetish:\n    input [N, 3, H, W]\n    y, idx = MaxPool2d(2, return_indices=True)\n"
+                          "    Conv2d(3, 3, padding=1)\n    MaxUnpool2d(idx, 2)\n")
+    built = plan.build().eval()
+    generated = module_class(plan.to_source())().eval()
+    generated.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, 3, 10, 12)
+    with torch.no_grad():
+        out = built(x)
+        assert out.shape == (2, 3, 10, 12) and torch.equal(generated(x), out)
+        assert (out != 0).sum() <= 2 * 3 * 5 * 6  # one value per pooled window, zeros elsewhere
+
+
+def _broadcastable(draw, shape):
+    """Another shape: the same, with dims turned 1 or dropped from the front, now and then one that differs."""
+    other = [1 if draw(st.integers(0, 3)) == 0 else d for d in shape]
+    other = other[draw(st.integers(0, len(other) - 1)):] if draw(st.integers(0, 3)) == 0 else other
+    if draw(st.integers(0, 6)) == 0:
+        k = draw(st.integers(0, len(other) - 1))
+        other[k] = other[k] + 1
+    return tuple(other)
+
+
+@st.composite
+def distance_case(draw):
+    kind = draw(st.sampled_from(["CosineSimilarity", "PairwiseDistance"]))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    first, second = (shape, _broadcastable(draw, shape)) if draw(st.booleans()) else (_broadcastable(draw, shape),
+                                                                                      shape)
+    if kind == "CosineSimilarity":
+        args = {"dim": draw(st.integers(-4, 3)), "eps": draw(st.sampled_from([1e-8, 1e-3]))}
+    else:
+        args = {"p": draw(st.sampled_from([1.0, 2.0, 3.5])), "keepdim": draw(st.booleans())}
+    return kind, first, second, args
+
+
+@given(distance_case())
+@EXAMPLES
+def test_distances(case):
+    kind, first, second, args = case
+    a, b = torch.randn(*first), torch.randn(*second)
+    module = getattr(nn, kind)(**args)
+    for symbolic in (False, True):
+        sizes: dict = {}
+        call = ", ".join(["a", "b", *(f"{k}={v!r}" for k, v in args.items())])
+        text = (f"plan T:\n    input a {dims(first, symbolic, sizes, 'A')}\n"
+                f"    input b {dims(second, symbolic, sizes, 'B')}\n    out = {kind}({call})\n")
+        plan = agree(text, sizes, lambda: [module(a, b)], ["out"])
+        if plan is not None and not symbolic:
+            cost = plan.cost("fvcore")
+            assert (cost.at(**sizes), cost.skipped_ops) == fvcore_count(module, [a, b]), text
