@@ -20,6 +20,7 @@ from pathlib import Path
 from . import lalr
 from . import nodes as n
 from .errors import Span, fail
+from .nogc import paused
 
 MAX_SOURCE_CHARS = 1_000_000
 MAX_INT_DIGITS = 18  # sympy evaluates huge literals eagerly; nothing real needs more
@@ -184,6 +185,7 @@ def _tables() -> lalr.Tables | None:
     return tables
 
 
+@paused
 def parse_module(text: str, filename: str = "<plan>") -> n.Module:
     """Parse a whole .plan file.  Raises PlanError (never anything else) for bad text."""
     if len(text) > MAX_SOURCE_CHARS:
