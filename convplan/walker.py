@@ -49,6 +49,9 @@ class Walker:
         self.values.functions = Functions(st, self.values, self.binder)
         self.ops = OpCalls(st, self.binder)
         self.depth = 0  # bodies being walked, one inside the other
+        self.handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
+                         n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
+                         n.Pass: lambda s: None, n.Return: self._return}
 
     @property
     def frame(self) -> Frame:
@@ -130,18 +133,17 @@ class Walker:
             self.depth -= 1
 
     def _statement(self, stmt) -> None:
-        self.st.steps += 1
-        if self.st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
+        st = self.st
+        st.steps += 1
+        if st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
             self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
                             hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
             raise Abort
-        handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
-                    n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
-                    n.Pass: lambda s: None, n.Return: self._return}
-        start = len(self.st.nodes)
-        handlers[type(stmt)](stmt)
-        if self.frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
-            self.st.trace.append(Made(self.frame.file, stmt.span, start, len(self.st.nodes), self.frame.current.id))
+        start = len(st.nodes)
+        self.handlers[type(stmt)](stmt)
+        frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
+        if frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
+            st.trace.append(Made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
 
     def _bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -346,7 +348,8 @@ class Walker:
                 out = self._block_call(stmt, inputs)
             else:
                 out = self._layer_call(stmt, inputs)
-        self._bind(stmt.target, out, stmt.target_span or stmt.span)
+        if stmt.target is not None:
+            self._bind(stmt.target, out, stmt.target_span or stmt.span)
         self.frame.current = out
 
     def _function_stmt(self, stmt: n.Layer) -> None:
