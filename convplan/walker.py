@@ -19,7 +19,6 @@ from .arguments import Binder
 from .assertions import Assertions, Named
 from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
-from .graph import Node
 from .hints import source_text
 from .layercall import LayerCalls
 from .layers import REGISTRY
@@ -178,7 +177,7 @@ class Walker:
                 raise Skip
         dims = self._input_dims(stmt)
         name = self.st.node_name("x", stmt.name or "x", stmt.span)
-        tensor = self.st.add_node(Node(len(self.st.nodes), "input", name, (), tuple(dims), stmt.span))
+        tensor = self.st.new_node("input", name, (), tuple(dims), stmt.span)
         f.current = tensor  # first: the chain goes on even if the name is refused (no E244 on every line)
         try:
             self._bind(stmt.name or "x", tensor, stmt.span)
@@ -476,8 +475,7 @@ class Walker:
         name = self.st.node_name(call.name, target, span)
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
-        node = Node(len(self.st.nodes), call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
-        made = self.st.add_node(node)
+        made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
         self.st.layout([made.id], [t.id for t in inputs], aliases=False)
         return replace(made, tainted=tainted)
 
