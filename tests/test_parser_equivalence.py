@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
-from convplan import lalr, parser
+from convplan import lalr, nodebuilders, parser
 from convplan.errors import PlanError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ PLANS = sorted([*ROOT.glob("examples/*.plan"), *ROOT.glob("tests/**/*.plan")])
 def fast(text: str):
     """The fast loop's module, or "bail" where it hands the text to Lark."""
     body = text if text.endswith("\n") else text + "\n"
-    nodes = parser._Nodes("x.plan", body)
+    nodes = nodebuilders.NodeBuilders("x.plan", body)
     tables = parser._tables()
     try:
         return lalr.parse(body, tables, lalr.callbacks(tables, nodes), nodes, parser.PlanIndenter)
@@ -40,7 +40,7 @@ def reference(text: str):
         return parser.parse_tree(text, "x.plan")
     except (UnexpectedInput, parser._DedentError):
         return "refused"
-    except parser._TreeError:  # a literal too large, nesting too deep: found by the node builders
+    except nodebuilders.TreeError:  # a literal too large, nesting too deep: found by the node builders
         return "builder error"
 
 
@@ -48,7 +48,7 @@ def same(text: str) -> str:
     """Assert the two paths agree on `text`; returns which way it went."""
     try:
         got = fast(text)
-    except parser._TreeError:  # parse_module then asks Lark, so that a syntax error later in the file comes first
+    except nodebuilders.TreeError:  # parse_module then asks Lark, so that a syntax error later in the file comes first
         got = "builder error"
     want = reference(text)
     if want == "refused":
