@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from . import nodes as n
 from .errors import Span
+from .lalr import new_span
 
 MAX_INT_DIGITS = 18  # sympy evaluates huge literals eagerly; nothing real needs more
 MAX_DEPTH = 64  # nesting of expressions and tuples
@@ -25,6 +26,11 @@ class TreeError(Exception):
 
     def __init__(self, code: str, message: str, span: Span):
         self.code, self.message, self.span = code, message, span
+
+
+def _to(first: Span, last: Span) -> Span:
+    """From the start of `first` to the end of `last` (Span.to, made as the parser makes spans)."""
+    return new_span(first.line, first.col, last.end_line, last.end_col)
 
 
 class NodeBuilders:
@@ -49,17 +55,17 @@ class NodeBuilders:
         lines, begin, end = self._lines, self.begin, self.end
         i = bisect.bisect_right(lines, begin) - 1
         j = i if i + 1 == len(lines) or end < lines[i + 1] else bisect.bisect_right(lines, end) - 1
-        return Span(i + 1, begin - lines[i] + 1, j + 1, end - lines[j] + 1)
+        return new_span(i + 1, begin - lines[i] + 1, j + 1, end - lines[j] + 1)
 
     def _head(self, node_or_token) -> Span:
         """From the rule's first character (a keyword) to the end of `node_or_token`."""
         end = node_or_token[1] if isinstance(node_or_token, tuple) else node_or_token.span
-        return Span(*self._at(self.begin), end.end_line, end.end_col)
+        return new_span(*self._at(self.begin), end.end_line, end.end_col)
 
     def _keyword(self, word: str) -> Span:
         """The keyword the rule starts with."""
         line, col = self._at(self.begin)
-        return Span(line, col, line, col + len(word))
+        return new_span(line, col, line, col + len(word))
 
     # expressions
     def int(self, tok):
@@ -161,11 +167,11 @@ class NodeBuilders:
     def layer_stmt(self, call, *rest):
         expect = rest[-1] if rest else None
         end = (expect or call).span
-        return n.Layer(call, expect, call.span.to(end))
+        return n.Layer(call, expect, _to(call.span, end))
 
     def assign_call(self, target, call, *rest):
         stmt = self.layer_stmt(call, *rest)
-        return n.Layer(stmt.call, stmt.expect, target[1].to(stmt.span), target[0], target[1])
+        return n.Layer(stmt.call, stmt.expect, _to(target[1], stmt.span), target[0], target[1])
 
     def target_name(self, tok):
         return n.Name(tok[0], tok[1])
@@ -176,8 +182,8 @@ class NodeBuilders:
     def assign_unpack(self, first, *rest):
         *more, call = rest
         items = (n.Name(first[0], first[1]), *more)
-        targets = n.Targets(items, first[1].to(more[-1].span))
-        return n.Layer(call, None, first[1].to(call.span), targets=targets)
+        targets = n.Targets(items, _to(first[1], more[-1].span))
+        return n.Layer(call, None, _to(first[1], call.span), targets=targets)
 
     def ref_stmt(self, name):
         return n.Ref(name[0], name[1])
@@ -185,7 +191,7 @@ class NodeBuilders:
     def assign_expr(self, target, value):
         if isinstance(value, n.Call) and value.name not in n.SIZE_FUNCTIONS:  # `h = Conv2d(8)`: a layer
             return self.assign_call(target, value)
-        span = target[1].to(value.span)
+        span = _to(target[1], value.span)
         if isinstance(value, n.Name):  # `a = b`: a tensor's second name, or a number's (decided when checked)
             return n.Ref(value.id, span, target[0], target[1])
         return n.Let(target[0], value, span, target[1])
@@ -206,7 +212,7 @@ class NodeBuilders:
         return n.Merge(call, branches, call.span, None, None)
 
     def assign_merge(self, target, call, branches):
-        return n.Merge(call, branches, target[1].to(call.span), target[0], target[1])
+        return n.Merge(call, branches, _to(target[1], call.span), target[0], target[1])
 
     def residual_head(self, body, shortcut=()):
         # `residual: F  shortcut: S` is add(F(x), S(x)); no shortcut means S is the identity.
@@ -223,7 +229,7 @@ class NodeBuilders:
         return merge
 
     def assign_residual(self, target, merge):
-        return n.Merge(merge.call, merge.branches, target[1].to(merge.span), target[0], target[1])
+        return n.Merge(merge.call, merge.branches, _to(target[1], merge.span), target[0], target[1])
 
     def repeat_stmt(self, *rest):
         var = rest[0][0] if len(rest) == 3 else None
@@ -232,7 +238,7 @@ class NodeBuilders:
 
     def assign_repeat(self, target, *rest):
         stmt = self.repeat_stmt(*rest)
-        return replace(stmt, span=target[1].to(stmt.count.span), target=target[0], target_span=target[1])
+        return replace(stmt, span=_to(target[1], stmt.count.span), target=target[0], target_span=target[1])
 
     def assign_sequential(self, target, body):
         span = target[1]

@@ -10,15 +10,17 @@ stops (a syntax error), Lark refuses the text as well.
 from __future__ import annotations
 
 import random
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
 from convplan import lalr, nodebuilders, parser
-from convplan.errors import PlanError
+from convplan.errors import PlanError, Span
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = sorted([*ROOT.glob("examples/*.plan"), *ROOT.glob("tests/**/*.plan")])
@@ -186,3 +188,13 @@ def test_a_name_that_starts_with_a_constant_is_a_name(word):
     layer = parser.parse_module(text).plans[0].body[1]
     assert layer.call.args[0].value.id == word
     assert layer.call.args[1].value.value is True
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
+def test_the_parsers_spans_are_spans(line, col, end_line, end_col):
+    """lalr.new_span makes a Span without its __init__: the same value, hash, repr and frozenness."""
+    made, built = lalr.new_span(line, col, end_line, end_col), Span(line, col, end_line, end_col)
+    assert type(made) is Span and made == built and hash(made) == hash(built) and repr(made) == repr(built)
+    assert made.to(built) == built.to(made) == built
+    with pytest.raises(FrozenInstanceError):
+        made.line = 0
