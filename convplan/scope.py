@@ -275,8 +275,10 @@ class State:
         sliced one it is contiguous.  `contiguous`: always contiguous (contiguous(), Linear, LayerNorm)."""
         if contiguous:
             return
-        reordered = reorders or any(i in self.reordered for i in inputs)
-        strided = reordered or (aliases and (strides or any(i in self.strided for i in inputs[:1])))
+        # most plans have no view, slice or permute: both sets stay empty, and a layer's check skips the scans
+        reordered = reorders or bool(self.reordered) and any(i in self.reordered for i in inputs)
+        strided = reordered or (aliases and (strides or bool(self.strided) and any(i in self.strided
+                                                                                  for i in inputs[:1])))
         if strided:
             self.strided.update(made)
         if reordered:
