@@ -379,7 +379,10 @@ class Walker:
         if stmt.targets is None:
             self.bind(stmt.target, outs[0], stmt.target_span or stmt.span)
         else:
-            for name, out in zip(stmt.targets.names(), outs, strict=True):
+            names = stmt.targets.names()
+            if len(outs) == 1 < len(names) and outs[0].tainted:  # an operation that failed on what an error made:
+                outs = outs * len(names)  # each name stands for its input, as where a call fails (_call_or_stand_in)
+            for name, out in zip(names, outs, strict=True):
                 self.bind(name.id, out, name.span)
         self.frame.current = outs[0]
 
