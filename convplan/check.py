@@ -10,13 +10,12 @@ strict form: it raises PlanError when there is any error.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from dataclasses import dataclass, field
 
 from . import nodes as n
 from .errors import PlanError, TooManyErrors, did_you_mean
 from .graph import Graph
+from .nogc import paused
 from .overwrites import overwrite_warnings
 from .passes import run_passes
 from .requirements import Requirement, requirements, word_tails
@@ -50,27 +49,12 @@ class Checked:
         return tuple(sorted((*self.errors, *self.warnings), key=_position))
 
 
+@paused
 def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,
             library: dict | None = None) -> Checked:
     """Check `plan`, never raising for what the plan says: the result holds every node that could be
     computed, and the errors."""
-    with _collector_paused():
-        return _analyse(plan, source, filename, sizes, library)
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cycle collector off for one check (as it was before it, after).  A plan's dims are sums that
-    grow with it (named unknowns: thousands of terms), every node keeps its own, and each full collection
-    walks all of them: the collections alone grew with the square of the plan (0.4 s of 1.8 s at 1000 lines).
-    A check makes little cyclic garbage; what it makes is collected after it."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+    return _analyse(plan, source, filename, sizes, library)
 
 
 def _analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None,

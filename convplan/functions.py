@@ -18,7 +18,7 @@ from .arguments import Binder, Callee
 from .scope import Frame, Skip, State, check_name
 from .values import Values
 
-MAX_CALL_DEPTH = 32  # nested calls, recursion included (as blocks: walker.MAX_BLOCK_DEPTH)
+MAX_CALL_DEPTH = 32  # nested calls, recursion included (as blocks: blockcall.MAX_BLOCK_DEPTH)
 
 _FELL_OFF = object()
 

@@ -36,6 +36,10 @@ class LayerCalls:
         self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
         self.applied = _APPLIED  # (kind, shape, args) -> (output shape, RuleContext): see _apply
         self.bound: dict = {}  # (kind, literal arguments) -> (arguments, names written): see _bind
+        # A call on input shapes it met before, where resolving it reported nothing, is not resolved again (the
+        # binding, the inferred arguments, torch's order, the rule): see _call_key
+        self.called: dict = {}
+        self.reads: dict = {}  # id(call) -> (call, the names its arguments read, or None if one holds a `?`)
 
     def node(self, stmt: n.Layer, prev: Node, others: tuple = ()) -> Node:
         """The layer on `prev` (and `others`, the further tensors of a kind that takes several)."""
@@ -44,6 +48,40 @@ class LayerCalls:
         if spec is None:
             self._unknown(call)
             raise Skip
+        shape = prev.shape
+        key = self._call_key(spec, call, prev, others)
+        done = self.called.get(key) if key is not None else None
+        if done is None:
+            reports = self.diag.reports
+            args, given, written, out, rule = self._resolve(spec, call, prev, others)
+            if key is not None and self.diag.reports == reports:
+                self.called[key] = dict(args), given, written, out, rule
+        else:
+            args, given, written, out, rule = done
+            args = dict(args)
+            if spec.last_dim_features:  # reads the layers before: not part of the key
+                self._flatten_missing(spec, call, prev)
+        fit_targets(self.diag, spec.name, stmt, out)
+        first = stmt.targets.items[0] if stmt.targets else None  # `out, (h, c) = LSTM(...)`: named `out`
+        name = self.st.node_name(spec.short or spec.name.lower(), first.id if first else stmt.target,
+                                 first.span if first else stmt.target_span)
+        self._report(spec, call, rule, name, shape)
+        if stmt.expect is not None:
+            out = self.assertions.check(stmt, spec, out, shape, args, name)
+        inputs = (prev.id, *(o.id for o in others))
+        if isinstance(out, Several):  # LSTM's `out, (h, c)`: the first output's node, an item node per other
+            node = Node(len(self.st.nodes), "layer", name, inputs, out, stmt.span, spec.name, args, given,
+                        written=written)
+            names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
+            made = self.st.add_several(node, out, names)
+            return self.st.nodes[made[0].id]
+        tensor = self.st.new_node("layer", name, inputs, out, stmt.span, kind=spec.name, args=args, given=given,
+                                  written=written)
+        return self.st.nodes[tensor.id]
+
+    def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple:
+        """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
+        (and `others`')."""
         shape = prev.shape
         self._check_rank(spec, shape, call)
         if spec.indices and prev.op != "input":
@@ -72,21 +110,37 @@ class LayerCalls:
                             hints=[exc.hint, f"the input here is {show_shape(shape)}", order],
                             fixes=[order_fix, value_fix])
             raise Skip from None
-        fit_targets(self.diag, spec.name, stmt, out)
-        first = stmt.targets.items[0] if stmt.targets else None  # `out, (h, c) = LSTM(...)`: named `out`
-        name = self.st.node_name(spec.short or spec.name.lower(), first.id if first else stmt.target,
-                                 first.span if first else stmt.target_span)
-        self._report(spec, call, rule, name, shape)
-        if stmt.expect is not None:
-            out = self.assertions.check(stmt, spec, out, shape, args, name)
-        node = Node(len(self.st.nodes), "layer", name, (prev.id, *(o.id for o in others)), out, stmt.span, spec.name,
-                    args, given,
-                    written=written)
-        if isinstance(out, Several):  # LSTM's `out, (h, c)`: the first output's node, an item node per other
-            names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
-            made = self.st.add_several(node, out, names)
-            return self.st.nodes[made[0].id]
-        return self.st.nodes[self.st.add_node(node).id]
+        return args, given, written, out, rule
+
+    def _call_key(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple | None:
+        """What decides `_resolve`'s result, for `called`: the kind, every input tensor's shape, whether the
+        first is a plan input (E305), and the arguments' literals (a stack repeats the same line), or else
+        where the call is written (file and span: one call, whatever object the walker made of it) with the
+        number of its non-tensor arguments and the values of the names they read (a block's line, called again
+        with the same parameters).  None for a call with a `?` (each makes a new unknown) and for a dim of many
+        terms (hashing a long sum walks it)."""
+        shape = prev.shape
+        shapes = (shape, *(o.shape for o in others))
+        if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for s in shapes for d in s):
+            return None
+        head = (shapes, spec.indices and prev.op != "input")
+        literal = _literal_key(spec, call)
+        if literal is not None:
+            return literal, *head
+        entry = self.reads.get(id(call))
+        if entry is None or entry[0] is not call:
+            entry = self.reads[id(call)] = call, _names_read(call)  # the call kept: its id stays its own
+        read = entry[1]
+        if read is None:
+            return None
+        names = self.st.frame.names
+        key = (spec.name, self.st.frame.file, call.span, len(call.args), *head,
+               *(_typed(names.get(name, _MISSING)) for name in read))
+        try:
+            hash(key)
+        except TypeError:  # a value that cannot be a key (none is, today)
+            return None
+        return key
 
     def _unknown(self, call: n.Call) -> None:
         """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
@@ -286,6 +340,42 @@ def _literal_key(spec: LayerSpec, call: n.Call) -> tuple | None:
             return None
         key.append((a.name, kind, repr(value.value) if kind is n.Float else value.value))
     return tuple(key)
+
+
+_MISSING = object()
+_PARTS = {n.BinOp: ("left", "right"), n.BoolOp: ("left", "right"), n.Neg: ("operand",), n.Not: ("operand",),
+          n.IfExp: ("cond", "then", "orelse")}
+_ITEMS = {n.Tuple: "items", n.Compare: "operands"}
+
+
+def _names_read(call: n.Call) -> tuple[str, ...] | None:
+    """The names a call's arguments read, in order (repeats kept); None where one holds a `?` or syntax this
+    does not know (nothing to key on)."""
+    names: list[str] = []
+    return tuple(names) if all(_read(a.value, names) for a in call.args) else None
+
+
+def _read(expr, names: list) -> bool:
+    kind = type(expr)
+    if kind in _LITERALS:
+        return True
+    if kind is n.Name:
+        names.append(expr.id)
+        return True
+    if kind is n.Call:  # max(), min(), a def: its value depends on its arguments alone
+        return all(_read(a.value, names) for a in expr.args)
+    if kind in _PARTS:
+        return all(_read(getattr(expr, part), names) for part in _PARTS[kind])
+    if kind in _ITEMS:
+        return all(_read(item, names) for item in getattr(expr, _ITEMS[kind]))
+    return False  # a `?` (n.Unknown), or anything new
+
+
+def _typed(value):
+    """A value with its type, for a key: 1, 1.0 and True are equal in Python (and sympy's 1 equals 1.0)."""
+    if type(value) is tuple:
+        return tuple, tuple(_typed(v) for v in value)
+    return type(value), value
 
 
 def arg_span(call: n.Call, arg: str | None):

@@ -32,8 +32,11 @@ def run_passes(graph: Graph, passes=None) -> Graph:
 def params(graph: Graph) -> None:
     """meta["params"]: the number of parameters of each node, by its kind's count in the registry (0 for
     inputs and functions; a learnable tensor's elements).  A stage of identical blocks repeats (kind,
-    arguments): counted once."""
-    counted: dict = {}
+    arguments): counted once.  The layers of a stack share their argument objects (layercall.py keeps a
+    call's resolution), so they are looked up by identity first: hashing the values (sympy integers hash in
+    Python, ~12 a Conv2d) was most of this pass."""
+    counted: dict = {}  # (kind, arguments) -> count
+    same: dict = {}  # (kind, argument names, ids of their values) -> count; the graph keeps the values alive
     for node in graph.nodes:
         if node.op == "param":  # a learnable tensor: its elements
             node.meta["params"] = sympy.Mul(*node.shape)
@@ -41,15 +44,21 @@ def params(graph: Graph) -> None:
         if node.op != "layer":
             node.meta["params"] = sympy.Integer(0)
             continue
-        try:
-            key = (node.kind, tuple(node.args.items()))
-            hash(key)
-        except TypeError:  # an argument value that cannot be a key: just count
-            key = None
-        if key is None or key not in counted:
-            value = to_expr(node.spec.count(node.args))
-            if key is None:
-                node.meta["params"] = value
-                continue
-            counted[key] = value
-        node.meta["params"] = counted[key]
+        args = node.args
+        ident = (node.kind, *args, *map(id, args.values()))
+        value = same.get(ident)
+        if value is None:
+            value = same[ident] = _count(node, counted)
+        node.meta["params"] = value
+
+
+def _count(node, counted: dict):
+    """The node's count, kept per (kind, arguments) where the values can be a key."""
+    try:
+        key = (node.kind, tuple(node.args.items()))
+        hash(key)
+    except TypeError:  # an argument value that cannot be a key: just count
+        return to_expr(node.spec.count(node.args))
+    if key not in counted:
+        counted[key] = to_expr(node.spec.count(node.args))
+    return counted[key]

@@ -18,7 +18,7 @@ from .errors import Edit, Fix, Span, did_you_mean, rename_fix
 from .scope import Made, Skip, State, Tensor, Value, check_name
 from .shapes import ceildiv, decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
 
-MAX_INT_DIGITS = 18  # as for literals (parser.py)
+MAX_INT_DIGITS = 18  # as for literals (nodebuilders.py)
 MAX_EXPONENT = 64  # of `**`: 2**i for the dilations of a deep stack, not towers
 
 _MISSING = object()

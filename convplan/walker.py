@@ -17,21 +17,20 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions, Named
+from .blockcall import BlockCalls
 from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
-from .graph import Node
 from .hints import source_text
 from .layercall import LayerCalls
 from .layers import REGISTRY
 from .merges import MERGES, MergeError
 from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
 from .ops import OPS
-from .scope import Abort, BlockSource, Frame, Made, Skip, State, Tensor, check_name
-from .shapes import at_least, dim, equal_condition, pyrepr, stand_in
+from .scope import Abort, Frame, Made, Skip, State, Tensor, check_name
+from .shapes import at_least, dim, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
 
-MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
 MAX_NESTING = 100  # bodies inside bodies (blocks, repeats, ifs, branches), all files together
 MAX_REPEAT = 10_000
 MAX_STEPS = 100_000  # statements executed while unrolling
@@ -48,7 +47,11 @@ class Walker:
         self.layers = LayerCalls(st, self.binder, self.assertions)
         self.values.functions = Functions(st, self.values, self.binder)
         self.ops = OpCalls(st, self.binder)
+        self.blocks = BlockCalls(self)
         self.depth = 0  # bodies being walked, one inside the other
+        self.handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
+                         n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
+                         n.Pass: lambda s: None, n.Return: self._return}
 
     @property
     def frame(self) -> Frame:
@@ -68,7 +71,7 @@ class Walker:
             span = body[0].span if body else plan.span
             self.diag.error("E200", "a plan starts with its input, e.g. `input [N, C, L]`", span)
             return root
-        self._body(body)
+        self.body(body)
         return root
 
     def _params(self, plan: n.PlanDef) -> None:
@@ -108,7 +111,7 @@ class Walker:
 
     # -- bodies ----------------------------------------------------------------------------
 
-    def _body(self, stmts, nested: bool = False) -> None:
+    def body(self, stmts, nested: bool = False) -> None:
         if self.depth >= MAX_NESTING:
             self.diag.error("E262", f"statements nest more than {MAX_NESTING} deep", stmts[0].span if stmts else
                             Span(1, 1, 1, 1), hints=["move the inner part into a block of its own"])
@@ -130,20 +133,19 @@ class Walker:
             self.depth -= 1
 
     def _statement(self, stmt) -> None:
-        self.st.steps += 1
-        if self.st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
+        st = self.st
+        st.steps += 1
+        if st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
             self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
                             hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
             raise Abort
-        handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
-                    n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
-                    n.Pass: lambda s: None, n.Return: self._return}
-        start = len(self.st.nodes)
-        handlers[type(stmt)](stmt)
-        if self.frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
-            self.st.trace.append(Made(self.frame.file, stmt.span, start, len(self.st.nodes), self.frame.current.id))
+        start = len(st.nodes)
+        self.handlers[type(stmt)](stmt)
+        frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
+        if frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
+            st.trace.append(Made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
 
-    def _bind(self, name: str | None, value, span: Span) -> None:
+    def bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
             return
         check_name(self.diag, name, span, "name")
@@ -169,17 +171,17 @@ class Walker:
             self.diag.error("E206", "an input belongs at the top level of a plan or block", stmt.span)
             raise Skip
         if f.block is not None:
-            return self._block_input(stmt)
+            return self.blocks.input(stmt)
         for d in stmt.shape.dims:
             if isinstance(d, n.Ellipsis_):
                 self.diag.error("E207", "`...` stands for leading dims only in a block's input pattern", d.span)
                 raise Skip
         dims = self._input_dims(stmt)
         name = self.st.node_name("x", stmt.name or "x", stmt.span)
-        tensor = self.st.add_node(Node(len(self.st.nodes), "input", name, (), tuple(dims), stmt.span))
+        tensor = self.st.new_node("input", name, (), tuple(dims), stmt.span)
         f.current = tensor  # first: the chain goes on even if the name is refused (no E244 on every line)
         try:
-            self._bind(stmt.name or "x", tensor, stmt.span)
+            self.bind(stmt.name or "x", tensor, stmt.span)
         except Skip:
             if stmt.name is None:
                 self.diag.add_hint("an unnamed input is called `x`: rename that dim, or name the input "
@@ -221,18 +223,18 @@ class Walker:
             self.diag.error("E205", f"an input dim must be positive, got {pyrepr(value)}", span)
 
     def _let(self, stmt: n.Let) -> None:
-        self._bind(stmt.name, self.values.eval(stmt.value, stmt.name), stmt.name_span)
+        self.bind(stmt.name, self.values.eval(stmt.value, stmt.name), stmt.name_span)
 
     def _ref(self, stmt: n.Ref) -> None:
         value = self.values.lookup(n.Name(stmt.name, stmt.span if stmt.target is None else _tail(stmt)))
         if stmt.target is not None and not isinstance(value, Tensor):  # `a = b` of numbers
-            self._bind(stmt.target, value, stmt.target_span)
+            self.bind(stmt.target, value, stmt.target_span)
             return
         if not isinstance(value, Tensor):
             self.diag.error("E240", f"{stmt.name!r} is {what_is(value)}, not a tensor", stmt.span,
                             hints=["a name on its own line continues the chain from that tensor"])
             raise Skip
-        self._bind(stmt.target, value, stmt.target_span or stmt.span)
+        self.bind(stmt.target, value, stmt.target_span or stmt.span)
         self.frame.current = value
 
     def _return(self, stmt: n.Return) -> None:
@@ -284,7 +286,7 @@ class Walker:
             f.containers.pop()
             f.prefix, f.counts = saved
         if f.current is not None:
-            self._bind(stmt.target, f.current, stmt.target_span)
+            self.bind(stmt.target, f.current, stmt.target_span)
 
     def _unroll(self, stmt: n.Repeat, count: int) -> None:
         f = self.frame
@@ -296,7 +298,7 @@ class Walker:
                 f.names[stmt.var] = sympy.Integer(i)
             f.loop += (i,)
             try:
-                self._body(stmt.body, nested=True)
+                self.body(stmt.body, nested=True)
             finally:
                 f.loop = f.loop[:-1]
         if stmt.var:
@@ -306,7 +308,7 @@ class Walker:
                 f.names[stmt.var] = saved
 
     def _if(self, stmt: n.If) -> None:
-        self._body(stmt.body if self.values.truth(stmt.cond) else stmt.orelse, nested=True)
+        self.body(stmt.body if self.values.truth(stmt.cond) else stmt.orelse, nested=True)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -317,13 +319,13 @@ class Walker:
             return self._function_stmt(stmt)
         inputs, rest = self._tensor_args(call)
         if call.name in OPS:
-            outs = self.ops.call(stmt, self._with_current(inputs, OPS[call.name].tensors, call), rest)
+            outs = self.ops.call(stmt, self.with_current(inputs, OPS[call.name].tensors, call), rest)
             return self._bind_outputs(stmt, outs)
         if call.name == PARAMETER and call.name not in self.frame.namespace:
             if inputs:
                 self.diag.error("E242", "Parameter takes no tensor", call.span)
                 raise Skip
-            self._bind(stmt.target, self.ops.parameter(stmt, rest), stmt.target_span)
+            self.bind(stmt.target, self.ops.parameter(stmt, rest), stmt.target_span)
             return None  # the chain goes on from the tensor before it
         if stmt.targets is not None and (call.name in MERGES or call.name in self.frame.namespace):
             self.diag.error("E246", f"{call.name} gives one tensor, but the statement names "
@@ -336,17 +338,18 @@ class Walker:
             tainted = any(t.tainted for t in inputs)
             return self._bind_outputs(stmt, [Tensor(i, tainted) for i in _leaf_ids(node.unpack or (node.id,))])
         if call.name in MERGES:
-            out = self._merge(call, rest, self._with_current(inputs, 2, call), stmt.target, stmt.span)
+            out = self._merge(call, rest, self.with_current(inputs, 2, call), stmt.target, stmt.span)
             if stmt.expect is not None:
                 self.assertions.check(stmt, Named(call.name), self.st.nodes[out.id].shape)
         else:
             if len(rest) != len(call.args):
                 stmt = replace(stmt, call=replace(call, args=rest))
             if call.name in self.frame.namespace:
-                out = self._block_call(stmt, inputs)
+                out = self.blocks.call(stmt, inputs)
             else:
                 out = self._layer_call(stmt, inputs)
-        self._bind(stmt.target, out, stmt.target_span or stmt.span)
+        if stmt.target is not None:
+            self.bind(stmt.target, out, stmt.target_span or stmt.span)
         self.frame.current = out
 
     def _function_stmt(self, stmt: n.Layer) -> None:
@@ -374,10 +377,13 @@ class Walker:
     def _bind_outputs(self, stmt: n.Layer, outs: list[Tensor]) -> None:
         """Each output to the name the statement gives it; the chain goes on from the first."""
         if stmt.targets is None:
-            self._bind(stmt.target, outs[0], stmt.target_span or stmt.span)
+            self.bind(stmt.target, outs[0], stmt.target_span or stmt.span)
         else:
-            for name, out in zip(stmt.targets.names(), outs, strict=True):
-                self._bind(name.id, out, name.span)
+            names = stmt.targets.names()
+            if len(outs) == 1 < len(names) and outs[0].tainted:  # an operation that failed on what an error made:
+                outs = outs * len(names)  # each name stands for its input, as where a call fails (_call_or_stand_in)
+            for name, out in zip(names, outs, strict=True):
+                self.bind(name.id, out, name.span)
         self.frame.current = outs[0]
 
     def _tensor_args(self, call: n.Call):
@@ -426,7 +432,7 @@ class Walker:
             raise Skip
         return True
 
-    def _with_current(self, inputs: list, needed: int, call: n.Call) -> list:
+    def with_current(self, inputs: list, needed: int, call: n.Call) -> list:
         """Inputs for a call that takes `needed` tensors: the chain's value fills the first place."""
         if len(inputs) < needed:
             inputs = [self._need_current(call.span), *inputs]
@@ -460,15 +466,15 @@ class Walker:
         outs = []
         for branch in stmt.branches:
             f.current = start
-            self._body(branch.body, nested=True)
-            self._bind(branch.name, f.current, branch.span)
+            self.body(branch.body, nested=True)
+            self.bind(branch.name, f.current, branch.span)
             outs.append(f.current)
         if len(outs) < 2:
             self.diag.error("E333", f"{stmt.call.name} needs at least two branches, got {len(outs)}", stmt.span,
                             hints=["an empty branch (`pass`) is the identity"])
             raise Skip
         out = self._merge(stmt.call, stmt.call.args, outs, stmt.target, stmt.span)
-        self._bind(stmt.target, out, stmt.target_span or stmt.span)
+        self.bind(stmt.target, out, stmt.target_span or stmt.span)
         f.current = out
 
     def _merge(self, call: n.Call, options, inputs: list, target: str | None, span: Span) -> Tensor:
@@ -500,98 +506,9 @@ class Walker:
         name = self.st.node_name(call.name, target, span)
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
-        node = Node(len(self.st.nodes), call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
-        made = self.st.add_node(node)
+        made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
         self.st.layout([made.id], [t.id for t in inputs], aliases=False)
         return replace(made, tainted=tainted)
-
-    # -- blocks ----------------------------------------------------------------------------
-
-    def _block_call(self, stmt: n.Layer, inputs: list) -> Tensor:
-        call, caller = stmt.call, self.frame
-        src: BlockSource = caller.namespace[call.name]
-        block = src.definition
-        wanted = sum(isinstance(s, n.Input) for s in block.body)
-        if wanted == 0:
-            self.diag.error("E210", f"block {block.name} has no input statement", call.name_span,
-                            notes=[(f"block {block.name} is defined here", block.name_span, src.file, src.source)])
-            raise Skip
-        inputs = self._with_current(inputs, wanted, call) if len(inputs) < wanted else inputs
-        if len(inputs) != wanted:
-            self.diag.error("E211", f"block {block.name} takes {wanted} tensor{'s' * (wanted != 1)}, "
-                            f"got {len(inputs)}", call.span)
-            raise Skip
-        if len(self.diag.frames) > MAX_BLOCK_DEPTH:
-            self.diag.error("E260", f"blocks nest more than {MAX_BLOCK_DEPTH} deep (does {block.name} call itself "
-                            "without end?)", call.name_span)
-            raise Skip
-        given = self.binder.block(block, call)
-        prefix = self.st.node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
-        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block)
-        note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
-        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs),
-                      containers=[module])
-        self.diag.frames.append(frame)
-        try:
-            for p in block.params:
-                frame.names[p.name] = given[p.name] if p.name in given else self.values.eval(p.default, p.name)
-            self._body(block.body)
-        finally:
-            self.diag.frames.pop()
-        result = frame.outputs[0] if frame.outputs else frame.current
-        if result is None:
-            raise Skip
-        self.st.close_block(module, tuple(t.id for t in inputs), result.id, frame.names)
-        if any(t.tainted for t in inputs) or (frame.current is not None and frame.current.tainted):
-            result = replace(result, tainted=True)
-        if stmt.expect is not None:
-            self.assertions.check(stmt, Named(block.name), self.st.nodes[result.id].shape)
-        return result
-
-    def _block_input(self, stmt: n.Input) -> None:
-        f = self.frame
-        tensor = f.pending.pop(0)
-        shape = self.st.nodes[tensor.id].shape
-        self._bind_pattern(stmt.shape, shape, f.block)
-        self._bind(stmt.name, tensor, stmt.span)
-        f.current = tensor
-
-    def _bind_pattern(self, pattern: n.Shape, shape: tuple, block: n.BlockDef) -> None:
-        """Match the caller's input shape against `input [N, C, H, W]`: new names bind, others must agree."""
-        dims = pattern.dims
-        rest = [i for i, d in enumerate(dims) if isinstance(d, n.Ellipsis_)]
-        if len(rest) > 1:
-            self.diag.error("E207", "an input pattern has at most one `...`", dims[rest[1]].span)
-            raise Skip
-        if rest:
-            head, tail = dims[: rest[0]], dims[rest[0] + 1:]
-            fits = len(shape) >= len(head) + len(tail)
-            pairs = [*zip(head, shape, strict=False), *zip(tail, shape[len(shape) - len(tail):], strict=False)]
-        else:
-            fits = len(shape) == len(dims)
-            pairs = list(zip(dims, shape, strict=False))
-        if not fits:
-            want = f"{'at least ' if rest else ''}{len(dims) - len(rest)}-D"
-            self.diag.error("E212", f"block {block.name} expects a {want} input, got {len(shape)}-D "
-                            f"{show_shape(shape)}", pattern.span)
-            raise Skip
-        for d, actual in pairs:
-            self._bind_dim(d, actual, shape, block)
-
-    def _bind_dim(self, d, actual, shape, block: n.BlockDef) -> None:
-        if isinstance(d, n.Name) and d.id not in self.frame.names:
-            check_name(self.diag, d.id, d.span, "dim name")
-            self.frame.names[d.id] = actual
-            return
-        want = self.values.int(d, "an input dim")
-        cond = equal_condition(want, actual)
-        if cond is sympy.false:
-            self.diag.error("E213", f"block {block.name} expects this dim to be {pyrepr(want)}, got "
-                            f"{pyrepr(actual)} (the input is {show_shape(shape)})", d.span)
-            raise Skip
-        if cond is not sympy.true:
-            self.st.conds.append((cond, f"{block.name}: the input dim {pyrepr(actual)} must be {pyrepr(want)}",
-                                  block.name, d.span, shape))
 
 
 def _leaf_ids(unpack: tuple) -> list[int]:

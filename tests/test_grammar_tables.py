@@ -11,7 +11,7 @@ import lark
 import pytest
 
 from convplan import _grammar_tables as tables
-from convplan import parser
+from convplan import nodebuilders, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted(ROOT.glob("examples/**/*.plan")) + sorted((ROOT / "tests" / "golden" / "errors").glob("*.plan"))
@@ -95,12 +95,12 @@ def test_the_shipped_lalr_tables_parse_as_a_fresh_analysis():
         body = text if text.endswith("\n") else text + "\n"
         results = []
         for t in (shipped, fresh):
-            nodes = parser._Nodes("x.plan", body)
+            nodes = nodebuilders.NodeBuilders("x.plan", body)
             try:
                 results.append(lalr.parse(body, t, lalr.callbacks(t, nodes), nodes, parser.PlanIndenter))
             except lalr.Bail:
                 results.append("bail")
-            except parser._TreeError as exc:
+            except nodebuilders.TreeError as exc:
                 results.append(exc.code)
         assert results[0] == results[1]
 

@@ -10,15 +10,17 @@ stops (a syntax error), Lark refuses the text as well.
 from __future__ import annotations
 
 import random
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
-from convplan import lalr, parser
-from convplan.errors import PlanError
+from convplan import lalr, nodebuilders, parser
+from convplan.errors import PlanError, Span
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = sorted([*ROOT.glob("examples/*.plan"), *ROOT.glob("tests/**/*.plan")])
@@ -27,7 +29,7 @@ PLANS = sorted([*ROOT.glob("examples/*.plan"), *ROOT.glob("tests/**/*.plan")])
 def fast(text: str):
     """The fast loop's module, or "bail" where it hands the text to Lark."""
     body = text if text.endswith("\n") else text + "\n"
-    nodes = parser._Nodes("x.plan", body)
+    nodes = nodebuilders.NodeBuilders("x.plan", body)
     tables = parser._tables()
     try:
         return lalr.parse(body, tables, lalr.callbacks(tables, nodes), nodes, parser.PlanIndenter)
@@ -40,7 +42,7 @@ def reference(text: str):
         return parser.parse_tree(text, "x.plan")
     except (UnexpectedInput, parser._DedentError):
         return "refused"
-    except parser._TreeError:  # a literal too large, nesting too deep: found by the node builders
+    except nodebuilders.TreeError:  # a literal too large, nesting too deep: found by the node builders
         return "builder error"
 
 
@@ -48,7 +50,7 @@ def same(text: str) -> str:
     """Assert the two paths agree on `text`; returns which way it went."""
     try:
         got = fast(text)
-    except parser._TreeError:  # parse_module then asks Lark, so that a syntax error later in the file comes first
+    except nodebuilders.TreeError:  # parse_module then asks Lark, so that a syntax error later in the file comes first
         got = "builder error"
     want = reference(text)
     if want == "refused":
@@ -186,3 +188,13 @@ def test_a_name_that_starts_with_a_constant_is_a_name(word):
     layer = parser.parse_module(text).plans[0].body[1]
     assert layer.call.args[0].value.id == word
     assert layer.call.args[1].value.value is True
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
+def test_the_parsers_spans_are_spans(line, col, end_line, end_col):
+    """lalr.new_span makes a Span without its __init__: the same value, hash, repr and frozenness."""
+    made, built = lalr.new_span(line, col, end_line, end_col), Span(line, col, end_line, end_col)
+    assert type(made) is Span and made == built and hash(made) == hash(built) and repr(made) == repr(built)
+    assert made.to(built) == built.to(made) == built
+    with pytest.raises(FrozenInstanceError):
+        made.line = 0

@@ -100,3 +100,13 @@ def test_an_unread_output_is_underscore_in_the_generated_code():
     plan = convplan.parse("plan P:\n    input [N, C, L]\n    a, b, c = split(2, dim=2)\n    output c\n").bind(L=6)
     assert "_, _, c = x.split(2, dim=2)" in plan.to_source()
     assert plan.verify().ok
+
+
+@pytest.mark.parametrize("op", ["a, b = chunk(2, dim=2)", "a, (b, c) = split((1, 1, 1), dim=2)"])
+def test_an_operation_on_a_failed_lines_output_reports_that_error_only(op):
+    """chunk of what a refused Conv1d passed on (a 2-D input: no dim 2) is not reported again, and each of
+    its names stands for that input, so the lines that use them are still checked (was: a traceback)."""
+    text = f"plan P:\n    input x [N, L]\n    Conv1d(8.0, 3)\n    {op}\n    b\n    Linear(4)\n"
+    result = convplan.analyse(text)
+    assert [d.code for d in result.diagnostics] == ["E106"]
+    assert result.plan.graph.nodes[-1].shape[-1] == 4

@@ -1,0 +1,113 @@
+"""A block called: its input tensors matched against its `input` patterns (a new name binds the caller's
+dim, a known one must agree: a requirement where it cannot be decided), its arguments bound where the
+call is, its body walked by the walker in a frame of its own, whose node names, submodule and notes say
+where the block was called.  The result is the block's output tensor."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sympy
+
+from . import nodes as n
+from .assertions import Named
+from .scope import BlockSource, Frame, Skip, Tensor, check_name
+from .shapes import equal_condition, pyrepr
+from .show import show_shape
+
+MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
+
+
+class BlockCalls:
+    def __init__(self, walker):
+        self.walker, self.st, self.diag = walker, walker.st, walker.diag
+        self.values, self.binder, self.assertions = walker.values, walker.binder, walker.assertions
+
+    def call(self, stmt: n.Layer, inputs: list) -> Tensor:
+        """The block `stmt` calls, on `inputs` (the chain's value first where it names fewer): its arguments
+        bound, its body walked in a frame of its own; its output."""
+        call, caller = stmt.call, self.st.frame
+        src: BlockSource = caller.namespace[call.name]
+        block = src.definition
+        wanted = sum(isinstance(s, n.Input) for s in block.body)
+        if wanted == 0:
+            self.diag.error("E210", f"block {block.name} has no input statement", call.name_span,
+                            notes=[(f"block {block.name} is defined here", block.name_span, src.file, src.source)])
+            raise Skip
+        inputs = self.walker.with_current(inputs, wanted, call) if len(inputs) < wanted else inputs
+        if len(inputs) != wanted:
+            self.diag.error("E211", f"block {block.name} takes {wanted} tensor{'s' * (wanted != 1)}, "
+                            f"got {len(inputs)}", call.span)
+            raise Skip
+        if len(self.diag.frames) > MAX_BLOCK_DEPTH:
+            self.diag.error("E260", f"blocks nest more than {MAX_BLOCK_DEPTH} deep (does {block.name} call itself "
+                            "without end?)", call.name_span)
+            raise Skip
+        given = self.binder.block(block, call)
+        prefix = self.st.node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
+        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block)
+        note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
+        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs),
+                      containers=[module])
+        self.diag.frames.append(frame)
+        try:
+            for p in block.params:
+                frame.names[p.name] = given[p.name] if p.name in given else self.values.eval(p.default, p.name)
+            self.walker.body(block.body)
+        finally:
+            self.diag.frames.pop()
+        result = frame.outputs[0] if frame.outputs else frame.current
+        if result is None:
+            raise Skip
+        self.st.close_block(module, tuple(t.id for t in inputs), result.id, frame.names)
+        if any(t.tainted for t in inputs) or (frame.current is not None and frame.current.tainted):
+            result = replace(result, tainted=True)
+        if stmt.expect is not None:
+            self.assertions.check(stmt, Named(block.name), self.st.nodes[result.id].shape)
+        return result
+
+    def input(self, stmt: n.Input) -> None:
+        """A block's `input` statement: the next of the caller's tensors, its shape matched to the pattern."""
+        f = self.st.frame
+        tensor = f.pending.pop(0)
+        shape = self.st.nodes[tensor.id].shape
+        self._bind_pattern(stmt.shape, shape, f.block)
+        self.walker.bind(stmt.name, tensor, stmt.span)
+        f.current = tensor
+
+    def _bind_pattern(self, pattern: n.Shape, shape: tuple, block: n.BlockDef) -> None:
+        """Match the caller's input shape against `input [N, C, H, W]`: new names bind, others must agree."""
+        dims = pattern.dims
+        rest = [i for i, d in enumerate(dims) if isinstance(d, n.Ellipsis_)]
+        if len(rest) > 1:
+            self.diag.error("E207", "an input pattern has at most one `...`", dims[rest[1]].span)
+            raise Skip
+        if rest:
+            head, tail = dims[: rest[0]], dims[rest[0] + 1:]
+            fits = len(shape) >= len(head) + len(tail)
+            pairs = [*zip(head, shape, strict=False), *zip(tail, shape[len(shape) - len(tail):], strict=False)]
+        else:
+            fits = len(shape) == len(dims)
+            pairs = list(zip(dims, shape, strict=False))
+        if not fits:
+            want = f"{'at least ' if rest else ''}{len(dims) - len(rest)}-D"
+            self.diag.error("E212", f"block {block.name} expects a {want} input, got {len(shape)}-D "
+                            f"{show_shape(shape)}", pattern.span)
+            raise Skip
+        for d, actual in pairs:
+            self._bind_dim(d, actual, shape, block)
+
+    def _bind_dim(self, d, actual, shape, block: n.BlockDef) -> None:
+        if isinstance(d, n.Name) and d.id not in self.st.frame.names:
+            check_name(self.diag, d.id, d.span, "dim name")
+            self.st.frame.names[d.id] = actual
+            return
+        want = self.values.int(d, "an input dim")
+        cond = equal_condition(want, actual)
+        if cond is sympy.false:
+            self.diag.error("E213", f"block {block.name} expects this dim to be {pyrepr(want)}, got "
+                            f"{pyrepr(actual)} (the input is {show_shape(shape)})", d.span)
+            raise Skip
+        if cond is not sympy.true:
+            self.st.conds.append((cond, f"{block.name}: the input dim {pyrepr(actual)} must be {pyrepr(want)}",
+                                  block.name, d.span, shape))
