@@ -368,7 +368,8 @@ class BlockWriter:
                 doc = self.value(calls, [st.item.args[name] for st in steps], written.get(name), f"{hint}_{name}",
                                  name == node.spec.inferred)
                 out.append(doc if positional else Pre(f"{name}=", doc))
-            return Brackets(f"nn.{node.spec.name}", tuple(out))
+            head = f"nn.{node.spec.name}" if node.spec.module == "torch.nn" else node.spec.name  # copied: _copies
+            return Brackets(head, tuple(out))
         cls, args = self.ctx.classes[step.item.path]
         if any(self.ctx.classes[st.item.path][0] != cls for st in steps):
             raise Unmergeable(f"the calls of {step.item.name} here are different classes")

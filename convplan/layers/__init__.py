@@ -45,6 +45,7 @@ from .spec import (  # noqa: F401 (the registry's public names)
     prod,
     register,
 )
+from .swin import register_swin
 from .torchvision import register_torchvision
 
 for _nd in (1, 2, 3):  # the 1d members first, as torch lists them
@@ -68,6 +69,7 @@ register_embeddings()
 register_attention()
 register_recurrent()
 register_torchvision()
+register_swin()
 
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = REGISTRY["Flatten"]
