@@ -108,6 +108,8 @@ def buffers(node: Node) -> tuple:
     running statistics keeps a mean and a variance per channel, in the module's dtype, and one int64 count."""
     if node.op == "layer" and node.args.get("track_running_stats") is True:
         return to_expr(2 * node.args["num_features"]), sympy.Integer(1)
+    if node.op == "layer" and node.spec.buffers is not None:
+        return tuple(to_expr(v) for v in node.spec.buffers(node.args))
     return sympy.Integer(0), sympy.Integer(0)
 
 

@@ -1,6 +1,7 @@
-"""convplan's copies of the torchvision.ops modules its layer kinds name (layers/torchvision.py): the same
-forward, a few lines each, so that a built plan needs torch alone.  build() makes them; codegen copies
-each class's source (read as text, never imported there) into the generated file."""
+"""convplan's copies of the torchvision modules its layer kinds name (torchvision.ops': layers/torchvision.py;
+the Swin Transformer's: layers/swin.py): the same state_dict and forward, so that a built plan needs torch
+alone.  build() makes them; codegen copies each class's source (read as text, never imported there) into
+the generated file."""
 
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ class Permute(nn.Module):
 
 
 class PatchMerging(nn.Module):
-    """torchvision.models.swin_transformer.PatchMerging with its default LayerNorm: [..., H, W, C] ->
-    [..., (H + 1)//2, (W + 1)//2, 2*C].  An odd H or W is padded with a zero row or column first; the
-    four interleaved quarters are joined on the channels, normalised and projected."""
+    """torchvision.models.swin_transformer.PatchMerging with its default LayerNorm:
+    [..., H, W, C] -> [..., (H + 1)//2, (W + 1)//2, 2*C].  An odd H or W is padded with
+    a zero row or column first; the four interleaved quarters are joined on the
+    channels, normalised and projected."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -71,13 +73,15 @@ class PatchMerging(nn.Module):
 
 
 class ShiftedWindowAttention(nn.Module):
-    """torchvision.models.swin_transformer.ShiftedWindowAttention: multi-head self-attention within
-    windows of [N, H, W, C], with a learned bias per relative position and head.  H and W are
-    padded at the end to multiples of the window, (window - H % window) % window; a shifted block
-    rolls the map by -shift first (and back after), and masks out pairs of positions that the roll
-    brought together from different regions.  A dim no larger than its window is not shifted.
-    (torchvision writes that into the module's shift_size, so that it lasts for later inputs;
-    this copy decides it per input, which is the same for every first call.)"""
+    """torchvision.models.swin_transformer.ShiftedWindowAttention: multi-head
+    self-attention within windows of [N, H, W, C], with a learned bias per relative
+    position and head.  H and W are padded at the end to multiples of the window,
+    (window - H % window) % window; a shifted block rolls the map by -shift first (and
+    back after), and masks out the pairs of positions that the roll brought together
+    from different regions.  A dim no larger than its window is not shifted (torchvision
+    writes that into the module's shift_size, so that it lasts for later inputs; this
+    copy decides it per input, the same for every first call).  As in torchvision, the
+    dropouts are F.dropout in training mode, in eval too."""
 
     def __init__(
         self,
@@ -107,7 +111,8 @@ class ShiftedWindowAttention(nn.Module):
         coords = torch.stack(
             torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")
         ).flatten(1)
-        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+        relative = coords[:, :, None] - coords[:, None, :]
+        relative = relative.permute(1, 2, 0).contiguous()
         relative[:, :, 0] += wh - 1
         relative[:, :, 1] += ww - 1
         relative[:, :, 0] *= 2 * ww - 1
@@ -119,20 +124,22 @@ class ShiftedWindowAttention(nn.Module):
         (wh, ww), heads = self.window_size, self.num_heads
         x = nn.functional.pad(x, (0, 0, 0, (ww - W % ww) % ww, 0, (wh - H % wh) % wh))
         _, pH, pW, _ = x.shape
-        shift = [0 if wh >= pH else self.shift_size[0], 0 if ww >= pW else self.shift_size[1]]
+        sh, sw = self.shift_size
+        shift = [0 if wh >= pH else sh, 0 if ww >= pW else sw]
         if sum(shift) > 0:
             x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
         windows = (pH // wh) * (pW // ww)
         x = x.view(B, pH // wh, wh, pW // ww, ww, C)
         x = x.permute(0, 1, 3, 2, 4, 5).reshape(B * windows, wh * ww, C)
         qkv = nn.functional.linear(x, self.qkv.weight, self.qkv.bias)
-        qkv = qkv.reshape(x.size(0), x.size(1), 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+        qkv = qkv.reshape(x.size(0), x.size(1), 3, heads, C // heads)
+        qkv = qkv.permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         q = q * (C // heads) ** -0.5
         attn = q.matmul(k.transpose(-2, -1))
         bias = self.relative_position_bias_table[self.relative_position_index]
-        bias = bias.view(wh * ww, wh * ww, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
-        attn = attn + bias
+        bias = bias.view(wh * ww, wh * ww, -1).permute(2, 0, 1).contiguous()
+        attn = attn + bias.unsqueeze(0)
         if sum(shift) > 0:
             mask = x.new_zeros((pH, pW))
             h_slices = ((0, -wh), (-wh, -shift[0]), (-shift[0], None))

@@ -283,7 +283,7 @@ OTHERS = {
     "TransformerEncoderLayer": dict(d_model=8, nhead=2, dim_feedforward=16, batch_first=True),
     "TransformerDecoderLayer": dict(d_model=8, nhead=2, dim_feedforward=16, batch_first=True),
 }
-TORCHVISION = {name for name, spec in REGISTRY.items() if spec.module == "torchvision.ops"}  # no nn class
+TORCHVISION = {name for name, spec in REGISTRY.items() if spec.module != "torch.nn"}  # torchvision's: no nn class
 
 
 def _config(name: str) -> dict:

@@ -26,7 +26,7 @@ from convplan.verify import verify
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = json.loads((Path(__file__).resolve().parent / "data" / "torchvision_state_dicts.json").read_text())
 PRETRAINED = {"resnet18": "resnet18", "vgg11": "vgg11", "alexnet": "alexnet",  # example -> torchvision model
-              "convnext_tiny": "convnext_tiny", "shufflenet_v2": "shufflenet_v2_x1_0"}
+              "convnext_tiny": "convnext_tiny", "shufflenet_v2": "shufflenet_v2_x1_0", "swin_t": "swin_t"}
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
                                                                           HealthCheck.too_slow])
 

@@ -149,6 +149,9 @@ class LayerSpec:
     # Where the class lives: torch.nn, or torchvision.ops for the few kinds torchvision's models need that
     # convplan carries a copy of (convplan/modules.py: build() uses it, generated code includes it)
     module: str = "torch.nn"
+    # (args) -> (floating-point elements, int64 elements) of buffers its module holds besides a norm's running
+    # statistics (memory.py): ShiftedWindowAttention's relative_position_index
+    buffers: Callable | None = None
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:

@@ -14,8 +14,10 @@ shape is its input's; what the padding changes is the cost, which follows the pa
 
 from __future__ import annotations
 
-from ..saves import INT64, NEW, STATS, Saved, Saves
-from ..shapes import ceildiv, divides, floordiv, to_expr
+import sympy
+
+from ..saves import NEW, STATS, Saved, Saves
+from ..shapes import at_least, ceildiv, divides, floordiv, to_expr
 from .spec import BOOL, FLOAT, REQUIRED, SIZE, Arg, LayerSpec, RuleContext, prod, register, show
 
 SWIN = "torchvision.models.swin_transformer"
@@ -44,13 +46,27 @@ def attention_rule(ctx: RuleContext, shape, a):
     return tuple(shape)
 
 
+def shifts(shape, a) -> bool | None:
+    """Whether the window shifts: a dim no larger than its window is not shifted, and nothing is where the
+    shifts left sum to 0 or less (torchvision's `sum(shift_size) > 0`); None where the sizes decide."""
+    total, unknown = 0, False
+    for size, window, shift in zip(shape[1:3], a["window_size"], a["shift_size"], strict=True):
+        larger = at_least(padded(size, window) - window, 1)
+        if larger is sympy.true:
+            total += shift
+        elif larger is not sympy.false and shift != 0:
+            unknown = True
+    happens = sympy.Gt(to_expr(total), 0)
+    return None if unknown or happens not in (sympy.true, sympy.false) else bool(happens)
+
+
 def attention_count(a):
     (wh, ww), c, heads = a["window_size"], a["dim"], a["num_heads"]
     table = (2 * wh - 1) * (2 * ww - 1) * heads  # a bias per relative position and head
     return table + 3 * c * c + (3 * c if a["qkv_bias"] else 0) + c * c + (c if a["proj_bias"] else 0)
 
 
-def _tokens(shape, a):
+def window_tokens(shape, a):
     """(windows times batch, positions per window, channels) of the padded map."""
     (wh, ww), (n, h, w, c) = a["window_size"], shape
     tokens = n * padded(h, wh) * padded(w, ww)
@@ -60,25 +76,33 @@ def _tokens(shape, a):
 def attention_macs(shape, out, a):
     """Over the padded map: the q, k, v projection, q k^T and the weights times v in each window (window
     positions x channels per position, over the heads), the output projection."""
-    tokens, per_window, c = _tokens(shape, a)
+    tokens, per_window, c = window_tokens(shape, a)
     return tokens * c * (3 * c + 2 * per_window + c)
 
 
 def attention_saves(a, shape, out):
-    """Training, as measured with saved_tensors_hooks (tests/test_swin.py): the windows (the qkv Linear's
-    input), q scaled and k (q k^T's operands), the softmax's output and v, the heads joined (the proj
-    Linear's input), and the bias table's int64 index; where a dropout has p > 0 its mask too (torchvision
-    calls F.dropout in training mode)."""
-    tokens, per_window, c = _tokens(shape, a)
-    items = [Saved(NEW, tokens * c), Saved(NEW, tokens * c), Saved(NEW, 2 * tokens * c)]  # windows, q, the k and v
+    """Training, as measured with saved_tensors_hooks on torch 2.13 (tests/test_swin.py): the windows (the
+    qkv Linear's input), q scaled, k^T and v (the products' operands, copied out of qkv), the softmax's
+    output and the heads joined (the proj Linear's input): 5 x tokens x channels and the weights; whatever
+    the padding and the shift.  torchvision calls F.dropout in training mode: with p > 0 the attention
+    dropout keeps its noise and the dropped weights (p = 1: a zero scalar and the dropped weights), the
+    output dropout its noise (p = 1: a zero scalar)."""
+    tokens, per_window, c = window_tokens(shape, a)
     weights = tokens * per_window * a["num_heads"]
-    items += [Saved(NEW, weights)]  # the softmax's output
-    if a["attention_dropout"] > 0:
-        items.append(Saved(NEW, weights, "bool"))
-    items += [Saved(NEW, tokens * c), Saved(NEW, per_window * per_window, INT64)]
-    if a["dropout"] > 0:
-        items.append(Saved(NEW, tokens * c, "bool"))
+    items = [Saved(NEW, 5 * tokens * c), Saved(NEW, weights)]
+    p, q = a["attention_dropout"], a["dropout"]
+    if p > 0:
+        items += [Saved(NEW, 1 if p == 1 else weights), Saved(NEW, weights)]
+    if q > 0:
+        items.append(Saved(NEW, 1 if q == 1 else tokens * c))
     return Saves(tuple(items))
+
+
+def attention_buffers(a) -> tuple:
+    """(floating-point, int64) elements of its buffers: relative_position_index, one entry per pair of
+    window positions."""
+    wh, ww = a["window_size"]
+    return 0, (wh * ww) ** 2
 
 
 def merging_rule(ctx: RuleContext, shape, a):
@@ -91,8 +115,8 @@ def merging_macs(shape, out, a):
 
 
 def merging_saves(a, shape, out):
-    """Training: the four quarters joined (LayerNorm's input), its mean and inverse std per position, the
-    normalised copy (the reduction's input)."""
+    """Training (measured as above): the four quarters joined (LayerNorm's input), its mean and inverse std
+    per position, the normalised copy (the reduction's input)."""
     positions = prod(out[:-1])
     stats = Saved(NEW, positions, STATS)
     return Saves((Saved(NEW, positions * 4 * a["dim"]), stats, stats, Saved(NEW, positions * 4 * a["dim"])))
@@ -106,6 +130,7 @@ def register_swin() -> None:
               Arg("dropout", 0.0, FLOAT)),
         rule=attention_rule, count=attention_count, macs=attention_macs, saves=attention_saves,
         inferred="dim", infer=lambda shape, a: shape[-1], ranks=(4,), short="attn", module=SWIN,
+        buffers=attention_buffers,
     ))
     register(LayerSpec(
         name="PatchMerging", args=(), rule=merging_rule, count=lambda a: 8 * a["dim"] ** 2 + 8 * a["dim"],
