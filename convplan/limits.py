@@ -36,7 +36,7 @@ def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
     the last node that reads it (`PlanModule.values`): the inputs for the whole run, a node's output from its
     step to its last reader's, a view or an in-place output in its source's storage (which then lives as
     long as the last of them).  `plan` must be bound to `sizes`."""
-    from .memory import creates
+    from .memory import creates, storage_numel
 
     nodes = plan.graph.nodes
     steps = [n for n in nodes if n.op != "input"]
@@ -47,7 +47,7 @@ def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
     for k, n in enumerate(steps):
         for i in (n.id, *n.inputs):
             last[owner[i]] = max(last.get(owner[i], k), k)
-    size = {n.id: ITEM_BYTES * _numel(n, sizes) for n in nodes if owner[n.id] == n.id}
+    size = {n.id: ITEM_BYTES * int(evaluate(storage_numel(n, nodes), sizes)) for n in nodes if owner[n.id] == n.id}
     freed = [0] * (len(steps) + 1)  # bytes dropped after each step
     for i, b in size.items():
         freed[last[i]] += b
@@ -59,13 +59,6 @@ def run_bytes(plan, sizes: dict[str, int]) -> tuple[int, int]:
         live -= freed[k]
     params = sum(int(evaluate(n.params, sizes)) for n in nodes)
     return ITEM_BYTES * params, peak
-
-
-def _numel(node, sizes: dict[str, int]) -> int:
-    numel = 1
-    for d in node.shape:
-        numel *= int(evaluate(d, sizes))
-    return numel
 
 
 def largest(plan, sizes: dict[str, int]) -> tuple:

@@ -94,13 +94,22 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
         raise ValueError(f"unknown dtype {dtype!r}; the dtypes are {', '.join(DTYPE_BYTES)}")
     size = DTYPE_BYTES[dtype]
     params = size * sympy.Add(*(node.params for node in graph.nodes))
-    by_layer = {node.name: size * sympy.Mul(*node.shape) if creates(node) else sympy.Integer(0)
+    by_layer = {node.name: size * storage_numel(node, graph.nodes) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
     saved_by_layer, unmodelled = saved(graph, size)
     kept = sympy.Add(*(size * floats + 8 * counts for floats, counts in map(buffers, graph.nodes)))
     return Memory(dtype, params, params, {name: k * params for name, k in OPTIMIZER_BUFFERS.items()},
                   sympy.Add(*by_layer.values()), by_layer, saved=sympy.Add(*saved_by_layer.values()),
                   saved_by_layer=saved_by_layer, unmodelled=unmodelled, buffers=kept, check=check)
+
+
+def storage_numel(node: Node, nodes) -> sympy.Expr:
+    """The elements of the storage a node's new output lives in: its own, or more where the registry says its
+    output can be a view of a larger tensor it made (`LayerSpec.storage`)."""
+    spec = node.spec if node.op == "layer" else None
+    if spec is not None and spec.storage is not None:
+        return to_expr(spec.storage(node.args, nodes[node.inputs[0]].shape, node.shape))
+    return sympy.Mul(*node.shape)
 
 
 def buffers(node: Node) -> tuple:
@@ -183,7 +192,7 @@ def _item(item, node: Node, source: Node, storage: dict, size: int, nodes=None) 
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
     owner = nodes[storage[of.id]] if nodes is not None else of
-    return storage[of.id], size * _numel(owner), item.scale
+    return storage[of.id], size * (storage_numel(owner, nodes) if nodes is not None else _numel(owner)), item.scale
 
 
 def _numel(node: Node) -> sympy.Expr:

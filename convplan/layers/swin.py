@@ -82,20 +82,36 @@ def attention_macs(shape, out, a):
 
 def attention_saves(a, shape, out):
     """Training, as measured with saved_tensors_hooks on torch 2.13 (tests/test_swin.py): the windows (the
-    qkv Linear's input), q scaled, k^T and v (the products' operands, copied out of qkv), the softmax's
-    output and the heads joined (the proj Linear's input): 5 x tokens x channels and the weights; whatever
-    the padding and the shift.  torchvision calls F.dropout in training mode: with p > 0 the attention
-    dropout keeps its noise and the dropped weights (p = 1: a zero scalar and the dropped weights), the
-    output dropout its noise (p = 1: a zero scalar)."""
+    qkv Linear's input), q scaled, k^T and v (the products' operands), the softmax's output and the heads
+    joined (the proj Linear's input), whatever the padding and the shift.  k^T and v are copied out of qkv
+    for the batched products, except where one window or one head lets them stay views: then qkv is kept.
+    torchvision calls F.dropout in training mode: with p > 0 the attention dropout keeps its noise and the
+    dropped weights (p = 1: a zero scalar and the dropped weights), the output dropout its noise (p = 1: a
+    zero scalar)."""
     tokens, per_window, c = window_tokens(shape, a)
-    weights = tokens * per_window * a["num_heads"]
-    items = [Saved(NEW, 5 * tokens * c), Saved(NEW, weights)]
+    (wh, ww), (n, h, w, _), heads = a["window_size"], shape, a["num_heads"]
+    windows = n * ceildiv(h, wh) * ceildiv(w, ww)
+    weights = tokens * per_window * heads
+    views = sympy.true if heads == 1 else sympy.Eq(windows, 1)
+    operands = sympy.Piecewise((3 * tokens * c, views), (2 * tokens * c, True))  # qkv, or the two copies
+    items = [Saved(NEW, 3 * tokens * c), Saved(NEW, operands), Saved(NEW, weights)]
     p, q = a["attention_dropout"], a["dropout"]
     if p > 0:
         items += [Saved(NEW, 1 if p == 1 else weights), Saved(NEW, weights)]
     if q > 0:
         items.append(Saved(NEW, 1 if q == 1 else tokens * c))
     return Saves(tuple(items))
+
+
+def attention_storage(a, shape, out):
+    """torchvision crops the padded map with `x[:, :H, :W, :].contiguous()`, which returns the view itself
+    where it is contiguous already (one row or no column cropped, and one sample or nothing cropped): then
+    the output keeps the whole padded map's storage."""
+    (wh, ww), (n, h, w, c) = a["window_size"], shape
+    ph, pw = padded(h, wh), padded(w, ww)
+    whole = sympy.And(sympy.Or(sympy.Eq(h, 1), sympy.Eq(w, pw)),
+                      sympy.Or(sympy.Eq(n, 1), sympy.And(sympy.Eq(h, ph), sympy.Eq(w, pw))))
+    return sympy.Piecewise((n * ph * pw * c, whole), (n * h * w * c, True))
 
 
 def attention_buffers(a) -> tuple:
@@ -130,7 +146,7 @@ def register_swin() -> None:
               Arg("dropout", 0.0, FLOAT)),
         rule=attention_rule, count=attention_count, macs=attention_macs, saves=attention_saves,
         inferred="dim", infer=lambda shape, a: shape[-1], ranks=(4,), short="attn", module=SWIN,
-        buffers=attention_buffers,
+        buffers=attention_buffers, storage=attention_storage,
     ))
     register(LayerSpec(
         name="PatchMerging", args=(), rule=merging_rule, count=lambda a: 8 * a["dim"] ** 2 + 8 * a["dim"],
