@@ -14,6 +14,8 @@ Linear (in x out + out with a bias) per row; ReLU, ELU, LeakyReLU, ReLU6 and GEL
 elements; every pool its input's elements; BatchNorm, InstanceNorm and GroupNorm their input's elements,
 twice with an affine (LayerNorm once: it has no `affine` attribute); Upsample the elements of its
 output's first slice.  Everything else (merges included: `a + b` is not the patched `torch.add`) counts 0.
+Swin's kinds: PatchMerging's LayerNorm and Linear children are hooked; ShiftedWindowAttention applies its
+Linears with F.linear (unpatched), so only its two `Tensor.matmul`s and its F.softmax count.
 """
 
 from __future__ import annotations
