@@ -7,11 +7,14 @@ counting them as zero:
 - "macs": multiply-accumulates with the weights: each output element of a convolution or a
   Linear is a dot product of `in_channels/groups x kernel` (or `in_features`) terms; a
   transposed convolution scatters each INPUT element through `out_channels/groups x kernel`
-  weights.  Bias adds are not counted.  Every other kind is listed in `uncounted`.
+  weights; a recurrent layer multiplies every step's input and state by its weights; attention
+  counts its projections and both products of attention (docs/layers.md has each kind's rule).
+  Bias adds are not counted.  Every other kind is listed in `uncounted`.
 - "flopcounter": exactly what `torch.utils.flop_counter.FlopCounterMode` reports for the
-  built module: 2 per multiply-accumulate of convolutions and matrix products (mm, addmm,
-  bmm; the operations matmul and scaled_dot_product_attention: their `products`), nothing else
-  (normalisation, pooling, activations, merges are uncounted there).
+  built module on the CPU in eval mode under no_grad: 2 per multiply-accumulate of convolutions
+  and matrix products (mm, addmm, bmm; the operations matmul and scaled_dot_product_attention:
+  their `products`), nothing else (normalisation, pooling, activations, merges are uncounted
+  there); the kinds torch runs in fused kernels it cannot see (cost_flopcounter.py) are listed.
 - "fvcore": exactly what fvcore's `FlopCountAnalysis(module, inputs).total()` reports: the
   multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
   average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from . import cost_fvcore, cost_ptflops
+from . import cost_flopcounter, cost_fvcore, cost_ptflops
 from .graph import Graph, Node
 from .ops import OPS
 from .shapes import to_expr, value_at
@@ -44,35 +47,11 @@ class Convention:
     counts: str  # what it counts, in words
     rule: Callable[[Node, Graph], tuple]  # (node, graph) -> (count or None, operators skipped with a warning)
     total: Callable[[dict], sympy.Expr] | None = None  # by_layer -> the total, where it is not their sum
+    why: Callable[[Node, Graph], str | None] | None = None  # why a node it does not count is left out
 
 
 def _per_mac(k: int) -> Callable:
     return lambda node, graph: (None if node.meta["macs"] is None else k * node.meta["macs"], ())
-
-
-# FlopCounterMode sees no matrix product in these: Bilinear runs aten::bilinear, and MultiheadAttention's
-# self-attention in eval mode takes torch's fused fast path (measured: 0); listed as uncounted, not 0
-FLOPCOUNTER_UNSEEN = frozenset({"Bilinear", "MultiheadAttention"})
-
-
-def _flopcounter(node: Node, graph: Graph) -> tuple:
-    """2 per multiply-accumulate of convolutions and Linear, and of products of tensors (matmul, attention)."""
-    macs = node.meta["macs"] if node.meta["macs"] is not None else node.meta.get("products")
-    if node.kind in FLOPCOUNTER_UNSEEN:
-        return None, ()
-    if macs is not None and node.op == "scaled_dot_product_attention":
-        macs = _unless_cpu_flash(node, graph, macs)
-    return (None if macs is None else 2 * macs), ()
-
-
-def _unless_cpu_flash(node: Node, graph: Graph, macs):
-    """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims and no dropout in one fused
-    kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no formula for: 0 there;
-    elsewhere the math path's two matrix products (measured, tests/test_ops_cost.py)."""
-    q, _, v = (graph.nodes[i].shape for i in node.inputs)
-    if len(q) != 4 or node.args["dropout_p"] != 0:
-        return macs
-    return sympy.Piecewise((0, sympy.Eq(q[-1], v[-1])), (macs, True))
 
 
 CONVENTIONS = {
@@ -80,11 +59,13 @@ CONVENTIONS = {
     for c in (
         Convention("macs", "multiply-accumulates with the weights of convolutions and Linear layers", _per_mac(1)),
         Convention("flopcounter", "torch FlopCounterMode: 2 per multiply-accumulate of convolutions and matrix "
-                   "products (Linear, matmul, attention), nothing else", _flopcounter),
+                   "products (Linear, matmul, attention, recurrent layers), nothing else", cost_flopcounter.count,
+                   why=cost_flopcounter.why),
         Convention("fvcore", "fvcore FlopCountAnalysis: multiply-accumulates of convolutions and Linear, "
                    "normalisation, adaptive average pooling and upsampling by its own rules", cost_fvcore.count),
         Convention("ptflops", "ptflops get_model_complexity_info (pytorch backend): module hooks per sample "
-                   "plus patched functions per batch, truncated", cost_ptflops.count, cost_ptflops.total),
+                   "plus patched functions per batch, truncated", cost_ptflops.count, cost_ptflops.total,
+                   cost_ptflops.why),
     )
 }
 
@@ -114,6 +95,7 @@ class Cost:
     by_layer: dict  # node name -> its cost, in plan order: the nodes this convention counts
     uncounted: tuple[str, ...]  # the kinds in the plan this convention does not count (never a silent 0)
     skipped: dict = field(default_factory=dict)  # kind -> operators the tool skips with a warning (fvcore)
+    reasons: dict = field(default_factory=dict)  # kind -> why the tool counts it as nothing, where it says why
     # raises for sizes the plan refuses (Plan.cost passes its own check): no count for a network that cannot run
     check: Callable[[dict], None] | None = field(default=None, repr=False, compare=False)
 
@@ -147,8 +129,8 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
                          + ", ".join(sorted(CONVENTIONS)))
     if any("macs" not in node.meta for node in graph.nodes):
         macs(graph)
-    rule = CONVENTIONS[convention].rule
-    by_layer, uncounted, skipped = {}, [], {}
+    rule, why = CONVENTIONS[convention].rule, CONVENTIONS[convention].why
+    by_layer, uncounted, skipped, reasons = {}, [], {}, {}
     for node in graph.nodes:
         if node.op in UNCOSTED:
             continue
@@ -159,9 +141,12 @@ def cost(graph: Graph, convention: str = "macs", check: Callable[[dict], None] |
         if value is None:
             if kind not in uncounted:
                 uncounted.append(kind)
+            reason = why(node, graph) if why is not None and kind not in reasons else None
+            if reason:
+                reasons[kind] = reason
         else:
             by_layer[node.name] = to_expr(value)
-    return Cost(convention, by_layer, tuple(uncounted), skipped, check)
+    return Cost(convention, by_layer, tuple(uncounted), skipped, reasons, check)
 
 
 @dataclass(frozen=True)

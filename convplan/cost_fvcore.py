@@ -14,6 +14,15 @@ handler (fvcore/nn/flop_count.py, jit_handles.py); one multiply-add is one "flop
 - `aten::adaptive_avg_pool2d`: the input's elements (also `Upsample(mode='area')` on a 4-D input);
 - `aten::upsample_nearest2d`: the output's elements; `aten::upsample_bilinear2d`: 4 per output element.
 
+- MultiheadAttention and the Transformer layers: their projections and feed-forward (aten::linear), the
+  products of attention where they run as aten::bmm (the module's need_weights=True), 5 per element of each
+  LayerNorm; torch's attention fast path (aten::_native_multi_head_attention) and
+  aten::scaled_dot_product_attention are skipped;
+- RNN, LSTM, GRU trace to one operator each (aten::lstm, ...), skipped; the cells to aten::linear.
+
+Like the "flopcounter" convention, this is the count of the module in eval mode under torch.no_grad(),
+where torch takes MultiheadAttention's fast path (the tests count so).
+
 fvcore ignores some operators by design (a fixed list: relu, dropout, flatten, cat, ...): their layers
 are listed as uncounted here, without a warning.  It skips every other operator with a warning
 ("Unsupported operator aten::max_pool2d encountered 1 time(s)"): those are listed in `skipped`, by kind.
@@ -84,6 +93,8 @@ def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
     if rule is None:
         raise ValueError(f"the fvcore convention has no rule for {kind} yet (convplan/cost_fvcore.py)")
     others = [graph.nodes[i] for i in node.inputs[1:]]  # Bilinear's second input, attention's key and value
+    if rule in (_attention, _transformer_layer):  # they look at the graph: what reaches an output
+        return rule(node, source, *others, graph=graph)
     return rule(node, source, *others)
 
 
@@ -176,26 +187,74 @@ def _embedding(node: Node, source: Node):
     return None, (*renorm, "aten::embedding")
 
 
-def _attention(node: Node, source: Node, key: Node, value: Node):
-    """fvcore counts the projections (aten::linear) and the two batched products (aten::bmm): the
-    multiply-accumulates; the scaling, softmax and the average of the heads' weights are skipped."""
-    return node.meta["macs"], ("aten::div", "aten::mul", "aten::softmax", "aten::mean")
+def _fast_attention(a, batched: bool, heads, one_tensor: bool) -> bool:
+    """Whether torch runs MultiheadAttention on its fast path under fvcore's trace (eval, no_grad): one tensor
+    for query, key and value, batched, batch_first, biases, an even number of heads, neither add_bias_kv nor
+    add_zero_attn (the Transformer layers' own fast path is not taken while tracing)."""
+    return one_tensor and batched and a["batch_first"] and a["bias"] and not a.get("add_bias_kv") \
+        and not a.get("add_zero_attn") and int(heads) % 2 == 0
 
 
-def _transformer_layer(node: Node, source: Node, memory: Node | None = None):
+def _attention_ops(batched: bool, packed: bool, need_weights: bool, bias_kv: bool = False) -> tuple[str, ...]:
+    """The operators F.multi_head_attention_forward traces to that fvcore skips: the scaling (div, mul), the
+    softmax (need_weights: as aten::softmax; without: inside aten::scaled_dot_product_attention), the key and
+    value biases' repeat, and, where key is value (one tensor, batched: an unbatched input is unsqueezed per
+    argument), the packed projection's unflatten."""
+    ops = ["aten::div", "aten::mul", "aten::softmax" if need_weights else "aten::scaled_dot_product_attention"]
+    ops += ["aten::repeat"] if bias_kv else []
+    return (*ops, *(("aten::unflatten",) if batched and packed else ()))
+
+
+def _attention(node: Node, source: Node, key: Node, value: Node, graph=None):
+    """The projections (aten::linear) and the two batched products (aten::bmm): the multiply-accumulates;
+    on torch's fast path one aten::_native_multi_head_attention, skipped.  The average of the heads' weights
+    (aten::mean) is traced only where the weights reach an output of the plan."""
+    a = node.args
+    batched = len(source.shape) == 3
+    if _fast_attention(a, batched, a["num_heads"], source.id == key.id == value.id):
+        return None, ("aten::_native_multi_head_attention",)
+    packed = key.id == value.id and a["kdim"] == a["vdim"] == a["embed_dim"]
+    ops = _attention_ops(batched, packed, True, a["add_bias_kv"])
+    weights = node.unpack[1] if node.unpack else None
+    if weights is not None and graph is not None and _reaches_output(graph, weights):
+        ops += ("aten::mean",)
+    return node.meta["macs"], ops
+
+
+def _reaches_output(graph, node_id: int) -> bool:
+    """Whether a node is an output of the plan or feeds one (a traced module drops every other operator)."""
+    needed, todo = set(), list(graph.outputs)
+    while todo:
+        i = todo.pop()
+        if i == node_id:
+            return True
+        if i not in needed:
+            needed.add(i)
+            todo.extend(graph.nodes[i].inputs)
+    return False
+
+
+def _transformer_layer(node: Node, source: Node, memory: Node | None = None, graph=None):
     """The projections and the feed-forward Linears (multiply-accumulates) and 5 per element per LayerNorm;
-    attention itself runs as aten::scaled_dot_product_attention, which fvcore skips."""
+    attention runs as aten::scaled_dot_product_attention (skipped), its self-attention on torch's fast path
+    (aten::_native_multi_head_attention, skipped, its projections uncounted) where MultiheadAttention's
+    conditions hold; the residual adds and GELU are skipped."""
     a = node.args
     e, f = a["d_model"], a["dim_feedforward"]
+    batched = len(source.shape) == 3
     tokens = prod(source.shape[:-1])
-    decoder = node.kind == "TransformerDecoderLayer"
-    memory = prod(memory.shape[:-1]) if decoder else 0
-    linear = tokens * (4 * e * e + 2 * e * f) + (tokens * 2 * e * e + memory * 2 * e * e if decoder else 0)
-    norms = (3 if decoder else 2) * tokens * e * 5
-    skipped = ["aten::div", "aten::unflatten", "aten::mul", "aten::scaled_dot_product_attention", "aten::add"]
+    fast = _fast_attention(a, batched, a["nhead"], True)
+    skipped = ["aten::_native_multi_head_attention"] if fast else list(_attention_ops(batched, True, False))
+    linear = tokens * 2 * e * f + (0 if fast else tokens * 4 * e * e)
+    norms = 2
+    if node.kind == "TransformerDecoderLayer":  # cross-attention: query and memory differ, never the fast path
+        linear += tokens * 2 * e * e + prod(memory.shape[:-1]) * 2 * e * e
+        skipped += _attention_ops(batched, True, False)
+        norms = 3
+    skipped.append("aten::add")
     if a["activation"] == "gelu":
         skipped.append("aten::gelu")
-    return linear + norms, tuple(skipped)
+    return linear + norms * tokens * e * 5, tuple(dict.fromkeys(skipped))
 
 
 _CELL_OPS = {  # measured with fvcore 0.1.5: the elementwise operators of each cell's step

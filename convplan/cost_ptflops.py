@@ -24,6 +24,8 @@ from fractions import Fraction
 
 import sympy
 
+from . import cost_ptflops_sequence
+from .cost_ptflops_sequence import SEQUENCE
 from .graph import Node
 from .layers import prod
 from .shapes import floordiv
@@ -38,12 +40,22 @@ def count(node: Node, graph) -> tuple[sympy.Expr | None, tuple[str, ...]]:
     """(ptflops' count of the node: its module hook's share of the batch plus its patched calls, or None)."""
     source = graph.nodes[node.inputs[0]]
     batch = graph.inputs[0].shape[0]  # len() of the model's first input
+    if node.kind in SEQUENCE:
+        module, functional = cost_ptflops_sequence.count(node, [graph.nodes[i] for i in node.inputs])
+        return (None if module is None else module / batch + functional), ()
     if node.op == "matmul":  # torch.matmul is patched: prod(first shape) x the second's last dim, per batch
         return prod(source.shape) * graph.nodes[node.inputs[1]].shape[-1], ()
     module, functional = _module(node, source), _functional(node, source)
     if module is None and functional is None:
         return None, ()
     return (module or 0) / batch + (functional or 0), ()
+
+
+def why(node: Node, graph) -> str | None:
+    """Why ptflops gives no count: its own hook fails on the node (and ptflops returns None for the model)."""
+    if node.kind in SEQUENCE:
+        return cost_ptflops_sequence.why(node)
+    return None
 
 
 def _module(node: Node, source: Node):

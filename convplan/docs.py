@@ -54,6 +54,22 @@ def operation(spec) -> str:
     return f"{spec.name}({', '.join([*tensors, *args])})"
 
 
+MACS_HEAD = """What `plan.cost("macs")` counts for each kind that it counts: multiply-accumulates of the forward
+pass with the weights (and, for attention, between the tensors); bias adds are not counted.  Every other
+kind is listed in `cost.uncounted`.  The "flopcounter", "fvcore" and "ptflops" conventions reproduce those
+tools exactly (convplan/cost_*.py say how); `convplan cost FILE --compare` sets them side by side by kind.
+"""
+
+
+def macs_rule(spec: LayerSpec) -> str:
+    """The docstring of a kind's macs rule, on one line (a 1d/2d/3d member's is its family's)."""
+    from .layers import conv
+
+    rule = {"Conv": conv.conv_macs, "ConvTranspose": conv.conv_t_macs}.get(spec.family, spec.macs)
+    doc = getattr(rule, "func", rule).__doc__ or ""  # a functools.partial's function
+    return " ".join(doc.split())
+
+
 def render() -> str:
     rows = ["| layer | read from the input | input | string values |", "|---|---|---|---|"]
     for spec in sorted(REGISTRY.values(), key=lambda s: (s.family or s.name, s.nd)):  # 1d/2d/3d together
@@ -66,6 +82,10 @@ def render() -> str:
     out += [f"| `{name}(a, b, ...{''.join(f', {k}={v!r}' for k, v in spec.args)})` | "
             f"{'along ' + spec.along if spec.along else 'broadcasting' if spec.broadcasts else 'equal shapes'} |"
             for name, spec in MERGES.items()]
+    counted = [spec for spec in sorted(REGISTRY.values(), key=lambda s: s.name) if spec.macs is not None]
+    out += ["", f"## Multiply-accumulates: the {len(counted)} kinds the \"macs\" convention counts\n", MACS_HEAD,
+            "| layer | multiply-accumulates |", "|---|---|"]
+    out += [f"| `{spec.name}` | {macs_rule(spec)} |" for spec in counted]
     out += [""]
     out += ["## torch.nn classes that are not layer kinds yet\n", "| class | why |", "|---|---|"]
     out += [f"| `{name}` | {why} |" for name, why in sorted(NOT_YET.items())]

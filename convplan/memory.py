@@ -70,7 +70,7 @@ class Memory:
             raise ValueError(f"unknown optimizer {optimizer!r}; the optimizers are {', '.join(self.optimizer)}")
         return self.parameters + self.buffers + self.gradients + self.optimizer[optimizer] + self.saved
 
-    def at(self, expr, **sizes: int) -> int:
+    def at(self, expr, /, **sizes: int) -> int:  # positional: a size may be called expr
         """`expr` (one of the fields) at these sizes."""
         if self.check is not None:
             self.check(sizes)

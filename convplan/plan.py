@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy
@@ -166,11 +167,14 @@ class Plan:
         subs = {dim(k): sympy.Integer(v) for k, v in given.items()}
         return all(holds(r.condition, subs) is True for r in self.requires)
 
-    def smallest_sizes(self, start: int = 1, **sizes: int) -> dict[str, int]:
+    def smallest_sizes(self, start: int = 1, /, sizes: Mapping[str, int] | None = None,
+                       **more: int) -> dict[str, int]:
         """The smallest sizes (each at least `start`) that meet every requirement, every free size named; sizes
-        given as keywords stay as given (`plan.smallest_sizes(N=8)`: the smallest H and W with N = 8), checked
-        as `bind` checks them (a size called `start` cannot be fixed here: use `bind`).  PlanError E402 if
-        none are found."""
+        given stay as given (`plan.smallest_sizes(N=8)`: the smallest H and W with N = 8), checked as `bind`
+        checks them.  A size called `start` (or `sizes`) is given in the mapping: `smallest_sizes(2,
+        sizes={"start": 5})` (see `Plan.summary`).  PlanError E402 if none are found."""
+        sizes, options = self._given("smallest_sizes", sizes, more, start=start)
+        start = options["start"]
         if isinstance(start, bool) or not isinstance(start, int) or start < 1:
             raise ValueError(f"start must be a positive int, got {start!r}")
         self._check_sizes(sizes)
@@ -228,14 +232,48 @@ class Plan:
 
         return memory(self.graph, dtype, self._check_values)
 
-    def summary(self, /, convention: str = "macs", dtype: str = "float32", **sizes: int):
+    def summary(self, convention: str = "macs", dtype: str = "float32", /, sizes: Mapping[str, int] | None = None,
+                **more: int):
         """One table of the plan, nested as the built module's tree: each layer's, merge's and block's output
         shape, parameters, buffers, cost (`convention`), activation bytes (`dtype`) and receptive field, as
-        formulas, or numbers at `sizes`; `str()` prints it, `.to_dict()` is `convplan summary --json`'s, a
-        notebook shows `_repr_html_`.  See convplan/summary.py."""
+        formulas, or numbers at the sizes given (`plan.summary(N=1, H=224, W=224)`, or as a mapping,
+        `sizes={"H": 224}`); `str()` prints it, `.to_dict()` is `convplan summary --json`'s, a notebook shows
+        `_repr_html_`.  See convplan/summary.py.
+
+        A plan may have a size called `convention` or `dtype`: give it in `sizes=` and the convention and dtype
+        positionally (`plan.summary("macs", "float32", sizes={"dtype": 4})`); a keyword that could mean either
+        is refused (TypeError), never guessed."""
         from .summary import summary
 
-        return summary(self.bind(**sizes) if sizes else self, convention, dtype)
+        sizes, options = self._given("summary", sizes, more, convention=convention, dtype=dtype)
+        return summary(self.bind(**sizes) if sizes else self, options["convention"], options["dtype"])
+
+    def _given(self, method: str, sizes, more: dict, **options) -> tuple[dict, dict]:
+        """(the sizes, the method's own arguments) of a call such as `summary(convention=..., H=224)` or
+        `summary(sizes={"H": 224})`.  A keyword named like one of the method's arguments is that argument,
+        unless the plan has a size or parameter of that name: then TypeError, since it could mean either."""
+        names = {*self.params, *self.symbols, *self.sizes}
+        if sizes is None:
+            sizes = {}
+        elif not isinstance(sizes, Mapping):
+            hint = (f"; plan {self.name} has a size called 'sizes': give it as sizes={{'sizes': {sizes!r}}}"
+                    if "sizes" in names else "")
+            raise TypeError(f"{method}(sizes=...) takes a mapping of size names to ints, got "
+                            f"{type(sizes).__name__} {sizes!r:.40}{hint}")
+        found = dict(sizes)
+        for name, value in more.items():
+            if name in options and name in names:
+                shown = ", ".join(repr(v) for v in options.values())
+                raise TypeError(f"{name}={value!r} could mean either: plan {self.name} has a size called {name!r}, "
+                                f"and {name} is {method}'s own argument; give the size in sizes= and the argument "
+                                f"positionally: plan.{method}({shown}, sizes={{{name!r}: {value!r}}})")
+            if name in options:
+                options[name] = value
+            elif name in found:
+                raise TypeError(f"size {name} is given twice: as {name}= and in sizes=")
+            else:
+                found[name] = value
+        return found, options
 
     # -- torch -------------------------------------------------------------------------
 
@@ -247,13 +285,15 @@ class Plan:
             raise PlanError(list(self.errors), self.source)
         return build_module(self.bind(**sizes) if sizes else self)
 
-    def verify(self, /, memory_budget: int | None = None, **sizes: int):
+    def verify(self, memory_budget: int | None = None, /, sizes: Mapping[str, int] | None = None, **more: int):
         """Run the built module and compare every layer's shape with the prediction.  A run whose estimated
         bytes (weights and the values alive at once) exceed `memory_budget` (default 1 GB) runs on torch's
-        `meta` device (shapes only); `Report.runs` says which runs were concrete."""
+        `meta` device (shapes only); `Report.runs` says which runs were concrete.  Sizes as keywords or as a
+        mapping (`sizes=`: for a size called `memory_budget`, see `Plan.summary`)."""
         from .verify import verify
 
-        return verify(self, sizes, memory_budget=memory_budget)
+        sizes, options = self._given("verify", sizes, more, memory_budget=memory_budget)
+        return verify(self, sizes, memory_budget=options["memory_budget"])
 
     def to_source(self, /, **sizes: int) -> str:
         """A standalone PyTorch module (`class <name>(nn.Module)`) whose constructor takes the

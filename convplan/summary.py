@@ -1,10 +1,13 @@
 """`convplan summary` and `Plan.summary`: one table per plan, as the built module's tree, with every budget.
 
-A row per input, layer and merge, and a row per block call and numbered container above the rows inside
-it (nested as `docs/language.md`, "The module tree", describes the module): its output shape, parameters,
-buffers (the state that is not trained: BatchNorm's running statistics), cost under one convention,
-the bytes of the tensor it creates in an eval-mode forward, and the receptive field of its output.
-A block's row adds up the rows inside it; its output and field are those of the tensor it gives.
+A row per input, layer, function (merge or tensor operation) and learnable tensor, and a row per block call
+and numbered container above the rows inside it (nested as `docs/language.md`, "The module tree", describes
+the module; a function sits where the plan wrote it, though a container only indexes modules): its output
+shape, parameters, buffers (the state that is not trained: BatchNorm's running statistics), cost under one
+convention, the bytes of the tensors it creates in an eval-mode forward (none for a view), and the receptive
+field of its output.  A call with several outputs (LSTM's `out, (h, c)`, `chunk`) is one row with every
+output's shape, nested as torch's tuple.  A block's or container's row adds up the rows inside it; its
+output and field are those of the tensor it gives (a container's: what its last statement made).
 
 Every number comes from the other analyses (`Plan.cost`, `Plan.memory`, `Plan.receptive_field`, the
 `params` pass), as formulas of the plan's symbols, or numbers where the sizes are set.  torchinfo counts
@@ -40,7 +43,7 @@ class Row:
     kind: str  # the layer kind, the block's name, "Sequential", "input" or the merge
     depth: int
     node: str  # the graph node whose tensor is this row's output
-    output: tuple
+    output: tuple  # its shape; a call with several outputs: their shapes, nested as torch's tuple
     params: sympy.Expr
     buffers: sympy.Expr
     cost: sympy.Expr | None  # None: nothing in it is counted by the convention
@@ -59,6 +62,7 @@ class Summary:
     dtype: str
     rows: tuple[Row, ...]
     uncounted: tuple[str, ...]
+    cost: sympy.Expr | None = None  # the convention's total (ptflops rounds its sum); None: the rows' sum
 
     @property
     def totals(self) -> dict:
@@ -66,7 +70,8 @@ class Summary:
         tops = [r for r in self.rows if r.depth == 0]
         counted = [r.cost for r in tops if r.cost is not None]
         return {"params": _sum(r.params for r in tops), "buffers": _sum(r.buffers for r in tops),
-                "cost": _sum(counted), "activations": _sum(r.activations for r in tops)}
+                "cost": _sum(counted) if self.cost is None else self.cost,
+                "activations": _sum(r.activations for r in tops)}
 
     def to_dict(self) -> dict:
         rows = [{"name": r.name, "path": r.path, "kind": r.kind, "depth": r.depth, "node": r.node,
@@ -82,7 +87,7 @@ class Summary:
     def cells(self) -> list[tuple[str, ...]]:
         """The table's text cells: a header, a row per Row (the layer column not yet indented), the totals."""
         head = tuple(c.format(convention=self.convention) for c in COLUMNS)
-        body = [(f"{r.name} {r.kind}" if r.name != r.kind else r.name, show_shape(r.output), count(r.params),
+        body = [(f"{r.name} {r.kind}" if r.name != r.kind else r.name, show_output(r.output), count(r.params),
                  count(r.buffers), "" if r.kind == "input" else NOT_COUNTED if r.cost is None else scaled(r.cost),
                  bytes_(r.activations),
                  show_field(r.field)) for r in self.rows]
@@ -140,20 +145,36 @@ def summary(plan, convention: str = "macs", dtype: str = "float32") -> Summary:
     cost = plan.cost(convention)
     memory = plan.memory(dtype)
     fields = plan.receptive_field()
-    values = {node.id: _values(node, cost.by_layer, memory.by_layer, fields) for node in graph.nodes}
+    values = {node.id: _values(graph, node, cost.by_layer, memory.by_layer, fields) for node in graph.nodes}
     rows = []
-    for item, depth, members in _walk(graph):
+    for item, depth, inside in _walk(graph):
         if isinstance(item, Node):
-            rows.append(_node_row(item, depth, values[item.id], members))
+            rows.append(_node_row(item, depth, values[item.id], inside))
         else:
-            rows.append(_module_row(graph, item, depth, [values[i] for i in members], values))
-    return Summary(plan.name, plan.filename, dict(plan.sizes), convention, dtype, tuple(rows), cost.uncounted)
+            rows.append(_module_row(graph, item, depth, inside, values))
+    return Summary(plan.name, plan.filename, dict(plan.sizes), convention, dtype, tuple(rows), cost.uncounted,
+                   cost.total)
 
 
-def _values(node: Node, costs: dict, memory: dict, fields: dict) -> tuple:
-    """(output, params, buffers, cost or None, memory, field) of one node."""
-    return (node.shape, to_expr(node.params), buffers(node), costs.get(node.name),
-            memory.get(node.name, sympy.Integer(0)), fields[node.name])
+def _values(graph: Graph, node: Node, costs: dict, memory: dict, fields: dict) -> tuple:
+    """(output, params, buffers, cost or None, memory, field) of one node.  A call with several outputs gives
+    them all, nested as torch's tuple, and adds up their bytes (its "item" nodes have no row of their own)."""
+    made = [node, *(graph.nodes[i] for i in _leaves(node.unpack)[1:])]
+    return (output(graph, node), to_expr(node.params), buffers(node), costs.get(node.name),
+            _sum([memory.get(n.name, sympy.Integer(0)) for n in made]), fields[node.name])
+
+
+def output(graph: Graph, node: Node) -> tuple:
+    """The shape of the tensor a node gives; for a call with several outputs, their shapes nested as torch
+    returns them (`([N, L, 512], ([4, N, 256], [4, N, 256]))` for LSTM's `out, (h, c)`)."""
+    if not node.unpack:
+        return node.shape
+    nest = lambda ids: tuple(nest(i) if isinstance(i, tuple) else graph.nodes[i].shape for i in ids)  # noqa: E731
+    return nest(node.unpack)
+
+
+def _leaves(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_leaves(item) if isinstance(item, tuple) else (item,))]
 
 
 def buffers(node: Node) -> sympy.Expr:
@@ -161,53 +182,67 @@ def buffers(node: Node) -> sympy.Expr:
     return sympy.Add(*memory_buffers(node))
 
 
-def _node_row(node: Node, depth: int, v: tuple, prefix: str) -> Row:
-    """A layer is named as in its parent module; a merge by its node name less its block's prefix."""
-    name = node.module_path[-1] if node.op == "layer" else node.name.removeprefix(prefix)
+def _node_row(node: Node, depth: int, v: tuple, inner: Module | None) -> Row:
+    """A layer (or a learnable tensor) is named as in its parent module; a function by its node name less
+    the node-name prefix of the innermost block call or container it is in."""
+    if node.op in ("layer", "param"):
+        name = node.module_path[-1]
+    else:
+        name = node.name.removeprefix(inner.prefix) if inner is not None else node.name
     kind = node.kind if node.op == "layer" else node.op
     return Row(name, ".".join(node.module_path) if node.op == "layer" else "", kind, depth, node.name, *v)
 
 
-def _module_row(graph: Graph, module: Module, depth: int, inside: list, values: dict) -> Row:
-    """A submodule: the sums of the rows inside it; the output and field of the tensor it gives (a block's
-    output, a numbered container's last tensor; its input where it holds nothing)."""
-    if module.kind == "block":
-        out = graph.nodes[module.output]
-    elif inside:
-        out = graph.nodes[max(i for i in _members_of(graph, module))]
-    else:
-        out = graph.nodes[module.start - 1]
-    counted = [v[3] for v in inside if v[3] is not None]
-    return Row(module.path[-1], ".".join(module.path), module.name or "Sequential", depth, out.name, out.shape,
-               _sum(v[1] for v in inside), _sum(v[2] for v in inside), _sum(counted) if counted else None,
-               _sum(v[4] for v in inside), values[out.id][5])
-
-
-def _members_of(graph: Graph, module: Module) -> range:
-    """The ids of the nodes made inside a submodule: from its start to the last layer in it (or, for a
-    block, its last merge or its output).  Expansion is in plan order, so they are contiguous."""
-    inside = [n.id for n in graph.nodes if n.id >= module.start and (
-        n.op == "layer" and n.module_path[:len(module.path)] == module.path
-        or n.op not in ("layer", "input") and n.owner[:len(module.path)] == module.path and module.kind == "block")]
-    if module.kind == "block" and module.output >= module.start:
-        inside.append(module.output)
-    return range(module.start, max(inside) + 1) if inside else range(module.start, module.start)
+def _module_row(graph: Graph, module: Module, depth: int, inside: tuple, values: dict) -> Row:
+    """A submodule: the sums of the rows directly and deeper inside it; the output and field of the tensor it
+    gives (`_walk`)."""
+    inside, gives = inside
+    out = graph.nodes[gives]
+    made = [values[i] for i in inside]
+    counted = [v[3] for v in made if v[3] is not None]
+    return Row(module.path[-1], ".".join(module.path), module.name or "Sequential", depth, out.name,
+               values[out.id][0], _sum(v[1] for v in made), _sum(v[2] for v in made),
+               _sum(counted) if counted else None, _sum(v[4] for v in made), values[out.id][5])
 
 
 def _walk(graph: Graph):
-    """(a node or a Module, its depth, for a Module the node ids inside it and for a node the node-name prefix
-    of the innermost submodule it is in), in the order of the module tree: each submodule before its rows."""
+    """(a node or a Module, its depth, and for a Module the ids of the nodes made inside it and of the tensor
+    it gives, for a node the innermost Module it is in, or None) in the order of the module tree: each
+    submodule before its rows.
+
+    A node is inside the block calls and numbered containers its `scope` names (layers, functions and
+    learnable tensors alike: a container indexes no function, but the plan wrote it there).  The "item"
+    nodes of a call with several outputs are rows of that call."""
     modules = [m for m in graph.tree if isinstance(m, Module)]
-    spans = {m.path: _members_of(graph, m) for m in modules}
-    events = [((m.start, 0, len(m.path)), m) for m in modules] + [((n.id, 1, 0), n) for n in graph.nodes]
+    keyed = {m.prefix.removesuffix("_"): m for m in modules}
+    around = {n.id: [keyed[key] for key, _ in n.scope if key in keyed] for n in graph.nodes}
+    inside: dict[tuple, list[int]] = {m.path: [] for m in modules}
+    for node in graph.nodes:
+        if node.op != "item":
+            for m in around[node.id]:
+                inside[m.path].append(node.id)
+    events = [((m.start, 0, len(m.path)), m) for m in modules]
+    events += [((n.id, 1, 0), n) for n in graph.nodes if n.op != "item"]
     for _, item in sorted(events, key=lambda e: e[0]):
         if isinstance(item, Module):
             depth = sum(1 for m in modules if m.path != item.path and item.path[:len(m.path)] == m.path)
-            yield item, depth, list(spans[item.path])
+            yield item, depth, (inside[item.path], _gives(item, inside, around))
         else:
-            around = [m for m in modules if item.id in spans[m.path]]
-            inner = max(around, key=lambda m: len(m.path), default=None)
-            yield item, len(around), inner.prefix if inner is not None else ""
+            found = around[item.id]
+            yield item, len(found), max(found, key=lambda m: len(m.path), default=None)
+
+
+def _gives(module: Module, inside: dict, around: dict) -> int:
+    """The id of the tensor a submodule gives: a block's output; what a numbered container's last statement
+    made (the output of a block it ends with, however deep); its input where it holds nothing."""
+    if module.kind == "block":
+        return module.output
+    if not inside[module.path]:
+        return module.start - 1
+    last = inside[module.path][-1]
+    chain = [m.path for m in around[last]]  # the submodules the last node is in, outermost first
+    k = chain.index(module.path)
+    return _gives(around[last][k + 1], inside, around) if k + 1 < len(chain) else last
 
 
 def _sum(values) -> sympy.Expr:
@@ -254,6 +289,17 @@ def scaled(value, unit: str = "") -> str:
 def bytes_(value) -> str:
     """`3.21 MB`, `512 B`: bytes in powers of 1000 (as torchinfo shows them); a formula as it is."""
     return scaled(value, "B")
+
+
+def show_output(output: tuple) -> str:
+    """`[N, 32, L//2]`; several outputs as torch nests them: `[N, T, 512], ([4, N, 256], [4, N, 256])`."""
+    if output and all(isinstance(x, tuple) for x in output):
+        return ", ".join(_nested(x) for x in output)
+    return show_shape(output)
+
+
+def _nested(output: tuple) -> str:
+    return f"({show_output(output)})" if output and all(isinstance(x, tuple) for x in output) else show_shape(output)
 
 
 def show_field(field: tuple) -> str:

@@ -108,7 +108,7 @@ def _large(plan, budget: int) -> Run:
     sizes: dict = {}
     for start in (LARGE, *SMALLER):
         try:
-            sizes = plan.smallest_sizes(start=start)
+            sizes = plan.smallest_sizes(start)  # positional: a size may be called start
         except PlanError:  # no sizes from `start` up meet the requirements
             continue
         bound = plan.bind(**sizes)

@@ -22,6 +22,8 @@ from convplan.shapes import evaluate
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
 IMAGE_SIZES = (224, 193, 288, 320)
+SMALL_SIZES = (7, 16, 33, 64)
+SPATIAL = ("H", "W", "D", "L", "T")  # the sizes that scale: image sides, a sequence's length (T: frames)
 SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
 
 
@@ -34,38 +36,44 @@ def flop_counter(module, inputs) -> int:
 
 def _size_sets(plan) -> list[dict]:
     """Sizes to measure at: each spatial size (H, W, D, L) at every one of IMAGE_SIZES (at least its
-    smallest valid size), at batch 1 and 8; only sizes that meet the plan's requirements."""
+    smallest valid size), at batch 1 and 8; only sizes that meet the plan's requirements; the SMALL_SIZES
+    too where fewer than 4 sets remain (a text model's max_len)."""
     base = plan.smallest_sizes()
     found = []
-    for scale in IMAGE_SIZES:
+    for scale in IMAGE_SIZES + SMALL_SIZES:
+        if scale in SMALL_SIZES and len(found) >= 4:  # a plan that bounds its sizes (max_len): smaller ones
+            break
         for batch in (1, 8):
-            sizes = {k: max(v, scale) if k in ("H", "W", "D", "L") else batch if k == "N" else v
+            sizes = {k: max(v, scale) if k in SPATIAL else batch if k == "N" else v
                      for k, v in base.items()}
             if plan.satisfied(sizes) and sizes not in found:
                 found.append(sizes)
     return found or [base]
 
 
-# The sequence layers' own flop rules for this convention are not written yet: convplan lists LSTM and the
-# Transformer layers under `uncounted`, where FlopCounterMode counts their matmuls (issue 11, left).
-SEQUENCE_EXAMPLES = {"speech_lstm", "text_transformer"}
+def _device(plan, sizes) -> str:
+    """Where to build a plan for FlopCounterMode: the CPU, whose kernels the convention describes (fused LSTM
+    and attention kernels count nothing there); the meta device, which allocates no weights, for a plan over
+    50 M parameters (VGG-11 has 133 M) and without the kinds whose count depends on the device."""
+    device_bound = {"LSTM", "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer"}
+    big = plan.evaluate(plan.total_params, **sizes) > 50_000_000
+    return "meta" if big and not device_bound & {n.kind for n in plan.layers} else "cpu"
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="flopcounter rules for LSTM / Transformer layers not written yet")) if p.stem in
-    SEQUENCE_EXAMPLES else p for p in EXAMPLES], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_flopcounter_convention_equals_flop_counter_mode_on_examples(path):
     plan = convplan.load(path)
     cost = plan.cost("flopcounter")
     measured = 0
     for sizes in _size_sets(plan):
         bound = plan.bind(**sizes)
-        with torch.device("meta"):  # no weights allocated: VGG-11 has 133 M
+        device = _device(plan, sizes)
+        with torch.device(device):
             module = bound.build()
-        inputs = example_inputs(bound.graph, sizes, device="meta")  # indices where an Embedding reads them
+        inputs = example_inputs(bound.graph, sizes, device=device)  # indices where an Embedding reads them
         assert cost.at(**sizes) == flop_counter(module, inputs), sizes
         measured += 1
-    spatial = {"H", "W", "D", "L"} & set(plan.symbols)
+    spatial = set(SPATIAL) & set(plan.symbols)
     assert measured >= (4 if spatial else 1)  # U-Net: H % 16 == 0 leaves 224, 288, 320 (193 fails)
 
 

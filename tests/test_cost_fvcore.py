@@ -14,7 +14,7 @@ from _torch_oracle import symbolic_plan
 from fvcore.nn import FlopCountAnalysis  # the `test` extra installs it
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cost import EXAMPLES, _size_sets
+from test_cost import EXAMPLES, SPATIAL, _size_sets
 from test_properties import stacks
 
 import convplan
@@ -62,18 +62,14 @@ def assert_equal_to_fvcore(plan, sizes: dict) -> bool:
     return True
 
 
-# fvcore's count of TransformerEncoderLayer (its fused attention path) differs from convplan's rule: found at
-# the merge of the sequence layers, left to do (issue 10/11)
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="fvcore rule for TransformerEncoderLayer not yet equal to fvcore's count"))
-    if p.stem == "text_transformer" else p for p in EXAMPLES], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_fvcore_convention_equals_fvcore_on_examples(path):
     plan = convplan.load(path)
     sets = _size_sets(plan)
     if path.stem in ("vgg11", "alexnet"):  # ~130 M weights each: the smallest and one image size
         sets = sets[:1] + sets[-1:]
     assert all(assert_equal_to_fvcore(plan, sizes) for sizes in sets)
-    spatial = {"H", "W", "D", "L"} & set(plan.symbols)
+    spatial = set(SPATIAL) & set(plan.symbols)
     assert len(sets) >= (2 if path.stem in ("vgg11", "alexnet") else 4 if spatial else 1)
 
 

@@ -288,9 +288,7 @@ def statement_lines(definition) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="a line with several outputs or a learnable tensor shows one shape only: left to do"))
-    if p.stem in ("speech_lstm", "text_transformer") else p for p in EXAMPLES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_inlay_hints_give_every_line_its_shape(client, path):
     from convplan.parser import parse_module
 
@@ -303,11 +301,52 @@ def test_inlay_hints_give_every_line_its_shape(client, path):
             lines += statement_lines(block)
     missing = [k for k in lines if k not in labels]
     assert not missing, f"lines without a shape: {missing}"
-    # a plan line that makes one layer shows that layer's shape as `convplan check`'s table has it
+    # a plan line that makes one layer shows that layer's shape as `convplan check`'s table has it; a call with
+    # several outputs every output's, a learnable tensor its own
+    several = {i for node in plan.graph.nodes for i in (node.id, *_leaves(node.unpack)) if node.unpack}
     for node in plan.graph.nodes:
-        if not node.file and node.span.line in statement_lines(module.plans[0]) and \
-                sum(o.span == node.span for o in plan.graph.nodes) == 1:
+        if not node.file and node.span.line in statement_lines(module.plans[0]) and (
+                sum(o.span == node.span for o in plan.graph.nodes) == 1 or node.id in several):
             assert show_shape(node.shape) in labels[node.span.line], node.name
+
+
+def _leaves(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_leaves(item) if isinstance(item, tuple) else (item,))]
+
+
+def test_several_outputs_and_learnable_tensors_show_their_own_shapes(client, tmp_path):
+    """Each output named as the statement names it, in torch's order; a Parameter's line its own shape, though
+    the chain goes on from the tensor before it; hover lists every output, at the example sizes too."""
+    labels = inlay(client, ROOT / "examples" / "speech_lstm.plan")
+    lines = (ROOT / "examples" / "speech_lstm.plan").read_text(encoding="utf-8").splitlines()
+    lstm = next(k for k, line in enumerate(lines, 1) if "= LSTM(" in line)
+    assert labels[lstm] == "frames: [N, (T + 1)//2, 512], h: [4, N, 256], c: [4, N, 256]"
+    assert labels[lstm + 1] == "[N, (T + 1)//2, 512]"  # `frames`: the first output
+    text = ("# sizes: N=2, L=5\n"
+            "block Attend(heads):\n"
+            "    input x [N, L, E]\n"
+            "    gain = Parameter((E,), init='ones')\n"
+            "    out, w = MultiheadAttention(x, x, x, heads, batch_first=True)\n"
+            "    out\n"
+            "    mul(gain)\n\n"
+            "plan P:\n"
+            "    input x [N, L, 8]\n"
+            "    pos = Parameter((1, 7, 8))\n"
+            "    Attend(2)\n"
+            "    a, b = chunk(2, dim=2)\n")
+    path = tmp_path / "several.plan"
+    path.write_text(text, encoding="utf-8")
+    labels = inlay(client, path)
+    assert labels[4] == "[8]" and labels[11] == "[1, 7, 8]"
+    assert labels[5] == "out: [N, L, 8], w: [N, L, L]"
+    assert labels[12] == "[N, L, 8]" and labels[13] == "a: [N, L, 4], b: [N, L, 4]"
+    client.open(path)
+    hover = client.at("textDocument/hover", path, 4, 20)["contents"]["value"]  # 0-based: line 5, on the call
+    assert "**outputs** `out` `[N, L, 8]`, `w` `[N, L, L]`" in hover and "MultiheadAttention" in hover
+    assert "**at L=5, N=2** `[2, 5, 8]`, `[2, 5, 5]`" in hover
+    hover = client.at("textDocument/hover", path, 10, 15)["contents"]["value"]
+    assert "torch.nn.Parameter" in hover and "**output** `[1, 7, 8]`" in hover and "**parameters** `56`" in hover
+    client.close(path)
 
 
 def test_unknowns_show_their_value(client):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 
 import pytest
@@ -43,7 +44,8 @@ def plan_for(inputs: dict, kind: str, args: dict, outputs: str, symbolic: bool):
                 dims.append(str(d))
         lines.append(f"    input {name} [{', '.join(dims)}]")
     call = ", ".join([*inputs, *(f"{a}={render(v)}" for a, v in args.items())])
-    lines += [f"    {outputs} = {kind}({call})"]
+    # every output an output of the plan, as torch's module returns them all (a traced module drops the rest)
+    lines += [f"    {outputs} = {kind}({call})", f"    output {', '.join(re.findall(r'[a-z0-9]+', outputs))}"]
     return "\n".join(lines) + "\n", sizes
 
 
@@ -74,7 +76,7 @@ def fvcore_count(module, tensors):
 
     logging.disable(logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.no_grad():  # as the convention counts (test_cost_fvcore)
             warnings.simplefilter("ignore")
             f = FlopCountAnalysis(module, tuple(tensors) if len(tensors) > 1 else tensors[0])
             f.unsupported_ops_warnings(False)

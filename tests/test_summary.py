@@ -13,37 +13,25 @@ from pathlib import Path
 import pytest
 import sympy
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 import convplan
 from convplan import cli
+from convplan.build import BlockModule, example_inputs
+from convplan.graph import Module
 from convplan.summary import bytes_, count, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.plan"))
 
 
-def _known_gaps(failing: dict[str, str]) -> list:
-    """The examples, with a strict xfail on those the summary does not handle yet (found when the tensor
-    operations, several outputs and learnable tensors met the summary in one merge; issue 10/11, left)."""
-    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=failing[p.stem])) if p.stem in failing
-            else p for p in EXAMPLES]
-
-
-ROW_GAPS = {
-    "convnext_tiny": "a container holding an operation (permute) or a Parameter: rows keyed by the wrong index",
-    "shufflenet_v2": "a container holding an operation (chunk, view): rows keyed by the wrong index",
-    "speech_lstm": "a layer with several outputs (LSTM): the hook's output is a tuple",
-    "text_transformer": "a learnable tensor and several-tensor layers: no row matches the module",
-    "swin_t": "a kind whose module has submodules its forward never calls (ShiftedWindowAttention's qkv and "
-              "proj, applied with F.linear; PatchMerging's reduction and norm): no rows for them",
-}
-SUM_GAPS = {
-    "convnext_tiny": "the activation column and memory().activations disagree on operations (views)",
-    "shufflenet_v2": "the activation column and memory().activations disagree on operations (views)",
-    "swin_t": "the activation column and memory().activations disagree on operations (views)",
-}
 GOLDEN = ROOT / "tests" / "golden" / "summary"
+
+
+def _leaves(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_leaves(item) if isinstance(item, tuple) else (item,))]
 
 
 def _sizes(plan, step: int = 0) -> dict:
@@ -52,64 +40,177 @@ def _sizes(plan, step: int = 0) -> dict:
     return sizes if plan.satisfied(sizes) else base
 
 
+def _shapes(out) -> tuple:
+    """A tensor's shape; a call's several outputs: their shapes, nested as torch's tuple."""
+    if out is None:  # MultiheadAttention's weights where need_weights=False (inside TransformerEncoderLayer)
+        return None
+    return tuple(out.shape) if isinstance(out, torch.Tensor) else tuple(_shapes(o) for o in out)
+
+
 def _hooked(bound):
-    """(module, the output shape of every submodule by dotted path, every node's value by id) of one eval run."""
+    """(module, the output shapes of every submodule called, by dotted path, every node's value by id, the
+    bytes of the distinct storages the forward makes) of one eval run."""
     module = bound.build().eval()
     shapes = {}
 
     def hook(path):
         def record(sub, args, out):
-            shapes[path] = tuple(out.shape)  # returns None: the output stays as it is
+            shapes[path] = _shapes(out)  # returns None: the output stays as it is
         return record
 
     for path, sub in module.named_modules():
         if path:
             sub.register_forward_hook(hook(path))
-    inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+    inputs = example_inputs(bound.graph, bound.sizes)  # indices where an Embedding reads them
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        module(*inputs)  # the forward: it calls each block and numbered container as a whole
+        module(*inputs)  # the forward: it calls each layer and block, and indexes each numbered container
         values = module.run(*inputs)  # every node's value
-    return module, shapes, values
+    given = {t.untyped_storage().data_ptr() for t in [*inputs, *module.parameters()]}
+    created = {v.untyped_storage().data_ptr(): v.untyped_storage().nbytes() for value in values.values()
+               for v in _tensors(value) if v.untyped_storage().data_ptr() not in given}
+    return module, shapes, values, sum(created.values())
 
 
-@pytest.mark.parametrize("path", _known_gaps(ROW_GAPS), ids=lambda p: p.stem)
+def _tree(module) -> set[str]:
+    """Every submodule's path down to the layers: a layer's own submodules (TransformerEncoderLayer's
+    self_attn, linear1, ...) are torch's, inside the layer's row."""
+    containers = {name for name, sub in module.named_modules() if isinstance(sub, (BlockModule, torch.nn.Sequential))}
+    return {name for name, _ in module.named_modules() if name and name.rpartition(".")[0] in containers}
+
+
+def _tensors(value) -> list:
+    return [value] if isinstance(value, torch.Tensor) else [t for v in value for t in _tensors(v)]
+
+
+def _last_made(plan, path: str) -> int:
+    """The id of the last node a numbered container's statements made (its prefix names them)."""
+    [container] = [m for m in plan.graph.tree if isinstance(m, Module) and ".".join(m.path) == path]
+    return max(n.id for n in plan.graph.nodes if n.name.startswith(container.prefix) and n.op != "item")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_every_submodule_is_a_row_with_the_module_counts_and_shapes(path):
     plan = convplan.load(path)
     for step in (0, 5):
-        sizes = _sizes(plan, step)
-        table = plan.summary(**sizes)
-        module, shapes, values = _hooked(plan.bind(**sizes))
-        rows = {r.path: r for r in table.rows if r.path}
-        assert set(rows) == {name for name, _ in module.named_modules() if name}  # the module tree, all of it
-        for name, row in rows.items():
-            sub = module.get_submodule(name)
-            assert row.params == sum(p.numel() for p in sub.parameters()), name
-            assert row.buffers == sum(b.numel() for b in sub.buffers()), name
-            if name not in shapes:  # a numbered container the forward indexes: what calling it would give
-                assert isinstance(sub, torch.nn.Sequential), name
-                name = f"{name}.{len(sub) - 1}"
-            assert tuple(row.output) == shapes[name], (name, sizes)
-        nodes = {n.name: n for n in plan.bind(**sizes).graph.nodes}
-        for row in table.rows:  # inputs and merges: the value the forward computes
-            assert tuple(row.output) == tuple(values[nodes[row.node].id].shape), row.name
-        total = table.totals
-        assert total["params"] == sum(p.numel() for p in module.parameters())
-        assert total["buffers"] == sum(b.numel() for b in module.buffers())
+        _check_against_the_module(plan, _sizes(plan, step))
 
 
-@pytest.mark.parametrize("path", _known_gaps(SUM_GAPS), ids=lambda p: p.stem)
+# Every new kind of row at once: functions in numbered containers (one ends with a permute), a learnable tensor
+# in a block, a layer of several tensors and several outputs (MultiheadAttention), a function with several
+# outputs (chunk), a container that ends with LSTM (what calling it would give: the whole tuple), and one that
+# ends with a block whose output is not the last tensor it makes.
+MIXED = """
+block Early:
+    input [N, L, E]
+    a = Linear(E)
+    Linear(2 * E)
+    output a
+
+block Attend(heads):
+    input x [N, L, E]
+    gain = Parameter((E,), init='ones')
+    out, w = MultiheadAttention(x, x, x, heads, batch_first=True)
+    out
+    mul(gain)
+
+plan Mixed(hidden=16):
+    input x [N, L, 8]
+    enc = sequential:
+        Linear(hidden)
+        permute(0, 2, 1)
+        Conv1d(hidden, 3, padding=1)
+        permute(0, 2, 1)
+    att = repeat 2:
+        Attend(4)
+    a, b = chunk(2, dim=2)
+    rnn = sequential:
+        Linear(hidden)
+        frames, (h, c) = LSTM(8, batch_first=True)
+    cat(frames, b, dim=2)
+    tail = sequential:
+        Linear(hidden)
+        Early()
+    Linear(3)
+"""
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(1, 3), length=st.integers(1, 12))
+def test_every_new_kind_of_row_against_the_module(n, length):
+    _check_against_the_module(convplan.parse(MIXED), {"N": n, "L": length})
+
+
+def test_several_outputs_show_every_shape():
+    table = convplan.parse(MIXED).summary(N=2, L=5)
+    rows = {r.path or r.name: r for r in table.rows}
+    assert rows["rnn.1"].output == ((2, 5, 8), ((1, 2, 8), (1, 2, 8))) == rows["rnn"].output
+    assert rows["att.0.attention1"].output == ((2, 5, 16), (2, 5, 5))
+    assert rows["enc"].output == (2, 5, 16)  # its last statement, the permute back: not its Conv1d's [2, 16, 5]
+    assert rows["tail"].output == (2, 5, 16) and rows["tail.1.linear1"].output == (2, 5, 32)  # Early gives `a`
+    lines = str(table).splitlines()
+    assert any(line.split()[:2] == ["1", "LSTM"] and "[2, 5, 8], ([1, 2, 8], [1, 2, 8])" in line for line in lines)
+    assert any(line.split()[:2] == ["a", "chunk"] and "[2, 5, 8], [2, 5, 8]" in line for line in lines)
+    [lstm] = [r for r in table.to_dict()["rows"] if r["path"] == "rnn.1"]
+    assert lstm["output"] == [[2, 5, 8], [[1, 2, 8], [1, 2, 8]]]
+
+
+def _check_against_the_module(plan, sizes: dict) -> None:
+    """The summary at `sizes` against the built module: a row per submodule with its parameter and buffer counts
+    and the shapes its forward hook sees, every row's shapes the forward's values, the activations the distinct
+    storages the forward makes."""
+    table = plan.summary(**sizes)
+    bound = plan.bind(**sizes)
+    module, shapes, values, created = _hooked(bound)
+    rows = {r.path: r for r in table.rows if r.path}
+    assert set(rows) == _tree(module)  # the module tree, all of it down to the layers
+    for name, row in rows.items():
+        sub = module.get_submodule(name)
+        assert row.params == sum(p.numel() for p in sub.parameters()), name
+        assert row.buffers == sum(b.numel() for b in sub.buffers()), name
+        called = name
+        while called not in shapes:  # a numbered container: the forward indexes it, calling its last module
+            assert isinstance(module.get_submodule(called), torch.nn.Sequential), name
+            called = f"{called}.{len(module.get_submodule(called)) - 1}"
+        last = bound.graph.nodes[_last_made(bound, name)] if called != name else None
+        where = tuple(called.split("."))
+        if last is None or (last.module_path if last.op == "layer" else last.owner)[:len(where)] == where:
+            assert row.output == shapes[called], (name, sizes)  # the container ends with that module
+        else:  # a container that ends with a function (`permute`): its value in the forward
+            assert row.output == _shapes(values[last.id]), (name, sizes)
+    nodes = {n.name: n for n in bound.graph.nodes}
+    for row in table.rows:  # every row: the value the forward computes (all of a call's outputs)
+        node = nodes[row.node]
+        assert row.output == (_nest(node.unpack, values) if node.unpack else _shapes(values[node.id])), row.name
+    total = table.totals
+    assert total["params"] == sum(p.numel() for p in module.parameters())
+    assert total["buffers"] == sum(b.numel() for b in module.buffers())
+    assert total["activations"] == created  # the distinct storages: a view makes none
+
+
+
+
+def _nest(unpack: tuple, values: dict) -> tuple:
+    return tuple(_nest(i, values) if isinstance(i, tuple) else _shapes(values[i]) for i in unpack)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_rows_add_up_to_the_other_analyses(path):
     """Symbolic: each node's row is the node's cost, bytes and field; the totals are the analyses' totals; a
     submodule's row is the sum of the rows inside it."""
     plan = convplan.load(path)
     table = plan.summary()
     cost, memory, fields = plan.cost(), plan.memory(), plan.receptive_field()
+    items = {i for node in plan.graph.nodes for i in _leaves(node.unpack)[1:]}
     for node in plan.graph.nodes:
+        if node.id in items:  # one of several outputs: in the row of its call
+            assert not [r for r in table.rows if r.node == node.name]
+            continue
         path = ".".join(node.path) if node.op == "layer" else ""
         [row] = [r for r in table.rows if r.node == node.name and r.path == path]
         assert row.cost == cost.by_layer.get(node.name)
-        assert row.activations == memory.by_layer.get(node.name, 0)
+        made = [node.id, *_leaves(node.unpack)[1:]]
+        assert row.activations == sum(memory.by_layer.get(plan.graph.nodes[i].name, 0) for i in made)
         assert row.field == fields[node.name]
         assert row.params == node.params
     assert sympy.expand(table.totals["cost"] - cost.total) == 0
@@ -237,3 +338,62 @@ def test_block_rows_sum_what_they_hold_and_name_merges_within_the_block():
     names = [r.name for r in inside if r.depth == 2]
     assert names == ["conv1", "bn1", "relu", "conv2", "bn2", "downsample", "add1", "relu1"]
     assert block.field == next(r for r in rows if r.path == "layer2.0.relu1").field
+
+
+def test_the_total_is_the_conventions_own_total():
+    """ptflops rounds its sum (`int()` of it): the table's total is the convention's, every convention."""
+    from convplan.cost import CONVENTIONS
+
+    plan = convplan.parse("plan P:\n    input x [N, 8]\n    flatten(0)\n    Linear(3)\n")  # ptflops: (24N + 3)/N
+    for convention in CONVENTIONS:
+        for n in (1, 2, 4):
+            table = plan.summary(convention=convention, N=n)
+            assert table.totals["cost"] == plan.cost(convention).at(N=n), convention
+    assert plan.summary(convention="ptflops", N=2).totals["cost"] == 25  # int(51 / 2)
+
+
+def test_sizes_named_like_an_argument_are_given_in_a_mapping(tmp_path, capsys):
+    """A symbol may be called `convention`, `dtype`, `start`, `memory_budget` or `sizes`: such a size is given in
+    `sizes=` and the method's own argument positionally; a keyword that could mean either is refused."""
+    plan = convplan.parse("plan P:\n    input [N, dtype, convention]\n    Conv1d(4, 3)\n")
+    sizes = {"N": 2, "dtype": 3, "convention": 10}
+    table = plan.summary("fvcore", "float16", sizes=sizes)
+    assert table.convention == "fvcore" and table.dtype == "float16" and table.sizes == sizes
+    module = plan.build(**sizes)
+    assert table.totals["params"] == sum(p.numel() for p in module.parameters()) == 4 * 3 * 3 + 4
+    assert table.totals["activations"] == 2 * 2 * 4 * 8  # float16: the conv's [2, 4, 8]
+    assert table.rows == plan.bind(**sizes).summary("fvcore", "float16").rows
+    for keyword in ({"dtype": 3}, {"convention": "macs"}):
+        with pytest.raises(TypeError, match=r"could mean either.*plan.summary\('macs', 'float32', sizes="):
+            plan.summary(**keyword)
+    with pytest.raises(TypeError, match="mapping of size names"):
+        plan.summary(sizes=3)
+    with pytest.raises(TypeError, match="given twice"):
+        plan.summary(sizes={"N": 1}, N=2)
+    other = convplan.parse("plan P:\n    input [N, 2, L]\n    Conv1d(4, 3)\n")  # no collision: keywords as before
+    assert other.summary(convention="fvcore", dtype="float16", N=1, L=5).totals == \
+        other.summary("fvcore", "float16", sizes={"N": 1, "L": 5}).totals
+    called = convplan.parse("plan P:\n    input [N, 2, sizes]\n    Conv1d(4, 3)\n")
+    assert called.summary(sizes={"N": 1, "sizes": 5}).rows[-1].output == (1, 4, 3)
+    with pytest.raises(TypeError, match="has a size called 'sizes'"):
+        called.summary(sizes=5)
+
+    named = convplan.parse("plan P:\n    input [N, start, memory_budget]\n    Conv1d(4, 3)\n")
+    assert named.smallest_sizes(2, sizes={"start": 5}) == {"N": 2, "start": 5, "memory_budget": 3}
+    with pytest.raises(TypeError, match="could mean either"):
+        named.smallest_sizes(start=2)
+    with pytest.raises(TypeError, match="could mean either"):
+        named.verify(memory_budget=0)
+    report = named.verify(0, sizes={"N": 1, "start": 2, "memory_budget": 5})
+    assert report.runs[0].sizes == {"N": 1, "start": 2, "memory_budget": 5} and report.runs[0].device == "meta"
+    assert convplan.parse("plan P:\n    input [N, 2, L]\n    Conv1d(4, 3)\n").smallest_sizes(start=4)["L"] == 4
+
+    expr = convplan.parse("plan P:\n    input [N, 2, expr]\n    Conv1d(4, 3)\n").memory()
+    assert expr.at(expr.activations, N=1, expr=5) == 4 * 4 * 3
+
+    path = tmp_path / "named.plan"
+    path.write_text("plan P:\n    input [N, dtype, convention]\n    Conv1d(4, 3)\n", encoding="utf-8")
+    assert cli.main(["summary", str(path), "--json", "--dtype", "float16", "--set", "N=2", "--set", "dtype=3",
+                     "--set", "convention=10"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["dtype"] == "float16" and shown["totals"]["params"] == 40 and shown["totals"]["activations"] == 128

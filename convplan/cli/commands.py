@@ -21,7 +21,7 @@ def cmd_check(args, sizes, plan, out: Output) -> int:
 
 
 def cmd_verify(args, sizes, plan, out: Output) -> int:
-    report = plan.verify(memory_budget=args.memory_budget, **sizes)
+    report = plan.verify(args.memory_budget, sizes=sizes)  # a size may be called memory_budget
     if args.json:
         out.add({"ok": report.ok, "plan": plan.name, "file": plan.filename, "runs": [r.__dict__ for r in report.runs]})
     else:
@@ -145,7 +145,7 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
     if args.json:
         out.add({"ok": True, "plan": plan.name, "file": plan.filename, "convention": cost.convention,
                  "total": _number(cost.total), "by_layer": {k: _number(v) for k, v in cost.by_layer.items()},
-                 "uncounted": list(cost.uncounted), "skipped": cost.skipped})
+                 "uncounted": list(cost.uncounted), "reasons": cost.reasons, "skipped": cost.skipped})
         return 0
     nodes = {node.name: node for node in plan.graph.nodes}
     rows = [("line", "name", "layer", cost.convention)]
@@ -154,6 +154,7 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
              *_columns(rows), f"total: {_shown(cost.total)}"]
     if cost.uncounted:
         lines.append(f"not counted: {', '.join(cost.uncounted)}")
+        lines += [f"  {kind}: {reason}" for kind, reason in cost.reasons.items()]
     if cost.skipped:
         lines.append("skipped with a warning by the tool: "
                      + ", ".join(f"{kind} ({', '.join(ops)})" for kind, ops in cost.skipped.items()))
@@ -162,7 +163,7 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
 
 
 def cmd_summary(args, sizes, plan, out: Output) -> int:
-    table = plan.summary(convention=args.convention, dtype=args.dtype)
+    table = plan.summary(args.convention, args.dtype)  # positional: a size may be called dtype
     if args.json:
         out.add({"ok": True, **table.to_dict()})
     else:

@@ -46,6 +46,7 @@ def bilinear_count(a):
 
 
 def bilinear_macs(shape, out, a, other):
+    """Each output element is x1^T W x2: in1_features x in2_features products, for every row."""
     return prod(shape[:-1]) * a["in1_features"] * a["in2_features"] * a["out_features"]
 
 
@@ -150,6 +151,31 @@ def _layer_count(a, attentions: int, norms: int):
     return attentions * _attention_count(e, bias) + feedforward + norms * (2 * e if bias else e)
 
 
+def _tokens(shape, batch_first: bool):
+    """(batch, length) of a [L, N, E] / [N, L, E] / unbatched [L, E] sequence (batch 1)."""
+    if len(shape) == 2:
+        return 1, shape[0]
+    return (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
+
+
+def encoder_layer_macs(src, out, a):
+    """Self-attention (the projections of query, key and value, both products of attention, the output
+    projection) and the feed-forward's two Linears: N x (L x (4 E^2 + 2 E F) + 2 L^2 E)."""
+    e, f = a["d_model"], a["dim_feedforward"]
+    n, length = _tokens(src, a["batch_first"])
+    return n * (length * (4 * e * e + 2 * e * f) + 2 * length * length * e)
+
+
+def decoder_layer_macs(tgt, out, a, memory):
+    """Self-attention over the target (as the encoder layer's), cross-attention (query and output
+    projections over the target's L tokens, key and value projections over memory's S, both products:
+    2 L S E) and the feed-forward: N x (L (6 E^2 + 2 E F) + 2 S E^2 + 2 L^2 E + 2 L S E)."""
+    e, f = a["d_model"], a["dim_feedforward"]
+    n, length = _tokens(tgt, a["batch_first"])
+    _, s = _tokens(memory, a["batch_first"])
+    return n * (length * (6 * e * e + 2 * e * f) + 2 * s * e * e + 2 * length * length * e + 2 * length * s * e)
+
+
 def register_attention() -> None:
     register(LayerSpec(
         name="Bilinear", args=(Arg("out_features"), Arg("bias", True, BOOL)), rule=bilinear_rule,
@@ -169,11 +195,13 @@ def register_attention() -> None:
     ))
     register(LayerSpec(
         name="TransformerEncoderLayer", args=_transformer_args(), rule=encoder_layer_rule,
-        count=lambda a: _layer_count(a, 1, 2), inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3),
+        count=lambda a: _layer_count(a, 1, 2), macs=encoder_layer_macs, inferred="d_model",
+        infer=lambda shape, a: shape[-1], ranks=(2, 3),
         short="encoderlayer",
     ))
     register(LayerSpec(
         name="TransformerDecoderLayer", args=_transformer_args(), rule=decoder_layer_rule,
-        count=lambda a: _layer_count(a, 2, 3), inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3),
+        count=lambda a: _layer_count(a, 2, 3), macs=decoder_layer_macs, inferred="d_model",
+        infer=lambda shape, a: shape[-1], ranks=(2, 3),
         tensors=("tgt", "memory"), short="decoderlayer",
     ))

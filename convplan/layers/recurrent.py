@@ -12,10 +12,12 @@ an LSTM's is a tuple, which a plan does not pass (it starts from zeros).
 
 from __future__ import annotations
 
+from functools import partial
+
 import sympy
 
 from ..shapes import at_least
-from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, register, show
+from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -77,6 +79,25 @@ def recurrent_count(a, kind: str):
     return total
 
 
+def _per_token(a, kind: str):
+    """Multiply-accumulates with the weights per token: each layer and direction multiplies its input by
+    W_ih (gates x input), its previous state by W_hh (gates x H_out) and, for a projecting LSTM, the new
+    state by W_hr (proj_size x hidden_size); a layer past the first reads D * H_out features."""
+    gate, h, d = GATES[kind] * a["hidden_size"], a["hidden_size"], 2 if a["bidirectional"] else 1
+    proj = a.get("proj_size", 0)
+    h_out = proj if proj else h
+    return sum(d * (gate * (a["input_size"] if layer == 0 else d * h_out) + gate * h_out + h * proj)
+               for layer in range(int(a["num_layers"])))
+
+
+def recurrent_macs(shape, out, a, *h0, kind: str):
+    """Every token (L x N, or L unbatched), in each layer and direction: W_ih times its input (gates x
+    input_size; D x H_out features past the first layer), W_hh times the previous state (gates x H_out), and
+    for a projecting LSTM W_hr times the new state (proj_size x hidden_size); gates: 1 (RNN), 3 (GRU) or 4
+    (LSTM) x hidden_size.  Bias adds are not counted, as for Linear."""
+    return prod(shape[:-1]) * _per_token(a, kind)
+
+
 def cell_rule(ctx: RuleContext, shape, a):
     _check(ctx, a, "")
     h = a["hidden_size"]
@@ -95,6 +116,11 @@ def cell_count(a, kind: str):
     return gate * a["input_size"] + gate * h + (2 * gate if a["bias"] else 0)
 
 
+def cell_macs(shape, out, a, *hx, kind: str):
+    """Each row (N, or 1 unbatched): W_ih times the input and W_hh times the state, gates x (input + hidden)."""
+    return prod(shape[:-1]) * GATES[kind] * a["hidden_size"] * (a["input_size"] + a["hidden_size"])
+
+
 def register_recurrent() -> None:
     nonlinearity = (Arg("nonlinearity", "tanh", STR, ("tanh", "relu")),)
     for kind in ("RNN", "LSTM", "GRU"):
@@ -103,6 +129,7 @@ def register_recurrent() -> None:
                 Arg("bidirectional", False, BOOL), *((Arg("proj_size", 0),) if kind == "LSTM" else ()))
         register(LayerSpec(
             name=kind, args=args, rule=recurrent_rule, count=lambda a, k=kind: recurrent_count(a, k),
+            macs=partial(recurrent_macs, kind=kind),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(2, 3), short=kind.lower(),
             tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
         ))
@@ -111,6 +138,7 @@ def register_recurrent() -> None:
         args = (Arg("hidden_size"), Arg("bias", True, BOOL), *(nonlinearity if kind == "RNN" else ()))
         register(LayerSpec(
             name=name, args=args, rule=cell_rule, count=lambda a, k=kind: cell_count(a, k),
+            macs=partial(cell_macs, kind=kind),
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(1, 2), short=name.lower(),
             tensors=("input", "hx") if kind != "LSTM" else ("input",), optional_tensors=1 if kind != "LSTM" else 0,
         ))

@@ -1,6 +1,7 @@
 """Hover: what is under the cursor, from the document's analysis.
 
-On a statement: the torch call it resolves to, its output shape, parameters and MACs, the requirements
+On a statement: the torch call it resolves to, its output shape (every output's, named, for a call with
+several; a learnable tensor's own), parameters and MACs, the requirements
 its layers add and why, and the shape at the example sizes (workspace settings or a `# sizes: H=224`
 comment).  A block's call sums its layers; a line inside a block lists each call.  On a name: the tensor's
 shape, a size's requirements, a parameter's value; on a `?`: its solved value.  On a statement that
@@ -16,7 +17,7 @@ from ..merges import MERGES
 from ..shapes import pyrepr, to_expr
 from ..show import show_shape
 from .document import Document
-from .inlay import unknown_values
+from .inlay import label, outputs, unknown_values
 from .positions import contains
 from .symbols import TENSORS, Symbol
 
@@ -58,12 +59,13 @@ def _calls(doc: Document, runs) -> str:
     groups: dict[tuple, list[str]] = {}
     for m in runs:
         node = nodes[m.result]
-        single = m.end - m.start == 1 and m.result == m.start and node.op != "input"
+        calls = [n for n in nodes[m.start: m.end] if n.op != "item"]  # a call with several outputs is one
+        single = len(calls) == 1 and calls[0] is node and node.op != "input"
         if m.end == m.start:  # a block's `input` pattern: it binds the caller's tensor and makes no node
             what = "input"
         else:
             what = f"`{show_call(node, doc.plan.graph)}`" if single else f"{m.end - m.start} nodes"
-        groups.setdefault((what, show_shape(node.shape)), []).append(node.name)
+        groups.setdefault((what, label(doc, m)), []).append(node.name)
     lines = [f"this line runs {len(runs)} times (once per call of its block):", ""]
     for (what, shape), names in list(groups.items())[:MAX_CALLS]:
         lines.append(f"- {what} → `{shape}` ({', '.join(f'`{n}`' for n in names[:3])}"
@@ -80,9 +82,11 @@ def statement(doc: Document, made, brief: bool = False) -> str:
     nodes = doc.plan.graph.nodes
     made_nodes = nodes[made.start: made.end]
     result = nodes[made.result]
+    gives = outputs(doc, made)
+    calls = [n for n in made_nodes if n.op != "item"]  # a call with several outputs is one call
     out = []
-    if len(made_nodes) == 1 and made_nodes[0] is result:
-        out.append(_call(doc, result))
+    if len(calls) == 1 and (calls[0] is result or calls[0] is gives[0][1]):
+        out.append(_call(doc, calls[0]))
     elif made_nodes:
         kinds = sorted({n.kind or n.op for n in made_nodes})
         block = _callee(doc, made.span)
@@ -90,7 +94,10 @@ def statement(doc: Document, made, brief: bool = False) -> str:
                    + f"`{made_nodes[0].name}` .. `{result.name}`: {len(made_nodes)} nodes ({', '.join(kinds)})")
     else:
         out.append(f"`{result.name}`")
-    out.append(f"**output** `{show_shape(result.shape)}`")
+    if len(gives) == 1:
+        out.append(f"**output** `{show_shape(gives[0][1].shape)}`")
+    else:
+        out.append("**outputs** " + ", ".join(f"`{name or n.name}` `{show_shape(n.shape)}`" for name, n in gives))
     if brief:
         return "\n\n".join(out)
     params = sympy.Add(*(n.params for n in made_nodes))
@@ -102,7 +109,7 @@ def statement(doc: Document, made, brief: bool = False) -> str:
         out.append(counts)
     names = {n.name for n in made_nodes}
     out.extend(f"**requires** `{r}`: {r.reason} (`{r.layer}`)" for r in doc.plan.requires if r.layer in names)
-    at = _at_sizes(doc, result.shape)
+    at = _at_sizes(doc, *(n.shape for _, n in gives))
     if at:
         out.append(at)
     return "\n\n".join(out)
@@ -129,16 +136,18 @@ def _call(doc: Document, node: Node) -> str:
     return f"`{node.name}` = `{call}`  ({where})"
 
 
-def _at_sizes(doc: Document, shape) -> str | None:
+def _at_sizes(doc: Document, *shapes) -> str | None:
+    """`**at L=64** `[N, 32, 32]``: the shapes (a call's several outputs: each) at the example sizes."""
     sizes = doc.sizes()
     if not sizes:
         return None
-    free = {s for d in shape for s in to_expr(d).free_symbols}
+    free = {s for shape in shapes for d in shape for s in to_expr(d).free_symbols}
     mapping = {s: sympy.Integer(sizes[s.name]) for s in free if s.name in sizes}
     if not mapping:
         return None
     shown = ", ".join(f"{s.name}={mapping[s]}" for s in sorted(mapping, key=lambda s: s.name))
-    return f"**at {shown}** `{show_shape(tuple(to_expr(d).xreplace(mapping) for d in shape))}`"
+    return f"**at {shown}** " + ", ".join(f"`{show_shape(tuple(to_expr(d).xreplace(mapping) for d in shape))}`"
+                                          for shape in shapes)
 
 
 def _name(doc: Document, line: int, col: int) -> str | None:

@@ -1,14 +1,54 @@
 """Inlay hints: at the end of each line that makes a tensor, its shape (`[N, 64, H//2, W//2]`), and after
-each `?`, the value the solver found.  A block's line runs once per call: it shows each distinct shape."""
+each `?`, the value the solver found.  A block's line runs once per call: it shows each distinct shape.
+A call with several outputs shows each with its name (`out: [N, L, 512], h: [4, N, 256], c: [4, N, 256]`);
+a learnable tensor (`Parameter`) its own shape, though the chain goes on from the tensor before it."""
 
 from __future__ import annotations
 
 from lsprotocol import types as lsp
 
+from ..graph import Node
+from ..scope import Made
 from ..show import show_shape
 from .document import Document
 
 MAX_SHAPES = 3  # distinct shapes shown on a block's line; the tooltip lists every call
+
+
+def outputs(doc: Document, made: Made) -> list[tuple[str | None, Node]]:
+    """The tensors one run of a statement gives, each with the name the statement gives it where it names
+    several: its value; every output of a call with several (`out, (h, c) = LSTM(...)`), in torch's order;
+    the learnable tensors it declares (`pos = Parameter(...)`: the chain goes on from the tensor before it)."""
+    nodes = doc.plan.graph.nodes
+    result = nodes[made.result]
+    if not made.start <= made.result < made.end:  # a bare name, or a statement that declares a Parameter
+        declared = [n for n in nodes[made.start: made.end] if n.op == "param"]
+        return [(None, n) for n in declared] if declared else [(None, result)]
+    if not result.unpack:
+        return [(None, result)]
+    leaves = [nodes[i] for i in _leaves(result.unpack)]
+    names = _target_names(doc, made)
+    if len(names) != len(leaves):  # a statement whose names are not all on its first line
+        names = [n.name for n in leaves]
+    return list(zip(names, leaves, strict=True))
+
+
+def _leaves(unpack: tuple) -> list[int]:
+    return [x for item in unpack for x in (_leaves(item) if isinstance(item, tuple) else (item,))]
+
+
+def _target_names(doc: Document, made: Made) -> list[str]:
+    """The tensor names a statement defines on its first line, left to right (`out`, `h`, `c`)."""
+    index = doc.symbols
+    found = [s for s in (index.symbols if index else ()) if s.kind == "tensor" and s.span.line == made.span.line
+             and made.span.col <= s.span.col < made.span.end_col]
+    return [s.name for s in sorted(found, key=lambda s: s.span.col)]
+
+
+def label(doc: Document, made: Made) -> str:
+    """`[N, 64, H//2, W//2]`; `out: [N, L, 512], h: [4, N, 256], c: [4, N, 256]` for several outputs."""
+    return ", ".join(show_shape(n.shape) if name is None else f"{name}: {show_shape(n.shape)}"
+                     for name, n in outputs(doc, made))
 
 
 def shape_label(doc: Document, line: int) -> tuple[str, str] | None:
@@ -16,16 +56,15 @@ def shape_label(doc: Document, line: int) -> tuple[str, str] | None:
     runs = [m for m in doc.made.get(line, ()) if m.span.line == line]
     if not runs:
         return None
-    nodes = doc.plan.graph.nodes
     outermost = max(m.span.end_col - m.span.col for m in runs)  # `x = Conv(...)` over a call inside it
     shapes: dict[str, list[str]] = {}
     for m in runs:
         if m.span.end_col - m.span.col == outermost:
-            shapes.setdefault(show_shape(nodes[m.result].shape), []).append(nodes[m.result].name)
+            shapes.setdefault(label(doc, m), []).append(outputs(doc, m)[0][1].name)
     shown = list(shapes)[:MAX_SHAPES]
-    label = " | ".join(shown) + (f" | +{len(shapes) - MAX_SHAPES} more" if len(shapes) > MAX_SHAPES else "")
+    text = " | ".join(shown) + (f" | +{len(shapes) - MAX_SHAPES} more" if len(shapes) > MAX_SHAPES else "")
     tooltip = "\n".join(f"{', '.join(names)}: {shape}" for shape, names in shapes.items())
-    return label, tooltip
+    return text, tooltip
 
 
 def unknown_values(doc: Document) -> list[tuple]:

@@ -170,6 +170,8 @@ class _Builder:
                 self.expr(d)
         if stmt.target:
             self.define(stmt.target, "tensor", stmt.target_span, self.scope)
+        for name in stmt.targets.names() if stmt.targets is not None else ():  # `out, (h, c) = LSTM(...)`
+            self.define(name.id, "tensor", name.span, self.scope)
 
     def call(self, call: n.Call) -> None:
         self.use(call.name, call.name_span, call=True)

@@ -1,0 +1,129 @@
+"""The "flopcounter" cost convention: what `torch.utils.flop_counter.FlopCounterMode` reports for the built
+module, as formulas: 2 per multiply-accumulate of the matrix products and convolutions it sees.
+
+The count is of the module as the tests (and inference) run it: on the CPU, in eval mode, under
+`torch.no_grad()`, in float32.  There torch picks fused kernels that FlopCounterMode has no formula for
+(they count 0), by rules read in torch 2.13 and measured (tests/test_cost.py):
+
+- LSTM without projections runs oneDNN's fused kernel (aten::mkldnn_rnn_layer): nothing is seen; with
+  `proj_size` torch falls back to its own loop, whose matrix products are seen.  GRU, RNN and the cells
+  always run that loop: W_ih times every step's input (one addmm over the whole sequence), W_hh times
+  each step's state, W_hr times the new state (projecting LSTM): 2 x the "macs" convention.
+- MultiheadAttention takes torch's fast path (aten::_native_multi_head_attention: nothing seen) when
+  query, key and value are one tensor, batched, batch_first, with an even number of heads, biases and
+  neither add_bias_kv nor add_zero_attn.  Otherwise F.multi_head_attention_forward runs: the
+  projections and, since the module is called with need_weights=True, both products of attention as
+  bmm: 2 x "macs".
+- TransformerEncoderLayer takes its fast path (aten::_transformer_encoder_layer_fwd: nothing seen) on a
+  batched input with batch_first, biases and an even number of heads; otherwise its self-attention
+  (need_weights=False) runs scaled_dot_product_attention in the CPU flash kernel (0), so only the
+  projections and the feed-forward count.
+- TransformerDecoderLayer has no fast path of its own: its self-attention takes MultiheadAttention's
+  fast path under the encoder's conditions, its cross-attention (query and key differ) never does;
+  both attentions' products run in the flash kernel (0).
+
+A kind that counts nothing on the CPU is listed under `uncounted`, not counted as 0; a condition that
+depends on a symbol (an even number of heads) becomes a Piecewise.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .graph import Graph, Node
+from .layers import prod
+
+# FlopCounterMode sees no matrix product in Bilinear: it runs aten::bilinear
+UNSEEN = frozenset({"Bilinear"})
+
+
+def count(node: Node, graph: Graph) -> tuple:
+    """(FlopCounterMode's count of the node, or None where it sees nothing; no operators skipped)."""
+    if node.kind in UNSEEN:
+        return None, ()
+    rule = _SEQUENCE.get(node.kind)
+    if rule is not None:
+        return rule(node, graph), ()
+    macs = node.meta["macs"] if node.meta["macs"] is not None else node.meta.get("products")
+    if macs is not None and node.op == "scaled_dot_product_attention":
+        macs = _unless_cpu_flash(node, graph, macs)
+    return (None if macs is None else 2 * macs), ()
+
+
+_FUSED = {"Bilinear": "as aten::bilinear", "LSTM": "in oneDNN's fused kernel (aten::mkldnn_rnn_layer)",
+          "MultiheadAttention": "on its attention fast path (aten::_native_multi_head_attention)",
+          "TransformerEncoderLayer": "on its encoder fast path (aten::_transformer_encoder_layer_fwd)"}
+
+
+def why(node: Node, graph: Graph) -> str | None:
+    """Why FlopCounterMode counts a node as nothing: the kernel torch runs it in has no flop formula."""
+    if node.kind in _FUSED:
+        return f"on the CPU torch runs it {_FUSED[node.kind]}, which FlopCounterMode has no formula for (it reports 0)"
+    return None
+
+
+def _unless_cpu_flash(node: Node, graph: Graph, macs):
+    """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims and no dropout in one fused
+    kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no formula for: 0 there;
+    elsewhere the math path's two matrix products (measured, tests/test_ops_cost.py)."""
+    q, _, v = (graph.nodes[i].shape for i in node.inputs)
+    if len(q) != 4 or node.args["dropout_p"] != 0:
+        return macs
+    return sympy.Piecewise((0, sympy.Eq(q[-1], v[-1])), (macs, True))
+
+
+def even(value):
+    """True or False, or a condition where `value` is a symbol."""
+    if isinstance(value, int) or getattr(value, "is_Integer", False):
+        return int(value) % 2 == 0
+    return sympy.Eq(sympy.Mod(value, 2), 0)
+
+
+def _unless(fast, count):
+    """`count`, or None (nothing seen) where the fast path runs: a Piecewise with 0 for a symbolic condition."""
+    if fast is True:
+        return None
+    if fast is False:
+        return count
+    return sympy.Piecewise((0, fast), (count, True))
+
+
+def _rnn(node: Node, graph: Graph):
+    if node.kind == "LSTM" and node.args["proj_size"] == 0:
+        return None  # oneDNN's fused LSTM
+    return 2 * node.meta["macs"]
+
+
+def _fast_path(a, batched: bool, heads):
+    """The fast path's test on the arguments (self-attention aside): True, False or a condition."""
+    return batched and a["batch_first"] and a["bias"] and even(heads)
+
+
+def _mha(node: Node, graph: Graph):
+    a = node.args
+    batched = len(graph.nodes[node.inputs[0]].shape) == 3
+    fast = len(set(node.inputs)) == 1 and not a["add_bias_kv"] and not a["add_zero_attn"] \
+        and _fast_path(a, batched, a["num_heads"])
+    return _unless(fast, 2 * node.meta["macs"])
+
+
+def _encoder(node: Node, graph: Graph):
+    a = node.args
+    shape = graph.nodes[node.inputs[0]].shape
+    e, f = a["d_model"], a["dim_feedforward"]
+    fast = _fast_path(a, len(shape) == 3, a["nhead"])
+    return _unless(fast, 2 * prod(shape[:-1]) * (4 * e * e + 2 * e * f))
+
+
+def _decoder(node: Node, graph: Graph):
+    a = node.args
+    shape, memory = (graph.nodes[i].shape for i in node.inputs[:2])
+    e, f = a["d_model"], a["dim_feedforward"]
+    tokens = prod(shape[:-1])
+    self_attention = _unless(_fast_path(a, len(shape) == 3, a["nhead"]), tokens * 4 * e * e)
+    rest = tokens * (2 * e * e + 2 * e * f) + prod(memory[:-1]) * 2 * e * e  # cross-attention, feed-forward
+    return 2 * ((0 if self_attention is None else self_attention) + rest)
+
+
+_SEQUENCE = {"LSTM": _rnn, "GRU": _rnn, "RNN": _rnn, "LSTMCell": _rnn, "GRUCell": _rnn, "RNNCell": _rnn,
+             "MultiheadAttention": _mha, "TransformerEncoderLayer": _encoder, "TransformerDecoderLayer": _decoder}
