@@ -127,6 +127,7 @@ def merging_rule(ctx: RuleContext, shape, a):
 
 
 def merging_macs(shape, out, a):
+    """Each output position: the reduction's dot products of the 4 x dim joined channels, for 2 x dim outputs."""
     return prod(out[:-1]) * 4 * a["dim"] * 2 * a["dim"]
 
 
