@@ -295,7 +295,26 @@ def _cell(node: Node, source: Node, *hx: Node):
     return prod(source.shape[:-1]) * gate * (a["input_size"] + a["hidden_size"]), ("aten::add_", *ops)
 
 
+def _window_attention(node: Node, source: Node):
+    """The projections and the two products per window (aten::linear, aten::matmul: the multiply-accumulates);
+    the padding, scaling, bias and softmax skipped, and where a window shifts the mask's operators too
+    (measured with fvcore 0.1.5).  Whether a shift happens can depend on the sizes (a map no larger than
+    its window is not shifted): where the plan does not decide it, a shift is assumed."""
+    from .layers.swin import shifts
+
+    shifted = ("aten::fill_", "aten::ne", "aten::sub") if shifts(source.shape, node.args) is not False else ()
+    return node.meta["macs"], ("aten::rsub", "aten::pad", "aten::mul", "aten::pow", "aten::add",
+                               "aten::softmax", *shifted)
+
+
+def _patch_merging(node: Node, source: Node):
+    """The reduction (aten::linear) and the LayerNorm (5 per element of the joined quarters); F.pad skipped."""
+    return node.meta["macs"] + 5 * prod(node.shape[:-1]) * 4 * node.args["dim"], ("aten::pad",)
+
+
 _FAMILIES: dict[str, Callable] = {
+    "ShiftedWindowAttention": _window_attention,
+    "PatchMerging": _patch_merging,
     "Embedding": _embedding,
     "LSTMCell": _cell,
     "GRUCell": _cell,

@@ -14,6 +14,8 @@ Linear (in x out + out with a bias) per row; ReLU, ELU, LeakyReLU, ReLU6 and GEL
 elements; every pool its input's elements; BatchNorm, InstanceNorm and GroupNorm their input's elements,
 twice with an affine (LayerNorm once: it has no `affine` attribute); Upsample the elements of its
 output's first slice.  Everything else (merges included: `a + b` is not the patched `torch.add`) counts 0.
+Swin's kinds: PatchMerging's LayerNorm and Linear children are hooked; ShiftedWindowAttention applies its
+Linears with F.linear (unpatched), so only its two `Tensor.matmul`s and its F.softmax count.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def _module(node: Node, source: Node):
         return prod(shape) * (2 if a.get("affine") else 1)
     if kind == "Upsample":
         return prod(out[1:])  # the elements of output[0]
+    if kind == "PatchMerging":  # its LayerNorm and Linear children's hooks, per row of the joined quarters
+        return prod(out[:-1]) * (4 * a["dim"] + 8 * a["dim"] ** 2)
     return None
 
 
@@ -87,6 +91,11 @@ def _functional(node: Node, source: Node):
         return 3 * prod(shape) + shape[0] * prod(shape[2:]) * (shape[1] + a["size"] - 1)
     if family == "LPPool":  # avg_pool of x**p, F.relu of the pooled, .mul(window)
         return prod(shape) + 2 * prod(node.shape)
+    if kind == "ShiftedWindowAttention":  # q.matmul(k^T), attn.matmul(v) and F.softmax, patched (its Linears
+        from .layers.swin import window_tokens  # are applied with F.linear, which ptflops leaves unpatched)
+
+        tokens, per_window, c = window_tokens(shape, a)
+        return tokens * per_window * (2 * c + a["num_heads"])
     if kind in _UPSAMPLING:  # F.interpolate, nearest or bilinear
         return _interpolate(shape, a["size"], a["scale_factor"], 0)
     if kind != "Upsample":

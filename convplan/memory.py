@@ -106,7 +106,10 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
 
 def storage_elements(nodes, node: Node) -> sympy.Expr:
     """Elements of the storage a node's output is made in: its own, or more where its kind's saves rule says
-    so (Unfold with a 1 x 1 kernel keeps a storage of its input's size)."""
+    so (Unfold with a 1 x 1 kernel keeps a storage of its input's size), or where the registry says its output
+    can be a view of a larger tensor it made (`LayerSpec.storage`: ShiftedWindowAttention's crop)."""
+    if node.op == "layer" and node.spec.storage is not None:
+        return to_expr(node.spec.storage(node.args, nodes[node.inputs[0]].shape, node.shape))
     if node.op == "layer" and node.spec.saves is not None:
         found = _rule(node.spec, node, [nodes[i] for i in node.inputs]).storage
         if found is not None:
@@ -119,6 +122,8 @@ def buffers(node: Node) -> tuple:
     running statistics keeps a mean and a variance per channel, in the module's dtype, and one int64 count."""
     if node.op == "layer" and node.args.get("track_running_stats") is True:
         return to_expr(2 * node.args["num_features"]), sympy.Integer(1)
+    if node.op == "layer" and node.spec.buffers is not None:
+        return tuple(to_expr(v) for v in node.spec.buffers(node.args))
     return sympy.Integer(0), sympy.Integer(0)
 
 

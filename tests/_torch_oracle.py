@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import convplan
-from convplan import PlanError
+from convplan import PlanError, modules
 from convplan.shapes import evaluate
 
 SYMBOLS = ("N", "C", "D", "H", "W", "V")
@@ -97,7 +97,10 @@ def torch_layer(kind: str, args: dict, shape: tuple) -> nn.Module:
         kwargs["in_features"] = shape[-1]
     elif kind in ("LayerNorm", "RMSNorm") and "normalized_shape" not in kwargs:
         kwargs["normalized_shape"] = shape[-1]
-    return getattr(nn, kind)(**kwargs).eval()
+    elif kind in ("PatchMerging", "ShiftedWindowAttention"):
+        kwargs["dim"] = shape[-1]
+    cls = getattr(nn, kind, None) or getattr(modules, kind)  # torchvision's kinds: convplan's copies
+    return cls(**kwargs).eval()
 
 
 def _channel_dim_exists(kind: str, shape) -> bool:

@@ -48,7 +48,8 @@ def names(plan) -> list[str]:
 
 @pytest.mark.parametrize("name, count", [("resnet18.plan", 11_689_512), ("vgg11.plan", 132_863_336),
                                          ("alexnet.plan", 61_100_840), ("convnext_tiny.plan", 28_589_128),
-                                         ("shufflenet_v2.plan", 2_278_604), ("vit_b_16.plan", 86_567_656)])
+                                         ("shufflenet_v2.plan", 2_278_604), ("vit_b_16.plan", 86_567_656),
+                                         ("swin_t.plan", 28_288_354)])
 def test_torchvision_parameter_counts(name, count):
     plan = load(name)
     assert plan.total_params == count  # symbolic: no size enters any weight

@@ -48,7 +48,7 @@ def block_classes(source: str, plan: convplan.Plan) -> dict[str, list[ast.ClassD
         doc = ast.get_docstring(cls) or ""
         if doc.startswith("Block "):
             out.setdefault(doc.split()[1], []).append(cls)
-        elif doc.startswith("torchvision.ops."):  # a kind torch.nn lacks, copied in (convplan/modules.py)
+        elif doc.startswith("torchvision."):  # a kind torch.nn lacks, copied in (convplan/modules.py)
             continue
         else:
             assert name == plan.name.replace(" ", "_") or doc.startswith(f"Plan {plan.name}"), name

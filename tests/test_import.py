@@ -288,7 +288,7 @@ OTHERS = {
     "TransformerDecoder": dict(decoder_layer=nn.TransformerDecoderLayer(8, 2, 16, batch_first=True), num_layers=2),
     "Transformer": dict(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=16),
 }
-TORCHVISION = {name for name, spec in REGISTRY.items() if spec.module == "torchvision.ops"}  # no nn class
+TORCHVISION = {name for name, spec in REGISTRY.items() if spec.module != "torch.nn"}  # torchvision's: no nn class
 
 
 def _config(name: str) -> dict:

@@ -26,7 +26,8 @@ from convplan.verify import verify
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = json.loads((Path(__file__).resolve().parent / "data" / "torchvision_state_dicts.json").read_text())
 PRETRAINED = {"resnet18": "resnet18", "vgg11": "vgg11", "alexnet": "alexnet",  # example -> torchvision model
-              "convnext_tiny": "convnext_tiny", "shufflenet_v2": "shufflenet_v2_x1_0", "vit_b_16": "vit_b_16"}
+              "convnext_tiny": "convnext_tiny", "shufflenet_v2": "shufflenet_v2_x1_0", "vit_b_16": "vit_b_16",
+              "swin_t": "swin_t"}
 IMAGE = {"vit_b_16": 224}  # its position embedding fixes the image size; the others take a small one
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
                                                                           HealthCheck.too_slow])
@@ -68,6 +69,9 @@ def test_torchvision_weights_load_strictly(example):
             weights[k] = torch.randint(0, 5, s, generator=gen)
         elif k.endswith("running_var"):  # a variance: positive
             weights[k] = torch.rand(s, generator=gen) + 0.5
+        elif k.endswith("relative_position_index"):  # Swin's rows of its bias table: int64, in range
+            weights[k] = torch.randint(0, dict(ref["state_dict"])[k[: -len("index")] + "bias_table"][0], s,
+                                       generator=gen)
     plan = load(example)
     built = plan.build()
     built.load_state_dict(weights, strict=True)

@@ -46,6 +46,7 @@ from .spec import (  # noqa: F401 (the registry's public names)
     prod,
     register,
 )
+from .swin import register_swin
 from .torchvision import register_torchvision
 
 for _nd in (1, 2, 3):  # the 1d members first, as torch lists them
@@ -71,6 +72,7 @@ register_stacks()
 register_recurrent()
 register_pairs()
 register_torchvision()
+register_swin()
 
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = REGISTRY["Flatten"]

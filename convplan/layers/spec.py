@@ -155,6 +155,12 @@ class LayerSpec:
     # modules from its arguments: (call, value, args, given) -> call(class name, positional values, keyword
     # values) of torch.nn's classes, `value(argument)` each value as build() or codegen writes it
     compose: Callable | None = None
+    # (args) -> (floating-point elements, int64 elements) of buffers its module holds besides a norm's running
+    # statistics (memory.py): ShiftedWindowAttention's relative_position_index
+    buffers: Callable | None = None
+    # (args, input shape, output shape) -> elements of the storage its output lives in, where that can be more
+    # than the output's (memory.py): ShiftedWindowAttention's crop of its padded map, a view where contiguous
+    storage: Callable | None = None
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
