@@ -133,6 +133,10 @@ def torch_run(shape, layers):
                 # Deliberate: torch's oneDNN path accepts dilation 0 for kernel 1 (d*(k-1) is 0 anyway) and
                 # refuses it otherwise; convplan refuses it always (docs/torch_rules.md, section 2).
                 return None, f"{kind}: dilation must be positive (convplan's choice)"
+            if kind == "CrossMapLRN2d" and args["size"] < 1:
+                # Deliberate: torch's legacy Function divides by a negative size and runs; convplan refuses
+                # any size below 1 (docs/torch_rules.md, next to LocalResponseNorm).
+                return None, f"{kind}: size must be positive (convplan's choice)"
             if kind.startswith("CircularPad") and not _circular_fits(args["padding"], _nd(kind), x.shape):
                 # Deliberate: where a pad does not fit in the part kept, torch copies from memory it never wrote
                 # (a size-1 slice broadcasts); convplan refuses it (docs/torch_rules.md).
