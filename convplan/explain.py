@@ -51,8 +51,10 @@ def _node(bound, node: Node, sym: Node, symbolic: dict) -> list[str]:
     if node.op == "input":
         shown = show_shape(sym.shape) + (f" = {show_shape(node.shape)}" if node.shape != sym.shape else "")
         return [f"{node.name}: input {shown}    {where}"]
-    source = bound.graph.nodes[node.inputs[0]]
     call = show_call(node, bound.graph)
+    if not node.inputs:  # a learnable tensor (`Parameter(...)`): made from nothing, no rule to show
+        return [f"{node.name} = {call}    {where}: {show_shape(node.shape)}"]
+    source = bound.graph.nodes[node.inputs[0]]
     out = [f"{node.name} = {call}    {where}: {show_shape(source.shape)} -> {show_shape(node.shape)}"]
     if node.op != "layer":
         return out

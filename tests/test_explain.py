@@ -74,3 +74,18 @@ def test_only_the_name_lookup_is_an_unknown_layer(capsys, monkeypatch):
     with pytest.raises(KeyError, match="stride"):
         cli.main(["explain", "examples/cnn1d.plan", "--layer", "conv1"])
     assert "has no node of that name" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.plan")), ids=lambda p: p.stem)
+def test_every_example_explains_each_node(path, capsys, monkeypatch):
+    """Every node of every example gets its line, a learnable tensor (made from no input) included: the
+    explanation once indexed a node's first input, and a `Parameter(...)` has none (a traceback)."""
+    import convplan
+
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["explain", str(path.relative_to(ROOT))]) == 0
+    out = capsys.readouterr().out
+    for node in convplan.load(path).graph.nodes:
+        assert f"\n{node.name}" in out, node.name
+    if "Parameter(" in path.read_text(encoding="utf-8"):
+        assert re.search(r"\n\w+ = Parameter\(.*: \[[^\]]*\]$", out, re.M)
