@@ -11,6 +11,8 @@ is written from the calls that took it; where the calls cannot share the class, 
 
 from __future__ import annotations
 
+import sympy
+
 from . import nodes as n
 from .codeclasses import (
     NO_DEFAULT,
@@ -34,6 +36,7 @@ from .codeclasses import (
 )
 from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
 from .graph import Module, Node
+from .ops import OPS
 from .pysource import Brackets, Namespace, Pre, Writer, value_source
 from .scope import MODULE_ATTRS
 
@@ -62,7 +65,11 @@ class BlockWriter:
                  for m in modules for c in graph.children(m.path)}
         self.flags = Namespace([*attrs, *MODULE_ATTRS])
         self.refs = walk_names(block.body) & tensor_names(block.body)
+        self.stmt = None  # the statement being written, for an operation's written arguments
         self.frozen = 0  # inside a numbered container: __init__ builds it as one expression
+        self.kept: dict[str, str] = {}  # block parameter -> the attribute forward reads it from
+        self.bound: dict[str, str] = {}  # input dim -> forward's local bound from the input's shape
+        self.dim_at: dict[str, tuple[str, int]] = {}  # input dim -> (input variable, index)
 
     # -- the class ----------------------------------------------------------------------
 
@@ -83,6 +90,11 @@ class BlockWriter:
             params.append(var)
             if s.name:
                 fwd.tensors[s.name] = var
+            if not any(isinstance(d, n.Ellipsis_) for d in s.shape.dims):
+                for k, d in enumerate(s.shape.dims):
+                    if isinstance(d, n.Name) and d.id not in self.dim_at and d.id not in self.args_by_plan():
+                        self.dim_at[d.id] = (var, k)
+        self.fwd, self.fwd_inputs = fwd, params
         fwd.cur = params[0] if params else None
         init, forward = [], []
         self.body(block.body, self.calls, init, forward, fwd, None)
@@ -115,14 +127,33 @@ class BlockWriter:
         w.code("", Brackets("def __init__", ("self", *sig)), ":")
         w.depth = 2
         w.line("super().__init__()")
+        for p, attr in self.kept.items():  # forward reads them: an operation's sizes
+            w.line(f"self.{attr} = {self.names[p]}")
         render_init(w, prune_lets(init, set())[0])
         w.line()
         w.depth = 1
         w.code("", Brackets("def forward", ("self", *params)), ":")
         w.depth = 2
+        self._bind_dims(w)
         render_forward(w, forward)
         w.line(f"return {result}")
         return w.text()
+
+    def _bind_dims(self, w: Writer) -> None:
+        """`N, C, H, W = x.shape`: the input's sizes an operation's written arguments read."""
+        by_input: dict[str, dict[int, str]] = {}
+        for d, local in self.bound.items():
+            var, k = self.dim_at[d]
+            by_input.setdefault(var, {})[k] = local
+        for var, found in by_input.items():
+            rank = next(len(s.shape.dims) for s, v in zip(inputs_of(self.block), self.fwd_inputs, strict=True)
+                        if v == var)
+            if len(found) > 1:
+                names = ", ".join(found.get(k, "_") for k in range(rank))
+                w.line(f"{names} = {var}.shape")
+            else:
+                (k, local), = found.items()
+                w.line(f"{local} = {var}.shape[{k}]")
 
     # -- statements ---------------------------------------------------------------------
 
@@ -276,13 +307,11 @@ class BlockWriter:
             wanted = len(step.item.inputs) if step.op == "block" else 1
         else:
             wanted = 2
-        if step.op not in ("layer", "block"):
-            for st in steps[1:]:
-                if st.item.args != step.item.args:
-                    raise Unmergeable(f"{step.op}'s arguments differ between calls")
         if len(tensors) < wanted:
             tensors = [fwd.cur, *tensors]
+        self.stmt = s
         self._step(s, calls, steps, tensors, fwd_items, fwd)
+        self.stmt = None
 
     def _next_step(self, c: Call, s: n.Layer):
         if not c.steps:
@@ -312,12 +341,22 @@ class BlockWriter:
             fwd.cur = None
             return
         before = fwd.cur
-        target = self._target(getattr(s, "target", None), fwd)
+        several = getattr(s, "targets", None)
+        target = self._target(getattr(s, "target", None), fwd) if several is None else None
         if before in tensors and before != target and before not in fwd.pinned and \
                 before not in fwd.tensors.values() and before not in fwd.free:
             fwd.free.append(before)  # the chain went on in a named variable: its own is free again
         fwd.label = step.path[-1] if step.op in ("layer", "block") else step.op
         where = f"{self.file}:{step.item.span.line}"
+        if several is not None:  # `x1, x2 = x.chunk(2, dim=1)`: each name a variable; the chain goes on from the first
+            variables = [fwd.names.create(x.id) if x.id in self.refs or k == 0 else "_"
+                         for k, x in enumerate(several.names())]
+            fwd.tensors.update({x.id: v for x, v in zip(several.names(), variables, strict=True) if v != "_"})
+            it = iter(variables)
+            fwd_items.append(Assign(_pattern(several, it, True), rhs, tuple(tensors), where, True,
+                                    tuple(v for v in variables if v != "_")))
+            fwd.cur = variables[0]
+            return
         fwd_items.append(Assign(target, rhs, tuple(tensors), where, step.op not in ("layer", "block")))
         fwd.cur = target
 
@@ -328,6 +367,9 @@ class BlockWriter:
         from .errors import PlanError
         from .pysource import flat
 
+        written = self._written_op(calls, steps, tensors)
+        if written is not None:
+            return written
         nodes = self.ctx.model.graph.nodes
         docs = []
         for c, st in zip(calls, steps, strict=True):
@@ -339,6 +381,59 @@ class BlockWriter:
         if len({flat(d) for d in docs}) > 1:
             raise Unmergeable(f"the sizes of {steps[0].op} differ between the calls")
         return docs[0]
+
+    def _written_op(self, calls, steps, tensors: list):
+        """An operation's right-hand side with its sizes as the plan wrote them (`x.view(N, self.groups,
+        C // self.groups, H, W)`), where that gives every call's values; None where it does not."""
+        step = steps[0]
+        spec = OPS.get(step.op)
+        if spec is None or self.stmt is None:
+            return None
+        options = [a for a in self.stmt.call.args if not (a.name is None and isinstance(a.value, n.Name)
+                                                           and a.value.id in self.fwd.tensors)]
+        written = _op_written(spec, options)
+        args: dict = {}
+        for k, v in step.item.args.items():
+            e = written.get(k)
+            if k[0] == "_" or e is None:
+                if not all(equal(st.item.args[k], v) for st in steps[1:]) or _has_symbols(v):
+                    return None
+                args[k] = v
+                continue
+            e = fold(e, self.consts)
+            try:
+                if not all(equal(interp(e, c.env), st.item.args[k]) for c, st in zip(calls, steps, strict=True)):
+                    return None
+            except (Unmergeable, ArithmeticError, TypeError):
+                return None
+            known = set(self.args_by_plan()) | set(self.dim_at)
+            if not names_in(e) <= known:
+                return None
+            names = {x: self._forward_name(x) for x in names_in(e)}
+            if spec.star and k == spec.arg_names[0] and isinstance(e, n.Tuple):  # spread: x.view(N, C, H, W)
+                args[k] = tuple(_Text(py(i, names)[0]) for i in e.items)
+            else:
+                args[k] = _Text(py(e, names)[0])
+        self.ctx.uses_torch = self.ctx.uses_torch or spec.needs_torch
+        return spec.emit(tensors, args, self._op_value)
+
+    def _op_value(self, v) -> str:
+        if isinstance(v, _Text):
+            return v.text
+        if isinstance(v, tuple) and any(isinstance(x, _Text) for x in v):
+            items = [self._op_value(x) for x in v]
+            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+        return value_source(v, self.ctx.expr)
+
+    def _forward_name(self, name: str) -> str:
+        """A plan name in forward: a block parameter kept as an attribute, or an input dim read from the input."""
+        if name in self.args_by_plan():
+            if name not in self.kept:
+                self.kept[name] = self.flags.create(name)
+            return f"self.{self.kept[name]}"
+        if name not in self.bound:
+            self.bound[name] = self.fwd.names.create(name)
+        return self.bound[name]
 
     def _target(self, name: str | None, fwd: Forward) -> str:
         """The variable a value goes to: its own where a later statement names it, else the chain's."""
@@ -522,6 +617,10 @@ class BlockWriter:
             self.lets = set(lets)
             if group:
                 self.body(branch, group, init_b, fwd_b, fwd, None)
+                last = fwd_b[-1] if fwd_b else None
+                if isinstance(last, Assign) and last.target == fwd.cur and not last.several and \
+                        fwd.cur not in tensors.values() and fwd.cur not in pinned and fwd.cur not in last.reads:
+                    last.target = fwd.cur = phi  # `x = torch.cat(...)`, not `out = ...` and then `x = out`
                 if fwd.cur != phi:
                     fwd_b.append(Assign(phi, fwd.cur, (fwd.cur,)))
             elif any(not isinstance(x, (n.Pass, n.Let)) for x in branch):
@@ -546,3 +645,37 @@ class BlockWriter:
             if phi != entry:
                 fwd.names.release(phi)
             fwd.cur = entry
+
+
+class _Text:
+    """An argument already written as Python (an operation's size as the plan wrote it)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _op_written(spec, options) -> dict:
+    """Argument name -> the expression the plan wrote for it; a `star` operation's positional sizes
+    (`view(N, C, H, W)`) are its first argument's tuple."""
+    positional = [a.value for a in options if a.name is None]
+    out = {a.name: a.value for a in options if a.name is not None}
+    names = list(spec.arg_names)
+    if spec.star and names and (len(positional) > 1 or positional and not isinstance(positional[0], n.Tuple)):
+        out[names[0]] = n.Tuple(tuple(positional), positional[0].span)
+        return out
+    out.update(zip(names, positional, strict=False))
+    return out
+
+
+def _has_symbols(v) -> bool:
+    if isinstance(v, (tuple, list)):
+        return any(_has_symbols(x) for x in v)
+    return isinstance(v, sympy.Basic) and bool(v.free_symbols)
+
+
+def _pattern(targets: n.Targets, variables, top: bool) -> str:
+    """`a, (b, c)`: the variables in the shape of the statement's targets."""
+    text = ", ".join(_pattern(x, variables, False) if isinstance(x, n.Targets) else next(variables)
+                     for x in targets.items)
+    text += "," * (len(targets.items) == 1)
+    return text if top else f"({text})"

@@ -49,6 +49,11 @@ class Assign:
     reads: tuple[str, ...]
     comment: str = ""
     merge: bool = False  # a merge whose value nobody reads is left out
+    several: tuple[str, ...] = ()  # the variables of `a, b = x.chunk(2)` (target is the pattern)
+
+    @property
+    def defines(self) -> tuple[str, ...]:
+        return self.several or (() if self.target is None else (self.target,))
 
 
 @dataclass
@@ -85,6 +90,8 @@ def tensor_names(stmts) -> set[str]:
             found.add(s.name)
         if isinstance(s, (n.Layer, n.Merge, n.Repeat)) and s.target:
             found.add(s.target)
+        if isinstance(s, n.Layer) and s.targets is not None:
+            found |= {x.id for x in s.targets.names()}
         for b in getattr(s, "branches", ()):
             found |= {b.name} if b.name else set()
             found |= tensor_names(b.body)
@@ -173,11 +180,11 @@ def prune(items: list, live: set) -> tuple[list, set]:
     out = []
     for item in reversed(items):
         if isinstance(item, Assign):
-            if item.target is not None and item.target not in live:
+            if item.defines and not set(item.defines) & live:
                 if item.merge or not isinstance(item.rhs, Brackets):
                     continue
                 item = Assign(None, item.rhs, item.reads, item.comment)
-            live = (live - {item.target}) | set(item.reads)
+            live = (live - set(item.defines)) | set(item.reads)
         else:
             body, a = prune(item.body, set(live))
             orelse, b = prune(item.orelse, set(live))

@@ -33,8 +33,7 @@ EXPECTED_GROUPS = {("mobilenet_se", "InvertedResidual"): "an `if` shifts the aut
                    # found when the tensor operations and several outputs met the block classes (left to do):
                    ("mobilenet_v2", "InvertedResidual"): "an `if` shifts the automatic names",
                    ("mobilenet_v2", "Stage"): "the statements and the graph do not line up",
-                   ("shufflenet_v2", "ChannelShuffle2"): "view's arguments differ between calls",
-                   ("shufflenet_v2", "InvertedResidual"): "'x2' is no tensor"}
+                   }
 
 
 def classes_of(source: str) -> dict[str, ast.ClassDef]:
