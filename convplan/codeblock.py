@@ -11,6 +11,8 @@ is written from the calls that took it; where the calls cannot share the class, 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy
 
 from . import nodes as n
@@ -21,6 +23,7 @@ from .codeclasses import (
     Call,
     Forward,
     If,
+    Loop,
     chainable,
     count_of,
     inputs_of,
@@ -41,13 +44,30 @@ from .pysource import Brackets, Namespace, Pre, Writer, value_source
 from .scope import MODULE_ATTRS
 
 
+class Shifted(Unmergeable):
+    """The calls name a submodule differently: an `if` before it shifted the automatic names."""
+
+    def __init__(self, message: str, paths: dict):
+        super().__init__(message)
+        self.paths = paths  # id of a call -> the submodule's name in it
+
+
+def _culprit(ifs: list, paths: dict) -> int | None:
+    """The `if` that explains the names: the last one whose branches each name the submodule one way."""
+    for key, yes, no in reversed(ifs):
+        if all(len({paths[c] for c in group if c in paths}) <= 1 for group in (yes, no)):
+            return key
+    return ifs[-1][0] if ifs else None
+
+
 class BlockWriter:
     """Writes `class <name>(nn.Module)` for every call of one block definition."""
 
     def __init__(self, ctx, block: n.BlockDef, file: str, modules: list[Module], class_name: str, line_length: int,
-                 reason: str = ""):
+                 reason: str = "", functions: frozenset = frozenset()):
         self.ctx, self.block, self.file, self.class_name = ctx, block, file, class_name
         self.reason = reason  # why the block's calls need more than this class
+        self.functions = functions  # the size functions (`def`) the block's statements may call
         self.width = line_length
         graph = ctx.model.graph
         self.graph = graph
@@ -65,6 +85,9 @@ class BlockWriter:
                  for m in modules for c in graph.children(m.path)}
         self.flags = Namespace([*attrs, *MODULE_ATTRS])
         self.refs = walk_names(block.body) & tensor_names(block.body)
+        self.absorb: dict[int, int] = {}  # id of an `if` -> how many statements after it both branches take
+        self.room: dict[int, int] = {}  # id of an `if` -> how many statements follow it
+        self.ifs: list = []  # the `if`s written, where the calls took different branches: (id, yes, no) calls
         self.stmt = None  # the statement being written, for an operation's written arguments
         self.frozen = 0  # inside a numbered container: __init__ builds it as one expression
         self.kept: dict[str, str] = {}  # block parameter -> the attribute forward reads it from
@@ -74,6 +97,23 @@ class BlockWriter:
     # -- the class ----------------------------------------------------------------------
 
     def write(self) -> tuple[str, dict]:
+        """The class's text and its signature.  Where an `if` shifts the automatic names of what follows it
+        (`convbnrelu1` or `convbnrelu2`), each of its branches takes the statements after it, one more per
+        try, until the names line up again."""
+        absorb: dict[int, int] = {}
+        while True:
+            writer = BlockWriter(self.ctx, self.block, self.file, [c.module for c in self.calls], self.class_name,
+                                 self.width, self.reason, self.functions)
+            writer.absorb = absorb
+            try:
+                return writer._write()
+            except Shifted as exc:
+                key = _culprit(writer.ifs, exc.paths)
+                if key is None or absorb.get(key, 0) >= writer.room.get(key, 0):
+                    raise Unmergeable(str(exc)) from None
+                absorb[key] = absorb.get(key, 0) + 1
+
+    def _write(self) -> tuple[str, dict]:
         block = self.block
         for p in block.params:
             self.names[p.name] = self.local.create(p.name)
@@ -158,7 +198,17 @@ class BlockWriter:
     # -- statements ---------------------------------------------------------------------
 
     def body(self, stmts, calls: list[Call], init: list, fwd_items: list, fwd: Forward, seq: list | None) -> None:
-        for s in stmts:
+        k = 0
+        while k < len(stmts):
+            s, k = stmts[k], k + 1
+            if isinstance(s, n.If):  # the statements it takes into both branches (write)
+                key, more = id(s), self.absorb.get(id(s), 0)
+                self.room[key] = len(stmts) - k
+                tail = tuple(stmts[k:k + more])
+                self._if(replace(s, body=s.body + tail, orelse=s.orelse + tail) if more else s, calls, init,
+                         fwd_items, fwd, seq, key)
+                k += more
+                continue
             if isinstance(s, n.Input):
                 self._input(s, calls)
             elif isinstance(s, n.Let):
@@ -172,14 +222,14 @@ class BlockWriter:
                     self._let(s.target, n.Name(s.name, s.span), calls, init)
                 else:
                     raise Unmergeable(f"{s.name!r} is no tensor")
+            elif isinstance(s, n.Layer) and s.call.name in self.functions and s.target:  # `c = make_divisible(...)`
+                self._let(s.target, s.call, calls, init)
             elif isinstance(s, n.Layer):
                 self._call(s, calls, init, fwd_items, fwd, seq)
             elif isinstance(s, n.Merge):
                 self._merge(s, calls, init, fwd_items, fwd, seq)
             elif isinstance(s, n.Repeat):
                 self._repeat(s, calls, init, fwd_items, fwd, seq)
-            elif isinstance(s, n.If):
-                self._if(s, calls, init, fwd_items, fwd, seq)
             elif isinstance(s, n.Output):
                 fwd.output = fwd.tensors[s.names[0].id]
             elif not isinstance(s, n.Pass):
@@ -198,6 +248,15 @@ class BlockWriter:
                 c.env[name] = interp(value, c.env)
             except (Unmergeable, ArithmeticError, TypeError):
                 c.env.pop(name, None)
+        if not self.frozen and not self.consts and calls and len(calls) == len(self.calls) and \
+                not all(name in c.env for c in calls) and all(isinstance(plain(c.known.get(name)), int) for c in calls):
+            # a value the class cannot compute (a size function's): an argument each caller passes, `out=24`
+            a = self.names[name] = self.local.create(name)
+            self.args[a] = Arg("lifted", [c.known[name] for c in calls], NO_DEFAULT)
+            self.lets.add(name)
+            for c in calls:
+                c.env[name] = c.known[name]
+            return
         if self.frozen or not all(name in c.env for c in calls):
             self.lets.discard(name)
             self.names.pop(name, None) if name not in self.args_by_plan() else None
@@ -332,8 +391,9 @@ class BlockWriter:
             other = next((st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)
                           if st.path[len(c.module.path):] != rel), None)
             if other is not None:
-                raise Unmergeable(f"an `if` shifts the automatic names ({'.'.join(rel)} or {'.'.join(other)}); "
-                                  "naming the layers in the plan (`conv = ...`) gives one class")
+                raise Shifted(f"an `if` shifts the automatic names ({'.'.join(rel)} or {'.'.join(other)}); "
+                              "naming the layers in the plan (`conv = ...`) gives one class",
+                              {id(c): st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)})
             rhs = Brackets("self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel), tuple(tensors))
         else:
             rhs = self._function(calls, steps, tensors, owner)
@@ -532,7 +592,10 @@ class BlockWriter:
     # -- repeats and conditions ---------------------------------------------------------
 
     def _repeat(self, s: n.Repeat, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        counts = {1 if s.count is None else count_of(interp(s.count, c.env)) for c in calls}
+        each = [1 if s.count is None else count_of(interp(s.count, c.env)) for c in calls]
+        counts = set(each)
+        if len(counts) > 1 and s.target is None:
+            return self._loop(s, calls, each, init, fwd_items, fwd, seq)
         if len(counts) != 1:
             raise Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(counts)))}): "
                               "the submodules are numbered per call")
@@ -577,6 +640,104 @@ class BlockWriter:
         elif s.target in self.refs and fwd.cur is not None:
             fwd.tensors[s.target] = fwd.cur
 
+    def _loop(self, s: n.Repeat, calls, counts: list[int], init, fwd_items, fwd: Forward, seq) -> None:
+        """A repeat whose count differs between calls, of one call (`repeat i in repeats: Block(...)`), as a
+        loop: `self.add_module(f"block{i + 1}", Block(...))` in __init__, `getattr(self, f"block{i + 1}")` in
+        forward: the submodules keep the names build() gives them."""
+        differs = Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(set(counts))))})"
+                              ": the submodules are numbered per call")
+        body = [x for x in s.body if not isinstance(x, n.Pass)]
+        stmt = body[0] if len(body) == 1 else None
+        if seq is not None or fwd.silent or not isinstance(stmt, n.Layer) or stmt.target or stmt.targets or \
+                any(a.name is None and isinstance(a.value, n.Name) and a.value.id in fwd.tensors
+                    for a in stmt.call.args):
+            raise differs
+        runs = []
+        for c, k in zip(calls, counts, strict=True):
+            steps = [self._next_step(c, stmt) for _ in range(k)]
+            for st in steps:
+                child = c.queues[-1].pop(0) if c.queues[-1] else None
+                if st.op not in ("layer", "block") or \
+                        (child.module_path if isinstance(child, Node) else getattr(child, "path", None)) != st.path:
+                    raise differs
+            runs.append(steps)
+        numbered = {_numbered(st.path[len(c.module.path):], j) for c, steps in zip(calls, runs, strict=True)
+                    for j, st in enumerate(steps)}
+        if len(numbered) != 1 or None in numbered:
+            raise differs
+        prefix, start = numbered.pop()
+        var = self.local.create(s.var or "i")
+        self.names[s.var or "\0i"], saved = var, set(self.lets)
+        self.lets.add(s.var or "\0i")
+        try:
+            doc = self._loop_child(stmt, calls, runs, var, s.var)
+        finally:
+            self.lets = saved
+        name = f'f"{prefix}{{{var} + {start}}}"' if start else f'f"{prefix}{{{var}}}"'
+        init.append(("for", var, self.expr(s.count), [("code", "", Brackets("self.add_module", (name, doc)))]))
+        entry = fwd.cur
+        target = self._target(None, fwd)
+        if target != entry:
+            fwd_items.append(Assign(target, entry, (entry,)))
+        fvar = fwd.names.create(s.var or "i")
+        count = py(s.count, {x: self._forward_name(x) for x in names_in(s.count)})[0]
+        call = f'getattr(self, f"{prefix}{{{fvar} + {start}}}")' if start else f'getattr(self, f"{prefix}{{{fvar}}}")'
+        fwd_items.append(Loop(fvar, count, [Assign(target, Brackets(call, (target,)), (target,),
+                                                   f"{self.file}:{stmt.span.line}")]))
+        fwd.cur = target
+
+    def _loop_child(self, stmt: n.Layer, calls, runs: list, var: str, plan_var: str | None):
+        """The constructor call of a loop's submodule: each argument as the plan wrote it (with the loop's index),
+        else as one value for the first iteration and one for the others (`C if i == 0 else out`)."""
+        first = runs[0][0] if runs[0] else next(r[0] for r in runs if r)
+        options = stmt.call.args
+        written = self._written(stmt, first, options)
+        if first.op == "block":
+            cls, args = self.ctx.classes[first.item.path]
+            if any(self.ctx.classes[st.item.path][0] != cls for r in runs for st in r):
+                raise Unmergeable(f"the calls of {first.item.name} here are different classes")
+            names = [a for a, _ in args]
+            value_of = lambda st, a: dict(self.ctx.classes[st.item.path][1])[a]  # noqa: E731
+            defaults = self.ctx.defaults.get(cls, {})
+            head, keyword = cls, lambda a, positional: True  # noqa: E731
+        else:
+            node = first.item
+            if any(st.item.kind != node.kind or st.item.given != node.given for r in runs for st in r):
+                raise Unmergeable(f"{node.kind} is given different arguments in different calls")
+            order = node.spec.call_args(node.given)
+            names = [a for a, _ in order]
+            value_of = lambda st, a: st.item.args[a]  # noqa: E731
+            defaults, head = {}, f"nn.{node.spec.name}"
+            keyword = lambda a, positional: not positional  # noqa: E731
+            positions = dict(order)
+        out = []
+        for a in names:
+            values = [[value_of(st, a) for st in r] for r in runs]
+            if a in defaults and all(equal(v, defaults[a]) for vs in values for v in vs):
+                continue
+            text = self._loop_value(calls, values, written.get(a), var, plan_var, a,
+                                    first.op == "block" and a not in written or first.op == "layer"
+                                    and a == first.item.spec.inferred)
+            positional = first.op == "layer" and positions[a]
+            out.append(Pre(f"{a}=", text) if keyword(a, positional) else text)
+        return Brackets(head, tuple(out))
+
+    def _loop_value(self, calls, values: list, written, var: str, plan_var: str | None, hint: str, inferred: bool):
+        if written is not None and plan_var is not None:
+            try:
+                if all(equal(interp(written, {**c.env, plan_var: j}), v)
+                       for c, vs in zip(calls, values, strict=True) for j, v in enumerate(vs)):
+                    return self.expr(written)
+            except (Unmergeable, ArithmeticError, TypeError):
+                pass
+        head = [(c, vs[0]) for c, vs in zip(calls, values, strict=True) if vs]
+        rest = [(c, vs[1]) for c, vs in zip(calls, values, strict=True) if len(vs) > 1]
+        if any(not all(equal(v, vs[1]) for v in vs[1:]) for vs in values if len(vs) > 1):
+            raise Unmergeable(f"the iterations' {hint} differ otherwise than the first from the others")
+        texts = [self.value([c for c, _ in part], [v for _, v in part], written if plan_var is None else None, hint,
+                            inferred) for part in (head, rest) if part]
+        return texts[0] if len(texts) == 1 or texts[0] == texts[1] else f"{texts[0]} if {var} == 0 else {texts[1]}"
+
     def _unroll(self, s: n.Repeat, count: int, calls, init, fwd_items, fwd: Forward, seq) -> None:
         saved = self.consts.get(s.var) if s.var else None
         for i in range(count):
@@ -590,7 +751,7 @@ class BlockWriter:
             if saved is not None:
                 self.consts[s.var] = saved
 
-    def _if(self, s: n.If, calls, init, fwd_items, fwd: Forward, seq) -> None:
+    def _if(self, s: n.If, calls, init, fwd_items, fwd: Forward, seq, key: int) -> None:
         taken = []
         for c in calls:
             try:
@@ -629,6 +790,8 @@ class BlockWriter:
                                         f"({self.file}:{line})"))
             parts.append((init_b, fwd_b))
         fwd.tensors, fwd.pinned, self.lets = tensors, pinned, lets
+        if yes and no:
+            self.ifs.append((key, {id(c) for c in yes}, {id(c) for c in no}))
         (init_yes, fwd_yes), (init_no, fwd_no) = parts
         if fwd_yes or fwd_no:
             flag = self.flags.create("use_" + (label(s.body) or label(s.orelse) or "branch"))
@@ -679,3 +842,11 @@ def _pattern(targets: n.Targets, variables, top: bool) -> str:
                      for x in targets.items)
     text += "," * (len(targets.items) == 1)
     return text if top else f"({text})"
+
+
+def _numbered(rel: tuple[str, ...], j: int):
+    """(`invertedresidual`, 1) for the j-th of `invertedresidual1`, `invertedresidual2`, ...; None otherwise."""
+    import re
+
+    found = re.fullmatch(r"(.*?[^0-9])([0-9]+)", rel[0]) if len(rel) == 1 else None
+    return (found[1], int(found[2]) - j) if found else None

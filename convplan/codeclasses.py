@@ -64,6 +64,15 @@ class If:
 
 
 @dataclass
+class Loop:
+    """`for var in range(count):` in forward."""
+
+    var: str
+    count: str
+    body: list
+
+
+@dataclass
 class Forward:
     """forward's variables as the walk goes: a chain variable is overwritten step by step unless a later
     statement still reads it (`pinned`)."""
@@ -127,6 +136,11 @@ def render_init(w: Writer, items: list) -> None:
             w.code(item[1], item[2])
         elif kind == "let":
             w.line(f"{item[1]} = {item[2]}")
+        elif kind == "for":
+            w.line(f"for {item[1]} in range({item[2]}):")
+            w.depth += 1
+            render_init(w, item[3])
+            w.depth -= 1
         elif kind == "raise":
             message = str_literal(item[1])
             if len(w.indent) + 4 + len(message) <= w.width:
@@ -170,6 +184,11 @@ def render_forward(w: Writer, items: list) -> None:
     for item in items:
         if isinstance(item, Assign):
             w.statement("" if item.target is None else f"{item.target} = ", item.rhs, item.comment)
+        elif isinstance(item, Loop):
+            w.line(f"for {item.var} in range({item.count}):")
+            w.depth += 1
+            render_forward(w, item.body)
+            w.depth -= 1
         else:
             _render_if(w, item.cond, item.body, item.orelse, render_forward, lambda x: isinstance(x, If),
                        lambda x: (x.cond, x.body, x.orelse))
@@ -185,6 +204,8 @@ def prune(items: list, live: set) -> tuple[list, set]:
                     continue
                 item = Assign(None, item.rhs, item.reads, item.comment)
             live = (live - set(item.defines)) | set(item.reads)
+        elif isinstance(item, Loop):  # it runs its body again: what the body reads stays live
+            live = live | {r for a in item.body for r in a.reads}
         else:
             body, a = prune(item.body, set(live))
             orelse, b = prune(item.orelse, set(live))
@@ -260,6 +281,8 @@ def prune_lets(items: list, read: set) -> tuple[list, set]:
             read = (read - {item[1]}) | idents(item[2])
         elif item[0] == "code":
             read = read | idents(flat(item[2]))
+        elif item[0] == "for":
+            read = read | idents(item[2]) | {i for x in item[3] for i in idents(flat(x[2]))}
         elif item[0] == "if":
             body, a = prune_lets(item[2], set(read))
             orelse, b = prune_lets(item[3], set(read))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import nodes as n
 from .codeblock import BlockWriter
 from .codeclasses import NO_DEFAULT
 from .codeexpr import Unmergeable
@@ -71,25 +72,27 @@ def _one_class(ctx: Context, source, modules: list, names: Namespace, line_lengt
         raise Unmergeable("it calls itself: its structure differs with every level of the recursion")
     block = source.definition
     file = Path(source.file).name
+    functions = frozenset(k for k, v in source.namespace.items() if isinstance(v.definition, n.FunctionDef))
     groups: list = []  # [calls, text, signature, reason]
     for m in modules:
         for g in groups:
             try:
-                text, signature = BlockWriter(ctx, block, file, [*g[0], m], "", line_length).write()
+                text, signature = BlockWriter(ctx, block, file, [*g[0], m], "", line_length, "", functions).write()
             except Unmergeable as exc:
                 g[3] = g[3] or str(exc)
                 continue
             g[0].append(m)
             break
         else:
-            BlockWriter(ctx, block, file, [m], "", line_length).write()  # Unmergeable: its syntax is the reason
+            # Unmergeable: its syntax is the reason
+            BlockWriter(ctx, block, file, [m], "", line_length, "", functions).write()
             groups.append([[m], "", {}, ""])
     reason = next((g[3] for g in groups if g[3]), "")
     out = []
     for calls, _, _, _ in groups:
         name = names.create(block.name)
         text, signature = BlockWriter(ctx, block, file, calls, name, line_length,
-                                      reason if len(groups) > 1 else "").write()
+                                      reason if len(groups) > 1 else "", functions).write()
         for j, m in enumerate(calls):
             ctx.classes[m.path] = (name, tuple((a, arg.values[j]) for a, arg in signature.items()))
         ctx.defaults[name] = {a: arg.default for a, arg in signature.items() if arg.default is not NO_DEFAULT}

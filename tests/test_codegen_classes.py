@@ -28,12 +28,7 @@ GROUPED = "A class per group of calls:"  # the docstring of a class that serves 
 VARIANTS = "A class per variant:"  # the fallback of codevariants.py: one class per call that differs
 # The examples' blocks that need more than one class, and why (the plan can name its layers, or
 # give each row its own block, to have one).
-EXPECTED_GROUPS = {("mobilenet_se", "InvertedResidual"): "an `if` shifts the automatic names",
-                   ("mobilenet_se", "Bottlenecks"): "its repeat count differs between calls",
-                   # found when the tensor operations and several outputs met the block classes (left to do):
-                   ("mobilenet_v2", "InvertedResidual"): "an `if` shifts the automatic names",
-                   ("mobilenet_v2", "Stage"): "the statements and the graph do not line up",
-                   }
+EXPECTED_GROUPS: dict = {}  # every example block is one class
 
 
 def classes_of(source: str) -> dict[str, ast.ClassDef]:
