@@ -39,8 +39,9 @@ from .codeclasses import (
 )
 from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
 from .graph import Module, Node
+from .opcall import PARAMETER
 from .ops import OPS
-from .pysource import Brackets, Namespace, Pre, Writer, value_source
+from .pysource import Brackets, Namespace, Ops, Pre, Writer, value_source
 from .scope import MODULE_ATTRS
 
 
@@ -224,6 +225,8 @@ class BlockWriter:
                     raise Unmergeable(f"{s.name!r} is no tensor")
             elif isinstance(s, n.Layer) and s.call.name in self.functions and s.target:  # `c = make_divisible(...)`
                 self._let(s.target, s.call, calls, init)
+            elif isinstance(s, n.Layer) and s.call.name == PARAMETER and s.target and not fwd.silent:
+                self._parameter(s, calls, init, fwd)
             elif isinstance(s, n.Layer):
                 self._call(s, calls, init, fwd_items, fwd, seq)
             elif isinstance(s, n.Merge):
@@ -314,6 +317,9 @@ class BlockWriter:
                 text = self.resolve(text)
                 self._remember(text, calls, values)
                 return text
+        if inferred and values and all(isinstance(v, tuple) and len(v) == 1 for v in values) \
+                and not is_literal(values):  # LayerNorm's normalized_shape: `(C,)`
+            return f"({self.value(calls, [v[0] for v in values], None, hint, inferred)},)"
         if is_literal(values):
             return value_source(plain(values[0]), self.ctx.expr)
         return self._lift(calls, values, hint)
@@ -371,6 +377,31 @@ class BlockWriter:
         self.stmt = s
         self._step(s, calls, steps, tensors, fwd_items, fwd)
         self.stmt = None
+
+    def _parameter(self, s: n.Layer, calls, init: list, fwd: Forward) -> None:
+        """`self.scale = nn.Parameter(torch.ones(C, 1, 1) * 1e-06)`; forward reads it where the plan names it."""
+        steps = []
+        for c in calls:
+            if not c.steps or c.steps[0].op != "param" or not inside(c.steps[0].item.span, s.span):
+                raise Unmergeable("the statements and the graph do not line up")
+            steps.append(c.steps.pop(0))
+        node = steps[0].item
+        rel = {st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)}
+        if len(rel) != 1 or any((st.item.args["init"], st.item.args["scale"]) != (node.args["init"], node.args["scale"])
+                                or len(st.item.shape) != len(node.shape) for st in steps):
+            raise Unmergeable("its Parameter differs between calls")
+        written = s.call.args[0].value if s.call.args and s.call.args[0].name is None else None
+        items = written.items if isinstance(written, n.Tuple) and len(written.items) == len(node.shape) else ()
+        size = tuple(self.value(calls, [st.item.shape[k] for st in steps], items[k] if items else None,
+                                f"{s.target}_size{k}", False) for k in range(len(node.shape)))
+        self.ctx.uses_torch = True
+        value = Brackets(f"torch.{node.args['init']}", size)
+        scale = node.args["scale"]
+        doc = Brackets("nn.Parameter", (Ops((value, value_source(scale, self.ctx.expr)), ("*",), 1)
+                                        if scale != 1 else value,))
+        access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel.pop())
+        init.append(("code", f"{access} = ", doc))
+        fwd.tensors[s.target] = access
 
     def _next_step(self, c: Call, s: n.Layer):
         if not c.steps:
@@ -523,7 +554,7 @@ class BlockWriter:
                 doc = self.value(calls, [st.item.args[name] for st in steps], written.get(name), f"{hint}_{name}",
                                  name == node.spec.inferred)
                 out.append(doc if positional else Pre(f"{name}=", doc))
-            return Brackets(f"nn.{node.spec.name}", tuple(out))
+            return Brackets(_layer_head(node), tuple(out))
         cls, args = self.ctx.classes[step.item.path]
         if any(self.ctx.classes[st.item.path][0] != cls for st in steps):
             raise Unmergeable(f"the calls of {step.item.name} here are different classes")
@@ -707,7 +738,7 @@ class BlockWriter:
             order = node.spec.call_args(node.given)
             names = [a for a, _ in order]
             value_of = lambda st, a: st.item.args[a]  # noqa: E731
-            defaults, head = {}, f"nn.{node.spec.name}"
+            defaults, head = {}, _layer_head(node)
             keyword = lambda a, positional: not positional  # noqa: E731
             positions = dict(order)
         out = []
@@ -850,3 +881,8 @@ def _numbered(rel: tuple[str, ...], j: int):
 
     found = re.fullmatch(r"(.*?[^0-9])([0-9]+)", rel[0]) if len(rel) == 1 else None
     return (found[1], int(found[2]) - j) if found else None
+
+
+def _layer_head(node: Node) -> str:
+    """`nn.Conv2d`, or a kind torch.nn lacks by its own name (its class is copied into the file)."""
+    return f"nn.{node.spec.name}" if node.spec.module == "torch.nn" else node.spec.name
