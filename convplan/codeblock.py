@@ -38,6 +38,7 @@ from .codeclasses import (
     walk_names,
 )
 from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
+from .codeloops import drop_defaults, fold_iterations, loop_items
 from .graph import Module, Node
 from .opcall import PARAMETER
 from .ops import OPS
@@ -563,8 +564,8 @@ class BlockWriter:
         out = []
         for a, _ in args:
             values = [dict(self.ctx.classes[st.item.path][1])[a] for st in steps]
-            if a in defaults and all(equal(v, defaults[a]) for v in values):
-                continue
+            if a in defaults and all(equal(v, defaults[a]) for v in values) and not self.frozen:
+                continue  # in a repeat, left out once its iterations are folded (codeloops.drop_defaults)
             out.append(Pre(f"{a}=", self.value(calls, values, written.get(a), f"{hint}_{a}",
                                                a not in written)))
         return Brackets(cls, tuple(out))
@@ -655,7 +656,7 @@ class BlockWriter:
             if c.queues.pop():
                 raise Unmergeable("the statements and the graph do not line up")
         path = rel.pop()
-        doc = Brackets("nn.Sequential", tuple(docs))
+        doc = self._container(s, count, path, docs, init)
         if seq is not None:
             seq.append(doc)
         else:
@@ -670,6 +671,21 @@ class BlockWriter:
             fwd.cur = target
         elif s.target in self.refs and fwd.cur is not None:
             fwd.tensors[s.target] = fwd.cur
+
+    def _container(self, s: n.Repeat, count: int, path: tuple, docs: list, init: list):
+        """A repeat's nn.Sequential: built in a `for` where its iterations are alike (codeloops.py)."""
+        written = lambda v: value_source(plain(v), self.ctx.expr)  # noqa: E731
+        strip = lambda d: drop_defaults(d, self.ctx.defaults, written)  # noqa: E731
+        var, folded = "_", fold_iterations(docs, count, None)
+        if folded is None:
+            var = self.local.create(s.var or "i")
+            folded = fold_iterations(docs, count, var)
+            if folded is None:
+                self.local.release(var)
+                return Brackets("nn.Sequential", tuple(strip(d) for d in docs))
+        name = self.local.create(path[-1])
+        init += loop_items(name, var, str(count), [strip(d) for d in folded])
+        return Brackets("nn.Sequential", (f"*{name}",))
 
     def _loop(self, s: n.Repeat, calls, counts: list[int], init, fwd_items, fwd: Forward, seq) -> None:
         """A repeat whose count differs between calls, of one call (`repeat i in repeats: Block(...)`), as a

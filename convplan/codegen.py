@@ -22,7 +22,8 @@ import sympy
 
 from .check import Checked, check
 from .codechecks import input_checks, kept, raise_unless
-from .codeexpr import equal
+from .codeexpr import equal, plain
+from .codeloops import drop_defaults, fold_iterations, write_loop
 from .errors import Diagnostic, PlanError, Span
 from .graph import Graph, Node, Step
 from .ops import FUNCTIONS, runtime_form
@@ -109,6 +110,7 @@ class Model:
     source: str = ""  # the plan's text and file, for diagnostics
     filename: str = "<plan>"
     blocks: dict = field(default_factory=dict)  # block name -> its BlockDefs (two files may each have one)
+    repeats: dict = field(default_factory=dict)  # (line, col) of the plan's `name = repeat n:` -> n
 
 
 def describe(plan, sizes: dict[str, int] | None = None) -> Model:
@@ -141,7 +143,29 @@ def describe(plan, sizes: dict[str, int] | None = None) -> Model:
     defaults = [(a, values[a] if a in given or a in sym.params else None) for a in args]
     defaults.sort(key=lambda item: item[1] is not None)  # Python: no default after a default
     return Model(plan.name, file, graph, tuple(defaults), tuple(reqs), tuple(sym.fixed.items()), plan.source,
-                 plan.filename, definitions(sym.checked.library))
+                 plan.filename, definitions(sym.checked.library), repeat_counts(plan.definition.body, values))
+
+
+def repeat_counts(stmts, values: dict) -> dict:
+    """(line, col) of each `name = repeat n:` of the plan's own statements -> n, where it is a number."""
+    from . import nodes as n
+    from .codeexpr import interp, plain
+
+    found = {}
+    for s in stmts:
+        if isinstance(s, n.Repeat) and s.target and s.count is not None:
+            try:
+                count = plain(interp(s.count, values))
+            except Exception:  # noqa: BLE001 - a count codegen cannot evaluate: the container is unrolled
+                count = None
+            if isinstance(count, int) and not isinstance(count, bool):
+                found[(s.span.line, s.span.col)] = count
+        for inner in (getattr(s, "body", None), getattr(s, "orelse", None)):
+            if isinstance(inner, tuple):
+                found.update(repeat_counts(inner, values))
+        for b in getattr(s, "branches", ()):
+            found.update(repeat_counts(b.body, values))
+    return found
 
 
 def definitions(library: dict) -> dict:
@@ -175,6 +199,10 @@ class Context:
     uses_torch: bool = False
     class_name: str = ""
     kept: dict = field(default_factory=dict)  # constructor argument -> the attribute forward reads it from
+    locals: Namespace | None = None  # the plan class's __init__ locals, where a repeat may become a loop
+
+    def expr_value(self, v) -> str:
+        return value_source(plain(v), self.expr)
 
 
 def access(path: tuple[str, ...], owner: tuple[str, ...]) -> str:
@@ -303,7 +331,9 @@ def _init(w: Writer, ctx: Context, class_name: str) -> None:
             raise_unless(w, ctx, class_name, cond, where)
     for a, attr in ctx.kept.items():
         w.line(f"self.{attr} = {names[a]}  # the input's size must match it")
+    ctx.locals = Namespace(["self", "torch", "nn", *names.values()])
     children(w, ctx, (), plan_slot(ctx.expr))
+    ctx.locals = None
     w.depth -= 1
 
 
@@ -318,7 +348,7 @@ def children(w: Writer, ctx: Context, owner: tuple[str, ...], slot) -> None:
     learnable tensors."""
     for item in ctx.model.graph.children(owner):
         path = item.module_path if isinstance(item, Node) else item.path
-        w.code(f"{access(path, owner)} = ", child_doc(ctx, item, owner, slot))
+        w.code(f"{access(path, owner)} = ", child_doc(ctx, item, owner, slot, w))
     for node in ctx.model.graph.nodes:
         if node.op == "param" and node.path[:-1] == owner:
             ctx.uses_torch = True
@@ -331,9 +361,10 @@ def children(w: Writer, ctx: Context, owner: tuple[str, ...], slot) -> None:
             w.code(f"{access(node.path, owner)} = ", doc)
 
 
-def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
+def child_doc(ctx: Context, item, owner: tuple[str, ...], slot, w: Writer | None = None, full: bool = False):
     """A submodule's constructor call: a torch layer, an nn.Sequential, or a block's class.  `slot`
-    writes each value (a literal, an expression, or an argument of the enclosing block's class)."""
+    writes each value (a literal, an expression, or an argument of the enclosing block's class); a
+    repeat of the plan's whose iterations are alike is a loop `w` writes first (codeloops.py)."""
     graph = ctx.model.graph
     if isinstance(item, Node):
         hint, written = "_".join(item.module_path[len(owner):]), dict(item.written)
@@ -342,12 +373,32 @@ def child_doc(ctx: Context, item, owner: tuple[str, ...], slot):
                         tuple(_layer_args(item, lambda v, a: slot(v, f"{hint}_{a}", written.get(a),
                                                                   a == item.spec.inferred))))
     if item.kind == "seq":
-        return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot) for c in graph.children(item.path)))
+        count = ctx.model.repeats.get((item.span.line, item.span.col)) if not item.owner else None
+        if w is None or ctx.locals is None or count is None:
+            return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot, w, full)
+                                                   for c in graph.children(item.path)))
+        return _loop(w, ctx, item, count, [child_doc(ctx, c, owner, slot, w, True) for c in graph.children(item.path)])
     name, args = ctx.classes[item.path]
     hint = "_".join(item.path[len(owner):])
     defaults = ctx.defaults.get(name, {})
     return Brackets(name, tuple(Pre(f"{a}=", slot(v, f"{hint}_{a}")) for a, v in args
-                                if not (a in defaults and equal(v, defaults[a]))))
+                                if full or not (a in defaults and equal(v, defaults[a]))))
+
+
+def _loop(w: Writer, ctx: Context, item, count: int, docs: list):
+    """A repeat's container: `layer2 = []`, a `for` that appends each iteration's submodules, then
+    `nn.Sequential(*layer2)`, where the iterations are alike; else the submodules one by one."""
+    var, folded = "_", fold_iterations(docs, count, None)  # the same in every iteration: no index
+    if folded is None:
+        var = ctx.locals.create("i")
+        ctx.locals.release(var)  # the next loop may use it again
+        folded = fold_iterations(docs, count, var)
+    strip = lambda d: drop_defaults(d, ctx.defaults, ctx.expr_value)  # noqa: E731
+    if folded is None:
+        return Brackets("nn.Sequential", tuple(strip(d) for d in docs))
+    name = ctx.locals.create(item.path[-1])
+    write_loop(w, name, var, str(count), [strip(d) for d in folded])
+    return Brackets("nn.Sequential", (f"*{name}",))
 
 
 def _layer_args(node: Node, slot) -> list:

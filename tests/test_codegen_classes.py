@@ -281,6 +281,52 @@ def test_a_repeat_whose_count_differs_between_calls_is_a_loop(rows, named_index,
         assert not ruff_problems(source), ruff_problems(source) + "\n" + source
 
 
+def _init_of(cls: ast.ClassDef) -> ast.FunctionDef:
+    return next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+
+
+@pytest.mark.parametrize("example, loops", [("resnet18", {"layer1": 2, "layer2": 2, "layer3": 2, "layer4": 2}),
+                                            ("shufflenet_v2", {"stage2": 4, "stage3": 8, "stage4": 4}),
+                                            ("text_transformer", {"encoder": 2})])
+def test_a_repeat_is_a_sequential_built_in_a_for(example, loops):
+    """Each `name = repeat n:` of these plans is `name = []`, a `for` over range(n) that appends, then
+    `self.name = nn.Sequential(*name)`: build()'s numbering, so its keys (torchvision's: test_modules)."""
+    plan = convplan.load(ROOT / "examples" / f"{example}.plan")
+    source = plan.to_source()
+    init = _init_of(classes_of(source)[plan.name])
+    found = {f.body[0].value.func.value.id: f.iter.args[0].value for f in ast.walk(init) if isinstance(f, ast.For)}
+    assert found == loops
+    for name in loops:
+        assert f"self.{name} = nn.Sequential(*{name})" in source
+    sizes = plan.smallest_sizes()
+    built = plan.build(**sizes)
+    model = round_trip(plan, sizes, source)
+    assert keys_and_shapes(model) == keys_and_shapes(built)
+
+
+@given(st.integers(2, 4), st.sampled_from(["2", "w", "w + 1"]), st.booleans(), st.integers(0, 2**16))
+@PROPERTY
+def test_a_repeat_inside_a_block_is_a_loop_where_its_iterations_are_alike(count, width, first_differs, seed):
+    """A block's `units = repeat i in n:` is built in a `for` in its class's __init__: an argument the
+    same in every iteration, or one value in the first and another in the rest (`stride=2 if i == 0
+    else 1`, the input channels `C if i == 0 else width`); build()'s keys and outputs."""
+    stride = "2 if i == 0 else 1" if first_differs else "1"
+    text = ("block Unit(width, stride=1):\n    input x [N, C, L]\n"
+            "    Conv1d(width, kernel_size=3, stride=stride, padding=1)\n    ReLU()\n"
+            f"block Stage(width):\n    input [N, C, L]\n    units = repeat i in {count}:\n"
+            f"        Unit(width, stride={stride})\n    Conv1d(width, kernel_size=1)\n"
+            f"plan T(w=4):\n    input [N, C, L]\n    Stage({width})\n    Stage(3)\n")
+    plan = convplan.parse(text, "t.plan")
+    sizes = {"N": 2, "C": 3, "L": 40}
+    source = plan.to_source(**sizes)
+    found = check_classes(plan, source)
+    assert len(found["Stage"]) == 1, source
+    assert f"for i in range({count}):" in source and "self.units = nn.Sequential(*units)" in source, source
+    same_as_build(plan, source, sizes, seed)
+    if RUFF and seed % 4 == 0:
+        assert not ruff_problems(source), ruff_problems(source) + "\n" + source
+
+
 def test_the_docs_show_the_generated_basicblock():
     docs = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     shown = docs.split("```python\nclass BasicBlock(nn.Module):", 1)[1].split("```", 1)[0]

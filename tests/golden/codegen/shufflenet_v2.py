@@ -96,28 +96,30 @@ class ShuffleNetV2(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.stage2 = nn.Sequential(
-            InvertedResidual(C=24, oup=116, stride=2),
-            InvertedResidual(C=116, oup=116, stride=1),
-            InvertedResidual(C=116, oup=116, stride=1),
-            InvertedResidual(C=116, oup=116, stride=1),
-        )
-        self.stage3 = nn.Sequential(
-            InvertedResidual(C=116, oup=232, stride=2),
-            InvertedResidual(C=232, oup=232, stride=1),
-            InvertedResidual(C=232, oup=232, stride=1),
-            InvertedResidual(C=232, oup=232, stride=1),
-            InvertedResidual(C=232, oup=232, stride=1),
-            InvertedResidual(C=232, oup=232, stride=1),
-            InvertedResidual(C=232, oup=232, stride=1),
-            InvertedResidual(C=232, oup=232, stride=1),
-        )
-        self.stage4 = nn.Sequential(
-            InvertedResidual(C=232, oup=464, stride=2),
-            InvertedResidual(C=464, oup=464, stride=1),
-            InvertedResidual(C=464, oup=464, stride=1),
-            InvertedResidual(C=464, oup=464, stride=1),
-        )
+        stage2 = []
+        for i in range(4):
+            stage2.append(
+                InvertedResidual(
+                    C=24 if i == 0 else 116, oup=116, stride=2 if i == 0 else 1
+                )
+            )
+        self.stage2 = nn.Sequential(*stage2)
+        stage3 = []
+        for i in range(8):
+            stage3.append(
+                InvertedResidual(
+                    C=116 if i == 0 else 232, oup=232, stride=2 if i == 0 else 1
+                )
+            )
+        self.stage3 = nn.Sequential(*stage3)
+        stage4 = []
+        for i in range(4):
+            stage4.append(
+                InvertedResidual(
+                    C=232 if i == 0 else 464, oup=464, stride=2 if i == 0 else 1
+                )
+            )
+        self.stage4 = nn.Sequential(*stage4)
         self.conv5 = nn.Sequential(
             nn.Conv2d(464, 1024, 1, bias=False),
             nn.BatchNorm2d(1024),
