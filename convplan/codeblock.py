@@ -39,6 +39,7 @@ from .codeclasses import (
 )
 from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
 from .codeloops import drop_defaults, fold_iterations, loop_items
+from .codeuntaken import Untaken, write_untaken
 from .graph import Module, Node
 from .opcall import PARAMETER
 from .ops import OPS
@@ -93,6 +94,7 @@ class BlockWriter:
         self.stmt = None  # the statement being written, for an operation's written arguments
         self.frozen = 0  # inside a numbered container: __init__ builds it as one expression
         self.kept: dict[str, str] = {}  # block parameter -> the attribute forward reads it from
+        self.var_nodes: dict[str, dict] = {}  # forward's variable -> id of a call -> the node it holds there
         self.bound: dict[str, str] = {}  # input dim -> forward's local bound from the input's shape
         self.dim_at: dict[str, tuple[str, int]] = {}  # input dim -> (input variable, index)
 
@@ -130,6 +132,7 @@ class BlockWriter:
         for s, name in zip(inputs_of(block), self.calls[0].module.input_names, strict=True):
             var = fwd.names.create(name)
             params.append(var)
+            self.var_nodes[var] = {id(c): c.module.inputs[len(params) - 1] for c in self.calls}
             if s.name:
                 fwd.tensors[s.name] = var
             if not any(isinstance(d, n.Ellipsis_) for d in s.shape.dims):
@@ -300,7 +303,13 @@ class BlockWriter:
 
     # -- a value in __init__: the plan's expression, a name, a literal or an argument -------
 
-    def value(self, calls: list[Call], values: list, written, hint: str, inferred: bool):
+    def let(self, name: str, value, calls: list[Call], init: list) -> None:
+        self._let(name, value, calls, init)
+
+    def target(self, name: str | None, fwd: Forward) -> str:
+        return self._target(name, fwd)
+
+    def value(self, calls: list[Call], values: list, written, hint: str, inferred: bool, lift: bool = True):
         if written is not None:
             try:
                 text = self.expr(written, resolve=False)
@@ -323,6 +332,8 @@ class BlockWriter:
             return f"({self.value(calls, [v[0] for v in values], None, hint, inferred)},)"
         if is_literal(values):
             return value_source(plain(values[0]), self.ctx.expr)
+        if not lift:
+            raise Unmergeable(f"no name has the value of {hint}")
         return self._lift(calls, values, hint)
 
     def _remember(self, text: str, calls: list[Call], values: list) -> None:
@@ -450,6 +461,7 @@ class BlockWriter:
             fwd.cur = variables[0]
             return
         fwd_items.append(Assign(target, rhs, tuple(tensors), where, step.op not in ("layer", "block")))
+        self.var_nodes.setdefault(target, {}).update({id(c): st.out for c, st in zip(calls, steps, strict=True)})
         fwd.cur = target
 
     def _function(self, calls, steps, tensors: list, owner) -> object:
@@ -831,10 +843,17 @@ class BlockWriter:
                     last.target = fwd.cur = phi  # `x = torch.cat(...)`, not `out = ...` and then `x = out`
                 if fwd.cur != phi:
                     fwd_b.append(Assign(phi, fwd.cur, (fwd.cur,)))
+                    self.var_nodes.setdefault(phi, {}).update({k: v for k, v in self.var_nodes.get(fwd.cur, {}).items()
+                                                               if k in {id(c) for c in group}})
             elif any(not isinstance(x, (n.Pass, n.Let)) for x in branch):
-                line = branch[0].span.line
-                init_b.append(("raise", f"{self.class_name} serves the plan's calls, which never take this branch "
-                                        f"({self.file}:{line})"))
+                try:  # no call takes it: written from its syntax, for the calls that would
+                    write_untaken(self, branch, calls, init_b, fwd_b, fwd)
+                    if fwd.cur != phi:
+                        fwd_b.append(Assign(phi, fwd.cur, (fwd.cur,)))
+                except (Untaken, Unmergeable):
+                    line = branch[0].span.line
+                    init_b, fwd_b = [("raise", f"{self.class_name} cannot write this branch, which none of the "
+                                               f"plan's calls takes ({self.file}:{line})")], []
             parts.append((init_b, fwd_b))
         fwd.tensors, fwd.pinned, self.lets = tensors, pinned, lets
         if yes and no:

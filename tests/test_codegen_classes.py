@@ -327,6 +327,64 @@ def test_a_repeat_inside_a_block_is_a_loop_where_its_iterations_are_alike(count,
         assert not ruff_problems(source), ruff_problems(source) + "\n" + source
 
 
+UNTAKEN = ["Conv1d(width, kernel_size=1)", "BatchNorm1d()", "ReLU()", "Conv1d(width, kernel_size=3, padding=1)",
+           "bn = BatchNorm1d()", "add(x)", "Conv1d(width * 2, kernel_size=1, bias=False)"]
+
+
+@given(st.lists(st.sampled_from(UNTAKEN), min_size=1, max_size=3), st.booleans(), st.integers(1, 3),
+       st.integers(0, 2**16))
+@PROPERTY
+def test_a_branch_no_call_takes_is_written_and_builds_what_a_call_taking_it_builds(branch, orelse, width, seed):
+    """The plan's calls all skip the branch; the class still holds its code under the condition, and the class
+    built with arguments that take it is build()'s module for a plan whose call takes it: keys, outputs."""
+    lines = ["block B(width, flag=False):", "    input x [N, C, L]", "    Conv1d(width, kernel_size=3, padding=1)",
+             "    if flag:", *(f"        {b}" for b in branch)]
+    if orelse:
+        lines += ["    else:", "        Tanh()"]
+    block = "\n".join([*lines, "    Hardswish()"]) + "\n"
+    skip = convplan.parse(block + f"plan T:\n    input [N, C, L]\n    B({width})\n    B({width})\n", "t.plan")
+    take = block + f"plan U:\n    input [N, C, L]\n    B({width}, flag=True)\n"
+    try:
+        taking = convplan.parse(take, "u.plan")
+    except PlanError:
+        assume(False)  # the branch does not fit (add(x) after a change of channels)
+    sizes = {"N": 2, "C": width, "L": 9}
+    assume(taking.satisfied(sizes))
+    source = skip.to_source(**sizes)
+    assert "cannot write this branch" not in source, source
+    assert "if self.use_" in source or "if flag:" in source, source
+    namespace: dict = {}
+    exec(compile(source, "t.py", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    torch.manual_seed(seed)
+    built = taking.build(**sizes).b1
+    model = namespace["B"](C=width, width=width, flag=True)
+    assert [k for k, _ in model.named_modules()] == [k for k, _ in built.named_modules()]
+    model.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, width, 9)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), built.eval()(x))
+    if RUFF and seed % 4 == 0:
+        assert not ruff_problems(source), ruff_problems(source) + "\n" + source
+
+
+def test_mobilenet_se_s_inverted_residual_serves_a_call_no_row_makes():
+    """No row of MobileNetSE has expand=1 with se=True; its class still builds that, as build() does."""
+    source = convplan.load(ROOT / "examples" / "mobilenet_se.plan").to_source()
+    assert "cannot write this branch" not in source
+    namespace: dict = {}
+    exec(compile(source, "m.py", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    lib = (ROOT / "examples" / "lib" / "mobile_blocks.plan").read_text(encoding="utf-8")
+    plan = convplan.parse(lib + "plan P:\n    input [N, 16, H, W]\n    InvertedResidual(16, expand=1, se=True)\n",
+                          "p.plan")
+    built = plan.build(N=1, H=8, W=8).invertedresidual1
+    model = namespace["InvertedResidual"](C=16, out=16, expand=1, se=True)
+    assert keys_and_shapes(model) == keys_and_shapes(built)
+    model.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(1, 16, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), built.eval()(x))
+
+
 def test_the_docs_show_the_generated_basicblock():
     docs = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     shown = docs.split("```python\nclass BasicBlock(nn.Module):", 1)[1].split("```", 1)[0]

@@ -51,11 +51,9 @@ class InvertedResidual(nn.Module):
             )
             self.bn1 = nn.BatchNorm2d(hidden)
             self.relu6_1 = nn.ReLU6(inplace=True)
-            if se:
-                raise ValueError(
-                    "InvertedResidual serves the plan's calls, which never take this "
-                    "branch (mobile_blocks.plan:28)"
-                )
+            self.use_squeezeexcite_1 = se
+            if self.use_squeezeexcite_1:
+                self.squeezeexcite1 = SqueezeExcite(C=hidden)
             self.conv2 = nn.Conv2d(hidden, out, 1, bias=False)
             self.bn2 = nn.BatchNorm2d(out)
         self.use_residual = stride == 1 and C == out
@@ -77,6 +75,8 @@ class InvertedResidual(nn.Module):
             out = self.conv1(out)  # mobile_blocks.plan:24
             out = self.bn1(out)  # mobile_blocks.plan:25
             out = self.relu6_1(out)  # mobile_blocks.plan:26
+            if self.use_squeezeexcite_1:
+                out = self.squeezeexcite1(out)  # mobile_blocks.plan:28
             out = self.conv2(out)  # mobile_blocks.plan:29
             out = self.bn2(out)  # mobile_blocks.plan:30
         if self.use_residual:
