@@ -1,5 +1,6 @@
 """A block's one class: its syntax walked once for all its calls (codeclasses.py holds the parts,
-codeexpr.py the expressions).
+codeexpr.py the expressions; how a value is chosen is codevalues.py's, an operation codeops.py's, a
+repeat coderepeats.py's, an `if` codebranches.py's).
 
 Each statement is matched with what it made in every call (the next submodule and the next step
 of forward, in order), so the class has the plan's names and the graph's values.  Each argument is
@@ -13,23 +14,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import sympy
-
 from . import nodes as n
+from .codebranches import BranchWriter, Shifted, culprit
 from .codeclasses import (
     NO_DEFAULT,
     Arg,
     Assign,
     Call,
     Forward,
-    If,
-    Loop,
-    chainable,
-    count_of,
     inputs_of,
     inside,
-    label,
-    names_in,
+    layer_head,
     prune,
     prune_lets,
     render_forward,
@@ -37,33 +32,17 @@ from .codeclasses import (
     tensor_names,
     walk_names,
 )
-from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
-from .codeloops import drop_defaults, fold_iterations, loop_items
-from .codeuntaken import Untaken, write_untaken
+from .codeexpr import Unmergeable, default_text, equal
+from .codeops import OpWriter
+from .coderepeats import RepeatWriter
+from .codevalues import ValueWriter
 from .graph import Module, Node
 from .opcall import PARAMETER
-from .ops import OPS
 from .pysource import Brackets, Namespace, Ops, Pre, Writer, value_source
 from .scope import MODULE_ATTRS
 
 
-class Shifted(Unmergeable):
-    """The calls name a submodule differently: an `if` before it shifted the automatic names."""
-
-    def __init__(self, message: str, paths: dict):
-        super().__init__(message)
-        self.paths = paths  # id of a call -> the submodule's name in it
-
-
-def _culprit(ifs: list, paths: dict) -> int | None:
-    """The `if` that explains the names: the last one whose branches each name the submodule one way."""
-    for key, yes, no in reversed(ifs):
-        if all(len({paths[c] for c in group if c in paths}) <= 1 for group in (yes, no)):
-            return key
-    return ifs[-1][0] if ifs else None
-
-
-class BlockWriter:
+class BlockWriter(ValueWriter, OpWriter, RepeatWriter, BranchWriter):
     """Writes `class <name>(nn.Module)` for every call of one block definition."""
 
     def __init__(self, ctx, block: n.BlockDef, file: str, modules: list[Module], class_name: str, line_length: int,
@@ -112,7 +91,7 @@ class BlockWriter:
             try:
                 return writer._write()
             except Shifted as exc:
-                key = _culprit(writer.ifs, exc.paths)
+                key = culprit(writer.ifs, exc.paths)
                 if key is None or absorb.get(key, 0) >= writer.room.get(key, 0):
                     raise Unmergeable(str(exc)) from None
                 absorb[key] = absorb.get(key, 0) + 1
@@ -249,117 +228,11 @@ class BlockWriter:
                 for c in calls:
                     c.env[d.id] = c.known[d.id]
 
-    def _let(self, name: str, value, calls: list[Call], init: list) -> None:
-        for c in calls:
-            try:
-                c.env[name] = interp(value, c.env)
-            except (Unmergeable, ArithmeticError, TypeError):
-                c.env.pop(name, None)
-        if not self.frozen and not self.consts and calls and len(calls) == len(self.calls) and \
-                not all(name in c.env for c in calls) and all(isinstance(plain(c.known.get(name)), int) for c in calls):
-            # a value the class cannot compute (a size function's): an argument each caller passes, `out=24`
-            a = self.names[name] = self.local.create(name)
-            self.args[a] = Arg("lifted", [c.known[name] for c in calls], NO_DEFAULT)
-            self.lets.add(name)
-            for c in calls:
-                c.env[name] = c.known[name]
-            return
-        if self.frozen or not all(name in c.env for c in calls):
-            self.lets.discard(name)
-            self.names.pop(name, None) if name not in self.args_by_plan() else None
-            return
-        try:
-            text = self.expr(value)
-        except Unmergeable:
-            self.lets.discard(name)
-            return
-        if name in self.args_by_plan():  # a parameter rebound: a local of its own
-            self.names[name] = self.local.create(name)
-        self.names.setdefault(name, self.local.create(name))
-        self.lets.add(name)
-        init.append(("let", self.names[name], text))
-
-    def args_by_plan(self) -> set[str]:
-        return {p.name for p in self.block.params}
-
-    def expr(self, e, resolve: bool = True) -> str:
-        """`e` in __init__'s names; an input dim it reads becomes a constructor argument (once resolved)."""
-        names = {k: v for k, v in self.names.items() if k in self.args_by_plan() or k in self.lets}
-        for d in self.dims:
-            names[d] = self.dims[d] or f"\0{d}\0"
-        text = py(fold(e, self.consts), names)[0]
-        return self.resolve(text) if resolve else text
-
-    def resolve(self, text: str) -> str:
-        for d in [d for d in self.dims if f"\0{d}\0" in text]:
-            text = text.replace(f"\0{d}\0", self._dim(d))
-        return text
-
-    def _dim(self, d: str) -> str:
-        if not self.dims[d]:
-            self.dims[d] = self.names[d] = self.local.create(d)
-            self.args[self.dims[d]] = Arg("dim", [c.env[d] for c in self.calls], NO_DEFAULT)
-        return self.dims[d]
-
-    # -- a value in __init__: the plan's expression, a name, a literal or an argument -------
-
     def let(self, name: str, value, calls: list[Call], init: list) -> None:
         self._let(name, value, calls, init)
 
     def target(self, name: str | None, fwd: Forward) -> str:
         return self._target(name, fwd)
-
-    def value(self, calls: list[Call], values: list, written, hint: str, inferred: bool, lift: bool = True):
-        if written is not None:
-            try:
-                text = self.expr(written, resolve=False)
-                if all(equal(interp(written, c.env), v) for c, v in zip(calls, values, strict=True)):
-                    text = self.resolve(text)
-                    if names_in(written) - set(self.consts):  # `planes`, not `3`: what a later layer may take
-                        self._remember(text, calls, values)
-                    return text
-            except (Unmergeable, ArithmeticError, TypeError):
-                pass
-        if not inferred and is_literal(values):
-            return value_source(plain(values[0]), self.ctx.expr)
-        for text, known in self._candidates(calls):
-            if all(equal(k, v) for k, v in zip(known, values, strict=True)):
-                text = self.resolve(text)
-                self._remember(text, calls, values)
-                return text
-        if inferred and values and all(isinstance(v, tuple) and len(v) == 1 for v in values) \
-                and not is_literal(values):  # LayerNorm's normalized_shape: `(C,)`
-            return f"({self.value(calls, [v[0] for v in values], None, hint, inferred)},)"
-        if is_literal(values):
-            return value_source(plain(values[0]), self.ctx.expr)
-        if not lift:
-            raise Unmergeable(f"no name has the value of {hint}")
-        return self._lift(calls, values, hint)
-
-    def _remember(self, text: str, calls: list[Call], values: list) -> None:
-        self.decided.append((text, {id(c): v for c, v in zip(calls, values, strict=True)}))
-
-    def _candidates(self, calls: list[Call]):
-        for text, known in reversed(self.decided):  # the layer before: in_channels is its out_channels
-            if all(id(c) in known for c in calls):
-                yield text, [known[id(c)] for c in calls]
-        for d in self.dims:
-            if all(d in c.env for c in calls):
-                yield (self.dims[d] or f"\0{d}\0"), [c.env[d] for c in calls]
-        for name in [*(p.name for p in self.block.params), *sorted(self.lets)]:
-            if name in self.names and all(name in c.env for c in calls):
-                yield self.names[name], [c.env[name] for c in calls]
-
-    def _lift(self, calls: list[Call], values: list, hint: str) -> str:
-        """A constructor argument of its own, which each caller passes."""
-        if len(calls) != len(self.calls):
-            raise Unmergeable(f"{hint} would be an argument that only some calls need")
-        for a, arg in self.args.items():
-            if arg.kind == "lifted" and all(equal(x, y) for x, y in zip(arg.values, values, strict=True)):
-                return a
-        a = self.local.create(hint)
-        self.args[a] = Arg("lifted", list(values), NO_DEFAULT)
-        return a
 
     # -- calls of layers, blocks and merges ---------------------------------------------
 
@@ -464,81 +337,6 @@ class BlockWriter:
         self.var_nodes.setdefault(target, {}).update({id(c): st.out for c, st in zip(calls, steps, strict=True)})
         fwd.cur = target
 
-    def _function(self, calls, steps, tensors: list, owner) -> object:
-        """A function's right-hand side, the same for every call: an operation's sizes read from its operands
-        when forward runs (`x.shape[0]`); calls whose code differs cannot share the class."""
-        from .codegen import emit
-        from .errors import PlanError
-        from .pysource import flat
-
-        written = self._written_op(calls, steps, tensors)
-        if written is not None:
-            return written
-        nodes = self.ctx.model.graph.nodes
-        docs = []
-        for c, st in zip(calls, steps, strict=True):
-            known = {var: nodes[i].shape for var, i in zip(tensors, st.inputs, strict=True)}
-            try:
-                docs.append(emit(self.ctx, st, tensors, c.module.path, known))
-            except PlanError as exc:
-                raise Unmergeable(exc.diagnostics[0].message) from None
-        if len({flat(d) for d in docs}) > 1:
-            raise Unmergeable(f"the sizes of {steps[0].op} differ between the calls")
-        return docs[0]
-
-    def _written_op(self, calls, steps, tensors: list):
-        """An operation's right-hand side with its sizes as the plan wrote them (`x.view(N, self.groups,
-        C // self.groups, H, W)`), where that gives every call's values; None where it does not."""
-        step = steps[0]
-        spec = OPS.get(step.op)
-        if spec is None or self.stmt is None:
-            return None
-        options = [a for a in self.stmt.call.args if not (a.name is None and isinstance(a.value, n.Name)
-                                                           and a.value.id in self.fwd.tensors)]
-        written = _op_written(spec, options)
-        args: dict = {}
-        for k, v in step.item.args.items():
-            e = written.get(k)
-            if k[0] == "_" or e is None:
-                if not all(equal(st.item.args[k], v) for st in steps[1:]) or _has_symbols(v):
-                    return None
-                args[k] = v
-                continue
-            e = fold(e, self.consts)
-            try:
-                if not all(equal(interp(e, c.env), st.item.args[k]) for c, st in zip(calls, steps, strict=True)):
-                    return None
-            except (Unmergeable, ArithmeticError, TypeError):
-                return None
-            known = set(self.args_by_plan()) | set(self.dim_at)
-            if not names_in(e) <= known:
-                return None
-            names = {x: self._forward_name(x) for x in names_in(e)}
-            if spec.star and k == spec.arg_names[0] and isinstance(e, n.Tuple):  # spread: x.view(N, C, H, W)
-                args[k] = tuple(_Text(py(i, names)[0]) for i in e.items)
-            else:
-                args[k] = _Text(py(e, names)[0])
-        self.ctx.uses_torch = self.ctx.uses_torch or spec.needs_torch
-        return spec.emit(tensors, args, self._op_value)
-
-    def _op_value(self, v) -> str:
-        if isinstance(v, _Text):
-            return v.text
-        if isinstance(v, tuple) and any(isinstance(x, _Text) for x in v):
-            items = [self._op_value(x) for x in v]
-            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-        return value_source(v, self.ctx.expr)
-
-    def _forward_name(self, name: str) -> str:
-        """A plan name in forward: a block parameter kept as an attribute, or an input dim read from the input."""
-        if name in self.args_by_plan():
-            if name not in self.kept:
-                self.kept[name] = self.flags.create(name)
-            return f"self.{self.kept[name]}"
-        if name not in self.bound:
-            self.bound[name] = self.fwd.names.create(name)
-        return self.bound[name]
-
     def _target(self, name: str | None, fwd: Forward) -> str:
         """The variable a value goes to: its own where a later statement names it, else the chain's."""
         if name and name in self.refs:
@@ -567,7 +365,7 @@ class BlockWriter:
                 doc = self.value(calls, [st.item.args[name] for st in steps], written.get(name), f"{hint}_{name}",
                                  name == node.spec.inferred)
                 out.append(doc if positional else Pre(f"{name}=", doc))
-            return Brackets(_layer_head(node), tuple(out))
+            return Brackets(layer_head(node), tuple(out))
         cls, args = self.ctx.classes[step.item.path]
         if any(self.ctx.classes[st.item.path][0] != cls for st in steps):
             raise Unmergeable(f"the calls of {step.item.name} here are different classes")
@@ -633,273 +431,6 @@ class BlockWriter:
                 raise Unmergeable(f"{s.call.name}'s arguments differ between calls")
         self._step(s, calls, steps, outs, fwd_items, fwd)
 
-    # -- repeats and conditions ---------------------------------------------------------
-
-    def _repeat(self, s: n.Repeat, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        each = [1 if s.count is None else count_of(interp(s.count, c.env)) for c in calls]
-        counts = set(each)
-        if len(counts) > 1 and s.target is None:
-            return self._loop(s, calls, each, init, fwd_items, fwd, seq)
-        if len(counts) != 1:
-            raise Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(counts)))}): "
-                              "the submodules are numbered per call")
-        count = counts.pop()
-        if s.target is None:
-            return self._unroll(s, count, calls, init, fwd_items, fwd, seq)
-        seqs = [c.queues[-1].pop(0) if c.queues[-1] else None for c in calls]
-        if any(not isinstance(m, Module) or m.kind != "seq" for m in seqs):
-            raise Unmergeable("the statements and the graph do not line up")
-        rel = {m.path[len(c.module.path):] for m, c in zip(seqs, calls, strict=True)}
-        if len(rel) != 1:
-            raise Unmergeable("the submodules' paths differ between calls")
-        for m, c in zip(seqs, calls, strict=True):
-            c.queues.append(list(self.graph.children(m.path)))
-        docs: list = []
-        chained = chainable(s.body, self.refs) and count > 0 and not fwd.silent
-        entry = fwd.cur
-        self.frozen += 1
-        fwd.silent += chained
-        try:
-            self._unroll(s, count, calls, init, fwd_items, fwd, docs)
-        finally:
-            self.frozen -= 1
-            fwd.silent -= chained
-        for c in calls:
-            if c.queues.pop():
-                raise Unmergeable("the statements and the graph do not line up")
-        path = rel.pop()
-        doc = self._container(s, count, path, docs, init)
-        if seq is not None:
-            seq.append(doc)
-        else:
-            init.append(("code", "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path) + " = ", doc))
-        if chained:
-            fwd.cur = entry
-            target = self._target(s.target, fwd)
-            line = seqs[0].span.line
-            access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
-            fwd_items.append(Assign(target, Brackets(access, (entry,)), (entry,), f"{self.file}:{line}"))
-            fwd.label = path[-1]
-            fwd.cur = target
-        elif s.target in self.refs and fwd.cur is not None:
-            fwd.tensors[s.target] = fwd.cur
-
-    def _container(self, s: n.Repeat, count: int, path: tuple, docs: list, init: list):
-        """A repeat's nn.Sequential: built in a `for` where its iterations are alike (codeloops.py)."""
-        written = lambda v: value_source(plain(v), self.ctx.expr)  # noqa: E731
-        strip = lambda d: drop_defaults(d, self.ctx.defaults, written)  # noqa: E731
-        var, folded = "_", fold_iterations(docs, count, None)
-        if folded is None:
-            var = self.local.create(s.var or "i")
-            folded = fold_iterations(docs, count, var)
-            if folded is None:
-                self.local.release(var)
-                return Brackets("nn.Sequential", tuple(strip(d) for d in docs))
-        name = self.local.create(path[-1])
-        init += loop_items(name, var, str(count), [strip(d) for d in folded])
-        return Brackets("nn.Sequential", (f"*{name}",))
-
-    def _loop(self, s: n.Repeat, calls, counts: list[int], init, fwd_items, fwd: Forward, seq) -> None:
-        """A repeat whose count differs between calls, of one call (`repeat i in repeats: Block(...)`), as a
-        loop: `self.add_module(f"block{i + 1}", Block(...))` in __init__, `getattr(self, f"block{i + 1}")` in
-        forward: the submodules keep the names build() gives them."""
-        differs = Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(set(counts))))})"
-                              ": the submodules are numbered per call")
-        body = [x for x in s.body if not isinstance(x, n.Pass)]
-        stmt = body[0] if len(body) == 1 else None
-        if seq is not None or fwd.silent or not isinstance(stmt, n.Layer) or stmt.target or stmt.targets or \
-                any(a.name is None and isinstance(a.value, n.Name) and a.value.id in fwd.tensors
-                    for a in stmt.call.args):
-            raise differs
-        runs = []
-        for c, k in zip(calls, counts, strict=True):
-            steps = [self._next_step(c, stmt) for _ in range(k)]
-            for st in steps:
-                child = c.queues[-1].pop(0) if c.queues[-1] else None
-                if st.op not in ("layer", "block") or \
-                        (child.module_path if isinstance(child, Node) else getattr(child, "path", None)) != st.path:
-                    raise differs
-            runs.append(steps)
-        numbered = {_numbered(st.path[len(c.module.path):], j) for c, steps in zip(calls, runs, strict=True)
-                    for j, st in enumerate(steps)}
-        if len(numbered) != 1 or None in numbered:
-            raise differs
-        prefix, start = numbered.pop()
-        var = self.local.create(s.var or "i")
-        self.names[s.var or "\0i"], saved = var, set(self.lets)
-        self.lets.add(s.var or "\0i")
-        try:
-            doc = self._loop_child(stmt, calls, runs, var, s.var)
-        finally:
-            self.lets = saved
-        name = f'f"{prefix}{{{var} + {start}}}"' if start else f'f"{prefix}{{{var}}}"'
-        init.append(("for", var, self.expr(s.count), [("code", "", Brackets("self.add_module", (name, doc)))]))
-        entry = fwd.cur
-        target = self._target(None, fwd)
-        if target != entry:
-            fwd_items.append(Assign(target, entry, (entry,)))
-        fvar = fwd.names.create(s.var or "i")
-        count = py(s.count, {x: self._forward_name(x) for x in names_in(s.count)})[0]
-        call = f'getattr(self, f"{prefix}{{{fvar} + {start}}}")' if start else f'getattr(self, f"{prefix}{{{fvar}}}")'
-        fwd_items.append(Loop(fvar, count, [Assign(target, Brackets(call, (target,)), (target,),
-                                                   f"{self.file}:{stmt.span.line}")]))
-        fwd.cur = target
-
-    def _loop_child(self, stmt: n.Layer, calls, runs: list, var: str, plan_var: str | None):
-        """The constructor call of a loop's submodule: each argument as the plan wrote it (with the loop's index),
-        else as one value for the first iteration and one for the others (`C if i == 0 else out`)."""
-        first = runs[0][0] if runs[0] else next(r[0] for r in runs if r)
-        options = stmt.call.args
-        written = self._written(stmt, first, options)
-        if first.op == "block":
-            cls, args = self.ctx.classes[first.item.path]
-            if any(self.ctx.classes[st.item.path][0] != cls for r in runs for st in r):
-                raise Unmergeable(f"the calls of {first.item.name} here are different classes")
-            names = [a for a, _ in args]
-            value_of = lambda st, a: dict(self.ctx.classes[st.item.path][1])[a]  # noqa: E731
-            defaults = self.ctx.defaults.get(cls, {})
-            head, keyword = cls, lambda a, positional: True  # noqa: E731
-        else:
-            node = first.item
-            if any(st.item.kind != node.kind or st.item.given != node.given for r in runs for st in r):
-                raise Unmergeable(f"{node.kind} is given different arguments in different calls")
-            order = node.spec.call_args(node.given)
-            names = [a for a, _ in order]
-            value_of = lambda st, a: st.item.args[a]  # noqa: E731
-            defaults, head = {}, _layer_head(node)
-            keyword = lambda a, positional: not positional  # noqa: E731
-            positions = dict(order)
-        out = []
-        for a in names:
-            values = [[value_of(st, a) for st in r] for r in runs]
-            if a in defaults and all(equal(v, defaults[a]) for vs in values for v in vs):
-                continue
-            text = self._loop_value(calls, values, written.get(a), var, plan_var, a,
-                                    first.op == "block" and a not in written or first.op == "layer"
-                                    and a == first.item.spec.inferred)
-            positional = first.op == "layer" and positions[a]
-            out.append(Pre(f"{a}=", text) if keyword(a, positional) else text)
-        return Brackets(head, tuple(out))
-
-    def _loop_value(self, calls, values: list, written, var: str, plan_var: str | None, hint: str, inferred: bool):
-        if written is not None and plan_var is not None:
-            try:
-                if all(equal(interp(written, {**c.env, plan_var: j}), v)
-                       for c, vs in zip(calls, values, strict=True) for j, v in enumerate(vs)):
-                    return self.expr(written)
-            except (Unmergeable, ArithmeticError, TypeError):
-                pass
-        head = [(c, vs[0]) for c, vs in zip(calls, values, strict=True) if vs]
-        rest = [(c, vs[1]) for c, vs in zip(calls, values, strict=True) if len(vs) > 1]
-        if any(not all(equal(v, vs[1]) for v in vs[1:]) for vs in values if len(vs) > 1):
-            raise Unmergeable(f"the iterations' {hint} differ otherwise than the first from the others")
-        texts = [self.value([c for c, _ in part], [v for _, v in part], written if plan_var is None else None, hint,
-                            inferred) for part in (head, rest) if part]
-        return texts[0] if len(texts) == 1 or texts[0] == texts[1] else f"{texts[0]} if {var} == 0 else {texts[1]}"
-
-    def _unroll(self, s: n.Repeat, count: int, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        saved = self.consts.get(s.var) if s.var else None
-        for i in range(count):
-            if s.var:
-                self.consts[s.var] = i
-                for c in calls:
-                    c.env[s.var] = i
-            self.body(s.body, calls, init, fwd_items, fwd, seq)
-        if s.var:
-            self.consts.pop(s.var, None)
-            if saved is not None:
-                self.consts[s.var] = saved
-
-    def _if(self, s: n.If, calls, init, fwd_items, fwd: Forward, seq, key: int) -> None:
-        taken = []
-        for c in calls:
-            try:
-                taken.append(bool(interp(s.cond, c.env)))
-            except (ArithmeticError, TypeError) as exc:
-                raise Unmergeable("a condition it cannot decide") from exc
-        static = names_in(s.cond) <= set(self.consts)
-        if static or len(calls) == 0:
-            branch = s.body if (taken and taken[0]) else s.orelse
-            return self.body(branch, calls, init, fwd_items, fwd, seq)
-        if seq is not None or fwd.silent:
-            raise Unmergeable("an `if` inside a numbered container")
-        cond = self.expr(s.cond)
-        yes = [c for c, t in zip(calls, taken, strict=True) if t]
-        no = [c for c, t in zip(calls, taken, strict=True) if not t]
-        entry, tensors, pinned = fwd.cur, dict(fwd.tensors), set(fwd.pinned)
-        reusable = entry is not None and entry not in pinned and entry not in tensors.values()
-        phi = entry if reusable else fwd.names.create("out" if fwd.names.taken("x") else "x")
-        lets = set(self.lets)
-        parts = []
-        for branch, group in ((s.body, yes), (s.orelse, no)):
-            init_b, fwd_b = [], []
-            fwd.cur, fwd.tensors, fwd.pinned = phi, dict(tensors), set(pinned)
-            self.lets = set(lets)
-            if group:
-                self.body(branch, group, init_b, fwd_b, fwd, None)
-                last = fwd_b[-1] if fwd_b else None
-                if isinstance(last, Assign) and last.target == fwd.cur and not last.several and \
-                        fwd.cur not in tensors.values() and fwd.cur not in pinned and fwd.cur not in last.reads:
-                    last.target = fwd.cur = phi  # `x = torch.cat(...)`, not `out = ...` and then `x = out`
-                if fwd.cur != phi:
-                    fwd_b.append(Assign(phi, fwd.cur, (fwd.cur,)))
-                    self.var_nodes.setdefault(phi, {}).update({k: v for k, v in self.var_nodes.get(fwd.cur, {}).items()
-                                                               if k in {id(c) for c in group}})
-            elif any(not isinstance(x, (n.Pass, n.Let)) for x in branch):
-                try:  # no call takes it: written from its syntax, for the calls that would
-                    write_untaken(self, branch, calls, init_b, fwd_b, fwd)
-                    if fwd.cur != phi:
-                        fwd_b.append(Assign(phi, fwd.cur, (fwd.cur,)))
-                except (Untaken, Unmergeable):
-                    line = branch[0].span.line
-                    init_b, fwd_b = [("raise", f"{self.class_name} cannot write this branch, which none of the "
-                                               f"plan's calls takes ({self.file}:{line})")], []
-            parts.append((init_b, fwd_b))
-        fwd.tensors, fwd.pinned, self.lets = tensors, pinned, lets
-        if yes and no:
-            self.ifs.append((key, {id(c) for c in yes}, {id(c) for c in no}))
-        (init_yes, fwd_yes), (init_no, fwd_no) = parts
-        if fwd_yes or fwd_no:
-            flag = self.flags.create("use_" + (label(s.body) or label(s.orelse) or "branch"))
-            init.append(("code", f"self.{flag} = ", cond))
-            if init_yes or init_no:
-                init.append(("if", f"self.{flag}", init_yes, init_no))
-            if phi != entry:
-                fwd_items.append(Assign(phi, entry, (entry,)))
-            fwd_items.append(If(f"self.{flag}", fwd_yes, fwd_no))
-            fwd.cur = phi
-        else:
-            if init_yes or init_no:
-                init.append(("if", cond, init_yes, init_no))
-            if phi != entry:
-                fwd.names.release(phi)
-            fwd.cur = entry
-
-
-class _Text:
-    """An argument already written as Python (an operation's size as the plan wrote it)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-def _op_written(spec, options) -> dict:
-    """Argument name -> the expression the plan wrote for it; a `star` operation's positional sizes
-    (`view(N, C, H, W)`) are its first argument's tuple."""
-    positional = [a.value for a in options if a.name is None]
-    out = {a.name: a.value for a in options if a.name is not None}
-    names = list(spec.arg_names)
-    if spec.star and names and (len(positional) > 1 or positional and not isinstance(positional[0], n.Tuple)):
-        out[names[0]] = n.Tuple(tuple(positional), positional[0].span)
-        return out
-    out.update(zip(names, positional, strict=False))
-    return out
-
-
-def _has_symbols(v) -> bool:
-    if isinstance(v, (tuple, list)):
-        return any(_has_symbols(x) for x in v)
-    return isinstance(v, sympy.Basic) and bool(v.free_symbols)
 
 
 def _pattern(targets: n.Targets, variables, top: bool) -> str:
@@ -908,16 +439,3 @@ def _pattern(targets: n.Targets, variables, top: bool) -> str:
                      for x in targets.items)
     text += "," * (len(targets.items) == 1)
     return text if top else f"({text})"
-
-
-def _numbered(rel: tuple[str, ...], j: int):
-    """(`invertedresidual`, 1) for the j-th of `invertedresidual1`, `invertedresidual2`, ...; None otherwise."""
-    import re
-
-    found = re.fullmatch(r"(.*?[^0-9])([0-9]+)", rel[0]) if len(rel) == 1 else None
-    return (found[1], int(found[2]) - j) if found else None
-
-
-def _layer_head(node: Node) -> str:
-    """`nn.Conv2d`, or a kind torch.nn lacks by its own name (its class is copied into the file)."""
-    return f"nn.{node.spec.name}" if node.spec.module == "torch.nn" else node.spec.name

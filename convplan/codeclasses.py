@@ -294,3 +294,8 @@ def prune_lets(items: list, read: set) -> tuple[list, set]:
 
 def idents(text: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text))
+
+
+def layer_head(node) -> str:
+    """`nn.Conv2d`, or a kind torch.nn lacks by its own name (its class is copied into the file)."""
+    return f"nn.{node.spec.name}" if node.spec.module == "torch.nn" else node.spec.name

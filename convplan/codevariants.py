@@ -13,7 +13,9 @@ from . import nodes as n
 from .codeblock import BlockWriter
 from .codeclasses import NO_DEFAULT
 from .codeexpr import Unmergeable
-from .codegen import Context, Forward, _forward, _free, children, plan_slot
+from .codeforward import Forward, write_forward
+from .codeinit import children, plan_slot
+from .codemodel import Context, free_names
 from .pysource import Brackets, Namespace, Writer
 
 
@@ -150,7 +152,7 @@ def _block_class(ctx: Context, class_name: str, calls: list, line_length: int, r
     order = [k for k in range(len(decided)) if not first.inferred[k]]
     for k in order + [k for k in range(len(decided)) if first.inferred[k]]:
         values = [slots.values[k] for _, slots in calls]
-        same = all(_same(v, values[0]) for v in values) and not _free(values[0])
+        same = all(_same(v, values[0]) for v in values) and not free_names(values[0])
         written = first.written[k]
         if written and holds(written, values):  # `stride=stride`: the block's parameter, in its class too
             lift(k, written, values)
@@ -198,5 +200,5 @@ def _class_body(ctx: Context, m, slots, line_length: int) -> str:
     w.line()
     w.depth = 1
     inputs = list(zip(m.inputs, m.input_names, strict=True))
-    _forward(w, ctx, Namespace(["self", "torch", "nn"]), Forward(m.path, inputs, [m.output], m.prefix, False))
+    write_forward(w, ctx, Namespace(["self", "torch", "nn"]), Forward(m.path, inputs, [m.output], m.prefix, False))
     return w.text().rstrip("\n")
