@@ -71,6 +71,7 @@ class BlockWriter(ValueWriter, OpWriter, RepeatWriter, BranchWriter):
         self.room: dict[int, int] = {}  # id of an `if` -> how many statements follow it
         self.ifs: list = []  # the `if`s written, where the calls took different branches: (id, yes, no) calls
         self.stmt = None  # the statement being written, for an operation's written arguments
+        self.in_repeat = False  # inside a repeat's container: an inner one is no loop of its own
         self.frozen = 0  # inside a numbered container: __init__ builds it as one expression
         self.kept: dict[str, str] = {}  # block parameter -> the attribute forward reads it from
         self.var_nodes: dict[str, dict] = {}  # forward's variable -> id of a call -> the node it holds there

@@ -55,7 +55,9 @@ def child_doc(ctx: Context, item, owner: tuple[str, ...], slot, w: Writer | None
         if w is None or ctx.locals is None or count is None:
             return Brackets("nn.Sequential", tuple(child_doc(ctx, c, owner, slot, w, full)
                                                    for c in graph.children(item.path)))
-        return _loop(w, ctx, item, count, [child_doc(ctx, c, owner, slot, w, True) for c in graph.children(item.path)])
+        # no loop inside a loop: an inner repeat is an nn.Sequential of the outer one's iteration
+        return _loop(w, ctx, item, count, [child_doc(ctx, c, owner, slot, None, True)
+                                           for c in graph.children(item.path)])
     name, args = ctx.classes[item.path]
     hint = "_".join(item.path[len(owner):])
     defaults = ctx.defaults.get(name, {})

@@ -46,7 +46,7 @@ def _fold(docs: list, var: str | None):
         value = _fold([d.value for d in docs], var)
         return None if value is None else Pre(first.text, value)
     texts = [flat(d) for d in docs]
-    if var is None or any(t != texts[1] for t in texts[2:]):
+    if var is None or any(t != texts[1] for t in texts[2:]) or any(t.startswith("*") for t in texts):
         return None
     return f"{_guard(texts[0])} if {var} == 0 else {_guard(texts[1])}"
 

@@ -20,6 +20,8 @@ from .codeclasses import (
 from .codeexpr import Unmergeable, equal, interp, plain, py
 from .codeloops import drop_defaults, fold_iterations, loop_items
 from .graph import Module, Node
+from .merges import MERGES
+from .ops import OPS
 from .pysource import Brackets, Pre, value_source
 
 
@@ -31,6 +33,8 @@ class RepeatWriter:
         counts = set(each)
         if len(counts) > 1 and s.target is None:
             return self._loop(s, calls, each, init, fwd_items, fwd, seq)
+        if len(counts) > 1:
+            return self._sequence_loop(s, calls, each, init, fwd_items, fwd, seq)
         if len(counts) != 1:
             raise Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(counts)))}): "
                               "the submodules are numbered per call")
@@ -50,11 +54,13 @@ class RepeatWriter:
         entry = fwd.cur
         self.frozen += 1
         fwd.silent += chained
+        outer, self.in_repeat = self.in_repeat, True
         try:
             self._unroll(s, count, calls, init, fwd_items, fwd, docs)
         finally:
             self.frozen -= 1
             fwd.silent -= chained
+            self.in_repeat = outer
         for c in calls:
             if c.queues.pop():
                 raise Unmergeable("the statements and the graph do not line up")
@@ -79,6 +85,8 @@ class RepeatWriter:
         """A repeat's nn.Sequential: built in a `for` where its iterations are alike (codeloops.py)."""
         written = lambda v: value_source(plain(v), self.ctx.expr)  # noqa: E731
         strip = lambda d: drop_defaults(d, self.ctx.defaults, written)  # noqa: E731
+        if self.in_repeat:  # no loop inside a loop: the outer repeat's iterations hold it whole
+            return Brackets("nn.Sequential", tuple(strip(d) for d in docs))
         var, folded = "_", fold_iterations(docs, count, None)
         if folded is None:
             var = self.local.create(s.var or "i")
@@ -134,6 +142,46 @@ class RepeatWriter:
         call = f'getattr(self, f"{prefix}{{{fvar} + {start}}}")' if start else f'getattr(self, f"{prefix}{{{fvar}}}")'
         fwd_items.append(Loop(fvar, count, [Assign(target, Brackets(call, (target,)), (target,),
                                                    f"{self.file}:{stmt.span.line}")]))
+        fwd.cur = target
+
+    def _sequence_loop(self, s: n.Repeat, calls, counts: list[int], init, fwd_items, fwd: Forward, seq) -> None:
+        """`units = repeat i in n:` of one call, n differing between calls: `units = []`, a `for` over
+        range(n) that appends it, `self.units = nn.Sequential(*units)`; forward calls the container."""
+        differs = Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(set(counts))))})"
+                              ": the submodules are numbered per call")
+        body = [x for x in s.body if not isinstance(x, n.Pass)]
+        stmt = body[0] if len(body) == 1 else None
+        if seq is not None or fwd.silent or not isinstance(stmt, n.Layer) or stmt.target or stmt.targets or \
+                not chainable(s.body, self.refs) or stmt.call.name in MERGES or stmt.call.name in OPS:
+            raise differs
+        seqs = [c.queues[-1].pop(0) if c.queues[-1] else None for c in calls]
+        if any(not isinstance(m, Module) or m.kind != "seq" for m in seqs) or \
+                len({m.path[len(c.module.path):] for m, c in zip(seqs, calls, strict=True)}) != 1:
+            raise differs
+        runs = []
+        for c, m, k in zip(calls, seqs, counts, strict=True):
+            children = list(self.graph.children(m.path))
+            steps = [self._next_step(c, stmt) for _ in range(k)]
+            if [getattr(x, "module_path", None) or x.path for x in children] != [st.path for st in steps] or \
+                    any(st.op not in ("layer", "block") or st.path[-1] != str(j) for j, st in enumerate(steps)):
+                raise differs
+            runs.append(steps)
+        var = self.local.create(s.var or "i")
+        self.names[s.var or "\0i"], saved = var, set(self.lets)
+        self.lets.add(s.var or "\0i")
+        try:
+            doc = self._loop_child(stmt, calls, runs, var, s.var)
+        finally:
+            self.lets = saved
+        path = seqs[0].path[len(calls[0].module.path):]
+        name = self.local.create(path[-1])
+        access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
+        init += [*loop_items(name, var, self.expr(s.count), [doc]),
+                 ("code", f"{access} = ", Brackets("nn.Sequential", (f"*{name}",)))]
+        entry = fwd.cur
+        target = self._target(s.target, fwd)
+        fwd_items.append(Assign(target, Brackets(access, (entry,)), (entry,), f"{self.file}:{seqs[0].span.line}"))
+        fwd.label = path[-1]
         fwd.cur = target
 
     def _loop_child(self, stmt: n.Layer, calls, runs: list, var: str, plan_var: str | None):

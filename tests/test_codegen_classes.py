@@ -258,15 +258,17 @@ def test_an_if_that_shifts_the_automatic_names_still_gives_one_class(text, seed)
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["2", "3", "w"]), st.integers(1, 2)), min_size=2,
-                max_size=4), st.booleans(), st.integers(0, 2**16))
+                max_size=4), st.booleans(), st.booleans(), st.integers(0, 2**16))
 @PROPERTY
-def test_a_repeat_whose_count_differs_between_calls_is_a_loop(rows, named_index, seed):
+def test_a_repeat_whose_count_differs_between_calls_is_a_loop(rows, named_index, container, seed):
     """`repeat i in n:` inside a block called with several n: one class whose __init__ adds the numbered
-    submodules in a `for` and whose forward runs them in one; build()'s names, keys and outputs."""
+    submodules in a `for` and whose forward runs them in one (or, for `units = repeat ...`, builds the
+    nn.Sequential in a `for`); build()'s names, keys and outputs."""
     stride = "2 if i == 0 else 1" if named_index else "1"
     text = ("block Unit(width, stride=1):\n    input x [N, C, L]\n    Conv1d(width, kernel_size=3, stride=stride, "
             "padding=1)\n    ReLU()\n"
-            f"block Stage(n, width):\n    input [N, C, L]\n    repeat {'i in ' if named_index else ''}n:\n"
+            f"block Stage(n, width):\n    input [N, C, L]\n"
+            f"    {'units = ' if container else ''}repeat {'i in ' if named_index else ''}n:\n"
             f"        Unit(width, stride={stride})\n"
             "plan T(w=4):\n    input [N, C, L]\n" + "".join(f"    Stage({n}, {w})\n" for n, w, _ in rows))
     plan = convplan.parse(text, "t.plan")
@@ -275,7 +277,8 @@ def test_a_repeat_whose_count_differs_between_calls_is_a_loop(rows, named_index,
     found = check_classes(plan, source)
     assert len(found["Stage"]) == 1 and "A class per" not in source, source
     if len({n for n, _, _ in rows}) > 1:
-        assert "for i in range(n):" in source and 'getattr(self, f"unit{i + 1}")' in source, source
+        assert "for i in range(n):" in source, source
+        assert ("self.units = nn.Sequential(*units)" if container else 'getattr(self, f"unit{i + 1}")') in source
     same_as_build(plan, source, sizes, seed)
     if RUFF and seed % 4 == 0:
         assert not ruff_problems(source), ruff_problems(source) + "\n" + source
