@@ -14,6 +14,7 @@ from .codeclasses import (
     Loop,
     chainable,
     count_of,
+    idents,
     layer_head,
     names_in,
 )
@@ -22,7 +23,7 @@ from .codeloops import drop_defaults, fold_iterations, loop_items
 from .graph import Module, Node
 from .merges import MERGES
 from .ops import OPS
-from .pysource import Brackets, Pre, value_source
+from .pysource import Brackets, Pre, flat, value_source
 
 
 class RepeatWriter:
@@ -176,6 +177,9 @@ class RepeatWriter:
         path = seqs[0].path[len(calls[0].module.path):]
         name = self.local.create(path[-1])
         access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
+        if var not in idents(flat(doc)):  # the same in every iteration: no index
+            self.local.release(var)
+            var = "_"
         init += [*loop_items(name, var, self.expr(s.count), [doc]),
                  ("code", f"{access} = ", Brackets("nn.Sequential", (f"*{name}",)))]
         entry = fwd.cur
