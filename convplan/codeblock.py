@@ -1,5 +1,6 @@
 """A block's one class: its syntax walked once for all its calls (codeclasses.py holds the parts,
-codeexpr.py the expressions).
+codeexpr.py the expressions; how a value is chosen is codevalues.py's, an operation codeops.py's, a
+repeat coderepeats.py's, an `if` codebranches.py's).
 
 Each statement is matched with what it made in every call (the next submodule and the next step
 of forward, in order), so the class has the plan's names and the graph's values.  Each argument is
@@ -11,21 +12,19 @@ is written from the calls that took it; where the calls cannot share the class, 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import nodes as n
+from .codebranches import BranchWriter, Shifted, culprit
 from .codeclasses import (
     NO_DEFAULT,
     Arg,
     Assign,
     Call,
     Forward,
-    If,
-    chainable,
-    count_of,
     inputs_of,
     inside,
-    label,
     layer_source,
-    names_in,
     prune,
     prune_lets,
     render_forward,
@@ -33,19 +32,24 @@ from .codeclasses import (
     tensor_names,
     walk_names,
 )
-from .codeexpr import Unmergeable, default_text, equal, fold, interp, is_literal, plain, py
+from .codeexpr import Unmergeable, default_text, equal
+from .codeops import OpWriter
+from .coderepeats import RepeatWriter
+from .codevalues import ValueWriter
 from .graph import Module, Node
-from .pysource import Brackets, Namespace, Pre, Writer, value_source
+from .opcall import PARAMETER
+from .pysource import Brackets, Namespace, Ops, Pre, Writer, value_source
 from .scope import MODULE_ATTRS
 
 
-class BlockWriter:
+class BlockWriter(ValueWriter, OpWriter, RepeatWriter, BranchWriter):
     """Writes `class <name>(nn.Module)` for every call of one block definition."""
 
     def __init__(self, ctx, block: n.BlockDef, file: str, modules: list[Module], class_name: str, line_length: int,
-                 reason: str = ""):
+                 reason: str = "", functions: frozenset = frozenset()):
         self.ctx, self.block, self.file, self.class_name = ctx, block, file, class_name
         self.reason = reason  # why the block's calls need more than this class
+        self.functions = functions  # the size functions (`def`) the block's statements may call
         self.width = line_length
         graph = ctx.model.graph
         self.graph = graph
@@ -63,11 +67,37 @@ class BlockWriter:
                  for m in modules for c in graph.children(m.path)}
         self.flags = Namespace([*attrs, *MODULE_ATTRS])
         self.refs = walk_names(block.body) & tensor_names(block.body)
+        self.absorb: dict[int, int] = {}  # id of an `if` -> how many statements after it both branches take
+        self.room: dict[int, int] = {}  # id of an `if` -> how many statements follow it
+        self.ifs: list = []  # the `if`s written, where the calls took different branches: (id, yes, no) calls
+        self.stmt = None  # the statement being written, for an operation's written arguments
+        self.in_repeat = False  # inside a repeat's container: an inner one is no loop of its own
         self.frozen = 0  # inside a numbered container: __init__ builds it as one expression
+        self.kept: dict[str, str] = {}  # block parameter -> the attribute forward reads it from
+        self.var_nodes: dict[str, dict] = {}  # forward's variable -> id of a call -> the node it holds there
+        self.bound: dict[str, str] = {}  # input dim -> forward's local bound from the input's shape
+        self.dim_at: dict[str, tuple[str, int]] = {}  # input dim -> (input variable, index)
 
     # -- the class ----------------------------------------------------------------------
 
     def write(self) -> tuple[str, dict]:
+        """The class's text and its signature.  Where an `if` shifts the automatic names of what follows it
+        (`convbnrelu1` or `convbnrelu2`), each of its branches takes the statements after it, one more per
+        try, until the names line up again."""
+        absorb: dict[int, int] = {}
+        while True:
+            writer = BlockWriter(self.ctx, self.block, self.file, [c.module for c in self.calls], self.class_name,
+                                 self.width, self.reason, self.functions)
+            writer.absorb = absorb
+            try:
+                return writer._write()
+            except Shifted as exc:
+                key = culprit(writer.ifs, exc.paths)
+                if key is None or absorb.get(key, 0) >= writer.room.get(key, 0):
+                    raise Unmergeable(str(exc)) from None
+                absorb[key] = absorb.get(key, 0) + 1
+
+    def _write(self) -> tuple[str, dict]:
         block = self.block
         for p in block.params:
             self.names[p.name] = self.local.create(p.name)
@@ -82,8 +112,14 @@ class BlockWriter:
         for s, name in zip(inputs_of(block), self.calls[0].module.input_names, strict=True):
             var = fwd.names.create(name)
             params.append(var)
+            self.var_nodes[var] = {id(c): c.module.inputs[len(params) - 1] for c in self.calls}
             if s.name:
                 fwd.tensors[s.name] = var
+            if not any(isinstance(d, n.Ellipsis_) for d in s.shape.dims):
+                for k, d in enumerate(s.shape.dims):
+                    if isinstance(d, n.Name) and d.id not in self.dim_at and d.id not in self.args_by_plan():
+                        self.dim_at[d.id] = (var, k)
+        self.fwd, self.fwd_inputs = fwd, params
         fwd.cur = params[0] if params else None
         init, forward = [], []
         self.body(block.body, self.calls, init, forward, fwd, None)
@@ -116,19 +152,48 @@ class BlockWriter:
         w.code("", Brackets("def __init__", ("self", *sig)), ":")
         w.depth = 2
         w.line("super().__init__()")
+        for p, attr in self.kept.items():  # forward reads them: an operation's sizes
+            w.line(f"self.{attr} = {self.names[p]}")
         render_init(w, prune_lets(init, set())[0])
         w.line()
         w.depth = 1
         w.code("", Brackets("def forward", ("self", *params)), ":")
         w.depth = 2
+        self._bind_dims(w)
         render_forward(w, forward)
         w.line(f"return {result}")
         return w.text()
 
+    def _bind_dims(self, w: Writer) -> None:
+        """`N, C, H, W = x.shape`: the input's sizes an operation's written arguments read."""
+        by_input: dict[str, dict[int, str]] = {}
+        for d, local in self.bound.items():
+            var, k = self.dim_at[d]
+            by_input.setdefault(var, {})[k] = local
+        for var, found in by_input.items():
+            rank = next(len(s.shape.dims) for s, v in zip(inputs_of(self.block), self.fwd_inputs, strict=True)
+                        if v == var)
+            if len(found) > 1:
+                names = ", ".join(found.get(k, "_") for k in range(rank))
+                w.line(f"{names} = {var}.shape")
+            else:
+                (k, local), = found.items()
+                w.line(f"{local} = {var}.shape[{k}]")
+
     # -- statements ---------------------------------------------------------------------
 
     def body(self, stmts, calls: list[Call], init: list, fwd_items: list, fwd: Forward, seq: list | None) -> None:
-        for s in stmts:
+        k = 0
+        while k < len(stmts):
+            s, k = stmts[k], k + 1
+            if isinstance(s, n.If):  # the statements it takes into both branches (write)
+                key, more = id(s), self.absorb.get(id(s), 0)
+                self.room[key] = len(stmts) - k
+                tail = tuple(stmts[k:k + more])
+                self._if(replace(s, body=s.body + tail, orelse=s.orelse + tail) if more else s, calls, init,
+                         fwd_items, fwd, seq, key)
+                k += more
+                continue
             if isinstance(s, n.Input):
                 self._input(s, calls)
             elif isinstance(s, n.Let):
@@ -142,14 +207,16 @@ class BlockWriter:
                     self._let(s.target, n.Name(s.name, s.span), calls, init)
                 else:
                     raise Unmergeable(f"{s.name!r} is no tensor")
+            elif isinstance(s, n.Layer) and s.call.name in self.functions and s.target:  # `c = make_divisible(...)`
+                self._let(s.target, s.call, calls, init)
+            elif isinstance(s, n.Layer) and s.call.name == PARAMETER and s.target and not fwd.silent:
+                self._parameter(s, calls, init, fwd)
             elif isinstance(s, n.Layer):
                 self._call(s, calls, init, fwd_items, fwd, seq)
             elif isinstance(s, n.Merge):
                 self._merge(s, calls, init, fwd_items, fwd, seq)
             elif isinstance(s, n.Repeat):
                 self._repeat(s, calls, init, fwd_items, fwd, seq)
-            elif isinstance(s, n.If):
-                self._if(s, calls, init, fwd_items, fwd, seq)
             elif isinstance(s, n.Output):
                 fwd.output = fwd.tensors[s.names[0].id]
             elif not isinstance(s, n.Pass):
@@ -162,97 +229,11 @@ class BlockWriter:
                 for c in calls:
                     c.env[d.id] = c.known[d.id]
 
-    def _let(self, name: str, value, calls: list[Call], init: list) -> None:
-        for c in calls:
-            try:
-                c.env[name] = interp(value, c.env)
-            except (Unmergeable, ArithmeticError, TypeError):
-                c.env.pop(name, None)
-        if self.frozen or not all(name in c.env for c in calls):
-            self.lets.discard(name)
-            self.names.pop(name, None) if name not in self.args_by_plan() else None
-            return
-        try:
-            text = self.expr(value)
-        except Unmergeable:
-            self.lets.discard(name)
-            return
-        if name in self.args_by_plan():  # a parameter rebound: a local of its own
-            self.names[name] = self.local.create(name)
-        self.names.setdefault(name, self.local.create(name))
-        self.lets.add(name)
-        init.append(("let", self.names[name], text))
+    def let(self, name: str, value, calls: list[Call], init: list) -> None:
+        self._let(name, value, calls, init)
 
-    def args_by_plan(self) -> set[str]:
-        return {p.name for p in self.block.params}
-
-    def expr(self, e, resolve: bool = True) -> str:
-        """`e` in __init__'s names; an input dim it reads becomes a constructor argument (once resolved)."""
-        names = {k: v for k, v in self.names.items() if k in self.args_by_plan() or k in self.lets}
-        for d in self.dims:
-            names[d] = self.dims[d] or f"\0{d}\0"
-        text = py(fold(e, self.consts), names)[0]
-        return self.resolve(text) if resolve else text
-
-    def resolve(self, text: str) -> str:
-        for d in [d for d in self.dims if f"\0{d}\0" in text]:
-            text = text.replace(f"\0{d}\0", self._dim(d))
-        return text
-
-    def _dim(self, d: str) -> str:
-        if not self.dims[d]:
-            self.dims[d] = self.names[d] = self.local.create(d)
-            self.args[self.dims[d]] = Arg("dim", [c.env[d] for c in self.calls], NO_DEFAULT)
-        return self.dims[d]
-
-    # -- a value in __init__: the plan's expression, a name, a literal or an argument -------
-
-    def value(self, calls: list[Call], values: list, written, hint: str, inferred: bool):
-        if written is not None:
-            try:
-                text = self.expr(written, resolve=False)
-                if all(equal(interp(written, c.env), v) for c, v in zip(calls, values, strict=True)):
-                    text = self.resolve(text)
-                    if names_in(written) - set(self.consts):  # `planes`, not `3`: what a later layer may take
-                        self._remember(text, calls, values)
-                    return text
-            except (Unmergeable, ArithmeticError, TypeError):
-                pass
-        if not inferred and is_literal(values):
-            return value_source(plain(values[0]), self.ctx.expr)
-        for text, known in self._candidates(calls):
-            if all(equal(k, v) for k, v in zip(known, values, strict=True)):
-                text = self.resolve(text)
-                self._remember(text, calls, values)
-                return text
-        if is_literal(values):
-            return value_source(plain(values[0]), self.ctx.expr)
-        return self._lift(calls, values, hint)
-
-    def _remember(self, text: str, calls: list[Call], values: list) -> None:
-        self.decided.append((text, {id(c): v for c, v in zip(calls, values, strict=True)}))
-
-    def _candidates(self, calls: list[Call]):
-        for text, known in reversed(self.decided):  # the layer before: in_channels is its out_channels
-            if all(id(c) in known for c in calls):
-                yield text, [known[id(c)] for c in calls]
-        for d in self.dims:
-            if all(d in c.env for c in calls):
-                yield (self.dims[d] or f"\0{d}\0"), [c.env[d] for c in calls]
-        for name in [*(p.name for p in self.block.params), *sorted(self.lets)]:
-            if name in self.names and all(name in c.env for c in calls):
-                yield self.names[name], [c.env[name] for c in calls]
-
-    def _lift(self, calls: list[Call], values: list, hint: str) -> str:
-        """A constructor argument of its own, which each caller passes."""
-        if len(calls) != len(self.calls):
-            raise Unmergeable(f"{hint} would be an argument that only some calls need")
-        for a, arg in self.args.items():
-            if arg.kind == "lifted" and all(equal(x, y) for x, y in zip(arg.values, values, strict=True)):
-                return a
-        a = self.local.create(hint)
-        self.args[a] = Arg("lifted", list(values), NO_DEFAULT)
-        return a
+    def target(self, name: str | None, fwd: Forward) -> str:
+        return self._target(name, fwd)
 
     # -- calls of layers, blocks and merges ---------------------------------------------
 
@@ -277,13 +258,36 @@ class BlockWriter:
             wanted = len(step.item.inputs) if step.op == "block" else 1
         else:
             wanted = 2
-        if step.op not in ("layer", "block"):
-            for st in steps[1:]:
-                if st.item.args != step.item.args:
-                    raise Unmergeable(f"{step.op}'s arguments differ between calls")
         if len(tensors) < wanted:
             tensors = [fwd.cur, *tensors]
+        self.stmt = s
         self._step(s, calls, steps, tensors, fwd_items, fwd)
+        self.stmt = None
+
+    def _parameter(self, s: n.Layer, calls, init: list, fwd: Forward) -> None:
+        """`self.scale = nn.Parameter(torch.ones(C, 1, 1) * 1e-06)`; forward reads it where the plan names it."""
+        steps = []
+        for c in calls:
+            if not c.steps or c.steps[0].op != "param" or not inside(c.steps[0].item.span, s.span):
+                raise Unmergeable("the statements and the graph do not line up")
+            steps.append(c.steps.pop(0))
+        node = steps[0].item
+        rel = {st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)}
+        if len(rel) != 1 or any((st.item.args["init"], st.item.args["scale"]) != (node.args["init"], node.args["scale"])
+                                or len(st.item.shape) != len(node.shape) for st in steps):
+            raise Unmergeable("its Parameter differs between calls")
+        written = s.call.args[0].value if s.call.args and s.call.args[0].name is None else None
+        items = written.items if isinstance(written, n.Tuple) and len(written.items) == len(node.shape) else ()
+        size = tuple(self.value(calls, [st.item.shape[k] for st in steps], items[k] if items else None,
+                                f"{s.target}_size{k}", False) for k in range(len(node.shape)))
+        self.ctx.uses_torch = True
+        value = Brackets(f"torch.{node.args['init']}", size)
+        scale = node.args["scale"]
+        doc = Brackets("nn.Parameter", (Ops((value, value_source(scale, self.ctx.expr)), ("*",), 1)
+                                        if scale != 1 else value,))
+        access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel.pop())
+        init.append(("code", f"{access} = ", doc))
+        fwd.tensors[s.target] = access
 
     def _next_step(self, c: Call, s: n.Layer):
         if not c.steps:
@@ -304,8 +308,9 @@ class BlockWriter:
             other = next((st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)
                           if st.path[len(c.module.path):] != rel), None)
             if other is not None:
-                raise Unmergeable(f"an `if` shifts the automatic names ({'.'.join(rel)} or {'.'.join(other)}); "
-                                  "naming the layers in the plan (`conv = ...`) gives one class")
+                raise Shifted(f"an `if` shifts the automatic names ({'.'.join(rel)} or {'.'.join(other)}); "
+                              "naming the layers in the plan (`conv = ...`) gives one class",
+                              {id(c): st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)})
             rhs = Brackets("self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel), tuple(tensors))
         else:
             rhs = self._function(calls, steps, tensors, owner)
@@ -313,33 +318,25 @@ class BlockWriter:
             fwd.cur = None
             return
         before = fwd.cur
-        target = self._target(getattr(s, "target", None), fwd)
+        several = getattr(s, "targets", None)
+        target = self._target(getattr(s, "target", None), fwd) if several is None else None
         if before in tensors and before != target and before not in fwd.pinned and \
                 before not in fwd.tensors.values() and before not in fwd.free:
             fwd.free.append(before)  # the chain went on in a named variable: its own is free again
         fwd.label = step.path[-1] if step.op in ("layer", "block") else step.op
         where = f"{self.file}:{step.item.span.line}"
+        if several is not None:  # `x1, x2 = x.chunk(2, dim=1)`: each name a variable; the chain goes on from the first
+            variables = [fwd.names.create(x.id) if x.id in self.refs or k == 0 else "_"
+                         for k, x in enumerate(several.names())]
+            fwd.tensors.update({x.id: v for x, v in zip(several.names(), variables, strict=True) if v != "_"})
+            it = iter(variables)
+            fwd_items.append(Assign(_pattern(several, it, True), rhs, tuple(tensors), where, True,
+                                    tuple(v for v in variables if v != "_")))
+            fwd.cur = variables[0]
+            return
         fwd_items.append(Assign(target, rhs, tuple(tensors), where, step.op not in ("layer", "block")))
+        self.var_nodes.setdefault(target, {}).update({id(c): st.out for c, st in zip(calls, steps, strict=True)})
         fwd.cur = target
-
-    def _function(self, calls, steps, tensors: list, owner) -> object:
-        """A function's right-hand side, the same for every call: an operation's sizes read from its operands
-        when forward runs (`x.shape[0]`); calls whose code differs cannot share the class."""
-        from .codegen import emit
-        from .errors import PlanError
-        from .pysource import flat
-
-        nodes = self.ctx.model.graph.nodes
-        docs = []
-        for c, st in zip(calls, steps, strict=True):
-            known = {var: nodes[i].shape for var, i in zip(tensors, st.inputs, strict=True)}
-            try:
-                docs.append(emit(self.ctx, st, tensors, c.module.path, known))
-            except PlanError as exc:
-                raise Unmergeable(exc.diagnostics[0].message) from None
-        if len({flat(d) for d in docs}) > 1:
-            raise Unmergeable(f"the sizes of {steps[0].op} differ between the calls")
-        return docs[0]
 
     def _target(self, name: str | None, fwd: Forward) -> str:
         """The variable a value goes to: its own where a later statement names it, else the chain's."""
@@ -375,8 +372,8 @@ class BlockWriter:
         out = []
         for a, _ in args:
             values = [dict(self.ctx.classes[st.item.path][1])[a] for st in steps]
-            if a in defaults and all(equal(v, defaults[a]) for v in values):
-                continue
+            if a in defaults and all(equal(v, defaults[a]) for v in values) and not self.frozen:
+                continue  # in a repeat, left out once its iterations are folded (codeloops.drop_defaults)
             out.append(Pre(f"{a}=", self.value(calls, values, written.get(a), f"{hint}_{a}",
                                                a not in written)))
         return Brackets(cls, tuple(out))
@@ -432,115 +429,11 @@ class BlockWriter:
                 raise Unmergeable(f"{s.call.name}'s arguments differ between calls")
         self._step(s, calls, steps, outs, fwd_items, fwd)
 
-    # -- repeats and conditions ---------------------------------------------------------
 
-    def _repeat(self, s: n.Repeat, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        counts = {1 if s.count is None else count_of(interp(s.count, c.env)) for c in calls}
-        if len(counts) != 1:
-            raise Unmergeable(f"its repeat count differs between calls ({', '.join(map(str, sorted(counts)))}): "
-                              "the submodules are numbered per call")
-        count = counts.pop()
-        if s.target is None:
-            return self._unroll(s, count, calls, init, fwd_items, fwd, seq)
-        seqs = [c.queues[-1].pop(0) if c.queues[-1] else None for c in calls]
-        if any(not isinstance(m, Module) or m.kind != "seq" for m in seqs):
-            raise Unmergeable("the statements and the graph do not line up")
-        rel = {m.path[len(c.module.path):] for m, c in zip(seqs, calls, strict=True)}
-        if len(rel) != 1:
-            raise Unmergeable("the submodules' paths differ between calls")
-        for m, c in zip(seqs, calls, strict=True):
-            c.queues.append(list(self.graph.children(m.path)))
-        docs: list = []
-        chained = chainable(s.body, self.refs) and count > 0 and not fwd.silent
-        entry = fwd.cur
-        self.frozen += 1
-        fwd.silent += chained
-        try:
-            self._unroll(s, count, calls, init, fwd_items, fwd, docs)
-        finally:
-            self.frozen -= 1
-            fwd.silent -= chained
-        for c in calls:
-            if c.queues.pop():
-                raise Unmergeable("the statements and the graph do not line up")
-        path = rel.pop()
-        doc = Brackets("nn.Sequential", tuple(docs))
-        if seq is not None:
-            seq.append(doc)
-        else:
-            init.append(("code", "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path) + " = ", doc))
-        if chained:
-            fwd.cur = entry
-            target = self._target(s.target, fwd)
-            line = seqs[0].span.line
-            access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
-            fwd_items.append(Assign(target, Brackets(access, (entry,)), (entry,), f"{self.file}:{line}"))
-            fwd.label = path[-1]
-            fwd.cur = target
-        elif s.target in self.refs and fwd.cur is not None:
-            fwd.tensors[s.target] = fwd.cur
 
-    def _unroll(self, s: n.Repeat, count: int, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        saved = self.consts.get(s.var) if s.var else None
-        for i in range(count):
-            if s.var:
-                self.consts[s.var] = i
-                for c in calls:
-                    c.env[s.var] = i
-            self.body(s.body, calls, init, fwd_items, fwd, seq)
-        if s.var:
-            self.consts.pop(s.var, None)
-            if saved is not None:
-                self.consts[s.var] = saved
-
-    def _if(self, s: n.If, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        taken = []
-        for c in calls:
-            try:
-                taken.append(bool(interp(s.cond, c.env)))
-            except (ArithmeticError, TypeError) as exc:
-                raise Unmergeable("a condition it cannot decide") from exc
-        static = names_in(s.cond) <= set(self.consts)
-        if static or len(calls) == 0:
-            branch = s.body if (taken and taken[0]) else s.orelse
-            return self.body(branch, calls, init, fwd_items, fwd, seq)
-        if seq is not None or fwd.silent:
-            raise Unmergeable("an `if` inside a numbered container")
-        cond = self.expr(s.cond)
-        yes = [c for c, t in zip(calls, taken, strict=True) if t]
-        no = [c for c, t in zip(calls, taken, strict=True) if not t]
-        entry, tensors, pinned = fwd.cur, dict(fwd.tensors), set(fwd.pinned)
-        reusable = entry is not None and entry not in pinned and entry not in tensors.values()
-        phi = entry if reusable else fwd.names.create("out" if fwd.names.taken("x") else "x")
-        lets = set(self.lets)
-        parts = []
-        for branch, group in ((s.body, yes), (s.orelse, no)):
-            init_b, fwd_b = [], []
-            fwd.cur, fwd.tensors, fwd.pinned = phi, dict(tensors), set(pinned)
-            self.lets = set(lets)
-            if group:
-                self.body(branch, group, init_b, fwd_b, fwd, None)
-                if fwd.cur != phi:
-                    fwd_b.append(Assign(phi, fwd.cur, (fwd.cur,)))
-            elif any(not isinstance(x, (n.Pass, n.Let)) for x in branch):
-                line = branch[0].span.line
-                init_b.append(("raise", f"{self.class_name} serves the plan's calls, which never take this branch "
-                                        f"({self.file}:{line})"))
-            parts.append((init_b, fwd_b))
-        fwd.tensors, fwd.pinned, self.lets = tensors, pinned, lets
-        (init_yes, fwd_yes), (init_no, fwd_no) = parts
-        if fwd_yes or fwd_no:
-            flag = self.flags.create("use_" + (label(s.body) or label(s.orelse) or "branch"))
-            init.append(("code", f"self.{flag} = ", cond))
-            if init_yes or init_no:
-                init.append(("if", f"self.{flag}", init_yes, init_no))
-            if phi != entry:
-                fwd_items.append(Assign(phi, entry, (entry,)))
-            fwd_items.append(If(f"self.{flag}", fwd_yes, fwd_no))
-            fwd.cur = phi
-        else:
-            if init_yes or init_no:
-                init.append(("if", cond, init_yes, init_no))
-            if phi != entry:
-                fwd.names.release(phi)
-            fwd.cur = entry
+def _pattern(targets: n.Targets, variables, top: bool) -> str:
+    """`a, (b, c)`: the variables in the shape of the statement's targets."""
+    text = ", ".join(_pattern(x, variables, False) if isinstance(x, n.Targets) else next(variables)
+                     for x in targets.items)
+    text += "," * (len(targets.items) == 1)
+    return text if top else f"({text})"

@@ -16,7 +16,7 @@ from .scope import MODULE_ATTRS
 from .show import show_shape
 
 if TYPE_CHECKING:
-    from .codegen import Context, Model
+    from .codemodel import Context, Model
 
 
 def kept(model: Model, names: dict[str, str]) -> dict[str, str]:

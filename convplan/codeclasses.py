@@ -63,6 +63,11 @@ class Assign:
     reads: tuple[str, ...]
     comment: str = ""
     merge: bool = False  # a merge whose value nobody reads is left out
+    several: tuple[str, ...] = ()  # the variables of `a, b = x.chunk(2)` (target is the pattern)
+
+    @property
+    def defines(self) -> tuple[str, ...]:
+        return self.several or (() if self.target is None else (self.target,))
 
 
 @dataclass
@@ -70,6 +75,15 @@ class If:
     cond: object  # a doc
     body: list
     orelse: list = field(default_factory=list)
+
+
+@dataclass
+class Loop:
+    """`for var in range(count):` in forward."""
+
+    var: str
+    count: str
+    body: list
 
 
 @dataclass
@@ -99,6 +113,8 @@ def tensor_names(stmts) -> set[str]:
             found.add(s.name)
         if isinstance(s, (n.Layer, n.Merge, n.Repeat)) and s.target:
             found.add(s.target)
+        if isinstance(s, n.Layer) and s.targets is not None:
+            found |= {x.id for x in s.targets.names()}
         for b in getattr(s, "branches", ()):
             found |= {b.name} if b.name else set()
             found |= tensor_names(b.body)
@@ -134,6 +150,11 @@ def render_init(w: Writer, items: list) -> None:
             w.code(item[1], item[2])
         elif kind == "let":
             w.line(f"{item[1]} = {item[2]}")
+        elif kind == "for":
+            w.line(f"for {item[1]} in range({item[2]}):")
+            w.depth += 1
+            render_init(w, item[3])
+            w.depth -= 1
         elif kind == "raise":
             message = str_literal(item[1])
             if len(w.indent) + 4 + len(message) <= w.width:
@@ -177,6 +198,11 @@ def render_forward(w: Writer, items: list) -> None:
     for item in items:
         if isinstance(item, Assign):
             w.statement("" if item.target is None else f"{item.target} = ", item.rhs, item.comment)
+        elif isinstance(item, Loop):
+            w.line(f"for {item.var} in range({item.count}):")
+            w.depth += 1
+            render_forward(w, item.body)
+            w.depth -= 1
         else:
             _render_if(w, item.cond, item.body, item.orelse, render_forward, lambda x: isinstance(x, If),
                        lambda x: (x.cond, x.body, x.orelse))
@@ -187,11 +213,13 @@ def prune(items: list, live: set) -> tuple[list, set]:
     out = []
     for item in reversed(items):
         if isinstance(item, Assign):
-            if item.target is not None and item.target not in live:
+            if item.defines and not set(item.defines) & live:
                 if item.merge or not isinstance(item.rhs, Brackets):
                     continue
                 item = Assign(None, item.rhs, item.reads, item.comment)
-            live = (live - {item.target}) | set(item.reads)
+            live = (live - set(item.defines)) | set(item.reads)
+        elif isinstance(item, Loop):  # it runs its body again: what the body reads stays live
+            live = live | {r for a in item.body for r in a.reads}
         else:
             body, a = prune(item.body, set(live))
             orelse, b = prune(item.orelse, set(live))
@@ -267,6 +295,8 @@ def prune_lets(items: list, read: set) -> tuple[list, set]:
             read = (read - {item[1]}) | idents(item[2])
         elif item[0] == "code":
             read = read | idents(flat(item[2]))
+        elif item[0] == "for":
+            read = read | idents(item[2]) | {i for x in item[3] for i in idents(flat(x[2]))}
         elif item[0] == "if":
             body, a = prune_lets(item[2], set(read))
             orelse, b = prune_lets(item[3], set(read))
@@ -278,3 +308,8 @@ def prune_lets(items: list, read: set) -> tuple[list, set]:
 
 def idents(text: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text))
+
+
+def layer_head(node) -> str:
+    """`nn.Conv2d`, or a kind torch.nn lacks by its own name (its class is copied into the file)."""
+    return f"nn.{node.spec.name}" if node.spec.module == "torch.nn" else node.spec.name

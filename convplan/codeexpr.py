@@ -60,6 +60,12 @@ def interp(e, env: dict):
         if not all(_concrete(v) for v in values):
             raise Unmergeable("max or min of a symbolic size")
         return (max if e.name == "max" else min)(values)
+    if isinstance(e, n.Call) and e.name in ("round", "int") and 1 <= len(e.args) <= (2 if e.name == "round" else 1) \
+            and all(a.name is None for a in e.args):
+        values = [interp(a.value, env) for a in e.args]
+        if not all(_concrete(v) for v in values):
+            raise Unmergeable(f"{e.name} of a symbolic size")
+        return (round if e.name == "round" else int)(*values)
     raise Unmergeable(f"cannot write {type(e).__name__} in Python")
 
 
@@ -153,7 +159,8 @@ def py(e, names: dict) -> tuple[str, int]:
     if isinstance(e, n.IfExp):
         return (f"{_wrap(e.then, names, OR)} if {_wrap(e.cond, names, OR)} else "
                 f"{_wrap(e.orelse, names, IFEXP)}"), IFEXP
-    if isinstance(e, n.Call) and e.name in ("max", "min") and e.args and all(a.name is None for a in e.args):
+    if isinstance(e, n.Call) and e.name in ("max", "min", "round", "int") and e.args and \
+            all(a.name is None for a in e.args):
         return f"{e.name}({', '.join(_wrap(a.value, names, IFEXP) for a in e.args)})", ATOM
     raise Unmergeable(f"cannot write {type(e).__name__} in Python")
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import nodes as n
 from .codeblock import BlockWriter
 from .codeclasses import NO_DEFAULT
 from .codeexpr import Unmergeable
-from .codegen import Context, Forward, _forward, _free, children, plan_slot
+from .codeforward import Forward, write_forward
+from .codeinit import children, plan_slot
+from .codemodel import Context, free_names
 from .pysource import Brackets, Namespace, Writer
 
 
@@ -71,25 +74,27 @@ def _one_class(ctx: Context, source, modules: list, names: Namespace, line_lengt
         raise Unmergeable("it calls itself: its structure differs with every level of the recursion")
     block = source.definition
     file = Path(source.file).name
+    functions = frozenset(k for k, v in source.namespace.items() if isinstance(v.definition, n.FunctionDef))
     groups: list = []  # [calls, text, signature, reason]
     for m in modules:
         for g in groups:
             try:
-                text, signature = BlockWriter(ctx, block, file, [*g[0], m], "", line_length).write()
+                text, signature = BlockWriter(ctx, block, file, [*g[0], m], "", line_length, "", functions).write()
             except Unmergeable as exc:
                 g[3] = g[3] or str(exc)
                 continue
             g[0].append(m)
             break
         else:
-            BlockWriter(ctx, block, file, [m], "", line_length).write()  # Unmergeable: its syntax is the reason
+            # Unmergeable: its syntax is the reason
+            BlockWriter(ctx, block, file, [m], "", line_length, "", functions).write()
             groups.append([[m], "", {}, ""])
     reason = next((g[3] for g in groups if g[3]), "")
     out = []
     for calls, _, _, _ in groups:
         name = names.create(block.name)
         text, signature = BlockWriter(ctx, block, file, calls, name, line_length,
-                                      reason if len(groups) > 1 else "").write()
+                                      reason if len(groups) > 1 else "", functions).write()
         for j, m in enumerate(calls):
             ctx.classes[m.path] = (name, tuple((a, arg.values[j]) for a, arg in signature.items()))
         ctx.defaults[name] = {a: arg.default for a, arg in signature.items() if arg.default is not NO_DEFAULT}
@@ -147,7 +152,7 @@ def _block_class(ctx: Context, class_name: str, calls: list, line_length: int, r
     order = [k for k in range(len(decided)) if not first.inferred[k]]
     for k in order + [k for k in range(len(decided)) if first.inferred[k]]:
         values = [slots.values[k] for _, slots in calls]
-        same = all(_same(v, values[0]) for v in values) and not _free(values[0])
+        same = all(_same(v, values[0]) for v in values) and not free_names(values[0])
         written = first.written[k]
         if written and holds(written, values):  # `stride=stride`: the block's parameter, in its class too
             lift(k, written, values)
@@ -195,5 +200,5 @@ def _class_body(ctx: Context, m, slots, line_length: int) -> str:
     w.line()
     w.depth = 1
     inputs = list(zip(m.inputs, m.input_names, strict=True))
-    _forward(w, ctx, Namespace(["self", "torch", "nn"]), Forward(m.path, inputs, [m.output], m.prefix, False))
+    write_forward(w, ctx, Namespace(["self", "torch", "nn"]), Forward(m.path, inputs, [m.output], m.prefix, False))
     return w.text().rstrip("\n")

@@ -272,7 +272,8 @@ def test_generated_resnet_has_a_class_per_block_with_its_parameters():
         return [a.arg for a in init.args.args[1:]]
 
     assert params("BasicBlock") == ["C", "planes", "stride"]  # C: the caller's channels
-    assert "self.layer2 = nn.Sequential(\n            BasicBlock(C=64, planes=128, stride=2)," in source
+    assert "layer2.append(\n                BasicBlock(\n                    C=64 if i == 0 else 128, planes=128, " \
+        "stride=2 if i == 0 else 1" in source and "self.layer2 = nn.Sequential(*layer2)" in source  # a loop
     assert "self.conv1 = nn.Conv2d(C, planes, 3, stride=stride, padding=1, bias=False)" in source
     assert "self.use_downsample = stride != 1 or C != planes\n        if self.use_downsample:" in source
     assert "x = self.layer1(x)" in source and "x = self.downsample(x)" in source  # chains called at once

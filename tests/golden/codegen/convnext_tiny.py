@@ -44,31 +44,28 @@ class StochasticDepth(nn.Module):
 
 
 class CNBlock(nn.Module):
-    """Block CNBlock of convnext_tiny.plan, for some of its calls.
+    """Block CNBlock of convnext_tiny.plan."""
 
-    A class per variant: the statements and the graph do not line up.
-    """
-
-    def __init__(self, p, C, block_3_out_features, block_2_normalized_shape):
+    def __init__(self, C, p):
         super().__init__()
+        self.layer_scale = nn.Parameter(torch.ones(C, 1, 1) * 1e-06)
         self.block = nn.Sequential(
             nn.Conv2d(C, C, 7, padding=3, groups=C),
             Permute((0, 2, 3, 1)),
-            nn.LayerNorm(block_2_normalized_shape, eps=1e-06),
-            nn.Linear(C, block_3_out_features),
+            nn.LayerNorm((C,), eps=1e-06),
+            nn.Linear(C, 4 * C),
             nn.GELU(),
-            nn.Linear(block_3_out_features, C),
+            nn.Linear(4 * C, C),
             Permute((0, 3, 1, 2)),
         )
         self.stochastic_depth = StochasticDepth(p, "row")
-        self.layer_scale = nn.Parameter(torch.ones(C, 1, 1) * 1e-06)
 
     def forward(self, x):
         out = self.block(x)  # convnext_tiny.plan:10
         out = out * self.layer_scale  # convnext_tiny.plan:18
-        out = self.stochastic_depth(out)  # convnext_tiny.plan:19
-        out = out + x  # convnext_tiny.plan:8
-        return out
+        stochastic_depth = self.stochastic_depth(out)  # convnext_tiny.plan:19
+        x = stochastic_depth + x  # convnext_tiny.plan:8
+        return x
 
 
 class ConvNeXtTiny(nn.Module):
@@ -98,129 +95,39 @@ class ConvNeXtTiny(nn.Module):
                 nn.Conv2d(3, 96, 4, stride=4), nn.LayerNorm((96,), eps=1e-06)
             ),
             nn.Sequential(
-                CNBlock(
-                    p=0.0,
-                    C=96,
-                    block_3_out_features=384,
-                    block_2_normalized_shape=(96,),
-                ),
-                CNBlock(
-                    p=0.0058823529411764705,
-                    C=96,
-                    block_3_out_features=384,
-                    block_2_normalized_shape=(96,),
-                ),
-                CNBlock(
-                    p=0.011764705882352941,
-                    C=96,
-                    block_3_out_features=384,
-                    block_2_normalized_shape=(96,),
-                ),
+                CNBlock(C=96, p=0.0),
+                CNBlock(C=96, p=0.0058823529411764705),
+                CNBlock(C=96, p=0.011764705882352941),
             ),
             nn.Sequential(
                 nn.LayerNorm((96,), eps=1e-06), nn.Conv2d(96, 192, 2, stride=2)
             ),
             nn.Sequential(
-                CNBlock(
-                    p=0.017647058823529415,
-                    C=192,
-                    block_3_out_features=768,
-                    block_2_normalized_shape=(192,),
-                ),
-                CNBlock(
-                    p=0.023529411764705882,
-                    C=192,
-                    block_3_out_features=768,
-                    block_2_normalized_shape=(192,),
-                ),
-                CNBlock(
-                    p=0.029411764705882353,
-                    C=192,
-                    block_3_out_features=768,
-                    block_2_normalized_shape=(192,),
-                ),
+                CNBlock(C=192, p=0.017647058823529415),
+                CNBlock(C=192, p=0.023529411764705882),
+                CNBlock(C=192, p=0.029411764705882353),
             ),
             nn.Sequential(
                 nn.LayerNorm((192,), eps=1e-06), nn.Conv2d(192, 384, 2, stride=2)
             ),
             nn.Sequential(
-                CNBlock(
-                    p=0.03529411764705883,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.0411764705882353,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.047058823529411764,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.052941176470588235,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.058823529411764705,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.06470588235294118,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.07058823529411766,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.07647058823529412,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
-                CNBlock(
-                    p=0.0823529411764706,
-                    C=384,
-                    block_3_out_features=1536,
-                    block_2_normalized_shape=(384,),
-                ),
+                CNBlock(C=384, p=0.03529411764705883),
+                CNBlock(C=384, p=0.0411764705882353),
+                CNBlock(C=384, p=0.047058823529411764),
+                CNBlock(C=384, p=0.052941176470588235),
+                CNBlock(C=384, p=0.058823529411764705),
+                CNBlock(C=384, p=0.06470588235294118),
+                CNBlock(C=384, p=0.07058823529411766),
+                CNBlock(C=384, p=0.07647058823529412),
+                CNBlock(C=384, p=0.0823529411764706),
             ),
             nn.Sequential(
                 nn.LayerNorm((384,), eps=1e-06), nn.Conv2d(384, 768, 2, stride=2)
             ),
             nn.Sequential(
-                CNBlock(
-                    p=0.08823529411764706,
-                    C=768,
-                    block_3_out_features=3072,
-                    block_2_normalized_shape=(768,),
-                ),
-                CNBlock(
-                    p=0.09411764705882353,
-                    C=768,
-                    block_3_out_features=3072,
-                    block_2_normalized_shape=(768,),
-                ),
-                CNBlock(
-                    p=0.1,
-                    C=768,
-                    block_3_out_features=3072,
-                    block_2_normalized_shape=(768,),
-                ),
+                CNBlock(C=768, p=0.08823529411764706),
+                CNBlock(C=768, p=0.09411764705882353),
+                CNBlock(C=768, p=0.1),
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)

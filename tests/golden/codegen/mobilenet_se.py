@@ -25,51 +25,7 @@ class SqueezeExcite(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Block InvertedResidual of mobile_blocks.plan, for some of its calls.
-
-    A class per group of calls: an `if` shifts the automatic names (conv1 or conv2);
-    naming the layers in the plan (`conv = ...`) gives one class.
-    """
-
-    def __init__(self, C, out, stride=1, expand=6, se=False):
-        super().__init__()
-        hidden = expand * C
-        if expand != 1:
-            raise ValueError(
-                "InvertedResidual serves the plan's calls, which never take this "
-                "branch (mobile_blocks.plan:21)"
-            )
-        self.conv1 = nn.Conv2d(
-            C, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
-        )
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.relu6_1 = nn.ReLU6(inplace=True)
-        if se:
-            raise ValueError(
-                "InvertedResidual serves the plan's calls, which never take this "
-                "branch (mobile_blocks.plan:28)"
-            )
-        self.conv2 = nn.Conv2d(hidden, out, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out)
-        self.use_residual = stride == 1 and C == out
-
-    def forward(self, x):
-        out = self.conv1(x)  # mobile_blocks.plan:24
-        out = self.bn1(out)  # mobile_blocks.plan:25
-        out = self.relu6_1(out)  # mobile_blocks.plan:26
-        out = self.conv2(out)  # mobile_blocks.plan:29
-        out = self.bn2(out)  # mobile_blocks.plan:30
-        if self.use_residual:
-            out = out + x  # mobile_blocks.plan:32
-        return out
-
-
-class InvertedResidual_1(nn.Module):
-    """Block InvertedResidual of mobile_blocks.plan, for some of its calls.
-
-    A class per group of calls: an `if` shifts the automatic names (conv1 or conv2);
-    naming the layers in the plan (`conv = ...`) gives one class.
-    """
+    """Block InvertedResidual of mobile_blocks.plan."""
 
     def __init__(self, C, out, stride=1, expand=6, se=False):
         super().__init__()
@@ -79,16 +35,27 @@ class InvertedResidual_1(nn.Module):
             self.conv1 = nn.Conv2d(C, hidden, 1, bias=False)
             self.bn1 = nn.BatchNorm2d(hidden)
             self.relu6_1 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(
-            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.relu6_2 = nn.ReLU6(inplace=True)
-        self.use_squeezeexcite = se
-        if self.use_squeezeexcite:
-            self.squeezeexcite1 = SqueezeExcite(C=hidden)
-        self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
+            self.conv2 = nn.Conv2d(
+                hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+            )
+            self.bn2 = nn.BatchNorm2d(hidden)
+            self.relu6_2 = nn.ReLU6(inplace=True)
+            self.use_squeezeexcite = se
+            if self.use_squeezeexcite:
+                self.squeezeexcite1 = SqueezeExcite(C=hidden)
+            self.conv3 = nn.Conv2d(hidden, out, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(out)
+        else:
+            self.conv1 = nn.Conv2d(
+                C, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False
+            )
+            self.bn1 = nn.BatchNorm2d(hidden)
+            self.relu6_1 = nn.ReLU6(inplace=True)
+            self.use_squeezeexcite_1 = se
+            if self.use_squeezeexcite_1:
+                self.squeezeexcite1 = SqueezeExcite(C=hidden)
+            self.conv2 = nn.Conv2d(hidden, out, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(out)
         self.use_residual = stride == 1 and C == out
 
     def forward(self, x):
@@ -97,69 +64,47 @@ class InvertedResidual_1(nn.Module):
             out = self.conv1(out)  # mobile_blocks.plan:21
             out = self.bn1(out)  # mobile_blocks.plan:22
             out = self.relu6_1(out)  # mobile_blocks.plan:23
-        out = self.conv2(out)  # mobile_blocks.plan:24
-        out = self.bn2(out)  # mobile_blocks.plan:25
-        out = self.relu6_2(out)  # mobile_blocks.plan:26
-        if self.use_squeezeexcite:
-            out = self.squeezeexcite1(out)  # mobile_blocks.plan:28
-        out = self.conv3(out)  # mobile_blocks.plan:29
-        out = self.bn3(out)  # mobile_blocks.plan:30
+            out = self.conv2(out)  # mobile_blocks.plan:24
+            out = self.bn2(out)  # mobile_blocks.plan:25
+            out = self.relu6_2(out)  # mobile_blocks.plan:26
+            if self.use_squeezeexcite:
+                out = self.squeezeexcite1(out)  # mobile_blocks.plan:28
+            out = self.conv3(out)  # mobile_blocks.plan:29
+            out = self.bn3(out)  # mobile_blocks.plan:30
+        else:
+            out = self.conv1(out)  # mobile_blocks.plan:24
+            out = self.bn1(out)  # mobile_blocks.plan:25
+            out = self.relu6_1(out)  # mobile_blocks.plan:26
+            if self.use_squeezeexcite_1:
+                out = self.squeezeexcite1(out)  # mobile_blocks.plan:28
+            out = self.conv2(out)  # mobile_blocks.plan:29
+            out = self.bn2(out)  # mobile_blocks.plan:30
         if self.use_residual:
             out = out + x  # mobile_blocks.plan:32
         return out
 
 
 class Bottlenecks(nn.Module):
-    """Block Bottlenecks of mobilenet_se.plan, for some of its calls.
-
-    A class per group of calls: its repeat count differs between calls (1, 2): the
-    submodules are numbered per call.
-    """
+    """Block Bottlenecks of mobilenet_se.plan."""
 
     def __init__(self, C, expand, out, repeats, stride, se=False):
         super().__init__()
-        self.invertedresidual1 = InvertedResidual(C=C, out=out, expand=expand)
+        self.repeats = repeats
+        for i in range(repeats):
+            self.add_module(
+                f"invertedresidual{i + 1}",
+                InvertedResidual(
+                    C=C if i == 0 else out,
+                    out=out,
+                    stride=stride if i == 0 else 1,
+                    expand=expand,
+                    se=se,
+                ),
+            )
 
     def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
-        return x
-
-
-class Bottlenecks_1(nn.Module):
-    """Block Bottlenecks of mobilenet_se.plan, for some of its calls.
-
-    A class per group of calls: its repeat count differs between calls (1, 2): the
-    submodules are numbered per call.
-    """
-
-    def __init__(self, C, expand, out, repeats, stride, se=False):
-        super().__init__()
-        self.invertedresidual1 = InvertedResidual_1(C=C, out=out, stride=2, se=se)
-        self.invertedresidual2 = InvertedResidual_1(C=out, out=out, se=se)
-
-    def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
-        x = self.invertedresidual2(x)  # mobilenet_se.plan:9
-        return x
-
-
-class Bottlenecks_2(nn.Module):
-    """Block Bottlenecks of mobilenet_se.plan, for some of its calls.
-
-    A class per group of calls: its repeat count differs between calls (1, 2): the
-    submodules are numbered per call.
-    """
-
-    def __init__(self, C, expand, out, repeats, stride, se=False):
-        super().__init__()
-        self.invertedresidual1 = InvertedResidual_1(C=C, out=out, stride=2, se=se)
-        self.invertedresidual2 = InvertedResidual_1(C=out, out=out, se=se)
-        self.invertedresidual3 = InvertedResidual_1(C=out, out=out, se=se)
-
-    def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_se.plan:9
-        x = self.invertedresidual2(x)  # mobilenet_se.plan:9
-        x = self.invertedresidual3(x)  # mobilenet_se.plan:9
+        for i in range(self.repeats):
+            x = getattr(self, f"invertedresidual{i + 1}")(x)  # mobilenet_se.plan:9
         return x
 
 
@@ -185,11 +130,11 @@ class MobileNetSE(nn.Module):
         self.bn1 = nn.BatchNorm2d(16)
         self.relu6_1 = nn.ReLU6(inplace=True)
         self.bottlenecks1 = Bottlenecks(C=16, expand=1, out=16, repeats=1, stride=1)
-        self.bottlenecks2 = Bottlenecks_1(C=16, expand=6, out=24, repeats=2, stride=2)
-        self.bottlenecks3 = Bottlenecks_2(
+        self.bottlenecks2 = Bottlenecks(C=16, expand=6, out=24, repeats=2, stride=2)
+        self.bottlenecks3 = Bottlenecks(
             C=24, expand=6, out=32, repeats=3, stride=2, se=True
         )
-        self.bottlenecks4 = Bottlenecks_1(
+        self.bottlenecks4 = Bottlenecks(
             C=32, expand=6, out=64, repeats=2, stride=2, se=True
         )
         self.conv2 = nn.Conv2d(64, 256, 1, bias=False)

@@ -28,54 +28,20 @@ class ConvBNReLU(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Block InvertedResidual of mobilenet_v2.plan, for some of its calls.
-
-    A class per group of calls: an `if` shifts the automatic names (convbnrelu1 or
-    convbnrelu2); naming the layers in the plan (`conv = ...`) gives one class.
-    """
+    """Block InvertedResidual of mobilenet_v2.plan."""
 
     def __init__(self, C, out, stride, expand):
         super().__init__()
-        if expand != 1:
-            raise ValueError(
-                "InvertedResidual serves the plan's calls, which never take this "
-                "branch (mobilenet_v2.plan:17)"
-            )
-        self.convbnrelu1 = ConvBNReLU(C=C, out=24, groups=24)
-        self.conv1 = nn.Conv2d(C, out, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out)
-        if stride == 1 and C == out:
-            raise ValueError(
-                "InvertedResidual serves the plan's calls, which never take this "
-                "branch (mobilenet_v2.plan:22)"
-            )
-
-    def forward(self, x):
-        out = self.convbnrelu1(x)  # mobilenet_v2.plan:18
-        out = self.conv1(out)  # mobilenet_v2.plan:19
-        out = self.bn1(out)  # mobilenet_v2.plan:20
-        return out
-
-
-class InvertedResidual_1(nn.Module):
-    """Block InvertedResidual of mobilenet_v2.plan, for some of its calls.
-
-    A class per group of calls: an `if` shifts the automatic names (convbnrelu1 or
-    convbnrelu2); naming the layers in the plan (`conv = ...`) gives one class.
-    """
-
-    def __init__(self, C, out, stride, expand, convbnrelu1_out):
-        super().__init__()
+        hidden = round(C * expand)
         self.use_convbnrelu = expand != 1
         if self.use_convbnrelu:
-            self.convbnrelu1 = ConvBNReLU(C=C, out=convbnrelu1_out, kernel_size=1)
-        self.convbnrelu2 = ConvBNReLU(
-            C=convbnrelu1_out,
-            out=convbnrelu1_out,
-            stride=stride,
-            groups=convbnrelu1_out,
-        )
-        self.conv1 = nn.Conv2d(convbnrelu1_out, out, 1, bias=False)
+            self.convbnrelu1 = ConvBNReLU(C=C, out=hidden, kernel_size=1)
+            self.convbnrelu2 = ConvBNReLU(
+                C=hidden, out=hidden, stride=stride, groups=hidden
+            )
+        else:
+            self.convbnrelu1 = ConvBNReLU(C=C, out=hidden, groups=hidden)
+        self.conv1 = nn.Conv2d(hidden, out, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out)
         self.use_residual = stride == 1 and C == out
 
@@ -83,7 +49,9 @@ class InvertedResidual_1(nn.Module):
         out = x
         if self.use_convbnrelu:
             out = self.convbnrelu1(out)  # mobilenet_v2.plan:17
-        out = self.convbnrelu2(out)  # mobilenet_v2.plan:18
+            out = self.convbnrelu2(out)  # mobilenet_v2.plan:18
+        else:
+            out = self.convbnrelu1(out)  # mobilenet_v2.plan:18
         out = self.conv1(out)  # mobilenet_v2.plan:19
         out = self.bn1(out)  # mobilenet_v2.plan:20
         if self.use_residual:
@@ -92,129 +60,25 @@ class InvertedResidual_1(nn.Module):
 
 
 class Stage(nn.Module):
-    """Block Stage of mobilenet_v2.plan, for some of its calls.
+    """Block Stage of mobilenet_v2.plan."""
 
-    A class per variant: the statements and the graph do not line up.
-    """
-
-    def __init__(self):
+    def __init__(self, C, expand, channels, repeats, stride, width, out):
         super().__init__()
-        self.invertedresidual1 = InvertedResidual(C=24, out=16, stride=1, expand=1)
+        self.repeats = repeats
+        for i in range(repeats):
+            self.add_module(
+                f"invertedresidual{i + 1}",
+                InvertedResidual(
+                    C=C if i == 0 else out,
+                    out=out,
+                    stride=stride if i == 0 else 1,
+                    expand=expand,
+                ),
+            )
 
     def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_v2.plan:28
-        return x
-
-
-class Stage_1(nn.Module):
-    """Block Stage of mobilenet_v2.plan, for some of its calls.
-
-    A class per variant: the statements and the graph do not line up.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.invertedresidual1 = InvertedResidual_1(
-            C=16, out=24, stride=2, expand=6, convbnrelu1_out=96
-        )
-        self.invertedresidual2 = InvertedResidual_1(
-            C=24, out=24, stride=1, expand=6, convbnrelu1_out=144
-        )
-
-    def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_v2.plan:28
-        x = self.invertedresidual2(x)  # mobilenet_v2.plan:28
-        return x
-
-
-class Stage_2(nn.Module):
-    """Block Stage of mobilenet_v2.plan, for some of its calls.
-
-    A class per variant: the statements and the graph do not line up.
-    """
-
-    def __init__(
-        self,
-        stride,
-        C,
-        out,
-        invertedresidual1_convbnrelu1_out,
-        invertedresidual2_convbnrelu1_out,
-        invertedresidual3_convbnrelu1_out,
-    ):
-        super().__init__()
-        self.invertedresidual1 = InvertedResidual_1(
-            C=C,
-            out=out,
-            stride=stride,
-            expand=6,
-            convbnrelu1_out=invertedresidual1_convbnrelu1_out,
-        )
-        self.invertedresidual2 = InvertedResidual_1(
-            C=out,
-            out=out,
-            stride=1,
-            expand=6,
-            convbnrelu1_out=invertedresidual2_convbnrelu1_out,
-        )
-        self.invertedresidual3 = InvertedResidual_1(
-            C=out,
-            out=out,
-            stride=1,
-            expand=6,
-            convbnrelu1_out=invertedresidual3_convbnrelu1_out,
-        )
-
-    def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_v2.plan:28
-        x = self.invertedresidual2(x)  # mobilenet_v2.plan:28
-        x = self.invertedresidual3(x)  # mobilenet_v2.plan:28
-        return x
-
-
-class Stage_3(nn.Module):
-    """Block Stage of mobilenet_v2.plan, for some of its calls.
-
-    A class per variant: the statements and the graph do not line up.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.invertedresidual1 = InvertedResidual_1(
-            C=24, out=48, stride=2, expand=6, convbnrelu1_out=144
-        )
-        self.invertedresidual2 = InvertedResidual_1(
-            C=48, out=48, stride=1, expand=6, convbnrelu1_out=288
-        )
-        self.invertedresidual3 = InvertedResidual_1(
-            C=48, out=48, stride=1, expand=6, convbnrelu1_out=288
-        )
-        self.invertedresidual4 = InvertedResidual_1(
-            C=48, out=48, stride=1, expand=6, convbnrelu1_out=288
-        )
-
-    def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_v2.plan:28
-        x = self.invertedresidual2(x)  # mobilenet_v2.plan:28
-        x = self.invertedresidual3(x)  # mobilenet_v2.plan:28
-        x = self.invertedresidual4(x)  # mobilenet_v2.plan:28
-        return x
-
-
-class Stage_4(nn.Module):
-    """Block Stage of mobilenet_v2.plan, for some of its calls.
-
-    A class per variant: the statements and the graph do not line up.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.invertedresidual1 = InvertedResidual_1(
-            C=120, out=240, stride=1, expand=6, convbnrelu1_out=720
-        )
-
-    def forward(self, x):
-        x = self.invertedresidual1(x)  # mobilenet_v2.plan:28
+        for i in range(self.repeats):
+            x = getattr(self, f"invertedresidual{i + 1}")(x)  # mobilenet_v2.plan:28
         return x
 
 
@@ -237,34 +101,27 @@ class MobileNetV2(nn.Module):
                 f"MobileNetV2 requires classes >= 1, got classes={classes}"
             )
         self.convbnrelu1 = ConvBNReLU(C=3, out=24, stride=2)
-        self.stage1 = Stage()
-        self.stage2 = Stage_1()
-        self.stage3 = Stage_2(
-            stride=2,
-            C=24,
-            out=24,
-            invertedresidual1_convbnrelu1_out=144,
-            invertedresidual2_convbnrelu1_out=144,
-            invertedresidual3_convbnrelu1_out=144,
+        self.stage1 = Stage(
+            C=24, expand=1, channels=16, repeats=1, stride=1, width=0.75, out=16
         )
-        self.stage4 = Stage_3()
-        self.stage5 = Stage_2(
-            stride=1,
-            C=48,
-            out=72,
-            invertedresidual1_convbnrelu1_out=288,
-            invertedresidual2_convbnrelu1_out=432,
-            invertedresidual3_convbnrelu1_out=432,
+        self.stage2 = Stage(
+            C=16, expand=6, channels=24, repeats=2, stride=2, width=0.75, out=24
         )
-        self.stage6 = Stage_2(
-            stride=2,
-            C=72,
-            out=120,
-            invertedresidual1_convbnrelu1_out=432,
-            invertedresidual2_convbnrelu1_out=720,
-            invertedresidual3_convbnrelu1_out=720,
+        self.stage3 = Stage(
+            C=24, expand=6, channels=32, repeats=3, stride=2, width=0.75, out=24
         )
-        self.stage7 = Stage_4()
+        self.stage4 = Stage(
+            C=24, expand=6, channels=64, repeats=4, stride=2, width=0.75, out=48
+        )
+        self.stage5 = Stage(
+            C=48, expand=6, channels=96, repeats=3, stride=1, width=0.75, out=72
+        )
+        self.stage6 = Stage(
+            C=72, expand=6, channels=160, repeats=3, stride=2, width=0.75, out=120
+        )
+        self.stage7 = Stage(
+            C=120, expand=6, channels=320, repeats=1, stride=1, width=0.75, out=240
+        )
         self.convbnrelu2 = ConvBNReLU(C=240, out=1280, kernel_size=1)
         self.adaptiveavgpool1 = nn.AdaptiveAvgPool2d(1)
         self.flatten1 = nn.Flatten()

@@ -53,18 +53,34 @@ class ResNet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(
-            BasicBlock(C=64, planes=64), BasicBlock(C=64, planes=64)
-        )
-        self.layer2 = nn.Sequential(
-            BasicBlock(C=64, planes=128, stride=2), BasicBlock(C=128, planes=128)
-        )
-        self.layer3 = nn.Sequential(
-            BasicBlock(C=128, planes=256, stride=2), BasicBlock(C=256, planes=256)
-        )
-        self.layer4 = nn.Sequential(
-            BasicBlock(C=256, planes=512, stride=2), BasicBlock(C=512, planes=512)
-        )
+        layer1 = []
+        for _ in range(2):
+            layer1.append(BasicBlock(C=64, planes=64))
+        self.layer1 = nn.Sequential(*layer1)
+        layer2 = []
+        for i in range(2):
+            layer2.append(
+                BasicBlock(
+                    C=64 if i == 0 else 128, planes=128, stride=2 if i == 0 else 1
+                )
+            )
+        self.layer2 = nn.Sequential(*layer2)
+        layer3 = []
+        for i in range(2):
+            layer3.append(
+                BasicBlock(
+                    C=128 if i == 0 else 256, planes=256, stride=2 if i == 0 else 1
+                )
+            )
+        self.layer3 = nn.Sequential(*layer3)
+        layer4 = []
+        for i in range(2):
+            layer4.append(
+                BasicBlock(
+                    C=256 if i == 0 else 512, planes=512, stride=2 if i == 0 else 1
+                )
+            )
+        self.layer4 = nn.Sequential(*layer4)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(512, classes)

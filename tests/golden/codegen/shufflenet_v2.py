@@ -5,243 +5,72 @@ from torch import nn
 
 
 class ChannelShuffle2(nn.Module):
-    """Block ChannelShuffle2 of shufflenet_v2.plan, for some of its calls.
-
-    A class per group of calls: view's arguments differ between calls.
-    """
+    """Block ChannelShuffle2 of shufflenet_v2.plan."""
 
     def __init__(self, groups):
         super().__init__()
+        self.groups = groups
 
     def forward(self, x):
-        x = x.view(x.shape[0], 2, 58, x.shape[2], x.shape[3])  # shufflenet_v2.plan:8
+        N, C, H, W = x.shape
+        x = x.view(N, self.groups, C // self.groups, H, W)  # shufflenet_v2.plan:8
         x = x.transpose(1, 2)  # shufflenet_v2.plan:9
         x = x.contiguous()  # shufflenet_v2.plan:10
-        x = x.view(x.shape[0], 116, x.shape[3], x.shape[4])  # shufflenet_v2.plan:11
-        return x
-
-
-class ChannelShuffle2_1(nn.Module):
-    """Block ChannelShuffle2 of shufflenet_v2.plan, for some of its calls.
-
-    A class per group of calls: view's arguments differ between calls.
-    """
-
-    def __init__(self, groups):
-        super().__init__()
-
-    def forward(self, x):
-        x = x.view(x.shape[0], 2, 116, x.shape[2], x.shape[3])  # shufflenet_v2.plan:8
-        x = x.transpose(1, 2)  # shufflenet_v2.plan:9
-        x = x.contiguous()  # shufflenet_v2.plan:10
-        x = x.view(x.shape[0], 232, x.shape[3], x.shape[4])  # shufflenet_v2.plan:11
-        return x
-
-
-class ChannelShuffle2_2(nn.Module):
-    """Block ChannelShuffle2 of shufflenet_v2.plan, for some of its calls.
-
-    A class per group of calls: view's arguments differ between calls.
-    """
-
-    def __init__(self, groups):
-        super().__init__()
-
-    def forward(self, x):
-        x = x.view(x.shape[0], 2, 232, x.shape[2], x.shape[3])  # shufflenet_v2.plan:8
-        x = x.transpose(1, 2)  # shufflenet_v2.plan:9
-        x = x.contiguous()  # shufflenet_v2.plan:10
-        x = x.view(x.shape[0], 464, x.shape[3], x.shape[4])  # shufflenet_v2.plan:11
+        x = x.view(N, C, H, W)  # shufflenet_v2.plan:11
         return x
 
 
 class InvertedResidual(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
+    """Block InvertedResidual of shufflenet_v2.plan."""
 
-    A class per variant: 'x2' is no tensor.
-    """
-
-    def __init__(self, stride, C, half):
+    def __init__(self, C, oup, stride):
         super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(C, C, 3, stride=stride, padding=1, groups=C, bias=False),
-            nn.BatchNorm2d(C),
-            nn.Conv2d(C, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(C, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(half, half, 3, stride=stride, padding=1, groups=half, bias=False),
-            nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
+        half = oup // 2
+        self.use_chunk = stride == 1
+        if self.use_chunk:
+            self.branch2 = nn.Sequential(
+                nn.Conv2d(half, half, 1, bias=False),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(half, half, 3, padding=1, groups=half, bias=False),
+                nn.BatchNorm2d(half),
+                nn.Conv2d(half, half, 1, bias=False),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
+            )
+        else:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(C, C, 3, stride=stride, padding=1, groups=C, bias=False),
+                nn.BatchNorm2d(C),
+                nn.Conv2d(C, half, 1, bias=False),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
+            )
+            self.branch2 = nn.Sequential(
+                nn.Conv2d(C, half, 1, bias=False),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(
+                    half, half, 3, stride=stride, padding=1, groups=half, bias=False
+                ),
+                nn.BatchNorm2d(half),
+                nn.Conv2d(half, half, 1, bias=False),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
+            )
         self.channelshuffle2_1 = ChannelShuffle2(groups=2)
 
     def forward(self, x):
-        branch1 = self.branch1(x)  # shufflenet_v2.plan:32
-        x = self.branch2(x)  # shufflenet_v2.plan:39
-        x = torch.cat([branch1, x], dim=1)  # shufflenet_v2.plan:30
+        if self.use_chunk:
+            x1, x2 = x.chunk(2, dim=1)  # shufflenet_v2.plan:17
+            branch2 = self.branch2(x2)  # shufflenet_v2.plan:19
+            x = torch.cat([x1, branch2], dim=1)  # shufflenet_v2.plan:28
+        else:
+            branch1 = self.branch1(x)  # shufflenet_v2.plan:32
+            branch2_1 = self.branch2(x)  # shufflenet_v2.plan:39
+            x = torch.cat([branch1, branch2_1], dim=1)  # shufflenet_v2.plan:30
         x = self.channelshuffle2_1(x)  # shufflenet_v2.plan:48
         return x
-
-
-class InvertedResidual_1(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
-
-    A class per variant: 'x2' is no tensor.
-    """
-
-    def __init__(self, half):
-        super().__init__()
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(half, half, 3, padding=1, groups=half, bias=False),
-            nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.channelshuffle2_1 = ChannelShuffle2(groups=2)
-
-    def forward(self, x):
-        x1, x2 = x.chunk(2, dim=1)  # shufflenet_v2.plan:17
-        out = self.branch2(x2)  # shufflenet_v2.plan:19
-        out = torch.cat([x1, out], dim=1)  # shufflenet_v2.plan:28
-        out = self.channelshuffle2_1(out)  # shufflenet_v2.plan:48
-        return out
-
-
-class InvertedResidual_2(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
-
-    A class per variant: 'x2' is no tensor.
-    """
-
-    def __init__(self, stride, C, half):
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(C, C, 3, stride=stride, padding=1, groups=C, bias=False),
-            nn.BatchNorm2d(C),
-            nn.Conv2d(C, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(half, half, 3, stride=stride, padding=1, groups=half, bias=False),
-            nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.channelshuffle2_1 = ChannelShuffle2_1(groups=2)
-
-    def forward(self, x):
-        branch1 = self.branch1(x)  # shufflenet_v2.plan:32
-        x = self.branch2(x)  # shufflenet_v2.plan:39
-        x = torch.cat([branch1, x], dim=1)  # shufflenet_v2.plan:30
-        x = self.channelshuffle2_1(x)  # shufflenet_v2.plan:48
-        return x
-
-
-class InvertedResidual_3(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
-
-    A class per variant: 'x2' is no tensor.
-    """
-
-    def __init__(self, half):
-        super().__init__()
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(half, half, 3, padding=1, groups=half, bias=False),
-            nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.channelshuffle2_1 = ChannelShuffle2_1(groups=2)
-
-    def forward(self, x):
-        x1, x2 = x.chunk(2, dim=1)  # shufflenet_v2.plan:17
-        out = self.branch2(x2)  # shufflenet_v2.plan:19
-        out = torch.cat([x1, out], dim=1)  # shufflenet_v2.plan:28
-        out = self.channelshuffle2_1(out)  # shufflenet_v2.plan:48
-        return out
-
-
-class InvertedResidual_4(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
-
-    A class per variant: 'x2' is no tensor.
-    """
-
-    def __init__(self, stride, C, half):
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(C, C, 3, stride=stride, padding=1, groups=C, bias=False),
-            nn.BatchNorm2d(C),
-            nn.Conv2d(C, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(half, half, 3, stride=stride, padding=1, groups=half, bias=False),
-            nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.channelshuffle2_1 = ChannelShuffle2_2(groups=2)
-
-    def forward(self, x):
-        branch1 = self.branch1(x)  # shufflenet_v2.plan:32
-        x = self.branch2(x)  # shufflenet_v2.plan:39
-        x = torch.cat([branch1, x], dim=1)  # shufflenet_v2.plan:30
-        x = self.channelshuffle2_1(x)  # shufflenet_v2.plan:48
-        return x
-
-
-class InvertedResidual_5(nn.Module):
-    """Block InvertedResidual of shufflenet_v2.plan, for some of its calls.
-
-    A class per variant: 'x2' is no tensor.
-    """
-
-    def __init__(self, half):
-        super().__init__()
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(half, half, 3, padding=1, groups=half, bias=False),
-            nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False),
-            nn.BatchNorm2d(half),
-            nn.ReLU(inplace=True),
-        )
-        self.channelshuffle2_1 = ChannelShuffle2_2(groups=2)
-
-    def forward(self, x):
-        x1, x2 = x.chunk(2, dim=1)  # shufflenet_v2.plan:17
-        out = self.branch2(x2)  # shufflenet_v2.plan:19
-        out = torch.cat([x1, out], dim=1)  # shufflenet_v2.plan:28
-        out = self.channelshuffle2_1(out)  # shufflenet_v2.plan:48
-        return out
 
 
 class ShuffleNetV2(nn.Module):
@@ -267,28 +96,30 @@ class ShuffleNetV2(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.stage2 = nn.Sequential(
-            InvertedResidual(stride=2, C=24, half=58),
-            InvertedResidual_1(half=58),
-            InvertedResidual_1(half=58),
-            InvertedResidual_1(half=58),
-        )
-        self.stage3 = nn.Sequential(
-            InvertedResidual_2(stride=2, C=116, half=116),
-            InvertedResidual_3(half=116),
-            InvertedResidual_3(half=116),
-            InvertedResidual_3(half=116),
-            InvertedResidual_3(half=116),
-            InvertedResidual_3(half=116),
-            InvertedResidual_3(half=116),
-            InvertedResidual_3(half=116),
-        )
-        self.stage4 = nn.Sequential(
-            InvertedResidual_4(stride=2, C=232, half=232),
-            InvertedResidual_5(half=232),
-            InvertedResidual_5(half=232),
-            InvertedResidual_5(half=232),
-        )
+        stage2 = []
+        for i in range(4):
+            stage2.append(
+                InvertedResidual(
+                    C=24 if i == 0 else 116, oup=116, stride=2 if i == 0 else 1
+                )
+            )
+        self.stage2 = nn.Sequential(*stage2)
+        stage3 = []
+        for i in range(8):
+            stage3.append(
+                InvertedResidual(
+                    C=116 if i == 0 else 232, oup=232, stride=2 if i == 0 else 1
+                )
+            )
+        self.stage3 = nn.Sequential(*stage3)
+        stage4 = []
+        for i in range(4):
+            stage4.append(
+                InvertedResidual(
+                    C=232 if i == 0 else 464, oup=464, stride=2 if i == 0 else 1
+                )
+            )
+        self.stage4 = nn.Sequential(*stage4)
         self.conv5 = nn.Sequential(
             nn.Conv2d(464, 1024, 1, bias=False),
             nn.BatchNorm2d(1024),

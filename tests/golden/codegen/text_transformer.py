@@ -38,14 +38,14 @@ class TextTransformer(nn.Module):
             )
         self.max_len = max_len  # the input's size must match it
         self.tok = nn.Embedding(vocab, d)
-        self.encoder = nn.Sequential(
-            nn.TransformerEncoderLayer(
-                d, heads, dim_feedforward=4 * d, dropout=0.1, batch_first=True
-            ),
-            nn.TransformerEncoderLayer(
-                d, heads, dim_feedforward=4 * d, dropout=0.1, batch_first=True
-            ),
-        )
+        encoder = []
+        for _ in range(2):
+            encoder.append(
+                nn.TransformerEncoderLayer(
+                    d, heads, dim_feedforward=4 * d, dropout=0.1, batch_first=True
+                )
+            )
+        self.encoder = nn.Sequential(*encoder)
         self.linear1 = nn.Linear(d, classes)
         self.pos = nn.Parameter(torch.zeros(1, max_len, d))
 
