@@ -166,12 +166,12 @@ class StochasticDepth(nn.Module):
 class SwinBlock(nn.Module):
     """Block SwinBlock of swin_t.plan."""
 
-    def __init__(self, C, heads, shift, p, norm1_normalized_shape):
+    def __init__(self, C, heads, shift, p):
         super().__init__()
-        self.norm1 = nn.LayerNorm(norm1_normalized_shape)
+        self.norm1 = nn.LayerNorm((C,))
         self.attn = ShiftedWindowAttention(C, (7, 7), (shift, shift), heads)
         self.stochastic_depth = StochasticDepth(p, "row")
-        self.norm2 = nn.LayerNorm(norm1_normalized_shape)
+        self.norm2 = nn.LayerNorm((C,))
         self.mlp = nn.Sequential(
             nn.Linear(C, 4 * C),
             nn.GELU(),
@@ -213,97 +213,56 @@ class SwinT(nn.Module):
         super().__init__()
         if classes < 1:
             raise ValueError(f"SwinT requires classes >= 1, got classes={classes}")
+        _1 = []
+        for i in range(2):
+            _1.append(
+                SwinBlock(
+                    C=96,
+                    heads=3,
+                    shift=0 if i == 0 else 3,
+                    p=0.0 if i == 0 else 0.018181818181818184,
+                )
+            )
+        _3 = []
+        for i in range(2):
+            _3.append(
+                SwinBlock(
+                    C=192,
+                    heads=6,
+                    shift=0 if i == 0 else 3,
+                    p=0.03636363636363637 if i == 0 else 0.05454545454545456,
+                )
+            )
+        _7 = []
+        for i in range(2):
+            _7.append(
+                SwinBlock(
+                    C=768,
+                    heads=24,
+                    shift=0 if i == 0 else 3,
+                    p=0.18181818181818182 if i == 0 else 0.2,
+                )
+            )
         self.features = nn.Sequential(
             nn.Sequential(
                 nn.Conv2d(3, 96, 4, stride=4),
                 Permute((0, 2, 3, 1)),
                 nn.LayerNorm((96,)),
             ),
-            nn.Sequential(
-                SwinBlock(C=96, heads=3, shift=0, p=0.0, norm1_normalized_shape=(96,)),
-                SwinBlock(
-                    C=96,
-                    heads=3,
-                    shift=3,
-                    p=0.018181818181818184,
-                    norm1_normalized_shape=(96,),
-                ),
-            ),
+            nn.Sequential(*_1),
             PatchMerging(96),
-            nn.Sequential(
-                SwinBlock(
-                    C=192,
-                    heads=6,
-                    shift=0,
-                    p=0.03636363636363637,
-                    norm1_normalized_shape=(192,),
-                ),
-                SwinBlock(
-                    C=192,
-                    heads=6,
-                    shift=3,
-                    p=0.05454545454545456,
-                    norm1_normalized_shape=(192,),
-                ),
-            ),
+            nn.Sequential(*_3),
             PatchMerging(192),
             nn.Sequential(
-                SwinBlock(
-                    C=384,
-                    heads=12,
-                    shift=0,
-                    p=0.07272727272727274,
-                    norm1_normalized_shape=(384,),
-                ),
-                SwinBlock(
-                    C=384,
-                    heads=12,
-                    shift=3,
-                    p=0.09090909090909091,
-                    norm1_normalized_shape=(384,),
-                ),
-                SwinBlock(
-                    C=384,
-                    heads=12,
-                    shift=0,
-                    p=0.10909090909090911,
-                    norm1_normalized_shape=(384,),
-                ),
-                SwinBlock(
-                    C=384,
-                    heads=12,
-                    shift=3,
-                    p=0.1272727272727273,
-                    norm1_normalized_shape=(384,),
-                ),
-                SwinBlock(
-                    C=384,
-                    heads=12,
-                    shift=0,
-                    p=0.14545454545454548,
-                    norm1_normalized_shape=(384,),
-                ),
-                SwinBlock(
-                    C=384,
-                    heads=12,
-                    shift=3,
-                    p=0.16363636363636364,
-                    norm1_normalized_shape=(384,),
-                ),
+                SwinBlock(C=384, heads=12, shift=0, p=0.07272727272727274),
+                SwinBlock(C=384, heads=12, shift=3, p=0.09090909090909091),
+                SwinBlock(C=384, heads=12, shift=0, p=0.10909090909090911),
+                SwinBlock(C=384, heads=12, shift=3, p=0.1272727272727273),
+                SwinBlock(C=384, heads=12, shift=0, p=0.14545454545454548),
+                SwinBlock(C=384, heads=12, shift=3, p=0.16363636363636364),
             ),
             PatchMerging(384),
-            nn.Sequential(
-                SwinBlock(
-                    C=768,
-                    heads=24,
-                    shift=0,
-                    p=0.18181818181818182,
-                    norm1_normalized_shape=(768,),
-                ),
-                SwinBlock(
-                    C=768, heads=24, shift=3, p=0.2, norm1_normalized_shape=(768,)
-                ),
-            ),
+            nn.Sequential(*_7),
         )
         self.norm = nn.LayerNorm((768,))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
