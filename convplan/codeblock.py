@@ -255,7 +255,9 @@ class BlockWriter(ValueWriter, OpWriter, RepeatWriter, BranchWriter):
                     raise Unmergeable("the statements and the graph do not line up")
             doc = self._child_doc(s, calls, steps, options)
             self._place(calls, steps, doc, init, seq)
-            wanted = len(step.item.inputs) if step.op == "block" else 1
+            # the graph says how many tensors the call took: the chain's value comes first where fewer are
+            # written (MultiheadAttention(k, v) after the line that made its query)
+            wanted = len(step.item.inputs)
         else:
             wanted = 2
         if len(tensors) < wanted:

@@ -5,28 +5,16 @@ from torch import nn
 
 
 class EncoderBlock(nn.Module):
-    """Block EncoderBlock of vit_b_16.plan, for some of its calls.
+    """Block EncoderBlock of vit_b_16.plan."""
 
-    A class per variant: 'self_attention' is no tensor.
-    """
-
-    def __init__(
-        self,
-        num_heads,
-        mlp_dim,
-        p,
-        attention_p,
-        D,
-        ln_1_normalized_shape,
-        ln_2_normalized_shape,
-    ):
+    def __init__(self, D, num_heads, mlp_dim, p, attention_p):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(ln_1_normalized_shape, eps=1e-06)
+        self.ln_1 = nn.LayerNorm((D,), eps=1e-06)
         self.self_attention = nn.MultiheadAttention(
             D, num_heads, dropout=attention_p, kdim=D, vdim=D, batch_first=True
         )
         self.dropout = nn.Dropout(p=p)
-        self.ln_2 = nn.LayerNorm(ln_2_normalized_shape, eps=1e-06)
+        self.ln_2 = nn.LayerNorm((D,), eps=1e-06)
         self.mlp = nn.Sequential(
             nn.Linear(D, mlp_dim),
             nn.GELU(),
@@ -37,136 +25,55 @@ class EncoderBlock(nn.Module):
 
     def forward(self, x):
         ln_1 = self.ln_1(x)  # vit_b_16.plan:10
-        out, _ = self.self_attention(ln_1, ln_1, ln_1)  # vit_b_16.plan:11
-        out = self.dropout(out)  # vit_b_16.plan:13
-        add1 = out + x  # vit_b_16.plan:9
-        out = self.ln_2(add1)  # vit_b_16.plan:15
-        out = self.mlp(out)  # vit_b_16.plan:16
-        out = out + add1  # vit_b_16.plan:14
-        return out
+        self_attention, _ = self.self_attention(ln_1, ln_1, ln_1)  # vit_b_16.plan:11
+        dropout = self.dropout(self_attention)  # vit_b_16.plan:13
+        x = dropout + x  # vit_b_16.plan:9
+        out = self.ln_2(x)  # vit_b_16.plan:15
+        mlp = self.mlp(out)  # vit_b_16.plan:16
+        x = mlp + x  # vit_b_16.plan:14
+        return x
 
 
 class Layers(nn.Module):
     """Block Layers of vit_b_16.plan."""
 
-    def __init__(
-        self,
-        D,
-        count,
-        num_heads,
-        mlp_dim,
-        p,
-        attention_p,
-        encoder_layer_0_ln_1_normalized_shape,
-    ):
+    def __init__(self, D, count, num_heads, mlp_dim, p, attention_p):
         super().__init__()
         self.encoder_layer_0 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_1 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_2 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_3 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_4 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_5 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_6 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_7 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_8 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_9 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_10 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
         self.encoder_layer_11 = EncoderBlock(
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            p=p,
-            attention_p=attention_p,
-            D=D,
-            ln_1_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
-            ln_2_normalized_shape=encoder_layer_0_ln_1_normalized_shape,
+            D=D, num_heads=num_heads, mlp_dim=mlp_dim, p=p, attention_p=attention_p
         )
 
     def forward(self, x):
@@ -186,36 +93,25 @@ class Layers(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Block Encoder of vit_b_16.plan, for some of its calls.
+    """Block Encoder of vit_b_16.plan."""
 
-    A class per variant: the statements and the graph do not line up.
-    """
-
-    def __init__(
-        self,
-        seq_length,
-        num_heads,
-        mlp_dim,
-        p,
-        D,
-        layers_encoder_layer_0_ln_1_normalized_shape,
-    ):
+    def __init__(self, D, seq_length, count, num_heads, mlp_dim, p, attention_p):
         super().__init__()
+        self.pos_embedding = nn.Parameter(torch.randn(1, seq_length, D) * 0.02)
         self.dropout = nn.Dropout(p=p)
         self.layers = Layers(
             D=D,
-            count=12,
+            count=count,
             num_heads=num_heads,
             mlp_dim=mlp_dim,
-            p=0.0,
-            attention_p=0.0,
-            encoder_layer_0_ln_1_normalized_shape=layers_encoder_layer_0_ln_1_normalized_shape,
+            p=p,
+            attention_p=attention_p,
         )
-        self.ln = nn.LayerNorm(layers_encoder_layer_0_ln_1_normalized_shape, eps=1e-06)
-        self.pos_embedding = nn.Parameter(torch.randn(1, seq_length, D) * 0.02)
+        self.ln = nn.LayerNorm((D,), eps=1e-06)
 
     def forward(self, tokens):
-        x = self.pos_embedding.expand(tokens.shape[0], -1, -1)  # vit_b_16.plan:32
+        N = tokens.shape[0]
+        x = self.pos_embedding.expand(N, -1, -1)  # vit_b_16.plan:32
         x = x + tokens  # vit_b_16.plan:33
         x = self.dropout(x)  # vit_b_16.plan:34
         x = self.layers(x)  # vit_b_16.plan:35
@@ -284,12 +180,13 @@ class ViTB16(nn.Module):
         self.image_size = image_size  # the input's size must match it
         self.conv_proj = nn.Conv2d(3, hidden, 16, stride=16)
         self.encoder = Encoder(
+            D=hidden,
             seq_length=(image_size // 16) ** 2 + 1,
+            count=12,
             num_heads=num_heads,
             mlp_dim=mlp_dim,
             p=0.0,
-            D=hidden,
-            layers_encoder_layer_0_ln_1_normalized_shape=(hidden,),
+            attention_p=0.0,
         )
         self.heads = Heads(D=hidden, classes=classes)
         self.class_token = nn.Parameter(torch.zeros(1, 1, hidden))
