@@ -293,12 +293,7 @@ def _config(name: str) -> dict:
     return OTHERS.get(name, {})
 
 
-# the importer does not read these yet: Bilinear's second inferred size, the Transformer layers' d_model
-IMPORT_GAPS = {"Bilinear", "TransformerEncoderLayer", "TransformerDecoderLayer"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="importer: not read yet"))
-                                  if n in IMPORT_GAPS else n for n in sorted(set(REGISTRY) - TORCHVISION)])
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - TORCHVISION))
 def test_every_registered_kind_reads_back_its_arguments(name):
     """torch's module -> the plan's arguments -> torch's module again: the same module (extra_repr), and only
     the arguments that differ from the defaults are written."""
@@ -307,7 +302,8 @@ def test_every_registered_kind_reads_back_its_arguments(name):
     module = cls(**_config(name))
     assert layer_spec(module) is spec
     args = module_args(module, spec)
-    inferred = {spec.inferred: _config(name)[spec.inferred]} if spec.inferred and spec.inferred not in args else {}
+    config = _config(name)  # what the input gives: every inferred argument torch takes
+    inferred = {k: config[k] for k in (spec.inferred, *spec.infer_more) if k in config and k not in args}
     again = cls(**written(spec, args), **inferred)  # what a plan writes, and what the input gives
     assert again.extra_repr() == module.extra_repr()
     assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in module.state_dict().items()}
@@ -318,6 +314,75 @@ def test_every_registered_kind_is_a_configured_case():
                if REGISTRY[n].family not in CONFIGS and n not in OTHERS and REGISTRY[n].args
                and any(a.default is convplan.layers.REQUIRED for a in REGISTRY[n].args)]
     assert not missing
+
+
+class TwoInputs(nn.Module):
+    """Bilinear of two projections of one input: a layer of two tensors inside a chain."""
+
+    def __init__(self, d, a, b, out, bias):
+        super().__init__()
+        self.left, self.right = nn.Linear(d, a), nn.Linear(d, b)
+        self.bil = nn.Bilinear(a, b, out, bias=bias)
+
+    def forward(self, x):
+        return torch.relu(self.bil(self.left(x), self.right(x)))
+
+
+class EncoderDecoder(nn.Module):
+    def __init__(self, d, heads, ff, batch_first, norm_first, activation, bias, eps, layers):
+        super().__init__()
+        kw = dict(dim_feedforward=ff, batch_first=batch_first, norm_first=norm_first, activation=activation,
+                  bias=bias, layer_norm_eps=eps, dropout=0.2)
+        self.encoder = nn.Sequential(*(nn.TransformerEncoderLayer(d, heads, **kw) for _ in range(layers)))
+        self.decoder = nn.TransformerDecoderLayer(d, heads, **kw)
+
+    def forward(self, src, tgt):
+        return self.decoder(tgt, self.encoder(src))
+
+
+@settings(max_examples=8, deadline=None)
+@given(d=st.integers(1, 6), a=st.integers(1, 5), b=st.integers(1, 5), out=st.integers(1, 4), bias=st.booleans(),
+       lead=st.lists(st.integers(1, 4), min_size=0, max_size=2))
+def test_bilinear_reads_both_feature_sizes_and_round_trips(d, a, b, out, bias, lead):
+    """in1_features and in2_features come from the two inputs, checked against the module's."""
+    model = TwoInputs(d, a, b, out, bias)
+    sizes = [(*lead, 3, d), (*lead, 1, d), (*lead, 5, d)]
+    text, _ = round_trip(model, torch.randn(*sizes[0]), sizes)
+    assert f"Bilinear(left, right, {out}{'' if bias else ', bias=False'})" in text
+
+
+@settings(max_examples=6, deadline=None)
+@given(heads=st.sampled_from([1, 2, 4]), per_head=st.integers(1, 3), ff=st.integers(1, 24), batch_first=st.booleans(),
+       norm_first=st.booleans(), activation=st.sampled_from(["relu", "gelu"]), bias=st.booleans(),
+       eps=st.sampled_from([1e-5, 1e-6]), layers=st.integers(1, 3))
+def test_transformer_layers_read_their_arguments_from_their_submodules(heads, per_head, ff, batch_first, norm_first,
+                                                                       activation, bias, eps, layers):
+    """d_model, nhead, dim_feedforward, dropout, activation, eps, batch_first, norm_first, bias: read from the
+    layer's attention, linears, norms and dropout; encoder layers of a Sequential and a decoder layer reading
+    the encoder's output as memory, at three sequence lengths and batch sizes."""
+    d = heads * per_head
+    model = EncoderDecoder(d, heads, ff, batch_first, norm_first, activation, bias, eps, layers)
+
+    def pair(n, s, t):
+        return ((n, s, d), (n, t, d)) if batch_first else ((s, n, d), (t, n, d))
+
+    sizes = [pair(2, 5, 3), pair(1, 7, 7), pair(3, 2, 4)]
+    text, built = round_trip(model, tuple(torch.randn(*s) for s in sizes[0]), sizes)
+    assert "TransformerEncoderLayer(" in text and "TransformerDecoderLayer(tgt, encoder" in text
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: setattr(m.norm2, "eps", 1e-3), "norm2.eps is 0.001 where torch makes 1e-05"),
+    (lambda m: setattr(m, "activation", torch.tanh), "activation is tanh"),
+    (lambda m: setattr(m, "dropout1", nn.Dropout(0.5)), "dropout1.p is 0.5 where torch makes 0.1"),
+])
+def test_a_transformer_layer_changed_after_construction_is_refused(change, message):
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+    change(layer)
+    with pytest.raises(ImportFailure) as info:
+        convplan.from_module(Wrapped(layer), torch.randn(2, 5, 8))
+    (problem,) = info.value.problems
+    assert problem.node == "body" and message in problem.message, info.value.render()
 
 
 @settings(max_examples=25, deadline=None)

@@ -52,8 +52,8 @@ def _plan_name(name: str) -> str:
 
 
 def _fixed_dims(text: str, root) -> dict:
-    """(input index, dim) -> size, for the plan input's dims a layer's arguments depend on: with them free
-    the weights' shapes would be formulas."""
+    """(input index, dim) -> size, for the plan input's dims a layer's arguments depend on (and those an
+    equality requires to agree with them): with them free the weights' shapes would be formulas."""
     from .. import parse
 
     try:
@@ -61,6 +61,14 @@ def _fixed_dims(text: str, root) -> dict:
     except Exception:  # reported by _check, with the text
         return {}
     free = {str(s) for node in plan.layers for v in node.args.values() for s in _symbols(v)}
+    ties = [{str(s) for s in r.condition.free_symbols} for r in plan.requires if isinstance(r.condition, sympy.Eq)]
+    grown = True
+    while grown:  # a dim a requirement ties to a fixed one is fixed too (a decoder's memory features = d_model)
+        grown = False
+        for tie in ties:
+            if tie & free and not tie <= free:
+                free |= tie
+                grown = True
     out = {}
     for k, node in enumerate(plan.graph.inputs):
         for i, d in enumerate(node.shape):

@@ -26,6 +26,7 @@ from .mapping import (
     RESHAPES,
     Unmapped,
     bind,
+    check_rebuilt,
     function_args,
     inferred_value,
     layer_spec,
@@ -263,6 +264,8 @@ class _Converter:
                 self.values[node] = self._convert(node)
             except Unmapped as exc:
                 self.values[node] = _FAILED
+                if node.op == "call_module":  # its weights are reported here, not again as lost
+                    self.direct.add(f"{self.qualname}.{node.target}" if self.qualname else str(node.target))
                 self.problems.append(Problem(self.qualname, self.cls, str(exc), node.name, _node_line(node)))
             if node.op == "placeholder":
                 names.append(node.name)
@@ -335,6 +338,7 @@ class _Converter:
         if spec is not None:
             args = module_args(module, spec)
             self._check_inferred(module, spec, args, node, target)
+            check_rebuilt(module, spec, args)
             return self._add("layer", spec.name, node, inputs, path=path, args=args)
         if type(module).__module__.startswith("torch."):
             raise Unmapped(f"self.{target} is a {type(module).__name__}, which is not a layer kind convplan knows "
@@ -351,10 +355,14 @@ class _Converter:
             if args[spec.inferred] is not None and _tuple(args[spec.inferred]) == (shape[-1],):
                 args[spec.inferred] = None
             return
-        expected, found = inferred_value(module, spec), spec.infer(shape, args)
-        if _tuple(found) != _tuple(expected):
-            raise Unmapped(f"self.{target} has {spec.inferred}={expected}, but its input {list(shape)} gives "
-                           f"{found}")
+        found = {spec.inferred: spec.infer(shape, args)}
+        if spec.infer_others is not None:  # Bilinear's in2_features: read off its second input
+            found.update(spec.infer_others(tuple(_shape(a) for a in node.args[1:]), args))
+        for name, value in found.items():
+            expected = inferred_value(module, spec, name)
+            if _tuple(value) != _tuple(expected):
+                shapes = ", ".join(str(list(_shape(a))) for a in node.args)
+                raise Unmapped(f"self.{target} has {name}={expected}, but its input ({shapes}) gives {value}")
 
     def _function(self, node: fx.Node) -> int:
         target = node.target
@@ -445,6 +453,12 @@ def _what(node: fx.Node) -> str:
     return f"{prefix}{name}()"
 
 
+def _in_layer(owner: str, layers: set) -> bool:
+    """A layer owns its submodules' weights too (a Transformer layer's attention and norms)."""
+    parts = owner.split(".")
+    return any(".".join(parts[:k]) in layers for k in range(len(parts), 0, -1))
+
+
 def _coverage(model: nn.Module, bodies: dict, calls: dict, problems: list, direct: set) -> None:
     """Every weight of the model must belong to a layer some body calls, once: else the plan would lose it."""
     called: dict[str, int] = {}
@@ -464,9 +478,9 @@ def _coverage(model: nn.Module, bodies: dict, calls: dict, problems: list, direc
                                     "so shared weights cannot be planned"))
     for key in model.state_dict():
         owner = key.rpartition(".")[0]
-        if key in direct:
+        if key in direct or _in_layer(owner, direct):
             continue
-        if owner not in layers:
+        if not _in_layer(owner, layers):
             if any(p.module and (owner == p.module or owner.startswith(p.module + ".")) for p in problems):
                 continue  # inside a module already reported
             m = modules.get(owner)
