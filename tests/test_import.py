@@ -474,3 +474,65 @@ def test_torchvision_resnet18_imports_where_torchvision_loads():
         pytest.skip(f"torchvision cannot build resnet18 here: {exc}")
     text, _ = round_trip(model, torch.randn(1, 3, 64, 64), [(1, 3, 64, 64), (2, 3, 80, 72), (1, 3, 96, 96)])
     assert len([ln for ln in text.splitlines() if ln.strip()]) < 40
+
+
+# -- modules torch.fx cannot trace: read from a run (hooks), judged by torch.export ------------
+
+
+def test_something_with_a_non_traceable_branch_round_trips():
+    """Input checks fx cannot trace (`if x.dim() != 4: raise`, an assert on a size) in the model and in its
+    blocks: torch.export finds one graph at the example, hooks read the submodules' calls, and the plan
+    computes what the model does at three sizes with its weights."""
+    text, _ = round_trip(models.Untraceable(), torch.randn(1, 3, 16, 16),
+                         [(1, 3, 16, 16), (2, 3, 23, 17), (1, 3, 40, 32)])
+    assert "block CheckedConv(" in text and "stage = repeat i in 2:" in text
+
+
+def test_what_a_run_cannot_read_is_reported_at_its_line():
+    with pytest.raises(ImportFailure) as info:
+        convplan.from_module(models.HiddenArithmetic(), torch.randn(1, 3, 8, 8))
+    (problem,) = info.value.problems
+    assert problem.node == "b" and "computes itself" in problem.message
+    line = int(problem.source.rpartition(":")[2])
+    assert "# the line the report names" in Path(models.__file__).read_text().splitlines()[line - 1]
+
+
+def test_a_branch_on_a_size_is_reported_not_imported():
+    with pytest.raises(ImportFailure) as info:
+        convplan.from_module(models.SizeBranch(), torch.randn(1, 3, 16, 16))
+    (problem,) = info.value.problems
+    assert "other submodules at another input size" in problem.message
+    line = int(problem.source.rpartition(":")[2])
+    assert "if x.shape[-1] % 2 == 0" in Path(models.__file__).read_text().splitlines()[line - 1]
+
+
+# -- the same model gives the same text -----------------------------------------------------------
+
+DETERMINISTIC = ["ResNet18", "UNet", "InceptionNet", "SENet", "Untraceable"]
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_importing_twice_gives_the_same_text(name):
+    """The same module twice, and the same architecture built again (other weights): one text."""
+    model = getattr(models, name)().eval()
+    first = convplan.from_module(model, torch.randn(1, 3, 32, 32))
+    assert convplan.from_module(model, torch.randn(1, 3, 32, 32)) == first
+    torch.manual_seed(7)
+    assert convplan.from_module(getattr(models, name)().eval(), torch.randn(1, 3, 32, 32)) == first
+
+
+def test_the_text_does_not_depend_on_the_process():
+    """Other hash seeds (set and dict order of strings) and another import order: the same bytes."""
+    script = ("import sys, torch, convplan, _import_models as m\n"
+              "names = sys.argv[1:]\n"
+              "out = {n: convplan.from_module(getattr(m, n)().eval(), torch.randn(1, 3, 32, 32)) for n in names}\n"
+              "print(repr(sorted(out.items())))\n")
+    runs = []
+    for seed, names in (("1", DETERMINISTIC), ("2", DETERMINISTIC[::-1])):
+        out = subprocess.run([sys.executable, "-c", script, *names], capture_output=True, text=True, timeout=600,
+                             cwd=Path(__file__).resolve().parent,
+                             env={"PYTHONPATH": f"{ROOT}{':'}{Path(__file__).resolve().parent}", "PATH": "",
+                                  "PYTHONHASHSEED": seed})
+        assert out.returncode == 0, out.stderr[-2000:]
+        runs.append(out.stdout)
+    assert runs[0] == runs[1]

@@ -60,6 +60,29 @@ def inferred_value(module: nn.Module, spec: LayerSpec, name: str | None = None):
     return normalise(value, DIMS if name == "normalized_shape" else SIZE)
 
 
+def check_inferred(module: nn.Module, spec: LayerSpec, args: dict, shapes: list, target: str) -> None:
+    """The arguments a plan reads from the inputs (`shapes`, torch's order) must be the module's: else the
+    weights do not fit.  LayerNorm's normalized_shape is written unless it is the input's last dim."""
+    if spec.inferred is None:
+        return
+    if spec.inferred in args:
+        if args[spec.inferred] is not None and _tuple(args[spec.inferred]) == (shapes[0][-1],):
+            args[spec.inferred] = None
+        return
+    found = {spec.inferred: spec.infer(shapes[0], args)}
+    if spec.infer_others is not None:  # Bilinear's in2_features: read off its second input
+        found.update(spec.infer_others(tuple(shapes[1:]), args))
+    for name, value in found.items():
+        expected = inferred_value(module, spec, name)
+        if _tuple(value) != _tuple(expected):
+            shown = ", ".join(str(list(s)) for s in shapes)
+            raise Unmapped(f"self.{target} has {name}={expected}, but its input ({shown}) gives {value}")
+
+
+def _tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
 # -- kinds whose arguments live in their submodules ----------------------------------------
 
 
