@@ -1,6 +1,7 @@
 """`convplan.from_module`: an existing torch.nn.Module as plan text.  The stages are the files:
 
     trace.py      run the model once, trace each user-class module with torch.fx, shapes on fake tensors
+    hooks.py      a module fx cannot trace: read from a run by forward hooks, judged by torch.export
     mapping.py    torch modules and functions -> the registry's layer kinds (non-default arguments) and merges
     fold.py       instances of one class -> one block, with parameters where they differ
     structure.py  a body -> statements: chains, residual/cat/mul blocks, `if` flags, numbered containers
