@@ -128,8 +128,10 @@ class Binder:
                         tuple(a.name for a in spec.args if a.default is REQUIRED))
         bound = self.match(callee, call, call.args, shape, spec)
 
-        def refused(arg: n.Arg) -> None:
-            if arg.name is None:  # Linear(320, 10): torch's order, in_features first
+        def refused(arg: n.Arg, reported: list) -> None:
+            # Linear(320, 10): torch's order, in_features first, where a value of the wrong kind is refused
+            # at the argument itself (a size function failing inside is no question of order)
+            if arg.name is None and reported and reported[-1].code == "E106" and _within(reported[-1].span, arg.span):
                 self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
                                    torch_order_fix(spec, call, self.st.frame.source))
 
@@ -177,18 +179,20 @@ class Binder:
 
     def _coerced(self, args, bound: dict, refused=None) -> dict:
         """Every argument of a layer or an operation: the bound ones coerced by their kind, the others their
-        default.  Each refusal is reported (and `refused` told) before the call is skipped."""
+        default.  Each refusal is reported (and `refused` told, with what was reported) before the call is
+        skipped."""
         values, ok = {}, True
         for a in args:
             if a.name not in bound:
                 values[a.name] = a.default
                 continue
+            before = len(self.diag.diags)
             try:
                 values[a.name] = self.coerce(a, self.values.lower(bound[a.name].value))
             except Skip:
                 ok = False
                 if refused is not None:
-                    refused(bound[a.name])
+                    refused(bound[a.name], self.diag.diags[before:])
         if not ok:
             raise Skip
         return values
@@ -288,6 +292,11 @@ COERCE = {
     STR: Binder._str,
 }
 NONE_ALLOWED = (OPT_INT, OPT_FLOAT, OPT_SIZE, SCALE, BOOL, DIMS)  # kinds whose value may be None
+
+
+def _within(inner, outer) -> bool:
+    return (outer.line, outer.col) <= (inner.line, inner.col) and \
+        (inner.end_line, inner.end_col) <= (outer.end_line, outer.end_col)
 
 
 def _is_none(e) -> bool:

@@ -15,6 +15,7 @@ from torch import nn
 from .errors import Diagnostic, PlanError
 from .graph import Graph, Module, Node, Step
 from .ops import FUNCTIONS, runtime_form
+from .shapes import pyrepr
 
 
 class BlockModule(nn.Module):
@@ -128,8 +129,12 @@ def _step(step: Step, owner: tuple[str, ...], at_hand: list) -> tuple:
     """(node id, op, submodule or parameter path relative to the owner or None, input ids, function arguments,
     unpack)"""
     path = ".".join(step.path[len(owner):]) if step.path else None
-    args = {k: _sized(v, at_hand) for k, v in step.item.args.items()} if step.op not in ("layer", "block", "param") \
-        else {"pair": True} if step.op == "layer" and step.item.spec.state_pair and len(step.inputs) > 1 else {}
+    try:
+        args = {k: _sized(v, at_hand) for k, v in step.item.args.items()} \
+            if step.op not in ("layer", "block", "param") \
+            else {"pair": True} if step.op == "layer" and step.item.spec.state_pair and len(step.inputs) > 1 else {}
+    except Unsized as exc:
+        raise Unsized(exc.value, step.item) from None
     unpack = step.item.unpack if isinstance(step.item, Node) else ()
     return step.out, step.op, path, tuple(step.inputs), args, unpack
 
@@ -152,8 +157,17 @@ def _sized(value, at_hand: list):
         return concrete(value)
     found = runtime_form(value, at_hand)
     if found is None:
-        raise ValueError(f"not a size of the tensors at hand: {value}")
+        raise Unsized(value)
     return Sized(*found)
+
+
+class Unsized(Exception):
+    """An operation's size that no tensor it sees carries (a block's `narrow(2, 0, n)` called with the
+    caller's L): forward could not read it, so building needs its value."""
+
+    def __init__(self, value, node: Node | None = None):
+        super().__init__(f"not a size of the tensors at hand: {value}")
+        self.value, self.node = value, node
 
 
 def _resolve(args: dict, shape_of) -> dict:
@@ -283,6 +297,8 @@ def build_module(plan) -> PlanModule:
         raise PlanError([Diagnostic("E403", message, plan.definition.name_span, plan.filename)], plan.source)
     try:
         return make_tree(plan.graph, plan.name)
+    except Unsized as exc:
+        raise _needs_sizes(plan, exc) from None
     except (RuntimeError, MemoryError) as exc:  # torch's allocator refusing the weights: say so, not a traceback
         if not isinstance(exc, MemoryError) and "alloc" not in str(exc):
             raise
@@ -295,6 +311,20 @@ def build_module(plan) -> PlanModule:
         raise PlanError([Diagnostic("E403", message, plan.definition.name_span, plan.filename,
                                     ("give smaller sizes, or count on the formulas: plan.total_params",))],
                         plan.source) from None
+
+
+def _needs_sizes(plan, exc: Unsized) -> PlanError:
+    """E403 at the operation: the sizes to pass, and why forward cannot read them."""
+    node, names = exc.node, sorted(s.name for s in _symbols(exc.value))
+    where = f"in the block call {node.owner[-1]}" if node.owner else "in the plan"
+    message = (f"building {plan.name} needs a value for {', '.join(names)}: {node.op} ({node.name}) takes "
+               f"{pyrepr(exc.value)}, which no tensor {where} has as a size, so forward cannot read it; pass "
+               f"{', '.join(f'{m}=...' for m in names)}")
+    hint = "or give the block a tensor of that size (an input), so that the module serves every size"
+    if node.file:  # in an imported file, whose text this plan does not hold: point at the plan, name the line
+        message += f" ({node.file}:{node.span.line})"
+    diag = Diagnostic("E403", message, plan.definition.name_span if node.file else node.span, plan.filename, (hint,))
+    return PlanError([diag], plan.source)
 
 
 def _symbols(value):

@@ -8,14 +8,15 @@ padding or width is small and each candidate is checked symbolically, for all si
 
 from __future__ import annotations
 
-import time
-
 import sympy
 
 from .shapes import FloorDiv, equal, pyrepr
 
 SEARCH = (*range(0, 257), *range(-1, -65, -1))
-TIME_BUDGET_S = 0.5  # per unknown; on expiry the search is abandoned (E323), never silently cut short
+# Per unknown, in steps (a step: one node of the two sides evaluated at one sample, or checked symbolically), so
+# that the machine's speed or load never decides E323: ~0.2-0.5 s here.  On expiry the search is abandoned
+# (E323), never silently cut short.
+STEP_BUDGET = 200_000
 SAMPLES = (1, 2, 3, 5, 8, 13, 31, 64, 97)  # sizes at which a candidate is refuted before the symbolic check
 
 
@@ -60,14 +61,22 @@ def _free(pair, unknowns) -> set:
 def _solve_one(have, want, u) -> sympy.Integer:
     if not (have - want).has(FloorDiv):
         return _linear(have, want, u)
-    deadline = time.monotonic() + TIME_BUDGET_S
+    size = _nodes(have) + _nodes(want)
+    spent = 0
     for c in SEARCH:
-        if not _differs(have, want, u, c) and equal(have.xreplace({u: c}), want.xreplace({u: c})):
-            return sympy.Integer(c)
-        if time.monotonic() > deadline:
-            raise SolveError(f"gave up looking for {label(u)} after {TIME_BUDGET_S} s (tried {SEARCH[0]} to {c})",
+        spent += size * len(SAMPLES)  # the refutation at the sample sizes, at most
+        if not _differs(have, want, u, c):
+            spent += size
+            if equal(have.xreplace({u: c}), want.xreplace({u: c})):
+                return sympy.Integer(c)
+        if spent > STEP_BUDGET:
+            raise SolveError(f"gave up looking for {label(u)} after {STEP_BUDGET:,} steps (tried {SEARCH[0]} to {c})",
                              f"write {label(u)} out, or simplify the asserted shape", timed_out=True)
     raise SolveError(f"no integer {label(u)} makes {pyrepr(have)} equal {pyrepr(want)} for every input size")
+
+
+def _nodes(e) -> int:
+    return sum(1 for _ in sympy.preorder_traversal(e))
 
 
 def _differs(have, want, u, c) -> bool:

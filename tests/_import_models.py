@@ -219,3 +219,64 @@ def resnet18(num_classes=1000):
 
 def broken_factory():
     raise ValueError("this factory is broken")
+
+
+class CheckedConv(nn.Module):
+    """A block that checks its input as torchvision's do: fx cannot trace the `if`, a run can read it."""
+
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        if x.dim() != 4 or x.shape[1] != self.conv.in_channels:
+            raise ValueError(f"expected [N, {self.conv.in_channels}, H, W], got {list(x.shape)}")
+        return self.relu(self.bn(self.conv(x)))
+
+
+class Untraceable(nn.Module):
+    """Something with a non-traceable branch (issue 12): its own forward and its blocks' check their input."""
+
+    def __init__(self, classes=5):
+        super().__init__()
+        self.stem = CheckedConv(3, 8)
+        self.stage = nn.Sequential(CheckedConv(8, 16, stride=2), CheckedConv(16, 16))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()  # a functional call between submodules is no submodule a run can see
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        assert x.shape[1] == 3, "RGB input"
+        x = self.stage(self.stem(x))
+        return self.fc(self.flatten(self.pool(x)))
+
+
+class HiddenArithmetic(nn.Module):
+    """Untraceable, and computing between its layers: read from a run, the arithmetic is reported."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 1)
+        self.b = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        if x.dim() != 4:
+            raise ValueError("4-D input")
+        return self.b(self.a(x) * 2)  # the line the report names
+
+
+class SizeBranch(nn.Module):
+    """A branch on a size: the run at the example takes one side; another size the other."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 1)
+        self.down = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        x = self.a(x)
+        if x.shape[-1] % 2 == 0:
+            x = self.down(x)
+        return x

@@ -188,7 +188,7 @@ def test_solve_budget_has_its_own_error(monkeypatch):
 
     text = "plan A:\n    input [N, 4, L]\n    Conv1d(4, kernel_size=5, stride=3, padding=?p) -> [N, 4, (L - 1)//3 + 1]"
     assert convplan.parse(text).unknowns == {"p": 2}  # with time, the search finds it
-    monkeypatch.setattr(convplan.solve, "TIME_BUDGET_S", 0.0)
+    monkeypatch.setattr(convplan.solve, "STEP_BUDGET", 0)
     err = _refused(text)
     assert err.diagnostics[0].code == "E323"
     assert "gave up looking for ?p" in err.diagnostics[0].message

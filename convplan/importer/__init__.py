@@ -1,6 +1,7 @@
 """`convplan.from_module`: an existing torch.nn.Module as plan text.  The stages are the files:
 
     trace.py      run the model once, trace each user-class module with torch.fx, shapes on fake tensors
+    hooks.py      a module fx cannot trace: read from a run by forward hooks, judged by torch.export
     mapping.py    torch modules and functions -> the registry's layer kinds (non-default arguments) and merges
     fold.py       instances of one class -> one block, with parameters where they differ
     structure.py  a body -> statements: chains, residual/cat/mul blocks, `if` flags, numbered containers
@@ -52,8 +53,8 @@ def _plan_name(name: str) -> str:
 
 
 def _fixed_dims(text: str, root) -> dict:
-    """(input index, dim) -> size, for the plan input's dims a layer's arguments depend on: with them free
-    the weights' shapes would be formulas."""
+    """(input index, dim) -> size, for the plan input's dims a layer's arguments depend on (and those an
+    equality requires to agree with them): with them free the weights' shapes would be formulas."""
     from .. import parse
 
     try:
@@ -61,6 +62,14 @@ def _fixed_dims(text: str, root) -> dict:
     except Exception:  # reported by _check, with the text
         return {}
     free = {str(s) for node in plan.layers for v in node.args.values() for s in _symbols(v)}
+    ties = [{str(s) for s in r.condition.free_symbols} for r in plan.requires if isinstance(r.condition, sympy.Eq)]
+    grown = True
+    while grown:  # a dim a requirement ties to a fixed one is fixed too (a decoder's memory features = d_model)
+        grown = False
+        for tie in ties:
+            if tie & free and not tie <= free:
+                free |= tie
+                grown = True
     out = {}
     for k, node in enumerate(plan.graph.inputs):
         for i, d in enumerate(node.shape):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -32,10 +33,13 @@ def layer_spec(module: nn.Module) -> LayerSpec | None:
 def module_args(module: nn.Module, spec: LayerSpec) -> dict:
     """Every argument of the spec, read from the module's attributes and normalised as a plan writes it
     (a tuple of equal sizes as one int, a bias tensor as True).  An attribute torch does not keep (PReLU's
-    `init` only fills the weight, which the state dict carries) takes the registry's default."""
+    `init` only fills the weight, which the state dict carries) takes the registry's default; a kind that
+    keeps its arguments in its submodules (the Transformer layers) is read by its entry in READERS."""
+    reader = READERS.get(spec.name)
+    attrs = reader.args(module) if reader is not None else {}
     args = {}
     for a in spec.args:
-        value = getattr(module, a.name, a.default)
+        value = attrs[a.name] if a.name in attrs else getattr(module, a.name, a.default)
         if a.kind == BOOL and (value is None or isinstance(value, torch.Tensor)):
             value = value is not None  # `bias`: the parameter or None
         args[a.name] = normalise(value, a.kind)
@@ -45,11 +49,105 @@ def module_args(module: nn.Module, spec: LayerSpec) -> dict:
     return args
 
 
-def inferred_value(module: nn.Module, spec: LayerSpec):
-    """The module's value of the argument a plan reads from the input (in_channels, ...), or None."""
-    if spec.inferred is None:
+def inferred_value(module: nn.Module, spec: LayerSpec, name: str | None = None):
+    """The module's value of an argument a plan reads from the input (in_channels, ...; `name`: one of
+    `infer_more`, Bilinear's in2_features), or None."""
+    name = name or spec.inferred
+    if name is None:
         return None
-    return normalise(getattr(module, spec.inferred, None), DIMS if spec.inferred == "normalized_shape" else SIZE)
+    reader = READERS.get(spec.name)
+    value = reader.inferred(module)[name] if reader is not None else getattr(module, name, None)
+    return normalise(value, DIMS if name == "normalized_shape" else SIZE)
+
+
+def check_inferred(module: nn.Module, spec: LayerSpec, args: dict, shapes: list, target: str) -> None:
+    """The arguments a plan reads from the inputs (`shapes`, torch's order) must be the module's: else the
+    weights do not fit.  LayerNorm's normalized_shape is written unless it is the input's last dim."""
+    if spec.inferred is None:
+        return
+    if spec.inferred in args:
+        if args[spec.inferred] is not None and _tuple(args[spec.inferred]) == (shapes[0][-1],):
+            args[spec.inferred] = None
+        return
+    found = {spec.inferred: spec.infer(shapes[0], args)}
+    if spec.infer_others is not None:  # Bilinear's in2_features: read off its second input
+        found.update(spec.infer_others(tuple(shapes[1:]), args))
+    for name, value in found.items():
+        expected = inferred_value(module, spec, name)
+        if _tuple(value) != _tuple(expected):
+            shown = ", ".join(str(list(s)) for s in shapes)
+            raise Unmapped(f"self.{target} has {name}={expected}, but its input ({shown}) gives {value}")
+
+
+def _tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+# -- kinds whose arguments live in their submodules ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Reader:
+    """How to read a kind whose module keeps no attribute per argument: `args` (module -> the arguments it
+    can read), `inferred` (module -> the values a plan reads from the input).  check_rebuilt makes the
+    module again from what was read and compares every submodule, so a module changed after construction
+    (a norm's eps set by hand) is refused instead of imported with other numbers."""
+
+    args: Callable
+    inferred: Callable
+
+
+def _activation(module: nn.Module) -> str:
+    act = module.activation
+    for name, fn in (("relu", F.relu), ("gelu", F.gelu)):
+        if act is fn:
+            return name
+    raise Unmapped(f"its activation is {getattr(act, '__name__', type(act).__name__)}: a plan's "
+                   f"{type(module).__name__} takes activation='relu' or 'gelu' (torch's strings)")
+
+
+def _transformer_args(module: nn.Module) -> dict:
+    attn = module.self_attn
+    return {"nhead": attn.num_heads, "dim_feedforward": module.linear1.out_features,
+            "dropout": float(module.dropout.p), "activation": _activation(module),
+            "layer_norm_eps": float(module.norm1.eps), "batch_first": bool(attn.batch_first),
+            "norm_first": bool(module.norm_first), "bias": module.linear1.bias is not None}
+
+
+READERS = {name: Reader(_transformer_args, lambda m: {"d_model": m.self_attn.embed_dim})
+           for name in ("TransformerEncoderLayer", "TransformerDecoderLayer")}
+
+
+def check_rebuilt(module: nn.Module, spec: LayerSpec, args: dict) -> None:
+    """The module torch makes from `args` (and the inferred values) must be `module`, submodule by submodule
+    (class, public attributes, parameter shapes): else the plan would build another module."""
+    if spec.name not in READERS:
+        return
+    inferred = {n: inferred_value(module, spec, n) for n in (spec.inferred, *spec.infer_more)}
+    again = type(module)(**inferred, **args)
+    mine, theirs = _tree(module), _tree(again)
+    for q in sorted(set(mine) | set(theirs)):
+        a, b = mine.get(q), theirs.get(q)
+        if a is None or b is None:
+            raise Unmapped(f"is not the {spec.name} its arguments make: {q} is "
+                           f"{'missing' if a is None else 'a submodule torch does not make'}")
+        for key in sorted(set(a) | set(b)):
+            if a.get(key, "nothing") != b.get(key, "nothing"):
+                raise Unmapped(f"is not the {spec.name} its arguments make: its {q}.{key} is {a.get(key, 'nothing')} "
+                               f"where torch makes {b.get(key, 'nothing')}")
+
+
+def _tree(module: nn.Module) -> dict:
+    """qualified name -> {the class, each public attribute, each parameter's and buffer's shape} per submodule."""
+    out = {}
+    for q, m in module.named_modules():
+        fields = {"class": type(m).__name__}
+        fields |= {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"
+                   and not isinstance(v, torch.Tensor)}
+        fields |= {f"{k}.shape": tuple(v.shape) for k, v in [*m.named_parameters(recurse=False),
+                                                              *m.named_buffers(recurse=False)]}
+        out[q or "self"] = fields
+    return out
 
 
 def _default(spec: LayerSpec, name: str):

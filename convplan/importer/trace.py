@@ -1,5 +1,6 @@
 """Stage 1: see the model.  One real run records what every submodule is called with; then torch.fx traces
-each module of a user class on its own, its layers and the user-class modules it calls kept as leaves
+each module of a user class on its own (one it cannot trace is read from a run by hooks: hooks.py), its
+layers and the user-class modules it calls kept as leaves
 (`call_module` nodes), plain nn.Sequential containers traced through (their children become numbered
 calls), and `ShapeProp` gives every value's shape at the example input.  Each traced module becomes a
 `Body` of `Op`s (mapping.py names the layer kinds and merges); what does not map is a located `Problem`."""
@@ -18,6 +19,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx._symbolic_trace import PH
 from torch.fx.passes.shape_prop import TensorMetadata, _extract_tensor_metadata
 
+from .hooks import read_by_hooks
 from .ir import Body, ImportFailure, Op, Problem
 from .mapping import (
     ALIASES,
@@ -26,8 +28,9 @@ from .mapping import (
     RESHAPES,
     Unmapped,
     bind,
+    check_inferred,
+    check_rebuilt,
     function_args,
-    inferred_value,
     layer_spec,
     module_args,
     reshape_kind,
@@ -131,7 +134,14 @@ def _trace_one(qualname: str, module: nn.Module, args: tuple, problems: list, kn
     """The module's body.  fx records the Python line of each node only when asked, and that costs more than
     the trace (torch symbolises every stack): a module with a problem is traced again to say where it is."""
     found: list[Problem] = []
-    body = _trace(qualname, module, args, found, False, known, direct)
+    try:
+        body = _trace(qualname, module, args, found, False, known, direct)
+    except _Untraceable as exc:  # read from a run by hooks where torch.export says the run stands for it
+        body, unread = read_by_hooks(qualname, class_key(module), module, args, exc.problem)
+        problems.extend(unread or ([exc.problem] if body is None else []))
+        if body is None:  # its submodules' weights are reported here, not again as lost
+            direct |= {".".join(filter(None, [qualname, q])) for q, _ in module.named_modules() if q}
+        return body
     if any(p.node for p in found):
         found = []
         body = _trace(qualname, module, args, found, True, known, direct)
@@ -146,8 +156,7 @@ def _trace(qualname: str, module: nn.Module, args: tuple, problems: list, locate
         graph = _Tracer(locate).trace(module, concrete_args=_concrete(module, args))
         gm = fx.GraphModule(module, graph)
     except Exception as exc:  # fx refuses control flow on tensors, and so on: the user's line says where
-        problems.append(Problem(qualname, cls, _why(exc), source=_user_line(exc)))
-        return None
+        raise _Untraceable(Problem(qualname, cls, _why(exc), source=_user_line(exc))) from None
     prefix = f"{qualname}." if qualname else ""
     outputs = {t: known[prefix + t] for t in (str(n.target) for n in graph.nodes if n.op == "call_module")
                if prefix + t in known}
@@ -263,6 +272,8 @@ class _Converter:
                 self.values[node] = self._convert(node)
             except Unmapped as exc:
                 self.values[node] = _FAILED
+                if node.op == "call_module":  # its weights are reported here, not again as lost
+                    self.direct.add(f"{self.qualname}.{node.target}" if self.qualname else str(node.target))
                 self.problems.append(Problem(self.qualname, self.cls, str(exc), node.name, _node_line(node)))
             if node.op == "placeholder":
                 names.append(node.name)
@@ -334,27 +345,14 @@ class _Converter:
         spec = layer_spec(module)
         if spec is not None:
             args = module_args(module, spec)
-            self._check_inferred(module, spec, args, node, target)
+            check_inferred(module, spec, args, [_shape(a) for a in node.args], target)
+            check_rebuilt(module, spec, args)
             return self._add("layer", spec.name, node, inputs, path=path, args=args)
         if type(module).__module__.startswith("torch."):
             raise Unmapped(f"self.{target} is a {type(module).__name__}, which is not a layer kind convplan knows "
                            "(the list: docs/layers.md)")
         instance = f"{self.qualname}.{target}" if self.qualname else target
         return self._add("block", class_key(module), node, inputs, path=path, instance=instance)
-
-    def _check_inferred(self, module, spec, args: dict, node: fx.Node, target: str) -> None:
-        """The argument the plan reads from the input must be the module's: else the weights do not fit."""
-        if spec.inferred is None:
-            return
-        shape = _shape(node.args[0])
-        if spec.inferred in args:  # LayerNorm's normalized_shape: written unless it is the input's last dim
-            if args[spec.inferred] is not None and _tuple(args[spec.inferred]) == (shape[-1],):
-                args[spec.inferred] = None
-            return
-        expected, found = inferred_value(module, spec), spec.infer(shape, args)
-        if _tuple(found) != _tuple(expected):
-            raise Unmapped(f"self.{target} has {spec.inferred}={expected}, but its input {list(shape)} gives "
-                           f"{found}")
 
     def _function(self, node: fx.Node) -> int:
         target = node.target
@@ -418,6 +416,14 @@ class _Converter:
         return self._add("layer", kind, node, inputs, args={a.name: full.get(a.name, a.default) for a in spec.args})
 
 
+class _Untraceable(Exception):
+    """torch.fx cannot trace the module's forward: `problem` says why and where."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
 class _Skip(Exception):
     """An operand's node was already reported."""
 
@@ -430,10 +436,6 @@ def _shape(node: fx.Node) -> tuple[int, ...]:
     return tuple(int(d) for d in node.meta["tensor_meta"].shape)
 
 
-def _tuple(value) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
 def _what(node: fx.Node) -> str:
     target = node.target
     if node.op == "call_method":
@@ -443,6 +445,12 @@ def _what(node: fx.Node) -> str:
     prefix = {"torch.nn.functional": "F.", "torch": "torch.", "_operator": "operator.", "operator": "operator."} \
         .get(module, f"{module}." if module and module != "builtins" else "")
     return f"{prefix}{name}()"
+
+
+def _in_layer(owner: str, layers: set) -> bool:
+    """A layer owns its submodules' weights too (a Transformer layer's attention and norms)."""
+    parts = owner.split(".")
+    return any(".".join(parts[:k]) in layers for k in range(len(parts), 0, -1))
 
 
 def _coverage(model: nn.Module, bodies: dict, calls: dict, problems: list, direct: set) -> None:
@@ -464,9 +472,9 @@ def _coverage(model: nn.Module, bodies: dict, calls: dict, problems: list, direc
                                     "so shared weights cannot be planned"))
     for key in model.state_dict():
         owner = key.rpartition(".")[0]
-        if key in direct:
+        if key in direct or _in_layer(owner, direct):
             continue
-        if owner not in layers:
+        if not _in_layer(owner, layers):
             if any(p.module and (owner == p.module or owner.startswith(p.module + ".")) for p in problems):
                 continue  # inside a module already reported
             m = modules.get(owner)

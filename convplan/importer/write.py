@@ -179,12 +179,11 @@ def _lines(header: str, body: Body, params: set, defaults: dict, concrete: dict 
 
 def _dims(shape: tuple, k: int, first_batch, concrete: dict | None) -> list[str]:
     """Symbols for an input's dims: N, C, H, W (L for 3-D, D for depth or features), suffixed from the second
-    input on; at the plan's input (`concrete` given) the channels and what a layer fixes are numbers."""
+    input on; at the plan's input (`concrete` given) what a layer's weights fix is a number."""
     names = RANK_DIMS.get(len(shape), ("N", *(f"D{i}" for i in range(1, len(shape)))))
     out = []
     for i, (name, size) in enumerate(zip(names, shape, strict=True)):
-        if concrete is not None and ((k, i) in concrete or (i == 1 and len(shape) >= 3) or
-                                     (len(shape) <= 2 and i == len(shape) - 1)):
+        if concrete is not None and (k, i) in concrete:
             out.append(str(size))
         elif i == 0 and name == "N" and size == first_batch:
             out.append("N")
