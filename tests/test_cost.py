@@ -48,6 +48,11 @@ def _size_sets(plan) -> list[dict]:
                      for k, v in base.items()}
             if plan.satisfied(sizes) and sizes not in found:
                 found.append(sizes)
+    for step in (1, 15):  # a plan whose sizes are pinned near its smallest (ViT: H//16 == 14): just above it
+        for batch in (1, 8):
+            sizes = {k: v + step if k in SPATIAL else batch if k == "N" else v for k, v in base.items()}
+            if len(found) < 4 and plan.satisfied(sizes) and sizes not in found:
+                found.append(sizes)
     return found or [base]
 
 

@@ -145,7 +145,7 @@ def test_several_outputs_show_every_shape():
     table = convplan.parse(MIXED).summary(N=2, L=5)
     rows = {r.path or r.name: r for r in table.rows}
     assert rows["rnn.1"].output == ((2, 5, 8), ((1, 2, 8), (1, 2, 8))) == rows["rnn"].output
-    assert rows["att.0.attention1"].output == ((2, 5, 16), (2, 5, 5))
+    assert rows["att.0.out"].output == ((2, 5, 16), (2, 5, 5))  # named by its first target, `out`
     assert rows["enc"].output == (2, 5, 16)  # its last statement, the permute back: not its Conv1d's [2, 16, 5]
     assert rows["tail"].output == (2, 5, 16) and rows["tail.1.linear1"].output == (2, 5, 32)  # Early gives `a`
     lines = str(table).splitlines()
