@@ -62,11 +62,7 @@ def assert_equal_to_fvcore(plan, sizes: dict) -> bool:
     return True
 
 
-# vit_b_16 (MultiheadAttention inside a block, its weights unused) came in the same merge as the attention's
-# fvcore rules and does not equal fvcore yet: left to do (issue 10).
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="vit_b_16's attention: fvcore's count differs from the rule (found at the merge)"))
-    if p.stem == "vit_b_16" else p for p in EXAMPLES], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_fvcore_convention_equals_fvcore_on_examples(path):
     plan = convplan.load(path)
     sets = _size_sets(plan)
