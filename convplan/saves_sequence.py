@@ -14,6 +14,7 @@ from __future__ import annotations
 import sympy
 
 from .saves import BYTE, INPUT, INT64, NEW, OPMATH, STATS, Saved, Saves, _prod
+from .shapes import to_expr
 
 # torch's CPU kernels (aten/src/ATen/native/RNN.cpp): a float32 LSTM without projections runs oneDNN's
 # kernel (mkldnn_rnn_layer, one call per layer and direction); every other case runs the cells step by step.
@@ -41,7 +42,8 @@ def bilinear(a, shape, out, other, tied):
 
 def _when(cond) -> sympy.Expr:
     """1 where `cond` holds at the sizes, else 0 (a number where it is decided)."""
-    cond = sympy.sympify(cond)
+    if isinstance(cond, bool):  # decided in Python (never a string: no sympify on anything here)
+        cond = sympy.true if cond else sympy.false
     return sympy.Integer(1) if cond is sympy.true else sympy.Integer(0) if cond is sympy.false else \
         sympy.Piecewise((1, cond), (0, True))
 
@@ -300,12 +302,12 @@ def _onednn_layer(length, n, features, h, bias: bool) -> tuple:
 def _good_ld(dim):
     """oneDNN's get_good_ld for float32: rounded up to 16 elements (64 bytes), 16 more where that is a
     multiple of 256."""
-    ld = sympy.ceiling(sympy.sympify(dim) / 16) * 16
+    ld = sympy.ceiling(to_expr(dim) / 16) * 16
     return ld + 16 * _when(sympy.Eq(sympy.Mod(ld, 256), 0))
 
 
 def _pages(nbytes):
-    return sympy.ceiling(sympy.sympify(nbytes) / 4096) * 4096
+    return sympy.ceiling(to_expr(nbytes) / 4096) * 4096
 
 
 def cell(kind: str):
