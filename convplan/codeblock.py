@@ -92,8 +92,8 @@ class BlockWriter(ValueWriter, OpWriter, RepeatWriter, BranchWriter):
             try:
                 return writer._write()
             except Shifted as exc:
-                key = culprit(writer.ifs, exc.paths)
-                if key is None or absorb.get(key, 0) >= writer.room.get(key, 0):
+                key = culprit(writer.ifs, exc.paths, writer.room, absorb)
+                if key is None:
                     raise Unmergeable(str(exc)) from None
                 absorb[key] = absorb.get(key, 0) + 1
 

@@ -26,12 +26,15 @@ class Shifted(Unmergeable):
         self.paths = paths  # id of a call -> the submodule's name in it
 
 
-def culprit(ifs: list, paths: dict) -> int | None:
-    """The `if` that explains the names: the last one whose branches each name the submodule one way."""
+def culprit(ifs: list, paths: dict, room: dict, absorb: dict) -> int | None:
+    """The `if` whose branches should take one more statement: the last one with statements left to take
+    whose branches each name the submodule one way; else (two `if`s shift the names together) the last
+    one with statements left, so that an earlier `if` takes the later one into its branches in turn."""
+    open_ = [key for key, _, _ in ifs if absorb.get(key, 0) < room.get(key, 0)]
     for key, yes, no in reversed(ifs):
-        if all(len({paths[c] for c in group if c in paths}) <= 1 for group in (yes, no)):
+        if key in open_ and all(len({paths[c] for c in group if c in paths}) <= 1 for group in (yes, no)):
             return key
-    return ifs[-1][0] if ifs else None
+    return open_[-1] if open_ else None
 
 
 class BranchWriter:

@@ -180,6 +180,8 @@ def _pieces(text: str, room: int) -> list[str]:
 
 
 def _render_if(w: Writer, cond, body, orelse, render, is_if, parts, word: str = "if ") -> None:
+    if not body and orelse and isinstance(cond, str) and re.fullmatch(r"[\w.]+", cond):
+        cond, body, orelse = f"not {cond}", orelse, []  # `if not self.use_x:`, not `if ...: pass / else:`
     w.code(word, cond, ":")
     w.depth += 1
     render(w, body) if body else w.line("pass")

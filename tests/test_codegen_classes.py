@@ -260,6 +260,22 @@ def test_an_if_that_shifts_the_automatic_names_still_gives_one_class(text, seed)
         assert not ruff_problems(source), ruff_problems(source) + "\n" + source
 
 
+def test_two_ifs_that_shift_the_names_together_nest_into_one_class():
+    """Found by CI: neither `if` alone explains the names (flag shifts them for one call, width > 2 for
+    another), so the first takes the second into its branches and the second then takes the rest."""
+    text = ("block S0(width, flag=False):\n    input x [N, C, L]\n    if flag:\n        Conv1d(width, kernel_size=1)\n"
+            "    Conv1d(width, kernel_size=1)\n    if width > 2:\n        Conv1d(width, kernel_size=1)\n"
+            "    Conv1d(width, kernel_size=1)\n    Conv1d(width, kernel_size=3)\n"
+            "plan T:\n    input [N, C, L]\n    S0(2)\n    S0(3)\n    S0(2, flag=True)\n")
+    plan = convplan.parse(text, "t.plan")
+    sizes = {"N": 2, "C": 3, "L": 8}
+    source = plan.to_source(**sizes)
+    assert [len(c) for c in check_classes(plan, source).values()] == [1] and "A class per" not in source, source
+    assert "if not self.use_" in source  # the branch no call takes is left out, not written as `pass`
+    same_as_build(plan, source, sizes)
+    same_as_build(plan, source, {"N": 1, "C": 3, "L": 13}, 1)
+
+
 @given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["2", "3", "w"]), st.integers(1, 2)), min_size=2,
                 max_size=4), st.booleans(), st.booleans(), st.integers(0, 2**16))
 @PROPERTY
