@@ -11,8 +11,12 @@ from __future__ import annotations
 import os as _os
 from pathlib import Path as _Path
 
-from .errors import Diagnostic, PlanError, Span
-from .plan import Plan, Result
+from . import nogc as _nogc
+
+with _nogc.held():  # importing sympy makes ~60,000 objects the collector tracks, all kept for the process: collecting
+    # them while they are made only walks them again and again (~25 ms of a `convplan check` process)
+    from .errors import Diagnostic, PlanError, Span
+    from .plan import Plan, Result
 
 __all__ = ["Diagnostic", "Plan", "PlanError", "Result", "Span", "analyse", "analyse_file", "from_module", "load",
            "parse"]

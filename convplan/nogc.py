@@ -10,6 +10,7 @@ square of the plan (0.4 s of 1.8 s at 1000 lines).  The collector runs again aft
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 
@@ -28,3 +29,16 @@ def paused(fn):
             gc.enable()
 
     return run
+
+
+@contextlib.contextmanager
+def held():
+    """The collector off inside the `with` (left as it was found), as `paused` holds it for a function."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
