@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sympy
 
 from .pysource import Brackets, Ops
-from .shapes import equal, equal_condition, pyrepr
+from .shapes import equal, equal_condition, pyrepr, total
 from .show import show_shape
 
 
@@ -110,7 +110,7 @@ def cat_rule(shapes, args):
             except MergeError as exc:  # cat(a) joins along dim 0, as torch.cat: dim=1 was probably meant
                 raise MergeError(exc.message, _other_dim_hint(shapes, d, args["dim"])) from None
     out = list(shapes[0])
-    out[d] = sympy.Add(*(s[d] for s in shapes))
+    out[d] = total(s[d] for s in shapes)  # channels are numbers: summed without Add.flatten
     return tuple(out), conds
 
 

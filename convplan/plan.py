@@ -12,7 +12,7 @@ from .check import Checked, Requirement, check
 from .errors import Diagnostic, PlanError
 from .graph import Node, show_call
 from .requirements import smallest_sizes
-from .shapes import dim, holds
+from .shapes import dim, holds, total
 from .show import json_value, show_shape
 
 
@@ -90,7 +90,7 @@ class Plan:
     @property
     def total_params(self) -> sympy.Expr:
         """The parameter count of the whole plan, a formula of its sizes (`plan.evaluate(...)` gives a number)."""
-        return sympy.Add(*(node.params for node in self.graph.nodes))  # layers and learnable tensors
+        return total(node.params for node in self.graph.nodes)  # layers and learnable tensors
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:

@@ -495,6 +495,39 @@ def test_offset_is_sympys_sum(e, c):
     assert type(fast) is type(general)
 
 
+# an integer times a symbol or FloorDiv: a Linear's count, 64*(L//2) (offset's Add.flatten shortcut)
+_products = st.builds(lambda k, m: k * m, st.integers(-64, 64).filter(lambda k: k not in (0, 1)),
+                      st.one_of(st.sampled_from(SYMBOLS), chain_terms.map(lambda e: e.as_coeff_Add()[1])))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_products, st.builds(lambda t, c: t + c, _products, st.integers(-50, 50))),
+       st.one_of(st.integers(-10**20, 10**20), st.integers(-5, 5).map(sympy.Integer)))
+def test_offset_of_a_product_is_sympys_sum(e, c):
+    _same(shapes.offset(e, c), e + c)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.integers(-10**6, 10**6).map(sympy.Integer), _products, affine, chain_terms,
+                          st.sampled_from(SYMBOLS)), max_size=8))
+def test_total_is_sympys_add(terms):
+    """A plan's parameter count and cat's channels: sympy.Add of the terms, its numbers summed first."""
+    _same(shapes.total(terms), sympy.Add(*terms))
+
+
+def test_total_and_offset_keep_off_add_flatten(monkeypatch):
+    """Counts of numbers and `k*(L//2) + k` never reach Add.flatten (whose first call imports sympy.tensor.tensor,
+    ~20 ms of a check process): a count that did would fail here."""
+    def refuse(seq):
+        raise AssertionError(f"Add.flatten({seq})")
+
+    monkeypatch.setattr(sympy.Add, "flatten", refuse)
+    count = shapes.offset(32 * floordiv(L, 2) * 2, 2)
+    assert shapes.total([sympy.Integer(128), sympy.Integer(0), count]) is not None
+    assert shapes.total([sympy.Integer(3), sympy.Integer(4)]) == 7
+    assert shapes.offset(mod(L, 2), -1) is not None
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS),
                  st.builds(lambda x: x / 2 + 1, st.sampled_from(SYMBOLS)),

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from ..shapes import at_least, mod, pyrepr, to_expr
+from ..shapes import at_least, mod, offset, pyrepr, to_expr
 
 REQUIRED = object()  # marks an argument without a default
 
@@ -230,7 +230,7 @@ class RuleContext:
         s, hi, ext = to_expr(s), to_expr(hi), to_expr(ext)
         if not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi or not x.free_symbols:
             return  # (free_symbols last: it walks the whole of x)
-        short = mod(m, s) - hi
+        short = offset(mod(m, s), -int(hi))  # without Add.flatten (tested equal)
         # A number where x's form fixes the residue (x = 2*H); else it runs through every residue as x grows
         # and so is never decided (sympy's own try is slow): compared unevaluated.
         dropped = sympy.Gt(short, 0) if short.is_Number else sympy.Gt(short, 0, evaluate=False)

@@ -43,4 +43,5 @@ from .sums import (  # noqa: F401
     LONG_SUM,
     numbers_below,
     offset,
+    total,
 )

@@ -231,8 +231,8 @@ def _monomial(t) -> bool:
 
 
 def _plus(t, c: int):
-    """``t + c`` for a symbol, FloorDiv or IntMod ``t``: what sympy.Add gives (the number first), built
-    without Add.flatten and sympy's cache (tested equal)."""
+    """``t + c`` for a symbol, FloorDiv or IntMod ``t`` (or an integer times one): what sympy.Add gives (the
+    number first), built without Add.flatten and sympy's cache (tested equal)."""
     return sympy.Add._from_args((sympy.Integer(c), t), True) if c else t
 
 
