@@ -13,8 +13,8 @@ from pathlib import Path as _Path
 
 from . import nogc as _nogc
 
-with _nogc.held():  # importing sympy makes ~60,000 objects the collector tracks, all kept for the process: collecting
-    # them while they are made only walks them again and again (~25 ms of a `convplan check` process)
+with _nogc.held(aged=True):  # importing sympy makes ~60,000 objects the collector tracks, kept for the process:
+    # collecting while they are made, or after while they are young, only walks them again and again
     from .errors import Diagnostic, PlanError, Span
     from .plan import Plan, Result
 

@@ -19,7 +19,6 @@ offsets of the first and last token the rule consumed, anonymous ones (brackets,
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -81,6 +80,8 @@ def tables(lark) -> Tables:
         # Lark's keys are grammar Tokens, whose __eq__ is Python code: plain str keys hash and compare in C
         actions[state] = {str(sym): arg if action is Shift else _reduction(arg, index[arg])
                           for sym, (action, arg) in row.items()}
+    import json  # here: a check reads the shipped tables and never gets here
+
     contextual = lark.parser.lexer.lexer
     specs, by_state, seen = [], {}, {}
     for state, lexer in contextual.lexers.items():

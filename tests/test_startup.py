@@ -6,6 +6,8 @@ everything."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,69 @@ def test_subclasses_with_the_same_fields_are_not_equal():
 def test_the_command_lines_choices_are_the_passes_names():
     assert cli.CONVENTIONS == tuple(sorted(cost.CONVENTIONS))
     assert cli.DTYPES == tuple(sorted(memory.DTYPE_BYTES))
+
+
+# -- the process: what it imports, when the collector runs ---------------------------------------------------------
+
+# The examples whose check builds no sum of symbols (their parameter counts are numbers, or a number plus one
+# product): sympy's first Add.flatten imports sympy.tensor.tensor (~20 ms), and none of these reaches it.
+WITHOUT_SUMS = ["alexnet", "cnn1d", "conv3d", "conv_length", "convnext_tiny", "inception", "mobilenet_se",
+                "mobilenet_v2", "notebook_conv1d", "resnet18", "shufflenet_v2", "two_tower", "vgg11"]
+NOT_FOR_A_CHECK = ["sympy.tensor.tensor", "json", "lark", "convplan.cost", "convplan.cost_fvcore",
+                   "convplan.cost_ptflops", "convplan.memory"]
+
+
+def _python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_check_imports_only_what_it_needs():
+    files = [f"examples/{name}.plan" for name in WITHOUT_SUMS]
+    out = _python("import contextlib, io, sys\nfrom convplan.cli import main\n"
+                  f"for path in {files!r}:\n"
+                  "    with contextlib.redirect_stdout(io.StringIO()) as text, \\\n"
+                  "            contextlib.redirect_stderr(io.StringIO()):\n"
+                  "        assert main(['check', path]) == 0, path\n"
+                  "    assert 'total params:' in text.getvalue(), path\n"
+                  f"    print(path, sorted(m for m in {NOT_FOR_A_CHECK!r} if m in sys.modules))\n")
+    assert out.splitlines() == [f"{path} []" for path in files]
+
+
+def test_the_probe_sees_those_imports():
+    # the test above would pass vacuously if a check could not load them: --json needs json, a sum of two
+    # symbols Add.flatten (and so sympy.tensor.tensor), cost the cost pass
+    out = _python("import contextlib, io, sys\nfrom convplan.cli import main\n"
+                  "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+                  "    main(['check', '--json', 'examples/unet.plan'])\n"
+                  "    main(['cost', 'examples/cnn1d.plan'])\n"
+                  f"print(sorted(m for m in {NOT_FOR_A_CHECK!r} if m in sys.modules))\n")
+    assert out.strip() == str(sorted(set(NOT_FOR_A_CHECK) - {"lark", "convplan.memory"}))
+
+
+def test_importing_convplan_collects_nothing_and_leaves_the_collector_on():
+    """sympy's objects are made with the collector off and left in the oldest generation: no collection
+    during the import, none at once after it (the young generation is empty), the collector on again."""
+    out = _python("import gc\nstarts = []\n"
+                  "gc.callbacks.append(lambda phase, info: starts.append(info) if phase == 'start' else None)\n"
+                  "import convplan\nyoung, middle, _ = gc.get_count()\n"
+                  "print(len(starts), young < 50, middle, gc.isenabled(), gc.get_freeze_count())\n")
+    assert out.split() == ["0", "True", "0", "True", "0"]
+
+
+def test_importing_convplan_leaves_a_collector_turned_off_off():
+    assert _python("import gc\ngc.disable()\nimport convplan\nprint(gc.isenabled())\n").strip() == "False"
+
+
+@pytest.mark.parametrize("argv, frozen", [(None, True), (["check", "examples/cnn1d.plan"], False)],
+                         ids=["the process's own command line", "main(argv)"])
+def test_the_command_line_freezes_the_imports_before_exit_and_main_argv_does_not(argv, frozen):
+    """The interpreter's collections at exit would walk sympy's ~60,000 objects: the process's own run freezes
+    them (gc.freeze); a caller of main(argv), as these tests are, keeps its collector as it was."""
+    out = _python("import contextlib, gc, io, sys\nfrom convplan.cli import main\n"
+                  "sys.argv = ['convplan', 'check', 'examples/cnn1d.plan']\n"
+                  "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+                  f"    rc = main({argv!r})\n"
+                  "print(rc, gc.get_freeze_count() > 50000, gc.isenabled())\n")
+    assert out.split() == ["0", str(frozen), "True"]

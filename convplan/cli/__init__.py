@@ -15,9 +15,7 @@ import gc
 import sys
 
 from .. import __version__
-from ..cost import CONVENTIONS
 from ..errors import PlanError
-from ..memory import DTYPE_BYTES
 from .commands import (
     cmd_check,
     cmd_codegen,
@@ -32,6 +30,11 @@ from .commands import (
 )
 from .inputs import UsageError, _bytes, _load, _output, _sizes, _sources
 from .output import Output, use_color
+
+# The choices of --convention and --dtype: cost.CONVENTIONS and memory.DTYPE_BYTES name them (a test checks these
+# are theirs, sorted), written out so that a check does not import the cost and memory passes.
+CONVENTIONS = ("flopcounter", "fvcore", "macs", "ptflops")
+DTYPES = ("bfloat16", "float16", "float32", "float64", "float8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,16 +137,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="runs estimated above this (weights and live values; e.g. 4GB, 500MB) check shapes on "
                    "torch's meta device instead of allocating (default 1GB)")
     p = _command(sub, "cost", cmd_cost, "the forward pass's cost per layer, as formulas (or numbers with --set)")
-    p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
+    p.add_argument("--convention", choices=CONVENTIONS, default="macs",
                    help="what to count: macs (multiply-accumulates with the weights, the default), flopcounter "
                    "(what torch's FlopCounterMode reports), fvcore (what fvcore's FlopCountAnalysis reports) or "
                    "ptflops (what ptflops' get_model_complexity_info reports)")
     p.add_argument("--compare", action="store_true", help="every convention side by side, by layer kind")
     p = _command(sub, "summary", cmd_summary, "one table, nested as the built module: each layer's output, "
                  "params, cost, activation bytes and receptive field (numbers with --set)")
-    p.add_argument("--convention", choices=sorted(CONVENTIONS), default="macs",
+    p.add_argument("--convention", choices=CONVENTIONS, default="macs",
                    help="what the cost column counts (as `convplan cost --convention`; default macs)")
-    p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32",
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="the activations' element type (default float32)")
     p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
                  "shape (numbers with --set)", json=False, several=False)

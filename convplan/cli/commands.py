@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..cost import CONVENTIONS
 from ..errors import PlanError, did_you_mean, paint
 from .inputs import STDIN, UsageError, _read, _refuse_overwriting_a_plan, _sources
 from .output import Output, _columns, _number, _shown, _signed, render_table, use_color
@@ -150,6 +149,8 @@ def cmd_cost(args, sizes, plan, out: Output) -> int:
     nodes = {node.name: node for node in plan.graph.nodes}
     rows = [("line", "name", "layer", cost.convention)]
     rows += [(str(nodes[name].line), name, nodes[name].kind, _shown(value)) for name, value in cost.by_layer.items()]
+    from ..cost import CONVENTIONS  # here: a check does not import the cost pass
+
     lines = [f"plan {plan.name}  ({plan.filename}): {cost.convention}, {CONVENTIONS[cost.convention].counts}",
              *_columns(rows), f"total: {_shown(cost.total)}"]
     if cost.uncounted:
@@ -188,6 +189,8 @@ def _compare(plan) -> dict:
 
 
 def _compare_table(plan, found: dict) -> str:
+    from ..cost import CONVENTIONS
+
     names = sorted(CONVENTIONS)
     table = [("kind", *names)] + [(r["kind"], *("not counted" if r[c] is None else _shown(r[c]) for c in names))
                                   for r in found["by_kind"]]

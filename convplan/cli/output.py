@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -49,6 +48,8 @@ class Output:
     def finish(self) -> None:
         if not self.as_json or not self.objects:
             return
+        import json  # here: a check without --json does not import it
+
         if len(self.objects) == 1:
             print(json.dumps(self.objects[0], indent=2))
         else:
