@@ -146,3 +146,26 @@ def test_the_command_line_freezes_the_imports_before_exit_and_main_argv_does_not
                   f"    rc = main({argv!r})\n"
                   "print(rc, gc.get_freeze_count() > 50000, gc.isenabled())\n")
     assert out.split() == ["0", str(frozen), "True"]
+
+
+def test_lexers_are_compiled_when_first_met_and_one_that_does_not_compile_stops_the_fast_path():
+    import copy
+
+    from convplan import _grammar_tables as shipped
+    from convplan import lalr
+
+    t = lalr.from_data(shipped.LALR)
+    assert t is not None and len(t.lexers.specs) > 30 and not any(t.lexers._compiled)  # none compiled yet
+    state = next(iter(t.lexers.by_state))
+    regex, keywords = t.lexers[state]
+    pattern, flags, words = t.lexers.specs[t.lexers.by_state[state]]
+    assert regex.pattern == pattern and regex.flags & flags == flags and keywords == words
+    assert sum(c is not None for c in t.lexers._compiled) == 1 and t.lexers[state][0] is regex
+    with pytest.raises(KeyError):
+        t.lexers[10**6]  # a state without a lexer
+    broken = copy.deepcopy(shipped.LALR)
+    for spec in broken["specs"]:
+        spec[0] = "(" + spec[0]  # a pattern this Python's re refuses: Lark parses instead
+    t = lalr.from_data(broken)
+    with pytest.raises(lalr.Bail):
+        t.lexers[state]
