@@ -536,16 +536,20 @@ def network(name: str, depth: int | None = None) -> Network:
 def after_imports() -> None:
     """What `after imports` excludes from a timed first plan, all of it counted in the process row instead:
     the imports (sympy; convplan and every module a check imports lazily), loading the parser
-    (parser._tables: the LALR tables shipped in _grammar_tables.py, their lexer regexes compiled and the node
-    builders' reducers made, ~8 to 12 ms; Lark itself is not imported by a plan without syntax errors), and
-    sympy's one-time lazy import of sympy.tensor.tensor on the first Add of a symbol (~20 to 80 ms).  No plan
-    is parsed: every cache of convplan and sympy is as empty as in a fresh `convplan check`."""
+    (parser._tables: the LALR tables shipped in _grammar_tables.py, all their lexer regexes compiled, as a
+    process compiles those its plans meet, and the node builders' reducers made, ~8 to 12 ms; Lark itself is
+    not imported by a plan without syntax errors), and sympy's one-time lazy import of sympy.tensor.tensor on
+    the first Add.flatten (~20 to 80 ms; a check whose sums are all of a number and one term never pays it).
+    No plan is parsed: every cache of convplan and sympy is as empty as in a fresh `convplan check`."""
     for module in ("check", "imports", "lalr", "parser"):
         importlib.import_module(f"convplan.{module}")
     try:
-        parser._tables()
+        tables = parser._tables()
     except TypeError:  # a tree from before the shipped LALR tables: _tables(lark)
-        parser._tables(parser._lark())
+        tables = parser._tables(parser._lark())
+    lexers = getattr(tables, "lexers", {})
+    for state in getattr(lexers, "by_state", ()):  # compiled when first met since session 7: all of them here
+        lexers[state]
     sympy.Symbol("x") + 1
 
 
