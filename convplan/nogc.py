@@ -36,7 +36,8 @@ def held(aged: bool = False):
     """The collector off inside the `with` (left as it was found), as `paused` holds it for a function.
 
     `aged`: on leaving, every object moves to the oldest generation uncollected (gc.freeze, then
-    gc.unfreeze: both only splice lists).  For the package's import, whose ~60,000 objects (sympy's) live as
+    gc.unfreeze: both only splice lists; a caller's young objects too, aged as collections would have aged
+    them).  For the package's import, whose ~60,000 objects (sympy's) live as
     long as the process: left young, the first collection after would walk them all (~20 ms), and the
     next ones again as they age; old, only a full collection walks them (rare: Python runs one when the
     objects that aged since the last one reach a quarter of the old ones)."""
