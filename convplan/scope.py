@@ -10,7 +10,8 @@ from __future__ import annotations
 import builtins
 import keyword
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 
 from . import nodes as n
 from .errors import Collector, Diagnostic, Span
@@ -244,6 +245,32 @@ class Made:
     sym: object = None
 
 
+def _node_defaults() -> dict:
+    """Node's fields in declaration order, each with its default (None for those without one; `args` and
+    `meta`, whose defaults are new dicts, are filled per node)."""
+    return {f.name: None if f.default is MISSING else f.default for f in dataclass_fields(Node)}
+
+
+_NODE_DEFAULTS = _node_defaults()
+
+
+def new_node(id: int, op: str, name: str, inputs: tuple, shape: tuple, span: Span, fields: dict,
+             _new=object.__new__, _defaults=_NODE_DEFAULTS) -> Node:
+    """`Node(id, op, name, inputs, shape, span, **fields)` without the frozen dataclass's __init__ (an
+    object.__setattr__ for each of its 16 fields: three times the time), as the walker makes one per layer.
+    The same object in every respect: equal, same fields in the same order, same repr (tests/test_nodes_fast.py)."""
+    node = _new(Node)
+    d = node.__dict__
+    d.update(_defaults)
+    d.update(fields)
+    d["id"], d["op"], d["name"], d["inputs"], d["shape"], d["span"] = id, op, name, inputs, shape, span
+    if "args" not in fields:
+        d["args"] = {}
+    if "meta" not in fields:
+        d["meta"] = {}
+    return node
+
+
 class State:
     """One check of one plan: the diagnostics, the nodes made so far, the names taken, the sizes and
     parameters, the `?` unknowns and the conditions found.  Every part of the check stage reads and
@@ -357,7 +384,7 @@ class State:
         owner are read from the frames.  Built once: a second construction (dataclasses.replace) was ~10 % of
         checking a stack of layers."""
         fields.update(self._placement(op, name, span))
-        return self._append(Node(len(self.nodes), op, name, inputs, shape, span, **fields))
+        return self._append(new_node(len(self.nodes), op, name, inputs, shape, span, fields))
 
     def _placement(self, op: str, name: str, span: Span) -> dict:
         """The fields of a node made now that say where it is: scope, file, path and owner."""

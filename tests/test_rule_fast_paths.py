@@ -221,3 +221,13 @@ def _batch_norm_agrees(nd, shape, running):
         general = _rule_result(spec, shape, args)
     assert fast == general
     assert [str(x) for x in fast] == [str(x) for x in general]
+
+
+# -- a condition comparing two numbers (`stride != 1`) is decided with Python ints -------------------------------
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(-5, 5), st.integers(-5, 5), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+def test_whole_number_comparisons_equal_sympys(a, b, op):
+    text = f"plan P(a={a}, b={b}):\n    input [N, 4]\n    if a {op} b:\n        Linear(8)\n"
+    plan = convplan.parse(text)
+    assert (len(plan.layers) == 1) == bool(sympy.Rel(sympy.Integer(a), sympy.Integer(b), op))

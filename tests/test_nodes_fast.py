@@ -1,0 +1,42 @@
+"""scope.new_node makes a graph Node without the frozen dataclass's __init__: the same node in every respect."""
+
+from dataclasses import FrozenInstanceError, asdict
+
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convplan import scope
+from convplan.errors import Span
+from convplan.graph import Node
+
+NAMES = st.text("abcxyz_", min_size=1, max_size=6)
+OPTIONAL = {  # every field new_node's callers pass (scope._placement's and the walker's), with values of its type
+    "kind": NAMES, "args": st.dictionaries(NAMES, st.integers(0, 9), max_size=3),
+    "given": st.lists(NAMES, max_size=3).map(tuple), "file": NAMES,
+    "path": st.lists(NAMES, max_size=3).map(tuple), "owner": st.lists(NAMES, max_size=2).map(tuple),
+    "written": st.lists(st.tuples(NAMES, NAMES), max_size=2).map(tuple),
+    "scope": st.lists(st.tuples(NAMES, NAMES), max_size=2).map(tuple),
+    "unpack": st.lists(st.integers(0, 9), max_size=2).map(tuple),
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**4), st.sampled_from(["input", "layer", "add", "item"]), NAMES,
+       st.lists(st.integers(0, 99), max_size=3).map(tuple),
+       st.lists(st.integers(1, 64).map(sympy.Integer), min_size=1, max_size=4).map(tuple),
+       st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)),
+       st.fixed_dictionaries({}, optional=OPTIONAL))
+def test_made_nodes_equal_built_ones(id, op, name, inputs, shape, span, fields):
+    made = scope.new_node(id, op, name, inputs, shape, span, dict(fields))
+    built = Node(id, op, name, inputs, shape, span, **fields)
+    assert type(made) is Node and made == built
+    if op in ("input", "item"):  # (a layer's or merge's repr reads the registry: a real call, not these fields)
+        assert repr(made) == repr(built)
+    assert list(vars(made)) == list(vars(built)) and asdict(made) == asdict(built)
+    assert made.meta == {} and made.meta is not built.meta
+    if "args" not in fields:  # a dict of its own, as default_factory gives
+        assert made.args == {} and made.args is not scope.new_node(id, op, name, inputs, shape, span, {}).args
+    with pytest.raises(FrozenInstanceError):
+        made.name = "other"
