@@ -26,7 +26,7 @@ from .layers import REGISTRY
 from .merges import MERGES, MergeError
 from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
 from .ops import OPS
-from .scope import Abort, Frame, Made, Skip, State, Tensor, check_name
+from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made
 from .shapes import at_least, dim, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
@@ -143,7 +143,7 @@ class Walker:
         self.handlers[type(stmt)](stmt)
         frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
         if frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
-            st.trace.append(Made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
+            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
 
     def bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -453,10 +453,10 @@ class Walker:
         source = inputs[0]
         node = self.layers.node(stmt, self.st.nodes[source.id], tuple(self.st.nodes[t.id] for t in inputs[1:]))
         spec = node.spec
-        made = [node.id, *(i for i in range(node.id + 1, len(self.st.nodes)))]  # and its other outputs
+        made = [node.id, *range(node.id + 1, len(self.st.nodes))]  # and its other outputs
         self.st.layout(made, [source.id], spec.aliases_input or node.args.get("inplace") is True,
                        reorders=spec.name == "Permute", contiguous=spec.name in MAKES_CONTIGUOUS)
-        return Tensor(node.id, any(t.tainted for t in inputs))
+        return Tensor(node.id, inputs[0].tainted if len(inputs) == 1 else any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
 
@@ -508,7 +508,7 @@ class Walker:
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
         made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
         self.st.layout([made.id], [t.id for t in inputs], aliases=False)
-        return replace(made, tainted=tainted)
+        return Tensor(made.id, tainted)
 
 
 def _leaf_ids(unpack: tuple) -> list[int]:

@@ -1,4 +1,5 @@
-"""scope.new_node makes a graph Node without the frozen dataclass's __init__: the same node in every respect."""
+"""scope.new_node and new_made make a graph Node and a statement's record without the frozen dataclass's __init__:
+the same object in every respect."""
 
 from dataclasses import FrozenInstanceError, asdict
 
@@ -40,3 +41,15 @@ def test_made_nodes_equal_built_ones(id, op, name, inputs, shape, span, fields):
         assert made.args == {} and made.args is not scope.new_node(id, op, name, inputs, shape, span, {}).args
     with pytest.raises(FrozenInstanceError):
         made.name = "other"
+
+
+@settings(max_examples=50, deadline=None)
+@given(NAMES, st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)), st.integers(0, 99), st.integers(0, 99),
+       st.one_of(st.none(), st.integers(0, 99)))
+def test_made_records_equal_built_ones(file, span, start, end, result):
+    """scope.new_made, the walker's record of what a statement made, without the dataclass's __init__."""
+    made, built = scope.new_made(file, span, start, end, result), scope.Made(file, span, start, end, result)
+    assert type(made) is scope.Made and made == built and repr(made) == repr(built) and hash(made) == hash(built)
+    assert list(vars(made)) == list(vars(built))
+    with pytest.raises(FrozenInstanceError):
+        made.start = 1
