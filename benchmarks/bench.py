@@ -540,7 +540,7 @@ def after_imports() -> None:
     builders' reducers made, ~8 to 12 ms; Lark itself is not imported by a plan without syntax errors), and
     sympy's one-time lazy import of sympy.tensor.tensor on the first Add of a symbol (~20 to 80 ms).  No plan
     is parsed: every cache of convplan and sympy is as empty as in a fresh `convplan check`."""
-    for module in ("check", "imports", "lalr", "parser"):
+    for module in ("check", "imports", "lalr", "parser", "sizes"):  # sizes: convplan.parse checks its **sizes
         importlib.import_module(f"convplan.{module}")
     try:
         parser._tables()
