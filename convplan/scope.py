@@ -402,16 +402,19 @@ class State:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", span)
             raise Abort
         fields: dict = {}
-        scope = tuple(self._scope())
-        if scope:
-            fields["scope"] = scope
-        if self.frame.file != self.diag.file:
-            fields["file"] = self.frame.file
+        frames = self.diag.frames
+        frame = frames[-1]  # self.frame, read once: this runs for every node
+        if len(frames) > 1 or frame.block is not None or len(frame.containers) > 1:  # else _scope() gives none
+            scope = tuple(self._scope())
+            if scope:
+                fields["scope"] = scope
+        if frame.file != self.diag.file:
+            fields["file"] = frame.file
         if op == "layer":
             fields["path"], fields["owner"] = self.place(name, span)
             self.tree.append(len(self.nodes))
         else:  # a function, an item of several outputs, or a parameter (its path is set by add_param)
-            fields["owner"] = self.frame.containers[0].path
+            fields["owner"] = frame.containers[0].path
         return fields
 
     def _append(self, node: Node) -> Tensor:

@@ -313,21 +313,22 @@ class Walker:
     # -- calls -----------------------------------------------------------------------------
 
     def _call(self, stmt: n.Layer) -> None:
-        call = stmt.call
-        src = self.frame.namespace.get(call.name)
+        call, frame = stmt.call, self.st.diag.frames[-1]  # self.frame, read once: this runs for every layer
+        namespace = frame.namespace
+        src = namespace.get(call.name)
         if src is not None and isinstance(src.definition, n.FunctionDef):
             return self._function_stmt(stmt)
-        inputs, rest = self._tensor_args(call)
+        inputs, rest = self._tensor_args(call, frame.names)
         if call.name in OPS:
             outs = self.ops.call(stmt, self.with_current(inputs, OPS[call.name].tensors, call), rest)
             return self._bind_outputs(stmt, outs)
-        if call.name == PARAMETER and call.name not in self.frame.namespace:
+        if call.name == PARAMETER and call.name not in namespace:
             if inputs:
                 self.diag.error("E242", "Parameter takes no tensor", call.span)
                 raise Skip
             self.bind(stmt.target, self.ops.parameter(stmt, rest), stmt.target_span)
             return None  # the chain goes on from the tensor before it
-        if stmt.targets is not None and (call.name in MERGES or call.name in self.frame.namespace):
+        if stmt.targets is not None and (call.name in MERGES or call.name in namespace):
             self.diag.error("E246", f"{call.name} gives one tensor, but the statement names "
                             f"{len(stmt.targets.names())}", stmt.targets.span)
             raise Skip
@@ -344,13 +345,13 @@ class Walker:
         else:
             if len(rest) != len(call.args):
                 stmt = replace(stmt, call=replace(call, args=rest))
-            if call.name in self.frame.namespace:
+            if src is not None:  # a block (a def returned above)
                 out = self.blocks.call(stmt, inputs)
             else:
                 out = self._layer_call(stmt, inputs)
         if stmt.target is not None:
             self.bind(stmt.target, out, stmt.target_span or stmt.span)
-        self.frame.current = out
+        frame.current = out
 
     def _function_stmt(self, stmt: n.Layer) -> None:
         """`c = make_divisible(v, 8)` parses as a layer call: a def's value is a number, named like one."""
@@ -386,11 +387,10 @@ class Walker:
                 self.bind(name.id, out, name.span)
         self.frame.current = outs[0]
 
-    def _tensor_args(self, call: n.Call):
+    def _tensor_args(self, call: n.Call, names: dict):
         """The call's leading positional arguments that name tensors, and the other arguments.  A pair of
-        tensors is one argument of a kind that takes its state so (LSTM's `(h0, c0)`)."""
+        tensors is one argument of a kind that takes its state so (LSTM's `(h0, c0)`).  `names`: the frame's."""
         tensors = []
-        names = self.frame.names
         for i, arg in enumerate(call.args):
             if self._pair(call, arg, tensors):
                 tensors += [names[item.id] for item in arg.value.items]
