@@ -1,4 +1,5 @@
-"""scope.new_node and new_made make a graph Node and a statement's record without the frozen dataclass's __init__:
+"""scope.new_node and new_made make a graph Node and a statement's record, nodebuilders' makers the syntax nodes of a
+layer line, without the frozen dataclass's __init__:
 the same object in every respect."""
 
 from dataclasses import FrozenInstanceError, asdict
@@ -53,3 +54,24 @@ def test_made_records_equal_built_ones(file, span, start, end, result):
     assert list(vars(made)) == list(vars(built))
     with pytest.raises(FrozenInstanceError):
         made.start = 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10**6), NAMES, st.one_of(st.none(), NAMES),
+       st.lists(st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)), min_size=3, max_size=3))
+def test_syntax_nodes_made_equal_built_ones(value, name, keyword, spans):
+    """nodebuilders' makers of the nodes a layer line holds (Num, Arg, Call, Layer), without __init__."""
+    from convplan import nodebuilders as nb
+    from convplan import nodes as n
+
+    a, b, c = spans
+    pairs = [(nb.new_num(value, a), n.Num(value, a)), (nb.new_arg(keyword, n.Num(value, a), b),
+                                                      n.Arg(keyword, n.Num(value, a), b))]
+    args = (pairs[1][1],)
+    pairs.append((nb.new_call(name, args, c, a), n.Call(name, args, c, a)))
+    pairs.append((nb.new_layer(pairs[2][1], None, b), n.Layer(pairs[2][1], None, b)))
+    for made, built in pairs:
+        assert type(made) is type(built) and made == built and repr(made) == repr(built)
+        assert hash(made) == hash(built) and list(vars(made)) == list(vars(built))
+        with pytest.raises(FrozenInstanceError):
+            made.span = c
