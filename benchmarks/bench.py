@@ -541,7 +541,7 @@ def after_imports() -> None:
     not imported by a plan without syntax errors), and sympy's one-time lazy import of sympy.tensor.tensor on
     the first Add.flatten (~20 to 80 ms; a check whose sums are all of a number and one term never pays it).
     No plan is parsed: every cache of convplan and sympy is as empty as in a fresh `convplan check`."""
-    for module in ("check", "imports", "lalr", "parser"):
+    for module in ("check", "imports", "lalr", "parser", "sizes"):  # sizes: convplan.parse checks its **sizes
         importlib.import_module(f"convplan.{module}")
     try:
         tables = parser._tables()

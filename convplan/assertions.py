@@ -100,6 +100,8 @@ class Assertions:
     def merge(self, spec, call: n.Call, shapes: list, args: dict) -> list:
         """The operands' shapes with their unknowns solved so that they agree (except along the dim a
         merge like cat joins on)."""
+        if not self.unknowns.table:  # no `?` so far: nothing to put in or solve (both walk every dim)
+            return shapes
         solution = self.unknowns.solution
         shapes = [tuple(d.xreplace(solution) for d in s) for s in shapes]
         free = self.unknowns.in_(d for s in shapes for d in s)

@@ -120,9 +120,11 @@ class LayerCalls:
         with the same parameters).  None for a call with a `?` (each makes a new unknown) and for a dim of many
         terms (hashing a long sum walks it)."""
         shape = prev.shape
-        shapes = (shape, *(o.shape for o in others))
-        if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for s in shapes for d in s):
-            return None
+        shapes = (shape, *(o.shape for o in others)) if others else (shape,)
+        for s in shapes:  # a loop, not any() of a generator: this runs for every layer
+            for d in s:
+                if type(d) is sympy.Add and len(d.args) >= LONG_KEY:
+                    return None
         head = (shapes, spec.indices and prev.op != "input")
         literal = _literal_key(spec, call)
         if literal is not None:

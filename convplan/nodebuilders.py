@@ -33,6 +33,39 @@ def _to(first: Span, last: Span) -> Span:
     return new_span(first.line, first.col, last.end_line, last.end_col)
 
 
+# The nodes every layer line makes, made without their frozen dataclass's __init__ (an object.__setattr__ per
+# field: about twice the time, as lalr.new_span); the same objects in every respect (tests/test_nodes_fast.py).
+
+def new_num(value: int, span: Span, _new=object.__new__, _cls=n.Num) -> n.Num:
+    node = _new(_cls)
+    d = node.__dict__
+    d["value"], d["span"] = value, span
+    return node
+
+
+def new_arg(name: str | None, value, span: Span, _new=object.__new__, _cls=n.Arg) -> n.Arg:
+    node = _new(_cls)
+    d = node.__dict__
+    d["name"], d["value"], d["span"] = name, value, span
+    return node
+
+
+def new_call(name: str, args: tuple, span: Span, name_span: Span, _new=object.__new__, _cls=n.Call) -> n.Call:
+    node = _new(_cls)
+    d = node.__dict__
+    d["name"], d["args"], d["span"], d["name_span"] = name, args, span, name_span
+    return node
+
+
+def new_layer(call: n.Call, expect, span: Span, _new=object.__new__, _cls=n.Layer) -> n.Layer:
+    """`n.Layer(call, expect, span)`: no target."""
+    node = _new(_cls)
+    d = node.__dict__
+    d["call"], d["expect"], d["span"] = call, expect, span
+    d["target"] = d["target_span"] = d["targets"] = None
+    return node
+
+
 class NodeBuilders:
     """One method per grammar rule (or alias): its kept children in, a node out.  A token comes as
     (text, Span).
@@ -71,7 +104,7 @@ class NodeBuilders:
     def int(self, tok):
         text = tok[0]
         if len(text) <= MAX_INT_DIGITS and text.isdigit():  # most literals: no `_`, short
-            return n.Num(int(text), tok[1])
+            return new_num(int(text), tok[1])
         digits = text.replace("_", "")
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise TreeError("E005", f"integer literal too large ({len(digits)} digits; at most {MAX_INT_DIGITS})",
@@ -150,11 +183,11 @@ class NodeBuilders:
 
     # statements
     def kwarg(self, name, value):
-        return n.Arg(name[0], value, self._span())
+        return new_arg(name[0], value, self._span())
 
     def call(self, name, *args):
-        args = tuple([a if a.__class__ is n.Arg else n.Arg(None, a, a.span) for a in args])
-        return self._nest(n.Call(name[0], args, self._span(), name[1]), *[a.value for a in args])  # in exprs too
+        args = tuple([a if a.__class__ is n.Arg else new_arg(None, a, a.span) for a in args])
+        return self._nest(new_call(name[0], args, self._span(), name[1]), *[a.value for a in args])  # in exprs too
 
     def shape(self, *dims):
         return n.Shape(tuple(dims), self._span())
@@ -167,7 +200,7 @@ class NodeBuilders:
     def layer_stmt(self, call, *rest):
         expect = rest[-1] if rest else None
         end = (expect or call).span
-        return n.Layer(call, expect, _to(call.span, end))
+        return new_layer(call, expect, _to(call.span, end))
 
     def assign_call(self, target, call, *rest):
         stmt = self.layer_stmt(call, *rest)

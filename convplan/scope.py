@@ -10,7 +10,8 @@ from __future__ import annotations
 import builtins
 import keyword
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 
 from . import nodes as n
 from .errors import Collector, Diagnostic, Span
@@ -244,6 +245,42 @@ class Made:
     sym: object = None
 
 
+def new_made(file: str, span: Span, start: int, end: int, result: int, _new=object.__new__) -> Made:
+    """`Made(file, span, start, end, result)` without the frozen dataclass's __init__ (six
+    object.__setattr__ calls: ~4 % of checking a plan, as the walker makes one per statement).  The same
+    object in every respect (tests/test_nodes_fast.py)."""
+    record = _new(Made)
+    d = record.__dict__
+    d["file"], d["span"], d["start"], d["end"], d["result"], d["sym"] = file, span, start, end, result, None
+    return record
+
+
+def _node_defaults() -> dict:
+    """Node's fields in declaration order, each with its default (None for those without one; `args` and
+    `meta`, whose defaults are new dicts, are filled per node)."""
+    return {f.name: None if f.default is MISSING else f.default for f in dataclass_fields(Node)}
+
+
+_NODE_DEFAULTS = _node_defaults()
+
+
+def new_node(id: int, op: str, name: str, inputs: tuple, shape: tuple, span: Span, fields: dict,
+             _new=object.__new__, _defaults=_NODE_DEFAULTS) -> Node:
+    """`Node(id, op, name, inputs, shape, span, **fields)` without the frozen dataclass's __init__ (an
+    object.__setattr__ for each of its 16 fields: three times the time), as the walker makes one per layer.
+    The same object in every respect: equal, same fields in the same order, same repr (tests/test_nodes_fast.py)."""
+    node = _new(Node)
+    d = node.__dict__
+    d.update(_defaults)
+    d.update(fields)
+    d["id"], d["op"], d["name"], d["inputs"], d["shape"], d["span"] = id, op, name, inputs, shape, span
+    if "args" not in fields:
+        d["args"] = {}
+    if "meta" not in fields:
+        d["meta"] = {}
+    return node
+
+
 class State:
     """One check of one plan: the diagnostics, the nodes made so far, the names taken, the sizes and
     parameters, the `?` unknowns and the conditions found.  Every part of the check stage reads and
@@ -357,7 +394,7 @@ class State:
         owner are read from the frames.  Built once: a second construction (dataclasses.replace) was ~10 % of
         checking a stack of layers."""
         fields.update(self._placement(op, name, span))
-        return self._append(Node(len(self.nodes), op, name, inputs, shape, span, **fields))
+        return self._append(new_node(len(self.nodes), op, name, inputs, shape, span, fields))
 
     def _placement(self, op: str, name: str, span: Span) -> dict:
         """The fields of a node made now that say where it is: scope, file, path and owner."""
@@ -365,16 +402,19 @@ class State:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", span)
             raise Abort
         fields: dict = {}
-        scope = tuple(self._scope())
-        if scope:
-            fields["scope"] = scope
-        if self.frame.file != self.diag.file:
-            fields["file"] = self.frame.file
+        frames = self.diag.frames
+        frame = frames[-1]  # self.frame, read once: this runs for every node
+        if len(frames) > 1 or frame.block is not None or len(frame.containers) > 1:  # else _scope() gives none
+            scope = tuple(self._scope())
+            if scope:
+                fields["scope"] = scope
+        if frame.file != self.diag.file:
+            fields["file"] = frame.file
         if op == "layer":
             fields["path"], fields["owner"] = self.place(name, span)
             self.tree.append(len(self.nodes))
         else:  # a function, an item of several outputs, or a parameter (its path is set by add_param)
-            fields["owner"] = self.frame.containers[0].path
+            fields["owner"] = frame.containers[0].path
         return fields
 
     def _append(self, node: Node) -> Tensor:

@@ -36,6 +36,8 @@ class Unknowns:
 
     def in_(self, exprs) -> set:
         """The unknowns the expressions hold."""
+        if not self.table:  # no `?` in the plan: none, without walking the expressions
+            return set()
         return {s for d in exprs for s in d.free_symbols if s in self.table}
 
     def unsolved(self):

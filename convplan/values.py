@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fractions
 import math
+import operator
 from dataclasses import replace
 
 import sympy
@@ -22,6 +23,8 @@ MAX_INT_DIGITS = 18  # as for literals (nodebuilders.py)
 MAX_EXPONENT = 64  # of `**`: 2**i for the dilations of a deep stack, not towers
 
 _MISSING = object()
+_INT_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+                ">=": operator.ge}
 
 
 class Values:
@@ -118,6 +121,8 @@ class Values:
         return bool(value)
 
     def _compare(self, a, op: str, b, expr) -> bool:
+        if isinstance(a, sympy.Integer) and isinstance(b, sympy.Integer):  # `stride != 1`: no sympy condition
+            return _INT_COMPARE[op](int(a), int(b))
         if isinstance(a, sympy.Basic) and isinstance(b, sympy.Basic):
             same = {sympy.true: True, sympy.false: False}.get(equal_condition(a, b)) if op in ("==", "!=") else None
             verdict = {"==": lambda: same, "!=": lambda: _negate(same),

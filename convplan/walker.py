@@ -26,7 +26,7 @@ from .layers import REGISTRY
 from .merges import MERGES, MergeError
 from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
 from .ops import OPS
-from .scope import Abort, Frame, Made, Skip, State, Tensor, check_name
+from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made
 from .shapes import at_least, dim, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
@@ -143,7 +143,7 @@ class Walker:
         self.handlers[type(stmt)](stmt)
         frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
         if frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
-            st.trace.append(Made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
+            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
 
     def bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -313,21 +313,22 @@ class Walker:
     # -- calls -----------------------------------------------------------------------------
 
     def _call(self, stmt: n.Layer) -> None:
-        call = stmt.call
-        src = self.frame.namespace.get(call.name)
+        call, frame = stmt.call, self.st.diag.frames[-1]  # self.frame, read once: this runs for every layer
+        namespace = frame.namespace
+        src = namespace.get(call.name)
         if src is not None and isinstance(src.definition, n.FunctionDef):
             return self._function_stmt(stmt)
-        inputs, rest = self._tensor_args(call)
+        inputs, rest = self._tensor_args(call, frame.names)
         if call.name in OPS:
             outs = self.ops.call(stmt, self.with_current(inputs, OPS[call.name].tensors, call), rest)
             return self._bind_outputs(stmt, outs)
-        if call.name == PARAMETER and call.name not in self.frame.namespace:
+        if call.name == PARAMETER and call.name not in namespace:
             if inputs:
                 self.diag.error("E242", "Parameter takes no tensor", call.span)
                 raise Skip
             self.bind(stmt.target, self.ops.parameter(stmt, rest), stmt.target_span)
             return None  # the chain goes on from the tensor before it
-        if stmt.targets is not None and (call.name in MERGES or call.name in self.frame.namespace):
+        if stmt.targets is not None and (call.name in MERGES or call.name in namespace):
             self.diag.error("E246", f"{call.name} gives one tensor, but the statement names "
                             f"{len(stmt.targets.names())}", stmt.targets.span)
             raise Skip
@@ -344,13 +345,13 @@ class Walker:
         else:
             if len(rest) != len(call.args):
                 stmt = replace(stmt, call=replace(call, args=rest))
-            if call.name in self.frame.namespace:
+            if src is not None:  # a block (a def returned above)
                 out = self.blocks.call(stmt, inputs)
             else:
                 out = self._layer_call(stmt, inputs)
         if stmt.target is not None:
             self.bind(stmt.target, out, stmt.target_span or stmt.span)
-        self.frame.current = out
+        frame.current = out
 
     def _function_stmt(self, stmt: n.Layer) -> None:
         """`c = make_divisible(v, 8)` parses as a layer call: a def's value is a number, named like one."""
@@ -386,11 +387,10 @@ class Walker:
                 self.bind(name.id, out, name.span)
         self.frame.current = outs[0]
 
-    def _tensor_args(self, call: n.Call):
+    def _tensor_args(self, call: n.Call, names: dict):
         """The call's leading positional arguments that name tensors, and the other arguments.  A pair of
-        tensors is one argument of a kind that takes its state so (LSTM's `(h0, c0)`)."""
+        tensors is one argument of a kind that takes its state so (LSTM's `(h0, c0)`).  `names`: the frame's."""
         tensors = []
-        names = self.frame.names
         for i, arg in enumerate(call.args):
             if self._pair(call, arg, tensors):
                 tensors += [names[item.id] for item in arg.value.items]
@@ -453,10 +453,10 @@ class Walker:
         source = inputs[0]
         node = self.layers.node(stmt, self.st.nodes[source.id], tuple(self.st.nodes[t.id] for t in inputs[1:]))
         spec = node.spec
-        made = [node.id, *(i for i in range(node.id + 1, len(self.st.nodes)))]  # and its other outputs
+        made = [node.id, *range(node.id + 1, len(self.st.nodes))]  # and its other outputs
         self.st.layout(made, [source.id], spec.aliases_input or node.args.get("inplace") is True,
                        reorders=spec.name == "Permute", contiguous=spec.name in MAKES_CONTIGUOUS)
-        return Tensor(node.id, any(t.tainted for t in inputs))
+        return Tensor(node.id, inputs[0].tainted if len(inputs) == 1 else any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
 
@@ -508,7 +508,7 @@ class Walker:
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
         made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
         self.st.layout([made.id], [t.id for t in inputs], aliases=False)
-        return replace(made, tainted=tainted)
+        return Tensor(made.id, tainted)
 
 
 def _leaf_ids(unpack: tuple) -> list[int]:

@@ -3,6 +3,7 @@
 from fractions import Fraction
 from unittest import mock
 
+import sympy
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -114,3 +115,119 @@ def test_calls_met_again_equal_resolving_each(lines, calls):
     for a, b in zip(*nodes, strict=True):  # same values of the same types: 8 and 8.0, 1 and True stay apart
         assert a.args == b.args and [type(v) for v in a.args.values()] == [type(v) for v in b.args.values()]
     assert [str(r) for r in kept.plan.requires] == [str(r) for r in each.plan.requires]
+
+
+# -- a plain conv (whole-number sizes, zero padding) checked with Python ints; BatchNorm's product not built ---
+# Each fast path against the general one it skips, on random arguments as the binder gives them (torch's valid
+# ones and refused ones: ints, sympy Integers, sizes, tuples of any length; 'same'/'valid') and random input dims
+# (numbers, sizes, conv-chain dims).
+
+def _dim(draw_value):
+    from convplan.shapes import dim, floordiv, offset
+
+    kind, k, s = draw_value
+    h = dim("H") if kind != "W" else dim("W")
+    return {"int": sympy.Integer(k), "H": h, "W": h, "floor": floordiv(offset(h, k), s),
+            "plus": offset(h, k), "twice": 2 * h, "N": dim("N")}[kind]
+
+
+DIMS = st.tuples(st.sampled_from(["int", "H", "W", "floor", "plus", "twice", "N"]),
+                 st.one_of(st.just(1), st.integers(-2, 9)), st.integers(1, 4)).map(_dim)
+WHOLE = st.one_of(st.integers(1, 5), st.integers(1, 5).map(sympy.Integer))  # most: the fast path's
+SIZE_VALUE = st.one_of(WHOLE, st.integers(-1, 0), st.integers(-1, 0).map(sympy.Integer),
+                       st.sampled_from(["K", "H"]).map(lambda name: sympy.Symbol(name, integer=True, positive=True)))
+SIZE_ARG = st.one_of(*[WHOLE] * 6, SIZE_VALUE, st.lists(SIZE_VALUE, min_size=1, max_size=3).map(tuple))
+INT_ARG = st.one_of(*[WHOLE] * 6, SIZE_VALUE)  # out_channels: one value
+GROUPS = st.one_of(*[st.just(1)] * 6, INT_ARG)
+PADDING = st.one_of(*[st.integers(0, 2)] * 6, SIZE_ARG, st.sampled_from(["same", "valid"]))
+
+
+def _rule_result(spec, shape, args):
+    ctx = layers.RuleContext(spec, inputs=(shape,))
+    try:
+        out = spec.rule(ctx, shape, args)
+    except layers.LayerError as exc:
+        return "refused", exc.message, exc.arg, exc.hint, ctx.conds, ctx.warns, ctx.tails
+    return tuple(sympy.sympify(d) for d in out), ctx.conds, ctx.warns, ctx.tails
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.data(), SIZE_ARG, SIZE_ARG, SIZE_ARG, PADDING, GROUPS, INT_ARG,
+       st.sampled_from(["zeros", "zeros", "zeros", "zeros", "reflect", "circular"]))
+@example(2, None, 3, 2, 1, 1, 2, 4, "zeros")
+def test_plain_conv_equals_the_general_rule(nd, data, kernel, stride, dilation, padding, groups, out, mode):
+    from convplan.layers import conv
+
+    shape = tuple(data.draw(DIMS) for _ in range(nd + 2)) if data is not None else \
+        (sympy.Symbol("N"), sympy.Integer(4), *[sympy.Symbol("H", integer=True, positive=True)] * nd)
+    spec = layers.REGISTRY[f"Conv{nd}d"]
+    args = {"out_channels": out, "kernel_size": kernel, "stride": stride, "padding": padding,
+            "dilation": dilation, "groups": groups, "bias": True, "padding_mode": mode, "in_channels": shape[1]}
+    fast = _rule_result(spec, shape, args)
+    with mock.patch.object(conv, "_plain_conv", lambda ctx, shape, a, nd: None):
+        general = _rule_result(spec, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]  # printed the same (types of the numbers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3), st.data(), st.integers(1, 4), st.integers(0, 3))
+def test_plain_conv_equals_the_general_rule_on_valid_arguments(nd, data, groups, pad):
+    """Arguments that the fast path takes (the test above mostly draws ones it leaves to the general path)."""
+    from convplan.layers import conv
+
+    def per_dim(values):
+        return data.draw(st.one_of(values, st.lists(values, min_size=nd, max_size=nd).map(tuple)))
+
+    shape = tuple(data.draw(DIMS) for _ in range(nd + 2))
+    if not (shape[1].is_Integer and shape[1] > 0 and shape[1] % groups == 0):
+        groups = 1
+    spec = layers.REGISTRY[f"Conv{nd}d"]
+    args = {"out_channels": groups * data.draw(WHOLE), "kernel_size": per_dim(WHOLE), "stride": per_dim(WHOLE),
+            "padding": per_dim(st.integers(0, pad)), "dilation": per_dim(WHOLE), "groups": groups, "bias": True,
+            "padding_mode": "zeros", "in_channels": shape[1]}
+    try:
+        assert conv._plain_conv(layers.RuleContext(spec), shape, args, nd) is not None
+    except layers.LayerError:  # taken, and refused as the general path refuses (compared below)
+        pass
+    fast = _rule_result(spec, shape, args)
+    with mock.patch.object(conv, "_plain_conv", lambda ctx, shape, a, nd: None):
+        general = _rule_result(spec, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3), st.data(), st.booleans())
+def test_batch_norm_without_the_product_equals_with_it(nd, data, running):
+    shape = tuple(data.draw(DIMS) for _ in range(nd + 2))
+    _batch_norm_agrees(nd, shape, running)
+
+
+def test_batch_norm_of_one_size_and_ones():
+    """N*1*1 is the symbol N: the warning for a batch of one in training."""
+    n, c, one = sympy.Symbol("N", integer=True, positive=True), sympy.Integer(8), sympy.Integer(1)
+    for nd, shape in ((2, (n, c, one, one)), (1, (one, c, n)), (3, (n, c, one, one, one))):
+        _batch_norm_agrees(nd, shape, True)
+
+
+def _batch_norm_agrees(nd, shape, running):
+    from convplan.layers import norm
+
+    spec = layers.REGISTRY[f"BatchNorm{nd}d"]
+    args = {"num_features": shape[1], "eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": running}
+    fast = _rule_result(spec, shape, args)
+    with mock.patch.object(norm, "_two_sizes", lambda factors: False):
+        general = _rule_result(spec, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+
+
+# -- a condition comparing two numbers (`stride != 1`) is decided with Python ints -------------------------------
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(-5, 5), st.integers(-5, 5), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+def test_whole_number_comparisons_equal_sympys(a, b, op):
+    text = f"plan P(a={a}, b={b}):\n    input [N, 4]\n    if a {op} b:\n        Linear(8)\n"
+    plan = convplan.parse(text)
+    assert (len(plan.layers) == 1) == bool(sympy.Rel(sympy.Integer(a), sympy.Integer(b), op))

@@ -25,6 +25,8 @@ from .spec import (
     prod,
     show,
     split_channels,
+    whole,
+    whole_dims,
 )
 
 
@@ -47,6 +49,9 @@ def _conv_common(ctx: RuleContext, shape, a, nd):
 
 
 def conv_rule(ctx: RuleContext, shape, a, nd):
+    plain = _plain_conv(ctx, shape, a, nd)
+    if plain is not None:
+        return plain
     k, s, d = _conv_common(ctx, shape, a, nd)
     lead, _, spatial = split_channels(shape, nd)
     pads = _conv_pads(ctx, shape, a, nd, k, d)
@@ -62,6 +67,36 @@ def conv_rule(ctx: RuleContext, shape, a, nd):
         if a["padding"] != "same":
             ctx.tail(x, m, si, hi, ext)
         out.append(offset(m, 1) if a["padding"] == "same" else offset(floordiv(m, si), 1))  # 'same': x where padded
+    return (*lead, a["out_channels"], *out)
+
+
+def _plain_conv(ctx: RuleContext, shape, a, nd):
+    """conv_rule for the usual call: zero padding written as numbers, every size argument a whole number that
+    torch accepts.  The same output and requirements, its checks done with Python ints (each of the ~12 is
+    true: sympy arithmetic and at_least on them were half of a new conv's first check).  None where any of it
+    does not hold: conv_rule's general path decides, and reports."""
+    if a["padding_mode"] != "zeros" or isinstance(a["padding"], str):
+        return None
+    k, s = whole_dims(a["kernel_size"], nd, broadcast=False), whole_dims(a["stride"], nd)
+    d, pads = whole_dims(a["dilation"], nd), whole_dims(a["padding"], nd)
+    g, c_out = whole(a["groups"]), whole(a["out_channels"])
+    if k is None or s is None or d is None or pads is None or g is None or c_out is None:
+        return None
+    if min(*k, *s, *d, g, c_out) < 1 or min(pads) < 0 or c_out % g:
+        return None
+    lead, cin, spatial = split_channels(shape, nd)
+    if g != 1 and not (cin.is_Integer and int(cin) % g == 0):  # a symbolic in_channels: a requirement
+        return None
+    out = []
+    for x, p, ki, si, di in zip(spatial, pads, k, s, d, strict=True):
+        ext = di * (ki - 1) + 1
+        m = offset(x, 2 * p - ext)
+        ctx.require(
+            at_least(m, 0),
+            lambda: f"the padded input ({show(offset(x, 2 * p))}) must be at least the kernel's extent ({show(ext)})",
+        )
+        ctx.tail(x, m, si, p, ext)
+        out.append(offset(floordiv(m, si), 1))
     return (*lead, a["out_channels"], *out)
 
 

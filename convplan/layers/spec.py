@@ -227,9 +227,15 @@ class RuleContext:
         With m = x + lo + hi - ext, the last window ends (m % s) - hi positions short of it: torch
         silently never reads them.  A stride wider than the window skips samples everywhere by design,
         and a constant size either drops or not, so both are left alone."""
-        s, hi, ext = to_expr(s), to_expr(hi), to_expr(ext)
-        if not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi or not x.free_symbols:
-            return  # (free_symbols last: it walks the whole of x)
+        if type(s) is int and type(hi) is int and type(ext) is int:  # a plain conv's: compared as ints
+            if s > ext or s - 1 <= hi or not x.free_symbols:
+                return
+            s, hi = sympy.Integer(s), sympy.Integer(hi)
+        else:
+            s, hi, ext = to_expr(s), to_expr(hi), to_expr(ext)
+            if not (s.is_Integer and hi.is_Integer and ext.is_Integer) or s > ext or s - 1 <= hi \
+                    or not x.free_symbols:
+                return  # (free_symbols last: it walks the whole of x)
         short = offset(mod(m, s), -int(hi))  # without Add.flatten (tested equal)
         # A number where x's form fixes the residue (x = 2*H); else it runs through every residue as x grows
         # and so is never decided (sympy's own try is slow): compared unevaluated.
@@ -285,6 +291,24 @@ def per_dim(ctx: RuleContext, value, nd: int, arg: str, broadcast: bool = True) 
     counts = f"{nd} value{'s' if nd > 1 else ''}" + (" (or 1)" if broadcast and nd > 1 else "")
     ctx.fail(f"{arg} must be an int or a tuple of {counts} for {ctx.spec.name}, got {show(value)}", arg,
              hint=f"torch builds {ctx.spec.name} with it but fails when it runs")
+
+
+def whole(value) -> int | None:
+    """A size argument as a Python int where it is a whole number (not a bool), else None."""
+    if type(value) is int:
+        return value
+    return int(value) if isinstance(value, sympy.Integer) else None
+
+
+def whole_dims(value, nd: int, broadcast: bool = True) -> tuple[int, ...] | None:
+    """per_dim's nd values as Python ints, or None where per_dim would refuse the value or one is not whole."""
+    if type(value) is not tuple:
+        v = whole(value)
+        return None if v is None else (v,) * nd
+    if not (len(value) == nd or broadcast and len(value) == 1):
+        return None
+    values = tuple(whole(v) for v in value)
+    return None if None in values else values * (nd // len(values))
 
 
 def prod(values):

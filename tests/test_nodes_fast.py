@@ -1,0 +1,77 @@
+"""scope.new_node and new_made make a graph Node and a statement's record, nodebuilders' makers the syntax nodes of a
+layer line, without the frozen dataclass's __init__:
+the same object in every respect."""
+
+from dataclasses import FrozenInstanceError, asdict
+
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convplan import scope
+from convplan.errors import Span
+from convplan.graph import Node
+
+NAMES = st.text("abcxyz_", min_size=1, max_size=6)
+OPTIONAL = {  # every field new_node's callers pass (scope._placement's and the walker's), with values of its type
+    "kind": NAMES, "args": st.dictionaries(NAMES, st.integers(0, 9), max_size=3),
+    "given": st.lists(NAMES, max_size=3).map(tuple), "file": NAMES,
+    "path": st.lists(NAMES, max_size=3).map(tuple), "owner": st.lists(NAMES, max_size=2).map(tuple),
+    "written": st.lists(st.tuples(NAMES, NAMES), max_size=2).map(tuple),
+    "scope": st.lists(st.tuples(NAMES, NAMES), max_size=2).map(tuple),
+    "unpack": st.lists(st.integers(0, 9), max_size=2).map(tuple),
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**4), st.sampled_from(["input", "layer", "add", "item"]), NAMES,
+       st.lists(st.integers(0, 99), max_size=3).map(tuple),
+       st.lists(st.integers(1, 64).map(sympy.Integer), min_size=1, max_size=4).map(tuple),
+       st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)),
+       st.fixed_dictionaries({}, optional=OPTIONAL))
+def test_made_nodes_equal_built_ones(id, op, name, inputs, shape, span, fields):
+    made = scope.new_node(id, op, name, inputs, shape, span, dict(fields))
+    built = Node(id, op, name, inputs, shape, span, **fields)
+    assert type(made) is Node and made == built
+    if op in ("input", "item"):  # (a layer's or merge's repr reads the registry: a real call, not these fields)
+        assert repr(made) == repr(built)
+    assert list(vars(made)) == list(vars(built)) and asdict(made) == asdict(built)
+    assert made.meta == {} and made.meta is not built.meta
+    if "args" not in fields:  # a dict of its own, as default_factory gives
+        assert made.args == {} and made.args is not scope.new_node(id, op, name, inputs, shape, span, {}).args
+    with pytest.raises(FrozenInstanceError):
+        made.name = "other"
+
+
+@settings(max_examples=50, deadline=None)
+@given(NAMES, st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)), st.integers(0, 99), st.integers(0, 99),
+       st.one_of(st.none(), st.integers(0, 99)))
+def test_made_records_equal_built_ones(file, span, start, end, result):
+    """scope.new_made, the walker's record of what a statement made, without the dataclass's __init__."""
+    made, built = scope.new_made(file, span, start, end, result), scope.Made(file, span, start, end, result)
+    assert type(made) is scope.Made and made == built and repr(made) == repr(built) and hash(made) == hash(built)
+    assert list(vars(made)) == list(vars(built))
+    with pytest.raises(FrozenInstanceError):
+        made.start = 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10**6), NAMES, st.one_of(st.none(), NAMES),
+       st.lists(st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)), min_size=3, max_size=3))
+def test_syntax_nodes_made_equal_built_ones(value, name, keyword, spans):
+    """nodebuilders' makers of the nodes a layer line holds (Num, Arg, Call, Layer), without __init__."""
+    from convplan import nodebuilders as nb
+    from convplan import nodes as n
+
+    a, b, c = spans
+    pairs = [(nb.new_num(value, a), n.Num(value, a)), (nb.new_arg(keyword, n.Num(value, a), b),
+                                                      n.Arg(keyword, n.Num(value, a), b))]
+    args = (pairs[1][1],)
+    pairs.append((nb.new_call(name, args, c, a), n.Call(name, args, c, a)))
+    pairs.append((nb.new_layer(pairs[2][1], None, b), n.Layer(pairs[2][1], None, b)))
+    for made, built in pairs:
+        assert type(made) is type(built) and made == built and repr(made) == repr(built)
+        assert hash(made) == hash(built) and list(vars(made)) == list(vars(built))
+        with pytest.raises(FrozenInstanceError):
+            made.span = c
