@@ -47,11 +47,15 @@ class Saved:
     what: str  # INPUT, OUTPUT or NEW
     numel: object = None  # NEW: its elements
     dtype: str = SAME
-    input_grad_only: bool = False  # saved only where the input requires grad, not for the weights' gradient
+    # saved only where the layer's tensor `index` requires grad (not for the weights' gradient)
+    input_grad_only: bool = False
     scale: object = 1  # 0 or 1, a formula where torch decides by the sizes (adaptive pools to 1 x 1)
     index: int = 0  # INPUT: which of the layer's tensors (LayerSpec.tensors), the chain's first
     # the dtypes it is saved in (torch's CPU kernels differ by dtype: oneDNN's LSTM runs float32 only); () all
     only: tuple[str, ...] = ()
+    # NEW: the new tensors of one rule with the same key are one storage (nn.Transformer's memory, which each
+    # decoder layer keeps); OUTPUT: index is which of the layer's outputs (MaxPool's indices: 1)
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,47 @@ def _each(value, nd: int) -> tuple:
 
 
 def max_pool(a, shape, out):
+    """The input and int64 indices, one per output element; with return_indices=True these are the indices
+    it returns (one storage, counted once where MaxUnpool keeps them too)."""
+    if a.get("return_indices") is True:
+        return Saves((Saved(INPUT), Saved(OUTPUT, dtype=INT64, index=1)))
     return Saves((Saved(INPUT), Saved(NEW, _prod(out), INT64)))
+
+
+def max_unpool(a, shape, out, indices, tied):
+    """max_unpool keeps only its indices (the backward gathers the gradient at them)."""
+    return Saves((Saved(INPUT, dtype=INT64, index=1),))
+
+
+def _reduced(shape, dim: int) -> sympy.Expr:
+    return _prod(shape[:dim]) * _prod(shape[dim + 1:])
+
+
+def cosine_similarity(a, x1, out, x2, tied):
+    """F.cosine_similarity on x1 and x2 broadcast to one shape: for each input that requires grad, torch's
+    composite (aten/native/Distance.cpp) keeps the input, its 2-norm along dim (keepdim) and the norm's
+    clone (linalg_vector_norm and the division), and the other's quotient (x2 / norm2 for the product)."""
+    common = _broadcast_shape(x1, x2)
+    dim = int(a["dim"]) % len(common)
+    numel, norm = _prod(common), _reduced(common, dim)
+    items = ()
+    for index in (0, 1):
+        each = dict(index=index, input_grad_only=True)
+        items += (Saved(INPUT, **each), Saved(NEW, norm, **each), Saved(NEW, norm, **each), Saved(NEW, numel, **each))
+    return Saves(items)
+
+
+def pairwise_distance(a, x1, out, x2, tied):
+    """torch.pairwise_distance is norm(x1 - x2 + eps, p, -1, keepdim): the norm keeps its input (the
+    broadcast difference) and its result, for any p."""
+    return Saves((Saved(NEW, _prod(_broadcast_shape(x1, x2))), Saved(NEW, _prod(out))))
+
+
+def _broadcast_shape(x, y) -> tuple:
+    """The shape x and y broadcast to (right-aligned; where a dim is 1 in one, the other's)."""
+    rank = max(len(x), len(y))
+    x, y = (1,) * (rank - len(x)) + tuple(x), (1,) * (rank - len(y)) + tuple(y)
+    return tuple(q if p == 1 else p for p, q in zip(x, y, strict=True))
 
 
 def adaptive_avg_pool(nd: int):

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import test_pair_layers as pair_cases
 import test_sequence_layers as sequence_cases
 import torch
 from _torch_oracle import symbolic_plan
@@ -220,8 +221,7 @@ def test_saved_for_backward_on_random_stacks(case):
 # Kinds added in the same round as the sequence kinds' saves rules, whose saves are not measured yet: they are
 # `unmodelled` (listed by Plan.memory, never counted as zero).  Left to do (issue 10); a new kind without a rule
 # still fails here.
-NO_SAVES_YET = ["MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "CosineSimilarity", "PairwiseDistance",
-                "TransformerEncoder", "TransformerDecoder", "Transformer"]
+NO_SAVES_YET = ["TransformerEncoder", "TransformerDecoder", "Transformer"]
 
 
 def test_every_kind_has_a_saves_rule():
@@ -478,6 +478,67 @@ def test_saved_for_backward_of_embeddings(case, dtype):
     call = ", ".join([str(count), str(dim), *(f"{k}={v!r}" for k, v in args.items())])
     plan = convplan.parse(f"plan T:\n    input t [{dims}]\n    e = {kind}(t, {call})\n    Linear(3)\n")
     sizes = {f"S{k}": v for k, v in enumerate(shape)}
+    _check_sequence((plan, sizes), (dtype,))
+
+
+def _saved_or_refused(plan, sizes, dtype):
+    """What autograd saves at `sizes`, or None where torch refuses the indices (an unpool whose geometry is not
+    its pool's can point outside its output: the data's problem, not the shapes')."""
+    try:
+        return saved_for_backward(plan.bind(**sizes), getattr(torch, dtype))
+    except RuntimeError as exc:
+        assert "invalid max index" in str(exc), exc
+        return None
+
+
+@given(pair_cases.unpool_case(), st.booleans(), st.booleans(), st.sampled_from(["float32", "float64", "float16"]))
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_max_unpool(case, before, between, dtype):
+    """MaxUnpool keeps its indices: MaxPool's (return_indices=True) own storage, which the pool keeps too where
+    it records (a PReLU before it), counted once; the unpool records where its input requires grad (a PReLU
+    between), else nothing is kept."""
+    nd, shape, pool, unpool = case
+    sizes: dict = {}
+    args = lambda a: ", ".join(f"{k}={v!r}" for k, v in a.items())  # noqa: E731
+    text = (f"plan T:\n    input x {pair_cases.dims(shape, True, sizes, 'D')}\n"
+            + ("    x = PReLU(x)\n" if before else "")
+            + f"    y, idx = MaxPool{nd}d(x, {args(pool)}, return_indices=True)\n"
+            + ("    y = PReLU(y)\n" if between else "")
+            + f"    out = MaxUnpool{nd}d(y, idx, {args(unpool)})\n")
+    try:
+        plan = convplan.parse(text)
+        plan.bind(**sizes)
+    except convplan.PlanError:
+        return
+    memory = plan.memory(dtype)
+    assert memory.unmodelled == ()
+    want = _saved_or_refused(plan, sizes, dtype)
+    if want is not None:
+        assert memory.at(memory.saved, **sizes) == want, f"{dtype} at {sizes}:\n{text}"
+
+
+@given(pair_cases.distance_case(), st.integers(0, 3), st.booleans(), st.sampled_from(["float32", "float64", "float16"]))
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_distances(case, grad, tied, dtype):
+    """CosineSimilarity (dim, eps, broadcasting) and PairwiseDistance (p, keepdim), either input requiring grad
+    (through a PReLU) or not, or one tensor compared with itself."""
+    kind, first, second, args = case
+    sizes: dict = {}
+    lines = [f"    input a {pair_cases.dims(first, True, sizes, 'A')}"]
+    names = ["a", "a"] if tied else ["a", "b"]
+    if not tied:
+        lines.append(f"    input b {pair_cases.dims(second, True, sizes, 'B')}")
+    for k in (0, 1)[: 1 if tied else 2]:
+        if grad >> k & 1:
+            lines.append(f"    {names[k]} = PReLU({names[k]})")
+    if tied:
+        sizes = {k: v for k, v in sizes.items() if k.startswith("A")}
+    call = ", ".join([*names, *(f"{k}={v!r}" for k, v in args.items())])
+    try:
+        plan = convplan.parse("plan T:\n" + "\n".join(lines) + f"\n    out = {kind}({call})\n")
+        plan.bind(**sizes)
+    except convplan.PlanError:
+        return
     _check_sequence((plan, sizes), (dtype,))
 
 
