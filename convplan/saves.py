@@ -12,7 +12,8 @@ and whether its output is its input's storage (a view, or written in place).  Me
 - BatchNorm, InstanceNorm, GroupNorm and LayerNorm save their input and two statistics (mean and inverse
   std, in the module's dtype: 16-bit for a module converted with .half()) per normalised group;
   InstanceNorm also the weight and the running statistics repeated per sample, where it has them;
-- max pools save their input and int64 indices (one per output element); average pools their input
+- max pools save their input and int64 indices (one per output element; with return_indices=True the
+  indices they return); MaxUnpool its indices; average pools their input
   (adaptive ones nothing where every output size is 1: torch takes the mean);
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
   p=0 returns the input;
@@ -24,7 +25,10 @@ and whether its output is its input's storage (a view, or written in place).  Me
   operations save what each operation saves: LocalResponseNorm its input, the squares padded along the
   channels (size - 1 more channels) and two tensors of the input's shape, LPPool its input, its power (the
   input's shape) and four tensors of the output's shape; FeatureAlphaDropout its noise, one value per
-  channel ([N, C, 1, ...]).
+  channel ([N, C, 1, ...]);
+- CosineSimilarity (torch's composite) keeps, for each input that requires grad, the input, its norm along
+  dim and the norm's clone, and the other input's quotient by its norm; PairwiseDistance the broadcast
+  x1 - x2 + eps and the norm (any p).
 
 The sequence kinds' rules are in saves_sequence.py.
 """

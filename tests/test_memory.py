@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import test_pair_layers as pair_cases
 import test_sequence_layers as sequence_cases
+import test_transformer_stacks as stack_cases
 import torch
 from _torch_oracle import symbolic_plan
 from hypothesis import given, settings
@@ -218,18 +219,12 @@ def test_saved_for_backward_on_random_stacks(case):
     assert memory.at(memory.saved, **sizes) == want, f"at {sizes}:\n{plan.source}"
 
 
-# Kinds added in the same round as the sequence kinds' saves rules, whose saves are not measured yet: they are
-# `unmodelled` (listed by Plan.memory, never counted as zero).  Left to do (issue 10); a new kind without a rule
-# still fails here.
-NO_SAVES_YET = ["TransformerEncoder", "TransformerDecoder", "Transformer"]
-
-
 def test_every_kind_has_a_saves_rule():
     """Nothing else is `unmodelled`: each kind's rule is measured in this file (the one-tensor kinds below, the
     rest through the examples and the random stacks)."""
     from convplan.layers import REGISTRY
 
-    assert sorted(name for name, spec in REGISTRY.items() if spec.saves is None) == sorted(NO_SAVES_YET)
+    assert [name for name, spec in REGISTRY.items() if spec.saves is None] == []
 
 
 IN_PLACE = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid", "Dropout", "Dropout2d"]
@@ -355,7 +350,8 @@ SEQUENCE_SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES"
 def _sequence_plan(case, grad: int, tie: str = ""):
     """(plan, sizes) for a case of test_sequence_layers, every dim a symbol; the inputs picked by the bits of
     `grad` first go through a Linear (so that they require grad); `tie` passes one tensor as several
-    (MultiheadAttention(q, q, q): 'self', (q, k, k): 'kv').  None where convplan refuses it."""
+    (MultiheadAttention(q, q, q): 'self', (q, k, k): 'kv', Transformer(x, x): 'pair').  None where convplan
+    refuses it."""
     kind, inputs, _, args, outputs = case
     text, sizes = sequence_cases.plan_for(inputs, kind, args, outputs, True)
     lines = text.rstrip("\n").split("\n")
@@ -368,6 +364,8 @@ def _sequence_plan(case, grad: int, tie: str = ""):
             names[k] = f"{name}g"
     if tie == "self":
         names = [names[0]] * 3
+    elif tie == "pair":
+        names = [names[0]] * 2
     elif tie == "kv":
         names = [names[0], names[1], names[1]]
     lhs, rest = call.split(" = ", 1)
@@ -453,6 +451,30 @@ def test_saved_for_backward_of_transformer_layers(data):
     case = data.draw(_sequence_cases("transformer_case"))
     _check_sequence(_sequence_plan(case, data.draw(st.integers(0, 3))),
                     ("float32", "float64", data.draw(st.sampled_from(["float16", "bfloat16"]))))
+
+
+@given(st.data())
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_transformer_stacks(data):
+    """TransformerEncoder and TransformerDecoder: num_layers, the final norm, and each layer's arguments as for
+    the single layers (norm_first, activation, bias, batch_first, dropout, unbatched); the memory one tensor
+    for every decoder layer."""
+    case = data.draw(_with_dropout(stack_cases.stack_case()))
+    _check_sequence(_sequence_plan(case, data.draw(st.integers(0, 3))),
+                    ("float32", "float64", data.draw(st.sampled_from(["float16", "bfloat16"]))))
+
+
+@given(st.data())
+@SEQUENCE_SETTINGS
+def test_saved_for_backward_of_transformer(data):
+    """nn.Transformer: the encoder and decoder stacks with their final norms; the encoder's output is the
+    memory every decoder layer keeps (one storage); src and tgt one tensor or two."""
+    kind, inputs, inferred, args, outputs = data.draw(_with_dropout(stack_cases.transformer_case()))
+    tie = data.draw(st.booleans()) and inputs["src"] == inputs["tgt"]
+    if tie:
+        inputs = {"src": inputs["src"]}
+    found = _sequence_plan((kind, inputs, inferred, args, outputs), data.draw(st.integers(0, 3)), "pair" * tie)
+    _check_sequence(found, ("float32", "float64", data.draw(st.sampled_from(["float16", "bfloat16"]))))
 
 
 @st.composite
