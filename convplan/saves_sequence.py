@@ -287,8 +287,9 @@ def recurrent(kind: str):
                 between = length * n * d * h_out
                 if p != 0:
                     items += _dropped(p, between)
-                elif d == 2 or not onednn:
-                    # the directions' concatenation, or the stacked steps (oneDNN's output is its own)
+                else:
+                    # the next layer's input-to-hidden linear keeps the directions' concatenation, or the
+                    # steps' outputs stacked (RNN.cpp's FullLayer); oneDNN's one direction: its output, above
                     items.append(Saved(NEW, between, only=STEPWISE if onednn and d == 1 else ()))
         return Saves(tuple(items), unmodelled_in=("bfloat16",) if onednn else ())
     return rule
