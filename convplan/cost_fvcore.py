@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 import sympy
 
+from .cost_flopcounter import even
 from .graph import Node
 from .layers import prod
 
@@ -187,12 +188,23 @@ def _embedding(node: Node, source: Node):
     return None, (*renorm, "aten::embedding")
 
 
-def _fast_attention(a, batched: bool, heads, one_tensor: bool) -> bool:
+def _fast_attention(a, batched: bool, heads, one_tensor: bool):
     """Whether torch runs MultiheadAttention on its fast path under fvcore's trace (eval, no_grad): one tensor
     for query, key and value, batched, batch_first, biases, an even number of heads, neither add_bias_kv nor
-    add_zero_attn (the Transformer layers' own fast path is not taken while tracing)."""
-    return one_tensor and batched and a["batch_first"] and a["bias"] and not a.get("add_bias_kv") \
-        and not a.get("add_zero_attn") and int(heads) % 2 == 0
+    add_zero_attn (the Transformer layers' own fast path is not taken while tracing).  A condition where the
+    number of heads is a symbol."""
+    return bool(one_tensor and batched and a["batch_first"] and a["bias"] and not a.get("add_bias_kv")
+                and not a.get("add_zero_attn")) and even(heads)
+
+
+def _either(fast, path: Callable):
+    """`path(fast)`: (count, skipped operators); where `fast` is a condition of the sizes (a symbolic number of
+    heads), the count of each path under its condition and the operators either path skips."""
+    if fast is True or fast is False:
+        return path(fast)
+    (quick, skipped), (slow, more) = path(True), path(False)
+    count = sympy.Piecewise((sympy.Integer(0) if quick is None else quick, fast), (slow, True))
+    return count, tuple(dict.fromkeys(skipped + more))
 
 
 def _attention_ops(batched: bool, packed: bool, need_weights: bool, bias_kv: bool = False) -> tuple[str, ...]:
@@ -211,7 +223,13 @@ def _attention(node: Node, source: Node, key: Node, value: Node, graph=None):
     (aten::mean) is traced only where the weights reach an output of the plan."""
     a = node.args
     batched = len(source.shape) == 3
-    if _fast_attention(a, batched, a["num_heads"], source.id == key.id == value.id):
+    fast = _fast_attention(a, batched, a["num_heads"], source.id == key.id == value.id)
+    return _either(fast, lambda quick: _attention_path(node, key, value, graph, batched, quick))
+
+
+def _attention_path(node: Node, key: Node, value: Node, graph, batched: bool, fast: bool):
+    a = node.args
+    if fast:
         return None, ("aten::_native_multi_head_attention",)
     packed = key.id == value.id and a["kdim"] == a["vdim"] == a["embed_dim"]
     ops = _attention_ops(batched, packed, True, a["add_bias_kv"])
@@ -245,10 +263,14 @@ def _transformer_layer(node: Node, source: Node, memory: Node | None = None, gra
 
 def _layer_cost(a, source: Node, memory, decoder: bool):
     """One encoder or decoder layer over `source` (and `memory` tokens for a decoder's cross-attention)."""
-    e, f = a["d_model"], a["dim_feedforward"]
     batched = len(source.shape) == 3
-    tokens = prod(source.shape[:-1])
     fast = _fast_attention(a, batched, a["nhead"], True)
+    return _either(fast, lambda quick: _layer_path(a, source, memory, decoder, batched, quick))
+
+
+def _layer_path(a, source: Node, memory, decoder: bool, batched: bool, fast: bool):
+    e, f = a["d_model"], a["dim_feedforward"]
+    tokens = prod(source.shape[:-1])
     skipped = ["aten::_native_multi_head_attention"] if fast else list(_attention_ops(batched, True, False))
     linear = tokens * 2 * e * f + (0 if fast else tokens * 4 * e * e)
     norms = 2

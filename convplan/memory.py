@@ -32,7 +32,7 @@ from .graph import Graph, Node
 from .layers import REGISTRY
 from .merges import mul_rule
 from .ops import FUNCTIONS, OpSpec
-from .saves import BYTE, INPUT, INT64, NEW, OPMATH, SAME, STATS
+from .saves import BYTE, INPUT, INT64, NEW, OPMATH, OUTPUT, SAME, STATS
 from .shapes import to_expr, value_at
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
@@ -157,7 +157,7 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
             saving = [_item(item, node, ins, storage, size, nodes) for item in rule.items
-                      if grad[node.id] and (grad[ins[item.index].id] or not item.input_grad_only)
+                      if grad[node.id] and (not item.input_grad_only or grad[ins[item.index].id])
                       and (not item.only or dtype in item.only)]
         else:
             saving = _product(ins, grad, storage, size) if spec.saves_operands else []
@@ -198,7 +198,13 @@ def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple
     """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
     whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
     if item.what == NEW:
-        return object(), ITEM_BYTES[item.dtype](size) * item.numel, item.scale
+        key = object() if item.key is None else (node.id, item.key)
+        return key, ITEM_BYTES[item.dtype](size) * item.numel, item.scale
+    if item.what == OUTPUT and item.index:  # another of its outputs: the item node that names it
+        named = next((n for n in nodes if n.op == "item" and n.inputs == (node.id,)
+                      and n.args.get("index") == item.index), None)
+        key = object() if named is None else named.id
+        return key, ITEM_BYTES[item.dtype](size) * (_numel(named) if named else _numel(node)), item.scale
     of = ins[item.index] if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale

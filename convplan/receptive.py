@@ -19,8 +19,17 @@ U-Net's decoder has jump 1 again where it meets its skip, so the union at each c
 `GLOBAL` means every position reads the whole input along that dim (after a global pool, Flatten and
 Linear, GroupNorm); `None` means it is not modelled (bilinear and other interpolating upsampling, an
 upsampling to a `size=`, pixel shuffles and adaptive pools to a size other than 1 read windows that vary
-from position to position).  The spatial dims are the input's dims after the batch and channel:
+from position to position; a concatenation along a spatial dim joins positions of different tensors; a
+sliding window whose spatial dim has been moved among its channels; the operations receptive_axes.py
+lists).  The spatial dims are the input's dims after the batch and channel:
 [N, C, *spatial].
+
+Tensor operations (permute, reshape, chunk, mean, ...) carry the fields where they move the spatial dims
+without mixing their positions (receptive_axes.py): each node's `meta["receptive_axes"]` says which axis
+of its tensor holds each spatial dim, so a layer's window slides over the dims it covers wherever they
+are (ConvNeXt's channels-last LayerNorm and Linears read one position each), and a layer that mixes only
+its trailing dims (Linear, LayerNorm: windows of GLOBAL entries) leaves the others alone.  A learnable
+tensor (Parameter) reads no input position: a merge with it has the other operands' field.
 
 The fields are those of the module in eval mode.  In training, a BatchNorm normalises with the batch's
 statistics, which every position of every sample feeds: each output position then reads the whole input
@@ -38,9 +47,11 @@ import sympy
 from .graph import Graph, Node
 from .layers import GLOBAL, POINTWISE
 from .ops import OPS
-from .shapes import to_expr
+from .receptive_axes import POSITION, lost, permuted, reshaped, standard, through_item, through_op
+from .shapes import equal, to_expr
 
-POSITION = sympy.Symbol("i", integer=True)  # the output position in `Field.first` and `Field.last`
+__all__ = ["POSITION", "Field", "receptive_field", "receptive_fields"]
+RESHAPES = ("Flatten", "Unflatten")  # kinds that are a reshape of their input
 
 
 @dataclass(frozen=True)
@@ -67,42 +78,65 @@ class Field:
 
 
 def receptive_fields(graph: Graph) -> None:
-    """meta["receptive_field"]: a tuple with one Field, GLOBAL or None per spatial dim of the first input."""
+    """meta["receptive_field"]: a tuple with one Field, GLOBAL or None per spatial dim of the first input;
+    meta["receptive_axes"]: the axis of the node's tensor that holds each (None: none does)."""
     nodes = graph.nodes
     spatial = max(len(graph.inputs[0].shape) - 2, 0) if graph.inputs else 0
     for node in nodes:
-        if node.op == "input":
-            ones = sympy.Integer(1)
-            node.meta["receptive_field"] = tuple(Field(ones, ones, sympy.Integer(0)) for _ in range(spatial)) \
-                if node is graph.inputs[0] else (None,) * spatial
-            continue
-        fields = [nodes[i].meta["receptive_field"] for i in node.inputs]
-        if node.op in OPS or node.op == "param":  # operations rearrange dims: not modelled; weights read nothing
-            node.meta["receptive_field"] = fields[0] if node.op == "contiguous" else (None,) * spatial
-        elif node.op == "item":
-            node.meta["receptive_field"] = fields[0]
-        else:
-            node.meta["receptive_field"] = _layer(node, nodes[node.inputs[0]], fields[0], spatial) \
-                if node.op == "layer" else _merge(node, fields, spatial)
+        fields, axes = _node(node, nodes, graph, spatial)
+        node.meta["receptive_field"], node.meta["receptive_axes"] = fields, axes
 
 
-def _layer(node: Node, source: Node, field: tuple, spatial: int) -> tuple:
+def _node(node: Node, nodes, graph: Graph, spatial: int) -> tuple:
+    nothing = (None,) * spatial
+    if node.op == "input":
+        ones = sympy.Integer(1)
+        first = node is graph.inputs[0]
+        return ((tuple(Field(ones, ones, sympy.Integer(0)) for _ in range(spatial)), standard(spatial)) if first
+                else (nothing, nothing))
+    if node.op == "param":  # weights read no input position
+        return nothing, nothing
+    source = nodes[node.inputs[0]]
+    fields, axes = source.meta["receptive_field"], source.meta["receptive_axes"]
+    if node.op == "item":
+        if node.kind in ("chunk", "split"):  # the piece's field: its input's, shifted by its offset
+            whole = nodes[source.inputs[0]]
+            return through_item(node.kind, source.args, node.args["index"], tuple(whole.shape),
+                                whole.meta["receptive_field"], whole.meta["receptive_axes"])
+        return fields, axes
+    if node.op in OPS:
+        return through_op(node, source, fields, axes)
+    if node.op != "layer":
+        return _merge(node, nodes, spatial)
+    if node.kind == "Permute":
+        return permuted(node.args["dims"], fields, axes, len(source.shape))
+    if node.kind in RESHAPES:
+        return reshaped(tuple(source.shape), tuple(node.shape), fields, axes)
+    return _layer(node, source, fields, axes, spatial)
+
+
+def _layer(node: Node, source: Node, field: tuple, axes: tuple, spatial: int) -> tuple:
     if all(f == GLOBAL for f in field):
-        return field  # nothing a layer does makes a position read less than everything
+        return field, axes  # nothing a layer does makes a position read less than everything
     window = node.spec.window
     if callable(window):  # a kind that is no 1d/2d/3d family member (Upsample) has as many as its input
         window = window(node.args, node.spec.nd or len(source.shape) - 2)
     if window == POINTWISE:
-        return field
+        return field, axes
     if window == GLOBAL:
-        return (GLOBAL,) * spatial
-    if window is None or len(node.shape) != len(source.shape) or len(source.shape) != spatial + 2:
-        return (None,) * spatial  # not modelled, or the dims no longer line up with the input's
+        return (GLOBAL,) * spatial, axes
+    rank = len(source.shape)
+    if window is None or len(node.shape) != rank:
+        return lost(field), (None,) * spatial  # not modelled, or the dims no longer line up with the input's
+    lead = rank - len(window)  # a window covers the trailing dims
+    sliding = any(w not in (GLOBAL, POINTWISE) for w in window)
     dims = list(field)
-    first = spatial - len(window)  # a window covers the trailing dims
-    for k, w in enumerate(window):
-        dims[first + k] = _through(dims[first + k], w)
-    return tuple(dims)
+    for d, a in enumerate(axes):
+        if a is not None and a >= lead:
+            dims[d] = _through(dims[d], window[a - lead])
+        elif a is not None and sliding:
+            dims[d] = lost(field, d)[d]  # a spatial dim among a convolution's channels: not modelled
+    return tuple(dims), axes
 
 
 def _through(f, w):
@@ -122,15 +156,31 @@ def _through(f, w):
     return Field(out.size, out.jump, out.start, first, last)
 
 
-def _merge(node: Node, fields: list, spatial: int) -> tuple:
+def _merge(node: Node, nodes, spatial: int) -> tuple:
+    """The union over the operands (a learnable tensor reads nothing), where each holds the dim at the same
+    axis of the output (right-aligned, as torch broadcasts; stack inserts an axis)."""
+    operands = [nodes[i] for i in node.inputs if nodes[i].op != "param"]
+    rank = len(node.shape)
     along = node.args.get("dim")
-    out = []
+    along = None if along is None else int(along) % rank
+    fields, axes = [], []
     for d in range(spatial):
-        if along is not None and along % len(node.shape) == d + 2:
-            out.append(None)  # cat along a spatial dim: positions come from different tensors
-        else:
-            out.append(_union([f[d] for f in fields]))
-    return tuple(out)
+        found, places = [], set()
+        for operand in operands:
+            f, a = operand.meta["receptive_field"][d], operand.meta["receptive_axes"][d]
+            found.append(f)
+            if f is None or f == GLOBAL:
+                continue
+            at = a + (a >= along) if node.op == "stack" else a + rank - len(operand.shape)
+            if equal(operand.shape[a], 1) is True and equal(node.shape[at], 1) is not True:
+                found[-1] = None  # a spatial dim of 1 broadcast: every position reads the same one
+            places.add(at)
+        field = _union(found) if found and len(places) <= 1 else None
+        if node.op == "cat" and places == {along}:
+            field = None  # cat along a spatial dim: positions come from different tensors
+        fields.append(field)
+        axes.append(places.pop() if field is not None and places else None)
+    return tuple(fields), tuple(axes)
 
 
 def _union(fields: list):

@@ -12,7 +12,8 @@ and whether its output is its input's storage (a view, or written in place).  Me
 - BatchNorm, InstanceNorm, GroupNorm and LayerNorm save their input and two statistics (mean and inverse
   std, in the module's dtype: 16-bit for a module converted with .half()) per normalised group;
   InstanceNorm also the weight and the running statistics repeated per sample, where it has them;
-- max pools save their input and int64 indices (one per output element); average pools their input
+- max pools save their input and int64 indices (one per output element; with return_indices=True the
+  indices they return); MaxUnpool its indices; average pools their input
   (adaptive ones nothing where every output size is 1: torch takes the mean);
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
   p=0 returns the input;
@@ -24,7 +25,10 @@ and whether its output is its input's storage (a view, or written in place).  Me
   operations save what each operation saves: LocalResponseNorm its input, the squares padded along the
   channels (size - 1 more channels) and two tensors of the input's shape, LPPool its input, its power (the
   input's shape) and four tensors of the output's shape; FeatureAlphaDropout its noise, one value per
-  channel ([N, C, 1, ...]).
+  channel ([N, C, 1, ...]);
+- CosineSimilarity (torch's composite) keeps, for each input that requires grad, the input, its norm along
+  dim and the norm's clone, and the other input's quotient by its norm; PairwiseDistance the broadcast
+  x1 - x2 + eps and the norm (any p).
 
 The sequence kinds' rules are in saves_sequence.py.
 """
@@ -47,11 +51,15 @@ class Saved:
     what: str  # INPUT, OUTPUT or NEW
     numel: object = None  # NEW: its elements
     dtype: str = SAME
-    input_grad_only: bool = False  # saved only where the input requires grad, not for the weights' gradient
+    # saved only where the layer's tensor `index` requires grad (not for the weights' gradient)
+    input_grad_only: bool = False
     scale: object = 1  # 0 or 1, a formula where torch decides by the sizes (adaptive pools to 1 x 1)
     index: int = 0  # INPUT: which of the layer's tensors (LayerSpec.tensors), the chain's first
     # the dtypes it is saved in (torch's CPU kernels differ by dtype: oneDNN's LSTM runs float32 only); () all
     only: tuple[str, ...] = ()
+    # NEW: the new tensors of one rule with the same key are one storage (nn.Transformer's memory, which each
+    # decoder layer keeps); OUTPUT: index is which of the layer's outputs (MaxPool's indices: 1)
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,47 @@ def _each(value, nd: int) -> tuple:
 
 
 def max_pool(a, shape, out):
+    """The input and int64 indices, one per output element; with return_indices=True these are the indices
+    it returns (one storage, counted once where MaxUnpool keeps them too)."""
+    if a.get("return_indices") is True:
+        return Saves((Saved(INPUT), Saved(OUTPUT, dtype=INT64, index=1)))
     return Saves((Saved(INPUT), Saved(NEW, _prod(out), INT64)))
+
+
+def max_unpool(a, shape, out, indices, tied):
+    """max_unpool keeps only its indices (the backward gathers the gradient at them)."""
+    return Saves((Saved(INPUT, dtype=INT64, index=1),))
+
+
+def _reduced(shape, dim: int) -> sympy.Expr:
+    return _prod(shape[:dim]) * _prod(shape[dim + 1:])
+
+
+def cosine_similarity(a, x1, out, x2, tied):
+    """F.cosine_similarity on x1 and x2 broadcast to one shape: for each input that requires grad, torch's
+    composite (aten/native/Distance.cpp) keeps the input, its 2-norm along dim (keepdim) and the norm's
+    clone (linalg_vector_norm and the division), and the other's quotient (x2 / norm2 for the product)."""
+    common = _broadcast_shape(x1, x2)
+    dim = int(a["dim"]) % len(common)
+    numel, norm = _prod(common), _reduced(common, dim)
+    items = ()
+    for index in (0, 1):
+        each = dict(index=index, input_grad_only=True)
+        items += (Saved(INPUT, **each), Saved(NEW, norm, **each), Saved(NEW, norm, **each), Saved(NEW, numel, **each))
+    return Saves(items)
+
+
+def pairwise_distance(a, x1, out, x2, tied):
+    """torch.pairwise_distance is norm(x1 - x2 + eps, p, -1, keepdim): the norm keeps its input (the
+    broadcast difference) and its result, for any p."""
+    return Saves((Saved(NEW, _prod(_broadcast_shape(x1, x2))), Saved(NEW, _prod(out))))
+
+
+def _broadcast_shape(x, y) -> tuple:
+    """The shape x and y broadcast to (right-aligned; where a dim is 1 in one, the other's)."""
+    rank = max(len(x), len(y))
+    x, y = (1,) * (rank - len(x)) + tuple(x), (1,) * (rank - len(y)) + tuple(y)
+    return tuple(q if p == 1 else p for p, q in zip(x, y, strict=True))
 
 
 def adaptive_avg_pool(nd: int):

@@ -6,10 +6,14 @@ Measured on torch 2.13's CPU kernels with `torch.autograd.graph.saved_tensors_ho
   four int64 tensors of aten::_embedding_bag: the offsets (N), offset2bag (N*L + 1; empty on the fast path:
   mode 'sum', no padding_idx, not float64), the bag sizes (N) and the max indices (N; [N, embedding_dim]
   for mode 'max');
-- Bilinear saves both inputs.
+- Bilinear saves both inputs;
+- MultiheadAttention and the Transformer layers: see `attention` and `transformer_layer`; the stacks
+  (TransformerEncoder, TransformerDecoder, nn.Transformer) their layers' and final norms' (`transformer_stack`).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import sympy
 
@@ -222,6 +226,38 @@ def transformer_layer(a, shape, out, memory=None, tied=None):
     return Saves(tuple(items))
 
 
+def transformer_stack(a, shape, out, memory=None, tied=None):
+    """TransformerEncoder / TransformerDecoder in training: num_layers layers, each as `transformer_layer`,
+    each after the first on its predecessor's output (a new tensor: what the first keeps of the stack's input,
+    the others keep of a new one), then the final LayerNorm (norm=True): the last layer's output and its
+    statistics.  A decoder's memory is the stack's own tensor for every layer."""
+    items = []
+    for k in range(int(a["num_layers"])):
+        layer = transformer_layer(a, shape, out, memory).items
+        items += layer if k == 0 else [_renamed(item, {0: Saved(NEW, _prod(shape))}) for item in layer]
+    if a["norm"]:
+        n, length = _batch(a, out)
+        items += _normed(a, _prod(out), n * length)
+    return Saves(tuple(items))
+
+
+def transformer(a, src, out, tgt, tied=None):
+    """nn.Transformer(src, tgt): the encoder stack over src, then the decoder stack over tgt, both with their
+    final LayerNorm; the decoder's memory is the encoder's normed output, one storage every decoder layer
+    keeps (`key`)."""
+    encoder = transformer_stack({**a, "num_layers": a["num_encoder_layers"], "norm": True}, src, src).items
+    decoder = transformer_stack({**a, "num_layers": a["num_decoder_layers"], "norm": True}, tgt, out, src).items
+    memory = Saved(NEW, _prod(src), key="memory")
+    return Saves(tuple(encoder) + tuple(_renamed(item, {0: Saved(INPUT, index=1), 1: memory}) for item in decoder))
+
+
+def _renamed(item: Saved, inputs: dict) -> Saved:
+    """`item`, where it is the layer's tensor `index` in `inputs`, as that tensor (its scale and dtypes kept)."""
+    if item.what != INPUT or item.index not in inputs:
+        return item
+    return replace(inputs[item.index], scale=item.scale, only=item.only)
+
+
 # -- recurrent layers and cells ----------------------------------------------------------------------------
 
 
@@ -251,8 +287,9 @@ def recurrent(kind: str):
                 between = length * n * d * h_out
                 if p != 0:
                     items += _dropped(p, between)
-                elif d == 2 or not onednn:
-                    # the directions' concatenation, or the stacked steps (oneDNN's output is its own)
+                else:
+                    # the next layer's input-to-hidden linear keeps the directions' concatenation, or the
+                    # steps' outputs stacked (RNN.cpp's FullLayer); oneDNN's one direction: its output, above
                     items.append(Saved(NEW, between, only=STEPWISE if onednn and d == 1 else ()))
         return Saves(tuple(items), unmodelled_in=("bfloat16",) if onednn else ())
     return rule

@@ -161,7 +161,8 @@ def _values(graph: Graph, node: Node, costs: dict, memory: dict, fields: dict) -
     them all, nested as torch's tuple, and adds up their bytes (its "item" nodes have no row of their own)."""
     made = [node, *(graph.nodes[i] for i in _leaves(node.unpack)[1:])]
     return (output(graph, node), to_expr(node.params), buffers(node), costs.get(node.name),
-            _sum([memory.get(n.name, sympy.Integer(0)) for n in made]), fields[node.name])
+            _sum([memory.get(n.name, sympy.Integer(0)) for n in made]),
+            () if node.op == "param" else fields[node.name])  # a weight reads no input position: no field
 
 
 def output(graph: Graph, node: Node) -> tuple:

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import sympy
 import torch
 from _torch_oracle import symbolic_plan
 from fvcore.nn import FlopCountAnalysis  # the `test` extra installs it
@@ -167,3 +168,24 @@ def one_tensor_sizes(shape: str, call: str):
 def test_fvcore_convention_on_each_one_tensor_kind(shape, call):
     plan, found = one_tensor_sizes(shape, call)
     assert all(assert_equal_to_fvcore(plan, sizes) for sizes in found)
+
+
+SYMBOLIC_HEADS = ["out, w = MultiheadAttention(x, x, x, F, batch_first=True)",
+                  "out = TransformerEncoderLayer(x, F, dim_feedforward=8, batch_first=True)",
+                  "out = TransformerDecoderLayer(x, x, F, dim_feedforward=8, batch_first=True)",
+                  "out = TransformerEncoder(x, F, 2, dim_feedforward=8, batch_first=True, norm=True)"]
+
+
+@pytest.mark.parametrize("call", SYMBOLIC_HEADS, ids=lambda c: c.split("(")[0].split()[-1])
+def test_a_symbolic_number_of_heads_is_a_formula_of_both_paths(call):
+    """torch's fast path needs an even number of heads: with nhead a symbol the count is a formula of both
+    paths (a Piecewise on its parity), equal to fvcore's at even and odd heads; the skipped operators are
+    those either path skips."""
+    plan = convplan.parse(f"plan T:\n    input x [N, L, E]\n    input heads [F]\n    {call}\n")
+    cost = plan.cost("fvcore")
+    assert cost.total.has(sympy.Piecewise)
+    for sizes in ({"N": 2, "L": 3, "E": 12, "F": 2}, {"N": 1, "L": 4, "E": 12, "F": 3}):
+        bound = plan.bind(**sizes)
+        analysis = fvcore_analysis(bound.build(), example_inputs(bound.graph, sizes))
+        assert evaluate(cost.total, sizes) == analysis.total(), sizes
+        assert set(analysis.unsupported_ops()) <= cost.skipped_ops, sizes

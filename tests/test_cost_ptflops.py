@@ -86,3 +86,40 @@ def test_ptflops_convention_on_each_one_tensor_kind(shape, call):
     plan, found = one_tensor_sizes(shape, call)
     for sizes in found:
         assert_equal_to_ptflops(plan, sizes)
+
+
+@st.composite
+def _attention_from_one_input(draw):
+    """A plan of one input (ptflops passes one tensor) whose attention reads three different tensors: the
+    query is the input, key and value two Linears of its first S positions (narrow), or a decoder layer whose
+    memory is such a Linear."""
+    heads = draw(st.integers(1, 4))
+    e = heads * draw(st.integers(1, 3))
+    batch_first = draw(st.booleans())
+    seq = 1 if batch_first else 0
+    dims = "[N, L, E]" if batch_first else "[L, N, E]"
+    s = draw(st.integers(1, 3))
+    head = ["plan T:", f"    input x {dims}", f"    s = narrow(x, {seq}, 0, {s})"]
+    if draw(st.booleans()):
+        kdim, vdim = draw(st.sampled_from([e, 3])), draw(st.sampled_from([e, 5]))
+        flags = ", ".join(f"{k}={draw(st.booleans())}" for k in ("bias", "add_bias_kv", "add_zero_attn"))
+        body = [f"    k = Linear(s, {kdim})", f"    v = Linear(s, {vdim})",
+                f"    out, w = MultiheadAttention(x, k, v, {heads}, {flags}, batch_first={batch_first})"]
+    else:
+        flags = ", ".join(f"{k}={draw(st.booleans())}" for k in ("norm_first", "bias"))
+        activation = draw(st.sampled_from(["relu", "gelu"]))
+        body = [f"    m = Linear(s, {e})",
+                f"    y = TransformerDecoderLayer(x, m, {heads}, dim_feedforward={draw(st.integers(1, 8))}, "
+                f"dropout=0.0, activation='{activation}', {flags}, batch_first={batch_first})"]
+    sizes = {"N": draw(st.integers(1, 3)), "L": draw(st.integers(s, 4)), "E": e}
+    return "\n".join(head + body) + "\n", sizes
+
+
+@given(_attention_from_one_input())
+@SETTINGS
+def test_ptflops_convention_on_attention_over_different_tensors(case):
+    """MultiheadAttention over a query, key and value that are different tensors (kdim, vdim, biases,
+    add_bias_kv, add_zero_attn, batch_first) and TransformerDecoderLayer (its memory another tensor than its
+    target): the attention hook's formula per tensor and the slow path's patched bmm and softmax."""
+    text, sizes = case
+    assert_equal_to_ptflops(convplan.parse(text), sizes)

@@ -292,13 +292,14 @@ def register_stacks() -> None:
         name="TransformerEncoder", args=_stack_args(True), rule=encoder_rule,
         count=lambda a: a["num_layers"] * _layer_count(a, 1, 2) + (_final_norm(a) if a["norm"] else 0),
         inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3), short="encoder",
-        compose=_compose_stack("TransformerEncoder", "TransformerEncoderLayer"),
+        compose=_compose_stack("TransformerEncoder", "TransformerEncoderLayer"), saves=ss.transformer_stack,
     ))
     register(LayerSpec(
         name="TransformerDecoder", args=_stack_args(False), rule=decoder_rule,
         count=lambda a: a["num_layers"] * _layer_count(a, 2, 3) + (_final_norm(a) if a["norm"] else 0),
         inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3), tensors=("tgt", "memory"),
         short="decoder", compose=_compose_stack("TransformerDecoder", "TransformerDecoderLayer"),
+        saves=ss.transformer_stack,
     ))
     nhead, feedforward, dropout, activation, eps, batch_first, norm_first, bias = _transformer_args()
     register(LayerSpec(
@@ -306,5 +307,5 @@ def register_stacks() -> None:
         args=(Arg("nhead", 8), Arg("num_encoder_layers", 6), Arg("num_decoder_layers", 6), feedforward, dropout,
               activation, eps, batch_first, norm_first, bias),
         rule=transformer_rule, count=transformer_count, inferred="d_model", infer=lambda shape, a: shape[-1],
-        ranks=(2, 3), tensors=("src", "tgt"), short="transformer",
+        ranks=(2, 3), tensors=("src", "tgt"), short="transformer", saves=ss.transformer,
     ))

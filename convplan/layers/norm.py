@@ -139,6 +139,12 @@ def rms_norm_count(a):
     return prod(ntuple(a["normalized_shape"], 1)) if a["elementwise_affine"] else 0
 
 
+def _normalized_window(a, nd):
+    """LayerNorm and RMSNorm read every position of the dims they normalise (the trailing ones) and one of
+    the others: channels-last (ConvNeXt's LayerNorm(C)) reads one spatial position."""
+    return [GLOBAL] * len(ntuple(a["normalized_shape"], 1))
+
+
 def more_norms() -> None:
     register(LayerSpec(
         name="RMSNorm",
@@ -148,7 +154,7 @@ def more_norms() -> None:
         inferred="normalized_shape",  # written or, by default, the input's last dim (as LayerNorm)
         infer=layer_norm_infer,
         short="rmsnorm",
-        window=GLOBAL,
+        window=_normalized_window,
         saves=sv.rms_norm,
     ))
     lrn = (Arg("size"), Arg("alpha", 1e-4, FLOAT), Arg("beta", 0.75, FLOAT))
@@ -193,7 +199,7 @@ def register_group_and_layer_norm() -> None:
         inferred="normalized_shape",  # written or, by default, the input's last dim
         infer=layer_norm_infer,
         short="ln",
-        window=GLOBAL,
+        window=_normalized_window,
         # mean and inverse std per normalised row
         saves=sv.norm(lambda a, shape: prod(shape[: len(shape) - len(ntuple(a["normalized_shape"], 1))])),
     ))

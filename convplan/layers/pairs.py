@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sympy
 
+from .. import saves as sv
 from ..shapes import at_least, equal, equal_condition, to_expr
 from .spec import BOOL, FLOAT, OPT_SIZE, SIZE, Arg, LayerSpec, RuleContext, member_of, per_dim, register, show
 
@@ -45,7 +46,8 @@ def unpool_rule(ctx: RuleContext, shape, a, nd):
 
 def unpool_family(nd: int) -> None:
     args = (Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE), Arg("padding", 0, SIZE))
-    member_of("MaxUnpool", nd, args=args, rule=unpool_rule, short="maxunpool", tensors=("input", "indices"))
+    member_of("MaxUnpool", nd, args=args, rule=unpool_rule, short="maxunpool", tensors=("input", "indices"),
+              saves=sv.max_unpool)
 
 
 # -- distances ---------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def register_pairs() -> None:
     for nd in (1, 2, 3):
         unpool_family(nd)
     register(LayerSpec(name="CosineSimilarity", args=(Arg("dim", 1), Arg("eps", 1e-8, FLOAT)), rule=cosine_rule,
-                       tensors=("x1", "x2"), short="cosine"))
+                       tensors=("x1", "x2"), short="cosine", saves=sv.cosine_similarity))
     register(LayerSpec(name="PairwiseDistance", args=(Arg("p", 2.0, FLOAT), Arg("eps", 1e-6, FLOAT),
                                                       Arg("keepdim", False, BOOL)),
-                       rule=pairwise_rule, tensors=("x1", "x2"), short="distance"))
+                       rule=pairwise_rule, tensors=("x1", "x2"), short="distance", saves=sv.pairwise_distance))
