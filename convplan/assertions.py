@@ -103,12 +103,16 @@ class Assertions:
         solution = self.unknowns.solution
         shapes = [tuple(d.xreplace(solution) for d in s) for s in shapes]
         free = self.unknowns.in_(d for s in shapes for d in s)
-        if not free or spec.broadcasts or len({len(s) for s in shapes}) > 1:
-            return shapes  # nothing to solve; broadcasting has no single answer; the rule reports the ranks
-        rank = len(shapes[0])
-        written = args[spec.along] if spec.along else None
-        along = written % rank if written is not None and -rank <= written < rank else None
-        pairs = [(s[i], shapes[0][i]) for s in shapes[1:] for i in range(len(s)) if i != along]
+        if not free or (len({len(s) for s in shapes}) > 1 and not spec.broadcasts):
+            return shapes  # nothing to solve; the rule reports the ranks
+        rank = max(len(s) for s in shapes)
+        if spec.broadcasts:  # right-aligned; a dim of 1 stretches and says nothing of the other: `?` meets a size
+            aligned = [(1,) * (rank - len(s)) + s for s in shapes]
+            pairs = [(s[i], aligned[0][i]) for s in aligned[1:] for i in range(rank) if s[i] != 1 != aligned[0][i]]
+        else:
+            written = args[spec.along] if spec.along else None
+            along = written % rank if written is not None and -rank <= written < rank else None
+            pairs = [(s[i], shapes[0][i]) for s in shapes[1:] for i in range(len(s)) if i != along]
         try:
             found = solve(pairs, free)
         except SolveError as exc:
