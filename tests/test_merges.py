@@ -141,3 +141,13 @@ def test_an_unknown_meets_the_size_it_is_added_to():
     plan = convplan.parse("plan T:\n    input a [N, 8, H, W]\n    input s [8, 1, 1]\n    b = Conv2d(a, ?, 1)\n"
                           "    add(b, s)\n")
     assert tuple(plan.output_shape)[1] == 8
+
+
+def test_a_residual_of_one_channel_broadcasts_as_torch_does():
+    """Pinned from test_architectures' drawn structures: a body of 1 channel added to a 2-channel input."""
+    plan = convplan.parse("plan R:\n    input [N, 2, L]\n    residual:\n        Conv1d(1, kernel_size=1)\n")
+    assert tuple(plan.output_shape)[1] == 2 and not plan.requires
+    x = torch.randn(1, 2, 1)
+    module = plan.build()
+    with torch.no_grad():
+        assert torch.equal(module(x), module.conv1(x) + x)
