@@ -105,16 +105,25 @@ class Assertions:
         solution = self.unknowns.solution
         shapes = [tuple(d.xreplace(solution) for d in s) for s in shapes]
         free = self.unknowns.in_(d for s in shapes for d in s)
-        if not free or spec.broadcasts or len({len(s) for s in shapes}) > 1:
-            return shapes  # nothing to solve; broadcasting has no single answer; the rule reports the ranks
-        rank = len(shapes[0])
-        written = args[spec.along] if spec.along else None
-        along = written % rank if written is not None and -rank <= written < rank else None
-        pairs = [(s[i], shapes[0][i]) for s in shapes[1:] for i in range(len(s)) if i != along]
-        try:
-            found = solve(pairs, free)
-        except SolveError as exc:
-            self.diag.error("E321", f"{call.name}: {exc.message}", call.name_span, hints=[exc.hint])
-            raise Skip from None
+        if not free or (len({len(s) for s in shapes}) > 1 and not spec.broadcasts):
+            return shapes  # nothing to solve; the rule reports the ranks
+        rank = max(len(s) for s in shapes)
+        if spec.broadcasts:  # right-aligned: `?` makes the dims equal, else (a dim of 1 stretches) meets the sizes
+            aligned = [(1,) * (rank - len(s)) + s for s in shapes]
+            common = [(s[i], aligned[0][i]) for s in aligned[1:] for i in range(rank - min(map(len, shapes)), rank)]
+            tries = [common, [(a, b) for a, b in common if a != 1 != b]]
+        else:
+            written = args[spec.along] if spec.along else None
+            along = written % rank if written is not None and -rank <= written < rank else None
+            tries = [[(s[i], shapes[0][i]) for s in shapes[1:] for i in range(len(s)) if i != along]]
+        for k, pairs in enumerate(tries):
+            try:
+                found = solve(pairs, free)
+                break
+            except SolveError as exc:
+                if k + 1 < len(tries):
+                    continue
+                self.diag.error("E321", f"{call.name}: {exc.message}", call.name_span, hints=[exc.hint])
+                raise Skip from None
         solution.update(found)
         return [tuple(d.xreplace(found) for d in s) for s in shapes]

@@ -371,6 +371,8 @@ _FAMILIES: dict[str, Callable] = {
     "MaxPool": _skip("max_pool{nd}d"),
     "AvgPool": _skip("avg_pool{nd}d"),
     "AdaptiveMaxPool": _skip("adaptive_max_pool{nd}d"),
+    # F.fractional_max_poolNd draws its windows' places with torch.rand: fvcore skips both (measured, 0.1.5)
+    "FractionalMaxPool": lambda node, source: (None, ("aten::rand", f"aten::fractional_max_pool{node.spec.nd}d")),
     "AdaptiveAvgPool": _adaptive_avg,
     "Dropout": _dropout,
     "ZeroPad": _skip("pad"),

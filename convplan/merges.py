@@ -6,9 +6,9 @@ is one declaration here.
 
 A rule takes the input shapes and returns the output shape plus the conditions that must
 hold (dim equalities convplan could neither prove nor refute); a mismatch that is certain
-raises `MergeError` naming the dim.  torch is the oracle: `add` is strict (the shapes
-agree), `mul` broadcasts as torch does (a dim of 1 stretches), `cat` needs equal shapes
-except along `dim`.
+raises `MergeError` naming the dim.  torch is the oracle: `add` and `mul` broadcast as torch
+does (right-aligned; a dim of 1, or one missing on the left, stretches), `cat` needs equal
+shapes except along `dim`.
 """
 
 from __future__ import annotations
@@ -66,34 +66,46 @@ def _agree(shapes, i: int, what: str, conds: list) -> None:
             conds.append((cond, f"dim {i} of the {what} tensors must agree ({pyrepr(first)} vs {pyrepr(other[i])})"))
 
 
-def add_rule(shapes, args):
-    conds: list = []
-    for i in range(_same_rank(shapes, "added")):
-        _agree(shapes, i, "added", conds)
-    return tuple(shapes[0]), conds
-
-
-def mul_rule(shapes, args):
-    """torch broadcasting, right-aligned: a dim of 1 stretches to the other."""
+def broadcast(shapes, what: str):
+    """torch's broadcast shape, right-aligned: a missing leading dim counts as 1, and a dim of 1 stretches
+    to the other.  Only a dim the plan has as 1 stretches: two symbolic dims must be equal (a condition), since
+    a symbol may be any size, 1 included, and the output's size cannot follow both (docs/language.md)."""
     rank = max(len(s) for s in shapes)
     padded = [(sympy.Integer(1),) * (rank - len(s)) + tuple(s) for s in shapes]
+    same_rank = len({len(s) for s in shapes}) == 1
     out, conds = [], []
     for i in range(rank):
         wide = [s[i] for s in padded if s[i] != 1]
         if not wide:
             out.append(sympy.Integer(1))
             continue
+        where = f"dim {i}" if same_rank else f"dim {i - rank} (from the right)"
         for other in wide[1:]:
-            if equal(wide[0], other) is False:
-                raise MergeError(f"tensors {' and '.join(show_shape(s) for s in shapes)} cannot be multiplied: dim {i} "
-                                 f"is {pyrepr(wide[0])} in one and {pyrepr(other)} in another",
-                                 "broadcasting stretches only a dim written as 1 (e.g. after AdaptiveAvgPool2d(1))")
             cond = equal_condition(wide[0], other)
+            if cond is sympy.false:
+                raise MergeError(f"tensors {' and '.join(show_shape(s) for s in shapes)} cannot be {what}: {where} "
+                                 f"differs ({pyrepr(wide[0])} vs {pyrepr(other)})", _broadcast_hint(padded, same_rank))
             if cond is not sympy.true:
-                conds.append((cond, f"dim {i} of the multiplied tensors must agree ({pyrepr(wide[0])} vs "
+                conds.append((cond, f"{where} of the {what} tensors must agree ({pyrepr(wide[0])} vs "
                               f"{pyrepr(other)})"))
         out.append(wide[0])
     return tuple(out), conds
+
+
+def _broadcast_hint(padded, same_rank: bool) -> str | None:
+    """Where the operands broadcast already (a dim of 1, ranks that differ), how torch's rule goes."""
+    if same_rank and not any(d == 1 for s in padded for d in s):
+        return None  # a residual whose shapes differ: the news is the dim, not broadcasting
+    return ("torch broadcasts a dim only where it is 1 or missing on the left ([C, 1, 1] with [N, C, H, W]): "
+            "write that dim as 1")
+
+
+def add_rule(shapes, args):
+    return broadcast(shapes, "added")
+
+
+def mul_rule(shapes, args):
+    return broadcast(shapes, "multiplied")
 
 
 def cat_rule(shapes, args):
@@ -161,7 +173,7 @@ def _register(*specs: MergeSpec) -> dict[str, MergeSpec]:
 
 
 MERGES: dict[str, MergeSpec] = _register(
-    MergeSpec(name="add", rule=add_rule, compute=_fold(operator.add), emit=_infix("+")),
+    MergeSpec(name="add", rule=add_rule, compute=_fold(operator.add), emit=_infix("+"), broadcasts=True),
     MergeSpec(name="mul", rule=mul_rule, compute=_fold(operator.mul), emit=_infix("*"), broadcasts=True,
               saves_operands=True),
     MergeSpec(name="cat", rule=cat_rule, emit=_joined("torch.cat"), needs_torch=True,

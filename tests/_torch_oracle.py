@@ -137,6 +137,10 @@ def torch_run(shape, layers):
                 # Deliberate: torch's legacy Function divides by a negative size and runs; convplan refuses
                 # any size below 1 (docs/torch_rules.md, next to LocalResponseNorm).
                 return None, f"{kind}: size must be positive (convplan's choice)"
+            if kind == "FractionalMaxPool2d" and min(_values(args["kernel_size"])) <= 0:
+                # Deliberate: torch's 2d kernel runs an empty window (its output is -inf, its indices point
+                # anywhere) where FractionalMaxPool3d refuses; convplan refuses it (docs/torch_rules.md).
+                return None, f"{kind}: kernel_size must be positive (convplan's choice)"
             if kind.startswith("CircularPad") and not _circular_fits(args["padding"], _nd(kind), x.shape):
                 # Deliberate: where a pad does not fit in the part kept, torch copies from memory it never wrote
                 # (a size-1 slice broadcasts); convplan refuses it (docs/torch_rules.md).

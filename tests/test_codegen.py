@@ -99,8 +99,10 @@ def round_trip(plan: convplan.Plan, sizes: dict, source: str | None = None, seed
     model.load_state_dict(reference.state_dict(), strict=True, assign=True)  # still checks keys and shapes
     model.eval(), reference.eval()
     xs = inputs_for(plan, sizes, seed)
-    with torch.no_grad():
+    with torch.no_grad():  # seeded alike: FractionalMaxPool draws its windows' places on every call
+        torch.manual_seed(seed)
         want = reference(*xs)
+        torch.manual_seed(seed)
         got = model(*xs)
     assert same_outputs(got, want), f"outputs differ at {sizes}:\n{source}"
     return model

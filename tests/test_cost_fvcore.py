@@ -149,6 +149,8 @@ ONE_TENSOR_KINDS = [  # (input, call): the kinds added with the rest of torch.nn
     ("[N, C, L]", "UpsamplingNearest2d(scale_factor=2)"), ("[N, C, D, H, W]", "UpsamplingNearest2d(scale_factor=0.5)"),
     ("[N, C, L]", "LPPool1d(2, 2)"), ("[N, C, H, W]", "LPPool2d(3, 2)"), ("[N, C, D, H, W]", "LPPool3d(2, 2)"),
     ("[N, C, L]", "CircularPad1d(1)"), ("[N, C, H, W]", "CircularPad2d(1)"), ("[N, C, D, H, W]", "CircularPad3d(1)"),
+    ("[N, C, H, W]", "FractionalMaxPool2d(2, output_ratio=0.5)"),
+    ("[N, C, D, H, W]", "FractionalMaxPool3d((1, 2, 2), output_size=(3, 4, 4))"),
 ]
 
 

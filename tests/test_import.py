@@ -211,17 +211,17 @@ def test_a_module_called_twice_is_shared_weights_and_refused():
 
 
 def test_a_torch_module_that_is_no_kind_is_named():
-    class WithPool(nn.Module):
+    class WithLoss(nn.Module):
         def __init__(self):
             super().__init__()
-            self.pool = nn.FractionalMaxPool2d(2, output_size=3)
+            self.loss = nn.L1Loss(reduction="none")  # torch.nn, and no layer of a plan (torch_names.NOT_LAYERS)
 
         def forward(self, x):
-            return self.pool(x)
+            return self.loss(x, x)
 
     with pytest.raises(ImportFailure) as info:
-        convplan.from_module(WithPool(), torch.randn(1, 4, 8, 8))
-    assert "self.pool is a FractionalMaxPool2d, which is not a layer kind" in info.value.render()
+        convplan.from_module(WithLoss(), torch.randn(1, 4, 8, 8))
+    assert "self.loss is a L1Loss, which is not a layer kind" in info.value.render()
 
 
 def test_api_misuse_is_a_type_error():
@@ -246,6 +246,7 @@ CONFIGS = {
     "AdaptiveAvgPool": lambda nd: dict(output_size=2),
     "AdaptiveMaxPool": lambda nd: dict(output_size=2),
     "LPPool": lambda nd: dict(norm_type=2.0, kernel_size=2, stride=1, ceil_mode=True),
+    "FractionalMaxPool": lambda nd: dict(kernel_size=3, output_ratio=(0.5, 0.75, 0.25)[:nd], return_indices=True),
     "BatchNorm": lambda nd: dict(num_features=4, eps=1e-3, momentum=0.2, affine=False),
     "InstanceNorm": lambda nd: dict(num_features=4, eps=1e-3, affine=True, track_running_stats=True),
     "Dropout": lambda nd: dict(p=0.3),

@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from _torch_oracle import check_both, check_concrete, plan_text, torch_layer, torch_run
+from _torch_oracle import SYMBOLS, Sym, check_both, check_concrete, plan_text, torch_layer, torch_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -537,6 +537,42 @@ def lp_pool_case(draw):
 @given(lp_pool_case())
 @EXAMPLES
 def test_lp_pool(case):
+    check_both(*case)
+
+
+@st.composite
+def fractional_case(draw):
+    """FractionalMaxPool2d/3d: a kernel, and output_size (usually one that fits: output + kernel - 1 <= input in
+    2d, < input in 3d; ints, or the input's dims less a few: symbolic arguments) or output_ratio (0.7 among them:
+    a float64 rounding that no floor(x*p/q) follows), now and then both, neither, a ratio outside (0, 1), tuples
+    of the wrong length; return_indices in a chain is refused by both (torch returns a tuple)."""
+    nd = draw(st.sampled_from([2, 3]))
+    ranks = [nd + 1, nd + 2, nd + 2, nd + 2, nd + 2, nd + 1, nd, nd + 3]
+    size = mostly(st.integers(3, {2: 12, 3: 8}[nd]), 1, 2)  # windows need room: few 1s and 2s here
+    shape = draw(st.sampled_from(ranks).flatmap(lambda r: st.tuples(*[size] * r)))
+    kernel = draw(mostly(sized(st.sampled_from([1, 2, 2, 3]), nd, [nd] * 10 + [1, nd + 1]), 0, -1, (2, -1, 2)[:nd]))
+    args = {"kernel_size": kernel}
+    how = draw(mostly(st.sampled_from(["size", "ratio"]), "both", "neither"))
+    dims = shape[-nd:] if len(shape) >= nd else (4,) * nd
+    ks = kernel if isinstance(kernel, tuple) and len(kernel) == nd else (_entry(kernel, 0),) * nd
+    if how in ("size", "both"):
+        fits = [x - max(k, 1) + (1 if nd == 2 else 0) for x, k in zip(dims, ks, strict=True)]
+        entry = [mostly(st.integers(1, max(f, 1)), f + 1, 0, -1) for f in fits]
+        if draw(st.booleans()) and len(shape) >= nd:  # `H - 2`: an argument written with the input's sizes
+            entry = [st.integers(1, 3).map(lambda j, i=i, x=x: Sym(x - j, f"{SYMBOLS[i]} - {j}"))
+                     for i, x in zip(range(len(shape) - nd, len(shape)), dims, strict=True)]
+        args["output_size"] = draw(mostly(st.one_of(entry[0], st.tuples(*entry)), (2,) * (nd + 1), (2,) * (nd - 1)))
+    if how in ("ratio", "both"):
+        ratio = st.sampled_from([0.5, 0.25, 0.75, 0.6, 0.9, 0.3, 0.7])
+        args["output_ratio"] = draw(mostly(sized(ratio, nd, [nd] * 10 + [1, nd + 1]), 0.0, 1.0, 1.5, -0.5))
+    if draw(st.integers(0, 19)) == 0:
+        args["return_indices"] = True
+    return shape, [(f"FractionalMaxPool{nd}d", args)]
+
+
+@given(fractional_case())
+@EXAMPLES
+def test_fractional_max_pool(case):
     check_both(*case)
 
 

@@ -422,7 +422,7 @@ def test_hover_on_a_layer(client, tmp_path):
 
 @pytest.mark.parametrize(("call", "help_text"), [
     ("Conv2D(16, 3)", "hint: did you mean Conv2d?"),  # a typo: the closest name
-    ("FractionalMaxPool2d(2)", "torch.nn.FractionalMaxPool2d is not supported yet"),  # torch's name: what it is
+    ("MSELoss()", "torch.nn.MSELoss is not a layer of a plan: a loss"),  # torch's name: what it is
     ("Head()", "its import from gone.plan failed"),  # a block whose import failed
 ])
 def test_hover_on_an_unknown_layer_gives_its_help(client, tmp_path, call, help_text):

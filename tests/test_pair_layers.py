@@ -12,7 +12,7 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_codegen import module_class
+from test_codegen import module_class, round_trip
 from test_sequence_layers import fvcore_count
 from torch import nn
 
@@ -94,7 +94,9 @@ def test_max_unpool(case):
             y, idx = getattr(nn, f"MaxPool{nd}d")(**pool, return_indices=True)(x)
             return y, idx, getattr(nn, f"MaxUnpool{nd}d")(**unpool)(y, idx)
 
-        agree(text, sizes, run, ["y", "idx", "out"])
+        plan = agree(text, sizes, run, ["y", "idx", "out"])
+        if plan is not None and not symbolic:  # the generated code computes what build() does
+            round_trip(plan, {})
 
 
 def test_unpool_needs_the_pools_indices_with_a_located_error():
@@ -156,5 +158,6 @@ def test_distances(case):
                 f"    input b {dims(second, symbolic, sizes, 'B')}\n    out = {kind}({call})\n")
         plan = agree(text, sizes, lambda: [module(a, b)], ["out"])
         if plan is not None and not symbolic:
+            round_trip(plan, {})  # the generated code computes what build() does
             cost = plan.cost("fvcore")
             assert (cost.at(**sizes), cost.skipped_ops) == fvcore_count(module, [a, b]), text

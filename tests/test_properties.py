@@ -56,6 +56,8 @@ def kinds_for(rank: int) -> list[str]:
             kinds += [f"{family}{nd}d" for family in FAMILIES]
             if rank == nd + 2 and nd > 1:
                 kinds.append(f"BatchNorm{nd}d")
+            if nd > 1:
+                kinds.append(f"FractionalMaxPool{nd}d")
     return kinds
 
 
@@ -88,6 +90,13 @@ def args_for(draw, kind: str, shape: tuple) -> dict:
         out = {"kernel_size": draw(st.integers(1, 3)), **opt("stride", st.one_of(st.none(), st.integers(1, 3))),
                **opt("padding", st.integers(0, 1)), **opt("ceil_mode", st.booleans())}
         return {**out, **opt("dilation", st.integers(1, 2))} if kind.startswith("Max") else out
+    if kind.startswith("FractionalMaxPool"):  # output + kernel - 1 <= input (2d), < input (3d): usually fits
+        k = draw(st.integers(1, 2))
+        fits = [max(x - k + (nd == 2), 1) for x in shape[-nd:]]
+        how = draw(st.sampled_from(["output_size", "output_ratio"]))
+        value = tuple(draw(st.integers(1, f)) for f in fits) if how == "output_size" else \
+            draw(st.sampled_from([0.5, 0.75, (0.5, 0.25, 0.6)[:nd]]))
+        return {"kernel_size": k, how: value}
     if kind.startswith("Adaptive"):
         entry = st.one_of(st.integers(1, 4), st.none()) if nd > 1 else st.integers(1, 4)
         return {"output_size": draw(st.one_of(st.integers(1, 4), st.tuples(*[entry] * nd)))}

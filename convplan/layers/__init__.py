@@ -14,7 +14,7 @@ from .linear import register_linear
 from .norm import batch_norm_family, instance_norm_family, more_norms, register_group_and_layer_norm
 from .pad import circular_pad_family, pad_family
 from .pairs import register_pairs
-from .pool import adaptive_pool_family, avg_pool_family, lp_pool_family, max_pool_family
+from .pool import adaptive_pool_family, avg_pool_family, fractional_max_pool_family, lp_pool_family, max_pool_family
 from .recurrent import register_recurrent
 from .resample import SCALE_CHECKED, _scale_search, register_upsample, register_upsampling, scale_ratio  # noqa: F401 (tests reach them here)
 from .reshape import more_reshaping, register_flatten, register_pixel_shuffle
@@ -73,6 +73,8 @@ register_recurrent()
 register_pairs()
 register_torchvision()
 register_swin()
+for _nd in (2, 3):  # torch has no FractionalMaxPool1d
+    fractional_max_pool_family(_nd)
 
 # Hints suggest it before a layer that wants the dims after the batch merged into one
 FLATTEN = REGISTRY["Flatten"]

@@ -8,6 +8,7 @@ import sympy
 
 from .. import saves as sv
 from ..shapes import at_least, floordiv, offset, to_expr
+from .resample import _scaled
 from .spec import (
     AVG_POOL_SIZE,
     BOOL,
@@ -17,6 +18,7 @@ from .spec import (
     OPT_INT,
     OPT_SIZE,
     POINTWISE,
+    SCALE,
     SIZE,
     Arg,
     RuleContext,
@@ -181,3 +183,58 @@ def lp_pool_family(nd: int) -> None:
     member_of("LPPool", nd, args=args, rule=lp_pool_rule, short="lppool", kernel_within_input=nd == 3,
             window=lp_pool_window, size_rule=LP_POOL_SIZE, saves=sv.lp_pool)
 
+
+
+# -- fractional max pooling ----------------------------------------------------------------------------------
+
+
+def fractional_rule(ctx: RuleContext, shape, a, nd):
+    """F.fractional_max_poolNd: the output size is output_size, or int(x * output_ratio) per dim in float64; each
+    of its windows starts at a random place, but its size and the checks are fixed: output + kernel - 1 <= input
+    (2d), < input (3d, one more: torch's fractional_max_pool3d compares strictly)."""
+    if a["return_indices"]:  # (output, indices): `y, idx = FractionalMaxPool2d(2, output_ratio=0.5, ...)`
+        return _with_indices(fractional_rule(ctx, shape, {**a, "return_indices": False}, nd))
+    size, ratio = a["output_size"], a["output_ratio"]
+    if (size is None) == (ratio is None):
+        ctx.fail("give exactly one of output_size and output_ratio, got "
+                 f"{'both' if size is not None else 'neither'}", "output_ratio" if size is not None else None,
+                 hint="output_size=(H, W) fixes the output; output_ratio=0.5 halves every spatial dim")
+    k = per_dim(ctx, a["kernel_size"], nd, "kernel_size", broadcast=False)
+    # torch's 2d kernel runs an empty window for a kernel of 0 or less (its output is -inf): refused here
+    ctx.positive(k, "kernel_size")
+    spatial = shape[-nd:]
+    if size is not None:
+        out = per_dim(ctx, size, nd, "output_size", broadcast=False)
+        if any(v is None for v in out):
+            ctx.fail(f"output_size must be ints for {ctx.spec.name}, got {show(size)} (None keeps a dim only in an "
+                     "adaptive pool)", "output_size")
+        ctx.positive(out, "output_size")
+        arg = "output_size"
+    else:
+        if nd == 3 and isinstance(ratio, tuple) and len(ratio) > 3:  # torch's 3d reads 3 and checks no length
+            ctx.warn(sympy.true, f"torch reads the first 3 values of output_ratio {show(ratio)} and "
+                     "ignores the rest", "output_ratio")
+            ratio = ratio[:3]
+        ratios = per_dim(ctx, ratio, nd, "output_ratio", broadcast=False)
+        for r in ratios:
+            if not 0 < r < 1:
+                ctx.fail(f"output_ratio must be between 0 and 1 (exclusive), got {show(ratio)}", "output_ratio",
+                         hint="the output is int(input * output_ratio) per dim: 0.5 halves it")
+        out = [_scaled(ctx, x, r, "output_ratio", "output_size") for x, r in zip(spatial, ratios, strict=True)]
+        arg = "output_ratio"
+    strict = 1 if nd == 3 else 0
+    for x, o, ki in zip(spatial, out, k, strict=True):
+        need = o + ki - 1 + strict
+        ctx.require(at_least(x - need, 0), lambda: f"the output size ({show(o)}) and the kernel ({show(ki)}) need an "
+                    f"input of at least {show(need)}, got {show(x)} (torch checks output + kernel - 1 "
+                    f"{'<' if strict else '<='} input)", arg)
+    return (*shape[:-nd], *out)
+
+
+def fractional_max_pool_family(nd: int) -> None:
+    """FractionalMaxPool2d/3d; `_random_samples` (fixed window places, for tests) is not a plan's argument.  Its
+    windows' places are random on every call, in eval mode too, so no receptive field is exact (window None)."""
+    args = (Arg("kernel_size", kind=SIZE), Arg("output_size", None, OPT_SIZE), Arg("output_ratio", None, SCALE),
+            Arg("return_indices", False, BOOL))
+    member_of("FractionalMaxPool", nd, args=args, rule=fractional_rule, short="fractionalmaxpool",
+              saves=sv.max_pool)

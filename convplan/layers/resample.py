@@ -50,22 +50,22 @@ def _exactly(ctx, value, nd, arg):
     return values
 
 
-def _scaled(ctx: RuleContext, x, f: float):
+def _scaled(ctx: RuleContext, x, f: float, arg: str = "scale_factor", instead: str = "size"):
     """torch's int(float(x) * f) in float64: exact for a concrete x; for a symbolic one, floor(x*q) with
-    the simplest q that agrees with float64 for every x up to SCALE_CHECKED (a requirement then says so)."""
+    the simplest q that agrees with float64 for every x up to SCALE_CHECKED (a requirement then says so).
+    `arg`: the argument f is (FractionalMaxPool's output_ratio too); `instead`: the one to give for sizes."""
     if x.is_Integer:
         size = sympy.Integer(int(float(int(x)) * f))
     else:
         q = scale_ratio(f)
         if q is None:
-            ctx.fail(f"scale_factor={f!r}: torch computes int({show(x)} * {f!r}) in float64, which follows no "
-                     f"floor({show(x)} * p/q) rule", "scale_factor", hint=f"give size=..., or fix {show(x)}")
+            ctx.fail(f"{arg}={f!r}: torch computes int({show(x)} * {f!r}) in float64, which follows no "
+                     f"floor({show(x)} * p/q) rule", arg, hint=f"give {instead}=..., or fix {show(x)}")
         size = floordiv(q.numerator * x, q.denominator)
         if Fraction(f) != q or q.denominator > 1 << 16:
             ctx.require(at_least(SCALE_CHECKED - x, 0),
-                        lambda: f"scale_factor={f!r} follows floor({show(x)}*{q}) (checked up to {SCALE_CHECKED})",
-                        "scale_factor")
-    ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1", "scale_factor")
+                        lambda: f"{arg}={f!r} follows floor({show(x)}*{q}) (checked up to {SCALE_CHECKED})", arg)
+    ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1", arg)
     return size
 
 
