@@ -8,13 +8,18 @@
 
 from __future__ import annotations
 
-import os as _os
-from pathlib import Path as _Path
+import gc as _gc
 
-from . import nogc as _nogc
+_collecting = _gc.isenabled()
+_gc.disable()  # from the first import on: where no .pth imported them, nogc's contextlib and functools and
+from . import nogc as _nogc  # noqa: E402  pathlib's urllib and ipaddress are the first objects a collection would walk
 
-with _nogc.held(aged=True):  # importing sympy makes ~60,000 objects the collector tracks, kept for the process:
-    # collecting while they are made, or after while they are young, only walks them again and again
+with _nogc.held(aged=True, was_on=_collecting):  # importing sympy makes ~60,000 objects the collector tracks,
+    # kept for the process: collecting while they are made, or after while they are young, only walks them
+    # again and again
+    import os as _os
+    from pathlib import Path as _Path
+
     from .errors import Diagnostic, PlanError, Span
     from .plan import Plan, Result
 

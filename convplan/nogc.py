@@ -32,7 +32,7 @@ def paused(fn):
 
 
 @contextlib.contextmanager
-def held(aged: bool = False):
+def held(aged: bool = False, was_on: bool | None = None):
     """The collector off inside the `with` (left as it was found), as `paused` holds it for a function.
 
     `aged`: on leaving, every object moves to the oldest generation uncollected (gc.freeze, then
@@ -40,8 +40,11 @@ def held(aged: bool = False):
     them).  For the package's import, whose ~60,000 objects (sympy's) live as
     long as the process: left young, the first collection after would walk them all (~20 ms), and the
     next ones again as they age; old, only a full collection walks them (rare: Python runs one when the
-    objects that aged since the last one reach a quarter of the old ones)."""
-    if not gc.isenabled():
+    objects that aged since the last one reach a quarter of the old ones).
+
+    `was_on`: the collector's state before the caller turned it off itself (the package, before importing
+    this module); None: its state now."""
+    if not (gc.isenabled() if was_on is None else was_on):
         yield
         return
     gc.disable()
