@@ -94,9 +94,10 @@ def test_max_unpool(case):
             y, idx = getattr(nn, f"MaxPool{nd}d")(**pool, return_indices=True)(x)
             return y, idx, getattr(nn, f"MaxUnpool{nd}d")(**unpool)(y, idx)
 
-        plan = agree(text, sizes, run, ["y", "idx", "out"])
-        if plan is not None and not symbolic:  # the generated code computes what build() does
-            round_trip(plan, {})
+        # No round trip through generated code here: whether torch's unpool accepts the indices depends on the
+        # input's values (a pool with ceil_mode or padding can pick a position past the unpool's default size:
+        # "Found an invalid max index"), so a round trip on other random values fails now and then (CI drew one)
+        agree(text, sizes, run, ["y", "idx", "out"])
 
 
 def test_unpool_needs_the_pools_indices_with_a_located_error():
