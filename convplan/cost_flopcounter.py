@@ -21,6 +21,11 @@ The count is of the module as the tests (and inference) run it: on the CPU, in e
 - TransformerDecoderLayer has no fast path of its own: its self-attention takes MultiheadAttention's
   fast path under the encoder's conditions, its cross-attention (query and key differ) never does;
   both attentions' products run in the flash kernel (0).
+- The stacks (TransformerEncoder, TransformerDecoder, nn.Transformer) are the sum of their layers, each as
+  above: the encoder's own "sparsity" fast path only turns the input into a nested tensor where a
+  src_key_padding_mask is given, and a plan gives no mask (nor is_causal); the final LayerNorms have no
+  product.  An encoder whose layers all take the fast path counts nothing (listed); nn.Transformer's
+  decoder always counts (its cross-attention's projections).
 
 A kind that counts nothing on the CPU is listed under `uncounted`, not counted as 0; a condition that
 depends on a symbol (an even number of heads) becomes a Piecewise.
@@ -52,7 +57,8 @@ def count(node: Node, graph: Graph) -> tuple:
 
 _FUSED = {"Bilinear": "as aten::bilinear", "LSTM": "in oneDNN's fused kernel (aten::mkldnn_rnn_layer)",
           "MultiheadAttention": "on its attention fast path (aten::_native_multi_head_attention)",
-          "TransformerEncoderLayer": "on its encoder fast path (aten::_transformer_encoder_layer_fwd)"}
+          "TransformerEncoderLayer": "on its encoder fast path (aten::_transformer_encoder_layer_fwd)",
+          "TransformerEncoder": "layer by layer on the encoder fast path (aten::_transformer_encoder_layer_fwd)"}
 
 
 def why(node: Node, graph: Graph) -> str | None:
@@ -108,16 +114,21 @@ def _mha(node: Node, graph: Graph):
 
 
 def _encoder(node: Node, graph: Graph):
-    a = node.args
-    shape = graph.nodes[node.inputs[0]].shape
+    return _encoder_layer(node.args, graph.nodes[node.inputs[0]].shape)
+
+
+def _decoder(node: Node, graph: Graph):
+    shape, memory = (graph.nodes[i].shape for i in node.inputs[:2])
+    return _decoder_layer(node.args, shape, memory)
+
+
+def _encoder_layer(a, shape):
     e, f = a["d_model"], a["dim_feedforward"]
     fast = _fast_path(a, len(shape) == 3, a["nhead"])
     return _unless(fast, 2 * prod(shape[:-1]) * (4 * e * e + 2 * e * f))
 
 
-def _decoder(node: Node, graph: Graph):
-    a = node.args
-    shape, memory = (graph.nodes[i].shape for i in node.inputs[:2])
+def _decoder_layer(a, shape, memory):
     e, f = a["d_model"], a["dim_feedforward"]
     tokens = prod(shape[:-1])
     self_attention = _unless(_fast_path(a, len(shape) == 3, a["nhead"]), tokens * 4 * e * e)
@@ -125,5 +136,29 @@ def _decoder(node: Node, graph: Graph):
     return 2 * ((0 if self_attention is None else self_attention) + rest)
 
 
+def _times(k, count):
+    return None if count is None else k * count
+
+
+def _encoder_stack(node: Node, graph: Graph):
+    """Its layers in turn, each as one TransformerEncoderLayer: without a padding mask (a plan gives none) the
+    stack never makes a nested tensor, and the final LayerNorm has no product."""
+    return _times(node.args["num_layers"], _encoder(node, graph))
+
+
+def _decoder_stack(node: Node, graph: Graph):
+    return _times(node.args["num_layers"], _decoder(node, graph))
+
+
+def _transformer(node: Node, graph: Graph):
+    """nn.Transformer: its encoder's layers over src (on the fast path: nothing seen), its decoder's over tgt
+    with the encoder's output (src's shape) as memory."""
+    a = node.args
+    src, tgt = (graph.nodes[i].shape for i in node.inputs[:2])
+    encoder = _times(a["num_encoder_layers"], _encoder_layer(a, src))
+    return (0 if encoder is None else encoder) + a["num_decoder_layers"] * _decoder_layer(a, tgt, src)
+
+
 _SEQUENCE = {"LSTM": _rnn, "GRU": _rnn, "RNN": _rnn, "LSTMCell": _rnn, "GRUCell": _rnn, "RNNCell": _rnn,
-             "MultiheadAttention": _mha, "TransformerEncoderLayer": _encoder, "TransformerDecoderLayer": _decoder}
+             "MultiheadAttention": _mha, "TransformerEncoderLayer": _encoder, "TransformerDecoderLayer": _decoder,
+             "TransformerEncoder": _encoder_stack, "TransformerDecoder": _decoder_stack, "Transformer": _transformer}

@@ -18,6 +18,9 @@ is then None, and convplan lists the kind under `uncounted`).
   (called with need_weights=False: no patched call), their Linears and their LayerNorms (input elements,
   once: LayerNorm has no `affine`) count; the activation is torch's own F.relu/F.gelu, captured before
   ptflops patches them.
+- The stacks (TransformerEncoder, TransformerDecoder, nn.Transformer) are not hooked either: their layers'
+  children count as above, layer by layer, and the final LayerNorm (nn.Transformer has two) its input's
+  elements.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from .shapes import floordiv
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 _ELEMENTWISE = {"RNN": 1, "GRU": 7, "LSTM": 10}  # rnn_flops' additions and products per hidden unit
 SEQUENCE = frozenset({"RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention",
-                      "TransformerEncoderLayer", "TransformerDecoderLayer"})
+                      "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+                      "TransformerDecoder", "Transformer"})
 
 
 def count(node: Node, inputs: list[Node]):
@@ -49,15 +53,29 @@ def count(node: Node, inputs: list[Node]):
         return None, None
     if kind == "MultiheadAttention":
         return _attention_hook(a, a["num_heads"], a["batch_first"], *shapes), _patched(node, inputs)
+    if kind == "Transformer":  # the encoder over src, the decoder over tgt and memory (src's shape)
+        src, tgt = shapes
+        return (a["num_encoder_layers"] * _layer_hooks(a, src) + a["num_decoder_layers"] * _layer_hooks(a, tgt, src)
+                + _final_norm(src, a) + _final_norm(tgt, a)), 0
+    hooks = _layer_hooks(a, *shapes[:2])
+    if kind in ("TransformerEncoder", "TransformerDecoder"):  # num_layers layers, the final LayerNorm's hook
+        return a["num_layers"] * hooks + (_final_norm(shapes[0], a) if a["norm"] else 0), 0
+    return hooks, 0
+
+
+def _final_norm(shape, a):
+    return prod(shape[:-1]) * a["d_model"]  # bn_flops_counter_hook: its input's elements (no `affine`)
+
+
+def _layer_hooks(a, tgt, memory=None):
+    """One encoder layer over `tgt`, or one decoder layer over `tgt` and `memory`: its hooked children."""
     e, f, bf = a["d_model"], a["dim_feedforward"], a["batch_first"]
-    tgt = shapes[0]
     tokens = prod(tgt[:-1])
     linears = tokens * (e * f + f) + tokens * (f * e + e) if a["bias"] else tokens * 2 * e * f
     hooks = _attention_hook(a, a["nhead"], bf, tgt, tgt, tgt) + linears + 2 * tokens * e
-    if kind == "TransformerDecoderLayer":
-        memory = shapes[1]
+    if memory is not None:
         hooks += _attention_hook(a, a["nhead"], bf, tgt, memory, memory) + tokens * e
-    return hooks, 0
+    return hooks
 
 
 def why(node: Node) -> str:

@@ -60,7 +60,8 @@ def _device(plan, sizes) -> str:
     """Where to build a plan for FlopCounterMode: the CPU, whose kernels the convention describes (fused LSTM
     and attention kernels count nothing there); the meta device, which allocates no weights, for a plan over
     50 M parameters (VGG-11 has 133 M) and without the kinds whose count depends on the device."""
-    device_bound = {"LSTM", "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer"}
+    device_bound = {"LSTM", "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+                    "TransformerEncoder", "TransformerDecoder", "Transformer"}
     big = plan.evaluate(plan.total_params, **sizes) > 50_000_000
     return "meta" if big and not device_bound & {n.kind for n in plan.layers} else "cpu"
 

@@ -14,6 +14,8 @@ from test_cost import flop_counter
 from test_cost_fvcore import assert_equal_to_fvcore
 from test_cost_ptflops import ptflops_count
 from test_sequence_layers import cell_case, recurrent_case, transformer_case
+from test_transformer_stacks import stack_case
+from test_transformer_stacks import transformer_case as whole_transformer_case
 
 import convplan
 from convplan import PlanError
@@ -61,10 +63,10 @@ def _plain(case):
 
 
 @st.composite
-def layer_case(draw):
-    """A Transformer layer, half the time with every condition of the encoder's fast path (batched, batch_first,
-    biases, an even number of heads) but at most one."""
-    kind, inputs, inferred, args, outputs = draw(transformer_case())
+def layer_case(draw, cases=None):
+    """A Transformer layer (or stack, or nn.Transformer), half the time with every condition of the encoder's
+    fast path (batched, batch_first, biases, an even number of heads) but at most one."""
+    kind, inputs, inferred, args, outputs = draw(cases or transformer_case())
     if draw(st.booleans()):
         fails = draw(st.sampled_from(["", "batched", "batch_first", "bias", "heads"]))
         heads = draw(st.sampled_from([1, 3] if fails == "heads" else [2, 4]))
@@ -77,7 +79,18 @@ def layer_case(draw):
     return kind, inputs, tuple(inputs), args, outputs
 
 
-sequence_cases = st.one_of(recurrent_case().map(_plain), cell_case().map(_plain), layer_case(), attention_case())
+def _transformer_tensors(case):
+    """nn.Transformer over one input, as ptflops passes one tensor: `Transformer(src, src)` where tgt has src's
+    shape, else over both tensors."""
+    kind, inputs, inferred, args, outputs = case
+    if kind == "Transformer" and inputs["src"] == inputs["tgt"]:
+        return kind, {"src": inputs["src"]}, ("src", "src"), args, outputs
+    return kind, inputs, tuple(inputs), args, outputs
+
+
+stack_cases = st.one_of(layer_case(stack_case()), layer_case(whole_transformer_case()).map(_transformer_tensors))
+sequence_cases = st.one_of(recurrent_case().map(_plain), cell_case().map(_plain), layer_case(), attention_case(),
+                           stack_cases)
 
 
 def symbolic_case(case):
@@ -188,3 +201,23 @@ def test_cost_command_says_why_a_kind_is_not_counted(capsys):
     out = capsys.readouterr().out
     assert "not counted: BatchNorm1d, ReLU, permute, LSTM\n  LSTM: on the CPU torch runs it in oneDNN's fused " \
         "kernel (aten::mkldnn_rnn_layer), which FlopCounterMode has no formula for (it reports 0)" in out
+
+
+def test_a_stack_counts_its_layers_and_lists_an_encoder_on_the_fast_path():
+    """A stack is its layers in turn (a plan gives no padding mask, so no nested tensor): num_layers times
+    the layer's count in every convention, the final LayerNorm adding its elements in ptflops only; an
+    encoder whose layers take the fast path is listed for FlopCounterMode, with why, and measures 0."""
+    text = "plan T:\n    input x [N, L, 8]\n    y = {}(x, {}, dim_feedforward=16, batch_first=True{})\n"
+    sizes = {"N": 2, "L": 5}
+    for heads in (2, 1):  # even: the fast path; odd: the slow path
+        layer = convplan.parse(text.format("TransformerEncoderLayer", heads, ""))
+        stack = convplan.parse(text.format("TransformerEncoder", f"{heads}, 3", ", norm=True"))
+        for convention in ("macs", "flopcounter"):
+            if stack.cost(convention).uncounted:
+                assert convention == "flopcounter" and heads == 2
+                assert "layer by layer on the encoder fast path" in stack.cost(convention).reasons["TransformerEncoder"]
+                assert flop_counter(*built(stack, sizes)) == 0
+                continue
+            assert stack.cost(convention).at(**sizes) == 3 * layer.cost(convention).at(**sizes)
+        want = 3 * layer.cost("ptflops").at(**sizes) + 5 * 8  # the final norm: its input's elements per sample
+        assert stack.cost("ptflops").at(**sizes) == want == ptflops_count(*built(stack, sizes))

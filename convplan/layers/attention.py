@@ -282,6 +282,26 @@ def transformer_rule(ctx: RuleContext, shape, a):
     return tuple(tgt)
 
 
+def encoder_macs(src, out, a):
+    """num_layers encoder layers, each as TransformerEncoderLayer's rule (the final norm multiplies with no
+    weights' dot product): num_layers x N x (L x (4 E^2 + 2 E F) + 2 L^2 E)."""
+    return a["num_layers"] * encoder_layer_macs(src, out, a)
+
+
+def decoder_macs(tgt, out, a, memory):
+    """num_layers decoder layers, each as TransformerDecoderLayer's rule over the target and memory:
+    num_layers x N x (L (6 E^2 + 2 E F) + 2 S E^2 + 2 L^2 E + 2 L S E)."""
+    return a["num_layers"] * decoder_layer_macs(tgt, out, a, memory)
+
+
+def transformer_macs(src, out, a, tgt):
+    """num_encoder_layers encoder layers over src (S tokens) and num_decoder_layers decoder layers over tgt
+    (T tokens) with the encoder's output (src's shape) as memory, each as its layer's rule; the two final
+    norms count nothing."""
+    return (a["num_encoder_layers"] * encoder_layer_macs(src, src, a)
+            + a["num_decoder_layers"] * decoder_layer_macs(tgt, out, a, src))
+
+
 def transformer_count(a):
     return (a["num_encoder_layers"] * _layer_count(a, 1, 2) + a["num_decoder_layers"] * _layer_count(a, 2, 3)
             + 2 * _final_norm(a))
@@ -291,14 +311,15 @@ def register_stacks() -> None:
     register(LayerSpec(
         name="TransformerEncoder", args=_stack_args(True), rule=encoder_rule,
         count=lambda a: a["num_layers"] * _layer_count(a, 1, 2) + (_final_norm(a) if a["norm"] else 0),
-        inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3), short="encoder",
+        macs=encoder_macs, inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3), short="encoder",
         compose=_compose_stack("TransformerEncoder", "TransformerEncoderLayer"), saves=ss.transformer_stack,
     ))
     register(LayerSpec(
         name="TransformerDecoder", args=_stack_args(False), rule=decoder_rule,
         count=lambda a: a["num_layers"] * _layer_count(a, 2, 3) + (_final_norm(a) if a["norm"] else 0),
-        inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3), tensors=("tgt", "memory"),
-        short="decoder", compose=_compose_stack("TransformerDecoder", "TransformerDecoderLayer"),
+        macs=decoder_macs, inferred="d_model", infer=lambda shape, a: shape[-1], ranks=(2, 3),
+        tensors=("tgt", "memory"), short="decoder",
+        compose=_compose_stack("TransformerDecoder", "TransformerDecoderLayer"),
         saves=ss.transformer_stack,
     ))
     nhead, feedforward, dropout, activation, eps, batch_first, norm_first, bias = _transformer_args()
@@ -306,6 +327,7 @@ def register_stacks() -> None:
         name="Transformer",
         args=(Arg("nhead", 8), Arg("num_encoder_layers", 6), Arg("num_decoder_layers", 6), feedforward, dropout,
               activation, eps, batch_first, norm_first, bias),
-        rule=transformer_rule, count=transformer_count, inferred="d_model", infer=lambda shape, a: shape[-1],
+        rule=transformer_rule, count=transformer_count, macs=transformer_macs, inferred="d_model",
+        infer=lambda shape, a: shape[-1],
         ranks=(2, 3), tensors=("src", "tgt"), short="transformer", saves=ss.transformer,
     ))
