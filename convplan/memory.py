@@ -15,7 +15,10 @@
   only where autograd records it: its input requires grad or it has weights.  A view or an in-place
   layer shares its input's storage, so what two layers save of one storage is counted once (where
   torch decides by the sizes, a formula: 1 where it is saved).  Kinds whose rule is not modelled (in
-  this dtype: an LSTM in bfloat16) are listed in `unmodelled`, never counted as nothing.
+  this dtype: an LSTM in bfloat16) are listed in `unmodelled`, never counted as nothing.  The tensor
+  operations amax, matmul and scaled_dot_product_attention follow torch's own code (saves_ops.py): what
+  matmul keeps is a view or a copy by its operands' strides, which this pass follows along the graph
+  (`layout`); an operand whose strides it does not follow lists the operation as unmodelled.
 
 `training(optimizer)` adds up what a training step holds when its backward starts: parameters, buffers,
 gradients, optimizer state and the saved tensors.
@@ -33,6 +36,7 @@ from .layers import REGISTRY
 from .merges import mul_rule
 from .ops import FUNCTIONS, OpSpec
 from .saves import BYTE, INPUT, INT64, NEW, OPMATH, OUTPUT, SAME, STATS
+from .saves_ops import strides
 from .shapes import to_expr, value_at
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
@@ -66,6 +70,9 @@ class Memory:
         step before, as `zero_grad(set_to_none=False)` keeps them), the optimizer's state and what autograd
         saved for backward.  The step's peak is higher by what backward makes while these are alive (the
         gradients of the activations): tests/test_memory.py measures it with torch's memory profiler.
+        No formula gives that peak: it holds the kernels' own workspaces, which depend on the kernel torch
+        picks, not on the shapes (tests/test_backward_peak.py: the same convolutions peak 4.7 x higher
+        without oneDNN, with the same saved tensors).
         Adam's step counters (a 4-byte scalar per parameter tensor) are not counted."""
         if optimizer not in self.optimizer:
             raise ValueError(f"unknown optimizer {optimizer!r}; the optimizers are {', '.join(self.optimizer)}")
@@ -133,11 +140,13 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
     storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
     grad: dict[int, bool] = {}  # node id -> whether its output requires grad
     kept: dict = {}  # storage -> 1 where it is saved so far (a formula where that depends on the sizes)
+    layout: dict = {}  # node id -> its output's strides, or None where convplan does not follow them
     by_layer, unmodelled = {}, []
     for node in nodes:
         ins = [nodes[i] for i in node.inputs]
         grad[node.id] = node.op in ("layer", "param") and node.params != 0 or any(grad[i.id] for i in ins)
         storage[node.id] = node.id
+        layout[node.id] = strides(node, ins, layout)
         if node.op in ("input", "param"):
             continue
         if node.op == "item":  # saved by its call; its storage is the call's input's where that is a view
@@ -150,26 +159,38 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
             if spec.saves is None:
                 unmodelled.append(node.kind or node.op)
                 continue
-            rule = _rule(spec, node, ins)
-            if dtype in rule.unmodelled_in:
-                unmodelled.append(node.kind)
+            rule = _rule(spec, node, ins, grad, layout)
+            if rule.unmodelled or dtype in rule.unmodelled_in:
+                unmodelled.append(node.kind or node.op)
                 continue
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
             saving = [_item(item, node, ins, storage, size, nodes) for item in rule.items
                       if grad[node.id] and (not item.input_grad_only or grad[ins[item.index].id])
-                      and (not item.only or dtype in item.only)]
+                      and (not item.only or dtype in item.only) and not _weight(item, ins, storage, nodes)]
         else:
             saving = _product(ins, grad, storage, size) if spec.saves_operands else []
         by_layer[node.name] = _keep(saving, kept)
     return by_layer, tuple(dict.fromkeys(unmodelled))
 
 
-def _rule(spec, node: Node, ins: list):
+def _weight(item, ins: list, storage: dict, nodes) -> bool:
+    """Whether the item is a learnable tensor's storage (a Parameter a matmul keeps): counted as parameters."""
+    return item.what == INPUT and nodes[storage[ins[item.index].id]].op == "param"
+
+
+def _rule(spec, node: Node, ins: list, grad: dict | None = None, layout: dict | None = None):
     """The kind's Saves here.  A layer of several tensors gets the others' shapes too, and `tied`: for each of
-    its tensors the index of the first that is the same tensor (MultiheadAttention(x, x, x) projects once)."""
-    if len(ins) < 2 or node.op != "layer":
+    its tensors the index of the first that is the same tensor (MultiheadAttention(x, x, x) projects once);
+    an operation of several tensors (matmul, attention) which of them require grad, and their strides."""
+    if len(ins) < 2:
         return spec.saves(node.args, ins[0].shape, node.shape)
+    if node.op != "layer":
+        others = (i.shape for i in ins[1:])
+        if grad is None:  # storage_elements: only the storage's size is asked
+            return spec.saves(node.args, ins[0].shape, node.shape, *others)
+        return spec.saves(node.args, ins[0].shape, node.shape, *others, grads=tuple(grad[i.id] for i in ins),
+                          strides=tuple(layout[i.id] for i in ins))
     tied = tuple(node.inputs.index(i) for i in node.inputs)
     return spec.saves(node.args, ins[0].shape, node.shape, *(i.shape for i in ins[1:]), tied=tied)
 

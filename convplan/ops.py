@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import sympy
 
 from . import saves as sv
+from . import saves_ops
 from .layers import BOOL, DIMS, FLOAT, INT, OPT_FLOAT, REQUIRED, Arg, RuleContext
 from .layers.spec import show as _s
 from .layers.torchvision import permutation
@@ -439,16 +440,16 @@ OPS: dict[str, OpSpec] = _reg(
     OpSpec("sum", _REDUCE, reduce_rule, _call("sum"), _method("sum", keywords=("dim", "keepdim")), needs_torch=False,
            saves=sv.NOTHING),
     OpSpec("amax", _REDUCE, reduce_rule, _call("amax"), _method("amax", keywords=("dim", "keepdim")),
-           needs_torch=False, saves=None),
+           needs_torch=False, saves=saves_ops.amax_saves),
     OpSpec("softmax", (Arg("dim", REQUIRED, INT),), softmax_rule, _call("softmax"),
            _method("softmax", keywords=("dim",)), needs_torch=False, saves=sv.SAVES_OUTPUT),
     OpSpec("matmul", (), matmul_rule, lambda torch, ops, args: torch.matmul(*ops), _function("matmul"), tensors=2,
-           products=matmul_products, saves=None),
+           products=matmul_products, saves=saves_ops.matmul_saves),
     OpSpec("scaled_dot_product_attention",
            (Arg("dropout_p", 0.0, FLOAT), Arg("is_causal", False, BOOL), Arg("scale", None, OPT_FLOAT)),
            sdpa_rule, lambda torch, ops, args: torch.nn.functional.scaled_dot_product_attention(*ops, **args),
            _function("nn.functional.scaled_dot_product_attention", keywords=("dropout_p", "is_causal", "scale")),
-           tensors=3, products=sdpa_products, saves=None),
+           tensors=3, products=sdpa_products, saves=saves_ops.sdpa_saves),
 )
 
 # Functions of tensors: the merges and the operations (a live view of both registries).  A node whose op is

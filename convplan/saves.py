@@ -13,7 +13,9 @@ and whether its output is its input's storage (a view, or written in place).  Me
   std, in the module's dtype: 16-bit for a module converted with .half()) per normalised group;
   InstanceNorm also the weight and the running statistics repeated per sample, where it has them;
 - max pools save their input and int64 indices (one per output element; with return_indices=True the
-  indices they return); MaxUnpool its indices; average pools their input
+  indices they return); MaxUnpool its indices; average pools their input; fractional max pools as max
+  pools: the window samples they draw each call (torch.rand(N, C, nd)) are neither saved nor an output,
+  a transient of the call (tests/test_fractional_pool.py)
   (adaptive ones nothing where every output size is 1: torch takes the mean);
 - dropout saves its noise (the input's shape; Dropout1d/2d/3d one value per channel; p=1 a zero scalar);
   p=0 returns the input;
@@ -30,7 +32,8 @@ and whether its output is its input's storage (a view, or written in place).  Me
   dim and the norm's clone, and the other input's quotient by its norm; PairwiseDistance the broadcast
   x1 - x2 + eps and the norm (any p).
 
-The sequence kinds' rules are in saves_sequence.py.
+The sequence kinds' rules are in saves_sequence.py; the tensor operations amax, matmul and
+scaled_dot_product_attention in saves_ops.py.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Saves:
     items: tuple[Saved, ...] = ()
     aliases: bool = False  # the output is the input's storage (a view, or written in place)
     unmodelled_in: tuple[str, ...] = ()  # dtypes where what torch saves is not modelled (the kind is listed)
+    unmodelled: bool = False  # not modelled here, in any dtype (an operand whose strides convplan does not know)
     storage: object = None  # elements of the output's storage where it holds more than the output (Unfold)
 
 

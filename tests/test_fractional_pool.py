@@ -4,6 +4,7 @@ places are drawn on every call), the importer, what autograd saves, the cost con
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -185,3 +186,42 @@ def test_more_than_three_3d_ratios_read_three_as_torch_does():
                           "output_ratio=(0.5, 0.5, 0.5, 0.5))\n")
     assert tuple(plan.output_shape) == (3, 1, 1, 1)
     assert any("first 3 values of output_ratio" in w.message for w in plan.warnings)
+
+
+@pytest.mark.parametrize(("text", "shape", "samples"), [
+    ("FractionalMaxPool2d(2, output_ratio=0.5)", (2, 3, 10, 13), (2, 3, 2)),
+    ("FractionalMaxPool3d(2, output_size=2)", (2, 2, 5, 6, 7), (2, 2, 3)),
+    ("FractionalMaxPool2d(2, output_size=3)", (3, 7, 7), (1, 3, 2)),  # unbatched: one sample row
+])
+def test_the_window_samples_it_draws_are_neither_saved_nor_an_activation(text, shape, samples):
+    """Each call draws torch.rand(N, C, nd) (in the input's dtype) for its windows' places: a transient of the
+    call, freed when it returns, so the activations (the tensors layers output) and what autograd saves (the
+    input and the int64 indices, as for MaxPool) leave it out, as torch does; fvcore lists aten::rand as
+    skipped, FlopCounterMode and ptflops see no operation in it."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Draws(TorchDispatchMode):
+        found: list = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is torch.ops.aten.rand.default:
+                self.found.append((tuple(out.shape), out.dtype))
+            return out
+
+    names = "NCDHW"[-len(shape):] if len(shape) == 5 else "NCHW"[-len(shape):]
+    plan = convplan.parse(f"plan T:\n    input [{', '.join(names)}]\n    Linear({shape[-1]})\n    {text}\n")
+    sizes = dict(zip(names, shape, strict=True))
+    module = plan.bind(**sizes).build()
+    saved = []
+    with Draws() as draws, torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append((tuple(t.shape), t.dtype)) or t, lambda t: t):
+        module(torch.randn(*shape))
+    assert draws.found == [(samples, torch.float32)]
+    assert samples not in [s for s, _ in saved]
+    memory = plan.memory("float32")
+    out = plan.graph.nodes[-1].shape
+    want = 4 * math.prod(shape) + 8 * math.prod(int(evaluate(d, sizes)) for d in out)  # its input, the indices
+    assert memory.at(memory.saved_by_layer[plan.graph.nodes[-1].name], **sizes) == want
+    assert memory.at(memory.by_layer[plan.graph.nodes[-1].name], **sizes) == 4 * math.prod(
+        int(evaluate(d, sizes)) for d in out)  # its output only
