@@ -30,10 +30,10 @@ import sympy
 from .saves import INPUT, NEW, OPMATH, Saved, Saves, _prod
 
 # operations and layers whose output is a new contiguous tensor whatever their input's layout
-_FRESH_OPS = ("matmul", "contiguous")
+_FRESH_OPS = ("matmul", "contiguous", "softmax")  # softmax: measured contiguous on a transposed input
 _FRESH_KINDS = ("Linear",)
-_LAYOUT_OPS = ("softmax",)  # the output takes its input's strides (empty_like, preserve_format)
-_LAYOUT_KINDS = ("ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout")  # elementwise: as well
+# elementwise layers: the output takes its input's strides (TensorIterator keeps a permuted layout)
+_LAYOUT_KINDS = ("ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout")
 _VIEWS = ("reshape", "view", "flatten", "unflatten")  # of a contiguous tensor: contiguous
 
 
@@ -52,8 +52,7 @@ def strides(node, ins: list, known: dict):
     if not ins or known.get(ins[0].id) is None:
         return None
     before = known[ins[0].id]
-    if node.op in _LAYOUT_OPS or (node.op == "layer" and node.kind in _LAYOUT_KINDS
-                                  and node.args.get("inplace") is not True):
+    if node.op == "layer" and node.kind in _LAYOUT_KINDS and node.args.get("inplace") is not True:
         return before
     if node.op in _VIEWS and before == contiguous(ins[0].shape):
         return contiguous(node.shape)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+import sympy
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -221,3 +223,21 @@ def test_a_stack_counts_its_layers_and_lists_an_encoder_on_the_fast_path():
             assert stack.cost(convention).at(**sizes) == 3 * layer.cost(convention).at(**sizes)
         want = 3 * layer.cost("ptflops").at(**sizes) + 5 * 8  # the final norm: its input's elements per sample
         assert stack.cost("ptflops").at(**sizes) == want == ptflops_count(*built(stack, sizes))
+
+
+STACKS_WITH_SYMBOLIC_HEADS = [
+    "out = TransformerEncoder(x, F, 2, dim_feedforward=8, batch_first=True, norm=True)",
+    "out = TransformerDecoder(x, x, F, 3, dim_feedforward=8, batch_first=True)",
+    "out = Transformer(x, x, F, 2, 1, dim_feedforward=8, batch_first=True)"]
+
+
+@pytest.mark.parametrize("call", STACKS_WITH_SYMBOLIC_HEADS, ids=lambda c: c.split("(")[0].split()[-1])
+def test_a_stack_with_a_symbolic_number_of_heads_counts_both_paths(call):
+    """nhead a size symbol: the fast path (even heads) is a Piecewise on its parity, equal to FlopCounterMode at
+    even and odd heads; ptflops' hooks disable the fast path, and its count is one formula."""
+    plan = convplan.parse(f"plan T:\n    input x [N, L, E]\n    input heads [F]\n    {call}\n")
+    cost = plan.cost("flopcounter")
+    assert cost.total.has(sympy.Piecewise) and not cost.uncounted
+    for sizes in ({"N": 2, "L": 3, "E": 12, "F": 2}, {"N": 1, "L": 4, "E": 12, "F": 3}):
+        assert evaluate(cost.total, sizes) == flop_counter(*built(plan, sizes)), sizes
+        assert evaluate(plan.cost("macs").total, sizes) > 0

@@ -152,3 +152,33 @@ def test_every_operation_has_a_saves_rule():
     from convplan.ops import OPS
 
     assert [name for name, spec in OPS.items() if spec.saves is None] == []
+
+
+def test_a_softmax_of_a_transposed_tensor_is_contiguous_so_attention_takes_the_flash_kernel():
+    """softmax's output is contiguous whatever its input's layout, ReLU's keeps it (measured): attention over
+    the softmax keeps the flash kernel's tensors (last dims of stride 1), over the ReLU the math path's."""
+    for layer, flash in (("softmax(q, -1)", True), ("ReLU(q)", False)):
+        text = ("plan T:\n    input x [N, H, E, L]\n    q = Linear(x, L)\n    q = transpose(q, 2, 3)\n"
+                f"    q = {layer}\n    y = scaled_dot_product_attention(q, q, q)\n")
+        plan = convplan.parse(text)
+        memory = plan.memory("float32")
+        sizes = {"N": 2, "H": 2, "E": 3, "L": 5}
+        assert memory.unmodelled == ()
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), layer
+        lse = 4 * 2 * 2 * 5  # the flash kernel's log-sum-exp, [N, H, L]
+        assert (lse in [memory.at(b, **sizes) for b in _new_items(plan)]) == flash, layer
+
+
+def _new_items(plan):
+    """Bytes of each tensor the attention node's rule saves (for the test above)."""
+    from convplan.memory import DTYPE_BYTES
+    from convplan.saves_ops import sdpa_saves, strides
+
+    nodes, layout = plan.graph.nodes, {}
+    for node in nodes:
+        layout[node.id] = strides(node, [nodes[i] for i in node.inputs], layout)
+    node = nodes[-1]
+    q, k, v = (nodes[i] for i in node.inputs)
+    rule = sdpa_saves(node.args, q.shape, node.shape, k.shape, v.shape, grads=(True,) * 3,
+                      strides=tuple(layout[i.id] for i in (q, k, v)))
+    return [DTYPE_BYTES["float32"] * item.numel * item.scale for item in rule.items if item.numel is not None]
