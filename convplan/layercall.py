@@ -61,11 +61,14 @@ class LayerCalls:
             args = dict(args)
             if spec.last_dim_features:  # reads the layers before: not part of the key
                 self._flatten_missing(spec, call, prev)
-        fit_targets(self.diag, spec.name, stmt, out)
-        first = stmt.targets.items[0] if stmt.targets else None  # `out, (h, c) = LSTM(...)`: named `out`
+        targets = stmt.targets
+        if targets is not None or type(out) is not tuple:
+            fit_targets(self.diag, spec.name, stmt, out)
+        first = targets.items[0] if targets else None  # `out, (h, c) = LSTM(...)`: named `out`
         name = self.st.node_name(spec.short or spec.name.lower(), first.id if first else stmt.target,
                                  first.span if first else stmt.target_span)
-        self._report(spec, call, rule, name, shape)
+        if rule.conds or rule.warns or rule.tails:
+            self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
         inputs = (prev.id, *(o.id for o in others))

@@ -57,6 +57,15 @@ class Tensor:
     tainted: bool = False  # made after a statement failed: merges do not check it again
 
 
+def new_tensor(id: int, tainted: bool = False, _new=object.__new__) -> Tensor:
+    """`Tensor(id, tainted)` without the frozen dataclass's __init__ (two object.__setattr__ calls), as the
+    walker makes one or two per node.  The same object in every respect (tests/test_nodes_fast.py)."""
+    tensor = _new(Tensor)
+    d = tensor.__dict__
+    d["id"], d["tainted"] = id, tainted
+    return tensor
+
+
 @dataclass(frozen=True)
 class Value:
     """An already-evaluated integer standing where syntax is expected (a block parameter's value)."""
@@ -303,6 +312,7 @@ class State:
         self.tree: list = []  # graph.Graph.tree, as it is made
         self.strided: set[int] = set()  # nodes whose output may not be contiguous (torch's view refuses them)
         self.reordered: set[int] = set()  # of those, the ones whose strides a permute may have reordered
+        self._scope_cache: tuple | None = None  # see _scope_here
 
     def layout(self, made: list[int], inputs: list[int], aliases: bool, strides: bool = False,
                reorders: bool = False, contiguous: bool = False) -> None:
@@ -393,19 +403,25 @@ class State:
         """A new node (`graph.Node`'s fields), placed where the walker is: its scope, file, submodule path and
         owner are read from the frames.  Built once: a second construction (dataclasses.replace) was ~10 % of
         checking a stack of layers."""
-        fields.update(self._placement(op, name, span))
+        self._place(fields, op, name, span)
         return self._append(new_node(len(self.nodes), op, name, inputs, shape, span, fields))
 
     def _placement(self, op: str, name: str, span: Span) -> dict:
         """The fields of a node made now that say where it is: scope, file, path and owner."""
+        fields: dict = {}
+        self._place(fields, op, name, span)
+        return fields
+
+    def _place(self, fields: dict, op: str, name: str, span: Span) -> None:
+        """`_placement`'s fields, written into `fields` (one dict a node, not two)."""
         if len(self.nodes) >= self.max_nodes:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", span)
             raise Abort
-        fields: dict = {}
         frames = self.diag.frames
         frame = frames[-1]  # self.frame, read once: this runs for every node
-        if len(frames) > 1 or frame.block is not None or len(frame.containers) > 1:  # else _scope() gives none
-            scope = tuple(self._scope())
+        containers = frame.containers
+        if len(frames) > 1 or frame.block is not None or len(containers) > 1:  # else _scope() gives none
+            scope = self._scope_here(frames, frame, containers)
             if scope:
                 fields["scope"] = scope
         if frame.file != self.diag.file:
@@ -414,12 +430,25 @@ class State:
             fields["path"], fields["owner"] = self.place(name, span)
             self.tree.append(len(self.nodes))
         else:  # a function, an item of several outputs, or a parameter (its path is set by add_param)
-            fields["owner"] = frame.containers[0].path
-        return fields
+            fields["owner"] = containers[0].path
+
+    def _scope_here(self, frames: list, frame: Frame, containers: list) -> tuple:
+        """`tuple(self._scope())`, kept while the walker stays in one frame and container: every node of a
+        block's body has the same.  The frames below the innermost and their containers cannot change while it
+        is walked, and the cache holds the frame and container it was made for, so neither is a new object
+        with a recycled id."""
+        cached = self._scope_cache
+        top = containers[-1]
+        if cached is not None and cached[0] is frame and cached[1] is top and cached[2] == len(frames) \
+                and cached[3] == len(containers) and (len(frames) < 2 or cached[4] is frames[-2]):
+            return cached[5]
+        scope = tuple(self._scope())
+        self._scope_cache = frame, top, len(frames), len(containers), frames[-2] if len(frames) > 1 else None, scope
+        return scope
 
     def _append(self, node: Node) -> Tensor:
         self.nodes.append(node)
-        return Tensor(node.id)
+        return new_tensor(node.id)
 
     def add_several(self, node: Node, shapes: tuple, names: list[tuple[str, Span]]) -> list[Tensor]:
         """A call with several outputs (`shapes`, nested as torch nests them): `node` gives the first, an

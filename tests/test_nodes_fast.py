@@ -75,3 +75,14 @@ def test_syntax_nodes_made_equal_built_ones(value, name, keyword, spans):
         assert hash(made) == hash(built) and list(vars(made)) == list(vars(built))
         with pytest.raises(FrozenInstanceError):
             made.span = c
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.booleans())
+def test_made_tensors_equal_built_ones(id, tainted):
+    """scope.new_tensor, the walker's handle on a node, without the dataclass's __init__."""
+    made, built = scope.new_tensor(id, tainted), scope.Tensor(id, tainted)
+    assert type(made) is scope.Tensor and made == built and repr(made) == repr(built) and hash(made) == hash(built)
+    assert list(vars(made)) == list(vars(built)) and scope.new_tensor(id) == scope.Tensor(id)
+    with pytest.raises(FrozenInstanceError):
+        made.tainted = not tainted
