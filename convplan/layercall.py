@@ -78,9 +78,8 @@ class LayerCalls:
             names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
             made = self.st.add_several(node, out, names)
             return self.st.nodes[made[0].id]
-        tensor = self.st.new_node("layer", name, inputs, out, stmt.span, kind=spec.name, args=args, given=given,
-                                  written=written)
-        return self.st.nodes[tensor.id]
+        return self.st.make_node("layer", name, inputs, out, stmt.span, kind=spec.name, args=args, given=given,
+                                 written=written)
 
     def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
@@ -138,8 +137,9 @@ class LayerCalls:
         read = entry[1]
         if read is None:
             return None
-        names = self.st.frame.names
-        key = (spec.name, self.st.frame.file, call.span, len(call.args), *head,
+        frame = self.diag.frames[-1]  # self.st.frame, read once
+        names = frame.names
+        key = (spec.name, frame.file, call.span, len(call.args), *head,
                *(_typed(names.get(name, _MISSING)) for name in read))
         try:
             hash(key)

@@ -334,7 +334,7 @@ class State:
     def place(self, name: str, span: Span) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A new submodule's path (named as in the plan, or numbered in a numbered container) and its
         owner, the block call (or plan) whose forward runs it.  `name` is its node name."""
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame: this runs for every layer
         inner = f.containers[-1]
         if inner.numbered:
             attr = str(inner.size)
@@ -367,7 +367,7 @@ class State:
     def node_name(self, base: str, target: str | None = None, span: Span | None = None) -> str:
         """A unique node name: `prefix + target` (plus repeat indices), or `prefix + base + count`.
         `span` locates the target, for a name the built module could not use."""
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame: this runs for every node
         if target:
             name = f.prefix + target + "".join(f"_{i}" for i in f.loop)
             if name in MODULE_ATTRS:
@@ -405,6 +405,14 @@ class State:
         checking a stack of layers."""
         self._place(fields, op, name, span)
         return self._append(new_node(len(self.nodes), op, name, inputs, shape, span, fields))
+
+    def make_node(self, op: str, name: str, inputs: tuple[int, ...], shape: tuple, span: Span, **fields) -> Node:
+        """`new_node`, giving the node itself (what a layer call returns)."""
+        self._place(fields, op, name, span)
+        nodes = self.nodes
+        node = new_node(len(nodes), op, name, inputs, shape, span, fields)
+        nodes.append(node)
+        return node
 
     def _placement(self, op: str, name: str, span: Span) -> dict:
         """The fields of a node made now that say where it is: scope, file, path and owner."""

@@ -36,7 +36,7 @@ class Values:
     # -- names -------------------------------------------------------------------------
 
     def lookup(self, name: n.Name):
-        value = self.st.frame.names.get(name.id, _MISSING)
+        value = self.diag.frames[-1].names.get(name.id, _MISSING)  # self.st.frame's
         if value is _MISSING:
             unnamed = name.id == "x" and self.st.frame.block is not None  # a plan's unnamed input is `x`
             self.diag.error("E107", f"unknown name {name.id!r}", name.span,

@@ -116,7 +116,8 @@ class Walker:
             self.diag.error("E262", f"statements nest more than {MAX_NESTING} deep", stmts[0].span if stmts else
                             Span(1, 1, 1, 1), hints=["move the inner part into a block of its own"])
             raise Abort
-        self.frame.nested += nested
+        frame = self.diag.frames[-1]  # self.frame: the body is walked in the frame it starts in
+        frame.nested += nested
         self.depth += 1
         try:
             for stmt in stmts:
@@ -125,13 +126,13 @@ class Walker:
                 except Skip:
                     if type(stmt) is n.Layer:
                         self._stand_in(stmt)
-                    elif isinstance(stmt, n.Input) and self.frame.block is not None:
+                    elif isinstance(stmt, n.Input) and frame.block is not None:
                         raise  # the caller's tensor does not fit the block: the rest would only say E244
-                    cur = self.frame.current
+                    cur = frame.current
                     if cur is not None:
-                        self.frame.current = replace(cur, tainted=True)
+                        frame.current = replace(cur, tainted=True)
         finally:
-            self.frame.nested -= nested
+            frame.nested -= nested
             self.depth -= 1
 
     def _statement(self, stmt) -> None:
@@ -159,11 +160,12 @@ class Walker:
         self.frame.names[name] = value
 
     def _need_current(self, span: Span) -> Tensor:
-        if self.frame.current is None:
+        current = self.diag.frames[-1].current  # self.frame's: this runs for nearly every layer
+        if current is None:
             self.diag.error("E244", "there is no tensor here to work on", span,
                             hints=["start with `input [...]`, or name a tensor on its own line first"])
             raise Skip
-        return self.frame.current
+        return current
 
     # -- statements ------------------------------------------------------------------------
 
@@ -455,8 +457,10 @@ class Walker:
         source = inputs[0]
         node = self.layers.node(stmt, nodes[source.id], tuple(nodes[t.id] for t in inputs[1:]) if len(inputs) > 1
                                 else ())
-        made = [node.id, *range(node.id + 1, len(nodes))]  # and its other outputs
-        if not shape[4]:  # a kind that always makes a contiguous tensor leaves the layout as it is
+        # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where
+        # nothing is strided yet (most plans: no view, slice or permute)
+        if not shape[4] and (shape[3] or st.strided or st.reordered):
+            made = [node.id, *range(node.id + 1, len(nodes))]  # and its other outputs
             st.layout(made, [source.id], shape[2] or node.args.get("inplace") is True, reorders=shape[3])
         return new_tensor(node.id, source.tainted if len(inputs) == 1 else any(t.tainted for t in inputs))
 
