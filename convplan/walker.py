@@ -322,7 +322,12 @@ class Walker:
         src = namespace.get(call.name)
         if src is not None and isinstance(src.definition, n.FunctionDef):
             return self._function_stmt(stmt)
-        inputs, rest = self._tensor_args(call, frame.names)
+        for arg in call.args:
+            if type(arg.value) in _NAME_OR_TUPLE:
+                inputs, rest = self._tensor_args(call, frame.names)
+                break
+        else:  # no argument can be a tensor (nearly every layer of a stack): spare the call
+            inputs, rest = [], call.args
         if call.name in OPS:
             outs = self.ops.call(stmt, self.with_current(inputs, OPS[call.name].tensors, call), rest)
             return self._bind_outputs(stmt, outs)
@@ -444,7 +449,8 @@ class Walker:
         shape = _LAYER_SHAPES.get(call.name) or _layer_shape(call.name)
         most, least = shape[0], shape[1]
         if len(inputs) < least:  # the chain's value is the first
-            inputs = [self._need_current(call.span), *inputs]
+            current = self.diag.frames[-1].current
+            inputs = [current if current is not None else self._need_current(call.span), *inputs]
         if not least <= len(inputs) <= most:
             spec = REGISTRY.get(call.name)
             names = ", ".join(spec.tensors) if spec else "input"
