@@ -50,7 +50,12 @@ class LayerCalls:
             raise Skip
         shape = prev.shape
         key = self._call_key(spec, call, prev, others)
-        done = self.called.get(key) if key is not None else None
+        done = None
+        if key is not None:
+            try:
+                done = self.called.get(key)  # the key hashed here only: its shapes hold sympy integers
+            except TypeError:  # a value that cannot be a key (none is, today)
+                key = None
         if done is None:
             reports = self.diag.reports
             args, given, written, out, rule = self._resolve(spec, call, prev, others)
@@ -141,11 +146,7 @@ class LayerCalls:
         names = frame.names
         key = (spec.name, frame.file, call.span, len(call.args), *head,
                *(_typed(names.get(name, _MISSING)) for name in read))
-        try:
-            hash(key)
-        except TypeError:  # a value that cannot be a key (none is, today)
-            return None
-        return key
+        return key  # (`node` refuses one that cannot be hashed)
 
     def _unknown(self, call: n.Call) -> None:
         """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
@@ -185,15 +186,16 @@ class LayerCalls:
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
         the output is known to be in bounds; kept for the process, so that checking a plan again after an
         edit (the language server) runs the rules only of the layers whose input or arguments changed."""
-        try:
-            key = (spec.name, shape, tuple(args.items()), others)
-            if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
-                key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
-            hash(key)
-        except TypeError:  # an argument value that cannot be a key: just run the rule
-            key = None
-        if key is not None and key in self.applied:
-            return self.applied[key]
+        key = (spec.name, shape, tuple(args.items()), others)
+        if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
+            key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
+        else:
+            try:
+                kept = self.applied.get(key)  # hashed once (a conv's key holds ~12 sympy integers)
+            except TypeError:  # an argument value that cannot be a key: just run the rule
+                key = kept = None
+            if kept is not None:
+                return kept
         rule = RuleContext(spec, inputs=(shape, *others))
         out = _exprs(spec.rule(rule, shape, args))
         for leaf in _leaves(out):
