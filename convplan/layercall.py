@@ -310,6 +310,9 @@ class LayerCalls:
         checked at the layer that made them."""
         limit = 10**MAX_DIM_DIGITS
         for d in out:
+            kind = type(d)
+            if kind is sympy.Symbol or kind is sympy.Integer and -limit < d.p < limit:  # most dims: nothing to walk
+                continue
             if any(d is b for b in before):  # not `in`: that hashes (walks) each new long sum
                 continue
             if not numbers_below(d, limit) and any(_holds_number_past(a, limit) for a in sympy.Add.make_args(d)):
