@@ -383,11 +383,13 @@ class State:
                                 span, hints=["choose another name"])
                 raise Skip
         else:
+            counts, taken = f.counts, self.taken
             while True:
-                f.counts[base] = f.counts.get(base, 0) + 1
-                name = f"{f.prefix}{base}{'_' * base[-1].isdigit()}{f.counts[base]}"  # relu6_1, not relu61
-                if name not in self.taken:
-                    break
+                count = counts[base] = counts.get(base, 0) + 1
+                name = f"{f.prefix}{base}{'_' * base[-1].isdigit()}{count}"  # relu6_1, not relu61
+                if name not in taken:
+                    taken.add(name)
+                    return name
         unique, k = name, 1
         while unique in self.taken:
             k += 1

@@ -145,8 +145,9 @@ class Walker:
         start = len(st.nodes)
         self.handlers[type(stmt)](stmt)
         frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
-        if frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
-            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
+        current = frame.current
+        if current is not None and type(stmt) not in _MAKE_NOTHING:
+            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), current.id))
 
     def bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -524,6 +525,7 @@ class Walker:
 
 
 _NAME_OR_TUPLE = (n.Name, n.Tuple)
+_MAKE_NOTHING = (n.Let, n.Pass)  # statements without a record in the trace
 _LAYER_SHAPES: dict = {}  # layer name -> (most tensors, least, aliases its input, reorders, contiguous)
 
 
