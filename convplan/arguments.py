@@ -55,6 +55,7 @@ class Callee:
 class Binder:
     def __init__(self, st: State, values: Values):
         self.st, self.values, self.diag = st, values, st.diag
+        self.callees: dict = {}  # id(block) -> (block, its Callee), for this check (the block is kept)
 
     def match(self, callee: Callee, call: n.Call, args, shape=None, spec: LayerSpec | None = None) -> dict:
         """Argument name -> the argument written for it (of `args`, those of `call` that are not tensors):
@@ -124,8 +125,7 @@ class Binder:
     def layer(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...], tuple]:
         """A layer's arguments, every one coerced by its kind, defaults filled in; the names written; and
         (argument, name) for each argument written as a bare name (a block's class takes it as its own)."""
-        callee = Callee("layer", spec.name, spec.arg_names,
-                        tuple(a.name for a in spec.args if a.default is REQUIRED))
+        callee = _layer_callee(spec)
         bound = self.match(callee, call, call.args, shape, spec)
 
         def refused(arg: n.Arg, reported: list) -> None:
@@ -141,8 +141,11 @@ class Binder:
 
     def block(self, block: n.BlockDef, call: n.Call) -> dict:
         """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""
-        callee = Callee("block", block.name, tuple(p.name for p in block.params),
-                        tuple(p.name for p in block.params if p.default is None))
+        kept = self.callees.get(id(block))
+        if kept is None or kept[0] is not block:
+            kept = self.callees[id(block)] = block, Callee("block", block.name, tuple(p.name for p in block.params),
+                                                           tuple(p.name for p in block.params if p.default is None))
+        callee = kept[1]
         bound = self.match(callee, call, call.args)
         given, ok = {}, True
         for name, arg in bound.items():
@@ -292,6 +295,21 @@ COERCE = {
     STR: Binder._str,
 }
 NONE_ALLOWED = (OPT_INT, OPT_FLOAT, OPT_SIZE, SCALE, BOOL, DIMS)  # kinds whose value may be None
+
+
+_CALLEES: dict = {}  # id(spec) -> (spec, its Callee): made once, not at every call; the spec is kept, so the id
+# stays its own
+MAX_CALLEES = 1024  # specs made on the fly (tests) do not pile up
+
+
+def _layer_callee(spec: LayerSpec) -> Callee:
+    kept = _CALLEES.get(id(spec))
+    if kept is None or kept[0] is not spec:
+        if len(_CALLEES) >= MAX_CALLEES:
+            _CALLEES.clear()
+        kept = _CALLEES[id(spec)] = spec, Callee("layer", spec.name, spec.arg_names,
+                                                 tuple(a.name for a in spec.args if a.default is REQUIRED))
+    return kept[1]
 
 
 def _within(inner, outer) -> bool:

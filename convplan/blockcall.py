@@ -98,9 +98,10 @@ class BlockCalls:
             self._bind_dim(d, actual, shape, block)
 
     def _bind_dim(self, d, actual, shape, block: n.BlockDef) -> None:
-        if isinstance(d, n.Name) and d.id not in self.st.frame.names:
+        names = self.diag.frames[-1].names  # self.st.frame's
+        if isinstance(d, n.Name) and d.id not in names:
             check_name(self.diag, d.id, d.span, "dim name")
-            self.st.frame.names[d.id] = actual
+            names[d.id] = actual
             return
         want = self.values.int(d, "an input dim")
         cond = equal_condition(want, actual)

@@ -141,6 +141,8 @@ class Graph:
 
     def substitute(self, mapping: dict) -> Graph:
         """Every node with symbols replaced (`Node.substitute`)."""
+        if not mapping:  # nothing to replace (nearly every plan): no pass over the nodes
+            return self
         return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
 
     @property

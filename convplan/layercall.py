@@ -50,7 +50,12 @@ class LayerCalls:
             raise Skip
         shape = prev.shape
         key = self._call_key(spec, call, prev, others)
-        done = self.called.get(key) if key is not None else None
+        done = None
+        if key is not None:
+            try:
+                done = self.called.get(key)  # the key hashed here only: its shapes hold sympy integers
+            except TypeError:  # a value that cannot be a key (none is, today)
+                key = None
         if done is None:
             reports = self.diag.reports
             args, given, written, out, rule = self._resolve(spec, call, prev, others)
@@ -61,11 +66,14 @@ class LayerCalls:
             args = dict(args)
             if spec.last_dim_features:  # reads the layers before: not part of the key
                 self._flatten_missing(spec, call, prev)
-        fit_targets(self.diag, spec.name, stmt, out)
-        first = stmt.targets.items[0] if stmt.targets else None  # `out, (h, c) = LSTM(...)`: named `out`
+        targets = stmt.targets
+        if targets is not None or type(out) is not tuple:
+            fit_targets(self.diag, spec.name, stmt, out)
+        first = targets.items[0] if targets else None  # `out, (h, c) = LSTM(...)`: named `out`
         name = self.st.node_name(spec.short or spec.name.lower(), first.id if first else stmt.target,
                                  first.span if first else stmt.target_span)
-        self._report(spec, call, rule, name, shape)
+        if rule.conds or rule.warns or rule.tails:
+            self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
         inputs = (prev.id, *(o.id for o in others))
@@ -75,9 +83,8 @@ class LayerCalls:
             names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
             made = self.st.add_several(node, out, names)
             return self.st.nodes[made[0].id]
-        tensor = self.st.new_node("layer", name, inputs, out, stmt.span, kind=spec.name, args=args, given=given,
-                                  written=written)
-        return self.st.nodes[tensor.id]
+        return self.st.make_node("layer", name, inputs, out, stmt.span, kind=spec.name, args=args, given=given,
+                                 written=written)
 
     def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
@@ -135,14 +142,11 @@ class LayerCalls:
         read = entry[1]
         if read is None:
             return None
-        names = self.st.frame.names
-        key = (spec.name, self.st.frame.file, call.span, len(call.args), *head,
+        frame = self.diag.frames[-1]  # self.st.frame, read once
+        names = frame.names
+        key = (spec.name, frame.file, call.span, len(call.args), *head,
                *(_typed(names.get(name, _MISSING)) for name in read))
-        try:
-            hash(key)
-        except TypeError:  # a value that cannot be a key (none is, today)
-            return None
-        return key
+        return key  # (`node` refuses one that cannot be hashed)
 
     def _unknown(self, call: n.Call) -> None:
         """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
@@ -182,15 +186,16 @@ class LayerCalls:
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
         the output is known to be in bounds; kept for the process, so that checking a plan again after an
         edit (the language server) runs the rules only of the layers whose input or arguments changed."""
-        try:
-            key = (spec.name, shape, tuple(args.items()), others)
-            if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
-                key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
-            hash(key)
-        except TypeError:  # an argument value that cannot be a key: just run the rule
-            key = None
-        if key is not None and key in self.applied:
-            return self.applied[key]
+        key = (spec.name, shape, tuple(args.items()), others)
+        if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
+            key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
+        else:
+            try:
+                kept = self.applied.get(key)  # hashed once (a conv's key holds ~12 sympy integers)
+            except TypeError:  # an argument value that cannot be a key: just run the rule
+                key = kept = None
+            if kept is not None:
+                return kept
         rule = RuleContext(spec, inputs=(shape, *others))
         out = _exprs(spec.rule(rule, shape, args))
         for leaf in _leaves(out):
@@ -305,6 +310,9 @@ class LayerCalls:
         checked at the layer that made them."""
         limit = 10**MAX_DIM_DIGITS
         for d in out:
+            kind = type(d)
+            if kind is sympy.Symbol or kind is sympy.Integer and -limit < d.p < limit:  # most dims: nothing to walk
+                continue
             if any(d is b for b in before):  # not `in`: that hashes (walks) each new long sum
                 continue
             if not numbers_below(d, limit) and any(_holds_number_past(a, limit) for a in sympy.Add.make_args(d)):

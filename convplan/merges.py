@@ -58,6 +58,8 @@ def _agree(shapes, i: int, what: str, conds: list) -> None:
     """Dim i of every shape equals dim i of the first."""
     first = shapes[0][i]
     for other in shapes[1:]:
+        if other[i] is first:  # the same dim (branches of one input keep N, H, W): equal, nothing to decide
+            continue
         cond = equal_condition(first, other[i])
         if cond is sympy.false:
             raise MergeError(f"tensors {show_shape(shapes[0])} and {show_shape(other)} cannot be {what}: "

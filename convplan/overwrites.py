@@ -29,6 +29,8 @@ def _aliases(node: Node) -> bool:
 
 def overwrite_warnings(st: State, outputs: tuple[int, ...]) -> None:
     nodes = st.nodes
+    if not any(writes_input(node) for node in nodes):  # no inplace layer (most plans): no readers to map
+        return
     readers: dict[int, list[Node]] = {}
     for node in nodes:
         for i in node.inputs:

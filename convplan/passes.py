@@ -54,11 +54,11 @@ def params(graph: Graph) -> None:
 
 def _count(node, counted: dict):
     """The node's count, kept per (kind, arguments) where the values can be a key."""
+    key = (node.kind, tuple(node.args.items()))
     try:
-        key = (node.kind, tuple(node.args.items()))
-        hash(key)
+        value = counted.get(key)  # hashed once: the arguments hold sympy integers
     except TypeError:  # an argument value that cannot be a key: just count
         return to_expr(node.spec.count(node.args))
-    if key not in counted:
-        counted[key] = to_expr(node.spec.count(node.args))
-    return counted[key]
+    if value is None:
+        value = counted[key] = to_expr(node.spec.count(node.args))
+    return value

@@ -57,6 +57,15 @@ class Tensor:
     tainted: bool = False  # made after a statement failed: merges do not check it again
 
 
+def new_tensor(id: int, tainted: bool = False, _new=object.__new__) -> Tensor:
+    """`Tensor(id, tainted)` without the frozen dataclass's __init__ (two object.__setattr__ calls), as the
+    walker makes one or two per node.  The same object in every respect (tests/test_nodes_fast.py)."""
+    tensor = _new(Tensor)
+    d = tensor.__dict__
+    d["id"], d["tainted"] = id, tainted
+    return tensor
+
+
 @dataclass(frozen=True)
 class Value:
     """An already-evaluated integer standing where syntax is expected (a block parameter's value)."""
@@ -281,6 +290,9 @@ def new_node(id: int, op: str, name: str, inputs: tuple, shape: tuple, span: Spa
     return node
 
 
+_new_object = object.__new__
+
+
 class State:
     """One check of one plan: the diagnostics, the nodes made so far, the names taken, the sizes and
     parameters, the `?` unknowns and the conditions found.  Every part of the check stage reads and
@@ -303,6 +315,7 @@ class State:
         self.tree: list = []  # graph.Graph.tree, as it is made
         self.strided: set[int] = set()  # nodes whose output may not be contiguous (torch's view refuses them)
         self.reordered: set[int] = set()  # of those, the ones whose strides a permute may have reordered
+        self._scope_cache: tuple | None = None  # see _scope_here
 
     def layout(self, made: list[int], inputs: list[int], aliases: bool, strides: bool = False,
                reorders: bool = False, contiguous: bool = False) -> None:
@@ -324,7 +337,7 @@ class State:
     def place(self, name: str, span: Span) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A new submodule's path (named as in the plan, or numbered in a numbered container) and its
         owner, the block call (or plan) whose forward runs it.  `name` is its node name."""
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame: this runs for every layer
         inner = f.containers[-1]
         if inner.numbered:
             attr = str(inner.size)
@@ -347,8 +360,13 @@ class State:
         return Container(path, numbered=kind == "seq", entry=len(self.tree) - 1)
 
     def close_block(self, block: Container, inputs: tuple[int, ...], output: int, names: dict) -> None:
-        values = tuple((k, v) for k, v in names.items() if not isinstance(v, Tensor))
-        self.tree[block.entry] = replace(self.tree[block.entry], inputs=inputs, output=output, values=values)
+        values = tuple([(k, v) for k, v in names.items() if not isinstance(v, Tensor)])
+        module = self.tree[block.entry]  # a copy with three fields changed, as dataclasses.replace makes it (a
+        done = _new_object(Module)  # replace() runs __init__: an object.__setattr__ a field, ~2 % of a ResNet)
+        d = done.__dict__
+        d.update(module.__dict__)
+        d["inputs"], d["output"], d["values"] = inputs, output, values
+        self.tree[block.entry] = done
 
     @property
     def frame(self) -> Frame:
@@ -357,7 +375,7 @@ class State:
     def node_name(self, base: str, target: str | None = None, span: Span | None = None) -> str:
         """A unique node name: `prefix + target` (plus repeat indices), or `prefix + base + count`.
         `span` locates the target, for a name the built module could not use."""
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame: this runs for every node
         if target:
             name = f.prefix + target + "".join(f"_{i}" for i in f.loop)
             if name in MODULE_ATTRS:
@@ -365,11 +383,13 @@ class State:
                                 span, hints=["choose another name"])
                 raise Skip
         else:
+            counts, taken = f.counts, self.taken
             while True:
-                f.counts[base] = f.counts.get(base, 0) + 1
-                name = f"{f.prefix}{base}{'_' * base[-1].isdigit()}{f.counts[base]}"  # relu6_1, not relu61
-                if name not in self.taken:
-                    break
+                count = counts[base] = counts.get(base, 0) + 1
+                name = f"{f.prefix}{base}{'_' * base[-1].isdigit()}{count}"  # relu6_1, not relu61
+                if name not in taken:
+                    taken.add(name)
+                    return name
         unique, k = name, 1
         while unique in self.taken:
             k += 1
@@ -393,19 +413,33 @@ class State:
         """A new node (`graph.Node`'s fields), placed where the walker is: its scope, file, submodule path and
         owner are read from the frames.  Built once: a second construction (dataclasses.replace) was ~10 % of
         checking a stack of layers."""
-        fields.update(self._placement(op, name, span))
+        self._place(fields, op, name, span)
         return self._append(new_node(len(self.nodes), op, name, inputs, shape, span, fields))
+
+    def make_node(self, op: str, name: str, inputs: tuple[int, ...], shape: tuple, span: Span, **fields) -> Node:
+        """`new_node`, giving the node itself (what a layer call returns)."""
+        self._place(fields, op, name, span)
+        nodes = self.nodes
+        node = new_node(len(nodes), op, name, inputs, shape, span, fields)
+        nodes.append(node)
+        return node
 
     def _placement(self, op: str, name: str, span: Span) -> dict:
         """The fields of a node made now that say where it is: scope, file, path and owner."""
+        fields: dict = {}
+        self._place(fields, op, name, span)
+        return fields
+
+    def _place(self, fields: dict, op: str, name: str, span: Span) -> None:
+        """`_placement`'s fields, written into `fields` (one dict a node, not two)."""
         if len(self.nodes) >= self.max_nodes:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", span)
             raise Abort
-        fields: dict = {}
         frames = self.diag.frames
         frame = frames[-1]  # self.frame, read once: this runs for every node
-        if len(frames) > 1 or frame.block is not None or len(frame.containers) > 1:  # else _scope() gives none
-            scope = tuple(self._scope())
+        containers = frame.containers
+        if len(frames) > 1 or frame.block is not None or len(containers) > 1:  # else _scope() gives none
+            scope = self._scope_here(frames, frame, containers)
             if scope:
                 fields["scope"] = scope
         if frame.file != self.diag.file:
@@ -414,12 +448,25 @@ class State:
             fields["path"], fields["owner"] = self.place(name, span)
             self.tree.append(len(self.nodes))
         else:  # a function, an item of several outputs, or a parameter (its path is set by add_param)
-            fields["owner"] = frame.containers[0].path
-        return fields
+            fields["owner"] = containers[0].path
+
+    def _scope_here(self, frames: list, frame: Frame, containers: list) -> tuple:
+        """`tuple(self._scope())`, kept while the walker stays in one frame and container: every node of a
+        block's body has the same.  The frames below the innermost and their containers cannot change while it
+        is walked, and the cache holds the frame and container it was made for, so neither is a new object
+        with a recycled id."""
+        cached = self._scope_cache
+        top = containers[-1]
+        if cached is not None and cached[0] is frame and cached[1] is top and cached[2] == len(frames) \
+                and cached[3] == len(containers) and (len(frames) < 2 or cached[4] is frames[-2]):
+            return cached[5]
+        scope = tuple(self._scope())
+        self._scope_cache = frame, top, len(frames), len(containers), frames[-2] if len(frames) > 1 else None, scope
+        return scope
 
     def _append(self, node: Node) -> Tensor:
         self.nodes.append(node)
-        return Tensor(node.id)
+        return new_tensor(node.id)
 
     def add_several(self, node: Node, shapes: tuple, names: list[tuple[str, Span]]) -> list[Tensor]:
         """A call with several outputs (`shapes`, nested as torch nests them): `node` gives the first, an

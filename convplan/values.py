@@ -20,6 +20,7 @@ from .scope import Made, Skip, State, Tensor, Value, check_name
 from .shapes import ceildiv, decide_at_least, equal, equal_condition, floordiv, mod, pyrepr, to_expr
 
 MAX_INT_DIGITS = 18  # as for literals (nodebuilders.py)
+_INT_LIMIT = 10**MAX_INT_DIGITS
 MAX_EXPONENT = 64  # of `**`: 2**i for the dilations of a deep stack, not towers
 
 _MISSING = object()
@@ -36,7 +37,7 @@ class Values:
     # -- names -------------------------------------------------------------------------
 
     def lookup(self, name: n.Name):
-        value = self.st.frame.names.get(name.id, _MISSING)
+        value = self.diag.frames[-1].names.get(name.id, _MISSING)  # self.st.frame's
         if value is _MISSING:
             unnamed = name.id == "x" and self.st.frame.block is not None  # a plan's unnamed input is `x`
             self.diag.error("E107", f"unknown name {name.id!r}", name.span,
@@ -384,6 +385,8 @@ class Values:
 
     def _bounded(self, expr: n.BinOp, value):
         """Products of literals could build integers sympy and str() choke on: keep them to 18 digits."""
+        if type(value) is sympy.Integer and -_INT_LIMIT < value.p < _INT_LIMIT:  # `planes * 4`: no sympy abs/compare
+            return value
         if value.is_Integer and abs(value) >= 10**MAX_INT_DIGITS:
             self.diag.error("E005", f"this value has more than {MAX_INT_DIGITS} digits", expr.span)
             raise Skip

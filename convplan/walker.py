@@ -26,7 +26,7 @@ from .layers import REGISTRY
 from .merges import MERGES, MergeError
 from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
 from .ops import OPS
-from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made
+from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made, new_tensor
 from .shapes import at_least, dim, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
@@ -49,7 +49,7 @@ class Walker:
         self.ops = OpCalls(st, self.binder)
         self.blocks = BlockCalls(self)
         self.depth = 0  # bodies being walked, one inside the other
-        self.handlers = {n.Input: self._input, n.Layer: self._call_or_stand_in, n.Ref: self._ref, n.Let: self._let,
+        self.handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
                          n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
                          n.Pass: lambda s: None, n.Return: self._return}
 
@@ -116,20 +116,23 @@ class Walker:
             self.diag.error("E262", f"statements nest more than {MAX_NESTING} deep", stmts[0].span if stmts else
                             Span(1, 1, 1, 1), hints=["move the inner part into a block of its own"])
             raise Abort
-        self.frame.nested += nested
+        frame = self.diag.frames[-1]  # self.frame: the body is walked in the frame it starts in
+        frame.nested += nested
         self.depth += 1
         try:
             for stmt in stmts:
                 try:
                     self._statement(stmt)
                 except Skip:
-                    if isinstance(stmt, n.Input) and self.frame.block is not None:
+                    if type(stmt) is n.Layer:
+                        self._stand_in(stmt)
+                    elif isinstance(stmt, n.Input) and frame.block is not None:
                         raise  # the caller's tensor does not fit the block: the rest would only say E244
-                    cur = self.frame.current
+                    cur = frame.current
                     if cur is not None:
-                        self.frame.current = replace(cur, tainted=True)
+                        frame.current = replace(cur, tainted=True)
         finally:
-            self.frame.nested -= nested
+            frame.nested -= nested
             self.depth -= 1
 
     def _statement(self, stmt) -> None:
@@ -142,8 +145,9 @@ class Walker:
         start = len(st.nodes)
         self.handlers[type(stmt)](stmt)
         frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
-        if frame.current is not None and not isinstance(stmt, (n.Let, n.Pass)):
-            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), frame.current.id))
+        current = frame.current
+        if current is not None and type(stmt) not in _MAKE_NOTHING:
+            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), current.id))
 
     def bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -157,11 +161,12 @@ class Walker:
         self.frame.names[name] = value
 
     def _need_current(self, span: Span) -> Tensor:
-        if self.frame.current is None:
+        current = self.diag.frames[-1].current  # self.frame's: this runs for nearly every layer
+        if current is None:
             self.diag.error("E244", "there is no tensor here to work on", span,
                             hints=["start with `input [...]`, or name a tensor on its own line first"])
             raise Skip
-        return self.frame.current
+        return current
 
     # -- statements ------------------------------------------------------------------------
 
@@ -318,7 +323,12 @@ class Walker:
         src = namespace.get(call.name)
         if src is not None and isinstance(src.definition, n.FunctionDef):
             return self._function_stmt(stmt)
-        inputs, rest = self._tensor_args(call, frame.names)
+        for arg in call.args:
+            if type(arg.value) in _NAME_OR_TUPLE:
+                inputs, rest = self._tensor_args(call, frame.names)
+                break
+        else:  # no argument can be a tensor (nearly every layer of a stack): spare the call
+            inputs, rest = [], call.args
         if call.name in OPS:
             outs = self.ops.call(stmt, self.with_current(inputs, OPS[call.name].tensors, call), rest)
             return self._bind_outputs(stmt, outs)
@@ -362,18 +372,15 @@ class Walker:
             raise Skip
         self._let(n.Let(stmt.target, stmt.call, stmt.span, stmt.target_span))
 
-    def _call_or_stand_in(self, stmt: n.Layer) -> None:
-        """A call; where it fails, the names it gives stand for its input (tainted), so that later lines
-        using them are still checked instead of each saying "unknown name"."""
-        try:
-            self._call(stmt)
-        except Skip:
-            current = self.frame.current
-            if stmt.targets is not None and current is not None:
-                for name in stmt.targets.names():
-                    if name.id not in self.frame.names:
-                        self.frame.names[name.id] = replace(current, tainted=True)
-            raise
+    def _stand_in(self, stmt: n.Layer) -> None:
+        """Where a call fails, the names it gives stand for its input (tainted), so that later lines using them
+        are still checked instead of each saying "unknown name".  (Called from `body`, where the failure is
+        caught: a frame of its own around every call would cost every layer.)"""
+        current = self.frame.current
+        if stmt.targets is not None and current is not None:
+            for name in stmt.targets.names():
+                if name.id not in self.frame.names:
+                    self.frame.names[name.id] = replace(current, tainted=True)
 
     def _bind_outputs(self, stmt: n.Layer, outs: list[Tensor]) -> None:
         """Each output to the name the statement gives it; the chain goes on from the first."""
@@ -382,7 +389,7 @@ class Walker:
         else:
             names = stmt.targets.names()
             if len(outs) == 1 < len(names) and outs[0].tainted:  # an operation that failed on what an error made:
-                outs = outs * len(names)  # each name stands for its input, as where a call fails (_call_or_stand_in)
+                outs = outs * len(names)  # each name stands for its input, as where a call fails (_stand_in)
             for name, out in zip(names, outs, strict=True):
                 self.bind(name.id, out, name.span)
         self.frame.current = outs[0]
@@ -392,7 +399,7 @@ class Walker:
         tensors is one argument of a kind that takes its state so (LSTM's `(h0, c0)`).  `names`: the frame's."""
         tensors = []
         for i, arg in enumerate(call.args):
-            if self._pair(call, arg, tensors):
+            if type(arg.value) in _NAME_OR_TUPLE and self._pair(call, arg, tensors):  # else no pair: spare the call
                 tensors += [names[item.id] for item in arg.value.items]
                 continue
             value = names.get(arg.value.id, None) if isinstance(arg.value, n.Name) else None
@@ -439,24 +446,30 @@ class Walker:
         return inputs
 
     def _layer_call(self, stmt: n.Layer, inputs: list) -> Tensor:
-        spec = REGISTRY.get(stmt.call.name)
-        most = len(spec.tensors) if spec else 1
-        least = most - (spec.optional_tensors if spec else 0)
+        call = stmt.call
+        shape = _LAYER_SHAPES.get(call.name) or _layer_shape(call.name)
+        most, least = shape[0], shape[1]
         if len(inputs) < least:  # the chain's value is the first
-            inputs = [self._need_current(stmt.call.span), *inputs]
+            current = self.diag.frames[-1].current
+            inputs = [current if current is not None else self._need_current(call.span), *inputs]
         if not least <= len(inputs) <= most:
+            spec = REGISTRY.get(call.name)
             names = ", ".join(spec.tensors) if spec else "input"
-            self.diag.error("E242", f"{stmt.call.name} takes {least if least == most else f'{least} to {most}'} "
-                            f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", stmt.call.span,
+            self.diag.error("E242", f"{call.name} takes {least if least == most else f'{least} to {most}'} "
+                            f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", call.span,
                             hints=["the chain's value is the first, where the call names fewer"] if most > 1 else [])
             raise Skip
+        st = self.st
+        nodes = st.nodes
         source = inputs[0]
-        node = self.layers.node(stmt, self.st.nodes[source.id], tuple(self.st.nodes[t.id] for t in inputs[1:]))
-        spec = node.spec
-        made = [node.id, *range(node.id + 1, len(self.st.nodes))]  # and its other outputs
-        self.st.layout(made, [source.id], spec.aliases_input or node.args.get("inplace") is True,
-                       reorders=spec.name == "Permute", contiguous=spec.name in MAKES_CONTIGUOUS)
-        return Tensor(node.id, inputs[0].tainted if len(inputs) == 1 else any(t.tainted for t in inputs))
+        node = self.layers.node(stmt, nodes[source.id], tuple(nodes[t.id] for t in inputs[1:]) if len(inputs) > 1
+                                else ())
+        # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where
+        # nothing is strided yet (most plans: no view, slice or permute)
+        if not shape[4] and (shape[3] or st.strided or st.reordered):
+            made = [node.id, *range(node.id + 1, len(nodes))]  # and its other outputs
+            st.layout(made, [source.id], shape[2] or node.args.get("inplace") is True, reorders=shape[3])
+        return new_tensor(node.id, source.tainted if len(inputs) == 1 else any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
 
@@ -509,6 +522,23 @@ class Walker:
         made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
         self.st.layout([made.id], [t.id for t in inputs], aliases=False)
         return Tensor(made.id, tainted)
+
+
+_NAME_OR_TUPLE = (n.Name, n.Tuple)
+_MAKE_NOTHING = (n.Let, n.Pass)  # statements without a record in the trace
+_LAYER_SHAPES: dict = {}  # layer name -> (most tensors, least, aliases its input, reorders, contiguous)
+
+
+def _layer_shape(name: str) -> tuple:
+    """What `_layer_call` reads of a kind, read from the registry once per name (a name that is no layer: one
+    tensor, and `LayerCalls.node` reports it)."""
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return 1, 1, False, False, False
+    most = len(spec.tensors)
+    _LAYER_SHAPES[name] = shape = (most, most - spec.optional_tensors, bool(spec.aliases_input),
+                                   spec.name == "Permute", spec.name in MAKES_CONTIGUOUS)
+    return shape
 
 
 def _leaf_ids(unpack: tuple) -> list[int]:

@@ -75,3 +75,33 @@ def test_syntax_nodes_made_equal_built_ones(value, name, keyword, spans):
         assert hash(made) == hash(built) and list(vars(made)) == list(vars(built))
         with pytest.raises(FrozenInstanceError):
             made.span = c
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.booleans())
+def test_made_tensors_equal_built_ones(id, tainted):
+    """scope.new_tensor, the walker's handle on a node, without the dataclass's __init__."""
+    made, built = scope.new_tensor(id, tainted), scope.Tensor(id, tainted)
+    assert type(made) is scope.Tensor and made == built and repr(made) == repr(built) and hash(made) == hash(built)
+    assert list(vars(made)) == list(vars(built)) and scope.new_tensor(id) == scope.Tensor(id)
+    with pytest.raises(FrozenInstanceError):
+        made.tainted = not tainted
+
+
+def test_closed_blocks_equal_built_modules():
+    """State.close_block copies the block's Module with its inputs, output and values set, without
+    dataclasses.replace's __init__: the same object as replace() would make."""
+    from dataclasses import replace
+
+    import convplan
+    from convplan.graph import Module
+
+    plan = convplan.load("examples/resnet18.plan")
+    modules = [m for m in plan.graph.tree if isinstance(m, Module) and m.kind == "block"]
+    assert modules and all(m.output >= 0 and m.inputs for m in modules)
+    for m in modules:
+        built = replace(m)
+        assert type(m) is Module and built == m and repr(built) == repr(m) and hash(built) == hash(m)
+        assert list(vars(built)) == list(vars(m))
+        with pytest.raises(FrozenInstanceError):
+            m.output = 0

@@ -231,3 +231,46 @@ def test_whole_number_comparisons_equal_sympys(a, b, op):
     text = f"plan P(a={a}, b={b}):\n    input [N, 4]\n    if a {op} b:\n        Linear(8)\n"
     plan = convplan.parse(text)
     assert (len(plan.layers) == 1) == bool(sympy.Rel(sympy.Integer(a), sympy.Integer(b), op))
+
+
+# -- a node's scope kept while the walker stays in one frame and container (State._scope_here) ----------------
+# Random plans of blocks calling blocks, inside and around numbered containers (`name = repeat`), named and
+# not, some calls refused: every node's scope (and name, path, owner) and the module tree agree with the scope
+# worked out anew for every node.
+
+NEST_LINES = ["ReLU()", "Conv2d(4, 1)", "s = repeat 2:\n        ReLU()\n        Inner()", "Inner()", "i = Inner()",
+              "repeat 2:\n        Inner()", "Conv2d(4, 1, bad=1)", "t = sequential:\n        ReLU()\n        Inner()"]
+PLAN_NEST = ["Outer()", "o = Outer()", "Inner()", "r = repeat 2:\n        Outer()\n        ReLU()", "ReLU()",
+             "q = sequential:\n        Inner()\n        Outer()", "Nope()"]
+
+
+def _nested_plan(outer, plan) -> str:
+    body = "".join(f"    {line}\n" for line in outer)
+    calls = "".join(f"    {line}\n" for line in plan)
+    return ("block Inner():\n    input x [N, C, H, W]\n    ReLU()\n    Conv2d(4, 1)\n\n"
+            f"block Outer():\n    input x [N, C, H, W]\n{body}\n"
+            f"plan P:\n    input [N, 4, H, W]\n{calls}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(NEST_LINES), min_size=1, max_size=5),
+       st.lists(st.sampled_from(PLAN_NEST), min_size=1, max_size=5))
+@example(["s = repeat 2:\n        ReLU()\n        Inner()", "ReLU()"], ["Outer()", "r = repeat 2:\n        Outer()\n"
+                                                                        "        ReLU()", "Outer()"])
+def test_scopes_kept_equal_scopes_worked_out(outer, plan):
+    from convplan import scope as scope_module
+
+    text = _nested_plan(outer, plan)
+    kept = convplan.analyse(text)
+    with mock.patch.object(scope_module.State, "_scope_here",
+                           lambda self, frames, frame, containers: tuple(self._scope())):
+        each = convplan.analyse(text)
+    assert [(d.code, d.message, d.span) for d in kept.diagnostics] == \
+        [(d.code, d.message, d.span) for d in each.diagnostics]
+    assert (kept.plan is None) == (each.plan is None)
+    if each.plan is None:
+        return
+    assert [(x.name, x.scope, x.path, x.owner) for x in kept.plan.graph.nodes] == \
+        [(x.name, x.scope, x.path, x.owner) for x in each.plan.graph.nodes]
+    assert kept.plan.graph.tree == each.plan.graph.tree
+    assert all(x.scope for x in kept.plan.graph.nodes if len(x.path) > 1)  # a submodule's layer is in a scope
