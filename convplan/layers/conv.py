@@ -8,6 +8,7 @@ import sympy
 
 from .. import saves as sv
 from ..shapes import at_least, divides, floordiv, offset, to_expr
+from ..shapes.affine import chain_of, divided, expr, nonneg, shifted, text
 from .spec import (
     BOOL,
     CONV_SIZE,
@@ -90,6 +91,10 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
     out = []
     for x, p, ki, si, di in zip(spatial, pads, k, s, d, strict=True):
         ext = di * (ki - 1) + 1
+        chain = chain_of(x)
+        if chain is not None:
+            out.append(_chain_conv(ctx, chain, p, si, ext))
+            continue
         m = offset(x, 2 * p - ext)
         ctx.require(
             at_least(m, 0),
@@ -98,6 +103,16 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
         ctx.tail(x, m, si, p, ext)
         out.append(offset(floordiv(m, si), 1))
     return (*lead, a["out_channels"], *out)
+
+
+def _chain_conv(ctx: RuleContext, x, p: int, s: int, ext: int):
+    """_plain_conv's output dim for a conv/pool chain dim `x` (shapes.affine): the same requirement, tail
+    and output, worked out in ints and each built once."""
+    m = shifted(x, 2 * p - ext)
+    ctx.require(nonneg(m), lambda: f"the padded input ({text(shifted(x, 2 * p))}) must be at least the kernel's "
+                f"extent ({ext})")
+    ctx.chain_tail(x, m, s, p, ext)
+    return expr(shifted(divided(m, s), 1))
 
 
 def _conv_pads(ctx: RuleContext, shape, a, nd, k, d):
