@@ -254,6 +254,27 @@ def test_pool_on_chain_dims_equals_the_sympy_path(nd, kind, data):
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 3), st.data(), st.booleans())
+def test_conv_count_in_ints_equals_sympys(nd, data, bias):
+    from convplan.layers import conv
+
+    value = st.one_of(WHOLE, st.integers(-2, 0), st.sampled_from(["K"]).map(dim))
+    kernel = data.draw(st.one_of(value, st.lists(value, min_size=nd, max_size=nd).map(tuple)))
+    args = {"out_channels": data.draw(value), "in_channels": data.draw(st.one_of(value, st.integers(1, 64))),
+            "groups": data.draw(st.one_of(WHOLE, value)), "kernel_size": kernel, "bias": bias}
+    try:
+        fast = conv.conv_count(args, nd)
+    except ZeroDivisionError:
+        fast = "refused"
+    with mock.patch.object(conv, "whole", lambda v: None):
+        try:
+            general = conv.conv_count(args, nd)
+        except ZeroDivisionError:
+            general = "refused"
+    assert fast == general and str(fast) == str(general) and type(fast) is type(general)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3), st.data(), st.booleans())
 def test_batch_norm_without_the_product_equals_with_it(nd, data, running):
     shape = tuple(data.draw(DIMS) for _ in range(nd + 2))
     _batch_norm_agrees(nd, shape, running)

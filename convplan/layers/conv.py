@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sympy
 
 from .. import saves as sv
@@ -205,6 +207,10 @@ def conv_t_window(a, nd):
 
 def conv_count(a, nd):
     k = ntuple(a["kernel_size"], nd)
+    whole_sizes = [whole(a[name]) for name in ("out_channels", "in_channels", "groups")] + [whole(v) for v in k]
+    if None not in whole_sizes and whole_sizes[2] > 0:  # nearly every conv: Python ints, one sympy Integer
+        c_out, c_in, g, *kernel = whole_sizes
+        return sympy.Integer(c_out * (c_in // g) * math.prod(kernel) + (c_out if a["bias"] else 0))
     weight = a["out_channels"] * floordiv(a["in_channels"], a["groups"]) * prod(k)
     return weight + (a["out_channels"] if a["bias"] else 0)
 

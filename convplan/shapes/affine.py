@@ -58,7 +58,7 @@ def _size(x) -> bool:
 
 def shifted(ch: Chain, k: int) -> Chain:
     """``ch + k``."""
-    return ch._replace(c=ch.c + k)
+    return Chain(ch.x, ch.low, ch.big, ch.c + k, ch.term)  # not _replace: its generic path is 4x slower
 
 
 def divided(ch: Chain, s: int) -> Chain:
