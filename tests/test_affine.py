@@ -77,3 +77,14 @@ def test_what_is_no_chain():
               _raw(FloorDiv, h, dim("K")), floordiv(h + w, 2) + 1, sympy.Symbol("y", integer=True),
               sympy.Symbol("n", integer=True, nonnegative=True), h * w, mod(h, 2)):
         assert affine.chain_of(e) is None, e
+
+
+@settings(max_examples=100, deadline=None)
+@given(chains(), st.integers(-3, 3), st.integers(1, 3))
+def test_a_kept_size_is_the_input_dim_itself(e, k, s):
+    """A stride-1 window that keeps the size gives its input's dim back (equal to what expr builds)."""
+    x = affine.chain_of(e)
+    back = affine.shifted(affine.divided(affine.shifted(x, k), 1), -k)
+    assert affine.expr_of(back, x, e) is e
+    moved = affine.divided(affine.shifted(x, k), s)
+    same(affine.expr_of(moved, x, e), floordiv(offset(e, k), s))

@@ -10,7 +10,7 @@ import sympy
 
 from .. import saves as sv
 from ..shapes import at_least, divides, floordiv, offset, to_expr
-from ..shapes.affine import chain_of, divided, expr, nonneg, shifted, text
+from ..shapes.affine import chain_of, divided, expr_of, nonneg, shifted, text
 from .spec import (
     BOOL,
     CONV_SIZE,
@@ -95,7 +95,7 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
         ext = di * (ki - 1) + 1
         chain = chain_of(x)
         if chain is not None:
-            out.append(_chain_conv(ctx, chain, p, si, ext))
+            out.append(_chain_conv(ctx, x, chain, p, si, ext))
             continue
         m = offset(x, 2 * p - ext)
         ctx.require(
@@ -107,14 +107,14 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
     return (*lead, a["out_channels"], *out)
 
 
-def _chain_conv(ctx: RuleContext, x, p: int, s: int, ext: int):
-    """_plain_conv's output dim for a conv/pool chain dim `x` (shapes.affine): the same requirement, tail
-    and output, worked out in ints and each built once."""
+def _chain_conv(ctx: RuleContext, e, x, p: int, s: int, ext: int):
+    """_plain_conv's output dim for a conv/pool chain dim `e` (its Chain `x`, shapes.affine): the same
+    requirement, tail and output, worked out in ints and each built once."""
     m = shifted(x, 2 * p - ext)
     ctx.require(nonneg(m), lambda: f"the padded input ({text(shifted(x, 2 * p))}) must be at least the kernel's "
                 f"extent ({ext})")
     ctx.chain_tail(x, m, s, p, ext)
-    return expr(shifted(divided(m, s), 1))
+    return expr_of(shifted(divided(m, s), 1), x, e)
 
 
 def _conv_pads(ctx: RuleContext, shape, a, nd, k, d):

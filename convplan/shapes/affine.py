@@ -76,6 +76,13 @@ def expr(ch: Chain) -> sympy.Expr:
     return _plus(ch.term, ch.c)
 
 
+def expr_of(ch: Chain, x: Chain, e) -> sympy.Expr:
+    """``expr(ch)``, or ``e`` itself where ``ch`` is ``x``, e's own chain: a layer that keeps the size (a 3x3
+    conv with padding 1) gives its input's dim back, equal to what it would build, and already hashed, so
+    that the layers after it key and compare it by identity."""
+    return e if ch.c == x.c and ch.term is x.term else _plus(ch.term, ch.c)
+
+
 def nonneg(ch: Chain):
     """The condition ``ch >= 0`` as `at_least(expr(ch), 0)` gives it: ``x >= n`` (x + low >= -big*c), true
     where x >= 1 decides it, else unevaluated (see conditions._chain_bound)."""
