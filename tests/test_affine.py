@@ -88,3 +88,17 @@ def test_a_kept_size_is_the_input_dim_itself(e, k, s):
     assert affine.expr_of(back, x, e) is e
     moved = affine.divided(affine.shifted(x, k), s)
     same(affine.expr_of(moved, x, e), floordiv(offset(e, k), s))
+
+
+@settings(max_examples=200, deadline=None)
+@given(chains(), st.integers(0, 400), st.integers(1, 120))
+def test_a_chains_numbers_are_read_without_walking_it(e, power, digits):
+    """numbers_below on a chain dim: exactly what the walk of layercall._bounded_shape finds (Chain500's
+    divisors reach 2**250)."""
+    from convplan import layercall
+    from convplan.shapes import numbers_below
+
+    e = offset(floordiv(e, 2**power), 0) if power else e
+    limit = 10**digits
+    walked = any(layercall._holds_number_past(a, limit) for a in sympy.Add.make_args(e))
+    assert numbers_below(e, limit) == (not walked)
