@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import convplan
 from convplan import layercall, layers
+from convplan.shapes import dim, floordiv, offset
 
 # -- Upsample's scale ratio: a whole factor below 2**37 is itself, without the 65,536-size search -----------
 
@@ -195,6 +196,81 @@ def test_plain_conv_equals_the_general_rule_on_valid_arguments(nd, data, groups,
         general = _rule_result(spec, shape, args)
     assert fast == general
     assert [str(x) for x in fast] == [str(x) for x in general]
+
+
+# -- a conv or pool on a chain dim `(x + low)//big + c` worked out in Python ints (shapes.affine) -----------------
+# Against the same rule with the chain path off (chain_of giving None): the output, the requirements with their
+# messages, the warnings and the W310 tails, printed too; on random chain dims beside numbers and sizes.
+
+CHAINS = st.builds(lambda x, low, big, c: offset(floordiv(offset(x, low), big), c),
+                   st.sampled_from(["H", "W", "L"]).map(dim), st.integers(-20, 20), st.integers(1, 8),
+                   st.integers(-5, 5))
+SPATIAL = st.one_of(CHAINS, CHAINS, CHAINS, st.sampled_from(["H", "W"]).map(dim), st.integers(1, 9).map(sympy.Integer))
+
+
+def _chain_path_agrees(module, spec, shape, args):
+    fast = _rule_result(spec, shape, args)
+    with mock.patch.object(module, "chain_of", lambda x: None):
+        general = _rule_result(spec, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+    return fast
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.data())
+@example(2, None)
+def test_conv_on_chain_dims_equals_the_sympy_path(nd, data):
+    from convplan.layers import conv
+
+    def per_dim(values):
+        return data.draw(st.one_of(values, st.lists(values, min_size=nd, max_size=nd).map(tuple))) if data else 3
+
+    spatial = tuple(data.draw(SPATIAL) for _ in range(nd)) if data else (offset(floordiv(dim("H") - 3, 2), 1),) * nd
+    shape = (dim("N"), sympy.Integer(4), *spatial)
+    args = {"out_channels": 8, "kernel_size": per_dim(st.integers(1, 7)), "stride": per_dim(st.integers(1, 4)),
+            "padding": per_dim(st.integers(0, 3)), "dilation": per_dim(st.integers(1, 3)), "groups": 1,
+            "bias": True, "padding_mode": "zeros", "in_channels": shape[1]}
+    _chain_path_agrees(conv, layers.REGISTRY[f"Conv{nd}d"], shape, args)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.sampled_from(["Max", "Avg"]), st.data())
+def test_pool_on_chain_dims_equals_the_sympy_path(nd, kind, data):
+    from convplan.layers import pool
+
+    k = data.draw(st.integers(1, 5))
+    value = st.one_of(st.integers(0, 5), st.integers(0, 5).map(sympy.Integer))  # as the binder may give them
+    args = {"kernel_size": data.draw(st.one_of(st.just(k), st.just(sympy.Integer(k)))),
+            "stride": data.draw(st.one_of(st.none(), st.integers(1, 4), st.integers(1, 4).map(sympy.Integer))),
+            "padding": data.draw(st.one_of(st.integers(0, k // 2), value)), "ceil_mode": data.draw(st.booleans())}
+    if kind == "Max":
+        args.update(dilation=data.draw(st.integers(1, 3)), return_indices=False)
+    else:
+        args.update(count_include_pad=True, divisor_override=None)
+    shape = (dim("N"), sympy.Integer(4), *(data.draw(SPATIAL) for _ in range(nd)))
+    _chain_path_agrees(pool, layers.REGISTRY[f"{kind}Pool{nd}d"], shape, args)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3), st.data(), st.booleans())
+def test_conv_count_in_ints_equals_sympys(nd, data, bias):
+    from convplan.layers import conv
+
+    value = st.one_of(WHOLE, st.integers(-2, 0), st.sampled_from(["K"]).map(dim))
+    kernel = data.draw(st.one_of(value, st.lists(value, min_size=nd, max_size=nd).map(tuple)))
+    args = {"out_channels": data.draw(value), "in_channels": data.draw(st.one_of(value, st.integers(1, 64))),
+            "groups": data.draw(st.one_of(WHOLE, value)), "kernel_size": kernel, "bias": bias}
+    try:
+        fast = conv.conv_count(args, nd)
+    except ZeroDivisionError:
+        fast = "refused"
+    with mock.patch.object(conv, "whole", lambda v: None):
+        try:
+            general = conv.conv_count(args, nd)
+        except ZeroDivisionError:
+            general = "refused"
+    assert fast == general and str(fast) == str(general) and type(fast) is type(general)
 
 
 @settings(max_examples=200, deadline=None)

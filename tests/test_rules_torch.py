@@ -126,6 +126,32 @@ def test_pool_windows(case):
 
 
 @st.composite
+def chain_stack_case(draw):
+    """Stacks of convs and pools with whole arguments: past the first layer every spatial dim is a chain
+    `(x + low)//big + c`, whose arithmetic, requirements and tails shapes.affine works out in Python ints."""
+    nd = draw(st.sampled_from([1, 2]))
+    layers = []
+    for _ in range(draw(st.integers(2, 4))):
+        k = draw(st.integers(1, 4))
+        if draw(st.booleans()):
+            args = {"out_channels": 2, "kernel_size": k, "stride": draw(st.integers(1, 3)),
+                    "padding": draw(st.integers(0, 2)), "dilation": draw(st.integers(1, 2))}
+            layers.append((f"Conv{nd}d", args))
+        else:
+            kind = draw(st.sampled_from(["Max", "Avg"]))
+            args = {"kernel_size": k, "stride": draw(st.integers(1, 3)), "padding": draw(st.integers(0, k // 2)),
+                    "ceil_mode": draw(st.booleans())}
+            layers.append((f"{kind}Pool{nd}d", args))
+    return draw(shapes([nd + 2], lo=1, hi={1: 40, 2: 16}[nd])), layers
+
+
+@given(chain_stack_case())
+@EXAMPLES
+def test_conv_pool_chains(case):
+    check_both(*case)
+
+
+@st.composite
 def adaptive_none_case(draw):
     """Adaptive pools: None entries keep a dim (not in 1d); a tuple needs a dim more than nd; other ranks
     pass only through torch's mean() shortcut for an all-1 output."""

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import math
+
 import sympy
 
 from .. import saves as sv
 from ..shapes import at_least, divides, floordiv, offset, to_expr
+from ..shapes.affine import chain_of, divided, expr_of, nonneg, shifted, text
 from .spec import (
     BOOL,
     CONV_SIZE,
@@ -90,6 +93,10 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
     out = []
     for x, p, ki, si, di in zip(spatial, pads, k, s, d, strict=True):
         ext = di * (ki - 1) + 1
+        chain = chain_of(x)
+        if chain is not None:
+            out.append(_chain_conv(ctx, x, chain, p, si, ext))
+            continue
         m = offset(x, 2 * p - ext)
         ctx.require(
             at_least(m, 0),
@@ -98,6 +105,16 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
         ctx.tail(x, m, si, p, ext)
         out.append(offset(floordiv(m, si), 1))
     return (*lead, a["out_channels"], *out)
+
+
+def _chain_conv(ctx: RuleContext, e, x, p: int, s: int, ext: int):
+    """_plain_conv's output dim for a conv/pool chain dim `e` (its Chain `x`, shapes.affine): the same
+    requirement, tail and output, worked out in ints and each built once."""
+    m = shifted(x, 2 * p - ext)
+    ctx.require(nonneg(m), lambda: f"the padded input ({text(shifted(x, 2 * p))}) must be at least the kernel's "
+                f"extent ({ext})")
+    ctx.chain_tail(x, m, s, p, ext)
+    return expr_of(shifted(divided(m, s), 1), x, e)
 
 
 def _conv_pads(ctx: RuleContext, shape, a, nd, k, d):
@@ -190,6 +207,10 @@ def conv_t_window(a, nd):
 
 def conv_count(a, nd):
     k = ntuple(a["kernel_size"], nd)
+    whole_sizes = [whole(a[name]) for name in ("out_channels", "in_channels", "groups")] + [whole(v) for v in k]
+    if None not in whole_sizes and whole_sizes[2] > 0:  # nearly every conv: Python ints, one sympy Integer
+        c_out, c_in, g, *kernel = whole_sizes
+        return sympy.Integer(c_out * (c_in // g) * math.prod(kernel) + (c_out if a["bias"] else 0))
     weight = a["out_channels"] * floordiv(a["in_channels"], a["groups"]) * prod(k)
     return weight + (a["out_channels"] if a["bias"] else 0)
 

@@ -8,6 +8,7 @@ import sympy
 
 from .. import saves as sv
 from ..shapes import at_least, floordiv, offset, to_expr
+from ..shapes.affine import chain_of, divided, expr_of, nonneg, shifted, text
 from .resample import _scaled
 from .spec import (
     AVG_POOL_SIZE,
@@ -29,11 +30,15 @@ from .spec import (
     per_dim,
     show,
     split_channels,
+    whole,
 )
 
 
 def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
     """torch's pooling_output_shape, including "the last window must start inside the input"."""
+    chain, ints = chain_of(x), (whole(k), whole(s), whole(p), whole(d))
+    if chain is not None and None not in ints and ints[1] >= 1:
+        return _chain_pool(ctx, x, chain, *ints, ceil_mode)
     ext = d * (k - 1) + 1
     # torch checks p against half the dilated kernel, then half the kernel: the second one binds.
     ctx.require(
@@ -57,6 +62,26 @@ def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
         lambda: f"the output size ({show(size)}) would be less than 1 (input {show(x)}, kernel {show(k)})",
     )
     return size
+
+
+def _chain_pool(ctx: RuleContext, e, x, k: int, s: int, p: int, d: int, ceil_mode):
+    """pool_size for a conv/pool chain dim `e` (its Chain `x`, shapes.affine) and whole arguments: the same
+    requirements, tail and output, worked out in ints and each built once."""
+    ext = d * (k - 1) + 1
+    ctx.require(
+        at_least(k - 2 * p, 0),
+        lambda: f"padding ({p}) must be at most half of the kernel size ({k})",
+        "padding",
+    )
+    if not ceil_mode:
+        m = shifted(x, 2 * p - ext)
+        ctx.chain_tail(x, m, s, p, ext)
+        size = shifted(divided(m, s), 1)
+    else:  # pool_size's smaller of the two shifts
+        size = shifted(divided(shifted(x, min(2 * p - ext + s - 1, p - 1)), s), 1)
+    ctx.require(nonneg(shifted(size, -1)),
+                lambda: f"the output size ({text(size)}) would be less than 1 (input {text(x)}, kernel {k})")
+    return expr_of(size, x, e)
 
 
 def pool_window(a, nd):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from ..shapes import at_least, mod, offset, pyrepr, to_expr
+from ..shapes import affine, at_least, mod, offset, pyrepr, to_expr
 
 REQUIRED = object()  # marks an argument without a default
 
@@ -242,6 +242,13 @@ class RuleContext:
         dropped = sympy.Gt(short, 0) if short.is_Number else sympy.Gt(short, 0, evaluate=False)
         if dropped is not sympy.false:
             self.tails.append((dropped, f"the last {show(short)} position(s) of {show(x)}"))
+
+    def chain_tail(self, x: affine.Chain, m: affine.Chain, s: int, hi: int, ext: int) -> None:
+        """`tail` for a conv/pool chain dim `x` (shapes.affine) and m, with whole s, hi and ext: in ints."""
+        if s > ext or s - 1 <= hi:
+            return
+        dropped, short = affine.tail(m, s, hi)
+        self.tails.append((dropped, f"the last {short} position(s) of {affine.text(x)}"))
 
     def fail(self, message: str, arg: str | None = None, hint: str | None = None, value: str | None = None):
         raise LayerError(message, arg, hint, value)

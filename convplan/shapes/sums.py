@@ -20,6 +20,7 @@ import collections
 
 import sympy
 
+from .affine import chain_of
 from .canonical import _monomial, _plus
 
 LONG_SUM = 8  # terms from which a sum is merged into rather than rebuilt
@@ -292,7 +293,11 @@ def _linear_terms(e) -> _Sum | None:
 
 def numbers_below(e, limit: int) -> bool:
     """True if every number in ``e`` is below ``limit`` in size, for a long sum of integer multiples of
-    symbols (the coefficients and the number, kept as the sum grew); False where that is not known."""
+    symbols (the coefficients and the number, kept as the sum grew) and for a conv/pool chain dim (its three
+    numbers, read by affine.chain_of without walking it); False where that is not known."""
+    if type(e) is not sympy.Add or len(e.args) < LONG_SUM:
+        chain = chain_of(e)
+        return chain is not None and max(abs(chain.low), chain.big, abs(chain.c)) < limit
     known = _long_sum(e)
     return known is not None and known.symbols and known.top < limit and abs(known.number) < limit
 
