@@ -12,7 +12,8 @@ from __future__ import annotations
 import sympy
 
 from .. import saves as sv
-from ..shapes import at_least, equal, equal_condition, to_expr
+from ..shapes import at_least, to_expr
+from ..shapes.broadcast import broadcast
 from .spec import BOOL, FLOAT, OPT_SIZE, SIZE, Arg, LayerSpec, RuleContext, member_of, per_dim, register, show
 
 # -- MaxUnpool ---------------------------------------------------------------------------------
@@ -54,20 +55,12 @@ def unpool_family(nd: int) -> None:
 
 
 def _broadcast(ctx: RuleContext, x: tuple, y: tuple) -> tuple:
-    """torch's broadcast shape of x and y, right-aligned: a dim of 1 stretches to the other."""
-    rank = max(len(x), len(y))
-    x, y = (sympy.Integer(1),) * (rank - len(x)) + tuple(x), (sympy.Integer(1),) * (rank - len(y)) + tuple(y)
-    out = []
-    for k, (p, q) in enumerate(zip(x, y, strict=True)):
-        if equal(p, 1) is True or equal(p, q) is True:
-            out.append(q)
-        elif equal(q, 1) is True:
-            out.append(p)
-        else:
-            ctx.require(equal_condition(p, q), lambda: f"the inputs must broadcast: dim {k} is {show(p)} in one and "
-                        f"{show(q)} in the other (or one be 1)")
-            out.append(p)
-    return tuple(out)
+    """torch's broadcast shape of x and y (shapes/broadcast.py)."""
+    out, clashes = broadcast((x, y))
+    for c in clashes:
+        ctx.require(c.condition, lambda: f"the inputs must broadcast: dim {c.index} is {show(c.first)} in one and "
+                    f"{show(c.other)} in the other (or one be 1)")
+    return out
 
 
 def cosine_rule(ctx: RuleContext, shape, a):
