@@ -213,9 +213,9 @@ class SwinT(nn.Module):
         super().__init__()
         if classes < 1:
             raise ValueError(f"SwinT requires classes >= 1, got classes={classes}")
-        _1 = []
+        features_1 = []
         for i in range(2):
-            _1.append(
+            features_1.append(
                 SwinBlock(
                     C=96,
                     heads=3,
@@ -223,9 +223,9 @@ class SwinT(nn.Module):
                     p=0.0 if i == 0 else 0.018181818181818184,
                 )
             )
-        _3 = []
+        features_3 = []
         for i in range(2):
-            _3.append(
+            features_3.append(
                 SwinBlock(
                     C=192,
                     heads=6,
@@ -233,9 +233,9 @@ class SwinT(nn.Module):
                     p=0.03636363636363637 if i == 0 else 0.05454545454545456,
                 )
             )
-        _7 = []
+        features_7 = []
         for i in range(2):
-            _7.append(
+            features_7.append(
                 SwinBlock(
                     C=768,
                     heads=24,
@@ -249,9 +249,9 @@ class SwinT(nn.Module):
                 Permute((0, 2, 3, 1)),
                 nn.LayerNorm((96,)),
             ),
-            nn.Sequential(*_1),
+            nn.Sequential(*features_1),
             PatchMerging(96),
-            nn.Sequential(*_3),
+            nn.Sequential(*features_3),
             PatchMerging(192),
             nn.Sequential(
                 SwinBlock(C=384, heads=12, shift=0, p=0.07272727272727274),
@@ -262,7 +262,7 @@ class SwinT(nn.Module):
                 SwinBlock(C=384, heads=12, shift=3, p=0.16363636363636364),
             ),
             PatchMerging(384),
-            nn.Sequential(*_7),
+            nn.Sequential(*features_7),
         )
         self.norm = nn.LayerNorm((768,))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
