@@ -42,10 +42,10 @@ def _free_syms(d) -> set:
     return d.free_symbols if isinstance(d, sympy.Basic) else set()
 
 
-def input_checks(w: Writer, ctx: Context, variables: dict) -> None:
+def input_checks(w: Writer, ctx: Context, variables: dict) -> dict[str, str]:
     """forward's first lines: each input's rank and sizes against the plan's (a fixed dim, a size the
     weights were built for, the same size named twice), then the requirements on the input's sizes;
-    a ValueError names the requirement and the plan line."""
+    a ValueError names the requirement and the plan line.  Returns the input dims bound to locals."""
     model = ctx.model
     local = {a: f"self.{attr}" for a, attr in ctx.kept.items()}
     args = {a for a, _ in model.args}
@@ -80,6 +80,7 @@ def input_checks(w: Writer, ctx: Context, variables: dict) -> None:
             _raise_if(w, Ops((f"{v}.shape[{i}]", code.doc(d)), ("!=",), CMP), text, got)
     for cond, _, where in later:
         raise_unless(w, ctx, ctx.class_name, cond, where, Printer(local))
+    return {k: v for k, v in local.items() if not v.startswith("self.")}
 
 
 def raise_unless(w: Writer, ctx: Context, class_name: str, cond, where: str, code: Printer | None = None) -> None:

@@ -67,7 +67,8 @@ def weight_symbols(graph: Graph) -> set[str]:
     found = set()
     for node in graph.nodes:
         if node.op in ("layer", "param"):
-            for v in (*node.args.values(), node.shape if node.op == "param" else ()):
+            forward = node.spec.forward_args if node.op == "layer" else ()  # read in forward, like an operation's
+            for v in (*(v for k, v in node.args.items() if k not in forward), node.shape if node.op == "param" else ()):
                 found |= free_names(v)
     return found
 
