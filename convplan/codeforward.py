@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codechecks import input_checks
+from .codechecks import input_check_function
 from .codemodel import Context, codegen_error
 from .graph import Graph, Node, Step
 from .ops import FUNCTIONS, runtime_form
@@ -76,17 +76,18 @@ def write_forward(w: Writer, ctx: Context, names: Namespace, f: Forward) -> None
     steps, variables = assign_variables(graph, _chains(graph, graph.steps().get(f.owner, []), f), f, names)
     w.code("", Brackets("def forward", ("self", *(variables[i] for i, _ in f.inputs))), ":")
     w.depth += 1
-    bound: dict[str, str] = {}  # input dims the checks read into locals
     if f.shapes:
         for i, _ in f.inputs:
             node = graph.nodes[i]
             w.comment(f"{variables[i]}: {show_shape(node.shape)}  {file}:{node.line}")
-        if graph.inputs and graph.inputs[0].shape and not f.owner:
-            bound = input_checks(w, ctx, variables)
+        checks = input_check_function(ctx, variables, w.width) \
+            if graph.inputs and graph.inputs[0].shape and not f.owner else None
+        if checks is not None:
+            ctx.checks = checks[0]
+            w.code("", checks[1])
     known = {variables[i]: graph.nodes[i].shape for i, _ in f.inputs}  # variable -> its value's shape now
     known.update({variables[s.out]: s.item.shape for s in steps if s.op == "param"})
-    bound = forward_sizes(w, graph, steps, [(variables[i], graph.nodes[i].shape) for i, _ in f.inputs], names,
-                          bound)
+    bound = forward_sizes(w, graph, steps, [(variables[i], graph.nodes[i].shape) for i, _ in f.inputs], names)
     for step in steps:
         if step.op == "param":  # read where it is used: `self.class_token`
             continue
@@ -103,14 +104,12 @@ def write_forward(w: Writer, ctx: Context, names: Namespace, f: Forward) -> None
     w.depth -= 1
 
 
-def forward_sizes(w: Writer, graph: Graph, steps: list[Step], inputs: list, names: Namespace,
-                  bound: dict[str, str]) -> dict[str, str]:
+def forward_sizes(w: Writer, graph: Graph, steps: list[Step], inputs: list, names: Namespace) -> dict[str, str]:
     """`H = x.shape[2]` at forward's start for each input dim a layer's forward-time argument names
-    (MaxUnpool's `output_size=(H, W)`), where the checks did not (`bound`): the input's variable may hold
-    another value by then."""
+    (MaxUnpool's `output_size=(H, W)`): the input's variable may hold another value by then."""
     wanted = {s for step in steps if step.op == "layer" for k in step.item.spec.forward_args
               if k in step.item.given for s in to_expr_all(step.item.args[k])}
-    bound = dict(bound)
+    bound = {}
     for var, shape in inputs:
         for i, d in enumerate(shape):
             if d in wanted and d.name not in bound:

@@ -174,6 +174,7 @@ class Context:
     class_name: str = ""
     kept: dict = field(default_factory=dict)  # constructor argument -> the attribute forward reads it from
     locals: Namespace | None = None  # the plan class's __init__ locals, where a repeat may become a loop
+    checks: str = ""  # the module-level function of forward's input checks (codechecks.input_check_function)
 
     def expr_value(self, v) -> str:
         return value_source(plain(v), self.expr)
