@@ -1,9 +1,9 @@
 """torch's broadcasting rule, once: `add`/`mul`, matmul's batch dims, CosineSimilarity/PairwiseDistance and
 the saved-tensor sizes all call `broadcast`, and each turns the clashes into its own located message.
 
-Shapes are right-aligned, a missing leading dim counts as 1, and a dim that is 1 for every size stretches to
-the others.  Only such a dim stretches: two symbolic dims must be equal (a `Clash` with the condition), since
-a symbol may be any size, 1 included, and the output's size cannot follow both (docs/language.md).
+Shapes are right-aligned, a missing leading dim counts as 1, and a dim of 1 stretches to the others.  Only
+such a dim stretches: two symbolic dims must be equal (a `Clash` with the condition), since a symbol may be
+any size, 1 included, and the output's size cannot follow both (docs/language.md).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import sympy
 
-from .conditions import equal
 from .periodic import equal_condition
 
 ONE = sympy.Integer(1)
@@ -61,5 +60,6 @@ def _first(columns) -> tuple:
 
 
 def _is_one(d) -> bool:
-    """1 for every size: a literal 1 at once, an expression only where `equal` proves it."""
-    return d == 1 or (isinstance(d, sympy.Expr) and not d.is_Number and equal(d, 1) is True)
+    """A dim of 1.  Dims are canonical (shapes/canonical.py): one that is 1 for every size is the number 1, so
+    no `equal` is asked (it cost ConvNeXt's parse a third, its layer scales' [C, 1, 1] against [N, C, H, W])."""
+    return d == 1
