@@ -43,7 +43,8 @@ class BlockModule(nn.Module):
             elif path is not None:
                 if args.get("pair"):  # LSTM's (h0, c0): one tuple
                     operands = [operands[0], tuple(operands[1:])]
-                values[node_id] = self.get_submodule(path)(*operands)
+                given = _resolve(args["forward"], lambda i: values[i].shape) if "forward" in args else {}
+                values[node_id] = self.get_submodule(path)(*operands, **given)
             else:
                 values[node_id] = FUNCTIONS[op].compute(torch, operands, _resolve(args, lambda i: values[i].shape))
             if unpack:  # a call with several outputs: each is a node's value
@@ -131,12 +132,20 @@ def _step(step: Step, owner: tuple[str, ...], at_hand: list) -> tuple:
     path = ".".join(step.path[len(owner):]) if step.path else None
     try:
         args = {k: _sized(v, at_hand) for k, v in step.item.args.items()} \
-            if step.op not in ("layer", "block", "param") \
-            else {"pair": True} if step.op == "layer" and step.item.spec.state_pair and len(step.inputs) > 1 else {}
+            if step.op not in ("layer", "block", "param") else _layer_args(step, at_hand) if step.op == "layer" else {}
     except Unsized as exc:
         raise Unsized(exc.value, step.item) from None
     unpack = step.item.unpack if isinstance(step.item, Node) else ()
     return step.out, step.op, path, tuple(step.inputs), args, unpack
+
+
+def _layer_args(step: Step, at_hand: list) -> dict:
+    """What a layer's call takes besides its tensors: LSTM's (h0, c0) as one tuple (`pair`), the arguments torch
+    takes in forward (`forward`: MaxUnpool's output_size), their sizes read from the values at hand."""
+    node = step.item
+    out = {"pair": True} if node.spec.state_pair and len(step.inputs) > 1 else {}
+    given = {k: _sized(node.args[k], at_hand) for k in node.spec.forward_args if k in node.given}
+    return {**out, "forward": given} if given else out
 
 
 class Sized:
@@ -268,7 +277,8 @@ def make_layer(node: Node) -> nn.Module:
     if spec.compose is not None:  # torch builds it from other modules: TransformerEncoder
         return spec.compose(lambda kind, args, kwargs: getattr(nn, kind)(*args, **kwargs),
                             lambda name: concrete(node.args[name]), node.args, node.given)
-    kwargs = {name: concrete(node.args[name]) for name in spec.torch_order() if name in node.given}
+    kwargs = {name: concrete(node.args[name]) for name in spec.torch_order()
+              if name in node.given and name not in spec.forward_args}
     if spec.module != "torch.nn":
         from . import modules
 
@@ -289,7 +299,7 @@ def concrete(value):
 
 def build_module(plan) -> PlanModule:
     params = [node.shape for node in plan.graph.nodes if node.op == "param"]  # a learnable tensor's size
-    values = [*(v for node in plan.layers for v in node.args.values()), *params]
+    values = [*(v for node in plan.layers for k, v in node.args.items() if k not in node.spec.forward_args), *params]
     missing = sorted({s.name for v in values for s in _symbols(v)})
     if missing:
         message = (f"building {plan.name} needs a value for {', '.join(missing)}: the layers' weights depend on it; "

@@ -313,6 +313,8 @@ class BlockWriter(ValueWriter, OpWriter, RepeatWriter, BranchWriter):
                 raise Shifted(f"an `if` shifts the automatic names ({'.'.join(rel)} or {'.'.join(other)}); "
                               "naming the layers in the plan (`conv = ...`) gives one class",
                               {id(c): st.path[len(c.module.path):] for c, st in zip(calls, steps, strict=True)})
+            if step.op == "layer" and any(k in step.item.given for k in step.item.spec.forward_args):
+                raise Unmergeable(f"{step.item.kind} takes {', '.join(step.item.spec.forward_args)} in forward")
             rhs = Brackets("self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rel), tuple(tensors))
         else:
             rhs = self._function(calls, steps, tensors, owner)

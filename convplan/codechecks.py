@@ -42,12 +42,37 @@ def _free_syms(d) -> set:
     return d.free_symbols if isinstance(d, sympy.Basic) else set()
 
 
-def input_checks(w: Writer, ctx: Context, variables: dict) -> None:
-    """forward's first lines: each input's rank and sizes against the plan's (a fixed dim, a size the
-    weights were built for, the same size named twice), then the requirements on the input's sizes;
-    a ValueError names the requirement and the plan line."""
+CHECKS = "check_inputs"  # the importer (importer/trace.py) knows the call by this name
+
+
+def input_check_function(ctx: Context, variables: dict, width: int):
+    """The checks forward makes on its input as one module-level function, `torch.fx.wrap`-ped: fx records
+    one call (it cannot trace an `if` on a size), eager mode raises the same located ValueError.  Returns
+    (the function's source, forward's call of it), or None where there is nothing to check."""
+    inputs = [variables[node.id] for node in ctx.model.graph.inputs]
+    params = Namespace(["self", "torch", "nn", "fx", *inputs])
+    sizes = {a: params.create(attr) for a, attr in ctx.kept.items()}
+    body = Writer(width)
+    body.depth = 1
+    _input_checks(body, ctx, variables, sizes)
+    if not body.lines:
+        return None
+    out = Writer(width)
+    out.line("@fx.wrap")
+    out.code("", Brackets(f"def {CHECKS}", (*inputs, *sizes.values())), ":")
+    out.depth = 1
+    out.docstring([[f"{ctx.class_name}'s input checks: one call in a torch.fx trace."]])
+    out.lines += body.lines
+    call = Brackets(CHECKS, (*inputs, *(f"self.{attr}" for attr in ctx.kept.values())))
+    return out.text(), call
+
+
+def _input_checks(w: Writer, ctx: Context, variables: dict, local: dict) -> None:
+    """Each input's rank and sizes against the plan's (a fixed dim, a size the weights were built for, the
+    same size named twice), then the requirements on the input's sizes; a ValueError names the requirement
+    and the plan line.  `local`: the constructor arguments the checks read, by the names they have here."""
     model = ctx.model
-    local = {a: f"self.{attr}" for a, attr in ctx.kept.items()}
+    local = dict(local)
     args = {a for a, _ in model.args}
     later = [r for r in model.requires if not {s.name for s in r[0].free_symbols} <= args]
     needed = {s.name for cond, _, _ in later for s in cond.free_symbols}
@@ -56,7 +81,7 @@ def input_checks(w: Writer, ctx: Context, variables: dict) -> None:
         for d in node.shape:
             needed |= {s.name for s in _free_syms(d) if s.name in seen}
             seen |= {s.name for s in _free_syms(d)}
-    names = Namespace(["self", "torch", "nn", *variables.values()])
+    names = Namespace(["self", "torch", "nn", "fx", *variables.values(), *local.values()])
     for node in model.graph.inputs:
         v, where = variables[node.id], f"{model.file}:{node.line}"
         shape = show_shape(node.shape)

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codechecks import input_checks
+from .codechecks import input_check_function
 from .codemodel import Context, codegen_error
 from .graph import Graph, Node, Step
 from .ops import FUNCTIONS, runtime_form
-from .pysource import Brackets, Namespace, Printer, Writer, value_source
+from .pysource import Brackets, Namespace, Pre, Printer, Writer, value_source
 from .shapes import pyrepr, to_expr
 from .show import show_shape
 
@@ -22,11 +22,21 @@ def access(path: tuple[str, ...], owner: tuple[str, ...]) -> str:
     return "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path[len(owner):])
 
 
-def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...], known: dict | None = None):
+def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...], known: dict | None = None,
+         bound: dict | None = None):
     """The right-hand side of the step's forward line (a layout doc): a submodule call, or what the
-    function's declaration writes.  `known`: variable -> the shape of its value, for sizes read at run time."""
+    function's declaration writes.  `known`: variable -> the shape of its value, for sizes read at run time;
+    `bound`: input dims forward read into locals at its start (`forward_sizes`)."""
     if step.op == "layer" and step.item.spec.state_pair and len(ins) > 1:  # LSTM's (h0, c0): one tuple
         return Brackets(access(step.path, owner), (ins[0], Brackets("", tuple(ins[1:]))))
+    sizes = lambda e: _runtime(ctx, step, e, known or {})  # noqa: E731
+    if step.op == "layer" and step.item.spec.forward_args:  # MaxUnpool's output_size: forward takes it
+        bound = bound or {}
+        local = lambda e: Printer(bound)(e) if {x.name for x in to_expr(e).free_symbols} <= set(bound) \
+            else sizes(e)  # noqa: E731
+        given = [k for k in step.item.spec.forward_args if k in step.item.given]
+        return Brackets(access(step.path, owner), (*ins, *(Pre(f"{k}=", value_source(step.item.args[k], local))
+                                                           for k in given)))
     if step.op in ("layer", "block"):
         return Brackets(access(step.path, owner), tuple(ins))
     spec = FUNCTIONS.get(step.op)
@@ -36,7 +46,6 @@ def emit(ctx: Context, step: Step, ins: list[str], owner: tuple[str, ...], known
     if isinstance(spec.args, tuple) and spec.args and isinstance(spec.args[0], tuple):  # a merge: (name, default)
         args = {**dict(spec.args), **step.item.args}  # a graph made by hand may leave the defaults out
         return spec.emit(ins, args, lambda v: value_source(v, ctx.expr))
-    sizes = lambda e: _runtime(ctx, step, e, known or {})  # noqa: E731
     return spec.emit(ins, step.item.args, lambda v: value_source(v, sizes))
 
 
@@ -71,14 +80,18 @@ def write_forward(w: Writer, ctx: Context, names: Namespace, f: Forward) -> None
         for i, _ in f.inputs:
             node = graph.nodes[i]
             w.comment(f"{variables[i]}: {show_shape(node.shape)}  {file}:{node.line}")
-        if graph.inputs and graph.inputs[0].shape and not f.owner:
-            input_checks(w, ctx, variables)
+        checks = input_check_function(ctx, variables, w.width) \
+            if graph.inputs and graph.inputs[0].shape and not f.owner else None
+        if checks is not None:
+            ctx.checks = checks[0]
+            w.code("", checks[1])
     known = {variables[i]: graph.nodes[i].shape for i, _ in f.inputs}  # variable -> its value's shape now
     known.update({variables[s.out]: s.item.shape for s in steps if s.op == "param"})
+    bound = forward_sizes(w, graph, steps, [(variables[i], graph.nodes[i].shape) for i, _ in f.inputs], names)
     for step in steps:
         if step.op == "param":  # read where it is used: `self.class_token`
             continue
-        rhs = emit(ctx, step, [variables[i] for i in step.inputs], f.owner, known)
+        rhs = emit(ctx, step, [variables[i] for i in step.inputs], f.owner, known, bound)
         target = _target(step, variables)
         for i in _outputs(step):
             if variables[i] not in (None, "_"):
@@ -89,6 +102,27 @@ def write_forward(w: Writer, ctx: Context, names: Namespace, f: Forward) -> None
         w.statement(target, rhs, shape + where)
     w.code("", Brackets("return ", tuple(variables[i] for i in f.outputs), bare=True))
     w.depth -= 1
+
+
+def forward_sizes(w: Writer, graph: Graph, steps: list[Step], inputs: list, names: Namespace) -> dict[str, str]:
+    """`H = x.shape[2]` at forward's start for each input dim a layer's forward-time argument names
+    (MaxUnpool's `output_size=(H, W)`): the input's variable may hold another value by then."""
+    wanted = {s for step in steps if step.op == "layer" for k in step.item.spec.forward_args
+              if k in step.item.given for s in to_expr_all(step.item.args[k])}
+    bound = {}
+    for var, shape in inputs:
+        for i, d in enumerate(shape):
+            if d in wanted and d.name not in bound:
+                bound[d.name] = names.create(d.name)
+                w.line(f"{bound[d.name]} = {var}.shape[{i}]")
+    return bound
+
+
+def to_expr_all(value) -> set:
+    """The symbols of a size or a tuple of them."""
+    if isinstance(value, tuple):
+        return {s for v in value for s in to_expr_all(v)}
+    return to_expr(value).free_symbols if value is not None else set()
 
 
 def _target(step: Step, variables: dict) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sympy
 
-from .codechecks import kept, raise_unless
+from .codechecks import CHECKS, kept, raise_unless
 from .codeforward import Forward, write_forward
 from .codeinit import children, plan_slot
 from .codemodel import Context, Model, codegen_error, describe
@@ -42,7 +42,7 @@ def generate(plan, sizes: dict[str, int] | None = None, line_length: int = LINE_
 
 
 def write(model: Model, line_length: int = LINE_LENGTH) -> str:
-    names = Namespace(["self", "torch", "nn", *(node.kind for node in model.graph.layers
+    names = Namespace(["self", "torch", "nn", "fx", CHECKS, *(node.kind for node in model.graph.layers
                                                  if node.spec.module != "torch.nn")])  # the copied classes
     class_name = names.create(model.name)
     arg_names = {a: names.create(a) for a, _ in model.args}
@@ -69,8 +69,9 @@ def write(model: Model, line_length: int = LINE_LENGTH) -> str:
         ctx.uses_torch = True
     if ctx.uses_torch:
         out.line("import torch")
-    out.line("from torch import nn")
-    for text in [*copies, *blocks, f"class {class_name}(nn.Module):\n" + body.text()]:
+    out.line("from torch import fx, nn" if ctx.checks else "from torch import nn")
+    for text in [*copies, *blocks, *([ctx.checks] if ctx.checks else []), f"class {class_name}(nn.Module):\n"
+                 + body.text()]:
         out.line()
         out.line()
         out.lines.append(text.rstrip("\n"))

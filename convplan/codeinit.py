@@ -10,7 +10,7 @@ import sympy
 from .codeclasses import layer_source
 from .codeexpr import equal
 from .codeforward import access
-from .codeloops import drop_defaults, fold_iterations, write_loop
+from .codeloops import drop_defaults, fold_iterations, list_name, write_loop
 from .codemodel import Context
 from .graph import Node
 from .pysource import Brackets, Ops, Pre, Printer, Writer, value_source
@@ -75,7 +75,7 @@ def _loop(w: Writer, ctx: Context, item, count: int, docs: list):
     strip = lambda d: drop_defaults(d, ctx.defaults, ctx.expr_value)  # noqa: E731
     if folded is None:
         return Brackets("nn.Sequential", tuple(strip(d) for d in docs))
-    name = ctx.locals.create(item.path[-1])
+    name = ctx.locals.create(list_name(item.path))
     write_loop(w, name, var, str(count), [strip(d) for d in folded])
     return Brackets("nn.Sequential", (f"*{name}",))
 

@@ -56,6 +56,17 @@ def _guard(text: str) -> str:
     return f"({text})" if " if " in text or text.startswith("lambda") else text
 
 
+def list_name(path: tuple) -> str:
+    """The list a loop fills, named after its container: `layer2`, or where that is numbered (the second
+    of `features`), the nearest named one with the numbers after it, `features_1` (not `_1`)."""
+    named = max((k for k, p in enumerate(path) if not p.isdigit()), default=None)
+    if named == len(path) - 1:
+        return path[-1]
+    if named is None:
+        return "_".join(("stage", *path))
+    return "_".join(path[named:])
+
+
 def write_loop(w: Writer, name: str, var: str, count: str, docs: list) -> None:
     """`name = []`, then `for var in range(count): name.append(doc)` for each doc of one iteration."""
     w.line(f"{name} = []")

@@ -67,7 +67,8 @@ def weight_symbols(graph: Graph) -> set[str]:
     found = set()
     for node in graph.nodes:
         if node.op in ("layer", "param"):
-            for v in (*node.args.values(), node.shape if node.op == "param" else ()):
+            forward = node.spec.forward_args if node.op == "layer" else ()  # read in forward, like an operation's
+            for v in (*(v for k, v in node.args.items() if k not in forward), node.shape if node.op == "param" else ()):
                 found |= free_names(v)
     return found
 
@@ -173,6 +174,7 @@ class Context:
     class_name: str = ""
     kept: dict = field(default_factory=dict)  # constructor argument -> the attribute forward reads it from
     locals: Namespace | None = None  # the plan class's __init__ locals, where a repeat may become a loop
+    checks: str = ""  # the module-level function of forward's input checks (codechecks.input_check_function)
 
     def expr_value(self, v) -> str:
         return value_source(plain(v), self.expr)

@@ -19,7 +19,7 @@ from .codeclasses import (
     names_in,
 )
 from .codeexpr import Unmergeable, equal, interp, plain, py
-from .codeloops import drop_defaults, fold_iterations, loop_items
+from .codeloops import drop_defaults, fold_iterations, list_name, loop_items
 from .graph import Module, Node
 from .merges import MERGES
 from .ops import OPS
@@ -95,7 +95,7 @@ class RepeatWriter:
             if folded is None:
                 self.local.release(var)
                 return Brackets("nn.Sequential", tuple(strip(d) for d in docs))
-        name = self.local.create(path[-1])
+        name = self.local.create(list_name(path))
         init += loop_items(name, var, str(count), [strip(d) for d in folded])
         return Brackets("nn.Sequential", (f"*{name}",))
 
@@ -175,7 +175,7 @@ class RepeatWriter:
         finally:
             self.lets = saved
         path = seqs[0].path[len(calls[0].module.path):]
-        name = self.local.create(path[-1])
+        name = self.local.create(list_name(path))
         access = "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
         if var not in idents(flat(doc)):  # the same in every iteration: no index
             self.local.release(var)

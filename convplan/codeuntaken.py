@@ -3,8 +3,9 @@ person writes it: its layers, block calls and merges under the condition in `__i
 so that the class also serves calls that take it.  With no call to confirm a value, only what the
 syntax decides is written: each argument as the plan wrote it, the input channels a layer reads as
 the channels at hand, the names build() would give (the automatic ones counted as the checker counts
-them).  Anything else (a nested container, an `if`, a layer whose name would shift a later one) is
-Untaken, and the class refuses that branch in `__init__` instead.
+them), a layer given tensors by name reading them, a numbered container of layers as an nn.Sequential.
+Anything else (an `if`, a container of more than a chain of layers, a layer whose name would shift a later
+one) is Untaken, and the class refuses that branch in `__init__` instead.
 """
 
 from __future__ import annotations
@@ -37,25 +38,61 @@ def write_untaken(bw, branch, around: list, init: list, fwd_items: list, fwd) ->
         if isinstance(s, n.Let):
             bw.let(s.name, s.value, [], init)
             continue
+        where = f"{bw.file}:{s.span.line}"
+        if isinstance(s, n.Repeat) and s.target is not None:
+            channels = _container(bw, s, around, counts, channels, init, fwd_items, fwd, where)
+            continue
         if not isinstance(s, n.Layer) or s.targets is not None:
             raise Untaken(type(s).__name__)
-        tensors = []
-        for a in s.call.args:
-            if a.name is None and isinstance(a.value, n.Name) and a.value.id in fwd.tensors:
-                tensors.append(fwd.tensors[a.value.id])
-            else:
-                break
+        tensors = _tensors(s, fwd)
         options = s.call.args[len(tensors):]
-        where = f"{bw.file}:{s.span.line}"
         if s.call.name in MERGES:
             channels = _merge(bw, s, tensors, options, fwd, fwd_items, where, channels)
             continue
-        if tensors:
-            raise Untaken("a layer given a tensor by name")
+        if tensors:  # `Conv1d(x, 8, 1)`: it reads x (and the chain's value first where torch takes more)
+            wanted = len(REGISTRY[s.call.name].tensors) if s.call.name in REGISTRY else 1
+            tensors = [fwd.cur, *tensors] if len(tensors) < wanted else tensors
+            channels = _channels(bw, around, tensors[0])
+        else:
+            tensors = [fwd.cur]
         attr, channels = _submodule(bw, s, options, around, counts, channels, init)
         target = bw.target(s.target, fwd)
-        fwd_items.append(Assign(target, Brackets(f"self.{attr}", (fwd.cur,)), (fwd.cur,), where))
+        fwd_items.append(Assign(target, Brackets(f"self.{attr}", tuple(tensors)), tuple(tensors), where))
         fwd.cur = target
+
+
+def _tensors(s: n.Layer, fwd) -> list[str]:
+    """The variables of the tensors a call names first (`Conv1d(x, 8)`, `add(a, b)`)."""
+    tensors = []
+    for a in s.call.args:
+        if a.name is None and isinstance(a.value, n.Name) and a.value.id in fwd.tensors:
+            tensors.append(fwd.tensors[a.value.id])
+        else:
+            break
+    return tensors
+
+
+def _container(bw, s: n.Repeat, around: list, counts: dict, channels, init: list, fwd_items: list, fwd, where: str):
+    """`downsample = sequential:` (or `repeat 2:` without an index): `self.downsample = nn.Sequential(...)` of
+    its layers, numbered as build() numbers them, and `x = self.downsample(x)`; the channels after it."""
+    times = 1 if s.count is None else _literal(s.count)
+    if s.var is not None or not isinstance(times, int) or times < 1:
+        raise Untaken("a repeat with an index or a count that is no number")
+    docs = []
+    for _ in range(times):
+        for x in s.body:
+            if isinstance(x, n.Pass):
+                continue
+            if not isinstance(x, n.Layer) or x.targets is not None or x.call.name in MERGES or _tensors(x, fwd):
+                raise Untaken("a container holding more than a chain of layers")
+            doc, channels, _ = _constructor(bw, x, x.call.args, channels)
+            docs.append(doc)
+    attr = _named(bw, s.target, around, counts)
+    init.append(("code", f"self.{attr} = ", Brackets("nn.Sequential", tuple(docs))))
+    target = bw.target(s.target, fwd)
+    fwd_items.append(Assign(target, Brackets(f"self.{attr}", (fwd.cur,)), (fwd.cur,), where))
+    fwd.cur = target
+    return channels
 
 
 def _merge(bw, s: n.Layer, tensors: list, options, fwd, fwd_items: list, where: str, channels):
@@ -80,6 +117,14 @@ def _literal(e):
 
 def _submodule(bw, s: n.Layer, options, around: list, counts: dict, channels, init: list):
     """`self.<name> = <constructor call>` of a layer or a block's class; (its name, the channels after it)."""
+    doc, after, base = _constructor(bw, s, options, channels)
+    attr = _named(bw, s.target, around, counts) if s.target else _automatic(bw, base, around, counts)
+    init.append(("code", f"self.{attr} = ", doc))
+    return attr, after
+
+
+def _constructor(bw, s: n.Layer, options, channels):
+    """The constructor call of a layer or a block's class: (its doc, the channels after it, its name's base)."""
     name = s.call.name
     if name in REGISTRY:
         spec = REGISTRY[name]
@@ -105,9 +150,7 @@ def _submodule(bw, s: n.Layer, options, around: list, counts: dict, channels, in
     else:
         doc, after = _block_call(bw, name, options, channels)
         base = name.lower()
-    attr = _named(bw, s.target, around, counts) if s.target else _automatic(bw, base, around, counts)
-    init.append(("code", f"self.{attr} = ", doc))
-    return attr, after
+    return doc, after, base
 
 
 def _by_name(order, options) -> dict:

@@ -71,9 +71,10 @@ def macs_rule(spec: LayerSpec) -> str:
 
 
 def render() -> str:
-    rows = ["| layer | read from the input | input | string values |", "|---|---|---|---|"]
+    rows = ["| layer | read from the input | input | string values, notes |", "|---|---|---|---|"]
     for spec in sorted(REGISTRY.values(), key=lambda s: (s.family or s.name, s.nd)):  # 1d/2d/3d together
         where = "" if spec.module == "torch.nn" else f"{'; ' if _choices(spec) else ''}(from {spec.module})"
+        where += "".join(f"{'; ' if _choices(spec) or where else ''}{a}: given to forward" for a in spec.forward_args)
         rows.append(f"| `{signature(spec)}` | {spec.inferred or ''} | {ranks(spec)} | {_choices(spec)}{where} |")
     out = [HEAD, f"## The {len(REGISTRY)} layer kinds\n", *rows, ""]
     out += [f"## The {len(OPS)} tensor operations\n", OPS_HEAD, "| operation | gives |", "|---|---|"]

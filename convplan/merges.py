@@ -22,6 +22,7 @@ import sympy
 
 from .pysource import Brackets, Ops
 from .shapes import equal, equal_condition, pyrepr, total
+from .shapes.broadcast import broadcast as broadcast_shapes
 from .show import show_shape
 
 
@@ -69,34 +70,23 @@ def _agree(shapes, i: int, what: str, conds: list) -> None:
 
 
 def broadcast(shapes, what: str):
-    """torch's broadcast shape, right-aligned: a missing leading dim counts as 1, and a dim of 1 stretches
-    to the other.  Only a dim the plan has as 1 stretches: two symbolic dims must be equal (a condition), since
-    a symbol may be any size, 1 included, and the output's size cannot follow both (docs/language.md)."""
-    rank = max(len(s) for s in shapes)
-    padded = [(sympy.Integer(1),) * (rank - len(s)) + tuple(s) for s in shapes]
+    """torch's broadcast shape (shapes/broadcast.py), each clash a condition or, where it never holds, an error."""
+    out, clashes = broadcast_shapes(shapes)
     same_rank = len({len(s) for s in shapes}) == 1
-    out, conds = [], []
-    for i in range(rank):
-        wide = [s[i] for s in padded if s[i] != 1]
-        if not wide:
-            out.append(sympy.Integer(1))
-            continue
-        where = f"dim {i}" if same_rank else f"dim {i - rank} (from the right)"
-        for other in wide[1:]:
-            cond = equal_condition(wide[0], other)
-            if cond is sympy.false:
-                raise MergeError(f"tensors {' and '.join(show_shape(s) for s in shapes)} cannot be {what}: {where} "
-                                 f"differs ({pyrepr(wide[0])} vs {pyrepr(other)})", _broadcast_hint(padded, same_rank))
-            if cond is not sympy.true:
-                conds.append((cond, f"{where} of the {what} tensors must agree ({pyrepr(wide[0])} vs "
-                              f"{pyrepr(other)})"))
-        out.append(wide[0])
-    return tuple(out), conds
+    conds = []
+    for clash in clashes:
+        where = f"dim {clash.index}" if same_rank else f"dim {clash.from_right} (from the right)"
+        first, other = pyrepr(clash.first), pyrepr(clash.other)
+        if clash.condition is sympy.false:
+            raise MergeError(f"tensors {' and '.join(show_shape(s) for s in shapes)} cannot be {what}: {where} "
+                             f"differs ({first} vs {other})", _broadcast_hint(shapes, same_rank))
+        conds.append((clash.condition, f"{where} of the {what} tensors must agree ({first} vs {other})"))
+    return out, conds
 
 
-def _broadcast_hint(padded, same_rank: bool) -> str | None:
+def _broadcast_hint(shapes, same_rank: bool) -> str | None:
     """Where the operands broadcast already (a dim of 1, ranks that differ), how torch's rule goes."""
-    if same_rank and not any(d == 1 for s in padded for d in s):
+    if same_rank and not any(d == 1 for s in shapes for d in s):
         return None  # a residual whose shapes differ: the news is the dim, not broadcasting
     return ("torch broadcasts a dim only where it is 1 or missing on the left ([C, 1, 1] with [N, C, H, W]): "
             "write that dim as 1")

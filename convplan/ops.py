@@ -35,6 +35,7 @@ from .layers.torchvision import permutation
 from .merges import MERGES
 from .pysource import Brackets, Pre
 from .shapes import at_least, ceildiv, divides, equal, equal_condition, floordiv, to_expr
+from .shapes.broadcast import broadcast
 
 
 class Several(tuple):
@@ -302,18 +303,11 @@ def matmul_rule(ctx, shapes, a):
 
 
 def _broadcast(ctx, a: tuple, b: tuple) -> tuple:
-    rank = max(len(a), len(b))
-    a, b = (sympy.Integer(1),) * (rank - len(a)) + a, (sympy.Integer(1),) * (rank - len(b)) + b
-    out = []
-    for p, q in zip(a, b, strict=True):
-        if equal(p, 1) is True:
-            out.append(q)
-        elif equal(q, 1) is True:
-            out.append(p)
-        else:
-            ctx.require(equal_condition(p, q), lambda: f"batch dims {_s(p)} and {_s(q)} must agree (or one be 1)")
-            out.append(p)
-    return tuple(out)
+    out, clashes = broadcast((a, b))
+    for clash in clashes:
+        ctx.require(clash.condition, lambda: f"batch dims {_s(clash.first)} and {_s(clash.other)} must agree (or one "
+                    "be 1)")
+    return out
 
 
 def matmul_products(shapes, out, a):

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 
 import sympy
 
+from .shapes.broadcast import broadcast_shape
+
 INPUT, OUTPUT, NEW = "input", "output", "new"
 SAME, STATS, INT64 = "same", "stats", "int64"  # dtypes: the activations', the module's (statistics), int64
 BYTE = "byte"  # bytes (oneDNN's workspace)
@@ -179,7 +181,7 @@ def cosine_similarity(a, x1, out, x2, tied):
     """F.cosine_similarity on x1 and x2 broadcast to one shape: for each input that requires grad, torch's
     composite (aten/native/Distance.cpp) keeps the input, its 2-norm along dim (keepdim) and the norm's
     clone (linalg_vector_norm and the division), and the other's quotient (x2 / norm2 for the product)."""
-    common = _broadcast_shape(x1, x2)
+    common = broadcast_shape((x1, x2))
     dim = int(a["dim"]) % len(common)
     numel, norm = _prod(common), _reduced(common, dim)
     items = ()
@@ -192,14 +194,7 @@ def cosine_similarity(a, x1, out, x2, tied):
 def pairwise_distance(a, x1, out, x2, tied):
     """torch.pairwise_distance is norm(x1 - x2 + eps, p, -1, keepdim): the norm keeps its input (the
     broadcast difference) and its result, for any p."""
-    return Saves((Saved(NEW, _prod(_broadcast_shape(x1, x2))), Saved(NEW, _prod(out))))
-
-
-def _broadcast_shape(x, y) -> tuple:
-    """The shape x and y broadcast to (right-aligned; where a dim is 1 in one, the other's)."""
-    rank = max(len(x), len(y))
-    x, y = (1,) * (rank - len(x)) + tuple(x), (1,) * (rank - len(y)) + tuple(y)
-    return tuple(q if p == 1 else p for p, q in zip(x, y, strict=True))
+    return Saves((Saved(NEW, _prod(broadcast_shape((x1, x2)))), Saved(NEW, _prod(out))))
 
 
 def adaptive_avg_pool(nd: int):

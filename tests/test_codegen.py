@@ -420,6 +420,7 @@ def forward_of(source: str) -> list[str]:
     plan_class = [c for c in ast.parse(source).body if isinstance(c, ast.ClassDef)][-1]
     forward = next(f for f in plan_class.body if isinstance(f, ast.FunctionDef) and f.name == "forward")
     checks = {i for stmt in forward.body if isinstance(stmt, ast.If) and isinstance(stmt.body[0], ast.Raise)
+              or isinstance(stmt, ast.Expr) and ast.unparse(stmt).startswith("check_inputs(")
               for i in range(stmt.lineno - 1, stmt.end_lineno)}
     return [s.strip() for i, s in enumerate(lines[start:], start) if i not in checks]
 

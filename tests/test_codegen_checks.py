@@ -136,3 +136,36 @@ def test_checked_sources_are_ruff_clean():
     for text in PLANS.values():
         source = convplan.parse(text, "p.plan").to_source()
         assert not ruff_problems(source), ruff_problems(source) + source
+
+
+@pytest.mark.parametrize("name", ["two_tower", "conv_length", "unet", "cnn1d", "resnet18"])
+def test_generated_code_traces_with_fx_and_imports_back_to_the_same_shapes(name):
+    """forward's input checks are one call of a `torch.fx.wrap`-ped function: fx traces the generated module
+    (an `if` on a size would stop it), `convplan import` reads it back, and the plan it writes gives the
+    original's output shapes and parameter count at two sizes; eager mode still raises the located error."""
+    from test_codegen import inputs_for
+
+    plan = convplan.load(ROOT / "examples" / f"{name}.plan")
+    source = plan.to_source()
+    assert "@fx.wrap\ndef check_inputs(" in source and "        if x.dim()" not in source
+    cls = module_class(source)
+    base = plan.smallest_sizes(N=2)
+    model = cls(**{k: base.get(k, default) for k, default in init_args(cls).items()}).eval()
+    traced = torch.fx.symbolic_trace(model)
+    assert [n.target.__name__ for n in traced.graph.nodes if n.op == "call_function"][:1] == ["check_inputs"]
+    xs = inputs_for(plan, base, 0)
+    back = convplan.parse(convplan.from_module(model, xs[0] if len(xs) == 1 else tuple(xs)))
+    weights = sum(p.numel() for p in model.parameters())
+    for sizes in (base, {k: v + 5 if k in ("H", "W") else v + 1 for k, v in base.items()}):
+        if not plan.satisfied(sizes) or any(k in init_args(cls) and sizes[k] != base[k] for k in sizes):
+            continue
+        shapes = [tuple(t.shape) for t in inputs_for(plan, sizes, 0)]
+        values = {d.name: shape[i] for node, shape in zip(back.graph.inputs, shapes, strict=True)
+                  for i, d in enumerate(node.shape) if getattr(d, "is_Symbol", False)}
+        got = [tuple(int(evaluate(d, values)) for d in back.graph.nodes[i].shape) for i in back.graph.outputs]
+        want = [tuple(int(evaluate(d, sizes)) for d in plan.graph.nodes[i].shape) for i in plan.graph.outputs]
+        assert got == want, (sizes, back.source)
+        assert sum(p.numel() for p in back.bind(**values).build().parameters()) == weights
+    bad = torch.randn(*[2] * (xs[0].dim() + 1))
+    with pytest.raises(ValueError, match=rf"{cls.__name__} expects .* to be {xs[0].dim()}-D"):
+        model(bad, *xs[1:])

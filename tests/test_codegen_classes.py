@@ -350,7 +350,10 @@ def test_a_repeat_inside_a_block_is_a_loop_where_its_iterations_are_alike(count,
 
 
 UNTAKEN = ["Conv1d(width, kernel_size=1)", "BatchNorm1d()", "ReLU()", "Conv1d(width, kernel_size=3, padding=1)",
-           "bn = BatchNorm1d()", "add(x)", "Conv1d(width * 2, kernel_size=1, bias=False)"]
+           "bn = BatchNorm1d()", "add(x)", "Conv1d(width * 2, kernel_size=1, bias=False)",
+           "Conv1d(x, width, kernel_size=1)",  # a layer given a tensor by name: the block's input, C channels
+           "down = sequential:\n            Conv1d(width, kernel_size=1)\n            BatchNorm1d()",
+           "pair = repeat 2:\n            Conv1d(width, kernel_size=1)"]
 
 
 @given(st.lists(st.sampled_from(UNTAKEN), min_size=1, max_size=3), st.booleans(), st.integers(1, 3),
@@ -359,6 +362,11 @@ UNTAKEN = ["Conv1d(width, kernel_size=1)", "BatchNorm1d()", "ReLU()", "Conv1d(wi
 def test_a_branch_no_call_takes_is_written_and_builds_what_a_call_taking_it_builds(branch, orelse, width, seed):
     """The plan's calls all skip the branch; the class still holds its code under the condition, and the class
     built with arguments that take it is build()'s module for a plan whose call takes it: keys, outputs."""
+    assume(_untaken_branch_as_build(branch, orelse, width, seed))
+
+
+def _untaken_branch_as_build(branch, orelse, width, seed) -> bool:
+    """False where the branch does not fit a call that takes it."""
     lines = ["block B(width, flag=False):", "    input x [N, C, L]", "    Conv1d(width, kernel_size=3, padding=1)",
              "    if flag:", *(f"        {b}" for b in branch)]
     if orelse:
@@ -369,9 +377,10 @@ def test_a_branch_no_call_takes_is_written_and_builds_what_a_call_taking_it_buil
     try:
         taking = convplan.parse(take, "u.plan")
     except PlanError:
-        assume(False)  # the branch does not fit (add(x) after a change of channels)
+        return False  # the branch does not fit (add(x) after a change of channels)
     sizes = {"N": 2, "C": width, "L": 9}
-    assume(taking.satisfied(sizes))
+    if not taking.satisfied(sizes):
+        return False
     source = skip.to_source(**sizes)
     assert "cannot write this branch" not in source, source
     assert "if self.use_" in source or "if flag:" in source, source
@@ -387,6 +396,24 @@ def test_a_branch_no_call_takes_is_written_and_builds_what_a_call_taking_it_buil
         assert torch.equal(model.eval()(x), built.eval()(x))
     if RUFF and seed % 4 == 0:
         assert not ruff_problems(source), ruff_problems(source) + "\n" + source
+    return True
+
+
+UNTAKEN_PINNED = [  # the kinds of branch the generated __init__ refused before
+    ["down = sequential:\n            Conv1d(width, kernel_size=1, bias=False)\n            BatchNorm1d()", "add(x)"],
+    ["Conv1d(x, width, kernel_size=1)", "ReLU()"],
+    ["y = Conv1d(x, width * 2, kernel_size=1)", "pair = repeat 2:\n            Conv1d(width, kernel_size=1)",
+     "BatchNorm1d()"],
+]
+
+
+@pytest.mark.parametrize("branch", UNTAKEN_PINNED, ids=lambda b: b[0].split("(")[0].split(" =")[0])
+def test_an_untaken_container_or_a_layer_given_a_tensor_is_written(branch):
+    """A numbered container (`down = sequential:`, `pair = repeat 2:`) and a layer reading a tensor by name, in a
+    branch none of the calls takes: the class writes them (no `raise` in __init__) and, built with arguments
+    that take the branch, is build()'s module for a call that takes it."""
+    assert _untaken_branch_as_build(branch, False, 3, 0)
+    assert _untaken_branch_as_build(branch, True, 2, 4)
 
 
 def test_mobilenet_se_s_inverted_residual_serves_a_call_no_row_makes():

@@ -19,7 +19,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("command, starts", [("codegen", "from torch import nn"), ("draw", "digraph")])
+@pytest.mark.parametrize("command, starts", [("codegen", "from torch import fx, nn"), ("draw", "digraph")])
 def test_output_dash_is_standard_output(command, starts, capsys, tmp_path, monkeypatch):
     # `-` is standard input for every command, so `-o -` is standard output (it wrote a file named `-`)
     monkeypatch.chdir(tmp_path)

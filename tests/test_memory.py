@@ -162,24 +162,33 @@ def test_readme_budget_examples_are_the_real_output(monkeypatch):
     assert result.attempted >= 7 and result.failed == 0
 
 
+def unpacked(packed):
+    """The hooks' unpack, which no backward here calls.  Their pack returns None, not the tensor: an output
+    autograd saves (a ReLU's, a softmax's) would hold its own graph through the packed tensor, a cycle through
+    C++ that Python's collector cannot see, and every forward's activations would stay (15 GB by the end of
+    this file).  A plain list keeps the saved tensors alive instead, until the forward is measured."""
+    raise AssertionError("saved_for_backward's graphs are never run backward")
+
+
 def saved_for_backward(bound, dtype=torch.float32) -> int:
     """Bytes of the distinct storages autograd saves in a training-mode forward of the built module (the
     input does not require grad; parameters and buffers are the module's own, not counted)."""
     module = bound.build().to(dtype).train()
     state = {t.untyped_storage().data_ptr() for t in [*module.parameters(), *module.buffers()]}
-    storages = {}
+    storages, kept = {}, []
 
     def pack(tensor):
         storage = tensor.untyped_storage()
         if storage.data_ptr() not in state:
             storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
+        kept.append(tensor)  # alive until the forward ends, so that no later storage takes its address
+        return None  # not the tensor: see `unpacked`
 
     inputs = [t.to(dtype) if t.is_floating_point() else t for t in example_inputs(bound.graph, bound.sizes)]
-    with warnings.catch_warnings(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with warnings.catch_warnings(), torch.autograd.graph.saved_tensors_hooks(pack, unpacked):
         warnings.simplefilter("ignore")
         outputs = module(*inputs)
-    del outputs
+    del outputs, kept[:]
     return sum(storages.values())
 
 

@@ -95,13 +95,17 @@ def test_attention_flops_are_the_two_products():
 
 def saved_bytes(module, x) -> int:
     """Bytes of the distinct storages autograd saves in a training forward."""
-    storages = {}
+    storages, kept = {}, []
 
     def pack(t):
         storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
+        kept.append(t)  # alive while forward runs: no later storage takes its address
+        return None  # not `t`: an output saved as itself would keep its graph alive (test_memory.unpacked)
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    def unpack(packed):
+        raise AssertionError("no backward runs here")
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         module.train()(x)
     return sum(storages.values())
 

@@ -100,6 +100,63 @@ def test_max_unpool(case):
         agree(text, sizes, run, ["y", "idx", "out"])
 
 
+@given(unpool_case(), st.lists(st.integers(-3, 3), min_size=3, max_size=3), st.booleans(), st.booleans())
+@EXAMPLES
+def test_max_unpool_output_size(case, offsets, whole, symbolic):
+    """output_size, which torch's forward takes: the default size plus an offset per dim (strictly within a
+    stride: accepted; else refused, by both), as nd sizes or as the whole shape (torch ignores its first two)."""
+    nd, shape, pool, unpool = case
+    x = torch.randn(*shape)
+    try:
+        y, idx = getattr(nn, f"MaxPool{nd}d")(**pool, return_indices=True)(x)
+    except RuntimeError:
+        return  # the pool refuses: test_max_unpool's
+    stride = unpool["stride"] or unpool["kernel_size"]
+    default = [(d - 1) * stride + unpool["kernel_size"] - 2 * unpool["padding"] for d in y.shape[-nd:]]
+    size = tuple(d + o for d, o in zip(default, offsets, strict=False))
+    size = (*y.shape[:2], *size) if whole and y.dim() == nd + 2 else size
+    sizes: dict = {}
+    args = ", ".join(f"{k}={v!r}" for k, v in unpool.items())
+    text = (f"plan T:\n    input x {dims(shape, symbolic, sizes, 'D')}\n"
+            f"    y, idx = MaxPool{nd}d({', '.join(f'{k}={v!r}' for k, v in pool.items())}, return_indices=True)\n"
+            f"    out = MaxUnpool{nd}d(y, idx, {args}, output_size={size!r})\n")
+    agree(text, sizes, lambda: (y, idx, getattr(nn, f"MaxUnpool{nd}d")(**unpool)(y, idx, output_size=size)),
+          ["y", "idx", "out"])
+
+
+def test_max_unpool_output_size_refused_where_torch_refuses_it():
+    """A tuple of another length, and a size a stride or more from the default (torch's ValueError)."""
+    base = "plan T:\n    input x [N, 3, 8]\n    y, idx = MaxPool1d(2, return_indices=True)\n"
+    for call, message in [("MaxUnpool1d(y, idx, 2, output_size=(8, 8))",
+                           "output_size must be a tuple of 1 sizes (or 3, the input's shape"),
+                          ("MaxUnpool1d(y, idx, 2, output_size=(10,))",
+                           "output_size[0] (10) must be strictly between 6 and 10: within a stride (2) of the "
+                           "default size 8")]:
+        with pytest.raises(PlanError) as info:
+            convplan.parse(base + f"    out = {call}\n")
+        (d,) = info.value.diagnostics
+        assert message in d.message and (d.span.line, d.code) == (4, "E300"), d.message
+
+
+def test_max_unpool_output_size_builds_and_generates_code_for_every_size():
+    """output_size=(H, W), the pool's input size: build() and the generated code read H and W when forward runs
+    (not constructor arguments), so one module inverts the pool at even and odd sizes alike."""
+    plan = convplan.parse("plan Inverse:\n    input [N, 3, H, W]\n    y, idx = MaxPool2d(2, return_indices=True)\n"
+                          "    Conv2d(3, 3, padding=1)\n    MaxUnpool2d(idx, 2, output_size=(H, W))\n")
+    assert plan.requires and all("output_size" not in r.reason for r in plan.requires)  # within a stride: always
+    built = plan.build().eval()
+    source = plan.to_source()
+    assert "output_size=(H, W)" in source and "def __init__(self):" in source, source
+    generated = module_class(source)().eval()
+    generated.load_state_dict(built.state_dict(), strict=True)
+    for h, w in ((10, 12), (11, 13), (2, 3)):
+        x = torch.randn(2, 3, h, w)
+        with torch.no_grad():
+            out = built(x)
+            assert out.shape == (2, 3, h, w) and torch.equal(generated(x), out)
+    round_trip(plan, {"N": 2, "H": 9, "W": 7})
+
+
 def test_unpool_needs_the_pools_indices_with_a_located_error():
     text = ("plan T:\n    input x [N, 3, 8, 8]\n    y, idx = MaxPool2d(2, return_indices=True)\n"
             "    z = Conv2d(y, 3, 3)\n    MaxUnpool2d(idx, 2)\n")

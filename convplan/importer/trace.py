@@ -19,6 +19,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx._symbolic_trace import PH
 from torch.fx.passes.shape_prop import TensorMetadata, _extract_tensor_metadata
 
+from ..codechecks import CHECKS
 from .hooks import read_by_hooks
 from .ir import Body, ImportFailure, Op, Problem
 from .mapping import (
@@ -312,6 +313,8 @@ class _Converter:
         return self._function(node)
 
     def _non_tensor(self, node: fx.Node):
+        if node.op == "call_function" and getattr(node.target, "__name__", "") == CHECKS and not node.users:
+            return _SIZES  # generated code's input checks (codechecks.py): nothing for a plan to hold
         if node.op == "call_method" and node.target == "size" or node.op == "call_function" and \
                 getattr(node.target, "__name__", "") in ("getattr", "getitem"):
             if all(self.values.get(a) is not _FAILED for a in node.all_input_nodes):

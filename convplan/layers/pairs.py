@@ -12,15 +12,17 @@ from __future__ import annotations
 import sympy
 
 from .. import saves as sv
-from ..shapes import at_least, equal, equal_condition, to_expr
+from ..shapes import at_least, decide_at_least, to_expr
+from ..shapes.broadcast import broadcast
 from .spec import BOOL, FLOAT, OPT_SIZE, SIZE, Arg, LayerSpec, RuleContext, member_of, per_dim, register, show
 
 # -- MaxUnpool ---------------------------------------------------------------------------------
 
 
 def unpool_rule(ctx: RuleContext, shape, a, nd):
-    """torch's _unpool_output_size without output_size: (x - 1) * stride + kernel_size - 2 * padding per
-    spatial dim (stride None: the kernel); the indices have the input's shape."""
+    """torch's _unpool_output_size: (x - 1) * stride + kernel_size - 2 * padding per spatial dim (stride None:
+    the kernel), or the output_size forward is given, each within a stride of that; the indices have the
+    input's shape."""
     indices = ctx.inputs[1]
     if tuple(indices) != tuple(shape):
         if len(indices) != len(shape):
@@ -35,39 +37,54 @@ def unpool_rule(ctx: RuleContext, shape, a, nd):
     ctx.positive(k, "kernel_size")
     ctx.positive(s, "stride")
     ctx.nonneg(p, "padding")
-    out = []
-    for x, ki, si, pi in zip(shape[-nd:], k, s, p, strict=True):
-        size = to_expr((x - 1) * si + ki - 2 * pi)
+    default = [to_expr((x - 1) * si + ki - 2 * pi) for x, ki, si, pi in zip(shape[-nd:], k, s, p, strict=True)]
+    if a["output_size"] is not None:
+        return (*shape[:-nd], *_given_size(ctx, a["output_size"], default, s, nd))
+    for x, ki, si, pi, size in zip(shape[-nd:], k, s, p, default, strict=True):
         ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1 (input "
                     f"{show(x)}, kernel {show(ki)}, stride {show(si)}, padding {show(pi)})", "padding")
-        out.append(size)
-    return (*shape[:-nd], *out)
+    return (*shape[:-nd], *default)
+
+
+def _given_size(ctx: RuleContext, value, default: list, stride, nd: int) -> tuple:
+    """output_size as torch's forward takes it: nd sizes (or nd + 2, the first two ignored), each strictly
+    within a stride of the default size."""
+    if not isinstance(value, tuple) or len(value) not in (nd, nd + 2) or any(v is None for v in value):
+        ctx.fail(f"output_size must be a tuple of {nd} sizes (or {nd + 2}, the input's shape, whose first two torch "
+                 f"ignores), got {show(value)}", "output_size")
+    out = tuple(to_expr(v) for v in value[-nd:])
+    for d, (o, size, si) in enumerate(zip(out, default, stride, strict=True)):
+        ctx.require(sympy.And(_at_least(o - size + si, 1), _at_least(size + si - o, 1)),
+                    lambda: f"output_size[{d}] ({show(o)}) must be strictly between {show(to_expr(size - si))} and "
+                    f"{show(to_expr(size + si))}: within a stride ({show(si)}) of the default size {show(size)}",
+                    "output_size")
+        ctx.require(at_least(o, 1), lambda: f"output_size[{d}] ({show(o)}) must be positive", "output_size")
+    return out
+
+
+def _at_least(e, k):
+    """`at_least`, decided where floors bound it (`H - 2*(H//2) + 2 >= 1`: the default size is within a stride)."""
+    found = decide_at_least(e, k)
+    return at_least(e, k) if found is None else sympy.true if found else sympy.false
 
 
 def unpool_family(nd: int) -> None:
-    args = (Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE), Arg("padding", 0, SIZE))
+    args = (Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE), Arg("padding", 0, SIZE),
+            Arg("output_size", None, OPT_SIZE))
     member_of("MaxUnpool", nd, args=args, rule=unpool_rule, short="maxunpool", tensors=("input", "indices"),
-              saves=sv.max_unpool)
+              forward_args=("output_size",), saves=sv.max_unpool)
 
 
 # -- distances ---------------------------------------------------------------------------------
 
 
 def _broadcast(ctx: RuleContext, x: tuple, y: tuple) -> tuple:
-    """torch's broadcast shape of x and y, right-aligned: a dim of 1 stretches to the other."""
-    rank = max(len(x), len(y))
-    x, y = (sympy.Integer(1),) * (rank - len(x)) + tuple(x), (sympy.Integer(1),) * (rank - len(y)) + tuple(y)
-    out = []
-    for k, (p, q) in enumerate(zip(x, y, strict=True)):
-        if equal(p, 1) is True or equal(p, q) is True:
-            out.append(q)
-        elif equal(q, 1) is True:
-            out.append(p)
-        else:
-            ctx.require(equal_condition(p, q), lambda: f"the inputs must broadcast: dim {k} is {show(p)} in one and "
-                        f"{show(q)} in the other (or one be 1)")
-            out.append(p)
-    return tuple(out)
+    """torch's broadcast shape of x and y (shapes/broadcast.py)."""
+    out, clashes = broadcast((x, y))
+    for c in clashes:
+        ctx.require(c.condition, lambda: f"the inputs must broadcast: dim {c.index} is {show(c.first)} in one and "
+                    f"{show(c.other)} in the other (or one be 1)")
+    return out
 
 
 def cosine_rule(ctx: RuleContext, shape, a):

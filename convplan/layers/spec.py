@@ -161,17 +161,23 @@ class LayerSpec:
     # (args, input shape, output shape) -> elements of the storage its output lives in, where that can be more
     # than the output's (memory.py): ShiftedWindowAttention's crop of its padded map, a view where contiguous
     storage: Callable | None = None
+    # Arguments a plan writes in the call that torch takes in forward, not in the constructor (MaxUnpool's
+    # output_size): build() and codegen pass them with the tensors, their sizes read from the tensors at hand
+    forward_args: tuple[str, ...] = ()
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.args)
 
     def call_args(self, given) -> list[tuple[str, bool]]:
-        """The arguments a call writes (those in `given`), in torch's order, each with whether it goes
-        by position: torch's leading required ones, up to the first left out; the rest by keyword."""
+        """The arguments a constructor call writes (those in `given`, but `forward_args`), in torch's order, each
+        with whether it goes by position: torch's leading required ones, up to the first left out; the rest by
+        keyword."""
         required = {a.name for a in self.args if a.default is REQUIRED} | {self.inferred} | set(self.infer_more)
         out, positional = [], True
         for name in self.torch_order():
+            if name in self.forward_args:
+                continue
             positional = positional and name in required and name in given
             if name in given:
                 out.append((name, positional))
