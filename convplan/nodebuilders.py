@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from . import nodes as n
 from .errors import Span
-from .lalr import new_span
+from .nodes import new_span
 
 MAX_INT_DIGITS = 18  # sympy evaluates huge literals eagerly; nothing real needs more
 MAX_DEPTH = 64  # nesting of expressions and tuples
@@ -34,7 +34,7 @@ def _to(first: Span, last: Span) -> Span:
 
 
 # The nodes every layer line makes, made without their frozen dataclass's __init__ (an object.__setattr__ per
-# field: about twice the time, as lalr.new_span); the same objects in every respect (tests/test_nodes_fast.py).
+# field: about twice the time, as nodes.new_span); the same objects in every respect (tests/test_nodes_fast.py).
 
 def new_num(value: int, span: Span, _new=object.__new__, _cls=n.Num) -> n.Num:
     node = _new(_cls)

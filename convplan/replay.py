@@ -1,0 +1,222 @@
+"""A line of a plan met again, parsed without the LALR loop: recorded once, then replayed (lalr.parse).
+
+A line, from its first token to its newline shifted, is parsed the same way wherever the parser's top
+states are the same: LALR actions depend only on them and on the tokens.  lalr.parse records the line's
+shifts and reductions the second time it meets it, and `compiled` turns them into a `Line`, a program
+over registers.  From the third time on `Line.run` replays it: the node builders run on the same texts at
+the new positions, as the loop would have called them.
+
+From the fourth time on, most of a line is not even built: what a line makes from its own text alone (a
+layer's call, with its arguments and numbers) is the node the builders made the time before, with its
+spans moved to the new line and column.  `Line.run` copies it (`_Copy`), and runs the builders only for
+the reductions that take values from the lines before (the statement before it, finished by this line's
+first token).  tests/test_parser_equivalence.py checks every node and span against Lark's parse.
+"""
+
+from __future__ import annotations
+
+from .errors import Span
+from .nodes import new_span
+
+_CONSTANTS = (str, int, float, bool, type(None))
+
+
+class Line:
+    """A recorded line.  Registers: 0 is None (a dropped token), then the `inputs` values the line takes from
+    the stack below its start, then its kept tokens, then each reduction's node in order.  A position is an
+    offset from the line's first character, or (negative, ~i) the i-th of the inputs' starts then ends."""
+
+    __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy")
+
+    def __init__(self, depth, below, inputs, tokens, steps, left, above, nl_state, nl_at):
+        self.depth = depth  # how many states the line reads from the top of the stack
+        self.below = below  # those states, as the line found them
+        self.inputs = inputs
+        self.tokens = tokens  # (start, end) of each kept token
+        self.steps = steps  # (rule, registers of its children, begin, end)
+        self.left = left  # (register, start, end) of each value the line leaves, its newline's apart
+        self.above = above  # the states the line leaves above the `depth - 1` it read and kept
+        self.nl_state = nl_state  # the state that lexes its newline
+        self.nl_at = nl_at  # where its newline starts
+        self.copy = None  # a _Copy once the line has run; False where it cannot be copied
+
+    def run(self, text: str, base: int, line: int, col0: int, values: list, starts: list, ends: list,
+            builder, calls: list) -> None:
+        """Replay the line starting at offset `base` (line `line`, column `col0`): pop its inputs from the
+        stack (values, starts, ends) and push what it leaves."""
+        k = self.inputs
+        regs = [None]
+        if k:
+            regs += values[-k:]
+            at = starts[-k:] + ends[-k:]
+            del values[-k:], starts[-k:], ends[-k:]
+        copy = self.copy
+        if copy:
+            for rule, sources, a, b in copy.steps:
+                builder.begin = base + a if a >= 0 else at[~a]
+                builder.end = base + b if b >= 0 else at[~b]
+                regs.append(calls[rule](builder, [regs[i] for i in sources]))
+            copy.made(regs, line, col0)
+            left = copy.left
+        else:
+            for a, b in self.tokens:
+                regs.append((text[base + a:base + b], new_span(line, col0 + a, line, col0 + b)))
+            for rule, sources, a, b in self.steps:
+                builder.begin = base + a if a >= 0 else at[~a]
+                builder.end = base + b if b >= 0 else at[~b]
+                regs.append(calls[rule](builder, [regs[i] for i in sources]))
+            left = self.left
+            if copy is None:
+                self.copy = _Copy.of(self, regs, line, col0) or False
+        for i, a, b in left:
+            values.append(regs[i])
+            starts.append(base + a if a >= 0 else at[~a])
+            ends.append(base + b if b >= 0 else at[~b])
+
+
+def compiled(record: list, found: list, s_floor: int, v_floor: int, above: list, nl_state: int) -> Line:
+    """A recorded line as a Line.  `record` holds its shifts (None, kept?, start, end) and reductions (size,
+    rule, lookahead start) from the stack of states `found`; `s_floor` and `v_floor` are the lowest heights of
+    the states and values it changed, `above` the states it left from `s_floor` up."""
+    k = len(found) - 1 - v_floor  # values below the line's start that its reductions took
+    stack = [(1 + j, ~j, ~(k + j)) for j in range(k)]  # (register, start, end)
+    tokens, steps = [], []
+    for op in record:
+        if op[0] is None:
+            _, keep, a, b = op
+            if keep:
+                tokens.append((a, b))
+            stack.append((k + len(tokens) if keep else 0, a, b))
+        else:
+            n, rule, at = op
+            popped = stack[len(stack) - n:]
+            del stack[len(stack) - n:]
+            a, b = (popped[0][1], popped[-1][2]) if n else (at, at)
+            steps.append((rule, tuple(r for r, _, _ in popped), a, b))
+            stack.append((-len(steps), a, b))  # numbered once the tokens are counted
+    first_step = 1 + k + len(tokens)
+
+    def register(r: int) -> int:
+        return first_step - r - 1 if r < 0 else r
+
+    steps = tuple((rule, tuple(register(r) for r in sources), a, b) for rule, sources, a, b in steps)
+    *left, newline = stack
+    depth = len(found) - s_floor + 1
+    return Line(depth, found[len(found) - depth:], k, tuple(tokens), steps,
+                tuple((register(r), a, b) for r, a, b in left), above, nl_state, newline[1])
+
+
+class _Copy:
+    """How a Line makes its nodes by copying those of a run before.  The reductions that read the inputs
+    (`steps`, all before the others) still run; the rest of what the line leaves is made by `made`: constants,
+    then spans on the line (columns from its start), then nodes, tuples and lists, each from registers before
+    it.  A node is made as nodebuilders' makers do (without its dataclass's __init__): its fields' dict of
+    the run copied, then the fields that are not constants set."""
+
+    __slots__ = ("steps", "constants", "spans", "objects", "left")
+
+    def __init__(self, steps, constants, spans, objects, left):
+        self.steps, self.constants, self.spans, self.objects, self.left = steps, constants, spans, objects, left
+
+    def made(self, regs: list, line: int, col0: int, _new=object.__new__, _span=new_span) -> None:
+        regs += self.constants
+        regs += [_span(line, col0 + a, line, col0 + b) for a, b in self.spans]
+        for cls, fields, sets in self.objects:
+            if fields is None:  # a tuple or a list
+                regs.append(cls([regs[i] for i in sets]))
+                continue
+            node = _new(cls)
+            d = node.__dict__
+            d.update(fields)
+            for name, i in sets:
+                d[name] = regs[i]
+            regs.append(node)
+
+    @staticmethod
+    def of(line: Line, regs: list, at_line: int, col0: int) -> _Copy | None:
+        """The copy of what `line` made in `regs` (a run at line `at_line`, column `col0`), or None where it
+        cannot be copied: a reduction reading the inputs after one that does not, or reading a token; a value
+        of a type not known here, or a span off the line."""
+        k = line.inputs
+        first = 1 + k + len(line.tokens)  # the first step's register
+        reading = 0  # how many steps read the inputs: the first ones
+        for _, sources, a, b in line.steps:
+            if not (a < 0 or b < 0 or any(1 <= i <= k or first <= i < first + reading for i in sources)):
+                break
+            if any(k < i < first for i in sources):
+                return None
+            reading += 1
+        kept = first + reading  # the registers of the steps from here are copied
+        for _, sources, a, b in line.steps[reading:]:
+            if a < 0 or b < 0 or any(1 <= i <= k or first <= i < kept for i in sources):
+                return None
+
+        def run(i: int) -> int:  # where a register that still runs is, without the tokens
+            return i if i <= k else i - len(line.tokens)
+
+        steps = tuple((rule, tuple(run(i) for i in sources), a, b) for rule, sources, a, b in line.steps[:reading])
+        maker = _Maker(1 + k + reading, at_line, col0)
+        try:
+            left = [(run(i) if i <= k or first <= i < kept else maker.register(regs[i]), a, b)
+                    for i, a, b in line.left]
+        except _CannotCopy:
+            return None
+        left = maker.resolve(left)
+        return _Copy(steps, tuple(maker.constants), tuple(maker.spans), tuple(maker.objects), left)
+
+
+class _CannotCopy(Exception):
+    pass
+
+
+class _Maker:
+    """Builds a _Copy's program from the objects of a run: registers numbered after `kept` (constants,
+    spans, then objects; resolved at the end, as their counts are known then), each object once."""
+
+    def __init__(self, kept: int, line: int, col0: int):
+        self.kept, self.line, self.col0 = kept, line, col0
+        self.constants, self.spans, self.objects = [], [], []
+        self.seen: dict = {}  # id -> ("c" | "s" | "o", index)
+
+    def register(self, value) -> tuple:
+        key = id(value)
+        if key in self.seen:
+            return self.seen[key]
+        cls = value.__class__
+        if cls in _CONSTANTS or (cls is tuple and all(v.__class__ in _CONSTANTS for v in value)):
+            self.constants.append(value)
+            ref = ("c", len(self.constants) - 1)
+        elif cls is Span:
+            if not value.line == value.end_line == self.line:
+                raise _CannotCopy
+            self.spans.append((value.col - self.col0, value.end_col - self.col0))
+            ref = ("s", len(self.spans) - 1)
+        elif cls is tuple or isinstance(value, list):
+            sets = [self.register(v) for v in value]
+            self.objects.append((cls, None, sets))
+            ref = ("o", len(self.objects) - 1)
+        elif hasattr(cls, "_field_names"):  # a syntax node (nodes.syntax)
+            fields, sets = {}, []
+            for name, v in vars(value).items():
+                constant = v.__class__ in _CONSTANTS
+                fields[name] = v if constant else None
+                if not constant:
+                    sets.append((name, self.register(v)))
+            self.objects.append((cls, fields, sets))
+            ref = ("o", len(self.objects) - 1)
+        else:
+            raise _CannotCopy
+        self.seen[key] = ref  # (every object is alive in the run's registers: ids stay unique)
+        return ref
+
+    def resolve(self, left: tuple) -> tuple:
+        """Registers from the provisional references; `left` resolved, the objects' in place."""
+        offsets = {"c": self.kept, "s": self.kept + len(self.constants),
+                   "o": self.kept + len(self.constants) + len(self.spans)}
+
+        def number(ref):
+            return ref if isinstance(ref, int) else offsets[ref[0]] + ref[1]
+
+        self.objects[:] = [(cls, fields, [number(r) for r in sets] if fields is None
+                            else [(name, number(r)) for name, r in sets]) for cls, fields, sets in self.objects]
+        return tuple((number(r), a, b) for r, a, b in left)
