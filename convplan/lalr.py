@@ -222,7 +222,9 @@ def _reducer(rule: tuple, cls):
                     kept.append(children[i])
             if single and len(kept) == 1:
                 return kept[0]
-            return _Splice(kept) if pack else method(builder, *kept)
+            if pack:  # the list grown in place is the rule's value: copying it made a body of n statements n**2
+                return kept if kept.__class__ is _Splice else _Splice(kept)
+            return method(builder, *kept)
         return reduce
     whole = len(keep) == len(expansion)
     if pack:
