@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from .nodes import new_span
-from .replay import compiled
+from .replay import Line, compiled
 
 FORMAT = 1  # of the shipped tables (data/from_data); a change of the layout bumps it
 
@@ -309,6 +309,9 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                                 queue.append(dedent_type)
                             if indent != levels[-1]:
                                 raise Bail  # an inconsistent dedent: Lark's run reports it
+                        if not queue and known.fixed:  # more known lines after the same newline?
+                            pos, line, line_start = _again(memo, known, key[1], states, m, text, line, line_start,
+                                                           values, starts, ends, builder, calls, lexers, nl)
                         continue
             regex, keywords = lexers[states[-1]]
             m = regex.match(text, pos)
@@ -410,6 +413,35 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             ends.append(last)
             if kind == "$END" and states[-1] == end_state:
                 return value
+
+
+def _again(memo: dict, known: Line, content: str, states: list, m, text: str, line: int, line_start: int,
+           values: list, starts: list, ends: list, builder, calls: list, lexers, nl: str) -> tuple:
+    """Replay the lines that follow the replayed line `known` (`content`, its newline `m`) while each is known,
+    leaves the states as it found them (`Line.fixed`: a stack of layers) and ends with the same newline (so the
+    same indentation): without the loop's state and indentation work.  Returns where the last one's newline
+    ends, and the line and line start there."""
+    newline = m.group()
+    breaks, indent_at, pos = newline.count("\n"), newline.rindex("\n") + 1, m.end()
+    top, same = states[-1], content + "\n"
+    while True:
+        if not text.startswith(same, pos):  # another line (the same one needs no lookup: the states are as left)
+            content = text[pos:text.find("\n", pos)]
+            known = memo.get((top, content))
+            if known.__class__ is not Line or not known.fixed or states[-known.depth:] != known.below:
+                break
+            same = content + "\n"
+        m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
+        if m is None or m.lastgroup != nl or m.group() != newline:
+            break
+        known.run(text, pos, line, pos - line_start + 1, values, starts, ends, builder, calls)
+        p0, pos = m.start(), m.end()
+        values.append(None)
+        starts.append(p0)
+        ends.append(pos)
+        line += breaks
+        line_start = p0 + indent_at
+    return pos, line, line_start
 
 
 def _pass_through(actions: dict, below: int, top: int, kind: str) -> int:

@@ -26,7 +26,7 @@ class Line:
     the stack below its start, then its kept tokens, then each reduction's node in order.  A position is an
     offset from the line's first character, or (negative, ~i) the i-th of the inputs' starts then ends."""
 
-    __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy")
+    __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy", "fixed")
 
     def __init__(self, depth, below, inputs, tokens, steps, left, above, nl_state, nl_at):
         self.depth = depth  # how many states the line reads from the top of the stack
@@ -39,9 +39,10 @@ class Line:
         self.nl_state = nl_state  # the state that lexes its newline
         self.nl_at = nl_at  # where its newline starts
         self.copy = None  # a _Copy once the line has run; False where it cannot be copied
+        self.fixed = above == below[1:]  # it leaves the states as it found them (a stack of the same layer)
 
     def run(self, text: str, base: int, line: int, col0: int, values: list, starts: list, ends: list,
-            builder, calls: list) -> None:
+            builder, calls: list, _new=object.__new__, _span=Span) -> None:
         """Replay the line starting at offset `base` (line `line`, column `col0`): pop its inputs from the
         stack (values, starts, ends) and push what it leaves."""
         k = self.inputs
@@ -56,7 +57,23 @@ class Line:
                 builder.begin = base + a if a >= 0 else at[~a]
                 builder.end = base + b if b >= 0 else at[~b]
                 regs.append(calls[rule](builder, [regs[i] for i in sources]))
-            copy.made(regs, line, col0)
+            # the copy (_Copy): constants, spans on the line, then nodes, tuples and lists
+            regs += copy.constants
+            for a, b in copy.spans:  # nodes.new_span, inline: ~6 a line
+                span = _new(_span)
+                d = span.__dict__
+                d["line"], d["col"], d["end_line"], d["end_col"] = line, col0 + a, line, col0 + b
+                regs.append(span)
+            for cls, fields, sets in copy.objects:
+                if fields is None:  # a tuple or a list
+                    regs.append(cls([regs[i] for i in sets]))
+                    continue
+                node = _new(cls)  # as nodebuilders' makers: without the frozen dataclass's __init__
+                d = node.__dict__
+                d.update(fields)
+                for name, i in sets:
+                    d[name] = regs[i]
+                regs.append(node)
             left = copy.left
         else:
             for a, b in self.tokens:
@@ -107,34 +124,16 @@ def compiled(record: list, found: list, s_floor: int, v_floor: int, above: list,
 
 
 class _Copy:
-    """How a Line makes its nodes by copying those of a run before.  The reductions that read the inputs
-    (`steps`, all before the others) still run; the rest of what the line leaves is made by `made`: constants,
-    then spans on the line (columns from its start), then nodes, tuples and lists, each from registers before
-    it.  A node is made as nodebuilders' makers do (without its dataclass's __init__): its fields' dict of
-    the run copied, then the fields that are not constants set."""
+    """How a Line makes its nodes by copying those of a run before (in Line.run).  The reductions that read
+    the inputs (`steps`, all before the others) still run; the rest of what the line leaves is made from
+    registers: constants, then spans on the line (columns from its start), then nodes, tuples and lists, each
+    from registers before it.  A node is made as nodebuilders' makers do (without its dataclass's __init__):
+    its fields' dict of the run copied, then the fields that are not constants set."""
 
     __slots__ = ("steps", "constants", "spans", "objects", "left")
 
     def __init__(self, steps, constants, spans, objects, left):
         self.steps, self.constants, self.spans, self.objects, self.left = steps, constants, spans, objects, left
-
-    def made(self, regs: list, line: int, col0: int, _new=object.__new__, _span=Span) -> None:
-        regs += self.constants
-        for a, b in self.spans:  # nodes.new_span, inline: ~6 a line
-            span = _new(_span)
-            d = span.__dict__
-            d["line"], d["col"], d["end_line"], d["end_col"] = line, col0 + a, line, col0 + b
-            regs.append(span)
-        for cls, fields, sets in self.objects:
-            if fields is None:  # a tuple or a list
-                regs.append(cls([regs[i] for i in sets]))
-                continue
-            node = _new(cls)
-            d = node.__dict__
-            d.update(fields)
-            for name, i in sets:
-                d[name] = regs[i]
-            regs.append(node)
 
     @staticmethod
     def of(line: Line, regs: list, at_line: int, col0: int) -> _Copy | None:
