@@ -6,7 +6,7 @@ shifts and reductions the second time it meets it, and `compiled` turns them int
 over registers.  From the third time on `Line.run` replays it: the node builders run on the same texts at
 the new positions, as the loop would have called them.
 
-From the fourth time on, most of a line is not even built: what a line makes from its own text alone (a
+From the fifth time on, most of a line is not even built: what a line makes from its own text alone (a
 layer's call, with its arguments and numbers) is the node the builders made the time before, with its
 spans moved to the new line and column.  `Line.run` copies it (`_Copy`), and runs the builders only for
 the reductions that take values from the lines before (the statement before it, finished by this line's
@@ -26,7 +26,8 @@ class Line:
     the stack below its start, then its kept tokens, then each reduction's node in order.  A position is an
     offset from the line's first character, or (negative, ~i) the i-th of the inputs' starts then ends."""
 
-    __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy", "fixed")
+    __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy", "runs",
+                 "fixed")
 
     def __init__(self, depth, below, inputs, tokens, steps, left, above, nl_state, nl_at):
         self.depth = depth  # how many states the line reads from the top of the stack
@@ -38,7 +39,8 @@ class Line:
         self.above = above  # the states the line leaves above the `depth - 1` it read and kept
         self.nl_state = nl_state  # the state that lexes its newline
         self.nl_at = nl_at  # where its newline starts
-        self.copy = None  # a _Copy once the line has run; False where it cannot be copied
+        self.copy = None  # a _Copy from the second run on; False where it cannot be copied
+        self.runs = 0
         self.fixed = above == below[1:]  # it leaves the states as it found them (a stack of the same layer)
 
     def run(self, text: str, base: int, line: int, col0: int, values: list, starts: list, ends: list,
@@ -83,7 +85,8 @@ class Line:
                 builder.end = base + b if b >= 0 else at[~b]
                 regs.append(calls[rule](builder, [regs[i] for i in sources]))
             left = self.left
-            if copy is None:
+            self.runs += 1
+            if copy is None and self.runs == 2:  # (a line met three times only is not worth the copy's making)
                 self.copy = _Copy.of(self, regs, line, col0) or False
         for i, a, b in left:
             values.append(regs[i])

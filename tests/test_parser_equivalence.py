@@ -123,15 +123,15 @@ def test_mutations():
     assert {"ok", "refused"} <= seen
 
 
-# -- repeated lines: recorded the second time, replayed from the third, copied from the fourth -------------
+# -- repeated lines: recorded the second time, replayed from the third, copied from the fifth --------------
 # (lalr.parse, replay.py)
 
 
 def repeated(text: str, rng: random.Random, times: int | None = None) -> str:
-    """`text` with some of its lines written `times` times in a row (in place; 3 to 6 times if None)."""
+    """`text` with some of its lines written `times` times in a row (in place; 3 to 7 times if None)."""
     out = []
     for line in text.splitlines(keepends=True):
-        out += [line] * ((times or rng.randint(3, 6)) if rng.random() < 0.5 else 1)
+        out += [line] * ((times or rng.randint(3, 7)) if rng.random() < 0.5 else 1)
     return "".join(out)
 
 
@@ -166,7 +166,7 @@ def test_repeated_lines_are_replayed(monkeypatch):
     monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
     assert same(REPEATS[0]) == "ok"
     assert len(compiled) == 1  # the second of five lines: recorded once, replayed three times
-    assert len(copies) == 1 and copies[0]  # the third: its nodes copied for the fourth and fifth
+    assert len(copies) == 1 and copies[0]  # the fourth: its nodes copied for the fifth
 
 
 def test_a_copied_line_has_nodes_of_its_own():
@@ -206,8 +206,9 @@ UNITS = ["    ", "    ", "\t", "  ", " \t"]
 @settings(max_examples=int(300 * SCALE), deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, 2**32 - 1))
 def test_random_plans_of_repeated_lines(seed):
-    """Plans of lines written 1 to 6 times in a row, at changing depths (`repeat`, `cat`, `if`...), with
-    comments, blank lines, CRLF, tabs, continuation lines and syntax errors: every node and span as Lark's."""
+    """Plans of lines (or groups of two or three) written 1 to 8 times in a row, at changing depths (`repeat`,
+    `cat`, `if`...), with comments, blank lines, CRLF, tabs, continuation lines and syntax errors: every node and
+    span as Lark's."""
     same(repeated_plan(random.Random(seed)))
 
 
@@ -229,8 +230,9 @@ def repeated_plan(rng: random.Random) -> str:
             indent = unit * sum(steps) + " "
         else:
             indent = unit * sum(steps)
-        content = rng.choice(ERRORS if rng.random() < 0.05 else CONTENTS)
-        out.append((indent + content + rng.choice(BREAKS)) * rng.choice([1, 1, 2, 3, 4, 5, 6]))
+        group = [indent + rng.choice(ERRORS if rng.random() < 0.05 else CONTENTS) + rng.choice(BREAKS)
+                 for _ in range(rng.choice([1, 1, 1, 2, 3]))]  # a line, or two or three in turn (conv, relu, ...)
+        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8]))
     return "".join(out)
 
 
