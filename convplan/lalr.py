@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from .nodes import new_span
-from .replay import Line, compiled
+from .replay import Line, compiled, like, tokens_like
 
 FORMAT = 1  # of the shipped tables (data/from_data); a change of the layout bumps it
 
@@ -268,9 +268,10 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     paren, levels, queue = 0, [0], []
     p0 = p1 = 0
     memo: dict = {}  # (top state, the line from its first character) -> _SEEN, _NEVER or a replay.Line
+    shapes: dict = {}  # top state -> up to 4 replay.Lines of different tokens recorded there
     at_line = True  # the next token lexed begins a line's content
     record = None  # the recording under way: [(shift: kept?, start, end) or (reduce: size, rule, lookahead start)]
-    rec_key = rec_base = rec_states = nl_state = None
+    rec_key = rec_base = rec_states = nl_state = lexed_in = None
     s_floor = v_floor = 0  # while recording: the lowest stack heights (states, values) the line changed
     while True:
         # 1. the next token: a queued _INDENT/_DEDENT, one lexed by this state's lexer, or the end
@@ -278,9 +279,16 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             kind, tok = queue.pop(), None
         elif pos < size:
             if at_line:  # a line's content starts here, outside brackets: seen before?
-                at_line = False
+                at_line, nl_end = False, 0
                 key = (states[-1], text[pos:text.find("\n", pos)])
                 known = memo.get(key)
+                if known is None or known is _SEEN:  # a line of the same tokens known, other texts?
+                    for other in shapes.get(key[0], ()):  # (`Conv2d(64, 1)` then `Conv2d(128, 3)`)
+                        if states[-other.depth:] == other.below:
+                            at = tokens_like(other, text, pos, lexers, ignore)
+                            if at is not None:
+                                known = memo[key] = like(other, at, pos)
+                                break
                 if known is None:
                     memo[key] = _SEEN
                 elif known is _SEEN:
@@ -290,33 +298,36 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
                     if m is not None and m.lastgroup == nl:  # replay the line, then its newline
                         known.run(text, pos, line, pos - line_start + 1, values, starts, ends, builder, calls)
-                        del states[len(states) - known.depth + 1:]
-                        states += known.above
-                        p0, pos = m.start(), m.end()
-                        p1 = pos
-                        values.append(None)
-                        starts.append(p0)
-                        ends.append(p1)
-                        value = m.group()
-                        line += value.count("\n")
-                        line_start = p0 + value.rindex("\n") + 1
-                        at_line = True
-                        indent_str = text[line_start:pos]
-                        indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
-                        if indent > levels[-1]:
-                            levels.append(indent)
-                            queue.append(indent_type)
-                        else:
-                            while indent < levels[-1]:
-                                levels.pop()
-                                queue.append(dedent_type)
-                            if indent != levels[-1]:
-                                raise Bail  # an inconsistent dedent: Lark's run reports it
-                        if not queue and known.fixed:  # more known lines after the same newline?
-                            pos, line, line_start = _again(memo, known, key[1], states, m, text, line, line_start,
-                                                           values, starts, ends, builder, calls, lexers, nl)
-                        continue
-            regex, keywords = lexers[states[-1]]
+                        nl_start, nl_end = m.start(), m.end()
+                if nl_end > pos:  # a line replayed: its states, then its newline
+                    del states[len(states) - known.depth + 1:]
+                    states += known.above
+                    p0, pos = nl_start, nl_end
+                    p1 = pos
+                    values.append(None)
+                    starts.append(p0)
+                    ends.append(p1)
+                    value = text[p0:pos]
+                    line += value.count("\n")
+                    line_start = p0 + value.rindex("\n") + 1
+                    at_line = True
+                    indent_str = text[line_start:pos]
+                    indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
+                    if indent > levels[-1]:
+                        levels.append(indent)
+                        queue.append(indent_type)
+                    else:
+                        while indent < levels[-1]:
+                            levels.pop()
+                            queue.append(dedent_type)
+                        if indent != levels[-1]:
+                            raise Bail  # an inconsistent dedent: Lark's run reports it
+                    if not queue and known.fixed:  # more known lines after the same newline?
+                        pos, line, line_start = _again(memo, known, key[1], states, value, text, pos, line, line_start,
+                                                       values, starts, ends, builder, calls, lexers, nl)
+                    continue
+            lexed_in = states[-1]
+            regex, keywords = lexers[lexed_in]
             m = regex.match(text, pos)
             if m is None:
                 raise Bail
@@ -380,9 +391,13 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 starts.append(p0)
                 ends.append(p1)
                 if record is not None:
-                    record.append((None, tok is not None, p0 - rec_base, p1 - rec_base))
+                    record.append((None, tok is not None, p0 - rec_base, p1 - rec_base, lexed_in, kind))
                     if kind == nl:  # the line is done: keep what it did
-                        memo[rec_key] = compiled(record, rec_states, s_floor, v_floor, states[s_floor:], nl_state)
+                        made = compiled(record, rec_states, s_floor, v_floor, states[s_floor:], nl_state)
+                        memo[rec_key] = made
+                        kinds = shapes.setdefault(rec_key[0], [])
+                        if len(kinds) < 4 and all(other.kinds != made.kinds for other in kinds):
+                            kinds.append(made)
                         record = None
                 break
             if action.__class__ is str:  # `?rule`s passing their one child through: only the top state changes
@@ -418,14 +433,13 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 return value
 
 
-def _again(memo: dict, known: Line, content: str, states: list, m, text: str, line: int, line_start: int,
-           values: list, starts: list, ends: list, builder, calls: list, lexers, nl: str) -> tuple:
-    """Replay the lines that follow the replayed line `known` (`content`, its newline `m`) while each is known,
-    leaves the states as it found them (`Line.fixed`: a stack of layers) and ends with the same newline (so the
-    same indentation): without the loop's state and indentation work.  Returns where the last one's newline
-    ends, and the line and line start there."""
-    newline = m.group()
-    breaks, indent_at, pos = newline.count("\n"), newline.rindex("\n") + 1, m.end()
+def _again(memo: dict, known: Line, content: str, states: list, newline: str, text: str, pos: int, line: int,
+           line_start: int, values: list, starts: list, ends: list, builder, calls: list, lexers, nl: str) -> tuple:
+    """Replay the lines from `pos` that follow the replayed line `known` (`content`, then `newline`) while each
+    is known, leaves the states as it found them (`Line.fixed`: a stack of layers) and ends with the same
+    newline (so the same indentation): without the loop's state and indentation work.  Returns where the last
+    one's newline ends, and the line and line start there."""
+    breaks, indent_at = newline.count("\n"), newline.rindex("\n") + 1
     top, same = states[-1], content + "\n"
     while True:
         if not text.startswith(same, pos):  # another line (the same one needs no lookup: the states are as left)

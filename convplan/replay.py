@@ -27,7 +27,7 @@ class Line:
     offset from the line's first character, or (negative, ~i) the i-th of the inputs' starts then ends."""
 
     __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy", "runs",
-                 "fixed")
+                 "fixed", "kinds", "kept_at", "shaped_steps", "shaped_left")
 
     def __init__(self, depth, below, inputs, tokens, steps, left, above, nl_state, nl_at):
         self.depth = depth  # how many states the line reads from the top of the stack
@@ -94,36 +94,90 @@ class Line:
             ends.append(base + b if b >= 0 else at[~b])
 
 
+def tokens_like(line: Line, text: str, pos: int, lexers, ignore: frozenset) -> list | None:
+    """Where the tokens of a line of `line`'s kinds lie from `pos` (start, end, ...; its newline last), lexed as
+    the loop would (each by the lexer `line` read it with); None where a token is of another kind, or text that
+    is ignored holds a newline (a line continued with a backslash)."""
+    at = []
+    for state, kind in line.kinds:
+        regex, keywords = lexers[state]
+        while True:
+            m = regex.match(text, pos)
+            if m is None:
+                return None
+            found = m.lastgroup
+            if found in keywords:
+                found = keywords[found].get(m.group(), found)
+            if found not in ignore:
+                break
+            if "\n" in m.group():
+                return None
+            pos = m.end()
+        if found != kind:
+            return None
+        at += (pos, m.end())
+        pos = m.end()
+    return at
+
+
+def like(line: Line, at: list, base: int) -> Line:
+    """`line` for another text of its tokens (`at`, from tokens_like, the line starting at `base`): what recording
+    that text would give, the same shifts and reductions at its own positions."""
+    k2 = 2 * line.inputs
+
+    def offset(x: int) -> int:  # a token's start or end, from the line's start; an input's as Line.run reads it
+        return at[x] - base if x >= 0 else ~(x + k2)
+
+    made = Line(line.depth, line.below, line.inputs, tuple((at[t] - base, at[t + 1] - base) for t in line.kept_at),
+                tuple((rule, sources, offset(a), offset(b)) for rule, sources, a, b in line.shaped_steps),
+                tuple((i, offset(a), offset(b)) for i, a, b in line.shaped_left), line.above, line.nl_state,
+                at[-2] - base)
+    made.kinds, made.kept_at, made.shaped_steps, made.shaped_left = (
+        line.kinds, line.kept_at, line.shaped_steps, line.shaped_left)
+    return made
+
+
 def compiled(record: list, found: list, s_floor: int, v_floor: int, above: list, nl_state: int) -> Line:
-    """A recorded line as a Line.  `record` holds its shifts (None, kept?, start, end) and reductions (size,
-    rule, lookahead start) from the stack of states `found`; `s_floor` and `v_floor` are the lowest heights of
-    the states and values it changed, `above` the states it left from `s_floor` up."""
+    """A recorded line as a Line.  `record` holds its shifts (None, kept?, start, end, the state whose lexer
+    read the token, its kind) and reductions (size, rule, lookahead start) from the stack of states `found`;
+    `s_floor` and `v_floor` are the lowest heights of the states and values it changed, `above` the states it
+    left from `s_floor` up.  Each position is kept twice: as an offset, and as the token it is the start or end
+    of (2 * shift, or 2 * shift + 1), for a line of the same tokens in other texts (`run_shaped`)."""
     k = len(found) - 1 - v_floor  # values below the line's start that its reductions took
-    stack = [(1 + j, ~j, ~(k + j)) for j in range(k)]  # (register, start, end)
-    tokens, steps = [], []
+    # (register, start, end, and those as tokens: an input's from the end of Line.shaped's positions)
+    stack = [(1 + j, ~j, ~(k + j), j - 2 * k, j - k) for j in range(k)]
+    tokens, steps, kinds, kept_at = [], [], [], []
     for op in record:
         if op[0] is None:
-            _, keep, a, b = op
+            _, keep, a, b, lexed_in, kind = op
+            t = 2 * len(kinds)
             if keep:
                 tokens.append((a, b))
-            stack.append((k + len(tokens) if keep else 0, a, b))
+                kept_at.append(t)
+            kinds.append((lexed_in, kind))
+            stack.append((k + len(tokens) if keep else 0, a, b, t, t + 1))
         else:
             n, rule, at = op
             popped = stack[len(stack) - n:]
             del stack[len(stack) - n:]
-            a, b = (popped[0][1], popped[-1][2]) if n else (at, at)
-            steps.append((rule, tuple(r for r, _, _ in popped), a, b))
-            stack.append((-len(steps), a, b))  # numbered once the tokens are counted
+            a, b, sa, sb = (popped[0][1], popped[-1][2], popped[0][3], popped[-1][4]) if n else (
+                at, at, 2 * len(kinds), 2 * len(kinds))  # an empty rule: at the lookahead, the next token shifted
+            steps.append((rule, tuple(r for r, *_ in popped), a, b, sa, sb))
+            stack.append((-len(steps), a, b, sa, sb))  # numbered once the tokens are counted
     first_step = 1 + k + len(tokens)
 
     def register(r: int) -> int:
         return first_step - r - 1 if r < 0 else r
 
-    steps = tuple((rule, tuple(register(r) for r in sources), a, b) for rule, sources, a, b in steps)
+    steps = [(rule, tuple(register(r) for r in sources), a, b, sa, sb) for rule, sources, a, b, sa, sb in steps]
     *left, newline = stack
     depth = len(found) - s_floor + 1
-    return Line(depth, found[len(found) - depth:], k, tuple(tokens), steps,
-                tuple((register(r), a, b) for r, a, b in left), above, nl_state, newline[1])
+    line = Line(depth, found[len(found) - depth:], k, tuple(tokens), tuple(s[:4] for s in steps),
+                tuple((register(r), a, b) for r, a, b, _, _ in left), above, nl_state, newline[1])
+    line.kinds, line.kept_at = tuple(kinds), tuple(kept_at)
+    line.shaped_steps = tuple((rule, sources, sa, sb) for rule, sources, _, _, sa, sb in steps)
+    line.shaped_left = tuple((register(r), sa, sb) for r, _, _, sa, sb in left)
+    return line
 
 
 class _Copy:

@@ -151,6 +151,10 @@ REPEATS = [
     "plan A:\n    input [N, 2, L]\n" + "    ReLU()\n" * 3 + "    ReLU(\n",  # unclosed
     "plan A:\n    input [N, 2, L]\n" + "    output x\n" * 3 + "    x = 1\n" * 3 + "    pass\n" * 3,
     "plan A:\n    input [N, 2, L]\n" + f"    x = {'9' * 30}\n" * 3,  # a builder error
+    # the same tokens, other texts (replay.like), the statement before each spanning from its keyword
+    "plan A:\n    input [N, 2, L]\n" + "".join(f"    output x{i // 3}\n    pass\n" for i in range(9)),
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n    ReLU()\n" * 3
+    + "".join(f"    Conv1d({i}, {i % 3 + 1}, padding={i // 2})\n    ReLU()\n" for i in range(9)),
 ]
 
 
@@ -196,7 +200,12 @@ CONTENTS = ["Conv2d(32, 3, padding=1)", "ReLU()", "x = Conv2d(8, 3) -> [N, 8, H 
             "Conv2d(32,\n  3)", "Conv2d(32, 3) \\\n    -> [N, 32, H, W]", "Conv2d(?c, 3)", "Upsample(scale_factor=2.0)",
             "Dropout(p=0.5)", "a, b = chunk(2, dim=1)", "t = 'text'", "n = -k if k > 1 else (1, 2)",
             "Conv2d(k, 3, padding=k // 2)", "h = Conv2d(C, 1)", "Conv2d(32, 3, padding=1)\t", "output x, y",
-            "Conv2d(32, 3, padding=1) -> [N, 32, H, W]", "Linear(8)"]
+            "Conv2d(32, 3, padding=1) -> [N, 32, H, W]", "Linear(8)",
+            # the same tokens as lines above, other texts (replay.like): numbers, names and spacing that differ
+            "Conv2d(128, 5, padding=22)", "Conv2d( 7,3 ,  padding = 0 )", "Conv2d(C, k, padding=1)", "Linear(1024)",
+            "Linear(C)", "Conv2d(8, 1, padding=0)  # another", "Dropout(p=0.25)", "x = Conv2d(16, 1) -> [N, 16, H, W]",
+            "xx = Conv2d(8, 3) -> [N, 8, H - 4, W]", "Conv2d(k, 3, padding=k // 4)", "Conv2d(16, 3, padding=2)\t",
+            "output y", "output z, x", "output h"]  # (a statement whose span starts at its keyword, on the line before)
 ERRORS = ["ReLU(", "ReLU())", "Conv2d(32, $)", "x = 9999999999999999999999", "Conv2d(32 3)", "x = ((((1))))" * 20]
 OPENERS = ["repeat 2:", "repeat i in 3:", "cat(dim=1):", "residual:", "if k > 1:", "y = sequential:"]
 BREAKS = ["\n"] * 6 + ["\r\n", "\n\n", "\n    # a comment\n", "\n  \n", "  # trailing\n", "\n# flush left\n"]
@@ -273,3 +282,12 @@ def test_the_parsers_spans_are_spans(line, col, end_line, end_col):
     assert made.to(built) == built.to(made) == built
     with pytest.raises(FrozenInstanceError):
         made.line = 0
+
+
+def test_lines_of_the_same_tokens_are_replayed(monkeypatch):
+    """`Conv1d(0, 1, padding=0)` after `Conv1d(4, 3, padding=1)` was recorded: replayed at its own positions."""
+    made = []
+    real = replay.like
+    monkeypatch.setattr(lalr, "like", lambda *a: made.append(real(*a)) or made[-1])
+    assert same(REPEATS[-1]) == "ok"
+    assert len(made) >= 5
