@@ -11,6 +11,10 @@ layer's call, with its arguments and numbers) is the node the builders made the 
 spans moved to the new line and column.  `Line.run` copies it (`_Copy`), and runs the builders only for
 the reductions that take values from the lines before (the statement before it, finished by this line's
 first token).  tests/test_parser_equivalence.py checks every node and span against Lark's parse.
+
+A line of the same tokens as a recorded one, in other texts (`Conv2d(64, 1, ...)` then `Conv2d(128, 3, ...)`),
+is parsed the same way too: `tokens_like` lexes it with the recorded lexers, checking each token's kind, and
+`like` makes its Line from the recorded one at its own positions.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class Line:
     __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy", "runs",
                  "fixed", "kinds", "kept_at", "shaped_steps", "shaped_left")
 
-    def __init__(self, depth, below, inputs, tokens, steps, left, above, nl_state, nl_at):
+    def __init__(self, depth, below, inputs, tokens, steps, left, above, nl_state, nl_at, shape):
         self.depth = depth  # how many states the line reads from the top of the stack
         self.below = below  # those states, as the line found them
         self.inputs = inputs
@@ -42,6 +46,9 @@ class Line:
         self.copy = None  # a _Copy from the second run on; False where it cannot be copied
         self.runs = 0
         self.fixed = above == below[1:]  # it leaves the states as it found them (a stack of the same layer)
+        # as tokens, for `like`: (lexing state, kind) of each token shifted, where the kept ones are in the
+        # positions (2 * shift: start, + 1: end), and the steps and values left with positions as those
+        self.kinds, self.kept_at, self.shaped_steps, self.shaped_left = shape
 
     def run(self, text: str, base: int, line: int, col0: int, values: list, starts: list, ends: list,
             builder, calls: list, _new=object.__new__, _span=Span) -> None:
@@ -128,13 +135,10 @@ def like(line: Line, at: list, base: int) -> Line:
     def offset(x: int) -> int:  # a token's start or end, from the line's start; an input's as Line.run reads it
         return at[x] - base if x >= 0 else ~(x + k2)
 
-    made = Line(line.depth, line.below, line.inputs, tuple((at[t] - base, at[t + 1] - base) for t in line.kept_at),
+    return Line(line.depth, line.below, line.inputs, tuple((at[t] - base, at[t + 1] - base) for t in line.kept_at),
                 tuple((rule, sources, offset(a), offset(b)) for rule, sources, a, b in line.shaped_steps),
                 tuple((i, offset(a), offset(b)) for i, a, b in line.shaped_left), line.above, line.nl_state,
-                at[-2] - base)
-    made.kinds, made.kept_at, made.shaped_steps, made.shaped_left = (
-        line.kinds, line.kept_at, line.shaped_steps, line.shaped_left)
-    return made
+                at[-2] - base, (line.kinds, line.kept_at, line.shaped_steps, line.shaped_left))
 
 
 def compiled(record: list, found: list, s_floor: int, v_floor: int, above: list, nl_state: int) -> Line:
@@ -172,12 +176,10 @@ def compiled(record: list, found: list, s_floor: int, v_floor: int, above: list,
     steps = [(rule, tuple(register(r) for r in sources), a, b, sa, sb) for rule, sources, a, b, sa, sb in steps]
     *left, newline = stack
     depth = len(found) - s_floor + 1
-    line = Line(depth, found[len(found) - depth:], k, tuple(tokens), tuple(s[:4] for s in steps),
-                tuple((register(r), a, b) for r, a, b, _, _ in left), above, nl_state, newline[1])
-    line.kinds, line.kept_at = tuple(kinds), tuple(kept_at)
-    line.shaped_steps = tuple((rule, sources, sa, sb) for rule, sources, _, _, sa, sb in steps)
-    line.shaped_left = tuple((register(r), sa, sb) for r, _, _, sa, sb in left)
-    return line
+    shape = (tuple(kinds), tuple(kept_at), tuple((rule, sources, sa, sb) for rule, sources, _, _, sa, sb in steps),
+             tuple((register(r), sa, sb) for r, _, _, sa, sb in left))
+    return Line(depth, found[len(found) - depth:], k, tuple(tokens), tuple(s[:4] for s in steps),
+                tuple((register(r), a, b) for r, a, b, _, _ in left), above, nl_state, newline[1], shape)
 
 
 class _Copy:
