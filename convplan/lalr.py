@@ -13,6 +13,9 @@ Anything unexpected (a syntax error, a bad dedent) raises `Bail`; the caller the
 Lark itself, which raises the error it always did.  tests/test_parser_equivalence.py checks the two
 paths give equal nodes on every example and on random plans.
 
+A line met again is not run through the loop: replay.py records it and replays it (a stack of 500
+identical layers parses ~2.5x faster than through the loop).
+
 A node builder learns where its rule's text lies from `builder.begin` and `builder.end`: character
 offsets of the first and last token the rule consumed, anonymous ones (brackets, keywords) included.
 """
@@ -22,19 +25,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import Span
+from .nodes import new_span
+from .replay import Line, compiled, like, tokens_like
 
 FORMAT = 1  # of the shipped tables (data/from_data); a change of the layout bumps it
-
-
-def new_span(line: int, col: int, end_line: int, end_col: int, _new=object.__new__, _cls=Span) -> Span:
-    """`Span(line, col, end_line, end_col)`, made without the frozen dataclass's __init__ (an
-    object.__setattr__ per field: twice the time), as the parser makes ~8 a line.  The same object in every
-    respect: equal, same hash and repr, still frozen (tests/test_parser_equivalence.py)."""
-    span = _new(_cls)
-    fields = span.__dict__
-    fields["line"], fields["col"], fields["end_line"], fields["end_col"] = line, col, end_line, end_col
-    return span
 
 
 class Bail(Exception):
@@ -231,7 +225,9 @@ def _reducer(rule: tuple, cls):
                     kept.append(children[i])
             if single and len(kept) == 1:
                 return kept[0]
-            return _Splice(kept) if pack else method(builder, *kept)
+            if pack:  # the list grown in place is the rule's value: copying it made a body of n statements n**2
+                return kept if kept.__class__ is _Splice else _Splice(kept)
+            return method(builder, *kept)
         return reduce
     whole = len(keep) == len(expansion)
     if pack:
@@ -246,7 +242,7 @@ def _reducer(rule: tuple, cls):
 
 
 _SEEN = object()  # a line met once: recorded the second time, replayed from the third
-_NEVER = object()  # a line whose parse reaches below its own start (not replayable)
+_NEVER = object()  # a line that is not replayable (it continues onto the next line)
 
 
 def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
@@ -255,12 +251,14 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     One long function on purpose: it runs once per token, and a function call per step (lex, indent,
     shift, reduce) would cost about a third more.  The three parts are marked below.
 
-    Lines repeat (a stack of identical layers): a line's content, from its first token to the newline, is
-    parsed the same way wherever the parser meets it in the same state, since LALR actions depend only on the
-    states above that point.  So a line met a second time is recorded (its shifts and reductions, positions
-    relative to its start) and from the third time on replayed: the same node builders run on the same texts
-    at the new positions, and the states the line left are pushed, without lexing or table lookups.  A line
-    is recorded only if its parse stays above the state it started in and it holds no newline."""
+    Lines repeat (a stack of identical layers).  A line, from its first token to its newline shifted (the
+    reductions its first token causes, which finish the statement before it, included), is parsed the same
+    way wherever the stack's top states are the same, since LALR actions depend only on them and on the
+    tokens.  So a line met a second time in the same top state is recorded (its shifts and reductions,
+    positions relative to its start, and the states it read below its start) and from the third time on
+    replayed without the loop: the same node builders run on the same texts at the new positions, and the
+    states the line left are pushed.  A line is recorded only if it holds no newline of its own (no
+    brackets or backslash running on to the next line)."""
     actions, lexers, ignore, newlines, kept, end_state = t.actions, t.lexers, t.ignore, t.newlines, t.kept, t.end
     chains = t.chains
     nl, indent_type, dedent_type = indenter.NL_type, indenter.INDENT_type, indenter.DEDENT_type
@@ -269,17 +267,67 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     pos, size, line, line_start = 0, len(text), 1, 0
     paren, levels, queue = 0, [0], []
     p0 = p1 = 0
-    memo: dict = {}  # (state, first token's kind, the line from that token) -> _SEEN, _NEVER or a recording
+    memo: dict = {}  # (top state, the line from its first character) -> _SEEN, _NEVER or a replay.Line
+    shapes: dict = {}  # top state -> up to 4 replay.Lines of different tokens recorded there
     at_line = True  # the next token lexed begins a line's content
     record = None  # the recording under way: [(shift: kept?, start, end) or (reduce: size, rule, lookahead start)]
-    rec_key = rec_base = rec_p0 = None
+    rec_key = rec_base = rec_states = nl_state = lexed_in = None
+    s_floor = v_floor = 0  # while recording: the lowest stack heights (states, values) the line changed
     while True:
         # 1. the next token: a queued _INDENT/_DEDENT, one lexed by this state's lexer, or the end
         if queue:  # _INDENT/_DEDENT, at the position of the newline before them (as Lark's Indenter)
             kind, tok = queue.pop(), None
-            first_of_line = False
         elif pos < size:
-            regex, keywords = lexers[states[-1]]
+            if at_line:  # a line's content starts here, outside brackets: seen before?
+                at_line, nl_end = False, 0
+                key = (states[-1], text[pos:text.find("\n", pos)])
+                known = memo.get(key)
+                if known is None or known is _SEEN:  # a line of the same tokens known, other texts?
+                    for other in shapes.get(key[0], ()):  # (`Conv2d(64, 1)` then `Conv2d(128, 3)`)
+                        if states[-other.depth:] == other.below:
+                            at = tokens_like(other, text, pos, lexers, ignore)
+                            if at is not None:
+                                known = memo[key] = like(other, at, pos)
+                                break
+                if known is None:
+                    memo[key] = _SEEN
+                elif known is _SEEN:
+                    record, rec_key, rec_base, rec_states = [], key, pos, states[:]
+                    s_floor, v_floor = len(states), len(values)
+                elif known is not _NEVER and states[-known.depth:] == known.below:
+                    m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
+                    if m is not None and m.lastgroup == nl:  # replay the line, then its newline
+                        known.run(text, pos, line, pos - line_start + 1, values, starts, ends, builder, calls)
+                        nl_start, nl_end = m.start(), m.end()
+                if nl_end > pos:  # a line replayed: its states, then its newline
+                    del states[len(states) - known.depth + 1:]
+                    states += known.above
+                    p0, pos = nl_start, nl_end
+                    p1 = pos
+                    values.append(None)
+                    starts.append(p0)
+                    ends.append(p1)
+                    value = text[p0:pos]
+                    line += value.count("\n")
+                    line_start = p0 + value.rindex("\n") + 1
+                    at_line = True
+                    indent_str = text[line_start:pos]
+                    indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
+                    if indent > levels[-1]:
+                        levels.append(indent)
+                        queue.append(indent_type)
+                    else:
+                        while indent < levels[-1]:
+                            levels.pop()
+                            queue.append(dedent_type)
+                        if indent != levels[-1]:
+                            raise Bail  # an inconsistent dedent: Lark's run reports it
+                    if not queue and known.fixed:  # more known lines after the same newline?
+                        pos, line, line_start = _again(memo, known, key[1], states, value, text, pos, line, line_start,
+                                                       values, starts, ends, builder, calls, lexers, nl)
+                    continue
+            lexed_in = states[-1]
+            regex, keywords = lexers[lexed_in]
             m = regex.match(text, pos)
             if m is None:
                 raise Bail
@@ -292,8 +340,8 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 if breaks:
                     line += breaks
                     line_start = p0 + value.rindex("\n") + 1
-                    if record is not None and kind != nl:
-                        record = None  # a line continued with a backslash
+                    if record is not None and (kind != nl or paren):
+                        record = None  # a line continued with a backslash or inside brackets
                         memo[rec_key] = _NEVER
             if kind in ignore:
                 continue
@@ -304,17 +352,11 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 tok = (value, new_span(line, col, line, col + pos - p0))
             else:
                 tok = None
-            first_of_line, at_line = at_line, False
             if kind == nl:  # 2. indentation, as PlanIndenter: newlines inside brackets are dropped
-                if record is not None:  # the line is done: keep what it did
-                    if paren:
-                        memo[rec_key] = _NEVER
-                    else:
-                        memo[rec_key] = _compiled(record, states[rec_base:], p0 - rec_p0)
-                    record = None
                 if paren:
                     continue
                 at_line = True
+                nl_state = states[-1]  # whose lexer read it (a recorded line's newline is lexed as such)
                 indent_str = text[line_start:pos]
                 indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
                 if indent > levels[-1]:
@@ -334,9 +376,9 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     raise Bail
         elif len(levels) > 1:
             levels.pop()
-            kind, tok, first_of_line = dedent_type, None, False
+            kind, tok = dedent_type, None
         else:
-            kind, tok, first_of_line = "$END", None, False
+            kind, tok = "$END", None
         while True:  # 3. reduce as often as the table says, then shift `kind`
             action = actions[states[-1]].get(kind)
             if action is None:
@@ -344,36 +386,19 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             if action.__class__ is int:
                 if kind == "$END":
                     raise Bail
-                if first_of_line and not paren:  # the line's first token, its reductions done: seen before?
-                    eol = text.find("\n", p0)
-                    key = (states[-1], kind, text[p0:eol])
-                    known = memo.get(key)
-                    if known is None:
-                        memo[key] = _SEEN
-                    elif known is _SEEN:
-                        record, rec_key, rec_base, rec_p0 = [], key, len(states), p0
-                    elif known is not _NEVER:  # replay the line, then lex its newline
-                        tokens, steps, final, above, rel_nl = known
-                        base, col0 = p0, p0 - line_start + 1
-                        regs = [None]
-                        for a, b in tokens:
-                            regs.append((text[base + a:base + b], new_span(line, col0 + a, line, col0 + b)))
-                        for rule, sources, a, b in steps:
-                            builder.begin, builder.end = base + a, base + b
-                            regs.append(calls[rule](builder, [regs[i] for i in sources]))
-                        for i, a, b in final:
-                            values.append(regs[i])
-                            starts.append(base + a)
-                            ends.append(base + b)
-                        states += above
-                        pos = base + rel_nl
-                        break
                 states.append(action)
                 values.append(tok)
                 starts.append(p0)
                 ends.append(p1)
                 if record is not None:
-                    record.append((None, tok is not None, p0 - rec_p0, p1 - rec_p0))
+                    record.append((None, tok is not None, p0 - rec_base, p1 - rec_base, lexed_in, kind))
+                    if kind == nl:  # the line is done: keep what it did
+                        made = compiled(record, rec_states, s_floor, v_floor, states[s_floor:], nl_state)
+                        memo[rec_key] = made
+                        kinds = shapes.setdefault(rec_key[0], [])
+                        if len(kinds) < 4 and all(other.kinds != made.kinds for other in kinds):
+                            kinds.append(made)
+                        record = None
                 break
             if action.__class__ is str:  # `?rule`s passing their one child through: only the top state changes
                 key = (states[-2], states[-1], kind)
@@ -381,6 +406,8 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 if top is None:
                     top = chains[key] = _pass_through(actions, states[-2], states[-1], kind)
                 states[-1] = top
+                if record is not None and len(states) - 1 < s_floor:
+                    s_floor = len(states) - 1
                 if kind == "$END" and top == end_state:
                     return values[-1]
                 continue
@@ -391,11 +418,11 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             else:
                 children, first, last = [], p0, p0
             if record is not None:
-                if len(states) < rec_base:  # the line's parse reaches below where it started
-                    memo[rec_key] = _NEVER
-                    record = None
-                else:
-                    record.append((n, rule, p0 - rec_p0))
+                record.append((n, rule, p0 - rec_base))
+                if len(states) < s_floor:
+                    s_floor = len(states)
+                if len(values) < v_floor:
+                    v_floor = len(values)
             builder.begin, builder.end = first, last
             value = calls[rule](builder, children)
             states.append(actions[states[-1]][origin])
@@ -406,32 +433,32 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 return value
 
 
-def _compiled(record: list, above: list, rel_nl: int) -> tuple:
-    """A recorded line as a program: the kept tokens (offsets from the line's first token), then each
-    reduction as (rule, its children as register numbers, begin, end), then what the line leaves on the
-    stack.  Register 0 is None (a dropped token), then the tokens, then each reduction's node in order."""
-    tokens, steps, stack = [], [], []  # stack: (register, start, end)
-    for op in record:
-        if op[0] is None:
-            _, keep, a, b = op
-            if keep:
-                tokens.append((a, b))
-            stack.append((len(tokens) if keep else 0, a, b))
-        else:
-            n, rule, at = op
-            popped = stack[len(stack) - n:]
-            del stack[len(stack) - n:]
-            a, b = (popped[0][1], popped[-1][2]) if n else (at, at)
-            steps.append((rule, tuple(r for r, _, _ in popped), a, b))
-            stack.append((-len(steps), a, b))  # numbered once the tokens are counted
-    first_step = len(tokens) + 1
-
-    def register(r: int) -> int:
-        return first_step - r - 1 if r < 0 else r
-
-    steps = [(rule, tuple(register(r) for r in sources), a, b) for rule, sources, a, b in steps]
-    final = [(register(r), a, b) for r, a, b in stack]
-    return tuple(tokens), steps, final, above, rel_nl
+def _again(memo: dict, known: Line, content: str, states: list, newline: str, text: str, pos: int, line: int,
+           line_start: int, values: list, starts: list, ends: list, builder, calls: list, lexers, nl: str) -> tuple:
+    """Replay the lines from `pos` that follow the replayed line `known` (`content`, then `newline`) while each
+    is known, leaves the states as it found them (`Line.fixed`: a stack of layers) and ends with the same
+    newline (so the same indentation): without the loop's state and indentation work.  Returns where the last
+    one's newline ends, and the line and line start there."""
+    breaks, indent_at = newline.count("\n"), newline.rindex("\n") + 1
+    top, same = states[-1], content + "\n"
+    while True:
+        if not text.startswith(same, pos):  # another line (the same one needs no lookup: the states are as left)
+            content = text[pos:text.find("\n", pos)]
+            known = memo.get((top, content))
+            if known.__class__ is not Line or not known.fixed or states[-known.depth:] != known.below:
+                break
+            same = content + "\n"
+        m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
+        if m is None or m.lastgroup != nl or m.group() != newline:
+            break
+        known.run(text, pos, line, pos - line_start + 1, values, starts, ends, builder, calls)
+        p0, pos = m.start(), m.end()
+        values.append(None)
+        starts.append(p0)
+        ends.append(pos)
+        line += breaks
+        line_start = p0 + indent_at
+    return pos, line, line_start
 
 
 def _pass_through(actions: dict, below: int, top: int, kind: str) -> int:

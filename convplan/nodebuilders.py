@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 
 from . import nodes as n
 from .errors import Span
-from .lalr import new_span
+from .nodes import new_span
 
 MAX_INT_DIGITS = 18  # sympy evaluates huge literals eagerly; nothing real needs more
 MAX_DEPTH = 64  # nesting of expressions and tuples
@@ -34,36 +34,59 @@ def _to(first: Span, last: Span) -> Span:
 
 
 # The nodes every layer line makes, made without their frozen dataclass's __init__ (an object.__setattr__ per
-# field: about twice the time, as lalr.new_span); the same objects in every respect (tests/test_nodes_fast.py).
+# field: about twice the time, as nodes.new_span); the same objects in every respect (tests/test_nodes_fast.py).
 
-def new_num(value: int, span: Span, _new=object.__new__, _cls=n.Num) -> n.Num:
-    node = _new(_cls)
-    d = node.__dict__
-    d["value"], d["span"] = value, span
-    return node
+def _maker(cls, given: int, _new=object.__new__):
+    """A maker of `cls` from its first `given` fields, positionally, the others at their defaults.  The names
+    come from `dataclasses.fields` (a field added to the class is not missed); no source is generated: one
+    closure per count, its field names in its cells, so that a node costs what hand-written assignments do."""
+    all_fields = fields(cls)
+    names = tuple(f.name for f in all_fields[:given])
+    rest = {f.name: f.default for f in all_fields[given:]}
+    if MISSING in rest.values() or any(f.default_factory is not MISSING for f in all_fields[given:]):
+        raise TypeError(f"{cls.__name__}'s fields after the first {given} need plain defaults")
+    if given == 2:
+        a, b = names
+
+        def make(x, y):
+            node = _new(cls)
+            d = node.__dict__
+            d[a], d[b] = x, y
+            if rest:
+                d.update(rest)
+            return node
+    elif given == 3:
+        a, b, c = names
+
+        def make(x, y, z):
+            node = _new(cls)
+            d = node.__dict__
+            d[a], d[b], d[c] = x, y, z
+            if rest:
+                d.update(rest)
+            return node
+    elif given == 4:
+        a, b, c, e = names
+
+        def make(x, y, z, w):
+            node = _new(cls)
+            d = node.__dict__
+            d[a], d[b], d[c], d[e] = x, y, z, w
+            if rest:
+                d.update(rest)
+            return node
+    else:
+        raise TypeError(f"no maker of {given} fields")
+    make.__name__ = make.__qualname__ = f"new_{cls.__name__.lower()}"
+    make.__doc__ = f"`n.{cls.__name__}({', '.join(names)})`" + (f", {', '.join(rest)} at their defaults" if rest
+                                                                 else "")
+    return make
 
 
-def new_arg(name: str | None, value, span: Span, _new=object.__new__, _cls=n.Arg) -> n.Arg:
-    node = _new(_cls)
-    d = node.__dict__
-    d["name"], d["value"], d["span"] = name, value, span
-    return node
-
-
-def new_call(name: str, args: tuple, span: Span, name_span: Span, _new=object.__new__, _cls=n.Call) -> n.Call:
-    node = _new(_cls)
-    d = node.__dict__
-    d["name"], d["args"], d["span"], d["name_span"] = name, args, span, name_span
-    return node
-
-
-def new_layer(call: n.Call, expect, span: Span, _new=object.__new__, _cls=n.Layer) -> n.Layer:
-    """`n.Layer(call, expect, span)`: no target."""
-    node = _new(_cls)
-    d = node.__dict__
-    d["call"], d["expect"], d["span"] = call, expect, span
-    d["target"] = d["target_span"] = d["targets"] = None
-    return node
+new_num = _maker(n.Num, 2)
+new_arg = _maker(n.Arg, 3)
+new_call = _maker(n.Call, 4)
+new_layer = _maker(n.Layer, 3)  # no target
 
 
 class NodeBuilders:

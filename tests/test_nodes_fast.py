@@ -105,3 +105,48 @@ def test_closed_blocks_equal_built_modules():
         assert list(vars(built)) == list(vars(m))
         with pytest.raises(FrozenInstanceError):
             m.output = 0
+
+
+@pytest.mark.parametrize("given", [2, 3, 4])
+def test_makers_come_from_the_fields(given):
+    """nodebuilders._maker reads the class's fields: a class with one more field gets it (at its default), in the
+    dataclass's order; a field without a default after the given ones is refused where the maker is made."""
+    from dataclasses import field, fields
+
+    from convplan import nodebuilders as nb
+    from convplan import nodes as n
+
+    @n.syntax
+    class Toy:
+        a: int
+        b: int
+        c: int = 3
+        d: int = 4
+        e: object = None
+
+    values = (10, 11, 12, 13)[:given]
+    made, built = nb._maker(Toy, given)(*values), Toy(*values)
+    assert type(made) is Toy and made == built and list(vars(made)) == [f.name for f in fields(Toy)]
+    assert repr(made) == repr(built)
+
+    @n.syntax
+    class Required:
+        a: int
+        b: int
+        c: int
+        d: int
+        e: int
+
+    with pytest.raises(TypeError):
+        nb._maker(Required, given)
+
+    @n.syntax
+    class Factory:
+        a: int
+        b: int
+        c: int = 0
+        d: int = 0
+        e: list = field(default_factory=list)
+
+    with pytest.raises(TypeError):
+        nb._maker(Factory, given)

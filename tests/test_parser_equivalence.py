@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
-from convplan import lalr, nodebuilders, parser
+from convplan import lalr, nodebuilders, parser, replay
 from convplan.errors import PlanError, Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,14 +123,15 @@ def test_mutations():
     assert {"ok", "refused"} <= seen
 
 
-# -- repeated lines: recorded the second time, replayed from the third (lalr.parse) ----------------
+# -- repeated lines: recorded the second time, replayed from the third, copied from the fifth --------------
+# (lalr.parse, replay.py)
 
 
-def repeated(text: str, rng: random.Random, times: int = 3) -> str:
-    """`text` with some of its lines written `times` times in a row (in place)."""
+def repeated(text: str, rng: random.Random, times: int | None = None) -> str:
+    """`text` with some of its lines written `times` times in a row (in place; 3 to 7 times if None)."""
     out = []
     for line in text.splitlines(keepends=True):
-        out += [line] * (times if rng.random() < 0.5 else 1)
+        out += [line] * ((times or rng.randint(3, 7)) if rng.random() < 0.5 else 1)
     return "".join(out)
 
 
@@ -150,6 +151,10 @@ REPEATS = [
     "plan A:\n    input [N, 2, L]\n" + "    ReLU()\n" * 3 + "    ReLU(\n",  # unclosed
     "plan A:\n    input [N, 2, L]\n" + "    output x\n" * 3 + "    x = 1\n" * 3 + "    pass\n" * 3,
     "plan A:\n    input [N, 2, L]\n" + f"    x = {'9' * 30}\n" * 3,  # a builder error
+    # the same tokens, other texts (replay.like), the statement before each spanning from its keyword
+    "plan A:\n    input [N, 2, L]\n" + "".join(f"    output x{i // 3}\n    pass\n" for i in range(9)),
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n    ReLU()\n" * 3
+    + "".join(f"    Conv1d({i}, {i % 3 + 1}, padding={i // 2})\n    ReLU()\n" for i in range(9)),
 ]
 
 
@@ -159,11 +164,90 @@ def test_repeated_lines(text):
 
 
 def test_repeated_lines_are_replayed(monkeypatch):
-    compiled = []
-    real = lalr._compiled
-    monkeypatch.setattr(lalr, "_compiled", lambda *a: compiled.append(a) or real(*a))
+    compiled, copies = [], []
+    real, copy = lalr.compiled, replay._Copy.of
+    monkeypatch.setattr(lalr, "compiled", lambda *a: compiled.append(a) or real(*a))
+    monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
     assert same(REPEATS[0]) == "ok"
     assert len(compiled) == 1  # the second of five lines: recorded once, replayed three times
+    assert len(copies) == 1 and copies[0]  # the fourth: its nodes copied for the fifth
+
+
+def test_a_copied_line_has_nodes_of_its_own():
+    """Lines copied from one another share no node, span or list (a node is frozen, but one shared across lines
+    would be a trap for a later change that is not)."""
+    module = parser.parse_module(REPEATS[0])
+    layers = module.plans[0].body[1:]
+    seen: dict = {}
+    for layer in layers:
+        for obj in _objects(layer):
+            assert seen.setdefault(id(obj), layer) is layer, f"{obj!r} is in two lines"
+
+
+def _objects(node):
+    yield node
+    for value in vars(node).values():
+        if isinstance(value, tuple):
+            for item in value:
+                if hasattr(item, "__dict__"):
+                    yield from _objects(item)
+        elif hasattr(value, "__dict__"):
+            yield from _objects(value)
+
+
+CONTENTS = ["Conv2d(32, 3, padding=1)", "ReLU()", "x = Conv2d(8, 3) -> [N, 8, H - 2, W - 2]", "y = x", "x",
+            "Conv2d(32, 3, padding=1)  # a comment", "Linear(4, bias=True)", "output x", "pass", "z = (k + 2) * 3",
+            "Conv2d(32,\n  3)", "Conv2d(32, 3) \\\n    -> [N, 32, H, W]", "Conv2d(?c, 3)", "Upsample(scale_factor=2.0)",
+            "Dropout(p=0.5)", "a, b = chunk(2, dim=1)", "t = 'text'", "n = -k if k > 1 else (1, 2)",
+            "Conv2d(k, 3, padding=k // 2)", "h = Conv2d(C, 1)", "Conv2d(32, 3, padding=1)\t", "output x, y",
+            "Conv2d(32, 3, padding=1) -> [N, 32, H, W]", "Linear(8)",
+            # the same tokens as lines above, other texts (replay.like): numbers, names and spacing that differ
+            "Conv2d(128, 5, padding=22)", "Conv2d( 7,3 ,  padding = 0 )", "Conv2d(C, k, padding=1)", "Linear(1024)",
+            "Linear(C)", "Conv2d(8, 1, padding=0)  # another", "Dropout(p=0.25)", "x = Conv2d(16, 1) -> [N, 16, H, W]",
+            "xx = Conv2d(8, 3) -> [N, 8, H - 4, W]", "Conv2d(k, 3, padding=k // 4)", "Conv2d(16, 3, padding=2)\t",
+            "output y", "output z, x", "output h"]  # (a statement whose span starts at its keyword, on the line before)
+ERRORS = ["ReLU(", "ReLU())", "Conv2d(32, $)", "x = 9999999999999999999999", "Conv2d(32 3)", "x = ((((1))))" * 20]
+OPENERS = ["repeat 2:", "repeat i in 3:", "cat(dim=1):", "residual:", "if k > 1:", "y = sequential:"]
+BREAKS = ["\n"] * 6 + ["\r\n", "\n\n", "\n    # a comment\n", "\n  \n", "  # trailing\n", "\n# flush left\n"]
+UNITS = ["    ", "    ", "\t", "  ", " \t"]
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 2**32 - 1))
+def test_random_plans_of_repeated_lines(seed):
+    """Plans of lines (or groups of two or three) written 1 to 8 times in a row, at changing depths (`repeat`,
+    `cat`, `if`...), with comments, blank lines, CRLF, tabs, continuation lines and syntax errors: every node and
+    span as Lark's."""
+    same(repeated_plan(random.Random(seed)))
+
+
+def repeated_plan(rng: random.Random) -> str:
+    unit = rng.choice(UNITS)
+    out = [f"plan A(k=3):\n{unit}input [N, 3, H, W]\n"]
+    steps = [1]  # the levels each opener added
+    for _ in range(rng.randint(1, 12)):
+        indent = unit * sum(steps)
+        if rng.random() < 0.15:
+            opener = rng.choice(OPENERS)
+            out.append(indent + opener + "\n")
+            if opener.startswith("cat"):
+                out.append(indent + unit + "branch:\n")
+            steps.append(2 if opener.startswith("cat") else 1)
+        elif len(steps) > 1 and rng.random() < 0.3:
+            steps.pop()
+        if rng.random() < 0.05:  # an inconsistent indentation
+            indent = unit * sum(steps) + " "
+        else:
+            indent = unit * sum(steps)
+        group = [indent + rng.choice(ERRORS if rng.random() < 0.05 else CONTENTS) + rng.choice(BREAKS)
+                 for _ in range(rng.choice([1, 1, 1, 2, 3]))]  # a line, or two or three in turn (conv, relu, ...)
+        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8]))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_pinned_repeated_plans(seed):
+    same(repeated_plan(random.Random(seed)))
 
 
 def test_grammar_walk_with_repeated_lines():
@@ -192,9 +276,18 @@ def test_a_name_that_starts_with_a_constant_is_a_name(word):
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
 def test_the_parsers_spans_are_spans(line, col, end_line, end_col):
-    """lalr.new_span makes a Span without its __init__: the same value, hash, repr and frozenness."""
+    """nodes.new_span (the parser's) makes a Span without its __init__: the same value, hash, repr and frozenness."""
     made, built = lalr.new_span(line, col, end_line, end_col), Span(line, col, end_line, end_col)
     assert type(made) is Span and made == built and hash(made) == hash(built) and repr(made) == repr(built)
     assert made.to(built) == built.to(made) == built
     with pytest.raises(FrozenInstanceError):
         made.line = 0
+
+
+def test_lines_of_the_same_tokens_are_replayed(monkeypatch):
+    """`Conv1d(0, 1, padding=0)` after `Conv1d(4, 3, padding=1)` was recorded: replayed at its own positions."""
+    made = []
+    real = replay.like
+    monkeypatch.setattr(lalr, "like", lambda *a: made.append(real(*a)) or made[-1])
+    assert same(REPEATS[-1]) == "ok"
+    assert len(made) >= 5
