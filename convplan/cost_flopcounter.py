@@ -75,7 +75,20 @@ def _unless_cpu_flash(node: Node, graph: Graph, macs):
     q, _, v = (graph.nodes[i].shape for i in node.inputs)
     if len(q) != 4 or node.args["dropout_p"] != 0:
         return macs
-    return sympy.Piecewise((0, sympy.Eq(q[-1], v[-1])), (macs, True))
+    # the kernel also needs each last dim of stride 1: a transposed q takes the math path; where convplan does not
+    # follow a tensor's strides it is taken as the contiguous tensor most plans make
+    last = [sympy.Eq(s[-1], 1) for s in _layouts(graph, node.id, node.inputs) if s is not None]
+    return sympy.Piecewise((0, sympy.And(sympy.Eq(q[-1], v[-1]), *last)), (macs, True))
+
+
+def _layouts(graph: Graph, upto: int, ids) -> list:
+    """The strides of the nodes `ids` as saves_ops follows them along the graph (None where it does not)."""
+    from .saves_ops import strides
+
+    known: dict = {}
+    for n in graph.nodes[: upto + 1]:
+        known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known)
+    return [known[i] for i in ids]
 
 
 def even(value):

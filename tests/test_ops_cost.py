@@ -83,6 +83,28 @@ def test_products_cost_as_each_tool_counts(text, sizes):
         assert_equal_to_ptflops(plan, sizes)
 
 
+TRANSPOSED_QUERY = """
+plan TransposedQuery:
+    input x [N, H, E, L]
+    q = Linear(x, L)
+    q = transpose(q, 2, 3)
+    q = ReLU(q)
+    scaled_dot_product_attention(q, q, q)
+"""
+
+
+@pytest.mark.parametrize("sizes", [{"N": 1, "H": 2, "E": 3, "L": 4}, {"N": 2, "H": 1, "E": 5, "L": 2}])
+def test_a_transposed_query_takes_the_math_path_as_flopcounter_counts(sizes):
+    """The CPU flash kernel needs each last dim of stride 1: a ReLU of a transposed q keeps the transposed strides,
+    so torch runs the math path's two products, which FlopCounterMode counts."""
+    plan = convplan.parse(TRANSPOSED_QUERY)
+    bound = plan.bind(**sizes)
+    inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+    counted = flop_counter(bound.build(), inputs)
+    assert plan.cost("flopcounter").at(**sizes) == counted
+    assert counted > 2 * sizes["N"] * sizes["H"] * sizes["E"] * sizes["L"] ** 2  # the products are in it
+
+
 def test_attention_flops_are_the_two_products():
     plan = convplan.parse(ATTENTION)
     by = plan.cost("flopcounter").by_layer
