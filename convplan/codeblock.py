@@ -35,6 +35,7 @@ from .codeclasses import (
 from .codeexpr import Unmergeable, default_text, equal
 from .codeops import OpWriter
 from .coderepeats import RepeatWriter
+from .codeuntaken import named_tensors
 from .codevalues import ValueWriter
 from .graph import Module, Node
 from .opcall import PARAMETER
@@ -238,12 +239,7 @@ class BlockWriter(ValueWriter, OpWriter, RepeatWriter, BranchWriter):
     # -- calls of layers, blocks and merges ---------------------------------------------
 
     def _call(self, s: n.Layer, calls, init, fwd_items, fwd: Forward, seq) -> None:
-        tensors = []
-        for a in s.call.args:
-            if a.name is None and isinstance(a.value, n.Name) and a.value.id in fwd.tensors:
-                tensors.append(fwd.tensors[a.value.id])
-            else:
-                break
+        tensors = named_tensors(s, fwd)
         options = s.call.args[len(tensors):]
         steps = [self._next_step(c, s) for c in calls]
         step = steps[0]

@@ -44,7 +44,7 @@ def write_untaken(bw, branch, around: list, init: list, fwd_items: list, fwd) ->
             continue
         if not isinstance(s, n.Layer) or s.targets is not None:
             raise Untaken(type(s).__name__)
-        tensors = _tensors(s, fwd)
+        tensors = named_tensors(s, fwd)
         options = s.call.args[len(tensors):]
         if s.call.name in MERGES:
             channels = _merge(bw, s, tensors, options, fwd, fwd_items, where, channels)
@@ -61,7 +61,7 @@ def write_untaken(bw, branch, around: list, init: list, fwd_items: list, fwd) ->
         fwd.cur = target
 
 
-def _tensors(s: n.Layer, fwd) -> list[str]:
+def named_tensors(s: n.Layer, fwd) -> list[str]:
     """The variables of the tensors a call names first (`Conv1d(x, 8)`, `add(a, b)`)."""
     tensors = []
     for a in s.call.args:
@@ -83,7 +83,7 @@ def _container(bw, s: n.Repeat, around: list, counts: dict, channels, init: list
         for x in s.body:
             if isinstance(x, n.Pass):
                 continue
-            if not isinstance(x, n.Layer) or x.targets is not None or x.call.name in MERGES or _tensors(x, fwd):
+            if not isinstance(x, n.Layer) or x.targets is not None or x.call.name in MERGES or named_tensors(x, fwd):
                 raise Untaken("a container holding more than a chain of layers")
             doc, channels, _ = _constructor(bw, x, x.call.args, channels)
             docs.append(doc)
