@@ -232,8 +232,8 @@ def dropout(nd: int):
             numel = 1  # torch multiplies by a zero scalar
         elif nd == 0:
             numel = _prod(shape)
-        elif len(shape) == nd + 1 and nd != 2:  # Dropout1d/3d add the batch dim: noise [1, C, 1, ...]
-            numel = shape[0]
+        elif len(shape) == nd + 1 and nd == 1 or nd == 3 and len(shape) != 5:
+            numel = shape[0]  # Dropout1d/3d add a batch dim to an input of another rank: noise [1, C, 1, ...]
         else:
             numel = shape[0] * shape[1]  # one value per channel: [N, C, 1, ...]
         return Saves((Saved(NEW, numel),), aliases=inplace)

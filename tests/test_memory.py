@@ -621,3 +621,12 @@ def test_an_lstm_in_bfloat16_is_listed_as_unmodelled():
     gru = convplan.parse("plan T:\n    input x [L, N, 4]\n    g, hg = GRU(x, 3, num_layers=2)\n")
     memory = gru.memory("bfloat16")
     assert memory.at(memory.saved, L=3, N=2) == saved_for_backward(gru.bind(L=3, N=2), torch.bfloat16)
+
+
+@pytest.mark.parametrize("sizes", [{"N": 2, "C": 2}, {"N": 3, "C": 5}])
+def test_dropout3d_on_a_2d_input_saves_one_value_per_row(sizes):
+    """torch's dropout3d unsqueezes every input that is not 5-D (a 2-D [N, C] becomes [1, N, C]): its noise is
+    [1, N, 1], N values, not N*C (CI drew this after a BatchNorm1d)."""
+    plan = convplan.parse("plan T:\n    input [N, C]\n    BatchNorm1d()\n    Dropout3d()\n")
+    memory = plan.memory("float64")
+    assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64)
