@@ -111,7 +111,7 @@ class _Plan:
             self.items.append((item, when))
 
     def split(self, cond, when, yes, no) -> None:
-        cond = sympy.simplify_logic(cond) if not isinstance(cond, bool) else sympy.sympify(cond)
+        cond = sympy.simplify_logic(cond) if not isinstance(cond, bool) else (sympy.true if cond else sympy.false)
         if cond is sympy.true:
             yes(when)
         elif cond is sympy.false:
