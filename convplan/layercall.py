@@ -83,8 +83,7 @@ class LayerCalls:
             names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
             made = self.st.add_several(node, out, names)
             return self.st.nodes[made[0].id]
-        return self.st.make_node("layer", name, inputs, out, stmt.span, kind=spec.name, args=args, given=given,
-                                 written=written)
+        return self.st.make_layer(name, inputs, out, stmt.span, spec.name, args, given, written)
 
     def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output

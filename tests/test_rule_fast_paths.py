@@ -350,3 +350,40 @@ def test_scopes_kept_equal_scopes_worked_out(outer, plan):
         [(x.name, x.scope, x.path, x.owner) for x in each.plan.graph.nodes]
     assert kept.plan.graph.tree == each.plan.graph.tree
     assert all(x.scope for x in kept.plan.graph.nodes if len(x.path) > 1)  # a submodule's layer is in a scope
+
+
+# -- a layer's node made in one frame (State.make_layer) is the node the general path makes ----------------
+# The general path: `_place` (scope, file, path, owner, the tree entry) then `new_node`.  Random nested plans and
+# block plans (numbered containers, blocks from frames, refused names): every node, field by field and in the
+# dataclass's field order, and the module tree agree.
+
+def _general_make_layer(self, name, inputs, shape, span, kind, args, given, written):
+    from convplan import scope as scope_module
+
+    fields = {"kind": kind, "args": args, "given": given, "written": written}
+    self._place(fields, "layer", name, span)
+    node = scope_module.new_node(len(self.nodes), "layer", name, inputs, shape, span, fields)
+    self.nodes.append(node)
+    return node
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.builds(_nested_plan, st.lists(st.sampled_from([*NEST_LINES, "forward = ReLU()"]), min_size=1,
+                                                  max_size=5),
+                           st.lists(st.sampled_from(PLAN_NEST), min_size=1, max_size=5)),
+                 st.builds(_block_plan, st.lists(st.sampled_from(BLOCK_LINES), min_size=1, max_size=6),
+                           st.lists(st.sampled_from([*BLOCK_ARGS, *PLAN_LINES]), min_size=1, max_size=7))))
+def test_layer_nodes_made_in_one_frame_equal_the_general_path(text):
+    from convplan import scope as scope_module
+
+    fast = convplan.analyse(text)
+    with mock.patch.object(scope_module.State, "make_layer", _general_make_layer):
+        general = convplan.analyse(text)
+    assert [(d.code, d.message, d.span) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span) for d in general.diagnostics]
+    assert (fast.plan is None) == (general.plan is None)
+    if general.plan is None:
+        return
+    for a, b in zip(fast.plan.graph.nodes, general.plan.graph.nodes, strict=True):
+        assert list(vars(a).items()) == list(vars(b).items())
+    assert fast.plan.graph.tree == general.plan.graph.tree
