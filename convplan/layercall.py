@@ -135,6 +135,13 @@ class LayerCalls:
         literal = _literal_key(spec, call)
         if literal is not None:
             return literal, *head
+        named = self._named_key(spec, call)
+        return None if named is None else (*named, *head)  # (`node` refuses one that cannot be hashed)
+
+    def _named_key(self, spec: LayerSpec, call: n.Call) -> tuple | None:
+        """What decides a call's arguments where some are not literals: where it is written (file and span: one
+        call, whatever object the walker made of it), the number of its arguments and the values of the names
+        they read (with their types: 1, 1.0 and True stay apart).  None for a call with a `?`."""
         entry = self.reads.get(id(call))
         if entry is None or entry[0] is not call:
             entry = self.reads[id(call)] = call, _names_read(call)  # the call kept: its id stays its own
@@ -143,9 +150,8 @@ class LayerCalls:
             return None
         frame = self.diag.frames[-1]  # self.st.frame, read once
         names = frame.names
-        key = (spec.name, frame.file, call.span, len(call.args), *head,
-               *(_typed(names.get(name, _MISSING)) for name in read))
-        return key  # (`node` refuses one that cannot be hashed)
+        return (spec.name, frame.file, call.span, len(call.args),
+                *(_typed(names.get(name, _MISSING)) for name in read))
 
     def _unknown(self, call: n.Call) -> None:
         """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
@@ -167,12 +173,20 @@ class LayerCalls:
         self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
 
     def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple) -> tuple[dict, tuple[str, ...], tuple]:
-        """Binder.layer's result, kept per (kind, arguments) where every argument is a literal (nothing else
-        decides the binding) and binding reported nothing: a stack repeats the same call."""
+        """Binder.layer's result, kept where binding reported nothing, per (kind, arguments) where every argument
+        is a literal (a stack repeats the same call), else per call and values of the names it reads (a block's
+        line, called again with the same parameters on another input: the input's shape only words errors)."""
         key = _literal_key(spec, call)
-        if key is not None and key in self.bound:
-            args, given, written = self.bound[key]
-            return dict(args), given, written
+        if key is None:
+            key = self._named_key(spec, call)
+        if key is not None:
+            try:
+                kept = self.bound.get(key)
+            except TypeError:  # a value that cannot be a key (none is, today)
+                key = kept = None
+            if kept is not None:
+                args, given, written = kept
+                return dict(args), given, written
         reported = len(self.diag.diags)
         args, given, written = self.binder.layer(spec, call, shape)
         if key is not None and len(self.diag.diags) == reported:

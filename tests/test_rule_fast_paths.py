@@ -60,7 +60,8 @@ def test_bound_literal_calls_equal_binding_each_call(calls):
 # Random plans of a block called with random arguments and tensors, and plan lines, over the kinds that take
 # several tensors (MultiheadAttention, TransformerDecoderLayer, Bilinear), give several outputs (LSTM's
 # `o, (h, c)`, MultiheadAttention's `out, wts`; chunk, an operation) and read indices (Embedding: E305 for a
-# tensor that is no plan input).  Checked with the cache and with every call resolved anew, the two agree.
+# tensor that is no plan input).  Checked with the caches (a call's resolution, and its binding kept per values of
+# the names it reads) and with every call resolved and bound anew, the two agree.
 
 BLOCK_LINES = ["Conv1d(w, kernel_size=k, padding=k // 2, bias=b)", "Linear(w)", "Linear(w * 2)", "Linear(8)",
                "BatchNorm1d(eps=w)", "Dropout(p=0.5 if b else 0.1)", "ReLU(inplace=b)", "Linear(w) -> [N, L, ?]",
@@ -89,7 +90,8 @@ def _block_plan(lines, calls) -> str:
 def _checked(text: str, cached: bool):
     if cached:
         return convplan.analyse(text)
-    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others: None):
+    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others: None), \
+            mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None):  # nor bound again
         return convplan.analyse(text)
 
 
