@@ -389,3 +389,37 @@ def test_layer_nodes_made_in_one_frame_equal_the_general_path(text):
     for a, b in zip(fast.plan.graph.nodes, general.plan.graph.nodes, strict=True):
         assert list(vars(a).items()) == list(vars(b).items())
     assert fast.plan.graph.tree == general.plan.graph.tree
+
+
+# -- a condition found again (every layer of a stack finds `H >= 3`) is not worked out and printed again --------
+# Random stacks of convs and pools, with `?` unknowns an assertion solves, merges of branches and blocks called
+# twice: the requirements, their reasons and places, and the diagnostics equal those of working out every one.
+
+REQ_LINES = ["Conv2d(8, 3)", "Conv2d(8, 3, stride=2)", "MaxPool2d(2)", "MaxPool2d(3, stride=2, ceil_mode=True)",
+             "Conv2d(8, kernel_size=?k, padding=1) -> [N, 8, H - 2, W - 2]", "Conv2d(8, 5, padding=?p)",
+             "AvgPool2d(2)", "cat(dim=1):\n        branch:\n            Conv2d(4, 3)\n        branch:\n"
+             "            Conv2d(4, 3, stride=2)", "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n"
+             "            AvgPool2d(2)", "Twice()", "Conv2d(8, 3, padding=1)"]
+
+
+def _req_plan(lines) -> str:
+    return ("block Twice():\n    input [N, C, H, W]\n    Conv2d(8, 3)\n    MaxPool2d(2)\n\n"
+            "plan P:\n    input [N, 3, H, W]\n" + "".join(f"    {line}\n" for line in lines))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(REQ_LINES), min_size=1, max_size=8))
+@example(["Conv2d(8, 3)", "Conv2d(8, 3)", "Conv2d(8, kernel_size=?k, padding=1) -> [N, 8, H - 2, W - 2]"])
+def test_conditions_found_again_equal_working_each_out(lines):
+    from convplan import requirements
+
+    text = _req_plan(lines)
+    kept = convplan.analyse(text)
+    with mock.patch.object(requirements, "_known", lambda kept, cond: False):
+        each = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in kept.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+    assert (kept.plan is None) == (each.plan is None)
+    if each.plan is not None:
+        assert [(str(r), r.reason, r.layer, r.span, r.file) for r in kept.plan.requires] == \
+            [(str(r), r.reason, r.layer, r.span, r.file) for r in each.plan.requires]
