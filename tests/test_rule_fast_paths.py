@@ -90,7 +90,7 @@ def _block_plan(lines, calls) -> str:
 def _checked(text: str, cached: bool):
     if cached:
         return convplan.analyse(text)
-    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others: None), \
+    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others, lit: None), \
             mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None):  # nor bound again
         return convplan.analyse(text)
 
@@ -475,3 +475,29 @@ def test_residual_merges_equal_the_rule(lines):
         assert [(x.name, x.op, x.shape) for x in fast.plan.graph.nodes] == \
             [(x.name, x.op, x.shape) for x in rule.plan.graph.nodes]
         assert [str(r) for r in fast.plan.requires] == [str(r) for r in rule.plan.requires]
+
+
+# -- a stack's line met again on the same shape object is found by identity (LayerCalls.same) -----------------
+# Random stacks of literal lines, many of them keeping their input's shape (a fixed point: the same shape object
+# again), some refused: checked with the caches and with every call resolved anew, the two agree.
+
+STACK_LINES = ["Conv2d(8, 3, padding=1)", "Conv2d(8, 3, padding=1)", "ReLU()", "BatchNorm2d()", "Dropout(p=0.5)",
+               "Conv2d(8, 3, stride=2, padding=1)", "Upsample(scale_factor=2)", "MaxPool2d(2)", "Conv2d(8, 1)",
+               "Conv2d(8, 1, bad=1)", "Flatten()", "Linear(4)", "Conv2d(8, 3, padding=1) -> [N, 8, H, W]",
+               "y = Conv2d(8, 3, padding=1)"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(STACK_LINES), min_size=1, max_size=12))
+@example(["Conv2d(8, 3, padding=1)", "Flatten()", "Conv2d(8, 3, padding=1)", "Linear(4)", "Conv2d(8, 3, padding=1)"])
+def test_stack_lines_met_again_equal_resolving_each(lines):
+    text = _plan(lines).replace("[N, 3, H, W]", "[N, 8, H, W]")
+    kept, each = _checked(text, True), _checked(text, False)
+    assert [(d.code, d.message, d.span, d.hints) for d in kept.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+    assert (kept.plan is None) == (each.plan is None)
+    if each.plan is not None:
+        for a, b in zip(kept.plan.graph.nodes, each.plan.graph.nodes, strict=True):
+            assert (a.name, a.kind, a.shape, a.args, a.given, a.path, a.meta) == \
+                (b.name, b.kind, b.shape, b.args, b.given, b.path, b.meta)
+        assert [str(r) for r in kept.plan.requires] == [str(r) for r in each.plan.requires]
