@@ -501,3 +501,42 @@ def test_stack_lines_met_again_equal_resolving_each(lines):
             assert (a.name, a.kind, a.shape, a.args, a.given, a.path, a.meta) == \
                 (b.name, b.kind, b.shape, b.args, b.given, b.path, b.meta)
         assert [str(r) for r in kept.plan.requires] == [str(r) for r in each.plan.requires]
+
+
+# -- integer expressions whose every name holds a whole number are computed with Python ints (values._whole) ---
+# Random expressions (+ - * // % / **, negation, literals past 18 digits, divisors of 0 and below, sizes without a
+# value, floats) as a condition, a layer argument and a block argument: results and diagnostics equal sympy's path.
+
+_LEAVES = st.sampled_from(["a", "b", "c", "L", "f", "0", "1", "2", "7", "999999999999"])
+
+
+def _expr(leaves):
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "//", "%", "/", "**"]), inner).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        inner.map(lambda e: f"(-{e})")), max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_expr(_LEAVES), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), _expr(_LEAVES),
+       st.integers(-3, 9), st.integers(-3, 9))
+@example("(a * 4)", "!=", "c", 64, 1)
+@example("(999999999999 * 999999999999)", "==", "1", 1, 1)
+@example("(a // b)", "<", "(a % b)", 7, 0)
+def test_whole_number_expressions_equal_sympys(left, op, right, a, b):
+    from convplan import values
+
+    text = (f"block B(k):\n    input [N, C]\n    Linear(k)\n\n"
+            f"plan P(a={a}, b={b}, c=8, f=0.5):\n    input [N, L]\n    if {left} {op} {right}:\n        Linear(8)\n"
+            f"    Linear({left})\n    B({right})\n    B(k={left} if {left} {op} {right} else 3)\n")
+    fast = convplan.analyse(text)
+    with mock.patch.object(values, "_whole", lambda expr, names: None):
+        slow = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in slow.diagnostics]
+    assert (fast.plan is None) == (slow.plan is None)
+    if slow.plan is not None:
+        assert [(x.name, x.shape, x.args) for x in fast.plan.graph.nodes] == \
+            [(x.name, x.shape, x.args) for x in slow.plan.graph.nodes]
+        for x, y in zip(fast.plan.graph.nodes, slow.plan.graph.nodes, strict=True):
+            assert [type(v) for v in x.args.values()] == [type(v) for v in y.args.values()]
