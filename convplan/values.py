@@ -52,6 +52,8 @@ class Values:
 
     def eval(self, expr, what: str):
         """Any argument value: a sympy int, bool, float, str, None or a tuple of them."""
+        if type(expr) is n.Num:  # `Stage(64, blocks=3)`: `int` below, without the checks before it
+            return sympy.Integer(expr.value)
         if isinstance(expr, n.Name):
             value = self.lookup(expr)
             if isinstance(value, Tensor):
