@@ -314,10 +314,14 @@ def test_whole_number_comparisons_equal_sympys(a, b, op):
 # not, some calls refused: every node's scope (and name, path, owner) and the module tree agree with the scope
 # worked out anew for every node.
 
+# (containers side by side whose layers are the frame's own, `u` then `v`: the one after may not keep the scope
+# of the one before, though the frame and the depth are the same)
 NEST_LINES = ["ReLU()", "Conv2d(4, 1)", "s = repeat 2:\n        ReLU()\n        Inner()", "Inner()", "i = Inner()",
-              "repeat 2:\n        Inner()", "Conv2d(4, 1, bad=1)", "t = sequential:\n        ReLU()\n        Inner()"]
+              "repeat 2:\n        Inner()", "Conv2d(4, 1, bad=1)", "t = sequential:\n        ReLU()\n        Inner()",
+              "u = repeat 2:\n        ReLU()", "v = sequential:\n        Conv2d(4, 1)"]
 PLAN_NEST = ["Outer()", "o = Outer()", "Inner()", "r = repeat 2:\n        Outer()\n        ReLU()", "ReLU()",
-             "q = sequential:\n        Inner()\n        Outer()", "Nope()"]
+             "q = sequential:\n        Inner()\n        Outer()", "Nope()", "p = repeat 2:\n        ReLU()",
+             "w = sequential:\n        Conv2d(4, 1)"]
 
 
 def _nested_plan(outer, plan) -> str:
@@ -333,6 +337,8 @@ def _nested_plan(outer, plan) -> str:
        st.lists(st.sampled_from(PLAN_NEST), min_size=1, max_size=5))
 @example(["s = repeat 2:\n        ReLU()\n        Inner()", "ReLU()"], ["Outer()", "r = repeat 2:\n        Outer()\n"
                                                                         "        ReLU()", "Outer()"])
+@example(["u = repeat 2:\n        ReLU()", "v = sequential:\n        Conv2d(4, 1)"],
+         ["p = repeat 2:\n        ReLU()", "w = sequential:\n        Conv2d(4, 1)", "Outer()"])
 def test_scopes_kept_equal_scopes_worked_out(outer, plan):
     from convplan import scope as scope_module
 
