@@ -165,3 +165,22 @@ def test_a_reshape_that_moves_a_spatial_dims_elements_loses_its_field():
     conv2 = next(n for n in bound.graph.nodes if n.name == "conv2")
     (rows, columns) = _support(module, x, conv2, (2, 3))
     assert rows[1] - rows[0] + 1 > 5 and columns == (4, 8)  # W: the field, 5 columns from 4
+
+
+def test_the_kinds_that_move_axes_are_registry_data():
+    """Permute, Flatten and Unflatten declare which operation's axis rule they follow (LayerSpec.moves_axes);
+    receptive.py names no kind (it tested names before: a new such kind would have been missed)."""
+    from convplan import receptive, receptive_axes
+    from convplan.layers import REGISTRY
+
+    moving = {name: spec.moves_axes for name, spec in REGISTRY.items() if spec.moves_axes is not None}
+    assert moving == {"Permute": "permute", "Flatten": "reshape", "Unflatten": "reshape"}
+    assert all(rule in receptive_axes.OPS for rule in moving.values())
+    source = Path(receptive.__file__).read_text()
+    assert [name for name in REGISTRY if f'"{name}"' in source] == []
+    plan = convplan.parse("plan F:\n    input [N, 4, H, W]\n    Conv2d(4, 3)\n    Unflatten(1, (2, 2))\n"
+                          "    Flatten(1, 2)\n    Permute((0, 2, 3, 1))\n    Permute((0, 3, 1, 2))\n    Conv2d(4, 3)\n")
+    assert plan.receptive_field()["conv2"] == (Field(5, 1, 0), Field(5, 1, 0))
+    nodes = [n for n in plan.graph.nodes if n.op == "layer"]
+    assert [n.meta["receptive_axes"] for n in nodes] == [(2, 3), (3, 4), (2, 3), (1, 2), (2, 3), (2, 3)]
+    assert _check(plan, {"H": 12, "W": 10}, nodes) == len(nodes)
