@@ -252,6 +252,53 @@ def test_pool_on_chain_dims_equals_the_sympy_path(nd, kind, data):
     _chain_path_agrees(pool, layers.REGISTRY[f"{kind}Pool{nd}d"], shape, args)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.data())
+@example(2, None)
+def test_upsample_on_chain_dims_equals_the_sympy_path(nd, data):
+    """An Upsample by a whole factor on a chain dim builds k*dim without Mul.flatten (canonical.times); any
+    other factor, and other dims, take floordiv as before.  Then a conv or pool on the multiple (its bound
+    and its division by the stride in ints: conditions._chain_bound, canonical._chain_step) against the path
+    with both off."""
+    from convplan.layers import resample
+    from convplan.shapes import canonical, conditions
+
+    spatial = tuple(data.draw(SPATIAL) for _ in range(nd)) if data else (offset(floordiv(dim("H") + 1, 2), 0),) * nd
+    shape = (dim("N"), sympy.Integer(4), *spatial)
+    factor = data.draw(st.sampled_from([2, 3, 4, 2.0, 1.5, 0.5, 1])) if data else 2
+    up = layers.REGISTRY["Upsample"]
+    args = {"size": None, "scale_factor": factor, "mode": "nearest", "align_corners": None,
+            "recompute_scale_factor": None}
+    fast = _rule_result(up, shape, args)
+    with mock.patch.object(resample, "_chain_dim", lambda x: False):
+        general = _rule_result(up, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+    if fast[0] == "refused":
+        return
+    after = fast[0]
+    k, s = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))) if data else (3, 2)
+    nxt = (layers.REGISTRY[f"Conv{nd}d"], {"out_channels": 8, "kernel_size": k, "stride": s, "padding": k // 2,
+           "dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros", "in_channels": after[1]}) \
+        if not data or data.draw(st.booleans()) else \
+        (layers.REGISTRY[f"MaxPool{nd}d"], {"kernel_size": k, "stride": s, "padding": k // 2, "dilation": 1,
+                                           "return_indices": False, "ceil_mode": data.draw(st.booleans())})
+    conditions._nonneg.cache_clear()
+    fast = _rule_result(nxt[0], after, nxt[1])
+    conditions._nonneg.cache_clear()
+    bound = conditions._chain_bound
+
+    def no_multiple(d):
+        return None if d.as_coeff_Add()[1].is_Mul else bound(d)
+
+    with mock.patch.object(canonical, "_chain_step", lambda a, b: None), \
+            mock.patch.object(conditions, "_chain_bound", no_multiple):
+        general = _rule_result(nxt[0], after, nxt[1])
+    conditions._nonneg.cache_clear()
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 3), st.data(), st.booleans())
 def test_conv_count_in_ints_equals_sympys(nd, data, bias):
