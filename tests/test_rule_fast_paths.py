@@ -253,6 +253,28 @@ def test_pool_on_chain_dims_equals_the_sympy_path(nd, kind, data):
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.sampled_from(["Max", "Avg"]), st.data(), SIZE_ARG, st.one_of(st.none(), SIZE_ARG),
+       st.one_of(*[st.integers(0, 2)] * 4, SIZE_ARG), SIZE_ARG)
+def test_pool_with_whole_arguments_skips_only_true_checks(nd, kind, data, kernel, stride, padding, dilation):
+    """pool_rule's argument checks left out where every size is whole and valid: the same output, conditions
+    and refusals as with them, on random arguments (valid and not, ints, sympy Integers, sizes, tuples)."""
+    from convplan.layers import pool
+
+    shape = (dim("N"), sympy.Integer(4), *(data.draw(st.one_of(SPATIAL, DIMS)) for _ in range(nd)))
+    args = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": data.draw(st.booleans())}
+    if kind == "Max":
+        args.update(dilation=dilation, return_indices=False)
+    else:
+        args.update(count_include_pad=True, divisor_override=None)
+    spec = layers.REGISTRY[f"{kind}Pool{nd}d"]
+    fast = _rule_result(spec, shape, args)
+    with mock.patch.object(pool, "_whole_and_valid", lambda *values: False):
+        general = _rule_result(spec, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.integers(1, 3), st.data())
 @example(2, None)
 def test_upsample_on_chain_dims_equals_the_sympy_path(nd, data):

@@ -487,6 +487,16 @@ def test_times_is_sympys_product(k, e):
     assert str(canonical.times(k, e)) == str(k * e)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([*SYMBOLS, sympy.Symbol("r", positive=True), sympy.Symbol("z", integer=True)]),
+       st.one_of(st.integers(-3, 3), st.integers(-3, 3).map(sympy.Integer)))
+def test_at_least_of_a_size_is_the_general_condition(x, k):
+    conditions._nonneg.cache_clear()
+    fast = conditions.at_least(x, k)
+    general = conditions._nonneg_general(x if k == 0 else shapes.offset(x, -k))
+    assert fast == general and type(fast) is type(general)
+
+
 def test_chain_step_leaves_a_multiple_b_does_not_divide():
     assert canonical._chain_step(3 * floordiv(dim("H") + 1, 2) - 1, 2) is None
     assert canonical._chain_step(4 * (L * H) + 1, 2) is None

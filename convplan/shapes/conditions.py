@@ -36,6 +36,8 @@ def at_least(e, k) -> sympy.Basic:
     """Condition ``e >= k`` for integer-valued ``e``; true/false if decidable."""
     if isinstance(e, (int, sympy.Integer)) and isinstance(k, (int, sympy.Integer)):  # most checks: kernel >= 1
         return _bool(int(e) >= int(k))
+    if type(e) is sympy.Symbol and type(k) is int and k <= 1 and e.is_integer and e.is_positive:
+        return sympy.true  # a size >= 1 (an output dim N, a symbolic kernel): what _chain_bound finds (tested)
     e, k = to_expr(e), to_expr(k)
     d = e if k == 0 else offset(e, -k)
     if type(d) is sympy.Add and len(d.args) >= LONG_SUM:  # before the cache: hashing walks the sum
