@@ -5,9 +5,11 @@ gradients).  `memory` (saves_ops.py: is a matmul's reshape a view or a copy?) an
 (does attention take the CPU flash kernel, which needs each last dim of stride 1?) read them.
 
 - A new contiguous tensor whatever its input's layout: inputs, parameters, Linear, matmul, contiguous, softmax.
-- The input's strides: elementwise layers (TensorIterator keeps a permuted layout), a layer written with
-  `inplace=True` (its output is its input), Identity; views keep their input's strides with a dim changed
-  (transpose, permute, select, narrow, chunk and split, expand: stride 0 where it stretches).
+- The input's strides: elementwise layers on a dense input (TensorIterator keeps a permuted layout; with gaps,
+  a select's or a narrow's, not followed), a layer written with `inplace=True` (its output is its input),
+  Identity, add and mul of operands of one shape and one dense layout; views keep their input's strides with
+  a dim changed (transpose, permute, select, narrow, chunk and split, unflatten, expand: stride 0 where it
+  stretches).
 - Contiguous where every input is contiguous: every other layer kind (convolutions, norms, pooling, padding,
   resampling, reshapes, the Transformer layers and stacks, ...), reshapes, reductions and merges.  With an
   input of another layout torch may keep it (a permuted map is channels-last to a convolution): not followed.
@@ -29,6 +31,7 @@ _CONTIGUOUS_OPS = frozenset({"reshape", "view", "flatten", "unflatten", "add", "
 # several outputs where the first is a transpose with batch_first in training (F.multi_head_attention_forward,
 # the recurrent layers' batch-first kernels), and contiguous on the fast path FlopCounterMode's no-grad run takes
 _BATCH_FIRST_TRANSPOSED = frozenset({"MultiheadAttention", "RNN", "LSTM", "GRU"})
+_ELEMENTWISE_OPS = frozenset({"add", "mul"})
 _VIEW_PIECES = frozenset({"narrow", "chunk", "split"})  # pieces of a dim: the input's strides
 
 
@@ -76,21 +79,51 @@ def strides(node, ins: list, known: dict):
         return tuple(before[int(d) % len(before)] for d in node.args["dims"])
     if op == "expand":
         return _expanded(ins[0].shape, before, node.shape)
+    if op == "unflatten":  # always a view: the dim's stride s becomes (..., b*s, s)
+        d = int(node.args["dim"]) % len(before)
+        grown = len(node.shape) - len(before) + 1
+        return before[:d] + _outer(node.shape[d: d + grown], before[d]) + before[d + 1:]
     if op in _CONTIGUOUS_OPS and _all_contiguous(ins, befores):
         return contiguous(node.shape)
+    alike = all(i.shape == node.shape and b == before for i, b in zip(ins, befores, strict=True))
+    if op in _ELEMENTWISE_OPS and alike and dense(node.shape, before):  # one dense layout: TensorIterator keeps it
+        return before
     return None
 
 
 def _layer(node, ins: list, befores: list):
-    if node.kind in _LAYOUT_KINDS or node.args.get("inplace") is True:  # in place: the output is the input
+    if node.args.get("inplace") is True:  # the output is the input
         return befores[0]
+    if node.kind in _LAYOUT_KINDS:  # TensorIterator keeps a dense layout; one with gaps is not followed
+        return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
     if node.kind in _BATCH_FIRST_TRANSPOSED and node.args.get("batch_first") is True and len(node.shape) == 3:
         return None
     return contiguous(node.shape) if _all_contiguous(ins, befores) else None
 
 
+def dense(shape: tuple, strides: tuple) -> bool:
+    """Whether the strides lay the tensor out without gaps or overlaps in some order of its dims (a permutation of
+    a contiguous tensor), as formulas: from stride 1 up, each next dim's stride is the product of the sizes
+    inside it (a dim of size 1 fits anywhere)."""
+    left, step = list(zip(shape, strides, strict=True)), sympy.Integer(1)
+    while left:
+        at = next((k for k, (d, s) in enumerate(left) if d == 1), None)
+        if at is None:
+            at = next((k for k, (d, s) in enumerate(left) if sympy.expand(s - step) == 0), None)
+        if at is None:
+            return False
+        d, _ = left.pop(at)
+        step = step * d
+    return True
+
+
 def _all_contiguous(ins: list, befores: list) -> bool:
     return all(b is not None and b == contiguous(i.shape) for i, b in zip(ins, befores, strict=True))
+
+
+def _outer(sizes: tuple, inner) -> tuple:
+    """Strides of `sizes` laid out contiguously over a dim of stride `inner`."""
+    return tuple(inner * c for c in contiguous(sizes))
 
 
 def _expanded(shape: tuple, before: tuple, out: tuple) -> tuple:

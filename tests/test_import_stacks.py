@@ -78,7 +78,7 @@ def _reprs(module: nn.Module) -> dict:
     return {q: (type(m).__name__, m.extra_repr()) for q, m in module.named_modules()}
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(case=stacks())
 def test_random_stacks_round_trip_to_torchs_own_module(case):
     """Every argument of a random stack (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
