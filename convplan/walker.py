@@ -513,7 +513,7 @@ class Walker:
         shapes = self.assertions.merge(spec, call, [self.st.nodes[t.id].shape for t in inputs], args)
         tainted = any(t.tainted for t in inputs)
         try:
-            out, conds = _same_shapes(spec, shapes) or spec.rule(shapes, args)
+            out, conds = spec.rule(shapes, args)
         except MergeError as exc:
             if tainted:  # an earlier error made these shapes; do not report it twice
                 return Tensor(inputs[0].id, True)
@@ -527,16 +527,6 @@ class Walker:
         made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
         self.st.layout([made.id], [t.id for t in inputs], aliases=False)
         return Tensor(made.id, tainted)
-
-
-def _same_shapes(spec, shapes: list) -> tuple | None:
-    """A broadcasting merge's (output shape, conditions) where every operand has the first one's shape (a residual
-    add): that shape, nothing to require, as the rule finds it column by column (~20 us an `add` of a ResNet).
-    None for anything else."""
-    first = shapes[0]
-    if spec.broadcasts and type(first) is tuple and all(s == first for s in shapes[1:]):  # `is` first, then sympy's
-        return first, []
-    return None
 
 
 _NAME_OR_TUPLE = (n.Name, n.Tuple)
