@@ -123,7 +123,7 @@ def test_mutations():
     assert {"ok", "refused"} <= seen
 
 
-# -- repeated lines: recorded the second time, replayed from the third, copied from the fifth --------------
+# -- repeated lines: recorded the third time, replayed from the fourth, copied after COPY_AFTER replays -----
 # (lalr.parse, replay.py)
 
 
@@ -153,7 +153,7 @@ REPEATS = [
     "plan A:\n    input [N, 2, L]\n" + f"    x = {'9' * 30}\n" * 3,  # a builder error
     # the same tokens, other texts (replay.like), the statement before each spanning from its keyword
     "plan A:\n    input [N, 2, L]\n" + "".join(f"    output x{i // 3}\n    pass\n" for i in range(9)),
-    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n    ReLU()\n" * 3
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n    ReLU()\n" * 4  # recorded the 3rd time
     + "".join(f"    Conv1d({i}, {i % 3 + 1}, padding={i // 2})\n    ReLU()\n" for i in range(9)),
 ]
 
@@ -164,13 +164,17 @@ def test_repeated_lines(text):
 
 
 def test_repeated_lines_are_replayed(monkeypatch):
-    compiled, copies = [], []
-    real, copy = lalr.compiled, replay._Copy.of
+    compiled, copies, runs = [], [], []
+    real, copy, run = lalr.compiled, replay._Copy.of, replay.Line.run
     monkeypatch.setattr(lalr, "compiled", lambda *a: compiled.append(a) or real(*a))
     monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
-    assert same(REPEATS[0]) == "ok"
-    assert len(compiled) == 1  # the second of five lines: recorded once, replayed three times
-    assert len(copies) == 1 and copies[0]  # the fourth: its nodes copied for the fifth
+    monkeypatch.setattr(replay.Line, "run", lambda self, *a: runs.append(bool(self.copy)) or run(self, *a))
+    # the first after `input` is in a state of its own; the fourth is the third in the same state: recorded
+    text = "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n" * (4 + replay.COPY_AFTER + 2)
+    assert same(text) == "ok"
+    assert len(compiled) == 1  # recorded once, then replayed
+    assert len(copies) == 1 and copies[0]  # its nodes copied after COPY_AFTER replays through the builders
+    assert runs == [False] * replay.COPY_AFTER + [True] * 2
 
 
 def test_a_copied_line_has_nodes_of_its_own():
@@ -241,8 +245,22 @@ def repeated_plan(rng: random.Random) -> str:
             indent = unit * sum(steps)
         group = [indent + rng.choice(ERRORS if rng.random() < 0.05 else CONTENTS) + rng.choice(BREAKS)
                  for _ in range(rng.choice([1, 1, 1, 2, 3]))]  # a line, or two or three in turn (conv, relu, ...)
-        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8]))
+        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8, 12, 16]))  # 12, 16: copied (COPY_AFTER)
     return "".join(out)
+
+
+@pytest.mark.parametrize("content", CONTENTS)
+def test_every_line_copied(content, monkeypatch):
+    """Each kind of line written often enough for its nodes to be copied (replay._Copy: a maker per count of
+    fields, tuples and lists of 0, 1 or more items), at two depths: every node and span as Lark's."""
+    copied = []
+    real = replay._Copy.of
+    monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copied.append(real(*a)) or copied[-1]))
+    times = 4 + replay.COPY_AFTER + 3
+    text = ("plan A(k=3):\n    input [N, 3, H, W]\n" + f"    {content}\n" * times
+            + "    repeat 2:\n" + f"        {content}\n" * times)
+    assert same(text) == "ok"
+    assert "\n" in content or any(copied), "no line was copied"
 
 
 @pytest.mark.parametrize("seed", range(40))
