@@ -283,8 +283,9 @@ _NEVER = object()  # a line that is not replayable (it continues onto the next l
 def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     """Parse `text` (ending in a newline), calling `calls` on each reduction; raise Bail on anything odd.
 
-    One long function on purpose: it runs once per token, and a function call per step (lex, indent,
-    shift, reduce) would cost about a third more.  The three parts are marked below.
+    One long function on purpose: it runs once per token, and a function call per step (lex, shift, reduce)
+    would cost about a third more.  The three parts are marked below; the indentation step, once a line, is
+    `_indentation`'s, shared with the replay of a line.
 
     Lines repeat (a stack of identical layers).  A line, from its first token to its newline shifted (the
     reductions its first token causes, which finish the statement before it, included), is parsed the same
@@ -297,11 +298,12 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     actions, lexers, ignore, newlines, kept, end_state = t.actions, t.lexers, t.ignore, t.newlines, t.kept, t.end
     chains = t.chains
     plains = t.plains.setdefault(indenter, {})
-    nl, indent_type, dedent_type = indenter.NL_type, indenter.INDENT_type, indenter.DEDENT_type
-    opens, closes, tab_len = set(indenter.OPEN_PAREN_types), set(indenter.CLOSE_PAREN_types), indenter.tab_len
+    nl, dedent_type = indenter.NL_type, indenter.DEDENT_type
+    opens, closes = set(indenter.OPEN_PAREN_types), set(indenter.CLOSE_PAREN_types)
     states, values, starts, ends = [t.start], [], [], []
     pos, size, line, line_start = 0, len(text), 1, 0
     paren, levels, queue = 0, [0], []
+    indent = _indentation(levels, queue, indenter)
     p0 = p1 = 0
     memo: dict = {}  # (top state, the line from its first character) -> _ONCE, _TWICE, _NEVER or a replay.Line
     shapes: dict = {}  # top state -> up to 4 replay.Lines of different tokens recorded there
@@ -349,17 +351,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     line += value.count("\n")
                     line_start = p0 + value.rindex("\n") + 1
                     at_line = True
-                    indent_str = text[line_start:pos]
-                    indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
-                    if indent > levels[-1]:
-                        levels.append(indent)
-                        queue.append(indent_type)
-                    else:
-                        while indent < levels[-1]:
-                            levels.pop()
-                            queue.append(dedent_type)
-                        if indent != levels[-1]:
-                            raise Bail  # an inconsistent dedent: Lark's run reports it
+                    indent(text[line_start:pos])  # 2. indentation: _INDENT/_DEDENT queued
                     if not queue and known.fixed:  # more known lines after the same newline?
                         pos, line, line_start = _again(memo, known, key[1], states, value, text, pos, line, line_start,
                                                        values, starts, ends, builder, calls, lexers, nl)
@@ -405,17 +397,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                         continue
                     at_line = True
                     nl_state = states[-1]  # whose lexer read it (a recorded line's newline is lexed as such)
-                    indent_str = text[line_start:pos]
-                    indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
-                    if indent > levels[-1]:
-                        levels.append(indent)
-                        queue.append(indent_type)
-                    else:
-                        while indent < levels[-1]:
-                            levels.pop()
-                            queue.append(dedent_type)
-                        if indent != levels[-1]:
-                            raise Bail  # an inconsistent dedent: Lark's run reports it
+                    indent(text[line_start:pos])  # 2. indentation: _INDENT/_DEDENT queued
                 elif kind in opens:
                     paren += 1
                 elif kind in closes:
@@ -479,6 +461,26 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             ends.append(last)
             if kind == "$END" and states[-1] == end_state:
                 return value
+
+
+def _indentation(levels: list, queue: list, indenter):
+    """The indentation step, as PlanIndenter's: indent(text after a newline) queues the _INDENT or _DEDENTs the
+    new line's indentation makes, levels kept in `levels`; Bail on an inconsistent dedent (Lark's run reports it).
+    Once a line, after a newline lexed or a line replayed."""
+    tab_len, indent_type, dedent_type = indenter.tab_len, indenter.INDENT_type, indenter.DEDENT_type
+
+    def indent(indent_str: str) -> None:
+        indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
+        if indent > levels[-1]:
+            levels.append(indent)
+            queue.append(indent_type)
+        else:
+            while indent < levels[-1]:
+                levels.pop()
+                queue.append(dedent_type)
+            if indent != levels[-1]:
+                raise Bail
+    return indent
 
 
 def _again(memo: dict, known: Line, content: str, states: list, newline: str, text: str, pos: int, line: int,

@@ -209,8 +209,19 @@ class NodeBuilders:
         return new_arg(name[0], value, self._span())
 
     def call(self, name, *args):
-        args = tuple([a if a.__class__ is n.Arg else new_arg(None, a, a.span) for a in args])
-        return self._nest(new_call(name[0], args, self._span(), name[1]), *[a.value for a in args])  # in exprs too
+        made, depth = [], 0  # as _nest over the arguments' values (a call nests in expressions too), in one loop
+        for a in args:
+            if a.__class__ is not n.Arg:
+                a = new_arg(None, a, a.span)
+            made.append(a)
+            d = getattr(a.value, "_depth", 1)
+            if d > depth:
+                depth = d
+        node = new_call(name[0], tuple(made), self._span(), name[1])
+        if depth >= MAX_DEPTH:
+            raise TreeError("E006", f"expression nested too deeply (more than {MAX_DEPTH} levels)", node.span)
+        node.__dict__["_depth"] = depth + 1  # object.__setattr__, as _nest
+        return node
 
     def shape(self, *dims):
         return n.Shape(tuple(dims), self._span())

@@ -2,15 +2,17 @@
 
 A line, from its first token to its newline shifted, is parsed the same way wherever the parser's top
 states are the same: LALR actions depend only on them and on the tokens.  lalr.parse records the line's
-shifts and reductions the second time it meets it, and `compiled` turns them into a `Line`, a program
-over registers.  From the third time on `Line.run` replays it: the node builders run on the same texts at
-the new positions, as the loop would have called them.
+shifts and reductions the third time it meets it, and `compiled` turns them into a `Line`, a program
+over registers.  From the fourth time on `Line.run` replays it: the node builders run on the same texts at
+the new positions, as the loop would have called them.  (A recording costs ~20 to 30 us and a copy as much: in
+a small plan, whose lines repeat two to five times, more than they save; in a stack, nothing.)
 
-From the fifth time on, most of a line is not even built: what a line makes from its own text alone (a
+After COPY_AFTER replays, most of a line is not even built: what a line makes from its own text alone (a
 layer's call, with its arguments and numbers) is the node the builders made the time before, with its
-spans moved to the new line and column.  `Line.run` copies it (`_Copy`), and runs the builders only for
-the reductions that take values from the lines before (the statement before it, finished by this line's
-first token).  tests/test_parser_equivalence.py checks every node and span against Lark's parse.
+spans moved to the new line and column.  `Line.run` copies it (`_Copy`: a closure per node, `_making`),
+and runs the builders only for the reductions that take values from the lines before (the statement before
+it, finished by this line's first token).  tests/test_parser_equivalence.py checks every node and span
+against Lark's parse.
 
 A line of the same tokens as a recorded one, in other texts (`Conv2d(64, 1, ...)` then `Conv2d(128, 3, ...)`),
 is parsed the same way too: `tokens_like` lexes it with the recorded lexers, checking each token's kind, and
@@ -47,7 +49,7 @@ class Line:
         self.above = above  # the states the line leaves above the `depth - 1` it read and kept
         self.nl_state = nl_state  # the state that lexes its newline
         self.nl_at = nl_at  # where its newline starts
-        self.copy = None  # a _Copy from the second run on; False where it cannot be copied
+        self.copy = None  # a _Copy after COPY_AFTER runs; False where it cannot be copied
         self.runs = 0
         self.fixed = above == below[1:]  # it leaves the states as it found them (a stack of the same layer)
         # as tokens, for `like`: (lexing state, kind) of each token shifted, where the kept ones are in the
