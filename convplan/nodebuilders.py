@@ -9,8 +9,8 @@ tensors) raises TreeError, which parse_module turns into a located PlanError.
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import MISSING, fields, replace
+from itertools import accumulate
 
 from . import nodes as n
 from .errors import Span
@@ -100,7 +100,9 @@ class NodeBuilders:
     def __init__(self, filename: str, text: str):
         self.filename, self.text = filename, text
         self.begin = self.end = 0
-        self._lines = [0] + [m.end() for m in re.finditer("\n", text)]  # offset of each line's start
+        # the offset of each line's start (one after each "\n"), summed in C: a comprehension over re.finditer was
+        # ~0.2 us a line, 2 % of a 500-line stack's parse
+        self._lines = list(accumulate(map((1).__add__, map(len, text.split("\n")[:-1])), initial=0))
 
     def _at(self, offset: int) -> tuple[int, int]:
         i = bisect.bisect_right(self._lines, offset) - 1

@@ -196,8 +196,8 @@ class _Copy:
     the inputs (`steps`, all before the others) still run; the rest of what the line leaves is made from
     registers: constants, then spans on the line (columns from its start), then nodes, tuples and lists, each
     from registers before it by a function of the registers (`_making`).  A node is made as nodebuilders'
-    makers do (without its dataclass's __init__): its fields' dict of the run copied, then the fields that are
-    not constants set."""
+    makers do (without its dataclass's __init__): each field from a register (a constant's too), in the order
+    of the run's."""
 
     __slots__ = ("steps", "constants", "spans", "objects", "left")
 
@@ -268,14 +268,8 @@ class _Maker:
             sets = [self.register(v) for v in value]
             self.objects.append((cls, None, sets))
             ref = ("o", len(self.objects) - 1)
-        elif hasattr(cls, "_field_names"):  # a syntax node (nodes.syntax)
-            fields, sets = {}, []
-            for name, v in vars(value).items():
-                constant = v.__class__ in _CONSTANTS
-                fields[name] = v if constant else None
-                if not constant:
-                    sets.append((name, self.register(v)))
-            self.objects.append((cls, fields, sets))
+        elif hasattr(cls, "_field_names"):  # a syntax node (nodes.syntax): each field a register, constants too
+            self.objects.append((cls, tuple(vars(value)), [self.register(v) for v in vars(value).values()]))
             ref = ("o", len(self.objects) - 1)
         else:
             raise _CannotCopy
@@ -290,53 +284,62 @@ class _Maker:
         def number(ref):
             return ref if isinstance(ref, int) else offsets[ref[0]] + ref[1]
 
-        self.objects[:] = [(cls, fields, [number(r) for r in sets] if fields is None
-                            else [(name, number(r)) for name, r in sets]) for cls, fields, sets in self.objects]
+        self.objects[:] = [(cls, names, tuple(number(r) for r in sets)) for cls, names, sets in self.objects]
         return tuple((number(r), a, b) for r, a, b in left)
 
 
-def _making(cls, fields: dict | None, sets: list):
-    """A function of the registers that makes one object of a _Copy: a tuple or list of registers `sets` (where
-    `fields` is None), or a node of class `cls` with `fields` (the run's, in their order) and the registers
-    `sets` (field name, register) put in.  One closure per count of registers, the names and registers in its
-    cells: ~1.8x faster a node than a loop over (name, register) pairs."""
+def _making(cls, names: tuple | None, sources: tuple):
+    """A function of the registers that makes one object of a _Copy: a tuple or list of the registers `sources`
+    (where `names` is None), or a node of class `cls` whose fields `names` (the run's, in their order: the dict
+    comes out as the builders' did) are the registers `sources`.  One closure per count of fields, the names and
+    registers in its cells: ~1.8x faster a node than a loop over (name, register) pairs, and no dict.update."""
     new = object.__new__
-    if fields is None:
-        items = children(tuple(sets))
+    if names is None:
+        items = children(sources)
         return items if cls is tuple else lambda regs: cls(items(regs))
-    if len(sets) == 1:
-        ((a, i),) = sets
+    if len(names) == 2:
+        a, b = names
+        i, j = sources
 
         def make(regs):
             node = new(cls)
             d = node.__dict__
-            d.update(fields)
-            d[a] = regs[i]
-            return node
-    elif len(sets) == 2:
-        (a, i), (b, j) = sets
-
-        def make(regs):
-            node = new(cls)
-            d = node.__dict__
-            d.update(fields)
             d[a], d[b] = regs[i], regs[j]
             return node
-    elif len(sets) == 3:
-        (a, i), (b, j), (c, k) = sets
+    elif len(names) == 3:
+        a, b, c = names
+        i, j, k = sources
 
         def make(regs):
             node = new(cls)
             d = node.__dict__
-            d.update(fields)
             d[a], d[b], d[c] = regs[i], regs[j], regs[k]
             return node
-    else:
+    elif len(names) == 4:
+        a, b, c, e = names
+        i, j, k, m = sources
+
         def make(regs):
             node = new(cls)
             d = node.__dict__
-            d.update(fields)
-            for name, r in sets:
+            d[a], d[b], d[c], d[e] = regs[i], regs[j], regs[k], regs[m]
+            return node
+    elif len(names) == 5:  # a Call: name, args, span, name_span and _depth
+        a, b, c, e, f = names
+        i, j, k, m, o = sources
+
+        def make(regs):
+            node = new(cls)
+            d = node.__dict__
+            d[a], d[b], d[c], d[e], d[f] = regs[i], regs[j], regs[k], regs[m], regs[o]
+            return node
+    else:
+        pairs = tuple(zip(names, sources, strict=True))
+
+        def make(regs):
+            node = new(cls)
+            d = node.__dict__
+            for name, r in pairs:
                 d[name] = regs[r]
             return node
     return make

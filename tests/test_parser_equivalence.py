@@ -10,7 +10,8 @@ stops (a syntax error), Lark refuses the text as well.
 from __future__ import annotations
 
 import random
-from dataclasses import FrozenInstanceError
+import re
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
-from convplan import lalr, nodebuilders, parser, replay
+from convplan import lalr, nodebuilders, nodes, parser, replay
 from convplan.errors import PlanError, Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,3 +310,23 @@ def test_lines_of_the_same_tokens_are_replayed(monkeypatch):
     monkeypatch.setattr(lalr, "like", lambda *a: made.append(real(*a)) or made[-1])
     assert same(REPEATS[-1]) == "ok"
     assert len(made) >= 5
+
+
+@given(st.text(alphabet="ab \t\r\n#", max_size=60))
+def test_the_builders_line_starts(text):
+    """NodeBuilders' line starts (summed in C) are one after each newline, as re.finditer gives them."""
+    assert nodebuilders.NodeBuilders("x.plan", text)._lines == [0] + [m.end() for m in re.finditer("\n", text)]
+
+
+@pytest.mark.parametrize("cls", [nodes.Num, nodes.Arg, nodes.Shape, nodes.Call, nodes.Layer, nodes.Merge],
+                         ids=lambda c: c.__name__)
+def test_a_copy_maker_makes_the_dataclass(cls):
+    """replay._making for each count of fields (2, 3, 4, 5 and the loop past 5):
+    the node the dataclass makes, fields in their order, frozen."""
+    names = tuple(f.name for f in fields(cls))
+    regs = [None, *(object() for _ in names)]
+    made = replay._making(cls, names, tuple(range(len(names), 0, -1)))(regs)
+    want = cls(*regs[len(names):0:-1])
+    assert type(made) is cls and made == want and list(vars(made)) == list(vars(want)) == list(names)
+    with pytest.raises(FrozenInstanceError):
+        made.span = None
