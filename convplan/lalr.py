@@ -306,7 +306,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     indent = _indentation(levels, queue, indenter)
     p0 = p1 = 0
     memo: dict = {}  # (top state, the line from its first character) -> _ONCE, _TWICE, _NEVER or a replay.Line
-    shapes: dict = {}  # top state -> up to 4 replay.Lines of different tokens recorded there
+    shapes: dict = {}  # top state -> up to 4 (first token's text, replay.Line) of different tokens recorded there
     at_line = True  # the next token lexed begins a line's content
     record = None  # the recording under way: [(shift: kept?, start, end) or (reduce: size, rule, lookahead start)]
     rec_key = rec_base = rec_states = nl_state = lexed_in = None
@@ -321,8 +321,8 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 key = (states[-1], text[pos:text.find("\n", pos)])
                 known = memo.get(key)
                 if known is None or known is _ONCE or known is _TWICE:  # a line of the same tokens known, other texts?
-                    for other in shapes.get(key[0], ()):  # (`Conv2d(64, 1)` then `Conv2d(128, 3)`)
-                        if states[-other.depth:] == other.below:
+                    for head, other in shapes.get(key[0], ()):  # (`Conv2d(64, 1)` then `Conv2d(128, 3)`)
+                        if text.startswith(head, pos) and states[-other.depth:] == other.below:  # (cheap test first)
                             at = tokens_like(other, text, pos, lexers, ignore)
                             if at is not None:
                                 known = memo[key] = like(other, at, pos)
@@ -426,8 +426,9 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                         made = compiled(record, rec_states, s_floor, v_floor, states[s_floor:], nl_state)
                         memo[rec_key] = made
                         kinds = shapes.setdefault(rec_key[0], [])
-                        if len(kinds) < 4 and all(other.kinds != made.kinds for other in kinds):
-                            kinds.append(made)
+                        if len(kinds) < 4 and all(other.kinds != made.kinds for _, other in kinds):
+                            _, _, a, b, *_ = next(op for op in record if op[0] is None)
+                            kinds.append((rec_key[1][a:b], made))  # its first token's text: a line's name
                         record = None
                 break
             if action.__class__ is str:  # `?rule`s passing their one child through: only the top state changes
