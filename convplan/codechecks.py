@@ -46,9 +46,12 @@ CHECKS = "check_inputs"  # the importer (importer/trace.py) knows the call by th
 
 
 def input_check_function(ctx: Context, variables: dict, width: int):
-    """The checks forward makes on its input as one module-level function, `torch.fx.wrap`-ped: fx records
-    one call (it cannot trace an `if` on a size), eager mode raises the same located ValueError.  Returns
-    (the function's source, forward's call of it), or None where there is nothing to check."""
+    """The checks forward makes on its input as one module-level function that fx records as one call (it
+    cannot trace an `if` on a size): given fx's Proxy of the first input (symbolic tracing makes every input
+    one), it records itself as `torch.fx.wrap` would, without registering the module's globals in fx's
+    process-wide table (which keeps every generated module executed alive); eager mode raises the same located
+    ValueError.  Returns (the function's source, forward's call of it), or None where there is nothing to
+    check."""
     inputs = [variables[node.id] for node in ctx.model.graph.inputs]
     params = Namespace(["self", "torch", "nn", "fx", *inputs])
     sizes = {a: params.create(attr) for a, attr in ctx.kept.items()}
@@ -58,10 +61,16 @@ def input_check_function(ctx: Context, variables: dict, width: int):
     if not body.lines:
         return None
     out = Writer(width)
-    out.line("@fx.wrap")
-    out.code("", Brackets(f"def {CHECKS}", (*inputs, *sizes.values())), ":")
+    args = (*inputs, *sizes.values())
+    out.code("", Brackets(f"def {CHECKS}", args), ":")
     out.depth = 1
     out.docstring([[f"{ctx.class_name}'s input checks: one call in a torch.fx trace."]])
+    out.line(f"if isinstance({inputs[0]}, fx.Proxy):  # traced: one node, as fx.wrap makes")
+    out.depth = 2
+    out.code("return ", Brackets(f"{inputs[0]}.tracer.create_proxy",
+                                 ('"call_function"', CHECKS, Brackets("", args, bare=False) if len(args) > 1
+                                  else f"({args[0]},)", "{}")))
+    out.depth = 1
     out.lines += body.lines
     call = Brackets(CHECKS, (*inputs, *(f"self.{attr}" for attr in ctx.kept.values())))
     return out.text(), call

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .codechecks import input_check_function
-from .codemodel import Context, codegen_error
+from .codemodel import Context, codegen_error, free_names
 from .graph import Graph, Node, Step
 from .ops import FUNCTIONS, runtime_form
 from .pysource import Brackets, Namespace, Pre, Printer, Writer, value_source
@@ -108,21 +108,14 @@ def forward_sizes(w: Writer, graph: Graph, steps: list[Step], inputs: list, name
     """`H = x.shape[2]` at forward's start for each input dim a layer's forward-time argument names
     (MaxUnpool's `output_size=(H, W)`): the input's variable may hold another value by then."""
     wanted = {s for step in steps if step.op == "layer" for k in step.item.spec.forward_args
-              if k in step.item.given for s in to_expr_all(step.item.args[k])}
+              if k in step.item.given for s in free_names(step.item.args[k])}
     bound = {}
     for var, shape in inputs:
         for i, d in enumerate(shape):
-            if d in wanted and d.name not in bound:
+            if getattr(d, "is_Symbol", False) and d.name in wanted and d.name not in bound:  # a graph by hand: ints
                 bound[d.name] = names.create(d.name)
                 w.line(f"{bound[d.name]} = {var}.shape[{i}]")
     return bound
-
-
-def to_expr_all(value) -> set:
-    """The symbols of a size or a tuple of them."""
-    if isinstance(value, tuple):
-        return {s for v in value for s in to_expr_all(v)}
-    return to_expr(value).free_symbols if value is not None else set()
 
 
 def _target(step: Step, variables: dict) -> str:

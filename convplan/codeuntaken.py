@@ -49,9 +49,11 @@ def write_untaken(bw, branch, around: list, init: list, fwd_items: list, fwd) ->
         if s.call.name in MERGES:
             channels = _merge(bw, s, tensors, options, fwd, fwd_items, where, channels)
             continue
-        if tensors:  # `Conv1d(x, 8, 1)`: it reads x (and the chain's value first where torch takes more)
-            wanted = len(REGISTRY[s.call.name].tensors) if s.call.name in REGISTRY else 1
-            tensors = [fwd.cur, *tensors] if len(tensors) < wanted else tensors
+        if tensors:  # `Conv1d(x, 8, 1)`: it reads x (and the chain's value first where it names fewer than the
+            # kind needs, as the walker reads it: GRUCell(x, 8) reads x alone, its hx being optional)
+            spec = REGISTRY.get(s.call.name)
+            least = len(spec.tensors) - spec.optional_tensors if spec is not None else 1
+            tensors = [fwd.cur, *tensors] if len(tensors) < least else tensors
             channels = _channels(bw, around, tensors[0])
         else:
             tensors = [fwd.cur]

@@ -37,6 +37,7 @@ import sympy
 
 from .graph import Graph, Node
 from .layers import prod
+from .layouts import layouts
 
 # FlopCounterMode sees no matrix product in Bilinear: it runs aten::bilinear
 UNSEEN = frozenset({"Bilinear"})
@@ -76,19 +77,11 @@ def _unless_cpu_flash(node: Node, graph: Graph, macs):
     if len(q) != 4 or node.args["dropout_p"] != 0:
         return macs
     # the kernel also needs each last dim of stride 1: a transposed q takes the math path; where convplan does not
-    # follow a tensor's strides it is taken as the contiguous tensor most plans make
-    last = [sympy.Eq(s[-1], 1) for s in _layouts(graph, node.id, node.inputs) if s is not None]
+    # follow a tensor's strides (layouts.py) its last dim is taken to have stride 1, as every such output has that
+    # convplan measured (MultiheadAttention's batch-first output: a transpose of its first two dims)
+    known = layouts(graph, node.id)
+    last = [sympy.Eq(known[i][-1], 1) for i in node.inputs if known[i] is not None]
     return sympy.Piecewise((0, sympy.And(sympy.Eq(q[-1], v[-1]), *last)), (macs, True))
-
-
-def _layouts(graph: Graph, upto: int, ids) -> list:
-    """The strides of the nodes `ids` as saves_ops follows them along the graph (None where it does not)."""
-    from .saves_ops import strides
-
-    known: dict = {}
-    for n in graph.nodes[: upto + 1]:
-        known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known)
-    return [known[i] for i in ids]
 
 
 def even(value):

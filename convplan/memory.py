@@ -18,7 +18,7 @@
   this dtype: an LSTM in bfloat16) are listed in `unmodelled`, never counted as nothing.  The tensor
   operations amax, matmul and scaled_dot_product_attention follow torch's own code (saves_ops.py): what
   matmul keeps is a view or a copy by its operands' strides, which this pass follows along the graph
-  (`layout`); an operand whose strides it does not follow lists the operation as unmodelled.
+  (layouts.py); an operand whose strides it does not follow lists the operation as unmodelled.
 
 `training(optimizer)` adds up what a training step holds when its backward starts: parameters, buffers,
 gradients, optimizer state and the saved tensors.
@@ -33,10 +33,10 @@ import sympy
 
 from .graph import Graph, Node
 from .layers import REGISTRY
+from .layouts import layouts
 from .merges import mul_rule
 from .ops import FUNCTIONS, OpSpec
 from .saves import BYTE, INPUT, INT64, NEW, OPMATH, OUTPUT, SAME, STATS
-from .saves_ops import strides
 from .shapes import to_expr, value_at
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
@@ -140,13 +140,12 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
     storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
     grad: dict[int, bool] = {}  # node id -> whether its output requires grad
     kept: dict = {}  # storage -> 1 where it is saved so far (a formula where that depends on the sizes)
-    layout: dict = {}  # node id -> its output's strides, or None where convplan does not follow them
+    layout = layouts(graph)  # node id -> its output's strides, or None where convplan does not follow them
     by_layer, unmodelled = {}, []
     for node in nodes:
         ins = [nodes[i] for i in node.inputs]
         grad[node.id] = node.op in ("layer", "param") and node.params != 0 or any(grad[i.id] for i in ins)
         storage[node.id] = node.id
-        layout[node.id] = strides(node, ins, layout)
         if node.op in ("input", "param"):
             continue
         if node.op == "item":  # saved by its call; its storage is the call's input's where that is a view

@@ -47,11 +47,11 @@ import sympy
 from .graph import Graph, Node
 from .layers import GLOBAL, POINTWISE
 from .ops import OPS
-from .receptive_axes import POSITION, lost, permuted, reshaped, standard, through_item, through_op
+from .receptive_axes import OPS as AXES
+from .receptive_axes import POSITION, lost, standard, through_item, through_op
 from .shapes import equal, to_expr
 
 __all__ = ["POSITION", "Field", "receptive_field", "receptive_fields"]
-RESHAPES = ("Flatten", "Unflatten")  # kinds that are a reshape of their input
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,8 @@ def _node(node: Node, nodes, graph: Graph, spatial: int) -> tuple:
         return through_op(node, source, fields, axes)
     if node.op != "layer":
         return _merge(node, nodes, spatial)
-    if node.kind == "Permute":
-        return permuted(node.args["dims"], fields, axes, len(source.shape))
-    if node.kind in RESHAPES:
-        return reshaped(tuple(source.shape), tuple(node.shape), fields, axes)
+    if node.spec.moves_axes is not None:  # Permute, Flatten: as the operation of that name
+        return AXES[node.spec.moves_axes](node.args, tuple(source.shape), tuple(node.shape), fields, axes)
     return _layer(node, source, fields, axes, spatial)
 
 

@@ -22,12 +22,11 @@ whatever dims they contract, spatial ones included: attention over the positions
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import sympy
 
-from .layers import GLOBAL
+from .layers import GLOBAL, prod
 from .shapes import ceildiv, equal, to_expr
 
 POSITION = sympy.Symbol("i", integer=True)  # the output position in a Field's `first` and `last`
@@ -72,15 +71,11 @@ def reshaped(shape: tuple, out: tuple, fields: tuple, axes: tuple) -> tuple:
     fields, found = list(fields), []
     for d, a in enumerate(axes):
         b = None if a is None else next((b for b in range(len(out)) if equal(shape[a], out[b]) is True
-                                         and equal(_prod(shape[:a]), _prod(out[:b])) is True), None)
+                                         and equal(prod(shape[:a]), prod(out[:b])) is True), None)
         if b is None:
             fields = list(lost(tuple(fields), d))
         found.append(b)
     return tuple(fields), tuple(found)
-
-
-def _prod(values):
-    return math.prod(values, start=sympy.Integer(1))
 
 
 def _shift(fields: tuple, axes: tuple, dim: int, offset) -> tuple:

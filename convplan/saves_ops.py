@@ -16,8 +16,8 @@ mode (torch 2.13, CPU), as `Saves` rules; measured with `saved_tensors_hooks` (t
   Otherwise torch's math path: q * sqrt(scale) and k^T * sqrt(scale) (new tensors in their inputs' layout),
   their matmul, softmax (keeps its output), dropout (keeps its noise, then the product), the matmul with v.
 
-A rule needs each operand's strides (`strides`, below): where one is unknown (a layer convplan does not
-follow, an `expand`), the operation is listed as unmodelled.  Where a
+A rule needs each operand's strides (layouts.py): where one is unknown (a node whose strides convplan does
+not follow), the operation is listed as unmodelled.  Where a
 choice depends on the sizes (a batch dim that may be 1), each outcome is a Piecewise of the sizes.
 """
 
@@ -27,43 +27,8 @@ from dataclasses import dataclass
 
 import sympy
 
+from .layouts import contiguous
 from .saves import INPUT, NEW, OPMATH, Saved, Saves, _prod
-
-# operations and layers whose output is a new contiguous tensor whatever their input's layout
-_FRESH_OPS = ("matmul", "contiguous", "softmax")  # softmax: measured contiguous on a transposed input
-_FRESH_KINDS = ("Linear",)
-# elementwise layers: the output takes its input's strides (TensorIterator keeps a permuted layout)
-_LAYOUT_KINDS = ("ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout")
-_VIEWS = ("reshape", "view", "flatten", "unflatten")  # of a contiguous tensor: contiguous
-
-
-def contiguous(shape) -> tuple:
-    strides, step = [], sympy.Integer(1)
-    for d in reversed(tuple(shape)):
-        strides.append(step)
-        step = step * d
-    return tuple(reversed(strides))
-
-
-def strides(node, ins: list, known: dict):
-    """The node's output strides as formulas, or None where convplan does not follow them."""
-    if node.op in ("input", "param") or node.op in _FRESH_OPS or (node.op == "layer" and node.kind in _FRESH_KINDS):
-        return contiguous(node.shape)
-    if not ins or known.get(ins[0].id) is None:
-        return None
-    before = known[ins[0].id]
-    if node.op == "layer" and node.kind in _LAYOUT_KINDS and node.args.get("inplace") is not True:
-        return before
-    if node.op in _VIEWS and before == contiguous(ins[0].shape):
-        return contiguous(node.shape)
-    if node.op == "transpose":
-        d0, d1 = (int(node.args[k]) % len(before) for k in ("dim0", "dim1"))
-        out = list(before)
-        out[d0], out[d1] = out[d1], out[d0]
-        return tuple(out)
-    if node.op == "permute":
-        return tuple(before[int(d) % len(before)] for d in node.args["dims"])
-    return None
 
 
 @dataclass(frozen=True)

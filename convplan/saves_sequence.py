@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import sympy
 
-from .saves import BYTE, INPUT, INT64, NEW, OPMATH, STATS, Saved, Saves, _prod
+from .saves import BYTE, INPUT, INT64, NEW, OPMATH, OUTPUT, STATS, Saved, Saves, _prod
 from .shapes import to_expr
 
 # torch's CPU kernels (aten/src/ATen/native/RNN.cpp): a float32 LSTM without projections runs oneDNN's
@@ -354,5 +354,7 @@ def cell(kind: str):
         n = shape[0] if len(shape) == 2 else sympy.Integer(1)
         h = a["hidden_size"]
         state = Saved(INPUT, index=1) if others else Saved(NEW, n * h)
+        if kind == "RNN":  # its one step's output is the cell's output (a layer after it that keeps it keeps one)
+            return Saves((Saved(INPUT), state, Saved(OUTPUT)))
         return Saves((Saved(INPUT), state) + tuple(Saved(NEW, x) for x in _steps(kind, 1, n, h, 0) if x != 0))
     return rule

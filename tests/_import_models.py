@@ -280,3 +280,15 @@ class SizeBranch(nn.Module):
         if x.shape[-1] % 2 == 0:
             x = self.down(x)
         return x
+
+
+class TanhEncoder(nn.Module):
+    """A Transformer encoder whose layers' activation is a callable a plan cannot name."""
+
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(8, 2, 16, activation=torch.tanh, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+    def forward(self, x):
+        return self.encoder(x)

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convplan.shapes import dim, evaluate
+from convplan.shapes import dim, evaluate, floordiv, offset
 from convplan.shapes.broadcast import broadcast, broadcast_shape
 
 
@@ -79,3 +79,40 @@ def test_a_clash_says_where_from_both_ends(shapes, where):
     _, clashes = broadcast(shapes)
     assert [(c.index, c.from_right) for c in clashes] == where
     assert all(c.condition is sympy.false for c in clashes)
+
+
+# -- operands of equal shapes (a residual's) are given the first shape without the columns' work -----------------
+
+DIMS = st.one_of(st.integers(0, 4), st.integers(0, 4).map(sympy.Integer), st.sampled_from(["N", "C", "H"]).map(dim),
+                 st.builds(lambda name, low, big, c: offset(floordiv(offset(dim(name), low), big), c),
+                           st.sampled_from(["H", "W"]), st.integers(-3, 3), st.integers(1, 4), st.integers(-2, 2)),
+                 st.sampled_from(["H", "W"]).map(lambda name: 2 * dim(name)), st.just(sympy.Float(1.0)))
+
+
+@given(st.lists(DIMS, max_size=4), st.integers(2, 4), st.data())
+@settings(max_examples=300, deadline=None)
+def test_equal_shapes_broadcast_as_the_columns_give(first, count, data):
+    """Each other operand's dims equal the first's (the same objects, rebuilt ones, ints for sympy integers, or
+    a dim of 1 replaced by another 1), or one dim differs: the shortcut gives what the general path gives, the
+    same objects in the shape and the same clashes."""
+    from unittest import mock
+
+    from convplan.shapes import broadcast as module
+
+    def like(d):
+        if data.draw(st.booleans()):
+            return d
+        if isinstance(d, sympy.Integer) or type(d) is int:
+            return data.draw(st.sampled_from([int(d), sympy.Integer(int(d))]))
+        return d.func(*d.args) if d.args else d  # rebuilt: equal, perhaps another object
+
+    shapes = [tuple(first)] + [tuple(like(d) for d in first) for _ in range(count - 1)]
+    if first and data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(first) - 1))
+        shapes[-1] = (*shapes[-1][:i], data.draw(DIMS), *shapes[-1][i + 1:])
+    fast = broadcast(shapes)
+    with mock.patch.object(module, "_all_equal", lambda shapes: False):
+        general = broadcast(shapes)
+    assert fast == general
+    assert [type(d) for d in fast[0]] == [type(d) for d in general[0]]
+    assert all(a is b for a, b in zip(fast[0], general[0], strict=True))  # the first shape's own dims

@@ -140,19 +140,23 @@ def test_checked_sources_are_ruff_clean():
 
 @pytest.mark.parametrize("name", ["two_tower", "conv_length", "unet", "cnn1d", "resnet18"])
 def test_generated_code_traces_with_fx_and_imports_back_to_the_same_shapes(name):
-    """forward's input checks are one call of a `torch.fx.wrap`-ped function: fx traces the generated module
-    (an `if` on a size would stop it), `convplan import` reads it back, and the plan it writes gives the
-    original's output shapes and parameter count at two sizes; eager mode still raises the located error."""
+    """forward's input checks are one call of a function that records itself in an fx trace: fx traces the
+    generated module (an `if` on a size would stop it) and the traced module still checks, `convplan import`
+    reads it back, and the plan it writes gives the original's output shapes and parameter count at two sizes;
+    eager mode still raises the located error."""
     from test_codegen import inputs_for
 
     plan = convplan.load(ROOT / "examples" / f"{name}.plan")
     source = plan.to_source()
-    assert "@fx.wrap\ndef check_inputs(" in source and "        if x.dim()" not in source
+    assert "\ndef check_inputs(" in source and "        if x.dim()" not in source and "@fx.wrap" not in source
     cls = module_class(source)
     base = plan.smallest_sizes(N=2)
     model = cls(**{k: base.get(k, default) for k, default in init_args(cls).items()}).eval()
     traced = torch.fx.symbolic_trace(model)
     assert [n.target.__name__ for n in traced.graph.nodes if n.op == "call_function"][:1] == ["check_inputs"]
+    wrong = torch.randn(*[2] * (inputs_for(plan, base, 0)[0].dim() + 1))
+    with pytest.raises(ValueError, match=rf"{cls.__name__} expects"):
+        traced(wrong, *inputs_for(plan, base, 0)[1:])
     xs = inputs_for(plan, base, 0)
     back = convplan.parse(convplan.from_module(model, xs[0] if len(xs) == 1 else tuple(xs)))
     weights = sum(p.numel() for p in model.parameters())
@@ -169,3 +173,22 @@ def test_generated_code_traces_with_fx_and_imports_back_to_the_same_shapes(name)
     bad = torch.randn(*[2] * (xs[0].dim() + 1))
     with pytest.raises(ValueError, match=rf"{cls.__name__} expects .* to be {xs[0].dim()}-D"):
         model(bad, *xs[1:])
+
+
+def test_running_generated_code_leaves_nothing_behind_in_torch_fx():
+    """fx.wrap registered each executed module's globals in a table torch never clears (~10 MB per 500 loads):
+    the generated checks record themselves instead, so running generated code adds nothing there, and the
+    module's class is freed with its namespace."""
+    import gc
+    import weakref
+
+    from torch.fx import _symbolic_trace
+
+    source = convplan.load(ROOT / "examples" / "cnn1d.plan").to_source()
+    table = len(_symbolic_trace._wrapped_fns_to_patch)
+    gone = []
+    for _ in range(20):
+        gone.append(weakref.ref(module_class(source)))
+    gc.collect()
+    assert len(_symbolic_trace._wrapped_fns_to_patch) == table
+    assert [ref for ref in gone if ref() is not None] == []

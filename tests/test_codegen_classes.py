@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -414,6 +415,30 @@ def test_an_untaken_container_or_a_layer_given_a_tensor_is_written(branch):
     that take the branch, is build()'s module for a call that takes it."""
     assert _untaken_branch_as_build(branch, False, 3, 0)
     assert _untaken_branch_as_build(branch, True, 2, 4)
+
+
+@pytest.mark.parametrize("call", ["GRUCell(x, width)", "RNNCell(x, width, nonlinearity='relu')",
+                                  "y = GRUCell(x, width)"])
+def test_an_untaken_layer_naming_fewer_tensors_than_it_may_take_reads_only_those(call):
+    """GRUCell(x, 8) reads x alone (its hx is optional, as the walker reads it): the untaken branch's code
+    calls it on x with x's channels, not on the chain's value with x as hx (it did: a module of other weights
+    whose forward fed the block's input as the hidden state)."""
+    block = (f"block B(width, flag=False):\n    input x [N, C]\n    Linear(width)\n    if flag:\n        {call}\n"
+             "    Tanh()\n")
+    skip = convplan.parse(block + "plan T:\n    input [N, C]\n    B(4)\n    B(4)\n", "t.plan")
+    taking = convplan.parse(block + "plan U:\n    input [N, C]\n    B(4, flag=True)\n", "u.plan")
+    sizes = {"N": 2, "C": 3}
+    source = skip.to_source(**sizes)
+    assert "cannot write this branch" not in source and re.search(r"out = self\.\w+\(x\)  #", source), source
+    namespace: dict = {}
+    exec(compile(source, "t.py", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    built = taking.build(**sizes).b1
+    model = namespace["B"](C=3, width=4, flag=True)
+    assert keys_and_shapes(model) == keys_and_shapes(built)
+    model.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), built.eval()(x))
 
 
 def test_mobilenet_se_s_inverted_residual_serves_a_call_no_row_makes():

@@ -24,7 +24,7 @@ import convplan
 from convplan.cli import _parser as build_parser
 from convplan.cli import main
 from convplan.importer import ImportFailure
-from convplan.importer.mapping import layer_spec, module_args, written
+from convplan.importer.mapping import inferred_value, layer_spec, made, module_args, written
 from convplan.layers import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,26 +299,26 @@ def _config(name: str) -> dict:
     return OTHERS.get(name, {})
 
 
-# the importer does not read these yet: the stacks' arguments (held by their layer modules) and nn.Transformer's
-# layer counts (the stacks came in the same round as the importer's Transformer layers: left to do)
-IMPORT_GAPS = {"TransformerEncoder", "TransformerDecoder", "Transformer"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="importer: not read yet"))
-                                  if n in IMPORT_GAPS else n for n in sorted(set(REGISTRY) - TORCHVISION)])
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - TORCHVISION))
 def test_every_registered_kind_reads_back_its_arguments(name):
-    """torch's module -> the plan's arguments -> torch's module again: the same module (extra_repr), and only
-    the arguments that differ from the defaults are written."""
+    """torch's module -> the plan's arguments -> torch's module again (as build() makes it: a stack through its
+    layer module): the same module (extra_repr), and only the arguments that differ from the defaults are
+    written."""
     spec = REGISTRY[name]
     cls = getattr(nn, name)
     module = cls(**_config(name))
     assert layer_spec(module) is spec
     args = module_args(module, spec)
-    config = _config(name)  # what the input gives: every inferred argument torch takes
-    inferred = {k: config[k] for k in (spec.inferred, *spec.infer_more) if k in config and k not in args}
-    again = cls(**written(spec, args), **inferred)  # what a plan writes, and what the input gives
-    assert again.extra_repr() == module.extra_repr()
+    inferred = {k: inferred_value(module, spec, k) for k in (spec.inferred, *spec.infer_more)
+                if k is not None and k not in args}  # what the input gives
+    given = written(spec, args)  # what a plan writes
+    again = made(spec, {a.name: given.get(a.name, a.default) for a in spec.args}, inferred)
+    assert _reprs(again) == _reprs(module)
     assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in module.state_dict().items()}
+
+
+def _reprs(module: nn.Module) -> dict:
+    return {q: (type(m).__name__, m.extra_repr()) for q, m in module.named_modules()}
 
 
 def test_every_registered_kind_is_a_configured_case():

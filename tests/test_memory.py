@@ -431,6 +431,18 @@ def test_a_stacked_lstm_step_by_step_keeps_each_layers_stacked_output():
     _check_sequence((plan, {"N0": 3, "L1": 2}), ("float64", "float16", "float32"))
 
 
+@pytest.mark.parametrize("then", ["    y = Linear(h, 3)\n", "    t = transpose(h, 0, 1)\n    y = matmul(h, t)\n"])
+@pytest.mark.parametrize("cell", ["RNNCell(x, hidden_size=2, bias=False)",
+                                  "RNNCell(x, hidden_size=2, nonlinearity='relu')"])
+def test_a_layer_after_an_rnn_cell_keeps_the_cells_output_once(cell, then):
+    """Found by test_layouts' drawn matmul after an RNNCell: the step output the cell keeps is its output's
+    storage, so a Linear (or matmul) after it that keeps its input adds nothing (144 bytes at N=3, not 192)."""
+    plan = convplan.parse(f"plan T:\n    input x [N, C]\n    h = {cell}\n{then}")
+    memory = plan.memory("float64")
+    for sizes in ({"N": 3, "C": 2}, {"N": 1, "C": 1}):
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64), sizes
+
+
 @given(st.data())
 @SEQUENCE_SETTINGS
 def test_saved_for_backward_of_cells(data):

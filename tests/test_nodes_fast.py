@@ -3,6 +3,7 @@ layer line, without the frozen dataclass's __init__:
 the same object in every respect."""
 
 from dataclasses import FrozenInstanceError, asdict
+from unittest import mock
 
 import pytest
 import sympy
@@ -88,23 +89,32 @@ def test_made_tensors_equal_built_ones(id, tainted):
         made.tainted = not tainted
 
 
-def test_closed_blocks_equal_built_modules():
+@pytest.mark.parametrize("example", ["resnet18", "inception", "unet", "swin_t"])
+def test_closed_blocks_equal_built_modules(example):
     """State.close_block copies the block's Module with its inputs, output and values set, without
-    dataclasses.replace's __init__: the same object as replace() would make."""
+    dataclasses.replace's __init__: the same objects as replace() makes, checked against a run whose
+    close_block is replace() itself (comparing a module with replace() of itself could not fail)."""
     from dataclasses import replace
 
     import convplan
     from convplan.graph import Module
 
-    plan = convplan.load("examples/resnet18.plan")
-    modules = [m for m in plan.graph.tree if isinstance(m, Module) and m.kind == "block"]
-    assert modules and all(m.output >= 0 and m.inputs for m in modules)
-    for m in modules:
-        built = replace(m)
-        assert type(m) is Module and built == m and repr(built) == repr(m) and hash(built) == hash(m)
-        assert list(vars(built)) == list(vars(m))
+    def by_replace(self, block, inputs, output, names):
+        values = tuple((k, v) for k, v in names.items() if not isinstance(v, scope.Tensor))
+        self.tree[block.entry] = replace(self.tree[block.entry], inputs=inputs, output=output, values=values)
+
+    text = open(f"examples/{example}.plan").read()
+    fast = convplan.parse(text, f"{example}.plan").graph.tree
+    with mock.patch.object(scope.State, "close_block", by_replace):
+        built = convplan.parse(text, f"{example}.plan").graph.tree
+    modules = [(m, b) for m, b in zip(fast, built, strict=True) if isinstance(m, Module) and m.kind == "block"]
+    assert modules and all(m.output >= 0 and m.inputs for m, _ in modules) and any(m.values for m, _ in modules)
+    for m, b in modules:
+        assert type(m) is Module and m == b and repr(m) == repr(b) and hash(m) == hash(b)
+        assert list(vars(m)) == list(vars(b))
         with pytest.raises(FrozenInstanceError):
             m.output = 0
+    assert fast == built
 
 
 @pytest.mark.parametrize("given", [2, 3, 4])

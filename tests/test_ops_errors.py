@@ -22,6 +22,9 @@ from convplan.shapes import pyrepr
     ("mean(dim=(0, 1, 2))", "E300", 10, "0-d tensor", "keepdim=True"),
     ("narrow(2, 1, 5)", "E300", 18, "start + length (6) must not pass the end of dim 2 (5)", None),
     ("transpose(1, 2)\n    view(N, -1)", "E300", 5, "may not be contiguous", "contiguous() before view"),
+    # the Permute layer kind reorders the strides as permute does, and an elementwise layer after it keeps them
+    ("Permute((0, 2, 1))\n    view(N, -1)", "E300", 5, "may not be contiguous", "contiguous() before view"),
+    ("Permute((0, 2, 1))\n    ReLU()\n    view(N, -1)", "E300", 5, "may not be contiguous", "or use reshape"),
     ("Parameter((1, 6, 1))", "E247", 5, "a Parameter needs a name", "class_token = Parameter"),
     ("s = sequential:\n        p = Parameter((1, 6, 1))", "E248", 9, "numbered container", "before the"),
     ("y = Linear(4)\n    matmul(x, y)", "E300", 5, "inner dims must agree: 5 (last of (N, 6, 5)) vs 6", None),
@@ -39,6 +42,13 @@ def test_refused_where_written(line, code, col, message, hint):
 def test_a_view_after_contiguous_is_taken():
     plan = convplan.parse("plan P:\n    input [N, 6, 5]\n    transpose(1, 2)\n    contiguous()\n    view(N, -1)\n")
     assert [str(d) for d in plan.output_shape] == ["N", "30"]
+    assert plan.verify(N=2).ok
+
+
+def test_a_view_after_a_layer_that_makes_a_new_contiguous_tensor_is_taken():
+    """Linear's output is contiguous whatever its input's layout (torch agrees: verify runs the view)."""
+    plan = convplan.parse("plan P:\n    input [N, 6, 5]\n    Permute((0, 2, 1))\n    Linear(4)\n    view(N, -1)\n")
+    assert [str(d) for d in plan.output_shape] == ["N", "20"]
     assert plan.verify(N=2).ok
 
 

@@ -145,3 +145,42 @@ def test_split_chunk_and_narrow_along_spatial_dims_shift_the_field():
     assert (third.size, third.jump, [evaluate(third.start, {"W": w}) for w in (48, 61)]) == (7, 1, [30, 40])
     nodes = [n for n in plan.graph.nodes if n.op != "input"]
     assert sum(_check(plan, sizes, nodes) for sizes in ({"W": 48}, {"W": 60})) >= 12
+
+
+def test_a_reshape_that_moves_a_spatial_dims_elements_loses_its_field():
+    """[N, 4, H, W] reshaped to [N, H, 4, W] keeps W (the dims before it hold 4*H elements either way) but not H:
+    its axis 1 has H's size, not its elements (output row h' reads input rows of several channels), and
+    permuted back to [N, 4, H, W] it still does not.  torch's gradient: the centre of the conv after it reads
+    far more than the 5 rows a field carried through would say."""
+    plan = convplan.parse("plan R:\n    input [N, 4, H, W]\n    Conv2d(4, 3, padding=1)\n    reshape(N, H, 4, W)\n"
+                          "    permute(0, 2, 1, 3)\n    Conv2d(4, 3)\n")
+    fields = plan.receptive_field()
+    nodes = {n.name: n for n in plan.graph.nodes}
+    assert nodes["reshape1"].meta["receptive_axes"] == (None, 3) and fields["reshape1"][0] is None
+    assert fields["conv2"] == (None, Field(5, 1, -1))
+    sizes = {"H": 16, "W": 12}
+    bound = plan.bind(N=1, **sizes)
+    module = _positive(bound.build())
+    x = (torch.rand(1, 4, 16, 12, dtype=torch.double) + 0.5).requires_grad_(True)
+    conv2 = next(n for n in bound.graph.nodes if n.name == "conv2")
+    (rows, columns) = _support(module, x, conv2, (2, 3))
+    assert rows[1] - rows[0] + 1 > 5 and columns == (4, 8)  # W: the field, 5 columns from 4
+
+
+def test_the_kinds_that_move_axes_are_registry_data():
+    """Permute, Flatten and Unflatten declare which operation's axis rule they follow (LayerSpec.moves_axes);
+    receptive.py names no kind (it tested names before: a new such kind would have been missed)."""
+    from convplan import receptive, receptive_axes
+    from convplan.layers import REGISTRY
+
+    moving = {name: spec.moves_axes for name, spec in REGISTRY.items() if spec.moves_axes is not None}
+    assert moving == {"Permute": "permute", "Flatten": "reshape", "Unflatten": "reshape"}
+    assert all(rule in receptive_axes.OPS for rule in moving.values())
+    source = Path(receptive.__file__).read_text()
+    assert [name for name in REGISTRY if f'"{name}"' in source] == []
+    plan = convplan.parse("plan F:\n    input [N, 4, H, W]\n    Conv2d(4, 3)\n    Unflatten(1, (2, 2))\n"
+                          "    Flatten(1, 2)\n    Permute((0, 2, 3, 1))\n    Permute((0, 3, 1, 2))\n    Conv2d(4, 3)\n")
+    assert plan.receptive_field()["conv2"] == (Field(5, 1, 0), Field(5, 1, 0))
+    nodes = [n for n in plan.graph.nodes if n.op == "layer"]
+    assert [n.meta["receptive_axes"] for n in nodes] == [(2, 3), (3, 4), (2, 3), (1, 2), (2, 3), (2, 3)]
+    assert _check(plan, {"H": 12, "W": 10}, nodes) == len(nodes)

@@ -234,6 +234,36 @@ def test_conv_on_chain_dims_equals_the_sympy_path(nd, data):
     _chain_path_agrees(conv, layers.REGISTRY[f"Conv{nd}d"], shape, args)
 
 
+class _Forgetful(dict):
+    def __setitem__(self, key, value):  # nothing is kept: every conv works its dims out
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2), st.data())
+def test_convs_sharing_spatial_dims_equal_each_worked_out(nd, data):
+    """Convs of one resolution that differ in channels share the spatial part (conv._SPATIAL, keyed by the dims'
+    identity): a run of random convs on shapes drawn from a few spatial tuples (the same objects, and equal
+    rebuilt ones), each result against the one worked out without the cache."""
+    from convplan.layers import conv
+
+    pool = [tuple(data.draw(SPATIAL) for _ in range(nd)) for _ in range(data.draw(st.integers(1, 3)))]
+    pool.append(tuple(d.func(*d.args) if d.args else d for d in pool[0]))  # equal, perhaps other objects
+    spec = layers.REGISTRY[f"Conv{nd}d"]
+    for _ in range(data.draw(st.integers(1, 6))):
+        cin = sympy.Integer(data.draw(st.sampled_from([4, 8])))
+        shape = (dim("N"), cin, *data.draw(st.sampled_from(pool)))
+        args = {"out_channels": data.draw(st.sampled_from([4, 8])), "kernel_size": data.draw(st.integers(1, 5)),
+                "stride": data.draw(st.integers(1, 3)), "padding": data.draw(st.integers(0, 2)),
+                "dilation": data.draw(st.integers(1, 2)), "groups": data.draw(st.sampled_from([1, 4])),
+                "bias": True, "padding_mode": "zeros", "in_channels": cin}
+        kept = _rule_result(spec, shape, args)
+        with mock.patch.object(conv, "_SPATIAL", _Forgetful()):
+            each = _rule_result(spec, shape, args)
+        assert kept == each
+        assert [str(x) for x in kept] == [str(x) for x in each]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1, 3), st.sampled_from(["Max", "Avg"]), st.data())
 def test_pool_on_chain_dims_equals_the_sympy_path(nd, kind, data):
@@ -250,6 +280,75 @@ def test_pool_on_chain_dims_equals_the_sympy_path(nd, kind, data):
         args.update(count_include_pad=True, divisor_override=None)
     shape = (dim("N"), sympy.Integer(4), *(data.draw(SPATIAL) for _ in range(nd)))
     _chain_path_agrees(pool, layers.REGISTRY[f"{kind}Pool{nd}d"], shape, args)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.sampled_from(["Max", "Avg"]), st.data(), SIZE_ARG, st.one_of(st.none(), SIZE_ARG),
+       st.one_of(*[st.integers(0, 2)] * 4, SIZE_ARG), SIZE_ARG)
+def test_pool_with_whole_arguments_skips_only_true_checks(nd, kind, data, kernel, stride, padding, dilation):
+    """pool_rule's argument checks left out where every size is whole and valid: the same output, conditions
+    and refusals as with them, on random arguments (valid and not, ints, sympy Integers, sizes, tuples)."""
+    from convplan.layers import pool
+
+    shape = (dim("N"), sympy.Integer(4), *(data.draw(st.one_of(SPATIAL, DIMS)) for _ in range(nd)))
+    args = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": data.draw(st.booleans())}
+    if kind == "Max":
+        args.update(dilation=dilation, return_indices=False)
+    else:
+        args.update(count_include_pad=True, divisor_override=None)
+    spec = layers.REGISTRY[f"{kind}Pool{nd}d"]
+    fast = _rule_result(spec, shape, args)
+    with mock.patch.object(pool, "_whole_and_valid", lambda *values: False):
+        general = _rule_result(spec, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.data())
+@example(2, None)
+def test_upsample_on_chain_dims_equals_the_sympy_path(nd, data):
+    """An Upsample by a whole factor on a chain dim builds k*dim without Mul.flatten (canonical.times); any
+    other factor, and other dims, take floordiv as before.  Then a conv or pool on the multiple (its bound
+    and its division by the stride in ints: conditions._chain_bound, canonical._chain_step) against the path
+    with both off."""
+    from convplan.layers import resample
+    from convplan.shapes import canonical, conditions
+
+    spatial = tuple(data.draw(SPATIAL) for _ in range(nd)) if data else (offset(floordiv(dim("H") + 1, 2), 0),) * nd
+    shape = (dim("N"), sympy.Integer(4), *spatial)
+    factor = data.draw(st.sampled_from([2, 3, 4, 2.0, 1.5, 0.5, 1])) if data else 2
+    up = layers.REGISTRY["Upsample"]
+    args = {"size": None, "scale_factor": factor, "mode": "nearest", "align_corners": None,
+            "recompute_scale_factor": None}
+    fast = _rule_result(up, shape, args)
+    with mock.patch.object(resample, "_chain_dim", lambda x: False):
+        general = _rule_result(up, shape, args)
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
+    if fast[0] == "refused":
+        return
+    after = fast[0]
+    k, s = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))) if data else (3, 2)
+    nxt = (layers.REGISTRY[f"Conv{nd}d"], {"out_channels": 8, "kernel_size": k, "stride": s, "padding": k // 2,
+           "dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros", "in_channels": after[1]}) \
+        if not data or data.draw(st.booleans()) else \
+        (layers.REGISTRY[f"MaxPool{nd}d"], {"kernel_size": k, "stride": s, "padding": k // 2, "dilation": 1,
+                                           "return_indices": False, "ceil_mode": data.draw(st.booleans())})
+    conditions._nonneg.cache_clear()
+    fast = _rule_result(nxt[0], after, nxt[1])
+    conditions._nonneg.cache_clear()
+    bound = conditions._chain_bound
+
+    def no_multiple(d):
+        return None if d.as_coeff_Add()[1].is_Mul else bound(d)
+
+    with mock.patch.object(canonical, "_chain_step", lambda a, b: None), \
+            mock.patch.object(conditions, "_chain_bound", no_multiple):
+        general = _rule_result(nxt[0], after, nxt[1])
+    conditions._nonneg.cache_clear()
+    assert fast == general
+    assert [str(x) for x in fast] == [str(x) for x in general]
 
 
 @settings(max_examples=200, deadline=None)
@@ -314,10 +413,14 @@ def test_whole_number_comparisons_equal_sympys(a, b, op):
 # not, some calls refused: every node's scope (and name, path, owner) and the module tree agree with the scope
 # worked out anew for every node.
 
+# (containers side by side whose layers are the frame's own, `u` then `v`: the one after may not keep the scope
+# of the one before, though the frame and the depth are the same)
 NEST_LINES = ["ReLU()", "Conv2d(4, 1)", "s = repeat 2:\n        ReLU()\n        Inner()", "Inner()", "i = Inner()",
-              "repeat 2:\n        Inner()", "Conv2d(4, 1, bad=1)", "t = sequential:\n        ReLU()\n        Inner()"]
+              "repeat 2:\n        Inner()", "Conv2d(4, 1, bad=1)", "t = sequential:\n        ReLU()\n        Inner()",
+              "u = repeat 2:\n        ReLU()", "v = sequential:\n        Conv2d(4, 1)"]
 PLAN_NEST = ["Outer()", "o = Outer()", "Inner()", "r = repeat 2:\n        Outer()\n        ReLU()", "ReLU()",
-             "q = sequential:\n        Inner()\n        Outer()", "Nope()"]
+             "q = sequential:\n        Inner()\n        Outer()", "Nope()", "p = repeat 2:\n        ReLU()",
+             "w = sequential:\n        Conv2d(4, 1)"]
 
 
 def _nested_plan(outer, plan) -> str:
@@ -333,6 +436,8 @@ def _nested_plan(outer, plan) -> str:
        st.lists(st.sampled_from(PLAN_NEST), min_size=1, max_size=5))
 @example(["s = repeat 2:\n        ReLU()\n        Inner()", "ReLU()"], ["Outer()", "r = repeat 2:\n        Outer()\n"
                                                                         "        ReLU()", "Outer()"])
+@example(["u = repeat 2:\n        ReLU()", "v = sequential:\n        Conv2d(4, 1)"],
+         ["p = repeat 2:\n        ReLU()", "w = sequential:\n        Conv2d(4, 1)", "Outer()"])
 def test_scopes_kept_equal_scopes_worked_out(outer, plan):
     from convplan import scope as scope_module
 

@@ -128,12 +128,15 @@ def test_pool_windows(case):
 @st.composite
 def chain_stack_case(draw):
     """Stacks of convs and pools with whole arguments: past the first layer every spatial dim is a chain
-    `(x + low)//big + c`, whose arithmetic, requirements and tails shapes.affine works out in Python ints."""
+    `(x + low)//big + c`, whose arithmetic, requirements and tails shapes.affine works out in Python ints;
+    an Upsample by a whole factor makes it `k*((x + low)//big) + c` (a multiple the next layers divide or not)."""
     nd = draw(st.sampled_from([1, 2]))
     layers = []
     for _ in range(draw(st.integers(2, 4))):
         k = draw(st.integers(1, 4))
-        if draw(st.booleans()):
+        if draw(st.integers(0, 4)) == 0:
+            layers.append(("Upsample", {"scale_factor": draw(st.sampled_from([2, 3, 4, 2.0]))}))
+        elif draw(st.booleans()):
             args = {"out_channels": 2, "kernel_size": k, "stride": draw(st.integers(1, 3)),
                     "padding": draw(st.integers(0, 2)), "dilation": draw(st.integers(1, 2))}
             layers.append((f"Conv{nd}d", args))

@@ -143,9 +143,20 @@ def test_the_attention_plan_saves_what_autograd_saves():
 
 
 def test_an_operand_whose_strides_are_not_followed_is_listed_not_counted():
-    """An expanded operand (stride 0 where convplan does not follow the strides): matmul is listed."""
-    text = "plan E:\n    input x [N, 1, 4]\n    a = Linear(x, 4)\n    a = expand(a, N, 4, 4)\n    y = matmul(a, a)\n"
+    """A LayerNorm of a transposed tensor (torch may keep the input's layout; layouts.py follows a layer only from
+    contiguous inputs): matmul is listed."""
+    text = "plan E:\n    input x [N, L, C]\n    t = transpose(x, 1, 2)\n    a = LayerNorm(t, L)\n    y = matmul(a, t)\n"
     assert convplan.parse(text).memory().unmodelled == ("matmul",)
+
+
+def test_an_expanded_operand_keeps_stride_0_where_it_stretches():
+    """expand is followed (stride 0 on the stretched dims): matmul over it saves what autograd saves."""
+    text = "plan E:\n    input x [N, 1, 4]\n    a = Linear(x, 4)\n    a = expand(a, N, 4, 4)\n    y = matmul(a, a)\n"
+    plan = convplan.parse(text)
+    memory = plan.memory("float64")
+    assert memory.unmodelled == ()
+    for sizes in ({"N": 1}, {"N": 3}):
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64), sizes
 
 
 def test_every_operation_has_a_saves_rule():
@@ -171,12 +182,11 @@ def test_a_softmax_of_a_transposed_tensor_is_contiguous_so_attention_takes_the_f
 
 def _new_items(plan):
     """Bytes of each tensor the attention node's rule saves (for the test above)."""
+    from convplan.layouts import layouts
     from convplan.memory import DTYPE_BYTES
-    from convplan.saves_ops import sdpa_saves, strides
+    from convplan.saves_ops import sdpa_saves
 
-    nodes, layout = plan.graph.nodes, {}
-    for node in nodes:
-        layout[node.id] = strides(node, [nodes[i] for i in node.inputs], layout)
+    nodes, layout = plan.graph.nodes, layouts(plan.graph)
     node = nodes[-1]
     q, k, v = (nodes[i] for i in node.inputs)
     rule = sdpa_saves(node.args, q.shape, node.shape, k.shape, v.shape, grads=(True,) * 3,

@@ -462,6 +462,60 @@ def test_chain_bound_equals_the_general_condition(d, v):
         assert (fast is sympy.true) or bool(fast.subs(x, v)) == holds
 
 
+# k times a chain term or a symbol, plus a number: an Upsample's 2*((H + 1)//2) and the conv after it
+scaled = st.builds(lambda k, t, c: k * t + c, st.integers(2, 16),
+                   st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)), st.integers(-300, 300))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(2, 8), st.integers(1, 4), st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)),
+       st.integers(-300, 300), st.integers(1, 2000))
+@example(2, 1, floordiv(dim("H") + 1, 2), -1, 7)
+def test_chain_step_of_a_multiple_equals_the_general_floordiv(b, j, t, c, v):
+    """(k*t + c)//b where b divides k (k = j*b): the multiple pulled out, as the general path does."""
+    a = j * b * t + c
+    fast = canonical._chain_step(a, b)
+    _same(fast, canonical._floordiv_split(a, b))
+    (x,) = a.free_symbols
+    assert evaluate(fast, {x.name: v}) == evaluate(a, {x.name: v}) // b
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 64), st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)))
+def test_times_is_sympys_product(k, e):
+    _same(canonical.times(k, e), k * e)
+    assert str(canonical.times(k, e)) == str(k * e)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([*SYMBOLS, sympy.Symbol("r", positive=True), sympy.Symbol("z", integer=True)]),
+       st.one_of(st.integers(-3, 3), st.integers(-3, 3).map(sympy.Integer)))
+def test_at_least_of_a_size_is_the_general_condition(x, k):
+    conditions._nonneg.cache_clear()
+    fast = conditions.at_least(x, k)
+    general = conditions._nonneg_general(x if k == 0 else shapes.offset(x, -k))
+    assert fast == general and type(fast) is type(general)
+
+
+def test_chain_step_leaves_a_multiple_b_does_not_divide():
+    assert canonical._chain_step(3 * floordiv(dim("H") + 1, 2) - 1, 2) is None
+    assert canonical._chain_step(4 * (L * H) + 1, 2) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(scaled, st.integers(-300, 300))
+@example(2 * floordiv(dim("H") + 1, 2) - 1, 1)
+def test_chain_bound_of_a_multiple_equals_the_general_condition(d, v):
+    fast = conditions._chain_bound(d)
+    assert fast is not None
+    general = conditions._nonneg_general(d)
+    assert fast == general and type(fast) is type(general) and str(fast) == str(general)
+    (x,) = d.free_symbols
+    if v >= 1 or not x.is_positive:
+        holds = evaluate(d, {x.name: v}) >= 0
+        assert (fast is sympy.true) or bool(fast.subs(x, v)) == holds
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(chain_terms, affine, st.sampled_from(SYMBOLS)), st.integers(2, 16), st.integers(1, 2000))
 def test_chain_mod_equals_the_general_mod(a, b, v):
@@ -540,7 +594,8 @@ def test_greater_is_sympys_relation(y, b, c, k):
 
 
 def test_chain_fast_paths_decline_other_forms():
-    assert canonical._chain_step(2 * L + 1, 2) is None  # a coefficient: the gcd rule applies
+    assert canonical._chain_step(3 * L + 1, 2) is None  # a coefficient b does not divide: the gcd rule applies
+    assert canonical._chain_step(2 * L + 1, 2) == L  # one it divides is pulled out
     assert canonical._chain_step(L + H, 2) is None
     assert canonical._chain_step(L + sympy.Rational(1, 2), 2) is None
     assert conditions._chain_bound(L - H) is None

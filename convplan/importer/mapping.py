@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -114,27 +115,112 @@ def _transformer_args(module: nn.Module) -> dict:
             "norm_first": bool(module.norm_first), "bias": module.linear1.bias is not None}
 
 
+def _first_layer(stack: nn.Module, layer: str, where: str = "") -> nn.Module:
+    """A stack's first layer, the one its arguments are read from (check_rebuilt compares the others with it):
+    it must be exactly torch's layer class, which a plan's stack makes."""
+    layers = getattr(stack, "layers", None)
+    if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
+        raise Unmapped(f"{where}has no layers: a plan's {type(stack).__name__} needs num_layers >= 1")
+    first = layers[0]
+    if type(first) is not getattr(nn, layer):
+        raise Unmapped(f"{where}layers[0] is a {type(first).__name__}: a plan's {type(stack).__name__} repeats "
+                       f"torch's {layer}")
+    return first
+
+
+def _final_norm(stack: nn.Module, where: str = "") -> bool:
+    """`norm=True`: the stack's final norm, which a plan makes as nn.Transformer does (a LayerNorm of d_model with
+    the layers' eps and bias; check_rebuilt compares its arguments)."""
+    norm = stack.norm
+    if norm is not None and type(norm) is not nn.LayerNorm:
+        raise Unmapped(f"{where}norm is a {type(norm).__name__}: a plan's {type(stack).__name__} takes norm=True, "
+                       "a LayerNorm(d_model, eps=layer_norm_eps, bias=bias) as nn.Transformer makes it")
+    return norm is not None
+
+
+def _stack_args(layer: str, own: tuple[str, ...]):
+    def read(stack: nn.Module) -> dict:
+        return {**_transformer_args(_first_layer(stack, layer)), "num_layers": len(stack.layers),
+                "norm": _final_norm(stack), **{k: bool(getattr(stack, k)) for k in own}}
+
+    return read
+
+
+def _transformer_model_args(model: nn.Module) -> dict:
+    """nn.Transformer: its encoder's and decoder's layers and counts.  Both stacks must be the ones it makes
+    (custom_encoder / custom_decoder is something else); check_rebuilt compares the rest."""
+    for part, kind in (("encoder", "TransformerEncoder"), ("decoder", "TransformerDecoder")):
+        if type(getattr(model, part, None)) is not getattr(nn, kind):
+            raise Unmapped(f"its {part} is a {type(getattr(model, part, None)).__name__} (custom_{part}): a plan's "
+                           f"Transformer makes torch's {kind}")
+    enc, dec = model.encoder, model.decoder
+    args = _transformer_args(_first_layer(enc, "TransformerEncoderLayer", "its encoder "))
+    _first_layer(dec, "TransformerDecoderLayer", "its decoder ")
+    for part in (enc, dec):
+        _final_norm(part, f"its {'encoder' if part is enc else 'decoder'} ")
+    return {**args, "num_encoder_layers": len(enc.layers), "num_decoder_layers": len(dec.layers)}
+
+
+def _stack_d_model(layer: str):
+    return lambda stack: {"d_model": _first_layer(stack, layer).self_attn.embed_dim}
+
+
 READERS = {name: Reader(_transformer_args, lambda m: {"d_model": m.self_attn.embed_dim})
            for name in ("TransformerEncoderLayer", "TransformerDecoderLayer")}
+READERS |= {
+    "TransformerEncoder": Reader(_stack_args("TransformerEncoderLayer", ("enable_nested_tensor", "mask_check")),
+                                 _stack_d_model("TransformerEncoderLayer")),
+    "TransformerDecoder": Reader(_stack_args("TransformerDecoderLayer", ()), _stack_d_model("TransformerDecoderLayer")),
+    "Transformer": Reader(_transformer_model_args, lambda m: _stack_d_model("TransformerEncoderLayer")(m.encoder)),
+}
+
+
+def made(spec: LayerSpec, args: dict, inferred: dict) -> nn.Module:
+    """The module torch makes of a plan's arguments (`args`, every one) and the values read from the input:
+    as build() makes it, through the spec's `compose` where torch builds it from other modules (the stacks)."""
+    values = {k: v for k, v in {**inferred, **args}.items() if k not in spec.forward_args}
+    with warnings.catch_warnings():  # torch's warnings on the stacks' nested-tensor path were the user's already
+        warnings.simplefilter("ignore")
+        if spec.compose is not None:
+            return spec.compose(lambda kind, pos, kw: getattr(nn, kind)(*pos, **kw), values.__getitem__, values,
+                                set(values))
+        return getattr(nn, spec.name)(**values)
 
 
 def check_rebuilt(module: nn.Module, spec: LayerSpec, args: dict) -> None:
     """The module torch makes from `args` (and the inferred values) must be `module`, submodule by submodule
-    (class, public attributes, parameter shapes): else the plan would build another module."""
+    (class, public attributes, parameter shapes): else the plan would build another module.  A stack's layers
+    must be alike, for a plan repeats one."""
     if spec.name not in READERS:
         return
     inferred = {n: inferred_value(module, spec, n) for n in (spec.inferred, *spec.infer_more)}
-    again = type(module)(**inferred, **args)
+    again = made(spec, args, inferred)
     mine, theirs = _tree(module), _tree(again)
-    for q in sorted(set(mine) | set(theirs)):
+    for q in sorted(set(mine) | set(theirs), key=_natural):
         a, b = mine.get(q), theirs.get(q)
         if a is None or b is None:
             raise Unmapped(f"is not the {spec.name} its arguments make: {q} is "
                            f"{'missing' if a is None else 'a submodule torch does not make'}")
-        for key in sorted(set(a) | set(b)):
+        for key in sorted(set(a) | set(b), key=lambda k: (k.endswith(".shape"), k)):  # the argument, then a shape
             if a.get(key, "nothing") != b.get(key, "nothing"):
                 raise Unmapped(f"is not the {spec.name} its arguments make: its {q}.{key} is {a.get(key, 'nothing')} "
-                               f"where torch makes {b.get(key, 'nothing')}")
+                               f"where torch makes {b.get(key, 'nothing')}{_why_alike(q)}")
+
+
+def _natural(q: str) -> tuple:
+    """layers.2 before layers.10: the first layer that differs is named first."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in q.split("."))
+
+
+def _why_alike(q: str) -> str:
+    parts = q.split(".")
+    if "layers" in parts and parts[parts.index("layers") + 1:][:1] != ["0"]:
+        return " (its layers differ: a plan's stack repeats one layer, read from layers[0])"
+    if "norm" in parts:
+        return " (a plan's norm=True is LayerNorm(d_model, eps=layer_norm_eps, bias=bias), as nn.Transformer makes it)"
+    if parts[0] in ("encoder", "decoder"):
+        return f" (a plan's Transformer makes its {parts[0]} as nn.Transformer does, not a custom_{parts[0]})"
+    return ""
 
 
 def _tree(module: nn.Module) -> dict:

@@ -105,10 +105,11 @@ def pool_rule(ctx: RuleContext, shape, a, nd):
     k = per_dim(ctx, a["kernel_size"], nd, "kernel_size")
     s = k if a["stride"] is None else per_dim(ctx, a["stride"], nd, "stride")
     p, d = per_dim(ctx, a["padding"], nd, "padding"), per_dim(ctx, a.get("dilation", 1), nd, "dilation")
-    ctx.positive(k, "kernel_size")
-    ctx.positive(s, "stride")
-    ctx.nonneg(p, "padding")
-    ctx.positive(d, "dilation")
+    if not _whole_and_valid(k, s, p, d):  # else each check below is true: nothing to require
+        ctx.positive(k, "kernel_size")
+        ctx.positive(s, "stride")
+        ctx.nonneg(p, "padding")
+        ctx.positive(d, "dilation")
     if a.get("divisor_override") is not None:
         v = a["divisor_override"]
         ctx.require(sympy.Ne(v, 0), "divisor_override must not be 0", "divisor_override")
@@ -119,6 +120,14 @@ def pool_rule(ctx: RuleContext, shape, a, nd):
                         "kernel_size")
     out = [pool_size(ctx, *v, a["ceil_mode"]) for v in zip(spatial, k, s, p, d, strict=True)]
     return (*lead, c, *out)
+
+
+def _whole_and_valid(k, s, p, d) -> bool:
+    """Every kernel size, stride and dilation a whole number >= 1 and every padding one >= 0 (nearly every
+    pool): pool_rule's checks of them, each `at_least` of two numbers, are all true."""
+    values = [whole(v) for v in (*k, *s, *d)]
+    pads = [whole(v) for v in p]
+    return None not in values and None not in pads and min(values) >= 1 and min(pads) >= 0
 
 
 def _with_indices(out):

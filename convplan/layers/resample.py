@@ -11,6 +11,7 @@ import sympy
 
 from .. import saves as sv
 from ..shapes import at_least, floordiv
+from ..shapes.canonical import _chain_dim, times
 from .spec import BOOL, OPT_SIZE, SCALE, STR, Arg, LayerSpec, RuleContext, ntuple, register, show
 
 _UPSAMPLE_RANKS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
@@ -61,7 +62,10 @@ def _scaled(ctx: RuleContext, x, f: float, arg: str = "scale_factor", instead: s
         if q is None:
             ctx.fail(f"{arg}={f!r}: torch computes int({show(x)} * {f!r}) in float64, which follows no "
                      f"floor({show(x)} * p/q) rule", arg, hint=f"give {instead}=..., or fix {show(x)}")
-        size = floordiv(q.numerator * x, q.denominator)
+        if q.denominator == 1 and q.numerator >= 2 and _chain_dim(x):  # a whole factor on a conv/pool chain dim
+            size = times(q.numerator, x)
+        else:
+            size = floordiv(q.numerator * x, q.denominator)
         if Fraction(f) != q or q.denominator > 1 << 16:
             ctx.require(at_least(SCALE_CHECKED - x, 0),
                         lambda: f"{arg}={f!r} follows floor({show(x)}*{q}) (checked up to {SCALE_CHECKED})", arg)

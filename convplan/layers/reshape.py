@@ -138,11 +138,11 @@ def register_flatten() -> None:
     """Flatten and Unflatten."""
     # Hints suggest it before a layer that wants the dims after the batch merged into one
     register(LayerSpec(name="Flatten", args=(Arg("start_dim", 1), Arg("end_dim", -1)), rule=flatten_rule,
-                                 aliases_input=True, saves=sv.VIEW,
+                                 aliases_input=True, saves=sv.VIEW, moves_axes="reshape",
                                  short="flatten"))
 
     register(LayerSpec(name="Unflatten", args=(Arg("dim"), Arg("unflattened_size", kind=DIMS)), rule=unflatten_rule,
-                       aliases_input=True, saves=sv.VIEW,
+                       aliases_input=True, saves=sv.VIEW, moves_axes="reshape",
                        short="unflatten"))
 
 

@@ -118,6 +118,9 @@ class LayerSpec:
     # How output positions read input positions (receptive.py): POINTWISE, GLOBAL, or (args, nd) -> one
     # (extent, stride, left padding) per spatial dim of the window it slides; None: not modelled.
     window: Callable | str | None = None
+    # A kind that only moves its input's elements between dims as the tensor operation of this name does
+    # (receptive_axes.OPS: "permute", "reshape"): the receptive field follows its spatial dims to their new axes
+    moves_axes: str | None = None
     # torch's documented output size of one spatial dim, in its argument names (`x`: the input size), for
     # `convplan explain`: SizeRule(text, numerator, divisor, addend) of one dim's values, or None.
     size_rule: SizeRule | None = None

@@ -46,4 +46,4 @@ def register_torchvision() -> None:
                        saves=stochastic_depth_saves, module=TORCHVISION))
     register(LayerSpec(name="Permute", args=(Arg("dims", REQUIRED, DIMS),),
                        rule=lambda ctx, shape, a: permutation(ctx, shape, a["dims"]), short="permute",
-                       aliases_input=True, saves=sv.VIEW, module=TORCHVISION))
+                       aliases_input=True, saves=sv.VIEW, module=TORCHVISION, moves_axes="permute"))

@@ -33,6 +33,8 @@ class Clash:
 
 def broadcast(shapes) -> tuple[tuple, tuple[Clash, ...]]:
     """The broadcast shape of `shapes` and, in dim order, the pairs of dims that are not proven equal."""
+    if _all_equal(shapes):  # a residual's operands: nothing stretches, nothing to decide
+        return tuple(shapes[0]), ()
     columns = _columns(shapes)
     clashes = []
     for i, wide in enumerate(columns):
@@ -46,6 +48,20 @@ def broadcast(shapes) -> tuple[tuple, tuple[Clash, ...]]:
 def broadcast_shape(shapes) -> tuple:
     """Only the broadcast shape, for operands known to broadcast (where their sizes are counted)."""
     return _first(_columns(shapes))
+
+
+def _all_equal(shapes) -> bool:
+    """Shapes of one rank whose dims equal the first's, each of which is not 1 or is the number 1 itself: what
+    the columns give then is the first shape, each pair equal (tested).  Asked before them, as `==` (most often
+    `is`: a branch keeps its input's dims) is cheaper than a column's `_is_one` and `equal_condition` on each."""
+    first = shapes[0]
+    for other in shapes[1:]:
+        if len(other) != len(first):
+            return False
+        for a, b in zip(first, other, strict=True):
+            if a is not b and a != b:
+                return False
+    return all(d is ONE or type(d) is sympy.Integer or isinstance(d, sympy.Expr) and not d.is_Number for d in first)
 
 
 def _columns(shapes) -> list[list]:

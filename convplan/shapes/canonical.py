@@ -157,6 +157,16 @@ def _scaled_chain_dim(a) -> bool:
     return type(a) is sympy.Mul and len(a.args) == 2 and a.args[0].is_Integer and _chain_dim(a.args[1])
 
 
+def times(k: int, e):
+    """``k*e`` for an int ``k >= 2`` and a chain dim ``e`` (`_chain_dim`: an Upsample's input): what sympy's
+    Mul gives (the number distributed over e's sum), built without Mul.flatten and the assumption queries of
+    a new product (tested equal)."""
+    c = 0
+    if type(e) is sympy.Add:
+        c, e = int(e.args[0]), e.args[1]
+    return _plus(sympy.Mul._from_args((sympy.Integer(k), e), True), k * c)
+
+
 def _floordiv(a, b):
     """Canonical ``a//b`` or None (leave ``FloorDiv(a, b)`` as is)."""
     if not b.is_Integer:
@@ -206,10 +216,16 @@ def _chain_step(a, b):
     """``a//b`` for ``a = (x + A)//B + c`` or ``a = x + c`` (x a symbol, b >= 2), the form every conv/pool
     chain stays in, with Python integers: ``(x + A + B*c)//(B*b)``, its constant split into
     ``(x + r)//M + q`` with ``0 <= r < M``.  The general path gives the same (tested) with three times the
-    sympy work; None where it does not apply."""
+    sympy work; None where it does not apply.  ``k*t + c`` with ``b`` dividing ``k`` (a stride-2 conv after an
+    Upsample by 2) is ``(k//b)*t + c//b``, as the general path pulls the multiple out (tested)."""
     c, rest = a.as_coeff_Add()
     if not c.is_Integer:
         return None
+    if type(rest) is sympy.Mul and len(rest.args) == 2 and rest.args[0].is_Integer:
+        k, t = int(rest.args[0]), rest.args[1]
+        if k % b or not (type(t) is FloorDiv or t.is_Symbol and t.is_integer is True):
+            return None
+        return _plus(t if k == b else sympy.Integer(k // b) * t, int(c) // b)
     if isinstance(rest, FloorDiv):
         y, big = rest.args
         if not big.is_Integer:

@@ -36,6 +36,8 @@ def at_least(e, k) -> sympy.Basic:
     """Condition ``e >= k`` for integer-valued ``e``; true/false if decidable."""
     if isinstance(e, (int, sympy.Integer)) and isinstance(k, (int, sympy.Integer)):  # most checks: kernel >= 1
         return _bool(int(e) >= int(k))
+    if type(e) is sympy.Symbol and type(k) is int and k <= 1 and e.is_integer and e.is_positive:
+        return sympy.true  # a size >= 1 (an output dim N, a symbolic kernel): what _chain_bound finds (tested)
     e, k = to_expr(e), to_expr(k)
     d = e if k == 0 else offset(e, -k)
     if type(d) is sympy.Add and len(d.args) >= LONG_SUM:  # before the cache: hashing walks the sum
@@ -72,10 +74,16 @@ def _free_sum_bound(d):
 def _chain_bound(d):
     """``d >= 0`` for ``d = (x + A)//B + c`` or ``d = x + c`` (x a symbol), as conv/pool chains ask it:
     ``x >= n`` with Python integers, true where x's sign decides it.  The general path gives the same
-    (tested) through two rewrites; None where it does not apply."""
+    (tested) through two rewrites; None where it does not apply.  ``k*t + c`` (k >= 2, t either of those
+    forms, as an Upsample by k makes) is ``t + c//k``: ``k*t >= -c  <=>  t >= ceil(-c/k)``, the general path's
+    step through the coefficients' gcd, taken after it asked t's sign (~1 ms for each new t in a fresh
+    process), which decides nothing the bound on x does not (tested)."""
     c, rest = d.as_coeff_Add()
     if not c.is_Integer:
         return None
+    if type(rest) is sympy.Mul and len(rest.args) == 2 and rest.args[0].is_Integer and rest.args[0] > 1:
+        k, rest = rest.args
+        c = sympy.Integer(int(c) // int(k))
     if isinstance(rest, FloorDiv):  # (x + A)//B + c >= 0  <=>  x + A >= -c*B
         y, big = rest.args
         low, x = y.as_coeff_Add()

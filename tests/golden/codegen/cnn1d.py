@@ -3,9 +3,10 @@
 from torch import fx, nn
 
 
-@fx.wrap
 def check_inputs(x, L):
     """CNN1D's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x, L), {})
     if x.dim() != 3 or x.shape[1] != 1:
         raise ValueError(
             f"CNN1D expects x to be 3-D [N, 1, L] (cnn1d.plan:4), got {list(x.shape)}"

@@ -68,9 +68,10 @@ class CNBlock(nn.Module):
         return x
 
 
-@fx.wrap
 def check_inputs(x):
     """ConvNeXtTiny's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x,), {})
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
             "ConvNeXtTiny expects x to be 4-D [N, 3, H, W] (convnext_tiny.plan:22), "

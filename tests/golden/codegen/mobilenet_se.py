@@ -108,9 +108,10 @@ class Bottlenecks(nn.Module):
         return x
 
 
-@fx.wrap
 def check_inputs(x):
     """MobileNetSE's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x,), {})
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
             "MobileNetSE expects x to be 4-D [N, 3, H, W] (mobilenet_se.plan:12), "

@@ -82,9 +82,10 @@ class Stage(nn.Module):
         return x
 
 
-@fx.wrap
 def check_inputs(x):
     """MobileNetV2's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x,), {})
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
             "MobileNetV2 expects x to be 4-D [N, 3, H, W] (mobilenet_v2.plan:31), "

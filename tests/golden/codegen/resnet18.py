@@ -34,9 +34,10 @@ class BasicBlock(nn.Module):
         return x
 
 
-@fx.wrap
 def check_inputs(x):
     """ResNet18's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x,), {})
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
             "ResNet18 expects x to be 4-D [N, 3, H, W] (resnet18.plan:27), "

@@ -193,9 +193,10 @@ class SwinBlock(nn.Module):
         return x
 
 
-@fx.wrap
 def check_inputs(x):
     """SwinT's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x,), {})
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
             "SwinT expects x to be 4-D [N, 3, H, W] (swin_t.plan:28), "

@@ -4,9 +4,12 @@ import torch
 from torch import fx, nn
 
 
-@fx.wrap
 def check_inputs(tokens, max_len):
     """TextTransformer's input checks: one call in a torch.fx trace."""
+    if isinstance(tokens, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return tokens.tracer.create_proxy(
+            "call_function", check_inputs, (tokens, max_len), {}
+        )
     if tokens.dim() != 2:
         raise ValueError(
             "TextTransformer expects tokens to be 2-D [N, L] "

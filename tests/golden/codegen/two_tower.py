@@ -19,9 +19,12 @@ class Tower(nn.Module):
         return x
 
 
-@fx.wrap
 def check_inputs(query, item):
     """TwoTower's input checks: one call in a torch.fx trace."""
+    if isinstance(query, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return query.tracer.create_proxy(
+            "call_function", check_inputs, (query, item), {}
+        )
     if query.dim() != 2 or query.shape[1] != 40:
         raise ValueError(
             "TwoTower expects query to be 2-D [N, 40] (two_tower.plan:13), "

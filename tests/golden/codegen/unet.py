@@ -41,9 +41,10 @@ class Up(nn.Module):
         return out
 
 
-@fx.wrap
 def check_inputs(x):
     """UNet's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x,), {})
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
             f"UNet expects x to be 4-D [N, 3, H, W] (unet.plan:26), got {list(x.shape)}"

@@ -131,9 +131,10 @@ class Heads(nn.Module):
         return x
 
 
-@fx.wrap
 def check_inputs(x, image_size):
     """ViTB16's input checks: one call in a torch.fx trace."""
+    if isinstance(x, fx.Proxy):  # traced: one node, as fx.wrap makes
+        return x.tracer.create_proxy("call_function", check_inputs, (x, image_size), {})
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
             "ViTB16 expects x to be 4-D [N, 3, H, W] (vit_b_16.plan:44), "

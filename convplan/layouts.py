@@ -1,0 +1,133 @@
+"""Each node's output strides, as formulas of the plan's symbols, followed along the graph: what torch 2.13 on
+the CPU gives in its default memory format, measured with `.stride()` on the built module's outputs
+(tests/test_layouts.py, random stacks of every layer kind, in training mode and in eval mode without
+gradients).  `memory` (saves_ops.py: is a matmul's reshape a view or a copy?) and the flopcounter convention
+(does attention take the CPU flash kernel, which needs each last dim of stride 1?) read them.
+
+- A new contiguous tensor whatever its input's layout: inputs, parameters, Linear, matmul, contiguous, softmax.
+- The input's strides: elementwise layers on a dense input (TensorIterator keeps a permuted layout; with gaps,
+  a select's or a narrow's, not followed), a layer written with `inplace=True` (its output is its input),
+  Identity, add and mul of operands of one shape and one dense layout; views keep their input's strides with
+  a dim changed (transpose, permute, select, narrow, chunk and split, unflatten, expand: stride 0 where it
+  stretches).
+- Contiguous where every input is contiguous: every other layer kind (convolutions, norms, pooling, padding,
+  resampling, reshapes, the Transformer layers and stacks, ...), reshapes, reductions and merges.  With an
+  input of another layout torch may keep it (a permuted map is channels-last to a convolution): not followed.
+- Not followed (None): MultiheadAttention and the recurrent layers with batch_first (their output is a transpose
+  in training, contiguous on the no-grad fast path), and anything after a node that is not followed."""
+
+from __future__ import annotations
+
+import sympy
+
+# a new contiguous tensor whatever the input's layout (softmax: measured contiguous on a transposed input)
+_FRESH_OPS = frozenset({"matmul", "contiguous", "softmax", "input", "param"})
+_FRESH_KINDS = frozenset({"Linear"})
+# elementwise: the output takes its input's strides (TensorIterator keeps a permuted layout); Identity is its input
+_LAYOUT_KINDS = frozenset({"ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "Identity"})
+# contiguous where every input is: reshapes of a contiguous tensor are views of it, the rest new tensors
+_CONTIGUOUS_OPS = frozenset({"reshape", "view", "flatten", "unflatten", "add", "mul", "cat", "stack", "mean",
+                             "sum", "amax", "scaled_dot_product_attention"})
+# several outputs where the first is a transpose with batch_first in training (F.multi_head_attention_forward,
+# the recurrent layers' batch-first kernels), and contiguous on the fast path FlopCounterMode's no-grad run takes
+_BATCH_FIRST_TRANSPOSED = frozenset({"MultiheadAttention", "RNN", "LSTM", "GRU"})
+_ELEMENTWISE_OPS = frozenset({"add", "mul"})
+_VIEW_PIECES = frozenset({"narrow", "chunk", "split"})  # pieces of a dim: the input's strides
+
+
+def contiguous(shape) -> tuple:
+    strides, step = [], sympy.Integer(1)
+    for d in reversed(tuple(shape)):
+        strides.append(step)
+        step = step * d
+    return tuple(reversed(strides))
+
+
+def layouts(graph, upto: int | None = None) -> dict:
+    """node id -> its output strides (None where they are not followed), for the nodes up to `upto`."""
+    known: dict = {}
+    for n in graph.nodes[: None if upto is None else upto + 1]:
+        known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known)
+    return known
+
+
+def strides(node, ins: list, known: dict):
+    """The node's output strides as formulas, or None where convplan does not follow them."""
+    op = node.op
+    if op in _FRESH_OPS or op == "layer" and node.kind in _FRESH_KINDS:
+        return contiguous(node.shape)
+    befores = [known.get(i.id) for i in ins]
+    if not ins or befores[0] is None:
+        return None
+    before = befores[0]
+    if op == "layer":
+        return _layer(node, ins, befores)
+    if op == "item":  # one of several outputs: a piece of a view, or a layer's further output
+        if ins[0].op in _VIEW_PIECES:
+            return before
+        return contiguous(node.shape) if ins[0].op == "layer" else None
+    if op in _VIEW_PIECES:
+        return before
+    if op == "select":
+        return before[: int(node.args["dim"]) % len(before)] + before[int(node.args["dim"]) % len(before) + 1:]
+    if op == "transpose":
+        d0, d1 = (int(node.args[k]) % len(before) for k in ("dim0", "dim1"))
+        out = list(before)
+        out[d0], out[d1] = out[d1], out[d0]
+        return tuple(out)
+    if op == "permute":
+        return tuple(before[int(d) % len(before)] for d in node.args["dims"])
+    if op == "expand":
+        return _expanded(ins[0].shape, before, node.shape)
+    if op == "unflatten":  # always a view: the dim's stride s becomes (..., b*s, s)
+        d = int(node.args["dim"]) % len(before)
+        grown = len(node.shape) - len(before) + 1
+        return before[:d] + _outer(node.shape[d: d + grown], before[d]) + before[d + 1:]
+    if op in _CONTIGUOUS_OPS and _all_contiguous(ins, befores):
+        return contiguous(node.shape)
+    alike = all(i.shape == node.shape and b == before for i, b in zip(ins, befores, strict=True))
+    if op in _ELEMENTWISE_OPS and alike and dense(node.shape, before):  # one dense layout: TensorIterator keeps it
+        return before
+    return None
+
+
+def _layer(node, ins: list, befores: list):
+    if node.args.get("inplace") is True:  # the output is the input
+        return befores[0]
+    if node.kind in _LAYOUT_KINDS:  # TensorIterator keeps a dense layout; one with gaps is not followed
+        return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
+    if node.kind in _BATCH_FIRST_TRANSPOSED and node.args.get("batch_first") is True and len(node.shape) == 3:
+        return None
+    return contiguous(node.shape) if _all_contiguous(ins, befores) else None
+
+
+def dense(shape: tuple, strides: tuple) -> bool:
+    """Whether the strides lay the tensor out without gaps or overlaps in some order of its dims (a permutation of
+    a contiguous tensor), as formulas: from stride 1 up, each next dim's stride is the product of the sizes
+    inside it (a dim of size 1 fits anywhere)."""
+    left, step = list(zip(shape, strides, strict=True)), sympy.Integer(1)
+    while left:
+        at = next((k for k, (d, s) in enumerate(left) if d == 1), None)
+        if at is None:
+            at = next((k for k, (d, s) in enumerate(left) if sympy.expand(s - step) == 0), None)
+        if at is None:
+            return False
+        d, _ = left.pop(at)
+        step = step * d
+    return True
+
+
+def _all_contiguous(ins: list, befores: list) -> bool:
+    return all(b is not None and b == contiguous(i.shape) for i, b in zip(ins, befores, strict=True))
+
+
+def _outer(sizes: tuple, inner) -> tuple:
+    """Strides of `sizes` laid out contiguously over a dim of stride `inner`."""
+    return tuple(inner * c for c in contiguous(sizes))
+
+
+def _expanded(shape: tuple, before: tuple, out: tuple) -> tuple:
+    """expand: new leading dims and stretched dims of size 1 get stride 0, the rest keep theirs."""
+    lead = len(out) - len(shape)
+    kept = tuple(sympy.Integer(0) if d != o else s for d, s, o in zip(shape, before, out[lead:], strict=True))
+    return (sympy.Integer(0),) * lead + kept
