@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from .nodes import new_span
 from .replay import Line, compiled, like, tokens_like
@@ -51,6 +52,7 @@ class Tables:
     rules: tuple  # per rule index: (origin, alias, template, expand1, ((symbol, is_term, dropped), ...))
     chains: dict = field(default_factory=dict)  # (state below, top state, terminal) -> top after `?rule` steps
     reducers: dict = field(default_factory=dict)  # node builder class -> reducers (see callbacks)
+    plains: dict = field(default_factory=dict)  # indentation settings -> {terminal: _plain(terminal)}, filled as met
 
 
 class _Lexers(dict):
@@ -212,63 +214,99 @@ def _reducer(rule: tuple, cls):
     if pack and not origin.startswith("_"):
         raise Bail(f"no node builder for rule {origin}")
     if spliced:
-        first = keep[0] if keep[0] in spliced else None
-
-        def reduce(builder, children):
-            # as Lark's filter, the list of a left-recursive `x: x item` grows in place: each list is consumed once
-            kept = [] if first is None else children[first]
-            for i in keep:
-                if i in spliced:
-                    if i != first:
-                        kept += children[i]
-                else:
-                    kept.append(children[i])
-            if single and len(kept) == 1:
-                return kept[0]
-            if pack:  # the list grown in place is the rule's value: copying it made a body of n statements n**2
-                return kept if kept.__class__ is _Splice else _Splice(kept)
-            return method(builder, *kept)
-        return reduce
+        return _splicing(keep, spliced, single, method)
+    # (children come as a list from the loop, a tuple from replay.py: both indexed only.  Each case is written
+    # out: a comprehension is a frame of its own, and `f(*args)` slower than `f(a, b)`)
     whole = len(keep) == len(expansion)
     if pack:
-        return (lambda builder, children: _Splice(children)) if whole else (
-            lambda builder, children: _Splice([children[i] for i in keep]))
-    if whole:
-        return lambda builder, children: method(builder, *children)
+        if whole:
+            return lambda builder, children: _Splice(children)
+        if not keep:
+            return lambda builder, children: _Splice()
+        if len(keep) == 1:
+            (i,) = keep
+            return lambda builder, children: _Splice((children[i],))
+        pick = itemgetter(*keep)
+        return lambda builder, children: _Splice(pick(children))
+    if not keep:
+        return lambda builder, children: method(builder)
     if len(keep) == 1:
         (i,) = keep
         return lambda builder, children: method(builder, children[i])
-    return lambda builder, children: method(builder, *[children[i] for i in keep])
+    if len(keep) == 2:
+        i, j = keep
+        return lambda builder, children: method(builder, children[i], children[j])
+    if whole:
+        return lambda builder, children: method(builder, *children)
+    pick = itemgetter(*keep)
+    return lambda builder, children: method(builder, *pick(children))
 
 
-_SEEN = object()  # a line met once: recorded the second time, replayed from the third
+def _splicing(keep: tuple, spliced: frozenset, single: bool, method):
+    """The reducer of a rule with `_rule` children to splice in (see callbacks); `method` None packs them."""
+    first = keep[0] if keep[0] in spliced else None
+    pack = method is None
+    if first is not None and len(keep) == 2 and keep[1] not in spliced and not single:  # `x: x item`
+        j = keep[1]
+
+        def grow(builder, children):
+            kept = children[first]  # as Lark's filter, the list of a left-recursive rule grows in place
+            kept.append(children[j])
+            if pack:
+                return kept if kept.__class__ is _Splice else _Splice(kept)
+            return method(builder, *kept)
+        return grow
+
+    def reduce(builder, children):
+        # as Lark's filter, the list of a left-recursive `x: x item` grows in place: each list is consumed once
+        kept = [] if first is None else children[first]
+        for i in keep:
+            if i in spliced:
+                if i != first:
+                    kept += children[i]
+            else:
+                kept.append(children[i])
+        if single and len(kept) == 1:
+            return kept[0]
+        if pack:  # the list grown in place is the rule's value: copying it made a body of n statements n**2
+            return kept if kept.__class__ is _Splice else _Splice(kept)
+        return method(builder, *kept)
+    return reduce
+
+
+_ONCE = object()  # a line met once
+_TWICE = object()  # ... and twice: recorded the third time, replayed from the fourth (a line met only twice or three
+#                    times, as in most small plans, costs more to record than its replay saves: ~25 us a record)
 _NEVER = object()  # a line that is not replayable (it continues onto the next line)
 
 
 def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     """Parse `text` (ending in a newline), calling `calls` on each reduction; raise Bail on anything odd.
 
-    One long function on purpose: it runs once per token, and a function call per step (lex, indent,
-    shift, reduce) would cost about a third more.  The three parts are marked below.
+    One long function on purpose: it runs once per token, and a function call per step (lex, shift, reduce)
+    would cost about a third more.  The three parts are marked below; the indentation step, once a line, is
+    `_indentation`'s, shared with the replay of a line.
 
     Lines repeat (a stack of identical layers).  A line, from its first token to its newline shifted (the
     reductions its first token causes, which finish the statement before it, included), is parsed the same
     way wherever the stack's top states are the same, since LALR actions depend only on them and on the
-    tokens.  So a line met a second time in the same top state is recorded (its shifts and reductions,
-    positions relative to its start, and the states it read below its start) and from the third time on
+    tokens.  So a line met a third time in the same top state is recorded (its shifts and reductions,
+    positions relative to its start, and the states it read below its start) and from the fourth time on
     replayed without the loop: the same node builders run on the same texts at the new positions, and the
     states the line left are pushed.  A line is recorded only if it holds no newline of its own (no
     brackets or backslash running on to the next line)."""
     actions, lexers, ignore, newlines, kept, end_state = t.actions, t.lexers, t.ignore, t.newlines, t.kept, t.end
     chains = t.chains
-    nl, indent_type, dedent_type = indenter.NL_type, indenter.INDENT_type, indenter.DEDENT_type
-    opens, closes, tab_len = set(indenter.OPEN_PAREN_types), set(indenter.CLOSE_PAREN_types), indenter.tab_len
+    plains = t.plains.setdefault(indenter, {})
+    nl, dedent_type = indenter.NL_type, indenter.DEDENT_type
+    opens, closes = set(indenter.OPEN_PAREN_types), set(indenter.CLOSE_PAREN_types)
     states, values, starts, ends = [t.start], [], [], []
     pos, size, line, line_start = 0, len(text), 1, 0
     paren, levels, queue = 0, [0], []
+    indent = _indentation(levels, queue, indenter)
     p0 = p1 = 0
-    memo: dict = {}  # (top state, the line from its first character) -> _SEEN, _NEVER or a replay.Line
-    shapes: dict = {}  # top state -> up to 4 replay.Lines of different tokens recorded there
+    memo: dict = {}  # (top state, the line from its first character) -> _ONCE, _TWICE, _NEVER or a replay.Line
+    shapes: dict = {}  # top state -> up to 4 (first token's text, replay.Line) of different tokens recorded there
     at_line = True  # the next token lexed begins a line's content
     record = None  # the recording under way: [(shift: kept?, start, end) or (reduce: size, rule, lookahead start)]
     rec_key = rec_base = rec_states = nl_state = lexed_in = None
@@ -282,16 +320,18 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 at_line, nl_end = False, 0
                 key = (states[-1], text[pos:text.find("\n", pos)])
                 known = memo.get(key)
-                if known is None or known is _SEEN:  # a line of the same tokens known, other texts?
-                    for other in shapes.get(key[0], ()):  # (`Conv2d(64, 1)` then `Conv2d(128, 3)`)
-                        if states[-other.depth:] == other.below:
+                if known is None or known is _ONCE or known is _TWICE:  # a line of the same tokens known, other texts?
+                    for head, other in shapes.get(key[0], ()):  # (`Conv2d(64, 1)` then `Conv2d(128, 3)`)
+                        if text.startswith(head, pos) and states[-other.depth:] == other.below:  # (cheap test first)
                             at = tokens_like(other, text, pos, lexers, ignore)
                             if at is not None:
                                 known = memo[key] = like(other, at, pos)
                                 break
                 if known is None:
-                    memo[key] = _SEEN
-                elif known is _SEEN:
+                    memo[key] = _ONCE
+                elif known is _ONCE:
+                    memo[key] = _TWICE
+                elif known is _TWICE:
                     record, rec_key, rec_base, rec_states = [], key, pos, states[:]
                     s_floor, v_floor = len(states), len(values)
                 elif known is not _NEVER and states[-known.depth:] == known.below:
@@ -311,17 +351,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     line += value.count("\n")
                     line_start = p0 + value.rindex("\n") + 1
                     at_line = True
-                    indent_str = text[line_start:pos]
-                    indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
-                    if indent > levels[-1]:
-                        levels.append(indent)
-                        queue.append(indent_type)
-                    else:
-                        while indent < levels[-1]:
-                            levels.pop()
-                            queue.append(dedent_type)
-                        if indent != levels[-1]:
-                            raise Bail  # an inconsistent dedent: Lark's run reports it
+                    indent(text[line_start:pos])  # 2. indentation: _INDENT/_DEDENT queued
                     if not queue and known.fixed:  # more known lines after the same newline?
                         pos, line, line_start = _again(memo, known, key[1], states, value, text, pos, line, line_start,
                                                        values, starts, ends, builder, calls, lexers, nl)
@@ -334,46 +364,46 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
             kind, p0, pos = m.lastgroup, pos, m.end()
             if kind in keywords:
                 kind = keywords[kind].get(m.group(), kind)
-            if kind in newlines:
-                value = m.group()
-                breaks = value.count("\n")
-                if breaks:
-                    line += breaks
-                    line_start = p0 + value.rindex("\n") + 1
-                    if record is not None and (kind != nl or paren):
-                        record = None  # a line continued with a backslash or inside brackets
-                        memo[rec_key] = _NEVER
-            if kind in ignore:
-                continue
-            p1 = pos
-            if kind in kept:  # (text, span): what the node builders read of a token
-                value = m.group()
+            plain = plains.get(kind)
+            if plain is None:
+                plain = plains[kind] = _plain(kind, kept, newlines, ignore, nl, opens, closes)
+            if plain:  # most tokens: a name or a number the node builders read as (text, span)
+                p1, value = pos, m.group()
                 col = p0 - line_start + 1
                 tok = (value, new_span(line, col, line, col + pos - p0))
-            else:
-                tok = None
-            if kind == nl:  # 2. indentation, as PlanIndenter: newlines inside brackets are dropped
-                if paren:
+            elif plain is False:  # a comma, an operator, a keyword the tree drops
+                p1, tok = pos, None
+            else:  # newlines, comments, spaces, brackets
+                if kind in newlines:
+                    value = m.group()
+                    breaks = value.count("\n")
+                    if breaks:
+                        line += breaks
+                        line_start = p0 + value.rindex("\n") + 1
+                        if record is not None and (kind != nl or paren):
+                            record = None  # a line continued with a backslash or inside brackets
+                            memo[rec_key] = _NEVER
+                if kind in ignore:
                     continue
-                at_line = True
-                nl_state = states[-1]  # whose lexer read it (a recorded line's newline is lexed as such)
-                indent_str = text[line_start:pos]
-                indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
-                if indent > levels[-1]:
-                    levels.append(indent)
-                    queue.append(indent_type)
+                p1 = pos
+                if kind in kept:  # (text, span): what the node builders read of a token
+                    value = m.group()
+                    col = p0 - line_start + 1
+                    tok = (value, new_span(line, col, line, col + pos - p0))
                 else:
-                    while indent < levels[-1]:
-                        levels.pop()
-                        queue.append(dedent_type)
-                    if indent != levels[-1]:
-                        raise Bail  # an inconsistent dedent: Lark's run reports it
-            elif kind in opens:
-                paren += 1
-            elif kind in closes:
-                paren -= 1
-                if paren < 0:
-                    raise Bail
+                    tok = None
+                if kind == nl:  # 2. indentation, as PlanIndenter: newlines inside brackets are dropped
+                    if paren:
+                        continue
+                    at_line = True
+                    nl_state = states[-1]  # whose lexer read it (a recorded line's newline is lexed as such)
+                    indent(text[line_start:pos])  # 2. indentation: _INDENT/_DEDENT queued
+                elif kind in opens:
+                    paren += 1
+                elif kind in closes:
+                    paren -= 1
+                    if paren < 0:
+                        raise Bail
         elif len(levels) > 1:
             levels.pop()
             kind, tok = dedent_type, None
@@ -396,8 +426,9 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                         made = compiled(record, rec_states, s_floor, v_floor, states[s_floor:], nl_state)
                         memo[rec_key] = made
                         kinds = shapes.setdefault(rec_key[0], [])
-                        if len(kinds) < 4 and all(other.kinds != made.kinds for other in kinds):
-                            kinds.append(made)
+                        if len(kinds) < 4 and all(other.kinds != made.kinds for _, other in kinds):
+                            _, _, a, b, *_ = next(op for op in record if op[0] is None)
+                            kinds.append((rec_key[1][a:b], made))  # its first token's text: a line's name
                         record = None
                 break
             if action.__class__ is str:  # `?rule`s passing their one child through: only the top state changes
@@ -433,6 +464,26 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 return value
 
 
+def _indentation(levels: list, queue: list, indenter):
+    """The indentation step, as PlanIndenter's: indent(text after a newline) queues the _INDENT or _DEDENTs the
+    new line's indentation makes, levels kept in `levels`; Bail on an inconsistent dedent (Lark's run reports it).
+    Once a line, after a newline lexed or a line replayed."""
+    tab_len, indent_type, dedent_type = indenter.tab_len, indenter.INDENT_type, indenter.DEDENT_type
+
+    def indent(indent_str: str) -> None:
+        indent = indent_str.count(" ") + indent_str.count("\t") * tab_len
+        if indent > levels[-1]:
+            levels.append(indent)
+            queue.append(indent_type)
+        else:
+            while indent < levels[-1]:
+                levels.pop()
+                queue.append(dedent_type)
+            if indent != levels[-1]:
+                raise Bail
+    return indent
+
+
 def _again(memo: dict, known: Line, content: str, states: list, newline: str, text: str, pos: int, line: int,
            line_start: int, values: list, starts: list, ends: list, builder, calls: list, lexers, nl: str) -> tuple:
     """Replay the lines from `pos` that follow the replayed line `known` (`content`, then `newline`) while each
@@ -459,6 +510,14 @@ def _again(memo: dict, known: Line, content: str, states: list, newline: str, te
         line += breaks
         line_start = p0 + indent_at
     return pos, line, line_start
+
+
+def _plain(kind: str, kept: frozenset, newlines: frozenset, ignore: frozenset, nl: str, opens: set, closes: set):
+    """How the loop takes a token of `kind`: True, a token the tree keeps and nothing more; False, one it drops and
+    nothing more; 0, one that needs more (newlines, ignored text, brackets: the loop's general path)."""
+    if kind in newlines or kind in ignore or kind == nl or kind in opens or kind in closes:
+        return 0
+    return kind in kept
 
 
 def _pass_through(actions: dict, below: int, top: int, kind: str) -> int:

@@ -2,15 +2,17 @@
 
 A line, from its first token to its newline shifted, is parsed the same way wherever the parser's top
 states are the same: LALR actions depend only on them and on the tokens.  lalr.parse records the line's
-shifts and reductions the second time it meets it, and `compiled` turns them into a `Line`, a program
-over registers.  From the third time on `Line.run` replays it: the node builders run on the same texts at
-the new positions, as the loop would have called them.
+shifts and reductions the third time it meets it, and `compiled` turns them into a `Line`, a program
+over registers.  From the fourth time on `Line.run` replays it: the node builders run on the same texts at
+the new positions, as the loop would have called them.  (A recording costs ~20 to 30 us and a copy as much: in
+a small plan, whose lines repeat two to five times, more than they save; in a stack, nothing.)
 
-From the fifth time on, most of a line is not even built: what a line makes from its own text alone (a
+After COPY_AFTER replays, most of a line is not even built: what a line makes from its own text alone (a
 layer's call, with its arguments and numbers) is the node the builders made the time before, with its
-spans moved to the new line and column.  `Line.run` copies it (`_Copy`), and runs the builders only for
-the reductions that take values from the lines before (the statement before it, finished by this line's
-first token).  tests/test_parser_equivalence.py checks every node and span against Lark's parse.
+spans moved to the new line and column.  `Line.run` copies it (`_Copy`: a closure per node, `_making`),
+and runs the builders only for the reductions that take values from the lines before (the statement before
+it, finished by this line's first token).  tests/test_parser_equivalence.py checks every node and span
+against Lark's parse.
 
 A line of the same tokens as a recorded one, in other texts (`Conv2d(64, 1, ...)` then `Conv2d(128, 3, ...)`),
 is parsed the same way too: `tokens_like` lexes it with the recorded lexers, checking each token's kind, and
@@ -19,10 +21,13 @@ is parsed the same way too: `tokens_like` lexes it with the recorded lexers, che
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from .errors import Span
 from .nodes import new_span
 
 _CONSTANTS = (str, int, float, bool, type(None))
+COPY_AFTER = 4  # runs of a line through its node builders before its nodes are copied instead
 
 
 class Line:
@@ -30,8 +35,8 @@ class Line:
     the stack below its start, then its kept tokens, then each reduction's node in order.  A position is an
     offset from the line's first character, or (negative, ~i) the i-th of the inputs' starts then ends."""
 
-    __slots__ = ("depth", "below", "inputs", "tokens", "steps", "left", "above", "nl_state", "nl_at", "copy", "runs",
-                 "fixed", "kinds", "kept_at", "shaped_steps", "shaped_left")
+    __slots__ = ("depth", "below", "inputs", "tokens", "steps", "run_steps", "left", "above", "nl_state", "nl_at",
+                 "copy", "runs", "fixed", "kinds", "kept_at", "shaped_steps", "shaped_left")
 
     def __init__(self, depth, below, inputs, tokens, steps, left, above, nl_state, nl_at, shape):
         self.depth = depth  # how many states the line reads from the top of the stack
@@ -39,11 +44,12 @@ class Line:
         self.inputs = inputs
         self.tokens = tokens  # (start, end) of each kept token
         self.steps = steps  # (rule, registers of its children, begin, end)
+        self.run_steps = tuple((rule, children(sources), a, b) for rule, sources, a, b in steps)  # as Line.run reads
         self.left = left  # (register, start, end) of each value the line leaves, its newline's apart
         self.above = above  # the states the line leaves above the `depth - 1` it read and kept
         self.nl_state = nl_state  # the state that lexes its newline
         self.nl_at = nl_at  # where its newline starts
-        self.copy = None  # a _Copy from the second run on; False where it cannot be copied
+        self.copy = None  # a _Copy after COPY_AFTER runs; False where it cannot be copied
         self.runs = 0
         self.fixed = above == below[1:]  # it leaves the states as it found them (a stack of the same layer)
         # as tokens, for `like`: (lexing state, kind) of each token shifted, where the kept ones are in the
@@ -62,10 +68,10 @@ class Line:
             del values[-k:], starts[-k:], ends[-k:]
         copy = self.copy
         if copy:
-            for rule, sources, a, b in copy.steps:
+            for rule, children, a, b in copy.steps:
                 builder.begin = base + a if a >= 0 else at[~a]
                 builder.end = base + b if b >= 0 else at[~b]
-                regs.append(calls[rule](builder, [regs[i] for i in sources]))
+                regs.append(calls[rule](builder, children(regs)))
             # the copy (_Copy): constants, spans on the line, then nodes, tuples and lists
             regs += copy.constants
             for a, b in copy.spans:  # nodes.new_span, inline: ~6 a line
@@ -73,32 +79,35 @@ class Line:
                 d = span.__dict__
                 d["line"], d["col"], d["end_line"], d["end_col"] = line, col0 + a, line, col0 + b
                 regs.append(span)
-            for cls, fields, sets in copy.objects:
-                if fields is None:  # a tuple or a list
-                    regs.append(cls([regs[i] for i in sets]))
-                    continue
-                node = _new(cls)  # as nodebuilders' makers: without the frozen dataclass's __init__
-                d = node.__dict__
-                d.update(fields)
-                for name, i in sets:
-                    d[name] = regs[i]
-                regs.append(node)
+            for make in copy.objects:
+                regs.append(make(regs))
             left = copy.left
         else:
             for a, b in self.tokens:
                 regs.append((text[base + a:base + b], new_span(line, col0 + a, line, col0 + b)))
-            for rule, sources, a, b in self.steps:
+            for rule, children, a, b in self.run_steps:
                 builder.begin = base + a if a >= 0 else at[~a]
                 builder.end = base + b if b >= 0 else at[~b]
-                regs.append(calls[rule](builder, [regs[i] for i in sources]))
+                regs.append(calls[rule](builder, children(regs)))
             left = self.left
             self.runs += 1
-            if copy is None and self.runs == 2:  # (a line met three times only is not worth the copy's making)
+            if copy is None and self.runs == COPY_AFTER:  # (a line met a few times only is not worth the copy's making)
                 self.copy = _Copy.of(self, regs, line, col0) or False
         for i, a, b in left:
             values.append(regs[i])
             starts.append(base + a if a >= 0 else at[~a])
             ends.append(base + b if b >= 0 else at[~b])
+
+
+def children(sources: tuple):
+    """A function of the registers that gives the registers `sources` as a reducer's children (a tuple: the
+    reducers only index, unpack and splice them), without a comprehension's frame."""
+    if len(sources) > 1:
+        return itemgetter(*sources)
+    if sources:
+        (i,) = sources
+        return lambda regs: (regs[i],)
+    return lambda regs: ()
 
 
 def tokens_like(line: Line, text: str, pos: int, lexers, ignore: frozenset) -> list | None:
@@ -186,8 +195,9 @@ class _Copy:
     """How a Line makes its nodes by copying those of a run before (in Line.run).  The reductions that read
     the inputs (`steps`, all before the others) still run; the rest of what the line leaves is made from
     registers: constants, then spans on the line (columns from its start), then nodes, tuples and lists, each
-    from registers before it.  A node is made as nodebuilders' makers do (without its dataclass's __init__):
-    its fields' dict of the run copied, then the fields that are not constants set."""
+    from registers before it by a function of the registers (`_making`).  A node is made as nodebuilders'
+    makers do (without its dataclass's __init__): each field from a register (a constant's too), in the order
+    of the run's."""
 
     __slots__ = ("steps", "constants", "spans", "objects", "left")
 
@@ -216,7 +226,8 @@ class _Copy:
         def run(i: int) -> int:  # where a register that still runs is, without the tokens
             return i if i <= k else i - len(line.tokens)
 
-        steps = tuple((rule, tuple(run(i) for i in sources), a, b) for rule, sources, a, b in line.steps[:reading])
+        steps = tuple((rule, children(tuple(run(i) for i in sources)), a, b)
+                      for rule, sources, a, b in line.steps[:reading])
         maker = _Maker(1 + k + reading, at_line, col0)
         try:
             left = [(run(i) if i <= k or first <= i < kept else maker.register(regs[i]), a, b)
@@ -224,7 +235,7 @@ class _Copy:
         except _CannotCopy:
             return None
         left = maker.resolve(left)
-        return _Copy(steps, tuple(maker.constants), tuple(maker.spans), tuple(maker.objects), left)
+        return _Copy(steps, tuple(maker.constants), tuple(maker.spans), tuple(_making(*o) for o in maker.objects), left)
 
 
 class _CannotCopy(Exception):
@@ -257,14 +268,8 @@ class _Maker:
             sets = [self.register(v) for v in value]
             self.objects.append((cls, None, sets))
             ref = ("o", len(self.objects) - 1)
-        elif hasattr(cls, "_field_names"):  # a syntax node (nodes.syntax)
-            fields, sets = {}, []
-            for name, v in vars(value).items():
-                constant = v.__class__ in _CONSTANTS
-                fields[name] = v if constant else None
-                if not constant:
-                    sets.append((name, self.register(v)))
-            self.objects.append((cls, fields, sets))
+        elif hasattr(cls, "_field_names"):  # a syntax node (nodes.syntax): each field a register, constants too
+            self.objects.append((cls, tuple(vars(value)), [self.register(v) for v in vars(value).values()]))
             ref = ("o", len(self.objects) - 1)
         else:
             raise _CannotCopy
@@ -279,6 +284,62 @@ class _Maker:
         def number(ref):
             return ref if isinstance(ref, int) else offsets[ref[0]] + ref[1]
 
-        self.objects[:] = [(cls, fields, [number(r) for r in sets] if fields is None
-                            else [(name, number(r)) for name, r in sets]) for cls, fields, sets in self.objects]
+        self.objects[:] = [(cls, names, tuple(number(r) for r in sets)) for cls, names, sets in self.objects]
         return tuple((number(r), a, b) for r, a, b in left)
+
+
+def _making(cls, names: tuple | None, sources: tuple):
+    """A function of the registers that makes one object of a _Copy: a tuple or list of the registers `sources`
+    (where `names` is None), or a node of class `cls` whose fields `names` (the run's, in their order: the dict
+    comes out as the builders' did) are the registers `sources`.  One closure per count of fields, the names and
+    registers in its cells: ~1.8x faster a node than a loop over (name, register) pairs, and no dict.update."""
+    new = object.__new__
+    if names is None:
+        items = children(sources)
+        return items if cls is tuple else lambda regs: cls(items(regs))
+    if len(names) == 2:
+        a, b = names
+        i, j = sources
+
+        def make(regs):
+            node = new(cls)
+            d = node.__dict__
+            d[a], d[b] = regs[i], regs[j]
+            return node
+    elif len(names) == 3:
+        a, b, c = names
+        i, j, k = sources
+
+        def make(regs):
+            node = new(cls)
+            d = node.__dict__
+            d[a], d[b], d[c] = regs[i], regs[j], regs[k]
+            return node
+    elif len(names) == 4:
+        a, b, c, e = names
+        i, j, k, m = sources
+
+        def make(regs):
+            node = new(cls)
+            d = node.__dict__
+            d[a], d[b], d[c], d[e] = regs[i], regs[j], regs[k], regs[m]
+            return node
+    elif len(names) == 5:  # a Call: name, args, span, name_span and _depth
+        a, b, c, e, f = names
+        i, j, k, m, o = sources
+
+        def make(regs):
+            node = new(cls)
+            d = node.__dict__
+            d[a], d[b], d[c], d[e], d[f] = regs[i], regs[j], regs[k], regs[m], regs[o]
+            return node
+    else:
+        pairs = tuple(zip(names, sources, strict=True))
+
+        def make(regs):
+            node = new(cls)
+            d = node.__dict__
+            for name, r in pairs:
+                d[name] = regs[r]
+            return node
+    return make

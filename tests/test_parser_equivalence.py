@@ -10,7 +10,8 @@ stops (a syntax error), Lark refuses the text as well.
 from __future__ import annotations
 
 import random
-from dataclasses import FrozenInstanceError
+import re
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
-from convplan import lalr, nodebuilders, parser, replay
+from convplan import lalr, nodebuilders, nodes, parser, replay
 from convplan.errors import PlanError, Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +124,7 @@ def test_mutations():
     assert {"ok", "refused"} <= seen
 
 
-# -- repeated lines: recorded the second time, replayed from the third, copied from the fifth --------------
+# -- repeated lines: recorded the third time, replayed from the fourth, copied after COPY_AFTER replays -----
 # (lalr.parse, replay.py)
 
 
@@ -153,7 +154,7 @@ REPEATS = [
     "plan A:\n    input [N, 2, L]\n" + f"    x = {'9' * 30}\n" * 3,  # a builder error
     # the same tokens, other texts (replay.like), the statement before each spanning from its keyword
     "plan A:\n    input [N, 2, L]\n" + "".join(f"    output x{i // 3}\n    pass\n" for i in range(9)),
-    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n    ReLU()\n" * 3
+    "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n    ReLU()\n" * 4  # recorded the 3rd time
     + "".join(f"    Conv1d({i}, {i % 3 + 1}, padding={i // 2})\n    ReLU()\n" for i in range(9)),
 ]
 
@@ -164,13 +165,17 @@ def test_repeated_lines(text):
 
 
 def test_repeated_lines_are_replayed(monkeypatch):
-    compiled, copies = [], []
-    real, copy = lalr.compiled, replay._Copy.of
+    compiled, copies, runs = [], [], []
+    real, copy, run = lalr.compiled, replay._Copy.of, replay.Line.run
     monkeypatch.setattr(lalr, "compiled", lambda *a: compiled.append(a) or real(*a))
     monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
-    assert same(REPEATS[0]) == "ok"
-    assert len(compiled) == 1  # the second of five lines: recorded once, replayed three times
-    assert len(copies) == 1 and copies[0]  # the fourth: its nodes copied for the fifth
+    monkeypatch.setattr(replay.Line, "run", lambda self, *a: runs.append(bool(self.copy)) or run(self, *a))
+    # the first after `input` is in a state of its own; the fourth is the third in the same state: recorded
+    text = "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n" * (4 + replay.COPY_AFTER + 2)
+    assert same(text) == "ok"
+    assert len(compiled) == 1  # recorded once, then replayed
+    assert len(copies) == 1 and copies[0]  # its nodes copied after COPY_AFTER replays through the builders
+    assert runs == [False] * replay.COPY_AFTER + [True] * 2
 
 
 def test_a_copied_line_has_nodes_of_its_own():
@@ -241,8 +246,22 @@ def repeated_plan(rng: random.Random) -> str:
             indent = unit * sum(steps)
         group = [indent + rng.choice(ERRORS if rng.random() < 0.05 else CONTENTS) + rng.choice(BREAKS)
                  for _ in range(rng.choice([1, 1, 1, 2, 3]))]  # a line, or two or three in turn (conv, relu, ...)
-        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8]))
+        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8, 12, 16]))  # 12, 16: copied (COPY_AFTER)
     return "".join(out)
+
+
+@pytest.mark.parametrize("content", CONTENTS)
+def test_every_line_copied(content, monkeypatch):
+    """Each kind of line written often enough for its nodes to be copied (replay._Copy: a maker per count of
+    fields, tuples and lists of 0, 1 or more items), at two depths: every node and span as Lark's."""
+    copied = []
+    real = replay._Copy.of
+    monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copied.append(real(*a)) or copied[-1]))
+    times = 4 + replay.COPY_AFTER + 3
+    text = ("plan A(k=3):\n    input [N, 3, H, W]\n" + f"    {content}\n" * times
+            + "    repeat 2:\n" + f"        {content}\n" * times)
+    assert same(text) == "ok"
+    assert "\n" in content or any(copied), "no line was copied"
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -291,3 +310,23 @@ def test_lines_of_the_same_tokens_are_replayed(monkeypatch):
     monkeypatch.setattr(lalr, "like", lambda *a: made.append(real(*a)) or made[-1])
     assert same(REPEATS[-1]) == "ok"
     assert len(made) >= 5
+
+
+@given(st.text(alphabet="ab \t\r\n#", max_size=60))
+def test_the_builders_line_starts(text):
+    """NodeBuilders' line starts (summed in C) are one after each newline, as re.finditer gives them."""
+    assert nodebuilders.NodeBuilders("x.plan", text)._lines == [0] + [m.end() for m in re.finditer("\n", text)]
+
+
+@pytest.mark.parametrize("cls", [nodes.Num, nodes.Arg, nodes.Shape, nodes.Call, nodes.Layer, nodes.Merge],
+                         ids=lambda c: c.__name__)
+def test_a_copy_maker_makes_the_dataclass(cls):
+    """replay._making for each count of fields (2, 3, 4, 5 and the loop past 5):
+    the node the dataclass makes, fields in their order, frozen."""
+    names = tuple(f.name for f in fields(cls))
+    regs = [None, *(object() for _ in names)]
+    made = replay._making(cls, names, tuple(range(len(names), 0, -1)))(regs)
+    want = cls(*regs[len(names):0:-1])
+    assert type(made) is cls and made == want and list(vars(made)) == list(vars(want)) == list(names)
+    with pytest.raises(FrozenInstanceError):
+        made.span = None
