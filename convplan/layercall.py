@@ -40,6 +40,7 @@ class LayerCalls:
         # binding, the inferred arguments, torch's order, the rule): see _call_key
         self.called: dict = {}
         self.reads: dict = {}  # id(call) -> (call, the names its arguments read, or None if one holds a `?`)
+        self.same: dict = {}  # (literal arguments, id(input shape), E305's flag) -> (the shape, `called`'s entry)
 
     def node(self, stmt: n.Layer, prev: Node, others: tuple = ()) -> Node:
         """The layer on `prev` (and `others`, the further tensors of a kind that takes several)."""
@@ -49,19 +50,31 @@ class LayerCalls:
             self._unknown(call)
             raise Skip
         shape = prev.shape
-        key = self._call_key(spec, call, prev, others)
-        done = None
-        if key is not None:
-            try:
-                done = self.called.get(key)  # the key hashed here only: its shapes hold sympy integers
-            except TypeError:  # a value that cannot be a key (none is, today)
-                key = None
+        literal = _literal_key(spec, call)
+        # a stack's next line on the shape object the same line made (or met) before: found by the shape's
+        # identity, without hashing its sympy dims (Python code each); the entry keeps the shape, so its id is
+        # its own.  The flag: whether the input is a plan input, which E305 reads.
+        same = (literal, id(shape), spec.indices and prev.op != "input") if literal is not None and not others \
+            else None
+        kept = self.same.get(same) if same is not None else None
+        done = kept[1] if kept is not None and kept[0] is shape else None
         if done is None:
-            reports = self.diag.reports
-            args, given, written, out, rule = self._resolve(spec, call, prev, others)
-            if key is not None and self.diag.reports == reports:
-                self.called[key] = dict(args), given, written, out, rule
-        else:
+            key = self._call_key(spec, call, prev, others, literal)
+            if key is not None:
+                try:
+                    done = self.called.get(key)  # the key hashed here only: its shapes hold sympy integers
+                except TypeError:  # a value that cannot be a key (none is, today)
+                    key = None
+            if done is None:
+                reports = self.diag.reports
+                args, given, written, out, rule = self._resolve(spec, call, prev, others)
+                if key is not None and self.diag.reports == reports:
+                    self.called[key] = kept = dict(args), given, written, out, rule
+                    if same is not None:
+                        self.same[same] = shape, kept
+            elif same is not None:
+                self.same[same] = shape, done
+        if done is not None:
             args, given, written, out, rule = done
             args = dict(args)
             if spec.last_dim_features:  # reads the layers before: not part of the key
@@ -83,8 +96,7 @@ class LayerCalls:
             names = [(x.id, x.span) for x in stmt.targets.names()[1:]] if stmt.targets else []
             made = self.st.add_several(node, out, names)
             return self.st.nodes[made[0].id]
-        return self.st.make_node("layer", name, inputs, out, stmt.span, kind=spec.name, args=args, given=given,
-                                 written=written)
+        return self.st.make_layer(name, inputs, out, stmt.span, spec.name, args, given, written)
 
     def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
@@ -119,13 +131,14 @@ class LayerCalls:
             raise Skip from None
         return args, given, written, out, rule
 
-    def _call_key(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple | None:
+    def _call_key(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, literal: tuple | None) \
+            -> tuple | None:
         """What decides `_resolve`'s result, for `called`: the kind, every input tensor's shape, whether the
         first is a plan input (E305), and the arguments' literals (a stack repeats the same line), or else
         where the call is written (file and span: one call, whatever object the walker made of it) with the
         number of its non-tensor arguments and the values of the names they read (a block's line, called again
         with the same parameters).  None for a call with a `?` (each makes a new unknown) and for a dim of many
-        terms (hashing a long sum walks it)."""
+        terms (hashing a long sum walks it).  `literal`: `_literal_key` of the call, as `node` worked it out."""
         shape = prev.shape
         shapes = (shape, *(o.shape for o in others)) if others else (shape,)
         for s in shapes:  # a loop, not any() of a generator: this runs for every layer
@@ -133,9 +146,15 @@ class LayerCalls:
                 if type(d) is sympy.Add and len(d.args) >= LONG_KEY:
                     return None
         head = (shapes, spec.indices and prev.op != "input")
-        literal = _literal_key(spec, call)
         if literal is not None:
             return literal, *head
+        named = self._named_key(spec, call)
+        return None if named is None else (*named, *head)  # (`node` refuses one that cannot be hashed)
+
+    def _named_key(self, spec: LayerSpec, call: n.Call) -> tuple | None:
+        """What decides a call's arguments where some are not literals: where it is written (file and span: one
+        call, whatever object the walker made of it), the number of its arguments and the values of the names
+        they read (with their types: 1, 1.0 and True stay apart).  None for a call with a `?`."""
         entry = self.reads.get(id(call))
         if entry is None or entry[0] is not call:
             entry = self.reads[id(call)] = call, _names_read(call)  # the call kept: its id stays its own
@@ -144,9 +163,8 @@ class LayerCalls:
             return None
         frame = self.diag.frames[-1]  # self.st.frame, read once
         names = frame.names
-        key = (spec.name, frame.file, call.span, len(call.args), *head,
-               *(_typed(names.get(name, _MISSING)) for name in read))
-        return key  # (`node` refuses one that cannot be hashed)
+        return (spec.name, frame.file, call.span, len(call.args),
+                *(_typed(names.get(name, _MISSING)) for name in read))
 
     def _unknown(self, call: n.Call) -> None:
         """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
@@ -168,12 +186,20 @@ class LayerCalls:
         self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
 
     def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple) -> tuple[dict, tuple[str, ...], tuple]:
-        """Binder.layer's result, kept per (kind, arguments) where every argument is a literal (nothing else
-        decides the binding) and binding reported nothing: a stack repeats the same call."""
+        """Binder.layer's result, kept where binding reported nothing, per (kind, arguments) where every argument
+        is a literal (a stack repeats the same call), else per call and values of the names it reads (a block's
+        line, called again with the same parameters on another input: the input's shape only words errors)."""
         key = _literal_key(spec, call)
-        if key is not None and key in self.bound:
-            args, given, written = self.bound[key]
-            return dict(args), given, written
+        if key is None:
+            key = self._named_key(spec, call)
+        if key is not None:
+            try:
+                kept = self.bound.get(key)
+            except TypeError:  # a value that cannot be a key (none is, today)
+                key = kept = None
+            if kept is not None:
+                args, given, written = kept
+                return dict(args), given, written
         reported = len(self.diag.diags)
         args, given, written = self.binder.layer(spec, call, shape)
         if key is not None and len(self.diag.diags) == reported:

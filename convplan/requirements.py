@@ -36,8 +36,12 @@ class Requirement:
 def requirements(st: State) -> tuple[Requirement, ...]:
     """The plan's requirements, from every condition found; reports E302-E304."""
     found: dict[str, Requirement] = {}
+    kept = set()  # conditions already in `found`: every layer of a stack finds `H >= 3` again (DenseNet121: 218
+    # conditions, 6 distinct), and an equal one would be worked out and printed again only to be dropped
     unknowns = st.unknowns
     for (original, message, layer, span, shape), frame in zip(st.conds, st.conds.frames, strict=True):
+        if _known(kept, original):
+            continue
         cond = original.xreplace(unknowns.solution) if unknowns.solution else original
         if cond is not original and isinstance(cond, sympy.GreaterThan):  # `L - 2 >= 0` -> `L >= 2`
             cond = at_least(cond.lhs, cond.rhs)
@@ -52,7 +56,13 @@ def requirements(st: State) -> tuple[Requirement, ...]:
             continue
         file = frame.file if frame is not None and frame.file != st.diag.file else ""
         found.setdefault(pyrepr(cond), Requirement(cond, message, layer, span, file))
+        kept.add(original)
     return tuple(_satisfiable(st, _joined(st, _strongest(found.values()))))
+
+
+def _known(kept: set, cond) -> bool:
+    """Whether an equal condition is in `found` already (a function of its own so that a test can say no)."""
+    return cond in kept
 
 
 def _strongest(reqs) -> list[Requirement]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import sympy
 
 from .layouts import contiguous
-from .saves import INPUT, NEW, OPMATH, Saved, Saves, _prod
+from .saves import INPUT, NEW, OPMATH, OUTPUT, Saved, Saves, _prod
 
 
 @dataclass(frozen=True)
@@ -205,8 +205,6 @@ def matmul_saves(a, shape, out, other, grads=(True, True), strides=(None, None))
 
 def amax_saves(a, shape, out) -> Saves:
     """The input and the result, compared in the backward (amax spreads the gradient over equal maxima)."""
-    from .saves import OUTPUT
-
     return Saves((Saved(INPUT), Saved(OUTPUT)))
 
 

@@ -52,6 +52,8 @@ class Values:
 
     def eval(self, expr, what: str):
         """Any argument value: a sympy int, bool, float, str, None or a tuple of them."""
+        if type(expr) is n.Num:  # `Stage(64, blocks=3)`: `int` below, without the checks before it
+            return sympy.Integer(expr.value)
         if isinstance(expr, n.Name):
             value = self.lookup(expr)
             if isinstance(value, Tensor):
@@ -108,6 +110,10 @@ class Values:
         if isinstance(expr, n.Not):
             return not self.truth(expr.operand)
         if isinstance(expr, n.Compare):
+            names = self.diag.frames[-1].names  # self.st.frame's
+            known = [_whole(e, names) for e in expr.operands]  # `C != planes * 4`: Python ints, no sympy
+            if None not in known:
+                return all(_INT_COMPARE[op](known[i], known[i + 1]) for i, op in enumerate(expr.ops))
             values = [self.eval(e, "compared") for e in expr.operands]
             for i, op in enumerate(expr.ops):
                 if not self._compare(values[i], op, values[i + 1], expr):
@@ -188,6 +194,9 @@ class Values:
         if isinstance(expr, n.Neg):
             return -self.int(expr.operand, what)
         if isinstance(expr, n.BinOp):
+            known = _whole(expr, self.diag.frames[-1].names)  # `planes * 4`: Python ints, no sympy
+            if known is not None:
+                return sympy.Integer(known)
             left, right = self.int_or_float(expr.left, what), self.int_or_float(expr.right, what)
             if isinstance(left, float) or isinstance(right, float):  # `C * 0.5`: Python's float, then an int?
                 return self.integer(self._float_op(expr, left, right), expr, what)
@@ -214,6 +223,9 @@ class Values:
         if isinstance(expr, n.Call):
             return self._call(expr, what)
         if isinstance(expr, n.BinOp):
+            known = _whole(expr, self.diag.frames[-1].names)  # `planes * 4`: Python ints, no sympy
+            if known is not None:
+                return sympy.Integer(known)
             left, right = self.int_or_float(expr.left, what), self.int_or_float(expr.right, what)
             if isinstance(left, float) or isinstance(right, float):
                 return self._float_op(expr, left, right)
@@ -391,6 +403,38 @@ class Values:
             self.diag.error("E005", f"this value has more than {MAX_INT_DIGITS} digits", expr.span)
             raise Skip
         return value
+
+
+_WHOLE_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod}
+
+
+def _whole(expr, names: dict) -> int | None:
+    """The value of an integer expression whose every name holds a whole number (a sympy Integer), computed with
+    Python ints, as sympy computes it (`//` and `%` floor as sympy's do); None for anything else (a size without
+    a value, a float, `/` or `**`, a divisor that is not positive, a result past 18 digits, an unknown name),
+    which the general path works out or reports."""
+    kind = type(expr)
+    if kind is n.Num:
+        return expr.value
+    if kind is n.Name:
+        value = names.get(expr.id)
+        return int(value.p) if isinstance(value, sympy.Integer) else None
+    if kind is n.BinOp:
+        op = _WHOLE_OPS.get(expr.op)
+        if op is None:
+            return None
+        left = _whole(expr.left, names)
+        if left is None:
+            return None
+        right = _whole(expr.right, names)
+        if right is None or right <= 0 and expr.op in ("//", "%"):
+            return None
+        value = op(left, right)
+        return value if -_INT_LIMIT < value < _INT_LIMIT else None
+    if kind is n.Neg:
+        value = _whole(expr.operand, names)
+        return None if value is None else -value
+    return None
 
 
 def _has_div(expr) -> bool:

@@ -449,16 +449,21 @@ class Walker:
         call = stmt.call
         shape = _LAYER_SHAPES.get(call.name) or _layer_shape(call.name)
         most, least = shape[0], shape[1]
-        if len(inputs) < least:  # the chain's value is the first
+        if not inputs and least == 1:  # the chain's value alone (nearly every layer): nothing to count
             current = self.diag.frames[-1].current
-            inputs = [current if current is not None else self._need_current(call.span), *inputs]
-        if not least <= len(inputs) <= most:
-            spec = REGISTRY.get(call.name)
-            names = ", ".join(spec.tensors) if spec else "input"
-            self.diag.error("E242", f"{call.name} takes {least if least == most else f'{least} to {most}'} "
-                            f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", call.span,
-                            hints=["the chain's value is the first, where the call names fewer"] if most > 1 else [])
-            raise Skip
+            inputs = [current if current is not None else self._need_current(call.span)]
+        else:
+            if len(inputs) < least:  # the chain's value is the first
+                current = self.diag.frames[-1].current
+                inputs = [current if current is not None else self._need_current(call.span), *inputs]
+            if not least <= len(inputs) <= most:
+                spec = REGISTRY.get(call.name)
+                names = ", ".join(spec.tensors) if spec else "input"
+                self.diag.error("E242", f"{call.name} takes {least if least == most else f'{least} to {most}'} "
+                                f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", call.span,
+                                hints=["the chain's value is the first, where the call names fewer"] if most > 1
+                                else [])
+                raise Skip
         st = self.st
         nodes = st.nodes
         source = inputs[0]

@@ -60,7 +60,8 @@ def test_bound_literal_calls_equal_binding_each_call(calls):
 # Random plans of a block called with random arguments and tensors, and plan lines, over the kinds that take
 # several tensors (MultiheadAttention, TransformerDecoderLayer, Bilinear), give several outputs (LSTM's
 # `o, (h, c)`, MultiheadAttention's `out, wts`; chunk, an operation) and read indices (Embedding: E305 for a
-# tensor that is no plan input).  Checked with the cache and with every call resolved anew, the two agree.
+# tensor that is no plan input).  Checked with the caches (a call's resolution, and its binding kept per values of
+# the names it reads) and with every call resolved and bound anew, the two agree.
 
 BLOCK_LINES = ["Conv1d(w, kernel_size=k, padding=k // 2, bias=b)", "Linear(w)", "Linear(w * 2)", "Linear(8)",
                "BatchNorm1d(eps=w)", "Dropout(p=0.5 if b else 0.1)", "ReLU(inplace=b)", "Linear(w) -> [N, L, ?]",
@@ -89,7 +90,8 @@ def _block_plan(lines, calls) -> str:
 def _checked(text: str, cached: bool):
     if cached:
         return convplan.analyse(text)
-    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others: None):
+    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others, lit: None), \
+            mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None):  # nor bound again
         return convplan.analyse(text)
 
 
@@ -455,3 +457,170 @@ def test_scopes_kept_equal_scopes_worked_out(outer, plan):
         [(x.name, x.scope, x.path, x.owner) for x in each.plan.graph.nodes]
     assert kept.plan.graph.tree == each.plan.graph.tree
     assert all(x.scope for x in kept.plan.graph.nodes if len(x.path) > 1)  # a submodule's layer is in a scope
+
+
+# -- a layer's node made in one frame (State.make_layer) is the node the general path makes ----------------
+# The general path: `_place` (scope, file, path, owner, the tree entry) then `new_node`.  Random nested plans and
+# block plans (numbered containers, blocks from frames, refused names): every node, field by field and in the
+# dataclass's field order, and the module tree agree.
+
+def _general_make_layer(self, name, inputs, shape, span, kind, args, given, written):
+    from convplan import scope as scope_module
+
+    fields = {"kind": kind, "args": args, "given": given, "written": written}
+    self._place(fields, "layer", name, span)
+    node = scope_module.new_node(len(self.nodes), "layer", name, inputs, shape, span, fields)
+    self.nodes.append(node)
+    return node
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.builds(_nested_plan, st.lists(st.sampled_from([*NEST_LINES, "forward = ReLU()"]), min_size=1,
+                                                  max_size=5),
+                           st.lists(st.sampled_from(PLAN_NEST), min_size=1, max_size=5)),
+                 st.builds(_block_plan, st.lists(st.sampled_from(BLOCK_LINES), min_size=1, max_size=6),
+                           st.lists(st.sampled_from([*BLOCK_ARGS, *PLAN_LINES]), min_size=1, max_size=7))))
+def test_layer_nodes_made_in_one_frame_equal_the_general_path(text):
+    from convplan import scope as scope_module
+
+    fast = convplan.analyse(text)
+    with mock.patch.object(scope_module.State, "make_layer", _general_make_layer):
+        general = convplan.analyse(text)
+    assert [(d.code, d.message, d.span) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span) for d in general.diagnostics]
+    assert (fast.plan is None) == (general.plan is None)
+    if general.plan is None:
+        return
+    for a, b in zip(fast.plan.graph.nodes, general.plan.graph.nodes, strict=True):
+        assert list(vars(a).items()) == list(vars(b).items())
+    assert fast.plan.graph.tree == general.plan.graph.tree
+
+
+# -- a condition found again (every layer of a stack finds `H >= 3`) is not worked out and printed again --------
+# Random stacks of convs and pools, with `?` unknowns an assertion solves, merges of branches and blocks called
+# twice: the requirements, their reasons and places, and the diagnostics equal those of working out every one.
+
+REQ_LINES = ["Conv2d(8, 3)", "Conv2d(8, 3, stride=2)", "MaxPool2d(2)", "MaxPool2d(3, stride=2, ceil_mode=True)",
+             "Conv2d(8, kernel_size=?k, padding=1) -> [N, 8, H - 2, W - 2]", "Conv2d(8, 5, padding=?p)",
+             "AvgPool2d(2)", "cat(dim=1):\n        branch:\n            Conv2d(4, 3)\n        branch:\n"
+             "            Conv2d(4, 3, stride=2)", "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n"
+             "            AvgPool2d(2)", "Twice()", "Conv2d(8, 3, padding=1)"]
+
+
+def _req_plan(lines) -> str:
+    return ("block Twice():\n    input [N, C, H, W]\n    Conv2d(8, 3)\n    MaxPool2d(2)\n\n"
+            "plan P:\n    input [N, 3, H, W]\n" + "".join(f"    {line}\n" for line in lines))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(REQ_LINES), min_size=1, max_size=8))
+@example(["Conv2d(8, 3)", "Conv2d(8, 3)", "Conv2d(8, kernel_size=?k, padding=1) -> [N, 8, H - 2, W - 2]"])
+def test_conditions_found_again_equal_working_each_out(lines):
+    from convplan import requirements
+
+    text = _req_plan(lines)
+    kept = convplan.analyse(text)
+    with mock.patch.object(requirements, "_known", lambda kept, cond: False):
+        each = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in kept.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+    assert (kept.plan is None) == (each.plan is None)
+    if each.plan is not None:
+        assert [(str(r), r.reason, r.layer, r.span, r.file) for r in kept.plan.requires] == \
+            [(str(r), r.reason, r.layer, r.span, r.file) for r in each.plan.requires]
+
+
+# -- a broadcasting merge of operands of one shape (a residual add) skips the column-by-column rule ----------
+# shapes/broadcast._all_equal: residual plans (equal shapes, broadcast ones, clashing ones) checked with and
+# without it (tests/test_broadcast.py checks it against the columns on random shapes).
+
+RESIDUALS = ["add:\n        branch:\n            Conv2d(8, 3, padding=1)\n        branch:\n            pass",
+             "add:\n        branch:\n            Conv2d(8, 1)\n        branch:\n            Conv2d(8, 3, padding=1)",
+             "mul:\n        branch:\n            AdaptiveAvgPool2d(1)\n        branch:\n            pass",
+             "add:\n        branch:\n            Conv2d(8, 3)\n        branch:\n            pass",
+             "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n            AvgPool2d(2)",
+             "add:\n        branch:\n            Conv2d(8, 1, stride=2)\n        branch:\n            MaxPool2d(2)",
+             "Conv2d(8, 3, padding=1)", "Conv2d(8, kernel_size=?k, padding=1)"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(RESIDUALS), min_size=1, max_size=5))
+def test_residual_merges_equal_the_rule(lines):
+    from convplan.shapes import broadcast
+
+    text = "plan P:\n    input [N, 8, H, W]\n" + "".join(f"    {line}\n" for line in lines)
+    fast = convplan.analyse(text)
+    with mock.patch.object(broadcast, "_all_equal", lambda shapes: False):
+        rule = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in rule.diagnostics]
+    assert (fast.plan is None) == (rule.plan is None)
+    if rule.plan is not None:
+        assert [(x.name, x.op, x.shape) for x in fast.plan.graph.nodes] == \
+            [(x.name, x.op, x.shape) for x in rule.plan.graph.nodes]
+        assert [str(r) for r in fast.plan.requires] == [str(r) for r in rule.plan.requires]
+
+
+# -- a stack's line met again on the same shape object is found by identity (LayerCalls.same) -----------------
+# Random stacks of literal lines, many of them keeping their input's shape (a fixed point: the same shape object
+# again), some refused: checked with the caches and with every call resolved anew, the two agree.
+
+STACK_LINES = ["Conv2d(8, 3, padding=1)", "Conv2d(8, 3, padding=1)", "ReLU()", "BatchNorm2d()", "Dropout(p=0.5)",
+               "Conv2d(8, 3, stride=2, padding=1)", "Upsample(scale_factor=2)", "MaxPool2d(2)", "Conv2d(8, 1)",
+               "Conv2d(8, 1, bad=1)", "Flatten()", "Linear(4)", "Conv2d(8, 3, padding=1) -> [N, 8, H, W]",
+               "y = Conv2d(8, 3, padding=1)"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(STACK_LINES), min_size=1, max_size=12))
+@example(["Conv2d(8, 3, padding=1)", "Flatten()", "Conv2d(8, 3, padding=1)", "Linear(4)", "Conv2d(8, 3, padding=1)"])
+def test_stack_lines_met_again_equal_resolving_each(lines):
+    text = _plan(lines).replace("[N, 3, H, W]", "[N, 8, H, W]")
+    kept, each = _checked(text, True), _checked(text, False)
+    assert [(d.code, d.message, d.span, d.hints) for d in kept.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+    assert (kept.plan is None) == (each.plan is None)
+    if each.plan is not None:
+        for a, b in zip(kept.plan.graph.nodes, each.plan.graph.nodes, strict=True):
+            assert (a.name, a.kind, a.shape, a.args, a.given, a.path, a.meta) == \
+                (b.name, b.kind, b.shape, b.args, b.given, b.path, b.meta)
+        assert [str(r) for r in kept.plan.requires] == [str(r) for r in each.plan.requires]
+
+
+# -- integer expressions whose every name holds a whole number are computed with Python ints (values._whole) ---
+# Random expressions (+ - * // % / **, negation, literals past 18 digits, divisors of 0 and below, sizes without a
+# value, floats) as a condition, a layer argument and a block argument: results and diagnostics equal sympy's path.
+
+_LEAVES = st.sampled_from(["a", "b", "c", "L", "f", "0", "1", "2", "7", "999999999999"])
+
+
+def _expr(leaves):
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "//", "%", "/", "**"]), inner).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        inner.map(lambda e: f"(-{e})")), max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_expr(_LEAVES), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), _expr(_LEAVES),
+       st.integers(-3, 9), st.integers(-3, 9))
+@example("(a * 4)", "!=", "c", 64, 1)
+@example("(999999999999 * 999999999999)", "==", "1", 1, 1)
+@example("(a // b)", "<", "(a % b)", 7, 0)
+def test_whole_number_expressions_equal_sympys(left, op, right, a, b):
+    from convplan import values
+
+    text = (f"block B(k):\n    input [N, C]\n    Linear(k)\n\n"
+            f"plan P(a={a}, b={b}, c=8, f=0.5):\n    input [N, L]\n    if {left} {op} {right}:\n        Linear(8)\n"
+            f"    Linear({left})\n    B({right})\n    B(k={left} if {left} {op} {right} else 3)\n")
+    fast = convplan.analyse(text)
+    with mock.patch.object(values, "_whole", lambda expr, names: None):
+        slow = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in slow.diagnostics]
+    assert (fast.plan is None) == (slow.plan is None)
+    if slow.plan is not None:
+        assert [(x.name, x.shape, x.args) for x in fast.plan.graph.nodes] == \
+            [(x.name, x.shape, x.args) for x in slow.plan.graph.nodes]
+        for x, y in zip(fast.plan.graph.nodes, slow.plan.graph.nodes, strict=True):
+            assert [type(v) for v in x.args.values()] == [type(v) for v in y.args.values()]
