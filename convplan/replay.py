@@ -155,9 +155,9 @@ def compiled(record: list, found: list, s_floor: int, v_floor: int, above: list,
     read the token, its kind) and reductions (size, rule, lookahead start) from the stack of states `found`;
     `s_floor` and `v_floor` are the lowest heights of the states and values it changed, `above` the states it
     left from `s_floor` up.  Each position is kept twice: as an offset, and as the token it is the start or end
-    of (2 * shift, or 2 * shift + 1), for a line of the same tokens in other texts (`run_shaped`)."""
+    of (2 * shift, or 2 * shift + 1), for a line of the same tokens in other texts (`like`)."""
     k = len(found) - 1 - v_floor  # values below the line's start that its reductions took
-    # (register, start, end, and those as tokens: an input's from the end of Line.shaped's positions)
+    # (register, start, end, and those as tokens: an input's from the end of the shaped_steps' positions)
     stack = [(1 + j, ~j, ~(k + j), j - 2 * k, j - k) for j in range(k)]
     tokens, steps, kinds, kept_at = [], [], [], []
     for op in record:
