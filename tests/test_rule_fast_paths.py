@@ -236,36 +236,6 @@ def test_conv_on_chain_dims_equals_the_sympy_path(nd, data):
     _chain_path_agrees(conv, layers.REGISTRY[f"Conv{nd}d"], shape, args)
 
 
-class _Forgetful(dict):
-    def __setitem__(self, key, value):  # nothing is kept: every conv works its dims out
-        pass
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 2), st.data())
-def test_convs_sharing_spatial_dims_equal_each_worked_out(nd, data):
-    """Convs of one resolution that differ in channels share the spatial part (conv._SPATIAL, keyed by the dims'
-    identity): a run of random convs on shapes drawn from a few spatial tuples (the same objects, and equal
-    rebuilt ones), each result against the one worked out without the cache."""
-    from convplan.layers import conv
-
-    pool = [tuple(data.draw(SPATIAL) for _ in range(nd)) for _ in range(data.draw(st.integers(1, 3)))]
-    pool.append(tuple(d.func(*d.args) if d.args else d for d in pool[0]))  # equal, perhaps other objects
-    spec = layers.REGISTRY[f"Conv{nd}d"]
-    for _ in range(data.draw(st.integers(1, 6))):
-        cin = sympy.Integer(data.draw(st.sampled_from([4, 8])))
-        shape = (dim("N"), cin, *data.draw(st.sampled_from(pool)))
-        args = {"out_channels": data.draw(st.sampled_from([4, 8])), "kernel_size": data.draw(st.integers(1, 5)),
-                "stride": data.draw(st.integers(1, 3)), "padding": data.draw(st.integers(0, 2)),
-                "dilation": data.draw(st.integers(1, 2)), "groups": data.draw(st.sampled_from([1, 4])),
-                "bias": True, "padding_mode": "zeros", "in_channels": cin}
-        kept = _rule_result(spec, shape, args)
-        with mock.patch.object(conv, "_SPATIAL", _Forgetful()):
-            each = _rule_result(spec, shape, args)
-        assert kept == each
-        assert [str(x) for x in kept] == [str(x) for x in each]
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1, 3), st.sampled_from(["Max", "Avg"]), st.data())
 def test_pool_on_chain_dims_equals_the_sympy_path(nd, kind, data):

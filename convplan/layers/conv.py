@@ -90,34 +90,7 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
     lead, cin, spatial = split_channels(shape, nd)
     if g != 1 and not (cin.is_Integer and int(cin) % g == 0):  # a symbolic in_channels: a requirement
         return None
-    return (*lead, a["out_channels"], *_spatial(ctx, tuple(spatial), k, s, d, pads))
-
-
-_SPATIAL: dict = {}  # (ids of the input's spatial dims, window) -> (those dims, output dims, conds, tails)
-MAX_SPATIAL = 4096
-
-
-def _spatial(ctx: RuleContext, spatial: tuple, k, s, d, pads) -> tuple:
-    """_plain_conv's output dims, requirements and tails, which depend on the spatial dims and the window
-    only: kept per (dims, window), so that the convs of one resolution that differ in their channels (a
-    Fire's squeeze and expand, a bottleneck's 1x1s) work them out once.  Keyed by the dims' identity (the
-    layers of a stage pass them on), held in the value so that no id is reused while kept."""
-    key = (*map(id, spatial), k, s, d, pads)
-    kept = _SPATIAL.get(key)
-    if kept is None:
-        own = RuleContext(ctx.spec)
-        try:
-            out = tuple(_plain_dims(own, spatial, k, s, d, pads))
-        finally:
-            ctx.conds += own.conds
-            ctx.tails += own.tails
-        if len(_SPATIAL) >= MAX_SPATIAL:
-            _SPATIAL.clear()
-        _SPATIAL[key] = spatial, out, own.conds, own.tails
-        return out
-    ctx.conds += kept[2]
-    ctx.tails += kept[3]
-    return kept[1]
+    return (*lead, a["out_channels"], *_plain_dims(ctx, spatial, k, s, d, pads))
 
 
 def _plain_dims(ctx: RuleContext, spatial, k, s, d, pads):
