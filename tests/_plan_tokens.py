@@ -19,6 +19,7 @@ from lark.lexer import BasicLexer, LexerThread, TextSlice
 from convplan import parser
 from convplan.layers import REGISTRY
 from convplan.merges import MERGES
+from convplan.vocabulary import DECLARATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = sorted([*ROOT.glob("examples/**/*.plan"), *ROOT.glob("tests/golden/**/*.plan")])
@@ -70,7 +71,19 @@ def tokens(text: str) -> list[Tok]:
         except UnexpectedCharacters as exc:
             found.append(Tok("other", exc.pos_in_stream, exc.pos_in_stream + 1, text[exc.pos_in_stream]))
             start = exc.pos_in_stream + 1
-    return found
+    return _declared(found, text)
+
+
+def _declared(found: list[Tok], text: str) -> list[Tok]:
+    """The name a `plan`, `block` or `def` declares is a name whatever its spelling (`plan Conv2d`): both
+    highlighters colour it as a definition, as they read the keyword, spaces or tabs, then the name."""
+    out = list(found)
+    for i in range(1, len(out)):
+        before, tok = out[i - 1], out[i]
+        if (tok.kind in ("kind", "merge") and before.kind == "keyword" and before.text in DECLARATIONS
+                and re.fullmatch(r"[ \t\f]+", text[before.end:tok.start])):
+            out[i] = Tok("name", tok.start, tok.end, tok.text)
+    return out
 
 
 def _classify(t, words: set[str]):

@@ -67,6 +67,17 @@ def test_random_token_soup_agrees_with_the_grammar(text):
     agree(text)
 
 
+DECLARED_AS_KINDS = ["plan Conv2d", "plan Conv2d:\n    input [N, 3, H, W]\n", "block add(x):\n    pass\n",
+                     "plan\tReLU", "plan \\\nConv2d"]
+
+
+@pytest.mark.parametrize("text", DECLARED_AS_KINDS)
+def test_a_declared_name_spelled_as_a_layer_kind_or_merge_is_a_name(text):
+    """CI's token soup drew `plan Conv2d`: the highlighter colours a declaration's name as one (Name.Class),
+    the oracle had called it a layer kind; the oracle now reads the declaration as both highlighters do."""
+    agree(text)
+
+
 def test_the_words_are_the_grammars_and_the_registrys():
     assert set(KEYWORDS) == keywords() and len(KEYWORDS) == len(set(KEYWORDS))
     text = "\n".join(f"    {kind}()" for kind in REGISTRY)

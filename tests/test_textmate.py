@@ -97,6 +97,14 @@ def test_random_token_soup_is_scoped_as_the_grammar_cuts_it():
         assert not wrong, f"FUZZ_SEED={SEED}: {text!r}\n" + "\n".join(wrong[:10])
 
 
+def test_a_declared_name_spelled_as_a_layer_kind_or_merge_is_a_name():
+    texts = ["plan Conv2d", "plan Conv2d:\n    input [N, 3, H, W]\n", "block add(x):\n    pass\n", "plan\tReLU",
+             "plan \\\nConv2d"]
+    for text, got in zip(texts, tokenise(texts), strict=True):
+        wrong = agree(text, got)
+        assert not wrong, f"{text!r}\n" + "\n".join(wrong[:10])
+
+
 def test_the_extension_declares_the_language_grammar_and_server():
     manifest = json.loads((EDITORS / "vscode" / "package.json").read_text())
     (language,) = manifest["contributes"]["languages"]
