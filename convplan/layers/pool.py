@@ -40,12 +40,7 @@ def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
     if chain is not None and None not in ints and ints[1] >= 1:
         return _chain_pool(ctx, x, chain, *ints, ceil_mode)
     ext = d * (k - 1) + 1
-    # torch checks p against half the dilated kernel, then half the kernel: the second one binds.
-    ctx.require(
-        at_least(k - 2 * p, 0),
-        lambda: f"padding ({show(p)}) must be at most half of the kernel size ({show(k)})",
-        "padding",
-    )
+    _half_kernel(ctx, k, p)
     if not ceil_mode:
         m = offset(x, 2 * p - ext)
         ctx.tail(x, m, s, p, ext)
@@ -64,15 +59,21 @@ def pool_size(ctx: RuleContext, x, k, s, p, d, ceil_mode):
     return size
 
 
+def _half_kernel(ctx: RuleContext, k, p) -> None:
+    """torch checks p against half the dilated kernel, then half the kernel: the second one binds.  Both paths
+    require it (whole k and p show as the general path's numbers do)."""
+    ctx.require(
+        at_least(k - 2 * p, 0),
+        lambda: f"padding ({show(p)}) must be at most half of the kernel size ({show(k)})",
+        "padding",
+    )
+
+
 def _chain_pool(ctx: RuleContext, e, x, k: int, s: int, p: int, d: int, ceil_mode):
     """pool_size for a conv/pool chain dim `e` (its Chain `x`, shapes.affine) and whole arguments: the same
     requirements, tail and output, worked out in ints and each built once."""
     ext = d * (k - 1) + 1
-    ctx.require(
-        at_least(k - 2 * p, 0),
-        lambda: f"padding ({p}) must be at most half of the kernel size ({k})",
-        "padding",
-    )
+    _half_kernel(ctx, k, p)
     if not ceil_mode:
         m = shifted(x, 2 * p - ext)
         ctx.chain_tail(x, m, s, p, ext)
