@@ -15,7 +15,7 @@ import torch
 from _torch_oracle import symbolic_plan
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_memory import _sequence_plan, _with_dropout, saved_for_backward
+from test_memory import _sequence_plan, _with_dropout, assert_saved_as_torch, saved_for_backward
 from test_properties import stacks
 
 import convplan
@@ -138,12 +138,7 @@ def test_strides_are_torchs_and_a_matmul_after_any_layer_is_modelled(case):
         return
     if any(n.kind == "ConvTranspose3d" for n in plan.graph.nodes):
         return  # its output's storage can be larger than the output: a known gap, test_a_transposed_3d_conv...
-    try:
-        want = saved_for_backward(plan.bind(**sizes), torch.float64)
-    except ValueError as exc:  # BatchNorm on one value per channel: torch refuses to train it
-        assert "more than 1 value per channel" in str(exc)
-        return
-    assert memory.at(memory.saved, **sizes) == want, f"at {sizes}:\n{text}"
+    assert_saved_as_torch(plan, memory, sizes, text)
 
 
 SEQUENCES = {"recurrent": sequence_cases.recurrent_case(), "cell": sequence_cases.cell_case(),
