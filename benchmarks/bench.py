@@ -49,7 +49,8 @@ from convplan.shapes import evaluate, ops
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The issue's targets: convplan's first plan in a fresh process (after imports) against torch's warm meta forward.
+# The issue's targets: convplan's first plan in a fresh process (after imports) against torch's warm meta forward
+# (in eval mode where that is the faster: time_meta).
 TORCH_RATIO = 1.0  # every case
 TARGETS = {"resnet50": 0.1, "resnet50flat": 0.1, "deep": 0.1}  # ResNet-50 and the BatchNorm stacks
 STRIDED_MS = 100.0
@@ -623,16 +624,20 @@ def time_convplan(name: str, reps: int, depth: int | None = None) -> dict:
 
 
 def time_meta(net: Network, reps: int) -> tuple[float, tuple, int]:
+    """torch's warm meta forward, the best of `reps` in each of the module's modes (eval is the faster with
+    BatchNorm: it reads the running statistics instead of computing the batch's)."""
     import torch
 
     model, x = net.torch_model(), net.meta_input()
-    with torch.no_grad():
-        out = tuple(model(x).shape)  # warm-up
-        times = []
-        for _ in range(reps):
-            start = CLOCK()
-            model(x)
-            times.append((CLOCK() - start) * 1e3)
+    times = []
+    with torch.inference_mode():
+        for training in (False, True):
+            model.train(training)
+            out = tuple(model(x).shape)  # warm-up
+            for _ in range(reps):
+                start = CLOCK()
+                model(x)
+                times.append((CLOCK() - start) * 1e3)
     return min(times), out, sum(p.numel() for p in model.parameters())
 
 
@@ -672,8 +677,8 @@ def torch_child(name: str) -> None:
     import torch
 
     net = network(name)
-    model, x = net.torch_model(), net.meta_input()
-    with torch.no_grad():
+    model, x = net.torch_model().eval(), net.meta_input()
+    with torch.inference_mode():
         start = CLOCK()
         model(x)
         first_ms = (CLOCK() - start) * 1e3
