@@ -38,6 +38,7 @@ import sympy
 from .graph import Graph, Node
 from .layers import prod
 from .layouts import layouts
+from .shapes import even
 
 # FlopCounterMode sees no matrix product in Bilinear: it runs aten::bilinear
 UNSEEN = frozenset({"Bilinear"})
@@ -82,13 +83,6 @@ def _unless_cpu_flash(node: Node, graph: Graph, macs):
     known = layouts(graph, node.id)
     last = [sympy.Eq(known[i][-1], 1) for i in node.inputs if known[i] is not None]
     return sympy.Piecewise((0, sympy.And(sympy.Eq(q[-1], v[-1]), *last)), (macs, True))
-
-
-def even(value):
-    """True or False, or a condition where `value` is a symbol."""
-    if isinstance(value, int) or getattr(value, "is_Integer", False):
-        return int(value) % 2 == 0
-    return sympy.Eq(sympy.Mod(value, 2), 0)
 
 
 def _unless(fast, count):
