@@ -21,6 +21,8 @@ What a layer kind does is its spec's `layout` (layers/spec.py), which the walker
 
 from __future__ import annotations
 
+import weakref
+
 import sympy
 
 from .layers import CONTIGUOUS, LIKE_INPUT, REGISTRY
@@ -45,11 +47,26 @@ def contiguous(shape) -> tuple:
     return tuple(reversed(strides))
 
 
-def layouts(graph, upto: int | None = None) -> dict:
-    """node id -> its output strides (None where they are not followed), for the nodes up to `upto`."""
+def layouts(graph) -> dict:
+    """node id -> its output strides (None where they are not followed)."""
     known: dict = {}
-    for n in graph.nodes[: None if upto is None else upto + 1]:
+    for n in graph.nodes:
         known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known)
+    return known
+
+
+_LAST: tuple = (None, None)  # (a weak reference to the graph last asked for, its layouts)
+
+
+def graph_layouts(graph) -> dict:
+    """layouts(graph), kept for the graph last asked for: a rule that runs per node (the flopcounter's attention)
+    reads one walk of the graph, not one each.  Kept by the graph's identity, since hashing a Graph hashes
+    every node; a graph is frozen, so its layouts never change."""
+    global _LAST
+    ref, known = _LAST
+    if ref is None or ref() is not graph:
+        known = layouts(graph)
+        _LAST = (weakref.ref(graph), known)
     return known
 
 
