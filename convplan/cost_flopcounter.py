@@ -37,7 +37,8 @@ import sympy
 
 from .graph import Graph, Node
 from .layers import prod
-from .layouts import layouts
+from .layouts import graph_layouts
+from .shapes import even
 
 # FlopCounterMode sees no matrix product in Bilinear: it runs aten::bilinear
 UNSEEN = frozenset({"Bilinear"})
@@ -79,16 +80,9 @@ def _unless_cpu_flash(node: Node, graph: Graph, macs):
     # the kernel also needs each last dim of stride 1: a transposed q takes the math path; where convplan does not
     # follow a tensor's strides (layouts.py) its last dim is taken to have stride 1, as every such output has that
     # convplan measured (MultiheadAttention's batch-first output: a transpose of its first two dims)
-    known = layouts(graph, node.id)
+    known = graph_layouts(graph)
     last = [sympy.Eq(known[i][-1], 1) for i in node.inputs if known[i] is not None]
     return sympy.Piecewise((0, sympy.And(sympy.Eq(q[-1], v[-1]), *last)), (macs, True))
-
-
-def even(value):
-    """True or False, or a condition where `value` is a symbol."""
-    if isinstance(value, int) or getattr(value, "is_Integer", False):
-        return int(value) % 2 == 0
-    return sympy.Eq(sympy.Mod(value, 2), 0)
 
 
 def _unless(fast, count):

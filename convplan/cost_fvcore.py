@@ -36,9 +36,9 @@ from collections.abc import Callable
 
 import sympy
 
-from .cost_flopcounter import even
 from .graph import Node
 from .layers import prod
+from .shapes import even
 
 _ACTIVATIONS = {  # kind -> the aten operator it traces to (in place: with a trailing `_`)
     "ReLU6": "hardtanh", "LeakyReLU": "leaky_relu", "ELU": "elu", "GELU": "gelu", "SiLU": "silu", "Mish": "mish",

@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import sympy
 
-from .cost_flopcounter import even
 from .graph import Node
 from .layers import prod
-from .shapes import floordiv
+from .shapes import even, floordiv
 
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 _ELEMENTWISE = {"RNN": 1, "GRU": 7, "LSTM": 10}  # rnn_flops' additions and products per hidden unit

@@ -4,12 +4,15 @@ the CPU gives in its default memory format, measured with `.stride()` on the bui
 gradients).  `memory` (saves_ops.py: is a matmul's reshape a view or a copy?) and the flopcounter convention
 (does attention take the CPU flash kernel, which needs each last dim of stride 1?) read them.
 
-- A new contiguous tensor whatever its input's layout: inputs, parameters, Linear, matmul, contiguous, softmax.
-- The input's strides: elementwise layers on a dense input (TensorIterator keeps a permuted layout; with gaps,
-  a select's or a narrow's, not followed), a layer written with `inplace=True` (its output is its input),
-  Identity, add and mul of operands of one shape and one dense layout; views keep their input's strides with
-  a dim changed (transpose, permute, select, narrow, chunk and split, unflatten, expand: stride 0 where it
-  stretches).
+What a layer kind does is its spec's `layout` (layers/spec.py), which the walker's `view` check reads too.
+
+- A new contiguous tensor whatever its input's layout: inputs, parameters, matmul, contiguous, softmax, and the
+  layer kinds whose layout is CONTIGUOUS (Linear, LayerNorm, Softmax, ...).
+- The input's strides: layer kinds whose layout is LIKE_INPUT on a dense input (elementwise: TensorIterator keeps
+  a permuted layout; with gaps, a select's or a narrow's, not followed), a layer written with `inplace=True` (its
+  output is its input), Identity, add and mul of operands of one shape and one dense layout; views keep their
+  input's strides with a dim changed (transpose, permute and the Permute layer, select, narrow, chunk and split,
+  unflatten, expand: stride 0 where it stretches).
 - Contiguous where every input is contiguous: every other layer kind (convolutions, norms, pooling, padding,
   resampling, reshapes, the Transformer layers and stacks, ...), reshapes, reductions and merges.  With an
   input of another layout torch may keep it (a permuted map is channels-last to a convolution): not followed.
@@ -18,13 +21,14 @@ gradients).  `memory` (saves_ops.py: is a matmul's reshape a view or a copy?) an
 
 from __future__ import annotations
 
+import weakref
+
 import sympy
+
+from .layers import CONTIGUOUS, LIKE_INPUT, REGISTRY
 
 # a new contiguous tensor whatever the input's layout (softmax: measured contiguous on a transposed input)
 _FRESH_OPS = frozenset({"matmul", "contiguous", "softmax", "input", "param"})
-_FRESH_KINDS = frozenset({"Linear"})
-# elementwise: the output takes its input's strides (TensorIterator keeps a permuted layout); Identity is its input
-_LAYOUT_KINDS = frozenset({"ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "Identity"})
 # contiguous where every input is: reshapes of a contiguous tensor are views of it, the rest new tensors
 _CONTIGUOUS_OPS = frozenset({"reshape", "view", "flatten", "unflatten", "add", "mul", "cat", "stack", "mean",
                              "sum", "amax", "scaled_dot_product_attention"})
@@ -43,25 +47,41 @@ def contiguous(shape) -> tuple:
     return tuple(reversed(strides))
 
 
-def layouts(graph, upto: int | None = None) -> dict:
-    """node id -> its output strides (None where they are not followed), for the nodes up to `upto`."""
+def layouts(graph) -> dict:
+    """node id -> its output strides (None where they are not followed)."""
     known: dict = {}
-    for n in graph.nodes[: None if upto is None else upto + 1]:
+    for n in graph.nodes:
         known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known)
+    return known
+
+
+_LAST: tuple = (None, None)  # (a weak reference to the graph last asked for, its layouts)
+
+
+def graph_layouts(graph) -> dict:
+    """layouts(graph), kept for the graph last asked for: a rule that runs per node (the flopcounter's attention)
+    reads one walk of the graph, not one each.  Kept by the graph's identity, since hashing a Graph hashes
+    every node; a graph is frozen, so its layouts never change."""
+    global _LAST
+    ref, known = _LAST
+    if ref is None or ref() is not graph:
+        known = layouts(graph)
+        _LAST = (weakref.ref(graph), known)
     return known
 
 
 def strides(node, ins: list, known: dict):
     """The node's output strides as formulas, or None where convplan does not follow them."""
     op = node.op
-    if op in _FRESH_OPS or op == "layer" and node.kind in _FRESH_KINDS:
+    spec = REGISTRY.get(node.kind) if op == "layer" else None
+    if op in _FRESH_OPS or spec is not None and spec.layout == CONTIGUOUS:
         return contiguous(node.shape)
     befores = [known.get(i.id) for i in ins]
     if not ins or befores[0] is None:
         return None
     before = befores[0]
-    if op == "layer":
-        return _layer(node, ins, befores)
+    if spec is not None:
+        return _layer(node, spec, ins, befores)
     if op == "item":  # one of several outputs: a piece of a view, or a layer's further output
         if ins[0].op in _VIEW_PIECES:
             return before
@@ -76,7 +96,7 @@ def strides(node, ins: list, known: dict):
         out[d0], out[d1] = out[d1], out[d0]
         return tuple(out)
     if op == "permute":
-        return tuple(before[int(d) % len(before)] for d in node.args["dims"])
+        return _permuted(before, node.args["dims"])
     if op == "expand":
         return _expanded(ins[0].shape, before, node.shape)
     if op == "unflatten":  # always a view: the dim's stride s becomes (..., b*s, s)
@@ -91,14 +111,20 @@ def strides(node, ins: list, known: dict):
     return None
 
 
-def _layer(node, ins: list, befores: list):
+def _layer(node, spec, ins: list, befores: list):
     if node.args.get("inplace") is True:  # the output is the input
         return befores[0]
-    if node.kind in _LAYOUT_KINDS:  # TensorIterator keeps a dense layout; one with gaps is not followed
+    if spec.moves_axes == "permute":  # torchvision's Permute: the view torch.permute makes
+        return _permuted(befores[0], node.args["dims"])
+    if spec.layout == LIKE_INPUT:  # TensorIterator keeps a dense layout; one with gaps is not followed
         return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
     if node.kind in _BATCH_FIRST_TRANSPOSED and node.args.get("batch_first") is True and len(node.shape) == 3:
         return None
     return contiguous(node.shape) if _all_contiguous(ins, befores) else None
+
+
+def _permuted(before: tuple, dims) -> tuple:
+    return tuple(before[int(d) % len(before)] for d in dims)
 
 
 def dense(shape: tuple, strides: tuple) -> bool:

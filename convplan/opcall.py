@@ -19,8 +19,6 @@ from .show import show_shape
 PARAMETER = "Parameter"  # torch.nn.Parameter: a learnable tensor of the module it is declared in
 PARAMETER_ARGS = (Arg("size", REQUIRED, DIMS), Arg("init", "zeros", STR, ("zeros", "ones", "randn")),
                   Arg("scale", 1.0, FLOAT))
-# Layer kinds whose output is a new contiguous tensor whatever their input's layout: view may read it
-MAKES_CONTIGUOUS = ("Linear", "LayerNorm", "Bilinear", "Embedding")
 
 
 class OpCalls:
@@ -170,4 +168,4 @@ def param_count(node: Node) -> sympy.Expr:
     return out
 
 
-__all__ = ["OpCalls", "PARAMETER", "MAKES_CONTIGUOUS", "param_count"]
+__all__ = ["OpCalls", "PARAMETER", "param_count"]

@@ -322,7 +322,8 @@ class State:
         """Follow memory layout (for `view`), conservatively: a view (`aliases`) keeps its input's, a slice or
         broadcast (`strides`) leaves gaps, a permute (`reorders`) reorders the strides; a new tensor computed
         from a reordered one keeps that order (torch's elementwise kernels, convolutions, cat do), from a
-        sliced one it is contiguous.  `contiguous`: always contiguous (contiguous(), Linear, LayerNorm)."""
+        sliced one it is contiguous.  `contiguous`: always contiguous (contiguous(), a layer kind whose `layout` is
+        CONTIGUOUS)."""
         if contiguous:
             return
         # most plans have no view, slice or permute: both sets stay empty, and a layer's check skips the scans

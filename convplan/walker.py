@@ -22,9 +22,9 @@ from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
 from .hints import source_text
 from .layercall import LayerCalls
-from .layers import REGISTRY
+from .layers import CONTIGUOUS, REGISTRY, LayerSpec
 from .merges import MERGES, MergeError
-from .opcall import MAKES_CONTIGUOUS, PARAMETER, OpCalls
+from .opcall import PARAMETER, OpCalls
 from .ops import OPS
 from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made, new_tensor
 from .shapes import at_least, dim, pyrepr, stand_in
@@ -447,7 +447,8 @@ class Walker:
 
     def _layer_call(self, stmt: n.Layer, inputs: list) -> Tensor:
         call = stmt.call
-        shape = _LAYER_SHAPES.get(call.name) or _layer_shape(call.name)
+        spec = REGISTRY.get(call.name)
+        shape = _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec)
         most, least = shape[0], shape[1]
         if not inputs and least == 1:  # the chain's value alone (nearly every layer): nothing to count
             current = self.diag.frames[-1].current
@@ -457,7 +458,6 @@ class Walker:
                 current = self.diag.frames[-1].current
                 inputs = [current if current is not None else self._need_current(call.span), *inputs]
             if not least <= len(inputs) <= most:
-                spec = REGISTRY.get(call.name)
                 names = ", ".join(spec.tensors) if spec else "input"
                 self.diag.error("E242", f"{call.name} takes {least if least == most else f'{least} to {most}'} "
                                 f"tensor{'s' * (most > 1)} ({names}), got {len(inputs)}", call.span,
@@ -531,18 +531,19 @@ class Walker:
 
 _NAME_OR_TUPLE = (n.Name, n.Tuple)
 _MAKE_NOTHING = (n.Let, n.Pass)  # statements without a record in the trace
-_LAYER_SHAPES: dict = {}  # layer name -> (most tensors, least, aliases its input, reorders, contiguous)
+# id(spec) -> (most tensors, least, aliases its input, reorders, always contiguous, the spec): keyed by the spec,
+# not its name, so that a kind registered again is read again; holding the spec keeps its id from being reused
+_LAYER_SHAPES: dict = {}
 
 
-def _layer_shape(name: str) -> tuple:
-    """What `_layer_call` reads of a kind, read from the registry once per name (a name that is no layer: one
-    tensor, and `LayerCalls.node` reports it)."""
-    spec = REGISTRY.get(name)
+def _layer_shape(spec: LayerSpec | None) -> tuple:
+    """What `_layer_call` reads of a kind, read from its spec once (a name that is no layer: one tensor, and
+    `LayerCalls.node` reports it)."""
     if spec is None:
         return 1, 1, False, False, False
     most = len(spec.tensors)
-    _LAYER_SHAPES[name] = shape = (most, most - spec.optional_tensors, bool(spec.aliases_input),
-                                   spec.name == "Permute", spec.name in MAKES_CONTIGUOUS)
+    _LAYER_SHAPES[id(spec)] = shape = (most, most - spec.optional_tensors, bool(spec.aliases_input),
+                                       spec.moves_axes == "permute", spec.layout == CONTIGUOUS, spec)
     return shape
 
 

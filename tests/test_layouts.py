@@ -5,6 +5,7 @@ against `saved_tensors_hooks`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 
@@ -12,14 +13,15 @@ import pytest
 import test_sequence_layers as sequence_cases
 import test_transformer_stacks as stack_cases
 import torch
-from _torch_oracle import symbolic_plan
+from _torch_oracle import SYMBOLS, plain, plan_text, symbolic_plan, torch_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_memory import _sequence_plan, _with_dropout, assert_saved_as_torch, saved_for_backward
-from test_properties import stacks
+from test_properties import args_for, kinds_for, stacks
 
 import convplan
 from convplan.build import example_inputs, values
+from convplan.layers import CONTIGUOUS, REGISTRY, register
 from convplan.layouts import dense, layouts
 from convplan.shapes import evaluate
 
@@ -200,3 +202,110 @@ def test_a_transposed_3d_conv_output_kept_by_a_matmul_is_its_whole_storage():
     memory = plan.memory("float64")
     sizes = {"N": 1, "C": 4, "D": 2, "H": 3, "W": 2}
     assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64)
+
+
+@st.composite
+def permuted_layer(draw):
+    """(plan text, sizes, kind): a plan input permuted (a dense tensor whose strides are out of order), then one
+    layer kind drawn for the permuted shape; None where torch refuses the layer there."""
+    rank = draw(st.integers(2, 5))
+    shape = tuple(draw(st.lists(st.integers(2, 4), min_size=rank, max_size=rank)))  # the layer's input (batch > 1)
+    dims = tuple(draw(st.permutations(range(rank))))  # permute(dims): input dim dims[i] becomes dim i
+    kind = draw(st.sampled_from(sorted(set(kinds_for(rank)))))
+    layers = [(kind, draw(args_for(kind, shape)))]
+    if torch_run(shape, layers)[0] is None:
+        return None
+    names = SYMBOLS[:rank]
+    stored = [""] * rank
+    for i, d in enumerate(dims):
+        stored[d] = names[i]
+    text = plan_text(names, plain(layers)).replace(f"input [{', '.join(names)}]",
+                                                   f"input [{', '.join(stored)}]\n    permute({dims})")
+    return text, dict(zip(names, shape, strict=True)), kind
+
+
+@given(permuted_layer())
+@SETTINGS
+def test_a_view_after_a_layer_of_a_permuted_tensor_is_refused_only_where_torch_may_refuse_it(case):
+    """The one layout a kind declares (LayerSpec.layout) read by both its users: where it is CONTIGUOUS, torch's
+    output is contiguous on any input (in training and in eval mode), layouts.py follows it as such and the
+    walker takes a `view` of it; for every kind, a view the walker takes is one torch takes, and every stride
+    layouts.py follows is torch's."""
+    if case is None:
+        return
+    text, sizes, kind = case
+    try:
+        plan = convplan.parse(text)
+        plan.bind(**sizes)
+    except convplan.PlanError:
+        return  # a symbolic rule convplan refuses (documented limits); test_properties covers those
+    layer = plan.graph.nodes[-1]
+    known = assert_layouts_as_torch(plan, sizes)
+    out = measured_outputs(plan.bind(**sizes), layer.id)
+    try:
+        convplan.parse(text + "    y = view(-1)\n")
+        taken = True
+    except convplan.PlanError as exc:
+        assert "E300" in str(exc) and "view" in str(exc), str(exc)
+        taken = False
+    if REGISTRY[kind].layout == CONTIGUOUS:
+        assert all(o.is_contiguous() for o in out), f"{kind} is declared CONTIGUOUS:\n{text}"
+        assert known[layer.id] is not None and taken, text
+    if taken:
+        assert all(_views(o) for o in out), f"convplan takes a view torch refuses:\n{text}"
+
+
+def measured_outputs(bound, node: int) -> list:
+    """The node's real output (its first tensor) in training mode and in eval mode without gradients."""
+    out = []
+    for train in (True, False):
+        torch.manual_seed(0)
+        module = bound.build().train(train)
+        with warnings.catch_warnings(), torch.set_grad_enabled(train):
+            warnings.simplefilter("ignore")
+            out += [v for i, v in values(module, example_inputs(bound.graph, bound.sizes)) if i == node]
+    return out
+
+
+def _views(t) -> bool:
+    try:
+        t.view(-1)
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_torchvisions_permute_layer_keeps_its_input_in_memory_as_torch_permute_does():
+    """Permute (torchvision) is a view: layouts.py followed it as a new contiguous tensor, so a matmul after it
+    was counted as reading a contiguous operand; its strides are now those of the permute operation."""
+    plan = convplan.parse("plan T:\n    input [N, C, H, W]\n    Permute((0, 2, 3, 1))\n    h = Identity()\n")
+    for sizes in ({"N": 2, "C": 3, "H": 4, "W": 5}, {"N": 1, "C": 2, "H": 1, "W": 3}):
+        assert_layouts_as_torch(plan, sizes)
+
+
+def test_a_kind_registered_again_is_read_again_by_the_walker():
+    """The walker caches what it reads of a kind; keyed by the kind's name, a spec registered again under that
+    name (its layout changed here) stayed as first read."""
+    text = "plan T:\n    input [N, C, L]\n    transpose(1, 2)\n    Softmax(dim=-1)\n    view(-1)\n"
+    convplan.parse(text)  # Softmax's output is contiguous: view takes it
+    softmax = REGISTRY["Softmax"]
+    try:
+        register(dataclasses.replace(softmax, layout=""))
+        with pytest.raises(convplan.PlanError, match="E300"):
+            convplan.parse(text)
+    finally:
+        register(softmax)
+    convplan.parse(text)
+
+
+def test_bilinear_of_transposed_inputs_is_contiguous_and_view_takes_it():
+    """Bilinear declares CONTIGUOUS (random draws above do not reach a layer of two tensors): its output is
+    contiguous whatever its inputs' layouts, as convplan follows it and its `view` check takes."""
+    text = ("plan T:\n    input a [L, N, F]\n    input b [L, N, G]\n    s = transpose(a, 0, 1)\n"
+            "    t = transpose(b, 0, 1)\n    y = Bilinear(s, t, 3)\n")
+    plan = convplan.parse(text + "    z = view(y, -1)\n")
+    sizes = {"L": 3, "N": 2, "F": 4, "G": 5}
+    known = assert_layouts_as_torch(plan, sizes)
+    y = next(n for n in plan.graph.nodes if n.kind == "Bilinear")
+    assert known[y.id] is not None
+    assert all(o.is_contiguous() for o in measured_outputs(plan.bind(**sizes), y.id))

@@ -143,10 +143,16 @@ def test_the_attention_plan_saves_what_autograd_saves():
 
 
 def test_an_operand_whose_strides_are_not_followed_is_listed_not_counted():
-    """A LayerNorm of a transposed tensor (torch may keep the input's layout; layouts.py follows a layer only from
-    contiguous inputs): matmul is listed."""
-    text = "plan E:\n    input x [N, L, C]\n    t = transpose(x, 1, 2)\n    a = LayerNorm(t, L)\n    y = matmul(a, t)\n"
-    assert convplan.parse(text).memory().unmodelled == ("matmul",)
+    """A CELU of a transposed tensor (torch keeps the input's layout; layouts.py follows such a kind only from
+    contiguous inputs): matmul is listed.  A LayerNorm's output is contiguous whatever its input (its spec's
+    layout, measured): that matmul is counted, as autograd saves."""
+    text = "plan E:\n    input x [N, L, C]\n    t = transpose(x, 1, 2)\n    a = {}(t)\n    y = matmul(a, t)\n"
+    assert convplan.parse(text.format("CELU")).memory().unmodelled == ("matmul",)
+    plan = convplan.parse(text.format("LayerNorm"))
+    memory = plan.memory("float64")
+    assert memory.unmodelled == ()
+    for sizes in ({"N": 2, "L": 3, "C": 3}, {"N": 1, "L": 4, "C": 4}):
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64), sizes
 
 
 def test_an_expanded_operand_keeps_stride_0_where_it_stretches():

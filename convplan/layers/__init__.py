@@ -20,10 +20,12 @@ from .resample import SCALE_CHECKED, _scale_search, register_upsample, register_
 from .reshape import more_reshaping, register_flatten, register_pixel_shuffle
 from .spec import (  # noqa: F401 (the registry's public names)
     BOOL,
+    CONTIGUOUS,
     DIMS,
     FLOAT,
     GLOBAL,
     INT,
+    LIKE_INPUT,
     OPT_FLOAT,
     OPT_INT,
     OPT_SIZE,

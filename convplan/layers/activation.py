@@ -10,8 +10,10 @@ from .. import saves as sv
 from ..shapes import divides, floordiv, to_expr
 from .spec import (
     BOOL,
+    CONTIGUOUS,
     FLOAT,
     INPLACE,
+    LIKE_INPUT,
     OPT_INT,
     POINTWISE,
     STR,
@@ -134,8 +136,8 @@ def more_activations() -> None:
                        count=lambda a: a["num_parameters"], short="prelu", window=POINTWISE, saves=sv.SAVES_INPUT))
     register(LayerSpec(name="GLU", args=(Arg("dim", -1),), rule=glu_rule, short="glu", saves=sv.SAVES_INPUT))
     register(LayerSpec(name="Softmin", args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short="softmin",
-                       saves=sv.SAVES_OUTPUT))  # softmax of -x saves its output
-    register(LayerSpec(name="Softmax2d", args=(), rule=same_shape, ranks=(3, 4), short="softmax2d",
+                       layout=CONTIGUOUS, saves=sv.SAVES_OUTPUT))  # softmax of -x saves its output
+    register(LayerSpec(name="Softmax2d", args=(), rule=same_shape, ranks=(3, 4), short="softmax2d", layout=CONTIGUOUS,
                        window=POINTWISE, saves=sv.SAVES_OUTPUT))  # over the channels at each position
     for name in ("AlphaDropout", "FeatureAlphaDropout"):
         register(LayerSpec(name=name, args=(Arg("p", 0.5, FLOAT),) + INPLACE, short=name.lower(),
@@ -163,12 +165,12 @@ def register_activations() -> None:
         "Identity": (),
     }.items():
         register(LayerSpec(name=name, args=args, rule=same_shape, short=name.lower(), aliases_input=name == "Identity",
-                           window=POINTWISE, saves=_ACTIVATION_SAVES[name]))
+                           layout=LIKE_INPUT, window=POINTWISE, saves=_ACTIVATION_SAVES[name]))
 
     register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + INPLACE, rule=dropout_rule, short="dropout",
-                       aliases_input=True, window=POINTWISE, saves=sv.dropout(0)))
+                       aliases_input=True, layout=LIKE_INPUT, window=POINTWISE, saves=sv.dropout(0)))
 
     for name in ("Softmax", "LogSoftmax"):
         register(LayerSpec(name=name, args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short=name.lower(),
-                           saves=sv.SAVES_OUTPUT))
+                           layout=CONTIGUOUS, saves=sv.SAVES_OUTPUT))
 

@@ -20,7 +20,7 @@ import sympy
 
 from .. import saves_sequence as ss
 from ..shapes import divides
-from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
+from .spec import BOOL, CONTIGUOUS, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
 
 
 def _same(ctx: RuleContext, a, b, message, arg=None) -> None:
@@ -192,7 +192,7 @@ def register_attention() -> None:
         name="Bilinear", args=(Arg("out_features"), Arg("bias", True, BOOL)), rule=bilinear_rule,
         count=bilinear_count, macs=bilinear_macs, inferred="in1_features", infer=lambda shape, a: shape[-1],
         infer_more=("in2_features",), infer_others=lambda shapes, a: {"in2_features": shapes[0][-1]},
-        tensors=("input1", "input2"), short="bilinear",
+        tensors=("input1", "input2"), short="bilinear", layout=CONTIGUOUS,
         saves=ss.bilinear,
     ))
     register(LayerSpec(

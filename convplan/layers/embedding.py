@@ -13,7 +13,7 @@ import sympy
 
 from .. import saves_sequence as ss
 from ..shapes import at_least
-from .spec import BOOL, FLOAT, OPT_FLOAT, OPT_INT, STR, Arg, LayerSpec, RuleContext, register, show
+from .spec import BOOL, CONTIGUOUS, FLOAT, OPT_FLOAT, OPT_INT, STR, Arg, LayerSpec, RuleContext, register, show
 
 
 def _padding_idx(ctx: RuleContext, a) -> None:
@@ -59,6 +59,7 @@ def register_embeddings() -> None:
         args=(Arg("num_embeddings"), Arg("embedding_dim"), Arg("padding_idx", None, OPT_INT), *norm,
               Arg("sparse", False, BOOL)),
         rule=embedding_rule, count=embedding_count, short="embedding", indices="num_embeddings",
+        layout=CONTIGUOUS,
         saves=ss.embedding,
     ))
     register(LayerSpec(
@@ -66,5 +67,6 @@ def register_embeddings() -> None:
         args=(Arg("num_embeddings"), Arg("embedding_dim"), *norm, Arg("mode", "mean", STR, ("sum", "mean", "max")),
               Arg("sparse", False, BOOL), Arg("include_last_offset", False, BOOL), Arg("padding_idx", None, OPT_INT)),
         rule=embedding_bag_rule, count=embedding_count, short="embeddingbag", indices="num_embeddings", ranks=(2,),
+        layout=CONTIGUOUS,
         saves=ss.embedding_bag,
     ))

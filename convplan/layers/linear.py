@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import saves as sv
 from ..shapes import offset
-from .spec import BOOL, GLOBAL, Arg, LayerSpec, RuleContext, prod, register
+from .spec import BOOL, CONTIGUOUS, GLOBAL, Arg, LayerSpec, RuleContext, prod, register
 
 
 def linear_rule(ctx: RuleContext, shape, a):
@@ -36,6 +36,7 @@ def register_linear() -> None:
         inferred="in_features",
         infer=lambda shape, a: shape[-1],
         short="linear",
+        layout=CONTIGUOUS,
         last_dim_features=True,
         saves=sv.SAVES_INPUT,  # for the weight's gradient
     ))

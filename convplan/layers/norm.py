@@ -11,6 +11,7 @@ from ..shapes import FloorDiv, at_least, divides, floordiv, to_expr
 from ..shapes.affine import chain_of
 from .spec import (
     BOOL,
+    CONTIGUOUS,
     DIMS,
     FLOAT,
     GLOBAL,
@@ -201,6 +202,7 @@ def register_group_and_layer_norm() -> None:
         inferred="normalized_shape",  # written or, by default, the input's last dim
         infer=layer_norm_infer,
         short="ln",
+        layout=CONTIGUOUS,  # native_layer_norm makes its input contiguous first
         window=_normalized_window,
         # mean and inverse std per normalised row
         saves=sv.norm(lambda a, shape: prod(shape[: len(shape) - len(ntuple(a["normalized_shape"], 1))])),

@@ -9,7 +9,7 @@ import sympy
 from .. import saves as sv
 from ..shapes import at_least, floordiv, offset, to_expr
 from ..shapes.affine import chain_of, divided, expr_of, nonneg, shifted, text
-from .resample import _scaled
+from .resample import scaled_size
 from .spec import (
     AVG_POOL_SIZE,
     BOOL,
@@ -255,7 +255,7 @@ def fractional_rule(ctx: RuleContext, shape, a, nd):
             if not 0 < r < 1:
                 ctx.fail(f"output_ratio must be between 0 and 1 (exclusive), got {show(ratio)}", "output_ratio",
                          hint="the output is int(input * output_ratio) per dim: 0.5 halves it")
-        out = [_scaled(ctx, x, r, "output_ratio", "output_size") for x, r in zip(spatial, ratios, strict=True)]
+        out = [scaled_size(ctx, x, r, "output_ratio", "output_size") for x, r in zip(spatial, ratios, strict=True)]
         arg = "output_ratio"
     strict = 1 if nd == 3 else 0
     for x, o, ki in zip(spatial, out, k, strict=True):

@@ -40,7 +40,8 @@ def upsample_rule(ctx: RuleContext, shape, a):
         sizes = _exactly(ctx, size, spatial, "size")
         ctx.positive(sizes, "size")
         return (*shape[:2], *sizes)
-    out = [_scaled(ctx, x, f) for x, f in zip(shape[2:], _exactly(ctx, scale, spatial, "scale_factor"), strict=True)]
+    factors = _exactly(ctx, scale, spatial, "scale_factor")
+    out = [scaled_size(ctx, x, f) for x, f in zip(shape[2:], factors, strict=True)]
     return (*shape[:2], *out)
 
 
@@ -51,7 +52,7 @@ def _exactly(ctx, value, nd, arg):
     return values
 
 
-def _scaled(ctx: RuleContext, x, f: float, arg: str = "scale_factor", instead: str = "size"):
+def scaled_size(ctx: RuleContext, x, f: float, arg: str = "scale_factor", instead: str = "size"):
     """torch's int(float(x) * f) in float64: exact for a concrete x; for a symbolic one, floor(x*q) with
     the simplest q that agrees with float64 for every x up to SCALE_CHECKED (a requirement then says so).
     `arg`: the argument f is (FractionalMaxPool's output_ratio too); `instead`: the one to give for sizes."""

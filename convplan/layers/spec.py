@@ -69,6 +69,13 @@ SCALE = "scale"  # a float or a tuple of floats
 OPT_FLOAT = "float or None"  # BatchNorm's momentum: None is a cumulative average
 
 
+# Output layouts (LayerSpec.layout), torch 2.13 on the CPU as `.stride()` measures them: tests/test_layouts.py.
+# The third, the default "", is contiguous where every input is, and may keep a permuted input's order otherwise
+# (a convolution keeps channels-last).  The walker reads them (may `view` read the output?), layouts.py too.
+CONTIGUOUS = "contiguous"  # a new contiguous tensor whatever the input's layout (Linear's matmul, softmax's kernel)
+LIKE_INPUT = "like input"  # elementwise: TensorIterator lays the output out as a dense input is
+
+
 @dataclass(frozen=True)
 class Arg:
     name: str
@@ -112,6 +119,7 @@ class LayerSpec:
     # In eval mode the output is the input's storage (a view, or the input itself): it takes no memory.
     # A kind with an `inplace` argument writes into its input when that is True.
     aliases_input: bool = False
+    layout: str = ""  # its output's strides: CONTIGUOUS, LIKE_INPUT or "" (above)
     # What autograd saves for backward in training (saves.py): (args, input shape, output shape) -> Saves;
     # None: not modelled (memory lists the kind instead of counting it as nothing).
     saves: Callable | None = None

@@ -24,6 +24,7 @@ from .conditions import (  # noqa: F401
     divides,
     equal,
     evaluate,
+    even,
     greater,
     ops,
 )

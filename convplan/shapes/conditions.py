@@ -176,6 +176,15 @@ def divides(e, m) -> sympy.Basic:
     return sympy.Eq(r, 0, evaluate=False)
 
 
+def even(value):
+    """Whether a count is even (an even number of heads sends attention down torch's fast path, which each cost
+    convention counts its own way): True or False for a number, the condition `Mod(value, 2) == 0` for a
+    symbolic one (plain Python booleans, not sympy's, so that `is True` tells a path taken)."""
+    if isinstance(value, int) or getattr(value, "is_Integer", False):
+        return int(value) % 2 == 0
+    return sympy.Eq(sympy.Mod(value, 2), 0)
+
+
 def equal(a, b) -> bool | None:
     """True if equal for all symbol values, False if never equal, else None."""
     a, b = to_expr(a), to_expr(b)
