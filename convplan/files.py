@@ -6,6 +6,11 @@ import stat
 from pathlib import Path
 
 from .errors import WHOLE_FILE, Span, fail
+from .parser import MAX_SOURCE_CHARS
+
+# The most bytes MAX_SOURCE_CHARS characters take in UTF-8 (with a BOM): a longer file is refused from its
+# size, and standard input is read no further, so a huge file or an endless stream never fills the memory.
+MAX_SOURCE_BYTES = 4 * MAX_SOURCE_CHARS + 3
 
 
 def read_source(path: Path) -> str:
@@ -17,10 +22,25 @@ def read_source(path: Path) -> str:
             raise IsADirectoryError(21, "is a directory")
         if not stat.S_ISREG(info.st_mode):
             raise OSError(0, "is not a regular file (a FIFO, device or socket)")
-        data = path.read_bytes()
+        _bounded(info.st_size, str(path))
+        with path.open("rb") as f:
+            data = read_bounded(f, str(path))
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on some Pythons
         raise fail("E011", _reason(exc), WHOLE_FILE, str(path), "") from None
     return decode(data, str(path))
+
+
+def read_bounded(stream, name: str) -> bytes:
+    """A binary stream's bytes (a file's, standard input's), read no further than the size limit (E002)."""
+    data = stream.read(MAX_SOURCE_BYTES + 1)
+    _bounded(len(data), name)
+    return data
+
+
+def _bounded(size: int, name: str) -> None:
+    if size > MAX_SOURCE_BYTES:
+        raise fail("E002", f"the file is too large ({size:,} bytes; the limit is {MAX_SOURCE_CHARS:,} characters)",
+                   Span(1, 1, 1, 2), name, "")
 
 
 def decode(data: bytes, name: str) -> str:

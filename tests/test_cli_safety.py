@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from convplan import cli
 from convplan.cli import commands
 
@@ -139,3 +141,44 @@ def test_json_has_numbers_booleans_and_plain_strings(capsys):
     code = cli.main(["check", "examples/cnn1d.plan", "--json", "--set", "L=x"])
     out, err = capsys.readouterr()
     assert code == 2 and json.loads(out) == {"ok": False, "usage_error": "--set L: 'x' is not an integer"}
+
+
+def test_a_file_past_the_size_limit_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch):
+    """A huge file (here a sparse one of 3 GB) is E002 from its size: reading it whole first was a MemoryError
+    traceback, or the machine's memory.  An import of it is refused the same way."""
+    import pathlib
+
+    huge = tmp_path / "huge.plan"
+    with open(huge, "wb") as f:
+        f.truncate(3 * 2**30)
+    monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: pytest.fail(f"{self} was read whole"))
+    code, _, err = _check(capsys, str(huge))
+    assert code == 1 and err.startswith(f"{huge}:1:1: error[E002]: the file is too large (3,221,225,472 bytes;")
+    (tmp_path / "m.plan").write_text('import "huge.plan"\nplan M:\n    input [N, 3]\n    Linear(4)\n')
+    code, _, err = _check(capsys, str(tmp_path / "m.plan"))
+    assert code == 1 and "error[E023]: cannot import huge.plan: the file is too large (3,221,225,472 bytes;" in err
+
+
+def test_standard_input_is_read_up_to_the_size_limit_only(capsys, monkeypatch):
+    """`convplan check - < /dev/zero` read without end; now it stops a byte past what any plan may hold."""
+    import io
+    import sys
+
+    from convplan.files import MAX_SOURCE_BYTES
+
+    class Long(io.RawIOBase):  # 3 times the limit, counting what is read
+        given = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            n = min(len(buffer), 3 * MAX_SOURCE_BYTES - Long.given)
+            buffer[:n] = b"#" * n
+            Long.given += n
+            return n
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Long())))
+    code, _, err = _check(capsys, "-")
+    assert code == 1 and err.startswith("<stdin>:1:1: error[E002]: the file is too large")
+    assert Long.given <= MAX_SOURCE_BYTES + io.DEFAULT_BUFFER_SIZE

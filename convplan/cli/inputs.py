@@ -104,12 +104,12 @@ def _load(source, sizes: dict[str, int]):
 
 def _read(source) -> tuple[str, str]:
     """(text, the name diagnostics show) of a file, of standard input, or E011 for a glob that matched nothing."""
-    from ..files import decode, read_source
+    from ..files import decode, read_bounded, read_source
 
     if isinstance(source, _NoMatch):
         raise PlanError([Diagnostic("E011", "no file matches this pattern", WHOLE_FILE, source)], "")
     if source == STDIN:
-        return decode(sys.stdin.buffer.read(), STDIN), STDIN
+        return decode(read_bounded(sys.stdin.buffer, STDIN), STDIN), STDIN
     return read_source(source), str(source)
 
 
