@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import stat
+import tempfile
 from pathlib import Path
 
 from .errors import WHOLE_FILE, Span, fail
@@ -26,7 +29,7 @@ def read_source(path: Path) -> str:
         with path.open("rb") as f:
             data = read_bounded(f, str(path))
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on some Pythons
-        raise fail("E011", _reason(exc), WHOLE_FILE, str(path), "") from None
+        raise fail("E011", reason(exc), WHOLE_FILE, str(path), "") from None
     return decode(data, str(path))
 
 
@@ -53,6 +56,25 @@ def decode(data: bytes, name: str) -> str:
                    Span(line, 1, line, 2), name, "") from None
 
 
-def _reason(exc: Exception) -> str:
+def replace_text(path: Path, text: str) -> None:
+    """Write `text` (UTF-8, newlines as given) over the file at `path`, through symlinks, all at once: into a new
+    file beside it, renamed over it at the end, so that a failed write (a full disk, no permission) leaves the
+    old text whole (OSError).  The file keeps its mode; a hard link to it keeps the old text."""
+    target = path.resolve()
+    mode = stat.S_IMODE(target.stat().st_mode)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def reason(exc: Exception) -> str:
+    """An OSError as the end of a message: "no space left on device", "is a directory"."""
     text = getattr(exc, "strerror", None) or "cannot be read"
     return text if text.startswith("is ") else text[0].lower() + text[1:]
