@@ -90,7 +90,8 @@ class Functions:
         return _FELL_OFF
 
     def _number(self, value, stmt: n.Return):
-        boolean = isinstance(value, sympy.logic.boolalg.Boolean)
+        # a condition, not a number; a Symbol is a Boolean too (sympy lets one stand in logic), and an Expr
+        boolean = isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Expr)
         if isinstance(value, float) or isinstance(value, sympy.Basic) and not boolean:
             return value
         self.diag.error("E114", f"a size function returns a number, got {value!r}", stmt.value.span)

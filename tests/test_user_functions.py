@@ -149,6 +149,18 @@ def test_a_def_that_calls_itself_twice_a_step_runs_out_of_calls_not_time():
     assert convplan.parse(fib + "plan A:\n    input [N, 3]\n    Linear(fib(10))\n").output_shape[1] == 89
 
 
+def test_a_def_may_return_a_size_as_it_was_given():
+    """`return x` of a size was E114 "a size function returns a number, got L" (sympy's Symbol is also a Boolean)
+    while `return 2 * x` passed; a condition is still refused.  Built, the layer has L channels, as torch makes."""
+    torch = pytest.importorskip("torch")
+    plan = convplan.parse("def same(x):\n    return x\nplan A:\n    input [N, 3, L]\n    Conv1d(same(L), 1)\n")
+    assert [str(d) for d in plan.output_shape] == ["N", "L", "L"]
+    assert plan.build(L=5)(torch.zeros(2, 3, 5)).shape == (2, 5, 5)
+    with pytest.raises(PlanError) as info:
+        convplan.parse("def big(x):\n    return x > 2\nplan A:\n    input [N, 3, L]\n    Conv1d(big(3), 1)\n")
+    assert info.value.diagnostics[0].code == "E114"
+
+
 def test_errors_inside_an_imported_def_are_shown_in_its_file(tmp_path):
     (tmp_path / "lib.plan").write_text("def f(k):\n    return k // 0\n", encoding="utf-8")
     main = tmp_path / "main.plan"
