@@ -212,6 +212,8 @@ class Values:
         if isinstance(expr, n.Neg):
             value = self.int_or_float(expr.operand, what)
             return -value
+        if isinstance(expr, n.IfExp):  # `int(7.5 if wide else 1.5)`: the branch taken, a float kept as Python keeps it
+            return self.int_or_float(expr.then if self.truth(expr.cond) else expr.orelse, what)
         return self.number(expr, what) if isinstance(expr, (n.Float, n.Call, n.BinOp)) else self.int(expr, what)
 
     # -- numbers: floats and the size functions, with Python's semantics ------------------------

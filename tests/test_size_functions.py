@@ -102,6 +102,22 @@ def test_float_parameters_of_a_plan_stay_constants_in_generated_code():
     assert "Fixed parameters: width = 0.5" in source and "def __init__(self, C=4, classes=3):" in source
 
 
+# Values Python computes that convplan refused or got wrong; each is the layer's width, Python's the oracle.
+PYTHON_CASES = [
+    "int(7.5 if 2 < 3 else 1.5)",  # a conditional's float inside a number was E106
+    "ceil(2.5 if 1 < 2 else 3)",
+    "int(max(0.5, 2.5 if 1 < 2 else 3.5) * 2)",
+    "int(-(2.5 if 1 < 2 else 3)) + 5",
+]
+
+
+@pytest.mark.parametrize("text", PYTHON_CASES)
+def test_values_found_by_the_adversary_are_pythons(text):
+    want = eval(text, {"__builtins__": {}}, PYTHON)  # noqa: S307 - the test's own text
+    plan = convplan.parse(f"plan T:\n    input [N, 2]\n    Linear({text})\n")
+    assert plan.layers[0].args["out_features"] == want
+
+
 @pytest.mark.parametrize("line, code, message, hint", [
     ("Linear(C / 2)", "E106", "out_features must be an integer, got C/2", "`//` divides integers"),
     ("Linear(7 * 0.5)", "E106", "out_features must be an integer, got 3.5", "round(...), floor(...)"),
