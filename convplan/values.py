@@ -136,11 +136,13 @@ class Values:
                        "<": lambda: decide_at_least(b - a, 1), "<=": lambda: decide_at_least(b - a, 0),
                        ">": lambda: decide_at_least(a - b, 1), ">=": lambda: decide_at_least(a - b, 0)}[op]()
             return self._decide(sympy.Rel(a, b, op) if verdict is None else verdict, expr)
+        if isinstance(a, float) or isinstance(b, float):  # as Python compares: sympy's Float(1.0) is not 1
+            a, b = (self._concrete(v, expr) if isinstance(v, sympy.Basic) else v for v in (a, b))
         if op == "==":
             return a == b
         if op == "!=":
             return a != b
-        if all(isinstance(v, (float, sympy.Integer)) and not isinstance(v, bool) for v in (a, b)):
+        if all(isinstance(v, (float, int, sympy.Integer)) and not isinstance(v, bool) for v in (a, b)):
             return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
         self.diag.error("E231", f"cannot order {what_is(a)} and {what_is(b)} with {op}", expr.span)
         raise Skip

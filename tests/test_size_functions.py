@@ -108,6 +108,9 @@ PYTHON_CASES = [
     "ceil(2.5 if 1 < 2 else 3)",
     "int(max(0.5, 2.5 if 1 < 2 else 3.5) * 2)",
     "int(-(2.5 if 1 < 2 else 3)) + 5",
+    "3 if 1 / 1 == 1 else 4",  # a float equal to an integer was not (sympy's Float(1.0) != 1): silently 4
+    "3 if 2 == 2.0 else 4",
+    "3 if 0.5 * 4 != 2 else 4",
 ]
 
 
@@ -116,6 +119,13 @@ def test_values_found_by_the_adversary_are_pythons(text):
     want = eval(text, {"__builtins__": {}}, PYTHON)  # noqa: S307 - the test's own text
     plan = convplan.parse(f"plan T:\n    input [N, 2]\n    Linear({text})\n")
     assert plan.layers[0].args["out_features"] == want
+
+
+def test_a_float_compared_with_a_size_without_a_value_is_undecided():
+    """`L == 2.0` was silently False (a Python float against a sympy symbol); as `L == 2`, it is E230."""
+    with pytest.raises(PlanError) as err:
+        convplan.parse("plan T:\n    input [N, L]\n    Linear(3 if L == 2.0 else 4)\n")
+    assert err.value.diagnostics[0].code == "E230"
 
 
 @pytest.mark.parametrize("line, code, message, hint", [
