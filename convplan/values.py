@@ -68,7 +68,7 @@ class Values:
             return self.eval(expr.then if self.truth(expr.cond) else expr.orelse, what)
         if isinstance(expr, (n.Compare, n.BoolOp, n.Not)):
             return self.truth(expr)
-        if isinstance(expr, (n.Float, n.Call, n.BinOp)):  # a float stays one: `0.9 * w`, `max(0.1, p)`
+        if isinstance(expr, (n.Float, n.Call, n.BinOp, n.Neg)):  # a float stays one: `0.9 * w`, `max(0.1, p)`, `-0.5`
             value = self.number(expr, what)
             return value if isinstance(value, float) else self.integer(value, expr, what)
         return self.int(expr, what)
