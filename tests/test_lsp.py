@@ -807,6 +807,26 @@ def test_positions_count_utf16_units(client, tmp_path):
     client.close(path)
 
 
+def test_a_lone_surrogate_in_the_text_is_one_utf16_unit():
+    """JSON may carry a lone surrogate ("\\ud800"), which an editor's text (JavaScript's UTF-16) can hold: counting
+    positions encoded the line strictly, a UnicodeEncodeError, so the document's diagnostics were never published."""
+    from convplan.serve import diagnostics
+    from convplan.serve.document import analyse_document
+
+    text = "plan A:\n    input [N, 3]  # \udc80\n    Linear(\ud800, x)\n"
+    for encoding, width in (("utf-16", 1), ("utf-8", 3), ("utf-32", 1)):
+        doc = analyse_document("untitled:1", text, None, encoding)
+        found = diagnostics.by_file(doc)["untitled:1"]
+        assert found[0].code == "E013" and found[0].range.start == lsp_position(2, 11)
+        assert doc.lines.position(3, 13).character == 11 + width  # after the surrogate
+
+
+def lsp_position(line: int, character: int):
+    from lsprotocol import types
+
+    return types.Position(line, character)
+
+
 def test_mutated_plans_always_get_an_answer():
     """rust-analyzer's rule: every query answers on whatever text the editor holds (test_fuzz's mutations)."""
     import random
