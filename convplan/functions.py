@@ -19,6 +19,8 @@ from .scope import Frame, Skip, State, check_name
 from .values import Values
 
 MAX_CALL_DEPTH = 32  # nested calls, recursion included (as blocks: blockcall.MAX_BLOCK_DEPTH)
+MAX_CALLS = 100_000  # calls in one check, as walker.MAX_STEPS: depth alone lets a def that calls itself twice
+# a step make 2**32 calls (hours); this many take about 3 s
 
 _FELL_OFF = object()
 
@@ -27,6 +29,7 @@ class Functions:
     def __init__(self, st: State, values: Values, binder: Binder):
         self.st, self.values, self.binder, self.diag = st, values, binder, st.diag
         self.depth = 0
+        self.calls = 0
 
     def call(self, call: n.Call, src):
         """The value of `call` to the def in `src` (a scope.BlockSource holding a FunctionDef)."""
@@ -39,6 +42,13 @@ class Functions:
             self.diag.error("E261", f"size functions call each other more than {MAX_CALL_DEPTH} deep (does "
                             f"{fn.name} call itself without end?)", call.name_span,
                             hints=["a recursive def needs a condition that ends it: `return 1 if k == 0 else ...`"])
+            raise Skip
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            self.diag.error("E261", f"size functions ran more than {MAX_CALLS:,} calls (does {fn.name} call itself "
+                            "more than once a step?)", call.name_span,
+                            hints=["name a value once and use the name (`a = f(k - 1)`), or compute it without "
+                                   "recursion"])
             raise Skip
         caller = self.st.frame
         note = (f"in function {fn.name}, called here", call.span, caller.file, caller.source)
@@ -80,7 +90,8 @@ class Functions:
         return _FELL_OFF
 
     def _number(self, value, stmt: n.Return):
-        boolean = isinstance(value, sympy.logic.boolalg.Boolean)
+        # a condition, not a number; a Symbol is a Boolean too (sympy lets one stand in logic), and an Expr
+        boolean = isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Expr)
         if isinstance(value, float) or isinstance(value, sympy.Basic) and not boolean:
             return value
         self.diag.error("E114", f"a size function returns a number, got {value!r}", stmt.value.span)

@@ -189,8 +189,9 @@ def parse_module(text: str, filename: str = "<plan>") -> n.Module:
         raise fail("E002", f"the file is too large ({len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,})",
                    Span(1, 1, 1, 2), filename, text)
     if "\0" in text:
-        line = text[: text.index("\0")].count("\n") + 1
-        raise fail("E003", "the file contains a NUL character; is it a binary file?", Span(line, 1, line, 2),
+        at = text.index("\0")
+        line, col = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        raise fail("E003", "the file contains a NUL character; is it a binary file?", Span(line, col, line, col + 1),
                    filename, text)
     body = text if text.endswith("\n") else text + "\n"
     nodes = NodeBuilders(filename, body)

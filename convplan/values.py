@@ -68,7 +68,7 @@ class Values:
             return self.eval(expr.then if self.truth(expr.cond) else expr.orelse, what)
         if isinstance(expr, (n.Compare, n.BoolOp, n.Not)):
             return self.truth(expr)
-        if isinstance(expr, (n.Float, n.Call, n.BinOp)):  # a float stays one: `0.9 * w`, `max(0.1, p)`
+        if isinstance(expr, (n.Float, n.Call, n.BinOp, n.Neg)):  # a float stays one: `0.9 * w`, `max(0.1, p)`, `-0.5`
             value = self.number(expr, what)
             return value if isinstance(value, float) else self.integer(value, expr, what)
         return self.int(expr, what)
@@ -136,11 +136,13 @@ class Values:
                        "<": lambda: decide_at_least(b - a, 1), "<=": lambda: decide_at_least(b - a, 0),
                        ">": lambda: decide_at_least(a - b, 1), ">=": lambda: decide_at_least(a - b, 0)}[op]()
             return self._decide(sympy.Rel(a, b, op) if verdict is None else verdict, expr)
+        if isinstance(a, float) or isinstance(b, float):  # as Python compares: sympy's Float(1.0) is not 1
+            a, b = (self._concrete(v, expr) if isinstance(v, sympy.Basic) else v for v in (a, b))
         if op == "==":
             return a == b
         if op == "!=":
             return a != b
-        if all(isinstance(v, (float, sympy.Integer)) and not isinstance(v, bool) for v in (a, b)):
+        if all(isinstance(v, (float, int, sympy.Integer)) and not isinstance(v, bool) for v in (a, b)):
             return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
         self.diag.error("E231", f"cannot order {what_is(a)} and {what_is(b)} with {op}", expr.span)
         raise Skip
@@ -212,6 +214,8 @@ class Values:
         if isinstance(expr, n.Neg):
             value = self.int_or_float(expr.operand, what)
             return -value
+        if isinstance(expr, n.IfExp):  # `int(7.5 if wide else 1.5)`: the branch taken, a float kept as Python keeps it
+            return self.int_or_float(expr.then if self.truth(expr.cond) else expr.orelse, what)
         return self.number(expr, what) if isinstance(expr, (n.Float, n.Call, n.BinOp)) else self.int(expr, what)
 
     # -- numbers: floats and the size functions, with Python's semantics ------------------------

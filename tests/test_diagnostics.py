@@ -207,7 +207,8 @@ def test_file_size_limit():
 
 def test_nul_byte():
     err = _refused("plan A:\n    input [N, 1, L]\n    ReLU()\0\n")
-    assert (err.diagnostics[0].code, err.diagnostics[0].line) == ("E003", 3)
+    d = err.diagnostics[0]
+    assert (d.code, d.line, d.span.col) == ("E003", 3, 11)  # the caret under the NUL, not at the line's start
 
 
 def test_layer_count_limit():

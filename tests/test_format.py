@@ -159,6 +159,60 @@ def test_fmt_leaves_a_file_that_does_not_parse_alone(tmp_path):
     assert bad.read_text(encoding="utf-8") == "plan P:\n  input [N, 3 L]\n"
 
 
+MESSY = "plan P:\n  input [N, 3, L]\n  Conv1d(8,kernel_size = 3)  # keep me\n"
+
+
+def test_fmt_that_cannot_write_says_so_and_leaves_the_file_whole(tmp_path, monkeypatch):
+    """A failed write (a full disk, a read-only file) left a PermissionError traceback, or half a file: fmt
+    truncated the file, then wrote.  Now the text goes to a file beside it, renamed over it at the end."""
+    import os
+
+    messy = tmp_path / "messy.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    code, out, err = run(str(messy))
+    assert code == 1 and f"convplan fmt: cannot write {messy}: no space left on device" in err
+    assert "Traceback" not in err and "0 files reformatted, 0 unchanged, 1 not formatted" in err
+    assert messy.read_text(encoding="utf-8") == MESSY and os.listdir(tmp_path) == ["messy.plan"]
+
+
+def test_fmt_of_an_immutable_file_is_a_message(tmp_path):
+    """A real refusal of the operating system (root may write a read-only file, not an immutable one)."""
+    import subprocess
+
+    messy = tmp_path / "messy.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+    try:
+        if subprocess.run(["chattr", "+i", str(messy)], capture_output=True).returncode:
+            pytest.skip("chattr +i is not allowed here")
+    except OSError:
+        pytest.skip("no chattr")
+    try:
+        code, out, err = run(str(messy))
+        assert code == 1 and f"convplan fmt: cannot write {messy}:" in err and "Traceback" not in err
+        assert messy.read_text(encoding="utf-8") == MESSY
+    finally:
+        subprocess.run(["chattr", "-i", str(messy)])
+
+
+def test_fmt_keeps_the_mode_and_writes_through_a_symlink(tmp_path):
+    import os
+    import stat
+
+    messy = tmp_path / "messy.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+    messy.chmod(0o640)
+    link = tmp_path / "link.plan"
+    link.symlink_to(messy.name)
+    code, out, err = run(str(link))
+    assert code == 0 and link.is_symlink() and messy.read_text(encoding="utf-8").startswith("plan P:\n    input")
+    assert stat.S_IMODE(messy.stat().st_mode) == 0o640 and sorted(os.listdir(tmp_path)) == ["link.plan", "messy.plan"]
+
+
 def test_fmt_does_not_import_torch():
     from test_no_torch import assert_no_torch
 

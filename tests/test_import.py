@@ -462,6 +462,9 @@ def test_cli_writes_a_file_only_over_nothing_unless_forced(tmp_path, capsys, mon
     (["_import_models:SENet", "--input", "1,3,x"], 2, "--input expects sizes"),
     (["_import_models:SENet", "-o", "_import_models.py"], 2, "a .py file is code"),
     (["_import_models:SENet", "--input", "1,3"], 1, "does not run on the example input"),
+    # a --name the plan cannot take was "the written plan does not check (a bug of the importer)"
+    (["_import_models:SENet", "--input", "1,3,16,16", "--name", "class"], 2, "'class' is a Python keyword"),
+    (["_import_models:SENet", "--input", "1,3,16,16", "--name", "input"], 2, "'input' shadows a Python builtin"),
 ])
 def test_cli_errors_are_located_messages_without_a_traceback(capsys, monkeypatch, args, code, message):
     got, out, err = cli(capsys, monkeypatch, "import", *args, "--color", "never")

@@ -700,6 +700,36 @@ def test_formatting_gives_the_canonical_layout(client, tmp_path):
     client.close(path)
 
 
+def test_requests_about_documents_not_open_read_no_device_and_answer(tmp_path):
+    """A request may name a document the editor has not opened (a race with didClose, a client's mistake): the
+    server reads such a file as `convplan check` does.  It read any path to its end with pygls (a FIFO blocked the
+    server for good, /dev/zero filled the memory) and formatting answered a missing file with a traceback; a
+    FIFO named *.plan in the workspace blocked `references` the same way."""
+    import os
+
+    fifo = tmp_path / "pipe.plan"
+    os.mkfifo(fifo)
+    (tmp_path / "lib.plan").write_text("block Unit(c):\n    input [N, C, L]\n    Conv1d(c, kernel_size=1)\n")
+    plan = tmp_path / "m.plan"
+    plan.write_text('from "lib.plan" import Unit\nplan M:\n    input [N, 3, L]\n    Unit(4)\n')
+    c = Client(root=tmp_path)
+    try:
+        options = {"tabSize": 4, "insertSpaces": True}
+        assert c.at("textDocument/hover", fifo, 0, 0) is None  # once blocked for good
+        assert c.request("textDocument/formatting", {"textDocument": {"uri": fifo.as_uri()}, "options": options},
+                         timeout=10) is None
+        ghost = (tmp_path / "ghost.plan").as_uri()  # no such file: was a FileNotFoundError traceback
+        assert c.request("textDocument/formatting", {"textDocument": {"uri": ghost}, "options": options},
+                         timeout=10) is None
+        c.open(plan)
+        found = c.at("textDocument/references", plan, 3, 5, context={"includeDeclaration": True})
+        assert {Path(unquote(urlparse(loc["uri"]).path)).name for loc in found} == {"m.plan", "lib.plan"}
+    finally:
+        c.proc.kill()
+        c.proc.wait()
+        c.stderr.close()
+
+
 # -- every position, every file: an answer, never an exception; never torch ------------------------
 
 SWEEP = '''
@@ -775,6 +805,26 @@ def test_positions_count_utf16_units(client, tmp_path):
     fixed = apply_lsp(text, actions[0]["edit"]["changes"][path.resolve().as_uri()])
     assert "kernel_size=3" in fixed and "😀é" in fixed
     client.close(path)
+
+
+def test_a_lone_surrogate_in_the_text_is_one_utf16_unit():
+    """JSON may carry a lone surrogate ("\\ud800"), which an editor's text (JavaScript's UTF-16) can hold: counting
+    positions encoded the line strictly, a UnicodeEncodeError, so the document's diagnostics were never published."""
+    from convplan.serve import diagnostics
+    from convplan.serve.document import analyse_document
+
+    text = "plan A:\n    input [N, 3]  # \udc80\n    Linear(\ud800, x)\n"
+    for encoding, width in (("utf-16", 1), ("utf-8", 3), ("utf-32", 1)):
+        doc = analyse_document("untitled:1", text, None, encoding)
+        found = diagnostics.by_file(doc)["untitled:1"]
+        assert found[0].code == "E013" and found[0].range.start == lsp_position(2, 11)
+        assert doc.lines.position(3, 13).character == 11 + width  # after the surrogate
+
+
+def lsp_position(line: int, character: int):
+    from lsprotocol import types
+
+    return types.Position(line, character)
 
 
 def test_mutated_plans_always_get_an_answer():

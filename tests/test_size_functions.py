@@ -19,12 +19,15 @@ EXAMPLES = settings(max_examples=300, deadline=None)
 
 @st.composite
 def exprs(draw, depth=3):
-    """Plan text that is also Python text: numbers, + - * / // %, and the size functions."""
+    """Plan text that is also Python text: numbers, + - * / // %, the size functions, `a if c else b`."""
     if depth == 0 or draw(st.integers(0, 3)) == 0:
         return draw(st.one_of(st.integers(-9, 20).map(str),
                               st.sampled_from(["0.5", "1.5", "2.5", "-2.5", "0.75", "3.25", "1e3", "0.1"])))
-    kind = draw(st.sampled_from(["op", "op", "f1", "f2", "neg"]))
+    kind = draw(st.sampled_from(["op", "op", "f1", "f2", "neg", "if"]))
     a = draw(exprs(depth - 1))
+    if kind == "if":  # `int(7.5 if c else 1.5)` was E106: a conditional's float was refused inside a number
+        c, b = draw(exprs(depth - 1)), draw(exprs(depth - 1))
+        return f"(({a}) if ({c}) {draw(st.sampled_from(['<', '<=', '==', '!=', '>', '>=']))} 1 else ({b}))"
     if kind == "neg":
         return f"-({a})"
     if kind == "f1":
@@ -100,6 +103,41 @@ def test_float_parameters_of_a_plan_stay_constants_in_generated_code():
     assert plan.layers[1].args["p"] == 0.25
     source = plan.to_source(C=4)
     assert "Fixed parameters: width = 0.5" in source and "def __init__(self, C=4, classes=3):" in source
+
+
+# Values Python computes that convplan refused or got wrong; each is the layer's width, Python's the oracle.
+PYTHON_CASES = [
+    "int(7.5 if 2 < 3 else 1.5)",  # a conditional's float inside a number was E106
+    "ceil(2.5 if 1 < 2 else 3)",
+    "int(max(0.5, 2.5 if 1 < 2 else 3.5) * 2)",
+    "int(-(2.5 if 1 < 2 else 3)) + 5",
+    "3 if 1 / 1 == 1 else 4",  # a float equal to an integer was not (sympy's Float(1.0) != 1): silently 4
+    "3 if 2 == 2.0 else 4",
+    "3 if 0.5 * 4 != 2 else 4",
+    "3 if -2.5 < 1 else 4",  # a negative float was E106 ("compared must be an integer, got 2.5")
+]
+
+
+@pytest.mark.parametrize("text", PYTHON_CASES)
+def test_values_found_by_the_adversary_are_pythons(text):
+    want = eval(text, {"__builtins__": {}}, PYTHON)  # noqa: S307 - the test's own text
+    plan = convplan.parse(f"plan T:\n    input [N, 2]\n    Linear({text})\n")
+    assert plan.layers[0].args["out_features"] == want
+
+
+def test_a_block_takes_a_negative_float():
+    """`B(w=-0.5)` was E106 "w must be an integer, got 0.5": a negated float was read as an integer."""
+    text = "block B(w=1.0):\n    input [N, C]\n    Linear(3 if w < 0 else 4)\n    Hardtanh(min_val=w)\n" \
+           "plan T:\n    input [N, 2]\n    B(w=-0.5)\n"
+    plan = convplan.parse(text)
+    assert plan.layers[-2].args["out_features"] == 3 and plan.layers[-1].args["min_val"] == -0.5
+
+
+def test_a_float_compared_with_a_size_without_a_value_is_undecided():
+    """`L == 2.0` was silently False (a Python float against a sympy symbol); as `L == 2`, it is E230."""
+    with pytest.raises(PlanError) as err:
+        convplan.parse("plan T:\n    input [N, L]\n    Linear(3 if L == 2.0 else 4)\n")
+    assert err.value.diagnostics[0].code == "E230"
 
 
 @pytest.mark.parametrize("line, code, message, hint", [

@@ -134,6 +134,33 @@ def test_misuse_is_located(name):
     assert "Traceback" not in str(info.value)
 
 
+def test_a_def_that_calls_itself_twice_a_step_runs_out_of_calls_not_time():
+    """Depth alone (32) let `fib` make 2**32 calls: fib(30) took 78 s, fib(32) minutes.  The calls of one check
+    are counted (functions.MAX_CALLS): past them, E261 at the call that crossed the line, in well under a second."""
+    import time
+
+    fib = "def fib(n):\n    if n <= 1:\n        return 1\n    return fib(n - 1) + fib(n - 2)\n"
+    start = time.perf_counter()
+    with pytest.raises(PlanError) as info:
+        convplan.parse(fib + "plan A:\n    input [N, 3]\n    Linear(fib(24))\n")
+    assert time.perf_counter() - start < 10
+    d = info.value.diagnostics[0]
+    assert d.code == "E261" and "more than 100,000 calls" in d.message and d.span.line == 4, str(info.value)
+    assert convplan.parse(fib + "plan A:\n    input [N, 3]\n    Linear(fib(10))\n").output_shape[1] == 89
+
+
+def test_a_def_may_return_a_size_as_it_was_given():
+    """`return x` of a size was E114 "a size function returns a number, got L" (sympy's Symbol is also a Boolean)
+    while `return 2 * x` passed; a condition is still refused.  Built, the layer has L channels, as torch makes."""
+    torch = pytest.importorskip("torch")
+    plan = convplan.parse("def same(x):\n    return x\nplan A:\n    input [N, 3, L]\n    Conv1d(same(L), 1)\n")
+    assert [str(d) for d in plan.output_shape] == ["N", "L", "L"]
+    assert plan.build(L=5)(torch.zeros(2, 3, 5)).shape == (2, 5, 5)
+    with pytest.raises(PlanError) as info:
+        convplan.parse("def big(x):\n    return x > 2\nplan A:\n    input [N, 3, L]\n    Conv1d(big(3), 1)\n")
+    assert info.value.diagnostics[0].code == "E114"
+
+
 def test_errors_inside_an_imported_def_are_shown_in_its_file(tmp_path):
     (tmp_path / "lib.plan").write_text("def f(k):\n    return k // 0\n", encoding="utf-8")
     main = tmp_path / "main.plan"

@@ -54,6 +54,7 @@ def cmd_fmt(args) -> int:
     with --check if one would change."""
     import difflib
 
+    from ..files import reason, replace_text
     from ..formatter import FormatError, format_text
 
     try:
@@ -85,8 +86,13 @@ def cmd_fmt(args) -> int:
                 print(f"would reformat {name}", file=sys.stderr)
                 status = max(status, 1)
             elif not args.diff:
-                bom = "\ufeff" if Path(name).read_bytes().startswith(b"\xef\xbb\xbf") else ""
-                Path(name).write_text(bom + new, encoding="utf-8", newline="")
+                try:
+                    bom = "\ufeff" if Path(name).read_bytes().startswith(b"\xef\xbb\xbf") else ""
+                    replace_text(Path(name), bom + new)
+                except OSError as exc:
+                    print(f"convplan fmt: cannot write {name}: {reason(exc)}; it is left as it was", file=sys.stderr)
+                    status, changed, refused = 1, changed - 1, refused + 1
+                    continue
                 print(f"reformatted {name}", file=sys.stderr)
     what = "would be reformatted" if args.check or args.diff else "reformatted"
     print(f"{changed} file{'s' * (changed != 1)} {what}, {len(sources) - changed - refused} unchanged"

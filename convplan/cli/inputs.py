@@ -104,12 +104,12 @@ def _load(source, sizes: dict[str, int]):
 
 def _read(source) -> tuple[str, str]:
     """(text, the name diagnostics show) of a file, of standard input, or E011 for a glob that matched nothing."""
-    from ..files import decode, read_source
+    from ..files import decode, read_bounded, read_source
 
     if isinstance(source, _NoMatch):
         raise PlanError([Diagnostic("E011", "no file matches this pattern", WHOLE_FILE, source)], "")
     if source == STDIN:
-        return decode(sys.stdin.buffer.read(), STDIN), STDIN
+        return decode(read_bounded(sys.stdin.buffer, STDIN), STDIN), STDIN
     return read_source(source), str(source)
 
 
@@ -121,10 +121,9 @@ def _refuse_overwriting_a_plan(output: Path, plan, what_is_written: str = "gener
     except (OSError, RuntimeError):  # a symlink loop: writing there fails anyway, with its own message
         return
     imported = {src.path for src in plan._checked.library.values() if src.path}
-    own = plan.filename != STDIN and target == Path(plan.filename).resolve()
-    if own:
+    if plan.filename != STDIN and _same_file(target, Path(plan.filename)):
         what = "the plan itself"
-    elif target in imported:
+    elif any(_same_file(target, path) for path in imported):
         what = "a file the plan imports"
     elif target.suffix.lower() == ".plan":
         what = "a .plan file"
@@ -133,6 +132,14 @@ def _refuse_overwriting_a_plan(output: Path, plan, what_is_written: str = "gener
     suggestion = ("model" if plan.filename == STDIN else Path(plan.filename).stem) + "." + suffix
     raise UsageError(f"refusing to write {what_is_written} to {output}: it is {what}"
                      + (f" (write it to {suggestion}, for example)" if Path(suggestion).resolve() != target else ""))
+
+
+def _same_file(target: Path, path: Path) -> bool:
+    """Whether `target` (resolved) is the file at `path`: by name through symlinks, or a hard link to it."""
+    try:
+        return target == path.resolve() or target.exists() and os.path.samefile(target, path)
+    except (OSError, RuntimeError):
+        return False
 
 
 def _output(name: str) -> Path | None:

@@ -47,8 +47,15 @@ def from_module(module, example_input, name: str | None = None) -> str:
 
 
 def _plan_name(name: str) -> str:
+    """`name` if a plan may have it (an identifier the generated code can use: scope.check_name), else ValueError."""
+    from ..errors import WHOLE_FILE, Collector
+    from ..scope import check_name
+
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a plan's name must be an identifier, got {name!r}")
+    diag = Collector("", "<name>")
+    if not check_name(diag, name, WHOLE_FILE, "a plan's name"):
+        raise ValueError(f"{diag.diags[0].message}; choose another name")
     return name
 
 

@@ -19,9 +19,10 @@ class Lines:
     def _units(self, line_text: str) -> int:
         if self.encoding == "utf-32" or line_text.isascii():
             return len(line_text)
+        # "surrogatepass": a lone surrogate (JSON may carry one) is one UTF-16 unit, as the editor counts it
         if self.encoding == "utf-8":
-            return len(line_text.encode("utf-8"))
-        return len(line_text.encode("utf-16-le")) // 2
+            return len(line_text.encode("utf-8", "surrogatepass"))
+        return len(line_text.encode("utf-16-le", "surrogatepass")) // 2
 
     def line(self, number: int) -> str:
         """Line `number` (1-based), or "" past the end."""

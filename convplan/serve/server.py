@@ -15,6 +15,8 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
+from ..errors import PlanError
+from ..files import read_source
 from . import actions, complete, diagnostics, hover, inlay, navigate, workspace
 from .document import Document, analyse_document, seen_from, uri_path
 from .positions import Lines
@@ -39,9 +41,18 @@ class PlanServer(LanguageServer):
     def encoding(self) -> str:
         return ENCODINGS.get(self.workspace.position_encoding, "utf-16")
 
-    def analyse(self, uri: str) -> Document:
-        document = self.workspace.get_text_document(uri)
-        doc = analyse_document(uri, document.source, document.version, self.encoding, self.sizes, self.read)
+    def source(self, uri: str) -> tuple[str, int | None] | None:
+        """(text, version) of `uri`: the editor's, or for a document not open (a request may name one) its
+        file's, read as `convplan check` reads it, never a FIFO, a device or a huge file; None if there is none."""
+        document = self.workspace.text_documents.get(uri)
+        if document is not None:
+            return document.source, document.version
+        text = _disk_text(uri)
+        return None if text is None else (text, None)
+
+    def analyse(self, uri: str, found: tuple[str, int | None] | None = None) -> Document:
+        text, version = found or self.source(uri) or ("", None)
+        doc = analyse_document(uri, text, version, self.encoding, self.sizes, self.read)
         self.docs[uri] = doc
         self.checked[uri] = self.edits.get(uri, 0)
         if doc.module is not None:
@@ -73,10 +84,8 @@ class PlanServer(LanguageServer):
         for path in [*extra, *workspace.plan_files(roots)]:
             if path not in seen:
                 seen.add(path)
-                try:
-                    out.append((path.as_uri(), path, path.read_text(encoding="utf-8-sig")))
-                except (OSError, UnicodeDecodeError):
-                    continue
+                if (text := _disk_text(path.as_uri())) is not None:
+                    out.append((path.as_uri(), path, text))
         return out
 
     def recheck_importers(self, *uris: str) -> None:
@@ -132,10 +141,10 @@ class PlanServer(LanguageServer):
     def doc(self, uri: str) -> Document:
         if uri in self.docs and self.checked.get(uri) == self.edits.get(uri, 0):
             return self.docs[uri]
-        try:
-            return self.analyse(uri)
-        except (OSError, UnicodeDecodeError):  # not open, and no readable file there: nothing to show (not stored)
+        found = self.source(uri)
+        if found is None:  # not open, and no readable plan file there: nothing to show (not stored)
             return analyse_document(uri, "", None, self.encoding, self.sizes, self.read)
+        return self.analyse(uri, found)
 
     def shapes(self, uri: str) -> Document:
         """The analysis whose shapes `uri`'s lines show: its own, or for a file of blocks, that of an open plan
@@ -251,7 +260,10 @@ def make_server() -> PlanServer:
         from ..formatter import FormatError, format_text
 
         uri = params.text_document.uri
-        text = ls.workspace.get_text_document(uri).source
+        found = ls.source(uri)
+        if found is None:
+            return None
+        text = found[0]
         try:
             new = format_text(text, ls.doc(uri).filename)
         except FormatError:
@@ -272,10 +284,11 @@ def make_server() -> PlanServer:
 
 
 def _disk_text(uri: str) -> str | None:
+    """The text of the file at `uri`, read as `convplan check` reads it (files.read_source); None if it cannot be."""
     path = uri_path(uri)
     try:
-        return path.read_text(encoding="utf-8-sig") if path is not None else None
-    except (OSError, UnicodeDecodeError):
+        return read_source(path) if path is not None else None
+    except PlanError:
         return None
 
 
