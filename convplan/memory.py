@@ -221,14 +221,23 @@ def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple
         key = object() if item.key is None else (node.id, item.key)
         return key, ITEM_BYTES[item.dtype](size) * item.numel, item.scale
     if item.what == OUTPUT and item.index:  # another of its outputs: the item node that names it
-        named = next((n for n in nodes if n.op == "item" and n.inputs == (node.id,)
-                      and n.args.get("index") == item.index), None)
+        named = _named_output(nodes, node, item.index)
         key = object() if named is None else named.id
         return key, ITEM_BYTES[item.dtype](size) * (_numel(named) if named else _numel(node)), item.scale
     of = ins[item.index] if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
     return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, nodes[storage[of.id]]), item.scale
+
+
+def _named_output(nodes, node: Node, index: int) -> Node | None:
+    """The item node that names the call's output `index`, or None: a call's items follow it at once, in order
+    (scope.State.add_several), so it is the node `index` places on, where any is; not a scan of the graph."""
+    at = node.id + index
+    named = nodes[at] if at < len(nodes) else None
+    if named is not None and named.op == "item" and named.inputs == (node.id,) and named.args.get("index") == index:
+        return named
+    return None
 
 
 def _numel(node: Node) -> sympy.Expr:
