@@ -102,7 +102,7 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
         raise ValueError(f"unknown dtype {dtype!r}; the dtypes are {', '.join(DTYPE_BYTES)}")
     size = DTYPE_BYTES[dtype]
     params = size * sympy.Add(*(node.params for node in graph.nodes))
-    by_layer = {node.name: size * storage_elements(graph.nodes, node) if creates(node) else sympy.Integer(0)
+    by_layer = {node.name: size * storage_elements(graph.nodes, node, dtype) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
     saved_by_layer, unmodelled = saved(graph, dtype)
     kept = sympy.Add(*(size * floats + 8 * counts for floats, counts in map(buffers, graph.nodes)))
@@ -111,12 +111,13 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
                   saved_by_layer=saved_by_layer, unmodelled=unmodelled, buffers=kept, check=check)
 
 
-def storage_elements(nodes, node: Node) -> sympy.Expr:
-    """Elements of the storage a node's output is made in: its own, or more where its kind's saves rule says
-    so (Unfold with a 1 x 1 kernel keeps a storage of its input's size), or where the registry says its output
-    can be a view of a larger tensor it made (`LayerSpec.storage`: ShiftedWindowAttention's crop)."""
+def storage_elements(nodes, node: Node, dtype: str = "float32") -> sympy.Expr:
+    """Elements of the storage a node's output is made in, in this dtype: its own, or more where its kind's saves
+    rule says so (Unfold with a 1 x 1 kernel keeps a storage of its input's size), or where the registry says its
+    output can be a view of a larger tensor it made (`LayerSpec.storage`: ShiftedWindowAttention's crop; a
+    ConvTranspose3d that torch runs in its own kernel, by dtype)."""
     if node.op == "layer" and node.spec.storage is not None:
-        return to_expr(node.spec.storage(node.args, nodes[node.inputs[0]].shape, node.shape))
+        return to_expr(node.spec.storage(node.args, nodes[node.inputs[0]].shape, node.shape, dtype))
     if node.op == "layer" and node.spec.saves is not None:
         found = _rule(node.spec, node, [nodes[i] for i in node.inputs]).storage
         if found is not None:
@@ -164,7 +165,7 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
                 continue
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins, storage, size, nodes) for item in rule.items
+            saving = [_item(item, node, ins, storage, dtype, nodes) for item in rule.items
                       if grad[node.id] and (not item.input_grad_only or grad[ins[item.index].id])
                       and (not item.only or dtype in item.only) and not _weight(item, ins, storage, nodes)]
         else:
@@ -214,9 +215,10 @@ def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
     return saving
 
 
-def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple:
+def _item(item, node: Node, ins: list, storage: dict, dtype: str, nodes) -> tuple:
     """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
     whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
+    size = DTYPE_BYTES[dtype]
     if item.what == NEW:
         key = object() if item.key is None else (node.id, item.key)
         return key, ITEM_BYTES[item.dtype](size) * item.numel, item.scale
@@ -228,7 +230,8 @@ def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple
     of = ins[item.index] if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
-    return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, nodes[storage[of.id]]), item.scale
+    owner = nodes[storage[of.id]]
+    return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, owner, dtype), item.scale
 
 
 def _numel(node: Node) -> sympy.Expr:
