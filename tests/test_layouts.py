@@ -43,12 +43,18 @@ def measured(bound, train: bool) -> dict:
 
 
 def assert_layouts_as_torch(plan, sizes) -> dict:
-    """Every stride convplan follows is torch's (but at dims of size 1, whose stride no kernel reads), in both
-    modes; returns the layouts."""
+    """Every stride convplan follows is torch's (but at dims of size 1, whose stride only attention's CPU flash
+    check reads: test_attention_over_any_strides_counts_as_flop_counter_mode), in both modes; returns the
+    layouts."""
     bound = plan.bind(**sizes)
     known = layouts(plan.graph)
     for train in (True, False):
-        for i, (shape, stride) in measured(bound, train).items():
+        try:
+            found = measured(bound, train)
+        except ValueError as exc:  # BatchNorm on one value per channel: torch refuses to train it
+            assert train and "more than 1 value per channel" in str(exc)
+            continue
+        for i, (shape, stride) in found.items():
             if known[i] is None:
                 continue
             node = plan.graph.nodes[i]
