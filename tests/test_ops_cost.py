@@ -133,6 +133,23 @@ def test_attention_over_strides_convplan_does_not_follow_is_listed_not_guessed()
         assert cost.at(**sizes) == linear < flop_counter(bound.build(), inputs)  # torch counts the products too
 
 
+@pytest.mark.parametrize("kind", ["GRU", "LSTM", "RNN"])
+@pytest.mark.parametrize("last", ["    h = transpose(h, 1, 3)\n", ""])
+def test_attention_over_a_batch_first_recurrent_output_counts_as_flopcounter(kind, last):
+    """A recurrent layer's batch-first output is a transpose of a contiguous [L, N, H] in every mode (layouts.py):
+    attention over its heads (last dims of stride 1: the flash kernel, 0) or over its steps (a last dim of stride
+    N * H: the math path's products) counts what FlopCounterMode counts."""
+    state = "(hn, cn)" if kind == "LSTM" else "hn"
+    plan = convplan.parse(f"plan R:\n    input x [N, L, F]\n    h, {state} = {kind}(x, 8, batch_first=True)\n"
+                          f"    h = unflatten(h, 2, (2, 4))\n{last}    scaled_dot_product_attention(h, h, h)\n")
+    cost = plan.cost("flopcounter")
+    assert "scaled_dot_product_attention" not in cost.uncounted
+    for sizes in ({"N": 2, "L": 3, "F": 5}, {"N": 3, "L": 4, "F": 2}):
+        bound = plan.bind(**sizes)
+        inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+        assert cost.at(**sizes) == flop_counter(bound.build(), inputs), sizes
+
+
 def test_attention_flops_are_the_two_products():
     plan = convplan.parse(ATTENTION)
     by = plan.cost("flopcounter").by_layer
