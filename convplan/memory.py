@@ -137,7 +137,7 @@ def buffers(node: Node) -> tuple:
 
 def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
     """(node name -> bytes of the storages it is the first to save for backward, kinds not modelled)."""
-    nodes, size = graph.nodes, DTYPE_BYTES[dtype]
+    nodes = graph.nodes
     storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
     grad: dict[int, bool] = {}  # node id -> whether its output requires grad
     kept: dict = {}  # storage -> 1 where it is saved so far (a formula where that depends on the sizes)
@@ -169,7 +169,7 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
                       if grad[node.id] and (not item.input_grad_only or grad[ins[item.index].id])
                       and (not item.only or dtype in item.only) and not _weight(item, ins, storage, nodes)]
         else:
-            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
+            saving = _product(ins, grad, storage, dtype, nodes) if spec.saves_operands else []
         by_layer[node.name] = _keep(saving, kept)
     return by_layer, tuple(dict.fromkeys(unmodelled))
 
@@ -195,12 +195,12 @@ def _rule(spec, node: Node, ins: list, grad: dict | None = None, layout: dict | 
     return spec.saves(node.args, ins[0].shape, node.shape, *(i.shape for i in ins[1:]), tied=tied)
 
 
-def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
+def _product(ins: list, grad: dict, storage: dict, dtype: str, nodes) -> list:
     """A product of operands, left to right as torch folds it: each `left * right` saves `left` where `right`
     requires grad and `right` where `left` does; from the third operand on, `left` is a new tensor (the
-    product so far, broadcast: `mul_rule`)."""
-    saving = []
-    left, left_bytes, left_grad = storage[ins[0].id], size * _numel(ins[0]), grad[ins[0].id]
+    product so far, broadcast: `mul_rule`).  An operand keeps its whole storage (a narrowed view, all of it)."""
+    saving, size = [], DTYPE_BYTES[dtype]
+    left, left_bytes, left_grad = storage[ins[0].id], _stored(ins[0], storage, dtype, nodes), grad[ins[0].id]
     shapes = [ins[0].shape]
     if ins[0].op == "param":  # a learnable tensor is a weight, counted as parameters
         left = None
@@ -208,7 +208,7 @@ def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
         if grad[right.id] and left is not None:
             saving.append((left, left_bytes, 1))
         if left_grad and right.op != "param":
-            saving.append((storage[right.id], size * _numel(right), 1))
+            saving.append((storage[right.id], _stored(right, storage, dtype, nodes), 1))
         shapes.append(right.shape)
         left, left_bytes = object(), size * sympy.Mul(*mul_rule(shapes, {})[0])
         left_grad = left_grad or grad[right.id]
@@ -232,6 +232,11 @@ def _item(item, node: Node, ins: list, storage: dict, dtype: str, nodes) -> tupl
         return object(), 4 * _numel(of), item.scale
     owner = nodes[storage[of.id]]
     return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, owner, dtype), item.scale
+
+
+def _stored(node: Node, storage: dict, dtype: str, nodes) -> sympy.Expr:
+    """Bytes of the storage a node's output lives in (its storage owner's: a view keeps all of it alive)."""
+    return DTYPE_BYTES[dtype] * storage_elements(nodes, nodes[storage[node.id]], dtype)
 
 
 def _numel(node: Node) -> sympy.Expr:
