@@ -14,7 +14,8 @@ counting them as zero:
   built module on the CPU in eval mode under no_grad: 2 per multiply-accumulate of convolutions
   and matrix products (mm, addmm, bmm; the operations matmul and scaled_dot_product_attention:
   their `products`), nothing else (normalisation, pooling, activations, merges are uncounted
-  there); the kinds torch runs in fused kernels it cannot see (cost_flopcounter.py) are listed.
+  there); the kinds torch runs in fused kernels it cannot see (cost_flopcounter.py) are listed, and
+  attention where which kernel runs depends on strides convplan does not follow (layouts.py).
 - "fvcore": exactly what fvcore's `FlopCountAnalysis(module, inputs).total()` reports: the
   multiply-accumulates of convolutions and Linear, plus its own rules for normalisation, adaptive
   average pooling and upsampling (cost_fvcore.py); `skipped` lists the operators it skips with a

@@ -64,25 +64,30 @@ _FUSED = {"Bilinear": "as aten::bilinear", "LSTM": "in oneDNN's fused kernel (at
 
 
 def why(node: Node, graph: Graph) -> str | None:
-    """Why FlopCounterMode counts a node as nothing: the kernel torch runs it in has no flop formula."""
+    """Why a node is left out: the kernel torch runs it in has no flop formula, or (attention) which kernel
+    runs depends on strides convplan does not follow."""
     if node.kind in _FUSED:
         return f"on the CPU torch runs it {_FUSED[node.kind]}, which FlopCounterMode has no formula for (it reports 0)"
+    if node.op == "scaled_dot_product_attention":
+        return ("convplan does not follow the strides of its operands (layouts.py), and torch runs it in the CPU "
+                "flash kernel (counted 0) only where each last dim has stride 1, else in two counted products")
     return None
 
 
 def _unless_cpu_flash(node: Node, graph: Graph, macs):
-    """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims and no dropout in one fused
-    kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no formula for: 0 there;
-    elsewhere the math path's two matrix products (measured, tests/test_ops_cost.py)."""
+    """torch 2.13 on the CPU runs attention on 4-D inputs with equal head dims, no dropout and each last dim of
+    stride 1 in one fused kernel (_scaled_dot_product_flash_attention_for_cpu) that FlopCounterMode has no
+    formula for: 0 there; elsewhere the math path's two matrix products (measured, tests/test_ops_cost.py).
+    The strides are layouts.py's; where it does not follow an operand's, which path torch takes is not known:
+    None (listed as uncounted), never a guessed stride."""
     q, _, v = (graph.nodes[i].shape for i in node.inputs)
-    if len(q) != 4 or node.args["dropout_p"] != 0:
+    same = sympy.Eq(q[-1], v[-1])
+    if len(q) != 4 or node.args["dropout_p"] != 0 or same is sympy.false:
         return macs
-    # the kernel also needs each last dim of stride 1: a transposed q takes the math path; where convplan does not
-    # follow a tensor's strides (layouts.py) its last dim is taken to have stride 1, as every such output has that
-    # convplan measured (MultiheadAttention's batch-first output: a transpose of its first two dims)
     known = graph_layouts(graph)
-    last = [sympy.Eq(known[i][-1], 1) for i in node.inputs if known[i] is not None]
-    return sympy.Piecewise((0, sympy.And(sympy.Eq(q[-1], v[-1]), *last)), (macs, True))
+    if any(known[i] is None for i in node.inputs):
+        return None
+    return sympy.Piecewise((0, sympy.And(same, *(sympy.Eq(known[i][-1], 1) for i in node.inputs))), (macs, True))
 
 
 def _unless(fast, count):

@@ -16,8 +16,10 @@ What a layer kind does is its spec's `layout` (layers/spec.py), which the walker
 - Contiguous where every input is contiguous: every other layer kind (convolutions, norms, pooling, padding,
   resampling, reshapes, the Transformer layers and stacks, ...), reshapes, reductions and merges.  With an
   input of another layout torch may keep it (a permuted map is channels-last to a convolution): not followed.
-- Not followed (None): MultiheadAttention and the recurrent layers with batch_first (their output is a transpose
-  in training, contiguous on the no-grad fast path), and anything after a node that is not followed."""
+- A transpose of a contiguous [L, N, H]: the recurrent layers' (RNN, LSTM, GRU) batch-first output, in every mode
+  (measured with and without projections, bidirectional, stacked, with gradients or without).
+- Not followed (None): MultiheadAttention with batch_first (its output is a transpose in training and off its
+  fast path, contiguous on the no-grad fast path), and anything after a node that is not followed."""
 
 from __future__ import annotations
 
@@ -32,9 +34,10 @@ _FRESH_OPS = frozenset({"matmul", "contiguous", "softmax", "input", "param"})
 # contiguous where every input is: reshapes of a contiguous tensor are views of it, the rest new tensors
 _CONTIGUOUS_OPS = frozenset({"reshape", "view", "flatten", "unflatten", "add", "mul", "cat", "stack", "mean",
                              "sum", "amax", "scaled_dot_product_attention"})
-# several outputs where the first is a transpose with batch_first in training (F.multi_head_attention_forward,
-# the recurrent layers' batch-first kernels), and contiguous on the fast path FlopCounterMode's no-grad run takes
-_BATCH_FIRST_TRANSPOSED = frozenset({"MultiheadAttention", "RNN", "LSTM", "GRU"})
+# with batch_first the first output is a transpose in training (F.multi_head_attention_forward) and contiguous on
+# the fast path FlopCounterMode's no-grad run takes; the recurrent layers' is a transpose in every mode
+_BATCH_FIRST_MODAL = frozenset({"MultiheadAttention"})
+_BATCH_FIRST_TRANSPOSED = frozenset({"RNN", "LSTM", "GRU"})
 _ELEMENTWISE_OPS = frozenset({"add", "mul"})
 _VIEW_PIECES = frozenset({"narrow", "chunk", "split"})  # pieces of a dim: the input's strides
 
@@ -118,9 +121,15 @@ def _layer(node, spec, ins: list, befores: list):
         return _permuted(befores[0], node.args["dims"])
     if spec.layout == LIKE_INPUT:  # TensorIterator keeps a dense layout; one with gaps is not followed
         return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
-    if node.kind in _BATCH_FIRST_TRANSPOSED and node.args.get("batch_first") is True and len(node.shape) == 3:
+    batch_first = node.args.get("batch_first") is True and len(node.shape) == 3
+    if batch_first and node.kind in _BATCH_FIRST_MODAL:
         return None
-    return contiguous(node.shape) if _all_contiguous(ins, befores) else None
+    if not _all_contiguous(ins, befores):
+        return None
+    if batch_first and node.kind in _BATCH_FIRST_TRANSPOSED:  # [N, L, H] over a contiguous [L, N, H]
+        n, _, h = node.shape
+        return h, n * h, sympy.Integer(1)
+    return contiguous(node.shape)
 
 
 def _permuted(before: tuple, dims) -> tuple:

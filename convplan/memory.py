@@ -102,7 +102,7 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
         raise ValueError(f"unknown dtype {dtype!r}; the dtypes are {', '.join(DTYPE_BYTES)}")
     size = DTYPE_BYTES[dtype]
     params = size * sympy.Add(*(node.params for node in graph.nodes))
-    by_layer = {node.name: size * storage_elements(graph.nodes, node) if creates(node) else sympy.Integer(0)
+    by_layer = {node.name: size * storage_elements(graph.nodes, node, dtype) if creates(node) else sympy.Integer(0)
                 for node in graph.nodes if node.op != "input"}
     saved_by_layer, unmodelled = saved(graph, dtype)
     kept = sympy.Add(*(size * floats + 8 * counts for floats, counts in map(buffers, graph.nodes)))
@@ -111,12 +111,13 @@ def memory(graph: Graph, dtype: str = "float32", check: Callable[[dict], None] |
                   saved_by_layer=saved_by_layer, unmodelled=unmodelled, buffers=kept, check=check)
 
 
-def storage_elements(nodes, node: Node) -> sympy.Expr:
-    """Elements of the storage a node's output is made in: its own, or more where its kind's saves rule says
-    so (Unfold with a 1 x 1 kernel keeps a storage of its input's size), or where the registry says its output
-    can be a view of a larger tensor it made (`LayerSpec.storage`: ShiftedWindowAttention's crop)."""
+def storage_elements(nodes, node: Node, dtype: str = "float32") -> sympy.Expr:
+    """Elements of the storage a node's output is made in, in this dtype: its own, or more where its kind's saves
+    rule says so (Unfold with a 1 x 1 kernel keeps a storage of its input's size), or where the registry says its
+    output can be a view of a larger tensor it made (`LayerSpec.storage`: ShiftedWindowAttention's crop; a
+    ConvTranspose3d that torch runs in its own kernel, by dtype)."""
     if node.op == "layer" and node.spec.storage is not None:
-        return to_expr(node.spec.storage(node.args, nodes[node.inputs[0]].shape, node.shape))
+        return to_expr(node.spec.storage(node.args, nodes[node.inputs[0]].shape, node.shape, dtype))
     if node.op == "layer" and node.spec.saves is not None:
         found = _rule(node.spec, node, [nodes[i] for i in node.inputs]).storage
         if found is not None:
@@ -136,7 +137,7 @@ def buffers(node: Node) -> tuple:
 
 def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
     """(node name -> bytes of the storages it is the first to save for backward, kinds not modelled)."""
-    nodes, size = graph.nodes, DTYPE_BYTES[dtype]
+    nodes = graph.nodes
     storage: dict[int, int] = {}  # node id -> the id of the node whose output storage it is
     grad: dict[int, bool] = {}  # node id -> whether its output requires grad
     kept: dict = {}  # storage -> 1 where it is saved so far (a formula where that depends on the sizes)
@@ -164,11 +165,11 @@ def saved(graph: Graph, dtype: str) -> tuple[dict, tuple[str, ...]]:
                 continue
             if rule.aliases:
                 storage[node.id] = storage[ins[0].id]
-            saving = [_item(item, node, ins, storage, size, nodes) for item in rule.items
+            saving = [_item(item, node, ins, storage, dtype, nodes) for item in rule.items
                       if grad[node.id] and (not item.input_grad_only or grad[ins[item.index].id])
                       and (not item.only or dtype in item.only) and not _weight(item, ins, storage, nodes)]
         else:
-            saving = _product(ins, grad, storage, size) if spec.saves_operands else []
+            saving = _product(ins, grad, storage, dtype, nodes) if spec.saves_operands else []
         by_layer[node.name] = _keep(saving, kept)
     return by_layer, tuple(dict.fromkeys(unmodelled))
 
@@ -194,12 +195,12 @@ def _rule(spec, node: Node, ins: list, grad: dict | None = None, layout: dict | 
     return spec.saves(node.args, ins[0].shape, node.shape, *(i.shape for i in ins[1:]), tied=tied)
 
 
-def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
+def _product(ins: list, grad: dict, storage: dict, dtype: str, nodes) -> list:
     """A product of operands, left to right as torch folds it: each `left * right` saves `left` where `right`
     requires grad and `right` where `left` does; from the third operand on, `left` is a new tensor (the
-    product so far, broadcast: `mul_rule`)."""
-    saving = []
-    left, left_bytes, left_grad = storage[ins[0].id], size * _numel(ins[0]), grad[ins[0].id]
+    product so far, broadcast: `mul_rule`).  An operand keeps its whole storage (a narrowed view, all of it)."""
+    saving, size = [], DTYPE_BYTES[dtype]
+    left, left_bytes, left_grad = storage[ins[0].id], _stored(ins[0], storage, dtype, nodes), grad[ins[0].id]
     shapes = [ins[0].shape]
     if ins[0].op == "param":  # a learnable tensor is a weight, counted as parameters
         left = None
@@ -207,16 +208,17 @@ def _product(ins: list, grad: dict, storage: dict, size: int) -> list:
         if grad[right.id] and left is not None:
             saving.append((left, left_bytes, 1))
         if left_grad and right.op != "param":
-            saving.append((storage[right.id], size * _numel(right), 1))
+            saving.append((storage[right.id], _stored(right, storage, dtype, nodes), 1))
         shapes.append(right.shape)
         left, left_bytes = object(), size * sympy.Mul(*mul_rule(shapes, {})[0])
         left_grad = left_grad or grad[right.id]
     return saving
 
 
-def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple:
+def _item(item, node: Node, ins: list, storage: dict, dtype: str, nodes) -> tuple:
     """(storage key, bytes, scale) of one saved tensor; a new tensor is a storage of its own.  A view keeps its
     whole storage alive (a chunk of a tensor keeps all of it): the bytes are its storage owner's."""
+    size = DTYPE_BYTES[dtype]
     if item.what == NEW:
         key = object() if item.key is None else (node.id, item.key)
         return key, ITEM_BYTES[item.dtype](size) * item.numel, item.scale
@@ -227,7 +229,13 @@ def _item(item, node: Node, ins: list, storage: dict, size: int, nodes) -> tuple
     of = ins[item.index] if item.what == INPUT else node
     if item.dtype == OPMATH and size < 4:  # a float32 copy of a 16-bit tensor
         return object(), 4 * _numel(of), item.scale
-    return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, nodes[storage[of.id]]), item.scale
+    owner = nodes[storage[of.id]]
+    return storage[of.id], ITEM_BYTES[item.dtype](size) * storage_elements(nodes, owner, dtype), item.scale
+
+
+def _stored(node: Node, storage: dict, dtype: str, nodes) -> sympy.Expr:
+    """Bytes of the storage a node's output lives in (its storage owner's: a view keeps all of it alive)."""
+    return DTYPE_BYTES[dtype] * storage_elements(nodes, nodes[storage[node.id]], dtype)
 
 
 def _named_output(nodes, node: Node, index: int) -> Node | None:

@@ -106,6 +106,50 @@ def test_a_transposed_query_takes_the_math_path_as_flopcounter_counts(sizes):
     assert counted > 2 * sizes["N"] * sizes["H"] * sizes["E"] * sizes["L"] ** 2  # the products are in it
 
 
+GAPPED_QUERY = """
+plan GappedQuery:
+    input x [N, H, E, L]
+    q = Linear(x, L)
+    q = transpose(q, 2, 3)
+    q = narrow(q, 1, 0, 1)
+    q = ReLU(q)
+    scaled_dot_product_attention(q, q, q)
+"""
+
+
+def test_attention_over_strides_convplan_does_not_follow_is_listed_not_guessed():
+    """A ReLU of a narrowed transpose (gaps between samples) is laid out densely by TensorIterator in its input's
+    order, its last dim of stride L: torch takes the math path, whose products FlopCounterMode counts.  convplan
+    does not follow that layout (layouts.py): the flopcounter took its last dim as of stride 1 and counted the
+    attention as the flash kernel's 0 (384 of torch's 768 at N=H=2, E=3, L=4); now it lists it, with why."""
+    plan = convplan.parse(GAPPED_QUERY)
+    cost = plan.cost("flopcounter")
+    assert "scaled_dot_product_attention" in cost.uncounted
+    assert "does not follow the strides" in cost.reasons["scaled_dot_product_attention"]
+    for sizes in ({"N": 2, "H": 2, "E": 3, "L": 4}, {"N": 1, "H": 1, "E": 3, "L": 4}):
+        bound = plan.bind(**sizes)
+        inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+        linear = 2 * sizes["N"] * sizes["H"] * sizes["E"] * sizes["L"] ** 2
+        assert cost.at(**sizes) == linear < flop_counter(bound.build(), inputs)  # torch counts the products too
+
+
+@pytest.mark.parametrize("kind", ["GRU", "LSTM", "RNN"])
+@pytest.mark.parametrize("last", ["    h = transpose(h, 1, 3)\n", ""])
+def test_attention_over_a_batch_first_recurrent_output_counts_as_flopcounter(kind, last):
+    """A recurrent layer's batch-first output is a transpose of a contiguous [L, N, H] in every mode (layouts.py):
+    attention over its heads (last dims of stride 1: the flash kernel, 0) or over its steps (a last dim of stride
+    N * H: the math path's products) counts what FlopCounterMode counts."""
+    state = "(hn, cn)" if kind == "LSTM" else "hn"
+    plan = convplan.parse(f"plan R:\n    input x [N, L, F]\n    h, {state} = {kind}(x, 8, batch_first=True)\n"
+                          f"    h = unflatten(h, 2, (2, 4))\n{last}    scaled_dot_product_attention(h, h, h)\n")
+    cost = plan.cost("flopcounter")
+    assert "scaled_dot_product_attention" not in cost.uncounted
+    for sizes in ({"N": 2, "L": 3, "F": 5}, {"N": 3, "L": 4, "F": 2}):
+        bound = plan.bind(**sizes)
+        inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+        assert cost.at(**sizes) == flop_counter(bound.build(), inputs), sizes
+
+
 def test_attention_flops_are_the_two_products():
     plan = convplan.parse(ATTENTION)
     by = plan.cost("flopcounter").by_layer

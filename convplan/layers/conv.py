@@ -262,6 +262,36 @@ def conv_t_macs(shape, out, a, nd):
         * prod(k)
 
 
+def conv_t3d_storage(a, shape, out, dtype: str):
+    """Elements of ConvTranspose3d's output storage.  torch 2.13's CPU backends (Convolution.cpp
+    `_select_conv_backend`, `use_mkldnn`): oneDNN where the input is float32, no output_padding reaches its
+    stride, and both of (strided or dilated or a batch of 16 or more or a kernel's last two sizes not 1 x 1, or
+    more than one thread) and (groups > 1, or those kernel sizes both above 3, or a batch above 1, or batch x
+    channels x depth x height above 20480); else slow_conv_transpose3d (float64 always; bfloat16 and float16
+    without the CPU's oneDNN support for them), which makes the output with `at::empty_like(input)` and
+    resizes it: the storage holds max(input, output) elements.  With groups > 1 the groups' outputs are
+    concatenated: a new tensor of the output's size.  The thread count and the CPU's 16-bit support are the
+    machine's, not the plan's: taken as one thread and no support, an upper bound (measured equal with
+    torch.set_num_threads(1), tests/test_layouts.py)."""
+    resized = sympy.Piecewise((sympy.Max(prod(shape), prod(out)), sympy.Eq(a["groups"], 1)), (prod(out), True))
+    if dtype != "float32":
+        return resized
+    return sympy.Piecewise((prod(out), _conv_t3d_onednn(a, shape)), (resized, True))
+
+
+def _conv_t3d_onednn(a, shape):
+    """use_mkldnn's test for a float32 ConvTranspose3d, its `at::get_num_threads() > 1` taken as false."""
+    k, s, d, op = (dims_of(a[n], 3) for n in ("kernel_size", "stride", "dilation", "output_padding"))
+    n = shape[0] if len(shape) == 5 else 1  # torch unsqueezes an unbatched input
+    c, depth, height = shape[-4:-1]
+    kh, kw = k[1], k[2]
+    small = sympy.And(*(sympy.Lt(o, t) for o, t in zip(op, s, strict=True)))  # not is_output_padding_big()
+    worth = sympy.Or(*(sympy.Ne(v, 1) for v in (*s, *d, kh, kw)), sympy.Ge(n, 16))
+    native_slower = sympy.Or(sympy.Gt(a["groups"], 1), sympy.And(sympy.Gt(kw, 3), sympy.Gt(kh, 3)), sympy.Gt(n, 1),
+                             sympy.Gt(n * c * depth * height, 20480))
+    return sympy.And(small, worth, native_slower)
+
+
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
@@ -294,5 +324,5 @@ def conv_transpose_family(nd: int) -> None:
     )
     member_of("ConvTranspose", nd, args=args, rule=conv_t_rule, count=conv_t_count, macs=conv_t_macs,
             saves=sv.SAVES_INPUT, window=conv_t_window, size_rule=CONV_T_SIZE, inferred="in_channels",
-            infer=channels_at(nd), short="deconv")
+            infer=channels_at(nd), short="deconv", storage=conv_t3d_storage if nd == 3 else None)
 

@@ -169,8 +169,9 @@ class LayerSpec:
     # (args) -> (floating-point elements, int64 elements) of buffers its module holds besides a norm's running
     # statistics (memory.py): ShiftedWindowAttention's relative_position_index
     buffers: Callable | None = None
-    # (args, input shape, output shape) -> elements of the storage its output lives in, where that can be more
-    # than the output's (memory.py): ShiftedWindowAttention's crop of its padded map, a view where contiguous
+    # (args, input shape, output shape, dtype) -> elements of the storage its output lives in, where that can be
+    # more than the output's (memory.py): ShiftedWindowAttention's crop of its padded map, a view where contiguous;
+    # ConvTranspose3d's output, resized from a tensor of its input's size where torch runs its own kernel
     storage: Callable | None = None
     # Arguments a plan writes in the call that torch takes in forward, not in the constructor (MaxUnpool's
     # output_size): build() and codegen pass them with the tensors, their sizes read from the tensors at hand

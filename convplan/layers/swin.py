@@ -103,7 +103,7 @@ def attention_saves(a, shape, out):
     return Saves(tuple(items))
 
 
-def attention_storage(a, shape, out):
+def attention_storage(a, shape, out, dtype: str):
     """torchvision crops the padded map with `x[:, :H, :W, :].contiguous()`, which returns the view itself
     where it is contiguous already (one row or no column cropped, and one sample or nothing cropped): then
     the output keeps the whole padded map's storage."""
