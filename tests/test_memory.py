@@ -675,7 +675,7 @@ def test_a_pools_indices_are_found_beside_the_pool_not_by_a_scan_of_the_graph():
     pool = next(n for n in reversed(nodes) if n.op == "layer" and n.kind == "MaxPool2d")
     item = next(i for i in pool.spec.saves(pool.args, nodes[pool.inputs[0]].shape, pool.shape).items
                 if i.what == OUTPUT and i.index)
-    key, nbytes, _ = _item(item, pool, [nodes[pool.inputs[0]]], {}, 4, Counted(nodes))
+    key, nbytes, _ = _item(item, pool, [nodes[pool.inputs[0]]], {}, "float32", Counted(nodes))
     assert key == pool.id + 1 and len(read) <= 2
     sizes = {"N": 2, "C": 3, "L": 4, "W": 5}
     memory = plan.memory()
