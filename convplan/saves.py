@@ -263,6 +263,8 @@ def feature_alpha_dropout(a, shape, out):
     returns the input."""
     if a["p"] == 0:
         return Saves(aliases=True)
+    if a["p"] != 1 and len(shape) < 2:  # torch refuses to train it ("Feature dropout requires at least 2 dimensions")
+        return Saves(unmodelled=True)
     numel = 1 if a["p"] == 1 else shape[0] * shape[1]
     return Saves((Saved(NEW, numel),), aliases=a.get("inplace") is True)
 

@@ -680,3 +680,16 @@ def test_a_pools_indices_are_found_beside_the_pool_not_by_a_scan_of_the_graph():
     sizes = {"N": 2, "C": 3, "L": 4, "W": 5}
     memory = plan.memory()
     assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes))
+
+
+def test_memory_of_feature_alpha_dropout_on_one_dim_lists_it_as_torch_refuses_to_train_it():
+    """Drawn by test_layouts' random stacks: `Flatten(start_dim=0)` then FeatureAlphaDropout made `plan.memory()`
+    raise IndexError (its saves rule read a channel dim).  torch refuses to train it on a 1-D input (p = 1 and
+    p = 0 excepted, which it takes): memory lists the kind instead, and counts the two that run."""
+    text = "plan T:\n    input [N, C]\n    Flatten(start_dim=0)\n    FeatureAlphaDropout(p={p})\n"
+    assert convplan.parse(text.format(p=0.5)).memory("float64").unmodelled == ("FeatureAlphaDropout",)
+    for p in (0.0, 1.0):
+        plan = convplan.parse(text.format(p=p))
+        memory = plan.memory("float64")
+        assert memory.unmodelled == ()
+        assert_saved_as_torch(plan, memory, {"N": 2, "C": 3}, text)
