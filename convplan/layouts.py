@@ -27,17 +27,13 @@ import weakref
 
 import sympy
 
-from .layers import CONTIGUOUS, LIKE_INPUT, REGISTRY
+from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, LIKE_INPUT, REGISTRY
 
 # a new contiguous tensor whatever the input's layout (softmax: measured contiguous on a transposed input)
 _FRESH_OPS = frozenset({"matmul", "contiguous", "softmax", "input", "param"})
 # contiguous where every input is: reshapes of a contiguous tensor are views of it, the rest new tensors
 _CONTIGUOUS_OPS = frozenset({"reshape", "view", "flatten", "unflatten", "add", "mul", "cat", "stack", "mean",
                              "sum", "amax", "scaled_dot_product_attention"})
-# with batch_first the first output is a transpose in training (F.multi_head_attention_forward) and contiguous on
-# the fast path FlopCounterMode's no-grad run takes; the recurrent layers' is a transpose in every mode
-_BATCH_FIRST_MODAL = frozenset({"MultiheadAttention"})
-_BATCH_FIRST_TRANSPOSED = frozenset({"RNN", "LSTM", "GRU"})
 _ELEMENTWISE_OPS = frozenset({"add", "mul"})
 _VIEW_PIECES = frozenset({"narrow", "chunk", "split"})  # pieces of a dim: the input's strides
 
@@ -122,11 +118,11 @@ def _layer(node, spec, ins: list, befores: list):
     if spec.layout == LIKE_INPUT:  # TensorIterator keeps a dense layout; one with gaps is not followed
         return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
     batch_first = node.args.get("batch_first") is True and len(node.shape) == 3
-    if batch_first and node.kind in _BATCH_FIRST_MODAL:
+    if batch_first and spec.layout == BATCH_FIRST_IN_TRAINING:  # contiguous on the fast path only
         return None
     if not _all_contiguous(ins, befores):
         return None
-    if batch_first and node.kind in _BATCH_FIRST_TRANSPOSED:  # [N, L, H] over a contiguous [L, N, H]
+    if batch_first and spec.layout == BATCH_FIRST:  # [N, L, H] over a contiguous [L, N, H]
         n, _, h = node.shape
         return h, n * h, sympy.Integer(1)
     return contiguous(node.shape)

@@ -22,7 +22,7 @@ from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
 from .hints import source_text
 from .layercall import LayerCalls
-from .layers import CONTIGUOUS, REGISTRY, LayerSpec
+from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec
 from .merges import MERGES, MergeError
 from .opcall import PARAMETER, OpCalls
 from .ops import OPS
@@ -474,6 +474,8 @@ class Walker:
         if not shape[4] and (shape[3] or st.strided or st.reordered):
             made = [node.id, *range(node.id + 1, len(nodes))]  # and its other outputs
             st.layout(made, [source.id], shape[2] or node.args.get("inplace") is True, reorders=shape[3])
+        if shape[5] and node.args.get("batch_first") is True and len(node.shape) == 3:
+            st.layout([node.id], [source.id], False, reorders=True)  # a transpose of [L, N, H]: view needs proof
         return new_tensor(node.id, source.tainted if len(inputs) == 1 else any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
@@ -531,8 +533,9 @@ class Walker:
 
 _NAME_OR_TUPLE = (n.Name, n.Tuple)
 _MAKE_NOTHING = (n.Let, n.Pass)  # statements without a record in the trace
-# id(spec) -> (most tensors, least, aliases its input, reorders, always contiguous, the spec): keyed by the spec,
-# not its name, so that a kind registered again is read again; holding the spec keeps its id from being reused
+# id(spec) -> (most tensors, least, aliases its input, reorders, always contiguous, batch-first transposes, the
+# spec): keyed by the spec, not its name, so that a kind registered again is read again; holding the spec keeps
+# its id from being reused
 _LAYER_SHAPES: dict = {}
 
 
@@ -540,10 +543,11 @@ def _layer_shape(spec: LayerSpec | None) -> tuple:
     """What `_layer_call` reads of a kind, read from its spec once (a name that is no layer: one tensor, and
     `LayerCalls.node` reports it)."""
     if spec is None:
-        return 1, 1, False, False, False
+        return 1, 1, False, False, False, False
     most = len(spec.tensors)
     _LAYER_SHAPES[id(spec)] = shape = (most, most - spec.optional_tensors, bool(spec.aliases_input),
-                                       spec.moves_axes == "permute", spec.layout == CONTIGUOUS, spec)
+                                       spec.moves_axes == "permute", spec.layout == CONTIGUOUS,
+                                       spec.layout in (BATCH_FIRST, BATCH_FIRST_IN_TRAINING), spec)
     return shape
 
 

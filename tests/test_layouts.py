@@ -45,6 +45,18 @@ def measured(bound, train: bool) -> dict:
     return out
 
 
+_REFUSED_IN_TRAINING = ("more than 1 value per channel", "Feature dropout requires at least 2 dimensions")
+
+
+def refuses_training(plan, sizes) -> bool:
+    """Whether torch refuses to run the plan in training at `sizes`, as _REFUSED_IN_TRAINING says."""
+    try:
+        measured(plan.bind(**sizes), True)
+    except (ValueError, RuntimeError) as exc:
+        return any(m in str(exc) for m in _REFUSED_IN_TRAINING)
+    return False
+
+
 def assert_layouts_as_torch(plan, sizes) -> dict:
     """Every stride convplan follows is torch's (but at dims of size 1, whose stride only attention's CPU flash
     check reads: test_attention_over_any_strides_counts_as_flop_counter_mode), in both modes; returns the
@@ -54,8 +66,9 @@ def assert_layouts_as_torch(plan, sizes) -> dict:
     for train in (True, False):
         try:
             found = measured(bound, train)
-        except ValueError as exc:  # BatchNorm on one value per channel: torch refuses to train it
-            assert train and "more than 1 value per channel" in str(exc)
+        except (ValueError, RuntimeError) as exc:  # what torch refuses to train, and convplan says it refuses there:
+            # BatchNorm on one value per channel, FeatureAlphaDropout on a 1-D input (its warning)
+            assert train and any(m in str(exc) for m in _REFUSED_IN_TRAINING), exc
             continue
         for i, (shape, stride) in found.items():
             if known[i] is None:
@@ -144,8 +157,9 @@ def test_strides_are_torchs_and_a_matmul_after_any_layer_is_modelled(case):
     assert [n.name for n in unfollowed if n.op == "layer" and all(
         known[i] is not None and dense(nodes[i].shape, known[i]) for i in n.inputs)] == [], text
     memory = plan.memory("float64")
-    if memory.unmodelled:  # an operand whose strides are not followed: a view of a non-contiguous tensor
-        assert unfollowed, text
+    if memory.unmodelled:  # an operand whose strides are not followed (a view of a non-contiguous tensor), or a
+        # kind torch refuses to train here (FeatureAlphaDropout on a 1-D input)
+        assert unfollowed or refuses_training(plan, sizes), text
         return
     assert_saved_as_torch(plan, memory, sizes, text)
 
@@ -348,6 +362,11 @@ def test_a_view_after_a_layer_of_a_permuted_tensor_is_refused_only_where_torch_m
     except convplan.PlanError:
         return  # a symbolic rule convplan refuses (documented limits); test_properties covers those
     layer = plan.graph.nodes[-1]
+    try:
+        measured(plan.bind(**sizes), False)
+    except RuntimeError as exc:  # torch's LocalResponseNorm views a 5-D input: it refuses a permuted one, which
+        assert kind == "LocalResponseNorm", exc  # convplan takes (noted, not fixed): not this test's question
+        return
     known = assert_layouts_as_torch(plan, sizes)
     out = measured_outputs(plan.bind(**sizes), layer.id)
     try:
@@ -417,3 +436,29 @@ def test_bilinear_of_transposed_inputs_is_contiguous_and_view_takes_it():
     y = next(n for n in plan.graph.nodes if n.kind == "Bilinear")
     assert known[y.id] is not None
     assert all(o.is_contiguous() for o in measured_outputs(plan.bind(**sizes), y.id))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU", "MultiheadAttention"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a_view_of_a_batch_first_output_is_refused_as_torch_refuses_it(kind, batch_first):
+    """With batch_first the first output is a transpose of a contiguous [L, N, H] (MultiheadAttention's in
+    training): torch's view that merges its last two dims fails, and the walker, which read this from layouts.py's
+    name list only, let it through.  Now both read the kind's `layout` (BATCH_FIRST, BATCH_FIRST_IN_TRAINING)."""
+    call = "MultiheadAttention(x, x, 2" if kind == "MultiheadAttention" else f"{kind}(4"
+    state = "(h, c)" if kind == "LSTM" else "h"
+    text = (f"plan T:\n    input x [A, B, E]\n    out, {state} = {call}, batch_first={batch_first})\n"
+            "    y = view(out, A, -1)\n")
+    result = convplan.analyse(text)
+    assert all(d.code == "E300" for d in result.errors)
+    refused = any(d.code == "E300" and "view" in d.message for d in result.diagnostics)
+    torch.manual_seed(0)
+    module = torch.nn.MultiheadAttention(4, 2, batch_first=batch_first) if kind == "MultiheadAttention" else \
+        getattr(torch.nn, kind)(4, 4, batch_first=batch_first)
+    x = torch.zeros(2, 3, 4)
+    out = module(x, x, x)[0] if kind == "MultiheadAttention" else module(x)[0]  # training mode, with gradients
+    try:
+        out.view(2, -1)
+        torch_refuses = False
+    except RuntimeError:
+        torch_refuses = True
+    assert refused == torch_refuses == batch_first

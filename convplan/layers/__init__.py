@@ -19,6 +19,8 @@ from .recurrent import register_recurrent
 from .resample import SCALE_CHECKED, _scale_search, register_upsample, register_upsampling, scale_ratio  # noqa: F401 (tests reach them here)
 from .reshape import more_reshaping, register_flatten, register_pixel_shuffle
 from .spec import (  # noqa: F401 (the registry's public names)
+    BATCH_FIRST,
+    BATCH_FIRST_IN_TRAINING,
     BOOL,
     CONTIGUOUS,
     DIMS,

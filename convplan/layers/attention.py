@@ -20,7 +20,19 @@ import sympy
 
 from .. import saves_sequence as ss
 from ..shapes import divides
-from .spec import BOOL, CONTIGUOUS, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
+from .spec import (
+    BATCH_FIRST_IN_TRAINING,
+    BOOL,
+    CONTIGUOUS,
+    FLOAT,
+    STR,
+    Arg,
+    LayerSpec,
+    RuleContext,
+    prod,
+    register,
+    show,
+)
 
 
 def _same(ctx: RuleContext, a, b, message, arg=None) -> None:
@@ -204,7 +216,7 @@ def register_attention() -> None:
         order=("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim",
                "batch_first"),
         ranks=(2, 3), short="attention",
-        saves=ss.attention,
+        saves=ss.attention, layout=BATCH_FIRST_IN_TRAINING,
     ))
     register(LayerSpec(
         name="TransformerEncoderLayer", args=_transformer_args(), rule=encoder_layer_rule,

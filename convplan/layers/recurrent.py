@@ -18,7 +18,7 @@ import sympy
 
 from .. import saves_sequence as ss
 from ..shapes import at_least
-from .spec import BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
+from .spec import BATCH_FIRST, BOOL, FLOAT, STR, Arg, LayerSpec, RuleContext, prod, register, show
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -133,7 +133,7 @@ def register_recurrent() -> None:
             inferred="input_size", infer=lambda shape, a: shape[-1], ranks=(2, 3), short=kind.lower(),
             tensors=("input", "hx") if kind != "LSTM" else ("input", "h0", "c0"),
             optional_tensors=1 if kind != "LSTM" else 2, state_pair=kind == "LSTM",
-            saves=ss.recurrent(kind),
+            saves=ss.recurrent(kind), layout=BATCH_FIRST,
         ))
     for kind in ("RNN", "LSTM", "GRU"):
         name = f"{kind}Cell"

@@ -74,6 +74,10 @@ OPT_FLOAT = "float or None"  # BatchNorm's momentum: None is a cumulative averag
 # (a convolution keeps channels-last).  The walker reads them (may `view` read the output?), layouts.py too.
 CONTIGUOUS = "contiguous"  # a new contiguous tensor whatever the input's layout (Linear's matmul, softmax's kernel)
 LIKE_INPUT = "like input"  # elementwise: TensorIterator lays the output out as a dense input is
+# With batch_first=True a 3-D first output is a transpose of a contiguous [L, N, H]: the recurrent layers' in every
+# mode; MultiheadAttention's in training and off its no-grad fast path (contiguous there).  Else as "".
+BATCH_FIRST = "transposed with batch_first"
+BATCH_FIRST_IN_TRAINING = "transposed with batch_first, in training"
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ class LayerSpec:
     # In eval mode the output is the input's storage (a view, or the input itself): it takes no memory.
     # A kind with an `inplace` argument writes into its input when that is True.
     aliases_input: bool = False
-    layout: str = ""  # its output's strides: CONTIGUOUS, LIKE_INPUT or "" (above)
+    layout: str = ""  # its output's strides: CONTIGUOUS, LIKE_INPUT, BATCH_FIRST(_IN_TRAINING) or "" (above)
     # What autograd saves for backward in training (saves.py): (args, input shape, output shape) -> Saves;
     # None: not modelled (memory lists the kind instead of counting it as nothing).
     saves: Callable | None = None
