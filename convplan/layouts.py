@@ -162,3 +162,77 @@ def _expanded(shape: tuple, before: tuple, out: tuple) -> tuple:
     lead = len(out) - len(shape)
     kept = tuple(sympy.Integer(0) if d != o else s for d, s, o in zip(shape, before, out[lead:], strict=True))
     return (sympy.Integer(0),) * lead + kept
+
+
+def strides_at(nodes, i: int):
+    """Node i's output strides, or None, from the nodes made so far (the check stage, before there is a graph): its
+    ancestors walked in the order they were made."""
+    ancestors, todo = set(), [i]
+    while todo:
+        k = todo.pop()
+        if k not in ancestors:
+            ancestors.add(k)
+            todo.extend(nodes[k].inputs)
+    known: dict = {}
+    for k in sorted(ancestors):
+        node = nodes[k]
+        known[k] = strides(node, [nodes[j] for j in node.inputs], known)
+    return known[i]
+
+
+def elementwise(shape: tuple, strides: tuple):
+    """The strides of an elementwise op's output on one tensor (`x.mul(x)`), as TensorIterator lays it out: a dense
+    input's own; else contiguous in the order of the input's strides, inner first (ties: the smaller dim inner;
+    a broadcast dim, stride 0, is not compared), as its insertion sort finds it.  None where formulas leave an
+    order undecided."""
+    if dense(shape, strides):
+        return strides
+    perm = list(range(len(shape)))[::-1]  # inner first
+    try:
+        for i in range(1, len(perm)):
+            right = i
+            for left in range(i - 1, -1, -1):
+                order = _should_swap(shape, strides, perm[left], perm[right])
+                if order < 0:
+                    break
+                if order > 0:
+                    perm[left], perm[right] = perm[right], perm[left]
+                    right = left
+    except _Undecided:
+        return None
+    out, step = [None] * len(shape), sympy.Integer(1)
+    for d in perm:
+        out[d], step = step, step * shape[d]
+    return tuple(out)
+
+
+class _Undecided(Exception):
+    pass
+
+
+def _should_swap(shape: tuple, strides: tuple, d0: int, d1: int) -> int:
+    """TensorIterator's comparison of two dims of one operand: 1 to swap (d0 is outer), -1 to keep, 0 undecided
+    (a broadcast dim, or equal strides with d0 no larger)."""
+    s0, s1 = strides[d0], strides[d1]
+    if s0 == 0 or s1 == 0:
+        return 0
+    order = _sign(s0 - s1)
+    return order if order else int(_sign(shape[d0] - shape[d1]) > 0)
+
+
+def _sign(e) -> int:
+    """The sign of a difference at every size but a few (W - 1 is positive: at W = 1 the dims it orders are of size
+    1, whose place no view minds)."""
+    e = sympy.expand(e)
+    if e == 0:
+        return 0
+    if e.is_nonnegative or e.is_nonpositive:
+        return 1 if e.is_nonnegative else -1
+    raise _Undecided
+
+
+def merges(shape: tuple, strides: tuple, start: int) -> bool:
+    """Whether `view` can merge the dims from `start` on into one (torch's computeStride): each dim holds the next
+    contiguously, dims of size 1 aside.  A formula must hold at every size."""
+    dims = [k for k in range(start, len(shape)) if shape[k] != 1]
+    return all(sympy.expand(strides[a] - strides[b] * shape[b]) == 0 for a, b in zip(dims, dims[1:], strict=False))

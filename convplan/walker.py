@@ -30,6 +30,7 @@ from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made, new_
 from .shapes import at_least, dim, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
+from .viewcheck import merged_view
 
 MAX_NESTING = 100  # bodies inside bodies (blocks, repeats, ifs, branches), all files together
 MAX_REPEAT = 10_000
@@ -467,6 +468,8 @@ class Walker:
         st = self.st
         nodes = st.nodes
         source = inputs[0]
+        if (st.strided or st.reordered) and spec is not None and spec.views_from:  # a view in torch's forward
+            merged_view(st, spec, call, source)
         node = self.layers.node(stmt, nodes[source.id], tuple(nodes[t.id] for t in inputs[1:]) if len(inputs) > 1
                                 else ())
         # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where

@@ -162,7 +162,8 @@ def more_norms() -> None:
     ))
     lrn = (Arg("size"), Arg("alpha", 1e-4, FLOAT), Arg("beta", 0.75, FLOAT))
     register(LayerSpec(name="LocalResponseNorm", args=lrn + (Arg("k", 1.0, FLOAT),), rule=lrn_rule, min_rank=3,
-                       short="lrn", window=POINTWISE, saves=sv.local_response_norm))  # across channels only
+                       short="lrn", window=POINTWISE, saves=sv.local_response_norm,  # across channels only
+                       views_from=3))  # div.view(N, 1, C, H, -1)
     register(LayerSpec(name="CrossMapLRN2d", args=lrn + (Arg("k", 1, FLOAT),), rule=lrn_rule, ranks=(4,),
                        short="lrn", window=POINTWISE, saves=sv.SAVES_INPUT_AND_OUTPUT))  # an autograd Function
     # On one process (eval mode, or no process group) SyncBatchNorm is BatchNorm over dim 1, any rank from 2

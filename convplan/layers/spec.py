@@ -180,6 +180,10 @@ class LayerSpec:
     # Arguments a plan writes in the call that torch takes in forward, not in the constructor (MaxUnpool's
     # output_size): build() and codegen pass them with the tensors, their sizes read from the tensors at hand
     forward_args: tuple[str, ...] = ()
+    # Its forward `view`s an elementwise copy of its input (TensorIterator's layout) with the dims from this one on
+    # merged into one (F.local_response_norm: 3), which torch refuses where they do not hold one another
+    # contiguously (a permute's): the walker refuses that layout too (viewcheck.py).  0: no such view.
+    views_from: int = 0
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
