@@ -4,7 +4,9 @@ the CPU gives in its default memory format, measured with `.stride()` on the bui
 gradients).  `memory` (saves_ops.py: is a matmul's reshape a view or a copy?) and the flopcounter convention
 (does attention take the CPU flash kernel, which needs each last dim of stride 1?) read them.
 
-What a layer kind does is its spec's `layout` (layers/spec.py), which the walker's `view` check reads too.
+What a layer kind, an operation or a merge does is its registry's declaration: `layout` in layers/spec.py (which the
+walker's `view` check reads too), ops.py (with an operation's `view_strides`) and merges.py; the arithmetic on
+strides is strides.py.
 
 - A new contiguous tensor whatever its input's layout: inputs, parameters, matmul, contiguous, softmax, and the
   layer kinds whose layout is CONTIGUOUS (Linear, LayerNorm, Softmax, ...).
@@ -28,22 +30,10 @@ import weakref
 import sympy
 
 from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, LIKE_INPUT, REGISTRY
+from .ops import FUNCTIONS, OPS
+from .strides import contiguous, dense, permuted
 
-# a new contiguous tensor whatever the input's layout (softmax: measured contiguous on a transposed input)
-_FRESH_OPS = frozenset({"matmul", "contiguous", "softmax", "input", "param"})
-# contiguous where every input is: reshapes of a contiguous tensor are views of it, the rest new tensors
-_CONTIGUOUS_OPS = frozenset({"reshape", "view", "flatten", "unflatten", "add", "mul", "cat", "stack", "mean",
-                             "sum", "amax", "scaled_dot_product_attention"})
-_ELEMENTWISE_OPS = frozenset({"add", "mul"})
-_VIEW_PIECES = frozenset({"narrow", "chunk", "split"})  # pieces of a dim: the input's strides
-
-
-def contiguous(shape) -> tuple:
-    strides, step = [], sympy.Integer(1)
-    for d in reversed(tuple(shape)):
-        strides.append(step)
-        step = step * d
-    return tuple(reversed(strides))
+_NEW = frozenset({"input", "param"})  # a plan's inputs and learnable tensors: new contiguous tensors
 
 
 def layouts(graph) -> dict:
@@ -70,42 +60,31 @@ def graph_layouts(graph) -> dict:
 
 
 def strides(node, ins: list, known: dict):
-    """The node's output strides as formulas, or None where convplan does not follow them."""
+    """The node's output strides as formulas, or None where convplan does not follow them.  What each layer kind,
+    operation and merge does is its registry's `layout` (and an operation's `view_strides`)."""
     op = node.op
-    spec = REGISTRY.get(node.kind) if op == "layer" else None
-    if op in _FRESH_OPS or spec is not None and spec.layout == CONTIGUOUS:
+    spec = REGISTRY.get(node.kind) if op == "layer" else FUNCTIONS.get(op)
+    if op in _NEW or spec is not None and spec.layout == CONTIGUOUS:
         return contiguous(node.shape)
     befores = [known.get(i.id) for i in ins]
     if not ins or befores[0] is None:
         return None
     before = befores[0]
-    if spec is not None:
-        return _layer(node, spec, ins, befores)
-    if op == "item":  # one of several outputs: a piece of a view, or a layer's further output
-        if ins[0].op in _VIEW_PIECES:
+    if op == "layer":
+        return _layer(node, spec, ins, befores) if spec is not None else None
+    if op == "item":  # one of several outputs: a piece of a view (chunk's), or a layer's further output
+        if ins[0].op in OPS and OPS[ins[0].op].view_strides is not None:
             return before
         return contiguous(node.shape) if ins[0].op == "layer" else None
-    if op in _VIEW_PIECES:
-        return before
-    if op == "select":
-        return before[: int(node.args["dim"]) % len(before)] + before[int(node.args["dim"]) % len(before) + 1:]
-    if op == "transpose":
-        d0, d1 = (int(node.args[k]) % len(before) for k in ("dim0", "dim1"))
-        out = list(before)
-        out[d0], out[d1] = out[d1], out[d0]
-        return tuple(out)
-    if op == "permute":
-        return _permuted(before, node.args["dims"])
-    if op == "expand":
-        return _expanded(ins[0].shape, before, node.shape)
-    if op == "unflatten":  # always a view: the dim's stride s becomes (..., b*s, s)
-        d = int(node.args["dim"]) % len(before)
-        grown = len(node.shape) - len(before) + 1
-        return before[:d] + _outer(node.shape[d: d + grown], before[d]) + before[d + 1:]
-    if op in _CONTIGUOUS_OPS and _all_contiguous(ins, befores):
+    if spec is None:
+        return None
+    view = OPS[op].view_strides if op in OPS else None
+    if view is not None:
+        return view(ins[0].shape, before, node.shape, node.args)
+    if _all_contiguous(ins, befores):
         return contiguous(node.shape)
     alike = all(i.shape == node.shape and b == before for i, b in zip(ins, befores, strict=True))
-    if op in _ELEMENTWISE_OPS and alike and dense(node.shape, before):  # one dense layout: TensorIterator keeps it
+    if spec.layout == LIKE_INPUT and alike and dense(node.shape, before):  # one dense layout: TensorIterator keeps it
         return before
     return None
 
@@ -114,7 +93,7 @@ def _layer(node, spec, ins: list, befores: list):
     if node.args.get("inplace") is True:  # the output is the input
         return befores[0]
     if spec.moves_axes == "permute":  # torchvision's Permute: the view torch.permute makes
-        return _permuted(befores[0], node.args["dims"])
+        return permuted(befores[0], node.args["dims"])
     if spec.layout == LIKE_INPUT:  # TensorIterator keeps a dense layout; one with gaps is not followed
         return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
     batch_first = node.args.get("batch_first") is True and len(node.shape) == 3
@@ -128,40 +107,8 @@ def _layer(node, spec, ins: list, befores: list):
     return contiguous(node.shape)
 
 
-def _permuted(before: tuple, dims) -> tuple:
-    return tuple(before[int(d) % len(before)] for d in dims)
-
-
-def dense(shape: tuple, strides: tuple) -> bool:
-    """Whether the strides lay the tensor out without gaps or overlaps in some order of its dims (a permutation of
-    a contiguous tensor), as formulas: from stride 1 up, each next dim's stride is the product of the sizes
-    inside it (a dim of size 1 fits anywhere)."""
-    left, step = list(zip(shape, strides, strict=True)), sympy.Integer(1)
-    while left:
-        at = next((k for k, (d, s) in enumerate(left) if d == 1), None)
-        if at is None:
-            at = next((k for k, (d, s) in enumerate(left) if sympy.expand(s - step) == 0), None)
-        if at is None:
-            return False
-        d, _ = left.pop(at)
-        step = step * d
-    return True
-
-
 def _all_contiguous(ins: list, befores: list) -> bool:
     return all(b is not None and b == contiguous(i.shape) for i, b in zip(ins, befores, strict=True))
-
-
-def _outer(sizes: tuple, inner) -> tuple:
-    """Strides of `sizes` laid out contiguously over a dim of stride `inner`."""
-    return tuple(inner * c for c in contiguous(sizes))
-
-
-def _expanded(shape: tuple, before: tuple, out: tuple) -> tuple:
-    """expand: new leading dims and stretched dims of size 1 get stride 0, the rest keep theirs."""
-    lead = len(out) - len(shape)
-    kept = tuple(sympy.Integer(0) if d != o else s for d, s, o in zip(shape, before, out[lead:], strict=True))
-    return (sympy.Integer(0),) * lead + kept
 
 
 def strides_at(nodes, i: int):
@@ -178,61 +125,3 @@ def strides_at(nodes, i: int):
         node = nodes[k]
         known[k] = strides(node, [nodes[j] for j in node.inputs], known)
     return known[i]
-
-
-def elementwise(shape: tuple, strides: tuple):
-    """The strides of an elementwise op's output on one tensor (`x.mul(x)`), as TensorIterator lays it out: a dense
-    input's own; else contiguous in the order of the input's strides, inner first (ties: the smaller dim inner;
-    a broadcast dim, stride 0, is not compared), as its insertion sort finds it.  None where formulas leave an
-    order undecided."""
-    if dense(shape, strides):
-        return strides
-    perm = list(range(len(shape)))[::-1]  # inner first
-    try:
-        for i in range(1, len(perm)):
-            right = i
-            for left in range(i - 1, -1, -1):
-                order = _should_swap(shape, strides, perm[left], perm[right])
-                if order < 0:
-                    break
-                if order > 0:
-                    perm[left], perm[right] = perm[right], perm[left]
-                    right = left
-    except _Undecided:
-        return None
-    out, step = [None] * len(shape), sympy.Integer(1)
-    for d in perm:
-        out[d], step = step, step * shape[d]
-    return tuple(out)
-
-
-class _Undecided(Exception):
-    pass
-
-
-def _should_swap(shape: tuple, strides: tuple, d0: int, d1: int) -> int:
-    """TensorIterator's comparison of two dims of one operand: 1 to swap (d0 is outer), -1 to keep, 0 undecided
-    (a broadcast dim, or equal strides with d0 no larger)."""
-    s0, s1 = strides[d0], strides[d1]
-    if s0 == 0 or s1 == 0:
-        return 0
-    order = _sign(s0 - s1)
-    return order if order else int(_sign(shape[d0] - shape[d1]) > 0)
-
-
-def _sign(e) -> int:
-    """The sign of a difference at every size but a few (W - 1 is positive: at W = 1 the dims it orders are of size
-    1, whose place no view minds)."""
-    e = sympy.expand(e)
-    if e == 0:
-        return 0
-    if e.is_nonnegative or e.is_nonpositive:
-        return 1 if e.is_nonnegative else -1
-    raise _Undecided
-
-
-def merges(shape: tuple, strides: tuple, start: int) -> bool:
-    """Whether `view` can merge the dims from `start` on into one (torch's computeStride): each dim holds the next
-    contiguously, dims of size 1 aside.  A formula must hold at every size."""
-    dims = [k for k in range(start, len(shape)) if shape[k] != 1]
-    return all(sympy.expand(strides[a] - strides[b] * shape[b]) == 0 for a, b in zip(dims, dims[1:], strict=False))

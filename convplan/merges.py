@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from .layers.spec import LIKE_INPUT
 from .pysource import Brackets, Ops
 from .shapes import equal, equal_condition, pyrepr, total
 from .shapes.broadcast import broadcast as broadcast_shapes
@@ -45,6 +46,9 @@ class MergeSpec:
     broadcasts: bool = False  # dims may differ where one is 1: equal operands are not required
     along: str | None = None  # the argument naming the one dim the operands may differ in
     saves_operands: bool = False  # autograd saves each operand for the others' gradients (a product)
+    # Its output's strides (layouts.py): "", contiguous where every operand is; LIKE_INPUT, elementwise: operands of
+    # one shape and one dense layout keep it (TensorIterator)
+    layout: str = ""
 
 
 def _same_rank(shapes, what: str) -> int:
@@ -165,9 +169,10 @@ def _register(*specs: MergeSpec) -> dict[str, MergeSpec]:
 
 
 MERGES: dict[str, MergeSpec] = _register(
-    MergeSpec(name="add", rule=add_rule, compute=_fold(operator.add), emit=_infix("+"), broadcasts=True),
+    MergeSpec(name="add", rule=add_rule, compute=_fold(operator.add), emit=_infix("+"), broadcasts=True,
+              layout=LIKE_INPUT),
     MergeSpec(name="mul", rule=mul_rule, compute=_fold(operator.mul), emit=_infix("*"), broadcasts=True,
-              saves_operands=True),
+              saves_operands=True, layout=LIKE_INPUT),
     MergeSpec(name="cat", rule=cat_rule, emit=_joined("torch.cat"), needs_torch=True,
               args=(("dim", 0),), along="dim",  # torch.cat's default dim
               compute=lambda torch, ops, args: torch.cat(ops, dim=args["dim"])),

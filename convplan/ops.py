@@ -11,8 +11,12 @@ raises), the torch call build() makes and the code codegen writes.  Names and ar
 torch's; `star` ops take their sizes as torch's tensor methods do, `x.permute(0, 2, 1)`, or as one tuple.
 
 An operation that gives several tensors (chunk, split) returns `Several` shapes; the plan names each
-(`a, b = chunk(2, dim=1)`, see walker.py).  `restrides`: the output may not be contiguous in memory,
-which torch's `view` refuses to reinterpret (walker.py follows this through the graph).
+(`a, b = chunk(2, dim=1)`, see walker.py).
+
+Each declares its output's layout, which layouts.py follows: `layout` (a new contiguous tensor, or contiguous where
+every input is), `view_strides` (a view's strides from its input's), `aliases_input` (no new memory); and, for the
+walker's coarser check of `view` (no formulas), `restrides` (the output may not be contiguous: view refuses to
+reinterpret it) and `reorders` (its strides are out of order).
 """
 
 # Messages are lambdas (printing sympy is slow) that RuleContext.require calls at once, never later:
@@ -29,7 +33,8 @@ import sympy
 
 from . import saves as sv
 from . import saves_ops
-from .layers import BOOL, DIMS, FLOAT, INT, OPT_FLOAT, REQUIRED, Arg, RuleContext
+from . import strides as sd
+from .layers import BOOL, CONTIGUOUS, DIMS, FLOAT, INT, OPT_FLOAT, REQUIRED, Arg, RuleContext
 from .layers.spec import show as _s
 from .layers.torchvision import permutation
 from .merges import MERGES
@@ -52,6 +57,12 @@ class OpSpec:
     tensors: int = 1  # how many tensors it takes (the chain's value fills the first place)
     star: bool = False  # its first argument also takes the positional values: x.permute(0, 2, 1)
     aliases_input: bool = False  # the output is a view of the first input (no new memory)
+    # Its output's strides (layouts.py, measured: tests/test_layouts.py): CONTIGUOUS, a new contiguous tensor whatever
+    # the input's layout; "", contiguous where every input is (a reshape of a contiguous tensor is a view of it)
+    layout: str = ""
+    # A view's strides from its input's: (input shape, input strides, output shape, args) -> strides; a view with
+    # several outputs (chunk) gives each piece the first one's
+    view_strides: Callable | None = None
     restrides: bool = False  # the output may not be contiguous (a slice, a broadcast): view refuses it
     reorders: bool = False  # the output's strides are out of order (a permute): so are those of what it feeds
     saves: Callable | None = None  # (args, first input's shape, output shape) -> saves.Saves
@@ -403,12 +414,15 @@ def _reg(*specs: OpSpec) -> dict[str, OpSpec]:
 _DIM0 = Arg("dim", 0, INT)
 _REDUCE = (Arg("dim", REQUIRED, DIMS), Arg("keepdim", False, BOOL))
 _VIEW = dict(aliases_input=True, saves=sv.VIEW, needs_torch=False)
+_PIECE = dict(view_strides=lambda shape, before, out, a: before, restrides=True, **_VIEW)  # pieces of a dim
 
 OPS: dict[str, OpSpec] = _reg(
     OpSpec("permute", (Arg("dims", REQUIRED, DIMS),), permute_rule, _call("permute", True), _method("permute", True),
-           star=True, restrides=True, reorders=True, **_VIEW),
+           star=True, restrides=True, reorders=True, **_VIEW,
+           view_strides=lambda shape, before, out, a: sd.permuted(before, a["dims"])),
     OpSpec("transpose", (Arg("dim0"), Arg("dim1")), transpose_rule, _call("transpose"), _method("transpose"),
-           restrides=True, reorders=True, **_VIEW),
+           restrides=True, reorders=True, **_VIEW,
+           view_strides=lambda shape, before, out, a: sd.transposed(before, a["dim0"], a["dim1"])),
     OpSpec("reshape", (Arg("shape", REQUIRED, DIMS),), reshape_rule, _call("reshape", True), _method("reshape", True),
            star=True, **_VIEW),
     OpSpec("view", (Arg("shape", REQUIRED, DIMS),), reshape_rule, _call("view", True), _method("view", True),
@@ -416,19 +430,21 @@ OPS: dict[str, OpSpec] = _reg(
     OpSpec("flatten", (Arg("start_dim", 0), Arg("end_dim", -1)), flatten_rule, _call("flatten"),
            _method("flatten", keywords=("start_dim", "end_dim")), **_VIEW),
     OpSpec("unflatten", (Arg("dim"), Arg("sizes", REQUIRED, DIMS)), unflatten_rule, _call("unflatten"),
-           _method("unflatten"), **_VIEW),
+           _method("unflatten"), **_VIEW,
+           view_strides=lambda shape, before, out, a: sd.unflattened(before, a["dim"], out)),
     OpSpec("expand", (Arg("size", REQUIRED, DIMS),), expand_rule, _call("expand", True), _method("expand", True),
-           star=True, restrides=True, **_VIEW),
+           star=True, restrides=True, **_VIEW,
+           view_strides=lambda shape, before, out, a: sd.expanded(shape, before, out)),
     OpSpec("narrow", (Arg("dim"), Arg("start"), Arg("length")), narrow_rule, _call("narrow"), _method("narrow"),
-           restrides=True, **_VIEW),
+           **_PIECE),
     OpSpec("select", (Arg("dim"), Arg("index")), select_rule, _call("select"), _method("select"),
-           restrides=True, **_VIEW),
+           restrides=True, **_VIEW, view_strides=lambda shape, before, out, a: sd.selected(before, a["dim"])),
     OpSpec("contiguous", (), same_rule, _call("contiguous"), _method("contiguous"), needs_torch=False,
-           saves=sv.NOTHING),
+           saves=sv.NOTHING, layout=CONTIGUOUS),
     OpSpec("chunk", (Arg("chunks"), _DIM0), chunk_rule, _call("chunk"), _method("chunk", keywords=("dim",)),
-           restrides=True, **_VIEW),
+           **_PIECE),
     OpSpec("split", (Arg("split_size_or_sections", REQUIRED, DIMS), _DIM0), split_rule, _call("split"),
-           _method("split", keywords=("dim",)), restrides=True, **_VIEW),
+           _method("split", keywords=("dim",)), **_PIECE),
     OpSpec("mean", _REDUCE, reduce_rule, _call("mean"), _method("mean", keywords=("dim", "keepdim")),
            needs_torch=False, saves=sv.NOTHING),
     OpSpec("sum", _REDUCE, reduce_rule, _call("sum"), _method("sum", keywords=("dim", "keepdim")), needs_torch=False,
@@ -436,9 +452,10 @@ OPS: dict[str, OpSpec] = _reg(
     OpSpec("amax", _REDUCE, reduce_rule, _call("amax"), _method("amax", keywords=("dim", "keepdim")),
            needs_torch=False, saves=saves_ops.amax_saves),
     OpSpec("softmax", (Arg("dim", REQUIRED, INT),), softmax_rule, _call("softmax"),
-           _method("softmax", keywords=("dim",)), needs_torch=False, saves=sv.SAVES_OUTPUT),
+           _method("softmax", keywords=("dim",)), needs_torch=False, saves=sv.SAVES_OUTPUT,
+           layout=CONTIGUOUS),  # measured contiguous on a transposed input
     OpSpec("matmul", (), matmul_rule, lambda torch, ops, args: torch.matmul(*ops), _function("matmul"), tensors=2,
-           products=matmul_products, saves=saves_ops.matmul_saves),
+           products=matmul_products, saves=saves_ops.matmul_saves, layout=CONTIGUOUS),
     OpSpec("scaled_dot_product_attention",
            (Arg("dropout_p", 0.0, FLOAT), Arg("is_causal", False, BOOL), Arg("scale", None, OPT_FLOAT)),
            sdpa_rule, lambda torch, ops, args: torch.nn.functional.scaled_dot_product_attention(*ops, **args),

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from .layouts import contiguous
 from .saves import INPUT, NEW, OPMATH, OUTPUT, Saved, Saves, _prod
+from .strides import contiguous
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ not refused on a guess."""
 
 from __future__ import annotations
 
-from . import layouts
+from . import layouts, strides
 from . import nodes as n
 from .layers import LayerSpec
 from .scope import Skip, State, Tensor
@@ -20,9 +20,9 @@ def merged_view(st: State, spec: LayerSpec, call: n.Call, source: Tensor) -> Non
     shape = node.shape
     if source.tainted or len(shape) <= start + 1:  # one dim from `start` on (LocalResponseNorm's 4-D): any layout
         return
-    strides = layouts.strides_at(st.nodes, source.id)
-    out = layouts.elementwise(shape, strides) if strides is not None else None
-    if out is None or layouts.merges(shape, out, start):
+    found = layouts.strides_at(st.nodes, source.id)
+    out = strides.elementwise(shape, found) if found is not None else None
+    if out is None or strides.merges(shape, out, start):
         return
     where = st.made_at(source)
     shown = ", ".join(pyrepr(s) for s in out[start:])

@@ -25,8 +25,9 @@ from test_properties import args_for, kinds_for, stacks
 import convplan
 from convplan.build import example_inputs, values
 from convplan.layers import CONTIGUOUS, REGISTRY, register
-from convplan.layouts import dense, layouts
+from convplan.layouts import layouts
 from convplan.shapes import evaluate
+from convplan.strides import dense
 
 SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import convplan
-from convplan.layouts import elementwise, merges
+from convplan.strides import elementwise, merges
 
 SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)), deadline=None)
 OPS = ("permute", "transpose", "narrow", "select", "expand")
