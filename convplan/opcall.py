@@ -10,7 +10,7 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .graph import Node
-from .layers import DIMS, FLOAT, REQUIRED, STR, Arg, LayerError, RuleContext
+from .layers import CONTIGUOUS, DIMS, FLOAT, REQUIRED, STR, Arg, LayerError, RuleContext
 from .ops import OPS, OpSpec, Several
 from .scope import Skip, State, Tensor
 from .shapes import at_least, pyrepr
@@ -60,7 +60,7 @@ class OpCalls:
         else:
             made = [self.st.add_node(node)]
         self.st.layout([t.id for t in made], [t.id for t in inputs], spec.aliases_input, spec.restrides,
-                       spec.reorders, spec.name == "contiguous")
+                       spec.reorders, spec.layout == CONTIGUOUS)
         return [Tensor(t.id, tainted) for t in made]
 
     def _count(self, spec: OpSpec, stmt: n.Layer, out) -> None:

@@ -52,6 +52,14 @@ def test_a_view_after_a_layer_that_makes_a_new_contiguous_tensor_is_taken():
     assert plan.verify(N=2).ok
 
 
+@pytest.mark.parametrize("op", ["softmax(2)", "matmul(x, y)", "contiguous()"])
+def test_a_view_after_an_operation_that_makes_a_new_contiguous_tensor_is_taken(op):
+    """The operations whose OpSpec.layout is CONTIGUOUS (softmax, matmul, contiguous: torch's output is contiguous
+    whatever its operands' strides, test_layouts measures it) end what a transpose did to the strides."""
+    plan = convplan.parse(f"plan P:\n    input x [N, 6, 5]\n    y = transpose(x, 1, 2)\n    {op}\n    view(N, -1)\n")
+    assert plan.verify(N=2).ok
+
+
 def test_a_requirement_where_the_sizes_decide():
     plan = convplan.parse("plan P:\n    input [N, C, L]\n    reshape(N, 4, -1)\n")
     assert [str(r) for r in plan.requires] == ["C*L % 4 == 0"]
