@@ -4,7 +4,9 @@ says (the same syntax tree, every comment kept), is idempotent, and undoes any r
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -211,6 +213,126 @@ def test_fmt_keeps_the_mode_and_writes_through_a_symlink(tmp_path):
     code, out, err = run(str(link))
     assert code == 0 and link.is_symlink() and messy.read_text(encoding="utf-8").startswith("plan P:\n    input")
     assert stat.S_IMODE(messy.stat().st_mode) == 0o640 and sorted(os.listdir(tmp_path)) == ["link.plan", "messy.plan"]
+
+
+FORMATTED = "plan P:\n    input [N, 3, L]\n    Conv1d(8, kernel_size=3)  # keep me\n"
+
+
+def _linked(tmp_path):
+    """messy.plan and a hard link to it, other.plan."""
+    messy, other = tmp_path / "messy.plan", tmp_path / "other.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+    os.link(messy, other)
+    return messy, other
+
+
+def test_fmt_writes_a_hard_linked_file_through_and_keeps_its_links(tmp_path):
+    """A rename over a file with two names split them (the other name kept the old text): the text is written
+    through into the one file instead, after it is whole beside it."""
+    messy, other = _linked(tmp_path)
+    inode = messy.stat().st_ino
+    link = tmp_path / "link.plan"
+    link.symlink_to(other.name)
+    code, out, err = run(str(link))
+    assert code == 0 and f"reformatted {link}" in err and link.is_symlink()
+    assert messy.read_text(encoding="utf-8") == other.read_text(encoding="utf-8") == FORMATTED
+    assert messy.stat().st_ino == other.stat().st_ino == inode and messy.stat().st_nlink == 2
+    assert sorted(os.listdir(tmp_path)) == ["link.plan", "messy.plan", "other.plan"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away needs root")
+def test_fmt_keeps_the_owner_the_group_and_the_set_id_bits(tmp_path):
+    """The file that replaces the old one was the formatting user's: it is given the old one's owner and group
+    (then its mode, since chown clears set-id bits)."""
+    messy = tmp_path / "messy.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+    os.chown(messy, 1234, 5678)
+    messy.chmod(0o6640)
+    assert run(str(messy))[0] == 0 and messy.read_text(encoding="utf-8") == FORMATTED
+    info = messy.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1234, 5678, 0o6640)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away needs root")
+def test_fmt_writes_through_a_file_it_may_not_give_its_owner(tmp_path, monkeypatch):
+    """Another user's file in a directory this user may write: a new file could not be given to them, so the text
+    is written through and the file stays theirs (chown refused here as it is to a user who is not root)."""
+    messy = tmp_path / "messy.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+    os.chown(messy, 1234, 5678)
+    inode = messy.stat().st_ino
+
+    def refused(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chown", refused)
+    assert run(str(messy))[0] == 0 and messy.read_text(encoding="utf-8") == FORMATTED
+    info = messy.stat()
+    assert (info.st_ino, info.st_uid, info.st_gid) == (inode, 1234, 5678) and os.listdir(tmp_path) == ["messy.plan"]
+
+
+def test_fmt_keeps_extended_attributes(tmp_path):
+    messy = tmp_path / "messy.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+    try:
+        os.setxattr(messy, "user.convplan", b"kept")
+    except (AttributeError, OSError):
+        pytest.skip("no user extended attributes here")
+    assert run(str(messy))[0] == 0 and messy.read_text(encoding="utf-8") == FORMATTED
+    assert os.getxattr(messy, "user.convplan") == b"kept"
+
+
+def _failing_fsync(monkeypatch, after: int):
+    """os.fsync that works `after` times (the new text's copy beside the file is the first), then runs out of space
+    once, or for good (after < 0: from the second call on)."""
+    real, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == after + 1 or after < 0 and len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_a_failed_write_through_puts_the_old_text_back(tmp_path, monkeypatch):
+    messy, other = _linked(tmp_path)
+    _failing_fsync(monkeypatch, 1)
+    code, out, err = run(str(messy))
+    assert code == 1 and f"cannot write {messy}: no space left on device; it is left as it was" in err
+    assert other.read_text(encoding="utf-8") == MESSY and sorted(os.listdir(tmp_path)) == ["messy.plan", "other.plan"]
+
+
+def test_a_write_through_that_cannot_put_the_old_text_back_says_where_the_new_one_is(tmp_path, monkeypatch):
+    messy, other = _linked(tmp_path)
+    _failing_fsync(monkeypatch, -1)
+    code, out, err = run(str(messy))
+    kept = [p for p in tmp_path.iterdir() if p.name not in ("messy.plan", "other.plan")]
+    assert code == 1 and len(kept) == 1 and kept[0].read_text(encoding="utf-8") == FORMATTED
+    assert f"cannot write {messy}: no space left on device; it may be cut short: its formatted text is in {kept[0]}" \
+        in err and "Traceback" not in err
+
+
+def test_fmt_in_a_directory_it_may_not_write_writes_the_file_through(tmp_path, monkeypatch):
+    """A writable file in a directory this user may not write (no file can be made beside it): its new text is
+    kept in the temporary directory while it is written through."""
+    import tempfile
+
+    messy = tmp_path / "messy.plan"
+    messy.write_text(MESSY, encoding="utf-8")
+    inode, real, made = messy.stat().st_ino, tempfile.mkstemp, []
+
+    def mkstemp_pair(*args, dir=None, **kwargs):
+        if dir is not None:
+            raise PermissionError(13, "Permission denied")
+        fd, name = real(*args, **kwargs)
+        made.append(name)
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_pair)
+    assert run(str(messy))[0] == 0 and messy.read_text(encoding="utf-8") == FORMATTED
+    assert messy.stat().st_ino == inode and len(made) == 1 and not os.path.exists(made[0])
 
 
 def test_fmt_does_not_import_torch():

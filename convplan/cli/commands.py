@@ -54,7 +54,7 @@ def cmd_fmt(args) -> int:
     with --check if one would change."""
     import difflib
 
-    from ..files import reason, replace_text
+    from ..files import CutShort, reason, replace_text
     from ..formatter import FormatError, format_text
 
     try:
@@ -90,7 +90,9 @@ def cmd_fmt(args) -> int:
                     bom = "\ufeff" if Path(name).read_bytes().startswith(b"\xef\xbb\xbf") else ""
                     replace_text(Path(name), bom + new)
                 except OSError as exc:
-                    print(f"convplan fmt: cannot write {name}: {reason(exc)}; it is left as it was", file=sys.stderr)
+                    kept = f"; it may be cut short: its formatted text is in {exc.kept}" if isinstance(exc, CutShort) \
+                        else "; it is left as it was"
+                    print(f"convplan fmt: cannot write {name}: {reason(exc)}{kept}", file=sys.stderr)
                     status, changed, refused = 1, changed - 1, refused + 1
                     continue
                 print(f"reformatted {name}", file=sys.stderr)
