@@ -13,7 +13,8 @@ The count is of the module as the tests (and inference) run it: on the CPU, in e
   query, key and value are one tensor, batched, batch_first, with an even number of heads, biases and
   neither add_bias_kv nor add_zero_attn.  Otherwise F.multi_head_attention_forward runs: the
   projections and, since the module is called with need_weights=True, both products of attention as
-  bmm: 2 x "macs".
+  bmm: 2 x "macs".  Its batch-first output is contiguous on the fast path and a transpose off it, which
+  decides the kernel of an attention after it (below): layouts.py is told which path runs (_fast_path_taken).
 - TransformerEncoderLayer takes its fast path (aten::_transformer_encoder_layer_fwd: nothing seen) on a
   batched input with batch_first, biases and an even number of heads; otherwise its self-attention
   (need_weights=False) runs scaled_dot_product_attention in the CPU flash kernel (0), so only the
@@ -84,7 +85,7 @@ def _unless_cpu_flash(node: Node, graph: Graph, macs):
     same = sympy.Eq(q[-1], v[-1])
     if len(q) != 4 or node.args["dropout_p"] != 0 or same is sympy.false:
         return macs
-    known = graph_layouts(graph)
+    known = graph_layouts(graph, _fast_path_taken)
     if any(known[i] is None for i in node.inputs):
         return None
     return sympy.Piecewise((0, sympy.And(same, *(sympy.Eq(known[i][-1], 1) for i in node.inputs))), (macs, True))
@@ -111,11 +112,24 @@ def _fast_path(a, batched: bool, heads):
 
 
 def _mha(node: Node, graph: Graph):
+    return _unless(_mha_fast(node), 2 * node.meta["macs"])
+
+
+def _mha_fast(node: Node):
+    """Whether MultiheadAttention takes its fast path: True, False or a condition.  Self-attention only (query, key
+    and value one tensor); batched: a 3-D output as the input."""
     a = node.args
-    batched = len(graph.nodes[node.inputs[0]].shape) == 3
-    fast = len(set(node.inputs)) == 1 and not a["add_bias_kv"] and not a["add_zero_attn"] \
-        and _fast_path(a, batched, a["num_heads"])
-    return _unless(fast, 2 * node.meta["macs"])
+    return len(set(node.inputs)) == 1 and not a["add_bias_kv"] and not a["add_zero_attn"] \
+        and _fast_path(a, len(node.shape) == 3, a["num_heads"])
+
+
+def _fast_path_taken(node: Node) -> bool | None:
+    """For layouts.py, in this convention's eval mode without gradients: whether a kind whose batch-first output
+    is a transpose in training (MultiheadAttention) takes its fast path (its output contiguous) or not (a
+    transpose); None where a symbolic count of heads leaves it open."""
+    rule = _FAST_PATHS.get(node.kind)
+    fast = rule(node) if rule is not None else None
+    return fast if fast is True or fast is False else None
 
 
 def _encoder(node: Node, graph: Graph):
@@ -167,3 +181,4 @@ def _transformer(node: Node, graph: Graph):
 _SEQUENCE = {"LSTM": _rnn, "GRU": _rnn, "RNN": _rnn, "LSTMCell": _rnn, "GRUCell": _rnn, "RNNCell": _rnn,
              "MultiheadAttention": _mha, "TransformerEncoderLayer": _encoder, "TransformerDecoderLayer": _decoder,
              "TransformerEncoder": _encoder_stack, "TransformerDecoder": _decoder_stack, "Transformer": _transformer}
+_FAST_PATHS = {"MultiheadAttention": _mha_fast}  # the kinds whose fast path sets their output's layout

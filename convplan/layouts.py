@@ -20,8 +20,10 @@ strides is strides.py.
   input of another layout torch may keep it (a permuted map is channels-last to a convolution): not followed.
 - A transpose of a contiguous [L, N, H]: the recurrent layers' (RNN, LSTM, GRU) batch-first output, in every mode
   (measured with and without projections, bidirectional, stacked, with gradients or without).
-- Not followed (None): MultiheadAttention with batch_first (its output is a transpose in training and off its
-  fast path, contiguous on the no-grad fast path), and anything after a node that is not followed."""
+- MultiheadAttention with batch_first: a transpose of a contiguous [L, N, H] in training and off its fast path,
+  a new contiguous tensor on it (eval mode without gradients, whatever the input's layout).  Followed where the
+  caller says which path runs (`fast`: the flopcounter convention's eval mode), else not.
+- Not followed (None): anything after a node that is not followed."""
 
 from __future__ import annotations
 
@@ -36,30 +38,32 @@ from .strides import contiguous, dense, permuted
 _NEW = frozenset({"input", "param"})  # a plan's inputs and learnable tensors: new contiguous tensors
 
 
-def layouts(graph) -> dict:
-    """node id -> its output strides (None where they are not followed)."""
+def layouts(graph, fast=None) -> dict:
+    """node id -> its output strides (None where they are not followed).  `fast(node)`, for eval mode without
+    gradients: whether a kind whose layout is BATCH_FIRST_IN_TRAINING takes torch's fast path there (True, False,
+    or None: not known); without it, in any mode, their batch-first outputs are not followed."""
     known: dict = {}
     for n in graph.nodes:
-        known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known)
+        known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known, fast)
     return known
 
 
-_LAST: tuple = (None, None)  # (a weak reference to the graph last asked for, its layouts)
+_LAST: tuple = (None, None, None)  # (a weak reference to the graph last asked for, `fast`, its layouts)
 
 
-def graph_layouts(graph) -> dict:
-    """layouts(graph), kept for the graph last asked for: a rule that runs per node (the flopcounter's attention)
-    reads one walk of the graph, not one each.  Kept by the graph's identity, since hashing a Graph hashes
-    every node; a graph is frozen, so its layouts never change."""
+def graph_layouts(graph, fast=None) -> dict:
+    """layouts(graph, fast), kept for the graph last asked for: a rule that runs per node (the flopcounter's
+    attention) reads one walk of the graph, not one each.  Kept by the graph's identity, since hashing a Graph
+    hashes every node; a graph is frozen, so its layouts never change."""
     global _LAST
-    ref, known = _LAST
-    if ref is None or ref() is not graph:
-        known = layouts(graph)
-        _LAST = (weakref.ref(graph), known)
+    ref, was, known = _LAST
+    if ref is None or ref() is not graph or was is not fast:
+        known = layouts(graph, fast)
+        _LAST = (weakref.ref(graph), fast, known)
     return known
 
 
-def strides(node, ins: list, known: dict):
+def strides(node, ins: list, known: dict, fast=None):
     """The node's output strides as formulas, or None where convplan does not follow them.  What each layer kind,
     operation and merge does is its registry's `layout` (and an operation's `view_strides`)."""
     op = node.op
@@ -71,7 +75,7 @@ def strides(node, ins: list, known: dict):
         return None
     before = befores[0]
     if op == "layer":
-        return _layer(node, spec, ins, befores) if spec is not None else None
+        return _layer(node, spec, ins, befores, fast) if spec is not None else None
     if op == "item":  # one of several outputs: a piece of a view (chunk's), or a layer's further output
         if ins[0].op in OPS and OPS[ins[0].op].view_strides is not None:
             return before
@@ -89,7 +93,7 @@ def strides(node, ins: list, known: dict):
     return None
 
 
-def _layer(node, spec, ins: list, befores: list):
+def _layer(node, spec, ins: list, befores: list, fast):
     if node.args.get("inplace") is True:  # the output is the input
         return befores[0]
     if spec.moves_axes == "permute":  # torchvision's Permute: the view torch.permute makes
@@ -97,11 +101,15 @@ def _layer(node, spec, ins: list, befores: list):
     if spec.layout == LIKE_INPUT:  # TensorIterator keeps a dense layout; one with gaps is not followed
         return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
     batch_first = node.args.get("batch_first") is True and len(node.shape) == 3
-    if batch_first and spec.layout == BATCH_FIRST_IN_TRAINING:  # contiguous on the fast path only
-        return None
+    if batch_first and spec.layout == BATCH_FIRST_IN_TRAINING:  # contiguous on the fast path, a transpose off it
+        taken = fast(node) if fast is not None else None
+        if taken is True:
+            return contiguous(node.shape)
+        if taken is not False:
+            return None
     if not _all_contiguous(ins, befores):
         return None
-    if batch_first and spec.layout == BATCH_FIRST:  # [N, L, H] over a contiguous [L, N, H]
+    if batch_first and spec.layout in (BATCH_FIRST, BATCH_FIRST_IN_TRAINING):  # [N, L, H] over a contiguous [L, N, H]
         n, _, h = node.shape
         return h, n * h, sympy.Integer(1)
     return contiguous(node.shape)

@@ -4,14 +4,20 @@ autograd saves what `saves` declares (saved_tensors_hooks)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cost import flop_counter
 from test_cost_fvcore import assert_equal_to_fvcore
 from test_cost_ptflops import assert_equal_to_ptflops
 from test_memory import saved_for_backward
+from torch.utils.flop_counter import FlopCounterMode
 
 import convplan
+from convplan import cost_flopcounter
 from convplan.shapes import evaluate
 
 ATTENTION = """
@@ -148,6 +154,66 @@ def test_attention_over_a_batch_first_recurrent_output_counts_as_flopcounter(kin
         bound = plan.bind(**sizes)
         inputs = [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
         assert cost.at(**sizes) == flop_counter(bound.build(), inputs), sizes
+
+
+@st.composite
+def after_attention_module(draw):
+    """(plan text, sizes): a batch-first MultiheadAttention, its fast path's conditions drawn to hold or one to fail
+    (an odd count of heads, no biases, add_bias_kv, add_zero_attn, a key-value tensor of its own), its output split
+    into heads, then attention over the heads (last dims of stride 1: the flash kernel) or over other dims (the
+    math path's products)."""
+    fails = draw(st.sampled_from(["", "", "heads", "bias", "add_bias_kv", "add_zero_attn", "cross"]))
+    heads = draw(st.sampled_from([1, 3] if fails == "heads" else [2, 4]))
+    d = draw(st.integers(1, 3))
+    flags = f"bias={fails != 'bias'}, add_bias_kv={fails == 'add_bias_kv'}, add_zero_attn={fails == 'add_zero_attn'}"
+    kv = "m, m" if fails == "cross" else "x, x"
+    lines = ["plan M:", f"    input x [N, L, {heads * d}]",
+             *([f"    input m [N, S, {heads * d}]"] * (fails == "cross")),
+             f"    h, w = MultiheadAttention(x, {kv}, num_heads={heads}, {flags}, batch_first=True)",
+             f"    h = unflatten(h, 2, ({heads}, {d}))",
+             draw(st.sampled_from(["    h = transpose(h, 1, 2)", "    h = Identity(h)", "    h = transpose(h, 2, 3)",
+                                   "    h = permute(h, 0, 2, 3, 1)"])),
+             "    scaled_dot_product_attention(h, h, h)"]
+    sizes = {"N": draw(st.integers(1, 3)), "L": draw(st.integers(1, 4))}
+    if fails == "cross":
+        sizes["S"] = draw(st.integers(1, 4))
+    return "\n".join(lines) + "\n", sizes
+
+
+def _measured(bound, train: bool) -> int:
+    """FlopCounterMode's count of the built module's forward, in eval mode without gradients (the convention) or in
+    training with them."""
+    if not train:
+        return flop_counter(bound.build(), _inputs(bound))
+    torch.manual_seed(0)
+    module, inputs = bound.build().train(), _inputs(bound)
+    with FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return counter.get_total_flops()
+
+
+def _inputs(bound) -> list:
+    return [torch.randn(*(int(d) for d in s)) for s in bound.input_shapes.values()]
+
+
+@given(after_attention_module())
+@settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)) // 2, deadline=None)
+def test_attention_after_a_batch_first_attention_module_counts_as_flopcounter(case):
+    """MultiheadAttention's batch-first output is contiguous on its no-grad fast path and a transpose of a contiguous
+    [L, N, E] off it (layouts.py, told which path runs by the flopcounter convention): the attention after it was
+    listed as uncounted; now it is counted, equal to FlopCounterMode's count in eval mode without gradients (the
+    convention).  In training (never the fast path) it equals the count of the same plan with the fast path ruled
+    out, which the convention gives where one of its conditions fails."""
+    text, sizes = case
+    plan = convplan.parse(text)
+    cost = plan.cost("flopcounter")
+    assert "scaled_dot_product_attention" not in cost.uncounted, text
+    bound = plan.bind(**sizes)
+    assert cost.at(**sizes) == _measured(bound, False), text
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cost_flopcounter, "_fast_path", lambda *args: False)
+        training = convplan.parse(text)  # a graph of its own: its layouts are not the eval ones kept above
+        assert training.cost("flopcounter").at(**sizes) == _measured(bound, True), text
 
 
 def test_attention_flops_are_the_two_products():
