@@ -5,6 +5,7 @@ slices and broadcasts of inputs of every rank it takes."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import pytest
 import torch
@@ -110,6 +111,25 @@ def test_the_refusal_is_located_and_says_what_to_do():
                          "through a permute, transpose, expand or slice)")
     assert d.hints == ("call contiguous() before LocalResponseNorm", "input is [N, C, D, W, H] (h, line 3)")
     convplan.parse(text.replace("    LocalResponseNorm(h", "    h = contiguous(h)\n    LocalResponseNorm(h"))
+
+
+@pytest.mark.parametrize("kind", ["Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Dropout", "ReLU"])
+@pytest.mark.parametrize("dims", [(0, 1, 2, 4, 3), (0, 2, 1, 3, 4)])
+def test_an_elementwise_layer_keeps_the_layout_that_torch_refuses(kind, dims):
+    """The dropouts keep a permuted input's layout in training (TensorIterator) and in eval mode (their input
+    itself), as the elementwise activations do (LayerSpec.layout LIKE_INPUT): measured here with LocalResponseNorm
+    after them, which torch refuses where the permute moved its last dims apart."""
+    text = f"plan P:\n    input x [2, 4, 3, 5, 6]\n    h = permute(x, {dims})\n    h = {kind}(h)\n" \
+        "    LocalResponseNorm(h, 2)\n"
+    x = torch.randn(2, 4, 3, 5, 6).permute(dims)
+    found = []
+    for train in (True, False):
+        module = getattr(torch.nn, kind)().train(train)
+        with warnings.catch_warnings(), torch.set_grad_enabled(train):
+            warnings.simplefilter("ignore")  # Dropout2d on a 5-D input
+            found.append(torch_refuses(module(x)))
+    assert found[0] == found[1] == (dims[3:] != (3, 4))
+    assert convplan_refuses(text, {}) == found[0]
 
 
 def test_a_layout_convplan_does_not_follow_is_taken_as_torch_takes_it():

@@ -53,7 +53,7 @@ def dropout_family(nd: int) -> None:
     args = (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL))
     # Dropout2d/3d only warn about other ranks
     member_of("Dropout", nd, args=args, rule=dropout_rule, ranks=(nd + 1, nd + 2) if nd == 1 else None, short="dropout",
-            aliases_input=True, window=POINTWISE, saves=sv.dropout(nd))
+            aliases_input=True, layout=LIKE_INPUT, window=POINTWISE, saves=sv.dropout(nd))
 
 
 # What each saves for backward (saves.py): its output or its input; in place, its output or a copy of its input
@@ -142,7 +142,7 @@ def more_activations() -> None:
     for name in ("AlphaDropout", "FeatureAlphaDropout"):
         register(LayerSpec(name=name, args=(Arg("p", 0.5, FLOAT),) + INPLACE, short=name.lower(),
                            rule=dropout_rule if name == "AlphaDropout" else feature_alpha_dropout_rule,
-                           aliases_input=True, window=POINTWISE,
+                           aliases_input=True, layout=LIKE_INPUT, window=POINTWISE,
                            saves=sv.dropout(0) if name == "AlphaDropout" else sv.feature_alpha_dropout))  # noise
 
 
