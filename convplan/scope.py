@@ -223,8 +223,14 @@ def _nest(shapes, ids) -> tuple:
     return tuple(_nest(item, ids) if _nested(item) else next(ids) for item in shapes)
 
 
+_GOOD_NAMES: set = set()  # names check_name accepted (its verdict depends on the name alone): a block's
+MAX_GOOD_NAMES = 4096  # names are checked again at every call of it, and a repeat's at every pass
+
+
 def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     """False (and an E202) for a name that could clash with Python in generated code."""
+    if name in _GOOD_NAMES:
+        return True
     problem = None
     if not name.isascii() or not name.isidentifier():
         problem = "is not an ASCII identifier"
@@ -238,7 +244,10 @@ def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
         problem = f"is longer than {MAX_NAME} characters"
     if problem:
         diag.error("E202", f"{what} {name!r} {problem}", span, hints=["choose another name"])
-    return problem is None
+        return False
+    if len(_GOOD_NAMES) < MAX_GOOD_NAMES:
+        _GOOD_NAMES.add(name)
+    return True
 
 
 @dataclass(frozen=True)

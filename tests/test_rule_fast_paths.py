@@ -594,3 +594,29 @@ def test_whole_number_expressions_equal_sympys(left, op, right, a, b):
             [(x.name, x.shape, x.args) for x in slow.plan.graph.nodes]
         for x, y in zip(fast.plan.graph.nodes, slow.plan.graph.nodes, strict=True):
             assert [type(v) for v in x.args.values()] == [type(v) for v in y.args.values()]
+
+
+# -- a name check_name accepted is not checked again (scope._GOOD_NAMES); one it refused is refused every time --
+
+NAMES = st.one_of(st.sampled_from(["x", "planes", "class", "match", "len", "__init__", "a" * 65, "é", "C", "N_2"]),
+                  st.text(alphabet="abN_1é", min_size=1, max_size=6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(NAMES, min_size=1, max_size=6))
+def test_names_checked_again_get_the_first_verdict(names):
+    from convplan import scope as scope_module
+    from convplan.errors import Span
+
+    span = Span(1, 1, 1, 2)
+    fresh = scope_module.ScopedCollector("", "<t>")
+    with mock.patch.object(scope_module, "_GOOD_NAMES", set()):  # every name worked out anew
+        verdicts = []
+        for name in names:
+            scope_module._GOOD_NAMES.clear()
+            verdicts.append(scope_module.check_name(fresh, name, span, "name"))
+    kept = scope_module.ScopedCollector("", "<t>")
+    for _ in range(2):  # the second time, the accepted names are known
+        assert [scope_module.check_name(kept, name, span, "name") for name in names] == verdicts
+    assert kept.reports == 2 * fresh.reports == 2 * verdicts.count(False)
+
