@@ -620,3 +620,33 @@ def test_names_checked_again_get_the_first_verdict(names):
         assert [scope_module.check_name(kept, name, span, "name") for name in names] == verdicts
     assert kept.reports == 2 * fresh.reports == 2 * verdicts.count(False)
 
+
+# -- a call none of whose arguments is a tuple or names a tensor skips the tensor scan (Walker._call): the scan
+# would find no tensor and give every argument back, reporting nothing ------------------------------------------
+
+ARG_VALUES = ["x", "y", "p", "nope", "3", "2.5", "(x, y)", "(p, 2)", "True", "p * 2"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([None, None, "k", "bias"]), st.sampled_from(ARG_VALUES)), max_size=4),
+       st.sampled_from(["Conv2d", "LSTM", "add", "Blk"]))
+def test_calls_naming_no_tensor_are_what_the_scan_gives(args, kind):
+    from convplan import nodes as n
+    from convplan.parser import parse_module
+    from convplan.scope import Frame, State, Tensor
+    from convplan.walker import Walker
+
+    written = ", ".join(value if key is None else f"{key}={value}" for key, value in args)
+    text = f"plan P(p=2):\n    input x [N, 4, H, W]\n    {kind}({written})\n"
+    try:
+        call = parse_module(text, "<t>").plans[0].body[1].call
+    except (convplan.PlanError, AttributeError):
+        return  # not a call (a merge with branches, say) or not valid syntax: nothing to scan
+    names = {"x": Tensor(0), "y": Tensor(1), "p": sympy.Integer(2)}
+    if any(type(a.value) is n.Tuple or type(a.value) is n.Name and type(names.get(a.value.id)) is Tensor
+           for a in call.args):
+        return  # the walker scans this one
+    state = State(text, "<t>", {}, {})
+    state.diag.frames.append(Frame(dict(names), state.library, "<t>", text))
+    assert Walker(state)._tensor_args(call, names) == ([], call.args)
+    assert state.diag.reports == 0
