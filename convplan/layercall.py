@@ -59,7 +59,9 @@ class LayerCalls:
         kept = self.same.get(same) if same is not None else None
         done = kept[1] if kept is not None and kept[0] is shape else None
         if done is None:
-            key = self._call_key(spec, call, prev, others, literal)
+            # what decides the binding (`_bind`'s key), worked out once for both caches
+            bind = literal if literal is not None else self._named_key(spec, call)
+            key = self._call_key(spec, prev, others, literal, bind)
             if key is not None:
                 try:
                     done = self.called.get(key)  # the key hashed here only: its shapes hold sympy integers
@@ -67,7 +69,7 @@ class LayerCalls:
                     key = None
             if done is None:
                 reports = self.diag.reports
-                args, given, written, out, rule = self._resolve(spec, call, prev, others)
+                args, given, written, out, rule = self._resolve(spec, call, prev, others, bind)
                 if key is not None and self.diag.reports == reports:
                     self.called[key] = kept = dict(args), given, written, out, rule
                     if same is not None:
@@ -98,9 +100,9 @@ class LayerCalls:
             return self.st.nodes[made[0].id]
         return self.st.make_layer(name, inputs, out, stmt.span, spec.name, args, given, written)
 
-    def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple) -> tuple:
+    def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, bind: tuple | None) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
-        (and `others`')."""
+        (and `others`').  `bind`: `_bind`'s key, as `node` worked it out."""
         shape = prev.shape
         self._check_rank(spec, shape, call)
         if spec.indices and prev.op != "input":
@@ -108,7 +110,7 @@ class LayerCalls:
                             call.name_span, hints=[f"give {spec.name} a plan input of indices: `input tokens "
                                                    f"{show_shape(shape)}` then `{spec.name}(tokens, ...)`"])
             raise Skip
-        args, given, written = self._bind(spec, call, shape)
+        args, given, written = self._bind(spec, call, shape, bind)
         order = order_fix = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
@@ -131,14 +133,15 @@ class LayerCalls:
             raise Skip from None
         return args, given, written, out, rule
 
-    def _call_key(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, literal: tuple | None) \
+    def _call_key(self, spec: LayerSpec, prev: Node, others: tuple, literal: tuple | None, named: tuple | None) \
             -> tuple | None:
         """What decides `_resolve`'s result, for `called`: the kind, every input tensor's shape, whether the
         first is a plan input (E305), and the arguments' literals (a stack repeats the same line), or else
         where the call is written (file and span: one call, whatever object the walker made of it) with the
         number of its non-tensor arguments and the values of the names they read (a block's line, called again
         with the same parameters).  None for a call with a `?` (each makes a new unknown) and for a dim of many
-        terms (hashing a long sum walks it).  `literal`: `_literal_key` of the call, as `node` worked it out."""
+        terms (hashing a long sum walks it).  `literal`: `_literal_key` of the call, and else `named`: its
+        `_named_key`, as `node` worked them out."""
         shape = prev.shape
         shapes = (shape, *(o.shape for o in others)) if others else (shape,)
         for s in shapes:  # a loop, not any() of a generator: this runs for every layer
@@ -148,7 +151,6 @@ class LayerCalls:
         head = (shapes, spec.indices and prev.op != "input")
         if literal is not None:
             return literal, *head
-        named = self._named_key(spec, call)
         return None if named is None else (*named, *head)  # (`node` refuses one that cannot be hashed)
 
     def _named_key(self, spec: LayerSpec, call: n.Call) -> tuple | None:
@@ -185,13 +187,12 @@ class LayerCalls:
                   for path, span in getattr(space, "broken", ()))]
         self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
 
-    def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple) -> tuple[dict, tuple[str, ...], tuple]:
+    def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple, key: tuple | None) \
+            -> tuple[dict, tuple[str, ...], tuple]:
         """Binder.layer's result, kept where binding reported nothing, per (kind, arguments) where every argument
         is a literal (a stack repeats the same call), else per call and values of the names it reads (a block's
-        line, called again with the same parameters on another input: the input's shape only words errors)."""
-        key = _literal_key(spec, call)
-        if key is None:
-            key = self._named_key(spec, call)
+        line, called again with the same parameters on another input: the input's shape only words errors).
+        `key`: `_literal_key` of the call, else its `_named_key` (None: not kept)."""
         if key is not None:
             try:
                 kept = self.bound.get(key)

@@ -29,7 +29,8 @@ def _aliases(node: Node) -> bool:
 
 def overwrite_warnings(st: State, outputs: tuple[int, ...]) -> None:
     nodes = st.nodes
-    if not any(writes_input(node) for node in nodes):  # no inplace layer (most plans): no readers to map
+    writers = [node for node in nodes if writes_input(node)]
+    if not writers:  # no inplace layer (most plans): no readers to map
         return
     readers: dict[int, list[Node]] = {}
     for node in nodes:
@@ -37,8 +38,8 @@ def overwrite_warnings(st: State, outputs: tuple[int, ...]) -> None:
             readers.setdefault(i, []).append(node)
     sources = {src.file: src.source for src in st.library.values()}
     seen = set()
-    for node in nodes:
-        if not writes_input(node) or (node.file, node.span) in seen:
+    for node in writers:
+        if (node.file, node.span) in seen:
             continue
         others = _other_readers(node, nodes, readers, outputs)
         if others:
@@ -49,6 +50,8 @@ def overwrite_warnings(st: State, outputs: tuple[int, ...]) -> None:
 def _other_readers(node: Node, nodes, readers: dict, outputs) -> list[str]:
     """The nodes (and outputs) that read the storage `node` overwrites, other than through `node`."""
     root = nodes[node.inputs[0]]
+    if len(readers[root.id]) == 1 and root.id not in outputs and not _aliases(root):
+        return []  # `ReLU(inplace=True)` after a conv or a norm: its input's only reader, as most are
     while _aliases(root) and root.inputs:  # back to the layer that made the storage
         root = nodes[root.inputs[0]]
     found, stack, visited = [], [root], set()

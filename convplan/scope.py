@@ -112,6 +112,9 @@ class Container:
     numbered: bool = False
     size: int = 0  # children numbered so far
     entry: int = -1  # its place in State.tree
+    # the scope of a node made while it is the innermost container (State._scope_here), once worked out: the
+    # frames and containers around it stay the same while it is (they are opened and closed as a stack)
+    scope: tuple | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -223,8 +226,14 @@ def _nest(shapes, ids) -> tuple:
     return tuple(_nest(item, ids) if _nested(item) else next(ids) for item in shapes)
 
 
+_GOOD_NAMES: set = set()  # names check_name accepted (its verdict depends on the name alone): a block's
+MAX_GOOD_NAMES = 4096  # names are checked again at every call of it, and a repeat's at every pass
+
+
 def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     """False (and an E202) for a name that could clash with Python in generated code."""
+    if name in _GOOD_NAMES:
+        return True
     problem = None
     if not name.isascii() or not name.isidentifier():
         problem = "is not an ASCII identifier"
@@ -238,7 +247,10 @@ def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
         problem = f"is longer than {MAX_NAME} characters"
     if problem:
         diag.error("E202", f"{what} {name!r} {problem}", span, hints=["choose another name"])
-    return problem is None
+        return False
+    if len(_GOOD_NAMES) < MAX_GOOD_NAMES:
+        _GOOD_NAMES.add(name)
+    return True
 
 
 @dataclass(frozen=True)
@@ -315,7 +327,6 @@ class State:
         self.tree: list = []  # graph.Graph.tree, as it is made
         self.strided: set[int] = set()  # nodes whose output may not be contiguous (torch's view refuses them)
         self.reordered: set[int] = set()  # of those, the ones whose strides a permute may have reordered
-        self._scope_cache: tuple | None = None  # see _scope_here
 
     def layout(self, made: list[int], inputs: list[int], aliases: bool, strides: bool = False,
                reorders: bool = False, contiguous: bool = False) -> None:
@@ -483,17 +494,13 @@ class State:
             fields["owner"] = containers[0].path
 
     def _scope_here(self, frames: list, frame: Frame, containers: list) -> tuple:
-        """`tuple(self._scope())`, kept while the walker stays in one frame and container: every node of a
-        block's body has the same.  The frames below the innermost and their containers cannot change while it
-        is walked, and the cache holds the frame and container it was made for, so neither is a new object
-        with a recycled id."""
-        cached = self._scope_cache
+        """`tuple(self._scope())`, kept on the innermost container: every node made while it is innermost has the
+        same (a block's body, a repeat's).  Containers and frames are opened and closed as a stack, so the ones
+        around it cannot change while it is innermost."""
         top = containers[-1]
-        if cached is not None and cached[0] is frame and cached[1] is top and cached[2] == len(frames) \
-                and cached[3] == len(containers) and (len(frames) < 2 or cached[4] is frames[-2]):
-            return cached[5]
-        scope = tuple(self._scope())
-        self._scope_cache = frame, top, len(frames), len(containers), frames[-2] if len(frames) > 1 else None, scope
+        scope = top.scope
+        if scope is None:
+            scope = top.scope = tuple(self._scope())
         return scope
 
     def _append(self, node: Node) -> Tensor:

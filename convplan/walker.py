@@ -324,12 +324,15 @@ class Walker:
         src = namespace.get(call.name)
         if src is not None and isinstance(src.definition, n.FunctionDef):
             return self._function_stmt(stmt)
+        names = frame.names
         for arg in call.args:
-            if type(arg.value) in _NAME_OR_TUPLE:
-                inputs, rest = self._tensor_args(call, frame.names)
+            value = arg.value
+            kind = type(value)
+            if kind is n.Tuple or kind is n.Name and type(names.get(value.id)) is Tensor:
+                inputs, rest = self._tensor_args(call, names)
                 break
-        else:  # no argument can be a tensor (nearly every layer of a stack): spare the call
-            inputs, rest = [], call.args
+        else:  # no argument names a tensor (nearly every layer, `Conv2d(planes, ...)` in a block): spare the call,
+            inputs, rest = [], call.args  # which would find no tensor and give every argument back
         if call.name in OPS:
             outs = self.ops.call(stmt, self.with_current(inputs, OPS[call.name].tensors, call), rest)
             return self._bind_outputs(stmt, outs)

@@ -80,3 +80,11 @@ def test_a_block_from_another_file_is_warned_once_in_that_file(tmp_path):
     (w,) = [w for w in convplan.load(main).warnings if w.code == "W350"]
     assert w.file.endswith("blocks.plan") and w.span.line == 4
     assert "ReLU(inplace=True)" in convplan.PlanError([w], "").render()  # the excerpt is from blocks.plan
+
+
+def test_an_output_overwritten_by_its_only_reader_is_warned():
+    # the inplace layer is the only node reading the conv's output, but the plan also returns it
+    text = ("plan P:\n    input x [N, 4, H, W]\n    a = Conv2d(4, 1)\n    b = ReLU(inplace=True)\n"
+            "    output a, b\n")
+    warnings = [d for d in convplan.analyse(text).diagnostics if d.code == "W350"]
+    assert len(warnings) == 1 and "the output a" in warnings[0].message

@@ -594,3 +594,59 @@ def test_whole_number_expressions_equal_sympys(left, op, right, a, b):
             [(x.name, x.shape, x.args) for x in slow.plan.graph.nodes]
         for x, y in zip(fast.plan.graph.nodes, slow.plan.graph.nodes, strict=True):
             assert [type(v) for v in x.args.values()] == [type(v) for v in y.args.values()]
+
+
+# -- a name check_name accepted is not checked again (scope._GOOD_NAMES); one it refused is refused every time --
+
+NAMES = st.one_of(st.sampled_from(["x", "planes", "class", "match", "len", "__init__", "a" * 65, "é", "C", "N_2"]),
+                  st.text(alphabet="abN_1é", min_size=1, max_size=6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(NAMES, min_size=1, max_size=6))
+def test_names_checked_again_get_the_first_verdict(names):
+    from convplan import scope as scope_module
+    from convplan.errors import Span
+
+    span = Span(1, 1, 1, 2)
+    fresh = scope_module.ScopedCollector("", "<t>")
+    with mock.patch.object(scope_module, "_GOOD_NAMES", set()):  # every name worked out anew
+        verdicts = []
+        for name in names:
+            scope_module._GOOD_NAMES.clear()
+            verdicts.append(scope_module.check_name(fresh, name, span, "name"))
+    kept = scope_module.ScopedCollector("", "<t>")
+    for _ in range(2):  # the second time, the accepted names are known
+        assert [scope_module.check_name(kept, name, span, "name") for name in names] == verdicts
+    assert kept.reports == 2 * fresh.reports == 2 * verdicts.count(False)
+
+
+# -- a call none of whose arguments is a tuple or names a tensor skips the tensor scan (Walker._call): the scan
+# would find no tensor and give every argument back, reporting nothing ------------------------------------------
+
+ARG_VALUES = ["x", "y", "p", "nope", "3", "2.5", "(x, y)", "(p, 2)", "True", "p * 2"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([None, None, "k", "bias"]), st.sampled_from(ARG_VALUES)), max_size=4),
+       st.sampled_from(["Conv2d", "LSTM", "add", "Blk"]))
+def test_calls_naming_no_tensor_are_what_the_scan_gives(args, kind):
+    from convplan import nodes as n
+    from convplan.parser import parse_module
+    from convplan.scope import Frame, State, Tensor
+    from convplan.walker import Walker
+
+    written = ", ".join(value if key is None else f"{key}={value}" for key, value in args)
+    text = f"plan P(p=2):\n    input x [N, 4, H, W]\n    {kind}({written})\n"
+    try:
+        call = parse_module(text, "<t>").plans[0].body[1].call
+    except (convplan.PlanError, AttributeError):
+        return  # not a call (a merge with branches, say) or not valid syntax: nothing to scan
+    names = {"x": Tensor(0), "y": Tensor(1), "p": sympy.Integer(2)}
+    if any(type(a.value) is n.Tuple or type(a.value) is n.Name and type(names.get(a.value.id)) is Tensor
+           for a in call.args):
+        return  # the walker scans this one
+    state = State(text, "<t>", {}, {})
+    state.diag.frames.append(Frame(dict(names), state.library, "<t>", text))
+    assert Walker(state)._tensor_args(call, names) == ([], call.args)
+    assert state.diag.reports == 0
