@@ -29,7 +29,7 @@ from operator import itemgetter
 from .nodes import new_span
 from .replay import Line, compiled, like, tokens_like
 
-FORMAT = 1  # of the shipped tables (data/from_data); a change of the layout bumps it
+FORMAT = 2  # of the shipped tables (data/from_data); a change of the layout bumps it
 
 
 class Bail(Exception):
@@ -43,7 +43,7 @@ class Tables:
 
     actions: dict  # state -> {terminal or rule name: next state (shift/goto), (size, rule index, origin) to
     #                reduce, or origin alone to reduce a `?rule` of one child (the child passes through unchanged)
-    lexers: _Lexers  # state -> (compiled regex, {terminal: {text: keyword terminal}})
+    lexers: _Lexers  # state -> (compiled regex, {terminal: {text: keyword terminal}}, {character: terminal})
     ignore: frozenset
     newlines: frozenset  # terminals whose text may hold a newline
     kept: frozenset  # terminals that reach the tree as tokens; the rest are placeholders
@@ -56,9 +56,11 @@ class Tables:
 
 
 class _Lexers(dict):
-    """state -> (compiled regex, keyword table); `specs` are the distinct ones (44).  Each is compiled the first
-    time a state that lexes with it is met: ~7 ms for all of them, and a plan meets few (cnn1d 17, all the
-    examples 30).  A pattern this Python's `re` refuses stops the fast path (Bail: Lark parses), as before."""
+    """state -> (compiled regex, keyword table, {character: terminal}); `specs` are the distinct ones (44).  Each
+    is compiled the first time a state that lexes with it is met: ~7 ms for all of them, and a plan meets few
+    (cnn1d 17, all the examples 30).  The third is firstchar.singles, shipped with the tables: where a bracket,
+    comma or `=` is the only terminal that can start, the loop takes it without a regex match.  A pattern this
+    Python's `re` refuses stops the fast path (Bail: Lark parses), as before."""
 
     def __init__(self, by_state: dict, specs: list):
         super().__init__()
@@ -68,9 +70,9 @@ class _Lexers(dict):
     def __missing__(self, state: int):
         i = self.by_state[state]  # KeyError: a state without a lexer
         if self._compiled[i] is None:
-            pattern, flags, keywords = self.specs[i]
+            pattern, flags, keywords, singles = self.specs[i]
             try:
-                self._compiled[i] = (re.compile(pattern, flags), keywords)
+                self._compiled[i] = (re.compile(pattern, flags), keywords, singles)
             except re.error:
                 raise Bail from None
         self[state] = self._compiled[i]
@@ -135,7 +137,11 @@ def _state_lexer(lexer) -> tuple:
     regex = scanner._mres[0]
     if not isinstance(regex, re.Pattern):
         raise Bail("a lexer regex of another module than re")
-    return regex.pattern, regex.flags, keywords
+    from . import firstchar  # (here: a check reads the shipped tables)
+
+    singles = sorted(firstchar.singles(regex.pattern, regex.flags).items())  # (sorted: the same file each time)
+    singles = {c: name for c, name in singles if name not in keywords}
+    return regex.pattern, regex.flags, keywords, singles
 
 
 def data(t: Tables) -> dict:
@@ -144,7 +150,7 @@ def data(t: Tables) -> dict:
         "actions": [[state, {sym: list(a) if isinstance(a, tuple) else a for sym, a in row.items()}]
                     for state, row in t.actions.items()],
         "lexers": [[state, i] for state, i in t.lexers.by_state.items()],
-        "specs": [[pattern, flags, keywords] for pattern, flags, keywords in t.lexers.specs],
+        "specs": [[pattern, flags, keywords, singles] for pattern, flags, keywords, singles in t.lexers.specs],
         "ignore": sorted(t.ignore), "newlines": sorted(t.newlines), "kept": sorted(t.kept),
         "start": t.start, "end": t.end,
         "rules": [[origin, alias, template, expand1, [list(sym) for sym in expansion]]
@@ -166,8 +172,8 @@ def from_data(data: dict) -> Tables | None:
                         len(a) == 3 and type(a[0]) is int and type(a[1]) is int and 0 <= a[1] < len(rules)
                         and type(a[2]) is str)):
                     return None
-        specs = [(str(p), int(f), {str(k): {str(t): str(n) for t, n in v.items()} for k, v in kw.items()})
-                 for p, f, kw in data["specs"]]
+        specs = [(str(p), int(f), {str(k): {str(t): str(n) for t, n in v.items()} for k, v in kw.items()},
+                  {str(c): str(n) for c, n in one.items() if len(c) == 1}) for p, f, kw, one in data["specs"]]
         by_state = {int(state): int(i) for state, i in data["lexers"]}
         if by_state.keys() != actions.keys() or any(not 0 <= i < len(specs) for i in by_state.values()):
             return None
@@ -357,25 +363,29 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                                                        values, starts, ends, builder, calls, lexers, nl)
                     continue
             lexed_in = states[-1]
-            regex, keywords = lexers[lexed_in]
-            m = regex.match(text, pos)
-            if m is None:
-                raise Bail
-            kind, p0, pos = m.lastgroup, pos, m.end()
-            if kind in keywords:
-                kind = keywords[kind].get(m.group(), kind)
+            regex, keywords, singles = lexers[lexed_in]
+            kind = singles.get(text[pos])
+            if kind is None:
+                m = regex.match(text, pos)
+                if m is None:
+                    raise Bail
+                kind, p0, pos = m.lastgroup, pos, m.end()
+                if kind in keywords:
+                    kind = keywords[kind].get(m.group(), kind)
+            else:  # the one terminal that can start here, of this one character: no regex match (~1/3 of the tokens)
+                p0, pos = pos, pos + 1
             plain = plains.get(kind)
             if plain is None:
                 plain = plains[kind] = _plain(kind, kept, newlines, ignore, nl, opens, closes)
             if plain:  # most tokens: a name or a number the node builders read as (text, span)
-                p1, value = pos, m.group()
+                p1, value = pos, text[p0:pos]
                 col = p0 - line_start + 1
                 tok = (value, new_span(line, col, line, col + pos - p0))
             elif plain is False:  # a comma, an operator, a keyword the tree drops
                 p1, tok = pos, None
             else:  # newlines, comments, spaces, brackets
                 if kind in newlines:
-                    value = m.group()
+                    value = text[p0:pos]
                     breaks = value.count("\n")
                     if breaks:
                         line += breaks
@@ -387,7 +397,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     continue
                 p1 = pos
                 if kind in kept:  # (text, span): what the node builders read of a token
-                    value = m.group()
+                    value = text[p0:pos]
                     col = p0 - line_start + 1
                     tok = (value, new_span(line, col, line, col + pos - p0))
                 else:
