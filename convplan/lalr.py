@@ -453,23 +453,30 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     return values[-1]
                 continue
             n, rule, origin = action
+            # the rule's n entries become one: the first stays (its start is the rule's) and is rewritten below,
+            # the others go: no del at all for one child (most rules), and no append
             if n:
-                children, first, last = values[-n:], starts[-n], ends[-1]
-                del states[-n:], values[-n:], starts[-n:], ends[-n:]
-            else:
+                children, last = values[-n:], ends[-1]
+                if n > 1:
+                    del states[1 - n:], values[1 - n:], starts[1 - n:], ends[1 - n:]
+                    ends[-1] = last
+                first = starts[-1]
+            else:  # an empty rule: a new entry, at the lookahead
                 children, first, last = [], p0, p0
+                states.append(None)
+                values.append(None)
+                starts.append(p0)
+                ends.append(p0)
             if record is not None:
                 record.append((n, rule, p0 - rec_base))
-                if len(states) < s_floor:
-                    s_floor = len(states)
-                if len(values) < v_floor:
-                    v_floor = len(values)
+                if len(states) - 1 < s_floor:
+                    s_floor = len(states) - 1
+                if len(values) - 1 < v_floor:
+                    v_floor = len(values) - 1
             builder.begin, builder.end = first, last
             value = calls[rule](builder, children)
-            states.append(actions[states[-1]][origin])
-            values.append(value)
-            starts.append(first)
-            ends.append(last)
+            states[-1] = actions[states[-2]][origin]
+            values[-1] = value
             if kind == "$END" and states[-1] == end_state:
                 return value
 
