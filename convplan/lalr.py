@@ -281,8 +281,9 @@ def _splicing(keep: tuple, spliced: frozenset, single: bool, method):
 
 
 _ONCE = object()  # a line met once
-_TWICE = object()  # ... and twice: recorded the third time, replayed from the fourth (a line met only twice or three
-#                    times, as in most small plans, costs more to record than its replay saves: ~25 us a record)
+_TWICE = object()  # ... and twice: recorded the third time if the text holds its layer's name further on, replayed
+#                    from the fourth (a line met only two or three times, as in most small plans, costs more to
+#                    record than its replay saves: ~25 us a record)
 _NEVER = object()  # a line that is not replayable (it continues onto the next line)
 
 
@@ -296,7 +297,8 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     Lines repeat (a stack of identical layers).  A line, from its first token to its newline shifted (the
     reductions its first token causes, which finish the statement before it, included), is parsed the same
     way wherever the stack's top states are the same, since LALR actions depend only on them and on the
-    tokens.  So a line met a third time in the same top state is recorded (its shifts and reductions,
+    tokens.  So a line met a third time in the same top state, whose layer is written again further on, is
+    recorded (its shifts and reductions,
     positions relative to its start, and the states it read below its start) and from the fourth time on
     replayed without the loop: the same node builders run on the same texts at the new positions, and the
     states the line left are pushed.  A line is recorded only if it holds no newline of its own (no
@@ -338,8 +340,10 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 elif known is _ONCE:
                     memo[key] = _TWICE
                 elif known is _TWICE:
-                    record, rec_key, rec_base, rec_states = [], key, pos, states[:]
-                    s_floor, v_floor = len(states), len(values)
+                    call = key[1][:key[1].find("(") + 1]  # a layer's name: it or a line of its tokens met again?
+                    if text.find(call, pos + len(key[1])) >= 0:  # (else a recording costs more than it saves)
+                        record, rec_key, rec_base, rec_states = [], key, pos, states[:]
+                        s_floor, v_floor = len(states), len(values)
                 elif known is not _NEVER and states[-known.depth:] == known.below:
                     m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
                     if m is not None and m.lastgroup == nl:  # replay the line, then its newline
