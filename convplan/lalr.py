@@ -29,7 +29,7 @@ from operator import itemgetter
 from .nodes import new_span
 from .replay import Line, compiled, like, tokens_like
 
-FORMAT = 1  # of the shipped tables (data/from_data); a change of the layout bumps it
+FORMAT = 2  # of the shipped tables (data/from_data); a change of the layout bumps it
 
 
 class Bail(Exception):
@@ -43,7 +43,7 @@ class Tables:
 
     actions: dict  # state -> {terminal or rule name: next state (shift/goto), (size, rule index, origin) to
     #                reduce, or origin alone to reduce a `?rule` of one child (the child passes through unchanged)
-    lexers: _Lexers  # state -> (compiled regex, {terminal: {text: keyword terminal}})
+    lexers: _Lexers  # state -> (compiled regex, {terminal: {text: keyword terminal}}, {character: terminal})
     ignore: frozenset
     newlines: frozenset  # terminals whose text may hold a newline
     kept: frozenset  # terminals that reach the tree as tokens; the rest are placeholders
@@ -56,9 +56,11 @@ class Tables:
 
 
 class _Lexers(dict):
-    """state -> (compiled regex, keyword table); `specs` are the distinct ones (44).  Each is compiled the first
-    time a state that lexes with it is met: ~7 ms for all of them, and a plan meets few (cnn1d 17, all the
-    examples 30).  A pattern this Python's `re` refuses stops the fast path (Bail: Lark parses), as before."""
+    """state -> (compiled regex, keyword table, {character: terminal}); `specs` are the distinct ones (44).  Each
+    is compiled the first time a state that lexes with it is met: ~7 ms for all of them, and a plan meets few
+    (cnn1d 17, all the examples 30).  The third is firstchar.singles, shipped with the tables: where a bracket,
+    comma or `=` is the only terminal that can start, the loop takes it without a regex match.  A pattern this
+    Python's `re` refuses stops the fast path (Bail: Lark parses), as before."""
 
     def __init__(self, by_state: dict, specs: list):
         super().__init__()
@@ -68,9 +70,9 @@ class _Lexers(dict):
     def __missing__(self, state: int):
         i = self.by_state[state]  # KeyError: a state without a lexer
         if self._compiled[i] is None:
-            pattern, flags, keywords = self.specs[i]
+            pattern, flags, keywords, singles = self.specs[i]
             try:
-                self._compiled[i] = (re.compile(pattern, flags), keywords)
+                self._compiled[i] = (re.compile(pattern, flags), keywords, singles)
             except re.error:
                 raise Bail from None
         self[state] = self._compiled[i]
@@ -135,7 +137,11 @@ def _state_lexer(lexer) -> tuple:
     regex = scanner._mres[0]
     if not isinstance(regex, re.Pattern):
         raise Bail("a lexer regex of another module than re")
-    return regex.pattern, regex.flags, keywords
+    from . import firstchar  # (here: a check reads the shipped tables)
+
+    singles = sorted(firstchar.singles(regex.pattern, regex.flags).items())  # (sorted: the same file each time)
+    singles = {c: name for c, name in singles if name not in keywords}
+    return regex.pattern, regex.flags, keywords, singles
 
 
 def data(t: Tables) -> dict:
@@ -144,7 +150,7 @@ def data(t: Tables) -> dict:
         "actions": [[state, {sym: list(a) if isinstance(a, tuple) else a for sym, a in row.items()}]
                     for state, row in t.actions.items()],
         "lexers": [[state, i] for state, i in t.lexers.by_state.items()],
-        "specs": [[pattern, flags, keywords] for pattern, flags, keywords in t.lexers.specs],
+        "specs": [[pattern, flags, keywords, singles] for pattern, flags, keywords, singles in t.lexers.specs],
         "ignore": sorted(t.ignore), "newlines": sorted(t.newlines), "kept": sorted(t.kept),
         "start": t.start, "end": t.end,
         "rules": [[origin, alias, template, expand1, [list(sym) for sym in expansion]]
@@ -166,8 +172,8 @@ def from_data(data: dict) -> Tables | None:
                         len(a) == 3 and type(a[0]) is int and type(a[1]) is int and 0 <= a[1] < len(rules)
                         and type(a[2]) is str)):
                     return None
-        specs = [(str(p), int(f), {str(k): {str(t): str(n) for t, n in v.items()} for k, v in kw.items()})
-                 for p, f, kw in data["specs"]]
+        specs = [(str(p), int(f), {str(k): {str(t): str(n) for t, n in v.items()} for k, v in kw.items()},
+                  {str(c): str(n) for c, n in one.items() if len(c) == 1}) for p, f, kw, one in data["specs"]]
         by_state = {int(state): int(i) for state, i in data["lexers"]}
         if by_state.keys() != actions.keys() or any(not 0 <= i < len(specs) for i in by_state.values()):
             return None
@@ -275,8 +281,9 @@ def _splicing(keep: tuple, spliced: frozenset, single: bool, method):
 
 
 _ONCE = object()  # a line met once
-_TWICE = object()  # ... and twice: recorded the third time, replayed from the fourth (a line met only twice or three
-#                    times, as in most small plans, costs more to record than its replay saves: ~25 us a record)
+_TWICE = object()  # ... and twice: recorded the third time if the text holds its layer's name further on, replayed
+#                    from the fourth (a line met only two or three times, as in most small plans, costs more to
+#                    record than its replay saves: ~25 us a record)
 _NEVER = object()  # a line that is not replayable (it continues onto the next line)
 
 
@@ -290,7 +297,8 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     Lines repeat (a stack of identical layers).  A line, from its first token to its newline shifted (the
     reductions its first token causes, which finish the statement before it, included), is parsed the same
     way wherever the stack's top states are the same, since LALR actions depend only on them and on the
-    tokens.  So a line met a third time in the same top state is recorded (its shifts and reductions,
+    tokens.  So a line met a third time in the same top state, whose layer is written again further on, is
+    recorded (its shifts and reductions,
     positions relative to its start, and the states it read below its start) and from the fourth time on
     replayed without the loop: the same node builders run on the same texts at the new positions, and the
     states the line left are pushed.  A line is recorded only if it holds no newline of its own (no
@@ -332,8 +340,10 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 elif known is _ONCE:
                     memo[key] = _TWICE
                 elif known is _TWICE:
-                    record, rec_key, rec_base, rec_states = [], key, pos, states[:]
-                    s_floor, v_floor = len(states), len(values)
+                    call = key[1][:key[1].find("(") + 1]  # a layer's name: it or a line of its tokens met again?
+                    if text.find(call, pos + len(key[1])) >= 0:  # (else a recording costs more than it saves)
+                        record, rec_key, rec_base, rec_states = [], key, pos, states[:]
+                        s_floor, v_floor = len(states), len(values)
                 elif known is not _NEVER and states[-known.depth:] == known.below:
                     m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
                     if m is not None and m.lastgroup == nl:  # replay the line, then its newline
@@ -357,25 +367,29 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                                                        values, starts, ends, builder, calls, lexers, nl)
                     continue
             lexed_in = states[-1]
-            regex, keywords = lexers[lexed_in]
-            m = regex.match(text, pos)
-            if m is None:
-                raise Bail
-            kind, p0, pos = m.lastgroup, pos, m.end()
-            if kind in keywords:
-                kind = keywords[kind].get(m.group(), kind)
+            regex, keywords, singles = lexers[lexed_in]
+            kind = singles.get(text[pos])
+            if kind is None:
+                m = regex.match(text, pos)
+                if m is None:
+                    raise Bail
+                kind, p0, pos = m.lastgroup, pos, m.end()
+                if kind in keywords:
+                    kind = keywords[kind].get(m.group(), kind)
+            else:  # the one terminal that can start here, of this one character: no regex match (~1/3 of the tokens)
+                p0, pos = pos, pos + 1
             plain = plains.get(kind)
             if plain is None:
                 plain = plains[kind] = _plain(kind, kept, newlines, ignore, nl, opens, closes)
             if plain:  # most tokens: a name or a number the node builders read as (text, span)
-                p1, value = pos, m.group()
+                p1, value = pos, text[p0:pos]
                 col = p0 - line_start + 1
                 tok = (value, new_span(line, col, line, col + pos - p0))
             elif plain is False:  # a comma, an operator, a keyword the tree drops
                 p1, tok = pos, None
             else:  # newlines, comments, spaces, brackets
                 if kind in newlines:
-                    value = m.group()
+                    value = text[p0:pos]
                     breaks = value.count("\n")
                     if breaks:
                         line += breaks
@@ -387,7 +401,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     continue
                 p1 = pos
                 if kind in kept:  # (text, span): what the node builders read of a token
-                    value = m.group()
+                    value = text[p0:pos]
                     col = p0 - line_start + 1
                     tok = (value, new_span(line, col, line, col + pos - p0))
                 else:
@@ -443,23 +457,30 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     return values[-1]
                 continue
             n, rule, origin = action
+            # the rule's n entries become one: the first stays (its start is the rule's) and is rewritten below,
+            # the others go: no del at all for one child (most rules), and no append
             if n:
-                children, first, last = values[-n:], starts[-n], ends[-1]
-                del states[-n:], values[-n:], starts[-n:], ends[-n:]
-            else:
+                children, last = values[-n:], ends[-1]
+                if n > 1:
+                    del states[1 - n:], values[1 - n:], starts[1 - n:], ends[1 - n:]
+                    ends[-1] = last
+                first = starts[-1]
+            else:  # an empty rule: a new entry, at the lookahead
                 children, first, last = [], p0, p0
+                states.append(None)
+                values.append(None)
+                starts.append(p0)
+                ends.append(p0)
             if record is not None:
                 record.append((n, rule, p0 - rec_base))
-                if len(states) < s_floor:
-                    s_floor = len(states)
-                if len(values) < v_floor:
-                    v_floor = len(values)
+                if len(states) - 1 < s_floor:
+                    s_floor = len(states) - 1
+                if len(values) - 1 < v_floor:
+                    v_floor = len(values) - 1
             builder.begin, builder.end = first, last
             value = calls[rule](builder, children)
-            states.append(actions[states[-1]][origin])
-            values.append(value)
-            starts.append(first)
-            ends.append(last)
+            states[-1] = actions[states[-2]][origin]
+            values[-1] = value
             if kind == "$END" and states[-1] == end_state:
                 return value
 

@@ -116,7 +116,7 @@ def tokens_like(line: Line, text: str, pos: int, lexers, ignore: frozenset) -> l
     is ignored holds a newline (a line continued with a backslash)."""
     at = []
     for state, kind in line.kinds:
-        regex, keywords = lexers[state]
+        regex, keywords, _ = lexers[state]
         while True:
             m = regex.match(text, pos)
             if m is None:

@@ -178,6 +178,20 @@ def test_repeated_lines_are_replayed(monkeypatch):
     assert runs == [False] * replay.COPY_AFTER + [True] * 2
 
 
+def test_a_line_not_written_again_is_not_recorded(monkeypatch):
+    """A line met a third time is recorded only where the rest of the text holds its layer's name again (it, or
+    a line of its tokens, may be replayed there); a recording costs more than a replay saves, and SqueezeNet1_1's
+    three `MaxPool2d(...)` lines were recorded and never replayed."""
+    compiled = []
+    real = lalr.compiled
+    monkeypatch.setattr(lalr, "compiled", lambda *a: compiled.append(a) or real(*a))
+    head = "plan A:\n    input [N, 2, L]\n    ReLU()\n"
+    for times, recorded in ((3, 0), (4, 1), (6, 1)):
+        compiled.clear()
+        assert same(head + "    Conv1d(4, 3, padding=1)\n" * times + "    Flatten()\n") == "ok"
+        assert len(compiled) == recorded, times
+
+
 def test_a_copied_line_has_nodes_of_its_own():
     """Lines copied from one another share no node, span or list (a node is frozen, but one shared across lines
     would be a trap for a later change that is not)."""

@@ -160,8 +160,8 @@ def test_lexers_are_compiled_when_first_met_and_one_that_does_not_compile_stops_
     t = lalr.from_data(shipped.LALR)
     assert t is not None and len(t.lexers.specs) > 30 and not any(t.lexers._compiled)  # none compiled yet
     state = next(iter(t.lexers.by_state))
-    regex, keywords = t.lexers[state]
-    pattern, flags, words = t.lexers.specs[t.lexers.by_state[state]]
+    regex, keywords, _ = t.lexers[state]
+    pattern, flags, words, _ = t.lexers.specs[t.lexers.by_state[state]]
     assert regex.pattern == pattern and regex.flags & flags == flags and keywords == words
     assert sum(c is not None for c in t.lexers._compiled) == 1 and t.lexers[state][0] is regex
     with pytest.raises(KeyError):
