@@ -29,6 +29,7 @@ LONG_KEY = 32  # terms from which a dim is not hashed for the rule cache
 MAX_APPLIED = 50_000  # rule results kept (then forgotten all at once): about 40 MB at most
 _APPLIED: dict = {}  # kept across checks: an editor checks the same layers on the same shapes at every edit
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
+_DIM_LIMIT = 10**MAX_DIM_DIGITS
 
 
 class LayerCalls:
@@ -214,9 +215,11 @@ class LayerCalls:
         the output is known to be in bounds; kept for the process, so that checking a plan again after an
         edit (the language server) runs the rules only of the layers whose input or arguments changed."""
         key = (spec.name, shape, tuple(args.items()), others)
-        if any(type(d) is sympy.Add and len(d.args) >= LONG_KEY for d in shape):
-            key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
-        else:
+        for d in shape:  # a loop, not any() of a generator: this runs for every new layer
+            if type(d) is sympy.Add and len(d.args) >= LONG_KEY:
+                key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
+                break
+        if key is not None:
             try:
                 kept = self.applied.get(key)  # hashed once (a conv's key holds ~12 sympy integers)
             except TypeError:  # an argument value that cannot be a key: just run the rule
@@ -225,8 +228,11 @@ class LayerCalls:
                 return kept
         rule = RuleContext(spec, inputs=(shape, *others))
         out = _exprs(spec.rule(rule, shape, args))
-        for leaf in _leaves(out):
-            self._bounded_shape(spec, call, leaf, shape)
+        if type(out) is tuple:
+            self._bounded_shape(spec, call, out, shape)
+        else:
+            for leaf in _leaves(out):
+                self._bounded_shape(spec, call, leaf, shape)
         if key is not None:
             if len(self.applied) >= MAX_APPLIED:
                 self.applied.clear()
@@ -335,27 +341,37 @@ class LayerCalls:
         """Dims whose formulas hold numbers past 100 digits (an Upsample tower) are refused before printing
         them costs seconds or str() refuses an integer of 4,300 digits.  Dims passed through unchanged were
         checked at the layer that made them."""
-        limit = 10**MAX_DIM_DIGITS
+        if out is before:  # a pointwise layer's: its dims were checked where they were made
+            return
+        limit = _DIM_LIMIT
         for d in out:
             kind = type(d)
             if kind is sympy.Symbol or kind is sympy.Integer and -limit < d.p < limit:  # most dims: nothing to walk
                 continue
-            if any(d is b for b in before):  # not `in`: that hashes (walks) each new long sum
-                continue
-            if not numbers_below(d, limit) and any(_holds_number_past(a, limit) for a in sympy.Add.make_args(d)):
-                shown = show_shape(out)  # cheap: the first layer past the limit is reported
-                shown = shown if len(shown) <= 160 else shown[:160] + "..."
-                self.diag.error("E008", f"{spec.name} makes a dim whose formula holds a number of more than "
-                                f"{MAX_DIM_DIGITS} digits: {shown}", call.name_span,
-                                hints=["no real tensor is that large: check the scale factors, strides and "
-                                       "repeat counts before here"])
-                raise Skip
+            for b in before:  # not `in`: that hashes (walks) each new long sum
+                if d is b:
+                    break
+            else:
+                if not numbers_below(d, limit) and any(_holds_number_past(a, limit) for a in sympy.Add.make_args(d)):
+                    shown = show_shape(out)  # cheap: the first layer past the limit is reported
+                    shown = shown if len(shown) <= 160 else shown[:160] + "..."
+                    self.diag.error("E008", f"{spec.name} makes a dim whose formula holds a number of more than "
+                                    f"{MAX_DIM_DIGITS} digits: {shown}", call.name_span,
+                                    hints=["no real tensor is that large: check the scale factors, strides and "
+                                           "repeat counts before here"])
+                    raise Skip
 
 
 def _exprs(out):
     """A rule's output shape with every dim a sympy expression; a rule giving several (ops.Several), each."""
     if isinstance(out, Several):
         return Several(_exprs(s) for s in out)
+    if type(out) is tuple:
+        for d in out:  # most rules give sympy dims already: the tuple as it is
+            if not isinstance(d, sympy.Basic):
+                break
+        else:
+            return out
     return tuple(to_expr(d) for d in out)
 
 

@@ -55,6 +55,24 @@ def test_chain_arithmetic_equals_sympys(e, k, s, hi, v):
     assert bound is sympy.true and holds or bound is not sympy.true and bound.subs(x, v) == holds
 
 
+@settings(max_examples=200, deadline=None)
+@given(chains(), st.integers(-12, 12), st.integers(1, 9))
+def test_a_bound_found_again_is_the_same_object(e, k, s):
+    """nonneg gives one object per bound (requirements() drops a bound found again by identity), whichever chain
+    it comes from, equal to the general path's; also right after the kept bounds are forgotten."""
+    m = affine.shifted(affine.chain_of(e), k)
+    bound = affine.nonneg(m)
+    other = affine.shifted(affine.divided(m, s), 0)  # another chain, often of the same bound (s == 1)
+    assert affine.nonneg(m) is bound
+    if affine.nonneg(other) == bound:
+        assert affine.nonneg(other) is bound
+    kept = dict(affine._BOUNDS)
+    affine._BOUNDS.clear()
+    again = affine.nonneg(m)
+    assert again == at_least(affine.expr(m), 0) and affine.nonneg(m) is again
+    affine._BOUNDS.update(kept)
+
+
 @settings(max_examples=300, deadline=None)
 @given(chains(), st.integers(-12, 12), st.integers(2, 9), st.integers(0, 4))
 def test_chain_tail_equals_the_rule_contexts(e, k, s, hi):

@@ -1,5 +1,6 @@
 """The check's fast paths for layers give what the paths they skip give."""
 
+import contextlib
 from fractions import Fraction
 from unittest import mock
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 import convplan
 from convplan import layercall, layers
-from convplan.shapes import dim, floordiv, offset
+from convplan.shapes import affine, dim, floordiv, offset
 
 # -- Upsample's scale ratio: a whole factor below 2**37 is itself, without the 65,536-size search -----------
 
@@ -212,11 +213,55 @@ SPATIAL = st.one_of(CHAINS, CHAINS, CHAINS, st.sampled_from(["H", "W"]).map(dim)
 
 def _chain_path_agrees(module, spec, shape, args):
     fast = _rule_result(spec, shape, args)
-    with mock.patch.object(module, "chain_of", lambda x: None):
+    with mock.patch.object(module, "chain_of", lambda x: None), _no_kept_steps(module):
         general = _rule_result(spec, shape, args)
     assert fast == general
     assert [str(x) for x in fast] == [str(x) for x in general]
     return fast
+
+
+class _Forgetful(dict):
+    """A cache that never finds what it kept."""
+
+    def get(self, key, default=None):
+        return default
+
+
+def _no_kept_steps(module):
+    """conv's chain steps kept per dim (conv._STEPS) off: what the chain path or the general one works out."""
+    from convplan.layers import conv
+
+    return mock.patch.object(conv, "_STEPS", _Forgetful()) if module is conv else contextlib.nullcontext()
+
+
+def _rebuilt(d):
+    """An equal dim, another object where its chain has a number (shapes.affine builds the sum anew)."""
+    chain = affine.chain_of(d)
+    return d if chain is None else affine.expr(chain)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_conv_steps_met_again_equal_working_each_out(data):
+    """A conv on a chain dim met before with the same window (conv._STEPS): the output, the requirements with
+    their messages and the tails of working it out, for runs of convs on shared dims and on rebuilt equal ones."""
+    from convplan.layers import conv
+
+    first = data.draw(CHAINS)
+    spatial = (first, data.draw(st.one_of(st.just(first), CHAINS)))
+    windows = st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(0, 2))
+    for kernel, stride, padding in data.draw(st.lists(windows, min_size=1, max_size=6)):
+        shape = (dim("N"), sympy.Integer(4), *(data.draw(st.sampled_from([d, _rebuilt(d)])) for d in spatial))
+        args = {"out_channels": 8, "kernel_size": kernel, "stride": stride, "padding": padding, "dilation": 1,
+                "groups": 1, "bias": True, "padding_mode": "zeros", "in_channels": shape[1]}
+        spec = layers.REGISTRY["Conv2d"]
+        kept, again = _rule_result(spec, shape, args), _rule_result(spec, shape, args)
+        with _no_kept_steps(conv):
+            fresh = _rule_result(spec, shape, args)
+        assert kept == again == fresh
+        assert str(kept) == str(again) == str(fresh)
+        if fresh[0] != "refused":
+            spatial = fresh[0][2:]
 
 
 @settings(max_examples=300, deadline=None)

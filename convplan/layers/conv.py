@@ -96,9 +96,9 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
 def _plain_dims(ctx: RuleContext, spatial, k, s, d, pads):
     for x, p, ki, si, di in zip(spatial, pads, k, s, d, strict=True):
         ext = di * (ki - 1) + 1
-        chain = chain_of(x)
-        if chain is not None:
-            yield _chain_conv(ctx, x, chain, p, si, ext)
+        out = _kept_conv(ctx, x, p, si, ext)
+        if out is not None:
+            yield out
             continue
         m = offset(x, 2 * p - ext)
         ctx.require(
@@ -117,6 +117,34 @@ def _chain_conv(ctx: RuleContext, e, x, p: int, s: int, ext: int):
                 f"extent ({ext})")
     ctx.chain_tail(x, m, s, p, ext)
     return expr_of(shifted(divided(m, s), 1), x, e)
+
+
+def _kept_conv(ctx: RuleContext, e, p: int, s: int, ext: int):
+    """`_chain_conv` on `e`, its requirement, tail and output replayed where the same dim met the same window
+    before (a Fire's squeeze and expand, a bottleneck's 1x1 convs, the convs of a stage); None where `e` is no
+    chain dim.  Keyed by the dim's identity (a stage passes its dims on): hashing a key of sympy objects costs
+    more than a Python-level hit saves."""
+    key = id(e), p, s, ext
+    kept = _STEPS.get(key)
+    if kept is None or kept[0] is not e:
+        x = chain_of(e)
+        if x is None:
+            return None
+        conds, tails = len(ctx.conds), len(ctx.tails)
+        out = _chain_conv(ctx, e, x, p, s, ext)
+        if len(_STEPS) >= MAX_STEPS:
+            _STEPS.clear()
+        _STEPS[key] = e, out, ctx.conds[conds:], ctx.tails[tails:]  # e kept: its id stays its own
+        return out
+    if kept[2]:
+        ctx.conds.extend(kept[2])
+    if kept[3]:
+        ctx.tails.extend(kept[3])
+    return kept[1]
+
+
+MAX_STEPS = 4096  # chain steps kept (then forgotten all at once)
+_STEPS: dict = {}  # (id(dim), padding, stride, extent) -> (dim, output dim, conditions, tails)
 
 
 def _conv_pads(ctx: RuleContext, shape, a, nd, k, d):

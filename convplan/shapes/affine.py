@@ -85,9 +85,23 @@ def expr_of(ch: Chain, x: Chain, e) -> sympy.Expr:
 
 def nonneg(ch: Chain):
     """The condition ``ch >= 0`` as `at_least(expr(ch), 0)` gives it: ``x >= n`` (x + low >= -big*c), true
-    where x >= 1 decides it, else unevaluated (see conditions._chain_bound)."""
+    where x >= 1 decides it, else unevaluated (see conditions._chain_bound).  One object per bound: every
+    layer of a resolution finds the same ``H >= 17``, which requirements() then drops by identity (no
+    sympy ``==``, no hash of a new relational)."""
     n = -(ch.low + ch.big * ch.c)
-    return sympy.true if n <= 1 else sympy.Basic.__new__(sympy.GreaterThan, ch.x, sympy.Integer(n))
+    if n <= 1:
+        return sympy.true
+    key = ch.x, n
+    bound = _BOUNDS.get(key)
+    if bound is None:
+        if len(_BOUNDS) >= MAX_BOUNDS:
+            _BOUNDS.clear()
+        bound = _BOUNDS[key] = sympy.Basic.__new__(sympy.GreaterThan, ch.x, sympy.Integer(n))
+    return bound
+
+
+MAX_BOUNDS = 4096  # bounds kept (then forgotten all at once): a plan has a few per size
+_BOUNDS: dict = {}  # (x, n) -> the relational x >= n
 
 
 def _name(x) -> str:
