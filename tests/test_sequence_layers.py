@@ -220,6 +220,24 @@ def test_attention_heads_must_divide_with_a_located_error():
     assert "embed_dim (10) must be divisible by num_heads (3)" in d.message
 
 
+@pytest.mark.parametrize("p", [-0.5, 0.0, 0.5, 1.0, 1.5])
+def test_attention_dropout_past_one_is_refused_in_training_as_torch_refuses_it(p):
+    """MultiheadAttention builds with any dropout and runs in eval; its training forward drops with F.dropout
+    only where p > 0, which refuses p > 1: a warning (W300) exactly there, located at the argument."""
+    text = f"plan T:\n    input q [L, N, 8]\n    out, w = MultiheadAttention(q, q, q, 2, dropout={p})\n"
+    warned = [d for d in convplan.parse(text).warnings if d.code == "W300"]
+    module = nn.MultiheadAttention(8, 2, dropout=p).train()
+    x = torch.randn(3, 2, 8)
+    try:
+        module(x, x, x)
+        refused = False
+    except ValueError:
+        refused = True
+    assert bool(warned) == refused
+    if warned:
+        assert "in training" in warned[0].message and (warned[0].span.line, warned[0].span.col) == (3, 45)
+
+
 @st.composite
 def bilinear_case(draw):
     lead = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
@@ -244,7 +262,8 @@ def transformer_case(draw):
     n, length, s = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
     args = {"nhead": heads, "dim_feedforward": draw(st.integers(1, 8)), "batch_first": batch_first,
             "norm_first": draw(st.booleans()), "bias": draw(st.booleans()),
-            "activation": draw(st.sampled_from(["relu", "gelu"])), "dropout": 0.0}
+            "activation": draw(st.sampled_from(["relu", "gelu"])),
+            "dropout": draw(st.sampled_from([0.0, 0.0, 0.0, 1.0, 1.5, -0.25]))}  # torch builds no layer outside [0, 1]
 
     def seq(length, features):
         return ((n, length, features) if batch_first else (length, n, features)) if batched else (length, features)

@@ -89,6 +89,9 @@ def mha_rule(ctx: RuleContext, shape, a):
     query, key, value = ctx.inputs
     e, h = a["embed_dim"], a["num_heads"]
     _heads(ctx, e, h, "embed_dim")
+    if a["dropout"] > 1:  # built, and run in eval; F.dropout refuses it in training (a negative one is never run)
+        ctx.warn(sympy.true, f"dropout probability has to be between 0 and 1, got {a['dropout']}: torch refuses it "
+                 "in training", "dropout")
     if not len(query) == len(key) == len(value):
         ctx.fail(f"query, key and value must have one rank, got {len(query)}-D, {len(key)}-D and {len(value)}-D")
     bf = a["batch_first"]
@@ -143,7 +146,15 @@ def _transformer_args():
             Arg("batch_first", False, BOOL), Arg("norm_first", False, BOOL), Arg("bias", True, BOOL))
 
 
+def _dropout(ctx: RuleContext, a) -> None:
+    """torch's Transformer layers build an nn.Dropout of `dropout`, which refuses a probability outside [0, 1]."""
+    p = a["dropout"]
+    if not 0 <= p <= 1:
+        ctx.fail(f"dropout probability has to be between 0 and 1, got {p}", "dropout")
+
+
 def encoder_layer_rule(ctx: RuleContext, shape, a):
+    _dropout(ctx, a)
     _heads(ctx, a["d_model"], a["nhead"], "d_model")
     ctx.positive([a["dim_feedforward"]], "dim_feedforward")
     _sequence(ctx, shape, a["batch_first"], "src")
@@ -152,6 +163,7 @@ def encoder_layer_rule(ctx: RuleContext, shape, a):
 
 def decoder_layer_rule(ctx: RuleContext, shape, a):
     memory = ctx.inputs[1]
+    _dropout(ctx, a)
     _heads(ctx, a["d_model"], a["nhead"], "d_model")
     ctx.positive([a["dim_feedforward"]], "dim_feedforward")
     n, _ = _sequence(ctx, shape, a["batch_first"], "tgt")
@@ -280,6 +292,7 @@ def transformer_rule(ctx: RuleContext, shape, a):
     """nn.Transformer(src, tgt): the encoder over src, the decoder over tgt and the encoder's output; torch
     checks the batch sizes (of a batched src) and that both tensors have d_model features."""
     src, tgt = ctx.inputs
+    _dropout(ctx, a)
     _heads(ctx, a["d_model"], a["nhead"], "d_model")
     ctx.positive([a["num_encoder_layers"]], "num_encoder_layers")  # torch's stacks read layers[0]
     ctx.positive([a["num_decoder_layers"]], "num_decoder_layers")
