@@ -14,7 +14,7 @@ The count is of the module as the tests (and inference) run it: on the CPU, in e
   neither add_bias_kv nor add_zero_attn.  Otherwise F.multi_head_attention_forward runs: the
   projections and, since the module is called with need_weights=True, both products of attention as
   bmm: 2 x "macs".  Its batch-first output is contiguous on the fast path and a transpose off it, which
-  decides the kernel of an attention after it (below): layouts.py is told which path runs (_fast_path_taken).
+  decides the kernel of an attention after it (below): layouts.py reads the same rule (LayerSpec.fast_path).
 - TransformerEncoderLayer takes its fast path (aten::_transformer_encoder_layer_fwd: nothing seen) on a
   batched input with batch_first, biases and an even number of heads; otherwise its self-attention
   (need_weights=False) runs scaled_dot_product_attention in the CPU flash kernel (0), so only the
@@ -38,8 +38,8 @@ import sympy
 
 from .graph import Graph, Node
 from .layers import prod
+from .layers.attention import fast_path
 from .layouts import graph_layouts
-from .shapes import even
 
 # FlopCounterMode sees no matrix product in Bilinear: it runs aten::bilinear
 UNSEEN = frozenset({"Bilinear"})
@@ -85,7 +85,7 @@ def _unless_cpu_flash(node: Node, graph: Graph, macs):
     same = sympy.Eq(q[-1], v[-1])
     if len(q) != 4 or node.args["dropout_p"] != 0 or same is sympy.false:
         return macs
-    known = graph_layouts(graph, _fast_path_taken)
+    known = graph_layouts(graph, inference=True)
     if any(known[i] is None for i in node.inputs):
         return None
     return sympy.Piecewise((0, sympy.And(same, *(sympy.Eq(known[i][-1], 1) for i in node.inputs))), (macs, True))
@@ -106,30 +106,8 @@ def _rnn(node: Node, graph: Graph):
     return 2 * node.meta["macs"]
 
 
-def _fast_path(a, batched: bool, heads):
-    """The fast path's test on the arguments (self-attention aside): True, False or a condition."""
-    return batched and a["batch_first"] and a["bias"] and even(heads)
-
-
 def _mha(node: Node, graph: Graph):
-    return _unless(_mha_fast(node), 2 * node.meta["macs"])
-
-
-def _mha_fast(node: Node):
-    """Whether MultiheadAttention takes its fast path: True, False or a condition.  Self-attention only (query, key
-    and value one tensor); batched: a 3-D output as the input."""
-    a = node.args
-    return len(set(node.inputs)) == 1 and not a["add_bias_kv"] and not a["add_zero_attn"] \
-        and _fast_path(a, len(node.shape) == 3, a["num_heads"])
-
-
-def _fast_path_taken(node: Node) -> bool | None:
-    """For layouts.py, in this convention's eval mode without gradients: whether a kind whose batch-first output
-    is a transpose in training (MultiheadAttention) takes its fast path (its output contiguous) or not (a
-    transpose); None where a symbolic count of heads leaves it open."""
-    rule = _FAST_PATHS.get(node.kind)
-    fast = rule(node) if rule is not None else None
-    return fast if fast is True or fast is False else None
+    return _unless(node.spec.fast_path(node.args, node.shape, node.inputs), 2 * node.meta["macs"])
 
 
 def _encoder(node: Node, graph: Graph):
@@ -143,14 +121,14 @@ def _decoder(node: Node, graph: Graph):
 
 def _encoder_layer(a, shape):
     e, f = a["d_model"], a["dim_feedforward"]
-    fast = _fast_path(a, len(shape) == 3, a["nhead"])
+    fast = fast_path(a, len(shape) == 3, a["nhead"])
     return _unless(fast, 2 * prod(shape[:-1]) * (4 * e * e + 2 * e * f))
 
 
 def _decoder_layer(a, shape, memory):
     e, f = a["d_model"], a["dim_feedforward"]
     tokens = prod(shape[:-1])
-    self_attention = _unless(_fast_path(a, len(shape) == 3, a["nhead"]), tokens * 4 * e * e)
+    self_attention = _unless(fast_path(a, len(shape) == 3, a["nhead"]), tokens * 4 * e * e)
     rest = tokens * (2 * e * e + 2 * e * f) + prod(memory[:-1]) * 2 * e * e  # cross-attention, feed-forward
     return 2 * ((0 if self_attention is None else self_attention) + rest)
 
@@ -181,4 +159,3 @@ def _transformer(node: Node, graph: Graph):
 _SEQUENCE = {"LSTM": _rnn, "GRU": _rnn, "RNN": _rnn, "LSTMCell": _rnn, "GRUCell": _rnn, "RNNCell": _rnn,
              "MultiheadAttention": _mha, "TransformerEncoderLayer": _encoder, "TransformerDecoderLayer": _decoder,
              "TransformerEncoder": _encoder_stack, "TransformerDecoder": _decoder_stack, "Transformer": _transformer}
-_FAST_PATHS = {"MultiheadAttention": _mha_fast}  # the kinds whose fast path sets their output's layout

@@ -22,7 +22,8 @@ strides is strides.py.
   (measured with and without projections, bidirectional, stacked, with gradients or without).
 - MultiheadAttention with batch_first: a transpose of a contiguous [L, N, H] in training and off its fast path,
   a new contiguous tensor on it (eval mode without gradients, whatever the input's layout).  Followed where the
-  caller says which path runs (`fast`: the flopcounter convention's eval mode), else not.
+  caller says the mode is eval without gradients (`inference`: the flopcounter's convention) and the kind's
+  `LayerSpec.fast_path` decides the path, else not.
 - Not followed (None): anything after a node that is not followed."""
 
 from __future__ import annotations
@@ -38,32 +39,32 @@ from .strides import contiguous, dense, permuted
 _NEW = frozenset({"input", "param"})  # a plan's inputs and learnable tensors: new contiguous tensors
 
 
-def layouts(graph, fast=None) -> dict:
-    """node id -> its output strides (None where they are not followed).  `fast(node)`, for eval mode without
-    gradients: whether a kind whose layout is BATCH_FIRST_IN_TRAINING takes torch's fast path there (True, False,
-    or None: not known); without it, in any mode, their batch-first outputs are not followed."""
+def layouts(graph, inference: bool = False) -> dict:
+    """node id -> its output strides (None where they are not followed).  `inference`: in eval mode without
+    gradients, where a kind whose layout is BATCH_FIRST_IN_TRAINING has a decided fast path (its spec's
+    `fast_path`); otherwise, in any mode, its batch-first outputs are not followed."""
     known: dict = {}
     for n in graph.nodes:
-        known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known, fast)
+        known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known, inference)
     return known
 
 
-_LAST: tuple = (None, None, None)  # (a weak reference to the graph last asked for, `fast`, its layouts)
+_LAST: tuple = (None, None, None)  # (a weak reference to the graph last asked for, `inference`, its layouts)
 
 
-def graph_layouts(graph, fast=None) -> dict:
-    """layouts(graph, fast), kept for the graph last asked for: a rule that runs per node (the flopcounter's
+def graph_layouts(graph, inference: bool = False) -> dict:
+    """layouts(graph, inference), kept for the graph last asked for: a rule that runs per node (the flopcounter's
     attention) reads one walk of the graph, not one each.  Kept by the graph's identity, since hashing a Graph
     hashes every node; a graph is frozen, so its layouts never change."""
     global _LAST
     ref, was, known = _LAST
-    if ref is None or ref() is not graph or was is not fast:
-        known = layouts(graph, fast)
-        _LAST = (weakref.ref(graph), fast, known)
+    if ref is None or ref() is not graph or was is not inference:
+        known = layouts(graph, inference)
+        _LAST = (weakref.ref(graph), inference, known)
     return known
 
 
-def strides(node, ins: list, known: dict, fast=None):
+def strides(node, ins: list, known: dict, inference: bool = False):
     """The node's output strides as formulas, or None where convplan does not follow them.  What each layer kind,
     operation and merge does is its registry's `layout` (and an operation's `view_strides`)."""
     op = node.op
@@ -75,7 +76,7 @@ def strides(node, ins: list, known: dict, fast=None):
         return None
     before = befores[0]
     if op == "layer":
-        return _layer(node, spec, ins, befores, fast) if spec is not None else None
+        return _layer(node, spec, ins, befores, inference) if spec is not None else None
     if op == "item":  # one of several outputs: a piece of a view (chunk's), or a layer's further output
         if ins[0].op in OPS and OPS[ins[0].op].view_strides is not None:
             return before
@@ -93,7 +94,7 @@ def strides(node, ins: list, known: dict, fast=None):
     return None
 
 
-def _layer(node, spec, ins: list, befores: list, fast):
+def _layer(node, spec, ins: list, befores: list, inference: bool):
     if node.args.get("inplace") is True:  # the output is the input
         return befores[0]
     if spec.moves_axes == "permute":  # torchvision's Permute: the view torch.permute makes
@@ -102,7 +103,7 @@ def _layer(node, spec, ins: list, befores: list, fast):
         return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
     batch_first = node.args.get("batch_first") is True and len(node.shape) == 3
     if batch_first and spec.layout == BATCH_FIRST_IN_TRAINING:  # contiguous on the fast path, a transpose off it
-        taken = fast(node) if fast is not None else None
+        taken = spec.fast_path(node.args, node.shape, node.inputs) if inference and spec.fast_path else None
         if taken is True:
             return contiguous(node.shape)
         if taken is not False:

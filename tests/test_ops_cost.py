@@ -17,7 +17,7 @@ from test_memory import saved_for_backward
 from torch.utils.flop_counter import FlopCounterMode
 
 import convplan
-from convplan import cost_flopcounter
+from convplan.layers import attention
 from convplan.shapes import evaluate
 
 ATTENTION = """
@@ -211,7 +211,7 @@ def test_attention_after_a_batch_first_attention_module_counts_as_flopcounter(ca
     bound = plan.bind(**sizes)
     assert cost.at(**sizes) == _measured(bound, False), text
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cost_flopcounter, "_fast_path", lambda *args: False)
+        patch.setattr(attention, "fast_path", lambda *args: False)  # the registry's rule: layouts and count
         training = convplan.parse(text)  # a graph of its own: its layouts are not the eval ones kept above
         assert training.cost("flopcounter").at(**sizes) == _measured(bound, True), text
 

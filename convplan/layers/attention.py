@@ -19,7 +19,7 @@ from __future__ import annotations
 import sympy
 
 from .. import saves_sequence as ss
-from ..shapes import divides
+from ..shapes import divides, even
 from .spec import (
     BATCH_FIRST_IN_TRAINING,
     BOOL,
@@ -83,6 +83,19 @@ def _sequence(ctx: RuleContext, shape, batch_first: bool, name: str):
     if len(shape) != 3:
         ctx.fail(f"{name} must be 2-D (unbatched) or 3-D (batched), got {len(shape)}-D")
     return (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
+
+
+def fast_path(a, batched: bool, heads):
+    """The test torch's inference fast path makes of a Transformer layer's or MultiheadAttention's arguments
+    (self-attention aside): True, False or a condition (`heads` may be a formula)."""
+    return batched and a["batch_first"] and a["bias"] and even(heads)
+
+
+def mha_fast_path(a, shape, inputs: tuple):
+    """MultiheadAttention's fast path (LayerSpec.fast_path): self-attention (query, key and value one tensor),
+    batched (a 3-D output), neither add_bias_kv nor add_zero_attn, and fast_path's test."""
+    return len(set(inputs)) == 1 and not a["add_bias_kv"] and not a["add_zero_attn"] \
+        and fast_path(a, len(shape) == 3, a["num_heads"])
 
 
 def mha_rule(ctx: RuleContext, shape, a):
@@ -228,7 +241,7 @@ def register_attention() -> None:
         order=("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim",
                "batch_first"),
         ranks=(2, 3), short="attention",
-        saves=ss.attention, layout=BATCH_FIRST_IN_TRAINING,
+        saves=ss.attention, layout=BATCH_FIRST_IN_TRAINING, fast_path=mha_fast_path,
     ))
     register(LayerSpec(
         name="TransformerEncoderLayer", args=_transformer_args(), rule=encoder_layer_rule,

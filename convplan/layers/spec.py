@@ -184,6 +184,10 @@ class LayerSpec:
     # merged into one (F.local_response_norm: 3), which torch refuses where they do not hold one another
     # contiguously (a permute's): the walker refuses that layout too (viewcheck.py).  0: no such view.
     views_from: int = 0
+    # Whether torch's inference fast path runs (eval mode, no gradients): (args, output shape, input node ids) ->
+    # True, False or a condition.  MultiheadAttention's, whose batch-first output is contiguous there and a transpose
+    # off it (layouts.py), and whose products FlopCounterMode then does not see (cost_flopcounter.py).
+    fast_path: Callable | None = None
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
