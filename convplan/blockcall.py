@@ -11,7 +11,7 @@ import sympy
 
 from . import nodes as n
 from .assertions import Named
-from .scope import BlockSource, Frame, Skip, Tensor, check_name
+from .scope import BlockSource, Frame, Skip, Tensor, check_name, checked_names
 from .shapes import equal_condition, pyrepr
 from .show import show_shape
 
@@ -22,6 +22,8 @@ class BlockCalls:
     def __init__(self, walker):
         self.walker, self.st, self.diag = walker, walker.st, walker.diag
         self.values, self.binder, self.assertions = walker.values, walker.binder, walker.assertions
+        self.facts: dict = {}  # id(block) -> (block, its inputs' count, their names): read once a definition
+        self.patterns: dict = {}  # id(input statement) -> (statement, its dim names, or None): see `input`
 
     def call(self, stmt: n.Layer, inputs: list) -> Tensor:
         """The block `stmt` calls, on `inputs` (the chain's value first where it names fewer): its arguments
@@ -29,7 +31,11 @@ class BlockCalls:
         call, caller = stmt.call, self.st.frame
         src: BlockSource = caller.namespace[call.name]
         block = src.definition
-        wanted = sum(isinstance(s, n.Input) for s in block.body)
+        facts = self.facts.get(id(block))
+        if facts is None or facts[0] is not block:  # the block kept: its id stays its own
+            names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input))
+            facts = self.facts[id(block)] = block, len(names), names
+        wanted = facts[1]
         if wanted == 0:
             self.diag.error("E210", f"block {block.name} has no input statement", call.name_span,
                             notes=[(f"block {block.name} is defined here", block.name_span, src.file, src.source)])
@@ -45,7 +51,7 @@ class BlockCalls:
             raise Skip
         given = self.binder.block(block, call)
         prefix = self.st.node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
-        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block)
+        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block, facts[2])
         note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
         frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs),
                       containers=[module])
@@ -68,10 +74,19 @@ class BlockCalls:
 
     def input(self, stmt: n.Input) -> None:
         """A block's `input` statement: the next of the caller's tensors, its shape matched to the pattern."""
-        f = self.st.frame
+        f = self.diag.frames[-1]  # self.st.frame
         tensor = f.pending.pop(0)
         shape = self.st.nodes[tensor.id].shape
-        self._bind_pattern(stmt.shape, shape, f.block)
+        kept = self.patterns.get(id(stmt))
+        if kept is None or kept[0] is not stmt:  # the statement kept: its id stays its own
+            kept = self.patterns[id(stmt)] = stmt, _fresh_names(stmt.shape)
+        fresh, names = kept[1], f.names
+        # `input [N, C, H, W]` whose names are all new here (the usual pattern): each binds its dim, as
+        # _bind_pattern would bind them one by one, without working out the pattern again
+        if fresh is not None and len(fresh) == len(shape) and names.keys().isdisjoint(fresh) and checked_names(fresh):
+            names.update(zip(fresh, shape, strict=True))
+        else:
+            self._bind_pattern(stmt.shape, shape, f.block)
         self.walker.bind(stmt.name, tensor, stmt.span)
         f.current = tensor
 
@@ -112,3 +127,9 @@ class BlockCalls:
         if cond is not sympy.true:
             self.st.conds.append((cond, f"{block.name}: the input dim {pyrepr(actual)} must be {pyrepr(want)}",
                                   block.name, d.span, shape))
+
+
+def _fresh_names(pattern: n.Shape) -> tuple[str, ...] | None:
+    """The dims of an input pattern that names each dim once (no `...`, no expression); None otherwise."""
+    ids = tuple(d.id for d in pattern.dims if type(d) is n.Name)
+    return ids if len(ids) == len(pattern.dims) == len(set(ids)) else None

@@ -230,6 +230,11 @@ _GOOD_NAMES: set = set()  # names check_name accepted (its verdict depends on th
 MAX_GOOD_NAMES = 4096  # names are checked again at every call of it, and a repeat's at every pass
 
 
+def checked_names(names: tuple[str, ...]) -> bool:
+    """Whether check_name accepted each of `names` before (then it would say nothing again)."""
+    return _GOOD_NAMES.issuperset(names)
+
+
 def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     """False (and an E202) for a name that could clash with Python in generated code."""
     if name in _GOOD_NAMES:
@@ -362,11 +367,14 @@ class State:
                 raise Skip
         return (*inner.path, attr), f.containers[0].path
 
-    def open_module(self, kind: str, name: str, span: Span, block: n.BlockDef | None = None) -> Container:
-        """A block call's or numbered container's submodule, placed in the tree now (its output later)."""
+    def open_module(self, kind: str, name: str, span: Span, block: n.BlockDef | None = None,
+                    names: tuple[str, ...] | None = None) -> Container:
+        """A block call's or numbered container's submodule, placed in the tree now (its output later).
+        `names`: the block's inputs' names, where the caller has them already."""
         path, owner = self.place(name, span)
         file = self.frame.file if self.frame.file != self.diag.file else ""
-        names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input)) if block else ()
+        if names is None:
+            names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input)) if block else ()
         self.tree.append(Module(path, kind, span, owner, block.name if block else "", file=file,
                                 start=len(self.nodes), prefix=name + "_", input_names=names))
         return Container(path, numbered=kind == "seq", entry=len(self.tree) - 1)
