@@ -55,10 +55,15 @@ class LayerCalls:
         # a stack's next line on the shape object the same line made (or met) before: found by the shape's
         # identity, without hashing its sympy dims (Python code each); the entry keeps the shape, so its id is
         # its own.  The flag: whether the input is a plan input, which E305 reads.
-        same = (literal, id(shape), spec.indices and prev.op != "input") if literal is not None and not others \
-            else None
+        if others:
+            same = None
+        elif literal is not None:
+            same = (literal, id(shape), spec.indices and prev.op != "input")
+        else:  # a block's line on the same shape, its names holding the same value objects: `_named_key`'s
+            same = (id(call), id(shape), spec.indices and prev.op != "input", self.diag.frames[-1].file)
         kept = self.same.get(same) if same is not None else None
-        done = kept[1] if kept is not None and kept[0] is shape else None
+        done = kept[1] if kept is not None and kept[0] is shape \
+            and (literal is not None or self._same_values(kept, call)) else None
         if done is None:
             # what decides the binding (`_bind`'s key), worked out once for both caches
             bind = literal if literal is not None else self._named_key(spec, call)
@@ -74,9 +79,9 @@ class LayerCalls:
                 if key is not None and self.diag.reports == reports:
                     self.called[key] = kept = dict(args), given, written, out, rule
                     if same is not None:
-                        self.same[same] = shape, kept
+                        self.same[same] = self._same_entry(shape, kept, literal, call)
             elif same is not None:
-                self.same[same] = shape, done
+                self.same[same] = self._same_entry(shape, done, literal, call)
         if done is not None:
             args, given, written, out, rule = done
             args = dict(args)
@@ -153,6 +158,26 @@ class LayerCalls:
         if literal is not None:
             return literal, *head
         return None if named is None else (*named, *head)  # (`node` refuses one that cannot be hashed)
+
+    def _same_entry(self, shape: tuple, done: tuple, literal: tuple | None, call: n.Call) -> tuple:
+        """`same`'s entry: the shape and `called`'s entry, and for a call that is not all literals the call
+        and the value objects its names hold now (kept: their ids stay their own)."""
+        if literal is not None:
+            return shape, done
+        names = self.diag.frames[-1].names
+        read = self.reads[id(call)][1]  # `_named_key` read them, and the key is not None
+        return shape, done, call, read, tuple([names.get(name, _MISSING) for name in read])
+
+    def _same_values(self, kept: tuple, call: n.Call) -> bool:
+        """Whether the names a call reads hold the very objects they held when `kept` was made (then the
+        `_named_key`, made of their types and values, is the same)."""
+        names = self.diag.frames[-1].names
+        if kept[2] is not call:
+            return False
+        for name, value in zip(kept[3], kept[4], strict=True):
+            if names.get(name, _MISSING) is not value:
+                return False
+        return True
 
     def _named_key(self, spec: LayerSpec, call: n.Call) -> tuple | None:
         """What decides a call's arguments where some are not literals: where it is written (file and span: one
