@@ -288,6 +288,7 @@ def _node_defaults() -> dict:
 
 
 _NODE_DEFAULTS = _node_defaults()
+_MODULE_DEFAULTS = {f.name: None if f.default is MISSING else f.default for f in dataclass_fields(Module)}
 
 
 def new_node(id: int, op: str, name: str, inputs: tuple, shape: tuple, span: Span, fields: dict,
@@ -372,11 +373,18 @@ class State:
         """A block call's or numbered container's submodule, placed in the tree now (its output later).
         `names`: the block's inputs' names, where the caller has them already."""
         path, owner = self.place(name, span)
-        file = self.frame.file if self.frame.file != self.diag.file else ""
+        file = self.diag.frames[-1].file  # self.frame's
         if names is None:
             names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input)) if block else ()
-        self.tree.append(Module(path, kind, span, owner, block.name if block else "", file=file,
-                                start=len(self.nodes), prefix=name + "_", input_names=names))
+        # Module(path, kind, span, owner, name, file=, start=, prefix=, input_names=) without the frozen
+        # dataclass's __init__ (an object.__setattr__ a field): one a block call
+        module = _new_object(Module)
+        d = module.__dict__
+        d.update(_MODULE_DEFAULTS)
+        d["path"], d["kind"], d["span"], d["owner"], d["name"] = path, kind, span, owner, block.name if block else ""
+        d["file"], d["start"], d["prefix"], d["input_names"] = file if file != self.diag.file else "", \
+            len(self.nodes), name + "_", names
+        self.tree.append(module)
         return Container(path, numbered=kind == "seq", entry=len(self.tree) - 1)
 
     def close_block(self, block: Container, inputs: tuple[int, ...], output: int, names: dict) -> None:

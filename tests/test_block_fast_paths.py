@@ -1,12 +1,17 @@
 """The block calls' fast paths give what the paths they skip give."""
 
+from dataclasses import FrozenInstanceError
 from unittest import mock
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import convplan
-from convplan import blockcall
+from convplan import blockcall, scope
+from convplan import nodes as n
+from convplan.graph import Module
+from convplan.scope import Container
 
 
 def _same_check(a, b) -> None:
@@ -51,3 +56,44 @@ def test_input_patterns_bound_at_once_equal_binding_each_dim(pattern, before, sh
     with mock.patch.object(blockcall, "_fresh_names", lambda pattern: None):
         each = convplan.analyse(text)
     _same_check(fast, each)
+
+
+# -- a submodule's Module made without the frozen dataclass's __init__ (State.open_module) ----------------------
+# Against a run whose open_module builds Module(...) itself: every entry of the tree equal, with its fields in the
+# dataclass's order, block calls and numbered containers, in the plan's file and in an imported one.
+
+def _open_by_init(self, kind, name, span, block=None, names=None):
+    path, owner = self.place(name, span)
+    file = self.frame.file if self.frame.file != self.diag.file else ""
+    names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input)) if block else ()
+    self.tree.append(Module(path, kind, span, owner, block.name if block else "", file=file,
+                            start=len(self.nodes), prefix=name + "_", input_names=names))
+    return Container(path, numbered=kind == "seq", entry=len(self.tree) - 1)
+
+
+@pytest.mark.parametrize("example", ["resnet18", "inception", "unet", "swin_t", "mobilenet_se", "convnext_tiny"])
+def test_modules_opened_equal_built_modules(example):
+    text = open(f"examples/{example}.plan").read()
+    fast = convplan.parse(text, f"examples/{example}.plan").graph.tree
+    with mock.patch.object(scope.State, "open_module", _open_by_init):
+        built = convplan.parse(text, f"examples/{example}.plan").graph.tree
+    modules = [(m, b) for m, b in zip(fast, built, strict=True) if isinstance(m, Module)]
+    assert modules and fast == built
+    for m, b in modules:
+        assert type(m) is Module and repr(m) == repr(b) and hash(m) == hash(b) and list(vars(m)) == list(vars(b))
+        with pytest.raises(FrozenInstanceError):
+            m.start = 0
+
+
+def test_modules_opened_in_an_imported_file_equal_built_modules(tmp_path):
+    (tmp_path / "lib.plan").write_text("block Inner():\n    input [N, C]\n    ReLU()\n\n"
+                                       "block Outer():\n    input [N, C]\n    Inner()\n"
+                                       "    s = repeat 2:\n        Inner()\n")
+    main = tmp_path / "main.plan"
+    main.write_text('from "lib.plan" import Outer\n\nplan P:\n    input [N, 4]\n    Outer()\n    o = Outer()\n')
+    fast = convplan.parse(main.read_text(), str(main)).graph.tree
+    with mock.patch.object(scope.State, "open_module", _open_by_init):
+        built = convplan.parse(main.read_text(), str(main)).graph.tree
+    assert fast == built and [list(vars(m)) for m in fast if isinstance(m, Module)] == \
+        [list(vars(m)) for m in built if isinstance(m, Module)]
+    assert any(m.file for m in fast if isinstance(m, Module))  # made in lib.plan's frames
