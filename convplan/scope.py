@@ -459,13 +459,16 @@ class State:
         node = _new_object(Node)
         d = node.__dict__
         d.update(_NODE_DEFAULTS)
+        inner = containers[-1]
         if len(frames) > 1 or frame.block is not None or len(containers) > 1:  # else _scope() gives none
-            scope = self._scope_here(frames, frame, containers)
+            scope = inner.scope  # _scope_here's, read here: every layer of a block's body reads it
+            if scope is None:
+                scope = self._scope_here(frames, frame, containers)
             if scope:
                 d["scope"] = scope
         if frame.file != self.diag.file:
             d["file"] = frame.file
-        inner = containers[-1]  # `place`, written out
+        # `place`, written out
         if inner.numbered:
             attr = str(inner.size)
             inner.size += 1
