@@ -56,6 +56,7 @@ class Binder:
     def __init__(self, st: State, values: Values):
         self.st, self.values, self.diag = st, values, st.diag
         self.callees: dict = {}  # id(block) -> (block, its Callee), for this check (the block is kept)
+        self.matched: dict = {}  # id(call) -> (call, Callee, `match`'s result) of a block call: see `block`
 
     def match(self, callee: Callee, call: n.Call, args, shape=None, spec: LayerSpec | None = None) -> dict:
         """Argument name -> the argument written for it (of `args`, those of `call` that are not tensors):
@@ -146,7 +147,12 @@ class Binder:
             kept = self.callees[id(block)] = block, Callee("block", block.name, tuple(p.name for p in block.params),
                                                            tuple(p.name for p in block.params if p.default is None))
         callee = kept[1]
-        bound = self.match(callee, call, call.args)
+        matched = self.matched.get(id(call))
+        if matched is not None and matched[0] is call and matched[1] is callee:
+            bound = matched[2]
+        else:  # which argument is which depends on the call's syntax alone: matched once a call site
+            bound = self.match(callee, call, call.args)  # (refused: Skip, nothing kept)
+            self.matched[id(call)] = call, callee, bound  # the call kept: its id stays its own
         given, ok = {}, True
         for name, arg in bound.items():
             try:

@@ -97,3 +97,32 @@ def test_modules_opened_in_an_imported_file_equal_built_modules(tmp_path):
     assert fast == built and [list(vars(m)) for m in fast if isinstance(m, Module)] == \
         [list(vars(m)) for m in built if isinstance(m, Module)]
     assert any(m.file for m in fast if isinstance(m, Module))  # made in lib.plan's frames
+
+
+# -- a block call site's arguments matched to the parameters once (Binder.block) -----------------------------
+# Random calls (by position, by keyword, too many, unknown or repeated keywords, a positional one after a keyword)
+# of a block, each call site walked several times (a repeat) with other values: diagnostics, nodes and each call's
+# values agree with matching every call anew.
+
+CALL_ARGS = ["4", "w=4", "k=3", "w=i + 1", "k=1 if i == 0 else 3", "b=True", "2", "z=1", "w=2", "i"]
+
+
+def _matched_plan(calls) -> str:
+    lines = "".join(f"        B({', '.join(args)})\n" for args in calls)
+    return ("block B(w, k=1, b=False):\n    input [N, C, L]\n    Conv1d(w, kernel_size=k, padding=k // 2, bias=b)\n\n"
+            f"plan P:\n    input [N, 2, 16]\n    repeat i in 3:\n{lines}")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(CALL_ARGS), max_size=4), min_size=1, max_size=3))
+@example([["4", "k=1 if i == 0 else 3"], ["w=i + 1", "b=True"]])
+@example([["w=4", "2"], ["4", "w=2"]])
+def test_block_arguments_matched_once_equal_matching_each_call(calls):
+    from convplan import arguments
+
+    text = _matched_plan(calls)
+    once = convplan.analyse(text)
+    with mock.patch.object(arguments.Binder, "matched", property(lambda self: {}, lambda self, v: None),
+                           create=True):
+        each = convplan.analyse(text)
+    _same_check(once, each)
