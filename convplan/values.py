@@ -111,9 +111,16 @@ class Values:
             return not self.truth(expr.operand)
         if isinstance(expr, n.Compare):
             names = self.diag.frames[-1].names  # self.st.frame's
-            known = [_whole(e, names) for e in expr.operands]  # `C != planes * 4`: Python ints, no sympy
-            if None not in known:
-                return all(_INT_COMPARE[op](known[i], known[i + 1]) for i, op in enumerate(expr.ops))
+            operands = expr.operands
+            if len(operands) == 2:  # `C != planes * 4` (nearly every condition): Python ints, no sympy, no list
+                left = _whole(operands[0], names)
+                right = _whole(operands[1], names) if left is not None else None
+                if right is not None:
+                    return _INT_COMPARE[expr.ops[0]](left, right)
+            else:
+                known = [_whole(e, names) for e in operands]
+                if None not in known:
+                    return all(_INT_COMPARE[op](known[i], known[i + 1]) for i, op in enumerate(expr.ops))
             values = [self.eval(e, "compared") for e in expr.operands]
             for i, op in enumerate(expr.ops):
                 if not self._compare(values[i], op, values[i + 1], expr):
