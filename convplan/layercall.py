@@ -79,9 +79,9 @@ class LayerCalls:
                 if key is not None and self.diag.reports == reports:
                     self.called[key] = kept = dict(args), given, written, out, rule
                     if same is not None:
-                        self.same[same] = self._same_entry(shape, kept, literal, call)
+                        self.same[same] = (shape, kept) if literal is not None else self._named_entry(shape, kept, call)
             elif same is not None:
-                self.same[same] = self._same_entry(shape, done, literal, call)
+                self.same[same] = (shape, done) if literal is not None else self._named_entry(shape, done, call)
         if done is not None:
             args, given, written, out, rule = done
             args = dict(args)
@@ -159,11 +159,9 @@ class LayerCalls:
             return literal, *head
         return None if named is None else (*named, *head)  # (`node` refuses one that cannot be hashed)
 
-    def _same_entry(self, shape: tuple, done: tuple, literal: tuple | None, call: n.Call) -> tuple:
-        """`same`'s entry: the shape and `called`'s entry, and for a call that is not all literals the call
-        and the value objects its names hold now (kept: their ids stay their own)."""
-        if literal is not None:
-            return shape, done
+    def _named_entry(self, shape: tuple, done: tuple, call: n.Call) -> tuple:
+        """`same`'s entry for a call that is not all literals: the shape and `called`'s entry, the call and the
+        value objects its names hold now (kept: their ids stay their own)."""
         names = self.diag.frames[-1].names
         read = self.reads[id(call)][1]  # `_named_key` read them, and the key is not None
         return shape, done, call, read, tuple([names.get(name, _MISSING) for name in read])
