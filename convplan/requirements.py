@@ -36,8 +36,9 @@ class Requirement:
 def requirements(st: State) -> tuple[Requirement, ...]:
     """The plan's requirements, from every condition found; reports E302-E304."""
     found: dict[str, Requirement] = {}
-    kept = set()  # conditions already in `found`: every layer of a stack finds `H >= 3` again (DenseNet121: 218
-    # conditions, 6 distinct), and an equal one would be worked out and printed again only to be dropped
+    kept = set()  # ids of the conditions already in `found`: every layer of a stack finds `H >= 3` again (DenseNet121:
+    # 218 conditions, 6 distinct), the same object (the rules keep their results), which would be worked out and
+    # printed again only to be dropped; known by identity, as hashing a sympy condition is Python code
     unknowns = st.unknowns
     for (original, message, layer, span, shape), frame in zip(st.conds, st.conds.frames, strict=True):
         if _known(kept, original):
@@ -47,22 +48,26 @@ def requirements(st: State) -> tuple[Requirement, ...]:
             cond = at_least(cond.lhs, cond.rhs)
         if isinstance(cond, sympy.Eq):  # `8 == C` -> `C == 8`
             cond = pinned(cond)
-        if unknowns.in_((cond,)) or cond == sympy.true:
+        if unknowns.table and unknowns.in_((cond,)) or type(cond) not in _RELATIONS and cond == sympy.true:
             continue  # an unsolved unknown is reported already (E310)
-        if cond == sympy.false:
+        if type(cond) not in _RELATIONS and cond == sympy.false:  # (a relation is neither: no sympy `==`)
             with st.diag.located(frame):
                 st.diag.error("E302", unknowns.as_written(message), span,
                               hints=[f"the input here is {show_shape(shape)}", unknowns.solved_hint(original)])
             continue
         file = frame.file if frame is not None and frame.file != st.diag.file else ""
         found.setdefault(pyrepr(cond), Requirement(cond, message, layer, span, file))
-        kept.add(original)
+        kept.add(id(original))
     return tuple(_satisfiable(st, _joined(st, _strongest(found.values()))))
 
 
+_RELATIONS = frozenset({sympy.Eq, sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt})
+
+
 def _known(kept: set, cond) -> bool:
-    """Whether an equal condition is in `found` already (a function of its own so that a test can say no)."""
-    return cond in kept
+    """Whether `cond` is in `found` already (a function of its own so that a test can say no).  By identity: an
+    equal condition made anew is worked out again and dropped by its printed form, as it was found."""
+    return id(cond) in kept
 
 
 def _strongest(reqs) -> list[Requirement]:
@@ -73,7 +78,7 @@ def _strongest(reqs) -> list[Requirement]:
         c = r.condition
         if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
             best = bounds.get(c.lhs)
-            if best is None or c.rhs > best.condition.rhs:
+            if best is None or c.rhs.p > best.condition.rhs.p:  # Python ints: sympy's `>` sympifies both
                 bounds[c.lhs] = r
         else:
             rest.append(r)
@@ -103,6 +108,8 @@ def _satisfiable(st: State, reqs: list[Requirement]) -> list[Requirement]:
     """E304 when no size meets a size's requirements together: a merge of `(L + 3)//4` with `(L + 1)//2`
     holds only for L < 5, and a kernel needs L >= 5.  Bounds and residues always have solutions, so only
     the other equalities (from merges) are searched, over a window past the size's lower bound."""
+    if not any(isinstance(r.condition, sympy.Eq) for r in reqs):  # bounds and residues only (most plans)
+        return reqs
     for sym in {s for r in reqs for s in r.condition.free_symbols}:
         own = [r for r in reqs if r.condition.free_symbols == {sym}]
         odd = [r for r in own if isinstance(r.condition, sympy.Eq) and residues(r.condition) is None]
