@@ -135,13 +135,14 @@ def word_tails(st: State, requires) -> None:
     allowed = _allowed_sizes(requires)
     at = {id(d): i for i, d in enumerate(st.diag.diags)}
     dropped = set()
+    solution = st.unknowns.solution
     for warning, kind, tails in st.tails:
         index = at.get(id(warning))
         if index is None or st.diag.diags[index] is not warning:
             continue  # a block called many times: its copy was not kept
         parts = []
         for cond, message in tails:
-            example = _tail_example(cond.xreplace(st.unknowns.solution), allowed)
+            example = _tail_example(cond.xreplace(solution) if solution else cond, allowed)  # (xreplace walks it)
             if example is not None:
                 parts.append(f"{message} when {pyrepr(cond)}" + (f" (e.g. {example})" if example else ""))
         if parts:
@@ -159,10 +160,13 @@ def _allowed_sizes(requires):
     The search starts at the bound, not at 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80, and a
     search below it found no example and dropped a warning that torch's real tail deserves."""
     cache: dict = {}
+    symbols: list = []  # (condition, its symbols) of each requirement, found at the first symbol asked
 
     def allowed(sym):
         if sym not in cache:
-            own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
+            if not symbols:
+                symbols.extend((r.condition, r.condition.free_symbols) for r in requires)
+            own = [c for c, free in symbols if free == {sym}]
             low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
                        and c.rhs.is_Integer] + [1])
             meets: dict[int, bool] = {}
@@ -182,20 +186,23 @@ def _tail_example(cond, allowed) -> str | None:
     """`H = 9`: a size of the condition's one symbol that meets the requirements on it; None if there is
     none among the sizes tried (`_candidates`); "" when the condition has several symbols (kept, without an
     example)."""
-    if len(cond.free_symbols) != 1:
+    symbols = cond.free_symbols
+    if len(symbols) != 1:
         return ""
-    sym = next(iter(cond.free_symbols))
+    sym = next(iter(symbols))
     low, ok = allowed(sym)
-    for v in _candidates(low, _period(cond)):
+    for v in _candidates(low, cond):
         if ok(v) and holds(cond, {sym: sympy.Integer(v)}):  # holds: a symbolic stride may be 0 at `v`
             return f"{sym.name} = {v}"
     return None
 
 
-def _candidates(low: int, period: int):
-    """TAIL_TRIES sizes from `low` on, then TAIL_TRIES more `period` apart: after eight stride-2 layers a pool
-    reads (L + 255)//256, which a window of consecutive sizes from L = 769 does not move past 4."""
+def _candidates(low: int, cond):
+    """TAIL_TRIES sizes from `low` on, then TAIL_TRIES more `_period(cond)` apart: after eight stride-2 layers a pool
+    reads (L + 255)//256, which a window of consecutive sizes from L = 769 does not move past 4.  The period is
+    found only if the first window has no example (nearly always it has: walking the condition costs more)."""
     yield from range(low, low + TAIL_TRIES)
+    period = _period(cond)
     if period > 1:
         yield from range(low + period, low + period * TAIL_TRIES, period)
 
