@@ -10,8 +10,11 @@ from collections.abc import Callable
 import sympy
 
 from .graph import Graph
+from .layers import REGISTRY, LayerSpec
 from .shapes import to_expr
 
+_ZERO = sympy.Integer(0)
+_NO_WEIGHTS = LayerSpec.count  # the registry's default count (lambda a: 0), of every kind that declares none
 PASSES: list[Callable[[Graph], None]] = []  # run on every checked graph, in order
 
 
@@ -31,34 +34,43 @@ def run_passes(graph: Graph, passes=None) -> Graph:
 @graph_pass
 def params(graph: Graph) -> None:
     """meta["params"]: the number of parameters of each node, by its kind's count in the registry (0 for
-    inputs and functions; a learnable tensor's elements).  A stage of identical blocks repeats (kind,
-    arguments): counted once.  The layers of a stack share their argument objects (layercall.py keeps a
-    call's resolution), so they are looked up by identity first: hashing the values (sympy integers hash in
-    Python, ~12 a Conv2d) was most of this pass."""
-    counted: dict = {}  # (kind, arguments) -> count
+    inputs and functions; a learnable tensor's elements).  A count is a function of (kind, arguments), and a
+    stack repeats both: counted once.  A kind without weights (ReLU, pools: a third of a CNN's layers) keeps
+    the registry's default count, 0: nothing to look up."""
+    zero = _ZERO
+    last: dict = {}  # id(node.given) -> (kind, arguments, count): see _repeated
     same: dict = {}  # (kind, argument names, ids of their values) -> count; the graph keeps the values alive
     for node in graph.nodes:
-        if node.op == "param":  # a learnable tensor: its elements
-            node.meta["params"] = sympy.Mul(*node.shape)
-            continue
-        if node.op != "layer":
-            node.meta["params"] = sympy.Integer(0)
-            continue
-        args = node.args
-        ident = (node.kind, *args, *map(id, args.values()))
-        value = same.get(ident)
-        if value is None:
-            value = same[ident] = _count(node, counted)
+        op = node.op
+        if op == "layer":
+            spec = REGISTRY.get(node.kind)
+            if spec.count is _NO_WEIGHTS:
+                value = zero
+            else:
+                kind, args = node.kind, node.args
+                hit = last.get(id(node.given))
+                if hit is not None and hit[0] == kind and hit[1] == args:  # see _repeated
+                    value = hit[2]
+                else:
+                    value = _repeated(node, spec, same)
+                    last[id(node.given)] = kind, args, value
+        elif op == "param":  # a learnable tensor: its elements
+            value = sympy.Mul(*node.shape)
+        else:
+            value = zero
         node.meta["params"] = value
 
 
-def _count(node, counted: dict):
-    """The node's count, kept per (kind, arguments) where the values can be a key."""
-    key = (node.kind, tuple(node.args.items()))
-    try:
-        value = counted.get(key)  # hashed once: the arguments hold sympy integers
-    except TypeError:  # an argument value that cannot be a key: just count
-        return to_expr(node.spec.count(node.args))
+def _repeated(node, spec, same: dict):
+    """The node's count, looked up by the identity of its argument values, else counted.  The layers of a
+    stack share their argument objects (layercall.py keeps a call's resolution, sympy one object per small
+    integer), so the values are never hashed (sympy integers hash in Python, ~12 a Conv2d).  The key is
+    ~25 items, still ~7 K instructions: `params` first tries the arguments of the last layer that shares
+    this one's `given` tuple (the same resolution shares it), which `==` compares in C (identical values are
+    equal without a call).  Equal arguments give an equal count, whatever the objects."""
+    args = node.args
+    ident = (node.kind, *args, *map(id, args.values()))
+    value = same.get(ident)
     if value is None:
-        value = counted[key] = to_expr(node.spec.count(node.args))
+        value = same[ident] = to_expr(spec.count(args))
     return value

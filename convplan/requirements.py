@@ -36,8 +36,9 @@ class Requirement:
 def requirements(st: State) -> tuple[Requirement, ...]:
     """The plan's requirements, from every condition found; reports E302-E304."""
     found: dict[str, Requirement] = {}
-    kept = set()  # conditions already in `found`: every layer of a stack finds `H >= 3` again (DenseNet121: 218
-    # conditions, 6 distinct), and an equal one would be worked out and printed again only to be dropped
+    kept = set()  # ids of the conditions already in `found`: every layer of a stack finds `H >= 3` again (DenseNet121:
+    # 218 conditions, 6 distinct), the same object (the rules keep their results), which would be worked out and
+    # printed again only to be dropped; known by identity, as hashing a sympy condition is Python code
     unknowns = st.unknowns
     for (original, message, layer, span, shape), frame in zip(st.conds, st.conds.frames, strict=True):
         if _known(kept, original):
@@ -47,22 +48,26 @@ def requirements(st: State) -> tuple[Requirement, ...]:
             cond = at_least(cond.lhs, cond.rhs)
         if isinstance(cond, sympy.Eq):  # `8 == C` -> `C == 8`
             cond = pinned(cond)
-        if unknowns.in_((cond,)) or cond == sympy.true:
+        if unknowns.table and unknowns.in_((cond,)) or type(cond) not in _RELATIONS and cond == sympy.true:
             continue  # an unsolved unknown is reported already (E310)
-        if cond == sympy.false:
+        if type(cond) not in _RELATIONS and cond == sympy.false:  # (a relation is neither: no sympy `==`)
             with st.diag.located(frame):
                 st.diag.error("E302", unknowns.as_written(message), span,
                               hints=[f"the input here is {show_shape(shape)}", unknowns.solved_hint(original)])
             continue
         file = frame.file if frame is not None and frame.file != st.diag.file else ""
         found.setdefault(pyrepr(cond), Requirement(cond, message, layer, span, file))
-        kept.add(original)
+        kept.add(id(original))
     return tuple(_satisfiable(st, _joined(st, _strongest(found.values()))))
 
 
+_RELATIONS = frozenset({sympy.Eq, sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt})
+
+
 def _known(kept: set, cond) -> bool:
-    """Whether an equal condition is in `found` already (a function of its own so that a test can say no)."""
-    return cond in kept
+    """Whether `cond` is in `found` already (a function of its own so that a test can say no).  By identity: an
+    equal condition made anew is worked out again and dropped by its printed form, as it was found."""
+    return id(cond) in kept
 
 
 def _strongest(reqs) -> list[Requirement]:
@@ -73,7 +78,7 @@ def _strongest(reqs) -> list[Requirement]:
         c = r.condition
         if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
             best = bounds.get(c.lhs)
-            if best is None or c.rhs > best.condition.rhs:
+            if best is None or c.rhs.p > best.condition.rhs.p:  # Python ints: sympy's `>` sympifies both
                 bounds[c.lhs] = r
         else:
             rest.append(r)
@@ -103,6 +108,8 @@ def _satisfiable(st: State, reqs: list[Requirement]) -> list[Requirement]:
     """E304 when no size meets a size's requirements together: a merge of `(L + 3)//4` with `(L + 1)//2`
     holds only for L < 5, and a kernel needs L >= 5.  Bounds and residues always have solutions, so only
     the other equalities (from merges) are searched, over a window past the size's lower bound."""
+    if not any(isinstance(r.condition, sympy.Eq) for r in reqs):  # bounds and residues only (most plans)
+        return reqs
     for sym in {s for r in reqs for s in r.condition.free_symbols}:
         own = [r for r in reqs if r.condition.free_symbols == {sym}]
         odd = [r for r in own if isinstance(r.condition, sympy.Eq) and residues(r.condition) is None]
@@ -128,13 +135,14 @@ def word_tails(st: State, requires) -> None:
     allowed = _allowed_sizes(requires)
     at = {id(d): i for i, d in enumerate(st.diag.diags)}
     dropped = set()
+    solution = st.unknowns.solution
     for warning, kind, tails in st.tails:
         index = at.get(id(warning))
         if index is None or st.diag.diags[index] is not warning:
             continue  # a block called many times: its copy was not kept
         parts = []
         for cond, message in tails:
-            example = _tail_example(cond.xreplace(st.unknowns.solution), allowed)
+            example = _tail_example(cond.xreplace(solution) if solution else cond, allowed)  # (xreplace walks it)
             if example is not None:
                 parts.append(f"{message} when {pyrepr(cond)}" + (f" (e.g. {example})" if example else ""))
         if parts:
@@ -152,10 +160,13 @@ def _allowed_sizes(requires):
     The search starts at the bound, not at 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80, and a
     search below it found no example and dropped a warning that torch's real tail deserves."""
     cache: dict = {}
+    symbols: list = []  # (condition, its symbols) of each requirement, found at the first symbol asked
 
     def allowed(sym):
         if sym not in cache:
-            own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
+            if not symbols:
+                symbols.extend((r.condition, r.condition.free_symbols) for r in requires)
+            own = [c for c, free in symbols if free == {sym}]
             low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
                        and c.rhs.is_Integer] + [1])
             meets: dict[int, bool] = {}
@@ -175,20 +186,23 @@ def _tail_example(cond, allowed) -> str | None:
     """`H = 9`: a size of the condition's one symbol that meets the requirements on it; None if there is
     none among the sizes tried (`_candidates`); "" when the condition has several symbols (kept, without an
     example)."""
-    if len(cond.free_symbols) != 1:
+    symbols = cond.free_symbols
+    if len(symbols) != 1:
         return ""
-    sym = next(iter(cond.free_symbols))
+    sym = next(iter(symbols))
     low, ok = allowed(sym)
-    for v in _candidates(low, _period(cond)):
+    for v in _candidates(low, cond):
         if ok(v) and holds(cond, {sym: sympy.Integer(v)}):  # holds: a symbolic stride may be 0 at `v`
             return f"{sym.name} = {v}"
     return None
 
 
-def _candidates(low: int, period: int):
-    """TAIL_TRIES sizes from `low` on, then TAIL_TRIES more `period` apart: after eight stride-2 layers a pool
-    reads (L + 255)//256, which a window of consecutive sizes from L = 769 does not move past 4."""
+def _candidates(low: int, cond):
+    """TAIL_TRIES sizes from `low` on, then TAIL_TRIES more `_period(cond)` apart: after eight stride-2 layers a pool
+    reads (L + 255)//256, which a window of consecutive sizes from L = 769 does not move past 4.  The period is
+    found only if the first window has no example (nearly always it has: walking the condition costs more)."""
     yield from range(low, low + TAIL_TRIES)
+    period = _period(cond)
     if period > 1:
         yield from range(low + period, low + period * TAIL_TRIES, period)
 

@@ -127,6 +127,30 @@ def test_the_params_pass_counts_each_layer_by_its_registry_entry(path):
     assert plan.total_params == sympy.Add(*(node.meta["params"] for node in plan.graph.nodes))  # learnable tensors too
 
 
+def test_the_params_pass_counts_layers_that_share_a_resolution_by_their_own_arguments():
+    """The pass reuses the count of the last layer sharing a node's `given` tuple only where the arguments are
+    equal: layers that share it with other values (or another kind) are counted for themselves."""
+    from convplan.errors import Span
+    from convplan.graph import Graph, Node
+
+    given = ("out_channels", "kernel_size")  # one object, as layercall.py shares a binding's
+    span = Span(1, 1, 1, 2)
+
+    def conv(i, kind, c_in, c_out, k):
+        args = {"out_channels": c_out, "kernel_size": k, "stride": 1, "padding": 0, "dilation": 1, "groups": 1,
+                "bias": True, "padding_mode": "zeros", "in_channels": c_in}
+        return Node(i, "layer", f"conv{i}", (i - 1,), (), span, kind, args, given)
+
+    nodes = (Node(0, "input", "x", (), (), span), conv(1, "Conv2d", 3, 8, 3), conv(2, "Conv2d", 8, 8, 3),
+             conv(3, "Conv2d", 8, 8, 3), conv(4, "Conv1d", 8, 8, 3), conv(5, "Conv2d", sympy.Integer(8), 8, 3))
+    graph = run_passes(Graph(nodes, (5,)))
+    assert [node.meta["params"] for node in graph.nodes] == [0, 8 * 3 * 9 + 8, 8 * 8 * 9 + 8, 8 * 8 * 9 + 8,
+                                                              8 * 8 * 3 + 8, 8 * 8 * 9 + 8]
+    assert all(type(node.meta["params"]) is type(sympy.Integer(2)) for node in graph.nodes[1:])
+    assert [node.meta["params"] for node in graph.nodes] == \
+        [0, *(sympy.Integer(node.spec.count(node.args)) for node in graph.nodes[1:])]
+
+
 def test_a_pass_is_one_function_that_annotates_nodes():
     def ranks(graph):
         for node in graph.nodes:
