@@ -6,7 +6,8 @@ and whether its output is its input's storage (a view, or written in place).  Me
 `torch.autograd.graph.saved_tensors_hooks` (tests/test_memory.py):
 
 - a convolution and Linear save their input (for the weight's gradient); with a padding_mode other than
-  'zeros' the convolution saves the padded copy instead, and F.pad saves the input;
+  'zeros' the convolution saves the padded copy instead (made even for a padding of 0), and F.pad saves
+  the input for 'reflect' and 'replicate' ('circular' pads by copying slices, which save nothing);
 - ReLU, Sigmoid, Tanh, Softmax and LogSoftmax save their output; the other activations their input;
   ReLU, LeakyReLU and ELU in place save their output (the input's storage); the rest in place save a copy;
 - BatchNorm, InstanceNorm, GroupNorm and LayerNorm save their input and two statistics (mean and inverse
@@ -126,8 +127,10 @@ def conv(nd: int):
                 spatial = [x + o for x, o in zip(shape[-nd:], odd, strict=True)]
                 return Saves((Saved(NEW, lead * _prod(shape[-nd - 1:-nd]) * _prod(spatial)),))
             return Saves((Saved(INPUT),))
-        return Saves((Saved(NEW, lead * _prod(shape[-nd - 1:-nd]) * _prod(_padded(a, shape[-nd:], nd))),
-                      Saved(INPUT, input_grad_only=True)))
+        padded = Saved(NEW, lead * _prod(shape[-nd - 1:-nd]) * _prod(_padded(a, shape[-nd:], nd)))
+        if a["padding_mode"] == "circular":  # F.pad's circular mode copies slices: its backward keeps no tensor
+            return Saves((padded,))
+        return Saves((padded, Saved(INPUT, input_grad_only=True)))  # reflection/replication pads keep their input
     return rule
 
 

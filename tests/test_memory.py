@@ -310,6 +310,21 @@ def test_a_same_convolution_with_odd_total_padding_keeps_the_padded_copy(kernel,
         assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), sizes
 
 
+@pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
+@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("shape", ["[N, C, H, W]", "[C, H, W]"])
+def test_a_padding_mode_convolution_keeps_what_its_pad_keeps(mode, padding, shape):
+    """With padding_mode other than 'zeros' the convolution keeps F.pad's copy (even of a padding of 0), and the
+    pad keeps its input for 'reflect' and 'replicate', not for 'circular' (slices copied).  The conv's input
+    requires grad (a Conv1x1 before it), or the pad would keep nothing anyway."""
+    plan = convplan.parse(f"plan T:\n    input {shape}\n    Conv2d(2, 1)\n    ReLU6()\n"
+                          f"    Conv2d(3, 3, padding={padding}, padding_mode='{mode}')\n    ReLU()\n")
+    for sizes in ({"N": 2, "C": 3, "H": 7, "W": 8}, {"N": 1, "C": 1, "H": 3, "W": 4}):
+        sizes = {k: v for k, v in sizes.items() if k in plan.symbols}
+        memory = plan.memory("float32")
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), sizes
+
+
 HALF_NORMS = [("[N, C, H, W]", "BatchNorm2d()"), ("[N, C, H, W]", "GroupNorm(2)"),
               ("[N, C, H, W]", "InstanceNorm2d(affine=True, track_running_stats=True)"), ("[N, C, L]", "LayerNorm(L)"),
               ("[N, C, L]", "RMSNorm(L)"), ("[N, C, L]", "BatchNorm1d(affine=False)")]
