@@ -338,14 +338,16 @@ def whole(value) -> int | None:
     """A size argument as a Python int where it is a whole number (not a bool), else None."""
     if type(value) is int:
         return value
-    return int(value) if isinstance(value, sympy.Integer) else None
+    return value.p if isinstance(value, sympy.Integer) else None  # .p: int() is a Python call
 
 
 def whole_dims(value, nd: int, broadcast: bool = True) -> tuple[int, ...] | None:
     """per_dim's nd values as Python ints, or None where per_dim would refuse the value or one is not whole."""
-    if type(value) is not tuple:
-        v = whole(value)
-        return None if v is None else (v,) * nd
+    kind = type(value)
+    if kind is int:  # most: a default or a number written once (whole's test, without its call)
+        return (value,) * nd
+    if kind is not tuple:
+        return (value.p,) * nd if isinstance(value, sympy.Integer) else None
     if not (len(value) == nd or broadcast and len(value) == 1):
         return None
     values = tuple(whole(v) for v in value)
