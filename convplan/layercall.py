@@ -35,7 +35,7 @@ _DIM_LIMIT = 10**MAX_DIM_DIGITS
 class LayerCalls:
     def __init__(self, st: State, binder: Binder, assertions: Assertions):
         self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
-        self.applied = _APPLIED  # (kind, shape, args) -> (output shape, RuleContext): see _apply
+        self.applied = _APPLIED  # hash of (kind, shape, args) -> (that key, (output shape, RuleContext)): see _apply
         self.bound: dict = {}  # (kind, literal arguments) -> (arguments, names written): see _bind
         # A call on input shapes it met before, where resolving it reported nothing, is not resolved again (the
         # binding, the inferred arguments, torch's order, the rule): see _call_key
@@ -239,27 +239,33 @@ class LayerCalls:
         edit (the language server) runs the rules only of the layers whose input or arguments changed."""
         key = (spec.name, shape, tuple(args.items()), others)
         for d in shape:  # a loop, not any() of a generator: this runs for every new layer
-            if type(d) is sympy.Add and len(d.args) >= LONG_KEY:
+            if type(d) is sympy.Add and len(d._args) >= LONG_KEY:
                 key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
                 break
         if key is not None:
+            # Kept under the key's hash, the key beside the result: a new layer's key is hashed once, not again
+            # to store it (its sympy integers and dims hash in Python code).  Another key of the same hash
+            # only takes the place.
             try:
-                kept = self.applied.get(key)  # hashed once (a conv's key holds ~12 sympy integers)
+                h = hash(key)
             except TypeError:  # an argument value that cannot be a key: just run the rule
-                key = kept = None
-            if kept is not None:
-                return kept
-        rule = RuleContext(spec, inputs=(shape, *others))
-        out = _exprs(spec.rule(rule, shape, args))
+                key = None
+            else:
+                kept = self.applied.get(h)
+                if kept is not None and kept[0] == key:
+                    return kept[1]
+        rule = RuleContext(spec, (shape, *others))
+        out = spec.rule(rule, shape, args)
         if type(out) is tuple:
-            self._bounded_shape(spec, call, out, shape)
+            out = self._bounded_shape(spec, call, out, shape)
         else:
+            out = _exprs(out)
             for leaf in _leaves(out):
                 self._bounded_shape(spec, call, leaf, shape)
         if key is not None:
             if len(self.applied) >= MAX_APPLIED:
                 self.applied.clear()
-            self.applied[key] = out, rule
+            self.applied[h] = key, (out, rule)
         return out, rule
 
     def _report(self, spec: LayerSpec, call: n.Call, rule: RuleContext, name: str, shape) -> None:
@@ -360,17 +366,19 @@ class LayerCalls:
                         call.name_span, hints=[hint], fixes=[fix])
         raise Skip
 
-    def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> None:
-        """Dims whose formulas hold numbers past 100 digits (an Upsample tower) are refused before printing
-        them costs seconds or str() refuses an integer of 4,300 digits.  Dims passed through unchanged were
-        checked at the layer that made them."""
+    def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> tuple:
+        """`out` with every dim a sympy expression (`_exprs`).  Dims whose formulas hold numbers past 100
+        digits (an Upsample tower) are refused before printing them costs seconds or str() refuses an integer
+        of 4,300 digits.  Dims passed through unchanged were checked at the layer that made them."""
         if out is before:  # a pointwise layer's: its dims were checked where they were made
-            return
+            return out
         limit = _DIM_LIMIT
         for d in out:
             kind = type(d)
             if kind is sympy.Symbol or kind is sympy.Integer and -limit < d.p < limit:  # most dims: nothing to walk
                 continue
+            if not isinstance(d, sympy.Basic):  # a rule's int or bool: converted, then checked
+                return self._bounded_shape(spec, call, _exprs(out), before)
             for b in before:  # not `in`: that hashes (walks) each new long sum
                 if d is b:
                     break
@@ -383,6 +391,7 @@ class LayerCalls:
                                     hints=["no real tensor is that large: check the scale factors, strides and "
                                            "repeat counts before here"])
                     raise Skip
+        return out
 
 
 def _exprs(out):

@@ -120,3 +120,18 @@ def test_a_chains_numbers_are_read_without_walking_it(e, power, digits):
     limit = 10**digits
     walked = any(layercall._holds_number_past(a, limit) for a in sympy.Add.make_args(e))
     assert numbers_below(e, limit) == (not walked)
+
+
+@settings(max_examples=200, deadline=None)
+@given(chains(), st.integers(-12, 12), st.integers(1, 9), st.booleans())
+def test_a_dim_is_read_once_as_the_chain_reading_it_gives(e, k, s, forget):
+    """chain_of finds a dim that affine built, or read before, by identity (affine._READ): the chain kept with it
+    is the one reading the object anew gives; also after the kept ones are forgotten."""
+    if forget:
+        affine._READ.clear()
+    ch = affine.chain_of(e)
+    m = affine.shifted(ch, k)
+    built = [affine.expr(m), affine.expr(affine.divided(m, s)), affine.expr_of(affine.divided(m, s), ch, e)]
+    for b in (*built, e):
+        assert affine.chain_of(b) == affine._read(b), b
+    assert affine.chain_of(e) == ch

@@ -201,6 +201,22 @@ def test_plain_conv_equals_the_general_rule_on_valid_arguments(nd, data, groups,
     assert [str(x) for x in fast] == [str(x) for x in general]
 
 
+# -- rule results kept under their key's hash (layercall._apply), the key beside them ------------------------------
+
+
+def test_a_result_kept_under_the_same_hash_is_not_another_keys():
+    """Every key hashed alike (the worst case of a collision): each layer still gets its own rule's result."""
+    text = _plan(["Conv2d(8, 3)", "Conv2d(8, 3, stride=2)", "MaxPool2d(2)", "Conv2d(4, 1)", "ReLU()", "Conv2d(4, 1)"])
+    each = convplan.analyse(text)
+    with mock.patch.object(layercall, "_APPLIED", {}) as kept, mock.patch.object(layercall, "hash", lambda key: 7,
+                                                                                 create=True):
+        colliding = convplan.analyse(text)
+        assert list(kept) == [7]
+    assert [(x.name, x.shape, x.args) for x in colliding.plan.graph.nodes] == \
+        [(x.name, x.shape, x.args) for x in each.plan.graph.nodes]
+    assert [str(r) for r in colliding.plan.requires] == [str(r) for r in each.plan.requires]
+
+
 # -- a conv or pool on a chain dim `(x + low)//big + c` worked out in Python ints (shapes.affine) -----------------
 # Against the same rule with the chain path off (chain_of giving None): the output, the requirements with their
 # messages, the warnings and the W310 tails, printed too; on random chain dims beside numbers and sizes.

@@ -87,26 +87,26 @@ def _plain_conv(ctx: RuleContext, shape, a, nd):
         return None
     if min(*k, *s, *d, g, c_out) < 1 or min(pads) < 0 or c_out % g:
         return None
-    lead, cin, spatial = split_channels(shape, nd)
+    cin = shape[-nd - 1]
     if g != 1 and not (cin.is_Integer and int(cin) % g == 0):  # a symbolic in_channels: a requirement
         return None
-    return (*lead, a["out_channels"], *_plain_dims(ctx, spatial, k, s, d, pads))
-
-
-def _plain_dims(ctx: RuleContext, spatial, k, s, d, pads):
-    for x, p, ki, si, di in zip(spatial, pads, k, s, d, strict=True):
+    out = [*shape[: -nd - 1], a["out_channels"]]
+    for x, p, ki, si, di in zip(shape[-nd:], pads, k, s, d, strict=True):  # a loop: no generator's frame
         ext = di * (ki - 1) + 1
-        out = _kept_conv(ctx, x, p, si, ext)
-        if out is not None:
-            yield out
-            continue
-        m = offset(x, 2 * p - ext)
-        ctx.require(
-            at_least(m, 0),
-            lambda: f"the padded input ({show(offset(x, 2 * p))}) must be at least the kernel's extent ({show(ext)})",
-        )
-        ctx.tail(x, m, si, p, ext)
-        yield offset(floordiv(m, si), 1)
+        dim = _kept_conv(ctx, x, p, si, ext)
+        out.append(_sympy_conv(ctx, x, p, si, ext) if dim is None else dim)
+    return tuple(out)
+
+
+def _sympy_conv(ctx: RuleContext, x, p: int, s: int, ext: int):
+    """_plain_conv's output dim for a dim that is no chain dim (a number, `2*H`, a long sum), with sympy."""
+    m = offset(x, 2 * p - ext)
+    ctx.require(
+        at_least(m, 0),
+        lambda: f"the padded input ({show(offset(x, 2 * p))}) must be at least the kernel's extent ({show(ext)})",
+    )
+    ctx.tail(x, m, s, p, ext)
+    return offset(floordiv(m, s), 1)
 
 
 def _chain_conv(ctx: RuleContext, e, x, p: int, s: int, ext: int):

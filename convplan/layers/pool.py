@@ -31,6 +31,7 @@ from .spec import (
     show,
     split_channels,
     whole,
+    whole_dims,
 )
 
 
@@ -72,8 +73,13 @@ def _half_kernel(ctx: RuleContext, k, p) -> None:
 def _chain_pool(ctx: RuleContext, e, x, k: int, s: int, p: int, d: int, ceil_mode):
     """pool_size for a conv/pool chain dim `e` (its Chain `x`, shapes.affine) and whole arguments: the same
     requirements, tail and output, worked out in ints and each built once."""
-    ext = d * (k - 1) + 1
     _half_kernel(ctx, k, p)
+    return _chain_window(ctx, e, x, k, s, p, d, ceil_mode)
+
+
+def _chain_window(ctx: RuleContext, e, x, k: int, s: int, p: int, d: int, ceil_mode):
+    """_chain_pool once the padding is known to be at most half the kernel."""
+    ext = d * (k - 1) + 1
     if not ceil_mode:
         m = shifted(x, 2 * p - ext)
         ctx.chain_tail(x, m, s, p, ext)
@@ -103,6 +109,9 @@ def pool_rule(ctx: RuleContext, shape, a, nd):
     if a.get("return_indices"):  # (output, indices) as torch returns them: `y, idx = MaxPool2d(2, ...)`
         out = pool_rule(ctx, shape, {**a, "return_indices": False}, nd)
         return _with_indices(out)
+    plain = _plain_pool(ctx, shape, a, nd)
+    if plain is not None:
+        return plain
     k = per_dim(ctx, a["kernel_size"], nd, "kernel_size")
     s = k if a["stride"] is None else per_dim(ctx, a["stride"], nd, "stride")
     p, d = per_dim(ctx, a["padding"], nd, "padding"), per_dim(ctx, a.get("dilation", 1), nd, "dilation")
@@ -121,6 +130,28 @@ def pool_rule(ctx: RuleContext, shape, a, nd):
                         "kernel_size")
     out = [pool_size(ctx, *v, a["ceil_mode"]) for v in zip(spatial, k, s, p, d, strict=True)]
     return (*lead, c, *out)
+
+
+def _plain_pool(ctx: RuleContext, shape, a, nd):
+    """pool_rule for the usual call: every size argument a whole number torch accepts, the padding at most half
+    the kernel, every spatial dim a chain dim (shapes.affine), no divisor_override and no raw-input check
+    (AvgPool3d's).  Each of pool_rule's checks is then true: what is left is _chain_window per dim, with the
+    arguments read once as Python ints.  None where any of it does not hold: pool_rule decides, and reports."""
+    k = whole_dims(a["kernel_size"], nd)
+    s = k if a["stride"] is None else whole_dims(a["stride"], nd)
+    p, d = whole_dims(a["padding"], nd), whole_dims(a.get("dilation", 1), nd)
+    if k is None or s is None or p is None or d is None or min(*k, *s, *d) < 1 or min(p) < 0 \
+            or a.get("divisor_override") is not None or ctx.spec.kernel_within_input:
+        return None
+    spatial = shape[-nd:]
+    chains = [chain_of(x) for x in spatial]
+    if None in chains:
+        return None
+    for ki, pi in zip(k, p, strict=True):
+        if ki < 2 * pi:  # refused: pool_rule's _half_kernel says so
+            return None
+    ceil_mode = a["ceil_mode"]
+    return (*shape[:-nd], *[_chain_window(ctx, *v, ceil_mode) for v in zip(spatial, chains, k, s, p, d, strict=True)])
 
 
 def _whole_and_valid(k, s, p, d) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy
 
@@ -226,15 +226,19 @@ class LayerError(Exception):
         self.message, self.arg, self.hint, self.value = message, arg, hint, value
 
 
-@dataclass
 class RuleContext:
-    """What a shape rule sees besides the shape and the arguments."""
+    """What a shape rule sees besides the shape and the arguments.  A plain class with slots, not a dataclass:
+    one is made for every new layer, and the dataclass's __init__ with its three list factories was a tenth of
+    a ReLU's whole rule."""
 
-    spec: LayerSpec
-    conds: list = field(default_factory=list)  # (condition, message, arg)
-    warns: list = field(default_factory=list)  # (condition, message, arg, code): torch warns, or fails in training
-    tails: list = field(default_factory=list)  # (condition, message): positions a strided window never reads
-    inputs: tuple = ()  # the shape of every tensor it takes (LayerSpec.tensors), the first one included
+    __slots__ = ("spec", "conds", "warns", "tails", "inputs")
+
+    def __init__(self, spec: LayerSpec, inputs: tuple = ()):
+        self.spec = spec
+        self.conds: list = []  # (condition, message, arg)
+        self.warns: list = []  # (condition, message, arg, code): torch warns, or fails in training
+        self.tails: list = []  # (condition, message): positions a strided window never reads
+        self.inputs = inputs  # the shape of every tensor it takes (LayerSpec.tensors), the first one included
 
     def require(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
         """A condition torch checks.  False refuses the layer at once (later arithmetic may rely on it);
@@ -334,14 +338,16 @@ def whole(value) -> int | None:
     """A size argument as a Python int where it is a whole number (not a bool), else None."""
     if type(value) is int:
         return value
-    return int(value) if isinstance(value, sympy.Integer) else None
+    return value.p if isinstance(value, sympy.Integer) else None  # .p: int() is a Python call
 
 
 def whole_dims(value, nd: int, broadcast: bool = True) -> tuple[int, ...] | None:
     """per_dim's nd values as Python ints, or None where per_dim would refuse the value or one is not whole."""
-    if type(value) is not tuple:
-        v = whole(value)
-        return None if v is None else (v,) * nd
+    kind = type(value)
+    if kind is int:  # most: a default or a number written once (whole's test, without its call)
+        return (value,) * nd
+    if kind is not tuple:
+        return (value.p,) * nd if isinstance(value, sympy.Integer) else None
     if not (len(value) == nd or broadcast and len(value) == 1):
         return None
     values = tuple(whole(v) for v in value)

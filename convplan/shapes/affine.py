@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import sympy
 
-from .canonical import _SHOWN, FloorDiv, IntMod, _plus, _raw
+from .canonical import _SHOWN, FloorDiv, IntMod, _plus, _raw, integer
 
 
 class Chain(NamedTuple):
@@ -30,7 +30,31 @@ class Chain(NamedTuple):
 
 
 def chain_of(e) -> Chain | None:
-    """``e`` read as a Chain, or None: x must be a positive integer symbol (a plan's size) and ``big`` >= 2."""
+    """``e`` read as a Chain, or None: x must be a positive integer symbol (a plan's size) and ``big`` >= 2.
+    Read once per object: the dims affine builds are kept with their chain (`_made`), and any other dim read
+    is kept by identity, so that the layers after it and layercall's bound check find it by a dict lookup."""
+    kept = _READ.get(id(e))
+    if kept is not None and kept[0] is e:
+        return kept[1]
+    ch = _read(e)
+    _made(e, ch)
+    return ch
+
+
+def _made(e, ch: Chain | None):
+    """Keep ``e``'s chain (None: no chain) by e's identity; e kept too, so that its id stays its own."""
+    if len(_READ) >= MAX_READ:
+        _READ.clear()
+    _READ[id(e)] = e, ch
+    return e
+
+
+MAX_READ = 8192  # dims kept with their chain (then forgotten all at once): a plan has a few per layer
+_READ: dict = {}  # id(dim) -> (dim, its Chain or None)
+
+
+def _read(e) -> Chain | None:
+    """chain_of's reading of an object it has not met."""
     c = 0
     if type(e) is sympy.Add:
         args = e.args
@@ -48,17 +72,20 @@ def chain_of(e) -> Chain | None:
             if len(args) != 2 or not args[0].is_Integer:
                 return None
             low, x = args[0].p, args[1]
-        return Chain(x, low, big.p, c, e) if _size(x) else None
-    return Chain(e, 0, 1, c, e) if _size(e) else None
+        return _chain(Chain, (x, low, big.p, c, e)) if _size(x) else None
+    return _chain(Chain, (e, 0, 1, c, e)) if _size(e) else None
 
 
 def _size(x) -> bool:
     return type(x) is sympy.Symbol and x.is_integer is True and x.is_positive is True
 
 
+_chain = tuple.__new__  # Chain(...) runs namedtuple's Python __new__: 4x the cost of tuple's own
+
+
 def shifted(ch: Chain, k: int) -> Chain:
     """``ch + k``."""
-    return Chain(ch.x, ch.low, ch.big, ch.c + k, ch.term)  # not _replace: its generic path is 4x slower
+    return _chain(Chain, (ch.x, ch.low, ch.big, ch.c + k, ch.term))
 
 
 def divided(ch: Chain, s: int) -> Chain:
@@ -68,19 +95,19 @@ def divided(ch: Chain, s: int) -> Chain:
         return ch
     shift, m = ch.low + ch.big * ch.c, ch.big * s
     q, r = divmod(shift, m)
-    return Chain(ch.x, r, m, q, _raw(FloorDiv, _plus(ch.x, r), m))
+    return _chain(Chain, (ch.x, r, m, q, _raw(FloorDiv, _plus(ch.x, r), m)))
 
 
 def expr(ch: Chain) -> sympy.Expr:
-    """The sympy expression: what `offset(term, c)` gives."""
-    return _plus(ch.term, ch.c)
+    """The sympy expression: what `offset(term, c)` gives (kept with its chain: see chain_of)."""
+    return _made(_plus(ch.term, ch.c), ch)
 
 
 def expr_of(ch: Chain, x: Chain, e) -> sympy.Expr:
     """``expr(ch)``, or ``e`` itself where ``ch`` is ``x``, e's own chain: a layer that keeps the size (a 3x3
     conv with padding 1) gives its input's dim back, equal to what it would build, and already hashed, so
     that the layers after it key and compare it by identity."""
-    return e if ch.c == x.c and ch.term is x.term else _plus(ch.term, ch.c)
+    return e if ch.c == x.c and ch.term is x.term else _made(_plus(ch.term, ch.c), ch)
 
 
 def nonneg(ch: Chain):
@@ -96,7 +123,7 @@ def nonneg(ch: Chain):
     if bound is None:
         if len(_BOUNDS) >= MAX_BOUNDS:
             _BOUNDS.clear()
-        bound = _BOUNDS[key] = sympy.Basic.__new__(sympy.GreaterThan, ch.x, sympy.Integer(n))
+        bound = _BOUNDS[key] = sympy.Basic.__new__(sympy.GreaterThan, ch.x, integer(n))
     return bound
 
 

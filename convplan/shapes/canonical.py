@@ -123,7 +123,22 @@ def _expand_term(t, m):
 
 def _raw(cls, a, b):
     """``cls(a, b, evaluate=False)`` for sympy args, without Function.__new__'s checks (a third of the cost)."""
-    return sympy.Basic.__new__(cls, a, sympy.Integer(b) if isinstance(b, int) else b)
+    return sympy.Basic.__new__(cls, a, integer(b) if isinstance(b, int) else b)
+
+
+def integer(n: int) -> sympy.Integer:
+    """``sympy.Integer(n)``, the object sympy's cache gives, found in a dict (no Python frame of the cache's
+    wrapper): the chain paths build a few per new dim."""
+    v = _INTEGERS.get(n)
+    if v is None:
+        if len(_INTEGERS) >= MAX_INTEGERS:
+            _INTEGERS.clear()
+        v = _INTEGERS[n] = sympy.Integer(n)
+    return v
+
+
+MAX_INTEGERS = 4096  # integers kept (then forgotten all at once)
+_INTEGERS: dict = {}  # int -> sympy.Integer
 
 
 def _gcd(b, keep):
@@ -249,7 +264,7 @@ def _monomial(t) -> bool:
 def _plus(t, c: int):
     """``t + c`` for a symbol, FloorDiv or IntMod ``t`` (or an integer times one): what sympy.Add gives (the
     number first), built without Add.flatten and sympy's cache (tested equal)."""
-    return sympy.Add._from_args((sympy.Integer(c), t), True) if c else t
+    return sympy.Add._from_args((integer(c), t), True) if c else t
 
 
 def _floordiv_core(keep, rem, b):
