@@ -28,6 +28,7 @@ from .nodes import new_span
 
 _CONSTANTS = (str, int, float, bool, type(None))
 COPY_AFTER = 4  # runs of a line through its node builders before its nodes are copied instead
+COPY_AHEAD = 8  # ... where its text is written at least this many times more (else the copy costs more than it saves)
 
 
 class Line:
@@ -91,12 +92,25 @@ class Line:
                 regs.append(calls[rule](builder, children(regs)))
             left = self.left
             self.runs += 1
-            if copy is None and self.runs == COPY_AFTER:  # (a line met a few times only is not worth the copy's making)
-                self.copy = _Copy.of(self, regs, line, col0) or False
+            if copy is None and self.runs == COPY_AFTER:  # (a line met a few times only is not worth the copy's making:
+                # ~350,000 instructions for a convolution's, ~15,000 saved a run)
+                ahead = _written_again(text, text[base:base + self.nl_at], base + self.nl_at, COPY_AHEAD)
+                self.copy = ahead and _Copy.of(self, regs, line, col0) or False
         for i, a, b in left:
             values.append(regs[i])
             starts.append(base + a if a >= 0 else at[~a])
             ends.append(base + b if b >= 0 else at[~b])
+
+
+def _written_again(text: str, content: str, pos: int, times: int) -> bool:
+    """Whether `content` is in `text` `times` times from `pos` (at most `times` finds: a count of a 500-line stack's
+    line was ~120,000 instructions)."""
+    for _ in range(times):
+        pos = text.find(content, pos)
+        if pos < 0:
+            return False
+        pos += len(content)
+    return True
 
 
 def children(sources: tuple):

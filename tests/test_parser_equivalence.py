@@ -124,7 +124,8 @@ def test_mutations():
     assert {"ok", "refused"} <= seen
 
 
-# -- repeated lines: recorded the third time, replayed from the fourth, copied after COPY_AFTER replays -----
+# -- repeated lines: recorded the third time, replayed from the fourth, copied after COPY_AFTER replays (where
+# written COPY_AHEAD times more) -----
 # (lalr.parse, replay.py)
 
 
@@ -171,11 +172,28 @@ def test_repeated_lines_are_replayed(monkeypatch):
     monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
     monkeypatch.setattr(replay.Line, "run", lambda self, *a: runs.append(bool(self.copy)) or run(self, *a))
     # the first after `input` is in a state of its own; the fourth is the third in the same state: recorded
-    text = "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n" * (4 + replay.COPY_AFTER + 2)
+    times = 4 + replay.COPY_AFTER + replay.COPY_AHEAD
+    text = "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n" * times
     assert same(text) == "ok"
     assert len(compiled) == 1  # recorded once, then replayed
     assert len(copies) == 1 and copies[0]  # its nodes copied after COPY_AFTER replays through the builders
-    assert runs == [False] * replay.COPY_AFTER + [True] * 2
+    assert runs == [False] * replay.COPY_AFTER + [True] * replay.COPY_AHEAD
+
+
+def test_a_line_written_a_few_times_more_is_not_copied(monkeypatch):
+    """A copy is made only where the line's text is written COPY_AHEAD times more: making it costs as much as ~25
+    runs save (ResNet50Flat's convolutions, 3 to 9 times each, were copied and used once or twice)."""
+    copies, runs = [], []
+    copy, run = replay._Copy.of, replay.Line.run
+    monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
+    monkeypatch.setattr(replay.Line, "run", lambda self, *a: runs.append(bool(self.copy)) or run(self, *a))
+    for more, copied in ((replay.COPY_AHEAD - 1, 0), (replay.COPY_AHEAD, 1)):
+        copies.clear()
+        runs.clear()
+        text = "plan A:\n    input [N, 2, L]\n    ReLU()\n" + "    Conv1d(4, 3, padding=1)\n" * (
+            3 + replay.COPY_AFTER + more) + "    Flatten()\n"  # recorded the 3rd time, copied after the 7th
+        assert same(text) == "ok"
+        assert len(copies) == copied and runs.count(True) == copied * more and len(runs) == replay.COPY_AFTER + more
 
 
 def test_a_line_not_written_again_is_not_recorded(monkeypatch):
@@ -260,7 +278,7 @@ def repeated_plan(rng: random.Random) -> str:
             indent = unit * sum(steps)
         group = [indent + rng.choice(ERRORS if rng.random() < 0.05 else CONTENTS) + rng.choice(BREAKS)
                  for _ in range(rng.choice([1, 1, 1, 2, 3]))]  # a line, or two or three in turn (conv, relu, ...)
-        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8, 12, 16]))  # 12, 16: copied (COPY_AFTER)
+        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8, 16, 20]))  # 16, 20: copied (COPY_AHEAD)
     return "".join(out)
 
 
@@ -271,7 +289,7 @@ def test_every_line_copied(content, monkeypatch):
     copied = []
     real = replay._Copy.of
     monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copied.append(real(*a)) or copied[-1]))
-    times = 4 + replay.COPY_AFTER + 3
+    times = 4 + replay.COPY_AFTER + replay.COPY_AHEAD
     text = ("plan A(k=3):\n    input [N, 3, H, W]\n" + f"    {content}\n" * times
             + "    repeat 2:\n" + f"        {content}\n" * times)
     assert same(text) == "ok"
