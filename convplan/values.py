@@ -281,11 +281,11 @@ class Values:
         try:
             value = {"+": a.__add__, "-": a.__sub__, "*": a.__mul__, "/": a.__truediv__, "//": a.__floordiv__,
                      "%": a.__mod__, "**": a.__pow__}[expr.op](b)
+            if value is NotImplemented:  # int <op> float: Python asks the float (2 ** 1e12 overflows there)
+                value = {"+": b.__radd__, "-": b.__rsub__, "*": b.__rmul__, "/": b.__rtruediv__,
+                         "//": b.__rfloordiv__, "%": b.__rmod__, "**": b.__rpow__}[expr.op](a)
         except OverflowError:
             value = math.inf
-        if value is NotImplemented:  # int <op> float: Python asks the float
-            value = {"+": b.__radd__, "-": b.__rsub__, "*": b.__rmul__, "/": b.__rtruediv__,
-                     "//": b.__rfloordiv__, "%": b.__rmod__, "**": b.__rpow__}[expr.op](a)
         if not isinstance(value, float) or not math.isfinite(value):
             self.diag.error("E005", f"this value is out of range ({value!r})", expr.span)
             raise Skip

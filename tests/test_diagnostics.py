@@ -240,6 +240,15 @@ def test_products_cannot_build_huge_integers():
     assert err.diagnostics[0].code == "E005"
 
 
+@pytest.mark.parametrize("expr", ["2 ** (f + 999999999999)", "10 ** (f * 1000)", "(f + 2) ** 99999"])
+def test_a_float_power_past_the_float_range_is_refused(expr):
+    """An int raised to a float Python hands to float.__rpow__, which raises OverflowError: E005, not a traceback
+    (found by test_whole_number_expressions_equal_sympys)."""
+    result = convplan.analyse(f"plan P(f=0.5):\n    input [N, L]\n    if 1 == ({expr}):\n        Linear(8)\n")
+    assert [d.code for d in result.diagnostics] == ["E005"]
+    assert result.diagnostics[0].span.line == 3
+
+
 # -- names and injection ---------------------------------------------------------------
 
 PAYLOAD = "__import__('os').system('touch /tmp/convplan-pwned')"
