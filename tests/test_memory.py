@@ -304,10 +304,7 @@ def test_a_same_convolution_with_odd_total_padding_keeps_the_padded_copy(kernel,
     """torch pads the odd part of padding='same' with constant_pad_nd first: the convolution saves that copy."""
     plan = convplan.parse(f"plan T:\n    input {shape}\n    Conv2d(3, kernel_size={kernel}, padding='same', "
                           f"dilation={dilation})\n    ReLU()\n")
-    for sizes in ({"N": 2, "C": 3, "H": 7, "W": 8}, {"N": 1, "C": 2, "H": 9, "W": 6}):
-        sizes = {k: v for k, v in sizes.items() if k in plan.symbols}
-        memory = plan.memory("float32")
-        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), sizes
+    _assert_saved_at(plan, {"N": 2, "C": 3, "H": 7, "W": 8}, {"N": 1, "C": 2, "H": 9, "W": 6})
 
 
 @pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
@@ -319,10 +316,15 @@ def test_a_padding_mode_convolution_keeps_what_its_pad_keeps(mode, padding, shap
     requires grad (a Conv1x1 before it), or the pad would keep nothing anyway."""
     plan = convplan.parse(f"plan T:\n    input {shape}\n    Conv2d(2, 1)\n    ReLU6()\n"
                           f"    Conv2d(3, 3, padding={padding}, padding_mode='{mode}')\n    ReLU()\n")
-    for sizes in ({"N": 2, "C": 3, "H": 7, "W": 8}, {"N": 1, "C": 1, "H": 3, "W": 4}):
-        sizes = {k: v for k, v in sizes.items() if k in plan.symbols}
-        memory = plan.memory("float32")
-        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes)), sizes
+    _assert_saved_at(plan, {"N": 2, "C": 3, "H": 7, "W": 8}, {"N": 1, "C": 1, "H": 3, "W": 4})
+
+
+def _assert_saved_at(plan, *sizes: dict) -> None:
+    """The float32 saved bytes equal autograd's at each of `sizes` (only the plan's own symbols read)."""
+    memory = plan.memory("float32")
+    for each in sizes:
+        each = {k: v for k, v in each.items() if k in plan.symbols}
+        assert memory.at(memory.saved, **each) == saved_for_backward(plan.bind(**each)), each
 
 
 HALF_NORMS = [("[N, C, H, W]", "BatchNorm2d()"), ("[N, C, H, W]", "GroupNorm(2)"),
