@@ -68,9 +68,12 @@ def test_a_bound_found_again_is_the_same_object(e, k, s):
         assert affine.nonneg(other) is bound
     kept = dict(affine._BOUNDS)
     affine._BOUNDS.clear()
-    again = affine.nonneg(m)
-    assert again == at_least(affine.expr(m), 0) and affine.nonneg(m) is again
-    affine._BOUNDS.update(kept)
+    try:
+        again = affine.nonneg(m)
+        assert again == at_least(affine.expr(m), 0) and affine.nonneg(m) is again
+    finally:  # the process's kept bounds back, even after a failure: later tests compare by identity
+        affine._BOUNDS.clear()
+        affine._BOUNDS.update(kept)
 
 
 @settings(max_examples=300, deadline=None)
