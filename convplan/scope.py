@@ -369,13 +369,11 @@ class State:
         return (*inner.path, attr), f.containers[0].path
 
     def open_module(self, kind: str, name: str, span: Span, block: n.BlockDef | None = None,
-                    names: tuple[str, ...] | None = None) -> Container:
+                    names: tuple[str, ...] = ()) -> Container:
         """A block call's or numbered container's submodule, placed in the tree now (its output later).
-        `names`: the block's inputs' names, where the caller has them already."""
+        `names`: a block's inputs' names (BlockCalls reads them once a definition)."""
         path, owner = self.place(name, span)
         file = self.diag.frames[-1].file  # self.frame's
-        if names is None:
-            names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input)) if block else ()
         # Module(path, kind, span, owner, name, file=, start=, prefix=, input_names=) without the frozen
         # dataclass's __init__ (an object.__setattr__ a field): one a block call
         module = _new_object(Module)
