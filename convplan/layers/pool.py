@@ -140,7 +140,7 @@ def _plain_pool(ctx: RuleContext, shape, a, nd):
     k = whole_dims(a["kernel_size"], nd)
     s = k if a["stride"] is None else whole_dims(a["stride"], nd)
     p, d = whole_dims(a["padding"], nd), whole_dims(a.get("dilation", 1), nd)
-    if k is None or s is None or p is None or d is None or min(*k, *s, *d) < 1 or min(p) < 0 \
+    if k is None or s is None or p is None or d is None or not _whole_and_valid(k, s, p, d) \
             or a.get("divisor_override") is not None or ctx.spec.kernel_within_input:
         return None
     spatial = shape[-nd:]
