@@ -1,5 +1,7 @@
 """Text -> syntax tree (`nodes.Module`).  Lark LALR; every failure becomes a PlanError.
 
+descent.py reads the text first, by recursive descent over the same grammar; where it is not sure (a syntax
+error, a word of the grammar used as a name), lalr.py's loop reads it exactly as Lark would.
 Lark analyses the grammar; lalr.py runs the analysed tables.  Both analyses ship as data in
 `_grammar_tables.py` (`python -m convplan.parser` writes it), and a text without syntax errors is
 parsed from lalr.py's tables alone: Lark is imported only to report a syntax error, or where the
@@ -15,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import lalr
+from . import descent, lalr
 from . import nodes as n
 from .errors import Span, fail
 from .nodebuilders import NodeBuilders, TreeError
@@ -221,6 +223,10 @@ def parse_tree(text: str, filename: str = "<plan>") -> n.Module:
 
 
 def _fast_parse(body: str, nodes: NodeBuilders) -> n.Module:
+    try:
+        return descent.parse(body, nodes)
+    except descent.Bail:
+        pass  # not sure (a syntax error, a word of the grammar as a name): the LALR loop, exactly as Lark
     tables = _tables()
     if tables is None:
         raise lalr.Bail

@@ -1,4 +1,5 @@
-"""The fast LALR loop (convplan/lalr.py) gives exactly what Lark's own parser and tree give.
+"""The fast parsers (convplan/descent.py's recursive descent, then lalr.py's loop where it is not sure) give exactly
+what Lark's own parser and tree give.
 
 `parser.parse_tree` is the reference: `Lark.parse` with propagated positions, then the same node
 builders.  For every example, every golden plan, random sentences of the grammar and mutations of
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
-from convplan import lalr, nodebuilders, nodes, parser, replay
+from convplan import descent, lalr, nodebuilders, nodes, parser, replay
 from convplan.errors import PlanError, Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +39,15 @@ def fast(text: str):
         return "bail"
 
 
+def descended(text: str):
+    """The recursive descent's module, or "bail" where it hands the text to the LALR loop."""
+    body = text if text.endswith("\n") else text + "\n"
+    try:
+        return descent.parse(body, nodebuilders.NodeBuilders("x.plan", body))
+    except descent.Bail:
+        return "bail"
+
+
 def reference(text: str):
     try:
         return parser.parse_tree(text, "x.plan")
@@ -48,12 +58,21 @@ def reference(text: str):
 
 
 def same(text: str) -> str:
-    """Assert the two paths agree on `text`; returns which way it went."""
+    """Assert the fast paths agree with Lark on `text`; returns which way it went."""
     try:
         got = fast(text)
     except nodebuilders.TreeError:  # parse_module then asks Lark, so that a syntax error later in the file comes first
         got = "builder error"
     want = reference(text)
+    try:
+        descends = descended(text)
+    except nodebuilders.TreeError:
+        descends = "builder error"
+    if descends != "bail":  # where the descent answers, it answers as Lark (a builder's error where Lark has one)
+        if want == "refused":
+            assert descends == "builder error", f"the descent accepted text Lark refuses:\n{text!r}"
+        else:
+            assert descends == want, f"the descent's nodes differ for\n{text!r}"
     if want == "refused":
         assert got in ("bail", "builder error"), f"the fast loop accepted text Lark refuses:\n{text!r}"
     elif want == "builder error":
@@ -362,3 +381,66 @@ def test_a_copy_maker_makes_the_dataclass(cls):
     assert type(made) is cls and made == want and list(vars(made)) == list(vars(want)) == list(names)
     with pytest.raises(FrozenInstanceError):
         made.span = None
+
+
+# -- the recursive descent (descent.py): parse_module's first try ---------------------------------------------
+
+
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_descent_reads_every_plan_lark_accepts(path):
+    """No example or golden plan that Lark accepts is handed on to the LALR loop: the descent is the fast path."""
+    text = path.read_text(encoding="utf-8")
+    if reference(text) in ("refused", "builder error"):
+        pytest.skip("a plan with a syntax error")
+    assert descended(text) == reference(text)
+
+
+def test_parse_module_descends(monkeypatch):
+    monkeypatch.setattr(lalr, "parse", lambda *a: pytest.fail("the LALR loop ran"))
+    module = parser.parse_module((ROOT / "examples" / "resnet18.plan").read_text(encoding="utf-8"))
+    assert module.plans
+
+
+@pytest.mark.parametrize("text", [
+    "plan A:\n    input [N, 2, L]\n    Conv1d(4,\n           3)  # brackets over lines\n    Linear(\n  8,\n)\n",
+    "plan A:\n    input [N, 2,\n    L]\n    x = (1,\n# a comment inside\n 2)\n",
+    "plan A:\r\n    input [N, 2, L]\r\n    Conv1d(4, 3)\r\n",
+    "plan A:\n\tinput [N, 2, L]\n\tif 1 > 0:\n\t    pass\n\telse:\n\t\tpass\n",
+])
+def test_the_descent_reads_lines_the_indenter_joins_or_measures(text):
+    assert descended(text) != "bail"
+    assert same(text) == "ok"
+
+
+KEYWORD_NAMES = sorted(descent.EXPRESSION_WORDS | {"plan", "block", "def", "import", "from", "input", "residual",
+                                                   "shortcut", "branch", "repeat", "sequential", "output", "pass",
+                                                   "return"})
+
+
+@pytest.mark.parametrize("text", [
+    "plan A:\n    input [N, 2, L]\n    block = sequential:\n        ReLU()\n    block\n",  # (convnext_tiny.plan)
+    "plan A:\n    input [N, 2, L]\n    Conv1d(input=2, output=4)\n    a, plan = chunk(2, dim=1)\n",
+    "plan A:\n    input [N, 2, L]\n    Conv1d(in=2)\n",  # a word Lark lexes as a name here: the LALR loop reads it
+    "plan A:\n    input [N, 2, L]\n    x = 1 if True elsewhere\n",  # Lark lexes `else` `where` here (no name fits)
+    "planeA:\n    input [N, 2, L]\n",  # `plan` `eA`: where no name fits, Lark's lexer takes the keyword's text
+])
+def test_words_of_the_grammar_as_names(text):
+    same(text)
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 2**32 - 1))
+def test_random_words_of_the_grammar_as_names(seed):
+    """A name of an example (a layer, a target, an argument, a parameter...) replaced by a word of the grammar, or
+    run into it (`planet`): where the descent answers, it answers as Lark."""
+    rng = random.Random(seed)
+    text = rng.choice(SEEDS).read_text(encoding="utf-8")
+    for _ in range(rng.randint(1, 3)):
+        names = list(re.finditer(r"(?<![A-Za-z0-9_.'\"#?])[A-Za-z_][A-Za-z0-9_]*", text))
+        if not names:
+            break
+        m = rng.choice(names)
+        word = rng.choice(KEYWORD_NAMES)
+        new = rng.choice([word, word, word + m.group(), m.group() + word])
+        text = text[:m.start()] + new + text[m.end():]
+    same(text)
