@@ -22,7 +22,7 @@ from bisect import bisect_right
 from itertools import accumulate, compress
 
 from . import nodes as n
-from .nodebuilders import MAX_INT_DIGITS, new_arg, new_layer, new_num
+from .nodebuilders import MAX_INT_DIGITS, new_arg, new_layer, new_name, new_num
 from .nodes import new_span
 
 
@@ -54,6 +54,7 @@ KEYWORDS = FIRST_WORDS | {"plan", "block", "def", "import", "from", "input", "re
                           "output", "pass", "return"}
 _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _NEWLINE_START = frozenset("\r\n#")
+_DIGITS = frozenset("0123456789")
 _CONSTANTS = {"True": "true", "False": "false", "None": "none"}
 _COMPARE = frozenset({"==", "!=", "<=", ">=", "<", ">"})
 _BINARY = {"or": (1, "or_"), "and": (2, "and_"), "+": (5, "add"), "-": (5, "sub"), "*": (6, "mul"),
@@ -143,13 +144,13 @@ class _Descent:
     def newline(self, i: int) -> int:
         """Token i is a newline (with comments and blank lines); its indentation opens, keeps or closes levels."""
         t = self.toks[i]
-        if t[0] not in _NEWLINE_START:
+        cut = t.rfind("\n")  # (only a newline token holds one, and it ends in a line break and its indentation)
+        if cut < 0:  # no newline, or a comment alone at the end of the text
             raise Bail
-        cut = t.rfind("\n")
-        if cut < 0:  # a comment alone, at the end of the text
-            raise Bail
-        tail = t[cut + 1:]
-        indent = len(tail) if "\t" not in tail else tail.count(" ") + tail.count("\t") * _TAB
+        indent = len(t) - cut - 1
+        if "\t" in t:
+            tail = t[cut + 1:]
+            indent = tail.count(" ") + tail.count("\t") * _TAB
         levels = self.levels
         if indent > levels[-1]:
             levels.append(indent)
@@ -609,13 +610,15 @@ class _Descent:
         t = toks[i]
         c = t[0]
         if c in _NAME_START:
-            constant = _CONSTANTS.get(t)
-            if constant is not None:
+            if t in EXPRESSION_WORDS:
+                constant = _CONSTANTS.get(t)
+                if constant is None:
+                    raise Bail
                 return getattr(self.b, constant)(self.tok(i)), i + 1
             if toks[i + 1] == "(":
-                return self.call(i, self.name(i))
-            return self.b.name(self.name(i)), i + 1
-        if c.isdigit():
+                return self.call(i, self.tok(i))
+            return new_name(t, self.span(i)), i + 1  # NodeBuilders.name, inline
+        if c in _DIGITS:
             if len(t) <= MAX_INT_DIGITS and t.isdigit():  # NodeBuilders.int, inline, for most literals
                 return new_num(int(t), self.span(i)), i + 1
             if "." in t or "e" in t or "E" in t:

@@ -84,6 +84,7 @@ def _maker(cls, given: int, _new=object.__new__):
 
 
 new_num = _maker(n.Num, 2)
+new_name = _maker(n.Name, 2)
 new_arg = _maker(n.Arg, 3)
 new_call = _maker(n.Call, 4)
 new_layer = _maker(n.Layer, 3)  # no target
@@ -155,7 +156,7 @@ class NodeBuilders:
         return n.Const(None, tok[1])
 
     def name(self, tok):
-        return n.Name(tok[0], tok[1])
+        return new_name(tok[0], tok[1])
 
     def unknown(self, tok):
         return n.Unknown(tok[0][1:] or None, tok[1])
