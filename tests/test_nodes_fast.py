@@ -61,16 +61,17 @@ def test_made_records_equal_built_ones(file, span, start, end, result):
 @given(st.integers(0, 10**6), NAMES, st.one_of(st.none(), NAMES),
        st.lists(st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)), min_size=3, max_size=3))
 def test_syntax_nodes_made_equal_built_ones(value, name, keyword, spans):
-    """nodebuilders' makers of the nodes a layer line holds (Num, Arg, Call, Layer), without __init__."""
+    """nodebuilders' makers of the nodes a layer line holds (Num, Name, Arg, Call, Layer), without __init__."""
     from convplan import nodebuilders as nb
     from convplan import nodes as n
 
     a, b, c = spans
     pairs = [(nb.new_num(value, a), n.Num(value, a)), (nb.new_arg(keyword, n.Num(value, a), b),
-                                                      n.Arg(keyword, n.Num(value, a), b))]
+                                                      n.Arg(keyword, n.Num(value, a), b)),
+             (nb.new_name(name, b), n.Name(name, b))]
     args = (pairs[1][1],)
     pairs.append((nb.new_call(name, args, c, a), n.Call(name, args, c, a)))
-    pairs.append((nb.new_layer(pairs[2][1], None, b), n.Layer(pairs[2][1], None, b)))
+    pairs.append((nb.new_layer(pairs[3][1], None, b), n.Layer(pairs[3][1], None, b)))
     for made, built in pairs:
         assert type(made) is type(built) and made == built and repr(made) == repr(built)
         assert hash(made) == hash(built) and list(vars(made)) == list(vars(built))
