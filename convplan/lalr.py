@@ -13,8 +13,8 @@ Anything unexpected (a syntax error, a bad dedent) raises `Bail`; the caller the
 Lark itself, which raises the error it always did.  tests/test_parser_equivalence.py checks the two
 paths give equal nodes on every example and on random plans.
 
-A line met again is not run through the loop: replay.py records it and replays it (a stack of 500
-identical layers parses ~2.5x faster than through the loop).
+descent.py reads a text first; this loop reads those the descent is not sure of (a word of the grammar
+used as a name, a line continued with a backslash), exactly as Lark's contextual lexer would.
 
 A node builder learns where its rule's text lies from `builder.begin` and `builder.end`: character
 offsets of the first and last token the rule consumed, anonymous ones (brackets, keywords) included.
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 
 from .nodes import new_span
-from .replay import Line, compiled, like, tokens_like
 
 FORMAT = 2  # of the shipped tables (data/from_data); a change of the layout bumps it
 
@@ -221,8 +220,7 @@ def _reducer(rule: tuple, cls):
         raise Bail(f"no node builder for rule {origin}")
     if spliced:
         return _splicing(keep, spliced, single, method)
-    # (children come as a list from the loop, a tuple from replay.py: both indexed only.  Each case is written
-    # out: a comprehension is a frame of its own, and `f(*args)` slower than `f(a, b)`)
+    # (each case is written out: a comprehension is a frame of its own, and `f(*args)` slower than `f(a, b)`)
     whole = len(keep) == len(expansion)
     if pack:
         if whole:
@@ -280,29 +278,11 @@ def _splicing(keep: tuple, spliced: frozenset, single: bool, method):
     return reduce
 
 
-_ONCE = object()  # a line met once
-_TWICE = object()  # ... and twice: recorded the third time if the text holds its layer's name further on, replayed
-#                    from the fourth (a line met only two or three times, as in most small plans, costs more to
-#                    record than its replay saves: ~25 us a record)
-_NEVER = object()  # a line that is not replayable (it continues onto the next line)
-
-
 def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     """Parse `text` (ending in a newline), calling `calls` on each reduction; raise Bail on anything odd.
 
     One long function on purpose: it runs once per token, and a function call per step (lex, shift, reduce)
-    would cost about a third more.  The three parts are marked below; the indentation step, once a line, is
-    `_indentation`'s, shared with the replay of a line.
-
-    Lines repeat (a stack of identical layers).  A line, from its first token to its newline shifted (the
-    reductions its first token causes, which finish the statement before it, included), is parsed the same
-    way wherever the stack's top states are the same, since LALR actions depend only on them and on the
-    tokens.  So a line met a third time in the same top state, whose layer is written again further on, is
-    recorded (its shifts and reductions,
-    positions relative to its start, and the states it read below its start) and from the fourth time on
-    replayed without the loop: the same node builders run on the same texts at the new positions, and the
-    states the line left are pushed.  A line is recorded only if it holds no newline of its own (no
-    brackets or backslash running on to the next line)."""
+    would cost about a third more.  The three parts are marked below."""
     actions, lexers, ignore, newlines, kept, end_state = t.actions, t.lexers, t.ignore, t.newlines, t.kept, t.end
     chains = t.chains
     plains = t.plains.setdefault(indenter, {})
@@ -313,61 +293,12 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
     paren, levels, queue = 0, [0], []
     indent = _indentation(levels, queue, indenter)
     p0 = p1 = 0
-    memo: dict = {}  # (top state, the line from its first character) -> _ONCE, _TWICE, _NEVER or a replay.Line
-    shapes: dict = {}  # top state -> up to 4 (first token's text, replay.Line) of different tokens recorded there
-    at_line = True  # the next token lexed begins a line's content
-    record = None  # the recording under way: [(shift: kept?, start, end) or (reduce: size, rule, lookahead start)]
-    rec_key = rec_base = rec_states = nl_state = lexed_in = None
-    s_floor = v_floor = 0  # while recording: the lowest stack heights (states, values) the line changed
     while True:
         # 1. the next token: a queued _INDENT/_DEDENT, one lexed by this state's lexer, or the end
         if queue:  # _INDENT/_DEDENT, at the position of the newline before them (as Lark's Indenter)
             kind, tok = queue.pop(), None
         elif pos < size:
-            if at_line:  # a line's content starts here, outside brackets: seen before?
-                at_line, nl_end = False, 0
-                key = (states[-1], text[pos:text.find("\n", pos)])
-                known = memo.get(key)
-                if known is None or known is _ONCE or known is _TWICE:  # a line of the same tokens known, other texts?
-                    for head, other in shapes.get(key[0], ()):  # (`Conv2d(64, 1)` then `Conv2d(128, 3)`)
-                        if text.startswith(head, pos) and states[-other.depth:] == other.below:  # (cheap test first)
-                            at = tokens_like(other, text, pos, lexers, ignore)
-                            if at is not None:
-                                known = memo[key] = like(other, at, pos)
-                                break
-                if known is None:
-                    memo[key] = _ONCE
-                elif known is _ONCE:
-                    memo[key] = _TWICE
-                elif known is _TWICE:
-                    call = key[1][:key[1].find("(") + 1]  # a layer's name: it or a line of its tokens met again?
-                    if text.find(call, pos + len(key[1])) >= 0:  # (else a recording costs more than it saves)
-                        record, rec_key, rec_base, rec_states = [], key, pos, states[:]
-                        s_floor, v_floor = len(states), len(values)
-                elif known is not _NEVER and states[-known.depth:] == known.below:
-                    m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
-                    if m is not None and m.lastgroup == nl:  # replay the line, then its newline
-                        known.run(text, pos, line, pos - line_start + 1, values, starts, ends, builder, calls)
-                        nl_start, nl_end = m.start(), m.end()
-                if nl_end > pos:  # a line replayed: its states, then its newline
-                    del states[len(states) - known.depth + 1:]
-                    states += known.above
-                    p0, pos = nl_start, nl_end
-                    p1 = pos
-                    values.append(None)
-                    starts.append(p0)
-                    ends.append(p1)
-                    value = text[p0:pos]
-                    line += value.count("\n")
-                    line_start = p0 + value.rindex("\n") + 1
-                    at_line = True
-                    indent(text[line_start:pos])  # 2. indentation: _INDENT/_DEDENT queued
-                    if not queue and known.fixed:  # more known lines after the same newline?
-                        pos, line, line_start = _again(memo, known, key[1], states, value, text, pos, line, line_start,
-                                                       values, starts, ends, builder, calls, lexers, nl)
-                    continue
-            lexed_in = states[-1]
-            regex, keywords, singles = lexers[lexed_in]
+            regex, keywords, singles = lexers[states[-1]]
             kind = singles.get(text[pos])
             if kind is None:
                 m = regex.match(text, pos)
@@ -394,9 +325,6 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                     if breaks:
                         line += breaks
                         line_start = p0 + value.rindex("\n") + 1
-                        if record is not None and (kind != nl or paren):
-                            record = None  # a line continued with a backslash or inside brackets
-                            memo[rec_key] = _NEVER
                 if kind in ignore:
                     continue
                 p1 = pos
@@ -409,8 +337,6 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 if kind == nl:  # 2. indentation, as PlanIndenter: newlines inside brackets are dropped
                     if paren:
                         continue
-                    at_line = True
-                    nl_state = states[-1]  # whose lexer read it (a recorded line's newline is lexed as such)
                     indent(text[line_start:pos])  # 2. indentation: _INDENT/_DEDENT queued
                 elif kind in opens:
                     paren += 1
@@ -434,16 +360,6 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 values.append(tok)
                 starts.append(p0)
                 ends.append(p1)
-                if record is not None:
-                    record.append((None, tok is not None, p0 - rec_base, p1 - rec_base, lexed_in, kind))
-                    if kind == nl:  # the line is done: keep what it did
-                        made = compiled(record, rec_states, s_floor, v_floor, states[s_floor:], nl_state)
-                        memo[rec_key] = made
-                        kinds = shapes.setdefault(rec_key[0], [])
-                        if len(kinds) < 4 and all(other.kinds != made.kinds for _, other in kinds):
-                            _, _, a, b, *_ = next(op for op in record if op[0] is None)
-                            kinds.append((rec_key[1][a:b], made))  # its first token's text: a line's name
-                        record = None
                 break
             if action.__class__ is str:  # `?rule`s passing their one child through: only the top state changes
                 key = (states[-2], states[-1], kind)
@@ -451,8 +367,6 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 if top is None:
                     top = chains[key] = _pass_through(actions, states[-2], states[-1], kind)
                 states[-1] = top
-                if record is not None and len(states) - 1 < s_floor:
-                    s_floor = len(states) - 1
                 if kind == "$END" and top == end_state:
                     return values[-1]
                 continue
@@ -471,12 +385,6 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
                 values.append(None)
                 starts.append(p0)
                 ends.append(p0)
-            if record is not None:
-                record.append((n, rule, p0 - rec_base))
-                if len(states) - 1 < s_floor:
-                    s_floor = len(states) - 1
-                if len(values) - 1 < v_floor:
-                    v_floor = len(values) - 1
             builder.begin, builder.end = first, last
             value = calls[rule](builder, children)
             states[-1] = actions[states[-2]][origin]
@@ -488,7 +396,7 @@ def parse(text: str, t: Tables, calls: list, builder, indenter) -> object:
 def _indentation(levels: list, queue: list, indenter):
     """The indentation step, as PlanIndenter's: indent(text after a newline) queues the _INDENT or _DEDENTs the
     new line's indentation makes, levels kept in `levels`; Bail on an inconsistent dedent (Lark's run reports it).
-    Once a line, after a newline lexed or a line replayed."""
+    Once a line, after a newline lexed."""
     tab_len, indent_type, dedent_type = indenter.tab_len, indenter.INDENT_type, indenter.DEDENT_type
 
     def indent(indent_str: str) -> None:
@@ -503,34 +411,6 @@ def _indentation(levels: list, queue: list, indenter):
             if indent != levels[-1]:
                 raise Bail
     return indent
-
-
-def _again(memo: dict, known: Line, content: str, states: list, newline: str, text: str, pos: int, line: int,
-           line_start: int, values: list, starts: list, ends: list, builder, calls: list, lexers, nl: str) -> tuple:
-    """Replay the lines from `pos` that follow the replayed line `known` (`content`, then `newline`) while each
-    is known, leaves the states as it found them (`Line.fixed`: a stack of layers) and ends with the same
-    newline (so the same indentation): without the loop's state and indentation work.  Returns where the last
-    one's newline ends, and the line and line start there."""
-    breaks, indent_at = newline.count("\n"), newline.rindex("\n") + 1
-    top, same = states[-1], content + "\n"
-    while True:
-        if not text.startswith(same, pos):  # another line (the same one needs no lookup: the states are as left)
-            content = text[pos:text.find("\n", pos)]
-            known = memo.get((top, content))
-            if known.__class__ is not Line or not known.fixed or states[-known.depth:] != known.below:
-                break
-            same = content + "\n"
-        m = lexers[known.nl_state][0].match(text, pos + known.nl_at)
-        if m is None or m.lastgroup != nl or m.group() != newline:
-            break
-        known.run(text, pos, line, pos - line_start + 1, values, starts, ends, builder, calls)
-        p0, pos = m.start(), m.end()
-        values.append(None)
-        starts.append(p0)
-        ends.append(pos)
-        line += breaks
-        line_start = p0 + indent_at
-    return pos, line, line_start
 
 
 def _plain(kind: str, kept: frozenset, newlines: frozenset, ignore: frozenset, nl: str, opens: set, closes: set):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import FrozenInstanceError, fields
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
 
-from convplan import descent, lalr, nodebuilders, nodes, parser, replay
+from convplan import descent, lalr, nodebuilders, parser
 from convplan.errors import PlanError, Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,9 +143,8 @@ def test_mutations():
     assert {"ok", "refused"} <= seen
 
 
-# -- repeated lines: recorded the third time, replayed from the fourth, copied after COPY_AFTER replays (where
-# written COPY_AHEAD times more) -----
-# (lalr.parse, replay.py)
+# -- repeated lines, at changing depths, with comments, blank lines, CRLF, tabs and continuation lines ----------
+# (the LALR loop once recorded and replayed them: these texts stay, as plans of every kind of line)
 
 
 def repeated(text: str, rng: random.Random, times: int | None = None) -> str:
@@ -172,7 +171,7 @@ REPEATS = [
     "plan A:\n    input [N, 2, L]\n" + "    ReLU()\n" * 3 + "    ReLU(\n",  # unclosed
     "plan A:\n    input [N, 2, L]\n" + "    output x\n" * 3 + "    x = 1\n" * 3 + "    pass\n" * 3,
     "plan A:\n    input [N, 2, L]\n" + f"    x = {'9' * 30}\n" * 3,  # a builder error
-    # the same tokens, other texts (replay.like), the statement before each spanning from its keyword
+    # the same tokens, other texts, the statement before each spanning from its keyword
     "plan A:\n    input [N, 2, L]\n" + "".join(f"    output x{i // 3}\n    pass\n" for i in range(9)),
     "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n    ReLU()\n" * 4  # recorded the 3rd time
     + "".join(f"    Conv1d({i}, {i % 3 + 1}, padding={i // 2})\n    ReLU()\n" for i in range(9)),
@@ -184,54 +183,9 @@ def test_repeated_lines(text):
     same(text)
 
 
-def test_repeated_lines_are_replayed(monkeypatch):
-    compiled, copies, runs = [], [], []
-    real, copy, run = lalr.compiled, replay._Copy.of, replay.Line.run
-    monkeypatch.setattr(lalr, "compiled", lambda *a: compiled.append(a) or real(*a))
-    monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
-    monkeypatch.setattr(replay.Line, "run", lambda self, *a: runs.append(bool(self.copy)) or run(self, *a))
-    # the first after `input` is in a state of its own; the fourth is the third in the same state: recorded
-    times = 4 + replay.COPY_AFTER + replay.COPY_AHEAD
-    text = "plan A:\n    input [N, 2, L]\n" + "    Conv1d(4, 3, padding=1)\n" * times
-    assert same(text) == "ok"
-    assert len(compiled) == 1  # recorded once, then replayed
-    assert len(copies) == 1 and copies[0]  # its nodes copied after COPY_AFTER replays through the builders
-    assert runs == [False] * replay.COPY_AFTER + [True] * replay.COPY_AHEAD
-
-
-def test_a_line_written_a_few_times_more_is_not_copied(monkeypatch):
-    """A copy is made only where the line's text is written COPY_AHEAD times more: making it costs as much as ~25
-    runs save (ResNet50Flat's convolutions, 3 to 9 times each, were copied and used once or twice)."""
-    copies, runs = [], []
-    copy, run = replay._Copy.of, replay.Line.run
-    monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copies.append(copy(*a)) or copies[-1]))
-    monkeypatch.setattr(replay.Line, "run", lambda self, *a: runs.append(bool(self.copy)) or run(self, *a))
-    for more, copied in ((replay.COPY_AHEAD - 1, 0), (replay.COPY_AHEAD, 1)):
-        copies.clear()
-        runs.clear()
-        text = "plan A:\n    input [N, 2, L]\n    ReLU()\n" + "    Conv1d(4, 3, padding=1)\n" * (
-            3 + replay.COPY_AFTER + more) + "    Flatten()\n"  # recorded the 3rd time, copied after the 7th
-        assert same(text) == "ok"
-        assert len(copies) == copied and runs.count(True) == copied * more and len(runs) == replay.COPY_AFTER + more
-
-
-def test_a_line_not_written_again_is_not_recorded(monkeypatch):
-    """A line met a third time is recorded only where the rest of the text holds its layer's name again (it, or
-    a line of its tokens, may be replayed there); a recording costs more than a replay saves, and SqueezeNet1_1's
-    three `MaxPool2d(...)` lines were recorded and never replayed."""
-    compiled = []
-    real = lalr.compiled
-    monkeypatch.setattr(lalr, "compiled", lambda *a: compiled.append(a) or real(*a))
-    head = "plan A:\n    input [N, 2, L]\n    ReLU()\n"
-    for times, recorded in ((3, 0), (4, 1), (6, 1)):
-        compiled.clear()
-        assert same(head + "    Conv1d(4, 3, padding=1)\n" * times + "    Flatten()\n") == "ok"
-        assert len(compiled) == recorded, times
-
-
-def test_a_copied_line_has_nodes_of_its_own():
-    """Lines copied from one another share no node, span or list (a node is frozen, but one shared across lines
-    would be a trap for a later change that is not)."""
+def test_repeated_lines_have_nodes_of_their_own():
+    """Lines of the same text share no node, span or list (a node is frozen, but one shared across lines would be a
+    trap for a later change that is not)."""
     module = parser.parse_module(REPEATS[0])
     layers = module.plans[0].body[1:]
     seen: dict = {}
@@ -257,7 +211,7 @@ CONTENTS = ["Conv2d(32, 3, padding=1)", "ReLU()", "x = Conv2d(8, 3) -> [N, 8, H 
             "Dropout(p=0.5)", "a, b = chunk(2, dim=1)", "t = 'text'", "n = -k if k > 1 else (1, 2)",
             "Conv2d(k, 3, padding=k // 2)", "h = Conv2d(C, 1)", "Conv2d(32, 3, padding=1)\t", "output x, y",
             "Conv2d(32, 3, padding=1) -> [N, 32, H, W]", "Linear(8)",
-            # the same tokens as lines above, other texts (replay.like): numbers, names and spacing that differ
+            # the same tokens as lines above, other texts: numbers, names and spacing that differ
             "Conv2d(128, 5, padding=22)", "Conv2d( 7,3 ,  padding = 0 )", "Conv2d(C, k, padding=1)", "Linear(1024)",
             "Linear(C)", "Conv2d(8, 1, padding=0)  # another", "Dropout(p=0.25)", "x = Conv2d(16, 1) -> [N, 16, H, W]",
             "xx = Conv2d(8, 3) -> [N, 8, H - 4, W]", "Conv2d(k, 3, padding=k // 4)", "Conv2d(16, 3, padding=2)\t",
@@ -297,22 +251,17 @@ def repeated_plan(rng: random.Random) -> str:
             indent = unit * sum(steps)
         group = [indent + rng.choice(ERRORS if rng.random() < 0.05 else CONTENTS) + rng.choice(BREAKS)
                  for _ in range(rng.choice([1, 1, 1, 2, 3]))]  # a line, or two or three in turn (conv, relu, ...)
-        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8, 16, 20]))  # 16, 20: copied (COPY_AHEAD)
+        out.append("".join(group) * rng.choice([1, 1, 2, 3, 4, 5, 6, 8, 16, 20]))
     return "".join(out)
 
 
 @pytest.mark.parametrize("content", CONTENTS)
-def test_every_line_copied(content, monkeypatch):
-    """Each kind of line written often enough for its nodes to be copied (replay._Copy: a maker per count of
-    fields, tuples and lists of 0, 1 or more items), at two depths: every node and span as Lark's."""
-    copied = []
-    real = replay._Copy.of
-    monkeypatch.setattr(replay._Copy, "of", staticmethod(lambda *a: copied.append(real(*a)) or copied[-1]))
-    times = 4 + replay.COPY_AFTER + replay.COPY_AHEAD
+def test_every_line_repeated(content):
+    """Each kind of line written many times, at two depths: every node and span as Lark's."""
+    times = 20
     text = ("plan A(k=3):\n    input [N, 3, H, W]\n" + f"    {content}\n" * times
             + "    repeat 2:\n" + f"        {content}\n" * times)
     assert same(text) == "ok"
-    assert "\n" in content or any(copied), "no line was copied"
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -354,33 +303,10 @@ def test_the_parsers_spans_are_spans(line, col, end_line, end_col):
         made.line = 0
 
 
-def test_lines_of_the_same_tokens_are_replayed(monkeypatch):
-    """`Conv1d(0, 1, padding=0)` after `Conv1d(4, 3, padding=1)` was recorded: replayed at its own positions."""
-    made = []
-    real = replay.like
-    monkeypatch.setattr(lalr, "like", lambda *a: made.append(real(*a)) or made[-1])
-    assert same(REPEATS[-1]) == "ok"
-    assert len(made) >= 5
-
-
 @given(st.text(alphabet="ab \t\r\n#", max_size=60))
 def test_the_builders_line_starts(text):
     """NodeBuilders' line starts (summed in C) are one after each newline, as re.finditer gives them."""
     assert nodebuilders.NodeBuilders("x.plan", text)._lines == [0] + [m.end() for m in re.finditer("\n", text)]
-
-
-@pytest.mark.parametrize("cls", [nodes.Num, nodes.Arg, nodes.Shape, nodes.Call, nodes.Layer, nodes.Merge],
-                         ids=lambda c: c.__name__)
-def test_a_copy_maker_makes_the_dataclass(cls):
-    """replay._making for each count of fields (2, 3, 4, 5 and the loop past 5):
-    the node the dataclass makes, fields in their order, frozen."""
-    names = tuple(f.name for f in fields(cls))
-    regs = [None, *(object() for _ in names)]
-    made = replay._making(cls, names, tuple(range(len(names), 0, -1)))(regs)
-    want = cls(*regs[len(names):0:-1])
-    assert type(made) is cls and made == want and list(vars(made)) == list(vars(want)) == list(names)
-    with pytest.raises(FrozenInstanceError):
-        made.span = None
 
 
 # -- the recursive descent (descent.py): parse_module's first try ---------------------------------------------
