@@ -1,16 +1,18 @@
 """Text -> syntax tree by recursive descent: parse_module's first try, for the text people write.
 
 grammar/plan.lark is the language and Lark's LALR parse its reference.  This parser reads the same
-grammar by hand: one regex splits the whole text into tokens in C (`re.findall`, positions summed by
+grammar by hand: one regex splits the whole text into tokens in C (`re.split`, positions summed by
 `accumulate`), each rule is a method, an expression is read by precedence (one call a level, not one a
-grammar rule), and every node comes from the NodeBuilders method the LALR loop calls, with the same
-children and the same `begin`/`end`.  So the nodes are the same objects, spans included
-(tests/test_parser_equivalence.py compares them with Lark's on every example and on random plans).
-A first plan's parse was ~4x the instructions through lalr.py's table loop (benchmarks/README.md).
+grammar rule), and every node comes from the NodeBuilders method the LALR loop calls (or its maker,
+inline), with the same children and the same `begin`/`end`.  So the nodes are the same objects, spans
+included (tests/test_parser_equivalence.py compares them with Lark's on every example and on random
+plans).  A first plan's parse costs half the instructions it did through lalr.py's table loop
+(benchmarks/README.md, session 13).
 
 It answers only where it is sure.  Anything else raises Bail and lalr.py's loop (Lark's contextual
-lexer, exactly) takes the whole text: a syntax error, and a word of the grammar used as a name
-(`Conv2d(input=3)`: whether Lark lexes `input` as the keyword there depends on its parser state).
+lexer, exactly) takes the whole text: a syntax error, a line continued with a backslash, and a word
+of the grammar used as a name where Lark's lexer may take the keyword (`Conv2d(in=3)`: whether Lark
+lexes `in` as the keyword there depends on its parser state).
 Newlines inside brackets are dropped, as the Indenter drops them, on a second try (they are rare: the
 first try needs no pass over the tokens for them).
 """
@@ -127,10 +129,10 @@ class _Descent:
         first = self.lines[k - 1]
         return new_span(k, s - first + 1, k, self.ends[i] - first + 1)
 
-    def name(self, i: int, words: frozenset = EXPRESSION_WORDS) -> tuple:
-        """Token i, which must be a name and none of `words`."""
+    def name(self, i: int) -> tuple:
+        """Token i, which must be a name and no word of an expression."""
         t = self.toks[i]
-        if t[0] not in _NAME_START or t in words:
+        if t[0] not in _NAME_START or t in EXPRESSION_WORDS:
             raise Bail
         return self.tok(i)
 
@@ -154,7 +156,7 @@ class _Descent:
         levels = self.levels
         if indent > levels[-1]:
             levels.append(indent)
-            self.opened = True
+            self.opened, self.dedented = True, False
             return i + 1
         self.opened = self.dedented = False
         if indent < levels[-1]:
