@@ -536,10 +536,11 @@ def network(name: str, depth: int | None = None) -> Network:
 
 def after_imports() -> None:
     """What `after imports` excludes from a timed first plan, all of it counted in the process row instead:
-    the imports (sympy; convplan and every module a check imports lazily), loading the parser
-    (parser._tables: the LALR tables shipped in _grammar_tables.py, all their lexer regexes compiled, as a
-    process compiles those its plans meet, and the node builders' reducers made, ~8 to 12 ms; Lark itself is
-    not imported by a plan without syntax errors), and sympy's one-time lazy import of sympy.tensor.tensor on
+    the imports (sympy; convplan and every module a check imports lazily; descent.py's token regex is compiled
+    when it is imported), loading the LALR loop's tables (parser._tables: shipped in _grammar_tables.py, their
+    lexer regexes compiled, the node builders' reducers made, ~8 to 12 ms; since session 13 a plan the
+    recursive descent reads, every bench plan, never loads them, so this changes nothing measured; Lark
+    itself is not imported by a plan without syntax errors), and sympy's one-time lazy import of sympy.tensor.tensor on
     the first Add.flatten (~20 to 80 ms; a check whose sums are all of a number and one term never pays it).
     No plan is parsed: every cache of convplan and sympy is as empty as in a fresh `convplan check`."""
     for module in ("check", "imports", "lalr", "parser", "sizes"):  # sizes: convplan.parse checks its **sizes
