@@ -370,3 +370,23 @@ def test_random_words_of_the_grammar_as_names(seed):
         new = rng.choice([word, word, word + m.group(), m.group() + word])
         text = text[:m.start()] + new + text[m.end():]
     same(text)
+
+
+@pytest.mark.parametrize("text", [
+    "plan A:\n    input [N, 2, L]\n    Conv1d(in=2)\n",  # a word of the grammar as a name
+    "plan A:\n    input [N, 2, L]\n    Conv1d(4, 3) \\\n        -> [N, 4, L - 2]\n",  # a continued line
+    "plan A:\n    input [N, 2, L]\n    Conv1d(4, 3)\r    ReLU()\n",  # a lone carriage return
+])
+def test_parse_module_reads_what_the_descent_hands_on(text, monkeypatch):
+    """Where the descent bails, parse_module's LALR loop reads the text, as Lark does (or refuses it, as Lark)."""
+    ran = []
+    real = lalr.parse
+    monkeypatch.setattr(lalr, "parse", lambda *a: ran.append(1) or real(*a))
+    assert descended(text) == "bail"
+    want = reference(text)
+    if want == "refused":
+        with pytest.raises(PlanError):
+            parser.parse_module(text, "x.plan")
+    else:
+        assert parser.parse_module(text, "x.plan") == want
+    assert ran
