@@ -61,7 +61,7 @@ _CONSTANTS = {"True": "true", "False": "false", "None": "none"}
 _COMPARE = frozenset({"==", "!=", "<=", ">=", "<", ">"})
 _BINARY = {"or": (1, "or_"), "and": (2, "and_"), "+": (5, "add"), "-": (5, "sub"), "*": (6, "mul"),
            "/": (6, "truediv"), "//": (6, "floordiv"), "%": (6, "mod")}  # `not` is 3, comparisons 4
-_LONE_ENDS = frozenset({",", ")", "]"})  # after an argument or a dim of one token (most of them)
+_LONE_ENDS = frozenset({",", ")", "]"})  # after an argument or a dim of one token (most of them; `()` is two)
 
 
 def tokens(text: str) -> tuple[list, list, list]:
@@ -74,6 +74,8 @@ def tokens(text: str) -> tuple[list, list, list]:
 
 def parse(text: str, builder) -> n.Module:
     """The module of `text` (ending in a newline), built by `builder` (a NodeBuilders on the same text)."""
+    if _END in text:  # (parse_module refuses it first; here it would read as the end)
+        raise Bail
     toks, starts, ends = tokens(text)
     try:
         return _Descent(toks, starts, ends, builder).module()
@@ -96,7 +98,7 @@ def _joined(toks: list, starts: list, ends: list) -> tuple | None:
             depth += 1
         elif c == ")" or c == "]":
             depth -= 1
-        elif depth > 0 and c in _NEWLINE_START:
+        elif depth > 0 and (c == "#" or "\n" in t):  # (a lone carriage return is no newline: it stays, and bails)
             keep.append(False)
             continue
         keep.append(True)
@@ -239,7 +241,7 @@ class _Descent:
 
     def string(self, i: int) -> tuple:
         t = self.toks[i]
-        if t[0] != "'" and t[0] != '"':
+        if t[0] != "'" and t[0] != '"' or len(t) < 2:  # (a quote alone is an unclosed string)
             raise Bail
         return self.tok(i)
 
@@ -369,7 +371,7 @@ class _Descent:
         if t == ":":
             if bare and value.__class__ is n.Call:
                 return self.merge(value, k + 1, target)
-            if bare and k == j + 1:
+            if bare and value.__class__ is n.Name:  # (`x = True:` is a constant: Lark refuses it)
                 return self.merge(self.tok(j), k + 1, target)
             raise Bail
         return b.assign_expr(target, value), self.end_of_line(k)
@@ -495,13 +497,13 @@ class _Descent:
             if toks[j + 1] == "=" and t[0] in _NAME_START:  # a keyword argument
                 if t in EXPRESSION_WORDS:
                     raise Bail
-                if toks[j + 3] in _LONE_ENDS:
+                if toks[j + 3] in _LONE_ENDS and toks[j + 2] != "(":
                     value, k = self.atom(j + 2)
                 else:
                     value, k = self.expr(j + 2)
                 b.begin, b.end = starts[j], ends[k - 1]
                 args.append(new_arg(t, value, b._span()))  # NodeBuilders.kwarg, inline
-            elif toks[j + 1] in _LONE_ENDS:
+            elif toks[j + 1] in _LONE_ENDS and t != "(":
                 value, k = self.atom(j)
                 args.append(value)
             else:
@@ -529,7 +531,7 @@ class _Descent:
                 b.begin, b.end = self.starts[j], self.ends[j]
                 dims.append(b.ellipsis())
                 k = j + 1
-            elif toks[j + 1] in _LONE_ENDS:
+            elif toks[j + 1] in _LONE_ENDS and toks[j] != "(":
                 value, k = self.atom(j)
                 dims.append(value)
             else:
@@ -628,9 +630,9 @@ class _Descent:
             return self.b.int(self.tok(i)), i + 1
         if c == "(":
             return self.bracket(i)
-        if c == "." and t != "...":
+        if c == "." and t[1:2] in _DIGITS:  # `.5` (a `.` or `..` alone is no token of the grammar)
             return self.b.float(self.tok(i)), i + 1
-        if c == "'" or c == '"':
+        if (c == "'" or c == '"') and len(t) > 1:  # (a quote alone is an unclosed string)
             return self.b.string(self.tok(i)), i + 1
         if c == "?":
             return self.b.unknown(self.tok(i)), i + 1

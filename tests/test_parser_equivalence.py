@@ -390,3 +390,46 @@ def test_parse_module_reads_what_the_descent_hands_on(text, monkeypatch):
     else:
         assert parser.parse_module(text, "x.plan") == want
     assert ran
+
+
+@pytest.mark.parametrize("text", [
+    "plan A(k=.):\n    pass\n", "plan A:\n    input [N, .]\n", "plan A:\n    x = .\n", "plan A:\n    f(a=..)\n",
+    "import '\n", "from ' import a\n", "plan A:\n    x = \"\n", "plan A:\n    input [N, ']\n",
+    "plan A:\r\n    Linear(8,\r\r\n           16)\r\n", "plan A:\n    x = (1\r)\n",
+    "plan A:\n    x = True:\n        branch:\n            pass\n        branch:\n            pass\n",
+    "import 'a'\n\0junk\n",
+])
+def test_what_lark_refuses_the_descent_refuses(text):
+    """Texts an adversarial run found the descent accepting (or raising on): a `.` alone, a quote alone, a lone
+    carriage return inside brackets, a constant as a merge head, a NUL read as the end."""
+    assert reference(text) == "refused"
+    assert descended(text) == "bail"
+    same(text)
+    if "\0" not in text:
+        with pytest.raises(PlanError):
+            parser.parse_module(text, "x.plan")
+
+
+@pytest.mark.parametrize("text", ["plan A:\n    input [N, 2, L]\n    f(() + x)\n    g(x=() < H)\n    h(a, ())\n",
+                                  "plan A:\n    input [(), N]\n"])
+def test_an_empty_tuple_then_an_operator_is_read(text):
+    assert descended(text) != "bail"
+    assert same(text) == "ok"
+
+
+POSITIONS = ["plan A(k={}):\n    pass\n", "plan A:\n    input [N, {}]\n", "plan A:\n    x = {}\n",
+             "plan A:\n    f(a={}, b)\n", "import {}\n"]
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(POSITIONS), st.text(alphabet="'\"#\\ a1_.eE+-\r\n?()[],=", max_size=5))
+def test_short_texts_in_every_position(position, piece):
+    """Every short run of the characters tokens are made of, where an expression or a name goes: the descent
+    answers as Lark, and parse_module raises nothing but a PlanError (an adversarial run found a `.` alone raising
+    ValueError, and a quote alone read as a string)."""
+    text = position.format(piece)
+    same(text)
+    try:
+        parser.parse_module(text, "x.plan")
+    except PlanError:
+        pass
