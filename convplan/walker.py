@@ -123,10 +123,22 @@ class Walker:
         frame = self.diag.frames[-1]  # self.frame: the body is walked in the frame it starts in
         frame.nested += nested
         self.depth += 1
+        st, handlers = self.st, self.handlers
         try:
             for stmt in stmts:
-                try:
-                    self._statement(stmt)
+                try:  # a statement, in this loop rather than a call of its own: this runs for every statement
+                    st.steps += 1
+                    if st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
+                        self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements",
+                                        stmt.span, hints=["a block that calls itself several times, or nested "
+                                                          "repeats, grow exponentially"])
+                        raise Abort
+                    start = len(st.nodes)
+                    handlers[type(stmt)](stmt)
+                    now = st.diag.frames[-1]  # self.frame
+                    current = now.current
+                    if current is not None and type(stmt) not in _MAKE_NOTHING:  # what it made, for editors
+                        st.trace.append(new_made(now.file, stmt.span, start, len(st.nodes), current.id))
                 except Skip:
                     if type(stmt) is n.Layer:
                         self._stand_in(stmt)
@@ -138,20 +150,6 @@ class Walker:
         finally:
             frame.nested -= nested
             self.depth -= 1
-
-    def _statement(self, stmt) -> None:
-        st = self.st
-        st.steps += 1
-        if st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
-            self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
-                            hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
-            raise Abort
-        start = len(st.nodes)
-        self.handlers[type(stmt)](stmt)
-        frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
-        current = frame.current
-        if current is not None and type(stmt) not in _MAKE_NOTHING:
-            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), current.id))
 
     def bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
