@@ -103,7 +103,7 @@ class LayerCalls:
             self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
-        inputs = (prev.id, *(o.id for o in others))
+        inputs = (prev.id, *[o.id for o in others]) if others else (prev.id,)  # no generator for one input
         if isinstance(out, Several):  # LSTM's `out, (h, c)`: the first output's node, an item node per other
             node = Node(len(self.st.nodes), "layer", name, inputs, out, stmt.span, spec.name, args, given,
                         written=written)
@@ -135,7 +135,7 @@ class LayerCalls:
         if spec.last_dim_features:
             self._flatten_missing(spec, call, prev)
         try:
-            out, rule = self._apply(spec, call, shape, args, tuple(o.shape for o in others))
+            out, rule = self._apply(spec, call, shape, args, tuple([o.shape for o in others]) if others else ())
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             value_fix = Suggestion(exc.hint, exc.arg, exc.value).fix(call, spec.arg_names, self.st.frame.source) \
                 if exc.value is not None else None
