@@ -296,7 +296,10 @@ class LayerCalls:
         and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
         reading causes, and its fix (or None, None)."""
         positional = [a for a in call.args if a.name is None]
-        required = sum(1 for a in spec.args if a.default is REQUIRED)
+        required = 0
+        for a in spec.args:  # a loop, not sum() of a generator: this runs for every new layer that infers an argument
+            if a.default is REQUIRED:
+                required += 1
         first = args[spec.arg_names[0]] if spec.args else None
         inferred = args[spec.inferred]
         code = "W320"
