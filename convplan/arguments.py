@@ -137,8 +137,9 @@ class Binder:
                                    torch_order_fix(spec, call, self.st.frame.source))
 
         values = self._coerced(spec.args, bound, refused)
-        written = tuple((a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name))
-        return values, tuple(a for a in spec.arg_names if a in bound), written
+        # lists, not generators: a generator is made and resumed per item, and this runs for every new binding
+        written = tuple([(a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name)])
+        return values, tuple([a for a in spec.arg_names if a in bound]), written
 
     def block(self, block: n.BlockDef, call: n.Call) -> dict:
         """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""

@@ -30,6 +30,7 @@ MAX_APPLIED = 50_000  # rule results kept (then forgotten all at once): about 40
 _APPLIED: dict = {}  # kept across checks: an editor checks the same layers on the same shapes at every edit
 MAX_DIM_DIGITS = 100  # derived formulas: 250 stride-2 stages make 2**250 (76 digits); str() fails at 4,300
 _DIM_LIMIT = 10**MAX_DIM_DIGITS
+UNREAD = object()  # `node`'s `literal` where the caller did not read it
 
 
 class LayerCalls:
@@ -43,15 +44,20 @@ class LayerCalls:
         self.reads: dict = {}  # id(call) -> (call, the names its arguments read, or None if one holds a `?`)
         self.same: dict = {}  # (literal arguments, id(input shape), E305's flag) -> (the shape, `called`'s entry)
 
-    def node(self, stmt: n.Layer, prev: Node, others: tuple = ()) -> Node:
-        """The layer on `prev` (and `others`, the further tensors of a kind that takes several)."""
+    def node(self, stmt: n.Layer, prev: Node, others: tuple = (), spec: LayerSpec | None = None,
+             literal=UNREAD) -> Node:
+        """The layer on `prev` (and `others`, the further tensors of a kind that takes several).  `spec` and
+        `literal`: the kind's spec and `_literal_key` of the call, where the caller read them (the walker keeps
+        them per statement: `Walker._site`)."""
         call = stmt.call
-        spec = REGISTRY.get(call.name)
         if spec is None:
-            self._unknown(call)
-            raise Skip
+            spec = REGISTRY.get(call.name)
+            if spec is None:
+                self._unknown(call)
+                raise Skip
         shape = prev.shape
-        literal = _literal_key(spec, call)
+        if literal is UNREAD:
+            literal = _literal_key(spec, call)
         # a stack's next line on the shape object the same line made (or met) before: found by the shape's
         # identity, without hashing its sympy dims (Python code each); the entry keeps the shape, so its id is
         # its own.  The flag: whether the input is a plan input, which E305 reads.
@@ -97,7 +103,7 @@ class LayerCalls:
             self._report(spec, call, rule, name, shape)
         if stmt.expect is not None:
             out = self.assertions.check(stmt, spec, out, shape, args, name)
-        inputs = (prev.id, *(o.id for o in others))
+        inputs = (prev.id, *[o.id for o in others]) if others else (prev.id,)  # no generator for one input
         if isinstance(out, Several):  # LSTM's `out, (h, c)`: the first output's node, an item node per other
             node = Node(len(self.st.nodes), "layer", name, inputs, out, stmt.span, spec.name, args, given,
                         written=written)
@@ -129,7 +135,7 @@ class LayerCalls:
         if spec.last_dim_features:
             self._flatten_missing(spec, call, prev)
         try:
-            out, rule = self._apply(spec, call, shape, args, tuple(o.shape for o in others))
+            out, rule = self._apply(spec, call, shape, args, tuple([o.shape for o in others]) if others else ())
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             value_fix = Suggestion(exc.hint, exc.arg, exc.value).fix(call, spec.arg_names, self.st.frame.source) \
                 if exc.value is not None else None
@@ -290,7 +296,10 @@ class LayerCalls:
         and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
         reading causes, and its fix (or None, None)."""
         positional = [a for a in call.args if a.name is None]
-        required = sum(1 for a in spec.args if a.default is REQUIRED)
+        required = 0
+        for a in spec.args:  # a loop, not sum() of a generator: this runs for every new layer that infers an argument
+            if a.default is REQUIRED:
+                required += 1
         first = args[spec.arg_names[0]] if spec.args else None
         inferred = args[spec.inferred]
         code = "W320"

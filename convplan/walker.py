@@ -21,7 +21,8 @@ from .blockcall import BlockCalls
 from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
 from .hints import source_text
-from .layercall import LayerCalls
+from .layercall import UNREAD as _UNREAD
+from .layercall import LayerCalls, _literal_key
 from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec
 from .merges import MERGES, MergeError
 from .opcall import PARAMETER, OpCalls
@@ -50,6 +51,8 @@ class Walker:
         self.ops = OpCalls(st, self.binder)
         self.blocks = BlockCalls(self)
         self.depth = 0  # bodies being walked, one inside the other
+        # id(layer statement) -> what `_call` reads of it alone (see `_site`): a block's lines run at every call
+        self.sites: dict = {}
         self.handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
                          n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
                          n.Pass: lambda s: None, n.Return: self._return}
@@ -120,10 +123,22 @@ class Walker:
         frame = self.diag.frames[-1]  # self.frame: the body is walked in the frame it starts in
         frame.nested += nested
         self.depth += 1
+        st, handlers = self.st, self.handlers
         try:
             for stmt in stmts:
-                try:
-                    self._statement(stmt)
+                try:  # a statement, in this loop rather than a call of its own: this runs for every statement
+                    st.steps += 1
+                    if st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
+                        self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements",
+                                        stmt.span, hints=["a block that calls itself several times, or nested "
+                                                          "repeats, grow exponentially"])
+                        raise Abort
+                    start = len(st.nodes)
+                    handlers[type(stmt)](stmt)
+                    now = st.diag.frames[-1]  # self.frame
+                    current = now.current
+                    if current is not None and type(stmt) not in _MAKE_NOTHING:  # what it made, for editors
+                        st.trace.append(new_made(now.file, stmt.span, start, len(st.nodes), current.id))
                 except Skip:
                     if type(stmt) is n.Layer:
                         self._stand_in(stmt)
@@ -135,20 +150,6 @@ class Walker:
         finally:
             frame.nested -= nested
             self.depth -= 1
-
-    def _statement(self, stmt) -> None:
-        st = self.st
-        st.steps += 1
-        if st.steps > MAX_STEPS:  # repeats and recursion multiply: bound the work, not just the depth
-            self.diag.error("E007", f"the plan unrolls to more than {MAX_STEPS:,} statements", stmt.span,
-                            hints=["a block that calls itself several times, or nested repeats, grow exponentially"])
-            raise Abort
-        start = len(st.nodes)
-        self.handlers[type(stmt)](stmt)
-        frame = st.diag.frames[-1]  # self.frame, read once: this runs for every statement
-        current = frame.current
-        if current is not None and type(stmt) not in _MAKE_NOTHING:
-            st.trace.append(new_made(frame.file, stmt.span, start, len(st.nodes), current.id))
 
     def bind(self, name: str | None, value, span: Span) -> None:
         if name is None:
@@ -319,7 +320,53 @@ class Walker:
     # -- calls -----------------------------------------------------------------------------
 
     def _call(self, stmt: n.Layer) -> None:
-        call, frame = stmt.call, self.st.diag.frames[-1]  # self.frame, read once: this runs for every layer
+        frame = self.st.diag.frames[-1]  # self.frame, read once: this runs for every layer
+        site = self.sites.get(id(stmt))
+        if site is None or site[0] is not stmt or site[1] is not frame.namespace:
+            site = self._site(stmt, frame.namespace)
+        scan = site[2]
+        if scan is not None:  # a layer (nearly every statement): on the chain's value, unless a name is a tensor
+            names = frame.names
+            for value in scan:
+                if type(names.get(value.id)) is Tensor:
+                    break
+            else:
+                out = self._layer_call(stmt, (), site)
+                if stmt.target is not None:
+                    self.bind(stmt.target, out, stmt.target_span or stmt.span)
+                frame.current = out
+                return None
+        return self._any_call(stmt, frame)
+
+    def _site(self, stmt: n.Layer, namespace: dict) -> tuple:
+        """What `_call` and `_layer_call` read of a statement alone, worked out once a check: (the statement, the
+        namespace it was read in, the arguments that are names where it is a plain layer call (a name holding a
+        tensor makes it a call on that tensor) or None for anything else (a block, merge, operation, several
+        outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `_literal_key`).
+        Kept while the statement is (its id stays its own)."""
+        call = stmt.call
+        name = call.name
+        scan = None
+        if stmt.targets is None and name not in namespace and name not in OPS and name != PARAMETER \
+                and name not in MERGES:
+            scan = ()
+            for arg in call.args:  # a loop, not a generator: most statements are met once
+                kind = type(arg.value)
+                if kind is n.Name:
+                    scan += (arg.value,)
+                elif kind is n.Tuple:
+                    scan = None
+                    break
+        spec = REGISTRY.get(name)
+        site = (stmt, namespace, scan, spec, _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec),
+                None if spec is None else _literal_key(spec, call))
+        self.sites[id(stmt)] = site
+        return site
+
+    def _any_call(self, stmt: n.Layer, frame: Frame) -> None:
+        """`_call` of a statement that is not a plain layer call: a block, merge, operation or def, several
+        outputs, tensors named in the arguments."""
+        call = stmt.call
         namespace = frame.namespace
         src = namespace.get(call.name)
         if src is not None and isinstance(src.definition, n.FunctionDef):
@@ -449,10 +496,15 @@ class Walker:
             inputs = [self._need_current(call.span), *inputs]
         return inputs
 
-    def _layer_call(self, stmt: n.Layer, inputs: list) -> Tensor:
+    def _layer_call(self, stmt: n.Layer, inputs, site: tuple | None = None) -> Tensor:
+        """The layer `stmt` calls on `inputs` (the chain's value first where it names fewer).  `site`: `_site`'s
+        record of `stmt` (None: read from the statement here)."""
         call = stmt.call
-        spec = REGISTRY.get(call.name)
-        shape = _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec)
+        if site is None:
+            spec = REGISTRY.get(call.name)
+            shape, literal = _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec), _UNREAD
+        else:
+            spec, shape, literal = site[3], site[4], site[5]
         most, least = shape[0], shape[1]
         if not inputs and least == 1:  # the chain's value alone (nearly every layer): nothing to count
             current = self.diag.frames[-1].current
@@ -474,7 +526,7 @@ class Walker:
         if (st.strided or st.reordered) and spec is not None and spec.views_from:  # a view in torch's forward
             merged_view(st, spec, call, source)
         node = self.layers.node(stmt, nodes[source.id], tuple(nodes[t.id] for t in inputs[1:]) if len(inputs) > 1
-                                else ())
+                                else (), spec, literal)
         # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where
         # nothing is strided yet (most plans: no view, slice or permute)
         if not shape[4] and (shape[3] or st.strided or st.reordered):

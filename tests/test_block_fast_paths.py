@@ -126,3 +126,42 @@ def test_block_arguments_matched_once_equal_matching_each_call(calls):
                            create=True):
         each = convplan.analyse(text)
     _same_check(once, each)
+
+
+# -- a plain layer statement's site read once a check (Walker._site) ----------------------------------------------
+# Random lines (literal and named arguments, a name that holds a tensor, an unknown kind, a merge, a block), in a
+# block called several times and in the plan: the same check as when every statement takes the general path
+# (`_any_call`), diagnostics, nodes, requirements, tree and trace alike.
+
+SITE_LINES = ["Linear(8)", "ReLU()", "Bilinear(a, 5)", "Linear(k)", "y = Linear(k)", "Linear(a)", "Lnear(4)",
+              "add(a)", "Linear(k, bias=b)", "Identity()", "Linear((4, 4))", "Flatten()"]
+
+
+def _site_plan(lines, calls) -> str:
+    body = "".join(f"    {line}\n" for line in lines)
+    uses = "".join(f"    B(k={k})\n" for k in calls)
+    return (f"block B(k=8, b=True):\n    input [N, C]\n    a = Linear(8)\n{body}\n"
+            f"plan P:\n    input [N, 8]\n    k = 8\n    b = False\n    a = Linear(8)\n{body}{uses}")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(SITE_LINES), min_size=1, max_size=6), st.lists(st.sampled_from([4, 8]), max_size=3))
+@example(["Bilinear(a, 5)", "Linear(k)"], [8, 4, 8])
+@example(["Linear(a)", "y = Linear(k)"], [4, 4])
+def test_layer_sites_read_once_equal_the_general_path(lines, calls):
+    from convplan import walker
+
+    text = _site_plan(lines, calls)
+    fast = convplan.analyse(text)
+    general = walker.Walker._site
+
+    def no_scan(self, stmt, namespace):  # kept so, as `_call` reads it again
+        site = general(self, stmt, namespace)
+        site = self.sites[id(stmt)] = (*site[:2], None, *site[3:])
+        return site
+
+    with mock.patch.object(walker.Walker, "_site", no_scan):
+        slow = convplan.analyse(text)
+    _same_check(fast, slow)
+    if fast.plan is not None:
+        assert fast.plan._checked.trace == slow.plan._checked.trace
