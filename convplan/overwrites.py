@@ -12,9 +12,8 @@ Identity, eval-mode Dropout) and through other in-place layers.
 
 from __future__ import annotations
 
-from collections import Counter
-from itertools import chain, compress, repeat
-from operator import attrgetter, is_
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter, eq, is_
 
 from .errors import Diagnostic
 from .graph import Node
@@ -41,13 +40,13 @@ def overwrite_warnings(st: State, outputs: tuple[int, ...]) -> None:
     writers = [node for node in flagged if node.op == "layer"]
     if not writers:  # no inplace layer (most plans): no readers to map
         return
-    reads = Counter(chain.from_iterable(map(_INPUTS, nodes)))  # node id -> how many read it, counted in C
+    shared = _read_twice(nodes)
     readers: dict[int, list[Node]] = {}  # made only for a writer whose input has other readers
     sources = None
     seen = set()
     for node in writers:
         root = node.inputs[0]
-        if reads[root] == 1 and root not in outputs:
+        if root not in shared and root not in outputs:
             made = nodes[root]  # _aliases, written out: it runs for every writer
             if made.op != "layer" or not (REGISTRY[made.kind].aliases_input or made.args.get("inplace") is True):
                 continue  # `ReLU(inplace=True)` after a conv or a norm: its input's only reader, as most are
@@ -62,6 +61,14 @@ def overwrite_warnings(st: State, outputs: tuple[int, ...]) -> None:
         if others:
             seen.add((node.file, node.span))
             st.diag.diags.append(_warning(node, nodes[root], others, st, sources))
+
+
+def _read_twice(nodes) -> set[int]:
+    """The ids of the nodes read more than once (by two nodes, or twice by one), found in C: the inputs sorted,
+    each against the next (they come nearly in order).  A Counter of them cost twice as much (its Python
+    `update`, a dict entry per node)."""
+    ids = sorted(chain.from_iterable(map(_INPUTS, nodes)))
+    return set(compress(ids, map(eq, ids, islice(ids, 1, None))))
 
 
 def _other_readers(node: Node, nodes, readers: dict, outputs) -> list[str]:

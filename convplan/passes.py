@@ -38,39 +38,27 @@ def params(graph: Graph) -> None:
     stack repeats both: counted once.  A kind without weights (ReLU, pools: a third of a CNN's layers) keeps
     the registry's default count, 0: nothing to look up."""
     zero = _ZERO
-    last: dict = {}  # id(node.given) -> (kind, arguments, count): see _repeated
-    same: dict = {}  # (kind, argument names, ids of their values) -> count; the graph keeps the values alive
+    last: dict = {}  # id(node.given) -> (kind, arguments, count)
     for node in graph.nodes:
         op = node.op
         if op == "layer":
-            spec = REGISTRY.get(node.kind)
-            if spec.count is _NO_WEIGHTS:
+            count = REGISTRY[node.kind].count
+            if count is _NO_WEIGHTS:
                 value = zero
             else:
+                # The layers of one resolution share its `given` tuple (layercall.py keeps a call's resolution):
+                # the arguments of the last one with this one's, compared in C (identical values are equal
+                # without a call), else counted: a count of numbers is a few Python ints and one sympy Integer,
+                # no dearer than a key of the argument values' identities was (~7 K instructions).
                 kind, args = node.kind, node.args
                 hit = last.get(id(node.given))
-                if hit is not None and hit[0] == kind and hit[1] == args:  # see _repeated
+                if hit is not None and hit[0] == kind and hit[1] == args:
                     value = hit[2]
                 else:
-                    value = _repeated(node, spec, same)
+                    value = to_expr(count(args))
                     last[id(node.given)] = kind, args, value
         elif op == "param":  # a learnable tensor: its elements
             value = sympy.Mul(*node.shape)
         else:
             value = zero
         node.meta["params"] = value
-
-
-def _repeated(node, spec, same: dict):
-    """The node's count, looked up by the identity of its argument values, else counted.  The layers of a
-    stack share their argument objects (layercall.py keeps a call's resolution, sympy one object per small
-    integer), so the values are never hashed (sympy integers hash in Python, ~12 a Conv2d).  The key is
-    ~25 items, still ~7 K instructions: `params` first tries the arguments of the last layer that shares
-    this one's `given` tuple (the same resolution shares it), which `==` compares in C (identical values are
-    equal without a call).  Equal arguments give an equal count, whatever the objects."""
-    args = node.args
-    ident = (node.kind, *args, *map(id, args.values()))
-    value = same.get(ident)
-    if value is None:
-        value = same[ident] = to_expr(spec.count(args))
-    return value

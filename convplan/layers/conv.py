@@ -236,11 +236,11 @@ def conv_t_window(a, nd):
 
 
 def conv_count(a, nd):
+    c_out, c_in, g = whole(a["out_channels"]), whole(a["in_channels"]), whole(a["groups"])
+    kernel = whole_dims(a["kernel_size"], nd, False)  # None for a tuple of another length: ntuple's product below
+    if c_out is not None and c_in is not None and g is not None and g > 0 and kernel is not None:
+        return sympy.Integer(c_out * (c_in // g) * math.prod(kernel) + (c_out if a["bias"] else 0))  # nearly all
     k = ntuple(a["kernel_size"], nd)
-    whole_sizes = [whole(a[name]) for name in ("out_channels", "in_channels", "groups")] + [whole(v) for v in k]
-    if None not in whole_sizes and whole_sizes[2] > 0:  # nearly every conv: Python ints, one sympy Integer
-        c_out, c_in, g, *kernel = whole_sizes
-        return sympy.Integer(c_out * (c_in // g) * math.prod(kernel) + (c_out if a["bias"] else 0))
     weight = a["out_channels"] * floordiv(a["in_channels"], a["groups"]) * prod(k)
     return weight + (a["out_channels"] if a["bias"] else 0)
 

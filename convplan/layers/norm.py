@@ -26,11 +26,15 @@ from .spec import (
     prod,
     register,
     show,
+    whole,
 )
 
 
 def norm_count(a, nd=0):
-    return 2 * a["num_features"] if a["affine"] else 0
+    if not a["affine"]:
+        return 0
+    n = whole(a["num_features"])
+    return 2 * a["num_features"] if n is None else sympy.Integer(2 * n)  # a number: no sympy product
 
 
 def batch_norm_rule(ctx: RuleContext, shape, a, nd):
