@@ -503,21 +503,28 @@ class _Descent:
                     value, k = self.expr(j + 2)
                 b.begin, b.end = starts[j], ends[k - 1]
                 args.append(new_arg(t, value, b._span()))  # NodeBuilders.kwarg, inline
-            elif toks[j + 1] in _LONE_ENDS and t != "(":
-                value, k = self.atom(j)
-                args.append(value)
             else:
-                value, k = self.expr(j)
+                value, k = self.item(j)
                 args.append(value)
-            t = toks[k]
-            if t == ",":
-                j = k + 1
-            elif t == ")":
-                j = k
-            else:
-                raise Bail
+            j = self.next_item(k, ")")
         b.begin, b.end = starts[i], ends[j]
         return b.call(name, *args), j + 1
+
+    def item(self, j: int) -> tuple[object, int]:
+        """An argument's or a dim's expression; one token alone (most of them) is read as an atom."""
+        toks = self.toks
+        if toks[j + 1] in _LONE_ENDS and toks[j] != "(":
+            return self.atom(j)
+        return self.expr(j)
+
+    def next_item(self, k: int, close: str) -> int:
+        """After an item at k: the next item's index past a comma, or the closing bracket's."""
+        t = self.toks[k]
+        if t == ",":
+            return k + 1
+        if t == close:
+            return k
+        raise Bail
 
     def shape(self, i: int) -> tuple[n.Shape, int]:
         """`"[" [dim ("," dim)* [","]] "]"`, dim: expr | "..."."""
@@ -531,19 +538,10 @@ class _Descent:
                 b.begin, b.end = self.starts[j], self.ends[j]
                 dims.append(b.ellipsis())
                 k = j + 1
-            elif toks[j + 1] in _LONE_ENDS and toks[j] != "(":
-                value, k = self.atom(j)
-                dims.append(value)
             else:
-                value, k = self.expr(j)
+                value, k = self.item(j)
                 dims.append(value)
-            t = toks[k]
-            if t == ",":
-                j = k + 1
-            elif t == "]":
-                j = k
-            else:
-                raise Bail
+            j = self.next_item(k, "]")
         b.begin, b.end = self.starts[i], self.ends[j]
         return b.shape(*dims), j + 1
 
