@@ -47,7 +47,7 @@ class LayerCalls:
     def node(self, stmt: n.Layer, prev: Node, others: tuple = (), spec: LayerSpec | None = None,
              literal=UNREAD) -> Node:
         """The layer on `prev` (and `others`, the further tensors of a kind that takes several).  `spec` and
-        `literal`: the kind's spec and `_literal_key` of the call, where the caller read them (the walker keeps
+        `literal`: the kind's spec and `literal_key` of the call, where the caller read them (the walker keeps
         them per statement: `Walker._site`)."""
         call = stmt.call
         if spec is None:
@@ -57,7 +57,7 @@ class LayerCalls:
                 raise Skip
         shape = prev.shape
         if literal is UNREAD:
-            literal = _literal_key(spec, call)
+            literal = literal_key(spec, call)
         # a stack's next line on the shape object the same line made (or met) before: found by the shape's
         # identity, without hashing its sympy dims (Python code each); the entry keeps the shape, so its id is
         # its own.  The flag: whether the input is a plan input, which E305 reads.
@@ -152,7 +152,7 @@ class LayerCalls:
         where the call is written (file and span: one call, whatever object the walker made of it) with the
         number of its non-tensor arguments and the values of the names they read (a block's line, called again
         with the same parameters).  None for a call with a `?` (each makes a new unknown) and for a dim of many
-        terms (hashing a long sum walks it).  `literal`: `_literal_key` of the call, and else `named`: its
+        terms (hashing a long sum walks it).  `literal`: `literal_key` of the call, and else `named`: its
         `_named_key`, as `node` worked them out."""
         shape = prev.shape
         shapes = (shape, *(o.shape for o in others)) if others else (shape,)
@@ -222,7 +222,7 @@ class LayerCalls:
         """Binder.layer's result, kept where binding reported nothing, per (kind, arguments) where every argument
         is a literal (a stack repeats the same call), else per call and values of the names it reads (a block's
         line, called again with the same parameters on another input: the input's shape only words errors).
-        `key`: `_literal_key` of the call, else its `_named_key` (None: not kept)."""
+        `key`: `literal_key` of the call, else its `_named_key` (None: not kept)."""
         if key is not None:
             try:
                 kept = self.bound.get(key)
@@ -423,7 +423,7 @@ def _leaves(out) -> list:
 _LITERALS = (n.Num, n.Float, n.Str, n.Const)
 
 
-def _literal_key(spec: LayerSpec, call: n.Call) -> tuple | None:
+def literal_key(spec: LayerSpec, call: n.Call) -> tuple | None:
     """A key for a call whose arguments are all literals; None otherwise.  The node type is in it (1, 1.0
     and True are equal keys in Python), and a float as its repr (0.0 and -0.0 too)."""
     key = [spec.name]

@@ -22,7 +22,7 @@ from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
 from .hints import source_text
 from .layercall import UNREAD as _UNREAD
-from .layercall import LayerCalls, _literal_key
+from .layercall import LayerCalls, literal_key
 from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec
 from .merges import MERGES, MergeError
 from .opcall import PARAMETER, OpCalls
@@ -342,7 +342,7 @@ class Walker:
         """What `_call` and `_layer_call` read of a statement alone, worked out once a check: (the statement, the
         namespace it was read in, the arguments that are names where it is a plain layer call (a name holding a
         tensor makes it a call on that tensor) or None for anything else (a block, merge, operation, several
-        outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `_literal_key`).
+        outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `literal_key`).
         Kept while the statement is (its id stays its own)."""
         call = stmt.call
         name = call.name
@@ -359,7 +359,7 @@ class Walker:
                     break
         spec = REGISTRY.get(name)
         site = (stmt, namespace, scan, spec, _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec),
-                None if spec is None else _literal_key(spec, call))
+                None if spec is None else literal_key(spec, call))
         self.sites[id(stmt)] = site
         return site
 

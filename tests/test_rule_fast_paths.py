@@ -48,7 +48,7 @@ def _plan(lines) -> str:
 def test_bound_literal_calls_equal_binding_each_call(calls):
     text = _plan(c.format(k) for c, k in calls)
     kept = convplan.analyse(text)
-    with mock.patch.object(layercall, "_literal_key", lambda spec, call: None):  # bind every call anew
+    with mock.patch.object(layercall, "literal_key", lambda spec, call: None):  # bind every call anew
         each = convplan.analyse(text)
     assert [d.message for d in kept.diagnostics] == [d.message for d in each.diagnostics]
     nodes = kept.plan.graph.nodes, each.plan.graph.nodes
