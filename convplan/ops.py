@@ -431,7 +431,7 @@ OPS: dict[str, OpSpec] = _reg(
            _method("flatten", keywords=("start_dim", "end_dim")), **_VIEW),
     OpSpec("unflatten", (Arg("dim"), Arg("sizes", REQUIRED, DIMS)), unflatten_rule, _call("unflatten"),
            _method("unflatten"), **_VIEW,
-           view_strides=lambda shape, before, out, a: sd.unflattened(before, a["dim"], out)),
+           view_strides=lambda shape, before, out, a: sd.viewed(shape, before, out)),
     OpSpec("expand", (Arg("size", REQUIRED, DIMS),), expand_rule, _call("expand", True), _method("expand", True),
            star=True, restrides=True, **_VIEW,
            view_strides=lambda shape, before, out, a: sd.expanded(shape, before, out)),

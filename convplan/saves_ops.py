@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import sympy
 
 from .saves import INPUT, NEW, OPMATH, OUTPUT, Saved, Saves, _prod
-from .strides import contiguous
+from .strides import contiguous, generic
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ def _reshaped(plan: _Plan, t: _Tensor, shape: tuple, strides: tuple, merged: int
     become one: the same storage where they merge, else a copy."""
     folded = (_prod(shape[:merged]), *shape[merged:])
     copy = _Tensor(folded, (None,) * len(folded), t.grad, None, key)  # a view is t's own storage: t
+    strides = generic(shape, strides)  # a dim of size 1 merges whatever its stride
     plan.split(_merges(list(zip(shape[:merged], strides[:merged], strict=True))), when,
                lambda w: then(t, w), lambda w: then(copy, w))
 

@@ -31,16 +31,161 @@ def selected(before: tuple, dim) -> tuple:
     return before[:d] + before[d + 1:]
 
 
-def unflattened(before: tuple, dim, out: tuple) -> tuple:
-    """unflatten is always a view: the dim's stride s becomes (..., b*s, s)."""
-    d = int(dim) % len(before)
-    grown = len(out) - len(before) + 1
-    return before[:d] + outer(out[d: d + grown], before[d]) + before[d + 1:]
+def viewed(shape: tuple, before: tuple, out: tuple) -> tuple:
+    """The strides `view` gives a tensor of `shape` and strides `before` viewed as `out`, at every size: torch's
+    computeStride run on formulas.  A condition the formulas leave open (a size that may be 1, two products that
+    may be equal) is followed both ways, and a stride that differs between the ways is a Piecewise of the
+    conditions; a way in which the view would fail is dropped (the walker has checked that it is a view)."""
+    ways, todo, known = [], [()], {}
+    while todo:
+        taken = todo.pop()
+        try:
+            found = _compute_stride(tuple(shape), tuple(before), tuple(out), _Way(taken, known))
+        except _Fork as fork:
+            todo += [taken + ((fork.condition, False),), taken + ((fork.condition, True),)]
+            continue
+        fixed = _fixed(taken)
+        if found is not None and fixed is not None:
+            ways.append((fixed, taken, found))
+    return tuple(_merged([(fixed, taken, way[k]) for fixed, taken, way in ways]) for k in range(len(out)))
 
 
-def outer(sizes: tuple, inner) -> tuple:
-    """Strides of `sizes` laid out contiguously over a dim of stride `inner`."""
-    return tuple(inner * c for c in contiguous(sizes))
+class _Fork(Exception):
+    def __init__(self, condition):
+        self.condition = condition
+
+
+class _Way:
+    """The decisions of one way through computeStride: a condition the formulas decide is decided; an open one
+    already taken is answered as it was; a new open one forks.  `known` (shared by the ways) keeps each
+    comparison's answer: True, False or the open condition."""
+
+    def __init__(self, taken: tuple, known: dict):
+        self.taken, self.known = dict(taken), known
+
+    def equal(self, a, b) -> bool:
+        return self._answer(("=", a, b))
+
+    def less(self, a, b) -> bool:
+        return self._answer(("<", a, b))
+
+    def _answer(self, key) -> bool:
+        answer = self.known.get(key)
+        if answer is None:
+            answer = self.known[key] = _compare(*key)
+        if answer is True or answer is False:
+            return answer
+        if isinstance(answer, _Ones):  # every factor of a product is 1: one fork per factor, none impossible
+            return all(self._open(sympy.Eq(f, 1)) for f in answer.factors) is not answer.negated
+        return self._open(answer)
+
+    def _open(self, condition) -> bool:
+        if condition in self.taken:
+            return self.taken[condition]
+        raise _Fork(condition)
+
+
+class _Ones:
+    """The open condition that each of `factors` (sizes, at least 1) is 1, or with `negated` that one is not."""
+
+    def __init__(self, factors, negated: bool):
+        self.factors, self.negated = sorted(factors, key=sympy.default_sort_key), negated
+
+
+def _compare(op: str, a, b):
+    """a = b or a < b for sizes and strides (products of sizes, each at least 1; 0 for an expanded dim): True or
+    False where the ratio a/b decides it at every size, else the open condition.  A ratio whose factors' exponents
+    all have one sign is on one side of its coefficient whatever the sizes (sympy's assumptions would say so, at
+    ~100 times the cost); with a coefficient of 1 it is 1 where each factor is."""
+    if a == b:
+        return op == "="
+    if a == 0 or b == 0:
+        return op == "<" and a == 0
+    ratio = a / b
+    coefficient, rest = ratio.as_coeff_Mul()
+    powers = rest.as_powers_dict() if rest != 1 else {}
+    at_least = all(p > 0 for p in powers.values())  # the ratio is at least its coefficient
+    at_most = all(p < 0 for p in powers.values())  # ... at most its coefficient
+    if op == "=":
+        if at_least and coefficient > 1 or at_most and coefficient < 1:
+            return False
+        if coefficient == 1 and (at_least or at_most):
+            return _Ones(powers, negated=False)
+        return sympy.Eq(*sorted(sympy.fraction(ratio), key=sympy.default_sort_key))  # one key for a = b and b = a
+    if at_most and coefficient < 1:
+        return True
+    if at_least and coefficient >= 1:
+        return False
+    if coefficient == 1 and at_most:
+        return _Ones(powers, negated=True)
+    return sympy.Lt(*sympy.fraction(ratio))
+
+
+def _compute_stride(shape: tuple, before: tuple, out: tuple, way: _Way):
+    """aten's computeStride (TensorUtils.cpp), decided by `way`; None where the view would fail.  Chunks of
+    dims that hold each other contiguously (dims of size 1 aside) are laid out again, innermost first."""
+    if not out:
+        return ()
+    strides, view_d, base = [None] * len(out), len(out) - 1, before[-1] if before else sympy.Integer(1)
+    tensor_numel = view_numel = sympy.Integer(1)
+    for tensor_d in range(len(shape) - 1, -1, -1):
+        tensor_numel = tensor_numel * shape[tensor_d]
+        if tensor_d == 0 or not way.equal(before[tensor_d - 1], tensor_numel * base) and not way.equal(
+                shape[tensor_d - 1], 1):
+            while view_d >= 0 and (way.less(view_numel, tensor_numel) or way.equal(out[view_d], 1)):
+                strides[view_d] = view_numel * base
+                view_numel = view_numel * out[view_d]
+                view_d -= 1
+            if not way.equal(view_numel, tensor_numel):
+                return None
+            if tensor_d > 0:
+                base, tensor_numel, view_numel = before[tensor_d - 1], sympy.Integer(1), sympy.Integer(1)
+    return None if view_d != -1 else tuple(strides)
+
+
+def _fixed(taken: tuple):
+    """The sizes a way's equalities fix (`N = 1`, `H = C`): each symbol to its class's one (1 or a number where
+    the class holds one); None where the way is impossible (a class with two numbers, or split by a `!=`)."""
+    parent: dict = {}
+
+    def find(x):
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    pairs = [(c.lhs, c.rhs, yes) for c, yes in taken if isinstance(c, sympy.Eq)
+             and all(side.is_Symbol or side.is_Integer for side in c.args)]
+    for a, b, yes in pairs:
+        if yes:
+            ra, rb = sorted((find(a), find(b)), key=lambda x: (not x.is_Integer, sympy.default_sort_key(x)))
+            if ra.is_Integer and rb.is_Integer and ra != rb:
+                return None
+            parent[rb] = ra
+    if any(not yes and find(a) == find(b) for a, b, yes in pairs):
+        return None
+    return {x: find(x) for x in parent if x.is_Symbol}
+
+
+def _merged(ways: list):
+    """One stride from its value in each (fixed sizes, decisions, value) way: the last way's, where every other
+    way's value equals it at the sizes the way fixes (`N*E` and `E` agree where N is 1); else a Piecewise of the
+    ways (left unevaluated: sympy's collapse of the conditions costs seconds and changes nothing at a size)."""
+    last, where = ways[-1][2], {}
+    for fixed, taken, v in ways:
+        if v != last and v.subs(fixed) != last.subs(fixed):
+            where.setdefault(v, []).append(sympy.And(*(c if yes else sympy.Not(c) for c, yes in taken)))
+    if not where:
+        return last
+    return sympy.Piecewise(*((v, _simplest(sympy.Or(*w))) for v, w in where.items()), (last, True), evaluate=False)
+
+
+def _simplest(condition):
+    """The condition in its shortest or-of-ands form where it is about a few sizes (the ways' conditions repeat
+    one another: `(N = 1 and L = 1) or (N != 1 and L = 1)` is `L = 1`); sympy's search grows fast with more
+    (5 sizes: ~2 s), so a longer one is left as it is."""
+    if len(condition.atoms(sympy.Eq, sympy.Ne, sympy.Lt)) > 4:
+        return condition
+    return sympy.simplify_logic(condition, form="dnf", force=True)
 
 
 def expanded(shape: tuple, before: tuple, out: tuple) -> tuple:
@@ -50,11 +195,29 @@ def expanded(shape: tuple, before: tuple, out: tuple) -> tuple:
     return (sympy.Integer(0),) * lead + kept
 
 
+def generic(shape: tuple, strides: tuple) -> tuple:
+    """The strides at every size where each dim is not 1: a view's stride that differs only where its own dim is
+    of size 1 (a Piecewise each of whose other pieces fixes the dim to 1) is its last piece.  What reads strides
+    but skips dims of size 1, as torch's contiguity, density and view checks do, reads these."""
+    return tuple(_generic(d, s) for d, s in zip(shape, strides, strict=True))
+
+
+def _generic(size, stride):
+    if not isinstance(stride, sympy.Piecewise):
+        return stride
+    for piece in stride.args[:-1]:
+        for way in sympy.Or.make_args(piece.cond):
+            fixed = {c.lhs: c.rhs for c in sympy.And.make_args(way) if isinstance(c, sympy.Eq) and c.lhs.is_Symbol}
+            if size.subs(fixed) != 1:
+                return stride
+    return stride.args[-1].expr
+
+
 def dense(shape: tuple, strides: tuple) -> bool:
     """Whether the strides lay the tensor out without gaps or overlaps in some order of its dims (a permutation of
     a contiguous tensor), as formulas: from stride 1 up, each next dim's stride is the product of the sizes
     inside it (a dim of size 1 fits anywhere)."""
-    left, step = list(zip(shape, strides, strict=True)), sympy.Integer(1)
+    left, step = list(zip(shape, generic(shape, strides), strict=True)), sympy.Integer(1)
     while left:
         at = next((k for k, (d, s) in enumerate(left) if d == 1), None)
         if at is None:
@@ -71,6 +234,7 @@ def elementwise(shape: tuple, strides: tuple):
     input's own; else contiguous in the order of the input's strides, inner first (ties: the smaller dim inner;
     a broadcast dim, stride 0, is not compared), as its insertion sort finds it.  None where formulas leave an
     order undecided."""
+    strides = generic(shape, strides)  # what reads the result (a view check) skips dims of size 1
     if dense(shape, strides):
         return strides
     perm = list(range(len(shape)))[::-1]  # inner first
@@ -120,5 +284,5 @@ def _sign(e) -> int:
 def merges(shape: tuple, strides: tuple, start: int) -> bool:
     """Whether `view` can merge the dims from `start` on into one (torch's computeStride): each dim holds the next
     contiguously, dims of size 1 aside.  A formula must hold at every size."""
-    dims = [k for k in range(start, len(shape)) if shape[k] != 1]
+    strides, dims = generic(shape, strides), [k for k in range(start, len(shape)) if shape[k] != 1]
     return all(sympy.expand(strides[a] - strides[b] * shape[b]) == 0 for a, b in zip(dims, dims[1:], strict=False))

@@ -284,8 +284,15 @@ class Values:
             if value is NotImplemented:  # int <op> float: Python asks the float (2 ** 1e12 overflows there)
                 value = {"+": b.__radd__, "-": b.__rsub__, "*": b.__rmul__, "/": b.__rtruediv__,
                          "//": b.__rfloordiv__, "%": b.__rmod__, "**": b.__rpow__}[expr.op](a)
+        except ZeroDivisionError:  # 0.0 ** -1: Python refuses it as a division by zero
+            self.diag.error("E109", f"{a!r} ** {b!r}: zero to a negative power is a division by zero", expr.span)
+            raise Skip
         except OverflowError:
             value = math.inf
+        if isinstance(value, complex):  # (-1) ** 0.5
+            self.diag.error("E005", f"({a!r}) ** {b!r} is a complex number, not a size", expr.span,
+                            hints=["a negative number to a fractional power has no real value"])
+            raise Skip
         if not isinstance(value, float) or not math.isfinite(value):
             self.diag.error("E005", f"this value is out of range ({value!r})", expr.span)
             raise Skip

@@ -234,6 +234,19 @@ def test_power_tower_and_long_ints_are_refused():
     assert _refused("plan A:\n    input [N, 1, " + "9" * 5000 + "]\n").diagnostics[0].code == "E005"
 
 
+def test_float_powers_without_a_real_value_are_errors_not_tracebacks():
+    """Found by a hypothesis run (test_rule_fast_paths): `0 ** -0.5` raised Python's ZeroDivisionError out of
+    `convplan check`; `(-1) ** 0.5` was called out of range with a complex number shown as its value."""
+    head = "plan A:\n    input x [N, 4]\n    a = 0\n    Linear(x, int("
+    for written, code, message in (("a ** (-0.5)", "E109", "0 ** -0.5: zero to a negative power"),
+                                   ("0.0 ** -1", "E109", "0.0 ** -1: zero to a negative power"),
+                                   ("(-1) ** 0.5", "E005", "(-1) ** 0.5 is a complex number")):
+        err = _refused(head + written + ") + 1)\n")
+        assert [d.code for d in err.diagnostics] == [code], written
+        assert message in err.diagnostics[0].message
+        assert err.diagnostics[0].span.line == 4
+
+
 def test_products_cannot_build_huge_integers():
     text = "plan A:\n    input [N, 1, " + "*".join(["999999999999999999"] * 40) + "]\n    ReLU()\n"
     err = _refused(text)
