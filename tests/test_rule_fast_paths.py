@@ -217,6 +217,24 @@ def test_a_result_kept_under_the_same_hash_is_not_another_keys():
     assert [str(r) for r in colliding.plan.requires] == [str(r) for r in each.plan.requires]
 
 
+def test_a_call_kept_under_the_same_hash_is_not_another_calls():
+    """`LayerCalls.called` keeps a call's resolution under one hash of its key and its shapes' hash: with every
+    key hashed alike, a block's lines called with other values and on other shapes (and literal lines on shapes
+    that differ in one dim) still get their own arguments, shapes and requirements."""
+    text = ("block B(c, k):\n    input [N, C, H, W]\n    Conv2d(c, kernel_size=k)\n    ReLU()\n"
+            "    Conv2d(c, kernel_size=1)\n\n"
+            "plan P:\n    input [N, 3, H, W]\n    B(8, 3)\n    B(8, 1)\n    B(4, 3)\n    B(4, 3)\n"
+            "    MaxPool2d(2)\n    B(8, 3)\n    Conv2d(4, 1)\n    ReLU()\n    Conv2d(4, 3, stride=2)\n")
+    each = convplan.analyse(text)
+    with mock.patch.object(layercall, "_APPLIED", {}), mock.patch.object(layercall, "hash", lambda key: 7,
+                                                                           create=True):
+        colliding = convplan.analyse(text)
+    assert [(x.name, x.shape, x.args) for x in colliding.plan.graph.nodes] == \
+        [(x.name, x.shape, x.args) for x in each.plan.graph.nodes]
+    assert [str(r) for r in colliding.plan.requires] == [str(r) for r in each.plan.requires]
+    assert [d.message for d in colliding.diagnostics] == [d.message for d in each.diagnostics]
+
+
 # -- a conv or pool on a chain dim `(x + low)//big + c` worked out in Python ints (shapes.affine) -----------------
 # Against the same rule with the chain path off (chain_of giving None): the output, the requirements with their
 # messages, the warnings and the W310 tails, printed too; on random chain dims beside numbers and sizes.
