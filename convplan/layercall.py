@@ -15,7 +15,19 @@ from .errors import Edit, Fix, did_you_mean, rename_fix
 from .fixes import change_rank
 from .graph import Node
 from .hints import Suggestion, source_text, torch_order_fix, torch_order_hint
-from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
+from .layers import (
+    FLATTEN,
+    FLOAT,
+    OPT_FLOAT,
+    POINTWISE,
+    REGISTRY,
+    REQUIRED,
+    LayerError,
+    LayerSpec,
+    RuleContext,
+    member,
+    same_shape,
+)
 from .merges import MERGES
 from .opcall import fit_targets
 from .ops import Several
@@ -247,6 +259,8 @@ class LayerCalls:
         the output is known to be in bounds; kept for the process, so that checking a plan again after an
         edit (the language server) runs the rules only of the layers whose input or arguments changed.
         `hashed`: `_shapes_hash` of (shape, *others), as `node` worked it out (None: not kept)."""
+        if spec.rule is same_shape:  # the output is the input (a ReLU's): running that costs less than the key
+            return shape, RuleContext(spec, (shape, *others))
         key = None
         if hashed is not None:
             # Kept under the key's hash, the key beside the result: a new layer's key is hashed once, not again

@@ -235,6 +235,17 @@ def test_a_call_kept_under_the_same_hash_is_not_another_calls():
     assert [d.message for d in colliding.diagnostics] == [d.message for d in each.diagnostics]
 
 
+def test_an_identity_rule_is_run_not_kept():
+    """A kind whose rule gives its input (`same_shape`: ReLU) is run, not looked up in `_APPLIED`: hashing its
+    key cost more than the rule.  Its output is its input's shape object.  Dropout checks its p: kept."""
+    text = _plan(["Conv2d(4, 3)", "ReLU()", "Dropout(p=0.2)", "ReLU(inplace=True)", "Conv2d(4, 1)"])
+    with mock.patch.object(layercall, "_APPLIED", {}) as kept:
+        nodes = convplan.analyse(text).plan.graph.nodes
+    assert sorted(key[0] for key, _ in kept.values()) == ["Conv2d", "Conv2d", "Dropout"]
+    conv, relu, _, relu2 = nodes[1:5]
+    assert relu.shape is conv.shape and relu2.shape is conv.shape
+
+
 # -- a conv or pool on a chain dim `(x + low)//big + c` worked out in Python ints (shapes.affine) -----------------
 # Against the same rule with the chain path off (chain_of giving None): the output, the requirements with their
 # messages, the warnings and the W310 tails, printed too; on random chain dims beside numbers and sizes.
