@@ -21,7 +21,6 @@ from .layers import (
     OPT_FLOAT,
     POINTWISE,
     REGISTRY,
-    REQUIRED,
     LayerError,
     LayerSpec,
     RuleContext,
@@ -311,10 +310,10 @@ class LayerCalls:
         and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
         reading causes, and its fix (or None, None)."""
         positional = [a for a in call.args if a.name is None]
-        required = 0
-        for a in spec.args:  # a loop, not sum() of a generator: this runs for every new layer that infers an argument
-            if a.default is REQUIRED:
-                required += 1
+        required = spec.required_count
+        if not (required and len(positional) > required) \
+                and not (spec.float_where_inferred and spec.inferred_at < len(positional)):
+            return None, None  # neither reading can be (per-kind facts): most calls, at once
         first = args[spec.arg_names[0]] if spec.args else None
         inferred = args[spec.inferred]
         code = "W320"
