@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import convplan
-from convplan import layercall, layers
+from convplan import arguments, layercall, layers
 from convplan.shapes import affine, dim, floordiv, offset
 
 # -- Upsample's scale ratio: a whole factor below 2**37 is itself, without the 65,536-size search -----------
@@ -91,8 +91,15 @@ def _block_plan(lines, calls) -> str:
 def _checked(text: str, cached: bool):
     if cached:
         return convplan.analyse(text)
+    init = arguments.Binder.__init__
+
+    def forgetful(self, *args):  # nor a layer call's syntax matched once a call site (Binder.layers)
+        init(self, *args)
+        self.layers = _Forgetful()
+
     with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others, lit: None), \
-            mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None):  # nor bound again
+            mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None), \
+            mock.patch.object(arguments.Binder, "__init__", forgetful):  # nor bound again
         return convplan.analyse(text)
 
 
