@@ -57,6 +57,7 @@ class Binder:
         self.st, self.values, self.diag = st, values, st.diag
         self.callees: dict = {}  # id(block) -> (block, its Callee), for this check (the block is kept)
         self.matched: dict = {}  # id(call) -> (call, Callee, `match`'s result) of a block call: see `block`
+        self.layers: dict = {}  # id(call) -> (call, Callee, what `match` gave and follows from it): see `layer`
 
     def match(self, callee: Callee, call: n.Call, args, shape=None, spec: LayerSpec | None = None) -> dict:
         """Argument name -> the argument written for it (of `args`, those of `call` that are not tensors):
@@ -126,8 +127,17 @@ class Binder:
     def layer(self, spec: LayerSpec, call: n.Call, shape=None) -> tuple[dict, tuple[str, ...], tuple]:
         """A layer's arguments, every one coerced by its kind, defaults filled in; the names written; and
         (argument, name) for each argument written as a bare name (a block's class takes it as its own)."""
-        callee = _layer_callee(spec)
-        bound = self.match(callee, call, call.args, shape, spec)
+        callee, defaults = _layer_callee(spec)
+        kept = self.layers.get(id(call))
+        if kept is not None and kept[0] is call and kept[1] is callee:
+            bound, pairs, given, written = kept[2]
+        else:  # which argument is which depends on the call's syntax alone: matched once a call site
+            bound = self.match(callee, call, call.args, shape, spec)  # (refused: Skip, nothing kept)
+            pairs = tuple([(a, bound[a.name]) for a in spec.args if a.name in bound])  # in the kind's order
+            # lists, not generators: a generator is made and resumed per item
+            written = tuple([(a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name)])
+            given = tuple([a for a in spec.arg_names if a in bound])
+            self.layers[id(call)] = call, callee, (bound, pairs, given, written)  # the call kept: its id stays its own
 
         def refused(arg: n.Arg, reported: list) -> None:
             # Linear(320, 10): torch's order, in_features first, where a value of the wrong kind is refused
@@ -136,10 +146,18 @@ class Binder:
                 self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
                                    torch_order_fix(spec, call, self.st.frame.source))
 
-        values = self._coerced(spec.args, bound, refused)
-        # lists, not generators: a generator is made and resumed per item, and this runs for every new binding
-        written = tuple([(a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name)])
-        return values, tuple([a for a in spec.arg_names if a in bound]), written
+        values = dict(defaults)  # every argument in the kind's order; those written replace their default
+        ok = True
+        for a, arg in pairs:
+            before = len(self.diag.diags)
+            try:
+                values[a.name] = self.coerce(a, self.values.lower(arg.value))
+            except Skip:
+                ok = False
+                refused(arg, self.diag.diags[before:])
+        if not ok:
+            raise Skip
+        return values, given, written
 
     def block(self, block: n.BlockDef, call: n.Call) -> dict:
         """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""
@@ -304,18 +322,21 @@ COERCE = {
 NONE_ALLOWED = (OPT_INT, OPT_FLOAT, OPT_SIZE, SCALE, BOOL, DIMS)  # kinds whose value may be None
 
 
-_CALLEES: dict = {}  # id(spec) -> (spec, its Callee): made once, not at every call; the spec is kept, so the id
-# stays its own
+_CALLEES: dict = {}  # id(spec) -> (spec, (its Callee, its defaults)): made once, not at every call; the spec is
+# kept, so the id stays its own
 MAX_CALLEES = 1024  # specs made on the fly (tests) do not pile up
 
 
-def _layer_callee(spec: LayerSpec) -> Callee:
+def _layer_callee(spec: LayerSpec) -> tuple[Callee, dict]:
+    """The binder's view of a layer kind, and its arguments' defaults in its order (REQUIRED where it has none:
+    `match` refuses a call that leaves one out)."""
     kept = _CALLEES.get(id(spec))
     if kept is None or kept[0] is not spec:
         if len(_CALLEES) >= MAX_CALLEES:
             _CALLEES.clear()
-        kept = _CALLEES[id(spec)] = spec, Callee("layer", spec.name, spec.arg_names,
-                                                 tuple(a.name for a in spec.args if a.default is REQUIRED))
+        kept = _CALLEES[id(spec)] = spec, (Callee("layer", spec.name, spec.arg_names,
+                                                  tuple(a.name for a in spec.args if a.default is REQUIRED)),
+                                           {a.name: a.default for a in spec.args})
     return kept[1]
 
 

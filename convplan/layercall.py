@@ -15,7 +15,18 @@ from .errors import Edit, Fix, did_you_mean, rename_fix
 from .fixes import change_rank
 from .graph import Node
 from .hints import Suggestion, source_text, torch_order_fix, torch_order_hint
-from .layers import FLATTEN, FLOAT, OPT_FLOAT, POINTWISE, REGISTRY, REQUIRED, LayerError, LayerSpec, RuleContext, member
+from .layers import (
+    FLATTEN,
+    FLOAT,
+    OPT_FLOAT,
+    POINTWISE,
+    REGISTRY,
+    LayerError,
+    LayerSpec,
+    RuleContext,
+    member,
+    same_shape,
+)
 from .merges import MERGES
 from .opcall import fit_targets
 from .ops import Several
@@ -73,17 +84,25 @@ class LayerCalls:
         if done is None:
             # what decides the binding (`_bind`'s key), worked out once for both caches
             bind = literal if literal is not None else self._named_key(spec, call)
-            key = self._call_key(spec, prev, others, literal, bind)
+            shapes = (shape, *[o.shape for o in others]) if others else (shape,)
+            hashed = _shapes_hash(shapes)  # their sympy dims hash in Python code: once for both caches
+            key = None if hashed is None else self._call_key(spec, prev, shapes, literal, bind)
             if key is not None:
+                # kept under the key's hash with the shapes' hash in them, the key beside the entry (as `_apply`)
                 try:
-                    done = self.called.get(key)  # the key hashed here only: its shapes hold sympy integers
+                    h = hash((key[0], hashed, key[2]))
                 except TypeError:  # a value that cannot be a key (none is, today)
                     key = None
+                else:
+                    found = self.called.get(h)
+                    if found is not None and found[0] == key:
+                        done = found[1]
             if done is None:
                 reports = self.diag.reports
-                args, given, written, out, rule = self._resolve(spec, call, prev, others, bind)
+                args, given, written, out, rule = self._resolve(spec, call, prev, others, bind, hashed)
                 if key is not None and self.diag.reports == reports:
-                    self.called[key] = kept = dict(args), given, written, out, rule
+                    kept = dict(args), given, written, out, rule
+                    self.called[h] = key, kept
                     if same is not None:
                         self.same[same] = (shape, kept) if literal is not None else self._named_entry(shape, kept, call)
             elif same is not None:
@@ -112,9 +131,11 @@ class LayerCalls:
             return self.st.nodes[made[0].id]
         return self.st.make_layer(name, inputs, out, stmt.span, spec.name, args, given, written)
 
-    def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, bind: tuple | None) -> tuple:
+    def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, bind: tuple | None,
+                 hashed: int | None) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
-        (and `others`').  `bind`: `_bind`'s key, as `node` worked it out."""
+        (and `others`').  `bind`: `_bind`'s key, `hashed`: `_shapes_hash` of the input shapes, as `node` worked
+        them out."""
         shape = prev.shape
         self._check_rank(spec, shape, call)
         if spec.indices and prev.op != "input":
@@ -135,7 +156,8 @@ class LayerCalls:
         if spec.last_dim_features:
             self._flatten_missing(spec, call, prev)
         try:
-            out, rule = self._apply(spec, call, shape, args, tuple([o.shape for o in others]) if others else ())
+            out, rule = self._apply(spec, call, shape, args, tuple([o.shape for o in others]) if others else (),
+                                    hashed)
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             value_fix = Suggestion(exc.hint, exc.arg, exc.value).fix(call, spec.arg_names, self.st.frame.source) \
                 if exc.value is not None else None
@@ -145,25 +167,17 @@ class LayerCalls:
             raise Skip from None
         return args, given, written, out, rule
 
-    def _call_key(self, spec: LayerSpec, prev: Node, others: tuple, literal: tuple | None, named: tuple | None) \
+    def _call_key(self, spec: LayerSpec, prev: Node, shapes: tuple, literal: tuple | None, named: tuple | None) \
             -> tuple | None:
-        """What decides `_resolve`'s result, for `called`: the kind, every input tensor's shape, whether the
-        first is a plan input (E305), and the arguments' literals (a stack repeats the same line), or else
-        where the call is written (file and span: one call, whatever object the walker made of it) with the
-        number of its non-tensor arguments and the values of the names they read (a block's line, called again
-        with the same parameters).  None for a call with a `?` (each makes a new unknown) and for a dim of many
-        terms (hashing a long sum walks it).  `literal`: `literal_key` of the call, and else `named`: its
-        `_named_key`, as `node` worked them out."""
-        shape = prev.shape
-        shapes = (shape, *(o.shape for o in others)) if others else (shape,)
-        for s in shapes:  # a loop, not any() of a generator: this runs for every layer
-            for d in s:
-                if type(d) is sympy.Add and len(d.args) >= LONG_KEY:
-                    return None
-        head = (shapes, spec.indices and prev.op != "input")
-        if literal is not None:
-            return literal, *head
-        return None if named is None else (*named, *head)  # (`node` refuses one that cannot be hashed)
+        """What decides `_resolve`'s result, for `called`: the arguments' literals (a stack repeats the same
+        line), or else where the call is written (file and span: one call, whatever object the walker made of
+        it) with the number of its non-tensor arguments and the values of the names they read (a block's line,
+        called again with the same parameters); every input tensor's shape; whether the first is a plan input
+        (E305).  None for a call with a `?` (each makes a new unknown).  `literal`: `literal_key` of the call,
+        and else `named`: its `_named_key`, as `node` worked them out; `shapes`: the input shapes, none with a
+        dim of many terms (`_shapes_hash`)."""
+        which = literal if literal is not None else named
+        return None if which is None else (which, shapes, spec.indices and prev.op != "input")
 
     def _named_entry(self, shape: tuple, done: tuple, call: n.Call) -> tuple:
         """`same`'s entry for a call that is not all literals: the shape and `called`'s entry, the call and the
@@ -237,23 +251,23 @@ class LayerCalls:
             self.bound[key] = dict(args), given, written
         return args, given, written
 
-    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict, others: tuple = ()) \
-            -> tuple[tuple, RuleContext]:
+    def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict, others: tuple = (),
+               hashed: int | None = None) -> tuple[tuple, RuleContext]:
         """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
         the output is known to be in bounds; kept for the process, so that checking a plan again after an
-        edit (the language server) runs the rules only of the layers whose input or arguments changed."""
-        key = (spec.name, shape, tuple(args.items()), others)
-        for d in shape:  # a loop, not any() of a generator: this runs for every new layer
-            if type(d) is sympy.Add and len(d._args) >= LONG_KEY:
-                key = None  # a dim of many terms (named unknowns) recurs rarely, and hashing it walks it
-                break
-        if key is not None:
+        edit (the language server) runs the rules only of the layers whose input or arguments changed.
+        `hashed`: `_shapes_hash` of (shape, *others), as `node` worked it out (None: not kept)."""
+        if spec.rule is same_shape:  # the output is the input (a ReLU's): running that costs less than the key
+            return shape, RuleContext(spec, (shape, *others))
+        key = None
+        if hashed is not None:
             # Kept under the key's hash, the key beside the result: a new layer's key is hashed once, not again
-            # to store it (its sympy integers and dims hash in Python code).  Another key of the same hash
-            # only takes the place.
+            # to store it, and its shapes not again at all (their sympy integers and dims hash in Python code).
+            # Another key of the same hash only takes the place.
+            key = (spec.name, shape, tuple(args.items()), others)
             try:
-                h = hash(key)
+                h = hash((spec.name, hashed, key[2]))
             except TypeError:  # an argument value that cannot be a key: just run the rule
                 key = None
             else:
@@ -296,10 +310,10 @@ class LayerCalls:
         and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
         reading causes, and its fix (or None, None)."""
         positional = [a for a in call.args if a.name is None]
-        required = 0
-        for a in spec.args:  # a loop, not sum() of a generator: this runs for every new layer that infers an argument
-            if a.default is REQUIRED:
-                required += 1
+        required = spec.required_count
+        if not (required and len(positional) > required) \
+                and not (spec.float_where_inferred and spec.inferred_at < len(positional)):
+            return None, None  # neither reading can be (per-kind facts): most calls, at once
         first = args[spec.arg_names[0]] if spec.args else None
         inferred = args[spec.inferred]
         code = "W320"
@@ -401,6 +415,22 @@ class LayerCalls:
                                            "repeat counts before here"])
                     raise Skip
         return out
+
+
+def _shapes_hash(shapes: tuple) -> int | None:
+    """The hash of a layer's input shapes, for the keys of `called` and `applied`; None where a dim is a sum of
+    many terms (named unknowns): it recurs rarely, and hashing it walks it."""
+    for s in shapes:  # a loop, not any() of a generator: this runs for every layer
+        for d in s:
+            if type(d) is _ADD and len(d._args) >= LONG_KEY:
+                return None
+    try:
+        return hash(shapes)
+    except TypeError:  # a dim that cannot be a key (none is, today)
+        return None
+
+
+_ADD = sympy.Add
 
 
 def _exprs(out):

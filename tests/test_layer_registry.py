@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from convplan.layers import FLATTEN, REGISTRY, asymmetric_pad, member
+from convplan.layers import FLATTEN, FLOAT, OPT_FLOAT, REGISTRY, REQUIRED, asymmetric_pad, member
 
 
 @pytest.mark.parametrize("kind", sorted(k for k, s in REGISTRY.items() if s.family))
@@ -30,3 +30,12 @@ def test_asymmetric_pad_pads_each_side_by_its_own_amount_with_zeros(nd):
 
 def test_flatten_merges_the_dims_after_the_batch():
     assert getattr(nn, FLATTEN.name)()(torch.ones(2, 3, 4, 5)).shape == (2, 60)
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_the_torch_order_facts_of_every_kind_are_its_arguments(kind):
+    """layercall._torch_order returns at once by these two per-kind facts: each equals what the arguments say."""
+    spec = REGISTRY[kind]
+    assert spec.required_count == len([a for a in spec.args if a.default is REQUIRED])
+    at = spec.inferred_at
+    assert spec.float_where_inferred == (at < len(spec.args) and spec.args[at].kind in (FLOAT, OPT_FLOAT))

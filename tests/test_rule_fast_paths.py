@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import convplan
-from convplan import layercall, layers
+from convplan import arguments, layercall, layers
 from convplan.shapes import affine, dim, floordiv, offset
 
 # -- Upsample's scale ratio: a whole factor below 2**37 is itself, without the 65,536-size search -----------
@@ -91,8 +91,15 @@ def _block_plan(lines, calls) -> str:
 def _checked(text: str, cached: bool):
     if cached:
         return convplan.analyse(text)
+    init = arguments.Binder.__init__
+
+    def forgetful(self, *args):  # nor a layer call's syntax matched once a call site (Binder.layers)
+        init(self, *args)
+        self.layers = _Forgetful()
+
     with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others, lit: None), \
-            mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None):  # nor bound again
+            mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None), \
+            mock.patch.object(arguments.Binder, "__init__", forgetful):  # nor bound again
         return convplan.analyse(text)
 
 
@@ -215,6 +222,35 @@ def test_a_result_kept_under_the_same_hash_is_not_another_keys():
     assert [(x.name, x.shape, x.args) for x in colliding.plan.graph.nodes] == \
         [(x.name, x.shape, x.args) for x in each.plan.graph.nodes]
     assert [str(r) for r in colliding.plan.requires] == [str(r) for r in each.plan.requires]
+
+
+def test_a_call_kept_under_the_same_hash_is_not_another_calls():
+    """`LayerCalls.called` keeps a call's resolution under one hash of its key and its shapes' hash: with every
+    key hashed alike, a block's lines called with other values and on other shapes (and literal lines on shapes
+    that differ in one dim) still get their own arguments, shapes and requirements."""
+    text = ("block B(c, k):\n    input [N, C, H, W]\n    Conv2d(c, kernel_size=k)\n    ReLU()\n"
+            "    Conv2d(c, kernel_size=1)\n\n"
+            "plan P:\n    input [N, 3, H, W]\n    B(8, 3)\n    B(8, 1)\n    B(4, 3)\n    B(4, 3)\n"
+            "    MaxPool2d(2)\n    B(8, 3)\n    Conv2d(4, 1)\n    ReLU()\n    Conv2d(4, 3, stride=2)\n")
+    each = convplan.analyse(text)
+    with mock.patch.object(layercall, "_APPLIED", {}), mock.patch.object(layercall, "hash", lambda key: 7,
+                                                                           create=True):
+        colliding = convplan.analyse(text)
+    assert [(x.name, x.shape, x.args) for x in colliding.plan.graph.nodes] == \
+        [(x.name, x.shape, x.args) for x in each.plan.graph.nodes]
+    assert [str(r) for r in colliding.plan.requires] == [str(r) for r in each.plan.requires]
+    assert [d.message for d in colliding.diagnostics] == [d.message for d in each.diagnostics]
+
+
+def test_an_identity_rule_is_run_not_kept():
+    """A kind whose rule gives its input (`same_shape`: ReLU) is run, not looked up in `_APPLIED`: hashing its
+    key cost more than the rule.  Its output is its input's shape object.  Dropout checks its p: kept."""
+    text = _plan(["Conv2d(4, 3)", "ReLU()", "Dropout(p=0.2)", "ReLU(inplace=True)", "Conv2d(4, 1)"])
+    with mock.patch.object(layercall, "_APPLIED", {}) as kept:
+        nodes = convplan.analyse(text).plan.graph.nodes
+    assert sorted(key[0] for key, _ in kept.values()) == ["Conv2d", "Conv2d", "Dropout"]
+    conv, relu, _, relu2 = nodes[1:5]
+    assert relu.shape is conv.shape and relu2.shape is conv.shape
 
 
 # -- a conv or pool on a chain dim `(x + low)//big + c` worked out in Python ints (shapes.affine) -----------------

@@ -49,6 +49,7 @@ from .spec import (  # noqa: F401 (the registry's public names)
     ntuple,
     prod,
     register,
+    same_shape,
 )
 from .swin import register_swin
 from .torchvision import register_torchvision

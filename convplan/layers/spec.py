@@ -193,6 +193,16 @@ class LayerSpec:
     def arg_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.args)
 
+    @functools.cached_property  # read on every new layer that infers an argument (layercall._torch_order)
+    def required_count(self) -> int:
+        """How many of its arguments have no default."""
+        return sum(1 for a in self.args if a.default is REQUIRED)
+
+    @functools.cached_property  # the same
+    def float_where_inferred(self) -> bool:
+        """Whether the argument in the place torch's order has the inferred one is a float (eps of a norm)."""
+        return self.inferred_at < len(self.args) and self.args[self.inferred_at].kind in (FLOAT, OPT_FLOAT)
+
     def call_args(self, given) -> list[tuple[str, bool]]:
         """The arguments a constructor call writes (those in `given`, but `forward_args`), in torch's order, each
         with whether it goes by position: torch's leading required ones, up to the first left out; the rest by
