@@ -14,18 +14,6 @@ from .ops import FUNCTIONS
 from .show import show_shape, show_value
 
 
-def filler(cls: type) -> type:
-    """A subclass of the slotted frozen dataclass `cls` whose fields can be assigned: a maker makes one with
-    `object.__new__`, assigns every field (a plain slot store each) and sets its `__class__` to `cls`.  That
-    is the frozen object its __init__ makes (an object.__setattr__ a field: twice the time).  Writing a
-    frozen instance's fields through its `__dict__` instead made the dict, an object of its own that a young
-    collection walks (~430 in ResNet50's first check), and every attribute read of an instance with a made
-    dict missed the interpreter's inline-values fast path.  Both setattr slots are object's, so Python keeps
-    the plain one and specialises the stores (either alone, the class's __setattr__ is a Python call)."""
-    return type(f"{cls.__name__}Filler", (cls,), {"__slots__": (), "__setattr__": object.__setattr__,
-                                                    "__delattr__": object.__delattr__, "__module__": cls.__module__})
-
-
 @dataclass(frozen=True, repr=False, slots=True)
 class Node:
     """One tensor of the plan: an input, a layer's output or a merge's; read-only."""

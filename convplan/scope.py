@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 
 from . import nodes as n
 from .errors import Collector, Diagnostic, Span
-from .graph import Module, Node, filler
+from .fillers import filler
+from .graph import Module, Node
 from .unknowns import Unknowns
 
 MAX_LAYERS = 10_000  # nodes a plan may unroll to
