@@ -16,7 +16,7 @@ from convplan.graph import Node
 
 
 def slotted(obj) -> list:
-    """Each field of a Node, Module, Made or Tensor as (name, value), read from its slot (an unset one raises):
+    """Each field of a Span, Node, Module, Made or Tensor as (name, value), read from its slot (an unset one raises):
     what their makers must fill.  They hold no `__dict__`: a dict made for one is an object of its own that
     the collector walks (graph.filler)."""
     assert not hasattr(obj, "__dict__")
