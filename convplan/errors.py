@@ -18,7 +18,7 @@ class TooManyErrors(Exception):
     """Raised by a Collector when MAX_COLLECTED errors are recorded; the checker then stops."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """1-based line and column of the first character, and of the character after the last."""
 

@@ -14,7 +14,7 @@ from .ops import FUNCTIONS
 from .show import show_shape, show_value
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, slots=True)
 class Node:
     """One tensor of the plan: an input, a layer's output or a merge's; read-only."""
 
@@ -95,7 +95,7 @@ def _subst(value, mapping):
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Module:
     """A submodule that holds others: a block call (`kind` "block", its forward runs the nodes it
     owns) or a numbered container (`name = repeat ...:` / `name = sequential:`, kind "seq")."""

@@ -10,15 +10,22 @@ import operator
 from dataclasses import dataclass, fields
 
 from .errors import Span
+from .fillers import filler
+
+_SpanFiller = filler(Span)
 
 
 def new_span(line: int, col: int, end_line: int, end_col: int, _new=object.__new__, _cls=Span) -> Span:
     """`Span(line, col, end_line, end_col)`, made without the frozen dataclass's __init__ (an
-    object.__setattr__ per field: twice the time), as the parser makes ~8 a line.  The same object in every
-    respect: equal, same hash and repr, still frozen (tests/test_parser_equivalence.py)."""
-    span = _new(_cls)
-    fields = span.__dict__
-    fields["line"], fields["col"], fields["end_line"], fields["end_col"] = line, col, end_line, end_col
+    object.__setattr__ per field: twice the time), as the parser makes ~8 a line, and without a `__dict__`
+    (fillers.py).  The same object in every respect: equal, same hash and repr, still frozen
+    (tests/test_parser_equivalence.py)."""
+    span = _new(_SpanFiller)
+    span.line = line
+    span.col = col
+    span.end_line = end_line
+    span.end_col = end_col
+    span.__class__ = _cls
     return span
 
 

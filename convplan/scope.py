@@ -10,11 +10,11 @@ from __future__ import annotations
 import builtins
 import keyword
 from contextlib import contextmanager
-from dataclasses import MISSING, dataclass, field, replace
-from dataclasses import fields as dataclass_fields
+from dataclasses import dataclass, field, replace
 
 from . import nodes as n
 from .errors import Collector, Diagnostic, Span
+from .fillers import filler
 from .graph import Module, Node
 from .unknowns import Unknowns
 
@@ -51,18 +51,22 @@ class Abort(Exception):
     """Too big to go on: stop checking (what was built so far is kept)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tensor:
     id: int  # its graph node
     tainted: bool = False  # made after a statement failed: merges do not check it again
 
 
+_TensorFiller = filler(Tensor)
+
+
 def new_tensor(id: int, tainted: bool = False, _new=object.__new__) -> Tensor:
     """`Tensor(id, tainted)` without the frozen dataclass's __init__ (two object.__setattr__ calls), as the
     walker makes one or two per node.  The same object in every respect (tests/test_nodes_fast.py)."""
-    tensor = _new(Tensor)
-    d = tensor.__dict__
-    d["id"], d["tainted"] = id, tainted
+    tensor = _new(_TensorFiller)
+    tensor.id = id
+    tensor.tainted = tainted
+    tensor.__class__ = Tensor
     return tensor
 
 
@@ -258,7 +262,7 @@ def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Made:
     """What one statement made (the nodes `start` to `end`, its value the node `result`), or which unknown a
     `?` is (`sym`), at a place in a file: editors show a line's shape and a `?`'s value from these."""
@@ -271,41 +275,59 @@ class Made:
     sym: object = None
 
 
+_MadeFiller = filler(Made)
+
+
 def new_made(file: str, span: Span, start: int, end: int, result: int, _new=object.__new__) -> Made:
     """`Made(file, span, start, end, result)` without the frozen dataclass's __init__ (six
     object.__setattr__ calls: ~4 % of checking a plan, as the walker makes one per statement).  The same
     object in every respect (tests/test_nodes_fast.py)."""
-    record = _new(Made)
-    d = record.__dict__
-    d["file"], d["span"], d["start"], d["end"], d["result"], d["sym"] = file, span, start, end, result, None
+    record = _new(_MadeFiller)
+    record.file = file
+    record.span = span
+    record.start = start
+    record.end = end
+    record.result = result
+    record.sym = None
+    record.__class__ = Made
     return record
 
 
-def _node_defaults() -> dict:
-    """Node's fields in declaration order, each with its default (None for those without one; `args` and
-    `meta`, whose defaults are new dicts, are filled per node)."""
-    return {f.name: None if f.default is MISSING else f.default for f in dataclass_fields(Node)}
-
-
-_NODE_DEFAULTS = _node_defaults()
-_MODULE_DEFAULTS = {f.name: None if f.default is MISSING else f.default for f in dataclass_fields(Module)}
+_NodeFiller = filler(Node)
+_ModuleFiller = filler(Module)
 
 
 def new_node(id: int, op: str, name: str, inputs: tuple, shape: tuple, span: Span, fields: dict,
-             _new=object.__new__, _defaults=_NODE_DEFAULTS) -> Node:
+             _new=object.__new__) -> Node:
     """`Node(id, op, name, inputs, shape, span, **fields)` without the frozen dataclass's __init__ (an
     object.__setattr__ for each of its 16 fields: three times the time), as the walker makes one per layer.
-    The same object in every respect: equal, same fields in the same order, same repr (tests/test_nodes_fast.py)."""
-    node = _new(Node)
-    d = node.__dict__
-    d.update(_defaults)
-    d.update(fields)
-    d["id"], d["op"], d["name"], d["inputs"], d["shape"], d["span"] = id, op, name, inputs, shape, span
-    if "args" not in fields:
-        d["args"] = {}
-    if "meta" not in fields:
-        d["meta"] = {}
+    The same object in every respect: equal, same fields, same repr (tests/test_nodes_fast.py)."""
+    node = _new(_NodeFiller)
+    node.id = id
+    node.op = op
+    node.name = name
+    node.inputs = inputs
+    node.shape = shape
+    node.span = span
+    _node_defaults(node)
+    for key, value in fields.items():
+        setattr(node, key, value)
+    node.__class__ = Node
     return node
+
+
+def _node_defaults(node) -> None:
+    """Node's fields after the first six at their defaults, on a `_NodeFiller` (`args` and `meta` new dicts)."""
+    node.kind = ""
+    node.args = {}
+    node.given = ()
+    node.file = ""
+    node.path = ()
+    node.owner = ()
+    node.written = ()
+    node.meta = {}
+    node.scope = ()
+    node.unpack = ()
 
 
 _new_object = object.__new__
@@ -376,22 +398,40 @@ class State:
         file = self.diag.frames[-1].file  # self.frame's
         # Module(path, kind, span, owner, name, file=, start=, prefix=, input_names=) without the frozen
         # dataclass's __init__ (an object.__setattr__ a field): one a block call
-        module = _new_object(Module)
-        d = module.__dict__
-        d.update(_MODULE_DEFAULTS)
-        d["path"], d["kind"], d["span"], d["owner"], d["name"] = path, kind, span, owner, block.name if block else ""
-        d["file"], d["start"], d["prefix"], d["input_names"] = file if file != self.diag.file else "", \
-            len(self.nodes), name + "_", names
+        module = _new_object(_ModuleFiller)
+        module.path = path
+        module.kind = kind
+        module.span = span
+        module.owner = owner
+        module.name = block.name if block else ""
+        module.inputs = ()
+        module.output = -1
+        module.file = file if file != self.diag.file else ""
+        module.start = len(self.nodes)
+        module.prefix = name + "_"
+        module.input_names = names
+        module.values = ()
+        module.__class__ = Module
         self.tree.append(module)
         return Container(path, numbered=kind == "seq", entry=len(self.tree) - 1)
 
     def close_block(self, block: Container, inputs: tuple[int, ...], output: int, names: dict) -> None:
         values = tuple([(k, v) for k, v in names.items() if not isinstance(v, Tensor)])
         module = self.tree[block.entry]  # a copy with three fields changed, as dataclasses.replace makes it (a
-        done = _new_object(Module)  # replace() runs __init__: an object.__setattr__ a field, ~2 % of a ResNet)
-        d = done.__dict__
-        d.update(module.__dict__)
-        d["inputs"], d["output"], d["values"] = inputs, output, values
+        done = _new_object(_ModuleFiller)  # replace() runs __init__: an object.__setattr__ a field, ~2 % of a ResNet)
+        done.path = module.path
+        done.kind = module.kind
+        done.span = module.span
+        done.owner = module.owner
+        done.name = module.name
+        done.inputs = inputs
+        done.output = output
+        done.file = module.file
+        done.start = module.start
+        done.prefix = module.prefix
+        done.input_names = module.input_names
+        done.values = values
+        done.__class__ = Module
         self.tree[block.entry] = done
 
     @property
@@ -454,18 +494,15 @@ class State:
         frames = self.diag.frames
         frame = frames[-1]  # self.frame, read once
         containers = frame.containers
-        node = _new_object(Node)
-        d = node.__dict__
-        d.update(_NODE_DEFAULTS)
+        node = _new_object(_NodeFiller)
         inner = containers[-1]
+        scope = ()
         if len(frames) > 1 or frame.block is not None or len(containers) > 1:  # else _scope() gives none
             scope = inner.scope  # _scope_here's, read here: every layer of a block's body reads it
             if scope is None:
                 scope = self._scope_here(frames, frame, containers)
-            if scope:
-                d["scope"] = scope
-        if frame.file != self.diag.file:
-            d["file"] = frame.file
+        node.scope = scope
+        node.file = frame.file if frame.file != self.diag.file else ""
         # `place`, written out
         if inner.numbered:
             attr = str(inner.size)
@@ -477,10 +514,22 @@ class State:
                 self.diag.error("E202", f"name {attr!r} is an attribute of torch.nn.Module; a submodule cannot "
                                 "have it", span, hints=["choose another name"])
                 raise Skip
-        d["path"], d["owner"] = (*inner.path, attr), containers[0].path
+        node.path = (*inner.path, attr)
+        node.owner = containers[0].path
         self.tree.append(len(nodes))
-        d["id"], d["op"], d["name"], d["inputs"], d["shape"], d["span"] = len(nodes), "layer", name, inputs, shape, span
-        d["kind"], d["args"], d["given"], d["written"], d["meta"] = kind, args, given, written, {}
+        node.id = len(nodes)
+        node.op = "layer"
+        node.name = name
+        node.inputs = inputs
+        node.shape = shape
+        node.span = span
+        node.kind = kind
+        node.args = args
+        node.given = given
+        node.written = written
+        node.meta = {}
+        node.unpack = ()
+        node.__class__ = Node
         nodes.append(node)
         return node
 

@@ -6,6 +6,7 @@ from unittest import mock
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from test_nodes_fast import slotted
 
 import convplan
 from convplan import blockcall, scope
@@ -80,7 +81,7 @@ def test_modules_opened_equal_built_modules(example):
     modules = [(m, b) for m, b in zip(fast, built, strict=True) if isinstance(m, Module)]
     assert modules and fast == built
     for m, b in modules:
-        assert type(m) is Module and repr(m) == repr(b) and hash(m) == hash(b) and list(vars(m)) == list(vars(b))
+        assert type(m) is Module and repr(m) == repr(b) and hash(m) == hash(b) and slotted(m) == slotted(b)
         with pytest.raises(FrozenInstanceError):
             m.start = 0
 
@@ -94,8 +95,8 @@ def test_modules_opened_in_an_imported_file_equal_built_modules(tmp_path):
     fast = convplan.parse(main.read_text(), str(main)).graph.tree
     with mock.patch.object(scope.State, "open_module", _open_by_init):
         built = convplan.parse(main.read_text(), str(main)).graph.tree
-    assert fast == built and [list(vars(m)) for m in fast if isinstance(m, Module)] == \
-        [list(vars(m)) for m in built if isinstance(m, Module)]
+    assert fast == built and [slotted(m) for m in fast if isinstance(m, Module)] == \
+        [slotted(m) for m in built if isinstance(m, Module)]
     assert any(m.file for m in fast if isinstance(m, Module))  # made in lib.plan's frames
 
 

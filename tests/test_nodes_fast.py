@@ -2,7 +2,7 @@
 layer line, without the frozen dataclass's __init__:
 the same object in every respect."""
 
-from dataclasses import FrozenInstanceError, asdict
+from dataclasses import FrozenInstanceError, asdict, fields
 from unittest import mock
 
 import pytest
@@ -13,6 +13,15 @@ from hypothesis import strategies as st
 from convplan import scope
 from convplan.errors import Span
 from convplan.graph import Node
+
+
+def slotted(obj) -> list:
+    """Each field of a Span, Node, Module, Made or Tensor as (name, value), read from its slot (an unset one raises):
+    what their makers must fill.  They hold no `__dict__`: a dict made for one is an object of its own that
+    the collector walks (graph.filler)."""
+    assert not hasattr(obj, "__dict__")
+    return [(f.name, getattr(obj, f.name)) for f in fields(obj)]
+
 
 NAMES = st.text("abcxyz_", min_size=1, max_size=6)
 OPTIONAL = {  # every field new_node's callers pass (scope._placement's and the walker's), with values of its type
@@ -37,7 +46,7 @@ def test_made_nodes_equal_built_ones(id, op, name, inputs, shape, span, fields):
     assert type(made) is Node and made == built
     if op in ("input", "item"):  # (a layer's or merge's repr reads the registry: a real call, not these fields)
         assert repr(made) == repr(built)
-    assert list(vars(made)) == list(vars(built)) and asdict(made) == asdict(built)
+    assert slotted(made) == slotted(built) and asdict(made) == asdict(built)
     assert made.meta == {} and made.meta is not built.meta
     if "args" not in fields:  # a dict of its own, as default_factory gives
         assert made.args == {} and made.args is not scope.new_node(id, op, name, inputs, shape, span, {}).args
@@ -52,7 +61,7 @@ def test_made_records_equal_built_ones(file, span, start, end, result):
     """scope.new_made, the walker's record of what a statement made, without the dataclass's __init__."""
     made, built = scope.new_made(file, span, start, end, result), scope.Made(file, span, start, end, result)
     assert type(made) is scope.Made and made == built and repr(made) == repr(built) and hash(made) == hash(built)
-    assert list(vars(made)) == list(vars(built))
+    assert slotted(made) == slotted(built)
     with pytest.raises(FrozenInstanceError):
         made.start = 1
 
@@ -85,7 +94,7 @@ def test_made_tensors_equal_built_ones(id, tainted):
     """scope.new_tensor, the walker's handle on a node, without the dataclass's __init__."""
     made, built = scope.new_tensor(id, tainted), scope.Tensor(id, tainted)
     assert type(made) is scope.Tensor and made == built and repr(made) == repr(built) and hash(made) == hash(built)
-    assert list(vars(made)) == list(vars(built)) and scope.new_tensor(id) == scope.Tensor(id)
+    assert slotted(made) == slotted(built) and scope.new_tensor(id) == scope.Tensor(id)
     with pytest.raises(FrozenInstanceError):
         made.tainted = not tainted
 
@@ -112,7 +121,7 @@ def test_closed_blocks_equal_built_modules(example):
     assert modules and all(m.output >= 0 and m.inputs for m, _ in modules) and any(m.values for m, _ in modules)
     for m, b in modules:
         assert type(m) is Module and m == b and repr(m) == repr(b) and hash(m) == hash(b)
-        assert list(vars(m)) == list(vars(b))
+        assert slotted(m) == slotted(b)
         with pytest.raises(FrozenInstanceError):
             m.output = 0
     assert fast == built

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 from test_fuzz import SCALE, SEED, SEEDS, Walker, _grammar, _lark_strategy, mutate
+from test_nodes_fast import slotted
 
 from convplan import descent, lalr, nodebuilders, parser
 from convplan.errors import PlanError, Span
@@ -195,13 +196,16 @@ def test_repeated_lines_have_nodes_of_their_own():
 
 
 def _objects(node):
+    """`node` and every node and span in it (a span is slotted: it has no `__dict__`)."""
     yield node
+    if isinstance(node, Span):
+        return
     for value in vars(node).values():
         if isinstance(value, tuple):
             for item in value:
-                if hasattr(item, "__dict__"):
+                if hasattr(item, "__dict__") or isinstance(item, Span):
                     yield from _objects(item)
-        elif hasattr(value, "__dict__"):
+        elif hasattr(value, "__dict__") or isinstance(value, Span):
             yield from _objects(value)
 
 
@@ -298,7 +302,7 @@ def test_the_parsers_spans_are_spans(line, col, end_line, end_col):
     """nodes.new_span (the parser's) makes a Span without its __init__: the same value, hash, repr and frozenness."""
     made, built = lalr.new_span(line, col, end_line, end_col), Span(line, col, end_line, end_col)
     assert type(made) is Span and made == built and hash(made) == hash(built) and repr(made) == repr(built)
-    assert made.to(built) == built.to(made) == built
+    assert made.to(built) == built.to(made) == built and slotted(made) == slotted(built)
     with pytest.raises(FrozenInstanceError):
         made.line = 0
 
