@@ -31,13 +31,21 @@ def selected(before: tuple, dim) -> tuple:
     return before[:d] + before[d + 1:]
 
 
-def viewed(shape: tuple, before: tuple, out: tuple) -> tuple:
+MAX_WAYS = 64  # ways through computeStride a view's strides are followed for; past it they are not (None)
+
+
+def viewed(shape: tuple, before: tuple, out: tuple) -> tuple | None:
     """The strides `view` gives a tensor of `shape` and strides `before` viewed as `out`, at every size: torch's
     computeStride run on formulas.  A condition the formulas leave open (a size that may be 1, two products that
     may be equal) is followed both ways, and a stride that differs between the ways is a Piecewise of the
-    conditions; a way in which the view would fail is dropped (the walker has checked that it is a view)."""
+    conditions; a way in which the view would fail is dropped (the walker has checked that it is a view).  None
+    (not followed) for a view of strides that are already such a Piecewise, or past MAX_WAYS ways."""
+    if any(isinstance(s, sympy.Piecewise) for s in before):  # a view of such a view: ways multiply (not followed)
+        return None
     ways, todo, known = [], [()], {}
     while todo:
+        if len(ways) + len(todo) > MAX_WAYS:
+            return None
         taken = todo.pop()
         try:
             found = _compute_stride(tuple(shape), tuple(before), tuple(out), _Way(taken, known))

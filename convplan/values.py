@@ -286,7 +286,7 @@ class Values:
                          "//": b.__rfloordiv__, "%": b.__rmod__, "**": b.__rpow__}[expr.op](a)
         except ZeroDivisionError:  # 0.0 ** -1: Python refuses it as a division by zero
             self.diag.error("E109", f"{a!r} ** {b!r}: zero to a negative power is a division by zero", expr.span)
-            raise Skip
+            raise Skip from None
         except OverflowError:
             value = math.inf
         if isinstance(value, complex):  # (-1) ** 0.5
