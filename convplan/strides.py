@@ -55,6 +55,8 @@ def viewed(shape: tuple, before: tuple, out: tuple) -> tuple | None:
         fixed = _fixed(taken)
         if found is not None and fixed is not None:
             ways.append((fixed, taken, found))
+    if not ways:  # no way the view holds: not a view the walker let through, so not followed rather than guessed
+        return None
     return tuple(_merged([(fixed, taken, way[k]) for fixed, taken, way in ways]) for k in range(len(out)))
 
 
