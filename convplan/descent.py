@@ -34,12 +34,15 @@ class Bail(Exception):
 
 # The text split at its tokens (re.split: the spaces between them, then each token): grammar/plan.lark's terminals,
 # in the order Lark's lexer tries them where they overlap (a float before an int, `->` before `-`, `==` before
-# `=`), the most common first.  Any other character is a token of its own, which no rule takes (a line continued
-# with a backslash too: the LALR loop reads those), so that only spaces are left between tokens.
-_TOKENS = re.compile(r"""([A-Za-z_][A-Za-z0-9_]*|[0-9]+(?![0-9_.eE])|[(),\[\]:]|(?:\r?\n[\t ]*|\#[^\n]*)+"""
+# `=`), the most common first (a name, a bracket or comma, `=`, an int, a line break and its indentation: each
+# alternative tried before the one that matches costs the regex engine a step).  Any other character is a token
+# of its own, which no rule takes (a line continued with a backslash too: the LALR loop reads those), so that only
+# spaces are left between tokens.
+_TOKENS = re.compile(r"""([A-Za-z_][A-Za-z0-9_]*|[(),\[\]:]|==?|[0-9]+(?![0-9_.eE])"""
+                     r"""|\n[\t ]*(?:(?:\r?\n[\t ]*|\#[^\n]*)+)?|(?:\r?\n[\t ]*|\#[^\n]*)+"""
                      r"""|(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+|[0-9]+(?:_[0-9]+)*"""
-                     r"""|'[^'\\\n]*'|"[^"\\\n]*"|\?(?:[A-Za-z_][A-Za-z0-9_]*)?|\.\.\.|->|\*\*|//|[=!<>]="""
-                     r"""|[-+*/%<>=]|[^ \t\f])""")
+                     r"""|'[^'\\\n]*'|"[^"\\\n]*"|\?(?:[A-Za-z_][A-Za-z0-9_]*)?|\.\.\.|->|\*\*|//|[!<>]="""
+                     r"""|[-+*/%<>]|[^ \t\f])""")
 _END = "\0"  # after the last token (parse_module refuses a NUL in the text)
 _TAB = 8  # parser._Indentation.tab_len
 
