@@ -24,8 +24,9 @@ from bisect import bisect_right
 from itertools import accumulate, compress
 
 from . import nodes as n
+from .errors import Span
 from .nodebuilders import MAX_INT_DIGITS, new_arg, new_layer, new_name, new_num
-from .nodes import new_span
+from .nodes import _SpanFiller
 
 
 class Bail(Exception):
@@ -128,11 +129,17 @@ class _Descent:
         """Token i as the builders read one: (text, span)."""
         return self.toks[i], self.span(i)
 
-    def span(self, i: int):
+    def span(self, i: int, _new=object.__new__, _filler=_SpanFiller, _span=Span):
+        """Token i's span: nodes.new_span, inline (one call less for each of the ~8 a line)."""
         s = self.starts[i]
         k = bisect_right(self.lines, s)
         first = self.lines[k - 1]
-        return new_span(k, s - first + 1, k, self.ends[i] - first + 1)
+        span = _new(_filler)
+        span.line = span.end_line = k
+        span.col = s - first + 1
+        span.end_col = self.ends[i] - first + 1
+        span.__class__ = _span
+        return span
 
     def name(self, i: int) -> tuple:
         """Token i, which must be a name and no word of an expression."""

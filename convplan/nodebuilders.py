@@ -14,7 +14,7 @@ from itertools import accumulate
 
 from . import nodes as n
 from .errors import Span
-from .nodes import new_span
+from .nodes import _SpanFiller, new_span
 
 MAX_INT_DIGITS = 18  # sympy evaluates huge literals eagerly; nothing real needs more
 MAX_DEPTH = 64  # nesting of expressions and tuples
@@ -109,12 +109,19 @@ class NodeBuilders:
         i = bisect.bisect_right(self._lines, offset) - 1
         return i + 1, offset - self._lines[i] + 1
 
-    def _span(self) -> Span:
-        """From the rule's first character to just after its last."""
+    def _span(self, _new=object.__new__, _filler=_SpanFiller, _span=Span) -> Span:
+        """From the rule's first character to just after its last (nodes.new_span, inline: one call less for each
+        of the ~3 a line)."""
         lines, begin, end = self._lines, self.begin, self.end
         i = bisect.bisect_right(lines, begin) - 1
         j = i if i + 1 == len(lines) or end < lines[i + 1] else bisect.bisect_right(lines, end) - 1
-        return new_span(i + 1, begin - lines[i] + 1, j + 1, end - lines[j] + 1)
+        span = _new(_filler)
+        span.line = i + 1
+        span.col = begin - lines[i] + 1
+        span.end_line = j + 1
+        span.end_col = end - lines[j] + 1
+        span.__class__ = _span
+        return span
 
     def _head(self, node_or_token) -> Span:
         """From the rule's first character (a keyword) to the end of `node_or_token`."""
