@@ -462,6 +462,8 @@ def test_cli_writes_a_file_only_over_nothing_unless_forced(tmp_path, capsys, mon
     (["_import_models:SENet", "--input", "1,3,x"], 2, "--input expects sizes"),
     (["_import_models:SENet", "-o", "_import_models.py"], 2, "a .py file is code"),
     (["_import_models:SENet", "--input", "1,3"], 1, "does not run on the example input"),
+    # sizes each within the limit whose product cannot be allocated were torch's RuntimeError, a traceback
+    (["_import_models:SENet", "--input", "1048576,1048576,1048576,1048576"], 2, "cannot allocate the example input"),
     # a --name the plan cannot take was "the written plan does not check (a bug of the importer)"
     (["_import_models:SENet", "--input", "1,3,16,16", "--name", "class"], 2, "'class' is a Python keyword"),
     (["_import_models:SENet", "--input", "1,3,16,16", "--name", "input"], 2, "'input' shadows a Python builtin"),

@@ -103,6 +103,15 @@ def _exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
+def _example(torch, shape: tuple[int, ...]):
+    """A random tensor of `shape`; one too large to allocate is the command line's fault, not a traceback."""
+    try:
+        return torch.randn(*shape)
+    except (RuntimeError, MemoryError) as exc:
+        raise CommandError(f"--input {','.join(map(str, shape))}: cannot allocate the example input "
+                           f"({_exception(exc)}); give smaller sizes", 2) from None
+
+
 def run(target: str, inputs: list[str], args: list[str], output: str | None, force: bool, name: str | None) -> str:
     """The plan text, written to `output` (None or `-`: returned for stdout)."""
     import torch
@@ -121,7 +130,7 @@ def run(target: str, inputs: list[str], args: list[str], output: str | None, for
     model, source = load_model(target, kwargs)
     if path is not None and source and path.resolve() == Path(source).resolve():
         raise CommandError(f"refusing to write the plan over {output}: it is the model's own source", 2)
-    example = tuple(torch.randn(*s) for s in shapes)
+    example = tuple(_example(torch, s) for s in shapes)
     try:
         text = from_module(model, example if len(example) > 1 else example[0], name)
     except ImportFailure as exc:
