@@ -474,6 +474,16 @@ def test_cli_errors_are_located_messages_without_a_traceback(capsys, monkeypatch
     assert message in err and "Traceback" not in err and not out
 
 
+def test_a_module_that_exits_when_imported_is_a_message(tmp_path, capsys, monkeypatch):
+    """A training script that parses its arguments (or calls sys.exit) at import raised SystemExit past the
+    command: exit 3 or argparse's usage of the user's script, and no word from convplan."""
+    (tmp_path / "exits_when_imported.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    code = main(["import", "exits_when_imported:Model", "--color", "never"])
+    err = capsys.readouterr().err
+    assert code == 1 and "importing 'exits_when_imported' exited: SystemExit: 3" in err and "__main__" in err
+
+
 def test_cli_help_says_import_runs_user_code(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["import", "--help"])

@@ -68,6 +68,9 @@ def load_model(target: str, kwargs: dict):
         raise CommandError(f"importing {module_name!r} failed: {_exception(exc)}") from None
     except Exception as exc:  # the user's module raised while importing
         raise CommandError(f"importing {module_name!r} failed: {_exception(exc)}") from None
+    except SystemExit as exc:  # a script that parses its arguments or exits when imported
+        raise CommandError(f"importing {module_name!r} exited: {_exception(exc)}; a script's own part belongs "
+                           "under `if __name__ == \"__main__\":`") from None
     finally:
         sys.path.pop(0)
     obj = module
@@ -82,7 +85,7 @@ def load_model(target: str, kwargs: dict):
     elif callable(obj):
         try:
             model = obj(**kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise CommandError(f"{target}({shown}) raised {_exception(exc)}") from None
     else:
