@@ -231,6 +231,27 @@ def test_api_misuse_is_a_type_error():
         convplan.from_module(nn.ReLU(), [1, 2])
 
 
+def test_one_layer_with_weights_as_the_model_is_one_problem_with_the_fix():
+    """`from_module(nn.Conv2d(3, 4, 3), x)` traced into Conv2d's own forward: three problems about reading
+    self.weight and torch.conv2d() not being a kind.  Its keys (`weight`) name no layer: one problem says so
+    and how to wrap it; the wrapped layer imports, a layer without state (ReLU) as it did."""
+    with pytest.raises(ImportFailure) as failed:
+        convplan.from_module(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8))
+    [problem] = failed.value.problems
+    assert "one Conv2d layer" in problem.message and "self.layer = nn.Conv2d(...)" in problem.message
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.layer(x)
+
+    assert "layer = Conv2d(4, kernel_size=3)" in convplan.from_module(Wrapped(), torch.randn(1, 3, 8, 8))
+    assert "ReLU()" in convplan.from_module(nn.ReLU(), torch.randn(2, 3))
+
+
 # -- the registry: every kind imports with its arguments -----------------------------------
 
 # A non-default configuration of each kind (the inferred argument included, as torch takes it)

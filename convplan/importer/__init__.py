@@ -36,6 +36,7 @@ def from_module(module, example_input, name: str | None = None) -> str:
     if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
         raise TypeError("example_input must be a tensor or a tuple of tensors")
     plan_name = _plan_name(name or class_key(module))
+    _not_one_weighted_layer(module)
     bodies = trace_model(module, tuple(inputs))
     folded = fold(bodies, plan_name)
     text = write(folded, plan_name)
@@ -44,6 +45,20 @@ def from_module(module, example_input, name: str | None = None) -> str:
         text = write(folded, plan_name, fixed)
     _check(text, folded.root, module)
     return text
+
+
+def _not_one_weighted_layer(module) -> None:
+    """A bare layer with state (`nn.Linear(3, 4)`) as the model: fx traces into its forward, which gave three
+    problems about `self.weight` and `torch.conv2d()`; its keys (`weight`) name no layer a plan can write."""
+    from .mapping import layer_spec
+
+    spec = layer_spec(module)
+    keys = list(module.state_dict())
+    if spec is not None and keys:
+        shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+        raise ImportFailure([Problem("", spec.name, f"the model is one {spec.name} layer, whose keys ({shown}) name "
+                                     f"no layer: put it in a module (self.layer = nn.{spec.name}(...)), and they "
+                                     f"become layer.{keys[0]}, ...")])
 
 
 def _plan_name(name: str) -> str:
