@@ -174,6 +174,8 @@ class Comparison:
 
 def compare(graph: Graph, conventions=None, check: Callable[[dict], None] | None = None) -> Comparison:
     """The conventions (all, by default) side by side, by layer kind."""
+    if isinstance(conventions, str):  # one name, not its letters ("unknown cost convention 'm'")
+        conventions = (conventions,)
     names = tuple(conventions or CONVENTIONS)
     costs = {name: cost(graph, name, check) for name in names}
     kinds: dict[str, dict] = {}

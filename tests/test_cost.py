@@ -171,6 +171,13 @@ def test_differences_between_conventions_add_up_to_the_totals_difference(path):
         assert set(by_kind) <= set(comparison.by_kind)
 
 
+def test_compare_costs_takes_one_name_as_one_convention():
+    """`plan.compare_costs("macs")` iterated the string: "unknown cost convention 'm'"."""
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    assert tuple(plan.compare_costs("fvcore").costs) == ("fvcore",)
+    assert tuple(plan.compare_costs(["macs", "fvcore"]).costs) == ("macs", "fvcore")
+
+
 def test_compare_names_what_fvcore_adds_to_the_macs(capsys):
     import json
 
