@@ -229,6 +229,10 @@ def test_api_misuse_is_a_type_error():
         convplan.from_module("resnet", torch.randn(1))
     with pytest.raises(TypeError, match="tensor"):
         convplan.from_module(nn.ReLU(), [1, 2])
+    # a 0-d example was "zip() argument 2 is shorter than argument 1", a 0-size one "<import>:1:6: E205"
+    for example in (torch.tensor(3.0), torch.randn(0, 3)):
+        with pytest.raises(ValueError, match="at least one dim and no dim of size 0"):
+            convplan.from_module(nn.ReLU(), example)
 
 
 def test_one_layer_with_weights_as_the_model_is_one_problem_with_the_fix():

@@ -35,6 +35,9 @@ def from_module(module, example_input, name: str | None = None) -> str:
     inputs = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
     if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
         raise TypeError("example_input must be a tensor or a tuple of tensors")
+    if any(t.dim() == 0 or 0 in t.shape for t in inputs):  # a plan's input has dims, each at least 1 (E204, E205)
+        raise ValueError("example_input must have at least one dim and no dim of size 0, got "
+                         + ", ".join(str(list(t.shape)) for t in inputs))
     plan_name = _plan_name(name or class_key(module))
     _not_one_weighted_layer(module)
     bodies = trace_model(module, tuple(inputs))
