@@ -147,6 +147,9 @@ class Plan:
         parameter that already has its value (`classes=3` where the plan says classes=2), nor with a name
         the plan does not have (E400)."""
         self._check_sizes(sizes)
+        self._check_names(sizes)
+
+    def _check_names(self, sizes: dict) -> None:
         free = set(self.symbols)
         for name, value in sizes.items():
             if name in free or self.sizes.get(name) == value or self.params.get(name) == value:
@@ -164,6 +167,7 @@ class Plan:
         from .sizes import check_sizes
 
         given = check_sizes({**(values or {}), **sizes})
+        self._check_names(given)  # a name the plan lacks (a typo: `n=8` for N) is not a size left unmet
         subs = {dim(k): sympy.Integer(v) for k, v in given.items()}
         return all(holds(r.condition, subs) is True for r in self.requires)
 
@@ -177,7 +181,7 @@ class Plan:
         start = options["start"]
         if isinstance(start, bool) or not isinstance(start, int) or start < 1:
             raise ValueError(f"start must be a positive int, got {start!r}")
-        self._check_sizes(sizes)
+        self._check_values(sizes)  # as bind: a name the plan lacks is E400, not ignored
         fixed = {k: v for k, v in sizes.items() if k in self.symbols}
         found, why, req = smallest_sizes(self.requires, self.symbols, fixed, start)
         if found is not None:

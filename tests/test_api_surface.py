@@ -55,6 +55,18 @@ def test_satisfied_and_smallest_sizes_take_keywords_like_bind():
         plan.smallest_sizes(N=True)
 
 
+def test_a_name_the_plan_lacks_is_e400_in_satisfied_and_smallest_sizes_as_in_bind():
+    """A typo (`n=8` for N) was ignored: smallest_sizes gave N = 1 as if nothing were fixed, and satisfied
+    answered False as for a requirement left unmet; bind, build, evaluate and summary say E400."""
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    for call in (lambda: plan.smallest_sizes(n=8), lambda: plan.smallest_sizes(sizes={"n": 8}),
+                 lambda: plan.satisfied(N=1, L=2, n=8), lambda: plan.satisfied({"N": 1, "L": 2, "n": 8})):
+        with pytest.raises(convplan.PlanError) as err:
+            call()
+        assert err.value.diagnostics[0].code == "E400" and "'n'" in err.value.diagnostics[0].message
+    assert plan.satisfied(N=1, L=2, classes=2) and plan.smallest_sizes(classes=2) == {"N": 1, "L": 2}
+
+
 def test_smallest_sizes_with_a_fixed_size_meets_the_requirements_on_the_others():
     text = "plan U:\n    input [N, C, H, W]\n    Conv2d(C, kernel_size=3, padding=1, groups=C)\n    MaxPool2d(4)\n"
     plan = convplan.parse(text)
