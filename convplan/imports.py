@@ -96,6 +96,9 @@ class _Loader:
 
     def _target(self, imp: n.Import, base: Path, file: str, source: str) -> tuple[dict, list] | None:
         """The namespace of the file `imp` names, or None (reported) if it cannot be imported."""
+        if not imp.path:  # `from "" import B` resolved to the folder: "cannot import : is a directory"
+            return self.fail("E023", "cannot import an empty path: name the file", imp.path_span, file, source,
+                             'as in from "blocks.plan" import B')
         try:
             target = (base / imp.path).resolve()
             target.stat()

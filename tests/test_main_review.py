@@ -148,6 +148,16 @@ def test_a_missing_import_from_standard_input_says_where_it_was_looked_for(tmp_p
     assert "hint: the imports of <stdin> are found from the current directory" in err
 
 
+def test_an_import_of_the_empty_path_says_so(tmp_path):
+    # it was "cannot import : is a directory": the empty path resolved to the importing file's folder
+    import convplan
+
+    text = 'from "" import B\nplan P:\n    input [N, 3]\n    B()\n'
+    first = convplan.analyse(text, str(tmp_path / "p.plan")).errors[0]
+    assert (first.code, first.span.line, first.span.col) == ("E023", 1, 6)
+    assert first.message == "cannot import an empty path: name the file"
+
+
 def test_an_import_that_is_not_utf8_is_reported_at_the_import(tmp_path):
     # it was "bin.plan:1:1: error[E012]: the file is not UTF-8 text", naming neither the importing file nor its line
     import convplan
