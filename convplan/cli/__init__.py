@@ -159,7 +159,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "codegen", cmd_codegen, "write the plan as a standalone PyTorch module (needs only torch)",
                  json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.py",
-                   help="write the module here instead of stdout (`-`: stdout)")
+                   help="write the module here instead of stdout (`-`: stdout); over an existing file only one "
+                        "convplan generated")
     text = ("lay .plan files out canonically, in place (4-space indents, one space after commas, keyword `=` "
             "without spaces, ` -> `, blank lines collapsed; comments kept)")
     p = sub.add_parser("fmt", help=text, description=text)

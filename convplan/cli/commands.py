@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PlanError, did_you_mean, paint
-from .inputs import STDIN, UsageError, _read, _refuse_overwriting_a_plan, _sources
+from .inputs import STDIN, UsageError, _read, _refuse_overwriting_a_plan, _refuse_overwriting_code, _sources
 from .output import Output, _columns, _number, _shown, _signed, render_table, use_color
 
 
@@ -31,6 +31,7 @@ def cmd_verify(args, sizes, plan, out: Output) -> int:
 def cmd_codegen(args, sizes, plan, out: Output) -> int:
     if args.output is not None:
         _refuse_overwriting_a_plan(args.output, plan)
+        _refuse_overwriting_code(args.output)
     source = plan.to_source(**sizes)
     if args.output is None:
         print(source, end="")
