@@ -51,9 +51,12 @@ def decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise fail("E012", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                   Span(line, 1, line, 2), name, "") from None
+        text, start = exc.object, exc.start  # after a BOM, which utf-8-sig took off first
+        line = text[:start].count(b"\n") + 1
+        col = len(text[text.rfind(b"\n", 0, start) + 1: start].decode("utf-8")) + 1  # as an editor counts
+        offset = start + len(data) - len(text)
+        raise fail("E012", f"the file is not UTF-8 text (byte 0x{text[start]:02x} at offset {offset})",
+                   Span(line, col, line, col + 1), name, "") from None
 
 
 def replace_text(path: Path, text: str) -> None:

@@ -116,7 +116,21 @@ def test_dash_reads_standard_input_named_stdin(plans, capsys, monkeypatch):
 def test_stdin_that_is_not_utf8_is_e012(capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"plan P:\n    input [\xff]\n")))
     code = cli.main(["check", "-"])
-    assert code == 1 and capsys.readouterr().err.startswith("<stdin>:2:1: error[E012]")
+    assert code == 1 and capsys.readouterr().err.startswith("<stdin>:2:12: error[E012]")  # the byte's column, not 1
+
+
+def test_a_byte_that_is_not_utf8_is_located_at_its_column(tmp_path):
+    """E012 said column 1 whatever the byte's place in its line (the column counts characters: é is one), and
+    after a BOM it named the byte 3 before the bad one and its offset 3 short."""
+    import convplan
+
+    path = tmp_path / "p.plan"
+    path.write_bytes(b"\xef\xbb\xbfplan P:\n    input [N, 3]  # \xc3\xa9\xff\n")  # a BOM, then é in UTF-8
+    with pytest.raises(convplan.PlanError) as err:
+        convplan.load(path)
+    error = err.value.diagnostics[0]
+    assert (error.span.line, error.span.col) == (2, 22)
+    assert error.message == "the file is not UTF-8 text (byte 0xff at offset 33)"  # was 0x20 at 30: the BOM
 
 
 def test_stdin_imports_are_relative_to_the_working_directory(tmp_path, capsys, monkeypatch):
