@@ -58,7 +58,9 @@ def requirements(st: State) -> tuple[Requirement, ...]:
         file = frame.file if frame is not None and frame.file != st.diag.file else ""
         found.setdefault(pyrepr(cond), Requirement(cond, message, layer, span, file))
         kept.add(id(original))
-    return tuple(_satisfiable(st, _joined(st, _strongest(found.values()))))
+    reqs = _joined(st, _strongest(found.values()))
+    _bounds_meet(st, reqs)
+    return tuple(_satisfiable(st, reqs))
 
 
 _RELATIONS = frozenset({sympy.Eq, sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt})
@@ -83,6 +85,26 @@ def _strongest(reqs) -> list[Requirement]:
         else:
             rest.append(r)
     return [*bounds.values(), *rest]
+
+
+def _bounds_meet(st: State, reqs: list[Requirement]) -> None:
+    """E303 where a size's lower bound passes its upper bound: an Upsample's `L <= 65536` (its scale rule is
+    checked that far) after layers that need L >= 100000 left a plan no size satisfies, which checked clean."""
+    highs: dict[sympy.Symbol, Requirement] = {}
+    for r in reqs:
+        c = r.condition
+        if isinstance(c, sympy.LessThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
+            best = highs.get(c.lhs)
+            if best is None or c.rhs.p < best.condition.rhs.p:
+                highs[c.lhs] = r
+    if not highs:  # most plans
+        return
+    for r in reqs:
+        c = r.condition
+        high = highs.get(c.lhs) if isinstance(c, sympy.GreaterThan) and c.rhs.is_Integer else None
+        if high is not None and c.rhs.p > high.condition.rhs.p:
+            st.diag.error("E303", f"these requirements contradict each other: {r}, {high}", high.span,
+                          hints=[f"{r}: {r.reason}", f"{high}: {high.reason}"])
 
 
 def _joined(st: State, reqs: list[Requirement]) -> list[Requirement]:

@@ -130,3 +130,14 @@ def test_an_unknown_as_a_merge_option_and_a_zero_scale_say_so():
         ("E311", "a `?` unknown can stand only for a layer argument, not cat's dim")]
     result = cp.analyse("plan A:\n    input [N, 4, L]\n    Upsample(scale_factor=0.0)\n")
     assert "scale_factor must be positive" in result.errors[0].message
+
+
+def test_a_lower_bound_past_an_upper_bound_is_e303():
+    """An Upsample's scale rule holds up to L = 65536 (`L <= 65536`); one that shrinks by 1e-5 needs
+    L >= 100000: `convplan check` printed both and passed, and only verify found no sizes (E402)."""
+    text = "plan A:\n    input [N, 3, L]\n    Upsample(scale_factor=1e-5)\n"
+    [error] = convplan.analyse(text).errors
+    assert (error.code, error.span.line) == ("E303", 3)
+    assert error.message == "these requirements contradict each other: L >= 100000, L <= 65536"
+    both = "plan A:\n    input [N, 3, L]\n    Conv1d(4, kernel_size=70000)\n    Upsample(scale_factor=0.3)\n"
+    assert [str(r) for r in convplan.parse(both).requires] == ["L >= 70003", "L <= 135535"]  # they meet
