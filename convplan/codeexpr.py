@@ -5,6 +5,8 @@ no plan text is evaluated; names are printed through the map the caller gives.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import sympy
 
 from . import nodes as n
@@ -178,9 +180,15 @@ def fold(e, consts: dict):
             return fold(e.then if cond.value else e.orelse, consts)
         return n.IfExp(cond, fold(e.then, consts), fold(e.orelse, consts), e.span)
     if isinstance(e, (n.BinOp, n.Compare, n.BoolOp, n.Not, n.Neg, n.Tuple, n.Call)):
+        given = {f.name: getattr(e, f.name) for f in fields(e)}  # (not the parser's own `_depth`)
         parts = {k: (tuple(fold(x, consts) for x in v) if isinstance(v, tuple) else fold(v, consts))
-                 for k, v in vars(e).items() if k != "span" and not isinstance(v, str)}
-        folded = type(e)(**{**vars(e), **parts})
+                 for k, v in given.items() if k != "span" and not isinstance(v, str)}
+        folded = type(e)(**{**given, **parts})
+        if isinstance(folded, n.BoolOp):  # `i == 0 and down` at i = 0: `down`, not `True and down`
+            for side, other in ((folded.left, folded.right), (folded.right, folded.left)):
+                if isinstance(side, n.Const) and isinstance(side.value, bool):
+                    decides = side.value is (folded.op == "or")
+                    return side if decides else other
         if all(isinstance(x, (n.Num, n.Const)) for x in _operands(folded)):
             try:
                 value = interp(folded, {})
@@ -197,12 +205,15 @@ def fold(e, consts: dict):
 
 
 def _operands(e) -> list:
+    """The expressions `e` is made of (not its operators: a Compare's `ops`, a BinOp's `op`)."""
     out = []
-    for k, v in vars(e).items():
-        if k == "span" or isinstance(v, str):
+    for f in fields(e):
+        v = getattr(e, f.name)
+        if f.name == "span" or isinstance(v, str):
             continue
         for x in v if isinstance(v, tuple) else (v,):
-            out.append(x.value if isinstance(x, n.Arg) else x)
+            if not isinstance(x, str):
+                out.append(x.value if isinstance(x, n.Arg) else x)
     return out
 
 

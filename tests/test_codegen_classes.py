@@ -485,3 +485,21 @@ def test_property_stacks_inside_a_block_are_one_class_and_build_s_module(case, s
     source = plan.to_source(**sizes)
     assert len(check_classes(plan, source)["Body"]) == 1
     same_as_build(plan, source, sizes, seed)
+
+
+@pytest.mark.parametrize("cond", ["i == 0 and down", "i + 1 == n", "(i == 0) == down", "down or i == 1"])
+def test_a_repeat_index_in_a_condition_with_other_terms_is_code_that_builds_as_build(cond):
+    """Found by a review: a block's `if` reading the repeat index beside anything else (`if i == 0 and down:`) made
+    codegen fail with a TypeError traceback: folding the index into the condition rebuilt the node with the
+    parser's own `_depth` as an argument.  Folded now (`i == 0 and down` at i = 0 is `down`), and the class is
+    build()'s module: keys and outputs, for calls that take each branch."""
+    text = ("block Stage(c, n, down):\n    input [N, C, H, W]\n    repeat i in n:\n"
+            f"        if {cond}:\n            Conv2d(c, 3, stride=2, padding=1)\n"
+            "        else:\n            Conv2d(c, 3, padding=1)\n        ReLU()\n"
+            "plan P:\n    input [N, 3, H, W]\n    Stage(8, 2, True)\n    Stage(16, 3, False)\n")
+    plan = convplan.parse(text, "t.plan")
+    sizes = {"N": 2, "H": 16, "W": 12}
+    source = plan.to_source(**sizes)
+    same_as_build(plan, source, sizes)
+    if RUFF and cond != "(i == 0) == down":  # (`True == down` at i = 0 is lint's E712, and right)
+        assert not ruff_problems(source), ruff_problems(source) + "\n" + source
