@@ -8,11 +8,15 @@ What a layer kind, an operation or a merge does is its registry's declaration: `
 walker's `view` check reads too), ops.py (with an operation's `view_strides`) and merges.py; the arithmetic on
 strides is strides.py.
 
-- A new contiguous tensor whatever its input's layout: inputs, parameters, matmul, contiguous, softmax, and the
-  layer kinds whose layout is CONTIGUOUS (Linear, LayerNorm, Softmax, ...).
+- A new contiguous tensor whatever its input's layout: inputs, parameters, matmul, softmax, and the layer kinds
+  whose layout is CONTIGUOUS (Linear, LayerNorm, Softmax, ...); contiguous() too, but where torch calls its input
+  contiguous (dims of size 1 skipped), which it returns itself (strides.kept_if_contiguous).
 - The input's strides: layer kinds whose layout is LIKE_INPUT on a dense input (elementwise: TensorIterator keeps
-  a permuted layout; with gaps, a select's or a narrow's, not followed), a layer written with `inplace=True` (its
-  output is its input), Identity, add and mul of operands of one shape and one dense layout; views keep their
+  a permuted layout; with gaps, a select's or a narrow's, not followed), add and mul of operands of one shape and
+  one dense layout: TensorIterator's, which are new contiguous (or channels-last) strides where torch calls the
+  input so, and differ from the input's at dims of size 1 there (strides.iterated; a dropout's in eval, and
+  ReLU6's, whose hardtanh makes its output with empty_like, are the input's exactly).  A layer written with
+  `inplace=True` (its output is its input), Identity; views keep their
   input's strides with a dim changed (transpose, permute and the Permute layer, select, narrow, chunk and split,
   unflatten, expand: stride 0 where it stretches).
 - Contiguous where every input is contiguous: every other layer kind (convolutions, norms, pooling, padding,
@@ -34,7 +38,7 @@ import sympy
 
 from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, LIKE_INPUT, REGISTRY
 from .ops import FUNCTIONS, OPS
-from .strides import contiguous, dense, permuted
+from .strides import contiguous, dense, iterated, permuted
 
 _NEW = frozenset({"input", "param"})  # a plan's inputs and learnable tensors: new contiguous tensors
 
@@ -70,6 +74,9 @@ def strides(node, ins: list, known: dict, inference: bool = False):
     op = node.op
     spec = REGISTRY.get(node.kind) if op == "layer" else FUNCTIONS.get(op)
     if op in _NEW or spec is not None and spec.layout == CONTIGUOUS:
+        kept = getattr(spec, "kept_strides", None)  # (an operation's: contiguous())
+        if kept is not None and known.get(ins[0].id) is not None:
+            return kept(node.shape, known[ins[0].id])
         return contiguous(node.shape)
     befores = [known.get(i.id) for i in ins]
     if not ins or befores[0] is None:
@@ -88,9 +95,12 @@ def strides(node, ins: list, known: dict, inference: bool = False):
         return view(ins[0].shape, before, node.shape, node.args)
     if _all_contiguous(ins, befores):
         return contiguous(node.shape)
-    alike = all(i.shape == node.shape and b == before for i, b in zip(ins, befores, strict=True))
-    if spec.layout == LIKE_INPUT and alike and dense(node.shape, before):  # one dense layout: TensorIterator keeps it
-        return before
+    if spec.layout == LIKE_INPUT and dense(node.shape, before):  # one dense layout: TensorIterator keeps it
+        out = iterated(node.shape, before)
+        # the operands' strides differ, if at all, only where each is torch's contiguous (or channels-last) and the
+        # output is too: one operand's iterated strides, the other's own (`add(h, ReLU(h))`)
+        if all(i.shape == node.shape and (b == before or b == out) for i, b in zip(ins, befores, strict=True)):
+            return out
     return None
 
 
@@ -100,7 +110,13 @@ def _layer(node, spec, ins: list, befores: list, inference: bool):
     if spec.moves_axes == "permute":  # torchvision's Permute: the view torch.permute makes
         return permuted(befores[0], node.args["dims"])
     if spec.layout == LIKE_INPUT:  # TensorIterator keeps a dense layout; one with gaps is not followed
-        return befores[0] if node.kind == "Identity" or dense(ins[0].shape, befores[0]) else None
+        if node.kind == "Identity" or spec.aliases_input and inference:  # the input itself (a dropout in eval)
+            return befores[0]
+        if not dense(ins[0].shape, befores[0]):
+            return None
+        # a dropout's: TensorIterator's in training, the input in eval; they differ only at dims of size 1, where
+        # "any mode" gives eval's
+        return befores[0] if spec.like_input_exactly or spec.aliases_input else iterated(node.shape, befores[0])
     batch_first = node.args.get("batch_first") is True and len(node.shape) == 3
     if batch_first and spec.layout == BATCH_FIRST_IN_TRAINING:  # contiguous on the fast path, a transpose off it
         taken = spec.fast_path(node.args, node.shape, node.inputs) if inference and spec.fast_path else None

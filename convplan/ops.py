@@ -63,6 +63,9 @@ class OpSpec:
     # A view's strides from its input's: (input shape, input strides, output shape, args) -> strides; a view with
     # several outputs (chunk) gives each piece the first one's
     view_strides: Callable | None = None
+    # Where the output is the input itself at some sizes (contiguous(): where torch calls the input contiguous, its
+    # strides at dims of size 1 kept): (shape, input strides) -> strides, read where the input's are followed
+    kept_strides: Callable | None = None
     restrides: bool = False  # the output may not be contiguous (a slice, a broadcast): view refuses it
     reorders: bool = False  # the output's strides are out of order (a permute): so are those of what it feeds
     saves: Callable | None = None  # (args, first input's shape, output shape) -> saves.Saves
@@ -440,7 +443,7 @@ OPS: dict[str, OpSpec] = _reg(
     OpSpec("select", (Arg("dim"), Arg("index")), select_rule, _call("select"), _method("select"),
            restrides=True, **_VIEW, view_strides=lambda shape, before, out, a: sd.selected(before, a["dim"])),
     OpSpec("contiguous", (), same_rule, _call("contiguous"), _method("contiguous"), needs_torch=False,
-           saves=sv.NOTHING, layout=CONTIGUOUS),
+           saves=sv.NOTHING, layout=CONTIGUOUS, kept_strides=sd.kept_if_contiguous),
     OpSpec("chunk", (Arg("chunks"), _DIM0), chunk_rule, _call("chunk"), _method("chunk", keywords=("dim",)),
            **_PIECE),
     OpSpec("split", (Arg("split_size_or_sections", REQUIRED, DIMS), _DIM0), split_rule, _call("split"),

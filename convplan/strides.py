@@ -205,6 +205,69 @@ def expanded(shape: tuple, before: tuple, out: tuple) -> tuple:
     return (sympy.Integer(0),) * lead + kept
 
 
+def channels_last(shape: tuple) -> tuple:
+    """A new 4-D channels-last tensor's strides (c10's get_channels_last_strides_2d): C inner, then W, H, N."""
+    n, c, h, w = shape
+    return c * w * h, sympy.Integer(1), c * w, c
+
+
+def iterated(shape: tuple, before: tuple) -> tuple:
+    """The strides of an elementwise kernel's output on one dense input of strides `before` (TensorIterator's fast
+    setup): where torch calls the input contiguous (it skips dims of size 1), a new contiguous tensor's; else,
+    where it calls a 4-D input channels-last, a new channels-last tensor's; else the input's own.  The three differ
+    only at dims of size 1 (elsewhere torch's test holds only where the strides agree): a Piecewise there."""
+    plain = contiguous(shape)
+    if tuple(before) == plain:
+        return plain
+    pieces = [(plain, _laid_out(shape, before, range(len(shape) - 1, -1, -1)))]
+    if len(shape) == 4:
+        pieces.append((channels_last(shape), _laid_out(shape, before, (1, 3, 2, 0))))
+    return _at_ones(shape, pieces, tuple(before))
+
+
+def kept_if_contiguous(shape: tuple, before: tuple) -> tuple:
+    """`x.contiguous()`: x itself where torch calls it contiguous (its strides at dims of size 1 kept), else a new
+    contiguous tensor."""
+    plain = contiguous(shape)
+    if tuple(before) == plain:
+        return plain
+    return _at_ones(shape, [(tuple(before), _laid_out(shape, before, range(len(shape) - 1, -1, -1)))], plain)
+
+
+def _laid_out(shape: tuple, strides: tuple, order) -> sympy.Basic:
+    """torch's is_contiguous test in `order` (inner dim first) as a condition on the sizes: each dim not of size 1
+    has the stride of the product of the sizes inside it (a size of 1 multiplies nothing)."""
+    conds, expected = [], sympy.Integer(1)
+    for i in order:
+        if strides[i] != expected and sympy.expand(strides[i] - expected) != 0:
+            conds.append(sympy.Or(sympy.Eq(shape[i], 1), sympy.Eq(strides[i], expected)))
+        expected = expected * shape[i]
+    return sympy.And(*conds)
+
+
+def _at_ones(shape: tuple, pieces: list, last: tuple) -> tuple:
+    """Each dim's stride: the first of `pieces` (strides, condition) whose condition holds where the dim is of
+    size 1, else `last`'s (the pieces agree with `last` at every other size)."""
+    out = []
+    for k, size in enumerate(shape):
+        kept = []
+        for strides, cond in pieces:
+            cond = sympy.And(sympy.Eq(size, 1), cond)
+            if cond is sympy.false:
+                continue
+            kept.append((strides[k], cond))
+            if cond is sympy.true:
+                break
+        if all(v == last[k] for v, _ in kept):
+            out.append(last[k])
+        elif kept[0][1] is sympy.true:
+            out.append(kept[0][0])
+        else:
+            tail = [] if kept[-1][1] is sympy.true else [(last[k], True)]
+            out.append(sympy.Piecewise(*kept, *tail, evaluate=False))
+    return tuple(out)
+
+
 def generic(shape: tuple, strides: tuple) -> tuple:
     """The strides at every size where each dim is not 1: a view's stride that differs only where its own dim is
     of size 1 (a Piecewise each of whose other pieces fixes the dim to 1) is its last piece.  What reads strides
@@ -217,7 +280,10 @@ def _generic(size, stride):
         return stride
     for piece in stride.args[:-1]:
         for way in sympy.Or.make_args(piece.cond):
-            fixed = {c.lhs: c.rhs for c in sympy.And.make_args(way) if isinstance(c, sympy.Eq) and c.lhs.is_Symbol}
+            said = sympy.And.make_args(way)
+            if any(isinstance(c, sympy.Eq) and {c.lhs, c.rhs} == {size, sympy.S.One} for c in said):
+                continue  # (iterated's pieces: the dim's own size is 1, a symbol or not)
+            fixed = {c.lhs: c.rhs for c in said if isinstance(c, sympy.Eq) and c.lhs.is_Symbol}
             if size.subs(fixed) != 1:
                 return stride
     return stride.args[-1].expr

@@ -190,9 +190,9 @@ def test_attention_over_any_strides_counts_as_flop_counter_mode(case):
     """Attention's flopcounter count reads its operands' strides (the CPU flash kernel, which FlopCounterMode
     does not see, needs each last dim of stride 1): the plan's count equals FlopCounterMode's, or, where an
     operand's strides are not followed, the attention is listed as uncounted, never counted by a guessed
-    stride.  A view's strides are torch's at every size, dims of size 1 included (strides.viewed).  Left: a last
-    dim of size 1 after an elementwise layer or `contiguous`, whose size-1 strides (TensorIterator's, or a
-    tensor torch already calls contiguous) layouts.py does not follow, though the flash kernel's test reads it."""
+    stride.  A view's strides are torch's at every size, dims of size 1 included (strides.viewed), and so are an
+    elementwise layer's (TensorIterator's, strides.iterated) and contiguous()'s (the tensor itself where torch calls
+    it contiguous, strides.kept_if_contiguous)."""
     text, sizes = case
     plan = convplan.parse(text)
     bound = plan.bind(**sizes)
@@ -200,9 +200,6 @@ def test_attention_over_any_strides_counts_as_flop_counter_mode(case):
     attention = plan.graph.nodes[-1]
     if "scaled_dot_product_attention" in cost.uncounted:
         assert any(layouts(plan.graph)[i] is None for i in attention.inputs), text
-        return
-    elementwise = any(op in text for op in ("ReLU", "softmax", "contiguous"))
-    if elementwise and evaluate(attention.shape[-1], sizes) == 1:  # a size-1 stride not followed (left)
         return
     counted = flop_counter(bound.build(), example_inputs(bound.graph, bound.sizes))
     assert cost.at(**sizes) == counted, f"at {sizes}:\n{text}"

@@ -165,7 +165,8 @@ def register_activations() -> None:
         "Identity": (),
     }.items():
         register(LayerSpec(name=name, args=args, rule=same_shape, short=name.lower(), aliases_input=name == "Identity",
-                           layout=LIKE_INPUT, window=POINTWISE, saves=_ACTIVATION_SAVES[name]))
+                           layout=LIKE_INPUT, like_input_exactly=name == "ReLU6", window=POINTWISE,
+                           saves=_ACTIVATION_SAVES[name]))
 
     register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + INPLACE, rule=dropout_rule, short="dropout",
                        aliases_input=True, layout=LIKE_INPUT, window=POINTWISE, saves=sv.dropout(0)))

@@ -124,6 +124,9 @@ class LayerSpec:
     # A kind with an `inplace` argument writes into its input when that is True.
     aliases_input: bool = False
     layout: str = ""  # its output's strides: CONTIGUOUS, LIKE_INPUT, BATCH_FIRST(_IN_TRAINING) or "" (above)
+    # LIKE_INPUT whose kernel makes its output with empty_like (ReLU6's hardtanh): a dense input's strides exactly,
+    # dims of size 1 included, where TensorIterator's own output is contiguous wherever torch calls the input so
+    like_input_exactly: bool = False
     # What autograd saves for backward in training (saves.py): (args, input shape, output shape) -> Saves;
     # None: not modelled (memory lists the kind instead of counting it as nothing).
     saves: Callable | None = None
