@@ -38,10 +38,18 @@ def viewed(shape: tuple, before: tuple, out: tuple) -> tuple | None:
     """The strides `view` gives a tensor of `shape` and strides `before` viewed as `out`, at every size: torch's
     computeStride run on formulas.  A condition the formulas leave open (a size that may be 1, two products that
     may be equal) is followed both ways, and a stride that differs between the ways is a Piecewise of the
-    conditions; a way in which the view would fail is dropped (the walker has checked that it is a view).  None
-    (not followed) for a view of strides that are already such a Piecewise, or past MAX_WAYS ways."""
-    if any(isinstance(s, sympy.Piecewise) for s in before):  # a view of such a view: ways multiply (not followed)
-        return None
+    conditions; a way in which the view would fail is dropped (the walker has checked that it is a view).
+
+    computeStride reads the stride of a dim of size 1 only where it is the last dim (the innermost chunk's base):
+    strides that differ only there (an elementwise output's, strides.iterated) are read as `generic` gives them,
+    and a last one that is a Piecewise is followed piece by piece.  None (not followed) for other Piecewise strides
+    (a view of a view: the ways multiply), or past MAX_WAYS ways."""
+    if any(isinstance(s, sympy.Piecewise) for s in before[:-1]):
+        before = (*generic(shape[:-1], before[:-1]), before[-1])
+        if any(isinstance(s, sympy.Piecewise) for s in before[:-1]):
+            return None
+    if before and isinstance(before[-1], sympy.Piecewise):
+        return _by_pieces(shape, before, out)
     ways, todo, known = [], [()], {}
     while todo:
         if len(ways) + len(todo) > MAX_WAYS:
@@ -58,6 +66,20 @@ def viewed(shape: tuple, before: tuple, out: tuple) -> tuple | None:
     if not ways:  # no way the view holds: not a view the walker let through, so not followed rather than guessed
         return None
     return tuple(_merged([(fixed, taken, way[k]) for fixed, taken, way in ways]) for k in range(len(out)))
+
+
+def _by_pieces(shape: tuple, before: tuple, out: tuple) -> tuple | None:
+    """`viewed` where the last stride is a Piecewise: the view of each of its values, under its condition."""
+    pieces = [(p.expr, p.cond) for p in before[-1].args]
+    views = [viewed(shape, (*before[:-1], value), out) for value, _ in pieces]
+    if any(v is None for v in views):
+        return None
+    merged = []
+    for k in range(len(out)):
+        values = [v[k] for v in views]
+        merged.append(values[0] if all(x == values[0] for x in values) else sympy.Piecewise(
+            *((x, cond) for x, (_, cond) in zip(values, pieces, strict=True)), evaluate=False))
+    return tuple(merged)
 
 
 class _Fork(Exception):

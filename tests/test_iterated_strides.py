@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import convplan
 from convplan.layouts import layouts
 from convplan.shapes import evaluate
-from convplan.strides import contiguous, dense, generic, iterated, kept_if_contiguous, permuted
+from convplan.strides import contiguous, dense, generic, iterated, kept_if_contiguous, permuted, viewed
 
 SIZES = [sympy.Symbol(name, integer=True, positive=True) for name in "NLM"]
 SETTINGS = settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 200)), deadline=None)
@@ -58,6 +58,23 @@ def test_an_elementwise_output_and_contiguous_are_torchs_at_every_size(case, val
         assert dense(shape, found)
 
 
+@given(dense_layouts(), st.integers(0, 3), st.booleans(), st.lists(st.integers(1, 3), min_size=3, max_size=3))
+@SETTINGS
+def test_a_view_of_an_elementwise_output_is_torchs_at_every_size(case, at, first, values):
+    """A view reads its input's strides where computeStride does (a dim of size 1's only where it is the last): the
+    Piecewise strides of ReLU's output, viewed as unflatten views them, are torch's `relu(x).unflatten(...)`'s."""
+    shape, strides, order = case
+    dim = at % len(shape)
+    parts = [shape[dim], sympy.Integer(1)] if first else [sympy.Integer(1), shape[dim]]
+    out = tuple(shape[:dim] + tuple(parts) + shape[dim + 1:])
+    found = viewed(shape, iterated(shape, strides), out)
+    if found is None:  # (a Piecewise the view cannot read: not followed, never guessed)
+        return
+    sizes = dict(zip(SIZES, values, strict=True))
+    want = torch.relu(_tensor(shape, order, sizes)).unflatten(dim, [_at(p, sizes) for p in parts]).stride()
+    assert tuple(_at(s, sizes) for s in found) == want, (shape, strides, out, sizes)
+
+
 def test_a_contiguous_input_gives_contiguous_strides_without_conditions():
     n, length = SIZES[:2]
     shape = (n, length, sympy.Integer(3))
@@ -96,3 +113,28 @@ def test_each_elementwise_kind_lays_out_as_torch_at_dims_of_size_1(case):
     assert known[out.id] is not None, text
     assert tuple(int(evaluate(s, sizes)) for s in known[out.id]) == (y[0] if isinstance(y, tuple) else y).stride(), \
         f"{kind} at {sizes}:\n{text}"
+
+
+ATTENTION = """plan A:
+    input x [N, L, E]
+    h = permute(x, (0, 2, 1))
+    h = GELU(h)
+    h = unflatten(h, 1, (1, -1))
+    scaled_dot_product_attention(h, h, h)
+"""
+
+
+def test_attention_on_a_view_of_an_elementwise_output_is_counted_as_flopcounter_at_every_size():
+    """The view reads its input's last stride even at a size of 1 (computeStride's innermost base), and GELU's is
+    a Piecewise there: followed piece by piece, not left uncounted (it was, between the two changes), and equal to
+    FlopCounterMode's count where L, E or N is 1."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    plan = convplan.parse(ATTENTION)
+    cost = plan.cost("flopcounter")
+    assert "scaled_dot_product_attention" not in cost.uncounted
+    for n, length, e in ((1, 1, 1), (2, 1, 3), (2, 3, 1), (1, 2, 2), (3, 2, 1), (2, 2, 2)):
+        module = plan.bind(N=n, L=length, E=e).build().eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            module(torch.randn(n, length, e))
+        assert cost.at(N=n, L=length, E=e) == counter.get_total_flops(), (n, length, e)
