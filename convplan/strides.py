@@ -79,6 +79,8 @@ def _by_pieces(shape: tuple, before: tuple, out: tuple) -> tuple | None:
         values = [v[k] for v in views]
         merged.append(values[0] if all(x == values[0] for x in values) else sympy.Piecewise(
             *((x, cond) for x, (_, cond) in zip(values, pieces, strict=True)), evaluate=False))
+    if any(isinstance(s, sympy.Piecewise) for s in generic(out, merged)):
+        return None  # strides that differ where a dim of another size is 1: what reads `generic` could not
     return tuple(merged)
 
 

@@ -114,27 +114,3 @@ def test_each_elementwise_kind_lays_out_as_torch_at_dims_of_size_1(case):
     assert tuple(int(evaluate(s, sizes)) for s in known[out.id]) == (y[0] if isinstance(y, tuple) else y).stride(), \
         f"{kind} at {sizes}:\n{text}"
 
-
-ATTENTION = """plan A:
-    input x [N, L, E]
-    h = permute(x, (0, 2, 1))
-    h = GELU(h)
-    h = unflatten(h, 1, (1, -1))
-    scaled_dot_product_attention(h, h, h)
-"""
-
-
-def test_attention_on_a_view_of_an_elementwise_output_is_counted_as_flopcounter_at_every_size():
-    """The view reads its input's last stride even at a size of 1 (computeStride's innermost base), and GELU's is
-    a Piecewise there: followed piece by piece, not left uncounted (it was, between the two changes), and equal to
-    FlopCounterMode's count where L, E or N is 1."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    plan = convplan.parse(ATTENTION)
-    cost = plan.cost("flopcounter")
-    assert "scaled_dot_product_attention" not in cost.uncounted
-    for n, length, e in ((1, 1, 1), (2, 1, 3), (2, 3, 1), (1, 2, 2), (3, 2, 1), (2, 2, 2)):
-        module = plan.bind(N=n, L=length, E=e).build().eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module(torch.randn(n, length, e))
-        assert cost.at(N=n, L=length, E=e) == counter.get_total_flops(), (n, length, e)
