@@ -76,7 +76,10 @@ class _Plan:
             self.items.append((item, when))
 
     def split(self, cond, when, yes, no) -> None:
-        cond = sympy.simplify_logic(cond) if not isinstance(cond, bool) else (sympy.true if cond else sympy.false)
+        if isinstance(cond, bool):
+            cond = sympy.true if cond else sympy.false
+        elif not cond.has(sympy.Piecewise):  # (an elementwise output's strides at dims of size 1: sympy's
+            cond = sympy.simplify_logic(cond)  # simplify of an Eq of Piecewise runs for minutes; left as it is)
         if cond is sympy.true:
             yes(when)
         elif cond is sympy.false:
