@@ -151,7 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "draw", cmd_draw, "draw the plan's graph: blocks as clusters, every edge labelled with its "
                  "shape (numbers with --set)", json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.svg|png|dot",
-                   help="write the picture here, its format from the suffix (default, or `-`: DOT text on stdout)")
+                   help="write the picture here, its format from the suffix (default, or `-`: DOT text on stdout); "
+                        "over an existing file only a drawing convplan made")
     p = _command(sub, "explain", cmd_explain,
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
                  json=False)

@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from ..errors import PlanError, did_you_mean, paint
-from .inputs import STDIN, UsageError, _read, _refuse_overwriting_a_plan, _refuse_overwriting_code, _sources
+from .inputs import (
+    STDIN,
+    UsageError,
+    _read,
+    _refuse_overwriting_a_picture,
+    _refuse_overwriting_a_plan,
+    _refuse_overwriting_code,
+    _sources,
+)
 from .output import Output, _columns, _number, _shown, _signed, render_table, use_color
 
 
@@ -224,6 +232,7 @@ def _draw(plan, output: Path | None) -> int:
             sys.stdout.write(render(plan, "dot").decode("utf-8"))
             return 0
         _refuse_overwriting_a_plan(output, plan, "a drawing", "svg")
+        _refuse_overwriting_a_picture(output)
         picture = render(plan, format_of(output))
     except DrawError as exc:
         raise UsageError(f"-o {output}: {exc}" if output is not None else str(exc)) from None

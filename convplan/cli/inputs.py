@@ -152,6 +152,23 @@ def _refuse_overwriting_code(output: Path) -> None:
                          "write it (remove it first, or write to another file)")
 
 
+def _refuse_overwriting_a_picture(output: Path) -> None:
+    """`draw -o` replaces an existing file only where convplan drew it (draw.MARK) or it is empty: `-o diagram.png`
+    over the user's own picture replaced it without a word."""
+    from ..draw import ours
+
+    try:
+        if not output.is_file():  # nothing there, or /dev/null
+            return
+        with output.open("rb") as file:
+            head = file.read(4096)
+    except OSError:  # unreadable: writing there fails with its own message
+        return
+    if head.strip() and not ours(head):
+        raise UsageError(f"refusing to draw over {output}: it exists and convplan did not draw it, or drew it before "
+                         "drawings were marked (remove it first, or write to another file)")
+
+
 def _same_file(target: Path, path: Path) -> bool:
     """Whether `target` (resolved) is the file at `path`: by name through symlinks, or a hard link to it."""
     try:
