@@ -76,6 +76,17 @@ def test_only_the_name_lookup_is_an_unknown_layer(capsys, monkeypatch):
     assert "has no node of that name" not in capsys.readouterr().err
 
 
+def test_each_layer_given_is_explained_in_order(capsys, monkeypatch):
+    """`--layer a --layer b` explained only b, without a word (found by review7): each is explained now, in the
+    order given, and a misspelt one is still an error naming it."""
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["explain", "examples/cnn1d.plan", "--layer", "maxpool1", "--layer", "conv1"]) == 0
+    text = capsys.readouterr().out
+    assert 0 <= text.index("maxpool1 = MaxPool1d") < text.index("conv1 = Conv1d"), text
+    assert cli.main(["explain", "examples/cnn1d.plan", "--layer", "conv1", "--layer", "nosuch"]) == 2
+    assert "--layer nosuch: plan CNN1D has no node of that name" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.plan")), ids=lambda p: p.stem)
 def test_every_example_explains_each_node(path, capsys, monkeypatch):
     """Every node of every example gets its line, a learnable tensor (made from no input) included: the

@@ -156,7 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "explain", cmd_explain,
                  "each layer's output sizes worked out step by step: torch's rule, the arguments, the numbers",
                  json=False)
-    p.add_argument("--layer", metavar="NAME", help="explain this node only (a name from `convplan check`)")
+    p.add_argument("--layer", metavar="NAME", action="append",
+                   help="explain this node only (a name from `convplan check`); again for more, in that order")
     p = _command(sub, "codegen", cmd_codegen, "write the plan as a standalone PyTorch module (needs only torch)",
                  json=False, several=False)
     p.add_argument("-o", "--output", type=_output, metavar="OUT.py",
