@@ -128,8 +128,9 @@ def _joined(st: State, reqs: list[Requirement]) -> list[Requirement]:
 
 def _satisfiable(st: State, reqs: list[Requirement]) -> list[Requirement]:
     """E304 when no size meets a size's requirements together: a merge of `(L + 3)//4` with `(L + 1)//2`
-    holds only for L < 5, and a kernel needs L >= 5.  Bounds and residues always have solutions, so only
-    the other equalities (from merges) are searched, over a window past the size's lower bound."""
+    holds only for L < 5, and a kernel needs L >= 5.  Lower bounds and residues always have solutions (an
+    upper bound below a lower one is _bounds_meet's E303), so only the other equalities (from merges) are
+    searched, over a window past the size's lower bound."""
     if not any(isinstance(r.condition, sympy.Eq) for r in reqs):  # bounds and residues only (most plans)
         return reqs
     for sym in {s for r in reqs for s in r.condition.free_symbols}:
