@@ -108,6 +108,18 @@ def test_the_budget_is_an_argument_and_a_flag(tmp_path, capsys):
     assert main(["verify", str(path), "--memory-budget", "lots"]) == 2
 
 
+@pytest.mark.parametrize("flag", [["--memory-budget", "-1GB"], ["--memory-budget", "-5"], ["--memory-budget=-1GB"]])
+def test_a_negative_budget_is_refused_with_the_reason(tmp_path, capsys, flag):
+    """argparse took `-1GB` for an option and said only "expected one argument"."""
+    path = tmp_path / "s.plan"
+    path.write_text("plan P:\n    input [N, 3, L]\n    Conv1d(4, kernel_size=3)\n")
+    assert main(["verify", str(path), *flag]) == 2
+    err = capsys.readouterr().err
+    assert "a memory budget is a number of bytes, not below zero" in err and "expected one argument" not in err
+    assert main(["verify", str(path), "--memory-budget", "-x"]) == 2  # no number: still argparse's own word
+    assert "expected one argument" in capsys.readouterr().err
+
+
 def test_values_are_dropped_after_their_last_reader():
     """20 convolutions at 4000 x 4000 kept every output (6 GB); now the input and two outputs at most."""
     plan = plan_of("input [N, 3, H, W]", *["Conv2d(3, 1)"] * 20)

@@ -59,7 +59,7 @@ def _exiting() -> None:
 def _main(argv: list[str] | None) -> int:
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_negative_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse has printed its message
         return 0 if exc.code == 0 else 2
     if args.func in (cmd_lsp, cmd_import, cmd_fmt):  # a server, a model, texts: not commands over plans
@@ -113,6 +113,29 @@ def _run(args, sizes: dict[str, int], source, out: Output) -> int:
         out.add({"ok": False, "file": str(source), "diagnostics": [d.to_dict() for d in exc.diagnostics]})
         out.diagnostics(exc)
         return 1
+
+
+# Options whose value may be written with a minus sign.  argparse takes `-1GB` for an option and says only
+# "expected one argument"; given as `--memory-budget=-1GB` it reaches the option's own check, which says why.
+_SIGNED_VALUES = ("--memory-budget",)
+
+
+def _negative_values(argv: list[str]) -> list[str]:
+    """`argv` with `--memory-budget -1GB` written `--memory-budget=-1GB` (see _SIGNED_VALUES)."""
+    out = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _SIGNED_VALUES and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2].isdigit():
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        if arg == "--":  # what follows is positional, as argparse reads it
+            out.extend(argv[i:])
+            break
+        out.append(arg)
+        i += 1
+    return out
 
 
 def _warnings(plan, out: Output) -> None:

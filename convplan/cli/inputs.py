@@ -83,6 +83,8 @@ _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "K
 
 def _bytes(text: str) -> int:
     """`4GB`, `500MB`, `2GiB`, `1000000`: a number of bytes (argparse reports a ValueError as a usage error)."""
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a memory budget is a number of bytes, not below zero: got {text!r}")
     digits = text.strip().rstrip("BbIiKkMmGgTt ")
     unit = text.strip()[len(digits):].strip().upper()
     if not digits.isdigit() or unit not in _UNITS or len(digits) > 15:
