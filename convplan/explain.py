@@ -27,21 +27,21 @@ class NoSuchNode(KeyError):
     """`layer` names no node of the plan (a KeyError, so that callers catching one still do)."""
 
 
-def explain(plan, sizes: dict[str, int] | None = None, layer: str | None = None) -> str:
-    """The worked explanation of every node (or of `layer`), then the requirements and solved unknowns;
-    NoSuchNode if `layer` names none."""
+def explain(plan, sizes: dict[str, int] | None = None, layers: tuple[str, ...] = ()) -> str:
+    """The worked explanation of every node (or of each of `layers`, in the order given), then the
+    requirements and solved unknowns; NoSuchNode for the first of `layers` that names none."""
     sizes = dict(sizes or {})
     bound = plan.bind(**sizes) if sizes else plan
     symbolic = {node.name: node for node in plan.graph.nodes}
     at = f" at {', '.join(f'{k}={v}' for k, v in sizes.items())}" if sizes else ""
     lines = [f"plan {plan.name}  ({plan.filename}){at}"]
-    names = [node.name for node in bound.graph.nodes]
-    if layer is not None and layer not in names:
-        raise NoSuchNode(layer)
-    for node in bound.graph.nodes:
-        if layer is None or node.name == layer:
-            lines += _node(bound, node, symbolic[node.name], symbolic)
-    if layer is None:
+    by_name = {node.name: node for node in bound.graph.nodes}
+    for layer in layers:
+        if layer not in by_name:
+            raise NoSuchNode(layer)
+    for node in [by_name[layer] for layer in layers] if layers else bound.graph.nodes:
+        lines += _node(bound, node, symbolic[node.name], symbolic)
+    if not layers:
         lines += _requirements(plan)
     return "\n".join(lines)
 

@@ -56,7 +56,7 @@ def test_worked_numbers_equal_the_shapes(case):
     plan, sizes = found
     bound = plan.bind(**sizes)
     for node in bound.graph.nodes[1:]:
-        text = explain(plan, sizes, node.name)
+        text = explain(plan, sizes, (node.name,))
         for dim, value in FINAL.findall(text):
             assert int(value) == int(node.shape[int(dim)]), text
 
@@ -83,6 +83,7 @@ def test_each_layer_given_is_explained_in_order(capsys, monkeypatch):
     assert cli.main(["explain", "examples/cnn1d.plan", "--layer", "maxpool1", "--layer", "conv1"]) == 0
     text = capsys.readouterr().out
     assert 0 <= text.index("maxpool1 = MaxPool1d") < text.index("conv1 = Conv1d"), text
+    assert text.count("plan CNN1D  (examples/cnn1d.plan)") == 1, text  # the header once, not once a layer
     assert cli.main(["explain", "examples/cnn1d.plan", "--layer", "conv1", "--layer", "nosuch"]) == 2
     assert "--layer nosuch: plan CNN1D has no node of that name" in capsys.readouterr().err
 

@@ -140,15 +140,14 @@ def cmd_import(args) -> int:
 def cmd_explain(args, sizes, plan, out: Output) -> int:
     from ..explain import NoSuchNode, explain
 
-    parts = []
-    for layer in args.layer or [None]:  # each --layer given, in order (the whole plan without one)
-        try:
-            parts.append(explain(plan, sizes, layer))
-        except NoSuchNode:  # only the name's lookup: any other KeyError is a bug, not the user's --layer
-            names = [node.name for node in plan.graph.nodes]
-            hint = did_you_mean(layer, names) or f"the names are those of `convplan check`: {', '.join(names[:8])}"
-            raise UsageError(f"--layer {layer}: plan {plan.name} has no node of that name; {hint}") from None
-    out.text("\n".join(parts))
+    layers = tuple(args.layer or ())  # each --layer given, in order (the whole plan without one)
+    try:
+        out.text(explain(plan, sizes, layers))
+    except NoSuchNode as exc:  # only the name's lookup: any other KeyError is a bug, not the user's --layer
+        layer = exc.args[0]
+        names = [node.name for node in plan.graph.nodes]
+        hint = did_you_mean(layer, names) or f"the names are those of `convplan check`: {', '.join(names[:8])}"
+        raise UsageError(f"--layer {layer}: plan {plan.name} has no node of that name; {hint}") from None
     return 0
 
 
