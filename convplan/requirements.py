@@ -208,19 +208,20 @@ def word_tails(st: State, requires) -> None:
 
 
 def _allowed_sizes(requires):
-    """symbol -> (its lower bound, whether a size meets its own requirements), computed when first asked.
-    The search starts at the bound, not at 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80, and a
-    search below it found no example and dropped a warning that torch's real tail deserves."""
+    """symbol -> (its lower bound, whether a size from the bound on meets its other requirements), computed when
+    first asked.  The search starts at the bound, not at 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80,
+    and a search below it found no example and dropped a warning that torch's real tail deserves.  Every size
+    tried is at least the bound, so the bound itself is not tried again (most sizes have no other requirement:
+    then nothing is)."""
     cache: dict = {}
-    symbols: list = []  # (condition, its symbols) of each requirement, found at the first symbol asked
+    split: list = []  # [the lower bounds by symbol, (condition, its symbols) of the others], at the first symbol asked
 
     def allowed(sym):
         if sym not in cache:
-            if not symbols:
-                symbols.extend((r.condition, r.condition.free_symbols) for r in requires)
-            own = [c for c, free in symbols if free == {sym}]
-            low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
-                       and c.rhs.is_Integer] + [1])
+            if not split:
+                split.extend(_bounds_and_others(requires))
+            lows, others = split
+            own = [c for c, free in others if free == {sym}]
             meets: dict[int, bool] = {}
 
             def ok(v: int) -> bool:
@@ -228,10 +229,28 @@ def _allowed_sizes(requires):
                     meets[v] = all(holds(c, {sym: sympy.Integer(v)}) for c in own)
                 return meets[v]
 
-            cache[sym] = low, ok
+            cache[sym] = lows.get(sym, 1), ok if own else _any_size
         return cache[sym]
 
     return allowed
+
+
+def _bounds_and_others(requires) -> tuple[dict, list]:
+    """The largest lower bound `X >= k` of each size X (at least 1), and (condition, its symbols) of the other
+    requirements."""
+    lows: dict = {}
+    others = []
+    for r in requires:
+        c = r.condition
+        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
+            lows[c.lhs] = max(lows.get(c.lhs, 1), int(c.rhs))
+        else:
+            others.append((c, c.free_symbols))
+    return lows, others
+
+
+def _any_size(v: int) -> bool:
+    return True
 
 
 def _tail_example(cond, allowed) -> str | None:

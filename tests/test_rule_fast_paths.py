@@ -645,6 +645,41 @@ def test_bounds_on_sizes_shown_alike_are_one_printed_form():
     assert want == [("H >= 3", "a"), ("H >= 5", "b"), ("W >= 2", "e")]
 
 
+def _allowed_every_requirement(requires):
+    """requirements._allowed_sizes as it was: each size tried against every requirement on its symbol alone."""
+    from convplan.shapes import holds
+
+    def allowed(sym):
+        own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
+        low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
+                   and c.rhs.is_Integer] + [1])
+        return low, lambda v: all(holds(c, {sym: sympy.Integer(v)}) for c in own)
+
+    return allowed
+
+
+TAIL_LINES = [*REQ_LINES, "Conv2d(8, 3, stride=2)", "Conv2d(8, 4, stride=3)", "MaxPool2d(2)",
+              "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n            Conv2d(8, 2, stride=2)",
+              "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n"
+              "            Conv2d(8, 3, stride=2, padding=1)",
+              "Conv2d(8, 3, padding=1)"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(TAIL_LINES), min_size=1, max_size=8))
+@example(["Conv2d(8, 3, stride=2)", "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n"
+          "            Conv2d(8, 3, stride=2, padding=1)", "Conv2d(8, 4, stride=3)"])
+def test_w310_examples_tried_past_the_bound_equal_every_requirement_tried(lines):
+    from convplan import requirements
+
+    text = _req_plan(lines)
+    fast = convplan.analyse(text)
+    with mock.patch.object(requirements, "_allowed_sizes", _allowed_every_requirement):
+        each = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+
+
 REFUTED = ("block B():\n    input [N, C, H, W]\n    MaxPool2d(3, stride=1, padding=?q)\n\n"
            "plan P:\n    input [N, 8, H, W]\n    MaxPool2d(3, stride=1, padding=?p) -> [N, 8, H + 2, W + 2]\n    B()\n"
            "    MaxPool2d(3, stride=1, padding=?p)\n    Conv2d(8, 3)\n    MaxPool2d(3, stride=1, padding=?p)\n"
