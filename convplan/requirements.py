@@ -35,12 +35,12 @@ class Requirement:
 
 def requirements(st: State) -> tuple[Requirement, ...]:
     """The plan's requirements, from every condition found; reports E302-E304."""
-    found: dict[str, Requirement] = {}
+    found = []  # (index of the finding, the condition as required), one finding of each condition object
     kept = set()  # ids of the conditions already in `found`: every layer of a stack finds `H >= 3` again (DenseNet121:
     # 218 conditions, 6 distinct), the same object (the rules keep their results), which would be worked out and
     # printed again only to be dropped; known by identity, as hashing a sympy condition is Python code
     unknowns = st.unknowns
-    for (original, message, layer, span, shape), frame in zip(st.conds, st.conds.frames, strict=True):
+    for i, ((original, message, _, span, shape), frame) in enumerate(zip(st.conds, st.conds.frames, strict=True)):
         if _known(kept, original):
             continue
         cond = original.xreplace(unknowns.solution) if unknowns.solution else original
@@ -55,12 +55,41 @@ def requirements(st: State) -> tuple[Requirement, ...]:
                 st.diag.error("E302", unknowns.as_written(message), span,
                               hints=[f"the input here is {show_shape(shape)}", unknowns.solved_hint(original)])
             continue
-        file = frame.file if frame is not None and frame.file != st.diag.file else ""
-        found.setdefault(pyrepr(cond), Requirement(cond, message, layer, span, file))
+        found.append((i, cond))
         kept.add(id(original))
-    reqs = _joined(st, _strongest(found.values()))
+    reqs = _joined(st, _distinct(st, found))
     _bounds_meet(st, reqs)
     return tuple(_satisfiable(st, reqs))
+
+
+def _distinct(st: State, kept: list) -> list[Requirement]:
+    """The requirements of the conditions kept: one per printed form (the first found), and of the lower bounds
+    `X >= k` only the largest per size (_strongest), bounds first.  A bound is not printed: a weaker one goes
+    before it is (most of a stack's are weaker: SqueezeNet1_1's 8 conditions leave H >= 17 and W >= 17), and
+    two bounds print alike only where their sizes do, which is checked, once per size."""
+    bounds: dict = {}  # size -> (index, its largest bound, the first found of that value)
+    found: dict = {}  # printed form -> (index, condition), of the other conditions
+    for i, cond in kept:
+        if isinstance(cond, sympy.GreaterThan) and cond.lhs.is_Symbol and cond.rhs.is_Integer:
+            best = bounds.get(cond.lhs)
+            if best is None or cond.rhs.p > best[1].rhs.p:  # Python ints: sympy's `>` sympifies both
+                bounds[cond.lhs] = i, cond
+        else:
+            found.setdefault(pyrepr(cond), (i, cond))
+    if len(bounds) > 1 and len(set(map(pyrepr, bounds))) < len(bounds):  # two sizes shown alike (stand-ins)
+        every: dict = {}
+        for i, cond in kept:
+            every.setdefault(pyrepr(cond), (i, cond))
+        return _strongest([_requirement(st, i, cond) for i, cond in every.values()])
+    return [_requirement(st, i, cond) for i, cond in (*bounds.values(), *found.values())]
+
+
+def _requirement(st: State, i: int, cond) -> Requirement:
+    """The requirement `cond` from the finding `i` (its reason, layer and place)."""
+    _, message, layer, span, _ = st.conds[i]
+    frame = st.conds.frames[i]
+    file = frame.file if frame is not None and frame.file != st.diag.file else ""
+    return Requirement(cond, message, layer, span, file)
 
 
 _RELATIONS = frozenset({sympy.Eq, sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt})
@@ -179,19 +208,20 @@ def word_tails(st: State, requires) -> None:
 
 
 def _allowed_sizes(requires):
-    """symbol -> (its lower bound, whether a size meets its own requirements), computed when first asked.
-    The search starts at the bound, not at 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80, and a
-    search below it found no example and dropped a warning that torch's real tail deserves."""
+    """symbol -> (its lower bound, whether a size from the bound on meets its other requirements), computed when
+    first asked.  The search starts at the bound, not at 1: `Conv1d(4, kernel_size=80, stride=16)` needs L >= 80,
+    and a search below it found no example and dropped a warning that torch's real tail deserves.  Every size
+    tried is at least the bound, so the bound itself is not tried again (most sizes have no other requirement:
+    then nothing is)."""
     cache: dict = {}
-    symbols: list = []  # (condition, its symbols) of each requirement, found at the first symbol asked
+    split: list = []  # [the lower bounds by symbol, (condition, its symbols) of the others], at the first symbol asked
 
     def allowed(sym):
         if sym not in cache:
-            if not symbols:
-                symbols.extend((r.condition, r.condition.free_symbols) for r in requires)
-            own = [c for c, free in symbols if free == {sym}]
-            low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
-                       and c.rhs.is_Integer] + [1])
+            if not split:
+                split.extend(_bounds_and_others(requires))
+            lows, others = split
+            own = [c for c, free in others if free == {sym}]
             meets: dict[int, bool] = {}
 
             def ok(v: int) -> bool:
@@ -199,10 +229,28 @@ def _allowed_sizes(requires):
                     meets[v] = all(holds(c, {sym: sympy.Integer(v)}) for c in own)
                 return meets[v]
 
-            cache[sym] = low, ok
+            cache[sym] = lows.get(sym, 1), ok if own else _any_size
         return cache[sym]
 
     return allowed
+
+
+def _bounds_and_others(requires) -> tuple[dict, list]:
+    """The largest lower bound `X >= k` of each size X (at least 1), and (condition, its symbols) of the other
+    requirements."""
+    lows: dict = {}
+    others = []
+    for r in requires:
+        c = r.condition
+        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
+            lows[c.lhs] = max(lows.get(c.lhs, 1), int(c.rhs))
+        else:
+            others.append((c, c.free_symbols))
+    return lows, others
+
+
+def _any_size(v: int) -> bool:
+    return True
 
 
 def _tail_example(cond, allowed) -> str | None:

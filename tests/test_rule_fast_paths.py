@@ -598,6 +598,106 @@ def test_conditions_found_again_equal_working_each_out(lines):
             [(str(r), r.reason, r.layer, r.span, r.file) for r in each.plan.requires]
 
 
+def _every_printed(st_, kept):
+    """requirements._distinct as it was: every condition printed, one per printed form, then the strongest bounds."""
+    from convplan import requirements
+    from convplan.shapes import pyrepr
+
+    found = {}
+    for i, cond in kept:
+        found.setdefault(pyrepr(cond), requirements._requirement(st_, i, cond))
+    return requirements._strongest(found.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(REQ_LINES), min_size=1, max_size=8))
+@example(["Conv2d(8, 3)", "MaxPool2d(3, stride=2, ceil_mode=True)", "Conv2d(8, 3)", "Twice()"])
+def test_weaker_bounds_dropped_unprinted_equal_every_one_printed(lines):
+    from convplan import requirements
+
+    text = _req_plan(lines)
+    fast = convplan.analyse(text)
+    with mock.patch.object(requirements, "_distinct", _every_printed):
+        each = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+    if each.plan is not None:
+        assert [(str(r), r.reason, r.layer, r.span, r.file) for r in fast.plan.requires] == \
+            [(str(r), r.reason, r.layer, r.span, r.file) for r in each.plan.requires]
+
+
+def test_bounds_on_sizes_shown_alike_are_one_printed_form():
+    # two sizes that print alike (a stand-in's text cut at 40 characters can be): their bounds of one value are
+    # one printed form, the first found kept (b's H >= 5, so a keeps H >= 3: not a's own H >= 5, "c")
+    from types import SimpleNamespace
+
+    from convplan import requirements
+    from convplan.errors import Span
+
+    a, b = sympy.Symbol("H", integer=True, positive=True), sympy.Symbol("H", integer=True)
+    found = [(a >= 3, "a"), (b >= 5, "b"), (a >= 5, "c"), (b >= 5, "d"), (dim("W") >= 2, "e"), (a >= 5, "f")]
+    conds = [(c, m, "l", Span(k + 1, 1, k + 1, 2), ()) for k, (c, m) in enumerate(found)]
+    st_ = SimpleNamespace(conds=type("Conds", (list,), {})(conds), diag=SimpleNamespace(file="<plan>"))
+    st_.conds.frames = [None] * len(conds)
+    kept = [(k, c) for k, (c, _) in enumerate(found)]
+    want = [(str(r), r.reason) for r in _every_printed(st_, kept)]
+    assert [(str(r), r.reason) for r in requirements._distinct(st_, kept)] == want
+    assert want == [("H >= 3", "a"), ("H >= 5", "b"), ("W >= 2", "e")]
+
+
+def _allowed_every_requirement(requires):
+    """requirements._allowed_sizes as it was: each size tried against every requirement on its symbol alone."""
+    from convplan.shapes import holds
+
+    def allowed(sym):
+        own = [r.condition for r in requires if r.condition.free_symbols == {sym}]
+        low = max([int(c.rhs) for c in own if isinstance(c, sympy.GreaterThan) and c.lhs == sym
+                   and c.rhs.is_Integer] + [1])
+        return low, lambda v: all(holds(c, {sym: sympy.Integer(v)}) for c in own)
+
+    return allowed
+
+
+TAIL_LINES = [*REQ_LINES, "Conv2d(8, 3, stride=2)", "Conv2d(8, 4, stride=3)", "MaxPool2d(2)",
+              "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n            Conv2d(8, 2, stride=2)",
+              "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n"
+              "            Conv2d(8, 3, stride=2, padding=1)",
+              "Conv2d(8, 3, padding=1)"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(TAIL_LINES), min_size=1, max_size=8))
+@example(["Conv2d(8, 3, stride=2)", "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n"
+          "            Conv2d(8, 3, stride=2, padding=1)", "Conv2d(8, 4, stride=3)"])
+def test_w310_examples_tried_past_the_bound_equal_every_requirement_tried(lines):
+    from convplan import requirements
+
+    text = _req_plan(lines)
+    fast = convplan.analyse(text)
+    with mock.patch.object(requirements, "_allowed_sizes", _allowed_every_requirement):
+        each = convplan.analyse(text)
+    assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
+        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+
+
+REFUTED = ("block B():\n    input [N, C, H, W]\n    MaxPool2d(3, stride=1, padding=?q)\n\n"
+           "plan P:\n    input [N, 8, H, W]\n    MaxPool2d(3, stride=1, padding=?p) -> [N, 8, H + 2, W + 2]\n    B()\n"
+           "    MaxPool2d(3, stride=1, padding=?p)\n    Conv2d(8, 3)\n    MaxPool2d(3, stride=1, padding=?p)\n"
+           "    MaxPool2d(2, padding=?p)\n    MaxPool2d(3, stride=1, padding=?p)\n")
+
+
+def test_a_condition_refuted_is_reported_at_every_place_that_found_it():
+    # `?p = 2` refutes `padding <= 1` (found three times, the same object) and `padding <= 2 // 2`, in between:
+    # each finding is an E302 of its own, in the order found, as when every finding is worked out
+    from convplan import requirements
+
+    found = convplan.analyse(REFUTED).diagnostics
+    with mock.patch.object(requirements, "_known", lambda kept, cond: False):
+        each = convplan.analyse(REFUTED).diagnostics
+    assert [(d.code, d.span.line) for d in found if d.code == "E302"] == [("E302", line) for line in (7, 9, 11, 12, 13)]
+    assert [(d.code, d.message, d.span, d.hints) for d in found] == [(d.code, d.message, d.span, d.hints) for d in each]
+
+
 # -- a broadcasting merge of operands of one shape (a residual add) skips the column-by-column rule ----------
 # shapes/broadcast._all_equal: residual plans (equal shapes, broadcast ones, clashing ones) checked with and
 # without it (tests/test_broadcast.py checks it against the columns on random shapes).
