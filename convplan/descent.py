@@ -25,8 +25,10 @@ from itertools import accumulate, compress
 
 from . import nodes as n
 from .errors import Span
-from .nodebuilders import MAX_INT_DIGITS, new_arg, new_layer, new_name, new_num
+from .nodebuilders import MAX_DEPTH, MAX_INT_DIGITS, TreeError, new_arg, new_call, new_layer, new_name, new_num
 from .nodes import _SpanFiller
+
+_new = object.__new__
 
 
 class Bail(Exception):
@@ -303,8 +305,9 @@ class _Descent:
         if word in (KEYWORDS if self.dedented else FIRST_WORDS):
             raise Bail
         if after == "(":
-            name = self.name(i)
-            call, j = self.call(i, name)
+            if word[0] not in _NAME_START:
+                raise Bail
+            call, j = self.call(i)
             t = toks[j]
             if t == ":":
                 return self.merge(call, j + 1)
@@ -398,7 +401,8 @@ class _Descent:
         j = self.expect(j, "=")
         if toks[j + 1] != "(":
             raise Bail
-        call, j = self.call(j, self.name(j))
+        self.name(j)
+        call, j = self.call(j)
         return self.b.assign_unpack(first, *targets, call), self.end_of_line(j)
 
     def target(self, i: int) -> tuple[object, int]:
@@ -497,28 +501,89 @@ class _Descent:
 
     # -- calls, shapes and expressions -----------------------------------------------------------
 
-    def call(self, i: int, name: tuple) -> tuple[n.Call, int]:
-        """`NAME "(" [arg ("," arg)* [","]] ")"` (token i is the name, read as `name`); arg: expr | NAME "=" expr."""
-        toks, starts, ends, b = self.toks, self.starts, self.ends, self.b
-        args = []
+    def call(self, i: int) -> tuple[n.Call, int]:
+        """`NAME "(" [arg ("," arg)* [","]] ")"` (token i is the name); arg: expr | NAME "=" expr.  The spans of the
+        name, of an argument of one name or digits (most of them), of a keyword argument and of the call are made
+        here from the name's line (one search of the line starts, not one a span), and the nodes by their makers:
+        NodeBuilders.call, kwarg, name and int, inline."""
+        toks, starts, ends, lines = self.toks, self.starts, self.ends, self.lines
+        k = bisect_right(lines, starts[i])
+        base, last = lines[k - 1] - 1, lines[k]  # a token that ends by `last` is on line k
+        name = _new(_SpanFiller)
+        name.line = name.end_line = k
+        name.col = starts[i] - base
+        name.end_col = ends[i] - base
+        name.__class__ = Span
+        args, depth = [], 0
         j = i + 2
         while toks[j] != ")":
             t = toks[j]
             if toks[j + 1] == "=" and t[0] in _NAME_START:  # a keyword argument
                 if t in EXPRESSION_WORDS:
                     raise Bail
-                if toks[j + 3] in _LONE_ENDS and toks[j + 2] != "(":
-                    value, k = self.atom(j + 2)
-                else:
-                    value, k = self.expr(j + 2)
-                b.begin, b.end = starts[j], ends[k - 1]
-                args.append(new_arg(t, value, b._span()))  # NodeBuilders.kwarg, inline
+                key, v = j, j + 2
             else:
-                value, k = self.item(j)
-                args.append(value)
-            j = self.next_item(k, ")")
-        b.begin, b.end = starts[i], ends[j]
-        return b.call(name, *args), j + 1
+                key = v = j
+            t, e = toks[v], ends[v]
+            c = t[0]
+            if toks[v + 1] in _LONE_ENDS and e <= last and (
+                    c in _NAME_START and t not in EXPRESSION_WORDS
+                    or c in _DIGITS and len(t) <= MAX_INT_DIGITS and t.isdigit()):
+                span = _new(_SpanFiller)
+                span.line = span.end_line = k
+                span.col = starts[v] - base
+                span.end_col = e - base
+                span.__class__ = Span
+                value = new_name(t, span) if c in _NAME_START else new_num(int(t), span)
+                m = v + 1
+                if not depth:
+                    depth = 1
+            else:
+                if toks[v + 1] in _LONE_ENDS and t != "(":
+                    value, m = self.atom(v)
+                else:
+                    value, m = self.expr(v)
+                d = getattr(value, "_depth", 1)
+                if d > depth:
+                    depth = d
+            if key == v:
+                args.append(new_arg(None, value, value.span))
+            else:
+                e = ends[m - 1]
+                if e <= last:
+                    span = _new(_SpanFiller)
+                    span.line = span.end_line = k
+                    span.col = starts[key] - base
+                    span.end_col = e - base
+                    span.__class__ = Span
+                else:
+                    b = self.b
+                    b.begin, b.end = starts[key], e
+                    span = b._span()
+                args.append(new_arg(toks[key], value, span))
+            t = toks[m]
+            if t == ",":
+                j = m + 1
+            elif t == ")":
+                j = m
+            else:
+                raise Bail
+        e = ends[j]
+        if e <= last:
+            span = _new(_SpanFiller)
+            span.line = span.end_line = k
+            span.col = starts[i] - base
+            span.end_col = e - base
+            span.__class__ = Span
+        else:
+            b = self.b
+            b.begin, b.end = starts[i], e
+            span = b._span()
+        node = new_call(toks[i], tuple(args), span, name)
+        if depth >= MAX_DEPTH:
+            raise TreeError("E006", f"expression nested too deeply (more than {MAX_DEPTH} levels)", span)
+        node.__dict__["_depth"] = depth + 1  # as NodeBuilders.call
+        return node, j + 1
 
     def item(self, j: int) -> tuple[object, int]:
         """An argument's or a dim's expression; one token alone (most of them) is read as an atom."""
@@ -628,7 +693,7 @@ class _Descent:
                     raise Bail
                 return getattr(self.b, constant)(self.tok(i)), i + 1
             if toks[i + 1] == "(":
-                return self.call(i, self.tok(i))
+                return self.call(i)
             return new_name(t, self.span(i)), i + 1  # NodeBuilders.name, inline
         if c in _DIGITS:
             if len(t) <= MAX_INT_DIGITS and t.isdigit():  # NodeBuilders.int, inline, for most literals
