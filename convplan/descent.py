@@ -25,10 +25,11 @@ from itertools import accumulate, compress
 
 from . import nodes as n
 from .errors import Span
-from .nodebuilders import MAX_DEPTH, MAX_INT_DIGITS, TreeError, new_arg, new_call, new_layer, new_name, new_num
+from .nodebuilders import MAX_DEPTH, MAX_INT_DIGITS, TreeError, new_call, new_const, new_layer, new_name, new_num
 from .nodes import _SpanFiller
 
 _new = object.__new__
+_Num, _Name, _Arg = n.Num, n.Name, n.Arg
 
 
 class Bail(Exception):
@@ -64,6 +65,7 @@ _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _NEWLINE_START = frozenset("\r\n#")
 _DIGITS = frozenset("0123456789")
 _CONSTANTS = {"True": "true", "False": "false", "None": "none"}
+_CONSTANT_VALUES = {"True": True, "False": False, "None": None}
 _COMPARE = frozenset({"==", "!=", "<=", ">=", "<", ">"})
 _BINARY = {"or": (1, "or_"), "and": (2, "and_"), "+": (5, "add"), "-": (5, "sub"), "*": (6, "mul"),
            "/": (6, "truediv"), "//": (6, "floordiv"), "%": (6, "mod")}  # `not` is 3, comparisons 4
@@ -516,57 +518,70 @@ class _Descent:
         name.__class__ = Span
         args, depth = [], 0
         j = i + 2
-        while toks[j] != ")":
-            t = toks[j]
-            if toks[j + 1] == "=" and t[0] in _NAME_START:  # a keyword argument
+        t = toks[j]
+        while t != ")":
+            key = None
+            after = toks[j + 1]
+            if after == "=" and t[0] in _NAME_START:  # a keyword argument
                 if t in EXPRESSION_WORDS:
                     raise Bail
-                key, v = j, j + 2
-            else:
-                key = v = j
-            t, e = toks[v], ends[v]
+                key, first = t, starts[j]
+                j += 2
+                t, after = toks[j], toks[j + 1]
             c = t[0]
-            if toks[v + 1] in _LONE_ENDS and e <= last and (
-                    c in _NAME_START and t not in EXPRESSION_WORDS
-                    or c in _DIGITS and len(t) <= MAX_INT_DIGITS and t.isdigit()):
-                span = _new(_SpanFiller)
+            if after in _LONE_ENDS and ends[j] <= last and (
+                    c in _NAME_START or c in _DIGITS and len(t) <= MAX_INT_DIGITS and t.isdigit()):
+                span = _new(_SpanFiller)  # (atom, inline: a name, a number or a constant)
                 span.line = span.end_line = k
-                span.col = starts[v] - base
-                span.end_col = e - base
+                span.col = starts[j] - base
+                span.end_col = ends[j] - base
                 span.__class__ = Span
-                value = new_name(t, span) if c in _NAME_START else new_num(int(t), span)
-                m = v + 1
+                if c in _DIGITS:  # new_num, new_name and new_arg inline: a call less for each of ~3 a layer
+                    value = _new(_Num)
+                    d = value.__dict__
+                    d["value"], d["span"] = int(t), span
+                elif t not in EXPRESSION_WORDS:
+                    value = _new(_Name)
+                    d = value.__dict__
+                    d["id"], d["span"] = t, span
+                elif t in _CONSTANT_VALUES:
+                    value = new_const(_CONSTANT_VALUES[t], span)
+                else:
+                    raise Bail
                 if not depth:
                     depth = 1
+                j += 1
             else:
-                if toks[v + 1] in _LONE_ENDS and t != "(":
-                    value, m = self.atom(v)
+                if after in _LONE_ENDS and t != "(":
+                    value, j = self.atom(j)
                 else:
-                    value, m = self.expr(v)
+                    value, j = self.expr(j)
                 d = getattr(value, "_depth", 1)
                 if d > depth:
                     depth = d
-            if key == v:
-                args.append(new_arg(None, value, value.span))
+            arg = _new(_Arg)
+            args.append(arg)
+            d = arg.__dict__
+            if key is None:
+                d["name"], d["value"], d["span"] = None, value, value.span
             else:
-                e = ends[m - 1]
+                e = ends[j - 1]
                 if e <= last:
                     span = _new(_SpanFiller)
                     span.line = span.end_line = k
-                    span.col = starts[key] - base
+                    span.col = first - base
                     span.end_col = e - base
                     span.__class__ = Span
                 else:
                     b = self.b
-                    b.begin, b.end = starts[key], e
+                    b.begin, b.end = first, e
                     span = b._span()
-                args.append(new_arg(toks[key], value, span))
-            t = toks[m]
+                d["name"], d["value"], d["span"] = key, value, span
+            t = toks[j]
             if t == ",":
-                j = m + 1
-            elif t == ")":
-                j = m
-            else:
+                j += 1
+                t = toks[j]
+            elif t != ")":
                 raise Bail
         e = ends[j]
         if e <= last:
