@@ -119,7 +119,7 @@ class _Descent:
     """One parse.  Each rule's method takes the index of its first token and returns (node, the index after its
     last); `begin`/`end` for the builder are the first token's start and the last one's end."""
 
-    __slots__ = ("toks", "starts", "ends", "b", "lines", "levels", "opened", "pending", "dedented")
+    __slots__ = ("toks", "starts", "ends", "b", "lines", "levels", "opened", "pending", "dedented", "kept")
 
     def __init__(self, toks: list, starts: list, ends: list, builder):
         self.toks, self.starts, self.ends, self.b = toks, starts, ends, builder
@@ -128,6 +128,7 @@ class _Descent:
         self.opened = False  # the last newline indented (an _INDENT)
         self.pending = 0  # _DEDENTs the last newline made that no body has taken yet
         self.dedented = False  # the last newline made _DEDENTs
+        self.kept = None  # the text of the last newline that kept the level, while the levels stay as it left them
 
     def tok(self, i: int) -> tuple:
         """Token i as the builders read one: (text, span)."""
@@ -162,6 +163,9 @@ class _Descent:
     def newline(self, i: int) -> int:
         """Token i is a newline (with comments and blank lines); its indentation opens, keeps or closes levels."""
         t = self.toks[i]
+        if t == self.kept:  # the last newline's text, which kept the level: this one keeps it too
+            self.opened = self.dedented = False
+            return i + 1
         cut = t.rfind("\n")  # (only a newline token holds one, and it ends in a line break and its indentation)
         if cut < 0:  # no newline, or a comment alone at the end of the text
             raise Bail
@@ -172,7 +176,7 @@ class _Descent:
         levels = self.levels
         if indent > levels[-1]:
             levels.append(indent)
-            self.opened, self.dedented = True, False
+            self.opened, self.dedented, self.kept = True, False, None
             return i + 1
         self.opened = self.dedented = False
         if indent < levels[-1]:
@@ -182,7 +186,9 @@ class _Descent:
                 closed += 1
             if indent != levels[-1]:
                 raise Bail  # an inconsistent dedent: Lark reports it
-            self.pending, self.dedented = closed, True
+            self.pending, self.dedented, self.kept = closed, True, None
+        else:
+            self.kept = t
         return i + 1
 
     def end_of_line(self, i: int) -> int:
