@@ -25,8 +25,11 @@ from itertools import accumulate, compress
 
 from . import nodes as n
 from .errors import Span
-from .nodebuilders import MAX_INT_DIGITS, new_arg, new_layer, new_name, new_num
+from .nodebuilders import MAX_DEPTH, MAX_INT_DIGITS, TreeError, new_call, new_const, new_layer, new_name, new_num
 from .nodes import _SpanFiller
+
+_new = object.__new__
+_Num, _Name, _Arg = n.Num, n.Name, n.Arg
 
 
 class Bail(Exception):
@@ -62,6 +65,7 @@ _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _NEWLINE_START = frozenset("\r\n#")
 _DIGITS = frozenset("0123456789")
 _CONSTANTS = {"True": "true", "False": "false", "None": "none"}
+_CONSTANT_VALUES = {"True": True, "False": False, "None": None}
 _COMPARE = frozenset({"==", "!=", "<=", ">=", "<", ">"})
 _BINARY = {"or": (1, "or_"), "and": (2, "and_"), "+": (5, "add"), "-": (5, "sub"), "*": (6, "mul"),
            "/": (6, "truediv"), "//": (6, "floordiv"), "%": (6, "mod")}  # `not` is 3, comparisons 4
@@ -115,7 +119,7 @@ class _Descent:
     """One parse.  Each rule's method takes the index of its first token and returns (node, the index after its
     last); `begin`/`end` for the builder are the first token's start and the last one's end."""
 
-    __slots__ = ("toks", "starts", "ends", "b", "lines", "levels", "opened", "pending", "dedented")
+    __slots__ = ("toks", "starts", "ends", "b", "lines", "levels", "opened", "pending", "dedented", "kept")
 
     def __init__(self, toks: list, starts: list, ends: list, builder):
         self.toks, self.starts, self.ends, self.b = toks, starts, ends, builder
@@ -124,6 +128,7 @@ class _Descent:
         self.opened = False  # the last newline indented (an _INDENT)
         self.pending = 0  # _DEDENTs the last newline made that no body has taken yet
         self.dedented = False  # the last newline made _DEDENTs
+        self.kept = None  # the text of the last newline that kept the level, while the levels stay as it left them
 
     def tok(self, i: int) -> tuple:
         """Token i as the builders read one: (text, span)."""
@@ -158,6 +163,9 @@ class _Descent:
     def newline(self, i: int) -> int:
         """Token i is a newline (with comments and blank lines); its indentation opens, keeps or closes levels."""
         t = self.toks[i]
+        if t == self.kept:  # the last newline's text, which kept the level: this one keeps it too
+            self.opened = self.dedented = False
+            return i + 1
         cut = t.rfind("\n")  # (only a newline token holds one, and it ends in a line break and its indentation)
         if cut < 0:  # no newline, or a comment alone at the end of the text
             raise Bail
@@ -168,7 +176,7 @@ class _Descent:
         levels = self.levels
         if indent > levels[-1]:
             levels.append(indent)
-            self.opened, self.dedented = True, False
+            self.opened, self.dedented, self.kept = True, False, None
             return i + 1
         self.opened = self.dedented = False
         if indent < levels[-1]:
@@ -178,7 +186,9 @@ class _Descent:
                 closed += 1
             if indent != levels[-1]:
                 raise Bail  # an inconsistent dedent: Lark reports it
-            self.pending, self.dedented = closed, True
+            self.pending, self.dedented, self.kept = closed, True, None
+        else:
+            self.kept = t
         return i + 1
 
     def end_of_line(self, i: int) -> int:
@@ -303,8 +313,9 @@ class _Descent:
         if word in (KEYWORDS if self.dedented else FIRST_WORDS):
             raise Bail
         if after == "(":
-            name = self.name(i)
-            call, j = self.call(i, name)
+            if word[0] not in _NAME_START:
+                raise Bail
+            call, j = self.call(i)
             t = toks[j]
             if t == ":":
                 return self.merge(call, j + 1)
@@ -398,7 +409,8 @@ class _Descent:
         j = self.expect(j, "=")
         if toks[j + 1] != "(":
             raise Bail
-        call, j = self.call(j, self.name(j))
+        self.name(j)
+        call, j = self.call(j)
         return self.b.assign_unpack(first, *targets, call), self.end_of_line(j)
 
     def target(self, i: int) -> tuple[object, int]:
@@ -497,28 +509,102 @@ class _Descent:
 
     # -- calls, shapes and expressions -----------------------------------------------------------
 
-    def call(self, i: int, name: tuple) -> tuple[n.Call, int]:
-        """`NAME "(" [arg ("," arg)* [","]] ")"` (token i is the name, read as `name`); arg: expr | NAME "=" expr."""
-        toks, starts, ends, b = self.toks, self.starts, self.ends, self.b
-        args = []
+    def call(self, i: int) -> tuple[n.Call, int]:
+        """`NAME "(" [arg ("," arg)* [","]] ")"` (token i is the name); arg: expr | NAME "=" expr.  The spans of the
+        name, of an argument of one name or digits (most of them), of a keyword argument and of the call are made
+        here from the name's line (one search of the line starts, not one a span), and the nodes by their makers:
+        NodeBuilders.call, kwarg, name and int, inline."""
+        toks, starts, ends, lines = self.toks, self.starts, self.ends, self.lines
+        k = bisect_right(lines, starts[i])
+        base, last = lines[k - 1] - 1, lines[k]  # a token that ends by `last` is on line k
+        name = _new(_SpanFiller)
+        name.line = name.end_line = k
+        name.col = starts[i] - base
+        name.end_col = ends[i] - base
+        name.__class__ = Span
+        args, depth = [], 0
         j = i + 2
-        while toks[j] != ")":
-            t = toks[j]
-            if toks[j + 1] == "=" and t[0] in _NAME_START:  # a keyword argument
+        t = toks[j]
+        while t != ")":
+            key = None
+            after = toks[j + 1]
+            if after == "=" and t[0] in _NAME_START:  # a keyword argument
                 if t in EXPRESSION_WORDS:
                     raise Bail
-                if toks[j + 3] in _LONE_ENDS and toks[j + 2] != "(":
-                    value, k = self.atom(j + 2)
+                key, first = t, starts[j]
+                j += 2
+                t, after = toks[j], toks[j + 1]
+            c = t[0]
+            if after in _LONE_ENDS and ends[j] <= last and (
+                    c in _NAME_START or c in _DIGITS and len(t) <= MAX_INT_DIGITS and t.isdigit()):
+                span = _new(_SpanFiller)  # (atom, inline: a name, a number or a constant)
+                span.line = span.end_line = k
+                span.col = starts[j] - base
+                span.end_col = ends[j] - base
+                span.__class__ = Span
+                if c in _DIGITS:  # new_num, new_name and new_arg inline: a call less for each of ~3 a layer
+                    value = _new(_Num)
+                    d = value.__dict__
+                    d["value"], d["span"] = int(t), span
+                elif t not in EXPRESSION_WORDS:
+                    value = _new(_Name)
+                    d = value.__dict__
+                    d["id"], d["span"] = t, span
+                elif t in _CONSTANT_VALUES:
+                    value = new_const(_CONSTANT_VALUES[t], span)
                 else:
-                    value, k = self.expr(j + 2)
-                b.begin, b.end = starts[j], ends[k - 1]
-                args.append(new_arg(t, value, b._span()))  # NodeBuilders.kwarg, inline
+                    raise Bail
+                if not depth:
+                    depth = 1
+                j += 1
             else:
-                value, k = self.item(j)
-                args.append(value)
-            j = self.next_item(k, ")")
-        b.begin, b.end = starts[i], ends[j]
-        return b.call(name, *args), j + 1
+                if after in _LONE_ENDS and t != "(":
+                    value, j = self.atom(j)
+                else:
+                    value, j = self.expr(j)
+                d = getattr(value, "_depth", 1)
+                if d > depth:
+                    depth = d
+            arg = _new(_Arg)
+            args.append(arg)
+            d = arg.__dict__
+            if key is None:
+                d["name"], d["value"], d["span"] = None, value, value.span
+            else:
+                e = ends[j - 1]
+                if e <= last:
+                    span = _new(_SpanFiller)
+                    span.line = span.end_line = k
+                    span.col = first - base
+                    span.end_col = e - base
+                    span.__class__ = Span
+                else:
+                    b = self.b
+                    b.begin, b.end = first, e
+                    span = b._span()
+                d["name"], d["value"], d["span"] = key, value, span
+            t = toks[j]
+            if t == ",":
+                j += 1
+                t = toks[j]
+            elif t != ")":
+                raise Bail
+        e = ends[j]
+        if e <= last:
+            span = _new(_SpanFiller)
+            span.line = span.end_line = k
+            span.col = starts[i] - base
+            span.end_col = e - base
+            span.__class__ = Span
+        else:
+            b = self.b
+            b.begin, b.end = starts[i], e
+            span = b._span()
+        node = new_call(toks[i], tuple(args), span, name)
+        if depth >= MAX_DEPTH:
+            raise TreeError("E006", f"expression nested too deeply (more than {MAX_DEPTH} levels)", span)
+        node.__dict__["_depth"] = depth + 1  # as NodeBuilders.call
+        return node, j + 1
 
     def item(self, j: int) -> tuple[object, int]:
         """An argument's or a dim's expression; one token alone (most of them) is read as an atom."""
@@ -628,7 +714,7 @@ class _Descent:
                     raise Bail
                 return getattr(self.b, constant)(self.tok(i)), i + 1
             if toks[i + 1] == "(":
-                return self.call(i, self.tok(i))
+                return self.call(i)
             return new_name(t, self.span(i)), i + 1  # NodeBuilders.name, inline
         if c in _DIGITS:
             if len(t) <= MAX_INT_DIGITS and t.isdigit():  # NodeBuilders.int, inline, for most literals

@@ -85,6 +85,7 @@ def _maker(cls, given: int, _new=object.__new__):
 
 new_num = _maker(n.Num, 2)
 new_name = _maker(n.Name, 2)
+new_const = _maker(n.Const, 2)
 new_arg = _maker(n.Arg, 3)
 new_call = _maker(n.Call, 4)
 new_layer = _maker(n.Layer, 3)  # no target
@@ -154,13 +155,13 @@ class NodeBuilders:
         return n.Str(tok[0][1:-1], tok[1])
 
     def true(self, tok):
-        return n.Const(True, tok[1])
+        return new_const(True, tok[1])
 
     def false(self, tok):
-        return n.Const(False, tok[1])
+        return new_const(False, tok[1])
 
     def none(self, tok):
-        return n.Const(None, tok[1])
+        return new_const(None, tok[1])
 
     def name(self, tok):
         return new_name(tok[0], tok[1])

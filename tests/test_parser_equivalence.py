@@ -58,6 +58,23 @@ def reference(text: str):
         return "builder error"
 
 
+def depths(node) -> list:
+    """Every node's `_depth` (the builders' count of nesting, which decides E006 and no field shows), depth first."""
+    found = []
+
+    def walk(x):
+        if isinstance(x, tuple):
+            for item in x:
+                walk(item)
+        elif hasattr(x, "_field_names"):
+            found.append((type(x).__name__, getattr(x, "_depth", None)))
+            for name in x._field_names:
+                walk(getattr(x, name))
+
+    walk(node)
+    return found
+
+
 def same(text: str) -> str:
     """Assert the fast paths agree with Lark on `text`; returns which way it went."""
     try:
@@ -74,6 +91,8 @@ def same(text: str) -> str:
             assert descends == "builder error", f"the descent accepted text Lark refuses:\n{text!r}"
         else:
             assert descends == want, f"the descent's nodes differ for\n{text!r}"
+            if want != "builder error":
+                assert depths(descends) == depths(want), f"the descent's nesting counts differ for\n{text!r}"
     if want == "refused":
         assert got in ("bail", "builder error"), f"the fast loop accepted text Lark refuses:\n{text!r}"
     elif want == "builder error":
@@ -81,6 +100,7 @@ def same(text: str) -> str:
     else:
         assert got != "bail", f"the fast loop handed text Lark accepts to the slow path:\n{text!r}"
         assert got == want, f"different nodes for\n{text!r}"
+        assert depths(got) == depths(want), f"different nesting counts for\n{text!r}"
         return "ok"
     return want
 
@@ -426,6 +446,20 @@ def test_what_lark_refuses_the_descent_refuses(text):
 def test_an_empty_tuple_then_an_operator_is_read(text):
     assert descended(text) != "bail"
     assert same(text) == "ok"
+
+
+@pytest.mark.parametrize("calls", [62, 63, 64, 65])
+@pytest.mark.parametrize("inner", ["1", "x", "k=1", "(1)", "1, -x"])
+def test_calls_nested_to_the_limit(calls, inner):
+    """A call's nesting counts its arguments' (the descent makes the calls of names and digits itself): calls
+    nested past MAX_DEPTH are refused as Lark's builders refuse them, and no sooner."""
+    text = f"plan A:\n    input [N, 2, L]\n    {'f(' * calls}{inner}{')' * calls}\n"
+    try:
+        assert descended(text) != "bail"
+    except nodebuilders.TreeError:
+        assert calls > 62
+    refused_from = 63 if inner == "1, -x" else 64  # `-x` nests one level deeper than a name or a number
+    assert same(text) == ("ok" if calls < refused_from else "builder error")
 
 
 POSITIONS = ["plan A(k={}):\n    pass\n", "plan A:\n    input [N, {}]\n", "plan A:\n    x = {}\n",
