@@ -10,6 +10,7 @@ so later lines are still checked (and keep their shapes).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 
 import sympy
@@ -47,7 +48,8 @@ class Walker:
         self.binder = Binder(st, self.values)
         self.assertions = Assertions(st, self.values)
         self.layers = LayerCalls(st, self.binder, self.assertions)
-        self.values.functions = Functions(st, self.values, self.binder)
+        self.functions = Functions(st, self.values, self.binder)  # calls values: values refers back to it weakly
+        self.values.functions = weakref.proxy(self.functions)  # (a cycle otherwise, for the collector: nogc.py)
         self.ops = OpCalls(st, self.binder)
         self.blocks = BlockCalls(self)
         self.depth = 0  # bodies being walked, one inside the other
