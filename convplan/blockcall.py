@@ -5,6 +5,7 @@ where the block was called.  The result is the block's output tensor."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 
 import sympy
@@ -20,7 +21,8 @@ MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
 
 class BlockCalls:
     def __init__(self, walker):
-        self.walker, self.st, self.diag = walker, walker.st, walker.diag
+        # the walker owns this part: a strong reference back would make every check a cycle (nogc.py)
+        self.walker, self.st, self.diag = weakref.proxy(walker), walker.st, walker.diag
         self.values, self.binder, self.assertions = walker.values, walker.binder, walker.assertions
         self.facts: dict = {}  # id(block) -> (block, its inputs' count, their names): read once a definition
         self.patterns: dict = {}  # id(input statement) -> (statement, its dim names, or None): see `input`

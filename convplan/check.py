@@ -77,13 +77,8 @@ def _analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] 
         pass  # what was built so far stands; the errors say why it stopped
     graph = Graph(tuple(st.nodes), tuple(t.id for t in outputs), tuple(st.tree))
     graph = run_passes(graph.substitute(st.unknowns.solution))
-    error = None
-    try:
-        st.diag.raise_if_any()
-    except PlanError as exc:
-        error = exc
     return Checked(graph, requires, st.unknowns.solved(), dict(st.env), tuple(st.symbols),
-                   tuple(st.diag.warnings), st.library, tuple(st.diag.errors), error, tuple(st.trace))
+                   tuple(st.diag.warnings), st.library, tuple(st.diag.errors), st.diag.as_error(), tuple(st.trace))
 
 
 def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,
@@ -91,7 +86,10 @@ def check(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | N
     """Check `plan`; PlanError with every error found if there is any."""
     checked = analyse(plan, source, filename, sizes, library)
     if checked.error is not None:
-        raise checked.error
+        try:
+            raise checked.error
+        finally:  # the traceback holds this frame: without `checked` in it, not a cycle through the error
+            checked = None
     return checked
 
 

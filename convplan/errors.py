@@ -213,7 +213,7 @@ def rename_fix(word: str, choices, span: Span) -> Fix | None:
 
 
 class Collector:
-    """Gathers diagnostics for one source; `raise_if_any` turns them into one PlanError."""
+    """Gathers diagnostics for one source; `as_error` turns them into one PlanError."""
 
     def __init__(self, source: str, file: str):
         self.source, self.file = source, file
@@ -246,11 +246,14 @@ class Collector:
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diags if d.severity == "warning"]
 
-    def raise_if_any(self) -> None:
+    def as_error(self) -> PlanError | None:
+        """The errors as one PlanError, or None.  Made, not raised: raised here, its traceback would hold the
+        frame of the caller that keeps it (check.Checked.error), a cycle left for the collector."""
         errs = sorted(self.errors, key=lambda d: (d.span.line, d.span.col))
-        if errs:
-            raise PlanError(errs[:MAX_REPORTED], self.source, max(0, len(errs) - MAX_REPORTED),
-                            stopped=len(errs) >= MAX_COLLECTED)
+        if not errs:
+            return None
+        return PlanError(errs[:MAX_REPORTED], self.source, max(0, len(errs) - MAX_REPORTED),
+                         stopped=len(errs) >= MAX_COLLECTED)
 
 
 class _Diagnostics(list):

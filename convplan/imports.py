@@ -164,4 +164,5 @@ def library(module: n.Module, file: str, source: str, path: Path | None = None, 
         loader.stack.append(path.resolve())
     space = loader.namespace(module, file, source, path.resolve() if path is not None else None)
     space.errors = tuple(loader.errors)
+    space.files = tuple(loaded[0] for loaded in loader.spaces.values() if loaded is not None)
     return space

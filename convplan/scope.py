@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -85,8 +86,18 @@ class BlockSource:
     definition: n.BlockDef
     file: str
     source: str
-    namespace: dict = field(default_factory=dict, repr=False)
     path: object = None  # the file, resolved (None for text that is no file): codegen never writes over it
+    # weakref to `namespace`: that holds this block, and the plan's library holds it (Namespace.files), so a
+    # strong reference would make a cycle of every file's blocks, garbage for the collector with its plan
+    space: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def namespace(self) -> Namespace:
+        return self.space()
+
+    @namespace.setter
+    def namespace(self, space: Namespace) -> None:
+        self.space = weakref.ref(space)
 
 
 class Namespace(dict):
@@ -101,10 +112,12 @@ class Namespace(dict):
         self.failed: dict[str, tuple] = {}
         self.broken: list[tuple] = []
         self.errors: tuple[Diagnostic, ...] = ()
+        self.files: tuple[Namespace, ...] = ()  # every file's namespace, kept: their blocks refer to them weakly
 
     def copy(self) -> Namespace:
         other = Namespace(self)
         other.failed, other.broken, other.errors = dict(self.failed), list(self.broken), self.errors
+        other.files = (self, *self.files)  # this one's own blocks refer to it
         return other
 
 

@@ -10,6 +10,7 @@ so later lines are still checked (and keep their shapes).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 
 import sympy
@@ -47,15 +48,13 @@ class Walker:
         self.binder = Binder(st, self.values)
         self.assertions = Assertions(st, self.values)
         self.layers = LayerCalls(st, self.binder, self.assertions)
-        self.values.functions = Functions(st, self.values, self.binder)
+        self.functions = Functions(st, self.values, self.binder)  # calls values: values refers back to it weakly
+        self.values.functions = weakref.proxy(self.functions)  # (a cycle otherwise, for the collector: nogc.py)
         self.ops = OpCalls(st, self.binder)
         self.blocks = BlockCalls(self)
         self.depth = 0  # bodies being walked, one inside the other
         # id(layer statement) -> what `_call` reads of it alone (see `_site`): a block's lines run at every call
         self.sites: dict = {}
-        self.handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
-                         n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
-                         n.Pass: lambda s: None, n.Return: self._return}
 
     @property
     def frame(self) -> Frame:
@@ -123,7 +122,7 @@ class Walker:
         frame = self.diag.frames[-1]  # self.frame: the body is walked in the frame it starts in
         frame.nested += nested
         self.depth += 1
-        st, handlers = self.st, self.handlers
+        st, handlers = self.st, _HANDLERS
         try:
             for stmt in stmts:
                 try:  # a statement, in this loop rather than a call of its own: this runs for every statement
@@ -134,7 +133,7 @@ class Walker:
                                                           "repeats, grow exponentially"])
                         raise Abort
                     start = len(st.nodes)
-                    handlers[type(stmt)](stmt)
+                    handlers[type(stmt)](self, stmt)
                     now = st.diag.frames[-1]  # self.frame
                     current = now.current
                     if current is not None and type(stmt) not in _MAKE_NOTHING:  # what it made, for editors
@@ -589,6 +588,11 @@ class Walker:
         return Tensor(made.id, tainted)
 
 
+# statement type -> the Walker method that runs it, as plain functions: bound methods kept on the walker would
+# refer to it, a cycle the collector has to find after every check (nogc.py)
+_HANDLERS = {n.Input: Walker._input, n.Layer: Walker._call, n.Ref: Walker._ref, n.Let: Walker._let,
+             n.Merge: Walker._merge_stmt, n.Repeat: Walker._repeat, n.If: Walker._if, n.Output: Walker._output,
+             n.Pass: lambda walker, stmt: None, n.Return: Walker._return}
 _NAME_OR_TUPLE = (n.Name, n.Tuple)
 _MAKE_NOTHING = (n.Let, n.Pass)  # statements without a record in the trace
 # id(spec) -> (most tensors, least, aliases its input, reorders, always contiguous, batch-first transposes, the
