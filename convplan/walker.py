@@ -23,7 +23,7 @@ from .functions import Functions
 from .hints import source_text
 from .layercall import UNREAD as _UNREAD
 from .layercall import LayerCalls, literal_key
-from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec
+from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec, same_shape
 from .merges import MERGES, MergeError
 from .opcall import PARAMETER, OpCalls
 from .ops import OPS
@@ -331,7 +331,13 @@ class Walker:
                 if type(names.get(value.id)) is Tensor:
                     break
             else:
-                out = self._layer_call(stmt, (), site)
+                if site[6]:  # one tensor, the chain's value (`_layer_call`'s case), in one frame
+                    current = frame.current
+                    if current is None:
+                        current = self._need_current(stmt.call.span)  # E244
+                    out = self.layers.chain(stmt, current, site[3], site[4], site[5])
+                else:
+                    out = self._layer_call(stmt, (), site)
                 if stmt.target is not None:
                     self.bind(stmt.target, out, stmt.target_span or stmt.span)
                 frame.current = out
@@ -342,7 +348,8 @@ class Walker:
         """What `_call` and `_layer_call` read of a statement alone, worked out once a check: (the statement, the
         namespace it was read in, the arguments that are names where it is a plain layer call (a name holding a
         tensor makes it a call on that tensor) or None for anything else (a block, merge, operation, several
-        outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `literal_key`).
+        outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `literal_key`, whether
+        `LayerCalls.chain` makes it (a known kind, on the chain's value alone)).
         Kept while the statement is (its id stays its own)."""
         call = stmt.call
         name = call.name
@@ -358,8 +365,9 @@ class Walker:
                     scan = None
                     break
         spec = REGISTRY.get(name)
-        site = (stmt, namespace, scan, spec, _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec),
-                None if spec is None else literal_key(spec, call))
+        shape = _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec)
+        site = (stmt, namespace, scan, spec, shape, None if spec is None else literal_key(spec, call),
+                scan is not None and spec is not None and shape[1] == 1)
         self.sites[id(stmt)] = site
         return site
 
@@ -592,8 +600,8 @@ class Walker:
 _NAME_OR_TUPLE = (n.Name, n.Tuple)
 _MAKE_NOTHING = (n.Let, n.Pass)  # statements without a record in the trace
 # id(spec) -> (most tensors, least, aliases its input, reorders, always contiguous, batch-first transposes, the
-# spec): keyed by the spec, not its name, so that a kind registered again is read again; holding the spec keeps
-# its id from being reused
+# spec, its output is its input whatever the input's shape but its rank (LayerCalls.chain)): keyed by the spec,
+# not its name, so that a kind registered again is read again; holding the spec keeps its id from being reused
 _LAYER_SHAPES: dict = {}
 
 
@@ -605,7 +613,8 @@ def _layer_shape(spec: LayerSpec | None) -> tuple:
     most = len(spec.tensors)
     _LAYER_SHAPES[id(spec)] = shape = (most, most - spec.optional_tensors, bool(spec.aliases_input),
                                        spec.moves_axes == "permute", spec.layout == CONTIGUOUS,
-                                       spec.layout in (BATCH_FIRST, BATCH_FIRST_IN_TRAINING), spec)
+                                       spec.layout in (BATCH_FIRST, BATCH_FIRST_IN_TRAINING), spec,
+                                       spec.rule is same_shape and not spec.inferred)
     return shape
 
 
