@@ -11,6 +11,7 @@ import builtins
 import keyword
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from . import nodes as n
 from .errors import Collector, Diagnostic, Span
@@ -262,10 +263,10 @@ def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Made:
+class Made(NamedTuple):
     """What one statement made (the nodes `start` to `end`, its value the node `result`), or which unknown a
-    `?` is (`sym`), at a place in a file: editors show a line's shape and a `?`'s value from these."""
+    `?` is (`sym`), at a place in a file: editors show a line's shape and a `?`'s value from these.  A named
+    tuple, not a dataclass: the walker makes one per statement, in one call into C (`new_made`)."""
 
     file: str
     span: Span
@@ -275,22 +276,12 @@ class Made:
     sym: object = None
 
 
-_MadeFiller = filler(Made)
+_new_tuple = tuple.__new__
 
 
-def new_made(file: str, span: Span, start: int, end: int, result: int, _new=object.__new__) -> Made:
-    """`Made(file, span, start, end, result)` without the frozen dataclass's __init__ (six
-    object.__setattr__ calls: ~4 % of checking a plan, as the walker makes one per statement).  The same
-    object in every respect (tests/test_nodes_fast.py)."""
-    record = _new(_MadeFiller)
-    record.file = file
-    record.span = span
-    record.start = start
-    record.end = end
-    record.result = result
-    record.sym = None
-    record.__class__ = Made
-    return record
+def new_made(file: str, span: Span, start: int, end: int, result: int) -> Made:
+    """`Made(file, span, start, end, result)`."""
+    return _new_tuple(Made, (file, span, start, end, result, None))
 
 
 _NodeFiller = filler(Node)

@@ -27,12 +27,13 @@ from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, 
 from .merges import MERGES, MergeError
 from .opcall import PARAMETER, OpCalls
 from .ops import OPS
-from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made, new_tensor
+from .scope import Abort, Frame, Made, Skip, State, Tensor, check_name, new_tensor
 from .shapes import at_least, dim, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
 from .viewcheck import merged_view
 
+_new_tuple = tuple.__new__  # a Made in one call into C
 MAX_NESTING = 100  # bodies inside bodies (blocks, repeats, ifs, branches), all files together
 MAX_REPEAT = 10_000
 MAX_STEPS = 100_000  # statements executed while unrolling
@@ -138,7 +139,7 @@ class Walker:
                     now = st.diag.frames[-1]  # self.frame
                     current = now.current
                     if current is not None and type(stmt) not in _MAKE_NOTHING:  # what it made, for editors
-                        st.trace.append(new_made(now.file, stmt.span, start, len(st.nodes), current.id))
+                        st.trace.append(_new_tuple(Made, (now.file, stmt.span, start, len(st.nodes), current.id, None)))
                 except Skip:
                     if type(stmt) is n.Layer:
                         self._stand_in(stmt)
