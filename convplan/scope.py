@@ -214,8 +214,9 @@ class Conds(list):
         self.diag, self.frames = diag, []
 
     def append(self, item) -> None:
-        super().append(item)
-        self.frames.append(self.diag.frames[-1] if self.diag.frames else None)
+        list.append(self, item)  # not super(): one a condition found
+        frames = self.diag.frames
+        self.frames.append(frames[-1] if frames else None)
 
 
 def _flatten(shapes) -> list:
