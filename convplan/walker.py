@@ -21,8 +21,8 @@ from .blockcall import BlockCalls
 from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
 from .hints import source_text
+from .layercall import _LITERALS, LayerCalls, literal_key
 from .layercall import UNREAD as _UNREAD
-from .layercall import LayerCalls, literal_key
 from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec, same_shape
 from .merges import MERGES, MergeError
 from .opcall import PARAMETER, OpCalls
@@ -54,6 +54,9 @@ class Walker:
         self.depth = 0  # bodies being walked, one inside the other
         # id(layer statement) -> what `_call` reads of it alone (see `_site`): a block's lines run at every call
         self.sites: dict = {}
+        # (id(merge call), its options' count, id of each input shape) -> (the call, the shapes, options, output,
+        # conditions): see `_merge`
+        self.merged: dict = {}
         self.handlers = {n.Input: self._input, n.Layer: self._call, n.Ref: self._ref, n.Let: self._let,
                          n.Merge: self._merge_stmt, n.Repeat: self._repeat, n.If: self._if, n.Output: self._output,
                          n.Pass: lambda s: None, n.Return: self._return}
@@ -578,18 +581,30 @@ class Walker:
         if len(inputs) < 2:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip
-        args = self.binder.merge(spec, call, options)
-        shapes = self.assertions.merge(spec, call, [self.st.nodes[t.id].shape for t in inputs], args)
+        nodes = self.st.nodes
+        shapes = [nodes[t.id].shape for t in inputs]
         tainted = any(t.tainted for t in inputs)
-        try:
-            out, conds = spec.rule(shapes, args)
-        except MergeError as exc:
-            if tainted:  # an earlier error made these shapes; do not report it twice
-                return Tensor(inputs[0].id, True)
-            hints = [exc.hint, *(f"input {i + 1} is {show_shape(s)}{self.st.made_at(t)}"
-                                 for i, (s, t) in enumerate(zip(shapes, inputs, strict=True)))]
-            self.diag.error("E330", f"{call.name}: {exc.message}", call.name_span, hints=hints)
-            raise Skip from None
+        # a block's merge met again on the very shape objects it merged before (the block called again on the
+        # same shape, its layers found again): its options are literals, no `?` is known (assertions.merge would
+        # solve), so its options and rule give what they gave
+        key = (id(call), len(options), *[id(s) for s in shapes]) if not self.st.unknowns.table else None
+        kept = self.merged.get(key) if key is not None else None
+        if kept is not None and kept[0] is call and kept[1] == shapes:  # the same objects: compared by identity
+            args, out, conds = dict(kept[2]), kept[3], kept[4]
+        else:
+            args = self.binder.merge(spec, call, options)
+            shapes = self.assertions.merge(spec, call, shapes, args)
+            try:
+                out, conds = spec.rule(shapes, args)
+            except MergeError as exc:
+                if tainted:  # an earlier error made these shapes; do not report it twice
+                    return Tensor(inputs[0].id, True)
+                hints = [exc.hint, *(f"input {i + 1} is {show_shape(s)}{self.st.made_at(t)}"
+                                     for i, (s, t) in enumerate(zip(shapes, inputs, strict=True)))]
+                self.diag.error("E330", f"{call.name}: {exc.message}", call.name_span, hints=hints)
+                raise Skip from None
+            if key is not None and all(type(a.value) in _LITERALS for a in options):
+                self.merged[key] = call, shapes, dict(args), out, conds
         name = self.st.node_name(call.name, target, span)
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
