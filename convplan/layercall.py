@@ -81,10 +81,11 @@ class LayerCalls:
         if (st.strided or st.reordered) and spec.views_from:  # a view in torch's forward
             merged_view(st, spec, call, source)
         shape = prev.shape
-        kept = None
-        if literal is not None:  # `node`'s lookup in `same`, written out
+        kept = same = None
+        if literal is not None:  # `_found`'s lookup in `same`, written out
             through = facts[7]
-            kept = self.same.get((literal, -len(shape) if through else id(shape), spec.indices and prev.op != "input"))
+            same = (literal, -len(shape) if through else id(shape), spec.indices and prev.op != "input")
+            kept = self.same.get(same)
         if kept is not None and (kept[0] is shape or through):
             args, given, written, out, rule = kept[1]
             args = dict(args)
@@ -93,7 +94,7 @@ class LayerCalls:
             if spec.last_dim_features:
                 self._flatten_missing(spec, call, prev)
         else:
-            args, given, written, out, rule = self._found(spec, call, prev, (), literal)
+            args, given, written, out, rule = self._found(spec, call, prev, (), literal, same)
         if type(out) is not tuple:  # several outputs, not named: `_made` says so
             node = self._made(stmt, spec, prev, (), args, given, written, out, rule)
         else:
@@ -112,10 +113,11 @@ class LayerCalls:
             st.layout([node.id], [source.id], False, reorders=True)  # a transpose of [L, N, H]: view needs proof
         return new_tensor(node.id, source.tainted)
 
-    def _found(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, literal: tuple | None) -> tuple:
+    def _found(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, literal: tuple | None,
+               missed: tuple | None = None) -> tuple:
         """(arguments (a copy of its own), names given, names written, output shape, RuleContext) of the call on
         `prev` (and `others`): kept from a call met before on the same inputs, else resolved (and kept where
-        resolving reported nothing)."""
+        resolving reported nothing).  `missed`: the key in `same` that `chain` looked up and did not find."""
         shape = prev.shape
         # a stack's next line on the shape object the same line made (or met) before: found by the shape's
         # identity, without hashing its sympy dims (Python code each); the entry keeps the shape, so its id is
@@ -123,15 +125,18 @@ class LayerCalls:
         # rank (negative: never an id).  The flag: whether the input is a plan input, which E305 reads.
         through = spec.rule is same_shape and not spec.inferred
         at = -len(shape) if through else id(shape)
-        if others:
-            same = None
-        elif literal is not None:
-            same = (literal, at, spec.indices and prev.op != "input")
-        else:  # a block's line on the same shape, its names holding the same value objects: `_named_key`'s
-            same = (id(call), at, spec.indices and prev.op != "input", self.diag.frames[-1].file)
-        kept = self.same.get(same) if same is not None else None
-        done = kept[1] if kept is not None and (kept[0] is shape or through) \
-            and (literal is not None or self._same_values(kept, call)) else None
+        if missed is not None:
+            same, done = missed, None
+        else:
+            if others:
+                same = None
+            elif literal is not None:
+                same = (literal, at, spec.indices and prev.op != "input")
+            else:  # a block's line on the same shape, its names holding the same value objects: `_named_key`'s
+                same = (id(call), at, spec.indices and prev.op != "input", self.diag.frames[-1].file)
+            kept = self.same.get(same) if same is not None else None
+            done = kept[1] if kept is not None and (kept[0] is shape or through) \
+                and (literal is not None or self._same_values(kept, call)) else None
         if done is None:
             # what decides the binding (`_bind`'s key), worked out once for both caches
             bind = literal if literal is not None else self._named_key(spec, call)
