@@ -488,11 +488,9 @@ class State:
         containers = frame.containers
         node = _new_object(_NodeFiller)
         inner = containers[-1]
-        scope = ()
-        if len(frames) > 1 or frame.block is not None or len(containers) > 1:  # else _scope() gives none
-            scope = inner.scope  # _scope_here's, read here: every layer of a block's body reads it
-            if scope is None:
-                scope = self._scope_here(frames, frame, containers)
+        scope = inner.scope  # _scope_here's, read here: every layer of a body reads it (the plan's own: ())
+        if scope is None:
+            scope = self._scope_here(frames, frame, containers)
         node.scope = scope
         node.file = frame.file if frame.file != self.diag.file else ""
         # `place`, written out
