@@ -30,10 +30,11 @@ from .layers import (
 from .merges import MERGES
 from .opcall import fit_targets
 from .ops import Several
-from .scope import Skip, State
+from .scope import Skip, State, Tensor, new_tensor
 from .shapes import equal, numbers_below, pyrepr, to_expr
 from .show import show_shape
 from .torch_names import unknown_layer
+from .viewcheck import merged_view
 
 BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 LONG_KEY = 32  # terms from which a dim is not hashed for the rule cache
@@ -66,21 +67,76 @@ class LayerCalls:
             if spec is None:
                 self._unknown(call)
                 raise Skip
-        shape = prev.shape
         if literal is UNREAD:
             literal = literal_key(spec, call)
+        return self._made(stmt, spec, prev, others, *self._found(spec, call, prev, others, literal))
+
+    def chain(self, stmt: n.Layer, source: Tensor, spec: LayerSpec, facts: tuple, literal: tuple | None) -> Tensor:
+        """`node` of a statement on the chain's value alone, that names no output (nearly every statement), and
+        the tensor it gives: a stack's line met again on the same shape (or a ReLU's on the same rank) is found
+        and made in this one frame.  `facts`: the walker's `_layer_shape` of the kind."""
+        st = self.st
+        prev = st.nodes[source.id]
+        call = stmt.call
+        if (st.strided or st.reordered) and spec.views_from:  # a view in torch's forward
+            merged_view(st, spec, call, source)
+        shape = prev.shape
+        kept = same = None
+        if literal is not None:  # `_found`'s lookup in `same`, written out
+            through = facts[7]
+            same = (literal, -len(shape) if through else id(shape), spec.indices and prev.op != "input")
+            kept = self.same.get(same)
+        if kept is not None and (kept[0] is shape or through):
+            args, given, written, out, rule = kept[1]
+            args = dict(args)
+            if through:
+                out = shape
+            if spec.last_dim_features:
+                self._flatten_missing(spec, call, prev)
+        else:
+            args, given, written, out, rule = self._found(spec, call, prev, (), literal, same)
+        if type(out) is not tuple:  # several outputs, not named: `_made` says so
+            node = self._made(stmt, spec, prev, (), args, given, written, out, rule)
+        else:
+            name = st.node_name(spec.short or spec.name.lower(), stmt.target, stmt.target_span)
+            if rule.conds or rule.warns or rule.tails:
+                self._report(spec, call, rule, name, shape)
+            if stmt.expect is not None:
+                out = self.assertions.check(stmt, spec, out, shape, args, name)
+            node = st.make_layer(name, (prev.id,), out, stmt.span, spec.name, args, given, written)
+        # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where
+        # nothing is strided yet (most plans: no view, slice or permute)
+        if not facts[4] and (facts[3] or st.strided or st.reordered):
+            st.layout([node.id, *range(node.id + 1, len(st.nodes))], [source.id], facts[2] or
+                      node.args.get("inplace") is True, reorders=facts[3])
+        if facts[5] and node.args.get("batch_first") is True and len(node.shape) == 3:
+            st.layout([node.id], [source.id], False, reorders=True)  # a transpose of [L, N, H]: view needs proof
+        return new_tensor(node.id, source.tainted)
+
+    def _found(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, literal: tuple | None,
+               missed: tuple | None = None) -> tuple:
+        """(arguments (a copy of its own), names given, names written, output shape, RuleContext) of the call on
+        `prev` (and `others`): kept from a call met before on the same inputs, else resolved (and kept where
+        resolving reported nothing).  `missed`: the key in `same` that `chain` looked up and did not find."""
+        shape = prev.shape
         # a stack's next line on the shape object the same line made (or met) before: found by the shape's
         # identity, without hashing its sympy dims (Python code each); the entry keeps the shape, so its id is
-        # its own.  The flag: whether the input is a plan input, which E305 reads.
-        if others:
-            same = None
-        elif literal is not None:
-            same = (literal, id(shape), spec.indices and prev.op != "input")
-        else:  # a block's line on the same shape, its names holding the same value objects: `_named_key`'s
-            same = (id(call), id(shape), spec.indices and prev.op != "input", self.diag.frames[-1].file)
-        kept = self.same.get(same) if same is not None else None
-        done = kept[1] if kept is not None and kept[0] is shape \
-            and (literal is not None or self._same_values(kept, call)) else None
+        # its own.  A kind whose output is its input (ReLU) and reads nothing of it but its rank is found by the
+        # rank (negative: never an id).  The flag: whether the input is a plan input, which E305 reads.
+        through = spec.rule is same_shape and not spec.inferred
+        at = -len(shape) if through else id(shape)
+        if missed is not None:
+            same, done = missed, None
+        else:
+            if others:
+                same = None
+            elif literal is not None:
+                same = (literal, at, spec.indices and prev.op != "input")
+            else:  # a block's line on the same shape, its names holding the same value objects: `_named_key`'s
+                same = (id(call), at, spec.indices and prev.op != "input", self.diag.frames[-1].file)
+            kept = self.same.get(same) if same is not None else None
+            done = kept[1] if kept is not None and (kept[0] is shape or through) \
+                and (literal is not None or self._same_values(kept, call)) else None
         if done is None:
             # what decides the binding (`_bind`'s key), worked out once for both caches
             bind = literal if literal is not None else self._named_key(spec, call)
@@ -99,19 +155,28 @@ class LayerCalls:
                         done = found[1]
             if done is None:
                 reports = self.diag.reports
-                args, given, written, out, rule = self._resolve(spec, call, prev, others, bind, hashed)
+                resolved = self._resolve(spec, call, prev, others, bind, hashed)
                 if key is not None and self.diag.reports == reports:
+                    args, given, written, out, rule = resolved
                     kept = dict(args), given, written, out, rule
                     self.called[h] = key, kept
                     if same is not None:
                         self.same[same] = (shape, kept) if literal is not None else self._named_entry(shape, kept, call)
-            elif same is not None:
+                return resolved
+            if same is not None:
                 self.same[same] = (shape, done) if literal is not None else self._named_entry(shape, done, call)
-        if done is not None:
-            args, given, written, out, rule = done
-            args = dict(args)
-            if spec.last_dim_features:  # reads the layers before: not part of the key
-                self._flatten_missing(spec, call, prev)
+        args, given, written, out, rule = done
+        if spec.last_dim_features:  # reads the layers before: not part of the key
+            self._flatten_missing(spec, call, prev)
+        # the output is this input, whichever shape of that rank the entry was made on
+        return dict(args), given, written, shape if through else out, rule
+
+    def _made(self, stmt: n.Layer, spec: LayerSpec, prev: Node, others: tuple, args: dict, given: tuple,
+              written: tuple, out, rule: RuleContext) -> Node:
+        """The node of the layer `stmt` on `prev` (and `others`) that `_found` gave: its outputs fitted to the
+        names the statement gives, its name, its requirements and warnings, its `->` assertion."""
+        call = stmt.call
+        shape = prev.shape
         targets = stmt.targets
         if targets is not None or type(out) is not tuple:
             fit_targets(self.diag, spec.name, stmt, out)

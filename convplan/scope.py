@@ -12,6 +12,7 @@ import keyword
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from . import nodes as n
 from .errors import Collector, Diagnostic, Span
@@ -226,8 +227,9 @@ class Conds(list):
         self.diag, self.frames = diag, []
 
     def append(self, item) -> None:
-        super().append(item)
-        self.frames.append(self.diag.frames[-1] if self.diag.frames else None)
+        list.append(self, item)  # not super(): one a condition found
+        frames = self.diag.frames
+        self.frames.append(frames[-1] if frames else None)
 
 
 def _flatten(shapes) -> list:
@@ -275,10 +277,10 @@ def check_name(diag: Collector, name: str, span: Span, what: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Made:
+class Made(NamedTuple):
     """What one statement made (the nodes `start` to `end`, its value the node `result`), or which unknown a
-    `?` is (`sym`), at a place in a file: editors show a line's shape and a `?`'s value from these."""
+    `?` is (`sym`), at a place in a file: editors show a line's shape and a `?`'s value from these.  A named
+    tuple, not a dataclass: the walker makes one per statement, in one call into C (`new_made`)."""
 
     file: str
     span: Span
@@ -288,22 +290,12 @@ class Made:
     sym: object = None
 
 
-_MadeFiller = filler(Made)
+_new_tuple = tuple.__new__
 
 
-def new_made(file: str, span: Span, start: int, end: int, result: int, _new=object.__new__) -> Made:
-    """`Made(file, span, start, end, result)` without the frozen dataclass's __init__ (six
-    object.__setattr__ calls: ~4 % of checking a plan, as the walker makes one per statement).  The same
-    object in every respect (tests/test_nodes_fast.py)."""
-    record = _new(_MadeFiller)
-    record.file = file
-    record.span = span
-    record.start = start
-    record.end = end
-    record.result = result
-    record.sym = None
-    record.__class__ = Made
-    return record
+def new_made(file: str, span: Span, start: int, end: int, result: int) -> Made:
+    """`Made(file, span, start, end, result)`."""
+    return _new_tuple(Made, (file, span, start, end, result, None))
 
 
 _NodeFiller = filler(Node)
@@ -509,11 +501,9 @@ class State:
         containers = frame.containers
         node = _new_object(_NodeFiller)
         inner = containers[-1]
-        scope = ()
-        if len(frames) > 1 or frame.block is not None or len(containers) > 1:  # else _scope() gives none
-            scope = inner.scope  # _scope_here's, read here: every layer of a block's body reads it
-            if scope is None:
-                scope = self._scope_here(frames, frame, containers)
+        scope = inner.scope  # _scope_here's, read here: every layer of a body reads it (the plan's own: ())
+        if scope is None:
+            scope = self._scope_here(frames, frame, containers)
         node.scope = scope
         node.file = frame.file if frame.file != self.diag.file else ""
         # `place`, written out

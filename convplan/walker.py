@@ -22,18 +22,19 @@ from .blockcall import BlockCalls
 from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
 from .hints import source_text
+from .layercall import _LITERALS, LayerCalls, literal_key
 from .layercall import UNREAD as _UNREAD
-from .layercall import LayerCalls, literal_key
-from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec
+from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec, same_shape
 from .merges import MERGES, MergeError
 from .opcall import PARAMETER, OpCalls
 from .ops import OPS
-from .scope import Abort, Frame, Skip, State, Tensor, check_name, new_made, new_tensor
+from .scope import Abort, Frame, Made, Skip, State, Tensor, check_name, new_tensor
 from .shapes import at_least, dim, pyrepr, stand_in
 from .show import show_shape
 from .values import Values, what_is
 from .viewcheck import merged_view
 
+_new_tuple = tuple.__new__  # a Made in one call into C
 MAX_NESTING = 100  # bodies inside bodies (blocks, repeats, ifs, branches), all files together
 MAX_REPEAT = 10_000
 MAX_STEPS = 100_000  # statements executed while unrolling
@@ -55,6 +56,9 @@ class Walker:
         self.depth = 0  # bodies being walked, one inside the other
         # id(layer statement) -> what `_call` reads of it alone (see `_site`): a block's lines run at every call
         self.sites: dict = {}
+        # (id(merge call), its options' count, id of each input shape) -> (the call, the shapes, options, output,
+        # conditions): see `_merge`
+        self.merged: dict = {}
 
     @property
     def frame(self) -> Frame:
@@ -137,7 +141,7 @@ class Walker:
                     now = st.diag.frames[-1]  # self.frame
                     current = now.current
                     if current is not None and type(stmt) not in _MAKE_NOTHING:  # what it made, for editors
-                        st.trace.append(new_made(now.file, stmt.span, start, len(st.nodes), current.id))
+                        st.trace.append(_new_tuple(Made, (now.file, stmt.span, start, len(st.nodes), current.id, None)))
                 except Skip:
                     if type(stmt) is n.Layer:
                         self._stand_in(stmt)
@@ -330,7 +334,13 @@ class Walker:
                 if type(names.get(value.id)) is Tensor:
                     break
             else:
-                out = self._layer_call(stmt, (), site)
+                if site[6]:  # one tensor, the chain's value (`_layer_call`'s case), in one frame
+                    current = frame.current
+                    if current is None:
+                        current = self._need_current(stmt.call.span)  # E244
+                    out = self.layers.chain(stmt, current, site[3], site[4], site[5])
+                else:
+                    out = self._layer_call(stmt, (), site)
                 if stmt.target is not None:
                     self.bind(stmt.target, out, stmt.target_span or stmt.span)
                 frame.current = out
@@ -341,7 +351,8 @@ class Walker:
         """What `_call` and `_layer_call` read of a statement alone, worked out once a check: (the statement, the
         namespace it was read in, the arguments that are names where it is a plain layer call (a name holding a
         tensor makes it a call on that tensor) or None for anything else (a block, merge, operation, several
-        outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `literal_key`).
+        outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `literal_key`, whether
+        `LayerCalls.chain` makes it (a known kind, on the chain's value alone)).
         Kept while the statement is (its id stays its own)."""
         call = stmt.call
         name = call.name
@@ -357,8 +368,9 @@ class Walker:
                     scan = None
                     break
         spec = REGISTRY.get(name)
-        site = (stmt, namespace, scan, spec, _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec),
-                None if spec is None else literal_key(spec, call))
+        shape = _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec)
+        site = (stmt, namespace, scan, spec, shape, None if spec is None else literal_key(spec, call),
+                scan is not None and spec is not None and shape[1] == 1)
         self.sites[id(stmt)] = site
         return site
 
@@ -568,18 +580,30 @@ class Walker:
         if len(inputs) < 2:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip
-        args = self.binder.merge(spec, call, options)
-        shapes = self.assertions.merge(spec, call, [self.st.nodes[t.id].shape for t in inputs], args)
+        nodes = self.st.nodes
+        shapes = [nodes[t.id].shape for t in inputs]
         tainted = any(t.tainted for t in inputs)
-        try:
-            out, conds = spec.rule(shapes, args)
-        except MergeError as exc:
-            if tainted:  # an earlier error made these shapes; do not report it twice
-                return Tensor(inputs[0].id, True)
-            hints = [exc.hint, *(f"input {i + 1} is {show_shape(s)}{self.st.made_at(t)}"
-                                 for i, (s, t) in enumerate(zip(shapes, inputs, strict=True)))]
-            self.diag.error("E330", f"{call.name}: {exc.message}", call.name_span, hints=hints)
-            raise Skip from None
+        # a block's merge met again on the very shape objects it merged before (the block called again on the
+        # same shape, its layers found again): its options are literals, no `?` is known (assertions.merge would
+        # solve), so its options and rule give what they gave
+        key = (id(call), len(options), *[id(s) for s in shapes]) if not self.st.unknowns.table else None
+        kept = self.merged.get(key) if key is not None else None
+        if kept is not None and kept[0] is call and kept[1] == shapes:  # the same objects: compared by identity
+            args, out, conds = dict(kept[2]), kept[3], kept[4]
+        else:
+            args = self.binder.merge(spec, call, options)
+            shapes = self.assertions.merge(spec, call, shapes, args)
+            try:
+                out, conds = spec.rule(shapes, args)
+            except MergeError as exc:
+                if tainted:  # an earlier error made these shapes; do not report it twice
+                    return Tensor(inputs[0].id, True)
+                hints = [exc.hint, *(f"input {i + 1} is {show_shape(s)}{self.st.made_at(t)}"
+                                     for i, (s, t) in enumerate(zip(shapes, inputs, strict=True)))]
+                self.diag.error("E330", f"{call.name}: {exc.message}", call.name_span, hints=hints)
+                raise Skip from None
+            if key is not None and all(type(a.value) in _LITERALS for a in options):
+                self.merged[key] = call, shapes, dict(args), out, conds
         name = self.st.node_name(call.name, target, span)
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
@@ -596,8 +620,8 @@ _HANDLERS = {n.Input: Walker._input, n.Layer: Walker._call, n.Ref: Walker._ref, 
 _NAME_OR_TUPLE = (n.Name, n.Tuple)
 _MAKE_NOTHING = (n.Let, n.Pass)  # statements without a record in the trace
 # id(spec) -> (most tensors, least, aliases its input, reorders, always contiguous, batch-first transposes, the
-# spec): keyed by the spec, not its name, so that a kind registered again is read again; holding the spec keeps
-# its id from being reused
+# spec, its output is its input whatever the input's shape but its rank (LayerCalls.chain)): keyed by the spec,
+# not its name, so that a kind registered again is read again; holding the spec keeps its id from being reused
 _LAYER_SHAPES: dict = {}
 
 
@@ -609,7 +633,8 @@ def _layer_shape(spec: LayerSpec | None) -> tuple:
     most = len(spec.tensors)
     _LAYER_SHAPES[id(spec)] = shape = (most, most - spec.optional_tensors, bool(spec.aliases_input),
                                        spec.moves_axes == "permute", spec.layout == CONTIGUOUS,
-                                       spec.layout in (BATCH_FIRST, BATCH_FIRST_IN_TRAINING), spec)
+                                       spec.layout in (BATCH_FIRST, BATCH_FIRST_IN_TRAINING), spec,
+                                       spec.rule is same_shape and not spec.inferred)
     return shape
 
 

@@ -166,3 +166,54 @@ def test_layer_sites_read_once_equal_the_general_path(lines, calls):
     _same_check(fast, slow)
     if fast.plan is not None:
         assert fast.plan._checked.trace == slow.plan._checked.trace
+
+
+# -- a block's merge met again on the very shapes it merged before is not worked out again (Walker.merged) ------
+# Random blocks of merges (cat along a channel, the batch, a dim past the rank; add, mul, stack; an option read
+# from a parameter; a `?` an assertion solves) called on random shapes, some repeatedly (the same shape objects
+# again): the same check as working out every merge.
+
+MERGE_LINES = ["cat(dim=1):\n        branch:\n            Conv2d(4, 1)\n        branch:\n            Conv2d(c, 1)",
+               "cat(dim=0):\n        branch:\n            pass\n        branch:\n            ReLU()",
+               "cat(dim=5):\n        branch:\n            pass\n        branch:\n            pass",
+               "cat(dim=d):\n        branch:\n            pass\n        branch:\n            ReLU()",
+               "add:\n        branch:\n            Conv2d(c, 3, padding=1)\n        branch:\n            pass",
+               "mul:\n        branch:\n            AdaptiveAvgPool2d(1)\n        branch:\n            pass",
+               "stack(dim=1):\n        branch:\n            pass\n        branch:\n            ReLU()",
+               "Conv2d(c, kernel_size=?k, padding=1) -> [N, c, H, W]", "y = ReLU()", "cat(x, y, dim=1)",
+               "add(x, y)", "Conv2d(c, 1)",
+               "add:\n        branch:\n            Conv2d(?, 1)\n        branch:\n            pass"]
+MERGE_CALLS = ["M(8, 1)", "M(8, 1)", "M(a, 8, 1)", "M(a, 8, 1)", "M(a, 8, 0)", "M(a, 4, 1)", "MaxPool2d(2)",
+               "Conv2d(8, 1)"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(MERGE_LINES), min_size=1, max_size=5),
+       st.lists(st.sampled_from(MERGE_CALLS), min_size=1, max_size=6))
+@example(["cat(dim=1):\n        branch:\n            Conv2d(4, 1)\n        branch:\n            Conv2d(c, 1)"],
+         ["M(a, 8, 1)", "M(a, 8, 1)", "M(a, 4, 1)", "M(a, 8, 1)"])
+@example(["cat(dim=d):\n        branch:\n            pass\n        branch:\n            ReLU()"],
+         ["M(a, 8, 1)", "M(a, 8, 0)"])
+@example(["Conv2d(c, kernel_size=?k, padding=1) -> [N, c, H, W]", "y = ReLU()", "add(x, y)"],
+         ["M(a, 8, 1)", "M(a, 8, 1)"])
+def test_merges_met_again_equal_working_each_out(lines, calls):
+    from convplan import walker
+
+    body = "".join(f"    {line}\n" for line in lines)
+    text = (f"block M(c, d):\n    input x [N, C, H, W]\n{body}\n"
+            "plan P:\n    input a [N, 8, H, W]\n" + "".join(f"    {c}\n" for c in calls))
+    kept = convplan.analyse(text)
+    init = walker.Walker.__init__
+
+    def forgetful(self, st):  # every merge worked out: nothing found in `merged`
+        init(self, st)
+        self.merged = _Forgetful()
+
+    with mock.patch.object(walker.Walker, "__init__", forgetful):
+        each = convplan.analyse(text)
+    _same_check(kept, each)
+
+
+class _Forgetful(dict):
+    def __setitem__(self, key, value) -> None:
+        pass
