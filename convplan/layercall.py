@@ -1,6 +1,7 @@
 """One layer applied to its input: the rank check, the arguments bound and the inferred one read
 from the input, the registry's shape rule run, its conditions kept as requirements and its
-warnings reported, and the `->` assertion checked.  The result is a graph node."""
+warnings reported, and the `->` assertion checked.  The result is a graph node.  The checks that
+reason about what the writer meant (rank, torch's order, a batch or a Flatten) are layerchecks.py's."""
 
 from __future__ import annotations
 
@@ -11,32 +12,26 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .assertions import Assertions
-from .errors import Edit, Fix, did_you_mean, rename_fix
-from .fixes import change_rank
+from .errors import did_you_mean, rename_fix
 from .graph import Node
-from .hints import Suggestion, source_text, torch_order_fix, torch_order_hint
+from .hints import Suggestion
+from .layerchecks import batch_as_weight, check_rank, flatten_missing, torch_order
 from .layers import (
-    FLATTEN,
-    FLOAT,
-    OPT_FLOAT,
-    POINTWISE,
     REGISTRY,
     LayerError,
     LayerSpec,
     RuleContext,
-    member,
     same_shape,
 )
 from .merges import MERGES
 from .opcall import fit_targets
 from .ops import Several
 from .scope import Skip, State, Tensor, new_tensor
-from .shapes import equal, numbers_below, pyrepr, to_expr
+from .shapes import numbers_below, pyrepr, to_expr
 from .show import show_shape
 from .torch_names import unknown_layer
 from .viewcheck import merged_view
 
-BATCH_NAMES = ("N", "B", "batch", "batch_size")  # a first dim so named is a batch, not a channel
 LONG_KEY = 32  # terms from which a dim is not hashed for the rule cache
 MAX_APPLIED = 50_000  # rule results kept (then forgotten all at once): about 40 MB at most
 _APPLIED: dict = {}  # kept across checks: an editor checks the same layers on the same shapes at every edit
@@ -92,7 +87,7 @@ class LayerCalls:
             if through:
                 out = shape
             if spec.last_dim_features:
-                self._flatten_missing(spec, call, prev)
+                flatten_missing(self.st, spec, call, prev)
         else:
             args, given, written, out, rule = self._found(spec, call, prev, (), literal, same)
         if type(out) is not tuple:  # several outputs, not named: `_made` says so
@@ -167,7 +162,7 @@ class LayerCalls:
                 self.same[same] = (shape, done) if literal is not None else self._named_entry(shape, done, call)
         args, given, written, out, rule = done
         if spec.last_dim_features:  # reads the layers before: not part of the key
-            self._flatten_missing(spec, call, prev)
+            flatten_missing(self.st, spec, call, prev)
         # the output is this input, whichever shape of that rank the entry was made on
         return dict(args), given, written, shape if through else out, rule
 
@@ -202,7 +197,7 @@ class LayerCalls:
         (and `others`').  `bind`: `_bind`'s key, `hashed`: `_shapes_hash` of the input shapes, as `node` worked
         them out."""
         shape = prev.shape
-        self._check_rank(spec, shape, call)
+        check_rank(self.diag, spec, shape, call)
         if spec.indices and prev.op != "input":
             self.diag.error("E305", f"{spec.name} reads integer indices, and {prev.name}'s output holds floats",
                             call.name_span, hints=[f"give {spec.name} a plan input of indices: `input tokens "
@@ -216,10 +211,10 @@ class LayerCalls:
             if spec.infer_others is not None:  # read from the other tensors: Bilinear's in2_features
                 args.update(spec.infer_others(tuple(o.shape for o in others), args))
                 given = (*given, *spec.infer_more)
-            order, order_fix = self._torch_order(spec, call, args)
-            self._batch_as_weight(spec, call, shape, args[spec.inferred])
+            order, order_fix = torch_order(self.st, spec, call, args)
+            batch_as_weight(self.diag, spec, call, shape, args[spec.inferred])
         if spec.last_dim_features:
-            self._flatten_missing(spec, call, prev)
+            flatten_missing(self.st, spec, call, prev)
         try:
             out, rule = self._apply(spec, call, shape, args, tuple([o.shape for o in others]) if others else (),
                                     hashed)
@@ -367,93 +362,6 @@ class LayerCalls:
                                       "the input or change the stride"])
             self.st.tails.append((warning, spec.name, rule.tails))
 
-    def _torch_order(self, spec: LayerSpec, call: n.Call, args: dict) -> tuple:
-        """A call copied in torch's order, which a plan reads shifted by one.  Surely wrong, E112: a whole
-        number given by position for the float argument in the place torch's order has the inferred one (eps),
-        equal to the input's channels: `BatchNorm2d(32)` on 32 channels (eps=32.0).  Perhaps meant, W320:
-        `Conv1d(1, 32, 3)` on a 1-channel input (out_channels=1, kernel_size=32, stride=3 is a valid layer),
-        and a whole-number eps that is not the channel count.  Returns the hint, for an error the shifted
-        reading causes, and its fix (or None, None)."""
-        positional = [a for a in call.args if a.name is None]
-        required = spec.required_count
-        if not (required and len(positional) > required) \
-                and not (spec.float_where_inferred and spec.inferred_at < len(positional)):
-            return None, None  # neither reading can be (per-kind facts): most calls, at once
-        first = args[spec.arg_names[0]] if spec.args else None
-        inferred = args[spec.inferred]
-        code = "W320"
-        if required and len(positional) > required and isinstance(first, sympy.Basic) \
-                and equal(first, inferred) is True:
-            why = f"the first value equals the input's {spec.inferred}, as in torch's order"
-        elif whole := _whole_floats(spec, positional, args):
-            value = args[whole]
-            if isinstance(inferred, sympy.Basic) and equal(sympy.Integer(int(value)), inferred) is True:
-                code, why = "E112", f"{int(value)} is the input's {spec.inferred}, torch's argument in that place"
-            else:
-                why = f"a whole number as {whole} looks like torch's {spec.inferred}"
-        else:
-            return None, None
-        texts = [source_text(a.span, self.st.frame.source) or "..." for a in positional]
-        shifted = ", ".join(f"{name}={text}" for name, text in zip(spec.arg_names, texts, strict=False))
-        hint = torch_order_hint(spec, call, self.st.frame.source, least=1)
-        fix = torch_order_fix(spec, call, self.st.frame.source, least=1)
-        report = self.diag.error if code.startswith("E") else self.diag.warn
-        report(code, f"{spec.name}({', '.join(texts)}) reads as {shifted}: {why}", call.span, hints=[hint], fixes=[fix])
-        return hint, fix
-
-    def _batch_as_weight(self, spec: LayerSpec, call: n.Call, shape, inferred) -> None:
-        """W330: `input [N, 28, 28]` then `Conv2d(16, 3)` is valid torch, read as one unbatched image with N
-        channels: the weights would depend on the batch size.  A dim named like a batch was meant as one."""
-        if not isinstance(inferred, sympy.Basic) or inferred.is_Integer:  # most layers: channels written out
-            return
-        batch = sorted(s.name for s in inferred.free_symbols if s.name in BATCH_NAMES)
-        if not batch:
-            return
-        fix = f"give the input a channel dim: [{batch[0]}, 1, {', '.join(pyrepr(d) for d in shape[1:])}]" \
-            if spec.nd and len(shape) == spec.nd + 1 else None
-        self.diag.warn("W330", f"{spec.name} reads its {spec.inferred} from {', '.join(batch)}, a dim named like "
-                       f"a batch: the input {show_shape(shape)} is taken as unbatched", call.name_span,
-                       hints=[fix, "if that dim really is the channels, rename it (C)"])
-
-    def _flatten_missing(self, spec: LayerSpec, call: n.Call, prev: Node) -> None:
-        """W340: `MaxPool2d(2)` then `Linear(10)` is valid torch, a Linear over the last spatial dim alone
-        ([N, C, H, W] -> [N, C, H, 10]); a Flatten() was nearly always left out.  The input is traced back
-        through pointwise layers (ReLU, BatchNorm) to the conv/pool/pad layer that made its spatial dims."""
-        source = prev
-        while source.op == "layer" and source.spec.window == POINTWISE and source.inputs:
-            source = self.st.nodes[source.inputs[0]]
-        made_by = source.spec if source.op == "layer" else None
-        if made_by is None or not made_by.nd or len(prev.shape) < made_by.nd + 1:
-            return
-        shape = prev.shape
-        flat = (shape[0], sympy.Mul(*shape[1:])) if len(shape) == made_by.nd + 2 else (sympy.Mul(*shape),)
-        self.diag.warn("W340", f"{spec.name} acts on the last dim alone ({pyrepr(shape[-1])}, a spatial dim of "
-                       f"{source.name}'s output {show_shape(shape)}): the other dims pass through unmixed",
-                       call.name_span,
-                       hints=[f"insert {FLATTEN.name}() before {spec.name}: it turns {show_shape(shape)} into "
-                              f"{show_shape(flat)}",
-                              f"if {spec.name} is meant for that dim alone, ignore this"])
-
-    def _check_rank(self, spec: LayerSpec, shape, call: n.Call) -> None:
-        r = len(shape)
-        if r in spec.ranks if spec.ranks else r >= spec.min_rank:
-            return
-        if spec.ranks:
-            names = {spec.nd + 1: "unbatched", spec.nd + 2: "batched"} if spec.nd else {}
-            want = " or ".join(f"{k}-D" + (f" ({names[k]})" if k in names and len(spec.ranks) > 1 else "")
-                               for k in spec.ranks)
-        else:
-            want = f"at least a {spec.min_rank}-D"
-        hint = _rank_hint(spec, shape)
-        other = _rank_member(spec, r)
-        fix = None
-        if hint and other:  # the kind renamed, its per-dim tuples given the new kind's length
-            tuples = change_rank(call, spec.arg_names, spec.nd, other.nd)
-            fix = None if tuples is None else Fix(hint, (Edit(call.name_span, other.name), *tuples))
-        self.diag.error("E301", f"{spec.name} expects a {want} input, got {r}-D {show_shape(shape)}",
-                        call.name_span, hints=[hint], fixes=[fix])
-        raise Skip
-
     def _bounded_shape(self, spec: LayerSpec, call: n.Call, out: tuple, before: tuple) -> tuple:
         """`out` with every dim a sympy expression (`_exprs`).  Dims whose formulas hold numbers past 100
         digits (an Upsample tower) are refused before printing them costs seconds or str() refuses an integer
@@ -579,38 +487,6 @@ def arg_span(call: n.Call, arg: str | None):
     if arg in names and names.index(arg) < len(positional):
         return positional[names.index(arg)].span
     return call.name_span
-
-
-def _rank_hint(spec: LayerSpec, shape) -> str | None:
-    r = len(shape)
-    if spec.nd and r == spec.nd + 1 and spec.ranks == (spec.nd + 2,) and str(shape[0]) not in BATCH_NAMES:
-        # BatchNorm2d on [C, H, W]: BatchNorm1d would take it, reading C as the batch; the batch dim is missing
-        return (f"{spec.name} takes batched input only: give the input a batch dim, "
-                f"[N, {', '.join(pyrepr(d) for d in shape)}]")
-    other = _rank_member(spec, r)
-    return f"for a {r}-D input use {other.name}" if other else None
-
-
-def _rank_member(spec: LayerSpec, r: int) -> LayerSpec | None:
-    """The kind of `spec`'s family that takes an `r`-D input, if it is another one."""
-    other = member(spec.family, r - 2) if spec.family else None
-    return other if other is not None and other is not spec else None
-
-
-def _whole_floats(spec: LayerSpec, positional: list, args: dict) -> str | None:
-    """The name of the float argument (eps) given by position where torch's order has the inferred argument,
-    as a whole number: `BatchNorm2d(64)`, `GroupNorm(8, 64)`.  Nobody means eps=64.0; torch's
-    num_features came first."""
-    at = spec.inferred_at
-    if at >= min(len(spec.args), len(positional)):
-        return None
-    a, arg = spec.args[at], positional[at]
-    written_float = isinstance(arg.value, n.Float) or (isinstance(arg.value, n.Neg)
-                                                       and isinstance(arg.value.operand, n.Float))
-    value = args[a.name]
-    if a.kind in (FLOAT, OPT_FLOAT) and not written_float and isinstance(value, float) and value.is_integer():
-        return a.name
-    return None
 
 
 @functools.lru_cache(maxsize=4096)  # the terms of a sum recur in the next layer's sums

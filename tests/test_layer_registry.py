@@ -34,7 +34,7 @@ def test_flatten_merges_the_dims_after_the_batch():
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_the_torch_order_facts_of_every_kind_are_its_arguments(kind):
-    """layercall._torch_order returns at once by these two per-kind facts: each equals what the arguments say."""
+    """layerchecks.torch_order returns at once by these two per-kind facts: each equals what the arguments say."""
     spec = REGISTRY[kind]
     assert spec.required_count == len([a for a in spec.args if a.default is REQUIRED])
     at = spec.inferred_at

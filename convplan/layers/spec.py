@@ -196,7 +196,7 @@ class LayerSpec:
     def arg_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.args)
 
-    @functools.cached_property  # read on every new layer that infers an argument (layercall._torch_order)
+    @functools.cached_property  # read on every new layer that infers an argument (layerchecks.torch_order)
     def required_count(self) -> int:
         """How many of its arguments have no default."""
         return sum(1 for a in self.args if a.default is REQUIRED)
