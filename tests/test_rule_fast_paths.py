@@ -613,14 +613,7 @@ def _every_printed(st_, kept):
 @given(st.lists(st.sampled_from(REQ_LINES), min_size=1, max_size=8))
 @example(["Conv2d(8, 3)", "MaxPool2d(3, stride=2, ceil_mode=True)", "Conv2d(8, 3)", "Twice()"])
 def test_weaker_bounds_dropped_unprinted_equal_every_one_printed(lines):
-    from convplan import requirements
-
-    text = _req_plan(lines)
-    fast = convplan.analyse(text)
-    with mock.patch.object(requirements, "_distinct", _every_printed):
-        each = convplan.analyse(text)
-    assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
-        [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+    fast, each = _against_the_old_way(lines, "_distinct", _every_printed)
     if each.plan is not None:
         assert [(str(r), r.reason, r.layer, r.span, r.file) for r in fast.plan.requires] == \
             [(str(r), r.reason, r.layer, r.span, r.file) for r in each.plan.requires]
@@ -670,14 +663,20 @@ TAIL_LINES = [*REQ_LINES, "Conv2d(8, 3, stride=2)", "Conv2d(8, 4, stride=3)", "M
 @example(["Conv2d(8, 3, stride=2)", "add:\n        branch:\n            MaxPool2d(2)\n        branch:\n"
           "            Conv2d(8, 3, stride=2, padding=1)", "Conv2d(8, 4, stride=3)"])
 def test_w310_examples_tried_past_the_bound_equal_every_requirement_tried(lines):
+    _against_the_old_way(lines, "_allowed_sizes", _allowed_every_requirement)
+
+
+def _against_the_old_way(lines: list, name: str, old) -> tuple:
+    """The plan of `lines` analysed as it is and with requirements.`name` the old way: the same diagnostics."""
     from convplan import requirements
 
     text = _req_plan(lines)
     fast = convplan.analyse(text)
-    with mock.patch.object(requirements, "_allowed_sizes", _allowed_every_requirement):
+    with mock.patch.object(requirements, name, old):
         each = convplan.analyse(text)
     assert [(d.code, d.message, d.span, d.hints) for d in fast.diagnostics] == \
         [(d.code, d.message, d.span, d.hints) for d in each.diagnostics]
+    return fast, each
 
 
 REFUTED = ("block B():\n    input [N, C, H, W]\n    MaxPool2d(3, stride=1, padding=?q)\n\n"
