@@ -57,13 +57,8 @@ def paused(fn):
 
 
 def _age() -> None:
-    """The young objects moved to the oldest generation; a full collection instead once AGED_LIMIT have been.
-    Not where the process froze objects of its own (a server's `gc.freeze()` before it forks, so that the
-    children do not copy the pages a collection would write): unfreezing would hand them back to the
-    collector, so the young collection walks what the stage made, as it did before."""
+    """The young objects moved to the oldest generation; a full collection instead once AGED_LIMIT have been."""
     global _aged
-    if gc.get_freeze_count():
-        return
     _aged += gc.get_count()[0]  # the young objects: made since the last collection, less those freed
     if _aged > AGED_LIMIT:
         _aged = 0
@@ -93,7 +88,7 @@ def held(aged: bool = False, was_on: bool | None = None):
     try:
         yield
     finally:
-        if aged and not gc.get_freeze_count():  # (not with the process's own frozen objects: see _age)
+        if aged:
             gc.freeze()
             gc.unfreeze()
         gc.enable()
