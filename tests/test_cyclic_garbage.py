@@ -1,7 +1,8 @@
 """A check leaves no cyclic garbage: what it made is freed by reference counting when the Plan or Result is dropped
-(or when the check returns, for its own scaffolding), never left for the collector to find.  nogc.py ages the
-check's objects when it ends, and aged garbage waits for a full collection: a cycle here is memory held and a
-full collection's work, in every process that checks plans in a loop (an editor, a test suite).
+(or when the check returns, for its own scaffolding), never left for the collector to find: a cycle here is
+memory held until a collection and that collection's work, in every process that checks plans in a loop (an
+editor, a test suite); and it is what ageing the check's objects (branch final16b, benchmarks/README.md
+"Session 16") needs.
 
 Each plan is checked once first: a lazy import or a cache filled on first use is not garbage, and the collector
 starts clean.  sympy's own cycles are not convplan's (a closure that calls itself, as Basic.replace's `walk` and
