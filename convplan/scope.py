@@ -290,13 +290,6 @@ class Made(NamedTuple):
     sym: object = None
 
 
-_new_tuple = tuple.__new__
-
-
-def new_made(file: str, span: Span, start: int, end: int, result: int) -> Made:
-    """`Made(file, span, start, end, result)`."""
-    return _new_tuple(Made, (file, span, start, end, result, None))
-
 
 _NodeFiller = filler(Node)
 _ModuleFiller = filler(Module)

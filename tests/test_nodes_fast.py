@@ -1,8 +1,9 @@
-"""scope.new_node and new_made make a graph Node and a statement's record, nodebuilders' makers the syntax nodes of a
-layer line, without the frozen dataclass's __init__:
+"""scope.new_node (and the walker its Made records) make a graph Node and a statement's record, nodebuilders'
+makers the syntax nodes of a layer line, without the frozen dataclass's __init__:
 the same object in every respect."""
 
 from dataclasses import FrozenInstanceError, asdict, fields
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -10,9 +11,12 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import convplan
 from convplan import scope
 from convplan.errors import Span
 from convplan.graph import Node
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def slotted(obj) -> list:
@@ -54,18 +58,18 @@ def test_made_nodes_equal_built_ones(id, op, name, inputs, shape, span, fields):
         made.name = "other"
 
 
-@settings(max_examples=50, deadline=None)
-@given(NAMES, st.tuples(*[st.integers(1, 99)] * 4).map(lambda t: Span(*t)), st.integers(0, 99), st.integers(0, 99),
-       st.one_of(st.none(), st.integers(0, 99)))
-def test_made_records_equal_built_ones(file, span, start, end, result):
-    """scope.new_made, the walker's record of what a statement made, made in one call into C."""
-    made, built = scope.new_made(file, span, start, end, result), scope.Made(file, span, start, end, result)
-    assert type(made) is scope.Made and made == built and repr(made) == repr(built) and hash(made) == hash(built)
-    assert made._asdict() == built._asdict() == {"file": file, "span": span, "start": start, "end": end,
-                                                 "result": result, "sym": None}
-    assert not hasattr(made, "__dict__")
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.plan")), ids=lambda p: p.stem)
+def test_the_walkers_made_records_equal_built_ones(path):
+    """Walker.body makes each statement's record with tuple.__new__ (one call into C, no NamedTuple __new__): every
+    record of a checked plan is a Made equal to the one its fields build, `sym` None where no `?` made it."""
+    trace = convplan.load(path)._checked.trace
+    assert trace
+    for made in trace:
+        built = scope.Made(**made._asdict())
+        assert type(made) is scope.Made and len(made) == len(scope.Made._fields)
+        assert made == built and repr(made) == repr(built) and hash(made) == hash(built)
     with pytest.raises(AttributeError):
-        made.start = 1
+        trace[0].start = 1
 
 
 @settings(max_examples=50, deadline=None)
