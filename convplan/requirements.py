@@ -70,7 +70,7 @@ def _distinct(st: State, kept: list) -> list[Requirement]:
     bounds: dict = {}  # size -> (index, its largest bound, the first found of that value)
     found: dict = {}  # printed form -> (index, condition), of the other conditions
     for i, cond in kept:
-        if isinstance(cond, sympy.GreaterThan) and cond.lhs.is_Symbol and cond.rhs.is_Integer:
+        if _is_bound(cond):
             best = bounds.get(cond.lhs)
             if best is None or cond.rhs.p > best[1].rhs.p:  # Python ints: sympy's `>` sympifies both
                 bounds[cond.lhs] = i, cond
@@ -82,6 +82,11 @@ def _distinct(st: State, kept: list) -> list[Requirement]:
             every.setdefault(pyrepr(cond), (i, cond))
         return _strongest([_requirement(st, i, cond) for i, cond in every.values()])
     return [_requirement(st, i, cond) for i, cond in (*bounds.values(), *found.values())]
+
+
+def _is_bound(c) -> bool:
+    """Whether `c` is a lower bound on one size, `X >= k`."""
+    return isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer
 
 
 def _requirement(st: State, i: int, cond) -> Requirement:
@@ -107,7 +112,7 @@ def _strongest(reqs) -> list[Requirement]:
     rest = []
     for r in reqs:
         c = r.condition
-        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
+        if _is_bound(c):
             best = bounds.get(c.lhs)
             if best is None or c.rhs.p > best.condition.rhs.p:  # Python ints: sympy's `>` sympifies both
                 bounds[c.lhs] = r
@@ -242,7 +247,7 @@ def _bounds_and_others(requires) -> tuple[dict, list]:
     others = []
     for r in requires:
         c = r.condition
-        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer:
+        if _is_bound(c):
             lows[c.lhs] = max(lows.get(c.lhs, 1), int(c.rhs))
         else:
             others.append((c, c.free_symbols))
@@ -296,7 +301,7 @@ def smallest_sizes(requires, symbols, fixed: dict[str, int], start: int):
     held: dict[str, tuple[int, Requirement | None]] = {k: (v, None) for k, v in fixed.items()}
     for req in requires:
         c = req.condition
-        if isinstance(c, sympy.GreaterThan) and c.lhs.is_Symbol and c.rhs.is_Integer and c.lhs.name in values:
+        if _is_bound(c) and c.lhs.name in values:
             values[c.lhs.name] = max(values[c.lhs.name], int(c.rhs))
     for req in requires:  # after the bounds: `C == 8` holds even where the search starts higher
         c = req.condition
