@@ -99,13 +99,7 @@ class LayerCalls:
             if stmt.expect is not None:
                 out = self.assertions.check(stmt, spec, out, shape, args, name)
             node = st.make_layer(name, (prev.id,), out, stmt.span, spec.name, args, given, written)
-        # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where
-        # nothing is strided yet (most plans: no view, slice or permute)
-        if not facts[4] and (facts[3] or st.strided or st.reordered):
-            st.layout([node.id, *range(node.id + 1, len(st.nodes))], [source.id], facts[2] or
-                      node.args.get("inplace") is True, reorders=facts[3])
-        if facts[5] and node.args.get("batch_first") is True and len(node.shape) == 3:
-            st.layout([node.id], [source.id], False, reorders=True)  # a transpose of [L, N, H]: view needs proof
+        laid_out(st, facts, node, source)
         return new_tensor(node.id, source.tainted)
 
     def _found(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, literal: tuple | None,
@@ -388,6 +382,18 @@ class LayerCalls:
                                            "repeat counts before here"])
                     raise Skip
         return out
+
+
+def laid_out(st: State, facts: tuple, node: Node, source: Tensor) -> None:
+    """The strides of a layer's node (and its other outputs) from its input's, where they need working out.
+    `facts`: the walker's `_layer_shape` of the kind."""
+    # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where
+    # nothing is strided yet (most plans: no view, slice or permute)
+    if not facts[4] and (facts[3] or st.strided or st.reordered):
+        st.layout([node.id, *range(node.id + 1, len(st.nodes))], [source.id], facts[2] or
+                  node.args.get("inplace") is True, reorders=facts[3])
+    if facts[5] and node.args.get("batch_first") is True and len(node.shape) == 3:
+        st.layout([node.id], [source.id], False, reorders=True)  # a transpose of [L, N, H]: view needs proof
 
 
 def _shapes_hash(shapes: tuple) -> int | None:

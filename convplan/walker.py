@@ -22,7 +22,7 @@ from .blockcall import BlockCalls
 from .errors import Span, did_you_mean, rename_fix
 from .functions import Functions
 from .hints import source_text
-from .layercall import _LITERALS, LayerCalls, literal_key
+from .layercall import _LITERALS, LayerCalls, laid_out, literal_key
 from .layercall import UNREAD as _UNREAD
 from .layers import BATCH_FIRST, BATCH_FIRST_IN_TRAINING, CONTIGUOUS, REGISTRY, LayerSpec, same_shape
 from .merges import MERGES, MergeError
@@ -538,13 +538,7 @@ class Walker:
             merged_view(st, spec, call, source)
         node = self.layers.node(stmt, nodes[source.id], tuple(nodes[t.id] for t in inputs[1:]) if len(inputs) > 1
                                 else (), spec, literal)
-        # a kind that always makes a contiguous tensor leaves the layout as it is, and so does any kind where
-        # nothing is strided yet (most plans: no view, slice or permute)
-        if not shape[4] and (shape[3] or st.strided or st.reordered):
-            made = [node.id, *range(node.id + 1, len(nodes))]  # and its other outputs
-            st.layout(made, [source.id], shape[2] or node.args.get("inplace") is True, reorders=shape[3])
-        if shape[5] and node.args.get("batch_first") is True and len(node.shape) == 3:
-            st.layout([node.id], [source.id], False, reorders=True)  # a transpose of [L, N, H]: view needs proof
+        laid_out(st, shape, node, source)
         return new_tensor(node.id, source.tainted if len(inputs) == 1 else any(t.tainted for t in inputs))
 
     # -- merges ----------------------------------------------------------------------------
