@@ -10,7 +10,8 @@ strides is strides.py.
 
 - A new contiguous tensor whatever its input's layout: inputs, parameters, matmul, softmax, and the layer kinds
   whose layout is CONTIGUOUS (Linear, LayerNorm, Softmax, ...); contiguous() too, but where torch calls its input
-  contiguous (dims of size 1 skipped), which it returns itself (strides.kept_if_contiguous).
+  contiguous (dims of size 1 skipped), which it returns itself (strides.kept_if_contiguous); of an input not
+  followed, not followed either where a dim can be of size 1 (the strides there are the input's).
 - The input's strides: layer kinds whose layout is LIKE_INPUT on a dense input (elementwise: TensorIterator keeps
   a permuted layout; with gaps, a select's or a narrow's, not followed), add and mul of operands of one shape and
   one dense layout: TensorIterator's, which are new contiguous (or channels-last) strides where torch calls the
@@ -75,9 +76,13 @@ def strides(node, ins: list, known: dict, inference: bool = False):
     spec = REGISTRY.get(node.kind) if op == "layer" else FUNCTIONS.get(op)
     if op in _NEW or spec is not None and spec.layout == CONTIGUOUS:
         kept = getattr(spec, "kept_strides", None)  # (an operation's: contiguous())
-        if kept is not None and known.get(ins[0].id) is not None:
+        if kept is None:
+            return contiguous(node.shape)
+        if known.get(ins[0].id) is not None:
             return kept(node.shape, known[ins[0].id])
-        return contiguous(node.shape)
+        # x.contiguous() of an x not followed: x itself where torch calls it contiguous, which skips dims of size
+        # 1, so the strides there are x's, not known; only a shape with no dim that can be 1 is known
+        return contiguous(node.shape) if all(d.is_Integer and d > 1 for d in node.shape) else None
     befores = [known.get(i.id) for i in ins]
     if not ins or befores[0] is None:
         return None
