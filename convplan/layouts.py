@@ -15,8 +15,9 @@ strides is strides.py.
 - The input's strides: layer kinds whose layout is LIKE_INPUT on a dense input (elementwise: TensorIterator keeps
   a permuted layout; with gaps, a select's or a narrow's, not followed), add and mul of operands of one shape and
   one dense layout: TensorIterator's, which are new contiguous (or channels-last) strides where torch calls the
-  input so, and differ from the input's at dims of size 1 there (strides.iterated; a dropout's in eval, and
-  ReLU6's, whose hardtanh makes its output with empty_like, are the input's exactly).  A layer written with
+  input so, and differ from the input's at dims of size 1 there (strides.iterated; a dropout's in training is
+  its spec's `trained_strides`; a dropout's in eval, and ReLU6's, whose hardtanh makes its output with
+  empty_like, are the input's exactly).  A layer written with
   `inplace=True` (its output is its input), Identity; views keep their
   input's strides with a dim changed (transpose, permute and the Permute layer, select, narrow, chunk and split,
   unflatten, expand: stride 0 where it stretches).
@@ -47,7 +48,9 @@ _NEW = frozenset({"input", "param"})  # a plan's inputs and learnable tensors: n
 def layouts(graph, inference: bool = False) -> dict:
     """node id -> its output strides (None where they are not followed).  `inference`: in eval mode without
     gradients, where a kind whose layout is BATCH_FIRST_IN_TRAINING has a decided fast path (its spec's
-    `fast_path`); otherwise, in any mode, its batch-first outputs are not followed."""
+    `fast_path`); otherwise, in any mode, its batch-first outputs are not followed.  At dims of size 1, where a
+    dropout's strides differ between the modes, `inference` gives eval's and any mode training's (the memory's
+    saves, which are training's, read them)."""
     known: dict = {}
     for n in graph.nodes:
         known[n.id] = strides(n, [graph.nodes[i] for i in n.inputs], known, inference)
@@ -119,9 +122,12 @@ def _layer(node, spec, ins: list, befores: list, inference: bool):
             return befores[0]
         if not dense(ins[0].shape, befores[0]):
             return None
-        # a dropout's: TensorIterator's in training, the input in eval; they differ only at dims of size 1, where
-        # "any mode" gives eval's
-        return befores[0] if spec.like_input_exactly or spec.aliases_input else iterated(node.shape, befores[0])
+        # a dropout's: the input in eval, its spec's `trained_strides` in training; they differ only at dims of size
+        # 1, where "any mode" gives training's (what the memory's saves read: attention's flash check reads them)
+        trained = spec.trained_strides
+        if spec.aliases_input:
+            return befores[0] if trained is None else trained(node.args, node.shape, befores[0])
+        return befores[0] if spec.like_input_exactly else iterated(node.shape, befores[0])
     batch_first = node.args.get("batch_first") is True and len(node.shape) == 3
     if batch_first and spec.layout == BATCH_FIRST_IN_TRAINING:  # contiguous on the fast path, a transpose off it
         taken = spec.fast_path(node.args, node.shape, node.inputs) if inference and spec.fast_path else None

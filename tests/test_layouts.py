@@ -225,6 +225,45 @@ def test_attention_on_a_size_one_last_dim_of_another_stride():
     test_attention_over_any_strides_counts_as_flop_counter_mode.hypothesis.inner_test((fixed.source, {}))
 
 
+@st.composite
+def permuted_dropout(draw):
+    """A dropout (elementwise: Dropout, AlphaDropout) of a permuted dense input, dims of size 1 likely."""
+    rank = draw(st.integers(1, 5))
+    dims = tuple(draw(st.permutations(range(rank))))
+    kind = draw(st.sampled_from(("Dropout", "AlphaDropout")))
+    p = draw(st.sampled_from((0.0, 0.5, 1.0)))
+    names = [f"D{i}" for i in range(rank)]
+    text = (f"plan T:\n    input x [{', '.join(names)}]\n    h = permute(x, {dims!r})\n    h = {kind}(h, {p})\n")
+    return text, {name: draw(st.integers(1, 3)) for name in names}
+
+
+@given(permuted_dropout())
+@SETTINGS
+def test_a_dropout_in_training_is_laid_out_as_torch_lays_it_at_every_dim(case):
+    """In training torch returns the input itself at p = 0, keeps its strides at p = 1 and lays the output out by
+    TensorIterator between (strides.iterated): at dims of size 1 that is not eval's (the input's), and attention's
+    CPU flash check reads the last dim's stride whatever its size.  The plan's layout ("any mode": the memory's
+    saves are training's) is torch's at every dim, dims of size 1 included."""
+    text, sizes = case
+    plan = convplan.parse(text)
+    node = plan.graph.nodes[-1]
+    got = tuple(int(evaluate(s, sizes)) for s in layouts(plan.graph)[node.id])
+    assert got == measured(plan.bind(**sizes), True)[node.id][1], text
+
+
+def test_attention_after_a_dropout_in_training_saves_what_autograd_saves():
+    """The memory's saves read training's strides: at B = 1 the dropout's output (a permuted [N, A, C, 1]) has a
+    last dim of stride 1 in training, where eval keeps the input's stride C, so attention runs the flash kernel in
+    training and saves 240 bytes, not the math path's 384 (the plan said 384 before the dropout's trained strides)."""
+    text = ("plan A:\n    input x [N, A, B, C]\n    h = Linear(x, C)\n    h = permute(h, (0, 1, 3, 2))\n"
+            "    h = Dropout(h, 0.5)\n    scaled_dot_product_attention(h, h, h)\n")
+    plan = convplan.parse(text)
+    memory = plan.memory("float64")
+    for sizes in ({"N": 1, "A": 2, "B": 1, "C": 3}, {"N": 2, "A": 2, "B": 3, "C": 3}, {"N": 1, "A": 1, "B": 1, "C": 2}):
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64), sizes
+    assert memory.at(memory.saved, N=1, A=2, B=1, C=3) == 240
+
+
 SEQUENCES = {"recurrent": sequence_cases.recurrent_case(), "cell": sequence_cases.cell_case(),
              "attention": sequence_cases.attention_case(), "bilinear": sequence_cases.bilinear_case(),
              "transformer layer": sequence_cases.transformer_case(), "stack": stack_cases.stack_case(),

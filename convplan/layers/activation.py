@@ -8,6 +8,7 @@ import sympy
 
 from .. import saves as sv
 from ..shapes import divides, floordiv, to_expr
+from ..strides import iterated
 from .spec import (
     BOOL,
     CONTIGUOUS,
@@ -47,6 +48,15 @@ def softmax_rule(ctx: RuleContext, shape, a):
     if a["dim"] is not None:
         dim_index(ctx, shape, a["dim"], "dim")
     return tuple(shape)
+
+
+def dropout_strides(a, shape: tuple, before: tuple) -> tuple:
+    """An elementwise dropout's output strides in training (measured on torch 2.13's CPU, tests/test_layouts.py):
+    the input itself at p = 0, its strides at p = 1 (a product with a 0-dim zero), and between them TensorIterator's
+    over the input and a noise tensor laid out like it (strides.iterated), which differ at dims of size 1.  A
+    feature dropout's noise is broadcast (one value a channel): TensorIterator's general order, not followed at
+    dims of size 1 (their spec keeps the input's, eval's)."""
+    return tuple(before) if a["p"] in (0, 1) else iterated(shape, before)
 
 
 def dropout_family(nd: int) -> None:
@@ -143,7 +153,8 @@ def more_activations() -> None:
         register(LayerSpec(name=name, args=(Arg("p", 0.5, FLOAT),) + INPLACE, short=name.lower(),
                            rule=dropout_rule if name == "AlphaDropout" else feature_alpha_dropout_rule,
                            aliases_input=True, layout=LIKE_INPUT, window=POINTWISE,
-                           saves=sv.dropout(0) if name == "AlphaDropout" else sv.feature_alpha_dropout))  # noise
+                           saves=sv.dropout(0) if name == "AlphaDropout" else sv.feature_alpha_dropout,  # noise
+                           trained_strides=dropout_strides if name == "AlphaDropout" else None))
 
 
 def register_activations() -> None:
@@ -169,7 +180,8 @@ def register_activations() -> None:
                            saves=_ACTIVATION_SAVES[name]))
 
     register(LayerSpec(name="Dropout", args=(Arg("p", 0.5, FLOAT),) + INPLACE, rule=dropout_rule, short="dropout",
-                       aliases_input=True, layout=LIKE_INPUT, window=POINTWISE, saves=sv.dropout(0)))
+                       aliases_input=True, layout=LIKE_INPUT, window=POINTWISE, saves=sv.dropout(0),
+                       trained_strides=dropout_strides))
 
     for name in ("Softmax", "LogSoftmax"):
         register(LayerSpec(name=name, args=(Arg("dim", None, OPT_INT),), rule=softmax_rule, short=name.lower(),

@@ -127,6 +127,9 @@ class LayerSpec:
     # LIKE_INPUT whose kernel makes its output with empty_like (ReLU6's hardtanh): a dense input's strides exactly,
     # dims of size 1 included, where TensorIterator's own output is contiguous wherever torch calls the input so
     like_input_exactly: bool = False
+    # A kind that `aliases_input` in eval, whose output in training is laid out otherwise at dims of size 1:
+    # (args, shape, input strides) -> its output's strides there (layouts.py); None: the input's, as in eval
+    trained_strides: Callable | None = None
     # What autograd saves for backward in training (saves.py): (args, input shape, output shape) -> Saves;
     # None: not modelled (memory lists the kind instead of counting it as nothing).
     saves: Callable | None = None
