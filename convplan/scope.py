@@ -231,6 +231,12 @@ class Conds(list):
         frames = self.diag.frames
         self.frames.append(frames[-1] if frames else None)
 
+    def extend(self, items: list) -> None:
+        """`append` of each of `items`, found in one frame (a layer's conditions)."""
+        list.extend(self, items)
+        frames = self.diag.frames
+        self.frames.extend([frames[-1] if frames else None] * len(items))
+
 
 def _flatten(shapes) -> list:
     """The shapes of several outputs, nested as torch nests them, in order."""
