@@ -21,6 +21,7 @@ from .layers import (
     LayerError,
     LayerSpec,
     RuleContext,
+    Worded,
     same_shape,
 )
 from .merges import MERGES
@@ -348,7 +349,8 @@ class LayerCalls:
         """The rule's conditions become requirements; its warnings are reported, W310 once per layer and
         worded when the requirements are known (requirements.word_tails)."""
         if rule.conds:  # one call for the layer's conditions (they come from one frame), not one each
-            self.st.conds.extend([(cond, f"{spec.name}: {message}", name,
+            kind = spec.name  # a chain rule's words (require_later) are worded where they are read: Worded
+            self.st.conds.extend([(cond, f"{kind}: {message}" if type(message) is str else Worded(kind, message), name,
                                    call.name_span if arg is None else arg_span(call, arg), shape)
                                   for cond, message, arg in rule.conds])
         for cond, message, arg, code in rule.warns:  # torch warns, or refuses only in training
