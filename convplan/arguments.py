@@ -64,10 +64,13 @@ class Binder:
         positional first, then by keyword.  Every problem is reported (E101-E105); then Skip."""
         bound: dict[str, n.Arg] = {}
         ok = True
+        keywords = False  # whether a keyword argument came before (a flag, not a scan of the ones before each)
         for i, arg in enumerate(args):
             name = arg.name
-            if name is None:
-                if any(a.name is not None for a in args[:i]):
+            if name is not None:
+                keywords = True
+            else:
+                if keywords:
                     self.diag.error("E101", "a positional argument follows a keyword argument", arg.span)
                     ok = False
                     continue
@@ -138,14 +141,6 @@ class Binder:
             written = tuple([(a, arg.value.id) for a, arg in bound.items() if isinstance(arg.value, n.Name)])
             given = tuple([a for a in spec.arg_names if a in bound])
             self.layers[id(call)] = call, callee, (bound, pairs, given, written)  # the call kept: its id stays its own
-
-        def refused(arg: n.Arg, reported: list) -> None:
-            # Linear(320, 10): torch's order, in_features first, where a value of the wrong kind is refused
-            # at the argument itself (a size function failing inside is no question of order)
-            if arg.name is None and reported and reported[-1].code == "E106" and _within(reported[-1].span, arg.span):
-                self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
-                                   torch_order_fix(spec, call, self.st.frame.source))
-
         values = dict(defaults)  # every argument in the kind's order; those written replace their default
         ok = True
         for a, arg in pairs:
@@ -154,10 +149,18 @@ class Binder:
                 values[a.name] = self.coerce(a, self.values.lower(arg.value))
             except Skip:
                 ok = False
-                refused(arg, self.diag.diags[before:])
+                self._refused(spec, call, arg, self.diag.diags[before:])
         if not ok:
             raise Skip
         return values, given, written
+
+    def _refused(self, spec: LayerSpec, call: n.Call, arg: n.Arg, reported: list) -> None:
+        """A layer's argument `arg` refused, `reported` what it reported: torch's order as a hint (Linear(320, 10):
+        in_features first) where a value of the wrong kind is refused at the argument itself (a size function
+        failing inside is no question of order).  A method, not a closure made at every layer call."""
+        if arg.name is None and reported and reported[-1].code == "E106" and _within(reported[-1].span, arg.span):
+            self.diag.add_hint(torch_order_hint(spec, call, self.st.frame.source),
+                               torch_order_fix(spec, call, self.st.frame.source))
 
     def block(self, block: n.BlockDef, call: n.Call) -> dict:
         """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""
@@ -228,7 +231,8 @@ class Binder:
     # -- a layer argument's value, by its kind ---------------------------------------------
 
     def coerce(self, arg, expr: n.Expr):
-        if _is_none(expr) and arg.kind in NONE_ALLOWED and (arg.kind != BOOL or arg.default is None):
+        if isinstance(expr, n.Const) and expr.value is None and arg.kind in NONE_ALLOWED and \
+                (arg.kind != BOOL or arg.default is None):  # `_is_none`, written out: every argument comes here
             return None  # a bool argument takes None where torch's default is None (align_corners)
         return COERCE.get(arg.kind, Binder._any)(self, arg, expr)
 

@@ -21,6 +21,7 @@ from .layers import (
     LayerError,
     LayerSpec,
     RuleContext,
+    Worded,
     same_shape,
 )
 from .merges import MERGES
@@ -44,7 +45,7 @@ class LayerCalls:
     def __init__(self, st: State, binder: Binder, assertions: Assertions):
         self.st, self.binder, self.assertions, self.diag = st, binder, assertions, st.diag
         self.applied = _APPLIED  # hash of (kind, shape, args) -> (that key, (output shape, RuleContext)): see _apply
-        self.bound: dict = {}  # (kind, literal arguments) -> (arguments, names written): see _bind
+        self.bound: dict = {}  # hash of _bind's key -> (that key, (arguments, names given, names written))
         # A call on input shapes it met before, where resolving it reported nothing, is not resolved again (the
         # binding, the inferred arguments, torch's order, the rule): see _call_key
         self.called: dict = {}
@@ -127,24 +128,25 @@ class LayerCalls:
             done = kept[1] if kept is not None and (kept[0] is shape or through) \
                 and (literal is not None or self._same_values(kept, call)) else None
         if done is None:
-            # what decides the binding (`_bind`'s key), worked out once for both caches
+            # what decides the binding (`_bind`'s key), worked out and hashed once for both caches (a block line's
+            # key holds its span and sympy values, whose hashes are Python code)
             bind = literal if literal is not None else self._named_key(spec, call)
+            try:
+                bound = None if bind is None else hash(bind)
+            except TypeError:  # a value that cannot be a key (none is, today)
+                bound = None
             shapes = (shape, *[o.shape for o in others]) if others else (shape,)
             hashed = _shapes_hash(shapes)  # their sympy dims hash in Python code: once for both caches
-            key = None if hashed is None else self._call_key(spec, prev, shapes, literal, bind)
+            key = None if hashed is None or bound is None else self._call_key(spec, prev, shapes, literal, bind)
             if key is not None:
-                # kept under the key's hash with the shapes' hash in them, the key beside the entry (as `_apply`)
-                try:
-                    h = hash((key[0], hashed, key[2]))
-                except TypeError:  # a value that cannot be a key (none is, today)
-                    key = None
-                else:
-                    found = self.called.get(h)
-                    if found is not None and found[0] == key:
-                        done = found[1]
+                # kept under the key's hash (made of its parts' hashes), the key beside the entry (as `_apply`)
+                h = hash((bound, hashed, key[2]))
+                found = self.called.get(h)
+                if found is not None and found[0] == key:
+                    done = found[1]
             if done is None:
                 reports = self.diag.reports
-                resolved = self._resolve(spec, call, prev, others, bind, hashed)
+                resolved = self._resolve(spec, call, prev, others, bind, bound, hashed)
                 if key is not None and self.diag.reports == reports:
                     args, given, written, out, rule = resolved
                     kept = dict(args), given, written, out, rule
@@ -186,10 +188,10 @@ class LayerCalls:
         return self.st.make_layer(name, inputs, out, stmt.span, spec.name, args, given, written)
 
     def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, bind: tuple | None,
-                 hashed: int | None) -> tuple:
+                 bound: int | None, hashed: int | None) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
-        (and `others`').  `bind`: `_bind`'s key, `hashed`: `_shapes_hash` of the input shapes, as `node` worked
-        them out."""
+        (and `others`').  `bind`: `_bind`'s key and `bound` its hash, `hashed`: `_shapes_hash` of the input
+        shapes, as `_found` worked them out."""
         shape = prev.shape
         check_rank(self.diag, spec, shape, call)
         if spec.indices and prev.op != "input":
@@ -197,7 +199,7 @@ class LayerCalls:
                             call.name_span, hints=[f"give {spec.name} a plan input of indices: `input tokens "
                                                    f"{show_shape(shape)}` then `{spec.name}(tokens, ...)`"])
             raise Skip
-        args, given, written = self._bind(spec, call, shape, bind)
+        args, given, written = self._bind(spec, call, shape, bind, bound)
         order = order_fix = None
         if spec.inferred:
             args[spec.inferred] = spec.infer(shape, args)
@@ -263,8 +265,11 @@ class LayerCalls:
             return None
         frame = self.diag.frames[-1]  # self.st.frame, read once
         names = frame.names
-        return (spec.name, frame.file, call.span, len(call.args),
-                *(_typed(names.get(name, _MISSING)) for name in read))
+        key = [spec.name, frame.file, call.span, len(call.args)]
+        for name in read:  # a loop, not a generator; `_typed` written out but for a tuple
+            value = names.get(name, _MISSING)
+            key.append((type(value), value) if type(value) is not tuple else _typed(value))
+        return tuple(key)
 
     def _unknown(self, call: n.Call) -> None:
         """E100 for a name that is no layer, merge or block here: a block whose import failed (said as such),
@@ -285,24 +290,22 @@ class LayerCalls:
                   for path, span in getattr(space, "broken", ()))]
         self.diag.error("E100", message, call.name_span, hints=hints, fixes=fixes)
 
-    def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple, key: tuple | None) \
+    def _bind(self, spec: LayerSpec, call: n.Call, shape: tuple, key: tuple | None, hashed: int | None) \
             -> tuple[dict, tuple[str, ...], tuple]:
         """Binder.layer's result, kept where binding reported nothing, per (kind, arguments) where every argument
         is a literal (a stack repeats the same call), else per call and values of the names it reads (a block's
         line, called again with the same parameters on another input: the input's shape only words errors).
-        `key`: `literal_key` of the call, else its `_named_key` (None: not kept)."""
-        if key is not None:
-            try:
-                kept = self.bound.get(key)
-            except TypeError:  # a value that cannot be a key (none is, today)
-                key = kept = None
-            if kept is not None:
-                args, given, written = kept
+        `key`: `literal_key` of the call, else its `_named_key`; `hashed`: its hash (None: not kept), under which
+        the entry is kept with the key beside it."""
+        if hashed is not None:
+            kept = self.bound.get(hashed)
+            if kept is not None and kept[0] == key:
+                args, given, written = kept[1]
                 return dict(args), given, written
         reported = len(self.diag.diags)
         args, given, written = self.binder.layer(spec, call, shape)
-        if key is not None and len(self.diag.diags) == reported:
-            self.bound[key] = dict(args), given, written
+        if hashed is not None and len(self.diag.diags) == reported:
+            self.bound[hashed] = key, (dict(args), given, written)
         return args, given, written
 
     def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict, others: tuple = (),
@@ -345,8 +348,11 @@ class LayerCalls:
     def _report(self, spec: LayerSpec, call: n.Call, rule: RuleContext, name: str, shape) -> None:
         """The rule's conditions become requirements; its warnings are reported, W310 once per layer and
         worded when the requirements are known (requirements.word_tails)."""
-        for cond, message, arg in rule.conds:
-            self.st.conds.append((cond, f"{spec.name}: {message}", name, arg_span(call, arg), shape))
+        if rule.conds:  # one call for the layer's conditions (they come from one frame), not one each
+            kind = spec.name  # a chain rule's words (require_later) are worded where they are read: Worded
+            self.st.conds.extend([(cond, f"{kind}: {message}" if type(message) is str else Worded(kind, message), name,
+                                   call.name_span if arg is None else arg_span(call, arg), shape)
+                                  for cond, message, arg in rule.conds])
         for cond, message, arg, code in rule.warns:  # torch warns, or refuses only in training
             when = "" if cond is sympy.true else f" when {pyrepr(cond)}"
             self.diag.warn(code, f"{spec.name}: {message}{when}", arg_span(call, arg))

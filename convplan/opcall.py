@@ -10,7 +10,7 @@ import sympy
 from . import nodes as n
 from .arguments import Binder
 from .graph import Node
-from .layers import CONTIGUOUS, DIMS, FLOAT, REQUIRED, STR, Arg, LayerError, RuleContext
+from .layers import CONTIGUOUS, DIMS, FLOAT, REQUIRED, STR, Arg, LayerError, RuleContext, worded
 from .ops import OPS, OpSpec, Several
 from .scope import Skip, State, Tensor
 from .shapes import at_least, pyrepr
@@ -52,7 +52,7 @@ class OpCalls:
         name = self.st.node_name(spec.name, first, stmt.target_span or stmt.span)
         shape0 = out[0] if isinstance(out, Several) else out
         for cond, message, arg in ctx.conds if not tainted else ():
-            self.st.conds.append((cond, f"{spec.name}: {message}", name, _arg_span(spec, call, arg), shape0))
+            self.st.conds.append((cond, f"{spec.name}: {worded(message)}", name, _arg_span(spec, call, arg), shape0))
         node = Node(len(self.st.nodes), spec.name, name, tuple(t.id for t in inputs), tuple(shape0), stmt.span,
                     args=args)
         if isinstance(out, Several):

@@ -52,7 +52,7 @@ def requirements(st: State) -> tuple[Requirement, ...]:
             continue  # an unsolved unknown is reported already (E310)
         if type(cond) not in _RELATIONS and cond == sympy.false:  # (a relation is neither: no sympy `==`)
             with st.diag.located(frame):
-                st.diag.error("E302", unknowns.as_written(message), span,
+                st.diag.error("E302", unknowns.as_written(str(message)), span,
                               hints=[f"the input here is {show_shape(shape)}", unknowns.solved_hint(original)])
             continue
         found.append((i, cond))
@@ -94,7 +94,7 @@ def _requirement(st: State, i: int, cond) -> Requirement:
     _, message, layer, span, _ = st.conds[i]
     frame = st.conds.frames[i]
     file = frame.file if frame is not None and frame.file != st.diag.file else ""
-    return Requirement(cond, message, layer, span, file)
+    return Requirement(cond, str(message), layer, span, file)  # a str, or a Worded (layers/spec.py)
 
 
 _RELATIONS = frozenset({sympy.Eq, sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt})

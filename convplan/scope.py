@@ -231,6 +231,12 @@ class Conds(list):
         frames = self.diag.frames
         self.frames.append(frames[-1] if frames else None)
 
+    def extend(self, items: list) -> None:
+        """`append` of each of `items`, found in one frame (a layer's conditions)."""
+        list.extend(self, items)
+        frames = self.diag.frames
+        self.frames.extend([frames[-1] if frames else None] * len(items))
+
 
 def _flatten(shapes) -> list:
     """The shapes of several outputs, nested as torch nests them, in order."""
@@ -486,7 +492,8 @@ class State:
         `_place` (and `place`) written out in one frame, as this runs for every layer (~8 % of checking a stack).
         The same node as `new_node("layer", ...)` makes (tests/test_nodes_fast.py)."""
         nodes = self.nodes
-        if len(nodes) >= self.max_nodes:
+        at = len(nodes)  # its id
+        if at >= self.max_nodes:
             self.diag.error("E007", f"the plan unrolls to more than {self.max_nodes} nodes", span)
             raise Abort
         frames = self.diag.frames
@@ -512,8 +519,8 @@ class State:
                 raise Skip
         node.path = (*inner.path, attr)
         node.owner = containers[0].path
-        self.tree.append(len(nodes))
-        node.id = len(nodes)
+        self.tree.append(at)
+        node.id = at
         node.op = "layer"
         node.name = name
         node.inputs = inputs

@@ -159,8 +159,13 @@ def _rule_result(spec, shape, args):
     try:
         out = spec.rule(ctx, shape, args)
     except layers.LayerError as exc:
-        return "refused", exc.message, exc.arg, exc.hint, ctx.conds, ctx.warns, ctx.tails
-    return tuple(sympy.sympify(d) for d in out), ctx.conds, ctx.warns, ctx.tails
+        return "refused", exc.message, exc.arg, exc.hint, _worded(ctx.conds), ctx.warns, ctx.tails
+    return tuple(sympy.sympify(d) for d in out), _worded(ctx.conds), ctx.warns, ctx.tails
+
+
+def _worded(conds) -> list:
+    """A rule's conditions with their messages as text (a chain rule words its own when they are read)."""
+    return [(cond, layers.worded(message), arg) for cond, message, arg in conds]
 
 
 @settings(max_examples=300, deadline=None)

@@ -44,12 +44,14 @@ from .spec import (  # noqa: F401 (the registry's public names)
     LayerSpec,
     RuleContext,
     SizeRule,
+    Worded,
     asymmetric_pad,
     member,
     ntuple,
     prod,
     register,
     same_shape,
+    worded,
 )
 from .swin import register_swin
 from .torchvision import register_torchvision

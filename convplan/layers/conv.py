@@ -113,8 +113,8 @@ def _chain_conv(ctx: RuleContext, e, x, p: int, s: int, ext: int):
     """_plain_conv's output dim for a conv/pool chain dim `e` (its Chain `x`, shapes.affine): the same
     requirement, tail and output, worked out in ints and each built once."""
     m = shifted(x, 2 * p - ext)
-    ctx.require(nonneg(m), lambda: f"the padded input ({text(shifted(x, 2 * p))}) must be at least the kernel's "
-                f"extent ({ext})")
+    ctx.require_later(nonneg(m), lambda: f"the padded input ({text(shifted(x, 2 * p))}) must be at least the "
+                      f"kernel's extent ({ext})")
     ctx.chain_tail(x, m, s, p, ext)
     return expr_of(shifted(divided(m, s), 1), x, e)
 

@@ -86,8 +86,8 @@ def _chain_window(ctx: RuleContext, e, x, k: int, s: int, p: int, d: int, ceil_m
         size = shifted(divided(m, s), 1)
     else:  # pool_size's smaller of the two shifts
         size = shifted(divided(shifted(x, min(2 * p - ext + s - 1, p - 1)), s), 1)
-    ctx.require(nonneg(shifted(size, -1)),
-                lambda: f"the output size ({text(size)}) would be less than 1 (input {text(x)}, kernel {k})")
+    ctx.require_later(nonneg(shifted(size, -1)),
+                      lambda: f"the output size ({text(size)}) would be less than 1 (input {text(x)}, kernel {k})")
     return expr_of(size, x, e)
 
 

@@ -242,6 +242,24 @@ class LayerError(Exception):
         self.message, self.arg, self.hint, self.value = message, arg, hint, value
 
 
+class Worded:
+    """A condition's message, worded when it is read (str()): the kind's name and `RuleContext.require_later`'s
+    words."""
+
+    __slots__ = ("kind", "words")
+
+    def __init__(self, kind: str, words: Callable[[], str]):
+        self.kind, self.words = kind, words
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.words()}"
+
+
+def worded(message) -> str:
+    """A rule's condition message as text: a str, or `RuleContext.require_later`'s words."""
+    return message if type(message) is str else message()
+
+
 class RuleContext:
     """What a shape rule sees besides the shape and the arguments.  A plain class with slots, not a dataclass:
     one is made for every new layer, and the dataclass's __init__ with its three list factories was a tenth of
@@ -265,6 +283,16 @@ class RuleContext:
         if cond is sympy.false:
             raise LayerError(text, arg)
         self.conds.append((cond, text, arg))
+
+    def require_later(self, cond, words: Callable[[], str], arg: str | None = None) -> None:
+        """`require`, its message worded only where it is read (`Worded`): the layers of a stack find the same
+        bound (`H >= 17`) again and again, and the requirements word only the first finding of each.  `words` must
+        read nothing that changes after the call (no loop variable): the chain rules pass their own arguments."""
+        if cond is sympy.true:
+            return
+        if cond is sympy.false:
+            raise LayerError(words(), arg)
+        self.conds.append((cond, words, arg))
 
     def warn(self, cond, message: str | Callable[[], str], arg: str | None = None, code: str = "W300") -> None:
         """Something torch accepts in eval mode but warns about, or refuses in training, when `cond` holds."""
