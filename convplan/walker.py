@@ -123,10 +123,13 @@ class Walker:
             self.diag.error("E262", f"statements nest more than {MAX_NESTING} deep", stmts[0].span if stmts else
                             Span(1, 1, 1, 1), hints=["move the inner part into a block of its own"])
             raise Abort
-        frame = self.diag.frames[-1]  # self.frame: the body is walked in the frame it starts in
+        # self.frame: the body is walked in the frame it starts in (a block call's frame is pushed and popped
+        # within its statement), so it is the frame after each statement too
+        frame = self.diag.frames[-1]
         frame.nested += nested
         self.depth += 1
         st, handlers = self.st, _HANDLERS
+        nodes, trace, file = st.nodes, st.trace, frame.file
         try:
             for stmt in stmts:
                 try:  # a statement, in this loop rather than a call of its own: this runs for every statement
@@ -136,12 +139,12 @@ class Walker:
                                         stmt.span, hints=["a block that calls itself several times, or nested "
                                                           "repeats, grow exponentially"])
                         raise Abort
-                    start = len(st.nodes)
-                    handlers[type(stmt)](self, stmt)
-                    now = st.diag.frames[-1]  # self.frame
-                    current = now.current
-                    if current is not None and type(stmt) not in _MAKE_NOTHING:  # what it made, for editors
-                        st.trace.append(_new_tuple(Made, (now.file, stmt.span, start, len(st.nodes), current.id, None)))
+                    start = len(nodes)
+                    kind = type(stmt)
+                    handlers[kind](self, stmt)
+                    current = frame.current
+                    if current is not None and kind not in _MAKE_NOTHING:  # what it made, for editors
+                        trace.append(_new_tuple(Made, (file, stmt.span, start, len(nodes), current.id, None)))
                 except Skip:
                     if type(stmt) is n.Layer:
                         self._stand_in(stmt)
@@ -324,8 +327,8 @@ class Walker:
 
     def _call(self, stmt: n.Layer) -> None:
         frame = self.st.diag.frames[-1]  # self.frame, read once: this runs for every layer
-        site = self.sites.get(id(stmt))
-        if site is None or site[0] is not stmt or site[1] is not frame.namespace:
+        site = self.sites.get(id(stmt))  # a site found is this statement's: it holds it, so its id stays its own
+        if site is None or site[1] is not frame.namespace:
             site = self._site(stmt, frame.namespace)
         scan = site[2]
         if scan is not None:  # a layer (nearly every statement): on the chain's value, unless a name is a tensor
@@ -544,13 +547,14 @@ class Walker:
     # -- merges ----------------------------------------------------------------------------
 
     def _merge_stmt(self, stmt: n.Merge) -> None:
-        start = self._need_current(stmt.span)
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame
+        start = f.current if f.current is not None else self._need_current(stmt.span)
         outs = []
         for branch in stmt.branches:
             f.current = start
             self.body(branch.body, nested=True)
-            self.bind(branch.name, f.current, branch.span)
+            if branch.name is not None:  # `branch:` (the usual) names nothing
+                self.bind(branch.name, f.current, branch.span)
             outs.append(f.current)
         if len(outs) < 2:
             self.diag.error("E333", f"{stmt.call.name} needs at least two branches, got {len(outs)}", stmt.span,
@@ -575,12 +579,13 @@ class Walker:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip
         nodes = self.st.nodes
-        shapes = [nodes[t.id].shape for t in inputs]
-        tainted = any(t.tainted for t in inputs)
+        ids = [t.id for t in inputs]
+        shapes = [nodes[i].shape for i in ids]
+        tainted = any([t.tainted for t in inputs])  # a list: a generator is made and resumed per item
         # a block's merge met again on the very shape objects it merged before (the block called again on the
         # same shape, its layers found again): its options are literals, no `?` is known (assertions.merge would
         # solve), so its options and rule give what they gave
-        key = (id(call), len(options), *[id(s) for s in shapes]) if not self.st.unknowns.table else None
+        key = (id(call), len(options), *map(id, shapes)) if not self.st.unknowns.table else None
         kept = self.merged.get(key) if key is not None else None
         if kept is not None and kept[0] is call and kept[1] == shapes:  # the same objects: compared by identity
             args, out, conds = dict(kept[2]), kept[3], kept[4]
@@ -601,8 +606,8 @@ class Walker:
         name = self.st.node_name(call.name, target, span)
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
-        made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
-        self.st.layout([made.id], [t.id for t in inputs], aliases=False)
+        made = self.st.new_node(call.name, name, tuple(ids), tuple(out), span, args=args)
+        self.st.layout([made.id], ids, aliases=False)
         return Tensor(made.id, tainted)
 
 
