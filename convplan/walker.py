@@ -179,12 +179,12 @@ class Walker:
     # -- statements ------------------------------------------------------------------------
 
     def _input(self, stmt: n.Input) -> None:
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame: read once, and handed to a block's input (one each call)
         if f.nested:
             self.diag.error("E206", "an input belongs at the top level of a plan or block", stmt.span)
             raise Skip
         if f.block is not None:
-            return self.blocks.input(stmt)
+            return self.blocks.input(stmt, f)
         for d in stmt.shape.dims:
             if isinstance(d, n.Ellipsis_):
                 self.diag.error("E207", "`...` stands for leading dims only in a block's input pattern", d.span)
@@ -342,6 +342,8 @@ class Walker:
                     if current is None:
                         current = self._need_current(stmt.call.span)  # E244
                     out = self.layers.chain(stmt, current, site[3], site[4], site[5])
+                elif site[7] is not None:  # a block, on the chain's value: what `_any_call` would find, found once
+                    out = self.blocks.call(stmt, [], site[7])
                 else:
                     out = self._layer_call(stmt, (), site)
                 if stmt.target is not None:
@@ -352,16 +354,18 @@ class Walker:
 
     def _site(self, stmt: n.Layer, namespace: dict) -> tuple:
         """What `_call` and `_layer_call` read of a statement alone, worked out once a check: (the statement, the
-        namespace it was read in, the arguments that are names where it is a plain layer call (a name holding a
-        tensor makes it a call on that tensor) or None for anything else (a block, merge, operation, several
+        namespace it was read in, the arguments that are names where it is a plain layer or block call (a name
+        holding a tensor makes it a call on that tensor) or None for anything else (a def, merge, operation, several
         outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `literal_key`, whether
-        `LayerCalls.chain` makes it (a known kind, on the chain's value alone)).
-        Kept while the statement is (its id stays its own)."""
+        `LayerCalls.chain` makes it (a known kind, on the chain's value alone), the block's source where it calls
+        a block (else None)).  Kept while the statement is (its id stays its own)."""
         call = stmt.call
         name = call.name
+        src = namespace.get(name)  # a BlockSource, or None: no block or def of that name
         scan = None
-        if stmt.targets is None and name not in namespace and name not in OPS and name != PARAMETER \
-                and name not in MERGES:
+        # `_any_call`'s order: a def, an operation, Parameter (unless a block takes its name), a merge, a block
+        if stmt.targets is None and name not in OPS and name not in MERGES and (
+                src is None and name != PARAMETER or src is not None and not isinstance(src.definition, n.FunctionDef)):
             scan = ()
             for arg in call.args:  # a loop, not a generator: most statements are met once
                 kind = type(arg.value)
@@ -373,7 +377,8 @@ class Walker:
         spec = REGISTRY.get(name)
         shape = _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec)
         site = (stmt, namespace, scan, spec, shape, None if spec is None else literal_key(spec, call),
-                scan is not None and spec is not None and shape[1] == 1)
+                scan is not None and src is None and spec is not None and shape[1] == 1,
+                src if scan is not None else None)
         self.sites[id(stmt)] = site
         return site
 
@@ -421,7 +426,7 @@ class Walker:
             if len(rest) != len(call.args):
                 stmt = replace(stmt, call=replace(call, args=rest))
             if src is not None:  # a block (a def returned above)
-                out = self.blocks.call(stmt, inputs)
+                out = self.blocks.call(stmt, inputs, src)
             else:
                 out = self._layer_call(stmt, inputs)
         if stmt.target is not None:
