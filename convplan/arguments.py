@@ -187,7 +187,7 @@ class Binder:
 
     def merge(self, spec, call: n.Call, args) -> dict:
         """A merge's options (`dim` of cat): integers known when the plan is checked."""
-        callee = Callee("merge", spec.name, tuple(name for name, _ in spec.args))
+        callee = _merge_callee(spec)
         values = dict(spec.args)
         for name, arg in self.match(callee, call, args).items():
             value = self.values.int(arg.value, f"{spec.name}'s {name}")  # not an identifier: a `?` is E311
@@ -341,6 +341,19 @@ def _layer_callee(spec: LayerSpec) -> tuple[Callee, dict]:
         kept = _CALLEES[id(spec)] = spec, (Callee("layer", spec.name, spec.arg_names,
                                                   tuple(a.name for a in spec.args if a.default is REQUIRED)),
                                            {a.name: a.default for a in spec.args})
+    return kept[1]
+
+
+_MERGE_CALLEES: dict = {}  # id(spec) -> (spec, its Callee), as _CALLEES: made once, not at every merge worked out
+
+
+def _merge_callee(spec) -> Callee:
+    """The binder's view of a merge kind: its options, in order (each has a default)."""
+    kept = _MERGE_CALLEES.get(id(spec))  # found: this spec's, which it holds (its id stays its own)
+    if kept is None:
+        if len(_MERGE_CALLEES) >= MAX_CALLEES:
+            _MERGE_CALLEES.clear()
+        kept = _MERGE_CALLEES[id(spec)] = spec, Callee("merge", spec.name, tuple([name for name, _ in spec.args]))
     return kept[1]
 
 

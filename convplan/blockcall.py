@@ -24,25 +24,29 @@ class BlockCalls:
         # the walker owns this part: a strong reference back would make every check a cycle (nogc.py)
         self.walker, self.st, self.diag = weakref.proxy(walker), walker.st, walker.diag
         self.values, self.binder, self.assertions = walker.values, walker.binder, walker.assertions
-        self.facts: dict = {}  # id(block) -> (block, its inputs' count, their names): read once a definition
+        # id(block) -> (block, its inputs' count, their names, its parameters' names, its node names' base, the
+        # note on a call's diagnostics): read once a definition
+        self.facts: dict = {}
         self.patterns: dict = {}  # id(input statement) -> (statement, its dim names, or None): see `input`
 
-    def call(self, stmt: n.Layer, inputs: list) -> Tensor:
-        """The block `stmt` calls, on `inputs` (the chain's value first where it names fewer): its arguments
-        bound, its body walked in a frame of its own; its output."""
-        call, caller = stmt.call, self.st.frame
-        src: BlockSource = caller.namespace[call.name]
+    def call(self, stmt: n.Layer, inputs: list, src: BlockSource) -> Tensor:
+        """The block `stmt` calls (`src`: the caller's namespace's entry for it), on `inputs` (the chain's value
+        first where it names fewer): its arguments bound, its body walked in a frame of its own; its output."""
+        call, caller = stmt.call, self.diag.frames[-1]  # self.st.frame
         block = src.definition
-        facts = self.facts.get(id(block))
-        if facts is None or facts[0] is not block:  # the block kept: its id stays its own
+        facts = self.facts.get(id(block))  # facts found are this block's: they hold it, so its id stays its own
+        if facts is None:
             names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input))
-            facts = self.facts[id(block)] = block, len(names), names
+            facts = self.facts[id(block)] = (block, len(names), names, tuple(p.name for p in block.params),
+                                             block.name.lower(), f"in block {block.name}, called here")
         wanted = facts[1]
         if wanted == 0:
             self.diag.error("E210", f"block {block.name} has no input statement", call.name_span,
                             notes=[(f"block {block.name} is defined here", block.name_span, src.file, src.source)])
             raise Skip
-        inputs = self.walker.with_current(inputs, wanted, call) if len(inputs) < wanted else inputs
+        if len(inputs) < wanted:  # the chain's value is the first (`Walker.with_current`, in this frame)
+            current = caller.current
+            inputs = [current if current is not None else self.walker._need_current(call.span), *inputs]
         if len(inputs) != wanted:
             self.diag.error("E211", f"block {block.name} takes {wanted} tensor{'s' * (wanted != 1)}, "
                             f"got {len(inputs)}", call.span)
@@ -52,35 +56,38 @@ class BlockCalls:
                             "without end?)", call.name_span)
             raise Skip
         given = self.binder.block(block, call)
-        prefix = self.st.node_name(block.name.lower(), stmt.target, stmt.target_span) + "_"
+        prefix = self.st.node_name(facts[4], stmt.target, stmt.target_span) + "_"
         module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block, facts[2])
-        note = (f"in block {block.name}, called here", call.span, caller.file, caller.source)
-        frame = Frame({}, src.namespace, src.file, src.source, prefix, (note, *caller.notes), block, list(inputs),
-                      containers=[module])
+        note = (facts[5], call.span, caller.file, caller.source)
+        # every parameter given, in order (the usual call): the frame's names are the arguments as they are
+        complete = len(given) == len(facts[3]) and tuple(given) == facts[3]
+        frame = Frame(given if complete else {}, src.namespace, src.file, src.source, prefix, (note, *caller.notes),
+                      block, list(inputs), containers=[module])
         self.diag.frames.append(frame)
         try:
-            for p in block.params:
+            for p in block.params if not complete else ():  # a default is evaluated after those before it
                 frame.names[p.name] = given[p.name] if p.name in given else self.values.eval(p.default, p.name)
             self.walker.body(block.body)
         finally:
             self.diag.frames.pop()
-        result = frame.outputs[0] if frame.outputs else frame.current
+        current = frame.current
+        result = frame.outputs[0] if frame.outputs else current
         if result is None:
             raise Skip
-        self.st.close_block(module, tuple(t.id for t in inputs), result.id, frame.names)
-        if any(t.tainted for t in inputs) or (frame.current is not None and frame.current.tainted):
+        self.st.close_block(module, tuple([t.id for t in inputs]), result.id, frame.names)
+        if (current is not None and current.tainted) or any([t.tainted for t in inputs]):
             result = replace(result, tainted=True)
         if stmt.expect is not None:
             self.assertions.check(stmt, Named(block.name), self.st.nodes[result.id].shape)
         return result
 
-    def input(self, stmt: n.Input) -> None:
-        """A block's `input` statement: the next of the caller's tensors, its shape matched to the pattern."""
-        f = self.diag.frames[-1]  # self.st.frame
+    def input(self, stmt: n.Input, f: Frame) -> None:
+        """A block's `input` statement: the next of the caller's tensors, its shape matched to the pattern.
+        `f`: the block call's frame (self.st.frame)."""
         tensor = f.pending.pop(0)
         shape = self.st.nodes[tensor.id].shape
-        kept = self.patterns.get(id(stmt))
-        if kept is None or kept[0] is not stmt:  # the statement kept: its id stays its own
+        kept = self.patterns.get(id(stmt))  # found: this statement's, which it holds (its id stays its own)
+        if kept is None:
             kept = self.patterns[id(stmt)] = stmt, _fresh_names(stmt.shape)
         fresh, names = kept[1], f.names
         # `input [N, C, H, W]` whose names are all new here (the usual pattern): each binds its dim, as
@@ -89,7 +96,8 @@ class BlockCalls:
             names.update(zip(fresh, shape, strict=True))
         else:
             self._bind_pattern(stmt.shape, shape, f.block)
-        self.walker.bind(stmt.name, tensor, stmt.span)
+        if stmt.name is not None:
+            self.walker.bind(stmt.name, tensor, stmt.span)
         f.current = tensor
 
     def _bind_pattern(self, pattern: n.Shape, shape: tuple, block: n.BlockDef) -> None:

@@ -123,10 +123,13 @@ class Walker:
             self.diag.error("E262", f"statements nest more than {MAX_NESTING} deep", stmts[0].span if stmts else
                             Span(1, 1, 1, 1), hints=["move the inner part into a block of its own"])
             raise Abort
-        frame = self.diag.frames[-1]  # self.frame: the body is walked in the frame it starts in
+        # self.frame: the body is walked in the frame it starts in (a block call's frame is pushed and popped
+        # within its statement), so it is the frame after each statement too
+        frame = self.diag.frames[-1]
         frame.nested += nested
         self.depth += 1
         st, handlers = self.st, _HANDLERS
+        nodes, trace, file = st.nodes, st.trace, frame.file
         try:
             for stmt in stmts:
                 try:  # a statement, in this loop rather than a call of its own: this runs for every statement
@@ -136,12 +139,12 @@ class Walker:
                                         stmt.span, hints=["a block that calls itself several times, or nested "
                                                           "repeats, grow exponentially"])
                         raise Abort
-                    start = len(st.nodes)
-                    handlers[type(stmt)](self, stmt)
-                    now = st.diag.frames[-1]  # self.frame
-                    current = now.current
-                    if current is not None and type(stmt) not in _MAKE_NOTHING:  # what it made, for editors
-                        st.trace.append(_new_tuple(Made, (now.file, stmt.span, start, len(st.nodes), current.id, None)))
+                    start = len(nodes)
+                    kind = type(stmt)
+                    handlers[kind](self, stmt)
+                    current = frame.current
+                    if current is not None and kind not in _MAKE_NOTHING:  # what it made, for editors
+                        trace.append(_new_tuple(Made, (file, stmt.span, start, len(nodes), current.id, None)))
                 except Skip:
                     if type(stmt) is n.Layer:
                         self._stand_in(stmt)
@@ -176,12 +179,12 @@ class Walker:
     # -- statements ------------------------------------------------------------------------
 
     def _input(self, stmt: n.Input) -> None:
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame: read once, and handed to a block's input (one each call)
         if f.nested:
             self.diag.error("E206", "an input belongs at the top level of a plan or block", stmt.span)
             raise Skip
         if f.block is not None:
-            return self.blocks.input(stmt)
+            return self.blocks.input(stmt, f)
         for d in stmt.shape.dims:
             if isinstance(d, n.Ellipsis_):
                 self.diag.error("E207", "`...` stands for leading dims only in a block's input pattern", d.span)
@@ -324,8 +327,8 @@ class Walker:
 
     def _call(self, stmt: n.Layer) -> None:
         frame = self.st.diag.frames[-1]  # self.frame, read once: this runs for every layer
-        site = self.sites.get(id(stmt))
-        if site is None or site[0] is not stmt or site[1] is not frame.namespace:
+        site = self.sites.get(id(stmt))  # a site found is this statement's: it holds it, so its id stays its own
+        if site is None or site[1] is not frame.namespace:
             site = self._site(stmt, frame.namespace)
         scan = site[2]
         if scan is not None:  # a layer (nearly every statement): on the chain's value, unless a name is a tensor
@@ -339,6 +342,8 @@ class Walker:
                     if current is None:
                         current = self._need_current(stmt.call.span)  # E244
                     out = self.layers.chain(stmt, current, site[3], site[4], site[5])
+                elif site[7] is not None:  # a block, on the chain's value: what `_any_call` would find, found once
+                    out = self.blocks.call(stmt, [], site[7])
                 else:
                     out = self._layer_call(stmt, (), site)
                 if stmt.target is not None:
@@ -349,16 +354,18 @@ class Walker:
 
     def _site(self, stmt: n.Layer, namespace: dict) -> tuple:
         """What `_call` and `_layer_call` read of a statement alone, worked out once a check: (the statement, the
-        namespace it was read in, the arguments that are names where it is a plain layer call (a name holding a
-        tensor makes it a call on that tensor) or None for anything else (a block, merge, operation, several
+        namespace it was read in, the arguments that are names where it is a plain layer or block call (a name
+        holding a tensor makes it a call on that tensor) or None for anything else (a def, merge, operation, several
         outputs, a tuple argument: `_any_call`), the kind's spec, `_layer_shape`'s tuple of it, `literal_key`, whether
-        `LayerCalls.chain` makes it (a known kind, on the chain's value alone)).
-        Kept while the statement is (its id stays its own)."""
+        `LayerCalls.chain` makes it (a known kind, on the chain's value alone), the block's source where it calls
+        a block (else None)).  Kept while the statement is (its id stays its own)."""
         call = stmt.call
         name = call.name
+        src = namespace.get(name)  # a BlockSource, or None: no block or def of that name
         scan = None
-        if stmt.targets is None and name not in namespace and name not in OPS and name != PARAMETER \
-                and name not in MERGES:
+        # `_any_call`'s order: a def, an operation, Parameter (unless a block takes its name), a merge, a block
+        if stmt.targets is None and name not in OPS and name not in MERGES and (
+                src is None and name != PARAMETER or src is not None and not isinstance(src.definition, n.FunctionDef)):
             scan = ()
             for arg in call.args:  # a loop, not a generator: most statements are met once
                 kind = type(arg.value)
@@ -370,7 +377,8 @@ class Walker:
         spec = REGISTRY.get(name)
         shape = _LAYER_SHAPES.get(id(spec)) or _layer_shape(spec)
         site = (stmt, namespace, scan, spec, shape, None if spec is None else literal_key(spec, call),
-                scan is not None and spec is not None and shape[1] == 1)
+                scan is not None and src is None and spec is not None and shape[1] == 1,
+                src if scan is not None else None)
         self.sites[id(stmt)] = site
         return site
 
@@ -418,7 +426,7 @@ class Walker:
             if len(rest) != len(call.args):
                 stmt = replace(stmt, call=replace(call, args=rest))
             if src is not None:  # a block (a def returned above)
-                out = self.blocks.call(stmt, inputs)
+                out = self.blocks.call(stmt, inputs, src)
             else:
                 out = self._layer_call(stmt, inputs)
         if stmt.target is not None:
@@ -544,13 +552,14 @@ class Walker:
     # -- merges ----------------------------------------------------------------------------
 
     def _merge_stmt(self, stmt: n.Merge) -> None:
-        start = self._need_current(stmt.span)
-        f = self.frame
+        f = self.diag.frames[-1]  # self.frame
+        start = f.current if f.current is not None else self._need_current(stmt.span)
         outs = []
         for branch in stmt.branches:
             f.current = start
             self.body(branch.body, nested=True)
-            self.bind(branch.name, f.current, branch.span)
+            if branch.name is not None:  # `branch:` (the usual) names nothing
+                self.bind(branch.name, f.current, branch.span)
             outs.append(f.current)
         if len(outs) < 2:
             self.diag.error("E333", f"{stmt.call.name} needs at least two branches, got {len(outs)}", stmt.span,
@@ -575,12 +584,13 @@ class Walker:
             self.diag.error("E333", f"{call.name} needs at least two tensors, got {len(inputs)}", call.span)
             raise Skip
         nodes = self.st.nodes
-        shapes = [nodes[t.id].shape for t in inputs]
-        tainted = any(t.tainted for t in inputs)
+        ids = [t.id for t in inputs]
+        shapes = [nodes[i].shape for i in ids]
+        tainted = any([t.tainted for t in inputs])  # a list: a generator is made and resumed per item
         # a block's merge met again on the very shape objects it merged before (the block called again on the
         # same shape, its layers found again): its options are literals, no `?` is known (assertions.merge would
         # solve), so its options and rule give what they gave
-        key = (id(call), len(options), *[id(s) for s in shapes]) if not self.st.unknowns.table else None
+        key = (id(call), len(options), *map(id, shapes)) if not self.st.unknowns.table else None
         kept = self.merged.get(key) if key is not None else None
         if kept is not None and kept[0] is call and kept[1] == shapes:  # the same objects: compared by identity
             args, out, conds = dict(kept[2]), kept[3], kept[4]
@@ -601,8 +611,8 @@ class Walker:
         name = self.st.node_name(call.name, target, span)
         for cond, message in conds if not tainted else ():
             self.st.conds.append((cond, f"{call.name}: {message}", name, call.name_span, out))
-        made = self.st.new_node(call.name, name, tuple(t.id for t in inputs), tuple(out), span, args=args)
-        self.st.layout([made.id], [t.id for t in inputs], aliases=False)
+        made = self.st.new_node(call.name, name, tuple(ids), tuple(out), span, args=args)
+        self.st.layout([made.id], ids, aliases=False)
         return Tensor(made.id, tainted)
 
 
