@@ -326,35 +326,32 @@ COERCE = {
 NONE_ALLOWED = (OPT_INT, OPT_FLOAT, OPT_SIZE, SCALE, BOOL, DIMS)  # kinds whose value may be None
 
 
-_CALLEES: dict = {}  # id(spec) -> (spec, (its Callee, its defaults)): made once, not at every call; the spec is
-# kept, so the id stays its own
+_CALLEES: dict = {}  # id(spec) -> (spec, the binder's view of it): made once, not at every call; the spec is kept,
+# so the id stays its own
 MAX_CALLEES = 1024  # specs made on the fly (tests) do not pile up
+
+
+def _kept_view(spec, make):
+    """`make(spec)`, made once a spec (a layer kind's or a merge's)."""
+    kept = _CALLEES.get(id(spec))
+    if kept is None or kept[0] is not spec:
+        if len(_CALLEES) >= MAX_CALLEES:
+            _CALLEES.clear()
+        kept = _CALLEES[id(spec)] = spec, make(spec)
+    return kept[1]
 
 
 def _layer_callee(spec: LayerSpec) -> tuple[Callee, dict]:
     """The binder's view of a layer kind, and its arguments' defaults in its order (REQUIRED where it has none:
     `match` refuses a call that leaves one out)."""
-    kept = _CALLEES.get(id(spec))
-    if kept is None or kept[0] is not spec:
-        if len(_CALLEES) >= MAX_CALLEES:
-            _CALLEES.clear()
-        kept = _CALLEES[id(spec)] = spec, (Callee("layer", spec.name, spec.arg_names,
-                                                  tuple(a.name for a in spec.args if a.default is REQUIRED)),
-                                           {a.name: a.default for a in spec.args})
-    return kept[1]
-
-
-_MERGE_CALLEES: dict = {}  # id(spec) -> (spec, its Callee), as _CALLEES: made once, not at every merge worked out
+    return _kept_view(spec, lambda spec: (
+        Callee("layer", spec.name, spec.arg_names, tuple(a.name for a in spec.args if a.default is REQUIRED)),
+        {a.name: a.default for a in spec.args}))
 
 
 def _merge_callee(spec) -> Callee:
     """The binder's view of a merge kind: its options, in order (each has a default)."""
-    kept = _MERGE_CALLEES.get(id(spec))  # found: this spec's, which it holds (its id stays its own)
-    if kept is None:
-        if len(_MERGE_CALLEES) >= MAX_CALLEES:
-            _MERGE_CALLEES.clear()
-        kept = _MERGE_CALLEES[id(spec)] = spec, Callee("merge", spec.name, tuple([name for name, _ in spec.args]))
-    return kept[1]
+    return _kept_view(spec, lambda spec: Callee("merge", spec.name, tuple([name for name, _ in spec.args])))
 
 
 def _within(inner, outer) -> bool:
