@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import replace
+from typing import NamedTuple
 
 import sympy
 
@@ -19,14 +20,23 @@ from .show import show_shape
 MAX_BLOCK_DEPTH = 32  # nested block calls (recursion included)
 
 
+class _Facts(NamedTuple):
+    """What a block call reads of its definition alone."""
+
+    block: n.BlockDef  # held, so that its id stays its own
+    wanted: int  # its input statements
+    inputs: tuple  # their names
+    params: tuple  # its parameters' names, in order
+    base: str  # its node names' base
+    note: str  # the note on a call's diagnostics
+
+
 class BlockCalls:
     def __init__(self, walker):
         # the walker owns this part: a strong reference back would make every check a cycle (nogc.py)
         self.walker, self.st, self.diag = weakref.proxy(walker), walker.st, walker.diag
         self.values, self.binder, self.assertions = walker.values, walker.binder, walker.assertions
-        # id(block) -> (block, its inputs' count, their names, its parameters' names, its node names' base, the
-        # note on a call's diagnostics): read once a definition
-        self.facts: dict = {}
+        self.facts: dict = {}  # id(block) -> its _Facts, read once a definition
         self.patterns: dict = {}  # id(input statement) -> (statement, its dim names, or None): see `input`
 
     def call(self, stmt: n.Layer, inputs: list, src: BlockSource) -> Tensor:
@@ -37,16 +47,14 @@ class BlockCalls:
         facts = self.facts.get(id(block))  # facts found are this block's: they hold it, so its id stays its own
         if facts is None:
             names = tuple(s.name or "x" for s in block.body if isinstance(s, n.Input))
-            facts = self.facts[id(block)] = (block, len(names), names, tuple(p.name for p in block.params),
-                                             block.name.lower(), f"in block {block.name}, called here")
-        wanted = facts[1]
+            facts = self.facts[id(block)] = _Facts(block, len(names), names, tuple(p.name for p in block.params),
+                                                   block.name.lower(), f"in block {block.name}, called here")
+        wanted = facts.wanted
         if wanted == 0:
             self.diag.error("E210", f"block {block.name} has no input statement", call.name_span,
                             notes=[(f"block {block.name} is defined here", block.name_span, src.file, src.source)])
             raise Skip
-        if len(inputs) < wanted:  # the chain's value is the first (`Walker.with_current`, in this frame)
-            current = caller.current
-            inputs = [current if current is not None else self.walker._need_current(call.span), *inputs]
+        inputs = self.walker.with_current(inputs, wanted, call)
         if len(inputs) != wanted:
             self.diag.error("E211", f"block {block.name} takes {wanted} tensor{'s' * (wanted != 1)}, "
                             f"got {len(inputs)}", call.span)
@@ -56,11 +64,11 @@ class BlockCalls:
                             "without end?)", call.name_span)
             raise Skip
         given = self.binder.block(block, call)
-        prefix = self.st.node_name(facts[4], stmt.target, stmt.target_span) + "_"
-        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block, facts[2])
-        note = (facts[5], call.span, caller.file, caller.source)
+        prefix = self.st.node_name(facts.base, stmt.target, stmt.target_span) + "_"
+        module = self.st.open_module("block", prefix[:-1], stmt.target_span or call.span, block, facts.inputs)
+        note = (facts.note, call.span, caller.file, caller.source)
         # every parameter given, in order (the usual call): the frame's names are the arguments as they are
-        complete = len(given) == len(facts[3]) and tuple(given) == facts[3]
+        complete = len(given) == len(facts.params) and tuple(given) == facts.params
         frame = Frame(given if complete else {}, src.namespace, src.file, src.source, prefix, (note, *caller.notes),
                       block, list(inputs), containers=[module])
         self.diag.frames.append(frame)
