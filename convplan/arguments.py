@@ -344,14 +344,21 @@ def _kept_view(spec, make):
 def _layer_callee(spec: LayerSpec) -> tuple[Callee, dict]:
     """The binder's view of a layer kind, and its arguments' defaults in its order (REQUIRED where it has none:
     `match` refuses a call that leaves one out)."""
-    return _kept_view(spec, lambda spec: (
-        Callee("layer", spec.name, spec.arg_names, tuple(a.name for a in spec.args if a.default is REQUIRED)),
-        {a.name: a.default for a in spec.args}))
+    return _kept_view(spec, _new_layer_callee)
+
+
+def _new_layer_callee(spec: LayerSpec) -> tuple[Callee, dict]:
+    return (Callee("layer", spec.name, spec.arg_names, tuple(a.name for a in spec.args if a.default is REQUIRED)),
+            {a.name: a.default for a in spec.args})
 
 
 def _merge_callee(spec) -> Callee:
     """The binder's view of a merge kind: its options, in order (each has a default)."""
-    return _kept_view(spec, lambda spec: Callee("merge", spec.name, tuple([name for name, _ in spec.args])))
+    return _kept_view(spec, _new_merge_callee)
+
+
+def _new_merge_callee(spec) -> Callee:
+    return Callee("merge", spec.name, tuple([name for name, _ in spec.args]))
 
 
 def _within(inner, outer) -> bool:
