@@ -31,7 +31,8 @@ def selected(before: tuple, dim) -> tuple:
     return before[:d] + before[d + 1:]
 
 
-MAX_WAYS = 64  # ways through computeStride a view's strides are followed for; past it they are not (None)
+MAX_WAYS = 64  # ways through torch's code (computeStride, TensorIterator's order) strides are followed for;
+# past it they are not (None)
 
 
 def viewed(shape: tuple, before: tuple, out: tuple) -> tuple | None:
@@ -50,22 +51,30 @@ def viewed(shape: tuple, before: tuple, out: tuple) -> tuple | None:
             return None
     if before and isinstance(before[-1], sympy.Piecewise):
         return _by_pieces(shape, before, out)
+    # no way the view holds (None): not a view the walker let through, so not followed rather than guessed
+    return _every_way(lambda way: _compute_stride(tuple(shape), tuple(before), tuple(out), way), len(out))
+
+
+def _every_way(run, count: int) -> tuple | None:
+    """The `count` strides `run(way)` gives, followed through every way of deciding what the formulas leave open
+    (`_Way`), merged into one formula each (a Piecewise where the ways differ); None where no way gives strides,
+    or past MAX_WAYS ways."""
     ways, todo, known = [], [()], {}
     while todo:
         if len(ways) + len(todo) > MAX_WAYS:
             return None
         taken = todo.pop()
         try:
-            found = _compute_stride(tuple(shape), tuple(before), tuple(out), _Way(taken, known))
+            found = run(_Way(taken, known))
         except _Fork as fork:
             todo += [taken + ((fork.condition, False),), taken + ((fork.condition, True),)]
             continue
         fixed = _fixed(taken)
         if found is not None and fixed is not None:
             ways.append((fixed, taken, found))
-    if not ways:  # no way the view holds: not a view the walker let through, so not followed rather than guessed
+    if not ways:
         return None
-    return tuple(_merged([(fixed, taken, way[k]) for fixed, taken, way in ways]) for k in range(len(out)))
+    return tuple(_merged([(fixed, taken, way[k]) for fixed, taken, way in ways]) for k in range(count))
 
 
 def _by_pieces(shape: tuple, before: tuple, out: tuple) -> tuple | None:
@@ -258,6 +267,90 @@ def kept_if_contiguous(shape: tuple, before: tuple) -> tuple:
     return _at_ones(shape, [(tuple(before), _laid_out(shape, before, range(len(shape) - 1, -1, -1)))], plain)
 
 
+def noise_iterated(shape: tuple, before: tuple) -> tuple | None:
+    """The strides of `x * noise`, a feature dropout's output in training (ATen's _dropout_impl): `noise` is a new
+    contiguous tensor of x's first two sizes and 1s after (make_feature_noise), broadcast over the rest.  Where the
+    two have one shape (every dim past the second of size 1) TensorIterator's fast setup lays the output out as
+    `iterated` does (the noise is contiguous and channels-last there); else its general order.  They differ from
+    x's strides only at dims of size 1.  Followed way by way as `viewed` follows computeStride; None (not followed)
+    for x's Piecewise strides (an elementwise layer's before it: their values multiply the ways) or past MAX_WAYS
+    ways."""
+    if len(shape) < 2 or any(isinstance(s, sympy.Piecewise) for s in before):
+        return None
+    if tuple(before) == contiguous(shape):  # contiguous at every size (every layout of sizes 1 to 3 measured)
+        return tuple(before)
+    return _every_way(lambda way: _noise_product(tuple(shape), tuple(before), way), len(shape))
+
+
+def _noise_product(shape: tuple, before: tuple, way: _Way) -> tuple:
+    one = sympy.Integer(1)
+    noise = contiguous((*shape[:2], *[one] * (len(shape) - 2)))
+    if all(way.equal(d, 1) for d in shape[2:]):  # one shape: the fast setup (compute_fast_setup_type)
+        if _is_laid_out(shape, before, range(len(shape) - 1, -1, -1), way):
+            return contiguous(shape)
+        if len(shape) == 4 and _is_laid_out(shape, before, (1, 3, 2, 0), way):
+            return channels_last(shape)
+        if all(way.equal(s, t) for s, t in zip(before, noise, strict=True)):  # one dense layout
+            return before
+        noise_strides = noise  # no dim broadcast
+    else:  # compute_strides: a broadcast dim (noise's size 1, x's not) has stride 0
+        noise_strides = tuple(s if k < 2 or way.equal(d, 1) else sympy.Integer(0)
+                              for k, (d, s) in enumerate(zip(shape, noise, strict=True)))
+    return _dense_in_order(shape, _iterator_order(shape, (before, noise_strides), way))
+
+
+def _is_laid_out(shape: tuple, strides: tuple, order, way: _Way) -> bool:
+    """torch's is_contiguous test in `order` (inner dim first), decided by `way`: each dim not of size 1 has the
+    stride of the product of the sizes inside it."""
+    expected = sympy.Integer(1)
+    for i in order:
+        if not way.equal(shape[i], 1):
+            if not way.equal(strides[i], expected):
+                return False
+            expected = expected * shape[i]
+    return True
+
+
+def _iterator_order(shape: tuple, operands: tuple, way: _Way) -> list:
+    """TensorIterator's reorder_dimensions, decided by `way`: the dims inner first, by an insertion sort that
+    compares two dims by the first operand whose strides for them differ (a broadcast dim, stride 0, is not
+    compared; where one's strides are equal, the larger dim goes outer)."""
+
+    def should_swap(d0: int, d1: int) -> int:
+        for strides in operands:
+            s0, s1 = strides[d0], strides[d1]
+            if s0 == 0 or s1 == 0:
+                continue
+            if way.less(s0, s1):
+                return -1
+            if way.less(s1, s0):
+                return 1
+            # equal strides: in a dense layout one of the dims is of size 1 (asked so: no fork on `d1 < d0`)
+            if not way.equal(shape[d0], 1) and (way.equal(shape[d1], 1) or way.less(shape[d1], shape[d0])):
+                return 1
+        return 0
+
+    perm = list(range(len(shape)))[::-1]
+    for i in range(1, len(perm)):
+        right = i
+        for left in range(i - 1, -1, -1):
+            order = should_swap(perm[left], perm[right])
+            if order > 0:
+                perm[left], perm[right] = perm[right], perm[left]
+                right = left
+            elif order < 0:
+                break
+    return perm
+
+
+def _dense_in_order(shape: tuple, perm: list) -> tuple:
+    """A new tensor's strides laid out densely in `perm`'s order, inner first (TensorIterator's compatible_stride)."""
+    out, step = [None] * len(shape), sympy.Integer(1)
+    for d in perm:
+        out[d], step = step, step * shape[d]
+    return tuple(out)
+
+
 def _laid_out(shape: tuple, strides: tuple, order) -> sympy.Basic:
     """torch's is_contiguous test in `order` (inner dim first) as a condition on the sizes: each dim not of size 1
     has the stride of the product of the sizes inside it (a size of 1 multiplies nothing)."""
@@ -350,10 +443,7 @@ def elementwise(shape: tuple, strides: tuple):
                     right = left
     except _Undecided:
         return None
-    out, step = [None] * len(shape), sympy.Integer(1)
-    for d in perm:
-        out[d], step = step, step * shape[d]
-    return tuple(out)
+    return _dense_in_order(shape, perm)
 
 
 class _Undecided(Exception):

@@ -264,6 +264,55 @@ def test_attention_after_a_dropout_in_training_saves_what_autograd_saves():
     assert memory.at(memory.saved, N=1, A=2, B=1, C=3) == 240
 
 
+_FEATURE_RANKS = {"Dropout1d": (2, 3), "Dropout2d": (2, 3, 4, 5), "Dropout3d": (3, 4, 5), "FeatureAlphaDropout": (2, 3, 4, 5)}
+
+
+@st.composite
+def permuted_feature_dropout(draw):
+    """A feature dropout (one noise value a channel, broadcast) of a permuted dense input, dims of size 1 likely; the
+    ranks torch takes, those it warns about (Dropout2d on 2-D and 5-D) and those its functional first gives a batch of
+    1 (Dropout1d on 2-D, Dropout3d on 3-D and 4-D)."""
+    kind = draw(st.sampled_from(sorted(_FEATURE_RANKS)))
+    rank = draw(st.sampled_from(_FEATURE_RANKS[kind]))
+    dims = tuple(draw(st.permutations(range(rank))))
+    p = draw(st.sampled_from((0.0, 0.5, 0.5, 1.0)))
+    names = [f"D{i}" for i in range(rank)]
+    text = (f"plan T:\n    input x [{', '.join(names)}]\n    h = permute(x, {dims!r})\n    h = {kind}(h, {p})\n")
+    return text, {name: draw(st.integers(1, 3)) for name in names}
+
+
+@given(permuted_feature_dropout())
+@SETTINGS
+def test_a_feature_dropout_in_training_is_laid_out_as_torch_lays_it_at_every_dim(case):
+    """A feature dropout multiplies its input by a noise of one value a channel, broadcast over the rest, and
+    TensorIterator orders the dims of that product by both operands' strides (strides.noise_iterated): at dims of
+    size 1 that is neither the input's strides nor an elementwise dropout's.  Followed at every dim, dims of size 1
+    included, for every permutation (before, the plan kept the input's: wrong in about one shape in five)."""
+    text, sizes = case
+    plan = convplan.parse(text)
+    node = plan.graph.nodes[-1]
+    laid_out = layouts(plan.graph)[node.id]
+    assert laid_out is not None, text
+    got = tuple(int(evaluate(s, sizes)) for s in laid_out)
+    assert got == measured(plan.bind(**sizes), True)[node.id][1], f"at {sizes}:\n{text}"
+
+
+def test_attention_after_a_feature_dropout_in_training_saves_what_autograd_saves():
+    """At B = 2 and A = C = 1 the Dropout2d's output (a permuted [N, B, C, A] = [1, 2, 1, 1]) has a last dim of stride
+    1 in training where its input has stride 2, so attention takes the flash kernel; the plan kept the input's stride
+    before and said the math path's saves.  At other sizes too, and a ReLU between (its strides are Piecewise at
+    dims of size 1) is not followed rather than guessed."""
+    text = ("plan A:\n    input x [N, A, B, C]\n    h = Linear(x, C)\n    h = permute(h, (0, 2, 3, 1))\n"
+            "    h = Dropout2d(h, 0.5)\n    scaled_dot_product_attention(h, h, h)\n")
+    plan = convplan.parse(text)
+    memory = plan.memory("float64")
+    for sizes in ({"N": 1, "A": 1, "B": 2, "C": 1}, {"N": 2, "A": 2, "B": 3, "C": 1}, {"N": 1, "A": 2, "B": 1, "C": 3}):
+        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64), sizes
+    relu = convplan.parse(text.replace("    h = Dropout2d", "    h = ReLU(h)\n    h = Dropout2d"))
+    dropout = next(n for n in relu.graph.nodes if n.kind == "Dropout2d")
+    assert layouts(relu.graph)[dropout.id] is None
+
+
 SEQUENCES = {"recurrent": sequence_cases.recurrent_case(), "cell": sequence_cases.cell_case(),
              "attention": sequence_cases.attention_case(), "bilinear": sequence_cases.bilinear_case(),
              "transformer layer": sequence_cases.transformer_case(), "stack": stack_cases.stack_case(),

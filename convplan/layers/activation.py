@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy
 
 from .. import saves as sv
 from ..shapes import divides, floordiv, to_expr
-from ..strides import iterated
+from ..strides import iterated, noise_iterated
 from .spec import (
     BOOL,
     CONTIGUOUS,
@@ -53,17 +55,35 @@ def softmax_rule(ctx: RuleContext, shape, a):
 def dropout_strides(a, shape: tuple, before: tuple) -> tuple:
     """An elementwise dropout's output strides in training (measured on torch 2.13's CPU, tests/test_layouts.py):
     the input itself at p = 0, its strides at p = 1 (a product with a 0-dim zero), and between them TensorIterator's
-    over the input and a noise tensor laid out like it (strides.iterated), which differ at dims of size 1.  A
-    feature dropout's noise is broadcast (one value a channel): TensorIterator's general order, not followed at
-    dims of size 1 (their spec keeps the input's, eval's)."""
+    over the input and a noise tensor laid out like it (strides.iterated), which differ at dims of size 1."""
     return tuple(before) if a["p"] in (0, 1) else iterated(shape, before)
+
+
+def feature_dropout_strides(unbatched: Callable[[int], bool]) -> Callable:
+    """A feature dropout's output strides in training: as `dropout_strides`, but its noise holds one value a channel,
+    broadcast over the rest (strides.noise_iterated).  `unbatched(rank)`: whether torch's functional adds a batch of
+    1 first (unsqueeze(0), then squeeze(0) of the output: F.dropout1d on 2-D, F.dropout3d but on 5-D)."""
+
+    def strides(a, shape: tuple, before: tuple) -> tuple | None:
+        if a["p"] in (0, 1) or len(shape) < 2:  # (a 1-D input: torch refuses to train it)
+            return tuple(before)
+        if unbatched(len(shape)):
+            out = noise_iterated((sympy.Integer(1), *shape), (shape[0] * before[0], *before))
+            return None if out is None else out[1:]
+        return noise_iterated(shape, before)
+
+    return strides
+
+
+_UNBATCHED = {1: lambda rank: rank == 2, 2: lambda rank: False, 3: lambda rank: rank != 5}
 
 
 def dropout_family(nd: int) -> None:
     args = (Arg("p", 0.5, FLOAT), Arg("inplace", False, BOOL))
     # Dropout2d/3d only warn about other ranks
     member_of("Dropout", nd, args=args, rule=dropout_rule, ranks=(nd + 1, nd + 2) if nd == 1 else None, short="dropout",
-            aliases_input=True, layout=LIKE_INPUT, window=POINTWISE, saves=sv.dropout(nd))
+            aliases_input=True, layout=LIKE_INPUT, window=POINTWISE, saves=sv.dropout(nd),
+            trained_strides=feature_dropout_strides(_UNBATCHED[nd]))
 
 
 # What each saves for backward (saves.py): its output or its input; in place, its output or a copy of its input
@@ -154,7 +174,8 @@ def more_activations() -> None:
                            rule=dropout_rule if name == "AlphaDropout" else feature_alpha_dropout_rule,
                            aliases_input=True, layout=LIKE_INPUT, window=POINTWISE,
                            saves=sv.dropout(0) if name == "AlphaDropout" else sv.feature_alpha_dropout,  # noise
-                           trained_strides=dropout_strides if name == "AlphaDropout" else None))
+                           trained_strides=dropout_strides if name == "AlphaDropout" else
+                           feature_dropout_strides(_UNBATCHED[2])))
 
 
 def register_activations() -> None:
