@@ -132,7 +132,7 @@ class Binder:
         (argument, name) for each argument written as a bare name (a block's class takes it as its own)."""
         callee, defaults = _layer_callee(spec)
         kept = self.layers.get(id(call))
-        if kept is not None and kept[0] is call and kept[1] is callee:
+        if kept is not None and kept[1] is callee:  # (the entry keeps the call: its id stays its own)
             bound, pairs, given, written = kept[2]
         else:  # which argument is which depends on the call's syntax alone: matched once a call site
             bound = self.match(callee, call, call.args, shape, spec)  # (refused: Skip, nothing kept)
@@ -165,12 +165,12 @@ class Binder:
     def block(self, block: n.BlockDef, call: n.Call) -> dict:
         """A block call's arguments, evaluated where the call is (defaults are evaluated in the block)."""
         kept = self.callees.get(id(block))
-        if kept is None or kept[0] is not block:
+        if kept is None:  # (the entry keeps the block: its id stays its own)
             kept = self.callees[id(block)] = block, Callee("block", block.name, tuple(p.name for p in block.params),
                                                            tuple(p.name for p in block.params if p.default is None))
         callee = kept[1]
         matched = self.matched.get(id(call))
-        if matched is not None and matched[0] is call and matched[1] is callee:
+        if matched is not None and matched[1] is callee:
             bound = matched[2]
         else:  # which argument is which depends on the call's syntax alone: matched once a call site
             bound = self.match(callee, call, call.args)  # (refused: Skip, nothing kept)
@@ -334,7 +334,7 @@ MAX_CALLEES = 1024  # specs made on the fly (tests) do not pile up
 def _kept_view(spec, make):
     """`make(spec)`, made once a spec (a layer kind's or a merge's)."""
     kept = _CALLEES.get(id(spec))
-    if kept is None or kept[0] is not spec:
+    if kept is None:
         if len(_CALLEES) >= MAX_CALLEES:
             _CALLEES.clear()
         kept = _CALLEES[id(spec)] = spec, make(spec)

@@ -258,7 +258,7 @@ class LayerCalls:
         call, whatever object the walker made of it), the number of its arguments and the values of the names
         they read (with their types: 1, 1.0 and True stay apart).  None for a call with a `?`."""
         entry = self.reads.get(id(call))
-        if entry is None or entry[0] is not call:
+        if entry is None:
             entry = self.reads[id(call)] = call, _names_read(call)  # the call kept: its id stays its own
         read = entry[1]
         if read is None:

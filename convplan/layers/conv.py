@@ -126,7 +126,7 @@ def _kept_conv(ctx: RuleContext, e, p: int, s: int, ext: int):
     more than a Python-level hit saves."""
     key = id(e), p, s, ext
     kept = _STEPS.get(key)
-    if kept is None or kept[0] is not e:
+    if kept is None:  # (the entry keeps `e`: its id stays its own)
         x = chain_of(e)
         if x is None:
             return None
