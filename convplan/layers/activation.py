@@ -65,12 +65,12 @@ def feature_dropout_strides(unbatched: Callable[[int], bool]) -> Callable:
     1 first (unsqueeze(0), then squeeze(0) of the output: F.dropout1d on 2-D, F.dropout3d but on 5-D)."""
 
     def strides(a, shape: tuple, before: tuple) -> tuple | None:
-        if a["p"] in (0, 1) or len(shape) < 2:  # (a 1-D input: torch refuses to train it)
+        if a["p"] in (0, 1):
             return tuple(before)
         if unbatched(len(shape)):
             out = noise_iterated((sympy.Integer(1), *shape), (shape[0] * before[0], *before))
             return None if out is None else out[1:]
-        return noise_iterated(shape, before)
+        return noise_iterated(shape, before) if len(shape) >= 2 else tuple(before)  # (1-D: torch refuses to train)
 
     return strides
 
