@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import sympy
+
 from . import nodes as n
 from .errors import PlanError, TooManyErrors, did_you_mean
 from .graph import Graph
@@ -20,6 +22,7 @@ from .overwrites import overwrite_warnings
 from .passes import run_passes
 from .requirements import Requirement, requirements, word_tails
 from .scope import Abort, State
+from .shapes import unknown
 from .unknowns import label
 from .walker import Walker
 
@@ -53,13 +56,24 @@ class Checked:
 def analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None = None,
             library: dict | None = None) -> Checked:
     """Check `plan`, never raising for what the plan says: the result holds every node that could be
-    computed, and the errors."""
-    return _analyse(plan, source, filename, sizes, library)
+    computed, and the errors.
+
+    A `?` is the value that holds for every size: with sizes given, more than one may hold there (a kernel of 2 or 3
+    both give `(L - 3)//2 + 1` at L = 9), so where the plan's own check (no sizes) solves it, that value is taken, as
+    the plan without sizes builds it; else (an assertion that holds at these sizes only) it is solved at them."""
+    checked = _analyse(plan, source, filename, sizes, library)
+    if sizes and checked.unknowns:
+        general = _analyse(plan, source, filename, None, library).unknowns
+        if any(checked.unknowns.get(name) != value for name, value in general.items()):
+            checked = _analyse(plan, source, filename, sizes, library, general)
+    return checked
 
 
 def _analyse(plan: n.PlanDef, source: str, filename: str, sizes: dict[str, int] | None,
-             library: dict | None) -> Checked:
+             library: dict | None, solved: dict[str, int] | None = None) -> Checked:
     st = State(source, filename, sizes, library)
+    if solved:  # each `?` solved for every size (analyse): its symbol is the one the walk makes for it again
+        st.unknowns.solution.update({unknown(f"_{name}"): sympy.Integer(value) for name, value in solved.items()})
     outputs, requires = (), ()
     try:
         for d in getattr(st.library, "errors", ()):  # the imports' problems (imports.library), then the plan's
