@@ -62,7 +62,8 @@ class Plan:
 
     @property
     def output_shapes(self) -> dict[str, tuple]:
-        """Every output's shape, by node name, in the order the module returns them."""
+        """Every output's shape, by node name, in the order the module returns them (a tensor returned twice,
+        `output y, y`, is one entry: `graph.outputs` lists each place)."""
         return {self.graph.nodes[i].name: self.graph.nodes[i].shape for i in self.graph.outputs}
 
     @property
