@@ -167,6 +167,11 @@ def _satisfiable(st: State, reqs: list[Requirement]) -> list[Requirement]:
     searched, over a window past the size's lower bound."""
     if not any(isinstance(r.condition, sympy.Eq) for r in reqs):  # bounds and residues only (most plans)
         return reqs
+    for r in reqs:  # an equality of several sizes that no integers meet: `2*A*N == 3` (its sides' parity)
+        c = r.condition
+        if isinstance(c, sympy.Eq) and len(c.free_symbols) > 1 and _never_zero(c.lhs - c.rhs):
+            st.diag.error("E304", f"no sizes meet this requirement: {r}", r.span,
+                          hints=[f"{r.reason}; its two sides cannot be equal for any integer sizes"])
     for sym in {s for r in reqs for s in r.condition.free_symbols}:
         own = [r for r in reqs if r.condition.free_symbols == {sym}]
         odd = [r for r in own if isinstance(r.condition, sympy.Eq) and residues(r.condition) is None]
@@ -367,3 +372,25 @@ def _held_against(req: Requirement, names: list[str], held: dict) -> str:
         parts.append(f"{name} = {value} (" + (f"{by} is required at line {by.span.line}: {by.reason})" if by
                                               else "given)"))
     return f"{req} cannot hold with " + " and ".join(parts) + f"; it is required for {req.reason}"
+
+
+def _never_zero(e) -> bool:
+    """Whether `e`, a formula of sizes (positive integers) and their floor divisions (integers), is never 0: each
+    factor is a positive product of sizes, or a sum of integer terms whose coefficients' gcd does not divide its
+    constant (`2*A*N - 3`, `N*(3 - 2*A)`).  False where that does not prove it."""
+    try:
+        _, factors = sympy.factor_list(sympy.expand(e))
+    except (sympy.PolynomialError, sympy.CoercionFailed, NotImplementedError):
+        factors = [(e, 1)]
+    return bool(factors) and all(f.is_positive or _coprime_to_constant(f) for f, _ in factors)
+
+
+def _coprime_to_constant(f) -> bool:
+    terms = sympy.expand(f).as_coefficients_dict()
+    constant = terms.pop(sympy.S.One, sympy.S.Zero)
+    if not terms or not all(c.is_Integer for c in (constant, *terms.values())):
+        return False
+    if not all(m.is_integer for m in terms):
+        return False
+    g = sympy.igcd(*terms.values()) if len(terms) > 1 else abs(next(iter(terms.values())))
+    return int(constant) % int(g) != 0
