@@ -117,8 +117,10 @@ class Plan:
     # -- sizes -------------------------------------------------------------------------
 
     def bind(self, /, **sizes: int) -> Plan:
-        """The same plan with some sizes fixed; PlanError if they break a requirement."""
+        """The same plan with some sizes fixed; PlanError if they break a requirement, or E400 for a size this
+        plan has fixed already, given another value (binding the same value again is the plan as it is)."""
         self._check_sizes(sizes)
+        self._check_bound(sizes)
         merged = {**self.sizes, **sizes}
         checked = check(self.definition, self.source, self.filename, merged, self._checked.library)
         return Plan(self.definition, checked, self.source,
@@ -149,7 +151,17 @@ class Plan:
         self._check_sizes(sizes)
         self._check_names(sizes)
 
+    def _check_bound(self, sizes: dict) -> None:
+        """E400 for a size this plan has fixed (`bind`, `parse(text, L=20)`) given another value: the plan no
+        longer has that size, as it has none for a name it lacks."""
+        for name, value in sizes.items():
+            if name in self.sizes and self.sizes[name] != value:
+                raise PlanError([Diagnostic("E400", f"size {name} is bound to {self.sizes[name]} in plan {self.name}, "
+                                            f"so it cannot be {value}", self.definition.name_span, self.filename,
+                                            (f"bind {name}={value} on the plan before it was bound",))], self.source)
+
     def _check_names(self, sizes: dict) -> None:
+        self._check_bound(sizes)
         free = set(self.symbols)
         for name, value in sizes.items():
             if name in free or self.sizes.get(name) == value or self.params.get(name) == value:
