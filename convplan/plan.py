@@ -9,7 +9,7 @@ import sympy
 
 from . import nodes as n
 from .check import Checked, Requirement, check
-from .errors import Diagnostic, PlanError
+from .errors import Diagnostic, PlanError, did_you_mean
 from .graph import Node, show_call
 from .requirements import smallest_sizes
 from .shapes import dim, holds, total
@@ -108,11 +108,12 @@ class Plan:
         return not self._checked.errors
 
     def node(self, name: str) -> Node:
-        """The graph node called `name` (as in `convplan check`'s table); KeyError if there is none."""
+        """The graph node called `name` (as in `convplan check`'s table); KeyError, with the closest name, if
+        there is none."""
         for node in self.graph.nodes:
             if node.name == name:
                 return node
-        raise KeyError(name)
+        raise KeyError(f"plan {self.name} has no node named {name!r}; {node_hint(self, name)}")
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -397,6 +398,13 @@ class Result:
     def warnings(self) -> tuple[Diagnostic, ...]:
         """The diagnostics of severity "warning"."""
         return tuple(d for d in self.diagnostics if d.severity == "warning")
+
+
+def node_hint(plan: Plan, name: str) -> str:
+    """What to write for `name`, which names no node: the closest name, else what the names look like."""
+    names = [node.name for node in plan.graph.nodes]
+    close = did_you_mean(name, names) if isinstance(name, str) else None  # plan.node(3): no name is close
+    return close or f"the names are those of `convplan check`: {', '.join(names[:8])}"
 
 
 def json_value_dict(args: dict) -> dict:

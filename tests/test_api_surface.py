@@ -87,6 +87,19 @@ def test_a_bound_size_given_another_value_is_e400_as_a_name_the_plan_lacks():
     assert plan.bind(classes=4).params["classes"] == 4  # the plan's own default is no binding: bind sets it
 
 
+def test_node_of_a_name_the_plan_lacks_is_a_key_error_that_says_so_and_suggests_the_closest():
+    """Plan.node('nope') raised a bare KeyError('nope')."""
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    assert plan.node("conv1").kind == "Conv1d"
+    with pytest.raises(KeyError) as err:
+        plan.node("conv")
+    assert err.value.args == ("plan CNN1D has no node named 'conv'; did you mean conv1?",)
+    with pytest.raises(KeyError, match="no node named 'nope'; the names are those of `convplan check`: x, conv1"):
+        plan.node("nope")
+    with pytest.raises(KeyError, match="no node named 3; the names are"):  # not a name at all: still a KeyError
+        plan.node(3)
+
+
 def test_smallest_sizes_with_a_fixed_size_meets_the_requirements_on_the_others():
     text = "plan U:\n    input [N, C, H, W]\n    Conv2d(C, kernel_size=3, padding=1, groups=C)\n    MaxPool2d(4)\n"
     plan = convplan.parse(text)
