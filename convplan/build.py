@@ -41,10 +41,7 @@ class BlockModule(nn.Module):
             if op == "param":
                 values[node_id] = self.get_parameter(path)
             elif path is not None:
-                if args.get("pair"):  # LSTM's (h0, c0): one tuple
-                    operands = [operands[0], tuple(operands[1:])]
-                given = _resolve(args["forward"], lambda i: values[i].shape) if "forward" in args else {}
-                values[node_id] = self.get_submodule(path)(*operands, **given)
+                values[node_id] = _call_layer(self.get_submodule(path), operands, args, lambda i: values[i].shape)
             else:
                 values[node_id] = FUNCTIONS[op].compute(torch, operands, _resolve(args, lambda i: values[i].shape))
             if unpack:  # a call with several outputs: each is a node's value
@@ -53,6 +50,14 @@ class BlockModule(nn.Module):
             self._trace.update(values)
         outputs = [values[i] for i in self._output_ids]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _call_layer(layer: nn.Module, operands: list, args: dict, shape_of):
+    """A layer's call as torch's forward takes it: LSTM's (h0, c0) as one tuple, the arguments its forward takes
+    (MaxUnpool's output_size) with their sizes read from the values at hand (`shape_of(node id)`)."""
+    if args.get("pair"):
+        operands = [operands[0], tuple(operands[1:])]
+    return layer(*operands, **(_resolve(args["forward"], shape_of) if "forward" in args else {}))
 
 
 class PlanModule(BlockModule):
@@ -226,7 +231,8 @@ def _frame(block: BlockModule, operands: list, frames: list, inputs, peak: Peak)
         elif isinstance(sub, BlockModule):
             value = yield from _frame(sub, ops, frames, inputs, peak)
         else:
-            value = sub(*ops) if sub is not None else FUNCTIONS[op].compute(torch, ops, _resolve(args, shapes.get))
+            value = _call_layer(sub, ops, args, shapes.get) if sub is not None else \
+                FUNCTIONS[op].compute(torch, ops, _resolve(args, shapes.get))
             alive = [t for frame in frames for t in frame.values()]
             peak.bytes = max(peak.bytes, _storage_bytes([*inputs, *alive, *ops, *_tensors(value)]))
         del ops

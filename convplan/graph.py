@@ -113,6 +113,12 @@ class Module:
     input_names: tuple[str, ...] = ()  # as the block's `input` statements name them
     values: tuple = ()  # (name, value): the block's parameters and the other numbers it named, when called
 
+    def substitute(self, mapping: dict) -> Module:
+        """The same module with symbols replaced in its values (a `?` given to the block: its solution)."""
+        if not self.values:
+            return self
+        return replace(self, values=tuple((k, _subst(v, mapping)) for k, v in self.values))
+
 
 @dataclass(frozen=True)
 class Graph:
@@ -140,10 +146,11 @@ class Graph:
         return tuple(n for n in self.nodes if n.op in FUNCTIONS)
 
     def substitute(self, mapping: dict) -> Graph:
-        """Every node with symbols replaced (`Node.substitute`)."""
+        """Every node, and every block call's values, with symbols replaced (`Node.substitute`)."""
         if not mapping:  # nothing to replace (nearly every plan): no pass over the nodes
             return self
-        return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes))
+        return replace(self, nodes=tuple(n.substitute(mapping) for n in self.nodes),
+                       tree=tuple(m.substitute(mapping) if isinstance(m, Module) else m for m in self.tree))
 
     @property
     def blocks(self) -> tuple[Module, ...]:

@@ -9,7 +9,7 @@ import sympy
 
 from . import nodes as n
 from .check import Checked, Requirement, check
-from .errors import Diagnostic, PlanError
+from .errors import Diagnostic, PlanError, did_you_mean
 from .graph import Node, show_call
 from .requirements import smallest_sizes
 from .shapes import dim, holds, total
@@ -109,17 +109,20 @@ class Plan:
         return not self._checked.errors
 
     def node(self, name: str) -> Node:
-        """The graph node called `name` (as in `convplan check`'s table); KeyError if there is none."""
+        """The graph node called `name` (as in `convplan check`'s table); KeyError, with the closest name, if
+        there is none."""
         for node in self.graph.nodes:
             if node.name == name:
                 return node
-        raise KeyError(name)
+        raise KeyError(f"plan {self.name} has no node named {name!r}; {node_hint(self, name)}")
 
     # -- sizes -------------------------------------------------------------------------
 
     def bind(self, /, **sizes: int) -> Plan:
-        """The same plan with some sizes fixed; PlanError if they break a requirement."""
+        """The same plan with some sizes fixed; PlanError if they break a requirement, or E400 for a size this
+        plan has fixed already, given another value (binding the same value again is the plan as it is)."""
         self._check_sizes(sizes)
+        self._check_bound(sizes)
         merged = {**self.sizes, **sizes}
         checked = check(self.definition, self.source, self.filename, merged, self._checked.library)
         return Plan(self.definition, checked, self.source,
@@ -150,7 +153,17 @@ class Plan:
         self._check_sizes(sizes)
         self._check_names(sizes)
 
+    def _check_bound(self, sizes: dict) -> None:
+        """E400 for a size this plan has fixed (`bind`, `parse(text, L=20)`) given another value: the plan no
+        longer has that size, as it has none for a name it lacks."""
+        for name, value in sizes.items():
+            if name in self.sizes and self.sizes[name] != value:
+                raise PlanError([Diagnostic("E400", f"size {name} is bound to {self.sizes[name]} in plan {self.name}, "
+                                            f"so it cannot be {value}", self.definition.name_span, self.filename,
+                                            (f"bind {name}={value} on the plan before it was bound",))], self.source)
+
     def _check_names(self, sizes: dict) -> None:
+        self._check_bound(sizes)
         free = set(self.symbols)
         for name, value in sizes.items():
             if name in free or self.sizes.get(name) == value or self.params.get(name) == value:
@@ -386,6 +399,13 @@ class Result:
     def warnings(self) -> tuple[Diagnostic, ...]:
         """The diagnostics of severity "warning"."""
         return tuple(d for d in self.diagnostics if d.severity == "warning")
+
+
+def node_hint(plan: Plan, name: str) -> str:
+    """What to write for `name`, which names no node: the closest name, else what the names look like."""
+    names = [node.name for node in plan.graph.nodes]
+    close = did_you_mean(name, names) if isinstance(name, str) else None  # plan.node(3): no name is close
+    return close or f"the names are those of `convplan check`: {', '.join(names[:8])}"
 
 
 def json_value_dict(args: dict) -> dict:

@@ -67,6 +67,39 @@ def test_a_name_the_plan_lacks_is_e400_in_satisfied_and_smallest_sizes_as_in_bin
     assert plan.satisfied(N=1, L=2, classes=2) and plan.smallest_sizes(classes=2) == {"N": 1, "L": 2}
 
 
+def test_a_bound_size_given_another_value_is_e400_as_a_name_the_plan_lacks():
+    """bind(L=3) leaves only N free: build(L=5) built for L=5 and bind(L=4) re-bound, silently.  Every method
+    that takes sizes now refuses another value for L (the same value again is the plan as it is)."""
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    bound = plan.bind(L=3)
+    assert bound.symbols == ("N",)
+    for call in (lambda: bound.build(L=5), lambda: bound.bind(L=4), lambda: bound.bind(N=2, L=4),
+                 lambda: bound.verify(L=4), lambda: bound.to_source(L=4), lambda: bound.smallest_sizes(L=4),
+                 lambda: bound.evaluate(bound.total_params, L=4), lambda: bound.satisfied(L=4)):
+        with pytest.raises(convplan.PlanError) as err:
+            call()
+        (d,) = err.value.diagnostics
+        assert d.code == "E400" and "size L is bound to 3 in plan CNN1D, so it cannot be" in d.message, d
+    assert bound.bind(L=3).symbols == ("N",) and bound.bind(N=2, L=3).sizes == {"L": 3, "N": 2}
+    assert convplan.load(ROOT / "examples" / "cnn1d.plan", classes=3).params["classes"] == 3
+    with pytest.raises(convplan.PlanError, match="size classes is bound to 3"):  # a parameter bound as a size
+        convplan.load(ROOT / "examples" / "cnn1d.plan", classes=3).bind(classes=4)
+    assert plan.bind(classes=4).params["classes"] == 4  # the plan's own default is no binding: bind sets it
+
+
+def test_node_of_a_name_the_plan_lacks_is_a_key_error_that_says_so_and_suggests_the_closest():
+    """Plan.node('nope') raised a bare KeyError('nope')."""
+    plan = convplan.load(ROOT / "examples" / "cnn1d.plan")
+    assert plan.node("conv1").kind == "Conv1d"
+    with pytest.raises(KeyError) as err:
+        plan.node("conv")
+    assert err.value.args == ("plan CNN1D has no node named 'conv'; did you mean conv1?",)
+    with pytest.raises(KeyError, match="no node named 'nope'; the names are those of `convplan check`: x, conv1"):
+        plan.node("nope")
+    with pytest.raises(KeyError, match="no node named 3; the names are"):  # not a name at all: still a KeyError
+        plan.node(3)
+
+
 def test_smallest_sizes_with_a_fixed_size_meets_the_requirements_on_the_others():
     text = "plan U:\n    input [N, C, H, W]\n    Conv2d(C, kernel_size=3, padding=1, groups=C)\n    MaxPool2d(4)\n"
     plan = convplan.parse(text)

@@ -126,6 +126,27 @@ def test_a_block_s_input_channels_are_an_argument_its_caller_passes():
     assert "        hidden = expand * C\n" in source
 
 
+_PAD_BLOCK = "block B(p):\n    input [N, C, L]\n    Conv1d(C, kernel_size=3, padding=p)\n\n"
+
+
+@pytest.mark.parametrize(("text", "call"), [
+    (_PAD_BLOCK + "plan P:\n    input [N, 3, L]\n    B(?) -> [N, 3, L]\n", "B(C=3, p=1)"),
+    ("block B(k):\n    input [N, C, L]\n    Conv1d(C, kernel_size=k)\n\n"
+     "plan P:\n    input [N, 3, L]\n    B(?) -> [N, 3, L - 4]\n", "B(C=3, k=5)"),
+    (_PAD_BLOCK + "plan P:\n    input [N, 3, L]\n    stage = repeat 2:\n        B(?p) -> [N, 3, L]\n",
+     "B(C=3, p=1)"),
+    (_PAD_BLOCK + "plan P:\n    input [N, 3, L]\n    repeat 2:\n        B(?) -> [N, 3, L]\n", "B(C=3, p=1)"),
+    (_PAD_BLOCK + "block S(q):\n    input [N, C, L]\n    repeat 3:\n        B(q)\n\n"
+     "plan P:\n    input [N, 3, L]\n    S(?) -> [N, 3, L]\n", "S(C=3, q=1)"),
+], ids=["padding", "kernel_size", "numbered_repeat", "repeat", "through_a_block"])
+def test_a_question_mark_given_to_a_block_is_written_as_its_solved_value(text, call):
+    """The block call passes the solved value, as a layer's `?` is written, not the unknown's symbol (`_p`)."""
+    plan = convplan.parse(text, "p.plan")
+    source = plan.to_source()
+    assert call in source and "=_" not in source
+    same_as_build(plan, source, {"N": 2, "L": 9})
+
+
 def test_codegen_without_set_gives_no_block_size_a_default(tmp_path, capsys):
     """Without --set the sizes that depend on the input are arguments without a guessed default, in
     the plan's class and in every block's; stderr says nothing about defaults chosen."""

@@ -86,6 +86,8 @@ def test_each_layer_given_is_explained_in_order(capsys, monkeypatch):
     assert text.count("plan CNN1D  (examples/cnn1d.plan)") == 1, text  # the header once, not once a layer
     assert cli.main(["explain", "examples/cnn1d.plan", "--layer", "conv1", "--layer", "nosuch"]) == 2
     assert "--layer nosuch: plan CNN1D has no node of that name" in capsys.readouterr().err
+    assert cli.main(["explain", "examples/cnn1d.plan", "--layer", "conv"]) == 2
+    assert "--layer conv: plan CNN1D has no node of that name; did you mean conv1?" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.plan")), ids=lambda p: p.stem)

@@ -157,6 +157,14 @@ def test_max_unpool_output_size_builds_and_generates_code_for_every_size():
     round_trip(plan, {"N": 2, "H": 9, "W": 7})
 
 
+def test_verify_passes_unpool_s_output_size_as_torch_s_forward_takes_it():
+    """verify runs the layers one by one (build.values), not through forward: output_size still goes in."""
+    plan = convplan.parse("plan Inverse:\n    input [N, 3, H, W]\n    y, idx = MaxPool2d(2, return_indices=True)\n"
+                          "    MaxUnpool2d(idx, 2, output_size=(H, W))\n")
+    report = plan.verify(N=2, H=9, W=7)
+    assert report.ok, report
+
+
 def test_unpool_needs_the_pools_indices_with_a_located_error():
     text = ("plan T:\n    input x [N, 3, 8, 8]\n    y, idx = MaxPool2d(2, return_indices=True)\n"
             "    z = Conv2d(y, 3, 3)\n    MaxUnpool2d(idx, 2)\n")

@@ -306,3 +306,18 @@ def test_an_lstm_state_is_one_pair_built_and_generated_as_torch_takes_it():
     with pytest.raises(PlanError) as info:  # c0 of another size: located at the call, torch's message
         convplan.parse(text.replace("input c0 [2, N, 6]", "input c0 [2, N, 7]"))
     assert "c0 must be (2, N, 6), got (2, N, 7)" in info.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize("text", [
+    "plan P:\n    input x [N, T, F]\n    input h0 [1, N, 4]\n    input c0 [1, N, 4]\n"
+    "    out, (hn, cn) = LSTM(x, (h0, c0), 4, batch_first=True)\n",
+    "plan P:\n    input x [N, F]\n    input hx [N, 5]\n    input cx [N, 5]\n    h, c = LSTMCell(x, (hx, cx), 5)\n",
+    "block B:\n    input x [N, F]\n    input hx [N, 5]\n    input cx [N, 5]\n    h, c = LSTMCell(x, (hx, cx), 5)\n"
+    "    output h\n\nplan P:\n    input x [N, F]\n    input hx [N, 5]\n    input cx [N, 5]\n    B(x, hx, cx)\n",
+], ids=["LSTM", "LSTMCell", "in_a_block"])
+def test_verify_gives_an_lstm_its_state_as_one_pair(text):
+    """verify runs the layers one by one (build.values): the state goes in as torch's forward takes it, as the
+    built module's forward passes it."""
+    plan = convplan.parse(text)
+    report = plan.verify(**{k: v for k, v in {"N": 2, "T": 3, "F": 5}.items() if k in plan.symbols})
+    assert report.ok, report

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import PlanError, did_you_mean, paint
+from ..errors import PlanError, paint
 from .inputs import (
     STDIN,
     UsageError,
@@ -139,15 +139,15 @@ def cmd_import(args) -> int:
 
 def cmd_explain(args, sizes, plan, out: Output) -> int:
     from ..explain import NoSuchNode, explain
+    from ..plan import node_hint
 
     layers = tuple(args.layer or ())  # each --layer given, in order (the whole plan without one)
     try:
         out.text(explain(plan, sizes, layers))
     except NoSuchNode as exc:  # only the name's lookup: any other KeyError is a bug, not the user's --layer
         layer = exc.args[0]
-        names = [node.name for node in plan.graph.nodes]
-        hint = did_you_mean(layer, names) or f"the names are those of `convplan check`: {', '.join(names[:8])}"
-        raise UsageError(f"--layer {layer}: plan {plan.name} has no node of that name; {hint}") from None
+        raise UsageError(f"--layer {layer}: plan {plan.name} has no node of that name; {node_hint(plan, layer)}") \
+            from None
     return 0
 
 
