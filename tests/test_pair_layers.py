@@ -338,3 +338,15 @@ def test_max_unpool_refuses_the_sizes_torch_fails_at_and_says_what_to_write(pool
             x = torch.arange(float(math.prod((1, 2, *rest)))).reshape(1, 2, *rest)
             with torch.no_grad():
                 assert fixed.build(**at)(x).shape == x.shape
+
+
+def test_unpools_alike_but_for_where_their_indices_came_from_are_checked_each():
+    """The rule caches key a call by its input shapes; an unpool's check reads where its indices were made too:
+    two unpools of [1, 2, 2, 2], from pools of [.., 4, 4] and of [.., 4, 5], are not one result."""
+    text = ("plan T:\n    input x [1, 2, 4, 4]\n    input z [1, 2, 4, 5]\n"
+            "    y, i = MaxPool2d(x, 2, return_indices=True)\n    a = MaxUnpool2d(y, i, 2)\n"
+            "    y2, i2 = MaxPool2d(z, 2, return_indices=True)\n    b = MaxUnpool2d(y2, i2, 2)\n")
+    with pytest.raises(PlanError) as info:
+        convplan.parse(text)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.span.line) == ("E300", 7) and "up to 18" in d.message, d.message
