@@ -21,6 +21,7 @@ from .layers import (
     LayerError,
     LayerSpec,
     RuleContext,
+    Source,
     Worded,
     same_shape,
 )
@@ -136,8 +137,12 @@ class LayerCalls:
             except TypeError:  # a value that cannot be a key (none is, today)
                 bound = None
             shapes = (shape, *[o.shape for o in others]) if others else (shape,)
+            sources = self._sources(others) if others and spec.reads_sources else ()
             hashed = _shapes_hash(shapes)  # their sympy dims hash in Python code: once for both caches
-            key = None if hashed is None or bound is None else self._call_key(spec, prev, shapes, literal, bind)
+            if sources and hashed is not None:
+                hashed = _shapes_hash((*shapes, *[s.shape for s in sources if s is not None]))
+            key = None if hashed is None or bound is None else self._call_key(spec, prev, shapes, literal, bind,
+                                                                              sources)
             if key is not None:
                 # kept under the key's hash (made of its parts' hashes), the key beside the entry (as `_apply`)
                 h = hash((bound, hashed, key[2]))
@@ -146,7 +151,7 @@ class LayerCalls:
                     done = found[1]
             if done is None:
                 reports = self.diag.reports
-                resolved = self._resolve(spec, call, prev, others, bind, bound, hashed)
+                resolved = self._resolve(spec, call, prev, others, bind, bound, hashed, sources)
                 if key is not None and self.diag.reports == reports:
                     args, given, written, out, rule = resolved
                     kept = dict(args), given, written, out, rule
@@ -188,10 +193,10 @@ class LayerCalls:
         return self.st.make_layer(name, inputs, out, stmt.span, spec.name, args, given, written)
 
     def _resolve(self, spec: LayerSpec, call: n.Call, prev: Node, others: tuple, bind: tuple | None,
-                 bound: int | None, hashed: int | None) -> tuple:
+                 bound: int | None, hashed: int | None, sources: tuple = ()) -> tuple:
         """(arguments, names given, names written, output shape, RuleContext) of the call on `prev`'s output
         (and `others`').  `bind`: `_bind`'s key and `bound` its hash, `hashed`: `_shapes_hash` of the input
-        shapes, as `_found` worked them out."""
+        shapes (and of the sources' shapes), `sources`: `_sources` of `others`, as `_found` worked them out."""
         shape = prev.shape
         check_rank(self.diag, spec, shape, call)
         if spec.indices and prev.op != "input":
@@ -213,7 +218,7 @@ class LayerCalls:
             flatten_missing(self.st, spec, call, prev)
         try:
             out, rule = self._apply(spec, call, shape, args, tuple([o.shape for o in others]) if others else (),
-                                    hashed)
+                                    hashed, sources)
         except LayerError as exc:  # an error hides the W320 that explains it: say it here too
             value_fix = Suggestion(exc.hint, exc.arg, exc.value).fix(call, spec.arg_names, self.st.frame.source) \
                 if exc.value is not None else None
@@ -223,17 +228,31 @@ class LayerCalls:
             raise Skip from None
         return args, given, written, out, rule
 
-    def _call_key(self, spec: LayerSpec, prev: Node, shapes: tuple, literal: tuple | None, named: tuple | None) \
-            -> tuple | None:
+    def _call_key(self, spec: LayerSpec, prev: Node, shapes: tuple, literal: tuple | None, named: tuple | None,
+                  sources: tuple = ()) -> tuple | None:
         """What decides `_resolve`'s result, for `called`: the arguments' literals (a stack repeats the same
         line), or else where the call is written (file and span: one call, whatever object the walker made of
         it) with the number of its non-tensor arguments and the values of the names they read (a block's line,
         called again with the same parameters); every input tensor's shape; whether the first is a plan input
         (E305).  None for a call with a `?` (each makes a new unknown).  `literal`: `literal_key` of the call,
         and else `named`: its `_named_key`, as `node` worked them out; `shapes`: the input shapes, none with a
-        dim of many terms (`_shapes_hash`)."""
+        dim of many terms (`_shapes_hash`); `sources`: where a kind that `reads_sources` got its other tensors."""
         which = literal if literal is not None else named
-        return None if which is None else (which, shapes, spec.indices and prev.op != "input")
+        if which is None:
+            return None
+        return (which, shapes, spec.indices and prev.op != "input", *((sources,) if sources else ()))
+
+    def _sources(self, others: tuple) -> tuple:
+        """Where each of `others` was made (`RuleContext.sources`): the layer call it is an output of, or None."""
+        nodes = self.st.nodes
+        out = []
+        for o in others:
+            index = 0
+            if o.op == "item":  # one of several outputs: the call is the node it reads
+                index, o = o.args["index"], nodes[o.inputs[0]]
+            out.append(Source(o.kind, tuple(o.args.items()), nodes[o.inputs[0]].shape, index, o.name, o.span.line)
+                       if o.op == "layer" else None)
+        return tuple(out)
 
     def _named_entry(self, shape: tuple, done: tuple, call: n.Call) -> tuple:
         """`same`'s entry for a call that is not all literals: the shape and `called`'s entry, the call and the
@@ -309,12 +328,13 @@ class LayerCalls:
         return args, given, written
 
     def _apply(self, spec: LayerSpec, call: n.Call, shape: tuple, args: dict, others: tuple = (),
-               hashed: int | None = None) -> tuple[tuple, RuleContext]:
+               hashed: int | None = None, sources: tuple = ()) -> tuple[tuple, RuleContext]:
         """The rule's output shape and conditions.  Rules are pure, and real networks repeat the same layer
         on the same shape (a stage of identical blocks), so results are kept per (kind, shape, args), once
         the output is known to be in bounds; kept for the process, so that checking a plan again after an
         edit (the language server) runs the rules only of the layers whose input or arguments changed.
-        `hashed`: `_shapes_hash` of (shape, *others), as `node` worked it out (None: not kept)."""
+        `hashed`: `_shapes_hash` of (shape, *others), as `node` worked it out (None: not kept); `sources`: where
+        a kind that `reads_sources` got the others (part of the key)."""
         if spec.rule is same_shape:  # the output is the input (a ReLU's): running that costs less than the key
             return shape, RuleContext(spec, (shape, *others))
         key = None
@@ -322,7 +342,7 @@ class LayerCalls:
             # Kept under the key's hash, the key beside the result: a new layer's key is hashed once, not again
             # to store it, and its shapes not again at all (their sympy integers and dims hash in Python code).
             # Another key of the same hash only takes the place.
-            key = (spec.name, shape, tuple(args.items()), others)
+            key = (spec.name, shape, tuple(args.items()), others, *((sources,) if sources else ()))
             try:
                 h = hash((spec.name, hashed, key[2]))
             except TypeError:  # an argument value that cannot be a key: just run the rule
@@ -331,7 +351,7 @@ class LayerCalls:
                 kept = self.applied.get(h)
                 if kept is not None and kept[0] == key:
                     return kept[1]
-        rule = RuleContext(spec, (shape, *others))
+        rule = RuleContext(spec, (shape, *others), sources)
         out = spec.rule(rule, shape, args)
         if type(out) is tuple:
             out = self._bounded_shape(spec, call, out, shape)

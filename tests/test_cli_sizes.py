@@ -4,9 +4,12 @@ run, and sizes too large to allocate (verified on `meta` instead of crashing).""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import convplan
 from convplan.cli import main
@@ -180,3 +183,107 @@ def test_set_applies_to_every_file_given(tmp_path, capsys):
     assert "each --set applies to every file" in " ".join(capsys.readouterr().out.split())
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
     assert "every `--set NAME=INT` applies to every file" in readme
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("plan P:\n    input [N, A]\n    sum(0)\n    reshape(N, 2, -1)\n    narrow(0, 1, 1)\n", {"N": 2, "A": 4}),
+])
+def test_smallest_sizes_where_no_single_step_helps(text, want):
+    """`N >= 2, A % (2*N) == 0`: from N = 2, A = 1 neither A = 2 nor N = 3 brings the remainder closer, and the
+    search stepped both for ever (A stayed below 2*N): E402 in smallest_sizes and verify."""
+    plan = convplan.parse(text)
+    assert [str(r) for r in plan.requires] == ["N >= 2", "A % (2*N) == 0"]
+    assert plan.smallest_sizes() == want
+    assert plan.verify().ok
+
+
+def _requirement(cond):
+    from convplan.errors import Span
+    from convplan.requirements import Requirement
+
+    return Requirement(cond, "made by the test", "layer", Span(1, 1, 1, 2))
+
+
+def _fuzzed_requirements():
+    """The three sets fuzzing found E402 for, whose sizes exist."""
+    import sympy
+
+    from convplan.shapes import at_least, dim, floordiv, mod
+
+    n, a = dim("N"), dim("A")
+    q = floordiv(a, n)
+    return [
+        [at_least(n, 2), sympy.Eq(mod(a, 2 * n), 0)],
+        [sympy.Eq(mod(a, n), 0), at_least(q - floordiv(q + 1, 2), 1), sympy.Eq(mod(n, 2), 0)],
+        [at_least(n, 2), sympy.Eq(mod(a, 2), 0), sympy.Eq(mod(floordiv(a, 2), n), 0)],
+    ]
+
+
+@pytest.mark.parametrize("conds", _fuzzed_requirements())
+def test_smallest_sizes_finds_the_smallest_sizes_fuzzing_missed(conds):
+    from convplan.requirements import smallest_sizes
+
+    found, why, _ = smallest_sizes([_requirement(c) for c in conds], ["N", "A"], {}, 1)
+    assert found == {"N": 2, "A": 4}, why
+
+
+@st.composite
+def requirement_sets(draw):
+    """A few requirements on N, A (and B) of the shapes fuzzing met: lower bounds, residues, divisibility by a
+    multiple of another size or of a quotient, a quotient's bound, a product's bound."""
+    import sympy
+
+    from convplan.shapes import at_least, dim, floordiv, mod
+
+    names = ["N", "A", "B"][: draw(st.integers(2, 3))]
+    syms = [dim(name) for name in names]
+    pick = lambda: draw(st.sampled_from(syms))  # noqa: E731
+    small = lambda: draw(st.integers(1, 3))  # noqa: E731
+    conds = []
+    for _ in range(draw(st.integers(1, 4))):
+        x, y = pick(), pick()
+        shape = draw(st.integers(0, 6))
+        if shape == 0:
+            conds.append(at_least(x, small()))
+        elif shape == 1:
+            m = small() + 1
+            conds.append(sympy.Eq(mod(x, m), draw(st.integers(0, m - 1))))
+        elif shape == 2 and x != y:
+            conds.append(sympy.Eq(mod(x, small() * y), 0))
+        elif shape == 3 and x != y:
+            conds.append(sympy.Eq(mod(floordiv(x, small()), y), 0))
+        elif shape == 4 and x != y:
+            quotient = floordiv(x, y)
+            conds.append(at_least(quotient - floordiv(quotient + 1, 2), small()))
+        elif shape == 5 and x != y:
+            conds.append(at_least(x * y, draw(st.integers(2, 12))))
+        elif shape == 6:
+            conds.append(sympy.Eq(mod(x, y), 0) if x != y else at_least(x, small()))
+    conds = [c for c in conds if c not in (sympy.true, sympy.false)]
+    return names, conds
+
+
+@given(requirement_sets())
+@settings(max_examples=int(os.environ.get("CONVPLAN_EXAMPLES", 300)), deadline=None)
+def test_smallest_sizes_finds_sizes_where_a_brute_force_does(case):
+    """Wherever some sizes in [1, 12] meet every requirement, smallest_sizes finds sizes, and they meet them."""
+    import itertools
+
+    import sympy
+
+    from convplan.requirements import smallest_sizes
+    from convplan.shapes import dim, holds
+
+    names, conds = case
+    reqs = [_requirement(c) for c in conds]
+
+    def meets(point) -> bool:
+        values = {dim(k): sympy.Integer(v) for k, v in point.items()}
+        return all(holds(c, values) for c in conds)
+
+    exists = any(meets(dict(zip(names, p, strict=True))) for p in itertools.product(range(1, 13), repeat=len(names)))
+    found, why, _ = smallest_sizes(reqs, names, {}, 1)
+    if exists:
+        assert found is not None, f"none found for {[str(r) for r in reqs]}: {why}"
+    if found is not None:
+        assert meets(found), (found, [str(r) for r in reqs])

@@ -98,7 +98,7 @@ def _checked(text: str, cached: bool):
         init(self, *args)
         self.layers = _Forgetful()
 
-    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others, lit: None), \
+    with mock.patch.object(layercall.LayerCalls, "_call_key", lambda self, spec, call, prev, others, lit, *_: None), \
             mock.patch.object(layercall.LayerCalls, "_named_key", lambda self, spec, call: None), \
             mock.patch.object(arguments.Binder, "__init__", forgetful):  # nor bound again
         return convplan.analyse(text)

@@ -44,6 +44,7 @@ from .spec import (  # noqa: F401 (the registry's public names)
     LayerSpec,
     RuleContext,
     SizeRule,
+    Source,
     Worded,
     asymmetric_pad,
     member,

@@ -12,9 +12,23 @@ from __future__ import annotations
 import sympy
 
 from .. import saves as sv
-from ..shapes import at_least, decide_at_least, to_expr
+from ..shapes import at_least, decide_at_least, equal, equal_condition, to_expr
 from ..shapes.broadcast import broadcast
-from .spec import BOOL, FLOAT, OPT_SIZE, SIZE, Arg, LayerSpec, RuleContext, member_of, per_dim, register, show
+from .spec import (
+    BOOL,
+    FLOAT,
+    OPT_SIZE,
+    REGISTRY,
+    SIZE,
+    Arg,
+    LayerSpec,
+    RuleContext,
+    member_of,
+    per_dim,
+    prod,
+    register,
+    show,
+)
 
 # -- MaxUnpool ---------------------------------------------------------------------------------
 
@@ -39,11 +53,77 @@ def unpool_rule(ctx: RuleContext, shape, a, nd):
     ctx.nonneg(p, "padding")
     default = [to_expr((x - 1) * si + ki - 2 * pi) for x, ki, si, pi in zip(shape[-nd:], k, s, p, strict=True)]
     if a["output_size"] is not None:
-        return (*shape[:-nd], *_given_size(ctx, a["output_size"], default, s, nd))
-    for x, ki, si, pi, size in zip(shape[-nd:], k, s, p, default, strict=True):
-        ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1 (input "
-                    f"{show(x)}, kernel {show(ki)}, stride {show(si)}, padding {show(pi)})", "padding")
-    return (*shape[:-nd], *default)
+        out = _given_size(ctx, a["output_size"], default, s, nd)
+    else:
+        for x, ki, si, pi, size in zip(shape[-nd:], k, s, p, default, strict=True):
+            ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1 (input "
+                        f"{show(x)}, kernel {show(ki)}, stride {show(si)}, padding {show(pi)})", "padding")
+        out = tuple(default)
+    # the first output dim is at least 2 for every input size (>= 1) there: what _indices_fit's third case needs
+    first = out[0] if a["output_size"] is not None else to_expr((_SOME - 1) * s[0] + k[0] - 2 * p[0])
+    _indices_fit(ctx, list(out), default, s, decide_at_least(first, 2) is True)
+    return (*shape[:-nd], *out)
+
+
+_SOME = sympy.Symbol("some_size", integer=True, positive=True)  # a size, >= 1
+
+
+def _indices_fit(ctx: RuleContext, out: list, default: list, stride, rows: bool) -> None:
+    """torch's unpool reads each index as a flat position in its output's spatial dims (per channel) and fails
+    ("Found an invalid max index") on one at or past their product.  The indices are flat positions in the pooled
+    input's spatial dims (h*W + w); the largest the pool can give is that of the last position its windows read
+    (the spec's `reach`): the data puts a window's maximum there now and then.  So the unpool requires that one
+    to fit, which holds for every size where its output has the pooled input's size (output_size=(H, W)).  Known
+    only where the indices are a max pool's own output (`ctx.sources`); else nothing is required.  `rows`: the
+    output's first spatial dim is at least 2 at every size."""
+    source = ctx.sources[0] if ctx.sources else None
+    spec = REGISTRY.get(source.kind) if source is not None and source.index == 1 else None
+    if spec is None or spec.reach is None:
+        return
+    reach = spec.reach(dict(source.args), source.shape, ctx.inputs[1])
+    m = len(reach)
+    xs = [to_expr(x) for x in source.shape[-m:]]
+    top = to_expr(sum(r * prod(xs[i + 1 :]) for i, r in enumerate(reach)))
+    size = prod(out)
+    nd = len(out)
+
+    def words():
+        fix = "" if m != nd else f"; write output_size={show(tuple(xs))}, that input's size" \
+            if _within(xs, default, stride) is not False else \
+            f" (and output_size must be within a stride of {show(tuple(default))}: none holds them)"
+        return (f"its indices are positions in the input of {source.name} (line {source.line}), "
+                f"{show(tuple(xs))} per channel, up to {show(top)}, and the output {show(tuple(out))} holds "
+                f"{show(size)} per channel: torch fails (\"Found an invalid max index\") where the data puts a "
+                f"window's maximum past that{fix}")
+
+    if m == nd and all(decide_at_least(o - 1 - r, 0) for r, o in zip(reach, out, strict=True)) \
+            and all(decide_at_least(o - x, 0) for x, o in zip(xs[1:], out[1:], strict=True)):
+        return  # each reach within the output, each dim but the first at most the output's: the largest index fits
+    if m == nd and all(equal(x, o) is True for x, o in zip(xs[1:], out[1:], strict=True)):
+        conds = [_at_least(out[0] - 1 - reach[0], 0)]  # every dim but the first as the input's: the rows must fit
+    elif all(equal(r, x - 1) is True for r, x in zip(reach, xs, strict=True)):
+        conds = [_at_least(size - prod(xs), 0)]  # the windows read to the input's end: its positions must fit
+    elif m == nd and rows and all(equal(r, o - 1) is True for r, o in zip(reach, out, strict=True)):
+        # the windows read to the output's last position (the default size, without padding), so the input is at
+        # least the output in each dim, and with two rows or more h*W + w fits exactly where every dim but the first
+        # is the input's
+        conds = [equal_condition(x, o) for x, o in zip(xs[1:], out[1:], strict=True)]
+    else:
+        conds = [_at_least(size - 1 - top, 0)]
+    for cond in conds:
+        if cond is sympy.false:
+            value = show(tuple(xs)) if m == nd and _within(xs, default, stride) is True else None
+            ctx.fail(words(), "output_size", value=value,
+                     hint=f"output_size={value} unpools to the pooled input's size" if value else None)
+        ctx.require(cond, words, "output_size")
+
+
+def _within(sizes: list, default: list, stride) -> bool | None:
+    """Whether `sizes` is an output_size torch takes (each strictly within a stride of the default): at every size
+    (True), at none (False), or at some."""
+    found = [_at_least(o - d + s, 1) for o, d, s in zip(sizes, default, stride, strict=True)]
+    found += [_at_least(d + s - o, 1) for o, d, s in zip(sizes, default, stride, strict=True)]
+    return True if all(f is sympy.true for f in found) else False if sympy.false in found else None
 
 
 def _given_size(ctx: RuleContext, value, default: list, stride, nd: int) -> tuple:
@@ -72,7 +152,7 @@ def unpool_family(nd: int) -> None:
     args = (Arg("kernel_size", kind=SIZE), Arg("stride", None, OPT_SIZE), Arg("padding", 0, SIZE),
             Arg("output_size", None, OPT_SIZE))
     member_of("MaxUnpool", nd, args=args, rule=unpool_rule, short="maxunpool", tensors=("input", "indices"),
-              forward_args=("output_size",), saves=sv.max_unpool)
+              forward_args=("output_size",), saves=sv.max_unpool, reads_sources=True)
 
 
 # -- distances ---------------------------------------------------------------------------------

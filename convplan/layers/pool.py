@@ -7,7 +7,7 @@ from __future__ import annotations
 import sympy
 
 from .. import saves as sv
-from ..shapes import at_least, floordiv, offset, to_expr
+from ..shapes import at_least, decide_at_least, floordiv, offset, to_expr
 from ..shapes.affine import chain_of, divided, expr_of, nonneg, shifted, text
 from .resample import scaled_size
 from .spec import (
@@ -168,6 +168,34 @@ def _with_indices(out):
     return Several((out, out))
 
 
+def pool_reach(a, shape, out, nd) -> list:
+    """MaxPool's `reach`: per spatial dim the last position a window reads.  The last window starts at
+    (n - 1)*stride - padding (n: the output size) and reads to dilation*(kernel_size - 1) past that, which torch's
+    kernel clips to the input (x - 1).  With a dilation the window's end is kept where it can pass x - 1: a window
+    whose every position the clipping drops (a dilated one over the padding) gives the index of its first position
+    at or past 0, which can be past the input (torch's kernel starts its maximum there), and the end is an upper
+    bound of that; a clipped window's last read can also fall short of x - 1 (the unpool's check errs to the safe
+    side there)."""
+    k = dims_of(a["kernel_size"], nd)
+    s = k if a["stride"] is None else dims_of(a["stride"], nd)
+    p, d = dims_of(a["padding"], nd), dims_of(a["dilation"], nd)
+    found = []
+    for x, n, ki, si, pi, di in zip(shape[-nd:], out[-nd:], k, s, p, d, strict=True):
+        end, last = to_expr((n - 1) * si - pi + di * (ki - 1)), to_expr(x - 1)
+        if decide_at_least(last - end, 0) or di != 1:
+            found.append(end)
+        elif decide_at_least(end - last, 0):  # reaches past the input (ceil_mode, padding): clipped
+            found.append(last)
+        else:
+            found.append(sympy.Min(last, end))
+    return found
+
+
+def whole_reach(a, shape, out, nd) -> list:
+    """`reach` of the adaptive and fractional max pools: their last window ends at the input's end."""
+    return [to_expr(x - 1) for x in shape[-nd:]]
+
+
 def adaptive_rule(ctx: RuleContext, shape, a, nd):
     if a.get("return_indices"):
         return _with_indices(adaptive_rule(ctx, shape, {**a, "return_indices": False}, nd))
@@ -198,7 +226,7 @@ def max_pool_family(nd: int) -> None:
         Arg("ceil_mode", False, BOOL),
     )
     member_of("MaxPool", nd, args=args, rule=pool_rule, short="maxpool", window=pool_window, size_rule=CONV_SIZE,
-            saves=sv.max_pool)
+            saves=sv.max_pool, reach=lambda a, shape, out: pool_reach(a, shape, out, nd))
 
 
 def avg_pool_family(nd: int) -> None:
@@ -221,7 +249,8 @@ def adaptive_pool_family(nd: int) -> None:
     member_of("AdaptiveAvgPool", nd, args=(size,), rule=adaptive_rule, ranks=None if nd > 1 else (nd + 1, nd + 2),
             min_rank=nd, short="adaptiveavgpool", window=adaptive_window, saves=sv.adaptive_avg_pool(nd))
     member_of("AdaptiveMaxPool", nd, args=(size, Arg("return_indices", False, BOOL)), rule=adaptive_rule, min_rank=nd,
-            short="adaptivemaxpool", window=adaptive_window, saves=sv.max_pool)
+            short="adaptivemaxpool", window=adaptive_window, saves=sv.max_pool,
+            reach=lambda a, shape, out: whole_reach(a, shape, out, nd))
 
 
 def lp_pool_rule(ctx: RuleContext, shape, a, nd):
@@ -303,4 +332,4 @@ def fractional_max_pool_family(nd: int) -> None:
     args = (Arg("kernel_size", kind=SIZE), Arg("output_size", None, OPT_SIZE), Arg("output_ratio", None, SCALE),
             Arg("return_indices", False, BOOL))
     member_of("FractionalMaxPool", nd, args=args, rule=fractional_rule, short="fractionalmaxpool",
-              saves=sv.max_pool)
+              saves=sv.max_pool, reach=lambda a, shape, out: whole_reach(a, shape, out, nd))

@@ -194,6 +194,13 @@ class LayerSpec:
     # True, False or a condition.  MultiheadAttention's, whose batch-first output is contiguous there and a transpose
     # off it (layouts.py), and whose products FlopCounterMode then does not see (cost_flopcounter.py).
     fast_path: Callable | None = None
+    # A kind that returns indices (the max pools): (args, input shape, output shape) -> per spatial dim the last
+    # position any of its windows reads, the largest coordinate an index can point at there (MaxUnpool checks its
+    # output holds every such index: `RuleContext.sources`)
+    reach: Callable | None = None
+    # Its rule reads where its other tensors were made (`RuleContext.sources`): MaxUnpool, whose indices are flat
+    # positions in the input of the pool that gave them
+    reads_sources: bool = False
 
     @functools.cached_property  # read on every layer call
     def arg_names(self) -> tuple[str, ...]:
@@ -233,6 +240,19 @@ class LayerSpec:
         return names[: self.inferred_at] + (self.inferred, *self.infer_more) + names[self.inferred_at :]
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a tensor a rule reads was made (`RuleContext.sources`): output `index` of a layer call of kind `kind`
+    with arguments `args` ((name, value) pairs) on an input of shape `shape`; `name` and `line` say which node."""
+
+    kind: str
+    args: tuple
+    shape: tuple
+    index: int
+    name: str
+    line: int
+
+
 class LayerError(Exception):
     """Raised by a rule: the layer is refused.  `arg` names the argument to point at; `value`, where given, is
     the text of a value of it that fits, which the hint suggests (a quick fix writes it)."""
@@ -265,14 +285,17 @@ class RuleContext:
     one is made for every new layer, and the dataclass's __init__ with its three list factories was a tenth of
     a ReLU's whole rule."""
 
-    __slots__ = ("spec", "conds", "warns", "tails", "inputs")
+    __slots__ = ("spec", "conds", "warns", "tails", "inputs", "sources")
 
-    def __init__(self, spec: LayerSpec, inputs: tuple = ()):
+    def __init__(self, spec: LayerSpec, inputs: tuple = (), sources: tuple = ()):
         self.spec = spec
         self.conds: list = []  # (condition, message, arg)
         self.warns: list = []  # (condition, message, arg, code): torch warns, or fails in training
         self.tails: list = []  # (condition, message): positions a strided window never reads
         self.inputs = inputs  # the shape of every tensor it takes (LayerSpec.tensors), the first one included
+        # where a kind that `reads_sources` got each tensor after the first: a `Source`, or None (not a layer's output;
+        # also where the rule runs without the graph, as a hint's does: then empty)
+        self.sources = sources
 
     def require(self, cond, message: str | Callable[[], str], arg: str | None = None) -> None:
         """A condition torch checks.  False refuses the layer at once (later arithmetic may rely on it);
