@@ -225,56 +225,18 @@ def test_attention_on_a_size_one_last_dim_of_another_stride():
     test_attention_over_any_strides_counts_as_flop_counter_mode.hypothesis.inner_test((fixed.source, {}))
 
 
-@st.composite
-def permuted_dropout(draw):
-    """A dropout (elementwise: Dropout, AlphaDropout) of a permuted dense input, dims of size 1 likely."""
-    rank = draw(st.integers(1, 5))
-    dims = tuple(draw(st.permutations(range(rank))))
-    kind = draw(st.sampled_from(("Dropout", "AlphaDropout")))
-    p = draw(st.sampled_from((0.0, 0.5, 1.0)))
-    names = [f"D{i}" for i in range(rank)]
-    text = (f"plan T:\n    input x [{', '.join(names)}]\n    h = permute(x, {dims!r})\n    h = {kind}(h, {p})\n")
-    return text, {name: draw(st.integers(1, 3)) for name in names}
-
-
-@given(permuted_dropout())
-@SETTINGS
-def test_a_dropout_in_training_is_laid_out_as_torch_lays_it_at_every_dim(case):
-    """In training torch returns the input itself at p = 0, keeps its strides at p = 1 and lays the output out by
-    TensorIterator between (strides.iterated): at dims of size 1 that is not eval's (the input's), and attention's
-    CPU flash check reads the last dim's stride whatever its size.  The plan's layout ("any mode": the memory's
-    saves are training's) is torch's at every dim, dims of size 1 included."""
-    text, sizes = case
-    plan = convplan.parse(text)
-    node = plan.graph.nodes[-1]
-    got = tuple(int(evaluate(s, sizes)) for s in layouts(plan.graph)[node.id])
-    assert got == measured(plan.bind(**sizes), True)[node.id][1], text
-
-
-def test_attention_after_a_dropout_in_training_saves_what_autograd_saves():
-    """The memory's saves read training's strides: at B = 1 the dropout's output (a permuted [N, A, C, 1]) has a
-    last dim of stride 1 in training, where eval keeps the input's stride C, so attention runs the flash kernel in
-    training and saves 240 bytes, not the math path's 384 (the plan said 384 before the dropout's trained strides)."""
-    text = ("plan A:\n    input x [N, A, B, C]\n    h = Linear(x, C)\n    h = permute(h, (0, 1, 3, 2))\n"
-            "    h = Dropout(h, 0.5)\n    scaled_dot_product_attention(h, h, h)\n")
-    plan = convplan.parse(text)
-    memory = plan.memory("float64")
-    for sizes in ({"N": 1, "A": 2, "B": 1, "C": 3}, {"N": 2, "A": 2, "B": 3, "C": 3}, {"N": 1, "A": 1, "B": 1, "C": 2}):
-        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64), sizes
-    assert memory.at(memory.saved, N=1, A=2, B=1, C=3) == 240
-
-
+_ELEMENTWISE_RANKS = {"Dropout": (1, 2, 3, 4, 5), "AlphaDropout": (1, 2, 3, 4, 5)}
+# the ranks torch takes, those it warns about (Dropout2d on 2-D and 5-D) and those its functional first gives a batch
+# of 1 (Dropout1d on 2-D, Dropout3d on 1-D to 4-D)
 _FEATURE_RANKS = {"Dropout1d": (2, 3), "Dropout2d": (2, 3, 4, 5), "Dropout3d": (1, 2, 3, 4, 5),
                   "FeatureAlphaDropout": (2, 3, 4, 5)}
 
 
 @st.composite
-def permuted_feature_dropout(draw):
-    """A feature dropout (one noise value a channel, broadcast) of a permuted dense input, dims of size 1 likely; the
-    ranks torch takes, those it warns about (Dropout2d on 2-D and 5-D) and those its functional first gives a batch of
-    1 (Dropout1d on 2-D, Dropout3d on 1-D to 4-D)."""
-    kind = draw(st.sampled_from(sorted(_FEATURE_RANKS)))
-    rank = draw(st.sampled_from(_FEATURE_RANKS[kind]))
+def permuted_dropout(draw, ranks=_ELEMENTWISE_RANKS):
+    """A dropout (a kind of `ranks`, at one of its ranks) of a permuted dense input, dims of size 1 likely."""
+    kind = draw(st.sampled_from(sorted(ranks)))
+    rank = draw(st.sampled_from(ranks[kind]))
     dims = tuple(draw(st.permutations(range(rank))))
     p = draw(st.sampled_from((0.0, 0.5, 0.5, 1.0)))
     names = [f"D{i}" for i in range(rank)]
@@ -282,13 +244,16 @@ def permuted_feature_dropout(draw):
     return text, {name: draw(st.integers(1, 3)) for name in names}
 
 
-@given(permuted_feature_dropout())
+@given(st.one_of(permuted_dropout(), permuted_dropout(_FEATURE_RANKS)))
 @SETTINGS
-def test_a_feature_dropout_in_training_is_laid_out_as_torch_lays_it_at_every_dim(case):
-    """A feature dropout multiplies its input by a noise of one value a channel, broadcast over the rest, and
-    TensorIterator orders the dims of that product by both operands' strides (strides.noise_iterated): at dims of
-    size 1 that is neither the input's strides nor an elementwise dropout's.  Followed at every dim, dims of size 1
-    included, for every permutation (before, the plan kept the input's: wrong in about one shape in five)."""
+def test_a_dropout_in_training_is_laid_out_as_torch_lays_it_at_every_dim(case):
+    """In training torch returns the input itself at p = 0 and keeps its strides at p = 1; between, TensorIterator
+    lays out the product of the input and a noise: laid out like it for Dropout and AlphaDropout (strides.iterated),
+    one value a channel, broadcast, for the feature dropouts (strides.noise_iterated, which orders the dims by both
+    operands' strides).  At dims of size 1 that is not eval's (the input's), and attention's CPU flash check reads
+    the last dim's stride whatever its size.  The plan's layout ("any mode": the memory's saves are training's) is
+    torch's at every dim, dims of size 1 included (the feature dropouts kept the input's before: wrong in about one
+    shape in five)."""
     text, sizes = case
     plan = convplan.parse(text)
     node = plan.graph.nodes[-1]
@@ -298,6 +263,27 @@ def test_a_feature_dropout_in_training_is_laid_out_as_torch_lays_it_at_every_dim
     assert got == measured(plan.bind(**sizes), True)[node.id][1], f"at {sizes}:\n{text}"
 
 
+def _saves_as_autograd(text: str, *sizes: dict):
+    """The plan's memory, whose saves for backward are checked against autograd's at each of `sizes`."""
+    plan = convplan.parse(text)
+    memory = plan.memory("float64")
+    for at in sizes:
+        assert memory.at(memory.saved, **at) == saved_for_backward(plan.bind(**at), torch.float64), at
+    return memory
+
+
+def test_attention_after_a_dropout_in_training_saves_what_autograd_saves():
+    """The memory's saves read training's strides: at B = 1 the dropout's output (a permuted [N, A, C, 1]) has a
+    last dim of stride 1 in training, where eval keeps the input's stride C, so attention runs the flash kernel in
+    training and saves 240 bytes, not the math path's 384 (the plan said 384 before the dropout's trained strides)."""
+    memory = _saves_as_autograd("plan A:\n    input x [N, A, B, C]\n    h = Linear(x, C)\n"
+                                "    h = permute(h, (0, 1, 3, 2))\n    h = Dropout(h, 0.5)\n"
+                                "    scaled_dot_product_attention(h, h, h)\n",
+                                {"N": 1, "A": 2, "B": 1, "C": 3}, {"N": 2, "A": 2, "B": 3, "C": 3},
+                                {"N": 1, "A": 1, "B": 1, "C": 2})
+    assert memory.at(memory.saved, N=1, A=2, B=1, C=3) == 240
+
+
 def test_attention_after_a_feature_dropout_in_training_saves_what_autograd_saves():
     """At B = 2 and A = C = 1 the Dropout2d's output (a permuted [N, B, C, A] = [1, 2, 1, 1]) has a last dim of stride
     1 in training where its input has stride 2, so attention takes the flash kernel; the plan kept the input's stride
@@ -305,10 +291,8 @@ def test_attention_after_a_feature_dropout_in_training_saves_what_autograd_saves
     dims of size 1) is not followed rather than guessed."""
     text = ("plan A:\n    input x [N, A, B, C]\n    h = Linear(x, C)\n    h = permute(h, (0, 2, 3, 1))\n"
             "    h = Dropout2d(h, 0.5)\n    scaled_dot_product_attention(h, h, h)\n")
-    plan = convplan.parse(text)
-    memory = plan.memory("float64")
-    for sizes in ({"N": 1, "A": 1, "B": 2, "C": 1}, {"N": 2, "A": 2, "B": 3, "C": 1}, {"N": 1, "A": 2, "B": 1, "C": 3}):
-        assert memory.at(memory.saved, **sizes) == saved_for_backward(plan.bind(**sizes), torch.float64), sizes
+    _saves_as_autograd(text, {"N": 1, "A": 1, "B": 2, "C": 1}, {"N": 2, "A": 2, "B": 3, "C": 1},
+                       {"N": 1, "A": 2, "B": 1, "C": 3})
     relu = convplan.parse(text.replace("    h = Dropout2d", "    h = ReLU(h)\n    h = Dropout2d"))
     dropout = next(n for n in relu.graph.nodes if n.kind == "Dropout2d")
     assert layouts(relu.graph)[dropout.id] is None
