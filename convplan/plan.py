@@ -11,9 +11,9 @@ from . import nodes as n
 from .check import Checked, Requirement, check
 from .errors import Diagnostic, PlanError, did_you_mean
 from .graph import Node, show_call
-from .requirements import smallest_sizes
 from .shapes import dim, holds, total
 from .show import json_value, show_shape
+from .sizesearch import smallest_sizes
 
 
 class Plan:

@@ -221,7 +221,7 @@ def _fuzzed_requirements():
 
 @pytest.mark.parametrize("conds", _fuzzed_requirements())
 def test_smallest_sizes_finds_the_smallest_sizes_fuzzing_missed(conds):
-    from convplan.requirements import smallest_sizes
+    from convplan.sizesearch import smallest_sizes
 
     found, why, _ = smallest_sizes([_requirement(c) for c in conds], ["N", "A"], {}, 1)
     assert found == {"N": 2, "A": 4}, why
@@ -271,8 +271,8 @@ def test_smallest_sizes_finds_sizes_where_a_brute_force_does(case):
 
     import sympy
 
-    from convplan.requirements import smallest_sizes
     from convplan.shapes import dim, holds
+    from convplan.sizesearch import smallest_sizes
 
     names, conds = case
     reqs = [_requirement(c) for c in conds]
