@@ -59,13 +59,8 @@ def unpool_rule(ctx: RuleContext, shape, a, nd):
             ctx.require(at_least(size, 1), lambda: f"the output size ({show(size)}) would be less than 1 (input "
                         f"{show(x)}, kernel {show(ki)}, stride {show(si)}, padding {show(pi)})", "padding")
         out = tuple(default)
-    # the first output dim is at least 2 for every input size (>= 1) there: what _indices_fit's third case needs
-    first = out[0] if a["output_size"] is not None else to_expr((_SOME - 1) * s[0] + k[0] - 2 * p[0])
-    _indices_fit(ctx, list(out), default, s, decide_at_least(first, 2) is True)
+    _indices_fit(ctx, list(out), default, s, decide_at_least(out[0], 2) is True)
     return (*shape[:-nd], *out)
-
-
-_SOME = sympy.Symbol("some_size", integer=True, positive=True)  # a size, >= 1
 
 
 def _indices_fit(ctx: RuleContext, out: list, default: list, stride, rows: bool) -> None:
@@ -88,9 +83,12 @@ def _indices_fit(ctx: RuleContext, out: list, default: list, stride, rows: bool)
     nd = len(out)
 
     def words():
-        fix = "" if m != nd else f"; write output_size={show(tuple(xs))}, that input's size" \
-            if _within(xs, default, stride) is not False else \
-            f" (and output_size must be within a stride of {show(tuple(default))}: none holds them)"
+        if m != nd:  # (the pool has other spatial dims than the unpool: no output_size to suggest)
+            fix = ""
+        elif _within(xs, default, stride) is not False:
+            fix = f"; write output_size={show(tuple(xs))}, that input's size"
+        else:
+            fix = f" (and output_size must be within a stride of {show(tuple(default))}: none holds them)"
         return (f"its indices are positions in the input of {source.name} (line {source.line}), "
                 f"{show(tuple(xs))} per channel, up to {show(top)}, and the output {show(tuple(out))} holds "
                 f"{show(size)} per channel: torch fails (\"Found an invalid max index\") where the data puts a "
